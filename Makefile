@@ -1,0 +1,45 @@
+# Everything runs inside ./.venv, created on first use; nothing is installed by hand.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+PROTOS := $(wildcard protos/llmrouter/v1/*.proto)
+
+.PHONY: help venv run test lint typecheck protos bench clean
+
+help:
+	@echo "make run        set up .venv and start gateway, router and metrics (SQLite, simulated provider)"
+	@echo "make test       set up .venv and run the whole test suite (lint and type checks included)"
+	@echo "make protos     regenerate the committed gRPC stubs from protos/llmrouter/v1/*.proto"
+	@echo "make lint       ruff;  make typecheck: mypy --strict"
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/llmrouter serve all --config $(or $(CONFIG),llmrouter.toml)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+protos: $(STAMP)
+	$(PY) -m grpc_tools.protoc -I protos --python_out=protos --pyi_out=protos \
+		--grpc_python_out=protos $(PROTOS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

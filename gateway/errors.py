@@ -1,0 +1,210 @@
+"""The gateway's one error root, and the one table from gRPC status codes to HTTP.
+
+Every error a client sees is a :class:`GatewayError` rendered as OpenAI's error body
+``{"error": {"message", "type", "param", "code"}}``. Errors of the router arrive as
+``grpc.aio.AioRpcError`` and are converted at the boundary by :func:`from_rpc_error`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, ClassVar, cast
+
+import grpc
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+__all__ = [
+    "GENERIC_MESSAGE",
+    "GRPC_TO_HTTP",
+    "BodyTooLarge",
+    "GatewayError",
+    "HttpMapping",
+    "InvalidRequest",
+    "UpstreamError",
+    "from_rpc_error",
+]
+
+GENERIC_MESSAGE = "The server had an error while processing your request."
+
+
+@dataclass(frozen=True)
+class HttpMapping:
+    """How one gRPC status code is shown to HTTP clients."""
+
+    # HTTP status, as grpc-gateway v2 maps the code (runtime.HTTPStatusFromCode).
+    status: int
+    # OpenAI-style error type.
+    error_type: str
+
+
+_C = grpc.StatusCode
+GRPC_TO_HTTP: Mapping[grpc.StatusCode, HttpMapping] = MappingProxyType(
+    {
+        _C.OK: HttpMapping(200, ""),
+        _C.CANCELLED: HttpMapping(499, "request_cancelled"),
+        _C.UNKNOWN: HttpMapping(500, "api_error"),
+        _C.INVALID_ARGUMENT: HttpMapping(400, "invalid_request_error"),
+        _C.DEADLINE_EXCEEDED: HttpMapping(504, "timeout_error"),
+        _C.NOT_FOUND: HttpMapping(404, "not_found_error"),
+        _C.ALREADY_EXISTS: HttpMapping(409, "conflict_error"),
+        _C.PERMISSION_DENIED: HttpMapping(403, "permission_error"),
+        _C.UNAUTHENTICATED: HttpMapping(401, "authentication_error"),
+        _C.RESOURCE_EXHAUSTED: HttpMapping(429, "rate_limit_error"),
+        _C.FAILED_PRECONDITION: HttpMapping(400, "invalid_request_error"),
+        _C.ABORTED: HttpMapping(409, "conflict_error"),
+        _C.OUT_OF_RANGE: HttpMapping(400, "invalid_request_error"),
+        _C.UNIMPLEMENTED: HttpMapping(501, "not_implemented_error"),
+        _C.INTERNAL: HttpMapping(500, "api_error"),
+        _C.UNAVAILABLE: HttpMapping(503, "service_unavailable_error"),
+        _C.DATA_LOSS: HttpMapping(500, "api_error"),
+    }
+)
+
+# Codes whose details may describe our internals; clients get GENERIC_MESSAGE instead.
+_OPAQUE_CODES = frozenset({_C.UNKNOWN, _C.INTERNAL, _C.DATA_LOSS})
+
+# Messages for server-side codes that did not come from the router itself (no rich status):
+# gRPC core writes those details, and they name internal addresses.
+_TRANSPORT_MESSAGES: Mapping[grpc.StatusCode, str] = MappingProxyType(
+    {
+        _C.UNAVAILABLE: "The router is unavailable; please retry shortly.",
+        _C.DEADLINE_EXCEEDED: "The request timed out.",
+        _C.UNIMPLEMENTED: "This operation is not supported by the router.",
+        _C.CANCELLED: "The request was cancelled.",
+    }
+)
+
+
+class GatewayError(Exception):
+    """Root of every error the gateway reports; knows its HTTP status and OpenAI type."""
+
+    default_status: ClassVar[int] = 500
+    default_type: ClassVar[str] = "api_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: int | None = None,
+        http_status: int | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+        # Whole seconds for the Retry-After header; None when no delay is known.
+        self.retry_after = retry_after
+        self.http_status = self.default_status if http_status is None else http_status
+        self.error_type = error_type or self.default_type
+
+    def body(self) -> dict[str, Any]:
+        """The OpenAI-shaped error body."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (``Retry-After`` when a delay is known)."""
+        if self.retry_after is None:
+            return {}
+        return {"retry-after": str(self.retry_after)}
+
+
+class InvalidRequest(GatewayError):
+    """The request body is wrong; ``param`` names the field (e.g. ``messages[2].role``)."""
+
+    default_status = 400
+    default_type = "invalid_request_error"
+
+    def __init__(self, message: str, param: str | None = None, *, code: str | None = None):
+        super().__init__(message, param=param, code=code)
+
+
+class BodyTooLarge(GatewayError):
+    """The request body exceeds ``max_body_bytes``."""
+
+    default_status = 413
+    default_type = "invalid_request_error"
+
+
+class UpstreamError(GatewayError):
+    """A failure reported by the router (or the channel to it), mapped through GRPC_TO_HTTP."""
+
+    def __init__(
+        self,
+        grpc_code: grpc.StatusCode,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        mapping = GRPC_TO_HTTP.get(grpc_code, GRPC_TO_HTTP[_C.UNKNOWN])
+        super().__init__(
+            message,
+            param=param,
+            code=code,
+            retry_after=retry_after,
+            http_status=mapping.status,
+            error_type=mapping.error_type,
+        )
+        self.grpc_code = grpc_code
+
+
+def from_rpc_error(exc: grpc.RpcError) -> UpstreamError:
+    """Convert a failed router call, reading ErrorInfo, RetryInfo and BadRequest details."""
+    grpc_code = exc.code()
+    if grpc_code not in GRPC_TO_HTTP or grpc_code is _C.OK:
+        grpc_code = _C.UNKNOWN
+    status = _rich_status(exc)
+    reason: str | None = None
+    param: str | None = None
+    retry_after: int | None = None
+    if status is not None:
+        for detail in status.details:
+            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reason = info.reason or None
+            elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                retry = error_details_pb2.RetryInfo()
+                detail.Unpack(retry)
+                delay = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
+                # Round up: a client retrying on the dot must not come back early.
+                retry_after = max(0, math.ceil(delay))
+            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                if bad.field_violations:
+                    param = bad.field_violations[0].field or None
+    if grpc_code in _OPAQUE_CODES:
+        message = GENERIC_MESSAGE
+    elif status is not None and status.message:
+        message = status.message
+    elif grpc_code in _TRANSPORT_MESSAGES:
+        message = _TRANSPORT_MESSAGES[grpc_code]
+    else:
+        message = exc.details() or GENERIC_MESSAGE
+    code = reason.lower() if reason else grpc_code.name.lower()
+    return UpstreamError(grpc_code, message, param=param, code=code, retry_after=retry_after)
+
+
+def _rich_status(exc: grpc.RpcError) -> status_pb2.Status | None:
+    # AioRpcError has the code()/details()/trailing_metadata() that from_call reads.
+    try:
+        status = rpc_status.from_call(cast(grpc.Call, exc))
+    except ValueError:  # details inconsistent with the status: ignore them
+        return None
+    return cast(status_pb2.Status | None, status)

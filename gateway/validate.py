@@ -1,0 +1,196 @@
+"""Type and range checks on JSON values decoded from a request body.
+
+Each check raises :class:`~gateway.errors.InvalidRequest` whose ``param`` is the dotted path of
+the value (``messages[2].content[0].image_url.url``) and whose message reads like OpenAI's.
+``None`` (JSON null) counts as "not given" for the ``optional_*`` helpers, as OpenAI treats it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from gateway.errors import InvalidRequest
+
+__all__ = [
+    "expect_bool",
+    "expect_int",
+    "expect_list",
+    "expect_number",
+    "expect_object",
+    "expect_one_of",
+    "expect_str",
+    "join",
+    "optional_bool",
+    "optional_int",
+    "optional_number",
+    "optional_object",
+    "optional_str",
+    "required",
+]
+
+
+def join(parent: str, key: str | int) -> str:
+    """The path of ``key`` inside ``parent`` (``messages`` + 2 -> ``messages[2]``)."""
+    if isinstance(key, int):
+        return f"{parent}[{key}]"
+    return f"{parent}.{key}" if parent else key
+
+
+def describe(value: Any) -> str:
+    """The JSON kind of ``value`` with an article, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__  # pragma: no cover - orjson yields only JSON kinds
+
+
+def _wrong_type(value: Any, expected: str, param: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Invalid type for '{param}': expected {expected}, but got {describe(value)} instead.",
+        param,
+    )
+
+
+def required(obj: Mapping[str, Any], key: str, parent: str = "") -> Any:
+    """``obj[key]``; absent or null is a missing required parameter."""
+    value = obj.get(key)
+    if value is None:
+        param = join(parent, key)
+        raise InvalidRequest(f"Missing required parameter: '{param}'.", param)
+    return value
+
+
+def expect_object(value: Any, param: str) -> dict[str, Any]:
+    """``value`` as a JSON object."""
+    if not isinstance(value, dict):
+        raise _wrong_type(value, "an object", param)
+    return value
+
+
+def expect_list(value: Any, param: str) -> list[Any]:
+    """``value`` as a JSON array."""
+    if not isinstance(value, list):
+        raise _wrong_type(value, "an array", param)
+    return value
+
+
+def expect_str(value: Any, param: str, *, non_empty: bool = False) -> str:
+    """``value`` as a string (optionally not empty)."""
+    if not isinstance(value, str):
+        raise _wrong_type(value, "a string", param)
+    if non_empty and not value:
+        raise InvalidRequest(f"Invalid '{param}': empty string. Expected a non-empty string.", param)
+    return value
+
+
+def expect_bool(value: Any, param: str) -> bool:
+    """``value`` as a boolean (0 and 1 are not booleans)."""
+    if not isinstance(value, bool):
+        raise _wrong_type(value, "a boolean", param)
+    return value
+
+
+def expect_int(
+    value: Any, param: str, *, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """``value`` as an integer within ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _wrong_type(value, "an integer", param)
+    _check_range(value, param, minimum, maximum)
+    return value
+
+
+def expect_number(
+    value: Any, param: str, *, minimum: float | None = None, maximum: float | None = None
+) -> float:
+    """``value`` as a number within ``[minimum, maximum]``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _wrong_type(value, "a number", param)
+    _check_range(value, param, minimum, maximum)
+    return float(value)
+
+
+def expect_one_of(value: Any, param: str, choices: Collection[str]) -> str:
+    """``value`` as one of the strings ``choices``."""
+    text = expect_str(value, param)
+    if text not in choices:
+        shown = ", ".join(f"'{c}'" for c in choices)
+        raise InvalidRequest(
+            f"Invalid value for '{param}': '{text}' is not one of {shown}.", param
+        )
+    return text
+
+
+def optional_object(obj: Mapping[str, Any], key: str, parent: str = "") -> dict[str, Any] | None:
+    """``obj[key]`` as an object, or None when absent or null."""
+    value = obj.get(key)
+    return None if value is None else expect_object(value, join(parent, key))
+
+
+def optional_str(obj: Mapping[str, Any], key: str, parent: str = "") -> str | None:
+    """``obj[key]`` as a string, or None when absent or null."""
+    value = obj.get(key)
+    return None if value is None else expect_str(value, join(parent, key))
+
+
+def optional_bool(obj: Mapping[str, Any], key: str, parent: str = "") -> bool | None:
+    """``obj[key]`` as a boolean, or None when absent or null."""
+    value = obj.get(key)
+    return None if value is None else expect_bool(value, join(parent, key))
+
+
+def optional_int(
+    obj: Mapping[str, Any],
+    key: str,
+    parent: str = "",
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int | None:
+    """``obj[key]`` as an integer in range, or None when absent or null."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    return expect_int(value, join(parent, key), minimum=minimum, maximum=maximum)
+
+
+def optional_number(
+    obj: Mapping[str, Any],
+    key: str,
+    parent: str = "",
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> float | None:
+    """``obj[key]`` as a number in range, or None when absent or null."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    return expect_number(value, join(parent, key), minimum=minimum, maximum=maximum)
+
+
+def _check_range(value: float, param: str, minimum: float | None, maximum: float | None) -> None:
+    if minimum is not None and value < minimum:
+        raise InvalidRequest(
+            f"Invalid '{param}': {value} is less than the minimum of {_num(minimum)}.", param
+        )
+    if maximum is not None and value > maximum:
+        raise InvalidRequest(
+            f"Invalid '{param}': {value} is greater than the maximum of {_num(maximum)}.", param
+        )
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)

@@ -1,0 +1,57 @@
+"""Configuration of the metrics service: the ``[metrics]`` TOML section plus environment."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from llmrouter.config import ConfigError, load_section, read_file
+
+__all__ = ["SECTION", "MetricsConfig", "load_config"]
+
+SECTION = "metrics"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """Settings of one metrics process; built once at start, never mutated."""
+
+    #: Interface the gRPC server binds; "0.0.0.0" accepts callers from other hosts.
+    host: str = "127.0.0.1"
+    #: TCP port of the gRPC server; 0 lets the OS pick a free one.
+    port: int = 50052
+    #: SQLAlchemy async URL of the ledger (sqlite+aiosqlite:///path or postgresql+asyncpg://...).
+    #: The parent directory of a SQLite file is created. Put passwords in
+    #: LLMROUTER_METRICS_DATABASE_URL, never in the file.
+    database_url: str = "sqlite+aiosqlite:///data/metrics.sqlite3"
+    #: Model that savings are measured against when a query names none.
+    reference_model: str = "gpt-4o"
+    #: Price of the reference model in USD per million prompt tokens.
+    reference_input_price_per_million: float = 2.5
+    #: Price of the reference model in USD per million completion tokens.
+    reference_output_price_per_million: float = 10.0
+    #: Seconds in-flight calls get to finish on shutdown before they are cancelled.
+    shutdown_grace_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"{SECTION}.port: must be between 0 and 65535, got {self.port}")
+        if not self.host:
+            raise ConfigError(f"{SECTION}.host: must not be empty")
+        if not self.database_url:
+            raise ConfigError(f"{SECTION}.database_url: must not be empty")
+        if not self.reference_model:
+            raise ConfigError(f"{SECTION}.reference_model: must not be empty")
+        for name in (
+            "reference_input_price_per_million",
+            "reference_output_price_per_million",
+            "shutdown_grace_s",
+        ):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{SECTION}.{name}: must be a number >= 0, got {value}")
+
+
+def load_config(path: str | None) -> MetricsConfig:
+    """Read ``[metrics]`` from the TOML file at ``path`` (or ``$LLMROUTER_CONFIG``) and env."""
+    return load_section(MetricsConfig, SECTION, read_file(path))

@@ -1,0 +1,131 @@
+"""The metrics service's error root; each error knows its gRPC code and ``ErrorInfo`` reason."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import grpc
+
+__all__ = [
+    "ERROR_DOMAIN",
+    "FieldViolation",
+    "InvalidQuery",
+    "InvalidRecord",
+    "MetricsError",
+    "RecordViolation",
+    "StorageError",
+    "UnknownReferenceModel",
+]
+
+#: ``google.rpc.ErrorInfo.domain`` of every error this service returns.
+ERROR_DOMAIN = "llmrouter"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One bad request field, as ``google.rpc.BadRequest.FieldViolation`` reports it."""
+
+    field: str
+    description: str
+
+
+class MetricsError(Exception):
+    """Root of every error the metrics service raises on purpose."""
+
+    grpc_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    reason: ClassVar[str] = "METRICS_INTERNAL"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        field_violations: Sequence[FieldViolation] = (),
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.metadata: dict[str, str] = dict(metadata or {})
+        self.field_violations: tuple[FieldViolation, ...] = tuple(field_violations)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordViolation:
+    """What is wrong with one field of one record of a ``RecordUsage`` batch."""
+
+    index: int
+    record_id: str
+    field: str
+    description: str
+
+    @property
+    def path(self) -> str:
+        """The field's path in the request, e.g. ``records[3].prompt_tokens``."""
+        return f"records[{self.index}].{self.field}"
+
+    def __str__(self) -> str:
+        where = f"records[{self.index}]"
+        if self.record_id:
+            where += f" (id {self.record_id!r})"
+        return f"{where}: {self.field} {self.description}"
+
+
+class InvalidRecord(MetricsError):
+    """A ``RecordUsage`` batch holds an invalid record; the whole batch is rejected."""
+
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "INVALID_USAGE_RECORD"
+
+    def __init__(self, violations: Sequence[RecordViolation]) -> None:
+        if not violations:
+            raise ValueError("InvalidRecord needs at least one violation")
+        first = violations[0]
+        message = str(first)
+        if len(violations) > 1:
+            message += f" (and {len(violations) - 1} more violations)"
+        super().__init__(
+            message,
+            metadata={
+                "index": str(first.index),
+                "id": first.record_id,
+                "field": first.field,
+                "violations": str(len(violations)),
+            },
+            field_violations=[FieldViolation(v.path, str(v)) for v in violations],
+        )
+        self.violations = tuple(violations)
+
+
+class InvalidQuery(MetricsError):
+    """A ``QueryCosts`` request cannot be answered as asked (bad window, dimension...)."""
+
+    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "INVALID_COST_QUERY"
+
+    def __init__(self, field: str, description: str) -> None:
+        super().__init__(
+            f"{field}: {description}",
+            metadata={"field": field},
+            field_violations=[FieldViolation(field, description)],
+        )
+
+
+class UnknownReferenceModel(InvalidQuery):
+    """``QueryCosts`` asked for savings against a model whose prices are not configured."""
+
+    reason = "UNKNOWN_REFERENCE_MODEL"
+
+    def __init__(self, model: str, known: Sequence[str]) -> None:
+        super().__init__(
+            "reference_model",
+            f"no prices configured for {model!r} (known: {', '.join(sorted(known))})",
+        )
+        self.metadata["reference_model"] = model
+
+
+class StorageError(MetricsError):
+    """The ledger database cannot be reached or refused the operation; safe to retry."""
+
+    grpc_code = grpc.StatusCode.UNAVAILABLE
+    reason = "STORAGE_UNAVAILABLE"

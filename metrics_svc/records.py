@@ -1,0 +1,49 @@
+"""The ledger's unit: one attempt against one model, as a plain value (no protobuf types)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+__all__ = ["UsageRow", "UsageStatus"]
+
+
+class UsageStatus(StrEnum):
+    """Outcome of an attempt; the values are what the database stores."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One usage record as stored; ``id`` is ``"<request_id>:<attempt>"`` and unique."""
+
+    id: str
+    request_id: str
+    attempt: int
+    #: Timezone-aware; stored and returned in UTC.
+    time: datetime
+    provider: str
+    model: str
+    status: UsageStatus
+    category: str = ""
+    task_type: str = ""
+    source: str = ""
+    api_key_id: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float = 0.0
+    duration_ms: float = 0.0
+    #: Time to first token; None when the attempt produced no token or was not streamed.
+    ttft_ms: float | None = None
+    error_type: str = ""
+    fallback: bool = False
+    fallback_from: str = ""
+    trace_id: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    local: bool = False
+    streamed: bool = False

@@ -1,0 +1,111 @@
+"""What every llmrouter process does the same way: start a gRPC server with health and
+reflection, run until SIGTERM, shut down gracefully, and turn start-up failures into one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from llmrouter.config import ConfigError
+
+__all__ = ["GrpcServer", "StartupError", "abort", "run_main", "start_grpc_server"]
+
+# grpcio-health-checking exposes its asyncio servicer as ``health.aio`` without type hints.
+HealthServicer: Any = health.aio.HealthServicer  # type: ignore[attr-defined]
+
+
+class StartupError(RuntimeError):
+    """A process cannot start (port in use, unreachable database...); the message says why."""
+
+
+@dataclass(slots=True)
+class GrpcServer:
+    """A started ``grpc.aio`` server, its bound port and its health servicer."""
+
+    server: grpc.aio.Server
+    port: int
+    health: Any  # grpc_health.v1.health.aio.HealthServicer
+    service_names: tuple[str, ...]
+
+    async def stop(self, grace: float) -> None:
+        """Report NOT_SERVING, stop accepting calls and give in-flight calls ``grace`` seconds."""
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace)
+
+
+async def start_grpc_server(
+    address: str,
+    register: Callable[[grpc.aio.Server], None],
+    service_names: Sequence[str],
+    *,
+    interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
+    options: Sequence[tuple[str, int | str]] = (),
+) -> GrpcServer:
+    """Bind ``address`` (port 0 picks a free one), register services, health and reflection."""
+    server = grpc.aio.server(interceptors=list(interceptors), options=list(options))
+    register(server)
+    health_servicer = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
+    if port == 0 and not address.endswith(":0"):
+        raise StartupError(f"cannot listen on {address}: address already in use or invalid")
+    await server.start()
+    for name in ("", *service_names):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return GrpcServer(server, port, health_servicer, tuple(service_names))
+
+
+async def abort(context: grpc.aio.ServicerContext[Any, Any], status: grpc.Status) -> NoReturn:
+    """End the call with a rich ``google.rpc.Status`` (details travel in trailing metadata)."""
+    await context.abort_with_status(status)  # type: ignore[attr-defined]
+    raise AssertionError("abort_with_status returned")  # pragma: no cover
+
+
+def run_main(
+    name: str, serve: Callable[[asyncio.Event], Awaitable[None]], *, use_uvloop: bool = True
+) -> int:
+    """Run ``serve(stop)`` until it returns; SIGTERM and SIGINT set ``stop``.
+
+    Configuration and start-up errors print one line (``<name>: <message>``) and exit 2.
+    """
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await serve(stop)
+
+    try:
+        if use_uvloop:
+            try:
+                import uvloop
+            except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+                asyncio.run(runner())
+            else:
+                uvloop.run(runner())
+        else:
+            asyncio.run(runner())
+    except (ConfigError, StartupError) as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0

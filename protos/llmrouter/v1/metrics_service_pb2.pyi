@@ -1,0 +1,214 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class UsageStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    USAGE_STATUS_UNSPECIFIED: _ClassVar[UsageStatus]
+    USAGE_STATUS_SUCCEEDED: _ClassVar[UsageStatus]
+    USAGE_STATUS_FAILED: _ClassVar[UsageStatus]
+    USAGE_STATUS_CANCELLED: _ClassVar[UsageStatus]
+
+class Dimension(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DIMENSION_UNSPECIFIED: _ClassVar[Dimension]
+    DIMENSION_PROVIDER: _ClassVar[Dimension]
+    DIMENSION_MODEL: _ClassVar[Dimension]
+    DIMENSION_CATEGORY: _ClassVar[Dimension]
+    DIMENSION_SOURCE: _ClassVar[Dimension]
+    DIMENSION_API_KEY: _ClassVar[Dimension]
+
+class TimeBucket(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TIME_BUCKET_UNSPECIFIED: _ClassVar[TimeBucket]
+    TIME_BUCKET_HOUR: _ClassVar[TimeBucket]
+    TIME_BUCKET_DAY: _ClassVar[TimeBucket]
+USAGE_STATUS_UNSPECIFIED: UsageStatus
+USAGE_STATUS_SUCCEEDED: UsageStatus
+USAGE_STATUS_FAILED: UsageStatus
+USAGE_STATUS_CANCELLED: UsageStatus
+DIMENSION_UNSPECIFIED: Dimension
+DIMENSION_PROVIDER: Dimension
+DIMENSION_MODEL: Dimension
+DIMENSION_CATEGORY: Dimension
+DIMENSION_SOURCE: Dimension
+DIMENSION_API_KEY: Dimension
+TIME_BUCKET_UNSPECIFIED: TimeBucket
+TIME_BUCKET_HOUR: TimeBucket
+TIME_BUCKET_DAY: TimeBucket
+
+class UsageRecord(_message.Message):
+    __slots__ = ("id", "request_id", "attempt", "time", "provider", "model", "category", "task_type", "source", "api_key_id", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration", "time_to_first_token", "status", "error_type", "fallback", "fallback_from", "trace_id", "metadata", "local", "streamed")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    TIME_TO_FIRST_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FROM_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_FIELD_NUMBER: _ClassVar[int]
+    STREAMED_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    request_id: str
+    attempt: int
+    time: _timestamp_pb2.Timestamp
+    provider: str
+    model: str
+    category: str
+    task_type: str
+    source: str
+    api_key_id: str
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: float
+    duration: _duration_pb2.Duration
+    time_to_first_token: _duration_pb2.Duration
+    status: UsageStatus
+    error_type: str
+    fallback: bool
+    fallback_from: str
+    trace_id: str
+    metadata: _containers.ScalarMap[str, str]
+    local: bool
+    streamed: bool
+    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., task_type: _Optional[str] = ..., source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., status: _Optional[_Union[UsageStatus, str]] = ..., error_type: _Optional[str] = ..., fallback: _Optional[bool] = ..., fallback_from: _Optional[str] = ..., trace_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., local: _Optional[bool] = ..., streamed: _Optional[bool] = ...) -> None: ...
+
+class RecordUsageRequest(_message.Message):
+    __slots__ = ("records",)
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[UsageRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[UsageRecord, _Mapping]]] = ...) -> None: ...
+
+class RecordUsageResponse(_message.Message):
+    __slots__ = ("inserted_count", "duplicate_count")
+    INSERTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    inserted_count: int
+    duplicate_count: int
+    def __init__(self, inserted_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
+
+class CostFilter(_message.Message):
+    __slots__ = ("providers", "models", "categories", "sources", "api_key_ids")
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    SOURCES_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_IDS_FIELD_NUMBER: _ClassVar[int]
+    providers: _containers.RepeatedScalarFieldContainer[str]
+    models: _containers.RepeatedScalarFieldContainer[str]
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    sources: _containers.RepeatedScalarFieldContainer[str]
+    api_key_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, providers: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ..., categories: _Optional[_Iterable[str]] = ..., sources: _Optional[_Iterable[str]] = ..., api_key_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class QueryCostsRequest(_message.Message):
+    __slots__ = ("start_time", "end_time", "filter", "group_by", "bucket", "reference_model")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    filter: CostFilter
+    group_by: _containers.RepeatedScalarFieldContainer[Dimension]
+    bucket: TimeBucket
+    reference_model: str
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., filter: _Optional[_Union[CostFilter, _Mapping]] = ..., group_by: _Optional[_Iterable[_Union[Dimension, str]]] = ..., bucket: _Optional[_Union[TimeBucket, str]] = ..., reference_model: _Optional[str] = ...) -> None: ...
+
+class CostSummary(_message.Message):
+    __slots__ = ("requests", "successes", "failures", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "average_latency", "p95_latency", "fallback_count", "fallback_rate", "local_requests", "remote_requests", "reference_cost_usd", "savings_usd", "savings_percent")
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    SUCCESSES_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    AVERAGE_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    P95_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_RATE_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    REMOTE_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    SAVINGS_USD_FIELD_NUMBER: _ClassVar[int]
+    SAVINGS_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    requests: int
+    successes: int
+    failures: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost_usd: float
+    average_latency: _duration_pb2.Duration
+    p95_latency: _duration_pb2.Duration
+    fallback_count: int
+    fallback_rate: float
+    local_requests: int
+    remote_requests: int
+    reference_cost_usd: float
+    savings_usd: float
+    savings_percent: float
+    def __init__(self, requests: _Optional[int] = ..., successes: _Optional[int] = ..., failures: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., average_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., p95_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fallback_count: _Optional[int] = ..., fallback_rate: _Optional[float] = ..., local_requests: _Optional[int] = ..., remote_requests: _Optional[int] = ..., reference_cost_usd: _Optional[float] = ..., savings_usd: _Optional[float] = ..., savings_percent: _Optional[float] = ...) -> None: ...
+
+class CostGroup(_message.Message):
+    __slots__ = ("provider", "model", "category", "source", "api_key_id", "bucket_start_time", "summary")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    BUCKET_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    model: str
+    category: str
+    source: str
+    api_key_id: str
+    bucket_start_time: _timestamp_pb2.Timestamp
+    summary: CostSummary
+    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., bucket_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., summary: _Optional[_Union[CostSummary, _Mapping]] = ...) -> None: ...
+
+class QueryCostsResponse(_message.Message):
+    __slots__ = ("totals", "groups", "reference_model")
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    totals: CostSummary
+    groups: _containers.RepeatedCompositeFieldContainer[CostGroup]
+    reference_model: str
+    def __init__(self, totals: _Optional[_Union[CostSummary, _Mapping]] = ..., groups: _Optional[_Iterable[_Union[CostGroup, _Mapping]]] = ..., reference_model: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,219 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from llmrouter.v1 import chat_pb2 as _chat_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SkipReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SKIP_REASON_UNSPECIFIED: _ClassVar[SkipReason]
+    SKIP_REASON_DISABLED: _ClassVar[SkipReason]
+    SKIP_REASON_BREAKER_OPEN: _ClassVar[SkipReason]
+    SKIP_REASON_MISSING_CAPABILITY: _ClassVar[SkipReason]
+    SKIP_REASON_CONTEXT_WINDOW: _ClassVar[SkipReason]
+    SKIP_REASON_UNKNOWN_MODEL: _ClassVar[SkipReason]
+SKIP_REASON_UNSPECIFIED: SkipReason
+SKIP_REASON_DISABLED: SkipReason
+SKIP_REASON_BREAKER_OPEN: SkipReason
+SKIP_REASON_MISSING_CAPABILITY: SkipReason
+SKIP_REASON_CONTEXT_WINDOW: SkipReason
+SKIP_REASON_UNKNOWN_MODEL: SkipReason
+
+class RouteRequest(_message.Message):
+    __slots__ = ("chat",)
+    CHAT_FIELD_NUMBER: _ClassVar[int]
+    chat: _chat_pb2.ChatRequest
+    def __init__(self, chat: _Optional[_Union[_chat_pb2.ChatRequest, _Mapping]] = ...) -> None: ...
+
+class Candidate(_message.Message):
+    __slots__ = ("model", "provider", "position", "score", "reason")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    provider: str
+    position: int
+    score: float
+    reason: str
+    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., position: _Optional[int] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SkippedModel(_message.Message):
+    __slots__ = ("model", "reason", "detail")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    reason: SkipReason
+    detail: str
+    def __init__(self, model: _Optional[str] = ..., reason: _Optional[_Union[SkipReason, str]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class RouteResponse(_message.Message):
+    __slots__ = ("category", "category_source", "candidates", "skipped_models", "estimated_prompt_tokens")
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_MODELS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    category: str
+    category_source: str
+    candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
+    skipped_models: _containers.RepeatedCompositeFieldContainer[SkippedModel]
+    estimated_prompt_tokens: int
+    def __init__(self, category: _Optional[str] = ..., category_source: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., skipped_models: _Optional[_Iterable[_Union[SkippedModel, _Mapping]]] = ..., estimated_prompt_tokens: _Optional[int] = ...) -> None: ...
+
+class CompleteRequest(_message.Message):
+    __slots__ = ("chat",)
+    CHAT_FIELD_NUMBER: _ClassVar[int]
+    chat: _chat_pb2.ChatRequest
+    def __init__(self, chat: _Optional[_Union[_chat_pb2.ChatRequest, _Mapping]] = ...) -> None: ...
+
+class CompleteResponse(_message.Message):
+    __slots__ = ("id", "model", "provider", "message", "finish_reason", "usage", "attempts", "category", "create_time", "fallback", "trace_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    model: str
+    provider: str
+    message: _chat_pb2.Message
+    finish_reason: _chat_pb2.FinishReason
+    usage: _chat_pb2.Usage
+    attempts: _containers.RepeatedCompositeFieldContainer[_chat_pb2.Attempt]
+    category: str
+    create_time: _timestamp_pb2.Timestamp
+    fallback: bool
+    trace_id: str
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., message: _Optional[_Union[_chat_pb2.Message, _Mapping]] = ..., finish_reason: _Optional[_Union[_chat_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., category: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback: _Optional[bool] = ..., trace_id: _Optional[str] = ...) -> None: ...
+
+class StreamCompleteRequest(_message.Message):
+    __slots__ = ("chat",)
+    CHAT_FIELD_NUMBER: _ClassVar[int]
+    chat: _chat_pb2.ChatRequest
+    def __init__(self, chat: _Optional[_Union[_chat_pb2.ChatRequest, _Mapping]] = ...) -> None: ...
+
+class StreamStart(_message.Message):
+    __slots__ = ("id", "model", "provider", "category", "create_time", "trace_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    model: str
+    provider: str
+    category: str
+    create_time: _timestamp_pb2.Timestamp
+    trace_id: str
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., category: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_id: _Optional[str] = ...) -> None: ...
+
+class ToolCallDelta(_message.Message):
+    __slots__ = ("index", "id", "name", "arguments")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ARGUMENTS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    id: str
+    name: str
+    arguments: str
+    def __init__(self, index: _Optional[int] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., arguments: _Optional[str] = ...) -> None: ...
+
+class StreamDelta(_message.Message):
+    __slots__ = ("content", "tool_calls")
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    content: str
+    tool_calls: _containers.RepeatedCompositeFieldContainer[ToolCallDelta]
+    def __init__(self, content: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCallDelta, _Mapping]]] = ...) -> None: ...
+
+class StreamSummary(_message.Message):
+    __slots__ = ("model", "provider", "finish_reason", "usage", "attempts", "fallback")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    provider: str
+    finish_reason: _chat_pb2.FinishReason
+    usage: _chat_pb2.Usage
+    attempts: _containers.RepeatedCompositeFieldContainer[_chat_pb2.Attempt]
+    fallback: bool
+    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[_Union[_chat_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., fallback: _Optional[bool] = ...) -> None: ...
+
+class StreamCompleteResponse(_message.Message):
+    __slots__ = ("start", "delta", "summary")
+    START_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    start: StreamStart
+    delta: StreamDelta
+    summary: StreamSummary
+    def __init__(self, start: _Optional[_Union[StreamStart, _Mapping]] = ..., delta: _Optional[_Union[StreamDelta, _Mapping]] = ..., summary: _Optional[_Union[StreamSummary, _Mapping]] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Capabilities(_message.Message):
+    __slots__ = ("tools", "vision", "json_mode")
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    VISION_FIELD_NUMBER: _ClassVar[int]
+    JSON_MODE_FIELD_NUMBER: _ClassVar[int]
+    tools: bool
+    vision: bool
+    json_mode: bool
+    def __init__(self, tools: _Optional[bool] = ..., vision: _Optional[bool] = ..., json_mode: _Optional[bool] = ...) -> None: ...
+
+class ModelInfo(_message.Message):
+    __slots__ = ("name", "provider", "upstream_model", "capabilities", "context_window", "input_price_per_million", "output_price_per_million", "quality", "enabled", "priority", "local", "aliases")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_MODEL_FIELD_NUMBER: _ClassVar[int]
+    CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    INPUT_PRICE_PER_MILLION_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_PRICE_PER_MILLION_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    provider: str
+    upstream_model: str
+    capabilities: Capabilities
+    context_window: int
+    input_price_per_million: float
+    output_price_per_million: float
+    quality: float
+    enabled: bool
+    priority: int
+    local: bool
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_model: _Optional[str] = ..., capabilities: _Optional[_Union[Capabilities, _Mapping]] = ..., context_window: _Optional[int] = ..., input_price_per_million: _Optional[float] = ..., output_price_per_million: _Optional[float] = ..., quality: _Optional[float] = ..., enabled: _Optional[bool] = ..., priority: _Optional[int] = ..., local: _Optional[bool] = ..., aliases: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...

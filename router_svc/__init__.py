@@ -1,0 +1,3 @@
+"""The router service: classifies requests, walks fallback chains, reports usage."""
+
+__all__: list[str] = []

@@ -1,0 +1,7 @@
+"""``python -m router_svc``."""
+
+import sys
+
+from .server import main
+
+sys.exit(main())

@@ -1,0 +1,183 @@
+"""Plain value objects for chat requests and answers; providers and routing work on these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = [
+    "ChatRequest",
+    "Completion",
+    "ContentPart",
+    "Message",
+    "Preferences",
+    "ResponseFormat",
+    "StreamDelta",
+    "StreamEnd",
+    "StreamEvent",
+    "TokenUsage",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+]
+
+Role = Literal["system", "user", "assistant", "tool", "developer"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+@dataclass(frozen=True, slots=True)
+class ContentPart:
+    """Text or an image URL."""
+
+    text: str = ""
+    image_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call made by the assistant; arguments are JSON text."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One chat message."""
+
+    role: Role
+    content: str = ""
+    parts: tuple[ContentPart, ...] = ()
+    name: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str = ""
+
+    def text(self) -> str:
+        """All text of the message, parts included."""
+        if not self.parts:
+            return self.content
+        return "\n".join(p.text for p in self.parts if p.text)
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """A function the model may call; parameters are JSON Schema as JSON text."""
+
+    name: str
+    description: str = ""
+    parameters_json: str = ""
+    strict: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseFormat:
+    """``type`` is text, json_object or json_schema; json_schema is OpenAI's object as JSON."""
+
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    json_schema: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """Weights over cost, latency and quality; all zero means chain order."""
+
+    cost: float = 0.0
+    latency: float = 0.0
+    quality: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        """True when any weight is set."""
+        return self.cost > 0 or self.latency > 0 or self.quality > 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """A chat completion request as the router sees it."""
+
+    model: str
+    messages: tuple[Message, ...]
+    tools: tuple[Tool, ...] = ()
+    # "auto", "none", "required", or the name of the one function to call; "" = unset.
+    tool_choice: str = ""
+    tool_choice_is_function: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    response_format: ResponseFormat | None = None
+    user: str = ""
+    category: str = ""
+    preferences: Preferences = field(default_factory=Preferences)
+    task_type: str = ""
+    source: str = ""
+    api_key_id: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    request_id: str = ""
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+
+    @property
+    def needs_vision(self) -> bool:
+        """True when any message carries an image."""
+        return any(p.image_url for m in self.messages for p in m.parts)
+
+    @property
+    def needs_json(self) -> bool:
+        """True when the caller asked for JSON output."""
+        return self.response_format is not None and self.response_format.type != "text"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUsage:
+    """Token counts reported by (or estimated for) one upstream call."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A whole answer from one provider call."""
+
+    content: str
+    tool_calls: tuple[ToolCall, ...]
+    finish_reason: FinishReason
+    usage: TokenUsage
+    upstream_model: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of a streamed tool call; id and name come with the first fragment."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDelta:
+    """Incremental content of a stream."""
+
+    content: str = ""
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """The end of an upstream stream: why it stopped and what it used."""
+
+    finish_reason: FinishReason
+    usage: TokenUsage
+
+
+StreamEvent = StreamDelta | StreamEnd

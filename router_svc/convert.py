@@ -1,0 +1,220 @@
+"""Translation between the ``llmrouter.v1`` messages and the router's plain dataclasses.
+
+Part of the servicer layer: the only other router module that touches ``*_pb2`` types.
+Validation errors name the request field (``chat.messages[2].role``).
+"""
+
+from __future__ import annotations
+
+from google.protobuf import duration_pb2, timestamp_pb2
+from llmrouter.v1 import chat_pb2, router_service_pb2
+
+from .chat import (
+    ChatRequest,
+    ContentPart,
+    Message,
+    Preferences,
+    ResponseFormat,
+    Role,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+)
+from .errors import InvalidRequest
+from .routing import Attempt, Decision
+
+__all__ = [
+    "attempts_to_proto",
+    "chat_from_proto",
+    "decision_to_proto",
+    "duration",
+    "finish_reason",
+    "timestamp",
+    "tool_call_deltas",
+]
+
+_ROLES: dict[int, Role] = {
+    chat_pb2.ROLE_SYSTEM: "system",
+    chat_pb2.ROLE_USER: "user",
+    chat_pb2.ROLE_ASSISTANT: "assistant",
+    chat_pb2.ROLE_TOOL: "tool",
+    chat_pb2.ROLE_DEVELOPER: "developer",
+}
+_TOOL_CHOICE = {
+    chat_pb2.TOOL_CHOICE_MODE_AUTO: "auto",
+    chat_pb2.TOOL_CHOICE_MODE_NONE: "none",
+    chat_pb2.TOOL_CHOICE_MODE_REQUIRED: "required",
+}
+_FORMATS = {
+    chat_pb2.RESPONSE_FORMAT_TYPE_TEXT: "text",
+    chat_pb2.RESPONSE_FORMAT_TYPE_JSON_OBJECT: "json_object",
+    chat_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA: "json_schema",
+}
+_FINISH = {
+    "stop": chat_pb2.FINISH_REASON_STOP,
+    "length": chat_pb2.FINISH_REASON_LENGTH,
+    "tool_calls": chat_pb2.FINISH_REASON_TOOL_CALLS,
+    "content_filter": chat_pb2.FINISH_REASON_CONTENT_FILTER,
+}
+_ATTEMPT_STATUS = {
+    "succeeded": chat_pb2.ATTEMPT_STATUS_SUCCEEDED,
+    "failed": chat_pb2.ATTEMPT_STATUS_FAILED,
+    "cancelled": chat_pb2.ATTEMPT_STATUS_CANCELLED,
+}
+
+
+def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRequest:
+    """Validate ``chat`` and convert it; raises :class:`InvalidRequest` naming the field."""
+    if not chat.messages:
+        raise InvalidRequest("messages must not be empty", field=f"{path}.messages")
+    messages = tuple(_message(m, f"{path}.messages[{i}]") for i, m in enumerate(chat.messages))
+    tools = tuple(_tool(t, f"{path}.tools[{i}]") for i, t in enumerate(chat.tools))
+    tool_choice, is_function = "", False
+    which = chat.tool_choice.WhichOneof("choice")
+    if which == "mode":
+        tool_choice = _TOOL_CHOICE.get(chat.tool_choice.mode, "")
+    elif which == "function_name":
+        tool_choice, is_function = chat.tool_choice.function_name, True
+        if tool_choice not in {t.name for t in tools}:
+            raise InvalidRequest(
+                f"tool_choice names {tool_choice!r}, which is not in tools",
+                field=f"{path}.tool_choice.function_name",
+            )
+    if chat.HasField("temperature") and not 0 <= chat.temperature <= 2:
+        raise InvalidRequest("temperature must be in [0, 2]", field=f"{path}.temperature")
+    if chat.HasField("top_p") and not 0 <= chat.top_p <= 1:
+        raise InvalidRequest("top_p must be in [0, 1]", field=f"{path}.top_p")
+    if chat.HasField("max_tokens") and chat.max_tokens <= 0:
+        raise InvalidRequest("max_tokens must be positive", field=f"{path}.max_tokens")
+    response_format = None
+    if chat.HasField("response_format") and chat.response_format.type:
+        response_format = ResponseFormat(
+            type=_FORMATS.get(chat.response_format.type, "text"),  # type: ignore[arg-type]
+            json_schema=chat.response_format.json_schema,
+        )
+    prefs = chat.routing.preferences
+    for name in ("cost", "latency", "quality"):
+        if getattr(prefs, name) < 0:
+            raise InvalidRequest(
+                "preference weights must be >= 0", field=f"{path}.routing.preferences.{name}"
+            )
+    return ChatRequest(
+        model=chat.model or "auto",
+        messages=messages,
+        tools=tools,
+        tool_choice=tool_choice,
+        tool_choice_is_function=is_function,
+        temperature=chat.temperature if chat.HasField("temperature") else None,
+        top_p=chat.top_p if chat.HasField("top_p") else None,
+        max_tokens=chat.max_tokens if chat.HasField("max_tokens") else None,
+        stop=tuple(chat.stops),
+        response_format=response_format,
+        user=chat.user,
+        category=chat.routing.category,
+        preferences=Preferences(prefs.cost, prefs.latency, prefs.quality),
+        task_type=chat.routing.task_type,
+        source=chat.caller.source,
+        api_key_id=chat.caller.api_key_id,
+        metadata=dict(chat.metadata),
+        request_id=chat.request_id,
+        seed=chat.seed if chat.HasField("seed") else None,
+        presence_penalty=chat.presence_penalty if chat.HasField("presence_penalty") else None,
+        frequency_penalty=chat.frequency_penalty if chat.HasField("frequency_penalty") else None,
+    )
+
+
+def _message(m: chat_pb2.Message, path: str) -> Message:
+    role = _ROLES.get(m.role)
+    if role is None:
+        raise InvalidRequest("role must be set", field=f"{path}.role")
+    if role == "tool" and not m.tool_call_id:
+        raise InvalidRequest("tool messages need tool_call_id", field=f"{path}.tool_call_id")
+    if m.tool_calls and role != "assistant":
+        raise InvalidRequest("only assistant messages carry tool_calls", field=f"{path}.tool_calls")
+    parts = tuple(ContentPart(text=p.text, image_url=p.image_url) for p in m.content_parts)
+    calls = tuple(ToolCall(c.id, c.name, c.arguments) for c in m.tool_calls)
+    for i, call in enumerate(calls):
+        if not call.name:
+            raise InvalidRequest("tool call needs a name", field=f"{path}.tool_calls[{i}].name")
+    return Message(role, m.content, parts, m.name, calls, m.tool_call_id)
+
+
+def _tool(t: chat_pb2.Tool, path: str) -> Tool:
+    if not t.name:
+        raise InvalidRequest("tool needs a name", field=f"{path}.name")
+    return Tool(t.name, t.description, t.parameters_json, t.strict)
+
+
+def finish_reason(reason: str) -> chat_pb2.FinishReason:
+    """Our finish reason string as the proto enum."""
+    return _FINISH.get(reason, chat_pb2.FINISH_REASON_STOP)
+
+
+def timestamp(seconds: float) -> timestamp_pb2.Timestamp:
+    """Epoch seconds as a Timestamp."""
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def duration(seconds: float) -> duration_pb2.Duration:
+    """Seconds as a Duration."""
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(int(seconds * 1e9))
+    return d
+
+
+def attempts_to_proto(attempts: tuple[Attempt, ...]) -> list[chat_pb2.Attempt]:
+    """Attempts as proto messages, in order."""
+    out = []
+    for a in attempts:
+        proto = chat_pb2.Attempt(
+            number=a.number,
+            model=a.model,
+            provider=a.provider,
+            status=_ATTEMPT_STATUS[a.status],
+            error_type=a.error_type,
+            error_message=a.error_message,
+            duration=duration(a.duration_s),
+            backoff=duration(a.backoff_s),
+            http_status=a.http_status,
+        )
+        if a.ttft_s is not None:
+            proto.time_to_first_token.CopyFrom(duration(a.ttft_s))
+        out.append(proto)
+    return out
+
+
+def tool_call_deltas(deltas: tuple[ToolCallDelta, ...]) -> list[router_service_pb2.ToolCallDelta]:
+    """Streamed tool-call fragments as proto messages."""
+    return [
+        router_service_pb2.ToolCallDelta(index=d.index, id=d.id, name=d.name, arguments=d.arguments)
+        for d in deltas
+    ]
+
+
+def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
+    """A routing decision as a RouteResponse."""
+    return router_service_pb2.RouteResponse(
+        category=decision.category,
+        category_source=decision.category_source,
+        candidates=[
+            router_service_pb2.Candidate(
+                model=c.entry.name,
+                provider=c.entry.provider.name,
+                position=i,
+                score=c.score,
+                reason=c.reason,
+            )
+            for i, c in enumerate(decision.candidates)
+        ],
+        skipped_models=[
+            router_service_pb2.SkippedModel(
+                model=s.model,
+                reason=f"SKIP_REASON_{s.reason}",
+                detail=s.detail,
+            )
+            for s in decision.skipped
+        ],
+        estimated_prompt_tokens=decision.estimated_prompt_tokens,
+    )

@@ -1,0 +1,239 @@
+"""The router's one error root and its typed upstream failures.
+
+Each class declares its gRPC status code, its ``ErrorInfo`` reason and whether it is worth
+another attempt; :func:`to_rpc_status` turns any of them into a rich ``google.rpc.Status``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+__all__ = [
+    "DOMAIN",
+    "AllCandidatesFailed",
+    "AuthFailed",
+    "BadUpstreamRequest",
+    "BreakerOpen",
+    "ConnectionFailed",
+    "ContentFiltered",
+    "ContextLengthExceeded",
+    "DeadlineExceeded",
+    "InvalidRequest",
+    "MalformedResponse",
+    "ModelNotFound",
+    "NoCandidates",
+    "ProviderError",
+    "RateLimited",
+    "RetryBudgetExhausted",
+    "RouterError",
+    "StreamInterrupted",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+    "to_rpc_status",
+]
+
+DOMAIN = "llmrouter"
+
+
+class RouterError(Exception):
+    """Root of every error the router reports to callers."""
+
+    code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    reason: ClassVar[str] = "INTERNAL"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        field: str = "",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+        self.field = field
+        self.metadata = dict(metadata or {})
+
+
+class InvalidRequest(RouterError):
+    """The request itself is wrong; ``field`` names the offending field."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "INVALID_REQUEST"
+
+
+class ModelNotFound(RouterError):
+    """An explicit model or alias that the registry does not know."""
+
+    code = grpc.StatusCode.NOT_FOUND
+    reason = "MODEL_NOT_FOUND"
+
+
+class NoCandidates(RouterError):
+    """Every model of the chain was filtered out (disabled, open breaker, capability, window)."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "NO_AVAILABLE_MODEL"
+
+
+class AllCandidatesFailed(RouterError):
+    """Every attempt failed with a retryable error."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "ALL_MODELS_FAILED"
+
+
+class RetryBudgetExhausted(RouterError):
+    """Too many recent attempts failed; the router fails fast instead of amplifying load."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "RETRY_BUDGET_EXHAUSTED"
+
+
+class DeadlineExceeded(RouterError):
+    """The request's deadline passed before any model answered."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "DEADLINE_EXCEEDED"
+
+
+class StreamInterrupted(RouterError):
+    """An upstream failed after content was sent; the stream cannot be completed."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "STREAM_INTERRUPTED"
+
+
+class ProviderError(RouterError):
+    """A classified upstream failure. ``retryable`` failures may retry or fail over."""
+
+    retryable: ClassVar[bool] = False
+    # Whether the failure says something about the model's health (counts against its breaker).
+    counts_against_breaker: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        http_status: int = 0,
+        field: str = "",
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, field=field)
+        self.http_status = http_status
+
+
+class RateLimited(ProviderError):
+    """HTTP 429 or an equivalent; ``retry_after`` holds the upstream's hint."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "RATE_LIMITED"
+    retryable = True
+
+
+class UpstreamUnavailable(ProviderError):
+    """5xx, overloaded (Anthropic 529) or an unavailable upstream."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "UPSTREAM_UNAVAILABLE"
+    retryable = True
+
+
+class UpstreamTimeout(ProviderError):
+    """The upstream did not answer (or produce a first token) in time."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+    reason = "UPSTREAM_TIMEOUT"
+    retryable = True
+
+
+class ConnectionFailed(ProviderError):
+    """The upstream could not be reached or dropped the connection."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "CONNECTION_FAILED"
+    retryable = True
+
+
+class MalformedResponse(ProviderError):
+    """The upstream answered with something that is not a valid response."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "MALFORMED_RESPONSE"
+    retryable = True
+
+
+class AuthFailed(ProviderError):
+    """The upstream rejected our credentials (401/403): fail over, count against the breaker."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "UPSTREAM_AUTH_FAILED"
+    retryable = True
+
+
+class ContextLengthExceeded(ProviderError):
+    """The prompt does not fit the model's window; only a larger-window model can help."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "CONTEXT_LENGTH_EXCEEDED"
+    counts_against_breaker = False
+
+
+class ContentFiltered(ProviderError):
+    """The upstream refused the content."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "CONTENT_FILTERED"
+    counts_against_breaker = False
+
+
+class BadUpstreamRequest(ProviderError):
+    """The upstream says the request is invalid (400): another model would say the same."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    reason = "UPSTREAM_BAD_REQUEST"
+    counts_against_breaker = False
+
+
+class BreakerOpen(ProviderError):
+    """The model's circuit breaker is open: rejected without calling it."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    reason = "BREAKER_OPEN"
+    retryable = True
+    counts_against_breaker = False
+
+
+def to_rpc_status(error: RouterError) -> grpc.Status:
+    """A ``grpc.Status`` with ``ErrorInfo`` (and ``RetryInfo``/``BadRequest`` where known)."""
+    details: list[any_pb2.Any] = []
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.metadata)
+    details.append(_pack(info))
+    if error.retry_after is not None and error.retry_after >= 0:
+        seconds = math.floor(error.retry_after)
+        delay = duration_pb2.Duration(
+            seconds=seconds, nanos=int((error.retry_after - seconds) * 1e9)
+        )
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+    if error.field:
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=error.field, description=error.message
+        )
+        details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
+    status = status_pb2.Status(
+        code=getattr(code_pb2, error.code.name), message=error.message, details=details
+    )
+    return rpc_status.to_status(status)
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed

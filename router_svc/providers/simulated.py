@@ -1,0 +1,120 @@
+"""The built-in simulated local provider: deterministic text, configurable latency, streaming.
+
+It lets the whole stack run, and be tested, on a machine without any model or API key. Its
+answers say that they are simulated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import AsyncIterator
+
+from ..chat import (
+    ChatRequest,
+    Completion,
+    StreamDelta,
+    StreamEnd,
+    StreamEvent,
+    TokenUsage,
+    ToolCall,
+    ToolCallDelta,
+)
+from ..tokens import estimate_prompt_tokens
+from .base import Provider
+
+__all__ = ["SimulatedProvider"]
+
+_WORDS = [
+    "routing",
+    "latency",
+    "model",
+    "token",
+    "budget",
+    "fallback",
+    "chain",
+    "breaker",
+    "stream",
+    "deadline",
+    "request",
+    "answer",
+    "provider",
+    "cost",
+    "quality",
+    "context",
+    "window",
+    "retry",
+    "local",
+    "remote",
+    "trace",
+    "usage",
+    "ledger",
+    "gateway",
+]
+_DEFAULT_WORDS = 24
+
+
+class SimulatedProvider(Provider):
+    """Answers every request locally with deterministic text (or a call to the first tool)."""
+
+    def _answer(self, model: str, request: ChatRequest) -> tuple[list[str], tuple[ToolCall, ...]]:
+        last = request.messages[-1] if request.messages else None
+        wants_tool = (
+            request.tools
+            and request.tool_choice != "none"
+            and (last is None or last.role != "tool")
+        )
+        if wants_tool:
+            name = request.tool_choice if request.tool_choice_is_function else request.tools[0].name
+            call_id = f"call_{zlib.crc32(f'{request.request_id}{name}'.encode()):08x}"
+            return [], (ToolCall(id=call_id, name=name, arguments="{}"),)
+        seed = zlib.crc32(f"{model}\x00{last.text() if last else ''}".encode())
+        count = (
+            _DEFAULT_WORDS
+            if request.max_tokens is None
+            else min(_DEFAULT_WORDS, request.max_tokens)
+        )
+        words = [f"[simulated {model}]"]
+        for i in range(max(count - 1, 0)):
+            seed = (seed * 1103515245 + 12345 + i) & 0x7FFFFFFF
+            words.append(_WORDS[seed % len(_WORDS)])
+        return words[: max(count, 0)], ()
+
+    def _finish(self, request: ChatRequest, words: list[str], calls: tuple[ToolCall, ...]) -> str:
+        if calls:
+            return "tool_calls"
+        if request.max_tokens is not None and request.max_tokens < _DEFAULT_WORDS:
+            return "length"
+        return "stop"
+
+    async def complete(self, model: str, request: ChatRequest, read_timeout: float) -> Completion:
+        """Sleep the configured latency, then answer."""
+        await asyncio.sleep(self.config.latency_ms / 1000)
+        words, calls = self._answer(model, request)
+        usage = TokenUsage(estimate_prompt_tokens(request), len(words) + 8 * len(calls))
+        return Completion(
+            content=" ".join(words),
+            tool_calls=calls,
+            finish_reason=self._finish(request, words, calls),  # type: ignore[arg-type]
+            usage=usage,
+            upstream_model=model,
+        )
+
+    async def stream(
+        self, model: str, request: ChatRequest, read_timeout: float
+    ) -> AsyncIterator[StreamEvent]:
+        """One word per chunk, ``chunk_delay_ms`` apart, then the end with usage."""
+        await asyncio.sleep(self.config.latency_ms / 1000)
+        words, calls = self._answer(model, request)
+        for i, call in enumerate(calls):
+            yield StreamDelta(tool_calls=(_delta(i, call),))
+        for i, word in enumerate(words):
+            if i and self.config.chunk_delay_ms:
+                await asyncio.sleep(self.config.chunk_delay_ms / 1000)
+            yield StreamDelta(content=word if i == 0 else f" {word}")
+        usage = TokenUsage(estimate_prompt_tokens(request), len(words) + 8 * len(calls))
+        yield StreamEnd(self._finish(request, words, calls), usage)  # type: ignore[arg-type]
+
+
+def _delta(index: int, call: ToolCall) -> ToolCallDelta:
+    return ToolCallDelta(index=index, id=call.id, name=call.name, arguments=call.arguments)

@@ -1,0 +1,103 @@
+"""The router process: wires providers, registry, routing engine, usage outbox and gRPC."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from llmrouter.serving import GrpcServer, run_main, start_grpc_server
+from llmrouter.v1 import router_service_pb2_grpc
+
+from .config import RouterConfig, load_config
+from .providers import Provider, create_provider
+from .registry import Registry
+from .routing import Engine, Policy
+from .servicer import SERVICE_NAME, RouterServicer
+from .usage import UsageOutbox
+
+__all__ = ["RunningRouter", "main", "serve", "start"]
+
+
+@dataclass(slots=True)
+class RunningRouter:
+    """A started router: its port, outbox and the means to stop it gracefully."""
+
+    config: RouterConfig
+    grpc: GrpcServer
+    outbox: UsageOutbox
+    providers: list[Provider]
+    registry: Registry
+
+    @property
+    def port(self) -> int:
+        """The bound gRPC port."""
+        return self.grpc.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING, finish in-flight calls, close upstream pools, flush usage."""
+        await self.grpc.stop(self.config.shutdown_grace_s if grace is None else grace)
+        for provider in self.providers:
+            await provider.aclose()
+        await self.outbox.close()
+
+
+async def start(config: RouterConfig) -> RunningRouter:
+    """Start a router from ``config`` (port 0 picks a free port)."""
+    providers = {p.name: create_provider(p) for p in config.providers}
+    registry = Registry(config.models, providers)
+    policy = Policy(registry, config.categories, config.default_chain)
+    outbox = UsageOutbox(
+        config.outbox_path,
+        config.metrics_address,
+        batch_size=config.outbox_batch_size,
+        flush_interval_s=config.outbox_flush_interval_ms / 1000,
+        max_records=config.outbox_max_records,
+    )
+    engine = Engine(policy, outbox.submit)
+    servicer = RouterServicer(registry, policy, engine, config.default_deadline_s)
+    try:
+        server = await start_grpc_server(
+            f"{config.host}:{config.port}",
+            lambda s: router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, s),
+            [SERVICE_NAME],
+        )
+    except BaseException:
+        for provider in providers.values():
+            await provider.aclose()
+        await outbox.close(timeout_s=0)
+        raise
+    await outbox.start()
+    return RunningRouter(config, server, outbox, list(providers.values()), registry)
+
+
+async def serve(config: RouterConfig, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set, then shut down gracefully."""
+    router = await start(config)
+    names = ", ".join(e.name for e in router.registry.entries())
+    print(
+        f"router: listening on {config.host}:{router.port} (models: {names}; "
+        f"usage to {config.metrics_address})",
+        file=sys.stderr,
+        flush=True,
+    )
+    await stop.wait()
+    await router.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: ``llmrouter-router [--config PATH] [--port N]``."""
+    parser = argparse.ArgumentParser(prog="llmrouter-router", description=__doc__)
+    parser.add_argument("--config", help="TOML config file (default: $LLMROUTER_CONFIG)")
+    parser.add_argument("--port", type=int, help="gRPC port (overrides the config)")
+    args = parser.parse_args(argv)
+
+    async def run(stop: asyncio.Event) -> None:
+        config = load_config(args.config)
+        if args.port is not None:
+            config = replace(config, port=args.port)
+        await serve(config, stop)
+
+    return run_main("router", run)

@@ -1,0 +1,25 @@
+"""Cheap prompt-size estimates for context-window checks and the simulated provider."""
+
+from __future__ import annotations
+
+from .chat import ChatRequest
+
+__all__ = ["estimate_prompt_tokens"]
+
+# Roughly four characters per token for English text and code, plus per-message framing.
+_CHARS_PER_TOKEN = 4
+_PER_MESSAGE = 4
+
+
+def estimate_prompt_tokens(request: ChatRequest) -> int:
+    """Estimate the prompt tokens of ``request`` (messages, tool calls and tool schemas)."""
+    chars = 0
+    for message in request.messages:
+        chars += len(message.content)
+        for part in message.parts:
+            chars += len(part.text) + (1000 if part.image_url else 0)
+        for call in message.tool_calls:
+            chars += len(call.name) + len(call.arguments)
+    for tool in request.tools:
+        chars += len(tool.name) + len(tool.description) + len(tool.parameters_json)
+    return -(-chars // _CHARS_PER_TOKEN) + _PER_MESSAGE * len(request.messages)
