@@ -91,7 +91,9 @@ def expect_str(value: Any, param: str, *, non_empty: bool = False) -> str:
     if not isinstance(value, str):
         raise _wrong_type(value, "a string", param)
     if non_empty and not value:
-        raise InvalidRequest(f"Invalid '{param}': empty string. Expected a non-empty string.", param)
+        raise InvalidRequest(
+            f"Invalid '{param}': empty string. Expected a non-empty string.", param
+        )
     return value
 
 

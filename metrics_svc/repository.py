@@ -84,7 +84,10 @@ class Repository:
         try:
             engine = create_async_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
         except (SQLAlchemyError, ImportError) as exc:
-            raise StorageError(_describe(exc)) from exc
+            raise StorageError(
+                f"unusable database driver {parsed.drivername!r} ({_describe(exc)}); "
+                "use sqlite+aiosqlite:// or postgresql+asyncpg://"
+            ) from exc
         if backend == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         try:

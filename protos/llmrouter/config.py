@@ -183,7 +183,7 @@ def _from_env(text: str, hint: Any, name: str) -> Any:
         if hint is float:
             return float(text)
     except ValueError:
-        kind = "true or false" if hint is bool else f"a {hint.__name__}"
+        kind = {bool: "true or false", int: "an integer", float: "a number"}[hint]
         raise ConfigError(f"{name}: expected {kind}, got {text!r}") from None
     return text
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -52,7 +54,11 @@ async def start_grpc_server(
     options: Sequence[tuple[str, int | str]] = (),
 ) -> GrpcServer:
     """Bind ``address`` (port 0 picks a free one), register services, health and reflection."""
-    server = grpc.aio.server(interceptors=list(interceptors), options=list(options))
+    _check_bindable(address)
+    # SO_REUSEPORT (gRPC's default) would let a second process silently share the port.
+    server = grpc.aio.server(
+        interceptors=list(interceptors), options=[("grpc.so_reuseport", 0), *options]
+    )
     register(server)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -69,6 +75,27 @@ async def start_grpc_server(
     for name in ("", *service_names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return GrpcServer(server, port, health_servicer, tuple(service_names))
+
+
+def _check_bindable(address: str) -> None:
+    """Fail with one clear line (instead of gRPC's core log) when the port is taken."""
+    host, _, port_text = address.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise StartupError(f"cannot listen on {address}: port must be a number") from None
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # Like gRPC, ignore TIME_WAIT leftovers of a previous run; a live listener still fails.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise StartupError(f"cannot listen on {address}: {reason}") from None
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], status: grpc.Status) -> NoReturn:

@@ -1,0 +1,555 @@
+"""OpenAI chat-completions JSON to the router's protobuf messages, and back.
+
+The only gateway module that touches ``*_pb2`` types: the rest of the gateway passes the
+messages built here to the router stub without looking inside.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+from llmrouter.v1 import chat_pb2, router_service_pb2
+
+from gateway.errors import InvalidRequest
+from gateway.validate import (
+    expect_list,
+    expect_number,
+    expect_object,
+    expect_one_of,
+    expect_str,
+    join,
+    optional_bool,
+    optional_int,
+    optional_number,
+    optional_object,
+    optional_str,
+    required,
+)
+
+__all__ = [
+    "AUTO_MODEL",
+    "ChunkStream",
+    "ParsedRequest",
+    "completion",
+    "completion_headers",
+    "list_models_request",
+    "models_list",
+    "parse_chat_request",
+]
+
+# The virtual model that lets the router choose.
+AUTO_MODEL: Final = "auto"
+
+_INT32_MAX: Final = 2**31 - 1
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+_MAX_STOPS: Final = 4
+
+_ROLES: Final[Mapping[str, chat_pb2.Role]] = {
+    "system": chat_pb2.ROLE_SYSTEM,
+    "user": chat_pb2.ROLE_USER,
+    "assistant": chat_pb2.ROLE_ASSISTANT,
+    "tool": chat_pb2.ROLE_TOOL,
+    "developer": chat_pb2.ROLE_DEVELOPER,
+}
+_TOOL_CHOICE_MODES: Final[Mapping[str, chat_pb2.ToolChoiceMode]] = {
+    "auto": chat_pb2.TOOL_CHOICE_MODE_AUTO,
+    "none": chat_pb2.TOOL_CHOICE_MODE_NONE,
+    "required": chat_pb2.TOOL_CHOICE_MODE_REQUIRED,
+}
+_RESPONSE_FORMATS: Final[Mapping[str, chat_pb2.ResponseFormatType]] = {
+    "text": chat_pb2.RESPONSE_FORMAT_TYPE_TEXT,
+    "json_object": chat_pb2.RESPONSE_FORMAT_TYPE_JSON_OBJECT,
+    "json_schema": chat_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA,
+}
+_FINISH_REASONS: Final[Mapping[int, str]] = {
+    chat_pb2.FINISH_REASON_STOP: "stop",
+    chat_pb2.FINISH_REASON_LENGTH: "length",
+    chat_pb2.FINISH_REASON_TOOL_CALLS: "tool_calls",
+    chat_pb2.FINISH_REASON_CONTENT_FILTER: "content_filter",
+}
+_ROUTER_KEYS: Final = ("category", "preferences", "task_type", "source")
+_PREFERENCE_KEYS: Final = ("cost", "latency", "quality")
+
+
+# --- request: OpenAI JSON -> ChatRequest -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    """A validated chat request and the HTTP-level options that do not go to the router."""
+
+    chat: chat_pb2.ChatRequest
+    # SSE response instead of one JSON body.
+    stream: bool
+    # stream_options.include_usage: send a last chunk with usage and no choices.
+    include_usage: bool
+
+    def complete_request(self) -> router_service_pb2.CompleteRequest:
+        """The request for RouterService.Complete."""
+        return router_service_pb2.CompleteRequest(chat=self.chat)
+
+    def stream_request(self) -> router_service_pb2.StreamCompleteRequest:
+        """The request for RouterService.StreamComplete."""
+        return router_service_pb2.StreamCompleteRequest(chat=self.chat)
+
+
+def parse_chat_request(
+    body: Any, *, request_id: str = "", source: str | None = None
+) -> ParsedRequest:
+    """Validate a decoded ``/v1/chat/completions`` body; ``source`` is X-LLMRouter-Source."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.", None)
+    obj: dict[str, Any] = body
+    chat = chat_pb2.ChatRequest(request_id=request_id)
+    chat.model = expect_str(required(obj, "model"), "model", non_empty=True)
+
+    messages = expect_list(required(obj, "messages"), "messages")
+    if not messages:
+        raise InvalidRequest(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages"
+        )
+    chat.messages.extend(_message(raw, join("messages", i)) for i, raw in enumerate(messages))
+
+    tool_names = _tools(obj, chat)
+    if obj.get("tool_choice") is not None:
+        chat.tool_choice.CopyFrom(_tool_choice(obj["tool_choice"], tool_names))
+
+    _sampling(obj, chat)
+    chat.stops.extend(_stops(obj.get("stop")))
+    if (response_format := optional_object(obj, "response_format")) is not None:
+        chat.response_format.CopyFrom(_response_format(response_format))
+    if (user := optional_str(obj, "user")) is not None:
+        chat.user = user
+    if (metadata := optional_object(obj, "metadata")) is not None:
+        for key, value in metadata.items():
+            chat.metadata[key] = expect_str(value, join("metadata", key))
+
+    if source:
+        chat.caller.source = source.strip()
+    if (extension := optional_object(obj, "llmrouter")) is not None:
+        _router_extension(extension, chat)
+
+    stream = optional_bool(obj, "stream") or False
+    include_usage = False
+    if (stream_options := optional_object(obj, "stream_options")) is not None:
+        if not stream:
+            raise InvalidRequest(
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                "stream_options",
+            )
+        include_usage = optional_bool(stream_options, "include_usage", "stream_options") or False
+    return ParsedRequest(chat=chat, stream=stream, include_usage=include_usage)
+
+
+def _message(raw: Any, param: str) -> chat_pb2.Message:
+    obj = expect_object(raw, param)
+    role = expect_one_of(required(obj, "role", param), join(param, "role"), _ROLES)
+    message = chat_pb2.Message(role=_ROLES[role])
+    if (name := optional_str(obj, "name", param)) is not None:
+        message.name = name
+
+    if obj.get("tool_calls") is not None:
+        calls_param = join(param, "tool_calls")
+        if role != "assistant":
+            raise InvalidRequest(
+                f"Invalid parameter: '{calls_param}' is only allowed in assistant messages.",
+                calls_param,
+            )
+        calls = expect_list(obj["tool_calls"], calls_param)
+        message.tool_calls.extend(_tool_call(c, join(calls_param, j)) for j, c in enumerate(calls))
+
+    content = obj.get("content")
+    content_param = join(param, "content")
+    if content is None:
+        if not (role == "assistant" and message.tool_calls):
+            raise InvalidRequest(f"Missing required parameter: '{content_param}'.", content_param)
+    elif isinstance(content, str):
+        message.content = content
+    elif isinstance(content, list):
+        if not content:
+            raise InvalidRequest(
+                f"Invalid '{content_param}': empty array. Expected an array with minimum "
+                "length 1.",
+                content_param,
+            )
+        message.content_parts.extend(
+            _content_part(p, join(content_param, j), role) for j, p in enumerate(content)
+        )
+    else:
+        raise InvalidRequest(
+            f"Invalid type for '{content_param}': expected a string or an array of content "
+            "parts.",
+            content_param,
+        )
+
+    if role == "tool":
+        message.tool_call_id = expect_str(
+            required(obj, "tool_call_id", param), join(param, "tool_call_id"), non_empty=True
+        )
+    return message
+
+
+def _content_part(raw: Any, param: str, role: str) -> chat_pb2.ContentPart:
+    obj = expect_object(raw, param)
+    type_param = join(param, "type")
+    kind = expect_str(required(obj, "type", param), type_param)
+    if kind == "text":
+        return chat_pb2.ContentPart(text=expect_str(required(obj, "text", param), f"{param}.text"))
+    if kind == "refusal" and role == "assistant":
+        refusal = expect_str(required(obj, "refusal", param), join(param, "refusal"))
+        return chat_pb2.ContentPart(text=refusal)
+    if kind == "image_url":
+        if role != "user":
+            raise InvalidRequest(
+                f"Invalid value for '{type_param}': image content is only allowed in user "
+                "messages.",
+                type_param,
+            )
+        image_param = join(param, "image_url")
+        image = expect_object(required(obj, "image_url", param), image_param)
+        url = expect_str(required(image, "url", image_param), f"{image_param}.url", non_empty=True)
+        return chat_pb2.ContentPart(image_url=url)
+    raise InvalidRequest(
+        f"Invalid value for '{type_param}': '{kind}' is not supported; use 'text' or "
+        "'image_url'.",
+        type_param,
+    )
+
+
+def _tool_call(raw: Any, param: str) -> chat_pb2.ToolCall:
+    obj = expect_object(raw, param)
+    call_id = expect_str(required(obj, "id", param), join(param, "id"), non_empty=True)
+    expect_one_of(required(obj, "type", param), join(param, "type"), ("function",))
+    fn_param = join(param, "function")
+    fn = expect_object(required(obj, "function", param), fn_param)
+    name = expect_str(required(fn, "name", fn_param), join(fn_param, "name"), non_empty=True)
+    arguments = expect_str(required(fn, "arguments", fn_param), join(fn_param, "arguments"))
+    return chat_pb2.ToolCall(id=call_id, name=name, arguments=arguments)
+
+
+def _tools(obj: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> set[str]:
+    if obj.get("tools") is None:
+        return set()
+    names: set[str] = set()
+    for i, raw in enumerate(expect_list(obj["tools"], "tools")):
+        param = join("tools", i)
+        tool_obj = expect_object(raw, param)
+        expect_one_of(required(tool_obj, "type", param), join(param, "type"), ("function",))
+        fn_param = join(param, "function")
+        fn = expect_object(required(tool_obj, "function", param), fn_param)
+        name_param = join(fn_param, "name")
+        tool = chat_pb2.Tool(name=expect_str(required(fn, "name", fn_param), name_param))
+        if not tool.name or tool.name in names:
+            problem = "empty string" if not tool.name else f"duplicate tool name '{tool.name}'"
+            raise InvalidRequest(f"Invalid '{name_param}': {problem}.", name_param)
+        names.add(tool.name)
+        if (description := optional_str(fn, "description", fn_param)) is not None:
+            tool.description = description
+        if (parameters := optional_object(fn, "parameters", fn_param)) is not None:
+            tool.parameters_json = orjson.dumps(parameters).decode()
+        tool.strict = optional_bool(fn, "strict", fn_param) or False
+        chat.tools.append(tool)
+    return names
+
+
+def _tool_choice(value: Any, tool_names: set[str]) -> chat_pb2.ToolChoice:
+    if isinstance(value, str):
+        mode = expect_one_of(value, "tool_choice", _TOOL_CHOICE_MODES)
+        if mode == "required" and not tool_names:
+            raise InvalidRequest(
+                "Invalid value for 'tool_choice': 'required' needs at least one tool in 'tools'.",
+                "tool_choice",
+            )
+        return chat_pb2.ToolChoice(mode=_TOOL_CHOICE_MODES[mode])
+    if isinstance(value, dict):
+        expect_one_of(required(value, "type", "tool_choice"), "tool_choice.type", ("function",))
+        fn = expect_object(required(value, "function", "tool_choice"), "tool_choice.function")
+        param = "tool_choice.function.name"
+        name = expect_str(required(fn, "name", "tool_choice.function"), param, non_empty=True)
+        if name not in tool_names:
+            raise InvalidRequest(
+                f"Invalid value for '{param}': no function named '{name}' in 'tools'.", param
+            )
+        return chat_pb2.ToolChoice(function_name=name)
+    raise InvalidRequest(
+        "Invalid type for 'tool_choice': expected a string or an object.", "tool_choice"
+    )
+
+
+def _sampling(obj: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None:
+    if (temperature := optional_number(obj, "temperature", minimum=0, maximum=2)) is not None:
+        chat.temperature = temperature
+    if (top_p := optional_number(obj, "top_p", minimum=0, maximum=1)) is not None:
+        chat.top_p = top_p
+    # max_tokens is deprecated in favour of max_completion_tokens; the newer name wins.
+    limit = optional_int(obj, "max_completion_tokens", minimum=1, maximum=_INT32_MAX)
+    legacy = optional_int(obj, "max_tokens", minimum=1, maximum=_INT32_MAX)
+    if (max_tokens := limit if limit is not None else legacy) is not None:
+        chat.max_tokens = max_tokens
+    if (seed := optional_int(obj, "seed", minimum=_INT64_MIN, maximum=_INT64_MAX)) is not None:
+        chat.seed = seed
+    for penalty in ("presence_penalty", "frequency_penalty"):
+        if (value := optional_number(obj, penalty, minimum=-2, maximum=2)) is not None:
+            setattr(chat, penalty, value)
+    # Silently returning one choice when n > 1 was asked for would be a wrong answer.
+    if (n := optional_int(obj, "n", minimum=1)) is not None and n != 1:
+        raise InvalidRequest("Invalid 'n': only n=1 is supported.", "n")
+
+
+def _stops(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        if len(value) > _MAX_STOPS:
+            raise InvalidRequest(
+                f"Invalid 'stop': array too long. Expected an array with maximum length "
+                f"{_MAX_STOPS}, but got an array with length {len(value)} instead.",
+                "stop",
+            )
+        return [expect_str(v, join("stop", i)) for i, v in enumerate(value)]
+    raise InvalidRequest(
+        "Invalid type for 'stop': expected a string or an array of strings.", "stop"
+    )
+
+
+def _response_format(obj: Mapping[str, Any]) -> chat_pb2.ResponseFormat:
+    parent = "response_format"
+    kind = expect_one_of(required(obj, "type", parent), join(parent, "type"), _RESPONSE_FORMATS)
+    result = chat_pb2.ResponseFormat(type=_RESPONSE_FORMATS[kind])
+    if kind == "json_schema":
+        schema_param = join(parent, "json_schema")
+        schema = expect_object(required(obj, "json_schema", parent), schema_param)
+        expect_str(required(schema, "name", schema_param), f"{schema_param}.name", non_empty=True)
+        optional_object(schema, "schema", schema_param)
+        optional_bool(schema, "strict", schema_param)
+        result.json_schema = orjson.dumps(schema).decode()
+    return result
+
+
+def _router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None:
+    # Our own extension is strict (unlike OpenAI's top level) so typos do not pass silently.
+    for key in ext:
+        if key not in _ROUTER_KEYS:
+            raise InvalidRequest(f"Unrecognized parameter: 'llmrouter.{key}'.", f"llmrouter.{key}")
+    if (category := optional_str(ext, "category", "llmrouter")) is not None:
+        chat.routing.category = category
+    if (task_type := optional_str(ext, "task_type", "llmrouter")) is not None:
+        chat.routing.task_type = task_type
+    if (source := optional_str(ext, "source", "llmrouter")) is not None:
+        chat.caller.source = source  # the body is more specific than the header
+    if (preferences := optional_object(ext, "preferences", "llmrouter")) is not None:
+        parent = "llmrouter.preferences"
+        for key, value in preferences.items():
+            if key not in _PREFERENCE_KEYS:
+                param = join(parent, key)
+                raise InvalidRequest(f"Unrecognized parameter: '{param}'.", param)
+            if value is not None:
+                weight = expect_number(value, join(parent, key), minimum=0)
+                setattr(chat.routing.preferences, key, weight)
+
+
+# --- response: CompleteResponse / stream chunks / models -> OpenAI JSON -----------------------
+
+
+def completion(response: router_service_pb2.CompleteResponse) -> dict[str, Any]:
+    """A ``chat.completion`` object for a finished request."""
+    tool_calls = [_tool_call_json(call) for call in response.message.tool_calls]
+    text = _text(response.message)
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": None if not text and tool_calls else text,
+        "refusal": None,
+    }
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {
+        "id": f"chatcmpl-{response.id}",
+        "object": "chat.completion",
+        "created": _created(response),
+        "model": response.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": _finish_reason(response.finish_reason, bool(tool_calls)),
+            }
+        ],
+        "usage": _usage(response.usage),
+    }
+
+
+def completion_headers(response: router_service_pb2.CompleteResponse) -> dict[str, str]:
+    """The ``x-llmrouter-*`` headers describing who served a finished request."""
+    return {
+        "x-llmrouter-model": response.model,
+        "x-llmrouter-provider": response.provider,
+        "x-llmrouter-attempts": str(len(response.attempts)),
+        "x-llmrouter-fallback": "true" if response.fallback else "false",
+    }
+
+
+class ChunkStream:
+    """Turns StreamComplete messages into ``chat.completion.chunk`` objects, in order.
+
+    Feed it every message; :attr:`finished` turns true with the summary. The first message is
+    the StreamStart, whose model and provider :meth:`headers` reports.
+    """
+
+    def __init__(self, *, request_id: str, model: str, include_usage: bool) -> None:
+        self._id = f"chatcmpl-{request_id}"
+        self._model = model
+        self._provider = ""
+        self._created = int(time.time())
+        self._include_usage = include_usage
+        self._started = False
+        self._role_sent = False
+        self._saw_tool_calls = False
+        self.finished = False
+
+    def headers(self) -> dict[str, str]:
+        """``x-llmrouter-model``/``-provider`` as known from the first message."""
+        headers = {"x-llmrouter-model": self._model}
+        if self._provider:
+            headers["x-llmrouter-provider"] = self._provider
+        return headers
+
+    def feed(self, message: router_service_pb2.StreamCompleteResponse) -> list[dict[str, Any]]:
+        """The chunks (zero or more) to send for one message of the router's stream."""
+        if self.finished:
+            return []
+        kind = message.WhichOneof("chunk")
+        if kind == "start":
+            if not self._started:
+                self._start(message.start)
+            return []
+        self._started = True
+        if kind == "delta":
+            return self._delta(message.delta)
+        if kind == "summary":
+            return self._summary(message.summary)
+        return []
+
+    def _start(self, start: router_service_pb2.StreamStart) -> None:
+        self._started = True
+        if start.id:
+            self._id = f"chatcmpl-{start.id}"
+        self._model = start.model or self._model
+        self._provider = start.provider
+        if start.HasField("create_time"):
+            self._created = start.create_time.seconds
+
+    def _delta(self, delta: router_service_pb2.StreamDelta) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {}
+        if not self._role_sent:
+            body["role"] = "assistant"
+        if delta.content:
+            body["content"] = delta.content
+        if delta.tool_calls:
+            self._saw_tool_calls = True
+            body["tool_calls"] = [_tool_call_delta_json(t) for t in delta.tool_calls]
+        if not self._role_sent:
+            self._role_sent = True
+            body.setdefault("content", None if delta.tool_calls else "")
+        if not body:
+            return []
+        return [self._chunk([{"index": 0, "delta": body, "logprobs": None, "finish_reason": None}])]
+
+    def _summary(self, summary: router_service_pb2.StreamSummary) -> list[dict[str, Any]]:
+        self.finished = True
+        delta: dict[str, Any] = {}
+        if not self._role_sent:
+            self._role_sent = True
+            delta = {"role": "assistant", "content": ""}
+        reason = _finish_reason(summary.finish_reason, self._saw_tool_calls)
+        chunks = [
+            self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}])
+        ]
+        if self._include_usage:
+            chunks.append(self._chunk([], usage=_usage(summary.usage)))
+        return chunks
+
+    def _chunk(
+        self, choices: list[dict[str, Any]], usage: dict[str, int] | None = None
+    ) -> dict[str, Any]:
+        chunk: dict[str, Any] = {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+            "choices": choices,
+        }
+        if self._include_usage:
+            # As OpenAI: every chunk has "usage", null except on the last one.
+            chunk["usage"] = usage
+        return chunk
+
+
+def list_models_request() -> router_service_pb2.ListModelsRequest:
+    """The request for RouterService.ListModels."""
+    return router_service_pb2.ListModelsRequest()
+
+
+def models_list(response: router_service_pb2.ListModelsResponse) -> dict[str, Any]:
+    """OpenAI's ``/v1/models`` list: the virtual ``auto`` model, then every enabled model."""
+    data: list[dict[str, Any]] = [_model_json(AUTO_MODEL, "llmrouter")]
+    data.extend(_model_json(m.name, m.provider) for m in response.models if m.enabled)
+    return {"object": "list", "data": data}
+
+
+def _model_json(name: str, owner: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": owner}
+
+
+def _text(message: chat_pb2.Message) -> str:
+    if message.content:
+        return message.content
+    return "".join(p.text for p in message.content_parts if p.WhichOneof("part") == "text")
+
+
+def _tool_call_json(call: chat_pb2.ToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+def _tool_call_delta_json(delta: router_service_pb2.ToolCallDelta) -> dict[str, Any]:
+    item: dict[str, Any] = {"index": delta.index}
+    function: dict[str, Any] = {}
+    if delta.id:
+        item["id"] = delta.id
+        item["type"] = "function"
+    if delta.name:
+        function["name"] = delta.name
+    if delta.arguments or delta.id:
+        function["arguments"] = delta.arguments
+    item["function"] = function
+    return item
+
+
+def _finish_reason(reason: int, has_tool_calls: bool) -> str:
+    return _FINISH_REASONS.get(reason) or ("tool_calls" if has_tool_calls else "stop")
+
+
+def _usage(usage: chat_pb2.Usage) -> dict[str, int]:
+    total = usage.total_tokens or usage.prompt_tokens + usage.completion_tokens
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": total,
+    }
+
+
+def _created(response: router_service_pb2.CompleteResponse) -> int:
+    if response.HasField("create_time"):
+        return response.create_time.seconds
+    return int(time.time())

@@ -1,0 +1,139 @@
+"""Process entry point of the metrics service: open the ledger, serve gRPC until told to stop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import grpc
+from llmrouter.serving import GrpcServer, StartupError, run_main, start_grpc_server
+from llmrouter.v1 import metrics_service_pb2_grpc
+
+from metrics_svc.config import MetricsConfig, load_config
+from metrics_svc.costs import ReferencePrice
+from metrics_svc.errors import StorageError
+from metrics_svc.repository import Repository, safe_url
+from metrics_svc.servicer import MetricsServicer
+
+__all__ = ["SERVICE_NAME", "RunningMetrics", "main", "serve", "start"]
+
+#: Full name of the gRPC service, as health checks and reflection report it.
+SERVICE_NAME = "llmrouter.v1.MetricsService"
+
+
+@dataclass(slots=True)
+class RunningMetrics:
+    """A started metrics service: its bound port, stoppable once."""
+
+    port: int
+    grpc_server: GrpcServer
+    repository: Repository
+    shutdown_grace_s: float
+
+    async def stop(self) -> None:
+        """Stop serving (in-flight calls get the grace period), then close the database."""
+        try:
+            await self.grpc_server.stop(self.shutdown_grace_s)
+        finally:
+            await self.repository.close()
+
+
+async def start(config: MetricsConfig) -> RunningMetrics:
+    """Open the ledger and start serving on ``config.host:config.port`` (0 picks a port).
+
+    Raises :class:`StartupError` with a one-line reason when the database or port is unusable.
+    """
+    try:
+        repository = await Repository.create(config.database_url)
+    except StorageError as exc:
+        raise StartupError(f"{exc} (database: {safe_url(config.database_url)})") from None
+    servicer = MetricsServicer(
+        repository,
+        ReferencePrice(
+            model=config.reference_model,
+            input_per_million=config.reference_input_price_per_million,
+            output_per_million=config.reference_output_price_per_million,
+        ),
+    )
+
+    def register(server: grpc.aio.Server) -> None:
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(servicer, server)
+
+    address = _address(config.host, config.port)
+    try:
+        _check_port_free(config.host, config.port, address)
+        grpc_server = await start_grpc_server(
+            address, register, [SERVICE_NAME], options=[("grpc.so_reuseport", 0)]
+        )
+    except BaseException:
+        await repository.close()
+        raise
+    return RunningMetrics(grpc_server.port, grpc_server, repository, config.shutdown_grace_s)
+
+
+async def serve(
+    config: MetricsConfig,
+    stop: asyncio.Event,
+    *,
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serve until ``stop`` is set; ``ready`` is called with the bound port once serving."""
+    running = await start(config)
+    try:
+        print(
+            f"metrics: listening on {_address(config.host, running.port)} "
+            f"(database: {safe_url(config.database_url)})",
+            file=sys.stderr,
+            flush=True,
+        )
+        if ready is not None:
+            ready(running.port)
+        await stop.wait()
+    finally:
+        await running.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m metrics_svc [--config FILE] [--port N]``; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="metrics_svc", description="llmrouter usage ledger")
+    parser.add_argument("--config", help="TOML config file (default: $LLMROUTER_CONFIG)")
+    parser.add_argument("--port", type=int, help="override metrics.port (0 picks a free port)")
+    args = parser.parse_args(argv)
+
+    async def run(stop: asyncio.Event) -> None:
+        # Loaded inside the runner so config errors get run_main's one-line treatment.
+        config = load_config(args.config)
+        if args.port is not None:
+            config = dataclasses.replace(config, port=args.port)
+        await serve(config, stop)
+
+    return run_main("metrics", run)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _check_port_free(host: str, port: int, address: str) -> None:
+    """Fail with the OS's reason when ``host:port`` cannot be bound.
+
+    gRPC would fail too, but only after logging a multi-line core error; checking first keeps
+    the start-up failure to one line. (gRPC's own SO_REUSEPORT is disabled in start() so two
+    processes can never share a port silently.)
+    """
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, sockaddr = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            # Like gRPC: sockets of closed connections in TIME_WAIT are no conflict.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(sockaddr)
+    except OSError as exc:
+        raise StartupError(f"cannot listen on {address}: {exc.strerror or exc}") from None

@@ -1,0 +1,202 @@
+"""``llmrouter``: run the services and read the cost ledger.
+
+llmrouter serve router|metrics|gateway|all [--config FILE]
+llmrouter costs [--since 24h | --month 2026-11 | --start ISO --end ISO]
+                [--group-by model,provider] [--bucket hour|day] [--csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["main"]
+
+SERVICES = ("metrics", "router", "gateway")  # start order; stopped in reverse
+_MODULES = {"router": "router_svc", "metrics": "metrics_svc", "gateway": "gateway"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``llmrouter`` command."""
+    parser = argparse.ArgumentParser(prog="llmrouter", description="llmrouter command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run one service, or all three")
+    serve.add_argument("service", choices=(*SERVICES, "all"))
+    serve.add_argument("--config", help="TOML config file (default: $LLMROUTER_CONFIG)")
+
+    costs = sub.add_parser("costs", help="print costs from the metrics service")
+    costs.add_argument("--metrics", help="metrics service host:port (default: from config)")
+    costs.add_argument("--config", help="TOML config file (default: $LLMROUTER_CONFIG)")
+    window = costs.add_mutually_exclusive_group()
+    window.add_argument("--since", default="", help="window ending now, e.g. 30m, 24h, 7d")
+    window.add_argument("--month", default="", help="a calendar month (UTC), e.g. 2026-11")
+    window.add_argument("--start", default="", help="window start, ISO 8601 (UTC if no zone)")
+    costs.add_argument("--end", default="", help="window end, ISO 8601 (with --start)")
+    costs.add_argument(
+        "--group-by",
+        default="",
+        help="comma-separated: provider, model, category, source, api_key",
+    )
+    costs.add_argument("--bucket", choices=("hour", "day"), help="also group by time bucket")
+    costs.add_argument("--reference", default="", help="reference model for savings")
+    costs.add_argument("--csv", action="store_true", help="write CSV instead of a table")
+    costs.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        if args.service == "all":
+            return _serve_all(args.config)
+        return _serve_one(args.service, args.config)
+    from .costs_report import run_costs
+
+    return run_costs(args)
+
+
+def _serve_one(service: str, config: str | None) -> int:
+    argv = ["--config", config] if config else []
+    if service == "router":
+        from router_svc.server import main as router_main
+
+        return router_main(argv)
+    if service == "metrics":
+        from metrics_svc.server import main as metrics_main
+
+        return metrics_main(argv)
+    from gateway.app import main as gateway_main
+
+    return gateway_main(argv)
+
+
+def _endpoints(config: str | None) -> dict[str, tuple[str, int]]:
+    """host and port of each service, as the services themselves will read them."""
+    from gateway.config import load_config as gateway_config
+    from metrics_svc.config import load_config as metrics_config
+    from router_svc.config import load_config as router_config
+
+    from .config import ConfigError
+
+    try:
+        r, m, g = router_config(config), metrics_config(config), gateway_config(config)
+    except ConfigError as exc:
+        print(f"llmrouter: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return {"router": (r.host, r.port), "metrics": (m.host, m.port), "gateway": (g.host, g.port)}
+
+
+def _serve_all(config: str | None) -> int:
+    """Start metrics, router and gateway as child processes; stop them in reverse on a signal."""
+    endpoints = _endpoints(config)
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    code = 0
+    try:
+        for name in SERVICES:
+            cmd = [sys.executable, "-m", _MODULES[name]]
+            if config:
+                cmd += ["--config", config]
+            children[name] = subprocess.Popen(cmd, start_new_session=True)
+            if not _wait_ready(name, endpoints[name], children[name], lambda: stopping):
+                code = 1
+                return code
+        _print_banner(endpoints)
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    print(
+                        f"llmrouter: {name} exited with status {child.returncode}", file=sys.stderr
+                    )
+                    code = 1
+                    return code
+            time.sleep(0.2)
+        return code
+    finally:
+        for name in reversed(SERVICES):
+            running = children.get(name)
+            if running is None or running.poll() is not None:
+                continue
+            child = running
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        print("llmrouter: stopped", file=sys.stderr)
+
+
+def _wait_ready(
+    name: str,
+    endpoint: tuple[str, int],
+    child: subprocess.Popen[bytes],
+    stopping: Any,
+    timeout_s: float = 30.0,
+) -> bool:
+    host, port = endpoint
+    host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not stopping():
+        if child.poll() is not None:
+            status = child.returncode
+            print(f"llmrouter: {name} failed to start (status {status})", file=sys.stderr)
+            return False
+        if _ready(name, host, port):
+            return True
+        time.sleep(0.1)
+    if not stopping():
+        print(
+            f"llmrouter: {name} not ready on {host}:{port} after {timeout_s:.0f}s", file=sys.stderr
+        )
+    return False
+
+
+def _ready(name: str, host: str, port: int) -> bool:
+    if name == "gateway":
+        import httpx
+
+        try:
+            return httpx.get(f"http://{host}:{port}/healthz", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(f"{host}:{port}") as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=1.0
+            )
+        except grpc.RpcError:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _print_banner(endpoints: dict[str, tuple[str, int]]) -> None:
+    gh, gp = endpoints["gateway"]
+    gh = "localhost" if gh in ("127.0.0.1", "0.0.0.0", "::") else gh
+    rh, rp = endpoints["router"]
+    mh, mp = endpoints["metrics"]
+    body = '{"model":"auto","messages":[{"role":"user","content":"hi"}]}'
+    lines = [
+        "llmrouter is running (Ctrl-C stops it):",
+        f"  gateway  http://{gh}:{gp}   OpenAI API: /v1/chat/completions, /v1/models",
+        f"  router   {rh}:{rp}   gRPC llmrouter.v1.RouterService",
+        f"  metrics  {mh}:{mp}   gRPC llmrouter.v1.MetricsService",
+        "Try:",
+        f"  curl -s http://{gh}:{gp}/v1/chat/completions -H 'content-type: application/json' \\",
+        f"       -d '{body}'",
+        "  .venv/bin/llmrouter costs --group-by model",
+    ]
+    print("\n".join(lines), flush=True)

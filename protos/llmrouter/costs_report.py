@@ -1,0 +1,201 @@
+"""``llmrouter costs``: QueryCosts as a table or CSV (monthly reports for finance, say)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import re
+import sys
+from typing import Any, TextIO
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from .config import ConfigError
+from .v1 import metrics_service_pb2, metrics_service_pb2_grpc
+
+__all__ = ["parse_since", "run_costs", "window"]
+
+_DIMENSIONS = {
+    "provider": metrics_service_pb2.DIMENSION_PROVIDER,
+    "model": metrics_service_pb2.DIMENSION_MODEL,
+    "category": metrics_service_pb2.DIMENSION_CATEGORY,
+    "source": metrics_service_pb2.DIMENSION_SOURCE,
+    "caller": metrics_service_pb2.DIMENSION_SOURCE,
+    "api_key": metrics_service_pb2.DIMENSION_API_KEY,
+}
+_FIELDS = {"api_key": "api_key_id", "caller": "source"}
+
+
+def parse_since(text: str) -> dt.timedelta:
+    """``30m``, ``24h``, ``7d`` as a timedelta."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text)
+    if not match:
+        raise ValueError(f"--since: expected a number and a unit (s, m, h, d, w), got {text!r}")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+    return dt.timedelta(seconds=int(match.group(1)) * seconds)
+
+
+def _parse_time(text: str, flag: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{flag}: expected an ISO 8601 time, got {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def window(
+    since: str, month: str, start: str, end: str, now: dt.datetime
+) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """The [start, end) window the flags describe; (None, None) means everything."""
+    if since:
+        return now - parse_since(since), None
+    if month:
+        match = re.fullmatch(r"(\d{4})-(\d{2})", month)
+        if not match or not 1 <= int(match.group(2)) <= 12:
+            raise ValueError(f"--month: expected YYYY-MM, got {month!r}")
+        first = dt.datetime(int(match.group(1)), int(match.group(2)), 1, tzinfo=dt.UTC)
+        following = (first + dt.timedelta(days=32)).replace(day=1)
+        return first, following
+    return (
+        _parse_time(start, "--start") if start else None,
+        _parse_time(end, "--end") if end else None,
+    )
+
+
+def _ts(value: dt.datetime) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def run_costs(args: argparse.Namespace) -> int:
+    """Query the metrics service and print the report; returns the exit status."""
+    try:
+        start, end = window(args.since, args.month, args.start, args.end, dt.datetime.now(dt.UTC))
+        dims = [d.strip() for d in args.group_by.split(",") if d.strip()]
+        for d in dims:
+            if d not in _DIMENSIONS:
+                raise ValueError(
+                    f"--group-by: unknown dimension {d!r} (one of {', '.join(_DIMENSIONS)})"
+                )
+        address = args.metrics or _metrics_address(args.config)
+    except (ValueError, ConfigError) as exc:
+        print(f"llmrouter costs: {exc}", file=sys.stderr)
+        return 2
+    request = metrics_service_pb2.QueryCostsRequest(
+        group_by=[_DIMENSIONS[d] for d in dims], reference_model=args.reference
+    )
+    if start:
+        request.start_time.CopyFrom(_ts(start))
+    if end:
+        request.end_time.CopyFrom(_ts(end))
+    if args.bucket:
+        request.bucket = (
+            metrics_service_pb2.TIME_BUCKET_HOUR
+            if args.bucket == "hour"
+            else metrics_service_pb2.TIME_BUCKET_DAY
+        )
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = metrics_service_pb2_grpc.MetricsServiceStub(channel)
+            reply = stub.QueryCosts(request, timeout=args.timeout)
+    except grpc.RpcError as exc:
+        code = exc.code() if isinstance(exc, grpc.Call) else None
+        detail = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+        print(f"llmrouter costs: metrics service at {address}: {code}: {detail}", file=sys.stderr)
+        return 1
+    columns = [_FIELDS.get(d, d) for d in dict.fromkeys(dims)]
+    if args.bucket:
+        columns.append("bucket")
+    write_report(reply, columns, sys.stdout, as_csv=args.csv)
+    return 0
+
+
+def _metrics_address(config: str | None) -> str:
+    from metrics_svc.config import load_config
+
+    cfg = load_config(config)
+    host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
+    return f"{host}:{cfg.port}"
+
+
+_HEADERS = (
+    "requests",
+    "succeeded",
+    "failed",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "avg_latency_ms",
+    "p95_latency_ms",
+    "fallback_rate_pct",
+    "local_requests",
+    "savings_usd",
+    "savings_pct",
+)
+
+
+def _row(summary: metrics_service_pb2.CostSummary) -> list[Any]:
+    return [
+        summary.requests,
+        summary.successes,
+        summary.failures,
+        summary.prompt_tokens,
+        summary.completion_tokens,
+        round(summary.cost_usd, 6),
+        round(summary.average_latency.ToNanoseconds() / 1e6, 1),
+        round(summary.p95_latency.ToNanoseconds() / 1e6, 1),
+        round(summary.fallback_rate * 100, 2),
+        summary.local_requests,
+        round(summary.savings_usd, 6),
+        round(summary.savings_percent, 2),
+    ]
+
+
+def write_report(
+    reply: metrics_service_pb2.QueryCostsResponse,
+    columns: list[str],
+    out: TextIO,
+    *,
+    as_csv: bool,
+) -> None:
+    """Write groups then a total row, as CSV or an aligned table."""
+    rows: list[list[Any]] = []
+    for group in reply.groups:
+        keys: list[Any] = []
+        for column in columns:
+            if column == "bucket":
+                keys.append(group.bucket_start_time.ToDatetime(dt.UTC).isoformat())
+            else:
+                keys.append(getattr(group, column) or "-")
+        rows.append(keys + _row(group.summary))
+    total_keys: list[Any] = ["TOTAL"] + [""] * (len(columns) - 1) if columns else []
+    rows.append(total_keys + _row(reply.totals))
+    header = [*columns, *_HEADERS]
+    if as_csv:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+        return
+    text = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in text) for i in range(len(header))]
+    for i, r in enumerate(text):
+        out.write(
+            "  ".join(
+                c.rjust(w) if i and _numeric(c) else c.ljust(w)
+                for c, w in zip(r, widths, strict=True)
+            ).rstrip()
+            + "\n"
+        )
+    if reply.reference_model:
+        out.write(f"savings versus {reply.reference_model}\n")
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,84 @@
+"""Router test fixtures: a fake metrics service (a real gRPC server) and routers on port 0."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from llmrouter.serving import GrpcServer, start_grpc_server
+from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+from router_svc.config import RouterConfig
+from router_svc.server import RunningRouter, start
+
+
+class FakeMetrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+    """Stores records by id like the real service; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, metrics_service_pb2.UsageRecord] = {}
+        self.batches = 0
+        self.fail_with: grpc.StatusCode | None = None
+
+    async def RecordUsage(
+        self, request: metrics_service_pb2.RecordUsageRequest, context: Any
+    ) -> metrics_service_pb2.RecordUsageResponse:
+        if self.fail_with is not None:
+            await context.abort(self.fail_with, "told to fail")
+        self.batches += 1
+        inserted = 0
+        for record in request.records:
+            if record.id not in self.records:
+                self.records[record.id] = record
+                inserted += 1
+        return metrics_service_pb2.RecordUsageResponse(
+            inserted_count=inserted, duplicate_count=len(request.records) - inserted
+        )
+
+
+@pytest.fixture
+async def fake_metrics() -> AsyncIterator[tuple[FakeMetrics, GrpcServer]]:
+    servicer = FakeMetrics()
+    server = await start_grpc_server(
+        "127.0.0.1:0",
+        lambda s: metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(servicer, s),
+        ["llmrouter.v1.MetricsService"],
+    )
+    yield servicer, server
+    await server.stop(0)
+
+
+@pytest.fixture
+def router_config(tmp_path: Path, fake_metrics: tuple[FakeMetrics, GrpcServer]) -> RouterConfig:
+    return replace(
+        RouterConfig(),
+        port=0,
+        metrics_address=f"127.0.0.1:{fake_metrics[1].port}",
+        outbox_path=str(tmp_path / "outbox.sqlite3"),
+        outbox_flush_interval_ms=20,
+    )
+
+
+@pytest.fixture
+async def router(router_config: RouterConfig) -> AsyncIterator[RunningRouter]:
+    running = await start(router_config)
+    yield running
+    await running.stop(grace=1)
+
+
+@pytest.fixture
+async def router_channel(router: RunningRouter) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{router.port}") as channel:
+        yield channel
+
+
+async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+    """Poll ``predicate`` until true (background delivery in tests)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)

@@ -1,0 +1,104 @@
+"""Router config: defaults, TOML, environment overrides and one-line errors naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmrouter.config import ConfigError
+from router_svc.config import RouterConfig, load_config
+
+
+def test_defaults_need_no_file(clean_env: None) -> None:
+    config = load_config(None)
+    assert config == RouterConfig()
+    assert config.port == 50051
+    assert [m.name for m in config.models] == ["sim-small", "sim-large"]
+
+
+def test_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        """
+[router]
+port = 6000
+default_chain = ["fast"]
+[[router.providers]]
+name = "sim"
+kind = "simulated"
+local = true
+[[router.models]]
+name = "fast"
+provider = "sim"
+aliases = ["quick"]
+"""
+    )
+    monkeypatch.setenv("LLMROUTER_ROUTER_PORT", "6001")
+    monkeypatch.setenv("LLMROUTER_ROUTER_DEFAULT_CHAIN", "fast, quick")
+    config = load_config(str(path))
+    assert config.port == 6001
+    assert config.default_chain == ("fast", "quick")
+    assert config.models[0].aliases == ("quick",)
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[router]\nprot = 1\n", "router.prot: unknown key"),
+        ('[router]\nport = "x"\n', "router.port: expected an integer, got 'x'"),
+        ("[[router.models]]\nprovider = 'simulated'\n", "router.models[0].name: missing required value"),
+        (
+            "[[router.providers]]\nname = 'a'\nkind = 'grpc'\n",
+            "router.providers[0].kind: unknown provider kind 'grpc'",
+        ),
+        (
+            "[router]\ndefault_chain = ['nope']\n",
+            "router.default_chain[0]: unknown model 'nope'",
+        ),
+    ],
+)
+def test_invalid_config_names_the_key(tmp_path: Path, toml: str, message: str, clean_env: None) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    assert str(info.value).startswith(message)
+
+
+def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, clean_env: None) -> None:
+    monkeypatch.setenv("LLMROUTER_ROUTER_PORT", "eighty")
+    with pytest.raises(ConfigError, match="LLMROUTER_ROUTER_PORT: expected an integer, got 'eighty'"):
+        load_config(None)
+
+
+def test_process_exits_with_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[router]\nprot = 1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "router_svc", "--config", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        proc.stderr.strip()
+    ] and proc.stderr.startswith("router: router.prot: unknown key")
+
+
+def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "router_svc", "--port", str(port)],
+            capture_output=True, text=True, timeout=60,
+            env={"PATH": "/usr/bin:/bin", "LLMROUTER_ROUTER_OUTBOX_PATH": str(tmp_path / "o.db")},
+        )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert f"router: cannot listen on 127.0.0.1:{port}: address already in use" in proc.stderr

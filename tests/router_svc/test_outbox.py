@@ -1,0 +1,133 @@
+"""The usage outbox: durable while the metrics service is away, bounded, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+
+from llmrouter.serving import GrpcServer
+from router_svc.usage import UsageEvent, UsageOutbox
+
+from .conftest import FakeMetrics, wait_for
+
+
+def event(n: int, **overrides: object) -> UsageEvent:
+    fields: dict[str, object] = dict(
+        request_id=f"req-{n}",
+        attempt=1,
+        time=1_700_000_000.0 + n,
+        provider="simulated",
+        model="sim-small",
+        category="default",
+        task_type="",
+        source="tests",
+        api_key_id="",
+        prompt_tokens=10,
+        completion_tokens=5,
+        cost_usd=0.0,
+        duration_s=0.01,
+        ttft_s=None,
+        status="succeeded",
+        error_type="",
+        fallback=False,
+        fallback_from="",
+        trace_id="",
+    )
+    fields.update(overrides)
+    return UsageEvent(**fields)  # type: ignore[arg-type]
+
+
+async def test_records_wait_while_metrics_is_down_and_arrive_once(
+    tmp_path: Path, fake_metrics: tuple[FakeMetrics, GrpcServer]
+) -> None:
+    metrics, server = fake_metrics
+    metrics.fail_with = grpc.StatusCode.UNAVAILABLE
+    outbox = UsageOutbox(
+        str(tmp_path / "o.sqlite3"), f"127.0.0.1:{server.port}", batch_size=7,
+        flush_interval_s=0.01, max_backoff_s=0.05,
+    )
+    await outbox.start()
+    for n in range(50):
+        outbox.submit(event(n))
+    await wait_for(lambda: outbox.stats.ship_failures >= 3)
+    assert metrics.records == {}
+    assert outbox.depth == 50
+    metrics.fail_with = None
+    await outbox.flush()
+    assert sorted(metrics.records) == sorted(f"req-{n}:1" for n in range(50))
+    assert outbox.stats.dropped == 0
+    await outbox.close()
+
+
+async def test_outbox_resumes_after_restart(
+    tmp_path: Path, fake_metrics: tuple[FakeMetrics, GrpcServer]
+) -> None:
+    metrics, server = fake_metrics
+    metrics.fail_with = grpc.StatusCode.UNAVAILABLE
+    path = str(tmp_path / "o.sqlite3")
+    first = UsageOutbox(path, f"127.0.0.1:{server.port}", flush_interval_s=0.01)
+    await first.start()
+    for n in range(20):
+        first.submit(event(n))
+    await first.close(timeout_s=0.2)  # metrics still down: the records stay on disk
+    assert metrics.records == {}
+
+    metrics.fail_with = None
+    second = UsageOutbox(path, f"127.0.0.1:{server.port}", flush_interval_s=0.01)
+    assert second.depth == 20
+    await second.start()
+    await second.flush()
+    assert len(metrics.records) == 20
+    await second.close()
+
+
+async def test_bound_drops_and_counts(
+    tmp_path: Path, fake_metrics: tuple[FakeMetrics, GrpcServer]
+) -> None:
+    metrics, server = fake_metrics
+    metrics.fail_with = grpc.StatusCode.UNAVAILABLE
+    outbox = UsageOutbox(
+        str(tmp_path / "o.sqlite3"), f"127.0.0.1:{server.port}", max_records=10,
+        flush_interval_s=0.01,
+    )
+    await outbox.start()
+    for n in range(15):
+        outbox.submit(event(n))
+    assert outbox.stats.dropped == 5
+    metrics.fail_with = None
+    await outbox.flush()
+    assert sorted(metrics.records) == sorted(f"req-{n}:1" for n in range(10))
+    await outbox.close()
+
+
+class PickyMetrics(FakeMetrics):
+    """Rejects batches holding a record with a negative token count, like the real service."""
+
+    async def RecordUsage(self, request, context):  # type: ignore[no-untyped-def]
+        if any(r.prompt_tokens < 0 for r in request.records):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "records[0].prompt_tokens")
+        return await super().RecordUsage(request, context)
+
+
+async def test_invalid_records_are_set_aside_not_blocking(tmp_path: Path) -> None:
+    from llmrouter.serving import start_grpc_server
+    from llmrouter.v1 import metrics_service_pb2_grpc
+
+    picky = PickyMetrics()
+    server = await start_grpc_server(
+        "127.0.0.1:0",
+        lambda s: metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(picky, s),
+        [],
+    )
+    outbox = UsageOutbox(str(tmp_path / "o.sqlite3"), f"127.0.0.1:{server.port}",
+                         flush_interval_s=0.01)
+    await outbox.start()
+    outbox.submit(event(1))
+    outbox.submit(event(2, prompt_tokens=-1))
+    outbox.submit(event(3))
+    await outbox.flush()
+    assert sorted(picky.records) == ["req-1:1", "req-3:1"]
+    assert outbox.stats.rejected == 1
+    await outbox.close()
+    await server.stop(0)
