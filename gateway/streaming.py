@@ -41,9 +41,7 @@ async def wait_disconnect(receive: Receive) -> None:
             return
 
 
-async def until_disconnect(
-    receive: Receive, work: Awaitable[T], cancel: Callable[[], object]
-) -> T:
+async def until_disconnect(receive: Receive, work: Awaitable[T], cancel: Callable[[], object]) -> T:
     """Await ``work``; if the client disconnects first, call ``cancel`` and raise ClientGone."""
     task = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(wait_disconnect(receive))
@@ -76,7 +74,9 @@ class SSEResponse(Response):
         self.background = None
         self._events = events
         self._cancel = cancel
-        self.init_headers({"cache-control": "no-cache", "x-accel-buffering": "no", **(headers or {})})
+        self.init_headers(
+            {"cache-control": "no-cache", "x-accel-buffering": "no", **(headers or {})}
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})

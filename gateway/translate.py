@@ -89,6 +89,11 @@ class ParsedRequest:
     # stream_options.include_usage: send a last chunk with usage and no choices.
     include_usage: bool
 
+    @property
+    def model(self) -> str:
+        """The requested model (a registry name, an alias or ``auto``)."""
+        return self.chat.model
+
     def complete_request(self) -> router_service_pb2.CompleteRequest:
         """The request for RouterService.Complete."""
         return router_service_pb2.CompleteRequest(chat=self.chat)
@@ -173,8 +178,7 @@ def _message(raw: Any, param: str) -> chat_pb2.Message:
     elif isinstance(content, list):
         if not content:
             raise InvalidRequest(
-                f"Invalid '{content_param}': empty array. Expected an array with minimum "
-                "length 1.",
+                f"Invalid '{content_param}': empty array. Expected an array with minimum length 1.",
                 content_param,
             )
         message.content_parts.extend(
@@ -182,8 +186,7 @@ def _message(raw: Any, param: str) -> chat_pb2.Message:
         )
     else:
         raise InvalidRequest(
-            f"Invalid type for '{content_param}': expected a string or an array of content "
-            "parts.",
+            f"Invalid type for '{content_param}': expected a string or an array of content parts.",
             content_param,
         )
 
@@ -215,8 +218,7 @@ def _content_part(raw: Any, param: str, role: str) -> chat_pb2.ContentPart:
         url = expect_str(required(image, "url", image_param), f"{image_param}.url", non_empty=True)
         return chat_pb2.ContentPart(image_url=url)
     raise InvalidRequest(
-        f"Invalid value for '{type_param}': '{kind}' is not supported; use 'text' or "
-        "'image_url'.",
+        f"Invalid value for '{type_param}': '{kind}' is not supported; use 'text' or 'image_url'.",
         type_param,
     )
 

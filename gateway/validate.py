@@ -129,9 +129,7 @@ def expect_one_of(value: Any, param: str, choices: Collection[str]) -> str:
     text = expect_str(value, param)
     if text not in choices:
         shown = ", ".join(f"'{c}'" for c in choices)
-        raise InvalidRequest(
-            f"Invalid value for '{param}': '{text}' is not one of {shown}.", param
-        )
+        raise InvalidRequest(f"Invalid value for '{param}': '{text}' is not one of {shown}.", param)
     return text
 
 

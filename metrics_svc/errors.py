@@ -83,7 +83,8 @@ class InvalidRecord(MetricsError):
         first = violations[0]
         message = str(first)
         if len(violations) > 1:
-            message += f" (and {len(violations) - 1} more violations)"
+            more = len(violations) - 1
+            message += f" (and {more} more violation{'s' if more > 1 else ''})"
         super().__init__(
             message,
             metadata={

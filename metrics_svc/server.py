@@ -18,7 +18,7 @@ from metrics_svc.config import MetricsConfig, load_config
 from metrics_svc.costs import ReferencePrice
 from metrics_svc.errors import StorageError
 from metrics_svc.repository import Repository, safe_url
-from metrics_svc.servicer import MetricsServicer
+from metrics_svc.servicer import Clock, MetricsServicer, utc_now
 
 __all__ = ["SERVICE_NAME", "RunningMetrics", "main", "serve", "start"]
 
@@ -43,8 +43,10 @@ class RunningMetrics:
             await self.repository.close()
 
 
-async def start(config: MetricsConfig) -> RunningMetrics:
+async def start(config: MetricsConfig, *, clock: Clock = utc_now) -> RunningMetrics:
     """Open the ledger and start serving on ``config.host:config.port`` (0 picks a port).
+
+    ``clock`` is "now" for records without a time and queries without an end.
 
     Raises :class:`StartupError` with a one-line reason when the database or port is unusable.
     """
@@ -59,6 +61,7 @@ async def start(config: MetricsConfig) -> RunningMetrics:
             input_per_million=config.reference_input_price_per_million,
             output_per_million=config.reference_output_price_per_million,
         ),
+        clock=clock,
     )
 
     def register(server: grpc.aio.Server) -> None:

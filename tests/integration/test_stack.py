@@ -1,0 +1,145 @@
+"""The whole stack as real processes: `llmrouter serve all`, then the README's curl and costs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[dict[str, int]]:
+    ports = {"gateway": free_port(), "router": free_port(), "metrics": free_port()}
+    config = tmp_path / "llmrouter.toml"
+    config.write_text(
+        f"""
+[router]
+port = {ports["router"]}
+metrics_address = "127.0.0.1:{ports["metrics"]}"
+outbox_path = "{tmp_path / "outbox.sqlite3"}"
+
+[metrics]
+port = {ports["metrics"]}
+database_url = "sqlite+aiosqlite:///{tmp_path / "metrics.sqlite3"}"
+
+[gateway]
+port = {ports["gateway"]}
+router_address = "127.0.0.1:{ports["router"]}"
+metrics_address = "127.0.0.1:{ports["metrics"]}"
+"""
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmrouter", "serve", "all", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        banner = _read_until(proc, "Try:", timeout=60)
+        assert f"http://localhost:{ports['gateway']}" in banner
+        yield ports | {"config": str(config)}  # type: ignore[operator]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err, err
+
+
+def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> str:
+    assert proc.stdout is not None
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            err = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"stack exited early ({proc.poll()}): {''.join(seen)}{err}")
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"no {marker!r} within {timeout}s: {''.join(seen)}")
+
+
+def test_curl_path_through_all_three_processes(stack: dict[str, int]) -> None:
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    reply = httpx.post(
+        f"http://127.0.0.1:{stack['gateway']}/v1/chat/completions", json=body, timeout=30
+    )
+    assert reply.status_code == 200, reply.text
+    completion = reply.json()
+    assert completion["object"] == "chat.completion"
+    assert completion["model"] == "sim-small"
+    assert completion["choices"][0]["message"]["role"] == "assistant"
+    assert completion["choices"][0]["message"]["content"].startswith("[simulated sim-small]")
+    assert completion["choices"][0]["finish_reason"] == "stop"
+    usage = completion["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
+    assert reply.headers["x-llmrouter-model"] == "sim-small"
+
+    for name in ("router", "metrics"):
+        with grpc.insecure_channel(f"127.0.0.1:{stack[name]}") as channel:
+            status = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+            assert status.status == health_pb2.HealthCheckResponse.SERVING
+
+    # Usage reaches the ledger off the request path; `llmrouter costs` shows it.
+    deadline = time.monotonic() + 20
+    rows: list[dict[str, str]] = []
+    while time.monotonic() < deadline:
+        out = subprocess.run(
+            [sys.executable, "-m", "llmrouter", "costs", "--config", str(stack["config"]),
+             "--group-by", "model", "--csv"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout
+        rows = list(csv.DictReader(io.StringIO(out)))
+        if any(r["model"] == "sim-small" for r in rows):
+            break
+        time.sleep(0.2)
+    by_model = {r["model"]: r for r in rows}
+    assert by_model["sim-small"]["requests"] == "1"
+    assert by_model["sim-small"]["prompt_tokens"] == str(usage["prompt_tokens"])
+    assert by_model["sim-small"]["completion_tokens"] == str(usage["completion_tokens"])
+    assert by_model["TOTAL"]["requests"] == "1"
+
+    table = subprocess.run(
+        [sys.executable, "-m", "llmrouter", "costs", "--config", str(stack["config"])],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout
+    assert table.splitlines()[0].split()[:3] == ["requests", "succeeded", "failed"]
+
+
+def test_streaming_through_the_stack(stack: dict[str, int]) -> None:
+    body = {
+        "model": "auto",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    with httpx.stream(
+        "POST", f"http://127.0.0.1:{stack['gateway']}/v1/chat/completions", json=body, timeout=30
+    ) as reply:
+        assert reply.status_code == 200
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in reply.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]"
+    assert len(lines) > 3
