@@ -32,21 +32,17 @@ class GatewayConfig:
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
-            raise ConfigError(f"gateway.port: must be between 0 and 65535, got {self.port}")
+            raise ConfigError(f"port: must be between 0 and 65535, got {self.port}")
         for name in ("router_address", "metrics_address"):
             if not getattr(self, name).strip():
-                raise ConfigError(f"gateway.{name}: must not be empty")
+                raise ConfigError(f"{name}: must not be empty")
         if self.request_timeout_s <= 0:
-            raise ConfigError(
-                f"gateway.request_timeout_s: must be positive, got {self.request_timeout_s}"
-            )
+            raise ConfigError(f"request_timeout_s: must be positive, got {self.request_timeout_s}")
         if self.max_body_bytes <= 0:
-            raise ConfigError(
-                f"gateway.max_body_bytes: must be positive, got {self.max_body_bytes}"
-            )
+            raise ConfigError(f"max_body_bytes: must be positive, got {self.max_body_bytes}")
         if self.shutdown_grace_s < 0:
             raise ConfigError(
-                f"gateway.shutdown_grace_s: must not be negative, got {self.shutdown_grace_s}"
+                f"shutdown_grace_s: must not be negative, got {self.shutdown_grace_s}"
             )
 
 

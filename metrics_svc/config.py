@@ -34,14 +34,15 @@ class MetricsConfig:
     shutdown_grace_s: float = 5.0
 
     def __post_init__(self) -> None:
+        # Keys are relative: llmrouter.config.build prefixes the section ("metrics.port: ...").
         if not 0 <= self.port <= 65535:
-            raise ConfigError(f"{SECTION}.port: must be between 0 and 65535, got {self.port}")
+            raise ConfigError(f"port: must be between 0 and 65535, got {self.port}")
         if not self.host:
-            raise ConfigError(f"{SECTION}.host: must not be empty")
+            raise ConfigError("host: must not be empty")
         if not self.database_url:
-            raise ConfigError(f"{SECTION}.database_url: must not be empty")
+            raise ConfigError("database_url: must not be empty")
         if not self.reference_model:
-            raise ConfigError(f"{SECTION}.reference_model: must not be empty")
+            raise ConfigError("reference_model: must not be empty")
         for name in (
             "reference_input_price_per_million",
             "reference_output_price_per_million",
@@ -49,7 +50,7 @@ class MetricsConfig:
         ):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"{SECTION}.{name}: must be a number >= 0, got {value}")
+                raise ConfigError(f"{name}: must be a number >= 0, got {value}")
 
 
 def load_config(path: str | None) -> MetricsConfig:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -69,10 +68,7 @@ async def start(config: MetricsConfig, *, clock: Clock = utc_now) -> RunningMetr
 
     address = _address(config.host, config.port)
     try:
-        _check_port_free(config.host, config.port, address)
-        grpc_server = await start_grpc_server(
-            address, register, [SERVICE_NAME], options=[("grpc.so_reuseport", 0)]
-        )
+        grpc_server = await start_grpc_server(address, register, [SERVICE_NAME])
     except BaseException:
         await repository.close()
         raise
@@ -120,23 +116,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _check_port_free(host: str, port: int, address: str) -> None:
-    """Fail with the OS's reason when ``host:port`` cannot be bound.
-
-    gRPC would fail too, but only after logging a multi-line core error; checking first keeps
-    the start-up failure to one line. (gRPC's own SO_REUSEPORT is disabled in start() so two
-    processes can never share a port silently.)
-    """
-    if port == 0:
-        return
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        family, kind, proto, _, sockaddr = infos[0]
-        with socket.socket(family, kind, proto) as probe:
-            # Like gRPC: sockets of closed connections in TIME_WAIT are no conflict.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind(sockaddr)
-    except OSError as exc:
-        raise StartupError(f"cannot listen on {address}: {exc.strerror or exc}") from None

@@ -8,12 +8,13 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import NoReturn, Protocol, cast
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2, timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
+from llmrouter.serving import abort
 from llmrouter.v1 import metrics_service_pb2 as pb
 from llmrouter.v1 import metrics_service_pb2_grpc
 
@@ -303,12 +304,7 @@ def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -
     return packed
 
 
-class _AbortsWithStatus(Protocol):
-    # grpc-stubs 1.53 lacks grpc.aio.ServicerContext.abort_with_status, which grpcio has.
-    async def abort_with_status(self, status: grpc.Status) -> NoReturn: ...
-
-
-async def _abort(context: object, exc: MetricsError) -> NoReturn:
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: MetricsError) -> NoReturn:
     if isinstance(exc, StorageError):
         _log.warning("metrics storage failure: %s", exc, exc_info=exc.__cause__)
-    await cast(_AbortsWithStatus, context).abort_with_status(rich_status(exc))
+    await abort(context, rich_status(exc))

@@ -6,21 +6,28 @@ simulated models, so ``make run`` works on a machine with no API keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmrouter.config import ConfigError, load_section, read_file
 
 __all__ = [
+    "CLASSIFICATION_MODES",
     "PROVIDER_KINDS",
+    "BreakerConfig",
     "CategoryConfig",
     "ModelConfig",
     "ProviderConfig",
+    "RetryConfig",
     "RouterConfig",
     "load_config",
+    "with_env_providers",
 ]
 
 PROVIDER_KINDS = ("simulated", "openai", "anthropic", "ollama")
+CLASSIFICATION_MODES = ("keywords", "classifier", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,48 @@ class CategoryConfig:
     keywords: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class RetryConfig:
+    """Retries, backoff and deadlines (``[router.retry]``)."""
+
+    # Attempts against one model before failing over (1 = never retry the same model).
+    attempts_per_model: int = 2
+    # First backoff ceiling in seconds; doubles per retry, full jitter below it.
+    backoff_base_s: float = 0.1
+    # Largest backoff ceiling in seconds.
+    backoff_max_s: float = 2.0
+    # Retry-After hints up to this many seconds are honoured; longer ones fail over at once.
+    max_retry_after_s: float = 5.0
+    # No attempt starts with less than this many seconds left before the deadline.
+    min_attempt_s: float = 0.05
+    # Streams fail over when the first token takes longer than this many seconds.
+    ttft_timeout_s: float = 15.0
+    # Retry budget (gRFC A6): tokens in the bucket; retries stop at half.
+    budget_max_tokens: float = 10.0
+    # Retry budget: tokens a success gives back (a failure takes 1).
+    budget_token_ratio: float = 0.1
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    """Circuit breaker per model (``[router.breaker]``)."""
+
+    # Failures in a row that open the breaker.
+    consecutive_failures: int = 3
+    # Failure rate (0..1] over the window that opens the breaker.
+    failure_rate: float = 0.5
+    # Sliding window for the failure rate, in seconds.
+    window_s: float = 60.0
+    # Fewest calls in the window before the rate counts.
+    min_calls: int = 10
+    # Seconds an open breaker waits before admitting probes.
+    cooldown_s: float = 300.0
+    # Probes admitted when half-open (and successes needed to close).
+    half_open_probes: int = 1
+    # Seconds after which a probe that never reported counts as failed.
+    probe_timeout_s: float = 30.0
+
+
 def _default_providers() -> tuple[ProviderConfig, ...]:
     return (ProviderConfig(name="simulated", kind="simulated", local=True, latency_ms=5.0),)
 
@@ -155,8 +204,24 @@ class RouterConfig:
     providers: tuple[ProviderConfig, ...] = field(default_factory=_default_providers)
     # The model registry.
     models: tuple[ModelConfig, ...] = field(default_factory=_default_models)
-    # Categories with their keywords and chains.
+    # Categories with their keywords and chains; empty means the built-in tools, code,
+    # reasoning and conversation categories, each using default_chain.
     categories: tuple[CategoryConfig, ...] = ()
+    # How categories are found: keywords, classifier (ask classifier_model) or hybrid
+    # (keywords first, the classifier when no keyword matches).
+    classification_mode: str = "keywords"
+    # Registry model asked for the category in classifier and hybrid modes.
+    classifier_model: str = ""
+    # Seconds the classifier model gets before keywords decide instead.
+    classifier_timeout_s: float = 1.0
+    # Chats with at most this many characters count as "conversation".
+    short_chat_chars: int = 400
+    # JSON file holding runtime changes made through the admin RPCs (survives restarts).
+    state_path: str = "data/router-state.json"
+    # Retries, backoff and deadlines.
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    # Circuit breakers.
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
 
     def __post_init__(self) -> None:
         providers = {p.name for p in self.providers}
@@ -173,14 +238,96 @@ class RouterConfig:
         for i, name in enumerate(self.default_chain):
             if name not in names:
                 raise ConfigError(f"default_chain[{i}]: unknown model {name!r}")
+        if self.classification_mode not in CLASSIFICATION_MODES:
+            raise ConfigError(
+                f"classification_mode: expected one of {', '.join(CLASSIFICATION_MODES)}, "
+                f"got {self.classification_mode!r}"
+            )
+        if self.classification_mode != "keywords" and self.classifier_model not in names:
+            raise ConfigError(
+                f"classifier_model: {self.classification_mode} mode needs a registry model, "
+                f"got {self.classifier_model!r}"
+            )
         for c, category in enumerate(self.categories):
             for i, name in enumerate(category.chain):
                 if name not in names:
                     raise ConfigError(f"categories[{c}].chain[{i}]: unknown model {name!r}")
 
 
-def load_config(path: str | None = None, document: dict[str, Any] | None = None) -> RouterConfig:
-    """Load ``[router]`` from the file at ``path`` (or ``$LLMROUTER_CONFIG``) and environment."""
-    return load_section(
-        RouterConfig, "router", document if document is not None else read_file(path)
+# Real providers that join the built-in defaults when their key is in the environment.
+_ENV_PROVIDERS: tuple[tuple[str, str, str, str, tuple[tuple[str, int, float], ...]], ...] = (
+    (
+        "openai",
+        "openai",
+        "https://api.openai.com/v1",
+        "OPENAI_API_KEY",
+        (("gpt-4o-mini", 128_000, 0.6), ("gpt-4o", 128_000, 0.85)),
+    ),
+    (
+        "anthropic",
+        "anthropic",
+        "https://api.anthropic.com",
+        "ANTHROPIC_API_KEY",
+        (("claude-3-5-haiku-latest", 200_000, 0.65), ("claude-sonnet-4-0", 200_000, 0.9)),
+    ),
+    (
+        "openrouter",
+        "openai",
+        "https://openrouter.ai/api/v1",
+        "OPENROUTER_API_KEY",
+        (("openai/gpt-4o-mini", 128_000, 0.6),),
+    ),
+)
+
+
+def with_env_providers(config: RouterConfig, environ: Mapping[str, str]) -> RouterConfig:
+    """Add the real providers whose API key is set, ahead of the simulated default chain.
+
+    Only applies to the built-in provider set: a config file that lists providers is taken
+    as written.
+    """
+    if config.providers != _default_providers():
+        return config
+    providers = list(config.providers)
+    models = list(config.models)
+    chain: list[str] = []
+    for name, kind, url, key_env, known in _ENV_PROVIDERS:
+        if not environ.get(key_env):
+            continue
+        providers.append(ProviderConfig(name=name, kind=kind, base_url=url, api_key_env=key_env))
+        for model, window, quality in known:
+            registry_name = model if name != "openrouter" else f"openrouter/{model}"
+            models.append(
+                ModelConfig(
+                    name=registry_name,
+                    provider=name,
+                    upstream_model=model,
+                    context_window=window,
+                    quality=quality,
+                    tools=True,
+                    vision=True,
+                    json_mode=True,
+                )
+            )
+            chain.append(registry_name)
+    if not chain:
+        return config
+    return replace(
+        config,
+        providers=tuple(providers),
+        models=tuple(models),
+        default_chain=(*chain, *config.default_chain),
     )
+
+
+def load_config(
+    path: str | None = None,
+    document: dict[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> RouterConfig:
+    """Load ``[router]`` from the file at ``path`` (or ``$LLMROUTER_CONFIG``) and environment."""
+    env = os.environ if environ is None else environ
+    loaded = load_section(
+        RouterConfig, "router", document if document is not None else read_file(path), env
+    )
+    return with_env_providers(loaded, env)

@@ -7,6 +7,7 @@ Validation errors name the request field (``chat.messages[2].role``).
 from __future__ import annotations
 
 from google.protobuf import duration_pb2, timestamp_pb2
+
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
 from .chat import (
@@ -21,7 +22,8 @@ from .chat import (
     ToolCallDelta,
 )
 from .errors import InvalidRequest
-from .routing import Attempt, Decision
+from .routing.failover import Attempt
+from .routing.policy import Decision
 
 __all__ = [
     "attempts_to_proto",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from .chat import TokenUsage
 from .config import ModelConfig
+from .pricing import lookup_prices, provider_hint
 from .providers.base import Provider
+from .routing.breaker import BreakerPolicy, CircuitBreaker
+from .routing.health import ModelHealth
 
-__all__ = ["ModelEntry", "Registry"]
+__all__ = ["ModelEntry", "Registry", "resolve_prices"]
 
 
 @dataclass(slots=True)
@@ -21,6 +25,8 @@ class ModelEntry:
     input_price_per_million: float
     output_price_per_million: float
     enabled: bool
+    breaker: CircuitBreaker
+    health: ModelHealth = field(default_factory=ModelHealth)
 
     @property
     def name(self) -> str:
@@ -43,17 +49,27 @@ class ModelEntry:
 class Registry:
     """Looks models up by name or alias; order follows the config."""
 
-    def __init__(self, models: Iterable[ModelConfig], providers: dict[str, Provider]) -> None:
+    def __init__(
+        self,
+        models: Iterable[ModelConfig],
+        providers: dict[str, Provider],
+        *,
+        breaker_policy: BreakerPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        policy = breaker_policy or BreakerPolicy()
         self._entries: dict[str, ModelEntry] = {}
         self._by_name: dict[str, ModelEntry] = {}
         for model in models:
             provider = providers[model.provider]
+            prices = resolve_prices(model, provider)
             entry = ModelEntry(
                 config=model,
                 provider=provider,
-                input_price_per_million=_price(model.input_price_per_million, provider.local),
-                output_price_per_million=_price(model.output_price_per_million, provider.local),
+                input_price_per_million=prices[0],
+                output_price_per_million=prices[1],
                 enabled=model.enabled,
+                breaker=CircuitBreaker(policy, clock),
             )
             self._entries[model.name] = entry
             for name in (model.name, *model.aliases):
@@ -68,8 +84,18 @@ class Registry:
         return list(self._entries.values())
 
 
-def _price(configured: float, local: bool) -> float:
-    if configured >= 0:
+def resolve_prices(model: ModelConfig, provider: Provider) -> tuple[float, float]:
+    """Configured prices, else 0 for local providers, else genai-prices' table, else 0."""
+    configured = (model.input_price_per_million, model.output_price_per_million)
+    if min(configured) >= 0:
         return configured
-    # Unknown prices of remote models count as 0 until a price table is wired in.
-    return 0.0
+    if provider.local:
+        known: tuple[float, float] | None = (0.0, 0.0)
+    else:
+        hint = provider_hint(provider.kind, provider.config.base_url)
+        known = lookup_prices(model.upstream_model or model.name, hint)
+    looked_up = known or (0.0, 0.0)
+    return (
+        configured[0] if configured[0] >= 0 else looked_up[0],
+        configured[1] if configured[1] >= 0 else looked_up[1],
+    )

@@ -14,7 +14,12 @@ from llmrouter.v1 import router_service_pb2_grpc
 from .config import RouterConfig, load_config
 from .providers import Provider, create_provider
 from .registry import Registry
-from .routing import Engine, Policy
+from .routing.breaker import BreakerPolicy
+from .routing.classify import Classifier
+from .routing.failover import Engine
+from .routing.policy import Policy
+from .routing.retry import RetryBudget, RetryPolicy
+from .routing.setup import ask_model, categories_of
 from .servicer import SERVICE_NAME, RouterServicer
 from .usage import UsageOutbox
 
@@ -47,8 +52,17 @@ class RunningRouter:
 async def start(config: RouterConfig) -> RunningRouter:
     """Start a router from ``config`` (port 0 picks a free port)."""
     providers = {p.name: create_provider(p) for p in config.providers}
-    registry = Registry(config.models, providers)
-    policy = Policy(registry, config.categories, config.default_chain)
+    registry = Registry(
+        config.models, providers, breaker_policy=BreakerPolicy(**vars(config.breaker))
+    )
+    classifier = Classifier(
+        (),
+        mode=config.classification_mode,
+        ask_model=ask_model(registry, config.classifier_model) if config.classifier_model else None,
+        timeout_s=config.classifier_timeout_s,
+        short_chat_chars=config.short_chat_chars,
+    )
+    policy = Policy(registry, categories_of(config), config.default_chain, classifier)
     outbox = UsageOutbox(
         config.outbox_path,
         config.metrics_address,
@@ -56,7 +70,20 @@ async def start(config: RouterConfig) -> RunningRouter:
         flush_interval_s=config.outbox_flush_interval_ms / 1000,
         max_records=config.outbox_max_records,
     )
-    engine = Engine(policy, outbox.submit)
+    retry = config.retry
+    engine = Engine(
+        policy,
+        outbox.submit,
+        retry=RetryPolicy(
+            attempts_per_model=retry.attempts_per_model,
+            backoff_base_s=retry.backoff_base_s,
+            backoff_max_s=retry.backoff_max_s,
+            max_retry_after_s=retry.max_retry_after_s,
+            min_attempt_s=retry.min_attempt_s,
+            ttft_timeout_s=retry.ttft_timeout_s,
+        ),
+        budget=RetryBudget(retry.budget_max_tokens, retry.budget_token_ratio),
+    )
     servicer = RouterServicer(registry, policy, engine, config.default_deadline_s)
     try:
         server = await start_grpc_server(

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+
 from llmrouter.serving import abort
 from llmrouter.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
 
@@ -22,7 +23,8 @@ from .convert import (
 )
 from .errors import RouterError, to_rpc_status
 from .registry import Registry
-from .routing import Engine, Policy, StreamStarted, StreamSummary
+from .routing.failover import Engine, StreamStarted, StreamSummary
+from .routing.policy import Policy
 
 __all__ = ["SERVICE_NAME", "RouterServicer"]
 
@@ -54,7 +56,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     ) -> router_service_pb2.RouteResponse:
         try:
             chat = chat_from_proto(request.chat)
-            return decision_to_proto(self._policy.decide(chat))
+            return decision_to_proto(await self._policy.decide(chat))
         except RouterError as exc:
             await abort(context, to_rpc_status(exc))
 

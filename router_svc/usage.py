@@ -27,6 +27,7 @@ from pathlib import Path
 
 import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
+
 from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 
 __all__ = ["OutboxStats", "UsageEvent", "UsageOutbox"]

@@ -54,4 +54,14 @@ def create_provider(config: ProviderConfig) -> Provider:
         from .simulated import SimulatedProvider
 
         return SimulatedProvider(config)
-    raise NotImplementedError(f"provider kind {config.kind!r} is not available yet")
+    if config.kind == "openai":
+        from .openai_compat import OpenAICompatProvider
+
+        return OpenAICompatProvider(config)
+    if config.kind == "anthropic":
+        from .anthropic import AnthropicProvider
+
+        return AnthropicProvider(config)
+    from .ollama import OllamaProvider
+
+    return OllamaProvider(config)

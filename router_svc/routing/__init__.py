@@ -1,16 +1,5 @@
-"""Choosing models for a request and walking the chain."""
+"""Choosing models for a request (classify, policy) and walking the chain (failover, breaker).
 
-from .failover import Attempt, Engine, Served, StreamStarted, StreamSummary
-from .policy import Candidate, Decision, Policy, Skip
-
-__all__ = [
-    "Attempt",
-    "Candidate",
-    "Decision",
-    "Engine",
-    "Policy",
-    "Served",
-    "Skip",
-    "StreamStarted",
-    "StreamSummary",
-]
+Import from the submodules; this package re-exports nothing so that the registry can use the
+breaker without importing the engine.
+"""

@@ -1,25 +1,39 @@
-"""Serving a request: walk the decision's candidates until one answers, within the deadline.
+"""Serving a request: walk the decision's candidates, with retries, until one answers in time.
 
-Every attempt, successful or not, becomes a usage event handed to ``record`` (which must not
-block). Streams fail over only until their first content is relayed; after that a failure ends
-the stream with an error, never with a truncated answer that looks complete.
+* Only retryable failures (429, 5xx, timeouts, connection, malformed, auth) retry or fail over;
+  a context-length error skips to a candidate with a larger window; a 400 ends the request.
+* Retries of the same model back off with full jitter, honouring Retry-After up to a cap.
+* One deadline: no attempt starts without ``min_attempt_s`` left, each attempt's timeout is at
+  most the time remaining.
+* A process-wide retry budget (gRFC A6) stops retry storms: when most recent attempts failed,
+  requests fail fast with UNAVAILABLE and a retry delay instead of amplifying load.
+* Streams fail over only until their first content is relayed (or the first token is late);
+  after that a failure ends the stream with an error, never with a truncated answer.
+
+Every attempt becomes a usage event handed to ``record`` (which must not block).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from ..chat import ChatRequest, Completion, StreamDelta, StreamEnd, TokenUsage
 from ..errors import (
     AllCandidatesFailed,
+    AuthFailed,
+    BreakerOpen,
+    ContextLengthExceeded,
     DeadlineExceeded,
     MalformedResponse,
     NoCandidates,
     ProviderError,
+    RetryBudgetExhausted,
     RouterError,
     StreamInterrupted,
     UpstreamTimeout,
@@ -27,8 +41,12 @@ from ..errors import (
 from ..registry import ModelEntry
 from ..usage import UsageEvent
 from .policy import Decision, Policy
+from .retry import RetryBudget, RetryPolicy, backoff_delay
 
 __all__ = ["Attempt", "Engine", "Served", "StreamStarted", "StreamSummary"]
+
+# Retry delay suggested to callers refused by the retry budget, in seconds.
+_BUDGET_RETRY_AFTER_S = 1.0
 
 
 @dataclass(slots=True)
@@ -45,6 +63,9 @@ class Attempt:
     backoff_s: float = 0.0
     ttft_s: float | None = None
     http_status: int = 0
+    retry_after_s: float | None = None
+    breaker_state: str = ""
+    fallback_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,193 +113,275 @@ class _Run:
     decision: Decision
     streamed: bool
     attempts: list[Attempt] = field(default_factory=list)
+    last_error: ProviderError | None = None
     trace_id: str = ""
 
 
 class Engine:
-    """Serves requests over the registry with failover; clock and usage sink are injected."""
+    """Serves requests over the registry with failover; clock, sleep and randomness injected."""
 
     def __init__(
         self,
         policy: Policy,
         record: Callable[[UsageEvent], None],
         *,
+        retry: RetryPolicy | None = None,
+        budget: RetryBudget | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self._policy = policy
         self._record = record
+        self.retry = retry or RetryPolicy()
+        self.budget = budget or RetryBudget()
         self._clock = clock
         self._wall = wall_clock
+        self._sleep = sleep
+        self._rand = rand
 
-    def _start(self, request: ChatRequest, streamed: bool) -> _Run:
-        decision = self._policy.decide(request)
+    async def _start(self, request: ChatRequest, streamed: bool) -> _Run:
+        decision = await self._policy.decide(request)
         if not decision.candidates:
             reasons = "; ".join(f"{s.model}: {s.detail}" for s in decision.skipped)
+            waits = [
+                e.breaker.retry_after()
+                for s in decision.skipped
+                if s.reason == "BREAKER_OPEN" and (e := self._policy.registry.get(s.model))
+            ]
             raise NoCandidates(
                 f"no model of category {decision.category!r} can serve this request"
-                + (f" ({reasons})" if reasons else "")
+                + (f" ({reasons})" if reasons else ""),
+                retry_after=min(waits) if waits else None,
             )
-        request_id = request.request_id or uuid.uuid4().hex
-        return _Run(request, request_id, decision, streamed)
+        return _Run(request, request.request_id or uuid.uuid4().hex, decision, streamed)
+
+    async def _schedule(
+        self, run: _Run, deadline: float
+    ) -> AsyncGenerator[tuple[ModelEntry, Attempt], None]:
+        """Yield each attempt to make; the caller stores its failure in ``run.last_error``."""
+        larger_than = -1  # after a context-length error, only larger windows are worth trying
+        for candidate in run.decision.candidates:
+            entry = candidate.entry
+            if entry.config.context_window <= larger_than:
+                continue
+            for try_number in range(1, self.retry.attempts_per_model + 1):
+                backoff = 0.0
+                previous = run.last_error
+                if try_number > 1:
+                    assert previous is not None
+                    if isinstance(previous, AuthFailed):
+                        break  # the same key will be rejected again: fail over now
+                    delay = backoff_delay(
+                        self.retry, try_number - 1, previous.retry_after, self._rand
+                    )
+                    if delay is None:
+                        break  # told to wait longer than we are willing to: fail over
+                    backoff = delay
+                if run.attempts and not self.budget.allows_retry():
+                    raise RetryBudgetExhausted(
+                        "too many recent upstream failures; not retrying "
+                        f"(last: {previous.reason if previous else 'none'})",
+                        retry_after=_BUDGET_RETRY_AFTER_S,
+                    )
+                if deadline - self._clock() < backoff + self.retry.min_attempt_s:
+                    return
+                if backoff:
+                    await self._sleep(backoff)
+                state = entry.breaker.state.value
+                if not entry.breaker.allow():
+                    run.last_error = BreakerOpen(
+                        f"{entry.name}: circuit open", retry_after=entry.breaker.retry_after()
+                    )
+                    break
+                attempt = Attempt(len(run.attempts) + 1, entry.name, entry.provider.name)
+                attempt.backoff_s, attempt.breaker_state = backoff, state
+                if previous is not None:
+                    attempt.fallback_reason = previous.reason
+                run.attempts.append(attempt)
+                run.last_error = None
+                yield entry, attempt
+                error = run.last_error
+                if error is None:
+                    return
+                if isinstance(error, ContextLengthExceeded):
+                    larger_than = entry.config.context_window
+                    break
+                if not error.retryable:
+                    return
 
     async def complete(self, request: ChatRequest, deadline: float) -> Served:
         """Answer ``request`` before monotonic time ``deadline``."""
-        run = self._start(request, streamed=False)
-        last_error: ProviderError | None = None
-        for candidate in run.decision.candidates:
-            entry = candidate.entry
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                break
-            attempt = self._new_attempt(run, entry)
-            started = self._clock()
-            try:
-                async with asyncio.timeout(remaining):
-                    completion = await entry.provider.complete(
-                        entry.upstream_model, request, remaining
-                    )
-            except TimeoutError:
-                error: ProviderError = UpstreamTimeout(
-                    f"{entry.name} did not answer within the deadline"
-                )
-                self._finish(run, attempt, entry, started, error=error)
-                break
-            except ProviderError as exc:
-                self._finish(run, attempt, entry, started, error=exc)
-                if not exc.retryable:
+        run = await self._start(request, streamed=False)
+        async with aclosing(self._schedule(run, deadline)) as schedule:
+            async for entry, attempt in schedule:
+                started = self._clock()
+                remaining = deadline - started
+                try:
+                    async with asyncio.timeout(remaining):
+                        completion = await entry.provider.complete(
+                            entry.upstream_model, request, remaining
+                        )
+                except TimeoutError:
+                    self._failed(run, attempt, entry, started, _timeout(entry, "answer"))
+                    continue
+                except ProviderError as exc:
+                    self._failed(run, attempt, entry, started, exc)
+                    if not exc.retryable and not isinstance(exc, ContextLengthExceeded):
+                        raise
+                    continue
+                except asyncio.CancelledError:
+                    self._cancelled(run, attempt, entry, started)
                     raise
-                last_error = exc
-                continue
-            except asyncio.CancelledError:
-                self._finish(run, attempt, entry, started, cancelled=True)
-                raise
-            cost = entry.cost(completion.usage)
-            self._finish(run, attempt, entry, started, usage=completion.usage, cost=cost)
-            return Served(
-                request_id=run.request_id,
-                entry=entry,
-                completion=completion,
-                cost_usd=cost,
-                attempts=tuple(run.attempts),
-                decision=run.decision,
-                create_time=self._wall(),
-                fallback=entry is not run.decision.candidates[0].entry,
-            )
-        raise self._exhausted(run, last_error, deadline)
+                cost = entry.cost(completion.usage)
+                self._succeeded(run, attempt, entry, started, completion.usage, cost)
+                return Served(
+                    request_id=run.request_id,
+                    entry=entry,
+                    completion=completion,
+                    cost_usd=cost,
+                    attempts=tuple(run.attempts),
+                    decision=run.decision,
+                    create_time=self._wall(),
+                    fallback=entry is not run.decision.candidates[0].entry,
+                )
+        raise self._exhausted(run, deadline)
 
     async def stream(
         self, request: ChatRequest, deadline: float
     ) -> AsyncIterator[StreamStarted | StreamDelta | StreamSummary]:
         """Stream the answer; fail over only before the first delta is yielded."""
-        run = self._start(request, streamed=True)
-        last_error: ProviderError | None = None
-        for candidate in run.decision.candidates:
-            entry = candidate.entry
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                break
-            attempt = self._new_attempt(run, entry)
-            started = self._clock()
-            upstream = entry.provider.stream(entry.upstream_model, request, remaining)
-            committed = False
-            content_chunks = 0
-            try:
-                async for event in _bounded(upstream, deadline, self._clock):
-                    if isinstance(event, StreamEnd):
+        run = await self._start(request, streamed=True)
+        async with aclosing(self._schedule(run, deadline)) as schedule:
+            async for entry, attempt in schedule:
+                started = self._clock()
+                first_by = min(deadline, started + self.retry.ttft_timeout_s)
+                upstream = entry.provider.stream(entry.upstream_model, request, deadline - started)
+                committed = False
+                chunks = 0
+                try:
+                    while True:
+                        limit = deadline if committed else first_by
+                        try:
+                            async with asyncio.timeout(max(limit - self._clock(), 0.0)):
+                                event = await anext(upstream)
+                        except StopAsyncIteration:
+                            raise MalformedResponse(
+                                f"{entry.name} ended its stream without finishing"
+                            ) from None
                         if not committed:
                             attempt.ttft_s = self._clock() - started
-                            yield self._started(run, entry)
                             committed = True
-                        cost = entry.cost(event.usage)
-                        self._finish(run, attempt, entry, started, usage=event.usage, cost=cost)
-                        yield StreamSummary(
-                            entry=entry,
-                            finish_reason=event.finish_reason,
-                            usage=event.usage,
-                            cost_usd=cost,
-                            attempts=tuple(run.attempts),
-                            fallback=entry is not run.decision.candidates[0].entry,
-                        )
-                        return
-                    if not committed:
-                        attempt.ttft_s = self._clock() - started
-                        yield self._started(run, entry)
-                        committed = True
-                    content_chunks += 1
-                    yield event
-                raise MalformedResponse(f"{entry.name} ended its stream without finishing")
-            except TimeoutError:
-                error: ProviderError = UpstreamTimeout(
-                    f"{entry.name} did not finish within the deadline"
-                )
-                self._finish(run, attempt, entry, started, error=error)
-                if committed:
-                    raise StreamInterrupted(
-                        f"{entry.name} stalled after {content_chunks} chunks; deadline exceeded"
-                    ) from None
-                break
-            except ProviderError as exc:
-                self._finish(run, attempt, entry, started, error=exc)
-                if committed:
-                    raise StreamInterrupted(
-                        f"{entry.name} failed after {content_chunks} chunks: {exc.reason}"
-                    ) from None
-                if not exc.retryable:
+                            yield StreamStarted(
+                                run.request_id, entry, run.decision.category, self._wall()
+                            )
+                        if isinstance(event, StreamEnd):
+                            cost = entry.cost(event.usage)
+                            self._succeeded(run, attempt, entry, started, event.usage, cost)
+                            yield StreamSummary(
+                                entry=entry,
+                                finish_reason=event.finish_reason,
+                                usage=event.usage,
+                                cost_usd=cost,
+                                attempts=tuple(run.attempts),
+                                fallback=entry is not run.decision.candidates[0].entry,
+                            )
+                            return
+                        chunks += 1
+                        yield event
+                except TimeoutError:
+                    what = "next chunk" if committed else "first token"
+                    self._failed(run, attempt, entry, started, _timeout(entry, what))
+                    if committed:
+                        raise StreamInterrupted(
+                            f"{entry.name} stalled after {chunks} chunks"
+                        ) from None
+                    continue
+                except ProviderError as exc:
+                    self._failed(run, attempt, entry, started, exc)
+                    if committed:
+                        raise StreamInterrupted(
+                            f"{entry.name} failed after {chunks} chunks ({exc.reason})"
+                        ) from None
+                    if not exc.retryable and not isinstance(exc, ContextLengthExceeded):
+                        raise
+                    continue
+                except (asyncio.CancelledError, GeneratorExit):
+                    self._cancelled(run, attempt, entry, started)
                     raise
-                last_error = exc
-                continue
-            except (asyncio.CancelledError, GeneratorExit):
-                self._finish(run, attempt, entry, started, cancelled=True)
-                raise
-            finally:
-                await upstream.aclose()  # type: ignore[attr-defined]
-        raise self._exhausted(run, last_error, deadline)
+                finally:
+                    await upstream.aclose()  # type: ignore[attr-defined]
+        raise self._exhausted(run, deadline)
 
-    def _started(self, run: _Run, entry: ModelEntry) -> StreamStarted:
-        return StreamStarted(run.request_id, entry, run.decision.category, self._wall())
-
-    def _exhausted(self, run: _Run, last: ProviderError | None, deadline: float) -> RouterError:
-        tried = ", ".join(f"{a.model}: {a.error_type}" for a in run.attempts)
-        if self._clock() >= deadline or (last is None and run.attempts):
+    def _exhausted(self, run: _Run, deadline: float) -> RouterError:
+        tried = ", ".join(f"{a.model}: {a.error_type}" for a in run.attempts) or "none"
+        last = run.last_error
+        if isinstance(last, ContextLengthExceeded):
+            return last
+        if deadline - self._clock() < self.retry.min_attempt_s:
             return DeadlineExceeded(
                 f"deadline exceeded after {len(run.attempts)} attempts ({tried})"
             )
-        if last is None:
-            return DeadlineExceeded("deadline exceeded before any attempt could start")
+        if isinstance(last, BreakerOpen) and not run.attempts:
+            return NoCandidates(str(last), retry_after=last.retry_after)
         return AllCandidatesFailed(
-            f"all {len(run.attempts)} attempts failed ({tried})", retry_after=last.retry_after
+            f"all {len(run.attempts)} attempts failed ({tried})",
+            retry_after=last.retry_after if last else None,
         )
 
-    def _new_attempt(self, run: _Run, entry: ModelEntry) -> Attempt:
-        attempt = Attempt(len(run.attempts) + 1, entry.name, entry.provider.name)
-        run.attempts.append(attempt)
-        return attempt
-
-    def _finish(
+    def _succeeded(
         self,
         run: _Run,
         attempt: Attempt,
         entry: ModelEntry,
         started: float,
-        *,
-        usage: TokenUsage | None = None,
-        cost: float = 0.0,
-        error: ProviderError | None = None,
-        cancelled: bool = False,
+        usage: TokenUsage,
+        cost: float,
     ) -> None:
         attempt.duration_s = self._clock() - started
-        if error is not None:
-            attempt.status, attempt.error_type = "failed", error.reason
-            attempt.error_message = error.message
-            attempt.http_status = error.http_status
-        elif cancelled:
-            attempt.status, attempt.error_type = "cancelled", "CANCELLED"
+        attempt.status = "succeeded"
+        entry.breaker.record_success()
+        entry.health.observe(ok=True, latency_s=attempt.duration_s, now=self._wall())
+        self.budget.on_success()
+        self._emit(run, attempt, entry, usage, cost)
+
+    def _failed(
+        self, run: _Run, attempt: Attempt, entry: ModelEntry, started: float, error: ProviderError
+    ) -> None:
+        attempt.duration_s = self._clock() - started
+        attempt.status, attempt.error_type = "failed", error.reason
+        attempt.error_message = error.message
+        attempt.http_status = error.http_status
+        attempt.retry_after_s = error.retry_after
+        run.last_error = error
+        if error.counts_against_breaker:
+            entry.breaker.record_failure()
         else:
-            attempt.status = "succeeded"
-        usage = usage or TokenUsage()
-        previous = run.attempts[-2].model if len(run.attempts) > 1 else ""
+            entry.breaker.record_release()
+        if error.retryable:
+            self.budget.on_failure()
+        entry.health.observe(
+            ok=False, latency_s=attempt.duration_s, now=self._wall(), error_type=error.reason
+        )
+        self._emit(run, attempt, entry, TokenUsage(), 0.0)
+
+    def _cancelled(self, run: _Run, attempt: Attempt, entry: ModelEntry, started: float) -> None:
+        if attempt.status == "succeeded":
+            return  # closed after its summary: nothing was lost
+        attempt.duration_s = self._clock() - started
+        attempt.status, attempt.error_type = "cancelled", "CANCELLED"
+        entry.breaker.record_release()
+        self._emit(run, attempt, entry, TokenUsage(), 0.0)
+
+    def _emit(
+        self, run: _Run, attempt: Attempt, entry: ModelEntry, usage: TokenUsage, cost: float
+    ) -> None:
+        first_model = run.attempts[0].model
+        index = attempt.number - 1
+        previous = run.attempts[index - 1].model if index > 0 else ""
         request = run.request
+        fallback = attempt.model != first_model
         self._record(
             UsageEvent(
                 request_id=run.request_id,
@@ -297,8 +400,8 @@ class Engine:
                 ttft_s=attempt.ttft_s,
                 status=attempt.status,
                 error_type=attempt.error_type,
-                fallback=attempt.number > 1,
-                fallback_from=previous,
+                fallback=fallback,
+                fallback_from=previous if fallback else "",
                 trace_id=run.trace_id,
                 metadata=request.metadata,
                 local=entry.provider.local,
@@ -307,18 +410,5 @@ class Engine:
         )
 
 
-async def _bounded(
-    source: AsyncIterator[StreamDelta | StreamEnd], deadline: float, clock: Callable[[], float]
-) -> AsyncIterator[StreamDelta | StreamEnd]:
-    """Yield from ``source``; each wait for the next event ends at ``deadline``."""
-    iterator = aiter(source)
-    while True:
-        remaining = deadline - clock()
-        if remaining <= 0:
-            raise TimeoutError
-        async with asyncio.timeout(remaining):
-            try:
-                event = await anext(iterator)
-            except StopAsyncIteration:
-                return
-        yield event
+def _timeout(entry: ModelEntry, what: str) -> UpstreamTimeout:
+    return UpstreamTimeout(f"{entry.name} did not send its {what} in time")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..chat import ChatRequest
@@ -9,12 +10,15 @@ from ..config import CategoryConfig
 from ..errors import ModelNotFound
 from ..registry import ModelEntry, Registry
 from ..tokens import estimate_prompt_tokens
+from .classify import Classification, Classifier
 
 __all__ = ["AUTO", "Candidate", "Decision", "Policy", "Skip"]
 
 AUTO = "auto"
 # Completion tokens assumed when the request sets no max_tokens.
-_DEFAULT_COMPLETION_TOKENS = 256
+DEFAULT_COMPLETION_TOKENS = 256
+# Latency assumed for models without observations when scoring (seconds).
+_UNKNOWN_LATENCY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,53 +56,73 @@ class Policy:
     def __init__(
         self,
         registry: Registry,
-        categories: tuple[CategoryConfig, ...],
+        categories: Sequence[CategoryConfig],
         default_chain: tuple[str, ...],
+        classifier: Classifier,
     ) -> None:
-        self._registry = registry
-        self._categories = {c.name: c for c in categories}
+        self.registry = registry
         self._default_chain = default_chain
+        self.classifier = classifier
+        self._categories: dict[str, CategoryConfig] = {}
+        self.set_categories(categories)
 
-    def decide(self, request: ChatRequest) -> Decision:
-        """Decide without calling any model."""
-        prompt_tokens = estimate_prompt_tokens(request)
+    @property
+    def categories(self) -> list[CategoryConfig]:
+        """Current categories, in order."""
+        return list(self._categories.values())
+
+    def set_categories(self, categories: Sequence[CategoryConfig]) -> None:
+        """Replace the categories (runtime edits) and recompile the keyword rules."""
+        self._categories = {c.name: c for c in categories}
+        self.classifier.rebuild(categories)
+
+    async def decide(self, request: ChatRequest) -> Decision:
+        """Decide without calling any model (except a configured classifier model)."""
         if request.model and request.model != AUTO:
-            entry = self._registry.get(request.model)
+            entry = self.registry.get(request.model)
             if entry is None:
-                raise ModelNotFound(f"model {request.model!r} does not exist", field="model")
+                raise ModelNotFound(f"model {request.model!r} does not exist", field="chat.model")
+            found = Classification(request.category or "explicit", "explicit_model")
             chain: tuple[str, ...] = (entry.name,)
-            category, source = request.category or "explicit", "explicit_model"
         else:
-            category, source = self._category(request)
-            known = self._categories.get(category)
+            if request.category:
+                found = Classification(request.category, "pinned")
+            else:
+                found = await self.classifier.classify(request)
+            known = self._categories.get(found.category)
             chain = known.chain if known else self._default_chain
-        candidates: list[Candidate] = []
+        return self._decide(request, found, chain)
+
+    def _decide(
+        self, request: ChatRequest, found: Classification, chain: tuple[str, ...]
+    ) -> Decision:
+        prompt_tokens = estimate_prompt_tokens(request)
+        needed = prompt_tokens + (request.max_tokens or DEFAULT_COMPLETION_TOKENS)
+        kept: list[tuple[int, ModelEntry]] = []
         skipped: list[Skip] = []
-        needed = prompt_tokens + (request.max_tokens or _DEFAULT_COMPLETION_TOKENS)
         for position, name in enumerate(chain):
-            entry = self._registry.get(name)
+            entry = self.registry.get(name)
             if entry is None:
                 skipped.append(Skip(name, "UNKNOWN_MODEL", "not in the registry"))
                 continue
             skip = _filter(entry, request, needed)
             if skip is not None:
                 skipped.append(skip)
-                continue
-            candidates.append(Candidate(entry, 0.0, f"chain position {position + 1}"))
-        return Decision(category, source, tuple(candidates), tuple(skipped), prompt_tokens)
-
-    def _category(self, request: ChatRequest) -> tuple[str, str]:
-        if request.category:
-            return request.category, "pinned"
-        if request.tools and "tools" in self._categories:
-            return "tools", "tools"
-        return "default", "default"
+            else:
+                kept.append((position, entry))
+        if request.preferences.active and len(kept) > 1:
+            candidates = _by_score(request, kept, prompt_tokens)
+        else:
+            candidates = [Candidate(e, 0.0, f"chain position {p + 1}") for p, e in kept]
+        return Decision(
+            found.category, found.source, tuple(candidates), tuple(skipped), prompt_tokens
+        )
 
 
 def _filter(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip | None:
     config = entry.config
     if not entry.enabled:
-        return Skip(entry.name, "DISABLED", "disabled")
+        return Skip(entry.name, "DISABLED", "disabled by an operator or in config")
     if request.tools and not config.tools:
         return Skip(entry.name, "MISSING_CAPABILITY", "does not support tools")
     if request.needs_vision and not config.vision:
@@ -111,4 +135,51 @@ def _filter(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip
             "CONTEXT_WINDOW",
             f"needs about {needed_tokens} tokens, window is {config.context_window}",
         )
+    if not entry.breaker.would_allow():
+        wait = entry.breaker.retry_after()
+        return Skip(entry.name, "BREAKER_OPEN", f"circuit open, next probe in {wait:.0f}s")
     return None
+
+
+def _latency(entry: ModelEntry) -> float:
+    observed = entry.health.ewma_latency_s
+    return observed if observed is not None else _UNKNOWN_LATENCY_S
+
+
+def _by_score(
+    request: ChatRequest, kept: list[tuple[int, ModelEntry]], prompt_tokens: int
+) -> list[Candidate]:
+    """Order by a weighted score over cost, live latency (EWMA) and quality, all in [0, 1]."""
+    prefs = request.preferences
+    completion = request.max_tokens or DEFAULT_COMPLETION_TOKENS
+    costs = {
+        e.name: (
+            prompt_tokens * e.input_price_per_million + completion * e.output_price_per_million
+        )
+        for _, e in kept
+    }
+    latencies = {
+        e.name: e.health.ewma_latency_s
+        if e.health.ewma_latency_s is not None
+        else _UNKNOWN_LATENCY_S
+        for _, e in kept
+    }
+    max_cost = max(costs.values()) or 1.0
+    max_latency = max(latencies.values()) or 1.0
+    total = prefs.cost + prefs.latency + prefs.quality
+    scored = []
+    for position, entry in kept:
+        cost_score = 1 - costs[entry.name] / max_cost
+        latency_score = 1 - latencies[entry.name] / max_latency
+        score = (
+            prefs.cost * cost_score
+            + prefs.latency * latency_score
+            + prefs.quality * entry.config.quality
+        ) / total
+        reason = (
+            f"score {score:.3f} (cost {cost_score:.2f}, latency {latency_score:.2f}, "
+            f"quality {entry.config.quality:.2f})"
+        )
+        scored.append((-score, position, Candidate(entry, round(score, 6), reason)))
+    scored.sort(key=lambda item: (item[0], item[1]))
+    return [candidate for _, _, candidate in scored]

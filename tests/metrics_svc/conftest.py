@@ -6,48 +6,46 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import grpc
 import pytest
+from llmrouter.v1 import metrics_service_pb2_grpc
 from sqlalchemy.engine import make_url
 
-from llmrouter.v1 import metrics_service_pb2 as pb
-from llmrouter.v1 import metrics_service_pb2_grpc
 from metrics_svc.config import MetricsConfig
-from metrics_svc.server import RunningMetrics, start
+from metrics_svc.server import start
+from tests.conftest import PG_URL
+
+from .support import (
+    NOW,
+    REFERENCE_INPUT_PER_MILLION,
+    REFERENCE_MODEL,
+    REFERENCE_OUTPUT_PER_MILLION,
+    Metrics,
+)
 
 PG_URL_ENV = "LLMROUTER_TEST_PG_URL"
-DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-
-#: Reference prices the test server is configured with (not the defaults, to prove they apply).
-REFERENCE_MODEL = "reference-model"
-REFERENCE_INPUT_PER_MILLION = 3.0
-REFERENCE_OUTPUT_PER_MILLION = 15.0
-
-#: "Now" for the test server's clock; records default to this time.
-NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A ledger URL nobody else uses: a SQLite file in a new directory, or a new PG database."""
+    """A ledger nobody else uses: a SQLite file in a directory that does not exist yet, or a
+    new PostgreSQL database (dropped afterwards) on the server at ``$LLMROUTER_TEST_PG_URL``.
+    """
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path}/ledger/metrics.sqlite3"
         return
-    base = make_url(os.environ.get(PG_URL_ENV, DEFAULT_PG_URL))
+    base = make_url(PG_URL)
     admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
     try:
         admin = await asyncpg.connect(admin_dsn, timeout=5)
     except (OSError, asyncpg.PostgresError) as exc:
         if PG_URL_ENV in os.environ:
-            pytest.fail(f"{PG_URL_ENV} is set but PostgreSQL is unreachable: {exc}")
-        pytest.skip(f"PostgreSQL not reachable at {DEFAULT_PG_URL}: {exc}")
+            pytest.fail(f"{PG_URL_ENV} is set but PostgreSQL is unusable: {exc}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
     name = f"llmrouter_metrics_{uuid.uuid4().hex[:12]}"
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -57,32 +55,9 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         await admin.close()
 
 
-@dataclass
-class Metrics:
-    """A running metrics service and a client stub connected to it."""
-
-    stub: Any  # metrics_service_pb2_grpc.MetricsServiceStub (untyped generated code)
-    running: RunningMetrics
-    config: MetricsConfig
-
-    async def record(self, *records: pb.UsageRecord) -> pb.RecordUsageResponse:
-        """Send one RecordUsage batch."""
-        response: pb.RecordUsageResponse = await self.stub.RecordUsage(
-            pb.RecordUsageRequest(records=records)
-        )
-        return response
-
-    async def query(self, **fields: Any) -> pb.QueryCostsResponse:
-        """Send one QueryCosts request built from ``fields``."""
-        response: pb.QueryCostsResponse = await self.stub.QueryCosts(
-            pb.QueryCostsRequest(**fields)
-        )
-        return response
-
-
 @pytest.fixture
 async def metrics(database_url: str) -> AsyncIterator[Metrics]:
-    """The metrics service on a fresh ledger, with a fixed clock at :data:`NOW`."""
+    """The metrics service on a fresh ledger, its clock stopped at ``NOW``."""
     config = MetricsConfig(
         port=0,
         database_url=database_url,
@@ -97,42 +72,3 @@ async def metrics(database_url: str) -> AsyncIterator[Metrics]:
             yield Metrics(metrics_service_pb2_grpc.MetricsServiceStub(channel), running, config)
     finally:
         await running.stop()
-
-
-def usage_record(
-    record_id: str,
-    *,
-    time: datetime | None = NOW - timedelta(minutes=5),
-    provider: str = "openai",
-    model: str = "gpt-4o-mini",
-    prompt_tokens: int = 100,
-    completion_tokens: int = 50,
-    cost_usd: float = 0.001,
-    duration_ms: int = 500,
-    status: pb.UsageStatus = pb.USAGE_STATUS_SUCCEEDED,
-    **fields: Any,
-) -> pb.UsageRecord:
-    """A valid usage record; ``fields`` sets any other ``UsageRecord`` field."""
-    request_id, _, attempt = record_id.partition(":")
-    record = pb.UsageRecord(
-        id=record_id,
-        request_id=request_id,
-        attempt=int(attempt or 1),
-        provider=provider,
-        model=model,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-        cost_usd=cost_usd,
-        duration=timedelta(milliseconds=duration_ms),
-        status=status,
-        **fields,
-    )
-    if time is not None:
-        record.time.FromDatetime(time)
-    return record
-
-
-@pytest.fixture
-def make_record() -> Callable[..., pb.UsageRecord]:
-    """Factory of valid usage records (see :func:`usage_record`)."""
-    return usage_record

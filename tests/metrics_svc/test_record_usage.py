@@ -3,40 +3,37 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
-
 from llmrouter.v1 import metrics_service_pb2 as pb
+
+from metrics_svc.config import MetricsConfig
 from metrics_svc.records import UsageRow, UsageStatus
+from metrics_svc.server import start
 
-from .conftest import NOW, Metrics
-
-MakeRecord = Callable[..., pb.UsageRecord]
+from .support import NOW, Metrics, rich_error, usage_record
 
 
-async def test_inserts_a_batch_and_reports_the_count(
-    metrics: Metrics, make_record: MakeRecord
-) -> None:
-    response = await metrics.record(make_record("a:1"), make_record("b:1"), make_record("c:1"))
+async def test_inserts_a_batch_and_reports_the_count(metrics: Metrics) -> None:
+    response = await metrics.record(usage_record("a:1"), usage_record("b:1"), usage_record("c:1"))
 
     assert (response.inserted_count, response.duplicate_count) == (3, 0)
     assert (await metrics.query()).totals.requests == 3
 
 
 async def test_replayed_ids_are_counted_as_duplicates_and_not_stored_twice(
-    metrics: Metrics, make_record: MakeRecord
+    metrics: Metrics,
 ) -> None:
-    first = [make_record(f"r{i}:1", cost_usd=0.01 * (i + 1)) for i in range(3)]
+    first = [usage_record(f"r{i}:1", cost_usd=0.01 * (i + 1)) for i in range(3)]
     await metrics.record(*first)
 
     # A client retrying after a lost response resends the batch, plus one new record.
-    replay = await metrics.record(*first, make_record("r3:1", cost_usd=0.5))
+    replay = await metrics.record(*first, usage_record("r3:1", cost_usd=0.5))
 
     assert (replay.inserted_count, replay.duplicate_count) == (1, 3)
     totals = (await metrics.query()).totals
@@ -44,24 +41,33 @@ async def test_replayed_ids_are_counted_as_duplicates_and_not_stored_twice(
     assert totals.cost_usd == pytest.approx(0.01 + 0.02 + 0.03 + 0.5)
 
 
-async def test_a_replay_does_not_overwrite_the_stored_record(
-    metrics: Metrics, make_record: MakeRecord
-) -> None:
-    await metrics.record(make_record("a:1", cost_usd=0.25))
+async def test_a_replay_does_not_overwrite_the_stored_record(metrics: Metrics) -> None:
+    await metrics.record(usage_record("a:1", cost_usd=0.25))
 
-    replay = await metrics.record(make_record("a:1", cost_usd=99.0))
+    replay = await metrics.record(usage_record("a:1", cost_usd=99.0))
 
     assert (replay.inserted_count, replay.duplicate_count) == (0, 1)
     assert (await metrics.query()).totals.cost_usd == pytest.approx(0.25)
 
 
-async def test_an_id_repeated_within_one_batch_is_stored_once(
-    metrics: Metrics, make_record: MakeRecord
-) -> None:
-    response = await metrics.record(make_record("a:1"), make_record("a:1"), make_record("b:1"))
+async def test_an_id_repeated_within_one_batch_is_stored_once(metrics: Metrics) -> None:
+    response = await metrics.record(usage_record("a:1"), usage_record("a:1"), usage_record("b:1"))
 
     assert (response.inserted_count, response.duplicate_count) == (2, 1)
     assert (await metrics.query()).totals.requests == 2
+
+
+async def test_a_large_batch_is_stored_and_replayed_exactly(metrics: Metrics) -> None:
+    # Larger than one multi-row INSERT page, so the RETURNING counts span several statements.
+    records = [usage_record(f"big{i}:1", cost_usd=0.001) for i in range(2500)]
+    first = await metrics.record(*records)
+
+    replay = await metrics.record(*records[1000:], usage_record("extra:1"))
+
+    assert (first.inserted_count, first.duplicate_count) == (2500, 0)
+    assert (replay.inserted_count, replay.duplicate_count) == (1, 1500)
+    totals = (await metrics.query()).totals
+    assert totals.requests == 2501
 
 
 async def test_an_empty_batch_is_accepted(metrics: Metrics) -> None:
@@ -70,27 +76,179 @@ async def test_an_empty_batch_is_accepted(metrics: Metrics) -> None:
     assert (response.inserted_count, response.duplicate_count) == (0, 0)
 
 
-def _rich_error(error: grpc.aio.AioRpcError) -> tuple[Any, Any]:
-    """The ErrorInfo and BadRequest details of a failed call."""
-    status = rpc_status.to_status  # keep import used for readers: details travel as Status
-    del status
-    info = error_details_pb2.ErrorInfo()
-    bad_request = error_details_pb2.BadRequest()
-    found = set()
-    for key, value in error.trailing_metadata() or ():
-        if key != "grpc-status-details-bin":
-            continue
-        from google.rpc import status_pb2
+def _set(field: str, value: object) -> Callable[[pb.UsageRecord], None]:
+    return lambda record: setattr(record, field, value)
 
-        rich = status_pb2.Status.FromString(value)
-        assert rich.code == error.code().value[0]
-        assert rich.message == error.details()
-        for detail in rich.details:
-            if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                detail.Unpack(info)
-                found.add("info")
-            elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                detail.Unpack(bad_request)
-                found.add("bad_request")
-    assert found == {"info", "bad_request"}, "expected ErrorInfo and BadRequest details"
-    return info, bad_request
+
+def _negative_duration(record: pb.UsageRecord) -> None:
+    record.duration.FromTimedelta(timedelta(seconds=-1))
+
+
+INVALID = [
+    pytest.param("id", _set("id", ""), id="missing-id"),
+    pytest.param("prompt_tokens", _set("prompt_tokens", -1), id="negative-prompt-tokens"),
+    pytest.param(
+        "completion_tokens", _set("completion_tokens", -7), id="negative-completion-tokens"
+    ),
+    pytest.param("total_tokens", _set("total_tokens", -1), id="negative-total-tokens"),
+    pytest.param("cost_usd", _set("cost_usd", -0.01), id="negative-cost"),
+    pytest.param("cost_usd", _set("cost_usd", math.nan), id="nan-cost"),
+    pytest.param("status", _set("status", pb.USAGE_STATUS_UNSPECIFIED), id="unspecified-status"),
+    pytest.param("duration", _negative_duration, id="negative-duration"),
+]
+
+
+@pytest.mark.parametrize(("field", "spoil"), INVALID)
+async def test_an_invalid_record_rejects_the_whole_batch(
+    metrics: Metrics, field: str, spoil: Callable[[pb.UsageRecord], None]
+) -> None:
+    bad = usage_record("bad:1")
+    spoil(bad)
+    valid = [usage_record("a:1"), usage_record("b:1"), usage_record("c:1")]
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metrics.record(valid[0], valid[1], bad, valid[2])
+
+    error = caught.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    message = error.details() or ""
+    assert message.startswith("records[2]")
+    assert field in message
+    info, bad_request = rich_error(error)
+    assert (info.reason, info.domain) == ("INVALID_USAGE_RECORD", "llmrouter")
+    assert (info.metadata["index"], info.metadata["field"]) == ("2", field)
+    assert bad_request is not None
+    assert [v.field for v in bad_request.field_violations] == [f"records[2].{field}"]
+    # Nothing from the batch was stored: the valid records are new when sent again.
+    assert (await metrics.query()).totals.requests == 0
+    again = await metrics.record(*valid)
+    assert (again.inserted_count, again.duplicate_count) == (3, 0)
+
+
+async def test_the_error_message_names_the_record_and_field(metrics: Metrics) -> None:
+    records = [usage_record(f"r0:{i}") for i in range(3)]
+    records.append(usage_record("r1:1", prompt_tokens=-3))
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metrics.record(*records)
+
+    assert caught.value.details() == "records[3] (id 'r1:1'): prompt_tokens must be >= 0"
+
+
+async def test_every_violation_of_a_batch_is_listed(metrics: Metrics) -> None:
+    records = [
+        usage_record("a:1", cost_usd=-1.0),
+        usage_record("b:1"),
+        usage_record("c:1", status=pb.USAGE_STATUS_UNSPECIFIED, completion_tokens=-1),
+    ]
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metrics.record(*records)
+
+    _, bad_request = rich_error(caught.value)
+    assert bad_request is not None
+    assert sorted(v.field for v in bad_request.field_violations) == [
+        "records[0].cost_usd",
+        "records[2].completion_tokens",
+        "records[2].status",
+    ]
+    assert "(and 2 more violations)" in (caught.value.details() or "")
+
+
+async def test_total_tokens_default_to_prompt_plus_completion(metrics: Metrics) -> None:
+    await metrics.record(
+        usage_record("a:1", prompt_tokens=100, completion_tokens=50),  # total_tokens unset
+        usage_record("b:1", prompt_tokens=10, completion_tokens=5, total_tokens=40),
+    )
+
+    assert (await metrics.query()).totals.total_tokens == 150 + 40
+
+
+async def test_a_record_without_time_is_stamped_with_the_server_clock(metrics: Metrics) -> None:
+    await metrics.record(usage_record("a:1", time=None))
+
+    def window(start: datetime, end: datetime) -> dict[str, datetime]:
+        return {"start_time": start, "end_time": end}
+
+    inside = await metrics.query(**window(NOW, NOW + timedelta(seconds=1)))
+    before = await metrics.query(**window(NOW - timedelta(hours=1), NOW))
+    assert (inside.totals.requests, before.totals.requests) == (1, 0)
+
+
+async def test_every_field_is_stored(metrics: Metrics) -> None:
+    when = datetime(2026, 11, 19, 23, 59, 58, 123456, tzinfo=UTC)
+    record = usage_record(
+        "req-9:2",
+        time=when,
+        provider="anthropic",
+        model="claude-sonnet",
+        prompt_tokens=1200,
+        completion_tokens=300,
+        total_tokens=1500,
+        cost_usd=0.0081,
+        duration_ms=1234,
+        status=pb.USAGE_STATUS_FAILED,
+        category="code",
+        task_type="refactor",
+        source="ide",
+        api_key_id="key-7",
+        time_to_first_token=timedelta(milliseconds=250),
+        error_type="RATE_LIMITED",
+        fallback=True,
+        fallback_from="gpt-4o",
+        trace_id="0af7651916cd43dd8448eb211c80319c",
+        metadata={"team": "search", "ticket": "42"},
+        local=True,
+        streamed=True,
+    )
+    await metrics.record(record)
+
+    stored = await metrics.running.repository.get("req-9:2")
+
+    assert stored == UsageRow(
+        id="req-9:2",
+        request_id="req-9",
+        attempt=2,
+        time=when,
+        provider="anthropic",
+        model="claude-sonnet",
+        status=UsageStatus.FAILED,
+        category="code",
+        task_type="refactor",
+        source="ide",
+        api_key_id="key-7",
+        prompt_tokens=1200,
+        completion_tokens=300,
+        total_tokens=1500,
+        cost_usd=0.0081,
+        duration_ms=1234.0,
+        ttft_ms=250.0,
+        error_type="RATE_LIMITED",
+        fallback=True,
+        fallback_from="gpt-4o",
+        trace_id="0af7651916cd43dd8448eb211c80319c",
+        metadata={"team": "search", "ticket": "42"},
+        local=True,
+        streamed=True,
+    )
+    assert stored.time.tzinfo is not None
+    assert stored.time.utcoffset() == timedelta(0)
+
+
+async def test_time_to_first_token_is_null_when_not_sent(metrics: Metrics) -> None:
+    await metrics.record(usage_record("a:1"))
+
+    stored = await metrics.running.repository.get("a:1")
+
+    assert stored is not None
+    assert stored.ttft_ms is None
+
+
+async def test_sqlite_ledger_uses_write_ahead_logging(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "metrics.sqlite3"
+    running = await start(MetricsConfig(port=0, database_url=f"sqlite+aiosqlite:///{path}"))
+    await running.stop()
+
+    with sqlite3.connect(path) as db:
+        (mode,) = db.execute("PRAGMA journal_mode").fetchone()
+    assert mode == "wal"

@@ -1,0 +1,155 @@
+"""HTTP plumbing shared by the adapters: pooled clients and failure classification."""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import re
+import time
+from collections.abc import Callable
+
+import httpx
+import orjson
+
+from ..config import ProviderConfig
+from ..errors import (
+    AuthFailed,
+    BadUpstreamRequest,
+    ConnectionFailed,
+    ContentFiltered,
+    ContextLengthExceeded,
+    MalformedResponse,
+    ProviderError,
+    RateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+__all__ = [
+    "api_key",
+    "classify_response",
+    "classify_transport",
+    "make_client",
+    "parse_retry_after",
+    "read_json",
+]
+
+_CONTEXT = re.compile(
+    r"context.length|context_length_exceeded|maximum context|prompt is too long|too many tokens"
+    r"|exceeds the context window|input length",
+    re.IGNORECASE,
+)
+_FILTER = re.compile(r"content.filter|content_policy|safety|responsible ai", re.IGNORECASE)
+_MESSAGE_LIMIT = 200
+
+
+def make_client(config: ProviderConfig, headers: dict[str, str]) -> httpx.AsyncClient:
+    """One pooled client per provider: keep-alive, explicit limits, no redirects."""
+    return httpx.AsyncClient(
+        base_url=config.base_url,
+        headers=headers,
+        timeout=httpx.Timeout(60.0, connect=config.connect_timeout_s),
+        limits=httpx.Limits(
+            max_connections=config.max_connections,
+            max_keepalive_connections=config.max_connections,
+            keepalive_expiry=30.0,
+        ),
+        # Following a redirect could hand our credentials to another host.
+        follow_redirects=False,
+    )
+
+
+def api_key(config: ProviderConfig) -> str:
+    """The provider's key from the environment variable named in config ("" when unset)."""
+    return os.environ.get(config.api_key_env, "") if config.api_key_env else ""
+
+
+def parse_retry_after(headers: httpx.Headers, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds from ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - now(), 0.0)
+
+
+def _upstream_message(body: bytes) -> tuple[str, str]:
+    """(code or type, message) from an OpenAI/Anthropic/Ollama error body, best effort."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return "", ""
+    if not isinstance(data, dict):
+        return "", ""
+    error = data.get("error", data)
+    if isinstance(error, str):
+        return "", error
+    if not isinstance(error, dict):
+        return "", ""
+    code = error.get("code") or error.get("type") or ""
+    message = error.get("message") or ""
+    return str(code), str(message)
+
+
+def classify_response(provider: str, response: httpx.Response, body: bytes) -> ProviderError:
+    """Map a non-2xx upstream answer onto our error set (never echoing secrets)."""
+    status = response.status_code
+    retry_after = parse_retry_after(response.headers)
+    code, message = _upstream_message(body)
+    both = f"{code} {message}"
+    short = message[:_MESSAGE_LIMIT]
+    where = f"{provider} answered HTTP {status}"
+    if status == 429:
+        return RateLimited(f"{where} (rate limited)", retry_after=retry_after, http_status=status)
+    if status in (401, 403):
+        # Auth error bodies can echo part of the key: never pass them on.
+        return AuthFailed(f"{where} (credentials rejected)", http_status=status)
+    if status == 408:
+        return UpstreamTimeout(f"{where} (request timeout)", http_status=status)
+    if status >= 500:
+        return UpstreamUnavailable(
+            f"{where} (unavailable)", retry_after=retry_after, http_status=status
+        )
+    if _CONTEXT.search(both):
+        return ContextLengthExceeded(
+            f"{where}: {short or 'context length exceeded'}", http_status=status
+        )
+    if _FILTER.search(both):
+        return ContentFiltered(f"{where}: content filtered", http_status=status)
+    if status == 404:
+        # Usually a model id this endpoint does not serve: a configuration fault, not the caller's.
+        return UpstreamUnavailable(f"{where} (model or endpoint not found)", http_status=status)
+    return BadUpstreamRequest(f"{where}: {short or 'bad request'}", http_status=status)
+
+
+def classify_transport(provider: str, exc: httpx.HTTPError) -> ProviderError:
+    """Map an httpx transport failure onto our error set."""
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"{provider} timed out ({type(exc).__name__})")
+    if isinstance(exc, httpx.DecodingError):
+        return MalformedResponse(f"{provider} sent an undecodable body")
+    return ConnectionFailed(f"{provider} connection failed ({type(exc).__name__})")
+
+
+def read_json(provider: str, body: bytes) -> dict[str, object]:
+    """Parse a JSON object body or raise MalformedResponse."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise MalformedResponse(f"{provider} sent invalid JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedResponse(f"{provider} sent JSON that is not an object")
+    return data

@@ -1,0 +1,167 @@
+"""A circuit breaker per model, on an injected clock.
+
+CLOSED -> OPEN after ``consecutive_failures`` failures in a row, or when at least
+``min_calls`` calls in the last ``window_s`` seconds failed at a rate >= ``failure_rate``.
+OPEN rejects without calling. After ``cooldown_s`` the breaker is HALF_OPEN and admits up to
+``half_open_probes`` concurrent probes: one failure re-opens it, ``half_open_probes``
+successes close it. A probe that has not reported within ``probe_timeout_s`` counts as failed.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["BreakerPolicy", "BreakerState", "CircuitBreaker"]
+
+
+class BreakerState(enum.Enum):
+    """Where the breaker stands."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerPolicy:
+    """When a breaker opens and how it recovers."""
+
+    # Failures in a row that open the breaker.
+    consecutive_failures: int = 3
+    # Failure rate (0..1] over the window that opens the breaker.
+    failure_rate: float = 0.5
+    # Sliding window for the failure rate, in seconds.
+    window_s: float = 60.0
+    # Fewest calls in the window before the rate counts.
+    min_calls: int = 10
+    # Seconds an open breaker waits before admitting probes.
+    cooldown_s: float = 300.0
+    # Concurrent probes admitted when half-open (and successes needed to close).
+    half_open_probes: int = 1
+    # Seconds after which a probe that never reported counts as failed.
+    probe_timeout_s: float = 30.0
+
+
+class CircuitBreaker:
+    """Breaker state machine. Callers ask :meth:`allow`, then report the outcome."""
+
+    def __init__(self, policy: BreakerPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy
+        self._clock = clock
+        self._state = BreakerState.CLOSED
+        self._consecutive = 0
+        self._window: deque[tuple[float, bool]] = deque()
+        self._opened_at = 0.0
+        self._probes: list[float] = []  # start times of probes in flight
+        self._probe_successes = 0
+        self.transitions = 0
+
+    @property
+    def state(self) -> BreakerState:
+        """Current state, after applying any cool-down or probe timeout that has elapsed."""
+        now = self._clock()
+        if self._state is BreakerState.OPEN and now - self._opened_at >= self.policy.cooldown_s:
+            self._move(BreakerState.HALF_OPEN)
+            self._probes, self._probe_successes = [], 0
+        if self._state is BreakerState.HALF_OPEN and any(
+            now - started >= self.policy.probe_timeout_s for started in self._probes
+        ):
+            self._open(now)
+        return self._state
+
+    @property
+    def consecutive_failures(self) -> int:
+        """Failures since the last success."""
+        return self._consecutive
+
+    def retry_after(self) -> float:
+        """Seconds until an open breaker admits a probe (0 unless open)."""
+        if self.state is not BreakerState.OPEN:
+            return 0.0
+        return max(self.policy.cooldown_s - (self._clock() - self._opened_at), 0.0)
+
+    def allow(self) -> bool:
+        """May a call go out now? In HALF_OPEN a True answer reserves a probe slot."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return True
+        if state is BreakerState.OPEN:
+            return False
+        if len(self._probes) >= self.policy.half_open_probes:
+            return False
+        self._probes.append(self._clock())
+        return True
+
+    def would_allow(self) -> bool:
+        """Like :meth:`allow` without reserving anything (for routing decisions)."""
+        state = self.state
+        if state is BreakerState.HALF_OPEN:
+            return len(self._probes) < self.policy.half_open_probes
+        return state is BreakerState.CLOSED
+
+    def record_success(self) -> None:
+        """Report a successful call."""
+        now = self._clock()
+        state = self.state
+        self._consecutive = 0
+        self._note(now, ok=True)
+        if state is BreakerState.HALF_OPEN:
+            if self._probes:
+                self._probes.pop(0)
+            self._probe_successes += 1
+            if self._probe_successes >= self.policy.half_open_probes:
+                self._move(BreakerState.CLOSED)
+                self._window.clear()
+
+    def record_failure(self) -> None:
+        """Report a failed call."""
+        now = self._clock()
+        state = self.state
+        self._consecutive += 1
+        self._note(now, ok=False)
+        if state is BreakerState.HALF_OPEN:
+            self._open(now)
+            return
+        if state is BreakerState.OPEN:
+            return  # a late result of a call admitted before the breaker opened
+        if self._consecutive >= self.policy.consecutive_failures or self._rate_exceeded():
+            self._open(now)
+
+    def record_release(self) -> None:
+        """Report a call that ended without a verdict (cancelled): frees its probe slot."""
+        if self._state is BreakerState.HALF_OPEN and self._probes:
+            self._probes.pop(0)
+
+    def reset(self) -> None:
+        """Operator reset: close and forget history."""
+        self._move(BreakerState.CLOSED)
+        self._consecutive = 0
+        self._window.clear()
+        self._probes, self._probe_successes = [], 0
+
+    def _note(self, now: float, *, ok: bool) -> None:
+        self._window.append((now, ok))
+        horizon = now - self.policy.window_s
+        while self._window and self._window[0][0] < horizon:
+            self._window.popleft()
+
+    def _rate_exceeded(self) -> bool:
+        calls = len(self._window)
+        if calls < self.policy.min_calls:
+            return False
+        failures = sum(1 for _, ok in self._window if not ok)
+        return failures / calls >= self.policy.failure_rate
+
+    def _open(self, now: float) -> None:
+        self._move(BreakerState.OPEN)
+        self._opened_at = now
+        self._probes, self._probe_successes = [], 0
+
+    def _move(self, state: BreakerState) -> None:
+        if state is not self._state:
+            self._state = state
+            self.transitions += 1

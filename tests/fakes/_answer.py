@@ -1,0 +1,189 @@
+"""What the fake model says (deterministic), and the interface each wire format implements."""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+__all__ = [
+    "TOOL_ARGUMENTS",
+    "Answer",
+    "JSONObject",
+    "Stream",
+    "WireFormat",
+    "dumps",
+    "make_answer",
+    "split",
+]
+
+JSONObject = dict[str, Any]
+TOOL_ARGUMENTS: JSONObject = {"city": "Paris"}
+
+
+def dumps(value: object) -> bytes:
+    """Compact JSON, as the real APIs send it."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One deterministic reply: text or a single tool call, already cut into pieces."""
+
+    seq: int
+    """Request number on this server; makes ids unique and predictable."""
+    model: str
+    pieces: tuple[str, ...]
+    """Text pieces, or pieces of the tool call's JSON arguments when ``tool_name`` is set."""
+    tool_name: str | None
+    prompt_tokens: int
+    stop: Literal["stop", "tool", "length"]
+    created: int
+
+    @property
+    def completion_tokens(self) -> int:
+        """One token per piece."""
+        return len(self.pieces)
+
+    @property
+    def text(self) -> str:
+        """The whole text (or the whole JSON arguments string)."""
+        return "".join(self.pieces)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A streamed reply as body frames: ``pieces`` carry content; ``cut_after`` counts them."""
+
+    media_type: str
+    head: tuple[bytes, ...]
+    pieces: tuple[bytes, ...]
+    tail: tuple[bytes, ...]
+
+
+class WireFormat(ABC):
+    """One provider API: how it reads a request and how it writes answers and errors."""
+
+    stream_media_type: ClassVar[str]
+    stream_by_default: ClassVar[bool] = False
+    malformed_body: ClassVar[bytes] = b'{"id": "broken", "choices": ['
+    """A 200 body that stops in the middle of a JSON object."""
+
+    def check(self, headers: Mapping[str, str], body: object) -> tuple[int, str] | None:
+        """An error (status, message) the real API would return for this request, if any."""
+        if not isinstance(body, dict):
+            return 400, "request body must be a JSON object"
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            return 400, "model is required"
+        if not isinstance(body.get("messages"), list):
+            return 400, "messages must be a list"
+        return None
+
+    def wants_stream(self, body: JSONObject) -> bool:
+        """Whether the client asked for a streamed reply."""
+        return bool(body.get("stream", self.stream_by_default))
+
+    @abstractmethod
+    def max_tokens(self, body: JSONObject) -> int | None:
+        """The request's completion token limit, if it sets one."""
+
+    @abstractmethod
+    def reply(self, answer: Answer) -> JSONObject:
+        """The non-streaming response body."""
+
+    @abstractmethod
+    def stream(self, answer: Answer, body: JSONObject) -> Stream:
+        """The streaming response, frame by frame."""
+
+    @abstractmethod
+    def malformed_frame(self) -> bytes:
+        """A stream frame whose payload is not JSON."""
+
+    @abstractmethod
+    def error(self, status: int, message: str, code: str) -> JSONObject:
+        """An error body in this API's shape."""
+
+
+def split(text: str, count: int) -> tuple[str, ...]:
+    """``text`` cut into ``count`` non-empty pieces of near-equal length (fewer if too short)."""
+    count = max(1, min(count, len(text)))
+    size, extra = divmod(len(text), count)
+    pieces, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        pieces.append(text[start:end])
+        start = end
+    return tuple(pieces)
+
+
+def make_answer(body: JSONObject, *, seq: int, chunks: int, max_tokens: int | None) -> Answer:
+    """The answer to ``body``: a call to the chosen tool, else "Hello from <model>."."""
+    model = str(body["model"])
+    tool = _pick_tool(body)
+    if tool is not None:
+        pieces = split(json.dumps(TOOL_ARGUMENTS), chunks)
+        stop: Literal["stop", "tool", "length"] = "tool"
+    else:
+        pieces = split(f"Hello from {model}.", chunks)
+        stop = "stop"
+        if max_tokens is not None and 0 < max_tokens < len(pieces):
+            pieces, stop = pieces[:max_tokens], "length"
+    return Answer(
+        seq=seq,
+        model=model,
+        pieces=pieces,
+        tool_name=tool,
+        prompt_tokens=_prompt_tokens(body),
+        stop=stop,
+        created=int(time.time()),
+    )
+
+
+def _pick_tool(body: JSONObject) -> str | None:
+    """The tool to call: the one ``tool_choice`` names, else the first; None if no tool applies."""
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not tools:
+        return None
+    names = [_tool_name(tool) for tool in tools]
+    choice = body.get("tool_choice")
+    if choice == "none" or (isinstance(choice, dict) and choice.get("type") == "none"):
+        return None
+    if isinstance(choice, dict):
+        # OpenAI {"type": "function", "function": {"name"}}; Anthropic {"type": "tool", "name"}.
+        function = choice.get("function")
+        named = function.get("name") if isinstance(function, dict) else choice.get("name")
+        if isinstance(named, str) and named:
+            return named
+    return names[0] or "tool"
+
+
+def _tool_name(tool: object) -> str:
+    if not isinstance(tool, dict):
+        return ""
+    function = tool.get("function")
+    name = function.get("name") if isinstance(function, dict) else tool.get("name")
+    return name if isinstance(name, str) else ""
+
+
+def _prompt_tokens(body: JSONObject) -> int:
+    """Characters of all message text (and the system prompt) // 4 + 1."""
+    chars = _text_length(body.get("system"))
+    for message in body.get("messages") or []:
+        if isinstance(message, dict):
+            chars += _text_length(message.get("content"))
+    return chars // 4 + 1
+
+
+def _text_length(content: object) -> int:
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        return sum(
+            len(part["text"])
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return 0

@@ -1,0 +1,134 @@
+"""Anthropic Messages: content blocks, named SSE events with pings, typed error bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from tests.fakes._answer import TOOL_ARGUMENTS, Answer, JSONObject, Stream, WireFormat, dumps
+
+__all__ = ["AnthropicMessages"]
+
+_STOP = {"stop": "end_turn", "tool": "tool_use", "length": "max_tokens"}
+_ERRORS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+class AnthropicMessages(WireFormat):
+    """``POST /v1/messages``."""
+
+    stream_media_type = "text/event-stream; charset=utf-8"
+    malformed_body: ClassVar[bytes] = b'{"id": "msg_broken", "type": "message", "content": ['
+
+    def check(self, headers: Mapping[str, str], body: object) -> tuple[int, str] | None:
+        """The real API's header checks come first, then ``max_tokens`` is required."""
+        if not headers.get("x-api-key"):
+            return 401, "x-api-key header is required"
+        if not headers.get("anthropic-version"):
+            return 400, "anthropic-version: header is required"
+        problem = super().check(headers, body)
+        if (
+            problem is None
+            and isinstance(body, dict)
+            and not isinstance(body.get("max_tokens"), int)
+        ):
+            return 400, "max_tokens: Field required"
+        return problem
+
+    def max_tokens(self, body: JSONObject) -> int | None:
+        """``max_tokens`` (required by this API)."""
+        limit = body.get("max_tokens")
+        return limit if isinstance(limit, int) else None
+
+    def reply(self, answer: Answer) -> JSONObject:
+        """A ``message`` object."""
+        return {
+            **_message(answer),
+            "content": [_block(answer, full=True)],
+            "stop_reason": _STOP[answer.stop],
+            "usage": {
+                "input_tokens": answer.prompt_tokens,
+                "output_tokens": answer.completion_tokens,
+            },
+        }
+
+    def stream(self, answer: Answer, body: JSONObject) -> Stream:
+        """message_start, ping, one content block streamed in deltas, message_delta, stop."""
+        start = {
+            **_message(answer),
+            "content": [],
+            "stop_reason": None,
+            "usage": {"input_tokens": answer.prompt_tokens, "output_tokens": 1},
+        }
+        head = (
+            _event({"type": "message_start", "message": start}),
+            _event({"type": "content_block_start", "index": 0, "content_block": _block(answer)}),
+            _event({"type": "ping"}),
+        )
+        if answer.tool_name is None:
+            deltas = [{"type": "text_delta", "text": piece} for piece in answer.pieces]
+        else:
+            deltas = [{"type": "input_json_delta", "partial_json": p} for p in answer.pieces]
+        pieces = tuple(
+            _event({"type": "content_block_delta", "index": 0, "delta": delta}) for delta in deltas
+        )
+        tail = (
+            _event({"type": "content_block_stop", "index": 0}),
+            _event(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": _STOP[answer.stop], "stop_sequence": None},
+                    "usage": {"output_tokens": answer.completion_tokens},
+                }
+            ),
+            _event({"type": "message_stop"}),
+        )
+        return Stream(self.stream_media_type, head, pieces, tail)
+
+    def malformed_frame(self) -> bytes:
+        """A content_block_delta event whose data is cut mid-object."""
+        return b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,\n\n'
+
+    def error(self, status: int, message: str, code: str) -> JSONObject:
+        """``{"type": "error", "error": {"type", "message"}, "request_id"}``; ``code`` is unused."""
+        return {
+            "type": "error",
+            "error": {"type": _ERRORS.get(status, "api_error"), "message": message},
+            "request_id": "req_fake",
+        }
+
+
+def _message(answer: Answer) -> JSONObject:
+    return {
+        "id": f"msg_fake{answer.seq:06d}",
+        "type": "message",
+        "role": "assistant",
+        "model": answer.model,
+        "stop_sequence": None,
+    }
+
+
+def _block(answer: Answer, *, full: bool = False) -> JSONObject:
+    """The single content block; when streaming it opens empty and fills through deltas."""
+    if answer.tool_name is None:
+        return {"type": "text", "text": answer.text if full else ""}
+    return {
+        "type": "tool_use",
+        "id": f"toolu_fake{answer.seq:06d}",
+        "name": answer.tool_name,
+        "input": dict(TOOL_ARGUMENTS) if full else {},
+    }
+
+
+def _event(data: JSONObject) -> bytes:
+    return b"event: " + str(data["type"]).encode() + b"\ndata: " + dumps(data) + b"\n\n"

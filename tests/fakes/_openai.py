@@ -1,0 +1,149 @@
+"""OpenAI chat completions: JSON replies, ``chat.completion.chunk`` SSE streams, error bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from tests.fakes._answer import Answer, JSONObject, Stream, WireFormat, dumps
+
+__all__ = ["OpenAIChat", "model_list"]
+
+_FINISH = {"stop": "stop", "tool": "tool_calls", "length": "length"}
+# (error.type, default error.code) per status, as api.openai.com sends them.
+_ERRORS: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+}
+
+
+class OpenAIChat(WireFormat):
+    """``POST /v1/chat/completions``."""
+
+    stream_media_type = "text/event-stream; charset=utf-8"
+    malformed_body: ClassVar[bytes] = b'{"id": "chatcmpl-broken", "choices": ['
+
+    def max_tokens(self, body: JSONObject) -> int | None:
+        """``max_completion_tokens``, or the older ``max_tokens``."""
+        limit = body.get("max_completion_tokens", body.get("max_tokens"))
+        return limit if isinstance(limit, int) else None
+
+    def reply(self, answer: Answer) -> JSONObject:
+        """A ``chat.completion`` object."""
+        message: JSONObject = {"role": "assistant", "content": answer.text, "refusal": None}
+        if answer.tool_name is not None:
+            message["content"] = None
+            message["tool_calls"] = [
+                {
+                    "id": _call_id(answer),
+                    "type": "function",
+                    "function": {"name": answer.tool_name, "arguments": answer.text},
+                }
+            ]
+        return {
+            "id": _completion_id(answer),
+            "object": "chat.completion",
+            "created": answer.created,
+            "model": answer.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": _FINISH[answer.stop],
+                }
+            ],
+            "usage": _usage(answer),
+            "system_fingerprint": None,
+        }
+
+    def stream(self, answer: Answer, body: JSONObject) -> Stream:
+        """Role delta, content or tool-call deltas, finish chunk, usage chunk, ``[DONE]``."""
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+
+        def frame(choices: list[JSONObject], usage: JSONObject | None = None) -> bytes:
+            chunk: JSONObject = {
+                "id": _completion_id(answer),
+                "object": "chat.completion.chunk",
+                "created": answer.created,
+                "model": answer.model,
+                "system_fingerprint": None,
+                "choices": choices,
+            }
+            if include_usage:
+                # The real API adds "usage": null to every chunk once usage is requested.
+                chunk["usage"] = usage
+            return b"data: " + dumps(chunk) + b"\n\n"
+
+        def delta(content: JSONObject, finish: str | None = None) -> list[JSONObject]:
+            return [{"index": 0, "delta": content, "logprobs": None, "finish_reason": finish}]
+
+        if answer.tool_name is None:
+            first: JSONObject = {"role": "assistant", "content": "", "refusal": None}
+            pieces: Iterable[JSONObject] = ({"content": piece} for piece in answer.pieces)
+        else:
+            opening = {
+                "index": 0,
+                "id": _call_id(answer),
+                "type": "function",
+                "function": {"name": answer.tool_name, "arguments": ""},
+            }
+            first = {"role": "assistant", "content": None, "tool_calls": [opening]}
+            pieces = (
+                {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+                for piece in answer.pieces
+            )
+        tail = [frame(delta({}, _FINISH[answer.stop]))]
+        if include_usage:
+            tail.append(frame([], _usage(answer)))
+        tail.append(b"data: [DONE]\n\n")
+        return Stream(
+            media_type=self.stream_media_type,
+            head=(frame(delta(first)),),
+            pieces=tuple(frame(delta(piece)) for piece in pieces),
+            tail=tuple(tail),
+        )
+
+    def malformed_frame(self) -> bytes:
+        """An SSE event whose data is cut mid-object."""
+        return b'data: {"id":"chatcmpl-broken","object":"chat.completion.chunk","choices":[\n\n'
+
+    def error(self, status: int, message: str, code: str) -> JSONObject:
+        """``{"error": {"message", "type", "param", "code"}}``."""
+        kind, default_code = _ERRORS.get(status, ("server_error", None))
+        return {
+            "error": {
+                "message": message,
+                "type": kind,
+                "param": None,
+                "code": code or default_code,
+            }
+        }
+
+
+def model_list(models: Iterable[str]) -> JSONObject:
+    """``GET /v1/models``."""
+    data: list[Any] = [
+        {"id": name, "object": "model", "created": 1_700_000_000, "owned_by": "fake-upstream"}
+        for name in models
+    ]
+    return {"object": "list", "data": data}
+
+
+def _completion_id(answer: Answer) -> str:
+    return f"chatcmpl-fake{answer.seq:06d}"
+
+
+def _call_id(answer: Answer) -> str:
+    return f"call_fake{answer.seq:06d}"
+
+
+def _usage(answer: Answer) -> JSONObject:
+    return {
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+    }

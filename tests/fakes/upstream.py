@@ -1,0 +1,335 @@
+"""A real local HTTP server that speaks OpenAI, Anthropic and Ollama, and misbehaves on request.
+
+Tests point a provider at ``FakeUpstream.base_url`` and script, per model, what each request
+gets: an error status with Retry-After, a delay, a stall, a malformed body, a slow or cut stream.
+It runs on raw asyncio streams so it controls every byte and notices when the client leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from tests.fakes._answer import Answer, WireFormat, dumps, make_answer
+from tests.fakes._anthropic import AnthropicMessages
+from tests.fakes._http import (
+    LAST_CHUNK,
+    BadRequest,
+    ClientGone,
+    Connection,
+    Request,
+    chunk,
+    reason_phrase,
+    response_head,
+)
+from tests.fakes._ollama import OllamaChat, tag_list
+from tests.fakes._openai import OpenAIChat, model_list
+
+__all__ = ["Behavior", "FakeUpstream", "RecordedRequest", "running_upstream"]
+
+_log = logging.getLogger(__name__)
+
+_CHAT: dict[str, WireFormat] = {
+    "/v1/chat/completions": OpenAIChat(),
+    "/chat/completions": OpenAIChat(),
+    "/v1/messages": AnthropicMessages(),
+    "/api/chat": OllamaChat(),
+}
+_DEFAULT_MODEL = "fake-model"
+_DEFAULT_MESSAGES = {429: "Rate limit reached for requests", 529: "Overloaded"}
+
+
+@dataclass(frozen=True)
+class Behavior:
+    """How the upstream answers one chat request. The defaults answer promptly and correctly."""
+
+    status: int = 200
+    """Non-200: an error body in the path's format (OpenAI, Anthropic or Ollama shape)."""
+    retry_after: str | None = None
+    """Retry-After header value, e.g. "1" or an HTTP date."""
+    delay_s: float = 0.0
+    """Wait before sending response headers."""
+    stall: bool = False
+    """Read the request, then never answer (until the client goes away or the server stops)."""
+    malformed: bool = False
+    """200 whose body is not JSON; when streaming, the first content frame is not JSON."""
+    chunks: int = 4
+    """Number of content pieces (text pieces or tool-argument pieces); also completion tokens."""
+    chunk_delay_s: float = 0.0
+    """Streaming: wait between content pieces."""
+    cut_after: int | None = None
+    """Streaming: close the socket after this many content pieces, with no final chunk, no
+    [DONE] and no terminating zero-length chunk. Non-streaming: send half the body, then close."""
+    first_chunk_delay_s: float = 0.0
+    """Streaming: headers at once, then wait this long before any body bytes."""
+    error_message: str = ""
+    """Error message for non-200 statuses; empty uses a standard one."""
+    error_code: str = ""
+    """OpenAI ``error.code``, e.g. "context_length_exceeded"; empty uses the status default."""
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request as the upstream received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    """Lower-case names."""
+    json: Any
+    """The parsed body; None when absent or not JSON."""
+    model: str | None
+    """The body's ``model`` field, if a string."""
+    time: float
+    """``time.monotonic()`` when the request was complete."""
+
+
+class FakeUpstream:
+    """The fake LLM upstream server. ``await start()``, use ``base_url``, ``await stop()``."""
+
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self.disconnects = 0
+        """Responses abandoned because the client closed the connection first."""
+        self.connections = 0
+        """TCP connections accepted; with keep-alive, fewer than requests."""
+        self._behaviors: dict[str | None, deque[Behavior]] = {}
+        self._server: asyncio.Server | None = None
+        self._host = ""
+        self._port = 0
+        self._handlers: set[asyncio.Task[Any]] = set()
+        self._changed = asyncio.Condition()
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen on ``host:port`` (0 picks a free port)."""
+        self._server = await asyncio.start_server(self._serve, host, port)
+        self._host = host
+        self._port = int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port`` without a trailing slash."""
+        if self._server is None:
+            raise RuntimeError("FakeUpstream is not started")
+        return f"http://{self._host}:{self._port}"
+
+    def set(self, model: str | None, *behaviors: Behavior) -> None:
+        """Queue behaviors for ``model`` (None: every model without its own queue).
+
+        Each request pops the next one; the last one repeats. No behaviors clears the queue.
+        """
+        if behaviors:
+            self._behaviors[model] = deque(behaviors)
+        else:
+            self._behaviors.pop(model, None)
+
+    def calls(self, model: str) -> int:
+        """How many requests named ``model``."""
+        return sum(1 for request in self.requests if request.model == model)
+
+    async def wait_disconnects(self, count: int = 1, within_s: float = 2.0) -> None:
+        """Wait until ``disconnects`` reaches ``count``; TimeoutError after ``within_s``.
+
+        The server notices a client's close a moment after the client raises, so tests wait.
+        """
+        async with asyncio.timeout(within_s), self._changed:
+            await self._changed.wait_for(lambda: self.disconnects >= count)
+
+    async def stop(self) -> None:
+        """Stop listening and drop every open connection, including stalled ones."""
+        if self._server is None:
+            return
+        self._server.close()
+        for handler in list(self._handlers):
+            handler.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        await self._server.wait_closed()
+        self._server = None
+
+    def _next_behavior(self, model: str | None) -> Behavior:
+        queue = self._behaviors.get(model) if model in self._behaviors else None
+        queue = queue or self._behaviors.get(None)
+        if not queue:
+            return Behavior()
+        return queue.popleft() if len(queue) > 1 else queue[0]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
+        self.connections += 1
+        connection = Connection(reader, writer)
+        try:
+            while True:
+                try:
+                    request = await connection.read_request()
+                except BadRequest as exc:
+                    body = dumps({"error": {"message": exc.message, "type": "invalid_request"}})
+                    with contextlib.suppress(ClientGone):
+                        await _send_json(connection, exc.status, body, close=True)
+                    return
+                if request is None:
+                    return
+                try:
+                    complete = await self._respond(connection, request)
+                except ClientGone:
+                    async with self._changed:
+                        self.disconnects += 1
+                        self._changed.notify_all()
+                    return
+                if not complete or not request.keep_alive:
+                    return
+        except Exception:
+            _log.exception("fake upstream failed")
+        finally:
+            connection.close()
+            self._handlers.discard(handler)
+
+    async def _respond(self, connection: Connection, request: Request) -> bool:
+        """Answer one request; False when the connection must close afterwards."""
+        try:
+            body: Any = json.loads(request.body) if request.body else None
+        except ValueError:
+            body = None
+        model = body.get("model") if isinstance(body, dict) else None
+        self.requests.append(
+            RecordedRequest(
+                method=request.method,
+                path=request.path,
+                headers=request.headers,
+                json=body,
+                model=model if isinstance(model, str) else None,
+                time=time.monotonic(),
+            )
+        )
+        close = not request.keep_alive
+        wire = _CHAT.get(request.path)
+        if wire is not None and request.method == "POST":
+            return await self._chat(connection, wire, body, request, close)
+        if request.method == "GET" and request.path in ("/v1/models", "/models", "/api/tags"):
+            names = sorted({_DEFAULT_MODEL, *(m for m in self._behaviors if m is not None)})
+            listing = tag_list(names) if request.path == "/api/tags" else model_list(names)
+            await _send_json(connection, 200, dumps(listing), close=close)
+            return True
+        status = 405 if wire is not None else 404
+        message = f"{request.method} {request.path}: {reason_phrase(status).lower()}"
+        error = {"error": {"message": message, "type": "invalid_request_error"}}
+        await _send_json(connection, status, dumps(error), close=close)
+        return True
+
+    async def _chat(
+        self, connection: Connection, wire: WireFormat, body: Any, request: Request, close: bool
+    ) -> bool:
+        problem = wire.check(request.headers, body)
+        if problem is not None:
+            status, message = problem
+            await _send_json(
+                connection, status, dumps(wire.error(status, message, "")), close=close
+            )
+            return True
+        behavior = self._next_behavior(body["model"])
+        if behavior.stall:
+            await connection.pause(None)
+        await connection.pause(behavior.delay_s)
+        extra = [] if behavior.retry_after is None else [("retry-after", behavior.retry_after)]
+        if behavior.status != 200:
+            message = behavior.error_message or _DEFAULT_MESSAGES.get(
+                behavior.status, reason_phrase(behavior.status)
+            )
+            error = wire.error(behavior.status, message, behavior.error_code)
+            await _send_json(connection, behavior.status, dumps(error), close=close, extra=extra)
+            return True
+        streaming = wire.wants_stream(body)
+        if behavior.malformed and not streaming:
+            await _send_json(connection, 200, wire.malformed_body, close=close, extra=extra)
+            return True
+        answer = make_answer(
+            body,
+            seq=len(self.requests),
+            chunks=behavior.chunks,
+            max_tokens=wire.max_tokens(body),
+        )
+        if not streaming:
+            payload = dumps(wire.reply(answer))
+            if behavior.cut_after is None:
+                await _send_json(connection, 200, payload, close=close, extra=extra)
+                return True
+            # Promise the whole body, deliver half of it.
+            await _send_json(connection, 200, payload, extra=extra, limit=len(payload) // 2)
+            return False
+        return await _stream(connection, wire, answer, body, behavior, close, extra)
+
+
+async def _stream(
+    connection: Connection,
+    wire: WireFormat,
+    answer: Answer,
+    body: Any,
+    behavior: Behavior,
+    close: bool,
+    extra: list[tuple[str, str]],
+) -> bool:
+    stream = wire.stream(answer, body)
+    pieces = list(stream.pieces)
+    if behavior.malformed:
+        pieces[0] = wire.malformed_frame()
+    headers = [
+        ("content-type", stream.media_type),
+        ("transfer-encoding", "chunked"),
+        ("cache-control", "no-cache"),
+        *extra,
+    ]
+    if close:
+        headers.append(("connection", "close"))
+    await connection.send(response_head(200, headers))
+    await connection.pause(behavior.first_chunk_delay_s)
+    if stream.head:
+        await connection.send(b"".join(chunk(frame) for frame in stream.head))
+    for i, piece in enumerate(pieces):
+        if behavior.cut_after is not None and i >= behavior.cut_after:
+            return False
+        if i:
+            await connection.pause(behavior.chunk_delay_s)
+        await connection.send(chunk(piece))
+    if behavior.cut_after is not None:
+        # Fewer pieces than cut_after: still cut, before the final frames.
+        return False
+    await connection.send(b"".join(chunk(frame) for frame in stream.tail) + LAST_CHUNK)
+    return True
+
+
+async def _send_json(
+    connection: Connection,
+    status: int,
+    payload: bytes,
+    *,
+    close: bool = False,
+    extra: list[tuple[str, str]] | None = None,
+    limit: int | None = None,
+) -> None:
+    headers = [
+        ("content-type", "application/json"),
+        ("content-length", str(len(payload))),
+        *(extra or []),
+    ]
+    if close:
+        headers.append(("connection", "close"))
+    await connection.send(response_head(status, headers) + payload[:limit])
+
+
+@contextlib.asynccontextmanager
+async def running_upstream(host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[FakeUpstream]:
+    """A started FakeUpstream, stopped on exit."""
+    upstream = FakeUpstream()
+    await upstream.start(host, port)
+    try:
+        yield upstream
+    finally:
+        await upstream.stop()

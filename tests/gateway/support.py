@@ -1,0 +1,258 @@
+"""A fake RouterService for gateway tests: canned answers, injectable failures and stalls.
+
+It runs in a real in-process ``grpc.aio`` server (see conftest.py), so the gateway talks to it
+over a real channel exactly as it talks to the router.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2, timestamp_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from llmrouter.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
+
+from gateway import RunningGateway
+
+CREATED = 1_700_000_000
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+# The start_gateway fixture: start a gateway with GatewayConfig fields overridden.
+StartGateway = Callable[..., Awaitable[RunningGateway]]
+
+
+@dataclass
+class Failure:
+    """How the fake fails a call: a status code plus optional rich details."""
+
+    code: grpc.StatusCode
+    message: str = "injected failure"
+    # google.rpc.ErrorInfo reason; None sends no ErrorInfo.
+    reason: str | None = None
+    # google.rpc.RetryInfo delay in seconds; None sends no RetryInfo.
+    retry_after: float | None = None
+    # google.rpc.BadRequest field; None sends no BadRequest.
+    field: str | None = None
+    # False: a bare status code and message, as gRPC core itself produces.
+    rich: bool = True
+
+
+def usage(prompt: int = 12, completion: int = 5) -> chat_pb2.Usage:
+    """A Usage message."""
+    return chat_pb2.Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
+
+
+def attempts(count: int) -> list[chat_pb2.Attempt]:
+    """``count`` attempts, the last one succeeded."""
+    result = [
+        chat_pb2.Attempt(
+            number=i + 1, model="m", provider="p", status=chat_pb2.ATTEMPT_STATUS_FAILED
+        )
+        for i in range(count - 1)
+    ]
+    result.append(
+        chat_pb2.Attempt(
+            number=count, model="m", provider="p", status=chat_pb2.ATTEMPT_STATUS_SUCCEEDED
+        )
+    )
+    return result
+
+
+def text_response(content: str = "Hello there!") -> router_service_pb2.CompleteResponse:
+    """A served text answer (after one failed attempt, so with fallback)."""
+    return router_service_pb2.CompleteResponse(
+        id="req-1",
+        model="sim-small",
+        provider="simulated",
+        message=chat_pb2.Message(role=chat_pb2.ROLE_ASSISTANT, content=content),
+        finish_reason=chat_pb2.FINISH_REASON_STOP,
+        usage=usage(),
+        attempts=attempts(2),
+        category="general",
+        create_time=timestamp_pb2.Timestamp(seconds=CREATED),
+        fallback=True,
+    )
+
+
+def tool_call_response() -> router_service_pb2.CompleteResponse:
+    """A served answer that only calls a tool."""
+    response = text_response("")
+    response.fallback = False
+    del response.attempts[:-1]
+    response.message.tool_calls.append(
+        chat_pb2.ToolCall(id="call_1", name="get_weather", arguments='{"city":"Paris"}')
+    )
+    response.finish_reason = chat_pb2.FINISH_REASON_TOOL_CALLS
+    return response
+
+
+def start_message() -> router_service_pb2.StreamCompleteResponse:
+    """The StreamStart of a stream served by sim-small."""
+    return router_service_pb2.StreamCompleteResponse(
+        start=router_service_pb2.StreamStart(
+            id="req-s",
+            model="sim-small",
+            provider="simulated",
+            category="general",
+            create_time=timestamp_pb2.Timestamp(seconds=CREATED),
+        )
+    )
+
+
+def delta(
+    content: str = "", *calls: router_service_pb2.ToolCallDelta
+) -> router_service_pb2.StreamCompleteResponse:
+    """One StreamDelta message."""
+    return router_service_pb2.StreamCompleteResponse(
+        delta=router_service_pb2.StreamDelta(content=content, tool_calls=list(calls))
+    )
+
+
+def summary(
+    reason: chat_pb2.FinishReason = chat_pb2.FINISH_REASON_STOP,
+) -> router_service_pb2.StreamCompleteResponse:
+    """The StreamSummary ending a stream."""
+    return router_service_pb2.StreamCompleteResponse(
+        summary=router_service_pb2.StreamSummary(
+            model="sim-small",
+            provider="simulated",
+            finish_reason=reason,
+            usage=usage(),
+            attempts=attempts(1),
+        )
+    )
+
+
+def text_stream() -> list[router_service_pb2.StreamCompleteResponse]:
+    """start, three text deltas, summary."""
+    return [start_message(), delta("Hel"), delta("lo"), delta("!"), summary()]
+
+
+def tool_call_stream() -> list[router_service_pb2.StreamCompleteResponse]:
+    """start, a tool call in three deltas, summary with finish reason TOOL_CALLS."""
+    return [
+        start_message(),
+        delta("", router_service_pb2.ToolCallDelta(index=0, id="call_1", name="get_weather")),
+        delta("", router_service_pb2.ToolCallDelta(index=0, arguments='{"city":')),
+        delta("", router_service_pb2.ToolCallDelta(index=0, arguments='"Paris"}')),
+        summary(chat_pb2.FINISH_REASON_TOOL_CALLS),
+    ]
+
+
+def models() -> list[router_service_pb2.ModelInfo]:
+    """Two enabled models and a disabled one."""
+    return [
+        router_service_pb2.ModelInfo(name="sim-small", provider="simulated", enabled=True),
+        router_service_pb2.ModelInfo(name="gpt-4o-mini", provider="openai", enabled=True),
+        router_service_pb2.ModelInfo(name="retired", provider="openai", enabled=False),
+    ]
+
+
+def rich_status(failure: Failure) -> grpc.Status:
+    """``failure`` as a grpc.Status carrying google.rpc details, as the router sends them."""
+    details: list[any_pb2.Any] = []
+    if failure.reason is not None:
+        details.append(
+            _pack(error_details_pb2.ErrorInfo(reason=failure.reason, domain="llmrouter"))
+        )
+    if failure.retry_after is not None:
+        seconds = int(failure.retry_after)
+        delay = duration_pb2.Duration(
+            seconds=seconds, nanos=round((failure.retry_after - seconds) * 1e9)
+        )
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+    if failure.field is not None:
+        violation = error_details_pb2.BadRequest.FieldViolation(
+            field=failure.field, description=failure.message
+        )
+        details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
+    status = status_pb2.Status(code=failure.code.value[0], message=failure.message, details=details)
+    return rpc_status.to_status(status)
+
+
+def _pack(message: object) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)  # type: ignore[arg-type]
+    return packed
+
+
+class FakeRouter(router_service_pb2_grpc.RouterServiceServicer):
+    """Canned RouterService. Set the attributes to shape the next calls."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.complete_response = text_response()
+        self.stream_messages = text_stream()
+        self.models = models()
+        # Fail calls with this (streams: after ``fail_after`` messages were sent).
+        self.failure: Failure | None = None
+        self.fail_after = 0
+        # Wait for ``release`` before answering (streams: after ``hold_after`` messages).
+        self.hold = False
+        self.hold_after: int | None = None
+        self.release = asyncio.Event()
+        # Set when a call arrives / when the client cancels a call.
+        self.called = asyncio.Event()
+        self.cancelled = asyncio.Event()
+        # What the gateway sent, and the deadline left when each call arrived.
+        self.requests: list[chat_pb2.ChatRequest] = []
+        self.time_remaining: list[float | None] = []
+
+    async def Complete(
+        self, request: router_service_pb2.CompleteRequest, context: Context
+    ) -> router_service_pb2.CompleteResponse:
+        self._record(request.chat, context)
+        try:
+            if self.hold:
+                await self.release.wait()
+            if self.failure is not None:
+                await self._abort(context, self.failure)
+            return self.complete_response
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+    async def StreamComplete(
+        self, request: router_service_pb2.StreamCompleteRequest, context: Context
+    ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
+        self._record(request.chat, context)
+        try:
+            for index, message in enumerate(self.stream_messages):
+                if self.failure is not None and index == self.fail_after:
+                    await self._abort(context, self.failure)
+                if self.hold_after == index:
+                    await self.release.wait()
+                yield message
+            if self.failure is not None and self.fail_after >= len(self.stream_messages):
+                await self._abort(context, self.failure)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+
+    async def ListModels(
+        self, request: router_service_pb2.ListModelsRequest, context: Context
+    ) -> router_service_pb2.ListModelsResponse:
+        self.called.set()
+        if self.failure is not None:
+            await self._abort(context, self.failure)
+        return router_service_pb2.ListModelsResponse(models=self.models)
+
+    def _record(self, chat: chat_pb2.ChatRequest, context: Context) -> None:
+        self.requests.append(chat)
+        self.time_remaining.append(context.time_remaining())
+        self.called.set()
+
+    @staticmethod
+    async def _abort(context: Context, failure: Failure) -> None:
+        if failure.rich:
+            status = rich_status(failure)
+            await context.abort(status.code, status.details, status.trailing_metadata)
+        await context.abort(failure.code, failure.message)

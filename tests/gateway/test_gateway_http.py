@@ -1,0 +1,419 @@
+"""The gateway over real HTTP, in front of a fake router on a real gRPC server."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+import httpx
+import orjson
+import pytest
+from llmrouter.v1 import chat_pb2
+
+from .support import (
+    CREATED,
+    Failure,
+    FakeRouter,
+    StartGateway,
+    tool_call_response,
+    tool_call_stream,
+)
+
+CHAT = "/v1/chat/completions"
+
+
+def body(**extra: Any) -> dict[str, Any]:
+    """A minimal valid chat request plus ``extra`` fields."""
+    return {"model": "auto", "messages": [{"role": "user", "content": "Say hello"}], **extra}
+
+
+def sse_data(text: str) -> list[str]:
+    """The ``data:`` payloads of an SSE body, in order; checks the framing on the way."""
+    assert text.endswith("\n\n")
+    events = text[:-2].split("\n\n")
+    assert all(e.startswith("data: ") for e in events), events
+    return [e.removeprefix("data: ") for e in events]
+
+
+async def test_completion_has_openai_shape(client: httpx.AsyncClient) -> None:
+    response = await client.post(CHAT, json=body())
+
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "id": "chatcmpl-req-1",
+        "object": "chat.completion",
+        "created": CREATED,
+        "model": "sim-small",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Hello there!", "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+    }
+
+
+async def test_completion_headers_say_who_served(client: httpx.AsyncClient) -> None:
+    response = await client.post(CHAT, json=body(), headers={"x-request-id": "abc-123"})
+
+    assert response.headers["x-llmrouter-model"] == "sim-small"
+    assert response.headers["x-llmrouter-provider"] == "simulated"
+    assert response.headers["x-llmrouter-attempts"] == "2"
+    assert response.headers["x-llmrouter-fallback"] == "true"
+    assert response.headers["x-request-id"] == "abc-123"
+
+
+async def test_request_id_is_generated_and_sent_to_the_router(
+    client: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    response = await client.post(CHAT, json=body(), headers={"x-request-id": "bad id\twith tab"})
+
+    request_id = response.headers["x-request-id"]
+    assert len(request_id) == 32
+    assert router.requests[0].request_id == request_id
+
+
+async def test_fields_reach_the_router_translated(
+    client: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    request = body(
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+        ],
+        tools=[
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_weather",
+                    "description": "Current weather",
+                    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+                },
+            }
+        ],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        temperature=0.2,
+        max_tokens=64,
+        stop="END",
+        metadata={"team": "search"},
+        llmrouter={"category": "code", "preferences": {"cost": 1}, "task_type": "qa"},
+        logit_bias={"50256": -100},  # unknown to us: ignored
+    )
+
+    response = await client.post(CHAT, json=request, headers={"x-llmrouter-source": "wt-7"})
+
+    assert response.status_code == 200
+    chat = router.requests[0]
+    assert [m.role for m in chat.messages] == [
+        chat_pb2.ROLE_SYSTEM,
+        chat_pb2.ROLE_USER,
+        chat_pb2.ROLE_ASSISTANT,
+        chat_pb2.ROLE_TOOL,
+    ]
+    assert chat.messages[2].tool_calls[0].arguments == '{"city":"Paris"}'
+    assert chat.messages[3].tool_call_id == "call_1"
+    assert chat.tools[0].parameters_json == (
+        '{"type":"object","properties":{"city":{"type":"string"}}}'
+    )
+    assert chat.tool_choice.function_name == "get_weather"
+    assert chat.temperature == pytest.approx(0.2)
+    assert chat.max_tokens == 64
+    assert list(chat.stops) == ["END"]
+    assert dict(chat.metadata) == {"team": "search"}
+    assert chat.routing.category == "code"
+    assert chat.routing.preferences.cost == 1
+    assert chat.routing.task_type == "qa"
+    assert chat.caller.source == "wt-7"
+
+
+async def test_router_call_carries_the_configured_deadline(
+    start_gateway: StartGateway, router: FakeRouter
+) -> None:
+    gateway = await start_gateway(request_timeout_s=7.0)
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        await http.post(CHAT, json=body())
+
+    remaining = router.time_remaining[0]
+    assert remaining is not None
+    assert 5.0 < remaining <= 7.0
+
+
+async def test_tool_calls_come_back_in_openai_shape(
+    client: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    router.complete_response = tool_call_response()
+
+    response = await client.post(CHAT, json=body())
+
+    choice = response.json()["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] is None
+    assert choice["message"]["tool_calls"] == [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+        }
+    ]
+    assert response.headers["x-llmrouter-fallback"] == "false"
+    assert response.headers["x-llmrouter-attempts"] == "1"
+
+
+# --- streaming ---------------------------------------------------------------------------------
+
+
+async def test_stream_sends_chunks_in_order_then_done(client: httpx.AsyncClient) -> None:
+    response = await client.post(CHAT, json=body(stream=True))
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["x-llmrouter-model"] == "sim-small"
+    assert response.headers["x-llmrouter-provider"] == "simulated"
+    assert response.headers["x-request-id"]
+    data = sse_data(response.text)
+    assert data[-1] == "[DONE]"
+    chunks = [orjson.loads(d) for d in data[:-1]]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert {c["id"] for c in chunks} == {"chatcmpl-req-s"}
+    assert {c["created"] for c in chunks} == {CREATED}
+    assert {c["model"] for c in chunks} == {"sim-small"}
+    assert all("usage" not in c for c in chunks)
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert deltas == [
+        {"role": "assistant", "content": "Hel"},
+        {"content": "lo"},
+        {"content": "!"},
+        {},
+    ]
+    assert [c["choices"][0]["finish_reason"] for c in chunks] == [None, None, None, "stop"]
+
+
+async def test_stream_include_usage_adds_a_usage_chunk(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        CHAT, json=body(stream=True, stream_options={"include_usage": True})
+    )
+
+    data = sse_data(response.text)
+    assert data[-1] == "[DONE]"
+    chunks = [orjson.loads(d) for d in data[:-1]]
+    *content, last = chunks
+    assert last["choices"] == []
+    assert last["usage"] == {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
+    assert all(c["usage"] is None for c in content)
+    assert content[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_stream_translates_tool_call_deltas(
+    client: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    router.stream_messages = tool_call_stream()
+
+    response = await client.post(CHAT, json=body(stream=True))
+
+    chunks = [orjson.loads(d) for d in sse_data(response.text)[:-1]]
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert deltas[0] == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "index": 0,
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": ""},
+            }
+        ],
+    }
+    assert deltas[1] == {"tool_calls": [{"index": 0, "function": {"arguments": '{"city":'}}]}
+    assert deltas[2] == {"tool_calls": [{"index": 0, "function": {"arguments": '"Paris"}'}}]}
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+async def test_error_mid_stream_ends_with_an_error_event_and_no_done(
+    client: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    router.failure = Failure(
+        grpc.StatusCode.UNAVAILABLE, "upstream dropped the stream", reason="STREAM_INTERRUPTED"
+    )
+    router.fail_after = 2  # after StreamStart and one delta
+
+    response = await client.post(CHAT, json=body(stream=True))
+
+    assert response.status_code == 200  # the headers were already sent
+    data = sse_data(response.text)
+    assert "[DONE]" not in data
+    assert orjson.loads(data[0])["choices"][0]["delta"]["content"] == "Hel"
+    assert orjson.loads(data[-1]) == {
+        "error": {
+            "message": "upstream dropped the stream",
+            "type": "service_unavailable_error",
+            "param": None,
+            "code": "stream_interrupted",
+        }
+    }
+
+
+async def test_error_before_the_stream_starts_is_an_http_error(
+    client: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    router.failure = Failure(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow down", retry_after=3)
+
+    response = await client.post(CHAT, json=body(stream=True))
+
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "3"
+    assert response.json()["error"]["type"] == "rate_limit_error"
+
+
+async def test_client_disconnect_cancels_the_stream(
+    client: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    router.hold_after = 2  # StreamStart and one delta, then stall
+
+    async with client.stream("POST", CHAT, json=body(stream=True)) as response:
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                break  # got the first chunk; hang up
+
+    await asyncio.wait_for(router.cancelled.wait(), timeout=5)
+
+
+async def test_client_disconnect_cancels_a_completion(
+    client: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    router.hold = True
+
+    with pytest.raises(httpx.ReadTimeout):
+        await client.post(CHAT, json=body(), timeout=httpx.Timeout(5.0, read=0.5))
+
+    await asyncio.wait_for(router.cancelled.wait(), timeout=5)
+
+
+# --- request errors ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("request_body", "param"),
+    [
+        ({"messages": [{"role": "user", "content": "hi"}]}, "model"),
+        ({"model": 3, "messages": [{"role": "user", "content": "hi"}]}, "model"),
+        ({"model": "auto", "messages": []}, "messages"),
+        (
+            body(messages=[{"role": "user", "content": "a"}, {"role": "bot", "content": "b"}]),
+            "messages[1].role",
+        ),
+        (body(messages=[{"role": "user", "content": 5}]), "messages[0].content"),
+        (body(messages=[{"role": "tool", "content": "x"}]), "messages[0].tool_call_id"),
+        (body(temperature=3), "temperature"),
+        (body(temperature="hot"), "temperature"),
+        (body(max_tokens=0), "max_tokens"),
+        (body(stop=["a", "b", "c", "d", "e"]), "stop"),
+        (body(tool_choice="sometimes"), "tool_choice"),
+        (body(stream="yes"), "stream"),
+        (body(llmrouter={"categry": "code"}), "llmrouter.categry"),
+    ],
+)
+async def test_invalid_request_names_the_param(
+    client: httpx.AsyncClient, router: FakeRouter, request_body: dict[str, Any], param: str
+) -> None:
+    response = await client.post(CHAT, json=request_body)
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == param
+    assert param in error["message"]
+    assert router.requests == []  # rejected before reaching the router
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"", b"\xff\xfe", b'{"model": "auto",}'])
+async def test_malformed_json_is_400(client: httpx.AsyncClient, content: bytes) -> None:
+    response = await client.post(
+        CHAT, content=content, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
+
+
+async def test_json_that_is_not_an_object_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.post(CHAT, json=[body()])
+
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_oversized_body_is_413(start_gateway: StartGateway, router: FakeRouter) -> None:
+    gateway = await start_gateway(max_body_bytes=256)
+    big = body(messages=[{"role": "user", "content": "x" * 300}])
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        response = await http.post(CHAT, json=big)
+
+        async def chunked() -> Any:  # no Content-Length: the limit applies while reading
+            yield orjson.dumps(big)
+
+        streamed = await http.post(CHAT, content=chunked())
+        small = await http.post(CHAT, json=body())
+
+    for rejected in (response, streamed):
+        assert rejected.status_code == 413
+        assert rejected.json()["error"]["code"] == "request_too_large"
+    assert small.status_code == 200
+    assert len(router.requests) == 1
+
+
+# --- other routes ------------------------------------------------------------------------------
+
+
+async def test_models_lists_auto_and_enabled_models(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/models")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "object": "list",
+        "data": [
+            {"id": "auto", "object": "model", "created": 0, "owned_by": "llmrouter"},
+            {"id": "sim-small", "object": "model", "created": 0, "owned_by": "simulated"},
+            {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "openai"},
+        ],
+    }
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_unknown_route_is_404_in_openai_shape(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/nope")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert response.json()["error"]["code"] == "unknown_url"
+
+
+async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
+    response = await client.get(CHAT)
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json()["error"]["code"] == "method_not_allowed"

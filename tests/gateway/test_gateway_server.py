@@ -1,0 +1,164 @@
+"""Start-up, configuration and graceful stop of the gateway process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from llmrouter.config import ConfigError
+from llmrouter.serving import StartupError
+
+from gateway import GatewayConfig, load_config, main, start
+
+from .support import FakeRouter, StartGateway
+
+BODY = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port with a listener on it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+async def test_busy_port_is_a_startup_error(busy_port: int) -> None:
+    with pytest.raises(StartupError) as caught:
+        await start(GatewayConfig(port=busy_port))
+
+    assert str(caught.value) == f"cannot listen on 127.0.0.1:{busy_port}: address already in use"
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_main_prints_one_line_when_the_port_is_busy(
+    busy_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--port", str(busy_port)]) == 2
+
+    err = capsys.readouterr().err
+    assert err == f"gateway: cannot listen on 127.0.0.1:{busy_port}: address already in use\n"
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_main_prints_one_line_for_bad_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "llmrouter.toml"
+    config.write_text('[gateway]\nport = "abc"\n')
+
+    assert main(["--config", str(config)]) == 2
+
+    assert capsys.readouterr().err == "gateway: gateway.port: expected an integer, got 'abc'\n"
+
+
+def test_load_config_reads_the_file_then_the_environment(tmp_path: Path) -> None:
+    path = tmp_path / "llmrouter.toml"
+    path.write_text('[gateway]\nport = 9000\nrouter_address = "router:50051"\n')
+
+    config = load_config(path, environ={"LLMROUTER_GATEWAY_PORT": "9100"})
+
+    assert config == GatewayConfig(port=9100, router_address="router:50051")
+
+
+def test_load_config_defaults_without_a_file() -> None:
+    assert load_config(None, environ={}) == GatewayConfig()
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ("port = 70000", "gateway.port"),
+        ("request_timeout_s = 0", "gateway.request_timeout_s"),
+        ("max_body_bytes = -1", "gateway.max_body_bytes"),
+        ("shutdown_grace_s = -1.0", "gateway.shutdown_grace_s"),
+        ('router_address = ""', "gateway.router_address"),
+        ("colour = 1", "gateway.colour"),
+    ],
+)
+def test_invalid_config_names_the_key(tmp_path: Path, section: str, key: str) -> None:
+    path = tmp_path / "llmrouter.toml"
+    path.write_text(f"[gateway]\n{section}\n")
+
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)}:"):
+        load_config(path, environ={})
+
+
+async def test_stop_lets_in_flight_requests_finish(
+    start_gateway: StartGateway, router: FakeRouter
+) -> None:
+    router.hold = True
+    gateway = await start_gateway()
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        in_flight = asyncio.create_task(http.post("/v1/chat/completions", json=BODY))
+        await asyncio.wait_for(router.called.wait(), timeout=5)
+        stopping = asyncio.create_task(gateway.stop())
+        await asyncio.sleep(0.3)
+        assert not stopping.done()  # waiting for the request
+
+        async with httpx.AsyncClient(base_url=gateway.url) as newcomer:
+            with pytest.raises(httpx.ConnectError):  # no new connections meanwhile
+                await newcomer.get("/healthz")
+        router.release.set()
+        response = await in_flight
+        await asyncio.wait_for(stopping, timeout=5)
+
+    assert response.status_code == 200
+
+
+async def test_stop_cancels_what_outlives_the_grace_period(
+    start_gateway: StartGateway, router: FakeRouter
+) -> None:
+    router.hold_after = 2
+    gateway = await start_gateway(shutdown_grace_s=1.0)
+    stream = {**BODY, "stream": True}
+    async with (
+        httpx.AsyncClient(base_url=gateway.url) as http,
+        http.stream("POST", "/v1/chat/completions", json=stream),
+    ):
+        await asyncio.wait_for(router.called.wait(), timeout=5)
+        began = time.monotonic()
+        await asyncio.wait_for(gateway.stop(), timeout=5)
+
+    assert time.monotonic() - began < 3
+    await asyncio.wait_for(router.cancelled.wait(), timeout=5)
+
+
+def test_process_serves_until_sigterm() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "--port", "0"],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        match = re.fullmatch(
+            r"gateway: listening on http://127\.0\.0\.1:(\d+) \(router at 127\.0\.0\.1:50051\)\n",
+            line,
+        )
+        assert match, line
+        health = httpx.get(f"http://127.0.0.1:{match[1]}/healthz", timeout=5)
+        assert health.json() == {"status": "ok"}
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -1,0 +1,362 @@
+"""QueryCosts through a real gRPC server; every expected figure is computed here from the
+records the test sent, independently of the service's own arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2
+from llmrouter.v1 import metrics_service_pb2 as pb
+
+from .support import (
+    NOW,
+    REFERENCE_INPUT_PER_MILLION,
+    REFERENCE_MODEL,
+    REFERENCE_OUTPUT_PER_MILLION,
+    Metrics,
+    rich_error,
+    usage_record,
+)
+
+START = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the test sent for one record, to compute expectations from."""
+
+    id: str
+    time: datetime
+    provider: str
+    model: str
+    category: str
+    source: str
+    api_key_id: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    duration_ms: int
+    status: pb.UsageStatus
+    fallback: bool
+    local: bool
+
+    def to_pb(self) -> pb.UsageRecord:
+        return usage_record(
+            self.id,
+            time=self.time,
+            provider=self.provider,
+            model=self.model,
+            category=self.category,
+            source=self.source,
+            api_key_id=self.api_key_id,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cost_usd=self.cost_usd,
+            duration_ms=self.duration_ms,
+            status=self.status,
+            fallback=self.fallback,
+            fallback_from="gpt-4o" if self.fallback else "",
+            local=self.local,
+        )
+
+
+MODELS = [
+    ("openai", "gpt-4o-mini"),
+    ("openai", "gpt-4o"),
+    ("anthropic", "claude-haiku"),
+    ("ollama", "llama3"),
+]
+
+
+def dataset(count: int = 30) -> list[Sent]:
+    """Records spread over ~8 hours with every dimension and outcome varying."""
+    sent = []
+    for i in range(count):
+        provider, model = MODELS[i % 4]
+        if i % 5 == 0:
+            status = pb.USAGE_STATUS_FAILED
+        elif i % 7 == 3:
+            status = pb.USAGE_STATUS_CANCELLED
+        else:
+            status = pb.USAGE_STATUS_SUCCEEDED
+        sent.append(
+            Sent(
+                id=f"q{i}:1",
+                time=START + timedelta(minutes=17 * i),
+                provider=provider,
+                model=model,
+                category=("chat", "code")[i % 2],
+                source=("web", "cli", "ide")[i % 3],
+                api_key_id=f"key-{i % 2}",
+                prompt_tokens=100 + 37 * i,
+                completion_tokens=20 + 11 * i,
+                cost_usd=0.0 if provider == "ollama" else 0.0001 * (i + 1),
+                duration_ms=100 + (i * 53) % 900,
+                status=status,
+                fallback=i % 4 == 1,
+                local=provider == "ollama",
+            )
+        )
+    return sent
+
+
+def assert_summary(summary: pb.CostSummary, sent: Sequence[Sent]) -> None:
+    """``summary`` holds exactly the figures of ``sent``."""
+    n = len(sent)
+    durations = sorted(s.duration_ms for s in sent)
+    prompt = sum(s.prompt_tokens for s in sent)
+    completion = sum(s.completion_tokens for s in sent)
+    cost = sum(s.cost_usd for s in sent)
+    fallbacks = sum(1 for s in sent if s.fallback)
+    reference = (
+        prompt * REFERENCE_INPUT_PER_MILLION / 1e6 + completion * REFERENCE_OUTPUT_PER_MILLION / 1e6
+    )
+    assert summary.requests == n
+    assert summary.successes == sum(1 for s in sent if s.status == pb.USAGE_STATUS_SUCCEEDED)
+    assert summary.failures == sum(1 for s in sent if s.status == pb.USAGE_STATUS_FAILED)
+    assert summary.prompt_tokens == prompt
+    assert summary.completion_tokens == completion
+    assert summary.total_tokens == prompt + completion
+    assert summary.cost_usd == pytest.approx(cost)
+    assert _ms(summary.average_latency) == pytest.approx(sum(durations) / n if n else 0.0)
+    # Nearest rank: the smallest value with at least 95% of the values at or below it.
+    p95 = durations[math.ceil(0.95 * n) - 1] if n else 0
+    assert _ms(summary.p95_latency) == pytest.approx(p95)
+    assert summary.fallback_count == fallbacks
+    assert summary.fallback_rate == pytest.approx(fallbacks / n if n else 0.0)
+    assert summary.local_requests == sum(1 for s in sent if s.local)
+    assert summary.remote_requests == sum(1 for s in sent if not s.local)
+    assert summary.reference_cost_usd == pytest.approx(reference)
+    assert summary.savings_usd == pytest.approx(reference - cost)
+    expected_percent = (reference - cost) / reference * 100 if reference else 0.0
+    assert summary.savings_percent == pytest.approx(expected_percent)
+
+
+def _ms(span: duration_pb2.Duration) -> float:
+    return span.ToNanoseconds() / 1e6
+
+
+async def test_totals_equal_the_sums_over_the_records_sent(metrics: Metrics) -> None:
+    sent = dataset()
+    assert len({s.status for s in sent}) == 3, "the dataset must mix outcomes"
+    await metrics.record(*(s.to_pb() for s in sent))
+
+    response = await metrics.query()
+
+    assert_summary(response.totals, sent)
+    assert response.reference_model == REFERENCE_MODEL
+    assert list(response.groups) == []
+
+
+async def test_p95_is_the_nearest_rank_not_an_interpolation(metrics: Metrics) -> None:
+    await metrics.record(*(usage_record(f"d{i}:1", duration_ms=10 * i) for i in range(1, 21)))
+
+    totals = (await metrics.query()).totals
+
+    assert _ms(totals.p95_latency) == 190.0  # 19th of 20 values; interpolation gives 190.5
+    assert _ms(totals.average_latency) == 105.0
+
+
+async def test_groups_by_provider_and_model(metrics: Metrics) -> None:
+    sent = dataset()
+    await metrics.record(*(s.to_pb() for s in sent))
+
+    response = await metrics.query(group_by=[pb.DIMENSION_PROVIDER, pb.DIMENSION_MODEL])
+
+    groups = {(g.provider, g.model): g for g in response.groups}
+    assert set(groups) == set(MODELS)
+    for key, group in groups.items():
+        assert_summary(group.summary, [s for s in sent if (s.provider, s.model) == key])
+        assert (group.category, group.source, group.api_key_id) == ("", "", "")
+        assert not group.HasField("bucket_start_time")
+    assert_summary(response.totals, sent)
+
+
+@pytest.mark.parametrize(
+    ("dimension", "attribute"),
+    [
+        (pb.DIMENSION_CATEGORY, "category"),
+        (pb.DIMENSION_SOURCE, "source"),
+        (pb.DIMENSION_API_KEY, "api_key_id"),
+    ],
+)
+async def test_groups_by_each_other_dimension(
+    metrics: Metrics, dimension: pb.Dimension, attribute: str
+) -> None:
+    sent = dataset()
+    await metrics.record(*(s.to_pb() for s in sent))
+
+    response = await metrics.query(group_by=[dimension])
+
+    expected_keys = sorted({getattr(s, attribute) for s in sent})
+    assert [getattr(g, attribute) for g in response.groups] == expected_keys
+    for group in response.groups:
+        key = getattr(group, attribute)
+        assert_summary(group.summary, [s for s in sent if getattr(s, attribute) == key])
+        assert (group.provider, group.model) == ("", "")
+
+
+def _hour(day: int, hour: int, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, second, micro, tzinfo=UTC)
+
+
+async def test_hour_buckets_start_on_utc_hour_boundaries(metrics: Metrics) -> None:
+    sent = [
+        ("h1:1", _hour(20, 9), "gpt-4o"),
+        ("h2:1", _hour(20, 9, 59, 59, 999_999), "gpt-4o"),
+        ("h3:1", _hour(20, 9, 30), "llama3"),
+        ("h4:1", _hour(20, 10), "gpt-4o"),
+        ("h5:1", _hour(20, 12, 15), "gpt-4o"),  # no record in hour 11: no group for it
+    ]
+    await metrics.record(*(usage_record(i, time=t, model=m, cost_usd=0.25) for i, t, m in sent))
+
+    response = await metrics.query(bucket=pb.TIME_BUCKET_HOUR, group_by=[pb.DIMENSION_MODEL])
+
+    got = [
+        (g.bucket_start_time.ToDatetime(tzinfo=UTC), g.model, g.summary.requests)
+        for g in response.groups
+    ]
+    assert got == [
+        (_hour(20, 9), "gpt-4o", 2),
+        (_hour(20, 9), "llama3", 1),
+        (_hour(20, 10), "gpt-4o", 1),
+        (_hour(20, 12), "gpt-4o", 1),
+    ]
+    assert all(
+        g.summary.cost_usd == pytest.approx(0.25 * g.summary.requests) for g in response.groups
+    )
+    assert all(g.provider == "" for g in response.groups)
+
+
+async def test_day_buckets_are_utc_days(metrics: Metrics) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    await metrics.record(
+        usage_record("d1:1", time=_hour(19, 0, 5)),
+        # 01:30 at UTC+2 is 23:30 UTC on the 19th.
+        usage_record("d2:1", time=datetime(2026, 11, 20, 1, 30, tzinfo=plus_two)),
+        usage_record("d3:1", time=_hour(20, 0)),
+        usage_record("d4:1", time=_hour(20, 11, 59)),
+    )
+
+    response = await metrics.query(bucket=pb.TIME_BUCKET_DAY)
+
+    got = [
+        (g.bucket_start_time.ToDatetime(tzinfo=UTC), g.summary.requests) for g in response.groups
+    ]
+    assert got == [(_hour(19, 0), 2), (_hour(20, 0), 2)]
+
+
+@pytest.mark.parametrize(
+    ("filter_fields", "matches"),
+    [
+        ({"providers": ["openai"]}, lambda s: s.provider == "openai"),
+        ({"models": ["llama3", "claude-haiku"]}, lambda s: s.model in ("llama3", "claude-haiku")),
+        (
+            {"categories": ["code"], "sources": ["web", "ide"]},
+            lambda s: s.category == "code" and s.source in ("web", "ide"),
+        ),
+        ({"api_key_ids": ["key-1"]}, lambda s: s.api_key_id == "key-1"),
+        ({"providers": ["nobody"]}, lambda s: False),
+    ],
+    ids=["provider", "models", "category-and-sources", "api-key", "no-match"],
+)
+async def test_filters_restrict_the_records(
+    metrics: Metrics, filter_fields: dict[str, list[str]], matches: Callable[[Sent], bool]
+) -> None:
+    sent = dataset()
+    await metrics.record(*(s.to_pb() for s in sent))
+
+    response = await metrics.query(filter=pb.CostFilter(**filter_fields))
+
+    assert_summary(response.totals, [s for s in sent if matches(s)])
+
+
+async def test_window_start_is_inclusive_and_end_exclusive(metrics: Metrics) -> None:
+    sent = dataset()
+    await metrics.record(*(s.to_pb() for s in sent))
+    start, end = sent[5].time, sent[12].time
+
+    response = await metrics.query(
+        start_time=start, end_time=end, filter=pb.CostFilter(providers=["openai", "ollama"])
+    )
+
+    expected = [s for s in sent if start <= s.time < end and s.provider in ("openai", "ollama")]
+    # Both boundary records match the filter, so only the window decides about them.
+    assert {sent[5].provider, sent[12].provider} <= {"openai", "ollama"}
+    assert_summary(response.totals, expected)
+
+
+async def test_an_open_window_runs_from_the_first_record_until_now(metrics: Metrics) -> None:
+    await metrics.record(
+        usage_record("old:1", time=datetime(2001, 1, 1, tzinfo=UTC)),
+        usage_record("recent:1", time=NOW - timedelta(microseconds=1)),
+        usage_record("future:1", time=NOW + timedelta(hours=1)),
+    )
+
+    assert (await metrics.query()).totals.requests == 2
+
+
+async def test_an_empty_ledger_answers_zeros(metrics: Metrics) -> None:
+    response = await metrics.query(group_by=[pb.DIMENSION_MODEL])
+
+    assert response.totals == pb.CostSummary(average_latency=timedelta(0), p95_latency=timedelta(0))
+    assert list(response.groups) == []
+
+
+async def test_savings_percent_is_zero_without_reference_cost(metrics: Metrics) -> None:
+    await metrics.record(usage_record("z:1", prompt_tokens=0, completion_tokens=0, cost_usd=0.0))
+
+    totals = (await metrics.query()).totals
+
+    assert (totals.reference_cost_usd, totals.savings_usd, totals.savings_percent) == (0, 0, 0)
+
+
+async def test_a_cheaper_model_saves_against_the_reference(metrics: Metrics) -> None:
+    # 1M prompt + 1M completion tokens cost 3 + 15 = 18 USD on the reference model.
+    await metrics.record(
+        usage_record("s:1", prompt_tokens=1_000_000, completion_tokens=1_000_000, cost_usd=4.5)
+    )
+
+    totals = (await metrics.query(reference_model=REFERENCE_MODEL)).totals
+
+    assert totals.reference_cost_usd == pytest.approx(18.0)
+    assert totals.savings_usd == pytest.approx(13.5)
+    assert totals.savings_percent == pytest.approx(75.0)
+
+
+async def test_an_unknown_reference_model_is_rejected(metrics: Metrics) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metrics.query(reference_model="no-such-model")
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    info, bad_request = rich_error(caught.value)
+    assert info.reason == "UNKNOWN_REFERENCE_MODEL"
+    assert bad_request is not None
+    assert [v.field for v in bad_request.field_violations] == ["reference_model"]
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "field"),
+    [
+        ({"start_time": NOW, "end_time": NOW - timedelta(hours=1)}, "end_time"),
+        ({"start_time": NOW, "end_time": NOW}, "end_time"),
+        ({"group_by": [pb.DIMENSION_MODEL, pb.DIMENSION_UNSPECIFIED]}, "group_by[1]"),
+    ],
+    ids=["end-before-start", "empty-window", "unspecified-dimension"],
+)
+async def test_an_invalid_query_names_the_field(
+    metrics: Metrics, request_fields: dict[str, object], field: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metrics.query(**request_fields)
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (caught.value.details() or "").startswith(field)
+    info, _ = rich_error(caught.value)
+    assert (info.reason, info.metadata["field"]) == ("INVALID_COST_QUERY", field)

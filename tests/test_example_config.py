@@ -1,0 +1,33 @@
+"""The example config documents every key, and loading it gives the built-in defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from gateway.config import GatewayConfig
+from gateway.config import load_config as gateway_config
+from metrics_svc.config import MetricsConfig
+from metrics_svc.config import load_config as metrics_config
+from router_svc.config import RouterConfig
+from router_svc.config import load_config as router_config
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "llmrouter.example.toml"
+
+
+def test_example_equals_defaults(clean_env: None) -> None:
+    assert router_config(str(EXAMPLE)) == RouterConfig()
+    assert metrics_config(str(EXAMPLE)) == MetricsConfig()
+    assert gateway_config(str(EXAMPLE)) == GatewayConfig()
+
+
+@pytest.mark.parametrize(
+    ("cls", "section"),
+    [(RouterConfig, "router"), (MetricsConfig, "metrics"), (GatewayConfig, "gateway")],
+)
+def test_example_lists_every_key(cls: type, section: str) -> None:
+    document = tomllib.loads(EXAMPLE.read_text())
+    assert set(document[section]) == {f.name for f in dataclasses.fields(cls)} - {"categories"}
