@@ -25,8 +25,6 @@ from typing import Any
 import grpc
 import orjson
 import uvicorn
-from llmrouter.serving import StartupError, run_main
-from llmrouter.v1 import router_service_pb2_grpc
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
@@ -43,6 +41,8 @@ from gateway.errors import (
     from_rpc_error,
 )
 from gateway.streaming import DONE_EVENT, ClientGone, SSEResponse, sse_event, until_disconnect
+from llmrouter.serving import StartupError, run_main
+from llmrouter.v1 import router_service_pb2_grpc
 
 __all__ = ["JSONResponse", "RunningGateway", "create_app", "main", "serve", "start"]
 
@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 
 # The end-of-stream marker of ``call.read()`` (missing from grpc-stubs).
 _EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]
+
+# Seconds the router gets to end its stream after the summary.
+_DRAIN_S = 1.0
 
 # A client-chosen X-Request-Id is kept when it is this tame; otherwise we make one.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -135,7 +138,11 @@ class _Api:
         first = await until_disconnect(request.receive, call.read(), call.cancel)
         if first is _EOF:
             raise GatewayError("The router ended the stream without an answer.", http_status=502)
-        initial = chunks.feed(first)
+        try:
+            initial = chunks.feed(first)
+        except BaseException:
+            call.cancel()
+            raise
         return SSEResponse(
             _events(call, chunks, initial), cancel=call.cancel, headers=chunks.headers()
         )
@@ -174,11 +181,14 @@ async def _events(
         yield sse_event(error.body())
         return
     yield DONE_EVENT
-    # Let the call end on its own (reading to EOF): cancelling it now could make the router
-    # record a served request as cancelled.
-    with contextlib.suppress(grpc.aio.AioRpcError):
-        while await call.read() is not _EOF:
-            pass
+    # Let the call end on its own (read to EOF): cancelling it right after the summary could
+    # make the router record a served request as cancelled. A router that lingers is cut off.
+    try:
+        async with asyncio.timeout(_DRAIN_S):
+            while await call.read() is not _EOF:
+                pass
+    except (grpc.aio.AioRpcError, TimeoutError):
+        call.cancel()
 
 
 _Endpoint = Callable[[Request, str], Awaitable[Response]]
@@ -324,19 +334,18 @@ async def serve(
         ),
         started,
     )
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    stopping = asyncio.create_task(stop.wait())
+
+    async def stop_when_asked() -> None:
+        await stop.wait()
+        server.should_exit = True  # uvicorn notices within 0.1 s and shuts down gracefully
+
+    watcher = asyncio.create_task(stop_when_asked())
     try:
-        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        server.should_exit = True
-        await serving
-    except SystemExit:  # uvicorn exits when the lifespan startup fails
+        await server.serve(sockets=[sock])
+    except SystemExit:  # uvicorn's answer to a failed lifespan startup
         raise StartupError("application startup failed") from None
     finally:
-        stopping.cancel()
-        if not serving.done():
-            server.force_exit = True
-            serving.cancel()
+        watcher.cancel()
         sock.close()
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
-from llmrouter.v1 import chat_pb2, router_service_pb2
 
 from gateway.errors import InvalidRequest
 from gateway.validate import (
@@ -29,6 +28,7 @@ from gateway.validate import (
     optional_str,
     required,
 )
+from llmrouter.v1 import chat_pb2, router_service_pb2
 
 __all__ = [
     "AUTO_MODEL",

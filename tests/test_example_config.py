@@ -31,3 +31,7 @@ def test_example_equals_defaults(clean_env: None) -> None:
 def test_example_lists_every_key(cls: type, section: str) -> None:
     document = tomllib.loads(EXAMPLE.read_text())
     assert set(document[section]) == {f.name for f in dataclasses.fields(cls)} - {"categories"}
+    for name in ("retry", "breaker"):
+        if name in document[section]:
+            nested = type(getattr(cls(), name))
+            assert set(document[section][name]) == {f.name for f in dataclasses.fields(nested)}

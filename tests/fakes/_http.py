@@ -139,6 +139,10 @@ class Connection:
             self._pending = None
         self._writer.close()
 
+    def abort(self) -> None:
+        """Drop the connection at once; a pending wait or write ends with ClientGone."""
+        self._writer.transport.abort()
+
     def _poll(self) -> None:
         # Take in a read that finished while we were writing, without waiting for one.
         if self._pending is not None and self._pending.done():

@@ -104,7 +104,9 @@ class FakeUpstream:
         self._server: asyncio.Server | None = None
         self._host = ""
         self._port = 0
-        self._handlers: set[asyncio.Task[Any]] = set()
+        self._open: dict[asyncio.Task[Any], Connection] = {}
+        self._stopping = False
+        # Wakes wait_requests / wait_disconnects.
         self._changed = asyncio.Condition()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -134,6 +136,11 @@ class FakeUpstream:
         """How many requests named ``model``."""
         return sum(1 for request in self.requests if request.model == model)
 
+    async def wait_requests(self, count: int = 1, within_s: float = 2.0) -> None:
+        """Wait until ``count`` requests have arrived; TimeoutError after ``within_s``."""
+        async with asyncio.timeout(within_s), self._changed:
+            await self._changed.wait_for(lambda: len(self.requests) >= count)
+
     async def wait_disconnects(self, count: int = 1, within_s: float = 2.0) -> None:
         """Wait until ``disconnects`` reaches ``count``; TimeoutError after ``within_s``.
 
@@ -146,12 +153,17 @@ class FakeUpstream:
         """Stop listening and drop every open connection, including stalled ones."""
         if self._server is None:
             return
+        self._stopping = True
         self._server.close()
-        for handler in list(self._handlers):
-            handler.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
+        # Aborting, not cancelling: every wait in a handler watches its socket, so each one
+        # ends at once, and Python 3.11's start_server logs an error for a cancelled handler.
+        for connection in self._open.values():
+            connection.abort()
+        if self._open:
+            await asyncio.wait(list(self._open), timeout=1.0)
         await self._server.wait_closed()
         self._server = None
+        self._stopping = False
 
     def _next_behavior(self, model: str | None) -> Behavior:
         queue = self._behaviors.get(model) if model in self._behaviors else None
@@ -163,9 +175,9 @@ class FakeUpstream:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         handler = asyncio.current_task()
         assert handler is not None
-        self._handlers.add(handler)
-        self.connections += 1
         connection = Connection(reader, writer)
+        self._open[handler] = connection
+        self.connections += 1
         try:
             while True:
                 try:
@@ -180,9 +192,9 @@ class FakeUpstream:
                 try:
                     complete = await self._respond(connection, request)
                 except ClientGone:
-                    async with self._changed:
+                    if not self._stopping:
                         self.disconnects += 1
-                        self._changed.notify_all()
+                        await self._notify()
                     return
                 if not complete or not request.keep_alive:
                     return
@@ -190,7 +202,11 @@ class FakeUpstream:
             _log.exception("fake upstream failed")
         finally:
             connection.close()
-            self._handlers.discard(handler)
+            del self._open[handler]
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
     async def _respond(self, connection: Connection, request: Request) -> bool:
         """Answer one request; False when the connection must close afterwards."""
@@ -209,6 +225,7 @@ class FakeUpstream:
                 time=time.monotonic(),
             )
         )
+        await self._notify()
         close = not request.keep_alive
         wire = _CHAT.get(request.path)
         if wire is not None and request.method == "POST":

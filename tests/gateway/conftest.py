@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-from llmrouter.serving import start_grpc_server
-from llmrouter.v1 import router_service_pb2, router_service_pb2_grpc
 
 from gateway import GatewayConfig, RunningGateway, start
+from llmrouter.serving import start_grpc_server
+from llmrouter.v1 import router_service_pb2, router_service_pb2_grpc
 
 from .support import FakeRouter, StartGateway
 

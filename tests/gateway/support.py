@@ -15,9 +15,9 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2, timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from llmrouter.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
 
 from gateway import RunningGateway
+from llmrouter.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
 
 CREATED = 1_700_000_000
 

@@ -9,6 +9,7 @@ import grpc
 import httpx
 import orjson
 import pytest
+
 from llmrouter.v1 import chat_pb2
 
 from .support import (

@@ -12,13 +12,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from llmrouter.config import ConfigError
-from llmrouter.serving import StartupError
 
 from gateway import GatewayConfig, load_config, main, start
+from llmrouter.config import ConfigError
+from llmrouter.serving import StartupError
 
 from .support import FakeRouter, StartGateway
 
@@ -40,6 +41,13 @@ async def test_busy_port_is_a_startup_error(busy_port: int) -> None:
         await start(GatewayConfig(port=busy_port))
 
     assert str(caught.value) == f"cannot listen on 127.0.0.1:{busy_port}: address already in use"
+
+
+async def test_failed_app_startup_is_a_startup_error() -> None:
+    broken_channel: Any = object()  # the lifespan cannot build a stub on it
+
+    with pytest.raises(StartupError, match="application startup failed"):
+        await start(GatewayConfig(port=0), router_channel=broken_channel)
 
 
 @pytest.mark.usefixtures("clean_env")

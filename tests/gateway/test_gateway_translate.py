@@ -7,7 +7,6 @@ from typing import Any
 import orjson
 import pytest
 from google.protobuf import timestamp_pb2
-from llmrouter.v1 import chat_pb2, router_service_pb2
 
 from gateway.errors import InvalidRequest
 from gateway.translate import (
@@ -17,6 +16,7 @@ from gateway.translate import (
     models_list,
     parse_chat_request,
 )
+from llmrouter.v1 import chat_pb2, router_service_pb2
 
 from .support import (
     delta,
