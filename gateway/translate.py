@@ -409,6 +409,8 @@ class ChunkStream:
         self._id = f"chatcmpl-{request_id}"
         self._model = model
         self._provider = ""
+        self._attempts = 0
+        self._fallback = False
         self._created = int(time.time())
         self._include_usage = include_usage
         self._started = False
@@ -417,10 +419,13 @@ class ChunkStream:
         self.finished = False
 
     def headers(self) -> dict[str, str]:
-        """``x-llmrouter-model``/``-provider`` as known from the first message."""
+        """``x-llmrouter-*`` headers as known from the StreamStart (sent before any content)."""
         headers = {"x-llmrouter-model": self._model}
         if self._provider:
             headers["x-llmrouter-provider"] = self._provider
+        if self._attempts:
+            headers["x-llmrouter-attempts"] = str(self._attempts)
+            headers["x-llmrouter-fallback"] = "true" if self._fallback else "false"
         return headers
 
     def feed(self, message: router_service_pb2.StreamCompleteResponse) -> list[dict[str, Any]]:
@@ -445,6 +450,8 @@ class ChunkStream:
             self._id = f"chatcmpl-{start.id}"
         self._model = start.model or self._model
         self._provider = start.provider
+        self._attempts = start.attempt_count
+        self._fallback = start.fallback
         if start.HasField("create_time"):
             self._created = start.create_time.seconds
 

@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
+
 from llmrouter.serving import GrpcServer, StartupError, run_main, start_grpc_server
 from llmrouter.v1 import metrics_service_pb2_grpc
-
 from metrics_svc.config import MetricsConfig, load_config
 from metrics_svc.costs import ReferencePrice
 from metrics_svc.errors import StorageError

@@ -14,10 +14,10 @@ import grpc
 from google.protobuf import any_pb2, duration_pb2, timestamp_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
 from llmrouter.serving import abort
 from llmrouter.v1 import metrics_service_pb2 as pb
 from llmrouter.v1 import metrics_service_pb2_grpc
-
 from metrics_svc.costs import (
     CostFilter,
     CostQuery,

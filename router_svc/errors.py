@@ -17,6 +17,7 @@ from grpc_status import rpc_status
 __all__ = [
     "DOMAIN",
     "AllCandidatesFailed",
+    "AlreadyExists",
     "AuthFailed",
     "BadUpstreamRequest",
     "BreakerOpen",
@@ -28,6 +29,7 @@ __all__ = [
     "MalformedResponse",
     "ModelNotFound",
     "NoCandidates",
+    "NotFound",
     "ProviderError",
     "RateLimited",
     "RetryBudgetExhausted",
@@ -74,6 +76,20 @@ class ModelNotFound(RouterError):
 
     code = grpc.StatusCode.NOT_FOUND
     reason = "MODEL_NOT_FOUND"
+
+
+class NotFound(RouterError):
+    """An admin target (model, provider, category) that does not exist."""
+
+    code = grpc.StatusCode.NOT_FOUND
+    reason = "NOT_FOUND"
+
+
+class AlreadyExists(RouterError):
+    """An admin create of something that already exists."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+    reason = "ALREADY_EXISTS"
 
 
 class NoCandidates(RouterError):

@@ -8,9 +8,13 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from llmrouter.serving import GrpcServer, run_main, start_grpc_server
-from llmrouter.v1 import router_service_pb2_grpc
+import grpc
 
+from llmrouter.serving import GrpcServer, run_main, start_grpc_server
+from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
+
+from .admin import Admin
+from .admin_servicer import ADMIN_SERVICE_NAME, AdminServicer
 from .config import RouterConfig, load_config
 from .providers import Provider, create_provider
 from .registry import Registry
@@ -35,6 +39,8 @@ class RunningRouter:
     outbox: UsageOutbox
     providers: list[Provider]
     registry: Registry
+    engine: Engine
+    admin: Admin
 
     @property
     def port(self) -> int:
@@ -85,11 +91,19 @@ async def start(config: RouterConfig) -> RunningRouter:
         budget=RetryBudget(retry.budget_max_tokens, retry.budget_token_ratio),
     )
     servicer = RouterServicer(registry, policy, engine, config.default_deadline_s)
+    admin = Admin(registry, policy, config.state_path)
+    admin.load()
+    admin_servicer = AdminServicer(admin, config.classification_mode)
+
+    def register(server: grpc.aio.Server) -> None:
+        router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
+        router_admin_service_pb2_grpc.add_RouterAdminServiceServicer_to_server(
+            admin_servicer, server
+        )
+
     try:
         server = await start_grpc_server(
-            f"{config.host}:{config.port}",
-            lambda s: router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, s),
-            [SERVICE_NAME],
+            f"{config.host}:{config.port}", register, [SERVICE_NAME, ADMIN_SERVICE_NAME]
         )
     except BaseException:
         for provider in providers.values():
@@ -97,7 +111,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         await outbox.close(timeout_s=0)
         raise
     await outbox.start()
-    return RunningRouter(config, server, outbox, list(providers.values()), registry)
+    return RunningRouter(config, server, outbox, list(providers.values()), registry, engine, admin)
 
 
 async def serve(config: RouterConfig, stop: asyncio.Event) -> None:

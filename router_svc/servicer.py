@@ -153,6 +153,8 @@ def _chunk(
                 provider=event.entry.provider.name,
                 category=event.category,
                 create_time=timestamp(event.create_time),
+                attempt_count=event.attempt_count,
+                fallback=event.fallback,
             )
         )
     return router_service_pb2.StreamCompleteResponse(

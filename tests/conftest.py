@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 
 import pytest
 
-PG_URL = os.environ.get("LLMROUTER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get(
+    "LLMROUTER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
 
 
 def free_port() -> int:
@@ -19,9 +20,8 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No LLMROUTER_* variables leak into config tests from the developer's shell."""
     for name in list(os.environ):
         if name.startswith("LLMROUTER_"):
             monkeypatch.delenv(name)
-    yield

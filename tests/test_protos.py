@@ -16,8 +16,13 @@ def test_generated_stubs_match_protos(tmp_path: Path) -> None:
     protos = sorted(PROTO_DIR.glob("*.proto"))
     subprocess.run(
         [
-            sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT / 'protos'}",
-            f"--python_out={tmp_path}", f"--pyi_out={tmp_path}", f"--grpc_python_out={tmp_path}",
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{ROOT / 'protos'}",
+            f"--python_out={tmp_path}",
+            f"--pyi_out={tmp_path}",
+            f"--grpc_python_out={tmp_path}",
             *map(str, protos),
         ],
         check=True,
@@ -25,7 +30,11 @@ def test_generated_stubs_match_protos(tmp_path: Path) -> None:
     generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*_pb2*.py*"))
     committed = sorted(p.relative_to(ROOT / "protos") for p in PROTO_DIR.glob("*_pb2*.py*"))
     assert generated == committed, "run `make protos` and commit the result"
-    stale = [str(p) for p in generated if (tmp_path / p).read_bytes() != (ROOT / "protos" / p).read_bytes()]
+    stale = [
+        str(p)
+        for p in generated
+        if (tmp_path / p).read_bytes() != (ROOT / "protos" / p).read_bytes()
+    ]
     assert not stale, f"stubs drifted from the .proto files: {stale}; run `make protos`"
 
 

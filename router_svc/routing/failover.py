@@ -90,6 +90,8 @@ class StreamStarted:
     entry: ModelEntry
     category: str
     create_time: float
+    attempt_count: int
+    fallback: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +276,12 @@ class Engine:
                             attempt.ttft_s = self._clock() - started
                             committed = True
                             yield StreamStarted(
-                                run.request_id, entry, run.decision.category, self._wall()
+                                run.request_id,
+                                entry,
+                                run.decision.category,
+                                self._wall(),
+                                attempt_count=len(run.attempts),
+                                fallback=entry is not run.decision.candidates[0].entry,
                             )
                         if isinstance(event, StreamEnd):
                             cost = entry.cost(event.usage)

@@ -18,6 +18,7 @@ __all__ = [
     "Connection",
     "Request",
     "chunk",
+    "reason_phrase",
     "response_head",
 ]
 

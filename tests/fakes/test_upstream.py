@@ -392,6 +392,15 @@ async def test_cut_after_breaks_the_stream_before_the_end(
     assert upstream.disconnects == 0
 
 
+async def test_cut_after_truncates_a_plain_reply(
+    upstream: FakeUpstream, client: httpx.AsyncClient
+) -> None:
+    upstream.set(None, Behavior(cut_after=0))
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        await client.post("/v1/chat/completions", json=openai())
+
+
 async def test_stall_then_client_timeout_counts_a_disconnect(
     upstream: FakeUpstream, client: httpx.AsyncClient
 ) -> None:
@@ -502,12 +511,16 @@ async def test_model_listings_and_unknown_paths(
     models = await client.get("/v1/models")
     tags = await client.get("/api/tags")
     missing = await client.post("/v1/nothing", json={})
-    wrong_method = await client.get("/v1/chat/completions")
+    wrong_methods = [
+        (await client.get("/v1/chat/completions")).status_code,
+        (await client.post("/api/tags", json={})).status_code,
+    ]
 
     assert models.json()["object"] == "list"
     assert {m["id"] for m in models.json()["data"]} == {"fake-model", "gpt-test"}
     assert {m["name"] for m in tags.json()["models"]} == {"fake-model", "gpt-test"}
-    assert (missing.status_code, wrong_method.status_code) == (404, 405)
+    assert missing.status_code == 404
+    assert wrong_methods == [405, 405]
 
 
 async def test_stop_drops_stalled_connections_promptly() -> None:

@@ -13,11 +13,11 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes._answer import Answer, WireFormat, dumps, make_answer
+from tests.fakes._answer import Answer, JSONObject, WireFormat, dumps, make_answer
 from tests.fakes._anthropic import AnthropicMessages
 from tests.fakes._http import (
     LAST_CHUNK,
@@ -41,6 +41,12 @@ _CHAT: dict[str, WireFormat] = {
     "/chat/completions": OpenAIChat(),
     "/v1/messages": AnthropicMessages(),
     "/api/chat": OllamaChat(),
+}
+# Model listings name the models given behaviors, plus this one.
+_LISTINGS: dict[str, Callable[[Iterable[str]], JSONObject]] = {
+    "/v1/models": model_list,
+    "/models": model_list,
+    "/api/tags": tag_list,
 }
 _DEFAULT_MODEL = "fake-model"
 _DEFAULT_MESSAGES = {429: "Rate limit reached for requests", 529: "Overloaded"}
@@ -166,8 +172,7 @@ class FakeUpstream:
         self._stopping = False
 
     def _next_behavior(self, model: str | None) -> Behavior:
-        queue = self._behaviors.get(model) if model in self._behaviors else None
-        queue = queue or self._behaviors.get(None)
+        queue = self._behaviors.get(model) or self._behaviors.get(None)
         if not queue:
             return Behavior()
         return queue.popleft() if len(queue) > 1 else queue[0]
@@ -228,14 +233,14 @@ class FakeUpstream:
         await self._notify()
         close = not request.keep_alive
         wire = _CHAT.get(request.path)
+        listing = _LISTINGS.get(request.path)
         if wire is not None and request.method == "POST":
             return await self._chat(connection, wire, body, request, close)
-        if request.method == "GET" and request.path in ("/v1/models", "/models", "/api/tags"):
+        if listing is not None and request.method == "GET":
             names = sorted({_DEFAULT_MODEL, *(m for m in self._behaviors if m is not None)})
-            listing = tag_list(names) if request.path == "/api/tags" else model_list(names)
-            await _send_json(connection, 200, dumps(listing), close=close)
+            await _send_json(connection, 200, dumps(listing(names)), close=close)
             return True
-        status = 405 if wire is not None else 404
+        status = 405 if wire is not None or listing is not None else 404
         message = f"{request.method} {request.path}: {reason_phrase(status).lower()}"
         error = {"error": {"message": message, "type": "invalid_request_error"}}
         await _send_json(connection, status, dumps(error), close=close)

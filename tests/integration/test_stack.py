@@ -107,9 +107,21 @@ def test_curl_path_through_all_three_processes(stack: dict[str, int]) -> None:
     rows: list[dict[str, str]] = []
     while time.monotonic() < deadline:
         out = subprocess.run(
-            [sys.executable, "-m", "llmrouter", "costs", "--config", str(stack["config"]),
-             "--group-by", "model", "--csv"],
-            capture_output=True, text=True, timeout=30, check=True,
+            [
+                sys.executable,
+                "-m",
+                "llmrouter",
+                "costs",
+                "--config",
+                str(stack["config"]),
+                "--group-by",
+                "model",
+                "--csv",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         ).stdout
         rows = list(csv.DictReader(io.StringIO(out)))
         if any(r["model"] == "sim-small" for r in rows):
@@ -123,7 +135,10 @@ def test_curl_path_through_all_three_processes(stack: dict[str, int]) -> None:
 
     table = subprocess.run(
         [sys.executable, "-m", "llmrouter", "costs", "--config", str(stack["config"])],
-        capture_output=True, text=True, timeout=30, check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     ).stdout
     assert table.splitlines()[0].split()[:3] == ["requests", "succeeded", "failed"]
 

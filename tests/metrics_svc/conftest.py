@@ -12,9 +12,9 @@ from pathlib import Path
 import asyncpg
 import grpc
 import pytest
-from llmrouter.v1 import metrics_service_pb2_grpc
 from sqlalchemy.engine import make_url
 
+from llmrouter.v1 import metrics_service_pb2_grpc
 from metrics_svc.config import MetricsConfig
 from metrics_svc.server import start
 from tests.conftest import PG_URL

@@ -8,8 +8,8 @@ from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
-from llmrouter.v1 import metrics_service_pb2 as pb
 
+from llmrouter.v1 import metrics_service_pb2 as pb
 from metrics_svc.config import MetricsConfig
 from metrics_svc.server import RunningMetrics
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from llmrouter.config import ConfigError
 
+from llmrouter.config import ConfigError
 from metrics_svc.config import MetricsConfig, load_config
 
 pytestmark = pytest.mark.usefixtures("clean_env")

@@ -13,6 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from llmrouter.v1 import metrics_service_pb2 as pb
 from llmrouter.v1 import metrics_service_pb2_grpc
 

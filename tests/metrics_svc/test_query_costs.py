@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import grpc
 import pytest
 from google.protobuf import duration_pb2
+
 from llmrouter.v1 import metrics_service_pb2 as pb
 
 from .support import (

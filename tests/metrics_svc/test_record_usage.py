@@ -10,8 +10,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from llmrouter.v1 import metrics_service_pb2 as pb
 
+from llmrouter.v1 import metrics_service_pb2 as pb
 from metrics_svc.config import MetricsConfig
 from metrics_svc.records import UsageRow, UsageStatus
 from metrics_svc.server import start

@@ -77,8 +77,8 @@ async def router_channel(router: RunningRouter) -> AsyncIterator[grpc.aio.Channe
         yield channel
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+async def wait_for(predicate: Any, within: float = 5.0) -> None:
     """Poll ``predicate`` until true (background delivery in tests)."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 - polling state owned by another task
             await asyncio.sleep(0.01)

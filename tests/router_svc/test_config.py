@@ -19,7 +19,9 @@ def test_defaults_need_no_file(clean_env: None) -> None:
     assert [m.name for m in config.models] == ["sim-small", "sim-large"]
 
 
-def test_file_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None) -> None:
+def test_file_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: None
+) -> None:
     path = tmp_path / "c.toml"
     path.write_text(
         """
@@ -49,7 +51,10 @@ aliases = ["quick"]
     [
         ("[router]\nprot = 1\n", "router.prot: unknown key"),
         ('[router]\nport = "x"\n', "router.port: expected an integer, got 'x'"),
-        ("[[router.models]]\nprovider = 'simulated'\n", "router.models[0].name: missing required value"),
+        (
+            "[[router.models]]\nprovider = 'simulated'\n",
+            "router.models[0].name: missing required value",
+        ),
         (
             "[[router.providers]]\nname = 'a'\nkind = 'grpc'\n",
             "router.providers[0].kind: unknown provider kind 'grpc'",
@@ -60,7 +65,9 @@ aliases = ["quick"]
         ),
     ],
 )
-def test_invalid_config_names_the_key(tmp_path: Path, toml: str, message: str, clean_env: None) -> None:
+def test_invalid_config_names_the_key(
+    tmp_path: Path, toml: str, message: str, clean_env: None
+) -> None:
     path = tmp_path / "c.toml"
     path.write_text(toml)
     with pytest.raises(ConfigError) as info:
@@ -68,9 +75,13 @@ def test_invalid_config_names_the_key(tmp_path: Path, toml: str, message: str, c
     assert str(info.value).startswith(message)
 
 
-def test_bad_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, clean_env: None) -> None:
+def test_bad_environment_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, clean_env: None
+) -> None:
     monkeypatch.setenv("LLMROUTER_ROUTER_PORT", "eighty")
-    with pytest.raises(ConfigError, match="LLMROUTER_ROUTER_PORT: expected an integer, got 'eighty'"):
+    with pytest.raises(
+        ConfigError, match="LLMROUTER_ROUTER_PORT: expected an integer, got 'eighty'"
+    ):
         load_config(None)
 
 
@@ -79,12 +90,14 @@ def test_process_exits_with_one_line(tmp_path: Path) -> None:
     path.write_text("[router]\nprot = 1\n")
     proc = subprocess.run(
         [sys.executable, "-m", "router_svc", "--config", str(path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
-        proc.stderr.strip()
-    ] and proc.stderr.startswith("router: router.prot: unknown key")
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("router: router.prot: unknown key")
 
 
 def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
@@ -96,7 +109,9 @@ def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         proc = subprocess.run(
             [sys.executable, "-m", "router_svc", "--port", str(port)],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
             env={"PATH": "/usr/bin:/bin", "LLMROUTER_ROUTER_OUTBOX_PATH": str(tmp_path / "o.db")},
         )
     assert proc.returncode == 2

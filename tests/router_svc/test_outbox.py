@@ -44,8 +44,11 @@ async def test_records_wait_while_metrics_is_down_and_arrive_once(
     metrics, server = fake_metrics
     metrics.fail_with = grpc.StatusCode.UNAVAILABLE
     outbox = UsageOutbox(
-        str(tmp_path / "o.sqlite3"), f"127.0.0.1:{server.port}", batch_size=7,
-        flush_interval_s=0.01, max_backoff_s=0.05,
+        str(tmp_path / "o.sqlite3"),
+        f"127.0.0.1:{server.port}",
+        batch_size=7,
+        flush_interval_s=0.01,
+        max_backoff_s=0.05,
     )
     await outbox.start()
     for n in range(50):
@@ -88,7 +91,9 @@ async def test_bound_drops_and_counts(
     metrics, server = fake_metrics
     metrics.fail_with = grpc.StatusCode.UNAVAILABLE
     outbox = UsageOutbox(
-        str(tmp_path / "o.sqlite3"), f"127.0.0.1:{server.port}", max_records=10,
+        str(tmp_path / "o.sqlite3"),
+        f"127.0.0.1:{server.port}",
+        max_records=10,
         flush_interval_s=0.01,
     )
     await outbox.start()
@@ -120,8 +125,9 @@ async def test_invalid_records_are_set_aside_not_blocking(tmp_path: Path) -> Non
         lambda s: metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(picky, s),
         [],
     )
-    outbox = UsageOutbox(str(tmp_path / "o.sqlite3"), f"127.0.0.1:{server.port}",
-                         flush_interval_s=0.01)
+    outbox = UsageOutbox(
+        str(tmp_path / "o.sqlite3"), f"127.0.0.1:{server.port}", flush_interval_s=0.01
+    )
     await outbox.start()
     outbox.submit(event(1))
     outbox.submit(event(2, prompt_tokens=-1))

@@ -46,7 +46,8 @@ async def test_complete_answers_from_simulated_provider(router_channel, fake_met
     assert record.status == metrics_service_pb2.USAGE_STATUS_SUCCEEDED
     assert record.prompt_tokens == reply.usage.prompt_tokens
     assert record.completion_tokens == reply.usage.completion_tokens
-    assert record.local and not record.streamed
+    assert record.local
+    assert not record.streamed
 
 
 async def test_explicit_model_and_unknown_model(router_channel) -> None:
@@ -61,7 +62,8 @@ async def test_explicit_model_and_unknown_model(router_channel) -> None:
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
     assert "gpt-9" in (info.value.details() or "")
     status = rpc_status.from_call(info.value)
-    assert status is not None and status.details  # ErrorInfo travels with the error
+    assert status is not None
+    assert status.details  # ErrorInfo travels with the error
 
 
 @pytest.mark.parametrize(
@@ -106,7 +108,8 @@ async def test_stream_sends_start_deltas_then_summary(router_channel, fake_metri
         c async for c in stub.StreamComplete(router_service_pb2.StreamCompleteRequest(chat=chat()))
     ]
     kinds = [c.WhichOneof("chunk") for c in chunks]
-    assert kinds[0] == "start" and kinds[-1] == "summary"
+    assert kinds[0] == "start"
+    assert kinds[-1] == "summary"
     assert set(kinds[1:-1]) == {"delta"}
     text = "".join(c.delta.content for c in chunks[1:-1])
     unary = await stub.Complete(router_service_pb2.CompleteRequest(chat=chat()))

@@ -1,0 +1,149 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class BreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BREAKER_STATE_UNSPECIFIED: _ClassVar[BreakerState]
+    BREAKER_STATE_CLOSED: _ClassVar[BreakerState]
+    BREAKER_STATE_OPEN: _ClassVar[BreakerState]
+    BREAKER_STATE_HALF_OPEN: _ClassVar[BreakerState]
+BREAKER_STATE_UNSPECIFIED: BreakerState
+BREAKER_STATE_CLOSED: BreakerState
+BREAKER_STATE_OPEN: BreakerState
+BREAKER_STATE_HALF_OPEN: BreakerState
+
+class ModelHealth(_message.Message):
+    __slots__ = ("model", "provider", "enabled", "breaker_state", "success_rate", "ewma_latency", "last_success_time", "last_failure_time", "consecutive_failures", "last_error_type", "success_count", "failure_count", "breaker_retry_delay", "local")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_STATE_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_RATE_FIELD_NUMBER: _ClassVar[int]
+    EWMA_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    LAST_SUCCESS_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_FAILURE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CONSECUTIVE_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_RETRY_DELAY_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    provider: str
+    enabled: bool
+    breaker_state: BreakerState
+    success_rate: float
+    ewma_latency: _duration_pb2.Duration
+    last_success_time: _timestamp_pb2.Timestamp
+    last_failure_time: _timestamp_pb2.Timestamp
+    consecutive_failures: int
+    last_error_type: str
+    success_count: int
+    failure_count: int
+    breaker_retry_delay: _duration_pb2.Duration
+    local: bool
+    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., enabled: _Optional[bool] = ..., breaker_state: _Optional[_Union[BreakerState, str]] = ..., success_rate: _Optional[float] = ..., ewma_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_success_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_failure_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consecutive_failures: _Optional[int] = ..., last_error_type: _Optional[str] = ..., success_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., breaker_retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., local: _Optional[bool] = ...) -> None: ...
+
+class ListModelHealthRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelHealthResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelHealth]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelHealth, _Mapping]]] = ...) -> None: ...
+
+class SetModelEnabledRequest(_message.Message):
+    __slots__ = ("model", "provider", "enabled")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    provider: str
+    enabled: bool
+    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., enabled: _Optional[bool] = ...) -> None: ...
+
+class SetModelEnabledResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[ModelHealth]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelHealth, _Mapping]]] = ...) -> None: ...
+
+class ResetBreakerRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    def __init__(self, model: _Optional[str] = ...) -> None: ...
+
+class ResetBreakerResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: ModelHealth
+    def __init__(self, model: _Optional[_Union[ModelHealth, _Mapping]] = ...) -> None: ...
+
+class Category(_message.Message):
+    __slots__ = ("name", "chain", "keywords")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    chain: _containers.RepeatedScalarFieldContainer[str]
+    keywords: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ..., keywords: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListCategoriesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListCategoriesResponse(_message.Message):
+    __slots__ = ("categories", "classification_mode")
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFICATION_MODE_FIELD_NUMBER: _ClassVar[int]
+    categories: _containers.RepeatedCompositeFieldContainer[Category]
+    classification_mode: str
+    def __init__(self, categories: _Optional[_Iterable[_Union[Category, _Mapping]]] = ..., classification_mode: _Optional[str] = ...) -> None: ...
+
+class CreateCategoryRequest(_message.Message):
+    __slots__ = ("category",)
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    category: Category
+    def __init__(self, category: _Optional[_Union[Category, _Mapping]] = ...) -> None: ...
+
+class CreateCategoryResponse(_message.Message):
+    __slots__ = ("category",)
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    category: Category
+    def __init__(self, category: _Optional[_Union[Category, _Mapping]] = ...) -> None: ...
+
+class UpdateCategoryRequest(_message.Message):
+    __slots__ = ("category",)
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    category: Category
+    def __init__(self, category: _Optional[_Union[Category, _Mapping]] = ...) -> None: ...
+
+class UpdateCategoryResponse(_message.Message):
+    __slots__ = ("category",)
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    category: Category
+    def __init__(self, category: _Optional[_Union[Category, _Mapping]] = ...) -> None: ...
+
+class DeleteCategoryRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteCategoryResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
