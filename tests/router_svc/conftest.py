@@ -12,9 +12,10 @@ import grpc
 import pytest
 
 from llmrouter.serving import GrpcServer, start_grpc_server
-from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
-from router_svc.config import RouterConfig
+from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc, router_service_pb2_grpc
+from router_svc.config import ModelConfig, ProviderConfig, RouterConfig
 from router_svc.server import RunningRouter, start
+from tests.fakes import FakeUpstream, running_upstream
 
 
 class FakeMetrics(metrics_service_pb2_grpc.MetricsServiceServicer):
@@ -82,3 +83,75 @@ async def wait_for(predicate: Any, within: float = 5.0) -> None:
     async with asyncio.timeout(within):
         while not predicate():  # noqa: ASYNC110 - polling state owned by another task
             await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    async with running_upstream() as fake:
+        yield fake
+
+
+def fake_providers(upstream: FakeUpstream) -> tuple[ProviderConfig, ...]:
+    """One provider per wire format, all pointing at the fake upstream."""
+    return (
+        ProviderConfig(name="oai", kind="openai", base_url=f"{upstream.base_url}/v1"),
+        ProviderConfig(
+            name="anth",
+            kind="anthropic",
+            base_url=upstream.base_url,
+            api_key_env="LLMROUTER_TEST_ANTHROPIC_KEY",
+        ),
+        ProviderConfig(name="olla", kind="ollama", base_url=upstream.base_url, local=True),
+    )
+
+
+def model(name: str, provider: str = "oai", **kwargs: Any) -> ModelConfig:
+    """A registry model with test-friendly defaults (tools, big window, free)."""
+    fields: dict[str, Any] = dict(
+        tools=True,
+        context_window=100_000,
+        input_price_per_million=1.0,
+        output_price_per_million=2.0,
+    )
+    fields.update(kwargs)
+    return ModelConfig(name=name, provider=provider, **fields)
+
+
+@pytest.fixture
+async def make_router(
+    tmp_path: Path,
+    fake_metrics: tuple[FakeMetrics, GrpcServer],
+    upstream: FakeUpstream,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Any:
+    """Start routers over the fake upstream: ``await make_router(models, chain, **overrides)``."""
+    monkeypatch.setenv("LLMROUTER_TEST_ANTHROPIC_KEY", "test-key-not-secret")
+    started: list[RunningRouter] = []
+
+    async def factory(
+        models: tuple[ModelConfig, ...], chain: tuple[str, ...], **overrides: Any
+    ) -> tuple[RunningRouter, router_service_pb2_grpc.RouterServiceStub]:
+        config = replace(
+            RouterConfig(),
+            port=0,
+            metrics_address=f"127.0.0.1:{fake_metrics[1].port}",
+            outbox_path=str(tmp_path / f"outbox{len(started)}.sqlite3"),
+            state_path=str(tmp_path / "state.json"),
+            outbox_flush_interval_ms=20,
+            providers=fake_providers(upstream),
+            models=models,
+            default_chain=chain,
+            **overrides,
+        )
+        running = await start(config)
+        started.append(running)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+        channels.append(channel)
+        return running, router_service_pb2_grpc.RouterServiceStub(channel)
+
+    channels: list[grpc.aio.Channel] = []
+    yield factory
+    for channel in channels:
+        await channel.close()
+    for running in started:
+        await running.stop(grace=1)

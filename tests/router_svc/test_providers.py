@@ -1,0 +1,223 @@
+"""Each adapter against the fake upstream over real HTTP: text, tools, usage, streams, failures."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from router_svc.chat import ChatRequest, Message, StreamDelta, StreamEnd, Tool
+from router_svc.errors import (
+    AuthFailed,
+    BadUpstreamRequest,
+    ConnectionFailed,
+    ContextLengthExceeded,
+    MalformedResponse,
+    ProviderError,
+    RateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from router_svc.providers import Provider, create_provider
+from tests.fakes import Behavior, FakeUpstream
+
+from .conftest import fake_providers
+
+KINDS = ["oai", "anth", "olla"]
+WEATHER = Tool(
+    "get_weather", "Weather for a city", '{"type":"object","properties":{"city":{"type":"string"}}}'
+)
+
+
+@pytest.fixture
+def provider_for(upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("LLMROUTER_TEST_ANTHROPIC_KEY", "test-key-not-secret")
+    made: list[Provider] = []
+
+    def make(name: str) -> Provider:
+        config = next(p for p in fake_providers(upstream) if p.name == name)
+        provider = create_provider(config)
+        made.append(provider)
+        return provider
+
+    yield make
+    for provider in made:
+        await provider.aclose()
+
+
+def request(text: str = "Hello, how are you?", **kwargs: Any) -> ChatRequest:
+    return ChatRequest(
+        model="m", messages=(Message("system", "be brief"), Message("user", text)), **kwargs
+    )
+
+
+async def drain(source: Any, into: list[Any]) -> None:
+    async for event in source:
+        into.append(event)
+
+
+async def collect(provider: Provider, req: ChatRequest, model: str = "m") -> list[Any]:
+    return [e async for e in provider.stream(model, req, 5.0)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_text_round_trip(provider_for: Any, upstream: FakeUpstream, kind: str) -> None:
+    provider = provider_for(kind)
+    completion = await provider.complete("m", request(), 5.0)
+    assert completion.content == "Hello from m."
+    assert completion.finish_reason == "stop"
+    assert completion.usage.completion_tokens == 4
+    assert completion.usage.prompt_tokens > 0
+    sent = upstream.requests[-1].json
+    if kind == "anth":
+        assert sent["system"] == "be brief"  # system prompt moved out of the messages
+        assert [m["role"] for m in sent["messages"]] == ["user"]
+        assert upstream.requests[-1].headers["x-api-key"] == "test-key-not-secret"
+    else:
+        assert [m["role"] for m in sent["messages"]] == ["system", "user"]
+    await provider.aclose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_stream_round_trip(provider_for: Any, kind: str) -> None:
+    provider = provider_for(kind)
+    events = await collect(provider, request())
+    deltas = [e for e in events if isinstance(e, StreamDelta)]
+    assert "".join(d.content for d in deltas) == "Hello from m."
+    assert isinstance(events[-1], StreamEnd)
+    assert events[-1].finish_reason == "stop"
+    assert events[-1].usage.completion_tokens == 4
+    assert events[-1].usage.prompt_tokens > 0
+    await provider.aclose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_tool_call_round_trip(provider_for: Any, upstream: FakeUpstream, kind: str) -> None:
+    provider = provider_for(kind)
+    completion = await provider.complete("m", request("weather?", tools=(WEATHER,)), 5.0)
+    assert completion.finish_reason == "tool_calls"
+    assert [c.name for c in completion.tool_calls] == ["get_weather"]
+    assert json.loads(completion.tool_calls[0].arguments) == {"city": "Paris"}
+    sent = upstream.requests[-1].json
+    schema = sent["tools"][0].get("input_schema") or sent["tools"][0]["function"]["parameters"]
+    assert schema["properties"]["city"]["type"] == "string"
+
+    events = await collect(provider, request("weather?", tools=(WEATHER,)))
+    calls: dict[int, dict[str, str]] = {}
+    for event in events:
+        if isinstance(event, StreamDelta):
+            for d in event.tool_calls:
+                call = calls.setdefault(d.index, {"id": "", "name": "", "arguments": ""})
+                call["id"] = call["id"] or d.id
+                call["name"] = call["name"] or d.name
+                call["arguments"] += d.arguments
+    assert list(calls) == [0]
+    assert calls[0]["name"] == "get_weather"
+    assert calls[0]["id"]
+    assert json.loads(calls[0]["arguments"]) == {"city": "Paris"}
+    assert events[-1].finish_reason == "tool_calls"
+    await provider.aclose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("behavior", "error", "retry_after"),
+    [
+        (Behavior(status=429, retry_after="2"), RateLimited, 2.0),
+        (Behavior(status=503), UpstreamUnavailable, None),
+        (Behavior(status=500), UpstreamUnavailable, None),
+        (Behavior(status=401), AuthFailed, None),
+        (Behavior(status=400, error_message="bad temperature"), BadUpstreamRequest, None),
+        (
+            Behavior(
+                status=400,
+                error_code="context_length_exceeded",
+                error_message="maximum context length is 4096 tokens",
+            ),
+            ContextLengthExceeded,
+            None,
+        ),
+        (Behavior(malformed=True), MalformedResponse, None),
+    ],
+)
+async def test_failures_are_classified(
+    provider_for: Any,
+    upstream: FakeUpstream,
+    kind: str,
+    behavior: Behavior,
+    error: type[ProviderError],
+    retry_after: float | None,
+) -> None:
+    provider = provider_for(kind)
+    upstream.set("m", behavior)
+    with pytest.raises(error) as info:
+        await provider.complete("m", request(), 5.0)
+    assert info.value.retry_after == retry_after
+    with pytest.raises(error):
+        await collect(provider, request())
+    await provider.aclose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_auth_failure_never_echoes_the_body(
+    provider_for: Any, upstream: FakeUpstream, kind: str
+) -> None:
+    upstream.set("m", Behavior(status=401, error_message="Incorrect API key provided: sk-abc123"))
+    provider = provider_for(kind)
+    with pytest.raises(AuthFailed) as info:
+        await provider.complete("m", request(), 5.0)
+    assert "sk-abc123" not in str(info.value)
+    await provider.aclose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_cut_stream_is_a_failure_not_an_end(
+    provider_for: Any, upstream: FakeUpstream, kind: str
+) -> None:
+    upstream.set("m", Behavior(cut_after=2))
+    provider = provider_for(kind)
+    events: list[Any] = []
+    with pytest.raises((ConnectionFailed, MalformedResponse)):
+        await drain(provider.stream("m", request(), 5.0), events)
+    assert not any(isinstance(e, StreamEnd) for e in events)
+    await provider.aclose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_stall_times_out_and_hangs_up(
+    provider_for: Any, upstream: FakeUpstream, kind: str
+) -> None:
+    upstream.set("m", Behavior(stall=True))
+    provider = provider_for(kind)
+    with pytest.raises(UpstreamTimeout):
+        await provider.complete("m", request(), 0.3)
+    await upstream.wait_disconnects(1)
+    await provider.aclose()
+
+
+async def test_connection_refused_is_classified() -> None:
+    from router_svc.config import ProviderConfig
+    from tests.conftest import free_port
+
+    provider = create_provider(
+        ProviderConfig(name="gone", kind="openai", base_url=f"http://127.0.0.1:{free_port()}/v1")
+    )
+    with pytest.raises(ConnectionFailed):
+        await provider.complete("m", request(), 2.0)
+    await provider.aclose()
+
+
+async def test_openai_stream_asks_for_usage(provider_for: Any, upstream: FakeUpstream) -> None:
+    provider = provider_for("oai")
+    await collect(provider, request())
+    assert upstream.requests[-1].json["stream_options"] == {"include_usage": True}
+    await provider.aclose()
+
+
+async def test_pooled_connections_are_reused(provider_for: Any, upstream: FakeUpstream) -> None:
+    provider = provider_for("oai")
+    for _ in range(5):
+        await provider.complete("m", request(), 5.0)
+    assert upstream.connections == 1
+    await provider.aclose()
