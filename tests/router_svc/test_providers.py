@@ -31,7 +31,7 @@ WEATHER = Tool(
 
 
 @pytest.fixture
-def provider_for(upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> Any:
+async def provider_for(upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("LLMROUTER_TEST_ANTHROPIC_KEY", "test-key-not-secret")
     made: list[Provider] = []
 
