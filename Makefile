@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# CONFIG=file.toml picks a config; otherwise ./llmrouter.toml if present, else built-in defaults.
+RUN_CONFIG := $(or $(CONFIG),$(wildcard llmrouter.toml))
+
 run: $(STAMP)
-	$(VENV)/bin/llmrouter serve all --config $(or $(CONFIG),llmrouter.toml)
+	$(VENV)/bin/llmrouter serve all $(if $(RUN_CONFIG),--config $(RUN_CONFIG))
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
