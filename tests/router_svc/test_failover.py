@@ -309,3 +309,19 @@ async def test_preferences_order_by_score(make_router: Any) -> None:
     )
     decision = await stub.Route(router_service_pb2.RouteRequest(chat=quality_first))
     assert [c.model for c in decision.candidates] == ["pricey", "cheap"]
+
+
+async def test_auth_failure_fails_over_and_counts_against_the_breaker(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    upstream.set("a", Behavior(status=401, error_message="Incorrect API key provided: sk-abc123"))
+    running, stub = await make_router(ABC, ("a", "b"))
+    reply = await stub.Complete(router_service_pb2.CompleteRequest(chat=chat()))
+    assert reply.model == "b"
+    # Not retried on the same model: the same key would be rejected again.
+    assert [(a.model, a.error_type) for a in reply.attempts] == [
+        ("a", "UPSTREAM_AUTH_FAILED"),
+        ("b", ""),
+    ]
+    assert "sk-abc123" not in reply.attempts[0].error_message
+    assert running.registry.get("a").breaker.consecutive_failures == 1
