@@ -212,3 +212,83 @@ class QueryCostsResponse(_message.Message):
     groups: _containers.RepeatedCompositeFieldContainer[CostGroup]
     reference_model: str
     def __init__(self, totals: _Optional[_Union[CostSummary, _Mapping]] = ..., groups: _Optional[_Iterable[_Union[CostGroup, _Mapping]]] = ..., reference_model: _Optional[str] = ...) -> None: ...
+
+class ListFallbackEventsRequest(_message.Message):
+    __slots__ = ("start_time", "end_time", "page_size", "filter")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    page_size: int
+    filter: CostFilter
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., page_size: _Optional[int] = ..., filter: _Optional[_Union[CostFilter, _Mapping]] = ...) -> None: ...
+
+class FallbackEvent(_message.Message):
+    __slots__ = ("request_id", "attempt", "time", "model", "provider", "fallback_from", "reason", "status", "category", "source", "trace_id")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FROM_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    attempt: int
+    time: _timestamp_pb2.Timestamp
+    model: str
+    provider: str
+    fallback_from: str
+    reason: str
+    status: UsageStatus
+    category: str
+    source: str
+    trace_id: str
+    def __init__(self, request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., fallback_from: _Optional[str] = ..., reason: _Optional[str] = ..., status: _Optional[_Union[UsageStatus, str]] = ..., category: _Optional[str] = ..., source: _Optional[str] = ..., trace_id: _Optional[str] = ...) -> None: ...
+
+class ListFallbackEventsResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[FallbackEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[FallbackEvent, _Mapping]]] = ...) -> None: ...
+
+class GetProviderHealthRequest(_message.Message):
+    __slots__ = ("start_time", "end_time")
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ProviderHealth(_message.Message):
+    __slots__ = ("provider", "requests", "successes", "failures", "success_rate", "average_latency", "last_success_time", "last_failure_time", "last_error_type")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    SUCCESSES_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_RATE_FIELD_NUMBER: _ClassVar[int]
+    AVERAGE_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    LAST_SUCCESS_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_FAILURE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_TYPE_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    requests: int
+    successes: int
+    failures: int
+    success_rate: float
+    average_latency: _duration_pb2.Duration
+    last_success_time: _timestamp_pb2.Timestamp
+    last_failure_time: _timestamp_pb2.Timestamp
+    last_error_type: str
+    def __init__(self, provider: _Optional[str] = ..., requests: _Optional[int] = ..., successes: _Optional[int] = ..., failures: _Optional[int] = ..., success_rate: _Optional[float] = ..., average_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_success_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_failure_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error_type: _Optional[str] = ...) -> None: ...
+
+class GetProviderHealthResponse(_message.Message):
+    __slots__ = ("providers",)
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    providers: _containers.RepeatedCompositeFieldContainer[ProviderHealth]
+    def __init__(self, providers: _Optional[_Iterable[_Union[ProviderHealth, _Mapping]]] = ...) -> None: ...

@@ -45,6 +45,16 @@ class MetricsServiceStub:
                 request_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.QueryCostsRequest.SerializeToString,
                 response_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.QueryCostsResponse.FromString,
                 _registered_method=True)
+        self.ListFallbackEvents = channel.unary_unary(
+                '/llmrouter.v1.MetricsService/ListFallbackEvents',
+                request_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListFallbackEventsRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListFallbackEventsResponse.FromString,
+                _registered_method=True)
+        self.GetProviderHealth = channel.unary_unary(
+                '/llmrouter.v1.MetricsService/GetProviderHealth',
+                request_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.GetProviderHealthRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.GetProviderHealthResponse.FromString,
+                _registered_method=True)
 
 
 class MetricsServiceServicer:
@@ -65,6 +75,20 @@ class MetricsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListFallbackEvents(self, request, context):
+        """Recent attempts that were fallbacks, newest first, with the failure that caused each.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProviderHealth(self, request, context):
+        """Per-provider health derived from usage: success rate, latency, last success and failure.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MetricsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +101,16 @@ def add_MetricsServiceServicer_to_server(servicer, server):
                     servicer.QueryCosts,
                     request_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.QueryCostsRequest.FromString,
                     response_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.QueryCostsResponse.SerializeToString,
+            ),
+            'ListFallbackEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFallbackEvents,
+                    request_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListFallbackEventsRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListFallbackEventsResponse.SerializeToString,
+            ),
+            'GetProviderHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProviderHealth,
+                    request_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.GetProviderHealthRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.GetProviderHealthResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +168,60 @@ class MetricsService:
             '/llmrouter.v1.MetricsService/QueryCosts',
             llmrouter_dot_v1_dot_metrics__service__pb2.QueryCostsRequest.SerializeToString,
             llmrouter_dot_v1_dot_metrics__service__pb2.QueryCostsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFallbackEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.MetricsService/ListFallbackEvents',
+            llmrouter_dot_v1_dot_metrics__service__pb2.ListFallbackEventsRequest.SerializeToString,
+            llmrouter_dot_v1_dot_metrics__service__pb2.ListFallbackEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProviderHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.MetricsService/GetProviderHealth',
+            llmrouter_dot_v1_dot_metrics__service__pb2.GetProviderHealthRequest.SerializeToString,
+            llmrouter_dot_v1_dot_metrics__service__pb2.GetProviderHealthResponse.FromString,
             options,
             channel_credentials,
             insecure,
