@@ -17,6 +17,7 @@ from grpc_status import rpc_status
 __all__ = [
     "DOMAIN",
     "AllCandidatesFailed",
+    "AllCandidatesRateLimited",
     "AlreadyExists",
     "AuthFailed",
     "BadUpstreamRequest",
@@ -104,6 +105,13 @@ class AllCandidatesFailed(RouterError):
 
     code = grpc.StatusCode.UNAVAILABLE
     reason = "ALL_MODELS_FAILED"
+
+
+class AllCandidatesRateLimited(RouterError):
+    """Every attempt was rate limited: the caller should slow down (429 over HTTP)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "ALL_MODELS_RATE_LIMITED"
 
 
 class RetryBudgetExhausted(RouterError):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from ..chat import ChatRequest, Completion, StreamDelta, StreamEnd, TokenUsage
 from ..errors import (
     AllCandidatesFailed,
+    AllCandidatesRateLimited,
     AuthFailed,
     BreakerOpen,
     ContextLengthExceeded,
@@ -33,6 +34,7 @@ from ..errors import (
     MalformedResponse,
     NoCandidates,
     ProviderError,
+    RateLimited,
     RetryBudgetExhausted,
     RouterError,
     StreamInterrupted,
@@ -332,6 +334,11 @@ class Engine:
             )
         if isinstance(last, BreakerOpen) and not run.attempts:
             return NoCandidates(str(last), retry_after=last.retry_after)
+        if run.attempts and all(a.error_type == RateLimited.reason for a in run.attempts):
+            hints = [a.retry_after_s for a in run.attempts if a.retry_after_s is not None]
+            return AllCandidatesRateLimited(
+                f"every model is rate limited ({tried})", retry_after=min(hints) if hints else None
+            )
         return AllCandidatesFailed(
             f"all {len(run.attempts)} attempts failed ({tried})",
             retry_after=last.retry_after if last else None,

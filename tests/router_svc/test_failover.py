@@ -325,3 +325,15 @@ async def test_auth_failure_fails_over_and_counts_against_the_breaker(
     ]
     assert "sk-abc123" not in reply.attempts[0].error_message
     assert running.registry.get("a").breaker.consecutive_failures == 1
+
+
+async def test_all_rate_limited_is_resource_exhausted(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    upstream.set("a", Behavior(status=429, retry_after="30"))
+    upstream.set("b", Behavior(status=429, retry_after="20"))
+    _, stub = await make_router(ABC, ("a", "b"))
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Complete(router_service_pb2.CompleteRequest(chat=chat()))
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert retry_delay(info.value) == 20
