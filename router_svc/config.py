@@ -218,6 +218,10 @@ class RouterConfig:
     short_chat_chars: int = 400
     # JSON file holding runtime changes made through the admin RPCs (survives restarts).
     state_path: str = "data/router-state.json"
+    # Record prompts and completions on attempt spans (off: content never leaves the process).
+    capture_content: bool = False
+    # Port of the Prometheus /metrics endpoint (0 disables it).
+    prometheus_port: int = 9101
     # Retries, backoff and deadlines.
     retry: RetryConfig = field(default_factory=RetryConfig)
     # Circuit breakers.

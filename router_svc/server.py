@@ -10,12 +10,15 @@ from dataclasses import dataclass, replace
 
 import grpc
 
+from llmrouter.prometheus import MetricsEndpoint, serve_metrics
 from llmrouter.serving import GrpcServer, run_main, start_grpc_server
+from llmrouter.telemetry import TracingServerInterceptor, configure_tracing, tracing_enabled
 from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
 
 from .admin import Admin
 from .admin_servicer import ADMIN_SERVICE_NAME, AdminServicer
 from .config import RouterConfig, load_config
+from .prom import RouterMetrics
 from .providers import Provider, create_provider
 from .registry import Registry
 from .routing.breaker import BreakerPolicy
@@ -41,6 +44,13 @@ class RunningRouter:
     registry: Registry
     engine: Engine
     admin: Admin
+    metrics: RouterMetrics
+    prometheus: MetricsEndpoint | None
+
+    @property
+    def prometheus_port(self) -> int:
+        """Port of /metrics (0 when disabled)."""
+        return self.prometheus.port if self.prometheus else 0
 
     @property
     def port(self) -> int:
@@ -53,6 +63,8 @@ class RunningRouter:
         for provider in self.providers:
             await provider.aclose()
         await self.outbox.close()
+        if self.prometheus is not None:
+            self.prometheus.stop()
 
 
 async def start(config: RouterConfig) -> RunningRouter:
@@ -76,10 +88,12 @@ async def start(config: RouterConfig) -> RunningRouter:
         flush_interval_s=config.outbox_flush_interval_ms / 1000,
         max_records=config.outbox_max_records,
     )
+    metrics = RouterMetrics(registry, outbox)
     retry = config.retry
     engine = Engine(
         policy,
-        outbox.submit,
+        metrics.sink(outbox.submit),
+        capture_content=config.capture_content,
         retry=RetryPolicy(
             attempts_per_model=retry.attempts_per_model,
             backoff_base_s=retry.backoff_base_s,
@@ -103,7 +117,15 @@ async def start(config: RouterConfig) -> RunningRouter:
 
     try:
         server = await start_grpc_server(
-            f"{config.host}:{config.port}", register, [SERVICE_NAME, ADMIN_SERVICE_NAME]
+            f"{config.host}:{config.port}",
+            register,
+            [SERVICE_NAME, ADMIN_SERVICE_NAME],
+            interceptors=[TracingServerInterceptor()] if tracing_enabled() else [],
+        )
+        prometheus = (
+            serve_metrics(config.host, config.prometheus_port, metrics.registry)
+            if config.prometheus_port
+            else None
         )
     except BaseException:
         for provider in providers.values():
@@ -111,11 +133,22 @@ async def start(config: RouterConfig) -> RunningRouter:
         await outbox.close(timeout_s=0)
         raise
     await outbox.start()
-    return RunningRouter(config, server, outbox, list(providers.values()), registry, engine, admin)
+    return RunningRouter(
+        config,
+        server,
+        outbox,
+        list(providers.values()),
+        registry,
+        engine,
+        admin,
+        metrics,
+        prometheus,
+    )
 
 
 async def serve(config: RouterConfig, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set, then shut down gracefully."""
+    tracing = configure_tracing("llmrouter-router")
     router = await start(config)
     names = ", ".join(e.name for e in router.registry.entries())
     print(
@@ -126,6 +159,7 @@ async def serve(config: RouterConfig, stop: asyncio.Event) -> None:
     )
     await stop.wait()
     await router.stop()
+    tracing.shutdown()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -64,6 +64,9 @@ class UsageEvent:
     fallback: bool
     fallback_from: str
     trace_id: str
+    span_id: str = ""
+    # The failure of the previous attempt that led to this one ("" for first attempts).
+    fallback_reason: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     local: bool = False
     streamed: bool = False
@@ -107,6 +110,7 @@ def _to_record(event: UsageEvent) -> metrics_service_pb2.UsageRecord:
         fallback=event.fallback,
         fallback_from=event.fallback_from,
         trace_id=event.trace_id,
+        span_id=event.span_id,
         metadata=event.metadata,
         local=event.local,
         streamed=event.streamed,

@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import orjson
 
+from llmrouter.telemetry import inject_headers
+
 from ..chat import (
     ChatRequest,
     Completion,
@@ -146,7 +148,10 @@ class AnthropicProvider(Provider):
         content = orjson.dumps(self.payload(model, request, stream=False))
         try:
             response = await self._client.post(
-                "/v1/messages", content=content, timeout=_timeout(self.config, read_timeout)
+                "/v1/messages",
+                content=content,
+                headers=inject_headers({}),
+                timeout=_timeout(self.config, read_timeout),
             )
             body = await response.aread()
         except httpx.HTTPError as exc:
@@ -179,7 +184,11 @@ class AnthropicProvider(Provider):
         content = orjson.dumps(self.payload(model, request, stream=True))
         try:
             async with self._client.stream(
-                "POST", "/v1/messages", content=content, timeout=_timeout(self.config, read_timeout)
+                "POST",
+                "/v1/messages",
+                content=content,
+                headers=inject_headers({}),
+                timeout=_timeout(self.config, read_timeout),
             ) as response:
                 if response.status_code >= 300:
                     raise classify_response(self.name, response, await response.aread())

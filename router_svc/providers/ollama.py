@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import orjson
 
+from llmrouter.telemetry import inject_headers
+
 from ..chat import (
     ChatRequest,
     Completion,
@@ -93,7 +95,10 @@ class OllamaProvider(Provider):
         content = orjson.dumps(self.payload(model, request, stream=False))
         try:
             response = await self._client.post(
-                "/api/chat", content=content, timeout=_timeout(self.config, read_timeout)
+                "/api/chat",
+                content=content,
+                headers=inject_headers({}),
+                timeout=_timeout(self.config, read_timeout),
             )
             body = await response.aread()
         except httpx.HTTPError as exc:
@@ -121,7 +126,11 @@ class OllamaProvider(Provider):
         content = orjson.dumps(self.payload(model, request, stream=True))
         try:
             async with self._client.stream(
-                "POST", "/api/chat", content=content, timeout=_timeout(self.config, read_timeout)
+                "POST",
+                "/api/chat",
+                content=content,
+                headers=inject_headers({}),
+                timeout=_timeout(self.config, read_timeout),
             ) as response:
                 if response.status_code >= 300:
                     raise classify_response(self.name, response, await response.aread())

@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import orjson
 
+from llmrouter.telemetry import inject_headers
+
 from ..chat import (
     ChatRequest,
     Completion,
@@ -137,7 +139,10 @@ class OpenAICompatProvider(Provider):
         content = orjson.dumps(self.payload(model, request, stream=False))
         try:
             response = await self._client.post(
-                "/chat/completions", content=content, timeout=self._timeout(read_timeout)
+                "/chat/completions",
+                content=content,
+                headers=inject_headers({}),
+                timeout=self._timeout(read_timeout),
             )
             body = await response.aread()
         except httpx.HTTPError as exc:
@@ -175,7 +180,11 @@ class OpenAICompatProvider(Provider):
         content = orjson.dumps(self.payload(model, request, stream=True))
         try:
             async with self._client.stream(
-                "POST", "/chat/completions", content=content, timeout=self._timeout(read_timeout)
+                "POST",
+                "/chat/completions",
+                content=content,
+                headers=inject_headers({}),
+                timeout=self._timeout(read_timeout),
             ) as response:
                 if response.status_code >= 300:
                     raise classify_response(self.name, response, await response.aread())

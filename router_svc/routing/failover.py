@@ -16,12 +16,16 @@ Every attempt becomes a usage event handed to ``record`` (which must not block).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
+from contextlib import aclosing, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
 
 from ..chat import ChatRequest, Completion, StreamDelta, StreamEnd, TokenUsage
 from ..errors import (
@@ -41,6 +45,13 @@ from ..errors import (
     UpstreamTimeout,
 )
 from ..registry import ModelEntry
+from ..telemetry import (
+    attempt_failed,
+    attempt_succeeded,
+    current_trace_id,
+    record_decision,
+    start_attempt_span,
+)
 from ..usage import UsageEvent
 from .policy import Decision, Policy
 from .retry import RetryBudget, RetryPolicy, backoff_delay
@@ -68,6 +79,7 @@ class Attempt:
     retry_after_s: float | None = None
     breaker_state: str = ""
     fallback_reason: str = ""
+    span: Any = None  # opentelemetry Span while tracing, else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +147,7 @@ class Engine:
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        capture_content: bool = False,
     ) -> None:
         self._policy = policy
         self._record = record
@@ -144,9 +157,11 @@ class Engine:
         self._wall = wall_clock
         self._sleep = sleep
         self._rand = rand
+        self._capture = capture_content
 
     async def _start(self, request: ChatRequest, streamed: bool) -> _Run:
         decision = await self._policy.decide(request)
+        record_decision(decision, self._policy.classifier.mode)
         if not decision.candidates:
             reasons = "; ".join(f"{s.model}: {s.detail}" for s in decision.skipped)
             waits = [
@@ -159,7 +174,9 @@ class Engine:
                 + (f" ({reasons})" if reasons else ""),
                 retry_after=min(waits) if waits else None,
             )
-        return _Run(request, request.request_id or uuid.uuid4().hex, decision, streamed)
+        run = _Run(request, request.request_id or uuid.uuid4().hex, decision, streamed)
+        run.trace_id = current_trace_id()
+        return run
 
     async def _schedule(
         self, run: _Run, deadline: float
@@ -203,6 +220,17 @@ class Engine:
                 attempt.backoff_s, attempt.breaker_state = backoff, state
                 if previous is not None:
                     attempt.fallback_reason = previous.reason
+                attempt.span = start_attempt_span(
+                    entry,
+                    attempt.number,
+                    backoff_s=backoff,
+                    breaker_state=state,
+                    fallback_reason=attempt.fallback_reason,
+                    retry_after_s=previous.retry_after if previous else None,
+                    streamed=run.streamed,
+                    request=run.request,
+                    capture_content=self._capture,
+                )
                 run.attempts.append(attempt)
                 run.last_error = None
                 yield entry, attempt
@@ -224,9 +252,10 @@ class Engine:
                 remaining = deadline - started
                 try:
                     async with asyncio.timeout(remaining):
-                        completion = await entry.provider.complete(
-                            entry.upstream_model, request, remaining
-                        )
+                        with _current(attempt.span):
+                            completion = await entry.provider.complete(
+                                entry.upstream_model, request, remaining
+                            )
                 except TimeoutError:
                     self._failed(run, attempt, entry, started, _timeout(entry, "answer"))
                     continue
@@ -239,7 +268,17 @@ class Engine:
                     self._cancelled(run, attempt, entry, started)
                     raise
                 cost = entry.cost(completion.usage)
-                self._succeeded(run, attempt, entry, started, completion.usage, cost)
+                self._succeeded(
+                    run,
+                    attempt,
+                    entry,
+                    started,
+                    completion.usage,
+                    cost,
+                    completion.finish_reason,
+                    completion.upstream_model,
+                    completion.content if self._capture else None,
+                )
                 return Served(
                     request_id=run.request_id,
                     entry=entry,
@@ -264,12 +303,14 @@ class Engine:
                 upstream = entry.provider.stream(entry.upstream_model, request, deadline - started)
                 committed = False
                 chunks = 0
+                captured: list[str] = []
                 try:
                     while True:
                         limit = deadline if committed else first_by
                         try:
                             async with asyncio.timeout(max(limit - self._clock(), 0.0)):
-                                event = await anext(upstream)
+                                with _current(attempt.span):
+                                    event = await anext(upstream)
                         except StopAsyncIteration:
                             raise MalformedResponse(
                                 f"{entry.name} ended its stream without finishing"
@@ -287,7 +328,17 @@ class Engine:
                             )
                         if isinstance(event, StreamEnd):
                             cost = entry.cost(event.usage)
-                            self._succeeded(run, attempt, entry, started, event.usage, cost)
+                            self._succeeded(
+                                run,
+                                attempt,
+                                entry,
+                                started,
+                                event.usage,
+                                cost,
+                                event.finish_reason,
+                                entry.upstream_model,
+                                "".join(captured) if self._capture else None,
+                            )
                             yield StreamSummary(
                                 entry=entry,
                                 finish_reason=event.finish_reason,
@@ -298,6 +349,8 @@ class Engine:
                             )
                             return
                         chunks += 1
+                        if self._capture:
+                            captured.append(event.content)
                         yield event
                 except TimeoutError:
                     what = "next chunk" if committed else "first token"
@@ -352,9 +405,22 @@ class Engine:
         started: float,
         usage: TokenUsage,
         cost: float,
+        finish_reason: str,
+        response_model: str,
+        output_text: str | None,
     ) -> None:
         attempt.duration_s = self._clock() - started
         attempt.status = "succeeded"
+        attempt_succeeded(
+            attempt.span,
+            response_model=response_model,
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
+            finish_reason=finish_reason,
+            cost_usd=cost,
+            ttft_s=attempt.ttft_s,
+            output_text=output_text,
+        )
         entry.breaker.record_success()
         entry.health.observe(ok=True, latency_s=attempt.duration_s, now=self._wall())
         self.budget.on_success()
@@ -368,6 +434,7 @@ class Engine:
         attempt.error_message = error.message
         attempt.http_status = error.http_status
         attempt.retry_after_s = error.retry_after
+        attempt_failed(attempt.span, error.reason, error.message)
         run.last_error = error
         if error.counts_against_breaker:
             entry.breaker.record_failure()
@@ -385,6 +452,7 @@ class Engine:
             return  # closed after its summary: nothing was lost
         attempt.duration_s = self._clock() - started
         attempt.status, attempt.error_type = "cancelled", "CANCELLED"
+        attempt_failed(attempt.span, "CANCELLED", "cancelled by the caller", cancelled=True)
         entry.breaker.record_release()
         self._emit(run, attempt, entry, TokenUsage(), 0.0)
 
@@ -417,11 +485,22 @@ class Engine:
                 fallback=fallback,
                 fallback_from=previous if fallback else "",
                 trace_id=run.trace_id,
+                span_id=_span_id(attempt.span),
+                fallback_reason=attempt.fallback_reason,
                 metadata=request.metadata,
                 local=entry.provider.local,
                 streamed=run.streamed,
             )
         )
+
+
+def _current(span: Any) -> contextlib.AbstractContextManager[Any]:
+    """Make the attempt's span current (so providers propagate it upstream)."""
+    return nullcontext() if span is None else trace.use_span(span, end_on_exit=False)
+
+
+def _span_id(span: Any) -> str:
+    return "" if span is None else format(span.get_span_context().span_id, "016x")
 
 
 def _timeout(entry: ModelEntry, what: str) -> UpstreamTimeout:

@@ -30,6 +30,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, int]]:
 port = {ports["router"]}
 metrics_address = "127.0.0.1:{ports["metrics"]}"
 outbox_path = "{tmp_path / "outbox.sqlite3"}"
+prometheus_port = 0
 
 [metrics]
 port = {ports["metrics"]}

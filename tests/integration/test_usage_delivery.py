@@ -59,6 +59,7 @@ async def test_metrics_killed_for_the_middle_third(tmp_path: Path) -> None:
         config = replace(
             RouterConfig(),
             port=0,
+            prometheus_port=0,
             metrics_address=f"127.0.0.1:{port}",
             outbox_path=str(tmp_path / "outbox.sqlite3"),
             state_path=str(tmp_path / "state.json"),

@@ -59,6 +59,7 @@ def router_config(tmp_path: Path, fake_metrics: tuple[FakeMetrics, GrpcServer]) 
     return replace(
         RouterConfig(),
         port=0,
+        prometheus_port=0,
         metrics_address=f"127.0.0.1:{fake_metrics[1].port}",
         outbox_path=str(tmp_path / "outbox.sqlite3"),
         outbox_flush_interval_ms=20,
@@ -131,9 +132,9 @@ async def make_router(
     async def factory(
         models: tuple[ModelConfig, ...], chain: tuple[str, ...], **overrides: Any
     ) -> tuple[RunningRouter, router_service_pb2_grpc.RouterServiceStub]:
-        config = replace(
-            RouterConfig(),
+        fields: dict[str, Any] = dict(
             port=0,
+            prometheus_port=0,
             metrics_address=f"127.0.0.1:{fake_metrics[1].port}",
             outbox_path=str(tmp_path / f"outbox{len(started)}.sqlite3"),
             state_path=str(tmp_path / "state.json"),
@@ -141,8 +142,9 @@ async def make_router(
             providers=fake_providers(upstream),
             models=models,
             default_chain=chain,
-            **overrides,
         )
+        fields.update(overrides)
+        config = replace(RouterConfig(), **fields)
         running = await start(config)
         started.append(running)
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")

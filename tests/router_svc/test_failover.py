@@ -337,3 +337,23 @@ async def test_all_rate_limited_is_resource_exhausted(
         await stub.Complete(router_service_pb2.CompleteRequest(chat=chat()))
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert retry_delay(info.value) == 20
+
+
+async def test_prometheus_metrics(make_router: Any, upstream: FakeUpstream) -> None:
+    import httpx
+
+    from tests.conftest import free_port
+
+    upstream.set("a", Behavior(status=503))
+    running, stub = await make_router(ABC, ("a", "b"), retry=ONE_TRY, prometheus_port=free_port())
+    reply = await stub.Complete(router_service_pb2.CompleteRequest(chat=chat()))
+    assert reply.model == "b"
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{running.prometheus_port}/metrics")).text
+    assert 'llmrouter_attempts_total{model="a",provider="oai",status="failed"} 1.0' in text
+    assert 'llmrouter_attempts_total{model="b",provider="anth",status="succeeded"} 1.0' in text
+    assert 'llmrouter_fallbacks_total{reason="UPSTREAM_UNAVAILABLE"} 1.0' in text
+    assert 'llmrouter_tokens_total{kind="completion",model="b",provider="anth"} 4.0' in text
+    assert 'llmrouter_breaker_state{model="a",provider="oai"} 0.0' in text
+    assert "llmrouter_outbox_depth" in text
+    assert "llmrouter_attempt_duration_seconds_bucket" in text

@@ -1,0 +1,197 @@
+"""OpenTelemetry set-up shared by the three services, configured only from ``OTEL_*``.
+
+With no exporter endpoint (``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``..._TRACES_ENDPOINT``) nothing
+is configured: the API stays a no-op, no interceptor is installed and nothing is spent.
+Otherwise spans go through a bounded ``BatchSpanProcessor`` (export never blocks a request;
+when the queue is full, spans are dropped) to OTLP over gRPC, or HTTP when
+``OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf``. Sampler, queue sizes and resource attributes
+come from the standard variables the SDK reads itself (``OTEL_TRACES_SAMPLER``, ``OTEL_BSP_*``,
+``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.semconv._incubating.attributes import rpc_attributes
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+__all__ = [
+    "Tracing",
+    "TracingServerInterceptor",
+    "configure_tracing",
+    "grpc_metadata",
+    "inject_headers",
+    "tracing_enabled",
+]
+
+# Spans waiting for export, at most; beyond that new spans are dropped, never waited for.
+_QUEUE = 4096
+
+
+class Tracing:
+    """The configured SDK provider (or nothing); ``shutdown`` flushes pending spans."""
+
+    def __init__(self, provider: TracerProvider | None) -> None:
+        self.provider = provider
+
+    @property
+    def enabled(self) -> bool:
+        """True when spans are recorded and exported."""
+        return self.provider is not None
+
+    def shutdown(self) -> None:
+        """Export what is queued (bounded by the exporter's timeout) and stop."""
+        if self.provider is not None:
+            self.provider.shutdown()
+
+
+_enabled = False
+
+
+def tracing_enabled() -> bool:
+    """Whether this process exports spans (hot paths skip tracing work when not)."""
+    return _enabled
+
+
+def configure_tracing(service_name: str, environ: Mapping[str, str] | None = None) -> Tracing:
+    """Configure the SDK from ``OTEL_*`` variables; a no-op without an OTLP endpoint."""
+    global _enabled
+    env = os.environ if environ is None else environ
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return Tracing(None)
+    if env.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() in ("none", ""):
+        return Tracing(None)
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get(
+        "OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    if not endpoint:
+        return Tracing(None)
+    attributes = {} if env.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: service_name}
+    provider = TracerProvider(resource=Resource.create(attributes))
+    protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get(
+        "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"
+    )
+    exporter: Any
+    if protocol.startswith("http"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as Http
+
+        exporter = Http()
+    else:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=_QUEUE))
+    trace.set_tracer_provider(provider)
+    _enabled = True
+    return Tracing(provider)
+
+
+def inject_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Add ``traceparent`` (and baggage) of the current span to ``headers`` when tracing."""
+    if _enabled:
+        propagate.inject(headers)
+    return headers
+
+
+def grpc_metadata() -> tuple[tuple[str, str], ...] | None:
+    """Outgoing gRPC metadata carrying the current trace context (None when not tracing)."""
+    if not _enabled:
+        return None
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return tuple(carrier.items())
+
+
+# grpc-stubs types handlers for the sync API; the aio ones are the same objects, typed loosely.
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Any]]
+
+
+class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
+    """A SERVER span per RPC, continuing the caller's trace from the metadata."""
+
+    def __init__(self, skip_prefixes: tuple[str, ...] = ("/grpc.",)) -> None:
+        self._tracer = trace.get_tracer("llmrouter.grpc")
+        self._skip = skip_prefixes
+
+    async def intercept_service(
+        self, continuation: Continuation, details: grpc.HandlerCallDetails
+    ) -> Any:
+        handler: Any = await continuation(details)
+        method: str = details.method
+        if handler is None or method.startswith(self._skip):
+            return handler
+        service, _, name = method.lstrip("/").partition("/")
+        attributes = {
+            rpc_attributes.RPC_SYSTEM: "grpc",
+            rpc_attributes.RPC_SERVICE: service,
+            rpc_attributes.RPC_METHOD: name,
+        }
+        tracer = self._tracer
+        span_name = f"{service}/{name}"
+
+        def start(context: grpc.aio.ServicerContext[Any, Any]) -> trace.Span:
+            carrier = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+            return tracer.start_span(
+                span_name,
+                context=propagate.extract(carrier),
+                kind=SpanKind.SERVER,
+                attributes=attributes,
+            )
+
+        def finish(span: trace.Span, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            code = context.code() or grpc.StatusCode.OK
+            if isinstance(code, grpc.StatusCode):
+                span.set_attribute(rpc_attributes.RPC_GRPC_STATUS_CODE, code.value[0])
+                if code not in (
+                    grpc.StatusCode.OK,
+                    grpc.StatusCode.NOT_FOUND,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    grpc.StatusCode.CANCELLED,
+                ):
+                    span.set_status(Status(StatusCode.ERROR, code.name))
+            span.end()
+
+        if handler.unary_unary is not None:
+            unary = handler.unary_unary
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                span = start(context)
+                try:
+                    with trace.use_span(span, end_on_exit=False):
+                        return await unary(request, context)
+                finally:
+                    finish(span, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            streaming = handler.unary_stream
+
+            async def unary_stream(
+                request: Any, context: grpc.aio.ServicerContext[Any, Any]
+            ) -> AsyncIterator[Any]:
+                span = start(context)
+                try:
+                    with trace.use_span(span, end_on_exit=False):
+                        async for item in streaming(request, context):
+                            yield item
+                finally:
+                    finish(span, context)
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler

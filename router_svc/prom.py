@@ -1,0 +1,130 @@
+"""Prometheus metrics of the router: attempts, latency, time to first token, fallbacks,
+breaker states, tokens, cost and the usage outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .registry import Registry
+from .routing.breaker import BreakerState
+from .usage import UsageEvent, UsageOutbox
+
+__all__ = ["RouterMetrics"]
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_BREAKER_VALUES = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+class _Live(Collector):
+    """Values read at scrape time: breaker states and outbox depth."""
+
+    def __init__(self, registry: Registry, outbox: UsageOutbox) -> None:
+        self._registry = registry
+        self._outbox = outbox
+
+    def collect(self) -> Iterable[Metric]:
+        breakers = GaugeMetricFamily(
+            "llmrouter_breaker_state",
+            "Circuit breaker per model: 0 closed, 1 half-open, 2 open",
+            labels=["model", "provider"],
+        )
+        enabled = GaugeMetricFamily(
+            "llmrouter_model_enabled", "1 when the model may be routed to", labels=["model"]
+        )
+        for entry in self._registry.entries():
+            breakers.add_metric(
+                [entry.name, entry.provider.name], _BREAKER_VALUES[entry.breaker.state]
+            )
+            enabled.add_metric([entry.name], 1 if entry.enabled else 0)
+        yield breakers
+        yield enabled
+        yield GaugeMetricFamily(
+            "llmrouter_outbox_depth",
+            "Usage records waiting for the metrics service",
+            value=self._outbox.depth,
+        )
+        stats = self._outbox.stats
+        for name, value, doc in (
+            ("llmrouter_outbox_dropped_total", stats.dropped, "Usage records dropped at the bound"),
+            ("llmrouter_outbox_shipped_total", stats.shipped, "Usage records acknowledged"),
+            (
+                "llmrouter_outbox_rejected_total",
+                stats.rejected,
+                "Usage records set aside as invalid",
+            ),
+        ):
+            family = GaugeMetricFamily(name, doc, value=value)
+            family.type = "counter"
+            yield family
+
+
+class RouterMetrics:
+    """Counters and histograms fed from usage events, in a registry of their own."""
+
+    def __init__(self, registry: Registry, outbox: UsageOutbox) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.attempts = Counter(
+            "llmrouter_attempts",
+            "Upstream attempts by outcome",
+            ["model", "provider", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "llmrouter_attempt_duration_seconds",
+            "Attempt latency",
+            ["model", "provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.ttft = Histogram(
+            "llmrouter_time_to_first_token_seconds",
+            "Streams: time to first token",
+            ["model", "provider"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.fallbacks = Counter(
+            "llmrouter_fallbacks",
+            "Attempts made because an earlier one failed, by its failure",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "llmrouter_tokens",
+            "Tokens by model and kind",
+            ["model", "provider", "kind"],
+            registry=self.registry,
+        )
+        self.cost = Counter(
+            "llmrouter_cost_usd", "Cost in USD", ["model", "provider"], registry=self.registry
+        )
+        self.registry.register(_Live(registry, outbox))
+
+    def observe(self, event: UsageEvent) -> None:
+        """Account one finished attempt (called on the request path: cheap, no I/O)."""
+        labels = (event.model, event.provider)
+        self.attempts.labels(event.model, event.provider, event.status).inc()
+        self.duration.labels(*labels).observe(event.duration_s)
+        if event.ttft_s is not None:
+            self.ttft.labels(*labels).observe(event.ttft_s)
+        if event.fallback_reason:
+            self.fallbacks.labels(event.fallback_reason).inc()
+        if event.prompt_tokens:
+            self.tokens.labels(*labels, "prompt").inc(event.prompt_tokens)
+        if event.completion_tokens:
+            self.tokens.labels(*labels, "completion").inc(event.completion_tokens)
+        if event.cost_usd:
+            self.cost.labels(*labels).inc(event.cost_usd)
+
+    def sink(self, submit: Callable[[UsageEvent], None]) -> Callable[[UsageEvent], None]:
+        """A usage sink that feeds these metrics, then ``submit``."""
+
+        def record(event: UsageEvent) -> None:
+            self.observe(event)
+            submit(event)
+
+        return record

@@ -1,0 +1,153 @@
+"""Router spans: the routing decision and one CLIENT span per attempt (GenAI conventions).
+
+Every helper is a no-op when the process does not export traces, so the hot path pays nothing.
+Prompts and completions are recorded only when ``capture_content`` is switched on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from opentelemetry import trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv.attributes import error_attributes, server_attributes
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from llmrouter.telemetry import tracing_enabled
+
+if TYPE_CHECKING:
+    from .chat import ChatRequest, Message
+    from .registry import ModelEntry
+    from .routing.policy import Decision
+
+__all__ = [
+    "attempt_failed",
+    "attempt_succeeded",
+    "current_trace_id",
+    "record_decision",
+    "start_attempt_span",
+]
+
+_tracer = trace.get_tracer("llmrouter.router")
+# GenAI provider names by adapter kind (gen_ai.provider.name well-known values).
+_PROVIDER_NAMES = {"openai": "openai", "anthropic": "anthropic", "ollama": "ollama"}
+
+
+def current_trace_id() -> str:
+    """Hex trace id of the current span, or "" when not tracing."""
+    if not tracing_enabled():
+        return ""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else ""
+
+
+def record_decision(decision: Decision, mode: str) -> None:
+    """A ``route`` span holding the decision and why each skipped model was skipped."""
+    if not tracing_enabled():
+        return
+    with _tracer.start_as_current_span("route", kind=SpanKind.INTERNAL) as span:
+        span.set_attributes(
+            {
+                "llmrouter.category": decision.category,
+                "llmrouter.category_source": decision.category_source,
+                "llmrouter.classification_mode": mode,
+                "llmrouter.candidates": [c.entry.name for c in decision.candidates],
+                "llmrouter.candidate_reasons": [c.reason for c in decision.candidates],
+                "llmrouter.skipped": [
+                    f"{s.model}: {s.reason} ({s.detail})" for s in decision.skipped
+                ],
+                "llmrouter.estimated_prompt_tokens": decision.estimated_prompt_tokens,
+            }
+        )
+
+
+def start_attempt_span(
+    entry: ModelEntry,
+    number: int,
+    *,
+    backoff_s: float,
+    breaker_state: str,
+    fallback_reason: str,
+    retry_after_s: float | None,
+    streamed: bool,
+    request: ChatRequest,
+    capture_content: bool,
+) -> trace.Span | None:
+    """Start ``chat {model}`` (CLIENT) for one attempt; None when not tracing."""
+    if not tracing_enabled():
+        return None
+    attributes: dict[str, Any] = {
+        gen_ai.GEN_AI_OPERATION_NAME: "chat",
+        gen_ai.GEN_AI_PROVIDER_NAME: _PROVIDER_NAMES.get(entry.provider.kind, entry.provider.kind),
+        gen_ai.GEN_AI_REQUEST_MODEL: entry.upstream_model,
+        "llmrouter.model": entry.name,
+        "llmrouter.provider": entry.provider.name,
+        "llmrouter.attempt": number,
+        "llmrouter.backoff_s": backoff_s,
+        "llmrouter.breaker_state": breaker_state,
+        "llmrouter.streamed": streamed,
+    }
+    address = entry.provider.address
+    if address:
+        attributes[server_attributes.SERVER_ADDRESS] = address
+    if fallback_reason:
+        attributes["llmrouter.fallback_reason"] = fallback_reason
+    if retry_after_s is not None:
+        attributes["llmrouter.retry_after_s"] = retry_after_s
+    if request.max_tokens is not None:
+        attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = request.max_tokens
+    if request.temperature is not None:
+        attributes[gen_ai.GEN_AI_REQUEST_TEMPERATURE] = request.temperature
+    if capture_content:
+        attributes["gen_ai.input.messages"] = _messages_json(request.messages)
+    return _tracer.start_span(
+        f"chat {entry.upstream_model}", kind=SpanKind.CLIENT, attributes=attributes
+    )
+
+
+def attempt_succeeded(
+    span: trace.Span | None,
+    *,
+    response_model: str,
+    input_tokens: int,
+    output_tokens: int,
+    finish_reason: str,
+    cost_usd: float,
+    ttft_s: float | None,
+    output_text: str | None = None,
+) -> None:
+    """Close a successful attempt's span with usage and cost."""
+    if span is None:
+        return
+    span.set_attributes(
+        {
+            gen_ai.GEN_AI_RESPONSE_MODEL: response_model,
+            gen_ai.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+            gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+            gen_ai.GEN_AI_RESPONSE_FINISH_REASONS: [finish_reason],
+            "llmrouter.cost_usd": cost_usd,
+        }
+    )
+    if ttft_s is not None:
+        span.set_attribute("llmrouter.time_to_first_token_s", ttft_s)
+    if output_text is not None:
+        span.set_attribute("gen_ai.output.messages", output_text)
+    span.end()
+
+
+def attempt_failed(
+    span: trace.Span | None, error_type: str, message: str, *, cancelled: bool = False
+) -> None:
+    """Close a failed (or cancelled) attempt's span with ``error.type`` and ERROR status."""
+    if span is None:
+        return
+    span.set_attribute(error_attributes.ERROR_TYPE, error_type)
+    if not cancelled:
+        span.set_status(Status(StatusCode.ERROR, message))
+    span.end()
+
+
+def _messages_json(messages: Sequence[Message]) -> str:
+    return orjson.dumps([{"role": m.role, "content": m.text()} for m in messages]).decode()

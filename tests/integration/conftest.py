@@ -1,0 +1,95 @@
+"""Real processes for end-to-end tests: metrics, router and gateway as child processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import free_port
+
+
+@dataclass
+class Stack:
+    """Ports and processes of a started stack."""
+
+    gateway: int
+    router: int
+    metrics: int
+    config: Path
+    router_prometheus: int = 0
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway}"
+
+
+def write_config(tmp_path: Path, extra: str = "", gateway_extra: str = "") -> Stack:
+    """A config file for the three services on free ports, plus ``extra`` TOML."""
+    stack = Stack(free_port(), free_port(), free_port(), tmp_path / "llmrouter.toml", free_port())
+    stack.config.write_text(
+        f"""
+[gateway]
+port = {stack.gateway}
+router_addresses = ["127.0.0.1:{stack.router}"]
+metrics_address = "127.0.0.1:{stack.metrics}"
+{gateway_extra}
+
+[metrics]
+port = {stack.metrics}
+database_url = "sqlite+aiosqlite:///{tmp_path / "metrics.sqlite3"}"
+
+[router]
+port = {stack.router}
+metrics_address = "127.0.0.1:{stack.metrics}"
+outbox_path = "{tmp_path / "outbox.sqlite3"}"
+prometheus_port = {stack.router_prometheus}
+state_path = "{tmp_path / "state.json"}"
+{extra}
+"""
+    )
+    return stack
+
+
+def run_stack(stack: Stack, env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """Start metrics, router, gateway; wait for /readyz; stop them in reverse on exit."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
+    base.update(env or {})
+    try:
+        for name, module in (
+            ("metrics", "metrics_svc"),
+            ("router", "router_svc"),
+            ("gateway", "gateway"),
+        ):
+            stack.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", module, "--config", str(stack.config)], env=base
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{stack.url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            for name, proc in stack.processes.items():
+                assert proc.poll() is None, f"{name} exited with {proc.returncode}"
+            assert time.monotonic() < deadline, "stack not ready in 30 s"
+            time.sleep(0.05)
+        yield stack
+    finally:
+        for name in ("gateway", "router", "metrics"):
+            proc = stack.processes.get(name)
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
