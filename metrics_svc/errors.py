@@ -11,6 +11,8 @@ import grpc
 __all__ = [
     "ERROR_DOMAIN",
     "FieldViolation",
+    "InvalidFallbackQuery",
+    "InvalidHealthQuery",
     "InvalidQuery",
     "InvalidRecord",
     "MetricsError",
@@ -112,15 +114,28 @@ class InvalidQuery(MetricsError):
         )
 
 
+class InvalidFallbackQuery(InvalidQuery):
+    """A ``ListFallbackEvents`` request cannot be answered as asked (bad window, page size)."""
+
+    reason = "INVALID_FALLBACK_QUERY"
+
+
+class InvalidHealthQuery(InvalidQuery):
+    """A ``GetProviderHealth`` request cannot be answered as asked (bad window)."""
+
+    reason = "INVALID_HEALTH_QUERY"
+
+
 class UnknownReferenceModel(InvalidQuery):
-    """``QueryCosts`` asked for savings against a model whose prices are not configured."""
+    """``QueryCosts`` asked for savings against a model with no known prices."""
 
     reason = "UNKNOWN_REFERENCE_MODEL"
 
-    def __init__(self, model: str, known: Sequence[str]) -> None:
+    def __init__(self, model: str, configured: str) -> None:
         super().__init__(
             "reference_model",
-            f"no prices configured for {model!r} (known: {', '.join(sorted(known))})",
+            f"no prices known for {model!r}: it is neither the configured reference "
+            f"({configured!r}) nor in the genai-prices catalogue",
         )
         self.metadata["reference_model"] = model
 

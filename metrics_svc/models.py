@@ -1,4 +1,8 @@
-"""The ``usage_records`` table. Created with ``create_all`` at start until Alembic arrives."""
+"""The ``usage_records`` table as the code expects it.
+
+The database gets it through the Alembic migrations in ``metrics_svc/migrations``; a change
+here needs a new revision there (the migration tests compare the two).
+"""
 
 from __future__ import annotations
 
@@ -66,7 +70,10 @@ class UsageRecordModel(Base):
     __table_args__ = (
         Index("ix_usage_records_time", "time"),
         Index("ix_usage_records_model", "model"),
-        Index("ix_usage_records_provider", "provider"),
+        # A fallback's reason is the error of the attempt before it: (request_id, attempt - 1).
+        Index("ix_usage_records_request", "request_id", "attempt"),
+        # Latest success and failure of a provider; also every lookup by provider alone.
+        Index("ix_usage_records_provider_outcome", "provider", "status", "time"),
         CheckConstraint(
             "status IN (" + ", ".join(f"'{s.value}'" for s in UsageStatus) + ")",
             name="ck_usage_records_status",

@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, event, select
+from alembic.util import CommandError
+from sqlalchemy import ColumnElement, and_, case, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from metrics_svc.costs import CostQuery, CostReport, CostReportBuilder, CostSample, Dimension
+from metrics_svc import schema
+from metrics_svc.aggregates import (
+    LedgerSqliteConnection,
+    cost_statement,
+    group_from_row,
+    summary_from_row,
+)
+from metrics_svc.costs import CostFilter, CostQuery, CostReport
 from metrics_svc.errors import StorageError
-from metrics_svc.models import Base, usage_records
+from metrics_svc.fallbacks import FallbackEvent, FallbackQuery
+from metrics_svc.health import HealthQuery, ProviderHealth
+from metrics_svc.models import usage_records
 from metrics_svc.records import UsageRow, UsageStatus
 
 __all__ = ["CONNECT_TIMEOUT_S", "Repository", "safe_url"]
@@ -27,18 +38,6 @@ _INSERTS: dict[str, Callable[..., Any]] = {
     "sqlite": sqlite.insert,
     "postgresql": postgresql.insert,
 }
-
-# Columns every cost query reads, in the order _sample() expects them.
-_SAMPLE_COLUMNS = (
-    usage_records.c.prompt_tokens,
-    usage_records.c.completion_tokens,
-    usage_records.c.total_tokens,
-    usage_records.c.cost_usd,
-    usage_records.c.duration_ms,
-    usage_records.c.status,
-    usage_records.c.fallback,
-    usage_records.c.local,
-)
 
 
 def safe_url(url: str) -> str:
@@ -61,7 +60,7 @@ class Repository:
 
     @classmethod
     async def create(cls, url: str) -> Repository:
-        """Connect to ``url`` and create the tables that are missing.
+        """Connect to ``url`` and migrate the database to the newest schema.
 
         Raises :class:`StorageError` with a one-line reason when the URL is unusable or the
         database cannot be reached.
@@ -79,6 +78,7 @@ class Repository:
         connect_args: dict[str, Any] = {}
         if backend == "sqlite":
             _create_parent_dir(parsed.database)
+            connect_args["factory"] = LedgerSqliteConnection
         else:
             connect_args["timeout"] = CONNECT_TIMEOUT_S
         try:
@@ -92,8 +92,7 @@ class Repository:
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         try:
             with _storage_errors("cannot open database"):
-                async with engine.begin() as conn:
-                    await conn.run_sync(Base.metadata.create_all)
+                await schema.upgrade(engine)
         except BaseException:
             await engine.dispose()
             raise
@@ -118,32 +117,137 @@ class Repository:
             .on_conflict_do_nothing(index_elements=[table.c.id])
             .returning(table.c.id)
         )
+        # Inserted in id order: concurrent batches sharing ids (replays) then lock those ids in
+        # the same order, where PostgreSQL would otherwise detect a deadlock and fail one.
+        params = [_params(row) for row in sorted(rows, key=lambda row: row.id)]
         with _storage_errors("cannot store usage records"):
             async with self._engine.begin() as conn:
-                result = await conn.execute(stmt, [_params(row) for row in rows])
+                result = await conn.execute(stmt, params)
                 inserted = len(result.all())
         return inserted, len(rows) - inserted
 
     async def query_costs(self, query: CostQuery) -> CostReport:
         """Aggregate the records matching ``query``; see :class:`CostSummary` for the figures."""
+        conditions = _conditions(query.start, query.end, query.filter)
+        grouped = bool(query.group_by) or query.bucket is not None
+        totals_stmt = cost_statement(query, conditions, self.dialect, grouped=False)
+        groups_stmt = cost_statement(query, conditions, self.dialect, grouped=True)
+        with _storage_errors("cannot query usage records"):
+            async with self._snapshot() as conn:
+                totals = (await conn.execute(totals_stmt)).one()
+                rows = (await conn.execute(groups_stmt)).all() if grouped else []
+        # Sorted here, not in SQL: PostgreSQL's collation and SQLite's byte order differ.
+        groups = sorted((group_from_row(query, r) for r in rows), key=lambda g: g.key.sort_key())
+        return CostReport(
+            summary_from_row(totals, query.reference), tuple(groups), query.reference.model
+        )
+
+    async def list_fallback_events(self, query: FallbackQuery) -> list[FallbackEvent]:
+        """Attempts with ``fallback`` set in the window and filter, newest first."""
         table = usage_records
-        dims = query.group_by
-        columns = [*_SAMPLE_COLUMNS, *(table.c[d.value] for d in dims)]
-        if query.bucket is not None:
-            columns.append(table.c.time)
-        stmt = select(*columns).where(*_conditions(query))
-        builder = CostReportBuilder(query)
-        first_dim = len(_SAMPLE_COLUMNS)
+        previous = usage_records.alias("previous")
+        stmt = (
+            select(
+                table.c.request_id,
+                table.c.attempt,
+                table.c.time,
+                table.c.model,
+                table.c.provider,
+                table.c.fallback_from,
+                previous.c.error_type,
+                table.c.status,
+                table.c.category,
+                table.c.source,
+                table.c.trace_id,
+            )
+            .select_from(
+                table.outerjoin(
+                    previous,
+                    and_(
+                        previous.c.request_id == table.c.request_id,
+                        previous.c.attempt == table.c.attempt - 1,
+                    ),
+                )
+            )
+            .where(table.c.fallback.is_(True), *_conditions(query.start, query.end, query.filter))
+            .order_by(table.c.time.desc(), table.c.attempt.desc(), table.c.id.desc())
+            .limit(query.limit)
+        )
         with _storage_errors("cannot query usage records"):
             async with self._engine.connect() as conn:
-                result = await conn.stream(stmt)
-                async for row in result:
-                    values: dict[Dimension, str] = {
-                        d: row[first_dim + i] for i, d in enumerate(dims)
-                    }
-                    time = row[-1] if query.bucket is not None else None
-                    builder.add(_sample(row), values, time)
-        return builder.build()
+                rows = (await conn.execute(stmt)).all()
+        return [
+            FallbackEvent(
+                request_id=row[0],
+                attempt=row[1],
+                time=row[2],
+                model=row[3],
+                provider=row[4],
+                fallback_from=row[5],
+                reason=row[6] or "",
+                status=UsageStatus(row[7]),
+                category=row[8],
+                source=row[9],
+                trace_id=row[10],
+            )
+            for row in rows
+        ]
+
+    async def provider_health(self, query: HealthQuery) -> list[ProviderHealth]:
+        """Per provider with usage in the window: its figures, and its latest outcomes ever."""
+        table = usage_records
+        succeeded, failed = UsageStatus.SUCCEEDED.value, UsageStatus.FAILED.value
+        in_window = (
+            select(
+                table.c.provider,
+                func.count().label("requests"),
+                func.sum(case((table.c.status == succeeded, 1), else_=0)).label("successes"),
+                func.sum(case((table.c.status == failed, 1), else_=0)).label("failures"),
+                func.sum(table.c.duration_ms).label("duration_sum"),
+            )
+            .where(*_conditions(query.start, query.end, CostFilter()))
+            .group_by(table.c.provider)
+            .subquery("in_window")
+        )
+        # Correlated lookups, each a seek on ix_usage_records_provider_outcome; one statement
+        # so the figures and the latest outcomes come from the same snapshot.
+        past = usage_records.alias("past")
+
+        def latest(status: str, column: ColumnElement[Any]) -> Any:
+            return (
+                select(column)
+                .where(past.c.provider == in_window.c.provider, past.c.status == status)
+                .order_by(past.c.time.desc(), past.c.id.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+
+        stmt = select(
+            in_window,
+            latest(succeeded, past.c.time),
+            latest(failed, past.c.time),
+            latest(failed, past.c.error_type),
+        )
+        with _storage_errors("cannot query usage records"):
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+        health = []
+        for provider, requests, successes, failures, duration_sum, ok, failure, error in rows:
+            health.append(
+                ProviderHealth(
+                    provider=provider,
+                    requests=int(requests),
+                    successes=int(successes),
+                    failures=int(failures),
+                    success_rate=int(successes) / int(requests),
+                    average_latency_ms=float(duration_sum) / int(requests),
+                    last_success_time=ok,
+                    last_failure_time=failure,
+                    last_error_type=error or "",
+                )
+            )
+        # Sorted here, not in SQL: PostgreSQL's collation and SQLite's byte order differ.
+        return sorted(health, key=lambda h: h.provider)
 
     async def get(self, record_id: str) -> UsageRow | None:
         """The stored row with id ``record_id``, if any."""
@@ -157,42 +261,44 @@ class Repository:
         fields["status"] = UsageStatus(fields["status"])
         return UsageRow(**fields)
 
+    async def schema_revision(self) -> str | None:
+        """The migration revision the database is at."""
+        with _storage_errors("cannot read the schema revision"):
+            return await schema.current_revision(self._engine)
+
     async def close(self) -> None:
         """Close every pooled connection."""
         await self._engine.dispose()
 
+    @contextlib.asynccontextmanager
+    async def _snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """A connection whose statements all see the same data (on PostgreSQL; SQLite's
+        driver runs each read on its own)."""
+        async with self._engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                yield conn
 
-def _conditions(query: CostQuery) -> list[ColumnElement[bool]]:
+
+def _conditions(
+    start: datetime | None, end: datetime | None, wanted: CostFilter
+) -> list[ColumnElement[bool]]:
     table = usage_records
     conditions: list[ColumnElement[bool]] = []
-    if query.start is not None:
-        conditions.append(table.c.time >= query.start)
-    if query.end is not None:
-        conditions.append(table.c.time < query.end)
-    wanted = (
-        (table.c.provider, query.filter.providers),
-        (table.c.model, query.filter.models),
-        (table.c.category, query.filter.categories),
-        (table.c.source, query.filter.sources),
-        (table.c.api_key_id, query.filter.api_key_ids),
+    if start is not None:
+        conditions.append(table.c.time >= start)
+    if end is not None:
+        conditions.append(table.c.time < end)
+    columns = (
+        (table.c.provider, wanted.providers),
+        (table.c.model, wanted.models),
+        (table.c.category, wanted.categories),
+        (table.c.source, wanted.sources),
+        (table.c.api_key_id, wanted.api_key_ids),
     )
-    conditions.extend(column.in_(values) for column, values in wanted if values)
+    conditions.extend(column.in_(values) for column, values in columns if values)
     return conditions
-
-
-def _sample(row: Sequence[Any]) -> CostSample:
-    prompt, completion, total, cost, duration, status, fallback, local = row[:8]
-    return CostSample(
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=total,
-        cost_usd=cost,
-        duration_ms=duration,
-        succeeded=status == UsageStatus.SUCCEEDED,
-        failed=status == UsageStatus.FAILED,
-        fallback=bool(fallback),
-        local=bool(local),
-    )
 
 
 def _params(row: UsageRow) -> dict[str, Any]:
@@ -250,6 +356,9 @@ def _storage_errors(action: str) -> Iterator[None]:
         yield
     except (SQLAlchemyError, OSError) as exc:
         raise StorageError(f"{action}: {_describe(exc)}") from exc
+    except CommandError as exc:
+        # Alembic: typically a database migrated by a newer release than this one.
+        raise StorageError(f"{action}: cannot migrate the schema: {exc}") from exc
 
 
 def _describe(exc: BaseException) -> str:

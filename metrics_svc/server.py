@@ -19,7 +19,7 @@ from metrics_svc.errors import StorageError
 from metrics_svc.repository import Repository, safe_url
 from metrics_svc.servicer import Clock, MetricsServicer, utc_now
 
-__all__ = ["SERVICE_NAME", "RunningMetrics", "main", "serve", "start"]
+__all__ = ["SERVICE_NAME", "RunningMetrics", "main", "migrate", "serve", "start"]
 
 #: Full name of the gRPC service, as health checks and reflection report it.
 SERVICE_NAME = "llmrouter.v1.MetricsService"
@@ -75,6 +75,26 @@ async def start(config: MetricsConfig, *, clock: Clock = utc_now) -> RunningMetr
     return RunningMetrics(grpc_server.port, grpc_server, repository, config.shutdown_grace_s)
 
 
+async def migrate(config: MetricsConfig) -> str:
+    """Bring the ledger's schema to the newest revision without serving; returns it.
+
+    Raises :class:`StartupError` with a one-line reason when the database is unusable.
+    """
+    try:
+        repository = await Repository.create(config.database_url)
+    except StorageError as exc:
+        raise StartupError(f"{exc} (database: {safe_url(config.database_url)})") from None
+    try:
+        revision = await repository.schema_revision()
+    except StorageError as exc:
+        raise StartupError(f"{exc} (database: {safe_url(config.database_url)})") from None
+    finally:
+        await repository.close()
+    if revision is None:  # pragma: no cover - create() has just migrated it
+        raise StartupError("the database has no schema revision after migrating")
+    return revision
+
+
 async def serve(
     config: MetricsConfig,
     stop: asyncio.Event,
@@ -98,10 +118,15 @@ async def serve(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m metrics_svc [--config FILE] [--port N]``; returns the exit status."""
+    """``python -m metrics_svc [--config FILE] [--port N] [--migrate-only]``; the exit status."""
     parser = argparse.ArgumentParser(prog="metrics_svc", description="llmrouter usage ledger")
     parser.add_argument("--config", help="TOML config file (default: $LLMROUTER_CONFIG)")
     parser.add_argument("--port", type=int, help="override metrics.port (0 picks a free port)")
+    parser.add_argument(
+        "--migrate-only",
+        action="store_true",
+        help="migrate the database to the newest schema and exit (serving does it too)",
+    )
     args = parser.parse_args(argv)
 
     async def run(stop: asyncio.Event) -> None:
@@ -109,6 +134,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(args.config)
         if args.port is not None:
             config = dataclasses.replace(config, port=args.port)
+        if args.migrate_only:
+            revision = await migrate(config)
+            print(
+                f"metrics: database at revision {revision} "
+                f"(database: {safe_url(config.database_url)})",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
         await serve(config, stop)
 
     return run_main("metrics", run)

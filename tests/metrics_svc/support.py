@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
+import pytest
+from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from llmrouter.v1 import metrics_service_pb2 as pb
@@ -41,6 +45,22 @@ class Metrics:
         """Send one QueryCosts request made of ``fields``."""
         response: pb.QueryCostsResponse = await self.stub.QueryCosts(pb.QueryCostsRequest(**fields))
         return response
+
+    async def fallbacks(self, **fields: Any) -> list[pb.FallbackEvent]:
+        """Send one ListFallbackEvents request made of ``fields``; the events."""
+        response: pb.ListFallbackEventsResponse = await self.stub.ListFallbackEvents(
+            pb.ListFallbackEventsRequest(**fields)
+        )
+        return list(response.events)
+
+    async def health(self, **fields: Any) -> dict[str, pb.ProviderHealth]:
+        """Send one GetProviderHealth request made of ``fields``; the answer by provider."""
+        response: pb.GetProviderHealthResponse = await self.stub.GetProviderHealth(
+            pb.GetProviderHealthRequest(**fields)
+        )
+        names = [h.provider for h in response.providers]
+        assert names == sorted(names), "providers are listed by name"
+        return {h.provider: h for h in response.providers}
 
 
 def usage_record(
@@ -100,3 +120,82 @@ def rich_error(
             detail.Unpack(bad_request)
     assert info is not None, "the error carries no ErrorInfo"
     return info, bad_request
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the test sent for one record, to compute expectations from."""
+
+    id: str
+    time: datetime
+    provider: str
+    model: str
+    category: str
+    source: str
+    api_key_id: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    duration_ms: int
+    status: pb.UsageStatus
+    fallback: bool
+    local: bool
+
+    def to_pb(self) -> pb.UsageRecord:
+        return usage_record(
+            self.id,
+            time=self.time,
+            provider=self.provider,
+            model=self.model,
+            category=self.category,
+            source=self.source,
+            api_key_id=self.api_key_id,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            cost_usd=self.cost_usd,
+            duration_ms=self.duration_ms,
+            status=self.status,
+            fallback=self.fallback,
+            fallback_from="gpt-4o" if self.fallback else "",
+            local=self.local,
+        )
+
+
+def assert_summary(
+    summary: pb.CostSummary,
+    sent: Sequence[Sent],
+    prices: tuple[float, float] = (REFERENCE_INPUT_PER_MILLION, REFERENCE_OUTPUT_PER_MILLION),
+) -> None:
+    """``summary`` holds exactly the figures of ``sent``, savings against ``prices`` (USD per
+    million prompt and completion tokens)."""
+    n = len(sent)
+    durations = sorted(s.duration_ms for s in sent)
+    prompt = sum(s.prompt_tokens for s in sent)
+    completion = sum(s.completion_tokens for s in sent)
+    cost = sum(s.cost_usd for s in sent)
+    fallbacks = sum(1 for s in sent if s.fallback)
+    reference = prompt * prices[0] / 1e6 + completion * prices[1] / 1e6
+    assert summary.requests == n
+    assert summary.successes == sum(1 for s in sent if s.status == pb.USAGE_STATUS_SUCCEEDED)
+    assert summary.failures == sum(1 for s in sent if s.status == pb.USAGE_STATUS_FAILED)
+    assert summary.prompt_tokens == prompt
+    assert summary.completion_tokens == completion
+    assert summary.total_tokens == prompt + completion
+    assert summary.cost_usd == pytest.approx(cost)
+    assert ms(summary.average_latency) == pytest.approx(sum(durations) / n if n else 0.0)
+    # Nearest rank: the smallest value with at least 95% of the values at or below it.
+    p95 = durations[math.ceil(0.95 * n) - 1] if n else 0
+    assert ms(summary.p95_latency) == pytest.approx(p95)
+    assert summary.fallback_count == fallbacks
+    assert summary.fallback_rate == pytest.approx(fallbacks / n if n else 0.0)
+    assert summary.local_requests == sum(1 for s in sent if s.local)
+    assert summary.remote_requests == sum(1 for s in sent if not s.local)
+    assert summary.reference_cost_usd == pytest.approx(reference)
+    assert summary.savings_usd == pytest.approx(reference - cost)
+    expected_percent = (reference - cost) / reference * 100 if reference else 0.0
+    assert summary.savings_percent == pytest.approx(expected_percent)
+
+
+def ms(span: duration_pb2.Duration) -> float:
+    """``span`` in milliseconds."""
+    return span.ToNanoseconds() / 1e6

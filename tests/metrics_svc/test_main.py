@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from llmrouter.v1 import metrics_service_pb2 as pb
 from llmrouter.v1 import metrics_service_pb2_grpc
+from metrics_svc import schema
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -145,3 +147,40 @@ def test_serves_until_sigterm_then_exits_cleanly(tmp_path: Path, env: dict[str, 
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_migrate_only_migrates_and_exits_without_listening(
+    tmp_path: Path, env: dict[str, str], busy_port: int
+) -> None:
+    # The port is taken: serving would fail, so success proves nothing tried to listen.
+    args = ["--migrate-only", "--port", str(busy_port)]
+
+    first = run_metrics(args, env, tmp_path)
+    again = run_metrics(args, env, tmp_path)
+
+    for result in (first, again):
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == (
+            f"metrics: database at revision {schema.head()} "
+            f"(database: sqlite+aiosqlite:///{tmp_path}/metrics.sqlite3)\n"
+        )
+    with sqlite3.connect(tmp_path / "metrics.sqlite3") as db:
+        (version,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        (rows,) = db.execute("SELECT count(*) FROM usage_records").fetchone()
+    assert (version, rows) == (schema.head(), 0)
+
+
+def test_migrate_only_reports_an_unreachable_database_in_one_line(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    env["LLMROUTER_METRICS_DATABASE_URL"] = (
+        f"postgresql+asyncpg://ledger:hunter2@127.0.0.1:{closed_port}/metrics"
+    )
+
+    line = assert_one_line_error(run_metrics(["--migrate-only"], env, tmp_path))
+
+    assert "cannot open database" in line
+    assert "hunter2" not in line

@@ -4,67 +4,26 @@ records the test sent, independently of the service's own arithmetic.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import grpc
 import pytest
-from google.protobuf import duration_pb2
 
 from llmrouter.v1 import metrics_service_pb2 as pb
 
 from .support import (
     NOW,
-    REFERENCE_INPUT_PER_MILLION,
     REFERENCE_MODEL,
-    REFERENCE_OUTPUT_PER_MILLION,
     Metrics,
+    Sent,
+    assert_summary,
+    ms,
     rich_error,
     usage_record,
 )
 
 START = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Sent:
-    """What the test sent for one record, to compute expectations from."""
-
-    id: str
-    time: datetime
-    provider: str
-    model: str
-    category: str
-    source: str
-    api_key_id: str
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    duration_ms: int
-    status: pb.UsageStatus
-    fallback: bool
-    local: bool
-
-    def to_pb(self) -> pb.UsageRecord:
-        return usage_record(
-            self.id,
-            time=self.time,
-            provider=self.provider,
-            model=self.model,
-            category=self.category,
-            source=self.source,
-            api_key_id=self.api_key_id,
-            prompt_tokens=self.prompt_tokens,
-            completion_tokens=self.completion_tokens,
-            cost_usd=self.cost_usd,
-            duration_ms=self.duration_ms,
-            status=self.status,
-            fallback=self.fallback,
-            fallback_from="gpt-4o" if self.fallback else "",
-            local=self.local,
-        )
 
 
 MODELS = [
@@ -107,42 +66,6 @@ def dataset(count: int = 30) -> list[Sent]:
     return sent
 
 
-def assert_summary(summary: pb.CostSummary, sent: Sequence[Sent]) -> None:
-    """``summary`` holds exactly the figures of ``sent``."""
-    n = len(sent)
-    durations = sorted(s.duration_ms for s in sent)
-    prompt = sum(s.prompt_tokens for s in sent)
-    completion = sum(s.completion_tokens for s in sent)
-    cost = sum(s.cost_usd for s in sent)
-    fallbacks = sum(1 for s in sent if s.fallback)
-    reference = (
-        prompt * REFERENCE_INPUT_PER_MILLION / 1e6 + completion * REFERENCE_OUTPUT_PER_MILLION / 1e6
-    )
-    assert summary.requests == n
-    assert summary.successes == sum(1 for s in sent if s.status == pb.USAGE_STATUS_SUCCEEDED)
-    assert summary.failures == sum(1 for s in sent if s.status == pb.USAGE_STATUS_FAILED)
-    assert summary.prompt_tokens == prompt
-    assert summary.completion_tokens == completion
-    assert summary.total_tokens == prompt + completion
-    assert summary.cost_usd == pytest.approx(cost)
-    assert _ms(summary.average_latency) == pytest.approx(sum(durations) / n if n else 0.0)
-    # Nearest rank: the smallest value with at least 95% of the values at or below it.
-    p95 = durations[math.ceil(0.95 * n) - 1] if n else 0
-    assert _ms(summary.p95_latency) == pytest.approx(p95)
-    assert summary.fallback_count == fallbacks
-    assert summary.fallback_rate == pytest.approx(fallbacks / n if n else 0.0)
-    assert summary.local_requests == sum(1 for s in sent if s.local)
-    assert summary.remote_requests == sum(1 for s in sent if not s.local)
-    assert summary.reference_cost_usd == pytest.approx(reference)
-    assert summary.savings_usd == pytest.approx(reference - cost)
-    expected_percent = (reference - cost) / reference * 100 if reference else 0.0
-    assert summary.savings_percent == pytest.approx(expected_percent)
-
-
-def _ms(span: duration_pb2.Duration) -> float:
-    return span.ToNanoseconds() / 1e6
-
-
 async def test_totals_equal_the_sums_over_the_records_sent(metrics: Metrics) -> None:
     sent = dataset()
     assert len({s.status for s in sent}) == 3, "the dataset must mix outcomes"
@@ -160,8 +83,8 @@ async def test_p95_is_the_nearest_rank_not_an_interpolation(metrics: Metrics) ->
 
     totals = (await metrics.query()).totals
 
-    assert _ms(totals.p95_latency) == 190.0  # 19th of 20 values; interpolation gives 190.5
-    assert _ms(totals.average_latency) == 105.0
+    assert ms(totals.p95_latency) == 190.0  # 19th of 20 values; interpolation gives 190.5
+    assert ms(totals.average_latency) == 105.0
 
 
 async def test_groups_by_provider_and_model(metrics: Metrics) -> None:

@@ -1,0 +1,192 @@
+"""QueryCosts in SQL: the database sums, counts and ranks; Python only prices and sorts.
+
+One ``GROUP BY`` statement per level (totals, then groups) reads each matching row once. The
+p95 is the nearest rank, the ``ceil(0.95 * n)``-th smallest duration, on both databases:
+PostgreSQL's ``percentile_disc(0.95)`` returns the first value whose position ``i / n``
+reaches 0.95, which is that one; SQLite has no percentile function, so each connection gets
+:class:`NearestRank` as the aggregate ``nearest_rank_95`` (a window-function rank was
+several times slower there).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, case, func, literal_column, select, type_coerce
+from sqlalchemy.sql.functions import Function
+
+from metrics_svc.costs import (
+    CostGroup,
+    CostQuery,
+    CostSummary,
+    Dimension,
+    GroupKey,
+    ReferencePrice,
+    TimeBucket,
+)
+from metrics_svc.models import UtcDateTime, usage_records
+from metrics_svc.records import UsageStatus
+
+__all__ = [
+    "PERCENTILE",
+    "LedgerSqliteConnection",
+    "NearestRank",
+    "cost_statement",
+    "group_from_row",
+    "summary_from_row",
+]
+
+#: The latency percentile a summary reports.
+PERCENTILE = 95
+
+_SQLITE_PERCENTILE = f"nearest_rank_{PERCENTILE}"
+# strftime formats that cut SQLite's stored UTC text at the hour or day.
+_SQLITE_FORMATS = {TimeBucket.HOUR: "%Y-%m-%d %H:00:00", TimeBucket.DAY: "%Y-%m-%d 00:00:00"}
+
+
+class NearestRank:
+    """SQLite aggregate: the nearest-rank :data:`PERCENTILE` of its (non-null) inputs."""
+
+    __slots__ = ("values",)
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def step(self, value: float | None) -> None:
+        """Take one row's value."""
+        if value is not None:
+            self.values.append(value)
+
+    def finalize(self) -> float | None:
+        """The ``ceil(PERCENTILE * n / 100)``-th smallest value, NULL without values."""
+        if not self.values:
+            return None
+        self.values.sort()
+        rank = -(-PERCENTILE * len(self.values) // 100)  # ceil in integers: no float rounding
+        return self.values[rank - 1]
+
+
+class LedgerSqliteConnection(sqlite3.Connection):
+    """A SQLite connection that knows ``nearest_rank_95``; pass it as ``factory=``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # typeshed's aggregate protocol insists that finalize() returns an int.
+        self.create_aggregate(_SQLITE_PERCENTILE, 1, NearestRank)  # type: ignore[arg-type]
+
+
+def cost_statement(
+    query: CostQuery,
+    conditions: Sequence[ColumnElement[bool]],
+    dialect: str,
+    *,
+    grouped: bool,
+) -> Select[Any]:
+    """One row per group (or a single totals row): the group's key columns, then figures.
+
+    The figures are, in order: requests, prompt, completion and total tokens, cost,
+    successes, failures, fallbacks, local requests, summed duration and the p95 duration.
+    """
+    table = usage_records
+    keys: list[ColumnElement[Any]] = []
+    if grouped:
+        keys = [table.c[d.value] for d in query.group_by]
+        if query.bucket is not None:
+            keys.append(_bucket_start(query.bucket, dialect))
+    return (
+        select(
+            *keys,
+            func.count(),
+            func.sum(table.c.prompt_tokens),
+            func.sum(table.c.completion_tokens),
+            func.sum(table.c.total_tokens),
+            func.sum(table.c.cost_usd),
+            _count_if(table.c.status == UsageStatus.SUCCEEDED.value),
+            _count_if(table.c.status == UsageStatus.FAILED.value),
+            _count_if(table.c.fallback),
+            _count_if(table.c.local),
+            func.sum(table.c.duration_ms),
+            _percentile(table.c.duration_ms, dialect),
+        )
+        .where(*conditions)
+        .group_by(*keys)
+    )
+
+
+def summary_from_row(figures: Sequence[Any], reference: ReferencePrice) -> CostSummary:
+    """A :class:`CostSummary` from the figure columns of a :func:`cost_statement` row."""
+    requests, prompt, completion, total, cost, successes, failures = figures[:7]
+    fallbacks, local, duration_sum, p95 = figures[7:]
+    requests = int(requests)
+    # Sums over no rows are NULL; PostgreSQL sums bigints as numeric (Decimal).
+    prompt, completion, total = int(prompt or 0), int(completion or 0), int(total or 0)
+    cost = float(cost or 0.0)
+    fallbacks = int(fallbacks or 0)
+    reference_cost = reference.cost(prompt, completion)
+    savings = reference_cost - cost
+    return CostSummary(
+        requests=requests,
+        successes=int(successes or 0),
+        failures=int(failures or 0),
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=total,
+        cost_usd=cost,
+        average_latency_ms=float(duration_sum) / requests if requests else 0.0,
+        p95_latency_ms=float(p95 or 0.0),
+        fallback_count=fallbacks,
+        fallback_rate=fallbacks / requests if requests else 0.0,
+        local_requests=int(local or 0),
+        remote_requests=requests - int(local or 0),
+        reference_cost_usd=reference_cost,
+        savings_usd=savings,
+        savings_percent=savings / reference_cost * 100 if reference_cost else 0.0,
+    )
+
+
+def group_from_row(query: CostQuery, row: Sequence[Any]) -> CostGroup:
+    """A :class:`CostGroup` from a grouped :func:`cost_statement` row."""
+    values: dict[Dimension, str] = dict(zip(query.group_by, row, strict=False))
+    width = len(query.group_by)
+    start: datetime | None = None
+    if query.bucket is not None:
+        start = row[width]
+        width += 1
+    key = GroupKey(
+        provider=values.get(Dimension.PROVIDER),
+        model=values.get(Dimension.MODEL),
+        category=values.get(Dimension.CATEGORY),
+        source=values.get(Dimension.SOURCE),
+        api_key_id=values.get(Dimension.API_KEY),
+        bucket_start=start,
+    )
+    return CostGroup(key, summary_from_row(row[width:], query.reference))
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _percentile(column: ColumnElement[float], dialect: str) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return func.percentile_disc(PERCENTILE / 100).within_group(column)
+    return Function(_SQLITE_PERCENTILE, column, type_=column.type)
+
+
+def _bucket_start(bucket: TimeBucket, dialect: str) -> ColumnElement[datetime]:
+    """Start of the UTC hour or day of ``usage_records.time``, read back as an aware datetime.
+
+    Literals, not bound parameters: PostgreSQL matches the GROUP BY expression to the selected
+    one by text, and two parameters would make them differ.
+    """
+    time = usage_records.c.time
+    if dialect == "postgresql":
+        # date_trunc on timestamptz truncates in the session's time zone; convert to UTC first.
+        utc = func.timezone(literal_column("'UTC'"), time)
+        start: ColumnElement[Any] = func.date_trunc(literal_column(f"'{bucket.value}'"), utc)
+    else:
+        start = func.strftime(literal_column(f"'{_SQLITE_FORMATS[bucket]}'"), time)
+    return type_coerce(start, UtcDateTime())

@@ -1,0 +1,49 @@
+"""Prices of the model savings are measured against: the configured reference, else the
+``genai-prices`` catalogue.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from genai_prices import Usage, calc_price
+
+from metrics_svc.costs import ReferencePrice
+from metrics_svc.errors import UnknownReferenceModel
+
+__all__ = ["catalogue_price", "reference_price"]
+
+# Tokens priced per lookup. Tiered models (Gemini, long-context Claude) charge every token at a
+# higher rate once a request passes a threshold (often 200k tokens); pricing a small request
+# gives the base rate that ordinary requests pay, where a million tokens would give the top tier.
+_PROBE_TOKENS = 1_000
+
+
+def reference_price(model: str, configured: ReferencePrice) -> ReferencePrice:
+    """Prices of ``model``: ``configured`` if it names that model, else the catalogue's.
+
+    Raises :class:`UnknownReferenceModel` when neither knows the model.
+    """
+    if not model or model == configured.model:
+        return configured
+    price = catalogue_price(model)
+    if price is None:
+        raise UnknownReferenceModel(model, configured.model)
+    return price
+
+
+@functools.lru_cache(maxsize=256)
+def catalogue_price(model: str) -> ReferencePrice | None:
+    """``model``'s base-tier prices from genai-prices, or None when it does not know the model."""
+    try:
+        calculation = calc_price(
+            Usage(input_tokens=_PROBE_TOKENS, output_tokens=_PROBE_TOKENS), model_ref=model
+        )
+    except LookupError:
+        return None
+    scale = 1_000_000 // _PROBE_TOKENS  # prices are Decimals: scaled exactly, then rounded once
+    return ReferencePrice(
+        model=model,
+        input_per_million=float(calculation.input_price * scale),
+        output_per_million=float(calculation.output_price * scale),
+    )

@@ -1,0 +1,320 @@
+"""Protobuf messages of ``llmrouter.v1.MetricsService`` to plain values and back.
+
+With the servicer, the only metrics module that touches ``*_pb2`` types. Requests are
+validated here: a bad field raises the matching :class:`MetricsError` naming it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from llmrouter.v1 import metrics_service_pb2 as pb
+from metrics_svc.costs import (
+    CostFilter,
+    CostQuery,
+    CostReport,
+    CostSummary,
+    Dimension,
+    GroupKey,
+    ReferencePrice,
+    TimeBucket,
+)
+from metrics_svc.errors import (
+    InvalidFallbackQuery,
+    InvalidHealthQuery,
+    InvalidQuery,
+    InvalidRecord,
+    RecordViolation,
+)
+from metrics_svc.fallbacks import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, FallbackEvent, FallbackQuery
+from metrics_svc.health import DEFAULT_HEALTH_WINDOW, HealthQuery, ProviderHealth
+from metrics_svc.records import UsageRow, UsageStatus
+
+__all__ = [
+    "cost_query",
+    "events_to_pb",
+    "fallback_query",
+    "health_query",
+    "health_to_pb",
+    "report_to_pb",
+    "rows_from_records",
+]
+
+_STATUSES = {
+    pb.USAGE_STATUS_SUCCEEDED: UsageStatus.SUCCEEDED,
+    pb.USAGE_STATUS_FAILED: UsageStatus.FAILED,
+    pb.USAGE_STATUS_CANCELLED: UsageStatus.CANCELLED,
+}
+_STATUS_PB = {status: value for value, status in _STATUSES.items()}
+_DIMENSIONS = {
+    pb.DIMENSION_PROVIDER: Dimension.PROVIDER,
+    pb.DIMENSION_MODEL: Dimension.MODEL,
+    pb.DIMENSION_CATEGORY: Dimension.CATEGORY,
+    pb.DIMENSION_SOURCE: Dimension.SOURCE,
+    pb.DIMENSION_API_KEY: Dimension.API_KEY,
+}
+_BUCKETS = {pb.TIME_BUCKET_HOUR: TimeBucket.HOUR, pb.TIME_BUCKET_DAY: TimeBucket.DAY}
+
+# Requests with an optional [start_time, end_time) window.
+_Windowed = pb.QueryCostsRequest | pb.ListFallbackEventsRequest | pb.GetProviderHealthRequest
+
+
+# --- RecordUsage ---------------------------------------------------------------------------
+
+
+def rows_from_records(records: Sequence[pb.UsageRecord], now: datetime) -> list[UsageRow]:
+    """Validate every record and convert them; raises :class:`InvalidRecord` naming them all."""
+    violations: list[RecordViolation] = []
+    rows: list[UsageRow] = []
+    for index, record in enumerate(records):
+        problems = _violations(index, record)
+        if problems:
+            violations.extend(problems)
+        elif not violations:
+            rows.append(_row(record, now))
+    if violations:
+        raise InvalidRecord(violations)
+    return rows
+
+
+def _violations(index: int, record: pb.UsageRecord) -> list[RecordViolation]:
+    found: list[tuple[str, str]] = []
+    if not record.id:
+        found.append(("id", "must be set"))
+    if record.attempt < 0:
+        found.append(("attempt", "must be >= 0"))
+    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+        if getattr(record, name) < 0:
+            found.append((name, "must be >= 0"))
+    if not math.isfinite(record.cost_usd) or record.cost_usd < 0:
+        found.append(("cost_usd", "must be a finite number >= 0"))
+    for name in ("duration", "time_to_first_token"):
+        span: duration_pb2.Duration = getattr(record, name)
+        if span.seconds < 0 or span.nanos < 0:
+            found.append((name, "must be >= 0"))
+    if record.HasField("time") and _to_datetime(record.time) is None:
+        found.append(("time", "is out of range"))
+    if record.status == pb.USAGE_STATUS_UNSPECIFIED:
+        found.append(("status", "must be set"))
+    elif record.status not in _STATUSES:
+        found.append(("status", f"has unknown value {record.status}"))
+    return [RecordViolation(index, record.id, name, text) for name, text in found]
+
+
+def _row(record: pb.UsageRecord, now: datetime) -> UsageRow:
+    prompt, completion = record.prompt_tokens, record.completion_tokens
+    return UsageRow(
+        id=record.id,
+        request_id=record.request_id,
+        attempt=record.attempt,
+        time=(_to_datetime(record.time) or now) if record.HasField("time") else now,
+        provider=record.provider,
+        model=record.model,
+        status=_STATUSES[record.status],
+        category=record.category,
+        task_type=record.task_type,
+        source=record.source,
+        api_key_id=record.api_key_id,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=record.total_tokens or prompt + completion,
+        cost_usd=record.cost_usd,
+        duration_ms=_ms(record.duration),
+        ttft_ms=_ms(record.time_to_first_token) if record.HasField("time_to_first_token") else None,
+        error_type=record.error_type,
+        fallback=record.fallback,
+        fallback_from=record.fallback_from,
+        trace_id=record.trace_id,
+        metadata=dict(record.metadata),
+        local=record.local,
+        streamed=record.streamed,
+    )
+
+
+# --- Queries -------------------------------------------------------------------------------
+
+
+def cost_query(
+    request: pb.QueryCostsRequest, reference: ReferencePrice, now: datetime
+) -> CostQuery:
+    """The question a ``QueryCosts`` request asks, priced against ``reference``."""
+    start, end = _window(request, now, InvalidQuery)
+    group_by: list[Dimension] = []
+    for i, value in enumerate(request.group_by):
+        dimension = _DIMENSIONS.get(value)
+        if dimension is None:
+            raise InvalidQuery(f"group_by[{i}]", f"unknown or unspecified dimension {value}")
+        if dimension not in group_by:
+            group_by.append(dimension)
+    bucket = None
+    if request.bucket != pb.TIME_BUCKET_UNSPECIFIED:
+        bucket = _BUCKETS.get(request.bucket)
+        if bucket is None:
+            raise InvalidQuery("bucket", f"unknown time bucket {request.bucket}")
+    return CostQuery(
+        reference=reference,
+        start=start,
+        end=end,
+        filter=_filter(request.filter),
+        group_by=tuple(group_by),
+        bucket=bucket,
+    )
+
+
+def fallback_query(request: pb.ListFallbackEventsRequest, now: datetime) -> FallbackQuery:
+    """The events a ``ListFallbackEvents`` request asks for."""
+    start, end = _window(request, now, InvalidFallbackQuery)
+    size = request.page_size
+    if not 0 <= size <= MAX_PAGE_SIZE:
+        raise InvalidFallbackQuery(
+            "page_size",
+            f"must be between 1 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE}), got {size}",
+        )
+    return FallbackQuery(
+        start=start, end=end, filter=_filter(request.filter), limit=size or DEFAULT_PAGE_SIZE
+    )
+
+
+def health_query(request: pb.GetProviderHealthRequest, now: datetime) -> HealthQuery:
+    """The window a ``GetProviderHealth`` request asks about (default: the last 24 hours)."""
+    start, end = _window(request, now, InvalidHealthQuery)
+    return HealthQuery(start=start if start is not None else end - DEFAULT_HEALTH_WINDOW, end=end)
+
+
+def _window(
+    request: _Windowed, now: datetime, error: type[InvalidQuery]
+) -> tuple[datetime | None, datetime]:
+    """``[start_time, end_time)``: no start means unbounded, no end means ``now``."""
+    times: dict[str, datetime | None] = {}
+    for name in ("start_time", "end_time"):
+        value = _to_datetime(getattr(request, name)) if request.HasField(name) else None
+        if request.HasField(name) and value is None:
+            raise error(name, "is out of range")
+        times[name] = value
+    start, end = times["start_time"], times["end_time"] or now
+    if start is not None and end <= start:
+        raise error("end_time", "must be after start_time")
+    return start, end
+
+
+def _filter(message: pb.CostFilter) -> CostFilter:
+    return CostFilter(
+        providers=tuple(message.providers),
+        models=tuple(message.models),
+        categories=tuple(message.categories),
+        sources=tuple(message.sources),
+        api_key_ids=tuple(message.api_key_ids),
+    )
+
+
+# --- Answers -------------------------------------------------------------------------------
+
+
+def report_to_pb(report: CostReport) -> pb.QueryCostsResponse:
+    """A ``QueryCostsResponse`` carrying ``report``."""
+    return pb.QueryCostsResponse(
+        totals=_summary_to_pb(report.totals),
+        groups=[_group_to_pb(g.key, g.summary) for g in report.groups],
+        reference_model=report.reference_model,
+    )
+
+
+def events_to_pb(events: Sequence[FallbackEvent]) -> pb.ListFallbackEventsResponse:
+    """A ``ListFallbackEventsResponse`` carrying ``events`` in their order."""
+    return pb.ListFallbackEventsResponse(
+        events=[
+            pb.FallbackEvent(
+                request_id=e.request_id,
+                attempt=e.attempt,
+                time=_timestamp(e.time),
+                model=e.model,
+                provider=e.provider,
+                fallback_from=e.fallback_from,
+                reason=e.reason,
+                status=_STATUS_PB[e.status],
+                category=e.category,
+                source=e.source,
+                trace_id=e.trace_id,
+            )
+            for e in events
+        ]
+    )
+
+
+def health_to_pb(providers: Sequence[ProviderHealth]) -> pb.GetProviderHealthResponse:
+    """A ``GetProviderHealthResponse``; times never recorded stay unset."""
+    response = pb.GetProviderHealthResponse()
+    for h in providers:
+        message = response.providers.add(
+            provider=h.provider,
+            requests=h.requests,
+            successes=h.successes,
+            failures=h.failures,
+            success_rate=h.success_rate,
+            average_latency=_duration(h.average_latency_ms),
+            last_error_type=h.last_error_type,
+        )
+        if h.last_success_time is not None:
+            message.last_success_time.CopyFrom(_timestamp(h.last_success_time))
+        if h.last_failure_time is not None:
+            message.last_failure_time.CopyFrom(_timestamp(h.last_failure_time))
+    return response
+
+
+def _summary_to_pb(summary: CostSummary) -> pb.CostSummary:
+    return pb.CostSummary(
+        requests=summary.requests,
+        successes=summary.successes,
+        failures=summary.failures,
+        prompt_tokens=summary.prompt_tokens,
+        completion_tokens=summary.completion_tokens,
+        total_tokens=summary.total_tokens,
+        cost_usd=summary.cost_usd,
+        average_latency=_duration(summary.average_latency_ms),
+        p95_latency=_duration(summary.p95_latency_ms),
+        fallback_count=summary.fallback_count,
+        fallback_rate=summary.fallback_rate,
+        local_requests=summary.local_requests,
+        remote_requests=summary.remote_requests,
+        reference_cost_usd=summary.reference_cost_usd,
+        savings_usd=summary.savings_usd,
+        savings_percent=summary.savings_percent,
+    )
+
+
+def _group_to_pb(key: GroupKey, summary: CostSummary) -> pb.CostGroup:
+    group = pb.CostGroup(summary=_summary_to_pb(summary))
+    for name in ("provider", "model", "category", "source", "api_key_id"):
+        value = getattr(key, name)
+        if value is not None:
+            setattr(group, name, value)
+    if key.bucket_start is not None:
+        group.bucket_start_time.FromDatetime(key.bucket_start)
+    return group
+
+
+def _to_datetime(stamp: timestamp_pb2.Timestamp) -> datetime | None:
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def _timestamp(time: datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(time)
+    return stamp
+
+
+def _ms(span: duration_pb2.Duration) -> float:
+    return span.seconds * 1000.0 + span.nanos / 1e6
+
+
+def _duration(ms: float) -> duration_pb2.Duration:
+    span = duration_pb2.Duration()
+    span.FromNanoseconds(round(ms * 1e6))
+    return span

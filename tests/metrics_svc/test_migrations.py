@@ -1,0 +1,259 @@
+"""The ledger's Alembic migrations against real SQLite and PostgreSQL databases: they build
+exactly the schema models.py declares, run once however often the service starts, and adopt
+ledgers created before migrations existed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, insert, inspect, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from llmrouter.serving import StartupError
+from llmrouter.v1 import metrics_service_pb2 as pb
+from llmrouter.v1 import metrics_service_pb2_grpc
+from metrics_svc import schema
+from metrics_svc.config import MetricsConfig
+from metrics_svc.models import Base, usage_records
+from metrics_svc.server import RunningMetrics, migrate, start
+
+from .support import usage_record
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A plain engine on the test database, for looking at it from outside the service."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def differences(engine: AsyncEngine) -> list[Any]:
+    """What Alembic's autogenerate would change to make the database match models.py."""
+
+    def compare(conn: Connection) -> list[Any]:
+        return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(compare)
+
+
+async def run_alembic(engine: AsyncEngine, action: Callable[[Config], None]) -> None:
+    """Run an Alembic command on ``engine`` the way the service does, in one transaction."""
+
+    def run(conn: Connection) -> None:
+        config = schema.alembic_config()
+        config.attributes["connection"] = conn
+        action(config)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as conn:
+        return set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+
+
+#: A usage_records row as revision 0001 stores it.
+ROW = {
+    "id": "x:1",
+    "request_id": "x",
+    "attempt": 1,
+    "time": datetime(2026, 11, 20, tzinfo=UTC),
+    "provider": "openai",
+    "model": "gpt-4o",
+    "category": "",
+    "task_type": "",
+    "source": "",
+    "api_key_id": "",
+    "prompt_tokens": 1,
+    "completion_tokens": 1,
+    "total_tokens": 2,
+    "cost_usd": 0.0,
+    "duration_ms": 1.0,
+    "status": "succeeded",
+    "error_type": "",
+    "fallback": False,
+    "fallback_from": "",
+    "trace_id": "",
+    "metadata": {},
+    "local": False,
+    "streamed": False,
+}
+
+
+def config_for(database_url: str) -> MetricsConfig:
+    return MetricsConfig(port=0, database_url=database_url, shutdown_grace_s=1.0)
+
+
+async def test_migrating_an_empty_database_gives_the_models_schema(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    assert await tables(engine) == set()
+
+    revision = await migrate(config_for(database_url))
+
+    assert revision == schema.head()
+    assert await tables(engine) == {"usage_records", "alembic_version"}
+    assert await differences(engine) == []
+
+
+async def test_the_comparison_notices_a_schema_that_lags_behind(engine: AsyncEngine) -> None:
+    # Only the first revision: models.py has since changed its indexes.
+    await run_alembic(engine, lambda config: command.upgrade(config, "0001"))
+
+    found = {(diff[0], diff[1].name) for diff in await differences(engine)}
+
+    assert found == {
+        ("add_index", "ix_usage_records_request"),
+        ("add_index", "ix_usage_records_provider_outcome"),
+        ("remove_index", "ix_usage_records_provider"),
+    }
+
+
+async def test_the_status_check_constraint_is_enforced(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    # Alembic's comparison ignores CHECK constraints, so try the database itself.
+    await migrate(config_for(database_url))
+    async with engine.begin() as conn:
+        await conn.execute(insert(usage_records), [ROW])
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await conn.execute(insert(usage_records), [{**ROW, "id": "x:2", "status": "lost"}])
+
+
+async def record_and_count(running: RunningMetrics, record: pb.UsageRecord) -> tuple[int, int]:
+    """Send ``record`` to a running service; its insert count and the ledger's request count."""
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        stub = metrics_service_pb2_grpc.MetricsServiceStub(channel)
+        stored = await stub.RecordUsage(pb.RecordUsageRequest(records=[record]))
+        totals = (await stub.QueryCosts(pb.QueryCostsRequest())).totals
+    return stored.inserted_count, totals.requests
+
+
+async def test_starting_twice_keeps_the_schema_and_the_rows(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    config = config_for(database_url)
+    first = await start(config)
+    try:
+        assert await record_and_count(first, usage_record("a:1")) == (1, 1)
+    finally:
+        await first.stop()
+
+    second = await start(config)
+    try:
+        assert await record_and_count(second, usage_record("b:1")) == (1, 2)
+    finally:
+        await second.stop()
+
+    assert await migrate(config) == schema.head()
+    assert await differences(engine) == []
+
+
+async def test_services_starting_together_migrate_once(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    config = config_for(database_url)
+
+    revisions = await asyncio.gather(*(migrate(config) for _ in range(3)))
+
+    assert revisions == [schema.head()] * 3
+    assert await differences(engine) == []
+
+
+async def test_a_ledger_made_before_migrations_is_adopted_with_its_rows(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    # What the service used to leave behind: revision 0001's schema, rows, no version table.
+    await run_alembic(engine, lambda config: command.upgrade(config, "0001"))
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("DROP TABLE alembic_version")
+        await conn.execute(insert(usage_records), [{**ROW, "id": "old:1"}])
+    assert await tables(engine) == {"usage_records"}
+
+    running = await start(config_for(database_url))
+    try:
+        assert await record_and_count(running, usage_record("new:1")) == (1, 2)
+    finally:
+        await running.stop()
+
+    assert await differences(engine) == []
+    async with engine.connect() as conn:
+        ids = (await conn.execute(select(usage_records.c.id))).scalars().all()
+    assert sorted(ids) == ["new:1", "old:1"]
+
+
+async def test_a_database_from_a_newer_release_is_refused_in_one_line(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    await migrate(config_for(database_url))
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
+
+    with pytest.raises(StartupError) as caught:
+        await start(config_for(database_url))
+
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "cannot migrate the schema" in message
+    assert "9999" in message
+
+
+async def test_downgrading_to_nothing_and_back_works(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    await migrate(config_for(database_url))
+
+    await run_alembic(engine, lambda config: command.downgrade(config, "base"))
+    assert await tables(engine) == {"alembic_version"}
+
+    assert await migrate(config_for(database_url)) == schema.head()
+    assert await differences(engine) == []
+
+
+def test_the_alembic_command_line_path_migrates_with_its_own_engine(tmp_path: Path) -> None:
+    """env.py without a shared connection: what ``alembic upgrade head`` does."""
+    path = tmp_path / "ledger.sqlite3"
+    url = f"sqlite+aiosqlite:///{path}"
+
+    command.upgrade(schema.alembic_config(url), "head")
+
+    with sqlite3.connect(path) as db:
+        names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        (version,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert {"usage_records", "ix_usage_records_request", "ix_usage_records_time"} <= names
+    assert version == schema.head()
+
+
+def test_offline_mode_writes_the_postgresql_ddl(capsys: pytest.CaptureFixture[str]) -> None:
+    command.upgrade(
+        schema.alembic_config("postgresql+asyncpg://nobody@nowhere/none"), "head", sql=True
+    )
+
+    ddl = capsys.readouterr().out
+    assert "CREATE TABLE usage_records" in ddl
+    assert "metadata JSONB NOT NULL" in ddl
+    assert "CONSTRAINT ck_usage_records_status CHECK" in ddl
+    assert "CREATE INDEX ix_usage_records_provider_outcome" in ddl
