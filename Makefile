@@ -12,6 +12,7 @@ help:
 	@echo "make test       set up .venv and run the whole test suite (lint and type checks included)"
 	@echo "make protos     regenerate the committed gRPC stubs from protos/llmrouter/v1/*.proto"
 	@echo "make lint       ruff;  make typecheck: mypy --strict"
+	@echo "make bench      benchmarks (not tests): usage ingest; results under bench/results/"
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,6 +44,9 @@ typecheck: $(STAMP)
 protos: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I protos --python_out=protos --pyi_out=protos \
 		--grpc_python_out=protos $(PROTOS)
+
+bench: $(STAMP)
+	$(PY) bench/ingest.py --json bench/results/ingest-sqlite.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
