@@ -32,6 +32,8 @@ class MetricsConfig:
     reference_output_price_per_million: float = 10.0
     #: Seconds in-flight calls get to finish on shutdown before they are cancelled.
     shutdown_grace_s: float = 5.0
+    #: Port of the Prometheus /metrics endpoint; 0 disables it.
+    prometheus_port: int = 9102
 
     def __post_init__(self) -> None:
         # Keys are relative: llmrouter.config.build prefixes the section ("metrics.port: ...").

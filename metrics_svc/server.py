@@ -11,13 +11,16 @@ from dataclasses import dataclass
 
 import grpc
 
+from llmrouter.prometheus import MetricsEndpoint, serve_metrics
 from llmrouter.serving import GrpcServer, StartupError, run_main, start_grpc_server
+from llmrouter.telemetry import TracingServerInterceptor, configure_tracing, tracing_enabled
 from llmrouter.v1 import metrics_service_pb2_grpc
 from metrics_svc.config import MetricsConfig, load_config
 from metrics_svc.costs import ReferencePrice
 from metrics_svc.errors import StorageError
 from metrics_svc.repository import Repository, safe_url
 from metrics_svc.servicer import Clock, MetricsServicer, utc_now
+from metrics_svc.telemetry import LedgerMetrics
 
 __all__ = ["SERVICE_NAME", "RunningMetrics", "main", "migrate", "serve", "start"]
 
@@ -33,6 +36,7 @@ class RunningMetrics:
     grpc_server: GrpcServer
     repository: Repository
     shutdown_grace_s: float
+    prometheus: MetricsEndpoint | None = None
 
     async def stop(self) -> None:
         """Stop serving (in-flight calls get the grace period), then close the database."""
@@ -40,6 +44,8 @@ class RunningMetrics:
             await self.grpc_server.stop(self.shutdown_grace_s)
         finally:
             await self.repository.close()
+            if self.prometheus is not None:
+                self.prometheus.stop()
 
 
 async def start(config: MetricsConfig, *, clock: Clock = utc_now) -> RunningMetrics:
@@ -61,6 +67,7 @@ async def start(config: MetricsConfig, *, clock: Clock = utc_now) -> RunningMetr
             output_per_million=config.reference_output_price_per_million,
         ),
         clock=clock,
+        metrics=LedgerMetrics(),
     )
 
     def register(server: grpc.aio.Server) -> None:
@@ -68,11 +75,29 @@ async def start(config: MetricsConfig, *, clock: Clock = utc_now) -> RunningMetr
 
     address = _address(config.host, config.port)
     try:
-        grpc_server = await start_grpc_server(address, register, [SERVICE_NAME])
+        grpc_server = await start_grpc_server(
+            address,
+            register,
+            [SERVICE_NAME],
+            interceptors=[TracingServerInterceptor()] if tracing_enabled() else [],
+        )
     except BaseException:
         await repository.close()
         raise
-    return RunningMetrics(grpc_server.port, grpc_server, repository, config.shutdown_grace_s)
+    try:
+        assert servicer.metrics is not None
+        prometheus = (
+            serve_metrics(config.host, config.prometheus_port, servicer.metrics.registry)
+            if config.prometheus_port
+            else None
+        )
+    except BaseException:
+        await grpc_server.stop(0)
+        await repository.close()
+        raise
+    return RunningMetrics(
+        grpc_server.port, grpc_server, repository, config.shutdown_grace_s, prometheus
+    )
 
 
 async def migrate(config: MetricsConfig) -> str:
@@ -102,6 +127,7 @@ async def serve(
     ready: Callable[[int], None] | None = None,
 ) -> None:
     """Serve until ``stop`` is set; ``ready`` is called with the bound port once serving."""
+    tracing = configure_tracing("llmrouter-metrics")
     running = await start(config)
     try:
         print(
@@ -115,6 +141,7 @@ async def serve(
         await stop.wait()
     finally:
         await running.stop()
+        tracing.shutdown()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

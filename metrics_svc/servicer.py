@@ -22,6 +22,7 @@ from metrics_svc.costs import ReferencePrice
 from metrics_svc.errors import ERROR_DOMAIN, MetricsError, StorageError
 from metrics_svc.pricing import reference_price
 from metrics_svc.repository import Repository
+from metrics_svc.telemetry import LedgerMetrics, record_spans
 from metrics_svc.translate import (
     cost_query,
     events_to_pb,
@@ -51,11 +52,17 @@ class MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
     """Implements ``llmrouter.v1.MetricsService`` over a :class:`Repository`."""
 
     def __init__(
-        self, repository: Repository, reference: ReferencePrice, *, clock: Clock = utc_now
+        self,
+        repository: Repository,
+        reference: ReferencePrice,
+        *,
+        clock: Clock = utc_now,
+        metrics: LedgerMetrics | None = None,
     ) -> None:
         self._repository = repository
         self._reference = reference
         self._clock = clock
+        self.metrics = metrics
 
     async def RecordUsage(
         self, request: pb.RecordUsageRequest, context: _Context
@@ -65,7 +72,13 @@ class MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
             rows = rows_from_records(request.records, self._clock())
             inserted, duplicates = await self._repository.insert_batch(rows)
         except MetricsError as exc:
+            if self.metrics is not None:
+                self.metrics.records.labels("rejected").inc(len(request.records))
             await _abort(context, exc)
+        if self.metrics is not None:
+            self.metrics.records.labels("inserted").inc(inserted)
+            self.metrics.records.labels("duplicate").inc(duplicates)
+        record_spans(request.records, inserted > 0)
         return pb.RecordUsageResponse(inserted_count=inserted, duplicate_count=duplicates)
 
     async def QueryCosts(

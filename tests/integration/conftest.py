@@ -46,6 +46,7 @@ metrics_address = "127.0.0.1:{stack.metrics}"
 [metrics]
 port = {stack.metrics}
 database_url = "sqlite+aiosqlite:///{tmp_path / "metrics.sqlite3"}"
+prometheus_port = 0
 
 [router]
 port = {stack.router}

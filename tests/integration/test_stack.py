@@ -35,11 +35,13 @@ prometheus_port = 0
 [metrics]
 port = {ports["metrics"]}
 database_url = "sqlite+aiosqlite:///{tmp_path / "metrics.sqlite3"}"
+prometheus_port = 0
 
 [gateway]
 port = {ports["gateway"]}
-router_address = "127.0.0.1:{ports["router"]}"
+router_addresses = ["127.0.0.1:{ports["router"]}"]
 metrics_address = "127.0.0.1:{ports["metrics"]}"
+auth_enabled = false
 """
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}

@@ -29,6 +29,7 @@ def start_metrics(port: int, db: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
     env["LLMROUTER_METRICS_PORT"] = str(port)
     env["LLMROUTER_METRICS_DATABASE_URL"] = f"sqlite+aiosqlite:///{db}"
+    env["LLMROUTER_METRICS_PROMETHEUS_PORT"] = "0"
     return subprocess.Popen([sys.executable, "-m", "metrics_svc"], env=env, stderr=subprocess.PIPE)
 
 

@@ -60,6 +60,7 @@ async def metrics(database_url: str) -> AsyncIterator[Metrics]:
     """The metrics service on a fresh ledger, its clock stopped at ``NOW``."""
     config = MetricsConfig(
         port=0,
+        prometheus_port=0,
         database_url=database_url,
         reference_model=REFERENCE_MODEL,
         reference_input_price_per_million=REFERENCE_INPUT_PER_MILLION,

@@ -161,7 +161,9 @@ async def test_buckets_are_utc_whatever_the_database_time_zone(database_url: str
     finally:
         await admin.close()
     times = [datetime(2026, 11, 19, 23, 45, tzinfo=UTC), datetime(2026, 11, 20, 0, 15, tzinfo=UTC)]
-    config = MetricsConfig(port=0, database_url=database_url, shutdown_grace_s=1.0)
+    config = MetricsConfig(
+        port=0, prometheus_port=0, database_url=database_url, shutdown_grace_s=1.0
+    )
     running = await start(config, clock=lambda: NOW)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:

@@ -31,6 +31,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         p for p in (str(REPO), str(REPO / "protos"), os.environ.get("PYTHONPATH", "")) if p
     )
     child["LLMROUTER_METRICS_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/metrics.sqlite3"
+    child["LLMROUTER_METRICS_PROMETHEUS_PORT"] = "0"
     return child
 
 

@@ -103,7 +103,7 @@ ROW = {
 
 
 def config_for(database_url: str) -> MetricsConfig:
-    return MetricsConfig(port=0, database_url=database_url, shutdown_grace_s=1.0)
+    return MetricsConfig(port=0, prometheus_port=0, database_url=database_url, shutdown_grace_s=1.0)
 
 
 async def test_migrating_an_empty_database_gives_the_models_schema(

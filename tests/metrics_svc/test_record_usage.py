@@ -246,7 +246,9 @@ async def test_time_to_first_token_is_null_when_not_sent(metrics: Metrics) -> No
 
 async def test_sqlite_ledger_uses_write_ahead_logging(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "dir" / "metrics.sqlite3"
-    running = await start(MetricsConfig(port=0, database_url=f"sqlite+aiosqlite:///{path}"))
+    running = await start(
+        MetricsConfig(port=0, prometheus_port=0, database_url=f"sqlite+aiosqlite:///{path}")
+    )
     await running.stop()
 
     with sqlite3.connect(path) as db:

@@ -75,6 +75,7 @@ async def gpt4o_reference(database_url: str) -> AsyncIterator[Metrics]:
     """A service whose configured reference is gpt-4o at prices unlike the catalogue's."""
     config = MetricsConfig(
         port=0,
+        prometheus_port=0,
         database_url=database_url,
         reference_model="gpt-4o",
         reference_input_price_per_million=7.0,
