@@ -25,8 +25,10 @@ venv: $(STAMP)
 # CONFIG=file.toml picks a config; otherwise ./llmrouter.toml if present, else built-in defaults.
 RUN_CONFIG := $(or $(CONFIG),$(wildcard llmrouter.toml))
 
+# A local run: the gateway takes no API key (export LLMROUTER_GATEWAY_AUTH_ENABLED=true to test keys).
 run: $(STAMP)
-	$(VENV)/bin/llmrouter serve all $(if $(RUN_CONFIG),--config $(RUN_CONFIG))
+	LLMROUTER_GATEWAY_AUTH_ENABLED="$${LLMROUTER_GATEWAY_AUTH_ENABLED:-false}" \
+		$(VENV)/bin/llmrouter serve all $(if $(RUN_CONFIG),--config $(RUN_CONFIG))
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,53 +1,152 @@
-"""Gateway configuration: section ``[gateway]`` of the TOML file plus ``LLMROUTER_GATEWAY_*``."""
+"""Gateway configuration: section ``[gateway]`` of the TOML file plus ``LLMROUTER_GATEWAY_*``.
+
+API keys never appear in plain text here: a key is configured as the SHA-256 digest of the key
+(``sha256``) or as the name of the environment variable holding it (``env``, read at start by
+:mod:`gateway.auth`). The shortcut ``LLMROUTER_GATEWAY_API_KEYS=id:key,id:key`` is hashed as it
+is read, so the loaded config holds digests only.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from llmrouter.config import ConfigError, load_section, read_file
 
-__all__ = ["GatewayConfig", "load_config"]
+__all__ = ["API_KEYS_ENV", "ApiKeyConfig", "GatewayConfig", "hash_key", "load_config"]
+
+# The shortcut variable: comma-separated ``id:key`` pairs, hashed at once.
+API_KEYS_ENV = "LLMROUTER_GATEWAY_API_KEYS"
+
+# Key ids show up in usage reports and logs; keep them plain (no ':' so the shortcut can split).
+_KEY_ID = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ADDRESS = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})")
+
+
+def hash_key(key: str) -> str:
+    """The hex SHA-256 digest of an API key, as ``sha256`` holds it."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiKeyConfig:
+    """One API key the gateway accepts: exactly one of ``sha256`` and ``env`` is set."""
+
+    # Name of the key in usage reports and logs (sent to the router as caller.api_key_id).
+    id: str
+    # Hex SHA-256 digest of the key (`printf %s "$KEY" | sha256sum`), so files hold no secret.
+    sha256: str = ""
+    # Name of an environment variable holding the key, read once at start.
+    env: str = ""
+
+    def __post_init__(self) -> None:
+        if not _KEY_ID.fullmatch(self.id):
+            raise ConfigError(f"id: expected 1-64 letters, digits or . _ @ -, got {self.id!r}")
+        if bool(self.sha256) == bool(self.env):
+            raise ConfigError("sha256: set exactly one of sha256 and env")
+        if self.sha256 and not _SHA256.fullmatch(self.sha256):
+            raise ConfigError("sha256: expected 64 hex digits (the SHA-256 digest of the key)")
+        if self.env and not _ENV_NAME.fullmatch(self.env):
+            raise ConfigError(f"env: not an environment variable name: {self.env!r}")
 
 
 @dataclass(frozen=True)
 class GatewayConfig:
-    """Where the HTTP gateway listens, which services it calls, and its limits."""
+    """Where the HTTP gateway listens, which services it calls, its limits and its API keys."""
 
     # Interface the HTTP server binds ("0.0.0.0" to accept connections from other hosts).
     host: str = "127.0.0.1"
     # TCP port of the HTTP server; 0 picks a free one (tests).
     port: int = 8080
-    # host:port of RouterService (gRPC).
-    router_address: str = "127.0.0.1:50051"
-    # host:port of MetricsService (gRPC), for usage endpoints.
+    # host:port of each RouterService replica (gRPC); calls are spread round robin.
+    router_addresses: tuple[str, ...] = ("127.0.0.1:50051",)
+    # host:port of MetricsService (gRPC), for the cost and usage endpoints.
     metrics_address: str = "127.0.0.1:50052"
-    # Deadline of one chat request, in seconds; a stream must finish within it too.
+    # Deadline of one request, in seconds; a stream must finish within it too. A client's
+    # X-Request-Timeout header can shorten it, never lengthen it.
     request_timeout_s: float = 120.0
+    # How long /readyz waits for each health check, in seconds.
+    readiness_timeout_s: float = 1.0
     # Largest accepted request body, in bytes; larger bodies get 413 before any parsing.
     max_body_bytes: int = 1048576
     # Seconds in-flight requests get to finish after a stop is requested.
     shutdown_grace_s: float = 10.0
+    # Require an API key (Authorization: Bearer, or x-api-key) on every endpoint but
+    # /healthz, /readyz and /openapi.json. Turning it off is for local runs only.
+    auth_enabled: bool = True
+    # The accepted keys; with auth enabled at least one is needed (or LLMROUTER_GATEWAY_API_KEYS).
+    api_keys: tuple[ApiKeyConfig, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port: must be between 0 and 65535, got {self.port}")
-        for name in ("router_address", "metrics_address"):
-            if not getattr(self, name).strip():
-                raise ConfigError(f"{name}: must not be empty")
-        if self.request_timeout_s <= 0:
-            raise ConfigError(f"request_timeout_s: must be positive, got {self.request_timeout_s}")
+        if not self.router_addresses:
+            raise ConfigError("router_addresses: must name at least one host:port")
+        for i, address in enumerate(self.router_addresses):
+            _check_address(address, f"router_addresses[{i}]")
+        if len(set(self.router_addresses)) != len(self.router_addresses):
+            raise ConfigError("router_addresses: lists an address twice")
+        _check_address(self.metrics_address, "metrics_address")
+        for name in ("request_timeout_s", "readiness_timeout_s"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ConfigError(f"{name}: must be positive, got {value}")
         if self.max_body_bytes <= 0:
             raise ConfigError(f"max_body_bytes: must be positive, got {self.max_body_bytes}")
         if self.shutdown_grace_s < 0:
             raise ConfigError(
                 f"shutdown_grace_s: must not be negative, got {self.shutdown_grace_s}"
             )
+        seen_ids: set[str] = set()
+        seen_digests: set[str] = set()
+        for i, key in enumerate(self.api_keys):
+            if key.id in seen_ids:
+                raise ConfigError(f"api_keys[{i}].id: duplicate key id {key.id!r}")
+            seen_ids.add(key.id)
+            if key.sha256 and key.sha256.lower() in seen_digests:
+                raise ConfigError(f"api_keys[{i}].sha256: the same key is configured twice")
+            seen_digests.add(key.sha256.lower())
+
+
+def _check_address(address: str, name: str) -> None:
+    match = _ADDRESS.fullmatch(address)
+    if match is None or not 0 < int(match.group(1)) <= 65535:
+        raise ConfigError(f"{name}: expected host:port, got {address!r}")
 
 
 def load_config(
     path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> GatewayConfig:
     """Read ``[gateway]`` from ``path`` (or ``$LLMROUTER_CONFIG``) with environment overrides."""
-    return load_section(GatewayConfig, "gateway", read_file(path), environ)
+    env = os.environ if environ is None else environ
+    config = load_section(GatewayConfig, "gateway", read_file(path), env)
+    shortcut = env.get(API_KEYS_ENV, "")
+    if not shortcut.strip():
+        return config
+    extra = _parse_shortcut(shortcut)
+    try:
+        return dataclasses.replace(config, api_keys=(*config.api_keys, *extra))
+    except ConfigError as exc:
+        raise ConfigError(f"gateway.{exc}") from None
+
+
+def _parse_shortcut(text: str) -> list[ApiKeyConfig]:
+    """``id:key,id:key`` as hashed ApiKeyConfigs; messages never quote a key."""
+    keys = []
+    for n, pair in enumerate(p.strip() for p in text.split(",")):
+        if not pair:
+            continue
+        key_id, colon, key = pair.partition(":")
+        if not colon or not key.strip():
+            raise ConfigError(f"{API_KEYS_ENV}: entry {n + 1}: expected id:key")
+        try:
+            keys.append(ApiKeyConfig(id=key_id.strip(), sha256=hash_key(key.strip())))
+        except ConfigError as exc:
+            raise ConfigError(f"{API_KEYS_ENV}: entry {n + 1}: {exc}") from None
+    return keys

@@ -20,6 +20,7 @@ from grpc_status import rpc_status
 __all__ = [
     "GENERIC_MESSAGE",
     "GRPC_TO_HTTP",
+    "AuthenticationFailed",
     "BodyTooLarge",
     "GatewayError",
     "HttpMapping",
@@ -71,9 +72,9 @@ _OPAQUE_CODES = frozenset({_C.UNKNOWN, _C.INTERNAL, _C.DATA_LOSS})
 # gRPC core writes those details, and they name internal addresses.
 _TRANSPORT_MESSAGES: Mapping[grpc.StatusCode, str] = MappingProxyType(
     {
-        _C.UNAVAILABLE: "The router is unavailable; please retry shortly.",
+        _C.UNAVAILABLE: "The {service} is unavailable; please retry shortly.",
         _C.DEADLINE_EXCEEDED: "The request timed out.",
-        _C.UNIMPLEMENTED: "This operation is not supported by the router.",
+        _C.UNIMPLEMENTED: "This operation is not supported by the {service}.",
         _C.CANCELLED: "The request was cancelled.",
     }
 )
@@ -139,6 +140,20 @@ class BodyTooLarge(GatewayError):
     default_type = "invalid_request_error"
 
 
+class AuthenticationFailed(GatewayError):
+    """No API key, or one the gateway does not accept (OpenAI answers both the same way)."""
+
+    default_status = 401
+    default_type = "invalid_request_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="invalid_api_key")
+
+    def headers(self) -> dict[str, str]:
+        """``WWW-Authenticate: Bearer`` (RFC 6750), as every 401 must name a scheme."""
+        return {"www-authenticate": "Bearer"}
+
+
 class UpstreamError(GatewayError):
     """A failure reported by the router (or the channel to it), mapped through GRPC_TO_HTTP."""
 
@@ -163,8 +178,8 @@ class UpstreamError(GatewayError):
         self.grpc_code = grpc_code
 
 
-def from_rpc_error(exc: grpc.RpcError) -> UpstreamError:
-    """Convert a failed router call, reading ErrorInfo, RetryInfo and BadRequest details."""
+def from_rpc_error(exc: grpc.RpcError, service: str = "router") -> UpstreamError:
+    """Convert a failed call to ``service``, reading ErrorInfo, RetryInfo and BadRequest."""
     grpc_code = exc.code()
     if grpc_code not in GRPC_TO_HTTP or grpc_code is _C.OK:
         grpc_code = _C.UNKNOWN
@@ -194,7 +209,7 @@ def from_rpc_error(exc: grpc.RpcError) -> UpstreamError:
     elif status is not None and status.message:
         message = status.message
     elif grpc_code in _TRANSPORT_MESSAGES:
-        message = _TRANSPORT_MESSAGES[grpc_code]
+        message = _TRANSPORT_MESSAGES[grpc_code].format(service=service)
     else:
         message = exc.details() or GENERIC_MESSAGE
     code = reason.lower() if reason else grpc_code.name.lower()

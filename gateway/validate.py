@@ -30,6 +30,10 @@ __all__ = [
 ]
 
 
+# Integral floats up to this size are exact; beyond it, 2**63 + 1 and 2**63 read the same.
+_EXACT_FLOAT_INT = 2**53
+
+
 def join(parent: str, key: str | int) -> str:
     """The path of ``key`` inside ``parent`` (``messages`` + 2 -> ``messages[2]``)."""
     if isinstance(key, int):
@@ -107,7 +111,13 @@ def expect_bool(value: Any, param: str) -> bool:
 def expect_int(
     value: Any, param: str, *, minimum: int | None = None, maximum: int | None = None
 ) -> int:
-    """``value`` as an integer within ``[minimum, maximum]``."""
+    """``value`` as an integer within ``[minimum, maximum]``; ``2.0`` counts, as JSON Schema
+    says (some JSON encoders write every number with a fraction)."""
+    if isinstance(value, float) and value.is_integer():
+        if abs(value) > _EXACT_FLOAT_INT:
+            # The JSON parser read an integer beyond 64 bits as a float: its exact value is lost.
+            raise InvalidRequest(f"Invalid '{param}': integer out of range.", param)
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise _wrong_type(value, "an integer", param)
     _check_range(value, param, minimum, maximum)

@@ -184,7 +184,18 @@ def _ready(name: str, host: str, port: int) -> bool:
 
 
 def _print_banner(endpoints: dict[str, tuple[str, int]]) -> None:
+    import httpx
+
+    from gateway.app import AUTH_OFF
+
     gh, gp = endpoints["gateway"]
+    # Ask the running gateway whether it wants API keys: the answer reflects the config file
+    # and the environment it actually loaded.
+    probe = "127.0.0.1" if gh in ("0.0.0.0", "::", "") else gh
+    try:
+        auth = httpx.get(f"http://{probe}:{gp}/healthz", timeout=2.0).json().get("auth")
+    except (httpx.HTTPError, ValueError, AttributeError):
+        auth = None
     gh = "localhost" if gh in ("127.0.0.1", "0.0.0.0", "::") else gh
     rh, rp = endpoints["router"]
     mh, mp = endpoints["metrics"]
@@ -194,8 +205,10 @@ def _print_banner(endpoints: dict[str, tuple[str, int]]) -> None:
         f"  gateway  http://{gh}:{gp}   OpenAI API: /v1/chat/completions, /v1/models",
         f"  router   {rh}:{rp}   gRPC llmrouter.v1.RouterService",
         f"  metrics  {mh}:{mp}   gRPC llmrouter.v1.MetricsService",
+        *([f"  {AUTH_OFF}"] if auth == "disabled" else []),
         "Try:",
         f"  curl -s http://{gh}:{gp}/v1/chat/completions -H 'content-type: application/json' \\",
+        *([] if auth == "disabled" else ['       -H "authorization: Bearer $LLMROUTER_KEY" \\']),
         f"       -d '{body}'",
         "  .venv/bin/llmrouter costs --group-by model",
     ]

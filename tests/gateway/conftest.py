@@ -1,4 +1,5 @@
-"""Fixtures: a fake RouterService on a real gRPC server, the real gateway on port 0, a client."""
+"""Fixtures: fake RouterService and MetricsService on real gRPC servers, the real gateway on
+port 0 with one API key, and a client presenting that key."""
 
 from __future__ import annotations
 
@@ -9,13 +10,20 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway import GatewayConfig, RunningGateway, start
+from gateway import ApiKeyConfig, AppOptions, GatewayConfig, RunningGateway, hash_key, start
 from llmrouter.serving import start_grpc_server
-from llmrouter.v1 import router_service_pb2, router_service_pb2_grpc
+from llmrouter.v1 import (
+    metrics_service_pb2,
+    metrics_service_pb2_grpc,
+    router_service_pb2,
+    router_service_pb2_grpc,
+)
 
-from .support import FakeRouter, StartGateway
+from .fake_metrics import FakeMetrics
+from .support import AUTH, TEST_KEY, TEST_KEY_ID, FakeRouter, StartGateway
 
 ROUTER_SERVICE = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
+METRICS_SERVICE = metrics_service_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name
 
 
 @pytest.fixture
@@ -28,29 +36,48 @@ async def router() -> AsyncIterator[FakeRouter]:
         [ROUTER_SERVICE],
     )
     fake.port = server.port
+    fake.server = server
     yield fake
     fake.release.set()
     await server.stop(0)
 
 
 @pytest.fixture
-def gateway_config(router: FakeRouter) -> GatewayConfig:
-    """A gateway config on a free port, pointing at the fake router."""
+async def metrics() -> AsyncIterator[FakeMetrics]:
+    """The fake metrics service, served by a real ``grpc.aio`` server on a free port."""
+    fake = FakeMetrics()
+    server = await start_grpc_server(
+        "127.0.0.1:0",
+        lambda s: metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(fake, s),
+        [METRICS_SERVICE],
+    )
+    fake.port = server.port
+    fake.server = server
+    yield fake
+    await server.stop(0)
+
+
+@pytest.fixture
+def gateway_config(router: FakeRouter, metrics: FakeMetrics) -> GatewayConfig:
+    """A gateway config on a free port, pointing at the fakes, accepting TEST_KEY."""
     return GatewayConfig(
         port=0,
-        router_address=f"127.0.0.1:{router.port}",
+        router_addresses=(f"127.0.0.1:{router.port}",),
+        metrics_address=f"127.0.0.1:{metrics.port}",
         request_timeout_s=30.0,
         shutdown_grace_s=5.0,
+        api_keys=(ApiKeyConfig(id=TEST_KEY_ID, sha256=hash_key(TEST_KEY)),),
     )
 
 
 @pytest.fixture
 async def start_gateway(gateway_config: GatewayConfig) -> AsyncIterator[StartGateway]:
-    """Start a real gateway with ``gateway_config`` changed by keyword overrides."""
+    """Start a real gateway with ``gateway_config`` changed by keyword overrides
+    (``options=`` passes AppOptions)."""
     running: list[RunningGateway] = []
 
-    async def start_one(**overrides: Any) -> RunningGateway:
-        gateway = await start(dataclasses.replace(gateway_config, **overrides))
+    async def start_one(options: AppOptions | None = None, **overrides: Any) -> RunningGateway:
+        gateway = await start(dataclasses.replace(gateway_config, **overrides), options)
         running.append(gateway)
         return gateway
 
@@ -67,6 +94,6 @@ async def gateway(start_gateway: StartGateway) -> RunningGateway:
 
 @pytest.fixture
 async def client(gateway: RunningGateway) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client for ``gateway``."""
-    async with httpx.AsyncClient(base_url=gateway.url, timeout=10.0) as http:
+    """An HTTP client for ``gateway`` that presents TEST_KEY."""
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10.0, headers=AUTH) as http:
         yield http

@@ -17,13 +17,20 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from gateway import RunningGateway
+from llmrouter.serving import GrpcServer
 from llmrouter.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
 
 CREATED = 1_700_000_000
 
+# The API key the test gateway accepts, its id, and the header presenting it.
+TEST_KEY = "sk-test-0123456789abcdef"
+TEST_KEY_ID = "tests"
+AUTH = {"authorization": f"Bearer {TEST_KEY}"}
+
 Context = grpc.aio.ServicerContext[Any, Any]
 
-# The start_gateway fixture: start a gateway with GatewayConfig fields overridden.
+# The start_gateway fixture: start a gateway with GatewayConfig fields overridden (and
+# optionally ``options=AppOptions(...)``).
 StartGateway = Callable[..., Awaitable[RunningGateway]]
 
 
@@ -156,6 +163,30 @@ def models() -> list[router_service_pb2.ModelInfo]:
     ]
 
 
+def route_response() -> router_service_pb2.RouteResponse:
+    """A decision: two candidates, one model skipped for its context window."""
+    return router_service_pb2.RouteResponse(
+        category="code",
+        category_source="keywords",
+        estimated_prompt_tokens=9000,
+        candidates=[
+            router_service_pb2.Candidate(
+                model="sim-large", provider="simulated", position=0, score=0.8, reason="score 0.8"
+            ),
+            router_service_pb2.Candidate(
+                model="gpt-4o-mini", provider="openai", position=1, reason="chain position 2"
+            ),
+        ],
+        skipped_models=[
+            router_service_pb2.SkippedModel(
+                model="sim-small",
+                reason=router_service_pb2.SKIP_REASON_CONTEXT_WINDOW,
+                detail="needs 9000 tokens, window is 8192",
+            )
+        ],
+    )
+
+
 def rich_status(failure: Failure) -> grpc.Status:
     """``failure`` as a grpc.Status carrying google.rpc details, as the router sends them."""
     details: list[any_pb2.Any] = []
@@ -189,9 +220,11 @@ class FakeRouter(router_service_pb2_grpc.RouterServiceServicer):
 
     def __init__(self) -> None:
         self.port = 0
+        self.server: GrpcServer | None = None
         self.complete_response = text_response()
         self.stream_messages = text_stream()
         self.models = models()
+        self.route_response = route_response()
         # Fail calls with this (streams: after ``fail_after`` messages were sent).
         self.failure: Failure | None = None
         self.fail_after = 0
@@ -237,10 +270,19 @@ class FakeRouter(router_service_pb2_grpc.RouterServiceServicer):
             self.cancelled.set()
             raise
 
+    async def Route(
+        self, request: router_service_pb2.RouteRequest, context: Context
+    ) -> router_service_pb2.RouteResponse:
+        self._record(request.chat, context)
+        if self.failure is not None:
+            await self._abort(context, self.failure)
+        return self.route_response
+
     async def ListModels(
         self, request: router_service_pb2.ListModelsRequest, context: Context
     ) -> router_service_pb2.ListModelsResponse:
         self.called.set()
+        self.time_remaining.append(context.time_remaining())
         if self.failure is not None:
             await self._abort(context, self.failure)
         return router_service_pb2.ListModelsResponse(models=self.models)

@@ -9,7 +9,7 @@ import pytest
 from gateway.errors import GENERIC_MESSAGE, GRPC_TO_HTTP, from_rpc_error
 from tests.conftest import free_port
 
-from .support import Failure, FakeRouter, StartGateway, rich_status
+from .support import AUTH, Failure, FakeRouter, StartGateway, rich_status
 
 C = grpc.StatusCode
 
@@ -143,8 +143,8 @@ async def test_unreachable_router_is_503_without_its_address(
     start_gateway: StartGateway,
 ) -> None:
     port = free_port()  # nothing listens there
-    gateway = await start_gateway(router_address=f"127.0.0.1:{port}")
-    async with httpx.AsyncClient(base_url=gateway.url) as http:
+    gateway = await start_gateway(router_addresses=(f"127.0.0.1:{port}",))
+    async with httpx.AsyncClient(base_url=gateway.url, headers=AUTH) as http:
         response = await http.post(CHAT, json=BODY)
 
     assert response.status_code == 503
@@ -156,7 +156,7 @@ async def test_unreachable_router_is_503_without_its_address(
 async def test_deadline_is_504(start_gateway: StartGateway, router: FakeRouter) -> None:
     router.hold = True
     gateway = await start_gateway(request_timeout_s=0.3)
-    async with httpx.AsyncClient(base_url=gateway.url) as http:
+    async with httpx.AsyncClient(base_url=gateway.url, headers=AUTH) as http:
         response = await http.post(CHAT, json=BODY)
 
     assert response.status_code == 504
@@ -168,7 +168,7 @@ async def test_deadline_mid_stream_is_an_error_event(
 ) -> None:
     router.hold_after = 2
     gateway = await start_gateway(request_timeout_s=0.5)
-    async with httpx.AsyncClient(base_url=gateway.url) as http:
+    async with httpx.AsyncClient(base_url=gateway.url, headers=AUTH) as http:
         response = await http.post(CHAT, json={**BODY, "stream": True})
 
     assert response.status_code == 200

@@ -13,6 +13,7 @@ import pytest
 from llmrouter.v1 import chat_pb2
 
 from .support import (
+    AUTH,
     CREATED,
     Failure,
     FakeRouter,
@@ -148,7 +149,7 @@ async def test_router_call_carries_the_configured_deadline(
     start_gateway: StartGateway, router: FakeRouter
 ) -> None:
     gateway = await start_gateway(request_timeout_s=7.0)
-    async with httpx.AsyncClient(base_url=gateway.url) as http:
+    async with httpx.AsyncClient(base_url=gateway.url, headers=AUTH) as http:
         await http.post(CHAT, json=body())
 
     remaining = router.time_remaining[0]
@@ -364,7 +365,7 @@ async def test_json_that_is_not_an_object_is_400(client: httpx.AsyncClient) -> N
 async def test_oversized_body_is_413(start_gateway: StartGateway, router: FakeRouter) -> None:
     gateway = await start_gateway(max_body_bytes=256)
     big = body(messages=[{"role": "user", "content": "x" * 300}])
-    async with httpx.AsyncClient(base_url=gateway.url) as http:
+    async with httpx.AsyncClient(base_url=gateway.url, headers=AUTH) as http:
         response = await http.post(CHAT, json=big)
 
         async def chunked() -> Any:  # no Content-Length: the limit applies while reading
@@ -401,7 +402,7 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "auth": "enabled"}
 
 
 async def test_unknown_route_is_404_in_openai_shape(client: httpx.AsyncClient) -> None:

@@ -17,11 +17,11 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway import GatewayConfig, load_config, main, start
+from gateway import AppOptions, GatewayConfig, load_config, main, start
 from llmrouter.config import ConfigError
 from llmrouter.serving import StartupError
 
-from .support import FakeRouter, StartGateway
+from .support import AUTH, FakeRouter, StartGateway
 
 BODY = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def busy_port() -> Iterator[int]:
 
 async def test_busy_port_is_a_startup_error(busy_port: int) -> None:
     with pytest.raises(StartupError) as caught:
-        await start(GatewayConfig(port=busy_port))
+        await start(GatewayConfig(port=busy_port, auth_enabled=False))
 
     assert str(caught.value) == f"cannot listen on 127.0.0.1:{busy_port}: address already in use"
 
@@ -47,13 +47,17 @@ async def test_failed_app_startup_is_a_startup_error() -> None:
     broken_channel: Any = object()  # the lifespan cannot build a stub on it
 
     with pytest.raises(StartupError, match="application startup failed"):
-        await start(GatewayConfig(port=0), router_channel=broken_channel)
+        await start(
+            GatewayConfig(port=0, auth_enabled=False), AppOptions(router_channel=broken_channel)
+        )
 
 
 @pytest.mark.usefixtures("clean_env")
 def test_main_prints_one_line_when_the_port_is_busy(
-    busy_port: int, capsys: pytest.CaptureFixture[str]
+    busy_port: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("LLMROUTER_GATEWAY_AUTH_ENABLED", "false")
+
     assert main(["--port", str(busy_port)]) == 2
 
     err = capsys.readouterr().err
@@ -72,13 +76,30 @@ def test_main_prints_one_line_for_bad_config(
     assert capsys.readouterr().err == "gateway: gateway.port: expected an integer, got 'abc'\n"
 
 
+@pytest.mark.usefixtures("clean_env")
+def test_auth_on_without_keys_fails_at_start_naming_the_key(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--port", "0"]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("gateway: gateway.api_keys: auth is enabled but no API key")
+    assert err.count("\n") == 1
+
+
 def test_load_config_reads_the_file_then_the_environment(tmp_path: Path) -> None:
     path = tmp_path / "llmrouter.toml"
-    path.write_text('[gateway]\nport = 9000\nrouter_address = "router:50051"\n')
+    path.write_text('[gateway]\nport = 9000\nrouter_addresses = ["router-a:50051"]\n')
 
-    config = load_config(path, environ={"LLMROUTER_GATEWAY_PORT": "9100"})
+    config = load_config(
+        path,
+        environ={
+            "LLMROUTER_GATEWAY_PORT": "9100",
+            "LLMROUTER_GATEWAY_ROUTER_ADDRESSES": "router-a:50051, router-b:50051",
+        },
+    )
 
-    assert config == GatewayConfig(port=9100, router_address="router:50051")
+    assert config == GatewayConfig(port=9100, router_addresses=("router-a:50051", "router-b:50051"))
 
 
 def test_load_config_defaults_without_a_file() -> None:
@@ -92,7 +113,20 @@ def test_load_config_defaults_without_a_file() -> None:
         ("request_timeout_s = 0", "gateway.request_timeout_s"),
         ("max_body_bytes = -1", "gateway.max_body_bytes"),
         ("shutdown_grace_s = -1.0", "gateway.shutdown_grace_s"),
-        ('router_address = ""', "gateway.router_address"),
+        ("router_addresses = []", "gateway.router_addresses"),
+        ('router_addresses = ["router"]', "gateway.router_addresses[0]"),
+        ('router_addresses = ["a:1", "a:1"]', "gateway.router_addresses"),
+        ('metrics_address = "metrics:99999"', "gateway.metrics_address"),
+        ("readiness_timeout_s = 0", "gateway.readiness_timeout_s"),
+        ('auth_enabled = "yes"', "gateway.auth_enabled"),
+        ('api_keys = [{ id = "ci" }]', "gateway.api_keys[0].sha256"),
+        ('api_keys = [{ id = "ci", sha256 = "abc" }]', "gateway.api_keys[0].sha256"),
+        ('api_keys = [{ id = "c i", env = "K" }]', "gateway.api_keys[0].id"),
+        (
+            'api_keys = [{ id = "ci", env = "K", sha256 = "' + "0" * 64 + '" }]',
+            "gateway.api_keys[0].sha256",
+        ),
+        ('api_keys = [{ id = "a", env = "K" }, { id = "a", env = "L" }]', "gateway.api_keys[1].id"),
         ("colour = 1", "gateway.colour"),
     ],
 )
@@ -109,14 +143,14 @@ async def test_stop_lets_in_flight_requests_finish(
 ) -> None:
     router.hold = True
     gateway = await start_gateway()
-    async with httpx.AsyncClient(base_url=gateway.url) as http:
+    async with httpx.AsyncClient(base_url=gateway.url, headers=AUTH) as http:
         in_flight = asyncio.create_task(http.post("/v1/chat/completions", json=BODY))
         await asyncio.wait_for(router.called.wait(), timeout=5)
         stopping = asyncio.create_task(gateway.stop())
         await asyncio.sleep(0.3)
         assert not stopping.done()  # waiting for the request
 
-        async with httpx.AsyncClient(base_url=gateway.url) as newcomer:
+        async with httpx.AsyncClient(base_url=gateway.url, headers=AUTH) as newcomer:
             with pytest.raises(httpx.ConnectError):  # no new connections meanwhile
                 await newcomer.get("/healthz")
         router.release.set()
@@ -133,7 +167,7 @@ async def test_stop_cancels_what_outlives_the_grace_period(
     gateway = await start_gateway(shutdown_grace_s=1.0)
     stream = {**BODY, "stream": True}
     async with (
-        httpx.AsyncClient(base_url=gateway.url) as http,
+        httpx.AsyncClient(base_url=gateway.url, headers=AUTH) as http,
         http.stream("POST", "/v1/chat/completions", json=stream),
     ):
         await asyncio.wait_for(router.called.wait(), timeout=5)
@@ -146,6 +180,7 @@ async def test_stop_cancels_what_outlives_the_grace_period(
 
 def test_process_serves_until_sigterm() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
+    env["LLMROUTER_GATEWAY_API_KEYS"] = "ci:sk-process-key"
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway", "--port", "0"],
         cwd=REPO,
@@ -161,8 +196,12 @@ def test_process_serves_until_sigterm() -> None:
             line,
         )
         assert match, line
-        health = httpx.get(f"http://127.0.0.1:{match[1]}/healthz", timeout=5)
-        assert health.json() == {"status": "ok"}
+        url = f"http://127.0.0.1:{match[1]}"
+        health = httpx.get(f"{url}/healthz", timeout=5)
+        assert health.json() == {"status": "ok", "auth": "enabled"}
+        assert httpx.get(f"{url}/v1/models", timeout=5).status_code == 401
+        keyed = httpx.get(f"{url}/v1/models", headers={"x-api-key": "sk-process-key"}, timeout=5)
+        assert keyed.status_code != 401  # past auth (then 503: probably no router there)
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0

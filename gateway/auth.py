@@ -1,0 +1,110 @@
+"""API-key authentication: which configured key, if any, a request presents.
+
+Keys are held only as SHA-256 digests. A presented key is hashed and compared with every
+configured digest by ``hmac.compare_digest``, without stopping at a match, so the time taken
+says nothing about which key (or how much of one) matched. What the gateway passes on is the
+key's id, never the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from starlette.datastructures import Headers
+
+from gateway.config import API_KEYS_ENV, GatewayConfig
+from gateway.errors import AuthenticationFailed
+from llmrouter.config import ConfigError
+
+__all__ = ["KeyRing", "presented_key"]
+
+_MISSING = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization "
+    "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or in an x-api-key header."
+)
+_WRONG = "Incorrect API key provided."
+
+
+@dataclass(frozen=True, repr=False)
+class KeyRing:
+    """The accepted keys as (digest, id) pairs; ``enabled`` False lets every request through."""
+
+    enabled: bool
+    _entries: tuple[tuple[bytes, str], ...]
+
+    @classmethod
+    def from_config(
+        cls, config: GatewayConfig, environ: Mapping[str, str] | None = None
+    ) -> KeyRing:
+        """The keys of ``config``, reading ``env`` keys from ``environ`` (default os.environ).
+
+        Raises ConfigError when auth is on but no key is configured, or a named variable is
+        unset: the gateway must not start open by accident.
+        """
+        if not config.auth_enabled:
+            return cls(enabled=False, _entries=())
+        env = os.environ if environ is None else environ
+        entries: list[tuple[bytes, str]] = []
+        for i, key in enumerate(config.api_keys):
+            if key.sha256:
+                digest = bytes.fromhex(key.sha256)
+            else:
+                secret = env.get(key.env, "").strip()
+                if not secret:
+                    raise ConfigError(
+                        f"gateway.api_keys[{i}].env: environment variable {key.env} "
+                        "is not set or empty"
+                    )
+                digest = _digest(secret)
+            if any(hmac.compare_digest(digest, known) for known, _ in entries):
+                raise ConfigError(f"gateway.api_keys[{i}]: the same key is configured twice")
+            entries.append((digest, key.id))
+        if not entries:
+            raise ConfigError(
+                "gateway.api_keys: auth is enabled but no API key is configured; add "
+                "[[gateway.api_keys]] entries (id plus sha256 or env), set "
+                f"{API_KEYS_ENV}=id:key,..., or set gateway.auth_enabled = false for a "
+                "local run"
+            )
+        return cls(enabled=True, _entries=tuple(entries))
+
+    def __repr__(self) -> str:
+        ids = ", ".join(key_id for _, key_id in self._entries)
+        return f"KeyRing(enabled={self.enabled}, ids=[{ids}])"
+
+    def authenticate(self, headers: Headers) -> str | None:
+        """The id of the key ``headers`` present; None when auth is off.
+
+        Raises AuthenticationFailed when the key is missing or unknown.
+        """
+        if not self.enabled:
+            return None
+        key = presented_key(headers)
+        if key is None:
+            raise AuthenticationFailed(_MISSING)
+        digest = _digest(key)
+        found: str | None = None
+        for known, key_id in self._entries:
+            if hmac.compare_digest(known, digest):
+                found = key_id
+        if found is None:
+            raise AuthenticationFailed(_WRONG)
+        return found
+
+
+def presented_key(headers: Headers) -> str | None:
+    """The key in ``Authorization: Bearer <key>`` or else ``x-api-key``; None when neither."""
+    authorization = headers.get("authorization", "")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    api_key = headers.get("x-api-key", "").strip()
+    return api_key or None
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()

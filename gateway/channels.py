@@ -1,0 +1,117 @@
+"""The long-lived gRPC channels of the gateway: one to the router replicas, one to metrics.
+
+Several router addresses share one channel whose target lists them all (``ipv4:a:p,b:p``) and
+whose service config picks ``round_robin``: gRPC keeps a subchannel to each replica, sends each
+call to the next ready one and skips replicas that are down. Host names among several
+addresses are resolved once at start (a static list); a single address stays a ``dns:`` target,
+so one name with many A records (a headless service) is spread over and re-resolved too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2_grpc
+
+from llmrouter.serving import StartupError
+from llmrouter.v1 import metrics_service_pb2_grpc, router_service_pb2_grpc
+
+__all__ = ["SERVICE_CONFIG", "Upstreams", "open_upstreams", "router_target"]
+
+SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+
+_OPTIONS: Sequence[tuple[str, Any]] = (
+    ("grpc.service_config", SERVICE_CONFIG),
+    # The service config is ours; DNS TXT records must not replace it.
+    ("grpc.service_config_disable_resolution", 1),
+)
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    """Stubs over the gateway's channels."""
+
+    router: router_service_pb2_grpc.RouterServiceStub
+    metrics: metrics_service_pb2_grpc.MetricsServiceStub
+    router_health: Any  # grpc_health.v1 HealthStub (untyped)
+    metrics_health: Any
+
+
+@asynccontextmanager
+async def open_upstreams(
+    router_addresses: Sequence[str],
+    metrics_address: str,
+    *,
+    router_channel: grpc.aio.Channel | None = None,
+    metrics_channel: grpc.aio.Channel | None = None,
+) -> AsyncIterator[Upstreams]:
+    """Open the channels (given ones are borrowed, not closed) and yield stubs over them."""
+    owned: list[grpc.aio.Channel] = []
+    try:
+        if router_channel is None:
+            target = await router_target(router_addresses)
+            router_channel = grpc.aio.insecure_channel(target, options=_OPTIONS)
+            owned.append(router_channel)
+        if metrics_channel is None:
+            metrics_channel = grpc.aio.insecure_channel(metrics_address)
+            owned.append(metrics_channel)
+        yield Upstreams(
+            router=router_service_pb2_grpc.RouterServiceStub(router_channel),
+            metrics=metrics_service_pb2_grpc.MetricsServiceStub(metrics_channel),
+            router_health=health_pb2_grpc.HealthStub(router_channel),
+            metrics_health=health_pb2_grpc.HealthStub(metrics_channel),
+        )
+    finally:
+        for channel in owned:
+            await channel.close(None)
+
+
+async def router_target(addresses: Sequence[str]) -> str:
+    """The gRPC target for ``addresses``: the address itself, or a static ``ipv4:``/``ipv6:``
+    list of all of them (host names resolved now)."""
+    if len(addresses) == 1:
+        return f"dns:///{addresses[0]}"
+    parsed = [_split(a) for a in addresses]
+    family = socket.AF_INET6 if any(_is_ipv6(h) for h, _ in parsed) else socket.AF_INET
+    resolved = [(await _resolve(host, family), port) for host, port in parsed]
+    if family == socket.AF_INET6:
+        return "ipv6:" + ",".join(f"[{host}]:{port}" for host, port in resolved)
+    return "ipv4:" + ",".join(f"{host}:{port}" for host, port in resolved)
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(host), ipaddress.IPv6Address)
+    except ValueError:
+        return False
+
+
+async def _resolve(host: str, family: socket.AddressFamily) -> str:
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        if (literal.version == 6) != (family == socket.AF_INET6):
+            raise StartupError("router_addresses: cannot mix IPv4 and IPv6 addresses")
+        return host
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, None, family=family, type=socket.SOCK_STREAM
+        )
+    except OSError as exc:
+        raise StartupError(f"cannot resolve router address {host}: {exc}") from None
+    return str(infos[0][4][0])

@@ -1,0 +1,130 @@
+"""The endpoints served by RouterService: chat completions (JSON or SSE), route, models."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway import translate
+from gateway.channels import Upstreams
+from gateway.config import GatewayConfig
+from gateway.context import RequestContext
+from gateway.errors import GENERIC_MESSAGE, GatewayError, from_rpc_error
+from gateway.streaming import DONE_EVENT, SSEResponse, sse_event, until_disconnect
+from gateway.web import JSONResponse, read_json
+
+__all__ = ["RouterEndpoints"]
+
+logger = logging.getLogger(__name__)
+
+# The end-of-stream marker of ``call.read()`` (missing from grpc-stubs).
+_EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]
+
+# Seconds the router gets to end its stream after the summary.
+_DRAIN_S = 1.0
+
+
+class RouterEndpoints:
+    """``/v1/chat/completions``, ``/v1/route`` and ``/v1/models``."""
+
+    def __init__(self, config: GatewayConfig, upstreams: Callable[[], Upstreams]) -> None:
+        self._config = config
+        self._upstreams = upstreams
+
+    async def _parse(self, request: Request, ctx: RequestContext) -> translate.ParsedRequest:
+        return translate.parse_chat_request(
+            await read_json(request, self._config.max_body_bytes),
+            request_id=ctx.request_id,
+            source=request.headers.get("x-llmrouter-source"),
+            api_key_id=ctx.api_key_id,
+        )
+
+    async def chat_completions(self, request: Request, ctx: RequestContext) -> Response:
+        """``POST /v1/chat/completions``: one completion as JSON, or a stream of SSE chunks."""
+        parsed = await self._parse(request, ctx)
+        if parsed.stream:
+            return await self._stream(request, parsed, ctx)
+        call = self._upstreams().router.Complete(parsed.complete_request(), timeout=ctx.timeout_s)
+        response = await until_disconnect(request.receive, call, call.cancel)
+        return JSONResponse(
+            translate.completion(response), headers=translate.completion_headers(response)
+        )
+
+    async def _stream(
+        self, request: Request, parsed: translate.ParsedRequest, ctx: RequestContext
+    ) -> Response:
+        call = self._upstreams().router.StreamComplete(
+            parsed.stream_request(), timeout=ctx.timeout_s
+        )
+        chunks = translate.ChunkStream(
+            request_id=ctx.request_id, model=parsed.model, include_usage=parsed.include_usage
+        )
+        # Wait for StreamStart so the headers can name the model that will answer; errors
+        # until then are ordinary HTTP errors.
+        first = await until_disconnect(request.receive, call.read(), call.cancel)
+        if first is _EOF:
+            raise GatewayError("The router ended the stream without an answer.", http_status=502)
+        try:
+            initial = chunks.feed(first)
+        except BaseException:
+            call.cancel()
+            raise
+        return SSEResponse(
+            _events(call, chunks, initial), cancel=call.cancel, headers=chunks.headers()
+        )
+
+    async def route(self, request: Request, ctx: RequestContext) -> Response:
+        """``POST /v1/route``: the router's decision for a chat request, without serving it."""
+        parsed = await self._parse(request, ctx)
+        call = self._upstreams().router.Route(parsed.route_request(), timeout=ctx.timeout_s)
+        response = await until_disconnect(request.receive, call, call.cancel)
+        return JSONResponse(translate.route_json(response))
+
+    async def models(self, request: Request, ctx: RequestContext) -> Response:
+        """``GET /v1/models``: the router's models plus the virtual ``auto``."""
+        call = self._upstreams().router.ListModels(
+            translate.list_models_request(), timeout=ctx.timeout_s
+        )
+        response = await until_disconnect(request.receive, call, call.cancel)
+        return JSONResponse(translate.models_list(response))
+
+
+async def _events(
+    call: Any, chunks: translate.ChunkStream, initial: list[dict[str, Any]]
+) -> AsyncIterator[bytes]:
+    """SSE events of one stream; failures become an error event and no ``[DONE]``."""
+    for chunk in initial:
+        yield sse_event(chunk)
+    try:
+        while not chunks.finished:
+            message = await call.read()
+            if message is _EOF:
+                break
+            for chunk in chunks.feed(message):
+                yield sse_event(chunk)
+    except grpc.aio.AioRpcError as exc:
+        yield sse_event(from_rpc_error(exc).body())
+        return
+    except Exception:
+        logger.exception("stream translation failed")
+        yield sse_event(GatewayError(GENERIC_MESSAGE).body())
+        return
+    if not chunks.finished:
+        error = GatewayError("The router ended the stream before it was complete.")
+        yield sse_event(error.body())
+        return
+    yield DONE_EVENT
+    # Let the call end on its own (read to EOF): cancelling it right after the summary could
+    # make the router record a served request as cancelled. A router that lingers is cut off.
+    try:
+        async with asyncio.timeout(_DRAIN_S):
+            while await call.read() is not _EOF:
+                pass
+    except (grpc.aio.AioRpcError, TimeoutError):
+        call.cancel()

@@ -1,0 +1,74 @@
+"""Liveness (``/healthz``: the process serves HTTP) and readiness (``/readyz``: the router and
+the metrics service both answer their gRPC health check with SERVING)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, Final
+
+import grpc
+from grpc_health.v1 import health_pb2
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.channels import Upstreams
+from gateway.errors import GatewayError
+from gateway.web import JSONResponse
+
+__all__ = ["SERVING", "Health"]
+
+SERVING: Final = "SERVING"
+# What /readyz reports for a service whose health check failed as a call.
+_CALL_FAILURES: Final = {
+    grpc.StatusCode.DEADLINE_EXCEEDED: "TIMEOUT",
+    grpc.StatusCode.UNIMPLEMENTED: "NO_HEALTH_SERVICE",
+}
+
+
+class Health:
+    """``/healthz`` and ``/readyz``; neither needs an API key."""
+
+    def __init__(
+        self, upstreams: Callable[[], Upstreams], *, timeout_s: float, auth_enabled: bool
+    ) -> None:
+        self._upstreams = upstreams
+        self._timeout_s = timeout_s
+        self._auth = "enabled" if auth_enabled else "disabled"
+
+    async def healthz(self, request: Request) -> Response:
+        """The process serves HTTP (liveness); says whether API keys are required."""
+        return JSONResponse({"status": "ok", "auth": self._auth})
+
+    async def readyz(self, request: Request) -> Response:
+        """200 when both services report SERVING within the timeout, else 503 naming which not."""
+        upstreams = self._upstreams()
+        router, metrics = await asyncio.gather(
+            self._check(upstreams.router_health), self._check(upstreams.metrics_health)
+        )
+        body: dict[str, Any] = {"status": "ready", "router": router, "metrics": metrics}
+        if router == SERVING and metrics == SERVING:
+            return JSONResponse(body)
+        down = ", ".join(
+            f"{name} is {state}"
+            for name, state in (("router", router), ("metrics", metrics))
+            if state != SERVING
+        )
+        error = GatewayError(
+            f"Not ready: {down}.",
+            code="not_ready",
+            http_status=503,
+            error_type="service_unavailable_error",
+        )
+        body = {**body, "status": "not_ready", **error.body()}
+        return JSONResponse(body, status_code=503)
+
+    async def _check(self, stub: Any) -> str:
+        """The serving status of the service behind ``stub`` (its overall status, service "")."""
+        try:
+            reply = await stub.Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=self._timeout_s
+            )
+        except grpc.aio.AioRpcError as exc:
+            return _CALL_FAILURES.get(exc.code(), "UNREACHABLE")
+        return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))

@@ -1,0 +1,399 @@
+"""JSON Schemas of the OpenAI-shaped side: chat requests, completions, stream events, models,
+routing decisions and errors.
+
+Request schemas say what :mod:`gateway.translate.chat_request` accepts as precisely as JSON
+Schema can; what it cannot say (a ``tool_choice`` function must name one of ``tools``, tool
+names are unique) is in the descriptions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from gateway.schema_parts import (
+    INT32_MAX,
+    INT64,
+    INTEGER,
+    NUMBER,
+    OPT_STRING,
+    STRING,
+    obj,
+    ref,
+)
+
+__all__ = ["CHAT_SCHEMAS"]
+
+# --- chat requests -------------------------------------------------------------------------------
+
+_TEXT_PART = obj(["type", "text"], {"type": {"const": "text"}, "text": STRING})
+_IMAGE_PART = obj(
+    ["type", "image_url"],
+    {
+        "type": {"const": "image_url"},
+        "image_url": obj(["url"], {"url": {"type": "string", "minLength": 1}}),
+    },
+)
+_REFUSAL_PART = obj(["type", "refusal"], {"type": {"const": "refusal"}, "refusal": STRING})
+
+
+def _content(*parts: dict[str, Any]) -> dict[str, Any]:
+    items = parts[0] if len(parts) == 1 else {"oneOf": list(parts)}
+    return {"anyOf": [STRING, {"type": "array", "minItems": 1, "items": items}]}
+
+
+# Messages other than the assistant's must not carry tool calls.
+_NO_TOOL_CALLS: Final = {"type": "null"}
+
+_MESSAGE = {
+    "description": "One chat message; the fields allowed depend on 'role'.",
+    "oneOf": [
+        obj(
+            ["role", "content"],
+            {
+                "role": {"enum": ["system", "developer"]},
+                "content": _content(_TEXT_PART),
+                "name": OPT_STRING,
+                "tool_calls": _NO_TOOL_CALLS,
+            },
+        ),
+        obj(
+            ["role", "content"],
+            {
+                "role": {"const": "user"},
+                "content": _content(_TEXT_PART, _IMAGE_PART),
+                "name": OPT_STRING,
+                "tool_calls": _NO_TOOL_CALLS,
+            },
+        ),
+        obj(
+            ["role"],
+            {
+                "role": {"const": "assistant"},
+                "content": {"anyOf": [_content(_TEXT_PART, _REFUSAL_PART), {"type": "null"}]},
+                "name": OPT_STRING,
+                "tool_calls": {"type": ["array", "null"], "items": ref("ToolCall")},
+            },
+            description="Content may be null only when the message has tool calls.",
+            anyOf=[
+                {"required": ["content"], "properties": {"content": {"type": ["string", "array"]}}},
+                {
+                    "required": ["tool_calls"],
+                    "properties": {"tool_calls": {"type": "array", "minItems": 1}},
+                },
+            ],
+        ),
+        obj(
+            ["role", "content", "tool_call_id"],
+            {
+                "role": {"const": "tool"},
+                "content": _content(_TEXT_PART),
+                "tool_call_id": {"type": "string", "minLength": 1},
+                "name": OPT_STRING,
+                "tool_calls": _NO_TOOL_CALLS,
+            },
+        ),
+    ],
+}
+
+_TOOL_CALL = obj(
+    ["id", "type", "function"],
+    {
+        "id": {"type": "string", "minLength": 1},
+        "type": {"const": "function"},
+        "function": obj(
+            ["name", "arguments"],
+            {"name": {"type": "string", "minLength": 1}, "arguments": STRING},
+        ),
+    },
+)
+
+_TOOL = obj(
+    ["type", "function"],
+    {
+        "type": {"const": "function"},
+        "function": obj(
+            ["name"],
+            {
+                "name": {"type": "string", "minLength": 1},
+                "description": OPT_STRING,
+                "parameters": {"type": ["object", "null"]},
+                "strict": {"type": ["boolean", "null"]},
+            },
+        ),
+    },
+)
+
+_RESPONSE_FORMAT = {
+    "oneOf": [
+        obj(["type"], {"type": {"enum": ["text", "json_object"]}}),
+        obj(
+            ["type", "json_schema"],
+            {
+                "type": {"const": "json_schema"},
+                "json_schema": obj(
+                    ["name"],
+                    {
+                        "name": {"type": "string", "minLength": 1},
+                        "schema": {"type": ["object", "null"]},
+                        "strict": {"type": ["boolean", "null"]},
+                    },
+                ),
+            },
+        ),
+        {"type": "null"},
+    ]
+}
+
+_WEIGHT = {"type": ["number", "null"], "minimum": 0}
+_ROUTER_OPTIONS = {
+    "type": ["object", "null"],
+    "description": "llmrouter's own options; unknown keys are rejected.",
+    "additionalProperties": False,
+    "properties": {
+        "category": OPT_STRING,
+        "task_type": OPT_STRING,
+        "source": OPT_STRING,
+        "preferences": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "properties": {"cost": _WEIGHT, "latency": _WEIGHT, "quality": _WEIGHT},
+        },
+    },
+}
+
+_CHAT_REQUEST = {
+    "type": "object",
+    "description": (
+        "OpenAI's chat completion request. Unknown top-level fields are ignored, as OpenAI's "
+        "clients send some the gateway does not use. Tool names must be unique, and a "
+        "'tool_choice' function must name one of 'tools'."
+    ),
+    "required": ["model", "messages"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1, "description": "A model, alias or 'auto'."},
+        "messages": {"type": "array", "minItems": 1, "items": ref("Message")},
+        "tools": {"type": ["array", "null"], "items": ref("Tool"), "uniqueItems": True},
+        "tool_choice": {
+            "anyOf": [
+                {"enum": ["none", "auto", "required"]},
+                obj(
+                    ["type", "function"],
+                    {
+                        "type": {"const": "function"},
+                        "function": obj(["name"], {"name": {"type": "string", "minLength": 1}}),
+                    },
+                ),
+                {"type": "null"},
+            ]
+        },
+        "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+        "top_p": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "max_completion_tokens": {"type": ["integer", "null"], "minimum": 1, "maximum": INT32_MAX},
+        "max_tokens": {"type": ["integer", "null"], "minimum": 1, "maximum": INT32_MAX},
+        "seed": {"type": ["integer", "null"], **INT64},
+        "presence_penalty": {"type": ["number", "null"], "minimum": -2, "maximum": 2},
+        "frequency_penalty": {"type": ["number", "null"], "minimum": -2, "maximum": 2},
+        "n": {"type": ["integer", "null"], "minimum": 1, "maximum": 1},
+        "stop": {
+            "anyOf": [STRING, {"type": "array", "maxItems": 4, "items": STRING}, {"type": "null"}]
+        },
+        "response_format": _RESPONSE_FORMAT,
+        "user": OPT_STRING,
+        "metadata": {"type": ["object", "null"], "additionalProperties": STRING},
+        "stream": {"type": ["boolean", "null"]},
+        "stream_options": {
+            "type": ["object", "null"],
+            "description": "Only with 'stream': true.",
+            "properties": {"include_usage": {"type": ["boolean", "null"]}},
+        },
+        "llmrouter": _ROUTER_OPTIONS,
+    },
+    "allOf": [
+        {  # stream_options needs stream: true
+            "if": {
+                "required": ["stream_options"],
+                "properties": {"stream_options": {"type": "object"}},
+            },
+            "then": {"required": ["stream"], "properties": {"stream": {"const": True}}},
+        },
+        {  # a tool_choice other than none/auto needs tools
+            "if": {
+                "required": ["tool_choice"],
+                "properties": {
+                    "tool_choice": {"anyOf": [{"const": "required"}, {"type": "object"}]}
+                },
+            },
+            "then": {
+                "required": ["tools"],
+                "properties": {"tools": {"type": "array", "minItems": 1}},
+            },
+        },
+    ],
+}
+
+
+# --- responses -----------------------------------------------------------------------------------
+
+_ERROR = obj(
+    ["error"],
+    {
+        "error": obj(
+            ["message", "type", "param", "code"],
+            {"message": STRING, "type": STRING, "param": OPT_STRING, "code": OPT_STRING},
+        )
+    },
+)
+
+_USAGE = obj(
+    ["prompt_tokens", "completion_tokens", "total_tokens"],
+    {"prompt_tokens": INTEGER, "completion_tokens": INTEGER, "total_tokens": INTEGER},
+)
+_FINISH = {"enum": ["stop", "length", "tool_calls", "content_filter"]}
+_COMPLETION = obj(
+    ["id", "object", "created", "model", "choices", "usage"],
+    {
+        "id": STRING,
+        "object": {"const": "chat.completion"},
+        "created": INTEGER,
+        "model": STRING,
+        "choices": {
+            "type": "array",
+            "items": obj(
+                ["index", "message", "logprobs", "finish_reason"],
+                {
+                    "index": INTEGER,
+                    "message": obj(
+                        ["role", "content", "refusal"],
+                        {
+                            "role": {"const": "assistant"},
+                            "content": OPT_STRING,
+                            "refusal": {"type": "null"},
+                            "tool_calls": {"type": "array", "items": ref("ToolCall")},
+                        },
+                    ),
+                    "logprobs": {"type": "null"},
+                    "finish_reason": _FINISH,
+                },
+            ),
+        },
+        "usage": ref("Usage"),
+    },
+)
+
+_CHUNK = obj(
+    ["id", "object", "created", "model", "choices"],
+    {
+        "id": STRING,
+        "object": {"const": "chat.completion.chunk"},
+        "created": INTEGER,
+        "model": STRING,
+        "choices": {
+            "type": "array",
+            "items": obj(
+                ["index", "delta", "logprobs", "finish_reason"],
+                {
+                    "index": INTEGER,
+                    "delta": {
+                        "type": "object",
+                        "properties": {
+                            "role": {"const": "assistant"},
+                            "content": OPT_STRING,
+                            "tool_calls": {"type": "array", "items": {"type": "object"}},
+                        },
+                    },
+                    "logprobs": {"type": "null"},
+                    "finish_reason": {"anyOf": [_FINISH, {"type": "null"}]},
+                },
+            ),
+        },
+        "usage": {"anyOf": [ref("Usage"), {"type": "null"}]},
+    },
+)
+# One server-sent event: a chunk, an error (then the stream ends), or the final [DONE].
+_EVENT = obj(
+    ["data"],
+    {
+        "data": {
+            "anyOf": [
+                {"const": "[DONE]"},
+                {
+                    "type": "string",
+                    "pattern": "^[{]",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {"anyOf": [ref("ChatCompletionChunk"), ref("Error")]},
+                },
+            ]
+        }
+    },
+)
+
+_MODEL_LIST = obj(
+    ["object", "data"],
+    {
+        "object": {"const": "list"},
+        "data": {
+            "type": "array",
+            "items": obj(
+                ["id", "object", "created", "owned_by"],
+                {
+                    "id": STRING,
+                    "object": {"const": "model"},
+                    "created": INTEGER,
+                    "owned_by": STRING,
+                },
+            ),
+        },
+    },
+)
+
+_ROUTE = obj(
+    ["category", "category_source", "estimated_prompt_tokens", "candidates", "skipped"],
+    {
+        "category": STRING,
+        "category_source": STRING,
+        "estimated_prompt_tokens": INTEGER,
+        "candidates": {
+            "type": "array",
+            "items": obj(
+                ["model", "provider", "position", "score", "reason"],
+                {
+                    "model": STRING,
+                    "provider": STRING,
+                    "position": INTEGER,
+                    "score": NUMBER,
+                    "reason": STRING,
+                },
+            ),
+        },
+        "skipped": {
+            "type": "array",
+            "items": obj(
+                ["model", "reason", "detail"],
+                {
+                    "model": STRING,
+                    "reason": {
+                        "type": "string",
+                        "description": "e.g. disabled, breaker_open, missing_capability, "
+                        "context_window, unknown_model",
+                    },
+                    "detail": STRING,
+                },
+            ),
+        },
+    },
+)
+
+
+CHAT_SCHEMAS: Final[dict[str, Any]] = {
+    "Error": _ERROR,
+    "ChatCompletionRequest": _CHAT_REQUEST,
+    "Message": _MESSAGE,
+    "ToolCall": _TOOL_CALL,
+    "Tool": _TOOL,
+    "ChatCompletion": _COMPLETION,
+    "ChatCompletionChunk": _CHUNK,
+    "ChatCompletionEvent": _EVENT,
+    "Usage": _USAGE,
+    "ModelList": _MODEL_LIST,
+    "RouteDecision": _ROUTE,
+}

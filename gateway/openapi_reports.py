@@ -1,0 +1,125 @@
+"""JSON Schemas of the reports: costs, usage (fallback events, provider health) and health.
+
+Money is float USD (``*_usd``), durations are milliseconds (``*_ms``), times ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from gateway.schema_parts import INTEGER, NUMBER, STRING, TIME, obj, ref
+from gateway.usage_query import BUCKETS, DIMENSIONS
+
+__all__ = ["REPORT_SCHEMAS"]
+
+_SUMMARY_INTS = (
+    "requests",
+    "successes",
+    "failures",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "fallback_count",
+    "local_requests",
+    "remote_requests",
+)
+_SUMMARY_NUMBERS = (
+    "cost_usd",
+    "average_latency_ms",
+    "p95_latency_ms",
+    "fallback_rate",
+    "reference_cost_usd",
+    "savings_usd",
+    "savings_percent",
+)
+_SUMMARY_PROPS = {
+    **{name: INTEGER for name in _SUMMARY_INTS},
+    **{name: NUMBER for name in _SUMMARY_NUMBERS},
+}
+_SUMMARY = obj(list(_SUMMARY_PROPS), _SUMMARY_PROPS)
+_GROUP = obj(
+    list(_SUMMARY_PROPS),
+    {
+        **_SUMMARY_PROPS,
+        **{name: STRING for name in ("provider", "model", "category", "source", "api_key_id")},
+        "bucket_start": TIME,
+    },
+    description="Only the grouped-by fields (and bucket_start with a bucket) are present.",
+)
+_COSTS_PROPS = {
+    "start": TIME,
+    "end": TIME,
+    "group_by": {"type": "array", "items": {"enum": list(DIMENSIONS)}},
+    "bucket": {"enum": [*BUCKETS, None]},
+    "reference_model": STRING,
+    "totals": ref("CostSummary"),
+    "groups": {"type": "array", "items": ref("CostGroup")},
+}
+_COSTS = obj(list(_COSTS_PROPS), _COSTS_PROPS)
+_FALLBACK_EVENT = obj(
+    [
+        "request_id", "attempt", "time", "model", "provider", "fallback_from", "reason",
+        "status", "category", "source", "trace_id",
+    ],
+    {
+        **{
+            name: STRING
+            for name in (
+                "request_id", "model", "provider", "fallback_from", "reason", "category",
+                "source", "trace_id",
+            )
+        },
+        "attempt": INTEGER,
+        "time": TIME,
+        "status": {"enum": ["succeeded", "failed", "cancelled", "unspecified"]},
+    },
+)  # fmt: skip
+_PROVIDER_HEALTH_PROPS = {
+    "provider": STRING,
+    "requests": INTEGER,
+    "successes": INTEGER,
+    "failures": INTEGER,
+    "success_rate": NUMBER,
+    "average_latency_ms": NUMBER,
+    "last_success_time": TIME,
+    "last_failure_time": TIME,
+    "last_error_type": STRING,
+}
+_USAGE_REPORT_PROPS = {
+    **_COSTS_PROPS,
+    "fallback_events": {"type": "array", "items": ref("FallbackEvent")},
+    "provider_health": {
+        "type": "array",
+        "items": obj(list(_PROVIDER_HEALTH_PROPS), _PROVIDER_HEALTH_PROPS),
+    },
+}
+_USAGE_REPORT = obj(list(_USAGE_REPORT_PROPS), _USAGE_REPORT_PROPS)
+
+_HEALTH_STATE = {
+    "type": "string",
+    "description": "SERVING, NOT_SERVING, UNKNOWN, SERVICE_UNKNOWN, or when the check itself "
+    "failed TIMEOUT, UNREACHABLE, NO_HEALTH_SERVICE.",
+}
+_READINESS = obj(
+    ["status", "router", "metrics"],
+    {
+        "status": {"enum": ["ready", "not_ready"]},
+        "router": _HEALTH_STATE,
+        "metrics": _HEALTH_STATE,
+        "error": {"$ref": "#/components/schemas/Error/properties/error"},
+    },
+)
+_LIVENESS = obj(
+    ["status", "auth"], {"status": {"const": "ok"}, "auth": {"enum": ["enabled", "disabled"]}}
+)
+
+
+REPORT_SCHEMAS: Final[dict[str, Any]] = {
+    "CostSummary": _SUMMARY,
+    "CostGroup": _GROUP,
+    "CostReport": _COSTS,
+    "FallbackEvent": _FALLBACK_EVENT,
+    "UsageReport": _USAGE_REPORT,
+    "Liveness": _LIVENESS,
+    "Readiness": _READINESS,
+}

@@ -1,0 +1,161 @@
+"""The gateway's Starlette app: its routes, the guard every endpoint runs behind, and the
+lifespan that holds the gRPC channels.
+
+Routes: ``POST /v1/chat/completions`` (JSON or SSE), ``POST /v1/route``, ``GET /v1/models``,
+``GET /v1/costs``, ``GET /v1/usage`` (API key required when auth is on) and ``GET /healthz``,
+``GET /readyz``, ``GET /openapi.json`` (open).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import grpc
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway import openapi
+from gateway.auth import KeyRing
+from gateway.channels import Upstreams, open_upstreams
+from gateway.chat import RouterEndpoints
+from gateway.config import GatewayConfig
+from gateway.context import RequestContext, request_timeout
+from gateway.errors import GENERIC_MESSAGE, GatewayError, from_rpc_error
+from gateway.health import Health
+from gateway.streaming import ClientGone
+from gateway.usage import Clock, UsageEndpoints
+from gateway.web import (
+    JSONResponse,
+    RequestIdMiddleware,
+    error_response,
+    http_exception,
+    request_id,
+)
+from llmrouter.serving import StartupError
+
+__all__ = ["AppOptions", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+_Endpoint = Callable[[Request, RequestContext], Awaitable[Response]]
+_OpenEndpoint = Callable[[Request], Awaitable[Response]]
+_Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    """What the app takes from its host besides the config (tests pass fakes here)."""
+
+    # A channel to the router, owned by the caller, instead of one to router_addresses.
+    router_channel: grpc.aio.Channel | None = None
+    # A channel to the metrics service, owned by the caller, instead of one to metrics_address.
+    metrics_channel: grpc.aio.Channel | None = None
+    # Where keys named by api_keys[].env are read; None means os.environ.
+    environ: Mapping[str, str] | None = None
+    # Now, as an aware UTC datetime (for ``since`` windows).
+    clock: Clock = _utc_now
+
+
+def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Starlette:
+    """The gateway app for ``config``.
+
+    Raises ConfigError when auth is on and no key can be loaded.
+    """
+    options = options or AppOptions()
+    keys = KeyRing.from_config(config, options.environ)
+    upstreams: list[Upstreams] = []  # set while the lifespan runs
+
+    def current() -> Upstreams:
+        if not upstreams:  # only when the app runs without its lifespan
+            raise GatewayError("The gateway is not started.", http_status=503)
+        return upstreams[0]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            try:
+                opened = await stack.enter_async_context(
+                    open_upstreams(
+                        config.router_addresses,
+                        config.metrics_address,
+                        router_channel=options.router_channel,
+                        metrics_channel=options.metrics_channel,
+                    )
+                )
+            except StartupError as exc:
+                # uvicorn only says "startup failed"; the server reports this reason instead.
+                app.state.startup_error = exc
+                raise
+            upstreams.append(opened)
+            try:
+                yield
+            finally:
+                upstreams.clear()
+
+    def protected(endpoint: _Endpoint) -> _Handler:
+        async def run(request: Request) -> Response:
+            ctx = RequestContext(
+                request_id=request_id(request),
+                api_key_id=keys.authenticate(request.headers),
+                timeout_s=request_timeout(request.headers, config.request_timeout_s),
+            )
+            return await endpoint(request, ctx)
+
+        return _guarded(run)
+
+    chat = RouterEndpoints(config, current)
+    usage = UsageEndpoints(current, options.clock)
+    health = Health(current, timeout_s=config.readiness_timeout_s, auth_enabled=keys.enabled)
+    document = openapi.document(auth_enabled=keys.enabled)
+
+    async def openapi_json(request: Request) -> Response:
+        """``GET /openapi.json``: the OpenAPI 3.1 description of this app."""
+        return JSONResponse(document)
+
+    routes = [
+        Route("/v1/chat/completions", protected(chat.chat_completions), methods=["POST"]),
+        Route("/v1/route", protected(chat.route), methods=["POST"]),
+        Route("/v1/models", protected(chat.models), methods=["GET"]),
+        Route("/v1/costs", protected(usage.costs), methods=["GET"]),
+        Route("/v1/usage", protected(usage.usage), methods=["GET"]),
+        Route("/healthz", _guarded(health.healthz), methods=["GET"]),
+        Route("/readyz", _guarded(health.readyz), methods=["GET"]),
+        Route("/openapi.json", _guarded(openapi_json), methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestIdMiddleware)],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_exception},
+    )
+
+
+def _guarded(endpoint: _OpenEndpoint) -> _Handler:
+    """Turn every failure of ``endpoint`` into an OpenAI-shaped error response."""
+
+    async def run(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except GatewayError as exc:
+            return error_response(exc)
+        except grpc.aio.AioRpcError as exc:
+            return error_response(from_rpc_error(exc))
+        except (ClientGone, ClientDisconnect):
+            return Response(status_code=499)  # nobody is listening; for the access log
+        except Exception:
+            logger.exception("unexpected error in %s %s", request.method, request.url.path)
+            return error_response(GatewayError(GENERIC_MESSAGE))
+
+    return run

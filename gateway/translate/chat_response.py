@@ -1,0 +1,243 @@
+"""The router's answers (CompleteResponse, stream messages, model list) as OpenAI JSON."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+from llmrouter.v1 import chat_pb2, router_service_pb2
+
+__all__ = [
+    "AUTO_MODEL",
+    "ChunkStream",
+    "completion",
+    "completion_headers",
+    "list_models_request",
+    "models_list",
+]
+
+# The virtual model that lets the router choose.
+AUTO_MODEL: Final = "auto"
+
+# A trace id goes into a header only when it is a plain token (W3C ids are 32 hex digits).
+_TRACE_ID: Final = re.compile(r"[0-9A-Za-z._-]{1,128}")
+
+_FINISH_REASONS: Final[Mapping[int, str]] = {
+    chat_pb2.FINISH_REASON_STOP: "stop",
+    chat_pb2.FINISH_REASON_LENGTH: "length",
+    chat_pb2.FINISH_REASON_TOOL_CALLS: "tool_calls",
+    chat_pb2.FINISH_REASON_CONTENT_FILTER: "content_filter",
+}
+
+
+def completion(response: router_service_pb2.CompleteResponse) -> dict[str, Any]:
+    """A ``chat.completion`` object for a finished request."""
+    tool_calls = [_tool_call_json(call) for call in response.message.tool_calls]
+    text = _text(response.message)
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": None if not text and tool_calls else text,
+        "refusal": None,
+    }
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return {
+        "id": f"chatcmpl-{response.id}",
+        "object": "chat.completion",
+        "created": _created(response),
+        "model": response.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": _finish_reason(response.finish_reason, bool(tool_calls)),
+            }
+        ],
+        "usage": _usage(response.usage),
+    }
+
+
+def completion_headers(response: router_service_pb2.CompleteResponse) -> dict[str, str]:
+    """The ``x-llmrouter-*`` headers describing who served a finished request."""
+    headers = {
+        "x-llmrouter-model": response.model,
+        "x-llmrouter-provider": response.provider,
+        "x-llmrouter-attempts": str(len(response.attempts)),
+        "x-llmrouter-fallback": "true" if response.fallback else "false",
+    }
+    if _TRACE_ID.fullmatch(response.trace_id):
+        headers["x-llmrouter-trace-id"] = response.trace_id
+    return headers
+
+
+class ChunkStream:
+    """Turns StreamComplete messages into ``chat.completion.chunk`` objects, in order.
+
+    Feed it every message; :attr:`finished` turns true with the summary. The first message is
+    the StreamStart, whose model and provider :meth:`headers` reports.
+    """
+
+    def __init__(self, *, request_id: str, model: str, include_usage: bool) -> None:
+        self._id = f"chatcmpl-{request_id}"
+        self._model = model
+        self._provider = ""
+        self._attempts = 0
+        self._fallback = False
+        self._trace_id = ""
+        self._created = int(time.time())
+        self._include_usage = include_usage
+        self._started = False
+        self._role_sent = False
+        self._saw_tool_calls = False
+        self.finished = False
+
+    def headers(self) -> dict[str, str]:
+        """``x-llmrouter-*`` headers as known from the StreamStart (sent before any content)."""
+        headers = {"x-llmrouter-model": self._model}
+        if self._provider:
+            headers["x-llmrouter-provider"] = self._provider
+        if self._attempts:
+            headers["x-llmrouter-attempts"] = str(self._attempts)
+            headers["x-llmrouter-fallback"] = "true" if self._fallback else "false"
+        if self._trace_id:
+            headers["x-llmrouter-trace-id"] = self._trace_id
+        return headers
+
+    def feed(self, message: router_service_pb2.StreamCompleteResponse) -> list[dict[str, Any]]:
+        """The chunks (zero or more) to send for one message of the router's stream."""
+        if self.finished:
+            return []
+        kind = message.WhichOneof("chunk")
+        if kind == "start":
+            if not self._started:
+                self._start(message.start)
+            return []
+        self._started = True
+        if kind == "delta":
+            return self._delta(message.delta)
+        if kind == "summary":
+            return self._summary(message.summary)
+        return []
+
+    def _start(self, start: router_service_pb2.StreamStart) -> None:
+        self._started = True
+        if start.id:
+            self._id = f"chatcmpl-{start.id}"
+        self._model = start.model or self._model
+        self._provider = start.provider
+        self._attempts = start.attempt_count
+        self._fallback = start.fallback
+        self._trace_id = start.trace_id if _TRACE_ID.fullmatch(start.trace_id) else ""
+        if start.HasField("create_time"):
+            self._created = start.create_time.seconds
+
+    def _delta(self, delta: router_service_pb2.StreamDelta) -> list[dict[str, Any]]:
+        body: dict[str, Any] = {}
+        if not self._role_sent:
+            body["role"] = "assistant"
+        if delta.content:
+            body["content"] = delta.content
+        if delta.tool_calls:
+            self._saw_tool_calls = True
+            body["tool_calls"] = [_tool_call_delta_json(t) for t in delta.tool_calls]
+        if not self._role_sent:
+            self._role_sent = True
+            body.setdefault("content", None if delta.tool_calls else "")
+        if not body:
+            return []
+        return [self._chunk([{"index": 0, "delta": body, "logprobs": None, "finish_reason": None}])]
+
+    def _summary(self, summary: router_service_pb2.StreamSummary) -> list[dict[str, Any]]:
+        self.finished = True
+        delta: dict[str, Any] = {}
+        if not self._role_sent:
+            self._role_sent = True
+            delta = {"role": "assistant", "content": ""}
+        reason = _finish_reason(summary.finish_reason, self._saw_tool_calls)
+        chunks = [
+            self._chunk([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": reason}])
+        ]
+        if self._include_usage:
+            chunks.append(self._chunk([], usage=_usage(summary.usage)))
+        return chunks
+
+    def _chunk(
+        self, choices: list[dict[str, Any]], usage: dict[str, int] | None = None
+    ) -> dict[str, Any]:
+        chunk: dict[str, Any] = {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+            "choices": choices,
+        }
+        if self._include_usage:
+            # As OpenAI: every chunk has "usage", null except on the last one.
+            chunk["usage"] = usage
+        return chunk
+
+
+def list_models_request() -> router_service_pb2.ListModelsRequest:
+    """The request for RouterService.ListModels."""
+    return router_service_pb2.ListModelsRequest()
+
+
+def models_list(response: router_service_pb2.ListModelsResponse) -> dict[str, Any]:
+    """OpenAI's ``/v1/models`` list: the virtual ``auto`` model, then every enabled model."""
+    data: list[dict[str, Any]] = [_model_json(AUTO_MODEL, "llmrouter")]
+    data.extend(_model_json(m.name, m.provider) for m in response.models if m.enabled)
+    return {"object": "list", "data": data}
+
+
+def _model_json(name: str, owner: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": owner}
+
+
+def _text(message: chat_pb2.Message) -> str:
+    if message.content:
+        return message.content
+    return "".join(p.text for p in message.content_parts if p.WhichOneof("part") == "text")
+
+
+def _tool_call_json(call: chat_pb2.ToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+def _tool_call_delta_json(delta: router_service_pb2.ToolCallDelta) -> dict[str, Any]:
+    item: dict[str, Any] = {"index": delta.index}
+    function: dict[str, Any] = {}
+    if delta.id:
+        item["id"] = delta.id
+        item["type"] = "function"
+    if delta.name:
+        function["name"] = delta.name
+    if delta.arguments or delta.id:
+        function["arguments"] = delta.arguments
+    item["function"] = function
+    return item
+
+
+def _finish_reason(reason: int, has_tool_calls: bool) -> str:
+    return _FINISH_REASONS.get(reason) or ("tool_calls" if has_tool_calls else "stop")
+
+
+def _usage(usage: chat_pb2.Usage) -> dict[str, int]:
+    total = usage.total_tokens or usage.prompt_tokens + usage.completion_tokens
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": total,
+    }
+
+
+def _created(response: router_service_pb2.CompleteResponse) -> int:
+    if response.HasField("create_time"):
+        return response.create_time.seconds
+    return int(time.time())

@@ -1,0 +1,124 @@
+"""HTTP plumbing shared by every endpoint: JSON responses, request ids, bodies, routing errors."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextlib import aclosing
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import BodyTooLarge, GatewayError, InvalidRequest
+
+__all__ = [
+    "JSONResponse",
+    "RequestIdMiddleware",
+    "error_response",
+    "http_exception",
+    "read_json",
+    "request_id",
+]
+
+# A client-chosen X-Request-Id is kept when it is this tame; otherwise we make one.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class JSONResponse(Response):
+    """A JSON response encoded with orjson."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        """Encode ``content`` as JSON."""
+        return orjson.dumps(content)
+
+
+class RequestIdMiddleware:
+    """Give every request an id (the client's X-Request-Id when tame) and every response the
+    ``x-request-id`` header, routing errors included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
+                headers.append((b"x-request-id", rid.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def request_id(request: Request) -> str:
+    """The id RequestIdMiddleware gave ``request``."""
+    return str(request.state.request_id)
+
+
+def error_response(error: GatewayError, headers: dict[str, str] | None = None) -> Response:
+    """``error`` as OpenAI's error body with its status and headers."""
+    return JSONResponse(
+        error.body(), status_code=error.http_status, headers={**error.headers(), **(headers or {})}
+    )
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    """Routing errors (404, 405) in OpenAI's error shape."""
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if exc.status_code == 404:
+        message = f"Unknown request URL: {request.method} {path}. Please check the URL for typos."
+        code = "unknown_url"
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed for {path}."
+        code = "method_not_allowed"
+    else:
+        message, code = exc.detail, None
+    error = GatewayError(
+        message, code=code, http_status=exc.status_code, error_type="invalid_request_error"
+    )
+    return error_response(error, dict(exc.headers or {}))
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The request body decoded as JSON; 413 beyond ``limit`` bytes, 400 when not JSON."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async with aclosing(request.stream()) as stream:
+        async for chunk in stream:
+            body += chunk
+            if len(body) > limit:  # chunked bodies have no Content-Length to check
+                raise _too_large(limit)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest(
+            "We could not parse the JSON body of your request. The body must be valid JSON.",
+            None,
+            code="invalid_json",
+        ) from None
+
+
+def _too_large(limit: int) -> BodyTooLarge:
+    return BodyTooLarge(
+        f"Request body too large: the limit is {limit} bytes.", code="request_too_large"
+    )

@@ -1,0 +1,142 @@
+"""A fake MetricsService for gateway tests: canned reports, recorded requests.
+
+Served by a real in-process ``grpc.aio`` server (see conftest.py), like FakeRouter, while the
+real metrics service's query RPCs are written elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from llmrouter.serving import GrpcServer
+from llmrouter.v1 import metrics_service_pb2 as m
+from llmrouter.v1 import metrics_service_pb2_grpc
+
+from .support import Failure, rich_status
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+# 2026-11-01T00:00:00Z
+NOV_1 = 1_793_491_200
+
+
+def ms(value: float) -> duration_pb2.Duration:
+    """A Duration of ``value`` milliseconds."""
+    seconds, rest = divmod(value, 1000)
+    return duration_pb2.Duration(seconds=int(seconds), nanos=round(rest * 1e6))
+
+
+def at(seconds: int) -> timestamp_pb2.Timestamp:
+    """A Timestamp ``seconds`` after the epoch."""
+    return timestamp_pb2.Timestamp(seconds=seconds)
+
+
+def summary(requests: int = 4, cost: float = 0.25) -> m.CostSummary:
+    """Aggregates with every field set."""
+    return m.CostSummary(
+        requests=requests,
+        successes=requests - 1,
+        failures=1,
+        prompt_tokens=1000,
+        completion_tokens=500,
+        total_tokens=1500,
+        cost_usd=cost,
+        average_latency=ms(250.5),
+        p95_latency=ms(1200),
+        fallback_count=1,
+        fallback_rate=0.25,
+        local_requests=1,
+        remote_requests=requests - 1,
+        reference_cost_usd=1.0,
+        savings_usd=1.0 - cost,
+        savings_percent=75.0,
+    )
+
+
+def costs_response() -> m.QueryCostsResponse:
+    """Totals and two groups by provider and day."""
+    return m.QueryCostsResponse(
+        totals=summary(8, 0.5),
+        groups=[
+            m.CostGroup(provider="openai", bucket_start_time=at(NOV_1), summary=summary()),
+            m.CostGroup(provider="simulated", bucket_start_time=at(NOV_1), summary=summary()),
+        ],
+        reference_model="gpt-4o",
+    )
+
+
+def fallback_events() -> list[m.FallbackEvent]:
+    """One fallback from sim-small to sim-large after a rate limit."""
+    return [
+        m.FallbackEvent(
+            request_id="req-9",
+            attempt=2,
+            time=at(NOV_1 + 90),
+            model="sim-large",
+            provider="simulated",
+            fallback_from="sim-small",
+            reason="RATE_LIMITED",
+            status=m.USAGE_STATUS_SUCCEEDED,
+            category="code",
+            source="wt-7",
+            trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
+        )
+    ]
+
+
+def provider_health() -> list[m.ProviderHealth]:
+    """One provider that has succeeded and never failed."""
+    return [
+        m.ProviderHealth(
+            provider="simulated",
+            requests=10,
+            successes=10,
+            success_rate=1.0,
+            average_latency=ms(12.5),
+            last_success_time=at(NOV_1 + 60),
+        )
+    ]
+
+
+class FakeMetrics(metrics_service_pb2_grpc.MetricsServiceServicer):
+    """Canned MetricsService query RPCs. Set the attributes to shape the next calls."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.server: GrpcServer | None = None
+        self.costs = costs_response()
+        self.events = fallback_events()
+        self.providers = provider_health()
+        # Fail every call with this (None: answer).
+        self.failure: Failure | None = None
+        # What the gateway sent, by RPC name, and the deadline left when each call arrived.
+        self.requests: dict[str, list[Any]] = {}
+        self.time_remaining: list[float | None] = []
+
+    async def QueryCosts(
+        self, request: m.QueryCostsRequest, context: Context
+    ) -> m.QueryCostsResponse:
+        await self._enter("QueryCosts", request, context)
+        return self.costs
+
+    async def ListFallbackEvents(
+        self, request: m.ListFallbackEventsRequest, context: Context
+    ) -> m.ListFallbackEventsResponse:
+        await self._enter("ListFallbackEvents", request, context)
+        return m.ListFallbackEventsResponse(events=self.events)
+
+    async def GetProviderHealth(
+        self, request: m.GetProviderHealthRequest, context: Context
+    ) -> m.GetProviderHealthResponse:
+        await self._enter("GetProviderHealth", request, context)
+        return m.GetProviderHealthResponse(providers=self.providers)
+
+    async def _enter(self, name: str, request: Any, context: Context) -> None:
+        self.requests.setdefault(name, []).append(request)
+        self.time_remaining.append(context.time_remaining())
+        if self.failure is not None:
+            status = rich_status(self.failure)
+            await context.abort(status.code, status.details, status.trailing_metadata)
