@@ -22,6 +22,7 @@ import uvicorn
 from gateway.config import GatewayConfig, load_config
 from gateway.routes import AppOptions, create_app
 from llmrouter.serving import StartupError, run_main
+from llmrouter.telemetry import configure_tracing
 
 __all__ = ["AUTH_OFF", "AppOptions", "RunningGateway", "create_app", "main", "serve", "start"]
 
@@ -58,6 +59,7 @@ async def serve(
 
     ``ready`` is called with the bound port once connections are accepted.
     """
+    tracing = configure_tracing("llmrouter-gateway")
     app = create_app(config, options)  # first: a config error must not leave a socket bound
     sock = _bind(config.host, config.port)
     port = int(sock.getsockname()[1])
@@ -99,6 +101,7 @@ async def serve(
     finally:
         watcher.cancel()
         sock.close()
+        tracing.shutdown()
 
 
 def _bind(host: str, port: int) -> socket.socket:

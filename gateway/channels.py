@@ -22,6 +22,7 @@ import grpc
 from grpc_health.v1 import health_pb2_grpc
 
 from llmrouter.serving import StartupError
+from llmrouter.telemetry import client_interceptors
 from llmrouter.v1 import metrics_service_pb2_grpc, router_service_pb2_grpc
 
 __all__ = ["SERVICE_CONFIG", "Upstreams", "open_upstreams", "router_target"]
@@ -58,10 +59,14 @@ async def open_upstreams(
     try:
         if router_channel is None:
             target = await router_target(router_addresses)
-            router_channel = grpc.aio.insecure_channel(target, options=_OPTIONS)
+            router_channel = grpc.aio.insecure_channel(
+                target, options=_OPTIONS, interceptors=client_interceptors()
+            )
             owned.append(router_channel)
         if metrics_channel is None:
-            metrics_channel = grpc.aio.insecure_channel(metrics_address)
+            metrics_channel = grpc.aio.insecure_channel(
+                metrics_address, interceptors=client_interceptors()
+            )
             owned.append(metrics_channel)
         yield Upstreams(
             router=router_service_pb2_grpc.RouterServiceStub(router_channel),

@@ -207,6 +207,19 @@ _PATHS: Final = {
         }
     },
     "/openapi.json": {"get": _operation("This document", _json(_JSON, "OpenAPI 3.1."), open_=True)},
+    "/metrics": {
+        "get": {
+            **_operation(
+                "Prometheus metrics of the gateway", _json(_JSON, "unused"), open_=True
+            ),
+            "responses": {
+                "200": {
+                    "description": "Prometheus text exposition format.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
 }
 
 

@@ -30,6 +30,7 @@ from gateway.config import GatewayConfig
 from gateway.context import RequestContext, request_timeout
 from gateway.errors import GENERIC_MESSAGE, GatewayError, from_rpc_error
 from gateway.health import Health
+from gateway.observability import GatewayMetrics, PrometheusMiddleware, TracingMiddleware
 from gateway.streaming import ClientGone
 from gateway.usage import Clock, UsageEndpoints
 from gateway.web import (
@@ -40,6 +41,7 @@ from gateway.web import (
     request_id,
 )
 from llmrouter.serving import StartupError
+from llmrouter.telemetry import tracing_enabled
 
 __all__ = ["AppOptions", "create_app"]
 
@@ -119,6 +121,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Star
     usage = UsageEndpoints(current, options.clock)
     health = Health(current, timeout_s=config.readiness_timeout_s, auth_enabled=keys.enabled)
     document = openapi.document(auth_enabled=keys.enabled)
+    prometheus = GatewayMetrics()
 
     async def openapi_json(request: Request) -> Response:
         """``GET /openapi.json``: the OpenAPI 3.1 description of this app."""
@@ -133,10 +136,16 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Star
         Route("/healthz", _guarded(health.healthz), methods=["GET"]),
         Route("/readyz", _guarded(health.readyz), methods=["GET"]),
         Route("/openapi.json", _guarded(openapi_json), methods=["GET"]),
+        Route("/metrics", prometheus.endpoint, methods=["GET"]),
     ]
+    known = frozenset(r.path for r in routes)
+    middleware = [Middleware(PrometheusMiddleware, metrics=prometheus, known_paths=known)]
+    if tracing_enabled():
+        middleware.insert(0, Middleware(TracingMiddleware, known_paths=known))
+    middleware.append(Middleware(RequestIdMiddleware))
     return Starlette(
         routes=routes,
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=middleware,
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception},
     )

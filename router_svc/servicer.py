@@ -94,6 +94,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             category=served.decision.category,
             create_time=timestamp(served.create_time),
             fallback=served.fallback,
+            trace_id=served.trace_id,
         )
 
     async def StreamComplete(
@@ -155,6 +156,7 @@ def _chunk(
                 create_time=timestamp(event.create_time),
                 attempt_count=event.attempt_count,
                 fallback=event.fallback,
+                trace_id=event.trace_id,
             )
         )
     return router_service_pb2.StreamCompleteResponse(

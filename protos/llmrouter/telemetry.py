@@ -26,6 +26,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 __all__ = [
     "Tracing",
     "TracingServerInterceptor",
+    "client_interceptors",
     "configure_tracing",
     "grpc_metadata",
     "inject_headers",
@@ -195,3 +196,31 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type
                 response_serializer=handler.response_serializer,
             )
         return handler
+
+
+def _with_trace(details: Any) -> Any:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    if not carrier:
+        return details
+    metadata = grpc.aio.Metadata(*(details.metadata or ()), *carrier.items())
+    return grpc.aio.ClientCallDetails(
+        details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+    )
+
+
+class _UnaryUnaryTracing(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(_with_trace(details), request)
+
+
+class _UnaryStreamTracing(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[type-arg]
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(_with_trace(details), request)
+
+
+def client_interceptors() -> list[Any]:
+    """Channel interceptors carrying the current trace context (none when not tracing)."""
+    if not _enabled:
+        return []
+    return [_UnaryUnaryTracing(), _UnaryStreamTracing()]

@@ -94,6 +94,7 @@ class Served:
     decision: Decision
     create_time: float
     fallback: bool
+    trace_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,7 @@ class StreamStarted:
     create_time: float
     attempt_count: int
     fallback: bool
+    trace_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +290,7 @@ class Engine:
                     decision=run.decision,
                     create_time=self._wall(),
                     fallback=entry is not run.decision.candidates[0].entry,
+                    trace_id=run.trace_id,
                 )
         raise self._exhausted(run, deadline)
 
@@ -325,6 +328,7 @@ class Engine:
                                 self._wall(),
                                 attempt_count=len(run.attempts),
                                 fallback=entry is not run.decision.candidates[0].entry,
+                                trace_id=run.trace_id,
                             )
                         if isinstance(event, StreamEnd):
                             cost = entry.cost(event.usage)

@@ -419,3 +419,14 @@ async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_prometheus_metrics_count_requests(client: httpx.AsyncClient) -> None:
+    await client.get("/healthz")
+    await client.get("/no-such-path")
+    text = (await client.get("/metrics")).text
+    assert (
+        'llmrouter_gateway_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
+    )
+    assert 'llmrouter_gateway_requests_total{method="GET",route="other",status="404"} 1.0' in text
+    assert "llmrouter_gateway_request_duration_seconds_bucket" in text

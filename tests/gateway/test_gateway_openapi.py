@@ -71,7 +71,7 @@ def test_security_follows_the_auth_setting() -> None:
         for p, item in with_auth["paths"].items()
         if item["get" if "get" in item else "post"].get("security") == []
     }
-    assert open_paths == {"/healthz", "/readyz", "/openapi.json"}
+    assert open_paths == {"/healthz", "/readyz", "/openapi.json", "/metrics"}
     assert "security" not in without
     assert all("security" not in op for item in without["paths"].values() for op in item.values())
 

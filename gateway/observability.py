@@ -1,0 +1,112 @@
+"""Gateway observability: a SERVER span per HTTP request (honouring the client's
+``traceparent``) and Prometheus request metrics served at ``/metrics``."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from opentelemetry import propagate, trace
+from opentelemetry.semconv.attributes import http_attributes, url_attributes
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["GatewayMetrics", "PrometheusMiddleware", "TracingMiddleware"]
+
+_tracer = trace.get_tracer("llmrouter.gateway")
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+
+
+class TracingMiddleware:
+    """Pure ASGI: the span covers the whole response, streamed bodies included."""
+
+    def __init__(self, app: ASGIApp, known_paths: frozenset[str]) -> None:
+        self.app = app
+        self._known = known_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        path = scope["path"] if scope["path"] in self._known else "other"
+        method = scope["method"]
+        with _tracer.start_as_current_span(
+            f"{method} {path}",
+            context=propagate.extract(carrier),
+            kind=SpanKind.SERVER,
+            attributes={
+                http_attributes.HTTP_REQUEST_METHOD: method,
+                http_attributes.HTTP_ROUTE: path,
+                url_attributes.URL_PATH: scope["path"],
+            },
+        ) as span:
+
+            async def send_with_status(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                    span.set_attribute(http_attributes.HTTP_RESPONSE_STATUS_CODE, status)
+                    if status >= 500:
+                        span.set_status(Status(StatusCode.ERROR))
+                await send(message)
+
+            await self.app(scope, receive, send_with_status)
+
+
+class GatewayMetrics:
+    """Request counters and latency by route, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "llmrouter_gateway_requests",
+            "HTTP requests by route and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "llmrouter_gateway_request_duration_seconds",
+            "Time to the response headers (streams: to the first byte)",
+            ["route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+
+    async def endpoint(self, request: Request) -> Response:
+        """``GET /metrics``: Prometheus exposition."""
+        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class PrometheusMiddleware:
+    """Counts requests and time to response headers; labels use known routes only."""
+
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics, known_paths: frozenset[str]) -> None:
+        self.app = app
+        self._metrics = metrics
+        self._known = known_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        route = scope["path"] if scope["path"] in self._known else "other"
+        method = scope["method"]
+        metrics = self._metrics
+
+        async def send_and_count(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                metrics.latency.labels(route).observe(time.perf_counter() - started)
+                metrics.requests.labels(route, method, str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, send_and_count)

@@ -1,0 +1,52 @@
+"""Attempt spans in-process (InMemorySpanExporter): content capture is off unless switched on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import llmrouter.telemetry
+from llmrouter.v1 import chat_pb2, router_service_pb2
+
+from .conftest import model
+
+_EXPORTER = InMemorySpanExporter()
+_PROVIDER = TracerProvider()
+_PROVIDER.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    # The global provider can be set once per process; our code only emits when enabled.
+    trace.set_tracer_provider(_PROVIDER)
+    monkeypatch.setattr(llmrouter.telemetry, "_enabled", True)
+    _EXPORTER.clear()
+    yield _EXPORTER
+    _EXPORTER.clear()
+
+
+def chat(text: str) -> chat_pb2.ChatRequest:
+    return chat_pb2.ChatRequest(messages=[chat_pb2.Message(role=chat_pb2.ROLE_USER, content=text)])
+
+
+@pytest.mark.parametrize("capture", [False, True])
+async def test_content_capture_switch(
+    spans: InMemorySpanExporter, make_router: Any, capture: bool
+) -> None:
+    _, stub = await make_router((model("a"),), ("a",), capture_content=capture)
+    reply = await stub.Complete(router_service_pb2.CompleteRequest(chat=chat("secret-prompt-42")))
+    (attempt,) = [s for s in spans.get_finished_spans() if s.name == "chat a"]
+    (route,) = [s for s in spans.get_finished_spans() if s.name == "route"]
+    attributes = dict(attempt.attributes or {})
+    assert attributes["gen_ai.usage.output_tokens"] == reply.usage.completion_tokens
+    assert route.attributes["llmrouter.candidates"] == ("a",)
+    assert reply.trace_id == format(attempt.context.trace_id, "032x")
+    everything = repr([dict(s.attributes or {}) for s in spans.get_finished_spans()])
+    assert ("secret-prompt-42" in everything) is capture
+    assert ("Hello from a." in everything) is capture
