@@ -30,10 +30,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 
@@ -140,7 +141,11 @@ upstream_model = "bench-20"
         stdout=subprocess.DEVNULL,
     )
     procs.append(Proc("upstream (node)", upstream))
-    for name, module in (("metrics", "metrics_svc"), ("router", "router_svc"), ("gateway", "gateway")):
+    for name, module in (
+        ("metrics", "metrics_svc"),
+        ("router", "router_svc"),
+        ("gateway", "gateway"),
+    ):
         popen = subprocess.Popen(
             [sys.executable, "-m", module, "--config", str(config)],
             env=env,
@@ -192,13 +197,25 @@ def wrk(url: str, model: str, connections: int, seconds: float, workdir: Path) -
     )
     threads = 1 if connections < 4 else 2
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(int(seconds), 1)}s", "--latency", "-s",
-         str(script), url],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{max(int(seconds), 1)}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
+
     def pct(label: str) -> float:
         match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
         return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
+
     total = re.search(r"(\d+) requests in ([\d.]+)(s|m)", out)
     assert total, out
     duration = float(total.group(2)) * (60 if total.group(3) == "m" else 1)
@@ -245,8 +262,15 @@ def measure(variant: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
             for _ in range(args.rounds):
                 direct = wrk(s.upstream_url, "bench-0", conc, args.round_seconds, workdir)
                 through = wrk(s.gateway_url, "fast", conc, args.round_seconds, workdir)
-                rounds.append((through.p50_ms - direct.p50_ms, through.p99_ms - direct.p99_ms,
-                               direct.p50_ms, through.p50_ms, through.errors))
+                rounds.append(
+                    (
+                        through.p50_ms - direct.p50_ms,
+                        through.p99_ms - direct.p99_ms,
+                        direct.p50_ms,
+                        through.p50_ms,
+                        through.errors,
+                    )
+                )
             overhead[f"c{conc}"] = {
                 "p50_ms": round(statistics.median(r[0] for r in rounds), 3),
                 "p99_ms": round(statistics.median(r[1] for r in rounds), 3),
@@ -263,8 +287,10 @@ def measure(variant: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
                 run = wrk(s.gateway_url, model, conc, args.load_seconds, workdir)
                 served += run.requests
                 throughput[f"{model}_c{conc}"] = {
-                    "rps": round(run.rps, 1), "errors": run.errors,
-                    "p50_ms": round(run.p50_ms, 2), "p99_ms": round(run.p99_ms, 2),
+                    "rps": round(run.rps, 1),
+                    "errors": run.errors,
+                    "p50_ms": round(run.p50_ms, 2),
+                    "p99_ms": round(run.p99_ms, 2),
                 }
         cpu_after = {p.name: p.cpu_seconds() for p in s.procs}
         result["throughput"] = throughput
@@ -273,14 +299,19 @@ def measure(variant: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
         }
         result["peak_rss_mb"] = {p.name: round(p.peak_rss_mb(), 1) for p in s.procs}
         result["total_service_rss_mb"] = round(
-            sum(v for k, v in result["peak_rss_mb"].items() if k in ("gateway", "router", "metrics")), 1
+            sum(
+                v for k, v in result["peak_rss_mb"].items() if k in ("gateway", "router", "metrics")
+            ),
+            1,
         )
         direct = asyncio.run(stream_timings(s.upstream_url, "bench-0", args.streams))
         through = asyncio.run(stream_timings(s.gateway_url, "fast", args.streams))
         result["streaming"] = {
-            "direct_ttft_ms": round(direct[0], 3), "gateway_ttft_ms": round(through[0], 3),
+            "direct_ttft_ms": round(direct[0], 3),
+            "gateway_ttft_ms": round(through[0], 3),
             "added_ttft_ms": round(through[0] - direct[0], 3),
-            "direct_gap_ms": round(direct[1], 3), "gateway_gap_ms": round(through[1], 3),
+            "direct_gap_ms": round(direct[1], 3),
+            "gateway_gap_ms": round(through[1], 3),
             "added_gap_ms": round(through[1] - direct[1], 3),
         }
     return result
@@ -297,8 +328,12 @@ def markdown(results: list[dict[str, Any]], when: str) -> str:
         row(f"overhead p50 ms, {conc}", lambda r, c=conc: r["overhead"][c]["p50_ms"])
         row(f"overhead p99 ms, {conc}", lambda r, c=conc: r["overhead"][c]["p99_ms"])
     for key in ("fast_c64", "fast_c128", "slow_c64", "slow_c128"):
-        row(f"req/s {key.replace('fast', '0 ms').replace('slow', '20 ms').replace('_c', ', c=')}",
-            lambda r, k=key: f"{r['throughput'][k]['rps']:.0f} ({r['throughput'][k]['errors']} err)")
+        row(
+            f"req/s {key.replace('fast', '0 ms').replace('slow', '20 ms').replace('_c', ', c=')}",
+            lambda r, k=key: (
+                f"{r['throughput'][k]['rps']:.0f} ({r['throughput'][k]['errors']} err)"
+            ),
+        )
     row("added TTFT ms (stream)", lambda r: r["streaming"]["added_ttft_ms"])
     row("added inter-chunk gap ms", lambda r: r["streaming"]["added_gap_ms"])
     for name in ("gateway", "router", "metrics"):
@@ -306,7 +341,9 @@ def markdown(results: list[dict[str, Any]], when: str) -> str:
     for name in ("gateway", "router", "metrics"):
         row(f"peak RSS MB, {name}", lambda r, n=name: r["peak_rss_mb"].get(n, "-"))
     row("total RSS MB (3 services)", lambda r: r["total_service_rss_mb"])
-    head = f"Benchmark {when} on {os.cpu_count()} CPUs, all processes co-located (`make bench`).\n\n"
+    head = (
+        f"Benchmark {when} on {os.cpu_count()} CPUs, all processes co-located (`make bench`).\n\n"
+    )
     return head + "\n".join(rows) + "\n"
 
 

@@ -5,6 +5,9 @@ whose service config picks ``round_robin``: gRPC keeps a subchannel to each repl
 call to the next ready one and skips replicas that are down. Host names among several
 addresses are resolved once at start (a static list); a single address stays a ``dns:`` target,
 so one name with many A records (a headless service) is spread over and re-resolved too.
+
+Each channel can be TLS (mTLS with a client certificate) and send a bearer token on every call
+(:class:`ChannelSecurity`, from the ``router_*`` and ``metrics_*`` keys of the config).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import ipaddress
 import json
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -21,19 +24,76 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
+from gateway.config import GatewayConfig
+from llmrouter.security import channel_factory, read_token
 from llmrouter.serving import StartupError
 from llmrouter.telemetry import client_interceptors
-from llmrouter.v1 import metrics_service_pb2_grpc, router_service_pb2_grpc
+from llmrouter.v1 import (
+    metrics_service_pb2_grpc,
+    router_admin_service_pb2_grpc,
+    router_service_pb2_grpc,
+)
 
-__all__ = ["SERVICE_CONFIG", "Upstreams", "open_upstreams", "router_target"]
+__all__ = ["SERVICE_CONFIG", "ChannelSecurity", "Upstreams", "open_upstreams", "router_target"]
 
-SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+SERVICE_CONFIG = json.dumps(
+    {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        # Client-side health checking (gRFC A17): round robin skips a replica whose health
+        # watch says NOT_SERVING, so a draining router gets no new calls.
+        "healthCheckConfig": {"serviceName": ""},
+    }
+)
 
 _OPTIONS: Sequence[tuple[str, Any]] = (
     ("grpc.service_config", SERVICE_CONFIG),
     # The service config is ours; DNS TXT records must not replace it.
     ("grpc.service_config_disable_resolution", 1),
 )
+# /readyz asks a replica for its health itself: over the health-checked channel a NOT_SERVING
+# router would only ever look unreachable.
+_PROBE_OPTIONS: Sequence[tuple[str, Any]] = (
+    ("grpc.service_config", json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})),
+    ("grpc.service_config_disable_resolution", 1),
+)
+
+
+@dataclass(frozen=True)
+class ChannelSecurity:
+    """How the gateway opens its channels: TLS (certificate files read once, at start) and the
+    bearer token each call carries. The tokens live only inside the two openers."""
+
+    open_router: Callable[[str], grpc.aio.Channel]
+    open_router_probe: Callable[[str], grpc.aio.Channel]
+    open_metrics: Callable[[str], grpc.aio.Channel]
+
+    @classmethod
+    def from_config(
+        cls, config: GatewayConfig, environ: Mapping[str, str] | None = None
+    ) -> ChannelSecurity:
+        """Openers for ``config``; ConfigError when a token variable or a file is missing."""
+        router_token = read_token(config.router_token_env, "gateway.router_token_env", environ)
+        return cls(
+            open_router=channel_factory(
+                config.router_tls,
+                token=router_token,
+                key="gateway.router_tls",
+                options=_OPTIONS,
+                interceptors=client_interceptors(),
+            ),
+            open_router_probe=channel_factory(
+                config.router_tls,
+                token=router_token,
+                key="gateway.router_tls",
+                options=_PROBE_OPTIONS,
+            ),
+            open_metrics=channel_factory(
+                config.metrics_tls,
+                token=read_token(config.metrics_token_env, "gateway.metrics_token_env", environ),
+                key="gateway.metrics_tls",
+                interceptors=client_interceptors(),
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -41,6 +101,8 @@ class Upstreams:
     """Stubs over the gateway's channels."""
 
     router: router_service_pb2_grpc.RouterServiceStub
+    # RouterAdminService, served on the router's port: same channel, same round robin.
+    admin: router_admin_service_pb2_grpc.RouterAdminServiceStub
     metrics: metrics_service_pb2_grpc.MetricsServiceStub
     router_health: Any  # grpc_health.v1 HealthStub (untyped)
     metrics_health: Any
@@ -53,25 +115,26 @@ async def open_upstreams(
     *,
     router_channel: grpc.aio.Channel | None = None,
     metrics_channel: grpc.aio.Channel | None = None,
+    security: ChannelSecurity | None = None,
 ) -> AsyncIterator[Upstreams]:
     """Open the channels (given ones are borrowed, not closed) and yield stubs over them."""
+    security = security or ChannelSecurity.from_config(GatewayConfig(), {})
     owned: list[grpc.aio.Channel] = []
     try:
+        probe_channel = router_channel
         if router_channel is None:
             target = await router_target(router_addresses)
-            router_channel = grpc.aio.insecure_channel(
-                target, options=_OPTIONS, interceptors=client_interceptors()
-            )
-            owned.append(router_channel)
+            router_channel = security.open_router(target)
+            probe_channel = security.open_router_probe(target)
+            owned += [router_channel, probe_channel]
         if metrics_channel is None:
-            metrics_channel = grpc.aio.insecure_channel(
-                metrics_address, interceptors=client_interceptors()
-            )
+            metrics_channel = security.open_metrics(metrics_address)
             owned.append(metrics_channel)
         yield Upstreams(
             router=router_service_pb2_grpc.RouterServiceStub(router_channel),
+            admin=router_admin_service_pb2_grpc.RouterAdminServiceStub(router_channel),
             metrics=metrics_service_pb2_grpc.MetricsServiceStub(metrics_channel),
-            router_health=health_pb2_grpc.HealthStub(router_channel),
+            router_health=health_pb2_grpc.HealthStub(probe_channel),
             metrics_health=health_pb2_grpc.HealthStub(metrics_channel),
         )
     finally:

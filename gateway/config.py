@@ -13,9 +13,10 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llmrouter.config import ConfigError, load_section, read_file
+from llmrouter.security import ClientTls
 
 __all__ = ["API_KEYS_ENV", "ApiKeyConfig", "GatewayConfig", "hash_key", "load_config"]
 
@@ -26,6 +27,7 @@ API_KEYS_ENV = "LLMROUTER_GATEWAY_API_KEYS"
 _KEY_ID = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_URL = re.compile(r"https?://[^\s/?#]+(?:/[^\s?#]*)?")
 _ADDRESS = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})")
 
 
@@ -82,6 +84,17 @@ class GatewayConfig:
     auth_enabled: bool = True
     # The accepted keys; with auth enabled at least one is needed (or LLMROUTER_GATEWAY_API_KEYS).
     api_keys: tuple[ApiKeyConfig, ...] = ()
+    # Environment variable holding the bearer token sent to the routers ("" sends none).
+    router_token_env: str = ""
+    # TLS towards the routers; a cert_file and key_file authenticate the gateway (mTLS).
+    router_tls: ClientTls = field(default_factory=ClientTls)
+    # Environment variable holding the bearer token sent to the metrics service.
+    metrics_token_env: str = ""
+    # TLS towards the metrics service.
+    metrics_tls: ClientTls = field(default_factory=ClientTls)
+    # Jaeger UI as the operator's browser reaches it: the dashboard links each fallback event
+    # to {jaeger_url}/trace/{trace_id}. Empty shows no links.
+    jaeger_url: str = "http://localhost:16686"
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -102,6 +115,10 @@ class GatewayConfig:
         if self.shutdown_grace_s < 0:
             raise ConfigError(
                 f"shutdown_grace_s: must not be negative, got {self.shutdown_grace_s}"
+            )
+        if self.jaeger_url and not _URL.fullmatch(self.jaeger_url):
+            raise ConfigError(
+                f"jaeger_url: expected an http:// or https:// URL, got {self.jaeger_url!r}"
             )
         seen_ids: set[str] = set()
         seen_digests: set[str] = set()

@@ -16,9 +16,10 @@ import copy
 from typing import Any, Final
 
 from gateway.context import TIMEOUT_PATTERN
+from gateway.openapi_admin import ADMIN_SCHEMAS, CATEGORY_NAME_PATTERN
 from gateway.openapi_chat import CHAT_SCHEMAS
 from gateway.openapi_reports import REPORT_SCHEMAS
-from gateway.schema_parts import ref
+from gateway.schema_parts import obj, ref
 from gateway.usage_query import BUCKETS, DIMENSIONS, FILTERS, MAX_LIMIT
 
 __all__ = ["document"]
@@ -139,6 +140,33 @@ def _operation(
     return operation
 
 
+def _path_name(description: str, example: str, **schema: Any) -> dict[str, Any]:
+    return {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "minLength": 1, **schema},
+        "description": description,
+        "example": example,
+    }
+
+
+_MODEL_NAME = _path_name("A registry model name or alias (may contain '/').", "sim-small")
+_PROVIDER_NAME = _path_name("A provider name from the router's config.", "simulated")
+_CATEGORY_NAME = _path_name("A category name.", "code", pattern=CATEGORY_NAME_PATTERN)
+_SUMMARY_QUERY = [
+    _query(
+        "since",
+        {"type": "string", "pattern": "^[1-9][0-9]{0,5}[smhdw]$", "default": "24h"},
+        "Window of the totals, the per-model figures, fallback events and provider health.",
+    ),
+    _query("reference_model", {"type": "string", "maxLength": 256},
+           "Model to compute savings against (default: the metrics service's)."),
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 20},
+           "Most fallback events to list."),
+]  # fmt: skip
+_MODELS_CHANGED = _json(ref("ModelHealthList"), "The models whose switch was set.")
+
 _CHAT_OK = {
     "description": "The completion; with 'stream': true, server-sent events of "
     "chat.completion.chunk objects ending with 'data: [DONE]'.",
@@ -187,6 +215,76 @@ _PATHS: Final = {
             parameters=[*_HEADER_PARAMS, *_COST_PARAMS, _LIMIT_PARAM],
         )
     },
+    "/v1/dashboard/summary": {
+        "get": _operation(
+            "Everything the dashboard shows, in one round trip; parts of a service that does "
+            "not answer are null and the service is listed under 'unavailable'",
+            _json(ref("DashboardSummary"), "The summary."),
+            parameters=[*_HEADER_PARAMS, *_SUMMARY_QUERY],
+        )
+    },
+    "/v1/admin/models": {
+        "get": _operation(
+            "Every model with its live health (circuit, success rate, EWMA latency)",
+            _json(ref("ModelHealthList"), "The models, in registry order."),
+            parameters=list(_HEADER_PARAMS),
+        )
+    },
+    "/v1/admin/models/{name}/enabled": {
+        "post": _operation(
+            "Enable or disable a model (persisted by the router)",
+            _MODELS_CHANGED,
+            parameters=[_MODEL_NAME, *_HEADER_PARAMS],
+            body=ref("EnabledRequest"),
+        )
+    },
+    "/v1/admin/models/{name}/reset-breaker": {
+        "post": _operation(
+            "Close a model's circuit breaker and forget its failures",
+            _json(obj(["model"], {"model": ref("ModelHealth")}), "The model's health now."),
+            parameters=[_MODEL_NAME, *_HEADER_PARAMS],
+        )
+    },
+    "/v1/admin/providers/{name}/enabled": {
+        "post": _operation(
+            "Enable or disable every model of a provider",
+            _MODELS_CHANGED,
+            parameters=[_PROVIDER_NAME, *_HEADER_PARAMS],
+            body=ref("EnabledRequest"),
+        )
+    },
+    "/v1/admin/categories": {
+        "get": _operation(
+            "Categories in matching order, with their chains and keywords",
+            _json(ref("CategoryList"), "The categories."),
+            parameters=list(_HEADER_PARAMS),
+        ),
+        "post": {
+            **_operation(
+                "Add a category after the others (validated and persisted by the router)",
+                _json(ref("Category"), "unused"),
+                parameters=list(_HEADER_PARAMS),
+                body=ref("CategoryCreate"),
+            ),
+            "responses": {
+                "201": _json(ref("Category"), "The category as stored."),
+                "default": _ERROR_RESPONSE,
+            },
+        },
+    },
+    "/v1/admin/categories/{name}": {
+        "put": _operation(
+            "Replace a category's chain and keywords",
+            _json(ref("Category"), "The category as stored."),
+            parameters=[_CATEGORY_NAME, *_HEADER_PARAMS],
+            body=ref("CategoryUpdate"),
+        ),
+        "delete": _operation(
+            "Remove a category",
+            _json(ref("CategoryDeleted"), "Deleted."),
+            parameters=[_CATEGORY_NAME, *_HEADER_PARAMS],
+        ),
+    },
     "/healthz": {
         "get": _operation(
             "Liveness: the process serves HTTP", _json(ref("Liveness"), "Alive."), open_=True
@@ -207,11 +305,25 @@ _PATHS: Final = {
         }
     },
     "/openapi.json": {"get": _operation("This document", _json(_JSON, "OpenAPI 3.1."), open_=True)},
-    "/metrics": {
+    "/dashboard": {
         "get": {
             **_operation(
-                "Prometheus metrics of the gateway", _json(_JSON, "unused"), open_=True
+                "The dashboard page (status, analytics, settings): an HTML shell without data "
+                "that asks for an API key and then calls the endpoints above",
+                _json(_JSON, "unused"),
+                open_=True,
             ),
+            "responses": {
+                "200": {
+                    "description": "The page; its scripts are under /dashboard/static/.",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            **_operation("Prometheus metrics of the gateway", _json(_JSON, "unused"), open_=True),
             "responses": {
                 "200": {
                     "description": "Prometheus text exposition format.",
@@ -231,11 +343,11 @@ def document(*, auth_enabled: bool) -> dict[str, Any]:
             "title": "llmrouter gateway",
             "version": "1",
             "description": "OpenAI-compatible chat completions with routing and failover, "
-            "plus routing decisions, cost reports and health.",
+            "plus routing decisions, cost reports, health, operator controls and a dashboard.",
         },
         "paths": copy.deepcopy(_PATHS),
         "components": {
-            "schemas": copy.deepcopy({**CHAT_SCHEMAS, **REPORT_SCHEMAS}),
+            "schemas": copy.deepcopy({**CHAT_SCHEMAS, **REPORT_SCHEMAS, **ADMIN_SCHEMAS}),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},

@@ -2,14 +2,17 @@
 lifespan that holds the gRPC channels.
 
 Routes: ``POST /v1/chat/completions`` (JSON or SSE), ``POST /v1/route``, ``GET /v1/models``,
-``GET /v1/costs``, ``GET /v1/usage`` (API key required when auth is on) and ``GET /healthz``,
-``GET /readyz``, ``GET /openapi.json`` (open).
+``GET /v1/costs``, ``GET /v1/usage``, ``GET /v1/dashboard/summary`` and the operator controls
+under ``/v1/admin/`` (API key required when auth is on); ``GET /healthz``, ``GET /readyz``,
+``GET /openapi.json``, ``GET /metrics`` and the dashboard's page and static files (open: they
+hold no data).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -20,14 +23,16 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from gateway import openapi
+from gateway.admin import AdminEndpoints
 from gateway.auth import KeyRing
-from gateway.channels import Upstreams, open_upstreams
+from gateway.channels import ChannelSecurity, Upstreams, open_upstreams
 from gateway.chat import RouterEndpoints
 from gateway.config import GatewayConfig
 from gateway.context import RequestContext, request_timeout
+from gateway.dashboard import DashboardPage, DashboardSummary, static_files
 from gateway.errors import GENERIC_MESSAGE, GatewayError, from_rpc_error
 from gateway.health import Health
 from gateway.observability import GatewayMetrics, PrometheusMiddleware, TracingMiddleware
@@ -68,6 +73,8 @@ class AppOptions:
     environ: Mapping[str, str] | None = None
     # Now, as an aware UTC datetime (for ``since`` windows).
     clock: Clock = _utc_now
+    # Seconds from an arbitrary start, for the ages of cached figures.
+    monotonic: Callable[[], float] = time.monotonic
 
 
 def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Starlette:
@@ -77,6 +84,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Star
     """
     options = options or AppOptions()
     keys = KeyRing.from_config(config, options.environ)
+    security = ChannelSecurity.from_config(config, options.environ)
     upstreams: list[Upstreams] = []  # set while the lifespan runs
 
     def current() -> Upstreams:
@@ -94,6 +102,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Star
                         config.metrics_address,
                         router_channel=options.router_channel,
                         metrics_channel=options.metrics_channel,
+                        security=security,
                     )
                 )
             except StartupError as exc:
@@ -120,6 +129,15 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Star
     chat = RouterEndpoints(config, current)
     usage = UsageEndpoints(current, options.clock)
     health = Health(current, timeout_s=config.readiness_timeout_s, auth_enabled=keys.enabled)
+    admin = AdminEndpoints(current)
+    summary = DashboardSummary(
+        current,
+        options.clock,
+        jaeger_url=config.jaeger_url,
+        router_replicas=len(config.router_addresses),
+        monotonic=options.monotonic,
+    )
+    page = DashboardPage(auth_enabled=keys.enabled)
     document = openapi.document(auth_enabled=keys.enabled)
     prometheus = GatewayMetrics()
 
@@ -127,18 +145,34 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Star
         """``GET /openapi.json``: the OpenAPI 3.1 description of this app."""
         return JSONResponse(document)
 
-    routes = [
+    # Model and provider names may hold a '/' (openrouter/...), hence the path converter.
+    model = "/v1/admin/models/{name:path}"
+    routes: list[BaseRoute] = [
         Route("/v1/chat/completions", protected(chat.chat_completions), methods=["POST"]),
         Route("/v1/route", protected(chat.route), methods=["POST"]),
         Route("/v1/models", protected(chat.models), methods=["GET"]),
         Route("/v1/costs", protected(usage.costs), methods=["GET"]),
         Route("/v1/usage", protected(usage.usage), methods=["GET"]),
+        Route("/v1/dashboard/summary", protected(summary.summary), methods=["GET"]),
+        Route("/v1/admin/models", protected(admin.list_models), methods=["GET"]),
+        Route(f"{model}/enabled", protected(admin.set_model_enabled), methods=["POST"]),
+        Route(f"{model}/reset-breaker", protected(admin.reset_breaker), methods=["POST"]),
+        Route(
+            "/v1/admin/providers/{name:path}/enabled",
+            protected(admin.set_provider_enabled),
+            methods=["POST"],
+        ),
+        # One route per path, so a 405's Allow header lists every method of the path.
+        Route("/v1/admin/categories", protected(admin.categories), methods=["GET", "POST"]),
+        Route("/v1/admin/categories/{name}", protected(admin.category), methods=["PUT", "DELETE"]),
         Route("/healthz", _guarded(health.healthz), methods=["GET"]),
         Route("/readyz", _guarded(health.readyz), methods=["GET"]),
         Route("/openapi.json", _guarded(openapi_json), methods=["GET"]),
         Route("/metrics", prometheus.endpoint, methods=["GET"]),
+        Route("/dashboard", _guarded(page.page), methods=["GET"]),
+        Mount("/dashboard/static", app=static_files(), name="dashboard-static"),
     ]
-    known = frozenset(r.path for r in routes)
+    known = frozenset(r.path for r in routes if isinstance(r, Route))
     middleware = [Middleware(PrometheusMiddleware, metrics=prometheus, known_paths=known)]
     if tracing_enabled():
         middleware.insert(0, Middleware(TracingMiddleware, known_paths=known))

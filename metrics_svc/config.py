@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llmrouter.config import ConfigError, load_section, read_file
+from llmrouter.security import ServerTls
 
 __all__ = ["SECTION", "MetricsConfig", "load_config"]
 
@@ -34,6 +35,16 @@ class MetricsConfig:
     shutdown_grace_s: float = 5.0
     #: Port of the Prometheus /metrics endpoint; 0 disables it.
     prometheus_port: int = 9102
+    #: Seconds between turning NOT_SERVING on SIGTERM and refusing new calls. Routers retry
+    #: usage delivery anyway, so no drain is needed unless several replicas share a name.
+    drain_delay_s: float = 0.0
+    #: Largest gRPC request accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.
+    max_receive_message_bytes: int = 16 * 1024 * 1024
+    #: Environment variables each holding a bearer token callers may present (gRPC metadata
+    #: ``authorization: Bearer <token>``); empty lets every caller in.
+    auth_token_envs: tuple[str, ...] = ()
+    #: TLS of the gRPC port; a client_ca_file requires client certificates (mTLS).
+    tls: ServerTls = field(default_factory=ServerTls)
 
     def __post_init__(self) -> None:
         # Keys are relative: llmrouter.config.build prefixes the section ("metrics.port: ...").
@@ -49,10 +60,15 @@ class MetricsConfig:
             "reference_input_price_per_million",
             "reference_output_price_per_million",
             "shutdown_grace_s",
+            "drain_delay_s",
         ):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{name}: must be a number >= 0, got {value}")
+        if self.max_receive_message_bytes <= 0:
+            raise ConfigError(
+                f"max_receive_message_bytes: must be positive, got {self.max_receive_message_bytes}"
+            )
 
 
 def load_config(path: str | None) -> MetricsConfig:

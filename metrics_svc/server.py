@@ -12,10 +12,17 @@ from dataclasses import dataclass
 import grpc
 
 from llmrouter.prometheus import MetricsEndpoint, serve_metrics
-from llmrouter.serving import GrpcServer, StartupError, run_main, start_grpc_server
+from llmrouter.security import BearerAuthInterceptor, read_tokens, server_credentials
+from llmrouter.serving import (
+    GrpcServer,
+    StartupError,
+    message_size_options,
+    run_main,
+    start_grpc_server,
+)
 from llmrouter.telemetry import TracingServerInterceptor, configure_tracing, tracing_enabled
 from llmrouter.v1 import metrics_service_pb2_grpc
-from metrics_svc.config import MetricsConfig, load_config
+from metrics_svc.config import SECTION, MetricsConfig, load_config
 from metrics_svc.costs import ReferencePrice
 from metrics_svc.errors import StorageError
 from metrics_svc.repository import Repository, safe_url
@@ -38,10 +45,11 @@ class RunningMetrics:
     shutdown_grace_s: float
     prometheus: MetricsEndpoint | None = None
 
-    async def stop(self) -> None:
-        """Stop serving (in-flight calls get the grace period), then close the database."""
+    async def stop(self, drain_delay_s: float = 0.0) -> None:
+        """Stop serving (after ``drain_delay_s`` of NOT_SERVING; in-flight calls get the grace
+        period), then close the database."""
         try:
-            await self.grpc_server.stop(self.shutdown_grace_s)
+            await self.grpc_server.stop(self.shutdown_grace_s, drain_delay_s)
         finally:
             await self.repository.close()
             if self.prometheus is not None:
@@ -55,6 +63,14 @@ async def start(config: MetricsConfig, *, clock: Clock = utc_now) -> RunningMetr
 
     Raises :class:`StartupError` with a one-line reason when the database or port is unusable.
     """
+    # Credentials first: a missing token or certificate must fail before anything is opened.
+    tokens = read_tokens(config.auth_token_envs, f"{SECTION}.auth_token_envs")
+    credentials = server_credentials(config.tls, SECTION)
+    interceptors: list[grpc.aio.ServerInterceptor] = []  # type: ignore[type-arg]
+    if tokens:
+        interceptors.append(BearerAuthInterceptor(tokens))
+    if tracing_enabled():
+        interceptors.append(TracingServerInterceptor())
     try:
         repository = await Repository.create(config.database_url)
     except StorageError as exc:
@@ -79,7 +95,9 @@ async def start(config: MetricsConfig, *, clock: Clock = utc_now) -> RunningMetr
             address,
             register,
             [SERVICE_NAME],
-            interceptors=[TracingServerInterceptor()] if tracing_enabled() else [],
+            interceptors=interceptors,
+            options=message_size_options(config.max_receive_message_bytes),
+            credentials=credentials,
         )
     except BaseException:
         await repository.close()
@@ -140,7 +158,7 @@ async def serve(
             ready(running.port)
         await stop.wait()
     finally:
-        await running.stop()
+        await running.stop(config.drain_delay_s)
         tracing.shutdown()
 
 

@@ -121,7 +121,9 @@ def rich_status(exc: MetricsError) -> grpc.Status:
     details = [
         _pack(
             error_details_pb2.ErrorInfo(
-                reason=exc.reason, domain=ERROR_DOMAIN, metadata=exc.metadata
+                reason=exc.reason,
+                domain=ERROR_DOMAIN,
+                metadata={k: _clip(v) for k, v in exc.metadata.items()},
             )
         )
     ]
@@ -129,14 +131,27 @@ def rich_status(exc: MetricsError) -> grpc.Status:
         bad_request = error_details_pb2.BadRequest(
             field_violations=[
                 error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
+                    field=v.field[:_MAX_CHARS], description=_clip(v.description)
                 )
-                for v in exc.field_violations
+                for v in exc.field_violations[:_MAX_VIOLATIONS]
             ]
         )
         details.append(_pack(bad_request))
     code: int = exc.grpc_code.value[0]
-    return rpc_status.to_status(status_pb2.Status(code=code, message=exc.message, details=details))
+    return rpc_status.to_status(
+        status_pb2.Status(code=code, message=_clip(exc.message), details=details)
+    )
+
+
+# Messages can quote the request; trailers over 8 KiB are refused by clients, and each
+# message travels twice (grpc-message and the details).
+_MAX_CHARS = 1000
+# A batch of 500 bad records would otherwise name 500 fields; the message counts them all.
+_MAX_VIOLATIONS = 20
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _MAX_CHARS else text[: _MAX_CHARS - 1] + "…"
 
 
 def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:

@@ -1,4 +1,5 @@
-"""Runtime administration: model switches, breaker resets and category edits, persisted.
+"""Runtime administration: model switches, breaker resets, category edits and provider base
+URLs, persisted.
 
 Changes are validated, applied to the live registry and policy, and written atomically to a
 small JSON file (``state_path``) that is applied again at the next start, over the config.
@@ -11,13 +12,16 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .config import CategoryConfig
 from .errors import AlreadyExists, InvalidRequest, NotFound
+from .providers import Provider
 from .registry import ModelEntry, Registry
 from .routing.policy import Policy
+from .urls import Resolve, UrlRefused, check_url, check_url_static, parse_allow_list
 
 __all__ = ["Admin"]
 
@@ -31,11 +35,26 @@ _MAX_CHAIN = 32
 class Admin:
     """Validated, persisted operator changes over a registry and a policy."""
 
-    def __init__(self, registry: Registry, policy: Policy, state_path: str) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        policy: Policy,
+        state_path: str,
+        *,
+        providers: Mapping[str, Provider] | None = None,
+        allowed_private_hosts: Iterable[str] = (),
+        resolve: Resolve | None = None,
+    ) -> None:
         self._registry = registry
         self._policy = policy
         self._path = Path(state_path)
+        self._providers = dict(
+            providers or {e.provider.name: e.provider for e in registry.entries()}
+        )
+        self._allowed = parse_allow_list(allowed_private_hosts)
+        self._resolve = resolve
         self._enabled: dict[str, bool] = {}
+        self._base_urls: dict[str, str] = {}
         self._categories_changed = False
 
     def load(self) -> None:
@@ -54,6 +73,17 @@ class Admin:
                 continue
             entry.enabled = enabled
             self._enabled[entry.name] = enabled
+        for name, url in dict(data.get("base_urls", {})).items():
+            provider = self._providers.get(name)
+            try:
+                if provider is None or provider.kind == "simulated":
+                    raise UrlRefused(f"no provider {name!r} with a base URL")
+                check_url_static(url, self._allowed)
+            except UrlRefused as exc:
+                log.warning("admin state: ignoring base URL of %r (%s)", name, exc)
+                continue
+            provider.set_base_url(url)
+            self._base_urls[name] = url
         if "categories" in data:
             try:
                 categories = [
@@ -99,6 +129,27 @@ class Admin:
             raise NotFound(f"model {model!r} does not exist", field="model")
         entry.breaker.reset()
         return entry
+
+    # Providers ------------------------------------------------------------------------------
+
+    async def set_base_url(self, provider: str, base_url: str) -> tuple[Provider, list[ModelEntry]]:
+        """Point ``provider`` at ``base_url`` once it passes :func:`router_svc.urls.check_url`."""
+        target = self._providers.get(provider)
+        if target is None:
+            raise NotFound(f"provider {provider!r} does not exist", field="provider")
+        if target.kind == "simulated":
+            raise InvalidRequest(
+                f"provider {provider!r} is simulated and has no base URL", field="provider"
+            )
+        url = base_url.strip()
+        try:
+            await check_url(url, self._allowed, resolve=self._resolve)
+        except UrlRefused as exc:
+            raise InvalidRequest(f"base_url refused: {exc}", field="base_url") from None
+        target.set_base_url(url)
+        self._base_urls[provider] = url
+        self._save()
+        return target, [e for e in self._registry.entries() if e.provider is target]
 
     # Categories -----------------------------------------------------------------------------
 
@@ -164,6 +215,8 @@ class Admin:
 
     def _save(self) -> None:
         data: dict[str, Any] = {"version": 1, "enabled": self._enabled}
+        if self._base_urls:
+            data["base_urls"] = self._base_urls
         if self._categories_changed:
             data["categories"] = [
                 {"name": c.name, "chain": list(c.chain), "keywords": list(c.keywords)}

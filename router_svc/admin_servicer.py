@@ -122,6 +122,19 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
             await abort(context, to_rpc_status(exc))
         return pb.UpdateCategoryResponse(category=_category(updated))
 
+    async def SetProviderBaseUrl(
+        self, request: pb.SetProviderBaseUrlRequest, context: Context
+    ) -> pb.SetProviderBaseUrlResponse:
+        try:
+            provider, models = await self._admin.set_base_url(request.provider, request.base_url)
+        except RouterError as exc:
+            await abort(context, to_rpc_status(exc))
+        return pb.SetProviderBaseUrlResponse(
+            provider=provider.name,
+            base_url=provider.config.base_url,
+            models=[model_health(e) for e in models],
+        )
+
     async def DeleteCategory(
         self, request: pb.DeleteCategoryRequest, context: Context
     ) -> pb.DeleteCategoryResponse:

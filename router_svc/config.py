@@ -12,6 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmrouter.config import ConfigError, load_section, read_file
+from llmrouter.security import ClientTls, ServerTls
+
+from .urls import UrlRefused, check_url_static, parse_allow_list
 
 __all__ = [
     "CLASSIFICATION_MODES",
@@ -120,6 +123,9 @@ class RetryConfig:
     min_attempt_s: float = 0.05
     # Streams fail over when the first token takes longer than this many seconds.
     ttft_timeout_s: float = 15.0
+    # Whole (non-streamed) answers fail over when one attempt takes longer than this many
+    # seconds, so a hung upstream cannot eat the whole deadline (0: only the deadline).
+    attempt_timeout_s: float = 0.0
     # Retry budget (gRFC A6): tokens in the bucket; retries stop at half.
     budget_max_tokens: float = 10.0
     # Retry budget: tokens a success gives back (a failure takes 1).
@@ -198,6 +204,23 @@ class RouterConfig:
     default_deadline_s: float = 120.0
     # Seconds in-flight calls get to finish after SIGTERM.
     shutdown_grace_s: float = 10.0
+    # Seconds between turning NOT_SERVING on SIGTERM and refusing new calls: clients' load
+    # balancers watch health and move new calls to other replicas meanwhile.
+    drain_delay_s: float = 1.0
+    # Largest gRPC request accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.
+    max_receive_message_bytes: int = 4 * 1024 * 1024
+    # Environment variables each holding a bearer token callers may present (gRPC metadata
+    # ``authorization: Bearer <token>``); empty lets every caller in.
+    auth_token_envs: tuple[str, ...] = ()
+    # TLS of the gRPC port; a client_ca_file requires client certificates (mTLS).
+    tls: ServerTls = field(default_factory=ServerTls)
+    # Environment variable holding the bearer token sent to the metrics service ("" = none).
+    metrics_token_env: str = ""
+    # TLS towards the metrics service.
+    metrics_tls: ClientTls = field(default_factory=ClientTls)
+    # Provider hosts allowed although private, loopback or link-local: host names, IP
+    # addresses or networks ("localhost", "127.0.0.1", "10.0.0.0/8"), e.g. a local Ollama.
+    allowed_private_hosts: tuple[str, ...] = ()
     # Chain used when no category matches (and by the simulated default set-up).
     default_chain: tuple[str, ...] = ("sim-small", "sim-large")
     # Upstream endpoints.
@@ -218,6 +241,9 @@ class RouterConfig:
     short_chat_chars: int = 400
     # JSON file holding runtime changes made through the admin RPCs (survives restarts).
     state_path: str = "data/router-state.json"
+    # Ship a usage record for every attempt to the metrics service (off only for benchmarks
+    # or deployments that account elsewhere; Prometheus counters are kept either way).
+    record_usage: bool = True
     # Record prompts and completions on attempt spans (off: content never leaves the process).
     capture_content: bool = False
     # Port of the Prometheus /metrics endpoint (0 disables it).
@@ -231,6 +257,23 @@ class RouterConfig:
         providers = {p.name for p in self.providers}
         if len(providers) != len(self.providers):
             raise ConfigError("providers: provider names must be unique")
+        try:
+            allowed = parse_allow_list(self.allowed_private_hosts)
+        except UrlRefused as exc:
+            raise ConfigError(f"allowed_private_hosts{exc}") from None
+        for i, provider in enumerate(self.providers):
+            if provider.kind == "simulated":
+                continue
+            try:
+                check_url_static(provider.base_url, allowed)
+            except UrlRefused as exc:
+                raise ConfigError(f"providers[{i}].base_url: {exc}") from None
+        if self.drain_delay_s < 0:
+            raise ConfigError(f"drain_delay_s: must not be negative, got {self.drain_delay_s}")
+        if self.max_receive_message_bytes <= 0:
+            raise ConfigError(
+                f"max_receive_message_bytes: must be positive, got {self.max_receive_message_bytes}"
+            )
         names: set[str] = set()
         for i, model in enumerate(self.models):
             if model.provider not in providers:

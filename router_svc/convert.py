@@ -6,6 +6,7 @@ Validation errors name the request field (``chat.messages[2].role``).
 
 from __future__ import annotations
 
+import orjson
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from llmrouter.v1 import chat_pb2, router_service_pb2
@@ -58,6 +59,8 @@ _FINISH = {
     "tool_calls": chat_pb2.FINISH_REASON_TOOL_CALLS,
     "content_filter": chat_pb2.FINISH_REASON_CONTENT_FILTER,
 }
+# Tool schemas and response schemas nested deeper than this are refused.
+_MAX_JSON_DEPTH = 64
 _ATTEMPT_STATUS = {
     "succeeded": chat_pb2.ATTEMPT_STATUS_SUCCEEDED,
     "failed": chat_pb2.ATTEMPT_STATUS_FAILED,
@@ -90,6 +93,8 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         raise InvalidRequest("max_tokens must be positive", field=f"{path}.max_tokens")
     response_format = None
     if chat.HasField("response_format") and chat.response_format.type:
+        if chat.response_format.json_schema:
+            _json_object(chat.response_format.json_schema, f"{path}.response_format.json_schema")
         response_format = ResponseFormat(
             type=_FORMATS.get(chat.response_format.type, "text"),  # type: ignore[arg-type]
             json_schema=chat.response_format.json_schema,
@@ -144,7 +149,35 @@ def _message(m: chat_pb2.Message, path: str) -> Message:
 def _tool(t: chat_pb2.Tool, path: str) -> Tool:
     if not t.name:
         raise InvalidRequest("tool needs a name", field=f"{path}.name")
+    if t.parameters_json:
+        _json_object(t.parameters_json, f"{path}.parameters_json")
     return Tool(t.name, t.description, t.parameters_json, t.strict)
+
+
+def _json_object(text: str, field: str) -> None:
+    """Providers embed these as JSON: refuse what is not a JSON object here, not upstream."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("must be a JSON object (not valid JSON)", field=field) from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("must be a JSON object", field=field)
+    if _depth(value) > _MAX_JSON_DEPTH:
+        # The request body that embeds it must still encode (orjson stops at 255 levels).
+        raise InvalidRequest(f"is nested deeper than {_MAX_JSON_DEPTH} levels", field=field)
+
+
+def _depth(value: object) -> int:
+    """Nesting depth of a decoded JSON value (iterative: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
 
 
 def finish_reason(reason: str) -> chat_pb2.FinishReason:

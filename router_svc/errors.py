@@ -38,10 +38,14 @@ __all__ = [
     "StreamInterrupted",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "clip",
     "to_rpc_status",
 ]
 
 DOMAIN = "llmrouter"
+# Messages can quote the request (an unknown model name...); status messages travel in HTTP/2
+# trailers twice (grpc-message and the details), and clients refuse trailers over 8 KiB.
+MAX_MESSAGE_CHARS = 1000
 
 
 class RouterError(Exception):
@@ -238,7 +242,11 @@ class BreakerOpen(ProviderError):
 def to_rpc_status(error: RouterError) -> grpc.Status:
     """A ``grpc.Status`` with ``ErrorInfo`` (and ``RetryInfo``/``BadRequest`` where known)."""
     details: list[any_pb2.Any] = []
-    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=DOMAIN, metadata=error.metadata)
+    info = error_details_pb2.ErrorInfo(
+        reason=error.reason,
+        domain=DOMAIN,
+        metadata={k: clip(v) for k, v in error.metadata.items()},
+    )
     details.append(_pack(info))
     if error.retry_after is not None and error.retry_after >= 0:
         seconds = math.floor(error.retry_after)
@@ -246,15 +254,21 @@ def to_rpc_status(error: RouterError) -> grpc.Status:
             seconds=seconds, nanos=int((error.retry_after - seconds) * 1e9)
         )
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+    message = clip(error.message)
     if error.field:
         violation = error_details_pb2.BadRequest.FieldViolation(
-            field=error.field, description=error.message
+            field=error.field[:MAX_MESSAGE_CHARS], description=message
         )
         details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
     status = status_pb2.Status(
-        code=getattr(code_pb2, error.code.name), message=error.message, details=details
+        code=getattr(code_pb2, error.code.name), message=message, details=details
     )
     return rpc_status.to_status(status)
+
+
+def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, marked when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _pack(message: object) -> any_pb2.Any:

@@ -120,9 +120,7 @@ class RouterMetrics:
         if event.cost_usd:
             self.cost.labels(*labels).inc(event.cost_usd)
 
-    def sink(
-        self, submit: Callable[[UsageEvent], None] | None
-    ) -> Callable[[UsageEvent], None]:
+    def sink(self, submit: Callable[[UsageEvent], None] | None) -> Callable[[UsageEvent], None]:
         """A usage sink that feeds these metrics, then ``submit`` (when usage is recorded)."""
         if submit is None:
             return self.observe

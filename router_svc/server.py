@@ -11,7 +11,14 @@ from dataclasses import dataclass, replace
 import grpc
 
 from llmrouter.prometheus import MetricsEndpoint, serve_metrics
-from llmrouter.serving import GrpcServer, run_main, start_grpc_server
+from llmrouter.security import (
+    BearerAuthInterceptor,
+    channel_factory,
+    read_token,
+    read_tokens,
+    server_credentials,
+)
+from llmrouter.serving import GrpcServer, message_size_options, run_main, start_grpc_server
 from llmrouter.telemetry import TracingServerInterceptor, configure_tracing, tracing_enabled
 from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
 
@@ -57,9 +64,12 @@ class RunningRouter:
         """The bound gRPC port."""
         return self.grpc.port
 
-    async def stop(self, grace: float | None = None) -> None:
-        """NOT_SERVING, finish in-flight calls, close upstream pools, flush usage."""
-        await self.grpc.stop(self.config.shutdown_grace_s if grace is None else grace)
+    async def stop(self, grace: float | None = None, drain_delay_s: float = 0.0) -> None:
+        """NOT_SERVING (still serving for ``drain_delay_s``), finish in-flight calls, close
+        upstream pools, flush usage."""
+        await self.grpc.stop(
+            self.config.shutdown_grace_s if grace is None else grace, drain_delay_s
+        )
         for provider in self.providers:
             await provider.aclose()
         await self.outbox.close()
@@ -69,6 +79,14 @@ class RunningRouter:
 
 async def start(config: RouterConfig) -> RunningRouter:
     """Start a router from ``config`` (port 0 picks a free port)."""
+    # Credentials first: a missing token or certificate must fail before anything is opened.
+    tokens = read_tokens(config.auth_token_envs, "router.auth_token_envs")
+    credentials = server_credentials(config.tls, "router")
+    metrics_channel = channel_factory(
+        config.metrics_tls,
+        token=read_token(config.metrics_token_env, "router.metrics_token_env"),
+        key="router.metrics_tls",
+    )
     providers = {p.name: create_provider(p) for p in config.providers}
     registry = Registry(
         config.models, providers, breaker_policy=BreakerPolicy(**vars(config.breaker))
@@ -87,12 +105,13 @@ async def start(config: RouterConfig) -> RunningRouter:
         batch_size=config.outbox_batch_size,
         flush_interval_s=config.outbox_flush_interval_ms / 1000,
         max_records=config.outbox_max_records,
+        channel=metrics_channel,
     )
     metrics = RouterMetrics(registry, outbox)
     retry = config.retry
     engine = Engine(
         policy,
-        metrics.sink(outbox.submit),
+        metrics.sink(outbox.submit if config.record_usage else None),
         capture_content=config.capture_content,
         retry=RetryPolicy(
             attempts_per_model=retry.attempts_per_model,
@@ -101,13 +120,26 @@ async def start(config: RouterConfig) -> RunningRouter:
             max_retry_after_s=retry.max_retry_after_s,
             min_attempt_s=retry.min_attempt_s,
             ttft_timeout_s=retry.ttft_timeout_s,
+            attempt_timeout_s=retry.attempt_timeout_s,
         ),
         budget=RetryBudget(retry.budget_max_tokens, retry.budget_token_ratio),
     )
     servicer = RouterServicer(registry, policy, engine, config.default_deadline_s)
-    admin = Admin(registry, policy, config.state_path)
+    admin = Admin(
+        registry,
+        policy,
+        config.state_path,
+        providers=providers,
+        allowed_private_hosts=config.allowed_private_hosts,
+    )
     admin.load()
     admin_servicer = AdminServicer(admin, config.classification_mode)
+
+    interceptors: list[grpc.aio.ServerInterceptor] = []  # type: ignore[type-arg]
+    if tokens:
+        interceptors.append(BearerAuthInterceptor(tokens))
+    if tracing_enabled():
+        interceptors.append(TracingServerInterceptor())
 
     def register(server: grpc.aio.Server) -> None:
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
@@ -120,7 +152,9 @@ async def start(config: RouterConfig) -> RunningRouter:
             f"{config.host}:{config.port}",
             register,
             [SERVICE_NAME, ADMIN_SERVICE_NAME],
-            interceptors=[TracingServerInterceptor()] if tracing_enabled() else [],
+            interceptors=interceptors,
+            options=message_size_options(config.max_receive_message_bytes),
+            credentials=credentials,
         )
         prometheus = (
             serve_metrics(config.host, config.prometheus_port, metrics.registry)
@@ -158,7 +192,7 @@ async def serve(config: RouterConfig, stop: asyncio.Event) -> None:
         flush=True,
     )
     await stop.wait()
-    await router.stop()
+    await router.stop(drain_delay_s=config.drain_delay_s)
     tracing.shutdown()
 
 

@@ -190,6 +190,8 @@ class _Store:
 
 
 Sleep = Callable[[float], Awaitable[None]]
+# Opens the channel to the metrics service at an address (TLS and credentials are its business).
+ChannelFactory = Callable[[str], grpc.aio.Channel]
 
 
 class UsageOutbox:
@@ -206,6 +208,7 @@ class UsageOutbox:
         rpc_timeout_s: float = 10.0,
         max_backoff_s: float = 5.0,
         sleep: Sleep = asyncio.sleep,
+        channel: ChannelFactory = grpc.aio.insecure_channel,
     ) -> None:
         self._store = _Store(path)
         self._address = metrics_address
@@ -215,6 +218,7 @@ class UsageOutbox:
         self._rpc_timeout = rpc_timeout_s
         self._max_backoff = max_backoff_s
         self._sleep = sleep
+        self._open_channel = channel
         self._pending: list[UsageEvent] = []
         self._stored = self._store.count()
         self._wake = asyncio.Event()
@@ -242,7 +246,7 @@ class UsageOutbox:
 
     async def start(self) -> None:
         """Open the channel and start the background tasks (resuming any stored records)."""
-        self._channel = grpc.aio.insecure_channel(self._address)
+        self._channel = self._open_channel(self._address)
         self._stub = metrics_service_pb2_grpc.MetricsServiceStub(self._channel)
         self._tasks = [
             asyncio.create_task(self._persist_loop(), name="usage-persist"),

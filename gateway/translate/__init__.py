@@ -4,6 +4,7 @@ The only gateway package that touches ``*_pb2`` types: the rest of the gateway p
 messages built here to the stubs without looking inside.
 """
 
+from gateway.translate import admin
 from gateway.translate.chat_request import ParsedRequest, parse_chat_request
 from gateway.translate.chat_response import (
     AUTO_MODEL,
@@ -27,6 +28,7 @@ __all__ = [
     "AUTO_MODEL",
     "ChunkStream",
     "ParsedRequest",
+    "admin",
     "completion",
     "completion_headers",
     "costs_json",

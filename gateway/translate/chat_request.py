@@ -237,7 +237,7 @@ def _tools(obj: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> set[str]:
         if (description := optional_str(fn, "description", fn_param)) is not None:
             tool.description = description
         if (parameters := optional_object(fn, "parameters", fn_param)) is not None:
-            tool.parameters_json = orjson.dumps(parameters).decode()
+            tool.parameters_json = _json_text(parameters, join(fn_param, "parameters"))
         tool.strict = optional_bool(fn, "strict", fn_param) or False
         chat.tools.append(tool)
     return names
@@ -315,8 +315,16 @@ def _response_format(obj: Mapping[str, Any]) -> chat_pb2.ResponseFormat:
         expect_str(required(schema, "name", schema_param), f"{schema_param}.name", non_empty=True)
         optional_object(schema, "schema", schema_param)
         optional_bool(schema, "strict", schema_param)
-        result.json_schema = orjson.dumps(schema).decode()
+        result.json_schema = _json_text(schema, schema_param)
     return result
+
+
+def _json_text(value: Any, param: str) -> str:
+    """``value`` as JSON text; a value nested too deeply to encode is the caller's error."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        raise InvalidRequest(f"Invalid '{param}': nested too deeply.", param) from None
 
 
 def _router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None:

@@ -6,13 +6,13 @@ unset), money as float USD (``*_usd``).
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 from collections.abc import Mapping
 from typing import Any, Final
 
-from google.protobuf import duration_pb2, timestamp_pb2
-
+from gateway.translate._values import iso as _iso
+from gateway.translate._values import ms as _ms
+from gateway.translate._values import number as _number
+from gateway.translate._values import time_of as _time
 from gateway.usage_query import CostQuery
 from llmrouter.v1 import metrics_service_pb2
 
@@ -183,28 +183,3 @@ def _summary(summary: metrics_service_pb2.CostSummary) -> dict[str, Any]:
         "savings_usd": _number(summary.savings_usd),
         "savings_percent": _number(summary.savings_percent),
     }
-
-
-def _ms(duration: duration_pb2.Duration) -> float:
-    return _number(duration.seconds * 1000.0 + duration.nanos / 1e6)
-
-
-def _number(value: float) -> float:
-    # JSON has no NaN or infinity (orjson would write null); 0/0 rates read as 0.
-    return value if math.isfinite(value) else 0.0
-
-
-def _time(message: Any, field: str) -> str | None:
-    if not message.HasField(field):
-        return None
-    stamp: timestamp_pb2.Timestamp = getattr(message, field)
-    try:
-        return _iso(stamp.ToDatetime(tzinfo=dt.UTC))
-    except (ValueError, OverflowError):  # outside 0001..9999: not a time we can show
-        return None
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

@@ -1,5 +1,9 @@
 """What every llmrouter process does the same way: start a gRPC server with health and
 reflection, run until SIGTERM, shut down gracefully, and turn start-up failures into one line.
+
+Graceful shutdown drains in two steps: health turns NOT_SERVING at once while calls are still
+served for ``drain_delay_s`` (so clients' load balancers, which watch health, move new calls to
+other replicas), then the server refuses new calls and gives in-flight ones ``grace`` seconds.
 """
 
 from __future__ import annotations
@@ -7,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import signal
 import socket
 import sys
@@ -19,8 +24,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from llmrouter.config import ConfigError
+from llmrouter.guard import GuardInterceptor
 
-__all__ = ["GrpcServer", "StartupError", "abort", "run_main", "start_grpc_server"]
+__all__ = [
+    "GrpcServer",
+    "StartupError",
+    "abort",
+    "message_size_options",
+    "run_main",
+    "start_grpc_server",
+]
 
 # grpcio-health-checking exposes its asyncio servicer as ``health.aio`` without type hints.
 HealthServicer: Any = health.aio.HealthServicer  # type: ignore[attr-defined]
@@ -39,10 +52,18 @@ class GrpcServer:
     health: Any  # grpc_health.v1.health.aio.HealthServicer
     service_names: tuple[str, ...]
 
-    async def stop(self, grace: float) -> None:
-        """Report NOT_SERVING, stop accepting calls and give in-flight calls ``grace`` seconds."""
+    async def stop(self, grace: float, drain_delay_s: float = 0.0) -> None:
+        """Report NOT_SERVING, keep serving for ``drain_delay_s``, then stop accepting calls and
+        give in-flight calls ``grace`` seconds."""
         await self.health.enter_graceful_shutdown()
+        if drain_delay_s > 0:
+            await asyncio.sleep(drain_delay_s)
         await self.server.stop(grace)
+
+
+def message_size_options(max_receive_bytes: int) -> list[tuple[str, int]]:
+    """Server options that cap incoming messages explicitly (larger: RESOURCE_EXHAUSTED)."""
+    return [("grpc.max_receive_message_length", max_receive_bytes)]
 
 
 async def start_grpc_server(
@@ -52,12 +73,20 @@ async def start_grpc_server(
     *,
     interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
     options: Sequence[tuple[str, int | str]] = (),
+    credentials: grpc.ServerCredentials | None = None,
 ) -> GrpcServer:
-    """Bind ``address`` (port 0 picks a free one), register services, health and reflection."""
+    """Bind ``address`` (port 0 picks a free one), register services, health and reflection.
+
+    Every server decodes requests through :class:`~llmrouter.guard.GuardInterceptor` (corrupt
+    messages: INVALID_ARGUMENT; crashes: INTERNAL without details), inside ``interceptors``.
+
+    ``credentials`` serves TLS (see :func:`llmrouter.security.server_credentials`).
+    """
     _check_bindable(address)
     # SO_REUSEPORT (gRPC's default) would let a second process silently share the port.
     server = grpc.aio.server(
-        interceptors=list(interceptors), options=[("grpc.so_reuseport", 0), *options]
+        interceptors=[*interceptors, GuardInterceptor()],
+        options=[("grpc.so_reuseport", 0), *options],
     )
     register(server)
     health_servicer = HealthServicer()
@@ -66,7 +95,10 @@ async def start_grpc_server(
         (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError:
         port = 0
     if port == 0 and not address.endswith(":0"):
@@ -120,6 +152,8 @@ def run_main(
                 loop.add_signal_handler(sig, stop.set)
         await serve(stop)
 
+    if os.environ.get("LLMROUTER_EVENT_LOOP", "").lower() == "asyncio":
+        use_uvloop = False
     try:
         if use_uvloop:
             try:

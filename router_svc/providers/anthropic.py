@@ -157,7 +157,7 @@ class AnthropicProvider(Provider):
         except httpx.HTTPError as exc:
             raise classify_transport(self.name, exc) from None
         if response.status_code >= 300:
-            raise classify_response(self.name, response, body)
+            raise classify_response(self.name, response, body, request)
         data: Any = read_json(self.name, body)
         try:
             text = "".join(b["text"] for b in data["content"] if b["type"] == "text")
@@ -191,7 +191,7 @@ class AnthropicProvider(Provider):
                 timeout=_timeout(self.config, read_timeout),
             ) as response:
                 if response.status_code >= 300:
-                    raise classify_response(self.name, response, await response.aread())
+                    raise classify_response(self.name, response, await response.aread(), request)
                 async for event in self._events(response):
                     yield event
         except httpx.HTTPError as exc:
@@ -239,6 +239,9 @@ class AnthropicProvider(Provider):
             elif kind == "error":
                 raise _stream_error(self.name, event.get("error") or {})
         raise MalformedResponse(f"{self.name} closed its stream before message_stop")
+
+    def _rebase(self, url: str) -> None:
+        self._client.base_url = url
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from ..chat import ChatRequest, Completion, StreamEvent
 from ..config import ProviderConfig
@@ -37,6 +38,15 @@ class Provider(abc.ABC):
         on failure, before or after the first delta; a stream that ends without ``StreamEnd``
         is reported as a failure by the caller, never as a complete answer.
         """
+
+    def set_base_url(self, url: str) -> None:
+        """Send requests to ``url`` from now on (the caller has validated it)."""
+        self.config = replace(self.config, base_url=url)
+        self._rebase(url)
+
+    def _rebase(self, url: str) -> None:
+        """Point pooled clients at ``url`` (adapters without one have nothing to do)."""
+        return None
 
     async def aclose(self) -> None:
         """Release pooled connections."""

@@ -13,6 +13,7 @@ import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
 
+from ..chat import ChatRequest
 from ..config import ProviderConfig
 from ..errors import (
     AuthFailed,
@@ -34,6 +35,7 @@ __all__ = [
     "make_client",
     "parse_retry_after",
     "read_json",
+    "redact",
 ]
 
 _CONTEXT = re.compile(
@@ -112,11 +114,16 @@ def _upstream_message(body: bytes) -> tuple[str, str]:
     return str(code), str(message)
 
 
-def classify_response(provider: str, response: httpx.Response, body: bytes) -> ProviderError:
-    """Map a non-2xx upstream answer onto our error set (never echoing secrets)."""
+def classify_response(
+    provider: str, response: httpx.Response, body: bytes, request: ChatRequest | None = None
+) -> ProviderError:
+    """Map a non-2xx upstream answer onto our error set (never echoing secrets, nor the
+    ``request``'s content)."""
     status = response.status_code
     retry_after = parse_retry_after(response.headers)
     code, message = _upstream_message(body)
+    if request is not None and message:
+        message = redact(message, request)
     both = f"{code} {message}"
     short = message[:_MESSAGE_LIMIT]
     where = f"{provider} answered HTTP {status}"
@@ -145,6 +152,45 @@ def classify_response(provider: str, response: httpx.Response, body: bytes) -> P
         # Usually a model id this endpoint does not serve: a configuration fault, not the caller's.
         return UpstreamUnavailable(f"{where} (model or endpoint not found)", http_status=status)
     return BadUpstreamRequest(f"{where}: {short or 'bad request'}", http_status=status)
+
+
+# Runs of this many characters that the upstream's message shares with the prompt are quotes.
+_QUOTE_CHARS = 16
+_REDACTED = "[redacted]"
+
+
+def redact(text: str, request: ChatRequest) -> str:
+    """``text`` without quotes of ``request``'s content.
+
+    Upstream error messages sometimes echo the prompt; they reach callers, logs and traces,
+    which must never hold content unless capture is on.
+    """
+    content = "\n".join(_texts(request))
+    if len(content) < _QUOTE_CHARS or len(text) < _QUOTE_CHARS:
+        return text
+    quoted = [False] * len(text)
+    for start in range(len(text) - _QUOTE_CHARS + 1):
+        if text[start : start + _QUOTE_CHARS] in content:
+            quoted[start : start + _QUOTE_CHARS] = [True] * _QUOTE_CHARS
+    if not any(quoted):
+        return text
+    out: list[str] = []
+    for i, char in enumerate(text):
+        if not quoted[i]:
+            out.append(char)
+        elif i == 0 or not quoted[i - 1]:
+            out.append(_REDACTED)
+    return "".join(out)
+
+
+def _texts(request: ChatRequest) -> list[str]:
+    texts = []
+    for message in request.messages:
+        texts.append(message.content)
+        texts.extend(part.text for part in message.parts)
+        texts.extend(call.arguments for call in message.tool_calls)
+    texts.extend(tool.description for tool in request.tools)
+    return [t for t in texts if t]
 
 
 def classify_transport(provider: str, exc: httpx.HTTPError) -> ProviderError:

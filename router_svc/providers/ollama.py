@@ -104,7 +104,7 @@ class OllamaProvider(Provider):
         except httpx.HTTPError as exc:
             raise classify_transport(self.name, exc) from None
         if response.status_code >= 300:
-            raise classify_response(self.name, response, body)
+            raise classify_response(self.name, response, body, request)
         data: Any = read_json(self.name, body)
         try:
             message = data["message"]
@@ -133,7 +133,7 @@ class OllamaProvider(Provider):
                 timeout=_timeout(self.config, read_timeout),
             ) as response:
                 if response.status_code >= 300:
-                    raise classify_response(self.name, response, await response.aread())
+                    raise classify_response(self.name, response, await response.aread(), request)
                 calls_seen = 0
                 async for line in response.aiter_lines():
                     if not line.strip():
@@ -167,6 +167,9 @@ class OllamaProvider(Provider):
                 raise MalformedResponse(f"{self.name} closed its stream before done")
         except httpx.HTTPError as exc:
             raise classify_transport(self.name, exc) from None
+
+    def _rebase(self, url: str) -> None:
+        self._client.base_url = url
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -25,7 +25,14 @@ from ..config import ProviderConfig
 from ..errors import MalformedResponse, ProviderError
 from ..tokens import estimate_prompt_tokens
 from .base import Provider
-from .http import api_key, classify_response, classify_transport, make_client, read_json
+from .http import (
+    api_key,
+    classify_response,
+    classify_transport,
+    make_client,
+    read_json,
+    redact,
+)
 
 __all__ = ["OpenAICompatProvider", "finish_reason", "openai_messages"]
 
@@ -148,7 +155,7 @@ class OpenAICompatProvider(Provider):
         except httpx.HTTPError as exc:
             raise classify_transport(self.name, exc) from None
         if response.status_code >= 300:
-            raise classify_response(self.name, response, body)
+            raise classify_response(self.name, response, body, request)
         data: Any = read_json(self.name, body)
         try:
             choice = data["choices"][0]
@@ -187,7 +194,7 @@ class OpenAICompatProvider(Provider):
                 timeout=self._timeout(read_timeout),
             ) as response:
                 if response.status_code >= 300:
-                    raise classify_response(self.name, response, await response.aread())
+                    raise classify_response(self.name, response, await response.aread(), request)
                 async for event in self._events(response, request):
                     yield event
         except httpx.HTTPError as exc:
@@ -222,7 +229,7 @@ class OpenAICompatProvider(Provider):
             if not isinstance(chunk, dict):
                 raise MalformedResponse(f"{self.name} sent an invalid stream chunk")
             if "error" in chunk:
-                raise _stream_error(self.name, chunk["error"])
+                raise _stream_error(self.name, chunk["error"], request)
             if chunk.get("usage"):
                 usage = chunk["usage"]
             for choice in chunk.get("choices") or ():
@@ -248,6 +255,9 @@ class OpenAICompatProvider(Provider):
     def _timeout(self, read_timeout: float) -> httpx.Timeout:
         return httpx.Timeout(read_timeout, connect=min(self.config.connect_timeout_s, read_timeout))
 
+    def _rebase(self, url: str) -> None:
+        self._client.base_url = url
+
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
@@ -257,8 +267,9 @@ def _estimate(text: str, calls: tuple[ToolCall, ...]) -> int:
     return -(-(len(text) + sum(len(c.arguments) for c in calls)) // 4)
 
 
-def _stream_error(provider: str, error: Any) -> ProviderError:
+def _stream_error(provider: str, error: Any, request: ChatRequest) -> ProviderError:
     from ..errors import UpstreamUnavailable
 
     message = error.get("message", "") if isinstance(error, dict) else str(error)
-    return UpstreamUnavailable(f"{provider} reported an error mid-stream: {str(message)[:200]}")
+    text = redact(str(message)[:200], request)
+    return UpstreamUnavailable(f"{provider} reported an error mid-stream: {text}")

@@ -35,6 +35,7 @@ from ..errors import (
     BreakerOpen,
     ContextLengthExceeded,
     DeadlineExceeded,
+    InvalidRequest,
     MalformedResponse,
     NoCandidates,
     ProviderError,
@@ -166,6 +167,13 @@ class Engine:
         record_decision(decision, self._policy.classifier.mode)
         if not decision.candidates:
             reasons = "; ".join(f"{s.model}: {s.detail}" for s in decision.skipped)
+            kinds = {s.reason for s in decision.skipped}
+            if kinds and kinds <= {"CONTEXT_WINDOW", "MISSING_CAPABILITY"}:
+                # The request itself is what no model can take: retrying cannot help.
+                refusal = ContextLengthExceeded if "CONTEXT_WINDOW" in kinds else InvalidRequest
+                raise refusal(
+                    f"no model of category {decision.category!r} can take this request ({reasons})"
+                )
             waits = [
                 e.breaker.retry_after()
                 for s in decision.skipped
@@ -252,6 +260,8 @@ class Engine:
             async for entry, attempt in schedule:
                 started = self._clock()
                 remaining = deadline - started
+                if self.retry.attempt_timeout_s > 0:
+                    remaining = min(remaining, self.retry.attempt_timeout_s)
                 try:
                     async with asyncio.timeout(remaining):
                         with _current(attempt.span):

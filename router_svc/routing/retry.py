@@ -25,6 +25,8 @@ class RetryPolicy:
     min_attempt_s: float = 0.05
     # Streams: fail over when the first token takes longer than this.
     ttft_timeout_s: float = 15.0
+    # Whole answers: fail over when one attempt takes longer than this (0: only the deadline).
+    attempt_timeout_s: float = 0.0
 
 
 def backoff_delay(

@@ -42,12 +42,15 @@ class TraceReceiver(trace_service_pb2_grpc.TraceServiceServicer):
 
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
+        self.raw: list[bytes] = []
+        """Every export request as received, for searching all of it (events, links...)."""
         self.server: grpc.aio.Server | None = None
         self.port = 0
 
     async def Export(
         self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
     ) -> trace_service_pb2.ExportTraceServiceResponse:
+        self.raw.append(request.SerializeToString())
         for resource_spans in request.resource_spans:
             attrs = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
             service = str(attrs.get("service.name", ""))

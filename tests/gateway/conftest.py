@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 
@@ -15,26 +16,37 @@ from llmrouter.serving import start_grpc_server
 from llmrouter.v1 import (
     metrics_service_pb2,
     metrics_service_pb2_grpc,
+    router_admin_service_pb2,
+    router_admin_service_pb2_grpc,
     router_service_pb2,
     router_service_pb2_grpc,
 )
 
+from .fake_admin import FakeAdmin
 from .fake_metrics import FakeMetrics
 from .support import AUTH, TEST_KEY, TEST_KEY_ID, FakeRouter, StartGateway
 
 ROUTER_SERVICE = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
+ADMIN_SERVICE = router_admin_service_pb2.DESCRIPTOR.services_by_name["RouterAdminService"].full_name
 METRICS_SERVICE = metrics_service_pb2.DESCRIPTOR.services_by_name["MetricsService"].full_name
 
 
 @pytest.fixture
-async def router() -> AsyncIterator[FakeRouter]:
+def admin() -> FakeAdmin:
+    """The fake RouterAdminService, served beside the fake router (as the real one is)."""
+    return FakeAdmin()
+
+
+@pytest.fixture
+async def router(admin: FakeAdmin) -> AsyncIterator[FakeRouter]:
     """The fake router, served by a real ``grpc.aio`` server on a free port."""
     fake = FakeRouter()
-    server = await start_grpc_server(
-        "127.0.0.1:0",
-        lambda s: router_service_pb2_grpc.add_RouterServiceServicer_to_server(fake, s),
-        [ROUTER_SERVICE],
-    )
+
+    def register(server: grpc.aio.Server) -> None:
+        router_service_pb2_grpc.add_RouterServiceServicer_to_server(fake, server)
+        router_admin_service_pb2_grpc.add_RouterAdminServiceServicer_to_server(admin, server)
+
+    server = await start_grpc_server("127.0.0.1:0", register, [ROUTER_SERVICE, ADMIN_SERVICE])
     fake.port = server.port
     fake.server = server
     yield fake

@@ -6,6 +6,7 @@ real metrics service's query RPCs are written elsewhere.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -108,6 +109,8 @@ class FakeMetrics(metrics_service_pb2_grpc.MetricsServiceServicer):
         self.port = 0
         self.server: GrpcServer | None = None
         self.costs = costs_response()
+        # When set, QueryCosts answers each request with this instead of ``costs``.
+        self.answer_costs: Callable[[m.QueryCostsRequest], m.QueryCostsResponse] | None = None
         self.events = fallback_events()
         self.providers = provider_health()
         # Fail every call with this (None: answer).
@@ -120,6 +123,8 @@ class FakeMetrics(metrics_service_pb2_grpc.MetricsServiceServicer):
         self, request: m.QueryCostsRequest, context: Context
     ) -> m.QueryCostsResponse:
         await self._enter("QueryCosts", request, context)
+        if self.answer_costs is not None:
+            return self.answer_costs(request)
         return self.costs
 
     async def ListFallbackEvents(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,31 @@ from gateway.openapi import document
 from .support import TEST_KEY
 
 REPO = Path(__file__).resolve().parents[2]
+WARNINGS = (
+    "missing_auth",
+    "missing_test_data",
+    "base_url_mismatch",
+    "missing_deserializer",
+    "unused_openapi_auth",
+    "unsupported_regex",
+    "method_not_allowed",
+    "unmatched_filter",
+    "unresolvable_reference",
+    "rate_limited",
+    "dictionary_mismatch",
+    "timeout_units",
+)
 OPERATIONS = {"get", "post", "put", "patch", "delete", "head", "options", "trace"}
 
 
 def app_routes(config: GatewayConfig) -> set[tuple[str, str]]:
-    """(path, method) of every route of the app; HEAD is Starlette's automatic twin of GET."""
+    """(path, method) of every route of the app; HEAD is Starlette's automatic twin of GET.
+
+    Starlette's ``{name:path}`` is OpenAPI's ``{name}``; mounted static files are not routes.
+    """
     app = create_app(config)
     return {
-        (route.path, method.lower())
+        (re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path), method.lower())
         for route in app.routes
         if isinstance(route, Route)
         for method in route.methods or ()
@@ -69,9 +87,9 @@ def test_security_follows_the_auth_setting() -> None:
     open_paths = {
         p
         for p, item in with_auth["paths"].items()
-        if item["get" if "get" in item else "post"].get("security") == []
+        if next(iter(item.values())).get("security") == []
     }
-    assert open_paths == {"/healthz", "/readyz", "/openapi.json", "/metrics"}
+    assert open_paths == {"/healthz", "/readyz", "/openapi.json", "/metrics", "/dashboard"}
     assert "security" not in without
     assert all("security" not in op for item in without["paths"].values() for op in item.values())
 
@@ -101,6 +119,12 @@ async def test_schemathesis_finds_nothing(gateway: RunningGateway, tmp_path: Pat
         "--seed",
         "1",
         "--no-color",
+        # Every warning but two about how much generated data is accepted: category chains name
+        # an open set of models, so almost every generated chain is rejected (400 naming
+        # chain[i]) by design; and the first DELETE of the example category removes it, so the
+        # next ones get 404 (validation_mismatch, low_valid_rate).
+        "--warnings",
+        ",".join(WARNINGS),
         cwd=tmp_path,  # keeps its cache and reports out of the repository
         env=env,
         stdout=asyncio.subprocess.PIPE,
@@ -110,4 +134,4 @@ async def test_schemathesis_finds_nothing(gateway: RunningGateway, tmp_path: Pat
 
     text = output.decode(errors="replace")
     assert process.returncode == 0, text[-20000:]
-    assert "No issues found" in text
+    assert "No issues found" in text, text[-3000:]

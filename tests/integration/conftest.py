@@ -54,6 +54,8 @@ metrics_address = "127.0.0.1:{stack.metrics}"
 outbox_path = "{tmp_path / "outbox.sqlite3"}"
 prometheus_port = {stack.router_prometheus}
 state_path = "{tmp_path / "state.json"}"
+allowed_private_hosts = ["127.0.0.1"]
+drain_delay_s = 0
 {extra}
 """
     )

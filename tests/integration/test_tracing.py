@@ -157,17 +157,19 @@ async def test_dead_receiver_does_not_slow_requests(tmp_path: Path, upstream: Fa
     blackhole.listen(100)
     try:
         config = write_config(tmp_path, providers(upstream))
-        async with started(config, otel_env(blackhole.getsockname()[1])) as stack:
-            async with httpx.AsyncClient(timeout=30) as http:
-                durations = []
-                for i in range(30):
-                    began = time.monotonic()
-                    reply = await http.post(
-                        f"{stack.url}/v1/chat/completions",
-                        json={"model": "a", "messages": [{"role": "user", "content": f"q{i}"}]},
-                    )
-                    durations.append(time.monotonic() - began)
-                    assert reply.status_code == 200
+        durations = []
+        async with (
+            started(config, otel_env(blackhole.getsockname()[1])) as stack,
+            httpx.AsyncClient(timeout=30) as http,
+        ):
+            for i in range(30):
+                began = time.monotonic()
+                reply = await http.post(
+                    f"{stack.url}/v1/chat/completions",
+                    json={"model": "a", "messages": [{"role": "user", "content": f"q{i}"}]},
+                )
+                durations.append(time.monotonic() - began)
+                assert reply.status_code == 200
     finally:
         blackhole.close()
     # An exporter on the request path would hold requests for its 10 s export timeout.

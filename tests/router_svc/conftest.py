@@ -140,6 +140,7 @@ async def make_router(
             state_path=str(tmp_path / "state.json"),
             outbox_flush_interval_ms=20,
             providers=fake_providers(upstream),
+            allowed_private_hosts=("127.0.0.1",),  # the fake upstream
             models=models,
             default_chain=chain,
         )

@@ -147,3 +147,21 @@ class DeleteCategoryRequest(_message.Message):
 class DeleteCategoryResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class SetProviderBaseUrlRequest(_message.Message):
+    __slots__ = ("provider", "base_url")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    base_url: str
+    def __init__(self, provider: _Optional[str] = ..., base_url: _Optional[str] = ...) -> None: ...
+
+class SetProviderBaseUrlResponse(_message.Message):
+    __slots__ = ("provider", "base_url", "models")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    base_url: str
+    models: _containers.RepeatedCompositeFieldContainer[ModelHealth]
+    def __init__(self, provider: _Optional[str] = ..., base_url: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelHealth, _Mapping]]] = ...) -> None: ...

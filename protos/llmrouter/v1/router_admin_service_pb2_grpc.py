@@ -71,6 +71,11 @@ class RouterAdminServiceStub:
                 request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.DeleteCategoryRequest.SerializeToString,
                 response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.DeleteCategoryResponse.FromString,
                 _registered_method=True)
+        self.SetProviderBaseUrl = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/SetProviderBaseUrl',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.SetProviderBaseUrlRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.SetProviderBaseUrlResponse.FromString,
+                _registered_method=True)
 
 
 class RouterAdminServiceServicer:
@@ -127,6 +132,15 @@ class RouterAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetProviderBaseUrl(self, request, context):
+        """Point a provider at another base URL. Only http(s) URLs to public hosts are accepted:
+        private, loopback, link-local and metadata addresses (also as a host name resolves) are
+        refused with INVALID_ARGUMENT unless the router's allowed_private_hosts lists them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -164,6 +178,11 @@ def add_RouterAdminServiceServicer_to_server(servicer, server):
                     servicer.DeleteCategory,
                     request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.DeleteCategoryRequest.FromString,
                     response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.DeleteCategoryResponse.SerializeToString,
+            ),
+            'SetProviderBaseUrl': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetProviderBaseUrl,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.SetProviderBaseUrlRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.SetProviderBaseUrlResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -357,6 +376,33 @@ class RouterAdminService:
             '/llmrouter.v1.RouterAdminService/DeleteCategory',
             llmrouter_dot_v1_dot_router__admin__service__pb2.DeleteCategoryRequest.SerializeToString,
             llmrouter_dot_v1_dot_router__admin__service__pb2.DeleteCategoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetProviderBaseUrl(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/SetProviderBaseUrl',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.SetProviderBaseUrlRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.SetProviderBaseUrlResponse.FromString,
             options,
             channel_credentials,
             insecure,

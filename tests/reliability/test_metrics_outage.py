@@ -1,5 +1,7 @@
 """Usage delivery survives a metrics outage: kill the metrics process mid-run, restart it,
-and every served attempt is in the ledger exactly once."""
+and every served attempt is in the ledger exactly once.
+
+(Moved here from tests/integration/test_usage_delivery.py; ``make soak`` runs it at 10x.)"""
 
 from __future__ import annotations
 
@@ -21,7 +23,9 @@ from router_svc.server import start
 from tests.conftest import free_port
 from tests.fakes import Behavior, running_upstream
 
-REQUESTS = 1000
+from .stack import scaled
+
+REQUESTS = scaled(1000, 10_000)
 CONCURRENCY = 10
 
 
@@ -55,7 +59,8 @@ async def test_metrics_killed_for_the_middle_third(tmp_path: Path) -> None:
     async with running_upstream() as upstream:
         # Every third call to "flaky" fails, so some requests make two attempts.
         upstream.set(
-            "flaky", *[Behavior(status=503) if i % 3 == 0 else Behavior() for i in range(1500)]
+            "flaky",
+            *[Behavior(status=503) if i % 3 == 0 else Behavior() for i in range(REQUESTS * 3 // 2)],
         )
         config = replace(
             RouterConfig(),
@@ -65,6 +70,7 @@ async def test_metrics_killed_for_the_middle_third(tmp_path: Path) -> None:
             outbox_path=str(tmp_path / "outbox.sqlite3"),
             state_path=str(tmp_path / "state.json"),
             outbox_flush_interval_ms=20,
+            allowed_private_hosts=("127.0.0.1",),  # the fake upstream
             providers=(
                 ProviderConfig(name="sim", kind="simulated", local=True),
                 ProviderConfig(name="fake", kind="openai", base_url=f"{upstream.base_url}/v1"),

@@ -1,0 +1,173 @@
+"""Operator controls over HTTP: ``/v1/admin/*``, each one RouterAdminService call.
+
+The router validates and persists every change; the gateway only checks the JSON shapes and
+maps failures through the one gRPC-to-HTTP table. A rejected category names the offending
+field of the HTTP body (``chain[1]``), not of the gRPC message (``category.chain[1]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+import grpc
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.channels import Upstreams
+from gateway.context import RequestContext
+from gateway.errors import InvalidRequest, from_rpc_error
+from gateway.streaming import until_disconnect
+from gateway.translate import admin as translate
+from gateway.web import JSONResponse, read_json
+
+__all__ = ["ENABLED_BODY_KEYS", "AdminEndpoints"]
+
+ENABLED_BODY_KEYS: Final = ("enabled",)
+_CATEGORY_KEYS: Final = ("name", "chain", "keywords")
+# Admin bodies are tiny; a larger one is a mistake, not a category.
+_MAX_BODY: Final = 64 * 1024
+# The router names the fields of its message; the HTTP body is the category itself.
+_CATEGORY_PREFIX: Final = "category."
+
+
+class AdminEndpoints:
+    """Model switches, breaker resets and category edits through the router's admin RPCs."""
+
+    def __init__(self, upstreams: Callable[[], Upstreams]) -> None:
+        self._upstreams = upstreams
+
+    async def _call(self, request: Request, method: Any, message: Any, deadline_s: float) -> Any:
+        call = method(message, timeout=deadline_s)
+        try:
+            return await until_disconnect(request.receive, call, call.cancel)
+        except grpc.aio.AioRpcError as exc:
+            error = from_rpc_error(exc)
+            if error.param is not None and error.param.startswith(_CATEGORY_PREFIX):
+                error.param = error.param.removeprefix(_CATEGORY_PREFIX)
+            raise error from exc
+
+    async def categories(self, request: Request, ctx: RequestContext) -> Response:
+        """``/v1/admin/categories``: GET lists, POST creates (one route, so 405 lists both)."""
+        if request.method == "POST":
+            return await self.create_category(request, ctx)
+        return await self.list_categories(request, ctx)
+
+    async def category(self, request: Request, ctx: RequestContext) -> Response:
+        """``/v1/admin/categories/{name}``: PUT replaces, DELETE removes."""
+        if request.method == "DELETE":
+            return await self.delete_category(request, ctx)
+        return await self.update_category(request, ctx)
+
+    async def list_models(self, request: Request, ctx: RequestContext) -> Response:
+        """``GET /v1/admin/models``: every model with its live health."""
+        admin = self._upstreams().admin
+        response = await self._call(
+            request, admin.ListModelHealth, translate.list_model_health_request(), ctx.timeout_s
+        )
+        return JSONResponse({"models": translate.models_json(response)})
+
+    async def set_model_enabled(self, request: Request, ctx: RequestContext) -> Response:
+        """``POST /v1/admin/models/{name}/enabled`` with ``{"enabled": bool}``."""
+        enabled = await _enabled(request)
+        message = translate.set_enabled_request(model=request.path_params["name"], enabled=enabled)
+        admin = self._upstreams().admin
+        response = await self._call(request, admin.SetModelEnabled, message, ctx.timeout_s)
+        return JSONResponse({"models": translate.models_json(response)})
+
+    async def set_provider_enabled(self, request: Request, ctx: RequestContext) -> Response:
+        """``POST /v1/admin/providers/{name}/enabled``: switch every model of a provider."""
+        enabled = await _enabled(request)
+        message = translate.set_enabled_request(
+            provider=request.path_params["name"], enabled=enabled
+        )
+        admin = self._upstreams().admin
+        response = await self._call(request, admin.SetModelEnabled, message, ctx.timeout_s)
+        return JSONResponse({"models": translate.models_json(response)})
+
+    async def reset_breaker(self, request: Request, ctx: RequestContext) -> Response:
+        """``POST /v1/admin/models/{name}/reset-breaker``: close the breaker, forget failures."""
+        message = translate.reset_breaker_request(request.path_params["name"])
+        admin = self._upstreams().admin
+        response = await self._call(request, admin.ResetBreaker, message, ctx.timeout_s)
+        return JSONResponse({"model": translate.model_health_json(response.model)})
+
+    async def list_categories(self, request: Request, ctx: RequestContext) -> Response:
+        """``GET /v1/admin/categories``: categories in matching order."""
+        admin = self._upstreams().admin
+        response = await self._call(
+            request, admin.ListCategories, translate.list_categories_request(), ctx.timeout_s
+        )
+        return JSONResponse(translate.categories_json(response))
+
+    async def create_category(self, request: Request, ctx: RequestContext) -> Response:
+        """``POST /v1/admin/categories``: add a category after the others (201)."""
+        body = await _object(request, _CATEGORY_KEYS)
+        name = _string(body, "name")
+        message = translate.create_category_request(
+            name, _strings(body, "chain"), _strings(body, "keywords", required=False)
+        )
+        admin = self._upstreams().admin
+        response = await self._call(request, admin.CreateCategory, message, ctx.timeout_s)
+        return JSONResponse(translate.category_json(response.category), status_code=201)
+
+    async def update_category(self, request: Request, ctx: RequestContext) -> Response:
+        """``PUT /v1/admin/categories/{name}``: replace the chain and keywords."""
+        name = request.path_params["name"]
+        body = await _object(request, _CATEGORY_KEYS)
+        if "name" in body and body["name"] != name:
+            raise InvalidRequest(
+                "Invalid 'name': a category cannot be renamed; create a new one instead.", "name"
+            )
+        message = translate.update_category_request(
+            name, _strings(body, "chain"), _strings(body, "keywords", required=False)
+        )
+        admin = self._upstreams().admin
+        response = await self._call(request, admin.UpdateCategory, message, ctx.timeout_s)
+        return JSONResponse(translate.category_json(response.category))
+
+    async def delete_category(self, request: Request, ctx: RequestContext) -> Response:
+        """``DELETE /v1/admin/categories/{name}``."""
+        name = request.path_params["name"]
+        admin = self._upstreams().admin
+        await self._call(
+            request, admin.DeleteCategory, translate.delete_category_request(name), ctx.timeout_s
+        )
+        return JSONResponse({"name": name, "deleted": True})
+
+
+async def _object(request: Request, keys: tuple[str, ...]) -> dict[str, Any]:
+    body = await read_json(request, _MAX_BODY)
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.", None)
+    for key in body:
+        if key not in keys:
+            raise InvalidRequest(f"Unrecognized request argument supplied: {key}", key)
+    return body
+
+
+async def _enabled(request: Request) -> bool:
+    body = await _object(request, ENABLED_BODY_KEYS)
+    value = body.get("enabled")
+    if not isinstance(value, bool):
+        raise InvalidRequest("Invalid 'enabled': expected true or false.", "enabled")
+    return value
+
+
+def _string(body: dict[str, Any], key: str) -> str:
+    value = body.get(key)
+    if not isinstance(value, str):
+        raise InvalidRequest(f"Invalid '{key}': expected a string.", key)
+    return value
+
+
+def _strings(body: dict[str, Any], key: str, *, required: bool = True) -> list[str]:
+    if key not in body and not required:
+        return []
+    value = body.get(key)
+    if not isinstance(value, list):
+        raise InvalidRequest(f"Invalid '{key}': expected an array of strings.", key)
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise InvalidRequest(f"Invalid '{key}[{i}]': expected a string.", f"{key}[{i}]")
+    return value

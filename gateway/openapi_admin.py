@@ -1,0 +1,199 @@
+"""JSON Schemas of the operator endpoints (``/v1/admin/*``) and of the dashboard's summary.
+
+The category rules are the router's (it validates every change): a name of 1-64 lower-case
+letters, digits, ``_``, ``-`` or ``.``; a chain of 1-32 registry model names; at most 200
+keywords of 1-100 characters, not blank. That a chain names models the router knows cannot be
+said in a schema; the router answers 400 with ``param`` naming the entry (``chain[1]``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from gateway.dashboard.figures import ADDITIVE
+from gateway.dashboard.summary import DAYS, HOURS
+from gateway.schema_parts import INTEGER, NUMBER, STRING, TIME, obj, ref
+from gateway.translate.admin import BREAKER_STATES
+
+__all__ = [
+    "ADMIN_SCHEMAS",
+    "CATEGORY_NAME_PATTERN",
+]
+
+CATEGORY_NAME_PATTERN: Final = "^[a-z0-9][a-z0-9_.-]{0,63}$"
+_NULLABLE_NUMBER: Final = {"type": ["number", "null"]}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _array(items: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"type": "array", "items": items, **extra}
+
+
+_MODEL_HEALTH_PROPS = {
+    "model": STRING,
+    "provider": STRING,
+    "enabled": {"type": "boolean"},
+    "local": {"type": "boolean"},
+    "breaker_state": {"enum": list(BREAKER_STATES)},
+    "breaker_retry_after_ms": {
+        **_NULLABLE_NUMBER,
+        "description": "When the breaker is open: time until it admits a probe.",
+    },
+    "success_rate": {
+        **_NULLABLE_NUMBER,
+        "description": "Share of the last 100 attempts that succeeded; null before any.",
+    },
+    "ewma_latency_ms": {
+        **_NULLABLE_NUMBER,
+        "description": "Moving average of successful attempts' latency; null before any.",
+    },
+    "success_count": INTEGER,
+    "failure_count": INTEGER,
+    "consecutive_failures": INTEGER,
+    "last_success_time": TIME,
+    "last_failure_time": TIME,
+    "last_error_type": STRING,
+}
+_MODEL_HEALTH = obj(list(_MODEL_HEALTH_PROPS), _MODEL_HEALTH_PROPS)
+_MODEL_HEALTH_LIST = obj(["models"], {"models": _array(ref("ModelHealth"))})
+
+_ENABLED_REQUEST = {
+    "type": "object",
+    "required": ["enabled"],
+    "properties": {"enabled": {"type": "boolean"}},
+    "additionalProperties": False,
+}
+
+_NAME = {"type": "string", "pattern": CATEGORY_NAME_PATTERN}
+_CHAIN = _array({"type": "string"}, minItems=1, maxItems=32, description="Model names, in order.")
+_KEYWORDS = _array(
+    {"type": "string", "minLength": 1, "maxLength": 100, "pattern": r"\S"},
+    maxItems=200,
+    description="Whole words, case-insensitive; empty uses the built-in ones for code and "
+    "reasoning.",
+)
+_CATEGORY = obj(
+    ["name", "chain", "keywords"],
+    {"name": STRING, "chain": _array(STRING), "keywords": _array(STRING)},
+)
+_CATEGORY_CREATE = {
+    "type": "object",
+    "required": ["name", "chain"],
+    "properties": {"name": _NAME, "chain": _CHAIN, "keywords": _KEYWORDS},
+    "additionalProperties": False,
+}
+_CATEGORY_UPDATE = {
+    "type": "object",
+    "required": ["chain"],
+    "properties": {
+        "name": {**_NAME, "description": "If given, the name in the path (no renames)."},
+        "chain": _CHAIN,
+        "keywords": _KEYWORDS,
+    },
+    "additionalProperties": False,
+}
+_CATEGORY_LIST = obj(
+    ["classification_mode", "categories"],
+    {
+        "classification_mode": {"type": "string", "description": "keywords, classifier, hybrid"},
+        "categories": _array(ref("Category")),
+    },
+)
+_CATEGORY_DELETED = obj(["name", "deleted"], {"name": STRING, "deleted": {"const": True}})
+
+# Rows summed from several groups: what adds up, plus re-weighted average latency and rates.
+_SUMMED_PROPS = {
+    **{name: NUMBER if name.endswith("_usd") else INTEGER for name in ADDITIVE},
+    "average_latency_ms": NUMBER,
+    "success_rate": NUMBER,
+    "fallback_rate": NUMBER,
+}
+_BUCKET_ROW = obj([*_SUMMED_PROPS, "bucket_start"], {**_SUMMED_PROPS, "bucket_start": TIME})
+_MODEL_ROW = obj([*_SUMMED_PROPS, "model"], {**_SUMMED_PROPS, "model": STRING})
+_AVAILABILITY = {
+    "allOf": [
+        ref("Category"),
+        obj(
+            ["available_models", "available"],
+            {
+                "available_models": _array(STRING),
+                "available": {
+                    "type": "boolean",
+                    "description": "Some model of the chain is enabled and its breaker not open.",
+                },
+            },
+        ),
+    ]
+}
+_EVENT = {
+    "allOf": [
+        ref("FallbackEvent"),
+        obj(
+            ["trace_url"],
+            {"trace_url": {"type": ["string", "null"], "description": "{jaeger_url}/trace/{id}"}},
+        ),
+    ]
+}
+_SUMMARY_PROPS = {
+    "time": TIME,
+    "since": STRING,
+    "start": TIME,
+    "end": TIME,
+    "jaeger_url": STRING,
+    "router_replicas": INTEGER,
+    "reference_model": {"type": ["string", "null"]},
+    "totals": _nullable(ref("CostSummary")),
+    "by_model": {
+        "type": ["array", "null"],
+        "items": _MODEL_ROW,
+        "description": "Per model over the window, busiest first (no percentile: the window's "
+        "p95 is in totals).",
+    },
+    "hourly": {
+        "type": ["array", "null"],
+        "items": _BUCKET_ROW,
+        "description": f"The last {HOURS} UTC hours, this one last, empty ones as zeros.",
+    },
+    "daily": {
+        "type": ["array", "null"],
+        "items": _BUCKET_ROW,
+        "description": f"The last {DAYS} UTC days, today last, empty ones as zeros. Past days "
+        "may lag late records by up to a minute (they are cached).",
+    },
+    "tokens_this_hour": {"type": ["integer", "null"]},
+    "fallbacks_today": {"type": ["integer", "null"]},
+    "fallbacks_week": {
+        "type": ["integer", "null"],
+        "description": "Today and the six UTC days before.",
+    },
+    "fallback_events": {"type": ["array", "null"], "items": _EVENT},
+    "provider_health": {
+        "type": ["array", "null"],
+        "items": {"$ref": "#/components/schemas/UsageReport/properties/provider_health/items"},
+    },
+    "models": {"type": ["array", "null"], "items": ref("ModelHealth")},
+    "categories": {"type": ["array", "null"], "items": _AVAILABILITY},
+    "classification_mode": {"type": ["string", "null"]},
+    "unavailable": _array(
+        obj(
+            ["service", "message"], {"service": {"enum": ["router", "metrics"]}, "message": STRING}
+        ),
+        description="Services whose part is null because they did not answer.",
+    ),
+}
+_SUMMARY = obj(list(_SUMMARY_PROPS), _SUMMARY_PROPS)
+
+ADMIN_SCHEMAS: Final[dict[str, Any]] = {
+    "ModelHealth": _MODEL_HEALTH,
+    "ModelHealthList": _MODEL_HEALTH_LIST,
+    "EnabledRequest": _ENABLED_REQUEST,
+    "Category": _CATEGORY,
+    "CategoryCreate": _CATEGORY_CREATE,
+    "CategoryUpdate": _CATEGORY_UPDATE,
+    "CategoryList": _CATEGORY_LIST,
+    "CategoryDeleted": _CATEGORY_DELETED,
+    "DashboardSummary": _SUMMARY,
+}

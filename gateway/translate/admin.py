@@ -1,0 +1,128 @@
+"""RouterAdminService requests from HTTP values, and its answers as JSON.
+
+Model health: breaker state in lower case (``closed``, ``open``, ``half_open``), latencies in
+milliseconds, rates and latencies null until the router has seen an attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from gateway.translate._values import ms, number, time_of
+from llmrouter.v1 import router_admin_service_pb2 as pb
+
+__all__ = [
+    "BREAKER_STATES",
+    "categories_json",
+    "category_json",
+    "create_category_request",
+    "delete_category_request",
+    "list_categories_request",
+    "list_model_health_request",
+    "model_health_json",
+    "models_json",
+    "reset_breaker_request",
+    "set_enabled_request",
+    "update_category_request",
+]
+
+_STATES: Final[Mapping[int, str]] = {
+    pb.BREAKER_STATE_CLOSED: "closed",
+    pb.BREAKER_STATE_OPEN: "open",
+    pb.BREAKER_STATE_HALF_OPEN: "half_open",
+}
+BREAKER_STATES: Final = (*_STATES.values(), "unspecified")
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+def list_model_health_request() -> pb.ListModelHealthRequest:
+    """ListModelHealth takes no arguments."""
+    return pb.ListModelHealthRequest()
+
+
+def set_enabled_request(
+    *, model: str = "", provider: str = "", enabled: bool
+) -> pb.SetModelEnabledRequest:
+    """SetModelEnabled for one model or, with ``provider``, every model of a provider."""
+    if provider:
+        return pb.SetModelEnabledRequest(provider=provider, enabled=enabled)
+    return pb.SetModelEnabledRequest(model=model, enabled=enabled)
+
+
+def reset_breaker_request(model: str) -> pb.ResetBreakerRequest:
+    """ResetBreaker for ``model``."""
+    return pb.ResetBreakerRequest(model=model)
+
+
+def list_categories_request() -> pb.ListCategoriesRequest:
+    """ListCategories takes no arguments."""
+    return pb.ListCategoriesRequest()
+
+
+def create_category_request(
+    name: str, chain: Sequence[str], keywords: Sequence[str]
+) -> pb.CreateCategoryRequest:
+    """CreateCategory for the given category."""
+    return pb.CreateCategoryRequest(category=_category(name, chain, keywords))
+
+
+def update_category_request(
+    name: str, chain: Sequence[str], keywords: Sequence[str]
+) -> pb.UpdateCategoryRequest:
+    """UpdateCategory replacing the chain and keywords of ``name``."""
+    return pb.UpdateCategoryRequest(category=_category(name, chain, keywords))
+
+
+def delete_category_request(name: str) -> pb.DeleteCategoryRequest:
+    """DeleteCategory for ``name``."""
+    return pb.DeleteCategoryRequest(name=name)
+
+
+def _category(name: str, chain: Sequence[str], keywords: Sequence[str]) -> pb.Category:
+    return pb.Category(name=name, chain=list(chain), keywords=list(keywords))
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+def models_json(response: Any) -> list[dict[str, Any]]:
+    """The ``models`` of a ListModelHealth or SetModelEnabled response."""
+    return [model_health_json(m) for m in response.models]
+
+
+def model_health_json(m: pb.ModelHealth) -> dict[str, Any]:
+    """One model's live health."""
+    return {
+        "model": m.model,
+        "provider": m.provider,
+        "enabled": m.enabled,
+        "local": m.local,
+        "breaker_state": _STATES.get(m.breaker_state, "unspecified"),
+        "breaker_retry_after_ms": ms(m.breaker_retry_delay)
+        if m.HasField("breaker_retry_delay")
+        else None,
+        "success_rate": number(m.success_rate) if m.HasField("success_rate") else None,
+        "ewma_latency_ms": ms(m.ewma_latency) if m.HasField("ewma_latency") else None,
+        "success_count": m.success_count,
+        "failure_count": m.failure_count,
+        "consecutive_failures": m.consecutive_failures,
+        "last_success_time": time_of(m, "last_success_time"),
+        "last_failure_time": time_of(m, "last_failure_time"),
+        "last_error_type": m.last_error_type,
+    }
+
+
+def categories_json(response: pb.ListCategoriesResponse) -> dict[str, Any]:
+    """The categories in matching order, and how requests are classified."""
+    return {
+        "classification_mode": response.classification_mode,
+        "categories": [category_json(c) for c in response.categories],
+    }
+
+
+def category_json(c: pb.Category) -> dict[str, Any]:
+    """One category: its name, ordered chain and keywords."""
+    return {"name": c.name, "chain": list(c.chain), "keywords": list(c.keywords)}

@@ -1,0 +1,185 @@
+"""A fake RouterAdminService for gateway tests: models and categories in memory, validated with
+the router's rules and answered with the router's rich errors.
+
+It is served on the fake router's gRPC server (see conftest.py), as the real admin service
+shares the router's port, so the gateway reaches both over its one router channel.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import grpc
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from llmrouter.v1 import router_admin_service_pb2 as pb
+from llmrouter.v1 import router_admin_service_pb2_grpc
+
+from .support import Failure, rich_status
+
+Context = grpc.aio.ServicerContext[Any, Any]
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+def models() -> list[pb.ModelHealth]:
+    """A healthy local model, a remote one with an open breaker, and one never tried."""
+    return [
+        pb.ModelHealth(
+            model="sim-small",
+            provider="simulated",
+            enabled=True,
+            breaker_state=pb.BREAKER_STATE_CLOSED,
+            success_rate=0.75,
+            ewma_latency=duration_pb2.Duration(nanos=12_500_000),
+            last_success_time=timestamp_pb2.Timestamp(seconds=1_793_491_200),
+            success_count=3,
+            failure_count=1,
+            local=True,
+        ),
+        pb.ModelHealth(
+            model="gpt-4o-mini",
+            provider="openai",
+            enabled=True,
+            breaker_state=pb.BREAKER_STATE_OPEN,
+            success_rate=0.0,
+            consecutive_failures=3,
+            last_error_type="UPSTREAM_UNAVAILABLE",
+            last_failure_time=timestamp_pb2.Timestamp(seconds=1_793_491_260),
+            failure_count=3,
+            breaker_retry_delay=duration_pb2.Duration(seconds=240),
+        ),
+        pb.ModelHealth(
+            model="gpt-4o",
+            provider="openai",
+            enabled=False,
+            breaker_state=pb.BREAKER_STATE_CLOSED,
+        ),
+    ]
+
+
+def categories() -> list[pb.Category]:
+    """code (keywords of its own) and conversation."""
+    return [
+        pb.Category(name="code", chain=["gpt-4o-mini", "sim-small"], keywords=["python"]),
+        pb.Category(name="conversation", chain=["sim-small"]),
+    ]
+
+
+class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
+    """RouterAdminService over in-memory state. Set ``failure`` to fail every call."""
+
+    def __init__(self) -> None:
+        self.models = models()
+        self.categories = categories()
+        self.failure: Failure | None = None
+        # Every request received, in order.
+        self.requests: list[Any] = []
+
+    async def _enter(self, request: Any, context: Context) -> None:
+        self.requests.append(request)
+        if self.failure is not None and self.failure.rich:
+            status = rich_status(self.failure)
+            await context.abort(status.code, status.details, status.trailing_metadata)
+        if self.failure is not None:
+            await context.abort(self.failure.code, self.failure.message)
+
+    async def ListModelHealth(
+        self, request: pb.ListModelHealthRequest, context: Context
+    ) -> pb.ListModelHealthResponse:
+        await self._enter(request, context)
+        return pb.ListModelHealthResponse(models=self.models)
+
+    async def SetModelEnabled(
+        self, request: pb.SetModelEnabledRequest, context: Context
+    ) -> pb.SetModelEnabledResponse:
+        await self._enter(request, context)
+        if request.WhichOneof("target") == "provider":
+            targets = [m for m in self.models if m.provider == request.provider]
+            if not targets:
+                await _fail(
+                    context, grpc.StatusCode.NOT_FOUND, "provider has no models", "provider"
+                )
+        else:
+            targets = [m for m in self.models if m.model == request.model]
+            if not targets:
+                await _fail(context, grpc.StatusCode.NOT_FOUND, "model does not exist", "model")
+        for model in targets:
+            model.enabled = request.enabled
+        return pb.SetModelEnabledResponse(models=targets)
+
+    async def ResetBreaker(
+        self, request: pb.ResetBreakerRequest, context: Context
+    ) -> pb.ResetBreakerResponse:
+        await self._enter(request, context)
+        for model in self.models:
+            if model.model == request.model:
+                model.breaker_state = pb.BREAKER_STATE_CLOSED
+                model.consecutive_failures = 0
+                model.ClearField("breaker_retry_delay")
+                return pb.ResetBreakerResponse(model=model)
+        await _fail(context, grpc.StatusCode.NOT_FOUND, "model does not exist", "model")
+
+    async def ListCategories(
+        self, request: pb.ListCategoriesRequest, context: Context
+    ) -> pb.ListCategoriesResponse:
+        await self._enter(request, context)
+        return pb.ListCategoriesResponse(categories=self.categories, classification_mode="keywords")
+
+    async def CreateCategory(
+        self, request: pb.CreateCategoryRequest, context: Context
+    ) -> pb.CreateCategoryResponse:
+        await self._enter(request, context)
+        await self._validate(request.category, context)
+        if any(c.name == request.category.name for c in self.categories):
+            await _fail(context, grpc.StatusCode.ALREADY_EXISTS, "exists", "category.name")
+        self.categories.append(request.category)
+        return pb.CreateCategoryResponse(category=request.category)
+
+    async def UpdateCategory(
+        self, request: pb.UpdateCategoryRequest, context: Context
+    ) -> pb.UpdateCategoryResponse:
+        await self._enter(request, context)
+        await self._validate(request.category, context)
+        for i, category in enumerate(self.categories):
+            if category.name == request.category.name:
+                self.categories[i] = request.category
+                return pb.UpdateCategoryResponse(category=request.category)
+        await _fail(context, grpc.StatusCode.NOT_FOUND, "does not exist", "category.name")
+
+    async def DeleteCategory(
+        self, request: pb.DeleteCategoryRequest, context: Context
+    ) -> pb.DeleteCategoryResponse:
+        await self._enter(request, context)
+        for i, category in enumerate(self.categories):
+            if category.name == request.name:
+                del self.categories[i]
+                return pb.DeleteCategoryResponse()
+        await _fail(
+            context, grpc.StatusCode.NOT_FOUND, f"category {request.name!r} not found", "name"
+        )
+
+    async def _validate(self, category: pb.Category, context: Context) -> None:
+        """The router's rules (router_svc.admin), with its messages and field names."""
+        invalid = grpc.StatusCode.INVALID_ARGUMENT
+        if not _NAME.fullmatch(category.name):
+            await _fail(context, invalid, "name must be 1-64 lower-case letters", "category.name")
+        if not 1 <= len(category.chain) <= 32:
+            await _fail(context, invalid, "chain must list 1-32 models", "category.chain")
+        known = {m.model for m in self.models}
+        for i, name in enumerate(category.chain):
+            if name not in known:
+                await _fail(context, invalid, f"unknown model {name!r}", f"category.chain[{i}]")
+        if len(category.keywords) > 200:
+            await _fail(context, invalid, "at most 200 keywords", "category.keywords")
+        for i, word in enumerate(category.keywords):
+            if not word.strip() or len(word) > 100:
+                await _fail(
+                    context, invalid, "keywords must be 1-100 characters", f"category.keywords[{i}]"
+                )
+
+
+async def _fail(context: Context, code: grpc.StatusCode, message: str, field: str) -> Any:
+    status = rich_status(Failure(code, message, reason=code.name, field=field))
+    await context.abort(status.code, status.details, status.trailing_metadata)

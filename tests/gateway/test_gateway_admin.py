@@ -1,0 +1,220 @@
+"""``/v1/admin/*``: RouterAdminService over HTTP, with the router's errors in OpenAI's shape."""
+
+from __future__ import annotations
+
+import grpc
+import httpx
+import pytest
+
+from llmrouter.v1 import router_admin_service_pb2 as pb
+
+from .fake_admin import FakeAdmin
+from .support import Failure
+
+
+async def test_models_with_their_health(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/admin/models")
+
+    assert response.status_code == 200
+    models = {m["model"]: m for m in response.json()["models"]}
+    assert list(models) == ["sim-small", "gpt-4o-mini", "gpt-4o"]
+    assert models["sim-small"] == {
+        "model": "sim-small",
+        "provider": "simulated",
+        "enabled": True,
+        "local": True,
+        "breaker_state": "closed",
+        "breaker_retry_after_ms": None,
+        "success_rate": 0.75,
+        "ewma_latency_ms": 12.5,
+        "success_count": 3,
+        "failure_count": 1,
+        "consecutive_failures": 0,
+        "last_success_time": "2026-11-01T00:00:00Z",
+        "last_failure_time": None,
+        "last_error_type": "",
+    }
+    assert models["gpt-4o-mini"]["breaker_state"] == "open"
+    assert models["gpt-4o-mini"]["breaker_retry_after_ms"] == 240_000
+    assert models["gpt-4o-mini"]["success_rate"] == 0.0  # measured zero, not unknown
+    assert models["gpt-4o"]["success_rate"] is None  # never tried
+    assert models["gpt-4o"]["ewma_latency_ms"] is None
+
+
+async def test_disable_a_model(client: httpx.AsyncClient, admin: FakeAdmin) -> None:
+    response = await client.post("/v1/admin/models/sim-small/enabled", json={"enabled": False})
+
+    assert response.status_code == 200
+    assert [(m["model"], m["enabled"]) for m in response.json()["models"]] == [("sim-small", False)]
+    assert admin.requests[-1] == pb.SetModelEnabledRequest(model="sim-small", enabled=False)
+
+
+@pytest.mark.parametrize("path", ["openrouter/meta/llama-3", "openrouter%2Fmeta%2Fllama-3"])
+async def test_model_names_may_hold_slashes(
+    client: httpx.AsyncClient, admin: FakeAdmin, path: str
+) -> None:
+    response = await client.post(f"/v1/admin/models/{path}/enabled", json={"enabled": True})
+
+    assert response.status_code == 404  # the fake does not know it; the name arrived whole
+    assert admin.requests[-1].model == "openrouter/meta/llama-3"
+
+
+async def test_switch_a_whole_provider(client: httpx.AsyncClient, admin: FakeAdmin) -> None:
+    response = await client.post("/v1/admin/providers/openai/enabled", json={"enabled": False})
+
+    assert response.status_code == 200
+    assert {m["model"] for m in response.json()["models"]} == {"gpt-4o-mini", "gpt-4o"}
+    assert admin.requests[-1] == pb.SetModelEnabledRequest(provider="openai", enabled=False)
+
+
+async def test_reset_breaker(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/admin/models/gpt-4o-mini/reset-breaker")
+
+    assert response.status_code == 200
+    model = response.json()["model"]
+    assert model["breaker_state"] == "closed"
+    assert model["breaker_retry_after_ms"] is None
+
+
+async def test_unknown_model_is_404_naming_the_field(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/admin/models/nope/reset-breaker")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "not_found_error"
+    assert response.json()["error"]["param"] == "model"
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({}, "enabled"),
+        ({"enabled": "false"}, "enabled"),
+        ({"enabled": 0}, "enabled"),
+        ({"enabled": True, "model": "x"}, "model"),
+        ([True], None),
+    ],
+)
+async def test_switch_body_is_checked(
+    client: httpx.AsyncClient, admin: FakeAdmin, body: object, param: str | None
+) -> None:
+    response = await client.post("/v1/admin/models/sim-small/enabled", json=body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
+    assert admin.requests == []  # nothing reached the router
+
+
+async def test_switch_body_must_be_json(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/admin/models/sim-small/enabled", content=b"enabled")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
+
+
+async def test_categories_list(client: httpx.AsyncClient) -> None:
+    response = await client.get("/v1/admin/categories")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "classification_mode": "keywords",
+        "categories": [
+            {"name": "code", "chain": ["gpt-4o-mini", "sim-small"], "keywords": ["python"]},
+            {"name": "conversation", "chain": ["sim-small"], "keywords": []},
+        ],
+    }
+
+
+async def test_create_update_delete_a_category(client: httpx.AsyncClient, admin: FakeAdmin) -> None:
+    created = await client.post(
+        "/v1/admin/categories", json={"name": "translation", "chain": ["gpt-4o", "sim-small"]}
+    )
+    assert created.status_code == 201
+    assert created.json() == {
+        "name": "translation",
+        "chain": ["gpt-4o", "sim-small"],
+        "keywords": [],
+    }
+
+    updated = await client.put(
+        "/v1/admin/categories/translation",
+        json={"name": "translation", "chain": ["sim-small"], "keywords": ["translate"]},
+    )
+    assert updated.status_code == 200
+    assert admin.requests[-1].category == pb.Category(
+        name="translation", chain=["sim-small"], keywords=["translate"]
+    )
+
+    deleted = await client.delete("/v1/admin/categories/translation")
+    assert deleted.status_code == 200
+    assert deleted.json() == {"name": "translation", "deleted": True}
+    assert [c.name for c in admin.categories] == ["code", "conversation"]
+
+
+async def test_router_validation_names_the_body_field(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/v1/admin/categories", json={"name": "translation", "chain": ["sim-small", "nope"]}
+    )
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    # The router says category.chain[1]; in the HTTP body that entry is chain[1].
+    assert error["param"] == "chain[1]"
+    assert error["message"] == "unknown model 'nope'"
+    assert error["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "param"),
+    [
+        ("POST", "/v1/admin/categories", {"name": "code", "chain": ["sim-small"]}, 409, "name"),
+        ("POST", "/v1/admin/categories", {"name": "x", "chain": "sim-small"}, 400, "chain"),
+        ("POST", "/v1/admin/categories", {"name": "x", "chain": ["a", 1]}, 400, "chain[1]"),
+        ("POST", "/v1/admin/categories", {"name": 7, "chain": ["sim-small"]}, 400, "name"),
+        ("POST", "/v1/admin/categories", {"name": "x", "chain": [], "k": 1}, 400, "k"),
+        ("POST", "/v1/admin/categories", {"name": "x", "chain": ["a"], "keywords": None}, 400,
+         "keywords"),
+        ("PUT", "/v1/admin/categories/code", {"name": "other", "chain": ["sim-small"]}, 400,
+         "name"),
+        ("PUT", "/v1/admin/categories/missing", {"chain": ["sim-small"]}, 404, "name"),
+        ("DELETE", "/v1/admin/categories/missing", None, 404, "name"),
+    ],
+)  # fmt: skip
+async def test_category_mistakes(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    body: object,
+    status: int,
+    param: str,
+) -> None:
+    response = await client.request(method, path, json=body)
+
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["param"] == param
+
+
+async def test_wrong_method_lists_the_allowed_ones(client: httpx.AsyncClient) -> None:
+    response = await client.patch("/v1/admin/categories/code", json={})
+
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"PUT", "DELETE"}
+
+
+async def test_admin_needs_the_api_key(client: httpx.AsyncClient, admin: FakeAdmin) -> None:
+    response = await client.post(
+        "/v1/admin/models/sim-small/enabled",
+        json={"enabled": False},
+        headers={"authorization": ""},
+    )
+
+    assert response.status_code == 401
+    assert admin.requests == []
+
+
+async def test_router_down_is_503(client: httpx.AsyncClient, admin: FakeAdmin) -> None:
+    admin.failure = Failure(grpc.StatusCode.UNAVAILABLE, "draining", reason="DRAINING")
+
+    response = await client.get("/v1/admin/models")
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "draining"

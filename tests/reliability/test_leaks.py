@@ -1,0 +1,137 @@
+"""Leak canaries: a canary API key and a canary prompt go through everything (answers, streams,
+failover, upstream errors that echo the prompt, refusals, wrong keys, cancellations) and then
+are searched for in every process's output, every exported span, every file the services
+wrote (ledger, outbox, state) and every error body. They are found nowhere, except the prompt
+in spans when content capture is switched on."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fakes import Behavior, running_upstream
+from tests.fakes.otlp import running_receiver
+
+from .stack import gateway_section, metrics_section, openai_models, router_section, stack
+
+CANARY_KEY = "sk-canary-key-5f1e0c7a9b3d4e21"
+WRONG_KEY = "sk-canary-wrong-key-81c2d4f6a0b9"
+PROMPT = "canary-prompt-b7e41d29c3 please keep this to yourself"
+CANARIES = {"key": CANARY_KEY.encode(), "wrong key": WRONG_KEY.encode(), "prompt": PROMPT.encode()}
+
+
+def router_body(base_url: str, capture: bool) -> str:
+    return f"""capture_content = {"true" if capture else "false"}
+default_chain = ["flaky", "a"]
+[router.retry]
+attempts_per_model = 1
+{openai_models("fake", base_url, ["a", "flaky", "echo", "down"])}"""
+
+
+def chat(model: str = "auto", **extra: object) -> dict[str, object]:
+    return {"model": model, "messages": [{"role": "user", "content": PROMPT}], **extra}
+
+
+async def exercise(url: str) -> list[httpx.Response]:
+    """Every kind of request the canaries should travel with; returns the error answers."""
+    errors: list[httpx.Response] = []
+    auth = {"authorization": f"Bearer {CANARY_KEY}"}
+    async with httpx.AsyncClient(base_url=url, headers=auth, timeout=30) as http:
+        assert (await http.post("/v1/chat/completions", json=chat())).status_code == 200
+        assert (await http.post("/v1/chat/completions", json=chat("a"))).status_code == 200
+        async with http.stream(
+            "POST",
+            "/v1/chat/completions",
+            json=chat("a", stream=True, stream_options={"include_usage": True}),
+        ) as streamed:
+            assert streamed.status_code == 200
+            assert [line async for line in streamed.aiter_lines() if line][-1] == "data: [DONE]"
+        # A client that leaves mid-stream.
+        async with http.stream("POST", "/v1/chat/completions", json=chat("a", stream=True)) as cut:
+            await anext(cut.aiter_lines())
+        assert (await http.post("/v1/route", json=chat())).status_code == 200
+        x_api_key = {"authorization": "", "x-api-key": CANARY_KEY}
+        reply = await http.post("/v1/chat/completions", json=chat("a"), headers=x_api_key)
+        assert reply.status_code == 200
+        refused = [
+            await http.post("/v1/chat/completions", json=chat("echo")),  # upstream 400 echoes
+            await http.post("/v1/chat/completions", json=chat("down")),  # every attempt fails
+            await http.post(
+                "/v1/chat/completions",
+                json={"model": "a", "messages": [{"role": "tool", "content": PROMPT}]},
+            ),
+            await http.post("/v1/chat/completions", json=chat("a", temperature=PROMPT)),
+            await http.post(
+                "/v1/chat/completions",
+                json=chat("a"),
+                headers={"authorization": f"Bearer {WRONG_KEY}"},
+            ),
+            await http.post(
+                "/v1/chat/completions",
+                json=chat("a"),
+                headers={"authorization": "", "x-api-key": WRONG_KEY},
+            ),
+            await http.post("/v1/chat/completions", content=PROMPT.encode()),  # not JSON
+        ]
+        assert [r.status_code for r in refused] == [400, 503, 400, 400, 401, 401, 400]
+        errors += refused
+    return errors
+
+
+def found_in(blob: bytes) -> set[str]:
+    return {name for name, canary in CANARIES.items() if canary in blob}
+
+
+def search_files(root: Path) -> dict[str, set[str]]:
+    """The canaries found in each file under ``root``, by file name."""
+    return {f.name: found_in(f.read_bytes()) for f in sorted(root.rglob("*")) if f.is_file()}
+
+
+@pytest.mark.parametrize("capture", [False, True], ids=["capture-off", "capture-on"])
+async def test_canaries_leak_nowhere(tmp_path: Path, capture: bool) -> None:
+    async with running_upstream() as upstream, running_receiver() as receiver:
+        upstream.set("flaky", Behavior(status=503))
+        upstream.set("down", Behavior(status=503))
+        upstream.set(
+            "echo", Behavior(status=400, error_message=f"Invalid message content: '{PROMPT}'")
+        )
+        env = {
+            "LLMROUTER_GATEWAY_API_KEYS": f"canary:{CANARY_KEY}",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+        }
+        async with stack(tmp_path, env) as s:
+            metrics = await s.start("metrics", "metrics", metrics_section(tmp_path))
+            router = await s.start(
+                "router",
+                "router",
+                router_section(
+                    tmp_path, "router", metrics.port, router_body(upstream.base_url, capture)
+                ),
+            )
+            await s.start("gateway", "gateway", gateway_section([router.port], metrics.port))
+            errors = await exercise(s.url)
+            await receiver.wait_for(
+                lambda spans: sum(span.name == "usage.record" for span in spans) >= 8
+            )
+            await asyncio.sleep(0.5)  # the last outbox batch and spans
+        # Every process has exited (spans flushed, databases checkpointed).
+        assert upstream.requests  # the prompt did go upstream: that is the provider's job
+
+    spans = b"".join(receiver.raw)
+    assert spans
+    where = search_files(tmp_path)
+    where["spans"] = found_in(spans)
+    where["error bodies"] = found_in(b"".join(r.content for r in errors))
+    leaks = {name: found for name, found in where.items() if found}
+    if capture:  # the prompt is recorded on attempt spans, and only there
+        assert leaks == {"spans": {"prompt"}}
+    else:
+        assert leaks == {}
+    # The files searched: every process's output, the ledger, the outbox and the admin state.
+    assert {"gateway.log", "router.log", "metrics.log", "metrics.sqlite3"} <= set(where)
+    assert "router-outbox.sqlite3" in where
+    print(f"\nleak canaries ({capture=}): searched {len(where)} sources, leaks: {leaks}")
