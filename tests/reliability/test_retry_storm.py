@@ -104,7 +104,7 @@ async def test_retry_storm_stays_within_the_budget(
     late = timed[len(timed) // 10 :]
     assert all("retry-after" in reply.headers for _, reply in late)
     assert all(int(reply.headers["retry-after"]) >= 1 for _, reply in late)
-    assert max(duration for duration, _ in late) < 0.5
+    assert max(duration for duration, _ in late) < 1.0  # about 0.1 s; slack for a busy CI
     if breaker_bound < budget_bound:
         assert {h.breaker_state for h in health.values()} == {admin_pb.BREAKER_STATE_OPEN}
 
