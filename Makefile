@@ -13,7 +13,7 @@ help:
 	@echo "make soak       the reliability scenarios (tests/reliability) at soak counts, minutes long"
 	@echo "make protos     regenerate the committed gRPC stubs from protos/llmrouter/v1/*.proto"
 	@echo "make lint       ruff;  make typecheck: mypy --strict"
-	@echo "make bench      benchmarks (not tests): usage ingest; results under bench/results/"
+	@echo "make bench      benchmarks (not tests): gateway overhead, throughput, streaming, ingest"
 	@echo "make screenshots  run tests/dashboard and write its pages to docs/dashboard-*.png"
 
 $(STAMP): pyproject.toml
@@ -69,7 +69,9 @@ protos: $(STAMP)
 		--grpc_python_out=protos $(PROTOS)
 
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || true
 	$(PY) bench/ingest.py --json bench/results/ingest-sqlite.json
+	$(PY) bench/run.py
 
 # Rewrites the README's screenshots from a real run (the test alone writes them to a temp dir).
 screenshots: $(STAMP) browser
