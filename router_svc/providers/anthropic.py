@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
-import httpx
 import orjson
-
-from llmrouter.telemetry import inject_headers
 
 from ..chat import (
     ChatRequest,
@@ -30,7 +28,12 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from .base import Provider
-from .http import api_key, classify_response, classify_transport, make_client, read_json
+from .http import (
+    api_key,
+    make_client,
+    post_json,
+    stream_lines,
+)
 
 __all__ = ["AnthropicProvider"]
 
@@ -146,19 +149,9 @@ class AnthropicProvider(Provider):
     async def complete(self, model: str, request: ChatRequest, read_timeout: float) -> Completion:
         """One non-streaming call."""
         content = orjson.dumps(self.payload(model, request, stream=False))
-        try:
-            response = await self._client.post(
-                "/v1/messages",
-                content=content,
-                headers=inject_headers({}),
-                timeout=_timeout(self.config, read_timeout),
-            )
-            body = await response.aread()
-        except httpx.HTTPError as exc:
-            raise classify_transport(self.name, exc) from None
-        if response.status_code >= 300:
-            raise classify_response(self.name, response, body, request)
-        data: Any = read_json(self.name, body)
+        data: Any = await post_json(
+            self._client, self.config, "/v1/messages", content, request, read_timeout
+        )
         try:
             text = "".join(b["text"] for b in data["content"] if b["type"] == "text")
             calls = tuple(
@@ -182,26 +175,18 @@ class AnthropicProvider(Provider):
     ) -> AsyncIterator[StreamEvent]:
         """Server-sent events: message_start ... message_stop."""
         content = orjson.dumps(self.payload(model, request, stream=True))
-        try:
-            async with self._client.stream(
-                "POST",
-                "/v1/messages",
-                content=content,
-                headers=inject_headers({}),
-                timeout=_timeout(self.config, read_timeout),
-            ) as response:
-                if response.status_code >= 300:
-                    raise classify_response(self.name, response, await response.aread(), request)
-                async for event in self._events(response):
-                    yield event
-        except httpx.HTTPError as exc:
-            raise classify_transport(self.name, exc) from None
+        lines = stream_lines(
+            self._client, self.config, "/v1/messages", content, request, read_timeout
+        )
+        async with aclosing(lines):
+            async for event in self._events(lines):
+                yield event
 
-    async def _events(self, response: httpx.Response) -> AsyncIterator[StreamEvent]:
+    async def _events(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
         input_tokens = output_tokens = 0
         stop: Any = None
         tool_index: dict[int, int] = {}  # content block index -> tool call index
-        async for line in response.aiter_lines():
+        async for line in lines:
             if not line.startswith("data:"):
                 continue
             try:
@@ -246,10 +231,6 @@ class AnthropicProvider(Provider):
     async def aclose(self) -> None:
         """Close the connection pool."""
         await self._client.aclose()
-
-
-def _timeout(config: ProviderConfig, read_timeout: float) -> httpx.Timeout:
-    return httpx.Timeout(read_timeout, connect=min(config.connect_timeout_s, read_timeout))
 
 
 def _stream_error(provider: str, error: dict[str, Any]) -> ProviderError:

@@ -6,12 +6,15 @@ import email.utils
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
 
 import aiohttp
 import httpx
 import orjson
 from httpx_aiohttp import AiohttpTransport
+
+from llmrouter.telemetry import inject_headers
 
 from ..chat import ChatRequest
 from ..config import ProviderConfig
@@ -30,12 +33,15 @@ from ..errors import (
 
 __all__ = [
     "api_key",
+    "attempt_timeout",
     "classify_response",
     "classify_transport",
     "make_client",
     "parse_retry_after",
+    "post_json",
     "read_json",
     "redact",
+    "stream_lines",
 ]
 
 _CONTEXT = re.compile(
@@ -219,3 +225,60 @@ def read_json(provider: str, body: bytes) -> dict[str, object]:
     if not isinstance(data, dict):
         raise MalformedResponse(f"{provider} sent JSON that is not an object")
     return data
+
+
+def attempt_timeout(config: ProviderConfig, read_timeout: float) -> httpx.Timeout:
+    """httpx timeouts for one attempt: reads bounded by the time left, connect by config."""
+    return httpx.Timeout(read_timeout, connect=min(config.connect_timeout_s, read_timeout))
+
+
+async def post_json(
+    client: httpx.AsyncClient,
+    config: ProviderConfig,
+    path: str,
+    body: bytes,
+    request: ChatRequest,
+    read_timeout: float,
+) -> Any:
+    """POST ``body``, classify any failure, return the parsed JSON object."""
+    try:
+        response = await client.post(
+            path,
+            content=body,
+            headers=inject_headers({}),
+            timeout=attempt_timeout(config, read_timeout),
+        )
+        raw = await response.aread()
+    except httpx.HTTPError as exc:
+        raise classify_transport(config.name, exc) from None
+    if response.status_code >= 300:
+        raise classify_response(config.name, response, raw, request)
+    return read_json(config.name, raw)
+
+
+async def stream_lines(
+    client: httpx.AsyncClient,
+    config: ProviderConfig,
+    path: str,
+    body: bytes,
+    request: ChatRequest,
+    read_timeout: float,
+) -> AsyncGenerator[str, None]:
+    """POST ``body`` and yield the response's lines (SSE or NDJSON); failures are classified.
+
+    Closing the iterator early closes the response, which cancels the upstream request.
+    """
+    try:
+        async with client.stream(
+            "POST",
+            path,
+            content=body,
+            headers=inject_headers({}),
+            timeout=attempt_timeout(config, read_timeout),
+        ) as response:
+            if response.status_code >= 300:
+                raise classify_response(config.name, response, await response.aread(), request)
+            async for line in response.aiter_lines():
+                yield line
+    except httpx.HTTPError as exc:
+        raise classify_transport(config.name, exc) from None

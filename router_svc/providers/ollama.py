@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
-import httpx
 import orjson
-
-from llmrouter.telemetry import inject_headers
 
 from ..chat import (
     ChatRequest,
@@ -24,7 +22,12 @@ from ..config import ProviderConfig
 from ..errors import MalformedResponse, UpstreamUnavailable
 from ..tokens import estimate_prompt_tokens
 from .base import Provider
-from .http import api_key, classify_response, classify_transport, make_client, read_json
+from .http import (
+    api_key,
+    make_client,
+    post_json,
+    stream_lines,
+)
 
 __all__ = ["OllamaProvider"]
 
@@ -93,19 +96,9 @@ class OllamaProvider(Provider):
     async def complete(self, model: str, request: ChatRequest, read_timeout: float) -> Completion:
         """One non-streaming call."""
         content = orjson.dumps(self.payload(model, request, stream=False))
-        try:
-            response = await self._client.post(
-                "/api/chat",
-                content=content,
-                headers=inject_headers({}),
-                timeout=_timeout(self.config, read_timeout),
-            )
-            body = await response.aread()
-        except httpx.HTTPError as exc:
-            raise classify_transport(self.name, exc) from None
-        if response.status_code >= 300:
-            raise classify_response(self.name, response, body, request)
-        data: Any = read_json(self.name, body)
+        data: Any = await post_json(
+            self._client, self.config, "/api/chat", content, request, read_timeout
+        )
         try:
             message = data["message"]
             calls = _calls(message.get("tool_calls") or ())
@@ -124,49 +117,35 @@ class OllamaProvider(Provider):
     ) -> AsyncIterator[StreamEvent]:
         """NDJSON lines; the last has ``done: true`` and the eval counts."""
         content = orjson.dumps(self.payload(model, request, stream=True))
-        try:
-            async with self._client.stream(
-                "POST",
-                "/api/chat",
-                content=content,
-                headers=inject_headers({}),
-                timeout=_timeout(self.config, read_timeout),
-            ) as response:
-                if response.status_code >= 300:
-                    raise classify_response(self.name, response, await response.aread(), request)
-                calls_seen = 0
-                async for line in response.aiter_lines():
-                    if not line.strip():
-                        continue
-                    try:
-                        data: Any = orjson.loads(line)
-                        message = data.get("message") or {}
-                    except (orjson.JSONDecodeError, AttributeError):
-                        raise MalformedResponse(
-                            f"{self.name} sent an invalid NDJSON line"
-                        ) from None
-                    if data.get("error"):
-                        raise UpstreamUnavailable(f"{self.name} reported an error mid-stream")
-                    calls = _calls(message.get("tool_calls") or (), start=calls_seen)
-                    calls_seen += len(calls)
-                    piece = message.get("content") or ""
-                    if piece or calls:
-                        yield StreamDelta(
-                            content=piece,
-                            tool_calls=tuple(
-                                ToolCallDelta(
-                                    calls_seen - len(calls) + i, c.id, c.name, c.arguments
-                                )
-                                for i, c in enumerate(calls)
-                            ),
-                        )
-                    if data.get("done"):
-                        reason = _finish(data.get("done_reason"), calls_seen)
-                        yield StreamEnd(reason, _usage(data, request))  # type: ignore[arg-type]
-                        return
-                raise MalformedResponse(f"{self.name} closed its stream before done")
-        except httpx.HTTPError as exc:
-            raise classify_transport(self.name, exc) from None
+        lines = stream_lines(self._client, self.config, "/api/chat", content, request, read_timeout)
+        calls_seen = 0
+        async with aclosing(lines):
+            async for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    data: Any = orjson.loads(line)
+                    message = data.get("message") or {}
+                except (orjson.JSONDecodeError, AttributeError):
+                    raise MalformedResponse(f"{self.name} sent an invalid NDJSON line") from None
+                if data.get("error"):
+                    raise UpstreamUnavailable(f"{self.name} reported an error mid-stream")
+                calls = _calls(message.get("tool_calls") or (), start=calls_seen)
+                calls_seen += len(calls)
+                piece = message.get("content") or ""
+                if piece or calls:
+                    yield StreamDelta(
+                        content=piece,
+                        tool_calls=tuple(
+                            ToolCallDelta(calls_seen - len(calls) + i, c.id, c.name, c.arguments)
+                            for i, c in enumerate(calls)
+                        ),
+                    )
+                if data.get("done"):
+                    reason = _finish(data.get("done_reason"), calls_seen)
+                    yield StreamEnd(reason, _usage(data, request))  # type: ignore[arg-type]
+                    return
+        raise MalformedResponse(f"{self.name} closed its stream before done")
 
     def _rebase(self, url: str) -> None:
         self._client.base_url = url
@@ -205,7 +184,3 @@ def _usage(data: Any, request: ChatRequest) -> TokenUsage:
         int(data.get("prompt_eval_count") or estimate_prompt_tokens(request)),
         int(data.get("eval_count") or 0),
     )
-
-
-def _timeout(config: ProviderConfig, read_timeout: float) -> httpx.Timeout:
-    return httpx.Timeout(read_timeout, connect=min(config.connect_timeout_s, read_timeout))

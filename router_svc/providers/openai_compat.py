@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
-import httpx
 import orjson
-
-from llmrouter.telemetry import inject_headers
 
 from ..chat import (
     ChatRequest,
@@ -27,11 +25,10 @@ from ..tokens import estimate_prompt_tokens
 from .base import Provider
 from .http import (
     api_key,
-    classify_response,
-    classify_transport,
     make_client,
-    read_json,
+    post_json,
     redact,
+    stream_lines,
 )
 
 __all__ = ["OpenAICompatProvider", "finish_reason", "openai_messages"]
@@ -144,19 +141,9 @@ class OpenAICompatProvider(Provider):
     async def complete(self, model: str, request: ChatRequest, read_timeout: float) -> Completion:
         """One non-streaming call."""
         content = orjson.dumps(self.payload(model, request, stream=False))
-        try:
-            response = await self._client.post(
-                "/chat/completions",
-                content=content,
-                headers=inject_headers({}),
-                timeout=self._timeout(read_timeout),
-            )
-            body = await response.aread()
-        except httpx.HTTPError as exc:
-            raise classify_transport(self.name, exc) from None
-        if response.status_code >= 300:
-            raise classify_response(self.name, response, body, request)
-        data: Any = read_json(self.name, body)
+        data: Any = await post_json(
+            self._client, self.config, "/chat/completions", content, request, read_timeout
+        )
         try:
             choice = data["choices"][0]
             message = choice["message"]
@@ -185,29 +172,21 @@ class OpenAICompatProvider(Provider):
     ) -> AsyncIterator[StreamEvent]:
         """SSE stream of chat.completion.chunk objects, ending with [DONE]."""
         content = orjson.dumps(self.payload(model, request, stream=True))
-        try:
-            async with self._client.stream(
-                "POST",
-                "/chat/completions",
-                content=content,
-                headers=inject_headers({}),
-                timeout=self._timeout(read_timeout),
-            ) as response:
-                if response.status_code >= 300:
-                    raise classify_response(self.name, response, await response.aread(), request)
-                async for event in self._events(response, request):
-                    yield event
-        except httpx.HTTPError as exc:
-            raise classify_transport(self.name, exc) from None
+        lines = stream_lines(
+            self._client, self.config, "/chat/completions", content, request, read_timeout
+        )
+        async with aclosing(lines):
+            async for event in self._events(lines, request):
+                yield event
 
     async def _events(
-        self, response: httpx.Response, request: ChatRequest
+        self, lines: AsyncIterator[str], request: ChatRequest
     ) -> AsyncIterator[StreamEvent]:
         finish: Any = None
         usage: dict[str, Any] = {}
         text_chars = 0
         saw_tools = False
-        async for line in response.aiter_lines():
+        async for line in lines:
             if not line.startswith("data:"):
                 continue
             data = line[5:].strip()
@@ -251,9 +230,6 @@ class OpenAICompatProvider(Provider):
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
         raise MalformedResponse(f"{self.name} closed its stream before [DONE]")
-
-    def _timeout(self, read_timeout: float) -> httpx.Timeout:
-        return httpx.Timeout(read_timeout, connect=min(self.config.connect_timeout_s, read_timeout))
 
     def _rebase(self, url: str) -> None:
         self._client.base_url = url
