@@ -14,6 +14,7 @@ from typing import Any
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls, ServerTls
 
+from .routing.breaker import BreakerPolicy
 from .urls import UrlRefused, check_url_static, parse_allow_list
 
 __all__ = [
@@ -132,24 +133,8 @@ class RetryConfig:
     budget_token_ratio: float = 0.1
 
 
-@dataclass(frozen=True)
-class BreakerConfig:
-    """Circuit breaker per model (``[router.breaker]``)."""
-
-    # Failures in a row that open the breaker.
-    consecutive_failures: int = 3
-    # Failure rate (0..1] over the window that opens the breaker.
-    failure_rate: float = 0.5
-    # Sliding window for the failure rate, in seconds.
-    window_s: float = 60.0
-    # Fewest calls in the window before the rate counts.
-    min_calls: int = 10
-    # Seconds an open breaker waits before admitting probes.
-    cooldown_s: float = 300.0
-    # Probes admitted when half-open (and successes needed to close).
-    half_open_probes: int = 1
-    # Seconds after which a probe that never reported counts as failed.
-    probe_timeout_s: float = 30.0
+# The breaker section is the breaker's own policy object (one definition, one set of docs).
+BreakerConfig = BreakerPolicy
 
 
 def _default_providers() -> tuple[ProviderConfig, ...]:

@@ -28,7 +28,6 @@ from .config import RouterConfig, load_config
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
 from .registry import Registry
-from .routing.breaker import BreakerPolicy
 from .routing.classify import Classifier
 from .routing.failover import Engine
 from .routing.policy import Policy
@@ -88,9 +87,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         key="router.metrics_tls",
     )
     providers = {p.name: create_provider(p) for p in config.providers}
-    registry = Registry(
-        config.models, providers, breaker_policy=BreakerPolicy(**vars(config.breaker))
-    )
+    registry = Registry(config.models, providers, breaker_policy=config.breaker)
     classifier = Classifier(
         (),
         mode=config.classification_mode,

@@ -12,7 +12,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from llmrouter.v1 import chat_pb2, router_service_pb2
-from router_svc.config import RetryConfig
+from router_svc.config import BreakerConfig, RetryConfig
 from tests.fakes import Behavior, FakeUpstream
 
 from .conftest import FakeMetrics, model, wait_for
@@ -257,9 +257,7 @@ async def test_retry_budget_stops_amplification(make_router: Any, upstream: Fake
         models,
         tuple("abcdefgh"),
         retry=RetryConfig(attempts_per_model=1),
-        breaker=__import__("router_svc.config", fromlist=["BreakerConfig"]).BreakerConfig(
-            consecutive_failures=1000, min_calls=1000
-        ),
+        breaker=BreakerConfig(consecutive_failures=1000, min_calls=1000),
     )
     codes = []
     for _ in range(5):
