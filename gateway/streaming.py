@@ -42,20 +42,36 @@ async def wait_disconnect(receive: Receive) -> None:
 
 
 async def until_disconnect(receive: Receive, work: Awaitable[T], cancel: Callable[[], object]) -> T:
-    """Await ``work``; if the client disconnects first, call ``cancel`` and raise ClientGone."""
-    task = asyncio.ensure_future(work)
+    """Await ``work``; if the client disconnects first, call ``cancel`` and raise ClientGone.
+
+    ``work`` runs in the calling task (no task of its own on the request path); a watcher task
+    waits for the disconnect and, when it comes, cancels the caller the way ``asyncio.timeout``
+    does.
+    """
+    caller = asyncio.current_task()
+    assert caller is not None
+    finished = gone = False
+
+    def on_disconnect(watcher: asyncio.Future[None]) -> None:
+        nonlocal gone
+        if finished or watcher.cancelled() or watcher.exception() is not None:
+            return
+        gone = True
+        cancel()
+        caller.cancel()
+
     watcher = asyncio.ensure_future(wait_disconnect(receive))
+    watcher.add_done_callback(on_disconnect)
     try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        return await work
+    except asyncio.CancelledError:
+        if gone and caller.uncancel() == 0:
+            raise ClientGone from None
+        cancel()  # this request itself was cancelled: stop the router call too
+        raise
     finally:
-        if not task.done():  # the client left, or this request itself was cancelled
-            cancel()
-            task.cancel()
+        finished = True
         watcher.cancel()
-        await asyncio.gather(task, watcher, return_exceptions=True)
-    if task.cancelled():
-        raise ClientGone
-    return task.result()
 
 
 class SSEResponse(Response):

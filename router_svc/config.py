@@ -15,6 +15,7 @@ from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls, ServerTls
 
 from .routing.breaker import BreakerPolicy
+from .routing.retry import RetryPolicy
 from .urls import UrlRefused, check_url_static, parse_allow_list
 
 __all__ = [
@@ -108,30 +109,8 @@ class CategoryConfig:
     keywords: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class RetryConfig:
-    """Retries, backoff and deadlines (``[router.retry]``)."""
-
-    # Attempts against one model before failing over (1 = never retry the same model).
-    attempts_per_model: int = 2
-    # First backoff ceiling in seconds; doubles per retry, full jitter below it.
-    backoff_base_s: float = 0.1
-    # Largest backoff ceiling in seconds.
-    backoff_max_s: float = 2.0
-    # Retry-After hints up to this many seconds are honoured; longer ones fail over at once.
-    max_retry_after_s: float = 5.0
-    # No attempt starts with less than this many seconds left before the deadline.
-    min_attempt_s: float = 0.05
-    # Streams fail over when the first token takes longer than this many seconds.
-    ttft_timeout_s: float = 15.0
-    # Whole (non-streamed) answers fail over when one attempt takes longer than this many
-    # seconds, so a hung upstream cannot eat the whole deadline (0: only the deadline).
-    attempt_timeout_s: float = 0.0
-    # Retry budget (gRFC A6): tokens in the bucket; retries stop at half.
-    budget_max_tokens: float = 10.0
-    # Retry budget: tokens a success gives back (a failure takes 1).
-    budget_token_ratio: float = 0.1
-
+# The retry section is the engine's own policy object (one definition, one set of docs).
+RetryConfig = RetryPolicy
 
 # The breaker section is the breaker's own policy object (one definition, one set of docs).
 BreakerConfig = BreakerPolicy

@@ -7,7 +7,6 @@ Validation errors name the request field (``chat.messages[2].role``).
 from __future__ import annotations
 
 import orjson
-from google.protobuf import duration_pb2, timestamp_pb2
 
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
@@ -23,6 +22,7 @@ from .chat import (
     ToolCallDelta,
 )
 from .errors import InvalidRequest
+from .pbtime import duration, timestamp
 from .routing.failover import Attempt
 from .routing.policy import Decision
 
@@ -183,20 +183,6 @@ def _depth(value: object) -> int:
 def finish_reason(reason: str) -> chat_pb2.FinishReason:
     """Our finish reason string as the proto enum."""
     return _FINISH.get(reason, chat_pb2.FINISH_REASON_STOP)
-
-
-def timestamp(seconds: float) -> timestamp_pb2.Timestamp:
-    """Epoch seconds as a Timestamp."""
-    ts = timestamp_pb2.Timestamp()
-    ts.FromNanoseconds(int(seconds * 1e9))
-    return ts
-
-
-def duration(seconds: float) -> duration_pb2.Duration:
-    """Seconds as a Duration."""
-    d = duration_pb2.Duration()
-    d.FromNanoseconds(int(seconds * 1e9))
-    return d
 
 
 def attempts_to_proto(attempts: tuple[Attempt, ...]) -> list[chat_pb2.Attempt]:

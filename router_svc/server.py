@@ -31,7 +31,7 @@ from .registry import Registry
 from .routing.classify import Classifier
 from .routing.failover import Engine
 from .routing.policy import Policy
-from .routing.retry import RetryBudget, RetryPolicy
+from .routing.retry import RetryBudget
 from .routing.setup import ask_model, categories_of
 from .servicer import SERVICE_NAME, RouterServicer
 from .usage import UsageOutbox
@@ -110,15 +110,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         policy,
         metrics.sink(outbox.submit if config.record_usage else None),
         capture_content=config.capture_content,
-        retry=RetryPolicy(
-            attempts_per_model=retry.attempts_per_model,
-            backoff_base_s=retry.backoff_base_s,
-            backoff_max_s=retry.backoff_max_s,
-            max_retry_after_s=retry.max_retry_after_s,
-            min_attempt_s=retry.min_attempt_s,
-            ttft_timeout_s=retry.ttft_timeout_s,
-            attempt_timeout_s=retry.attempt_timeout_s,
-        ),
+        retry=retry,
         budget=RetryBudget(retry.budget_max_tokens, retry.budget_token_ratio),
     )
     servicer = RouterServicer(registry, policy, engine, config.default_deadline_s)

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from google.protobuf import duration_pb2, timestamp_pb2
 
 from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+
+from .pbtime import duration, timestamp
 
 __all__ = ["OutboxStats", "UsageEvent", "UsageOutbox"]
 
@@ -93,7 +94,7 @@ def _to_record(event: UsageEvent) -> metrics_service_pb2.UsageRecord:
         id=event.id,
         request_id=event.request_id,
         attempt=event.attempt,
-        time=_timestamp(event.time),
+        time=timestamp(event.time),
         provider=event.provider,
         model=event.model,
         category=event.category,
@@ -104,7 +105,7 @@ def _to_record(event: UsageEvent) -> metrics_service_pb2.UsageRecord:
         completion_tokens=event.completion_tokens,
         total_tokens=event.prompt_tokens + event.completion_tokens,
         cost_usd=event.cost_usd,
-        duration=_duration(event.duration_s),
+        duration=duration(event.duration_s),
         status=_STATUS[event.status],
         error_type=event.error_type,
         fallback=event.fallback,
@@ -116,20 +117,8 @@ def _to_record(event: UsageEvent) -> metrics_service_pb2.UsageRecord:
         streamed=event.streamed,
     )
     if event.ttft_s is not None:
-        record.time_to_first_token.CopyFrom(_duration(event.ttft_s))
+        record.time_to_first_token.CopyFrom(duration(event.ttft_s))
     return record
-
-
-def _timestamp(seconds: float) -> timestamp_pb2.Timestamp:
-    ts = timestamp_pb2.Timestamp()
-    ts.FromNanoseconds(int(seconds * 1e9))
-    return ts
-
-
-def _duration(seconds: float) -> duration_pb2.Duration:
-    d = duration_pb2.Duration()
-    d.FromNanoseconds(int(seconds * 1e9))
-    return d
 
 
 class _Store:

@@ -11,7 +11,7 @@ __all__ = ["RetryBudget", "RetryPolicy", "backoff_delay"]
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Per-request retry and timing rules."""
+    """Retry, timing and retry-budget rules (the ``[router.retry]`` config section)."""
 
     # Attempts against one model before failing over (1 = no retry of the same model).
     attempts_per_model: int = 2
@@ -27,6 +27,10 @@ class RetryPolicy:
     ttft_timeout_s: float = 15.0
     # Whole answers: fail over when one attempt takes longer than this (0: only the deadline).
     attempt_timeout_s: float = 0.0
+    # Retry budget (gRFC A6): tokens in the process-wide bucket; retries stop at half.
+    budget_max_tokens: float = 10.0
+    # Retry budget: tokens a success gives back (a failure takes 1).
+    budget_token_ratio: float = 0.1
 
 
 def backoff_delay(
