@@ -1,0 +1,205 @@
+"""The upstream HTTP client: httpx's request/response API over one aiohttp connection pool.
+
+``make bench`` measured, per upstream call on this 2-core box (CPU, concurrency 32):
+
+* ``httpx.AsyncClient`` over httpcore: 1,614 µs;
+* ``httpx.AsyncClient`` over the ``httpx-aiohttp`` transport: 391 µs;
+* this module (httpx ``Request``/``Response`` over a lean aiohttp transport, no client layer):
+  see ``bench/results``; aiohttp alone: 125 µs.
+
+What we skip is what an upstream API call never needs: the client's cookie jar (a shared jar
+would leak one caller's cookies to the next), its auth flow and redirect machinery (redirects
+are never followed: they could carry our key to another host), and event hooks. What we keep
+is httpx's types: ``httpx.Request``/``httpx.Response``/``httpx.Headers`` and its exception
+hierarchy, so the adapters and the failure classification are transport-independent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import httpx
+import yarl
+
+__all__ = ["AiohttpTransport", "UpstreamClient"]
+
+# Extension asking the transport to read the whole body before returning (unary calls):
+# the response then holds ``content`` and no stream, which saves httpx's chunked read path.
+BUFFER = "llmrouter.buffer"
+
+
+def _mapped(exc: BaseException) -> httpx.TransportError:
+    """httpx's exception for an aiohttp (or timeout) failure; the original is its cause."""
+    if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return httpx.ConnectTimeout(str(exc) or "connect timeout")
+        return httpx.ReadTimeout(str(exc) or "read timeout")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(str(exc))
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError(str(exc))
+    if isinstance(exc, aiohttp.InvalidURL):
+        return httpx.UnsupportedProtocol(str(exc))
+    return httpx.TransportError(str(exc) or type(exc).__name__)
+
+
+class _Stream(httpx.AsyncByteStream):
+    """An aiohttp response body as httpx's stream; closing it releases the connection."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _mapped(exc) from exc
+
+    async def aclose(self) -> None:
+        # Closing before the end drops the connection (the upstream sees the cancel);
+        # after the end, release returns it to the pool.
+        if self._response.content.at_eof():
+            self._response.release()
+        else:
+            self._response.close()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An httpx transport on one aiohttp pool: keep-alive, bounded, no proxies from the env."""
+
+    def __init__(self, *, max_connections: int, keepalive_expiry: float = 30.0) -> None:
+        self._max_connections = max_connections
+        self._keepalive_expiry = keepalive_expiry
+        self._session: aiohttp.ClientSession | None = None
+        # Parsed URLs by their text: an adapter posts to a handful of fixed URLs.
+        self._urls: dict[str, yarl.URL] = {}
+
+    def _open(self) -> aiohttp.ClientSession:
+        # Created on first use so that it binds the running loop.
+        connector = aiohttp.TCPConnector(
+            limit=self._max_connections,
+            keepalive_timeout=self._keepalive_expiry,
+            ttl_dns_cache=60,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            trust_env=False,
+            auto_decompress=True,
+            # Cookies from one upstream answer must never ride along on another caller's call.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent",),
+        )
+        return self._session
+
+    def _url(self, url: httpx.URL) -> yarl.URL:
+        text = str(url)
+        parsed = self._urls.get(text)
+        if parsed is None:
+            if len(self._urls) > 64:
+                self._urls.clear()
+            parsed = self._urls[text] = yarl.URL(text, encoded=True)
+        return parsed
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._session or self._open()
+        limits: dict[str, Any] = request.extensions.get("timeout", {})
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=limits.get("pool"),
+            sock_connect=limits.get("connect"),
+            sock_read=limits.get("read"),
+        )
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        try:
+            response = await session.request(
+                request.method,
+                self._url(request.url),
+                headers=headers,
+                data=request.content or None,
+                allow_redirects=False,
+                timeout=timeout,
+            )
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _mapped(exc) from exc
+        raw_headers = [
+            (k, v)
+            for k, v in response.raw_headers
+            # aiohttp already decoded the body: these would make httpx decode it again.
+            if k.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
+        ]
+        if request.extensions.get(BUFFER):
+            try:
+                body = await response.read()
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                response.close()
+                raise _mapped(exc) from exc
+            response.release()
+            return httpx.Response(
+                response.status, headers=raw_headers, content=body, request=request
+            )
+        return httpx.Response(
+            response.status, headers=raw_headers, stream=_Stream(response), request=request
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class UpstreamClient:
+    """POSTs to one provider: fixed headers, a base URL that admins may change, timeouts per
+    attempt. Returns and raises httpx's types."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], *, max_connections: int) -> None:
+        self._headers = list(headers.items())
+        self._transport = AiohttpTransport(max_connections=max_connections)
+        self._urls: dict[str, httpx.URL] = {}
+        self.base_url = base_url
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @base_url.setter
+    def base_url(self, url: str) -> None:
+        self._base_url = url.rstrip("/")
+        self._urls = {}
+
+    def _request(
+        self, path: str, body: bytes, limits: httpx.Timeout, extra: dict[str, str], buffer: bool
+    ) -> httpx.Request:
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = httpx.URL(self._base_url + path)
+        headers = self._headers + list(extra.items()) if extra else self._headers
+        extensions: dict[str, Any] = {"timeout": limits.as_dict()}
+        if buffer:
+            extensions[BUFFER] = True
+        return httpx.Request("POST", url, headers=headers, content=body, extensions=extensions)
+
+    async def post(
+        self, path: str, body: bytes, limits: httpx.Timeout, extra: dict[str, str]
+    ) -> httpx.Response:
+        """POST and read the whole answer."""
+        request = self._request(path, body, limits, extra, buffer=True)
+        return await self._transport.handle_async_request(request)
+
+    @asynccontextmanager
+    async def stream(
+        self, path: str, body: bytes, limits: httpx.Timeout, extra: dict[str, str]
+    ) -> AsyncIterator[httpx.Response]:
+        """POST and yield the response with its body unread; leaving closes it."""
+        request = self._request(path, body, limits, extra, buffer=False)
+        response = await self._transport.handle_async_request(request)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
