@@ -2,8 +2,9 @@
 
 Left to itself, grpcio answers an undecodable request with UNKNOWN and an unexpected exception
 with UNKNOWN plus the exception's text, which can quote the request (a prompt) or our
-internals. :class:`GuardInterceptor` decodes requests itself, so a corrupt message gets
-INVALID_ARGUMENT, and turns any exception that escapes a handler into INTERNAL with a generic
+internals. :func:`guard` wraps every method handler (once, at registration, through
+:class:`GuardedServer`) so that it decodes requests itself: a corrupt message gets
+INVALID_ARGUMENT, and any exception that escapes a handler becomes INTERNAL with a generic
 message (the details go to the log only).
 """
 
@@ -11,17 +12,16 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
 
-__all__ = ["GENERIC_MESSAGE", "GuardInterceptor"]
+__all__ = ["GENERIC_MESSAGE", "GuardedServer", "guard"]
 
 log = logging.getLogger(__name__)
 
 GENERIC_MESSAGE = "internal error"
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Any]]
 Context = grpc.aio.ServicerContext[Any, Any]
 
 # Errors that already are a status (abort) or a cancellation: let them through.
@@ -46,60 +46,93 @@ async def _fail(method: str, context: Context) -> None:
     await context.abort(grpc.StatusCode.INTERNAL, GENERIC_MESSAGE)
 
 
-class GuardInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """INVALID_ARGUMENT for undecodable requests; INTERNAL without details for crashes."""
+def guard(method: str, handler: Any) -> Any:
+    """``handler`` decoding its own requests and hiding unexpected exceptions."""
+    decode = handler.request_deserializer
+    if handler.unary_unary is not None:
+        unary = handler.unary_unary
 
-    async def intercept_service(
-        self, continuation: Continuation, details: grpc.HandlerCallDetails
-    ) -> Any:
-        handler: Any = await continuation(details)
-        if handler is None:
-            return None
-        method: str = details.method
-        decode = handler.request_deserializer
-        if handler.unary_unary is not None:
-            unary = handler.unary_unary
+        async def unary_unary(data: bytes, context: Context) -> Any:
+            request = await _decode(decode, data, context)
+            try:
+                return await unary(request, context)
+            except _PASS_THROUGH:
+                raise
+            except Exception:
+                await _fail(method, context)
 
-            async def unary_unary(data: bytes, context: Context) -> Any:
-                request = await _decode(decode, data, context)
-                try:
-                    return await unary(request, context)
-                except _PASS_THROUGH:
-                    raise
-                except Exception:
-                    await _fail(method, context)
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary,
+            request_deserializer=_identity,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.unary_stream is not None:
+        streaming = handler.unary_stream
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary,
-                request_deserializer=_identity,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            streaming = handler.unary_stream
+        async def unary_stream(data: bytes, context: Context) -> AsyncIterator[Any]:
+            request = await _decode(decode, data, context)
+            try:
+                async for item in streaming(request, context):
+                    yield item
+            except _PASS_THROUGH:
+                raise
+            except Exception:
+                await _fail(method, context)
 
-            async def unary_stream(data: bytes, context: Context) -> AsyncIterator[Any]:
-                request = await _decode(decode, data, context)
-                try:
-                    async for item in streaming(request, context):
-                        yield item
-                except _PASS_THROUGH:
-                    raise
-                except Exception:
-                    await _fail(method, context)
+        async def unary_writes(data: bytes, context: Context) -> None:
+            # Handlers that stream with context.write() (the health service's Watch).
+            request = await _decode(decode, data, context)
+            try:
+                await streaming(request, context)
+            except _PASS_THROUGH:
+                raise
+            except Exception:
+                await _fail(method, context)
 
-            async def unary_writes(data: bytes, context: Context) -> None:
-                # Handlers that stream with context.write() (the health service's Watch).
-                request = await _decode(decode, data, context)
-                try:
-                    await streaming(request, context)
-                except _PASS_THROUGH:
-                    raise
-                except Exception:
-                    await _fail(method, context)
+        return grpc.unary_stream_rpc_method_handler(
+            unary_stream if inspect.isasyncgenfunction(streaming) else unary_writes,
+            request_deserializer=_identity,
+            response_serializer=handler.response_serializer,
+        )
+    return handler  # client-streaming methods: none of ours
 
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream if inspect.isasyncgenfunction(streaming) else unary_writes,
-                request_deserializer=_identity,
-                response_serializer=handler.response_serializer,
-            )
-        return handler  # client-streaming methods: none of ours
+
+class _GuardedGeneric(grpc.GenericRpcHandler):  # type: ignore[type-arg]
+    """A generic handler whose method handlers are guarded, each wrapped once."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._cache: dict[str, Any] = {}
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> Any:
+        method: str = handler_call_details.method
+        found = self._cache.get(method)
+        if found is None:
+            handler = self._inner.service(handler_call_details)
+            if handler is None:
+                return None
+            found = self._cache[method] = guard(method, handler)
+        return found
+
+
+class GuardedServer:
+    """Registers services on a ``grpc.aio`` server with every method handler guarded.
+
+    Pass it where generated ``add_*_to_server`` functions expect a server. Wrapping at
+    registration costs nothing per call; a server interceptor would rebuild the wrapper (and
+    add a coroutine layer) on every call.
+    """
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[Any]) -> None:
+        self._server.add_generic_rpc_handlers([_GuardedGeneric(h) for h in handlers])
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
+        self._server.add_registered_method_handlers(  # type: ignore[attr-defined]
+            service, {name: guard(f"/{service}/{name}", h) for name, h in handlers.items()}
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)

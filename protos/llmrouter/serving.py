@@ -24,7 +24,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from llmrouter.config import ConfigError
-from llmrouter.guard import GuardInterceptor
+from llmrouter.guard import GuardedServer
 
 __all__ = [
     "GrpcServer",
@@ -77,22 +77,23 @@ async def start_grpc_server(
 ) -> GrpcServer:
     """Bind ``address`` (port 0 picks a free one), register services, health and reflection.
 
-    Every server decodes requests through :class:`~llmrouter.guard.GuardInterceptor` (corrupt
-    messages: INVALID_ARGUMENT; crashes: INTERNAL without details), inside ``interceptors``.
+    Every method handler is guarded (:func:`llmrouter.guard.guard`: corrupt messages get
+    INVALID_ARGUMENT, crashes INTERNAL without details), inside ``interceptors``.
 
     ``credentials`` serves TLS (see :func:`llmrouter.security.server_credentials`).
     """
     _check_bindable(address)
     # SO_REUSEPORT (gRPC's default) would let a second process silently share the port.
     server = grpc.aio.server(
-        interceptors=[*interceptors, GuardInterceptor()],
+        interceptors=list(interceptors) or None,
         options=[("grpc.so_reuseport", 0), *options],
     )
-    register(server)
+    guarded: Any = GuardedServer(server)
+    register(guarded)
     health_servicer = HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, guarded)
     reflection.enable_server_reflection(
-        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), guarded
     )
     try:
         if credentials is None:
