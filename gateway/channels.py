@@ -27,7 +27,7 @@ from grpc_health.v1 import health_pb2_grpc
 from gateway.config import GatewayConfig
 from llmrouter.security import channel_factory, read_token
 from llmrouter.serving import StartupError
-from llmrouter.telemetry import client_interceptors
+from llmrouter.telemetry import traced_stub
 from llmrouter.v1 import (
     metrics_service_pb2_grpc,
     router_admin_service_pb2_grpc,
@@ -79,7 +79,6 @@ class ChannelSecurity:
                 token=router_token,
                 key="gateway.router_tls",
                 options=_OPTIONS,
-                interceptors=client_interceptors(),
             ),
             open_router_probe=channel_factory(
                 config.router_tls,
@@ -91,7 +90,6 @@ class ChannelSecurity:
                 config.metrics_tls,
                 token=read_token(config.metrics_token_env, "gateway.metrics_token_env", environ),
                 key="gateway.metrics_tls",
-                interceptors=client_interceptors(),
             ),
         )
 
@@ -131,9 +129,9 @@ async def open_upstreams(
             metrics_channel = security.open_metrics(metrics_address)
             owned.append(metrics_channel)
         yield Upstreams(
-            router=router_service_pb2_grpc.RouterServiceStub(router_channel),
-            admin=router_admin_service_pb2_grpc.RouterAdminServiceStub(router_channel),
-            metrics=metrics_service_pb2_grpc.MetricsServiceStub(metrics_channel),
+            router=traced_stub(router_service_pb2_grpc.RouterServiceStub(router_channel)),
+            admin=traced_stub(router_admin_service_pb2_grpc.RouterAdminServiceStub(router_channel)),
+            metrics=traced_stub(metrics_service_pb2_grpc.MetricsServiceStub(metrics_channel)),
             router_health=health_pb2_grpc.HealthStub(probe_channel),
             metrics_health=health_pb2_grpc.HealthStub(metrics_channel),
         )

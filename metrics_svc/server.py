@@ -20,7 +20,7 @@ from llmrouter.serving import (
     run_main,
     start_grpc_server,
 )
-from llmrouter.telemetry import TracingServerInterceptor, configure_tracing, tracing_enabled
+from llmrouter.telemetry import configure_tracing
 from llmrouter.v1 import metrics_service_pb2_grpc
 from metrics_svc.config import SECTION, MetricsConfig, load_config
 from metrics_svc.costs import ReferencePrice
@@ -69,8 +69,6 @@ async def start(config: MetricsConfig, *, clock: Clock = utc_now) -> RunningMetr
     interceptors: list[grpc.aio.ServerInterceptor] = []  # type: ignore[type-arg]
     if tokens:
         interceptors.append(BearerAuthInterceptor(tokens))
-    if tracing_enabled():
-        interceptors.append(TracingServerInterceptor())
     try:
         repository = await Repository.create(config.database_url)
     except StorageError as exc:

@@ -19,7 +19,7 @@ from llmrouter.security import (
     server_credentials,
 )
 from llmrouter.serving import GrpcServer, message_size_options, run_main, start_grpc_server
-from llmrouter.telemetry import TracingServerInterceptor, configure_tracing, tracing_enabled
+from llmrouter.telemetry import configure_tracing
 from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
 
 from .admin import Admin
@@ -127,8 +127,6 @@ async def start(config: RouterConfig) -> RunningRouter:
     interceptors: list[grpc.aio.ServerInterceptor] = []  # type: ignore[type-arg]
     if tokens:
         interceptors.append(BearerAuthInterceptor(tokens))
-    if tracing_enabled():
-        interceptors.append(TracingServerInterceptor())
 
     def register(server: grpc.aio.Server) -> None:
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)

@@ -44,23 +44,27 @@ def current_trace_id() -> str:
 
 
 def record_decision(decision: Decision, mode: str) -> None:
-    """A ``route`` span holding the decision and why each skipped model was skipped."""
+    """The decision, and why each skipped model was skipped, on the current (RPC) span.
+
+    Attributes rather than a span of their own: an operator sees them on the call they
+    explain, and the router exports one span fewer per request.
+    """
     if not tracing_enabled():
         return
-    with _tracer.start_as_current_span("route", kind=SpanKind.INTERNAL) as span:
-        span.set_attributes(
-            {
-                "llmrouter.category": decision.category,
-                "llmrouter.category_source": decision.category_source,
-                "llmrouter.classification_mode": mode,
-                "llmrouter.candidates": [c.entry.name for c in decision.candidates],
-                "llmrouter.candidate_reasons": [c.reason for c in decision.candidates],
-                "llmrouter.skipped": [
-                    f"{s.model}: {s.reason} ({s.detail})" for s in decision.skipped
-                ],
-                "llmrouter.estimated_prompt_tokens": decision.estimated_prompt_tokens,
-            }
-        )
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    span.set_attributes(
+        {
+            "llmrouter.category": decision.category,
+            "llmrouter.category_source": decision.category_source,
+            "llmrouter.classification_mode": mode,
+            "llmrouter.candidates": [c.entry.name for c in decision.candidates],
+            "llmrouter.candidate_reasons": [c.reason for c in decision.candidates],
+            "llmrouter.skipped": [f"{s.model}: {s.reason} ({s.detail})" for s in decision.skipped],
+            "llmrouter.estimated_prompt_tokens": decision.estimated_prompt_tokens,
+        }
+    )
 
 
 def start_attempt_span(

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 GENERIC_MESSAGE = "internal error"
 Context = grpc.aio.ServicerContext[Any, Any]
+# (method, handler) -> handler: what a server applies to each method handler it registers.
+Wrapper = Callable[[str, Any], Any]
 
 # Errors that already are a status (abort) or a cancellation: let them through.
 _PASS_THROUGH = (grpc.aio.AbortError,)
@@ -100,8 +102,9 @@ def guard(method: str, handler: Any) -> Any:
 class _GuardedGeneric(grpc.GenericRpcHandler):  # type: ignore[type-arg]
     """A generic handler whose method handlers are guarded, each wrapped once."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, wrap: Wrapper) -> None:
         self._inner = inner
+        self._wrap = wrap
         self._cache: dict[str, Any] = {}
 
     def service(self, handler_call_details: grpc.HandlerCallDetails) -> Any:
@@ -111,27 +114,33 @@ class _GuardedGeneric(grpc.GenericRpcHandler):  # type: ignore[type-arg]
             handler = self._inner.service(handler_call_details)
             if handler is None:
                 return None
-            found = self._cache[method] = guard(method, handler)
+            found = self._cache[method] = self._wrap(method, handler)
         return found
 
 
 class GuardedServer:
     """Registers services on a ``grpc.aio`` server with every method handler guarded.
 
-    Pass it where generated ``add_*_to_server`` functions expect a server. Wrapping at
+    Pass it where generated ``add_*_to_server`` functions expect a server; ``wrap`` (tracing)
+    goes around the guard. Wrapping at
     registration costs nothing per call; a server interceptor would rebuild the wrapper (and
     add a coroutine layer) on every call.
     """
 
-    def __init__(self, server: grpc.aio.Server) -> None:
+    def __init__(self, server: grpc.aio.Server, wrap: Wrapper | None = None) -> None:
         self._server = server
+        self._wrap = wrap
+
+    def _guard(self, method: str, handler: Any) -> Any:
+        guarded = guard(method, handler)
+        return self._wrap(method, guarded) if self._wrap else guarded
 
     def add_generic_rpc_handlers(self, handlers: Sequence[Any]) -> None:
-        self._server.add_generic_rpc_handlers([_GuardedGeneric(h) for h in handlers])
+        self._server.add_generic_rpc_handlers([_GuardedGeneric(h, self._guard) for h in handlers])
 
     def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
         self._server.add_registered_method_handlers(  # type: ignore[attr-defined]
-            service, {name: guard(f"/{service}/{name}", h) for name, h in handlers.items()}
+            service, {name: self._guard(f"/{service}/{name}", h) for name, h in handlers.items()}
         )
 
     def __getattr__(self, name: str) -> Any:

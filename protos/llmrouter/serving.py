@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha import reflection
 
 from llmrouter.config import ConfigError
 from llmrouter.guard import GuardedServer
+from llmrouter.telemetry import traced_handler, tracing_enabled
 
 __all__ = [
     "GrpcServer",
@@ -78,7 +79,8 @@ async def start_grpc_server(
     """Bind ``address`` (port 0 picks a free one), register services, health and reflection.
 
     Every method handler is guarded (:func:`llmrouter.guard.guard`: corrupt messages get
-    INVALID_ARGUMENT, crashes INTERNAL without details), inside ``interceptors``.
+    INVALID_ARGUMENT, crashes INTERNAL without details) and, when tracing, runs in a SERVER
+    span (:func:`llmrouter.telemetry.traced_handler`), inside ``interceptors``.
 
     ``credentials`` serves TLS (see :func:`llmrouter.security.server_credentials`).
     """
@@ -88,7 +90,7 @@ async def start_grpc_server(
         interceptors=list(interceptors) or None,
         options=[("grpc.so_reuseport", 0), *options],
     )
-    guarded: Any = GuardedServer(server)
+    guarded: Any = GuardedServer(server, traced_handler if tracing_enabled() else None)
     register(guarded)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, guarded)

@@ -12,8 +12,8 @@ come from the standard variables the SDK reads itself (``OTEL_TRACES_SAMPLER``, 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, TypeVar
 
 import grpc
 from opentelemetry import propagate, trace
@@ -25,11 +25,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 __all__ = [
     "Tracing",
-    "TracingServerInterceptor",
-    "client_interceptors",
     "configure_tracing",
     "grpc_metadata",
     "inject_headers",
+    "traced_handler",
+    "traced_stub",
     "tracing_enabled",
 ]
 
@@ -111,116 +111,115 @@ def grpc_metadata() -> tuple[tuple[str, str], ...] | None:
     return tuple(carrier.items())
 
 
-# grpc-stubs types handlers for the sync API; the aio ones are the same objects, typed loosely.
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Any]]
+# Methods of gRPC's own services (health, reflection): no span.
+_UNTRACED = ("/grpc.",)
 
 
-class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """A SERVER span per RPC, continuing the caller's trace from the metadata."""
+def traced_handler(method: str, handler: Any) -> Any:
+    """``handler`` in a SERVER span per call, continuing the caller's trace from the metadata.
 
-    def __init__(self, skip_prefixes: tuple[str, ...] = ("/grpc.",)) -> None:
-        self._tracer = trace.get_tracer("llmrouter.grpc")
-        self._skip = skip_prefixes
-
-    async def intercept_service(
-        self, continuation: Continuation, details: grpc.HandlerCallDetails
-    ) -> Any:
-        handler: Any = await continuation(details)
-        method: str = details.method
-        if handler is None or method.startswith(self._skip):
-            return handler
-        service, _, name = method.lstrip("/").partition("/")
-        attributes = {
-            rpc_attributes.RPC_SYSTEM: "grpc",
-            rpc_attributes.RPC_SERVICE: service,
-            rpc_attributes.RPC_METHOD: name,
-        }
-        tracer = self._tracer
-        span_name = f"{service}/{name}"
-
-        def start(context: grpc.aio.ServicerContext[Any, Any]) -> trace.Span:
-            carrier = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
-            return tracer.start_span(
-                span_name,
-                context=propagate.extract(carrier),
-                kind=SpanKind.SERVER,
-                attributes=attributes,
-            )
-
-        def finish(span: trace.Span, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-            code = context.code() or grpc.StatusCode.OK
-            if isinstance(code, grpc.StatusCode):
-                span.set_attribute(rpc_attributes.RPC_GRPC_STATUS_CODE, code.value[0])
-                if code not in (
-                    grpc.StatusCode.OK,
-                    grpc.StatusCode.NOT_FOUND,
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    grpc.StatusCode.CANCELLED,
-                ):
-                    span.set_status(Status(StatusCode.ERROR, code.name))
-            span.end()
-
-        if handler.unary_unary is not None:
-            unary = handler.unary_unary
-
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                span = start(context)
-                try:
-                    with trace.use_span(span, end_on_exit=False):
-                        return await unary(request, context)
-                finally:
-                    finish(span, context)
-
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            streaming = handler.unary_stream
-
-            async def unary_stream(
-                request: Any, context: grpc.aio.ServicerContext[Any, Any]
-            ) -> AsyncIterator[Any]:
-                span = start(context)
-                try:
-                    with trace.use_span(span, end_on_exit=False):
-                        async for item in streaming(request, context):
-                            yield item
-                finally:
-                    finish(span, context)
-
-            return grpc.unary_stream_rpc_method_handler(
-                unary_stream,
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
+    Applied once per method when the server registers it (see :mod:`llmrouter.serving`): a
+    server interceptor would rebuild this wrapper, and add a coroutine layer, on every call.
+    """
+    if method.startswith(_UNTRACED):
         return handler
+    service, _, name = method.lstrip("/").partition("/")
+    attributes = {
+        rpc_attributes.RPC_SYSTEM: "grpc",
+        rpc_attributes.RPC_SERVICE: service,
+        rpc_attributes.RPC_METHOD: name,
+    }
+    tracer = trace.get_tracer("llmrouter.grpc")
+    span_name = f"{service}/{name}"
+
+    def start(context: grpc.aio.ServicerContext[Any, Any]) -> trace.Span:
+        carrier = {k: v for k, v in (context.invocation_metadata() or ()) if isinstance(v, str)}
+        return tracer.start_span(
+            span_name,
+            context=propagate.extract(carrier),
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+        )
+
+    def finish(span: trace.Span, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        code = context.code() or grpc.StatusCode.OK
+        if isinstance(code, grpc.StatusCode):
+            span.set_attribute(rpc_attributes.RPC_GRPC_STATUS_CODE, code.value[0])
+            if code not in (
+                grpc.StatusCode.OK,
+                grpc.StatusCode.NOT_FOUND,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                grpc.StatusCode.CANCELLED,
+            ):
+                span.set_status(Status(StatusCode.ERROR, code.name))
+        span.end()
+
+    if handler.unary_unary is not None:
+        unary = handler.unary_unary
+
+        async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            span = start(context)
+            try:
+                with trace.use_span(span, end_on_exit=False):
+                    return await unary(request, context)
+            finally:
+                finish(span, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_unary,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.unary_stream is not None:
+        streaming = handler.unary_stream
+
+        async def unary_stream(
+            request: Any, context: grpc.aio.ServicerContext[Any, Any]
+        ) -> AsyncIterator[Any]:
+            span = start(context)
+            try:
+                with trace.use_span(span, end_on_exit=False):
+                    async for item in streaming(request, context):
+                        yield item
+            finally:
+                finish(span, context)
+
+        return grpc.unary_stream_rpc_method_handler(
+            unary_stream,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    return handler
 
 
-def _with_trace(details: Any) -> Any:
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    if not carrier:
-        return details
-    metadata = grpc.aio.Metadata(*(details.metadata or ()), *carrier.items())
-    return grpc.aio.ClientCallDetails(
-        details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
-    )
+class _Traced:
+    """A stub method whose calls carry the current trace context in their metadata."""
+
+    __slots__ = ("_call",)
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+
+    def __call__(self, request: Any, *, metadata: Any = None, **kwargs: Any) -> Any:
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        if carrier:
+            metadata = (*(metadata or ()), *carrier.items())
+        return self._call(request, metadata=metadata, **kwargs)
 
 
-class _UnaryUnaryTracing(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
-    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(_with_trace(details), request)
+_Stub = TypeVar("_Stub")
 
 
-class _UnaryStreamTracing(grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[type-arg]
-    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(_with_trace(details), request)
+def traced_stub(stub: _Stub) -> _Stub:
+    """``stub`` with calls carrying the current trace context (``stub`` itself when not tracing).
 
-
-def client_interceptors() -> list[Any]:
-    """Channel interceptors carrying the current trace context (none when not tracing)."""
+    Cheaper than channel interceptors, under which ``grpc.aio`` runs every call in an extra
+    task whether or not it is traced.
+    """
     if not _enabled:
-        return []
-    return [_UnaryUnaryTracing(), _UnaryStreamTracing()]
+        return stub
+    for name, value in list(vars(stub).items()):
+        if callable(value):
+            setattr(stub, name, _Traced(value))
+    return stub

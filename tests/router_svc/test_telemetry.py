@@ -42,10 +42,14 @@ async def test_content_capture_switch(
     _, stub = await make_router((model("a"),), ("a",), capture_content=capture)
     reply = await stub.Complete(router_service_pb2.CompleteRequest(chat=chat("secret-prompt-42")))
     (attempt,) = [s for s in spans.get_finished_spans() if s.name == "chat a"]
-    (route,) = [s for s in spans.get_finished_spans() if s.name == "route"]
+    (rpc,) = [
+        s for s in spans.get_finished_spans() if s.name == "llmrouter.v1.RouterService/Complete"
+    ]
     attributes = dict(attempt.attributes or {})
     assert attributes["gen_ai.usage.output_tokens"] == reply.usage.completion_tokens
-    assert route.attributes["llmrouter.candidates"] == ("a",)
+    # The routing decision is on the RPC's span, the attempt its child.
+    assert rpc.attributes is not None and rpc.attributes["llmrouter.candidates"] == ("a",)
+    assert attempt.parent is not None and attempt.parent.span_id == rpc.context.span_id
     assert reply.trace_id == format(attempt.context.trace_id, "032x")
     everything = repr([dict(s.attributes or {}) for s in spans.get_finished_spans()])
     assert ("secret-prompt-42" in everything) is capture
