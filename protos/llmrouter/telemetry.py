@@ -86,9 +86,10 @@ def configure_tracing(service_name: str, environ: Mapping[str, str] | None = Non
 
         exporter = Http()
     else:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+        # The SDK's gRPC exporter with a faster encoder (llmrouter.otlp_encode).
+        from llmrouter.otlp_encode import FastOTLPSpanExporter
 
-        exporter = OTLPSpanExporter()
+        exporter = FastOTLPSpanExporter()
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=_QUEUE))
     trace.set_tracer_provider(provider)
     _enabled = True
