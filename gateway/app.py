@@ -80,6 +80,9 @@ async def serve(
             app,
             loop="none",  # we already run inside the loop run_main chose (uvloop)
             http="httptools",
+            # No X-Forwarded-* rewriting (a wrapper per request) and no "server: uvicorn".
+            proxy_headers=False,
+            server_header=False,
             lifespan="on",
             log_level="warning",
             access_log=False,

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import functools
 
-from genai_prices import Usage, calc_price
-
 from metrics_svc.costs import ReferencePrice
 from metrics_svc.errors import UnknownReferenceModel
 
@@ -35,6 +33,10 @@ def reference_price(model: str, configured: ReferencePrice) -> ReferencePrice:
 @functools.lru_cache(maxsize=256)
 def catalogue_price(model: str) -> ReferencePrice | None:
     """``model``'s base-tier prices from genai-prices, or None when it does not know the model."""
+    # Imported on first use: the catalogue is about 10 MB resident once loaded, and a service
+    # whose clients only ask about the configured reference model never needs it.
+    from genai_prices import Usage, calc_price
+
     try:
         calculation = calc_price(
             Usage(input_tokens=_PROBE_TOKENS, output_tokens=_PROBE_TOKENS), model_ref=model

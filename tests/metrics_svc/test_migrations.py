@@ -106,6 +106,11 @@ def config_for(database_url: str) -> MetricsConfig:
     return MetricsConfig(port=0, prometheus_port=0, database_url=database_url, shutdown_grace_s=1.0)
 
 
+def test_head_names_the_newest_migration() -> None:
+    # Start-up skips Alembic when the ledger is at HEAD: a stale HEAD would skip a migration.
+    assert schema.head() == schema.HEAD
+
+
 async def test_migrating_an_empty_database_gives_the_models_schema(
     database_url: str, engine: AsyncEngine
 ) -> None:

@@ -48,8 +48,10 @@ async def test_content_capture_switch(
     attributes = dict(attempt.attributes or {})
     assert attributes["gen_ai.usage.output_tokens"] == reply.usage.completion_tokens
     # The routing decision is on the RPC's span, the attempt its child.
-    assert rpc.attributes is not None and rpc.attributes["llmrouter.candidates"] == ("a",)
-    assert attempt.parent is not None and attempt.parent.span_id == rpc.context.span_id
+    assert rpc.attributes is not None
+    assert rpc.attributes["llmrouter.candidates"] == ("a",)
+    assert attempt.parent is not None
+    assert attempt.parent.span_id == rpc.context.span_id
     assert reply.trace_id == format(attempt.context.trace_id, "032x")
     everything = repr([dict(s.attributes or {}) for s in spans.get_finished_spans()])
     assert ("secret-prompt-42" in everything) is capture
