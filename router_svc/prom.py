@@ -4,6 +4,7 @@ breaker states, tokens, cost and the usage outbox."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -62,6 +63,15 @@ class _Live(Collector):
             yield family
 
 
+class _Children(NamedTuple):
+    attempts: Counter
+    duration: Histogram
+    ttft: Histogram
+    prompt_tokens: Counter
+    completion_tokens: Counter
+    cost: Counter
+
+
 class RouterMetrics:
     """Counters and histograms fed from usage events, in a registry of their own."""
 
@@ -103,22 +113,40 @@ class RouterMetrics:
             "llmrouter_cost_usd", "Cost in USD", ["model", "provider"], registry=self.registry
         )
         self.registry.register(_Live(registry, outbox))
+        # Labelled children by (model, provider, status): ``labels()`` takes a lock and
+        # validates its arguments on every call; the set of keys is as small as the registry.
+        self._children: dict[tuple[str, str, str], _Children] = {}
+
+    def _for(self, event: UsageEvent) -> _Children:
+        key = (event.model, event.provider, event.status)
+        children = self._children.get(key)
+        if children is None:
+            model, provider = event.model, event.provider
+            children = self._children[key] = _Children(
+                self.attempts.labels(model, provider, event.status),
+                self.duration.labels(model, provider),
+                self.ttft.labels(model, provider),
+                self.tokens.labels(model, provider, "prompt"),
+                self.tokens.labels(model, provider, "completion"),
+                self.cost.labels(model, provider),
+            )
+        return children
 
     def observe(self, event: UsageEvent) -> None:
         """Account one finished attempt (called on the request path: cheap, no I/O)."""
-        labels = (event.model, event.provider)
-        self.attempts.labels(event.model, event.provider, event.status).inc()
-        self.duration.labels(*labels).observe(event.duration_s)
+        children = self._for(event)
+        children.attempts.inc()
+        children.duration.observe(event.duration_s)
         if event.ttft_s is not None:
-            self.ttft.labels(*labels).observe(event.ttft_s)
+            children.ttft.observe(event.ttft_s)
         if event.fallback_reason:
             self.fallbacks.labels(event.fallback_reason).inc()
         if event.prompt_tokens:
-            self.tokens.labels(*labels, "prompt").inc(event.prompt_tokens)
+            children.prompt_tokens.inc(event.prompt_tokens)
         if event.completion_tokens:
-            self.tokens.labels(*labels, "completion").inc(event.completion_tokens)
+            children.completion_tokens.inc(event.completion_tokens)
         if event.cost_usd:
-            self.cost.labels(*labels).inc(event.cost_usd)
+            children.cost.inc(event.cost_usd)
 
     def sink(self, submit: Callable[[UsageEvent], None] | None) -> Callable[[UsageEvent], None]:
         """A usage sink that feeds these metrics, then ``submit`` (when usage is recorded)."""
