@@ -9,7 +9,8 @@ streaming client. Reports, side by side:
 * the request rate at concurrency 64 and 128 (0 ms and 20 ms upstream) and its error count;
 * streaming: added time to first token and added inter-chunk gap;
 * CPU seconds per 1,000 requests and peak RSS, per process;
-* the same with usage recording off, and with tracing exported to a local OTLP receiver.
+* the same with usage recording off, and with tracing exported to a local OTLP receiver
+  (every trace, and one in ten).
 
 Results go to ``bench/results/<date>.json`` and ``.md``.
 """
@@ -94,8 +95,12 @@ def stack(variant: str, workdir: Path) -> Iterator[Stack]:
     if os.environ.get("BENCH_LOOP"):
         env["LLMROUTER_EVENT_LOOP"] = os.environ["BENCH_LOOP"]
     procs: list[Proc] = []
-    if variant == "tracing":
+    if variant.startswith("tracing"):
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{ports['otlp']}"
+        if variant == "tracing-10pct":
+            # What a busy deployment would run: 1 trace in 10, decided at the gateway.
+            env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
+            env["OTEL_TRACES_SAMPLER_ARG"] = "0.1"
         receiver = subprocess.Popen(
             [sys.executable, str(ROOT / "bench" / "otlp_sink.py"), str(ports["otlp"])],
             env=env,
@@ -353,7 +358,7 @@ def main() -> int:
     parser.add_argument("--round-seconds", type=int, default=3)
     parser.add_argument("--load-seconds", type=int, default=8)
     parser.add_argument("--streams", type=int, default=40)
-    parser.add_argument("--variants", default="default,usage-off,tracing")
+    parser.add_argument("--variants", default="default,usage-off,tracing,tracing-10pct")
     args = parser.parse_args()
     for tool in ("wrk", "node"):
         if shutil.which(tool) is None:

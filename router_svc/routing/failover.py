@@ -514,7 +514,12 @@ def _current(span: Any) -> contextlib.AbstractContextManager[Any]:
 
 
 def _span_id(span: Any) -> str:
-    return "" if span is None else format(span.get_span_context().span_id, "016x")
+    """The attempt span's id when its trace is sampled: the ledger's ``usage.record`` span
+    is its child, and a child of a span nobody exports would be an orphan."""
+    if span is None:
+        return ""
+    context = span.get_span_context()
+    return format(context.span_id, "016x") if context.trace_flags.sampled else ""
 
 
 def _timeout(entry: ModelEntry, what: str) -> UpstreamTimeout:

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import llmrouter.telemetry
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
-from .conftest import model
+from .conftest import FakeMetrics, model
 
 _EXPORTER = InMemorySpanExporter()
 _PROVIDER = TracerProvider()
@@ -56,3 +56,32 @@ async def test_content_capture_switch(
     everything = repr([dict(s.attributes or {}) for s in spans.get_finished_spans()])
     assert ("secret-prompt-42" in everything) is capture
     assert ("Hello from a." in everything) is capture
+
+
+@pytest.mark.parametrize("sampled", [True, False])
+async def test_usage_records_point_at_exported_spans_only(
+    spans: InMemorySpanExporter,
+    make_router: Any,
+    fake_metrics: tuple[FakeMetrics, Any],
+    sampled: bool,
+) -> None:
+    # A caller's trace that it sampled, or not (W3C flags 01 / 00): the ledger's span for a
+    # record is a child of the attempt span, so it may only name an attempt span that exists.
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    parent = f"00-{trace_id}-00f067aa0ba902b7-{'01' if sampled else '00'}"
+    running, stub = await make_router((model("a"),), ("a",))
+    reply = await stub.Complete(
+        router_service_pb2.CompleteRequest(chat=chat("hello")),
+        metadata=(("traceparent", parent),),
+    )
+    await running.outbox.flush()
+    (record,) = fake_metrics[0].records.values()
+    assert reply.trace_id == trace_id
+    assert record.trace_id == trace_id
+    attempts = [s for s in spans.get_finished_spans() if s.name == "chat a"]
+    if sampled:
+        (attempt,) = attempts
+        assert record.span_id == format(attempt.context.span_id, "016x")
+    else:
+        assert attempts == []
+        assert record.span_id == ""
