@@ -21,7 +21,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,6 +183,31 @@ Sleep = Callable[[float], Awaitable[None]]
 ChannelFactory = Callable[[str], grpc.aio.Channel]
 
 
+# Pending events are written to the file in groups of at most about this many (or every flush
+# interval): converting and storing a group runs on the event loop, and small groups keep that
+# pause short for the requests waiting behind it.
+_PERSIST_AT = 64
+
+
+def _request_of(blobs: Iterable[bytes]) -> metrics_service_pb2.RecordUsageRequest:
+    """A RecordUsageRequest of serialised records, parsed once (in C) instead of per record:
+    each record is field 1 of the request, length-delimited."""
+    parts = []
+    for blob in blobs:
+        parts.append(_varint_tagged(len(blob)))
+        parts.append(blob)
+    return metrics_service_pb2.RecordUsageRequest.FromString(b"".join(parts))
+
+
+def _varint_tagged(length: int) -> bytes:
+    out = bytearray(b"\x0a")  # field 1, wire type 2
+    while length >= 0x80:
+        out.append((length & 0x7F) | 0x80)
+        length >>= 7
+    out.append(length)
+    return bytes(out)
+
+
 class UsageOutbox:
     """Durable, bounded, batched delivery of usage events to the metrics service."""
 
@@ -230,7 +255,7 @@ class UsageOutbox:
             self.stats.dropped += 1
             return
         self._pending.append(event)
-        if len(self._pending) >= self._batch_size:
+        if len(self._pending) >= _PERSIST_AT:
             self._wake.set()
 
     async def start(self) -> None:
@@ -319,9 +344,7 @@ class UsageOutbox:
         if not rows:
             self._stored = 0
             return True
-        request = metrics_service_pb2.RecordUsageRequest()
-        for _, blob in rows:
-            request.records.add().MergeFromString(blob)
+        request = _request_of(blob for _, blob in rows)
         try:
             await self._stub.RecordUsage(request, timeout=self._rpc_timeout)
         except grpc.aio.AioRpcError as exc:

@@ -137,3 +137,29 @@ async def test_invalid_records_are_set_aside_not_blocking(tmp_path: Path) -> Non
     assert outbox.stats.rejected == 1
     await outbox.close()
     await server.stop(0)
+
+
+async def test_records_arrive_field_for_field(
+    tmp_path: Path, fake_metrics: tuple[FakeMetrics, GrpcServer]
+) -> None:
+    # Records of every size class (1-, 2- and 3-byte lengths on the wire) in one batch.
+    metrics, server = fake_metrics
+    outbox = UsageOutbox(
+        str(tmp_path / "o.sqlite3"), f"127.0.0.1:{server.port}", flush_interval_s=0.01
+    )
+    await outbox.start()
+    sent = [
+        event(n, source="s" * size, metadata={"team": "t" * n}, trace_id=f"{n:032x}")
+        for n, size in enumerate((0, 1, 100, 200, 20_000))
+    ]
+    for one in sent:
+        outbox.submit(one)
+    await outbox.flush()
+    await outbox.close()
+    assert len(metrics.records) == len(sent)
+    for one in sent:
+        record = metrics.records[f"{one.request_id}:1"]
+        assert record.source == one.source
+        assert dict(record.metadata) == one.metadata
+        assert record.trace_id == one.trace_id
+        assert record.prompt_tokens == one.prompt_tokens
