@@ -10,7 +10,10 @@ streaming client. Reports, side by side:
 * streaming: added time to first token and added inter-chunk gap;
 * CPU seconds per 1,000 requests and peak RSS, per process;
 * the same with usage recording off, and with tracing exported to a local OTLP receiver
-  (every trace, and one in ten).
+  (every trace, and one in ten);
+* ``floor``: the same hops with the gateway and router replaced by the bare minimum
+  (``bench/floor/``: uvicorn + one gRPC call; grpc.aio + the same HTTP client), i.e. what
+  the three hops cost on this machine before any feature.
 
 Results go to ``bench/results/<date>.json`` and ``.md``.
 """
@@ -146,13 +149,28 @@ upstream_model = "bench-20"
         stdout=subprocess.DEVNULL,
     )
     procs.append(Proc("upstream (node)", upstream))
-    for name, module in (
-        ("metrics", "metrics_svc"),
-        ("router", "router_svc"),
-        ("gateway", "gateway"),
+    floor = ROOT / "bench" / "floor"
+    for name, command in (
+        ("metrics", ["-m", "metrics_svc", "--config", str(config)]),
+        (
+            "router",
+            [
+                str(floor / "router.py"),
+                str(ports["router"]),
+                f"http://127.0.0.1:{ports['upstream']}/v1",
+            ]
+            if variant == "floor"
+            else ["-m", "router_svc", "--config", str(config)],
+        ),
+        (
+            "gateway",
+            [str(floor / "gateway.py"), str(ports["gateway"]), str(ports["router"])]
+            if variant == "floor"
+            else ["-m", "gateway", "--config", str(config)],
+        ),
     ):
         popen = subprocess.Popen(
-            [sys.executable, "-m", module, "--config", str(config)],
+            [sys.executable, *command],
             env=env,
             stderr=(workdir / f"{variant}-{name}.log").open("w"),
         )
@@ -358,7 +376,7 @@ def main() -> int:
     parser.add_argument("--round-seconds", type=int, default=3)
     parser.add_argument("--load-seconds", type=int, default=8)
     parser.add_argument("--streams", type=int, default=40)
-    parser.add_argument("--variants", default="default,usage-off,tracing,tracing-10pct")
+    parser.add_argument("--variants", default="floor,default,usage-off,tracing,tracing-10pct")
     args = parser.parse_args()
     for tool in ("wrk", "node"):
         if shutil.which(tool) is None:
