@@ -17,7 +17,9 @@ class UsageStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: every ingested record builds one, and a frozen dataclass's __init__ (one
+# object.__setattr__ call per field) took 5 us against 1.8 us; nothing mutates rows.
+@dataclass(slots=True)
 class UsageRow:
     """One usage record as stored; ``id`` is ``"<request_id>:<attempt>"`` and unique."""
 

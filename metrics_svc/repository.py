@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import UTC, datetime
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, event, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -35,15 +36,7 @@ __all__ = ["CONNECT_TIMEOUT_S", "Repository", "safe_url"]
 #: Seconds to wait for a PostgreSQL connection before calling the database unreachable.
 CONNECT_TIMEOUT_S = 10.0
 
-# Rows per INSERT statement when storing a batch (one transaction either way): a 500-row
-# statement, with its 12,000 parameters, is rendered and prepared whole, which added ~2 MB to
-# the peak under load; 100-row pages cost a few more round trips.
-_INSERT_PAGE_ROWS = 100
-
-_INSERTS: dict[str, Callable[..., Any]] = {
-    "sqlite": sqlite.insert,
-    "postgresql": postgresql.insert,
-}
+_DIALECTS = ("sqlite", "postgresql")
 
 
 def safe_url(url: str) -> str:
@@ -60,9 +53,11 @@ class Repository:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         dialect = engine.dialect.name
-        if dialect not in _INSERTS:
+        if dialect not in _DIALECTS:
             raise StorageError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
-        self._insert = _INSERTS[dialect]
+        self._sqlite = dialect == "sqlite"
+        # For statements that are a transaction on their own (PostgreSQL's batch insert).
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
     async def create(cls, url: str) -> Repository:
@@ -76,15 +71,15 @@ class Repository:
         except ArgumentError:
             raise StorageError("invalid database url") from None
         backend = parsed.get_backend_name()
-        if backend not in _INSERTS:
+        if backend not in _DIALECTS:
             raise StorageError(
                 f"unsupported database {backend!r}: use sqlite+aiosqlite:// or "
                 "postgresql+asyncpg://"
             )
-        # No prepared-statement cache on either driver: SQLAlchemy sends a batch as multi-row
-        # INSERTs, a different statement for each batch size, and a cache of them (128 per
-        # SQLite connection, 100 per asyncpg one) grew by ~35 MB under steady ingest while
-        # hardly ever being hit.
+        # No prepared-statement cache on either driver: when batches went out as multi-row
+        # INSERTs (a different statement for each batch size) a cache of them (128 per SQLite
+        # connection, 100 per asyncpg one) grew by ~35 MB under steady ingest while hardly ever
+        # being hit. Ingest now sends one fixed statement, prepared once per batch.
         connect_args: dict[str, Any] = {}
         if backend == "sqlite":
             _create_parent_dir(parsed.database)
@@ -96,9 +91,10 @@ class Repository:
         try:
             engine = create_async_engine(
                 parsed,
-                pool_pre_ping=True,
+                # A server connection can go stale; a SQLite file cannot, and its ping took four
+                # of the nine trips to aiosqlite's thread that storing a batch made.
+                pool_pre_ping=backend != "sqlite",
                 connect_args=connect_args,
-                insertmanyvalues_page_size=_INSERT_PAGE_ROWS,
             )
         except (SQLAlchemyError, ImportError) as exc:
             raise StorageError(
@@ -128,19 +124,29 @@ class Repository:
         """
         if not rows:
             return 0, 0
-        table = usage_records
-        stmt = (
-            self._insert(table)
-            .on_conflict_do_nothing(index_elements=[table.c.id])
-            .returning(table.c.id)
-        )
+        # Bound at the driver, one prepared statement per batch: through Core's insert, every
+        # value of every row went through SQLAlchemy's parameter processing, most of the
+        # service's CPU per record.
         # Inserted in id order: concurrent batches sharing ids (replays) then lock those ids in
         # the same order, where PostgreSQL would otherwise detect a deadlock and fail one.
-        params = [_params(row) for row in sorted(rows, key=lambda row: row.id)]
+        ordered = sorted(map(_row_values, rows), key=_by_id)
+        columns: list[Sequence[Any]] = list(zip(*ordered, strict=True))
+        columns[_METADATA] = [json.dumps(m) if m else _EMPTY_JSON for m in columns[_METADATA]]
         with _storage_errors("cannot store usage records"):
-            async with self._engine.begin() as conn:
-                result = await conn.execute(stmt, params)
-                inserted = len(result.all())
+            if self._sqlite:
+                columns[_TIME] = [_sqlite_time(time) for time in columns[_TIME]]
+                async with self._engine.begin() as conn:
+                    # One execution per row; an ignored conflict changes no row.
+                    result = await conn.exec_driver_sql(
+                        _SQLITE_INSERT, list(zip(*columns, strict=True))
+                    )
+            else:
+                columns[_TIME] = [_utc(time) for time in columns[_TIME]]
+                # One statement, so a transaction of its own (no BEGIN and COMMIT round trips);
+                # each column travels as one array, unnested in order.
+                async with self._autocommit.connect() as conn:
+                    result = await conn.exec_driver_sql(_PG_INSERT, tuple(columns))
+            inserted = result.rowcount
         return inserted, len(rows) - inserted
 
     async def query_costs(self, query: CostQuery) -> CostReport:
@@ -318,33 +324,68 @@ def _conditions(
     return conditions
 
 
-def _params(row: UsageRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "request_id": row.request_id,
-        "attempt": row.attempt,
-        "time": row.time,
-        "provider": row.provider,
-        "model": row.model,
-        "category": row.category,
-        "task_type": row.task_type,
-        "source": row.source,
-        "api_key_id": row.api_key_id,
-        "prompt_tokens": row.prompt_tokens,
-        "completion_tokens": row.completion_tokens,
-        "total_tokens": row.total_tokens,
-        "cost_usd": row.cost_usd,
-        "duration_ms": row.duration_ms,
-        "ttft_ms": row.ttft_ms,
-        "status": row.status.value,
-        "error_type": row.error_type,
-        "fallback": row.fallback,
-        "fallback_from": row.fallback_from,
-        "trace_id": row.trace_id,
-        "metadata": dict(row.metadata),
-        "local": row.local,
-        "streamed": row.streamed,
-    }
+# The columns of an INSERT (each named like the UsageRow field it stores), with the PostgreSQL
+# array type their values travel in (metadata as JSON text, cast to jsonb by the statement).
+_COLUMNS = (
+    ("id", "text[]"),
+    ("request_id", "text[]"),
+    ("attempt", "int4[]"),
+    ("time", "timestamptz[]"),
+    ("provider", "text[]"),
+    ("model", "text[]"),
+    ("category", "text[]"),
+    ("task_type", "text[]"),
+    ("source", "text[]"),
+    ("api_key_id", "text[]"),
+    ("prompt_tokens", "int8[]"),
+    ("completion_tokens", "int8[]"),
+    ("total_tokens", "int8[]"),
+    ("cost_usd", "float8[]"),
+    ("duration_ms", "float8[]"),
+    ("ttft_ms", "float8[]"),
+    ("status", "text[]"),
+    ("error_type", "text[]"),
+    ("fallback", "bool[]"),
+    ("fallback_from", "text[]"),
+    ("trace_id", "text[]"),
+    ("metadata", "text[]"),
+    ("local", "bool[]"),
+    ("streamed", "bool[]"),
+)
+_NAMES = ", ".join(f'"{name}"' for name, _ in _COLUMNS)
+_PLACEHOLDERS = ", ".join("?" for _ in _COLUMNS)
+_SQLITE_INSERT = (
+    f'INSERT INTO usage_records ({_NAMES}) VALUES ({_PLACEHOLDERS}) ON CONFLICT ("id") DO NOTHING'
+)
+_ARRAYS = ", ".join(f"${i}::{array}" for i, (_, array) in enumerate(_COLUMNS, start=1))
+_SELECTED = ", ".join(
+    f'"{name}"::jsonb' if name == "metadata" else f'"{name}"' for name, _ in _COLUMNS
+)
+_PG_INSERT = (
+    f"INSERT INTO usage_records ({_NAMES}) "
+    f'SELECT {_SELECTED} FROM unnest({_ARRAYS}) WITH ORDINALITY AS batch({_NAMES}, "position") '
+    'ORDER BY "position" ON CONFLICT ("id") DO NOTHING'
+)
+_FIELDS = tuple(name for name, _ in _COLUMNS)
+# A row's values in _COLUMNS order (time and metadata still to convert), in one C call.
+_row_values = attrgetter(*_FIELDS)
+_TIME, _METADATA = _FIELDS.index("time"), _FIELDS.index("metadata")
+_by_id = itemgetter(_FIELDS.index("id"))
+_EMPTY_JSON = json.dumps({})
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is UTC:
+        return value
+    if value.utcoffset() is None:
+        raise StorageError(f"naive datetime {value!r}: the ledger stores aware UTC times")
+    return value.astimezone(UTC)
+
+
+def _sqlite_time(value: datetime) -> str:
+    # What UtcDateTime and SQLAlchemy's SQLite DATETIME store: naive UTC, always six fractional
+    # digits, so stored times compare correctly as text.
+    return _utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _create_parent_dir(database: str | None) -> None:

@@ -58,7 +58,7 @@ async def test_an_id_repeated_within_one_batch_is_stored_once(metrics: Metrics) 
 
 
 async def test_a_large_batch_is_stored_and_replayed_exactly(metrics: Metrics) -> None:
-    # Larger than one multi-row INSERT page, so the RETURNING counts span several statements.
+    # Thousands of rows in one transaction, most of them replayed in the second batch.
     records = [usage_record(f"big{i}:1", cost_usd=0.001) for i in range(2500)]
     first = await metrics.record(*records)
 
@@ -84,7 +84,20 @@ def _negative_duration(record: pb.UsageRecord) -> None:
     record.duration.FromTimedelta(timedelta(seconds=-1))
 
 
+def _negative_time_to_first_token(record: pb.UsageRecord) -> None:
+    record.time_to_first_token.nanos = -1
+
+
+def _time_after_year_9999(record: pb.UsageRecord) -> None:
+    record.time.seconds = 253_402_300_800  # 10000-01-01T00:00:00Z
+
+
+def _time_with_bad_nanos(record: pb.UsageRecord) -> None:
+    record.time.nanos = 1_000_000_000
+
+
 INVALID = [
+    pytest.param("attempt", _set("attempt", -1), id="negative-attempt"),
     pytest.param("id", _set("id", ""), id="missing-id"),
     pytest.param("prompt_tokens", _set("prompt_tokens", -1), id="negative-prompt-tokens"),
     pytest.param(
@@ -94,7 +107,13 @@ INVALID = [
     pytest.param("cost_usd", _set("cost_usd", -0.01), id="negative-cost"),
     pytest.param("cost_usd", _set("cost_usd", math.nan), id="nan-cost"),
     pytest.param("status", _set("status", pb.USAGE_STATUS_UNSPECIFIED), id="unspecified-status"),
+    pytest.param("status", _set("status", 99), id="unknown-status"),
     pytest.param("duration", _negative_duration, id="negative-duration"),
+    pytest.param(
+        "time_to_first_token", _negative_time_to_first_token, id="negative-time-to-first-token"
+    ),
+    pytest.param("time", _time_after_year_9999, id="time-after-year-9999"),
+    pytest.param("time", _time_with_bad_nanos, id="time-nanos-out-of-range"),
 ]
 
 
@@ -254,3 +273,12 @@ async def test_sqlite_ledger_uses_write_ahead_logging(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         (mode,) = db.execute("PRAGMA journal_mode").fetchone()
     assert mode == "wal"
+
+
+def test_the_batch_insert_names_every_ledger_column() -> None:
+    # The driver-level insert lists its columns itself: a migration adding a column must add it
+    # there too (or the column would silently stay at its default for every record).
+    from metrics_svc.models import usage_records
+    from metrics_svc.repository import _COLUMNS
+
+    assert [name for name, _ in _COLUMNS] == [c.name for c in usage_records.columns]
