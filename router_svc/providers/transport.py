@@ -16,6 +16,7 @@ hierarchy, so the adapters and the failure classification are transport-independ
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,6 +30,16 @@ __all__ = ["AiohttpTransport", "UpstreamClient"]
 # Extension asking the transport to read the whole body before returning (unary calls):
 # the response then holds ``content`` and no stream, which saves httpx's chunked read path.
 BUFFER = "llmrouter.buffer"
+
+
+def _user_agent() -> str:
+    try:
+        return f"llmrouter/{importlib.metadata.version('llmrouter')}"
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout
+        return "llmrouter"
+
+
+_USER_AGENT = _user_agent()
 
 
 def _mapped(exc: BaseException) -> httpx.TransportError:
@@ -157,6 +168,9 @@ class UpstreamClient:
 
     def __init__(self, base_url: str, headers: dict[str, str], *, max_connections: int) -> None:
         self._headers = list(headers.items())
+        if not any(name.lower() == "user-agent" for name, _ in self._headers):
+            # Some API front doors turn away requests that carry no user agent at all.
+            self._headers.append(("user-agent", _USER_AGENT))
         self._transport = AiohttpTransport(max_connections=max_connections)
         self._urls: dict[str, httpx.URL] = {}
         self.base_url = base_url

@@ -76,6 +76,7 @@ async def test_text_round_trip(provider_for: Any, upstream: FakeUpstream, kind: 
         assert upstream.requests[-1].headers["x-api-key"] == "test-key-not-secret"
     else:
         assert [m["role"] for m in sent["messages"]] == ["system", "user"]
+    assert upstream.requests[-1].headers["user-agent"].startswith("llmrouter")
     await provider.aclose()
 
 
