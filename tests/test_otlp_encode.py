@@ -103,3 +103,20 @@ def test_timestamps_survive() -> None:
         for s in ss.spans
     ]
     assert all(start >= before for start in starts)
+
+
+def test_a_value_protobuf_refuses_costs_that_attribute_not_the_batch() -> None:
+    exporter_spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter_spans))
+    span = provider.get_tracer("t").start_span("big", attributes={"huge": 2**70, "ok": "yes"})
+    span.end()
+    spans = [*exporter_spans.get_finished_spans(), *_spans()]
+    exporter = FastOTLPSpanExporter(endpoint="http://127.0.0.1:9", insecure=True, timeout=1)
+    try:
+        encoded = exporter._translate_data(spans)
+    finally:
+        exporter.shutdown()
+    assert encoded == sdk_encode(spans)
+    names = [s.name for r in encoded.resource_spans for ss in r.scope_spans for s in ss.spans]
+    assert len(names) == len(spans)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
@@ -149,4 +150,9 @@ class FastOTLPSpanExporter(OTLPSpanExporter):
     with the faster encoder."""
 
     def _translate_data(self, data: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
-        return encode_spans(data)
+        try:
+            return encode_spans(data)
+        except (TypeError, ValueError, UnicodeError):
+            # A value protobuf refuses (an int beyond 64 bits, a lone surrogate) would lose
+            # the whole batch here; the SDK's encoder drops just that attribute.
+            return sdk_encode_spans(data)

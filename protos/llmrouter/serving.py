@@ -94,8 +94,9 @@ async def start_grpc_server(
     register(guarded)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, guarded)
+    # The real server: reflection picks its asyncio servicer only for a grpc.aio.Server.
     reflection.enable_server_reflection(
-        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), guarded
+        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     try:
         if credentials is None:

@@ -11,12 +11,15 @@ come from the standard variables the SDK reads itself (``OTEL_TRACES_SAMPLER``, 
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -168,8 +171,10 @@ def traced_handler(method: str, handler: Any) -> Any:
             attributes=attributes,
         )
 
-    def finish(span: trace.Span, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        code = context.code() or grpc.StatusCode.OK
+    def finish(
+        span: trace.Span, context: grpc.aio.ServicerContext[Any, Any], cancelled: bool = False
+    ) -> None:
+        code = grpc.StatusCode.CANCELLED if cancelled else context.code() or grpc.StatusCode.OK
         if isinstance(code, grpc.StatusCode):
             span.set_attribute(rpc_attributes.RPC_GRPC_STATUS_CODE, code.value[0])
             if code not in (
@@ -181,16 +186,23 @@ def traced_handler(method: str, handler: Any) -> Any:
                 span.set_status(Status(StatusCode.ERROR, code.name))
         span.end()
 
+    async def call(method: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        span = start(context)
+        cancelled = False
+        try:
+            with trace.use_span(span, end_on_exit=False):
+                return await method(request, context)
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        finally:
+            finish(span, context, cancelled)
+
     if handler.unary_unary is not None:
         unary = handler.unary_unary
 
         async def unary_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            span = start(context)
-            try:
-                with trace.use_span(span, end_on_exit=False):
-                    return await unary(request, context)
-            finally:
-                finish(span, context)
+            return await call(unary, request, context)
 
         return grpc.unary_unary_rpc_method_handler(
             unary_unary,
@@ -204,15 +216,34 @@ def traced_handler(method: str, handler: Any) -> Any:
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
             span = start(context)
+            current = trace.set_span_in_context(span)
+            items = streaming(request, context)
+            cancelled = False
             try:
-                with trace.use_span(span, end_on_exit=False):
-                    async for item in streaming(request, context):
-                        yield item
+                while True:
+                    # The span is current only while the handler runs: a stream the caller
+                    # cancels is closed between items, from a context that never attached it.
+                    token = otel_context.attach(current)
+                    try:
+                        item = await anext(items)
+                    except StopAsyncIteration:
+                        return
+                    finally:
+                        otel_context.detach(token)
+                    yield item
+            except (asyncio.CancelledError, GeneratorExit):
+                cancelled = True
+                raise
             finally:
-                finish(span, context)
+                await items.aclose()
+                finish(span, context, cancelled)
+
+        async def unary_writes(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+            # Handlers that stream with context.write() (the health service's Watch).
+            await call(streaming, request, context)
 
         return grpc.unary_stream_rpc_method_handler(
-            unary_stream,
+            unary_stream if inspect.isasyncgenfunction(streaming) else unary_writes,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )

@@ -60,7 +60,8 @@ def make_client(config: ProviderConfig, headers: dict[str, str]) -> UpstreamClie
 
 def api_key(config: ProviderConfig) -> str:
     """The provider's key from the environment variable named in config ("" when unset)."""
-    return os.environ.get(config.api_key_env, "") if config.api_key_env else ""
+    # Keys pasted or read from files often end in a newline, which no header may carry.
+    return os.environ.get(config.api_key_env, "").strip() if config.api_key_env else ""
 
 
 def parse_retry_after(headers: httpx.Headers, now: Callable[[], float] = time.time) -> float | None:

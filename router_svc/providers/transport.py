@@ -136,6 +136,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _mapped(exc) from exc
+        except ValueError as exc:
+            # aiohttp refuses a header value with control characters (a key read from a file
+            # with its newline, say): the request never left.
+            raise httpx.LocalProtocolError(f"request not sent: {exc}") from exc
         raw_headers = [
             (k, v)
             for k, v in response.raw_headers

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from router_svc.chat import ChatRequest, Message, StreamDelta, StreamEnd, Tool
@@ -222,3 +223,31 @@ async def test_pooled_connections_are_reused(provider_for: Any, upstream: FakeUp
         await provider.complete("m", request(), 5.0)
     assert upstream.connections == 1
     await provider.aclose()
+
+
+async def test_a_key_read_with_its_newline_still_works(
+    provider_for: Any, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `export KEY=$(cat key.txt)` keeps no newline, but env files and secret mounts often do.
+    monkeypatch.setenv("LLMROUTER_TEST_ANTHROPIC_KEY", "test-key-not-secret\n")
+    provider = provider_for("anth")
+    completion = await provider.complete("m", request(), 5.0)
+    assert completion.content == "Hello from m."
+    assert upstream.requests[-1].headers["x-api-key"] == "test-key-not-secret"
+
+
+async def test_a_header_that_cannot_be_sent_is_a_classified_failure(
+    upstream: FakeUpstream,
+) -> None:
+    from router_svc.providers.http import classify_transport
+    from router_svc.providers.transport import UpstreamClient
+
+    client = UpstreamClient(upstream.base_url, {"x-key": "a\nb"}, max_connections=1)
+    try:
+        with pytest.raises(httpx.LocalProtocolError) as caught:
+            await client.post("/chat/completions", b"{}", httpx.Timeout(1.0), {})
+    finally:
+        await client.aclose()
+    error = classify_transport("p", caught.value)
+    assert error.retryable
+    assert "a\nb" not in str(error)

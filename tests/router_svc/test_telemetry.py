@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -13,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import llmrouter.telemetry
 from llmrouter.v1 import chat_pb2, router_service_pb2
+from tests.fakes.upstream import Behavior, FakeUpstream
 
 from .conftest import FakeMetrics, model
 
@@ -85,3 +89,27 @@ async def test_usage_records_point_at_exported_spans_only(
     else:
         assert attempts == []
         assert record.span_id == ""
+
+
+async def test_a_cancelled_stream_ends_its_span_as_cancelled(
+    spans: InMemorySpanExporter,
+    make_router: Any,
+    upstream: FakeUpstream,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    upstream.set("a", Behavior(chunks=50, chunk_delay_s=0.05))
+    _, stub = await make_router((model("a"),), ("a",))
+    call = stub.StreamComplete(router_service_pb2.StreamCompleteRequest(chat=chat("hi")))
+    first = [await call.read(), await call.read()]
+    assert first[1].HasField("delta")  # streaming: the span is open and the client leaves
+    call.cancel()
+    name = "llmrouter.v1.RouterService/StreamComplete"
+    for _ in range(100):
+        if any(s.name == name for s in spans.get_finished_spans()):
+            break
+        await asyncio.sleep(0.02)
+    (rpc,) = [s for s in spans.get_finished_spans() if s.name == name]
+    assert rpc.attributes is not None
+    assert rpc.attributes["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
+    # No "Failed to detach context" from a stream closed outside the context that opened it.
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
