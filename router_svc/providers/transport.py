@@ -17,6 +17,7 @@ hierarchy, so the adapters and the failure classification are transport-independ
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +32,9 @@ __all__ = ["AiohttpTransport", "UpstreamClient"]
 # Extension asking the transport to read the whole body before returning (unary calls):
 # the response then holds ``content`` and no stream, which saves httpx's chunked read path.
 BUFFER = "llmrouter.buffer"
+# How long, and how many bytes, closing a stream waits for the rest of its body.
+_DRAIN_S = 0.05
+_DRAIN_BYTES = 64 * 1024
 
 
 def _user_agent() -> str:
@@ -72,12 +76,28 @@ class _Stream(httpx.AsyncByteStream):
             raise _mapped(exc) from exc
 
     async def aclose(self) -> None:
-        # Closing before the end drops the connection (the upstream sees the cancel);
-        # after the end, release returns it to the pool.
-        if self._response.content.at_eof():
-            self._response.release()
-        else:
-            self._response.close()
+        # Readers stop at the protocol's own end ("data: [DONE]", a done line), which usually
+        # comes just before the body's terminating chunk: wait briefly for it so the
+        # connection goes back to the pool instead of costing the next stream a new TCP (and
+        # TLS) handshake. A stream abandoned midway does not end within the wait and is
+        # dropped, which the upstream sees as a cancel.
+        response = self._response
+        try:
+            if not response.content.at_eof():
+                async with asyncio.timeout(_DRAIN_S):
+                    drained = 0
+                    while drained < _DRAIN_BYTES and not response.content.at_eof():
+                        rest = await response.content.readany()
+                        if not rest:
+                            break
+                        drained += len(rest)
+        except (TimeoutError, aiohttp.ClientError):
+            pass
+        finally:
+            if response.content.at_eof():
+                response.release()
+            else:
+                response.close()
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):

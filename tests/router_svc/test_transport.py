@@ -1,0 +1,96 @@
+"""The upstream client's connection reuse, against a raw HTTP server that times its bytes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from router_svc.providers.transport import UpstreamClient
+
+_EVENTS = b"data: {}\n\ndata: [DONE]\n\n"
+
+
+class TimedSSE:
+    """Answers each POST with an SSE body whose terminating chunk comes ``last_after`` later,
+    or (``endless``) keeps sending events until the client leaves."""
+
+    def __init__(self, last_after: float = 0.0, endless: bool = False) -> None:
+        self.last_after = last_after
+        self.endless = endless
+        self.connections = 0
+        self.closed = asyncio.Event()
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                await reader.readexactly(length)
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                    b"transfer-encoding: chunked\r\n\r\n"
+                )
+                if self.endless:
+                    while True:
+                        writer.write(b"%x\r\n%s\r\n" % (len(b"data: {}\n\n"), b"data: {}\n\n"))
+                        await writer.drain()
+                        await asyncio.sleep(0.01)
+                writer.write(b"%x\r\n%s\r\n" % (len(_EVENTS), _EVENTS))
+                await writer.drain()
+                await asyncio.sleep(self.last_after)
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self.closed.set()
+            writer.close()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[tuple[UpstreamClient, TimedSSE]]:
+    fake = TimedSSE()
+    server = await asyncio.start_server(fake.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    upstream = UpstreamClient(f"http://127.0.0.1:{port}", {}, max_connections=4)
+    yield upstream, fake
+    await upstream.aclose()
+    server.close()
+
+
+async def read_until_done(upstream: UpstreamClient) -> None:
+    async with upstream.stream("/s", b"{}", httpx.Timeout(5.0), {}) as response:
+        async for line in response.aiter_lines():
+            if line == "data: [DONE]":
+                return  # like the adapters: stop at the protocol's end, not the body's
+
+
+@pytest.mark.parametrize("last_after", [0.0, 0.02])
+async def test_streams_that_end_reuse_their_connection(
+    client: tuple[UpstreamClient, TimedSSE], last_after: float
+) -> None:
+    upstream, fake = client
+    fake.last_after = last_after
+    for _ in range(3):
+        await read_until_done(upstream)
+    assert fake.connections == 1
+
+
+async def test_a_stream_abandoned_midway_is_closed(
+    client: tuple[UpstreamClient, TimedSSE],
+) -> None:
+    upstream, fake = client
+    fake.endless = True
+    async with upstream.stream("/s", b"{}", httpx.Timeout(5.0), {}) as response:
+        async for _ in response.aiter_lines():
+            break
+    # The upstream sees the connection go (its generation can stop) within the short wait.
+    await asyncio.wait_for(fake.closed.wait(), 2.0)
