@@ -3,11 +3,9 @@ Chromium driven by Playwright: Debian's /usr/bin/chromium, never a downloaded br
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from playwright.async_api import Browser, async_playwright
 
 from tests.fakes import FakeUpstream, running_upstream
 from tests.fakes.otlp import running_receiver
-from tests.integration.conftest import Stack, run_stack, write_config
+from tests.integration.conftest import Stack, started, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "sk-dashboard-test-0123456789"
@@ -75,17 +73,6 @@ def browser_path() -> str:
 async def upstream() -> AsyncIterator[FakeUpstream]:
     async with running_upstream() as fake:
         yield fake
-
-
-@asynccontextmanager
-async def started(config: Stack, env: dict[str, str]) -> AsyncIterator[Stack]:
-    """run_stack in a thread, so the fake upstream keeps answering on this loop."""
-    iterator = run_stack(config, env)
-    stack = await asyncio.to_thread(next, iterator)
-    try:
-        yield stack
-    finally:
-        await asyncio.to_thread(next, iterator, None)
 
 
 @pytest.fixture

@@ -7,8 +7,11 @@ over a real channel exactly as it talks to the router.
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -28,6 +31,36 @@ TEST_KEY_ID = "tests"
 AUTH = {"authorization": f"Bearer {TEST_KEY}"}
 
 Context = grpc.aio.ServicerContext[Any, Any]
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+async def run_schemathesis(url: str, key: str, *options: str, cwd: Path) -> tuple[int, str]:
+    """``st run`` on ``url``'s OpenAPI document with our hooks and ``key``: (exit code, output).
+
+    ``cwd`` keeps schemathesis's cache and reports out of the repository.
+    """
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("st")),
+        "run",
+        f"{url}/openapi.json",
+        "-H",
+        f"Authorization: Bearer {key}",
+        "--no-color",
+        *options,
+        cwd=cwd,
+        env={
+            **os.environ,
+            "SCHEMATHESIS_HOOKS": "tests.gateway.schemathesis_hooks",
+            "PYTHONPATH": str(_REPO),
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, output.decode(errors="replace")
+
 
 # The start_gateway fixture: start a gateway with GatewayConfig fields overridden (and
 # optionally ``options=AppOptions(...)``).

@@ -3,10 +3,7 @@ up against schemathesis fuzzing the gateway (fakes behind it)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +15,7 @@ from starlette.routing import Route
 from gateway import ApiKeyConfig, GatewayConfig, RunningGateway, create_app, hash_key
 from gateway.openapi import document
 
-from .support import TEST_KEY
+from .support import TEST_KEY, run_schemathesis
 
 REPO = Path(__file__).resolve().parents[2]
 WARNINGS = (
@@ -103,35 +100,20 @@ async def test_served_document_matches_the_config(client: httpx.AsyncClient) -> 
 
 async def test_schemathesis_finds_nothing(gateway: RunningGateway, tmp_path: Path) -> None:
     """All of schemathesis's checks, positive and negative data, coverage and fuzzing phases."""
-    env = {
-        **os.environ,
-        "SCHEMATHESIS_HOOKS": "tests.gateway.schemathesis_hooks",
-        "PYTHONPATH": str(REPO),
-    }
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("st")),
-        "run",
-        f"{gateway.url}/openapi.json",
-        "-H",
-        f"Authorization: Bearer {TEST_KEY}",
+    returncode, text = await run_schemathesis(
+        gateway.url,
+        TEST_KEY,
         "--max-examples",
         "25",
         "--seed",
         "1",
-        "--no-color",
         # Every warning but two about how much generated data is accepted: category chains name
         # an open set of models, so almost every generated chain is rejected (400 naming
         # chain[i]) by design; and the first DELETE of the example category removes it, so the
         # next ones get 404 (validation_mismatch, low_valid_rate).
         "--warnings",
         ",".join(WARNINGS),
-        cwd=tmp_path,  # keeps its cache and reports out of the repository
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,
     )
-    output, _ = await process.communicate()
-
-    text = output.decode(errors="replace")
-    assert process.returncode == 0, text[-20000:]
+    assert returncode == 0, text[-20000:]
     assert "No issues found" in text, text[-3000:]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,3 +98,14 @@ def run_stack(stack: Stack, env: dict[str, str] | None = None) -> Iterator[Stack
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+
+
+@asynccontextmanager
+async def started(stack: Stack, env: dict[str, str]) -> AsyncIterator[Stack]:
+    """``run_stack`` in a thread, so an in-process fake upstream keeps answering on this loop."""
+    iterator = run_stack(stack, env)
+    running = await asyncio.to_thread(next, iterator)
+    try:
+        yield running
+    finally:
+        await asyncio.to_thread(next, iterator, None)

@@ -3,11 +3,9 @@ exported over OTLP/gRPC to a real receiver."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -16,7 +14,7 @@ import pytest
 from tests.fakes import Behavior, FakeUpstream, running_upstream
 from tests.fakes.otlp import ReceivedSpan, TraceReceiver, running_receiver
 
-from .conftest import Stack, run_stack, write_config
+from .conftest import started, write_config
 
 CANARY = "canary-prompt-7f3a9c"
 CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -44,16 +42,6 @@ base_url = "{upstream.base_url}/v1"
 async def upstream() -> AsyncIterator[FakeUpstream]:
     async with running_upstream() as fake:
         yield fake
-
-
-@asynccontextmanager
-async def started(config: Stack, env: dict[str, str]) -> AsyncIterator[Stack]:
-    iterator = run_stack(config, env)
-    stack = await asyncio.to_thread(next, iterator)
-    try:
-        yield stack
-    finally:
-        await asyncio.to_thread(next, iterator, None)
 
 
 def otel_env(port: int) -> dict[str, str]:

@@ -6,9 +6,7 @@ and thousands of messages. Every answer is a clear client error or a success; no
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from hypothesis import strategies as st
 
 from llmrouter.v1 import metrics_service_pb2, router_service_pb2
 from tests.fakes import FakeUpstream, running_upstream
+from tests.gateway.support import run_schemathesis
 
 from .proto_strategies import chat_requests, messages
 from .stack import (
@@ -356,32 +355,18 @@ async def test_schemathesis_against_the_real_stack(
     fuzz_stack: Stack, tmp_path: Path, selection: list[str]
 ) -> None:
     """Every schemathesis check (5xx above all), positive and negative data, stateful too."""
-    env = {
-        **os.environ,
-        "SCHEMATHESIS_HOOKS": "tests.gateway.schemathesis_hooks",
-        "PYTHONPATH": str(REPO),
-    }
-    process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).with_name("st")),
-        "run",
-        f"{fuzz_stack.url}/openapi.json",
-        "-H",
-        f"Authorization: Bearer {KEY}",
+    returncode, text = await run_schemathesis(
+        fuzz_stack.url,
+        KEY,
         *selection,
         "--max-examples",
         str(scaled(25, 300)),
         "--seed",
         "7",
-        "--no-color",
         cwd=tmp_path,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
     )
-    output, _ = await process.communicate()
-    text = output.decode(errors="replace")
     failures = text[text.find("FAILURES") :][:6000]  # the first failures, not the curl lines
-    assert process.returncode == 0, failures
+    assert returncode == 0, failures
     assert "FAILURES" not in text, failures
     generated = re.search(r"(\d+) generated", text)
     assert generated is not None, text[-3000:]
