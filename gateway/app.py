@@ -15,11 +15,12 @@ import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import uvicorn
 
 from gateway.config import GatewayConfig, load_config
+from gateway.limits import ConnectionLimits, protocol_class
 from gateway.routes import AppOptions, create_app
 from llmrouter.serving import StartupError, run_main
 from llmrouter.telemetry import configure_tracing
@@ -79,7 +80,18 @@ async def serve(
         uvicorn.Config(
             app,
             loop="none",  # we already run inside the loop run_main chose (uvloop)
-            http="httptools",
+            # httptools, plus header size, header/body read timeouts and a connection cap.
+            http=protocol_class(
+                ConnectionLimits(
+                    max_header_bytes=config.max_header_bytes,
+                    header_timeout_s=config.header_timeout_s,
+                    body_timeout_s=config.body_timeout_s,
+                    max_connections=config.max_connections,
+                )
+            ),
+            ws="none",  # no WebSocket routes; an upgrade must not escape the limits above
+            # uvicorn types it int, but hands it to loop.call_later (float seconds).
+            timeout_keep_alive=cast(int, config.keepalive_timeout_s),
             # No X-Forwarded-* rewriting (a wrapper per request) and no "server: uvicorn".
             proxy_headers=False,
             server_header=False,

@@ -77,6 +77,18 @@ class GatewayConfig:
     readiness_timeout_s: float = 1.0
     # Largest accepted request body, in bytes; larger bodies get 413 before any parsing.
     max_body_bytes: int = 1048576
+    # Largest request line plus headers of one request, in bytes; larger gets 431 and the
+    # connection closes (counted as bytes arrive, so an endless header cannot grow memory).
+    max_header_bytes: int = 32768
+    # Seconds from a connection's start (or a request's first byte on a reused connection)
+    # until its headers are complete; then 408 and close (slowloris).
+    header_timeout_s: float = 10.0
+    # Longest pause between two reads of a request body, in seconds; then 408 and close.
+    body_timeout_s: float = 30.0
+    # Seconds an idle keep-alive connection stays open after its last response.
+    keepalive_timeout_s: float = 5.0
+    # Open client connections at once; one more is answered 503 (Retry-After: 1) and closed.
+    max_connections: int = 1000
     # Seconds in-flight requests get to finish after a stop is requested.
     shutdown_grace_s: float = 10.0
     # Require an API key (Authorization: Bearer, or x-api-key) on every endpoint but
@@ -106,12 +118,24 @@ class GatewayConfig:
         if len(set(self.router_addresses)) != len(self.router_addresses):
             raise ConfigError("router_addresses: lists an address twice")
         _check_address(self.metrics_address, "metrics_address")
-        for name in ("request_timeout_s", "readiness_timeout_s"):
+        for name in (
+            "request_timeout_s",
+            "readiness_timeout_s",
+            "header_timeout_s",
+            "body_timeout_s",
+            "keepalive_timeout_s",
+        ):
             value = getattr(self, name)
             if not value > 0:
                 raise ConfigError(f"{name}: must be positive, got {value}")
-        if self.max_body_bytes <= 0:
-            raise ConfigError(f"max_body_bytes: must be positive, got {self.max_body_bytes}")
+        for name in ("max_body_bytes", "max_header_bytes", "max_connections"):
+            value = getattr(self, name)
+            if value <= 0:
+                raise ConfigError(f"{name}: must be positive, got {value}")
+        if self.max_header_bytes < 1024:  # below this, ordinary clients could not send a request
+            raise ConfigError(
+                f"max_header_bytes: must be at least 1024, got {self.max_header_bytes}"
+            )
         if self.shutdown_grace_s < 0:
             raise ConfigError(
                 f"shutdown_grace_s: must not be negative, got {self.shutdown_grace_s}"

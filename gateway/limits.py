@@ -1,0 +1,230 @@
+"""Limits on the gateway's HTTP/1.1 connections, applied before a request reaches the app.
+
+uvicorn's httptools protocol has no header size cap (httptools keeps appending an unfinished
+header in memory), no header or body read timeout, and no connection cap (``limit_concurrency``
+answers 503 per request but keeps accepting sockets); its only timer is the keep-alive one,
+armed after a response. :class:`LimitedHttpToolsProtocol` adds, per connection:
+
+* ``max_header_bytes``: the request line and headers of one request; beyond it the answer is
+  431 and the connection closes. Bytes are counted as they arrive, so an unfinished header
+  costs at most the limit plus one socket read (256 KiB with uvloop), not what the client sends.
+* ``header_timeout_s``: from the connection's start (or a request's first byte on a reused
+  connection) to the end of its headers; then 408 (or a silent close if nothing came).
+* ``body_timeout_s``: the longest pause between two reads of a request body; then 408. The
+  timer stops while uvicorn itself stops reading (back-pressure), which is not the client's fault.
+* ``max_connections``: a connection beyond it gets 503 and is closed at once.
+
+An error answer follows nginx's lingering close: the response, then our FIN, then whatever the
+client still sends is read and dropped for up to :data:`LINGER_S` seconds, so a client that is
+still sending sees the status instead of a connection reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
+
+import orjson
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from gateway.errors import GatewayError
+
+__all__ = ["LINGER_S", "ConnectionLimits", "LimitedHttpToolsProtocol", "protocol_class"]
+
+# How long a refused connection keeps draining what the client sends before it is closed.
+LINGER_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """The per-connection limits :class:`LimitedHttpToolsProtocol` applies."""
+
+    # Request line plus header fields of one request, in bytes.
+    max_header_bytes: int = 32768
+    # Seconds from a connection's start (or a request's first byte) to the end of its headers.
+    header_timeout_s: float = 10.0
+    # Longest pause between two reads of a request body, in seconds.
+    body_timeout_s: float = 30.0
+    # Open connections at once; more are answered 503 and closed.
+    max_connections: int = 1000
+
+
+def protocol_class(limits: ConnectionLimits) -> type[LimitedHttpToolsProtocol]:
+    """A :class:`LimitedHttpToolsProtocol` subclass applying ``limits`` (for ``uvicorn.Config``)."""
+    return cast(
+        "type[LimitedHttpToolsProtocol]",
+        type("LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), {"limits": limits}),
+    )
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with :class:`ConnectionLimits` (see the module docstring)."""
+
+    limits: ClassVar[ConnectionLimits] = ConnectionLimits()
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        # Waiting for (or reading) the headers of the next request.
+        self._in_headers = True
+        # Bytes received since _in_headers was set; a request that starts in the middle of a
+        # read is counted from the next read (at most one read more than the limit).
+        self._header_bytes = 0
+        # The next request has sent its first byte.
+        self._started = False
+        # Headers done, body still arriving.
+        self._in_body = False
+        # Answered with an error: the rest is read and dropped until the connection closes.
+        self._refused = False
+        # The header or body deadline (or the lingering close), whichever applies now.
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Refuse a connection beyond ``max_connections``; start the header deadline."""
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            # No lingering here: a flood of refused connections must not hold sockets.
+            transport.write(_answer(503, "The gateway has too many open connections.", 1))
+            transport.close()
+            self._refused = True
+            return
+        self._arm(self.limits.header_timeout_s, self._header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop the timers, then let uvicorn clean up."""
+        self._cancel_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the parser, then check the header size and (re)start the deadline that applies."""
+        if self._refused:
+            return
+        if self._in_headers:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        if self._refused or self.transport.is_closing():
+            return
+        if self._in_headers:
+            if self._header_bytes > self.limits.max_header_bytes:
+                self._refuse_too_large()
+            elif self._started and self._timer is None:
+                self._arm(self.limits.header_timeout_s, self._header_timeout)
+        elif self._in_body:
+            self._arm(self.limits.body_timeout_s, self._body_timeout)
+
+    # Parser callbacks: after a refusal the rest of the read is ignored.
+
+    def on_message_begin(self) -> None:
+        """A request starts."""
+        if self._refused:
+            return
+        super().on_message_begin()
+        self._started = True
+
+    def on_headers_complete(self) -> None:
+        """Check the size of the complete headers, then hand the request to uvicorn."""
+        if self._refused:
+            return
+        self._in_headers = False
+        self._cancel_timer()
+        # As sent, minus the method and version: name ": " value CRLF per field.
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self.limits.max_header_bytes:
+            self._refuse_too_large()
+            return
+        self._in_body = True
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        """A piece of the body."""
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        """The request is complete: its deadlines end and the next request's bytes count."""
+        if self._refused:
+            return
+        super().on_message_complete()
+        self._in_body = False
+        self._in_headers = True
+        self._started = False
+        self._header_bytes = 0
+        self._cancel_timer()
+
+    # Deadlines and refusals.
+
+    def _arm(self, delay_s: float, callback: Any) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self.loop.call_later(delay_s, callback)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _header_timeout(self) -> None:
+        self._timer = None
+        if self.flow.read_paused:  # we stopped reading (a pipelined request waits)
+            self._arm(self.limits.header_timeout_s, self._header_timeout)
+        elif self._started:
+            limit = self.limits.header_timeout_s
+            self._refuse(408, f"Request headers not received within {limit:g} seconds.")
+        else:
+            self.transport.close()  # nothing was asked: nothing to answer
+
+    def _body_timeout(self) -> None:
+        self._timer = None
+        waiting = self.flow.read_paused or self.cycle.waiting_for_100_continue
+        if waiting:  # back-pressure, or the client waits for our 100 Continue: not its fault
+            self._arm(self.limits.body_timeout_s, self._body_timeout)
+        else:
+            limit = self.limits.body_timeout_s
+            self._refuse(408, f"Request body stalled for more than {limit:g} seconds.")
+
+    def _refuse_too_large(self) -> None:
+        limit = self.limits.max_header_bytes
+        self._refuse(431, f"Request header fields too large: the limit is {limit} bytes.")
+
+    def _refuse(self, status: int, message: str) -> None:
+        """Answer ``status`` unless a response is under way, then close after lingering."""
+        self._refused = True
+        self._cancel_timer()
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            # The app waits for this request's body: it sees a disconnect, its answer is dropped.
+            cycle.keep_alive = False
+            cycle.disconnected = True
+            cycle.message_event.set()
+            if cycle.response_started:
+                self.transport.close()
+                return
+        self.transport.write(_answer(status, message))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.flow.resume_reading()
+        self._timer = self.loop.call_later(LINGER_S, self.transport.close)
+
+
+def _answer(status: int, message: str, retry_after: int | None = None) -> bytes:
+    """A complete HTTP/1.1 response with an OpenAI-shaped error body and ``connection: close``."""
+    error_type = "service_unavailable_error" if status == 503 else "invalid_request_error"
+    phrase = http.HTTPStatus(status).phrase
+    code = phrase.lower().replace(" ", "_")
+    error = GatewayError(message, code=code, http_status=status, error_type=error_type)
+    body = orjson.dumps(error.body())
+    retry = f"retry-after: {retry_after}\r\n" if retry_after is not None else ""
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n{retry}connection: close\r\n\r\n"
+    )
+    return head.encode() + body
