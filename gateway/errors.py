@@ -17,6 +17,8 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from llmrouter.request_ids import ERROR_INFO_REQUEST_ID, REQUEST_ID_PATTERN
+
 __all__ = [
     "GENERIC_MESSAGE",
     "GRPC_TO_HTTP",
@@ -165,6 +167,7 @@ class UpstreamError(GatewayError):
         param: str | None = None,
         code: str | None = None,
         retry_after: int | None = None,
+        request_id: str = "",
     ) -> None:
         mapping = GRPC_TO_HTTP.get(grpc_code, GRPC_TO_HTTP[_C.UNKNOWN])
         super().__init__(
@@ -176,6 +179,17 @@ class UpstreamError(GatewayError):
             error_type=mapping.error_type,
         )
         self.grpc_code = grpc_code
+        # The id the router gave the failed request ("" when it had none yet): the
+        # request_id of the usage records of its attempts.
+        self.request_id = request_id
+
+    def headers(self) -> dict[str, str]:
+        """``Retry-After`` when a delay is known; ``x-request-id`` when the router named the
+        request."""
+        headers = super().headers()
+        if self.request_id:
+            headers["x-request-id"] = self.request_id
+        return headers
 
 
 def from_rpc_error(exc: grpc.RpcError, service: str = "router") -> UpstreamError:
@@ -187,12 +201,15 @@ def from_rpc_error(exc: grpc.RpcError, service: str = "router") -> UpstreamError
     reason: str | None = None
     param: str | None = None
     retry_after: int | None = None
+    request_id = ""
     if status is not None:
         for detail in status.details:
             if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                 info = error_details_pb2.ErrorInfo()
                 detail.Unpack(info)
                 reason = info.reason or None
+                named = info.metadata.get(ERROR_INFO_REQUEST_ID, "")
+                request_id = named if REQUEST_ID_PATTERN.fullmatch(named) else ""
             elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
                 retry = error_details_pb2.RetryInfo()
                 detail.Unpack(retry)
@@ -213,7 +230,9 @@ def from_rpc_error(exc: grpc.RpcError, service: str = "router") -> UpstreamError
     else:
         message = exc.details() or GENERIC_MESSAGE
     code = reason.lower() if reason else grpc_code.name.lower()
-    return UpstreamError(grpc_code, message, param=param, code=code, retry_after=retry_after)
+    return UpstreamError(
+        grpc_code, message, param=param, code=code, retry_after=retry_after, request_id=request_id
+    )
 
 
 def _rich_status(exc: grpc.RpcError) -> status_pb2.Status | None:

@@ -31,7 +31,7 @@ from gateway.auth import KeyRing
 from gateway.channels import ChannelSecurity, Upstreams, open_upstreams
 from gateway.chat import RouterEndpoints
 from gateway.config import GatewayConfig
-from gateway.context import RequestContext, request_timeout
+from gateway.context import RequestContext, client_request_id, request_timeout
 from gateway.dashboard import DashboardPage, DashboardSummary, static_files
 from gateway.errors import GENERIC_MESSAGE, GatewayError, from_rpc_error
 from gateway.health import Health
@@ -120,6 +120,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Star
             ctx = RequestContext(
                 request_id=request_id(request),
                 api_key_id=keys.authenticate(request.headers),
+                client_request_id=client_request_id(request.headers),
                 timeout_s=request_timeout(request.headers, config.request_timeout_s),
             )
             return await endpoint(request, ctx)

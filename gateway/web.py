@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import uuid
 from contextlib import aclosing
 from typing import Any
 
@@ -14,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import BodyTooLarge, GatewayError, InvalidRequest
+from llmrouter.request_ids import REQUEST_ID_PATTERN, new_request_id
 
 __all__ = [
     "JSONResponse",
@@ -23,9 +22,6 @@ __all__ = [
     "read_json",
     "request_id",
 ]
-
-# A client-chosen X-Request-Id is kept when it is this tame; otherwise we make one.
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class JSONResponse(Response):
@@ -39,8 +35,13 @@ class JSONResponse(Response):
 
 
 class RequestIdMiddleware:
-    """Give every request an id (the client's X-Request-Id when tame) and every response the
-    ``x-request-id`` header, routing errors included."""
+    """Give every request a generated id and every response the ``x-request-id`` header,
+    routing errors included; a client's tame X-Request-Id comes back as ``x-client-request-id``.
+
+    The id is never the client's (a client could repeat it). An endpoint that learns the id the
+    router gave the request sets ``x-request-id`` itself, and that one is kept: it is the
+    ``request_id`` of the request's usage records.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -49,18 +50,24 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = ""
+        given = b""
         for name, value in scope["headers"]:
             if name == b"x-request-id":
-                given = value.decode("latin-1")
+                given = value
                 break
-        rid = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        rid = new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
+        extra = [(b"x-request-id", rid.encode())]
+        if given and REQUEST_ID_PATTERN.fullmatch(given.decode("latin-1")):
+            extra.append((b"x-client-request-id", given))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
-                headers.append((b"x-request-id", rid.encode()))
+                headers = list(message.get("headers", []))
+                if any(k == b"x-request-id" for k, _ in headers):  # the router's id
+                    headers += extra[1:]
+                else:
+                    headers += extra
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -351,6 +351,7 @@ _COLUMNS = (
     ("metadata", "text[]"),
     ("local", "bool[]"),
     ("streamed", "bool[]"),
+    ("client_request_id", "text[]"),
 )
 _NAMES = ", ".join(f'"{name}"' for name, _ in _COLUMNS)
 _PLACEHOLDERS = ", ".join("?" for _ in _COLUMNS)

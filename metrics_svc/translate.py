@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from llmrouter.request_ids import REQUEST_ID_MAX_CHARS
 from llmrouter.v1 import metrics_service_pb2 as pb
 from metrics_svc.costs import (
     CostFilter,
@@ -91,6 +92,8 @@ def _violations(index: int, record: pb.UsageRecord) -> list[RecordViolation]:
         found.append(("id", "must be set"))
     if record.attempt < 0:
         found.append(("attempt", "must be >= 0"))
+    if len(record.client_request_id) > REQUEST_ID_MAX_CHARS:
+        found.append(("client_request_id", f"must be at most {REQUEST_ID_MAX_CHARS} characters"))
     for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
         if getattr(record, name) < 0:
             found.append((name, "must be >= 0"))
@@ -120,9 +123,11 @@ def _row(record: pb.UsageRecord, now: datetime) -> UsageRow | None:
     duration, first_token = record.duration, record.time_to_first_token
     metadata = record.metadata
     status = _STATUSES.get(record.status)
+    client_request_id = record.client_request_id
     if (
         not record.id
         or record.attempt < 0
+        or len(client_request_id) > REQUEST_ID_MAX_CHARS
         or prompt < 0
         or completion < 0
         or total < 0
@@ -167,6 +172,7 @@ def _row(record: pb.UsageRecord, now: datetime) -> UsageRow | None:
         metadata={key: metadata[key] for key in metadata},
         local=record.local,
         streamed=record.streamed,
+        client_request_id=client_request_id,
     )
 
 

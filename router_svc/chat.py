@@ -114,7 +114,8 @@ class ChatRequest:
     source: str = ""
     api_key_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
-    request_id: str = ""
+    # The client's own id (X-Request-Id): recorded with usage for correlation, never a key.
+    client_request_id: str = ""
     seed: int | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import orjson
 
+from llmrouter.request_ids import REQUEST_ID_PATTERN
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
 from .chat import (
@@ -91,6 +92,11 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         raise InvalidRequest("top_p must be in [0, 1]", field=f"{path}.top_p")
     if chat.HasField("max_tokens") and chat.max_tokens <= 0:
         raise InvalidRequest("max_tokens must be positive", field=f"{path}.max_tokens")
+    if chat.client_request_id and not REQUEST_ID_PATTERN.fullmatch(chat.client_request_id):
+        raise InvalidRequest(
+            "client_request_id must be at most 128 characters of A-Z a-z 0-9 . _ : -",
+            field=f"{path}.client_request_id",
+        )
     response_format = None
     if chat.HasField("response_format") and chat.response_format.type:
         if chat.response_format.json_schema:
@@ -123,7 +129,7 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         source=chat.caller.source,
         api_key_id=chat.caller.api_key_id,
         metadata=dict(chat.metadata),
-        request_id=chat.request_id,
+        client_request_id=chat.client_request_id,
         seed=chat.seed if chat.HasField("seed") else None,
         presence_penalty=chat.presence_penalty if chat.HasField("presence_penalty") else None,
         frequency_penalty=chat.frequency_penalty if chat.HasField("frequency_penalty") else None,

@@ -71,10 +71,12 @@ class UsageEvent:
     metadata: dict[str, str] = field(default_factory=dict)
     local: bool = False
     streamed: bool = False
+    # The client's X-Request-Id: correlation only, never part of ``id``.
+    client_request_id: str = ""
 
     @property
     def id(self) -> str:
-        """Unique record id: request id and attempt number."""
+        """Unique record id: the router-generated request id and the attempt number."""
         return f"{self.request_id}:{self.attempt}"
 
 
@@ -115,6 +117,7 @@ def _to_record(event: UsageEvent) -> metrics_service_pb2.UsageRecord:
         metadata=event.metadata,
         local=event.local,
         streamed=event.streamed,
+        client_request_id=event.client_request_id,
     )
     if event.ttft_s is not None:
         record.time_to_first_token.CopyFrom(duration(event.ttft_s))

@@ -82,17 +82,22 @@ class ParsedRequest:
 
 
 def parse_chat_request(
-    body: Any, *, request_id: str = "", source: str | None = None, api_key_id: str | None = None
+    body: Any,
+    *,
+    client_request_id: str = "",
+    source: str | None = None,
+    api_key_id: str | None = None,
 ) -> ParsedRequest:
     """Validate a decoded ``/v1/chat/completions`` body.
 
     ``source`` is the X-LLMRouter-Source header; ``api_key_id`` the id of the key that
-    authenticated the request (never the key), recorded with its usage.
+    authenticated the request (never the key), recorded with its usage; ``client_request_id``
+    the client's X-Request-Id, a correlation label (the router generates the request's id).
     """
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", None)
     obj: dict[str, Any] = body
-    chat = chat_pb2.ChatRequest(request_id=request_id)
+    chat = chat_pb2.ChatRequest(client_request_id=client_request_id)
     chat.model = expect_str(required(obj, "model"), "model", non_empty=True)
 
     messages = expect_list(required(obj, "messages"), "messages")

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
+from llmrouter.request_ids import REQUEST_ID_PATTERN
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
 __all__ = [
@@ -61,7 +62,8 @@ def completion(response: router_service_pb2.CompleteResponse) -> dict[str, Any]:
 
 
 def completion_headers(response: router_service_pb2.CompleteResponse) -> dict[str, str]:
-    """The ``x-llmrouter-*`` headers describing who served a finished request."""
+    """The ``x-llmrouter-*`` headers describing who served a finished request, and
+    ``x-request-id``: the id the router gave it (its usage records' request_id)."""
     headers = {
         "x-llmrouter-model": response.model,
         "x-llmrouter-provider": response.provider,
@@ -70,6 +72,8 @@ def completion_headers(response: router_service_pb2.CompleteResponse) -> dict[st
     }
     if _TRACE_ID.fullmatch(response.trace_id):
         headers["x-llmrouter-trace-id"] = response.trace_id
+    if REQUEST_ID_PATTERN.fullmatch(response.id):
+        headers["x-request-id"] = response.id
     return headers
 
 
@@ -81,7 +85,9 @@ class ChunkStream:
     """
 
     def __init__(self, *, request_id: str, model: str, include_usage: bool) -> None:
+        # ``request_id`` (the gateway's) until the StreamStart brings the router's.
         self._id = f"chatcmpl-{request_id}"
+        self._request_id = ""
         self._model = model
         self._provider = ""
         self._attempts = 0
@@ -95,8 +101,11 @@ class ChunkStream:
         self.finished = False
 
     def headers(self) -> dict[str, str]:
-        """``x-llmrouter-*`` headers as known from the StreamStart (sent before any content)."""
+        """``x-llmrouter-*`` headers as known from the StreamStart (sent before any content),
+        and ``x-request-id``: the id the router gave the request."""
         headers = {"x-llmrouter-model": self._model}
+        if self._request_id:
+            headers["x-request-id"] = self._request_id
         if self._provider:
             headers["x-llmrouter-provider"] = self._provider
         if self._attempts:
@@ -126,6 +135,7 @@ class ChunkStream:
         self._started = True
         if start.id:
             self._id = f"chatcmpl-{start.id}"
+            self._request_id = start.id if REQUEST_ID_PATTERN.fullmatch(start.id) else ""
         self._model = start.model or self._model
         self._provider = start.provider
         self._attempts = start.attempt_count

@@ -66,7 +66,7 @@ class SimulatedProvider(Provider):
         )
         if wants_tool:
             name = request.tool_choice if request.tool_choice_is_function else request.tools[0].name
-            call_id = f"call_{zlib.crc32(f'{request.request_id}{name}'.encode()):08x}"
+            call_id = f"call_{zlib.crc32(f'{request.client_request_id}{name}'.encode()):08x}"
             return [], (ToolCall(id=call_id, name=name, arguments="{}"),)
         seed = zlib.crc32(f"{model}\x00{last.text() if last else ''}".encode())
         count = (

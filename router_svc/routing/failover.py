@@ -19,13 +19,14 @@ import asyncio
 import contextlib
 import random
 import time
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
+
+from llmrouter.request_ids import ERROR_INFO_REQUEST_ID, new_request_id
 
 from ..chat import ChatRequest, Completion, StreamDelta, StreamEnd, TokenUsage
 from ..errors import (
@@ -184,7 +185,9 @@ class Engine:
                 + (f" ({reasons})" if reasons else ""),
                 retry_after=min(waits) if waits else None,
             )
-        run = _Run(request, request.request_id or uuid.uuid4().hex, decision, streamed)
+        # Never the client's id: usage records are keyed by it, and a key a client could repeat
+        # would let it drop its own usage from the ledger.
+        run = _Run(request, new_request_id(), decision, streamed)
         run.trace_id = current_trace_id()
         return run
 
@@ -256,139 +259,149 @@ class Engine:
     async def complete(self, request: ChatRequest, deadline: float) -> Served:
         """Answer ``request`` before monotonic time ``deadline``."""
         run = await self._start(request, streamed=False)
-        async with aclosing(self._schedule(run, deadline)) as schedule:
-            async for entry, attempt in schedule:
-                started = self._clock()
-                remaining = deadline - started
-                if self.retry.attempt_timeout_s > 0:
-                    remaining = min(remaining, self.retry.attempt_timeout_s)
-                try:
-                    async with asyncio.timeout(remaining):
-                        with _current(attempt.span):
-                            completion = await entry.provider.complete(
-                                entry.upstream_model, request, remaining
-                            )
-                except TimeoutError:
-                    self._failed(run, attempt, entry, started, _timeout(entry, "answer"))
-                    continue
-                except ProviderError as exc:
-                    self._failed(run, attempt, entry, started, exc)
-                    if not exc.retryable and not isinstance(exc, ContextLengthExceeded):
+        try:
+            async with aclosing(self._schedule(run, deadline)) as schedule:
+                async for entry, attempt in schedule:
+                    started = self._clock()
+                    remaining = deadline - started
+                    if self.retry.attempt_timeout_s > 0:
+                        remaining = min(remaining, self.retry.attempt_timeout_s)
+                    try:
+                        async with asyncio.timeout(remaining):
+                            with _current(attempt.span):
+                                completion = await entry.provider.complete(
+                                    entry.upstream_model, request, remaining
+                                )
+                    except TimeoutError:
+                        self._failed(run, attempt, entry, started, _timeout(entry, "answer"))
+                        continue
+                    except ProviderError as exc:
+                        self._failed(run, attempt, entry, started, exc)
+                        if not exc.retryable and not isinstance(exc, ContextLengthExceeded):
+                            raise
+                        continue
+                    except asyncio.CancelledError:
+                        self._cancelled(run, attempt, entry, started)
                         raise
-                    continue
-                except asyncio.CancelledError:
-                    self._cancelled(run, attempt, entry, started)
-                    raise
-                cost = entry.cost(completion.usage)
-                self._succeeded(
-                    run,
-                    attempt,
-                    entry,
-                    started,
-                    completion.usage,
-                    cost,
-                    completion.finish_reason,
-                    completion.upstream_model,
-                    completion.content if self._capture else None,
-                )
-                return Served(
-                    request_id=run.request_id,
-                    entry=entry,
-                    completion=completion,
-                    cost_usd=cost,
-                    attempts=tuple(run.attempts),
-                    decision=run.decision,
-                    create_time=self._wall(),
-                    fallback=entry is not run.decision.candidates[0].entry,
-                    trace_id=run.trace_id,
-                )
-        raise self._exhausted(run, deadline)
+                    cost = entry.cost(completion.usage)
+                    self._succeeded(
+                        run,
+                        attempt,
+                        entry,
+                        started,
+                        completion.usage,
+                        cost,
+                        completion.finish_reason,
+                        completion.upstream_model,
+                        completion.content if self._capture else None,
+                    )
+                    return Served(
+                        request_id=run.request_id,
+                        entry=entry,
+                        completion=completion,
+                        cost_usd=cost,
+                        attempts=tuple(run.attempts),
+                        decision=run.decision,
+                        create_time=self._wall(),
+                        fallback=entry is not run.decision.candidates[0].entry,
+                        trace_id=run.trace_id,
+                    )
+            raise self._exhausted(run, deadline)
+        except RouterError as exc:
+            _tag(exc, run)
+            raise
 
     async def stream(
         self, request: ChatRequest, deadline: float
     ) -> AsyncIterator[StreamStarted | StreamDelta | StreamSummary]:
         """Stream the answer; fail over only before the first delta is yielded."""
         run = await self._start(request, streamed=True)
-        async with aclosing(self._schedule(run, deadline)) as schedule:
-            async for entry, attempt in schedule:
-                started = self._clock()
-                first_by = min(deadline, started + self.retry.ttft_timeout_s)
-                upstream = entry.provider.stream(entry.upstream_model, request, deadline - started)
-                committed = False
-                chunks = 0
-                captured: list[str] = []
-                try:
-                    while True:
-                        limit = deadline if committed else first_by
-                        try:
-                            async with asyncio.timeout(max(limit - self._clock(), 0.0)):
-                                with _current(attempt.span):
-                                    event = await anext(upstream)
-                        except StopAsyncIteration:
-                            raise MalformedResponse(
-                                f"{entry.name} ended its stream without finishing"
+        try:
+            async with aclosing(self._schedule(run, deadline)) as schedule:
+                async for entry, attempt in schedule:
+                    started = self._clock()
+                    first_by = min(deadline, started + self.retry.ttft_timeout_s)
+                    upstream = entry.provider.stream(
+                        entry.upstream_model, request, deadline - started
+                    )
+                    committed = False
+                    chunks = 0
+                    captured: list[str] = []
+                    try:
+                        while True:
+                            limit = deadline if committed else first_by
+                            try:
+                                async with asyncio.timeout(max(limit - self._clock(), 0.0)):
+                                    with _current(attempt.span):
+                                        event = await anext(upstream)
+                            except StopAsyncIteration:
+                                raise MalformedResponse(
+                                    f"{entry.name} ended its stream without finishing"
+                                ) from None
+                            if not committed:
+                                attempt.ttft_s = self._clock() - started
+                                committed = True
+                                yield StreamStarted(
+                                    run.request_id,
+                                    entry,
+                                    run.decision.category,
+                                    self._wall(),
+                                    attempt_count=len(run.attempts),
+                                    fallback=entry is not run.decision.candidates[0].entry,
+                                    trace_id=run.trace_id,
+                                )
+                            if isinstance(event, StreamEnd):
+                                cost = entry.cost(event.usage)
+                                self._succeeded(
+                                    run,
+                                    attempt,
+                                    entry,
+                                    started,
+                                    event.usage,
+                                    cost,
+                                    event.finish_reason,
+                                    entry.upstream_model,
+                                    "".join(captured) if self._capture else None,
+                                )
+                                yield StreamSummary(
+                                    entry=entry,
+                                    finish_reason=event.finish_reason,
+                                    usage=event.usage,
+                                    cost_usd=cost,
+                                    attempts=tuple(run.attempts),
+                                    fallback=entry is not run.decision.candidates[0].entry,
+                                )
+                                return
+                            chunks += 1
+                            if self._capture:
+                                captured.append(event.content)
+                            yield event
+                    except TimeoutError:
+                        what = "next chunk" if committed else "first token"
+                        self._failed(run, attempt, entry, started, _timeout(entry, what))
+                        if committed:
+                            raise StreamInterrupted(
+                                f"{entry.name} stalled after {chunks} chunks"
                             ) from None
-                        if not committed:
-                            attempt.ttft_s = self._clock() - started
-                            committed = True
-                            yield StreamStarted(
-                                run.request_id,
-                                entry,
-                                run.decision.category,
-                                self._wall(),
-                                attempt_count=len(run.attempts),
-                                fallback=entry is not run.decision.candidates[0].entry,
-                                trace_id=run.trace_id,
-                            )
-                        if isinstance(event, StreamEnd):
-                            cost = entry.cost(event.usage)
-                            self._succeeded(
-                                run,
-                                attempt,
-                                entry,
-                                started,
-                                event.usage,
-                                cost,
-                                event.finish_reason,
-                                entry.upstream_model,
-                                "".join(captured) if self._capture else None,
-                            )
-                            yield StreamSummary(
-                                entry=entry,
-                                finish_reason=event.finish_reason,
-                                usage=event.usage,
-                                cost_usd=cost,
-                                attempts=tuple(run.attempts),
-                                fallback=entry is not run.decision.candidates[0].entry,
-                            )
-                            return
-                        chunks += 1
-                        if self._capture:
-                            captured.append(event.content)
-                        yield event
-                except TimeoutError:
-                    what = "next chunk" if committed else "first token"
-                    self._failed(run, attempt, entry, started, _timeout(entry, what))
-                    if committed:
-                        raise StreamInterrupted(
-                            f"{entry.name} stalled after {chunks} chunks"
-                        ) from None
-                    continue
-                except ProviderError as exc:
-                    self._failed(run, attempt, entry, started, exc)
-                    if committed:
-                        raise StreamInterrupted(
-                            f"{entry.name} failed after {chunks} chunks ({exc.reason})"
-                        ) from None
-                    if not exc.retryable and not isinstance(exc, ContextLengthExceeded):
+                        continue
+                    except ProviderError as exc:
+                        self._failed(run, attempt, entry, started, exc)
+                        if committed:
+                            raise StreamInterrupted(
+                                f"{entry.name} failed after {chunks} chunks ({exc.reason})"
+                            ) from None
+                        if not exc.retryable and not isinstance(exc, ContextLengthExceeded):
+                            raise
+                        continue
+                    except (asyncio.CancelledError, GeneratorExit):
+                        self._cancelled(run, attempt, entry, started)
                         raise
-                    continue
-                except (asyncio.CancelledError, GeneratorExit):
-                    self._cancelled(run, attempt, entry, started)
-                    raise
-                finally:
-                    await upstream.aclose()  # type: ignore[attr-defined]
-        raise self._exhausted(run, deadline)
+                    finally:
+                        await upstream.aclose()  # type: ignore[attr-defined]
+            raise self._exhausted(run, deadline)
+        except RouterError as exc:
+            _tag(exc, run)
+            raise
 
     def _exhausted(self, run: _Run, deadline: float) -> RouterError:
         tried = ", ".join(f"{a.model}: {a.error_type}" for a in run.attempts) or "none"
@@ -500,12 +513,19 @@ class Engine:
                 fallback_from=previous if fallback else "",
                 trace_id=run.trace_id,
                 span_id=_span_id(attempt.span),
+                client_request_id=request.client_request_id,
                 fallback_reason=attempt.fallback_reason,
                 metadata=request.metadata,
                 local=entry.provider.local,
                 streamed=run.streamed,
             )
         )
+
+
+def _tag(error: RouterError, run: _Run) -> None:
+    """Make ``error`` name the request it ends (ErrorInfo metadata ``requestId``): the id
+    its usage records carry, for the caller to quote."""
+    error.metadata[ERROR_INFO_REQUEST_ID] = run.request_id
 
 
 def _current(span: Any) -> contextlib.AbstractContextManager[Any]:

@@ -79,6 +79,8 @@ class Failure:
     retry_after: float | None = None
     # google.rpc.BadRequest field; None sends no BadRequest.
     field: str | None = None
+    # ErrorInfo metadata "requestId": the id the router gave the failed request.
+    request_id: str | None = None
     # False: a bare status code and message, as gRPC core itself produces.
     rich: bool = True
 
@@ -224,9 +226,11 @@ def rich_status(failure: Failure) -> grpc.Status:
     """``failure`` as a grpc.Status carrying google.rpc details, as the router sends them."""
     details: list[any_pb2.Any] = []
     if failure.reason is not None:
-        details.append(
-            _pack(error_details_pb2.ErrorInfo(reason=failure.reason, domain="llmrouter"))
+        metadata = {} if failure.request_id is None else {"requestId": failure.request_id}
+        info = error_details_pb2.ErrorInfo(
+            reason=failure.reason, domain="llmrouter", metadata=metadata
         )
+        details.append(_pack(info))
     if failure.retry_after is not None:
         seconds = int(failure.retry_after)
         delay = duration_pb2.Duration(

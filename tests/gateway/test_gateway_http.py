@@ -67,17 +67,67 @@ async def test_completion_headers_say_who_served(client: httpx.AsyncClient) -> N
     assert response.headers["x-llmrouter-provider"] == "simulated"
     assert response.headers["x-llmrouter-attempts"] == "2"
     assert response.headers["x-llmrouter-fallback"] == "true"
-    assert response.headers["x-request-id"] == "abc-123"
+    # The router's id for the request (what its usage rows carry), and the client's beside it.
+    assert response.headers["x-request-id"] == "req-1"
+    assert response.headers["x-client-request-id"] == "abc-123"
 
 
-async def test_request_id_is_generated_and_sent_to_the_router(
+async def test_the_client_request_id_is_only_a_label_for_the_router(
     client: httpx.AsyncClient, router: FakeRouter
 ) -> None:
-    response = await client.post(CHAT, json=body(), headers={"x-request-id": "bad id\twith tab"})
+    router.complete_response.id = "0190f3a1b2c3d4e5f60718293a4b5c6d"
+    response = await client.post(CHAT, json=body(), headers={"x-request-id": "mine-1"})
 
-    request_id = response.headers["x-request-id"]
-    assert len(request_id) == 32
-    assert router.requests[0].request_id == request_id
+    assert router.requests[0].client_request_id == "mine-1"
+    assert response.headers["x-request-id"] == "0190f3a1b2c3d4e5f60718293a4b5c6d"
+    assert response.json()["id"] == "chatcmpl-0190f3a1b2c3d4e5f60718293a4b5c6d"
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["bad id\twith tab", "a" * 129, "quote'd", "ünicode"],
+    ids=["tab", "129-chars", "quote", "non-ascii"],
+)
+async def test_an_unusable_x_request_id_is_a_400_naming_the_header(
+    client: httpx.AsyncClient, router: FakeRouter, given: str
+) -> None:
+    response = await client.post(
+        CHAT, json=body(), headers=[("x-request-id", given.encode("utf-8"))]
+    )
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["param"], error["code"]) == ("x-request-id", "invalid_request_id")
+    assert "X-Request-Id" in error["message"]
+    assert len(response.headers["x-request-id"]) == 32  # the gateway's own id
+    assert router.requests == []  # never reached the router
+
+
+async def test_a_failed_request_answers_with_the_id_the_router_gave_it(
+    client: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    router.failure = Failure(
+        grpc.StatusCode.UNAVAILABLE,
+        "all 2 attempts failed",
+        reason="ALL_CANDIDATES_FAILED",
+        request_id="0190f3a1b2c3d4e5f60718293a4b5c6d",
+    )
+
+    response = await client.post(CHAT, json=body(), headers={"x-request-id": "mine-2"})
+
+    assert response.status_code == 503
+    assert response.headers["x-request-id"] == "0190f3a1b2c3d4e5f60718293a4b5c6d"
+    assert response.headers["x-client-request-id"] == "mine-2"
+
+
+async def test_a_stream_answers_with_the_id_the_router_gave_it(
+    client: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    response = await client.post(CHAT, json=body(stream=True), headers={"x-request-id": "mine-3"})
+
+    assert response.headers["x-request-id"] == "req-s"  # the fake router's StreamStart id
+    assert response.headers["x-client-request-id"] == "mine-3"
+    assert router.requests[0].client_request_id == "mine-3"
 
 
 async def test_fields_reach_the_router_translated(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import grpc
 import httpx
 import pytest
@@ -46,7 +48,7 @@ async def test_route_shows_the_decision(client: httpx.AsyncClient, router: FakeR
         ],
     }
     chat = router.requests[0]
-    assert chat.request_id == "route-1"
+    assert chat.client_request_id == "route-1"
     assert chat.messages[0].content == "fix my python bug"
 
 
@@ -161,10 +163,10 @@ async def test_a_trace_id_unfit_for_a_header_is_left_out(
         ("GET", "/v1/costs?since=soon", {}),  # 400
     ],
 )
-async def test_every_response_has_a_request_id(
+async def test_every_response_has_a_server_generated_request_id(
     client: httpx.AsyncClient, method: str, path: str, headers: dict[str, str]
 ) -> None:
-    echoed = await client.request(
+    given = await client.request(
         method,
         path,
         json=BODY if method == "POST" else None,
@@ -174,5 +176,12 @@ async def test_every_response_has_a_request_id(
         method, path, json=BODY if method == "POST" else None, headers=headers
     )
 
-    assert echoed.headers["x-request-id"] == "r-42"
-    assert len(generated.headers["x-request-id"]) == 32
+    # Never the client's: its id only comes back as x-client-request-id.
+    if (method, path) == ("POST", CHAT):  # the id the (fake) router gave the request
+        assert given.headers["x-request-id"] == generated.headers["x-request-id"] == "req-1"
+    else:
+        assert re.fullmatch("[0-9a-f]{32}", given.headers["x-request-id"])
+        assert re.fullmatch("[0-9a-f]{32}", generated.headers["x-request-id"])
+        assert given.headers["x-request-id"] != generated.headers["x-request-id"]
+    assert given.headers["x-client-request-id"] == "r-42"
+    assert "x-client-request-id" not in generated.headers

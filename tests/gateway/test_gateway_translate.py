@@ -54,12 +54,12 @@ def invalid(**fields: Any) -> str | None:
 
 
 def test_minimal_request() -> None:
-    parsed = parse_chat_request({"model": "gpt-4o", "messages": [USER]}, request_id="r1")
+    parsed = parse_chat_request({"model": "gpt-4o", "messages": [USER]}, client_request_id="r1")
 
     assert parsed.stream is False
     assert parsed.include_usage is False
     assert parsed.model == "gpt-4o"
-    assert parsed.chat.request_id == "r1"
+    assert parsed.chat.client_request_id == "r1"
     assert parsed.chat.messages[0] == chat_pb2.Message(role=chat_pb2.ROLE_USER, content="hi")
     assert not parsed.chat.HasField("temperature")
     assert not parsed.chat.HasField("max_tokens")
@@ -419,6 +419,7 @@ def test_completion_without_create_time_uses_now() -> None:
 
 def test_completion_headers() -> None:
     assert completion_headers(text_response()) == {
+        "x-request-id": "req-1",  # the router's id for the request
         "x-llmrouter-model": "sim-small",
         "x-llmrouter-provider": "simulated",
         "x-llmrouter-attempts": "2",
@@ -438,6 +439,7 @@ def test_stream_start_gives_headers_and_no_chunk() -> None:
 
     assert stream.feed(start_message()) == []
     assert stream.headers() == {
+        "x-request-id": "req-s",  # the router's id for the request
         "x-llmrouter-model": "sim-small",
         "x-llmrouter-provider": "simulated",
     }

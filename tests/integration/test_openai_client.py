@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -146,3 +149,38 @@ async def test_disconnect_mid_stream_cancels_upstream(stack: Stack, fake: FakeUp
                 break  # leave mid-stream
     await fake.wait_disconnects(1, within_s=5)
     assert fake.calls("gpt-fake") == 1
+
+
+async def test_a_repeated_x_request_id_bills_every_request(
+    stack: Stack, fake: FakeUpstream, tmp_path: Path
+) -> None:
+    # The SDK's _request_id is the server's id (x-request-id), as with OpenAI; the id the
+    # client sent comes back as x-client-request-id and is only a label on the usage rows.
+    sdk = client(stack)
+    same = {"X-Request-Id": "sdk-same"}
+    messages: Any = [{"role": "user", "content": "hi"}]
+    replies = [
+        await sdk.chat.completions.create(model="gpt-fake", messages=messages, extra_headers=same)
+        for _ in range(3)
+    ]
+    stream = await sdk.chat.completions.create(
+        model="gpt-fake", messages=messages, extra_headers=same, stream=True
+    )
+    chunk_ids = {chunk.id async for chunk in stream}
+
+    ids = [r._request_id for r in replies] + [stream.response.headers["x-request-id"]]
+    assert all(i is not None and re.fullmatch("[0-9a-f]{32}", i) for i in ids), ids
+    assert len(set(ids)) == 4
+    assert [r.id for r in replies] == [f"chatcmpl-{i}" for i in ids[:3]]
+    assert chunk_ids == {f"chatcmpl-{ids[3]}"}
+    assert stream.response.headers["x-client-request-id"] == "sdk-same"
+    assert fake.calls("gpt-fake") == 4
+    rows: list[tuple[str, str]] = []
+    async with asyncio.timeout(30):
+        while len(rows) < 4:
+            await asyncio.sleep(0.1)
+            with sqlite3.connect(tmp_path / "metrics.sqlite3") as db:
+                rows = db.execute(
+                    "SELECT id, client_request_id FROM usage_records WHERE model = 'gpt-fake'"
+                ).fetchall()
+    assert sorted(rows) == sorted((f"{i}:1", "sdk-same") for i in ids)

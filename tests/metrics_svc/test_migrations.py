@@ -123,17 +123,62 @@ async def test_migrating_an_empty_database_gives_the_models_schema(
     assert await differences(engine) == []
 
 
+def named(diff: Any) -> tuple[str, str]:
+    """An autogenerate difference as (operation, name of the index or column)."""
+    if diff[0] in ("add_column", "remove_column"):  # (op, schema, table, column)
+        return diff[0], diff[3].name
+    return diff[0], diff[1].name
+
+
 async def test_the_comparison_notices_a_schema_that_lags_behind(engine: AsyncEngine) -> None:
-    # Only the first revision: models.py has since changed its indexes.
+    # Only the first revision: models.py has since changed its indexes and gained a column.
     await run_alembic(engine, lambda config: command.upgrade(config, "0001"))
 
-    found = {(diff[0], diff[1].name) for diff in await differences(engine)}
+    found = {named(diff) for diff in await differences(engine)}
 
     assert found == {
         ("add_index", "ix_usage_records_request"),
         ("add_index", "ix_usage_records_provider_outcome"),
         ("remove_index", "ix_usage_records_provider"),
+        ("add_column", "client_request_id"),
     }
+
+
+async def test_rows_from_before_0003_keep_their_place_without_a_client_id(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    # A ledger at 0002, with a row: 0003 adds client_request_id ("" for that row), records
+    # store theirs, and going back to 0002 drops the column, keeping the rows and the check.
+    await run_alembic(engine, lambda config: command.upgrade(config, "0002"))
+    async with engine.begin() as conn:
+        await conn.execute(insert(usage_records), [{**ROW, "id": "old:1"}])
+    assert await differences(engine) != []
+
+    running = await start(config_for(database_url))
+    try:
+        new = usage_record("new:1", client_request_id="my-id-7")
+        assert await record_and_count(running, new) == (1, 2)
+        old_row = await running.repository.get("old:1")
+        new_row = await running.repository.get("new:1")
+    finally:
+        await running.stop()
+    assert await differences(engine) == []
+    assert old_row is not None
+    assert old_row.client_request_id == ""
+    assert new_row is not None
+    assert new_row.client_request_id == "my-id-7"
+
+    await run_alembic(engine, lambda config: command.downgrade(config, "0002"))
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(
+            lambda c: {col["name"] for col in inspect(c).get_columns("usage_records")}
+        )
+        ids = (await conn.execute(select(usage_records.c.id))).scalars().all()
+    assert "client_request_id" not in columns
+    assert sorted(ids) == ["new:1", "old:1"]
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await conn.execute(insert(usage_records), [{**ROW, "id": "x:3", "status": "lost"}])
 
 
 async def test_the_status_check_constraint_is_enforced(
@@ -262,3 +307,4 @@ def test_offline_mode_writes_the_postgresql_ddl(capsys: pytest.CaptureFixture[st
     assert "metadata JSONB NOT NULL" in ddl
     assert "CONSTRAINT ck_usage_records_status CHECK" in ddl
     assert "CREATE INDEX ix_usage_records_provider_outcome" in ddl
+    assert "ADD COLUMN client_request_id VARCHAR DEFAULT '' NOT NULL" in ddl

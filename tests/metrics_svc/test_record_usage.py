@@ -41,6 +41,25 @@ async def test_replayed_ids_are_counted_as_duplicates_and_not_stored_twice(
     assert totals.cost_usd == pytest.approx(0.01 + 0.02 + 0.03 + 0.5)
 
 
+async def test_records_sharing_a_client_request_id_are_each_stored_and_replays_are_not(
+    metrics: Metrics,
+) -> None:
+    # A client that sends the same X-Request-Id three times makes three requests: the router
+    # gives each its own id, the client's only rides along. The outbox then ships twice.
+    batch = [usage_record(f"{n:032x}:1", client_request_id="same") for n in range(3)]
+
+    first = await metrics.record(*batch)
+    replay = await metrics.record(*batch)
+
+    assert (first.inserted_count, first.duplicate_count) == (3, 0)
+    assert (replay.inserted_count, replay.duplicate_count) == (0, 3)
+    assert (await metrics.query()).totals.requests == 3
+    for record in batch:
+        stored = await metrics.running.repository.get(record.id)
+        assert stored is not None
+        assert stored.client_request_id == "same"
+
+
 async def test_a_replay_does_not_overwrite_the_stored_record(metrics: Metrics) -> None:
     await metrics.record(usage_record("a:1", cost_usd=0.25))
 
@@ -114,6 +133,9 @@ INVALID = [
     ),
     pytest.param("time", _time_after_year_9999, id="time-after-year-9999"),
     pytest.param("time", _time_with_bad_nanos, id="time-nanos-out-of-range"),
+    pytest.param(
+        "client_request_id", _set("client_request_id", "c" * 129), id="client-request-id-too-long"
+    ),
 ]
 
 
@@ -219,7 +241,12 @@ async def test_every_field_is_stored(metrics: Metrics) -> None:
         metadata={"team": "search", "ticket": "42"},
         local=True,
         streamed=True,
+        client_request_id="client-7",
     )
+    # span_id names the attempt's span for the ledger's own trace; it is not a column.
+    assert {f.name for f, _ in record.ListFields()} == set(
+        pb.UsageRecord.DESCRIPTOR.fields_by_name
+    ) - {"span_id"}, "a UsageRecord field this test does not send (and check) is not stored"
     await metrics.record(record)
 
     stored = await metrics.running.repository.get("req-9:2")
@@ -249,6 +276,7 @@ async def test_every_field_is_stored(metrics: Metrics) -> None:
         metadata={"team": "search", "ticket": "42"},
         local=True,
         streamed=True,
+        client_request_id="client-7",
     )
     assert stored.time.tzinfo is not None
     assert stored.time.utcoffset() == timedelta(0)

@@ -139,6 +139,44 @@ async def test_invalid_records_are_set_aside_not_blocking(tmp_path: Path) -> Non
     await server.stop(0)
 
 
+async def test_every_record_field_is_filled_from_the_event(
+    tmp_path: Path, fake_metrics: tuple[FakeMetrics, GrpcServer]
+) -> None:
+    # An event with every field set: a UsageRecord field the conversion misses stays unset.
+    metrics, server = fake_metrics
+    outbox = UsageOutbox(
+        str(tmp_path / "o.sqlite3"), f"127.0.0.1:{server.port}", flush_interval_s=0.01
+    )
+    await outbox.start()
+    full = event(
+        1,
+        attempt=2,
+        category="code",
+        task_type="refactor",
+        api_key_id="key-7",
+        cost_usd=0.5,
+        ttft_s=0.25,
+        status="failed",
+        error_type="RATE_LIMITED",
+        fallback=True,
+        fallback_from="a",
+        trace_id="0af7651916cd43dd8448eb211c80319c",
+        span_id="00f067aa0ba902b7",
+        fallback_reason="RATE_LIMITED",
+        metadata={"team": "search"},
+        local=True,
+        streamed=True,
+        client_request_id="client-7",
+    )
+    outbox.submit(full)
+    await outbox.flush()
+    await outbox.close()
+
+    record = metrics.records["req-1:2"]
+    assert {f.name for f, _ in record.ListFields()} == set(record.DESCRIPTOR.fields_by_name)
+    assert (record.request_id, record.client_request_id) == ("req-1", "client-7")
+
+
 async def test_records_arrive_field_for_field(
     tmp_path: Path, fake_metrics: tuple[FakeMetrics, GrpcServer]
 ) -> None:

@@ -53,10 +53,12 @@ async def test_complete_answers_from_simulated_provider(router_channel, fake_met
 async def test_explicit_model_and_unknown_model(router_channel) -> None:
     stub = router_service_pb2_grpc.RouterServiceStub(router_channel)
     reply = await stub.Complete(
-        router_service_pb2.CompleteRequest(chat=chat(model="sim-large", request_id="req-1"))
+        router_service_pb2.CompleteRequest(chat=chat(model="sim-large", client_request_id="req-1"))
     )
     assert reply.model == "sim-large"
-    assert reply.id == "req-1"
+    # The router's own id, never the client's (tests/router_svc/test_request_ids.py).
+    assert len(reply.id) == 32
+    assert reply.id != "req-1"
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.Complete(router_service_pb2.CompleteRequest(chat=chat(model="gpt-9")))
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
@@ -76,6 +78,8 @@ async def test_explicit_model_and_unknown_model(router_channel) -> None:
         ),
         (chat("x", temperature=3.5), "chat.temperature"),
         (chat("x", max_tokens=0), "chat.max_tokens"),
+        (chat("x", client_request_id="a" * 129), "chat.client_request_id"),
+        (chat("x", client_request_id="two words"), "chat.client_request_id"),
         (
             chat_pb2.ChatRequest(
                 messages=[chat_pb2.Message(role=chat_pb2.ROLE_TOOL, content="42")]

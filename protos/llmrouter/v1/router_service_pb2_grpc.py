@@ -69,14 +69,16 @@ class RouterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Complete(self, request, context):
-        """Serve a chat completion, walking the fallback chain as needed.
+        """Serve a chat completion, walking the fallback chain as needed. Once the router has given
+        the request its id, an error's ErrorInfo carries it as metadata "requestId".
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def StreamComplete(self, request, context):
-        """Serve a chat completion as a stream of deltas followed by one final summary.
+        """Serve a chat completion as a stream of deltas followed by one final summary. Errors carry
+        the request id as Complete's do.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
