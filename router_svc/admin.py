@@ -21,7 +21,7 @@ from .errors import AlreadyExists, InvalidRequest, NotFound
 from .providers import Provider
 from .registry import ModelEntry, Registry
 from .routing.policy import Policy
-from .urls import Resolve, UrlRefused, check_url, check_url_static, parse_allow_list
+from .urls import Resolve, Unresolvable, UrlRefused, check_url, parse_allow_list
 
 __all__ = ["Admin"]
 
@@ -57,8 +57,14 @@ class Admin:
         self._base_urls: dict[str, str] = {}
         self._categories_changed = False
 
-    def load(self) -> None:
-        """Apply the persisted state; entries that no longer fit the config are dropped."""
+    async def load(self) -> None:
+        """Apply the persisted state; entries that no longer fit the config are dropped.
+
+        Base URLs are held to :func:`router_svc.urls.check_url` again, resolution included
+        (the state file may be old, or edited): one refused is logged and the configured URL
+        stays. One whose name does not resolve now is kept, since every connection is
+        vetted when it opens anyway.
+        """
         try:
             data: Any = json.loads(self._path.read_text())
         except FileNotFoundError:
@@ -75,12 +81,23 @@ class Admin:
             self._enabled[entry.name] = enabled
         for name, url in dict(data.get("base_urls", {})).items():
             provider = self._providers.get(name)
+            if provider is None or provider.kind == "simulated" or not isinstance(url, str):
+                log.warning("admin state: ignoring base URL of %r (no such HTTP provider)", name)
+                continue
             try:
-                if provider is None or provider.kind == "simulated":
-                    raise UrlRefused(f"no provider {name!r} with a base URL")
-                check_url_static(url, self._allowed)
+                await check_url(url, self._allowed, resolve=self._resolve)
+            except Unresolvable as exc:
+                log.warning(
+                    "admin state: base URL of %r kept although %s (each connection is vetted)",
+                    name,
+                    exc,
+                )
             except UrlRefused as exc:
-                log.warning("admin state: ignoring base URL of %r (%s)", name, exc)
+                log.warning(
+                    "admin state: refused base URL of %r (%s); using the configured one",
+                    name,
+                    exc,
+                )
                 continue
             provider.set_base_url(url)
             self._base_urls[name] = url

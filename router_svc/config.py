@@ -183,7 +183,9 @@ class RouterConfig:
     # TLS towards the metrics service.
     metrics_tls: ClientTls = field(default_factory=ClientTls)
     # Provider hosts allowed although private, loopback or link-local: host names, IP
-    # addresses or networks ("localhost", "127.0.0.1", "10.0.0.0/8"), e.g. a local Ollama.
+    # addresses or networks ("localhost", "127.0.0.1", "10.0.0.0/8"), e.g. a local Ollama;
+    # ":port" admits that port only ("localhost:11434", "[::1]:8080", "10.0.0.0/8:8000").
+    # Checked when a URL is set, at start, and on every address a new connection resolves to.
     allowed_private_hosts: tuple[str, ...] = ()
     # Chain used when no category matches (and by the simulated default set-up).
     default_chain: tuple[str, ...] = ("sim-small", "sim-large")

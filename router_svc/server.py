@@ -34,6 +34,7 @@ from .routing.policy import Policy
 from .routing.retry import RetryBudget
 from .routing.setup import ask_model, categories_of
 from .servicer import SERVICE_NAME, RouterServicer
+from .urls import AddressPolicy, parse_allow_list
 from .usage import UsageOutbox
 
 __all__ = ["RunningRouter", "main", "serve", "start"]
@@ -86,7 +87,9 @@ async def start(config: RouterConfig) -> RunningRouter:
         token=read_token(config.metrics_token_env, "router.metrics_token_env"),
         key="router.metrics_tls",
     )
-    providers = {p.name: create_provider(p) for p in config.providers}
+    # Every new upstream connection is vetted against the same rules as base URLs.
+    addresses = AddressPolicy(parse_allow_list(config.allowed_private_hosts))
+    providers = {p.name: create_provider(p, addresses) for p in config.providers}
     registry = Registry(config.models, providers, breaker_policy=config.breaker)
     classifier = Classifier(
         (),
@@ -121,7 +124,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         providers=providers,
         allowed_private_hosts=config.allowed_private_hosts,
     )
-    admin.load()
+    await admin.load()
     admin_servicer = AdminServicer(admin, config.classification_mode)
 
     interceptors: list[grpc.aio.ServerInterceptor] = []  # type: ignore[type-arg]

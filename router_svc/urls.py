@@ -6,23 +6,35 @@ other than http and https, user info in the URL, and hosts that are (or, for URL
 the admin API, resolve to) loopback, private, link-local, shared (CGNAT), multicast, reserved or
 unspecified addresses, as well as ``localhost`` and internal-only names (``*.internal``,
 ``*.local``, single-label names), unless ``allowed_private_hosts`` lists the host, its address
-or a network holding it. Local providers such as Ollama on localhost are allow-listed there.
+or a network holding it (an entry may name a port: ``localhost:11434``, ``10.0.0.5:8000``,
+``[::1]:8080``, ``10.0.0.0/8:8000`` admit that port only). Local providers such as Ollama on
+localhost are allow-listed there.
+
+A name is vetted again each time a connection is opened (:class:`AddressPolicy`, used by the
+upstream transport's resolver): a DNS answer that changed since the check (DNS rebinding) to a
+refused address makes that connection fail with :class:`AddressRefused`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import functools
 import ipaddress
 import re
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 __all__ = [
+    "AddressPolicy",
+    "AddressRefused",
     "AllowList",
     "Resolve",
+    "Unresolvable",
     "UrlRefused",
+    "address_problem",
     "check_url",
     "check_url_static",
     "parse_allow_list",
@@ -47,41 +59,115 @@ class UrlRefused(ValueError):
     """A base URL the router will not call; the message says why."""
 
 
+class Unresolvable(UrlRefused):
+    """A base URL whose host name does not resolve (now: DNS may be down, or the name wrong)."""
+
+
+class AddressRefused(OSError):
+    """At connect time, a host name resolved only to addresses the router may not call.
+
+    An ``OSError`` so that aiohttp reports it as a connection failure (its
+    ``ClientConnectorDNSError`` keeps it as ``os_error``); ``strerror`` says why.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errno.EPERM, message)
+
+
 @dataclass(frozen=True)
 class AllowList:
-    """Hosts that may be private: exact names and addresses, and networks."""
+    """Hosts that may be private: exact names and addresses, and networks, each for any port
+    (``None``) or for one port."""
 
-    names: frozenset[str] = frozenset()
-    networks: tuple[IPNetwork, ...] = ()
+    # (lower-case name or address text, port or None).
+    names: frozenset[tuple[str, int | None]] = frozenset()
+    # (network, port or None); single addresses are /32 or /128 networks.
+    networks: tuple[tuple[IPNetwork, int | None], ...] = ()
 
-    def allows(self, host: str, address: IPAddress | None) -> bool:
-        """Whether ``host`` (or its ``address``) is allow-listed."""
-        if host in self.names:
+    def allows(self, host: str, address: IPAddress | None, port: int | None = None) -> bool:
+        """Whether ``host`` (or its ``address``) is allow-listed for ``port`` (an entry with
+        a port never admits an unknown port)."""
+        host = host.rstrip(".").lower()
+        if (host, None) in self.names or (port is not None and (host, port) in self.names):
             return True
         return address is not None and any(
-            address.version == net.version and address in net for net in self.networks
+            address.version == net.version and address in net and allowed in (None, port)
+            for net, allowed in self.networks
         )
 
 
 def parse_allow_list(entries: Iterable[str]) -> AllowList:
-    """``allowed_private_hosts`` entries as an AllowList; UrlRefused names a bad entry."""
-    names: set[str] = set()
-    networks: list[IPNetwork] = []
+    """``allowed_private_hosts`` entries as an AllowList; UrlRefused names a bad entry.
+
+    Entries: a name, an address or a network, optionally followed by ``:port`` (IPv6 in
+    brackets when a port follows: ``[::1]:8080``).
+    """
+    names: set[tuple[str, int | None]] = set()
+    networks: list[tuple[IPNetwork, int | None]] = []
     for i, raw in enumerate(entries):
-        entry = raw.strip().lower().strip("[]")
+        entry, port = _split_port(raw.strip().lower(), f"[{i}]", raw)
         if not entry:
             raise UrlRefused(f"[{i}]: empty entry")
         if "/" in entry:
             try:
-                networks.append(ipaddress.ip_network(entry, strict=False))
+                networks.append((ipaddress.ip_network(entry, strict=False), port))
             except ValueError:
                 raise UrlRefused(f"[{i}]: not a network: {raw!r}") from None
             continue
         address = _as_address(entry)
         if address is not None:
-            networks.append(ipaddress.ip_network(address))
-        names.add(entry.rstrip("."))
+            networks.append((ipaddress.ip_network(address), port))
+        names.add((entry.rstrip("."), port))
     return AllowList(frozenset(names), tuple(networks))
+
+
+def _split_port(entry: str, where: str, raw: str) -> tuple[str, int | None]:
+    """(host part, port or None) of an allow-list entry."""
+    if entry.startswith("["):
+        host, closed, rest = entry[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
+            raise UrlRefused(f"{where}: not a host: {raw!r}")
+        return host, _entry_port(rest[1:], where, raw) if rest else None
+    if entry.count(":") != 1:  # a name, IPv4, or a bare IPv6 address / network
+        return entry, None
+    host, _, port = entry.partition(":")
+    return host, _entry_port(port, where, raw)
+
+
+def _entry_port(text: str, where: str, raw: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise UrlRefused(f"{where}: not a port: {raw!r}")
+    return int(text)
+
+
+@dataclass(frozen=True)
+class AddressPolicy:
+    """Where upstream connections may go: what :func:`address_problem` admits, with names
+    resolved by ``resolve``. The upstream transport applies it at every new connection."""
+
+    # Private hosts allowed (``allowed_private_hosts``, parsed).
+    allowed: AllowList = field(default_factory=AllowList)
+    # Host name -> addresses; None uses the system resolver (aiohttp's default).
+    resolve: Resolve | None = None
+
+
+def address_problem(allow: AllowList, host: str, port: int | None, text: str) -> str:
+    """Why ``host`` (on ``port``) must not be reached at the address ``text`` ("" when it
+    may: allow-listed, or a public unicast address)."""
+    address, problem = _classified(text)
+    if address is None:
+        return f"something that is not an address ({text!r})"
+    if allow.allows(host, address, port):
+        return ""
+    return f"{problem} {address}" if problem else ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _classified(text: str) -> tuple[IPAddress | None, str]:
+    """(address, why it is not public) of an address text; cached, since ``ipaddress``'s
+    range checks cost ~20 us per address and DNS answers repeat."""
+    address = _as_address(text)
+    return address, _non_public(address) if address is not None else ""
 
 
 def check_url_static(url: str, allowed: Iterable[str] | AllowList = ()) -> str:
@@ -109,7 +195,7 @@ def check_url_static(url: str, allowed: Iterable[str] | AllowList = ()) -> str:
     if port == 0:
         raise UrlRefused("port 0 is not a port one can connect to")
     address = _as_address(host)
-    if allow.allows(host, address):
+    if allow.allows(host, address, _effective_port(parts.scheme, port)):
         return host
     if address is not None:
         problem = _non_public(address)
@@ -130,29 +216,34 @@ async def check_url(
     resolve: Resolve | None = None,
     timeout_s: float = _RESOLVE_TIMEOUT_S,
 ) -> None:
-    """:func:`check_url_static`, then refuse host names that do not resolve or resolve to a
-    non-public address (every address counts: one private answer is enough to refuse)."""
+    """:func:`check_url_static`, then refuse host names that do not resolve
+    (:class:`Unresolvable`) or resolve to a non-public address (every address counts: one
+    private answer is enough to refuse)."""
     allow = allowed if isinstance(allowed, AllowList) else parse_allow_list(allowed)
     host = check_url_static(url, allow)
-    if _as_address(host) is not None or allow.allows(host, None):
+    parts = urlsplit(url)
+    port = _effective_port(parts.scheme, parts.port)
+    if _as_address(host) is not None or allow.allows(host, None, port):
         return
     lookup = resolve or _resolve
     try:
         async with asyncio.timeout(timeout_s):
             addresses = await lookup(host)
     except (OSError, TimeoutError):
-        raise UrlRefused(f"host {host!r} does not resolve") from None
+        raise Unresolvable(f"host {host!r} does not resolve") from None
     if not addresses:
-        raise UrlRefused(f"host {host!r} does not resolve")
+        raise Unresolvable(f"host {host!r} does not resolve")
     for text in addresses:
-        address = _as_address(text)
-        if address is None:
-            raise UrlRefused(f"host {host!r} resolves to something that is not an address")
-        if allow.allows(host, address):
-            continue
-        problem = _non_public(address)
+        problem = address_problem(allow, host, port, text)
         if problem:
-            raise UrlRefused(_refusal(host, f"resolving to {problem} {address}"))
+            raise UrlRefused(_refusal(host, f"resolving to {problem}"))
+
+
+def _effective_port(scheme: str, port: int | None) -> int:
+    """The port a URL connects to (its scheme's default when it names none)."""
+    if port is not None:
+        return port
+    return 443 if scheme.lower() == "https" else 80
 
 
 async def _resolve(host: str) -> list[str]:

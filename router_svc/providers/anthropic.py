@@ -27,6 +27,8 @@ from ..errors import (
     RateLimited,
     UpstreamUnavailable,
 )
+from ..redact import Credentials, upstream_message
+from ..urls import AddressPolicy
 from .base import Provider
 from .http import (
     api_key,
@@ -99,13 +101,13 @@ def _image_block(url: str) -> dict[str, Any]:
 class AnthropicProvider(Provider):
     """Speaks ``POST {base_url}/v1/messages``."""
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: ProviderConfig, policy: AddressPolicy | None = None) -> None:
         super().__init__(config)
         headers = {"content-type": "application/json", "anthropic-version": API_VERSION}
         key = api_key(config)
         if key:
             headers["x-api-key"] = key
-        self._client = make_client(config, headers)
+        self._client = make_client(config, headers, policy)
 
     def payload(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         """The request body for ``model``."""
@@ -179,10 +181,12 @@ class AnthropicProvider(Provider):
             self._client, self.config, "/v1/messages", content, request, read_timeout
         )
         async with aclosing(lines):
-            async for event in self._events(lines):
+            async for event in self._events(lines, request):
                 yield event
 
-    async def _events(self, lines: AsyncIterator[str]) -> AsyncIterator[StreamEvent]:
+    async def _events(
+        self, lines: AsyncIterator[str], request: ChatRequest
+    ) -> AsyncIterator[StreamEvent]:
         input_tokens = output_tokens = 0
         stop: Any = None
         tool_index: dict[int, int] = {}  # content block index -> tool call index
@@ -222,7 +226,8 @@ class AnthropicProvider(Provider):
                 )
                 return
             elif kind == "error":
-                raise _stream_error(self.name, event.get("error") or {})
+                error = event.get("error") or {}
+                raise _stream_error(self.name, error, request, self._client.credentials)
         raise MalformedResponse(f"{self.name} closed its stream before message_stop")
 
     def _rebase(self, url: str) -> None:
@@ -233,9 +238,11 @@ class AnthropicProvider(Provider):
         await self._client.aclose()
 
 
-def _stream_error(provider: str, error: dict[str, Any]) -> ProviderError:
+def _stream_error(
+    provider: str, error: dict[str, Any], request: ChatRequest, credentials: Credentials
+) -> ProviderError:
     kind = str(error.get("type", ""))
-    message = str(error.get("message", ""))[:200]
+    message = upstream_message(str(error.get("message", "")), credentials, request)
     if kind == "rate_limit_error":
         return RateLimited(f"{provider} rate limited mid-stream")
     if kind == "invalid_request_error":

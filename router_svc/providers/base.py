@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from ..chat import ChatRequest, Completion, StreamEvent
 from ..config import ProviderConfig
+from ..urls import AddressPolicy
 
 __all__ = ["Provider", "create_provider"]
 
@@ -58,8 +59,9 @@ class Provider(abc.ABC):
         return self.config.base_url.split("://", 1)[-1].split("/", 1)[0]
 
 
-def create_provider(config: ProviderConfig) -> Provider:
-    """Build the adapter for ``config.kind``."""
+def create_provider(config: ProviderConfig, policy: AddressPolicy | None = None) -> Provider:
+    """Build the adapter for ``config.kind``; HTTP adapters connect only where ``policy``
+    admits (default: public addresses only)."""
     if config.kind == "simulated":
         from .simulated import SimulatedProvider
 
@@ -67,11 +69,11 @@ def create_provider(config: ProviderConfig) -> Provider:
     if config.kind == "openai":
         from .openai_compat import OpenAICompatProvider
 
-        return OpenAICompatProvider(config)
+        return OpenAICompatProvider(config, policy)
     if config.kind == "anthropic":
         from .anthropic import AnthropicProvider
 
-        return AnthropicProvider(config)
+        return AnthropicProvider(config, policy)
     from .ollama import OllamaProvider
 
-    return OllamaProvider(config)
+    return OllamaProvider(config, policy)

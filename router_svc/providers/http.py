@@ -29,6 +29,8 @@ from ..errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from ..redact import MESSAGE_LIMIT, Credentials, upstream_message
+from ..urls import AddressPolicy, AddressRefused
 from .transport import UpstreamClient
 
 __all__ = [
@@ -40,7 +42,6 @@ __all__ = [
     "parse_retry_after",
     "post_json",
     "read_json",
-    "redact",
     "stream_lines",
 ]
 
@@ -50,12 +51,16 @@ _CONTEXT = re.compile(
     re.IGNORECASE,
 )
 _FILTER = re.compile(r"content.filter|content_policy|safety|responsible ai", re.IGNORECASE)
-_MESSAGE_LIMIT = 200
 
 
-def make_client(config: ProviderConfig, headers: dict[str, str]) -> UpstreamClient:
-    """One pooled client per provider: keep-alive, explicit limits, no redirects, no cookies."""
-    return UpstreamClient(config.base_url, headers, max_connections=config.max_connections)
+def make_client(
+    config: ProviderConfig, headers: dict[str, str], policy: AddressPolicy | None = None
+) -> UpstreamClient:
+    """One pooled client per provider: keep-alive, explicit limits, no redirects, no cookies,
+    connections only to addresses ``policy`` admits."""
+    return UpstreamClient(
+        config.base_url, headers, max_connections=config.max_connections, policy=policy
+    )
 
 
 def api_key(config: ProviderConfig) -> str:
@@ -105,17 +110,20 @@ def _upstream_message(body: bytes) -> tuple[str, str]:
 
 
 def classify_response(
-    provider: str, response: httpx.Response, body: bytes, request: ChatRequest | None = None
+    provider: str,
+    response: httpx.Response,
+    body: bytes,
+    credentials: Credentials,
+    request: ChatRequest | None = None,
 ) -> ProviderError:
-    """Map a non-2xx upstream answer onto our error set (never echoing secrets, nor the
-    ``request``'s content)."""
+    """Map a non-2xx upstream answer onto our error set (never echoing the ``credentials``
+    sent, key-shaped strings, nor the ``request``'s content: see :mod:`router_svc.redact`)."""
     status = response.status_code
     retry_after = parse_retry_after(response.headers)
-    code, message = _upstream_message(body)
-    if request is not None and message:
-        message = redact(message, request)
+    code, raw = _upstream_message(body)
+    message = upstream_message(raw, credentials, request, limit=None) if raw else ""
     both = f"{code} {message}"
-    short = message[:_MESSAGE_LIMIT]
+    short = message[:MESSAGE_LIMIT]
     where = f"{provider} answered HTTP {status}"
     if status == 429:
         return RateLimited(f"{where} (rate limited)", retry_after=retry_after, http_status=status)
@@ -144,48 +152,14 @@ def classify_response(
     return BadUpstreamRequest(f"{where}: {short or 'bad request'}", http_status=status)
 
 
-# Runs of this many characters that the upstream's message shares with the prompt are quotes.
-_QUOTE_CHARS = 16
-_REDACTED = "[redacted]"
-
-
-def redact(text: str, request: ChatRequest) -> str:
-    """``text`` without quotes of ``request``'s content.
-
-    Upstream error messages sometimes echo the prompt; they reach callers, logs and traces,
-    which must never hold content unless capture is on.
-    """
-    content = "\n".join(_texts(request))
-    if len(content) < _QUOTE_CHARS or len(text) < _QUOTE_CHARS:
-        return text
-    quoted = [False] * len(text)
-    for start in range(len(text) - _QUOTE_CHARS + 1):
-        if text[start : start + _QUOTE_CHARS] in content:
-            quoted[start : start + _QUOTE_CHARS] = [True] * _QUOTE_CHARS
-    if not any(quoted):
-        return text
-    out: list[str] = []
-    for i, char in enumerate(text):
-        if not quoted[i]:
-            out.append(char)
-        elif i == 0 or not quoted[i - 1]:
-            out.append(_REDACTED)
-    return "".join(out)
-
-
-def _texts(request: ChatRequest) -> list[str]:
-    texts = []
-    for message in request.messages:
-        texts.append(message.content)
-        texts.extend(part.text for part in message.parts)
-        texts.extend(call.arguments for call in message.tool_calls)
-    texts.extend(tool.description for tool in request.tools)
-    return [t for t in texts if t]
-
-
 def classify_transport(provider: str, exc: httpx.HTTPError) -> ProviderError:
     """Map an httpx transport failure onto our error set."""
     cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientConnectorError) and isinstance(
+        cause.os_error, AddressRefused
+    ):
+        # Vetted at connect time (DNS rebinding): say why, without the resolver's errno.
+        return ConnectionFailed(f"{provider} not connected: {cause.os_error.strerror}")
     if isinstance(cause, aiohttp.ClientError):
         # The transport keeps aiohttp's exception as the cause: it says more than httpx's type.
         if isinstance(cause, aiohttp.ServerTimeoutError):
@@ -233,7 +207,7 @@ async def post_json(
     except httpx.HTTPError as exc:
         raise classify_transport(config.name, exc) from None
     if response.status_code >= 300:
-        raise classify_response(config.name, response, raw, request)
+        raise classify_response(config.name, response, raw, client.credentials, request)
     return read_json(config.name, raw)
 
 
@@ -254,7 +228,8 @@ async def stream_lines(
             path, body, attempt_timeout(config, read_timeout), inject_headers({})
         ) as response:
             if response.status_code >= 300:
-                raise classify_response(config.name, response, await response.aread(), request)
+                body = await response.aread()
+                raise classify_response(config.name, response, body, client.credentials, request)
             async for line in response.aiter_lines():
                 yield line
     except httpx.HTTPError as exc:

@@ -20,7 +20,9 @@ from ..chat import (
 )
 from ..config import ProviderConfig
 from ..errors import MalformedResponse, UpstreamUnavailable
+from ..redact import upstream_message
 from ..tokens import estimate_prompt_tokens
+from ..urls import AddressPolicy
 from .base import Provider
 from .http import (
     api_key,
@@ -35,13 +37,13 @@ __all__ = ["OllamaProvider"]
 class OllamaProvider(Provider):
     """Speaks ``POST {base_url}/api/chat``."""
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: ProviderConfig, policy: AddressPolicy | None = None) -> None:
         super().__init__(config)
         headers = {"content-type": "application/json"}
         key = api_key(config)
         if key:
             headers["authorization"] = f"Bearer {key}"
-        self._client = make_client(config, headers)
+        self._client = make_client(config, headers, policy)
 
     def payload(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         """The request body for ``model``."""
@@ -129,7 +131,8 @@ class OllamaProvider(Provider):
                 except (orjson.JSONDecodeError, AttributeError):
                     raise MalformedResponse(f"{self.name} sent an invalid NDJSON line") from None
                 if data.get("error"):
-                    raise UpstreamUnavailable(f"{self.name} reported an error mid-stream")
+                    text = upstream_message(str(data["error"]), self._client.credentials, request)
+                    raise UpstreamUnavailable(f"{self.name} reported an error mid-stream: {text}")
                 calls = _calls(message.get("tool_calls") or (), start=calls_seen)
                 calls_seen += len(calls)
                 piece = message.get("content") or ""

@@ -21,13 +21,14 @@ from ..chat import (
 )
 from ..config import ProviderConfig
 from ..errors import MalformedResponse, ProviderError
+from ..redact import Credentials, upstream_message
 from ..tokens import estimate_prompt_tokens
+from ..urls import AddressPolicy
 from .base import Provider
 from .http import (
     api_key,
     make_client,
     post_json,
-    redact,
     stream_lines,
 )
 
@@ -83,13 +84,13 @@ def openai_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
 class OpenAICompatProvider(Provider):
     """Speaks ``POST {base_url}/chat/completions`` with SSE streaming."""
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: ProviderConfig, policy: AddressPolicy | None = None) -> None:
         super().__init__(config)
         key = api_key(config)
         headers = {"content-type": "application/json"}
         if key:
             headers["authorization"] = f"Bearer {key}"
-        self._client = make_client(config, headers)
+        self._client = make_client(config, headers, policy)
 
     def payload(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         """The request body for ``model``."""
@@ -208,7 +209,7 @@ class OpenAICompatProvider(Provider):
             if not isinstance(chunk, dict):
                 raise MalformedResponse(f"{self.name} sent an invalid stream chunk")
             if "error" in chunk:
-                raise _stream_error(self.name, chunk["error"], request)
+                raise _stream_error(self.name, chunk["error"], request, self._client.credentials)
             if chunk.get("usage"):
                 usage = chunk["usage"]
             for choice in chunk.get("choices") or ():
@@ -243,9 +244,11 @@ def _estimate(text: str, calls: tuple[ToolCall, ...]) -> int:
     return -(-(len(text) + sum(len(c.arguments) for c in calls)) // 4)
 
 
-def _stream_error(provider: str, error: Any, request: ChatRequest) -> ProviderError:
+def _stream_error(
+    provider: str, error: Any, request: ChatRequest, credentials: Credentials
+) -> ProviderError:
     from ..errors import UpstreamUnavailable
 
     message = error.get("message", "") if isinstance(error, dict) else str(error)
-    text = redact(str(message)[:200], request)
+    text = upstream_message(str(message), credentials, request)
     return UpstreamUnavailable(f"{provider} reported an error mid-stream: {text}")

@@ -106,6 +106,10 @@ class WireFormat(ABC):
     def error(self, status: int, message: str, code: str) -> JSONObject:
         """An error body in this API's shape."""
 
+    @abstractmethod
+    def stream_error(self, message: str, code: str) -> bytes:
+        """The frame this API sends when it fails after a 200 streaming answer began."""
+
 
 def split(text: str, count: int) -> tuple[str, ...]:
     """``text`` cut into ``count`` non-empty pieces of near-equal length (fewer if too short)."""

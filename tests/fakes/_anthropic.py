@@ -107,6 +107,13 @@ class AnthropicMessages(WireFormat):
             "request_id": "req_fake",
         }
 
+    def stream_error(self, message: str, code: str) -> bytes:
+        """``event: error`` with ``{"type": "error", "error": {"type", "message"}}`` (Messages
+        streaming reference, "Error events"); ``code`` is the error type (default
+        ``overloaded_error``, the documented example)."""
+        error = {"type": code or "overloaded_error", "message": message}
+        return _event({"type": "error", "error": error})
+
 
 def _message(answer: Answer) -> JSONObject:
     return {

@@ -51,6 +51,11 @@ class OllamaChat(WireFormat):
         """``{"error": message}``; ``code`` is unused."""
         return {"error": message}
 
+    def stream_error(self, message: str, code: str) -> bytes:
+        """An NDJSON line ``{"error": message}`` (API reference, "Errors": an error mid-stream
+        arrives as an object with an ``error`` property, the status staying 200)."""
+        return dumps({"error": message}) + b"\n"
+
 
 def tag_list(models: Iterable[str]) -> JSONObject:
     """``GET /api/tags``."""

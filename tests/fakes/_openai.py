@@ -123,6 +123,13 @@ class OpenAIChat(WireFormat):
             }
         }
 
+    def stream_error(self, message: str, code: str) -> bytes:
+        """``data: {"error": {...}}``: the shape the official SDK raises as ``APIError`` when a
+        stream event carries an ``error`` (openai-python ``_streaming.py``; OpenRouter's
+        "Errors during streaming" documents the same event)."""
+        error = {"message": message, "type": "server_error", "param": None, "code": code or None}
+        return b"data: " + dumps({"error": error}) + b"\n\n"
+
 
 def model_list(models: Iterable[str]) -> JSONObject:
     """``GET /v1/models``."""

@@ -78,7 +78,13 @@ class Behavior:
     error_message: str = ""
     """Error message for non-200 statuses; empty uses a standard one."""
     error_code: str = ""
-    """OpenAI ``error.code``, e.g. "context_length_exceeded"; empty uses the status default."""
+    """OpenAI ``error.code``, e.g. "context_length_exceeded"; empty uses the status default.
+    For ``stream_error``: OpenAI's ``code``, Anthropic's error ``type``."""
+    stream_error: str | None = None
+    """Streaming: after ``stream_error_after`` content pieces, an error event (in the path's
+    format) carrying this message ends the stream: no finish, no usage, no [DONE]."""
+    stream_error_after: int = 0
+    """Streaming: content pieces sent before ``stream_error``."""
 
 
 @dataclass(frozen=True)
@@ -317,12 +323,18 @@ async def _stream(
     for i, piece in enumerate(pieces):
         if behavior.cut_after is not None and i >= behavior.cut_after:
             return False
+        if behavior.stream_error is not None and i >= behavior.stream_error_after:
+            break
         if i:
             await connection.pause(behavior.chunk_delay_s)
         await connection.send(chunk(piece))
     if behavior.cut_after is not None:
         # Fewer pieces than cut_after: still cut, before the final frames.
         return False
+    if behavior.stream_error is not None:
+        error = wire.stream_error(behavior.stream_error, behavior.error_code)
+        await connection.send(chunk(error) + LAST_CHUNK)
+        return True
     await connection.send(b"".join(chunk(frame) for frame in stream.tail) + LAST_CHUNK)
     return True
 

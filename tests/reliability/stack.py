@@ -208,8 +208,9 @@ metrics_address = "127.0.0.1:{metrics_port}"
 """
 
 
-def openai_models(provider: str, base_url: str, names: Iterable[str]) -> str:
-    """A provider table and one model per name, all on ``base_url``."""
+def openai_models(provider: str, base_url: str, names: Iterable[str], api_key_env: str = "") -> str:
+    """A provider table (its key in ``api_key_env``) and one model per name, all on
+    ``base_url``."""
     models = "".join(
         f'[[router.models]]\nname = "{n}"\nprovider = "{provider}"\n'
         "input_price_per_million = 1.0\noutput_price_per_million = 2.0\n"
@@ -217,7 +218,7 @@ def openai_models(provider: str, base_url: str, names: Iterable[str]) -> str:
     )
     return (
         f'[[router.providers]]\nname = "{provider}"\nkind = "openai"\n'
-        f'base_url = "{base_url}/v1"\n{models}'
+        f'base_url = "{base_url}/v1"\napi_key_env = "{api_key_env}"\n{models}'
     )
 
 

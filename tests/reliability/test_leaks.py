@@ -1,5 +1,6 @@
-"""Leak canaries: a canary API key and a canary prompt go through everything (answers, streams,
-failover, upstream errors that echo the prompt, refusals, wrong keys, cancellations) and then
+"""Leak canaries: a canary API key, a canary provider key and a canary prompt go through
+everything (answers, streams, failover, upstream errors that echo the prompt or quote the
+provider key, refusals, wrong keys, cancellations) and then
 are searched for in every process's output, every exported span, every file the services
 wrote (ledger, outbox, state) and every error body. They are found nowhere, except the prompt
 in spans when content capture is switched on."""
@@ -7,7 +8,9 @@ in spans when content capture is switched on."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -20,7 +23,27 @@ from .stack import gateway_section, metrics_section, openai_models, router_secti
 CANARY_KEY = "sk-canary-key-5f1e0c7a9b3d4e21"
 WRONG_KEY = "sk-canary-wrong-key-81c2d4f6a0b9"
 PROMPT = "canary-prompt-b7e41d29c3 please keep this to yourself"
-CANARIES = {"key": CANARY_KEY.encode(), "wrong key": WRONG_KEY.encode(), "prompt": PROMPT.encode()}
+# The router's key for the upstream: not key-shaped, so only knowing what was sent finds it.
+PROVIDER_KEY = "canary/provider+key=6d0a8f2c4e1b9735"
+PROVIDER_KEY_ENV = "LLMROUTER_LEAK_PROVIDER_KEY"
+URL_ENCODED_KEY = quote(PROVIDER_KEY, safe="")
+JSON_ESCAPED_KEY = json.dumps(PROVIDER_KEY)[1:-1].replace("/", "\\/")
+CANARIES = {
+    "key": CANARY_KEY.encode(),
+    "wrong key": WRONG_KEY.encode(),
+    "prompt": PROMPT.encode(),
+    "provider key": PROVIDER_KEY.encode(),
+    "provider key, url-encoded": URL_ENCODED_KEY.encode(),
+    "provider key, json-escaped": JSON_ESCAPED_KEY.encode(),
+}
+# An upstream that quotes the headers it got, three ways (issue 13, item 4).
+QUOTES_KEY = (
+    f"Unrecognized argument: foo. Authorization: Bearer {PROVIDER_KEY} "
+    f"url={URL_ENCODED_KEY} json={JSON_ESCAPED_KEY}"
+)
+
+
+MODELS = ["a", "flaky", "echo", "down", "quote", "sq"]
 
 
 def router_body(base_url: str, capture: bool) -> str:
@@ -28,7 +51,7 @@ def router_body(base_url: str, capture: bool) -> str:
 default_chain = ["flaky", "a"]
 [router.retry]
 attempts_per_model = 1
-{openai_models("fake", base_url, ["a", "flaky", "echo", "down"])}"""
+{openai_models("fake", base_url, MODELS, PROVIDER_KEY_ENV)}"""
 
 
 def chat(model: str = "auto", **extra: object) -> dict[str, object]:
@@ -56,7 +79,12 @@ async def exercise(url: str) -> list[httpx.Response]:
         x_api_key = {"authorization": "", "x-api-key": CANARY_KEY}
         reply = await http.post("/v1/chat/completions", json=chat("a"), headers=x_api_key)
         assert reply.status_code == 200
+        # An upstream error event mid-stream that quotes the provider key.
+        async with http.stream("POST", "/v1/chat/completions", json=chat("sq", stream=True)) as sq:
+            await sq.aread()
+        errors.append(sq)
         refused = [
+            await http.post("/v1/chat/completions", json=chat("quote")),  # upstream quotes key
             await http.post("/v1/chat/completions", json=chat("echo")),  # upstream 400 echoes
             await http.post("/v1/chat/completions", json=chat("down")),  # every attempt fails
             await http.post(
@@ -76,7 +104,8 @@ async def exercise(url: str) -> list[httpx.Response]:
             ),
             await http.post("/v1/chat/completions", content=PROMPT.encode()),  # not JSON
         ]
-        assert [r.status_code for r in refused] == [400, 503, 400, 400, 401, 401, 400]
+        assert [r.status_code for r in refused] == [400, 400, 503, 400, 400, 401, 401, 400]
+        assert "Unrecognized argument: foo" in refused[0].json()["error"]["message"]
         errors += refused
     return errors
 
@@ -98,10 +127,13 @@ async def test_canaries_leak_nowhere(tmp_path: Path, capture: bool) -> None:
         upstream.set(
             "echo", Behavior(status=400, error_message=f"Invalid message content: '{PROMPT}'")
         )
+        upstream.set("quote", Behavior(status=400, error_message=QUOTES_KEY))
+        upstream.set("sq", Behavior(stream_error=QUOTES_KEY))
         env = {
             "LLMROUTER_GATEWAY_API_KEYS": f"canary:{CANARY_KEY}",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
+            PROVIDER_KEY_ENV: PROVIDER_KEY,
         }
         async with stack(tmp_path, env) as s:
             metrics = await s.start("metrics", "metrics", metrics_section(tmp_path))
@@ -119,7 +151,9 @@ async def test_canaries_leak_nowhere(tmp_path: Path, capture: bool) -> None:
             )
             await asyncio.sleep(0.5)  # the last outbox batch and spans
         # Every process has exited (spans flushed, databases checkpointed).
-        assert upstream.requests  # the prompt did go upstream: that is the provider's job
+        # The prompt and the provider key did go upstream: that is the provider's job.
+        assert upstream.requests
+        assert upstream.requests[-1].headers["authorization"] == f"Bearer {PROVIDER_KEY}"
 
     spans = b"".join(receiver.raw)
     assert spans

@@ -1,15 +1,20 @@
 """Provider URLs: the admin RPC accepts only http(s) to public or allow-listed hosts and persists
-what it accepts; config files are held to the same rule at start; and a provider's redirect is
-never followed, so its API key never reaches another host."""
+what it accepts; config files and the state file are held to the same rule at start; a name is
+vetted again when a connection opens (DNS rebinding); and a provider's redirect is never
+followed, so its API key never reaches another host."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -221,3 +226,123 @@ provider = "local"
             assert "router: listening on" in line, line
         finally:
             proc.terminate()
+
+
+PUBLIC = "93.184.216.34"
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """This machine's DNS answers for the names a test scripts (others resolve as usual).
+
+    Patched at ``socket.getaddrinfo``, the system resolver under both the admin check and
+    aiohttp's default resolver: our own code runs unchanged.
+    """
+    answers: dict[str, list[str]] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in answers:
+            return real(host, port, *args, **kwargs)
+        number = int(port or 0)
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, number))
+            for address in answers[name]
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
+
+
+@pytest.fixture
+async def trap() -> AsyncIterator[list[int]]:
+    """A server on 127.0.0.2 (loopback, not allow-listed) that counts the connections it gets
+    and drops them; yields [port, hits]."""
+    counts = [0, 0]
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        counts[1] += 1
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.2", 0)
+    counts[0] = server.sockets[0].getsockname()[1]
+    yield counts
+    server.close()
+    await server.wait_closed()
+
+
+async def test_a_name_that_rebinds_after_the_admin_check_is_never_connected(
+    tmp_path: Path,
+    upstreams: tuple[FakeUpstream, FakeUpstream],
+    dns: dict[str, list[str]],
+    trap: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    first, _ = upstreams
+    router = await serve(config(tmp_path, f"{first.base_url}/v1"))
+    try:
+        dns["api.rebind.example.com"] = [PUBLIC]
+        url = f"http://api.rebind.example.com:{trap[0]}/v1"
+        assert (await set_url(router.port, "remote", url)).base_url == url
+        dns["api.rebind.example.com"] = ["127.0.0.2"]  # the name's owner changes its answer
+        reply = await complete(router.port)
+    finally:
+        await router.stop(grace=0)
+    assert trap[1] == 0  # no connection, so no request and no key
+    assert reply.model == "backup"
+    assert reply.attempts[0].error_type == "CONNECTION_FAILED"
+    assert "'api.rebind.example.com' resolved to loopback 127.0.0.2" in (
+        reply.attempts[0].error_message
+    )
+
+
+async def test_a_state_file_url_resolving_to_a_private_address_is_refused_at_start(
+    tmp_path: Path,
+    upstreams: tuple[FakeUpstream, FakeUpstream],
+    dns: dict[str, list[str]],
+    trap: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    first, _ = upstreams
+    dns["internal.example.com"] = ["127.0.0.2"]
+    state = {"version": 1, "base_urls": {"remote": f"http://internal.example.com:{trap[0]}/v1"}}
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    with caplog.at_level(logging.WARNING, logger="router_svc.admin"):
+        router = await serve(config(tmp_path, f"{first.base_url}/v1"))
+    try:
+        reply = await complete(router.port)
+    finally:
+        await router.stop(grace=0)
+    assert trap[1] == 0
+    assert reply.model == "m"  # the configured URL is kept
+    assert first.calls("m") == 1
+    assert [r.getMessage() for r in caplog.records] == [
+        "admin state: refused base URL of 'remote' (host 'internal.example.com' is resolving "
+        "to loopback 127.0.0.2; the router only calls public hosts unless "
+        "allowed_private_hosts lists it); using the configured one"
+    ]
+
+
+async def test_an_allow_list_entry_with_a_port_admits_that_port_only(
+    tmp_path: Path,
+    upstreams: tuple[FakeUpstream, FakeUpstream],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    first, second = upstreams
+    cfg = config(tmp_path, f"{first.base_url}/v1")
+    only_first = f"127.0.0.1:{first.base_url.rsplit(':', 1)[1]}"
+    router = await serve(replace(cfg, allowed_private_hosts=(only_first,)))
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await set_url(router.port, "remote", f"{second.base_url}/v1")
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "is loopback" in (refused.value.details() or "")
+        assert (await complete(router.port)).model == "m"
+    finally:
+        await router.stop(grace=0)
+    assert (first.calls("m"), second.calls("m")) == (1, 0)

@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+import llmrouter.telemetry
 from llmrouter.serving import GrpcServer, start_grpc_server
 from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc, router_service_pb2_grpc
 from router_svc.config import ModelConfig, ProviderConfig, RouterConfig
 from router_svc.server import RunningRouter, start
 from tests.fakes import FakeUpstream, running_upstream
+
+_EXPORTER = InMemorySpanExporter()
+_PROVIDER = TracerProvider()
+_PROVIDER.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    """Finished spans, in process; tracing is on for the test."""
+    # The global provider can be set once per process; our code only emits when enabled.
+    trace.set_tracer_provider(_PROVIDER)
+    monkeypatch.setattr(llmrouter.telemetry, "_enabled", True)
+    _EXPORTER.clear()
+    yield _EXPORTER
+    _EXPORTER.clear()
 
 
 class FakeMetrics(metrics_service_pb2_grpc.MetricsServiceServicer):

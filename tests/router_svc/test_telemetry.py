@@ -4,35 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import llmrouter.telemetry
 from llmrouter.v1 import chat_pb2, router_service_pb2
 from tests.fakes.upstream import Behavior, FakeUpstream
 
 from .conftest import FakeMetrics, model
-
-_EXPORTER = InMemorySpanExporter()
-_PROVIDER = TracerProvider()
-_PROVIDER.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-
-
-@pytest.fixture
-def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    # The global provider can be set once per process; our code only emits when enabled.
-    trace.set_tracer_provider(_PROVIDER)
-    monkeypatch.setattr(llmrouter.telemetry, "_enabled", True)
-    _EXPORTER.clear()
-    yield _EXPORTER
-    _EXPORTER.clear()
 
 
 def chat(text: str) -> chat_pb2.ChatRequest:

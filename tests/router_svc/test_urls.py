@@ -99,3 +99,50 @@ async def test_names_are_refused_by_what_they_resolve_to() -> None:
         await check_url("https://nowhere.example.com/v1", resolve=resolve)
     await check_url("https://intranet.example.com/v1", ["intranet.example.com"], resolve=resolve)
     await check_url("https://intranet.example.com/v1", ["10.0.0.0/24"], resolve=resolve)
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed", "admitted"),
+    [
+        ("http://localhost:11434", "localhost:11434", True),
+        ("http://localhost:8080", "localhost:11434", False),
+        ("http://localhost", "localhost:11434", False),
+        ("http://10.0.0.5:8000/v1", "10.0.0.5:8000", True),
+        ("http://10.0.0.5:8001/v1", "10.0.0.5:8000", False),
+        ("http://[::1]:8080/", "[::1]:8080", True),
+        ("http://[::1]:8081/", "[::1]:8080", False),
+        ("http://10.1.2.3:8000/", "10.0.0.0/8:8000", True),
+        ("http://10.1.2.3:9000/", "10.0.0.0/8:8000", False),
+        ("https://intranet.example.com/v1", "intranet.example.com:443", True),  # https default
+    ],
+)
+def test_an_allow_list_entry_with_a_port_admits_that_port_only(
+    url: str, allowed: str, admitted: bool
+) -> None:
+    if admitted:
+        check_url_static(url, [allowed])
+    else:
+        with pytest.raises(UrlRefused, match="allowed_private_hosts"):
+            check_url_static(url, [allowed])
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ("localhost:0", "not a port"),
+        ("localhost:65536", "not a port"),
+        ("localhost:http", "not a port"),
+        ("[::1", "not a host"),
+        ("[::1]8080", "not a host"),
+    ],
+)
+def test_bad_ports_in_the_allow_list_are_named(entry: str, why: str) -> None:
+    with pytest.raises(UrlRefused, match=rf"\[1\]: {why}"):
+        parse_allow_list(["localhost", entry])
+
+
+async def test_resolved_addresses_are_held_to_the_port_of_the_entry() -> None:
+    resolve = resolver({"intranet.example.com": ["10.0.0.7"]})
+    await check_url("http://intranet.example.com:8000/", ["10.0.0.7:8000"], resolve=resolve)
+    with pytest.raises(UrlRefused, match=r"resolving to private 10\.0\.0\.7"):
+        await check_url("http://intranet.example.com:8001/", ["10.0.0.7:8000"], resolve=resolve)
