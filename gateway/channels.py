@@ -7,7 +7,9 @@ addresses are resolved once at start (a static list); a single address stays a `
 so one name with many A records (a headless service) is spread over and re-resolved too.
 
 Each channel can be TLS (mTLS with a client certificate) and send a bearer token on every call
-(:class:`ChannelSecurity`, from the ``router_*`` and ``metrics_*`` keys of the config).
+(:class:`ChannelSecurity`, from the ``router_*`` and ``metrics_*`` keys of the config). Admin
+RPCs get a channel of their own when ``router_admin_token_env`` names a token of its own, so
+the token that may call Complete never carries the admin scope.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class ChannelSecurity:
     open_router: Callable[[str], grpc.aio.Channel]
     open_router_probe: Callable[[str], grpc.aio.Channel]
     open_metrics: Callable[[str], grpc.aio.Channel]
+    # RouterAdminService calls, with the admin token; None: over the router channel.
+    open_router_admin: Callable[[str], grpc.aio.Channel] | None = None
 
     @classmethod
     def from_config(
@@ -73,6 +77,9 @@ class ChannelSecurity:
     ) -> ChannelSecurity:
         """Openers for ``config``; ConfigError when a token variable or a file is missing."""
         router_token = read_token(config.router_token_env, "gateway.router_token_env", environ)
+        admin_token = read_token(
+            config.router_admin_token_env, "gateway.router_admin_token_env", environ
+        )
         return cls(
             open_router=channel_factory(
                 config.router_tls,
@@ -91,6 +98,14 @@ class ChannelSecurity:
                 token=read_token(config.metrics_token_env, "gateway.metrics_token_env", environ),
                 key="gateway.metrics_tls",
             ),
+            open_router_admin=channel_factory(
+                config.router_tls,
+                token=admin_token,
+                key="gateway.router_tls",
+                options=_OPTIONS,
+            )
+            if admin_token and admin_token != router_token
+            else None,
         )
 
 
@@ -119,18 +134,21 @@ async def open_upstreams(
     security = security or ChannelSecurity.from_config(GatewayConfig(), {})
     owned: list[grpc.aio.Channel] = []
     try:
-        probe_channel = router_channel
+        probe_channel = admin_channel = router_channel
         if router_channel is None:
             target = await router_target(router_addresses)
-            router_channel = security.open_router(target)
+            router_channel = admin_channel = security.open_router(target)
             probe_channel = security.open_router_probe(target)
             owned += [router_channel, probe_channel]
+            if security.open_router_admin is not None:
+                admin_channel = security.open_router_admin(target)
+                owned.append(admin_channel)
         if metrics_channel is None:
             metrics_channel = security.open_metrics(metrics_address)
             owned.append(metrics_channel)
         yield Upstreams(
             router=traced_stub(router_service_pb2_grpc.RouterServiceStub(router_channel)),
-            admin=traced_stub(router_admin_service_pb2_grpc.RouterAdminServiceStub(router_channel)),
+            admin=traced_stub(router_admin_service_pb2_grpc.RouterAdminServiceStub(admin_channel)),
             metrics=traced_stub(metrics_service_pb2_grpc.MetricsServiceStub(metrics_channel)),
             router_health=health_pb2_grpc.HealthStub(probe_channel),
             metrics_health=health_pb2_grpc.HealthStub(metrics_channel),

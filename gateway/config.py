@@ -96,11 +96,15 @@ class GatewayConfig:
     auth_enabled: bool = True
     # The accepted keys; with auth enabled at least one is needed (or LLMROUTER_GATEWAY_API_KEYS).
     api_keys: tuple[ApiKeyConfig, ...] = ()
-    # Environment variable holding the bearer token sent to the routers ("" sends none).
+    # Environment variable holding the bearer token sent to the routers ("" sends none); the
+    # router must grant it the inference scope.
     router_token_env: str = ""
+    # Environment variable holding the token sent with admin RPCs (the router's admin scope);
+    # "" sends router_token_env's token.
+    router_admin_token_env: str = ""
     # TLS towards the routers; a cert_file and key_file authenticate the gateway (mTLS).
     router_tls: ClientTls = field(default_factory=ClientTls)
-    # Environment variable holding the bearer token sent to the metrics service.
+    # Environment variable holding the bearer token sent to the metrics service (read scope).
     metrics_token_env: str = ""
     # TLS towards the metrics service.
     metrics_tls: ClientTls = field(default_factory=ClientTls)

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from llmrouter.access import CertGrant, ScopeTable, TokenGrant, parse_token_grants
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ServerTls
 
-__all__ = ["SECTION", "MetricsConfig", "load_config"]
+__all__ = ["AUTH_TOKENS_ENV", "SCOPES", "SECTION", "MetricsConfig", "load_config"]
 
 SECTION = "metrics"
+# What each credential may call: only the router writes the ledger, readers only read it.
+SCOPES = ScopeTable(
+    {"llmrouter.v1.MetricsService": "read"},
+    {"/llmrouter.v1.MetricsService/RecordUsage": "record"},
+)
+# auth_tokens from the environment: comma-separated ENV_NAME:scope[+scope] entries.
+AUTH_TOKENS_ENV = "LLMROUTER_METRICS_AUTH_TOKENS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +51,22 @@ class MetricsConfig:
     drain_delay_s: float = 0.0
     #: Largest gRPC request accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.
     max_receive_message_bytes: int = 16 * 1024 * 1024
-    #: Environment variables each holding a bearer token callers may present (gRPC metadata
-    #: ``authorization: Bearer <token>``); empty lets every caller in.
+    #: Environment variables each holding a bearer token with full access (every scope) that
+    #: callers may present (gRPC metadata ``authorization: Bearer <token>``).
     auth_token_envs: tuple[str, ...] = ()
+    #: Scoped bearer tokens: {env = "VAR", scopes = ["record"]}; scopes: record (RecordUsage)
+    #: and read (every other RPC). With no token and no client_ca_file every caller gets in,
+    #: which only a loopback host allows.
+    auth_tokens: tuple[TokenGrant, ...] = ()
+    #: mTLS only: client certificates by subject common name and their scopes; empty accepts
+    #: any certificate the client_ca_file signed, with every scope.
+    client_certs: tuple[CertGrant, ...] = ()
     #: TLS of the gRPC port; a client_ca_file requires client certificates (mTLS).
     tls: ServerTls = field(default_factory=ServerTls)
 
     def __post_init__(self) -> None:
         # Keys are relative: llmrouter.config.build prefixes the section ("metrics.port: ...").
+        SCOPES.check_grants(self.auth_tokens, self.client_certs, self.tls)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port: must be between 0 and 65535, got {self.port}")
         if not self.host:
@@ -71,6 +90,15 @@ class MetricsConfig:
             )
 
 
-def load_config(path: str | None) -> MetricsConfig:
+def load_config(path: str | None, environ: Mapping[str, str] | None = None) -> MetricsConfig:
     """Read ``[metrics]`` from the TOML file at ``path`` (or ``$LLMROUTER_CONFIG``) and env."""
-    return load_section(MetricsConfig, SECTION, read_file(path))
+    env = os.environ if environ is None else environ
+    config = load_section(MetricsConfig, SECTION, read_file(path), env)
+    shortcut = env.get(AUTH_TOKENS_ENV, "")
+    if not shortcut.strip():
+        return config
+    grants = parse_token_grants(shortcut, AUTH_TOKENS_ENV)
+    try:
+        return dataclasses.replace(config, auth_tokens=(*config.auth_tokens, *grants))
+    except ConfigError as exc:
+        raise ConfigError(f"{AUTH_TOKENS_ENV}: {exc}") from None

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import grpc
 
+from llmrouter.access import Authorizer, require_credentials
 from llmrouter.prometheus import MetricsEndpoint, serve_metrics
-from llmrouter.security import BearerAuthInterceptor, read_tokens, server_credentials
+from llmrouter.security import server_credentials
 from llmrouter.serving import (
     GrpcServer,
     StartupError,
@@ -22,7 +23,7 @@ from llmrouter.serving import (
 )
 from llmrouter.telemetry import configure_tracing
 from llmrouter.v1 import metrics_service_pb2_grpc
-from metrics_svc.config import SECTION, MetricsConfig, load_config
+from metrics_svc.config import SCOPES, SECTION, MetricsConfig, load_config
 from metrics_svc.costs import ReferencePrice
 from metrics_svc.errors import StorageError
 from metrics_svc.repository import Repository, safe_url
@@ -61,14 +62,20 @@ async def start(config: MetricsConfig, *, clock: Clock = utc_now) -> RunningMetr
 
     ``clock`` is "now" for records without a time and queries without an end.
 
-    Raises :class:`StartupError` with a one-line reason when the database or port is unusable.
+    Raises :class:`StartupError` with a one-line reason when the database or port is unusable,
+    ConfigError when ``config.host`` reaches beyond loopback without credentials or a token
+    variable or certificate file is missing.
     """
     # Credentials first: a missing token or certificate must fail before anything is opened.
-    tokens = read_tokens(config.auth_token_envs, f"{SECTION}.auth_token_envs")
+    authorizer = Authorizer.from_config(
+        SCOPES,
+        SECTION,
+        auth_token_envs=config.auth_token_envs,
+        auth_tokens=config.auth_tokens,
+        client_certs=config.client_certs,
+    )
+    require_credentials(SECTION, config.host, tokens=authorizer is not None, tls=config.tls)
     credentials = server_credentials(config.tls, SECTION)
-    interceptors: list[grpc.aio.ServerInterceptor] = []  # type: ignore[type-arg]
-    if tokens:
-        interceptors.append(BearerAuthInterceptor(tokens))
     try:
         repository = await Repository.create(config.database_url)
     except StorageError as exc:
@@ -93,9 +100,9 @@ async def start(config: MetricsConfig, *, clock: Clock = utc_now) -> RunningMetr
             address,
             register,
             [SERVICE_NAME],
-            interceptors=interceptors,
             options=message_size_options(config.max_receive_message_bytes),
             credentials=credentials,
+            authorizer=authorizer,
         )
     except BaseException:
         await repository.close()

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from llmrouter.access import CertGrant, ScopeTable, TokenGrant, parse_token_grants
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls, ServerTls
 
@@ -19,8 +20,10 @@ from .routing.retry import RetryPolicy
 from .urls import UrlRefused, check_url_static, parse_allow_list
 
 __all__ = [
+    "AUTH_TOKENS_ENV",
     "CLASSIFICATION_MODES",
     "PROVIDER_KINDS",
+    "SCOPES",
     "BreakerConfig",
     "CategoryConfig",
     "ModelConfig",
@@ -32,6 +35,12 @@ __all__ = [
 ]
 
 PROVIDER_KINDS = ("simulated", "openai", "anthropic", "ollama")
+# What each credential may call: the gateway's token needs inference, operators' tools admin.
+SCOPES = ScopeTable(
+    {"llmrouter.v1.RouterService": "inference", "llmrouter.v1.RouterAdminService": "admin"}
+)
+# auth_tokens from the environment: comma-separated ENV_NAME:scope[+scope] entries.
+AUTH_TOKENS_ENV = "LLMROUTER_ROUTER_AUTH_TOKENS"
 CLASSIFICATION_MODES = ("keywords", "classifier", "hybrid")
 
 
@@ -173,9 +182,17 @@ class RouterConfig:
     drain_delay_s: float = 1.0
     # Largest gRPC request accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.
     max_receive_message_bytes: int = 4 * 1024 * 1024
-    # Environment variables each holding a bearer token callers may present (gRPC metadata
-    # ``authorization: Bearer <token>``); empty lets every caller in.
+    # Environment variables each holding a bearer token with full access (every scope) that
+    # callers may present (gRPC metadata ``authorization: Bearer <token>``).
     auth_token_envs: tuple[str, ...] = ()
+    # Scoped bearer tokens: {env = "VAR", scopes = ["inference"]}; scopes: inference
+    # (RouterService) and admin (RouterAdminService). With no token and no client_ca_file
+    # every caller gets in, which only a loopback host allows.
+    auth_tokens: tuple[TokenGrant, ...] = ()
+    # mTLS only: client certificates by subject common name and their scopes
+    # ({client_cn = "gateway", scopes = ["inference"]}); empty accepts any certificate the
+    # client_ca_file signed, with every scope.
+    client_certs: tuple[CertGrant, ...] = ()
     # TLS of the gRPC port; a client_ca_file requires client certificates (mTLS).
     tls: ServerTls = field(default_factory=ServerTls)
     # Environment variable holding the bearer token sent to the metrics service ("" = none).
@@ -220,6 +237,7 @@ class RouterConfig:
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
 
     def __post_init__(self) -> None:
+        SCOPES.check_grants(self.auth_tokens, self.client_certs, self.tls)
         providers = {p.name for p in self.providers}
         if len(providers) != len(self.providers):
             raise ConfigError("providers: provider names must be unique")
@@ -343,4 +361,11 @@ def load_config(
     loaded = load_section(
         RouterConfig, "router", document if document is not None else read_file(path), env
     )
+    shortcut = env.get(AUTH_TOKENS_ENV, "")
+    if shortcut.strip():
+        grants = parse_token_grants(shortcut, AUTH_TOKENS_ENV)
+        try:
+            loaded = replace(loaded, auth_tokens=(*loaded.auth_tokens, *grants))
+        except ConfigError as exc:
+            raise ConfigError(f"{AUTH_TOKENS_ENV}: {exc}") from None
     return with_env_providers(loaded, env)

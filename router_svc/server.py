@@ -10,21 +10,16 @@ from dataclasses import dataclass, replace
 
 import grpc
 
+from llmrouter.access import Authorizer, require_credentials
 from llmrouter.prometheus import MetricsEndpoint, serve_metrics
-from llmrouter.security import (
-    BearerAuthInterceptor,
-    channel_factory,
-    read_token,
-    read_tokens,
-    server_credentials,
-)
+from llmrouter.security import channel_factory, read_token, server_credentials
 from llmrouter.serving import GrpcServer, message_size_options, run_main, start_grpc_server
 from llmrouter.telemetry import configure_tracing
 from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
 
 from .admin import Admin
 from .admin_servicer import ADMIN_SERVICE_NAME, AdminServicer
-from .config import RouterConfig, load_config
+from .config import SCOPES, RouterConfig, load_config
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
 from .registry import Registry
@@ -78,9 +73,20 @@ class RunningRouter:
 
 
 async def start(config: RouterConfig) -> RunningRouter:
-    """Start a router from ``config`` (port 0 picks a free port)."""
+    """Start a router from ``config`` (port 0 picks a free port).
+
+    Raises ConfigError when ``config.host`` reaches beyond loopback without credentials, or a
+    token variable or certificate file is missing.
+    """
     # Credentials first: a missing token or certificate must fail before anything is opened.
-    tokens = read_tokens(config.auth_token_envs, "router.auth_token_envs")
+    authorizer = Authorizer.from_config(
+        SCOPES,
+        "router",
+        auth_token_envs=config.auth_token_envs,
+        auth_tokens=config.auth_tokens,
+        client_certs=config.client_certs,
+    )
+    require_credentials("router", config.host, tokens=authorizer is not None, tls=config.tls)
     credentials = server_credentials(config.tls, "router")
     metrics_channel = channel_factory(
         config.metrics_tls,
@@ -127,10 +133,6 @@ async def start(config: RouterConfig) -> RunningRouter:
     await admin.load()
     admin_servicer = AdminServicer(admin, config.classification_mode)
 
-    interceptors: list[grpc.aio.ServerInterceptor] = []  # type: ignore[type-arg]
-    if tokens:
-        interceptors.append(BearerAuthInterceptor(tokens))
-
     def register(server: grpc.aio.Server) -> None:
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
         router_admin_service_pb2_grpc.add_RouterAdminServiceServicer_to_server(
@@ -142,9 +144,9 @@ async def start(config: RouterConfig) -> RunningRouter:
             f"{config.host}:{config.port}",
             register,
             [SERVICE_NAME, ADMIN_SERVICE_NAME],
-            interceptors=interceptors,
             options=message_size_options(config.max_receive_message_bytes),
             credentials=credentials,
+            authorizer=authorizer,
         )
         prometheus = (
             serve_metrics(config.host, config.prometheus_port, metrics.registry)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gateway.config import GatewayConfig
+from llmrouter.access import Authorizer
 from llmrouter.config import env_names
+from metrics_svc.config import SCOPES as METRICS_SCOPES
 from metrics_svc.config import MetricsConfig
+from router_svc.config import SCOPES as ROUTER_SCOPES
 from router_svc.config import RouterConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,8 +24,20 @@ SECTIONS: dict[str, tuple[type[Any], str]] = {
     "gateway": (GatewayConfig, "gateway"),
 }
 OTEL = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_SERVICE_NAME"}
-# Variables read outside the config dataclasses (the gateway hashes its keys at start).
-EXTRA_ENV = {"gateway": {"LLMROUTER_GATEWAY_API_KEYS"}}
+# Variables holding the gRPC tokens, named by the *_token_env and auth_tokens settings.
+TOKENS = {
+    "LLMROUTER_INFERENCE_TOKEN",
+    "LLMROUTER_ADMIN_TOKEN",
+    "LLMROUTER_RECORD_TOKEN",
+    "LLMROUTER_READ_TOKEN",
+}
+# Variables read outside the config dataclasses (the gateway hashes its keys at start; the
+# servers' auth_tokens shortcuts).
+EXTRA_ENV = {
+    "gateway": {"LLMROUTER_GATEWAY_API_KEYS"} | TOKENS,
+    "router": {"LLMROUTER_ROUTER_AUTH_TOKENS"} | TOKENS,
+    "metrics": {"LLMROUTER_METRICS_AUTH_TOKENS"} | TOKENS,
+}
 PROVIDER_KEYS = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY"}
 
 
@@ -49,7 +65,11 @@ def test_commands_env_and_ports_match_the_code() -> None:
         port = int(env[f"LLMROUTER_{section.upper()}_PORT"])
         default_port = next(f.default for f in dataclasses.fields(cls) if f.name == "port")
         assert port == default_port
-        assert f"{port}:{port}" in service["ports"]
+        if name == "gateway":
+            assert f"{port}:{port}" in service["ports"]
+        else:  # gRPC services: reachable from the compose network only
+            assert "ports" not in service, f"{name} publishes its port on the host"
+            assert service["expose"] == [str(port)]
 
 
 def test_addresses_point_at_the_right_services() -> None:
@@ -79,3 +99,73 @@ def test_gateway_keys_are_required_and_actually_read() -> None:
     config = load_config(None, {"LLMROUTER_GATEWAY_API_KEYS": "team:secret-key-123"})
     assert [k.id for k in config.api_keys] == ["team"]
     assert "secret-key-123" not in repr(config)
+
+
+def _interpolated(env: dict[str, str]) -> dict[str, str]:
+    """``env`` as compose hands it over when every required variable is set (to a value
+    derived from its name) and no optional one is."""
+
+    def value(match: re.Match[str]) -> str:
+        name, sep, rest = match.group(1), match.group(2), match.group(3)
+        return f"value-of-{name}" if sep == ":?" else rest
+
+    pattern = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:\?|:-)([^}]*)\}")
+    return {k: pattern.sub(value, str(v)) for k, v in env.items()}
+
+
+def test_grpc_ports_are_closed_to_the_network() -> None:
+    """No internal port is published, every gRPC server listening on 0.0.0.0 requires a
+    credential, and each caller's token has exactly the scopes it needs."""
+    from gateway.config import load_config as gateway_config
+    from metrics_svc.config import load_config as metrics_config
+    from router_svc.config import load_config as router_config
+
+    services = compose()["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published <= {"gateway", "jaeger"}, published
+    env = {name: _interpolated(services[name]["environment"]) for name in SECTIONS}
+    for name in TOKENS:  # compose refuses to start without each token
+        raw = [
+            str(s["environment"][name])
+            for s in services.values()
+            if name in s.get("environment", {})
+        ]
+        assert raw, name
+        assert all(v.startswith(f"${{{name}:?") for v in raw), (name, raw)
+
+    router = router_config(None, document={}, environ=env["router"])
+    metrics = metrics_config(None, env["metrics"])
+    gateway_env = {k: v for k, v in env["gateway"].items() if k != "LLMROUTER_GATEWAY_API_KEYS"}
+    gateway = gateway_config(None, gateway_env)
+    assert (router.host, metrics.host) == ("0.0.0.0", "0.0.0.0")
+    router_access = Authorizer.from_config(
+        ROUTER_SCOPES,
+        "router",
+        auth_token_envs=router.auth_token_envs,
+        auth_tokens=router.auth_tokens,
+        environ=env["router"],
+    )
+    metrics_access = Authorizer.from_config(
+        METRICS_SCOPES,
+        "metrics",
+        auth_token_envs=metrics.auth_token_envs,
+        auth_tokens=metrics.auth_tokens,
+        environ=env["metrics"],
+    )
+    assert router_access is not None, "the router on 0.0.0.0 accepts anonymous calls"
+    assert metrics_access is not None, "metrics on 0.0.0.0 accepts anonymous calls"
+
+    def token(service: str, variable: str) -> str:
+        return env[service][variable]
+
+    # What each caller's token may do, where it is checked.
+    gateway_inference = token("gateway", gateway.router_token_env)
+    gateway_admin = token("gateway", gateway.router_admin_token_env)
+    gateway_read = token("gateway", gateway.metrics_token_env)
+    router_record = token("router", router.metrics_token_env)
+    assert router_access.scopes_of_token(gateway_inference) == {"inference"}
+    assert router_access.scopes_of_token(gateway_admin) == {"admin"}
+    assert metrics_access.scopes_of_token(router_record) == {"record"}
+    assert metrics_access.scopes_of_token(gateway_read) == {"read"}
+    assert router_access.scopes_of_token(router_record) is None
+    assert metrics_access.scopes_of_token(gateway_inference) is None

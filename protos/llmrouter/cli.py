@@ -2,23 +2,36 @@
 
 llmrouter serve router|metrics|gateway|all [--config FILE]
 llmrouter costs [--since 24h | --month 2026-11 | --start ISO --end ISO]
-                [--group-by model,provider] [--bucket hour|day] [--csv]
+                [--group-by model,provider] [--bucket hour|day] [--csv] [--token-env VAR]
+
+``serve all`` closes the gRPC ports of the stack it starts: a router or metrics service whose
+config names no credential gets scoped tokens for this run (from ``LLMROUTER_*_TOKEN`` when
+set, random otherwise), passed to the children through their environment only.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["LOCAL_TOKENS", "main"]
 
 SERVICES = ("metrics", "router", "gateway")  # start order; stopped in reverse
 _MODULES = {"router": "router_svc", "metrics": "metrics_svc", "gateway": "gateway"}
+# Variables holding the tokens ``serve all`` hands out (as compose names them), by scope.
+LOCAL_TOKENS = {
+    "inference": "LLMROUTER_INFERENCE_TOKEN",
+    "admin": "LLMROUTER_ADMIN_TOKEN",
+    "record": "LLMROUTER_RECORD_TOKEN",
+    "read": "LLMROUTER_READ_TOKEN",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,6 +60,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     costs.add_argument("--reference", default="", help="reference model for savings")
     costs.add_argument("--csv", action="store_true", help="write CSV instead of a table")
     costs.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+    costs.add_argument(
+        "--token-env",
+        default="",
+        help="environment variable holding a metrics token with the read scope "
+        f"(default: {LOCAL_TOKENS['read']}, when set)",
+    )
 
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -73,8 +92,11 @@ def _serve_one(service: str, config: str | None) -> int:
     return gateway_main(argv)
 
 
-def _endpoints(config: str | None) -> dict[str, tuple[str, int]]:
-    """host and port of each service, as the services themselves will read them."""
+def _plan(
+    config: str | None, environ: Mapping[str, str]
+) -> tuple[dict[str, tuple[str, int]], dict[str, dict[str, str]]]:
+    """host and port of each service, as the services themselves will read them, and the
+    variables each child gets on top of ``environ`` (this run's tokens, see :func:`_tokens`)."""
     from gateway.config import load_config as gateway_config
     from metrics_svc.config import load_config as metrics_config
     from router_svc.config import load_config as router_config
@@ -82,16 +104,64 @@ def _endpoints(config: str | None) -> dict[str, tuple[str, int]]:
     from .config import ConfigError
 
     try:
-        r, m, g = router_config(config), metrics_config(config), gateway_config(config)
+        r = router_config(config, environ=environ)
+        m = metrics_config(config, environ)
+        g = gateway_config(config, environ)
     except ConfigError as exc:
         print(f"llmrouter: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    return {"router": (r.host, r.port), "metrics": (m.host, m.port), "gateway": (g.host, g.port)}
+    endpoints = {
+        "router": (r.host, r.port),
+        "metrics": (m.host, m.port),
+        "gateway": (g.host, g.port),
+    }
+    return endpoints, _tokens(
+        router_open=not (r.auth_token_envs or r.auth_tokens or r.tls.client_ca_file),
+        metrics_open=not (m.auth_token_envs or m.auth_tokens or m.tls.client_ca_file),
+        environ=environ,
+    )
+
+
+def _tokens(
+    *, router_open: bool, metrics_open: bool, environ: Mapping[str, str]
+) -> dict[str, dict[str, str]]:
+    """Each child's extra variables: scoped tokens for the services configured without any
+    credential (a token's value from ``environ`` when set there, else random for this run).
+
+    The gateway gets the inference, admin and read tokens, the router its record token; each
+    server learns which variables hold its tokens and their scopes (``*_AUTH_TOKENS``).
+    """
+    envs: dict[str, dict[str, str]] = {name: {} for name in SERVICES}
+
+    def value(scope: str) -> str:
+        return environ.get(LOCAL_TOKENS[scope], "").strip() or secrets.token_urlsafe(32)
+
+    if router_open:
+        inference, admin = LOCAL_TOKENS["inference"], LOCAL_TOKENS["admin"]
+        tokens = {inference: value("inference"), admin: value("admin")}
+        envs["router"] |= tokens | {
+            "LLMROUTER_ROUTER_AUTH_TOKENS": f"{inference}:inference,{admin}:admin"
+        }
+        envs["gateway"] |= tokens | {
+            "LLMROUTER_GATEWAY_ROUTER_TOKEN_ENV": inference,
+            "LLMROUTER_GATEWAY_ROUTER_ADMIN_TOKEN_ENV": admin,
+        }
+    if metrics_open:
+        record, read = LOCAL_TOKENS["record"], LOCAL_TOKENS["read"]
+        record_token, read_token = value("record"), value("read")
+        envs["metrics"] |= {
+            record: record_token,
+            read: read_token,
+            "LLMROUTER_METRICS_AUTH_TOKENS": f"{record}:record,{read}:read",
+        }
+        envs["router"] |= {record: record_token, "LLMROUTER_ROUTER_METRICS_TOKEN_ENV": record}
+        envs["gateway"] |= {read: read_token, "LLMROUTER_GATEWAY_METRICS_TOKEN_ENV": read}
+    return envs
 
 
 def _serve_all(config: str | None) -> int:
     """Start metrics, router and gateway as child processes; stop them in reverse on a signal."""
-    endpoints = _endpoints(config)
+    endpoints, extra_env = _plan(config, os.environ)
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -107,11 +177,13 @@ def _serve_all(config: str | None) -> int:
             cmd = [sys.executable, "-m", _MODULES[name]]
             if config:
                 cmd += ["--config", config]
-            children[name] = subprocess.Popen(cmd, start_new_session=True)
+            children[name] = subprocess.Popen(
+                cmd, start_new_session=True, env={**os.environ, **extra_env[name]}
+            )
             if not _wait_ready(name, endpoints[name], children[name], lambda: stopping):
                 code = 1
                 return code
-        _print_banner(endpoints)
+        _print_banner(endpoints, _grpc_note(extra_env, os.environ))
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
@@ -183,7 +255,22 @@ def _ready(name: str, host: str, port: int) -> bool:
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-def _print_banner(endpoints: dict[str, tuple[str, int]]) -> None:
+def _grpc_note(extra_env: dict[str, dict[str, str]], environ: Mapping[str, str]) -> str:
+    """The banner's line on the gRPC ports' tokens ("" when the config set credentials)."""
+    read = LOCAL_TOKENS["read"]
+    if not any(extra_env.values()):
+        return ""
+    if read not in extra_env["metrics"]:
+        return "gRPC: router and metrics take only this run's tokens (random, in their env)"
+    if environ.get(read, "").strip():
+        return f"gRPC: router and metrics take only this run's tokens; llmrouter costs uses ${read}"
+    return (
+        "gRPC: router and metrics take only this run's random tokens "
+        f"(export {read}=<long random string> before starting, for llmrouter costs)"
+    )
+
+
+def _print_banner(endpoints: dict[str, tuple[str, int]], grpc_note: str = "") -> None:
     import httpx
 
     from gateway.app import AUTH_OFF
@@ -206,6 +293,7 @@ def _print_banner(endpoints: dict[str, tuple[str, int]]) -> None:
         f"  router   {rh}:{rp}   gRPC llmrouter.v1.RouterService",
         f"  metrics  {mh}:{mp}   gRPC llmrouter.v1.MetricsService",
         *([f"  {AUTH_OFF}"] if auth == "disabled" else []),
+        *([f"  {grpc_note}"] if grpc_note else []),
         "Try:",
         f"  curl -s http://{gh}:{gp}/v1/chat/completions -H 'content-type: application/json' \\",
         *([] if auth == "disabled" else ['       -H "authorization: Bearer $LLMROUTER_KEY" \\']),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import os
 import re
 import sys
 from typing import Any, TextIO
@@ -13,6 +14,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 
 from .config import ConfigError
+from .security import read_token
 from .v1 import metrics_service_pb2, metrics_service_pb2_grpc
 
 __all__ = ["parse_since", "run_costs", "window"]
@@ -81,6 +83,10 @@ def run_costs(args: argparse.Namespace) -> int:
                     f"--group-by: unknown dimension {d!r} (one of {', '.join(_DIMENSIONS)})"
                 )
         address = args.metrics or _metrics_address(args.config)
+        # The read token: --token-env's variable (which must be set), else LLMROUTER_READ_TOKEN
+        # when set (the variable `serve all` and compose use).
+        token_env = args.token_env or (_READ_ENV if os.environ.get(_READ_ENV, "").strip() else "")
+        token = read_token(token_env, "--token-env")
     except (ValueError, ConfigError) as exc:
         print(f"llmrouter costs: {exc}", file=sys.stderr)
         return 2
@@ -100,7 +106,8 @@ def run_costs(args: argparse.Namespace) -> int:
     try:
         with grpc.insecure_channel(address) as channel:
             stub = metrics_service_pb2_grpc.MetricsServiceStub(channel)
-            reply = stub.QueryCosts(request, timeout=args.timeout)
+            metadata = (("authorization", f"Bearer {token}"),) if token else None
+            reply = stub.QueryCosts(request, timeout=args.timeout, metadata=metadata)
     except grpc.RpcError as exc:
         code = exc.code() if isinstance(exc, grpc.Call) else None
         detail = exc.details() if isinstance(exc, grpc.Call) else str(exc)
@@ -111,6 +118,9 @@ def run_costs(args: argparse.Namespace) -> int:
         columns.append("bucket")
     write_report(reply, columns, sys.stdout, as_csv=args.csv)
     return 0
+
+
+_READ_ENV = "LLMROUTER_READ_TOKEN"
 
 
 def _metrics_address(config: str | None) -> str:

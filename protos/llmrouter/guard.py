@@ -6,6 +6,9 @@ internals. :func:`guard` wraps every method handler (once, at registration, thro
 :class:`GuardedServer`) so that it decodes requests itself: a corrupt message gets
 INVALID_ARGUMENT, and any exception that escapes a handler becomes INTERNAL with a generic
 message (the details go to the log only).
+
+A guard can also run an access check (:class:`llmrouter.access.Authorizer`) before decoding:
+a call it refuses ends with the check's status and never reaches the handler.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ GENERIC_MESSAGE = "internal error"
 Context = grpc.aio.ServicerContext[Any, Any]
 # (method, handler) -> handler: what a server applies to each method handler it registers.
 Wrapper = Callable[[str, Any], Any]
+# Run before a handler: None lets the call in, a status ends it (llmrouter.access.Check).
+Check = Callable[[Context], grpc.Status | None]
+# method -> its check (None: no check), asked once per method at registration.
+Checks = Callable[[str], Check | None]
 
 # Errors that already are a status (abort) or a cancellation: let them through.
 _PASS_THROUGH = (grpc.aio.AbortError,)
@@ -43,18 +50,27 @@ async def _decode(decode: Callable[[bytes], Any] | None, data: bytes, context: C
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request message is malformed")
 
 
+async def _admit(check: Check, context: Context) -> None:
+    refused = check(context)
+    if refused is not None:
+        await context.abort_with_status(refused)  # type: ignore[attr-defined]
+
+
 async def _fail(method: str, context: Context) -> None:
     log.exception("unexpected error in %s", method)
     await context.abort(grpc.StatusCode.INTERNAL, GENERIC_MESSAGE)
 
 
-def guard(method: str, handler: Any) -> Any:
-    """``handler`` decoding its own requests and hiding unexpected exceptions."""
+def guard(method: str, handler: Any, check: Check | None = None) -> Any:
+    """``handler`` decoding its own requests and hiding unexpected exceptions; ``check``, when
+    given, runs first and may end the call."""
     decode = handler.request_deserializer
     if handler.unary_unary is not None:
         unary = handler.unary_unary
 
         async def unary_unary(data: bytes, context: Context) -> Any:
+            if check is not None:
+                await _admit(check, context)
             request = await _decode(decode, data, context)
             try:
                 return await unary(request, context)
@@ -72,6 +88,8 @@ def guard(method: str, handler: Any) -> Any:
         streaming = handler.unary_stream
 
         async def unary_stream(data: bytes, context: Context) -> AsyncIterator[Any]:
+            if check is not None:
+                await _admit(check, context)
             request = await _decode(decode, data, context)
             try:
                 async for item in streaming(request, context):
@@ -83,6 +101,8 @@ def guard(method: str, handler: Any) -> Any:
 
         async def unary_writes(data: bytes, context: Context) -> None:
             # Handlers that stream with context.write() (the health service's Watch).
+            if check is not None:
+                await _admit(check, context)
             request = await _decode(decode, data, context)
             try:
                 await streaming(request, context)
@@ -96,7 +116,21 @@ def guard(method: str, handler: Any) -> Any:
             request_deserializer=_identity,
             response_serializer=handler.response_serializer,
         )
-    return handler  # client-streaming methods: none of ours
+    if check is not None and handler.stream_stream is not None:
+        # Server reflection, the only bidirectional stream served: checked, not decoded here.
+        both = handler.stream_stream
+
+        async def stream_stream(requests: Any, context: Context) -> AsyncIterator[Any]:
+            await _admit(check, context)
+            async for item in both(requests, context):
+                yield item
+
+        return grpc.stream_stream_rpc_method_handler(
+            stream_stream,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    return handler  # other client-streaming methods: none of ours
 
 
 class _GuardedGeneric(grpc.GenericRpcHandler):  # type: ignore[type-arg]
@@ -122,17 +156,20 @@ class GuardedServer:
     """Registers services on a ``grpc.aio`` server with every method handler guarded.
 
     Pass it where generated ``add_*_to_server`` functions expect a server; ``wrap`` (tracing)
-    goes around the guard. Wrapping at
+    goes around the guard, and ``checks`` gives each method's access check. Wrapping at
     registration costs nothing per call; a server interceptor would rebuild the wrapper (and
     add a coroutine layer) on every call.
     """
 
-    def __init__(self, server: grpc.aio.Server, wrap: Wrapper | None = None) -> None:
+    def __init__(
+        self, server: grpc.aio.Server, wrap: Wrapper | None = None, checks: Checks | None = None
+    ) -> None:
         self._server = server
         self._wrap = wrap
+        self._checks = checks
 
     def _guard(self, method: str, handler: Any) -> Any:
-        guarded = guard(method, handler)
+        guarded = guard(method, handler, self._checks(method) if self._checks else None)
         return self._wrap(method, guarded) if self._wrap else guarded
 
     def add_generic_rpc_handlers(self, handlers: Sequence[Any]) -> None:

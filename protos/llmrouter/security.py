@@ -1,10 +1,7 @@
-"""Who may call a gRPC service and over what: bearer tokens in metadata, TLS and mTLS.
+"""How gRPC services are reached: TLS and mTLS, and the bearer token a client sends.
 
-Servers: :class:`BearerAuthInterceptor` accepts calls whose ``authorization: Bearer <token>``
-metadata carries one of the configured tokens (compared as SHA-256 digests, without stopping at
-a match) and ends every other call with UNAUTHENTICATED. The health service stays open, as
-load balancers and gRPC's own client-side health checks call it without credentials.
-:func:`server_credentials` turns :class:`ServerTls` into TLS, or mTLS when a client CA is set.
+Servers: :func:`server_credentials` turns :class:`ServerTls` into TLS, or mTLS when a client CA
+is set; which caller may call which method is :mod:`llmrouter.access`.
 
 Clients: :func:`secure_channel` opens a channel over TLS (:class:`ClientTls`) or plaintext and
 sends the bearer token on every call. Tokens are only ever read from the environment.
@@ -12,10 +9,8 @@ sends the bearer token on every call. Tokens are only ever read from the environ
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,20 +20,14 @@ import grpc
 from llmrouter.config import ConfigError
 
 __all__ = [
-    "BearerAuthInterceptor",
     "ClientTls",
     "ServerTls",
     "bearer_interceptors",
     "channel_factory",
     "read_token",
-    "read_tokens",
     "secure_channel",
     "server_credentials",
 ]
-
-# Methods anyone may call: health checks come from load balancers and gRPC's own
-# client-side health checking, which carry no credentials.
-_OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 
 
 @dataclass(frozen=True)
@@ -102,19 +91,6 @@ def read_token(env_name: str, key: str, environ: Mapping[str, str] | None = None
     if not token:
         raise ConfigError(f"{key}: environment variable {env_name} is not set or empty")
     return token
-
-
-def read_tokens(
-    env_names: Sequence[str], key: str, environ: Mapping[str, str] | None = None
-) -> tuple[bytes, ...]:
-    """SHA-256 digests of the tokens in the named environment variables."""
-    return tuple(
-        _digest(read_token(name, f"{key}[{i}]", environ)) for i, name in enumerate(env_names)
-    )
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 def _read(path: str, key: str) -> bytes:
@@ -185,72 +161,6 @@ def secure_channel(
     """A channel to ``target``, as :func:`channel_factory` opens it."""
     factory = channel_factory(tls, token=token, key=key, options=options, interceptors=interceptors)
     return factory(target)
-
-
-# Server side --------------------------------------------------------------------------------
-
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[Any]]
-
-
-class BearerAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
-    """UNAUTHENTICATED for calls without one of the accepted bearer tokens."""
-
-    def __init__(self, digests: Sequence[bytes]) -> None:
-        if not digests:
-            raise ValueError("BearerAuthInterceptor needs at least one token")
-        self._digests = tuple(digests)
-
-    def _accepts(self, metadata: Sequence[tuple[str, Any]] | None) -> bool:
-        presented = ""
-        for name, value in metadata or ():
-            if name == "authorization" and isinstance(value, str):
-                scheme, _, token = value.strip().partition(" ")
-                if scheme.lower() == "bearer":
-                    presented = token.strip()
-        if not presented:
-            return False
-        digest = _digest(presented)
-        found = False
-        for known in self._digests:  # no early exit: the time says nothing about which matched
-            found |= hmac.compare_digest(known, digest)
-        return found
-
-    async def intercept_service(
-        self, continuation: Continuation, details: grpc.HandlerCallDetails
-    ) -> Any:
-        handler: Any = await continuation(details)
-        method: str = details.method
-        if handler is None or method.startswith(_OPEN_PREFIXES):
-            return handler
-        if self._accepts(details.invocation_metadata):
-            return handler
-        return _refusal(handler)
-
-
-_MISSING = "missing or invalid bearer token (authorization metadata)"
-
-
-def _refusal(handler: Any) -> Any:
-    """A handler of the same shape as ``handler`` that ends the call with UNAUTHENTICATED."""
-
-    async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, _MISSING)
-
-    async def refuse_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, _MISSING)
-        yield  # pragma: no cover - makes this an async generator, as stream handlers are
-
-    kwargs = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(refuse, **kwargs)
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(refuse_stream, **kwargs)
-    if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(refuse, **kwargs)
-    return grpc.stream_stream_rpc_method_handler(refuse_stream, **kwargs)
 
 
 # Client side --------------------------------------------------------------------------------

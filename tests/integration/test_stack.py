@@ -17,7 +17,25 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from llmrouter.v1 import (
+    metrics_service_pb2,
+    metrics_service_pb2_grpc,
+    router_admin_service_pb2,
+    router_admin_service_pb2_grpc,
+    router_service_pb2,
+    router_service_pb2_grpc,
+)
 from tests.conftest import free_port
+
+# As the README says: set before `make run`, `llmrouter costs` reads the ledger with it.
+READ_TOKEN = "local-read-token-0123456789"
+
+
+def cli_env() -> dict[str, str]:
+    """The environment of `serve all` and `llmrouter costs`: ours without LLMROUTER_*, plus
+    the read token (the other tokens are random for each run)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
+    return env | {"LLMROUTER_READ_TOKEN": READ_TOKEN}
 
 
 @pytest.fixture
@@ -44,17 +62,20 @@ metrics_address = "127.0.0.1:{ports["metrics"]}"
 auth_enabled = false
 """
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "llmrouter", "serve", "all", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=cli_env(),
     )
     try:
         banner = _read_until(proc, "Try:", timeout=60)
         assert f"http://localhost:{ports['gateway']}" in banner
+        assert (
+            "  gRPC: router and metrics take only this run's tokens; "
+            "llmrouter costs uses $LLMROUTER_READ_TOKEN\n"
+        ) in banner
         yield ports | {"config": str(config)}  # type: ignore[operator]
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -125,6 +146,7 @@ def test_curl_path_through_all_three_processes(stack: dict[str, int]) -> None:
             text=True,
             timeout=30,
             check=True,
+            env=cli_env(),
         ).stdout
         rows = list(csv.DictReader(io.StringIO(out)))
         if any(r["model"] == "sim-small" for r in rows):
@@ -142,6 +164,7 @@ def test_curl_path_through_all_three_processes(stack: dict[str, int]) -> None:
         text=True,
         timeout=30,
         check=True,
+        env=cli_env(),
     ).stdout
     assert table.splitlines()[0].split()[:3] == ["requests", "succeeded", "failed"]
 
@@ -161,3 +184,41 @@ def test_streaming_through_the_stack(stack: dict[str, int]) -> None:
         lines = [line for line in reply.iter_lines() if line]
     assert lines[-1] == "data: [DONE]"
     assert len(lines) > 3
+
+
+def test_the_local_stack_refuses_anonymous_grpc_calls(stack: dict[str, int]) -> None:
+    """`serve all` gives router and metrics this run's tokens: the gateway works, a caller
+    without a token gets nothing from the gRPC ports, and the read token only reads."""
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
+    reply = httpx.post(
+        f"http://127.0.0.1:{stack['gateway']}/v1/chat/completions", json=body, timeout=30
+    )
+    assert reply.status_code == 200, reply.text
+    assert httpx.get(f"http://127.0.0.1:{stack['gateway']}/v1/admin/models").status_code == 200
+
+    unauthenticated = grpc.StatusCode.UNAUTHENTICATED
+    with grpc.insecure_channel(f"127.0.0.1:{stack['router']}") as channel:
+        router = router_service_pb2_grpc.RouterServiceStub(channel)
+        admin = router_admin_service_pb2_grpc.RouterAdminServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            router.ListModels(router_service_pb2.ListModelsRequest(), timeout=5)
+        assert refused.value.code() == unauthenticated  # type: ignore[attr-defined]
+        with pytest.raises(grpc.RpcError) as refused:
+            admin.SetModelEnabled(
+                router_admin_service_pb2.SetModelEnabledRequest(model="sim-small", enabled=False),
+                timeout=5,
+            )
+        assert refused.value.code() == unauthenticated  # type: ignore[attr-defined]
+    read = (("authorization", f"Bearer {READ_TOKEN}"),)
+    with grpc.insecure_channel(f"127.0.0.1:{stack['metrics']}") as channel:
+        metrics = metrics_service_pb2_grpc.MetricsServiceStub(channel)
+        record = metrics_service_pb2.RecordUsageRequest(
+            records=[metrics_service_pb2.UsageRecord(id="forged:1", request_id="forged")]
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            metrics.RecordUsage(record, timeout=5)
+        assert refused.value.code() == unauthenticated  # type: ignore[attr-defined]
+        with pytest.raises(grpc.RpcError) as refused:
+            metrics.RecordUsage(record, timeout=5, metadata=read)
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED  # type: ignore[attr-defined]
+        metrics.QueryCosts(metrics_service_pb2.QueryCostsRequest(), timeout=5, metadata=read)

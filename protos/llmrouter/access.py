@@ -1,0 +1,316 @@
+"""Who may call which method of a gRPC service: credentials, the scopes they grant, the scope
+each method needs, and the rule that a service listening beyond loopback needs credentials.
+
+Credentials are bearer tokens (``authorization: Bearer <token>`` metadata; the tokens come from
+the environment and are kept as SHA-256 digests) and, under mTLS, client certificates named by
+their subject common name. Each credential grants scopes; each method needs one scope (its
+service's, or its own in :class:`ScopeTable`). gRPC's health service needs nothing (load
+balancers and client-side health checks carry no credentials); other methods outside the table
+(server reflection) need any accepted credential.
+
+When tokens are configured, every call needs one; when certificate names are configured, every
+call's certificate must be one of them; with both, both must grant the scope. A missing or
+unknown credential gets UNAUTHENTICATED, a known one without the method's scope
+PERMISSION_DENIED with ``google.rpc.ErrorInfo`` (reason ``SCOPE_MISSING``, domain ``llmrouter``,
+metadata ``scope`` and ``method``). No message ever quotes a token.
+
+Cost: :meth:`Authorizer.check_for` builds one check per method at registration (the guard of
+:mod:`llmrouter.guard` runs it before decoding the request); a call costs one metadata scan, one
+SHA-256 and one dict lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from llmrouter.config import ConfigError
+from llmrouter.security import ServerTls, read_token
+
+__all__ = [
+    "Authorizer",
+    "CertGrant",
+    "Check",
+    "ScopeTable",
+    "TokenGrant",
+    "is_loopback",
+    "parse_token_grants",
+    "require_credentials",
+]
+
+DOMAIN = "llmrouter"
+# Methods anyone may call: health checks come from load balancers and gRPC's own client-side
+# health checking, which carry no credentials.
+_OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+Context = grpc.aio.ServicerContext[Any, Any]
+#: Run before a method's handler: None lets the call in, a status ends it.
+Check = Callable[[Context], grpc.Status | None]
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """A bearer token a service accepts and the scopes it grants (an ``auth_tokens`` entry)."""
+
+    # Environment variable holding the token (read once at start; tokens are never in files).
+    env: str
+    # Scopes the token grants, e.g. ["inference"] (the service's table lists the scope names).
+    scopes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _ENV_NAME.fullmatch(self.env):
+            raise ConfigError(f"env: not an environment variable name: {self.env!r}")
+        if not self.scopes:
+            raise ConfigError("scopes: name at least one scope")
+
+
+@dataclass(frozen=True)
+class CertGrant:
+    """A client certificate (mTLS), by its subject common name, and the scopes it grants
+    (a ``client_certs`` entry)."""
+
+    # Subject common name (CN) of the certificate, as the CA issued it, e.g. "gateway".
+    client_cn: str
+    # Scopes the certificate grants.
+    scopes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.client_cn:
+            raise ConfigError("client_cn: must not be empty")
+        if not self.scopes:
+            raise ConfigError("scopes: name at least one scope")
+
+
+@dataclass(frozen=True)
+class ScopeTable:
+    """The scope each method of a server needs."""
+
+    # Full service name ("llmrouter.v1.RouterService") -> scope each of its methods needs.
+    services: Mapping[str, str]
+    # Full method ("/llmrouter.v1.MetricsService/RecordUsage") -> scope, instead of its service's.
+    methods: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """Every scope name, in first-mentioned order."""
+        return tuple(dict.fromkeys((*self.services.values(), *self.methods.values())))
+
+    def scope_of(self, method: str) -> str | None:
+        """The scope ``method`` needs; None for methods of services outside the table."""
+        found = self.methods.get(method)
+        if found is not None:
+            return found
+        return self.services.get(method.lstrip("/").partition("/")[0])
+
+    def check_grants(
+        self, tokens: Sequence[TokenGrant], certs: Sequence[CertGrant], tls: ServerTls
+    ) -> None:
+        """ConfigError naming the entry whose scope is unknown, or certificates without mTLS."""
+        known = self.scopes
+        named: tuple[tuple[str, Sequence[TokenGrant | CertGrant]], ...] = (
+            ("auth_tokens", tokens),
+            ("client_certs", certs),
+        )
+        for key, grants in named:
+            for i, grant in enumerate(grants):
+                for j, scope in enumerate(grant.scopes):
+                    if scope not in known:
+                        raise ConfigError(
+                            f"{key}[{i}].scopes[{j}]: unknown scope {scope!r} "
+                            f"(one of {', '.join(known)})"
+                        )
+        if certs and not tls.client_ca_file:
+            raise ConfigError("client_certs: needs client certificates (set tls.client_ca_file)")
+
+
+def parse_token_grants(text: str, key: str) -> tuple[TokenGrant, ...]:
+    """``ENV:scope+scope,ENV:scope`` (the environment's form of ``auth_tokens``) as grants.
+
+    Messages name ``key`` and the entry's position, never a token (the text holds only names).
+    """
+    grants = []
+    for n, entry in enumerate(e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        env, colon, scopes = entry.partition(":")
+        names = tuple(s.strip() for s in scopes.split("+") if s.strip())
+        if not colon or not names:
+            raise ConfigError(f"{key}: entry {n + 1}: expected ENV_NAME:scope[+scope...]")
+        try:
+            grants.append(TokenGrant(env=env.strip(), scopes=names))
+        except ConfigError as exc:
+            raise ConfigError(f"{key}: entry {n + 1}: {exc}") from None
+    return tuple(grants)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a bind address) only accepts connections from this machine."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name may resolve anywhere; "" and "0.0.0.0" are every interface
+
+
+def require_credentials(section: str, host: str, *, tokens: bool, tls: ServerTls) -> None:
+    """ConfigError (one line naming the keys to set) when ``host`` is reachable beyond this
+    machine and callers need neither a token nor a client certificate."""
+    if tokens or tls.client_ca_file or is_loopback(host):
+        return
+    raise ConfigError(
+        f"{section}.host: {host or '(all interfaces)'} is reachable beyond loopback, so callers "
+        f"need credentials: set {section}.auth_tokens (or {section}.auth_token_envs) or "
+        f"{section}.tls.client_ca_file (mTLS), or listen on 127.0.0.1"
+    )
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _status(
+    code: grpc.StatusCode, message: str, reason: str, metadata: Mapping[str, str] | None = None
+) -> grpc.Status:
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata or {}))
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=[info])
+    return rpc_status.to_status(status)
+
+
+_TOKEN_MISSING = _status(
+    grpc.StatusCode.UNAUTHENTICATED,
+    "missing bearer token (authorization metadata)",
+    "TOKEN_MISSING",
+)
+_TOKEN_INVALID = _status(
+    grpc.StatusCode.UNAUTHENTICATED,
+    "invalid bearer token (authorization metadata)",
+    "TOKEN_INVALID",
+)
+_CERT_UNKNOWN = _status(
+    grpc.StatusCode.UNAUTHENTICATED,
+    "the client certificate's common name is not accepted",
+    "CERTIFICATE_NOT_ACCEPTED",
+)
+
+
+def _bearer(metadata: Iterable[tuple[str, Any]] | None) -> str:
+    """The token of the last ``authorization: Bearer`` entry ("" when there is none)."""
+    presented = ""
+    for name, value in metadata or ():
+        if name == "authorization" and isinstance(value, str):
+            scheme, _, token = value.strip().partition(" ")
+            if scheme.lower() == "bearer":
+                presented = token.strip()
+    return presented
+
+
+class Authorizer:
+    """The credentials a server accepts, with their scopes, and the scope table of its methods.
+
+    ``tokens`` maps SHA-256 digests of accepted tokens to their scopes (None: no token needed);
+    ``certs`` maps certificate common names to their scopes (None: any certificate the TLS
+    layer accepted). Build it with :meth:`from_config`.
+    """
+
+    def __init__(
+        self,
+        table: ScopeTable,
+        tokens: Mapping[bytes, frozenset[str]] | None,
+        certs: Mapping[str, frozenset[str]] | None,
+    ) -> None:
+        if tokens is None and certs is None:
+            raise ValueError("Authorizer needs tokens or certificate names")
+        self._table = table
+        self._tokens = dict(tokens) if tokens is not None else None
+        self._certs = dict(certs) if certs is not None else None
+
+    @classmethod
+    def from_config(
+        cls,
+        table: ScopeTable,
+        section: str,
+        *,
+        auth_token_envs: Sequence[str] = (),
+        auth_tokens: Sequence[TokenGrant] = (),
+        client_certs: Sequence[CertGrant] = (),
+        environ: Mapping[str, str] | None = None,
+    ) -> Authorizer | None:
+        """Read the tokens from the environment; None when no credential is configured.
+
+        ``auth_token_envs`` grant every scope (their meaning before scopes existed); the same
+        token in several entries gets the union of their scopes. Raises ConfigError naming the
+        key when a named variable is unset or empty.
+        """
+        every = frozenset(table.scopes)
+        tokens: dict[bytes, frozenset[str]] = {}
+        for i, name in enumerate(auth_token_envs):
+            digest = _digest(read_token(name, f"{section}.auth_token_envs[{i}]", environ))
+            tokens[digest] = every
+        for i, grant in enumerate(auth_tokens):
+            digest = _digest(read_token(grant.env, f"{section}.auth_tokens[{i}].env", environ))
+            tokens[digest] = tokens.get(digest, frozenset()) | frozenset(grant.scopes)
+        certs: dict[str, frozenset[str]] = {}
+        for cert in client_certs:
+            certs[cert.client_cn] = certs.get(cert.client_cn, frozenset()) | set(cert.scopes)
+        if not tokens and not certs:
+            return None
+        return cls(table, tokens or None, certs or None)
+
+    def scopes_of_token(self, token: str) -> frozenset[str] | None:
+        """The scopes ``token`` grants (None: not accepted, or no tokens configured)."""
+        return None if self._tokens is None else self._tokens.get(_digest(token))
+
+    def check_for(self, method: str) -> Check | None:
+        """The check calls of ``method`` pass before its handler runs (None: open method)."""
+        if method.startswith(_OPEN_PREFIXES):
+            return None
+        need = self._table.scope_of(method)
+        denied = (
+            _status(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"this credential may not call {method} (it needs scope {need!r})",
+                "SCOPE_MISSING",
+                {"scope": need, "method": method},
+            )
+            if need is not None
+            else None
+        )
+        tokens, certs = self._tokens, self._certs
+
+        def check(context: Context) -> grpc.Status | None:
+            if tokens is not None:
+                token = _bearer(context.invocation_metadata())
+                if not token:
+                    return _TOKEN_MISSING
+                # A dict lookup by digest: its timing can only tell about the SHA-256 of what
+                # the caller sent, which says nothing about an accepted token.
+                granted = tokens.get(_digest(token))
+                if granted is None:
+                    return _TOKEN_INVALID
+                if need is not None and need not in granted:
+                    return denied
+            if certs is not None:
+                names = context.auth_context().get("x509_common_name") or ()
+                allowed = None
+                for name in names:
+                    allowed = certs.get(name.decode(errors="replace"))
+                if allowed is None:
+                    return _CERT_UNKNOWN
+                if need is not None and need not in allowed:
+                    return denied
+            return None
+
+        return check
