@@ -21,14 +21,14 @@ from typing import Any, NoReturn
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_reflection.v1alpha import reflection
 
-from llmrouter.access import Authorizer
 from llmrouter.config import ConfigError
 from llmrouter.guard import GuardedServer
 from llmrouter.telemetry import traced_handler, tracing_enabled
 
 __all__ = [
+    "SERVER_LIMIT_OPTIONS",
     "GrpcServer",
     "StartupError",
     "abort",
@@ -36,6 +36,17 @@ __all__ = [
     "run_main",
     "start_grpc_server",
 ]
+
+# Bounds of every gRPC server (gRPC's own defaults are unlimited; ``options`` may override):
+# connections at once (more are closed before the HTTP/2 handshake), calls at once on one
+# connection (a client queues the rest), and connections without a call for 10 minutes get a
+# GOAWAY (clients reconnect on their next call). Metadata keeps gRPC's bounds (8 KiB soft,
+# 16 KiB hard: grpc.max_metadata_size, grpc.absolute_max_metadata_size).
+SERVER_LIMIT_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_allowed_incoming_connections", 1000),
+    ("grpc.max_concurrent_streams", 1000),
+    ("grpc.max_connection_idle_ms", 10 * 60 * 1000),
+)
 
 # grpcio-health-checking exposes its asyncio servicer as ``health.aio`` without type hints.
 HealthServicer: Any = health.aio.HealthServicer  # type: ignore[attr-defined]
@@ -76,7 +87,6 @@ async def start_grpc_server(
     interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
     options: Sequence[tuple[str, int | str]] = (),
     credentials: grpc.ServerCredentials | None = None,
-    authorizer: Authorizer | None = None,
 ) -> GrpcServer:
     """Bind ``address`` (port 0 picks a free one), register services, health and reflection.
 
@@ -84,30 +94,22 @@ async def start_grpc_server(
     INVALID_ARGUMENT, crashes INTERNAL without details) and, when tracing, runs in a SERVER
     span (:func:`llmrouter.telemetry.traced_handler`), inside ``interceptors``.
 
-    ``credentials`` serves TLS (see :func:`llmrouter.security.server_credentials`);
-    ``authorizer`` decides who may call each method (health stays open; reflection needs any
-    accepted credential); None lets every caller in.
+    ``credentials`` serves TLS (see :func:`llmrouter.security.server_credentials`).
     """
     _check_bindable(address)
     # SO_REUSEPORT (gRPC's default) would let a second process silently share the port.
     server = grpc.aio.server(
         interceptors=list(interceptors) or None,
-        options=[("grpc.so_reuseport", 0), *options],
+        # gRPC takes the first of repeated options: ``options`` override the limits.
+        options=[("grpc.so_reuseport", 0), *options, *SERVER_LIMIT_OPTIONS],
     )
-    guarded: Any = GuardedServer(
-        server,
-        traced_handler if tracing_enabled() else None,
-        authorizer.check_for if authorizer is not None else None,
-    )
+    guarded: Any = GuardedServer(server, traced_handler if tracing_enabled() else None)
     register(guarded)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, guarded)
-    # Reflection's asyncio servicer, registered through the guard so that it is checked too.
-    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-        reflection.aio.ReflectionServicer(  # type: ignore[attr-defined]
-            (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME)
-        ),
-        guarded,
+    # The real server: reflection picks its asyncio servicer only for a grpc.aio.Server.
+    reflection.enable_server_reflection(
+        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
     try:
         if credentials is None:
