@@ -21,8 +21,9 @@ from typing import Any, NoReturn
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
+from llmrouter.access import Authorizer
 from llmrouter.config import ConfigError
 from llmrouter.guard import GuardedServer
 from llmrouter.telemetry import traced_handler, tracing_enabled
@@ -87,6 +88,7 @@ async def start_grpc_server(
     interceptors: Sequence[grpc.aio.ServerInterceptor[Any, Any]] = (),
     options: Sequence[tuple[str, int | str]] = (),
     credentials: grpc.ServerCredentials | None = None,
+    authorizer: Authorizer | None = None,
 ) -> GrpcServer:
     """Bind ``address`` (port 0 picks a free one), register services, health and reflection.
 
@@ -94,7 +96,9 @@ async def start_grpc_server(
     INVALID_ARGUMENT, crashes INTERNAL without details) and, when tracing, runs in a SERVER
     span (:func:`llmrouter.telemetry.traced_handler`), inside ``interceptors``.
 
-    ``credentials`` serves TLS (see :func:`llmrouter.security.server_credentials`).
+    ``credentials`` serves TLS (see :func:`llmrouter.security.server_credentials`);
+    ``authorizer`` decides who may call each method (health stays open; reflection needs any
+    accepted credential); None lets every caller in.
     """
     _check_bindable(address)
     # SO_REUSEPORT (gRPC's default) would let a second process silently share the port.
@@ -103,13 +107,20 @@ async def start_grpc_server(
         # gRPC takes the first of repeated options: ``options`` override the limits.
         options=[("grpc.so_reuseport", 0), *options, *SERVER_LIMIT_OPTIONS],
     )
-    guarded: Any = GuardedServer(server, traced_handler if tracing_enabled() else None)
+    guarded: Any = GuardedServer(
+        server,
+        traced_handler if tracing_enabled() else None,
+        authorizer.check_for if authorizer is not None else None,
+    )
     register(guarded)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, guarded)
-    # The real server: reflection picks its asyncio servicer only for a grpc.aio.Server.
-    reflection.enable_server_reflection(
-        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    # Reflection's asyncio servicer, registered through the guard so that it is checked too.
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        reflection.aio.ReflectionServicer(  # type: ignore[attr-defined]
+            (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        ),
+        guarded,
     )
     try:
         if credentials is None:
