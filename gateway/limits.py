@@ -160,6 +160,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._cancel_timer()
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """Serve an ``Upgrade`` request as plain HTTP without a warning per request: WebSockets
+        are off by design, not for want of a library (uvicorn's warning says so)."""
+
     # Deadlines and refusals.
 
     def _arm(self, delay_s: float, callback: Any) -> None:
@@ -199,6 +203,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         """Answer ``status`` unless a response is under way, then close after lingering."""
         self._refused = True
         self._cancel_timer()
+        if self.transport.is_closing():
+            return
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             # The app waits for this request's body: it sees a disconnect, its answer is dropped.

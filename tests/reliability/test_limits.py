@@ -236,3 +236,16 @@ async def test_connections_beyond_the_cap_are_refused(limited: Stack) -> None:
         assert (await http.get("/healthz")).status_code == 200
     for _, writer in held:
         writer.close()
+
+
+async def test_websocket_upgrades_are_served_as_plain_http(limited: Stack) -> None:
+    # With uvicorn's WebSocket protocol on, an upgrade left these limits (and got 403 here).
+    reader, writer = await connect(limited)
+    writer.write(
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n"
+        b"sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    writer.close()
+    assert status_of(head) == 200
+    assert "upgrade" not in limited.services["gateway"].log().lower()
