@@ -3,7 +3,7 @@
 Keys are held only as SHA-256 digests. A presented key is hashed and compared with every
 configured digest by ``hmac.compare_digest``, without stopping at a match, so the time taken
 says nothing about which key (or how much of one) matched. What the gateway passes on is the
-key's id, never the key.
+key's id, never the key, and whether it is an admin key (:class:`Caller`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,20 @@ from gateway.config import API_KEYS_ENV, GatewayConfig
 from gateway.errors import AuthenticationFailed
 from llmrouter.config import ConfigError
 
-__all__ = ["KeyRing", "presented_key"]
+__all__ = ["LOCAL_CALLER", "Caller", "KeyRing", "presented_key"]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request: the id of its API key (None when auth is off) and whether that key
+    may use the admin routes and every key's reports."""
+
+    api_key_id: str | None
+    admin: bool
+
+
+# Auth off (a local run): everything is allowed, as before admin keys existed.
+LOCAL_CALLER = Caller(api_key_id=None, admin=True)
 
 _MISSING = (
     "You didn't provide an API key. You need to provide your API key in an Authorization "
@@ -31,10 +44,11 @@ _WRONG = "Incorrect API key provided."
 
 @dataclass(frozen=True, repr=False)
 class KeyRing:
-    """The accepted keys as (digest, id) pairs; ``enabled`` False lets every request through."""
+    """The accepted keys as (digest, id, admin) entries; ``enabled`` False lets every request
+    through as an admin."""
 
     enabled: bool
-    _entries: tuple[tuple[bytes, str], ...]
+    _entries: tuple[tuple[bytes, str, bool], ...]
 
     @classmethod
     def from_config(
@@ -48,7 +62,7 @@ class KeyRing:
         if not config.auth_enabled:
             return cls(enabled=False, _entries=())
         env = os.environ if environ is None else environ
-        entries: list[tuple[bytes, str]] = []
+        entries: list[tuple[bytes, str, bool]] = []
         for i, key in enumerate(config.api_keys):
             if key.sha256:
                 digest = bytes.fromhex(key.sha256)
@@ -60,9 +74,9 @@ class KeyRing:
                         "is not set or empty"
                     )
                 digest = _digest(secret)
-            if any(hmac.compare_digest(digest, known) for known, _ in entries):
+            if any(hmac.compare_digest(digest, known) for known, _, _ in entries):
                 raise ConfigError(f"gateway.api_keys[{i}]: the same key is configured twice")
-            entries.append((digest, key.id))
+            entries.append((digest, key.id, key.admin))
         if not entries:
             raise ConfigError(
                 "gateway.api_keys: auth is enabled but no API key is configured; add "
@@ -73,24 +87,26 @@ class KeyRing:
         return cls(enabled=True, _entries=tuple(entries))
 
     def __repr__(self) -> str:
-        ids = ", ".join(key_id for _, key_id in self._entries)
+        ids = ", ".join(
+            key_id + (" (admin)" if admin else "") for _, key_id, admin in self._entries
+        )
         return f"KeyRing(enabled={self.enabled}, ids=[{ids}])"
 
-    def authenticate(self, headers: Headers) -> str | None:
-        """The id of the key ``headers`` present; None when auth is off.
+    def authenticate(self, headers: Headers) -> Caller:
+        """The caller whose key ``headers`` present; :data:`LOCAL_CALLER` when auth is off.
 
         Raises AuthenticationFailed when the key is missing or unknown.
         """
         if not self.enabled:
-            return None
+            return LOCAL_CALLER
         key = presented_key(headers)
         if key is None:
             raise AuthenticationFailed(_MISSING)
         digest = _digest(key)
-        found: str | None = None
-        for known, key_id in self._entries:
+        found: Caller | None = None
+        for known, key_id, admin in self._entries:
             if hmac.compare_digest(known, digest):
-                found = key_id
+                found = Caller(key_id, admin)
         if found is None:
             raise AuthenticationFailed(_WRONG)
         return found

@@ -10,6 +10,11 @@ Each channel can be TLS (mTLS with a client certificate) and send a bearer token
 (:class:`ChannelSecurity`, from the ``router_*`` and ``metrics_*`` keys of the config). Admin
 RPCs get a channel of their own when ``router_admin_token_env`` names a token of its own, so
 the token that may call Complete never carries the admin scope.
+
+Message sizes follow the HTTP limits (:func:`size_options`): a request may be as large as the
+body it came from plus :data:`FRAMING_MARGIN_BYTES`, an answer up to ``max_response_bytes``.
+gRPC refuses anything larger with RESOURCE_EXHAUSTED, which :mod:`gateway.errors` turns into
+413 (request) or 502 (answer), never a rate limit.
 """
 
 from __future__ import annotations
@@ -36,7 +41,19 @@ from llmrouter.v1 import (
     router_service_pb2_grpc,
 )
 
-__all__ = ["SERVICE_CONFIG", "ChannelSecurity", "Upstreams", "open_upstreams", "router_target"]
+__all__ = [
+    "FRAMING_MARGIN_BYTES",
+    "SERVICE_CONFIG",
+    "ChannelSecurity",
+    "Upstreams",
+    "open_upstreams",
+    "router_target",
+    "size_options",
+]
+
+# What a chat request gains on its way from a JSON body to a gRPC message (request ids, the
+# caller, field tags; protobuf is otherwise more compact than JSON).
+FRAMING_MARGIN_BYTES = 64 * 1024
 
 SERVICE_CONFIG = json.dumps(
     {
@@ -60,6 +77,15 @@ _PROBE_OPTIONS: Sequence[tuple[str, Any]] = (
 )
 
 
+def size_options(config: GatewayConfig) -> tuple[tuple[str, int], ...]:
+    """gRPC channel options: send at most ``max_body_bytes`` plus the framing margin, receive
+    at most ``max_response_bytes`` (gRPC's defaults are unlimited and 4 MiB)."""
+    return (
+        ("grpc.max_send_message_length", config.max_body_bytes + FRAMING_MARGIN_BYTES),
+        ("grpc.max_receive_message_length", config.max_response_bytes),
+    )
+
+
 @dataclass(frozen=True)
 class ChannelSecurity:
     """How the gateway opens its channels: TLS (certificate files read once, at start) and the
@@ -80,29 +106,31 @@ class ChannelSecurity:
         admin_token = read_token(
             config.router_admin_token_env, "gateway.router_admin_token_env", environ
         )
+        sizes = size_options(config)
         return cls(
             open_router=channel_factory(
                 config.router_tls,
                 token=router_token,
                 key="gateway.router_tls",
-                options=_OPTIONS,
+                options=(*_OPTIONS, *sizes),
             ),
             open_router_probe=channel_factory(
                 config.router_tls,
                 token=router_token,
                 key="gateway.router_tls",
-                options=_PROBE_OPTIONS,
+                options=(*_PROBE_OPTIONS, *sizes),
             ),
             open_metrics=channel_factory(
                 config.metrics_tls,
                 token=read_token(config.metrics_token_env, "gateway.metrics_token_env", environ),
                 key="gateway.metrics_tls",
+                options=sizes,
             ),
             open_router_admin=channel_factory(
                 config.router_tls,
                 token=admin_token,
                 key="gateway.router_tls",
-                options=_OPTIONS,
+                options=(*_OPTIONS, *sizes),
             )
             if admin_token and admin_token != router_token
             else None,

@@ -3,7 +3,8 @@
 API keys never appear in plain text here: a key is configured as the SHA-256 digest of the key
 (``sha256``) or as the name of the environment variable holding it (``env``, read at start by
 :mod:`gateway.auth`). The shortcut ``LLMROUTER_GATEWAY_API_KEYS=id:key,id:key`` is hashed as it
-is read, so the loaded config holds digests only.
+is read, so the loaded config holds digests only; ``LLMROUTER_GATEWAY_ADMIN_API_KEYS`` does the
+same for admin keys.
 """
 
 from __future__ import annotations
@@ -18,10 +19,18 @@ from dataclasses import dataclass, field
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls
 
-__all__ = ["API_KEYS_ENV", "ApiKeyConfig", "GatewayConfig", "hash_key", "load_config"]
+__all__ = [
+    "ADMIN_API_KEYS_ENV",
+    "API_KEYS_ENV",
+    "ApiKeyConfig",
+    "GatewayConfig",
+    "hash_key",
+    "load_config",
+]
 
-# The shortcut variable: comma-separated ``id:key`` pairs, hashed at once.
+# The shortcut variables: comma-separated ``id:key`` pairs, hashed at once.
 API_KEYS_ENV = "LLMROUTER_GATEWAY_API_KEYS"
+ADMIN_API_KEYS_ENV = "LLMROUTER_GATEWAY_ADMIN_API_KEYS"
 
 # Key ids show up in usage reports and logs; keep them plain (no ':' so the shortcut can split).
 _KEY_ID = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -46,6 +55,9 @@ class ApiKeyConfig:
     sha256: str = ""
     # Name of an environment variable holding the key, read once at start.
     env: str = ""
+    # May call /v1/admin/* (routing for every tenant) and read every key's reports; other
+    # keys get 403 there and see only their own usage.
+    admin: bool = False
 
     def __post_init__(self) -> None:
         if not _KEY_ID.fullmatch(self.id):
@@ -77,6 +89,9 @@ class GatewayConfig:
     readiness_timeout_s: float = 1.0
     # Largest accepted request body, in bytes; larger bodies get 413 before any parsing.
     max_body_bytes: int = 1048576
+    # Largest answer taken from the router or the metrics service, in bytes (the gRPC receive
+    # limit of both channels); a larger one is a 502 that clients are told not to retry.
+    max_response_bytes: int = 16 * 1024 * 1024
     # Largest request line plus headers of one request, in bytes; larger gets 431 and the
     # connection closes (counted as bytes arrive, so an endless header cannot grow memory).
     max_header_bytes: int = 32768
@@ -132,7 +147,7 @@ class GatewayConfig:
             value = getattr(self, name)
             if not value > 0:
                 raise ConfigError(f"{name}: must be positive, got {value}")
-        for name in ("max_body_bytes", "max_header_bytes", "max_connections"):
+        for name in ("max_body_bytes", "max_response_bytes", "max_header_bytes", "max_connections"):
             value = getattr(self, name)
             if value <= 0:
                 raise ConfigError(f"{name}: must be positive, got {value}")
@@ -171,27 +186,30 @@ def load_config(
     """Read ``[gateway]`` from ``path`` (or ``$LLMROUTER_CONFIG``) with environment overrides."""
     env = os.environ if environ is None else environ
     config = load_section(GatewayConfig, "gateway", read_file(path), env)
-    shortcut = env.get(API_KEYS_ENV, "")
-    if not shortcut.strip():
+    extra = [
+        *_parse_shortcut(env.get(API_KEYS_ENV, ""), API_KEYS_ENV, admin=False),
+        *_parse_shortcut(env.get(ADMIN_API_KEYS_ENV, ""), ADMIN_API_KEYS_ENV, admin=True),
+    ]
+    if not extra:
         return config
-    extra = _parse_shortcut(shortcut)
     try:
         return dataclasses.replace(config, api_keys=(*config.api_keys, *extra))
     except ConfigError as exc:
         raise ConfigError(f"gateway.{exc}") from None
 
 
-def _parse_shortcut(text: str) -> list[ApiKeyConfig]:
-    """``id:key,id:key`` as hashed ApiKeyConfigs; messages never quote a key."""
+def _parse_shortcut(text: str, variable: str, *, admin: bool) -> list[ApiKeyConfig]:
+    """``id:key,id:key`` from ``variable`` as hashed ApiKeyConfigs; messages never quote a
+    key."""
     keys = []
     for n, pair in enumerate(p.strip() for p in text.split(",")):
         if not pair:
             continue
         key_id, colon, key = pair.partition(":")
         if not colon or not key.strip():
-            raise ConfigError(f"{API_KEYS_ENV}: entry {n + 1}: expected id:key")
+            raise ConfigError(f"{variable}: entry {n + 1}: expected id:key")
         try:
-            keys.append(ApiKeyConfig(id=key_id.strip(), sha256=hash_key(key.strip())))
+            keys.append(ApiKeyConfig(id=key_id.strip(), sha256=hash_key(key.strip()), admin=admin))
         except ConfigError as exc:
-            raise ConfigError(f"{API_KEYS_ENV}: entry {n + 1}: {exc}") from None
+            raise ConfigError(f"{variable}: entry {n + 1}: {exc}") from None
     return keys

@@ -3,11 +3,18 @@
 Every error a client sees is a :class:`GatewayError` rendered as OpenAI's error body
 ``{"error": {"message", "type", "param", "code"}}``. Errors of the router arrive as
 ``grpc.aio.AioRpcError`` and are converted at the boundary by :func:`from_rpc_error`.
+
+RESOURCE_EXHAUSTED means two different things: the router's rate limits carry our ErrorInfo
+(429, which clients retry), while gRPC itself uses it for a message over a size limit, with no
+ErrorInfo. A request too large is a 413 and an answer too large a 502 marked
+``x-should-retry: false`` (the OpenAI SDKs obey it): retrying would only have the upstream
+serve, and bill, the same answer again.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -20,6 +27,7 @@ from grpc_status import rpc_status
 from llmrouter.request_ids import ERROR_INFO_REQUEST_ID, REQUEST_ID_PATTERN
 
 __all__ = [
+    "ADMIN_NEEDED",
     "GENERIC_MESSAGE",
     "GRPC_TO_HTTP",
     "AuthenticationFailed",
@@ -27,6 +35,7 @@ __all__ = [
     "GatewayError",
     "HttpMapping",
     "InvalidRequest",
+    "PermissionDenied",
     "UpstreamError",
     "from_rpc_error",
 ]
@@ -67,6 +76,18 @@ GRPC_TO_HTTP: Mapping[grpc.StatusCode, HttpMapping] = MappingProxyType(
     }
 )
 
+# The router's reason for an answer over its max_response_bytes.
+RESPONSE_TOO_LARGE_REASON = "RESPONSE_TOO_LARGE"
+_TOO_LARGE_REQUEST = HttpMapping(413, "invalid_request_error")
+_TOO_LARGE_ANSWER = HttpMapping(502, "upstream_error")
+# gRPC core's words for a message over a size limit, seen by the client either way round:
+# "CLIENT: Sent ..." / "SERVER: Received ..." for a request, "CLIENT: Received ..." /
+# "SERVER: Sent ..." for an answer (grpc/src/core message size filter; may be wrapped in
+# "Stream removed (...)").
+_SIZE_LIMIT = re.compile(
+    r"(CLIENT|SERVER): (Sent|Received) message larger than max \((\d+) vs\. (\d+)\)"
+)
+
 # Codes whose details may describe our internals; clients get GENERIC_MESSAGE instead.
 _OPAQUE_CODES = frozenset({_C.UNKNOWN, _C.INTERNAL, _C.DATA_LOSS})
 
@@ -97,6 +118,7 @@ class GatewayError(Exception):
         retry_after: int | None = None,
         http_status: int | None = None,
         error_type: str | None = None,
+        should_retry: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -106,6 +128,8 @@ class GatewayError(Exception):
         self.retry_after = retry_after
         self.http_status = self.default_status if http_status is None else http_status
         self.error_type = error_type or self.default_type
+        # x-should-retry (obeyed by the OpenAI SDKs); None leaves it to the status code.
+        self.should_retry = should_retry
 
     def body(self) -> dict[str, Any]:
         """The OpenAI-shaped error body."""
@@ -119,10 +143,14 @@ class GatewayError(Exception):
         }
 
     def headers(self) -> dict[str, str]:
-        """Extra response headers (``Retry-After`` when a delay is known)."""
-        if self.retry_after is None:
-            return {}
-        return {"retry-after": str(self.retry_after)}
+        """Extra response headers: ``Retry-After`` when a delay is known, ``x-should-retry``
+        when retrying is known to be right or wrong."""
+        headers: dict[str, str] = {}
+        if self.retry_after is not None:
+            headers["retry-after"] = str(self.retry_after)
+        if self.should_retry is not None:
+            headers["x-should-retry"] = "true" if self.should_retry else "false"
+        return headers
 
 
 class InvalidRequest(GatewayError):
@@ -156,6 +184,24 @@ class AuthenticationFailed(GatewayError):
         return {"www-authenticate": "Bearer"}
 
 
+# Modelled on OpenAI's answer to a key without the scope an operation needs.
+ADMIN_NEEDED = (
+    "You have insufficient permissions for this operation: it needs an admin API key "
+    "(gateway.api_keys with admin = true)."
+)
+
+
+class PermissionDenied(GatewayError):
+    """The key is valid but may not do this (a non-admin key on an admin route, or asking
+    for another key's usage); ``param`` names the field when one is at fault."""
+
+    default_status = 403
+    default_type = "permission_error"
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message, param=param, code="insufficient_permissions")
+
+
 class UpstreamError(GatewayError):
     """A failure reported by the router (or the channel to it), mapped through GRPC_TO_HTTP."""
 
@@ -168,8 +214,11 @@ class UpstreamError(GatewayError):
         code: str | None = None,
         retry_after: int | None = None,
         request_id: str = "",
+        mapping: HttpMapping | None = None,
+        should_retry: bool | None = None,
     ) -> None:
-        mapping = GRPC_TO_HTTP.get(grpc_code, GRPC_TO_HTTP[_C.UNKNOWN])
+        # ``mapping`` overrides the table for a code whose meaning depends on its details.
+        mapping = mapping or GRPC_TO_HTTP.get(grpc_code, GRPC_TO_HTTP[_C.UNKNOWN])
         super().__init__(
             message,
             param=param,
@@ -177,6 +226,7 @@ class UpstreamError(GatewayError):
             retry_after=retry_after,
             http_status=mapping.status,
             error_type=mapping.error_type,
+            should_retry=should_retry,
         )
         self.grpc_code = grpc_code
         # The id the router gave the failed request ("" when it had none yet): the
@@ -229,9 +279,51 @@ def from_rpc_error(exc: grpc.RpcError, service: str = "router") -> UpstreamError
         message = _TRANSPORT_MESSAGES[grpc_code].format(service=service)
     else:
         message = exc.details() or GENERIC_MESSAGE
+    if grpc_code is _C.RESOURCE_EXHAUSTED:
+        too_large = _size_limit(exc, service, reason, message, request_id)
+        if too_large is not None:
+            return too_large
     code = reason.lower() if reason else grpc_code.name.lower()
     return UpstreamError(
         grpc_code, message, param=param, code=code, retry_after=retry_after, request_id=request_id
+    )
+
+
+def _size_limit(
+    exc: grpc.RpcError, service: str, reason: str | None, message: str, request_id: str
+) -> UpstreamError | None:
+    """A RESOURCE_EXHAUSTED that is a message over a size limit (413 or 502 by direction):
+    the router's RESPONSE_TOO_LARGE, or gRPC's own words without any ErrorInfo. None for the
+    rest (rate limits)."""
+    code = _C.RESOURCE_EXHAUSTED
+    if reason == RESPONSE_TOO_LARGE_REASON:  # the router measured its own answer
+        return UpstreamError(
+            code,
+            message,
+            code="response_too_large",
+            request_id=request_id,
+            mapping=_TOO_LARGE_ANSWER,
+            should_retry=False,
+        )
+    found = None if reason is not None else _SIZE_LIMIT.search(exc.details() or "")
+    if found is None:
+        return None
+    side, verb, size, limit = found.groups()
+    if (side, verb) in (("CLIENT", "Sent"), ("SERVER", "Received")):
+        return UpstreamError(
+            code,
+            f"The request is too large for the {service}: {size} bytes as a message, at most "
+            f"{limit} allowed.",
+            code="request_too_large",
+            mapping=_TOO_LARGE_REQUEST,
+        )
+    return UpstreamError(
+        code,
+        f"The answer from the {service} is too large: {size} bytes, at most {limit} allowed. "
+        "Retrying would only produce it again.",
+        code="response_too_large",
+        mapping=_TOO_LARGE_ANSWER,
+        should_retry=False,
     )
 
 

@@ -21,6 +21,7 @@ from gateway.openapi_chat import CHAT_SCHEMAS
 from gateway.openapi_reports import REPORT_SCHEMAS
 from gateway.schema_parts import obj, ref
 from gateway.usage_query import BUCKETS, DIMENSIONS, FILTERS, MAX_LIMIT
+from llmrouter import limits
 from llmrouter.request_ids import REQUEST_ID_PATTERN
 
 __all__ = ["document"]
@@ -90,7 +91,7 @@ _HEADER_PARAMS = [
 _SOURCE_HEADER = {
     "name": "X-LLMRouter-Source",
     "in": "header",
-    "schema": {"type": "string"},
+    "schema": {"type": "string", "maxLength": limits.SOURCE_MAX_CHARS},
     "description": "Caller tag recorded with usage (llmrouter.source in the body wins).",
 }
 
@@ -214,14 +215,15 @@ _PATHS: Final = {
     },
     "/v1/costs": {
         "get": _operation(
-            "Costs, tokens, latency, fallbacks and savings over a window",
+            "Costs, tokens, latency, fallbacks and savings over a window (the caller's own key "
+            "unless it is an admin key; another key's api_key_id is a 403)",
             _json(ref("CostReport"), "The cost report."),
             parameters=[*_HEADER_PARAMS, *_COST_PARAMS],
         )
     },
     "/v1/usage": {
         "get": _operation(
-            "The cost report plus recent fallback events and provider health",
+            "The cost report plus recent fallback events and provider health (scoped as /v1/costs)",
             _json(ref("UsageReport"), "The usage report."),
             parameters=[*_HEADER_PARAMS, *_COST_PARAMS, _LIMIT_PARAM],
         )
@@ -236,7 +238,8 @@ _PATHS: Final = {
     },
     "/v1/admin/models": {
         "get": _operation(
-            "Every model with its live health (circuit, success rate, EWMA latency)",
+            "Every model with its live health (circuit, success rate, EWMA latency); every "
+            "/v1/admin route needs an admin key (403 otherwise)",
             _json(ref("ModelHealthList"), "The models, in registry order."),
             parameters=list(_HEADER_PARAMS),
         )

@@ -144,6 +144,17 @@ _SUMMARY_PROPS = {
     "end": TIME,
     "jaeger_url": STRING,
     "router_replicas": INTEGER,
+    "caller": obj(
+        ["api_key_id", "admin"],
+        {
+            "api_key_id": {"type": ["string", "null"], "description": "null when auth is off."},
+            "admin": {
+                "type": "boolean",
+                "description": "An admin key (or auth off): usage of every key, and Settings. "
+                "Otherwise the figures and events are this key's own.",
+            },
+        },
+    ),
     "reference_model": {"type": ["string", "null"]},
     "totals": _nullable(ref("CostSummary")),
     "by_model": {

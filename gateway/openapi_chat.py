@@ -20,6 +20,7 @@ from gateway.schema_parts import (
     obj,
     ref,
 )
+from llmrouter import limits
 
 __all__ = ["CHAT_SCHEMAS"]
 
@@ -144,15 +145,21 @@ _RESPONSE_FORMAT = {
     ]
 }
 
+
+def _capped(max_length: int) -> dict[str, Any]:
+    """An optional string of at most ``max_length`` characters (llmrouter.limits)."""
+    return {"type": ["string", "null"], "maxLength": max_length}
+
+
 _WEIGHT = {"type": ["number", "null"], "minimum": 0}
 _ROUTER_OPTIONS = {
     "type": ["object", "null"],
     "description": "llmrouter's own options; unknown keys are rejected.",
     "additionalProperties": False,
     "properties": {
-        "category": OPT_STRING,
-        "task_type": OPT_STRING,
-        "source": OPT_STRING,
+        "category": _capped(limits.CATEGORY_MAX_CHARS),
+        "task_type": _capped(limits.TASK_TYPE_MAX_CHARS),
+        "source": _capped(limits.SOURCE_MAX_CHARS),
         "preferences": {
             "type": ["object", "null"],
             "additionalProperties": False,
@@ -198,8 +205,17 @@ _CHAT_REQUEST = {
             "anyOf": [STRING, {"type": "array", "maxItems": 4, "items": STRING}, {"type": "null"}]
         },
         "response_format": _RESPONSE_FORMAT,
-        "user": OPT_STRING,
-        "metadata": {"type": ["object", "null"], "additionalProperties": STRING},
+        "user": _capped(limits.USER_MAX_CHARS),
+        "metadata": {
+            "type": ["object", "null"],
+            "description": "Up to 16 pairs; keys up to 64 characters, values up to 512.",
+            "maxProperties": limits.METADATA_MAX_PAIRS,
+            "propertyNames": {"maxLength": limits.METADATA_KEY_MAX_CHARS},
+            "additionalProperties": {
+                "type": "string",
+                "maxLength": limits.METADATA_VALUE_MAX_CHARS,
+            },
+        },
         "stream": {"type": ["boolean", "null"]},
         "stream_options": {
             "type": ["object", "null"],

@@ -33,7 +33,13 @@ from gateway.chat import RouterEndpoints
 from gateway.config import GatewayConfig
 from gateway.context import RequestContext, client_request_id, request_timeout
 from gateway.dashboard import DashboardPage, DashboardSummary, static_files
-from gateway.errors import GENERIC_MESSAGE, GatewayError, from_rpc_error
+from gateway.errors import (
+    ADMIN_NEEDED,
+    GENERIC_MESSAGE,
+    GatewayError,
+    PermissionDenied,
+    from_rpc_error,
+)
 from gateway.health import Health
 from gateway.observability import GatewayMetrics, PrometheusMiddleware, TracingMiddleware
 from gateway.streaming import ClientGone
@@ -115,17 +121,24 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Star
             finally:
                 upstreams.clear()
 
-    def protected(endpoint: _Endpoint) -> _Handler:
+    def protected(endpoint: _Endpoint, *, admin_only: bool = False) -> _Handler:
         async def run(request: Request) -> Response:
+            caller = keys.authenticate(request.headers)
+            if admin_only and not caller.admin:
+                raise PermissionDenied(ADMIN_NEEDED)
             ctx = RequestContext(
                 request_id=request_id(request),
-                api_key_id=keys.authenticate(request.headers),
+                api_key_id=caller.api_key_id,
                 client_request_id=client_request_id(request.headers),
                 timeout_s=request_timeout(request.headers, config.request_timeout_s),
+                admin=caller.admin,
             )
             return await endpoint(request, ctx)
 
         return _guarded(run)
+
+    def admin_route(endpoint: _Endpoint) -> _Handler:
+        return protected(endpoint, admin_only=True)
 
     chat = RouterEndpoints(config, current)
     usage = UsageEndpoints(current, options.clock)
@@ -155,17 +168,20 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Star
         Route("/v1/costs", protected(usage.costs), methods=["GET"]),
         Route("/v1/usage", protected(usage.usage), methods=["GET"]),
         Route("/v1/dashboard/summary", protected(summary.summary), methods=["GET"]),
-        Route("/v1/admin/models", protected(admin.list_models), methods=["GET"]),
-        Route(f"{model}/enabled", protected(admin.set_model_enabled), methods=["POST"]),
-        Route(f"{model}/reset-breaker", protected(admin.reset_breaker), methods=["POST"]),
+        # Admin routes change routing for every tenant: admin keys only.
+        Route("/v1/admin/models", admin_route(admin.list_models), methods=["GET"]),
+        Route(f"{model}/enabled", admin_route(admin.set_model_enabled), methods=["POST"]),
+        Route(f"{model}/reset-breaker", admin_route(admin.reset_breaker), methods=["POST"]),
         Route(
             "/v1/admin/providers/{name:path}/enabled",
-            protected(admin.set_provider_enabled),
+            admin_route(admin.set_provider_enabled),
             methods=["POST"],
         ),
         # One route per path, so a 405's Allow header lists every method of the path.
-        Route("/v1/admin/categories", protected(admin.categories), methods=["GET", "POST"]),
-        Route("/v1/admin/categories/{name}", protected(admin.category), methods=["PUT", "DELETE"]),
+        Route("/v1/admin/categories", admin_route(admin.categories), methods=["GET", "POST"]),
+        Route(
+            "/v1/admin/categories/{name}", admin_route(admin.category), methods=["PUT", "DELETE"]
+        ),
         Route("/healthz", _guarded(health.healthz), methods=["GET"]),
         Route("/readyz", _guarded(health.readyz), methods=["GET"]),
         Route("/openapi.json", _guarded(openapi_json), methods=["GET"]),

@@ -1,4 +1,5 @@
-"""The endpoints served by MetricsService: ``GET /v1/costs`` and ``GET /v1/usage``."""
+"""The endpoints served by MetricsService: ``GET /v1/costs`` and ``GET /v1/usage``, each
+limited to the caller's own API key unless it is an admin key."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from gateway.channels import Upstreams
 from gateway.context import RequestContext
 from gateway.errors import from_rpc_error
 from gateway.streaming import until_disconnect
-from gateway.usage_query import CostQuery, parse_cost_query
+from gateway.usage_query import CostQuery, parse_cost_query, scoped
 from gateway.web import JSONResponse
 
 __all__ = ["Clock", "UsageEndpoints"]
@@ -34,13 +35,14 @@ class UsageEndpoints:
         self._upstreams = upstreams
         self._clock = clock
 
-    def _query(self, request: Request, *, with_limit: bool) -> CostQuery:
+    def _query(self, request: Request, ctx: RequestContext, *, with_limit: bool) -> CostQuery:
         items = request.query_params.multi_items()
-        return parse_cost_query(items, now=self._clock(), with_limit=with_limit)
+        query = parse_cost_query(items, now=self._clock(), with_limit=with_limit)
+        return scoped(query, ctx.api_key_id, ctx.admin)
 
     async def costs(self, request: Request, ctx: RequestContext) -> Response:
         """``GET /v1/costs``: QueryCosts over the window, grouped and filtered as asked."""
-        query = self._query(request, with_limit=False)
+        query = self._query(request, ctx, with_limit=False)
         call = self._upstreams().metrics.QueryCosts(
             translate.query_costs_request(query), timeout=ctx.timeout_s
         )
@@ -52,7 +54,7 @@ class UsageEndpoints:
 
     async def usage(self, request: Request, ctx: RequestContext) -> Response:
         """``GET /v1/usage``: the cost report plus recent fallbacks and provider health."""
-        query = self._query(request, with_limit=True)
+        query = self._query(request, ctx, with_limit=True)
         metrics = self._upstreams().metrics
         calls = [
             metrics.QueryCosts(translate.query_costs_request(query), timeout=ctx.timeout_s),

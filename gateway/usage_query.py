@@ -4,17 +4,22 @@ Times are ISO 8601 (UTC when no offset is given) or unix seconds; ``since`` (``2
 is a window ending at ``end`` (default: now). Lists (``group_by`` and the filters) may repeat
 the parameter, use commas, or both. Every mistake is an InvalidRequest naming the parameter;
 unknown parameters are mistakes too, so a typo never silently widens a report.
+
+Reports are the caller's own (:func:`scoped`): a key that is not an admin key sees only the
+usage recorded under its id, and asking for another key's is a 403, not a quietly narrowed
+report.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, PermissionDenied
 
 __all__ = [
     "BUCKETS",
@@ -22,6 +27,7 @@ __all__ = [
     "FILTERS",
     "CostQuery",
     "parse_cost_query",
+    "scoped",
 ]
 
 # group_by values, in the order the report columns come.
@@ -122,6 +128,24 @@ def parse_cost_query(
         limit=_limit(scalars["limit"]),
         **filters,
     )
+
+
+def scoped(query: CostQuery, api_key_id: str | None, admin: bool) -> CostQuery:
+    """``query`` limited to the caller's key ``api_key_id`` unless the caller is an admin.
+
+    Raises PermissionDenied (param ``api_key_id``) when a non-admin names another key.
+    """
+    if admin:
+        return query
+    own = api_key_id or ""
+    others = sorted(set(query.api_key_ids) - {own})
+    if others:
+        raise PermissionDenied(
+            f"You have insufficient permissions to read the usage of API key '{others[0][:64]}': "
+            "a key sees only its own usage unless it is an admin key.",
+            "api_key_id",
+        )
+    return dataclasses.replace(query, api_key_ids=(own,))
 
 
 def _single(values: dict[str, list[str]], name: str) -> str | None:

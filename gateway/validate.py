@@ -13,6 +13,7 @@ from typing import Any
 from gateway.errors import InvalidRequest
 
 __all__ = [
+    "check_length",
     "expect_bool",
     "expect_int",
     "expect_list",
@@ -20,6 +21,7 @@ __all__ = [
     "expect_object",
     "expect_one_of",
     "expect_str",
+    "expect_string_map",
     "join",
     "optional_bool",
     "optional_int",
@@ -99,6 +101,45 @@ def expect_str(value: Any, param: str, *, non_empty: bool = False) -> str:
             f"Invalid '{param}': empty string. Expected a non-empty string.", param
         )
     return value
+
+
+def check_length(text: str, param: str, max_length: int) -> str:
+    """``text`` when it has at most ``max_length`` characters; else OpenAI's
+    ``string_above_max_length`` error naming ``param``."""
+    if len(text) > max_length:
+        raise InvalidRequest(
+            f"Invalid '{param}': string too long. Expected a string with maximum length "
+            f"{max_length}, but got a string with length {len(text)} instead.",
+            param,
+            code="string_above_max_length",
+        )
+    return text
+
+
+def expect_string_map(
+    value: Any, param: str, *, max_pairs: int, max_key_length: int, max_value_length: int
+) -> dict[str, str]:
+    """``value`` as an object of at most ``max_pairs`` string values, keys and values within
+    their lengths (OpenAI's ``metadata`` rules). A key too long is reported on ``param`` (the key
+    may be long; it is not quoted), a value on ``param.key``."""
+    obj = expect_object(value, param)
+    if len(obj) > max_pairs:
+        raise InvalidRequest(
+            f"Invalid '{param}': too many properties. Expected an object with at most "
+            f"{max_pairs} properties, but got an object with {len(obj)} properties instead.",
+            param,
+            code="object_above_max_properties",
+        )
+    for key, item in obj.items():
+        if len(key) > max_key_length:
+            raise InvalidRequest(
+                f"Invalid '{param}': key too long. Expected keys with maximum length "
+                f"{max_key_length}, but got a key with length {len(key)} instead.",
+                param,
+                code="string_above_max_length",
+            )
+        check_length(expect_str(item, join(param, key)), join(param, key), max_value_length)
+    return obj
 
 
 def expect_bool(value: Any, param: str) -> bool:

@@ -182,6 +182,11 @@ class RouterConfig:
     drain_delay_s: float = 1.0
     # Largest gRPC request accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.
     max_receive_message_bytes: int = 4 * 1024 * 1024
+    # Largest answer sent, in bytes (one Complete answer or one stream chunk). A larger one
+    # ends the call with RESOURCE_EXHAUSTED, ErrorInfo RESPONSE_TOO_LARGE, and is not tried on
+    # another model: the upstream has already served (and billed) it. Keep it at most the
+    # gateway's max_response_bytes.
+    max_response_bytes: int = 16 * 1024 * 1024
     # Environment variables each holding a bearer token with full access (every scope) that
     # callers may present (gRPC metadata ``authorization: Bearer <token>``).
     auth_token_envs: tuple[str, ...] = ()
@@ -257,6 +262,10 @@ class RouterConfig:
         if self.max_receive_message_bytes <= 0:
             raise ConfigError(
                 f"max_receive_message_bytes: must be positive, got {self.max_receive_message_bytes}"
+            )
+        if self.max_response_bytes <= 0:
+            raise ConfigError(
+                f"max_response_bytes: must be positive, got {self.max_response_bytes}"
             )
         names: set[str] = set()
         for i, model in enumerate(self.models):

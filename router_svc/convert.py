@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import orjson
 
+from llmrouter import limits
 from llmrouter.request_ids import REQUEST_ID_PATTERN
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
@@ -105,6 +106,7 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
             type=_FORMATS.get(chat.response_format.type, "text"),  # type: ignore[arg-type]
             json_schema=chat.response_format.json_schema,
         )
+    _check_ledger_fields(chat, path)
     prefs = chat.routing.preferences
     for name in ("cost", "latency", "quality"):
         if getattr(prefs, name) < 0:
@@ -134,6 +136,42 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         presence_penalty=chat.presence_penalty if chat.HasField("presence_penalty") else None,
         frequency_penalty=chat.frequency_penalty if chat.HasField("frequency_penalty") else None,
     )
+
+
+def _check_ledger_fields(chat: chat_pb2.ChatRequest, path: str) -> None:
+    """The client's free text that is stored with the usage stays within llmrouter.limits
+    (the gateway checks the same; internal callers reach the router directly)."""
+    for field, value, cap in (
+        ("user", chat.user, limits.USER_MAX_CHARS),
+        ("caller.source", chat.caller.source, limits.SOURCE_MAX_CHARS),
+        ("routing.category", chat.routing.category, limits.CATEGORY_MAX_CHARS),
+        ("routing.task_type", chat.routing.task_type, limits.TASK_TYPE_MAX_CHARS),
+    ):
+        if len(value) > cap:
+            raise InvalidRequest(
+                f"{path}.{field} is longer than {cap} characters ({len(value)})",
+                field=f"{path}.{field}",
+            )
+    metadata = chat.metadata
+    if len(metadata) > limits.METADATA_MAX_PAIRS:
+        raise InvalidRequest(
+            f"{path}.metadata holds {len(metadata)} pairs; at most "
+            f"{limits.METADATA_MAX_PAIRS} are allowed",
+            field=f"{path}.metadata",
+        )
+    for key, value in metadata.items():
+        if len(key) > limits.METADATA_KEY_MAX_CHARS:
+            raise InvalidRequest(
+                f"{path}.metadata keys may hold at most {limits.METADATA_KEY_MAX_CHARS} "
+                f"characters, got one of {len(key)}",
+                field=f"{path}.metadata",
+            )
+        if len(value) > limits.METADATA_VALUE_MAX_CHARS:
+            raise InvalidRequest(
+                f"{path}.metadata values may hold at most {limits.METADATA_VALUE_MAX_CHARS} "
+                f"characters, got one of {len(value)}",
+                field=f"{path}.metadata[{key}]",
+            )
 
 
 def _message(m: chat_pb2.Message, path: str) -> Message:

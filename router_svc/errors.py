@@ -33,6 +33,7 @@ __all__ = [
     "NotFound",
     "ProviderError",
     "RateLimited",
+    "ResponseTooLarge",
     "RetryBudgetExhausted",
     "RouterError",
     "StreamInterrupted",
@@ -74,6 +75,15 @@ class InvalidRequest(RouterError):
 
     code = grpc.StatusCode.INVALID_ARGUMENT
     reason = "INVALID_REQUEST"
+
+
+class ResponseTooLarge(RouterError):
+    """The answer is larger than ``max_response_bytes``: not sent, and not retried elsewhere
+    (the upstream has already served it). Not a rate limit, although gRPC's code for a
+    message over a size limit is RESOURCE_EXHAUSTED too: the reason tells them apart."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    reason = "RESPONSE_TOO_LARGE"
 
 
 class ModelNotFound(RouterError):

@@ -30,7 +30,7 @@ from .routing.retry import RetryBudget
 from .routing.setup import ask_model, categories_of
 from .servicer import SERVICE_NAME, RouterServicer
 from .urls import AddressPolicy, parse_allow_list
-from .usage import UsageOutbox
+from .usage import MAX_BATCH_BYTES, UsageOutbox
 
 __all__ = ["RunningRouter", "main", "serve", "start"]
 
@@ -92,6 +92,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         config.metrics_tls,
         token=read_token(config.metrics_token_env, "router.metrics_token_env"),
         key="router.metrics_tls",
+        options=[("grpc.max_send_message_length", MAX_BATCH_BYTES + 1024)],
     )
     # Every new upstream connection is vetted against the same rules as base URLs.
     addresses = AddressPolicy(parse_allow_list(config.allowed_private_hosts))
@@ -122,7 +123,13 @@ async def start(config: RouterConfig) -> RunningRouter:
         retry=retry,
         budget=RetryBudget(retry.budget_max_tokens, retry.budget_token_ratio),
     )
-    servicer = RouterServicer(registry, policy, engine, config.default_deadline_s)
+    servicer = RouterServicer(
+        registry,
+        policy,
+        engine,
+        config.default_deadline_s,
+        max_response_bytes=config.max_response_bytes,
+    )
     admin = Admin(
         registry,
         policy,
@@ -144,7 +151,9 @@ async def start(config: RouterConfig) -> RunningRouter:
             f"{config.host}:{config.port}",
             register,
             [SERVICE_NAME, ADMIN_SERVICE_NAME],
-            options=message_size_options(config.max_receive_message_bytes),
+            options=message_size_options(
+                config.max_receive_message_bytes, config.max_response_bytes
+            ),
             credentials=credentials,
             authorizer=authorizer,
         )

@@ -21,28 +21,57 @@ from .convert import (
     timestamp,
     tool_call_deltas,
 )
-from .errors import RouterError, to_rpc_status
+from .errors import ResponseTooLarge, RouterError, to_rpc_status
 from .registry import Registry
 from .routing.failover import Engine, StreamStarted, StreamSummary
 from .routing.policy import Policy
 
-__all__ = ["SERVICE_NAME", "RouterServicer"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "SERVICE_NAME", "RouterServicer"]
 
 SERVICE_NAME = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
 log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
+DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
 class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     """Validates requests, delegates to the engine and reports errors as rich statuses."""
 
     def __init__(
-        self, registry: Registry, policy: Policy, engine: Engine, default_deadline_s: float
+        self,
+        registry: Registry,
+        policy: Policy,
+        engine: Engine,
+        default_deadline_s: float,
+        *,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._registry = registry
         self._policy = policy
         self._engine = engine
         self._default_deadline = default_deadline_s
+        # The server's send limit: measured here so the router knows (and says) when an answer
+        # cannot be sent, instead of gRPC dropping it after the handler returned.
+        self._max_response_bytes = max_response_bytes
+
+    async def _check_size(self, message: Any, request_id: str, context: Context) -> None:
+        """Abort with RESPONSE_TOO_LARGE when ``message`` exceeds the send limit."""
+        size = message.ByteSize()
+        if size <= self._max_response_bytes:
+            return
+        log.warning(
+            "answer to request %s not sent: %d bytes, max_response_bytes is %d "
+            "(served and recorded upstream; not retried)",
+            request_id,
+            size,
+            self._max_response_bytes,
+        )
+        error = ResponseTooLarge(
+            f"The answer is too large to send: {size} bytes, at most "
+            f"{self._max_response_bytes} allowed.",
+            metadata={"size_bytes": str(size), "max_bytes": str(self._max_response_bytes)},
+        )
+        await abort(context, to_rpc_status(error))
 
     def _deadline(self, context: Context) -> float:
         remaining = context.time_remaining()
@@ -71,7 +100,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         except RouterError as exc:
             await abort(context, to_rpc_status(exc))
         completion = served.completion
-        return router_service_pb2.CompleteResponse(
+        response = router_service_pb2.CompleteResponse(
             id=served.request_id,
             model=served.entry.name,
             provider=served.entry.provider.name,
@@ -96,6 +125,8 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             fallback=served.fallback,
             trace_id=served.trace_id,
         )
+        await self._check_size(response, served.request_id, context)
+        return response
 
     async def StreamComplete(
         self,
@@ -104,8 +135,13 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
         try:
             chat: ChatRequest = chat_from_proto(request.chat)
+            request_id = ""
             async for event in self._engine.stream(chat, self._deadline(context)):
-                yield _chunk(event)
+                if isinstance(event, StreamStarted):
+                    request_id = event.request_id
+                chunk = _chunk(event)
+                await self._check_size(chunk, request_id, context)
+                yield chunk
         except RouterError as exc:
             await abort(context, to_rpc_status(exc))
 

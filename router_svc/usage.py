@@ -31,7 +31,13 @@ from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 
 from .pbtime import duration, timestamp
 
-__all__ = ["OutboxStats", "UsageEvent", "UsageOutbox"]
+__all__ = ["MAX_BATCH_BYTES", "OutboxStats", "UsageEvent", "UsageOutbox"]
+
+# A RecordUsage request carries at most this many bytes of records (the metrics service
+# receives up to 16 MiB by default), and the channel to it sends no more: a batch over the
+# metrics service's limit would be refused, and retried, forever. A single record over it is
+# set aside as rejected.
+MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +198,16 @@ ChannelFactory = Callable[[str], grpc.aio.Channel]
 _PERSIST_AT = 64
 
 
+def _fitting(rows: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """The oldest ``rows`` whose request stays within MAX_BATCH_BYTES (at least one)."""
+    total = 0
+    for n, (_, blob) in enumerate(rows):
+        total += len(blob) + 6  # tag and length prefix of each record
+        if total > MAX_BATCH_BYTES and n:
+            return rows[:n]
+    return rows
+
+
 def _request_of(blobs: Iterable[bytes]) -> metrics_service_pb2.RecordUsageRequest:
     """A RecordUsageRequest of serialised records, parsed once (in C) instead of per record:
     each record is field 1 of the request, length-delimited."""
@@ -346,6 +362,14 @@ class UsageOutbox:
         rows = await asyncio.to_thread(self._store.oldest, self._batch_size)
         if not rows:
             self._stored = 0
+            return True
+        rows = _fitting(rows)
+        if len(rows[0][1]) > MAX_BATCH_BYTES:
+            seq, blob = rows[0]
+            log.error("usage outbox: a record of %d bytes cannot be shipped; set aside", len(blob))
+            await asyncio.to_thread(self._store.reject, seq, "record larger than MAX_BATCH_BYTES")
+            self.stats.rejected += 1
+            self._stored = max(self._stored - 1, 0)
             return True
         request = _request_of(blob for _, blob in rows)
         try:

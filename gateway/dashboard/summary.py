@@ -14,6 +14,9 @@ buckets of the hourly chart).
 
 A status page must render when a service is down: a failed call leaves its parts null and
 names the service under ``unavailable``; the request fails only on bad parameters.
+
+Usage figures and fallback events are the caller's own unless its key is an admin key
+(``caller`` says which); model health and categories are the router's, shown to every key.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from gateway.dashboard import figures
 from gateway.errors import InvalidRequest, from_rpc_error
 from gateway.streaming import until_disconnect
 from gateway.translate._values import iso
-from gateway.usage_query import CostQuery, parse_cost_query
+from gateway.usage_query import CostQuery, parse_cost_query, scoped
 from gateway.web import JSONResponse
 
 __all__ = ["DAYS", "HOURS", "PARAMS", "DashboardSummary"]
@@ -61,8 +64,9 @@ logger = logging.getLogger(__name__)
 
 @dataclasses.dataclass
 class _Cached:
-    # (today, reference model): a new day or other prices is another answer.
-    key: tuple[str, str]
+    # (today, reference model, the caller's keys or "" for all): a new day, other prices or
+    # another key is another answer.
+    key: tuple[str, str, str]
     fetched: float
     rows: dict[str, dict[str, Any]]
 
@@ -95,17 +99,23 @@ class DashboardSummary:
         this_hour = now.replace(minute=0, second=0, microsecond=0)
         today = this_hour.replace(hour=0)
         query = _parse(request.query_params.multi_items(), now, this_hour + _HOUR)
-        reference = query.reference_model
+        query = scoped(query, ctx.api_key_id, ctx.admin)
+        reference, keys = query.reference_model, query.api_key_ids
         hourly = CostQuery(
             start=this_hour - (HOURS - 1) * _HOUR,
             group_by=("model",),
             bucket="hour",
             reference_model=reference,
+            api_key_ids=keys,
         )
         days = CostQuery(
-            start=today - (DAYS - 1) * _DAY, end=today, bucket="day", reference_model=reference
+            start=today - (DAYS - 1) * _DAY,
+            end=today,
+            bucket="day",
+            reference_model=reference,
+            api_key_ids=keys,
         )
-        cache_key = (iso(today) or "", reference)
+        cache_key = (iso(today) or "", reference, ",".join(keys))
         past_days = self._cached(cache_key)
 
         up = self._upstreams()
@@ -151,6 +161,7 @@ class DashboardSummary:
             "end": iso(query.end),
             "jaeger_url": self._jaeger_url,
             "router_replicas": self._replicas,
+            "caller": {"api_key_id": ctx.api_key_id, "admin": ctx.admin},
             **_window_figures(results, hours, window),
             **_trends(hours, past_days, this_hour, today),
             **self._status(results),
@@ -158,7 +169,7 @@ class DashboardSummary:
         }
         return JSONResponse(body)
 
-    def _cached(self, key: tuple[str, str]) -> dict[str, dict[str, Any]] | None:
+    def _cached(self, key: tuple[str, str, str]) -> dict[str, dict[str, Any]] | None:
         cached = self._past_days
         if cached is None or cached.key != key:
             return None
@@ -175,7 +186,7 @@ class DashboardSummary:
         metrics: Any,
         message: Any,
         days: CostQuery,
-        key: tuple[str, str],
+        key: tuple[str, str, str],
         deadline_s: float,
     ) -> None:
         """Fetch the past days again in the background; on failure keep the old ones."""

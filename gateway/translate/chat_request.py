@@ -10,11 +10,13 @@ import orjson
 
 from gateway.errors import InvalidRequest
 from gateway.validate import (
+    check_length,
     expect_list,
     expect_number,
     expect_object,
     expect_one_of,
     expect_str,
+    expect_string_map,
     join,
     optional_bool,
     optional_int,
@@ -23,9 +25,13 @@ from gateway.validate import (
     optional_str,
     required,
 )
+from llmrouter import limits
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
 __all__ = ["ParsedRequest", "parse_chat_request"]
+
+# The header form of llmrouter.source (the body wins).
+_SOURCE_HEADER: Final = "X-LLMRouter-Source"
 
 _INT32_MAX: Final = 2**31 - 1
 _INT64_MIN: Final = -(2**63)
@@ -115,14 +121,23 @@ def parse_chat_request(
     chat.stops.extend(_stops(obj.get("stop")))
     if (response_format := optional_object(obj, "response_format")) is not None:
         chat.response_format.CopyFrom(_response_format(response_format))
+    # user, metadata, source, category and task_type are stored with the usage: capped
+    # (llmrouter.limits) so one request cannot fill the ledger.
     if (user := optional_str(obj, "user")) is not None:
-        chat.user = user
-    if (metadata := optional_object(obj, "metadata")) is not None:
-        for key, value in metadata.items():
-            chat.metadata[key] = expect_str(value, join("metadata", key))
+        chat.user = check_length(user, "user", limits.USER_MAX_CHARS)
+    if obj.get("metadata") is not None:
+        chat.metadata.update(
+            expect_string_map(
+                obj["metadata"],
+                "metadata",
+                max_pairs=limits.METADATA_MAX_PAIRS,
+                max_key_length=limits.METADATA_KEY_MAX_CHARS,
+                max_value_length=limits.METADATA_VALUE_MAX_CHARS,
+            )
+        )
 
     if source:
-        chat.caller.source = source.strip()
+        chat.caller.source = check_length(source.strip(), _SOURCE_HEADER, limits.SOURCE_MAX_CHARS)
     if api_key_id:
         chat.caller.api_key_id = api_key_id
     if (extension := optional_object(obj, "llmrouter")) is not None:
@@ -338,11 +353,16 @@ def _router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> Non
         if key not in _ROUTER_KEYS:
             raise InvalidRequest(f"Unrecognized parameter: 'llmrouter.{key}'.", f"llmrouter.{key}")
     if (category := optional_str(ext, "category", "llmrouter")) is not None:
-        chat.routing.category = category
+        chat.routing.category = check_length(
+            category, "llmrouter.category", limits.CATEGORY_MAX_CHARS
+        )
     if (task_type := optional_str(ext, "task_type", "llmrouter")) is not None:
-        chat.routing.task_type = task_type
+        chat.routing.task_type = check_length(
+            task_type, "llmrouter.task_type", limits.TASK_TYPE_MAX_CHARS
+        )
     if (source := optional_str(ext, "source", "llmrouter")) is not None:
-        chat.caller.source = source  # the body is more specific than the header
+        # The body is more specific than the header.
+        chat.caller.source = check_length(source, "llmrouter.source", limits.SOURCE_MAX_CHARS)
     if (preferences := optional_object(ext, "preferences", "llmrouter")) is not None:
         parent = "llmrouter.preferences"
         for key, value in preferences.items():

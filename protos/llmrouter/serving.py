@@ -75,9 +75,16 @@ class GrpcServer:
         await self.server.stop(grace)
 
 
-def message_size_options(max_receive_bytes: int) -> list[tuple[str, int]]:
-    """Server options that cap incoming messages explicitly (larger: RESOURCE_EXHAUSTED)."""
-    return [("grpc.max_receive_message_length", max_receive_bytes)]
+def message_size_options(
+    max_receive_bytes: int, max_send_bytes: int | None = None
+) -> list[tuple[str, int]]:
+    """Server options that cap incoming (and, when given, outgoing) messages explicitly; a
+    larger message ends the call with RESOURCE_EXHAUSTED and no ErrorInfo. (gRPC's defaults:
+    4 MiB in, unlimited out.)"""
+    options = [("grpc.max_receive_message_length", max_receive_bytes)]
+    if max_send_bytes is not None:
+        options.append(("grpc.max_send_message_length", max_send_bytes))
+    return options
 
 
 async def start_grpc_server(

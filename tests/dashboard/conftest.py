@@ -16,7 +16,9 @@ from tests.fakes.otlp import running_receiver
 from tests.integration.conftest import Stack, started, write_config
 
 REPO = Path(__file__).resolve().parents[2]
+# The operator's key (admin) and a key that may only look at its own usage.
 API_KEY = "sk-dashboard-test-0123456789"
+VIEWER_KEY = "sk-dashboard-viewer-0123456789"
 JAEGER_URL = "http://jaeger.example:16686"
 # Prices per million tokens (input, output) of the fake provider's models.
 PRICES = {"alpha": (1.0, 2.0), "beta": (3.0, 6.0), "gamma": (0.5, 1.0)}
@@ -83,7 +85,8 @@ async def stack(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[Stack]:
             tmp_path, router_config(upstream), gateway_extra=f'jaeger_url = "{JAEGER_URL}"'
         )
         env = {
-            "LLMROUTER_GATEWAY_API_KEYS": f"dashboard:{API_KEY}",
+            "LLMROUTER_GATEWAY_ADMIN_API_KEYS": f"dashboard:{API_KEY}",
+            "LLMROUTER_GATEWAY_API_KEYS": f"viewer:{VIEWER_KEY}",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         }

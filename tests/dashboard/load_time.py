@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         stack = write_config(Path(folder))
-        env = {"LLMROUTER_GATEWAY_API_KEYS": f"load:{KEY}"}
+        env = {"LLMROUTER_GATEWAY_ADMIN_API_KEYS": f"load:{KEY}"}
         if args.database_url:
             env["LLMROUTER_METRICS_DATABASE_URL"] = args.database_url
         running = run_stack(stack, env)

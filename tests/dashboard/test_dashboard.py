@@ -23,7 +23,7 @@ from playwright.async_api import Browser, Page, expect
 from tests.fakes import Behavior, FakeUpstream
 from tests.integration.conftest import Stack
 
-from .conftest import API_KEY, JAEGER_URL, PRICES, REPO
+from .conftest import API_KEY, JAEGER_URL, PRICES, REPO, VIEWER_KEY
 
 AUTH = {"authorization": f"Bearer {API_KEY}"}
 CHAT = {"model": "auto", "messages": [{"role": "user", "content": "hello there"}]}
@@ -251,4 +251,38 @@ async def test_dashboard_shows_the_traffic_and_switches_a_model_off(
     assert errors == []
     # Only the two mistakes made on purpose failed: no missing asset, no server error.
     assert failed == [(401, "/v1/dashboard/summary?since=24h"), (400, "/v1/admin/categories")]
+    await context.close()
+
+
+async def test_a_key_that_is_not_admin_sees_its_own_usage_and_no_settings(
+    browser: Browser, stack: Stack, upstream: FakeUpstream
+) -> None:
+    await send_traffic(stack, upstream)  # with the admin key: none of it is the viewer's
+    async with httpx.AsyncClient(
+        base_url=stack.url, headers={"authorization": f"Bearer {VIEWER_KEY}"}, timeout=30
+    ) as http:
+        assert (await http.post("/v1/chat/completions", json=CHAT)).status_code == 200
+        for _ in range(100):  # until the router's outbox has shipped it
+            if (await http.get("/v1/costs")).json()["totals"]["requests"]:
+                break
+            await asyncio.sleep(0.1)
+    context = await browser.new_context(viewport={"width": 1360, "height": 900})
+    page = await context.new_page()
+    await page.goto(f"{stack.url}/dashboard")
+    await page.fill("#login-key", VIEWER_KEY)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_selector("body[data-state=ready]")
+    summary = await page.evaluate(
+        """async (key) => (await fetch("v1/dashboard/summary",
+            {headers: {authorization: `Bearer ${key}`}})).json()""",
+        VIEWER_KEY,
+    )
+    assert summary["caller"] == {"api_key_id": "viewer", "admin": False}
+    assert summary["totals"]["requests"] == 1
+
+    await open_tab(page, "settings")
+    await expect(page.locator("#settings-admin")).to_be_visible()
+    await expect(page.locator("#settings-admin")).to_contain_text("admin API key")
+    await expect(page.locator("#settings-models input").first).to_be_disabled()
+    await expect(page.locator("#category-new button[type=submit]")).to_be_disabled()
     await context.close()

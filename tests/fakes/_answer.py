@@ -123,15 +123,18 @@ def split(text: str, count: int) -> tuple[str, ...]:
     return tuple(pieces)
 
 
-def make_answer(body: JSONObject, *, seq: int, chunks: int, max_tokens: int | None) -> Answer:
-    """The answer to ``body``: a call to the chosen tool, else "Hello from <model>."."""
+def make_answer(
+    body: JSONObject, *, seq: int, chunks: int, max_tokens: int | None, text: str | None = None
+) -> Answer:
+    """The answer to ``body``: a call to the chosen tool, else ``text`` (default
+    "Hello from <model>.")."""
     model = str(body["model"])
     tool = _pick_tool(body)
     if tool is not None:
         pieces = split(json.dumps(TOOL_ARGUMENTS), chunks)
         stop: Literal["stop", "tool", "length"] = "tool"
     else:
-        pieces = split(f"Hello from {model}.", chunks)
+        pieces = split(f"Hello from {model}." if text is None else text, chunks)
         stop = "stop"
         if max_tokens is not None and 0 < max_tokens < len(pieces):
             pieces, stop = pieces[:max_tokens], "length"

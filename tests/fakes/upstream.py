@@ -85,6 +85,8 @@ class Behavior:
     format) carrying this message ends the stream: no finish, no usage, no [DONE]."""
     stream_error_after: int = 0
     """Streaming: content pieces sent before ``stream_error``."""
+    text: str | None = None
+    """The reply's text instead of "Hello from <model>." (e.g. a huge one)."""
 
 
 @dataclass(frozen=True)
@@ -283,6 +285,7 @@ class FakeUpstream:
             seq=len(self.requests),
             chunks=behavior.chunks,
             max_tokens=wire.max_tokens(body),
+            text=behavior.text,
         )
         if not streaming:
             payload = dumps(wire.reply(answer))

@@ -71,14 +71,15 @@ async def metrics() -> AsyncIterator[FakeMetrics]:
 
 @pytest.fixture
 def gateway_config(router: FakeRouter, metrics: FakeMetrics) -> GatewayConfig:
-    """A gateway config on a free port, pointing at the fakes, accepting TEST_KEY."""
+    """A gateway config on a free port, pointing at the fakes, accepting TEST_KEY (admin)."""
     return GatewayConfig(
         port=0,
         router_addresses=(f"127.0.0.1:{router.port}",),
         metrics_address=f"127.0.0.1:{metrics.port}",
         request_timeout_s=30.0,
         shutdown_grace_s=5.0,
-        api_keys=(ApiKeyConfig(id=TEST_KEY_ID, sha256=hash_key(TEST_KEY)),),
+        # An admin key: the admin routes and every key's reports are open to it.
+        api_keys=(ApiKeyConfig(id=TEST_KEY_ID, sha256=hash_key(TEST_KEY), admin=True),),
     )
 
 

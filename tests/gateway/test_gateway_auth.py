@@ -181,6 +181,30 @@ def test_shortcut_variable_is_hashed_at_once() -> None:
     assert "sk-secret" not in repr(KeyRing.from_config(config, environ={}))
 
 
+def test_admin_shortcut_marks_its_keys_admin() -> None:
+    config = load_config(
+        None,
+        environ={
+            "LLMROUTER_GATEWAY_API_KEYS": "alice:sk-secret-one",
+            "LLMROUTER_GATEWAY_ADMIN_API_KEYS": "ops:sk-secret-two",
+        },
+    )
+
+    assert [(k.id, k.admin) for k in config.api_keys] == [("alice", False), ("ops", True)]
+    assert "sk-secret" not in repr(config)
+    with pytest.raises(ConfigError, match=r"^LLMROUTER_GATEWAY_ADMIN_API_KEYS: entry 1: "):
+        load_config(None, environ={"LLMROUTER_GATEWAY_ADMIN_API_KEYS": "ops"})
+    # The same key twice, once as admin: a mistake, not a silent promotion.
+    with pytest.raises(ConfigError, match="the same key"):
+        load_config(
+            None,
+            environ={
+                "LLMROUTER_GATEWAY_API_KEYS": "a:sk-same",
+                "LLMROUTER_GATEWAY_ADMIN_API_KEYS": "b:sk-same",
+            },
+        )
+
+
 async def test_shortcut_keys_open_the_gateway(start_gateway: StartGateway) -> None:
     keys = load_config(None, environ={"LLMROUTER_GATEWAY_API_KEYS": "ci:sk-short"}).api_keys
     gateway = await start_gateway(api_keys=keys)

@@ -223,3 +223,61 @@ def test_inconsistent_rich_status_is_ignored() -> None:
     assert error.http_status == 429
     assert error.retry_after is None
     assert error.message == "other"
+
+
+@pytest.mark.parametrize(
+    ("details", "status", "code"),
+    [
+        # gRPC core's own words (grpcio 1.85), as each side reports a message over its limit.
+        ("CLIENT: Sent message larger than max (2097165 vs. 1048576)", 413, "request_too_large"),
+        (
+            "SERVER: Received message larger than max (2097165 vs. 1048576)",
+            413,
+            "request_too_large",
+        ),
+        (
+            "Stream removed (CLIENT: Received message larger than max (5242890 vs. 4194304))",
+            502,
+            "response_too_large",
+        ),
+        ("SERVER: Sent message larger than max (2097162 vs. 1048576)", 502, "response_too_large"),
+    ],
+)
+def test_a_message_over_a_size_limit_is_not_a_rate_limit(
+    details: str, status: int, code: str
+) -> None:
+    error = from_rpc_error(
+        grpc.aio.AioRpcError(
+            C.RESOURCE_EXHAUSTED, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details
+        )
+    )
+    assert error.http_status == status
+    assert error.code == code
+    size, limit = details.rstrip(")").split("(")[-1].split(" vs. ")
+    assert size in error.message
+    assert limit in error.message
+    # An answer too large is produced again by a retry: clients are told not to.
+    assert error.headers().get("x-should-retry") == ("false" if status == 502 else None)
+
+
+def test_the_routers_response_too_large_is_a_502_not_retried() -> None:
+    error = from_rpc_error(
+        rpc_error(Failure(C.RESOURCE_EXHAUSTED, "too large: 5 MiB", reason="RESPONSE_TOO_LARGE"))
+    )
+    assert (error.http_status, error.error_type, error.code) == (
+        502,
+        "upstream_error",
+        "response_too_large",
+    )
+    assert error.headers()["x-should-retry"] == "false"
+    # The same words inside a rate limit's ErrorInfo stay a rate limit.
+    limited = from_rpc_error(
+        rpc_error(
+            Failure(
+                C.RESOURCE_EXHAUSTED,
+                "CLIENT: Sent message larger than max (2 vs. 1)",
+                reason="RATE_LIMITED",
+            )
+        )
+    )
+    assert limited.http_status == 429

@@ -97,7 +97,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 async def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     tmp_path = tmp_path_factory.mktemp("fuzz")
     async with running_upstream() as upstream:
-        env = {"LLMROUTER_GATEWAY_API_KEYS": f"ci:{KEY}", "FUZZ_ANTHROPIC_KEY": "not-secret"}
+        # An admin key, so the fuzzing reaches the admin routes too.
+        env = {"LLMROUTER_GATEWAY_ADMIN_API_KEYS": f"ci:{KEY}", "FUZZ_ANTHROPIC_KEY": "not-secret"}
         async with stack(tmp_path, env) as s:
             metrics = await s.start(
                 "metrics",

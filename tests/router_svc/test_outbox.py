@@ -201,3 +201,25 @@ async def test_records_arrive_field_for_field(
         assert dict(record.metadata) == one.metadata
         assert record.trace_id == one.trace_id
         assert record.prompt_tokens == one.prompt_tokens
+
+
+async def test_batches_stay_under_the_message_limit_and_a_huge_record_is_set_aside(
+    tmp_path: Path, fake_metrics: tuple[FakeMetrics, GrpcServer]
+) -> None:
+    """The fake metrics service receives at most gRPC's default 4 MiB: a batch of every pending
+    record (about 7.5 MiB) would be refused, and retried, forever."""
+    metrics, server = fake_metrics
+    outbox = UsageOutbox(
+        str(tmp_path / "o.sqlite3"), f"127.0.0.1:{server.port}", flush_interval_s=0.01
+    )
+    await outbox.start()
+    big = "v" * (1536 * 1024)
+    for n in range(5):
+        outbox.submit(event(n, metadata={"note": big}))
+    outbox.submit(event(99, metadata={"note": "v" * (5 * 1024 * 1024)}))
+    # Not flush(): it can return while a group is being written to the file.
+    await wait_for(lambda: outbox.stats.shipped + outbox.stats.rejected == 6)
+    assert sorted(metrics.records) == sorted(f"req-{n}:1" for n in range(5))
+    assert outbox.stats.rejected == 1
+    assert outbox.stats.ship_failures == 0
+    await outbox.close()

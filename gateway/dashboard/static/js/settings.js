@@ -187,4 +187,11 @@ export function renderSettings(summary, { categories = false } = {}) {
     list.replaceChildren(...summary.categories.map(categoryForm));
   }
   setText("classification-mode", summary.classification_mode ? `classification: ${summary.classification_mode}` : "");
+
+  // Only admin keys may change routing (the gateway answers 403 otherwise): say so up front.
+  const admin = !summary.caller || summary.caller.admin;
+  byId("settings-admin").hidden = admin;
+  for (const control of byId("page-settings").querySelectorAll("input, button, select, textarea")) {
+    control.disabled = !admin;
+  }
 }

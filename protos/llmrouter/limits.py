@@ -1,0 +1,38 @@
+"""Caps on the free-text fields a client sends that end up in the usage ledger.
+
+The gateway checks them on the JSON body (400 naming the field) and the router checks them
+again on ``ChatRequest`` (INVALID_ARGUMENT naming the field), since internal services call it
+directly. Lengths are counted in characters (code points), as OpenAI counts them.
+
+``metadata`` follows OpenAI's published limits (chat completions ``metadata``: "Set of 16
+key-value pairs ... Keys are strings with a maximum length of 64 characters. Values are strings
+with a maximum length of 512 characters."). OpenAI publishes no cap on ``user``; 256 leaves
+room for any hashed or prefixed end-user id. The others are llmrouter's own fields.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "CATEGORY_MAX_CHARS",
+    "METADATA_KEY_MAX_CHARS",
+    "METADATA_MAX_PAIRS",
+    "METADATA_VALUE_MAX_CHARS",
+    "SOURCE_MAX_CHARS",
+    "TASK_TYPE_MAX_CHARS",
+    "USER_MAX_CHARS",
+]
+
+# OpenAI's metadata limits.
+METADATA_MAX_PAIRS: Final = 16
+METADATA_KEY_MAX_CHARS: Final = 64
+METADATA_VALUE_MAX_CHARS: Final = 512
+# OpenAI's end-user id (``user``).
+USER_MAX_CHARS: Final = 256
+# The caller's tag (``llmrouter.source`` or the X-LLMRouter-Source header).
+SOURCE_MAX_CHARS: Final = 128
+# A pinned category: category names are at most 64 characters (the router's admin rule).
+CATEGORY_MAX_CHARS: Final = 64
+# The caller's task type hint.
+TASK_TYPE_MAX_CHARS: Final = 64
