@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from metrics_svc.costs import CostFilter
 
 __all__ = ["DEFAULT_HEALTH_WINDOW", "HealthQuery", "ProviderHealth"]
 
@@ -13,10 +15,12 @@ DEFAULT_HEALTH_WINDOW = timedelta(hours=24)
 
 @dataclass(frozen=True, slots=True)
 class HealthQuery:
-    """Health of every provider with usage in ``[start, end)``."""
+    """Health of every provider with usage in ``[start, end)`` among the records ``filter``
+    matches (a non-admin caller's own key: another tenant's traffic stays out of its view)."""
 
     start: datetime
     end: datetime
+    filter: CostFilter = field(default_factory=CostFilter)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, event, func, select
+from sqlalchemy import ColumnElement, FromClause, and_, case, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -217,7 +217,8 @@ class Repository:
         ]
 
     async def provider_health(self, query: HealthQuery) -> list[ProviderHealth]:
-        """Per provider with usage in the window: its figures, and its latest outcomes ever."""
+        """Per provider with usage in the window: its figures, and its latest outcomes ever;
+        both count only the records ``query.filter`` matches."""
         table = usage_records
         succeeded, failed = UsageStatus.SUCCEEDED.value, UsageStatus.FAILED.value
         in_window = (
@@ -228,18 +229,20 @@ class Repository:
                 func.sum(case((table.c.status == failed, 1), else_=0)).label("failures"),
                 func.sum(table.c.duration_ms).label("duration_sum"),
             )
-            .where(*_conditions(query.start, query.end, CostFilter()))
+            .where(*_conditions(query.start, query.end, query.filter))
             .group_by(table.c.provider)
             .subquery("in_window")
         )
         # Correlated lookups, each a seek on ix_usage_records_provider_outcome; one statement
-        # so the figures and the latest outcomes come from the same snapshot.
+        # so the figures and the latest outcomes come from the same snapshot. The filter
+        # applies here too: a tenant's "last failure" must not be another tenant's.
         past = usage_records.alias("past")
+        matching = _conditions(None, None, query.filter, past)
 
         def latest(status: str, column: ColumnElement[Any]) -> Any:
             return (
                 select(column)
-                .where(past.c.provider == in_window.c.provider, past.c.status == status)
+                .where(past.c.provider == in_window.c.provider, past.c.status == status, *matching)
                 .order_by(past.c.time.desc(), past.c.id.desc())
                 .limit(1)
                 .scalar_subquery()
@@ -305,9 +308,11 @@ class Repository:
 
 
 def _conditions(
-    start: datetime | None, end: datetime | None, wanted: CostFilter
+    start: datetime | None,
+    end: datetime | None,
+    wanted: CostFilter,
+    table: FromClause = usage_records,
 ) -> list[ColumnElement[bool]]:
-    table = usage_records
     conditions: list[ColumnElement[bool]] = []
     if start is not None:
         conditions.append(table.c.time >= start)

@@ -221,9 +221,14 @@ def fallback_query(request: pb.ListFallbackEventsRequest, now: datetime) -> Fall
 
 
 def health_query(request: pb.GetProviderHealthRequest, now: datetime) -> HealthQuery:
-    """The window a ``GetProviderHealth`` request asks about (default: the last 24 hours)."""
+    """The window a ``GetProviderHealth`` request asks about (default: the last 24 hours) and
+    the records that count."""
     start, end = _window(request, now, InvalidHealthQuery)
-    return HealthQuery(start=start if start is not None else end - DEFAULT_HEALTH_WINDOW, end=end)
+    return HealthQuery(
+        start=start if start is not None else end - DEFAULT_HEALTH_WINDOW,
+        end=end,
+        filter=_filter(request.filter),
+    )
 
 
 def _window(

@@ -15,8 +15,9 @@ buckets of the hourly chart).
 A status page must render when a service is down: a failed call leaves its parts null and
 names the service under ``unavailable``; the request fails only on bad parameters.
 
-Usage figures and fallback events are the caller's own unless its key is an admin key
-(``caller`` says which); model health and categories are the router's, shown to every key.
+Usage figures, fallback events and provider health are the caller's own unless its key is an
+admin key (``caller`` says which); model health and categories are the router's, shown to every
+key.
 """
 
 from __future__ import annotations

@@ -73,8 +73,9 @@ def fallback_events_request(query: CostQuery) -> metrics_service_pb2.ListFallbac
 
 
 def provider_health_request(query: CostQuery) -> metrics_service_pb2.GetProviderHealthRequest:
-    """The GetProviderHealth request for the window of ``query``."""
-    request = _m.GetProviderHealthRequest()
+    """The GetProviderHealth request for the window and filters of ``query`` (its
+    ``api_key_ids`` keep a non-admin caller to its own traffic)."""
+    request = _m.GetProviderHealthRequest(filter=_filter(query))
     _set_window(request, query)
     return request
 

@@ -236,6 +236,7 @@ async def test_usage_adds_fallback_events_and_provider_health(
     (health,) = metrics.requests["GetProviderHealth"]
     assert events.page_size == 20
     assert list(events.filter.providers) == ["simulated"]
+    assert health.filter == events.filter  # provider health counts the same records
     week_ago = int((NOW - dt.timedelta(days=7)).timestamp())
     for sent in (events, health, metrics.requests["QueryCosts"][0]):
         assert seconds(sent.start_time) == week_ago

@@ -180,3 +180,46 @@ async def test_an_invalid_window_names_the_field(
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     info, _ = rich_error(caught.value)
     assert (info.reason, info.metadata["field"]) == ("INVALID_HEALTH_QUERY", field)
+
+
+async def test_the_filter_scopes_window_figures_and_latest_outcomes(metrics: Metrics) -> None:
+    # Alice's openai calls all succeed; Bob's fail, later. Each key must see only its own.
+    alice_ok, bob_bad = NOW - timedelta(minutes=30), NOW - timedelta(minutes=10)
+    await metrics.record(
+        usage_record("a:1", provider="openai", api_key_id="alice", time=alice_ok),
+        usage_record("a2:1", provider="ollama", api_key_id="alice", time=alice_ok),
+        usage_record(
+            "b:1",
+            provider="openai",
+            api_key_id="bob",
+            time=bob_bad,
+            status=pb.USAGE_STATUS_FAILED,
+            error_type="RATE_LIMITED",
+        ),
+        # Outside the window, still Bob's: his latest success is his own, not Alice's.
+        usage_record("b0:1", provider="openai", api_key_id="bob", time=NOW - timedelta(days=3)),
+    )
+
+    alice = await metrics.health(filter=pb.CostFilter(api_key_ids=["alice"]))
+    bob = await metrics.health(filter=pb.CostFilter(api_key_ids=["bob"]))
+    both = await metrics.health()
+
+    assert set(alice) == {"ollama", "openai"}
+    mine = alice["openai"]
+    assert (mine.requests, mine.successes, mine.failures) == (1, 1, 0)
+    assert mine.last_success_time.ToDatetime(tzinfo=UTC) == alice_ok
+    assert not mine.HasField("last_failure_time")
+    assert mine.last_error_type == ""
+    assert list(bob) == ["openai"]
+    theirs = bob["openai"]
+    assert (theirs.requests, theirs.successes, theirs.failures) == (1, 0, 1)
+    assert theirs.last_success_time.ToDatetime(tzinfo=UTC) == NOW - timedelta(days=3)
+    assert (theirs.last_failure_time.ToDatetime(tzinfo=UTC), theirs.last_error_type) == (
+        bob_bad,
+        "RATE_LIMITED",
+    )
+    assert both["openai"].requests == 2  # no filter: every key, as an admin sees it
+    only_ollama = await metrics.health(
+        filter=pb.CostFilter(api_key_ids=["alice"], providers=["ollama"])
+    )
+    assert list(only_ollama) == ["ollama"]

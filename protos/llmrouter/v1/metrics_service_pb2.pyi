@@ -262,12 +262,14 @@ class ListFallbackEventsResponse(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[FallbackEvent, _Mapping]]] = ...) -> None: ...
 
 class GetProviderHealthRequest(_message.Message):
-    __slots__ = ("start_time", "end_time")
+    __slots__ = ("start_time", "end_time", "filter")
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    filter: CostFilter
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., filter: _Optional[_Union[CostFilter, _Mapping]] = ...) -> None: ...
 
 class ProviderHealth(_message.Message):
     __slots__ = ("provider", "requests", "successes", "failures", "success_rate", "average_latency", "last_success_time", "last_failure_time", "last_error_type")
