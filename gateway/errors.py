@@ -9,10 +9,16 @@ RESOURCE_EXHAUSTED means two different things: the router's rate limits carry ou
 ErrorInfo. A request too large is a 413 and an answer too large a 502 marked
 ``x-should-retry: false`` (the OpenAI SDKs obey it): retrying would only have the upstream
 serve, and bill, the same answer again.
+
+UNAUTHENTICATED and PERMISSION_DENIED from a service mean the gateway's own credential (its
+token or certificate) was refused, never the client's API key (checked here, as 401/403): they
+are a 502 with a generic message, so an SDK does not report a bad key to a user whose key is
+fine, and a warning in the log names the gateway keys to check.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Mapping
@@ -41,6 +47,8 @@ __all__ = [
 ]
 
 GENERIC_MESSAGE = "The server had an error while processing your request."
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,19 @@ _TOO_LARGE_ANSWER = HttpMapping(502, "upstream_error")
 # "Stream removed (...)").
 _SIZE_LIMIT = re.compile(
     r"(CLIENT|SERVER): (Sent|Received) message larger than max \((\d+) vs\. (\d+)\)"
+)
+
+# A service refused the gateway's own credential (access.py's TOKEN_MISSING, TOKEN_INVALID,
+# CERTIFICATE_NOT_ACCEPTED, SCOPE_MISSING, or any other refusal): the server's fault, not the
+# client's, and retrying will not help until an operator fixes the configuration.
+_REFUSED_CODES = frozenset({_C.UNAUTHENTICATED, _C.PERMISSION_DENIED})
+_NOT_AUTHORIZED = HttpMapping(502, "upstream_error")
+# The gateway keys that decide what the gateway presents to each service, by service name.
+_CREDENTIAL_KEYS: Mapping[str, str] = MappingProxyType(
+    {
+        "router": "gateway.router_token_env, gateway.router_admin_token_env and gateway.router_tls",
+        "metrics service": "gateway.metrics_token_env and gateway.metrics_tls",
+    }
 )
 
 # Codes whose details may describe our internals; clients get GENERIC_MESSAGE instead.
@@ -271,6 +292,8 @@ def from_rpc_error(exc: grpc.RpcError, service: str = "router") -> UpstreamError
                 detail.Unpack(bad)
                 if bad.field_violations:
                     param = bad.field_violations[0].field or None
+    if grpc_code in _REFUSED_CODES:
+        return _not_authorized(exc, grpc_code, service, reason, status, request_id)
     if grpc_code in _OPAQUE_CODES:
         message = GENERIC_MESSAGE
     elif status is not None and status.message:
@@ -286,6 +309,37 @@ def from_rpc_error(exc: grpc.RpcError, service: str = "router") -> UpstreamError
     code = reason.lower() if reason else grpc_code.name.lower()
     return UpstreamError(
         grpc_code, message, param=param, code=code, retry_after=retry_after, request_id=request_id
+    )
+
+
+def _not_authorized(
+    exc: grpc.RpcError,
+    grpc_code: grpc.StatusCode,
+    service: str,
+    reason: str | None,
+    status: status_pb2.Status | None,
+    request_id: str,
+) -> UpstreamError:
+    """The 502 for a refused gateway credential; logs, for the operator, what was refused
+    (our services' messages name the method and scope, never a token) and what to check."""
+    detail = status.message if status is not None and status.message else exc.details()
+    logger.warning(
+        "gateway: the %s refused the gateway's credential (%s: %s); check %s against the "
+        "%s's auth_tokens / client_certs",
+        service,
+        reason or grpc_code.name,
+        detail or "no details",
+        _CREDENTIAL_KEYS.get(service, "the gateway's credentials"),
+        service,
+    )
+    return UpstreamError(
+        grpc_code,
+        f"The gateway is not authorized by the {service}. This is a problem in the server's "
+        "configuration, not with your API key.",
+        code="gateway_not_authorized",
+        request_id=request_id,
+        mapping=_NOT_AUTHORIZED,
+        should_retry=False,
     )
 
 

@@ -52,6 +52,8 @@ OPENAI_TYPE = {
     C.DATA_LOSS: "api_error",
 }
 OPAQUE = {C.UNKNOWN, C.INTERNAL, C.DATA_LOSS}
+# A service refusing the gateway's own credential: never the client's 401/403 (below).
+REFUSED = {C.UNAUTHENTICATED, C.PERMISSION_DENIED}
 CHAT = "/v1/chat/completions"
 BODY = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -61,7 +63,7 @@ def test_table_covers_every_status_code_as_grpc_gateway_does() -> None:
     assert {code: m.status for code, m in GRPC_TO_HTTP.items()} == GRPC_GATEWAY_STATUS
 
 
-@pytest.mark.parametrize("code", list(OPENAI_TYPE), ids=str)
+@pytest.mark.parametrize("code", [c for c in OPENAI_TYPE if c not in REFUSED], ids=str)
 async def test_router_status_becomes_http_status(
     client: httpx.AsyncClient, router: FakeRouter, code: grpc.StatusCode
 ) -> None:
@@ -281,3 +283,50 @@ def test_the_routers_response_too_large_is_a_502_not_retried() -> None:
         )
     )
     assert limited.http_status == 429
+
+
+# What access.py answers when the gateway's token or certificate is refused, and neighbours.
+REFUSALS = [
+    Failure(C.UNAUTHENTICATED, "invalid bearer token (authorization metadata)", "TOKEN_INVALID"),
+    Failure(C.UNAUTHENTICATED, "missing bearer token (authorization metadata)", "TOKEN_MISSING"),
+    Failure(
+        C.UNAUTHENTICATED,
+        "the client certificate's common name is not accepted",
+        "CERTIFICATE_NOT_ACCEPTED",
+    ),
+    Failure(
+        C.PERMISSION_DENIED,
+        "this credential may not call /llmrouter.v1.RouterService/Complete (it needs scope "
+        "'inference')",
+        "SCOPE_MISSING",
+    ),
+    Failure(C.UNAUTHENTICATED, "bad credentials", rich=False),
+    Failure(C.PERMISSION_DENIED, "denied", rich=False),
+]
+
+
+@pytest.mark.parametrize("failure", REFUSALS, ids=lambda f: f.reason or f.code.name)
+async def test_a_refused_gateway_credential_is_a_502_not_the_clients_fault(
+    client: httpx.AsyncClient,
+    router: FakeRouter,
+    failure: Failure,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    router.failure = failure
+
+    response = await client.post(CHAT, json=BODY)
+
+    assert response.status_code == 502
+    assert response.headers["x-should-retry"] == "false"
+    assert "www-authenticate" not in response.headers
+    error = response.json()["error"]
+    assert (error["type"], error["code"]) == ("upstream_error", "gateway_not_authorized")
+    assert error["message"] == (
+        "The gateway is not authorized by the router. This is a problem in the server's "
+        "configuration, not with your API key."
+    )
+    assert failure.message not in response.text  # no method, scope or credential kind leaks
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "gateway.errors"]
+    assert warning.startswith("gateway: the router refused the gateway's credential")
+    assert failure.message in warning
+    assert "gateway.router_token_env" in warning
