@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -12,9 +14,34 @@ PG_URL = os.environ.get(
 )
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_EPHEMERAL = _ephemeral_range()
+# Below the kernel's ephemeral range when it leaves room (Linux: 32768-60999), so that no
+# outgoing connection (an exporter reconnecting, a client) can take a port between the moment
+# it is chosen here and the moment a child process binds it.
+_CHOSEN = (10000, _EPHEMERAL[0] - 1) if _EPHEMERAL[0] > 11000 else (_EPHEMERAL[1] + 1, 65535)
+_rng = random.Random()
+
+
 def free_port() -> int:
     """A TCP port that was free a moment ago (for child processes that must bind it)."""
-    with socket.socket() as sock:
+    low, high = _CHOSEN
+    for _ in range(200):
+        port = _rng.randint(low, high)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # a crowded range: let the kernel choose
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
