@@ -8,15 +8,22 @@ and in-stream error events alike) goes through it. It runs on the error path onl
 Removed, each replaced by ``[redacted]``:
 
 * every credential the router sent to that upstream (:class:`Credentials`, built from the
-  client's fixed headers), exactly and as it reads URL-encoded or JSON-escaped;
+  client's fixed headers), exactly and as it reads URL-encoded or JSON-escaped, in any letter
+  case, and any part of it 8 characters or longer (a truncated or partly masked key:
+  ``Zq9xLm2Pw8Rt...``, ``Zq9xLm2P*********Jk4``);
 * key-shaped strings whoever they belong to: ``Bearer <token>``, ``sk-…`` (OpenAI, Anthropic,
   OpenRouter), ``AIza…`` (Google), ``xai-``/``gsk_``/``hf_``/``ghp_``-style prefixed tokens,
   AWS access key ids, JWTs, and the values of ``api_key=``/``x-api-key:``-style pairs;
 * runs of 16 or more characters quoted from the request's content (prompts never leave the
   process unless content capture is on).
 
-If one of our credentials is still there in some other spelling (once percent-encoding and
-JSON escapes are undone), the whole message is withheld.
+If one of our credentials (or 8 characters of one) is still there in some other spelling (once
+percent-encoding and JSON escapes are undone, in any case), the whole message is withheld.
+
+The work is bounded whatever the sizes: a message is cut to :data:`RAW_LIMIT` characters
+before redaction (only its first :data:`MESSAGE_LIMIT` are ever shown), and quotes are found
+with a dictionary of the message's 8-character pieces, looked up at every 8th position of the
+request's content: time linear in message plus content, not their product.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from .chat import ChatRequest
 __all__ = [
     "MESSAGE_LIMIT",
     "NO_CREDENTIALS",
+    "RAW_LIMIT",
     "REDACTED",
     "WITHHELD",
     "Credentials",
@@ -44,6 +52,9 @@ REDACTED = "[redacted]"
 WITHHELD = "[message withheld: it quoted a credential]"
 # Longest upstream message kept in an error (after redaction).
 MESSAGE_LIMIT = 200
+# Longest upstream message redacted, in characters; the rest is dropped unread (the classifying
+# regexes and the MESSAGE_LIMIT shown need far less).
+RAW_LIMIT = 8192
 # Header values that are never credentials; every other header a client sets counts as one.
 _NOT_SECRET = frozenset(
     {"content-type", "accept", "user-agent", "anthropic-version", "anthropic-beta", "openai-beta"}
@@ -70,6 +81,12 @@ _PAIR = re.compile(
 _UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _ESCAPE = re.compile(r"\\(.)")
 _QUOTE_CHARS = 16
+# A run this long shared with a credential counts as a quote of it; also the piece length of
+# the quote search (a 16-character quote always holds a piece at a multiple of 8 of the content).
+_PIECE = 8
+# Candidate quote checks (one 16-character comparison each) per message; beyond it, every
+# remaining piece shared with the content is cut as if it were a quote (safe side).
+_QUOTE_CHECKS = 100_000
 
 
 @dataclass(frozen=True)
@@ -81,8 +98,12 @@ class Credentials:
 
     # The secret values themselves (a header's value, or the token after "Bearer ").
     secrets: tuple[str, ...] = ()
-    # Exact, URL-encoded and JSON-escaped spellings, as one alternation (longest first).
+    # Exact, URL-encoded and JSON-escaped spellings, as one alternation (longest first),
+    # matched in any letter case.
     pattern: re.Pattern[str] | None = None
+    # Every 8-character piece of every spelling, lower-cased (pieces with white space left
+    # out: "Bearer Zq9x" must not make "bearer t" a piece).
+    pieces: frozenset[str] = frozenset()
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> Credentials:
@@ -101,7 +122,13 @@ class Credentials:
             return cls()
         spellings = {s for secret in secrets for s in _spellings(secret)}
         alternation = "|".join(re.escape(s) for s in sorted(spellings, key=len, reverse=True))
-        return cls(tuple(sorted(secrets)), re.compile(alternation))
+        pieces = frozenset(
+            piece.lower()
+            for s in spellings
+            for piece in (s[i : i + _PIECE] for i in range(len(s) - _PIECE + 1))
+            if not any(c.isspace() for c in piece)
+        )
+        return cls(tuple(sorted(secrets)), re.compile(alternation, re.IGNORECASE), pieces)
 
 
 def _spellings(secret: str) -> set[str]:
@@ -122,14 +149,41 @@ def scrub(text: str, credentials: Credentials = NO_CREDENTIALS) -> str:
     :data:`WITHHELD` when a credential survives in a spelling we could not cut out."""
     if credentials.pattern is not None:
         text = credentials.pattern.sub(REDACTED, text)
+    if credentials.pieces:
+        text = _masked(text, _shared_pieces(text, credentials.pieces))
     text = _BEARER.sub(_bearer, text)
     text = _KEY_SHAPES.sub(REDACTED, text)
     text = _PAIR.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", text)
     if credentials.secrets:
         plain = _unescaped(text)
-        if any(secret in plain for secret in credentials.secrets):
+        lowered = plain.lower()
+        if any(secret.lower() in lowered for secret in credentials.secrets) or any(
+            _shared_pieces(plain, credentials.pieces)
+        ):
             return WITHHELD
     return text
+
+
+def _shared_pieces(text: str, pieces: frozenset[str]) -> bytearray:
+    """1 for each character of ``text`` in an 8-character run that is one of ``pieces``
+    (compared lower-cased), else 0."""
+    marks = bytearray(len(text))
+    for i in range(len(text) - _PIECE + 1):
+        if text[i : i + _PIECE].lower() in pieces:
+            marks[i : i + _PIECE] = b"\x01" * _PIECE
+    return marks
+
+
+def _masked(text: str, marks: bytearray) -> str:
+    """``text`` with each run of marked characters replaced by one :data:`REDACTED`."""
+    out: list[str] = []
+    pos = 0
+    while (start := marks.find(1, pos)) >= 0:
+        end = marks.find(0, start)
+        end = len(text) if end < 0 else end
+        out += (text[pos:start], REDACTED)
+        pos = end
+    return "".join(out) + text[pos:] if out else text
 
 
 def _bearer(match: re.Match[str]) -> str:
@@ -156,19 +210,38 @@ def redact_quotes(text: str, request: ChatRequest) -> str:
     content = "\n".join(_texts(request))
     if len(content) < _QUOTE_CHARS or len(text) < _QUOTE_CHARS:
         return text
-    quoted = [False] * len(text)
-    for start in range(len(text) - _QUOTE_CHARS + 1):
-        if text[start : start + _QUOTE_CHARS] in content:
-            quoted[start : start + _QUOTE_CHARS] = [True] * _QUOTE_CHARS
-    if not any(quoted):
-        return text
-    out: list[str] = []
-    for i, char in enumerate(text):
-        if not quoted[i]:
-            out.append(char)
-        elif i == 0 or not quoted[i - 1]:
-            out.append(REDACTED)
-    return "".join(out)
+    # Where each 8-character piece of the message starts.
+    starts: dict[str, list[int]] = {}
+    for i in range(len(text) - _PIECE + 1):
+        starts.setdefault(text[i : i + _PIECE], []).append(i)
+    # A quote of 16 characters at content[q:] holds the piece at the multiple of 8 in
+    # [q, q + 8]: only those pieces are looked up, so the content is walked once, by 8s.
+    hits = [
+        j for j in range(0, len(content) - _PIECE + 1, _PIECE) if content[j : j + _PIECE] in starts
+    ]
+    quoted = bytearray(len(text))
+    checks = _QUOTE_CHECKS
+    for n, j in enumerate(hits):
+        if checks <= 0:
+            # Pathological repetition: cut every piece the rest of the content shares instead.
+            for piece in {content[k : k + _PIECE] for k in hits[n:]}:
+                for t in starts[piece]:
+                    quoted[t : t + _PIECE] = b"\x01" * _PIECE
+            break
+        for t in starts[content[j : j + _PIECE]]:
+            checks -= _PIECE + 1
+            # The 16-character windows of the message holding this piece, aligned with the
+            # same windows of the content.
+            for d in range(_PIECE + 1):
+                i, q = t - d, j - d
+                if (
+                    i >= 0
+                    and q >= 0
+                    and i + _QUOTE_CHARS <= len(text)
+                    and content.startswith(text[i : i + _QUOTE_CHARS], q)
+                ):
+                    quoted[i : i + _QUOTE_CHARS] = b"\x01" * _QUOTE_CHARS
+    return _masked(text, quoted)
 
 
 def _texts(request: ChatRequest) -> list[str]:
@@ -190,7 +263,13 @@ def upstream_message(
     """An upstream's error ``text`` fit for our errors: credentials and key shapes removed
     (:func:`scrub`), then quotes of ``request`` (:func:`redact_quotes`), then cut to ``limit``
     characters (None: uncut). Redaction comes first, so a cut never leaves the start of a key
-    behind."""
+    behind; only a ``text`` longer than :data:`RAW_LIMIT` is cut before, and loses the word
+    that cut splits."""
+    if len(text) > RAW_LIMIT:
+        end = RAW_LIMIT
+        while end and not text[end - 1].isspace():
+            end -= 1
+        text = text[:end]
     text = scrub(text, credentials)
     if request is not None:
         text = redact_quotes(text, request)

@@ -106,7 +106,7 @@ def _upstream_message(body: bytes) -> tuple[str, str]:
         return "", ""
     code = error.get("code") or error.get("type") or ""
     message = error.get("message") or ""
-    return str(code), str(message)
+    return str(code)[:MESSAGE_LIMIT], str(message)
 
 
 def classify_response(
@@ -121,6 +121,8 @@ def classify_response(
     status = response.status_code
     retry_after = parse_retry_after(response.headers)
     code, raw = _upstream_message(body)
+    # Uncut so the classifying regexes see more than is shown; upstream_message still reads at
+    # most RAW_LIMIT characters of it, however long the body.
     message = upstream_message(raw, credentials, request, limit=None) if raw else ""
     both = f"{code} {message}"
     short = message[:MESSAGE_LIMIT]

@@ -4,11 +4,17 @@ strings, and keep the rest."""
 from __future__ import annotations
 
 import json
+import random
 import re
+import string
+import time
 from urllib.parse import quote, quote_plus
 
+import httpx
 import pytest
 
+from router_svc.chat import ChatRequest, Message
+from router_svc.providers.http import classify_response
 from router_svc.redact import REDACTED, WITHHELD, Credentials, scrub, upstream_message
 
 # Not key-shaped: only knowing what was sent finds it. "/", "+", "=" and "&" make its URL and
@@ -82,3 +88,93 @@ def test_redaction_comes_before_the_cut() -> None:
     message = upstream_message(text, SENT)
     assert len(message) == 200
     assert KEY[:9] not in message
+
+
+# The review's key: 28 characters, not key-shaped, sent as x-api-key.
+KEY28 = "Zq9xLm2Pw8Rt5Yb7Nc3VaB1cDJk4"
+SENT28 = Credentials.from_headers({"x-api-key": KEY28})
+
+
+def shares_8(message: str, key: str) -> bool:
+    """Whether ``message`` holds 8 characters in a row of ``key``, in any letter case."""
+    lowered = message.lower()
+    return any(key[i : i + 8].lower() in lowered for i in range(len(key) - 7))
+
+
+@pytest.mark.parametrize(
+    "quoted",
+    [
+        KEY28[:20] + "...",  # the review's report: truncated, 20 of 28 characters kept
+        KEY28[:8] + "*" * 17 + KEY28[-3:],  # masked but for its first 8 and last 3
+        KEY28.lower(),
+        KEY28.upper(),
+        KEY28[5:19],  # a piece from the middle
+        quote(KEY28, safe="").lower()[:12],  # URL-encoded, lower-cased, cut short
+    ],
+    ids=["truncated", "masked", "lower", "upper", "middle", "lower-cut"],
+)
+def test_a_part_of_a_sent_credential_in_any_case_is_cut_out(quoted: str) -> None:
+    message = upstream_message(f"Invalid x-api-key {quoted} for this project.", SENT28)
+    assert not shares_8(message, KEY28), message
+    assert message.startswith("Invalid x-api-key ")
+    assert message.endswith(" for this project.")
+
+
+def test_a_part_of_a_sent_credential_in_an_uncut_spelling_withholds_the_message() -> None:
+    escaped = "".join(f"\\u{ord(c):04x}" for c in KEY28.lower()[:12])  # \u-escaped, lower, cut
+    assert scrub(f"bad header {escaped} given", SENT28) == WITHHELD
+
+
+def test_seven_characters_shared_with_a_credential_are_not_a_quote() -> None:
+    # Fewer than 8 in a row is chance, not a quote: the message stays whole.
+    text = f"model {KEY28[:7]} not found"
+    assert scrub(text, SENT28) == text
+
+
+def prose(chars: int, seed: int) -> str:
+    rng = random.Random(seed)
+    words = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9))) for _ in range(3000)]
+    out = " ".join(rng.choice(words) for _ in range(chars // 5 + 1))
+    return out[:chars]
+
+
+NO_KEY = Credentials()
+PROMPT = prose(1_000_000, seed=1)
+ASKED = ChatRequest(model="m", messages=(Message(role="user", content=PROMPT),))
+
+
+@pytest.mark.parametrize(
+    ("echo", "kept"),
+    [
+        (PROMPT[-40:], False),  # the end of a 1 MB prompt
+        (PROMPT[500_003:500_019], False),  # 16 characters from its middle, off any multiple of 8
+        (PROMPT[500_003:500_018], True),  # 15 are not a quote
+    ],
+    ids=["tail-40", "middle-16", "middle-15"],
+)
+def test_quotes_of_a_long_prompt_are_cut_out(echo: str, kept: bool) -> None:
+    message = upstream_message(f"Invalid input: '{echo}' is not allowed", NO_KEY, ASKED)
+    assert (echo in message) is kept
+    assert message.startswith("Invalid input: '")
+    assert message.endswith("' is not allowed")
+
+
+def test_a_huge_error_body_is_classified_in_bounded_time() -> None:
+    # 1 MB of message against a 1 MB prompt: every 16-character window was searched for in the
+    # whole prompt (minutes of event loop); now the message is cut to 8 KiB and looked up in
+    # one pass. The caller still sees a classified 400 whose start quotes nothing of the prompt.
+    message = "unknown parameter " + PROMPT[-300_000:] + " " + prose(700_000, seed=2)
+    body = json.dumps({"error": {"message": message, "type": "invalid_request_error"}})
+    started = time.perf_counter()
+    error = classify_response("p", httpx.Response(400), body.encode(), SENT28, ASKED)
+    elapsed = time.perf_counter() - started
+    assert str(error) == f"p answered HTTP 400: unknown parameter {REDACTED}"
+    assert elapsed < 5.0  # 0.4 s on a loaded 2-core machine; about 8 minutes before the cut
+
+
+def test_a_cut_long_message_leaves_no_start_of_a_key() -> None:
+    # The 8 KiB cut falls 5 characters into the key: the split word goes, not just its tail.
+    text = PROMPT[:8000] + " " * 186 + " " + KEY28
+    message = upstream_message(text, SENT28, ASKED)
+    assert KEY28[:5] not in message
+    assert message.startswith(REDACTED)

@@ -36,14 +36,18 @@ def spellings(key: str) -> dict[str, str]:
         "exact": key,
         "url-encoded": quote(key, safe=""),
         "json-escaped": json.dumps(key)[1:-1].replace("/", "\\/"),
+        # Providers that show part of a key, or normalise its case.
+        "truncated": key[:20],
+        "lower-cased": key.lower(),
     }
 
 
 def echo(key: str) -> str:
-    """What a careless upstream writes: the headers it got, quoted three ways."""
+    """What a careless upstream writes: the headers it got, quoted five ways."""
     forms = spellings(key)
     return (
-        f"{USEFUL}. Authorization: Bearer {key} url={forms['url-encoded']} "
+        f"{USEFUL}. Incorrect key {forms['truncated']}... ({forms['lower-cased']}) "
+        f"Authorization: Bearer {key} url={forms['url-encoded']} "
         f"json={forms['json-escaped']} other=Bearer {OTHER_TOKEN} {SK_SHAPE}"
     )
 
