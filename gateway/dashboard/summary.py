@@ -9,8 +9,9 @@ Every QueryCosts reads each record of its window, so over a large ledger the 13-
 the expensive one. Past days change only by late records, so its answer is kept and served
 stale-while-revalidate: after ``past_days_ttl_s`` a request still gets the kept days at once and
 one background call refreshes them; only days older than ``_MAX_STALE_S`` (or none yet, or a
-new day) are waited for. A window covers whole hours ending now (``since=24h`` is the 24
-buckets of the hourly chart).
+new day) are waited for. The answer differs per caller (a key sees its own usage), so the last
+``_PAST_DAYS_SLOTS`` answers are kept, least recently used out first. A window covers whole
+hours ending now (``since=24h`` is the 24 buckets of the hourly chart).
 
 A status page must render when a service is down: a failed call leaves its parts null and
 names the service under ``unavailable``; the request fails only on bad parameters.
@@ -27,6 +28,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -56,6 +58,8 @@ _DEFAULT_SINCE: Final = "24h"
 _DEFAULT_EVENTS: Final = 20
 # Past days kept longer than this (their refresh kept failing) are fetched again inline.
 _MAX_STALE_S: Final = 900.0
+# Answers of past days kept at once (callers x reference models); a few KB each.
+_PAST_DAYS_SLOTS: Final = 256
 _HOUR: Final = dt.timedelta(hours=1)
 _DAY: Final = dt.timedelta(days=1)
 
@@ -63,11 +67,13 @@ Clock = Callable[[], dt.datetime]
 logger = logging.getLogger(__name__)
 
 
+# (today, reference model, the caller's keys or "" for all): a new day, other prices or
+# another key is another answer.
+_Key = tuple[str, str, str]
+
+
 @dataclasses.dataclass
 class _Cached:
-    # (today, reference model, the caller's keys or "" for all): a new day, other prices or
-    # another key is another answer.
-    key: tuple[str, str, str]
     fetched: float
     rows: dict[str, dict[str, Any]]
 
@@ -91,8 +97,9 @@ class DashboardSummary:
         self._replicas = router_replicas
         self._ttl_s = past_days_ttl_s
         self._monotonic = monotonic
-        self._past_days: _Cached | None = None
-        self._refresh: asyncio.Task[None] | None = None
+        self._past_days: OrderedDict[_Key, _Cached] = OrderedDict()
+        # The background refresh of each key, while it runs.
+        self._refreshes: dict[_Key, asyncio.Task[None]] = {}
 
     async def summary(self, request: Request, ctx: RequestContext) -> Response:
         """``GET /v1/dashboard/summary?since=24h&reference_model=&limit=20``."""
@@ -139,10 +146,12 @@ class DashboardSummary:
         days_request = translate.query_costs_request(days)
         if past_days is None:
             parts["days"] = ("metrics", metrics.QueryCosts, days_request)
-        elif self._stale() and (self._refresh is None or self._refresh.done()):
-            self._refresh = asyncio.create_task(
+        elif self._stale(cache_key) and cache_key not in self._refreshes:
+            refresh = asyncio.create_task(
                 self._refresh_days(metrics, days_request, days, cache_key, ctx.timeout_s)
             )
+            self._refreshes[cache_key] = refresh
+            refresh.add_done_callback(lambda _: self._refreshes.pop(cache_key, None))
         window = dataclasses.replace(query, group_by=("model",))
         if query.start != hourly.start:
             parts["window"] = (
@@ -154,7 +163,7 @@ class DashboardSummary:
         hours = _report(results.get("hourly"), hourly)
         if past_days is None and results.get("days") is not None:
             past_days = figures.by_key(_report(results["days"], days)["groups"], "bucket_start")
-            self._past_days = _Cached(cache_key, self._monotonic(), past_days)
+            self._keep(cache_key, past_days)
         body: dict[str, Any] = {
             "time": iso(now),
             "since": request.query_params.get("since", _DEFAULT_SINCE),
@@ -170,24 +179,29 @@ class DashboardSummary:
         }
         return JSONResponse(body)
 
-    def _cached(self, key: tuple[str, str, str]) -> dict[str, dict[str, Any]] | None:
-        cached = self._past_days
-        if cached is None or cached.key != key:
+    def _cached(self, key: _Key) -> dict[str, dict[str, Any]] | None:
+        cached = self._past_days.get(key)
+        if cached is None or self._monotonic() - cached.fetched >= _MAX_STALE_S:
             return None
-        if self._monotonic() - cached.fetched >= _MAX_STALE_S:
-            return None
+        self._past_days.move_to_end(key)
         return cached.rows
 
-    def _stale(self) -> bool:
-        cached = self._past_days
+    def _stale(self, key: _Key) -> bool:
+        cached = self._past_days.get(key)
         return cached is not None and self._monotonic() - cached.fetched >= self._ttl_s
+
+    def _keep(self, key: _Key, rows: dict[str, dict[str, Any]]) -> None:
+        self._past_days[key] = _Cached(self._monotonic(), rows)
+        self._past_days.move_to_end(key)
+        while len(self._past_days) > _PAST_DAYS_SLOTS:
+            self._past_days.popitem(last=False)
 
     async def _refresh_days(
         self,
         metrics: Any,
         message: Any,
         days: CostQuery,
-        key: tuple[str, str, str],
+        key: _Key,
         deadline_s: float,
     ) -> None:
         """Fetch the past days again in the background; on failure keep the old ones."""
@@ -196,8 +210,7 @@ class DashboardSummary:
         except grpc.aio.AioRpcError as exc:
             logger.info("dashboard: past days not refreshed: %s", exc.code().name)
             return
-        rows = figures.by_key(_report(response, days)["groups"], "bucket_start")
-        self._past_days = _Cached(key, self._monotonic(), rows)
+        self._keep(key, figures.by_key(_report(response, days)["groups"], "bucket_start"))
 
     async def _call_all(
         self, request: Request, parts: dict[str, tuple[str, Any, Any]], deadline_s: float

@@ -16,6 +16,7 @@ import pytest
 from google.protobuf import timestamp_pb2
 
 from gateway import AppOptions, RunningGateway
+from gateway.config import ApiKeyConfig, hash_key
 from llmrouter.v1 import metrics_service_pb2 as m
 from llmrouter.v1 import router_admin_service_pb2 as pb
 
@@ -221,6 +222,29 @@ async def test_past_days_are_kept_and_refreshed_behind_the_scenes(
     # Other prices are another answer, waited for.
     await client.get("/v1/dashboard/summary", params={"reference_model": "gpt-4o-mini"})
     assert daily_queries(metrics) == 3
+
+
+async def test_past_days_are_kept_for_each_caller(
+    start_gateway: StartGateway, metrics: FakeMetrics, ticks: Ticks
+) -> None:
+    # Two tenants taking turns: each one's days are kept, not evicted by the other's.
+    metrics.answer_costs = answer
+    keys = {"alice": "sk-alice-0123456789abcdef", "bob": "sk-bob-0123456789abcdef"}
+    gateway = await start_gateway(
+        AppOptions(clock=lambda: NOW, monotonic=ticks),
+        api_keys=tuple(ApiKeyConfig(id=i, sha256=hash_key(k)) for i, k in keys.items()),
+    )
+    for _ in range(3):
+        for key_id, key in keys.items():
+            async with httpx.AsyncClient(
+                base_url=gateway.url, headers={"authorization": f"Bearer {key}"}
+            ) as http:
+                body = (await http.get("/v1/dashboard/summary")).json()
+            assert body["caller"]["api_key_id"] == key_id
+            assert body["daily"] is not None
+
+    days = [r for r in metrics.requests["QueryCosts"] if r.bucket == m.TIME_BUCKET_DAY]
+    assert [list(r.filter.api_key_ids) for r in days] == [["alice"], ["bob"]]
 
 
 async def test_days_kept_too_long_are_waited_for(
