@@ -253,6 +253,7 @@ class UsageOutbox:
         self._sleep = sleep
         self._open_channel = channel
         self._pending: list[UsageEvent] = []
+        self._persisting = 0
         self._stored = self._store.count()
         self._wake = asyncio.Event()
         self._stored_event = asyncio.Event()
@@ -264,8 +265,8 @@ class UsageOutbox:
 
     @property
     def depth(self) -> int:
-        """Events waiting: in memory plus in the file."""
-        return len(self._pending) + self._stored
+        """Events waiting: in memory (queued or being written) plus in the file."""
+        return len(self._pending) + self._persisting + self._stored
 
     def submit(self, event: UsageEvent) -> None:
         """Queue ``event``; never blocks, never raises. Drops (and counts) beyond the bound."""
@@ -329,16 +330,20 @@ class UsageOutbox:
         if not self._pending:
             return
         batch, self._pending = self._pending, []
+        # Counted while the file write runs, so depth (and flush) never sees them as gone.
+        self._persisting = len(batch)
         rows = [(e.id, _to_record(e).SerializeToString()) for e in batch]
         try:
             await asyncio.to_thread(self._store.append, rows)
         except sqlite3.Error:
+            self._persisting = 0
             log.exception(
                 "usage outbox: cannot write %d records; keeping them in memory", len(rows)
             )
             self._pending[:0] = batch
             return
         self._stored += len(rows)
+        self._persisting = 0
         self._stored_event.set()
 
     async def _ship_loop(self) -> None:

@@ -223,3 +223,25 @@ async def test_batches_stay_under_the_message_limit_and_a_huge_record_is_set_asi
     assert outbox.stats.rejected == 1
     assert outbox.stats.ship_failures == 0
     await outbox.close()
+
+
+async def test_flush_returns_only_once_everything_submitted_has_arrived(
+    tmp_path: Path, fake_metrics: tuple[FakeMetrics, GrpcServer]
+) -> None:
+    # flush() used to return while a group was being written to the file (neither pending in
+    # memory nor counted as stored): callers, shutdown included, saw an empty outbox too early.
+    metrics, server = fake_metrics
+    outbox = UsageOutbox(
+        str(tmp_path / "o.sqlite3"), f"127.0.0.1:{server.port}", flush_interval_s=0.001
+    )
+    await outbox.start()
+    submitted = 0
+    try:
+        for round_ in range(15):
+            for n in range(300):
+                outbox.submit(event(round_ * 1000 + n, source="s" * 200))
+                submitted += 1
+            await outbox.flush()
+            assert len(metrics.records) == submitted, f"round {round_}"
+    finally:
+        await outbox.close()
