@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from llmrouter.access import is_loopback
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls
 
@@ -107,7 +108,8 @@ class GatewayConfig:
     # Seconds in-flight requests get to finish after a stop is requested.
     shutdown_grace_s: float = 10.0
     # Require an API key (Authorization: Bearer, or x-api-key) on every endpoint but
-    # /healthz, /readyz and /openapi.json. Turning it off is for local runs only.
+    # /healthz, /readyz and /openapi.json. Turning it off makes every caller an admin, so it
+    # is refused unless host is a loopback address (local runs only).
     auth_enabled: bool = True
     # The accepted keys; with auth enabled at least one is needed (or LLMROUTER_GATEWAY_API_KEYS).
     api_keys: tuple[ApiKeyConfig, ...] = ()
@@ -130,6 +132,12 @@ class GatewayConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port: must be between 0 and 65535, got {self.port}")
+        if not self.auth_enabled and not is_loopback(self.host):
+            raise ConfigError(
+                f"auth_enabled: false makes every caller an admin, so it is only for a host on "
+                f"loopback; host {self.host or '(all interfaces)'} is reachable from other "
+                "machines: set auth_enabled = true with api_keys, or host = 127.0.0.1"
+            )
         if not self.router_addresses:
             raise ConfigError("router_addresses: must name at least one host:port")
         for i, address in enumerate(self.router_addresses):

@@ -106,6 +106,15 @@ def test_load_config_defaults_without_a_file() -> None:
     assert load_config(None, environ={}) == GatewayConfig()
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_auth_off_is_accepted_on_loopback(host: str) -> None:
+    # What `make run` does: auth off on 127.0.0.1.
+    config = load_config(
+        None, environ={"LLMROUTER_GATEWAY_HOST": host, "LLMROUTER_GATEWAY_AUTH_ENABLED": "false"}
+    )
+    assert (config.host, config.auth_enabled) == (host, False)
+
+
 @pytest.mark.parametrize(
     ("section", "key"),
     [
@@ -124,6 +133,8 @@ def test_load_config_defaults_without_a_file() -> None:
         ('metrics_address = "metrics:99999"', "gateway.metrics_address"),
         ("readiness_timeout_s = 0", "gateway.readiness_timeout_s"),
         ('auth_enabled = "yes"', "gateway.auth_enabled"),
+        ('host = "0.0.0.0"\nauth_enabled = false', "gateway.auth_enabled"),
+        ('host = ""\nauth_enabled = false', "gateway.auth_enabled"),
         ('api_keys = [{ id = "ci" }]', "gateway.api_keys[0].sha256"),
         ('api_keys = [{ id = "ci", sha256 = "abc" }]', "gateway.api_keys[0].sha256"),
         ('api_keys = [{ id = "c i", env = "K" }]', "gateway.api_keys[0].id"),

@@ -1,10 +1,15 @@
 """Admin keys through a real gateway process: only a key marked admin may change routing for
 every tenant (403 for the others, in OpenAI's error shape), and reports are the caller's own
-unless its key is an admin key. With auth off (a local run) everything stays open."""
+unless its key is an admin key. With auth off (a local run, on loopback only) everything stays
+open."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -127,6 +132,21 @@ async def test_an_admin_key_sees_every_key_and_may_change_routing(keyed: Stack) 
     assert deleted.status_code == 200
 
 
+@pytest.mark.parametrize("name", ["alice", "bob"])
+async def test_each_key_sees_only_its_own_provider_health(keyed: Stack, name: str) -> None:
+    key = ALICE if name == "alice" else BOB
+    usage = (await call(keyed.url, key, "GET", "/v1/usage")).json()
+    assert {p["provider"]: p["requests"] for p in usage["provider_health"]} == {
+        "simulated": SENT[name]
+    }
+    summary = (await call(keyed.url, key, "GET", "/v1/dashboard/summary")).json()
+    assert {p["provider"]: p["requests"] for p in summary["provider_health"]} == {
+        "simulated": SENT[name]
+    }
+    every = (await call(keyed.url, OPS, "GET", "/v1/usage")).json()["provider_health"]
+    assert {p["provider"]: p["requests"] for p in every} == {"simulated": sum(SENT.values())}
+
+
 async def test_with_auth_off_everything_stays_open(keyed: Stack) -> None:
     url = f"http://127.0.0.1:{keyed.port('open')}"
     assert (await call(url, None, "GET", "/v1/admin/models")).status_code == 200
@@ -134,3 +154,22 @@ async def test_with_auth_off_everything_stays_open(keyed: Stack) -> None:
     assert by_key(costs) == SENT
     summary = (await call(url, None, "GET", "/v1/dashboard/summary")).json()
     assert summary["caller"] == {"api_key_id": None, "admin": True}
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.7", "gateway.example"])
+async def test_auth_off_beyond_loopback_refuses_to_start(tmp_path: Path, host: str) -> None:
+    # With auth off every caller is an admin: only a gateway on loopback may run that way.
+    config = tmp_path / "gateway.toml"
+    config.write_text(f'[gateway]\nhost = "{host}"\nport = 0\nauth_enabled = false\n')
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gateway", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("gateway: gateway.auth_enabled: false makes every caller an admin")
+    assert f"host {host} is reachable from other machines" in line
