@@ -314,13 +314,15 @@ async def test_gateway_sends_each_service_its_scoped_token(tmp_path: Path) -> No
             assert (await http.get("/v1/costs")).status_code == 200  # the read token
             assert (await http.get("/v1/admin/models")).status_code == 200  # the admin token
 
-        # Without its admin token the gateway's inference token is refused the admin service.
+        # Without its admin token the gateway's inference token is refused the admin service:
+        # the gateway's fault, not the client's, so a 502 (gateway/errors.py).
         assert await gateway.stop() == 0
         without_admin = config.replace('router_admin_token_env = "ADMIN_TOKEN"\n', "")
         await s.start("gateway", "gateway", without_admin, port=gateway.port)
         async with httpx.AsyncClient(base_url=s.url, timeout=30) as http:
             refused = await http.get("/v1/admin/models")
-            assert refused.status_code == 403, refused.text
+            assert refused.status_code == 502, refused.text
+            assert refused.json()["error"]["code"] == "gateway_not_authorized"
             assert INFERENCE not in refused.text
             assert (await http.post("/v1/chat/completions", json=body)).status_code == 200
 
