@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import grpc
 
 from llmrouter.serving import abort
+from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
 from llmrouter.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
 
 from .chat import ChatRequest, StreamDelta
@@ -26,12 +28,11 @@ from .registry import Registry
 from .routing.failover import Engine, StreamStarted, StreamSummary
 from .routing.policy import Policy
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "SERVICE_NAME", "RouterServicer"]
+__all__ = ["SERVICE_NAME", "RouterServicer"]
 
 SERVICE_NAME = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
 log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
-DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 
 class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
@@ -136,12 +137,16 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         try:
             chat: ChatRequest = chat_from_proto(request.chat)
             request_id = ""
-            async for event in self._engine.stream(chat, self._deadline(context)):
-                if isinstance(event, StreamStarted):
-                    request_id = event.request_id
-                chunk = _chunk(event)
-                await self._check_size(chunk, request_id, context)
-                yield chunk
+            # Closed here when the call ends early (an answer too large, the caller gone): the
+            # attempt is cancelled and its upstream stream closed within the call, not later
+            # by the event loop's finalizer for an abandoned generator.
+            async with aclosing(self._engine.stream(chat, self._deadline(context))) as events:
+                async for event in events:
+                    if isinstance(event, StreamStarted):
+                        request_id = event.request_id
+                    chunk = _chunk(event)
+                    await self._check_size(chunk, request_id, context)
+                    yield chunk
         except RouterError as exc:
             await abort(context, to_rpc_status(exc))
 

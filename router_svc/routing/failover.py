@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -313,7 +313,7 @@ class Engine:
 
     async def stream(
         self, request: ChatRequest, deadline: float
-    ) -> AsyncIterator[StreamStarted | StreamDelta | StreamSummary]:
+    ) -> AsyncGenerator[StreamStarted | StreamDelta | StreamSummary, None]:
         """Stream the answer; fail over only before the first delta is yielded."""
         run = await self._start(request, streamed=True)
         try:
