@@ -9,7 +9,6 @@ from typing import ClassVar
 import grpc
 
 __all__ = [
-    "ERROR_DOMAIN",
     "FieldViolation",
     "InvalidFallbackQuery",
     "InvalidHealthQuery",
@@ -20,9 +19,6 @@ __all__ = [
     "StorageError",
     "UnknownReferenceModel",
 ]
-
-#: ``google.rpc.ErrorInfo.domain`` of every error this service returns.
-ERROR_DOMAIN = "llmrouter"
 
 
 @dataclass(frozen=True, slots=True)

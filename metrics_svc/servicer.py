@@ -11,15 +11,13 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
+from llmrouter import status
 from llmrouter.serving import abort
 from llmrouter.v1 import metrics_service_pb2 as pb
 from llmrouter.v1 import metrics_service_pb2_grpc
 from metrics_svc.costs import ReferencePrice
-from metrics_svc.errors import ERROR_DOMAIN, MetricsError, StorageError
+from metrics_svc.errors import MetricsError, StorageError
 from metrics_svc.pricing import reference_price
 from metrics_svc.repository import Repository
 from metrics_svc.telemetry import LedgerMetrics, record_spans
@@ -118,46 +116,13 @@ class MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
 
 def rich_status(exc: MetricsError) -> grpc.Status:
     """``exc`` as a gRPC status carrying ``ErrorInfo`` and, for bad fields, ``BadRequest``."""
-    details = [
-        _pack(
-            error_details_pb2.ErrorInfo(
-                reason=exc.reason,
-                domain=ERROR_DOMAIN,
-                metadata={k: _clip(v) for k, v in exc.metadata.items()},
-            )
-        )
-    ]
-    if exc.field_violations:
-        bad_request = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field[:_MAX_CHARS], description=_clip(v.description)
-                )
-                for v in exc.field_violations[:_MAX_VIOLATIONS]
-            ]
-        )
-        details.append(_pack(bad_request))
-    code: int = exc.grpc_code.value[0]
-    return rpc_status.to_status(
-        status_pb2.Status(code=code, message=_clip(exc.message), details=details)
+    return status.rich_status(
+        exc.grpc_code,
+        exc.message,
+        exc.reason,
+        metadata=exc.metadata,
+        violations=[(v.field, v.description) for v in exc.field_violations],
     )
-
-
-# Messages can quote the request; trailers over 8 KiB are refused by clients, and each
-# message travels twice (grpc-message and the details).
-_MAX_CHARS = 1000
-# A batch of 500 bad records would otherwise name 500 fields; the message counts them all.
-_MAX_VIOLATIONS = 20
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _MAX_CHARS else text[: _MAX_CHARS - 1] + "…"
-
-
-def _pack(message: error_details_pb2.ErrorInfo | error_details_pb2.BadRequest) -> any_pb2.Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)
-    return packed
 
 
 async def _abort(context: _Context, exc: MetricsError) -> NoReturn:

@@ -6,13 +6,11 @@ another attempt; :func:`to_rpc_status` turns any of them into a rich ``google.rp
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import grpc
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
+
+from llmrouter.status import DOMAIN, clip, rich_status
 
 __all__ = [
     "DOMAIN",
@@ -42,11 +40,6 @@ __all__ = [
     "clip",
     "to_rpc_status",
 ]
-
-DOMAIN = "llmrouter"
-# Messages can quote the request (an unknown model name...); status messages travel in HTTP/2
-# trailers twice (grpc-message and the details), and clients refuse trailers over 8 KiB.
-MAX_MESSAGE_CHARS = 1000
 
 
 class RouterError(Exception):
@@ -251,37 +244,12 @@ class BreakerOpen(ProviderError):
 
 def to_rpc_status(error: RouterError) -> grpc.Status:
     """A ``grpc.Status`` with ``ErrorInfo`` (and ``RetryInfo``/``BadRequest`` where known)."""
-    details: list[any_pb2.Any] = []
-    info = error_details_pb2.ErrorInfo(
-        reason=error.reason,
-        domain=DOMAIN,
-        metadata={k: clip(v) for k, v in error.metadata.items()},
+    violations = ((error.field, error.message),) if error.field else ()
+    return rich_status(
+        error.code,
+        error.message,
+        error.reason,
+        metadata=error.metadata,
+        retry_after=error.retry_after,
+        violations=violations,
     )
-    details.append(_pack(info))
-    if error.retry_after is not None and error.retry_after >= 0:
-        seconds = math.floor(error.retry_after)
-        delay = duration_pb2.Duration(
-            seconds=seconds, nanos=int((error.retry_after - seconds) * 1e9)
-        )
-        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
-    message = clip(error.message)
-    if error.field:
-        violation = error_details_pb2.BadRequest.FieldViolation(
-            field=error.field[:MAX_MESSAGE_CHARS], description=message
-        )
-        details.append(_pack(error_details_pb2.BadRequest(field_violations=[violation])))
-    status = status_pb2.Status(
-        code=getattr(code_pb2, error.code.name), message=message, details=details
-    )
-    return rpc_status.to_status(status)
-
-
-def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """``text`` cut to ``limit`` characters, marked when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _pack(message: object) -> any_pb2.Any:
-    packed = any_pb2.Any()
-    packed.Pack(message)  # type: ignore[arg-type]
-    return packed

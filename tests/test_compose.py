@@ -113,6 +113,31 @@ def _interpolated(env: dict[str, str]) -> dict[str, str]:
     return {k: pattern.sub(value, str(v)) for k, v in env.items()}
 
 
+def _published(port: object) -> tuple[str, int]:
+    """(host address, host port) of a short-syntax port mapping ("" host: every interface)."""
+    parts = str(port).split(":")
+    if len(parts) == 1:
+        return "", int(parts[0])  # a container port published on an ephemeral host port
+    host = parts[0] if len(parts) == 3 else ""
+    return host, int(parts[-2])
+
+
+def test_only_the_gateway_listens_beyond_this_machine() -> None:
+    """Jaeger's OTLP intake takes spans from anyone without a credential: it is not published,
+    and its UI is published on loopback only."""
+    services = compose()["services"]
+    published = {
+        name: [_published(p) for p in service.get("ports", ())]
+        for name, service in services.items()
+    }
+    assert published["jaeger"] == [("127.0.0.1", 16686)]
+    beyond = {name for name, ports in published.items() for host, _ in ports if host == ""}
+    assert beyond == {"gateway"}
+    assert services["gateway"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == (
+        "http://jaeger:4317"
+    )
+
+
 def test_grpc_ports_are_closed_to_the_network() -> None:
     """No internal port is published, every gRPC server listening on 0.0.0.0 requires a
     credential, and each caller's token has exactly the scopes it needs."""

@@ -5,14 +5,16 @@ Credentials are bearer tokens (``authorization: Bearer <token>`` metadata; the t
 the environment and are kept as SHA-256 digests) and, under mTLS, client certificates named by
 their subject common name. Each credential grants scopes; each method needs one scope (its
 service's, or its own in :class:`ScopeTable`). gRPC's health service needs nothing (load
-balancers and client-side health checks carry no credentials); other methods outside the table
-(server reflection) need any accepted credential.
+balancers and client-side health checks carry no credentials); server reflection needs any
+accepted credential; any other method outside the table is refused to every caller
+(PERMISSION_DENIED, reason ``METHOD_NOT_SCOPED``).
 
 When tokens are configured, every call needs one; when certificate names are configured, every
 call's certificate must be one of them; with both, both must grant the scope. A missing or
 unknown credential gets UNAUTHENTICATED, a known one without the method's scope
 PERMISSION_DENIED with ``google.rpc.ErrorInfo`` (reason ``SCOPE_MISSING``, domain ``llmrouter``,
-metadata ``scope`` and ``method``). No message ever quotes a token.
+metadata ``scope`` and ``method``). No message ever quotes a token, nor a configured value
+that could be one (a token pasted where a variable name or scope belongs).
 
 Cost: :meth:`Authorizer.check_for` builds one check per method at registration (the guard of
 :mod:`llmrouter.guard` runs it before decoding the request); a call costs one metadata scan, one
@@ -23,18 +25,17 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 from llmrouter.config import ConfigError
-from llmrouter.security import ServerTls, read_token
+from llmrouter.guard import Check, Context
+from llmrouter.security import ENV_NAME, ServerTls, read_token
+from llmrouter.status import rich_status
 
 __all__ = [
     "Authorizer",
@@ -47,15 +48,18 @@ __all__ = [
     "require_credentials",
 ]
 
-DOMAIN = "llmrouter"
+log = logging.getLogger(__name__)
+
 # Methods anyone may call: health checks come from load balancers and gRPC's own client-side
 # health checking, which carry no credentials.
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-Context = grpc.aio.ServicerContext[Any, Any]
-#: Run before a method's handler: None lets the call in, a status ends it.
-Check = Callable[[Context], grpc.Status | None]
+# Methods any accepted credential may call, whatever its scopes (they read no data of ours).
+# Every other method outside a server's scope table is refused to everyone: a service added
+# without a scope must not become callable by every credential.
+_ANY_CREDENTIAL_PREFIXES = (
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,12 @@ class TokenGrant:
     scopes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not _ENV_NAME.fullmatch(self.env):
-            raise ConfigError(f"env: not an environment variable name: {self.env!r}")
+        if not ENV_NAME.fullmatch(self.env):
+            # Never quoted: a token pasted where its variable's name belongs would be printed.
+            raise ConfigError(
+                "env: not an environment variable name (letters, digits and _; "
+                "name the variable that holds the token, not the token)"
+            )
         if not self.scopes:
             raise ConfigError("scopes: name at least one scope")
 
@@ -115,7 +123,10 @@ class ScopeTable:
     def check_grants(
         self, tokens: Sequence[TokenGrant], certs: Sequence[CertGrant], tls: ServerTls
     ) -> None:
-        """ConfigError naming the entry whose scope is unknown, or certificates without mTLS."""
+        """ConfigError naming the entry whose scope is unknown, or certificates without mTLS.
+
+        The unknown scope is not quoted: a token pasted as ``ENV:<token>`` would be printed.
+        """
         known = self.scopes
         named: tuple[tuple[str, Sequence[TokenGrant | CertGrant]], ...] = (
             ("auth_tokens", tokens),
@@ -126,7 +137,7 @@ class ScopeTable:
                 for j, scope in enumerate(grant.scopes):
                     if scope not in known:
                         raise ConfigError(
-                            f"{key}[{i}].scopes[{j}]: unknown scope {scope!r} "
+                            f"{key}[{i}].scopes[{j}]: not a scope of this service "
                             f"(one of {', '.join(known)})"
                         )
         if certs and not tls.client_ca_file:
@@ -164,11 +175,24 @@ def is_loopback(host: str) -> bool:
         return False  # a host name may resolve anywhere; "" and "0.0.0.0" are every interface
 
 
-def require_credentials(section: str, host: str, *, tokens: bool, tls: ServerTls) -> None:
+def require_credentials(
+    section: str, host: str, *, tokens: bool, tls: ServerTls, certs: bool = False
+) -> None:
     """ConfigError (one line naming the keys to set) when ``host`` is reachable beyond this
-    machine and callers need neither a token nor a client certificate."""
-    if tokens or tls.client_ca_file or is_loopback(host):
+    machine and callers need neither a token nor a client certificate, or need a certificate
+    that nothing scopes (``tls.client_ca_file`` without ``client_certs`` or tokens would give
+    every certificate the CA signed every scope)."""
+    if tokens or is_loopback(host):
         return
+    if tls.client_ca_file:
+        if certs:
+            return
+        raise ConfigError(
+            f"{section}.client_certs: {section}.host {host or '(all interfaces)'} is reachable "
+            f"beyond loopback and tls.client_ca_file alone would let every certificate the CA "
+            f"signed call every method: name the certificates and their scopes in "
+            f"{section}.client_certs (or set {section}.auth_tokens), or listen on 127.0.0.1"
+        )
     raise ConfigError(
         f"{section}.host: {host or '(all interfaces)'} is reachable beyond loopback, so callers "
         f"need credentials: set {section}.auth_tokens (or {section}.auth_token_envs) or "
@@ -180,26 +204,17 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def _status(
-    code: grpc.StatusCode, message: str, reason: str, metadata: Mapping[str, str] | None = None
-) -> grpc.Status:
-    info = any_pb2.Any()
-    info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata or {}))
-    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=[info])
-    return rpc_status.to_status(status)
-
-
-_TOKEN_MISSING = _status(
+_TOKEN_MISSING = rich_status(
     grpc.StatusCode.UNAUTHENTICATED,
     "missing bearer token (authorization metadata)",
     "TOKEN_MISSING",
 )
-_TOKEN_INVALID = _status(
+_TOKEN_INVALID = rich_status(
     grpc.StatusCode.UNAUTHENTICATED,
     "invalid bearer token (authorization metadata)",
     "TOKEN_INVALID",
 )
-_CERT_UNKNOWN = _status(
+_CERT_UNKNOWN = rich_status(
     grpc.StatusCode.UNAUTHENTICATED,
     "the client certificate's common name is not accepted",
     "CERTIFICATE_NOT_ACCEPTED",
@@ -259,6 +274,14 @@ class Authorizer:
         for i, name in enumerate(auth_token_envs):
             digest = _digest(read_token(name, f"{section}.auth_token_envs[{i}]", environ))
             tokens[digest] = every
+        if auth_token_envs:
+            log.warning(
+                "%s.auth_token_envs: each of these tokens may call every method (scopes %s); "
+                "give each caller only the scopes it needs with %s.auth_tokens",
+                section,
+                ", ".join(table.scopes),
+                section,
+            )
         for i, grant in enumerate(auth_tokens):
             digest = _digest(read_token(grant.env, f"{section}.auth_tokens[{i}].env", environ))
             tokens[digest] = tokens.get(digest, frozenset()) | frozenset(grant.scopes)
@@ -274,16 +297,29 @@ class Authorizer:
         return None if self._tokens is None else self._tokens.get(_digest(token))
 
     def check_for(self, method: str) -> Check | None:
-        """The check calls of ``method`` pass before its handler runs (None: open method)."""
+        """The check calls of ``method`` pass before its handler runs (None: open method).
+
+        Methods outside the scope table are refused to every caller (PERMISSION_DENIED,
+        reason ``METHOD_NOT_SCOPED``), except server reflection, which any accepted credential
+        may call.
+        """
         if method.startswith(_OPEN_PREFIXES):
             return None
         need = self._table.scope_of(method)
+        if need is None and not method.startswith(_ANY_CREDENTIAL_PREFIXES):
+            unscoped = rich_status(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"no credential may call {method}: this server grants no scope for it",
+                "METHOD_NOT_SCOPED",
+                metadata={"method": method},
+            )
+            return lambda context: unscoped
         denied = (
-            _status(
+            rich_status(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"this credential may not call {method} (it needs scope {need!r})",
                 "SCOPE_MISSING",
-                {"scope": need, "method": method},
+                metadata={"scope": need, "method": method},
             )
             if need is not None
             else None

@@ -32,6 +32,8 @@ __all__ = [
 
 CONFIG_ENV = "LLMROUTER_CONFIG"
 ENV_PREFIX = "LLMROUTER_"
+# Longest environment value an error message quotes (tokens are longer).
+_QUOTED_ENV_CHARS = 16
 
 T = TypeVar("T")
 
@@ -184,7 +186,9 @@ def _from_env(text: str, hint: Any, name: str) -> Any:
             return float(text)
     except ValueError:
         kind = {bool: "true or false", int: "an integer", float: "a number"}[hint]
-        raise ConfigError(f"{name}: expected {kind}, got {text!r}") from None
+        # Long values are not quoted: a token set in the wrong variable would be printed.
+        shown = repr(text) if len(text) <= _QUOTED_ENV_CHARS else f"{len(text)} characters"
+        raise ConfigError(f"{name}: expected {kind}, got {shown}") from None
     return text
 
 

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 import grpc
 from google.protobuf import timestamp_pb2
 
+from .cli import LOCAL_TOKENS
 from .config import ConfigError
 from .security import read_token
 from .v1 import metrics_service_pb2, metrics_service_pb2_grpc
@@ -85,7 +86,8 @@ def run_costs(args: argparse.Namespace) -> int:
         address = args.metrics or _metrics_address(args.config)
         # The read token: --token-env's variable (which must be set), else LLMROUTER_READ_TOKEN
         # when set (the variable `serve all` and compose use).
-        token_env = args.token_env or (_READ_ENV if os.environ.get(_READ_ENV, "").strip() else "")
+        read_env = LOCAL_TOKENS["read"]
+        token_env = args.token_env or (read_env if os.environ.get(read_env, "").strip() else "")
         token = read_token(token_env, "--token-env")
     except (ValueError, ConfigError) as exc:
         print(f"llmrouter costs: {exc}", file=sys.stderr)
@@ -118,9 +120,6 @@ def run_costs(args: argparse.Namespace) -> int:
         columns.append("bucket")
     write_report(reply, columns, sys.stdout, as_csv=args.csv)
     return 0
-
-
-_READ_ENV = "LLMROUTER_READ_TOKEN"
 
 
 def _metrics_address(config: str | None) -> str:

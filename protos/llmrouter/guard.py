@@ -8,7 +8,9 @@ INVALID_ARGUMENT, and any exception that escapes a handler becomes INTERNAL with
 message (the details go to the log only).
 
 A guard can also run an access check (:class:`llmrouter.access.Authorizer`) before decoding:
-a call it refuses ends with the check's status and never reaches the handler.
+a call it refuses ends with the check's status and never reaches the handler, whatever the
+method's kind (a kind it cannot check is refused at registration), and never opens a span
+(:class:`GuardedServer` runs the check outside the tracing wrapper).
 """
 
 from __future__ import annotations
@@ -20,15 +22,16 @@ from typing import Any
 
 import grpc
 
-__all__ = ["GENERIC_MESSAGE", "GuardedServer", "guard"]
+__all__ = ["GENERIC_MESSAGE", "Check", "Context", "GuardedServer", "checked", "guard"]
 
 log = logging.getLogger(__name__)
 
 GENERIC_MESSAGE = "internal error"
+#: The servicer context of every call on a ``grpc.aio`` server.
 Context = grpc.aio.ServicerContext[Any, Any]
 # (method, handler) -> handler: what a server applies to each method handler it registers.
 Wrapper = Callable[[str, Any], Any]
-# Run before a handler: None lets the call in, a status ends it (llmrouter.access.Check).
+#: Run before a method's handler: None lets the call in, a status ends it.
 Check = Callable[[Context], grpc.Status | None]
 # method -> its check (None: no check), asked once per method at registration.
 Checks = Callable[[str], Check | None]
@@ -63,7 +66,11 @@ async def _fail(method: str, context: Context) -> None:
 
 def guard(method: str, handler: Any, check: Check | None = None) -> Any:
     """``handler`` decoding its own requests and hiding unexpected exceptions; ``check``, when
-    given, runs first and may end the call."""
+    given, runs first and may end the call.
+
+    Raises ValueError (at registration) when ``check`` is given and ``handler`` has no method
+    kind to run it on: a method must never be served unchecked by mistake.
+    """
     decode = handler.request_deserializer
     if handler.unary_unary is not None:
         unary = handler.unary_unary
@@ -116,21 +123,47 @@ def guard(method: str, handler: Any, check: Check | None = None) -> Any:
             request_deserializer=_identity,
             response_serializer=handler.response_serializer,
         )
-    if check is not None and handler.stream_stream is not None:
-        # Server reflection, the only bidirectional stream served: checked, not decoded here.
-        both = handler.stream_stream
+    # Client-streaming methods (server reflection is the only one served): not decoded here.
+    return handler if check is None else checked(method, handler, check)
 
-        async def stream_stream(requests: Any, context: Context) -> AsyncIterator[Any]:
+
+def checked(method: str, handler: Any, check: Check) -> Any:
+    """``handler`` (of any kind) running ``check`` before anything else.
+
+    Raises ValueError when ``handler`` has no method kind (nothing to check).
+    """
+    serializers = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None or handler.stream_unary is not None:
+        single = handler.unary_unary or handler.stream_unary
+
+        async def one(request: Any, context: Context) -> Any:
             await _admit(check, context)
-            async for item in both(requests, context):
+            return await single(request, context)
+
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(one, **serializers)
+        return grpc.stream_unary_rpc_method_handler(one, **serializers)
+    if handler.unary_stream is not None or handler.stream_stream is not None:
+        many = handler.unary_stream or handler.stream_stream
+
+        async def items(request: Any, context: Context) -> AsyncIterator[Any]:
+            await _admit(check, context)
+            async for item in many(request, context):
                 yield item
 
-        return grpc.stream_stream_rpc_method_handler(
-            stream_stream,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
-    return handler  # other client-streaming methods: none of ours
+        async def writes(request: Any, context: Context) -> None:
+            # Handlers that stream with context.write().
+            await _admit(check, context)
+            await many(request, context)
+
+        chosen = items if inspect.isasyncgenfunction(many) else writes
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(chosen, **serializers)
+        return grpc.stream_stream_rpc_method_handler(chosen, **serializers)
+    raise ValueError(f"{method}: cannot check a method handler of no known kind")
 
 
 class _GuardedGeneric(grpc.GenericRpcHandler):  # type: ignore[type-arg]
@@ -156,7 +189,8 @@ class GuardedServer:
     """Registers services on a ``grpc.aio`` server with every method handler guarded.
 
     Pass it where generated ``add_*_to_server`` functions expect a server; ``wrap`` (tracing)
-    goes around the guard, and ``checks`` gives each method's access check. Wrapping at
+    goes around the guard, and ``checks`` gives each method's access check, which runs first
+    (outside ``wrap``: a refused call opens no span). Wrapping at
     registration costs nothing per call; a server interceptor would rebuild the wrapper (and
     add a coroutine layer) on every call.
     """
@@ -169,8 +203,11 @@ class GuardedServer:
         self._checks = checks
 
     def _guard(self, method: str, handler: Any) -> Any:
-        guarded = guard(method, handler, self._checks(method) if self._checks else None)
-        return self._wrap(method, guarded) if self._wrap else guarded
+        check = self._checks(method) if self._checks else None
+        if self._wrap is None:
+            return guard(method, handler, check)  # the check inline: no extra layer per call
+        wrapped = self._wrap(method, guard(method, handler))
+        return wrapped if check is None else checked(method, wrapped, check)
 
     def add_generic_rpc_handlers(self, handlers: Sequence[Any]) -> None:
         self._server.add_generic_rpc_handlers([_GuardedGeneric(h, self._guard) for h in handlers])

@@ -10,6 +10,7 @@ sends the bearer token on every call. Tokens are only ever read from the environ
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import grpc
 from llmrouter.config import ConfigError
 
 __all__ = [
+    "ENV_NAME",
     "ClientTls",
     "ServerTls",
     "bearer_interceptors",
@@ -28,6 +30,13 @@ __all__ = [
     "secure_channel",
     "server_credentials",
 ]
+
+
+#: What an environment variable name looks like (POSIX: letters, digits and _, no leading digit).
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Names shown in messages: conventional upper-case names only. A setting that should name a
+# variable may hold the token itself by mistake, and a random token can look like a name.
+_SHOWN_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -82,14 +91,23 @@ def read_token(env_name: str, key: str, environ: Mapping[str, str] | None = None
     """The token in environment variable ``env_name`` ("" when no variable is named).
 
     A named variable that is unset or empty is a configuration error: a client that was meant
-    to authenticate must not silently call without credentials.
+    to authenticate must not silently call without credentials. Messages quote ``env_name``
+    only when it looks like a conventional (upper-case) name: never a token set by mistake
+    where its variable's name belongs.
     """
     if not env_name:
         return ""
+    if not ENV_NAME.fullmatch(env_name):
+        raise ConfigError(
+            f"{key}: not an environment variable name (letters, digits and _; name the "
+            "variable that holds the token, not the token)"
+        )
     env = os.environ if environ is None else environ
     token = env.get(env_name, "").strip()
     if not token:
-        raise ConfigError(f"{key}: environment variable {env_name} is not set or empty")
+        if _SHOWN_NAME.fullmatch(env_name):
+            raise ConfigError(f"{key}: environment variable {env_name} is not set or empty")
+        raise ConfigError(f"{key}: the environment variable it names is not set or empty")
     return token
 
 

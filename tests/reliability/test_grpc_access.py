@@ -123,6 +123,72 @@ def test_metrics_beyond_loopback_without_credentials_refuses_to_start(tmp_path: 
     assert not (tmp_path / "metrics.sqlite3").exists()  # refused before opening anything
 
 
+def test_mtls_beyond_loopback_needs_scoped_certificates(tmp_path: Path) -> None:
+    """A client CA alone would give every certificate it signed every scope: refused."""
+    body = (
+        'host = "0.0.0.0"\n[router.tls]\ncert_file = "server.pem"\nkey_file = "server.key"\n'
+        'client_ca_file = "ca.pem"\n'
+    )
+    config = tmp_path / "router.toml"
+    config.write_text(router_section(tmp_path, "r", 1, body).replace("{port}", "0"))
+    done = _run("router_svc", config, {})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        "router: router.client_certs: router.host 0.0.0.0 is reachable beyond loopback and "
+        "tls.client_ca_file alone would let every certificate the CA signed call every method: "
+        "name the certificates and their scopes in router.client_certs (or set "
+        "router.auth_tokens), or listen on 127.0.0.1"
+    )
+
+
+# A token set where a variable's name or a scope belongs: a random token may look like a name.
+PASTED = "Zq9xLm2Pw8Rt5Yb7Nc3VdF6gH1jK4"
+PASTED_SK = "sk-proj-Zq9xLm2Pw8Rt5Yb7Nc3VdF6gH1jK4"
+
+
+@pytest.mark.parametrize(
+    ("module", "env", "key"),
+    [
+        (
+            "router_svc",
+            {"LLMROUTER_ROUTER_AUTH_TOKENS": f"GW:{PASTED}"},
+            "auth_tokens[0].scopes[0]",
+        ),
+        ("router_svc", {"LLMROUTER_ROUTER_AUTH_TOKENS": f"{PASTED_SK}:inference"}, "entry 1: env"),
+        ("router_svc", {"LLMROUTER_ROUTER_AUTH_TOKEN_ENVS": PASTED}, "auth_token_envs[0]"),
+        ("router_svc", {"LLMROUTER_ROUTER_AUTH_TOKEN_ENVS": PASTED_SK}, "auth_token_envs[0]"),
+        ("router_svc", {"LLMROUTER_ROUTER_METRICS_TOKEN_ENV": PASTED}, "metrics_token_env"),
+        ("router_svc", {"LLMROUTER_ROUTER_PORT": PASTED}, "LLMROUTER_ROUTER_PORT"),
+        ("metrics_svc", {"LLMROUTER_METRICS_AUTH_TOKENS": f"R:{PASTED}"}, "scopes[0]"),
+        ("gateway", {"LLMROUTER_GATEWAY_API_KEYS": f"{PASTED_SK * 2}:ci"}, "entry 1: id"),
+        (
+            "gateway",
+            {
+                "LLMROUTER_GATEWAY_API_KEYS": "ci:sk-ci",
+                "LLMROUTER_GATEWAY_ROUTER_TOKEN_ENV": PASTED,
+            },
+            "router_token_env",
+        ),
+    ],
+)
+def test_a_token_set_in_the_wrong_place_is_never_printed(
+    tmp_path: Path, module: str, env: dict[str, str], key: str
+) -> None:
+    sections = {
+        "router_svc": router_section(tmp_path, "r", 1, ""),
+        "metrics_svc": metrics_section(tmp_path),
+        "gateway": gateway_section([1], 1),
+    }
+    config = tmp_path / "service.toml"
+    config.write_text(sections[module].replace("{port}", "0"))
+    done = _run(module, config, env)
+    assert done.returncode == 2, done.stderr
+    assert key in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    for secret in (PASTED, PASTED_SK, PASTED.lower()):
+        assert secret not in done.stderr
+
+
 async def test_beyond_loopback_with_tokens_starts_and_refuses_anonymous_calls(
     tmp_path: Path,
 ) -> None:
