@@ -51,6 +51,27 @@ def test_a_silent_connection_is_dropped_after_the_timeout(endpoint: MetricsEndpo
         assert time.monotonic() - started < TIMEOUT_S + 1.5
 
 
+def test_a_trickling_connection_is_dropped_at_its_deadline(endpoint: MetricsEndpoint) -> None:
+    # One byte every TIMEOUT_S / 5: no read ever waits the timeout, but the connection as a
+    # whole may not last longer than it (before: held for as long as the client kept sending).
+    with socket.create_connection(("127.0.0.1", endpoint.port)) as trickle:
+        started = time.monotonic()
+        trickle.settimeout(TIMEOUT_S / 5)
+        closed = False
+        for byte in b"GET /metrics HTTP/1.1\r\nX-Slow: " + b"a" * 100:
+            try:
+                trickle.sendall(bytes([byte]))
+                closed = trickle.recv(1024) == b""
+            except TimeoutError:
+                continue
+            except (ConnectionResetError, BrokenPipeError):
+                closed = True
+            if closed:
+                break
+        assert closed
+        assert time.monotonic() - started < TIMEOUT_S + 1.0
+
+
 def test_connections_beyond_the_cap_are_closed(endpoint: MetricsEndpoint) -> None:
     address = ("127.0.0.1", endpoint.port)
     held = [socket.create_connection(address) for _ in range(CAP)]

@@ -2,13 +2,16 @@
 
 prometheus_client's ``start_http_server`` runs one thread per connection with no socket timeout
 and no cap, so a client that connects and sends nothing holds a thread forever. The server here
-is the same wsgiref server with prometheus_client's app, plus a read/write timeout per socket
-operation and a cap on concurrent connections (a scrape is one short GET). Request line and
-header sizes keep http.server's bounds (64 KiB per line, 100 header lines).
+is the same wsgiref server with prometheus_client's app, plus a deadline per connection (the
+whole request and answer; a per-operation timeout alone lets a client that sends one byte every
+few seconds hold its thread for as long as it likes) and a cap on concurrent connections (a
+scrape is one short GET). Request line and header sizes keep http.server's bounds (64 KiB per
+line, 100 header lines).
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 import threading
@@ -23,7 +26,8 @@ from .serving import StartupError
 
 __all__ = ["MAX_CONNECTIONS", "TIMEOUT_S", "MetricsEndpoint", "serve_metrics"]
 
-# Seconds one socket read or write may wait; a client that stalls longer is dropped.
+# Seconds one connection may last, request and answer (Prometheus' default scrape_timeout is
+# also 10 s); a client still connected then is dropped.
 TIMEOUT_S = 10.0
 # Connections served at once (one thread each); more are closed as soon as they are accepted.
 MAX_CONNECTIONS = 16
@@ -53,8 +57,9 @@ def serve_metrics(
 ) -> MetricsEndpoint:
     """Serve ``registry`` at ``http://host:port/metrics`` in a daemon thread; port 0 picks one.
 
-    ``timeout_s`` bounds each socket read or write, ``max_connections`` the connections served
-    at once. Raises :class:`StartupError` when the address cannot be bound.
+    ``timeout_s`` bounds each connection from accept to close (and so each socket read or
+    write), ``max_connections`` the connections served at once. Raises :class:`StartupError`
+    when the address cannot be bound.
     """
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -68,15 +73,29 @@ def serve_metrics(
 
 
 class _Handler(WSGIRequestHandler):
-    """One request per connection, socket operations bounded by the server's timeout_s, no
+    """One request per connection, the connection bounded by the server's timeout_s, no
     access log."""
 
     server: _Server
 
     def setup(self) -> None:
-        """Bound every socket operation of the connection."""
+        """Start the connection's deadline; bound every socket operation by it too."""
         super().setup()
         self.connection.settimeout(self.server.timeout_s)
+        # Shutting the socket down wakes a read or write blocked in this connection's thread.
+        self._deadline = threading.Timer(self.server.timeout_s, self._expire)
+        self._deadline.daemon = True
+        self._deadline.start()
+
+    def finish(self) -> None:
+        """Stop the deadline, then close as usual."""
+        self._deadline.cancel()
+        super().finish()
+
+    def _expire(self) -> None:
+        """The deadline passed: end the connection whatever it is doing."""
+        with contextlib.suppress(OSError):  # already closed
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Log nothing."""
