@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from llmrouter.access import is_loopback
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls
+from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
 
 __all__ = [
     "ADMIN_API_KEYS_ENV",
@@ -92,7 +93,7 @@ class GatewayConfig:
     max_body_bytes: int = 1048576
     # Largest answer taken from the router or the metrics service, in bytes (the gRPC receive
     # limit of both channels); a larger one is a 502 that clients are told not to retry.
-    max_response_bytes: int = 16 * 1024 * 1024
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     # Largest request line plus headers of one request, in bytes; larger gets 431 and the
     # connection closes (counted as bytes arrive, so an endless header cannot grow memory).
     max_header_bytes: int = 32768

@@ -21,7 +21,7 @@ from gateway.openapi_chat import CHAT_SCHEMAS
 from gateway.openapi_reports import REPORT_SCHEMAS
 from gateway.schema_parts import obj, ref
 from gateway.usage_query import BUCKETS, DIMENSIONS, FILTERS, MAX_LIMIT
-from llmrouter import limits
+from llmrouter import field_limits
 from llmrouter.request_ids import REQUEST_ID_PATTERN
 
 __all__ = ["document"]
@@ -91,7 +91,7 @@ _HEADER_PARAMS = [
 _SOURCE_HEADER = {
     "name": "X-LLMRouter-Source",
     "in": "header",
-    "schema": {"type": "string", "maxLength": limits.SOURCE_MAX_CHARS},
+    "schema": {"type": "string", "maxLength": field_limits.SOURCE_MAX_CHARS},
     "description": "Caller tag recorded with usage (llmrouter.source in the body wins).",
 }
 

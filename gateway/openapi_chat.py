@@ -20,7 +20,7 @@ from gateway.schema_parts import (
     obj,
     ref,
 )
-from llmrouter import limits
+from llmrouter import field_limits
 
 __all__ = ["CHAT_SCHEMAS"]
 
@@ -147,7 +147,7 @@ _RESPONSE_FORMAT = {
 
 
 def _capped(max_length: int) -> dict[str, Any]:
-    """An optional string of at most ``max_length`` characters (llmrouter.limits)."""
+    """An optional string of at most ``max_length`` characters (llmrouter.field_limits)."""
     return {"type": ["string", "null"], "maxLength": max_length}
 
 
@@ -157,9 +157,9 @@ _ROUTER_OPTIONS = {
     "description": "llmrouter's own options; unknown keys are rejected.",
     "additionalProperties": False,
     "properties": {
-        "category": _capped(limits.CATEGORY_MAX_CHARS),
-        "task_type": _capped(limits.TASK_TYPE_MAX_CHARS),
-        "source": _capped(limits.SOURCE_MAX_CHARS),
+        "category": _capped(field_limits.CATEGORY_MAX_CHARS),
+        "task_type": _capped(field_limits.TASK_TYPE_MAX_CHARS),
+        "source": _capped(field_limits.SOURCE_MAX_CHARS),
         "preferences": {
             "type": ["object", "null"],
             "additionalProperties": False,
@@ -205,15 +205,15 @@ _CHAT_REQUEST = {
             "anyOf": [STRING, {"type": "array", "maxItems": 4, "items": STRING}, {"type": "null"}]
         },
         "response_format": _RESPONSE_FORMAT,
-        "user": _capped(limits.USER_MAX_CHARS),
+        "user": _capped(field_limits.USER_MAX_CHARS),
         "metadata": {
             "type": ["object", "null"],
             "description": "Up to 16 pairs; keys up to 64 characters, values up to 512.",
-            "maxProperties": limits.METADATA_MAX_PAIRS,
-            "propertyNames": {"maxLength": limits.METADATA_KEY_MAX_CHARS},
+            "maxProperties": field_limits.METADATA_MAX_PAIRS,
+            "propertyNames": {"maxLength": field_limits.METADATA_KEY_MAX_CHARS},
             "additionalProperties": {
                 "type": "string",
-                "maxLength": limits.METADATA_VALUE_MAX_CHARS,
+                "maxLength": field_limits.METADATA_VALUE_MAX_CHARS,
             },
         },
         "stream": {"type": ["boolean", "null"]},

@@ -14,6 +14,7 @@ from typing import Any
 from llmrouter.access import CertGrant, ScopeTable, TokenGrant, parse_token_grants
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls, ServerTls
+from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
 
 from .routing.breaker import BreakerPolicy
 from .routing.retry import RetryPolicy
@@ -186,7 +187,7 @@ class RouterConfig:
     # ends the call with RESOURCE_EXHAUSTED, ErrorInfo RESPONSE_TOO_LARGE, and is not tried on
     # another model: the upstream has already served (and billed) it. Keep it at most the
     # gateway's max_response_bytes.
-    max_response_bytes: int = 16 * 1024 * 1024
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     # Environment variables each holding a bearer token with full access (every scope) that
     # callers may present (gRPC metadata ``authorization: Bearer <token>``).
     auth_token_envs: tuple[str, ...] = ()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import orjson
 
-from llmrouter import limits
+from llmrouter import field_limits
 from llmrouter.request_ids import REQUEST_ID_PATTERN
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
@@ -139,13 +139,13 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
 
 
 def _check_ledger_fields(chat: chat_pb2.ChatRequest, path: str) -> None:
-    """The client's free text that is stored with the usage stays within llmrouter.limits
+    """The client's free text that is stored with the usage stays within llmrouter.field_limits
     (the gateway checks the same; internal callers reach the router directly)."""
     for field, value, cap in (
-        ("user", chat.user, limits.USER_MAX_CHARS),
-        ("caller.source", chat.caller.source, limits.SOURCE_MAX_CHARS),
-        ("routing.category", chat.routing.category, limits.CATEGORY_MAX_CHARS),
-        ("routing.task_type", chat.routing.task_type, limits.TASK_TYPE_MAX_CHARS),
+        ("user", chat.user, field_limits.USER_MAX_CHARS),
+        ("caller.source", chat.caller.source, field_limits.SOURCE_MAX_CHARS),
+        ("routing.category", chat.routing.category, field_limits.CATEGORY_MAX_CHARS),
+        ("routing.task_type", chat.routing.task_type, field_limits.TASK_TYPE_MAX_CHARS),
     ):
         if len(value) > cap:
             raise InvalidRequest(
@@ -153,22 +153,22 @@ def _check_ledger_fields(chat: chat_pb2.ChatRequest, path: str) -> None:
                 field=f"{path}.{field}",
             )
     metadata = chat.metadata
-    if len(metadata) > limits.METADATA_MAX_PAIRS:
+    if len(metadata) > field_limits.METADATA_MAX_PAIRS:
         raise InvalidRequest(
             f"{path}.metadata holds {len(metadata)} pairs; at most "
-            f"{limits.METADATA_MAX_PAIRS} are allowed",
+            f"{field_limits.METADATA_MAX_PAIRS} are allowed",
             field=f"{path}.metadata",
         )
     for key, value in metadata.items():
-        if len(key) > limits.METADATA_KEY_MAX_CHARS:
+        if len(key) > field_limits.METADATA_KEY_MAX_CHARS:
             raise InvalidRequest(
-                f"{path}.metadata keys may hold at most {limits.METADATA_KEY_MAX_CHARS} "
+                f"{path}.metadata keys may hold at most {field_limits.METADATA_KEY_MAX_CHARS} "
                 f"characters, got one of {len(key)}",
                 field=f"{path}.metadata",
             )
-        if len(value) > limits.METADATA_VALUE_MAX_CHARS:
+        if len(value) > field_limits.METADATA_VALUE_MAX_CHARS:
             raise InvalidRequest(
-                f"{path}.metadata values may hold at most {limits.METADATA_VALUE_MAX_CHARS} "
+                f"{path}.metadata values may hold at most {field_limits.METADATA_VALUE_MAX_CHARS} "
                 f"characters, got one of {len(value)}",
                 field=f"{path}.metadata[{key}]",
             )

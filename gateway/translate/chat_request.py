@@ -25,7 +25,7 @@ from gateway.validate import (
     optional_str,
     required,
 )
-from llmrouter import limits
+from llmrouter import field_limits
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
 __all__ = ["ParsedRequest", "parse_chat_request"]
@@ -122,22 +122,24 @@ def parse_chat_request(
     if (response_format := optional_object(obj, "response_format")) is not None:
         chat.response_format.CopyFrom(_response_format(response_format))
     # user, metadata, source, category and task_type are stored with the usage: capped
-    # (llmrouter.limits) so one request cannot fill the ledger.
+    # (llmrouter.field_limits) so one request cannot fill the ledger.
     if (user := optional_str(obj, "user")) is not None:
-        chat.user = check_length(user, "user", limits.USER_MAX_CHARS)
+        chat.user = check_length(user, "user", field_limits.USER_MAX_CHARS)
     if obj.get("metadata") is not None:
         chat.metadata.update(
             expect_string_map(
                 obj["metadata"],
                 "metadata",
-                max_pairs=limits.METADATA_MAX_PAIRS,
-                max_key_length=limits.METADATA_KEY_MAX_CHARS,
-                max_value_length=limits.METADATA_VALUE_MAX_CHARS,
+                max_pairs=field_limits.METADATA_MAX_PAIRS,
+                max_key_length=field_limits.METADATA_KEY_MAX_CHARS,
+                max_value_length=field_limits.METADATA_VALUE_MAX_CHARS,
             )
         )
 
     if source:
-        chat.caller.source = check_length(source.strip(), _SOURCE_HEADER, limits.SOURCE_MAX_CHARS)
+        chat.caller.source = check_length(
+            source.strip(), _SOURCE_HEADER, field_limits.SOURCE_MAX_CHARS
+        )
     if api_key_id:
         chat.caller.api_key_id = api_key_id
     if (extension := optional_object(obj, "llmrouter")) is not None:
@@ -354,15 +356,15 @@ def _router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> Non
             raise InvalidRequest(f"Unrecognized parameter: 'llmrouter.{key}'.", f"llmrouter.{key}")
     if (category := optional_str(ext, "category", "llmrouter")) is not None:
         chat.routing.category = check_length(
-            category, "llmrouter.category", limits.CATEGORY_MAX_CHARS
+            category, "llmrouter.category", field_limits.CATEGORY_MAX_CHARS
         )
     if (task_type := optional_str(ext, "task_type", "llmrouter")) is not None:
         chat.routing.task_type = check_length(
-            task_type, "llmrouter.task_type", limits.TASK_TYPE_MAX_CHARS
+            task_type, "llmrouter.task_type", field_limits.TASK_TYPE_MAX_CHARS
         )
     if (source := optional_str(ext, "source", "llmrouter")) is not None:
         # The body is more specific than the header.
-        chat.caller.source = check_length(source, "llmrouter.source", limits.SOURCE_MAX_CHARS)
+        chat.caller.source = check_length(source, "llmrouter.source", field_limits.SOURCE_MAX_CHARS)
     if (preferences := optional_object(ext, "preferences", "llmrouter")) is not None:
         parent = "llmrouter.preferences"
         for key, value in preferences.items():
