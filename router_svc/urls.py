@@ -3,12 +3,13 @@
 A base URL set at runtime could otherwise point the router, carrying a provider's API key and
 the callers' prompts, at a cloud metadata service or an internal host (SSRF). Refused: schemes
 other than http and https, user info in the URL, and hosts that are (or, for URLs set through
-the admin API, resolve to) loopback, private, link-local, shared (CGNAT), multicast, reserved or
-unspecified addresses, as well as ``localhost`` and internal-only names (``*.internal``,
-``*.local``, single-label names), unless ``allowed_private_hosts`` lists the host, its address
-or a network holding it (an entry may name a port: ``localhost:11434``, ``10.0.0.5:8000``,
-``[::1]:8080``, ``10.0.0.0/8:8000`` admit that port only). Local providers such as Ollama on
-localhost are allow-listed there.
+the admin API, resolve to) loopback, private, site-local, link-local, shared (CGNAT), multicast,
+reserved or unspecified addresses (an IPv4 address embedded in IPv6 as mapped, 6to4 or DNS64
+``64:ff9b::/96`` is judged as that IPv4 address), as well as ``localhost`` and internal-only
+names (``*.internal``, ``*.local``, single-label names), unless ``allowed_private_hosts``
+lists the host, its address or a network holding it (an entry may name a port:
+``localhost:11434``, ``10.0.0.5:8000``, ``[::1]:8080``, ``10.0.0.0/8:8000`` admit that port
+only). Local providers such as Ollama on localhost are allow-listed there.
 
 A name is vetted again each time a connection is opened (:class:`AddressPolicy`, used by the
 upstream transport's resolver): a DNS answer that changed since the check (DNS rebinding) to a
@@ -263,10 +264,21 @@ def _as_address(host: str) -> IPAddress | None:
         except OSError:
             return None
     if isinstance(address, ipaddress.IPv6Address):
-        mapped = address.ipv4_mapped or address.sixtofour
+        mapped = address.ipv4_mapped or address.sixtofour or _nat64(address)
         if mapped is not None:
             return mapped
     return address
+
+
+# RFC 6052's well-known NAT64 prefix: a DNS64 resolver answers 64:ff9b::a.b.c.d for a.b.c.d.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _nat64(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a NAT64 address stands for (its last 32 bits), else None."""
+    if address not in _NAT64:
+        return None
+    return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
 
 
 def _non_public(address: IPAddress) -> str:
@@ -281,6 +293,9 @@ def _non_public(address: IPAddress) -> str:
         return "multicast"
     if address.is_private:
         return "private"
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        # fec0::/10, deprecated (RFC 3879) but still routed inside some networks.
+        return "site-local"
     if address.is_reserved or not address.is_global:
         return "reserved or shared"
     return ""

@@ -30,6 +30,13 @@ REFUSED = [
     ("http://metadata.google.internal/computeMetadata/v1/", "internal-only"),
     ("http://100.100.100.200/", "reserved or shared"),
     ("http://[fd00:ec2::254]/", "private"),
+    # DNS64 / NAT64 (64:ff9b::/96): judged by the IPv4 address it embeds.
+    ("http://[64:ff9b::a9fe:a9fe]/", "link-local"),  # 169.254.169.254
+    ("http://[64:ff9b::7f00:1]/", "loopback"),
+    ("http://[64:ff9b::10.1.2.3]/", "private"),
+    # Site-local (fec0::/10): deprecated, not public.
+    ("http://[fec0::1]/", "site-local"),
+    ("http://[fed0:1:2::3]/", "site-local"),
     ("http://10.1.2.3/v1", "private"),
     ("http://172.16.0.1/v1", "private"),
     ("http://192.168.1.10:8000/v1", "private"),
@@ -48,7 +55,12 @@ def test_refused_on_sight(url: str, why: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["https://api.openai.com/v1", "https://api.anthropic.com", "http://8.8.8.8:8080/v1"],
+    [
+        "https://api.openai.com/v1",
+        "https://api.anthropic.com",
+        "http://8.8.8.8:8080/v1",
+        "http://[64:ff9b::808:808]/v1",  # 8.8.8.8 through NAT64: was refused as reserved
+    ],
 )
 def test_public_urls_pass(url: str) -> None:
     check_url_static(url)
