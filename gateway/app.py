@@ -86,6 +86,7 @@ async def serve(
                     max_header_bytes=config.max_header_bytes,
                     header_timeout_s=config.header_timeout_s,
                     body_timeout_s=config.body_timeout_s,
+                    body_deadline_s=config.body_deadline_s,
                     max_connections=config.max_connections,
                 )
             ),

@@ -102,6 +102,9 @@ class GatewayConfig:
     header_timeout_s: float = 10.0
     # Longest pause between two reads of a request body, in seconds; then 408 and close.
     body_timeout_s: float = 30.0
+    # Seconds from the end of the headers to the end of the body, however steadily it comes
+    # (a byte just within each pause would hold a connection forever); then 408 and close.
+    body_deadline_s: float = 120.0
     # Seconds an idle keep-alive connection stays open after its last response.
     keepalive_timeout_s: float = 5.0
     # Open client connections at once; one more is answered 503 (Retry-After: 1) and closed.
@@ -151,6 +154,7 @@ class GatewayConfig:
             "readiness_timeout_s",
             "header_timeout_s",
             "body_timeout_s",
+            "body_deadline_s",
             "keepalive_timeout_s",
         ):
             value = getattr(self, name)

@@ -12,6 +12,9 @@ armed after a response. :class:`LimitedHttpToolsProtocol` adds, per connection:
   connection) to the end of its headers; then 408 (or a silent close if nothing came).
 * ``body_timeout_s``: the longest pause between two reads of a request body; then 408. The
   timer stops while uvicorn itself stops reading (back-pressure), which is not the client's fault.
+* ``body_deadline_s``: the whole body, from the end of the headers; then 408. A client sending
+  a byte just within each pause would otherwise hold its connection for as long as it likes.
+  While we are the ones not reading, the deadline moves so the client keeps one whole pause.
 * ``max_connections``: a connection beyond it gets 503 and is closed at once.
 
 An error answer follows nginx's lingering close: the response, then our FIN, then whatever the
@@ -49,6 +52,8 @@ class ConnectionLimits:
     header_timeout_s: float = 10.0
     # Longest pause between two reads of a request body, in seconds.
     body_timeout_s: float = 30.0
+    # Seconds from the end of the headers to the end of the body, however steadily it comes.
+    body_deadline_s: float = 120.0
     # Open connections at once; more are answered 503 and closed.
     max_connections: int = 1000
 
@@ -87,6 +92,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = False
         # The header or body deadline (or the lingering close), whichever applies now.
         self._timer: asyncio.TimerHandle | None = None
+        # Loop time by which the body of the current request must be complete, and whether the
+        # body timer is armed for it (rather than for a pause).
+        self._body_deadline = 0.0
+        self._at_deadline = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Refuse a connection beyond ``max_connections``; start the header deadline."""
@@ -119,7 +128,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             elif self._started and self._timer is None:
                 self._arm(self.limits.header_timeout_s, self._header_timeout)
         elif self._in_body:
-            self._arm(self.limits.body_timeout_s, self._body_timeout)
+            self._arm_body()
 
     # Parser callbacks: after a refusal the rest of the read is ignored.
 
@@ -142,6 +151,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse_too_large()
             return
         self._in_body = True
+        self._body_deadline = self.loop.time() + self.limits.body_deadline_s
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -186,11 +196,23 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         else:
             self.transport.close()  # nothing was asked: nothing to answer
 
+    def _arm_body(self) -> None:
+        """Wait for the next piece of body: one pause at most, and not past the deadline."""
+        remaining = self._body_deadline - self.loop.time()
+        self._at_deadline = remaining <= self.limits.body_timeout_s
+        self._arm(max(min(self.limits.body_timeout_s, remaining), 0.0), self._body_timeout)
+
     def _body_timeout(self) -> None:
         self._timer = None
         waiting = self.flow.read_paused or self.cycle.waiting_for_100_continue
         if waiting:  # back-pressure, or the client waits for our 100 Continue: not its fault
-            self._arm(self.limits.body_timeout_s, self._body_timeout)
+            pause = self.limits.body_timeout_s
+            self._body_deadline = max(self._body_deadline, self.loop.time() + pause)
+            self._at_deadline = False
+            self._arm(pause, self._body_timeout)
+        elif self._at_deadline:
+            limit = self.limits.body_deadline_s
+            self._refuse(408, f"Request body not received within {limit:g} seconds.")
         else:
             limit = self.limits.body_timeout_s
             self._refuse(408, f"Request body stalled for more than {limit:g} seconds.")

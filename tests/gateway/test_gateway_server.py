@@ -124,6 +124,7 @@ def test_auth_off_is_accepted_on_loopback(host: str) -> None:
         ("max_header_bytes = 100", "gateway.max_header_bytes"),
         ("header_timeout_s = 0", "gateway.header_timeout_s"),
         ("body_timeout_s = -1.0", "gateway.body_timeout_s"),
+        ("body_deadline_s = 0", "gateway.body_deadline_s"),
         ("keepalive_timeout_s = 0", "gateway.keepalive_timeout_s"),
         ("max_connections = 0", "gateway.max_connections"),
         ("shutdown_grace_s = -1.0", "gateway.shutdown_grace_s"),

@@ -1,8 +1,8 @@
 """Connection limits of a real gateway process, before any key check: huge unfinished headers
-are refused with memory staying flat, connections that never finish their headers or stall
-their body are closed, idle keep-alive connections are closed, and connections beyond the cap
-are refused (gateway.max_header_bytes, header_timeout_s, body_timeout_s, keepalive_timeout_s,
-max_connections)."""
+are refused with memory staying flat, connections that never finish their headers, stall their
+body or trickle it past its deadline are closed, idle keep-alive connections are closed, and
+connections beyond the cap are refused (gateway.max_header_bytes, header_timeout_s,
+body_timeout_s, body_deadline_s, keepalive_timeout_s, max_connections)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,12 @@ from .stack import Stack, gateway_section, metrics_section, router_section, stac
 KEY = "sk-limits-0123456789abcdef"
 HEADER_TIMEOUT_S = 1.0
 BODY_TIMEOUT_S = 1.0
+BODY_DEADLINE_S = 2.5
 KEEPALIVE_TIMEOUT_S = 0.5
 MAX_HEADER_BYTES = 32768  # the default
 LIMITS = f"""header_timeout_s = {HEADER_TIMEOUT_S}
 body_timeout_s = {BODY_TIMEOUT_S}
+body_deadline_s = {BODY_DEADLINE_S}
 keepalive_timeout_s = {KEEPALIVE_TIMEOUT_S}
 max_connections = 200
 """
@@ -188,6 +190,39 @@ async def test_stalled_body_is_closed_after_body_timeout(limited: Stack) -> None
     error = body_of(answer)["error"]
     assert isinstance(error, dict)
     assert error["code"] == "request_timeout"
+
+
+async def test_a_trickled_body_is_closed_at_its_deadline(limited: Stack) -> None:
+    # A byte every 0.3 s never pauses body_timeout_s, but the body as a whole must arrive
+    # within body_deadline_s (before: the connection stayed as long as the client kept on).
+    reader, writer = await connect(limited)
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n"
+        + f"authorization: Bearer {KEY}\r\ncontent-type: application/json\r\n".encode()
+        + b"content-length: 1000\r\n\r\n"
+    )
+    started = time.monotonic()
+    answer = b""
+    try:
+        for _ in range(40):  # 12 s of trickling at most
+            writer.write(b" ")
+            await writer.drain()
+            try:
+                first = await asyncio.wait_for(reader.read(65536), 0.3)
+            except TimeoutError:
+                continue
+            answer = first + await read_all(reader, 5)  # the gateway answered and closes
+            break
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+    assert BODY_DEADLINE_S - 0.2 < time.monotonic() - started < BODY_DEADLINE_S + 2.0
+    assert status_of(answer) == 408
+    error = body_of(answer)["error"]
+    assert isinstance(error, dict)
+    assert error["code"] == "request_timeout"
+    assert f"within {BODY_DEADLINE_S:g} seconds" in str(error["message"])
 
 
 async def test_idle_keepalive_connection_is_closed(limited: Stack) -> None:
