@@ -63,13 +63,14 @@ class ApiKeyConfig:
 
     def __post_init__(self) -> None:
         if not _KEY_ID.fullmatch(self.id):
-            raise ConfigError(f"id: expected 1-64 letters, digits or . _ @ -, got {self.id!r}")
+            # Not quoted: a key given as key:id in LLMROUTER_GATEWAY_API_KEYS would be printed.
+            raise ConfigError("id: expected 1-64 letters, digits or . _ @ -")
         if bool(self.sha256) == bool(self.env):
             raise ConfigError("sha256: set exactly one of sha256 and env")
         if self.sha256 and not _SHA256.fullmatch(self.sha256):
             raise ConfigError("sha256: expected 64 hex digits (the SHA-256 digest of the key)")
         if self.env and not _ENV_NAME.fullmatch(self.env):
-            raise ConfigError(f"env: not an environment variable name: {self.env!r}")
+            raise ConfigError("env: not an environment variable name (letters, digits and _)")
 
 
 @dataclass(frozen=True)
