@@ -22,7 +22,7 @@ import uvicorn
 from gateway.config import GatewayConfig, load_config
 from gateway.limits import ConnectionLimits, protocol_class
 from gateway.routes import AppOptions, create_app
-from llmrouter.serving import StartupError, run_main
+from llmrouter.serving import StartupError, ensure_open_files, run_main
 from llmrouter.telemetry import configure_tracing
 
 __all__ = ["AUTH_OFF", "AppOptions", "RunningGateway", "create_app", "main", "serve", "start"]
@@ -64,6 +64,7 @@ async def serve(
     app = create_app(config, options)  # first: a config error must not leave a socket bound
     sock = _bind(config.host, config.port)
     port = int(sock.getsockname()[1])
+    ensure_open_files(config.max_connections, "gateway")
 
     def started() -> None:
         print(

@@ -33,6 +33,7 @@ __all__ = [
     "GrpcServer",
     "StartupError",
     "abort",
+    "ensure_open_files",
     "message_size_options",
     "run_main",
     "start_grpc_server",
@@ -43,11 +44,47 @@ __all__ = [
 # connection (a client queues the rest), and connections without a call for 10 minutes get a
 # GOAWAY (clients reconnect on their next call). Metadata keeps gRPC's bounds (8 KiB soft,
 # 16 KiB hard: grpc.max_metadata_size, grpc.absolute_max_metadata_size).
+_MAX_GRPC_CONNECTIONS = 1000
 SERVER_LIMIT_OPTIONS: tuple[tuple[str, int], ...] = (
-    ("grpc.max_allowed_incoming_connections", 1000),
+    ("grpc.max_allowed_incoming_connections", _MAX_GRPC_CONNECTIONS),
     ("grpc.max_concurrent_streams", 1000),
     ("grpc.max_connection_idle_ms", 10 * 60 * 1000),
 )
+
+# Descriptors a process needs beside its client connections: listening sockets, upstream
+# pools, the database, log files, the event loop's own.
+_FILE_MARGIN = 512
+
+
+def ensure_open_files(connections: int, name: str) -> int:
+    """Raise this process's soft ``RLIMIT_NOFILE`` so ``connections`` (plus a margin) fit.
+
+    The soft limit is often 1024 while the hard limit is far higher: without this, a server
+    whose connection cap is 1000 would fail with EMFILE (accept errors, failed upstream
+    connects) before the cap is reached. Returns the soft limit in force; when the hard limit
+    is too low, prints one warning line naming it (``name`` is the process's name).
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Linux
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + _FILE_MARGIN
+    unlimited = resource.RLIM_INFINITY
+    if soft != unlimited and soft < wanted:
+        target = wanted if hard == unlimited else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    if soft != unlimited and soft < wanted:
+        print(
+            f"{name}: warning: the open-file limit is {soft} (hard limit {hard}), below the "
+            f"{wanted} that {connections} connections need; raise it (ulimit -n) or lower "
+            "the connection cap",
+            file=sys.stderr,
+        )
+    return int(soft)
+
 
 # grpcio-health-checking exposes its asyncio servicer as ``health.aio`` without type hints.
 HealthServicer: Any = health.aio.HealthServicer  # type: ignore[attr-defined]
@@ -108,6 +145,7 @@ async def start_grpc_server(
     accepted credential); None lets every caller in.
     """
     _check_bindable(address)
+    ensure_open_files(_MAX_GRPC_CONNECTIONS, "grpc")
     # SO_REUSEPORT (gRPC's default) would let a second process silently share the port.
     server = grpc.aio.server(
         interceptors=list(interceptors) or None,
