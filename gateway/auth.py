@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from starlette.datastructures import Headers
 
 from gateway.config import API_KEYS_ENV, GatewayConfig
-from gateway.errors import AuthenticationFailed
+from gateway.errors import AuthenticationFailed, PermissionDenied
+from llmrouter.access import is_loopback
 from llmrouter.config import ConfigError
 
 __all__ = ["LOCAL_CALLER", "Caller", "KeyRing", "presented_key"]
@@ -98,6 +99,7 @@ class KeyRing:
         Raises AuthenticationFailed when the key is missing or unknown.
         """
         if not self.enabled:
+            _check_local(headers)
             return LOCAL_CALLER
         key = presented_key(headers)
         if key is None:
@@ -110,6 +112,43 @@ class KeyRing:
         if found is None:
             raise AuthenticationFailed(_WRONG)
         return found
+
+
+_NOT_LOCAL = (
+    "Refused: with auth off (a local run) the gateway serves only requests addressed to this "
+    "machine (Host localhost or a loopback address) and not sent by another site's page "
+    "(Origin, Sec-Fetch-Site); turn auth on to serve anyone else."
+)
+
+
+def _host_of(authority: str) -> str:
+    """``host`` of a Host header or an Origin's authority (``[::1]:8080`` -> ``::1``)."""
+    if authority.startswith("["):
+        return authority[1 : authority.find("]")] if "]" in authority else authority
+    return authority.rpartition(":")[0] if authority.count(":") == 1 else authority
+
+
+def _check_local(headers: Headers) -> None:
+    """With auth off every caller is an admin, so only this machine's own tools may call: any
+    web page the developer opens could otherwise send "simple" cross-site requests (no
+    preflight: text/plain or form bodies, CSRF), or read answers through DNS rebinding (a
+    hostile name that resolves to 127.0.0.1 keeps its own Host header).
+
+    Raises PermissionDenied unless Host names a loopback host, Origin (when sent) is a loopback
+    origin and the browser does not mark the request cross-site. Sources: RFC 9110 §7.2 (Host),
+    RFC 6454 §7 (Origin), Fetch Metadata (Sec-Fetch-Site).
+    """
+    host = _host_of(headers.get("host", "")).lower().rstrip(".")
+    if not (is_loopback(host) or host.endswith(".localhost")):
+        raise PermissionDenied(_NOT_LOCAL)
+    origin = headers.get("origin")
+    if origin is not None:
+        _, _, authority = origin.partition("://")
+        origin_host = _host_of(authority).lower().rstrip(".")
+        if not (is_loopback(origin_host) or origin_host.endswith(".localhost")):
+            raise PermissionDenied(_NOT_LOCAL)
+    if headers.get("sec-fetch-site", "") == "cross-site":
+        raise PermissionDenied(_NOT_LOCAL)
 
 
 def presented_key(headers: Headers) -> str | None:

@@ -34,7 +34,7 @@ TOKENS = {
 # Variables read outside the config dataclasses (the gateway hashes its keys at start; the
 # servers' auth_tokens shortcuts).
 EXTRA_ENV = {
-    "gateway": {"LLMROUTER_GATEWAY_API_KEYS"} | TOKENS,
+    "gateway": {"LLMROUTER_GATEWAY_API_KEYS", "LLMROUTER_GATEWAY_ADMIN_API_KEYS"} | TOKENS,
     "router": {"LLMROUTER_ROUTER_AUTH_TOKENS"} | TOKENS,
     "metrics": {"LLMROUTER_METRICS_AUTH_TOKENS"} | TOKENS,
 }
@@ -99,6 +99,17 @@ def test_gateway_keys_are_required_and_actually_read() -> None:
     config = load_config(None, {"LLMROUTER_GATEWAY_API_KEYS": "team:secret-key-123"})
     assert [k.id for k in config.api_keys] == ["team"]
     assert "secret-key-123" not in repr(config)
+    # Admin keys are optional in compose and read from the same kind of variable.
+    admin = compose()["services"]["gateway"]["environment"]["LLMROUTER_GATEWAY_ADMIN_API_KEYS"]
+    assert admin == "${LLMROUTER_GATEWAY_ADMIN_API_KEYS:-}"
+    config = load_config(
+        None,
+        {
+            "LLMROUTER_GATEWAY_API_KEYS": "team:secret-key-123",
+            "LLMROUTER_GATEWAY_ADMIN_API_KEYS": "ops:admin-key-456",
+        },
+    )
+    assert {(k.id, k.admin) for k in config.api_keys} == {("team", False), ("ops", True)}
 
 
 def _interpolated(env: dict[str, str]) -> dict[str, str]:

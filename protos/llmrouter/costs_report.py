@@ -114,12 +114,34 @@ def run_costs(args: argparse.Namespace) -> int:
         code = exc.code() if isinstance(exc, grpc.Call) else None
         detail = exc.details() if isinstance(exc, grpc.Call) else str(exc)
         print(f"llmrouter costs: metrics service at {address}: {code}: {detail}", file=sys.stderr)
+        hint = _HINTS.get(code) if isinstance(code, grpc.StatusCode) else None
+        if hint:
+            print(f"llmrouter costs: {hint}", file=sys.stderr)
         return 1
     columns = [_FIELDS.get(d, d) for d in dict.fromkeys(dims)]
     if args.bucket:
         columns.append("bucket")
     write_report(reply, columns, sys.stdout, as_csv=args.csv)
     return 0
+
+
+# What to do next, by the status a report call failed with.
+_HINTS = {
+    grpc.StatusCode.UNAUTHENTICATED: (
+        "the metrics service needs a token with the read scope: export LLMROUTER_READ_TOKEN "
+        "with the value the stack was started with (llmrouter serve all reads it from its own "
+        "environment, or makes a random one per run), or name another variable with "
+        "--token-env"
+    ),
+    grpc.StatusCode.PERMISSION_DENIED: (
+        "this token may not read reports: use one with the metrics read scope "
+        "(metrics.auth_tokens)"
+    ),
+    grpc.StatusCode.UNAVAILABLE: (
+        "is the stack running? Pass the stack's config with --config (or LLMROUTER_CONFIG) "
+        "so the address is the one it listens on"
+    ),
+}
 
 
 def _metrics_address(config: str | None) -> str:

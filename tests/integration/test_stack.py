@@ -168,6 +168,20 @@ def test_curl_path_through_all_three_processes(stack: dict[str, int]) -> None:
     ).stdout
     assert table.splitlines()[0].split()[:3] == ["requests", "succeeded", "failed"]
 
+    # Forgetting the token: the error says which variable to export, not only the gRPC code.
+    no_token = {k: v for k, v in cli_env().items() if k != "LLMROUTER_READ_TOKEN"}
+    refused = subprocess.run(
+        [sys.executable, "-m", "llmrouter", "costs", "--config", str(stack["config"])],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=no_token,
+    )
+    assert refused.returncode == 1
+    assert "UNAUTHENTICATED" in refused.stderr
+    assert "export LLMROUTER_READ_TOKEN" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
 
 def test_streaming_through_the_stack(stack: dict[str, int]) -> None:
     body = {
