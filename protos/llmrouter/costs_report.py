@@ -134,8 +134,7 @@ _HINTS = {
         "--token-env"
     ),
     grpc.StatusCode.PERMISSION_DENIED: (
-        "this token may not read reports: use one with the metrics read scope "
-        "(metrics.auth_tokens)"
+        "this token may not read reports: use one with the metrics read scope (metrics.auth_tokens)"
     ),
     grpc.StatusCode.UNAVAILABLE: (
         "is the stack running? Pass the stack's config with --config (or LLMROUTER_CONFIG) "
