@@ -3,6 +3,7 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY protos ./protos
+COPY llmrouter ./llmrouter
 COPY router_svc ./router_svc
 COPY metrics_svc ./metrics_svc
 COPY gateway ./gateway

@@ -28,7 +28,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     child = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
     # The repository first, so the child imports this checkout however the venv was installed.
     child["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO), str(REPO / "protos"), os.environ.get("PYTHONPATH", "")) if p
+        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
     )
     child["LLMROUTER_METRICS_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/metrics.sqlite3"
     child["LLMROUTER_METRICS_PROMETHEUS_PORT"] = "0"

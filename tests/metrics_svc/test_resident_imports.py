@@ -74,7 +74,7 @@ def serve_once(database_url: str) -> dict[str, Any]:
     """Run :data:`_CHILD` on ``database_url`` in a new interpreter; its report."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO), str(REPO / "protos"), os.environ.get("PYTHONPATH", "")) if p
+        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
     )
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, database_url, CATALOGUE_MODEL],

@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.service == "all":
             return _serve_all(args.config)
         return _serve_one(args.service, args.config)
-    from .costs_report import run_costs
+    from .costs import run_costs
 
     return run_costs(args)
 
@@ -98,10 +98,9 @@ def _plan(
     """host and port of each service, as the services themselves will read them, and the
     variables each child gets on top of ``environ`` (this run's tokens, see :func:`_tokens`)."""
     from gateway.config import load_config as gateway_config
+    from llmrouter.config import ConfigError
     from metrics_svc.config import load_config as metrics_config
     from router_svc.config import load_config as router_config
-
-    from .config import ConfigError
 
     try:
         r = router_config(config, environ=environ)

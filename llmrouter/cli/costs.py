@@ -13,10 +13,10 @@ from typing import Any, TextIO
 import grpc
 from google.protobuf import timestamp_pb2
 
-from .cli import LOCAL_TOKENS
-from .config import ConfigError
-from .security import read_token
-from .v1 import metrics_service_pb2, metrics_service_pb2_grpc
+from llmrouter.cli import LOCAL_TOKENS
+from llmrouter.config import ConfigError
+from llmrouter.security import read_token
+from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 
 __all__ = ["parse_since", "run_costs", "window"]
 
