@@ -1,4 +1,4 @@
-"""Usage events and the durable outbox that ships them to the metrics service.
+"""The durable outbox that ships usage events to the metrics service.
 
 The request path only calls :meth:`UsageOutbox.submit`, which appends to an in-memory list and
 returns. A background task moves pending events into a SQLite file (WAL), and another ships
@@ -19,19 +19,18 @@ import contextlib
 import logging
 import random
 import sqlite3
-import threading
-import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import grpc
 
 from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 
-from .pbtime import duration, timestamp
+from .event import UsageEvent
+from .records import to_record
+from .store import OutboxStore
 
-__all__ = ["MAX_BATCH_BYTES", "OutboxStats", "UsageEvent", "UsageOutbox"]
+__all__ = ["MAX_BATCH_BYTES", "ChannelFactory", "OutboxStats", "Sleep", "UsageOutbox"]
 
 # A RecordUsage request carries at most this many bytes of records (the metrics service
 # receives up to 16 MiB by default), and the channel to it sends no more: a batch over the
@@ -40,50 +39,6 @@ __all__ = ["MAX_BATCH_BYTES", "OutboxStats", "UsageEvent", "UsageOutbox"]
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 
 log = logging.getLogger(__name__)
-
-_STATUS = {
-    "succeeded": metrics_service_pb2.USAGE_STATUS_SUCCEEDED,
-    "failed": metrics_service_pb2.USAGE_STATUS_FAILED,
-    "cancelled": metrics_service_pb2.USAGE_STATUS_CANCELLED,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class UsageEvent:
-    """What one attempt used and how it ended."""
-
-    request_id: str
-    attempt: int
-    time: float
-    provider: str
-    model: str
-    category: str
-    task_type: str
-    source: str
-    api_key_id: str
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    duration_s: float
-    ttft_s: float | None
-    status: str
-    error_type: str
-    fallback: bool
-    fallback_from: str
-    trace_id: str
-    span_id: str = ""
-    # The failure of the previous attempt that led to this one ("" for first attempts).
-    fallback_reason: str = ""
-    metadata: dict[str, str] = field(default_factory=dict)
-    local: bool = False
-    streamed: bool = False
-    # The client's X-Request-Id: correlation only, never part of ``id``.
-    client_request_id: str = ""
-
-    @property
-    def id(self) -> str:
-        """Unique record id: the router-generated request id and the attempt number."""
-        return f"{self.request_id}:{self.attempt}"
 
 
 @dataclass(slots=True)
@@ -95,96 +50,6 @@ class OutboxStats:
     dropped: int = 0
     rejected: int = 0
     ship_failures: int = 0
-
-
-def _to_record(event: UsageEvent) -> metrics_service_pb2.UsageRecord:
-    record = metrics_service_pb2.UsageRecord(
-        id=event.id,
-        request_id=event.request_id,
-        attempt=event.attempt,
-        time=timestamp(event.time),
-        provider=event.provider,
-        model=event.model,
-        category=event.category,
-        task_type=event.task_type,
-        source=event.source,
-        api_key_id=event.api_key_id,
-        prompt_tokens=event.prompt_tokens,
-        completion_tokens=event.completion_tokens,
-        total_tokens=event.prompt_tokens + event.completion_tokens,
-        cost_usd=event.cost_usd,
-        duration=duration(event.duration_s),
-        status=_STATUS[event.status],
-        error_type=event.error_type,
-        fallback=event.fallback,
-        fallback_from=event.fallback_from,
-        trace_id=event.trace_id,
-        span_id=event.span_id,
-        metadata=event.metadata,
-        local=event.local,
-        streamed=event.streamed,
-        client_request_id=event.client_request_id,
-    )
-    if event.ttft_s is not None:
-        record.time_to_first_token.CopyFrom(duration(event.ttft_s))
-    return record
-
-
-class _Store:
-    """The outbox file. All methods are blocking; the outbox calls them in a worker thread."""
-
-    def __init__(self, path: str) -> None:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
-            "id TEXT NOT NULL, record BLOB NOT NULL)"
-        )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS rejected (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, "
-            "record BLOB NOT NULL, error TEXT NOT NULL, time REAL NOT NULL)"
-        )
-
-    def append(self, rows: list[tuple[str, bytes]]) -> None:
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany("INSERT INTO outbox (id, record) VALUES (?, ?)", rows)
-            self._db.execute("COMMIT")
-
-    def oldest(self, limit: int) -> list[tuple[int, bytes]]:
-        with self._lock:
-            cur = self._db.execute("SELECT seq, record FROM outbox ORDER BY seq LIMIT ?", (limit,))
-            return list(cur.fetchall())
-
-    def delete_through(self, seqs: list[int]) -> None:
-        # ``seqs`` are the oldest rows, read in order by the only shipper: one range covers
-        # exactly them (appends only ever get larger seqs).
-        with self._lock:
-            self._db.execute("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", (min(seqs), max(seqs)))
-
-    def reject(self, seq: int, error: str) -> None:
-        with self._lock:
-            self._db.execute("BEGIN")
-            self._db.execute(
-                "INSERT INTO rejected (seq, id, record, error, time) "
-                "SELECT seq, id, record, ?, ? FROM outbox WHERE seq = ?",
-                (error, time.time(), seq),
-            )
-            self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
-            self._db.execute("COMMIT")
-
-    def count(self) -> int:
-        with self._lock:
-            row = self._db.execute("SELECT count(*) FROM outbox").fetchone()
-            return int(row[0])
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -243,7 +108,7 @@ class UsageOutbox:
         sleep: Sleep = asyncio.sleep,
         channel: ChannelFactory = grpc.aio.insecure_channel,
     ) -> None:
-        self._store = _Store(path)
+        self._store = OutboxStore(path)
         self._address = metrics_address
         self._batch_size = batch_size
         self._interval = flush_interval_s
@@ -332,7 +197,7 @@ class UsageOutbox:
         batch, self._pending = self._pending, []
         # Counted while the file write runs, so depth (and flush) never sees them as gone.
         self._persisting = len(batch)
-        rows = [(e.id, _to_record(e).SerializeToString()) for e in batch]
+        rows = [(e.id, to_record(e).SerializeToString()) for e in batch]
         try:
             await asyncio.to_thread(self._store.append, rows)
         except sqlite3.Error:

@@ -1,0 +1,49 @@
+"""The usage event: what one attempt used and how it ended (the router's record of usage)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["UsageEvent"]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    """What one attempt used and how it ended.
+
+    Fields named like a ``llmrouter.v1.UsageRecord`` field are copied to it as they are
+    (see :mod:`router_svc.usage.records`); the others are listed there, each with its reason.
+    """
+
+    request_id: str
+    attempt: int
+    time: float
+    provider: str
+    model: str
+    category: str
+    task_type: str
+    source: str
+    api_key_id: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float
+    duration_s: float
+    ttft_s: float | None
+    status: str
+    error_type: str
+    fallback: bool
+    fallback_from: str
+    trace_id: str
+    span_id: str = ""
+    # The failure of the previous attempt that led to this one ("" for first attempts).
+    fallback_reason: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    local: bool = False
+    streamed: bool = False
+    # The client's X-Request-Id: correlation only, never part of ``id``.
+    client_request_id: str = ""
+
+    @property
+    def id(self) -> str:
+        """Unique record id: the router-generated request id and the attempt number."""
+        return f"{self.request_id}:{self.attempt}"

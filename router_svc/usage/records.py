@@ -1,0 +1,90 @@
+"""The one protobuf conversion of the usage record: UsageEvent <-> ``llmrouter.v1.UsageRecord``.
+
+Fields with the same name on both sides are copied as they are; the list is derived from the
+dataclass and the message descriptor, so a field added to both needs no code here. Every other
+field is named below, once, with its conversion; tests/router_svc/test_usage_records.py fails
+when a field of either side is in none of these lists.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import fields
+from typing import Any
+
+from llmrouter.v1 import metrics_service_pb2
+
+from ..pbtime import duration, timestamp
+from .event import UsageEvent
+
+__all__ = ["CONVERTED", "COPIED", "DERIVED", "EVENT_ONLY", "from_record", "to_record"]
+
+_RECORD = metrics_service_pb2.UsageRecord.DESCRIPTOR
+
+# Event field -> record field, for those stored in another form (seconds as Timestamp or
+# Duration, the status string as the enum).
+CONVERTED = {
+    "time": "time",
+    "duration_s": "duration",
+    "ttft_s": "time_to_first_token",
+    "status": "status",
+}
+# Record fields computed from other event fields.
+DERIVED = frozenset({"id", "total_tokens"})
+# Event fields the ledger does not keep: the reason for a fallback feeds the router's own
+# metrics and spans only.
+EVENT_ONLY = frozenset({"fallback_reason"})
+# Event fields copied unchanged to the record field of the same name.
+COPIED = tuple(
+    f.name
+    for f in fields(UsageEvent)
+    if f.name in _RECORD.fields_by_name and f.name not in CONVERTED
+)
+# Map fields among them: a record hands out a map view, the event keeps a plain dict.
+_MAPS = frozenset(
+    name
+    for name in COPIED
+    if (message := _RECORD.fields_by_name[name].message_type) is not None
+    and message.GetOptions().map_entry
+)
+_copied = operator.attrgetter(*COPIED)
+
+_STATUS = {
+    "succeeded": metrics_service_pb2.USAGE_STATUS_SUCCEEDED,
+    "failed": metrics_service_pb2.USAGE_STATUS_FAILED,
+    "cancelled": metrics_service_pb2.USAGE_STATUS_CANCELLED,
+}
+_STATUS_NAMES = {number: name for name, number in _STATUS.items()}
+
+
+def to_record(event: UsageEvent) -> metrics_service_pb2.UsageRecord:
+    """``event`` as the record the metrics service stores."""
+    record = metrics_service_pb2.UsageRecord(
+        id=event.id,
+        total_tokens=event.prompt_tokens + event.completion_tokens,
+        time=timestamp(event.time),
+        duration=duration(event.duration_s),
+        status=_STATUS[event.status],
+        **dict(zip(COPIED, _copied(event), strict=True)),
+    )
+    if event.ttft_s is not None:
+        record.time_to_first_token.CopyFrom(duration(event.ttft_s))
+    return record
+
+
+def from_record(record: metrics_service_pb2.UsageRecord) -> UsageEvent:
+    """The event ``record`` was made from (event-only fields take their defaults)."""
+    values: dict[str, Any] = {name: getattr(record, name) for name in COPIED}
+    for name in _MAPS:
+        values[name] = dict(values[name])
+    return UsageEvent(
+        time=record.time.ToNanoseconds() / 1e9,
+        duration_s=record.duration.ToNanoseconds() / 1e9,
+        ttft_s=(
+            record.time_to_first_token.ToNanoseconds() / 1e9
+            if record.HasField("time_to_first_token")
+            else None
+        ),
+        status=_STATUS_NAMES[record.status],
+        **values,
+    )
