@@ -12,8 +12,8 @@ from llmrouter.v1 import router_admin_service_pb2_grpc
 
 from .admin import Admin
 from .config import CategoryConfig
-from .convert import duration, timestamp
 from .errors import RouterError, to_rpc_status
+from .pbtime import duration, timestamp
 from .registry import ModelEntry
 from .routing.breaker import BreakerState
 

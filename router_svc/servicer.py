@@ -12,21 +12,20 @@ import grpc
 
 from llmrouter.serving import abort
 from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
-from llmrouter.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
+from llmrouter.v1 import router_service_pb2, router_service_pb2_grpc
 
-from .chat import ChatRequest, StreamDelta
-from .convert import (
-    attempts_to_proto,
-    chat_from_proto,
-    decision_to_proto,
-    finish_reason,
-    timestamp,
-    tool_call_deltas,
-)
+from .chat import ChatRequest
 from .errors import ResponseTooLarge, RouterError, to_rpc_status
 from .registry import Registry
-from .routing.failover import Engine, StreamStarted, StreamSummary
+from .routing.failover import Engine, StreamStarted
 from .routing.policy import Policy
+from .translate import (
+    chat_from_proto,
+    complete_response,
+    decision_to_proto,
+    list_models_response,
+    stream_chunk,
+)
 
 __all__ = ["SERVICE_NAME", "RouterServicer"]
 
@@ -100,32 +99,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             served = await self._engine.complete(chat, self._deadline(context))
         except RouterError as exc:
             await abort(context, to_rpc_status(exc))
-        completion = served.completion
-        response = router_service_pb2.CompleteResponse(
-            id=served.request_id,
-            model=served.entry.name,
-            provider=served.entry.provider.name,
-            message=chat_pb2.Message(
-                role=chat_pb2.ROLE_ASSISTANT,
-                content=completion.content,
-                tool_calls=[
-                    chat_pb2.ToolCall(id=c.id, name=c.name, arguments=c.arguments)
-                    for c in completion.tool_calls
-                ],
-            ),
-            finish_reason=finish_reason(completion.finish_reason),
-            usage=chat_pb2.Usage(
-                prompt_tokens=completion.usage.prompt_tokens,
-                completion_tokens=completion.usage.completion_tokens,
-                total_tokens=completion.usage.total_tokens,
-                cost_usd=served.cost_usd,
-            ),
-            attempts=attempts_to_proto(served.attempts),
-            category=served.decision.category,
-            create_time=timestamp(served.create_time),
-            fallback=served.fallback,
-            trace_id=served.trace_id,
-        )
+        response = complete_response(served)
         await self._check_size(response, served.request_id, context)
         return response
 
@@ -144,7 +118,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                 async for event in events:
                     if isinstance(event, StreamStarted):
                         request_id = event.request_id
-                    chunk = _chunk(event)
+                    chunk = stream_chunk(event)
                     await self._check_size(chunk, request_id, context)
                     yield chunk
         except RouterError as exc:
@@ -155,63 +129,4 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         request: router_service_pb2.ListModelsRequest,
         context: Context,
     ) -> router_service_pb2.ListModelsResponse:
-        return router_service_pb2.ListModelsResponse(
-            models=[
-                router_service_pb2.ModelInfo(
-                    name=e.name,
-                    provider=e.provider.name,
-                    upstream_model=e.upstream_model,
-                    capabilities=router_service_pb2.Capabilities(
-                        tools=e.config.tools, vision=e.config.vision, json_mode=e.config.json_mode
-                    ),
-                    context_window=e.config.context_window,
-                    input_price_per_million=e.input_price_per_million,
-                    output_price_per_million=e.output_price_per_million,
-                    quality=e.config.quality,
-                    enabled=e.enabled,
-                    priority=e.config.priority,
-                    local=e.provider.local,
-                    aliases=list(e.config.aliases),
-                )
-                for e in self._registry.entries()
-            ]
-        )
-
-
-def _chunk(
-    event: StreamStarted | StreamDelta | StreamSummary,
-) -> router_service_pb2.StreamCompleteResponse:
-    if isinstance(event, StreamDelta):
-        return router_service_pb2.StreamCompleteResponse(
-            delta=router_service_pb2.StreamDelta(
-                content=event.content, tool_calls=tool_call_deltas(event.tool_calls)
-            )
-        )
-    if isinstance(event, StreamStarted):
-        return router_service_pb2.StreamCompleteResponse(
-            start=router_service_pb2.StreamStart(
-                id=event.request_id,
-                model=event.entry.name,
-                provider=event.entry.provider.name,
-                category=event.category,
-                create_time=timestamp(event.create_time),
-                attempt_count=event.attempt_count,
-                fallback=event.fallback,
-                trace_id=event.trace_id,
-            )
-        )
-    return router_service_pb2.StreamCompleteResponse(
-        summary=router_service_pb2.StreamSummary(
-            model=event.entry.name,
-            provider=event.entry.provider.name,
-            finish_reason=finish_reason(event.finish_reason),
-            usage=chat_pb2.Usage(
-                prompt_tokens=event.usage.prompt_tokens,
-                completion_tokens=event.usage.completion_tokens,
-                total_tokens=event.usage.total_tokens,
-                cost_usd=event.cost_usd,
-            ),
-            attempts=attempts_to_proto(event.attempts),
-            fallback=event.fallback,
-        )
-    )
+        return list_models_response(self._registry.entries())

@@ -1,7 +1,7 @@
-"""Translation between the ``llmrouter.v1`` messages and the router's plain dataclasses.
+"""Translation between the ``llmrouter.v1`` router messages and the router's plain dataclasses.
 
-Part of the servicer layer: the only other router module that touches ``*_pb2`` types.
-Validation errors name the request field (``chat.messages[2].role``).
+The one place the router reads requests from and builds responses as ``*_pb2`` messages; the
+servicer only handles RPCs. Validation errors name the request field (``chat.messages[2].role``).
 """
 
 from __future__ import annotations
@@ -19,21 +19,27 @@ from .chat import (
     Preferences,
     ResponseFormat,
     Role,
+    StreamDelta,
+    TokenUsage,
     Tool,
     ToolCall,
     ToolCallDelta,
 )
 from .errors import InvalidRequest
 from .pbtime import duration, timestamp
-from .routing.failover import Attempt
+from .registry import ModelEntry
+from .routing.failover import Attempt, Served, StreamStarted, StreamSummary
 from .routing.policy import Decision
 
 __all__ = [
     "attempts_to_proto",
     "chat_from_proto",
+    "complete_response",
     "decision_to_proto",
     "duration",
     "finish_reason",
+    "list_models_response",
+    "stream_chunk",
     "timestamp",
     "tool_call_deltas",
 ]
@@ -282,4 +288,98 @@ def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
             for s in decision.skipped
         ],
         estimated_prompt_tokens=decision.estimated_prompt_tokens,
+    )
+
+
+def _usage(usage: TokenUsage, cost_usd: float) -> chat_pb2.Usage:
+    return chat_pb2.Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        cost_usd=cost_usd,
+    )
+
+
+def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
+    """A served completion as a CompleteResponse."""
+    completion = served.completion
+    return router_service_pb2.CompleteResponse(
+        id=served.request_id,
+        model=served.entry.name,
+        provider=served.entry.provider.name,
+        message=chat_pb2.Message(
+            role=chat_pb2.ROLE_ASSISTANT,
+            content=completion.content,
+            tool_calls=[
+                chat_pb2.ToolCall(id=c.id, name=c.name, arguments=c.arguments)
+                for c in completion.tool_calls
+            ],
+        ),
+        finish_reason=finish_reason(completion.finish_reason),
+        usage=_usage(completion.usage, served.cost_usd),
+        attempts=attempts_to_proto(served.attempts),
+        category=served.decision.category,
+        create_time=timestamp(served.create_time),
+        fallback=served.fallback,
+        trace_id=served.trace_id,
+    )
+
+
+def stream_chunk(
+    event: StreamStarted | StreamDelta | StreamSummary,
+) -> router_service_pb2.StreamCompleteResponse:
+    """One event of a streamed completion as a StreamCompleteResponse chunk."""
+    if isinstance(event, StreamDelta):
+        return router_service_pb2.StreamCompleteResponse(
+            delta=router_service_pb2.StreamDelta(
+                content=event.content, tool_calls=tool_call_deltas(event.tool_calls)
+            )
+        )
+    if isinstance(event, StreamStarted):
+        return router_service_pb2.StreamCompleteResponse(
+            start=router_service_pb2.StreamStart(
+                id=event.request_id,
+                model=event.entry.name,
+                provider=event.entry.provider.name,
+                category=event.category,
+                create_time=timestamp(event.create_time),
+                attempt_count=event.attempt_count,
+                fallback=event.fallback,
+                trace_id=event.trace_id,
+            )
+        )
+    return router_service_pb2.StreamCompleteResponse(
+        summary=router_service_pb2.StreamSummary(
+            model=event.entry.name,
+            provider=event.entry.provider.name,
+            finish_reason=finish_reason(event.finish_reason),
+            usage=_usage(event.usage, event.cost_usd),
+            attempts=attempts_to_proto(event.attempts),
+            fallback=event.fallback,
+        )
+    )
+
+
+def list_models_response(entries: list[ModelEntry]) -> router_service_pb2.ListModelsResponse:
+    """The registry's models as a ListModelsResponse."""
+    return router_service_pb2.ListModelsResponse(
+        models=[
+            router_service_pb2.ModelInfo(
+                name=e.name,
+                provider=e.provider.name,
+                upstream_model=e.upstream_model,
+                capabilities=router_service_pb2.Capabilities(
+                    tools=e.config.tools, vision=e.config.vision, json_mode=e.config.json_mode
+                ),
+                context_window=e.config.context_window,
+                input_price_per_million=e.input_price_per_million,
+                output_price_per_million=e.output_price_per_million,
+                quality=e.config.quality,
+                enabled=e.enabled,
+                priority=e.config.priority,
+                local=e.provider.local,
+                aliases=list(e.config.aliases),
+            )
+            for e in entries
+        ]
     )
