@@ -30,7 +30,6 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 __all__ = [
     "Tracing",
     "configure_tracing",
-    "grpc_metadata",
     "inject_headers",
     "traced_handler",
     "traced_stub",
@@ -130,15 +129,6 @@ def inject_headers(headers: dict[str, str]) -> dict[str, str]:
     if _enabled:
         propagate.inject(headers)
     return headers
-
-
-def grpc_metadata() -> tuple[tuple[str, str], ...] | None:
-    """Outgoing gRPC metadata carrying the current trace context (None when not tracing)."""
-    if not _enabled:
-        return None
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return tuple(carrier.items())
 
 
 # Methods of gRPC's own services (health, reflection): no span.

@@ -123,12 +123,6 @@ class Classifier:
                 return answer
         return self._keywords(request) or self._fallback(request)
 
-    def by_keywords(self, request: ChatRequest) -> Classification:
-        """Keyword classification only (no model call)."""
-        if request.tools and "tools" in self._names:
-            return Classification("tools", "tools")
-        return self._keywords(request) or self._fallback(request)
-
     def _keywords(self, request: ChatRequest) -> Classification | None:
         text = _last_user_text(request.messages)[:_SCAN_CHARS]
         if _CODE_FENCE in text and "code" in self._names:

@@ -141,11 +141,6 @@ def _filter(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip
     return None
 
 
-def _latency(entry: ModelEntry) -> float:
-    observed = entry.health.ewma_latency_s
-    return observed if observed is not None else _UNKNOWN_LATENCY_S
-
-
 def _by_score(
     request: ChatRequest, kept: list[tuple[int, ModelEntry]], prompt_tokens: int
 ) -> list[Candidate]:
