@@ -11,11 +11,11 @@ from llmrouter.v1 import router_admin_service_pb2 as pb
 from llmrouter.v1 import router_admin_service_pb2_grpc
 
 from .admin import Admin
+from .breaker import BreakerState
 from .config import CategoryConfig
 from .errors import RouterError, to_rpc_status
 from .pbtime import duration, timestamp
 from .registry import ModelEntry
-from .routing.breaker import BreakerState
 
 __all__ = ["ADMIN_SERVICE_NAME", "AdminServicer"]
 

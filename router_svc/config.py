@@ -16,8 +16,7 @@ from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls, ServerTls
 from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
 
-from .routing.breaker import BreakerPolicy
-from .routing.retry import RetryPolicy
+from .policies import BreakerPolicy, RetryPolicy
 from .urls import UrlRefused, check_url_static, parse_allow_list
 
 __all__ = [

@@ -10,8 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .breaker import BreakerState
 from .registry import Registry
-from .routing.breaker import BreakerState
 from .usage import UsageEvent, UsageOutbox
 
 __all__ = ["RouterMetrics"]

@@ -6,12 +6,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from .breaker import CircuitBreaker
 from .chat import TokenUsage
 from .config import ModelConfig
+from .model_stats import ModelStats
+from .policies import BreakerPolicy
 from .pricing import lookup_prices, provider_hint
 from .providers.base import Provider
-from .routing.breaker import BreakerPolicy, CircuitBreaker
-from .routing.health import ModelHealth
 
 __all__ = ["ModelEntry", "Registry", "resolve_prices"]
 
@@ -26,7 +27,7 @@ class ModelEntry:
     output_price_per_million: float
     enabled: bool
     breaker: CircuitBreaker
-    health: ModelHealth = field(default_factory=ModelHealth)
+    health: ModelStats = field(default_factory=ModelStats)
 
     @property
     def name(self) -> str:

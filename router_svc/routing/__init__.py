@@ -1,5 +1,5 @@
-"""Choosing models for a request (classify, policy) and walking the chain (failover, breaker).
+"""Choosing models for a request (classify, policy) and walking the chain (failover, retry).
 
-Import from the submodules; this package re-exports nothing so that the registry can use the
-breaker without importing the engine.
+Import from the submodules. Routing depends on the registry and config, never the reverse: the
+breaker, the per-model statistics and the policies they follow live below both.
 """

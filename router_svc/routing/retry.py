@@ -4,33 +4,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from ..policies import RetryPolicy
 
 __all__ = ["RetryBudget", "RetryPolicy", "backoff_delay"]
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Retry, timing and retry-budget rules (the ``[router.retry]`` config section)."""
-
-    # Attempts against one model before failing over (1 = no retry of the same model).
-    attempts_per_model: int = 2
-    # First backoff ceiling, in seconds; doubles per retry (full jitter below it).
-    backoff_base_s: float = 0.1
-    # Largest backoff ceiling, in seconds.
-    backoff_max_s: float = 2.0
-    # Retry-After hints up to this many seconds are honoured; longer ones fail over at once.
-    max_retry_after_s: float = 5.0
-    # No attempt starts with less time than this left before the deadline.
-    min_attempt_s: float = 0.05
-    # Streams: fail over when the first token takes longer than this.
-    ttft_timeout_s: float = 15.0
-    # Whole answers: fail over when one attempt takes longer than this (0: only the deadline).
-    attempt_timeout_s: float = 0.0
-    # Retry budget (gRFC A6): tokens in the process-wide bucket; retries stop at half.
-    budget_max_tokens: float = 10.0
-    # Retry budget: tokens a success gives back (a failure takes 1).
-    budget_token_ratio: float = 0.1
 
 
 def backoff_delay(

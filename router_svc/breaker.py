@@ -1,4 +1,4 @@
-"""A circuit breaker per model, on an injected clock.
+"""A circuit breaker per model, on an injected clock (held by the registry, read by routing).
 
 CLOSED -> OPEN after ``consecutive_failures`` failures in a row, or when at least
 ``min_calls`` calls in the last ``window_s`` seconds failed at a rate >= ``failure_rate``.
@@ -13,7 +13,8 @@ import enum
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from .policies import BreakerPolicy
 
 __all__ = ["BreakerPolicy", "BreakerState", "CircuitBreaker"]
 
@@ -24,26 +25,6 @@ class BreakerState(enum.Enum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
-
-
-@dataclass(frozen=True, slots=True)
-class BreakerPolicy:
-    """When a breaker opens and how it recovers."""
-
-    # Failures in a row that open the breaker.
-    consecutive_failures: int = 3
-    # Failure rate (0..1] over the window that opens the breaker.
-    failure_rate: float = 0.5
-    # Sliding window for the failure rate, in seconds.
-    window_s: float = 60.0
-    # Fewest calls in the window before the rate counts.
-    min_calls: int = 10
-    # Seconds an open breaker waits before admitting probes.
-    cooldown_s: float = 300.0
-    # Concurrent probes admitted when half-open (and successes needed to close).
-    half_open_probes: int = 1
-    # Seconds after which a probe that never reported counts as failed.
-    probe_timeout_s: float = 30.0
 
 
 class CircuitBreaker:

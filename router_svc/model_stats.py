@@ -1,11 +1,14 @@
-"""Live per-model statistics: EWMA latency, success rate, last success and failure."""
+"""Live per-model statistics: EWMA latency, success rate, last success and failure.
+
+Held by the registry next to each model's breaker; routing updates and reads them. (The
+metrics service's provider health is a query over the ledger, not this.)"""
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
 
-__all__ = ["ModelHealth"]
+__all__ = ["ModelStats"]
 
 # Weight of the newest latency sample in the moving average.
 _ALPHA = 0.2
@@ -14,7 +17,7 @@ _RECENT = 100
 
 
 @dataclass(slots=True)
-class ModelHealth:
+class ModelStats:
     """What the router has observed about one model."""
 
     ewma_latency_s: float | None = None
