@@ -8,7 +8,6 @@ when a field of either side is in none of these lists.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import fields
 from typing import Any
 
@@ -47,7 +46,6 @@ _MAPS = frozenset(
     if (message := _RECORD.fields_by_name[name].message_type) is not None
     and message.GetOptions().map_entry
 )
-_copied = operator.attrgetter(*COPIED)
 
 _STATUS = {
     "succeeded": metrics_service_pb2.USAGE_STATUS_SUCCEEDED,
@@ -65,7 +63,7 @@ def to_record(event: UsageEvent) -> metrics_service_pb2.UsageRecord:
         time=timestamp(event.time),
         duration=duration(event.duration_s),
         status=_STATUS[event.status],
-        **dict(zip(COPIED, _copied(event), strict=True)),
+        **{name: getattr(event, name) for name in COPIED},
     )
     if event.ttft_s is not None:
         record.time_to_first_token.CopyFrom(duration(event.ttft_s))
