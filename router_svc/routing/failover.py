@@ -18,7 +18,7 @@ import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from llmrouter.request_ids import ERROR_INFO_REQUEST_ID, new_request_id
 
@@ -37,7 +37,7 @@ from ..usage import UsageEvent
 from .outcome import Attempt, AttemptOutcome, RequestInfo, Sinks, Success
 from .policy import Decision, Policy
 from .retry import RetryBudget, RetryPolicy
-from .schedule import Pacing, Schedule, Timing, refusal
+from .schedule import Pacing, Planned, Schedule, Timing, refusal
 
 __all__ = ["Attempt", "Engine", "Served", "StreamStarted", "StreamSummary"]
 
@@ -84,11 +84,14 @@ class StreamSummary:
 
 @dataclass(frozen=True, slots=True)
 class _Run:
-    """One request being served: what its attempts share and the schedule that paces them."""
+    """One request being served: what its attempts share, the schedule that paces them and the
+    record of each attempt made (reported to the caller)."""
 
     info: RequestInfo
     decision: Decision
     schedule: Schedule
+    deadline: float  # monotonic
+    attempts: list[Attempt] = field(default_factory=list)
 
     def fallback(self, entry: ModelEntry) -> bool:
         """Whether ``entry`` is not the decision's first choice."""
@@ -139,18 +142,23 @@ class Engine:
             streamed=streamed,
             trace_id=current_trace_id(),
         )
-        return _Run(info, decision, Schedule(decision.candidates, deadline, self._pacing))
+        schedule = Schedule(decision.candidates, deadline, self._pacing)
+        return _Run(info, decision, schedule, deadline)
+
+    def _begin(self, run: _Run, planned: Planned) -> AttemptOutcome:
+        """Start the attempt ``planned`` (its span) and add it to the request's attempts."""
+        attempt = AttemptOutcome(planned, run.info, self._sinks)
+        run.attempts.append(attempt.record)
+        return attempt
 
     async def complete(self, request: ChatRequest, deadline: float) -> Served:
         """Answer ``request`` before monotonic time ``deadline``."""
         run = await self._start(request, streamed=False, deadline=deadline)
-        attempts: list[Attempt] = []
         try:
             failure: ProviderError | None = None
             while (planned := await run.schedule.next(failure)) is not None:
-                attempt = AttemptOutcome(planned, run.info, self._sinks)
-                attempts.append(attempt.record)
-                answer = await self._answer(attempt, deadline)
+                attempt = self._begin(run, planned)
+                answer = await self._answer(attempt, run.deadline)
                 if isinstance(answer, ProviderError):
                     failure = answer
                     continue
@@ -159,7 +167,7 @@ class Engine:
                     entry=attempt.entry,
                     completion=answer,
                     cost_usd=attempt.cost_usd,
-                    attempts=tuple(attempts),
+                    attempts=tuple(run.attempts),
                     decision=run.decision,
                     create_time=self._wall(),
                     fallback=run.fallback(attempt.entry),
@@ -208,14 +216,12 @@ class Engine:
     ) -> AsyncGenerator[StreamStarted | StreamDelta | StreamSummary, None]:
         """Stream the answer; fail over only before the first delta is yielded."""
         run = await self._start(request, streamed=True, deadline=deadline)
-        attempts: list[Attempt] = []
         try:
             failure: ProviderError | None = None
             while (planned := await run.schedule.next(failure)) is not None:
-                attempt = AttemptOutcome(planned, run.info, self._sinks)
-                attempts.append(attempt.record)
+                attempt = self._begin(run, planned)
                 failure = None
-                async with aclosing(self._relay(run, attempt, attempts, deadline)) as relayed:
+                async with aclosing(self._relay(run, attempt)) as relayed:
                     async for event in relayed:
                         if isinstance(event, ProviderError):
                             failure = event
@@ -228,11 +234,10 @@ class Engine:
             _tag(exc, run)
             raise
 
-    async def _relay(
-        self, run: _Run, attempt: AttemptOutcome, attempts: list[Attempt], deadline: float
-    ) -> AsyncGenerator[_Relayed, None]:
+    async def _relay(self, run: _Run, attempt: AttemptOutcome) -> AsyncGenerator[_Relayed, None]:
         """One streamed attempt: its events, or (before any content) the failure to fail over."""
         entry, request, started = attempt.entry, run.info.request, attempt.started
+        deadline = run.deadline
         first_by = min(deadline, started + self.retry.ttft_timeout_s)
         upstream = entry.provider.stream(entry.upstream_model, request, deadline - started)
         committed = False
@@ -258,7 +263,7 @@ class Engine:
                         entry,
                         run.decision.category,
                         self._wall(),
-                        attempt_count=len(attempts),
+                        attempt_count=len(run.attempts),
                         fallback=run.fallback(entry),
                         trace_id=run.info.trace_id,
                     )
@@ -269,7 +274,7 @@ class Engine:
                         finish_reason=event.finish_reason,
                         usage=event.usage,
                         cost_usd=attempt.cost_usd,
-                        attempts=tuple(attempts),
+                        attempts=tuple(run.attempts),
                         fallback=run.fallback(entry),
                     )
                     return
