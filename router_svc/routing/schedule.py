@@ -119,9 +119,8 @@ class Schedule:
         self._tries = 0  # tries of ``_entry`` so far (made or refused by its breaker)
         self._larger_than = -1  # after a context-length error, only larger windows are worth it
         self._models: list[str] = []  # the model of each attempt made, in order
-        self._failures: list[
-            tuple[str, ProviderError]
-        ] = []  # each failed attempt's model and error
+        # Each failed attempt's model and error, for give_up.
+        self._failures: list[tuple[str, ProviderError]] = []
         self._last: ProviderError | None = None  # the latest failure, breaker refusals included
         self._done = False
 
