@@ -1,0 +1,231 @@
+"""One attempt from its start to its outcome.
+
+An :class:`AttemptOutcome` starts the attempt's span and, when the attempt ends, updates
+everything an outcome touches in one place: the attempt's record, its span, the model's
+breaker and health, the process-wide retry budget, and the usage event handed to ``record``
+(which must not block).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+
+from ..chat import ChatRequest, TokenUsage
+from ..errors import ProviderError
+from ..telemetry import attempt_failed, attempt_succeeded, start_attempt_span
+from ..usage import UsageEvent
+from .retry import RetryBudget
+from .schedule import Planned
+
+__all__ = ["Attempt", "AttemptOutcome", "RequestInfo", "Sinks", "Success", "usage_event"]
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One call against one model."""
+
+    number: int
+    model: str
+    provider: str
+    status: str = "failed"
+    error_type: str = ""
+    error_message: str = ""
+    duration_s: float = 0.0
+    backoff_s: float = 0.0
+    ttft_s: float | None = None
+    http_status: int = 0
+    retry_after_s: float | None = None
+    breaker_state: str = ""
+    fallback_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What every attempt of one request shares."""
+
+    request: ChatRequest
+    # Router-generated: the usage records' key, quoted to the caller on errors.
+    request_id: str
+    category: str
+    streamed: bool
+    trace_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sinks:
+    """Where outcomes go beyond the model itself, and the clocks they are timed by."""
+
+    budget: RetryBudget
+    # Takes each attempt's usage event; must not block.
+    record: Callable[[UsageEvent], None]
+    # Monotonic seconds, for durations.
+    clock: Callable[[], float]
+    # Wall-clock seconds, for health and usage timestamps.
+    wall_clock: Callable[[], float]
+    # Put prompts and answers on spans.
+    capture_content: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Success:
+    """What a successful attempt returned."""
+
+    usage: TokenUsage
+    cost_usd: float
+    finish_reason: str
+    # The model the upstream says answered.
+    response_model: str
+    # The answer, for the span when content capture is on; else None.
+    output_text: str | None
+
+
+class AttemptOutcome:
+    """One attempt: its span while it runs, then its outcome, reported everywhere at once."""
+
+    def __init__(self, planned: Planned, info: RequestInfo, sinks: Sinks) -> None:
+        entry = planned.entry
+        self.planned = planned
+        self.info = info
+        self.entry = entry
+        self.record = Attempt(
+            planned.number,
+            entry.name,
+            entry.provider.name,
+            backoff_s=planned.backoff_s,
+            breaker_state=planned.breaker_state,
+            fallback_reason=planned.fallback_reason,
+        )
+        self.span = start_attempt_span(
+            entry,
+            planned.number,
+            backoff_s=planned.backoff_s,
+            breaker_state=planned.breaker_state,
+            fallback_reason=planned.fallback_reason,
+            retry_after_s=planned.retry_after_s,
+            streamed=info.streamed,
+            request=info.request,
+            capture_content=sinks.capture_content,
+        )
+        # What the attempt used: zero unless it succeeded.
+        self.usage = TokenUsage()
+        self.cost_usd = 0.0
+        self._sinks = sinks
+        self.started = sinks.clock()
+
+    def current(self) -> contextlib.AbstractContextManager[Any]:
+        """Make the attempt's span current (so providers propagate it upstream)."""
+        if self.span is None:
+            return nullcontext()
+        return trace.use_span(self.span, end_on_exit=False)
+
+    def first_token(self) -> None:
+        """The first content arrived: note the time to first token."""
+        self.record.ttft_s = self._sinks.clock() - self.started
+
+    def succeeded(self, result: Success) -> None:
+        """The attempt answered: close its span, credit the model and the budget, record usage."""
+        attempt = self.record
+        attempt.duration_s = self._sinks.clock() - self.started
+        attempt.status = "succeeded"
+        self.usage, self.cost_usd = result.usage, result.cost_usd
+        attempt_succeeded(
+            self.span,
+            response_model=result.response_model,
+            input_tokens=result.usage.prompt_tokens,
+            output_tokens=result.usage.completion_tokens,
+            finish_reason=result.finish_reason,
+            cost_usd=result.cost_usd,
+            ttft_s=attempt.ttft_s,
+            output_text=result.output_text,
+        )
+        self.entry.breaker.record_success()
+        self.entry.health.observe(
+            ok=True, latency_s=attempt.duration_s, now=self._sinks.wall_clock()
+        )
+        self._sinks.budget.on_success()
+        self._sinks.record(usage_event(self, self._sinks.wall_clock()))
+
+    def failed(self, error: ProviderError) -> ProviderError:
+        """The attempt failed with ``error`` (returned, for the schedule): report it everywhere."""
+        attempt = self.record
+        attempt.duration_s = self._sinks.clock() - self.started
+        attempt.status, attempt.error_type = "failed", error.reason
+        attempt.error_message = error.message
+        attempt.http_status = error.http_status
+        attempt.retry_after_s = error.retry_after
+        attempt_failed(self.span, error.reason, error.message)
+        # A failure that says nothing about the model's health (a request it cannot take)
+        # only frees its half-open probe slot; only retryable failures spend the retry budget.
+        if error.counts_against_breaker:
+            self.entry.breaker.record_failure()
+        else:
+            self.entry.breaker.record_release()
+        if error.retryable:
+            self._sinks.budget.on_failure()
+        self.entry.health.observe(
+            ok=False,
+            latency_s=attempt.duration_s,
+            now=self._sinks.wall_clock(),
+            error_type=error.reason,
+        )
+        self._sinks.record(usage_event(self, self._sinks.wall_clock()))
+        return error
+
+    def cancelled(self) -> None:
+        """The caller went away mid-attempt: the model is not to blame, the usage still counts."""
+        attempt = self.record
+        if attempt.status == "succeeded":
+            return  # closed after its summary: nothing was lost
+        attempt.duration_s = self._sinks.clock() - self.started
+        attempt.status, attempt.error_type = "cancelled", "CANCELLED"
+        attempt_failed(self.span, "CANCELLED", "cancelled by the caller", cancelled=True)
+        self.entry.breaker.record_release()
+        self._sinks.record(usage_event(self, self._sinks.wall_clock()))
+
+
+def usage_event(outcome: AttemptOutcome, time: float) -> UsageEvent:
+    """The usage event of a settled attempt, stamped with wall-clock ``time``."""
+    attempt, planned, info = outcome.record, outcome.planned, outcome.info
+    request = info.request
+    return UsageEvent(
+        request_id=info.request_id,
+        attempt=attempt.number,
+        time=time,
+        provider=attempt.provider,
+        model=attempt.model,
+        category=info.category,
+        task_type=request.task_type,
+        source=request.source,
+        api_key_id=request.api_key_id,
+        prompt_tokens=outcome.usage.prompt_tokens,
+        completion_tokens=outcome.usage.completion_tokens,
+        cost_usd=outcome.cost_usd,
+        duration_s=attempt.duration_s,
+        ttft_s=attempt.ttft_s,
+        status=attempt.status,
+        error_type=attempt.error_type,
+        fallback=planned.fallback,
+        fallback_from=planned.fallback_from,
+        trace_id=info.trace_id,
+        span_id=_span_id(outcome.span),
+        client_request_id=request.client_request_id,
+        fallback_reason=attempt.fallback_reason,
+        metadata=request.metadata,
+        local=outcome.entry.provider.local,
+        streamed=info.streamed,
+    )
+
+
+def _span_id(span: trace.Span | None) -> str:
+    """The attempt span's id when its trace is sampled: the ledger's ``usage.record`` span
+    is its child, and a child of a span nobody exports would be an orphan."""
+    if span is None:
+        return ""
+    context = span.get_span_context()
+    return format(context.span_id, "016x") if context.trace_flags.sampled else ""

@@ -1,0 +1,250 @@
+"""The attempt schedule: which candidate to try next, when, and why.
+
+The engine tells the schedule each failure explicitly (:meth:`Schedule.next`); the schedule
+answers with the next attempt to make, or None when no attempt is worth making, and then says
+why the request failed (:meth:`Schedule.give_up`).
+
+* Only retryable failures retry or fail over; a context-length error skips to a candidate with
+  a larger window; any other non-retryable failure ends the schedule.
+* Retries of the same model back off with full jitter, honouring Retry-After up to a cap; an
+  authentication failure or a longer Retry-After fails over at once.
+* One deadline: no attempt starts without ``min_attempt_s`` left after its backoff.
+* The process-wide retry budget (gRFC A6) refuses every attempt after a request's first while
+  most recent attempts failed, so a struggling upstream is not flooded with retries.
+* A candidate whose circuit is open is skipped, and counts as the reason for the next attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from ..errors import (
+    AllCandidatesFailed,
+    AllCandidatesRateLimited,
+    AuthFailed,
+    BreakerOpen,
+    ContextLengthExceeded,
+    DeadlineExceeded,
+    InvalidRequest,
+    NoCandidates,
+    ProviderError,
+    RateLimited,
+    RetryBudgetExhausted,
+    RouterError,
+)
+from ..registry import ModelEntry, Registry
+from .policy import Candidate, Decision
+from .retry import RetryBudget, RetryPolicy, backoff_delay
+
+__all__ = ["Pacing", "Planned", "Schedule", "Timing", "refusal"]
+
+# Retry delay suggested to callers refused by the retry budget, in seconds.
+_BUDGET_RETRY_AFTER_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The clocks, sleep and randomness the engine runs on (injected so tests can drive them)."""
+
+    # Monotonic seconds: deadlines, durations.
+    clock: Callable[[], float]
+    # Wall-clock seconds since the epoch: timestamps of usage records and health.
+    wall_clock: Callable[[], float]
+    # Waits out a backoff.
+    sleep: Callable[[float], Awaitable[None]]
+    # Uniform in [0, 1): backoff jitter.
+    rand: Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """The process-wide rules every request's schedule follows."""
+
+    # Attempts per model, backoff, timeouts.
+    retry: RetryPolicy
+    # Shared by all requests: refuses retries while most recent attempts failed.
+    budget: RetryBudget
+    timing: Timing
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """The next attempt to make: which model, after what wait, and why."""
+
+    entry: ModelEntry
+    # 1-based among the attempts actually made for the request.
+    number: int
+    # Seconds already waited before this attempt.
+    backoff_s: float
+    # The model's breaker state when the attempt was allowed ("closed", "half_open").
+    breaker_state: str
+    # The failure that led to this attempt (None for a request's first attempt).
+    previous: ProviderError | None
+    # Models of the request's first attempt and of the attempt just before this one ("" if none).
+    first_model: str
+    previous_model: str
+
+    @property
+    def fallback_reason(self) -> str:
+        """Why the previous attempt did not answer ("" for a request's first attempt)."""
+        return self.previous.reason if self.previous is not None else ""
+
+    @property
+    def retry_after_s(self) -> float | None:
+        """The Retry-After hint of the failure that led here."""
+        return self.previous.retry_after if self.previous is not None else None
+
+    @property
+    def fallback(self) -> bool:
+        """Whether this attempt goes to another model than the request's first attempt."""
+        return self.entry.name != self.first_model
+
+    @property
+    def fallback_from(self) -> str:
+        """The model of the attempt before this one, when this attempt is a fallback."""
+        return self.previous_model if self.fallback else ""
+
+
+class Schedule:
+    """Walks a decision's candidates for one request; each failure is passed in explicitly."""
+
+    def __init__(self, candidates: Sequence[Candidate], deadline: float, pacing: Pacing) -> None:
+        self._candidates = iter(candidates)
+        self._deadline = deadline
+        self._retry = pacing.retry
+        self._budget = pacing.budget
+        self._timing = pacing.timing
+        self._entry: ModelEntry | None = None  # the candidate being tried
+        self._tries = 0  # tries of ``_entry`` so far (made or refused by its breaker)
+        self._larger_than = -1  # after a context-length error, only larger windows are worth it
+        self._models: list[str] = []  # the model of each attempt made, in order
+        # Each failed attempt's model and error, for give_up.
+        self._failures: list[tuple[str, ProviderError]] = []
+        self._last: ProviderError | None = None  # the latest failure, breaker refusals included
+        self._done = False
+
+    async def next(self, failure: ProviderError | None = None) -> Planned | None:
+        """The attempt to make after ``failure`` of the previous one (None before the first).
+
+        Waits out the backoff before returning. None: nothing left worth trying (then
+        :meth:`give_up` says why). Raises :class:`RetryBudgetExhausted` when the budget refuses.
+        """
+        if failure is not None:
+            self._failed(failure)
+        while not self._done:
+            if self._entry is None or self._tries >= self._retry.attempts_per_model:
+                self._entry, self._tries = self._next_candidate(), 0
+                if self._entry is None:
+                    self._done = True
+                    break
+            self._tries += 1
+            planned = await self._try(self._entry, self._tries)
+            if planned is not None:
+                return planned
+        return None
+
+    def _failed(self, failure: ProviderError) -> None:
+        self._last = failure
+        self._failures.append((self._models[-1], failure))
+        if isinstance(failure, ContextLengthExceeded):
+            assert self._entry is not None
+            self._larger_than = self._entry.config.context_window
+            self._entry = None
+        elif not failure.retryable:
+            self._done = True
+
+    def _next_candidate(self) -> ModelEntry | None:
+        for candidate in self._candidates:
+            if candidate.entry.config.context_window > self._larger_than:
+                return candidate.entry
+        return None
+
+    async def _try(self, entry: ModelEntry, try_number: int) -> Planned | None:
+        """Plan try ``try_number`` of ``entry``; None moves on (``_entry`` or ``_done`` set)."""
+        backoff = 0.0
+        previous = self._last
+        if try_number > 1:
+            assert previous is not None
+            if isinstance(previous, AuthFailed):
+                self._entry = None  # the same key will be rejected again: fail over now
+                return None
+            delay = backoff_delay(
+                self._retry, try_number - 1, previous.retry_after, self._timing.rand
+            )
+            if delay is None:
+                self._entry = None  # told to wait longer than we are willing to: fail over
+                return None
+            backoff = delay
+        if self._models and not self._budget.allows_retry():
+            raise RetryBudgetExhausted(
+                "too many recent upstream failures; not retrying "
+                f"(last: {previous.reason if previous else 'none'})",
+                retry_after=_BUDGET_RETRY_AFTER_S,
+            )
+        if self._deadline - self._timing.clock() < backoff + self._retry.min_attempt_s:
+            self._done = True
+            return None
+        if backoff:
+            await self._timing.sleep(backoff)
+        state = entry.breaker.state.value
+        if not entry.breaker.allow():
+            self._last = BreakerOpen(
+                f"{entry.name}: circuit open", retry_after=entry.breaker.retry_after()
+            )
+            self._entry = None
+            return None
+        planned = Planned(
+            entry=entry,
+            number=len(self._models) + 1,
+            backoff_s=backoff,
+            breaker_state=state,
+            previous=previous,
+            first_model=self._models[0] if self._models else entry.name,
+            previous_model=self._models[-1] if self._models else "",
+        )
+        self._models.append(entry.name)
+        return planned
+
+    def give_up(self) -> RouterError:
+        """Why the request failed, once :meth:`next` returned None."""
+        tried = ", ".join(f"{model}: {error.reason}" for model, error in self._failures) or "none"
+        made = len(self._models)
+        last = self._last
+        if isinstance(last, ContextLengthExceeded):
+            return last
+        if self._deadline - self._timing.clock() < self._retry.min_attempt_s:
+            return DeadlineExceeded(f"deadline exceeded after {made} attempts ({tried})")
+        if isinstance(last, BreakerOpen) and not made:
+            return NoCandidates(str(last), retry_after=last.retry_after)
+        if made and all(error.reason == RateLimited.reason for _, error in self._failures):
+            hints = [e.retry_after for _, e in self._failures if e.retry_after is not None]
+            return AllCandidatesRateLimited(
+                f"every model is rate limited ({tried})", retry_after=min(hints) if hints else None
+            )
+        return AllCandidatesFailed(
+            f"all {made} attempts failed ({tried})",
+            retry_after=last.retry_after if last else None,
+        )
+
+
+def refusal(decision: Decision, registry: Registry) -> RouterError:
+    """Why a decision without candidates cannot be served: the request, or the models' state."""
+    reasons = "; ".join(f"{s.model}: {s.detail}" for s in decision.skipped)
+    kinds = {s.reason for s in decision.skipped}
+    if kinds and kinds <= {"CONTEXT_WINDOW", "MISSING_CAPABILITY"}:
+        # The request itself is what no model can take: retrying cannot help.
+        refused = ContextLengthExceeded if "CONTEXT_WINDOW" in kinds else InvalidRequest
+        return refused(
+            f"no model of category {decision.category!r} can take this request ({reasons})"
+        )
+    waits = [
+        e.breaker.retry_after()
+        for s in decision.skipped
+        if s.reason == "BREAKER_OPEN" and (e := registry.get(s.model))
+    ]
+    return NoCandidates(
+        f"no model of category {decision.category!r} can serve this request"
+        + (f" ({reasons})" if reasons else ""),
+        retry_after=min(waits) if waits else None,
+    )
