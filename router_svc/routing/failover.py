@@ -46,6 +46,7 @@ from ..errors import (
     StreamInterrupted,
     UpstreamTimeout,
 )
+from ..providers import ProviderCall
 from ..registry import ModelEntry
 from ..telemetry import (
     attempt_failed,
@@ -270,7 +271,7 @@ class Engine:
                         async with asyncio.timeout(remaining):
                             with _current(attempt.span):
                                 completion = await entry.provider.complete(
-                                    entry.upstream_model, request, remaining
+                                    ProviderCall(entry.upstream_model, request, remaining)
                                 )
                     except TimeoutError:
                         self._failed(run, attempt, entry, started, _timeout(entry, "answer"))
@@ -322,7 +323,7 @@ class Engine:
                     started = self._clock()
                     first_by = min(deadline, started + self.retry.ttft_timeout_s)
                     upstream = entry.provider.stream(
-                        entry.upstream_model, request, deadline - started
+                        ProviderCall(entry.upstream_model, request, deadline - started)
                     )
                     committed = False
                     chunks = 0
