@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 import orjson
 
-from ..chat import (
-    ChatRequest,
-    Completion,
-    StreamDelta,
-    StreamEnd,
-    StreamEvent,
-    TokenUsage,
-    ToolCall,
-    ToolCallDelta,
-)
-from ..config import ProviderConfig
+from .. import chat
 from ..errors import (
     BadUpstreamRequest,
     ContextLengthExceeded,
@@ -27,15 +16,9 @@ from ..errors import (
     RateLimited,
     UpstreamUnavailable,
 )
-from ..redact import Credentials, upstream_message
-from ..urls import AddressPolicy
-from .base import Provider
-from .http import (
-    api_key,
-    make_client,
-    post_json,
-    stream_lines,
-)
+from .base import provider_kind
+from .call import ProviderCall
+from .http import HttpProvider
 
 __all__ = ["AnthropicProvider"]
 
@@ -51,7 +34,7 @@ _STOP = {
 }
 
 
-def _anthropic_messages(request: ChatRequest) -> tuple[str, list[dict[str, Any]]]:
+def _anthropic_messages(request: chat.ChatRequest) -> tuple[str, list[dict[str, Any]]]:
     """(system prompt, messages) in Anthropic's shape; tool results become user blocks."""
     system: list[str] = []
     out: list[dict[str, Any]] = []
@@ -98,22 +81,27 @@ def _image_block(url: str) -> dict[str, Any]:
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
-class AnthropicProvider(Provider):
+@provider_kind("anthropic")
+class AnthropicProvider(HttpProvider):
     """Speaks ``POST {base_url}/v1/messages``."""
 
-    def __init__(self, config: ProviderConfig, policy: AddressPolicy | None = None) -> None:
-        super().__init__(config)
+    path = "/v1/messages"
+    stream_end = "message_stop"
+    incomplete = "a message without content"
+
+    def headers(self, key: str) -> dict[str, str]:
+        """JSON, the API version, and the key as ``x-api-key``."""
         headers = {"content-type": "application/json", "anthropic-version": API_VERSION}
-        key = api_key(config)
         if key:
             headers["x-api-key"] = key
-        self._client = make_client(config, headers, policy)
+        return headers
 
-    def payload(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        """The request body for ``model``."""
+    def encode(self, call: ProviderCall, *, stream: bool) -> dict[str, Any]:
+        """The Messages API request body."""
+        request = call.request
         system, messages = _anthropic_messages(request)
         body: dict[str, Any] = {
-            "model": model,
+            "model": call.model,
             "messages": messages,
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
         }
@@ -148,53 +136,33 @@ class AnthropicProvider(Provider):
             body["stream"] = True
         return body
 
-    async def complete(self, model: str, request: ChatRequest, read_timeout: float) -> Completion:
-        """One non-streaming call."""
-        content = orjson.dumps(self.payload(model, request, stream=False))
-        data: Any = await post_json(
-            self._client, self.config, "/v1/messages", content, request, read_timeout
+    def decode(self, call: ProviderCall, data: Any) -> chat.Completion:
+        """The text and tool-use blocks of a message."""
+        text = "".join(b["text"] for b in data["content"] if b["type"] == "text")
+        calls = tuple(
+            chat.ToolCall(b["id"], b["name"], orjson.dumps(b.get("input") or {}).decode())
+            for b in data["content"]
+            if b["type"] == "tool_use"
         )
-        try:
-            text = "".join(b["text"] for b in data["content"] if b["type"] == "text")
-            calls = tuple(
-                ToolCall(b["id"], b["name"], orjson.dumps(b.get("input") or {}).decode())
-                for b in data["content"]
-                if b["type"] == "tool_use"
-            )
-            usage = data["usage"]
-            return Completion(
-                content=text,
-                tool_calls=calls,
-                finish_reason=_STOP.get(data.get("stop_reason"), "stop"),  # type: ignore[arg-type]
-                usage=TokenUsage(int(usage["input_tokens"]), int(usage["output_tokens"])),
-                upstream_model=str(data.get("model") or model),
-            )
-        except (KeyError, TypeError, ValueError):
-            raise MalformedResponse(f"{self.name} sent a message without content") from None
+        usage = data["usage"]
+        return chat.Completion(
+            content=text,
+            tool_calls=calls,
+            finish_reason=_STOP.get(data.get("stop_reason"), "stop"),  # type: ignore[arg-type]
+            usage=chat.TokenUsage(int(usage["input_tokens"]), int(usage["output_tokens"])),
+            upstream_model=str(data.get("model") or call.model),
+        )
 
-    async def stream(
-        self, model: str, request: ChatRequest, read_timeout: float
-    ) -> AsyncIterator[StreamEvent]:
+    async def decode_stream(
+        self, call: ProviderCall, events: AsyncIterator[str]
+    ) -> AsyncIterator[chat.StreamEvent]:
         """Server-sent events: message_start ... message_stop."""
-        content = orjson.dumps(self.payload(model, request, stream=True))
-        lines = stream_lines(
-            self._client, self.config, "/v1/messages", content, request, read_timeout
-        )
-        async with aclosing(lines):
-            async for event in self._events(lines, request):
-                yield event
-
-    async def _events(
-        self, lines: AsyncIterator[str], request: ChatRequest
-    ) -> AsyncIterator[StreamEvent]:
         input_tokens = output_tokens = 0
         stop: Any = None
         tool_index: dict[int, int] = {}  # content block index -> tool call index
-        async for line in lines:
-            if not line.startswith("data:"):
-                continue
+        async for data in events:
             try:
-                event: Any = orjson.loads(line[5:].strip())
+                event: Any = orjson.loads(data)
                 kind = event["type"]
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 raise MalformedResponse(f"{self.name} sent an invalid stream event") from None
@@ -204,49 +172,38 @@ class AnthropicProvider(Provider):
                 block = event["content_block"]
                 if block.get("type") == "tool_use":
                     index = tool_index.setdefault(event["index"], len(tool_index))
-                    yield StreamDelta(
-                        tool_calls=(ToolCallDelta(index, block["id"], block["name"], ""),)
+                    yield chat.StreamDelta(
+                        tool_calls=(chat.ToolCallDelta(index, block["id"], block["name"], ""),)
                     )
             elif kind == "content_block_delta":
                 delta = event["delta"]
                 if delta.get("type") == "text_delta" and delta.get("text"):
-                    yield StreamDelta(content=delta["text"])
+                    yield chat.StreamDelta(content=delta["text"])
                 elif delta.get("type") == "input_json_delta" and delta.get("partial_json"):
                     index = tool_index.get(event["index"], 0)
-                    yield StreamDelta(
-                        tool_calls=(ToolCallDelta(index, arguments=delta["partial_json"]),)
+                    yield chat.StreamDelta(
+                        tool_calls=(chat.ToolCallDelta(index, arguments=delta["partial_json"]),)
                     )
             elif kind == "message_delta":
                 stop = event.get("delta", {}).get("stop_reason") or stop
                 output_tokens = int(event.get("usage", {}).get("output_tokens", output_tokens))
             elif kind == "message_stop":
-                yield StreamEnd(
+                yield chat.StreamEnd(
                     _STOP.get(stop, "stop"),  # type: ignore[arg-type]
-                    TokenUsage(input_tokens, output_tokens),
+                    chat.TokenUsage(input_tokens, output_tokens),
                 )
                 return
             elif kind == "error":
                 error = event.get("error") or {}
-                raise _stream_error(self.name, error, request, self._client.credentials)
-        raise MalformedResponse(f"{self.name} closed its stream before message_stop")
+                raise self._stream_error(error, call)
 
-    def _rebase(self, url: str) -> None:
-        self._client.base_url = url
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
-
-
-def _stream_error(
-    provider: str, error: dict[str, Any], request: ChatRequest, credentials: Credentials
-) -> ProviderError:
-    kind = str(error.get("type", ""))
-    message = upstream_message(str(error.get("message", "")), credentials, request)
-    if kind == "rate_limit_error":
-        return RateLimited(f"{provider} rate limited mid-stream")
-    if kind == "invalid_request_error":
-        if "too long" in message or "context" in message:
-            return ContextLengthExceeded(f"{provider}: {message}")
-        return BadUpstreamRequest(f"{provider}: {message}")
-    return UpstreamUnavailable(f"{provider} reported {kind or 'an error'} mid-stream")
+    def _stream_error(self, error: dict[str, Any], call: ProviderCall) -> ProviderError:
+        kind = str(error.get("type", ""))
+        message = self.redacted(str(error.get("message", "")), call)
+        if kind == "rate_limit_error":
+            return RateLimited(f"{self.name} rate limited mid-stream")
+        if kind == "invalid_request_error":
+            if "too long" in message or "context" in message:
+                return ContextLengthExceeded(f"{self.name}: {message}")
+            return BadUpstreamRequest(f"{self.name}: {message}")
+        return UpstreamUnavailable(f"{self.name} reported {kind or 'an error'} mid-stream")

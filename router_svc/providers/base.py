@@ -1,43 +1,45 @@
-"""The provider interface every adapter implements."""
+"""The provider interface every adapter implements, and the kind -> class registry."""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from typing import TypeVar
 
-from ..chat import ChatRequest, Completion, StreamEvent
+from ..chat import Completion, StreamEvent
 from ..config import ProviderConfig
 from ..urls import AddressPolicy
+from .call import ProviderCall
 
-__all__ = ["Provider", "create_provider"]
+__all__ = ["Provider", "create_provider", "provider_kind", "registered_kinds"]
 
 
 class Provider(abc.ABC):
     """One upstream endpoint. Instances live for the whole process (pooled connections)."""
 
-    def __init__(self, config: ProviderConfig) -> None:
+    def __init__(self, config: ProviderConfig, policy: AddressPolicy | None = None) -> None:
+        # ``policy`` matters only to adapters that connect somewhere; all take it so that
+        # create_provider builds every kind the same way.
         self.config = config
         self.name = config.name
         self.kind = config.kind
         self.local = config.local
 
     @abc.abstractmethod
-    async def complete(self, model: str, request: ChatRequest, read_timeout: float) -> Completion:
-        """Answer ``request`` with upstream model ``model`` within ``read_timeout`` seconds.
+    async def complete(self, call: ProviderCall) -> Completion:
+        """Answer ``call.request`` with upstream model ``call.model`` within its read timeout.
 
         Raises a :class:`router_svc.errors.ProviderError` subclass on failure.
         """
 
     @abc.abstractmethod
-    def stream(
-        self, model: str, request: ChatRequest, read_timeout: float
-    ) -> AsyncIterator[StreamEvent]:
+    def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:
         """Stream the answer: deltas, then exactly one ``StreamEnd``.
 
-        ``read_timeout`` bounds the wait for each upstream read. Raises a ``ProviderError`` subclass
-        on failure, before or after the first delta; a stream that ends without ``StreamEnd``
-        is reported as a failure by the caller, never as a complete answer.
+        ``call.read_timeout`` bounds the wait for each upstream read. Raises a ``ProviderError``
+        subclass on failure, before or after the first delta; a stream that ends without
+        ``StreamEnd`` is reported as a failure by the caller, never as a complete answer.
         """
 
     def set_base_url(self, url: str) -> None:
@@ -59,21 +61,33 @@ class Provider(abc.ABC):
         return self.config.base_url.split("://", 1)[-1].split("/", 1)[0]
 
 
+_P = TypeVar("_P", bound=type[Provider])
+# Filled by the adapters' modules as they load (the package imports them all), so this module
+# never imports an adapter and the adapters may import it.
+_KINDS: dict[str, type[Provider]] = {}
+
+
+def provider_kind(kind: str) -> Callable[[_P], _P]:
+    """Class decorator: :func:`create_provider` builds the class for configs of ``kind``."""
+
+    def register(cls: _P) -> _P:
+        _KINDS[kind] = cls
+        return cls
+
+    return register
+
+
+def registered_kinds() -> tuple[str, ...]:
+    """The provider kinds an adapter is registered for."""
+    return tuple(_KINDS)
+
+
 def create_provider(config: ProviderConfig, policy: AddressPolicy | None = None) -> Provider:
     """Build the adapter for ``config.kind``; HTTP adapters connect only where ``policy``
     admits (default: public addresses only)."""
-    if config.kind == "simulated":
-        from .simulated import SimulatedProvider
-
-        return SimulatedProvider(config)
-    if config.kind == "openai":
-        from .openai_compat import OpenAICompatProvider
-
-        return OpenAICompatProvider(config, policy)
-    if config.kind == "anthropic":
-        from .anthropic import AnthropicProvider
-
-        return AnthropicProvider(config, policy)
-    from .ollama import OllamaProvider
-
-    return OllamaProvider(config, policy)
+    try:
+        cls = _KINDS[config.kind]
+    except KeyError:
+        # Config validation admits only known kinds: this is a missing registration.
+        raise ValueError(f"no provider adapter for kind {config.kind!r}") from None
+    return cls(config, policy)

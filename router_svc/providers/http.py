@@ -1,26 +1,27 @@
-"""HTTP plumbing shared by the adapters: pooled clients and failure classification."""
+"""The HTTP base every remote adapter builds on: it posts JSON, reads SSE or NDJSON lines,
+bounds each attempt in time and classifies failures; the adapters are codecs over it."""
 
 from __future__ import annotations
 
+import abc
 import email.utils
 import os
 import re
 import time
-from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
+from typing import Any, ClassVar, Literal
 
-import aiohttp
 import httpx
 import orjson
 
 from llmrouter.telemetry import inject_headers
 
-from ..chat import ChatRequest
+from ..chat import ChatRequest, Completion, StreamEnd, StreamEvent
 from ..config import ProviderConfig
 from ..errors import (
     AuthFailed,
     BadUpstreamRequest,
-    ConnectionFailed,
     ContentFiltered,
     ContextLengthExceeded,
     MalformedResponse,
@@ -30,19 +31,18 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from ..redact import MESSAGE_LIMIT, Credentials, upstream_message
-from ..urls import AddressPolicy, AddressRefused
+from ..urls import AddressPolicy
+from .base import Provider
+from .call import ProviderCall
 from .transport import UpstreamClient
 
 __all__ = [
+    "HttpProvider",
     "api_key",
     "attempt_timeout",
     "classify_response",
-    "classify_transport",
-    "make_client",
     "parse_retry_after",
-    "post_json",
     "read_json",
-    "stream_lines",
 ]
 
 _CONTEXT = re.compile(
@@ -51,16 +51,6 @@ _CONTEXT = re.compile(
     re.IGNORECASE,
 )
 _FILTER = re.compile(r"content.filter|content_policy|safety|responsible ai", re.IGNORECASE)
-
-
-def make_client(
-    config: ProviderConfig, headers: dict[str, str], policy: AddressPolicy | None = None
-) -> UpstreamClient:
-    """One pooled client per provider: keep-alive, explicit limits, no redirects, no cookies,
-    connections only to addresses ``policy`` admits."""
-    return UpstreamClient(
-        config.base_url, headers, max_connections=config.max_connections, policy=policy
-    )
 
 
 def api_key(config: ProviderConfig) -> str:
@@ -154,28 +144,6 @@ def classify_response(
     return BadUpstreamRequest(f"{where}: {short or 'bad request'}", http_status=status)
 
 
-def classify_transport(provider: str, exc: httpx.HTTPError) -> ProviderError:
-    """Map an httpx transport failure onto our error set."""
-    cause = exc.__cause__
-    if isinstance(cause, aiohttp.ClientConnectorError) and isinstance(
-        cause.os_error, AddressRefused
-    ):
-        # Vetted at connect time (DNS rebinding): say why, without the resolver's errno.
-        return ConnectionFailed(f"{provider} not connected: {cause.os_error.strerror}")
-    if isinstance(cause, aiohttp.ClientError):
-        # The transport keeps aiohttp's exception as the cause: it says more than httpx's type.
-        if isinstance(cause, aiohttp.ServerTimeoutError):
-            return UpstreamTimeout(f"{provider} timed out ({type(cause).__name__})")
-        if isinstance(cause, aiohttp.ClientPayloadError):
-            return ConnectionFailed(f"{provider} cut the response short")
-        return ConnectionFailed(f"{provider} connection failed ({type(cause).__name__})")
-    if isinstance(exc, httpx.TimeoutException):
-        return UpstreamTimeout(f"{provider} timed out ({type(exc).__name__})")
-    if isinstance(exc, httpx.DecodingError):
-        return MalformedResponse(f"{provider} sent an undecodable body")
-    return ConnectionFailed(f"{provider} connection failed ({type(exc).__name__})")
-
-
 def read_json(provider: str, body: bytes) -> dict[str, object]:
     """Parse a JSON object body or raise MalformedResponse."""
     try:
@@ -192,47 +160,127 @@ def attempt_timeout(config: ProviderConfig, read_timeout: float) -> httpx.Timeou
     return httpx.Timeout(read_timeout, connect=min(config.connect_timeout_s, read_timeout))
 
 
-async def post_json(
-    client: UpstreamClient,
-    config: ProviderConfig,
-    path: str,
-    body: bytes,
-    request: ChatRequest,
-    read_timeout: float,
-) -> Any:
-    """POST ``body``, classify any failure, return the parsed JSON object."""
-    try:
-        response = await client.post(
-            path, body, attempt_timeout(config, read_timeout), inject_headers({})
-        )
-        raw = response.content
-    except httpx.HTTPError as exc:
-        raise classify_transport(config.name, exc) from None
-    if response.status_code >= 300:
-        raise classify_response(config.name, response, raw, client.credentials, request)
-    return read_json(config.name, raw)
+class HttpProvider(Provider):
+    """An upstream spoken to over HTTP with JSON bodies, through one pooled client.
 
-
-async def stream_lines(
-    client: UpstreamClient,
-    config: ProviderConfig,
-    path: str,
-    body: bytes,
-    request: ChatRequest,
-    read_timeout: float,
-) -> AsyncGenerator[str, None]:
-    """POST ``body`` and yield the response's lines (SSE or NDJSON); failures are classified.
-
-    Closing the iterator early closes the response, which cancels the upstream request.
+    Subclasses are codecs: they name their ``path``, ``framing`` and ``stream_end`` and
+    implement :meth:`encode`, :meth:`decode` and :meth:`decode_stream`; this class sends, reads,
+    times out and classifies.
     """
-    try:
-        async with client.stream(
-            path, body, attempt_timeout(config, read_timeout), inject_headers({})
+
+    path: ClassVar[str]
+    """Path of the chat endpoint below the base URL."""
+    framing: ClassVar[Literal["sse", "ndjson"]] = "sse"
+    """How stream bodies frame events: server-sent ``data:`` lines or JSON lines."""
+    stream_end: ClassVar[str]
+    """The protocol's end of stream, named when a stream stops before it."""
+    incomplete: ClassVar[str] = "a response without a message"
+    """What a unary answer that :meth:`decode` cannot read is said to be."""
+
+    def __init__(self, config: ProviderConfig, policy: AddressPolicy | None = None) -> None:
+        super().__init__(config, policy)
+        # One pooled client per provider: keep-alive, explicit limits, no redirects, no
+        # cookies, connections only to addresses ``policy`` admits.
+        self._client = UpstreamClient(
+            config.base_url,
+            self.headers(api_key(config)),
+            max_connections=config.max_connections,
+            policy=policy,
+            name=config.name,
+        )
+
+    def headers(self, key: str) -> dict[str, str]:
+        """The fixed request headers, carrying ``key`` ("" when none is configured)."""
+        headers = {"content-type": "application/json"}
+        if key:
+            headers["authorization"] = f"Bearer {key}"
+        return headers
+
+    @abc.abstractmethod
+    def encode(self, call: ProviderCall, *, stream: bool) -> dict[str, Any]:
+        """The request body for ``call``."""
+
+    @abc.abstractmethod
+    def decode(self, call: ProviderCall, data: Any) -> Completion:
+        """The completion in a unary answer (``KeyError``, ``TypeError``... when it has none)."""
+
+    @abc.abstractmethod
+    def decode_stream(
+        self, call: ProviderCall, events: AsyncIterator[str]
+    ) -> AsyncIterator[StreamEvent]:
+        """Our events from the stream's events (SSE ``data`` payloads or JSON lines), ending
+        with ``StreamEnd``; failures reported in the stream raise ``ProviderError``."""
+
+    async def complete(self, call: ProviderCall) -> Completion:
+        """One non-streaming call."""
+        body = orjson.dumps(self.encode(call, stream=False))
+        response = await self._client.post(self.path, body, self._limits(call), _trace(call))
+        raw = response.content
+        if response.status_code >= 300:
+            raise classify_response(
+                self.name, response, raw, self._client.credentials, call.request
+            )
+        data = read_json(self.name, raw)
+        try:
+            return self.decode(call, data)
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise MalformedResponse(f"{self.name} sent {self.incomplete}") from None
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:
+        """The decoded stream; one that stops before its end is a ``MalformedResponse``."""
+        events = self._events(call)
+        async with aclosing(events):
+            ended = False
+            async for event in self.decode_stream(call, events):
+                ended = isinstance(event, StreamEnd)
+                yield event
+            if not ended:
+                raise MalformedResponse(f"{self.name} closed its stream before {self.stream_end}")
+
+    async def _events(self, call: ProviderCall) -> AsyncGenerator[str, None]:
+        """POST the streaming request and yield its events' text; failures are classified.
+
+        Closing the iterator early closes the response, which cancels the upstream request.
+        """
+        body = orjson.dumps(self.encode(call, stream=True))
+        async with self._client.stream(
+            self.path, body, self._limits(call), _trace(call)
         ) as response:
             if response.status_code >= 300:
-                body = await response.aread()
-                raise classify_response(config.name, response, body, client.credentials, request)
+                raw = await response.aread()
+                raise classify_response(
+                    self.name, response, raw, self._client.credentials, call.request
+                )
+            sse = self.framing == "sse"
             async for line in response.aiter_lines():
-                yield line
-    except httpx.HTTPError as exc:
-        raise classify_transport(config.name, exc) from None
+                if sse:
+                    if line.startswith("data:"):
+                        yield line[5:].strip()
+                elif line.strip():
+                    yield line
+
+    def _limits(self, call: ProviderCall) -> httpx.Timeout:
+        return attempt_timeout(self.config, call.read_timeout)
+
+    def redacted(self, text: str, call: ProviderCall) -> str:
+        """Upstream ``text`` fit to pass on: without our credentials, key-shaped strings or the
+        caller's content (see :mod:`router_svc.redact`)."""
+        return upstream_message(text, self._client.credentials, call.request)
+
+    def reported(self, message: str, call: ProviderCall) -> UpstreamUnavailable:
+        """The error for a failure the upstream reports inside a stream."""
+        text = self.redacted(message, call)
+        return UpstreamUnavailable(f"{self.name} reported an error mid-stream: {text}")
+
+    def _rebase(self, url: str) -> None:
+        self._client.base_url = url
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+
+def _trace(call: ProviderCall) -> dict[str, str]:
+    if call.trace_headers is not None:
+        return dict(call.trace_headers)
+    return inject_headers({})

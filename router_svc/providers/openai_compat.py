@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import aclosing
 from typing import Any
 
 import orjson
 
-from ..chat import (
-    ChatRequest,
-    Completion,
-    Message,
-    StreamDelta,
-    StreamEnd,
-    StreamEvent,
-    TokenUsage,
-    ToolCall,
-    ToolCallDelta,
-)
-from ..config import ProviderConfig
-from ..errors import MalformedResponse, ProviderError
-from ..redact import Credentials, upstream_message
+from .. import chat
+from ..errors import MalformedResponse
 from ..tokens import estimate_prompt_tokens
-from ..urls import AddressPolicy
-from .base import Provider
-from .http import (
-    api_key,
-    make_client,
-    post_json,
-    stream_lines,
-)
+from .base import provider_kind
+from .call import ProviderCall
+from .http import HttpProvider
 
 __all__ = ["OpenAICompatProvider", "finish_reason", "openai_messages"]
 
@@ -50,7 +32,7 @@ def finish_reason(value: Any, has_tool_calls: bool) -> str:
     return _FINISH.get(str(value), "stop")
 
 
-def openai_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
+def openai_messages(messages: tuple[chat.Message, ...]) -> list[dict[str, Any]]:
     """Our messages in OpenAI's wire shape."""
     out: list[dict[str, Any]] = []
     for m in messages:
@@ -81,20 +63,17 @@ def openai_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
     return out
 
 
-class OpenAICompatProvider(Provider):
+@provider_kind("openai")
+class OpenAICompatProvider(HttpProvider):
     """Speaks ``POST {base_url}/chat/completions`` with SSE streaming."""
 
-    def __init__(self, config: ProviderConfig, policy: AddressPolicy | None = None) -> None:
-        super().__init__(config)
-        key = api_key(config)
-        headers = {"content-type": "application/json"}
-        if key:
-            headers["authorization"] = f"Bearer {key}"
-        self._client = make_client(config, headers, policy)
+    path = "/chat/completions"
+    stream_end = "[DONE]"
 
-    def payload(self, model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-        """The request body for ``model``."""
-        body: dict[str, Any] = {"model": model, "messages": openai_messages(request.messages)}
+    def encode(self, call: ProviderCall, *, stream: bool) -> dict[str, Any]:
+        """The chat completions request body."""
+        request = call.request
+        body: dict[str, Any] = {"model": call.model, "messages": openai_messages(request.messages)}
         if request.tools:
             body["tools"] = [
                 {
@@ -139,65 +118,44 @@ class OpenAICompatProvider(Provider):
             body["stream_options"] = {"include_usage": True}
         return body
 
-    async def complete(self, model: str, request: ChatRequest, read_timeout: float) -> Completion:
-        """One non-streaming call."""
-        content = orjson.dumps(self.payload(model, request, stream=False))
-        data: Any = await post_json(
-            self._client, self.config, "/chat/completions", content, request, read_timeout
+    def decode(self, call: ProviderCall, data: Any) -> chat.Completion:
+        """The first choice of a chat.completion object."""
+        choice = data["choices"][0]
+        message = choice["message"]
+        calls = tuple(
+            chat.ToolCall(c["id"], c["function"]["name"], c["function"].get("arguments") or "{}")
+            for c in message.get("tool_calls") or ()
         )
-        try:
-            choice = data["choices"][0]
-            message = choice["message"]
-            calls = tuple(
-                ToolCall(c["id"], c["function"]["name"], c["function"].get("arguments") or "{}")
-                for c in message.get("tool_calls") or ()
-            )
-            text = message.get("content") or ""
-            usage = data.get("usage") or {}
-            tokens = TokenUsage(
-                int(usage.get("prompt_tokens") or estimate_prompt_tokens(request)),
-                int(usage.get("completion_tokens") or _estimate(text, calls)),
-            )
-            return Completion(
-                content=text,
-                tool_calls=calls,
-                finish_reason=finish_reason(choice.get("finish_reason"), bool(calls)),  # type: ignore[arg-type]
-                usage=tokens,
-                upstream_model=str(data.get("model") or model),
-            )
-        except (KeyError, IndexError, TypeError, ValueError):
-            raise MalformedResponse(f"{self.name} sent a response without a message") from None
-
-    async def stream(
-        self, model: str, request: ChatRequest, read_timeout: float
-    ) -> AsyncIterator[StreamEvent]:
-        """SSE stream of chat.completion.chunk objects, ending with [DONE]."""
-        content = orjson.dumps(self.payload(model, request, stream=True))
-        lines = stream_lines(
-            self._client, self.config, "/chat/completions", content, request, read_timeout
+        text = message.get("content") or ""
+        usage = data.get("usage") or {}
+        tokens = chat.TokenUsage(
+            int(usage.get("prompt_tokens") or estimate_prompt_tokens(call.request)),
+            int(usage.get("completion_tokens") or _estimate(text, calls)),
         )
-        async with aclosing(lines):
-            async for event in self._events(lines, request):
-                yield event
+        return chat.Completion(
+            content=text,
+            tool_calls=calls,
+            finish_reason=finish_reason(choice.get("finish_reason"), bool(calls)),  # type: ignore[arg-type]
+            usage=tokens,
+            upstream_model=str(data.get("model") or call.model),
+        )
 
-    async def _events(
-        self, lines: AsyncIterator[str], request: ChatRequest
-    ) -> AsyncIterator[StreamEvent]:
+    async def decode_stream(
+        self, call: ProviderCall, events: AsyncIterator[str]
+    ) -> AsyncIterator[chat.StreamEvent]:
+        """chat.completion.chunk objects, ending with [DONE]."""
         finish: Any = None
         usage: dict[str, Any] = {}
         text_chars = 0
         saw_tools = False
-        async for line in lines:
-            if not line.startswith("data:"):
-                continue
-            data = line[5:].strip()
+        async for data in events:
             if data == "[DONE]":
                 if finish is None:
                     raise MalformedResponse(f"{self.name} ended its stream without a finish reason")
-                yield StreamEnd(
+                yield chat.StreamEnd(
                     finish_reason(finish, saw_tools),  # type: ignore[arg-type]
-                    TokenUsage(
-                        int(usage.get("prompt_tokens") or estimate_prompt_tokens(request)),
+                    chat.TokenUsage(
+                        int(usage.get("prompt_tokens") or estimate_prompt_tokens(call.request)),
                         int(usage.get("completion_tokens") or -(-text_chars // 4)),
                     ),
                 )
@@ -209,14 +167,16 @@ class OpenAICompatProvider(Provider):
             if not isinstance(chunk, dict):
                 raise MalformedResponse(f"{self.name} sent an invalid stream chunk")
             if "error" in chunk:
-                raise _stream_error(self.name, chunk["error"], request, self._client.credentials)
+                error = chunk["error"]
+                message = error.get("message", "") if isinstance(error, dict) else str(error)
+                raise self.reported(str(message), call)
             if chunk.get("usage"):
                 usage = chunk["usage"]
             for choice in chunk.get("choices") or ():
                 delta = choice.get("delta") or {}
                 piece = delta.get("content") or ""
                 calls = tuple(
-                    ToolCallDelta(
+                    chat.ToolCallDelta(
                         index=int(c.get("index", 0)),
                         id=c.get("id") or "",
                         name=(c.get("function") or {}).get("name") or "",
@@ -227,28 +187,10 @@ class OpenAICompatProvider(Provider):
                 saw_tools = saw_tools or bool(calls)
                 if piece or calls:
                     text_chars += len(piece) + sum(len(c.arguments) for c in calls)
-                    yield StreamDelta(content=piece, tool_calls=calls)
+                    yield chat.StreamDelta(content=piece, tool_calls=calls)
                 if choice.get("finish_reason"):
                     finish = choice["finish_reason"]
-        raise MalformedResponse(f"{self.name} closed its stream before [DONE]")
-
-    def _rebase(self, url: str) -> None:
-        self._client.base_url = url
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
 
 
-def _estimate(text: str, calls: tuple[ToolCall, ...]) -> int:
+def _estimate(text: str, calls: tuple[chat.ToolCall, ...]) -> int:
     return -(-(len(text) + sum(len(c.arguments) for c in calls)) // 4)
-
-
-def _stream_error(
-    provider: str, error: Any, request: ChatRequest, credentials: Credentials
-) -> ProviderError:
-    from ..errors import UpstreamUnavailable
-
-    message = error.get("message", "") if isinstance(error, dict) else str(error)
-    text = upstream_message(str(message), credentials, request)
-    return UpstreamUnavailable(f"{provider} reported an error mid-stream: {text}")

@@ -21,7 +21,8 @@ from ..chat import (
     ToolCallDelta,
 )
 from ..tokens import estimate_prompt_tokens
-from .base import Provider
+from .base import Provider, provider_kind
+from .call import ProviderCall
 
 __all__ = ["SimulatedProvider"]
 
@@ -54,6 +55,7 @@ _WORDS = [
 _DEFAULT_WORDS = 24
 
 
+@provider_kind("simulated")
 class SimulatedProvider(Provider):
     """Answers every request locally with deterministic text (or a call to the first tool)."""
 
@@ -87,8 +89,9 @@ class SimulatedProvider(Provider):
             return "length"
         return "stop"
 
-    async def complete(self, model: str, request: ChatRequest, read_timeout: float) -> Completion:
+    async def complete(self, call: ProviderCall) -> Completion:
         """Sleep the configured latency, then answer."""
+        model, request = call.model, call.request
         await asyncio.sleep(self.config.latency_ms / 1000)
         words, calls = self._answer(model, request)
         usage = TokenUsage(estimate_prompt_tokens(request), len(words) + 8 * len(calls))
@@ -100,14 +103,13 @@ class SimulatedProvider(Provider):
             upstream_model=model,
         )
 
-    async def stream(
-        self, model: str, request: ChatRequest, read_timeout: float
-    ) -> AsyncIterator[StreamEvent]:
+    async def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:
         """One word per chunk, ``chunk_delay_ms`` apart, then the end with usage."""
+        request = call.request
         await asyncio.sleep(self.config.latency_ms / 1000)
-        words, calls = self._answer(model, request)
-        for i, call in enumerate(calls):
-            yield StreamDelta(tool_calls=(_delta(i, call),))
+        words, calls = self._answer(call.model, request)
+        for i, tool_call in enumerate(calls):
+            yield StreamDelta(tool_calls=(_delta(i, tool_call),))
         for i, word in enumerate(words):
             if i and self.config.chunk_delay_ms:
                 await asyncio.sleep(self.config.chunk_delay_ms / 1000)

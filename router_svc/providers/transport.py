@@ -11,8 +11,11 @@ flight; the README's Performance section has the end-to-end effect):
 What we skip is what an upstream API call never needs: the client's cookie jar (a shared jar
 would leak one caller's cookies to the next), its auth flow and redirect machinery (redirects
 are never followed: they could carry our key to another host), and event hooks. What we keep
-is httpx's types: ``httpx.Request``/``httpx.Response``/``httpx.Headers`` and its exception
-hierarchy, so the adapters and the failure classification are transport-independent.
+is httpx's value types (``httpx.Request``/``httpx.Response``/``httpx.Headers``/``httpx.Timeout``).
+
+Failures leave this module as our own errors: :data:`TRANSPORT_ERRORS` maps aiohttp's,
+asyncio's and the resolver's exceptions onto :mod:`router_svc.errors` at this boundary (as
+httpx maps httpcore's), so nothing above the transport inspects aiohttp types.
 
 Every new connection resolves its host through :class:`~.resolver.VettedResolver`, which
 refuses addresses the base-URL rules refuse (DNS rebinding): ~3 µs per DNS answer on top of the
@@ -23,19 +26,26 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import aiohttp
 import httpx
 import yarl
 
+from ..errors import ConnectionFailed, ProviderError, UpstreamTimeout
 from ..redact import Credentials
-from ..urls import AddressPolicy
+from ..urls import AddressPolicy, AddressRefused
 from .resolver import resolver_for
 
-__all__ = ["AiohttpTransport", "UpstreamClient"]
+__all__ = [
+    "TRANSPORT_ERRORS",
+    "AiohttpTransport",
+    "UpstreamClient",
+    "classify_transport",
+    "map_transport_errors",
+]
 
 # Extension asking the transport to read the whole body before returning (unary calls):
 # the response then holds ``content`` and no stream, which saves httpx's chunked read path.
@@ -55,33 +65,84 @@ def _user_agent() -> str:
 _USER_AGENT = _user_agent()
 
 
-def _mapped(exc: BaseException) -> httpx.TransportError:
-    """httpx's exception for an aiohttp (or timeout) failure; the original is its cause."""
-    if isinstance(exc, aiohttp.ServerTimeoutError | TimeoutError):
-        if isinstance(exc, aiohttp.ConnectionTimeoutError):
-            return httpx.ConnectTimeout(str(exc) or "connect timeout")
-        return httpx.ReadTimeout(str(exc) or "read timeout")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(str(exc))
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
-        return httpx.RemoteProtocolError(str(exc))
-    if isinstance(exc, aiohttp.InvalidURL):
-        return httpx.UnsupportedProtocol(str(exc))
-    return httpx.TransportError(str(exc) or type(exc).__name__)
+def _connector(provider: str, exc: BaseException) -> ProviderError:
+    refused = getattr(exc, "os_error", None)
+    if isinstance(refused, AddressRefused):
+        # Vetted at connect time (DNS rebinding): say why, without the resolver's errno.
+        return ConnectionFailed(f"{provider} not connected: {refused.strerror}")
+    return _failed(provider, exc)
+
+
+def _timed_out(provider: str, exc: BaseException) -> ProviderError:
+    return UpstreamTimeout(f"{provider} timed out ({type(exc).__name__})")
+
+
+def _cut_short(provider: str, exc: BaseException) -> ProviderError:
+    return ConnectionFailed(f"{provider} cut the response short")
+
+
+def _failed(provider: str, exc: BaseException) -> ProviderError:
+    return ConnectionFailed(f"{provider} connection failed ({type(exc).__name__})")
+
+
+# The names in these two messages are the httpx types these failures used to be reported as,
+# kept so that logs and alerts matching on them still match.
+def _read_timeout(provider: str, exc: BaseException) -> ProviderError:
+    return UpstreamTimeout(f"{provider} timed out (ReadTimeout)")
+
+
+def _not_sent(provider: str, exc: BaseException) -> ProviderError:
+    # aiohttp refuses a header value with control characters (a key read from a file with its
+    # newline, say): the request never left. The value is not quoted: it may be the key.
+    return ConnectionFailed(f"{provider} connection failed (LocalProtocolError)")
+
+
+_Build = Callable[[str, BaseException], ProviderError]
+
+TRANSPORT_ERRORS: tuple[tuple[type[BaseException], _Build], ...] = (
+    # First match wins: aiohttp's specific classes before aiohttp.ClientError, which comes
+    # before TimeoutError because aiohttp's timeouts are TimeoutErrors too.
+    (aiohttp.ClientConnectorError, _connector),
+    (aiohttp.ServerTimeoutError, _timed_out),
+    (aiohttp.ClientPayloadError, _cut_short),
+    (aiohttp.ClientError, _failed),
+    (TimeoutError, _read_timeout),
+    (ValueError, _not_sent),
+)
+"""(transport exception type, our error for it given the provider's name), in match order."""
+
+_CAUGHT = tuple(kind for kind, _ in TRANSPORT_ERRORS)
+
+
+def classify_transport(provider: str, exc: BaseException) -> ProviderError:
+    """Our error for a transport exception (one of :data:`TRANSPORT_ERRORS`' types)."""
+    for kind, build in TRANSPORT_ERRORS:
+        if isinstance(exc, kind):
+            return build(provider, exc)
+    return _failed(provider, exc)
+
+
+@contextmanager
+def map_transport_errors(provider: str) -> Iterator[None]:
+    """Raise our error in place of any transport exception raised inside the block."""
+    try:
+        yield
+    except _CAUGHT as exc:
+        # Not chained: aiohttp's messages name hosts and addresses the caller need not see.
+        raise classify_transport(provider, exc) from None
 
 
 class _Stream(httpx.AsyncByteStream):
     """An aiohttp response body as httpx's stream; closing it releases the connection."""
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, provider: str) -> None:
         self._response = response
+        self._provider = provider
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
+        with map_transport_errors(self._provider):
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _mapped(exc) from exc
 
     async def aclose(self) -> None:
         # Readers stop at the protocol's own end ("data: [DONE]", a done line), which usually
@@ -110,7 +171,8 @@ class _Stream(httpx.AsyncByteStream):
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """An httpx transport on one aiohttp pool: keep-alive, bounded, no proxies from the env,
-    new connections only to addresses ``policy`` admits."""
+    new connections only to addresses ``policy`` admits; failures raise our errors, naming
+    ``provider``."""
 
     def __init__(
         self,
@@ -118,7 +180,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         max_connections: int,
         keepalive_expiry: float = 30.0,
         policy: AddressPolicy | None = None,
+        provider: str = "upstream",
     ) -> None:
+        self._provider = provider
         self._max_connections = max_connections
         self._keepalive_expiry = keepalive_expiry
         self._policy = policy or AddressPolicy()
@@ -163,7 +227,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             sock_read=limits.get("read"),
         )
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
-        try:
+        with map_transport_errors(self._provider):
             response = await session.request(
                 request.method,
                 self._url(request.url),
@@ -172,12 +236,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 timeout=timeout,
             )
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise _mapped(exc) from exc
-        except ValueError as exc:
-            # aiohttp refuses a header value with control characters (a key read from a file
-            # with its newline, say): the request never left.
-            raise httpx.LocalProtocolError(f"request not sent: {exc}") from exc
         raw_headers = [
             (k, v)
             for k, v in response.raw_headers
@@ -186,16 +244,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         ]
         if request.extensions.get(BUFFER):
             try:
-                body = await response.read()
-            except (TimeoutError, aiohttp.ClientError) as exc:
+                with map_transport_errors(self._provider):
+                    body = await response.read()
+            except ProviderError:
                 response.close()
-                raise _mapped(exc) from exc
+                raise
             response.release()
             return httpx.Response(
                 response.status, headers=raw_headers, content=body, request=request
             )
         return httpx.Response(
-            response.status, headers=raw_headers, stream=_Stream(response), request=request
+            response.status,
+            headers=raw_headers,
+            stream=_Stream(response, self._provider),
+            request=request,
         )
 
     async def aclose(self) -> None:
@@ -206,7 +268,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
 class UpstreamClient:
     """POSTs to one provider: fixed headers, a base URL that admins may change, timeouts per
-    attempt, connections only where ``policy`` admits. Returns and raises httpx's types.
+    attempt, connections only where ``policy`` admits. Returns httpx's responses; failures to
+    connect or read raise :class:`router_svc.errors.ProviderError` subclasses naming ``name``.
 
     ``credentials`` are the secrets among ``headers``, for redacting upstream error messages.
     """
@@ -218,13 +281,16 @@ class UpstreamClient:
         *,
         max_connections: int,
         policy: AddressPolicy | None = None,
+        name: str = "upstream",
     ) -> None:
         self.credentials = Credentials.from_headers(headers)
         self._headers = list(headers.items())
         if not any(name.lower() == "user-agent" for name, _ in self._headers):
             # Some API front doors turn away requests that carry no user agent at all.
             self._headers.append(("user-agent", _USER_AGENT))
-        self._transport = AiohttpTransport(max_connections=max_connections, policy=policy)
+        self._transport = AiohttpTransport(
+            max_connections=max_connections, policy=policy, provider=name
+        )
         self._urls: dict[str, httpx.URL] = {}
         self.base_url = base_url
 

@@ -31,6 +31,7 @@ from ..errors import (
     StreamInterrupted,
     UpstreamTimeout,
 )
+from ..providers import ProviderCall
 from ..registry import ModelEntry
 from ..telemetry import current_trace_id, record_decision
 from ..usage import UsageEvent
@@ -188,7 +189,7 @@ class Engine:
             async with asyncio.timeout(remaining):
                 with attempt.current():
                     completion = await entry.provider.complete(
-                        entry.upstream_model, request, remaining
+                        ProviderCall(entry.upstream_model, request, remaining)
                     )
         except TimeoutError:
             return attempt.failed(_timeout(entry, "answer"))
@@ -239,7 +240,9 @@ class Engine:
         entry, request, started = attempt.entry, run.info.request, attempt.started
         deadline = run.deadline
         first_by = min(deadline, started + self.retry.ttft_timeout_s)
-        upstream = entry.provider.stream(entry.upstream_model, request, deadline - started)
+        upstream = entry.provider.stream(
+            ProviderCall(entry.upstream_model, request, deadline - started)
+        )
         committed = False
         chunks = 0
         captured: list[str] = []

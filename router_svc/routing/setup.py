@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from ..chat import ChatRequest, Message
 from ..config import CategoryConfig, RouterConfig
+from ..providers.call import ProviderCall
 from ..registry import Registry
 from .classify import AskModel
 
@@ -40,7 +41,7 @@ def ask_model(registry: Registry, model: str) -> AskModel:
             temperature=0.0,
             max_tokens=_CLASSIFIER_MAX_TOKENS,
         )
-        completion = await entry.provider.complete(entry.upstream_model, request, 5.0)
+        completion = await entry.provider.complete(ProviderCall(entry.upstream_model, request, 5.0))
         return completion.content
 
     return ask

@@ -20,7 +20,7 @@ from router_svc.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from router_svc.providers import Provider, create_provider
+from router_svc.providers import Provider, ProviderCall, create_provider
 from tests.fakes import Behavior, FakeUpstream
 
 from .conftest import fake_providers
@@ -59,13 +59,13 @@ async def drain(source: Any, into: list[Any]) -> None:
 
 
 async def collect(provider: Provider, req: ChatRequest, model: str = "m") -> list[Any]:
-    return [e async for e in provider.stream(model, req, 5.0)]
+    return [e async for e in provider.stream(ProviderCall(model, req, 5.0))]
 
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_text_round_trip(provider_for: Any, upstream: FakeUpstream, kind: str) -> None:
     provider = provider_for(kind)
-    completion = await provider.complete("m", request(), 5.0)
+    completion = await provider.complete(ProviderCall("m", request(), 5.0))
     assert completion.content == "Hello from m."
     assert completion.finish_reason == "stop"
     assert completion.usage.completion_tokens == 4
@@ -97,7 +97,9 @@ async def test_stream_round_trip(provider_for: Any, kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 async def test_tool_call_round_trip(provider_for: Any, upstream: FakeUpstream, kind: str) -> None:
     provider = provider_for(kind)
-    completion = await provider.complete("m", request("weather?", tools=(WEATHER,)), 5.0)
+    completion = await provider.complete(
+        ProviderCall("m", request("weather?", tools=(WEATHER,)), 5.0)
+    )
     assert completion.finish_reason == "tool_calls"
     assert [c.name for c in completion.tool_calls] == ["get_weather"]
     assert json.loads(completion.tool_calls[0].arguments) == {"city": "Paris"}
@@ -154,7 +156,7 @@ async def test_failures_are_classified(
     provider = provider_for(kind)
     upstream.set("m", behavior)
     with pytest.raises(error) as info:
-        await provider.complete("m", request(), 5.0)
+        await provider.complete(ProviderCall("m", request(), 5.0))
     assert info.value.retry_after == retry_after
     with pytest.raises(error):
         await collect(provider, request())
@@ -168,7 +170,7 @@ async def test_auth_failure_never_echoes_the_body(
     upstream.set("m", Behavior(status=401, error_message="Incorrect API key provided: sk-abc123"))
     provider = provider_for(kind)
     with pytest.raises(AuthFailed) as info:
-        await provider.complete("m", request(), 5.0)
+        await provider.complete(ProviderCall("m", request(), 5.0))
     assert "sk-abc123" not in str(info.value)
     await provider.aclose()
 
@@ -181,7 +183,7 @@ async def test_cut_stream_is_a_failure_not_an_end(
     provider = provider_for(kind)
     events: list[Any] = []
     with pytest.raises((ConnectionFailed, MalformedResponse)):
-        await drain(provider.stream("m", request(), 5.0), events)
+        await drain(provider.stream(ProviderCall("m", request(), 5.0)), events)
     assert not any(isinstance(e, StreamEnd) for e in events)
     await provider.aclose()
 
@@ -193,7 +195,7 @@ async def test_stall_times_out_and_hangs_up(
     upstream.set("m", Behavior(stall=True))
     provider = provider_for(kind)
     with pytest.raises(UpstreamTimeout):
-        await provider.complete("m", request(), 0.3)
+        await provider.complete(ProviderCall("m", request(), 0.3))
     await upstream.wait_disconnects(1)
     await provider.aclose()
 
@@ -206,7 +208,7 @@ async def test_connection_refused_is_classified() -> None:
         ProviderConfig(name="gone", kind="openai", base_url=f"http://127.0.0.1:{free_port()}/v1")
     )
     with pytest.raises(ConnectionFailed):
-        await provider.complete("m", request(), 2.0)
+        await provider.complete(ProviderCall("m", request(), 2.0))
     await provider.aclose()
 
 
@@ -220,7 +222,7 @@ async def test_openai_stream_asks_for_usage(provider_for: Any, upstream: FakeUps
 async def test_pooled_connections_are_reused(provider_for: Any, upstream: FakeUpstream) -> None:
     provider = provider_for("oai")
     for _ in range(5):
-        await provider.complete("m", request(), 5.0)
+        await provider.complete(ProviderCall("m", request(), 5.0))
     assert upstream.connections == 1
     await provider.aclose()
 
@@ -231,7 +233,7 @@ async def test_a_key_read_with_its_newline_still_works(
     # `export KEY=$(cat key.txt)` keeps no newline, but env files and secret mounts often do.
     monkeypatch.setenv("LLMROUTER_TEST_ANTHROPIC_KEY", "test-key-not-secret\n")
     provider = provider_for("anth")
-    completion = await provider.complete("m", request(), 5.0)
+    completion = await provider.complete(ProviderCall("m", request(), 5.0))
     assert completion.content == "Hello from m."
     assert upstream.requests[-1].headers["x-api-key"] == "test-key-not-secret"
 
@@ -239,15 +241,22 @@ async def test_a_key_read_with_its_newline_still_works(
 async def test_a_header_that_cannot_be_sent_is_a_classified_failure(
     upstream: FakeUpstream,
 ) -> None:
-    from router_svc.providers.http import classify_transport
     from router_svc.providers.transport import UpstreamClient
 
-    client = UpstreamClient(upstream.base_url, {"x-key": "a\nb"}, max_connections=1)
+    # The transport classifies at its boundary (aiohttp's ValueError never leaves it).
+    client = UpstreamClient(upstream.base_url, {"x-key": "a\nb"}, max_connections=1, name="p")
     try:
-        with pytest.raises(httpx.LocalProtocolError) as caught:
+        with pytest.raises(ConnectionFailed) as caught:
             await client.post("/chat/completions", b"{}", httpx.Timeout(1.0), {})
     finally:
         await client.aclose()
-    error = classify_transport("p", caught.value)
+    error = caught.value
     assert error.retryable
     assert "a\nb" not in str(error)
+
+
+def test_every_configurable_kind_has_an_adapter() -> None:
+    from router_svc.config import PROVIDER_KINDS
+    from router_svc.providers import registered_kinds
+
+    assert sorted(registered_kinds()) == sorted(PROVIDER_KINDS)

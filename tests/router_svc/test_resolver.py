@@ -15,7 +15,7 @@ import pytest
 from router_svc.chat import ChatRequest, Message
 from router_svc.config import ProviderConfig
 from router_svc.errors import ConnectionFailed
-from router_svc.providers import create_provider
+from router_svc.providers import ProviderCall, create_provider
 from router_svc.providers.resolver import HookResolver, VettedResolver
 from router_svc.urls import AddressPolicy, AddressRefused, check_url, parse_allow_list
 from tests.fakes import FakeUpstream
@@ -56,7 +56,7 @@ async def test_a_name_that_rebinds_after_the_check_is_never_connected(
     provider = create_provider(config, AddressPolicy(resolve=dns.resolve))
     try:
         with pytest.raises(ConnectionFailed) as failed:
-            await provider.complete("m", hi(), 2.0)
+            await provider.complete(ProviderCall("m", hi(), 2.0))
     finally:
         await provider.aclose()
     assert upstream.connections == 0  # not one byte, so not the key either
@@ -81,10 +81,12 @@ async def test_an_allow_listed_address_with_a_port_admits_that_port_only(
     provider = create_provider(config, policy)
     try:
         if connected:
-            assert (await provider.complete("m", hi(), 2.0)).content == "Hello from m."
+            assert (
+                await provider.complete(ProviderCall("m", hi(), 2.0))
+            ).content == "Hello from m."
         else:
             with pytest.raises(ConnectionFailed, match=r"resolved to loopback 127\.0\.0\.1"):
-                await provider.complete("m", hi(), 2.0)
+                await provider.complete(ProviderCall("m", hi(), 2.0))
     finally:
         await provider.aclose()
     assert len(upstream.requests) == int(connected)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import aiohttp
 import httpx
 import pytest
 
-from router_svc.providers.transport import UpstreamClient
+from router_svc.errors import ConnectionFailed, ProviderError, UpstreamTimeout
+from router_svc.providers.transport import UpstreamClient, classify_transport
 
 _EVENTS = b"data: {}\n\ndata: [DONE]\n\n"
 
@@ -94,3 +96,28 @@ async def test_a_stream_abandoned_midway_is_closed(
             break
     # The upstream sees the connection go (its generation can stop) within the short wait.
     await asyncio.wait_for(fake.closed.wait(), 2.0)
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected", "message"),
+    [
+        (aiohttp.ConnectionTimeoutError(), UpstreamTimeout, "p timed out (ConnectionTimeoutError)"),
+        (aiohttp.SocketTimeoutError(), UpstreamTimeout, "p timed out (SocketTimeoutError)"),
+        (TimeoutError(), UpstreamTimeout, "p timed out (ReadTimeout)"),
+        (aiohttp.ClientPayloadError("cut"), ConnectionFailed, "p cut the response short"),
+        (
+            aiohttp.ServerDisconnectedError(),
+            ConnectionFailed,
+            "p connection failed (ServerDisconnectedError)",
+        ),
+        (ValueError("bad\nheader"), ConnectionFailed, "p connection failed (LocalProtocolError)"),
+    ],
+)
+def test_transport_failures_map_onto_our_errors(
+    raised: BaseException, expected: type[ProviderError], message: str
+) -> None:
+    # The most specific row wins: aiohttp's timeouts are TimeoutErrors and ClientErrors too.
+    error = classify_transport("p", raised)
+    assert type(error) is expected
+    assert str(error) == message
+    assert error.retryable

@@ -1,0 +1,29 @@
+"""The inputs of one upstream call, as one value: adding an input never breaks a signature."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..chat import ChatRequest
+
+__all__ = ["ProviderCall"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderCall:
+    """What :meth:`Provider.complete` and :meth:`Provider.stream` are asked to do."""
+
+    model: str
+    """The upstream's own model id (the registry entry's ``upstream_model``)."""
+
+    request: ChatRequest
+    """The caller's request; its content is also what upstream error messages must not echo."""
+
+    read_timeout: float
+    """Seconds each upstream read may wait: at most the time left for this attempt. Connecting
+    waits no longer than this nor than the provider's ``connect_timeout_s``."""
+
+    trace_headers: Mapping[str, str] | None = None
+    """Trace-context headers (``traceparent``, baggage) to send; ``None`` takes them from the
+    OpenTelemetry context current when the request goes out (the attempt's span)."""
