@@ -40,8 +40,8 @@ from gateway.errors import (
     PermissionDenied,
     from_rpc_error,
 )
-from gateway.health import Health
 from gateway.observability import GatewayMetrics, PrometheusMiddleware, TracingMiddleware
+from gateway.probes import Health
 from gateway.streaming import ClientGone
 from gateway.usage import Clock, UsageEndpoints
 from gateway.web import (

@@ -11,56 +11,23 @@ The schema comes from the Alembic migrations in ``metrics_svc/migrations``, appl
 (or alone with ``python -m metrics_svc --migrate-only``).
 """
 
-from metrics_svc.config import MetricsConfig, load_config
-from metrics_svc.costs import (
-    CostFilter,
-    CostGroup,
-    CostQuery,
-    CostReport,
-    CostSummary,
-    Dimension,
-    GroupKey,
-    ReferencePrice,
-    TimeBucket,
-)
-from metrics_svc.errors import (
-    InvalidFallbackQuery,
-    InvalidHealthQuery,
-    InvalidQuery,
-    InvalidRecord,
-    MetricsError,
-    StorageError,
-    UnknownReferenceModel,
-)
-from metrics_svc.fallbacks import FallbackEvent, FallbackQuery
-from metrics_svc.health import HealthQuery, ProviderHealth
-from metrics_svc.records import UsageRow, UsageStatus
-from metrics_svc.repository import Repository
+# The public names of each module, re-exported by their modules' own __all__ (listing them again
+# here was a copy that could drift).
+from metrics_svc import config, costs, errors, fallbacks, provider_health, records, repository
+from metrics_svc.config import *  # noqa: F403
+from metrics_svc.costs import *  # noqa: F403
+from metrics_svc.errors import *  # noqa: F403
+from metrics_svc.fallbacks import *  # noqa: F403
+from metrics_svc.provider_health import *  # noqa: F403
+from metrics_svc.records import *  # noqa: F403
+from metrics_svc.repository import *  # noqa: F403
 
 __all__ = [
-    "CostFilter",
-    "CostGroup",
-    "CostQuery",
-    "CostReport",
-    "CostSummary",
-    "Dimension",
-    "FallbackEvent",
-    "FallbackQuery",
-    "GroupKey",
-    "HealthQuery",
-    "InvalidFallbackQuery",
-    "InvalidHealthQuery",
-    "InvalidQuery",
-    "InvalidRecord",
-    "MetricsConfig",
-    "MetricsError",
-    "ProviderHealth",
-    "ReferencePrice",
-    "Repository",
-    "StorageError",
-    "TimeBucket",
-    "UnknownReferenceModel",
-    "UsageRow",
-    "UsageStatus",
-    "load_config",
+    *config.__all__,
+    *costs.__all__,
+    *errors.__all__,
+    *fallbacks.__all__,
+    *provider_health.__all__,
+    *records.__all__,
+    *repository.__all__,
 ]

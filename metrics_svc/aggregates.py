@@ -15,10 +15,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, literal_column, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    case,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
 from sqlalchemy.sql.functions import Function
 
 from metrics_svc.costs import (
+    CostFilter,
     CostGroup,
     CostQuery,
     CostSummary,
@@ -27,13 +37,14 @@ from metrics_svc.costs import (
     ReferencePrice,
     TimeBucket,
 )
-from metrics_svc.models import UtcDateTime, usage_records
 from metrics_svc.records import UsageStatus
+from metrics_svc.tables import UtcDateTime, usage_records
 
 __all__ = [
     "PERCENTILE",
     "LedgerSqliteConnection",
     "NearestRank",
+    "conditions",
     "cost_statement",
     "group_from_row",
     "summary_from_row",
@@ -190,3 +201,27 @@ def _bucket_start(bucket: TimeBucket, dialect: str) -> ColumnElement[datetime]:
     else:
         start = func.strftime(literal_column(f"'{_SQLITE_FORMATS[bucket]}'"), time)
     return type_coerce(start, UtcDateTime())
+
+
+def conditions(
+    start: datetime | None,
+    end: datetime | None,
+    wanted: CostFilter,
+    table: FromClause = usage_records,
+) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of a window ``[start, end)`` (either bound may be open) and a
+    filter, over ``table`` (``usage_records`` or an alias of it)."""
+    found: list[ColumnElement[bool]] = []
+    if start is not None:
+        found.append(table.c.time >= start)
+    if end is not None:
+        found.append(table.c.time < end)
+    columns = (
+        (table.c.provider, wanted.providers),
+        (table.c.model, wanted.models),
+        (table.c.category, wanted.categories),
+        (table.c.source, wanted.sources),
+        (table.c.api_key_id, wanted.api_key_ids),
+    )
+    found.extend(column.in_(values) for column, values in columns if values)
+    return found

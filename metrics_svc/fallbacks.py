@@ -1,14 +1,28 @@
-"""Fallback events: attempts against a model other than the request's first, and why."""
+"""Fallback events: attempts against a model other than the request's first, and why; the
+question, the answer and the SQL between them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import Select, and_, select
+
+from metrics_svc.aggregates import conditions
 from metrics_svc.costs import CostFilter
 from metrics_svc.records import UsageStatus
+from metrics_svc.tables import usage_records
 
-__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "FallbackEvent", "FallbackQuery"]
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "MAX_PAGE_SIZE",
+    "FallbackEvent",
+    "FallbackQuery",
+    "event_from_row",
+    "fallback_statement",
+]
 
 #: Events returned when a request sets no page size.
 DEFAULT_PAGE_SIZE = 50
@@ -48,3 +62,54 @@ class FallbackEvent:
     category: str
     source: str
     trace_id: str
+
+
+def fallback_statement(query: FallbackQuery) -> Select[Any]:
+    """Attempts with ``fallback`` set in the window and filter, newest first, each with the
+    error of the attempt before it; rows for :func:`event_from_row`."""
+    table = usage_records
+    previous = usage_records.alias("previous")
+    return (
+        select(
+            table.c.request_id,
+            table.c.attempt,
+            table.c.time,
+            table.c.model,
+            table.c.provider,
+            table.c.fallback_from,
+            previous.c.error_type,
+            table.c.status,
+            table.c.category,
+            table.c.source,
+            table.c.trace_id,
+        )
+        .select_from(
+            table.outerjoin(
+                previous,
+                and_(
+                    previous.c.request_id == table.c.request_id,
+                    previous.c.attempt == table.c.attempt - 1,
+                ),
+            )
+        )
+        .where(table.c.fallback.is_(True), *conditions(query.start, query.end, query.filter))
+        .order_by(table.c.time.desc(), table.c.attempt.desc(), table.c.id.desc())
+        .limit(query.limit)
+    )
+
+
+def event_from_row(row: Sequence[Any]) -> FallbackEvent:
+    """One row of :func:`fallback_statement` as an event."""
+    return FallbackEvent(
+        request_id=row[0],
+        attempt=row[1],
+        time=row[2],
+        model=row[3],
+        provider=row[4],
+        fallback_from=row[5],
+        reason=row[6] or "",
+        status=UsageStatus(row[7]),
+        category=row[8],
+        source=row[9],
+        trace_id=row[10],
+    )

@@ -23,6 +23,8 @@ class UsageStatus(StrEnum):
 class UsageRow:
     """One usage record as stored; ``id`` is ``"<request_id>:<attempt>"`` and unique.
 
+    One field per ``usage_records`` column, of the same name (:mod:`metrics_svc.tables`).
+
     ``request_id`` is the router's; ``client_request_id`` is the client's own id, a correlation
     label that many rows may share.
     """

@@ -27,6 +27,7 @@ from metrics_svc.translate import (
     fallback_query,
     health_query,
     health_to_pb,
+    record_usage_response,
     report_to_pb,
     rows_from_records,
 )
@@ -77,7 +78,7 @@ class MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
             self.metrics.records.labels("inserted").inc(inserted)
             self.metrics.records.labels("duplicate").inc(duplicates)
         record_spans(request.records, inserted > 0)
-        return pb.RecordUsageResponse(inserted_count=inserted, duplicate_count=duplicates)
+        return record_usage_response(inserted, duplicates)
 
     async def QueryCosts(
         self, request: pb.QueryCostsRequest, context: _Context

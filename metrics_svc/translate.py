@@ -6,9 +6,11 @@ validated here: a bad field raises the matching :class:`MetricsError` naming it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
@@ -32,15 +34,19 @@ from metrics_svc.errors import (
     RecordViolation,
 )
 from metrics_svc.fallbacks import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, FallbackEvent, FallbackQuery
-from metrics_svc.health import DEFAULT_HEALTH_WINDOW, HealthQuery, ProviderHealth
+from metrics_svc.provider_health import DEFAULT_HEALTH_WINDOW, HealthQuery, ProviderHealth
 from metrics_svc.records import UsageRow, UsageStatus
 
 __all__ = [
+    "NOT_STORED",
+    "RENAMED",
+    "SOURCE_FIELDS",
     "cost_query",
     "events_to_pb",
     "fallback_query",
     "health_query",
     "health_to_pb",
+    "record_usage_response",
     "report_to_pb",
     "rows_from_records",
 ]
@@ -70,6 +76,35 @@ _Windowed = pb.QueryCostsRequest | pb.ListFallbackEventsRequest | pb.GetProvider
 
 
 # --- RecordUsage ---------------------------------------------------------------------------
+
+#: UsageRecord fields the ledger does not store: ``span_id`` names the attempt's span in the
+#: router's trace, which the ledger's own spans link to instead.
+NOT_STORED = frozenset({"span_id"})
+#: UsageRecord fields stored under another name: durations are stored in milliseconds.
+RENAMED = {"duration": "duration_ms", "time_to_first_token": "ttft_ms"}
+#: The UsageRecord field each UsageRow field (and so each column) comes from, in UsageRow order:
+#: the field of the same name unless :data:`RENAMED`.
+SOURCE_FIELDS = tuple(
+    {row: source for source, row in RENAMED.items()}.get(field.name, field.name)
+    for field in dataclasses.fields(UsageRow)
+)
+# A record's values in UsageRow order, in one C call; _row converts those at the indexes below
+# (time, status, durations, metadata, total_tokens) and passes the others through as they are.
+_values = attrgetter(*SOURCE_FIELDS)
+_ID, _ATTEMPT, _CLIENT_REQUEST_ID, _TIME, _STATUS, _METADATA = map(
+    SOURCE_FIELDS.index, ("id", "attempt", "client_request_id", "time", "status", "metadata")
+)
+_PROMPT, _COMPLETION, _TOTAL, _COST, _DURATION, _FIRST_TOKEN = map(
+    SOURCE_FIELDS.index,
+    (
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "cost_usd",
+        "duration",
+        "time_to_first_token",
+    ),
+)
 
 
 def rows_from_records(records: Sequence[pb.UsageRecord], now: datetime) -> list[UsageRow]:
@@ -118,16 +153,15 @@ def _row(record: pb.UsageRecord, now: datetime) -> UsageRow | None:
     The same rules without the detail: every record passes through here, each field read once;
     only a rejected batch goes through :func:`_violations`.
     """
-    prompt, completion, total = record.prompt_tokens, record.completion_tokens, record.total_tokens
-    cost = record.cost_usd
-    duration, first_token = record.duration, record.time_to_first_token
-    metadata = record.metadata
-    status = _STATUSES.get(record.status)
-    client_request_id = record.client_request_id
+    values = list(_values(record))
+    prompt, completion, total = values[_PROMPT], values[_COMPLETION], values[_TOTAL]
+    cost = values[_COST]
+    duration, first_token = values[_DURATION], values[_FIRST_TOKEN]
+    status = _STATUSES.get(values[_STATUS])
     if (
-        not record.id
-        or record.attempt < 0
-        or len(client_request_id) > REQUEST_ID_MAX_CHARS
+        not values[_ID]
+        or values[_ATTEMPT] < 0
+        or len(values[_CLIENT_REQUEST_ID]) > REQUEST_ID_MAX_CHARS
         or prompt < 0
         or completion < 0
         or total < 0
@@ -140,40 +174,26 @@ def _row(record: pb.UsageRecord, now: datetime) -> UsageRow | None:
         or status is None
     ):
         return None
-    time = now
     if record.HasField("time"):
-        stamped = _to_datetime(record.time)
+        stamped = _to_datetime(values[_TIME])
         if stamped is None:
             return None
-        time = stamped
-    return UsageRow(
-        id=record.id,
-        request_id=record.request_id,
-        attempt=record.attempt,
-        time=time,
-        provider=record.provider,
-        model=record.model,
-        status=status,
-        category=record.category,
-        task_type=record.task_type,
-        source=record.source,
-        api_key_id=record.api_key_id,
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        total_tokens=total or prompt + completion,
-        cost_usd=cost,
-        duration_ms=_ms(duration),
-        ttft_ms=_ms(first_token) if record.HasField("time_to_first_token") else None,
-        error_type=record.error_type,
-        fallback=record.fallback,
-        fallback_from=record.fallback_from,
-        trace_id=record.trace_id,
-        # A comprehension copies a protobuf map in half the time dict() takes.
-        metadata={key: metadata[key] for key in metadata},
-        local=record.local,
-        streamed=record.streamed,
-        client_request_id=client_request_id,
-    )
+        values[_TIME] = stamped
+    else:
+        values[_TIME] = now
+    values[_STATUS] = status
+    values[_TOTAL] = total or prompt + completion
+    values[_DURATION] = _ms(duration)
+    values[_FIRST_TOKEN] = _ms(first_token) if record.HasField("time_to_first_token") else None
+    metadata = values[_METADATA]
+    # A comprehension copies a protobuf map in half the time dict() takes.
+    values[_METADATA] = {key: metadata[key] for key in metadata}
+    return UsageRow(*values)
+
+
+def record_usage_response(inserted: int, duplicates: int) -> pb.RecordUsageResponse:
+    """A ``RecordUsageResponse`` with the counts of a stored batch."""
+    return pb.RecordUsageResponse(inserted_count=inserted, duplicate_count=duplicates)
 
 
 # --- Queries -------------------------------------------------------------------------------

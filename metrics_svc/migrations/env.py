@@ -13,7 +13,7 @@ from alembic import context
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from metrics_svc.models import Base
+from metrics_svc.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,5 +1,5 @@
 """The ledger's Alembic migrations against real SQLite and PostgreSQL databases: they build
-exactly the schema models.py declares, run once however often the service starts, and adopt
+exactly the schema tables.py declares, run once however often the service starts, and adopt
 ledgers created before migrations existed.
 """
 
@@ -28,8 +28,8 @@ from llmrouter.v1 import metrics_service_pb2 as pb
 from llmrouter.v1 import metrics_service_pb2_grpc
 from metrics_svc import schema
 from metrics_svc.config import MetricsConfig
-from metrics_svc.models import Base, usage_records
 from metrics_svc.server import RunningMetrics, migrate, start
+from metrics_svc.tables import Base, usage_records
 
 from .support import usage_record
 
@@ -48,7 +48,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def differences(engine: AsyncEngine) -> list[Any]:
-    """What Alembic's autogenerate would change to make the database match models.py."""
+    """What Alembic's autogenerate would change to make the database match tables.py."""
 
     def compare(conn: Connection) -> list[Any]:
         return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
@@ -131,7 +131,7 @@ def named(diff: Any) -> tuple[str, str]:
 
 
 async def test_the_comparison_notices_a_schema_that_lags_behind(engine: AsyncEngine) -> None:
-    # Only the first revision: models.py has since changed its indexes and gained a column.
+    # Only the first revision: tables.py has since changed its indexes and gained a column.
     await run_alembic(engine, lambda config: command.upgrade(config, "0001"))
 
     found = {named(diff) for diff in await differences(engine)}

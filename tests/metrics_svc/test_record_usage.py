@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sqlite3
 from collections.abc import Callable
@@ -306,7 +307,26 @@ async def test_sqlite_ledger_uses_write_ahead_logging(tmp_path: Path) -> None:
 def test_the_batch_insert_names_every_ledger_column() -> None:
     # The driver-level insert lists its columns itself: a migration adding a column must add it
     # there too (or the column would silently stay at its default for every record).
-    from metrics_svc.models import usage_records
-    from metrics_svc.repository import _COLUMNS
+    from metrics_svc.ingest import COLUMNS
+    from metrics_svc.tables import usage_records
 
-    assert [name for name, _ in _COLUMNS] == [c.name for c in usage_records.columns]
+    assert list(COLUMNS) == [c.name for c in usage_records.columns]
+
+
+def test_every_usage_record_field_has_a_ledger_column_and_a_row_field() -> None:
+    # The conversion and the insert are derived by name: a UsageRecord field added to the proto
+    # without a usage_records column (tables.py and a migration) and a UsageRow field would be
+    # dropped silently, for every record.
+    from metrics_svc.tables import usage_records
+    from metrics_svc.translate import NOT_STORED, RENAMED
+
+    columns = {c.name for c in usage_records.columns}
+    stored = {
+        RENAMED.get(name, name)
+        for name in pb.UsageRecord.DESCRIPTOR.fields_by_name
+        if name not in NOT_STORED
+    }
+    assert stored - columns == set(), "UsageRecord fields with no usage_records column"
+    assert columns - stored == set(), "usage_records columns no UsageRecord field fills"
+    assert {f.name for f in dataclasses.fields(UsageRow)} == columns
+    assert set(pb.UsageRecord.DESCRIPTOR.fields_by_name) >= NOT_STORED

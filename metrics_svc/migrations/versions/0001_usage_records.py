@@ -21,8 +21,8 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Create ``usage_records`` and its indexes."""
-    # Types and names are spelled out, not imported from models.py: a migration describes the
-    # schema of its day, and models.py moves on.
+    # Types and names are spelled out, not imported from tables.py: a migration describes the
+    # schema of its day, and tables.py moves on.
     text = sa.String()
     op.create_table(
         "usage_records",

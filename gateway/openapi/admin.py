@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from gateway.dashboard.figures import ADDITIVE
 from gateway.dashboard.summary import DAYS, HOURS
-from gateway.schema_parts import INTEGER, NUMBER, STRING, TIME, obj, ref
+from gateway.openapi.parts import INTEGER, NUMBER, STRING, TIME, obj, ref
 from gateway.translate.admin import BREAKER_STATES
 
 __all__ = [

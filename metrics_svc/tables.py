@@ -1,7 +1,11 @@
 """The ``usage_records`` table as the code expects it.
 
 The database gets it through the Alembic migrations in ``metrics_svc/migrations``; a change
-here needs a new revision there (the migration tests compare the two).
+here needs a new revision there (the migration tests compare the two). Each column is named
+like the :class:`~metrics_svc.records.UsageRow` field it stores and the ``UsageRecord`` field
+it comes from (see :data:`metrics_svc.translate.RENAMED`): the insert
+(:mod:`metrics_svc.ingest`) and both conversions are derived from the names, and
+``tests/metrics_svc/test_record_usage.py`` fails when one of the three misses a field.
 """
 
 from __future__ import annotations

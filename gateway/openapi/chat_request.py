@@ -1,5 +1,5 @@
-"""JSON Schemas of the OpenAI-shaped side: chat requests, completions, stream events, models,
-routing decisions and errors.
+"""JSON Schemas of the OpenAI-shaped chat requests (the answers are in
+:mod:`gateway.openapi.chat_response`).
 
 Request schemas say what :mod:`gateway.translate.chat_request` accepts as precisely as JSON
 Schema can; what it cannot say (a ``tool_choice`` function must name one of ``tools``, tool
@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from gateway.schema_parts import (
+from gateway.openapi.parts import (
     INT32_MAX,
     INT64,
-    INTEGER,
-    NUMBER,
     OPT_STRING,
     STRING,
     obj,
@@ -22,7 +20,7 @@ from gateway.schema_parts import (
 )
 from llmrouter import field_limits
 
-__all__ = ["CHAT_SCHEMAS"]
+__all__ = ["CHAT_REQUEST_SCHEMAS"]
 
 # --- chat requests -------------------------------------------------------------------------------
 
@@ -248,168 +246,9 @@ _CHAT_REQUEST = {
 }
 
 
-# --- responses -----------------------------------------------------------------------------------
-
-_ERROR = obj(
-    ["error"],
-    {
-        "error": obj(
-            ["message", "type", "param", "code"],
-            {"message": STRING, "type": STRING, "param": OPT_STRING, "code": OPT_STRING},
-        )
-    },
-)
-
-_USAGE = obj(
-    ["prompt_tokens", "completion_tokens", "total_tokens"],
-    {"prompt_tokens": INTEGER, "completion_tokens": INTEGER, "total_tokens": INTEGER},
-)
-_FINISH = {"enum": ["stop", "length", "tool_calls", "content_filter"]}
-_COMPLETION = obj(
-    ["id", "object", "created", "model", "choices", "usage"],
-    {
-        "id": STRING,
-        "object": {"const": "chat.completion"},
-        "created": INTEGER,
-        "model": STRING,
-        "choices": {
-            "type": "array",
-            "items": obj(
-                ["index", "message", "logprobs", "finish_reason"],
-                {
-                    "index": INTEGER,
-                    "message": obj(
-                        ["role", "content", "refusal"],
-                        {
-                            "role": {"const": "assistant"},
-                            "content": OPT_STRING,
-                            "refusal": {"type": "null"},
-                            "tool_calls": {"type": "array", "items": ref("ToolCall")},
-                        },
-                    ),
-                    "logprobs": {"type": "null"},
-                    "finish_reason": _FINISH,
-                },
-            ),
-        },
-        "usage": ref("Usage"),
-    },
-)
-
-_CHUNK = obj(
-    ["id", "object", "created", "model", "choices"],
-    {
-        "id": STRING,
-        "object": {"const": "chat.completion.chunk"},
-        "created": INTEGER,
-        "model": STRING,
-        "choices": {
-            "type": "array",
-            "items": obj(
-                ["index", "delta", "logprobs", "finish_reason"],
-                {
-                    "index": INTEGER,
-                    "delta": {
-                        "type": "object",
-                        "properties": {
-                            "role": {"const": "assistant"},
-                            "content": OPT_STRING,
-                            "tool_calls": {"type": "array", "items": {"type": "object"}},
-                        },
-                    },
-                    "logprobs": {"type": "null"},
-                    "finish_reason": {"anyOf": [_FINISH, {"type": "null"}]},
-                },
-            ),
-        },
-        "usage": {"anyOf": [ref("Usage"), {"type": "null"}]},
-    },
-)
-# One server-sent event: a chunk, an error (then the stream ends), or the final [DONE].
-_EVENT = obj(
-    ["data"],
-    {
-        "data": {
-            "anyOf": [
-                {"const": "[DONE]"},
-                {
-                    "type": "string",
-                    "pattern": "^[{]",
-                    "contentMediaType": "application/json",
-                    "contentSchema": {"anyOf": [ref("ChatCompletionChunk"), ref("Error")]},
-                },
-            ]
-        }
-    },
-)
-
-_MODEL_LIST = obj(
-    ["object", "data"],
-    {
-        "object": {"const": "list"},
-        "data": {
-            "type": "array",
-            "items": obj(
-                ["id", "object", "created", "owned_by"],
-                {
-                    "id": STRING,
-                    "object": {"const": "model"},
-                    "created": INTEGER,
-                    "owned_by": STRING,
-                },
-            ),
-        },
-    },
-)
-
-_ROUTE = obj(
-    ["category", "category_source", "estimated_prompt_tokens", "candidates", "skipped"],
-    {
-        "category": STRING,
-        "category_source": STRING,
-        "estimated_prompt_tokens": INTEGER,
-        "candidates": {
-            "type": "array",
-            "items": obj(
-                ["model", "provider", "position", "score", "reason"],
-                {
-                    "model": STRING,
-                    "provider": STRING,
-                    "position": INTEGER,
-                    "score": NUMBER,
-                    "reason": STRING,
-                },
-            ),
-        },
-        "skipped": {
-            "type": "array",
-            "items": obj(
-                ["model", "reason", "detail"],
-                {
-                    "model": STRING,
-                    "reason": {
-                        "type": "string",
-                        "description": "e.g. disabled, breaker_open, missing_capability, "
-                        "context_window, unknown_model",
-                    },
-                    "detail": STRING,
-                },
-            ),
-        },
-    },
-)
-
-
-CHAT_SCHEMAS: Final[dict[str, Any]] = {
-    "Error": _ERROR,
+CHAT_REQUEST_SCHEMAS: Final[dict[str, Any]] = {
     "ChatCompletionRequest": _CHAT_REQUEST,
     "Message": _MESSAGE,
     "ToolCall": _TOOL_CALL,
     "Tool": _TOOL,
-    "ChatCompletion": _COMPLETION,
-    "ChatCompletionChunk": _CHUNK,
-    "ChatCompletionEvent": _EVENT,
-    "Usage": _USAGE,
-    "ModelList": _MODEL_LIST,
-    "RouteDecision": _ROUTE,
 }

@@ -7,22 +7,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from gateway.schema_parts import INTEGER, NUMBER, STRING, TIME, obj, ref
+from gateway.dashboard.figures import ADDITIVE
+from gateway.openapi.parts import INTEGER, NUMBER, STRING, TIME, obj, ref
 from gateway.usage_query import BUCKETS, DIMENSIONS
 
 __all__ = ["REPORT_SCHEMAS"]
 
-_SUMMARY_INTS = (
-    "requests",
-    "successes",
-    "failures",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "fallback_count",
-    "local_requests",
-    "remote_requests",
-)
+# The counts of a cost summary: its additive figures but money.
+_SUMMARY_INTS = tuple(name for name in ADDITIVE if not name.endswith("_usd"))
 _SUMMARY_NUMBERS = (
     "cost_usd",
     "average_latency_ms",

@@ -1,11 +1,10 @@
-"""The OpenAPI 3.1 description of the gateway, written by hand (served at ``/openapi.json``).
+"""The OpenAPI 3.1 document of the gateway: its paths, parameters and responses.
 
-Paths, parameters and responses are here; the schemas are in :mod:`gateway.openapi_chat` and
-:mod:`gateway.openapi_reports`. The parameters say what the gateway accepts as precisely as
-OpenAPI can, so a schema-driven fuzzer (schemathesis) produces requests the gateway takes and
-requests it rejects; the rules OpenAPI cannot state across parameters (``since`` excludes
-``start``; a window ends after it starts) are in the descriptions, and
-``tests/gateway/schemathesis_hooks.py`` tells schemathesis about them.
+The schemas are in the other modules of :mod:`gateway.openapi`. The parameters say what the
+gateway accepts as precisely as OpenAPI can, so a schema-driven fuzzer (schemathesis) produces
+requests the gateway takes and requests it rejects; the rules OpenAPI cannot state across
+parameters (``since`` excludes ``start``; a window ends after it starts) are in the
+descriptions, and ``tests/gateway/schemathesis_hooks.py`` tells schemathesis about them.
 ``tests/gateway/test_gateway_openapi.py`` checks that every route is described here and
 nothing else.
 """
@@ -16,10 +15,10 @@ import copy
 from typing import Any, Final
 
 from gateway.context import TIMEOUT_PATTERN
-from gateway.openapi_admin import ADMIN_SCHEMAS, CATEGORY_NAME_PATTERN
-from gateway.openapi_chat import CHAT_SCHEMAS
-from gateway.openapi_reports import REPORT_SCHEMAS
-from gateway.schema_parts import obj, ref
+from gateway.openapi.admin import ADMIN_SCHEMAS, CATEGORY_NAME_PATTERN
+from gateway.openapi.chat_response import CHAT_SCHEMAS
+from gateway.openapi.parts import obj, ref
+from gateway.openapi.reports import REPORT_SCHEMAS
 from gateway.usage_query import BUCKETS, DIMENSIONS, FILTERS, MAX_LIMIT
 from llmrouter import field_limits
 from llmrouter.request_ids import REQUEST_ID_PATTERN
@@ -129,6 +128,11 @@ def _json(schema: dict[str, Any], description: str, headers: Any = None) -> dict
 _ERROR_RESPONSE = _json(ref("Error"), "An error, in OpenAI's shape.")
 
 
+def _read(summary: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """An operation that takes only the common headers and answers ``schema`` as JSON."""
+    return _operation(summary, _json(schema, description), parameters=list(_HEADER_PARAMS))
+
+
 def _operation(
     summary: str,
     ok: dict[str, Any],
@@ -207,10 +211,10 @@ _PATHS: Final = {
         )
     },
     "/v1/models": {
-        "get": _operation(
+        "get": _read(
             "List the models ('auto' first)",
-            _json(ref("ModelList"), "The models."),
-            parameters=list(_HEADER_PARAMS),
+            ref("ModelList"),
+            "The models.",
         )
     },
     "/v1/costs": {
@@ -237,11 +241,11 @@ _PATHS: Final = {
         )
     },
     "/v1/admin/models": {
-        "get": _operation(
+        "get": _read(
             "Every model with its live health (circuit, success rate, EWMA latency); every "
             "/v1/admin route needs an admin key (403 otherwise)",
-            _json(ref("ModelHealthList"), "The models, in registry order."),
-            parameters=list(_HEADER_PARAMS),
+            ref("ModelHealthList"),
+            "The models, in registry order.",
         )
     },
     "/v1/admin/models/{name}/enabled": {
@@ -268,10 +272,10 @@ _PATHS: Final = {
         )
     },
     "/v1/admin/categories": {
-        "get": _operation(
+        "get": _read(
             "Categories in matching order, with their chains and keywords",
-            _json(ref("CategoryList"), "The categories."),
-            parameters=list(_HEADER_PARAMS),
+            ref("CategoryList"),
+            "The categories.",
         ),
         "post": {
             **_operation(

@@ -1,0 +1,175 @@
+"""JSON Schemas of the OpenAI-shaped answers: completions, stream events, models, routing
+decisions and errors; with :mod:`gateway.openapi.chat_request`, every schema of that side.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from gateway.openapi.chat_request import CHAT_REQUEST_SCHEMAS
+from gateway.openapi.parts import INTEGER, NUMBER, OPT_STRING, STRING, obj, ref
+
+__all__ = ["CHAT_SCHEMAS"]
+
+# --- responses -----------------------------------------------------------------------------------
+
+_ERROR = obj(
+    ["error"],
+    {
+        "error": obj(
+            ["message", "type", "param", "code"],
+            {"message": STRING, "type": STRING, "param": OPT_STRING, "code": OPT_STRING},
+        )
+    },
+)
+
+_USAGE = obj(
+    ["prompt_tokens", "completion_tokens", "total_tokens"],
+    {"prompt_tokens": INTEGER, "completion_tokens": INTEGER, "total_tokens": INTEGER},
+)
+_FINISH = {"enum": ["stop", "length", "tool_calls", "content_filter"]}
+_COMPLETION = obj(
+    ["id", "object", "created", "model", "choices", "usage"],
+    {
+        "id": STRING,
+        "object": {"const": "chat.completion"},
+        "created": INTEGER,
+        "model": STRING,
+        "choices": {
+            "type": "array",
+            "items": obj(
+                ["index", "message", "logprobs", "finish_reason"],
+                {
+                    "index": INTEGER,
+                    "message": obj(
+                        ["role", "content", "refusal"],
+                        {
+                            "role": {"const": "assistant"},
+                            "content": OPT_STRING,
+                            "refusal": {"type": "null"},
+                            "tool_calls": {"type": "array", "items": ref("ToolCall")},
+                        },
+                    ),
+                    "logprobs": {"type": "null"},
+                    "finish_reason": _FINISH,
+                },
+            ),
+        },
+        "usage": ref("Usage"),
+    },
+)
+
+_CHUNK = obj(
+    ["id", "object", "created", "model", "choices"],
+    {
+        "id": STRING,
+        "object": {"const": "chat.completion.chunk"},
+        "created": INTEGER,
+        "model": STRING,
+        "choices": {
+            "type": "array",
+            "items": obj(
+                ["index", "delta", "logprobs", "finish_reason"],
+                {
+                    "index": INTEGER,
+                    "delta": {
+                        "type": "object",
+                        "properties": {
+                            "role": {"const": "assistant"},
+                            "content": OPT_STRING,
+                            "tool_calls": {"type": "array", "items": {"type": "object"}},
+                        },
+                    },
+                    "logprobs": {"type": "null"},
+                    "finish_reason": {"anyOf": [_FINISH, {"type": "null"}]},
+                },
+            ),
+        },
+        "usage": {"anyOf": [ref("Usage"), {"type": "null"}]},
+    },
+)
+# One server-sent event: a chunk, an error (then the stream ends), or the final [DONE].
+_EVENT = obj(
+    ["data"],
+    {
+        "data": {
+            "anyOf": [
+                {"const": "[DONE]"},
+                {
+                    "type": "string",
+                    "pattern": "^[{]",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {"anyOf": [ref("ChatCompletionChunk"), ref("Error")]},
+                },
+            ]
+        }
+    },
+)
+
+_MODEL_LIST = obj(
+    ["object", "data"],
+    {
+        "object": {"const": "list"},
+        "data": {
+            "type": "array",
+            "items": obj(
+                ["id", "object", "created", "owned_by"],
+                {
+                    "id": STRING,
+                    "object": {"const": "model"},
+                    "created": INTEGER,
+                    "owned_by": STRING,
+                },
+            ),
+        },
+    },
+)
+
+_ROUTE = obj(
+    ["category", "category_source", "estimated_prompt_tokens", "candidates", "skipped"],
+    {
+        "category": STRING,
+        "category_source": STRING,
+        "estimated_prompt_tokens": INTEGER,
+        "candidates": {
+            "type": "array",
+            "items": obj(
+                ["model", "provider", "position", "score", "reason"],
+                {
+                    "model": STRING,
+                    "provider": STRING,
+                    "position": INTEGER,
+                    "score": NUMBER,
+                    "reason": STRING,
+                },
+            ),
+        },
+        "skipped": {
+            "type": "array",
+            "items": obj(
+                ["model", "reason", "detail"],
+                {
+                    "model": STRING,
+                    "reason": {
+                        "type": "string",
+                        "description": "e.g. disabled, breaker_open, missing_capability, "
+                        "context_window, unknown_model",
+                    },
+                    "detail": STRING,
+                },
+            ),
+        },
+    },
+)
+
+
+CHAT_SCHEMAS: Final[dict[str, Any]] = {
+    "Error": _ERROR,
+    **CHAT_REQUEST_SCHEMAS,
+    "ChatCompletion": _COMPLETION,
+    "ChatCompletionChunk": _CHUNK,
+    "ChatCompletionEvent": _EVENT,
+    "Usage": _USAGE,
+    "ModelList": _MODEL_LIST,
+    "RouteDecision": _ROUTE,
+}
