@@ -11,57 +11,13 @@ from llmrouter.v1 import router_admin_service_pb2 as pb
 from llmrouter.v1 import router_admin_service_pb2_grpc
 
 from .admin import Admin
-from .breaker import BreakerState
-from .config import CategoryConfig
 from .errors import RouterError, to_rpc_status
-from .pbtime import duration, timestamp
-from .registry import ModelEntry
+from .translate.admin import category_fields, category_to_proto, model_health
 
 __all__ = ["ADMIN_SERVICE_NAME", "AdminServicer"]
 
 ADMIN_SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterAdminService"].full_name
 Context = grpc.aio.ServicerContext[Any, Any]
-_STATES = {
-    BreakerState.CLOSED: pb.BREAKER_STATE_CLOSED,
-    BreakerState.OPEN: pb.BREAKER_STATE_OPEN,
-    BreakerState.HALF_OPEN: pb.BREAKER_STATE_HALF_OPEN,
-}
-
-
-def model_health(entry: ModelEntry) -> pb.ModelHealth:
-    """A model's live health as a proto message."""
-    health = entry.health
-    state = entry.breaker.state
-    message = pb.ModelHealth(
-        model=entry.name,
-        provider=entry.provider.name,
-        enabled=entry.enabled,
-        breaker_state=_STATES[state],
-        consecutive_failures=entry.breaker.consecutive_failures,
-        last_error_type=health.last_error_type,
-        success_count=health.successes,
-        failure_count=health.failures,
-        local=entry.provider.local,
-    )
-    if health.success_rate is not None:
-        message.success_rate = health.success_rate
-    if health.ewma_latency_s is not None:
-        message.ewma_latency.CopyFrom(duration(health.ewma_latency_s))
-    if health.last_success_time is not None:
-        message.last_success_time.CopyFrom(timestamp(health.last_success_time))
-    if health.last_failure_time is not None:
-        message.last_failure_time.CopyFrom(timestamp(health.last_failure_time))
-    if state is BreakerState.OPEN:
-        message.breaker_retry_delay.CopyFrom(duration(entry.breaker.retry_after()))
-    return message
-
-
-def _category(c: CategoryConfig) -> pb.Category:
-    return pb.Category(name=c.name, chain=list(c.chain), keywords=list(c.keywords))
-
-
-def _raw(c: pb.Category) -> dict[str, Any]:
-    return {"name": c.name, "chain": list(c.chain), "keywords": list(c.keywords)}
 
 
 class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
@@ -100,7 +56,7 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         self, request: pb.ListCategoriesRequest, context: Context
     ) -> pb.ListCategoriesResponse:
         return pb.ListCategoriesResponse(
-            categories=[_category(c) for c in self._admin.categories()],
+            categories=[category_to_proto(c) for c in self._admin.categories()],
             classification_mode=self._mode,
         )
 
@@ -108,19 +64,19 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         self, request: pb.CreateCategoryRequest, context: Context
     ) -> pb.CreateCategoryResponse:
         try:
-            created = self._admin.create_category(_raw(request.category))
+            created = self._admin.create_category(category_fields(request.category))
         except RouterError as exc:
             await abort(context, to_rpc_status(exc))
-        return pb.CreateCategoryResponse(category=_category(created))
+        return pb.CreateCategoryResponse(category=category_to_proto(created))
 
     async def UpdateCategory(
         self, request: pb.UpdateCategoryRequest, context: Context
     ) -> pb.UpdateCategoryResponse:
         try:
-            updated = self._admin.update_category(_raw(request.category))
+            updated = self._admin.update_category(category_fields(request.category))
         except RouterError as exc:
             await abort(context, to_rpc_status(exc))
-        return pb.UpdateCategoryResponse(category=_category(updated))
+        return pb.UpdateCategoryResponse(category=category_to_proto(updated))
 
     async def SetProviderBaseUrl(
         self, request: pb.SetProviderBaseUrlRequest, context: Context

@@ -1,7 +1,7 @@
-"""Translation between the ``llmrouter.v1`` router messages and the router's plain dataclasses.
+"""Translation between the ``llmrouter.v1`` RouterService messages and the router's dataclasses.
 
-The one place the router reads requests from and builds responses as ``*_pb2`` messages; the
-servicer only handles RPCs. Validation errors name the request field (``chat.messages[2].role``).
+Requests, responses and stream chunks; the servicer only handles RPCs. Validation errors name
+the request field (``chat.messages[2].role``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from llmrouter import field_limits
 from llmrouter.request_ids import REQUEST_ID_PATTERN
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
-from .chat import (
+from ..chat import (
     ChatRequest,
     ContentPart,
     Message,
@@ -25,11 +25,11 @@ from .chat import (
     ToolCall,
     ToolCallDelta,
 )
-from .errors import InvalidRequest
-from .pbtime import duration, timestamp
-from .registry import ModelEntry
-from .routing.failover import Attempt, Served, StreamStarted, StreamSummary
-from .routing.policy import Decision
+from ..errors import InvalidRequest
+from ..pbtime import duration, timestamp
+from ..registry import ModelEntry
+from ..routing.failover import Attempt, Served, StreamStarted, StreamSummary
+from ..routing.policy import Decision
 
 __all__ = [
     "attempts_to_proto",

@@ -1,0 +1,14 @@
+"""All protobuf building in the router: ``*_pb2`` messages <-> the router's plain dataclasses.
+
+``chat`` converts RouterService requests, responses and stream chunks; ``admin`` builds the
+RouterAdminService messages. The servicers only handle RPCs.
+"""
+
+# Each module's public names, re-exported through its own __all__ (listing them again here
+# would be a copy that could drift); ``from router_svc.translate import chat_from_proto`` and
+# ``translate.chat_from_proto`` keep working as before the split.
+from . import admin, chat
+from .admin import *  # noqa: F403
+from .chat import *  # noqa: F403
+
+__all__ = [*chat.__all__, *admin.__all__]
