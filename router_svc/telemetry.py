@@ -7,6 +7,7 @@ Prompts and completions are recorded only when ``capture_content`` is switched o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from .routing.policy import Decision
 
 __all__ = [
+    "AttemptSpanInput",
     "attempt_failed",
     "attempt_succeeded",
     "current_trace_id",
@@ -67,44 +69,59 @@ def record_decision(decision: Decision, mode: str) -> None:
     )
 
 
-def start_attempt_span(
-    entry: ModelEntry,
-    number: int,
-    *,
-    backoff_s: float,
-    breaker_state: str,
-    fallback_reason: str,
-    retry_after_s: float | None,
-    streamed: bool,
-    request: ChatRequest,
-    capture_content: bool,
-) -> trace.Span | None:
+@dataclass(frozen=True, slots=True)
+class AttemptSpanInput:
+    """What an attempt's span records when it starts (one object, so adding a field never
+    breaks the signature of :func:`start_attempt_span`)."""
+
+    # The model tried.
+    entry: ModelEntry
+    # 1-based among the attempts actually made for the request.
+    number: int
+    # Seconds waited before this attempt.
+    backoff_s: float
+    # The model's breaker state when the attempt was allowed ("closed", "half_open").
+    breaker_state: str
+    # Why the previous attempt did not answer ("" for a request's first attempt).
+    fallback_reason: str
+    # The Retry-After hint of the failure that led here.
+    retry_after_s: float | None
+    # Whether the caller asked for a stream.
+    streamed: bool
+    # The request, for its parameters (and its messages when content capture is on).
+    request: ChatRequest
+    # Whether prompts are recorded on the span (``capture_content`` of the tracing config).
+    capture_content: bool
+
+
+def start_attempt_span(start: AttemptSpanInput) -> trace.Span | None:
     """Start ``chat {model}`` (CLIENT) for one attempt; None when not tracing."""
     if not tracing_enabled():
         return None
+    entry, request = start.entry, start.request
     attributes: dict[str, Any] = {
         gen_ai.GEN_AI_OPERATION_NAME: "chat",
         gen_ai.GEN_AI_PROVIDER_NAME: _PROVIDER_NAMES.get(entry.provider.kind, entry.provider.kind),
         gen_ai.GEN_AI_REQUEST_MODEL: entry.upstream_model,
         "llmrouter.model": entry.name,
         "llmrouter.provider": entry.provider.name,
-        "llmrouter.attempt": number,
-        "llmrouter.backoff_s": backoff_s,
-        "llmrouter.breaker_state": breaker_state,
-        "llmrouter.streamed": streamed,
+        "llmrouter.attempt": start.number,
+        "llmrouter.backoff_s": start.backoff_s,
+        "llmrouter.breaker_state": start.breaker_state,
+        "llmrouter.streamed": start.streamed,
     }
     address = entry.provider.address
     if address:
         attributes[server_attributes.SERVER_ADDRESS] = address
-    if fallback_reason:
-        attributes["llmrouter.fallback_reason"] = fallback_reason
-    if retry_after_s is not None:
-        attributes["llmrouter.retry_after_s"] = retry_after_s
+    if start.fallback_reason:
+        attributes["llmrouter.fallback_reason"] = start.fallback_reason
+    if start.retry_after_s is not None:
+        attributes["llmrouter.retry_after_s"] = start.retry_after_s
     if request.max_tokens is not None:
         attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = request.max_tokens
     if request.temperature is not None:
         attributes[gen_ai.GEN_AI_REQUEST_TEMPERATURE] = request.temperature
-    if capture_content:
+    if start.capture_content:
         attributes["gen_ai.input.messages"] = _messages_json(request.messages)
     return _tracer.start_span(
         f"chat {entry.upstream_model}", kind=SpanKind.CLIENT, attributes=attributes

@@ -18,7 +18,7 @@ from opentelemetry import trace
 
 from ..chat import ChatRequest, TokenUsage
 from ..errors import ProviderError
-from ..telemetry import attempt_failed, attempt_succeeded, start_attempt_span
+from ..telemetry import AttemptSpanInput, attempt_failed, attempt_succeeded, start_attempt_span
 from ..usage import UsageEvent
 from .retry import RetryBudget
 from .schedule import Planned
@@ -102,15 +102,17 @@ class AttemptOutcome:
             fallback_reason=planned.fallback_reason,
         )
         self.span = start_attempt_span(
-            entry,
-            planned.number,
-            backoff_s=planned.backoff_s,
-            breaker_state=planned.breaker_state,
-            fallback_reason=planned.fallback_reason,
-            retry_after_s=planned.retry_after_s,
-            streamed=info.streamed,
-            request=info.request,
-            capture_content=sinks.capture_content,
+            AttemptSpanInput(
+                entry,
+                planned.number,
+                backoff_s=planned.backoff_s,
+                breaker_state=planned.breaker_state,
+                fallback_reason=planned.fallback_reason,
+                retry_after_s=planned.retry_after_s,
+                streamed=info.streamed,
+                request=info.request,
+                capture_content=sinks.capture_content,
+            )
         )
         # What the attempt used: zero unless it succeeded.
         self.usage = TokenUsage()
