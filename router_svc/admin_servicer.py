@@ -6,12 +6,11 @@ from typing import Any
 
 import grpc
 
-from llmrouter.serving import abort
 from llmrouter.v1 import router_admin_service_pb2 as pb
 from llmrouter.v1 import router_admin_service_pb2_grpc
 
 from .admin import Admin
-from .errors import RouterError, to_rpc_status
+from .errors import ReportedAsStatus
 from .translate.admin import category_fields, category_to_proto, model_health
 
 __all__ = ["ADMIN_SERVICE_NAME", "AdminServicer"]
@@ -35,21 +34,17 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
     async def SetModelEnabled(
         self, request: pb.SetModelEnabledRequest, context: Context
     ) -> pb.SetModelEnabledResponse:
-        try:
+        async with ReportedAsStatus(context):
             changed = self._admin.set_enabled(
                 model=request.model, provider=request.provider, enabled=request.enabled
             )
-        except RouterError as exc:
-            await abort(context, to_rpc_status(exc))
         return pb.SetModelEnabledResponse(models=[model_health(e) for e in changed])
 
     async def ResetBreaker(
         self, request: pb.ResetBreakerRequest, context: Context
     ) -> pb.ResetBreakerResponse:
-        try:
+        async with ReportedAsStatus(context):
             entry = self._admin.reset_breaker(request.model)
-        except RouterError as exc:
-            await abort(context, to_rpc_status(exc))
         return pb.ResetBreakerResponse(model=model_health(entry))
 
     async def ListCategories(
@@ -63,28 +58,22 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
     async def CreateCategory(
         self, request: pb.CreateCategoryRequest, context: Context
     ) -> pb.CreateCategoryResponse:
-        try:
+        async with ReportedAsStatus(context):
             created = self._admin.create_category(category_fields(request.category))
-        except RouterError as exc:
-            await abort(context, to_rpc_status(exc))
         return pb.CreateCategoryResponse(category=category_to_proto(created))
 
     async def UpdateCategory(
         self, request: pb.UpdateCategoryRequest, context: Context
     ) -> pb.UpdateCategoryResponse:
-        try:
+        async with ReportedAsStatus(context):
             updated = self._admin.update_category(category_fields(request.category))
-        except RouterError as exc:
-            await abort(context, to_rpc_status(exc))
         return pb.UpdateCategoryResponse(category=category_to_proto(updated))
 
     async def SetProviderBaseUrl(
         self, request: pb.SetProviderBaseUrlRequest, context: Context
     ) -> pb.SetProviderBaseUrlResponse:
-        try:
+        async with ReportedAsStatus(context):
             provider, models = await self._admin.set_base_url(request.provider, request.base_url)
-        except RouterError as exc:
-            await abort(context, to_rpc_status(exc))
         return pb.SetProviderBaseUrlResponse(
             provider=provider.name,
             base_url=provider.config.base_url,
@@ -94,8 +83,6 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
     async def DeleteCategory(
         self, request: pb.DeleteCategoryRequest, context: Context
     ) -> pb.DeleteCategoryResponse:
-        try:
+        async with ReportedAsStatus(context):
             self._admin.delete_category(request.name)
-        except RouterError as exc:
-            await abort(context, to_rpc_status(exc))
         return pb.DeleteCategoryResponse()

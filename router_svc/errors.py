@@ -1,15 +1,18 @@
 """The router's one error root and its typed upstream failures.
 
-Each class declares its gRPC status code, its ``ErrorInfo`` reason and whether it is worth
-another attempt; :func:`to_rpc_status` turns any of them into a rich ``google.rpc.Status``.
+Each class declares, in its ``class`` line, its gRPC status code, its ``ErrorInfo`` reason and
+(upstream failures) whether it is worth another attempt and whether it counts against the
+model's breaker; :func:`to_rpc_status` turns any of them into a rich ``google.rpc.Status``.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from types import TracebackType
+from typing import Any, ClassVar
 
 import grpc
 
+from llmrouter.serving import abort
 from llmrouter.status import DOMAIN, clip, rich_status
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "NotFound",
     "ProviderError",
     "RateLimited",
+    "ReportedAsStatus",
     "ResponseTooLarge",
     "RetryBudgetExhausted",
     "RouterError",
@@ -41,12 +45,24 @@ __all__ = [
     "to_rpc_status",
 ]
 
+_Code = grpc.StatusCode
+
 
 class RouterError(Exception):
     """Root of every error the router reports to callers."""
 
     code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
     reason: ClassVar[str] = "INTERNAL"
+
+    def __init_subclass__(
+        cls, *, code: grpc.StatusCode | None = None, reason: str = "", **kwargs: Any
+    ) -> None:
+        """Take the subclass's code and reason from its class line (inherited when absent)."""
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.code = code
+        if reason:
+            cls.reason = reason
 
     def __init__(
         self,
@@ -63,83 +79,52 @@ class RouterError(Exception):
         self.metadata = dict(metadata or {})
 
 
-class InvalidRequest(RouterError):
+class InvalidRequest(RouterError, code=_Code.INVALID_ARGUMENT, reason="INVALID_REQUEST"):
     """The request itself is wrong; ``field`` names the offending field."""
 
-    code = grpc.StatusCode.INVALID_ARGUMENT
-    reason = "INVALID_REQUEST"
 
-
-class ResponseTooLarge(RouterError):
+class ResponseTooLarge(RouterError, code=_Code.RESOURCE_EXHAUSTED, reason="RESPONSE_TOO_LARGE"):
     """The answer is larger than ``max_response_bytes``: not sent, and not retried elsewhere
     (the upstream has already served it). Not a rate limit, although gRPC's code for a
     message over a size limit is RESOURCE_EXHAUSTED too: the reason tells them apart."""
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    reason = "RESPONSE_TOO_LARGE"
 
-
-class ModelNotFound(RouterError):
+class ModelNotFound(RouterError, code=_Code.NOT_FOUND, reason="MODEL_NOT_FOUND"):
     """An explicit model or alias that the registry does not know."""
 
-    code = grpc.StatusCode.NOT_FOUND
-    reason = "MODEL_NOT_FOUND"
 
-
-class NotFound(RouterError):
+class NotFound(RouterError, code=_Code.NOT_FOUND, reason="NOT_FOUND"):
     """An admin target (model, provider, category) that does not exist."""
 
-    code = grpc.StatusCode.NOT_FOUND
-    reason = "NOT_FOUND"
 
-
-class AlreadyExists(RouterError):
+class AlreadyExists(RouterError, code=_Code.ALREADY_EXISTS, reason="ALREADY_EXISTS"):
     """An admin create of something that already exists."""
 
-    code = grpc.StatusCode.ALREADY_EXISTS
-    reason = "ALREADY_EXISTS"
 
-
-class NoCandidates(RouterError):
+class NoCandidates(RouterError, code=_Code.UNAVAILABLE, reason="NO_AVAILABLE_MODEL"):
     """Every model of the chain was filtered out (disabled, open breaker, capability, window)."""
 
-    code = grpc.StatusCode.UNAVAILABLE
-    reason = "NO_AVAILABLE_MODEL"
 
-
-class AllCandidatesFailed(RouterError):
+class AllCandidatesFailed(RouterError, code=_Code.UNAVAILABLE, reason="ALL_MODELS_FAILED"):
     """Every attempt failed with a retryable error."""
 
-    code = grpc.StatusCode.UNAVAILABLE
-    reason = "ALL_MODELS_FAILED"
 
-
-class AllCandidatesRateLimited(RouterError):
+class AllCandidatesRateLimited(
+    RouterError, code=_Code.RESOURCE_EXHAUSTED, reason="ALL_MODELS_RATE_LIMITED"
+):
     """Every attempt was rate limited: the caller should slow down (429 over HTTP)."""
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    reason = "ALL_MODELS_RATE_LIMITED"
 
-
-class RetryBudgetExhausted(RouterError):
+class RetryBudgetExhausted(RouterError, code=_Code.UNAVAILABLE, reason="RETRY_BUDGET_EXHAUSTED"):
     """Too many recent attempts failed; the router fails fast instead of amplifying load."""
 
-    code = grpc.StatusCode.UNAVAILABLE
-    reason = "RETRY_BUDGET_EXHAUSTED"
 
-
-class DeadlineExceeded(RouterError):
+class DeadlineExceeded(RouterError, code=_Code.DEADLINE_EXCEEDED, reason="DEADLINE_EXCEEDED"):
     """The request's deadline passed before any model answered."""
 
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
-    reason = "DEADLINE_EXCEEDED"
 
-
-class StreamInterrupted(RouterError):
+class StreamInterrupted(RouterError, code=_Code.UNAVAILABLE, reason="STREAM_INTERRUPTED"):
     """An upstream failed after content was sent; the stream cannot be completed."""
-
-    code = grpc.StatusCode.UNAVAILABLE
-    reason = "STREAM_INTERRUPTED"
 
 
 class ProviderError(RouterError):
@@ -148,6 +133,20 @@ class ProviderError(RouterError):
     retryable: ClassVar[bool] = False
     # Whether the failure says something about the model's health (counts against its breaker).
     counts_against_breaker: ClassVar[bool] = True
+
+    def __init_subclass__(
+        cls,
+        *,
+        retryable: bool | None = None,
+        counts_against_breaker: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Take the subclass's retry and breaker flags from its class line (else inherited)."""
+        super().__init_subclass__(**kwargs)
+        if retryable is not None:
+            cls.retryable = retryable
+        if counts_against_breaker is not None:
+            cls.counts_against_breaker = counts_against_breaker
 
     def __init__(
         self,
@@ -161,85 +160,77 @@ class ProviderError(RouterError):
         self.http_status = http_status
 
 
-class RateLimited(ProviderError):
+class RateLimited(
+    ProviderError, code=_Code.RESOURCE_EXHAUSTED, reason="RATE_LIMITED", retryable=True
+):
     """HTTP 429 or an equivalent; ``retry_after`` holds the upstream's hint."""
 
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
-    reason = "RATE_LIMITED"
-    retryable = True
 
-
-class UpstreamUnavailable(ProviderError):
+class UpstreamUnavailable(
+    ProviderError, code=_Code.UNAVAILABLE, reason="UPSTREAM_UNAVAILABLE", retryable=True
+):
     """5xx, overloaded (Anthropic 529) or an unavailable upstream."""
 
-    code = grpc.StatusCode.UNAVAILABLE
-    reason = "UPSTREAM_UNAVAILABLE"
-    retryable = True
 
-
-class UpstreamTimeout(ProviderError):
+class UpstreamTimeout(
+    ProviderError, code=_Code.DEADLINE_EXCEEDED, reason="UPSTREAM_TIMEOUT", retryable=True
+):
     """The upstream did not answer (or produce a first token) in time."""
 
-    code = grpc.StatusCode.DEADLINE_EXCEEDED
-    reason = "UPSTREAM_TIMEOUT"
-    retryable = True
 
-
-class ConnectionFailed(ProviderError):
+class ConnectionFailed(
+    ProviderError, code=_Code.UNAVAILABLE, reason="CONNECTION_FAILED", retryable=True
+):
     """The upstream could not be reached or dropped the connection."""
 
-    code = grpc.StatusCode.UNAVAILABLE
-    reason = "CONNECTION_FAILED"
-    retryable = True
 
-
-class MalformedResponse(ProviderError):
+class MalformedResponse(
+    ProviderError, code=_Code.UNAVAILABLE, reason="MALFORMED_RESPONSE", retryable=True
+):
     """The upstream answered with something that is not a valid response."""
 
-    code = grpc.StatusCode.UNAVAILABLE
-    reason = "MALFORMED_RESPONSE"
-    retryable = True
 
-
-class AuthFailed(ProviderError):
+class AuthFailed(
+    ProviderError, code=_Code.UNAVAILABLE, reason="UPSTREAM_AUTH_FAILED", retryable=True
+):
     """The upstream rejected our credentials (401/403): fail over, count against the breaker."""
 
-    code = grpc.StatusCode.UNAVAILABLE
-    reason = "UPSTREAM_AUTH_FAILED"
-    retryable = True
 
-
-class ContextLengthExceeded(ProviderError):
+class ContextLengthExceeded(
+    ProviderError,
+    code=_Code.INVALID_ARGUMENT,
+    reason="CONTEXT_LENGTH_EXCEEDED",
+    counts_against_breaker=False,
+):
     """The prompt does not fit the model's window; only a larger-window model can help."""
 
-    code = grpc.StatusCode.INVALID_ARGUMENT
-    reason = "CONTEXT_LENGTH_EXCEEDED"
-    counts_against_breaker = False
 
-
-class ContentFiltered(ProviderError):
+class ContentFiltered(
+    ProviderError,
+    code=_Code.FAILED_PRECONDITION,
+    reason="CONTENT_FILTERED",
+    counts_against_breaker=False,
+):
     """The upstream refused the content."""
 
-    code = grpc.StatusCode.FAILED_PRECONDITION
-    reason = "CONTENT_FILTERED"
-    counts_against_breaker = False
 
-
-class BadUpstreamRequest(ProviderError):
+class BadUpstreamRequest(
+    ProviderError,
+    code=_Code.INVALID_ARGUMENT,
+    reason="UPSTREAM_BAD_REQUEST",
+    counts_against_breaker=False,
+):
     """The upstream says the request is invalid (400): another model would say the same."""
 
-    code = grpc.StatusCode.INVALID_ARGUMENT
-    reason = "UPSTREAM_BAD_REQUEST"
-    counts_against_breaker = False
 
-
-class BreakerOpen(ProviderError):
+class BreakerOpen(
+    ProviderError,
+    code=_Code.UNAVAILABLE,
+    reason="BREAKER_OPEN",
+    retryable=True,
+    counts_against_breaker=False,
+):
     """The model's circuit breaker is open: rejected without calling it."""
-
-    code = grpc.StatusCode.UNAVAILABLE
-    reason = "BREAKER_OPEN"
-    retryable = True
-    counts_against_breaker = False
 
 
 def to_rpc_status(error: RouterError) -> grpc.Status:
@@ -253,3 +244,26 @@ def to_rpc_status(error: RouterError) -> grpc.Status:
         retry_after=error.retry_after,
         violations=violations,
     )
+
+
+class ReportedAsStatus:
+    """``async with ReportedAsStatus(context):`` ends the call with the rich status of any
+    :class:`RouterError` raised inside (one place for what every RPC handler did in its own
+    ``except RouterError``); other exceptions pass through unchanged."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._context = context
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, RouterError):
+            await abort(self._context, to_rpc_status(exc))

@@ -15,7 +15,7 @@ from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
 from llmrouter.v1 import router_service_pb2, router_service_pb2_grpc
 
 from .chat import ChatRequest
-from .errors import ResponseTooLarge, RouterError, to_rpc_status
+from .errors import ReportedAsStatus, ResponseTooLarge, to_rpc_status
 from .registry import Registry
 from .routing.failover import Engine, StreamStarted
 from .routing.policy import Policy
@@ -83,22 +83,18 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     async def Route(
         self, request: router_service_pb2.RouteRequest, context: Context
     ) -> router_service_pb2.RouteResponse:
-        try:
+        async with ReportedAsStatus(context):
             chat = chat_from_proto(request.chat)
             return decision_to_proto(await self._policy.decide(chat))
-        except RouterError as exc:
-            await abort(context, to_rpc_status(exc))
 
     async def Complete(
         self,
         request: router_service_pb2.CompleteRequest,
         context: Context,
     ) -> router_service_pb2.CompleteResponse:
-        try:
+        async with ReportedAsStatus(context):
             chat = chat_from_proto(request.chat)
             served = await self._engine.complete(chat, self._deadline(context))
-        except RouterError as exc:
-            await abort(context, to_rpc_status(exc))
         response = complete_response(served)
         await self._check_size(response, served.request_id, context)
         return response
@@ -108,7 +104,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         request: router_service_pb2.StreamCompleteRequest,
         context: Context,
     ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
-        try:
+        async with ReportedAsStatus(context):
             chat: ChatRequest = chat_from_proto(request.chat)
             request_id = ""
             # Closed here when the call ends early (an answer too large, the caller gone): the
@@ -121,8 +117,6 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                     chunk = stream_chunk(event)
                     await self._check_size(chunk, request_id, context)
                     yield chunk
-        except RouterError as exc:
-            await abort(context, to_rpc_status(exc))
 
     async def ListModels(
         self,
