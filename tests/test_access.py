@@ -273,3 +273,22 @@ def test_a_pasted_token_is_not_quoted(env: dict[str, str], message: str) -> None
     with pytest.raises(ConfigError) as raised:
         router_config(None, document={}, environ=env)
     assert str(raised.value) == message
+
+
+async def test_a_refused_client_stream_gets_its_refusal_not_a_write_error() -> None:
+    """A refusal sent while the client was still writing its stream surfaced as the client's
+    own INTERNAL "Internal error from Core" (2 calls in 3,000 under load, 1 in 300 once in CI):
+    the refused stream's first messages are read before the refusal goes out."""
+    async with echo_server(ScopeTable(services={ECHO: "inference"})) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        ask = reflection_pb2.ServerReflectionRequest(list_services="")
+        codes: dict[grpc.StatusCode, int] = {}
+        for _ in range(1500):
+            try:
+                async for _ in stub.ServerReflectionInfo(iter([ask]), timeout=10):
+                    pass
+                code = grpc.StatusCode.OK
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()
+            codes[code] = codes.get(code, 0) + 1
+        assert codes == {grpc.StatusCode.UNAUTHENTICATED: 1500}
