@@ -23,7 +23,7 @@ __all__ = [
     "MAX_TOKENS",
     "PENALTY",
     "PREFERENCE_KEYS",
-    "PREFERENCE_WEIGHT_MIN",
+    "PREFERENCE_WEIGHT",
     "RESPONSE_FORMATS",
     "ROLES",
     "SEED",
@@ -38,13 +38,21 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Range:
-    """Inclusive bounds of a numeric field. Integers, so the schema prints ``2``, not ``2.0``."""
+    """Inclusive bounds of a numeric field; None leaves that side open. Integers, so the schema
+    prints ``2``, not ``2.0``."""
 
-    minimum: int
-    maximum: int
+    minimum: int | None = None
+    maximum: int | None = None
 
     def __contains__(self, value: float) -> bool:
-        return self.minimum <= value <= self.maximum
+        # NaN is in no range (every comparison with it is false).
+        return (self.minimum is None or self.minimum <= value) and (
+            self.maximum is None or value <= self.maximum
+        )
+
+    def below(self, value: float) -> bool:
+        """``value`` is under the minimum; NaN is not (``value in range`` refuses NaN)."""
+        return self.minimum is not None and value < self.minimum
 
     def interval(self) -> str:
         """The bounds as ``[0, 2]``, for messages."""
@@ -85,4 +93,4 @@ RESPONSE_FORMATS: Final[Mapping[str, chat_pb2.ResponseFormatType]] = {
 
 # The routing preference weights (llmrouter.preferences / ChatRequest.routing.preferences).
 PREFERENCE_KEYS: Final = ("cost", "latency", "quality")
-PREFERENCE_WEIGHT_MIN: Final = 0
+PREFERENCE_WEIGHT: Final = Range(minimum=0)

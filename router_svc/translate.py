@@ -89,8 +89,8 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         raise InvalidRequest(_TEMPERATURE_RANGE, field=f"{path}.temperature")
     if chat.HasField("top_p") and chat.top_p not in chat_rules.TOP_P:
         raise InvalidRequest(_TOP_P_RANGE, field=f"{path}.top_p")
-    # ChatRequest.max_tokens is an int32: only the minimum (1) can be missed.
-    if chat.HasField("max_tokens") and chat.max_tokens < chat_rules.MAX_TOKENS.minimum:
+    # ChatRequest.max_tokens is an int32, so only the minimum (1: "positive") can be missed.
+    if chat.HasField("max_tokens") and chat.max_tokens not in chat_rules.MAX_TOKENS:
         raise InvalidRequest("max_tokens must be positive", field=f"{path}.max_tokens")
     if chat.client_request_id and not REQUEST_ID_PATTERN.fullmatch(chat.client_request_id):
         raise InvalidRequest(
@@ -108,9 +108,9 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
     _check_ledger_fields(chat, path)
     prefs = chat.routing.preferences
     for name in chat_rules.PREFERENCE_KEYS:
-        if getattr(prefs, name) < chat_rules.PREFERENCE_WEIGHT_MIN:
+        if chat_rules.PREFERENCE_WEIGHT.below(getattr(prefs, name)):
             raise InvalidRequest(
-                f"preference weights must be >= {chat_rules.PREFERENCE_WEIGHT_MIN}",
+                f"preference weights must be >= {chat_rules.PREFERENCE_WEIGHT.minimum}",
                 field=f"{path}.routing.preferences.{name}",
             )
     return ChatRequest(

@@ -90,7 +90,8 @@ def test_stop_and_n_limits_agree() -> None:
 
 
 def test_preference_weights_agree() -> None:
-    low = chat_rules.PREFERENCE_WEIGHT_MIN - 1
+    assert chat_rules.PREFERENCE_WEIGHT.minimum is not None
+    low = chat_rules.PREFERENCE_WEIGHT.minimum - 1
     prefs = _schema()["ChatCompletionRequest"]["properties"]["llmrouter"]["properties"]
     assert tuple(prefs["preferences"]["properties"]) == chat_rules.PREFERENCE_KEYS
     for key in chat_rules.PREFERENCE_KEYS:
@@ -102,7 +103,7 @@ def test_preference_weights_agree() -> None:
             chat_from_proto(chat)
         assert caught.value.field == f"chat.routing.preferences.{key}"
         published = prefs["preferences"]["properties"][key]["minimum"]
-        assert published == chat_rules.PREFERENCE_WEIGHT_MIN
+        assert published == chat_rules.PREFERENCE_WEIGHT.minimum
 
 
 @pytest.mark.parametrize(

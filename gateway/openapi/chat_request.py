@@ -155,7 +155,7 @@ def _integer(rule: chat_rules.Range) -> dict[str, Any]:
     return {"type": ["integer", "null"], "minimum": rule.minimum, "maximum": rule.maximum}
 
 
-_WEIGHT = {"type": ["number", "null"], "minimum": chat_rules.PREFERENCE_WEIGHT_MIN}
+_WEIGHT = {"type": ["number", "null"], "minimum": chat_rules.PREFERENCE_WEIGHT.minimum}
 _ROUTER_OPTIONS = {
     "type": ["object", "null"],
     "description": "llmrouter's own options; unknown keys are rejected.",

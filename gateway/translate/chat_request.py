@@ -37,6 +37,13 @@ _SOURCE_HEADER: Final = "X-LLMRouter-Source"
 _ROLES: Final = chat_rules.ROLES
 _TOOL_CHOICE_MODES: Final = chat_rules.TOOL_CHOICE_MODES
 _RESPONSE_FORMATS: Final = chat_rules.RESPONSE_FORMATS
+_TEMPERATURE: Final = chat_rules.TEMPERATURE
+_TOP_P: Final = chat_rules.TOP_P
+_MAX_TOKENS: Final = chat_rules.MAX_TOKENS
+_SEED: Final = chat_rules.SEED
+_PENALTY: Final = chat_rules.PENALTY
+# n below the minimum is a range error; above it, "only n=1 is supported".
+_N_FLOOR: Final = chat_rules.Range(minimum=chat_rules.N.minimum)
 _ROUTER_KEYS: Final = ("category", "preferences", "task_type", "source")
 
 
@@ -271,36 +278,23 @@ def _tool_choice(value: Any, tool_names: set[str]) -> chat_pb2.ToolChoice:
 
 
 def _sampling(obj: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None:
-    rule = chat_rules.TEMPERATURE
-    if (
-        temperature := optional_number(
-            obj, "temperature", minimum=rule.minimum, maximum=rule.maximum
-        )
-    ) is not None:
+    if (temperature := optional_number(obj, "temperature", within=_TEMPERATURE)) is not None:
         chat.temperature = temperature
-    rule = chat_rules.TOP_P
-    if (
-        top_p := optional_number(obj, "top_p", minimum=rule.minimum, maximum=rule.maximum)
-    ) is not None:
+    if (top_p := optional_number(obj, "top_p", within=_TOP_P)) is not None:
         chat.top_p = top_p
     # max_tokens is deprecated in favour of max_completion_tokens; the newer name wins.
-    rule = chat_rules.MAX_TOKENS
-    limit = optional_int(obj, "max_completion_tokens", minimum=rule.minimum, maximum=rule.maximum)
-    legacy = optional_int(obj, "max_tokens", minimum=rule.minimum, maximum=rule.maximum)
+    limit = optional_int(obj, "max_completion_tokens", within=_MAX_TOKENS)
+    legacy = optional_int(obj, "max_tokens", within=_MAX_TOKENS)
     if (max_tokens := limit if limit is not None else legacy) is not None:
         chat.max_tokens = max_tokens
-    rule = chat_rules.SEED
-    if (seed := optional_int(obj, "seed", minimum=rule.minimum, maximum=rule.maximum)) is not None:
+    if (seed := optional_int(obj, "seed", within=_SEED)) is not None:
         chat.seed = seed
-    rule = chat_rules.PENALTY
     for penalty in ("presence_penalty", "frequency_penalty"):
-        value = optional_number(obj, penalty, minimum=rule.minimum, maximum=rule.maximum)
-        if value is not None:
+        if (value := optional_number(obj, penalty, within=_PENALTY)) is not None:
             setattr(chat, penalty, value)
     # Below the minimum reads like OpenAI's range error; above it, we say what we support.
-    rule = chat_rules.N
-    if (n := optional_int(obj, "n", minimum=rule.minimum)) is not None and n > rule.maximum:
-        raise InvalidRequest(f"Invalid 'n': only n={rule.maximum} is supported.", "n")
+    if (n := optional_int(obj, "n", within=_N_FLOOR)) is not None and n not in chat_rules.N:
+        raise InvalidRequest(f"Invalid 'n': only n={chat_rules.N.maximum} is supported.", "n")
 
 
 def _stops(value: Any) -> list[str]:
@@ -366,7 +360,5 @@ def _router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> Non
                 param = join(parent, key)
                 raise InvalidRequest(f"Unrecognized parameter: '{param}'.", param)
             if value is not None:
-                weight = expect_number(
-                    value, join(parent, key), minimum=chat_rules.PREFERENCE_WEIGHT_MIN
-                )
+                weight = expect_number(value, join(parent, key), chat_rules.PREFERENCE_WEIGHT)
                 setattr(chat.routing.preferences, key, weight)
