@@ -11,6 +11,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from gateway.errors import InvalidRequest
+from llmrouter.chat_rules import Range
 
 __all__ = [
     "check_length",
@@ -149,10 +150,8 @@ def expect_bool(value: Any, param: str) -> bool:
     return value
 
 
-def expect_int(
-    value: Any, param: str, *, minimum: int | None = None, maximum: int | None = None
-) -> int:
-    """``value`` as an integer within ``[minimum, maximum]``; ``2.0`` counts, as JSON Schema
+def expect_int(value: Any, param: str, within: Range | None = None) -> int:
+    """``value`` as an integer within ``within`` (if given); ``2.0`` counts, as JSON Schema
     says (some JSON encoders write every number with a fraction)."""
     if isinstance(value, float) and value.is_integer():
         if abs(value) > _EXACT_FLOAT_INT:
@@ -161,17 +160,17 @@ def expect_int(
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise _wrong_type(value, "an integer", param)
-    _check_range(value, param, minimum, maximum)
+    if within is not None:
+        _check_range(value, param, within)
     return value
 
 
-def expect_number(
-    value: Any, param: str, *, minimum: float | None = None, maximum: float | None = None
-) -> float:
-    """``value`` as a number within ``[minimum, maximum]``."""
+def expect_number(value: Any, param: str, within: Range | None = None) -> float:
+    """``value`` as a number within ``within`` (if given)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _wrong_type(value, "a number", param)
-    _check_range(value, param, minimum, maximum)
+    if within is not None:
+        _check_range(value, param, within)
     return float(value)
 
 
@@ -203,45 +202,33 @@ def optional_bool(obj: Mapping[str, Any], key: str, parent: str = "") -> bool | 
 
 
 def optional_int(
-    obj: Mapping[str, Any],
-    key: str,
-    parent: str = "",
-    *,
-    minimum: int | None = None,
-    maximum: int | None = None,
+    obj: Mapping[str, Any], key: str, parent: str = "", *, within: Range | None = None
 ) -> int | None:
-    """``obj[key]`` as an integer in range, or None when absent or null."""
+    """``obj[key]`` as an integer within ``within``, or None when absent or null."""
     value = obj.get(key)
     if value is None:
         return None
-    return expect_int(value, join(parent, key), minimum=minimum, maximum=maximum)
+    return expect_int(value, join(parent, key), within)
 
 
 def optional_number(
-    obj: Mapping[str, Any],
-    key: str,
-    parent: str = "",
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
+    obj: Mapping[str, Any], key: str, parent: str = "", *, within: Range | None = None
 ) -> float | None:
-    """``obj[key]`` as a number in range, or None when absent or null."""
+    """``obj[key]`` as a number within ``within``, or None when absent or null."""
     value = obj.get(key)
     if value is None:
         return None
-    return expect_number(value, join(parent, key), minimum=minimum, maximum=maximum)
+    return expect_number(value, join(parent, key), within)
 
 
-def _check_range(value: float, param: str, minimum: float | None, maximum: float | None) -> None:
-    if minimum is not None and value < minimum:
+def _check_range(value: float, param: str, within: Range) -> None:
+    # Range.below/above inlined: this runs for every number of every request.
+    low, high = within.minimum, within.maximum
+    if low is not None and value < low:
         raise InvalidRequest(
-            f"Invalid '{param}': {value} is less than the minimum of {_num(minimum)}.", param
+            f"Invalid '{param}': {value} is less than the minimum of {low}.", param
         )
-    if maximum is not None and value > maximum:
+    if high is not None and value > high:
         raise InvalidRequest(
-            f"Invalid '{param}': {value} is greater than the maximum of {_num(maximum)}.", param
+            f"Invalid '{param}': {value} is greater than the maximum of {high}.", param
         )
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)

@@ -10,15 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from gateway.openapi.parts import (
-    INT32_MAX,
-    INT64,
-    OPT_STRING,
-    STRING,
-    obj,
-    ref,
-)
-from llmrouter import field_limits
+from gateway.openapi.parts import OPT_STRING, STRING, obj, ref
+from llmrouter import chat_rules, field_limits
 
 __all__ = ["CHAT_REQUEST_SCHEMAS"]
 
@@ -124,7 +117,10 @@ _TOOL = obj(
 
 _RESPONSE_FORMAT = {
     "oneOf": [
-        obj(["type"], {"type": {"enum": ["text", "json_object"]}}),
+        obj(
+            ["type"],
+            {"type": {"enum": [k for k in chat_rules.RESPONSE_FORMATS if k != "json_schema"]}},
+        ),
         obj(
             ["type", "json_schema"],
             {
@@ -149,7 +145,17 @@ def _capped(max_length: int) -> dict[str, Any]:
     return {"type": ["string", "null"], "maxLength": max_length}
 
 
-_WEIGHT = {"type": ["number", "null"], "minimum": 0}
+def _number(rule: chat_rules.Range) -> dict[str, Any]:
+    """An optional number within ``rule`` (llmrouter.chat_rules)."""
+    return {"type": ["number", "null"], "minimum": rule.minimum, "maximum": rule.maximum}
+
+
+def _integer(rule: chat_rules.Range) -> dict[str, Any]:
+    """An optional integer within ``rule`` (llmrouter.chat_rules)."""
+    return {"type": ["integer", "null"], "minimum": rule.minimum, "maximum": rule.maximum}
+
+
+_WEIGHT = {"type": ["number", "null"], "minimum": chat_rules.PREFERENCE_WEIGHT.minimum}
 _ROUTER_OPTIONS = {
     "type": ["object", "null"],
     "description": "llmrouter's own options; unknown keys are rejected.",
@@ -161,7 +167,7 @@ _ROUTER_OPTIONS = {
         "preferences": {
             "type": ["object", "null"],
             "additionalProperties": False,
-            "properties": {"cost": _WEIGHT, "latency": _WEIGHT, "quality": _WEIGHT},
+            "properties": {key: _WEIGHT for key in chat_rules.PREFERENCE_KEYS},
         },
     },
 }
@@ -191,22 +197,30 @@ _CHAT_REQUEST = {
                 {"type": "null"},
             ]
         },
-        "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
-        "top_p": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
-        "max_completion_tokens": {"type": ["integer", "null"], "minimum": 1, "maximum": INT32_MAX},
-        "max_tokens": {"type": ["integer", "null"], "minimum": 1, "maximum": INT32_MAX},
-        "seed": {"type": ["integer", "null"], **INT64},
-        "presence_penalty": {"type": ["number", "null"], "minimum": -2, "maximum": 2},
-        "frequency_penalty": {"type": ["number", "null"], "minimum": -2, "maximum": 2},
-        "n": {"type": ["integer", "null"], "minimum": 1, "maximum": 1},
+        "temperature": _number(chat_rules.TEMPERATURE),
+        "top_p": _number(chat_rules.TOP_P),
+        "max_completion_tokens": _integer(chat_rules.MAX_TOKENS),
+        "max_tokens": _integer(chat_rules.MAX_TOKENS),
+        "seed": _integer(chat_rules.SEED),
+        "presence_penalty": _number(chat_rules.PENALTY),
+        "frequency_penalty": _number(chat_rules.PENALTY),
+        "n": _integer(chat_rules.N),
         "stop": {
-            "anyOf": [STRING, {"type": "array", "maxItems": 4, "items": STRING}, {"type": "null"}]
+            "anyOf": [
+                STRING,
+                {"type": "array", "maxItems": chat_rules.STOP_MAX_ITEMS, "items": STRING},
+                {"type": "null"},
+            ]
         },
         "response_format": _RESPONSE_FORMAT,
         "user": _capped(field_limits.USER_MAX_CHARS),
         "metadata": {
             "type": ["object", "null"],
-            "description": "Up to 16 pairs; keys up to 64 characters, values up to 512.",
+            "description": (
+                f"Up to {field_limits.METADATA_MAX_PAIRS} pairs; keys up to "
+                f"{field_limits.METADATA_KEY_MAX_CHARS} characters, values up to "
+                f"{field_limits.METADATA_VALUE_MAX_CHARS}."
+            ),
             "maxProperties": field_limits.METADATA_MAX_PAIRS,
             "propertyNames": {"maxLength": field_limits.METADATA_KEY_MAX_CHARS},
             "additionalProperties": {

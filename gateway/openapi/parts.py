@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any, Final
 
 __all__ = [
-    "INT32_MAX",
-    "INT64",
     "INTEGER",
     "NUMBER",
     "OPT_STRING",
@@ -16,8 +14,6 @@ __all__ = [
     "ref",
 ]
 
-INT32_MAX: Final = 2**31 - 1
-INT64: Final = {"minimum": -(2**63), "maximum": 2**63 - 1}
 STRING: Final = {"type": "string"}
 OPT_STRING: Final = {"type": ["string", "null"]}
 INTEGER: Final = {"type": "integer"}

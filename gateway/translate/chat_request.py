@@ -25,7 +25,7 @@ from gateway.validate import (
     optional_str,
     required,
 )
-from llmrouter import field_limits
+from llmrouter import chat_rules, field_limits
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
 __all__ = ["ParsedRequest", "parse_chat_request"]
@@ -33,30 +33,18 @@ __all__ = ["ParsedRequest", "parse_chat_request"]
 # The header form of llmrouter.source (the body wins).
 _SOURCE_HEADER: Final = "X-LLMRouter-Source"
 
-_INT32_MAX: Final = 2**31 - 1
-_INT64_MIN: Final = -(2**63)
-_INT64_MAX: Final = 2**63 - 1
-_MAX_STOPS: Final = 4
-
-_ROLES: Final[Mapping[str, chat_pb2.Role]] = {
-    "system": chat_pb2.ROLE_SYSTEM,
-    "user": chat_pb2.ROLE_USER,
-    "assistant": chat_pb2.ROLE_ASSISTANT,
-    "tool": chat_pb2.ROLE_TOOL,
-    "developer": chat_pb2.ROLE_DEVELOPER,
-}
-_TOOL_CHOICE_MODES: Final[Mapping[str, chat_pb2.ToolChoiceMode]] = {
-    "auto": chat_pb2.TOOL_CHOICE_MODE_AUTO,
-    "none": chat_pb2.TOOL_CHOICE_MODE_NONE,
-    "required": chat_pb2.TOOL_CHOICE_MODE_REQUIRED,
-}
-_RESPONSE_FORMATS: Final[Mapping[str, chat_pb2.ResponseFormatType]] = {
-    "text": chat_pb2.RESPONSE_FORMAT_TYPE_TEXT,
-    "json_object": chat_pb2.RESPONSE_FORMAT_TYPE_JSON_OBJECT,
-    "json_schema": chat_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA,
-}
+# Enum maps and ranges come from llmrouter.chat_rules (shared with the router and the schema).
+_ROLES: Final = chat_rules.ROLES
+_TOOL_CHOICE_MODES: Final = chat_rules.TOOL_CHOICE_MODES
+_RESPONSE_FORMATS: Final = chat_rules.RESPONSE_FORMATS
+_TEMPERATURE: Final = chat_rules.TEMPERATURE
+_TOP_P: Final = chat_rules.TOP_P
+_MAX_TOKENS: Final = chat_rules.MAX_TOKENS
+_SEED: Final = chat_rules.SEED
+_PENALTY: Final = chat_rules.PENALTY
+# n below the minimum is a range error; above it, "only n=1 is supported".
+_N_FLOOR: Final = chat_rules.Range(minimum=chat_rules.N.minimum)
 _ROUTER_KEYS: Final = ("category", "preferences", "task_type", "source")
-_PREFERENCE_KEYS: Final = ("cost", "latency", "quality")
 
 
 @dataclass(frozen=True)
@@ -290,23 +278,23 @@ def _tool_choice(value: Any, tool_names: set[str]) -> chat_pb2.ToolChoice:
 
 
 def _sampling(obj: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None:
-    if (temperature := optional_number(obj, "temperature", minimum=0, maximum=2)) is not None:
+    if (temperature := optional_number(obj, "temperature", within=_TEMPERATURE)) is not None:
         chat.temperature = temperature
-    if (top_p := optional_number(obj, "top_p", minimum=0, maximum=1)) is not None:
+    if (top_p := optional_number(obj, "top_p", within=_TOP_P)) is not None:
         chat.top_p = top_p
     # max_tokens is deprecated in favour of max_completion_tokens; the newer name wins.
-    limit = optional_int(obj, "max_completion_tokens", minimum=1, maximum=_INT32_MAX)
-    legacy = optional_int(obj, "max_tokens", minimum=1, maximum=_INT32_MAX)
+    limit = optional_int(obj, "max_completion_tokens", within=_MAX_TOKENS)
+    legacy = optional_int(obj, "max_tokens", within=_MAX_TOKENS)
     if (max_tokens := limit if limit is not None else legacy) is not None:
         chat.max_tokens = max_tokens
-    if (seed := optional_int(obj, "seed", minimum=_INT64_MIN, maximum=_INT64_MAX)) is not None:
+    if (seed := optional_int(obj, "seed", within=_SEED)) is not None:
         chat.seed = seed
     for penalty in ("presence_penalty", "frequency_penalty"):
-        if (value := optional_number(obj, penalty, minimum=-2, maximum=2)) is not None:
+        if (value := optional_number(obj, penalty, within=_PENALTY)) is not None:
             setattr(chat, penalty, value)
-    # Silently returning one choice when n > 1 was asked for would be a wrong answer.
-    if (n := optional_int(obj, "n", minimum=1)) is not None and n != 1:
-        raise InvalidRequest("Invalid 'n': only n=1 is supported.", "n")
+    # Below the minimum reads like OpenAI's range error; above it, we say what we support.
+    if (n := optional_int(obj, "n", within=_N_FLOOR)) is not None and n not in chat_rules.N:
+        raise InvalidRequest(f"Invalid 'n': only n={chat_rules.N.maximum} is supported.", "n")
 
 
 def _stops(value: Any) -> list[str]:
@@ -315,10 +303,10 @@ def _stops(value: Any) -> list[str]:
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):
-        if len(value) > _MAX_STOPS:
+        if len(value) > chat_rules.STOP_MAX_ITEMS:
             raise InvalidRequest(
                 f"Invalid 'stop': array too long. Expected an array with maximum length "
-                f"{_MAX_STOPS}, but got an array with length {len(value)} instead.",
+                f"{chat_rules.STOP_MAX_ITEMS}, but got an array with length {len(value)} instead.",
                 "stop",
             )
         return [expect_str(v, join("stop", i)) for i, v in enumerate(value)]
@@ -368,9 +356,9 @@ def _router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> Non
     if (preferences := optional_object(ext, "preferences", "llmrouter")) is not None:
         parent = "llmrouter.preferences"
         for key, value in preferences.items():
-            if key not in _PREFERENCE_KEYS:
+            if key not in chat_rules.PREFERENCE_KEYS:
                 param = join(parent, key)
                 raise InvalidRequest(f"Unrecognized parameter: '{param}'.", param)
             if value is not None:
-                weight = expect_number(value, join(parent, key), minimum=0)
+                weight = expect_number(value, join(parent, key), chat_rules.PREFERENCE_WEIGHT)
                 setattr(chat.routing.preferences, key, weight)

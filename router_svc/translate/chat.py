@@ -6,9 +6,11 @@ the request field (``chat.messages[2].role``).
 
 from __future__ import annotations
 
+from typing import cast
+
 import orjson
 
-from llmrouter import field_limits
+from llmrouter import chat_rules, field_limits
 from llmrouter.request_ids import REQUEST_ID_PATTERN
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
@@ -44,23 +46,10 @@ __all__ = [
     "tool_call_deltas",
 ]
 
-_ROLES: dict[int, Role] = {
-    chat_pb2.ROLE_SYSTEM: "system",
-    chat_pb2.ROLE_USER: "user",
-    chat_pb2.ROLE_ASSISTANT: "assistant",
-    chat_pb2.ROLE_TOOL: "tool",
-    chat_pb2.ROLE_DEVELOPER: "developer",
-}
-_TOOL_CHOICE = {
-    chat_pb2.TOOL_CHOICE_MODE_AUTO: "auto",
-    chat_pb2.TOOL_CHOICE_MODE_NONE: "none",
-    chat_pb2.TOOL_CHOICE_MODE_REQUIRED: "required",
-}
-_FORMATS = {
-    chat_pb2.RESPONSE_FORMAT_TYPE_TEXT: "text",
-    chat_pb2.RESPONSE_FORMAT_TYPE_JSON_OBJECT: "json_object",
-    chat_pb2.RESPONSE_FORMAT_TYPE_JSON_SCHEMA: "json_schema",
-}
+# The inverses of the gateway's maps (llmrouter.chat_rules): ChatRequest value -> our name.
+_ROLES: dict[int, Role] = {v: cast("Role", k) for k, v in chat_rules.ROLES.items()}
+_TOOL_CHOICE = {v: k for k, v in chat_rules.TOOL_CHOICE_MODES.items()}
+_FORMATS = {v: k for k, v in chat_rules.RESPONSE_FORMATS.items()}
 _FINISH = {
     "stop": chat_pb2.FINISH_REASON_STOP,
     "length": chat_pb2.FINISH_REASON_LENGTH,
@@ -69,6 +58,8 @@ _FINISH = {
 }
 # Tool schemas and response schemas nested deeper than this are refused.
 _MAX_JSON_DEPTH = 64
+_TEMPERATURE_RANGE = f"temperature must be in {chat_rules.TEMPERATURE.interval()}"
+_TOP_P_RANGE = f"top_p must be in {chat_rules.TOP_P.interval()}"
 _ATTEMPT_STATUS = {
     "succeeded": chat_pb2.ATTEMPT_STATUS_SUCCEEDED,
     "failed": chat_pb2.ATTEMPT_STATUS_FAILED,
@@ -93,11 +84,13 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
                 f"tool_choice names {tool_choice!r}, which is not in tools",
                 field=f"{path}.tool_choice.function_name",
             )
-    if chat.HasField("temperature") and not 0 <= chat.temperature <= 2:
-        raise InvalidRequest("temperature must be in [0, 2]", field=f"{path}.temperature")
-    if chat.HasField("top_p") and not 0 <= chat.top_p <= 1:
-        raise InvalidRequest("top_p must be in [0, 1]", field=f"{path}.top_p")
-    if chat.HasField("max_tokens") and chat.max_tokens <= 0:
+    # The ranges are llmrouter.chat_rules'; the gateway applies the same ones to the JSON.
+    if chat.HasField("temperature") and chat.temperature not in chat_rules.TEMPERATURE:
+        raise InvalidRequest(_TEMPERATURE_RANGE, field=f"{path}.temperature")
+    if chat.HasField("top_p") and chat.top_p not in chat_rules.TOP_P:
+        raise InvalidRequest(_TOP_P_RANGE, field=f"{path}.top_p")
+    # ChatRequest.max_tokens is an int32, so only the minimum (1: "positive") can be missed.
+    if chat.HasField("max_tokens") and chat.max_tokens not in chat_rules.MAX_TOKENS:
         raise InvalidRequest("max_tokens must be positive", field=f"{path}.max_tokens")
     if chat.client_request_id and not REQUEST_ID_PATTERN.fullmatch(chat.client_request_id):
         raise InvalidRequest(
@@ -114,10 +107,11 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         )
     _check_ledger_fields(chat, path)
     prefs = chat.routing.preferences
-    for name in ("cost", "latency", "quality"):
-        if getattr(prefs, name) < 0:
+    for name in chat_rules.PREFERENCE_KEYS:
+        if chat_rules.PREFERENCE_WEIGHT.below(getattr(prefs, name)):
             raise InvalidRequest(
-                "preference weights must be >= 0", field=f"{path}.routing.preferences.{name}"
+                f"preference weights must be >= {chat_rules.PREFERENCE_WEIGHT.minimum}",
+                field=f"{path}.routing.preferences.{name}",
             )
     return ChatRequest(
         model=chat.model or "auto",
