@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from .policies import BreakerPolicy
 
-__all__ = ["BreakerPolicy", "BreakerState", "CircuitBreaker"]
+__all__ = ["BreakerState", "CircuitBreaker"]
 
 
 class BreakerState(enum.Enum):

@@ -27,7 +27,7 @@ class ModelEntry:
     output_price_per_million: float
     enabled: bool
     breaker: CircuitBreaker
-    health: ModelStats = field(default_factory=ModelStats)
+    stats: ModelStats = field(default_factory=ModelStats)
 
     @property
     def name(self) -> str:

@@ -34,7 +34,7 @@ import aiohttp
 import httpx
 import yarl
 
-from ..errors import ConnectionFailed, ProviderError, UpstreamTimeout
+from ..errors import ConnectionFailed, MalformedResponse, ProviderError, UpstreamTimeout
 from ..redact import Credentials
 from ..urls import AddressPolicy, AddressRefused
 from .resolver import resolver_for
@@ -123,11 +123,17 @@ def classify_transport(provider: str, exc: BaseException) -> ProviderError:
 
 
 @contextmanager
-def map_transport_errors(provider: str) -> Iterator[None]:
-    """Raise our error in place of any transport exception raised inside the block."""
+def map_transport_errors(provider: str, *, reading: bool = False) -> Iterator[None]:
+    """Raise our error in place of any transport exception raised inside the block.
+
+    ``reading``: the block reads a response, so the request was sent; a ValueError there is
+    an answer that cannot be decoded (MalformedResponse), not a request that never left.
+    """
     try:
         yield
     except _CAUGHT as exc:
+        if reading and type(exc) is ValueError:
+            raise MalformedResponse(f"{provider} sent a response that cannot be read") from None
         # Not chained: aiohttp's messages name hosts and addresses the caller need not see.
         raise classify_transport(provider, exc) from None
 
@@ -140,7 +146,7 @@ class _Stream(httpx.AsyncByteStream):
         self._provider = provider
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with map_transport_errors(self._provider):
+        with map_transport_errors(self._provider, reading=True):
             async for chunk in self._response.content.iter_any():
                 yield chunk
 
@@ -244,7 +250,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         ]
         if request.extensions.get(BUFFER):
             try:
-                with map_transport_errors(self._provider):
+                with map_transport_errors(self._provider, reading=True):
                     body = await response.read()
             except ProviderError:
                 response.close()

@@ -31,13 +31,14 @@ from ..errors import (
     StreamInterrupted,
     UpstreamTimeout,
 )
+from ..policies import RetryPolicy
 from ..providers import ProviderCall
 from ..registry import ModelEntry
 from ..telemetry import current_trace_id, record_decision
 from ..usage import UsageEvent
 from .outcome import Attempt, AttemptOutcome, RequestInfo, Sinks, Success
 from .policy import Decision, Policy
-from .retry import RetryBudget, RetryPolicy
+from .retry import RetryBudget
 from .schedule import Pacing, Planned, Schedule, Timing, refusal
 
 __all__ = ["Attempt", "Engine", "Served", "StreamStarted", "StreamSummary"]

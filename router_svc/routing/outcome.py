@@ -16,9 +16,16 @@ from typing import Any
 
 from opentelemetry import trace
 
+from llmrouter.telemetry import tracing_enabled
+
 from ..chat import ChatRequest, TokenUsage
 from ..errors import ProviderError
-from ..telemetry import AttemptSpanInput, attempt_failed, attempt_succeeded, start_attempt_span
+from ..telemetry import (
+    AttemptSpanInput,
+    attempt_failed,
+    attempt_succeeded,
+    start_attempt_span,
+)
 from ..usage import UsageEvent
 from .retry import RetryBudget
 from .schedule import Planned
@@ -101,17 +108,22 @@ class AttemptOutcome:
             breaker_state=planned.breaker_state,
             fallback_reason=planned.fallback_reason,
         )
-        self.span = start_attempt_span(
-            AttemptSpanInput(
-                entry,
-                planned.number,
-                backoff_s=planned.backoff_s,
-                breaker_state=planned.breaker_state,
-                fallback_reason=planned.fallback_reason,
-                retry_after_s=planned.retry_after_s,
-                streamed=info.streamed,
-                request=info.request,
-                capture_content=sinks.capture_content,
+        # The span's input is built only when tracing: nothing per attempt otherwise.
+        self.span = (
+            None
+            if not tracing_enabled()
+            else start_attempt_span(
+                AttemptSpanInput(
+                    entry,
+                    planned.number,
+                    backoff_s=planned.backoff_s,
+                    breaker_state=planned.breaker_state,
+                    fallback_reason=planned.fallback_reason,
+                    retry_after_s=planned.retry_after_s,
+                    streamed=info.streamed,
+                    request=info.request,
+                    capture_content=sinks.capture_content,
+                )
             )
         )
         # What the attempt used: zero unless it succeeded.
@@ -147,7 +159,7 @@ class AttemptOutcome:
             output_text=result.output_text,
         )
         self.entry.breaker.record_success()
-        self.entry.health.observe(
+        self.entry.stats.observe(
             ok=True, latency_s=attempt.duration_s, now=self._sinks.wall_clock()
         )
         self._sinks.budget.on_success()
@@ -170,7 +182,7 @@ class AttemptOutcome:
             self.entry.breaker.record_release()
         if error.retryable:
             self._sinks.budget.on_failure()
-        self.entry.health.observe(
+        self.entry.stats.observe(
             ok=False,
             latency_s=attempt.duration_s,
             now=self._sinks.wall_clock(),

@@ -154,9 +154,7 @@ def _by_score(
         for _, e in kept
     }
     latencies = {
-        e.name: e.health.ewma_latency_s
-        if e.health.ewma_latency_s is not None
-        else _UNKNOWN_LATENCY_S
+        e.name: e.stats.ewma_latency_s if e.stats.ewma_latency_s is not None else _UNKNOWN_LATENCY_S
         for _, e in kept
     }
     max_cost = max(costs.values()) or 1.0

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from ..policies import RetryPolicy
 
-__all__ = ["RetryBudget", "RetryPolicy", "backoff_delay"]
+__all__ = ["RetryBudget", "backoff_delay"]
 
 
 def backoff_delay(

@@ -33,9 +33,10 @@ from ..errors import (
     RetryBudgetExhausted,
     RouterError,
 )
+from ..policies import RetryPolicy
 from ..registry import ModelEntry, Registry
 from .policy import Candidate, Decision
-from .retry import RetryBudget, RetryPolicy, backoff_delay
+from .retry import RetryBudget, backoff_delay
 
 __all__ = ["Pacing", "Planned", "Schedule", "Timing", "refusal"]
 

@@ -22,7 +22,7 @@ _STATES = {
 
 def model_health(entry: ModelEntry) -> pb.ModelHealth:
     """A model's live health as a proto message."""
-    health = entry.health
+    health = entry.stats
     state = entry.breaker.state
     message = pb.ModelHealth(
         model=entry.name,

@@ -38,11 +38,9 @@ __all__ = [
     "chat_from_proto",
     "complete_response",
     "decision_to_proto",
-    "duration",
     "finish_reason",
     "list_models_response",
     "stream_chunk",
-    "timestamp",
     "tool_call_deltas",
 ]
 

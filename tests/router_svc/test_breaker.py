@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from router_svc.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from router_svc.breaker import BreakerState, CircuitBreaker
+from router_svc.policies import BreakerPolicy
 
 
 class Clock:

@@ -121,3 +121,18 @@ def test_transport_failures_map_onto_our_errors(
     assert type(error) is expected
     assert str(error) == message
     assert error.retryable
+
+
+def test_a_body_that_cannot_be_read_is_a_malformed_response_not_a_request_never_sent() -> None:
+    # A ValueError while sending is a header aiohttp refused (the request never left); while
+    # reading, the request was sent and the answer is what failed.
+    from router_svc.errors import ConnectionFailed, MalformedResponse
+    from router_svc.providers.transport import map_transport_errors
+
+    with pytest.raises(ConnectionFailed, match="LocalProtocolError"), map_transport_errors("p"):
+        raise ValueError("bad header")
+    with (
+        pytest.raises(MalformedResponse, match="cannot be read"),
+        map_transport_errors("p", reading=True),
+    ):
+        raise ValueError("bad chunk")
