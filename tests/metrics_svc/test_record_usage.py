@@ -304,13 +304,26 @@ async def test_sqlite_ledger_uses_write_ahead_logging(tmp_path: Path) -> None:
     assert mode == "wal"
 
 
-def test_the_batch_insert_names_every_ledger_column() -> None:
-    # The driver-level insert lists its columns itself: a migration adding a column must add it
-    # there too (or the column would silently stay at its default for every record).
-    from metrics_svc.ingest import COLUMNS
-    from metrics_svc.tables import usage_records
+async def test_the_batch_insert_names_every_column_of_the_migrated_ledger(tmp_path: Path) -> None:
+    # The driver-level insert names its columns itself (derived from tables.py): a migration
+    # adding a column that tables.py lacks would leave it at its default for every record. So
+    # compare the statements' column lists with the columns of a really migrated database.
+    import re
 
-    assert list(COLUMNS) == [c.name for c in usage_records.columns]
+    from metrics_svc import ingest
+    from metrics_svc.repository import Repository
+
+    path = tmp_path / "ledger.sqlite3"
+    repository = await Repository.create(f"sqlite+aiosqlite:///{path}")
+    await repository.close()
+    with sqlite3.connect(path) as db:
+        migrated = [row[1] for row in db.execute("PRAGMA table_info(usage_records)")]
+    for statement in (ingest._SQLITE_INSERT, ingest._PG_INSERT):
+        named = re.match(r"INSERT INTO usage_records \(([^)]*)\)", statement)
+        assert named is not None, statement
+        inserted = [name.strip().strip('"') for name in named.group(1).split(",")]
+        assert sorted(inserted) == sorted(migrated)
+    assert sorted(ingest.COLUMNS) == sorted(migrated)
 
 
 def test_every_usage_record_field_has_a_ledger_column_and_a_row_field() -> None:
