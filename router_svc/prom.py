@@ -1,4 +1,4 @@
-"""Prometheus metrics of the router: attempts, latency, time to first token, fallbacks,
+"""Prometheus metrics of the router: attempts, latency, time to first token, fallbacks, retries,
 breaker states, tokens, cost and the usage outbox."""
 
 from __future__ import annotations
@@ -99,7 +99,13 @@ class RouterMetrics:
         )
         self.fallbacks = Counter(
             "llmrouter_fallbacks",
-            "Attempts made because an earlier one failed, by its failure",
+            "Attempts on another model than the request's previous attempt, by its failure",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "llmrouter_retries",
+            "Attempts on the same model as the request's previous attempt, by its failure",
             ["reason"],
             registry=self.registry,
         )
@@ -139,8 +145,12 @@ class RouterMetrics:
         children.duration.observe(event.duration_s)
         if event.ttft_s is not None:
             children.ttft.observe(event.ttft_s)
-        if event.fallback_reason:
+        # Like the ledger's fallback flag: a retry of the same model is not a fallback, and a
+        # request's first attempt is neither.
+        if event.fallback:
             self.fallbacks.labels(event.fallback_reason).inc()
+        elif event.attempt > 1:
+            self.retries.labels(event.fallback_reason).inc()
         if event.prompt_tokens:
             children.prompt_tokens.inc(event.prompt_tokens)
         if event.completion_tokens:

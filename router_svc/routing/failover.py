@@ -2,7 +2,7 @@
 
 The parts live beside this module: :mod:`.schedule` decides which candidate to try next, when
 and why (retries, backoff, retry budget, breakers, the deadline); :mod:`.outcome` reports each
-attempt's end to its span, the model's breaker and health, the retry budget and the usage
+attempt's end to its span, the model's breaker, health and retry budget and the usage
 ledger. This module only calls the providers and relays what they return.
 
 * One deadline: each attempt's timeout is at most the time remaining (and, for whole answers,
@@ -38,7 +38,7 @@ from ..telemetry import current_trace_id, record_decision
 from ..usage import UsageEvent
 from .outcome import Attempt, AttemptOutcome, RequestInfo, Sinks, Success
 from .policy import Decision, Policy
-from .retry import RetryBudget
+from .retry import RetryBudgets
 from .schedule import Pacing, Planned, Schedule, Timing, refusal
 
 __all__ = ["Attempt", "Engine", "Served", "StreamStarted", "StreamSummary"]
@@ -114,7 +114,7 @@ class Engine:
         record: Callable[[UsageEvent], None],
         *,
         retry: RetryPolicy | None = None,
-        budget: RetryBudget | None = None,
+        budgets: RetryBudgets | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -123,12 +123,12 @@ class Engine:
     ) -> None:
         self._policy = policy
         self.retry = retry or RetryPolicy()
-        self.budget = budget or RetryBudget()
+        self.budgets = budgets or RetryBudgets()
         self._clock = clock
         self._wall = wall_clock
         self._capture = capture_content
-        self._pacing = Pacing(self.retry, self.budget, Timing(clock, wall_clock, sleep, rand))
-        self._sinks = Sinks(self.budget, record, clock, wall_clock, capture_content)
+        self._pacing = Pacing(self.retry, self.budgets, Timing(clock, wall_clock, sleep, rand))
+        self._sinks = Sinks(self.budgets, record, clock, wall_clock, capture_content)
 
     async def _start(self, request: ChatRequest, streamed: bool, deadline: float) -> _Run:
         decision = await self._policy.decide(request)
