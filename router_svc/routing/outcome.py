@@ -176,7 +176,8 @@ class AttemptOutcome:
         attempt.retry_after_s = error.retry_after
         attempt_failed(self.span, error.reason, error.message)
         # A failure that says nothing about the model's health (a request it cannot take)
-        # only frees its half-open probe slot; only retryable failures spend the model's retry budget.
+        # only frees its half-open probe slot; only retryable failures spend the model's retry
+        # budget.
         if error.counts_against_breaker:
             self.entry.breaker.record_failure()
         else:

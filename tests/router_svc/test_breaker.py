@@ -224,7 +224,8 @@ def test_one_probe_at_a_time_and_back_on_the_model_at_once() -> None:
     assert not breaker.would_allow()
     breaker.record_success()
     assert breaker.state is BreakerState.CLOSED
-    assert breaker.allow() and breaker.allow()
+    assert breaker.allow()
+    assert breaker.allow()
 
 
 def test_the_ejection_count_decays_while_the_model_stays_healthy() -> None:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from grpc_status import rpc_status
 
-from llmrouter.v1 import chat_pb2, router_service_pb2
+from llmrouter.v1 import router_service_pb2
 from router_svc.config import BreakerConfig, RetryConfig
 from tests.conftest import free_port
 from tests.fakes import Behavior, FakeUpstream
@@ -44,9 +44,7 @@ async def test_budgets_limit_retries_of_each_model_never_first_attempts(
     assert walked == ["aaabbbc", "aabbc"] + ["abc"] * 6
 
 
-async def test_every_model_failing_names_each_one(
-    make_router: Any, upstream: FakeUpstream
-) -> None:
+async def test_every_model_failing_names_each_one(make_router: Any, upstream: FakeUpstream) -> None:
     upstream.set(None, Behavior(status=503))
     _, stub = await make_router(
         (model("a"), model("b")), ("a", "b"), retry=RetryConfig(), breaker=NO_BREAKER
