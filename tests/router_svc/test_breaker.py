@@ -36,6 +36,20 @@ POLICY = BreakerPolicy(
 )
 
 
+# Ejections that grow (100, 200, 300 s) and decay: the state machine below explores them.
+GROWING = BreakerPolicy(
+    consecutive_failures=3,
+    failure_rate=0.5,
+    window_s=60,
+    min_calls=10,
+    base_ejection_s=100,
+    max_ejection_s=300,
+    ejection_decay_s=50,
+    half_open_probes=2,
+    probe_timeout_s=30,
+)
+
+
 def test_defaults_match_the_issue() -> None:
     policy = BreakerPolicy()
     assert policy.consecutive_failures == 3
@@ -111,7 +125,7 @@ class BreakerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = Clock()
-        self.breaker = CircuitBreaker(POLICY, self.clock)
+        self.breaker = CircuitBreaker(GROWING, self.clock)
         self.in_flight = 0
         self.consecutive = 0
         self.opened_at: float | None = None
@@ -160,14 +174,16 @@ class BreakerMachine(RuleBasedStateMachine):
         assert self.breaker.state is BreakerState.CLOSED
 
     @invariant()
-    def open_breakers_wait_their_cooldown(self) -> None:
+    def open_breakers_wait_their_ejection(self) -> None:
         if self.breaker.state is BreakerState.OPEN:
-            assert 0 < self.breaker.retry_after() <= POLICY.max_ejection_s
+            wait = self.breaker.retry_after()
+            assert 0 < wait <= GROWING.max_ejection_s
+            assert wait <= GROWING.base_ejection_s * self.breaker.ejections
 
     @invariant()
     def probes_are_limited(self) -> None:
         if self.breaker.state is BreakerState.HALF_OPEN:
-            assert len(self.breaker._probes) <= POLICY.half_open_probes
+            assert len(self.breaker._probes) <= GROWING.half_open_probes
 
 
 BreakerMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=60, deadline=None)
