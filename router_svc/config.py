@@ -104,6 +104,9 @@ class ModelConfig:
     enabled: bool = True
     # Order among models with equal standing (lower first) when no chain says otherwise.
     priority: int = 0
+    # Models (names or aliases) tried in order after this one when a client names it; a
+    # request's own fallbacks replace these. Not used when the model is reached via a chain.
+    fallbacks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,7 @@ class RouterConfig:
                 if name in names or name == "auto":
                     raise ConfigError(f"models[{i}].name: duplicate model name {name!r}")
                 names.add(name)
+        _check_fallbacks(self.models)
         for i, name in enumerate(self.default_chain):
             if name not in names:
                 raise ConfigError(f"default_chain[{i}]: unknown model {name!r}")
@@ -292,6 +296,20 @@ class RouterConfig:
             for i, name in enumerate(category.chain):
                 if name not in names:
                     raise ConfigError(f"categories[{c}].chain[{i}]: unknown model {name!r}")
+
+
+def _check_fallbacks(models: tuple[ModelConfig, ...]) -> None:
+    """Each model's fallbacks name other known models, each once (aliases resolved)."""
+    canonical = {n: m.name for m in models for n in (m.name, *m.aliases)}
+    for i, model in enumerate(models):
+        seen = {model.name}
+        for j, name in enumerate(model.fallbacks):
+            target = canonical.get(name, "")
+            if not target or target in seen:
+                problem = "names the model itself" if target == model.name else "repeats a model"
+                problem = problem if target else "unknown model"
+                raise ConfigError(f"models[{i}].fallbacks[{j}]: {problem} {name!r}")
+            seen.add(target)
 
 
 # Real providers that join the built-in defaults when their key is in the environment.
