@@ -25,6 +25,8 @@ class Provider(abc.ABC):
         self.name = config.name
         self.kind = config.kind
         self.local = config.local
+        # Stream chunks skipped as unreadable (see .lenient), for the Prometheus counter.
+        self.skipped_chunks = 0
 
     @abc.abstractmethod
     async def complete(self, call: ProviderCall) -> Completion:

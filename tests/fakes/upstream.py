@@ -87,6 +87,20 @@ class Behavior:
     """Streaming: content pieces sent before ``stream_error``."""
     text: str | None = None
     """The reply's text instead of "Hello from <model>." (e.g. a huge one)."""
+    stall_after: int | None = None
+    """Streaming: after this many content pieces send nothing more, keeping the connection
+    open (until the client goes away or the server stops)."""
+    garbage_at: int | None = None
+    """Streaming: ``garbage_count`` unreadable frames go out before content piece number
+    ``garbage_at`` (0-based); the stream then goes on."""
+    garbage_count: int = 1
+    """Streaming: how many unreadable frames in a row ``garbage_at`` sends."""
+    drop_end_marker: bool = False
+    """Streaming: the finish and usage are sent, then the body ends without the protocol's end
+    marker (OpenAI ``data: [DONE]``, Anthropic ``message_stop``) and the connection closes."""
+    reject_prefill: bool = False
+    """A request that continues an assistant prefill gets 400, as from an OpenAI-compatible
+    server that does not know vLLM's ``continue_final_message``."""
 
 
 @dataclass(frozen=True)
@@ -265,6 +279,15 @@ class FakeUpstream:
             )
             return True
         behavior = self._next_behavior(body["model"])
+        prefill = wire.prefill(body)
+        if behavior.reject_prefill and body.get("continue_final_message") is not None:
+            message = "Unrecognized request argument supplied: continue_final_message"
+            await _send_json(connection, 400, dumps(wire.error(400, message, "")), close=close)
+            return True
+        if behavior.reject_prefill and prefill is not None:
+            message = "this model does not support assistant message prefill"
+            await _send_json(connection, 400, dumps(wire.error(400, message, "")), close=close)
+            return True
         if behavior.stall:
             await connection.pause(None)
         await connection.pause(behavior.delay_s)
@@ -286,6 +309,7 @@ class FakeUpstream:
             chunks=behavior.chunks,
             max_tokens=wire.max_tokens(body),
             text=behavior.text,
+            prefill=prefill,
         )
         if not streaming:
             payload = dumps(wire.reply(answer))
@@ -326,10 +350,14 @@ async def _stream(
     for i, piece in enumerate(pieces):
         if behavior.cut_after is not None and i >= behavior.cut_after:
             return False
+        if behavior.stall_after is not None and i >= behavior.stall_after:
+            await connection.pause(None)
         if behavior.stream_error is not None and i >= behavior.stream_error_after:
             break
         if i:
             await connection.pause(behavior.chunk_delay_s)
+        if i == behavior.garbage_at:
+            await connection.send(chunk(wire.malformed_frame()) * behavior.garbage_count)
         await connection.send(chunk(piece))
     if behavior.cut_after is not None:
         # Fewer pieces than cut_after: still cut, before the final frames.
@@ -338,8 +366,11 @@ async def _stream(
         error = wire.stream_error(behavior.stream_error, behavior.error_code)
         await connection.send(chunk(error) + LAST_CHUNK)
         return True
-    await connection.send(b"".join(chunk(frame) for frame in stream.tail) + LAST_CHUNK)
-    return True
+    tail = stream.tail
+    if behavior.drop_end_marker:
+        tail = tail[: len(tail) - stream.end_marker]
+    await connection.send(b"".join(chunk(frame) for frame in tail) + LAST_CHUNK)
+    return not behavior.drop_end_marker
 
 
 async def _send_json(
