@@ -104,6 +104,10 @@ class ModelConfig:
     enabled: bool = True
     # Order among models with equal standing (lower first) when no chain says otherwise.
     priority: int = 0
+    # Can continue a streamed answer another model began (assistant prefill): unset means the
+    # provider kind's default: anthropic and ollama yes; openai no (set true for vLLM and
+    # SGLang, which take continue_final_message); simulated no.
+    continuation: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +266,11 @@ class RouterConfig:
         if self.max_receive_message_bytes <= 0:
             raise ConfigError(
                 f"max_receive_message_bytes: must be positive, got {self.max_receive_message_bytes}"
+            )
+        if self.retry.stream_idle_timeout_s < 0:
+            raise ConfigError(
+                "retry.stream_idle_timeout_s: must not be negative, "
+                f"got {self.retry.stream_idle_timeout_s}"
             )
         if self.max_response_bytes <= 0:
             raise ConfigError(

@@ -86,6 +86,7 @@ class AnthropicProvider(HttpProvider):
     """Speaks ``POST {base_url}/v1/messages``."""
 
     path = "/v1/messages"
+    continues = True
     stream_end = "message_stop"
     incomplete = "a message without content"
 
@@ -100,6 +101,15 @@ class AnthropicProvider(HttpProvider):
         """The Messages API request body."""
         request = call.request
         system, messages = _anthropic_messages(request)
+        # "Prefill Claude's response": the reply continues a final assistant message, whose
+        # content cannot end with trailing whitespace (the API answers 400).
+        text = call.prefill.rstrip()
+        if text:
+            block = {"type": "text", "text": text}
+            if messages and messages[-1]["role"] == "assistant":
+                messages[-1]["content"].append(block)
+            else:
+                messages.append({"role": "assistant", "content": [block]})
         body: dict[str, Any] = {
             "model": call.model,
             "messages": messages,

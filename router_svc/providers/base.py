@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from ..chat import Completion, StreamEvent
 from ..config import ProviderConfig
@@ -17,6 +17,10 @@ __all__ = ["Provider", "create_provider", "provider_kind", "registered_kinds"]
 
 class Provider(abc.ABC):
     """One upstream endpoint. Instances live for the whole process (pooled connections)."""
+
+    continues: ClassVar[bool] = False
+    """Whether this kind's API continues a final assistant message (``ProviderCall.prefill``)
+    by default; a model's ``continuation`` setting overrides it."""
 
     def __init__(self, config: ProviderConfig, policy: AddressPolicy | None = None) -> None:
         # ``policy`` matters only to adapters that connect somewhere; all take it so that

@@ -13,6 +13,7 @@ from .base import provider_kind
 from .call import ProviderCall
 from .http import HttpProvider
 from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
+from .openai_compat import prefill
 
 __all__ = ["OllamaProvider"]
 
@@ -22,6 +23,7 @@ class OllamaProvider(HttpProvider):
     """Speaks ``POST {base_url}/api/chat``."""
 
     path = "/api/chat"
+    continues = True
     framing = "ndjson"
     stream_end = "done"
 
@@ -43,6 +45,10 @@ class OllamaProvider(HttpProvider):
                     for c in m.tool_calls
                 ]
             messages.append(item)
+        if call.prefill:
+            # /api/chat continues a final assistant message and answers with what follows it
+            # (ollama/ollama#6778, the maintainers' answer; every template since #5890).
+            prefill(messages, call.prefill)
         body: dict[str, Any] = {"model": call.model, "messages": messages, "stream": stream}
         if request.tools and request.tool_choice != "none":
             body["tools"] = [

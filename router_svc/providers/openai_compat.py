@@ -15,7 +15,7 @@ from .call import ProviderCall
 from .http import HttpProvider
 from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
 
-__all__ = ["OpenAICompatProvider", "finish_reason", "openai_messages"]
+__all__ = ["OpenAICompatProvider", "finish_reason", "openai_messages", "prefill"]
 
 _FINISH = {
     "stop": "stop",
@@ -31,6 +31,21 @@ def finish_reason(value: Any, has_tool_calls: bool) -> str:
     if has_tool_calls and value in (None, "stop", "tool_calls"):
         return "tool_calls"
     return _FINISH.get(str(value), "stop")
+
+
+def prefill(messages: list[dict[str, Any]], text: str) -> None:
+    """End ``messages`` (OpenAI or Ollama shape) with an assistant message ``text`` to
+    continue; a final plain assistant message (the caller's own prefill) is extended."""
+    last = messages[-1] if messages else None
+    if (
+        last is not None
+        and last["role"] == "assistant"
+        and isinstance(last.get("content"), str)
+        and not last.get("tool_calls")
+    ):
+        last["content"] += text
+    else:
+        messages.append({"role": "assistant", "content": text})
 
 
 def openai_messages(messages: tuple[chat.Message, ...]) -> list[dict[str, Any]]:
@@ -75,6 +90,14 @@ class OpenAICompatProvider(HttpProvider):
         """The chat completions request body."""
         request = call.request
         body: dict[str, Any] = {"model": call.model, "messages": openai_messages(request.messages)}
+        if call.prefill:
+            # vLLM's OpenAI-compatible server, "Extra parameters" of the Chat API, and SGLang's
+            # sampling parameters: continue_final_message continues the final assistant message
+            # ("cannot be used at the same time as add_generation_prompt"). Plain OpenAI has no
+            # such parameter: models there are configured without continuation.
+            prefill(body["messages"], call.prefill)
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
         if request.tools:
             body["tools"] = [
                 {

@@ -96,8 +96,9 @@ class Behavior:
     garbage_count: int = 1
     """Streaming: how many unreadable frames in a row ``garbage_at`` sends."""
     drop_end_marker: bool = False
-    """Streaming: the finish and usage are sent, then the body ends without the protocol's end
-    marker (OpenAI ``data: [DONE]``, Anthropic ``message_stop``) and the connection closes."""
+    """Streaming: the finish and usage are sent, then the connection closes without the
+    protocol's end marker (OpenAI ``data: [DONE]``, Anthropic ``message_stop``) and without the
+    body's terminating chunk."""
     reject_prefill: bool = False
     """A request that continues an assistant prefill gets 400, as from an OpenAI-compatible
     server that does not know vLLM's ``continue_final_message``."""
@@ -366,11 +367,12 @@ async def _stream(
         error = wire.stream_error(behavior.stream_error, behavior.error_code)
         await connection.send(chunk(error) + LAST_CHUNK)
         return True
-    tail = stream.tail
     if behavior.drop_end_marker:
-        tail = tail[: len(tail) - stream.end_marker]
-    await connection.send(b"".join(chunk(frame) for frame in tail) + LAST_CHUNK)
-    return not behavior.drop_end_marker
+        tail = stream.tail[: len(stream.tail) - stream.end_marker]
+        await connection.send(b"".join(chunk(frame) for frame in tail))
+        return False  # closed without the body's terminating chunk
+    await connection.send(b"".join(chunk(frame) for frame in stream.tail) + LAST_CHUNK)
+    return True
 
 
 async def _send_json(

@@ -4,17 +4,20 @@ continued on a model that can continue it, or ends promptly with the original er
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import grpc
 import httpx
+import pytest
+from grpc_status import rpc_status
 
-from llmrouter.v1 import chat_pb2, router_service_pb2
-from router_svc.config import RetryConfig
+from llmrouter.v1 import chat_pb2, metrics_service_pb2, router_service_pb2
+from router_svc.config import BreakerConfig, CategoryConfig, RetryConfig
 from tests.conftest import free_port
 from tests.fakes import Behavior, FakeUpstream
 
-from .conftest import model
+from .conftest import FakeMetrics, model, wait_for
 
 ONE_TRY = RetryConfig(attempts_per_model=1, stream_idle_timeout_s=0.5)
 # 60 pieces of one text, the same on every model, so a continuation can be checked exactly.
@@ -70,3 +73,139 @@ async def test_bad_chunks_and_missing_end_markers_lose_no_answer(
         text = (await http.get(f"http://127.0.0.1:{running.prometheus_port}/metrics")).text
     assert 'llmrouter_stream_chunks_skipped_total{provider="oai"} 1.0' in text
     assert 'llmrouter_stream_chunks_skipped_total{provider="anth"} 1.0' in text
+
+
+# One category per way the answer can go on after "a" breaks; chosen by a keyword.
+ROUTES = {
+    "anth": ("a", "b"),  # Anthropic Messages: continues by default
+    "olla": ("a", "c"),  # Ollama /api/chat: continues by default
+    "vllm": ("a", "e", "d"),  # plain OpenAI (no continuation), then a vLLM-style server
+    "plain": ("a", "e"),  # nothing can continue
+    "reject": ("a", "f"),  # configured to continue, but the server refuses the parameter
+}
+MODELS = (
+    model("a"),
+    model("b", "anth"),
+    model("c", "olla"),
+    model("d", continuation=True),
+    model("e"),
+    model("f", continuation=True),
+)
+IDLE_S = 0.5
+
+
+def category_chat(route: str) -> router_service_pb2.StreamCompleteRequest:
+    return router_service_pb2.StreamCompleteRequest(chat=chat(f"please answer {route}"))
+
+
+async def stream_route(stub: Any, route: str) -> tuple[list[Any], grpc.aio.AioRpcError | None]:
+    received: list[Any] = []
+    try:
+        async for chunk in stub.StreamComplete(category_chat(route)):
+            received.append(chunk)
+    except grpc.aio.AioRpcError as exc:
+        return received, exc
+    return received, None
+
+
+async def test_broken_streams_are_continued_seamlessly_or_end_with_the_original_error(
+    make_router: Any, upstream: FakeUpstream, fake_metrics: Any
+) -> None:
+    categories = tuple(CategoryConfig(name, chain, (name,)) for name, chain in ROUTES.items())
+    retry = RetryConfig(attempts_per_model=1, stream_idle_timeout_s=IDLE_S, ttft_timeout_s=5)
+    # "a" breaks every time here: its breaker would open (and rightly skip it) after three.
+    breaker = BreakerConfig(consecutive_failures=100, min_calls=100)
+    _, stub = await make_router(MODELS, ("a",), categories=categories, retry=retry, breaker=breaker)
+    metrics: FakeMetrics = fake_metrics[0]
+    answered = {name: Behavior(chunks=60, text=WORDS) for name in "bcdef"}
+    for name, behavior in answered.items():
+        upstream.set(name, behavior)
+    # One after the other in one router: cut and stalled streams continued by each kind of
+    # model that can, then the two ways continuing fails.
+    for route, breaks in [
+        ("anth", Behavior(chunks=60, text=WORDS, cut_after=40)),
+        ("anth", Behavior(chunks=60, text=WORDS, stall_after=40)),
+        ("olla", Behavior(chunks=60, text=WORDS, cut_after=40)),
+        ("vllm", Behavior(chunks=60, text=WORDS, stall_after=40)),
+    ]:
+        upstream.set("a", breaks)
+        records_before = len(metrics.records)
+        started = time.monotonic()
+        chunks, error = await stream_route(stub, route)
+        elapsed = time.monotonic() - started
+        assert error is None, (route, error)
+        # The whole answer once: nothing repeated, nothing lost; one start, one finish.
+        assert text_of(chunks) == WORDS, route
+        kinds = [c.WhichOneof("chunk") for c in chunks]
+        assert kinds.count("start") == 1 and kinds[0] == "start"
+        assert kinds.count("summary") == 1 and kinds[-1] == "summary"
+        continuer = ROUTES[route][-1]
+        summary = chunks[-1].summary
+        assert [(a.model, a.status) for a in summary.attempts] == [
+            ("a", chat_pb2.ATTEMPT_STATUS_FAILED),
+            (continuer, chat_pb2.ATTEMPT_STATUS_SUCCEEDED),
+        ]
+        if breaks.stall_after is not None:
+            assert IDLE_S <= elapsed < IDLE_S + 1.5, elapsed
+        # Each attempt its own usage record: the broken one billed for what it relayed.
+        await wait_for(lambda n=records_before: len(metrics.records) == n + 2)
+        records = sorted(list(metrics.records.values())[records_before:], key=lambda r: r.attempt)
+        assert [(r.model, r.status) for r in records] == [
+            ("a", metrics_service_pb2.USAGE_STATUS_FAILED),
+            (continuer, metrics_service_pb2.USAGE_STATUS_SUCCEEDED),
+        ]
+        assert records[0].completion_tokens > 0
+        # The 20 pieces it added (Anthropic's prefill lost its trailing space, so its first
+        # piece is the rest of piece 40).
+        assert records[1].completion_tokens == (21 if route == "anth" else 20)
+        assert summary.usage.completion_tokens == sum(r.completion_tokens for r in records)
+    # The continuation requests, per each API's reference.
+    vllm = [r for r in upstream.requests if r.model == "d"][-1].json
+    assert vllm["continue_final_message"] is True
+    assert vllm["add_generation_prompt"] is False
+    assert vllm["messages"][-1]["role"] == "assistant"
+    assert WORDS.startswith(vllm["messages"][-1]["content"])
+    assert upstream.calls("e") == 0  # plain OpenAI was passed over, never asked
+    claude = [r for r in upstream.requests if r.model == "b"][-1].json
+    assert claude["messages"][-1]["role"] == "assistant"
+    prefix = claude["messages"][-1]["content"][-1]["text"]
+    assert prefix == prefix.rstrip() and WORDS.startswith(prefix)
+
+    # Nothing can continue: the interruption, as soon as the stall is seen.
+    upstream.set("a", Behavior(chunks=60, text=WORDS, stall_after=40))
+    started = time.monotonic()
+    chunks, error = await stream_route(stub, "plain")
+    assert error is not None
+    assert time.monotonic() - started < IDLE_S + 1.0
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "STREAM_INTERRUPTED" in str(rpc_status.from_call(error))
+    assert "a stalled after 40 chunks" in (error.details() or "")
+    assert "summary" not in [c.WhichOneof("chunk") for c in chunks]
+
+    # The only candidate refuses the prefill (400): the client still hears why the answer
+    # broke, not the candidate's refusal.
+    upstream.set("a", Behavior(chunks=60, text=WORDS, cut_after=40))
+    upstream.set("f", Behavior(reject_prefill=True))
+    chunks, error = await stream_route(stub, "reject")
+    assert error is not None
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    assert "STREAM_INTERRUPTED" in str(rpc_status.from_call(error))
+    assert "a failed after 40 chunks" in (error.details() or "")
+    assert upstream.calls("f") == 1
+
+
+async def test_a_tool_call_cut_midway_is_not_continued(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    _, stub = await make_router(
+        MODELS, ("a", "b"), retry=RetryConfig(attempts_per_model=1, stream_idle_timeout_s=IDLE_S)
+    )
+    upstream.set("a", Behavior(chunks=8, cut_after=4))
+    request = router_service_pb2.StreamCompleteRequest(chat=chat("weather?"))
+    request.chat.tools.add(name="get_weather", parameters_json='{"type":"object"}')
+    received: list[Any] = []
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for chunk in stub.StreamComplete(request):
+            received.append(chunk)
+    assert "STREAM_INTERRUPTED" in str(rpc_status.from_call(info.value))
+    assert upstream.calls("b") == 0
