@@ -278,3 +278,29 @@ def test_ollama_line_with_done_reason_but_no_done_finishes() -> None:
     events = run("ollama", [*s.payloads[:-1], json.dumps(last)])
     check_correct(events, s)
     assert events[-1].usage.completion_tokens == 4  # the eval count it carried
+
+
+# Valid JSON of the wrong shape, three per protocol: each once escaped the parser as a
+# TypeError or AttributeError instead of being classified.
+WRONG_SHAPES = [
+    ("openai", '{"choices": [1]}'),
+    ("openai", '{"choices": [{"delta": {"content": 5}}]}'),
+    ("openai", '{"choices": [], "usage": {"prompt_tokens": "many"}}'),
+    ("anthropic", '{"type": "message_delta", "usage": 7}'),
+    ("anthropic", '{"type": "content_block_delta", "index": 0, "delta": "text"}'),
+    ("anthropic", '{"type": "message_delta", "delta": {"stop_reason": ["end_turn"]}}'),
+    ("ollama", '{"message": "text", "done": false}'),
+    ("ollama", '{"message": {"content": ["a"]}, "done": false}'),
+    ("ollama", '{"message": {"tool_calls": [{"function": 1}]}, "done": false}'),
+]
+
+
+@pytest.mark.parametrize(("kind", "payload"), WRONG_SHAPES)
+def test_a_chunk_of_the_wrong_shape_is_skipped_mid_stream(kind: str, payload: str) -> None:
+    s = sample(kind, False, 6)
+    at = s.first_content + 2
+    check_correct(run(kind, [*s.payloads[:at], payload, *s.payloads[at:]]), s)
+    # Before any content it is the stream's (classified) failure.
+    items = [*s.payloads[: s.first_content], payload, *s.payloads[s.first_content :]]
+    with pytest.raises(ProviderError):
+        run(kind, items)
