@@ -27,7 +27,7 @@ from ..registry import ModelEntry
 from ..tokens import estimate_prompt_tokens
 from .policy import Decision
 
-__all__ = ["Answer", "Broken", "continuers", "estimated_usage"]
+__all__ = ["Answer", "Broken", "Seam", "continuers", "estimated_usage"]
 
 
 @dataclass(slots=True)
@@ -105,8 +105,9 @@ def continuers(decision: Decision, after: ModelEntry) -> Iterator[ModelEntry]:
             yield entry
 
 
-def estimated_usage(request: ChatRequest, prefill: str, relayed: str) -> TokenUsage:
-    """What a stream sent ``prefill`` that broke after relaying ``relayed`` used (it sent no
-    usage): the prompt estimate, and one token per four characters relayed."""
+def estimated_usage(request: ChatRequest, prefill: str, relayed_chars: int) -> TokenUsage:
+    """What a stream sent ``prefill`` that broke after relaying ``relayed_chars`` characters
+    (text and tool arguments) used, as it sent no usage: the prompt estimate, and one token per
+    four characters relayed."""
     prompt = estimate_prompt_tokens(request) + -(-len(prefill) // 4)
-    return TokenUsage(prompt, -(-len(relayed) // 4))
+    return TokenUsage(prompt, -(-relayed_chars // 4))

@@ -250,8 +250,8 @@ class Engine:
         )
         seam = Seam(prefill)
         committed = False
-        chunks = 0
-        relayed: list[str] = []
+        chunks = chars = 0  # relayed by this attempt
+        ours = len(answer.parts)  # where this attempt's part of the answer begins
         failure: ProviderError
         try:
             while True:
@@ -286,8 +286,8 @@ class Engine:
                             trace_id=run.info.trace_id,
                         )
                 if isinstance(event, StreamEnd):
-                    text = "".join(relayed)
-                    attempt.succeeded(_streamed(entry, event, text if self._capture else None))
+                    text = "".join(answer.parts[ours:]) if self._capture else None
+                    attempt.succeeded(_streamed(entry, event, text))
                     answer.bill(event.usage, attempt.cost_usd)
                     yield StreamSummary(
                         entry=entry,
@@ -299,7 +299,7 @@ class Engine:
                     )
                     return
                 chunks += 1
-                relayed.append(event.content)
+                chars += len(event.content) + sum(len(c.arguments) for c in event.tool_calls)
                 answer.add(event)
                 yield event
         except TimeoutError:
@@ -311,7 +311,7 @@ class Engine:
                     answer,
                     failure,
                     prefill,
-                    "".join(relayed),
+                    chars,
                     f"{entry.name} stalled after {chunks} chunks",
                 )
                 return
@@ -324,7 +324,7 @@ class Engine:
                     answer,
                     exc,
                     prefill,
-                    "".join(relayed),
+                    chars,
                     f"{entry.name} failed after {chunks} chunks ({exc.reason})",
                 )
                 return
@@ -342,11 +342,12 @@ class Engine:
         answer: Answer,
         cause: ProviderError,
         prefill: str,
-        relayed: str,
+        relayed_chars: int,
         message: str,
     ) -> Broken:
-        """Settle an attempt that broke after relaying ``relayed``: billed what it relayed."""
-        usage = estimated_usage(attempt.info.request, prefill, relayed)
+        """Settle an attempt that broke after relaying ``relayed_chars`` characters: billed for
+        what it relayed."""
+        usage = estimated_usage(attempt.info.request, prefill, relayed_chars)
         attempt.failed(cause, usage)
         answer.bill(usage, attempt.cost_usd)
         error = StreamInterrupted(message)
