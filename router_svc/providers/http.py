@@ -219,6 +219,7 @@ class HttpProvider(Provider):
             self.decoder(call),
             events,
             end_marker=self.stream_end,
+            finish_grace_s=call.finish_grace_s,
             on_skip=self._skipped,
         )
 

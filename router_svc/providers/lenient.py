@@ -7,9 +7,9 @@ NDJSON line) into our events; :func:`decode` drives it over the payloads with th
   counted (``Provider.skipped_chunks``, the attempt span's :data:`SKIPPED_ATTRIBUTE`); its
   content is never logged. Before the first content it is the stream's failure (the request
   fails over), and so are more than :data:`MAX_SKIPPED_IN_A_ROW` bad chunks in a row.
-* A stream that ends, or whose connection breaks, after it sent its finish reason (and its
-  usage, if it sends any) is finalised as a success with that usage, although its end marker
-  (``[DONE]``, ``message_stop``, ``done: true``) never came.
+* A stream that ends, breaks or falls silent (for ``finish_grace_s``) after it sent its finish
+  reason (and its usage, if it sends any) is finalised as a success with that usage, although
+  its end marker (``[DONE]``, ``message_stop``, ``done: true``) never came.
 * Everything else that goes wrong is a classified :class:`~router_svc.errors.ProviderError`;
   no other exception leaves :func:`decode`.
 """
@@ -17,6 +17,7 @@ NDJSON line) into our events; :func:`decode` drives it over the payloads with th
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 
 from opentelemetry import trace
@@ -62,6 +63,7 @@ async def decode(
     payloads: AsyncIterator[str],
     *,
     end_marker: str,
+    finish_grace_s: float = 1.0,
     on_skip: Callable[[], None] = lambda: None,
 ) -> AsyncGenerator[StreamEvent, None]:
     """Our events from ``payloads`` by ``decoder``, ending with exactly one ``StreamEnd``, or a
@@ -70,7 +72,15 @@ async def decode(
     in_a_row = skipped = 0
     while True:
         try:
-            payload = await anext(payloads)
+            if decoder.finished() is None:
+                payload = await anext(payloads)
+            else:
+                # Finished: what may still come (usage, the end marker) comes at once.
+                try:
+                    async with asyncio.timeout(finish_grace_s):
+                        payload = await anext(payloads)
+                except TimeoutError:
+                    break
         except StopAsyncIteration:
             break
         except ProviderError:

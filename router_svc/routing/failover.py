@@ -47,6 +47,9 @@ from .served import Run, Served, StreamStarted, StreamSummary
 
 __all__ = ["Attempt", "Engine", "Served", "StreamStarted", "StreamSummary"]
 
+# Seconds a stream that sent its finish reason may take to send the rest (usage, end marker).
+_FINISH_GRACE_S = 1.0
+
 
 # What one streamed attempt yields to the engine: events to relay, then, if it failed, the
 # failure that lets the schedule fail over, or, once it relayed content, Broken.
@@ -245,9 +248,16 @@ class Engine:
         deadline, prefill = run.deadline, answer.text
         first_by = min(deadline, started + self.retry.ttft_timeout_s)
         idle = self.retry.stream_idle_timeout_s
-        upstream = entry.provider.stream(
-            ProviderCall(entry.upstream_model, request, deadline - started, prefill=prefill)
+        call = ProviderCall(
+            entry.upstream_model,
+            request,
+            deadline - started,
+            prefill=prefill,
+            # Within the idle timeout, so that a stream silent after its finish is finalised
+            # before it counts as stalled.
+            finish_grace_s=min(_FINISH_GRACE_S, idle / 2) if idle > 0 else _FINISH_GRACE_S,
         )
+        upstream = entry.provider.stream(call)
         seam = Seam(prefill)
         committed = False
         chunks = chars = 0  # relayed by this attempt

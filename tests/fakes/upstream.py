@@ -99,6 +99,9 @@ class Behavior:
     """Streaming: the finish and usage are sent, then the connection closes without the
     protocol's end marker (OpenAI ``data: [DONE]``, Anthropic ``message_stop``) and without the
     body's terminating chunk."""
+    hang_before_end: bool = False
+    """Streaming: the finish and usage are sent, then nothing more (no end marker), the
+    connection staying open."""
     reject_prefill: bool = False
     """A request that continues an assistant prefill gets 400, as from an OpenAI-compatible
     server that does not know vLLM's ``continue_final_message``."""
@@ -367,6 +370,11 @@ async def _stream(
         error = wire.stream_error(behavior.stream_error, behavior.error_code)
         await connection.send(chunk(error) + LAST_CHUNK)
         return True
+    if behavior.hang_before_end:
+        tail = stream.tail[: len(stream.tail) - stream.end_marker]
+        await connection.send(b"".join(chunk(frame) for frame in tail))
+        await connection.pause(None)
+        return False
     if behavior.drop_end_marker:
         tail = stream.tail[: len(stream.tail) - stream.end_marker]
         await connection.send(b"".join(chunk(frame) for frame in tail))

@@ -302,3 +302,20 @@ def test_every_configurable_kind_has_an_adapter() -> None:
     from router_svc.providers import registered_kinds
 
     assert sorted(registered_kinds()) == sorted(PROVIDER_KINDS)
+
+
+@pytest.mark.parametrize("kind", ["oai", "anth"])
+async def test_a_finished_stream_that_falls_silent_is_an_answer(
+    provider_for: Any, upstream: FakeUpstream, kind: str
+) -> None:
+    upstream.set("m", Behavior(chunks=5, hang_before_end=True))
+    provider = provider_for(kind)
+    started = asyncio.get_running_loop().time()
+    events = [
+        e async for e in provider.stream(ProviderCall("m", request(), 5.0, finish_grace_s=0.2))
+    ]
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert "".join(e.content for e in events if isinstance(e, StreamDelta)) == "Hello from m."
+    assert events[-1].finish_reason == "stop"
+    assert events[-1].usage.completion_tokens == 5
+    await upstream.wait_disconnects(1)  # the silent connection is closed, not left open

@@ -59,12 +59,15 @@ async def test_bad_chunks_and_missing_end_markers_lose_no_answer(
         (model("a"), model("b", "anth")), ("a", "b"), retry=ONE_TRY, prometheus_port=free_port()
     )
     # One after the other in one router: a bad chunk mid-answer, then a finished stream
-    # without its end marker, on each of two wire formats.
+    # without its end marker (closed, or silent with the connection open: finalised, not
+    # taken for a stall and continued elsewhere), on each of two wire formats.
     for name, behavior in [
         ("a", Behavior(chunks=6, garbage_at=3)),
         ("b", Behavior(chunks=6, garbage_at=2)),
         ("a", Behavior(chunks=6, drop_end_marker=True)),
         ("b", Behavior(chunks=6, drop_end_marker=True)),
+        ("a", Behavior(chunks=6, hang_before_end=True)),
+        ("b", Behavior(chunks=6, hang_before_end=True)),
     ]:
         upstream.set("a", behavior if name == "a" else Behavior(status=503))
         upstream.set("b", behavior)
@@ -74,6 +77,7 @@ async def test_bad_chunks_and_missing_end_markers_lose_no_answer(
         summary = chunks[-1].summary
         assert summary.finish_reason == chat_pb2.FINISH_REASON_STOP
         assert summary.usage.completion_tokens == 6
+        assert [a.model for a in summary.attempts] == (["a"] if name == "a" else ["a", "b"])
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"http://127.0.0.1:{running.prometheus_port}/metrics")).text
     assert 'llmrouter_stream_chunks_skipped_total{provider="oai"} 1.0' in text
