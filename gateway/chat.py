@@ -51,7 +51,10 @@ class RouterEndpoints:
         if parsed.stream:
             return await self._stream(request, parsed, ctx)
         call = self._upstreams().router.Complete(parsed.complete_request(), timeout=ctx.timeout_s)
-        response = await until_disconnect(request.receive, call, call.cancel)
+        try:
+            response = await until_disconnect(request.receive, call, call.cancel)
+        except grpc.aio.AioRpcError as exc:
+            raise parsed.router_error(exc) from exc
         return JSONResponse(
             translate.completion(response), headers=translate.completion_headers(response)
         )
@@ -67,7 +70,10 @@ class RouterEndpoints:
         )
         # Wait for StreamStart so the headers can name the model that will answer; errors
         # until then are ordinary HTTP errors.
-        first = await until_disconnect(request.receive, call.read(), call.cancel)
+        try:
+            first = await until_disconnect(request.receive, call.read(), call.cancel)
+        except grpc.aio.AioRpcError as exc:
+            raise parsed.router_error(exc) from exc
         if first is _EOF:
             raise GatewayError("The router ended the stream without an answer.", http_status=502)
         try:
@@ -83,7 +89,10 @@ class RouterEndpoints:
         """``POST /v1/route``: the router's decision for a chat request, without serving it."""
         parsed = await self._parse(request, ctx)
         call = self._upstreams().router.Route(parsed.route_request(), timeout=ctx.timeout_s)
-        response = await until_disconnect(request.receive, call, call.cancel)
+        try:
+            response = await until_disconnect(request.receive, call, call.cancel)
+        except grpc.aio.AioRpcError as exc:
+            raise parsed.router_error(exc) from exc
         return JSONResponse(translate.route_json(response))
 
     async def models(self, request: Request, ctx: RequestContext) -> Response:

@@ -8,6 +8,10 @@ directly. Lengths are counted in characters (code points), as OpenAI counts them
 key-value pairs ... Keys are strings with a maximum length of 64 characters. Values are strings
 with a maximum length of 512 characters."). OpenAI publishes no cap on ``user``; 256 leaves
 room for any hashed or prefixed end-user id. The others are llmrouter's own fields.
+
+A request's fallback models (OpenRouter's ``models``, LiteLLM's ``fallbacks``) are capped too:
+each one can cost a full set of attempts within the request's deadline, and each name is
+quoted back in errors. OpenRouter first documented "up to 3" in ``models``; LiteLLM sets no cap.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from typing import Final
 
 __all__ = [
     "CATEGORY_MAX_CHARS",
+    "FALLBACK_MODELS_MAX",
     "METADATA_KEY_MAX_CHARS",
     "METADATA_MAX_PAIRS",
     "METADATA_VALUE_MAX_CHARS",
+    "MODEL_NAME_MAX_CHARS",
     "SOURCE_MAX_CHARS",
     "TASK_TYPE_MAX_CHARS",
     "USER_MAX_CHARS",
@@ -36,3 +42,6 @@ SOURCE_MAX_CHARS: Final = 128
 CATEGORY_MAX_CHARS: Final = 64
 # The caller's task type hint.
 TASK_TYPE_MAX_CHARS: Final = 64
+# Fallback models one request may name, and the length of each name.
+FALLBACK_MODELS_MAX: Final = 8
+MODEL_NAME_MAX_CHARS: Final = 256

@@ -119,6 +119,9 @@ class ChatRequest:
     seed: int | None = None
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
+    # Models to try after ``model`` (or after an "auto" chain), in order; replaces the model's
+    # configured fallbacks. Empty: the configured ones apply.
+    fallback_models: tuple[str, ...] = ()
 
     @property
     def needs_vision(self) -> bool:

@@ -172,6 +172,36 @@ _ROUTER_OPTIONS = {
     },
 }
 
+_MODEL_NAME = {"type": "string", "minLength": 1, "maxLength": field_limits.MODEL_NAME_MAX_CHARS}
+_MODELS = {
+    "type": ["array", "null"],
+    "maxItems": field_limits.FALLBACK_MODELS_MAX,
+    "items": _MODEL_NAME,
+    "description": (
+        "OpenRouter's model fallbacks: models (names or aliases) tried in order after 'model' "
+        "(after the category's chain for 'auto'), replacing the model's configured fallbacks. "
+        "Entries equal to 'model' are skipped. Not with 'fallbacks'."
+    ),
+}
+_FALLBACKS = {
+    **_MODELS,
+    "items": {
+        "anyOf": [
+            _MODEL_NAME,
+            {
+                "type": "object",
+                "required": ["model"],
+                "properties": {"model": _MODEL_NAME},
+                "additionalProperties": False,
+            },
+        ]
+    },
+    "description": (
+        "LiteLLM's client-side fallbacks: as 'models', each a model name or {\"model\": name} "
+        "(per-fallback overrides are refused). Not with 'models'."
+    ),
+}
+
 _CHAT_REQUEST = {
     "type": "object",
     "description": (
@@ -182,6 +212,8 @@ _CHAT_REQUEST = {
     "required": ["model", "messages"],
     "properties": {
         "model": {"type": "string", "minLength": 1, "description": "A model, alias or 'auto'."},
+        "models": _MODELS,
+        "fallbacks": _FALLBACKS,
         "messages": {"type": "array", "minItems": 1, "items": ref("Message")},
         "tools": {"type": ["array", "null"], "items": ref("Tool"), "uniqueItems": True},
         "tool_choice": {
@@ -237,6 +269,12 @@ _CHAT_REQUEST = {
         "llmrouter": _ROUTER_OPTIONS,
     },
     "allOf": [
+        {  # models or fallbacks, not both
+            "not": {
+                "required": ["models", "fallbacks"],
+                "properties": {"models": {"type": "array"}, "fallbacks": {"type": "array"}},
+            }
+        },
         {  # stream_options needs stream: true
             "if": {
                 "required": ["stream_options"],

@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+import grpc
 import orjson
 
-from gateway.errors import InvalidRequest
+from gateway.errors import InvalidRequest, UpstreamError, from_rpc_error
+from gateway.translate.fallbacks import client_param, parse_fallbacks
 from gateway.validate import (
     check_length,
     expect_list,
@@ -56,6 +58,8 @@ class ParsedRequest:
     stream: bool
     # stream_options.include_usage: send a last chunk with usage and no choices.
     include_usage: bool
+    # Where each of chat.fallback_models came from in the body ("models[1]", "fallbacks[0]").
+    fallback_params: tuple[str, ...] = ()
 
     @property
     def model(self) -> str:
@@ -73,6 +77,16 @@ class ParsedRequest:
     def route_request(self) -> router_service_pb2.RouteRequest:
         """The request for RouterService.Route."""
         return router_service_pb2.RouteRequest(chat=self.chat)
+
+    def router_error(self, exc: grpc.RpcError) -> UpstreamError:
+        """The router's error for this request, a field it names given as the body's path
+        (``chat.fallback_models[0]`` -> ``models[1]``)."""
+        error = from_rpc_error(exc)
+        param = client_param(error.param, self.fallback_params)
+        if param in self.fallback_params:
+            error.message = f"Invalid '{param}': {error.message}."
+        error.param = param
+        return error
 
 
 def parse_chat_request(
@@ -93,6 +107,8 @@ def parse_chat_request(
     obj: dict[str, Any] = body
     chat = chat_pb2.ChatRequest(client_request_id=client_request_id)
     chat.model = expect_str(required(obj, "model"), "model", non_empty=True)
+    fallbacks, fallback_params = parse_fallbacks(obj, chat.model)
+    chat.fallback_models.extend(fallbacks)
 
     messages = expect_list(required(obj, "messages"), "messages")
     if not messages:
@@ -142,7 +158,7 @@ def parse_chat_request(
                 "stream_options",
             )
         include_usage = optional_bool(stream_options, "include_usage", "stream_options") or False
-    return ParsedRequest(chat=chat, stream=stream, include_usage=include_usage)
+    return ParsedRequest(chat, stream, include_usage, fallback_params)
 
 
 def _message(raw: Any, param: str) -> chat_pb2.Message:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..chat import ChatRequest
 from ..config import CategoryConfig
-from ..errors import ModelNotFound
+from ..errors import InvalidRequest, ModelNotFound
 from ..registry import ModelEntry, Registry
 from ..tokens import estimate_prompt_tokens
 from .classify import Classification, Classifier
@@ -77,13 +77,20 @@ class Policy:
         self.classifier.rebuild(categories)
 
     async def decide(self, request: ChatRequest) -> Decision:
-        """Decide without calling any model (except a configured classifier model)."""
+        """Decide without calling any model (except a configured classifier model).
+
+        The chain is the named model, or the category's chain for "auto", followed by the
+        fallbacks: the request's (``fallback_models``) or else, for a named model, the ones
+        configured on it. A model already in the chain is not added again. Raises
+        ModelNotFound for an unknown ``model``, InvalidRequest for an unknown fallback.
+        """
+        named: ModelEntry | None = None
         if request.model and request.model != AUTO:
-            entry = self.registry.get(request.model)
-            if entry is None:
+            named = self.registry.get(request.model)
+            if named is None:
                 raise ModelNotFound(f"model {request.model!r} does not exist", field="chat.model")
             found = Classification(request.category or "explicit", "explicit_model")
-            chain: tuple[str, ...] = (entry.name,)
+            chain: tuple[str, ...] = (named.name,)
         else:
             if request.category:
                 found = Classification(request.category, "pinned")
@@ -91,32 +98,79 @@ class Policy:
                 found = await self.classifier.classify(request)
             known = self._categories.get(found.category)
             chain = known.chain if known else self._default_chain
-        return self._decide(request, found, chain)
+        return self._decide(request, found, chain, self._fallbacks(request, named))
+
+    def _fallbacks(self, request: ChatRequest, named: ModelEntry | None) -> list[_Listed]:
+        """The request's fallbacks, else the named model's configured ones, with reasons."""
+        if request.fallback_models:
+            fallbacks = []
+            for i, name in enumerate(request.fallback_models):
+                entry = self.registry.get(name)
+                if entry is None:
+                    raise InvalidRequest(
+                        f"fallback model {name!r} does not exist",
+                        field=f"chat.fallback_models[{i}]",
+                    )
+                fallbacks.append(_Listed(name, entry, f"fallback {i + 1} (request)"))
+            return fallbacks
+        if named is None:
+            return []
+        return [
+            _Listed(name, self.registry.get(name), f"fallback {i + 1} (config)")
+            for i, name in enumerate(named.config.fallbacks)
+        ]
 
     def _decide(
-        self, request: ChatRequest, found: Classification, chain: tuple[str, ...]
+        self,
+        request: ChatRequest,
+        found: Classification,
+        chain: tuple[str, ...],
+        fallbacks: Sequence[_Listed],
     ) -> Decision:
         prompt_tokens = estimate_prompt_tokens(request)
         needed = prompt_tokens + (request.max_tokens or DEFAULT_COMPLETION_TOKENS)
         kept: list[tuple[int, ModelEntry]] = []
+        kept_fallbacks: list[Candidate] = []
         skipped: list[Skip] = []
-        for position, name in enumerate(chain):
-            entry = self.registry.get(name)
+        seen: set[str] = set()
+        listed = [_Listed(name, self.registry.get(name), "") for name in chain]
+        for position, item in enumerate([*listed, *fallbacks]):
+            entry = item.entry
             if entry is None:
-                skipped.append(Skip(name, "UNKNOWN_MODEL", "not in the registry"))
+                skipped.append(Skip(item.name, "UNKNOWN_MODEL", "not in the registry"))
                 continue
+            if entry.name in seen:
+                continue  # a model is tried once, at its first place
+            seen.add(entry.name)
             skip = _filter(entry, request, needed)
             if skip is not None:
                 skipped.append(skip)
-            else:
+            elif not item.reason:
                 kept.append((position, entry))
+            else:
+                kept_fallbacks.append(Candidate(entry, 0.0, item.reason))
+        # Preferences order the chain; fallbacks always come after it, in the order given.
         if request.preferences.active and len(kept) > 1:
             candidates = _by_score(request, kept, prompt_tokens)
         else:
             candidates = [Candidate(e, 0.0, f"chain position {p + 1}") for p, e in kept]
         return Decision(
-            found.category, found.source, tuple(candidates), tuple(skipped), prompt_tokens
+            found.category,
+            found.source,
+            (*candidates, *kept_fallbacks),
+            tuple(skipped),
+            prompt_tokens,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """A model of a decision's list: as named, its entry (None if unknown) and, for a
+    fallback (after the chain), the reason for its place ("" for the chain's models)."""
+
+    name: str
+    entry: ModelEntry | None
+    reason: str
 
 
 def _filter(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip | None:
