@@ -20,6 +20,7 @@ import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import replace
 
 from llmrouter.request_ids import ERROR_INFO_REQUEST_ID, new_request_id
 
@@ -248,6 +249,10 @@ class Engine:
         deadline, prefill = run.deadline, answer.text
         first_by = min(deadline, started + self.retry.ttft_timeout_s)
         idle = self.retry.stream_idle_timeout_s
+        if prefill and request.max_tokens is not None:
+            # The caller's limit is for the whole answer: the continuation gets what is left.
+            left = request.max_tokens - answer.usage.completion_tokens
+            request = replace(request, max_tokens=max(left, 1))
         call = ProviderCall(
             entry.upstream_model,
             request,

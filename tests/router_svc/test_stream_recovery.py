@@ -16,6 +16,7 @@ from llmrouter.v1 import chat_pb2, metrics_service_pb2, router_service_pb2
 from router_svc.config import BreakerConfig, CategoryConfig, RetryConfig
 from tests.conftest import free_port
 from tests.fakes import Behavior, FakeUpstream
+from tests.fakes._answer import split
 
 from .conftest import FakeMetrics, model, wait_for
 
@@ -220,3 +221,21 @@ async def test_a_tool_call_cut_midway_is_not_continued(
     # Part of the call's arguments went out, then the error.
     assert any(c.WhichOneof("chunk") == "delta" for c in received)
     assert upstream.calls("b") == 0
+
+
+async def test_a_continuation_keeps_to_the_callers_max_tokens(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    _, stub = await make_router(
+        MODELS, ("a", "d"), retry=RetryConfig(attempts_per_model=1, stream_idle_timeout_s=IDLE_S)
+    )
+    upstream.set("a", Behavior(chunks=60, text=WORDS, cut_after=40))
+    upstream.set("d", Behavior(chunks=60, text=WORDS))
+    request = router_service_pb2.StreamCompleteRequest(chat=chat())
+    request.chat.max_tokens = 50
+    chunks = [c async for c in stub.StreamComplete(request)]
+    # 40 tokens from a, then only the 10 the caller still allows.
+    assert upstream.requests[-1].json["max_tokens"] == 10
+    pieces = split(WORDS, 60)
+    assert text_of(chunks) == "".join(pieces[:50])
+    assert chunks[-1].summary.finish_reason == chat_pb2.FINISH_REASON_LENGTH
