@@ -40,6 +40,10 @@ class RetryPolicy:
     budget_max_tokens: float = 10.0
     # Retry budget: tokens a success on the model gives back (a failure on it takes 1).
     budget_token_ratio: float = 0.1
+    # Streams: after the first token, a gap longer than this between chunks is a stall: the
+    # answer is continued on a model that can continue it, or ends with an error (0: only the
+    # deadline bounds the wait).
+    stream_idle_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)

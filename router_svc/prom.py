@@ -43,6 +43,16 @@ class _Live(Collector):
             enabled.add_metric([entry.name], 1 if entry.enabled else 0)
         yield breakers
         yield enabled
+        skipped = GaugeMetricFamily(
+            "llmrouter_stream_chunks_skipped_total",
+            "Unreadable stream chunks skipped mid-answer (the stream went on), by provider",
+            labels=["provider"],
+        )
+        skipped.type = "counter"
+        providers = {entry.provider.name: entry.provider for entry in self._registry.entries()}
+        for name, provider in providers.items():
+            skipped.add_metric([name], provider.skipped_chunks)
+        yield skipped
         yield GaugeMetricFamily(
             "llmrouter_outbox_depth",
             "Usage records waiting for the metrics service",

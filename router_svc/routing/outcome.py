@@ -166,9 +166,13 @@ class AttemptOutcome:
         self._sinks.budgets.of(self.entry.name).on_success()
         self._sinks.record(usage_event(self, self._sinks.wall_clock()))
 
-    def failed(self, error: ProviderError) -> ProviderError:
-        """The attempt failed with ``error`` (returned, for the schedule): report it everywhere."""
+    def failed(self, error: ProviderError, usage: TokenUsage | None = None) -> ProviderError:
+        """The attempt failed with ``error`` (returned, for the schedule): report it everywhere.
+
+        ``usage``: what it used all the same (a stream that broke after relaying content)."""
         attempt = self.record
+        if usage is not None:
+            self.usage, self.cost_usd = usage, self.entry.cost(usage)
         attempt.duration_s = self._sinks.clock() - self.started
         attempt.status, attempt.error_type = "failed", error.reason
         attempt.error_message = error.message
