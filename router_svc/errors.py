@@ -18,6 +18,7 @@ from llmrouter.status import DOMAIN, clip, rich_status
 
 __all__ = [
     "DOMAIN",
+    "NO_RETRY_PUSHBACK",
     "AllCandidatesFailed",
     "AllCandidatesRateLimited",
     "AlreadyExists",
@@ -29,7 +30,6 @@ __all__ = [
     "ContextLengthExceeded",
     "DeadlineExceeded",
     "InvalidRequest",
-    "NO_RETRY_PUSHBACK",
     "MalformedResponse",
     "ModelNotFound",
     "NoCandidates",
@@ -261,9 +261,7 @@ def to_rpc_status(error: RouterError) -> grpc.Status:
         retry_after=error.retry_after,
         violations=violations,
     )
-    return _Status(
-        status.code, status.details, (*status.trailing_metadata, NO_RETRY_PUSHBACK)
-    )
+    return _Status(status.code, status.details, (*status.trailing_metadata, NO_RETRY_PUSHBACK))
 
 
 class ReportedAsStatus:

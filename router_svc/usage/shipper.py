@@ -3,10 +3,10 @@
 The request path calls :meth:`UsageOutbox.submit`, which appends to an in-memory list and
 returns, then awaits :meth:`UsageOutbox.durable` before its answer goes out: the records are
 in the SQLite file (WAL) by then, written in group commits shared by concurrent requests (see
-:mod:`.writer`). A background task ships the file's oldest rows to ``MetricsService.RecordUsage`` in batches, deleting them only once
-the metrics service has acknowledged them. The metrics service deduplicates by record id, so a
-batch shipped twice (crash between ack and delete) is stored once: at-least-once delivery,
-exactly-once storage.
+:mod:`.writer`). A background task ships the file's oldest rows to
+``MetricsService.RecordUsage`` in batches, deleting them only once the metrics service has
+acknowledged them. The metrics service deduplicates by record id, so a batch shipped twice
+(crash between ack and delete) is stored once: at-least-once delivery, exactly-once storage.
 
 Bounded: beyond ``max_records`` waiting events, new events are dropped and counted in
 ``dropped``. Nothing is dropped below the bound. Rows the metrics service rejects as invalid

@@ -56,7 +56,8 @@ async def answer(port: int, streamed: bool) -> str:
             kind = chunk.WhichOneof("chunk")
             request_id = chunk.start.id if kind == "start" else request_id
             summary = summary or kind == "summary"
-        assert summary and request_id
+        assert summary
+        assert request_id
         return request_id
 
 

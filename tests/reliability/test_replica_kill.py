@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from tests.fakes import Behavior, running_upstream
+from tests.fakes import Behavior, FakeUpstream, running_upstream
 
 from .stack import (
     Service,
@@ -83,8 +84,9 @@ async def ask(http: httpx.AsyncClient, streamed: bool, model: str = "m") -> Answ
     )
 
 
-async def start_replica(s: Stack, tmp: Path, name: str, metrics_port: int, base_url: str,
-                        port: int = 0) -> Service:
+async def start_replica(
+    s: Stack, tmp: Path, name: str, metrics_port: int, base_url: str, port: int = 0
+) -> Service:
     section = router_section(tmp, name, metrics_port, replica(name, base_url))
     return await s.start(name, "router", section, port=port)
 
@@ -114,13 +116,15 @@ async def test_sigkill_of_one_replica_costs_no_client_error(tmp_path: Path) -> N
             ) as http:
                 answered = await until_both_serve(http)
 
-                # 1. Idle: SIGKILL r1, then requests at once; round robin would pick r1 for
-                # some of them. Every one is answered (by r2).
-                await r1.stop(signal.SIGKILL)
-                after_kill = [await ask(http, streamed=n % 2 == 1) for n in range(6)]
+                # 1. Idle: SIGKILL r1 and, without waiting, send requests; round robin picks
+                # r1 for some while the gateway has not yet seen it go. Every one is answered
+                # (by r2).
+                r1.process.send_signal(signal.SIGKILL)
+                after_kill = await asyncio.gather(*(ask(http, n % 2 == 1) for n in range(6)))
                 assert all(a.complete for a in after_kill), after_kill
                 assert {a.provider for a in after_kill} == {"up-r2"}
                 answered += after_kill
+                await r1.stop()
 
                 # 2. An UNAVAILABLE the router answers with itself (every attempt failed) is
                 # not retried on another replica: the upstream sees one replica's attempts.
@@ -134,9 +138,13 @@ async def test_sigkill_of_one_replica_costs_no_client_error(tmp_path: Path) -> N
                 tried = [r.model for r in upstream.requests[before:]]
                 assert len(set(tried)) == 1, tried
 
-                # 3. Under traffic (answers and streams, ~100 ms upstream latency): SIGKILL r1.
-                loaded, errors = await traffic(http, r1)
+                # 3. Under traffic (answers and streams, ~100 ms upstream latency): SIGKILL r1
+                # while calls are in flight on it, all waiting for their upstream.
+                loaded, errors, held_from = await traffic(http, r1, upstream)
                 answered += loaded
+                in_flight = [
+                    r for r in upstream.requests if r.model == "m-r1" and r.time > held_from
+                ]
 
             # The killed replica restarts and ships what its outbox holds.
             await start_replica(s, tmp_path, "r1", metrics.port, upstream.base_url, port=r1.port)
@@ -149,23 +157,29 @@ async def test_sigkill_of_one_replica_costs_no_client_error(tmp_path: Path) -> N
     assert not errors, errors[:3]
     assert not failed, failed[:3]
     assert {a.provider for a in loaded} == {"up-r1", "up-r2"}  # r1 served until killed
+    assert in_flight  # calls r1 had sent upstream when killed: all answered by r2
     billed = Counter(row[0].rsplit(":", 1)[0] for row in rows if row[1] == "succeeded")
     assert billed == Counter(a.request_id for a in good)  # each answered request once
     print(
         f"\nreplica kill: {len(loaded)} requests under traffic, "
         f"{sum(a.provider == 'up-r1' for a in loaded)} answered by r1 before SIGKILL, "
+        f"{len(in_flight)} in flight on r1 at SIGKILL (retried on r2), "
         f"client errors: {len(errors) + len(failed)}; ledger: {sum(billed.values())} billed "
         f"answers for {len(good)} answered requests"
     )
 
 
-async def traffic(http: httpx.AsyncClient, victim: Service) -> tuple[list[Answer], list[str]]:
-    """CONCURRENCY clients (half streaming) for LOAD_S seconds; SIGKILL ``victim`` at
-    KILL_AT_S. The answers, and the errors raised on the client side."""
+async def traffic(
+    http: httpx.AsyncClient, victim: Service, upstream: FakeUpstream
+) -> tuple[list[Answer], list[str], float]:
+    """CONCURRENCY clients (half streaming) for LOAD_S seconds; SIGKILL ``victim`` after
+    KILL_AT_S. The answers, the errors raised on the client side, and the monotonic time from
+    which the victim's calls were held upstream until the kill."""
     answers: list[Answer] = []
     errors: list[str] = []
     loop = asyncio.get_running_loop()
     began = loop.time()
+    held_from = 0.0
 
     async def client(streamed: bool) -> None:
         while loop.time() - began < LOAD_S:
@@ -175,8 +189,16 @@ async def traffic(http: httpx.AsyncClient, victim: Service) -> tuple[list[Answer
                 errors.append(repr(exc))
 
     async def kill() -> None:
+        nonlocal held_from
         await asyncio.sleep(KILL_AT_S)
+        # The guarantee covers calls not yet answered: a stream already relaying when its
+        # replica dies ends with an error (README). So the victim's upstream answers are held
+        # from now on; once those already under way are relayed, every call in flight on it
+        # is waiting for its upstream, and the kill finds them there.
+        held_from = time.monotonic()
+        upstream.set("m-r1", Behavior(delay_s=5.0, chunks=4))
+        await asyncio.sleep(UPSTREAM_LATENCY_S + 0.4)
         await victim.stop(signal.SIGKILL)
 
     await asyncio.gather(*(client(n % 2 == 1) for n in range(CONCURRENCY)), kill())
-    return answers, errors
+    return answers, errors, held_from
