@@ -4,9 +4,10 @@ The request path calls :meth:`UsageOutbox.submit`, which appends to an in-memory
 returns, then awaits :meth:`UsageOutbox.durable` before its answer goes out: the records are
 in the SQLite file (WAL) by then, written in group commits shared by concurrent requests (see
 :mod:`.writer`). A background task ships the file's oldest rows to
-``MetricsService.RecordUsage`` in batches, deleting them only once the metrics service has
-acknowledged them. The metrics service deduplicates by record id, so a batch shipped twice
-(crash between ack and delete) is stored once: at-least-once delivery, exactly-once storage.
+``MetricsService.RecordUsage`` in batches (once a batch is full, else every flush interval),
+deleting them only once the metrics service has acknowledged them. The metrics service
+deduplicates by record id, so a batch shipped twice (crash between ack and delete) is stored
+once: at-least-once delivery, exactly-once storage.
 
 Bounded: beyond ``max_records`` waiting events, new events are dropped and counted in
 ``dropped``. Nothing is dropped below the bound. Rows the metrics service rejects as invalid
@@ -156,7 +157,8 @@ class UsageOutbox:
 
     def _stored_more(self, count: int) -> None:
         self._stored += count
-        self._stored_event.set()
+        if self._stored >= self._batch_size:
+            self._stored_event.set()
 
     async def start(self) -> None:
         """Open the channel and start the background tasks (resuming any stored records)."""
@@ -201,9 +203,15 @@ class UsageOutbox:
     async def _ship_loop(self) -> None:
         backoff = 0.05
         while True:
-            await self._stored_event.wait()
+            if self._stored < self._batch_size:
+                # A batch ships once full or once the flush interval has passed, not after
+                # every group commit: answers commit small groups, and an RPC plus a delete per
+                # group would cost more than the commit itself.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._interval):
+                        await self._stored_event.wait()
+            self._stored_event.clear()
             if not self._stored:
-                self._stored_event.clear()
                 continue
             if await self._ship_once():
                 backoff = 0.05

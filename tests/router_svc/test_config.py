@@ -63,6 +63,10 @@ aliases = ["quick"]
             "[router]\ndefault_chain = ['nope']\n",
             "router.default_chain[0]: unknown model 'nope'",
         ),
+        (
+            "[router]\noutbox_durable_timeout_ms = -1\n",
+            "router.outbox_durable_timeout_ms: must not be negative, got -1",
+        ),
     ],
 )
 def test_invalid_config_names_the_key(
