@@ -17,7 +17,7 @@ import grpc
 from llmrouter.serving import GrpcServer
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
-from .conftest import FakeMetrics, model
+from .conftest import FakeMetrics, model, wait_for
 from .test_outbox_durable import rows_in, write_locked
 
 SLOW_FILE = {"outbox_durable_timeout_ms": 10_000, "outbox_flush_interval_ms": 600_000}
@@ -69,7 +69,8 @@ async def test_stream_summary_waits_for_the_record(make_router: Any, tmp_path: P
 
     with write_locked(path):
         reading = asyncio.create_task(read())
-        await asyncio.sleep(0.5)
+        await wait_for(lambda: len(kinds) >= 5)
+        await asyncio.sleep(0.3)
         assert kinds == ["start", "delta", "delta", "delta", "delta"]  # all but the summary
         assert router.outbox.stats.commits == 0
     await asyncio.wait_for(reading, 5)
