@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import pstats
 import signal
 import socket
 import statistics
@@ -73,6 +74,8 @@ class Variant:
     router_port: int = 0
     router_pid: int = 0
     rounds: list[dict[str, float]] = field(default_factory=list)
+    callgrind_out: Path | None = None
+    profile_out: Path | None = None
 
 
 def _config(tmp: Path, name: str, ports: dict[str, int]) -> Path:
@@ -107,7 +110,9 @@ upstream_model = "bench-0"
 
 
 @contextmanager
-def started(variant: Variant, tmp: Path) -> Any:
+def started(
+    variant: Variant, tmp: Path, callgrind: Path | None = None, profile: Path | None = None
+) -> Any:
     """Start ``variant``'s three processes; stop them on exit."""
     ports = {n: free_port() for n in ("upstream", "metrics", "router")}
     config = _config(tmp, variant.name, ports)
@@ -124,9 +129,24 @@ def started(variant: Variant, tmp: Path) -> Any:
     ]
     for module in ("metrics_svc", "router_svc"):
         log = (tmp / f"{variant.name}-{module}.log").open("w")
+        prefix: list[str] = []
+        if callgrind and module == "router_svc":
+            # Counts instructions (all threads), so two trees compare without the noise of
+            # a shared machine; ~50x slower. Counting starts at the first measured round.
+            variant.callgrind_out = callgrind / f"callgrind-{variant.name}"
+            prefix = [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={variant.callgrind_out}",
+            ]
+        run = ["-m", module]
+        if profile and module == "router_svc":
+            variant.profile_out = profile / f"profile-{variant.name}"
+            run = [str(ROOT / "bench" / "profiled.py"), str(variant.profile_out), module]
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", module, "--config", str(config)],
+                [*prefix, sys.executable, *run, "--config", str(config)],
                 env=env,
                 cwd=variant.tree,
                 stdout=log,
@@ -136,6 +156,7 @@ def started(variant: Variant, tmp: Path) -> Any:
     variant.router_port = ports["router"]
     variant.router_pid = procs[-1].pid
     try:
+        asyncio.run(_connect(variant.router_port))  # before any signal reaches it
         yield variant
     finally:
         for proc in reversed(procs):
@@ -156,7 +177,7 @@ def _chat() -> chat_pb2.ChatRequest:
     )
 
 
-async def _ready(stub: router_service_pb2_grpc.RouterServiceStub, within_s: float = 60) -> None:
+async def _ready(stub: router_service_pb2_grpc.RouterServiceStub, within_s: float = 300) -> None:
     deadline = time.monotonic() + within_s
     while True:
         try:
@@ -168,11 +189,15 @@ async def _ready(stub: router_service_pb2_grpc.RouterServiceStub, within_s: floa
             await asyncio.sleep(0.2)
 
 
+async def _connect(port: int) -> None:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        await _ready(router_service_pb2_grpc.RouterServiceStub(channel))
+
+
 async def _drive(port: int, count: int, concurrency: int, stream: bool) -> list[float]:
     """``count`` calls at ``concurrency``; latencies in ms (a stream's: until its last chunk)."""
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = router_service_pb2_grpc.RouterServiceStub(channel)
-        await _ready(stub)
         complete = router_service_pb2.CompleteRequest(chat=_chat())
         streamed = router_service_pb2.StreamCompleteRequest(chat=_chat())
         remaining = count
@@ -197,6 +222,39 @@ async def _drive(port: int, count: int, concurrency: int, stream: bool) -> list[
         return latencies
 
 
+def _callgrind(variant: Variant, command: str) -> int:
+    """Run ``callgrind_control <command>`` on the router; after a dump, its total Ir."""
+    subprocess.run(
+        ["callgrind_control", command, str(variant.router_pid)],
+        check=True,
+        capture_output=True,
+    )
+    if command != "--dump":
+        return 0
+    assert variant.callgrind_out is not None
+    dumps = variant.callgrind_out.parent.glob(variant.callgrind_out.name + "*")
+    newest = max(dumps, key=lambda p: p.stat().st_mtime_ns)
+    for line in newest.read_text(errors="replace").splitlines():
+        if line.startswith(("totals:", "summary:")):
+            return int(line.split()[1])
+    raise RuntimeError(f"no totals in {newest}")
+
+
+def _profile(variant: Variant, name: str) -> int:
+    """Stop the router's profiler; its stats go to ``profile-<tree>-<name>``; the number of
+    Python-level calls profiled."""
+    assert variant.profile_out is not None
+    done = Path(str(variant.profile_out) + ".done")
+    done.unlink(missing_ok=True)
+    os.kill(variant.router_pid, signal.SIGUSR2)
+    while not done.exists():
+        time.sleep(0.05)
+    kept = variant.profile_out.with_name(f"{variant.profile_out.name}-{name}")
+    variant.profile_out.rename(kept)
+    stats = pstats.Stats(str(kept))
+    return int(stats.total_calls)  # type: ignore[attr-defined]
+
+
 def measure(variant: Variant, args: argparse.Namespace, record: bool = True) -> None:
     """One round on ``variant``: Complete calls, then StreamComplete calls."""
     row: dict[str, float] = {"load1": load1()}
@@ -206,11 +264,21 @@ def measure(variant: Variant, args: argparse.Namespace, record: bool = True) -> 
     ):
         if count <= 0:
             continue
+        if variant.callgrind_out:
+            _callgrind(variant, "--instr=on")
+            _callgrind(variant, "--zero")
+        if variant.profile_out:
+            os.kill(variant.router_pid, signal.SIGUSR1)
         before = cpu_seconds(variant.router_pid)
         wall = time.perf_counter()
         latencies = asyncio.run(_drive(variant.router_port, count, args.concurrency, stream))
         wall = time.perf_counter() - wall
         used = cpu_seconds(variant.router_pid) - before
+        if variant.callgrind_out:
+            row[f"{kind}_kIr"] = _callgrind(variant, "--dump") / count / 1000
+        if variant.profile_out:
+            name = f"{kind}-{len(variant.rounds) if record else 'warmup'}"
+            row[f"{kind}_pycalls"] = _profile(variant, name) / count
         row[f"{kind}_cpu_ms"] = used / count * 1000
         row[f"{kind}_p50_ms"] = statistics.median(latencies)
         row[f"{kind}_per_s"] = count / wall
@@ -246,14 +314,28 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=1000, help="Complete calls before rounds")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="run the routers under cProfile per round; keep the stats in this directory",
+    )
+    parser.add_argument(
+        "--callgrind",
+        type=Path,
+        help="run the routers under valgrind, report instructions (kIr) per call and keep "
+        "each round's callgrind dump in this directory",
+    )
     args = parser.parse_args()
+    for keep in (args.profile, args.callgrind):
+        if keep:
+            keep.mkdir(parents=True, exist_ok=True)
     variants = [
         Variant(name, Path(path).resolve())
         for name, path in (spec.split("=", 1) for spec in args.tree)
     ]
     with tempfile.TemporaryDirectory(prefix="router-ab-") as tmp, ExitStack() as stack:
         for variant in variants:
-            stack.enter_context(started(variant, Path(tmp)))
+            stack.enter_context(started(variant, Path(tmp), args.callgrind, args.profile))
         warm = argparse.Namespace(**vars(args) | {"requests": args.warmup, "streams": 20})
         for variant in variants:
             measure(variant, warm, record=False)
