@@ -11,13 +11,21 @@ directly over gRPC:
 * ``--streams`` StreamComplete calls at the same concurrency (64 chunks each).
 
 and reads the router's CPU time (utime + stime of all its threads, ``/proc/<pid>/stat``)
-before and after each part: CPU ms per request and per stream, plus the p50 latency as the
-client saw it. Other processes share the machine, so the 1-minute load average is recorded
-with each round; interleaving spreads their effect over both trees.
+before and after each part: CPU ms per request and per stream (and the kernel's share of it,
+``sys``), plus the p50 latency as the client saw it. Other processes share the machine, so
+the 1-minute load average is recorded with each round; interleaving spreads their effect
+over all trees.
 
     .venv/bin/python bench/router_ab.py --tree old=/work/wt-old --tree new=. --rounds 6
 
 Prints a table of mean ± stdev per tree and per measure; ``--json PATH`` writes every round.
+
+CPU time on a shared machine varies by several per cent from round to round. Two deterministic
+measures settle small differences: ``--callgrind DIR`` runs the routers under valgrind and
+reports thousands of user-space instructions per call (``kIr``, all threads; the kernel's
+work is not counted), keeping each round's dump for ``callgrind_annotate``; ``--profile DIR``
+runs them under cProfile (``bench/profiled.py``) and reports Python calls per call, keeping
+each round's pstats. ``bench/router_pieces.py`` splits the cost by layer.
 """
 
 from __future__ import annotations
@@ -54,10 +62,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of process ``pid`` (all threads), in seconds."""
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(utime, stime) of process ``pid`` (all threads), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
+    return int(fields[11]) / _TICKS, int(fields[12]) / _TICKS
 
 
 def load1() -> float:
@@ -273,13 +281,15 @@ def measure(variant: Variant, args: argparse.Namespace, record: bool = True) -> 
         wall = time.perf_counter()
         latencies = asyncio.run(_drive(variant.router_port, count, args.concurrency, stream))
         wall = time.perf_counter() - wall
-        used = cpu_seconds(variant.router_pid) - before
+        after = cpu_seconds(variant.router_pid)
         if variant.callgrind_out:
             row[f"{kind}_kIr"] = _callgrind(variant, "--dump") / count / 1000
         if variant.profile_out:
             name = f"{kind}-{len(variant.rounds) if record else 'warmup'}"
             row[f"{kind}_pycalls"] = _profile(variant, name) / count
-        row[f"{kind}_cpu_ms"] = used / count * 1000
+        user, system = after[0] - before[0], after[1] - before[1]
+        row[f"{kind}_cpu_ms"] = (user + system) / count * 1000
+        row[f"{kind}_sys_ms"] = system / count * 1000
         row[f"{kind}_p50_ms"] = statistics.median(latencies)
         row[f"{kind}_per_s"] = count / wall
     if record:
