@@ -81,6 +81,8 @@ class OutboxWriter:
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._checkpoint: asyncio.Future[None] | None = None
+        # A group commit is scheduled for the loop's next turn.
+        self._soon = False
         self.stats = WriterStats()
 
     @property
@@ -110,7 +112,10 @@ class OutboxWriter:
             return
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiters.append((target, waiter))
-        self._wake.set()
+        if not self._soon:
+            # One group commit for every barrier reached before the loop comes round to it.
+            self._soon = True
+            asyncio.get_running_loop().call_soon(self._commit_soon)
         try:
             async with asyncio.timeout(self._durable_timeout):
                 stored = await waiter
@@ -136,6 +141,31 @@ class OutboxWriter:
             self._wake.clear()
             await self.persist()
 
+    def _commit_soon(self) -> None:
+        """Commit what the waiting barriers need on the loop when the file is free now (no
+        task switch, no thread); else leave it to the writer task."""
+        self._soon = False
+        if self._lock.locked() or not self._commit_inline():
+            self._wake.set()
+
+    def _commit_inline(self) -> bool:
+        """Write everything pending in one transaction on the loop, if the file is free now
+        (the caller checked that no group is being written); False when it is busy."""
+        batch = self._pending
+        if not batch:
+            return True
+        rows = [(e.id, to_record(e).SerializeToString()) for e in batch]
+        try:
+            if not self._store.append_nowait(rows):
+                return False
+        except sqlite3.Error:
+            log.exception("usage outbox: cannot write %d records; keeping them", len(batch))
+            self._degrade()
+            return False
+        self._pending = []
+        self._committed(len(batch))
+        return True
+
     async def persist(self) -> None:
         """Write everything pending now in one transaction (one group at a time)."""
         async with self._lock:
@@ -160,16 +190,21 @@ class OutboxWriter:
                 self._degrade()
                 return
             self._persisting = 0
-            self._written += len(batch)
-            self.stats.commits += 1
-            if self.stats.commits % _CHECKPOINT_EVERY == 0:
-                # Commits on the loop never checkpoint; keep the WAL short from a thread.
-                self._checkpoint = asyncio.ensure_future(asyncio.to_thread(self._store.checkpoint))
-            self._on_stored(len(batch))
-            if self._degraded:
-                self._degraded = False
-                log.warning("usage outbox: the file takes records again; answers wait for it")
-            self._release()
+            self._committed(len(batch))
+
+    def _committed(self, count: int) -> None:
+        """``count`` more of the earliest pending records are in the file: count them, wake
+        the shipper and the barriers they complete."""
+        self._written += count
+        self.stats.commits += 1
+        if self.stats.commits % _CHECKPOINT_EVERY == 0:
+            # Commits on the loop never checkpoint; keep the WAL short from a thread.
+            self._checkpoint = asyncio.ensure_future(asyncio.to_thread(self._store.checkpoint))
+        self._on_stored(count)
+        if self._degraded:
+            self._degraded = False
+            log.warning("usage outbox: the file takes records again; answers wait for it")
+        self._release()
 
     def _release(self) -> None:
         """Resolve the barriers whose records are all in the file."""
