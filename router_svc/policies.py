@@ -7,7 +7,10 @@ dataclasses, and the breaker and the failover engine use them as they are. They 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from llmrouter.config import ConfigError
 
 __all__ = ["BreakerPolicy", "RetryPolicy"]
 
@@ -34,6 +37,15 @@ class RetryPolicy:
     budget_max_tokens: float = 10.0
     # Retry budget: tokens a success gives back (a failure takes 1).
     budget_token_ratio: float = 0.1
+    # Hedging (router_svc.routing.hedge): seconds an attempt may go without its answer (or,
+    # streams, its first token) before the next candidate starts beside it (0: off).
+    hedge_after_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.hedge_after_s) and self.hedge_after_s >= 0):
+            raise ConfigError(
+                f"hedge_after_s: must be a finite number >= 0, got {self.hedge_after_s}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

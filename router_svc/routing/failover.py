@@ -9,6 +9,8 @@ ledger. This module only calls the providers and relays what they return.
   at most ``attempt_timeout_s``).
 * Streams fail over only until their first content is relayed (or the first token is late);
   after that a failure ends the stream with an error, never with a truncated answer.
+* Hedging (:mod:`.hedge`, ``hedge_after_s`` > 0): a late attempt gets the next candidate run
+  beside it; the two hooks below hand the attempt to it, and are all hedging costs when off.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ..providers import ProviderCall
 from ..registry import ModelEntry
 from ..telemetry import current_trace_id, record_decision
 from ..usage import UsageEvent
+from .hedge import Hedging
 from .outcome import Attempt, AttemptOutcome, RequestInfo, Sinks, Success
 from .policy import Decision, Policy
 from .retry import RetryBudget
@@ -129,6 +132,11 @@ class Engine:
         self._capture = capture_content
         self._pacing = Pacing(self.retry, self.budget, Timing(clock, wall_clock, sleep, rand))
         self._sinks = Sinks(self.budget, record, clock, wall_clock, capture_content)
+        self._hedging: Hedging[_Run, _Relayed] | None = None
+        if self.retry.hedge_after_s > 0:
+            self._hedging = Hedging(
+                self.retry.hedge_after_s, sleep, self._begin, self._answer, self._relay
+            )
 
     async def _start(self, request: ChatRequest, streamed: bool, deadline: float) -> _Run:
         decision = await self._policy.decide(request)
@@ -160,7 +168,10 @@ class Engine:
             failure: ProviderError | None = None
             while (planned := await run.schedule.next(failure)) is not None:
                 attempt = self._begin(run, planned)
-                answer = await self._answer(attempt, run.deadline)
+                if self._hedging is None:
+                    answer = await self._answer(attempt, run.deadline)
+                else:  # hook: the answer may come from a hedge, and then is its attempt's
+                    attempt, answer = await self._hedging.answer(run, attempt)
                 if isinstance(answer, ProviderError):
                     failure = answer
                     continue
@@ -223,7 +234,11 @@ class Engine:
             while (planned := await run.schedule.next(failure)) is not None:
                 attempt = self._begin(run, planned)
                 failure = None
-                async with aclosing(self._relay(run, attempt)) as relayed:
+                if self._hedging is None:
+                    events = self._relay(run, attempt)
+                else:  # hook: the events may come from a hedge
+                    events = self._hedging.relay(run, attempt)
+                async with aclosing(events) as relayed:
                     async for event in relayed:
                         if isinstance(event, ProviderError):
                             failure = event

@@ -1,0 +1,210 @@
+"""Hedged requests: when an attempt is late, start the next candidate beside it and keep
+whichever answers first.
+
+``[router.retry] hedge_after_s`` (0, the default, turns hedging off). An attempt that has not
+answered (whole answers) or sent its first token (streams) within ``hedge_after_s`` gets one
+hedge: the candidate a failover would pick next (:meth:`.Schedule.hedge`: another model; its
+breaker, the retry budget and the deadline apply), started at once and run concurrently.
+
+* The first success is relayed; the other attempt is cancelled, which closes its upstream
+  request. Once a stream's first token is relayed, only that attempt's content follows.
+* A failure of either attempt while the other runs waits for the other. When both fail,
+  failover goes on from the hedge's model (a late model is not retried); an error that
+  ends the request (an invalid request) ends it only when both failed.
+* At most one hedge per request (gRFC A6 allows several): hedging at most doubles the
+  upstream load of the slowest requests, never more.
+* Both attempts are usage records and spans. The hedge's fallback reason is ``HEDGE``. The
+  loser is ``cancelled`` with error type ``HEDGE_LOST`` and billed the request's prompt-token
+  estimate at its model's price: providers bill the prompt processing of a request they
+  received, and a loser is cancelled only after its request was started (we cannot see whether
+  the upstream had read it: billing it is the cautious side). A lost hedge is no failure of
+  the model: its breaker is not charged, a half-open probe slot is freed.
+
+When hedging is off, the engine calls nothing here: no task, no timer per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from ..chat import Completion
+from ..errors import ProviderError
+from .outcome import Attempt, AttemptOutcome
+from .policy import Decision
+from .schedule import HEDGE, Planned, Schedule
+
+__all__ = ["HedgedRun", "Hedging"]
+
+
+class HedgedRun(Protocol):
+    """What hedging needs of a request being served (the engine's run)."""
+
+    @property
+    def decision(self) -> Decision:
+        """Its candidates, and its prompt-token estimate (what a lost hedge is billed)."""
+
+    @property
+    def schedule(self) -> Schedule:
+        """Plans the hedge; told the failure of an attempt a hedge ran beside."""
+
+    @property
+    def deadline(self) -> float:
+        """Monotonic seconds."""
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        """The records of the attempts made so far."""
+
+
+R = TypeVar("R", bound=HedgedRun)
+# What one streamed attempt yields: events, or (first and last) the failure to fail over from.
+E = TypeVar("E")
+# The first outcome of an attempt: an answer or first event, or the failure to fail over from.
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Lane(Generic[T]):
+    """One attempt of a race and the task awaiting its first outcome."""
+
+    attempt: AttemptOutcome
+    head: asyncio.Task[T]
+
+
+class Hedging(Generic[R, E]):
+    """Runs a request's late attempt beside a hedge (one per engine; stateless per request).
+
+    ``begin`` starts an attempt (its record and span), ``answer`` makes a whole-answer attempt
+    (the completion, or the failure to fail over from), ``relay`` makes a streamed attempt;
+    ``sleep`` waits out ``after_s`` (injected, like the engine's, so tests drive it).
+    """
+
+    def __init__(
+        self,
+        after_s: float,
+        sleep: Callable[[float], Awaitable[None]],
+        begin: Callable[[R, Planned], AttemptOutcome],
+        answer: Callable[[AttemptOutcome, float], Awaitable[Completion | ProviderError]],
+        relay: Callable[[R, AttemptOutcome], AsyncGenerator[E, None]],
+    ) -> None:
+        self.after_s = after_s
+        self._sleep = sleep
+        self._begin = begin
+        self._answer = answer
+        self._relay = relay
+
+    async def answer(
+        self, run: R, first: AttemptOutcome
+    ) -> tuple[AttemptOutcome, Completion | ProviderError]:
+        """The whole answer of ``first``, or of its hedge if that answers first, and whose it
+        is; when both fail, the hedge's failure (for the schedule) and its attempt."""
+        if self._hedged(run):
+            return first, await self._answer(first, run.deadline)
+
+        async def head(attempt: AttemptOutcome) -> Completion | ProviderError:
+            return await self._answer(attempt, run.deadline)
+
+        lane, outcome = await self._race(run, first, head)
+        return lane.attempt, outcome
+
+    def relay(self, run: R, first: AttemptOutcome) -> AsyncGenerator[E, None]:
+        """The events of streamed attempt ``first``, or of its hedge if its first token comes
+        first; like the engine's relay, a failure to fail over from comes last."""
+        if self._hedged(run):
+            return self._relay(run, first)
+        return self._relay_race(run, first)
+
+    async def _relay_race(self, run: R, first: AttemptOutcome) -> AsyncGenerator[E, None]:
+        streams: dict[AttemptOutcome, AsyncGenerator[E, None]] = {}
+
+        async def head(attempt: AttemptOutcome) -> E:
+            stream = streams[attempt] = self._relay(run, attempt)
+            return await anext(stream)
+
+        try:
+            lane, event = await self._race(run, first, head)
+            yield event
+            if not isinstance(event, ProviderError):
+                async for event in streams[lane.attempt]:
+                    yield event
+        finally:
+            # The race is over: no stream is being advanced. Closing the winner's reports it
+            # cancelled if the caller left; the others have ended or were cancelled already.
+            for stream in streams.values():
+                await stream.aclose()
+
+    @staticmethod
+    def _hedged(run: R) -> bool:
+        """Whether the request made its one hedge already."""
+        return any(attempt.fallback_reason == HEDGE for attempt in run.attempts)
+
+    async def _race(
+        self,
+        run: R,
+        first: AttemptOutcome,
+        head: Callable[[AttemptOutcome], Coroutine[Any, Any, T]],
+    ) -> tuple[_Lane[T], T]:
+        """``first``'s first outcome, or the hedge's if it comes first with a success.
+
+        Returns the winning lane, or, when every lane failed, the last lane with its failure
+        (the others' failures noted in the schedule); raises an error that ends the request
+        only when no lane succeeded. Every lane's task has ended when this returns.
+        """
+        lanes = [_Lane(first, asyncio.create_task(head(first)))]
+        try:
+            timer = asyncio.ensure_future(self._sleep(self.after_s))
+            try:
+                await asyncio.wait((lanes[0].head, timer), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+            if not lanes[0].head.done():
+                planned = await run.schedule.hedge()
+                if planned is not None:
+                    second = self._begin(run, planned)
+                    lanes.append(_Lane(second, asyncio.create_task(head(second))))
+            return await self._first_success(run, lanes)
+        finally:
+            running = [lane.head for lane in lanes if not lane.head.done()]
+            for task in running:
+                task.cancel()  # the caller left: each attempt reports itself cancelled
+            if running:
+                await asyncio.wait(running)
+            for lane in lanes:
+                if lane.head.cancelled():
+                    if not lane.attempt.settled:  # cancelled before it began
+                        lane.attempt.cancelled()
+                elif lane.head.done():  # retrieve what nobody read, so asyncio does not log it
+                    lane.head.exception()
+
+    async def _first_success(self, run: R, lanes: Sequence[_Lane[T]]) -> tuple[_Lane[T], T]:
+        waiting = list(lanes)
+        while waiting:
+            await asyncio.wait([lane.head for lane in waiting], return_when=asyncio.FIRST_COMPLETED)
+            for lane in [lane for lane in waiting if lane.head.done()]:  # the first attempt first
+                waiting.remove(lane)
+                if lane.head.exception() is None:
+                    outcome = lane.head.result()
+                    if not isinstance(outcome, ProviderError):
+                        self._cancel_losers(run, [other for other in lanes if other is not lane])
+                        return lane, outcome
+        # Every lane failed.
+        for lane in lanes:
+            if (error := lane.head.exception()) is not None:
+                raise error
+        *others, last = lanes
+        for lane in others:
+            failure = lane.head.result()
+            assert isinstance(failure, ProviderError)
+            run.schedule.failed_beside(lane.attempt.entry.name, failure)
+        return last, last.head.result()
+
+    @staticmethod
+    def _cancel_losers(run: R, losers: Sequence[_Lane[Any]]) -> None:
+        """Bill and cancel the attempts that did not win (an attempt that ended already keeps
+        its outcome); :meth:`_race` waits for them to close their upstream requests."""
+        for lane in losers:
+            lane.attempt.lost_hedge(run.decision.estimated_prompt_tokens)
+            lane.head.cancel()
