@@ -19,6 +19,7 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     Select,
+    and_,
     case,
     func,
     literal_column,
@@ -47,6 +48,7 @@ __all__ = [
     "conditions",
     "cost_statement",
     "group_from_row",
+    "real_fallback",
     "summary_from_row",
 ]
 
@@ -117,7 +119,7 @@ def cost_statement(
             func.sum(table.c.cost_usd),
             _count_if(table.c.status == UsageStatus.SUCCEEDED.value),
             _count_if(table.c.status == UsageStatus.FAILED.value),
-            _count_if(table.c.fallback),
+            _count_if(real_fallback(table)),
             _count_if(table.c.local),
             func.sum(table.c.duration_ms),
             _percentile(table.c.duration_ms, dialect),
@@ -201,6 +203,14 @@ def _bucket_start(bucket: TimeBucket, dialect: str) -> ColumnElement[datetime]:
     else:
         start = func.strftime(literal_column(f"'{_SQLITE_FORMATS[bucket]}'"), time)
     return type_coerce(start, UtcDateTime())
+
+
+def real_fallback(table: FromClause = usage_records) -> ColumnElement[bool]:
+    """Rows that moved their request to another model: ``fallback`` set and ``fallback_from``
+    naming a model other than the row's own. Routers before 2026-11-30 also flagged retries
+    of the same model after a fallback (``fallback_from`` = the row's model); those rows are
+    retries, not fallbacks, and this keeps them out of the counts and the fallback list."""
+    return and_(table.c.fallback.is_(True), table.c.fallback_from != table.c.model)
 
 
 def conditions(

@@ -1,5 +1,5 @@
-"""Fallback events: attempts against a model other than the request's first, and why; the
-question, the answer and the SQL between them."""
+"""Fallback events: attempts that moved a request to another model than its previous attempt's,
+and why; the question, the answer and the SQL between them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Select, and_, select
 
-from metrics_svc.aggregates import conditions
+from metrics_svc.aggregates import conditions, real_fallback
 from metrics_svc.costs import CostFilter
 from metrics_svc.records import UsageStatus
 from metrics_svc.tables import usage_records
@@ -46,7 +46,7 @@ class FallbackQuery:
 
 @dataclass(frozen=True, slots=True)
 class FallbackEvent:
-    """One attempt with ``fallback`` set, and the error of the attempt before it."""
+    """One attempt that fell back to another model, and the error of the attempt before it."""
 
     request_id: str
     attempt: int
@@ -65,8 +65,9 @@ class FallbackEvent:
 
 
 def fallback_statement(query: FallbackQuery) -> Select[Any]:
-    """Attempts with ``fallback`` set in the window and filter, newest first, each with the
-    error of the attempt before it; rows for :func:`event_from_row`."""
+    """Fallback attempts (:func:`~metrics_svc.aggregates.real_fallback`: a retry of the same
+    model is not one) in the window and filter, newest first, each with the error of the
+    attempt before it; rows for :func:`event_from_row`."""
     table = usage_records
     previous = usage_records.alias("previous")
     return (
@@ -92,7 +93,7 @@ def fallback_statement(query: FallbackQuery) -> Select[Any]:
                 ),
             )
         )
-        .where(table.c.fallback.is_(True), *conditions(query.start, query.end, query.filter))
+        .where(real_fallback(table), *conditions(query.start, query.end, query.filter))
         .order_by(table.c.time.desc(), table.c.attempt.desc(), table.c.id.desc())
         .limit(query.limit)
     )

@@ -1,15 +1,21 @@
-"""A circuit breaker per model, on an injected clock (held by the registry, read by routing).
+"""A circuit breaker per model on an injected clock, recovering by outlier ejection (held by the
+registry, read by routing).
 
-CLOSED -> OPEN after ``consecutive_failures`` failures in a row, or when at least
-``min_calls`` calls in the last ``window_s`` seconds failed at a rate >= ``failure_rate``.
-OPEN rejects without calling. After ``cooldown_s`` the breaker is HALF_OPEN and admits up to
-``half_open_probes`` concurrent probes: one failure re-opens it, ``half_open_probes``
-successes close it. A probe that has not reported within ``probe_timeout_s`` counts as failed.
+CLOSED -> OPEN (the model is *ejected*) after ``consecutive_failures`` failures in a row, or
+when at least ``min_calls`` calls in the last ``window_s`` seconds failed at a rate >=
+``failure_rate``. OPEN rejects without calling. Recovery follows Envoy's outlier detection
+(architecture overview, "Outlier detection", ejection algorithm): an ejection lasts
+``base_ejection_s`` times the number of ejections in a row, at most ``max_ejection_s``; the
+count drops by one for every ``ejection_decay_s`` the model then stays closed. When an ejection
+ends the breaker is HALF_OPEN and admits ``half_open_probes`` concurrent probes (one by
+default): a failure re-ejects it (for longer), ``half_open_probes`` successes close it. A probe
+that has not reported within ``probe_timeout_s`` counts as failed.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -37,22 +43,41 @@ class CircuitBreaker:
         self._consecutive = 0
         self._window: deque[tuple[float, bool]] = deque()
         self._opened_at = 0.0
+        self._ejections = 0  # ejections in a row (decays while closed)
+        self._healthy_since = clock()  # when the ejection count last decayed (or closed)
         self._probes: list[float] = []  # start times of probes in flight
         self._probe_successes = 0
         self.transitions = 0
 
     @property
     def state(self) -> BreakerState:
-        """Current state, after applying any cool-down or probe timeout that has elapsed."""
+        """Current state, after applying any ejection end, probe timeout or decay that is due."""
         now = self._clock()
-        if self._state is BreakerState.OPEN and now - self._opened_at >= self.policy.cooldown_s:
+        if self._state is BreakerState.OPEN and now - self._opened_at >= self.ejection_s:
             self._move(BreakerState.HALF_OPEN)
             self._probes, self._probe_successes = [], 0
         if self._state is BreakerState.HALF_OPEN and any(
             now - started >= self.policy.probe_timeout_s for started in self._probes
         ):
             self._open(now)
+        if self._state is BreakerState.CLOSED and self._ejections:
+            steps = int((now - self._healthy_since) // self.policy.ejection_decay_s)
+            if steps:
+                self._ejections = max(self._ejections - steps, 0)
+                self._healthy_since += steps * self.policy.ejection_decay_s
         return self._state
+
+    @property
+    def ejections(self) -> int:
+        """Ejections in a row, as decayed so far (0 once the model has stayed healthy)."""
+        _ = self.state
+        return self._ejections
+
+    @property
+    def ejection_s(self) -> float:
+        """Length of the current (or, when closed, the last) ejection, in seconds."""
+        policy = self.policy
+        return min(policy.base_ejection_s * max(self._ejections, 1), policy.max_ejection_s)
 
     @property
     def consecutive_failures(self) -> int:
@@ -63,7 +88,7 @@ class CircuitBreaker:
         """Seconds until an open breaker admits a probe (0 unless open)."""
         if self.state is not BreakerState.OPEN:
             return 0.0
-        return max(self.policy.cooldown_s - (self._clock() - self._opened_at), 0.0)
+        return max(self.ejection_s - (self._clock() - self._opened_at), 0.0)
 
     def allow(self) -> bool:
         """May a call go out now? In HALF_OPEN a True answer reserves a probe slot."""
@@ -96,6 +121,7 @@ class CircuitBreaker:
             self._probe_successes += 1
             if self._probe_successes >= self.policy.half_open_probes:
                 self._move(BreakerState.CLOSED)
+                self._healthy_since = now
                 self._window.clear()
 
     def record_failure(self) -> None:
@@ -118,9 +144,11 @@ class CircuitBreaker:
             self._probes.pop(0)
 
     def reset(self) -> None:
-        """Operator reset: close and forget history."""
+        """Operator reset: close and forget history, ejections included."""
         self._move(BreakerState.CLOSED)
         self._consecutive = 0
+        self._ejections = 0
+        self._healthy_since = self._clock()
         self._window.clear()
         self._probes, self._probe_successes = [], 0
 
@@ -140,6 +168,10 @@ class CircuitBreaker:
     def _open(self, now: float) -> None:
         self._move(BreakerState.OPEN)
         self._opened_at = now
+        # Beyond this count the ejection is max_ejection_s anyway: a longer memory would only
+        # slow the decay back to short ejections.
+        ceiling = math.ceil(self.policy.max_ejection_s / self.policy.base_ejection_s)
+        self._ejections = min(self._ejections + 1, ceiling)
         self._probes, self._probe_successes = [], 0
 
     def _move(self, state: BreakerState) -> None:

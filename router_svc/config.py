@@ -16,6 +16,7 @@ from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls, ServerTls
 from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
 
+from .known_providers import ENV_PROVIDERS
 from .policies import BreakerPolicy, RetryPolicy
 from .urls import UrlRefused, check_url_static, parse_allow_list
 
@@ -107,6 +108,10 @@ class ModelConfig:
     # Models (names or aliases) tried in order after this one when a client names it; a
     # request's own fallbacks replace these. Not used when the model is reached via a chain.
     fallbacks: tuple[str, ...] = ()
+    # Can continue a streamed answer another model began (assistant prefill): unset means the
+    # provider kind's default: anthropic and ollama yes; openai no (set true for vLLM and
+    # SGLang, which take continue_final_message); simulated no.
+    continuation: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -266,6 +271,8 @@ class RouterConfig:
             raise ConfigError(
                 f"max_receive_message_bytes: must be positive, got {self.max_receive_message_bytes}"
             )
+        if (idle := self.retry.stream_idle_timeout_s) < 0:
+            raise ConfigError(f"retry.stream_idle_timeout_s: must not be negative, got {idle}")
         if self.max_response_bytes <= 0:
             raise ConfigError(
                 f"max_response_bytes: must be positive, got {self.max_response_bytes}"
@@ -312,32 +319,6 @@ def _check_fallbacks(models: tuple[ModelConfig, ...]) -> None:
             seen.add(target)
 
 
-# Real providers that join the built-in defaults when their key is in the environment.
-_ENV_PROVIDERS: tuple[tuple[str, str, str, str, tuple[tuple[str, int, float], ...]], ...] = (
-    (
-        "openai",
-        "openai",
-        "https://api.openai.com/v1",
-        "OPENAI_API_KEY",
-        (("gpt-4o-mini", 128_000, 0.6), ("gpt-4o", 128_000, 0.85)),
-    ),
-    (
-        "anthropic",
-        "anthropic",
-        "https://api.anthropic.com",
-        "ANTHROPIC_API_KEY",
-        (("claude-3-5-haiku-latest", 200_000, 0.65), ("claude-sonnet-4-0", 200_000, 0.9)),
-    ),
-    (
-        "openrouter",
-        "openai",
-        "https://openrouter.ai/api/v1",
-        "OPENROUTER_API_KEY",
-        (("openai/gpt-4o-mini", 128_000, 0.6),),
-    ),
-)
-
-
 def with_env_providers(config: RouterConfig, environ: Mapping[str, str]) -> RouterConfig:
     """Add the real providers whose API key is set, ahead of the simulated default chain.
 
@@ -349,7 +330,7 @@ def with_env_providers(config: RouterConfig, environ: Mapping[str, str]) -> Rout
     providers = list(config.providers)
     models = list(config.models)
     chain: list[str] = []
-    for name, kind, url, key_env, known in _ENV_PROVIDERS:
+    for name, kind, url, key_env, known in ENV_PROVIDERS:
         if not environ.get(key_env):
             continue
         providers.append(ProviderConfig(name=name, kind=kind, base_url=url, api_key_env=key_env))

@@ -36,7 +36,6 @@ __all__ = [
     "RateLimited",
     "ReportedAsStatus",
     "ResponseTooLarge",
-    "RetryBudgetExhausted",
     "RouterError",
     "StreamInterrupted",
     "UpstreamTimeout",
@@ -113,10 +112,6 @@ class AllCandidatesRateLimited(
     RouterError, code=_Code.RESOURCE_EXHAUSTED, reason="ALL_MODELS_RATE_LIMITED"
 ):
     """Every attempt was rate limited: the caller should slow down (429 over HTTP)."""
-
-
-class RetryBudgetExhausted(RouterError, code=_Code.UNAVAILABLE, reason="RETRY_BUDGET_EXHAUSTED"):
-    """Too many recent attempts failed; the router fails fast instead of amplifying load."""
 
 
 class DeadlineExceeded(RouterError, code=_Code.DEADLINE_EXCEEDED, reason="DEADLINE_EXCEEDED"):

@@ -7,12 +7,15 @@ dataclasses, and the breaker and the failover engine use them as they are. They 
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
 from llmrouter.config import ConfigError
 
 __all__ = ["BreakerPolicy", "RetryPolicy"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +36,15 @@ class RetryPolicy:
     ttft_timeout_s: float = 15.0
     # Whole answers: fail over when one attempt takes longer than this (0: only the deadline).
     attempt_timeout_s: float = 0.0
-    # Retry budget (gRFC A6): tokens in the process-wide bucket; retries stop at half.
+    # Retry budget (gRFC A6), one bucket per model: tokens in each; retries of a model stop
+    # while its bucket is at half or below (first attempts on a model are never refused).
     budget_max_tokens: float = 10.0
-    # Retry budget: tokens a success gives back (a failure takes 1).
+    # Retry budget: tokens a success on the model gives back (a failure on it takes 1).
     budget_token_ratio: float = 0.1
+    # Streams: after the first token, a gap longer than this between chunks is a stall: the
+    # answer is continued on a model that can continue it, or ends with an error (0: only the
+    # deadline bounds the wait).
+    stream_idle_timeout_s: float = 10.0
     # Hedging (router_svc.routing.hedge): seconds an attempt may go without its answer (or,
     # streams, its first token) before the next candidate starts beside it (0: off).
     hedge_after_s: float = 0.0
@@ -50,7 +58,8 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class BreakerPolicy:
-    """When a breaker opens and how it recovers."""
+    """When a breaker opens (ejects its model) and how it recovers (the ``[router.breaker]``
+    config section); recovery follows Envoy's outlier ejection."""
 
     # Failures in a row that open the breaker.
     consecutive_failures: int = 3
@@ -60,9 +69,40 @@ class BreakerPolicy:
     window_s: float = 60.0
     # Fewest calls in the window before the rate counts.
     min_calls: int = 10
-    # Seconds an open breaker waits before admitting probes.
-    cooldown_s: float = 300.0
+    # Seconds of a first ejection; the n-th ejection in a row lasts n times this.
+    base_ejection_s: float = 5.0
+    # Longest ejection, in seconds, however many ejections in a row.
+    max_ejection_s: float = 60.0
+    # Each this many seconds a model stays closed, its count of ejections in a row drops by one.
+    ejection_decay_s: float = 30.0
     # Concurrent probes admitted when half-open (and successes needed to close).
     half_open_probes: int = 1
     # Seconds after which a probe that never reported counts as failed.
     probe_timeout_s: float = 30.0
+    # Deprecated (was: seconds open before probing, default 300). When set, it is the longest
+    # ejection: ``max_ejection_s`` takes its value and ``base_ejection_s`` is capped by it; it
+    # then reads None. Logged as a warning at start.
+    cooldown_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.cooldown_s is not None:
+            cooldown = self.cooldown_s
+            object.__setattr__(self, "max_ejection_s", cooldown)
+            object.__setattr__(self, "base_ejection_s", min(self.base_ejection_s, cooldown))
+            object.__setattr__(self, "cooldown_s", None)
+            _log.warning(
+                "router.breaker.cooldown_s is deprecated: read as max_ejection_s = %s "
+                "(base_ejection_s = %s); set base_ejection_s and max_ejection_s instead",
+                cooldown,
+                self.base_ejection_s,
+            )
+        for name in ("base_ejection_s", "max_ejection_s", "ejection_decay_s", "probe_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}: must be positive, got {getattr(self, name)}")
+        if self.max_ejection_s < self.base_ejection_s:
+            raise ConfigError(
+                f"max_ejection_s: must be at least base_ejection_s ({self.base_ejection_s}), "
+                f"got {self.max_ejection_s}"
+            )
+        if self.half_open_probes < 1:
+            raise ConfigError(f"half_open_probes: must be at least 1, got {self.half_open_probes}")

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the router: attempts, latency, time to first token, fallbacks,
+"""Prometheus metrics of the router: attempts, latency, time to first token, fallbacks, retries,
 breaker states, tokens, cost and the usage outbox."""
 
 from __future__ import annotations
@@ -43,6 +43,16 @@ class _Live(Collector):
             enabled.add_metric([entry.name], 1 if entry.enabled else 0)
         yield breakers
         yield enabled
+        skipped = GaugeMetricFamily(
+            "llmrouter_stream_chunks_skipped_total",
+            "Unreadable stream chunks skipped mid-answer (the stream went on), by provider",
+            labels=["provider"],
+        )
+        skipped.type = "counter"
+        providers = {entry.provider.name: entry.provider for entry in self._registry.entries()}
+        for name, provider in providers.items():
+            skipped.add_metric([name], provider.skipped_chunks)
+        yield skipped
         yield GaugeMetricFamily(
             "llmrouter_outbox_depth",
             "Usage records waiting for the metrics service",
@@ -99,7 +109,13 @@ class RouterMetrics:
         )
         self.fallbacks = Counter(
             "llmrouter_fallbacks",
-            "Attempts made because an earlier one failed, by its failure",
+            "Attempts on another model than the request's previous attempt, by its failure",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.retries = Counter(
+            "llmrouter_retries",
+            "Attempts on the same model as the request's previous attempt, by its failure",
             ["reason"],
             registry=self.registry,
         )
@@ -139,8 +155,12 @@ class RouterMetrics:
         children.duration.observe(event.duration_s)
         if event.ttft_s is not None:
             children.ttft.observe(event.ttft_s)
-        if event.fallback_reason:
+        # Like the ledger's fallback flag: a retry of the same model is not a fallback, and a
+        # request's first attempt is neither.
+        if event.fallback:
             self.fallbacks.labels(event.fallback_reason).inc()
+        elif event.attempt > 1:
+            self.retries.labels(event.fallback_reason).inc()
         if event.prompt_tokens:
             children.prompt_tokens.inc(event.prompt_tokens)
         if event.completion_tokens:

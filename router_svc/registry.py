@@ -39,6 +39,13 @@ class ModelEntry:
         """Model id sent upstream."""
         return self.config.upstream_model or self.config.name
 
+    @property
+    def can_continue(self) -> bool:
+        """Whether this model can continue a streamed answer (its ``continuation`` setting, else
+        its provider kind's default)."""
+        configured = self.config.continuation
+        return self.provider.continues if configured is None else configured
+
     def cost(self, usage: TokenUsage) -> float:
         """USD cost of ``usage`` on this model."""
         return (

@@ -26,7 +26,7 @@ from .registry import Registry
 from .routing.classify import Classifier
 from .routing.failover import Engine
 from .routing.policy import Policy
-from .routing.retry import RetryBudget
+from .routing.retry import RetryBudgets
 from .routing.setup import ask_model, categories_of
 from .servicer import SERVICE_NAME, RouterServicer
 from .urls import AddressPolicy, parse_allow_list
@@ -121,7 +121,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         metrics.sink(outbox.submit if config.record_usage else None),
         capture_content=config.capture_content,
         retry=retry,
-        budget=RetryBudget(retry.budget_max_tokens, retry.budget_token_ratio),
+        budgets=RetryBudgets(retry.budget_max_tokens, retry.budget_token_ratio),
     )
     servicer = RouterServicer(
         registry,

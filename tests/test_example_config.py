@@ -16,6 +16,8 @@ from router_svc.config import RouterConfig
 from router_svc.config import load_config as router_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "llmrouter.example.toml"
+# Keys still accepted but no longer documented by a value (the example shows them commented).
+DEPRECATED = {"cooldown_s"}
 
 
 def test_example_equals_defaults(clean_env: None) -> None:
@@ -34,4 +36,5 @@ def test_example_lists_every_key(cls: type, section: str) -> None:
     for name in ("retry", "breaker"):
         if name in document[section]:
             nested = type(getattr(cls(), name))
-            assert set(document[section][name]) == {f.name for f in dataclasses.fields(nested)}
+            fields = {f.name for f in dataclasses.fields(nested)} - DEPRECATED
+            assert set(document[section][name]) == fields

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -11,7 +11,6 @@ from .. import chat
 from ..errors import (
     BadUpstreamRequest,
     ContextLengthExceeded,
-    MalformedResponse,
     ProviderError,
     RateLimited,
     UpstreamUnavailable,
@@ -19,6 +18,7 @@ from ..errors import (
 from .base import provider_kind
 from .call import ProviderCall
 from .http import HttpProvider
+from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
 
 __all__ = ["AnthropicProvider"]
 
@@ -86,6 +86,7 @@ class AnthropicProvider(HttpProvider):
     """Speaks ``POST {base_url}/v1/messages``."""
 
     path = "/v1/messages"
+    continues = True
     stream_end = "message_stop"
     incomplete = "a message without content"
 
@@ -100,6 +101,15 @@ class AnthropicProvider(HttpProvider):
         """The Messages API request body."""
         request = call.request
         system, messages = _anthropic_messages(request)
+        # "Prefill Claude's response": the reply continues a final assistant message, whose
+        # content cannot end with trailing whitespace (the API answers 400).
+        text = call.prefill.rstrip()
+        if text:
+            block = {"type": "text", "text": text}
+            if messages and messages[-1]["role"] == "assistant":
+                messages[-1]["content"].append(block)
+            else:
+                messages.append({"role": "assistant", "content": [block]})
         body: dict[str, Any] = {
             "model": call.model,
             "messages": messages,
@@ -153,51 +163,12 @@ class AnthropicProvider(HttpProvider):
             upstream_model=str(data.get("model") or call.model),
         )
 
-    async def decode_stream(
-        self, call: ProviderCall, events: AsyncIterator[str]
-    ) -> AsyncIterator[chat.StreamEvent]:
+    def decoder(self, call: ProviderCall) -> StreamDecoder:
         """Server-sent events: message_start ... message_stop."""
-        input_tokens = output_tokens = 0
-        stop: Any = None
-        tool_index: dict[int, int] = {}  # content block index -> tool call index
-        async for data in events:
-            try:
-                event: Any = orjson.loads(data)
-                kind = event["type"]
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                raise MalformedResponse(f"{self.name} sent an invalid stream event") from None
-            if kind == "message_start":
-                input_tokens = int(event["message"]["usage"].get("input_tokens", 0))
-            elif kind == "content_block_start":
-                block = event["content_block"]
-                if block.get("type") == "tool_use":
-                    index = tool_index.setdefault(event["index"], len(tool_index))
-                    yield chat.StreamDelta(
-                        tool_calls=(chat.ToolCallDelta(index, block["id"], block["name"], ""),)
-                    )
-            elif kind == "content_block_delta":
-                delta = event["delta"]
-                if delta.get("type") == "text_delta" and delta.get("text"):
-                    yield chat.StreamDelta(content=delta["text"])
-                elif delta.get("type") == "input_json_delta" and delta.get("partial_json"):
-                    index = tool_index.get(event["index"], 0)
-                    yield chat.StreamDelta(
-                        tool_calls=(chat.ToolCallDelta(index, arguments=delta["partial_json"]),)
-                    )
-            elif kind == "message_delta":
-                stop = event.get("delta", {}).get("stop_reason") or stop
-                output_tokens = int(event.get("usage", {}).get("output_tokens", output_tokens))
-            elif kind == "message_stop":
-                yield chat.StreamEnd(
-                    _STOP.get(stop, "stop"),  # type: ignore[arg-type]
-                    chat.TokenUsage(input_tokens, output_tokens),
-                )
-                return
-            elif kind == "error":
-                error = event.get("error") or {}
-                raise self._stream_error(error, call)
+        return _EventDecoder(self, call)
 
-    def _stream_error(self, error: dict[str, Any], call: ProviderCall) -> ProviderError:
+    def stream_error(self, error: dict[str, Any], call: ProviderCall) -> ProviderError:
+        """Our error for an ``error`` event of the stream."""
         kind = str(error.get("type", ""))
         message = self.redacted(str(error.get("message", "")), call)
         if kind == "rate_limit_error":
@@ -207,3 +178,80 @@ class AnthropicProvider(HttpProvider):
                 return ContextLengthExceeded(f"{self.name}: {message}")
             return BadUpstreamRequest(f"{self.name}: {message}")
         return UpstreamUnavailable(f"{self.name} reported {kind or 'an error'} mid-stream")
+
+
+class _EventDecoder(StreamDecoder):
+    """One Messages stream (API reference, "Streaming Messages", event flow): message_start,
+    content blocks, message_delta (stop_reason and the final output_tokens), message_stop.
+    Unknown event types are ignored, as the reference's versioning policy asks."""
+
+    def __init__(self, provider: AnthropicProvider, call: ProviderCall) -> None:
+        self._provider = provider
+        self._call = call
+        self._input_tokens = self._output_tokens = 0
+        self._stop: Any = None
+        self._tool_index: dict[int, int] = {}  # content block index -> tool call index
+
+    def feed(self, payload: str) -> Iterable[chat.StreamEvent]:
+        try:
+            event: Any = orjson.loads(payload)
+            kind = event["type"]
+        except (orjson.JSONDecodeError, *SHAPE_ERRORS):
+            raise Garbled from None
+        if kind == "error":
+            error = event.get("error")
+            raise self._provider.stream_error(error if isinstance(error, dict) else {}, self._call)
+        try:
+            return self._read(kind, event)
+        except SHAPE_ERRORS:
+            raise Garbled from None
+
+    def _read(self, kind: Any, event: dict[str, Any]) -> list[chat.StreamEvent]:
+        # Each branch reads everything it needs before it changes state.
+        if kind == "message_start":
+            self._input_tokens = _count(event["message"]["usage"].get("input_tokens", 0))
+        elif kind == "content_block_start":
+            block = event["content_block"]
+            if block.get("type") == "tool_use":
+                position, call_id, name = int(event["index"]), str(block["id"]), block["name"]
+                index = self._tool_index.setdefault(position, len(self._tool_index))
+                return [
+                    chat.StreamDelta(
+                        tool_calls=(chat.ToolCallDelta(index, call_id, str(name), ""),)
+                    )
+                ]
+        elif kind == "content_block_delta":
+            delta = event["delta"]
+            if delta.get("type") == "text_delta" and delta.get("text"):
+                return [chat.StreamDelta(content=str(delta["text"]))]
+            if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
+                index = self._tool_index.get(event["index"], 0)
+                arguments = str(delta["partial_json"])
+                return [
+                    chat.StreamDelta(tool_calls=(chat.ToolCallDelta(index, arguments=arguments),))
+                ]
+        elif kind == "message_delta":
+            stop = (event.get("delta") or {}).get("stop_reason") or self._stop
+            if not isinstance(stop, str | None):
+                raise TypeError("stop_reason")
+            output = _count((event.get("usage") or {}).get("output_tokens", self._output_tokens))
+            self._stop, self._output_tokens = stop, output
+        elif kind == "message_stop":
+            return [self._end()]
+        return []
+
+    def _end(self) -> chat.StreamEnd:
+        return chat.StreamEnd(
+            _STOP.get(self._stop, "stop"),  # type: ignore[arg-type]
+            chat.TokenUsage(self._input_tokens, self._output_tokens),
+        )
+
+    def finished(self) -> chat.StreamEnd | None:
+        return self._end() if self._stop is not None else None
+
+
+def _count(value: Any) -> int:
+    """A token count (TypeError when it is not one)."""
+    if not isinstance(value, int):
+        raise TypeError("token count")
+    return max(value, 0)

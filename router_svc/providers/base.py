@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from ..chat import Completion, StreamEvent
 from ..config import ProviderConfig
@@ -18,6 +18,10 @@ __all__ = ["Provider", "create_provider", "provider_kind", "registered_kinds"]
 class Provider(abc.ABC):
     """One upstream endpoint. Instances live for the whole process (pooled connections)."""
 
+    continues: ClassVar[bool] = False
+    """Whether this kind's API continues a final assistant message (``ProviderCall.prefill``)
+    by default; a model's ``continuation`` setting overrides it."""
+
     def __init__(self, config: ProviderConfig, policy: AddressPolicy | None = None) -> None:
         # ``policy`` matters only to adapters that connect somewhere; all take it so that
         # create_provider builds every kind the same way.
@@ -25,6 +29,8 @@ class Provider(abc.ABC):
         self.name = config.name
         self.kind = config.kind
         self.local = config.local
+        # Stream chunks skipped as unreadable (see .lenient), for the Prometheus counter.
+        self.skipped_chunks = 0
 
     @abc.abstractmethod
     async def complete(self, call: ProviderCall) -> Completion:

@@ -24,6 +24,14 @@ class ProviderCall:
     """Seconds each upstream read may wait: at most the time left for this attempt. Connecting
     waits no longer than this nor than the provider's ``connect_timeout_s``."""
 
+    prefill: str = ""
+    """Assistant text already relayed to the client: when set, the upstream is asked to
+    continue it (adapters whose API can, see ``Provider.continues``) and streams what follows."""
+
+    finish_grace_s: float = 1.0
+    """Streams: seconds to wait for the rest of a stream (its usage, its end marker) once it
+    sent its finish reason; a stream silent for longer is finalised as it stands."""
+
     trace_headers: Mapping[str, str] | None = None
     """Trace-context headers (``traceparent``, baggage) to send; ``None`` takes them from the
     OpenTelemetry context current when the request goes out (the attempt's span)."""

@@ -17,7 +17,7 @@ import orjson
 
 from llmrouter.telemetry import inject_headers
 
-from ..chat import ChatRequest, Completion, StreamEnd, StreamEvent
+from ..chat import ChatRequest, Completion, StreamEvent
 from ..config import ProviderConfig
 from ..errors import (
     AuthFailed,
@@ -34,6 +34,7 @@ from ..redact import MESSAGE_LIMIT, Credentials, upstream_message
 from ..urls import AddressPolicy
 from .base import Provider
 from .call import ProviderCall
+from .lenient import StreamDecoder, decode
 from .transport import UpstreamClient
 
 __all__ = [
@@ -164,8 +165,8 @@ class HttpProvider(Provider):
     """An upstream spoken to over HTTP with JSON bodies, through one pooled client.
 
     Subclasses are codecs: they name their ``path``, ``framing`` and ``stream_end`` and
-    implement :meth:`encode`, :meth:`decode` and :meth:`decode_stream`; this class sends, reads,
-    times out and classifies.
+    implement :meth:`encode`, :meth:`decode` and :meth:`decoder`; this class sends, reads,
+    times out and classifies, and reads streams leniently (:mod:`.lenient`).
     """
 
     path: ClassVar[str]
@@ -205,11 +206,25 @@ class HttpProvider(Provider):
         """The completion in a unary answer (``KeyError``, ``TypeError``... when it has none)."""
 
     @abc.abstractmethod
+    def decoder(self, call: ProviderCall) -> StreamDecoder:
+        """A decoder for one stream's events (SSE ``data`` payloads or JSON lines)."""
+
     def decode_stream(
         self, call: ProviderCall, events: AsyncIterator[str]
-    ) -> AsyncIterator[StreamEvent]:
-        """Our events from the stream's events (SSE ``data`` payloads or JSON lines), ending
-        with ``StreamEnd``; failures reported in the stream raise ``ProviderError``."""
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Our events from the stream's events, ending with ``StreamEnd``; failures, reported
+        in the stream or not, raise ``ProviderError`` (the rules: :mod:`.lenient`)."""
+        return decode(
+            self.name,
+            self.decoder(call),
+            events,
+            end_marker=self.stream_end,
+            finish_grace_s=call.finish_grace_s,
+            on_skip=self._skipped,
+        )
+
+    def _skipped(self) -> None:
+        self.skipped_chunks += 1
 
     async def complete(self, call: ProviderCall) -> Completion:
         """One non-streaming call."""
@@ -227,15 +242,11 @@ class HttpProvider(Provider):
             raise MalformedResponse(f"{self.name} sent {self.incomplete}") from None
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:
-        """The decoded stream; one that stops before its end is a ``MalformedResponse``."""
+        """The decoded stream; one that stops before it finished is a ``MalformedResponse``."""
         events = self._events(call)
-        async with aclosing(events):
-            ended = False
-            async for event in self.decode_stream(call, events):
-                ended = isinstance(event, StreamEnd)
+        async with aclosing(events), aclosing(self.decode_stream(call, events)) as decoded:
+            async for event in decoded:
                 yield event
-            if not ended:
-                raise MalformedResponse(f"{self.name} closed its stream before {self.stream_end}")
 
     async def _events(self, call: ProviderCall) -> AsyncGenerator[str, None]:
         """POST the streaming request and yield its events' text; failures are classified.

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
 
 from .. import chat
-from ..errors import MalformedResponse
 from ..tokens import estimate_prompt_tokens
 from .base import provider_kind
 from .call import ProviderCall
 from .http import HttpProvider
+from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
+from .openai_compat import prefill
 
 __all__ = ["OllamaProvider"]
 
@@ -22,6 +23,7 @@ class OllamaProvider(HttpProvider):
     """Speaks ``POST {base_url}/api/chat``."""
 
     path = "/api/chat"
+    continues = True
     framing = "ndjson"
     stream_end = "done"
 
@@ -43,6 +45,10 @@ class OllamaProvider(HttpProvider):
                     for c in m.tool_calls
                 ]
             messages.append(item)
+        if call.prefill:
+            # /api/chat continues a final assistant message and answers with what follows it
+            # (ollama/ollama#6778, the maintainers' answer; every template since #5890).
+            prefill(messages, call.prefill)
         body: dict[str, Any] = {"model": call.model, "messages": messages, "stream": stream}
         if request.tools and request.tool_choice != "none":
             body["tools"] = [
@@ -88,34 +94,66 @@ class OllamaProvider(HttpProvider):
             upstream_model=str(data.get("model") or call.model),
         )
 
-    async def decode_stream(
-        self, call: ProviderCall, events: AsyncIterator[str]
-    ) -> AsyncIterator[chat.StreamEvent]:
+    def decoder(self, call: ProviderCall) -> StreamDecoder:
         """NDJSON lines; the last has ``done: true`` and the eval counts."""
-        calls_seen = 0
-        async for line in events:
-            try:
-                data: Any = orjson.loads(line)
-                message = data.get("message") or {}
-            except (orjson.JSONDecodeError, AttributeError):
-                raise MalformedResponse(f"{self.name} sent an invalid NDJSON line") from None
-            if data.get("error"):
-                raise self.reported(str(data["error"]), call)
-            calls = _calls(message.get("tool_calls") or (), start=calls_seen)
-            calls_seen += len(calls)
-            piece = message.get("content") or ""
-            if piece or calls:
-                yield chat.StreamDelta(
+        return _LineDecoder(self, call)
+
+
+class _LineDecoder(StreamDecoder):
+    """One /api/chat stream (API reference, "Generate a chat completion", streaming response):
+    message lines, then a line with ``done: true``, its ``done_reason`` and eval counts."""
+
+    def __init__(self, provider: OllamaProvider, call: ProviderCall) -> None:
+        self._provider = provider
+        self._call = call
+        self._calls_seen = 0
+        self._end: chat.StreamEnd | None = None
+
+    def feed(self, payload: str) -> Iterable[chat.StreamEvent]:
+        try:
+            data: Any = orjson.loads(payload)
+            message = data.get("message") or {}
+        except (orjson.JSONDecodeError, AttributeError):
+            raise Garbled from None
+        if data.get("error"):
+            raise self._provider.reported(str(data["error"]), self._call)
+        try:
+            return self._read(data, message)
+        except SHAPE_ERRORS:
+            raise Garbled from None
+
+    def _read(self, data: dict[str, Any], message: Any) -> list[chat.StreamEvent]:
+        seen = self._calls_seen
+        calls = _calls(message.get("tool_calls") or (), start=seen)
+        piece = message.get("content") or ""
+        if not isinstance(piece, str):
+            raise TypeError("content")
+        events: list[chat.StreamEvent] = []
+        if piece or calls:
+            events.append(
+                chat.StreamDelta(
                     content=piece,
                     tool_calls=tuple(
-                        chat.ToolCallDelta(calls_seen - len(calls) + i, c.id, c.name, c.arguments)
+                        chat.ToolCallDelta(seen + i, c.id, c.name, c.arguments)
                         for i, c in enumerate(calls)
                     ),
                 )
-            if data.get("done"):
-                reason = _finish(data.get("done_reason"), calls_seen)
-                yield chat.StreamEnd(reason, _usage(data, call.request))  # type: ignore[arg-type]
-                return
+            )
+        seen += len(calls)
+        end = self._end
+        # The finish: ``done: true``, or at least its ``done_reason`` (a line that carries it
+        # is the last the model makes, whatever happens to the stream after it).
+        if data.get("done") or data.get("done_reason"):
+            reason = _finish(data.get("done_reason"), seen)
+            end = chat.StreamEnd(reason, _usage(data, self._call.request))  # type: ignore[arg-type]
+        self._calls_seen, self._end = seen, end
+        if data.get("done"):
+            assert end is not None
+            events.append(end)
+        return events
+
+    def finished(self) -> chat.StreamEnd | None:
+        return self._end
 
 
 def _loads(text: str) -> Any:
@@ -143,7 +181,8 @@ def _finish(reason: Any, calls: object) -> str:
 
 
 def _usage(data: Any, request: chat.ChatRequest) -> chat.TokenUsage:
-    return chat.TokenUsage(
-        int(data.get("prompt_eval_count") or estimate_prompt_tokens(request)),
-        int(data.get("eval_count") or 0),
-    )
+    """Eval counts as usage (ValueError or TypeError when they are not numbers)."""
+    prompt, completion = data.get("prompt_eval_count") or 0, data.get("eval_count") or 0
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        raise TypeError("eval counts")
+    return chat.TokenUsage(max(prompt, 0) or estimate_prompt_tokens(request), max(completion, 0))

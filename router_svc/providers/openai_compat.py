@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -13,8 +13,9 @@ from ..tokens import estimate_prompt_tokens
 from .base import provider_kind
 from .call import ProviderCall
 from .http import HttpProvider
+from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
 
-__all__ = ["OpenAICompatProvider", "finish_reason", "openai_messages"]
+__all__ = ["OpenAICompatProvider", "finish_reason", "openai_messages", "prefill"]
 
 _FINISH = {
     "stop": "stop",
@@ -30,6 +31,21 @@ def finish_reason(value: Any, has_tool_calls: bool) -> str:
     if has_tool_calls and value in (None, "stop", "tool_calls"):
         return "tool_calls"
     return _FINISH.get(str(value), "stop")
+
+
+def prefill(messages: list[dict[str, Any]], text: str) -> None:
+    """End ``messages`` (OpenAI or Ollama shape) with an assistant message ``text`` to
+    continue; a final plain assistant message (the caller's own prefill) is extended."""
+    last = messages[-1] if messages else None
+    if (
+        last is not None
+        and last["role"] == "assistant"
+        and isinstance(last.get("content"), str)
+        and not last.get("tool_calls")
+    ):
+        last["content"] += text
+    else:
+        messages.append({"role": "assistant", "content": text})
 
 
 def openai_messages(messages: tuple[chat.Message, ...]) -> list[dict[str, Any]]:
@@ -74,6 +90,14 @@ class OpenAICompatProvider(HttpProvider):
         """The chat completions request body."""
         request = call.request
         body: dict[str, Any] = {"model": call.model, "messages": openai_messages(request.messages)}
+        if call.prefill:
+            # vLLM's OpenAI-compatible server, "Extra parameters" of the Chat API, and SGLang's
+            # sampling parameters: continue_final_message continues the final assistant message
+            # ("cannot be used at the same time as add_generation_prompt"). Plain OpenAI has no
+            # such parameter: models there are configured without continuation.
+            prefill(body["messages"], call.prefill)
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
         if request.tools:
             body["tools"] = [
                 {
@@ -140,56 +164,96 @@ class OpenAICompatProvider(HttpProvider):
             upstream_model=str(data.get("model") or call.model),
         )
 
-    async def decode_stream(
-        self, call: ProviderCall, events: AsyncIterator[str]
-    ) -> AsyncIterator[chat.StreamEvent]:
+    def decoder(self, call: ProviderCall) -> StreamDecoder:
         """chat.completion.chunk objects, ending with [DONE]."""
-        finish: Any = None
-        usage: dict[str, Any] = {}
-        text_chars = 0
-        saw_tools = False
-        async for data in events:
-            if data == "[DONE]":
-                if finish is None:
-                    raise MalformedResponse(f"{self.name} ended its stream without a finish reason")
-                yield chat.StreamEnd(
-                    finish_reason(finish, saw_tools),  # type: ignore[arg-type]
-                    chat.TokenUsage(
-                        int(usage.get("prompt_tokens") or estimate_prompt_tokens(call.request)),
-                        int(usage.get("completion_tokens") or -(-text_chars // 4)),
-                    ),
+        return _ChunkDecoder(self, call)
+
+
+class _ChunkDecoder(StreamDecoder):
+    """One chat.completion.chunk stream (API reference, "The chat completion chunk object"):
+    the finish reason comes on a choice, the usage (``stream_options.include_usage``) on a
+    last chunk without choices, then ``data: [DONE]``."""
+
+    def __init__(self, provider: OpenAICompatProvider, call: ProviderCall) -> None:
+        self._provider = provider
+        self._call = call
+        self._finish: Any = None
+        self._usage: tuple[int, int] | None = None
+        self._text_chars = 0
+        self._saw_tools = False
+
+    def feed(self, payload: str) -> Iterable[chat.StreamEvent]:
+        if payload == "[DONE]":
+            end = self.finished()
+            if end is None:
+                name = self._provider.name
+                raise MalformedResponse(f"{name} ended its stream without a finish reason")
+            return (end,)
+        try:
+            chunk: Any = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise Garbled from None
+        if not isinstance(chunk, dict):
+            raise Garbled
+        if "error" in chunk:
+            error = chunk["error"]
+            message = error.get("message", "") if isinstance(error, dict) else str(error)
+            raise self._provider.reported(str(message), self._call)
+        try:
+            return self._read(chunk)
+        except SHAPE_ERRORS:
+            raise Garbled from None
+
+    def _read(self, chunk: dict[str, Any]) -> list[chat.StreamEvent]:
+        # Read the whole chunk before changing any state: a chunk found bad halfway is skipped
+        # as a whole.
+        usage = _tokens(chunk["usage"]) if chunk.get("usage") else self._usage
+        events: list[chat.StreamEvent] = []
+        finish, chars, tools = self._finish, 0, False
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            piece = delta.get("content") or ""
+            if not isinstance(piece, str):
+                raise TypeError("content")
+            calls = tuple(
+                chat.ToolCallDelta(
+                    index=int(c.get("index", 0)),
+                    id=str(c.get("id") or ""),
+                    name=str((c.get("function") or {}).get("name") or ""),
+                    arguments=str((c.get("function") or {}).get("arguments") or ""),
                 )
-                return
-            try:
-                chunk: Any = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                raise MalformedResponse(f"{self.name} sent an invalid stream chunk") from None
-            if not isinstance(chunk, dict):
-                raise MalformedResponse(f"{self.name} sent an invalid stream chunk")
-            if "error" in chunk:
-                error = chunk["error"]
-                message = error.get("message", "") if isinstance(error, dict) else str(error)
-                raise self.reported(str(message), call)
-            if chunk.get("usage"):
-                usage = chunk["usage"]
-            for choice in chunk.get("choices") or ():
-                delta = choice.get("delta") or {}
-                piece = delta.get("content") or ""
-                calls = tuple(
-                    chat.ToolCallDelta(
-                        index=int(c.get("index", 0)),
-                        id=c.get("id") or "",
-                        name=(c.get("function") or {}).get("name") or "",
-                        arguments=(c.get("function") or {}).get("arguments") or "",
-                    )
-                    for c in delta.get("tool_calls") or ()
-                )
-                saw_tools = saw_tools or bool(calls)
-                if piece or calls:
-                    text_chars += len(piece) + sum(len(c.arguments) for c in calls)
-                    yield chat.StreamDelta(content=piece, tool_calls=calls)
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
+                for c in delta.get("tool_calls") or ()
+            )
+            tools = tools or bool(calls)
+            if piece or calls:
+                chars += len(piece) + sum(len(c.arguments) for c in calls)
+                events.append(chat.StreamDelta(content=piece, tool_calls=calls))
+            if choice.get("finish_reason"):
+                finish = choice["finish_reason"]
+        self._usage, self._finish = usage, finish
+        self._text_chars += chars
+        self._saw_tools = self._saw_tools or tools
+        return events
+
+    def finished(self) -> chat.StreamEnd | None:
+        if self._finish is None:
+            return None
+        prompt, completion = self._usage or (0, 0)
+        return chat.StreamEnd(
+            finish_reason(self._finish, self._saw_tools),  # type: ignore[arg-type]
+            chat.TokenUsage(
+                prompt or estimate_prompt_tokens(self._call.request),
+                completion or -(-self._text_chars // 4),
+            ),
+        )
+
+
+def _tokens(usage: Any) -> tuple[int, int]:
+    """(prompt, completion) tokens of a usage object (ValueError, TypeError when malformed)."""
+    prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        raise TypeError("usage")
+    return max(prompt, 0), max(completion, 0)
 
 
 def _estimate(text: str, calls: tuple[chat.ToolCall, ...]) -> int:

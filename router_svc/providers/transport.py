@@ -146,8 +146,21 @@ class _Stream(httpx.AsyncByteStream):
         self._provider = provider
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        content = self._response.content
         with map_transport_errors(self._provider, reading=True):
-            async for chunk in self._response.content.iter_any():
+            while True:
+                try:
+                    chunk = await content.readany()
+                except aiohttp.ClientPayloadError:
+                    # Once the connection breaks aiohttp raises at once, dropping the bytes it
+                    # had received and not yet handed out; pass those on first (a stream's
+                    # finish may be among them), then the failure.
+                    rest = _received(content)
+                    if rest:
+                        yield rest
+                    raise
+                if not chunk:
+                    return
                 yield chunk
 
     async def aclose(self) -> None:
@@ -173,6 +186,16 @@ class _Stream(httpx.AsyncByteStream):
                 response.release()
             else:
                 response.close()
+
+
+def _received(content: aiohttp.StreamReader) -> bytes:
+    """The bytes ``content`` holds but has not handed out (aiohttp 3.x keeps them after a
+    failure; its public reads raise instead). Empty when its internals are not as expected."""
+    try:
+        rest = content._read_nowait(-1)
+    except Exception:  # private API: any surprise means there is nothing to salvage
+        return b""
+    return rest if isinstance(rest, bytes) else b""
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):

@@ -2,13 +2,15 @@
 
 The parts live beside this module: :mod:`.schedule` decides which candidate to try next, when
 and why (retries, backoff, retry budget, breakers, the deadline); :mod:`.outcome` reports each
-attempt's end to its span, the model's breaker and health, the retry budget and the usage
+attempt's end to its span, the model's breaker, health and retry budget and the usage
 ledger. This module only calls the providers and relays what they return.
 
 * One deadline: each attempt's timeout is at most the time remaining (and, for whole answers,
   at most ``attempt_timeout_s``).
 * Streams fail over only until their first content is relayed (or the first token is late);
-  after that a failure ends the stream with an error, never with a truncated answer.
+  after that a failure or a stall (no chunk for ``stream_idle_timeout_s``) is continued on a
+  model that can continue the answer (:mod:`.continuation`), or ends the stream with an
+  error, never with a truncated answer.
 * Hedging (:mod:`.hedge`, ``hedge_after_s`` > 0): a late attempt gets the next candidate run
   beside it; the two hooks below hand the attempt to it, and are all hedging costs when off.
 """
@@ -20,12 +22,13 @@ import random
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 from llmrouter.request_ids import ERROR_INFO_REQUEST_ID, new_request_id
 
-from ..chat import ChatRequest, Completion, StreamDelta, StreamEnd, TokenUsage
+from ..chat import ChatRequest, Completion, StreamDelta, StreamEnd
 from ..errors import (
+    BreakerOpen,
     ContextLengthExceeded,
     MalformedResponse,
     ProviderError,
@@ -38,74 +41,23 @@ from ..providers import ProviderCall
 from ..registry import ModelEntry
 from ..telemetry import current_trace_id, record_decision
 from ..usage import UsageEvent
+from .continuation import Answer, Broken, Seam, continuers, estimated_usage
 from .hedge import Hedging
 from .outcome import Attempt, AttemptOutcome, RequestInfo, Sinks, Success
-from .policy import Decision, Policy
-from .retry import RetryBudget
+from .policy import Policy
+from .retry import RetryBudgets
 from .schedule import Pacing, Planned, Schedule, Timing, refusal
+from .served import Run, Served, StreamStarted, StreamSummary
 
 __all__ = ["Attempt", "Engine", "Served", "StreamStarted", "StreamSummary"]
 
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    """A whole answer and how it was obtained."""
-
-    request_id: str
-    entry: ModelEntry
-    completion: Completion
-    cost_usd: float
-    attempts: tuple[Attempt, ...]
-    decision: Decision
-    create_time: float
-    fallback: bool
-    trace_id: str = ""
+# Seconds a stream that sent its finish reason may take to send the rest (usage, end marker).
+_FINISH_GRACE_S = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class StreamStarted:
-    """Emitted once, before the first delta: the model whose output follows."""
-
-    request_id: str
-    entry: ModelEntry
-    category: str
-    create_time: float
-    attempt_count: int
-    fallback: bool
-    trace_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class StreamSummary:
-    """The last event of a successful stream."""
-
-    entry: ModelEntry
-    finish_reason: str
-    usage: TokenUsage
-    cost_usd: float
-    attempts: tuple[Attempt, ...]
-    fallback: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Run:
-    """One request being served: what its attempts share, the schedule that paces them and the
-    record of each attempt made (reported to the caller)."""
-
-    info: RequestInfo
-    decision: Decision
-    schedule: Schedule
-    deadline: float  # monotonic
-    attempts: list[Attempt] = field(default_factory=list)
-
-    def fallback(self, entry: ModelEntry) -> bool:
-        """Whether ``entry`` is not the decision's first choice."""
-        return entry is not self.decision.candidates[0].entry
-
-
-# What one streamed attempt yields to the engine: events to relay, or, last, the failure that
-# lets the schedule fail over (a stream that already relayed content raises instead).
-_Relayed = StreamStarted | StreamDelta | StreamSummary | ProviderError
+# What one streamed attempt yields to the engine: events to relay, then, if it failed, the
+# failure that lets the schedule fail over, or, once it relayed content, Broken.
+_Relayed = StreamStarted | StreamDelta | StreamSummary | ProviderError | Broken
 
 
 class Engine:
@@ -117,7 +69,7 @@ class Engine:
         record: Callable[[UsageEvent], None],
         *,
         retry: RetryPolicy | None = None,
-        budget: RetryBudget | None = None,
+        budgets: RetryBudgets | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -126,19 +78,19 @@ class Engine:
     ) -> None:
         self._policy = policy
         self.retry = retry or RetryPolicy()
-        self.budget = budget or RetryBudget()
+        self.budgets = budgets or RetryBudgets()
         self._clock = clock
         self._wall = wall_clock
         self._capture = capture_content
-        self._pacing = Pacing(self.retry, self.budget, Timing(clock, wall_clock, sleep, rand))
-        self._sinks = Sinks(self.budget, record, clock, wall_clock, capture_content)
-        self._hedging: Hedging[_Run, _Relayed] | None = None
+        self._pacing = Pacing(self.retry, self.budgets, Timing(clock, wall_clock, sleep, rand))
+        self._sinks = Sinks(self.budgets, record, clock, wall_clock, capture_content)
+        self._hedging: Hedging[_Relayed] | None = None
         if self.retry.hedge_after_s > 0:
             self._hedging = Hedging(
                 self.retry.hedge_after_s, sleep, self._begin, self._answer, self._relay
             )
 
-    async def _start(self, request: ChatRequest, streamed: bool, deadline: float) -> _Run:
+    async def _start(self, request: ChatRequest, streamed: bool, deadline: float) -> Run:
         decision = await self._policy.decide(request)
         record_decision(decision, self._policy.classifier.mode)
         if not decision.candidates:
@@ -153,9 +105,9 @@ class Engine:
             trace_id=current_trace_id(),
         )
         schedule = Schedule(decision.candidates, deadline, self._pacing)
-        return _Run(info, decision, schedule, deadline)
+        return Run(info, decision, schedule, deadline)
 
-    def _begin(self, run: _Run, planned: Planned) -> AttemptOutcome:
+    def _begin(self, run: Run, planned: Planned) -> AttemptOutcome:
         """Start the attempt ``planned`` (its span) and add it to the request's attempts."""
         attempt = AttemptOutcome(planned, run.info, self._sinks)
         run.attempts.append(attempt.record)
@@ -227,45 +179,115 @@ class Engine:
     async def stream(
         self, request: ChatRequest, deadline: float
     ) -> AsyncGenerator[StreamStarted | StreamDelta | StreamSummary, None]:
-        """Stream the answer; fail over only before the first delta is yielded."""
+        """Stream the answer: fail over until the first delta is yielded; after it, continue a
+        broken or stalled answer on a model that can (:mod:`.continuation`), else end with
+        ``StreamInterrupted``."""
         run = await self._start(request, streamed=True, deadline=deadline)
+        answer = Answer()
         try:
             failure: ProviderError | None = None
             while (planned := await run.schedule.next(failure)) is not None:
                 attempt = self._begin(run, planned)
-                failure = None
+                failure, broken = None, None
                 if self._hedging is None:
-                    events = self._relay(run, attempt)
+                    events = self._relay(run, attempt, answer)
                 else:  # hook: the events may come from a hedge
-                    events = self._hedging.relay(run, attempt)
+                    events = self._hedging.relay(run, attempt, answer)
                 async with aclosing(events) as relayed:
                     async for event in relayed:
                         if isinstance(event, ProviderError):
                             failure = event
+                        elif isinstance(event, Broken):
+                            broken = event
                         else:
                             yield event
+                if broken is not None:
+                    async with aclosing(self._continue(run, answer, broken)) as continued:
+                        async for event in continued:
+                            yield event
+                    return
                 if failure is None:
                     return  # the summary was relayed
+                if not failure.retryable and not isinstance(failure, ContextLengthExceeded):
+                    raise failure
             raise run.schedule.give_up()
         except RouterError as exc:
             _tag(exc, run)
             raise
 
-    async def _relay(self, run: _Run, attempt: AttemptOutcome) -> AsyncGenerator[_Relayed, None]:
-        """One streamed attempt: its events, or (before any content) the failure to fail over."""
+    async def _continue(
+        self, run: Run, answer: Answer, broken: Broken
+    ) -> AsyncGenerator[StreamDelta | StreamSummary, None]:
+        """Continue ``answer`` after ``broken`` on the decision's next models that can, each
+        tried once; raise the original interruption when none does."""
+        passed: list[str] = []
+        cause, queue = broken.cause, list(continuers(run.decision, broken.entry))
+        while queue and not answer.tool_calls:
+            entry = queue.pop(0)
+            if run.deadline - self._clock() < self.retry.min_attempt_s:
+                break
+            state = entry.breaker.state.value
+            if not entry.breaker.allow():
+                passed.append(f"{entry.name}: {BreakerOpen.reason}")
+                continue
+            previous = run.attempts[-1].model
+            attempt = self._begin(
+                run, Planned(entry, len(run.attempts) + 1, 0.0, state, cause, previous)
+            )
+            outcome: ProviderError | Broken | None = None
+            async with aclosing(self._relay(run, attempt, answer)) as relayed:
+                async for event in relayed:
+                    if isinstance(event, ProviderError | Broken):
+                        outcome = event
+                    elif not isinstance(event, StreamStarted):
+                        yield event
+            if outcome is None:
+                return  # the summary was relayed
+            if isinstance(outcome, Broken):
+                # It added to the answer, then broke too: continue after it.
+                cause, queue = outcome.cause, list(continuers(run.decision, entry))
+            else:
+                passed.append(f"{entry.name}: {outcome.reason}")
+        error = answer.interrupted or broken.error
+        if passed:
+            # Said, never substituted: the client is told why the answer broke off.
+            error = StreamInterrupted(f"{error.message}; not continued ({', '.join(passed)})")
+        raise error
+
+    async def _relay(
+        self, run: Run, attempt: AttemptOutcome, answer: Answer
+    ) -> AsyncGenerator[_Relayed, None]:
+        """One streamed attempt: its events, then, if it failed, the failure (before any
+        content of its own) or :class:`Broken` (after). ``answer`` is the answer so far: when it
+        has text, the attempt continues it."""
         entry, request, started = attempt.entry, run.info.request, attempt.started
-        deadline = run.deadline
+        deadline, prefill = run.deadline, answer.text
         first_by = min(deadline, started + self.retry.ttft_timeout_s)
-        upstream = entry.provider.stream(
-            ProviderCall(entry.upstream_model, request, deadline - started)
+        idle = self.retry.stream_idle_timeout_s
+        if prefill and request.max_tokens is not None:
+            # The caller's limit is for the whole answer: the continuation gets what is left.
+            left = request.max_tokens - answer.usage.completion_tokens
+            request = replace(request, max_tokens=max(left, 1))
+        call = ProviderCall(
+            entry.upstream_model,
+            request,
+            deadline - started,
+            prefill=prefill,
+            # Within the idle timeout, so that a stream silent after its finish is finalised
+            # before it counts as stalled.
+            finish_grace_s=min(_FINISH_GRACE_S, idle / 2) if idle > 0 else _FINISH_GRACE_S,
         )
+        upstream = entry.provider.stream(call)
+        seam = Seam(prefill)
         committed = False
-        chunks = 0
-        captured: list[str] = []
+        chunks = chars = 0  # relayed by this attempt
+        ours = len(answer.parts)  # where this attempt's part of the answer begins
         failure: ProviderError
         try:
             while True:
-                limit = deadline if committed else first_by
+                limit = first_by
+                if committed:
+                    limit = min(deadline, self._clock() + idle) if idle > 0 else deadline
                 try:
                     async with asyncio.timeout(max(limit - self._clock(), 0.0)):
                         with attempt.current():
@@ -274,46 +296,69 @@ class Engine:
                     raise MalformedResponse(
                         f"{entry.name} ended its stream without finishing"
                     ) from None
+                if isinstance(event, StreamDelta):
+                    joined = seam.join(event)
+                    if joined is None:
+                        continue
+                    event = joined
                 if not committed:
                     attempt.first_token()
                     committed = True
-                    yield StreamStarted(
-                        run.info.request_id,
-                        entry,
-                        run.decision.category,
-                        self._wall(),
-                        attempt_count=len(run.attempts),
-                        fallback=run.fallback(entry),
-                        trace_id=run.info.trace_id,
-                    )
+                    if not answer.started:
+                        answer.started = True
+                        yield StreamStarted(
+                            run.info.request_id,
+                            entry,
+                            run.decision.category,
+                            self._wall(),
+                            attempt_count=len(run.attempts),
+                            fallback=run.fallback(entry),
+                            trace_id=run.info.trace_id,
+                        )
                 if isinstance(event, StreamEnd):
-                    attempt.succeeded(_streamed(entry, event, captured if self._capture else None))
+                    text = "".join(answer.parts[ours:]) if self._capture else None
+                    attempt.succeeded(_streamed(entry, event, text))
+                    answer.bill(event.usage, attempt.cost_usd)
                     yield StreamSummary(
                         entry=entry,
                         finish_reason=event.finish_reason,
-                        usage=event.usage,
-                        cost_usd=attempt.cost_usd,
+                        usage=answer.usage,
+                        cost_usd=answer.cost_usd,
                         attempts=tuple(run.attempts),
                         fallback=run.fallback(entry),
                     )
                     return
                 chunks += 1
-                if self._capture:
-                    captured.append(event.content)
+                chars += len(event.content) + sum(len(c.arguments) for c in event.tool_calls)
+                answer.add(event)
                 yield event
         except TimeoutError:
             what = "next chunk" if committed else "first token"
-            failure = attempt.failed(_timeout(entry, what))
+            failure = _timeout(entry, what)
             if committed:
-                raise StreamInterrupted(f"{entry.name} stalled after {chunks} chunks") from None
+                yield self._broken(
+                    attempt,
+                    answer,
+                    failure,
+                    prefill,
+                    chars,
+                    f"{entry.name} stalled after {chunks} chunks",
+                )
+                return
+            attempt.failed(failure)
         except ProviderError as exc:
-            failure = attempt.failed(exc)
+            failure = exc
             if committed:
-                raise StreamInterrupted(
-                    f"{entry.name} failed after {chunks} chunks ({exc.reason})"
-                ) from None
-            if not exc.retryable and not isinstance(exc, ContextLengthExceeded):
-                raise
+                yield self._broken(
+                    attempt,
+                    answer,
+                    exc,
+                    prefill,
+                    chars,
+                    f"{entry.name} failed after {chunks} chunks ({exc.reason})",
+                )
+                return
+            attempt.failed(exc)
         except (asyncio.CancelledError, GeneratorExit):
             attempt.cancelled()
             raise
@@ -321,19 +366,38 @@ class Engine:
             await upstream.aclose()  # type: ignore[attr-defined]
         yield failure
 
+    def _broken(
+        self,
+        attempt: AttemptOutcome,
+        answer: Answer,
+        cause: ProviderError,
+        prefill: str,
+        relayed_chars: int,
+        message: str,
+    ) -> Broken:
+        """Settle an attempt that broke after relaying ``relayed_chars`` characters: billed for
+        what it relayed."""
+        usage = estimated_usage(attempt.info.request, prefill, relayed_chars)
+        attempt.failed(cause, usage)
+        answer.bill(usage, attempt.cost_usd)
+        error = StreamInterrupted(message)
+        if answer.interrupted is None:
+            answer.interrupted = error
+        return Broken(attempt.entry, error, cause)
 
-def _streamed(entry: ModelEntry, end: StreamEnd, captured: list[str] | None) -> Success:
-    """A finished stream's outcome (the answer joined from ``captured`` when capturing)."""
+
+def _streamed(entry: ModelEntry, end: StreamEnd, captured: str | None) -> Success:
+    """A finished stream's outcome (with its text when capturing)."""
     return Success(
         usage=end.usage,
         cost_usd=entry.cost(end.usage),
         finish_reason=end.finish_reason,
         response_model=entry.upstream_model,
-        output_text="".join(captured) if captured is not None else None,
+        output_text=captured,
     )
 
 
-def _tag(error: RouterError, run: _Run) -> None:
+def _tag(error: RouterError, run: Run) -> None:
     """Make ``error`` name the request it ends (ErrorInfo metadata ``requestId``): the id
     its usage records carry, for the caller to quote."""
     error.metadata[ERROR_INFO_REQUEST_ID] = run.info.request_id

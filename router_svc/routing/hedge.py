@@ -4,10 +4,11 @@ whichever answers first.
 ``[router.retry] hedge_after_s`` (0, the default, turns hedging off). An attempt that has not
 answered (whole answers) or sent its first token (streams) within ``hedge_after_s`` gets one
 hedge: the candidate a failover would pick next (:meth:`.Schedule.hedge`: another model; its
-breaker, the retry budget and the deadline apply), started at once and run concurrently.
+breaker and the deadline apply), started at once and run concurrently.
 
 * The first success is relayed; the other attempt is cancelled, which closes its upstream
-  request. Once a stream's first token is relayed, only that attempt's content follows.
+  request. Once a stream's first token is relayed, only that attempt's content follows (and
+  a continuation, :mod:`.continuation`, continues it as usual).
 * A failure of either attempt while the other runs waits for the other. When both fail,
   failover goes on from the hedge's model (a late model is not retried); an error that
   ends the request (an invalid request) ends it only when both failed.
@@ -27,39 +28,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from dataclasses import dataclass, fields
+from typing import Any, Generic, TypeVar
 
 from ..chat import Completion
-from ..errors import ProviderError
-from .outcome import Attempt, AttemptOutcome
-from .policy import Decision
-from .schedule import HEDGE, Planned, Schedule
+from ..errors import ContextLengthExceeded, ProviderError
+from .continuation import Answer
+from .outcome import AttemptOutcome
+from .schedule import HEDGE, Planned
+from .served import Run
 
-__all__ = ["HedgedRun", "Hedging"]
+__all__ = ["Hedging"]
 
-
-class HedgedRun(Protocol):
-    """What hedging needs of a request being served (the engine's run)."""
-
-    @property
-    def decision(self) -> Decision:
-        """Its candidates, and its prompt-token estimate (what a lost hedge is billed)."""
-
-    @property
-    def schedule(self) -> Schedule:
-        """Plans the hedge; told the failure of an attempt a hedge ran beside."""
-
-    @property
-    def deadline(self) -> float:
-        """Monotonic seconds."""
-
-    @property
-    def attempts(self) -> list[Attempt]:
-        """The records of the attempts made so far."""
-
-
-R = TypeVar("R", bound=HedgedRun)
 # What one streamed attempt yields: events, or (first and last) the failure to fail over from.
 E = TypeVar("E")
 # The first outcome of an attempt: an answer or first event, or the failure to fail over from.
@@ -74,11 +54,12 @@ class _Lane(Generic[T]):
     head: asyncio.Task[T]
 
 
-class Hedging(Generic[R, E]):
+class Hedging(Generic[E]):
     """Runs a request's late attempt beside a hedge (one per engine; stateless per request).
 
     ``begin`` starts an attempt (its record and span), ``answer`` makes a whole-answer attempt
-    (the completion, or the failure to fail over from), ``relay`` makes a streamed attempt;
+    (the completion, or the failure to fail over from), ``relay`` makes a streamed attempt
+    that adds what it relays to an :class:`Answer`;
     ``sleep`` waits out ``after_s`` (injected, like the engine's, so tests drive it).
     """
 
@@ -86,9 +67,9 @@ class Hedging(Generic[R, E]):
         self,
         after_s: float,
         sleep: Callable[[float], Awaitable[None]],
-        begin: Callable[[R, Planned], AttemptOutcome],
+        begin: Callable[[Run, Planned], AttemptOutcome],
         answer: Callable[[AttemptOutcome, float], Awaitable[Completion | ProviderError]],
-        relay: Callable[[R, AttemptOutcome], AsyncGenerator[E, None]],
+        relay: Callable[[Run, AttemptOutcome, Answer], AsyncGenerator[E, None]],
     ) -> None:
         self.after_s = after_s
         self._sleep = sleep
@@ -97,7 +78,7 @@ class Hedging(Generic[R, E]):
         self._relay = relay
 
     async def answer(
-        self, run: R, first: AttemptOutcome
+        self, run: Run, first: AttemptOutcome
     ) -> tuple[AttemptOutcome, Completion | ProviderError]:
         """The whole answer of ``first``, or of its hedge if that answers first, and whose it
         is; when both fail, the hedge's failure (for the schedule) and its attempt."""
@@ -110,40 +91,50 @@ class Hedging(Generic[R, E]):
         lane, outcome = await self._race(run, first, head)
         return lane.attempt, outcome
 
-    def relay(self, run: R, first: AttemptOutcome) -> AsyncGenerator[E, None]:
+    def relay(self, run: Run, first: AttemptOutcome, answer: Answer) -> AsyncGenerator[E, None]:
         """The events of streamed attempt ``first``, or of its hedge if its first token comes
-        first; like the engine's relay, a failure to fail over from comes last."""
+        first; like the engine's relay, a failure comes last. ``answer`` is the request's:
+        whichever attempt wins, it holds what was relayed (for a continuation)."""
         if self._hedged(run):
-            return self._relay(run, first)
-        return self._relay_race(run, first)
+            return self._relay(run, first, answer)
+        return self._relay_race(run, first, answer)
 
-    async def _relay_race(self, run: R, first: AttemptOutcome) -> AsyncGenerator[E, None]:
-        streams: dict[AttemptOutcome, AsyncGenerator[E, None]] = {}
+    async def _relay_race(
+        self, run: Run, first: AttemptOutcome, answer: Answer
+    ) -> AsyncGenerator[E, None]:
+        streams: dict[AttemptOutcome, tuple[AsyncGenerator[E, None], Answer]] = {}
 
         async def head(attempt: AttemptOutcome) -> E:
-            stream = streams[attempt] = self._relay(run, attempt)
+            # The hedge relays into an answer of its own: the first attempt's relay may still
+            # take its first token into the request's in the moment the hedge wins.
+            own = answer if attempt is first else Answer()
+            stream = self._relay(run, attempt, own)
+            streams[attempt] = (stream, own)
             return await anext(stream)
 
         try:
             lane, event = await self._race(run, first, head)
+            stream, own = streams[lane.attempt]
+            _adopt(answer, own)
             yield event
             if not isinstance(event, ProviderError):
-                async for event in streams[lane.attempt]:
+                async for event in stream:
+                    _adopt(answer, own)
                     yield event
         finally:
             # The race is over: no stream is being advanced. Closing the winner's reports it
             # cancelled if the caller left; the others have ended or were cancelled already.
-            for stream in streams.values():
+            for stream, _ in streams.values():
                 await stream.aclose()
 
     @staticmethod
-    def _hedged(run: R) -> bool:
+    def _hedged(run: Run) -> bool:
         """Whether the request made its one hedge already."""
         return any(attempt.fallback_reason == HEDGE for attempt in run.attempts)
 
     async def _race(
         self,
-        run: R,
+        run: Run,
         first: AttemptOutcome,
         head: Callable[[AttemptOutcome], Coroutine[Any, Any, T]],
     ) -> tuple[_Lane[T], T]:
@@ -179,7 +170,7 @@ class Hedging(Generic[R, E]):
                 elif lane.head.done():  # retrieve what nobody read, so asyncio does not log it
                     lane.head.exception()
 
-    async def _first_success(self, run: R, lanes: Sequence[_Lane[T]]) -> tuple[_Lane[T], T]:
+    async def _first_success(self, run: Run, lanes: Sequence[_Lane[T]]) -> tuple[_Lane[T], T]:
         waiting = list(lanes)
         while waiting:
             await asyncio.wait([lane.head for lane in waiting], return_when=asyncio.FIRST_COMPLETED)
@@ -190,21 +181,38 @@ class Hedging(Generic[R, E]):
                     if not isinstance(outcome, ProviderError):
                         self._cancel_losers(run, [other for other in lanes if other is not lane])
                         return lane, outcome
-        # Every lane failed.
+        # Every lane failed: an error that ends the request is what the engine gets, else the
+        # last lane's failure (the schedule goes on from its model); the others are noted.
         for lane in lanes:
             if (error := lane.head.exception()) is not None:
                 raise error
-        *others, last = lanes
-        for lane in others:
+        final = next((lane for lane in lanes if _ends(lane.head.result())), lanes[-1])
+        for lane in lanes:
             failure = lane.head.result()
-            assert isinstance(failure, ProviderError)
-            run.schedule.failed_beside(lane.attempt.entry.name, failure)
-        return last, last.head.result()
+            if lane is not final and isinstance(failure, ProviderError):
+                run.schedule.failed_beside(lane.attempt.entry.name, failure)
+        return final, final.head.result()
 
     @staticmethod
-    def _cancel_losers(run: R, losers: Sequence[_Lane[Any]]) -> None:
+    def _cancel_losers(run: Run, losers: Sequence[_Lane[Any]]) -> None:
         """Bill and cancel the attempts that did not win (an attempt that ended already keeps
         its outcome); :meth:`_race` waits for them to close their upstream requests."""
         for lane in losers:
             lane.attempt.lost_hedge(run.decision.estimated_prompt_tokens)
             lane.head.cancel()
+
+
+def _ends(outcome: object) -> bool:
+    """Whether ``outcome`` is a failure that ends the request (no other model can do better)."""
+    return (
+        isinstance(outcome, ProviderError)
+        and not outcome.retryable
+        and not isinstance(outcome, ContextLengthExceeded)
+    )
+
+
+def _adopt(answer: Answer, own: Answer) -> None:
+    """Make ``answer`` (the request's) what the winning hedge relayed into ``own``."""
+    if own is not answer:
+        for each in fields(Answer):
+            setattr(answer, each.name, getattr(own, each.name))

@@ -2,7 +2,7 @@
 
 An :class:`AttemptOutcome` starts the attempt's span and, when the attempt ends, updates
 everything an outcome touches in one place: the attempt's record, its span, the model's
-breaker and health, the process-wide retry budget, and the usage event handed to ``record``
+breaker, health and retry budget, and the usage event handed to ``record``
 (which must not block).
 """
 
@@ -27,7 +27,7 @@ from ..telemetry import (
     start_attempt_span,
 )
 from ..usage import UsageEvent
-from .retry import RetryBudget
+from .retry import RetryBudgets
 from .schedule import Planned
 
 __all__ = [
@@ -79,7 +79,8 @@ class RequestInfo:
 class Sinks:
     """Where outcomes go beyond the model itself, and the clocks they are timed by."""
 
-    budget: RetryBudget
+    # One retry budget per model.
+    budgets: RetryBudgets
     # Takes each attempt's usage event; must not block.
     record: Callable[[UsageEvent], None]
     # Monotonic seconds, for durations.
@@ -178,12 +179,16 @@ class AttemptOutcome:
         self.entry.stats.observe(
             ok=True, latency_s=attempt.duration_s, now=self._sinks.wall_clock()
         )
-        self._sinks.budget.on_success()
+        self._sinks.budgets.of(self.entry.name).on_success()
         self._sinks.record(usage_event(self, self._sinks.wall_clock()))
 
-    def failed(self, error: ProviderError) -> ProviderError:
-        """The attempt failed with ``error`` (returned, for the schedule): report it everywhere."""
+    def failed(self, error: ProviderError, usage: TokenUsage | None = None) -> ProviderError:
+        """The attempt failed with ``error`` (returned, for the schedule): report it everywhere.
+
+        ``usage``: what it used all the same (a stream that broke after relaying content)."""
         attempt = self.record
+        if usage is not None:
+            self.usage, self.cost_usd = usage, self.entry.cost(usage)
         attempt.duration_s = self._sinks.clock() - self.started
         attempt.status, attempt.error_type = "failed", error.reason
         attempt.error_message = error.message
@@ -191,13 +196,14 @@ class AttemptOutcome:
         attempt.retry_after_s = error.retry_after
         attempt_failed(self.span, error.reason, error.message)
         # A failure that says nothing about the model's health (a request it cannot take)
-        # only frees its half-open probe slot; only retryable failures spend the retry budget.
+        # only frees its half-open probe slot; only retryable failures spend the model's retry
+        # budget.
         if error.counts_against_breaker:
             self.entry.breaker.record_failure()
         else:
             self.entry.breaker.record_release()
         if error.retryable:
-            self._sinks.budget.on_failure()
+            self._sinks.budgets.of(self.entry.name).on_failure()
         self.entry.stats.observe(
             ok=False,
             latency_s=attempt.duration_s,

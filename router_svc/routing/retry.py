@@ -1,4 +1,4 @@
-"""Retries as data: how often, how long to wait, and a budget that stops retry storms."""
+"""Retries as data: how often, how long to wait, and budgets that stop retry storms."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from ..policies import RetryPolicy
 
-__all__ = ["RetryBudget", "backoff_delay"]
+__all__ = ["RetryBudget", "RetryBudgets", "backoff_delay"]
 
 
 def backoff_delay(
@@ -29,10 +29,12 @@ def backoff_delay(
 
 
 class RetryBudget:
-    """gRFC A6 retry throttling shared by all requests of a process.
+    """gRFC A6 retry throttling of one upstream (one model entry), shared by all requests.
 
-    Each failed attempt takes one token, each success gives back ``token_ratio``. While the
-    bucket holds no more than half of ``max_tokens``, attempts after a request's first are refused.
+    Each failed attempt against the upstream takes one token, each success gives back
+    ``token_ratio``. While the bucket holds no more than half of ``max_tokens``, *retries of
+    this upstream* are refused; a request's first attempt on it never is (like Envoy's retry
+    budgets, the budget limits retries, not traffic).
     """
 
     def __init__(self, max_tokens: float = 10.0, token_ratio: float = 0.1) -> None:
@@ -41,7 +43,7 @@ class RetryBudget:
         self.tokens = max_tokens
 
     def allows_retry(self) -> bool:
-        """May a request make another attempt?"""
+        """May a request try this upstream again after a failure on it?"""
         return self.tokens > self.max_tokens / 2
 
     def on_failure(self) -> None:
@@ -51,3 +53,22 @@ class RetryBudget:
     def on_success(self) -> None:
         """An attempt succeeded."""
         self.tokens = min(self.tokens + self.token_ratio, self.max_tokens)
+
+
+class RetryBudgets:
+    """One :class:`RetryBudget` per upstream, by registry model name (made on first use).
+
+    The set of keys is the registry's model names: bounded by the config, not by traffic.
+    """
+
+    def __init__(self, max_tokens: float = 10.0, token_ratio: float = 0.1) -> None:
+        self.max_tokens = max_tokens
+        self.token_ratio = token_ratio
+        self._budgets: dict[str, RetryBudget] = {}
+
+    def of(self, model: str) -> RetryBudget:
+        """The budget of registry model ``model``."""
+        budget = self._budgets.get(model)
+        if budget is None:
+            budget = self._budgets[model] = RetryBudget(self.max_tokens, self.token_ratio)
+        return budget

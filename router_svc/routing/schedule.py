@@ -7,11 +7,14 @@ why the request failed (:meth:`Schedule.give_up`).
 * Only retryable failures retry or fail over; a context-length error skips to a candidate with
   a larger window; any other non-retryable failure ends the schedule.
 * Retries of the same model back off with full jitter, honouring Retry-After up to a cap; an
-  authentication failure or a longer Retry-After fails over at once.
+  authentication failure, a timeout or a longer Retry-After fails over at once.
 * One deadline: no attempt starts without ``min_attempt_s`` left after its backoff.
-* The process-wide retry budget (gRFC A6) refuses every attempt after a request's first while
-  most recent attempts failed, so a struggling upstream is not flooded with retries.
+* Each model has its own retry budget (gRFC A6, scoped per upstream like Envoy's retry
+  budgets): while most recent attempts on a model failed, *retries of that model* are refused
+  and the request fails over at once. A first attempt on a model is never refused, so the
+  budget never keeps a request from an untried model.
 * A candidate whose circuit is open is skipped, and counts as the reason for the next attempt.
+* A request fails only when no candidate is left; its error names each model's outcome.
 """
 
 from __future__ import annotations
@@ -30,21 +33,26 @@ from ..errors import (
     NoCandidates,
     ProviderError,
     RateLimited,
-    RetryBudgetExhausted,
     RouterError,
+    UpstreamTimeout,
 )
 from ..policies import RetryPolicy
 from ..registry import ModelEntry, Registry
 from .policy import Candidate, Decision
-from .retry import RetryBudget, backoff_delay
+from .retry import RetryBudgets, backoff_delay
 
 __all__ = ["HEDGE", "Pacing", "Planned", "Schedule", "Timing", "refusal"]
 
 # The fallback reason of a hedge (see .hedge): started beside a late attempt, not after a failure.
 HEDGE = "HEDGE"
 
-# Retry delay suggested to callers refused by the retry budget, in seconds.
+# Retry delay suggested to a failed request whose retries a budget refused (no better hint).
 _BUDGET_RETRY_AFTER_S = 1.0
+# Failures after which the same model is not tried again: the same key would be rejected
+# again; a timeout already cost the caller a whole wait, a second one would double it.
+_FAIL_OVER_AT_ONCE = (AuthFailed, UpstreamTimeout)
+# What give_up says of a model whose retries its budget refused.
+_BUDGET_SPENT = "retry budget spent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +75,9 @@ class Pacing:
 
     # Attempts per model, backoff, timeouts.
     retry: RetryPolicy
-    # Shared by all requests: refuses retries while most recent attempts failed.
-    budget: RetryBudget
+    # Per model, shared by all requests: refuse retries of a model while most of its recent
+    # attempts failed.
+    budgets: RetryBudgets
     timing: Timing
 
 
@@ -85,8 +94,7 @@ class Planned:
     breaker_state: str
     # The failure that led to this attempt (None for a request's first attempt).
     previous: ProviderError | None
-    # Models of the request's first attempt and of the attempt just before this one ("" if none).
-    first_model: str
+    # The model of the attempt just before this one ("" for a request's first attempt).
     previous_model: str
     # A hedge: started beside the attempt before it, which was late (see .hedge).
     hedge: bool = False
@@ -106,12 +114,13 @@ class Planned:
 
     @property
     def fallback(self) -> bool:
-        """Whether this attempt goes to another model than the request's first attempt."""
-        return self.entry.name != self.first_model
+        """Whether this attempt moves the request to another model than its previous attempt's
+        (a retry of the same model is not a fallback; a request's first attempt neither)."""
+        return bool(self.previous_model) and self.entry.name != self.previous_model
 
     @property
     def fallback_from(self) -> str:
-        """The model of the attempt before this one, when this attempt is a fallback."""
+        """The model the request fell back from, when this attempt is a fallback; else ""."""
         return self.previous_model if self.fallback else ""
 
 
@@ -122,7 +131,7 @@ class Schedule:
         self._candidates = iter(candidates)
         self._deadline = deadline
         self._retry = pacing.retry
-        self._budget = pacing.budget
+        self._budgets = pacing.budgets
         self._timing = pacing.timing
         self._entry: ModelEntry | None = None  # the candidate being tried
         self._tries = 0  # tries of ``_entry`` so far (made or refused by its breaker)
@@ -131,13 +140,15 @@ class Schedule:
         # Each failed attempt's model and error, for give_up.
         self._failures: list[tuple[str, ProviderError]] = []
         self._last: ProviderError | None = None  # the latest failure, breaker refusals included
+        # Models passed over without an attempt, or whose retries were refused, and why.
+        self._passed: list[tuple[str, str]] = []
         self._done = False
 
     async def next(self, failure: ProviderError | None = None) -> Planned | None:
         """The attempt to make after ``failure`` of the previous one (None before the first).
 
         Waits out the backoff before returning. None: nothing left worth trying (then
-        :meth:`give_up` says why). Raises :class:`RetryBudgetExhausted` when the budget refuses.
+        :meth:`give_up` says why).
         """
         if failure is not None:
             self._failed(failure)
@@ -175,8 +186,13 @@ class Schedule:
         previous = self._last
         if try_number > 1:
             assert previous is not None
-            if isinstance(previous, AuthFailed):
-                self._entry = None  # the same key will be rejected again: fail over now
+            if isinstance(previous, _FAIL_OVER_AT_ONCE):
+                self._entry = None
+                return None
+            if not self._budgets.of(entry.name).allows_retry():
+                # The model's own budget is spent: fail over now, never fail the request.
+                self._passed.append((entry.name, _BUDGET_SPENT))
+                self._entry = None
                 return None
             delay = backoff_delay(
                 self._retry, try_number - 1, previous.retry_after, self._timing.rand
@@ -185,12 +201,6 @@ class Schedule:
                 self._entry = None  # told to wait longer than we are willing to: fail over
                 return None
             backoff = delay
-        if self._models and not self._budget.allows_retry():
-            raise RetryBudgetExhausted(
-                "too many recent upstream failures; not retrying "
-                f"(last: {previous.reason if previous else 'none'})",
-                retry_after=_BUDGET_RETRY_AFTER_S,
-            )
         if self._deadline - self._timing.clock() < backoff + self._retry.min_attempt_s:
             self._done = True
             return None
@@ -201,6 +211,7 @@ class Schedule:
             self._last = BreakerOpen(
                 f"{entry.name}: circuit open", retry_after=entry.breaker.retry_after()
             )
+            self._passed.append((entry.name, BreakerOpen.reason))
             self._entry = None
             return None
         planned = Planned(
@@ -209,7 +220,6 @@ class Schedule:
             backoff_s=backoff,
             breaker_state=state,
             previous=previous,
-            first_model=self._models[0] if self._models else entry.name,
             previous_model=self._models[-1] if self._models else "",
         )
         self._models.append(entry.name)
@@ -217,7 +227,8 @@ class Schedule:
 
     async def hedge(self) -> Planned | None:
         """A hedge for the attempt in flight (see :mod:`.hedge`): the next candidate, which is
-        another model, at once, as a failover would pick it (breakers, retry budget, deadline).
+        another model, at once, as a failover would pick it (breakers, the deadline; a first
+        attempt on a model, so no retry budget applies).
 
         None when no other model may start now; the schedule is then left as it was, so the
         attempt in flight keeps its retries. After a hedge the schedule goes on from the
@@ -225,10 +236,7 @@ class Schedule:
         """
         saved = (self._entry, self._tries, self._last, self._done)
         self._entry = None
-        try:
-            planned = await self.next()
-        except RetryBudgetExhausted:
-            planned = None
+        planned = await self.next()
         if planned is None:
             self._entry, self._tries, self._last, self._done = saved
             return None
@@ -240,8 +248,10 @@ class Schedule:
         self._failures.append((model, failure))
 
     def give_up(self) -> RouterError:
-        """Why the request failed, once :meth:`next` returned None."""
-        tried = ", ".join(f"{model}: {error.reason}" for model, error in self._failures) or "none"
+        """Why the request failed, once :meth:`next` returned None: every attempt's failure
+        and every model passed over, each with its model's name."""
+        outcomes = [(model, error.reason) for model, error in self._failures] + self._passed
+        tried = ", ".join(f"{model}: {why}" for model, why in outcomes) or "none"
         made = len(self._models)
         last = self._last
         if isinstance(last, ContextLengthExceeded):
@@ -255,10 +265,10 @@ class Schedule:
             return AllCandidatesRateLimited(
                 f"every model is rate limited ({tried})", retry_after=min(hints) if hints else None
             )
-        return AllCandidatesFailed(
-            f"all {made} attempts failed ({tried})",
-            retry_after=last.retry_after if last else None,
-        )
+        hint = last.retry_after if last else None
+        if hint is None and any(why == _BUDGET_SPENT for _, why in self._passed):
+            hint = _BUDGET_RETRY_AFTER_S
+        return AllCandidatesFailed(f"all {made} attempts failed ({tried})", retry_after=hint)
 
 
 def refusal(decision: Decision, registry: Registry) -> RouterError:

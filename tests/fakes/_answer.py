@@ -62,6 +62,8 @@ class Stream:
     head: tuple[bytes, ...]
     pieces: tuple[bytes, ...]
     tail: tuple[bytes, ...]
+    end_marker: int = 0
+    """How many of the last ``tail`` frames only mark the end (after the finish and usage)."""
 
 
 class WireFormat(ABC):
@@ -85,6 +87,16 @@ class WireFormat(ABC):
     def wants_stream(self, body: JSONObject) -> bool:
         """Whether the client asked for a streamed reply."""
         return bool(body.get("stream", self.stream_by_default))
+
+    def prefill(self, body: JSONObject) -> str | None:
+        """The assistant text this request asks the model to continue (None: a new answer).
+
+        The default: a final assistant message is continued (Anthropic, Ollama)."""
+        messages = body.get("messages")
+        last = messages[-1] if isinstance(messages, list) and messages else None
+        if not isinstance(last, dict) or last.get("role") != "assistant":
+            return None
+        return _text(last.get("content"))
 
     @abstractmethod
     def max_tokens(self, body: JSONObject) -> int | None:
@@ -124,17 +136,27 @@ def split(text: str, count: int) -> tuple[str, ...]:
 
 
 def make_answer(
-    body: JSONObject, *, seq: int, chunks: int, max_tokens: int | None, text: str | None = None
+    body: JSONObject,
+    *,
+    seq: int,
+    chunks: int,
+    max_tokens: int | None,
+    text: str | None = None,
+    prefill: str | None = None,
 ) -> Answer:
     """The answer to ``body``: a call to the chosen tool, else ``text`` (default
-    "Hello from <model>.")."""
+    "Hello from <model>."). With a ``prefill`` the answer is what follows it: the pieces of
+    the whole text that it does not cover, the first one cut where it ends (when the text does
+    not start with it, the whole text follows it)."""
     model = str(body["model"])
-    tool = _pick_tool(body)
+    tool = _pick_tool(body) if prefill is None else None
     if tool is not None:
         pieces = split(json.dumps(TOOL_ARGUMENTS), chunks)
         stop: Literal["stop", "tool", "length"] = "tool"
     else:
         pieces = split(f"Hello from {model}." if text is None else text, chunks)
+        if prefill and "".join(pieces).startswith(prefill):
+            pieces = _after(pieces, len(prefill))
         stop = "stop"
         if max_tokens is not None and 0 < max_tokens < len(pieces):
             pieces, stop = pieces[:max_tokens], "length"
@@ -147,6 +169,31 @@ def make_answer(
         stop=stop,
         created=int(time.time()),
     )
+
+
+def _after(pieces: tuple[str, ...], covered: int) -> tuple[str, ...]:
+    """``pieces`` without their first ``covered`` characters."""
+    out: list[str] = []
+    for piece in pieces:
+        if covered >= len(piece):
+            covered -= len(piece)
+            continue
+        out.append(piece[covered:])
+        covered = 0
+    return tuple(out)
+
+
+def _text(content: object) -> str:
+    """The text of a message's ``content``: a string or a list of text blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
 
 
 def _pick_tool(body: JSONObject) -> str | None:

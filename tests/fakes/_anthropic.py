@@ -43,6 +43,11 @@ class AnthropicMessages(WireFormat):
             and not isinstance(body.get("max_tokens"), int)
         ):
             return 400, "max_tokens: Field required"
+        prefill = self.prefill(body) if problem is None and isinstance(body, dict) else None
+        if prefill is not None and prefill != prefill.rstrip():
+            # "Prefill Claude's response": the prefill content cannot end with trailing
+            # whitespace; the API answers 400.
+            return 400, "messages: final assistant content cannot end with trailing whitespace"
         return problem
 
     def max_tokens(self, body: JSONObject) -> int | None:
@@ -93,7 +98,7 @@ class AnthropicMessages(WireFormat):
             ),
             _event({"type": "message_stop"}),
         )
-        return Stream(self.stream_media_type, head, pieces, tail)
+        return Stream(self.stream_media_type, head, pieces, tail, end_marker=1)
 
     def malformed_frame(self) -> bytes:
         """A content_block_delta event whose data is cut mid-object."""

@@ -22,6 +22,11 @@ class OllamaChat(WireFormat):
     stream_by_default = True
     malformed_body: ClassVar[bytes] = b'{"model": "broken", "message": {'
 
+    def prefill(self, body: JSONObject) -> str | None:
+        """A final assistant message is continued: the reply holds only what follows it
+        (ollama/ollama#6778, the maintainers' answer; fixed for every template in #5890)."""
+        return super().prefill(body)
+
     def max_tokens(self, body: JSONObject) -> int | None:
         """``options.num_predict``."""
         options = body.get("options")

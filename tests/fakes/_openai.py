@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from tests.fakes._answer import Answer, JSONObject, Stream, WireFormat, dumps
@@ -19,11 +19,39 @@ _ERRORS: dict[int, tuple[str, str | None]] = {
 }
 
 
+_BOTH = "Cannot set both `continue_final_message` and `add_generation_prompt` to True."
+
+
 class OpenAIChat(WireFormat):
     """``POST /v1/chat/completions``."""
 
     stream_media_type = "text/event-stream; charset=utf-8"
     malformed_body: ClassVar[bytes] = b'{"id": "chatcmpl-broken", "choices": ['
+
+    def check(self, headers: Mapping[str, str], body: object) -> tuple[int, str] | None:
+        """vLLM's rule for its ``continue_final_message`` extension (OpenAI-compatible server,
+        "Extra parameters" of the Chat API: "Cannot be used at the same time as
+        add_generation_prompt", whose default is true)."""
+        problem = super().check(headers, body)
+        if (
+            problem is None
+            and isinstance(body, dict)
+            and body.get("continue_final_message")
+            and body.get("add_generation_prompt", True)
+        ):
+            return (
+                400,
+                "Cannot set both `continue_final_message` and `add_generation_prompt` to True.",
+            )
+        return problem
+
+    def prefill(self, body: JSONObject) -> str | None:
+        """vLLM / SGLang dialect: with ``continue_final_message`` the final assistant message
+        is continued (SGLang sampling parameters: "the final assistant message is removed and
+        its content is used as a prefill"). Plain OpenAI starts a new answer."""
+        if not body.get("continue_final_message"):
+            return None
+        return super().prefill(body)
 
     def max_tokens(self, body: JSONObject) -> int | None:
         """``max_completion_tokens``, or the older ``max_tokens``."""
@@ -105,6 +133,7 @@ class OpenAIChat(WireFormat):
             head=(frame(delta(first)),),
             pieces=tuple(frame(delta(piece)) for piece in pieces),
             tail=tuple(tail),
+            end_marker=1,
         )
 
     def malformed_frame(self) -> bytes:

@@ -19,6 +19,7 @@ from typing import Any
 
 from tests.fakes._answer import Answer, JSONObject, WireFormat, dumps, make_answer
 from tests.fakes._anthropic import AnthropicMessages
+from tests.fakes._behavior import Behavior
 from tests.fakes._http import (
     LAST_CHUNK,
     BadRequest,
@@ -50,43 +51,6 @@ _LISTINGS: dict[str, Callable[[Iterable[str]], JSONObject]] = {
 }
 _DEFAULT_MODEL = "fake-model"
 _DEFAULT_MESSAGES = {429: "Rate limit reached for requests", 529: "Overloaded"}
-
-
-@dataclass(frozen=True)
-class Behavior:
-    """How the upstream answers one chat request. The defaults answer promptly and correctly."""
-
-    status: int = 200
-    """Non-200: an error body in the path's format (OpenAI, Anthropic or Ollama shape)."""
-    retry_after: str | None = None
-    """Retry-After header value, e.g. "1" or an HTTP date."""
-    delay_s: float = 0.0
-    """Wait before sending response headers."""
-    stall: bool = False
-    """Read the request, then never answer (until the client goes away or the server stops)."""
-    malformed: bool = False
-    """200 whose body is not JSON; when streaming, the first content frame is not JSON."""
-    chunks: int = 4
-    """Number of content pieces (text pieces or tool-argument pieces); also completion tokens."""
-    chunk_delay_s: float = 0.0
-    """Streaming: wait between content pieces."""
-    cut_after: int | None = None
-    """Streaming: close the socket after this many content pieces, with no final chunk, no
-    [DONE] and no terminating zero-length chunk. Non-streaming: send half the body, then close."""
-    first_chunk_delay_s: float = 0.0
-    """Streaming: headers at once, then wait this long before any body bytes."""
-    error_message: str = ""
-    """Error message for non-200 statuses; empty uses a standard one."""
-    error_code: str = ""
-    """OpenAI ``error.code``, e.g. "context_length_exceeded"; empty uses the status default.
-    For ``stream_error``: OpenAI's ``code``, Anthropic's error ``type``."""
-    stream_error: str | None = None
-    """Streaming: after ``stream_error_after`` content pieces, an error event (in the path's
-    format) carrying this message ends the stream: no finish, no usage, no [DONE]."""
-    stream_error_after: int = 0
-    """Streaming: content pieces sent before ``stream_error``."""
-    text: str | None = None
-    """The reply's text instead of "Hello from <model>." (e.g. a huge one)."""
 
 
 @dataclass(frozen=True)
@@ -265,6 +229,15 @@ class FakeUpstream:
             )
             return True
         behavior = self._next_behavior(body["model"])
+        prefill = wire.prefill(body)
+        if behavior.reject_prefill and body.get("continue_final_message") is not None:
+            message = "Unrecognized request argument supplied: continue_final_message"
+            await _send_json(connection, 400, dumps(wire.error(400, message, "")), close=close)
+            return True
+        if behavior.reject_prefill and prefill is not None:
+            message = "this model does not support assistant message prefill"
+            await _send_json(connection, 400, dumps(wire.error(400, message, "")), close=close)
+            return True
         if behavior.stall:
             await connection.pause(None)
         await connection.pause(behavior.delay_s)
@@ -286,6 +259,7 @@ class FakeUpstream:
             chunks=behavior.chunks,
             max_tokens=wire.max_tokens(body),
             text=behavior.text,
+            prefill=prefill,
         )
         if not streaming:
             payload = dumps(wire.reply(answer))
@@ -326,10 +300,14 @@ async def _stream(
     for i, piece in enumerate(pieces):
         if behavior.cut_after is not None and i >= behavior.cut_after:
             return False
+        if behavior.stall_after is not None and i >= behavior.stall_after:
+            await connection.pause(None)
         if behavior.stream_error is not None and i >= behavior.stream_error_after:
             break
         if i:
             await connection.pause(behavior.chunk_delay_s)
+        if i == behavior.garbage_at:
+            await connection.send(chunk(wire.malformed_frame()) * behavior.garbage_count)
         await connection.send(chunk(piece))
     if behavior.cut_after is not None:
         # Fewer pieces than cut_after: still cut, before the final frames.
@@ -338,6 +316,15 @@ async def _stream(
         error = wire.stream_error(behavior.stream_error, behavior.error_code)
         await connection.send(chunk(error) + LAST_CHUNK)
         return True
+    if behavior.hang_before_end:
+        tail = stream.tail[: len(stream.tail) - stream.end_marker]
+        await connection.send(b"".join(chunk(frame) for frame in tail))
+        await connection.pause(None)
+        return False
+    if behavior.drop_end_marker:
+        tail = stream.tail[: len(stream.tail) - stream.end_marker]
+        await connection.send(b"".join(chunk(frame) for frame in tail))
+        return False  # closed without the body's terminating chunk
     await connection.send(b"".join(chunk(frame) for frame in stream.tail) + LAST_CHUNK)
     return True
 

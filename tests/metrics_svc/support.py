@@ -156,7 +156,10 @@ class Sent:
             duration_ms=self.duration_ms,
             status=self.status,
             fallback=self.fallback,
-            fallback_from="gpt-4o" if self.fallback else "",
+            # A fallback comes from another model than its own.
+            fallback_from=(
+                ("gpt-4o" if self.model != "gpt-4o" else "gpt-4o-mini") if self.fallback else ""
+            ),
             local=self.local,
         )
 

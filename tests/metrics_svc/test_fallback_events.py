@@ -233,3 +233,47 @@ async def test_an_invalid_request_names_the_field(
     assert (info.reason, info.metadata["field"]) == ("INVALID_FALLBACK_QUERY", field)
     assert bad_request is not None
     assert [v.field for v in bad_request.field_violations] == [field]
+
+
+async def test_a_retry_of_the_same_model_is_not_a_fallback(metrics: Metrics) -> None:
+    """Routers before issue 15 flagged every attempt after a fallback, retries of the fallback
+    model included (``fallback_from`` = the attempt's own model): one change of model is one
+    fallback, in the list and in the cost report's count and rate."""
+    at = NOW - timedelta(minutes=10)
+    first, second = ("openai", "gpt-4o"), ("anthropic", "claude-sonnet")
+    await metrics.record(
+        usage_record(
+            "old:1",
+            time=at,
+            provider=first[0],
+            model=first[1],
+            status=pb.USAGE_STATUS_FAILED,
+            error_type="SERVER_ERROR",
+        ),
+        usage_record(
+            "old:2",
+            time=at + timedelta(seconds=1),
+            provider=second[0],
+            model=second[1],
+            status=pb.USAGE_STATUS_FAILED,
+            error_type="RATE_LIMITED",
+            fallback=True,
+            fallback_from=first[1],
+        ),
+        usage_record(
+            "old:3",
+            time=at + timedelta(seconds=2),
+            provider=second[0],
+            model=second[1],
+            fallback=True,
+            fallback_from=second[1],
+        ),
+    )
+
+    events = await metrics.fallbacks()
+    assert [(e.attempt, e.model, e.fallback_from, e.reason) for e in events] == [
+        (2, second[1], first[1], "SERVER_ERROR")
+    ]
+    totals = (await metrics.query()).totals
+    assert totals.fallback_count == 1
+    assert totals.fallback_rate == pytest.approx(1 / 3)

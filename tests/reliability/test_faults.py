@@ -34,7 +34,7 @@ from .stack import (
 KEY = "sk-reliability-faults-0123456789"
 REQUESTS = scaled(600, 10000)
 CONCURRENCY = 16
-COOLDOWN_S = 0.5
+EJECTION_S = 0.5
 CONSECUTIVE_FAILURES = 3
 CATEGORIES = {"one": "abcd", "two": "cabd", "three": "bcad"}  # "d" is healthy, last everywhere
 # Per request through a faulty proxy: about one in three fails one way or another.
@@ -66,16 +66,15 @@ backoff_base_s = 0.01
 backoff_max_s = 0.05
 attempt_timeout_s = 0.5
 ttft_timeout_s = 1.0
-# Sized for a one-in-three failure rate: this test is about failover, test_retry_storm.py
-# about the budget.
-budget_max_tokens = 1000.0
-budget_token_ratio = 1.0
+# The retry budgets keep their defaults: per model, they never refuse the healthy "d".
 [router.breaker]
 consecutive_failures = {CONSECUTIVE_FAILURES}
 failure_rate = 0.9
 window_s = 5.0
 min_calls = 20
-cooldown_s = {COOLDOWN_S}
+# One constant ejection: the probe count below is one per ejection.
+base_ejection_s = {EJECTION_S}
+max_ejection_s = {EJECTION_S}
 half_open_probes = 1
 probe_timeout_s = 2.0
 {categories}{providers}{openai_models("pd", healthy_url, ["d"])}"""
@@ -151,10 +150,10 @@ async def test_random_faults_lose_no_request_and_no_usage(tmp_path: Path) -> Non
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
         elapsed = time.monotonic() - began
 
-        # Traffic after the cool-down lets "c" probe, succeed and close.
+        # Traffic after the ejection lets "c" probe, succeed and close.
         async with asyncio.timeout(10):
             while (await model_health(router.port))["c"].breaker_state != CLOSED:
-                await asyncio.sleep(COOLDOWN_S / 2)
+                await asyncio.sleep(EJECTION_S / 2)
                 body = {
                     "model": "auto",
                     "messages": [{"role": "user", "content": "probe"}],
@@ -188,11 +187,11 @@ async def test_random_faults_lose_no_request_and_no_usage(tmp_path: Path) -> Non
         assert sum(row[2] for row in rows) == tokens
 
         # 3. "c" opened while it failed every call, and closed once it recovered; while open it
-        #    was called only by probes, one per cool-down.
+        #    was called only by probes, one per ejection.
         assert OPEN in watch.seen["c"], watch.seen
         down_at, calls_at_down = phase_marks["c down"]
         up_at, calls_at_up = phase_marks["c up"]
-        probes = math.ceil((up_at - down_at) / COOLDOWN_S) + 1
+        probes = math.ceil((up_at - down_at) / EJECTION_S) + 1
         assert calls_at_up - calls_at_down <= CONSECUTIVE_FAILURES + CONCURRENCY + probes
         health = await model_health(router.port)
         assert health["c"].breaker_state == CLOSED

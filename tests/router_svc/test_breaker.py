@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from llmrouter.config import ConfigError
 from router_svc.breaker import BreakerState, CircuitBreaker
+from router_svc.config import load_config
 from router_svc.policies import BreakerPolicy
 
 
@@ -23,7 +28,23 @@ POLICY = BreakerPolicy(
     failure_rate=0.5,
     window_s=60,
     min_calls=10,
-    cooldown_s=300,
+    # A constant ejection (base = max): these tests are about opening and probing.
+    base_ejection_s=300,
+    max_ejection_s=300,
+    half_open_probes=2,
+    probe_timeout_s=30,
+)
+
+
+# Ejections that grow (100, 200, 300 s) and decay: the state machine below explores them.
+GROWING = BreakerPolicy(
+    consecutive_failures=3,
+    failure_rate=0.5,
+    window_s=60,
+    min_calls=10,
+    base_ejection_s=100,
+    max_ejection_s=300,
+    ejection_decay_s=50,
     half_open_probes=2,
     probe_timeout_s=30,
 )
@@ -32,7 +53,9 @@ POLICY = BreakerPolicy(
 def test_defaults_match_the_issue() -> None:
     policy = BreakerPolicy()
     assert policy.consecutive_failures == 3
-    assert policy.cooldown_s == 300
+    # Outlier ejection: seconds, not the 5 minutes that kept a recovered primary unused.
+    assert (policy.base_ejection_s, policy.max_ejection_s) == (5, 60)
+    assert policy.half_open_probes == 1
 
 
 def test_opens_after_three_failures_and_recovers_through_probes() -> None:
@@ -102,7 +125,7 @@ class BreakerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.clock = Clock()
-        self.breaker = CircuitBreaker(POLICY, self.clock)
+        self.breaker = CircuitBreaker(GROWING, self.clock)
         self.in_flight = 0
         self.consecutive = 0
         self.opened_at: float | None = None
@@ -151,14 +174,16 @@ class BreakerMachine(RuleBasedStateMachine):
         assert self.breaker.state is BreakerState.CLOSED
 
     @invariant()
-    def open_breakers_wait_their_cooldown(self) -> None:
+    def open_breakers_wait_their_ejection(self) -> None:
         if self.breaker.state is BreakerState.OPEN:
-            assert 0 < self.breaker.retry_after() <= POLICY.cooldown_s
+            wait = self.breaker.retry_after()
+            assert 0 < wait <= GROWING.max_ejection_s
+            assert wait <= GROWING.base_ejection_s * self.breaker.ejections
 
     @invariant()
     def probes_are_limited(self) -> None:
         if self.breaker.state is BreakerState.HALF_OPEN:
-            assert len(self.breaker._probes) <= POLICY.half_open_probes
+            assert len(self.breaker._probes) <= GROWING.half_open_probes
 
 
 BreakerMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=60, deadline=None)
@@ -183,3 +208,116 @@ def test_closed_breaker_opens_exactly_when_a_rule_trips(outcomes: list[bool]) ->
         assert (breaker.state is BreakerState.OPEN) == should_open
         if should_open:
             return
+
+
+def eject(breaker: CircuitBreaker, failures: int = 3) -> None:
+    for _ in range(failures):
+        breaker.record_failure()
+
+
+def test_ejections_grow_with_each_ejection_in_a_row_up_to_the_cap() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(BreakerPolicy(base_ejection_s=5, max_ejection_s=20), clock)
+    eject(breaker)
+    lengths = []
+    for _ in range(6):
+        assert breaker.state is BreakerState.OPEN
+        lengths.append(breaker.retry_after())
+        clock.now += breaker.retry_after()
+        assert breaker.allow()  # the probe...
+        breaker.record_failure()  # ...fails: ejected again, for longer
+    assert lengths == [5, 10, 15, 20, 20, 20]
+
+
+def test_one_probe_at_a_time_and_back_on_the_model_at_once() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(BreakerPolicy(), clock)
+    eject(breaker)
+    clock.now += 5
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.allow()
+    assert not breaker.allow()  # one probe at a time
+    assert not breaker.would_allow()
+    breaker.record_success()
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.allow()
+    assert breaker.allow()
+
+
+def test_the_ejection_count_decays_while_the_model_stays_healthy() -> None:
+    clock = Clock()
+    policy = BreakerPolicy(base_ejection_s=5, max_ejection_s=60, ejection_decay_s=30)
+    breaker = CircuitBreaker(policy, clock)
+    eject(breaker)
+    for _ in range(3):  # ejected 4 times in a row: the next would last 25 s
+        clock.now += breaker.retry_after()
+        breaker.allow()
+        breaker.record_failure()
+    clock.now += breaker.retry_after()
+    breaker.allow()
+    breaker.record_success()
+    assert breaker.ejections == 4
+    clock.now += 29  # flapping: failing again soon after recovery keeps the long ejection
+    eject(breaker)
+    assert breaker.retry_after() == 25
+    clock.now += 25
+    breaker.allow()
+    breaker.record_success()
+    clock.now += 60  # healthy for two decay periods: two ejections forgotten
+    assert breaker.ejections == 3
+    clock.now += 90
+    assert breaker.ejections == 0
+    eject(breaker)
+    assert breaker.retry_after() == 5
+
+
+def test_a_primary_down_for_a_minute_is_used_again_within_seconds_of_recovery() -> None:
+    """The issue's scenario on the fake clock: down 60 s, then healthy, a request every 4 s."""
+    clock = Clock()
+    breaker = CircuitBreaker(BreakerPolicy(), clock)
+    down_until = clock.now + 60
+    served_by_primary = []
+    for _ in range(40):
+        if breaker.allow():
+            ok = clock.now >= down_until
+            (breaker.record_success if ok else breaker.record_failure)()
+            served_by_primary.append(ok)
+        else:
+            served_by_primary.append(False)
+        clock.now += 4
+    first = served_by_primary.index(True)
+    assert first * 4 >= 60
+    # Back on the primary within the ejection in force at recovery (here 20 s = 5 requests),
+    # and on it for every request after.
+    assert first * 4 - 60 <= 20
+    assert all(served_by_primary[first:])
+    # While it was down, it was called only by its first failures and one probe per ejection.
+    assert breaker.transitions == 2 * 4 + 1  # 4 ejections: open/half-open pairs, then closed
+
+
+def test_cooldown_s_is_deprecated_and_read_as_the_longest_ejection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING):
+        config = load_config(document={"router": {"breaker": {"cooldown_s": 30.0}}}, environ={})
+    assert (config.breaker.base_ejection_s, config.breaker.max_ejection_s) == (5, 30)
+    assert "router.breaker.cooldown_s is deprecated" in caplog.text
+    short = BreakerPolicy(cooldown_s=0.5)  # shorter than the base: the base is capped by it
+    assert (short.base_ejection_s, short.max_ejection_s) == (0.5, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("breaker", "key"),
+    [
+        ({"base_ejection_s": 10.0, "max_ejection_s": 5.0}, "router.breaker.max_ejection_s"),
+        ({"base_ejection_s": 0.0}, "router.breaker.base_ejection_s"),
+        ({"ejection_decay_s": -1.0}, "router.breaker.ejection_decay_s"),
+        ({"half_open_probes": 0}, "router.breaker.half_open_probes"),
+    ],
+)
+def test_invalid_ejection_settings_fail_at_start_naming_the_key(
+    breaker: dict[str, float], key: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(document={"router": {"breaker": breaker}}, environ={})
+    assert str(info.value).startswith(f"{key}: ")

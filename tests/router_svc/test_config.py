@@ -63,6 +63,15 @@ aliases = ["quick"]
             "[router]\ndefault_chain = ['nope']\n",
             "router.default_chain[0]: unknown model 'nope'",
         ),
+        (
+            "[router.retry]\nstream_idle_timeout_s = -1\n",
+            "router.retry.stream_idle_timeout_s: must not be negative",
+        ),
+        (
+            "[router]\n[[router.models]]\nname = 'm'\nprovider = 'simulated'\n"
+            "continuation = 'yes'\n",
+            "router.models[0].continuation: expected true or false",
+        ),
     ],
 )
 def test_invalid_config_names_the_key(
@@ -117,3 +126,56 @@ def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert f"router: cannot listen on 127.0.0.1:{port}: address already in use" in proc.stderr
+
+
+def test_which_models_continue_a_stream(tmp_path: Path, clean_env: None) -> None:
+    from router_svc.providers import create_provider
+    from router_svc.registry import Registry
+
+    path = tmp_path / "c.toml"
+    path.write_text(
+        """
+[router]
+default_chain = ["claude"]
+allowed_private_hosts = ["127.0.0.1"]
+[[router.providers]]
+name = "anthropic"
+kind = "anthropic"
+base_url = "http://127.0.0.1:9"
+[[router.providers]]
+name = "ollama"
+kind = "ollama"
+base_url = "http://127.0.0.1:9"
+[[router.providers]]
+name = "vllm"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+[[router.models]]
+name = "claude"
+provider = "anthropic"
+[[router.models]]
+name = "claude-no-prefill"
+provider = "anthropic"
+continuation = false
+[[router.models]]
+name = "llama"
+provider = "ollama"
+[[router.models]]
+name = "gpt"
+provider = "vllm"
+[[router.models]]
+name = "qwen"
+provider = "vllm"
+continuation = true
+"""
+    )
+    config = load_config(str(path))
+    providers = {p.name: create_provider(p) for p in config.providers}
+    registry = Registry(config.models, providers)
+    assert {e.name: e.can_continue for e in registry.entries()} == {
+        "claude": True,
+        "claude-no-prefill": False,
+        "llama": True,
+        "gpt": False,
+        "qwen": True,
+    }

@@ -56,6 +56,8 @@ class Call:
     ending: asyncio.Future[ProviderError | None]
     cancelled: bool = False
     closed: bool = False
+    # Streams: the answer so far that this call is asked to continue.
+    prefill: str = ""
 
     def answer(self) -> None:
         self.ending.set_result(None)
@@ -65,11 +67,13 @@ class Call:
 
 
 class Scripted(Provider):
-    """Every call waits until the test ends it (answer or fail); notes being cancelled."""
+    """Every call waits until the test ends it (answer or fail); notes being cancelled.
+    Streams of the models in ``breaking`` fail after their first delta."""
 
-    def __init__(self) -> None:
+    def __init__(self, breaking: str = "") -> None:
         super().__init__(ProviderConfig(name="scripted", kind="simulated"))
         self.calls: list[Call] = []
+        self.breaking = breaking
 
     def _begin(self, model: str) -> Call:
         call = Call(model, asyncio.get_running_loop().create_future())
@@ -92,9 +96,12 @@ class Scripted(Provider):
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:
         this = self._begin(call.model)
+        this.prefill = call.prefill
         try:
             await self._end(this)
             yield StreamDelta(content=f"from {call.model}")
+            if call.model in self.breaking:
+                raise UpstreamUnavailable(f"{call.model}: connection reset")
             yield StreamEnd("stop", TokenUsage(100, 7))
         finally:
             this.closed = True
@@ -131,10 +138,13 @@ class Setup:
 
 def setup(
     chain: str = "abc",
-    breaker: BreakerPolicy = BreakerPolicy(consecutive_failures=1, cooldown_s=10),  # noqa: B008
+    *,
+    breaking: str = "",
+    continuing: str = "",
+    breaker: BreakerPolicy = BreakerPolicy(consecutive_failures=1, base_ejection_s=10),  # noqa: B008
     **retry: Any,
 ) -> Setup:
-    upstream, timer, records, now = Scripted(), Timer(), [], [1000.0]
+    upstream, timer, records, now = Scripted(breaking), Timer(), [], [1000.0]
     models = tuple(
         ModelConfig(
             name=name,
@@ -142,6 +152,7 @@ def setup(
             input_price_per_million=1.0,
             output_price_per_million=2.0,
             context_window=100_000,
+            continuation=name in continuing,
         )
         for name in chain
     )
@@ -312,7 +323,7 @@ async def test_both_failing_with_nothing_left_names_both_failures() -> None:
 
 
 async def test_no_other_model_means_no_hedge_and_the_retries_stay() -> None:
-    s = setup("a", BreakerPolicy(), attempts_per_model=2)
+    s = setup("a", breaker=BreakerPolicy(), attempts_per_model=2)
     served = asyncio.create_task(s.engine.complete(REQUEST, deadline()))
     await s.upstream.wait_calls(1)
     s.timer.fired.set()
@@ -346,7 +357,7 @@ async def test_a_half_open_probe_that_loses_frees_its_slot() -> None:
     a_entry = s.registry.get("a")
     assert a_entry is not None
     a_entry.breaker.record_failure()
-    s.now[0] += 11  # past the cool-down: half-open, one probe
+    s.now[0] += 11  # past the ejection: half-open, one probe
     served = asyncio.create_task(s.engine.complete(REQUEST, deadline()))
     await s.upstream.wait_calls(1)  # a is the probe
     assert not a_entry.breaker.would_allow()
@@ -358,17 +369,20 @@ async def test_a_half_open_probe_that_loses_frees_its_slot() -> None:
     assert a_entry.breaker.would_allow()  # the slot is free for the next probe
 
 
-async def test_no_hedge_when_the_retry_budget_refuses_or_the_deadline_is_near() -> None:
+async def test_a_spent_retry_budget_does_not_stop_a_hedge() -> None:
+    # A hedge is a first attempt on its model: per-model budgets only limit retries.
     s = setup()
-    s.engine.budget.tokens = 0  # gRFC A6: hedges are throttled like retries
+    for model in "ab":
+        s.engine.budgets.of(model).tokens = 0
     served = asyncio.create_task(s.engine.complete(REQUEST, deadline()))
     await s.upstream.wait_calls(1)
     s.timer.fired.set()
-    await asyncio.sleep(0.01)
-    assert len(s.upstream.calls) == 1
-    s.upstream.calls[0].answer()
-    assert (await served).entry.name == "a"
+    _, b = await s.upstream.wait_calls(2)
+    b.answer()
+    assert (await served).entry.name == "b"
 
+
+async def test_no_hedge_when_the_deadline_is_near() -> None:
     s = setup(min_attempt_s=5.0)
     served = asyncio.create_task(s.engine.complete(REQUEST, deadline(5.5)))
     await s.upstream.wait_calls(1)
@@ -453,6 +467,32 @@ async def test_a_stream_whose_hedge_fails_waits_for_the_first() -> None:
     assert outcomes(s.records) == [
         (1, "a", "succeeded", ""),
         (2, "b", "failed", "UPSTREAM_UNAVAILABLE"),
+    ]
+
+
+async def test_a_hedge_that_breaks_mid_stream_is_continued_after_its_own_text() -> None:
+    s = setup(breaking="b", continuing="c")
+    streamed = asyncio.create_task(collect(s))
+    await s.upstream.wait_calls(1)
+    s.timer.fired.set()
+    _, b = await s.upstream.wait_calls(2)
+    b.answer()
+    *_, c = await s.upstream.wait_calls(3)
+    assert (c.model, c.prefill) == ("c", "from b")  # the answer relayed so far is b's
+    c.answer()
+    events = await streamed
+    assert [type(e).__name__ for e in events] == [
+        "StreamStarted",
+        "StreamDelta",
+        "StreamDelta",
+        "StreamSummary",
+    ]
+    assert events[0].entry.name == "b"
+    assert [e.content for e in events[1:3]] == ["from b", "from c"]
+    assert [(x.model, x.status, x.error_type) for x in events[-1].attempts] == [
+        ("a", "cancelled", "HEDGE_LOST"),
+        ("b", "failed", "UPSTREAM_UNAVAILABLE"),
+        ("c", "succeeded", ""),
     ]
 
 

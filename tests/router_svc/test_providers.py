@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import httpx
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from router_svc.chat import ChatRequest, Message, StreamDelta, StreamEnd, Tool
 from router_svc.errors import (
@@ -21,6 +24,7 @@ from router_svc.errors import (
     UpstreamUnavailable,
 )
 from router_svc.providers import Provider, ProviderCall, create_provider
+from router_svc.providers.lenient import MAX_SKIPPED_IN_A_ROW, SKIPPED_ATTRIBUTE
 from tests.fakes import Behavior, FakeUpstream
 
 from .conftest import fake_providers
@@ -189,6 +193,44 @@ async def test_cut_stream_is_a_failure_not_an_end(
 
 
 @pytest.mark.parametrize("kind", KINDS)
+async def test_a_bad_chunk_mid_stream_is_skipped_and_counted(
+    provider_for: Any, upstream: FakeUpstream, kind: str, spans: InMemorySpanExporter
+) -> None:
+    upstream.set("m", Behavior(chunks=6, garbage_at=3))
+    provider = provider_for(kind)
+    with trace.get_tracer("test").start_as_current_span("attempt"):
+        events = await collect(provider, request())
+    assert "".join(e.content for e in events if isinstance(e, StreamDelta)) == "Hello from m."
+    assert events[-1].finish_reason == "stop"
+    assert events[-1].usage.completion_tokens == 6
+    assert provider.skipped_chunks == 1
+    (span,) = spans.get_finished_spans()
+    assert span.attributes is not None
+    assert span.attributes[SKIPPED_ATTRIBUTE] == 1
+    # Too many in a row is the stream's failure, not a skip.
+    upstream.set("m", Behavior(chunks=6, garbage_at=3, garbage_count=MAX_SKIPPED_IN_A_ROW + 1))
+    with pytest.raises(MalformedResponse):
+        await collect(provider, request())
+
+
+@pytest.mark.parametrize("kind", ["oai", "anth"])
+async def test_a_finished_stream_without_its_end_marker_is_an_answer(
+    provider_for: Any, upstream: FakeUpstream, kind: str
+) -> None:
+    upstream.set("m", Behavior(chunks=5, drop_end_marker=True))
+    provider = provider_for(kind)
+    events = []
+    async for event in provider.stream(ProviderCall("m", request(), 5.0)):
+        events.append(event)
+        # Read slowly: the connection breaks while the finish is still in the buffer.
+        await asyncio.sleep(0.05)
+    assert "".join(e.content for e in events if isinstance(e, StreamDelta)) == "Hello from m."
+    assert isinstance(events[-1], StreamEnd)
+    assert events[-1].finish_reason == "stop"
+    assert events[-1].usage.completion_tokens == 5  # the usage it sent
+
+
+@pytest.mark.parametrize("kind", KINDS)
 async def test_stall_times_out_and_hangs_up(
     provider_for: Any, upstream: FakeUpstream, kind: str
 ) -> None:
@@ -260,3 +302,20 @@ def test_every_configurable_kind_has_an_adapter() -> None:
     from router_svc.providers import registered_kinds
 
     assert sorted(registered_kinds()) == sorted(PROVIDER_KINDS)
+
+
+@pytest.mark.parametrize("kind", ["oai", "anth"])
+async def test_a_finished_stream_that_falls_silent_is_an_answer(
+    provider_for: Any, upstream: FakeUpstream, kind: str
+) -> None:
+    upstream.set("m", Behavior(chunks=5, hang_before_end=True))
+    provider = provider_for(kind)
+    started = asyncio.get_running_loop().time()
+    events = [
+        e async for e in provider.stream(ProviderCall("m", request(), 5.0, finish_grace_s=0.2))
+    ]
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert "".join(e.content for e in events if isinstance(e, StreamDelta)) == "Hello from m."
+    assert events[-1].finish_reason == "stop"
+    assert events[-1].usage.completion_tokens == 5
+    await upstream.wait_disconnects(1)  # the silent connection is closed, not left open

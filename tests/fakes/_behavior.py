@@ -1,0 +1,62 @@
+"""How the fake upstream answers one chat request: the script a test sets per model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Behavior"]
+
+
+@dataclass(frozen=True)
+class Behavior:
+    """How the upstream answers one chat request. The defaults answer promptly and correctly."""
+
+    status: int = 200
+    """Non-200: an error body in the path's format (OpenAI, Anthropic or Ollama shape)."""
+    retry_after: str | None = None
+    """Retry-After header value, e.g. "1" or an HTTP date."""
+    delay_s: float = 0.0
+    """Wait before sending response headers."""
+    stall: bool = False
+    """Read the request, then never answer (until the client goes away or the server stops)."""
+    malformed: bool = False
+    """200 whose body is not JSON; when streaming, the first content frame is not JSON."""
+    chunks: int = 4
+    """Number of content pieces (text pieces or tool-argument pieces); also completion tokens."""
+    chunk_delay_s: float = 0.0
+    """Streaming: wait between content pieces."""
+    cut_after: int | None = None
+    """Streaming: close the socket after this many content pieces, with no final chunk, no
+    [DONE] and no terminating zero-length chunk. Non-streaming: send half the body, then close."""
+    first_chunk_delay_s: float = 0.0
+    """Streaming: headers at once, then wait this long before any body bytes."""
+    error_message: str = ""
+    """Error message for non-200 statuses; empty uses a standard one."""
+    error_code: str = ""
+    """OpenAI ``error.code``, e.g. "context_length_exceeded"; empty uses the status default.
+    For ``stream_error``: OpenAI's ``code``, Anthropic's error ``type``."""
+    stream_error: str | None = None
+    """Streaming: after ``stream_error_after`` content pieces, an error event (in the path's
+    format) carrying this message ends the stream: no finish, no usage, no [DONE]."""
+    stream_error_after: int = 0
+    """Streaming: content pieces sent before ``stream_error``."""
+    text: str | None = None
+    """The reply's text instead of "Hello from <model>." (e.g. a huge one)."""
+    stall_after: int | None = None
+    """Streaming: after this many content pieces send nothing more, keeping the connection
+    open (until the client goes away or the server stops)."""
+    garbage_at: int | None = None
+    """Streaming: ``garbage_count`` unreadable frames go out before content piece number
+    ``garbage_at`` (0-based); the stream then goes on."""
+    garbage_count: int = 1
+    """Streaming: how many unreadable frames in a row ``garbage_at`` sends."""
+    drop_end_marker: bool = False
+    """Streaming: the finish and usage are sent, then the connection closes without the
+    protocol's end marker (OpenAI ``data: [DONE]``, Anthropic ``message_stop``) and without the
+    body's terminating chunk."""
+    hang_before_end: bool = False
+    """Streaming: the finish and usage are sent, then nothing more (no end marker), the
+    connection staying open."""
+    reject_prefill: bool = False
+    """A request that continues an assistant prefill gets 400, as from an OpenAI-compatible
+    server that does not know vLLM's ``continue_final_message``."""
