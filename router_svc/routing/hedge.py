@@ -140,9 +140,10 @@ class Hedging(Generic[E]):
     ) -> tuple[_Lane[T], T]:
         """``first``'s first outcome, or the hedge's if it comes first with a success.
 
-        Returns the winning lane, or, when every lane failed, the last lane with its failure
-        (the others' failures noted in the schedule); raises an error that ends the request
-        only when no lane succeeded. Every lane's task has ended when this returns.
+        Returns the winning lane with its outcome; when every lane failed, the lane whose
+        failure ends the request, else the last one, with its failure (the others' failures
+        are noted in the schedule); an exception is raised only when no lane succeeded. Every
+        lane's task has ended when this returns or raises.
         """
         lanes = [_Lane(first, asyncio.create_task(head(first)))]
         try:
