@@ -7,11 +7,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from llmrouter.v1 import chat_pb2, metrics_service_pb2, router_service_pb2
 from router_svc.config import RetryConfig
+from tests.conftest import free_port
 from tests.fakes import Behavior, FakeUpstream
 
 from .conftest import FakeMetrics, wait_for
@@ -48,7 +50,9 @@ async def test_a_slow_model_is_hedged_the_first_answer_wins_both_are_billed(
     metrics: FakeMetrics = fake_metrics[0]
     # A budget this scenario series cannot exhaust: this test is about hedging, not the budget.
     retry = RetryConfig(hedge_after_s=HEDGE_AFTER_S, budget_max_tokens=1000.0)
-    running, stub = await make_router(ABC, ("a", "b", "c"), retry=retry)
+    running, stub = await make_router(
+        ABC, ("a", "b", "c"), retry=retry, prometheus_port=free_port()
+    )
     a_breaker = running.registry.get("a").breaker
 
     # 1. a answers after 2 s, b at once: the client has b's answer after ~0.2 s.
@@ -141,6 +145,13 @@ async def test_a_slow_model_is_hedged_the_first_answer_wins_both_are_billed(
         ("b", FAILED, "UPSTREAM_UNAVAILABLE"),
         ("c", SUCCEEDED, ""),
     ]
+
+    # Metrics: the four hedges (steps 1, 2, 5, 6) are fallbacks for reason HEDGE; a's two
+    # lost hedges are cancelled attempts, not failures.
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{running.prometheus_port}/metrics")).text
+    assert 'llmrouter_fallbacks_total{reason="HEDGE"} 4.0' in text
+    assert 'llmrouter_attempts_total{model="a",provider="oai",status="cancelled"} 2.0' in text
 
 
 async def test_hedging_off_waits_for_the_slow_model(
