@@ -11,6 +11,14 @@ Each channel can be TLS (mTLS with a client certificate) and send a bearer token
 RPCs get a channel of their own when ``router_admin_token_env`` names a token of its own, so
 the token that may call Complete never carries the admin scope.
 
+A call that never reached a router, or reached one that went away before answering, is retried
+on another replica by gRPC itself (gRFC A6 ``retryPolicy``: UNAVAILABLE, :data:`RETRY_ATTEMPTS`
+attempts, short backoff). gRPC commits a call, and stops retrying it, once response headers
+arrive; the router sends them the moment it accepts an upstream answer (a stream: with its
+first chunk), before it records that answer's usage, and marks every error it answers with
+itself as not to be retried (negative ``grpc-retry-pushback-ms``). So a retried call was never
+answered, nor billed, by the replica that went away.
+
 Message sizes follow the HTTP limits (:func:`size_options`): a request may be as large as the
 body it came from plus :data:`FRAMING_MARGIN_BYTES`, an answer up to ``max_response_bytes``.
 gRPC refuses anything larger with RESOURCE_EXHAUSTED, which :mod:`gateway.errors` turns into
@@ -43,6 +51,7 @@ from llmrouter.v1 import (
 
 __all__ = [
     "FRAMING_MARGIN_BYTES",
+    "RETRY_ATTEMPTS",
     "SERVICE_CONFIG",
     "ChannelSecurity",
     "Upstreams",
@@ -55,12 +64,32 @@ __all__ = [
 # caller, field tags; protobuf is otherwise more compact than JSON).
 FRAMING_MARGIN_BYTES = 64 * 1024
 
+# Attempts per call (the first included) while replicas go away without answering.
+RETRY_ATTEMPTS = 4
+
 SERVICE_CONFIG = json.dumps(
     {
         "loadBalancingConfig": [{"round_robin": {}}],
         # Client-side health checking (gRFC A17): round robin skips a replica whose health
         # watch says NOT_SERVING, so a draining router gets no new calls.
         "healthCheckConfig": {"serviceName": ""},
+        # RouterService calls only: an admin call may change state, and each replica keeps
+        # its own. No retryThrottling: a killed replica fails all its in-flight calls at
+        # once, which is exactly when they must be retried; the attempts bound the rest.
+        "methodConfig": [
+            {
+                "name": [{"service": "llmrouter.v1.RouterService"}],
+                "retryPolicy": {
+                    "maxAttempts": RETRY_ATTEMPTS,
+                    # Each backoff is random up to initial * multiplier^(n-1): the dead
+                    # replica's subchannel is out of the round robin by then.
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ],
     }
 )
 
@@ -84,6 +113,13 @@ def size_options(config: GatewayConfig) -> tuple[tuple[str, int], ...]:
         ("grpc.max_send_message_length", config.max_body_bytes + FRAMING_MARGIN_BYTES),
         ("grpc.max_receive_message_length", config.max_response_bytes),
     )
+
+
+def retry_options(config: GatewayConfig) -> tuple[tuple[str, int], ...]:
+    """Router channel options: a call keeps what it sent for a retry up to the largest
+    request (gRPC's default buffer is 256 KiB; a larger request would be committed at once
+    and never retried)."""
+    return (("grpc.per_rpc_retry_buffer_size", config.max_body_bytes + FRAMING_MARGIN_BYTES),)
 
 
 @dataclass(frozen=True)
@@ -112,7 +148,7 @@ class ChannelSecurity:
                 config.router_tls,
                 token=router_token,
                 key="gateway.router_tls",
-                options=(*_OPTIONS, *sizes),
+                options=(*_OPTIONS, *sizes, *retry_options(config)),
             ),
             open_router_probe=channel_factory(
                 config.router_tls,

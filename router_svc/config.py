@@ -181,6 +181,12 @@ class RouterConfig:
     outbox_batch_size: int = 500
     # Longest a record waits before its batch ships, in milliseconds.
     outbox_flush_interval_ms: float = 200.0
+    # Longest an answer waits for its usage records to reach the outbox file, in milliseconds
+    # (a group commit usually takes well under one). Past it the answer goes out anyway, the
+    # records stay in memory until the file takes them, and answers stop waiting until it
+    # does (llmrouter_outbox_not_durable_total). 0: answers never wait (records reach the
+    # file within outbox_flush_interval_ms, and a killed router loses those still waiting).
+    outbox_durable_timeout_ms: float = 500.0
     # Deadline for requests that arrive without one, in seconds.
     default_deadline_s: float = 120.0
     # Seconds in-flight calls get to finish after SIGTERM.
@@ -265,6 +271,11 @@ class RouterConfig:
                 check_url_static(provider.base_url, allowed)
             except UrlRefused as exc:
                 raise ConfigError(f"providers[{i}].base_url: {exc}") from None
+        if self.outbox_durable_timeout_ms < 0:
+            raise ConfigError(
+                "outbox_durable_timeout_ms: must not be negative, "
+                f"got {self.outbox_durable_timeout_ms}"
+            )
         if self.drain_delay_s < 0:
             raise ConfigError(f"drain_delay_s: must not be negative, got {self.drain_delay_s}")
         if self.max_receive_message_bytes <= 0:

@@ -7,6 +7,7 @@ model's breaker; :func:`to_rpc_status` turns any of them into a rich ``google.rp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ from llmrouter.status import DOMAIN, clip, rich_status
 
 __all__ = [
     "DOMAIN",
+    "NO_RETRY_PUSHBACK",
     "AllCandidatesFailed",
     "AllCandidatesRateLimited",
     "AlreadyExists",
@@ -228,10 +230,25 @@ class BreakerOpen(
     """The model's circuit breaker is open: rejected without calling it."""
 
 
+# On every error the router answers with: gRPC's retry policy (gRFC A6, "Pushback") never
+# retries a call whose server sent a negative pushback. The gateway retries UNAVAILABLE on
+# another replica only when a replica went away without answering, never the router's own
+# UNAVAILABLE (all models failed, ...), which another replica would only repeat upstream.
+NO_RETRY_PUSHBACK = ("grpc-retry-pushback-ms", "-1")
+
+
+@dataclass(frozen=True, slots=True)
+class _Status(grpc.Status):
+    code: grpc.StatusCode
+    details: str
+    trailing_metadata: tuple[tuple[str, str | bytes], ...]
+
+
 def to_rpc_status(error: RouterError) -> grpc.Status:
-    """A ``grpc.Status`` with ``ErrorInfo`` (and ``RetryInfo``/``BadRequest`` where known)."""
+    """A ``grpc.Status`` with ``ErrorInfo`` (and ``RetryInfo``/``BadRequest`` where known),
+    and the pushback that keeps clients' gRPC retry policies from retrying it."""
     violations = ((error.field, error.message),) if error.field else ()
-    return rich_status(
+    status = rich_status(
         error.code,
         error.message,
         error.reason,
@@ -239,6 +256,7 @@ def to_rpc_status(error: RouterError) -> grpc.Status:
         retry_after=error.retry_after,
         violations=violations,
     )
+    return _Status(status.code, status.details, (*status.trailing_metadata, NO_RETRY_PUSHBACK))
 
 
 class ReportedAsStatus:

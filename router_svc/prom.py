@@ -67,6 +67,16 @@ class _Live(Collector):
                 stats.rejected,
                 "Usage records set aside as invalid",
             ),
+            (
+                "llmrouter_outbox_commits_total",
+                stats.commits,
+                "Transactions that wrote usage records to the outbox file (group commits)",
+            ),
+            (
+                "llmrouter_outbox_not_durable_total",
+                stats.not_durable,
+                "Answers sent before their usage records were in the outbox file",
+            ),
         ):
             family = GaugeMetricFamily(name, doc, value=value)
             family.type = "counter"

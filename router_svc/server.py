@@ -25,6 +25,7 @@ from .providers import Provider, create_provider
 from .registry import Registry
 from .routing.classify import Classifier
 from .routing.failover import Engine
+from .routing.outcome import no_wait
 from .routing.policy import Policy
 from .routing.retry import RetryBudgets
 from .routing.setup import ask_model, categories_of
@@ -112,6 +113,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         batch_size=config.outbox_batch_size,
         flush_interval_s=config.outbox_flush_interval_ms / 1000,
         max_records=config.outbox_max_records,
+        durable_timeout_s=config.outbox_durable_timeout_ms / 1000,
         channel=metrics_channel,
     )
     metrics = RouterMetrics(registry, outbox)
@@ -120,6 +122,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         policy,
         metrics.sink(outbox.submit if config.record_usage else None),
         capture_content=config.capture_content,
+        durable=outbox.durable if config.record_usage else no_wait,
         retry=retry,
         budgets=RetryBudgets(retry.budget_max_tokens, retry.budget_token_ratio),
     )

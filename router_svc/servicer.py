@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from functools import partial
 from typing import Any
 
 import grpc
@@ -94,7 +95,12 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     ) -> router_service_pb2.CompleteResponse:
         async with ReportedAsStatus(context):
             chat = chat_from_proto(request.chat)
-            served = await self._engine.complete(chat, self._deadline(context))
+            # Response headers go out the moment an upstream answer is accepted, before its
+            # usage is recorded: they commit the call (gRFC A6), so a client's retry policy
+            # never sends an answer that may be billed here to another replica.
+            served = await self._engine.complete(
+                chat, self._deadline(context), partial(context.send_initial_metadata, ())
+            )
         response = complete_response(served)
         await self._check_size(response, served.request_id, context)
         return response
@@ -107,6 +113,8 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         async with ReportedAsStatus(context):
             chat: ChatRequest = chat_from_proto(request.chat)
             request_id = ""
+            # The first chunk (sent when the first content is relayed) carries the headers and
+            # commits the call; the usage of the attempt that produced it is recorded later.
             # Closed here when the call ends early (an answer too large, the caller gone): the
             # attempt is cancelled and its upstream stream closed within the call, not later
             # by the event loop's finalizer for an abandoned generator.

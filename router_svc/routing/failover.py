@@ -7,6 +7,9 @@ ledger. This module only calls the providers and relays what they return.
 
 * One deadline: each attempt's timeout is at most the time remaining (and, for whole answers,
   at most ``attempt_timeout_s``).
+* Durable usage: before an answer's last message (the whole answer, the stream's summary, or
+  the error) goes out, the engine awaits the sinks' durability barrier, so every usage record
+  of the request is in the outbox file by then.
 * Streams fail over only until their first content is relayed (or the first token is late);
   after that a failure or a stall (no chunk for ``stream_idle_timeout_s``) is continued on a
   model that can continue the answer (:mod:`.continuation`), or ends the stream with an
@@ -43,7 +46,7 @@ from ..telemetry import current_trace_id, record_decision
 from ..usage import UsageEvent
 from .continuation import Answer, Broken, Seam, continuers, estimated_usage
 from .hedge import Hedging
-from .outcome import Attempt, AttemptOutcome, RequestInfo, Sinks, Success
+from .outcome import Attempt, AttemptOutcome, RequestInfo, Sinks, Success, no_wait
 from .policy import Policy
 from .retry import RetryBudgets
 from .schedule import Pacing, Planned, Schedule, Timing, refusal
@@ -75,6 +78,7 @@ class Engine:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
         capture_content: bool = False,
+        durable: Callable[[], Awaitable[None]] = no_wait,
     ) -> None:
         self._policy = policy
         self.retry = retry or RetryPolicy()
@@ -83,12 +87,8 @@ class Engine:
         self._wall = wall_clock
         self._capture = capture_content
         self._pacing = Pacing(self.retry, self.budgets, Timing(clock, wall_clock, sleep, rand))
-        self._sinks = Sinks(self.budgets, record, clock, wall_clock, capture_content)
-        self._hedging: Hedging[_Relayed] | None = None
-        if self.retry.hedge_after_s > 0:
-            self._hedging = Hedging(
-                self.retry.hedge_after_s, sleep, self._begin, self._answer, self._relay
-            )
+        self._sinks = Sinks(self.budgets, record, clock, wall_clock, capture_content, durable)
+        self._hedging = Hedging.of(self.retry, sleep, self._begin, self._answer, self._relay)
 
     async def _start(self, request: ChatRequest, streamed: bool, deadline: float) -> Run:
         decision = await self._policy.decide(request)
@@ -113,20 +113,30 @@ class Engine:
         run.attempts.append(attempt.record)
         return attempt
 
-    async def complete(self, request: ChatRequest, deadline: float) -> Served:
-        """Answer ``request`` before monotonic time ``deadline``."""
+    async def complete(
+        self,
+        request: ChatRequest,
+        deadline: float,
+        accepted: Callable[[], Awaitable[None]] = no_wait,
+    ) -> Served:
+        """Answer ``request`` before monotonic time ``deadline``.
+
+        ``accepted`` is awaited when an upstream answer is accepted, before its usage is
+        recorded (the servicer sends the call's response headers then).
+        """
         run = await self._start(request, streamed=False, deadline=deadline)
         try:
             failure: ProviderError | None = None
             while (planned := await run.schedule.next(failure)) is not None:
                 attempt = self._begin(run, planned)
                 if self._hedging is None:
-                    answer = await self._answer(attempt, run.deadline)
+                    answer = await self._answer(attempt, run.deadline, accepted)
                 else:  # hook: the answer may come from a hedge, and then is its attempt's
-                    attempt, answer = await self._hedging.answer(run, attempt)
+                    attempt, answer = await self._hedging.answer(run, attempt, accepted)
                 if isinstance(answer, ProviderError):
                     failure = answer
                     continue
+                await self._sinks.durable()
                 return Served(
                     request_id=run.info.request_id,
                     entry=attempt.entry,
@@ -141,9 +151,15 @@ class Engine:
             raise run.schedule.give_up()
         except RouterError as exc:
             _tag(exc, run)
+            await self._sinks.durable()
             raise
 
-    async def _answer(self, attempt: AttemptOutcome, deadline: float) -> Completion | ProviderError:
+    async def _answer(
+        self,
+        attempt: AttemptOutcome,
+        deadline: float,
+        accepted: Callable[[], Awaitable[None]],
+    ) -> Completion | ProviderError:
         """One whole-answer attempt: the completion, or the failure to fail over from."""
         entry, request = attempt.entry, attempt.info.request
         remaining = deadline - attempt.started
@@ -165,15 +181,19 @@ class Engine:
         except asyncio.CancelledError:
             attempt.cancelled()
             raise
-        attempt.succeeded(
-            Success(
-                usage=completion.usage,
-                cost_usd=entry.cost(completion.usage),
-                finish_reason=completion.finish_reason,
-                response_model=completion.upstream_model,
-                output_text=completion.content if self._capture else None,
+        try:
+            await accepted()
+        finally:
+            # Recorded whatever became of the caller meanwhile: the upstream answered.
+            attempt.succeeded(
+                Success(
+                    usage=completion.usage,
+                    cost_usd=entry.cost(completion.usage),
+                    finish_reason=completion.finish_reason,
+                    response_model=completion.upstream_model,
+                    output_text=completion.content if self._capture else None,
+                )
             )
-        )
         return completion
 
     async def stream(
@@ -189,21 +209,22 @@ class Engine:
             while (planned := await run.schedule.next(failure)) is not None:
                 attempt = self._begin(run, planned)
                 failure, broken = None, None
-                if self._hedging is None:
-                    events = self._relay(run, attempt, answer)
-                else:  # hook: the events may come from a hedge
-                    events = self._hedging.relay(run, attempt, answer)
-                async with aclosing(events) as relayed:
+                relay = self._hedging.relay if self._hedging else self._relay  # hook: see .hedge
+                async with aclosing(relay(run, attempt, answer)) as relayed:
                     async for event in relayed:
                         if isinstance(event, ProviderError):
                             failure = event
                         elif isinstance(event, Broken):
                             broken = event
                         else:
+                            if isinstance(event, StreamSummary):
+                                await self._sinks.durable()
                             yield event
                 if broken is not None:
                     async with aclosing(self._continue(run, answer, broken)) as continued:
                         async for event in continued:
+                            if isinstance(event, StreamSummary):
+                                await self._sinks.durable()
                             yield event
                     return
                 if failure is None:
@@ -213,6 +234,7 @@ class Engine:
             raise run.schedule.give_up()
         except RouterError as exc:
             _tag(exc, run)
+            await self._sinks.durable()
             raise
 
     async def _continue(

@@ -33,6 +33,7 @@ from typing import Any, Generic, TypeVar
 
 from ..chat import Completion
 from ..errors import ContextLengthExceeded, ProviderError
+from ..policies import RetryPolicy
 from .continuation import Answer
 from .outcome import AttemptOutcome
 from .schedule import HEDGE, Planned
@@ -40,6 +41,8 @@ from .served import Run
 
 __all__ = ["Hedging"]
 
+# The engine's callback for an accepted upstream answer (the servicer sends response headers).
+Accept = Callable[[], Awaitable[None]]
 # What one streamed attempt yields: events, or (first and last) the failure to fail over from.
 E = TypeVar("E")
 # The first outcome of an attempt: an answer or first event, or the failure to fail over from.
@@ -68,7 +71,7 @@ class Hedging(Generic[E]):
         after_s: float,
         sleep: Callable[[float], Awaitable[None]],
         begin: Callable[[Run, Planned], AttemptOutcome],
-        answer: Callable[[AttemptOutcome, float], Awaitable[Completion | ProviderError]],
+        answer: Callable[[AttemptOutcome, float, Accept], Awaitable[Completion | ProviderError]],
         relay: Callable[[Run, AttemptOutcome, Answer], AsyncGenerator[E, None]],
     ) -> None:
         self.after_s = after_s
@@ -77,18 +80,34 @@ class Hedging(Generic[E]):
         self._answer = answer
         self._relay = relay
 
+    @classmethod
+    def of(
+        cls,
+        retry: RetryPolicy,
+        sleep: Callable[[float], Awaitable[None]],
+        begin: Callable[[Run, Planned], AttemptOutcome],
+        answer: Callable[[AttemptOutcome, float, Accept], Awaitable[Completion | ProviderError]],
+        relay: Callable[[Run, AttemptOutcome, Answer], AsyncGenerator[E, None]],
+    ) -> Hedging[E] | None:
+        """The engine's hedging under ``retry`` (``hedge_after_s``), or None when it is off."""
+        if retry.hedge_after_s <= 0:
+            return None
+        return cls(retry.hedge_after_s, sleep, begin, answer, relay)
+
     async def answer(
-        self, run: Run, first: AttemptOutcome
+        self, run: Run, first: AttemptOutcome, accepted: Accept
     ) -> tuple[AttemptOutcome, Completion | ProviderError]:
         """The whole answer of ``first``, or of its hedge if that answers first, and whose it
-        is; when both fail, the hedge's failure (for the schedule) and its attempt."""
+        is; when both fail, the failure for the schedule and its attempt. ``accepted`` is
+        awaited once, by the first attempt with an answer (the engine's contract)."""
         if self._hedged(run):
-            return first, await self._answer(first, run.deadline)
+            return first, await self._answer(first, run.deadline, accepted)
+        once = _Acceptance(accepted)
 
         async def head(attempt: AttemptOutcome) -> Completion | ProviderError:
-            return await self._answer(attempt, run.deadline)
+            return await self._answer(attempt, run.deadline, once.by(attempt))
 
-        lane, outcome = await self._race(run, first, head)
+        lane, outcome = await self._race(run, first, head, once.answered)
         return lane.attempt, outcome
 
     def relay(self, run: Run, first: AttemptOutcome, answer: Answer) -> AsyncGenerator[E, None]:
@@ -137,13 +156,16 @@ class Hedging(Generic[E]):
         run: Run,
         first: AttemptOutcome,
         head: Callable[[AttemptOutcome], Coroutine[Any, Any, T]],
+        answered: Sequence[AttemptOutcome] = (),
     ) -> tuple[_Lane[T], T]:
         """``first``'s first outcome, or the hedge's if it comes first with a success.
 
         Returns the winning lane with its outcome; when every lane failed, the lane whose
         failure ends the request, else the last one, with its failure (the others' failures
         are noted in the schedule); an exception is raised only when no lane succeeded. Every
-        lane's task has ended when this returns or raises.
+        lane's task has ended when this returns or raises. An attempt in ``answered`` holds its
+        upstream's answer: it is never cancelled (its upstream billed it in full), and ends
+        with its own outcome.
         """
         lanes = [_Lane(first, asyncio.create_task(head(first)))]
         try:
@@ -157,11 +179,12 @@ class Hedging(Generic[E]):
                 if planned is not None:
                     second = self._begin(run, planned)
                     lanes.append(_Lane(second, asyncio.create_task(head(second))))
-            return await self._first_success(run, lanes)
+            return await self._first_success(run, lanes, answered)
         finally:
             running = [lane.head for lane in lanes if not lane.head.done()]
-            for task in running:
-                task.cancel()  # the caller left: each attempt reports itself cancelled
+            for lane in lanes:
+                if not lane.head.done() and lane.attempt not in answered:
+                    lane.head.cancel()  # the caller left: the attempt reports itself cancelled
             if running:
                 await asyncio.wait(running)
             for lane in lanes:
@@ -171,16 +194,22 @@ class Hedging(Generic[E]):
                 elif lane.head.done():  # retrieve what nobody read, so asyncio does not log it
                     lane.head.exception()
 
-    async def _first_success(self, run: Run, lanes: Sequence[_Lane[T]]) -> tuple[_Lane[T], T]:
+    async def _first_success(
+        self, run: Run, lanes: Sequence[_Lane[T]], answered: Sequence[AttemptOutcome]
+    ) -> tuple[_Lane[T], T]:
         waiting = list(lanes)
         while waiting:
             await asyncio.wait([lane.head for lane in waiting], return_when=asyncio.FIRST_COMPLETED)
-            for lane in [lane for lane in waiting if lane.head.done()]:  # the first attempt first
+            done = [lane for lane in waiting if lane.head.done()]
+            # The first with an answer first (whole answers), else the first attempt first.
+            done.sort(key=lambda lane: _rank(lane.attempt, answered))
+            for lane in done:
                 waiting.remove(lane)
                 if lane.head.exception() is None:
                     outcome = lane.head.result()
                     if not isinstance(outcome, ProviderError):
-                        self._cancel_losers(run, [other for other in lanes if other is not lane])
+                        losers = [other for other in lanes if other is not lane]
+                        self._cancel_losers(run, losers, answered)
                         return lane, outcome
         # Every lane failed: an error that ends the request is what the engine gets, else the
         # last lane's failure (the schedule goes on from its model); the others are noted.
@@ -195,12 +224,46 @@ class Hedging(Generic[E]):
         return final, final.head.result()
 
     @staticmethod
-    def _cancel_losers(run: Run, losers: Sequence[_Lane[Any]]) -> None:
-        """Bill and cancel the attempts that did not win (an attempt that ended already keeps
-        its outcome); :meth:`_race` waits for them to close their upstream requests."""
+    def _cancel_losers(
+        run: Run, losers: Sequence[_Lane[Any]], answered: Sequence[AttemptOutcome]
+    ) -> None:
+        """Bill and cancel the attempts that did not win (one that ended, or holds its answer
+        already, keeps its own outcome); :meth:`_race` waits for them to close their upstream
+        requests."""
         for lane in losers:
-            lane.attempt.lost_hedge(run.decision.estimated_prompt_tokens)
-            lane.head.cancel()
+            if lane.attempt not in answered:
+                lane.attempt.lost_hedge(run.decision.estimated_prompt_tokens)
+                lane.head.cancel()
+
+
+class _Acceptance:
+    """The engine's ``accepted`` for a race: awaited once, by the first attempt with an answer
+    (the others wait for it), so the response headers go out once and before any usage of an
+    answer is recorded."""
+
+    def __init__(self, accepted: Accept) -> None:
+        self._accepted = accepted
+        self._lock = asyncio.Lock()
+        self._done = False
+        # The attempts that received their upstream's answer, in that order.
+        self.answered: list[AttemptOutcome] = []
+
+    def by(self, attempt: AttemptOutcome) -> Accept:
+        """``accepted`` as ``attempt`` calls it."""
+
+        async def accept() -> None:
+            self.answered.append(attempt)
+            async with self._lock:
+                if not self._done:
+                    await self._accepted()
+                    self._done = True
+
+        return accept
+
+
+def _rank(attempt: AttemptOutcome, answered: Sequence[AttemptOutcome]) -> int:
+    """Where ``attempt`` ranks among those that ended together: by answer, else last."""
+    return answered.index(attempt) if attempt in answered else len(answered)
 
 
 def _ends(outcome: object) -> bool:

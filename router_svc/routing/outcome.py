@@ -3,13 +3,14 @@
 An :class:`AttemptOutcome` starts the attempt's span and, when the attempt ends, updates
 everything an outcome touches in one place: the attempt's record, its span, the model's
 breaker, health and retry budget, and the usage event handed to ``record``
-(which must not block).
+(which must not block). ``durable`` is the barrier the engine awaits before an answer's last
+message goes out: every usage event recorded so far is then in the outbox file.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
     "RequestInfo",
     "Sinks",
     "Success",
+    "no_wait",
     "usage_event",
 ]
 
@@ -75,6 +77,10 @@ class RequestInfo:
     trace_id: str
 
 
+async def no_wait() -> None:
+    """The durability barrier when usage is not recorded durably: returns at once."""
+
+
 @dataclass(frozen=True, slots=True)
 class Sinks:
     """Where outcomes go beyond the model itself, and the clocks they are timed by."""
@@ -89,6 +95,8 @@ class Sinks:
     wall_clock: Callable[[], float]
     # Put prompts and answers on spans.
     capture_content: bool
+    # Returns once every event ``record`` took so far is durable (bounded; never raises).
+    durable: Callable[[], Awaitable[None]] = no_wait
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,13 @@
 """The durable outbox that ships usage events to the metrics service.
 
-The request path only calls :meth:`UsageOutbox.submit`, which appends to an in-memory list and
-returns. A background task moves pending events into a SQLite file (WAL), and another ships
-the file's oldest rows to ``MetricsService.RecordUsage`` in batches, deleting them only once
-the metrics service has acknowledged them. The metrics service deduplicates by record id, so a
-batch shipped twice (crash between ack and delete) is stored once: at-least-once delivery,
-exactly-once storage.
+The request path calls :meth:`UsageOutbox.submit`, which appends to an in-memory list and
+returns, then awaits :meth:`UsageOutbox.durable` before its answer goes out: the records are
+in the SQLite file (WAL) by then, written in group commits shared by concurrent requests (see
+:mod:`.writer`). A background task ships the file's oldest rows to
+``MetricsService.RecordUsage`` in batches (once a batch is full, else every flush interval),
+deleting them only once the metrics service has acknowledged them. The metrics service
+deduplicates by record id, so a batch shipped twice (crash between ack and delete) is stored
+once: at-least-once delivery, exactly-once storage.
 
 Bounded: beyond ``max_records`` waiting events, new events are dropped and counted in
 ``dropped``. Nothing is dropped below the bound. Rows the metrics service rejects as invalid
@@ -18,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
@@ -27,8 +28,8 @@ import grpc
 from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 
 from .event import UsageEvent
-from .records import to_record
 from .store import OutboxStore
+from .writer import OutboxWriter
 
 __all__ = ["MAX_BATCH_BYTES", "ChannelFactory", "OutboxStats", "Sleep", "UsageOutbox"]
 
@@ -50,17 +51,14 @@ class OutboxStats:
     dropped: int = 0
     rejected: int = 0
     ship_failures: int = 0
+    # Group commits to the file, and answers sent before their records were in it.
+    commits: int = 0
+    not_durable: int = 0
 
 
 Sleep = Callable[[float], Awaitable[None]]
 # Opens the channel to the metrics service at an address (TLS and credentials are its business).
 ChannelFactory = Callable[[str], grpc.aio.Channel]
-
-
-# Pending events are written to the file in groups of at most about this many (or every flush
-# interval): converting and storing a group runs on the event loop, and small groups keep that
-# pause short for the requests waiting behind it.
-_PERSIST_AT = 64
 
 
 def _fitting(rows: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
@@ -105,6 +103,7 @@ class UsageOutbox:
         max_records: int = 1_000_000,
         rpc_timeout_s: float = 10.0,
         max_backoff_s: float = 5.0,
+        durable_timeout_s: float = 0.5,
         sleep: Sleep = asyncio.sleep,
         channel: ChannelFactory = grpc.aio.insecure_channel,
     ) -> None:
@@ -117,38 +116,56 @@ class UsageOutbox:
         self._max_backoff = max_backoff_s
         self._sleep = sleep
         self._open_channel = channel
-        self._pending: list[UsageEvent] = []
-        self._persisting = 0
+        self._writer = OutboxWriter(
+            self._store,
+            interval_s=flush_interval_s,
+            durable_timeout_s=durable_timeout_s,
+            on_stored=self._stored_more,
+        )
         self._stored = self._store.count()
-        self._wake = asyncio.Event()
         self._stored_event = asyncio.Event()
         self._closing = False
         self._channel: grpc.aio.Channel | None = None
         self._stub: metrics_service_pb2_grpc.MetricsServiceStub | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.stats = OutboxStats()
+        self._stats = OutboxStats()
+
+    @property
+    def stats(self) -> OutboxStats:
+        """The counters, the writer's included."""
+        self._stats.commits = self._writer.stats.commits
+        self._stats.not_durable = self._writer.stats.not_durable
+        return self._stats
 
     @property
     def depth(self) -> int:
         """Events waiting: in memory (queued or being written) plus in the file."""
-        return len(self._pending) + self._persisting + self._stored
+        return self._writer.waiting + self._stored
 
     def submit(self, event: UsageEvent) -> None:
         """Queue ``event``; never blocks, never raises. Drops (and counts) beyond the bound."""
-        self.stats.submitted += 1
+        self._stats.submitted += 1
         if self.depth >= self._max_records:
-            self.stats.dropped += 1
+            self._stats.dropped += 1
             return
-        self._pending.append(event)
-        if len(self._pending) >= _PERSIST_AT:
-            self._wake.set()
+        self._writer.add(event)
+
+    async def durable(self) -> None:
+        """Return once every event submitted so far is in the outbox file, or after the
+        durability timeout (then counted in ``stats.not_durable``); never raises."""
+        await self._writer.durable()
+
+    def _stored_more(self, count: int) -> None:
+        self._stored += count
+        if self._stored >= self._batch_size:
+            self._stored_event.set()
 
     async def start(self) -> None:
         """Open the channel and start the background tasks (resuming any stored records)."""
         self._channel = self._open_channel(self._address)
         self._stub = metrics_service_pb2_grpc.MetricsServiceStub(self._channel)
         self._tasks = [
-            asyncio.create_task(self._persist_loop(), name="usage-persist"),
+            asyncio.create_task(self._writer.run(), name="usage-persist"),
             asyncio.create_task(self._ship_loop(), name="usage-ship"),
         ]
         if self._stored:
@@ -160,7 +177,7 @@ class UsageOutbox:
         Whatever could not be shipped stays in the file and ships after the next start.
         """
         self._closing = True
-        await self._persist_pending()
+        await self._writer.persist()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout_s):
                 while self._stored and self._stub is not None:
@@ -179,49 +196,27 @@ class UsageOutbox:
         """Wait until everything submitted so far is shipped (tests and shutdown)."""
         async with asyncio.timeout(timeout_s):
             while self.depth:
-                self._wake.set()
+                self._writer.wake()
                 self._stored_event.set()
                 await asyncio.sleep(0.01)
-
-    async def _persist_loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval):
-                    await self._wake.wait()
-            self._wake.clear()
-            await self._persist_pending()
-
-    async def _persist_pending(self) -> None:
-        if not self._pending:
-            return
-        batch, self._pending = self._pending, []
-        # Counted while the file write runs, so depth (and flush) never sees them as gone.
-        self._persisting = len(batch)
-        rows = [(e.id, to_record(e).SerializeToString()) for e in batch]
-        try:
-            await asyncio.to_thread(self._store.append, rows)
-        except sqlite3.Error:
-            self._persisting = 0
-            log.exception(
-                "usage outbox: cannot write %d records; keeping them in memory", len(rows)
-            )
-            self._pending[:0] = batch
-            return
-        self._stored += len(rows)
-        self._persisting = 0
-        self._stored_event.set()
 
     async def _ship_loop(self) -> None:
         backoff = 0.05
         while True:
-            await self._stored_event.wait()
+            if self._stored < self._batch_size:
+                # A batch ships once full or once the flush interval has passed, not after
+                # every group commit: answers commit small groups, and an RPC plus a delete per
+                # group would cost more than the commit itself.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._interval):
+                        await self._stored_event.wait()
+            self._stored_event.clear()
             if not self._stored:
-                self._stored_event.clear()
                 continue
             if await self._ship_once():
                 backoff = 0.05
                 continue
-            self.stats.ship_failures += 1
+            self._stats.ship_failures += 1
             # Full jitter keeps many routers from hammering a recovering metrics service at once.
             await self._sleep(random.uniform(0, backoff))
             backoff = min(backoff * 2, self._max_backoff)
@@ -238,7 +233,7 @@ class UsageOutbox:
             seq, blob = rows[0]
             log.error("usage outbox: a record of %d bytes cannot be shipped; set aside", len(blob))
             await asyncio.to_thread(self._store.reject, seq, "record larger than MAX_BATCH_BYTES")
-            self.stats.rejected += 1
+            self._stats.rejected += 1
             self._stored = max(self._stored - 1, 0)
             return True
         request = _request_of(blob for _, blob in rows)
@@ -251,7 +246,7 @@ class UsageOutbox:
             return False
         await asyncio.to_thread(self._store.delete_through, [seq for seq, _ in rows])
         self._stored = max(self._stored - len(rows), 0)
-        self.stats.shipped += len(rows)
+        self._stats.shipped += len(rows)
         return True
 
     async def _set_aside(self, rows: list[tuple[int, bytes]], error: str) -> None:
@@ -267,8 +262,8 @@ class UsageOutbox:
                     return  # metrics went away; the loop retries the rest later
                 log.error("usage outbox: metrics service rejected a record: %s", exc.details())
                 await asyncio.to_thread(self._store.reject, seq, exc.details() or error)
-                self.stats.rejected += 1
+                self._stats.rejected += 1
             else:
                 await asyncio.to_thread(self._store.delete_through, [seq])
-                self.stats.shipped += 1
+                self._stats.shipped += 1
             self._stored = max(self._stored - 1, 0)

@@ -19,6 +19,11 @@ class OutboxStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL with synchronous=NORMAL: a commit appends to the WAL with a write() and no fsync
+        # (only checkpoints fsync). The OS holds what was written, so a killed router loses
+        # nothing; a power loss or kernel crash may lose the last commits but never corrupts
+        # the file. FULL would fsync every commit, which is what a power loss needs and costs
+        # a disk flush per group commit on the answer's path.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, "

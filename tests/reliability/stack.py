@@ -180,7 +180,13 @@ prometheus_port = 0
 
 
 def router_section(
-    tmp: Path, name: str, metrics_port: int, body: str, *, drain_delay_s: float = 0.0
+    tmp: Path,
+    name: str,
+    metrics_port: int,
+    body: str,
+    *,
+    drain_delay_s: float = 0.0,
+    flush_interval_ms: float = 50,
 ) -> str:
     """``[router]`` on ``{port}``, shipping usage to ``metrics_port``; ``body`` adds keys and
     tables (providers, models...), which must come after the scalar keys."""
@@ -189,7 +195,7 @@ port = {{port}}
 metrics_address = "127.0.0.1:{metrics_port}"
 outbox_path = "{tmp / f"{name}-outbox.sqlite3"}"
 state_path = "{tmp / f"{name}-state.json"}"
-outbox_flush_interval_ms = 50
+outbox_flush_interval_ms = {flush_interval_ms}
 prometheus_port = 0
 allowed_private_hosts = ["127.0.0.1"]
 drain_delay_s = {drain_delay_s}

@@ -72,6 +72,10 @@ aliases = ["quick"]
             "continuation = 'yes'\n",
             "router.models[0].continuation: expected true or false",
         ),
+        (
+            "[router]\noutbox_durable_timeout_ms = -1\n",
+            "router.outbox_durable_timeout_ms: must not be negative, got -1",
+        ),
     ],
 )
 def test_invalid_config_names_the_key(

@@ -240,6 +240,31 @@ async def test_the_first_attempt_may_still_win_then_the_hedge_is_cancelled() -> 
     assert outcomes(s.records) == [(1, "a", "succeeded", ""), (2, "b", "cancelled", "HEDGE_LOST")]
 
 
+async def test_answers_at_once_accept_once_before_any_usage_and_both_are_billed() -> None:
+    # The engine's ``accepted`` (the servicer sends the response headers) comes once, before
+    # any usage is recorded; an attempt that holds its answer is not cancelled: its upstream
+    # billed it in full.
+    s = setup()
+    records_at_acceptance: list[int] = []
+
+    async def accepted() -> None:
+        records_at_acceptance.append(len(s.records))
+        await asyncio.sleep(0.01)  # the headers take a moment to go out
+
+    served = asyncio.create_task(s.engine.complete(REQUEST, deadline(), accepted))
+    await s.upstream.wait_calls(1)
+    s.timer.fired.set()
+    a, b = await s.upstream.wait_calls(2)
+    b.answer()
+    await asyncio.sleep(0.001)  # b's answer is in, its acceptance under way
+    a.answer()
+    result = await served
+    assert result.entry.name == "b"  # the first answer
+    assert not a.cancelled
+    assert records_at_acceptance == [0]
+    assert outcomes(s.records) == [(1, "a", "succeeded", ""), (2, "b", "succeeded", "")]
+
+
 async def test_a_failure_before_the_hedge_time_fails_over_as_usual() -> None:
     s = setup()
     served = asyncio.create_task(s.engine.complete(REQUEST, deadline()))

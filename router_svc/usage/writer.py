@@ -1,0 +1,177 @@
+"""Group commit of usage events into the outbox file, and the durability barrier.
+
+The request path calls :meth:`OutboxWriter.add` (never blocks) for each record, then, before
+its answer's last byte goes out, awaits :meth:`OutboxWriter.durable`: it returns once every
+record added so far is in the file. Concurrent requests share one SQLite transaction: a
+barrier wakes the writer, which takes *all* pending records into one ``INSERT`` transaction in
+a worker thread; records added while that transaction runs go into the next one. So the cost
+is one transaction per burst of answers, not one per record.
+
+Durability is against a process kill, not a power loss: the file is WAL with
+``synchronous=NORMAL`` (see :mod:`.store`), so a commit is a ``write()`` to the OS, which
+survives the process. Bounded: a barrier waits at most ``durable_timeout_s``; a file that is
+late or failing lets answers go out at once (the records stay in memory and are written when
+the file takes them), counted in ``not_durable`` and logged once per episode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections import deque
+from collections.abc import Callable
+
+from .event import UsageEvent
+from .records import to_record
+from .store import OutboxStore
+
+__all__ = ["OutboxWriter", "WriterStats"]
+
+log = logging.getLogger(__name__)
+
+# Pending events are written in groups of at most about this many even with no barrier
+# waiting: converting a group runs on the event loop, and small groups keep that pause short.
+_PERSIST_AT = 64
+
+
+class WriterStats:
+    """Counters of the writer (read by the outbox's stats)."""
+
+    __slots__ = ("commits", "not_durable")
+
+    def __init__(self) -> None:
+        # Transactions that wrote records to the file.
+        self.commits = 0
+        # Answers that went out before their records were in the file (file late or failing).
+        self.not_durable = 0
+
+
+class OutboxWriter:
+    """Moves added events into the outbox file in group commits; see the module docstring."""
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        *,
+        interval_s: float,
+        durable_timeout_s: float,
+        on_stored: Callable[[int], None],
+    ) -> None:
+        self._store = store
+        self._interval = interval_s
+        self._durable_timeout = durable_timeout_s
+        self._on_stored = on_stored
+        self._pending: list[UsageEvent] = []
+        self._persisting = 0
+        # Events added so far, and how many of the earliest of them are in the file: the
+        # pending list is FIFO and a failed group goes back to its front, so ``_written`` is a
+        # watermark over ``_added``.
+        self._added = 0
+        self._written = 0
+        # Barriers waiting, each for the watermark to reach its target (targets ascending).
+        self._waiters: deque[tuple[int, asyncio.Future[bool]]] = deque()
+        # Set while the file is late or failing: barriers do not wait until a group commits.
+        self._degraded = False
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.stats = WriterStats()
+
+    @property
+    def waiting(self) -> int:
+        """Events not yet in the file: pending plus the group being written."""
+        return len(self._pending) + self._persisting
+
+    def add(self, event: UsageEvent) -> None:
+        """Queue ``event`` for the next group; never blocks."""
+        self._pending.append(event)
+        self._added += 1
+        if len(self._pending) >= _PERSIST_AT:
+            self._wake.set()
+
+    def wake(self) -> None:
+        """Write what is pending now instead of at the next interval."""
+        self._wake.set()
+
+    async def durable(self) -> None:
+        """Return once every event added so far is in the file, or after ``durable_timeout_s``
+        (or at once while the file is late or failing); never raises."""
+        target = self._added
+        if self._written >= target:
+            return
+        if self._degraded or self._durable_timeout <= 0:
+            self.stats.not_durable += 1
+            return
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, waiter))
+        self._wake.set()
+        try:
+            async with asyncio.timeout(self._durable_timeout):
+                stored = await waiter
+        except TimeoutError:
+            self.stats.not_durable += 1
+            if not self._degraded:
+                self._degraded = True
+                log.warning(
+                    "usage outbox: the file took no records within %.0f ms; answering without "
+                    "waiting (records kept in memory) until it does",
+                    self._durable_timeout * 1000,
+                )
+            return
+        if not stored:
+            self.stats.not_durable += 1
+
+    async def run(self) -> None:
+        """Write pending events whenever woken, or every interval (runs until cancelled)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            await self.persist()
+
+    async def persist(self) -> None:
+        """Write everything pending now in one transaction (one group at a time)."""
+        async with self._lock:
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, []
+            # Counted while the file write runs, so depth (and flush) never sees them as gone.
+            self._persisting = len(batch)
+            rows = [(e.id, to_record(e).SerializeToString()) for e in batch]
+            try:
+                await asyncio.to_thread(self._store.append, rows)
+            except sqlite3.Error:
+                self._persisting = 0
+                self._pending[:0] = batch
+                log.exception(
+                    "usage outbox: cannot write %d records; keeping them in memory", len(rows)
+                )
+                self._degrade()
+                return
+            self._persisting = 0
+            self._written += len(batch)
+            self.stats.commits += 1
+            self._on_stored(len(batch))
+            if self._degraded:
+                self._degraded = False
+                log.warning("usage outbox: the file takes records again; answers wait for it")
+            self._release()
+
+    def _release(self) -> None:
+        """Resolve the barriers whose records are all in the file."""
+        while self._waiters and self._waiters[0][0] <= self._written:
+            _, waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(True)
+
+    def _degrade(self) -> None:
+        """The file failed: release every barrier (their answers go out without it)."""
+        if not self._degraded:
+            self._degraded = True
+            log.warning("usage outbox: answering without waiting for the file until it recovers")
+        while self._waiters:
+            _, waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(False)
