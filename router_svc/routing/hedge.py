@@ -19,7 +19,11 @@ breaker and the deadline apply), started at once and run concurrently.
   estimate at its model's price: providers bill the prompt processing of a request they
   received, and a loser is cancelled only after its request was started (we cannot see whether
   the upstream had read it: billing it is the cautious side). A lost hedge is no failure of
-  the model: its breaker is not charged, a half-open probe slot is freed.
+  the model: its breaker is not charged, a half-open probe slot is freed. An attempt whose
+  upstream answered too (both within the moment the first answer is accepted) is not
+  cancelled: it is billed as it succeeded, its upstream having billed it in full.
+* Whole answers: the engine's ``accepted`` (the response headers) is awaited once, by the
+  first attempt with an answer, before any usage of the request is recorded.
 
 When hedging is off, the engine calls nothing here: no task, no timer per request.
 """
