@@ -81,7 +81,9 @@ class Pacing:
     timing: Timing
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built for every request, and a frozen dataclass's __init__ costs ~4x (one
+# object.__setattr__ per field). Nothing assigns to it after construction.
+@dataclass(slots=True)
 class Planned:
     """The next attempt to make: which model, after what wait, and why."""
 

@@ -54,7 +54,9 @@ class StreamSummary:
     fallback: bool
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built for every request, and a frozen dataclass's __init__ costs ~4x (one
+# object.__setattr__ per field). Nothing assigns to it after construction.
+@dataclass(slots=True)
 class Run:
     """One request being served: what its attempts share, the schedule that paces them and the
     record of each attempt made (reported to the caller)."""

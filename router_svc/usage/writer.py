@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 _PERSIST_AT = 64
 
 
+# Commits between two WAL checkpoints (run in a thread).
+_CHECKPOINT_EVERY = 256
+
+
 class WriterStats:
     """Counters of the writer (read by the outbox's stats)."""
 
@@ -76,6 +80,7 @@ class OutboxWriter:
         self._degraded = False
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        self._checkpoint: asyncio.Future[None] | None = None
         self.stats = WriterStats()
 
     @property
@@ -141,7 +146,11 @@ class OutboxWriter:
             self._persisting = len(batch)
             rows = [(e.id, to_record(e).SerializeToString()) for e in batch]
             try:
-                await asyncio.to_thread(self._store.append, rows)
+                # On the loop when the file is free (a write() to the OS, ~20 µs: far less
+                # than a hop to a thread and back); in a thread when it is busy, so a lock
+                # held elsewhere never stalls the loop.
+                if not self._store.append_nowait(rows):
+                    await asyncio.to_thread(self._store.append, rows)
             except sqlite3.Error:
                 self._persisting = 0
                 self._pending[:0] = batch
@@ -153,6 +162,9 @@ class OutboxWriter:
             self._persisting = 0
             self._written += len(batch)
             self.stats.commits += 1
+            if self.stats.commits % _CHECKPOINT_EVERY == 0:
+                # Commits on the loop never checkpoint; keep the WAL short from a thread.
+                self._checkpoint = asyncio.ensure_future(asyncio.to_thread(self._store.checkpoint))
             self._on_stored(len(batch))
             if self._degraded:
                 self._degraded = False
