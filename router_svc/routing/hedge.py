@@ -53,7 +53,7 @@ E = TypeVar("E")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built per race (see .served.Run)
 class _Lane(Generic[T]):
     """One attempt of a race and the task awaiting its first outcome."""
 
