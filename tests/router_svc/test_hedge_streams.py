@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from router_svc.chat import StreamDelta
 from router_svc.errors import UpstreamUnavailable
 from router_svc.routing.failover import StreamStarted, StreamSummary
@@ -95,4 +97,20 @@ async def test_a_hedge_that_breaks_mid_stream_is_continued_after_its_own_text() 
         ("a", "cancelled", "HEDGE_LOST"),
         ("b", "failed", "UPSTREAM_UNAVAILABLE"),
         ("c", "succeeded", ""),
+    ]
+
+
+async def test_the_caller_leaving_a_racing_stream_closes_both() -> None:
+    s = setup()
+    streamed = asyncio.create_task(collect(s))
+    await s.upstream.wait_calls(1)
+    s.timer.fired.set()
+    a, b = await s.upstream.wait_calls(2)
+    streamed.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await streamed
+    assert (a.cancelled, a.closed, b.cancelled, b.closed) == (True, True, True, True)
+    assert outcomes(s.records) == [
+        (1, "a", "cancelled", "CANCELLED"),
+        (2, "b", "cancelled", "CANCELLED"),
     ]
