@@ -8,6 +8,7 @@ dataclasses, and the breaker and the failover engine use them as they are. They 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 from llmrouter.config import ConfigError
@@ -44,6 +45,15 @@ class RetryPolicy:
     # answer is continued on a model that can continue it, or ends with an error (0: only the
     # deadline bounds the wait).
     stream_idle_timeout_s: float = 10.0
+    # Hedging (router_svc.routing.hedge): seconds an attempt may go without its answer (or,
+    # streams, its first token) before the next candidate starts beside it (0: off).
+    hedge_after_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.hedge_after_s) and self.hedge_after_s >= 0):
+            raise ConfigError(
+                f"hedge_after_s: must be a finite number >= 0, got {self.hedge_after_s}"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ ledger. This module only calls the providers and relays what they return.
   after that a failure or a stall (no chunk for ``stream_idle_timeout_s``) is continued on a
   model that can continue the answer (:mod:`.continuation`), or ends the stream with an
   error, never with a truncated answer.
+* Hedging (:mod:`.hedge`, ``hedge_after_s`` > 0): a late attempt gets the next candidate run
+  beside it; the two hooks below hand the attempt to it, and are all hedging costs when off.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from ..registry import ModelEntry
 from ..telemetry import current_trace_id, record_decision
 from ..usage import UsageEvent
 from .continuation import Answer, Broken, Seam, continuers, estimated_usage
+from .hedge import Hedging
 from .outcome import Attempt, AttemptOutcome, RequestInfo, Sinks, Success, no_wait
 from .policy import Policy
 from .retry import RetryBudgets
@@ -85,6 +88,7 @@ class Engine:
         self._capture = capture_content
         self._pacing = Pacing(self.retry, self.budgets, Timing(clock, wall_clock, sleep, rand))
         self._sinks = Sinks(self.budgets, record, clock, wall_clock, capture_content, durable)
+        self._hedging = Hedging.of(self.retry, sleep, self._begin, self._answer, self._relay)
 
     async def _start(self, request: ChatRequest, streamed: bool, deadline: float) -> Run:
         decision = await self._policy.decide(request)
@@ -125,7 +129,10 @@ class Engine:
             failure: ProviderError | None = None
             while (planned := await run.schedule.next(failure)) is not None:
                 attempt = self._begin(run, planned)
-                answer = await self._answer(attempt, run.deadline, accepted)
+                if self._hedging is None:
+                    answer = await self._answer(attempt, run.deadline, accepted)
+                else:  # hook: the answer may come from a hedge, and then is its attempt's
+                    attempt, answer = await self._hedging.answer(run, attempt, accepted)
                 if isinstance(answer, ProviderError):
                     failure = answer
                     continue
@@ -202,7 +209,8 @@ class Engine:
             while (planned := await run.schedule.next(failure)) is not None:
                 attempt = self._begin(run, planned)
                 failure, broken = None, None
-                async with aclosing(self._relay(run, attempt, answer)) as relayed:
+                relay = self._hedging.relay if self._hedging else self._relay  # hook: see .hedge
+                async with aclosing(relay(run, attempt, answer)) as relayed:
                     async for event in relayed:
                         if isinstance(event, ProviderError):
                             failure = event

@@ -32,6 +32,7 @@ from .retry import RetryBudgets
 from .schedule import Planned
 
 __all__ = [
+    "HEDGE_LOST",
     "Attempt",
     "AttemptOutcome",
     "RequestInfo",
@@ -40,6 +41,9 @@ __all__ = [
     "no_wait",
     "usage_event",
 ]
+
+# The error type of an attempt cancelled because another attempt of its request answered first.
+HEDGE_LOST = "HEDGE_LOST"
 
 
 @dataclass(slots=True)
@@ -158,6 +162,11 @@ class AttemptOutcome:
             return nullcontext()
         return trace.use_span(self.span, end_on_exit=False)
 
+    @property
+    def settled(self) -> bool:
+        """Whether the outcome was reported (an attempt starts as "failed" with no error)."""
+        return self.record.status != "failed" or bool(self.record.error_type)
+
     def first_token(self) -> None:
         """The first content arrived: note the time to first token."""
         self.record.ttft_s = self._sinks.clock() - self.started
@@ -219,11 +228,28 @@ class AttemptOutcome:
     def cancelled(self) -> None:
         """The caller went away mid-attempt: the model is not to blame, the usage still counts."""
         attempt = self.record
-        if attempt.status == "succeeded":
-            return  # closed after its summary: nothing was lost
+        if self.settled:
+            return  # closed after its summary, or lost a hedge: reported already
         attempt.duration_s = self._sinks.clock() - self.started
         attempt.status, attempt.error_type = "cancelled", "CANCELLED"
         attempt_failed(self.span, "CANCELLED", "cancelled by the caller", cancelled=True)
+        self.entry.breaker.record_release()
+        self._sinks.record(usage_event(self, self._sinks.wall_clock()))
+
+    def lost_hedge(self, prompt_tokens: int) -> None:
+        """Another attempt of the request answered first; this one is about to be cancelled
+        (see :mod:`.hedge`). Not the model's fault: only its half-open probe slot is freed. Its
+        request was sent, and providers bill the prompt of a request they received: it is billed
+        ``prompt_tokens`` (the router's estimate) at the model's price. No-op once settled."""
+        if self.settled:
+            return
+        attempt = self.record
+        attempt.duration_s = self._sinks.clock() - self.started
+        attempt.status, attempt.error_type = "cancelled", HEDGE_LOST
+        attempt.error_message = "another attempt answered first"
+        self.usage = TokenUsage(prompt_tokens=prompt_tokens)
+        self.cost_usd = self.entry.cost(self.usage)
+        attempt_failed(self.span, HEDGE_LOST, attempt.error_message, cancelled=True)
         self.entry.breaker.record_release()
         self._sinks.record(usage_event(self, self._sinks.wall_clock()))
 

@@ -20,7 +20,7 @@ why the request failed (:meth:`Schedule.give_up`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import (
     AllCandidatesFailed,
@@ -41,7 +41,10 @@ from ..registry import ModelEntry, Registry
 from .policy import Candidate, Decision
 from .retry import RetryBudgets, backoff_delay
 
-__all__ = ["Pacing", "Planned", "Schedule", "Timing", "refusal"]
+__all__ = ["HEDGE", "Pacing", "Planned", "Schedule", "Timing", "refusal"]
+
+# The fallback reason of a hedge (see .hedge): started beside a late attempt, not after a failure.
+HEDGE = "HEDGE"
 
 # Retry delay suggested to a failed request whose retries a budget refused (no better hint).
 _BUDGET_RETRY_AFTER_S = 1.0
@@ -95,10 +98,15 @@ class Planned:
     previous: ProviderError | None
     # The model of the attempt just before this one ("" for a request's first attempt).
     previous_model: str
+    # A hedge: started beside the attempt before it, which was late (see .hedge).
+    hedge: bool = False
 
     @property
     def fallback_reason(self) -> str:
-        """Why the previous attempt did not answer ("" for a request's first attempt)."""
+        """Why the previous attempt did not answer ("" for a request's first attempt;
+        HEDGE for a hedge)."""
+        if self.hedge:
+            return HEDGE
         return self.previous.reason if self.previous is not None else ""
 
     @property
@@ -218,6 +226,28 @@ class Schedule:
         )
         self._models.append(entry.name)
         return planned
+
+    async def hedge(self) -> Planned | None:
+        """A hedge for the attempt in flight (see :mod:`.hedge`): the next candidate, which is
+        another model, at once, as a failover would pick it (breakers, the deadline; a first
+        attempt on a model, so no retry budget applies).
+
+        None when no other model may start now; the schedule is then left as it was, so the
+        attempt in flight keeps its retries. After a hedge the schedule goes on from the
+        hedge's model: a late model is not retried.
+        """
+        saved = (self._entry, self._tries, self._last, self._done)
+        self._entry = None
+        planned = await self.next()
+        if planned is None:
+            self._entry, self._tries, self._last, self._done = saved
+            return None
+        return replace(planned, hedge=True)
+
+    def failed_beside(self, model: str, failure: ProviderError) -> None:
+        """Note ``failure`` of the attempt on ``model`` that a hedge ran beside, for
+        :meth:`give_up`; the hedge's own failure is passed to :meth:`next` as usual."""
+        self._failures.append((model, failure))
 
     def give_up(self) -> RouterError:
         """Why the request failed, once :meth:`next` returned None: every attempt's failure
