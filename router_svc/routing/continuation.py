@@ -4,8 +4,9 @@ When a stream stalls (no chunk within ``stream_idle_timeout_s``) or breaks after
 relayed, the failover engine asks the decision's later candidates that can continue an answer
 (:attr:`ModelEntry.can_continue`) to do so: each gets the text already relayed as an assistant
 prefill and its output is relayed after it, so the client sees one answer, with one finish.
-This module holds what that needs besides the relaying itself: the answer so far, the choice of
-the next candidate, the seam between the two parts, and the final usage.
+This module holds what that needs besides relaying one attempt (the engine's, :mod:`.failover`):
+the answer so far, the settling of the attempt that broke, the walk over the candidates that
+may continue it (:class:`Continuation`), the seam between the two parts, and the final usage.
 
 * Only text continues: an answer with a tool call in it ends with the interruption.
 * Each attempt is its own usage record; a broken attempt's usage is estimated from what it
@@ -18,16 +19,30 @@ the next candidate, the seam between the two parts, and the final usage.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from ..chat import ChatRequest, StreamDelta, TokenUsage
-from ..errors import ProviderError, StreamInterrupted
+from ..errors import BreakerOpen, ProviderError, StreamInterrupted
+from ..policies import RetryPolicy
 from ..registry import ModelEntry
 from ..tokens import estimate_prompt_tokens
+from .outcome import AttemptOutcome
 from .policy import Decision
+from .schedule import Planned
+from .served import Run, StreamStarted, StreamSummary
 
-__all__ = ["Answer", "Broken", "Seam", "continuers", "estimated_usage"]
+__all__ = [
+    "Answer",
+    "Broken",
+    "Continuation",
+    "Relayed",
+    "Seam",
+    "continuers",
+    "estimated_usage",
+    "settle_broken",
+]
 
 
 @dataclass(slots=True)
@@ -75,6 +90,92 @@ class Broken:
     entry: ModelEntry
     error: StreamInterrupted
     cause: ProviderError
+
+
+# What one streamed attempt yields to the engine: events to relay, then, if it failed, the
+# failure that lets the schedule fail over, or, once it relayed content, Broken.
+Relayed = StreamStarted | StreamDelta | StreamSummary | ProviderError | Broken
+
+
+def settle_broken(
+    attempt: AttemptOutcome,
+    answer: Answer,
+    cause: ProviderError,
+    prefill: str,
+    relayed_chars: int,
+    message: str,
+) -> Broken:
+    """Settle ``attempt``, sent ``prefill``, that broke (``cause``) after relaying
+    ``relayed_chars`` characters: billed for what it relayed (:func:`estimated_usage`), and
+    ``message`` is the interruption the client gets if the answer is not continued."""
+    usage = estimated_usage(attempt.info.request, prefill, relayed_chars)
+    attempt.failed(cause, usage)
+    answer.bill(usage, attempt.cost_usd)
+    error = StreamInterrupted(message)
+    if answer.interrupted is None:
+        answer.interrupted = error
+    return Broken(attempt.entry, error, cause)
+
+
+class Continuation:
+    """Continues a broken stream on the decision's next models that can (one per engine;
+    stateless per request).
+
+    ``begin`` starts an attempt (its record and span) and ``relay`` makes a streamed attempt
+    that adds what it relays to an :class:`Answer` (both the engine's); ``clock`` is the
+    engine's monotonic clock, against which a continuation needs ``retry.min_attempt_s`` left.
+    """
+
+    def __init__(
+        self,
+        retry: RetryPolicy,
+        clock: Callable[[], float],
+        begin: Callable[[Run, Planned], AttemptOutcome],
+        relay: Callable[[Run, AttemptOutcome, Answer], AsyncGenerator[Relayed, None]],
+    ) -> None:
+        self._min_attempt_s = retry.min_attempt_s
+        self._clock = clock
+        self._begin = begin
+        self._relay = relay
+
+    async def relay(
+        self, run: Run, answer: Answer, broken: Broken
+    ) -> AsyncGenerator[StreamDelta | StreamSummary, None]:
+        """Continue ``answer`` after ``broken`` on the decision's next models that can, each
+        tried once; raise the original interruption when none does."""
+        passed: list[str] = []
+        cause, queue = broken.cause, list(continuers(run.decision, broken.entry))
+        while queue and not answer.tool_calls:
+            entry = queue.pop(0)
+            if run.deadline - self._clock() < self._min_attempt_s:
+                break
+            state = entry.breaker.state.value
+            if not entry.breaker.allow():
+                passed.append(f"{entry.name}: {BreakerOpen.reason}")
+                continue
+            previous = run.attempts[-1].model
+            attempt = self._begin(
+                run, Planned(entry, len(run.attempts) + 1, 0.0, state, cause, previous)
+            )
+            outcome: ProviderError | Broken | None = None
+            async with aclosing(self._relay(run, attempt, answer)) as relayed:
+                async for event in relayed:
+                    if isinstance(event, ProviderError | Broken):
+                        outcome = event
+                    elif not isinstance(event, StreamStarted):
+                        yield event
+            if outcome is None:
+                return  # the summary was relayed
+            if isinstance(outcome, Broken):
+                # It added to the answer, then broke too: continue after it.
+                cause, queue = outcome.cause, list(continuers(run.decision, entry))
+            else:
+                passed.append(f"{entry.name}: {outcome.reason}")
+        error = answer.interrupted or broken.error
+        if passed:
+            # Said, never substituted: the client is told why the answer broke off.
+            error = StreamInterrupted(f"{error.message}; not continued ({', '.join(passed)})")
+        raise error
 
 
 class Seam:

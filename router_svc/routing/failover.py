@@ -3,7 +3,9 @@
 The parts live beside this module: :mod:`.schedule` decides which candidate to try next, when
 and why (retries, backoff, retry budget, breakers, the deadline); :mod:`.outcome` reports each
 attempt's end to its span, the model's breaker, health and retry budget and the usage
-ledger. This module only calls the providers and relays what they return.
+ledger; :mod:`.continuation` settles a stream attempt that broke after relaying content and
+walks the models that may continue the answer. This module only calls the providers and
+relays what they return.
 
 * One deadline: each attempt's timeout is at most the time remaining (and, for whole answers,
   at most ``attempt_timeout_s``).
@@ -31,12 +33,10 @@ from llmrouter.request_ids import ERROR_INFO_REQUEST_ID, new_request_id
 
 from ..chat import ChatRequest, Completion, StreamDelta, StreamEnd
 from ..errors import (
-    BreakerOpen,
     ContextLengthExceeded,
     MalformedResponse,
     ProviderError,
     RouterError,
-    StreamInterrupted,
     UpstreamTimeout,
 )
 from ..policies import RetryPolicy
@@ -44,7 +44,7 @@ from ..providers import ProviderCall
 from ..registry import ModelEntry
 from ..telemetry import current_trace_id, record_decision
 from ..usage import UsageEvent
-from .continuation import Answer, Broken, Seam, continuers, estimated_usage
+from .continuation import Answer, Broken, Continuation, Relayed, Seam, settle_broken
 from .hedge import Hedging
 from .outcome import Attempt, AttemptOutcome, RequestInfo, Sinks, Success, no_wait
 from .policy import Policy
@@ -56,11 +56,6 @@ __all__ = ["Attempt", "Engine", "Served", "StreamStarted", "StreamSummary"]
 
 # Seconds a stream that sent its finish reason may take to send the rest (usage, end marker).
 _FINISH_GRACE_S = 1.0
-
-
-# What one streamed attempt yields to the engine: events to relay, then, if it failed, the
-# failure that lets the schedule fail over, or, once it relayed content, Broken.
-_Relayed = StreamStarted | StreamDelta | StreamSummary | ProviderError | Broken
 
 
 class Engine:
@@ -89,6 +84,7 @@ class Engine:
         self._pacing = Pacing(self.retry, self.budgets, Timing(clock, wall_clock, sleep, rand))
         self._sinks = Sinks(self.budgets, record, clock, wall_clock, capture_content, durable)
         self._hedging = Hedging.of(self.retry, sleep, self._begin, self._answer, self._relay)
+        self._continuation = Continuation(self.retry, clock, self._begin, self._relay)
 
     async def _start(self, request: ChatRequest, streamed: bool, deadline: float) -> Run:
         decision = await self._policy.decide(request)
@@ -221,7 +217,7 @@ class Engine:
                                 await self._sinks.durable()
                             yield event
                 if broken is not None:
-                    async with aclosing(self._continue(run, answer, broken)) as continued:
+                    async with aclosing(self._continuation.relay(run, answer, broken)) as continued:
                         async for event in continued:
                             if isinstance(event, StreamSummary):
                                 await self._sinks.durable()
@@ -237,48 +233,9 @@ class Engine:
             await self._sinks.durable()
             raise
 
-    async def _continue(
-        self, run: Run, answer: Answer, broken: Broken
-    ) -> AsyncGenerator[StreamDelta | StreamSummary, None]:
-        """Continue ``answer`` after ``broken`` on the decision's next models that can, each
-        tried once; raise the original interruption when none does."""
-        passed: list[str] = []
-        cause, queue = broken.cause, list(continuers(run.decision, broken.entry))
-        while queue and not answer.tool_calls:
-            entry = queue.pop(0)
-            if run.deadline - self._clock() < self.retry.min_attempt_s:
-                break
-            state = entry.breaker.state.value
-            if not entry.breaker.allow():
-                passed.append(f"{entry.name}: {BreakerOpen.reason}")
-                continue
-            previous = run.attempts[-1].model
-            attempt = self._begin(
-                run, Planned(entry, len(run.attempts) + 1, 0.0, state, cause, previous)
-            )
-            outcome: ProviderError | Broken | None = None
-            async with aclosing(self._relay(run, attempt, answer)) as relayed:
-                async for event in relayed:
-                    if isinstance(event, ProviderError | Broken):
-                        outcome = event
-                    elif not isinstance(event, StreamStarted):
-                        yield event
-            if outcome is None:
-                return  # the summary was relayed
-            if isinstance(outcome, Broken):
-                # It added to the answer, then broke too: continue after it.
-                cause, queue = outcome.cause, list(continuers(run.decision, entry))
-            else:
-                passed.append(f"{entry.name}: {outcome.reason}")
-        error = answer.interrupted or broken.error
-        if passed:
-            # Said, never substituted: the client is told why the answer broke off.
-            error = StreamInterrupted(f"{error.message}; not continued ({', '.join(passed)})")
-        raise error
-
     async def _relay(
         self, run: Run, attempt: AttemptOutcome, answer: Answer
-    ) -> AsyncGenerator[_Relayed, None]:
+    ) -> AsyncGenerator[Relayed, None]:
         """One streamed attempt: its events, then, if it failed, the failure (before any
         content of its own) or :class:`Broken` (after). ``answer`` is the answer so far: when it
         has text, the attempt continues it."""
@@ -358,7 +315,7 @@ class Engine:
             what = "next chunk" if committed else "first token"
             failure = _timeout(entry, what)
             if committed:
-                yield self._broken(
+                yield settle_broken(
                     attempt,
                     answer,
                     failure,
@@ -371,7 +328,7 @@ class Engine:
         except ProviderError as exc:
             failure = exc
             if committed:
-                yield self._broken(
+                yield settle_broken(
                     attempt,
                     answer,
                     exc,
@@ -387,25 +344,6 @@ class Engine:
         finally:
             await upstream.aclose()  # type: ignore[attr-defined]
         yield failure
-
-    def _broken(
-        self,
-        attempt: AttemptOutcome,
-        answer: Answer,
-        cause: ProviderError,
-        prefill: str,
-        relayed_chars: int,
-        message: str,
-    ) -> Broken:
-        """Settle an attempt that broke after relaying ``relayed_chars`` characters: billed for
-        what it relayed."""
-        usage = estimated_usage(attempt.info.request, prefill, relayed_chars)
-        attempt.failed(cause, usage)
-        answer.bill(usage, attempt.cost_usd)
-        error = StreamInterrupted(message)
-        if answer.interrupted is None:
-            answer.interrupted = error
-        return Broken(attempt.entry, error, cause)
 
 
 def _streamed(entry: ModelEntry, end: StreamEnd, captured: str | None) -> Success:
