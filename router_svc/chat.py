@@ -122,6 +122,10 @@ class ChatRequest:
     # Models to try after ``model`` (or after an "auto" chain), in order; replaces the model's
     # configured fallbacks. Empty: the configured ones apply.
     fallback_models: tuple[str, ...] = ()
+    # The text of the final assistant message the caller asked to have continued
+    # (continue_final_message), taken out of ``messages``: only models that can continue an
+    # answer serve it, each given it as the prefill, and the answer is what follows it.
+    prefill: str = ""
 
     @property
     def needs_vision(self) -> bool:

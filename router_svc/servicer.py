@@ -16,7 +16,7 @@ from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
 from llmrouter.v1 import router_service_pb2, router_service_pb2_grpc
 
 from .chat import ChatRequest
-from .errors import ReportedAsStatus, ResponseTooLarge, to_rpc_status
+from .errors import InvalidRequest, ReportedAsStatus, ResponseTooLarge, to_rpc_status
 from .registry import Registry
 from .routing.failover import Engine, StreamStarted
 from .routing.policy import Policy
@@ -95,6 +95,11 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     ) -> router_service_pb2.CompleteResponse:
         async with ReportedAsStatus(context):
             chat = chat_from_proto(request.chat)
+            if chat.prefill:
+                raise InvalidRequest(
+                    "continue_final_message is for StreamComplete only",
+                    field="chat.continue_final_message",
+                )
             # Response headers go out the moment an upstream answer is accepted, before its
             # usage is recorded: they commit the call (gRFC A6), so a client's retry policy
             # never sends an answer that may be billed here to another replica.

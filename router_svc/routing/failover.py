@@ -199,7 +199,9 @@ class Engine:
         broken or stalled answer on a model that can (:mod:`.continuation`), else end with
         ``StreamInterrupted``."""
         run = await self._start(request, streamed=True, deadline=deadline)
-        answer = Answer()
+        # A caller's final message to continue is the answer so far: relayed as a prefill,
+        # never sent back (continue_final_message; the policy kept only models that can).
+        answer = Answer(parts=[request.prefill] if request.prefill else [])
         try:
             failure: ProviderError | None = None
             while (planned := await run.schedule.next(failure)) is not None:

@@ -183,6 +183,8 @@ def _filter(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip
         return Skip(entry.name, "MISSING_CAPABILITY", "does not accept images")
     if request.needs_json and not config.json_mode:
         return Skip(entry.name, "MISSING_CAPABILITY", "does not support JSON output")
+    if request.prefill and not entry.can_continue:
+        return Skip(entry.name, "MISSING_CAPABILITY", "cannot continue an answer")
     if needed_tokens > config.context_window:
         return Skip(
             entry.name,

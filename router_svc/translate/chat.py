@@ -32,6 +32,7 @@ from ..pbtime import duration, timestamp
 from ..registry import ModelEntry
 from ..routing.failover import Attempt, Served, StreamStarted, StreamSummary
 from ..routing.policy import Decision
+from .chat_checks import check_fallback_models, continued_message
 
 __all__ = [
     "attempts_to_proto",
@@ -104,7 +105,10 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
             json_schema=chat.response_format.json_schema,
         )
     _check_ledger_fields(chat, path)
-    _check_fallback_models(chat, path)
+    check_fallback_models(chat, path)
+    prefill = ""
+    if chat.continue_final_message:
+        messages, prefill = continued_message(messages, path)
     prefs = chat.routing.preferences
     for name in chat_rules.PREFERENCE_KEYS:
         if chat_rules.PREFERENCE_WEIGHT.below(getattr(prefs, name)):
@@ -135,26 +139,8 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         presence_penalty=chat.presence_penalty if chat.HasField("presence_penalty") else None,
         frequency_penalty=chat.frequency_penalty if chat.HasField("frequency_penalty") else None,
         fallback_models=tuple(chat.fallback_models),
+        prefill=prefill,
     )
-
-
-def _check_fallback_models(chat: chat_pb2.ChatRequest, path: str) -> None:
-    """At most FALLBACK_MODELS_MAX non-empty names of bounded length (llmrouter.field_limits);
-    whether each one exists is the routing policy's question."""
-    names = chat.fallback_models
-    if len(names) > field_limits.FALLBACK_MODELS_MAX:
-        raise InvalidRequest(
-            f"{path}.fallback_models holds {len(names)} models; at most "
-            f"{field_limits.FALLBACK_MODELS_MAX} are allowed",
-            field=f"{path}.fallback_models",
-        )
-    for i, name in enumerate(names):
-        if not name or len(name) > field_limits.MODEL_NAME_MAX_CHARS:
-            raise InvalidRequest(
-                f"{path}.fallback_models[{i}] must be a model name of 1 to "
-                f"{field_limits.MODEL_NAME_MAX_CHARS} characters",
-                field=f"{path}.fallback_models[{i}]",
-            )
 
 
 def _check_ledger_fields(chat: chat_pb2.ChatRequest, path: str) -> None:
