@@ -16,6 +16,7 @@ from gateway.channels import Upstreams
 from gateway.config import GatewayConfig
 from gateway.context import RequestContext
 from gateway.errors import GENERIC_MESSAGE, GatewayError, from_rpc_error
+from gateway.resume import ResumableStream
 from gateway.streaming import DONE_EVENT, SSEResponse, sse_event, until_disconnect
 from gateway.web import JSONResponse, read_json
 
@@ -62,12 +63,11 @@ class RouterEndpoints:
     async def _stream(
         self, request: Request, parsed: translate.ParsedRequest, ctx: RequestContext
     ) -> Response:
-        call = self._upstreams().router.StreamComplete(
-            parsed.stream_request(), timeout=ctx.timeout_s
-        )
         chunks = translate.ChunkStream(
             request_id=ctx.request_id, model=parsed.model, include_usage=parsed.include_usage
         )
+        # Read through ResumableStream: a router replica that dies mid-stream is replaced.
+        call = ResumableStream(self._upstreams().router, parsed.chat, chunks, ctx.timeout_s)
         # Wait for StreamStart so the headers can name the model that will answer; errors
         # until then are ordinary HTTP errors.
         try:
@@ -105,7 +105,7 @@ class RouterEndpoints:
 
 
 async def _events(
-    call: Any, chunks: translate.ChunkStream, initial: list[dict[str, Any]]
+    call: ResumableStream, chunks: translate.ChunkStream, initial: list[dict[str, Any]]
 ) -> AsyncIterator[bytes]:
     """SSE events of one stream; failures become an error event and no ``[DONE]``."""
     for chunk in initial:

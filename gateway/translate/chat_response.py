@@ -98,7 +98,26 @@ class ChunkStream:
         self._started = False
         self._role_sent = False
         self._saw_tool_calls = False
+        # The text sent so far and the deltas that carried it (a stream resumed elsewhere
+        # continues that text, gateway.resume).
+        self._text: list[str] = []
+        self.deltas = 0
         self.finished = False
+
+    @property
+    def text(self) -> str:
+        """The answer's text sent so far."""
+        return "".join(self._text)
+
+    @property
+    def saw_tool_calls(self) -> bool:
+        """A tool call was sent: the answer cannot be continued."""
+        return self._saw_tool_calls
+
+    @property
+    def serving_model(self) -> str | None:
+        """The model the StreamStart named; None before it."""
+        return self._model if self._started else None
 
     def headers(self) -> dict[str, str]:
         """``x-llmrouter-*`` headers as known from the StreamStart (sent before any content),
@@ -148,8 +167,10 @@ class ChunkStream:
         body: dict[str, Any] = {}
         if not self._role_sent:
             body["role"] = "assistant"
+        self.deltas += 1
         if delta.content:
             body["content"] = delta.content
+            self._text.append(delta.content)
         if delta.tool_calls:
             self._saw_tool_calls = True
             body["tool_calls"] = [_tool_call_delta_json(t) for t in delta.tool_calls]

@@ -5,13 +5,17 @@ answered by it (no response headers yet) are retried by gRPC on the other replic
 see only answers. The killed replica never recorded usage for them (an attempt's record is
 written when it ends), so once it restarts and ships its outbox, the ledger bills every
 answered request exactly once. One stack, scenarios one after another: an idle kill, an error
-the router answers with itself (never retried), then a kill under mixed traffic.
+the router answers with itself (never retried), a kill under mixed traffic, then an unstaged
+kill while streams are being relayed: the gateway resumes each on the other replica, whose
+model continues the text the client already has (continue_final_message), so every client of
+the official ``openai`` SDK reads the whole answer, once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import signal
 import time
 from collections import Counter
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import openai
 
 from tests.fakes import Behavior, FakeUpstream, running_upstream
 
@@ -41,6 +46,12 @@ UPSTREAM_LATENCY_S = 0.1
 # A prompt over gRPC's default retry buffer (256 KiB): such a call is retried only because the
 # gateway keeps up to max_body_bytes per call for a retry.
 BIG = "word " * 60_000
+# The unstaged kill: streams of 60 chunks, STREAM_CHUNK_DELAY_S apart, the same text on both
+# replicas' (Anthropic-kind) model "c", so a resumed answer can be checked exactly.
+WORDS = " ".join(f"w{i:02d}" for i in range(60))
+STREAM_CHUNK_DELAY_S = 0.02
+STREAMERS = 6
+STREAM_LOAD_S = scaled(3.0, 20.0)
 
 
 def replica(name: str, base_url: str) -> str:
@@ -60,6 +71,15 @@ output_price_per_million = 2.0
 name = "bad"
 provider = "up-{name}"
 upstream_model = "bad-{name}"
+[[router.providers]]
+name = "claude-{name}"
+kind = "anthropic"
+base_url = "{base_url}"
+api_key_env = "LLMROUTER_TEST_CLAUDE_KEY"
+[[router.models]]
+name = "c"
+provider = "claude-{name}"
+upstream_model = "c-{name}"
 """
 
 
@@ -113,7 +133,11 @@ async def test_sigkill_of_one_replica_costs_no_client_error(tmp_path: Path) -> N
         upstream.set(None, Behavior(delay_s=UPSTREAM_LATENCY_S, chunks=4))
         for name in ("bad-r1", "bad-r2"):
             upstream.set(name, Behavior(status=503))
-        async with stack(tmp_path, {"LLMROUTER_GATEWAY_API_KEYS": f"ci:{KEY}"}) as s:
+        env = {
+            "LLMROUTER_GATEWAY_API_KEYS": f"ci:{KEY}",
+            "LLMROUTER_TEST_CLAUDE_KEY": "test-key-not-secret",
+        }
+        async with stack(tmp_path, env) as s:
             metrics = await s.start("metrics", "metrics", metrics_section(tmp_path))
             r1 = await start_replica(s, tmp_path, "r1", metrics.port, upstream.base_url)
             r2 = await start_replica(s, tmp_path, "r2", metrics.port, upstream.base_url)
@@ -154,11 +178,25 @@ async def test_sigkill_of_one_replica_costs_no_client_error(tmp_path: Path) -> N
                 ]
 
             # The killed replica restarts and ships what its outbox holds.
-            await start_replica(s, tmp_path, "r1", metrics.port, upstream.base_url, port=r1.port)
+            r1 = await start_replica(
+                s, tmp_path, "r1", metrics.port, upstream.base_url, port=r1.port
+            )
             good = [a for a in answered if a.complete]
             await wait_usage(s.metrics_db, len(good))
             await asyncio.sleep(1.0)  # anything billed twice would arrive by now too
             rows = await wait_usage(s.metrics_db, len(good))
+
+            # 4. Unstaged: streams of the Anthropic-kind model are relayed by both replicas
+            # all the time; r2 gets SIGKILL at a random moment, nothing held.
+            for name in ("c-r1", "c-r2"):
+                upstream.set(
+                    name, Behavior(text=WORDS, chunks=60, chunk_delay_s=STREAM_CHUNK_DELAY_S)
+                )
+            async with httpx.AsyncClient(
+                base_url=s.url, headers={"authorization": f"Bearer {KEY}"}, timeout=30
+            ) as http:
+                await until_both_serve(http)
+            streams, stream_errors, killed_at = await streaming_traffic(s.url, r2)
 
     failed = [a for a in loaded if not a.complete]
     assert not errors, errors[:3]
@@ -168,6 +206,16 @@ async def test_sigkill_of_one_replica_costs_no_client_error(tmp_path: Path) -> N
     assert any(BIG in json.dumps(r.json) for r in in_flight)  # a large one among them
     billed = Counter(row[0].rsplit(":", 1)[0] for row in rows if row[1] == "succeeded")
     assert billed == Counter(a.request_id for a in good)  # each answered request once
+    resumed = [t for t in streams if t.provider == "claude-r2" and t.ended > killed_at]
+    print(
+        f"\nunstaged kill: {len(streams)} streams, {len(resumed)} relaying from r2 at SIGKILL "
+        f"(resumed on r1), client errors: {len(stream_errors)}"
+    )
+    assert not stream_errors, stream_errors[:3]
+    assert resumed  # streams were mid-relay on the killed replica
+    wrong = [t for t in streams if t.text != WORDS or t.finish != "stop" or len(t.ids) != 1]
+    assert not wrong, wrong[:3]
+    assert all(t.usage is not None for t in streams)  # one usage chunk each
     print(
         f"\nreplica kill: {len(loaded)} requests under traffic, "
         f"{sum(a.provider == 'up-r1' for a in loaded)} answered by r1 before SIGKILL, "
@@ -212,3 +260,65 @@ async def traffic(
         *(client(n % 2 == 1) for n in range(CONCURRENCY - 1)), client(False, BIG), kill()
     )
     return answers, errors, held_from
+
+
+@dataclass
+class Streamed:
+    """One streamed answer as the ``openai`` SDK delivered it."""
+
+    text: str
+    finish: str | None
+    ids: set[str]
+    provider: str
+    usage: object
+    began: float
+    ended: float
+
+
+async def ask_stream(client: openai.AsyncOpenAI) -> Streamed:
+    """One streamed request for model "c", read to its end (an in-band error raises)."""
+    began = time.monotonic()
+    raw = await client.chat.completions.with_raw_response.create(
+        model="c",
+        messages=[{"role": "user", "content": "count"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    parts: list[str] = []
+    finish, ids, usage = None, set(), None
+    async for chunk in raw.parse():
+        ids.add(chunk.id)
+        for choice in chunk.choices:
+            parts.append(choice.delta.content or "")
+            finish = choice.finish_reason or finish
+        usage = chunk.usage or usage
+    provider = raw.headers.get("x-llmrouter-provider", "")
+    return Streamed("".join(parts), finish, ids, provider, usage, began, time.monotonic())
+
+
+async def streaming_traffic(url: str, victim: Service) -> tuple[list[Streamed], list[str], float]:
+    """STREAMERS clients streaming for STREAM_LOAD_S seconds; ``victim`` gets SIGKILL at a
+    random moment in the middle. The answers, the client errors, the monotonic kill time."""
+    client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0, timeout=30)
+    streams: list[Streamed] = []
+    errors: list[str] = []
+    killed_at = 0.0
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+
+    async def streamer() -> None:
+        while loop.time() - began < STREAM_LOAD_S:
+            try:
+                streams.append(await ask_stream(client))
+            except openai.OpenAIError as exc:
+                errors.append(repr(exc))
+
+    async def kill() -> None:
+        nonlocal killed_at
+        await asyncio.sleep(random.uniform(1.0, STREAM_LOAD_S / 2))
+        killed_at = time.monotonic()
+        await victim.stop(signal.SIGKILL)
+
+    async with client:
+        await asyncio.gather(*(streamer() for _ in range(STREAMERS)), kill())
+    return streams, errors, killed_at
