@@ -14,9 +14,11 @@ the official ``openai`` SDK reads the whole answer, once.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import signal
+import sqlite3
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -197,6 +199,10 @@ async def test_sigkill_of_one_replica_costs_no_client_error(tmp_path: Path) -> N
             ) as http:
                 await until_both_serve(http)
             streams, stream_errors, killed_at = await streaming_traffic(s.url, r2)
+            # The killed replica restarts and ships its outbox (streams it finished just
+            # before the kill); then each stream's ledger rows, by its X-Request-Id.
+            await start_replica(s, tmp_path, "r2", metrics.port, upstream.base_url, port=r2.port)
+            stream_rows = await wait_stream_rows(s.metrics_db, len(streams))
 
     failed = [a for a in loaded if not a.complete]
     assert not errors, errors[:3]
@@ -209,13 +215,22 @@ async def test_sigkill_of_one_replica_costs_no_client_error(tmp_path: Path) -> N
     resumed = [t for t in streams if t.provider == "claude-r2" and t.ended > killed_at]
     print(
         f"\nunstaged kill: {len(streams)} streams, {len(resumed)} relaying from r2 at SIGKILL "
-        f"(resumed on r1), client errors: {len(stream_errors)}"
+        f"(resumed on r1), longest pause in a resumed stream "
+        f"{max((t.gap for t in resumed), default=0.0):.3f} s, client errors: {len(stream_errors)}"
     )
     assert not stream_errors, stream_errors[:3]
     assert resumed  # streams were mid-relay on the killed replica
     wrong = [t for t in streams if t.text != WORDS or t.finish != "stop" or len(t.ids) != 1]
     assert not wrong, wrong[:3]
     assert all(t.usage is not None for t in streams)  # one usage chunk each
+    # Billed once each: the dead replica never recorded the attempt it was relaying, the
+    # replica that resumed it did.
+    succeeded = [
+        (label, provider) for label, provider, status in stream_rows if status == "succeeded"
+    ]
+    assert Counter(label for label, _ in succeeded) == Counter(t.label for t in streams)
+    by_label = dict(succeeded)
+    assert all(by_label[t.label] == "claude-r1" for t in resumed)
     print(
         f"\nreplica kill: {len(loaded)} requests under traffic, "
         f"{sum(a.provider == 'up-r1' for a in loaded)} answered by r1 before SIGKILL, "
@@ -266,6 +281,7 @@ async def traffic(
 class Streamed:
     """One streamed answer as the ``openai`` SDK delivered it."""
 
+    label: str
     text: str
     finish: str | None
     ids: set[str]
@@ -273,12 +289,19 @@ class Streamed:
     usage: object
     began: float
     ended: float
+    # The longest wait between two chunks (seconds): a resumption's cost to the client.
+    gap: float
+
+
+# Each stream's X-Request-Id, which its ledger rows carry as client_request_id.
+LABELS = itertools.count()
 
 
 async def ask_stream(client: openai.AsyncOpenAI) -> Streamed:
     """One streamed request for model "c", read to its end (an in-band error raises)."""
-    began = time.monotonic()
+    began, label = time.monotonic(), f"stream-{next(LABELS)}"
     raw = await client.chat.completions.with_raw_response.create(
+        extra_headers={"x-request-id": label},
         model="c",
         messages=[{"role": "user", "content": "count"}],
         stream=True,
@@ -286,14 +309,18 @@ async def ask_stream(client: openai.AsyncOpenAI) -> Streamed:
     )
     parts: list[str] = []
     finish, ids, usage = None, set(), None
+    gap, last = 0.0, time.monotonic()
     async for chunk in raw.parse():
+        now = time.monotonic()
+        gap, last = max(gap, now - last), now
         ids.add(chunk.id)
         for choice in chunk.choices:
             parts.append(choice.delta.content or "")
             finish = choice.finish_reason or finish
         usage = chunk.usage or usage
     provider = raw.headers.get("x-llmrouter-provider", "")
-    return Streamed("".join(parts), finish, ids, provider, usage, began, time.monotonic())
+    ended = time.monotonic()
+    return Streamed(label, "".join(parts), finish, ids, provider, usage, began, ended, gap)
 
 
 async def streaming_traffic(url: str, victim: Service) -> tuple[list[Streamed], list[str], float]:
@@ -322,3 +349,23 @@ async def streaming_traffic(url: str, victim: Service) -> tuple[list[Streamed], 
     async with client:
         await asyncio.gather(*(streamer() for _ in range(STREAMERS)), kill())
     return streams, errors, killed_at
+
+
+async def wait_stream_rows(db: Path, count: int) -> list[tuple[str, str, str]]:
+    """(client_request_id, provider, status) of the streams' ledger rows, once ``count`` have
+    succeeded and a second more has passed (anything billed twice would arrive by then)."""
+
+    def rows() -> list[tuple[str, str, str]]:
+        with sqlite3.connect(db) as conn:
+            query = (
+                "SELECT client_request_id, provider, status FROM usage_records"
+                " WHERE client_request_id LIKE 'stream-%'"
+            )
+            return list(conn.execute(query))
+
+    for _ in range(300):  # 30 s
+        if sum(row[2] == "succeeded" for row in await asyncio.to_thread(rows)) >= count:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+    return await asyncio.to_thread(rows)
