@@ -265,6 +265,8 @@ class FakeRouter(router_service_pb2_grpc.RouterServiceServicer):
         # Fail calls with this (streams: after ``fail_after`` messages were sent).
         self.failure: Failure | None = None
         self.fail_after = 0
+        # Streams: fail only this many calls, the first ones (None: every call).
+        self.failing_streams: int | None = None
         # Wait for ``release`` before answering (streams: after ``hold_after`` messages).
         self.hold = False
         self.hold_after: int | None = None
@@ -294,15 +296,18 @@ class FakeRouter(router_service_pb2_grpc.RouterServiceServicer):
         self, request: router_service_pb2.StreamCompleteRequest, context: Context
     ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
         self._record(request.chat, context)
+        failure = self.failure
+        if self.failing_streams is not None and len(self.requests) > self.failing_streams:
+            failure = None
         try:
             for index, message in enumerate(self.stream_messages):
-                if self.failure is not None and index == self.fail_after:
-                    await self._abort(context, self.failure)
+                if failure is not None and index == self.fail_after:
+                    await self._abort(context, failure)
                 if self.hold_after == index:
                     await self.release.wait()
                 yield message
-            if self.failure is not None and self.fail_after >= len(self.stream_messages):
-                await self._abort(context, self.failure)
+            if failure is not None and self.fail_after >= len(self.stream_messages):
+                await self._abort(context, failure)
         except asyncio.CancelledError:
             self.cancelled.set()
             raise
