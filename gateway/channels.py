@@ -17,7 +17,8 @@ attempts, short backoff). gRPC commits a call, and stops retrying it, once respo
 arrive; the router sends them the moment it accepts an upstream answer (a stream: with its
 first chunk), before it records that answer's usage, and marks every error it answers with
 itself as not to be retried (negative ``grpc-retry-pushback-ms``). So a retried call was never
-answered, nor billed, by the replica that went away.
+answered, nor billed, by the replica that went away. A stream whose replica goes away after
+its headers is resumed by :mod:`gateway.resume`.
 
 Message sizes follow the HTTP limits (:func:`size_options`): a request may be as large as the
 body it came from plus :data:`FRAMING_MARGIN_BYTES`, an answer up to ``max_response_bytes``.
