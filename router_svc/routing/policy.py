@@ -127,7 +127,8 @@ class Policy:
         chain: tuple[str, ...],
         fallbacks: Sequence[_Listed],
     ) -> Decision:
-        prompt_tokens = estimate_prompt_tokens(request)
+        # A text to continue is sent as well (one token per four characters, as usage has it).
+        prompt_tokens = estimate_prompt_tokens(request) + -(-len(request.prefill) // 4)
         needed = prompt_tokens + (request.max_tokens or DEFAULT_COMPLETION_TOKENS)
         kept: list[tuple[int, ModelEntry]] = []
         kept_fallbacks: list[Candidate] = []
