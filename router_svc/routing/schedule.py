@@ -8,7 +8,9 @@ why the request failed (:meth:`Schedule.give_up`).
   a larger window; any other non-retryable failure ends the schedule.
 * Retries of the same model back off with full jitter, honouring Retry-After up to a cap; an
   authentication failure, a timeout or a longer Retry-After fails over at once.
-* One deadline: no attempt starts without ``min_attempt_s`` left after its backoff.
+* One deadline: no attempt starts without ``min_attempt_s`` left after its backoff; a retry
+  whose backoff (or Retry-After) would leave less fails over to the next model instead, which
+  starts at once. The schedule ends only when less than ``min_attempt_s`` is left.
 * Each model has its own retry budget (gRFC A6, scoped per upstream like Envoy's retry
   budgets): while most recent attempts on a model failed, *retries of that model* are refused
   and the request fails over at once. A first attempt on a model is never refused, so the
@@ -53,6 +55,8 @@ _BUDGET_RETRY_AFTER_S = 1.0
 _FAIL_OVER_AT_ONCE = (AuthFailed, UpstreamTimeout)
 # What give_up says of a model whose retries its budget refused.
 _BUDGET_SPENT = "retry budget spent"
+# What give_up says of a model whose retry would have had to wait past the deadline.
+_WAIT_TOO_LONG = "retry wait past the deadline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +207,14 @@ class Schedule:
                 self._entry = None  # told to wait longer than we are willing to: fail over
                 return None
             backoff = delay
-        if self._deadline - self._timing.clock() < backoff + self._retry.min_attempt_s:
-            self._done = True
+        left = self._deadline - self._timing.clock()
+        if left < self._retry.min_attempt_s:
+            self._done = True  # no attempt of any model fits any more
+            return None
+        if left < backoff + self._retry.min_attempt_s:
+            # This retry's wait would outlast the deadline; another model needs no wait.
+            self._passed.append((entry.name, _WAIT_TOO_LONG))
+            self._entry = None
             return None
         if backoff:
             await self._timing.sleep(backoff)
