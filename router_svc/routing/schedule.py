@@ -134,7 +134,8 @@ class Schedule:
     """Walks a decision's candidates for one request; each failure is passed in explicitly."""
 
     def __init__(self, candidates: Sequence[Candidate], deadline: float, pacing: Pacing) -> None:
-        self._candidates = iter(candidates)
+        self._candidates = list(candidates)
+        self._at = 0  # index in ``_candidates`` of the next candidate to consider
         self._deadline = deadline
         self._retry = pacing.retry
         self._budgets = pacing.budgets
@@ -181,7 +182,9 @@ class Schedule:
             self._done = True
 
     def _next_candidate(self) -> ModelEntry | None:
-        for candidate in self._candidates:
+        while self._at < len(self._candidates):
+            candidate = self._candidates[self._at]
+            self._at += 1
             if candidate.entry.config.context_window > self._larger_than:
                 return candidate.entry
         return None
@@ -242,15 +245,18 @@ class Schedule:
         another model, at once, as a failover would pick it (breakers, the deadline; a first
         attempt on a model, so no retry budget applies).
 
-        None when no other model may start now; the schedule is then left as it was, so the
+        None when no other model may start now; the schedule is then left as it was (the
+        candidates it passed over, e.g. with an open breaker, stay for later failovers), so the
         attempt in flight keeps its retries. After a hedge the schedule goes on from the
         hedge's model: a late model is not retried.
         """
-        saved = (self._entry, self._tries, self._last, self._done)
+        saved = (self._entry, self._tries, self._last, self._done, self._at)
+        passed = len(self._passed)
         self._entry = None
         planned = await self.next()
         if planned is None:
-            self._entry, self._tries, self._last, self._done = saved
+            self._entry, self._tries, self._last, self._done, self._at = saved
+            del self._passed[passed:]
             return None
         return replace(planned, hedge=True)
 
