@@ -145,6 +145,9 @@ class Continuation:
         tried once; raise the original interruption when none does."""
         passed: list[str] = []
         cause, queue = broken.cause, list(continuers(run.decision, broken.entry))
+        # The model whose text is continued: the continuation falls back from it (not from the
+        # request's latest attempt, which may be a cancelled hedge or a continuer that failed).
+        author = broken.entry.name
         while queue and not answer.tool_calls:
             entry = queue.pop(0)
             if run.deadline - self._clock() < self._min_attempt_s:
@@ -153,9 +156,8 @@ class Continuation:
             if not entry.breaker.allow():
                 passed.append(f"{entry.name}: {BreakerOpen.reason}")
                 continue
-            previous = run.attempts[-1].model
             attempt = self._begin(
-                run, Planned(entry, len(run.attempts) + 1, 0.0, state, cause, previous)
+                run, Planned(entry, len(run.attempts) + 1, 0.0, state, cause, author)
             )
             outcome: ProviderError | Broken | None = None
             async with aclosing(self._relay(run, attempt, answer)) as relayed:
@@ -169,6 +171,7 @@ class Continuation:
             if isinstance(outcome, Broken):
                 # It added to the answer, then broke too: continue after it.
                 cause, queue = outcome.cause, list(continuers(run.decision, entry))
+                author = entry.name
             else:
                 passed.append(f"{entry.name}: {outcome.reason}")
         error = answer.interrupted or broken.error
