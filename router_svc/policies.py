@@ -48,7 +48,7 @@ class RetryPolicy:
     # Retry budget (gRFC A6), one bucket per model: tokens in each; retries of a model stop
     # while its bucket is at half or below (first attempts on a model are never refused).
     budget_max_tokens: float = 10.0
-    # Retry budget: tokens a success on the model gives back (a failure on it takes 1).
+    # Retry budget: tokens a success on the model gives back (a retryable failure takes 1).
     budget_token_ratio: float = 0.1
     # Streams: after the first token, a gap longer than this between chunks is a stall: the
     # answer is continued on a model that can continue it, or ends with an error (0: only the
