@@ -41,6 +41,7 @@ __all__ = [
     "Seam",
     "continuers",
     "estimated_usage",
+    "may_continue",
     "settle_broken",
 ]
 
@@ -49,8 +50,11 @@ __all__ = [
 class Answer:
     """A streamed answer as relayed to the client so far, across attempts."""
 
-    # Text relayed, in order.
+    # Text relayed, in order (only while ``keeps_text``).
     parts: list[str] = field(default_factory=list)
+    # Whether the text is kept: only when a continuation may need it as its prefill or content
+    # capture records it; otherwise nothing reads it, and a long stream would keep every chunk.
+    keeps_text: bool = True
     # A tool call was relayed: the answer cannot be continued.
     tool_calls: bool = False
     # StreamStarted was yielded (once per request).
@@ -63,12 +67,12 @@ class Answer:
 
     @property
     def text(self) -> str:
-        """The text relayed so far."""
+        """The text relayed so far ("" when the answer does not keep its text)."""
         return "".join(self.parts)
 
     def add(self, delta: StreamDelta) -> None:
         """Note ``delta`` as relayed."""
-        if delta.content:
+        if delta.content and self.keeps_text:
             self.parts.append(delta.content)
         if delta.tool_calls:
             self.tool_calls = True
@@ -198,6 +202,11 @@ class Seam:
             return None
         self._open = False
         return StreamDelta(content=content)
+
+
+def may_continue(decision: Decision) -> bool:
+    """Whether some model of ``decision`` could continue an answer another one started."""
+    return any(candidate.entry.can_continue for candidate in decision.candidates[1:])
 
 
 def continuers(decision: Decision, after: ModelEntry) -> Iterator[ModelEntry]:

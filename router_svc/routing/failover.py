@@ -44,7 +44,15 @@ from ..providers import ProviderCall
 from ..registry import ModelEntry
 from ..telemetry import current_trace_id, record_decision
 from ..usage import UsageEvent
-from .continuation import Answer, Broken, Continuation, Relayed, Seam, settle_broken
+from .continuation import (
+    Answer,
+    Broken,
+    Continuation,
+    Relayed,
+    Seam,
+    may_continue,
+    settle_broken,
+)
 from .hedge import Hedging
 from .outcome import Attempt, AttemptOutcome, RequestInfo, Sinks, Success, no_wait
 from .policy import Policy
@@ -199,7 +207,7 @@ class Engine:
         broken or stalled answer on a model that can (:mod:`.continuation`), else end with
         ``StreamInterrupted``."""
         run = await self._start(request, streamed=True, deadline=deadline)
-        answer = Answer()
+        answer = Answer(keeps_text=self._capture or may_continue(run.decision))
         try:
             failure: ProviderError | None = None
             while (planned := await run.schedule.next(failure)) is not None:
@@ -308,7 +316,9 @@ class Engine:
                     )
                     return
                 chunks += 1
-                chars += len(event.content) + sum(len(c.arguments) for c in event.tool_calls)
+                chars += len(event.content)
+                if event.tool_calls:
+                    chars += sum(len(c.arguments) for c in event.tool_calls)
                 answer.add(event)
                 yield event
         except TimeoutError:
