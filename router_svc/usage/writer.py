@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections import deque
 from collections.abc import Callable
 
@@ -112,7 +111,9 @@ class OutboxWriter:
         target = self._added
         if self._written >= target:
             return
-        if self._degraded or self._durable_timeout <= 0:
+        if self._durable_timeout <= 0:
+            return  # the wait is off: no answer is promised durability, none is counted
+        if self._degraded:
             self.stats.not_durable += 1
             return
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -159,11 +160,11 @@ class OutboxWriter:
         batch = self._pending
         if not batch:
             return True
-        rows = [(e.id, to_record(e).SerializeToString()) for e in batch]
         try:
+            rows = _rows(batch)
             if not self._store.append_nowait(rows):
                 return False
-        except sqlite3.Error:
+        except Exception:  # sqlite3.Error, or anything else: the records stay pending
             log.exception("usage outbox: cannot write %d records; keeping them", len(batch))
             self._degrade()
             return False
@@ -179,18 +180,18 @@ class OutboxWriter:
             batch, self._pending = self._pending, []
             # Counted while the file write runs, so depth (and flush) never sees them as gone.
             self._persisting = len(batch)
-            rows = [(e.id, to_record(e).SerializeToString()) for e in batch]
             try:
+                rows = _rows(batch)
                 # On the loop when the file is free (a write() to the OS, ~20 µs: far less
                 # than a hop to a thread and back); in a thread when it is busy, so a lock
                 # held elsewhere never stalls the loop.
                 if not self._store.append_nowait(rows):
                     await asyncio.to_thread(self._store.append, rows)
-            except sqlite3.Error:
+            except Exception:  # sqlite3.Error, or anything else: the batch is never lost
                 self._persisting = 0
                 self._pending[:0] = batch
                 log.exception(
-                    "usage outbox: cannot write %d records; keeping them in memory", len(rows)
+                    "usage outbox: cannot write %d records; keeping them in memory", len(batch)
                 )
                 self._degrade()
                 return
@@ -227,3 +228,8 @@ class OutboxWriter:
             _, waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(False)
+
+
+def _rows(batch: list[UsageEvent]) -> list[tuple[str, bytes]]:
+    """The outbox rows (record id, serialised record) of ``batch``."""
+    return [(e.id, to_record(e).SerializeToString()) for e in batch]
