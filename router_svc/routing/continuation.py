@@ -9,6 +9,9 @@ the answer so far, the settling of the attempt that broke, the walk over the can
 may continue it (:class:`Continuation`), the seam between the two parts, and the final usage.
 
 * Only text continues: an answer with a tool call in it ends with the interruption.
+* A caller's ``max_tokens`` bounds the whole answer: a continuation is asked for what is left,
+  and when nothing is left the answer ends with finish reason ``length`` (a continuer would
+  otherwise be asked for a token more than the caller wanted).
 * Each attempt is its own usage record; a broken attempt's usage is estimated from what it
   relayed (its upstream billed it), and the final summary's usage and cost are the sums over
   the attempts that produced the answer.
@@ -152,7 +155,20 @@ class Continuation:
         # The model whose text is continued: the continuation falls back from it (not from the
         # request's latest attempt, which may be a cancelled hedge or a continuer that failed).
         author = broken.entry.name
+        limit = run.info.request.max_tokens
         while queue and not answer.tool_calls:
+            if limit is not None and answer.usage.completion_tokens >= limit:
+                # The caller's limit (for the whole answer) is spent: the answer ends as it
+                # would have at the limit, not with a continuation asked for nothing.
+                yield StreamSummary(
+                    entry=broken.entry,
+                    finish_reason="length",
+                    usage=answer.usage,
+                    cost_usd=answer.cost_usd,
+                    attempts=tuple(run.attempts),
+                    fallback=run.fallback(broken.entry),
+                )
+                return
             entry = queue.pop(0)
             if run.deadline - self._clock() < self._min_attempt_s:
                 break

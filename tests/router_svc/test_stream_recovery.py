@@ -241,6 +241,19 @@ async def test_a_continuation_keeps_to_the_callers_max_tokens(
     pieces = split(WORDS, 60)
     assert text_of(chunks) == "".join(pieces[:50])
     assert chunks[-1].summary.finish_reason == chat_pb2.FINISH_REASON_LENGTH
+    # Next, on the same router: a broke after the 40 tokens the caller allowed in all. Nothing
+    # is left to ask for: the answer ends at its limit, no continuer asked for one token more.
+    asked = upstream.calls("d")
+    request.chat.max_tokens = 40
+    chunks = [c async for c in stub.StreamComplete(request)]
+    assert upstream.calls("d") == asked
+    assert text_of(chunks) == "".join(pieces[:40])
+    summary = chunks[-1].summary
+    assert summary.finish_reason == chat_pb2.FINISH_REASON_LENGTH
+    assert summary.usage.completion_tokens == 40
+    assert [(a.model, a.status) for a in summary.attempts] == [
+        ("a", chat_pb2.ATTEMPT_STATUS_FAILED)
+    ]
 
 
 ANSWER = " ".join(f"confidentialanswerpart{i:02d}" for i in range(20))
