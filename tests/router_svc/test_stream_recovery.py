@@ -296,7 +296,8 @@ async def test_a_continuer_quoting_the_answer_so_far_leaks_it_nowhere(
     )
     assert "confidentialanswer" not in (error.details() or "")
     exported = "\n".join(map(span_text, spans.get_finished_spans()))
-    assert "chat f" in exported and "cannot continue final message" in exported
+    assert "chat f" in exported
+    assert "cannot continue final message" in exported
     assert "confidentialanswer" not in exported
     for record in records.values():
         assert b"confidentialanswer" not in record.SerializeToString()
