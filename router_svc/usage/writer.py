@@ -87,6 +87,8 @@ class OutboxWriter:
         self._checkpoint: asyncio.Future[None] | None = None
         # A group commit is scheduled for the loop's next turn.
         self._soon = False
+        # Bounds the barriers waiting for the writer thread (None: none armed).
+        self._timer: asyncio.TimerHandle | None = None
         self.stats = WriterStats()
 
     @property
@@ -116,26 +118,16 @@ class OutboxWriter:
         if self._degraded:
             self.stats.not_durable += 1
             return
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
         self._waiters.append((target, waiter))
         if not self._soon:
             # One group commit for every barrier reached before the loop comes round to it.
             self._soon = True
-            asyncio.get_running_loop().call_soon(self._commit_soon)
-        try:
-            async with asyncio.timeout(self._durable_timeout):
-                stored = await waiter
-        except TimeoutError:
-            self.stats.not_durable += 1
-            if not self._degraded:
-                self._degraded = True
-                log.warning(
-                    "usage outbox: the file took no records within %.0f ms; answering without "
-                    "waiting (records kept in memory) until it does",
-                    self._durable_timeout * 1000,
-                )
-            return
-        if not stored:
+            loop.call_soon(self._commit_soon)
+        # No timer per barrier: the commit on the loop cannot be late, and when a group goes to
+        # the writer thread instead, one timer bounds the wait of every barrier then waiting.
+        if not await waiter:
             self.stats.not_durable += 1
 
     async def run(self) -> None:
@@ -149,10 +141,32 @@ class OutboxWriter:
 
     def _commit_soon(self) -> None:
         """Commit what the waiting barriers need on the loop when the file is free now (no
-        task switch, no thread); else leave it to the writer task."""
+        task switch, no thread); else leave it to the writer task, bounded by a timer."""
         self._soon = False
         if self._lock.locked() or not self._commit_inline():
             self._wake.set()
+            if self._waiters and self._timer is None:
+                self._timer = asyncio.get_running_loop().call_later(
+                    self._durable_timeout, self._late
+                )
+
+    def _late(self) -> None:
+        """The file took no records within the timeout: release every barrier waiting (their
+        answers go out without it) and stop waiting until a commit succeeds."""
+        self._timer = None
+        if not self._waiters:
+            return
+        if not self._degraded:
+            self._degraded = True
+            log.warning(
+                "usage outbox: the file took no records within %.0f ms; answering without "
+                "waiting (records kept in memory) until it does",
+                self._durable_timeout * 1000,
+            )
+        while self._waiters:
+            _, waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(False)
 
     def _commit_inline(self) -> bool:
         """Write everything pending in one transaction on the loop, if the file is free now
@@ -218,6 +232,9 @@ class OutboxWriter:
             _, waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(True)
+        if not self._waiters and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _degrade(self) -> None:
         """The file failed: release every barrier (their answers go out without it)."""
