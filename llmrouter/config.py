@@ -13,6 +13,7 @@ environment variable instead (``api_key_env``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -146,7 +147,12 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{path}: expected a number, got {_show(value)}")
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):
+            # TOML and the environment spell inf and nan; no timing, size or price takes them
+            # (an infinite ejection overflows the breaker, a nan timeout never fires).
+            raise ConfigError(f"{path}: must be a finite number, got {number}")
+        return number
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected a string, got {_show(value)}")

@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from llmrouter.config import ConfigError
 
 __all__ = ["BreakerPolicy", "RetryPolicy"]
 
 _log = logging.getLogger(__name__)
+
+
+def _check_finite(policy: RetryPolicy | BreakerPolicy) -> None:
+    """Refuse inf and nan in every number of ``policy``, naming the key (config loading refuses
+    them too; this also covers policies built in code)."""
+    for f in fields(policy):
+        value = getattr(policy, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{f.name}: must be a finite number, got {value}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +48,7 @@ class RetryPolicy:
     # Retry budget (gRFC A6), one bucket per model: tokens in each; retries of a model stop
     # while its bucket is at half or below (first attempts on a model are never refused).
     budget_max_tokens: float = 10.0
-    # Retry budget: tokens a success on the model gives back (a failure on it takes 1).
+    # Retry budget: tokens a success on the model gives back (a retryable failure takes 1).
     budget_token_ratio: float = 0.1
     # Streams: after the first token, a gap longer than this between chunks is a stall: the
     # answer is continued on a model that can continue it, or ends with an error (0: only the
@@ -50,6 +59,7 @@ class RetryPolicy:
     hedge_after_s: float = 0.0
 
     def __post_init__(self) -> None:
+        _check_finite(self)
         if not (math.isfinite(self.hedge_after_s) and self.hedge_after_s >= 0):
             raise ConfigError(
                 f"hedge_after_s: must be a finite number >= 0, got {self.hedge_after_s}"
@@ -85,6 +95,7 @@ class BreakerPolicy:
     cooldown_s: float | None = None
 
     def __post_init__(self) -> None:
+        _check_finite(self)
         if self.cooldown_s is not None:
             cooldown = self.cooldown_s
             object.__setattr__(self, "max_ejection_s", cooldown)

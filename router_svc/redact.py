@@ -201,13 +201,17 @@ def _unescaped(text: str) -> str:
     return _ESCAPE.sub(r"\1", text)
 
 
-def redact_quotes(text: str, request: ChatRequest) -> str:
-    """``text`` without quotes (runs of 16 or more characters) of ``request``'s content.
+def redact_quotes(text: str, request: ChatRequest, prefill: str = "") -> str:
+    """``text`` without quotes (runs of 16 or more characters) of ``request``'s content or of
+    ``prefill`` (the answer so far that a continuation sent as the final assistant message).
 
-    Upstream error messages sometimes echo the prompt; they reach callers, logs and traces,
-    which must never hold content unless capture is on.
+    Upstream error messages sometimes echo the prompt, or the assistant message they refuse;
+    they reach callers, logs and traces, which must never hold content unless capture is on.
     """
-    content = "\n".join(_texts(request))
+    texts = _texts(request)
+    if prefill:
+        texts.append(prefill)
+    content = "\n".join(texts)
     if len(content) < _QUOTE_CHARS or len(text) < _QUOTE_CHARS:
         return text
     # Where each 8-character piece of the message starts.
@@ -259,9 +263,11 @@ def upstream_message(
     credentials: Credentials,
     request: ChatRequest | None = None,
     limit: int | None = MESSAGE_LIMIT,
+    prefill: str = "",
 ) -> str:
     """An upstream's error ``text`` fit for our errors: credentials and key shapes removed
-    (:func:`scrub`), then quotes of ``request`` (:func:`redact_quotes`), then cut to ``limit``
+    (:func:`scrub`), then quotes of ``request`` and of the continuation's ``prefill``
+    (:func:`redact_quotes`), then cut to ``limit``
     characters (None: uncut). Redaction comes first, so a cut never leaves the start of a key
     behind; only a ``text`` longer than :data:`RAW_LIMIT` is cut before, and loses the word
     that cut splits."""
@@ -272,5 +278,5 @@ def upstream_message(
         text = text[:end]
     text = scrub(text, credentials)
     if request is not None:
-        text = redact_quotes(text, request)
+        text = redact_quotes(text, request, prefill)
     return text if limit is None else text[:limit]

@@ -106,15 +106,17 @@ def classify_response(
     body: bytes,
     credentials: Credentials,
     request: ChatRequest | None = None,
+    prefill: str = "",
 ) -> ProviderError:
     """Map a non-2xx upstream answer onto our error set (never echoing the ``credentials``
-    sent, key-shaped strings, nor the ``request``'s content: see :mod:`router_svc.redact`)."""
+    sent, key-shaped strings, the ``request``'s content nor the continued answer's ``prefill``:
+    see :mod:`router_svc.redact`)."""
     status = response.status_code
     retry_after = parse_retry_after(response.headers)
     code, raw = _upstream_message(body)
     # Uncut so the classifying regexes see more than is shown; upstream_message still reads at
     # most RAW_LIMIT characters of it, however long the body.
-    message = upstream_message(raw, credentials, request, limit=None) if raw else ""
+    message = upstream_message(raw, credentials, request, None, prefill) if raw else ""
     both = f"{code} {message}"
     short = message[:MESSAGE_LIMIT]
     where = f"{provider} answered HTTP {status}"
@@ -233,7 +235,7 @@ class HttpProvider(Provider):
         raw = response.content
         if response.status_code >= 300:
             raise classify_response(
-                self.name, response, raw, self._client.credentials, call.request
+                self.name, response, raw, self._client.credentials, call.request, call.prefill
             )
         data = read_json(self.name, raw)
         try:
@@ -260,7 +262,7 @@ class HttpProvider(Provider):
             if response.status_code >= 300:
                 raw = await response.aread()
                 raise classify_response(
-                    self.name, response, raw, self._client.credentials, call.request
+                    self.name, response, raw, self._client.credentials, call.request, call.prefill
                 )
             sse = self.framing == "sse"
             async for line in response.aiter_lines():
@@ -276,7 +278,7 @@ class HttpProvider(Provider):
     def redacted(self, text: str, call: ProviderCall) -> str:
         """Upstream ``text`` fit to pass on: without our credentials, key-shaped strings or the
         caller's content (see :mod:`router_svc.redact`)."""
-        return upstream_message(text, self._client.credentials, call.request)
+        return upstream_message(text, self._client.credentials, call.request, prefill=call.prefill)
 
     def reported(self, message: str, call: ProviderCall) -> UpstreamUnavailable:
         """The error for a failure the upstream reports inside a stream."""

@@ -9,6 +9,9 @@ the answer so far, the settling of the attempt that broke, the walk over the can
 may continue it (:class:`Continuation`), the seam between the two parts, and the final usage.
 
 * Only text continues: an answer with a tool call in it ends with the interruption.
+* A caller's ``max_tokens`` bounds the whole answer: a continuation is asked for what is left,
+  and when nothing is left the answer ends with finish reason ``length`` (a continuer would
+  otherwise be asked for a token more than the caller wanted).
 * Each attempt is its own usage record; a broken attempt's usage is estimated from what it
   relayed (its upstream billed it), and the final summary's usage and cost are the sums over
   the attempts that produced the answer.
@@ -41,6 +44,7 @@ __all__ = [
     "Seam",
     "continuers",
     "estimated_usage",
+    "may_continue",
     "settle_broken",
 ]
 
@@ -49,8 +53,11 @@ __all__ = [
 class Answer:
     """A streamed answer as relayed to the client so far, across attempts."""
 
-    # Text relayed, in order.
+    # Text relayed, in order (only while ``keeps_text``).
     parts: list[str] = field(default_factory=list)
+    # Whether the text is kept: only when a continuation may need it as its prefill or content
+    # capture records it; otherwise nothing reads it, and a long stream would keep every chunk.
+    keeps_text: bool = True
     # A tool call was relayed: the answer cannot be continued.
     tool_calls: bool = False
     # StreamStarted was yielded (once per request).
@@ -63,12 +70,12 @@ class Answer:
 
     @property
     def text(self) -> str:
-        """The text relayed so far."""
+        """The text relayed so far ("" when the answer does not keep its text)."""
         return "".join(self.parts)
 
     def add(self, delta: StreamDelta) -> None:
         """Note ``delta`` as relayed."""
-        if delta.content:
+        if delta.content and self.keeps_text:
             self.parts.append(delta.content)
         if delta.tool_calls:
             self.tool_calls = True
@@ -145,7 +152,23 @@ class Continuation:
         tried once; raise the original interruption when none does."""
         passed: list[str] = []
         cause, queue = broken.cause, list(continuers(run.decision, broken.entry))
+        # The model whose text is continued: the continuation falls back from it (not from the
+        # request's latest attempt, which may be a cancelled hedge or a continuer that failed).
+        author = broken.entry.name
+        limit = run.info.request.max_tokens
         while queue and not answer.tool_calls:
+            if limit is not None and answer.usage.completion_tokens >= limit:
+                # The caller's limit (for the whole answer) is spent: the answer ends as it
+                # would have at the limit, not with a continuation asked for nothing.
+                yield StreamSummary(
+                    entry=broken.entry,
+                    finish_reason="length",
+                    usage=answer.usage,
+                    cost_usd=answer.cost_usd,
+                    attempts=tuple(run.attempts),
+                    fallback=run.fallback(broken.entry),
+                )
+                return
             entry = queue.pop(0)
             if run.deadline - self._clock() < self._min_attempt_s:
                 break
@@ -153,9 +176,8 @@ class Continuation:
             if not entry.breaker.allow():
                 passed.append(f"{entry.name}: {BreakerOpen.reason}")
                 continue
-            previous = run.attempts[-1].model
             attempt = self._begin(
-                run, Planned(entry, len(run.attempts) + 1, 0.0, state, cause, previous)
+                run, Planned(entry, len(run.attempts) + 1, 0.0, state, cause, author)
             )
             outcome: ProviderError | Broken | None = None
             async with aclosing(self._relay(run, attempt, answer)) as relayed:
@@ -169,6 +191,7 @@ class Continuation:
             if isinstance(outcome, Broken):
                 # It added to the answer, then broke too: continue after it.
                 cause, queue = outcome.cause, list(continuers(run.decision, entry))
+                author = entry.name
             else:
                 passed.append(f"{entry.name}: {outcome.reason}")
         error = answer.interrupted or broken.error
@@ -195,6 +218,11 @@ class Seam:
             return None
         self._open = False
         return StreamDelta(content=content)
+
+
+def may_continue(decision: Decision) -> bool:
+    """Whether some model of ``decision`` could continue an answer another one started."""
+    return any(candidate.entry.can_continue for candidate in decision.candidates[1:])
 
 
 def continuers(decision: Decision, after: ModelEntry) -> Iterator[ModelEntry]:

@@ -44,7 +44,15 @@ from ..providers import ProviderCall
 from ..registry import ModelEntry
 from ..telemetry import current_trace_id, record_decision
 from ..usage import UsageEvent
-from .continuation import Answer, Broken, Continuation, Relayed, Seam, settle_broken
+from .continuation import (
+    Answer,
+    Broken,
+    Continuation,
+    Relayed,
+    Seam,
+    may_continue,
+    settle_broken,
+)
 from .hedge import Hedging
 from .outcome import Attempt, AttemptOutcome, RequestInfo, Sinks, Success, no_wait
 from .policy import Policy
@@ -201,7 +209,10 @@ class Engine:
         run = await self._start(request, streamed=True, deadline=deadline)
         # A caller's final message to continue is the answer so far: relayed as a prefill,
         # never sent back (continue_final_message; the policy kept only models that can).
-        answer = Answer(parts=[request.prefill] if request.prefill else [])
+        answer = Answer(
+            parts=[request.prefill] if request.prefill else [],
+            keeps_text=self._capture or may_continue(run.decision),
+        )
         try:
             failure: ProviderError | None = None
             while (planned := await run.schedule.next(failure)) is not None:
@@ -310,7 +321,9 @@ class Engine:
                     )
                     return
                 chunks += 1
-                chars += len(event.content) + sum(len(c.arguments) for c in event.tool_calls)
+                chars += len(event.content)
+                if event.tool_calls:
+                    chars += sum(len(c.arguments) for c in event.tool_calls)
                 answer.add(event)
                 yield event
         except TimeoutError:

@@ -130,7 +130,7 @@ class Hedging(Generic[E]):
         async def head(attempt: AttemptOutcome) -> E:
             # The hedge relays into an answer of its own: the first attempt's relay may still
             # take its first token into the request's in the moment the hedge wins.
-            own = answer if attempt is first else Answer()
+            own = answer if attempt is first else Answer(keeps_text=answer.keeps_text)
             stream = self._relay(run, attempt, own)
             streams[attempt] = (stream, own)
             return await anext(stream)

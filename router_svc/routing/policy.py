@@ -164,7 +164,9 @@ class Policy:
         )
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built for every chain model of every request, and a frozen dataclass's __init__
+# costs ~4x (one object.__setattr__ per field). Nothing assigns to it after construction.
+@dataclass(slots=True)
 class _Listed:
     """A model of a decision's list: as named, its entry (None if unknown) and, for a
     fallback (after the chain), the reason for its place ("" for the chain's models)."""

@@ -31,7 +31,8 @@ def backoff_delay(
 class RetryBudget:
     """gRFC A6 retry throttling of one upstream (one model entry), shared by all requests.
 
-    Each failed attempt against the upstream takes one token, each success gives back
+    Each retryable failure of an attempt against the upstream takes one token (a failure that
+    is not retried, such as an invalid request, takes none), each success gives back
     ``token_ratio``. While the bucket holds no more than half of ``max_tokens``, *retries of
     this upstream* are refused; a request's first attempt on it never is (like Envoy's retry
     budgets, the budget limits retries, not traffic).
@@ -47,7 +48,8 @@ class RetryBudget:
         return self.tokens > self.max_tokens / 2
 
     def on_failure(self) -> None:
-        """An attempt failed in a way that says the upstream is struggling."""
+        """An attempt failed in a way that says the upstream is struggling (a retryable
+        failure: the engine calls nothing for the others)."""
         self.tokens = max(self.tokens - 1, 0.0)
 
     def on_success(self) -> None:

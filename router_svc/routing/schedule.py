@@ -8,7 +8,9 @@ why the request failed (:meth:`Schedule.give_up`).
   a larger window; any other non-retryable failure ends the schedule.
 * Retries of the same model back off with full jitter, honouring Retry-After up to a cap; an
   authentication failure, a timeout or a longer Retry-After fails over at once.
-* One deadline: no attempt starts without ``min_attempt_s`` left after its backoff.
+* One deadline: no attempt starts without ``min_attempt_s`` left after its backoff; a retry
+  whose backoff (or Retry-After) would leave less fails over to the next model instead, which
+  starts at once. The schedule ends only when less than ``min_attempt_s`` is left.
 * Each model has its own retry budget (gRFC A6, scoped per upstream like Envoy's retry
   budgets): while most recent attempts on a model failed, *retries of that model* are refused
   and the request fails over at once. A first attempt on a model is never refused, so the
@@ -53,6 +55,8 @@ _BUDGET_RETRY_AFTER_S = 1.0
 _FAIL_OVER_AT_ONCE = (AuthFailed, UpstreamTimeout)
 # What give_up says of a model whose retries its budget refused.
 _BUDGET_SPENT = "retry budget spent"
+# What give_up says of a model whose retry would have had to wait past the deadline.
+_WAIT_TOO_LONG = "retry wait past the deadline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +134,8 @@ class Schedule:
     """Walks a decision's candidates for one request; each failure is passed in explicitly."""
 
     def __init__(self, candidates: Sequence[Candidate], deadline: float, pacing: Pacing) -> None:
-        self._candidates = iter(candidates)
+        self._candidates = list(candidates)
+        self._at = 0  # index in ``_candidates`` of the next candidate to consider
         self._deadline = deadline
         self._retry = pacing.retry
         self._budgets = pacing.budgets
@@ -177,7 +182,9 @@ class Schedule:
             self._done = True
 
     def _next_candidate(self) -> ModelEntry | None:
-        for candidate in self._candidates:
+        while self._at < len(self._candidates):
+            candidate = self._candidates[self._at]
+            self._at += 1
             if candidate.entry.config.context_window > self._larger_than:
                 return candidate.entry
         return None
@@ -203,8 +210,14 @@ class Schedule:
                 self._entry = None  # told to wait longer than we are willing to: fail over
                 return None
             backoff = delay
-        if self._deadline - self._timing.clock() < backoff + self._retry.min_attempt_s:
-            self._done = True
+        left = self._deadline - self._timing.clock()
+        if left < self._retry.min_attempt_s:
+            self._done = True  # no attempt of any model fits any more
+            return None
+        if left < backoff + self._retry.min_attempt_s:
+            # This retry's wait would outlast the deadline; another model needs no wait.
+            self._passed.append((entry.name, _WAIT_TOO_LONG))
+            self._entry = None
             return None
         if backoff:
             await self._timing.sleep(backoff)
@@ -232,15 +245,18 @@ class Schedule:
         another model, at once, as a failover would pick it (breakers, the deadline; a first
         attempt on a model, so no retry budget applies).
 
-        None when no other model may start now; the schedule is then left as it was, so the
+        None when no other model may start now; the schedule is then left as it was (the
+        candidates it passed over, e.g. with an open breaker, stay for later failovers), so the
         attempt in flight keeps its retries. After a hedge the schedule goes on from the
         hedge's model: a late model is not retried.
         """
-        saved = (self._entry, self._tries, self._last, self._done)
+        saved = (self._entry, self._tries, self._last, self._done, self._at)
+        passed = len(self._passed)
         self._entry = None
         planned = await self.next()
         if planned is None:
-            self._entry, self._tries, self._last, self._done = saved
+            self._entry, self._tries, self._last, self._done, self._at = saved
+            del self._passed[passed:]
             return None
         return replace(planned, hedge=True)
 

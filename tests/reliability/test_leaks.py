@@ -1,5 +1,6 @@
 """Leak canaries: a canary API key, a canary provider key and a canary prompt go through
-everything (answers, streams, failover, upstream errors that echo the prompt or quote the
+everything (answers, streams, failover, a continuation refused with a 400 that quotes the
+answer so far, upstream errors that echo the prompt or quote the
 provider key, refusals, wrong keys, cancellations) and then
 are searched for in every process's output, every exported span, every file the services
 wrote (ledger, outbox, state) and every error body. They are found nowhere, except the prompt
@@ -23,6 +24,9 @@ from .stack import gateway_section, metrics_section, openai_models, router_secti
 CANARY_KEY = "sk-canary-key-5f1e0c7a9b3d4e21"
 WRONG_KEY = "sk-canary-wrong-key-81c2d4f6a0b9"
 PROMPT = "canary-prompt-b7e41d29c3 please keep this to yourself"
+# An answer that breaks after its first half (the canary), so a continuation gets it as prefill.
+COMPLETION = "canary-completion-4d8f20a6e1"
+ANSWER = f"{COMPLETION} and then the second half of this answer, which never arrives"
 # The router's key for the upstream: not key-shaped, so only knowing what was sent finds it.
 PROVIDER_KEY = "canary/provider+key=6d0a8f2c4e1b9735"
 PROVIDER_KEY_ENV = "LLMROUTER_LEAK_PROVIDER_KEY"
@@ -32,6 +36,7 @@ CANARIES = {
     "key": CANARY_KEY.encode(),
     "wrong key": WRONG_KEY.encode(),
     "prompt": PROMPT.encode(),
+    "completion": COMPLETION.encode(),
     "provider key": PROVIDER_KEY.encode(),
     "provider key, url-encoded": URL_ENCODED_KEY.encode(),
     "provider key, json-escaped": JSON_ESCAPED_KEY.encode(),
@@ -43,7 +48,7 @@ QUOTES_KEY = (
 )
 
 
-MODELS = ["a", "flaky", "echo", "down", "quote", "sq"]
+MODELS = ["a", "flaky", "echo", "down", "quote", "sq", "brk"]
 
 
 def router_body(base_url: str, capture: bool) -> str:
@@ -51,7 +56,14 @@ def router_body(base_url: str, capture: bool) -> str:
 default_chain = ["flaky", "a"]
 [router.retry]
 attempts_per_model = 1
-{openai_models("fake", base_url, MODELS, PROVIDER_KEY_ENV)}"""
+{openai_models("fake", base_url, MODELS, PROVIDER_KEY_ENV)}
+[[router.models]]
+name = "cont"
+provider = "fake"
+input_price_per_million = 1.0
+output_price_per_million = 2.0
+continuation = true
+"""
 
 
 def chat(model: str = "auto", **extra: object) -> dict[str, object]:
@@ -83,6 +95,16 @@ async def exercise(url: str) -> list[httpx.Response]:
         async with http.stream("POST", "/v1/chat/completions", json=chat("sq", stream=True)) as sq:
             await sq.aread()
         errors.append(sq)
+        # A stream that breaks mid-answer; its continuation is refused with a 400 that quotes
+        # the answer so far (the prefill): the client keeps what was relayed, and the error.
+        async with http.stream(
+            "POST", "/v1/chat/completions", json=chat("brk", stream=True, fallbacks=["cont"])
+        ) as brk:
+            lines = [line async for line in brk.aiter_lines() if line.startswith("data: {")]
+        assert COMPLETION in "".join(lines[:-1])  # relayed: it is the answer so far
+        assert '"error"' in lines[-1]
+        assert "cont" in lines[-1]
+        assert COMPLETION not in lines[-1]
         refused = [
             await http.post("/v1/chat/completions", json=chat("quote")),  # upstream quotes key
             await http.post("/v1/chat/completions", json=chat("echo")),  # upstream 400 echoes
@@ -129,6 +151,11 @@ async def test_canaries_leak_nowhere(tmp_path: Path, capture: bool) -> None:
         )
         upstream.set("quote", Behavior(status=400, error_message=QUOTES_KEY))
         upstream.set("sq", Behavior(stream_error=QUOTES_KEY))
+        upstream.set("brk", Behavior(chunks=2, text=ANSWER, cut_after=1))
+        upstream.set(
+            "cont",
+            Behavior(status=400, error_message=f"cannot continue final message '{COMPLETION} '"),
+        )
         env = {
             "LLMROUTER_GATEWAY_API_KEYS": f"canary:{CANARY_KEY}",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",

@@ -13,6 +13,7 @@ from llmrouter.config import ConfigError
 from router_svc.breaker import BreakerState, CircuitBreaker
 from router_svc.config import load_config
 from router_svc.policies import BreakerPolicy
+from router_svc.routing.retry import RetryBudget
 
 
 class Clock:
@@ -271,28 +272,69 @@ def test_the_ejection_count_decays_while_the_model_stays_healthy() -> None:
     assert breaker.retry_after() == 5
 
 
-def test_a_primary_down_for_a_minute_is_used_again_within_seconds_of_recovery() -> None:
-    """The issue's scenario on the fake clock: down 60 s, then healthy, a request every 4 s."""
+GAP_S = 4.0  # the issue's scenario: one request every 4 s
+
+
+def recovery(down_s: float) -> tuple[float, float, int]:
+    """The issue's scenario on the fake clock with the default settings: the primary fails
+    until ``down_s``, then answers; a request every GAP_S tries it (twice, as the engine's
+    attempts_per_model, while its breaker and retry budget allow). Returns when the primary
+    served again (seconds from the start), the ejection in force at recovery (0: none; the
+    next request probes it) and the calls it got while down."""
     clock = Clock()
+    start = clock.now
     breaker = CircuitBreaker(BreakerPolicy(), clock)
-    down_until = clock.now + 60
-    served_by_primary = []
-    for _ in range(40):
-        if breaker.allow():
-            ok = clock.now >= down_until
-            (breaker.record_success if ok else breaker.record_failure)()
-            served_by_primary.append(ok)
-        else:
-            served_by_primary.append(False)
-        clock.now += 4
-    first = served_by_primary.index(True)
-    assert first * 4 >= 60
-    # Back on the primary within the ejection in force at recovery (here 20 s = 5 requests),
-    # and on it for every request after.
-    assert first * 4 - 60 <= 20
-    assert all(served_by_primary[first:])
-    # While it was down, it was called only by its first failures and one probe per ejection.
-    assert breaker.transitions == 2 * 4 + 1  # 4 ejections: open/half-open pairs, then closed
+    budget = RetryBudget()
+    in_force, calls_while_down = 0.0, 0
+    for i in range(400):
+        clock.now = start + GAP_S * i
+        if in_force == 0 and clock.now >= start + down_s:
+            at_recovery = start + down_s
+            # The ejection that was running when the primary recovered (a probe is due at once
+            # when it already ended).
+            if breaker.state is BreakerState.OPEN:
+                saved, clock.now = clock.now, at_recovery
+                in_force = breaker.retry_after() and breaker.ejection_s
+                clock.now = saved
+            in_force = in_force or -1.0
+        for tries in (1, 2):
+            if (tries == 2 and not budget.allows_retry()) or not breaker.allow():
+                break
+            if clock.now - start < down_s:
+                breaker.record_failure()
+                budget.on_failure()
+                calls_while_down += 1
+            else:
+                breaker.record_success()
+                budget.on_success()
+                return clock.now - start, max(in_force, 0.0), calls_while_down
+    raise AssertionError("the primary never served again")
+
+
+@pytest.mark.parametrize("down_s", [20.0, 40.5, 60.0, 60.5, 61.0, 64.5, 90.0, 180.0, 600.0])
+def test_a_recovered_primary_is_used_again_within_the_documented_worst_case(
+    down_s: float,
+) -> None:
+    """README (circuit breakers): back at most one ejection — the one the last failed probe
+    started, min(n x base_ejection_s, max_ejection_s) — plus the gap to the next request after
+    recovery; never more than max_ejection_s plus that gap."""
+    back, in_force, _ = recovery(down_s)
+    assert back >= down_s
+    assert back - down_s <= in_force + GAP_S
+    assert back - down_s <= BreakerPolicy().max_ejection_s + GAP_S
+
+
+def test_the_issues_scenario_down_for_a_minute() -> None:
+    # Recovery exactly when a probe is due: the probe serves.
+    back, in_force, calls = recovery(60.0)
+    assert (back, in_force) == (60.0, 0.0)
+    # Its first failures (3 in a row, the first request's retry included) and a failed probe
+    # after each of the ejections of 5, 10 and 15 s; the 4th (20 s) ends at 60 s.
+    assert calls == 3 + 3
+    # Half a second later, the probe at 60 s fails and starts the 5th ejection (25 s): the
+    # primary serves again at 88 s, 27.5 s after recovery (the README's worst case).
+    back, in_force, calls = recovery(60.5)
+    assert (back, in_force, calls) == (88.0, 25.0, 3 + 4)
 
 
 def test_cooldown_s_is_deprecated_and_read_as_the_longest_ejection(

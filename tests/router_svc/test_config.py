@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pytest
 
 from llmrouter.config import ConfigError
 from router_svc.config import RouterConfig, load_config
+from router_svc.policies import BreakerPolicy, RetryPolicy
 
 
 def test_defaults_need_no_file(clean_env: None) -> None:
@@ -183,3 +187,50 @@ continuation = true
         "gpt": False,
         "qwen": True,
     }
+
+
+def _float_keys(cls: type) -> list[str]:
+    hints = typing.get_type_hints(cls)
+    return [
+        f.name
+        for f in dataclasses.fields(cls)
+        if float in (hints[f.name], *typing.get_args(hints[f.name]))
+    ]
+
+
+@pytest.mark.parametrize("spelling", ["inf", "nan", "+inf", "-inf"])
+def test_every_timing_key_refuses_inf_and_nan(
+    tmp_path: Path, spelling: str, clean_env: None
+) -> None:
+    # An infinite max_ejection_s overflowed the breaker on its first ejection (INTERNAL to the
+    # client, the usage record lost); a nan timeout never fires.
+    tables = {
+        "router": _float_keys(RouterConfig),
+        "router.retry": _float_keys(RetryPolicy),
+        "router.breaker": _float_keys(BreakerPolicy),
+    }
+    assert {"outbox_durable_timeout_ms", "outbox_flush_interval_ms"} <= set(tables["router"])
+    assert {"stream_idle_timeout_s", "hedge_after_s"} <= set(tables["router.retry"])
+    assert {"max_ejection_s", "cooldown_s"} <= set(tables["router.breaker"])
+    for table, keys in tables.items():
+        for key in keys:
+            path = tmp_path / "c.toml"
+            path.write_text(f"[{table}]\n{key} = {spelling}\n")
+            with pytest.raises(ConfigError) as info:
+                load_config(str(path))
+            assert str(info.value).startswith(f"{table}.{key}: must be a finite number, got ")
+
+
+def test_environment_inf_and_nan_are_refused_too(
+    monkeypatch: pytest.MonkeyPatch, clean_env: None
+) -> None:
+    monkeypatch.setenv("LLMROUTER_ROUTER_OUTBOX_DURABLE_TIMEOUT_MS", "nan")
+    with pytest.raises(ConfigError, match="outbox_durable_timeout_ms: must be a finite number"):
+        load_config(None)
+
+
+def test_policies_built_in_code_refuse_inf_too() -> None:
+    with pytest.raises(ConfigError, match="max_ejection_s: must be a finite number, got inf"):
+        BreakerPolicy(max_ejection_s=math.inf)
+    with pytest.raises(ConfigError, match="stream_idle_timeout_s: must be a finite number"):
+        RetryPolicy(stream_idle_timeout_s=math.nan)

@@ -217,6 +217,47 @@ async def test_the_hedge_skips_an_open_breaker() -> None:
     assert [(x.model, x.fallback_reason) for x in result.attempts] == [("a", ""), ("c", "HEDGE")]
 
 
+async def test_a_model_skipped_by_a_hedge_that_could_not_start_stays_for_the_failover() -> None:
+    s = setup("ab")
+    b_entry = s.registry.get("b")
+    assert b_entry is not None
+    served = asyncio.create_task(s.engine.complete(REQUEST, deadline()))
+    (a,) = await s.upstream.wait_calls(1)
+    b_entry.breaker.record_failure()  # another request's failure ejects b for 10 s
+    s.timer.fired.set()  # a is late, but b may not start: no hedge
+    await asyncio.sleep(0.01)
+    assert len(s.upstream.calls) == 1
+    s.now[0] += 11  # b's ejection is over: it may be probed
+    a.fail(UpstreamUnavailable("a: 503"))
+    _, b = await s.upstream.wait_calls(2)
+    assert b.model == "b"
+    b.answer()
+    result = await served
+    assert result.entry.name == "b"
+    assert [(x.model, x.status, x.fallback_reason) for x in result.attempts] == [
+        ("a", "failed", ""),
+        ("b", "succeeded", "UPSTREAM_UNAVAILABLE"),
+    ]
+
+
+async def test_a_failed_request_does_not_name_a_hedge_that_could_not_start() -> None:
+    s = setup(
+        "ab", breaker=BreakerPolicy(consecutive_failures=1, base_ejection_s=100, max_ejection_s=100)
+    )
+    b_entry = s.registry.get("b")
+    assert b_entry is not None
+    served = asyncio.create_task(s.engine.complete(REQUEST, deadline()))
+    (a,) = await s.upstream.wait_calls(1)
+    b_entry.breaker.record_failure()  # after the decision: the schedule meets the open breaker
+    s.timer.fired.set()
+    await asyncio.sleep(0.01)
+    a.fail(UpstreamUnavailable("a: 503"))
+    with pytest.raises(AllCandidatesFailed) as info:
+        await served
+    # b was passed over once, by the failover, not once more for the hedge that never started.
+    assert info.value.message == "all 1 attempts failed (a: UPSTREAM_UNAVAILABLE, b: BREAKER_OPEN)"
+
+
 async def test_a_half_open_probe_that_loses_frees_its_slot() -> None:
     s = setup()
     a_entry = s.registry.get("a")

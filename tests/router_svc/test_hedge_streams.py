@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from router_svc.chat import StreamDelta
-from router_svc.errors import UpstreamUnavailable
+from router_svc.errors import BadUpstreamRequest, UpstreamUnavailable
 from router_svc.routing.failover import StreamStarted, StreamSummary
 
 from .scripted_engine import REQUEST, Setup, deadline, outcomes, setup
@@ -97,6 +97,51 @@ async def test_a_hedge_that_breaks_mid_stream_is_continued_after_its_own_text() 
         ("a", "cancelled", "HEDGE_LOST"),
         ("b", "failed", "UPSTREAM_UNAVAILABLE"),
         ("c", "succeeded", ""),
+    ]
+
+
+def fallbacks(s: Setup) -> list[tuple[str, str, bool, str, str]]:
+    """(model, status, fallback, fallback_from, fallback_reason) of each usage record."""
+    records = sorted(s.records, key=lambda r: r.attempt)
+    return [(r.model, r.status, r.fallback, r.fallback_from, r.fallback_reason) for r in records]
+
+
+async def test_a_continuation_after_the_first_attempt_won_falls_back_from_its_model() -> None:
+    s = setup(breaking="a", continuing="bc")
+    streamed = asyncio.create_task(collect(s))
+    await s.upstream.wait_calls(1)
+    s.timer.fired.set()
+    a, _ = await s.upstream.wait_calls(2)
+    a.answer()  # a wins the race, then breaks after its first delta
+    *_, b = await s.upstream.wait_calls(3)
+    assert (b.model, b.prefill) == ("b", "from a")
+    b.answer()
+    events = await streamed
+    assert [e.content for e in events[1:3]] == ["from a", "from b"]
+    # The continuation continues a's text: it falls back from a, not from the cancelled hedge.
+    assert fallbacks(s) == [
+        ("a", "failed", False, "", ""),
+        ("b", "cancelled", True, "a", "HEDGE"),
+        ("b", "succeeded", True, "a", "UPSTREAM_UNAVAILABLE"),
+    ]
+
+
+async def test_a_continuation_after_a_continuer_that_failed_falls_back_from_the_author() -> None:
+    s = setup(breaking="a", continuing="bc", hedge_after_s=0)
+    streamed = asyncio.create_task(collect(s))
+    (a,) = await s.upstream.wait_calls(1)
+    a.answer()
+    _, b = await s.upstream.wait_calls(2)
+    b.fail(BadUpstreamRequest("b: 400 cannot continue"))  # refuses the prefill, adds nothing
+    *_, c = await s.upstream.wait_calls(3)
+    assert (c.model, c.prefill) == ("c", "from a")
+    c.answer()
+    events = await streamed
+    assert [e.content for e in events[1:3]] == ["from a", "from c"]
+    assert fallbacks(s) == [
+        ("a", "failed", False, "", ""),
+        ("b", "failed", True, "a", "UPSTREAM_UNAVAILABLE"),
+        ("c", "succeeded", True, "a", "UPSTREAM_UNAVAILABLE"),
     ]
 
 

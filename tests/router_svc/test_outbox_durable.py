@@ -20,6 +20,8 @@ import pytest
 
 from llmrouter.serving import GrpcServer
 from router_svc.usage import UsageOutbox
+from router_svc.usage.store import OutboxStore
+from router_svc.usage.writer import OutboxWriter
 
 from .conftest import FakeMetrics, wait_for
 from .test_outbox import event
@@ -133,3 +135,54 @@ async def test_a_stuck_file_holds_answers_only_until_the_timeout(
         assert sorted(metrics.records) == sorted(f"req-{n}:1" for n in range(7))
     finally:
         await outbox.close(timeout_s=0)
+
+
+async def test_with_the_wait_off_answers_never_wait_and_nothing_is_counted(
+    tmp_path: Path, fake_metrics: tuple[FakeMetrics, GrpcServer]
+) -> None:
+    metrics, server = fake_metrics
+    path = tmp_path / "o.sqlite3"
+    outbox = outbox_at(path, server.port, durable_timeout_s=0.0)
+    await outbox.start()
+    try:
+        await asyncio.gather(*(answer(outbox, n) for n in range(5)))
+        # outbox_durable_timeout_ms = 0 promises no durability: no answer missed one.
+        assert outbox.stats.not_durable == 0
+        assert outbox.depth == 5  # still queued for the next flush interval
+        await outbox.flush()
+        assert sorted(metrics.records) == sorted(f"req-{n}:1" for n in range(5))
+    finally:
+        await outbox.close(timeout_s=0)
+
+
+class FailsOnce(OutboxStore):
+    """The real outbox file, whose next write fails once with an error that is not SQLite's
+    (as an OS or runtime error from the layers around it would)."""
+
+    failures = 1
+
+    def append_nowait(self, rows: list[tuple[str, bytes]]) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise OSError("disk went away for a moment")
+        return super().append_nowait(rows)
+
+
+async def test_a_write_failing_with_any_error_keeps_its_records(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "o.sqlite3"
+    stored: list[int] = []
+    writer = OutboxWriter(
+        FailsOnce(str(path)), interval_s=60.0, durable_timeout_s=1.0, on_stored=stored.append
+    )
+    for n in range(3):
+        writer.add(event(n))
+    with caplog.at_level(logging.ERROR):
+        await writer.persist()  # fails: the group goes back, logged
+    assert writer.waiting == 3
+    assert "usage outbox: cannot write 3 records; keeping them in memory" in caplog.text
+    await writer.persist()
+    assert writer.waiting == 0
+    assert rows_in(path) == {f"req-{n}:1" for n in range(3)}
+    assert stored == [3]

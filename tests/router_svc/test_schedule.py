@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from router_svc.config import ModelConfig, ProviderConfig
 from router_svc.errors import (
     AllCandidatesFailed,
+    ContentFiltered,
     ProviderError,
     RateLimited,
     UpstreamTimeout,
@@ -68,7 +69,9 @@ class Router:
         self, outcome: dict[str, Sequence[ProviderError | None]]
     ) -> tuple[list[Planned], Schedule]:
         """Walk a request whose attempts on model ``m`` end with ``outcome[m]`` in turn (None:
-        success; the last one repeats), reporting each like the engine does."""
+        success; the last one repeats), reporting each like the engine does (AttemptOutcome:
+        only failures about the model's health count against its breaker, only retryable
+        ones take a retry-budget token)."""
         entries = [self.registry.get(n) for n in self.names]
         candidates = [Candidate(e, 0.0, "chain") for e in entries if e is not None]
         schedule = Schedule(candidates, self.clock.now + 60, self.pacing)
@@ -85,8 +88,12 @@ class Router:
                 planned.entry.breaker.record_success()
                 self.budgets.of(name).on_success()
                 return plans, schedule
-            planned.entry.breaker.record_failure()
-            self.budgets.of(name).on_failure()
+            if result.counts_against_breaker:
+                planned.entry.breaker.record_failure()
+            else:
+                planned.entry.breaker.record_release()
+            if result.retryable:
+                self.budgets.of(name).on_failure()
             failure = result
         return plans, schedule
 
@@ -179,3 +186,16 @@ async def test_only_a_change_of_model_is_a_fallback() -> None:
         "UPSTREAM_UNAVAILABLE",
         "UPSTREAM_UNAVAILABLE",
     ]
+
+
+async def test_a_failure_that_is_not_retried_takes_no_retry_budget() -> None:
+    router = Router("ab", RetryPolicy(attempts_per_model=2), NO_BREAKER)
+    refused = ContentFiltered("a refused the content", http_status=400)
+    for _ in range(8):
+        plans, schedule = await router.serve({"a": [refused]})
+        assert models_of(plans) == "a"  # ends the request: no other model can help
+        assert schedule.give_up() is not None
+    # The refusals said nothing about a's health: a failure of a is still retried.
+    assert router.budgets.of("a").tokens == 10
+    plans, _ = await router.serve({"a": [DOWN, None]})
+    assert models_of(plans) == "aa"

@@ -11,6 +11,7 @@ import grpc
 import httpx
 import pytest
 from grpc_status import rpc_status
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from llmrouter.v1 import chat_pb2, metrics_service_pb2, router_service_pb2
 from router_svc.config import BreakerConfig, CategoryConfig, RetryConfig
@@ -19,6 +20,7 @@ from tests.fakes import Behavior, FakeUpstream
 from tests.fakes._answer import split
 
 from .conftest import FakeMetrics, model, wait_for
+from .test_upstream_secrets import span_text
 
 ONE_TRY = RetryConfig(attempts_per_model=1, stream_idle_timeout_s=0.5)
 # 60 pieces of one text, the same on every model, so a continuation can be checked exactly.
@@ -239,3 +241,63 @@ async def test_a_continuation_keeps_to_the_callers_max_tokens(
     pieces = split(WORDS, 60)
     assert text_of(chunks) == "".join(pieces[:50])
     assert chunks[-1].summary.finish_reason == chat_pb2.FINISH_REASON_LENGTH
+    # Next, on the same router: a broke after the 40 tokens the caller allowed in all. Nothing
+    # is left to ask for: the answer ends at its limit, no continuer asked for one token more.
+    asked = upstream.calls("d")
+    request.chat.max_tokens = 40
+    chunks = [c async for c in stub.StreamComplete(request)]
+    assert upstream.calls("d") == asked
+    assert text_of(chunks) == "".join(pieces[:40])
+    summary = chunks[-1].summary
+    assert summary.finish_reason == chat_pb2.FINISH_REASON_LENGTH
+    assert summary.usage.completion_tokens == 40
+    assert [(a.model, a.status) for a in summary.attempts] == [
+        ("a", chat_pb2.ATTEMPT_STATUS_FAILED)
+    ]
+
+
+ANSWER = " ".join(f"confidentialanswerpart{i:02d}" for i in range(20))
+# What a server that refuses the final assistant message quotes back (as validation errors do).
+RELAYED_HEAD = "confidentialanswerpart00 confidentialanswerpart01"
+
+
+@pytest.mark.parametrize("refusal", ["http-400", "stream-error"])
+async def test_a_continuer_quoting_the_answer_so_far_leaks_it_nowhere(
+    make_router: Any,
+    upstream: FakeUpstream,
+    fake_metrics: tuple[FakeMetrics, Any],
+    spans: InMemorySpanExporter,
+    refusal: str,
+) -> None:
+    # The answer relayed so far is content, like the prompt: an upstream error that quotes the
+    # prefill must not carry it into errors, spans or the ledger.
+    _, stub = await make_router(
+        (model("a"), model("f", continuation=True)),
+        ("a", "f"),
+        retry=ONE_TRY,
+        breaker=BreakerConfig(consecutive_failures=100, min_calls=100),
+    )
+    upstream.set("a", Behavior(chunks=20, text=ANSWER, cut_after=10))
+    quoting = f"cannot continue final message '{RELAYED_HEAD}'"
+    upstream.set(
+        "f",
+        Behavior(status=400, error_message=quoting)
+        if refusal == "http-400"
+        else Behavior(stream_error=quoting),
+    )
+    chunks, error = await stream(stub)
+    assert error is not None
+    assert RELAYED_HEAD.split()[0] in text_of(chunks)  # it was relayed: it is the answer so far
+    assert "f: " in (error.details() or "")  # f was asked and failed
+    records = fake_metrics[0].records
+    await wait_for(lambda: len(records) == 2)
+    await wait_for(
+        lambda: any(s.name.endswith("StreamComplete") for s in spans.get_finished_spans())
+    )
+    assert "confidentialanswer" not in (error.details() or "")
+    exported = "\n".join(map(span_text, spans.get_finished_spans()))
+    assert "chat f" in exported
+    assert "cannot continue final message" in exported
+    assert "confidentialanswer" not in exported
+    for record in records.values():
+        assert b"confidentialanswer" not in record.SerializeToString()
