@@ -21,6 +21,7 @@ that finished it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, cast
@@ -31,6 +32,8 @@ from gateway.translate import ChunkStream
 from llmrouter.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
 
 __all__ = ["MAX_RESUMPTIONS", "MIN_LEFT_S", "ResumableStream", "replica_lost", "resumed_chat"]
+
+logger = logging.getLogger(__name__)
 
 # Resumptions per request: each costs the answer's prompt again (and the text so far).
 MAX_RESUMPTIONS = 2
@@ -118,6 +121,15 @@ class ResumableStream:
             return False
         self.resumptions += 1
         self._resumed_at = self._chunks.deltas
+        # No content, no ids a client chose: the model and how far the answer had come.
+        logger.warning(
+            "router went away mid-stream: resuming on another replica (%d of %d, model %s, "
+            "%d chunks sent)",
+            self.resumptions,
+            MAX_RESUMPTIONS,
+            self._chunks.serving_model or "-",
+            self._chunks.deltas,
+        )
         request = router_service_pb2.StreamCompleteRequest(
             chat=resumed_chat(self._chat, self._chunks)
         )
