@@ -140,15 +140,31 @@ class ChatRequest:
 
 @dataclass(frozen=True, slots=True)
 class TokenUsage:
-    """Token counts reported by (or estimated for) one upstream call."""
+    """Token counts reported by (or estimated for) one upstream call.
+
+    ``prompt_tokens`` counts the whole prompt, cached parts included (OpenAI's sense);
+    ``cache_read_tokens`` and ``cache_write_tokens`` are the parts of it read from and written
+    to the provider's prompt cache (0 when unknown), kept for pricing them apart.
+    """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
         """Prompt plus completion tokens."""
         return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        """The counts of two calls together."""
+        return TokenUsage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,12 +154,13 @@ class AnthropicProvider(HttpProvider):
             for b in data["content"]
             if b["type"] == "tool_use"
         )
-        usage = data["usage"]
+        counts = _Counts()
+        counts.update(data["usage"])
         return chat.Completion(
             content=text,
             tool_calls=calls,
             finish_reason=_STOP.get(data.get("stop_reason"), "stop"),  # type: ignore[arg-type]
-            usage=chat.TokenUsage(int(usage["input_tokens"]), int(usage["output_tokens"])),
+            usage=counts.usage(),
             upstream_model=str(data.get("model") or call.model),
         )
 
@@ -180,17 +181,70 @@ class AnthropicProvider(HttpProvider):
         return UpstreamUnavailable(f"{self.name} reported {kind or 'an error'} mid-stream")
 
 
+class _Counts:
+    """The token counts of one message (Messages API reference, the ``usage`` object).
+
+    ``input_tokens`` excludes the prompt tokens read from or written to the prompt cache,
+    counted beside it ("Total input tokens in a request is the summation of input_tokens,
+    cache_creation_input_tokens, and cache_read_input_tokens"); OpenAI's ``prompt_tokens``
+    includes them, so our prompt tokens are the sum. In a stream, message_start's usage is what
+    is known at the start and message_delta's counts are cumulative ("Streaming Messages",
+    "Event types"): each count is the latest non-zero one reported, as some servers report
+    0 at the start and the real count at the end.
+    """
+
+    _KEYS = (
+        "input_tokens",
+        "output_tokens",
+        "cache_read_input_tokens",
+        "cache_creation_input_tokens",
+    )
+
+    def __init__(self) -> None:
+        self._counts = dict.fromkeys(self._KEYS, 0)
+
+    def update(self, usage: Any) -> None:
+        """Take the counts in ``usage`` (a ``usage`` object; None: none). TypeError, before
+        any change, when it is not an object or a count is not a count (null counts none)."""
+        if usage is None:
+            return
+        if not isinstance(usage, dict):
+            raise TypeError("usage")
+        seen = {key: _count(usage.get(key)) for key in self._KEYS}
+        self._counts.update({key: value for key, value in seen.items() if value > 0})
+
+    def usage(self) -> chat.TokenUsage:
+        """The counts in OpenAI's sense (prompt tokens include the cached ones)."""
+        read = self._counts["cache_read_input_tokens"]
+        write = self._counts["cache_creation_input_tokens"]
+        return chat.TokenUsage(
+            prompt_tokens=self._counts["input_tokens"] + read + write,
+            completion_tokens=self._counts["output_tokens"],
+            cache_read_tokens=read,
+            cache_write_tokens=write,
+        )
+
+
 class _EventDecoder(StreamDecoder):
     """One Messages stream (API reference, "Streaming Messages", event flow): message_start,
-    content blocks, message_delta (stop_reason and the final output_tokens), message_stop.
-    Unknown event types are ignored, as the reference's versioning policy asks."""
+    content blocks, message_delta (stop_reason and the cumulative usage), message_stop.
+    Unknown event types are ignored, as the reference's versioning policy asks.
+
+    A tool_use block's arguments are its input_json_delta pieces ("Input JSON delta"), or its
+    ``input`` when content_block_start gives it whole; a tool without parameters sends only
+    empty pieces (or none): its arguments are ``{}``, as in the unary answer.
+    """
 
     def __init__(self, provider: AnthropicProvider, call: ProviderCall) -> None:
         self._provider = provider
         self._call = call
-        self._input_tokens = self._output_tokens = 0
+        self._counts = _Counts()
         self._stop: Any = None
         self._tool_index: dict[int, int] = {}  # content block index -> tool call index
+        # Tool calls (by index) that have sent no arguments yet; "{}" closes them.
+        self._no_arguments: set[int] = set()
+        # Tool calls whose input came whole at the start: later pieces would repeat it.
+        self._whole: set[int] = set()
 
     def feed(self, payload: str) -> Iterable[chat.StreamEvent]:
         try:
@@ -209,17 +263,15 @@ class _EventDecoder(StreamDecoder):
     def _read(self, kind: Any, event: dict[str, Any]) -> list[chat.StreamEvent]:
         # Each branch reads everything it needs before it changes state.
         if kind == "message_start":
-            self._input_tokens = _count(event["message"]["usage"].get("input_tokens", 0))
+            message = event["message"]
+            if not isinstance(message, dict):
+                raise TypeError("message")
+            # A message_start without usage is read; the counts come with message_delta.
+            self._counts.update(message.get("usage"))
         elif kind == "content_block_start":
             block = event["content_block"]
             if block.get("type") == "tool_use":
-                position, call_id, name = int(event["index"]), str(block["id"]), block["name"]
-                index = self._tool_index.setdefault(position, len(self._tool_index))
-                return [
-                    chat.StreamDelta(
-                        tool_calls=(chat.ToolCallDelta(index, call_id, str(name), ""),)
-                    )
-                ]
+                return [self._tool_start(int(event["index"]), block)]
         elif kind == "content_block_delta":
             delta = event["delta"]
             if delta.get("type") == "text_delta" and delta.get("text"):
@@ -227,23 +279,59 @@ class _EventDecoder(StreamDecoder):
             if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
                 index = self._tool_index.get(event["index"], 0)
                 arguments = str(delta["partial_json"])
+                if index in self._whole:
+                    return []
+                self._no_arguments.discard(index)
                 return [
                     chat.StreamDelta(tool_calls=(chat.ToolCallDelta(index, arguments=arguments),))
                 ]
+        elif kind == "content_block_stop":
+            position = event.get("index")
+            closed = self._tool_index.get(position) if isinstance(position, int) else None
+            if closed is not None:
+                return self._empty_arguments({closed})
         elif kind == "message_delta":
             stop = (event.get("delta") or {}).get("stop_reason") or self._stop
             if not isinstance(stop, str | None):
                 raise TypeError("stop_reason")
-            output = _count((event.get("usage") or {}).get("output_tokens", self._output_tokens))
-            self._stop, self._output_tokens = stop, output
+            self._counts.update(event.get("usage"))
+            self._stop = stop
+            # A stream may be finalised from here on: no tool call is left without arguments.
+            return self._empty_arguments(set(self._no_arguments))
         elif kind == "message_stop":
-            return [self._end()]
+            return [*self._empty_arguments(set(self._no_arguments)), self._end()]
         return []
+
+    def _tool_start(self, position: int, block: dict[str, Any]) -> chat.StreamDelta:
+        call_id, name, given = str(block["id"]), str(block["name"]), block.get("input")
+        if given is not None and not isinstance(given, dict):
+            raise TypeError("input")
+        arguments = orjson.dumps(given).decode() if given else ""
+        new = position not in self._tool_index
+        index = self._tool_index.setdefault(position, len(self._tool_index))
+        if arguments:
+            self._whole.add(index)
+            self._no_arguments.discard(index)
+        elif new:
+            self._no_arguments.add(index)
+        return chat.StreamDelta(tool_calls=(chat.ToolCallDelta(index, call_id, name, arguments),))
+
+    def _empty_arguments(self, indexes: set[int]) -> list[chat.StreamEvent]:
+        """``{}`` for those of the tool calls ``indexes`` that sent no arguments."""
+        empty = sorted(indexes & self._no_arguments)
+        self._no_arguments -= indexes
+        if not empty:
+            return []
+        return [
+            chat.StreamDelta(
+                tool_calls=tuple(chat.ToolCallDelta(index, arguments="{}") for index in empty)
+            )
+        ]
 
     def _end(self) -> chat.StreamEnd:
         return chat.StreamEnd(
             _STOP.get(self._stop, "stop"),  # type: ignore[arg-type]
-            chat.TokenUsage(self._input_tokens, self._output_tokens),
+            self._counts.usage(),
         )
 
     def finished(self) -> chat.StreamEnd | None:
@@ -251,7 +339,9 @@ class _EventDecoder(StreamDecoder):
 
 
 def _count(value: Any) -> int:
-    """A token count (TypeError when it is not one)."""
-    if not isinstance(value, int):
+    """A token count; null or absent is 0 (TypeError when it is not a count)."""
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError("token count")
     return max(value, 0)

@@ -82,10 +82,7 @@ class Answer:
 
     def bill(self, usage: TokenUsage, cost_usd: float) -> None:
         """Add one attempt's usage to the answer's."""
-        self.usage = TokenUsage(
-            self.usage.prompt_tokens + usage.prompt_tokens,
-            self.usage.completion_tokens + usage.completion_tokens,
-        )
+        self.usage = self.usage + usage
         self.cost_usd += cost_usd
 
 

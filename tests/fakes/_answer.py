@@ -6,13 +6,14 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 __all__ = [
     "TOOL_ARGUMENTS",
     "Answer",
     "JSONObject",
+    "Reported",
     "Stream",
     "WireFormat",
     "dumps",
@@ -30,6 +31,20 @@ def dumps(value: object) -> bytes:
 
 
 @dataclass(frozen=True)
+class Reported:
+    """How an answer's usage and tool input are reported, where a provider has choices."""
+
+    cache_read_tokens: int = 0
+    """Prompt tokens read from the provider's prompt cache."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the provider's prompt cache."""
+    start_usage: Literal["full", "zero", "absent"] = "full"
+    """Anthropic streaming: ``message_start``'s usage (see ``Behavior.start_usage``)."""
+    tool_input_whole: bool = False
+    """Anthropic streaming: the tool input whole in ``content_block_start``."""
+
+
+@dataclass(frozen=True)
 class Answer:
     """One deterministic reply: text or a single tool call, already cut into pieces."""
 
@@ -42,6 +57,9 @@ class Answer:
     prompt_tokens: int
     stop: Literal["stop", "tool", "length"]
     created: int
+    arguments: JSONObject = field(default_factory=lambda: dict(TOOL_ARGUMENTS))
+    """The tool call's input when ``tool_name`` is set."""
+    reported: Reported = field(default_factory=Reported)
 
     @property
     def completion_tokens(self) -> int:
@@ -143,15 +161,21 @@ def make_answer(
     max_tokens: int | None,
     text: str | None = None,
     prefill: str | None = None,
+    prompt_tokens: int | None = None,
+    arguments: JSONObject | None = None,
+    reported: Reported | None = None,
 ) -> Answer:
     """The answer to ``body``: a call to the chosen tool, else ``text`` (default
     "Hello from <model>."). With a ``prefill`` the answer is what follows it: the pieces of
     the whole text that it does not cover, the first one cut where it ends (when the text does
-    not start with it, the whole text follows it)."""
+    not start with it, the whole text follows it). ``prompt_tokens`` (default: estimated),
+    the tool's ``arguments`` (default: ``TOOL_ARGUMENTS``) and how usage is ``reported`` are the
+    test's to choose."""
+    arguments = dict(TOOL_ARGUMENTS) if arguments is None else arguments
     model = str(body["model"])
     tool = _pick_tool(body) if prefill is None else None
     if tool is not None:
-        pieces = split(json.dumps(TOOL_ARGUMENTS), chunks)
+        pieces = split(json.dumps(arguments), chunks)
         stop: Literal["stop", "tool", "length"] = "tool"
     else:
         pieces = split(f"Hello from {model}." if text is None else text, chunks)
@@ -165,9 +189,11 @@ def make_answer(
         model=model,
         pieces=pieces,
         tool_name=tool,
-        prompt_tokens=_prompt_tokens(body),
+        prompt_tokens=_prompt_tokens(body) if prompt_tokens is None else prompt_tokens,
         stop=stop,
         created=int(time.time()),
+        arguments=arguments,
+        reported=reported or Reported(),
     )
 
 

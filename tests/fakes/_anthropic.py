@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from tests.fakes._answer import TOOL_ARGUMENTS, Answer, JSONObject, Stream, WireFormat, dumps
+from tests.fakes._answer import Answer, JSONObject, Stream, WireFormat, dumps
 
 __all__ = ["AnthropicMessages"]
 
@@ -61,20 +61,22 @@ class AnthropicMessages(WireFormat):
             **_message(answer),
             "content": [_block(answer, full=True)],
             "stop_reason": _STOP[answer.stop],
-            "usage": {
-                "input_tokens": answer.prompt_tokens,
-                "output_tokens": answer.completion_tokens,
-            },
+            "usage": {**_input_usage(answer), "output_tokens": answer.completion_tokens},
         }
 
     def stream(self, answer: Answer, body: JSONObject) -> Stream:
         """message_start, ping, one content block streamed in deltas, message_delta, stop."""
-        start = {
-            **_message(answer),
-            "content": [],
-            "stop_reason": None,
-            "usage": {"input_tokens": answer.prompt_tokens, "output_tokens": 1},
-        }
+        start: JSONObject = {**_message(answer), "content": [], "stop_reason": None}
+        # Streaming reference, "Event types": message_start's Message has usage as far as
+        # known; message_delta's usage counts are cumulative. Servers that count the input
+        # late report 0 (or no usage) at the start and the input counts in message_delta.
+        final_usage: JSONObject = {"output_tokens": answer.completion_tokens}
+        if answer.reported.start_usage == "full":
+            start["usage"] = {**_input_usage(answer), "output_tokens": 1}
+        else:
+            if answer.reported.start_usage == "zero":
+                start["usage"] = {"input_tokens": 0, "output_tokens": 0}
+            final_usage = {**_input_usage(answer), **final_usage}
         head = (
             _event({"type": "message_start", "message": start}),
             _event({"type": "content_block_start", "index": 0, "content_block": _block(answer)}),
@@ -82,6 +84,13 @@ class AnthropicMessages(WireFormat):
         )
         if answer.tool_name is None:
             deltas = [{"type": "text_delta", "text": piece} for piece in answer.pieces]
+        elif answer.reported.tool_input_whole:
+            deltas = []
+        elif not answer.arguments:
+            # "Input JSON delta": the deltas' partial_json strings concatenate to the input;
+            # the reference's tool-use example opens with an empty one, and a tool without
+            # parameters gets only that.
+            deltas = [{"type": "input_json_delta", "partial_json": ""}]
         else:
             deltas = [{"type": "input_json_delta", "partial_json": p} for p in answer.pieces]
         pieces = tuple(
@@ -93,7 +102,7 @@ class AnthropicMessages(WireFormat):
                 {
                     "type": "message_delta",
                     "delta": {"stop_reason": _STOP[answer.stop], "stop_sequence": None},
-                    "usage": {"output_tokens": answer.completion_tokens},
+                    "usage": final_usage,
                 }
             ),
             _event({"type": "message_stop"}),
@@ -130,15 +139,27 @@ def _message(answer: Answer) -> JSONObject:
     }
 
 
+def _input_usage(answer: Answer) -> JSONObject:
+    """The input side of a Messages ``usage`` object (Messages API reference, response
+    ``usage``): ``input_tokens`` excludes the cache reads and writes counted beside it."""
+    return {
+        "input_tokens": answer.prompt_tokens,
+        "cache_creation_input_tokens": answer.reported.cache_write_tokens,
+        "cache_read_input_tokens": answer.reported.cache_read_tokens,
+    }
+
+
 def _block(answer: Answer, *, full: bool = False) -> JSONObject:
-    """The single content block; when streaming it opens empty and fills through deltas."""
+    """The single content block; when streaming it opens empty and fills through deltas
+    (unless the fake is told to give a tool's input whole at the start)."""
     if answer.tool_name is None:
         return {"type": "text", "text": answer.text if full else ""}
+    whole = full or answer.reported.tool_input_whole
     return {
         "type": "tool_use",
         "id": f"toolu_fake{answer.seq:06d}",
         "name": answer.tool_name,
-        "input": dict(TOOL_ARGUMENTS) if full else {},
+        "input": dict(answer.arguments) if whole else {},
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 __all__ = ["Behavior"]
 
@@ -60,3 +61,19 @@ class Behavior:
     reject_prefill: bool = False
     """A request that continues an assistant prefill gets 400, as from an OpenAI-compatible
     server that does not know vLLM's ``continue_final_message``."""
+    prompt_tokens: int | None = None
+    """The prompt tokens reported (Anthropic: uncached ``input_tokens``); None estimates them
+    from the request's text."""
+    tool_arguments: dict[str, Any] | None = None
+    """The tool call's input; None is ``{"city": "Paris"}``, ``{}`` a tool without parameters."""
+    cache_read_tokens: int = 0
+    """Anthropic: ``cache_read_input_tokens`` reported beside ``input_tokens``."""
+    cache_write_tokens: int = 0
+    """Anthropic: ``cache_creation_input_tokens`` reported beside ``input_tokens``."""
+    start_usage: Literal["full", "zero", "absent"] = "full"
+    """Anthropic streaming: what ``message_start`` says of usage: the input counts ("full"),
+    ``input_tokens: 0`` ("zero") or no ``usage`` key ("absent"); with the last two the input
+    counts come in ``message_delta``'s usage."""
+    tool_input_whole: bool = False
+    """Anthropic streaming: the tool input comes whole in ``content_block_start`` and no
+    ``input_json_delta`` follows."""

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from tests.fakes._answer import TOOL_ARGUMENTS, Answer, JSONObject, Stream, WireFormat, dumps
+from tests.fakes._answer import Answer, JSONObject, Stream, WireFormat, dumps
 
 __all__ = ["OllamaChat", "tag_list"]
 
@@ -81,7 +81,7 @@ def tag_list(models: Iterable[str]) -> JSONObject:
 def _message(answer: Answer) -> JSONObject:
     if answer.tool_name is None:
         return {"role": "assistant", "content": answer.text}
-    call = {"function": {"name": answer.tool_name, "arguments": dict(TOOL_ARGUMENTS)}}
+    call = {"function": {"name": answer.tool_name, "arguments": dict(answer.arguments)}}
     return {"role": "assistant", "content": "", "tool_calls": [call]}
 
 

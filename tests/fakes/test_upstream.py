@@ -208,7 +208,12 @@ async def test_anthropic_reply_and_tool_use(client: httpx.AsyncClient) -> None:
     body = text.json()
     assert (body["type"], body["role"], body["stop_reason"]) == ("message", "assistant", "end_turn")
     assert body["content"] == [{"type": "text", "text": "Hello from claude-test."}]
-    assert body["usage"] == {"input_tokens": 5, "output_tokens": 4}
+    assert body["usage"] == {
+        "input_tokens": 5,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": 4,
+    }
     (block,) = tool.json()["content"]
     assert block["type"] == "tool_use"
     assert block["id"].startswith("toolu_")

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.fakes._answer import Answer, JSONObject, WireFormat, dumps, make_answer
+from tests.fakes._answer import Answer, JSONObject, Reported, WireFormat, dumps, make_answer
 from tests.fakes._anthropic import AnthropicMessages
 from tests.fakes._behavior import Behavior
 from tests.fakes._http import (
@@ -260,6 +260,14 @@ class FakeUpstream:
             max_tokens=wire.max_tokens(body),
             text=behavior.text,
             prefill=prefill,
+            prompt_tokens=behavior.prompt_tokens,
+            arguments=behavior.tool_arguments,
+            reported=Reported(
+                behavior.cache_read_tokens,
+                behavior.cache_write_tokens,
+                behavior.start_usage,
+                behavior.tool_input_whole,
+            ),
         )
         if not streaming:
             payload = dumps(wire.reply(answer))
