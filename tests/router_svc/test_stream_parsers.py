@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ from router_svc.errors import ConnectionFailed, ProviderError
 from router_svc.providers import ProviderCall, create_provider
 from router_svc.providers.http import HttpProvider
 from router_svc.providers.lenient import MAX_SKIPPED_IN_A_ROW
-from tests.fakes._answer import WireFormat, make_answer
+from tests.fakes._answer import Reported, WireFormat, make_answer
 from tests.fakes._anthropic import AnthropicMessages
 from tests.fakes._ollama import OllamaChat
 from tests.fakes._openai import OpenAIChat
@@ -65,6 +65,15 @@ JSON = st.recursive(
 
 
 @dataclass(frozen=True)
+class Shape:
+    """How a stream reports its usage and its tool input (the fake's defaults when unset)."""
+
+    prompt_tokens: int | None = None
+    arguments: dict[str, Any] | None = None
+    reported: Reported = field(default_factory=Reported)
+
+
+@dataclass(frozen=True)
 class Sample:
     """A well-formed stream: its payloads, where content starts and where the finish is."""
 
@@ -90,7 +99,9 @@ def request(tool: bool) -> ChatRequest:
     )
 
 
-def sample(kind: str, tool: bool, chunks: int) -> Sample:
+def sample(kind: str, tool: bool, chunks: int, shape: Shape | None = None) -> Sample:
+    """The fake's stream for ``kind``; ``shape`` varies how it reports usage and tool input."""
+    shape = shape or Shape()
     framing, wire = KINDS[kind]
     body: dict[str, Any] = {
         "model": "m",
@@ -100,7 +111,16 @@ def sample(kind: str, tool: bool, chunks: int) -> Sample:
     }
     if tool:
         body["tools"] = [{"type": "function", "function": {"name": "get_weather"}}]
-    answer = make_answer(body, seq=1, chunks=chunks, max_tokens=None, text=TEXT)
+    answer = make_answer(
+        body,
+        seq=1,
+        chunks=chunks,
+        max_tokens=None,
+        text=TEXT,
+        prompt_tokens=shape.prompt_tokens,
+        arguments=shape.arguments,
+        reported=shape.reported,
+    )
     stream = wire.stream(answer, body)
     frames = [*stream.head, *stream.pieces, *stream.tail]
     payloads: list[str] = []
