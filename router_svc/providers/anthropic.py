@@ -154,8 +154,11 @@ class AnthropicProvider(HttpProvider):
             for b in data["content"]
             if b["type"] == "tool_use"
         )
+        usage = data["usage"]
+        if not isinstance(usage, dict):
+            raise TypeError("usage")
         counts = _Counts()
-        counts.update(data["usage"])
+        counts.update(usage)
         return chat.Completion(
             content=text,
             tool_calls=calls,
