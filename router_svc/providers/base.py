@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import ClassVar, TypeVar
 
-from ..chat import Completion, StreamEvent
+from ..chat import ChatRequest, Completion, StreamEvent
 from ..config import ProviderConfig
 from ..urls import AddressPolicy
 from .call import ProviderCall
@@ -38,6 +38,12 @@ class Provider(abc.ABC):
 
         Raises a :class:`router_svc.errors.ProviderError` subclass on failure.
         """
+
+    def refuses(self, request: ChatRequest) -> str:
+        """The request field (its ``ChatRequest`` name) this kind's API cannot carry as asked,
+        or "": the router does not send the request here rather than drop the field (README,
+        "Request fields"). Kinds that carry every field keep this default."""
+        return ""
 
     @abc.abstractmethod
     def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:

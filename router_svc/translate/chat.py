@@ -32,7 +32,7 @@ from ..pbtime import duration, timestamp
 from ..registry import ModelEntry
 from ..routing.failover import Attempt, Served, StreamStarted, StreamSummary
 from ..routing.policy import Decision
-from .chat_checks import check_fallback_models, continued_message
+from .chat_checks import check_fallback_models, continued_message, openai_options
 
 __all__ = [
     "attempts_to_proto",
@@ -140,6 +140,7 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         frequency_penalty=chat.frequency_penalty if chat.HasField("frequency_penalty") else None,
         fallback_models=tuple(chat.fallback_models),
         prefill=prefill,
+        **openai_options(chat, path),
     )
 
 

@@ -157,8 +157,14 @@ def test_sampling_fields() -> None:
     assert chat.user == "u-1"
 
 
-def test_max_completion_tokens_wins_over_max_tokens() -> None:
-    assert parse(max_tokens=10, max_completion_tokens=20).max_tokens == 20
+def test_max_completion_tokens_travels_under_its_own_name() -> None:
+    # Issue 16, input 1: renamed to max_tokens, it reached reasoning models that refuse it.
+    chat = parse(max_completion_tokens=50)
+
+    assert chat.max_completion_tokens == 50
+    assert not chat.HasField("max_tokens")
+    both = parse(max_tokens=10, max_completion_tokens=20)
+    assert (both.max_tokens, both.max_completion_tokens) == (10, 20)
 
 
 def test_nulls_mean_not_given() -> None:
