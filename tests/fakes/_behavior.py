@@ -60,3 +60,7 @@ class Behavior:
     reject_prefill: bool = False
     """A request that continues an assistant prefill gets 400, as from an OpenAI-compatible
     server that does not know vLLM's ``continue_final_message``."""
+    reject_max_tokens: bool = False
+    """A request with ``max_tokens`` gets OpenAI's 400 for reasoning models (API reference,
+    chat completions, ``max_tokens``: "not compatible with o-series models"; the error is
+    ``unsupported_parameter``: "Use 'max_completion_tokens' instead")."""
