@@ -135,6 +135,9 @@ class ChatRequest:
     service_tier: str = ""
     reasoning_effort: str = ""
     parallel_tool_calls: bool | None = None
+    # Provider-specific extras: a JSON object as text, merged into the upstream body
+    # (router_svc.providers.extras); "" = none.
+    extra_body: str = ""
 
     @property
     def output_limit(self) -> int | None:

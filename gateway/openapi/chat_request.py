@@ -164,6 +164,15 @@ _ROUTER_OPTIONS = {
         "category": _capped(field_limits.CATEGORY_MAX_CHARS),
         "task_type": _capped(field_limits.TASK_TYPE_MAX_CHARS),
         "source": _capped(field_limits.SOURCE_MAX_CHARS),
+        "extra_body": {
+            "type": ["object", "null"],
+            "description": (
+                "Provider-specific extras merged into the upstream request body (objects key "
+                "by key); a key the router sets for the model's provider kind is refused "
+                "(400 naming llmrouter.extra_body.<key>). Its JSON text is at most "
+                f"{field_limits.EXTRA_BODY_MAX_CHARS} characters."
+            ),
+        },
         "preferences": {
             "type": ["object", "null"],
             "additionalProperties": False,

@@ -47,7 +47,7 @@ _SEED: Final = chat_rules.SEED
 _PENALTY: Final = chat_rules.PENALTY
 # n below the minimum is a range error; above it, "only n=1 is supported".
 _N_FLOOR: Final = chat_rules.Range(minimum=chat_rules.N.minimum)
-_ROUTER_KEYS: Final = ("category", "preferences", "task_type", "source")
+_ROUTER_KEYS: Final = ("category", "preferences", "task_type", "source", "extra_body")
 
 
 @dataclass(frozen=True)
@@ -370,6 +370,12 @@ def _router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> Non
     if (source := optional_str(ext, "source", "llmrouter")) is not None:
         # The body is more specific than the header.
         chat.caller.source = check_length(source, "llmrouter.source", field_limits.SOURCE_MAX_CHARS)
+    if (extra := optional_object(ext, "extra_body", "llmrouter")) is not None:
+        chat.extra_body_json = check_length(
+            _json_text(extra, "llmrouter.extra_body"),
+            "llmrouter.extra_body",
+            field_limits.EXTRA_BODY_MAX_CHARS,
+        )
     if (preferences := optional_object(ext, "preferences", "llmrouter")) is not None:
         parent = "llmrouter.preferences"
         for key, value in preferences.items():

@@ -110,6 +110,10 @@ def client_param(router_field: str | None, fallback_params: tuple[str, ...]) -> 
         return "model"
     if router_field and router_field.removeprefix("chat.") in _SAME_NAME:
         return router_field.removeprefix("chat.")
+    if router_field and router_field.startswith("chat.extra_body"):
+        # The body's llmrouter.extra_body (ChatRequest.extra_body_json), or one key of it.
+        rest = router_field.removeprefix("chat.extra_body").removeprefix("_json")
+        return f"llmrouter.extra_body{rest}"
     found = _ROUTER_FALLBACK.fullmatch(router_field or "")
     if found is not None and int(found.group(1)) < len(fallback_params):
         return fallback_params[int(found.group(1))]

@@ -183,7 +183,7 @@ class AnthropicProvider(HttpProvider):
             # JSON output is a forced tool here (.anthropic_json): the caller's tools could
             # never be called.
             return "response_format"
-        return ""
+        return super().refuses(request)
 
     async def complete(self, call: ProviderCall) -> chat.Completion:
         """One non-streaming call; a forced JSON tool's input is the answer's text."""

@@ -42,8 +42,9 @@ class Provider(abc.ABC):
     def refuses(self, request: ChatRequest) -> str:
         """The request field (its ``ChatRequest`` name) this kind's API cannot carry as asked,
         or "": the router does not send the request here rather than drop the field (README,
-        "Request fields"). Kinds that carry every field keep this default."""
-        return ""
+        "Request fields"). Here: extras (``extra_body``), which only HTTP kinds have a body
+        for."""
+        return "extra_body" if request.extra_body else ""
 
     @abc.abstractmethod
     def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:

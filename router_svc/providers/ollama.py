@@ -104,7 +104,7 @@ class OllamaProvider(HttpProvider):
             return "tool_choice"
         if request.tools and request.parallel_tool_calls is False:
             return "parallel_tool_calls"
-        return ""
+        return super().refuses(request)
 
     def decode(self, call: ProviderCall, data: Any) -> chat.Completion:
         """The message of a ``done`` answer, with its eval counts as usage."""

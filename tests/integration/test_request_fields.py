@@ -255,3 +255,46 @@ async def test_ollama_gets_options_and_format_or_a_400_naming_the_field(
         "tool_choice",
     )
     assert len(fake.requests) == calls
+
+
+async def test_extra_body_reaches_the_upstream_without_overriding_the_router(
+    stack: Stack, fake: FakeUpstream
+) -> None:
+    # vLLM's extra sampling parameters (top_k) through the official client's extra_body.
+    client = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key=KEY, max_retries=0)
+    await client.chat.completions.create(
+        model="o-mini",
+        messages=USER,  # type: ignore[arg-type]
+        max_completion_tokens=5,
+        extra_body={"llmrouter": {"extra_body": {"top_k": 40, "chat_template_kwargs": {}}}},
+    )
+    body = sent(fake)
+    assert (body["top_k"], body["chat_template_kwargs"], body["max_completion_tokens"]) == (
+        40,
+        {},
+        5,
+    )
+
+    # Ollama: objects merge key by key beside the router's own options.
+    extra = {"options": {"num_ctx": 8192}, "keep_alive": "5m"}
+    answer = await post(
+        stack, model="llama", messages=USER, temperature=0.5, llmrouter={"extra_body": extra}
+    )
+    assert answer.status_code == 200, answer.text
+    body = sent(fake)
+    assert body["options"] == {"temperature": 0.5, "num_ctx": 8192}
+    assert body["keep_alive"] == "5m"
+
+    # A key the router sets for that kind, or one that frames the exchange: 400 naming it.
+    calls = len(fake.requests)
+    for model, extra, param in (
+        ("llama", {"options": {"temperature": 0}}, "llmrouter.extra_body.options.temperature"),
+        ("llama", {"stream": True}, "llmrouter.extra_body.stream"),
+        ("claude", {"max_tokens": 10}, "llmrouter.extra_body.max_tokens"),
+        ("o-mini", {"messages": []}, "llmrouter.extra_body.messages"),
+    ):
+        response = await post(
+            stack, model=model, messages=USER, temperature=0.5, llmrouter={"extra_body": extra}
+        )
+        refused(response, param)
+    assert len(fake.requests) == calls
