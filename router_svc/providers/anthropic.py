@@ -148,8 +148,10 @@ class AnthropicProvider(HttpProvider):
         choice = body.get("tool_choice")
         if request.parallel_tool_calls is False and choice and choice["type"] != "none":
             choice["disable_parallel_tool_use"] = True
-        if forced := json_tool(request):
+        if not call.prefill and (forced := json_tool(request)):
             # refuses() keeps requests with tools of their own away: this is the only tool.
+            # Continuing a broken JSON answer (prefill) needs no tool: the prefilled JSON text
+            # is continued as text ("Prefill Claude's response", the guide's JSON advice).
             body["tools"], body["tool_choice"] = [forced[0]], forced[1]
         if request.service_tier:
             body["service_tier"] = _SERVICE_TIERS[request.service_tier]
