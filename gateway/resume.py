@@ -57,7 +57,8 @@ def replica_lost(exc: grpc.aio.AioRpcError) -> bool:
 def resumed_chat(chat: chat_pb2.ChatRequest, chunks: ChunkStream) -> chat_pb2.ChatRequest:
     """``chat`` asked again after ``chunks`` were sent: on the model that was streaming, and,
     once text was sent, as that text to continue (``continue_final_message``), with what is
-    left of ``max_tokens`` (each delta sent counted as one token, as streams send them)."""
+    left of ``max_tokens`` and ``max_completion_tokens`` (each delta sent counted as one token,
+    as streams send them)."""
     again = chat_pb2.ChatRequest()
     again.CopyFrom(chat)
     model = chunks.serving_model
@@ -67,8 +68,9 @@ def resumed_chat(chat: chat_pb2.ChatRequest, chunks: ChunkStream) -> chat_pb2.Ch
     if text:
         again.messages.append(chat_pb2.Message(role=chat_pb2.ROLE_ASSISTANT, content=text))
         again.continue_final_message = True
-        if again.HasField("max_tokens"):
-            again.max_tokens = max(again.max_tokens - chunks.deltas, 1)
+        for limit in ("max_tokens", "max_completion_tokens"):
+            if again.HasField(limit):
+                setattr(again, limit, max(getattr(again, limit) - chunks.deltas, 1))
     return again
 
 

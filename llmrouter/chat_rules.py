@@ -24,13 +24,18 @@ __all__ = [
     "PENALTY",
     "PREFERENCE_KEYS",
     "PREFERENCE_WEIGHT",
+    "REASONING_EFFORTS",
     "RESPONSE_FORMATS",
     "ROLES",
     "SEED",
+    "SERVICE_TIERS",
     "STOP_MAX_ITEMS",
     "TEMPERATURE",
     "TOOL_CHOICE_MODES",
+    "TOP_LOGPROBS",
     "TOP_P",
+    "UNSUPPORTED_DEFAULTS",
+    "UNSUPPORTED_FIELDS",
     "N",
     "Range",
 ]
@@ -70,6 +75,30 @@ PENALTY: Final = Range(-2, 2)
 # One choice per request: a silent single answer to n > 1 would be a wrong answer.
 N: Final = Range(1, 1)
 STOP_MAX_ITEMS: Final = 4
+# top_logprobs: "An integer between 0 and 20" (needs logprobs: true).
+TOP_LOGPROBS: Final = Range(0, 20)
+# The values of OpenAI's service_tier and reasoning_effort (chat completions reference).
+SERVICE_TIERS: Final = ("auto", "default", "flex", "scale", "priority")
+REASONING_EFFORTS: Final = ("none", "minimal", "low", "medium", "high", "xhigh")
+# Fields of OpenAI's chat completions request that the router does not carry yet: a request
+# that sets one (other than to its default, see the gateway) is refused naming it, never
+# served as if the field were absent.
+UNSUPPORTED_FIELDS: Final = (
+    "audio",
+    "function_call",
+    "functions",
+    "logit_bias",
+    "modalities",
+    "prediction",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "safety_identifier",
+    "store",
+    "verbosity",
+    "web_search_options",
+)
+# The values of those fields that ask for nothing beyond the default: accepted as no-ops.
+UNSUPPORTED_DEFAULTS: Final[Mapping[str, object]] = {"store": False, "modalities": ["text"]}
 
 # The JSON names of the enums and their ChatRequest values; the order is the one the gateway's
 # "is not one of ..." messages list.

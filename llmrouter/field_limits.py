@@ -20,6 +20,7 @@ from typing import Final
 
 __all__ = [
     "CATEGORY_MAX_CHARS",
+    "EXTRA_BODY_MAX_CHARS",
     "FALLBACK_MODELS_MAX",
     "METADATA_KEY_MAX_CHARS",
     "METADATA_MAX_PAIRS",
@@ -30,6 +31,8 @@ __all__ = [
     "USER_MAX_CHARS",
 ]
 
+# Provider-specific extras (llmrouter.extra_body), as JSON text: bounded like every field.
+EXTRA_BODY_MAX_CHARS: Final = 16384
 # OpenAI's metadata limits.
 METADATA_MAX_PAIRS: Final = 16
 METADATA_KEY_MAX_CHARS: Final = 64

@@ -126,6 +126,25 @@ class ChatRequest:
     # (continue_final_message), taken out of ``messages``: only models that can continue an
     # answer serve it, each given it as the prefill, and the answer is what follows it.
     prefill: str = ""
+    # OpenAI's newer output limit, kept apart from ``max_tokens``: OpenAI-compatible upstreams
+    # get the name the client used (reasoning models reject max_tokens).
+    max_completion_tokens: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    # OpenAI's service_tier and reasoning_effort as sent; "" = unset.
+    service_tier: str = ""
+    reasoning_effort: str = ""
+    parallel_tool_calls: bool | None = None
+    # Provider-specific extras: a JSON object as text, merged into the upstream body
+    # (router_svc.providers.extras); "" = none.
+    extra_body: str = ""
+
+    @property
+    def output_limit(self) -> int | None:
+        """The most tokens the answer may take: max_completion_tokens, else max_tokens."""
+        if self.max_completion_tokens is not None:
+            return self.max_completion_tokens
+        return self.max_tokens
 
     @property
     def needs_vision(self) -> bool:

@@ -117,8 +117,8 @@ def start_attempt_span(start: AttemptSpanInput) -> trace.Span | None:
         attributes["llmrouter.fallback_reason"] = start.fallback_reason
     if start.retry_after_s is not None:
         attributes["llmrouter.retry_after_s"] = start.retry_after_s
-    if request.max_tokens is not None:
-        attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = request.max_tokens
+    if request.output_limit is not None:
+        attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = request.output_limit
     if request.temperature is not None:
         attributes[gen_ai.GEN_AI_REQUEST_TEMPERATURE] = request.temperature
     if start.capture_content:

@@ -25,7 +25,7 @@ _RANGES = {
     "temperature": (chat_rules.TEMPERATURE, True),
     "top_p": (chat_rules.TOP_P, True),
     "max_tokens": (chat_rules.MAX_TOKENS, True),
-    "max_completion_tokens": (chat_rules.MAX_TOKENS, False),
+    "max_completion_tokens": (chat_rules.MAX_TOKENS, True),
     "seed": (chat_rules.SEED, False),
     "presence_penalty": (chat_rules.PENALTY, False),
     "frequency_penalty": (chat_rules.PENALTY, False),
@@ -135,3 +135,39 @@ def test_the_schema_enums_name_the_same_values() -> None:
     published = {f["properties"]["type"].get("const") for f in formats[:2]}
     published.update(formats[0]["properties"]["type"]["enum"])
     assert published - {None} == set(chat_rules.RESPONSE_FORMATS)
+
+
+@pytest.mark.parametrize(
+    ("key", "allowed"),
+    [
+        ("service_tier", chat_rules.SERVICE_TIERS),
+        ("reasoning_effort", chat_rules.REASONING_EFFORTS),
+    ],
+)
+def test_openai_option_enums_agree(key: str, allowed: tuple[str, ...]) -> None:
+    for value in allowed:
+        assert _gateway_param({**_BODY, key: value}) is None
+    assert _gateway_param({**_BODY, key: "other"}) == key
+    chat = parse_chat_request(_BODY).chat
+    setattr(chat, key, "other")
+    with pytest.raises(RouterInvalid) as caught:
+        chat_from_proto(chat)
+    assert caught.value.field == f"chat.{key}"
+    published = _schema()["ChatCompletionRequest"]["properties"][key]["enum"]
+    assert published == [*allowed, None]
+
+
+def test_top_logprobs_rules_agree() -> None:
+    rule = chat_rules.TOP_LOGPROBS
+    with_logprobs = {**_BODY, "logprobs": True}
+    assert _gateway_param({**with_logprobs, "top_logprobs": rule.maximum}) is None
+    assert _gateway_param({**with_logprobs, "top_logprobs": rule.maximum + 1}) == "top_logprobs"
+    assert _gateway_param({**_BODY, "top_logprobs": 1}) == "top_logprobs"
+    for logprobs, top in ((True, rule.maximum + 1), (False, 1)):
+        chat = parse_chat_request(_BODY).chat
+        chat.logprobs, chat.top_logprobs = logprobs, top
+        with pytest.raises(RouterInvalid) as caught:
+            chat_from_proto(chat)
+        assert caught.value.field == "chat.top_logprobs"
+    published = _schema()["ChatCompletionRequest"]["properties"]["top_logprobs"]
+    assert (published["minimum"], published["maximum"]) == (rule.minimum, rule.maximum)

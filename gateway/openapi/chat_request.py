@@ -164,6 +164,15 @@ _ROUTER_OPTIONS = {
         "category": _capped(field_limits.CATEGORY_MAX_CHARS),
         "task_type": _capped(field_limits.TASK_TYPE_MAX_CHARS),
         "source": _capped(field_limits.SOURCE_MAX_CHARS),
+        "extra_body": {
+            "type": ["object", "null"],
+            "description": (
+                "Provider-specific extras merged into the upstream request body (objects key "
+                "by key); a key the router sets for the model's provider kind is refused "
+                "(400 naming llmrouter.extra_body.<key>). Its JSON text is at most "
+                f"{field_limits.EXTRA_BODY_MAX_CHARS} characters."
+            ),
+        },
         "preferences": {
             "type": ["object", "null"],
             "additionalProperties": False,
@@ -202,12 +211,29 @@ _FALLBACKS = {
     ),
 }
 
+# OpenAI's fields the router does not carry: refused (400 naming them) unless null or the
+# default that asks for nothing.
+_UNSUPPORTED_DEFAULTS: Final = chat_rules.UNSUPPORTED_DEFAULTS
+_UNSUPPORTED: Final[dict[str, Any]] = {
+    name: {
+        "description": "Not supported by this router: refused unless null"
+        + (" or the default." if name in _UNSUPPORTED_DEFAULTS else "."),
+        "anyOf": [
+            {"type": "null"},
+            *([{"const": _UNSUPPORTED_DEFAULTS[name]}] if name in _UNSUPPORTED_DEFAULTS else []),
+        ],
+    }
+    for name in chat_rules.UNSUPPORTED_FIELDS
+}
+
 _CHAT_REQUEST = {
     "type": "object",
     "description": (
         "OpenAI's chat completion request. Unknown top-level fields are ignored, as OpenAI's "
-        "clients send some the gateway does not use. Tool names must be unique, and a "
-        "'tool_choice' function must name one of 'tools'."
+        "clients send some the gateway does not use; OpenAI's fields the router does not "
+        "carry (" + ", ".join(chat_rules.UNSUPPORTED_FIELDS) + ") are refused with a 400 "
+        "naming them, except store: false and modalities: ['text']. Tool names must be "
+        "unique, and a 'tool_choice' function must name one of 'tools'."
     ),
     "required": ["model", "messages"],
     "properties": {
@@ -233,6 +259,14 @@ _CHAT_REQUEST = {
         "top_p": _number(chat_rules.TOP_P),
         "max_completion_tokens": _integer(chat_rules.MAX_TOKENS),
         "max_tokens": _integer(chat_rules.MAX_TOKENS),
+        "logprobs": {"type": ["boolean", "null"]},
+        "top_logprobs": {
+            **_integer(chat_rules.TOP_LOGPROBS),
+            "description": "Only with 'logprobs': true.",
+        },
+        "service_tier": {"enum": [*chat_rules.SERVICE_TIERS, None]},
+        "reasoning_effort": {"enum": [*chat_rules.REASONING_EFFORTS, None]},
+        "parallel_tool_calls": {"type": ["boolean", "null"]},
         "seed": _integer(chat_rules.SEED),
         "presence_penalty": _number(chat_rules.PENALTY),
         "frequency_penalty": _number(chat_rules.PENALTY),
@@ -267,6 +301,7 @@ _CHAT_REQUEST = {
             "properties": {"include_usage": {"type": ["boolean", "null"]}},
         },
         "llmrouter": _ROUTER_OPTIONS,
+        **_UNSUPPORTED,
     },
     "allOf": [
         {  # models or fallbacks, not both
@@ -281,6 +316,13 @@ _CHAT_REQUEST = {
                 "properties": {"stream_options": {"type": "object"}},
             },
             "then": {"required": ["stream"], "properties": {"stream": {"const": True}}},
+        },
+        {  # top_logprobs needs logprobs: true
+            "if": {
+                "required": ["top_logprobs"],
+                "properties": {"top_logprobs": {"type": "integer"}},
+            },
+            "then": {"required": ["logprobs"], "properties": {"logprobs": {"const": True}}},
         },
         {  # a tool_choice other than none/auto needs tools
             "if": {

@@ -10,6 +10,7 @@ import grpc
 import orjson
 
 from gateway.errors import InvalidRequest, UpstreamError, from_rpc_error
+from gateway.translate.chat_options import parse_options
 from gateway.translate.fallbacks import client_param, parse_fallbacks
 from gateway.validate import (
     check_length,
@@ -46,7 +47,7 @@ _SEED: Final = chat_rules.SEED
 _PENALTY: Final = chat_rules.PENALTY
 # n below the minimum is a range error; above it, "only n=1 is supported".
 _N_FLOOR: Final = chat_rules.Range(minimum=chat_rules.N.minimum)
-_ROUTER_KEYS: Final = ("category", "preferences", "task_type", "source")
+_ROUTER_KEYS: Final = ("category", "preferences", "task_type", "source", "extra_body")
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ def parse_chat_request(
         chat.tool_choice.CopyFrom(_tool_choice(obj["tool_choice"], tool_names))
 
     _sampling(obj, chat)
+    parse_options(obj, chat)
     chat.stops.extend(_stops(obj.get("stop")))
     if (response_format := optional_object(obj, "response_format")) is not None:
         chat.response_format.CopyFrom(_response_format(response_format))
@@ -298,10 +300,9 @@ def _sampling(obj: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None:
         chat.temperature = temperature
     if (top_p := optional_number(obj, "top_p", within=_TOP_P)) is not None:
         chat.top_p = top_p
-    # max_tokens is deprecated in favour of max_completion_tokens; the newer name wins.
-    limit = optional_int(obj, "max_completion_tokens", within=_MAX_TOKENS)
-    legacy = optional_int(obj, "max_tokens", within=_MAX_TOKENS)
-    if (max_tokens := limit if limit is not None else legacy) is not None:
+    # max_completion_tokens (the newer name) is set by parse_options: each travels under its
+    # own name, as OpenAI-compatible upstreams tell them apart.
+    if (max_tokens := optional_int(obj, "max_tokens", within=_MAX_TOKENS)) is not None:
         chat.max_tokens = max_tokens
     if (seed := optional_int(obj, "seed", within=_SEED)) is not None:
         chat.seed = seed
@@ -369,6 +370,12 @@ def _router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> Non
     if (source := optional_str(ext, "source", "llmrouter")) is not None:
         # The body is more specific than the header.
         chat.caller.source = check_length(source, "llmrouter.source", field_limits.SOURCE_MAX_CHARS)
+    if (extra := optional_object(ext, "extra_body", "llmrouter")) is not None:
+        chat.extra_body_json = check_length(
+            _json_text(extra, "llmrouter.extra_body"),
+            "llmrouter.extra_body",
+            field_limits.EXTRA_BODY_MAX_CHARS,
+        )
     if (preferences := optional_object(ext, "preferences", "llmrouter")) is not None:
         parent = "llmrouter.preferences"
         for key, value in preferences.items():

@@ -30,6 +30,22 @@ __all__ = ["client_param", "parse_fallbacks"]
 # The router's names for the fields, in BadRequest field violations.
 _ROUTER_FALLBACK: Final = re.compile(r"chat\.fallback_models\[(\d+)\]")
 _ROUTER_MODEL: Final = "chat.model"
+# ChatRequest fields named as in the body (chat.reasoning_effort -> reasoning_effort).
+_SAME_NAME: Final = frozenset(
+    (
+        "frequency_penalty",
+        "logprobs",
+        "max_completion_tokens",
+        "parallel_tool_calls",
+        "presence_penalty",
+        "reasoning_effort",
+        "response_format",
+        "seed",
+        "service_tier",
+        "tool_choice",
+        "top_logprobs",
+    )
+)
 
 
 def parse_fallbacks(obj: Mapping[str, Any], model: str) -> tuple[list[str], tuple[str, ...]]:
@@ -92,6 +108,12 @@ def client_param(router_field: str | None, fallback_params: tuple[str, ...]) -> 
     ``fallbacks[1]``, ``chat.model`` -> ``model``); other fields are returned as they are."""
     if router_field == _ROUTER_MODEL:
         return "model"
+    if router_field and router_field.removeprefix("chat.") in _SAME_NAME:
+        return router_field.removeprefix("chat.")
+    if router_field and router_field.startswith("chat.extra_body"):
+        # The body's llmrouter.extra_body (ChatRequest.extra_body_json), or one key of it.
+        rest = router_field.removeprefix("chat.extra_body").removeprefix("_json")
+        return f"llmrouter.extra_body{rest}"
     found = _ROUTER_FALLBACK.fullmatch(router_field or "")
     if found is not None and int(found.group(1)) < len(fallback_params):
         return fallback_params[int(found.group(1))]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import aclosing
 from typing import Any
 
 import orjson
@@ -15,12 +16,18 @@ from ..errors import (
     RateLimited,
     UpstreamUnavailable,
 )
+from .anthropic_json import as_json_answer, json_answer_stream, json_tool, json_tool_name
 from .base import provider_kind
 from .call import ProviderCall
 from .http import HttpProvider
 from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
 
 __all__ = ["AnthropicProvider"]
+
+# OpenAI's service_tier -> Anthropic's (Messages API, "service_tier": "auto" uses Priority
+# Tier capacity when available, "standard_only" only standard capacity). OpenAI's "default"
+# is standard processing; flex, scale and priority have no counterpart and are refused.
+_SERVICE_TIERS = {"auto": "auto", "default": "standard_only"}
 
 API_VERSION = "2023-06-01"
 # Anthropic requires max_tokens; used when the caller sets none.
@@ -113,7 +120,8 @@ class AnthropicProvider(HttpProvider):
         body: dict[str, Any] = {
             "model": call.model,
             "messages": messages,
-            "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
+            # max_completion_tokens or max_tokens: Anthropic's one limit, required.
+            "max_tokens": request.output_limit or DEFAULT_MAX_TOKENS,
         }
         if system:
             body["system"] = system
@@ -126,14 +134,27 @@ class AnthropicProvider(HttpProvider):
                 }
                 for t in request.tools
             ]
-        if request.tool_choice:
+        if request.tool_choice or (request.tools and request.parallel_tool_calls is False):
             body["tool_choice"] = (
                 {"type": "tool", "name": request.tool_choice}
                 if request.tool_choice_is_function
                 else {
-                    "type": {"auto": "auto", "none": "none", "required": "any"}[request.tool_choice]
+                    "type": {"auto": "auto", "none": "none", "required": "any"}[
+                        request.tool_choice or "auto"
+                    ]
                 }
             )
+        # tool_choice auto, any and tool take disable_parallel_tool_use; none makes no calls.
+        choice = body.get("tool_choice")
+        if request.parallel_tool_calls is False and choice and choice["type"] != "none":
+            choice["disable_parallel_tool_use"] = True
+        if not call.prefill and (forced := json_tool(request)):
+            # refuses() keeps requests with tools of their own away: this is the only tool.
+            # Continuing a broken JSON answer (prefill) needs no tool: the prefilled JSON text
+            # is continued as text ("Prefill Claude's response", the guide's JSON advice).
+            body["tools"], body["tool_choice"] = [forced[0]], forced[1]
+        if request.service_tier:
+            body["service_tier"] = _SERVICE_TIERS[request.service_tier]
         if request.temperature is not None:
             body["temperature"] = min(request.temperature, 1.0)
         if request.top_p is not None:
@@ -145,6 +166,41 @@ class AnthropicProvider(HttpProvider):
         if stream:
             body["stream"] = True
         return body
+
+    def refuses(self, request: chat.ChatRequest) -> str:
+        """Fields the Messages API has no counterpart for (README, "Request fields")."""
+        if request.logprobs:
+            return "logprobs"
+        if request.top_logprobs is not None:
+            return "top_logprobs"
+        for name in ("seed", "presence_penalty", "frequency_penalty"):
+            if getattr(request, name) is not None:
+                return name
+        if request.reasoning_effort:
+            # Extended thinking takes a token budget; no budget is OpenAI's "low" or "high".
+            return "reasoning_effort"
+        if request.service_tier and request.service_tier not in _SERVICE_TIERS:
+            return "service_tier"
+        if request.needs_json and request.tools:
+            # JSON output is a forced tool here (.anthropic_json): the caller's tools could
+            # never be called.
+            return "response_format"
+        return super().refuses(request)
+
+    async def complete(self, call: ProviderCall) -> chat.Completion:
+        """One non-streaming call; a forced JSON tool's input is the answer's text."""
+        completion = await super().complete(call)
+        name = json_tool_name(call.request)
+        return as_json_answer(completion, name) if name else completion
+
+    async def stream(self, call: ProviderCall) -> AsyncIterator[chat.StreamEvent]:
+        """The decoded stream; a forced JSON tool's input streams as the answer's text."""
+        events = super().stream(call)
+        if name := json_tool_name(call.request):
+            events = json_answer_stream(events, name)
+        async with aclosing(events):  # type: ignore[type-var]
+            async for event in events:
+                yield event
 
     def decode(self, call: ProviderCall, data: Any) -> chat.Completion:
         """The text and tool-use blocks of a message."""

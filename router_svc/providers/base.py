@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import ClassVar, TypeVar
 
-from ..chat import Completion, StreamEvent
+from ..chat import ChatRequest, Completion, StreamEvent
 from ..config import ProviderConfig
 from ..urls import AddressPolicy
 from .call import ProviderCall
@@ -38,6 +38,13 @@ class Provider(abc.ABC):
 
         Raises a :class:`router_svc.errors.ProviderError` subclass on failure.
         """
+
+    def refuses(self, request: ChatRequest) -> str:
+        """The request field (its ``ChatRequest`` name) this kind's API cannot carry as asked,
+        or "": the router does not send the request here rather than drop the field (README,
+        "Request fields"). Here: extras (``extra_body``), which only HTTP kinds have a body
+        for."""
+        return "extra_body" if request.extra_body else ""
 
     @abc.abstractmethod
     def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:

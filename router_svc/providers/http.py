@@ -34,6 +34,7 @@ from ..redact import MESSAGE_LIMIT, Credentials, upstream_message
 from ..urls import AddressPolicy
 from .base import Provider
 from .call import ProviderCall
+from .extras import collision, merged
 from .lenient import StreamDecoder, decode
 from .transport import UpstreamClient
 
@@ -203,6 +204,21 @@ class HttpProvider(Provider):
     def encode(self, call: ProviderCall, *, stream: bool) -> dict[str, Any]:
         """The request body for ``call``."""
 
+    def upstream_body(self, call: ProviderCall, *, stream: bool) -> bytes:
+        """The encoded request body, with the caller's extras merged in (:mod:`.extras`)."""
+        body = self.encode(call, stream=stream)
+        if call.request.extra_body:
+            body = merged(body, orjson.loads(call.request.extra_body))
+        return orjson.dumps(body)
+
+    def refuses(self, request: ChatRequest) -> str:
+        """``extra_body.<key>`` for an extra that would override a key this codec sets."""
+        if not request.extra_body:
+            return ""
+        probe = self.encode(ProviderCall("", request, 0.0), stream=True)
+        found = collision(probe, orjson.loads(request.extra_body))
+        return f"extra_body.{found}" if found else ""
+
     @abc.abstractmethod
     def decode(self, call: ProviderCall, data: Any) -> Completion:
         """The completion in a unary answer (``KeyError``, ``TypeError``... when it has none)."""
@@ -230,7 +246,7 @@ class HttpProvider(Provider):
 
     async def complete(self, call: ProviderCall) -> Completion:
         """One non-streaming call."""
-        body = orjson.dumps(self.encode(call, stream=False))
+        body = self.upstream_body(call, stream=False)
         response = await self._client.post(self.path, body, self._limits(call), _trace(call))
         raw = response.content
         if response.status_code >= 300:
@@ -255,7 +271,7 @@ class HttpProvider(Provider):
 
         Closing the iterator early closes the response, which cancels the upstream request.
         """
-        body = orjson.dumps(self.encode(call, stream=True))
+        body = self.upstream_body(call, stream=True)
         async with self._client.stream(
             self.path, body, self._limits(call), _trace(call)
         ) as response:

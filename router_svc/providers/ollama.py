@@ -67,10 +67,16 @@ class OllamaProvider(HttpProvider):
             options["temperature"] = request.temperature
         if request.top_p is not None:
             options["top_p"] = request.top_p
-        if request.max_tokens is not None:
-            options["num_predict"] = request.max_tokens
+        if (limit := request.output_limit) is not None:
+            # max_completion_tokens or max_tokens.
+            options["num_predict"] = limit
         if request.seed is not None:
             options["seed"] = request.seed
+        # Ollama API reference, "Generate a chat completion", ``options``: the Modelfile
+        # parameters, presence_penalty and frequency_penalty among them.
+        for name in ("presence_penalty", "frequency_penalty"):
+            if (value := getattr(request, name)) is not None:
+                options[name] = value
         if request.stop:
             options["stop"] = list(request.stop)
         if options:
@@ -81,6 +87,24 @@ class OllamaProvider(HttpProvider):
         elif fmt is not None and fmt.type == "json_schema" and fmt.json_schema:
             body["format"] = _loads(fmt.json_schema).get("schema", "json")
         return body
+
+    def refuses(self, request: chat.ChatRequest) -> str:
+        """Fields /api/chat has no counterpart for (README, "Request fields")."""
+        if request.logprobs:
+            return "logprobs"
+        if request.top_logprobs is not None:
+            return "top_logprobs"
+        if request.reasoning_effort:
+            return "reasoning_effort"
+        if request.service_tier not in ("", "auto", "default"):
+            # One tier: "auto" and "default" are what every request gets.
+            return "service_tier"
+        if request.tools and request.tool_choice not in ("", "auto", "none"):
+            # /api/chat cannot force a call: "required" or one function would go unheeded.
+            return "tool_choice"
+        if request.tools and request.parallel_tool_calls is False:
+            return "parallel_tool_calls"
+        return super().refuses(request)
 
     def decode(self, call: ProviderCall, data: Any) -> chat.Completion:
         """The message of a ``done`` answer, with its eval counts as usage."""

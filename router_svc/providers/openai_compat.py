@@ -79,6 +79,23 @@ def openai_messages(messages: tuple[chat.Message, ...]) -> list[dict[str, Any]]:
     return out
 
 
+# ChatRequest fields sent as they are, when set.
+_PASSED = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "seed",
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+    "service_tier",
+    "reasoning_effort",
+    "parallel_tool_calls",
+)
+
+
 @provider_kind("openai")
 class OpenAICompatProvider(HttpProvider):
     """Speaks ``POST {base_url}/chat/completions`` with SSE streaming."""
@@ -117,16 +134,11 @@ class OpenAICompatProvider(HttpProvider):
                 if request.tool_choice_is_function
                 else request.tool_choice
             )
-        for name in (
-            "temperature",
-            "top_p",
-            "max_tokens",
-            "seed",
-            "presence_penalty",
-            "frequency_penalty",
-        ):
+        # Passed under the client's names, unchanged (README, "Request fields"): the upstream
+        # judges what its model takes (reasoning models refuse max_tokens, for one).
+        for name in _PASSED:
             value = getattr(request, name)
-            if value is not None:
+            if value is not None and value != "":
                 body[name] = value
         if request.stop:
             body["stop"] = list(request.stop)

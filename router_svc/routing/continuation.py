@@ -152,7 +152,7 @@ class Continuation:
         # The model whose text is continued: the continuation falls back from it (not from the
         # request's latest attempt, which may be a cancelled hedge or a continuer that failed).
         author = broken.entry.name
-        limit = run.info.request.max_tokens
+        limit = run.info.request.output_limit
         while queue and not answer.tool_calls:
             if limit is not None and answer.usage.completion_tokens >= limit:
                 # The caller's limit (for the whole answer) is spent: the answer ends as it

@@ -256,10 +256,14 @@ class Engine:
         deadline, prefill = run.deadline, answer.text
         first_by = min(deadline, started + self.retry.ttft_timeout_s)
         idle = self.retry.stream_idle_timeout_s
-        if prefill and request.max_tokens is not None:
-            # The caller's limit is for the whole answer: the continuation gets what is left.
-            left = request.max_tokens - answer.usage.completion_tokens
-            request = replace(request, max_tokens=max(left, 1))
+        if prefill and (cap := request.output_limit) is not None:
+            # The caller's limit is for the whole answer: the continuation gets what is left,
+            # under the name the caller used.
+            left = max(cap - answer.usage.completion_tokens, 1)
+            if request.max_completion_tokens is not None:
+                request = replace(request, max_completion_tokens=left)
+            else:
+                request = replace(request, max_tokens=left)
         call = ProviderCall(
             entry.upstream_model,
             request,

@@ -37,6 +37,8 @@ class Skip:
     model: str
     reason: str
     detail: str
+    # The request field the model cannot take (MISSING_CAPABILITY), "" when not one field.
+    field: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +131,7 @@ class Policy:
     ) -> Decision:
         # A text to continue is sent as well (one token per four characters, as usage has it).
         prompt_tokens = estimate_prompt_tokens(request) + -(-len(request.prefill) // 4)
-        needed = prompt_tokens + (request.max_tokens or DEFAULT_COMPLETION_TOKENS)
+        needed = prompt_tokens + (request.output_limit or DEFAULT_COMPLETION_TOKENS)
         kept: list[tuple[int, ModelEntry]] = []
         kept_fallbacks: list[Candidate] = []
         skipped: list[Skip] = []
@@ -185,7 +187,16 @@ def _filter(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip
     if request.needs_vision and not config.vision:
         return Skip(entry.name, "MISSING_CAPABILITY", "does not accept images")
     if request.needs_json and not config.json_mode:
-        return Skip(entry.name, "MISSING_CAPABILITY", "does not support JSON output")
+        return Skip(
+            entry.name, "MISSING_CAPABILITY", "does not support JSON output", "response_format"
+        )
+    if refused := entry.provider.refuses(request):
+        return Skip(
+            entry.name,
+            "MISSING_CAPABILITY",
+            f"{entry.provider.kind} API cannot take {refused} as asked",
+            refused,
+        )
     if request.prefill and not entry.can_continue:
         return Skip(entry.name, "MISSING_CAPABILITY", "cannot continue an answer")
     if needed_tokens > config.context_window:
@@ -205,7 +216,7 @@ def _by_score(
 ) -> list[Candidate]:
     """Order by a weighted score over cost, live latency (EWMA) and quality, all in [0, 1]."""
     prefs = request.preferences
-    completion = request.max_tokens or DEFAULT_COMPLETION_TOKENS
+    completion = request.output_limit or DEFAULT_COMPLETION_TOKENS
     costs = {
         e.name: (
             prompt_tokens * e.input_price_per_million + completion * e.output_price_per_million

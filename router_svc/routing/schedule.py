@@ -296,8 +296,12 @@ def refusal(decision: Decision, registry: Registry) -> RouterError:
     if kinds and kinds <= {"CONTEXT_WINDOW", "MISSING_CAPABILITY"}:
         # The request itself is what no model can take: retrying cannot help.
         refused = ContextLengthExceeded if "CONTEXT_WINDOW" in kinds else InvalidRequest
+        # One field every model refused is the field to name (a 400 naming it at the gateway).
+        fields = {s.field for s in decision.skipped}
+        field = f"chat.{fields.pop()}" if len(fields) == 1 and "" not in fields else ""
         return refused(
-            f"no model of category {decision.category!r} can take this request ({reasons})"
+            f"no model of category {decision.category!r} can take this request ({reasons})",
+            field=field,
         )
     waits = [
         e.breaker.retry_after()

@@ -32,7 +32,7 @@ from ..pbtime import duration, timestamp
 from ..registry import ModelEntry
 from ..routing.failover import Attempt, Served, StreamStarted, StreamSummary
 from ..routing.policy import Decision
-from .chat_checks import check_fallback_models, continued_message
+from .chat_checks import check_fallback_models, continued_message, openai_options
 
 __all__ = [
     "attempts_to_proto",
@@ -105,6 +105,13 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
             json_schema=chat.response_format.json_schema,
         )
     _check_ledger_fields(chat, path)
+    if chat.extra_body_json:
+        if len(chat.extra_body_json) > field_limits.EXTRA_BODY_MAX_CHARS:
+            raise InvalidRequest(
+                f"extra_body_json is longer than {field_limits.EXTRA_BODY_MAX_CHARS} characters",
+                field=f"{path}.extra_body_json",
+            )
+        _json_object(chat.extra_body_json, f"{path}.extra_body_json")
     check_fallback_models(chat, path)
     prefill = ""
     if chat.continue_final_message:
@@ -140,6 +147,8 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         frequency_penalty=chat.frequency_penalty if chat.HasField("frequency_penalty") else None,
         fallback_models=tuple(chat.fallback_models),
         prefill=prefill,
+        extra_body=chat.extra_body_json,
+        **openai_options(chat, path),
     )
 
 

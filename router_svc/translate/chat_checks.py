@@ -2,13 +2,54 @@
 
 from __future__ import annotations
 
-from llmrouter import field_limits
+from typing import Any
+
+from llmrouter import chat_rules, field_limits
 from llmrouter.v1 import chat_pb2
 
 from ..chat import Message
 from ..errors import InvalidRequest
 
-__all__ = ["check_fallback_models", "continued_message"]
+__all__ = ["check_fallback_models", "continued_message", "openai_options"]
+
+
+def openai_options(chat: chat_pb2.ChatRequest, path: str) -> dict[str, Any]:
+    """The ChatRequest fields max_completion_tokens, logprobs, top_logprobs, service_tier,
+    reasoning_effort and parallel_tool_calls as :class:`~router_svc.chat.ChatRequest` keyword
+    arguments, checked by OpenAI's rules (llmrouter.chat_rules); InvalidRequest names the field."""
+    options: dict[str, Any] = {}
+    if chat.HasField("max_completion_tokens"):
+        if chat.max_completion_tokens not in chat_rules.MAX_TOKENS:
+            raise InvalidRequest(
+                "max_completion_tokens must be positive", field=f"{path}.max_completion_tokens"
+            )
+        options["max_completion_tokens"] = chat.max_completion_tokens
+    if chat.HasField("logprobs"):
+        options["logprobs"] = chat.logprobs
+    if chat.HasField("top_logprobs"):
+        if chat.top_logprobs not in chat_rules.TOP_LOGPROBS:
+            raise InvalidRequest(
+                f"top_logprobs must be in {chat_rules.TOP_LOGPROBS.interval()}",
+                field=f"{path}.top_logprobs",
+            )
+        if not chat.logprobs:
+            raise InvalidRequest(
+                "top_logprobs needs logprobs set to true", field=f"{path}.top_logprobs"
+            )
+        options["top_logprobs"] = chat.top_logprobs
+    for name, allowed in (
+        ("service_tier", chat_rules.SERVICE_TIERS),
+        ("reasoning_effort", chat_rules.REASONING_EFFORTS),
+    ):
+        value = getattr(chat, name)
+        if value and value not in allowed:
+            raise InvalidRequest(
+                f"{name} must be one of {', '.join(allowed)}", field=f"{path}.{name}"
+            )
+        options[name] = value
+    if chat.HasField("parallel_tool_calls"):
+        options["parallel_tool_calls"] = chat.parallel_tool_calls
+    return options
 
 
 def check_fallback_models(chat: chat_pb2.ChatRequest, path: str) -> None:

@@ -77,3 +77,7 @@ class Behavior:
     tool_input_whole: bool = False
     """Anthropic streaming: the tool input comes whole in ``content_block_start`` and no
     ``input_json_delta`` follows."""
+    reject_max_tokens: bool = False
+    """A request with ``max_tokens`` gets OpenAI's 400 for reasoning models (API reference,
+    chat completions, ``max_tokens``: "not compatible with o-series models"; the error is
+    ``unsupported_parameter``: "Use 'max_completion_tokens' instead")."""

@@ -238,6 +238,14 @@ class FakeUpstream:
             message = "this model does not support assistant message prefill"
             await _send_json(connection, 400, dumps(wire.error(400, message, "")), close=close)
             return True
+        if behavior.reject_max_tokens and "max_tokens" in body:
+            message = (
+                "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                "Use 'max_completion_tokens' instead."
+            )
+            error = wire.error(400, message, "unsupported_parameter")
+            await _send_json(connection, 400, dumps(error), close=close)
+            return True
         if behavior.stall:
             await connection.pause(None)
         await connection.pause(behavior.delay_s)

@@ -157,8 +157,14 @@ def test_sampling_fields() -> None:
     assert chat.user == "u-1"
 
 
-def test_max_completion_tokens_wins_over_max_tokens() -> None:
-    assert parse(max_tokens=10, max_completion_tokens=20).max_tokens == 20
+def test_max_completion_tokens_travels_under_its_own_name() -> None:
+    # Issue 16, input 1: renamed to max_tokens, it reached reasoning models that refuse it.
+    chat = parse(max_completion_tokens=50)
+
+    assert chat.max_completion_tokens == 50
+    assert not chat.HasField("max_tokens")
+    both = parse(max_tokens=10, max_completion_tokens=20)
+    assert (both.max_tokens, both.max_completion_tokens) == (10, 20)
 
 
 def test_nulls_mean_not_given() -> None:
@@ -518,3 +524,39 @@ def test_models_list_puts_auto_first_and_skips_disabled() -> None:
 
     assert [m["id"] for m in result["data"]] == ["auto", "sim-small", "gpt-4o-mini"]
     assert result["data"][2]["owned_by"] == "openai"
+
+
+def test_openai_options_reach_the_chat_request() -> None:
+    chat = parse(
+        logprobs=True,
+        top_logprobs=20,
+        service_tier="flex",
+        reasoning_effort="minimal",
+        parallel_tool_calls=False,
+    )
+
+    assert (chat.logprobs, chat.top_logprobs) == (True, 20)
+    assert (chat.service_tier, chat.reasoning_effort) == ("flex", "minimal")
+    assert chat.HasField("parallel_tool_calls")
+    assert chat.parallel_tool_calls is False
+
+
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({"top_logprobs": 2}, "top_logprobs"),  # needs logprobs: true
+        ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
+        ({"reasoning_effort": "extreme"}, "reasoning_effort"),
+        ({"service_tier": "fast"}, "service_tier"),
+        ({"parallel_tool_calls": "no"}, "parallel_tool_calls"),
+        ({"max_completion_tokens": 0}, "max_completion_tokens"),
+        ({"logit_bias": {"1": 5}}, "logit_bias"),
+        ({"store": 0}, "store"),  # 0 is not JSON's false
+        ({"modalities": ["text", "audio"]}, "modalities"),
+        ({"functions": []}, "functions"),
+    ],
+)
+def test_openai_options_out_of_rule_or_not_carried_name_the_field(
+    fields: dict[str, Any], param: str
+) -> None:
+    assert param_of({"model": "auto", "messages": [USER], **fields}) == param
