@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
@@ -17,10 +17,12 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from .anthropic_json import as_json_answer, json_answer_stream, json_tool, json_tool_name
+from .anthropic_stream import STOP_REASONS as _STOP
+from .anthropic_stream import EventDecoder, TokenCounts
 from .base import provider_kind
 from .call import ProviderCall
 from .http import HttpProvider
-from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
+from .lenient import StreamDecoder
 
 __all__ = ["AnthropicProvider"]
 
@@ -32,13 +34,6 @@ _SERVICE_TIERS = {"auto": "auto", "default": "standard_only"}
 API_VERSION = "2023-06-01"
 # Anthropic requires max_tokens; used when the caller sets none.
 DEFAULT_MAX_TOKENS = 4096
-_STOP = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "tool_use": "tool_calls",
-    "refusal": "content_filter",
-}
 
 
 def _anthropic_messages(request: chat.ChatRequest) -> tuple[str, list[dict[str, Any]]]:
@@ -213,7 +208,7 @@ class AnthropicProvider(HttpProvider):
         usage = data["usage"]
         if not isinstance(usage, dict):
             raise TypeError("usage")
-        counts = _Counts()
+        counts = TokenCounts()
         counts.update(usage)
         return chat.Completion(
             content=text,
@@ -225,7 +220,7 @@ class AnthropicProvider(HttpProvider):
 
     def decoder(self, call: ProviderCall) -> StreamDecoder:
         """Server-sent events: message_start ... message_stop."""
-        return _EventDecoder(self, call)
+        return EventDecoder(self, call)
 
     def stream_error(self, error: dict[str, Any], call: ProviderCall) -> ProviderError:
         """Our error for an ``error`` event of the stream."""
@@ -238,169 +233,3 @@ class AnthropicProvider(HttpProvider):
                 return ContextLengthExceeded(f"{self.name}: {message}")
             return BadUpstreamRequest(f"{self.name}: {message}")
         return UpstreamUnavailable(f"{self.name} reported {kind or 'an error'} mid-stream")
-
-
-class _Counts:
-    """The token counts of one message (Messages API reference, the ``usage`` object).
-
-    ``input_tokens`` excludes the prompt tokens read from or written to the prompt cache,
-    counted beside it ("Total input tokens in a request is the summation of input_tokens,
-    cache_creation_input_tokens, and cache_read_input_tokens"); OpenAI's ``prompt_tokens``
-    includes them, so our prompt tokens are the sum. In a stream, message_start's usage is what
-    is known at the start and message_delta's counts are cumulative ("Streaming Messages",
-    "Event types"): each count is the latest non-zero one reported, as some servers report
-    0 at the start and the real count at the end.
-    """
-
-    _KEYS = (
-        "input_tokens",
-        "output_tokens",
-        "cache_read_input_tokens",
-        "cache_creation_input_tokens",
-    )
-
-    def __init__(self) -> None:
-        self._counts = dict.fromkeys(self._KEYS, 0)
-
-    def update(self, usage: Any) -> None:
-        """Take the counts in ``usage`` (a ``usage`` object; None: none). TypeError, before
-        any change, when it is not an object or a count is not a count (null counts none)."""
-        if usage is None:
-            return
-        if not isinstance(usage, dict):
-            raise TypeError("usage")
-        seen = {key: _count(usage.get(key)) for key in self._KEYS}
-        self._counts.update({key: value for key, value in seen.items() if value > 0})
-
-    def usage(self) -> chat.TokenUsage:
-        """The counts in OpenAI's sense (prompt tokens include the cached ones)."""
-        read = self._counts["cache_read_input_tokens"]
-        write = self._counts["cache_creation_input_tokens"]
-        return chat.TokenUsage(
-            prompt_tokens=self._counts["input_tokens"] + read + write,
-            completion_tokens=self._counts["output_tokens"],
-            cache_read_tokens=read,
-            cache_write_tokens=write,
-        )
-
-
-class _EventDecoder(StreamDecoder):
-    """One Messages stream (API reference, "Streaming Messages", event flow): message_start,
-    content blocks, message_delta (stop_reason and the cumulative usage), message_stop.
-    Unknown event types are ignored, as the reference's versioning policy asks.
-
-    A tool_use block's arguments are its input_json_delta pieces ("Input JSON delta"), or its
-    ``input`` when content_block_start gives it whole; a tool without parameters sends only
-    empty pieces (or none): its arguments are ``{}``, as in the unary answer.
-    """
-
-    def __init__(self, provider: AnthropicProvider, call: ProviderCall) -> None:
-        self._provider = provider
-        self._call = call
-        self._counts = _Counts()
-        self._stop: Any = None
-        self._tool_index: dict[int, int] = {}  # content block index -> tool call index
-        # Tool calls (by index) that have sent no arguments yet; "{}" closes them.
-        self._no_arguments: set[int] = set()
-        # Tool calls whose input came whole at the start: later pieces would repeat it.
-        self._whole: set[int] = set()
-
-    def feed(self, payload: str) -> Iterable[chat.StreamEvent]:
-        try:
-            event: Any = orjson.loads(payload)
-            kind = event["type"]
-        except (orjson.JSONDecodeError, *SHAPE_ERRORS):
-            raise Garbled from None
-        if kind == "error":
-            error = event.get("error")
-            raise self._provider.stream_error(error if isinstance(error, dict) else {}, self._call)
-        try:
-            return self._read(kind, event)
-        except SHAPE_ERRORS:
-            raise Garbled from None
-
-    def _read(self, kind: Any, event: dict[str, Any]) -> list[chat.StreamEvent]:
-        # Each branch reads everything it needs before it changes state.
-        if kind == "message_start":
-            message = event["message"]
-            if not isinstance(message, dict):
-                raise TypeError("message")
-            # A message_start without usage is read; the counts come with message_delta.
-            self._counts.update(message.get("usage"))
-        elif kind == "content_block_start":
-            block = event["content_block"]
-            if block.get("type") == "tool_use":
-                return [self._tool_start(int(event["index"]), block)]
-        elif kind == "content_block_delta":
-            delta = event["delta"]
-            if delta.get("type") == "text_delta" and delta.get("text"):
-                return [chat.StreamDelta(content=str(delta["text"]))]
-            if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
-                index = self._tool_index.get(event["index"], 0)
-                arguments = str(delta["partial_json"])
-                if index in self._whole:
-                    return []
-                self._no_arguments.discard(index)
-                return [
-                    chat.StreamDelta(tool_calls=(chat.ToolCallDelta(index, arguments=arguments),))
-                ]
-        elif kind == "content_block_stop":
-            position = event.get("index")
-            closed = self._tool_index.get(position) if isinstance(position, int) else None
-            if closed is not None:
-                return self._empty_arguments({closed})
-        elif kind == "message_delta":
-            stop = (event.get("delta") or {}).get("stop_reason") or self._stop
-            if not isinstance(stop, str | None):
-                raise TypeError("stop_reason")
-            self._counts.update(event.get("usage"))
-            self._stop = stop
-            # A stream may be finalised from here on: no tool call is left without arguments.
-            return self._empty_arguments(set(self._no_arguments))
-        elif kind == "message_stop":
-            return [*self._empty_arguments(set(self._no_arguments)), self._end()]
-        return []
-
-    def _tool_start(self, position: int, block: dict[str, Any]) -> chat.StreamDelta:
-        call_id, name, given = str(block["id"]), str(block["name"]), block.get("input")
-        if given is not None and not isinstance(given, dict):
-            raise TypeError("input")
-        arguments = orjson.dumps(given).decode() if given else ""
-        new = position not in self._tool_index
-        index = self._tool_index.setdefault(position, len(self._tool_index))
-        if arguments:
-            self._whole.add(index)
-            self._no_arguments.discard(index)
-        elif new:
-            self._no_arguments.add(index)
-        return chat.StreamDelta(tool_calls=(chat.ToolCallDelta(index, call_id, name, arguments),))
-
-    def _empty_arguments(self, indexes: set[int]) -> list[chat.StreamEvent]:
-        """``{}`` for those of the tool calls ``indexes`` that sent no arguments."""
-        empty = sorted(indexes & self._no_arguments)
-        self._no_arguments -= indexes
-        if not empty:
-            return []
-        return [
-            chat.StreamDelta(
-                tool_calls=tuple(chat.ToolCallDelta(index, arguments="{}") for index in empty)
-            )
-        ]
-
-    def _end(self) -> chat.StreamEnd:
-        return chat.StreamEnd(
-            _STOP.get(self._stop, "stop"),  # type: ignore[arg-type]
-            self._counts.usage(),
-        )
-
-    def finished(self) -> chat.StreamEnd | None:
-        return self._end() if self._stop is not None else None
-
-
-def _count(value: Any) -> int:
-    """A token count; null or absent is 0 (TypeError when it is not a count)."""
-    if value is None:
-        return 0
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError("token count")
-    return max(value, 0)
