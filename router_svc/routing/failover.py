@@ -109,7 +109,11 @@ class Engine:
             trace_id=current_trace_id(),
         )
         schedule = Schedule(
-            decision.candidates, deadline, self._pacing, passed_over=decision.passed_over
+            decision.candidates,
+            deadline,
+            self._pacing,
+            passed_over=decision.passed_over,
+            skipped=decision.skipped,
         )
         return Run(info, decision, schedule, deadline)
 

@@ -18,7 +18,8 @@ why the request failed (:meth:`Schedule.give_up`).
 * A candidate whose circuit is open is skipped, and counts as the reason for the next attempt,
   which is a fallback from it (``BREAKER_OPEN``); so is a model the decision passed over for
   its open circuit (``passed_over``) for the request's first attempt.
-* A request fails only when no candidate is left; its error names each model's outcome.
+* A request fails only when no candidate is left; its error names each model's outcome, then
+  the decision's models that were never candidates and why ("; not tried: c: disabled ...").
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from ..errors import (
 )
 from ..policies import RetryPolicy
 from ..registry import ModelEntry, Registry
-from .policy import Candidate, Decision
+from .policy import Candidate, Decision, Skip
 from .retry import RetryBudgets, backoff_delay
 
 __all__ = ["HEDGE", "Pacing", "Planned", "Schedule", "Timing", "refusal"]
@@ -143,10 +144,13 @@ class Schedule:
         pacing: Pacing,
         *,
         passed_over: str = "",
+        skipped: Sequence[Skip] = (),
     ) -> None:
         """``passed_over``: the decision's model skipped for its open circuit ahead of
-        ``candidates`` (:attr:`Decision.passed_over`); the first attempt falls back from it."""
+        ``candidates`` (:attr:`Decision.passed_over`); the first attempt falls back from it.
+        ``skipped``: the decision's models that are no candidates, named by :meth:`give_up`."""
         self._candidates = list(candidates)
+        self._skipped = skipped
         self._at = 0  # index in ``_candidates`` of the next candidate to consider
         self._deadline = deadline
         self._retry = pacing.retry
@@ -291,6 +295,9 @@ class Schedule:
         and every model passed over, each with its model's name."""
         outcomes = [(model, error.reason) for model, error in self._failures] + self._passed
         tried = ", ".join(f"{model}: {why}" for model, why in outcomes) or "none"
+        if self._skipped:
+            # The fallbacks a reader would expect to have been tried, and why they were not.
+            tried += "; not tried: " + ", ".join(f"{s.model}: {s.detail}" for s in self._skipped)
         made = len(self._models)
         last = self._last
         if isinstance(last, ContextLengthExceeded):
@@ -298,7 +305,7 @@ class Schedule:
         if self._deadline - self._timing.clock() < self._retry.min_attempt_s:
             return DeadlineExceeded(f"deadline exceeded after {made} attempts ({tried})")
         if isinstance(last, BreakerOpen) and not made:
-            return NoCandidates(str(last), retry_after=last.retry_after)
+            return NoCandidates(f"no model could be tried ({tried})", retry_after=last.retry_after)
         if made and all(error.reason == RateLimited.reason for _, error in self._failures):
             hints = [e.retry_after for _, e in self._failures if e.retry_after is not None]
             return AllCandidatesRateLimited(

@@ -172,6 +172,55 @@ async def test_fallbacks_after_an_auto_chain_and_filtered_like_any_candidate(
     assert [c.model for c in decision.candidates] == ["b", "c"]
 
 
+async def test_the_final_error_names_the_fallbacks_never_tried_and_why(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    """One router, one request after another: "oa-a" and "oa-b" answer 503 throughout; each
+    request lists fallbacks the decision left out (disabled, a capability, the window)."""
+    upstream.set("oa-a", Behavior(status=503))
+    upstream.set("oa-b", Behavior(status=503))
+    models = (
+        model("oa-a", fallbacks=("an-c",)),
+        model("oa-b"),
+        model("an-c", "anth", enabled=False),
+        model("notools", tools=False),
+        model("small", context_window=400),
+    )
+    _, stub = await make_router(models, ("oa-a",), retry=RetryConfig(attempts_per_model=2))
+
+    # The reported case: a disabled configured fallback.
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Complete(complete(model="oa-a"))
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert info.value.details() == (
+        "all 2 attempts failed (oa-a: UPSTREAM_UNAVAILABLE, oa-a: UPSTREAM_UNAVAILABLE; "
+        "not tried: an-c: disabled by an operator or in config)"
+    )
+    # Neighbours: the request's fallbacks, one tried, two left out for the request's needs.
+    tools = [chat_pb2.Tool(name="f")]
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Complete(
+            complete(
+                text="word " * 400,
+                model="oa-b",
+                fallback_models=["notools", "oa-a", "small"],
+                tools=tools,
+            )
+        )
+    assert info.value.details() == (
+        "all 3 attempts failed (oa-b: UPSTREAM_UNAVAILABLE, oa-b: UPSTREAM_UNAVAILABLE, "
+        "oa-a: UPSTREAM_UNAVAILABLE, oa-a: BREAKER_OPEN; not tried: "
+        "notools: does not support tools, small: needs about 761 tokens, window is 400)"
+    )
+    # The third failure of each opened its circuit: a fallback skipped for that is named too.
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Complete(complete(model="oa-b", fallback_models=["oa-a"]))
+    assert info.value.details().startswith(
+        "all 1 attempts failed (oa-b: UPSTREAM_UNAVAILABLE, oa-b: BREAKER_OPEN; "
+        "not tried: oa-a: circuit open, next probe in "
+    )
+
+
 @pytest.mark.parametrize(
     ("fallbacks", "field", "says"),
     [
