@@ -46,7 +46,7 @@ class FallbackQuery:
 
 @dataclass(frozen=True, slots=True)
 class FallbackEvent:
-    """One attempt that fell back to another model, and the error of the attempt before it."""
+    """One attempt that fell back to another model, and why."""
 
     request_id: str
     attempt: int
@@ -55,7 +55,9 @@ class FallbackEvent:
     provider: str
     #: The model tried just before, as the router reported it.
     fallback_from: str
-    #: ``error_type`` of attempt ``attempt - 1`` of the same request; empty if not recorded.
+    #: The reason the router recorded (``RATE_LIMITED``, ``HEDGE``, ``BREAKER_OPEN``...); for
+    #: rows from before revision 0004, ``error_type`` of attempt ``attempt - 1`` of the same
+    #: request; empty if neither was recorded.
     reason: str
     #: Outcome of this attempt.
     status: UsageStatus
@@ -66,8 +68,9 @@ class FallbackEvent:
 
 def fallback_statement(query: FallbackQuery) -> Select[Any]:
     """Fallback attempts (:func:`~metrics_svc.aggregates.real_fallback`: a retry of the same
-    model is not one) in the window and filter, newest first, each with the error of the
-    attempt before it; rows for :func:`event_from_row`."""
+    model is not one) in the window and filter, newest first, each with its stored reason and
+    the error of the attempt before it (the reason of rows from before revision 0004); rows
+    for :func:`event_from_row`."""
     table = usage_records
     previous = usage_records.alias("previous")
     return (
@@ -83,6 +86,7 @@ def fallback_statement(query: FallbackQuery) -> Select[Any]:
             table.c.category,
             table.c.source,
             table.c.trace_id,
+            table.c.fallback_reason,
         )
         .select_from(
             table.outerjoin(
@@ -108,7 +112,7 @@ def event_from_row(row: Sequence[Any]) -> FallbackEvent:
         model=row[3],
         provider=row[4],
         fallback_from=row[5],
-        reason=row[6] or "",
+        reason=row[11] or row[6] or "",
         status=UsageStatus(row[7]),
         category=row[8],
         source=row[9],

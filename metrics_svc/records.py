@@ -56,3 +56,6 @@ class UsageRow:
     local: bool = False
     streamed: bool = False
     client_request_id: str = ""
+    #: Why this attempt ran instead of the one before (``RATE_LIMITED``, ``HEDGE``,
+    #: ``BREAKER_OPEN``...); ``""`` on first attempts and on rows from before revision 0004.
+    fallback_reason: str = ""

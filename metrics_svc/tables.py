@@ -116,6 +116,10 @@ class UsageRecordModel(Base):
     # The client's X-Request-Id: correlation only, never unique (revision 0003). A server
     # default only, so inserts that leave it out also work on ledgers from before 0003.
     client_request_id: Mapped[str] = mapped_column(String, server_default="")
+    # Why the router made this attempt (revision 0004); "" on rows from before it, whose
+    # fallback events fall back to the previous attempt's error_type. Server default only, as
+    # client_request_id.
+    fallback_reason: Mapped[str] = mapped_column(String, server_default="")
 
 
 #: The table as Core sees it; the repository inserts and selects through Core.

@@ -21,6 +21,7 @@ from .errors import AlreadyExists, InvalidRequest, NotFound
 from .providers import Provider
 from .registry import ModelEntry, Registry
 from .routing.policy import Policy
+from .routing.retry import RetryBudgets
 from .urls import Resolve, Unresolvable, UrlRefused, check_url, parse_allow_list
 
 __all__ = ["Admin"]
@@ -44,8 +45,11 @@ class Admin:
         providers: Mapping[str, Provider] | None = None,
         allowed_private_hosts: Iterable[str] = (),
         resolve: Resolve | None = None,
+        budgets: RetryBudgets | None = None,
     ) -> None:
+        """``budgets``: the engine's per-model retry budgets, which a breaker reset refills."""
         self._registry = registry
+        self._budgets = budgets
         self._policy = policy
         self._path = Path(state_path)
         self._providers = dict(
@@ -140,11 +144,14 @@ class Admin:
         return targets
 
     def reset_breaker(self, model: str) -> ModelEntry:
-        """Close the model's breaker."""
+        """Close the model's breaker and refill its retry budget: an operator who says the
+        model is back wants its failures retried again, not only its first attempts made."""
         entry = self._registry.get(model)
         if entry is None:
             raise NotFound(f"model {model!r} does not exist", field="model")
         entry.breaker.reset()
+        if self._budgets is not None:
+            self._budgets.reset(entry.name)
         return entry
 
     # Providers ------------------------------------------------------------------------------

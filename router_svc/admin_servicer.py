@@ -43,6 +43,7 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
     async def ResetBreaker(
         self, request: pb.ResetBreakerRequest, context: Context
     ) -> pb.ResetBreakerResponse:
+        """Close the model's breaker and refill its retry budget; NOT_FOUND names ``model``."""
         async with ReportedAsStatus(context):
             entry = self._admin.reset_breaker(request.model)
         return pb.ResetBreakerResponse(model=model_health(entry))

@@ -118,13 +118,14 @@ async def start(config: RouterConfig) -> RunningRouter:
     )
     metrics = RouterMetrics(registry, outbox)
     retry = config.retry
+    budgets = RetryBudgets(retry.budget_max_tokens, retry.budget_token_ratio)
     engine = Engine(
         policy,
         metrics.sink(outbox.submit if config.record_usage else None),
         capture_content=config.capture_content,
         durable=outbox.durable if config.record_usage else no_wait,
         retry=retry,
-        budgets=RetryBudgets(retry.budget_max_tokens, retry.budget_token_ratio),
+        budgets=budgets,
     )
     servicer = RouterServicer(
         registry,
@@ -139,6 +140,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         config.state_path,
         providers=providers,
         allowed_private_hosts=config.allowed_private_hosts,
+        budgets=budgets,
     )
     await admin.load()
     admin_servicer = AdminServicer(admin, config.classification_mode)

@@ -108,7 +108,13 @@ class Engine:
             streamed=streamed,
             trace_id=current_trace_id(),
         )
-        schedule = Schedule(decision.candidates, deadline, self._pacing)
+        schedule = Schedule(
+            decision.candidates,
+            deadline,
+            self._pacing,
+            passed_over=decision.passed_over,
+            skipped=decision.skipped,
+        )
         return Run(info, decision, schedule, deadline)
 
     def _begin(self, run: Run, planned: Planned) -> AttemptOutcome:

@@ -50,6 +50,9 @@ class Decision:
     candidates: tuple[Candidate, ...]
     skipped: tuple[Skip, ...]
     estimated_prompt_tokens: int
+    # The model listed before every candidate that was skipped because its circuit is open
+    # ("" if none): the request's first attempt is then a fallback from it (BREAKER_OPEN).
+    passed_over: str = ""
 
 
 class Policy:
@@ -136,6 +139,7 @@ class Policy:
         kept_fallbacks: list[Candidate] = []
         skipped: list[Skip] = []
         seen: set[str] = set()
+        passed_over = ""
         listed = [_Listed(name, self.registry.get(name), "") for name in chain]
         for position, item in enumerate([*listed, *fallbacks]):
             entry = item.entry
@@ -148,6 +152,8 @@ class Policy:
             skip = _filter(entry, request, needed)
             if skip is not None:
                 skipped.append(skip)
+                if skip.reason == "BREAKER_OPEN" and not (kept or kept_fallbacks or passed_over):
+                    passed_over = entry.name
             elif not item.reason:
                 kept.append((position, entry))
             else:
@@ -163,6 +169,7 @@ class Policy:
             (*candidates, *kept_fallbacks),
             tuple(skipped),
             prompt_tokens,
+            passed_over,
         )
 
 

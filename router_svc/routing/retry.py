@@ -56,6 +56,10 @@ class RetryBudget:
         """An attempt succeeded."""
         self.tokens = min(self.tokens + self.token_ratio, self.max_tokens)
 
+    def reset(self) -> None:
+        """Refill the bucket (an operator's reset: the upstream is known to be back)."""
+        self.tokens = self.max_tokens
+
 
 class RetryBudgets:
     """One :class:`RetryBudget` per upstream, by registry model name (made on first use).
@@ -74,3 +78,7 @@ class RetryBudgets:
         if budget is None:
             budget = self._budgets[model] = RetryBudget(self.max_tokens, self.token_ratio)
         return budget
+
+    def reset(self, model: str) -> None:
+        """Refill the budget of registry model ``model``."""
+        self.of(model).reset()

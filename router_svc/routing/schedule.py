@@ -15,8 +15,11 @@ why the request failed (:meth:`Schedule.give_up`).
   budgets): while most recent attempts on a model failed, *retries of that model* are refused
   and the request fails over at once. A first attempt on a model is never refused, so the
   budget never keeps a request from an untried model.
-* A candidate whose circuit is open is skipped, and counts as the reason for the next attempt.
-* A request fails only when no candidate is left; its error names each model's outcome.
+* A candidate whose circuit is open is skipped, and counts as the reason for the next attempt,
+  which is a fallback from it (``BREAKER_OPEN``); so is a model the decision passed over for
+  its open circuit (``passed_over``) for the request's first attempt.
+* A request fails only when no candidate is left; its error names each model's outcome, then
+  the decision's models that were never candidates and why ("; not tried: c: disabled ...").
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from ..errors import (
 )
 from ..policies import RetryPolicy
 from ..registry import ModelEntry, Registry
-from .policy import Candidate, Decision
+from .policy import Candidate, Decision, Skip
 from .retry import RetryBudgets, backoff_delay
 
 __all__ = ["HEDGE", "Pacing", "Planned", "Schedule", "Timing", "refusal"]
@@ -100,7 +103,8 @@ class Planned:
     breaker_state: str
     # The failure that led to this attempt (None for a request's first attempt).
     previous: ProviderError | None
-    # The model of the attempt just before this one ("" for a request's first attempt).
+    # The model of the attempt just before this one, or the model skipped just before it
+    # because its circuit was open ("" for a request's first attempt on its first choice).
     previous_model: str
     # A hedge: started beside the attempt before it, which was late (see .hedge).
     hedge: bool = False
@@ -133,8 +137,20 @@ class Planned:
 class Schedule:
     """Walks a decision's candidates for one request; each failure is passed in explicitly."""
 
-    def __init__(self, candidates: Sequence[Candidate], deadline: float, pacing: Pacing) -> None:
+    def __init__(
+        self,
+        candidates: Sequence[Candidate],
+        deadline: float,
+        pacing: Pacing,
+        *,
+        passed_over: str = "",
+        skipped: Sequence[Skip] = (),
+    ) -> None:
+        """``passed_over``: the decision's model skipped for its open circuit ahead of
+        ``candidates`` (:attr:`Decision.passed_over`); the first attempt falls back from it.
+        ``skipped``: the decision's models that are no candidates, named by :meth:`give_up`."""
         self._candidates = list(candidates)
+        self._skipped = skipped
         self._at = 0  # index in ``_candidates`` of the next candidate to consider
         self._deadline = deadline
         self._retry = pacing.retry
@@ -147,6 +163,11 @@ class Schedule:
         # Each failed attempt's model and error, for give_up.
         self._failures: list[tuple[str, ProviderError]] = []
         self._last: ProviderError | None = None  # the latest failure, breaker refusals included
+        # The model whose breaker refused it since the latest attempt was planned ("" if none):
+        # the next attempt falls back from it.
+        self._refused = passed_over
+        if passed_over:
+            self._last = BreakerOpen(f"{passed_over}: circuit open")
         # Models passed over without an attempt, or whose retries were refused, and why.
         self._passed: list[tuple[str, str]] = []
         self._done = False
@@ -227,6 +248,7 @@ class Schedule:
                 f"{entry.name}: circuit open", retry_after=entry.breaker.retry_after()
             )
             self._passed.append((entry.name, BreakerOpen.reason))
+            self._refused = entry.name
             self._entry = None
             return None
         planned = Planned(
@@ -235,8 +257,9 @@ class Schedule:
             backoff_s=backoff,
             breaker_state=state,
             previous=previous,
-            previous_model=self._models[-1] if self._models else "",
+            previous_model=self._refused or (self._models[-1] if self._models else ""),
         )
+        self._refused = ""
         self._models.append(entry.name)
         return planned
 
@@ -250,15 +273,17 @@ class Schedule:
         attempt in flight keeps its retries. After a hedge the schedule goes on from the
         hedge's model: a late model is not retried.
         """
-        saved = (self._entry, self._tries, self._last, self._done, self._at)
+        saved = (self._entry, self._tries, self._last, self._done, self._at, self._refused)
         passed = len(self._passed)
+        late = self._models[-1] if self._models else ""
         self._entry = None
         planned = await self.next()
         if planned is None:
-            self._entry, self._tries, self._last, self._done, self._at = saved
+            self._entry, self._tries, self._last, self._done, self._at, self._refused = saved
             del self._passed[passed:]
             return None
-        return replace(planned, hedge=True)
+        # From the late model, even when a model with an open circuit was skipped between.
+        return replace(planned, hedge=True, previous_model=late)
 
     def failed_beside(self, model: str, failure: ProviderError) -> None:
         """Note ``failure`` of the attempt on ``model`` that a hedge ran beside, for
@@ -270,6 +295,9 @@ class Schedule:
         and every model passed over, each with its model's name."""
         outcomes = [(model, error.reason) for model, error in self._failures] + self._passed
         tried = ", ".join(f"{model}: {why}" for model, why in outcomes) or "none"
+        if self._skipped:
+            # The fallbacks a reader would expect to have been tried, and why they were not.
+            tried += "; not tried: " + ", ".join(f"{s.model}: {s.detail}" for s in self._skipped)
         made = len(self._models)
         last = self._last
         if isinstance(last, ContextLengthExceeded):
@@ -277,7 +305,7 @@ class Schedule:
         if self._deadline - self._timing.clock() < self._retry.min_attempt_s:
             return DeadlineExceeded(f"deadline exceeded after {made} attempts ({tried})")
         if isinstance(last, BreakerOpen) and not made:
-            return NoCandidates(str(last), retry_after=last.retry_after)
+            return NoCandidates(f"no model could be tried ({tried})", retry_after=last.retry_after)
         if made and all(error.reason == RateLimited.reason for _, error in self._failures):
             hints = [e.retry_after for _, e in self._failures if e.retry_after is not None]
             return AllCandidatesRateLimited(

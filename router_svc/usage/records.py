@@ -30,9 +30,9 @@ CONVERTED = {
 }
 # Record fields computed from other event fields.
 DERIVED = frozenset({"id", "total_tokens"})
-# Event fields the ledger does not keep: the reason for a fallback feeds the router's own
-# metrics and spans only.
-EVENT_ONLY = frozenset({"fallback_reason"})
+# Event fields the ledger does not keep (none today: the reason for a fallback is stored too,
+# so the ledger need not guess it from the attempt before).
+EVENT_ONLY: frozenset[str] = frozenset()
 # Event fields copied unchanged to the record field of the same name.
 COPIED = tuple(
     f.name

@@ -141,6 +141,7 @@ async def test_the_comparison_notices_a_schema_that_lags_behind(engine: AsyncEng
         ("add_index", "ix_usage_records_provider_outcome"),
         ("remove_index", "ix_usage_records_provider"),
         ("add_column", "client_request_id"),
+        ("add_column", "fallback_reason"),
     }
 
 
@@ -179,6 +180,63 @@ async def test_rows_from_before_0003_keep_their_place_without_a_client_id(
     with pytest.raises(IntegrityError):
         async with engine.begin() as conn:
             await conn.execute(insert(usage_records), [{**ROW, "id": "x:3", "status": "lost"}])
+
+
+async def test_rows_from_before_0004_keep_the_previous_error_as_their_fallback_reason(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    # A ledger at 0003 with a fallback (old:2 after old:1's RATE_LIMITED): 0004 adds
+    # fallback_reason ("" for those rows), whose event keeps the previous attempt's error; a
+    # hedge recorded after it lists the router's reason (HEDGE), not the loser's HEDGE_LOST.
+    await run_alembic(engine, lambda config: command.upgrade(config, "0003"))
+    at = datetime(2026, 11, 20, tzinfo=UTC)
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(usage_records),
+            [
+                {**ROW, "id": "old:1", "request_id": "old", "attempt": 1, "time": at}
+                | {"status": "failed", "error_type": "RATE_LIMITED"},
+                {**ROW, "id": "old:2", "request_id": "old", "attempt": 2, "time": at}
+                | {"model": "gpt-4o-mini", "fallback": True, "fallback_from": "gpt-4o"},
+            ],
+        )
+
+    running = await start(config_for(database_url))
+    try:
+        hedged = (
+            usage_record(
+                "new:1",
+                model="gpt-4o",
+                status=pb.USAGE_STATUS_CANCELLED,
+                error_type="HEDGE_LOST",
+            ),
+            usage_record(
+                "new:2",
+                model="gpt-4o-mini",
+                fallback=True,
+                fallback_from="gpt-4o",
+                fallback_reason="HEDGE",
+            ),
+        )
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = metrics_service_pb2_grpc.MetricsServiceStub(channel)
+            stored = await stub.RecordUsage(pb.RecordUsageRequest(records=hedged))
+            response = await stub.ListFallbackEvents(pb.ListFallbackEventsRequest())
+    finally:
+        await running.stop()
+    assert stored.inserted_count == 2
+    assert await differences(engine) == []
+    assert sorted((e.request_id, e.fallback_from, e.reason) for e in response.events) == [
+        ("new", "gpt-4o", "HEDGE"),
+        ("old", "gpt-4o", "RATE_LIMITED"),
+    ]
+
+    await run_alembic(engine, lambda config: command.downgrade(config, "0003"))
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(
+            lambda c: {col["name"] for col in inspect(c).get_columns("usage_records")}
+        )
+    assert "fallback_reason" not in columns
 
 
 async def test_the_status_check_constraint_is_enforced(
@@ -308,3 +366,4 @@ def test_offline_mode_writes_the_postgresql_ddl(capsys: pytest.CaptureFixture[st
     assert "CONSTRAINT ck_usage_records_status CHECK" in ddl
     assert "CREATE INDEX ix_usage_records_provider_outcome" in ddl
     assert "ADD COLUMN client_request_id VARCHAR DEFAULT '' NOT NULL" in ddl
+    assert "ADD COLUMN fallback_reason VARCHAR DEFAULT '' NOT NULL" in ddl

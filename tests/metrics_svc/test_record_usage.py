@@ -243,6 +243,7 @@ async def test_every_field_is_stored(metrics: Metrics) -> None:
         local=True,
         streamed=True,
         client_request_id="client-7",
+        fallback_reason="SERVER_ERROR",
     )
     # span_id names the attempt's span for the ledger's own trace; it is not a column.
     assert {f.name for f, _ in record.ListFields()} == set(
@@ -278,6 +279,7 @@ async def test_every_field_is_stored(metrics: Metrics) -> None:
         local=True,
         streamed=True,
         client_request_id="client-7",
+        fallback_reason="SERVER_ERROR",
     )
     assert stored.time.tzinfo is not None
     assert stored.time.utcoffset() == timedelta(0)

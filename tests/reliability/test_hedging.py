@@ -123,15 +123,16 @@ async def test_a_late_model_is_raced_by_the_next_and_both_are_billed(tmp_path: P
                 assert abs(cost - prompt / 1e6) < 1e-12  # a's price: 1 USD per million
                 assert won[6:] == (1, "a")  # a fallback from a
 
-        # The dashboard: each hedge is a fallback event from a (its reason is the error of the
-        # attempt before it: a's HEDGE_LOST); a lost hedge is no failure of a.
+        # The dashboard: each hedge is a fallback event from a, for the reason the router
+        # recorded (HEDGE, not a's HEDGE_LOST: a lost because b won); a lost hedge is no
+        # failure of a.
         async with httpx.AsyncClient(
             base_url=s.url, headers={"authorization": f"Bearer {KEY}"}
         ) as http:
             summary = (await http.get("/v1/dashboard/summary")).json()
         events = summary["fallback_events"]
         assert [(e["fallback_from"], e["model"], e["reason"], e["status"]) for e in events] == [
-            ("a", "b", "HEDGE_LOST", "succeeded")
+            ("a", "b", "HEDGE", "succeeded")
         ] * 3
         (a,) = [m for m in summary["by_model"] if m["model"] == "a"]
         assert (a["requests"], a["successes"], a["failures"]) == (4, 1, 0)

@@ -11,7 +11,7 @@ from grpc_status import rpc_status
 
 from llmrouter.v1 import chat_pb2, router_admin_service_pb2_grpc, router_service_pb2
 from llmrouter.v1 import router_admin_service_pb2 as admin_pb
-from router_svc.config import RetryConfig
+from router_svc.config import BreakerConfig, RetryConfig
 from tests.fakes import Behavior, FakeUpstream
 
 from .conftest import model
@@ -64,6 +64,31 @@ async def test_health_reflects_traffic_and_reset(make_router: Any, upstream: Fak
     assert reset.model.breaker_state == admin_pb.BREAKER_STATE_CLOSED
     upstream.set("a", Behavior())
     reply = await stub.Complete(router_service_pb2.CompleteRequest(chat=chat()))
+    assert reply.model == "a"
+
+
+async def test_reset_breaker_refills_the_retry_budget(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    """One router, requests one after another: a's failures spend its retry budget until its
+    failures fail over at once; ResetBreaker makes them retried again."""
+    upstream.set("a", Behavior(status=503))
+    _, stub, admin = await admin_stub(
+        make_router,
+        retry=RetryConfig(attempts_per_model=2, backoff_base_s=0.01),
+        breaker=BreakerConfig(consecutive_failures=10**6, min_calls=10**6),
+    )
+    walked = []
+    for _ in range(3):
+        reply = await stub.Complete(router_service_pb2.CompleteRequest(chat=chat()))
+        walked.append([x.model for x in reply.attempts])
+    # 10 tokens; each failure of a takes one; retries are refused from 5 left.
+    assert walked == [["a", "a", "b"], ["a", "a", "b"], ["a", "b"]]
+
+    await admin.ResetBreaker(admin_pb.ResetBreakerRequest(model="a"))
+    upstream.set("a", Behavior(status=503), Behavior())  # fails once, then answers
+    reply = await stub.Complete(router_service_pb2.CompleteRequest(chat=chat()))
+    assert [x.model for x in reply.attempts] == ["a", "a"]
     assert reply.model == "a"
 
 

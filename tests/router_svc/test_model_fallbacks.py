@@ -7,6 +7,7 @@ import tomllib
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
@@ -15,6 +16,7 @@ from llmrouter import field_limits
 from llmrouter.config import ConfigError
 from llmrouter.v1 import chat_pb2, router_service_pb2
 from router_svc.config import RetryConfig, load_config
+from tests.conftest import free_port
 from tests.fakes import Behavior, FakeUpstream
 
 from .conftest import FakeMetrics, model, wait_for
@@ -69,7 +71,7 @@ async def test_named_model_fails_over_to_config_then_request_fallbacks(
     """One router, scenarios one after another: "a" answers 503 throughout."""
     upstream.set("a", Behavior(status=503))
     upstream.set("b", Behavior(status=503), Behavior())  # fails once, then answers
-    _, stub = await make_router(MODELS, ("d",), retry=ONE_TRY)
+    running, stub = await make_router(MODELS, ("d",), retry=ONE_TRY, prometheus_port=free_port())
 
     decision = await stub.Route(route(model="a"))
     assert chain(decision) == [
@@ -110,9 +112,14 @@ async def test_named_model_fails_over_to_config_then_request_fallbacks(
     assert [(s.model, s.reason) for s in decision.skipped_models] == [
         ("a", router_service_pb2.SKIP_REASON_BREAKER_OPEN)
     ]
+    # The answer is a fallback from a (not a's first choice), in one attempt.
     fourth = await stub.Complete(complete(model="a"))
     assert [a.model for a in fourth.attempts] == ["b"]
+    assert (fourth.model, fourth.fallback) == ("b", True)
     assert upstream.calls("a") == 3
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{running.prometheus_port}/metrics")).text
+    assert 'llmrouter_fallbacks_total{reason="BREAKER_OPEN"} 1.0' in text
 
     # Usage: every attempt is a record, the fallback ones marked.
     metrics: FakeMetrics = fake_metrics[0]
@@ -127,6 +134,9 @@ async def test_named_model_fails_over_to_config_then_request_fallbacks(
         (first.id, 2, "b", True, "a"),
         (first.id, 3, "c", True, "b"),
     ]
+    (skipped,) = [r for r in metrics.records.values() if r.request_id == fourth.id]
+    assert (skipped.attempt, skipped.model, skipped.fallback) == (1, "b", True)
+    assert (skipped.fallback_from, skipped.fallback_reason) == ("a", "BREAKER_OPEN")
 
 
 async def test_fallbacks_after_an_auto_chain_and_filtered_like_any_candidate(
@@ -160,6 +170,55 @@ async def test_fallbacks_after_an_auto_chain_and_filtered_like_any_candidate(
     # The named model listed again among its fallbacks is tried once.
     decision = await stub.Route(route(model="bee", fallback_models=["b", "c"]))
     assert [c.model for c in decision.candidates] == ["b", "c"]
+
+
+async def test_the_final_error_names_the_fallbacks_never_tried_and_why(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    """One router, one request after another: "oa-a" and "oa-b" answer 503 throughout; each
+    request lists fallbacks the decision left out (disabled, a capability, the window)."""
+    upstream.set("oa-a", Behavior(status=503))
+    upstream.set("oa-b", Behavior(status=503))
+    models = (
+        model("oa-a", fallbacks=("an-c",)),
+        model("oa-b"),
+        model("an-c", "anth", enabled=False),
+        model("notools", tools=False),
+        model("small", context_window=400),
+    )
+    _, stub = await make_router(models, ("oa-a",), retry=RetryConfig(attempts_per_model=2))
+
+    # The reported case: a disabled configured fallback.
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Complete(complete(model="oa-a"))
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert info.value.details() == (
+        "all 2 attempts failed (oa-a: UPSTREAM_UNAVAILABLE, oa-a: UPSTREAM_UNAVAILABLE; "
+        "not tried: an-c: disabled by an operator or in config)"
+    )
+    # Neighbours: the request's fallbacks, one tried, two left out for the request's needs.
+    tools = [chat_pb2.Tool(name="f")]
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Complete(
+            complete(
+                text="word " * 400,
+                model="oa-b",
+                fallback_models=["notools", "oa-a", "small"],
+                tools=tools,
+            )
+        )
+    assert info.value.details() == (
+        "all 3 attempts failed (oa-b: UPSTREAM_UNAVAILABLE, oa-b: UPSTREAM_UNAVAILABLE, "
+        "oa-a: UPSTREAM_UNAVAILABLE, oa-a: BREAKER_OPEN; not tried: "
+        "notools: does not support tools, small: needs about 761 tokens, window is 400)"
+    )
+    # The third failure of each opened its circuit: a fallback skipped for that is named too.
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Complete(complete(model="oa-b", fallback_models=["oa-a"]))
+    assert info.value.details().startswith(
+        "all 1 attempts failed (oa-b: UPSTREAM_UNAVAILABLE, oa-b: BREAKER_OPEN; "
+        "not tried: oa-a: circuit open, next probe in "
+    )
 
 
 @pytest.mark.parametrize(

@@ -165,10 +165,34 @@ async def test_a_timeout_fails_over_at_once() -> None:
 
 async def test_the_failure_that_opens_a_breaker_fails_over() -> None:
     router = Router("ab", RetryPolicy(attempts_per_model=2), BreakerPolicy())
-    walked = [models_of((await router.serve({"a": [DOWN], "b": [None]}))[0]) for _ in range(3)]
+    walked = [(await router.serve({"a": [DOWN], "b": [None]}))[0] for _ in range(3)]
     # The 3rd failure in a row (request 2's first attempt) opens a: that request goes to b, and
     # so does the next one without calling a.
-    assert walked == ["aab", "ab", "b"]
+    assert [models_of(plans) for plans in walked] == ["aab", "ab", "b"]
+    # That one's only attempt is still a fallback from a, because a's circuit is open.
+    (skipped,) = walked[2]
+    assert (skipped.number, skipped.fallback, skipped.fallback_from) == (1, True, "a")
+    assert skipped.fallback_reason == "BREAKER_OPEN"
+
+
+async def test_a_model_skipped_by_the_decision_for_its_open_circuit_is_fallen_back_from() -> None:
+    router = Router("b", RetryPolicy(attempts_per_model=2), NO_BREAKER)
+    entry = router.registry.get("b")
+    assert entry is not None
+    schedule = Schedule(
+        [Candidate(entry, 0.0, "fallback 1 (config)")],
+        router.clock.now + 60,
+        router.pacing,
+        passed_over="a",
+    )
+    first = await schedule.next()
+    assert first is not None
+    assert (first.entry.name, first.fallback, first.fallback_from) == ("b", True, "a")
+    assert first.fallback_reason == "BREAKER_OPEN"
+    # A retry of b is no fallback, and its reason is b's own failure.
+    second = await schedule.next(DOWN)
+    assert second is not None
+    assert (second.fallback, second.fallback_reason) == (False, "UPSTREAM_UNAVAILABLE")
 
 
 async def test_only_a_change_of_model_is_a_fallback() -> None:

@@ -77,7 +77,7 @@ def test_round_trip_keeps_every_field_the_ledger_keeps() -> None:
     )
     for name in EVENT_FIELDS - EVENT_ONLY:
         assert getattr(back, name) == getattr(event, name), name
-    assert back.fallback_reason == ""
+    assert back.fallback_reason == "RATE_LIMITED"
 
 
 def test_no_time_to_first_token_stays_unset() -> None:

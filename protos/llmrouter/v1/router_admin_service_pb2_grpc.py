@@ -98,7 +98,8 @@ class RouterAdminServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResetBreaker(self, request, context):
-        """Close a model's circuit breaker and forget its failure history.
+        """Close a model's circuit breaker and forget its failure history; also refills the model's
+        retry budget, so its failed attempts are retried again at once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
