@@ -6,10 +6,10 @@ from __future__ import annotations
 import abc
 import email.utils
 import os
-import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -34,6 +34,7 @@ from ..redact import MESSAGE_LIMIT, Credentials, upstream_message
 from ..urls import AddressPolicy
 from .base import Provider
 from .call import ProviderCall
+from .dialects import by_status, find, parse
 from .extras import collision, merged
 from .lenient import StreamDecoder, decode
 from .transport import UpstreamClient
@@ -46,13 +47,6 @@ __all__ = [
     "parse_retry_after",
     "read_json",
 ]
-
-_CONTEXT = re.compile(
-    r"context.length|context_length_exceeded|maximum context|prompt is too long|too many tokens"
-    r"|exceeds the context window|input length",
-    re.IGNORECASE,
-)
-_FILTER = re.compile(r"content.filter|content_policy|safety|responsible ai", re.IGNORECASE)
 
 
 def api_key(config: ProviderConfig) -> str:
@@ -83,24 +77,6 @@ def parse_retry_after(headers: httpx.Headers, now: Callable[[], float] = time.ti
     return max(when.timestamp() - now(), 0.0)
 
 
-def _upstream_message(body: bytes) -> tuple[str, str]:
-    """(code or type, message) from an OpenAI/Anthropic/Ollama error body, best effort."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return "", ""
-    if not isinstance(data, dict):
-        return "", ""
-    error = data.get("error", data)
-    if isinstance(error, str):
-        return "", error
-    if not isinstance(error, dict):
-        return "", ""
-    code = error.get("code") or error.get("type") or ""
-    message = error.get("message") or ""
-    return str(code)[:MESSAGE_LIMIT], str(message)
-
-
 def classify_response(
     provider: str,
     response: httpx.Response,
@@ -109,42 +85,46 @@ def classify_response(
     request: ChatRequest | None = None,
     prefill: str = "",
 ) -> ProviderError:
-    """Map a non-2xx upstream answer onto our error set (never echoing the ``credentials``
-    sent, key-shaped strings, the ``request``'s content nor the continued answer's ``prefill``:
-    see :mod:`router_svc.redact`)."""
+    """Map a non-2xx upstream answer onto our error set by its dialect (:mod:`.dialects`),
+    never echoing the ``credentials`` sent, key-shaped strings, the ``request``'s content nor
+    the continued answer's ``prefill`` (see :mod:`router_svc.redact`)."""
     status = response.status_code
     retry_after = parse_retry_after(response.headers)
-    code, raw = _upstream_message(body)
-    # Uncut so the classifying regexes see more than is shown; upstream_message still reads at
-    # most RAW_LIMIT characters of it, however long the body.
-    message = upstream_message(raw, credentials, request, None, prefill) if raw else ""
-    both = f"{code} {message}"
-    short = message[:MESSAGE_LIMIT]
     where = f"{provider} answered HTTP {status}"
-    if status == 429:
-        return RateLimited(f"{where} (rate limited)", retry_after=retry_after, http_status=status)
-    if status in (401, 403):
-        # Auth error bodies can echo part of the key: never pass them on.
-        return AuthFailed(f"{where} (credentials rejected)", http_status=status)
-    if status == 408:
-        return UpstreamTimeout(f"{where} (request timeout)", http_status=status)
-    if status >= 500:
-        return UpstreamUnavailable(
-            f"{where} (unavailable)", retry_after=retry_after, http_status=status
-        )
     if status < 400:
         # A redirect is never followed (it could carry our key elsewhere): the base URL is
         # wrong for this provider, which is its fault, not the caller's.
         return UpstreamUnavailable(f"{where} (redirect not followed)", http_status=status)
-    if _CONTEXT.search(both):
+    parsed = parse(body)
+
+    def clean(text: str) -> str:
+        # Uncut, so the patterns see more than is shown (at most RAW_LIMIT is read).
+        return upstream_message(text, credentials, request, None, prefill) if text else ""
+
+    # Redacted before matching too: the caller's own words echoed back never decide.
+    message = clean(parsed.message)
+    row = find(status, replace(parsed, message=message, extra=clean(parsed.extra)))
+    kind = row.kind if row is not None else by_status(status)
+    short = message[:MESSAGE_LIMIT]
+    if kind is RateLimited:
+        return RateLimited(f"{where} (rate limited)", retry_after=retry_after, http_status=status)
+    if kind is AuthFailed:
+        # Auth error bodies can echo part of the key: never pass them on.
+        what = "payment required" if status == 402 else "credentials rejected"
+        return AuthFailed(f"{where} ({what})", http_status=status)
+    if kind is UpstreamTimeout:
+        return UpstreamTimeout(f"{where} (request timeout)", http_status=status)
+    if kind is ContextLengthExceeded:
         return ContextLengthExceeded(
             f"{where}: {short or 'context length exceeded'}", http_status=status
         )
-    if _FILTER.search(both):
+    if kind is ContentFiltered:
+        # Never the body: a moderation error can quote the flagged input.
         return ContentFiltered(f"{where}: content filtered", http_status=status)
-    if status == 404:
-        # Usually a model id this endpoint does not serve: a configuration fault, not the caller's.
-        return UpstreamUnavailable(f"{where} (model or endpoint not found)", http_status=status)
+    if kind is UpstreamUnavailable:
+        # A 404 is usually a model id this endpoint does not serve: configuration, not ours.
+        what = "model or endpoint not found" if status == 404 else "unavailable"
+        return UpstreamUnavailable(f"{where} ({what})", retry_after=retry_after, http_status=status)
     return BadUpstreamRequest(f"{where}: {short or 'bad request'}", http_status=status)
 
 
