@@ -10,14 +10,14 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import replace
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_args
 
 import httpx
 import orjson
 
 from llmrouter.telemetry import inject_headers
 
-from ..chat import ChatRequest, Completion, StreamEvent
+from ..chat import ChatRequest, Completion, FinishReason, StreamEvent, ToolCall
 from ..config import ProviderConfig
 from ..errors import (
     AuthFailed,
@@ -36,7 +36,7 @@ from .base import Provider
 from .call import ProviderCall
 from .dialects import by_status, find, parse
 from .extras import collision, merged
-from .lenient import StreamDecoder, decode
+from .lenient import SHAPE_ERRORS, StreamDecoder, decode
 from .transport import UpstreamClient
 
 __all__ = [
@@ -46,7 +46,10 @@ __all__ = [
     "classify_response",
     "parse_retry_after",
     "read_json",
+    "well_formed",
 ]
+
+_FINISH_REASONS = frozenset(get_args(FinishReason))
 
 
 def api_key(config: ProviderConfig) -> str:
@@ -137,6 +140,29 @@ def read_json(provider: str, body: bytes) -> dict[str, object]:
     if not isinstance(data, dict):
         raise MalformedResponse(f"{provider} sent JSON that is not an object")
     return data
+
+
+def well_formed(completion: Completion) -> bool:
+    """Whether ``completion`` holds what its type says: text, a known finish reason, tool
+    calls of strings and non-negative integer counts (a codec passes on what it was sent)."""
+    usage = completion.usage
+    counts = (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+    )
+    return (
+        isinstance(completion.content, str)
+        and isinstance(completion.upstream_model, str)
+        and completion.finish_reason in _FINISH_REASONS
+        and isinstance(completion.tool_calls, tuple)
+        and all(
+            isinstance(c, ToolCall) and all(isinstance(v, str) for v in (c.id, c.name, c.arguments))
+            for c in completion.tool_calls
+        )
+        and all(type(n) is int and n >= 0 for n in counts)
+    )
 
 
 def attempt_timeout(config: ProviderConfig, read_timeout: float) -> httpx.Timeout:
@@ -233,11 +259,23 @@ class HttpProvider(Provider):
             raise classify_response(
                 self.name, response, raw, self._client.credentials, call.request, call.prefill
             )
-        data = read_json(self.name, raw)
+        return self.read_answer(call, raw)
+
+    def read_answer(self, call: ProviderCall, body: bytes) -> Completion:
+        """The completion in a whole (non-streamed) answer ``body``.
+
+        Any shape :meth:`decode` does not expect (a missing key, a wrong type, null where a
+        list was, content that is not text, counts that are not counts) is a
+        ``MalformedResponse``: retryable, so the attempt is booked and the chain goes on.
+        """
+        data = read_json(self.name, body)
         try:
-            return self.decode(call, data)
-        except (KeyError, IndexError, TypeError, ValueError):
-            raise MalformedResponse(f"{self.name} sent {self.incomplete}") from None
+            completion = self.decode(call, data)
+        except SHAPE_ERRORS:
+            completion = None
+        if completion is None or not well_formed(completion):
+            raise MalformedResponse(f"{self.name} sent {self.incomplete}")
+        return completion
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:
         """The decoded stream; one that stops before it finished is a ``MalformedResponse``."""
