@@ -87,17 +87,23 @@ def classify_response(
     credentials: Credentials,
     request: ChatRequest | None = None,
     prefill: str = "",
+    reported: int | None = None,
 ) -> ProviderError:
     """Map a non-2xx upstream answer onto our error set by its dialect (:mod:`.dialects`),
     never echoing the ``credentials`` sent, key-shaped strings, the ``request``'s content nor
-    the continued answer's ``prefill`` (see :mod:`router_svc.redact`)."""
-    status = response.status_code
+    the continued answer's ``prefill`` (see :mod:`router_svc.redact`). ``reported`` is the
+    status an error body gives when the HTTP status was 2xx (OpenRouter, once it has started:
+    "Errors and Debugging" in its API reference); it is what the dialects match on."""
+    http_status = response.status_code
+    status = http_status if reported is None else reported
     retry_after = parse_retry_after(response.headers)
-    where = f"{provider} answered HTTP {status}"
+    where = f"{provider} answered HTTP {http_status}"
+    if reported is not None:
+        where += f" reporting error {reported}"
     if status < 400:
         # A redirect is never followed (it could carry our key elsewhere): the base URL is
         # wrong for this provider, which is its fault, not the caller's.
-        return UpstreamUnavailable(f"{where} (redirect not followed)", http_status=status)
+        return UpstreamUnavailable(f"{where} (redirect not followed)", http_status=http_status)
     parsed = parse(body)
 
     def clean(text: str) -> str:
@@ -110,25 +116,29 @@ def classify_response(
     kind = row.kind if row is not None else by_status(status)
     short = message[:MESSAGE_LIMIT]
     if kind is RateLimited:
-        return RateLimited(f"{where} (rate limited)", retry_after=retry_after, http_status=status)
+        return RateLimited(
+            f"{where} (rate limited)", retry_after=retry_after, http_status=http_status
+        )
     if kind is AuthFailed:
         # Auth error bodies can echo part of the key: never pass them on.
         what = "payment required" if status == 402 else "credentials rejected"
-        return AuthFailed(f"{where} ({what})", http_status=status)
+        return AuthFailed(f"{where} ({what})", http_status=http_status)
     if kind is UpstreamTimeout:
-        return UpstreamTimeout(f"{where} (request timeout)", http_status=status)
+        return UpstreamTimeout(f"{where} (request timeout)", http_status=http_status)
     if kind is ContextLengthExceeded:
         return ContextLengthExceeded(
-            f"{where}: {short or 'context length exceeded'}", http_status=status
+            f"{where}: {short or 'context length exceeded'}", http_status=http_status
         )
     if kind is ContentFiltered:
         # Never the body: a moderation error can quote the flagged input.
-        return ContentFiltered(f"{where}: content filtered", http_status=status)
+        return ContentFiltered(f"{where}: content filtered", http_status=http_status)
     if kind is UpstreamUnavailable:
         # A 404 is usually a model id this endpoint does not serve: configuration, not ours.
         what = "model or endpoint not found" if status == 404 else "unavailable"
-        return UpstreamUnavailable(f"{where} ({what})", retry_after=retry_after, http_status=status)
-    return BadUpstreamRequest(f"{where}: {short or 'bad request'}", http_status=status)
+        return UpstreamUnavailable(
+            f"{where} ({what})", retry_after=retry_after, http_status=http_status
+        )
+    return BadUpstreamRequest(f"{where}: {short or 'bad request'}", http_status=http_status)
 
 
 def read_json(provider: str, body: bytes) -> dict[str, object]:
@@ -269,6 +279,21 @@ class HttpProvider(Provider):
         ``MalformedResponse``: retryable, so the attempt is booked and the chain goes on.
         """
         data = read_json(self.name, body)
+        error = data.get("error")
+        if error:
+            # An error reported in a 200 body: classified by the status it reports (502 when
+            # it reports none), like any error answer.
+            code = error.get("code") if isinstance(error, dict) else None
+            reported = code if type(code) is int and 400 <= code <= 599 else 502
+            raise classify_response(
+                self.name,
+                httpx.Response(200),
+                body,
+                self._client.credentials,
+                call.request,
+                call.prefill,
+                reported,
+            )
         try:
             completion = self.decode(call, data)
         except SHAPE_ERRORS:

@@ -397,6 +397,18 @@ CASES = [
             },
         ),
     ),
+    # ... and once generation has started, an error in a 200 body.
+    Case(
+        "openrouter",
+        "context",
+        200,
+        _err(
+            code=400,
+            message="This endpoint's maximum context length is 8192 tokens. However, you "
+            "requested about 9000 tokens.",
+        ),
+    ),
+    Case("openrouter", "overloaded", 200, _err(code=502, message="Provider returned error")),
     Case(
         "openrouter",
         "auth",
