@@ -6,18 +6,18 @@ from __future__ import annotations
 import abc
 import email.utils
 import os
-import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
-from typing import Any, ClassVar, Literal
+from dataclasses import replace
+from typing import Any, ClassVar, Literal, get_args
 
 import httpx
 import orjson
 
 from llmrouter.telemetry import inject_headers
 
-from ..chat import ChatRequest, Completion, StreamEvent
+from ..chat import ChatRequest, Completion, FinishReason, StreamEvent, ToolCall
 from ..config import ProviderConfig
 from ..errors import (
     AuthFailed,
@@ -34,8 +34,9 @@ from ..redact import MESSAGE_LIMIT, Credentials, upstream_message
 from ..urls import AddressPolicy
 from .base import Provider
 from .call import ProviderCall
+from .dialects import by_status, find, parse
 from .extras import collision, merged
-from .lenient import StreamDecoder, decode
+from .lenient import SHAPE_ERRORS, StreamDecoder, decode
 from .transport import UpstreamClient
 
 __all__ = [
@@ -45,14 +46,10 @@ __all__ = [
     "classify_response",
     "parse_retry_after",
     "read_json",
+    "well_formed",
 ]
 
-_CONTEXT = re.compile(
-    r"context.length|context_length_exceeded|maximum context|prompt is too long|too many tokens"
-    r"|exceeds the context window|input length",
-    re.IGNORECASE,
-)
-_FILTER = re.compile(r"content.filter|content_policy|safety|responsible ai", re.IGNORECASE)
+_FINISH_REASONS = frozenset(get_args(FinishReason))
 
 
 def api_key(config: ProviderConfig) -> str:
@@ -83,24 +80,6 @@ def parse_retry_after(headers: httpx.Headers, now: Callable[[], float] = time.ti
     return max(when.timestamp() - now(), 0.0)
 
 
-def _upstream_message(body: bytes) -> tuple[str, str]:
-    """(code or type, message) from an OpenAI/Anthropic/Ollama error body, best effort."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return "", ""
-    if not isinstance(data, dict):
-        return "", ""
-    error = data.get("error", data)
-    if isinstance(error, str):
-        return "", error
-    if not isinstance(error, dict):
-        return "", ""
-    code = error.get("code") or error.get("type") or ""
-    message = error.get("message") or ""
-    return str(code)[:MESSAGE_LIMIT], str(message)
-
-
 def classify_response(
     provider: str,
     response: httpx.Response,
@@ -108,44 +87,58 @@ def classify_response(
     credentials: Credentials,
     request: ChatRequest | None = None,
     prefill: str = "",
+    reported: int | None = None,
 ) -> ProviderError:
-    """Map a non-2xx upstream answer onto our error set (never echoing the ``credentials``
-    sent, key-shaped strings, the ``request``'s content nor the continued answer's ``prefill``:
-    see :mod:`router_svc.redact`)."""
-    status = response.status_code
+    """Map a non-2xx upstream answer onto our error set by its dialect (:mod:`.dialects`),
+    never echoing the ``credentials`` sent, key-shaped strings, the ``request``'s content nor
+    the continued answer's ``prefill`` (see :mod:`router_svc.redact`). ``reported`` is the
+    status an error body gives when the HTTP status was 2xx (OpenRouter, once it has started:
+    "Errors and Debugging" in its API reference); it is what the dialects match on."""
+    http_status = response.status_code
+    status = http_status if reported is None else reported
     retry_after = parse_retry_after(response.headers)
-    code, raw = _upstream_message(body)
-    # Uncut so the classifying regexes see more than is shown; upstream_message still reads at
-    # most RAW_LIMIT characters of it, however long the body.
-    message = upstream_message(raw, credentials, request, None, prefill) if raw else ""
-    both = f"{code} {message}"
-    short = message[:MESSAGE_LIMIT]
-    where = f"{provider} answered HTTP {status}"
-    if status == 429:
-        return RateLimited(f"{where} (rate limited)", retry_after=retry_after, http_status=status)
-    if status in (401, 403):
-        # Auth error bodies can echo part of the key: never pass them on.
-        return AuthFailed(f"{where} (credentials rejected)", http_status=status)
-    if status == 408:
-        return UpstreamTimeout(f"{where} (request timeout)", http_status=status)
-    if status >= 500:
-        return UpstreamUnavailable(
-            f"{where} (unavailable)", retry_after=retry_after, http_status=status
-        )
+    where = f"{provider} answered HTTP {http_status}"
+    if reported is not None:
+        where += f" reporting error {reported}"
     if status < 400:
         # A redirect is never followed (it could carry our key elsewhere): the base URL is
         # wrong for this provider, which is its fault, not the caller's.
-        return UpstreamUnavailable(f"{where} (redirect not followed)", http_status=status)
-    if _CONTEXT.search(both):
-        return ContextLengthExceeded(
-            f"{where}: {short or 'context length exceeded'}", http_status=status
+        return UpstreamUnavailable(f"{where} (redirect not followed)", http_status=http_status)
+    parsed = parse(body)
+
+    def clean(text: str) -> str:
+        # Uncut, so the patterns see more than is shown (at most RAW_LIMIT is read).
+        return upstream_message(text, credentials, request, None, prefill) if text else ""
+
+    # Redacted before matching too: the caller's own words echoed back never decide.
+    message = clean(parsed.message)
+    row = find(status, replace(parsed, message=message, extra=clean(parsed.extra)))
+    kind = row.kind if row is not None else by_status(status)
+    short = message[:MESSAGE_LIMIT]
+    if kind is RateLimited:
+        return RateLimited(
+            f"{where} (rate limited)", retry_after=retry_after, http_status=http_status
         )
-    if _FILTER.search(both):
-        return ContentFiltered(f"{where}: content filtered", http_status=status)
-    if status == 404:
-        # Usually a model id this endpoint does not serve: a configuration fault, not the caller's.
-        return UpstreamUnavailable(f"{where} (model or endpoint not found)", http_status=status)
-    return BadUpstreamRequest(f"{where}: {short or 'bad request'}", http_status=status)
+    if kind is AuthFailed:
+        # Auth error bodies can echo part of the key: never pass them on.
+        what = "payment required" if status == 402 else "credentials rejected"
+        return AuthFailed(f"{where} ({what})", http_status=http_status)
+    if kind is UpstreamTimeout:
+        return UpstreamTimeout(f"{where} (request timeout)", http_status=http_status)
+    if kind is ContextLengthExceeded:
+        return ContextLengthExceeded(
+            f"{where}: {short or 'context length exceeded'}", http_status=http_status
+        )
+    if kind is ContentFiltered:
+        # Never the body: a moderation error can quote the flagged input.
+        return ContentFiltered(f"{where}: content filtered", http_status=http_status)
+    if kind is UpstreamUnavailable:
+        # A 404 is usually a model id this endpoint does not serve: configuration, not ours.
+        what = "model or endpoint not found" if status == 404 else "unavailable"
+        return UpstreamUnavailable(
+            f"{where} ({what})", retry_after=retry_after, http_status=http_status
+        )
+    return BadUpstreamRequest(f"{where}: {short or 'bad request'}", http_status=http_status)
 
 
 def read_json(provider: str, body: bytes) -> dict[str, object]:
@@ -157,6 +150,29 @@ def read_json(provider: str, body: bytes) -> dict[str, object]:
     if not isinstance(data, dict):
         raise MalformedResponse(f"{provider} sent JSON that is not an object")
     return data
+
+
+def well_formed(completion: Completion) -> bool:
+    """Whether ``completion`` holds what its type says: text, a known finish reason, tool
+    calls of strings and non-negative integer counts (a codec passes on what it was sent)."""
+    usage = completion.usage
+    counts = (
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+    )
+    return (
+        isinstance(completion.content, str)
+        and isinstance(completion.upstream_model, str)
+        and completion.finish_reason in _FINISH_REASONS
+        and isinstance(completion.tool_calls, tuple)
+        and all(
+            isinstance(c, ToolCall) and all(isinstance(v, str) for v in (c.id, c.name, c.arguments))
+            for c in completion.tool_calls
+        )
+        and all(type(n) is int and n >= 0 for n in counts)
+    )
 
 
 def attempt_timeout(config: ProviderConfig, read_timeout: float) -> httpx.Timeout:
@@ -253,11 +269,38 @@ class HttpProvider(Provider):
             raise classify_response(
                 self.name, response, raw, self._client.credentials, call.request, call.prefill
             )
-        data = read_json(self.name, raw)
+        return self.read_answer(call, raw)
+
+    def read_answer(self, call: ProviderCall, body: bytes) -> Completion:
+        """The completion in a whole (non-streamed) answer ``body``.
+
+        Any shape :meth:`decode` does not expect (a missing key, a wrong type, null where a
+        list was, content that is not text, counts that are not counts) is a
+        ``MalformedResponse``: retryable, so the attempt is booked and the chain goes on.
+        """
+        data = read_json(self.name, body)
+        error = data.get("error")
+        if error:
+            # An error reported in a 200 body: classified by the status it reports (502 when
+            # it reports none), like any error answer.
+            code = error.get("code") if isinstance(error, dict) else None
+            reported = code if type(code) is int and 400 <= code <= 599 else 502
+            raise classify_response(
+                self.name,
+                httpx.Response(200),
+                body,
+                self._client.credentials,
+                call.request,
+                call.prefill,
+                reported,
+            )
         try:
-            return self.decode(call, data)
-        except (KeyError, IndexError, TypeError, ValueError):
-            raise MalformedResponse(f"{self.name} sent {self.incomplete}") from None
+            completion = self.decode(call, data)
+        except SHAPE_ERRORS:
+            completion = None
+        if completion is None or not well_formed(completion):
+            raise MalformedResponse(f"{self.name} sent {self.incomplete}")
+        return completion
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:
         """The decoded stream; one that stops before it finished is a ``MalformedResponse``."""

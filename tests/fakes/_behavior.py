@@ -31,6 +31,10 @@ class Behavior:
     [DONE] and no terminating zero-length chunk. Non-streaming: send half the body, then close."""
     first_chunk_delay_s: float = 0.0
     """Streaming: headers at once, then wait this long before any body bytes."""
+    raw_body: bytes | None = None
+    """The whole body, sent as given with ``status`` whether or not the client streams: an
+    error in a server's own dialect (vLLM, llama.cpp, Gemini's list-wrapped errors, OpenRouter's
+    ``error.metadata``...), or a 200 answer of a shape the codec does not expect."""
     error_message: str = ""
     """Error message for non-200 statuses; empty uses a standard one."""
     error_code: str = ""

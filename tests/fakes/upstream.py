@@ -250,6 +250,11 @@ class FakeUpstream:
             await connection.pause(None)
         await connection.pause(behavior.delay_s)
         extra = [] if behavior.retry_after is None else [("retry-after", behavior.retry_after)]
+        if behavior.raw_body is not None:
+            await _send_json(
+                connection, behavior.status, behavior.raw_body, close=close, extra=extra
+            )
+            return True
         if behavior.status != 200:
             message = behavior.error_message or _DEFAULT_MESSAGES.get(
                 behavior.status, reason_phrase(behavior.status)
