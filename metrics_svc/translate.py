@@ -107,6 +107,20 @@ _PROMPT, _COMPLETION, _TOTAL, _COST, _DURATION, _FIRST_TOKEN = map(
 )
 
 
+# Token counts: none may be negative.
+_COUNT_FIELDS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+_DETAIL_COUNTS = tuple(
+    map(SOURCE_FIELDS.index, ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"))
+)
+
+
 def rows_from_records(records: Sequence[pb.UsageRecord], now: datetime) -> list[UsageRow]:
     """Validate every record and convert them; raises :class:`InvalidRecord` naming them all."""
     rows: list[UsageRow] = []
@@ -129,7 +143,7 @@ def _violations(index: int, record: pb.UsageRecord) -> list[RecordViolation]:
         found.append(("attempt", "must be >= 0"))
     if len(record.client_request_id) > REQUEST_ID_MAX_CHARS:
         found.append(("client_request_id", f"must be at most {REQUEST_ID_MAX_CHARS} characters"))
-    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+    for name in _COUNT_FIELDS:
         if getattr(record, name) < 0:
             found.append((name, "must be >= 0"))
     if not math.isfinite(record.cost_usd) or record.cost_usd < 0:
@@ -165,6 +179,7 @@ def _row(record: pb.UsageRecord, now: datetime) -> UsageRow | None:
         or prompt < 0
         or completion < 0
         or total < 0
+        or min(values[i] for i in _DETAIL_COUNTS) < 0
         or not math.isfinite(cost)
         or cost < 0
         or duration.seconds < 0
@@ -349,6 +364,9 @@ def _summary_to_pb(summary: CostSummary) -> pb.CostSummary:
         reference_cost_usd=summary.reference_cost_usd,
         savings_usd=summary.savings_usd,
         savings_percent=summary.savings_percent,
+        cache_read_tokens=summary.cache_read_tokens,
+        cache_write_tokens=summary.cache_write_tokens,
+        reasoning_tokens=summary.reasoning_tokens,
     )
 
 
