@@ -107,18 +107,10 @@ _PROMPT, _COMPLETION, _TOTAL, _COST, _DURATION, _FIRST_TOKEN = map(
 )
 
 
-# Token counts: none may be negative.
-_COUNT_FIELDS = (
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-)
-_DETAIL_COUNTS = tuple(
-    map(SOURCE_FIELDS.index, ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"))
-)
+# Token counts, none negative (the three details are checked by index in _row).
+_DETAILS = ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+_COUNT_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", *_DETAILS)
+_DETAIL_COUNTS = tuple(map(SOURCE_FIELDS.index, _DETAILS))
 
 
 def rows_from_records(records: Sequence[pb.UsageRecord], now: datetime) -> list[UsageRow]:
@@ -346,27 +338,19 @@ def health_to_pb(providers: Sequence[ProviderHealth]) -> pb.GetProviderHealthRes
     return response
 
 
+# CostSummary fields copied to the message field of the same name (the latencies are converted).
+_SUMMARY_COPIED = tuple(
+    f.name
+    for f in dataclasses.fields(CostSummary)
+    if f.name in pb.CostSummary.DESCRIPTOR.fields_by_name
+)
+
+
 def _summary_to_pb(summary: CostSummary) -> pb.CostSummary:
     return pb.CostSummary(
-        requests=summary.requests,
-        successes=summary.successes,
-        failures=summary.failures,
-        prompt_tokens=summary.prompt_tokens,
-        completion_tokens=summary.completion_tokens,
-        total_tokens=summary.total_tokens,
-        cost_usd=summary.cost_usd,
         average_latency=_duration(summary.average_latency_ms),
         p95_latency=_duration(summary.p95_latency_ms),
-        fallback_count=summary.fallback_count,
-        fallback_rate=summary.fallback_rate,
-        local_requests=summary.local_requests,
-        remote_requests=summary.remote_requests,
-        reference_cost_usd=summary.reference_cost_usd,
-        savings_usd=summary.savings_usd,
-        savings_percent=summary.savings_percent,
-        cache_read_tokens=summary.cache_read_tokens,
-        cache_write_tokens=summary.cache_write_tokens,
-        reasoning_tokens=summary.reasoning_tokens,
+        **{name: getattr(summary, name) for name in _SUMMARY_COPIED},
     )
 
 

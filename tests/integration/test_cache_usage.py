@@ -26,6 +26,7 @@ from .conftest import Stack, started, write_config
 
 KEY = "sk-test-canary-0123456789"
 READ_TOKEN = "local-read-token-0123456789"
+GROUPED = ("--group-by", "model", "--csv")
 
 
 @pytest.fixture
@@ -126,8 +127,7 @@ async def test_cached_and_reasoning_tokens_reach_the_sdk_the_ledger_and_costs(
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
     out = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "llmrouter", "costs", "--config", str(stack.config)]
-        + ["--group-by", "model", "--csv"],
+        [sys.executable, "-m", "llmrouter", "costs", "--config", str(stack.config), *GROUPED],
         capture_output=True,
         text=True,
         timeout=30,

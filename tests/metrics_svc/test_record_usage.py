@@ -130,9 +130,7 @@ INVALID = [
     pytest.param(
         "cache_write_tokens", _set("cache_write_tokens", -1), id="negative-cache-write-tokens"
     ),
-    pytest.param(
-        "reasoning_tokens", _set("reasoning_tokens", -1), id="negative-reasoning-tokens"
-    ),
+    pytest.param("reasoning_tokens", _set("reasoning_tokens", -1), id="negative-reasoning-tokens"),
     pytest.param("cost_usd", _set("cost_usd", -0.01), id="negative-cost"),
     pytest.param("cost_usd", _set("cost_usd", math.nan), id="nan-cost"),
     pytest.param("status", _set("status", pb.USAGE_STATUS_UNSPECIFIED), id="unspecified-status"),
