@@ -19,6 +19,7 @@ import pytest
 from llmrouter.v1 import chat_pb2, metrics_service_pb2, router_service_pb2
 from router_svc.chat import ChatRequest, Message, StreamEnd, TokenUsage
 from router_svc.config import RetryConfig
+from router_svc.pricing import KnownPrices, lookup_prices
 from router_svc.providers import Provider, ProviderCall, create_provider
 from router_svc.providers.lenient import Garbled
 from tests.fakes import Behavior, FakeUpstream
@@ -218,3 +219,10 @@ async def test_openai_cached_and_reasoning_tokens_reach_the_ledger_at_configured
         ("plain", (2012, 34, 2000, 0, 30), 0.00537),
         ("plain", (2012, 34, 2000, 0, 30), 0.00537),
     ]
+
+
+def test_genai_prices_cache_rates_are_read_at_the_base_tier() -> None:
+    # claude-sonnet-4-5's prices double above 200K prompt tokens; a model's rates are its base
+    # tier (pricing a million tokens at once gave $6 / $22.50). gpt-4o has no cache-write rate.
+    assert lookup_prices("claude-sonnet-4-5", "anthropic") == KnownPrices(3.0, 15.0, 0.3, 3.75)
+    assert lookup_prices("gpt-4o", "openai") == KnownPrices(2.5, 10.0, 1.25, None)
