@@ -110,7 +110,7 @@ _PROMPT, _COMPLETION, _TOTAL, _COST, _DURATION, _FIRST_TOKEN = map(
 # Token counts, none negative (the three details are checked by index in _row).
 _DETAILS = ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 _COUNT_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", *_DETAILS)
-_DETAIL_COUNTS = tuple(map(SOURCE_FIELDS.index, _DETAILS))
+_READ, _WRITE, _REASONING = map(SOURCE_FIELDS.index, _DETAILS)
 
 
 def rows_from_records(records: Sequence[pb.UsageRecord], now: datetime) -> list[UsageRow]:
@@ -171,7 +171,9 @@ def _row(record: pb.UsageRecord, now: datetime) -> UsageRow | None:
         or prompt < 0
         or completion < 0
         or total < 0
-        or min(values[i] for i in _DETAIL_COUNTS) < 0
+        or values[_READ] < 0
+        or values[_WRITE] < 0
+        or values[_REASONING] < 0
         or not math.isfinite(cost)
         or cost < 0
         or duration.seconds < 0
