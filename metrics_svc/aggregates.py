@@ -101,7 +101,8 @@ def cost_statement(
     """One row per group (or a single totals row): the group's key columns, then figures.
 
     The figures are, in order: requests, prompt, completion and total tokens, cost,
-    successes, failures, fallbacks, local requests, summed duration and the p95 duration.
+    successes, failures, fallbacks, local requests, summed duration, the p95 duration, then
+    cached-read, cache-write and reasoning tokens.
     """
     table = usage_records
     keys: list[ColumnElement[Any]] = []
@@ -123,6 +124,9 @@ def cost_statement(
             _count_if(table.c.local),
             func.sum(table.c.duration_ms),
             _percentile(table.c.duration_ms, dialect),
+            func.sum(table.c.cache_read_tokens),
+            func.sum(table.c.cache_write_tokens),
+            func.sum(table.c.reasoning_tokens),
         )
         .where(*conditions)
         .group_by(*keys)
@@ -132,7 +136,8 @@ def cost_statement(
 def summary_from_row(figures: Sequence[Any], reference: ReferencePrice) -> CostSummary:
     """A :class:`CostSummary` from the figure columns of a :func:`cost_statement` row."""
     requests, prompt, completion, total, cost, successes, failures = figures[:7]
-    fallbacks, local, duration_sum, p95 = figures[7:]
+    fallbacks, local, duration_sum, p95 = figures[7:11]
+    cache_read, cache_write, reasoning = (int(n or 0) for n in figures[11:14])
     requests = int(requests)
     # Sums over no rows are NULL; PostgreSQL sums bigints as numeric (Decimal).
     prompt, completion, total = int(prompt or 0), int(completion or 0), int(total or 0)
@@ -157,6 +162,9 @@ def summary_from_row(figures: Sequence[Any], reference: ReferencePrice) -> CostS
         reference_cost_usd=reference_cost,
         savings_usd=savings,
         savings_percent=savings / reference_cost * 100 if reference_cost else 0.0,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=reasoning,
     )
 
 

@@ -104,6 +104,11 @@ class CostSummary:
     savings_usd: float = 0.0
     #: ``savings_usd / reference_cost_usd * 100``, 0 when the reference cost is 0.
     savings_percent: float = 0.0
+    #: Parts of ``prompt_tokens`` read from / written to the prompt cache, and the part of
+    #: ``completion_tokens`` spent reasoning.
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)

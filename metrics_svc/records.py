@@ -59,3 +59,9 @@ class UsageRow:
     #: Why this attempt ran instead of the one before (``RATE_LIMITED``, ``HEDGE``,
     #: ``BREAKER_OPEN``...); ``""`` on first attempts and on rows from before revision 0004.
     fallback_reason: str = ""
+    #: Parts of ``prompt_tokens`` read from / written to the provider's prompt cache, and the
+    #: part of ``completion_tokens`` spent reasoning; 0 when unknown and on rows from before
+    #: revision 0005.
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0

@@ -120,6 +120,11 @@ class UsageRecordModel(Base):
     # fallback events fall back to the previous attempt's error_type. Server default only, as
     # client_request_id.
     fallback_reason: Mapped[str] = mapped_column(String, server_default="")
+    # Cached-read, cache-write and reasoning token counts (revision 0005); 0 on rows from
+    # before it. Server default only, as client_request_id.
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
 
 
 #: The table as Core sees it; the repository inserts and selects through Core.

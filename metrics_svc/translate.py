@@ -107,6 +107,12 @@ _PROMPT, _COMPLETION, _TOTAL, _COST, _DURATION, _FIRST_TOKEN = map(
 )
 
 
+# Token counts, none negative (the three details are checked by index in _row).
+_DETAILS = ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+_COUNT_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", *_DETAILS)
+_READ, _WRITE, _REASONING = map(SOURCE_FIELDS.index, _DETAILS)
+
+
 def rows_from_records(records: Sequence[pb.UsageRecord], now: datetime) -> list[UsageRow]:
     """Validate every record and convert them; raises :class:`InvalidRecord` naming them all."""
     rows: list[UsageRow] = []
@@ -129,7 +135,7 @@ def _violations(index: int, record: pb.UsageRecord) -> list[RecordViolation]:
         found.append(("attempt", "must be >= 0"))
     if len(record.client_request_id) > REQUEST_ID_MAX_CHARS:
         found.append(("client_request_id", f"must be at most {REQUEST_ID_MAX_CHARS} characters"))
-    for name in ("prompt_tokens", "completion_tokens", "total_tokens"):
+    for name in _COUNT_FIELDS:
         if getattr(record, name) < 0:
             found.append((name, "must be >= 0"))
     if not math.isfinite(record.cost_usd) or record.cost_usd < 0:
@@ -165,6 +171,9 @@ def _row(record: pb.UsageRecord, now: datetime) -> UsageRow | None:
         or prompt < 0
         or completion < 0
         or total < 0
+        or values[_READ] < 0
+        or values[_WRITE] < 0
+        or values[_REASONING] < 0
         or not math.isfinite(cost)
         or cost < 0
         or duration.seconds < 0
@@ -331,24 +340,19 @@ def health_to_pb(providers: Sequence[ProviderHealth]) -> pb.GetProviderHealthRes
     return response
 
 
+# CostSummary fields copied to the message field of the same name (the latencies are converted).
+_SUMMARY_COPIED = tuple(
+    f.name
+    for f in dataclasses.fields(CostSummary)
+    if f.name in pb.CostSummary.DESCRIPTOR.fields_by_name
+)
+
+
 def _summary_to_pb(summary: CostSummary) -> pb.CostSummary:
     return pb.CostSummary(
-        requests=summary.requests,
-        successes=summary.successes,
-        failures=summary.failures,
-        prompt_tokens=summary.prompt_tokens,
-        completion_tokens=summary.completion_tokens,
-        total_tokens=summary.total_tokens,
-        cost_usd=summary.cost_usd,
         average_latency=_duration(summary.average_latency_ms),
         p95_latency=_duration(summary.p95_latency_ms),
-        fallback_count=summary.fallback_count,
-        fallback_rate=summary.fallback_rate,
-        local_requests=summary.local_requests,
-        remote_requests=summary.remote_requests,
-        reference_cost_usd=summary.reference_cost_usd,
-        savings_usd=summary.savings_usd,
-        savings_percent=summary.savings_percent,
+        **{name: getattr(summary, name) for name in _SUMMARY_COPIED},
     )
 
 

@@ -163,13 +163,16 @@ class TokenUsage:
 
     ``prompt_tokens`` counts the whole prompt, cached parts included (OpenAI's sense);
     ``cache_read_tokens`` and ``cache_write_tokens`` are the parts of it read from and written
-    to the provider's prompt cache (0 when unknown), kept for pricing them apart.
+    to the provider's prompt cache (0 when unknown), kept for pricing them apart;
+    ``reasoning_tokens`` is the part of ``completion_tokens`` spent reasoning (OpenAI's
+    ``completion_tokens_details.reasoning_tokens``; 0 when unknown).
     """
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -183,6 +186,7 @@ class TokenUsage:
             self.completion_tokens + other.completion_tokens,
             self.cache_read_tokens + other.cache_read_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
         )
 
 

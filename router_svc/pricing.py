@@ -2,27 +2,57 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 
 from genai_prices import Usage, calc_price
+from genai_prices.types import TieredPrices
 
-__all__ = ["lookup_prices"]
+__all__ = ["KnownPrices", "lookup_prices"]
 
-_MILLION = 1_000_000
+
+@dataclass(frozen=True, slots=True)
+class KnownPrices:
+    """USD per million tokens of one model, as genai-prices lists them.
+
+    ``cache_read`` / ``cache_write`` are the rates of prompt tokens read from / written to the
+    provider's prompt cache (Anthropic's 5-minute cache write), None when the table has none.
+    Tiered prices (e.g. above 200K prompt tokens) are given at their base tier.
+    """
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
 
 
 @lru_cache(maxsize=256)
-def lookup_prices(upstream_model: str, provider_hint: str | None) -> tuple[float, float] | None:
-    """USD per million (input, output) tokens for a model, or None when unknown."""
+def lookup_prices(upstream_model: str, provider_hint: str | None) -> KnownPrices | None:
+    """The prices of a model, or None when genai-prices does not know it."""
     try:
-        price = calc_price(
-            Usage(input_tokens=_MILLION, output_tokens=_MILLION),
+        found = calc_price(
+            Usage(input_tokens=1, output_tokens=1),
             model_ref=upstream_model,
             provider_id=provider_hint,
         )
     except Exception:
         return None
-    return float(price.input_price), float(price.output_price)
+    price = found.model_price
+    return KnownPrices(
+        input=_base(price.input_mtok) or 0.0,
+        output=_base(price.output_mtok) or 0.0,
+        cache_read=_base(price.cache_read_mtok),
+        cache_write=_base(price.cache_write_mtok),
+    )
+
+
+def _base(price: Decimal | TieredPrices | None) -> float | None:
+    # The base tier: pricing a million tokens at once (as this once did) crossed the 200K
+    # tier of tiered models and listed e.g. claude-sonnet-4-5 at $6 instead of $3.
+    if price is None:
+        return None
+    return float(price.base if isinstance(price, TieredPrices) else price)
 
 
 def provider_hint(kind: str, base_url: str) -> str | None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import overload
 
 from .breaker import CircuitBreaker
 from .chat import TokenUsage
 from .config import ModelConfig
 from .model_stats import ModelStats
 from .policies import BreakerPolicy
-from .pricing import lookup_prices, provider_hint
+from .pricing import KnownPrices, lookup_prices, provider_hint
 from .providers.base import Provider
 
 __all__ = ["ModelEntry", "Registry", "resolve_prices"]
@@ -28,6 +29,10 @@ class ModelEntry:
     enabled: bool
     breaker: CircuitBreaker
     stats: ModelStats = field(default_factory=ModelStats)
+    # USD per million prompt tokens read from / written to the prompt cache (resolved by
+    # resolve_prices; None: the input price).
+    cache_read_price_per_million: float | None = None
+    cache_write_price_per_million: float | None = None
 
     @property
     def name(self) -> str:
@@ -47,9 +52,18 @@ class ModelEntry:
         return self.provider.continues if configured is None else configured
 
     def cost(self, usage: TokenUsage) -> float:
-        """USD cost of ``usage`` on this model."""
+        """USD cost of ``usage`` on this model: the prompt tokens read from and written to the
+        prompt cache at the cache rates, the rest of the prompt at the input rate, and the
+        completion (reasoning included) at the output rate."""
+        read, write = usage.cache_read_tokens, usage.cache_write_tokens
+        uncached = max(usage.prompt_tokens - read - write, 0)
+        read_price = self.cache_read_price_per_million
+        write_price = self.cache_write_price_per_million
+        input_price = self.input_price_per_million
         return (
-            usage.prompt_tokens * self.input_price_per_million
+            uncached * input_price
+            + read * (input_price if read_price is None else read_price)
+            + write * (input_price if write_price is None else write_price)
             + usage.completion_tokens * self.output_price_per_million
         ) / 1_000_000
 
@@ -74,10 +88,12 @@ class Registry:
             entry = ModelEntry(
                 config=model,
                 provider=provider,
-                input_price_per_million=prices[0],
-                output_price_per_million=prices[1],
+                input_price_per_million=prices.input,
+                output_price_per_million=prices.output,
                 enabled=model.enabled,
                 breaker=CircuitBreaker(policy, clock),
+                cache_read_price_per_million=prices.cache_read,
+                cache_write_price_per_million=prices.cache_write,
             )
             self._entries[model.name] = entry
             for name in (model.name, *model.aliases):
@@ -92,18 +108,29 @@ class Registry:
         return list(self._entries.values())
 
 
-def resolve_prices(model: ModelConfig, provider: Provider) -> tuple[float, float]:
-    """Configured prices, else 0 for local providers, else genai-prices' table, else 0."""
-    configured = (model.input_price_per_million, model.output_price_per_million)
-    if min(configured) >= 0:
-        return configured
+def resolve_prices(model: ModelConfig, provider: Provider) -> KnownPrices:
+    """Each price as configured (>= 0), else 0 for local providers, else genai-prices' table,
+    else 0; a cache rate known nowhere is the input rate."""
     if provider.local:
-        known: tuple[float, float] | None = (0.0, 0.0)
+        known: KnownPrices | None = KnownPrices(0.0, 0.0, 0.0, 0.0)
     else:
         hint = provider_hint(provider.kind, provider.config.base_url)
         known = lookup_prices(model.upstream_model or model.name, hint)
-    looked_up = known or (0.0, 0.0)
-    return (
-        configured[0] if configured[0] >= 0 else looked_up[0],
-        configured[1] if configured[1] >= 0 else looked_up[1],
+    looked_up = known or KnownPrices(0.0, 0.0)
+    input_price = _configured(model.input_price_per_million, looked_up.input)
+    read = _configured(model.cache_read_price_per_million, looked_up.cache_read)
+    write = _configured(model.cache_write_price_per_million, looked_up.cache_write)
+    return KnownPrices(
+        input=input_price,
+        output=_configured(model.output_price_per_million, looked_up.output),
+        cache_read=input_price if read is None else read,
+        cache_write=input_price if write is None else write,
     )
+
+
+@overload
+def _configured(configured: float, looked_up: float) -> float: ...
+@overload
+def _configured(configured: float, looked_up: float | None) -> float | None: ...
+def _configured(configured: float, looked_up: float | None) -> float | None:
+    return configured if configured >= 0 else looked_up

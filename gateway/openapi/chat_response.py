@@ -23,9 +23,24 @@ _ERROR = obj(
     },
 )
 
+# OpenAI's usage object: prompt_tokens includes the cached_tokens read from the provider's
+# prompt cache, completion_tokens the reasoning_tokens; the details are 0 when none (or the
+# provider does not say).
 _USAGE = obj(
-    ["prompt_tokens", "completion_tokens", "total_tokens"],
-    {"prompt_tokens": INTEGER, "completion_tokens": INTEGER, "total_tokens": INTEGER},
+    [
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "prompt_tokens_details",
+        "completion_tokens_details",
+    ],
+    {
+        "prompt_tokens": INTEGER,
+        "completion_tokens": INTEGER,
+        "total_tokens": INTEGER,
+        "prompt_tokens_details": obj(["cached_tokens"], {"cached_tokens": INTEGER}),
+        "completion_tokens_details": obj(["reasoning_tokens"], {"reasoning_tokens": INTEGER}),
+    },
 )
 _FINISH = {"enum": ["stop", "length", "tool_calls", "content_filter"]}
 _COMPLETION = obj(

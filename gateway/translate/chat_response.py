@@ -196,7 +196,7 @@ class ChunkStream:
         return chunks
 
     def _chunk(
-        self, choices: list[dict[str, Any]], usage: dict[str, int] | None = None
+        self, choices: list[dict[str, Any]], usage: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         chunk: dict[str, Any] = {
             "id": self._id,
@@ -259,12 +259,18 @@ def _finish_reason(reason: int, has_tool_calls: bool) -> str:
     return _FINISH_REASONS.get(reason) or ("tool_calls" if has_tool_calls else "stop")
 
 
-def _usage(usage: chat_pb2.Usage) -> dict[str, int]:
+def _usage(usage: chat_pb2.Usage) -> dict[str, Any]:
+    """OpenAI's ``usage`` object (API reference, "The chat completion object"). The detail
+    objects always come, 0 when nothing was cached or reasoned (or the provider does not
+    say), as OpenAI sends them: clients read ``prompt_tokens_details.cached_tokens`` without
+    a null check. Cache writes have no field in OpenAI's shape; they are in the ledger."""
     total = usage.total_tokens or usage.prompt_tokens + usage.completion_tokens
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": total,
+        "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
     }
 
 

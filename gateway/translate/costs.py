@@ -173,6 +173,11 @@ def _summary(summary: metrics_service_pb2.CostSummary) -> dict[str, Any]:
         "prompt_tokens": summary.prompt_tokens,
         "completion_tokens": summary.completion_tokens,
         "total_tokens": summary.total_tokens,
+        # Parts of prompt_tokens read from / written to the prompt cache, and the part of
+        # completion_tokens spent reasoning.
+        "cache_read_tokens": summary.cache_read_tokens,
+        "cache_write_tokens": summary.cache_write_tokens,
+        "reasoning_tokens": summary.reasoning_tokens,
         "cost_usd": _number(summary.cost_usd),
         "average_latency_ms": _ms(summary.average_latency),
         "p95_latency_ms": _ms(summary.p95_latency),

@@ -164,9 +164,12 @@ class OpenAICompatProvider(HttpProvider):
         )
         text = message.get("content") or ""
         usage = data.get("usage") or {}
+        cached, reasoning = _details(usage)
         tokens = chat.TokenUsage(
             int(usage.get("prompt_tokens") or estimate_prompt_tokens(call.request)),
             int(usage.get("completion_tokens") or _estimate(text, calls)),
+            cache_read_tokens=cached,
+            reasoning_tokens=reasoning,
         )
         return chat.Completion(
             content=text,
@@ -190,7 +193,7 @@ class _ChunkDecoder(StreamDecoder):
         self._provider = provider
         self._call = call
         self._finish: Any = None
-        self._usage: tuple[int, int] | None = None
+        self._usage: tuple[int, int, int, int] | None = None
         self._text_chars = 0
         self._saw_tools = False
 
@@ -250,22 +253,49 @@ class _ChunkDecoder(StreamDecoder):
     def finished(self) -> chat.StreamEnd | None:
         if self._finish is None:
             return None
-        prompt, completion = self._usage or (0, 0)
+        prompt, completion, cached, reasoning = self._usage or (0, 0, 0, 0)
         return chat.StreamEnd(
             finish_reason(self._finish, self._saw_tools),  # type: ignore[arg-type]
             chat.TokenUsage(
                 prompt or estimate_prompt_tokens(self._call.request),
                 completion or -(-self._text_chars // 4),
+                cache_read_tokens=cached,
+                reasoning_tokens=reasoning,
             ),
         )
 
 
-def _tokens(usage: Any) -> tuple[int, int]:
-    """(prompt, completion) tokens of a usage object (ValueError, TypeError when malformed)."""
+def _tokens(usage: Any) -> tuple[int, int, int, int]:
+    """(prompt, completion, cached, reasoning) tokens of a usage object (ValueError, TypeError
+    when malformed)."""
     prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
     if not isinstance(prompt, int) or not isinstance(completion, int):
         raise TypeError("usage")
-    return max(prompt, 0), max(completion, 0)
+    return (max(prompt, 0), max(completion, 0), *_details(usage))
+
+
+def _details(usage: Any) -> tuple[int, int]:
+    """(cached, reasoning) tokens of a usage object: ``prompt_tokens_details.cached_tokens``
+    and ``completion_tokens_details.reasoning_tokens`` (API reference, "The chat completion
+    object", ``usage``); an absent or null object or count is 0, another type a TypeError."""
+    return (
+        _detail(usage, "prompt_tokens_details", "cached_tokens"),
+        _detail(usage, "completion_tokens_details", "reasoning_tokens"),
+    )
+
+
+def _detail(usage: Any, details_key: str, count_key: str) -> int:
+    details = usage.get(details_key)
+    if details is None:
+        return 0
+    if not isinstance(details, dict):
+        raise TypeError(details_key)
+    count = details.get(count_key)
+    if count is None:
+        return 0
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise TypeError(count_key)
+    return max(count, 0)
 
 
 def _estimate(text: str, calls: tuple[chat.ToolCall, ...]) -> int:

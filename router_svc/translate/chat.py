@@ -305,6 +305,9 @@ def _usage(usage: TokenUsage, cost_usd: float) -> chat_pb2.Usage:
         completion_tokens=usage.completion_tokens,
         total_tokens=usage.total_tokens,
         cost_usd=cost_usd,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
     )
 
 

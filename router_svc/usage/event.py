@@ -42,6 +42,11 @@ class UsageEvent:
     streamed: bool = False
     # The client's X-Request-Id: correlation only, never part of ``id``.
     client_request_id: str = ""
+    # Parts of prompt_tokens read from / written to the provider's prompt cache, and the part
+    # of completion_tokens spent reasoning (0 when the provider reports none).
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
     @property
     def id(self) -> str:

@@ -42,6 +42,11 @@ class Reported:
     """Anthropic streaming: ``message_start``'s usage (see ``Behavior.start_usage``)."""
     tool_input_whole: bool = False
     """Anthropic streaming: the tool input whole in ``content_block_start``."""
+    reasoning_tokens: int = 0
+    """OpenAI: completion tokens spent reasoning (counted in ``completion_tokens`` too)."""
+    usage_details: Literal["full", "absent", "null"] = "full"
+    """OpenAI: the ``*_tokens_details`` objects as the API sends them, left out (as older
+    OpenAI-compatible servers do) or ``null``."""
 
 
 @dataclass(frozen=True)

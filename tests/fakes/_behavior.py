@@ -71,7 +71,8 @@ class Behavior:
     tool_arguments: dict[str, Any] | None = None
     """The tool call's input; None is ``{"city": "Paris"}``, ``{}`` a tool without parameters."""
     cache_read_tokens: int = 0
-    """Anthropic: ``cache_read_input_tokens`` reported beside ``input_tokens``."""
+    """Anthropic: ``cache_read_input_tokens`` reported beside ``input_tokens``; OpenAI:
+    ``prompt_tokens_details.cached_tokens``, included in ``prompt_tokens``."""
     cache_write_tokens: int = 0
     """Anthropic: ``cache_creation_input_tokens`` reported beside ``input_tokens``."""
     start_usage: Literal["full", "zero", "absent"] = "full"
@@ -81,6 +82,12 @@ class Behavior:
     tool_input_whole: bool = False
     """Anthropic streaming: the tool input comes whole in ``content_block_start`` and no
     ``input_json_delta`` follows."""
+    reasoning_tokens: int = 0
+    """OpenAI: ``completion_tokens_details.reasoning_tokens``, reported on top of the
+    answer's pieces in ``completion_tokens`` (which includes them)."""
+    usage_details: Literal["full", "absent", "null"] = "full"
+    """OpenAI: ``prompt_tokens_details`` / ``completion_tokens_details`` sent ("full", as the
+    API does), left out ("absent") or ``null``."""
     reject_max_tokens: bool = False
     """A request with ``max_tokens`` gets OpenAI's 400 for reasoning models (API reference,
     chat completions, ``max_tokens``: "not compatible with o-series models"; the error is

@@ -178,8 +178,29 @@ def _call_id(answer: Answer) -> str:
 
 
 def _usage(answer: Answer) -> JSONObject:
-    return {
-        "prompt_tokens": answer.prompt_tokens,
-        "completion_tokens": answer.completion_tokens,
-        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+    """API reference, "The chat completion object", ``usage``: ``prompt_tokens`` includes the
+    ``prompt_tokens_details.cached_tokens`` and ``completion_tokens`` the
+    ``completion_tokens_details.reasoning_tokens``; both detail objects always come (the
+    chunk object's ``usage`` is the same object). OpenAI reports no cache writes."""
+    reported = answer.reported
+    prompt = answer.prompt_tokens + reported.cache_read_tokens
+    completion = answer.completion_tokens + reported.reasoning_tokens
+    usage: JSONObject = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
     }
+    if reported.usage_details == "full":
+        usage["prompt_tokens_details"] = {
+            "cached_tokens": reported.cache_read_tokens,
+            "audio_tokens": 0,
+        }
+        usage["completion_tokens_details"] = {
+            "reasoning_tokens": reported.reasoning_tokens,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        }
+    elif reported.usage_details == "null":
+        usage["prompt_tokens_details"] = usage["completion_tokens_details"] = None
+    return usage

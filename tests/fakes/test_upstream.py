@@ -79,7 +79,7 @@ async def test_openai_reply(upstream: FakeUpstream, client: httpx.AsyncClient) -
         "refusal": None,
     }
     assert body["choices"][0]["finish_reason"] == "stop"
-    assert body["usage"] == {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
+    assert body["usage"] == USAGE
     recorded = upstream.requests[0]
     assert (recorded.method, recorded.path, recorded.model) == (
         "POST",
@@ -88,6 +88,21 @@ async def test_openai_reply(upstream: FakeUpstream, client: httpx.AsyncClient) -
     )
     assert recorded.headers["authorization"] == "Bearer sk-test"
     assert recorded.json == openai()
+
+
+# API reference, "The chat completion object", usage: the detail objects always come.
+USAGE = {
+    "prompt_tokens": 5,
+    "completion_tokens": 4,
+    "total_tokens": 9,
+    "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+    "completion_tokens_details": {
+        "reasoning_tokens": 0,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    },
+}
 
 
 async def test_openai_stream_with_usage(client: httpx.AsyncClient) -> None:
@@ -106,7 +121,7 @@ async def test_openai_stream_with_usage(client: httpx.AsyncClient) -> None:
     assert "".join(content) == "Hello from gpt-test."
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
     assert chunks[-1]["choices"] == []
-    assert chunks[-1]["usage"] == {"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 9}
+    assert chunks[-1]["usage"] == USAGE
 
 
 async def test_openai_stream_without_usage_has_no_usage_chunk(client: httpx.AsyncClient) -> None:

@@ -280,6 +280,8 @@ class FakeUpstream:
                 behavior.cache_write_tokens,
                 behavior.start_usage,
                 behavior.tool_input_whole,
+                behavior.reasoning_tokens,
+                behavior.usage_details,
             ),
         )
         if not streaming:

@@ -86,9 +86,15 @@ class Failure:
 
 
 def usage(prompt: int = 12, completion: int = 5) -> chat_pb2.Usage:
-    """A Usage message."""
+    """A Usage message: 4 of the prompt tokens read from the cache (1 written to it), 2 of
+    the completion tokens reasoning."""
     return chat_pb2.Usage(
-        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=prompt + completion,
+        cache_read_tokens=4,
+        cache_write_tokens=1,
+        reasoning_tokens=2,
     )
 
 

@@ -23,6 +23,15 @@ from .support import (
 )
 
 CHAT = "/v1/chat/completions"
+# OpenAI's usage object (API reference, "The chat completion object"): the cached and
+# reasoning parts in their detail objects; a cache write has no field there.
+USAGE = {
+    "prompt_tokens": 12,
+    "completion_tokens": 5,
+    "total_tokens": 17,
+    "prompt_tokens_details": {"cached_tokens": 4},
+    "completion_tokens_details": {"reasoning_tokens": 2},
+}
 
 
 def body(**extra: Any) -> dict[str, Any]:
@@ -56,7 +65,7 @@ async def test_completion_has_openai_shape(client: httpx.AsyncClient) -> None:
                 "finish_reason": "stop",
             }
         ],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17},
+        "usage": USAGE,
     }
 
 
@@ -269,7 +278,7 @@ async def test_stream_include_usage_adds_a_usage_chunk(client: httpx.AsyncClient
     chunks = [orjson.loads(d) for d in data[:-1]]
     *content, last = chunks
     assert last["choices"] == []
-    assert last["usage"] == {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
+    assert last["usage"] == USAGE
     assert all(c["usage"] is None for c in content)
     assert content[-1]["choices"][0]["finish_reason"] == "stop"
 

@@ -140,6 +140,9 @@ class Sent:
     status: pb.UsageStatus
     fallback: bool
     local: bool
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
 
     def to_pb(self) -> pb.UsageRecord:
         return usage_record(
@@ -161,6 +164,9 @@ class Sent:
                 ("gpt-4o" if self.model != "gpt-4o" else "gpt-4o-mini") if self.fallback else ""
             ),
             local=self.local,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens,
         )
 
 
@@ -184,6 +190,8 @@ def assert_summary(
     assert summary.prompt_tokens == prompt
     assert summary.completion_tokens == completion
     assert summary.total_tokens == prompt + completion
+    for name in ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens"):
+        assert getattr(summary, name) == sum(getattr(s, name) for s in sent), name
     assert summary.cost_usd == pytest.approx(cost)
     assert ms(summary.average_latency) == pytest.approx(sum(durations) / n if n else 0.0)
     # Nearest rank: the smallest value with at least 95% of the values at or below it.

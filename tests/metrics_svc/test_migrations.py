@@ -142,6 +142,9 @@ async def test_the_comparison_notices_a_schema_that_lags_behind(engine: AsyncEng
         ("remove_index", "ix_usage_records_provider"),
         ("add_column", "client_request_id"),
         ("add_column", "fallback_reason"),
+        ("add_column", "cache_read_tokens"),
+        ("add_column", "cache_write_tokens"),
+        ("add_column", "reasoning_tokens"),
     }
 
 
@@ -237,6 +240,59 @@ async def test_rows_from_before_0004_keep_the_previous_error_as_their_fallback_r
             lambda c: {col["name"] for col in inspect(c).get_columns("usage_records")}
         )
     assert "fallback_reason" not in columns
+
+
+async def test_rows_from_before_0005_count_no_cached_or_reasoning_tokens(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    # A ledger at 0004 with a row: 0005 adds the cache and reasoning counts (0 for that row),
+    # new records store theirs, the totals add both, and going back to 0004 drops the columns.
+    await run_alembic(engine, lambda config: command.upgrade(config, "0004"))
+    async with engine.begin() as conn:
+        await conn.execute(insert(usage_records), [{**ROW, "id": "old:1"}])
+
+    running = await start(config_for(database_url))
+    try:
+        new = usage_record(
+            "new:1",
+            prompt_tokens=2012,
+            cache_read_tokens=2000,
+            cache_write_tokens=7,
+            reasoning_tokens=30,
+        )
+        assert await record_and_count(running, new) == (1, 2)
+        old_row = await running.repository.get("old:1")
+        new_row = await running.repository.get("new:1")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = metrics_service_pb2_grpc.MetricsServiceStub(channel)
+            totals = (await stub.QueryCosts(pb.QueryCostsRequest())).totals
+    finally:
+        await running.stop()
+    assert await differences(engine) == []
+    assert old_row is not None
+    assert (old_row.cache_read_tokens, old_row.cache_write_tokens, old_row.reasoning_tokens) == (
+        0,
+        0,
+        0,
+    )
+    assert new_row is not None
+    assert (new_row.cache_read_tokens, new_row.cache_write_tokens, new_row.reasoning_tokens) == (
+        2000,
+        7,
+        30,
+    )
+    assert (totals.cache_read_tokens, totals.cache_write_tokens, totals.reasoning_tokens) == (
+        2000,
+        7,
+        30,
+    )
+
+    await run_alembic(engine, lambda config: command.downgrade(config, "0004"))
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(
+            lambda c: {col["name"] for col in inspect(c).get_columns("usage_records")}
+        )
+    assert not {"cache_read_tokens", "cache_write_tokens", "reasoning_tokens"} & columns
 
 
 async def test_the_status_check_constraint_is_enforced(
@@ -367,3 +423,4 @@ def test_offline_mode_writes_the_postgresql_ddl(capsys: pytest.CaptureFixture[st
     assert "CREATE INDEX ix_usage_records_provider_outcome" in ddl
     assert "ADD COLUMN client_request_id VARCHAR DEFAULT '' NOT NULL" in ddl
     assert "ADD COLUMN fallback_reason VARCHAR DEFAULT '' NOT NULL" in ddl
+    assert "ADD COLUMN cache_read_tokens BIGINT DEFAULT '0' NOT NULL" in ddl

@@ -61,6 +61,9 @@ def dataset(count: int = 30) -> list[Sent]:
                 status=status,
                 fallback=i % 4 == 1,
                 local=provider == "ollama",
+                cache_read_tokens=(13 * i) % 90,
+                cache_write_tokens=5 * (i % 3),
+                reasoning_tokens=2 * (i % 4),
             )
         )
     return sent

@@ -124,6 +124,13 @@ INVALID = [
         "completion_tokens", _set("completion_tokens", -7), id="negative-completion-tokens"
     ),
     pytest.param("total_tokens", _set("total_tokens", -1), id="negative-total-tokens"),
+    pytest.param(
+        "cache_read_tokens", _set("cache_read_tokens", -1), id="negative-cache-read-tokens"
+    ),
+    pytest.param(
+        "cache_write_tokens", _set("cache_write_tokens", -1), id="negative-cache-write-tokens"
+    ),
+    pytest.param("reasoning_tokens", _set("reasoning_tokens", -1), id="negative-reasoning-tokens"),
     pytest.param("cost_usd", _set("cost_usd", -0.01), id="negative-cost"),
     pytest.param("cost_usd", _set("cost_usd", math.nan), id="nan-cost"),
     pytest.param("status", _set("status", pb.USAGE_STATUS_UNSPECIFIED), id="unspecified-status"),
@@ -244,6 +251,9 @@ async def test_every_field_is_stored(metrics: Metrics) -> None:
         streamed=True,
         client_request_id="client-7",
         fallback_reason="SERVER_ERROR",
+        cache_read_tokens=1000,
+        cache_write_tokens=100,
+        reasoning_tokens=120,
     )
     # span_id names the attempt's span for the ledger's own trace; it is not a column.
     assert {f.name for f, _ in record.ListFields()} == set(
@@ -280,6 +290,9 @@ async def test_every_field_is_stored(metrics: Metrics) -> None:
         streamed=True,
         client_request_id="client-7",
         fallback_reason="SERVER_ERROR",
+        cache_read_tokens=1000,
+        cache_write_tokens=100,
+        reasoning_tokens=120,
     )
     assert stored.time.tzinfo is not None
     assert stored.time.utcoffset() == timedelta(0)

@@ -167,6 +167,9 @@ async def test_every_record_field_is_filled_from_the_event(
         local=True,
         streamed=True,
         client_request_id="client-7",
+        cache_read_tokens=40,
+        cache_write_tokens=8,
+        reasoning_tokens=3,
     )
     outbox.submit(full)
     await outbox.flush()
@@ -175,6 +178,11 @@ async def test_every_record_field_is_filled_from_the_event(
     record = metrics.records["req-1:2"]
     assert {f.name for f, _ in record.ListFields()} == set(record.DESCRIPTOR.fields_by_name)
     assert (record.request_id, record.client_request_id) == ("req-1", "client-7")
+    assert (record.cache_read_tokens, record.cache_write_tokens, record.reasoning_tokens) == (
+        40,
+        8,
+        3,
+    )
 
 
 async def test_records_arrive_field_for_field(

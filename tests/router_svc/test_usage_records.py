@@ -40,6 +40,9 @@ def full_event() -> UsageEvent:
         local=True,
         streamed=True,
         client_request_id="client-9",
+        cache_read_tokens=5,
+        cache_write_tokens=3,
+        reasoning_tokens=2,
     )
 
 
