@@ -159,12 +159,15 @@ async def test_llmrouter_text_fields_are_capped(
 async def test_source_header_and_user_are_capped(fields_stack: Stack) -> None:
     s = fields_stack
     client = sdk(s)
+    before = len(ledger(s.metrics_db)) if s.metrics_db.exists() else 0
     await client.chat.completions.create(
         model="auto",
         messages=HELLO,
         user="u" * 256,
         extra_headers={"X-LLMRouter-Source": "h" * 128},
     )
+    # Its record is awaited here: a record still on its way would be counted by the next test.
+    assert len(await wait_usage(s.metrics_db, before + 1)) == before + 1
     body = await refused(s, user="u" * 257)
     assert body["param"] == "user"
     assert body["code"] == "string_above_max_length"
