@@ -101,7 +101,8 @@ def cost_statement(
     """One row per group (or a single totals row): the group's key columns, then figures.
 
     The figures are, in order: requests, prompt, completion and total tokens, cost,
-    successes, failures, fallbacks, local requests, summed duration and the p95 duration.
+    successes, failures, fallbacks, local requests, summed duration, the p95 duration,
+    cancellations and unpriced requests (remote, with tokens, at no cost).
     """
     table = usage_records
     keys: list[ColumnElement[Any]] = []
@@ -123,6 +124,8 @@ def cost_statement(
             _count_if(table.c.local),
             func.sum(table.c.duration_ms),
             _percentile(table.c.duration_ms, dialect),
+            _count_if(table.c.status == UsageStatus.CANCELLED.value),
+            _count_if(and_(~table.c.local, table.c.total_tokens > 0, table.c.cost_usd == 0)),
         )
         .where(*conditions)
         .group_by(*keys)
@@ -132,7 +135,7 @@ def cost_statement(
 def summary_from_row(figures: Sequence[Any], reference: ReferencePrice) -> CostSummary:
     """A :class:`CostSummary` from the figure columns of a :func:`cost_statement` row."""
     requests, prompt, completion, total, cost, successes, failures = figures[:7]
-    fallbacks, local, duration_sum, p95 = figures[7:]
+    fallbacks, local, duration_sum, p95, cancellations, unpriced = figures[7:]
     requests = int(requests)
     # Sums over no rows are NULL; PostgreSQL sums bigints as numeric (Decimal).
     prompt, completion, total = int(prompt or 0), int(completion or 0), int(total or 0)
@@ -157,6 +160,8 @@ def summary_from_row(figures: Sequence[Any], reference: ReferencePrice) -> CostS
         reference_cost_usd=reference_cost,
         savings_usd=savings,
         savings_percent=savings / reference_cost * 100 if reference_cost else 0.0,
+        cancellations=int(cancellations or 0),
+        unpriced_requests=int(unpriced or 0),
     )
 
 

@@ -104,6 +104,10 @@ class CostSummary:
     savings_usd: float = 0.0
     #: ``savings_usd / reference_cost_usd * 100``, 0 when the reference cost is 0.
     savings_percent: float = 0.0
+    #: Attempts with status cancelled: ``requests = successes + failures + cancellations``.
+    cancellations: int = 0
+    #: Attempts of remote providers with tokens and no cost: their model has no known price.
+    unpriced_requests: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -348,6 +348,8 @@ def _summary_to_pb(summary: CostSummary) -> pb.CostSummary:
         remote_requests=summary.remote_requests,
         reference_cost_usd=summary.reference_cost_usd,
         savings_usd=summary.savings_usd,
+        cancellations=summary.cancellations,
+        unpriced_requests=summary.unpriced_requests,
         savings_percent=summary.savings_percent,
     )
 
