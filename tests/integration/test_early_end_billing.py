@@ -1,12 +1,20 @@
 """Attempts that end early keep their tokens (issue 16, input 4): the official ``openai``
 package, through the real gateway, router and metrics processes, to an Anthropic-kind model
 whose fake upstream reports its input tokens in ``message_start`` (Messages API reference,
-"Streaming Messages"). One stack; the scenarios run one after another on it."""
+"Streaming Messages"); and `llmrouter costs` shows them as their own column beside a model with
+no known price, which the router named at start (issue 16, "Billing"). One stack; the
+scenarios run one after another on it."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import os
 import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -15,12 +23,55 @@ import pytest
 
 from tests.fakes import Behavior, FakeUpstream
 
-from .conftest import Stack
-from .test_anthropic_fidelity import KEY, LONG, fake, stack
+from .conftest import Stack, started, write_config
+from .test_anthropic_fidelity import KEY, LONG, PRICES, fake
 
-__all__ = ["fake", "stack"]  # the fixtures, shared with the fidelity tests
+__all__ = ["fake"]  # the fixture, shared with the fidelity tests
+# Unknown to genai-prices, and given no price: its usage is billed $0.
+UNPRICED = "mystery-model-7"
 
 INPUT, OUTPUT = 3.0 / 1e6, 15.0 / 1e6  # the stack's prices, per token
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, fake: FakeUpstream) -> AsyncIterator[Stack]:
+    providers = f"""
+default_chain = ["claude"]
+[[router.providers]]
+name = "anthropic"
+kind = "anthropic"
+base_url = "{fake.base_url}"
+api_key_env = "LLMROUTER_TEST_ANTHROPIC_KEY"
+[[router.providers]]
+name = "compatible"
+kind = "openai"
+base_url = "{fake.base_url}/v1"
+[[router.models]]
+name = "claude"
+provider = "anthropic"
+{PRICES}
+[[router.models]]
+name = "{UNPRICED}"
+provider = "compatible"
+"""
+    env = {
+        "LLMROUTER_GATEWAY_API_KEYS": f"tests:{KEY}",
+        "LLMROUTER_TEST_ANTHROPIC_KEY": "test-key-not-secret",
+    }
+    async with started(write_config(tmp_path, providers, "auth_enabled = true"), env) as running:
+        yield running
+
+
+def costs(stack: Stack, *flags: str) -> str:
+    """`llmrouter costs` by model, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "llmrouter", "costs", "--config", str(stack.config), *flags],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")},
+    ).stdout
 
 
 async def rows_of(tmp_path: Path, count: int) -> list[tuple[str, str, int, int, float]]:
@@ -32,14 +83,25 @@ async def rows_of(tmp_path: Path, count: int) -> list[tuple[str, str, int, int, 
             with sqlite3.connect(tmp_path / "metrics.sqlite3") as db:
                 rows = db.execute(
                     "SELECT status, error_type, prompt_tokens, completion_tokens, cost_usd"
-                    " FROM usage_records ORDER BY time"
+                    " FROM usage_records WHERE model = 'claude' ORDER BY time"
                 ).fetchall()
     return rows
 
 
+async def drain(stream: AsyncIterator[object]) -> None:
+    """Read a stream to its end."""
+    async for _chunk in stream:
+        pass
+
+
 async def test_attempts_that_end_early_keep_their_tokens(
-    stack: Stack, fake: FakeUpstream, tmp_path: Path
+    capfd: pytest.CaptureFixture[str], stack: Stack, fake: FakeUpstream, tmp_path: Path
 ) -> None:
+    # The router said at start, once, which model has no price.
+    err = capfd.readouterr().err.splitlines()
+    warned = [line for line in err if "no known price" in line]
+    assert len(warned) == 1
+    assert UNPRICED in warned[0]
     fake.set(
         "claude",
         Behavior(prompt_tokens=500, chunks=56, text=LONG, chunk_delay_s=0.05),
@@ -75,12 +137,11 @@ async def test_attempts_that_end_early_keep_their_tokens(
     # A cut, then an error event, after content: the client is told the answer broke.
     sdk = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key=KEY, max_retries=0)
     for _ in range(2):
+        stream = await sdk.chat.completions.create(
+            model="claude", messages=[{"role": "user", "content": "Hi"}], stream=True
+        )
         with pytest.raises(openai.APIError):
-            stream = await sdk.chat.completions.create(
-                model="claude", messages=[{"role": "user", "content": "Hi"}], stream=True
-            )
-            async for _chunk in stream:
-                pass
+            await drain(stream)
     # A whole answer the caller gives up on after it was sent.
     with pytest.raises(openai.APITimeoutError):
         await sdk.with_options(timeout=0.5).chat.completions.create(
@@ -99,5 +160,37 @@ async def test_attempts_that_end_early_keep_their_tokens(
     assert errored[2:] == (500, 6, pytest.approx(500 * INPUT + 6 * OUTPUT))
     # The prompt ("Hi") estimated, as for a lost hedge.
     assert unary[:2] == ("cancelled", "CANCELLED")
-    assert unary[2] > 0 and unary[3] == 0
+    assert unary[2] > 0
+    assert unary[3] == 0
     assert unary[4] == pytest.approx(unary[2] * INPUT)
+
+    # `llmrouter costs`: the cancelled attempts are a column of their own, so that a row adds
+    # up, and the model without a price says so instead of a silent $0.
+    sdk_reply = await sdk.chat.completions.create(
+        model=UNPRICED, messages=[{"role": "user", "content": "Hi"}]
+    )
+    assert sdk_reply.usage is not None
+    async with asyncio.timeout(30):
+        while True:
+            table = await asyncio.to_thread(costs, stack, "--group-by", "model")
+            if UNPRICED in table:
+                break
+            await asyncio.sleep(0.2)
+    by_model = {
+        r["model"]: r
+        for r in csv.DictReader(
+            io.StringIO(await asyncio.to_thread(costs, stack, "--group-by", "model", "--csv"))
+        )
+    }
+    claude = by_model["claude"]
+    assert (claude["requests"], claude["succeeded"], claude["failed"], claude["cancelled"]) == (
+        "4",
+        "0",
+        "2",
+        "2",
+    )
+    assert claude["priced"] == "yes"
+    assert by_model[UNPRICED]["priced"] == "no"
+    assert by_model[UNPRICED]["cost_usd"] == "0.0"
+    assert by_model["TOTAL"]["priced"] == "no"
+    assert "1 requests of models with no known price are billed $0" in table
