@@ -23,6 +23,22 @@ _ERROR = obj(
     },
 )
 
+# A choice's log probabilities, as OpenAI-compatible upstreams send them when asked
+# ('logprobs': true), passed on unchanged: "content" (and "refusal") lists of
+# {token, logprob, bytes, top_logprobs}; null when not asked for or not available.
+_LOGPROBS = {
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {
+                "content": {"type": ["array", "null"], "items": {"type": "object"}},
+                "refusal": {"type": ["array", "null"], "items": {"type": "object"}},
+            },
+        },
+        {"type": "null"},
+    ]
+}
+
 _USAGE = obj(
     ["prompt_tokens", "completion_tokens", "total_tokens"],
     {"prompt_tokens": INTEGER, "completion_tokens": INTEGER, "total_tokens": INTEGER},
@@ -46,11 +62,12 @@ _COMPLETION = obj(
                         {
                             "role": {"const": "assistant"},
                             "content": OPT_STRING,
-                            "refusal": {"type": "null"},
+                            # The model's refusal (structured outputs), content then null.
+                            "refusal": OPT_STRING,
                             "tool_calls": {"type": "array", "items": ref("ToolCall")},
                         },
                     ),
-                    "logprobs": {"type": "null"},
+                    "logprobs": _LOGPROBS,
                     "finish_reason": _FINISH,
                 },
             ),
@@ -77,10 +94,11 @@ _CHUNK = obj(
                         "properties": {
                             "role": {"const": "assistant"},
                             "content": OPT_STRING,
+                            "refusal": STRING,
                             "tool_calls": {"type": "array", "items": {"type": "object"}},
                         },
                     },
-                    "logprobs": {"type": "null"},
+                    "logprobs": _LOGPROBS,
                     "finish_reason": {"anyOf": [_FINISH, {"type": "null"}]},
                 },
             ),

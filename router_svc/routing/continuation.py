@@ -213,10 +213,10 @@ class Seam:
         if not self._open or delta.tool_calls:
             return delta
         content = delta.content.lstrip()
-        if not content:
+        if not content and not delta.refusal:
             return None
         self._open = False
-        return StreamDelta(content=content)
+        return replace(delta, content=content)
 
 
 def may_continue(decision: Decision) -> bool:

@@ -334,7 +334,7 @@ class Engine:
                     )
                     return
                 chunks += 1
-                chars += len(event.content)
+                chars += len(event.content) + len(event.refusal)
                 if event.tool_calls:
                     chars += sum(len(c.arguments) for c in event.tool_calls)
                 answer.add(event)

@@ -322,7 +322,9 @@ def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
                 chat_pb2.ToolCall(id=c.id, name=c.name, arguments=c.arguments)
                 for c in completion.tool_calls
             ],
+            refusal=completion.refusal,
         ),
+        logprobs_json=completion.logprobs_json,
         finish_reason=finish_reason(completion.finish_reason),
         usage=_usage(completion.usage, served.cost_usd),
         attempts=attempts_to_proto(served.attempts),
@@ -340,7 +342,10 @@ def stream_chunk(
     if isinstance(event, StreamDelta):
         return router_service_pb2.StreamCompleteResponse(
             delta=router_service_pb2.StreamDelta(
-                content=event.content, tool_calls=tool_call_deltas(event.tool_calls)
+                content=event.content,
+                tool_calls=tool_call_deltas(event.tool_calls),
+                refusal=event.refusal,
+                logprobs_json=event.logprobs_json,
             )
         )
     if isinstance(event, StreamStarted):

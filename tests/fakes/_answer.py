@@ -42,6 +42,10 @@ class Reported:
     """Anthropic streaming: ``message_start``'s usage (see ``Behavior.start_usage``)."""
     tool_input_whole: bool = False
     """Anthropic streaming: the tool input whole in ``content_block_start``."""
+    refusal: bool = False
+    """OpenAI: the text is a refusal (``message.refusal``, ``delta.refusal``), not content."""
+    logprobs: int | None = None
+    """OpenAI: log probabilities were asked for, with this many alternatives per token."""
 
 
 @dataclass(frozen=True)

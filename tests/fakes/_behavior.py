@@ -77,6 +77,10 @@ class Behavior:
     tool_input_whole: bool = False
     """Anthropic streaming: the tool input comes whole in ``content_block_start`` and no
     ``input_json_delta`` follows."""
+    refusal: bool = False
+    """OpenAI: the model refuses; the text comes as ``message.refusal`` with ``content`` null
+    (API reference, "The chat completion object": ``choices[].message.refusal``; streamed as
+    ``delta.refusal`` pieces, "The chat completion chunk object")."""
     reject_max_tokens: bool = False
     """A request with ``max_tokens`` gets OpenAI's 400 for reasoning models (API reference,
     chat completions, ``max_tokens``: "not compatible with o-series models"; the error is
