@@ -101,8 +101,9 @@ def cost_statement(
     """One row per group (or a single totals row): the group's key columns, then figures.
 
     The figures are, in order: requests, prompt, completion and total tokens, cost,
-    successes, failures, fallbacks, local requests, summed duration, the p95 duration, then
-    cached-read, cache-write and reasoning tokens.
+    successes, failures, fallbacks, local requests, summed duration, the p95 duration,
+    cached-read, cache-write and reasoning tokens, then cancellations and unpriced requests
+    (remote, with tokens, at no cost).
     """
     table = usage_records
     keys: list[ColumnElement[Any]] = []
@@ -127,6 +128,8 @@ def cost_statement(
             func.sum(table.c.cache_read_tokens),
             func.sum(table.c.cache_write_tokens),
             func.sum(table.c.reasoning_tokens),
+            _count_if(table.c.status == UsageStatus.CANCELLED.value),
+            _count_if(and_(~table.c.local, table.c.total_tokens > 0, table.c.cost_usd == 0)),
         )
         .where(*conditions)
         .group_by(*keys)
@@ -138,6 +141,7 @@ def summary_from_row(figures: Sequence[Any], reference: ReferencePrice) -> CostS
     requests, prompt, completion, total, cost, successes, failures = figures[:7]
     fallbacks, local, duration_sum, p95 = figures[7:11]
     cache_read, cache_write, reasoning = (int(n or 0) for n in figures[11:14])
+    cancellations, unpriced = figures[14:16]
     requests = int(requests)
     # Sums over no rows are NULL; PostgreSQL sums bigints as numeric (Decimal).
     prompt, completion, total = int(prompt or 0), int(completion or 0), int(total or 0)
@@ -165,6 +169,8 @@ def summary_from_row(figures: Sequence[Any], reference: ReferencePrice) -> CostS
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
         reasoning_tokens=reasoning,
+        cancellations=int(cancellations or 0),
+        unpriced_requests=int(unpriced or 0),
     )
 
 

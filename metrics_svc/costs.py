@@ -109,6 +109,10 @@ class CostSummary:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    #: Attempts with status cancelled: ``requests = successes + failures + cancellations``.
+    cancellations: int = 0
+    #: Attempts of remote providers with tokens and no cost: their model has no known price.
+    unpriced_requests: int = 0
 
 
 @dataclass(frozen=True, slots=True)

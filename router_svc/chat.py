@@ -199,6 +199,10 @@ class Completion:
     finish_reason: FinishReason
     usage: TokenUsage
     upstream_model: str = ""
+    # The refusal in place of an answer (OpenAI's message.refusal); "" when none.
+    refusal: str = ""
+    # OpenAI's choices[].logprobs object, as JSON text; "" when none.
+    logprobs_json: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +221,10 @@ class StreamDelta:
 
     content: str = ""
     tool_calls: tuple[ToolCallDelta, ...] = ()
+    # Next piece of a refusal (OpenAI's delta.refusal).
+    refusal: str = ""
+    # This chunk's choices[].logprobs object, as JSON text; "" when none.
+    logprobs_json: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -15,7 +16,9 @@ from .policies import BreakerPolicy
 from .pricing import KnownPrices, lookup_prices, provider_hint
 from .providers.base import Provider
 
-__all__ = ["ModelEntry", "Registry", "resolve_prices"]
+__all__ = ["ModelEntry", "Registry", "resolve_prices", "unpriced"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -85,6 +88,14 @@ class Registry:
         for model in models:
             provider = providers[model.provider]
             prices = resolve_prices(model, provider)
+            if unpriced(model, provider):
+                # Said once at start: its usage is billed $0, which `llmrouter costs` marks.
+                _log.warning(
+                    "model %s (provider %s) has no known price: its usage is billed $0; set"
+                    " input_price_per_million and output_price_per_million",
+                    model.name,
+                    provider.name,
+                )
             entry = ModelEntry(
                 config=model,
                 provider=provider,
@@ -134,3 +145,13 @@ def _configured(configured: float, looked_up: float) -> float: ...
 def _configured(configured: float, looked_up: float | None) -> float | None: ...
 def _configured(configured: float, looked_up: float | None) -> float | None:
     return configured if configured >= 0 else looked_up
+
+
+def unpriced(model: ModelConfig, provider: Provider) -> bool:
+    """Whether a model of a remote provider has a price neither configured nor known to
+    genai-prices (input or output): its usage would be billed $0 in silence."""
+    configured = (model.input_price_per_million, model.output_price_per_million)
+    if min(configured) >= 0 or provider.local:
+        return False
+    hint = provider_hint(provider.kind, provider.config.base_url)
+    return lookup_prices(model.upstream_model or model.name, hint) is None

@@ -21,6 +21,7 @@ ADDITIVE: Final = (
     "requests",
     "successes",
     "failures",
+    "cancellations",
     "prompt_tokens",
     "completion_tokens",
     "total_tokens",
@@ -33,6 +34,7 @@ ADDITIVE: Final = (
     "remote_requests",
     "reference_cost_usd",
     "savings_usd",
+    "unpriced_requests",
 )
 
 
@@ -48,6 +50,7 @@ def total(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     sums["average_latency_ms"] = latency / requests if requests else 0.0
     sums["success_rate"] = sums["successes"] / requests if requests else 0.0
     sums["fallback_rate"] = sums["fallback_count"] / requests if requests else 0.0
+    sums["priced"] = sums["unpriced_requests"] == 0
     return sums
 
 

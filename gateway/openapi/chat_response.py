@@ -23,6 +23,22 @@ _ERROR = obj(
     },
 )
 
+# A choice's log probabilities, as OpenAI-compatible upstreams send them when asked
+# ('logprobs': true), passed on unchanged: "content" (and "refusal") lists of
+# {token, logprob, bytes, top_logprobs}; null when not asked for or not available.
+_LOGPROBS = {
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {
+                "content": {"type": ["array", "null"], "items": {"type": "object"}},
+                "refusal": {"type": ["array", "null"], "items": {"type": "object"}},
+            },
+        },
+        {"type": "null"},
+    ]
+}
+
 # OpenAI's usage object: prompt_tokens includes the cached_tokens read from the provider's
 # prompt cache, completion_tokens the reasoning_tokens; the details are 0 when none (or the
 # provider does not say).
@@ -61,11 +77,12 @@ _COMPLETION = obj(
                         {
                             "role": {"const": "assistant"},
                             "content": OPT_STRING,
-                            "refusal": {"type": "null"},
+                            # The model's refusal (structured outputs), content then null.
+                            "refusal": OPT_STRING,
                             "tool_calls": {"type": "array", "items": ref("ToolCall")},
                         },
                     ),
-                    "logprobs": {"type": "null"},
+                    "logprobs": _LOGPROBS,
                     "finish_reason": _FINISH,
                 },
             ),
@@ -92,10 +109,11 @@ _CHUNK = obj(
                         "properties": {
                             "role": {"const": "assistant"},
                             "content": OPT_STRING,
+                            "refusal": STRING,
                             "tool_calls": {"type": "array", "items": {"type": "object"}},
                         },
                     },
-                    "logprobs": {"type": "null"},
+                    "logprobs": _LOGPROBS,
                     "finish_reason": {"anyOf": [_FINISH, {"type": "null"}]},
                 },
             ),

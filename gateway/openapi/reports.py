@@ -27,6 +27,8 @@ _SUMMARY_NUMBERS = (
 _SUMMARY_PROPS = {
     **{name: INTEGER for name in _SUMMARY_INTS},
     **{name: NUMBER for name in _SUMMARY_NUMBERS},
+    # False when some of the requests' models have no known price (unpriced_requests).
+    "priced": {"type": "boolean"},
 }
 _SUMMARY = obj(list(_SUMMARY_PROPS), _SUMMARY_PROPS)
 _GROUP = obj(

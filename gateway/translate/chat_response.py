@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Mapping
@@ -36,11 +37,11 @@ _FINISH_REASONS: Final[Mapping[int, str]] = {
 def completion(response: router_service_pb2.CompleteResponse) -> dict[str, Any]:
     """A ``chat.completion`` object for a finished request."""
     tool_calls = [_tool_call_json(call) for call in response.message.tool_calls]
-    text = _text(response.message)
+    text, refusal = _text(response.message), response.message.refusal
     message: dict[str, Any] = {
         "role": "assistant",
-        "content": None if not text and tool_calls else text,
-        "refusal": None,
+        "content": None if not text and (tool_calls or refusal) else text,
+        "refusal": refusal or None,
     }
     if tool_calls:
         message["tool_calls"] = tool_calls
@@ -53,7 +54,7 @@ def completion(response: router_service_pb2.CompleteResponse) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": message,
-                "logprobs": None,
+                "logprobs": _logprobs(response.logprobs_json),
                 "finish_reason": _finish_reason(response.finish_reason, bool(tool_calls)),
             }
         ],
@@ -174,12 +175,16 @@ class ChunkStream:
         if delta.tool_calls:
             self._saw_tool_calls = True
             body["tool_calls"] = [_tool_call_delta_json(t) for t in delta.tool_calls]
+        if delta.refusal:
+            body["refusal"] = delta.refusal
         if not self._role_sent:
             self._role_sent = True
-            body.setdefault("content", None if delta.tool_calls else "")
-        if not body:
+            body.setdefault("content", None if delta.tool_calls or delta.refusal else "")
+        logprobs = _logprobs(delta.logprobs_json)
+        if not body and logprobs is None:
             return []
-        return [self._chunk([{"index": 0, "delta": body, "logprobs": None, "finish_reason": None}])]
+        choice = {"index": 0, "delta": body, "logprobs": logprobs, "finish_reason": None}
+        return [self._chunk([choice])]
 
     def _summary(self, summary: router_service_pb2.StreamSummary) -> list[dict[str, Any]]:
         self.finished = True
@@ -253,6 +258,12 @@ def _tool_call_delta_json(delta: router_service_pb2.ToolCallDelta) -> dict[str, 
         function["arguments"] = delta.arguments
     item["function"] = function
     return item
+
+
+def _logprobs(text: str) -> Any:
+    """OpenAI's ``logprobs`` object from the router's JSON text of it (None when empty: the
+    router checked it is an object the upstream sent)."""
+    return json.loads(text) if text else None
 
 
 def _finish_reason(reason: int, has_tool_calls: bool) -> str:

@@ -170,6 +170,7 @@ def _summary(summary: metrics_service_pb2.CostSummary) -> dict[str, Any]:
         "requests": summary.requests,
         "successes": summary.successes,
         "failures": summary.failures,
+        "cancellations": summary.cancellations,
         "prompt_tokens": summary.prompt_tokens,
         "completion_tokens": summary.completion_tokens,
         "total_tokens": summary.total_tokens,
@@ -188,4 +189,7 @@ def _summary(summary: metrics_service_pb2.CostSummary) -> dict[str, Any]:
         "reference_cost_usd": _number(summary.reference_cost_usd),
         "savings_usd": _number(summary.savings_usd),
         "savings_percent": _number(summary.savings_percent),
+        # Attempts whose model has no known price, billed $0: their cost is missing.
+        "unpriced_requests": summary.unpriced_requests,
+        "priced": summary.unpriced_requests == 0,
     }

@@ -155,6 +155,7 @@ _HEADERS = (
     "requests",
     "succeeded",
     "failed",
+    "cancelled",
     "prompt_tokens",
     "cached_tokens",
     "completion_tokens",
@@ -165,6 +166,7 @@ _HEADERS = (
     "local_requests",
     "savings_usd",
     "savings_pct",
+    "priced",
 )
 
 
@@ -173,6 +175,7 @@ def _row(summary: metrics_service_pb2.CostSummary) -> list[Any]:
         summary.requests,
         summary.successes,
         summary.failures,
+        summary.cancellations,
         summary.prompt_tokens,
         summary.cache_read_tokens,
         summary.completion_tokens,
@@ -183,6 +186,8 @@ def _row(summary: metrics_service_pb2.CostSummary) -> list[Any]:
         summary.local_requests,
         round(summary.savings_usd, 6),
         round(summary.savings_percent, 2),
+        # "no": some requests' model has no known price; their $0 is a missing cost.
+        "no" if summary.unpriced_requests else "yes",
     ]
 
 
@@ -193,7 +198,8 @@ def write_report(
     *,
     as_csv: bool,
 ) -> None:
-    """Write groups then a total row, as CSV or an aligned table."""
+    """Write groups then a total row, as CSV or an aligned table (with notes after it: the
+    reference model, requests with no known price)."""
     rows: list[list[Any]] = []
     for group in reply.groups:
         keys: list[Any] = []
@@ -223,6 +229,11 @@ def write_report(
         )
     if reply.reference_model:
         out.write(f"savings versus {reply.reference_model}\n")
+    if unpriced := reply.totals.unpriced_requests:
+        out.write(
+            f"{unpriced} requests of models with no known price are billed $0 (priced: no);"
+            " set input_price_per_million and output_price_per_million for them\n"
+        )
 
 
 def _numeric(text: str) -> bool:

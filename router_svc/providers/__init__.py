@@ -6,7 +6,7 @@ class registry in :mod:`.base`), so no module here imports an adapter by name.
 
 from . import anthropic, ollama, openai_compat
 from .base import Provider, create_provider, provider_kind, registered_kinds
-from .call import ProviderCall
+from .call import ProviderCall, UsageSeen
 from .http import HttpProvider
 from .simulated import SimulatedProvider
 
@@ -15,6 +15,7 @@ __all__ = [
     "Provider",
     "ProviderCall",
     "SimulatedProvider",
+    "UsageSeen",
     "create_provider",
     "provider_kind",
     "registered_kinds",

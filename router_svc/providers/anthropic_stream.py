@@ -58,6 +58,11 @@ class TokenCounts:
         seen = {key: _count(usage.get(key)) for key in self._KEYS}
         self._counts.update({key: value for key, value in seen.items() if value > 0})
 
+    @property
+    def reported(self) -> bool:
+        """Whether any count was reported yet."""
+        return any(self._counts.values())
+
     def usage(self) -> chat.TokenUsage:
         """The counts in OpenAI's sense (prompt tokens include the cached ones)."""
         read = self._counts["cache_read_input_tokens"]
@@ -178,6 +183,10 @@ class EventDecoder(StreamDecoder):
             STOP_REASONS.get(self._stop, "stop"),  # type: ignore[arg-type]
             self._counts.usage(),
         )
+
+    def seen(self) -> chat.TokenUsage | None:
+        """The counts reported so far (message_start's, then message_delta's)."""
+        return self._counts.usage() if self._counts.reported else None
 
     def finished(self) -> chat.StreamEnd | None:
         return self._end() if self._stop is not None else None

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ..chat import ChatRequest
+from ..chat import ChatRequest, TokenUsage
 
-__all__ = ["ProviderCall"]
+__all__ = ["ProviderCall", "UsageSeen"]
+
+
+@dataclass(slots=True)
+class UsageSeen:
+    """The usage a stream reported before its end (Anthropic's ``message_start`` and
+    ``message_delta`` counts), kept current by the stream's decoder: what the attempt is billed
+    if it is abandoned (the caller left, a cut, a timeout) before its ``StreamEnd``."""
+
+    usage: TokenUsage | None = None
 
 
 # Not frozen: built for every request, and a frozen dataclass's __init__ costs ~4x (one
@@ -37,3 +46,6 @@ class ProviderCall:
     trace_headers: Mapping[str, str] | None = None
     """Trace-context headers (``traceparent``, baggage) to send; ``None`` takes them from the
     OpenTelemetry context current when the request goes out (the attempt's span)."""
+
+    seen: UsageSeen = field(default_factory=UsageSeen)
+    """Streams: where the decoder notes the usage the upstream reported so far."""

@@ -255,6 +255,7 @@ class HttpProvider(Provider):
             end_marker=self.stream_end,
             finish_grace_s=call.finish_grace_s,
             on_skip=self._skipped,
+            seen=call.seen,
         )
 
     def _skipped(self) -> None:

@@ -22,8 +22,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 
 from opentelemetry import trace
 
-from ..chat import StreamDelta, StreamEnd, StreamEvent
+from ..chat import StreamDelta, StreamEnd, StreamEvent, TokenUsage
 from ..errors import MalformedResponse, ProviderError
+from .call import UsageSeen
 
 __all__ = ["MAX_SKIPPED_IN_A_ROW", "SKIPPED_ATTRIBUTE", "Garbled", "StreamDecoder", "decode"]
 
@@ -56,6 +57,11 @@ class StreamDecoder(abc.ABC):
         """The end to finalise with if the stream stops here: set once the upstream sent its
         finish reason (with the usage read so far), else None."""
 
+    def seen(self) -> TokenUsage | None:
+        """The usage the upstream reported so far, before its end (None: none; the default,
+        for protocols that report usage only at the end)."""
+        return None
+
 
 async def decode(
     provider: str,
@@ -65,9 +71,11 @@ async def decode(
     end_marker: str,
     finish_grace_s: float = 1.0,
     on_skip: Callable[[], None] = lambda: None,
+    seen: UsageSeen | None = None,
 ) -> AsyncGenerator[StreamEvent, None]:
     """Our events from ``payloads`` by ``decoder``, ending with exactly one ``StreamEnd``, or a
-    ``ProviderError`` (see the module's rules). ``on_skip`` is called for each skipped chunk."""
+    ``ProviderError`` (see the module's rules). ``on_skip`` is called for each skipped chunk;
+    ``seen``, when given, holds the usage the decoder has seen after each chunk."""
     started = False
     in_a_row = skipped = 0
     while True:
@@ -107,6 +115,8 @@ async def decode(
             trace.get_current_span().set_attribute(SKIPPED_ATTRIBUTE, skipped)
             continue
         in_a_row = 0
+        if seen is not None:
+            seen.usage = decoder.seen()
         for event in events:
             yield event
             if isinstance(event, StreamEnd):

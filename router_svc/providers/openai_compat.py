@@ -177,6 +177,8 @@ class OpenAICompatProvider(HttpProvider):
             finish_reason=finish_reason(choice.get("finish_reason"), bool(calls)),  # type: ignore[arg-type]
             usage=tokens,
             upstream_model=str(data.get("model") or call.model),
+            refusal=_text(message.get("refusal"), "refusal"),
+            logprobs_json=_logprobs(choice),
         )
 
     def decoder(self, call: ProviderCall) -> StreamDecoder:
@@ -240,9 +242,10 @@ class _ChunkDecoder(StreamDecoder):
                 for c in delta.get("tool_calls") or ()
             )
             tools = tools or bool(calls)
-            if piece or calls:
-                chars += len(piece) + sum(len(c.arguments) for c in calls)
-                events.append(chat.StreamDelta(content=piece, tool_calls=calls))
+            refusal, logprobs = _text(delta.get("refusal"), "refusal"), _logprobs(choice)
+            if piece or calls or refusal or logprobs:
+                chars += len(piece) + len(refusal) + sum(len(c.arguments) for c in calls)
+                events.append(chat.StreamDelta(piece, calls, refusal, logprobs))
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
         self._usage, self._finish = usage, finish
@@ -296,6 +299,26 @@ def _detail(usage: Any, details_key: str, count_key: str) -> int:
     if not isinstance(count, int) or isinstance(count, bool):
         raise TypeError(count_key)
     return max(count, 0)
+
+
+def _text(value: Any, field: str) -> str:
+    """A string field that may be null or absent ("" then; TypeError when not a string)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(field)
+    return value
+
+
+def _logprobs(choice: dict[str, Any]) -> str:
+    """A choice's ``logprobs`` object (API reference: ``content`` and ``refusal`` lists of
+    token log probabilities) as JSON text, passed on unchanged; "" when null or absent."""
+    logprobs = choice.get("logprobs")
+    if logprobs is None:
+        return ""
+    if not isinstance(logprobs, dict):
+        raise TypeError("logprobs")
+    return orjson.dumps(logprobs).decode()
 
 
 def _estimate(text: str, calls: tuple[chat.ToolCall, ...]) -> int:

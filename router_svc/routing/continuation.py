@@ -12,9 +12,9 @@ may continue it (:class:`Continuation`), the seam between the two parts, and the
 * A caller's ``max_tokens`` bounds the whole answer: a continuation is asked for what is left,
   and when nothing is left the answer ends with finish reason ``length`` (a continuer would
   otherwise be asked for a token more than the caller wanted).
-* Each attempt is its own usage record; a broken attempt's usage is estimated from what it
-  relayed (its upstream billed it), and the final summary's usage and cost are the sums over
-  the attempts that produced the answer.
+* Each attempt is its own usage record; a broken attempt is billed what its upstream reported
+  before it broke, else what it relayed, estimated (:func:`estimated_usage`), and the final
+  summary's usage and cost are the sums over the attempts that produced the answer.
 * A candidate that fails before adding content (a 400 for the prefill, a timeout) is passed
   over; when none is left the client gets the original ``StreamInterrupted``, never the
   candidate's error.
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..chat import ChatRequest, StreamDelta, TokenUsage
 from ..errors import BreakerOpen, ProviderError, StreamInterrupted
@@ -108,11 +108,13 @@ def settle_broken(
     prefill: str,
     relayed_chars: int,
     message: str,
+    seen: TokenUsage | None = None,
 ) -> Broken:
     """Settle ``attempt``, sent ``prefill``, that broke (``cause``) after relaying
-    ``relayed_chars`` characters: billed for what it relayed (:func:`estimated_usage`), and
-    ``message`` is the interruption the client gets if the answer is not continued."""
-    usage = estimated_usage(attempt.info.request, prefill, relayed_chars)
+    ``relayed_chars`` characters, its upstream having reported ``seen`` so far: billed for
+    what it used (:func:`estimated_usage`), and ``message`` is the interruption the client
+    gets if the answer is not continued."""
+    usage = estimated_usage(attempt.info.request, prefill, relayed_chars, seen)
     attempt.failed(cause, usage)
     answer.bill(usage, attempt.cost_usd)
     error = StreamInterrupted(message)
@@ -211,10 +213,10 @@ class Seam:
         if not self._open or delta.tool_calls:
             return delta
         content = delta.content.lstrip()
-        if not content:
+        if not content and not delta.refusal:
             return None
         self._open = False
-        return StreamDelta(content=content)
+        return replace(delta, content=content)
 
 
 def may_continue(decision: Decision) -> bool:
@@ -231,9 +233,19 @@ def continuers(decision: Decision, after: ModelEntry) -> Iterator[ModelEntry]:
             yield entry
 
 
-def estimated_usage(request: ChatRequest, prefill: str, relayed_chars: int) -> TokenUsage:
-    """What a stream sent ``prefill`` that broke after relaying ``relayed_chars`` characters
-    (text and tool arguments) used, as it sent no usage: the prompt estimate, and one token per
-    four characters relayed."""
-    prompt = estimate_prompt_tokens(request) + -(-len(prefill) // 4)
-    return TokenUsage(prompt, -(-relayed_chars // 4))
+def estimated_usage(
+    request: ChatRequest, prefill: str, relayed_chars: int, seen: TokenUsage | None = None
+) -> TokenUsage:
+    """What a stream sent ``prefill`` that ended before its usage (broke, stalled, or was
+    abandoned by the caller) after relaying ``relayed_chars`` characters (text and tool
+    arguments) used. The prompt: the count the upstream reported in ``seen`` (Anthropic's
+    ``message_start``), else the router's estimate; the completion: the larger of the count
+    reported and one token per four characters relayed (a count reported at the start lags the
+    text sent after it). Other counts in ``seen`` (cache reads and writes) are kept."""
+    relayed = -(-relayed_chars // 4)
+    if seen is None:
+        return TokenUsage(estimate_prompt_tokens(request) + -(-len(prefill) // 4), relayed)
+    prompt = seen.prompt_tokens or estimate_prompt_tokens(request) + -(-len(prefill) // 4)
+    return replace(
+        seen, prompt_tokens=prompt, completion_tokens=max(seen.completion_tokens, relayed)
+    )

@@ -31,7 +31,7 @@ from dataclasses import replace
 
 from llmrouter.request_ids import ERROR_INFO_REQUEST_ID, new_request_id
 
-from ..chat import ChatRequest, Completion, StreamDelta, StreamEnd
+from ..chat import ChatRequest, Completion, StreamDelta, StreamEnd, TokenUsage
 from ..errors import (
     ContextLengthExceeded,
     MalformedResponse,
@@ -43,6 +43,7 @@ from ..policies import RetryPolicy
 from ..providers import ProviderCall
 from ..registry import ModelEntry
 from ..telemetry import current_trace_id, record_decision
+from ..tokens import estimate_prompt_tokens
 from ..usage import UsageEvent
 from .continuation import (
     Answer,
@@ -50,6 +51,7 @@ from .continuation import (
     Continuation,
     Relayed,
     Seam,
+    estimated_usage,
     may_continue,
     settle_broken,
 )
@@ -189,7 +191,8 @@ class Engine:
                 raise
             return exc
         except asyncio.CancelledError:
-            attempt.cancelled()
+            # The request was sent: its upstream bills the prompt (as for a lost hedge).
+            attempt.cancelled(TokenUsage(prompt_tokens=estimate_prompt_tokens(request)))
             raise
         try:
             await accepted()
@@ -331,7 +334,7 @@ class Engine:
                     )
                     return
                 chunks += 1
-                chars += len(event.content)
+                chars += len(event.content) + len(event.refusal)
                 if event.tool_calls:
                     chars += sum(len(c.arguments) for c in event.tool_calls)
                 answer.add(event)
@@ -347,6 +350,7 @@ class Engine:
                     prefill,
                     chars,
                     f"{entry.name} stalled after {chunks} chunks",
+                    call.seen.usage,
                 )
                 return
             attempt.failed(failure)
@@ -360,11 +364,14 @@ class Engine:
                     prefill,
                     chars,
                     f"{entry.name} failed after {chunks} chunks ({exc.reason})",
+                    call.seen.usage,
                 )
                 return
             attempt.failed(exc)
         except (asyncio.CancelledError, GeneratorExit):
-            attempt.cancelled()
+            # Its request was sent: billed what the upstream reported so far and what was
+            # relayed (estimated where it reported nothing).
+            attempt.cancelled(estimated_usage(request, prefill, chars, call.seen.usage))
             raise
         finally:
             await upstream.aclose()  # type: ignore[attr-defined]

@@ -225,11 +225,16 @@ class AttemptOutcome:
         self._sinks.record(usage_event(self, self._sinks.wall_clock()))
         return error
 
-    def cancelled(self) -> None:
-        """The caller went away mid-attempt: the model is not to blame, the usage still counts."""
+    def cancelled(self, usage: TokenUsage | None = None) -> None:
+        """The caller went away mid-attempt: the model is not to blame, the usage still counts.
+
+        ``usage``: what the attempt used until then (reported by the upstream so far, or
+        estimated: see README, "Usage ledger"), billed at the model's price; None: nothing."""
         attempt = self.record
         if self.settled:
             return  # closed after its summary, or lost a hedge: reported already
+        if usage is not None:
+            self.usage, self.cost_usd = usage, self.entry.cost(usage)
         attempt.duration_s = self._sinks.clock() - self.started
         attempt.status, attempt.error_type = "cancelled", "CANCELLED"
         attempt_failed(self.span, "CANCELLED", "cancelled by the caller", cancelled=True)

@@ -32,7 +32,12 @@ from ..pbtime import duration, timestamp
 from ..registry import ModelEntry
 from ..routing.failover import Attempt, Served, StreamStarted, StreamSummary
 from ..routing.policy import Decision
-from .chat_checks import check_fallback_models, continued_message, openai_options
+from .chat_checks import (
+    check_fallback_models,
+    check_ledger_fields,
+    continued_message,
+    openai_options,
+)
 
 __all__ = [
     "attempts_to_proto",
@@ -104,7 +109,7 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
             type=_FORMATS.get(chat.response_format.type, "text"),  # type: ignore[arg-type]
             json_schema=chat.response_format.json_schema,
         )
-    _check_ledger_fields(chat, path)
+    check_ledger_fields(chat, path)
     if chat.extra_body_json:
         if len(chat.extra_body_json) > field_limits.EXTRA_BODY_MAX_CHARS:
             raise InvalidRequest(
@@ -150,42 +155,6 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         extra_body=chat.extra_body_json,
         **openai_options(chat, path),
     )
-
-
-def _check_ledger_fields(chat: chat_pb2.ChatRequest, path: str) -> None:
-    """The client's free text that is stored with the usage stays within llmrouter.field_limits
-    (the gateway checks the same; internal callers reach the router directly)."""
-    for field, value, cap in (
-        ("user", chat.user, field_limits.USER_MAX_CHARS),
-        ("caller.source", chat.caller.source, field_limits.SOURCE_MAX_CHARS),
-        ("routing.category", chat.routing.category, field_limits.CATEGORY_MAX_CHARS),
-        ("routing.task_type", chat.routing.task_type, field_limits.TASK_TYPE_MAX_CHARS),
-    ):
-        if len(value) > cap:
-            raise InvalidRequest(
-                f"{path}.{field} is longer than {cap} characters ({len(value)})",
-                field=f"{path}.{field}",
-            )
-    metadata = chat.metadata
-    if len(metadata) > field_limits.METADATA_MAX_PAIRS:
-        raise InvalidRequest(
-            f"{path}.metadata holds {len(metadata)} pairs; at most "
-            f"{field_limits.METADATA_MAX_PAIRS} are allowed",
-            field=f"{path}.metadata",
-        )
-    for key, value in metadata.items():
-        if len(key) > field_limits.METADATA_KEY_MAX_CHARS:
-            raise InvalidRequest(
-                f"{path}.metadata keys may hold at most {field_limits.METADATA_KEY_MAX_CHARS} "
-                f"characters, got one of {len(key)}",
-                field=f"{path}.metadata",
-            )
-        if len(value) > field_limits.METADATA_VALUE_MAX_CHARS:
-            raise InvalidRequest(
-                f"{path}.metadata values may hold at most {field_limits.METADATA_VALUE_MAX_CHARS} "
-                f"characters, got one of {len(value)}",
-                field=f"{path}.metadata[{key}]",
-            )
 
 
 def _message(m: chat_pb2.Message, path: str) -> Message:
@@ -325,7 +294,9 @@ def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
                 chat_pb2.ToolCall(id=c.id, name=c.name, arguments=c.arguments)
                 for c in completion.tool_calls
             ],
+            refusal=completion.refusal,
         ),
+        logprobs_json=completion.logprobs_json,
         finish_reason=finish_reason(completion.finish_reason),
         usage=_usage(completion.usage, served.cost_usd),
         attempts=attempts_to_proto(served.attempts),
@@ -343,7 +314,10 @@ def stream_chunk(
     if isinstance(event, StreamDelta):
         return router_service_pb2.StreamCompleteResponse(
             delta=router_service_pb2.StreamDelta(
-                content=event.content, tool_calls=tool_call_deltas(event.tool_calls)
+                content=event.content,
+                tool_calls=tool_call_deltas(event.tool_calls),
+                refusal=event.refusal,
+                logprobs_json=event.logprobs_json,
             )
         )
     if isinstance(event, StreamStarted):

@@ -10,7 +10,12 @@ from llmrouter.v1 import chat_pb2
 from ..chat import Message
 from ..errors import InvalidRequest
 
-__all__ = ["check_fallback_models", "continued_message", "openai_options"]
+__all__ = [
+    "check_fallback_models",
+    "check_ledger_fields",
+    "continued_message",
+    "openai_options",
+]
 
 
 def openai_options(chat: chat_pb2.ChatRequest, path: str) -> dict[str, Any]:
@@ -96,3 +101,39 @@ def continued_message(messages: tuple[Message, ...], path: str) -> tuple[tuple[M
             "continue_final_message needs a message before the one it continues", field=field
         )
     return messages[:-1], last.text()
+
+
+def check_ledger_fields(chat: chat_pb2.ChatRequest, path: str) -> None:
+    """The client's free text that is stored with the usage stays within llmrouter.field_limits
+    (the gateway checks the same; internal callers reach the router directly)."""
+    for field, value, cap in (
+        ("user", chat.user, field_limits.USER_MAX_CHARS),
+        ("caller.source", chat.caller.source, field_limits.SOURCE_MAX_CHARS),
+        ("routing.category", chat.routing.category, field_limits.CATEGORY_MAX_CHARS),
+        ("routing.task_type", chat.routing.task_type, field_limits.TASK_TYPE_MAX_CHARS),
+    ):
+        if len(value) > cap:
+            raise InvalidRequest(
+                f"{path}.{field} is longer than {cap} characters ({len(value)})",
+                field=f"{path}.{field}",
+            )
+    metadata = chat.metadata
+    if len(metadata) > field_limits.METADATA_MAX_PAIRS:
+        raise InvalidRequest(
+            f"{path}.metadata holds {len(metadata)} pairs; at most "
+            f"{field_limits.METADATA_MAX_PAIRS} are allowed",
+            field=f"{path}.metadata",
+        )
+    for key, value in metadata.items():
+        if len(key) > field_limits.METADATA_KEY_MAX_CHARS:
+            raise InvalidRequest(
+                f"{path}.metadata keys may hold at most {field_limits.METADATA_KEY_MAX_CHARS} "
+                f"characters, got one of {len(key)}",
+                field=f"{path}.metadata",
+            )
+        if len(value) > field_limits.METADATA_VALUE_MAX_CHARS:
+            raise InvalidRequest(
+                f"{path}.metadata values may hold at most {field_limits.METADATA_VALUE_MAX_CHARS} "
+                f"characters, got one of {len(value)}",
+                field=f"{path}.metadata[{key}]",
+            )

@@ -47,6 +47,10 @@ class Reported:
     usage_details: Literal["full", "absent", "null"] = "full"
     """OpenAI: the ``*_tokens_details`` objects as the API sends them, left out (as older
     OpenAI-compatible servers do) or ``null``."""
+    refusal: bool = False
+    """OpenAI: the text is a refusal (``message.refusal``, ``delta.refusal``), not content."""
+    logprobs: int | None = None
+    """OpenAI: log probabilities were asked for, with this many alternatives per token."""
 
 
 @dataclass(frozen=True)

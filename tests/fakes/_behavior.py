@@ -88,6 +88,10 @@ class Behavior:
     usage_details: Literal["full", "absent", "null"] = "full"
     """OpenAI: ``prompt_tokens_details`` / ``completion_tokens_details`` sent ("full", as the
     API does), left out ("absent") or ``null``."""
+    refusal: bool = False
+    """OpenAI: the model refuses; the text comes as ``message.refusal`` with ``content`` null
+    (API reference, "The chat completion object": ``choices[].message.refusal``; streamed as
+    ``delta.refusal`` pieces, "The chat completion chunk object")."""
     reject_max_tokens: bool = False
     """A request with ``max_tokens`` gets OpenAI's 400 for reasoning models (API reference,
     chat completions, ``max_tokens``: "not compatible with o-series models"; the error is

@@ -61,6 +61,8 @@ class OpenAIChat(WireFormat):
     def reply(self, answer: Answer) -> JSONObject:
         """A ``chat.completion`` object."""
         message: JSONObject = {"role": "assistant", "content": answer.text, "refusal": None}
+        if answer.reported.refusal:
+            message["content"], message["refusal"] = None, answer.text
         if answer.tool_name is not None:
             message["content"] = None
             message["tool_calls"] = [
@@ -79,7 +81,7 @@ class OpenAIChat(WireFormat):
                 {
                     "index": 0,
                     "message": message,
-                    "logprobs": None,
+                    "logprobs": _logprobs(answer, answer.pieces),
                     "finish_reason": _FINISH[answer.stop],
                 }
             ],
@@ -106,12 +108,15 @@ class OpenAIChat(WireFormat):
                 chunk["usage"] = usage
             return b"data: " + dumps(chunk) + b"\n\n"
 
-        def delta(content: JSONObject, finish: str | None = None) -> list[JSONObject]:
-            return [{"index": 0, "delta": content, "logprobs": None, "finish_reason": finish}]
+        def delta(
+            content: JSONObject, finish: str | None = None, logprobs: JSONObject | None = None
+        ) -> list[JSONObject]:
+            return [{"index": 0, "delta": content, "logprobs": logprobs, "finish_reason": finish}]
 
         if answer.tool_name is None:
             first: JSONObject = {"role": "assistant", "content": "", "refusal": None}
-            pieces: Iterable[JSONObject] = ({"content": piece} for piece in answer.pieces)
+            key = "refusal" if answer.reported.refusal else "content"
+            pieces: Iterable[JSONObject] = ({key: piece} for piece in answer.pieces)
         else:
             opening = {
                 "index": 0,
@@ -131,7 +136,10 @@ class OpenAIChat(WireFormat):
         return Stream(
             media_type=self.stream_media_type,
             head=(frame(delta(first)),),
-            pieces=tuple(frame(delta(piece)) for piece in pieces),
+            pieces=tuple(
+                frame(delta(piece, logprobs=_logprobs(answer, (text,))))
+                for piece, text in zip(pieces, answer.pieces, strict=True)
+            ),
             tail=tuple(tail),
             end_marker=1,
         )
@@ -171,6 +179,27 @@ def model_list(models: Iterable[str]) -> JSONObject:
 
 def _completion_id(answer: Answer) -> str:
     return f"chatcmpl-fake{answer.seq:06d}"
+
+
+def _logprobs(answer: Answer, tokens: Iterable[str]) -> JSONObject | None:
+    """``choices[].logprobs`` when asked for (API reference, "The chat completion object":
+    ``logprobs.content`` for content, ``logprobs.refusal`` for a refusal, each a list of
+    ``{token, logprob, bytes, top_logprobs}``); None when not asked for. One token per piece,
+    each with ``answer.reported.logprobs`` alternatives."""
+    count = answer.reported.logprobs
+    if count is None:
+        return None
+
+    def token(text: str, rank: int) -> JSONObject:
+        return {"token": text, "logprob": -0.25 * rank, "bytes": list(text.encode())}
+
+    items = [
+        {**token(text, 0), "top_logprobs": [token(text, rank) for rank in range(count)]}
+        for text in tokens
+    ]
+    if answer.reported.refusal:
+        return {"content": None, "refusal": items}
+    return {"content": items, "refusal": None}
 
 
 def _call_id(answer: Answer) -> str:

@@ -282,6 +282,8 @@ class FakeUpstream:
                 behavior.tool_input_whole,
                 behavior.reasoning_tokens,
                 behavior.usage_details,
+                behavior.refusal,
+                _top_logprobs(body),
             ),
         )
         if not streaming:
@@ -380,3 +382,12 @@ async def running_upstream(host: str = "127.0.0.1", port: int = 0) -> AsyncItera
         yield upstream
     finally:
         await upstream.stop()
+
+
+def _top_logprobs(body: Any) -> int | None:
+    """How many alternatives per token the request asked for (``top_logprobs``, 0 when not
+    given) when it asked for log probabilities (``logprobs: true``); None when it did not."""
+    if not isinstance(body, dict) or body.get("logprobs") is not True:
+        return None
+    count = body.get("top_logprobs")
+    return count if isinstance(count, int) else 0

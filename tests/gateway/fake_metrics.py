@@ -39,8 +39,9 @@ def summary(requests: int = 4, cost: float = 0.25) -> m.CostSummary:
     """Aggregates with every field set."""
     return m.CostSummary(
         requests=requests,
-        successes=requests - 1,
+        successes=requests - 2,
         failures=1,
+        cancellations=1,
         prompt_tokens=1000,
         completion_tokens=500,
         total_tokens=1500,
@@ -57,6 +58,7 @@ def summary(requests: int = 4, cost: float = 0.25) -> m.CostSummary:
         reference_cost_usd=1.0,
         savings_usd=1.0 - cost,
         savings_percent=75.0,
+        unpriced_requests=1,
     )
 
 

@@ -19,8 +19,9 @@ from .support import AUTH, Failure, StartGateway
 NOW = dt.datetime(2026, 11, 2, 12, 0, tzinfo=dt.UTC)
 SUMMARY = {
     "requests": 4,
-    "successes": 3,
+    "successes": 2,
     "failures": 1,
+    "cancellations": 1,
     "prompt_tokens": 1000,
     "completion_tokens": 500,
     "total_tokens": 1500,
@@ -37,11 +38,13 @@ SUMMARY = {
     "reference_cost_usd": 1.0,
     "savings_usd": 0.75,
     "savings_percent": 75.0,
+    "unpriced_requests": 1,
+    "priced": False,
 }
 TOTALS = {
     **SUMMARY,
     "requests": 8,
-    "successes": 7,
+    "successes": 6,
     "remote_requests": 7,
     "cost_usd": 0.5,
     "savings_usd": 0.5,

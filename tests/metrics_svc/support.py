@@ -187,6 +187,12 @@ def assert_summary(
     assert summary.requests == n
     assert summary.successes == sum(1 for s in sent if s.status == pb.USAGE_STATUS_SUCCEEDED)
     assert summary.failures == sum(1 for s in sent if s.status == pb.USAGE_STATUS_FAILED)
+    assert summary.cancellations == sum(1 for s in sent if s.status == pb.USAGE_STATUS_CANCELLED)
+    # Rows add up: every attempt is a success, a failure or a cancellation.
+    assert summary.requests == summary.successes + summary.failures + summary.cancellations
+    assert summary.unpriced_requests == sum(
+        1 for s in sent if not s.local and s.prompt_tokens + s.completion_tokens and not s.cost_usd
+    )
     assert summary.prompt_tokens == prompt
     assert summary.completion_tokens == completion
     assert summary.total_tokens == prompt + completion

@@ -5,6 +5,7 @@ records the test sent, independently of the service's own arithmetic.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import grpc
@@ -103,6 +104,35 @@ async def test_groups_by_provider_and_model(metrics: Metrics) -> None:
         assert (group.category, group.source, group.api_key_id) == ("", "", "")
         assert not group.HasField("bucket_start_time")
     assert_summary(response.totals, sent)
+
+
+async def test_a_model_without_a_price_is_marked_unpriced(metrics: Metrics) -> None:
+    # A remote model billed $0 for tokens has no known price; a local one is free, and a
+    # remote attempt that used no tokens cost nothing.
+    sent = dataset(8)
+    base = sent[0]
+    sent += [
+        replace(base, id="u1:1", provider="openai", model="mystery", cost_usd=0.0),
+        replace(base, id="u2:1", provider="openai", model="mystery", cost_usd=0.0),
+        replace(
+            base,
+            id="u3:1",
+            model="gpt-4o",
+            prompt_tokens=0,
+            completion_tokens=0,
+            cost_usd=0.0,
+            status=pb.USAGE_STATUS_CANCELLED,
+        ),
+    ]
+    await metrics.record(*(s.to_pb() for s in sent))
+
+    response = await metrics.query(group_by=[pb.DIMENSION_MODEL])
+
+    unpriced = {g.model: g.summary.unpriced_requests for g in response.groups}
+    assert unpriced == {"mystery": 2, "gpt-4o-mini": 0, "gpt-4o": 0, "claude-haiku": 0, "llama3": 0}
+    assert response.totals.unpriced_requests == 2
+    for group in response.groups:
+        assert_summary(group.summary, [s for s in sent if s.model == group.model])
 
 
 @pytest.mark.parametrize(

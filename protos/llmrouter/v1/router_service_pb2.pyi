@@ -77,7 +77,7 @@ class CompleteRequest(_message.Message):
     def __init__(self, chat: _Optional[_Union[_chat_pb2.ChatRequest, _Mapping]] = ...) -> None: ...
 
 class CompleteResponse(_message.Message):
-    __slots__ = ("id", "model", "provider", "message", "finish_reason", "usage", "attempts", "category", "create_time", "fallback", "trace_id")
+    __slots__ = ("id", "model", "provider", "message", "finish_reason", "usage", "attempts", "category", "create_time", "fallback", "trace_id", "logprobs_json")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +89,7 @@ class CompleteResponse(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    LOGPROBS_JSON_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     provider: str
@@ -100,7 +101,8 @@ class CompleteResponse(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     fallback: bool
     trace_id: str
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., message: _Optional[_Union[_chat_pb2.Message, _Mapping]] = ..., finish_reason: _Optional[_Union[_chat_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., category: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback: _Optional[bool] = ..., trace_id: _Optional[str] = ...) -> None: ...
+    logprobs_json: str
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., message: _Optional[_Union[_chat_pb2.Message, _Mapping]] = ..., finish_reason: _Optional[_Union[_chat_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., category: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback: _Optional[bool] = ..., trace_id: _Optional[str] = ..., logprobs_json: _Optional[str] = ...) -> None: ...
 
 class StreamCompleteRequest(_message.Message):
     __slots__ = ("chat",)
@@ -141,12 +143,16 @@ class ToolCallDelta(_message.Message):
     def __init__(self, index: _Optional[int] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., arguments: _Optional[str] = ...) -> None: ...
 
 class StreamDelta(_message.Message):
-    __slots__ = ("content", "tool_calls")
+    __slots__ = ("content", "tool_calls", "refusal", "logprobs_json")
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    REFUSAL_FIELD_NUMBER: _ClassVar[int]
+    LOGPROBS_JSON_FIELD_NUMBER: _ClassVar[int]
     content: str
     tool_calls: _containers.RepeatedCompositeFieldContainer[ToolCallDelta]
-    def __init__(self, content: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCallDelta, _Mapping]]] = ...) -> None: ...
+    refusal: str
+    logprobs_json: str
+    def __init__(self, content: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCallDelta, _Mapping]]] = ..., refusal: _Optional[str] = ..., logprobs_json: _Optional[str] = ...) -> None: ...
 
 class StreamSummary(_message.Message):
     __slots__ = ("model", "provider", "finish_reason", "usage", "attempts", "fallback")

@@ -9,10 +9,19 @@ export function renderAnalytics(summary) {
   const totals = summary.totals;
   if (totals) {
     setFigure("kpi-requests", totals.requests, fmt.count(totals.requests));
-    setText("kpi-requests-hint", `${fmt.count(totals.failures)} failed, ${windowName(summary.since)}`);
+    setText(
+      "kpi-requests-hint",
+      `${fmt.count(totals.failures)} failed, ${fmt.count(totals.cancellations)} cancelled, ` +
+        windowName(summary.since),
+    );
     setFigure("kpi-tokens", totals.total_tokens, fmt.count(totals.total_tokens));
     setText("kpi-tokens-hint", `${fmt.count(totals.prompt_tokens)} in, ${fmt.count(totals.completion_tokens)} out`);
-    setFigure("kpi-cost", totals.cost_usd, fmt.usd(totals.cost_usd));
+    setFigure(
+      "kpi-cost",
+      totals.cost_usd,
+      // A model without a known price is billed $0: the cost is then a lower bound.
+      totals.priced ? fmt.usd(totals.cost_usd) : `${fmt.usd(totals.cost_usd)}+ (unpriced)`,
+    );
     setFigure("kpi-fallback-rate", totals.fallback_rate, fmt.percent(totals.fallback_rate));
     setText("kpi-fallback-hint", `${fmt.count(totals.fallback_count)} fallbacks`);
     setFigure("kpi-savings", totals.savings_usd, fmt.usd(totals.savings_usd));
