@@ -67,12 +67,24 @@ class ProviderConfig:
     latency_ms: float = 0.0
     # Simulated kind only: delay between streamed chunks, in milliseconds.
     chunk_delay_ms: float = 0.0
+    # Top-level keys a client's ``llmrouter.extra_body`` may set in this provider's request
+    # bodies (empty: no extras). Keys the router owns (router_svc.providers.extras) cannot be
+    # listed.
+    extra_body_keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in PROVIDER_KINDS:
             raise ConfigError(
                 f"kind: unknown provider kind {self.kind!r} (one of {', '.join(PROVIDER_KINDS)})"
             )
+        # Imported here: the providers package imports this module.
+        from .providers.extras import ROUTER_OWNED
+
+        for key in self.extra_body_keys:
+            if not key or key in ROUTER_OWNED:
+                raise ConfigError(
+                    f"extra_body_keys: {key!r} is set by the router and cannot be an extra"
+                )
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from typing import Any
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus, unquote_plus
 
@@ -87,6 +88,9 @@ _PIECE = 8
 # Candidate quote checks (one 16-character comparison each) per message; beyond it, every
 # remaining piece shared with the content is cut as if it were a quote (safe side).
 _QUOTE_CHECKS = 100_000
+# String leaves taken from each JSON document of a request (extras, schemas): the quote search
+# walks them like any content; documents are bounded in size by the request checks.
+_LEAVES = 1000
 
 
 @dataclass(frozen=True)
@@ -255,7 +259,39 @@ def _texts(request: ChatRequest) -> list[str]:
         texts.extend(part.text for part in message.parts)
         texts.extend(call.arguments for call in message.tool_calls)
     texts.extend(tool.description for tool in request.tools)
+    # Client text inside JSON the router passes on: the string leaves of the extras, of each
+    # tool's parameters and of the response schema (enum values, descriptions, documents).
+    for document in (
+        request.extra_body,
+        request.response_format.json_schema if request.response_format else "",
+        *(tool.parameters_json for tool in request.tools),
+    ):
+        texts.extend(_leaves(document))
     return [t for t in texts if t]
+
+
+def _leaves(document: str) -> list[str]:
+    """The string leaves of the JSON text ``document`` that could hold a quote (at least
+    :data:`_QUOTE_CHARS` characters), at most :data:`_LEAVES` of them; none when it is not
+    JSON (the router checked it already; this runs on the error path only)."""
+    if len(document) < _QUOTE_CHARS:
+        return []
+    try:
+        parsed = json.loads(document)
+    except ValueError:
+        return [document]
+    found: list[str] = []
+    stack: list[Any] = [parsed]
+    while stack and len(found) < _LEAVES:
+        item = stack.pop()
+        if isinstance(item, str):
+            if len(item) >= _QUOTE_CHARS:
+                found.append(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
 def upstream_message(

@@ -35,7 +35,7 @@ from ..urls import AddressPolicy
 from .base import Provider
 from .call import ProviderCall
 from .dialects import by_status, find, parse
-from .extras import collision, merged
+from .extras import collision, merged, not_allowed
 from .lenient import SHAPE_ERRORS, StreamDecoder, decode
 from .transport import UpstreamClient
 
@@ -228,12 +228,19 @@ class HttpProvider(Provider):
         return orjson.dumps(body)
 
     def refuses(self, request: ChatRequest) -> str:
-        """``extra_body.<key>`` for an extra that would override a key this codec sets."""
+        """``extra_body.<key>`` for an extra this provider does not take: one not in its
+        ``extra_body_keys``, one the router owns (:data:`.extras.ROUTER_OWNED`), or one that
+        would override a key this codec sets, plain or continuing an answer (prefill)."""
         if not request.extra_body:
             return ""
-        probe = self.encode(ProviderCall("", request, 0.0), stream=True)
-        found = collision(probe, orjson.loads(request.extra_body))
-        return f"extra_body.{found}" if found else ""
+        extra = orjson.loads(request.extra_body)
+        if found := not_allowed(extra, self.config.extra_body_keys):
+            return f"extra_body.{found}"
+        for prefill in ("", "\u2026"):
+            probe = self.encode(ProviderCall("", request, 0.0, prefill=prefill), stream=True)
+            if found := collision(probe, extra):
+                return f"extra_body.{found}"
+        return ""
 
     @abc.abstractmethod
     def decode(self, call: ProviderCall, data: Any) -> Completion:
