@@ -31,8 +31,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
 from .chat import ChatRequest

@@ -68,6 +68,7 @@ default_chain = ["o-mini"]
 name = "oai"
 kind = "openai"
 base_url = "{fake.base_url}/v1"
+extra_body_keys = ["top_k", "chat_template_kwargs"]
 [[router.providers]]
 name = "claude"
 kind = "anthropic"
@@ -77,6 +78,7 @@ api_key_env = "{ANTHROPIC_KEY}"
 name = "ollama"
 kind = "ollama"
 base_url = "{fake.base_url}"
+extra_body_keys = ["options", "keep_alive"]
 {models}"""
     env = {ANTHROPIC_KEY: "sk-ant-test", "LLMROUTER_GATEWAY_API_KEYS": f"tests:{KEY}"}
     async with started(write_config(tmp_path, providers), env) as s:
@@ -285,13 +287,27 @@ async def test_extra_body_reaches_the_upstream_without_overriding_the_router(
     assert body["options"] == {"temperature": 0.5, "num_ctx": 8192}
     assert body["keep_alive"] == "5m"
 
-    # A key the router sets for that kind, or one that frames the exchange: 400 naming it.
+    # A key the router sets for that kind, one it owns for every kind (the reviewer's input:
+    # continuation switches, a choice count, a token limit past the window check; upstream
+    # selection), or one the provider's extra_body_keys does not list: 400 naming it.
     calls = len(fake.requests)
     for model, extra, param in (
         ("llama", {"options": {"temperature": 0}}, "llmrouter.extra_body.options.temperature"),
+        ("llama", {"options": {"num_predict": 9}}, "llmrouter.extra_body.options.num_predict"),
         ("llama", {"stream": True}, "llmrouter.extra_body.stream"),
         ("claude", {"max_tokens": 10}, "llmrouter.extra_body.max_tokens"),
+        ("claude", {"top_k": 10}, "llmrouter.extra_body.top_k"),
         ("o-mini", {"messages": []}, "llmrouter.extra_body.messages"),
+        (
+            "o-mini",
+            {"add_generation_prompt": True, "n": 3, "max_tokens": 100000},
+            "llmrouter.extra_body.add_generation_prompt",
+        ),
+        ("o-mini", {"n": 3}, "llmrouter.extra_body.n"),
+        ("o-mini", {"top_k": 4, "max_tokens": 100000}, "llmrouter.extra_body.max_tokens"),
+        ("o-mini", {"models": ["gpt-4o"]}, "llmrouter.extra_body.models"),
+        ("o-mini", {"base_url": "http://elsewhere"}, "llmrouter.extra_body.base_url"),
+        ("o-mini", {"min_p": 0.1}, "llmrouter.extra_body.min_p"),
     ):
         response = await post(
             stack, model=model, messages=USER, temperature=0.5, llmrouter={"extra_body": extra}
