@@ -64,6 +64,10 @@ aliases = ["quick"]
             "router.providers[0].kind: unknown provider kind 'grpc'",
         ),
         (
+            "[[router.providers]]\nname = 'v'\nkind = 'openai'\nextra_body_keys = ['top_k', 'n']\n",
+            "router.providers[0].extra_body_keys: 'n' is set by the router",
+        ),
+        (
             "[router]\ndefault_chain = ['nope']\n",
             "router.default_chain[0]: unknown model 'nope'",
         ),
