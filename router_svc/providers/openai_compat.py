@@ -228,7 +228,7 @@ class _ChunkDecoder(StreamDecoder):
         events: list[chat.StreamEvent] = []
         finish, chars, tools = self._finish, 0, False
         for choice in chunk.get("choices") or ():
-            if choice.get("index", 0) != 0:
+            if choice.get("index") not in (0, None):
                 # One answer per call, like decode()'s choices[0]: another choice (an upstream
                 # that answered n > 1 anyway) must not be merged into it.
                 continue
