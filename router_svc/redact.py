@@ -15,7 +15,9 @@ Removed, each replaced by ``[redacted]``:
   OpenRouter), ``AIza…`` (Google), ``xai-``/``gsk_``/``hf_``/``ghp_``-style prefixed tokens,
   AWS access key ids, JWTs, and the values of ``api_key=``/``x-api-key:``-style pairs;
 * runs of 16 or more characters quoted from the request's content (prompts never leave the
-  process unless content capture is on).
+  process unless content capture is on): messages, tool descriptions, and the string leaves
+  (16 characters or longer, at most 1000 per document) of the extras, the response schema and
+  each tool's parameters.
 
 If one of our credentials (or 8 characters of one) is still there in some other spelling (once
 percent-encoding and JSON escapes are undone, in any case), the whole message is withheld.
