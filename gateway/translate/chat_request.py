@@ -31,7 +31,7 @@ from gateway.validate import (
 from llmrouter import chat_rules, field_limits
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
-__all__ = ["ParsedRequest", "parse_chat_request"]
+__all__ = ["CHAT_FIELDS", "ParsedRequest", "parse_chat_request"]
 
 # The header form of llmrouter.source (the body wins).
 _SOURCE_HEADER: Final = "X-LLMRouter-Source"
@@ -48,6 +48,41 @@ _PENALTY: Final = chat_rules.PENALTY
 # n below the minimum is a range error; above it, "only n=1 is supported".
 _N_FLOOR: Final = chat_rules.Range(minimum=chat_rules.N.minimum)
 _ROUTER_KEYS: Final = ("category", "preferences", "task_type", "source", "extra_body")
+# The top-level fields of a chat request: OpenAI's (those the router carries and those it
+# refuses by name), the fallback lists and our own llmrouter object. Any other is refused with a
+# 400 naming it, as OpenAI answers "Unrecognized request argument supplied" (the openai SDK's
+# extra_body lands here, so the message points at llmrouter.extra_body).
+CHAT_FIELDS: Final = frozenset(
+    (
+        "model",
+        "messages",
+        "models",
+        "fallbacks",
+        "tools",
+        "tool_choice",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "max_completion_tokens",
+        "logprobs",
+        "top_logprobs",
+        "service_tier",
+        "reasoning_effort",
+        "parallel_tool_calls",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "n",
+        "stop",
+        "response_format",
+        "user",
+        "metadata",
+        "stream",
+        "stream_options",
+        "llmrouter",
+        *chat_rules.UNSUPPORTED_FIELDS,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -106,6 +141,14 @@ def parse_chat_request(
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", None)
     obj: dict[str, Any] = body
+    for key in obj:
+        if key not in CHAT_FIELDS:
+            raise InvalidRequest(
+                f"Unrecognized request argument supplied: '{key}'. Provider-specific extras go "
+                "in 'llmrouter.extra_body' (openai SDK: extra_body={\"llmrouter\": "
+                '{"extra_body": {...}}}).',
+                key,
+            )
     chat = chat_pb2.ChatRequest(client_request_id=client_request_id)
     chat.model = expect_str(required(obj, "model"), "model", non_empty=True)
     fallbacks, fallback_params = parse_fallbacks(obj, chat.model)
@@ -228,7 +271,12 @@ def _content_part(raw: Any, param: str, role: str) -> chat_pb2.ContentPart:
         image_param = join(param, "image_url")
         image = expect_object(required(obj, "image_url", param), image_param)
         url = expect_str(required(image, "url", image_param), f"{image_param}.url", non_empty=True)
-        return chat_pb2.ContentPart(image_url=url)
+        part = chat_pb2.ContentPart(image_url=url)
+        if image.get("detail") is not None:
+            # Passed to OpenAI-compatible models; Anthropic and Ollama take only "auto".
+            detail_param = join(image_param, "detail")
+            part.detail = expect_one_of(image["detail"], detail_param, chat_rules.IMAGE_DETAILS)
+        return part
     raise InvalidRequest(
         f"Invalid value for '{type_param}': '{kind}' is not supported; use 'text' or 'image_url'.",
         type_param,
