@@ -10,6 +10,7 @@ import grpc
 import orjson
 
 from gateway.errors import InvalidRequest, UpstreamError, from_rpc_error
+from gateway.translate.chat_fields import check_fields
 from gateway.translate.chat_options import parse_options
 from gateway.translate.fallbacks import client_param, parse_fallbacks
 from gateway.validate import (
@@ -31,7 +32,7 @@ from gateway.validate import (
 from llmrouter import chat_rules, field_limits
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
-__all__ = ["CHAT_FIELDS", "ParsedRequest", "parse_chat_request"]
+__all__ = ["ParsedRequest", "parse_chat_request"]
 
 # The header form of llmrouter.source (the body wins).
 _SOURCE_HEADER: Final = "X-LLMRouter-Source"
@@ -48,41 +49,6 @@ _PENALTY: Final = chat_rules.PENALTY
 # n below the minimum is a range error; above it, "only n=1 is supported".
 _N_FLOOR: Final = chat_rules.Range(minimum=chat_rules.N.minimum)
 _ROUTER_KEYS: Final = ("category", "preferences", "task_type", "source", "extra_body")
-# The top-level fields of a chat request: OpenAI's (those the router carries and those it
-# refuses by name), the fallback lists and our own llmrouter object. Any other is refused with a
-# 400 naming it, as OpenAI answers "Unrecognized request argument supplied" (the openai SDK's
-# extra_body lands here, so the message points at llmrouter.extra_body).
-CHAT_FIELDS: Final = frozenset(
-    (
-        "model",
-        "messages",
-        "models",
-        "fallbacks",
-        "tools",
-        "tool_choice",
-        "temperature",
-        "top_p",
-        "max_tokens",
-        "max_completion_tokens",
-        "logprobs",
-        "top_logprobs",
-        "service_tier",
-        "reasoning_effort",
-        "parallel_tool_calls",
-        "seed",
-        "presence_penalty",
-        "frequency_penalty",
-        "n",
-        "stop",
-        "response_format",
-        "user",
-        "metadata",
-        "stream",
-        "stream_options",
-        "llmrouter",
-        *chat_rules.UNSUPPORTED_FIELDS,
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -141,14 +107,7 @@ def parse_chat_request(
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", None)
     obj: dict[str, Any] = body
-    for key in obj:
-        if key not in CHAT_FIELDS:
-            raise InvalidRequest(
-                f"Unrecognized request argument supplied: '{key}'. Provider-specific extras go "
-                "in 'llmrouter.extra_body' (openai SDK: extra_body={\"llmrouter\": "
-                '{"extra_body": {...}}}).',
-                key,
-            )
+    check_fields(obj)
     chat = chat_pb2.ChatRequest(client_request_id=client_request_id)
     chat.model = expect_str(required(obj, "model"), "model", non_empty=True)
     fallbacks, fallback_params = parse_fallbacks(obj, chat.model)

@@ -17,7 +17,7 @@ from gateway.translate import (
     models_list,
     parse_chat_request,
 )
-from gateway.translate.chat_request import CHAT_FIELDS
+from gateway.translate.chat_fields import CHAT_FIELDS
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
 from .support import (
