@@ -20,6 +20,7 @@ from typing import Final
 from llmrouter.v1 import chat_pb2
 
 __all__ = [
+    "IMAGE_DETAILS",
     "MAX_TOKENS",
     "PENALTY",
     "PREFERENCE_KEYS",
@@ -77,6 +78,8 @@ N: Final = Range(1, 1)
 STOP_MAX_ITEMS: Final = 4
 # top_logprobs: "An integer between 0 and 20" (needs logprobs: true).
 TOP_LOGPROBS: Final = Range(0, 20)
+# The values of OpenAI's image_url.detail (chat completions reference, image content part).
+IMAGE_DETAILS: Final = ("auto", "low", "high")
 # The values of OpenAI's service_tier and reasoning_effort (chat completions reference).
 SERVICE_TIERS: Final = ("auto", "default", "flex", "scale", "priority")
 REASONING_EFFORTS: Final = ("none", "minimal", "low", "medium", "high", "xhigh")

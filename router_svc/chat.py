@@ -31,6 +31,8 @@ class ContentPart:
 
     text: str = ""
     image_url: str = ""
+    # OpenAI's image_url.detail ("auto", "low", "high") for an image; "" = unset.
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)

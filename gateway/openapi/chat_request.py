@@ -22,7 +22,19 @@ _IMAGE_PART = obj(
     ["type", "image_url"],
     {
         "type": {"const": "image_url"},
-        "image_url": obj(["url"], {"url": {"type": "string", "minLength": 1}}),
+        "image_url": obj(
+            ["url"],
+            {
+                "url": {"type": "string", "minLength": 1},
+                "detail": {
+                    "enum": [*chat_rules.IMAGE_DETAILS, None],
+                    "description": (
+                        "Passed to OpenAI-compatible models; Anthropic and Ollama models take "
+                        "only 'auto' (others: 400 naming it when no model of the chain can)."
+                    ),
+                },
+            },
+        ),
     },
 )
 _REFUSAL_PART = obj(["type", "refusal"], {"type": {"const": "refusal"}, "refusal": STRING})
@@ -229,12 +241,15 @@ _UNSUPPORTED: Final[dict[str, Any]] = {
 _CHAT_REQUEST = {
     "type": "object",
     "description": (
-        "OpenAI's chat completion request. Unknown top-level fields are ignored, as OpenAI's "
-        "clients send some the gateway does not use; OpenAI's fields the router does not "
-        "carry (" + ", ".join(chat_rules.UNSUPPORTED_FIELDS) + ") are refused with a 400 "
-        "naming them, except store: false and modalities: ['text']. Tool names must be "
-        "unique, and a 'tool_choice' function must name one of 'tools'."
+        "OpenAI's chat completion request. An unknown top-level field is refused with a 400 "
+        "naming it, as OpenAI does (provider-specific extras go in llmrouter.extra_body); "
+        "OpenAI's fields the router does not carry ("
+        + ", ".join(chat_rules.UNSUPPORTED_FIELDS)
+        + ") are refused with a 400 naming them, except store: false and modalities: "
+        "['text']. Tool names must be unique, and a 'tool_choice' function must name one of "
+        "'tools'."
     ),
+    "additionalProperties": False,
     "required": ["model", "messages"],
     "properties": {
         "model": {"type": "string", "minLength": 1, "description": "A model, alias or 'auto'."},

@@ -10,6 +10,7 @@ import grpc
 import orjson
 
 from gateway.errors import InvalidRequest, UpstreamError, from_rpc_error
+from gateway.translate.chat_fields import check_fields
 from gateway.translate.chat_options import parse_options
 from gateway.translate.fallbacks import client_param, parse_fallbacks
 from gateway.validate import (
@@ -106,6 +107,7 @@ def parse_chat_request(
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", None)
     obj: dict[str, Any] = body
+    check_fields(obj)
     chat = chat_pb2.ChatRequest(client_request_id=client_request_id)
     chat.model = expect_str(required(obj, "model"), "model", non_empty=True)
     fallbacks, fallback_params = parse_fallbacks(obj, chat.model)
@@ -228,7 +230,12 @@ def _content_part(raw: Any, param: str, role: str) -> chat_pb2.ContentPart:
         image_param = join(param, "image_url")
         image = expect_object(required(obj, "image_url", param), image_param)
         url = expect_str(required(image, "url", image_param), f"{image_param}.url", non_empty=True)
-        return chat_pb2.ContentPart(image_url=url)
+        part = chat_pb2.ContentPart(image_url=url)
+        if image.get("detail") is not None:
+            # Passed to OpenAI-compatible models; Anthropic and Ollama take only "auto".
+            detail_param = join(image_param, "detail")
+            part.detail = expect_one_of(image["detail"], detail_param, chat_rules.IMAGE_DETAILS)
+        return part
     raise InvalidRequest(
         f"Invalid value for '{type_param}': '{kind}' is not supported; use 'text' or 'image_url'.",
         type_param,

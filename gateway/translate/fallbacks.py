@@ -30,6 +30,8 @@ __all__ = ["client_param", "parse_fallbacks"]
 # The router's names for the fields, in BadRequest field violations.
 _ROUTER_FALLBACK: Final = re.compile(r"chat\.fallback_models\[(\d+)\]")
 _ROUTER_MODEL: Final = "chat.model"
+# Refusals the router names by their path in the body, behind "chat.".
+_BODY_PATHS: Final = ("chat.messages[", "chat.tools[", "chat.response_format.")
 # ChatRequest fields named as in the body (chat.reasoning_effort -> reasoning_effort).
 _SAME_NAME: Final = frozenset(
     (
@@ -109,6 +111,10 @@ def client_param(router_field: str | None, fallback_params: tuple[str, ...]) -> 
     if router_field == _ROUTER_MODEL:
         return "model"
     if router_field and router_field.removeprefix("chat.") in _SAME_NAME:
+        return router_field.removeprefix("chat.")
+    if router_field and router_field.startswith(_BODY_PATHS):
+        # A provider kind's refusal of one message, part or tool field, named as in the body
+        # (chat.messages[1].name -> messages[1].name).
         return router_field.removeprefix("chat.")
     if router_field and router_field.startswith("chat.extra_body"):
         # The body's llmrouter.extra_body (ChatRequest.extra_body_json), or one key of it.

@@ -23,6 +23,7 @@ from .base import provider_kind
 from .call import ProviderCall
 from .http import HttpProvider
 from .lenient import StreamDecoder
+from .unmapped import unmapped_field
 
 __all__ = ["AnthropicProvider"]
 
@@ -180,7 +181,17 @@ class AnthropicProvider(HttpProvider):
             # JSON output is a forced tool here (.anthropic_json): the caller's tools could
             # never be called.
             return "response_format"
-        return super().refuses(request)
+        fmt = request.response_format
+        # The schema becomes the forced tool's input_schema, which Claude follows without a
+        # guarantee (strict tool input needs the structured-outputs beta: see .unmapped).
+        if (
+            fmt is not None
+            and fmt.type == "json_schema"
+            and fmt.json_schema
+            and orjson.loads(fmt.json_schema).get("strict") is True
+        ):
+            return "response_format.json_schema.strict"
+        return unmapped_field(request) or super().refuses(request)
 
     async def complete(self, call: ProviderCall) -> chat.Completion:
         """One non-streaming call; a forced JSON tool's input is the answer's text."""

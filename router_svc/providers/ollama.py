@@ -14,6 +14,7 @@ from .call import ProviderCall
 from .http import HttpProvider
 from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
 from .openai_compat import prefill
+from .unmapped import unmapped_field
 
 __all__ = ["OllamaProvider"]
 
@@ -104,7 +105,7 @@ class OllamaProvider(HttpProvider):
             return "tool_choice"
         if request.tools and request.parallel_tool_calls is False:
             return "parallel_tool_calls"
-        return super().refuses(request)
+        return unmapped_field(request) or super().refuses(request)
 
     def decode(self, call: ProviderCall, data: Any) -> chat.Completion:
         """The message of a ``done`` answer, with its eval counts as usage."""

@@ -55,7 +55,10 @@ def openai_messages(messages: tuple[chat.Message, ...]) -> list[dict[str, Any]]:
         item: dict[str, Any] = {"role": m.role}
         if m.parts:
             item["content"] = [
-                {"type": "image_url", "image_url": {"url": p.image_url}}
+                {
+                    "type": "image_url",
+                    "image_url": {"url": p.image_url, **({"detail": p.detail} if p.detail else {})},
+                }
                 if p.image_url
                 else {"type": "text", "text": p.text}
                 for p in m.parts

@@ -54,6 +54,7 @@ __all__ = [
 _ROLES: dict[int, Role] = {v: cast("Role", k) for k, v in chat_rules.ROLES.items()}
 _TOOL_CHOICE = {v: k for k, v in chat_rules.TOOL_CHOICE_MODES.items()}
 _FORMATS = {v: k for k, v in chat_rules.RESPONSE_FORMATS.items()}
+_IMAGE_DETAILS = chat_rules.IMAGE_DETAILS
 _FINISH = {
     "stop": chat_pb2.FINISH_REASON_STOP,
     "length": chat_pb2.FINISH_REASON_LENGTH,
@@ -165,12 +166,21 @@ def _message(m: chat_pb2.Message, path: str) -> Message:
         raise InvalidRequest("tool messages need tool_call_id", field=f"{path}.tool_call_id")
     if m.tool_calls and role != "assistant":
         raise InvalidRequest("only assistant messages carry tool_calls", field=f"{path}.tool_calls")
-    parts = tuple(ContentPart(text=p.text, image_url=p.image_url) for p in m.content_parts)
+    parts = tuple(_part(p, f"{path}.content_parts[{j}]") for j, p in enumerate(m.content_parts))
     calls = tuple(ToolCall(c.id, c.name, c.arguments) for c in m.tool_calls)
     for i, call in enumerate(calls):
         if not call.name:
             raise InvalidRequest("tool call needs a name", field=f"{path}.tool_calls[{i}].name")
     return Message(role, m.content, parts, m.name, calls, m.tool_call_id)
+
+
+def _part(p: chat_pb2.ContentPart, path: str) -> ContentPart:
+    if p.detail and (not p.image_url or p.detail not in _IMAGE_DETAILS):
+        raise InvalidRequest(
+            f"detail must be one of {', '.join(_IMAGE_DETAILS)}, on an image part",
+            field=f"{path}.detail",
+        )
+    return ContentPart(text=p.text, image_url=p.image_url, detail=p.detail)
 
 
 def _tool(t: chat_pb2.Tool, path: str) -> Tool:

@@ -111,14 +111,16 @@ async def test_bad_x_request_timeout_is_400(
     assert router.requests == []
 
 
-async def test_openai_timeout_field_is_ignored(
+async def test_a_timeout_body_field_is_refused(
     client: httpx.AsyncClient, router: FakeRouter
 ) -> None:
-    # The OpenAI SDK's timeout is a client-side setting; a body field of that name is unknown.
+    # The OpenAI SDK's timeout is a client-side setting; a body field of that name is unknown
+    # (not a deadline: X-Request-Timeout is).
     response = await client.post(CHAT, json={**BODY, "timeout": 0.001})
 
-    assert response.status_code == 200
-    assert router.time_remaining == [pytest.approx(30.0, abs=1.0)]
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "timeout"
+    assert router.requests == []
 
 
 @pytest.mark.parametrize(

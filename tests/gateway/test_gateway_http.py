@@ -175,9 +175,6 @@ async def test_fields_reach_the_router_translated(
         stop="END",
         metadata={"team": "search"},
         llmrouter={"category": "code", "preferences": {"cost": 1}, "task_type": "qa"},
-        # Not OpenAI's: ignored. (OpenAI's own fields the router cannot carry, logit_bias
-        # for one, are refused naming them: issue 16.)
-        x_client_hint="unknown",
     )
 
     response = await client.post(CHAT, json=request, headers={"x-llmrouter-source": "wt-7"})
@@ -204,6 +201,34 @@ async def test_fields_reach_the_router_translated(
     assert chat.routing.preferences.cost == 1
     assert chat.routing.task_type == "qa"
     assert chat.caller.source == "wt-7"
+
+
+@pytest.mark.parametrize("key", ["top_k", "x_client_hint", "foo"])
+async def test_an_unknown_top_level_field_is_400_naming_it(
+    client: httpx.AsyncClient, router: FakeRouter, key: str
+) -> None:
+    # The openai SDK's extra_body={"top_k": 40} lands at the top level: OpenAI answers 400
+    # ("Unrecognized request argument supplied"), and so do we, pointing at our extras field.
+    response = await client.post(CHAT, json=body(**{key: 40}))
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["param"] == key
+    assert error["message"].startswith(f"Unrecognized request argument supplied: '{key}'.")
+    assert "llmrouter.extra_body" in error["message"]
+    assert router.requests == []
+
+
+async def test_image_detail_reaches_the_router(
+    client: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    image = {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}}
+    response = await client.post(CHAT, json=body(messages=[{"role": "user", "content": [image]}]))
+
+    assert response.status_code == 200
+    part = router.requests[0].messages[0].content_parts[0]
+    assert (part.image_url, part.detail) == ("https://x.test/a.png", "low")
 
 
 async def test_router_call_carries_the_configured_deadline(

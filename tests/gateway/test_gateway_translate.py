@@ -9,6 +9,7 @@ import pytest
 from google.protobuf import timestamp_pb2
 
 from gateway.errors import InvalidRequest
+from gateway.openapi.chat_request import CHAT_REQUEST_SCHEMAS
 from gateway.translate import (
     ChunkStream,
     completion,
@@ -16,6 +17,7 @@ from gateway.translate import (
     models_list,
     parse_chat_request,
 )
+from gateway.translate.chat_fields import CHAT_FIELDS
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
 from .support import (
@@ -232,10 +234,26 @@ def test_stream_options() -> None:
     assert parsed.include_usage is True
 
 
-def test_unknown_top_level_fields_are_ignored() -> None:
+def test_known_top_level_fields_are_taken() -> None:
     chat = parse(logprobs=False, parallel_tool_calls=True, service_tier="auto", n=1)
 
     assert chat.model == "auto"
+
+
+def test_an_unknown_top_level_field_is_refused_naming_it() -> None:
+    # OpenAI: 400 "Unrecognized request argument supplied: top_k" (issue 16: never ignored).
+    with pytest.raises(InvalidRequest) as raised:
+        parse(top_k=40)
+
+    assert raised.value.param == "top_k"
+    assert "llmrouter.extra_body" in raised.value.message
+
+
+def test_the_schema_lists_every_top_level_field() -> None:
+    schema = CHAT_REQUEST_SCHEMAS["ChatCompletionRequest"]
+
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) == CHAT_FIELDS
 
 
 # --- request: rejected shapes name the param ---------------------------------------------------

@@ -86,6 +86,23 @@ async def test_explicit_model_and_unknown_model(router_channel) -> None:
             ),
             "chat.messages[0].tool_call_id",
         ),
+        *(
+            (
+                chat_pb2.ChatRequest(
+                    messages=[
+                        chat_pb2.Message(
+                            role=chat_pb2.ROLE_USER,
+                            content_parts=[chat_pb2.ContentPart(text="hi"), part],
+                        )
+                    ]
+                ),
+                "chat.messages[0].content_parts[1].detail",
+            )
+            for part in (
+                chat_pb2.ContentPart(image_url="https://x.test/a.png", detail="huge"),
+                chat_pb2.ContentPart(text="a detail on text", detail="low"),
+            )
+        ),
     ],
 )
 async def test_invalid_requests_name_the_field(router_channel, request_, field) -> None:

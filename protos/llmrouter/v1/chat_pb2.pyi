@@ -72,12 +72,14 @@ ATTEMPT_STATUS_FAILED: AttemptStatus
 ATTEMPT_STATUS_CANCELLED: AttemptStatus
 
 class ContentPart(_message.Message):
-    __slots__ = ("text", "image_url")
+    __slots__ = ("text", "image_url", "detail")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_URL_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
     text: str
     image_url: str
-    def __init__(self, text: _Optional[str] = ..., image_url: _Optional[str] = ...) -> None: ...
+    detail: str
+    def __init__(self, text: _Optional[str] = ..., image_url: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class ToolCall(_message.Message):
     __slots__ = ("id", "name", "arguments")
