@@ -121,6 +121,10 @@ async def test_quota_fails_over_at_once_and_is_reported_as_billing(
     assert "rate limited" not in error["message"]
     assert "retry-after" not in reply.headers
     assert (fake.calls("a"), fake.calls("b"), fake.calls("claude")) == (2, 2, 1)
+    # ... and so when streamed (the failure comes before any chunk).
+    reply = await post(stack, model="auto", stream=True)
+    assert reply.status_code == 503, reply.text
+    assert reply.json()["error"]["code"] == "all_models_quota_exhausted"
 
     # 3. Neighbour: real rate limits everywhere still say so (429, rate_limit_error).
     for name in ("a", "b", "claude"):
