@@ -109,6 +109,11 @@ _CREDENTIAL_KEYS: Mapping[str, str] = MappingProxyType(
     }
 )
 
+# The router's reason for an upstream's 400; the ErrorInfo key of the upstream's own code.
+_UPSTREAM_BAD_REQUEST = "UPSTREAM_BAD_REQUEST"
+_UPSTREAM_CODE = "upstream_code"
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+
 # Codes whose details may describe our internals; clients get GENERIC_MESSAGE instead.
 _OPAQUE_CODES = frozenset({_C.UNKNOWN, _C.INTERNAL, _C.DATA_LOSS})
 
@@ -273,12 +278,14 @@ def from_rpc_error(exc: grpc.RpcError, service: str = "router") -> UpstreamError
     param: str | None = None
     retry_after: int | None = None
     request_id = ""
+    upstream_code = ""
     if status is not None:
         for detail in status.details:
             if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
                 info = error_details_pb2.ErrorInfo()
                 detail.Unpack(info)
                 reason = info.reason or None
+                upstream_code = info.metadata.get(_UPSTREAM_CODE, "")
                 named = info.metadata.get(ERROR_INFO_REQUEST_ID, "")
                 request_id = named if REQUEST_ID_PATTERN.fullmatch(named) else ""
             elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
@@ -307,6 +314,8 @@ def from_rpc_error(exc: grpc.RpcError, service: str = "router") -> UpstreamError
         if too_large is not None:
             return too_large
     code = reason.lower() if reason else grpc_code.name.lower()
+    if reason == _UPSTREAM_BAD_REQUEST and _IDENTIFIER.fullmatch(upstream_code):
+        code = upstream_code  # the upstream's code for the client's field (unsupported_value)
     return UpstreamError(
         grpc_code, message, param=param, code=code, retry_after=retry_after, request_id=request_id
     )

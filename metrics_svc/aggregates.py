@@ -103,9 +103,11 @@ def cost_statement(
     The figures are, in order: requests, prompt, completion and total tokens, cost,
     successes, failures, fallbacks, local requests, summed duration, the p95 duration,
     cached-read, cache-write and reasoning tokens, then cancellations and unpriced requests
-    (remote, with tokens, at no cost).
+    (remote, with tokens, at no cost), then the prompt, completion, cache-read and cache-write
+    tokens of the priced rows (every other row), which the reference cost is computed from.
     """
     table = usage_records
+    priced = ~_unpriced(table)
     keys: list[ColumnElement[Any]] = []
     if grouped:
         keys = [table.c[d.value] for d in query.group_by]
@@ -129,7 +131,11 @@ def cost_statement(
             func.sum(table.c.cache_write_tokens),
             func.sum(table.c.reasoning_tokens),
             _count_if(table.c.status == UsageStatus.CANCELLED.value),
-            _count_if(and_(~table.c.local, table.c.total_tokens > 0, table.c.cost_usd == 0)),
+            _count_if(_unpriced(table)),
+            _sum_if(priced, table.c.prompt_tokens),
+            _sum_if(priced, table.c.completion_tokens),
+            _sum_if(priced, table.c.cache_read_tokens),
+            _sum_if(priced, table.c.cache_write_tokens),
         )
         .where(*conditions)
         .group_by(*keys)
@@ -142,12 +148,15 @@ def summary_from_row(figures: Sequence[Any], reference: ReferencePrice) -> CostS
     fallbacks, local, duration_sum, p95 = figures[7:11]
     cache_read, cache_write, reasoning = (int(n or 0) for n in figures[11:14])
     cancellations, unpriced = figures[14:16]
+    priced_tokens = (int(n or 0) for n in figures[16:20])
     requests = int(requests)
     # Sums over no rows are NULL; PostgreSQL sums bigints as numeric (Decimal).
     prompt, completion, total = int(prompt or 0), int(completion or 0), int(total or 0)
     cost = float(cost or 0.0)
     fallbacks = int(fallbacks or 0)
-    reference_cost = reference.cost(prompt, completion)
+    # Unpriced attempts cost 0 in the ledger because their price is unknown: against their
+    # reference cost they would show as 100 % saved, so they are left out of both sides.
+    reference_cost = reference.cost(*priced_tokens)
     savings = reference_cost - cost
     return CostSummary(
         requests=requests,
@@ -195,6 +204,15 @@ def group_from_row(query: CostQuery, row: Sequence[Any]) -> CostGroup:
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
     return func.sum(case((condition, 1), else_=0))
+
+
+def _sum_if(condition: ColumnElement[bool], column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.sum(case((condition, column), else_=0))
+
+
+def _unpriced(table: FromClause) -> ColumnElement[bool]:
+    """Remote rows with tokens and no cost: their model has no known price."""
+    return and_(~table.c.local, table.c.total_tokens > 0, table.c.cost_usd == 0)
 
 
 def _percentile(column: ColumnElement[float], dialect: str) -> ColumnElement[Any]:

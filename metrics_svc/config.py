@@ -42,6 +42,12 @@ class MetricsConfig:
     reference_input_price_per_million: float = 2.5
     #: Price of the reference model in USD per million completion tokens.
     reference_output_price_per_million: float = 10.0
+    #: Price of the reference model in USD per million prompt tokens read from its prompt
+    #: cache (gpt-4o's cached input); -1 charges them at the input price.
+    reference_cache_read_price_per_million: float = 1.25
+    #: Price in USD per million prompt tokens written to its prompt cache (OpenAI charges
+    #: none extra); -1 charges them at the input price.
+    reference_cache_write_price_per_million: float = -1.0
     #: Seconds in-flight calls get to finish on shutdown before they are cancelled.
     shutdown_grace_s: float = 5.0
     #: Port of the Prometheus /metrics endpoint; 0 disables it.
@@ -84,6 +90,13 @@ class MetricsConfig:
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{name}: must be a number >= 0, got {value}")
+        for name in (
+            "reference_cache_read_price_per_million",
+            "reference_cache_write_price_per_million",
+        ):
+            value = getattr(self, name)
+            if not math.isfinite(value) or (value < 0 and value != -1):
+                raise ConfigError(f"{name}: must be a number >= 0 or -1, got {value}")
         if self.max_receive_message_bytes <= 0:
             raise ConfigError(
                 f"max_receive_message_bytes: must be positive, got {self.max_receive_message_bytes}"

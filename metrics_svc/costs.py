@@ -52,18 +52,39 @@ class CostFilter:
 
 @dataclass(frozen=True, slots=True)
 class ReferencePrice:
-    """Prices of the model savings are measured against, in USD per million tokens."""
+    """Prices of the model savings are measured against, in USD per million tokens.
+
+    ``cache_read_per_million`` / ``cache_write_per_million`` price the prompt tokens read from /
+    written to the provider's prompt cache; None charges them at ``input_per_million``.
+    """
 
     model: str
     input_per_million: float
     output_per_million: float
+    cache_read_per_million: float | None = None
+    cache_write_per_million: float | None = None
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """What these tokens would have cost on the reference model."""
+    def cost(
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> float:
+        """What these tokens would have cost on the reference model, in USD.
+
+        The cache counts are parts of ``prompt_tokens`` (as in the ledger), so only the rest
+        is charged at the input rate.
+        """
+        read_rate = self.cache_read_per_million
+        write_rate = self.cache_write_per_million
+        uncached = max(prompt_tokens - cache_read_tokens - cache_write_tokens, 0)
         return (
-            prompt_tokens * self.input_per_million / 1e6
-            + completion_tokens * self.output_per_million / 1e6
-        )
+            uncached * self.input_per_million
+            + cache_read_tokens * (self.input_per_million if read_rate is None else read_rate)
+            + cache_write_tokens * (self.input_per_million if write_rate is None else write_rate)
+            + completion_tokens * self.output_per_million
+        ) / 1e6
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +121,10 @@ class CostSummary:
     fallback_rate: float = 0.0
     local_requests: int = 0
     remote_requests: int = 0
+    #: What the priced attempts' tokens would have cost on the reference model: attempts in
+    #: ``unpriced_requests`` are left out, as their cost is unknown, not zero.
     reference_cost_usd: float = 0.0
+    #: ``reference_cost_usd - cost_usd``, over priced attempts only.
     savings_usd: float = 0.0
     #: ``savings_usd / reference_cost_usd * 100``, 0 when the reference cost is 0.
     savings_percent: float = 0.0

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import functools
+from decimal import Decimal
 
 from metrics_svc.costs import ReferencePrice
 from metrics_svc.errors import UnknownReferenceModel
@@ -44,8 +45,20 @@ def catalogue_price(model: str) -> ReferencePrice | None:
     except LookupError:
         return None
     scale = 1_000_000 // _PROBE_TOKENS  # prices are Decimals: scaled exactly, then rounded once
+    listed = calculation.model_price
     return ReferencePrice(
         model=model,
         input_per_million=float(calculation.input_price * scale),
         output_per_million=float(calculation.output_price * scale),
+        cache_read_per_million=_base_rate(listed.cache_read_mtok),
+        cache_write_per_million=_base_rate(listed.cache_write_mtok),
     )
+
+
+def _base_rate(price: object) -> float | None:
+    """A listed rate (a Decimal, or genai-prices' ``TieredPrices`` with its ``base``) in USD
+    per million tokens at its base tier; None when not listed."""
+    if price is None:
+        return None
+    base = getattr(price, "base", price)  # duck-typed: the module is imported lazily
+    return float(base) if isinstance(base, Decimal | int | float) else None

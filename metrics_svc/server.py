@@ -86,6 +86,8 @@ async def start(config: MetricsConfig, *, clock: Clock = utc_now) -> RunningMetr
             model=config.reference_model,
             input_per_million=config.reference_input_price_per_million,
             output_per_million=config.reference_output_price_per_million,
+            cache_read_per_million=_rate(config.reference_cache_read_price_per_million),
+            cache_write_per_million=_rate(config.reference_cache_write_price_per_million),
         ),
         clock=clock,
         metrics=LedgerMetrics(),
@@ -200,3 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _rate(configured: float) -> float | None:
+    """A configured cache rate; -1 (the input price) is None."""
+    return None if configured < 0 else configured

@@ -20,6 +20,7 @@ __all__ = [
     "DOMAIN",
     "NO_RETRY_PUSHBACK",
     "AllCandidatesFailed",
+    "AllCandidatesOutOfQuota",
     "AllCandidatesRateLimited",
     "AlreadyExists",
     "AuthFailed",
@@ -35,6 +36,7 @@ __all__ = [
     "NoCandidates",
     "NotFound",
     "ProviderError",
+    "QuotaExhausted",
     "RateLimited",
     "ReportedAsStatus",
     "ResponseTooLarge",
@@ -116,6 +118,13 @@ class AllCandidatesRateLimited(
     """Every attempt was rate limited: the caller should slow down (429 over HTTP)."""
 
 
+class AllCandidatesOutOfQuota(
+    RouterError, code=_Code.UNAVAILABLE, reason="ALL_MODELS_QUOTA_EXHAUSTED"
+):
+    """Every attempt hit an exhausted quota or credit balance (a billing state, not a rate
+    limit): waiting will not help until an operator pays or raises the limit (503 over HTTP)."""
+
+
 class DeadlineExceeded(RouterError, code=_Code.DEADLINE_EXCEEDED, reason="DEADLINE_EXCEEDED"):
     """The request's deadline passed before any model answered."""
 
@@ -191,6 +200,11 @@ class AuthFailed(
     ProviderError, code=_Code.UNAVAILABLE, reason="UPSTREAM_AUTH_FAILED", retryable=True
 ):
     """The upstream rejected our credentials (401/403): fail over, count against the breaker."""
+
+
+class QuotaExhausted(AuthFailed, reason="UPSTREAM_QUOTA_EXHAUSTED"):
+    """The account behind our key has no quota or credit left (OpenAI 429 ``insufficient_quota``,
+    Anthropic/OpenRouter 402): fail over at once like a rejected key, never retry the model."""
 
 
 class ContextLengthExceeded(

@@ -231,8 +231,9 @@ def write_report(
         out.write(f"savings versus {reply.reference_model}\n")
     if unpriced := reply.totals.unpriced_requests:
         out.write(
-            f"{unpriced} requests of models with no known price are billed $0 (priced: no);"
-            " set input_price_per_million and output_price_per_million for them\n"
+            f"{unpriced} requests of models with no known price are billed $0 (priced: no) and"
+            " left out of the savings; set input_price_per_million and"
+            " output_price_per_million for them\n"
         )
 
 

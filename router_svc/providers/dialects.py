@@ -27,6 +27,7 @@ from ..errors import (
     ContentFiltered,
     ContextLengthExceeded,
     ProviderError,
+    QuotaExhausted,
     RateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -36,6 +37,10 @@ __all__ = ["RULES", "ErrorBody", "Rule", "by_status", "find", "parse"]
 
 # Text read from a body only to match on (never shown), in characters.
 _EXTRA_LIMIT = 2000
+# What an upstream's ``param`` / ``code`` must look like to be passed on: a field path
+# (``messages[0].content``, ``reasoning_effort``) or an identifier, never free text.
+_PARAM = re.compile(r"[A-Za-z_][A-Za-z0-9_.\[\]-]{0,79}")
+_IDENTIFIER = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,11 @@ class ErrorBody:
     ``detail`` (unredacted: the caller redacts it before matching or showing it)."""
     extra: str = ""
     """Text only matched, never shown: OpenRouter's ``metadata.raw`` (the provider's own error)."""
+    param: str = ""
+    """OpenAI's ``error.param``: the request field at fault, when it is shaped like a field
+    path (so never the caller's text); "" otherwise."""
+    code: str = ""
+    """``error.code`` when it is a short identifier (e.g. ``unsupported_value``); "" else."""
 
     @property
     def text(self) -> str:
@@ -102,7 +112,15 @@ def parse(body: bytes) -> ErrorBody:
         raw = metadata.get("raw")
         extra = raw if isinstance(raw, str) else orjson.dumps(raw).decode() if raw else ""
     codes.discard("")
-    return ErrorBody(frozenset(codes), message, extra[:_EXTRA_LIMIT])
+    param = _str(obj.get("param"))
+    code = _code(obj.get("code"))
+    return ErrorBody(
+        frozenset(codes),
+        message,
+        extra[:_EXTRA_LIMIT],
+        param if _PARAM.fullmatch(param) else "",
+        code if _IDENTIFIER.fullmatch(code) else "",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,8 +300,29 @@ RULES: tuple[Rule, ...] = (
         message=r"content.filter|content_policy|responsible ai|safety system",
         source="https://www.developersdigest.tech/errors/api/azure-openai/400-content-filter",
     ),
+    # --- quota and credit (billing, not rate) ---------------------------------------------
+    # OpenAI: 429 {"error": {"type": "insufficient_quota", "code": "insufficient_quota",
+    # "message": "You exceeded your current quota, please check your plan and billing
+    # details."}}: a 429 that waiting does not cure.
+    _rule(
+        "openai",
+        QuotaExhausted,
+        (429,),
+        ("insufficient_quota",),
+        source="https://platform.openai.com/docs/guides/error-codes/api-errors "
+        "(429 - You exceeded your current quota)",
+    ),
+    # Anthropic 402 billing_error ("Errors": 402 - billing_error); OpenRouter 402 "Your
+    # account or API key has insufficient credits" ("Errors and Debugging": 402).
+    _rule(
+        "anthropic/openrouter",
+        QuotaExhausted,
+        (402,),
+        source="https://docs.anthropic.com/en/api/errors; "
+        "https://openrouter.ai/docs/api/reference/errors-and-debugging",
+    ),
     # --- rate limits ----------------------------------------------------------------------
-    # Every dialect: 429 (OpenAI rate_limit_exceeded / insufficient_quota, Azure code "429",
+    # Every dialect: 429 (OpenAI rate_limit_exceeded, Azure code "429",
     # Anthropic rate_limit_error, Gemini [{"error": {"status": "RESOURCE_EXHAUSTED"}}],
     # Mistral {"message": "Requests rate limit exceeded"}, OpenRouter, Ollama's cloud).
     _rule(
@@ -313,9 +352,9 @@ def find(status: int, body: ErrorBody) -> Rule | None:
 
 
 def by_status(status: int) -> type[ProviderError]:
-    """The error a ``status`` answer is when no row matched: 401/402/403 credentials or
-    account (OpenRouter's and Anthropic's 402: no credit, which another provider may have),
-    408 timeout, 404 and 5xx unavailable, any other 4xx the request's fault."""
+    """The error a ``status`` answer is when no row matched: 401/403 credentials or account
+    (402, no credit, is a row above), 408 timeout, 404 and 5xx unavailable, any other 4xx
+    the request's fault."""
     if status == 429:
         return RateLimited
     if status in (401, 402, 403):

@@ -26,6 +26,7 @@ from ..errors import (
     ContextLengthExceeded,
     MalformedResponse,
     ProviderError,
+    QuotaExhausted,
     RateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
@@ -119,6 +120,8 @@ def classify_response(
         return RateLimited(
             f"{where} (rate limited)", retry_after=retry_after, http_status=http_status
         )
+    if kind is QuotaExhausted:
+        return QuotaExhausted(f"{where} (quota or credit exhausted)", http_status=http_status)
     if kind is AuthFailed:
         # Auth error bodies can echo part of the key: never pass them on.
         what = "payment required" if status == 402 else "credentials rejected"
@@ -138,7 +141,13 @@ def classify_response(
         return UpstreamUnavailable(
             f"{where} ({what})", retry_after=retry_after, http_status=http_status
         )
-    return BadUpstreamRequest(f"{where}: {short or 'bad request'}", http_status=http_status)
+    bad = BadUpstreamRequest(
+        f"{where}: {short or 'bad request'}", http_status=http_status, field=parsed.param
+    )
+    if parsed.code:
+        # OpenAI's code for the caller's own field (e.g. unsupported_value), passed on.
+        bad.metadata["upstream_code"] = parsed.code
+    return bad
 
 
 def read_json(provider: str, body: bytes) -> dict[str, object]:

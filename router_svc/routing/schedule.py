@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import (
     AllCandidatesFailed,
+    AllCandidatesOutOfQuota,
     AllCandidatesRateLimited,
     AuthFailed,
     BreakerOpen,
@@ -37,6 +38,7 @@ from ..errors import (
     InvalidRequest,
     NoCandidates,
     ProviderError,
+    QuotaExhausted,
     RateLimited,
     RouterError,
     UpstreamTimeout,
@@ -311,6 +313,9 @@ class Schedule:
             return AllCandidatesRateLimited(
                 f"every model is rate limited ({tried})", retry_after=min(hints) if hints else None
             )
+        if made and all(isinstance(error, QuotaExhausted) for _, error in self._failures):
+            # A billing state, not a rate limit: no Retry-After would be honest.
+            return AllCandidatesOutOfQuota(f"every model's quota or credit is exhausted ({tried})")
         hint = last.retry_after if last else None
         if hint is None and any(why == _BUDGET_SPENT for _, why in self._passed):
             hint = _BUDGET_RETRY_AFTER_S

@@ -194,3 +194,10 @@ async def test_attempts_that_end_early_keep_their_tokens(
     assert by_model[UNPRICED]["cost_usd"] == "0.0"
     assert by_model["TOTAL"]["priced"] == "no"
     assert "1 requests of models with no known price are billed $0" in table
+    # A missing cost is no saving: the unpriced model saves nothing and adds nothing to the
+    # totals' savings (it showed 100 % before).
+    unpriced = by_model[UNPRICED]
+    assert (unpriced["savings_usd"], unpriced["savings_pct"]) == ("0.0", "0.0")
+    priced_savings = sum(float(r["savings_usd"]) for m, r in by_model.items() if m != "TOTAL")
+    assert float(by_model["TOTAL"]["savings_usd"]) == pytest.approx(priced_savings, abs=1e-6)
+    assert "left out of the savings" in table

@@ -21,6 +21,8 @@ from tests.conftest import PG_URL
 
 from .support import (
     NOW,
+    REFERENCE_CACHE_READ_PER_MILLION,
+    REFERENCE_CACHE_WRITE_PER_MILLION,
     REFERENCE_INPUT_PER_MILLION,
     REFERENCE_MODEL,
     REFERENCE_OUTPUT_PER_MILLION,
@@ -65,6 +67,8 @@ async def metrics(database_url: str) -> AsyncIterator[Metrics]:
         reference_model=REFERENCE_MODEL,
         reference_input_price_per_million=REFERENCE_INPUT_PER_MILLION,
         reference_output_price_per_million=REFERENCE_OUTPUT_PER_MILLION,
+        reference_cache_read_price_per_million=REFERENCE_CACHE_READ_PER_MILLION,
+        reference_cache_write_price_per_million=REFERENCE_CACHE_WRITE_PER_MILLION,
         shutdown_grace_s=1.0,
     )
     running = await start(config, clock=lambda: NOW)

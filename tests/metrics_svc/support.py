@@ -21,6 +21,8 @@ from metrics_svc.server import RunningMetrics
 REFERENCE_MODEL = "reference-model"
 REFERENCE_INPUT_PER_MILLION = 3.0
 REFERENCE_OUTPUT_PER_MILLION = 15.0
+REFERENCE_CACHE_READ_PER_MILLION = 0.3
+REFERENCE_CACHE_WRITE_PER_MILLION = 3.75
 
 #: "Now" on the test server's clock: the time of records sent without one, and the query end.
 NOW = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)
@@ -173,17 +175,35 @@ class Sent:
 def assert_summary(
     summary: pb.CostSummary,
     sent: Sequence[Sent],
-    prices: tuple[float, float] = (REFERENCE_INPUT_PER_MILLION, REFERENCE_OUTPUT_PER_MILLION),
+    prices: tuple[float, ...] = (
+        REFERENCE_INPUT_PER_MILLION,
+        REFERENCE_OUTPUT_PER_MILLION,
+        REFERENCE_CACHE_READ_PER_MILLION,
+        REFERENCE_CACHE_WRITE_PER_MILLION,
+    ),
 ) -> None:
     """``summary`` holds exactly the figures of ``sent``, savings against ``prices`` (USD per
-    million prompt and completion tokens)."""
+    million prompt, completion, cache-read and cache-write tokens; the cache rates default to
+    the prompt rate) over the priced records only."""
     n = len(sent)
     durations = sorted(s.duration_ms for s in sent)
     prompt = sum(s.prompt_tokens for s in sent)
     completion = sum(s.completion_tokens for s in sent)
     cost = sum(s.cost_usd for s in sent)
     fallbacks = sum(1 for s in sent if s.fallback)
-    reference = prompt * prices[0] / 1e6 + completion * prices[1] / 1e6
+    read_rate, write_rate = (*prices[2:], prices[0], prices[0])[:2]
+    # Unpriced records (remote, tokens, no cost) have no known cost: no savings from them.
+    priced = [s for s in sent if s.local or not s.prompt_tokens + s.completion_tokens or s.cost_usd]
+    reference = (
+        sum(
+            (s.prompt_tokens - s.cache_read_tokens - s.cache_write_tokens) * prices[0]
+            + s.cache_read_tokens * read_rate
+            + s.cache_write_tokens * write_rate
+            + s.completion_tokens * prices[1]
+            for s in priced
+        )
+        / 1e6
+    )
     assert summary.requests == n
     assert summary.successes == sum(1 for s in sent if s.status == pb.USAGE_STATUS_SUCCEEDED)
     assert summary.failures == sum(1 for s in sent if s.status == pb.USAGE_STATUS_FAILED)

@@ -38,6 +38,14 @@ def test_file_values_and_environment_overrides(
         ("port = 70000", "metrics.port"),
         ('port = "abc"', "metrics.port"),
         ("reference_output_price_per_million = -1", "metrics.reference_output_price_per_million"),
+        (
+            "reference_cache_read_price_per_million = -2",
+            "metrics.reference_cache_read_price_per_million",
+        ),
+        (
+            'reference_cache_write_price_per_million = "x"',
+            "metrics.reference_cache_write_price_per_million",
+        ),
         ("shutdown_grace_s = -0.5", "metrics.shutdown_grace_s"),
         ('database_url = ""', "metrics.database_url"),
         ("colour = 1", "metrics.colour"),

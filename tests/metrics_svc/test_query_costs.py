@@ -287,6 +287,69 @@ async def test_a_cheaper_model_saves_against_the_reference(metrics: Metrics) -> 
     assert totals.savings_percent == pytest.approx(75.0)
 
 
+async def test_unpriced_attempts_are_left_out_of_savings(metrics: Metrics) -> None:
+    # Issue 16: a model with no known price (cost 0) showed 100 % savings, added to the totals.
+    await metrics.record(
+        usage_record("u1:1", model="mystery", prompt_tokens=300, completion_tokens=40, cost_usd=0),
+        usage_record("u2:1", model="mystery", prompt_tokens=200, completion_tokens=60, cost_usd=0),
+        usage_record("p:1", prompt_tokens=1_000_000, completion_tokens=1_000_000, cost_usd=4.5),
+        usage_record("l:1", provider="ollama", model="llama3", cost_usd=0, local=True),
+    )
+
+    response = await metrics.query(group_by=[pb.DIMENSION_MODEL])
+
+    unpriced = next(g.summary for g in response.groups if g.model == "mystery")
+    assert unpriced.unpriced_requests == 2
+    assert unpriced.reference_cost_usd == unpriced.savings_usd == unpriced.savings_percent == 0
+    # A local model is free, not unpriced: its savings count (100 %).
+    local = next(g.summary for g in response.groups if g.model == "llama3")
+    assert local.savings_percent == pytest.approx(100.0)
+    # Totals: 18 USD reference for the priced remote record plus 150 tokens of the local one.
+    local_reference = (100 * 3.0 + 50 * 15.0) / 1e6
+    assert response.totals.unpriced_requests == 2
+    assert response.totals.reference_cost_usd == pytest.approx(18.0 + local_reference)
+    assert response.totals.savings_usd == pytest.approx(13.5 + local_reference)
+
+
+async def test_cached_prompt_tokens_are_priced_at_the_reference_cache_rates(
+    metrics: Metrics,
+) -> None:
+    # Issue 16: cached prompt tokens were priced at the reference's full input rate.
+    await metrics.record(
+        usage_record(
+            "c:1",
+            prompt_tokens=1_000_000,
+            completion_tokens=0,
+            cost_usd=0.5,
+            cache_read_tokens=600_000,
+            cache_write_tokens=100_000,
+        )
+    )
+
+    totals = (await metrics.query()).totals
+
+    # 300k uncached at 3, 600k read at 0.3, 100k written at 3.75 USD per million.
+    assert totals.reference_cost_usd == pytest.approx(0.9 + 0.18 + 0.375)
+    assert totals.savings_usd == pytest.approx(0.9 + 0.18 + 0.375 - 0.5)
+
+
+async def test_a_catalogue_reference_uses_its_listed_cache_rates(metrics: Metrics) -> None:
+    await metrics.record(
+        usage_record(
+            "k:1",
+            prompt_tokens=1_000_000,
+            completion_tokens=0,
+            cost_usd=0.1,
+            cache_read_tokens=1_000_000,
+        )
+    )
+
+    totals = (await metrics.query(reference_model="claude-sonnet-4-5")).totals
+
+    # genai-prices lists claude-sonnet-4-5's cache reads at 0.30 USD per million (input: 3).
+    assert totals.reference_cost_usd == pytest.approx(0.3)
+
+
 async def test_an_unknown_reference_model_is_rejected(metrics: Metrics) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await metrics.query(reference_model="no-such-model")

@@ -49,6 +49,7 @@ async def main():
             record = pb.UsageRecord(
                 id="r:1", provider="openai", model="gpt-4o-mini", prompt_tokens=1000,
                 completion_tokens=1000, total_tokens=2000, status=pb.USAGE_STATUS_SUCCEEDED,
+                cost_usd=0.00075,  # priced: an unpriced attempt has no reference cost
             )
             stored = await stub.RecordUsage(pb.RecordUsageRequest(records=[record]))
             configured = await stub.QueryCosts(pb.QueryCostsRequest())

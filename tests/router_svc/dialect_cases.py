@@ -56,6 +56,31 @@ HOSTED = [
             code="rate_limit_exceeded",
         ),
     ),
+    # 429 insufficient_quota: a billing state that waiting does not cure (issue 16).
+    Case(
+        "openai",
+        "quota",
+        429,
+        err(
+            message="You exceeded your current quota, please check your plan and billing details.",
+            type="insufficient_quota",
+            param=None,
+            code="insufficient_quota",
+        ),
+    ),
+    # A 400 naming the caller's field ("param") and an identifier code (issue 16).
+    Case(
+        "openai",
+        "bad_request",
+        400,
+        err(
+            message="Unsupported value: 'reasoning_effort' does not support 'minimal' with "
+            "this model.",
+            type="invalid_request_error",
+            param="reasoning_effort",
+            code="unsupported_value",
+        ),
+    ),
     Case(
         "openai",
         "auth",
@@ -133,6 +158,16 @@ HOSTED = [
             code="401",
             message="Access denied due to invalid subscription key or wrong API endpoint.",
         ),
+    ),
+    # Anthropic: 402 billing_error ("Errors", HTTP errors: 402 - billing_error).
+    Case(
+        "anthropic",
+        "quota",
+        402,
+        {
+            "type": "error",
+            "error": {"type": "billing_error", "message": "Your credit balance is too low."},
+        },
     ),
     # Anthropic (errors reference; sojohnnysaid/project-guide#2; llmgateway 529 page).
     Case(
@@ -280,7 +315,7 @@ HOSTED = [
     Case("openrouter", "overloaded", 200, err(code=502, message="Provider returned error")),
     Case(
         "openrouter",
-        "auth",
+        "quota",
         402,
         err(code=402, message="Insufficient credits. Add more using https://openrouter.ai"),
     ),

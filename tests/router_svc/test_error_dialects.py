@@ -31,6 +31,7 @@ ONE_TRY = RetryConfig(attempts_per_model=1)
 FAILS_OVER = {
     "rate_limit": "RATE_LIMITED",
     "auth": "UPSTREAM_AUTH_FAILED",
+    "quota": "UPSTREAM_QUOTA_EXHAUSTED",
     "overloaded": "UPSTREAM_UNAVAILABLE",
     "unavailable": "UPSTREAM_UNAVAILABLE",
     "timeout": "UPSTREAM_TIMEOUT",
