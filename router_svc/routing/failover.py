@@ -281,6 +281,7 @@ class Engine:
             # Within the idle timeout, so that a stream silent after its finish is finalised
             # before it counts as stalled.
             finish_grace_s=min(_FINISH_GRACE_S, idle / 2) if idle > 0 else _FINISH_GRACE_S,
+            seen=attempt.seen,
         )
         upstream = entry.provider.stream(call)
         seam = Seam(prefill)
