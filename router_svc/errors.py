@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import grpc
 
 from llmrouter.serving import abort
 from llmrouter.status import DOMAIN, clip, rich_status
+
+if TYPE_CHECKING:
+    from .chat import TokenUsage
 
 __all__ = [
     "DOMAIN",
@@ -40,6 +43,7 @@ __all__ = [
     "ResponseTooLarge",
     "RouterError",
     "StreamInterrupted",
+    "UpstreamPaused",
     "UpstreamTimeout",
     "UpstreamUnavailable",
     "clip",
@@ -185,6 +189,23 @@ class MalformedResponse(
     ProviderError, code=_Code.UNAVAILABLE, reason="MALFORMED_RESPONSE", retryable=True
 ):
     """The upstream answered with something that is not a valid response."""
+
+
+class UpstreamPaused(
+    ProviderError,
+    code=_Code.UNAVAILABLE,
+    reason="UPSTREAM_PAUSED",
+    retryable=True,
+    counts_against_breaker=False,
+):
+    """The upstream paused its turn before the answer was finished (Anthropic's ``pause_turn``
+    stop reason): not an answer, and no fault of the model. Fails over (a stream with content
+    relayed is continued, :mod:`~router_svc.routing.continuation`). ``usage``: what the
+    upstream reported using for the paused turn (billed to the attempt), or None."""
+
+    def __init__(self, message: str, usage: TokenUsage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class AuthFailed(

@@ -37,6 +37,7 @@ from ..errors import (
     MalformedResponse,
     ProviderError,
     RouterError,
+    UpstreamPaused,
     UpstreamTimeout,
 )
 from ..policies import RetryPolicy
@@ -186,7 +187,8 @@ class Engine:
         except TimeoutError:
             return attempt.failed(_timeout(entry, "answer"))
         except ProviderError as exc:
-            attempt.failed(exc)
+            # A paused turn was answered in part: billed what its upstream reported.
+            attempt.failed(exc, exc.usage if isinstance(exc, UpstreamPaused) else None)
             if not exc.retryable and not isinstance(exc, ContextLengthExceeded):
                 raise
             return exc
