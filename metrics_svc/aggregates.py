@@ -102,8 +102,8 @@ def cost_statement(
 
     The figures are, in order: requests, prompt, completion and total tokens, cost,
     successes, failures, fallbacks, local requests, summed duration, the p95 duration,
-    cached-read, cache-write and reasoning tokens, then cancellations and unpriced requests
-    (remote, with tokens, at no cost).
+    cached-read, cache-write and reasoning tokens, then cancellations, unpriced requests
+    (remote, with tokens, at no cost) and requests with estimated usage.
     """
     table = usage_records
     keys: list[ColumnElement[Any]] = []
@@ -130,6 +130,7 @@ def cost_statement(
             func.sum(table.c.reasoning_tokens),
             _count_if(table.c.status == UsageStatus.CANCELLED.value),
             _count_if(and_(~table.c.local, table.c.total_tokens > 0, table.c.cost_usd == 0)),
+            _count_if(table.c.usage_estimated),
         )
         .where(*conditions)
         .group_by(*keys)
@@ -141,7 +142,7 @@ def summary_from_row(figures: Sequence[Any], reference: ReferencePrice) -> CostS
     requests, prompt, completion, total, cost, successes, failures = figures[:7]
     fallbacks, local, duration_sum, p95 = figures[7:11]
     cache_read, cache_write, reasoning = (int(n or 0) for n in figures[11:14])
-    cancellations, unpriced = figures[14:16]
+    cancellations, unpriced, estimated = figures[14:17]
     requests = int(requests)
     # Sums over no rows are NULL; PostgreSQL sums bigints as numeric (Decimal).
     prompt, completion, total = int(prompt or 0), int(completion or 0), int(total or 0)
@@ -171,6 +172,7 @@ def summary_from_row(figures: Sequence[Any], reference: ReferencePrice) -> CostS
         reasoning_tokens=reasoning,
         cancellations=int(cancellations or 0),
         unpriced_requests=int(unpriced or 0),
+        estimated_requests=int(estimated or 0),
     )
 
 

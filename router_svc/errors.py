@@ -134,6 +134,9 @@ class ProviderError(RouterError):
     retryable: ClassVar[bool] = False
     # Whether the failure says something about the model's health (counts against its breaker).
     counts_against_breaker: ClassVar[bool] = True
+    # The usage the upstream reported for the failed call, billed to the attempt (a paused
+    # turn's); None for most failures, which report none.
+    usage: TokenUsage | None = None
 
     def __init_subclass__(
         cls,

@@ -17,8 +17,7 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from .anthropic_json import as_json_answer, json_answer_stream, json_tool, json_tool_name
-from .anthropic_stream import finish_reason
-from .anthropic_stream import EventDecoder, TokenCounts
+from .anthropic_stream import EventDecoder, TokenCounts, finish_reason
 from .base import provider_kind
 from .call import ProviderCall
 from .http import HttpProvider

@@ -37,7 +37,6 @@ from ..errors import (
     MalformedResponse,
     ProviderError,
     RouterError,
-    UpstreamPaused,
     UpstreamTimeout,
 )
 from ..policies import RetryPolicy
@@ -187,8 +186,7 @@ class Engine:
         except TimeoutError:
             return attempt.failed(_timeout(entry, "answer"))
         except ProviderError as exc:
-            # A paused turn was answered in part: billed what its upstream reported.
-            attempt.failed(exc, exc.usage if isinstance(exc, UpstreamPaused) else None)
+            attempt.failed(exc, exc.usage, estimated=False)  # a paused turn's usage
             if not exc.retryable and not isinstance(exc, ContextLengthExceeded):
                 raise
             return exc
@@ -370,7 +368,7 @@ class Engine:
                     call.seen.usage,
                 )
                 return
-            attempt.failed(exc)
+            attempt.failed(exc, exc.usage, estimated=False)
         except (asyncio.CancelledError, GeneratorExit):
             # Its request was sent: billed what the upstream reported so far and what was
             # relayed (estimated where it reported nothing).

@@ -154,6 +154,8 @@ class AttemptOutcome:
         # What the attempt used: zero unless it succeeded.
         self.usage = TokenUsage()
         self.cost_usd = 0.0
+        # Some count of ``usage`` is the router's estimate (see UsageEvent.usage_estimated).
+        self.estimated = False
         # Streams: the usage the upstream reported before its end (the attempt's
         # ProviderCall.seen), for billing an attempt abandoned before it.
         self.seen = UsageSeen()
@@ -198,13 +200,18 @@ class AttemptOutcome:
         self._sinks.budgets.of(self.entry.name).on_success()
         self._sinks.record(usage_event(self, self._sinks.wall_clock()))
 
-    def failed(self, error: ProviderError, usage: TokenUsage | None = None) -> ProviderError:
+    def failed(
+        self, error: ProviderError, usage: TokenUsage | None = None, *, estimated: bool = True
+    ) -> ProviderError:
         """The attempt failed with ``error`` (returned, for the schedule): report it everywhere.
 
-        ``usage``: what it used all the same (a stream that broke after relaying content)."""
+        ``usage``: what it used all the same (a stream that broke after relaying content);
+        ``estimated``: whether any of its counts is the router's estimate (False: all of them
+        were reported by the upstream, as for a paused turn)."""
         attempt = self.record
         if usage is not None:
             self.usage, self.cost_usd = usage, self.entry.cost(usage)
+            self.estimated = estimated
         attempt.duration_s = self._sinks.clock() - self.started
         attempt.status, attempt.error_type = "failed", error.reason
         attempt.error_message = error.message
@@ -238,7 +245,9 @@ class AttemptOutcome:
         if self.settled:
             return  # closed after its summary, or lost a hedge: reported already
         if usage is not None:
+            # Never the whole upstream report: that would have settled the attempt.
             self.usage, self.cost_usd = usage, self.entry.cost(usage)
+            self.estimated = True
         attempt.duration_s = self._sinks.clock() - self.started
         attempt.status, attempt.error_type = "cancelled", "CANCELLED"
         attempt_failed(self.span, "CANCELLED", "cancelled by the caller", cancelled=True)
@@ -264,6 +273,8 @@ class AttemptOutcome:
         else:  # reported counts win over the estimate
             self.usage = replace(seen, prompt_tokens=seen.prompt_tokens or prompt_tokens)
         self.cost_usd = self.entry.cost(self.usage)
+        # Even reported counts are the upstream's so far: it may have gone on.
+        self.estimated = True
         attempt_failed(self.span, HEDGE_LOST, attempt.error_message, cancelled=True)
         self.entry.breaker.record_release()
         self._sinks.record(usage_event(self, self._sinks.wall_clock()))
@@ -302,6 +313,7 @@ def usage_event(outcome: AttemptOutcome, time: float) -> UsageEvent:
         metadata=request.metadata,
         local=outcome.entry.provider.local,
         streamed=info.streamed,
+        usage_estimated=outcome.estimated,
     )
 
 

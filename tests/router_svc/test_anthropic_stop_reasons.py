@@ -100,6 +100,7 @@ async def test_a_paused_turn_fails_over_and_is_billed(
     assert paused.status == metrics_service_pb2.USAGE_STATUS_FAILED
     assert (paused.prompt_tokens, paused.completion_tokens) == (40, 4)
     assert paused.cost_usd == pytest.approx((40 * 3.0 + 4 * 15.0) / 1e6)
+    assert not paused.usage_estimated  # the upstream reported them
 
     # Streamed, paused with no text: fails over before anything reached the client.
     upstream.set("claude", Behavior(stop_reason="pause_turn", text=""))
