@@ -98,7 +98,13 @@ async def test_a_paused_turn_fails_over_and_is_billed(
     await wait_for(lambda: len(metrics.records) == 2)
     paused = next(r for r in metrics.records.values() if r.model == "claude")
     assert paused.status == metrics_service_pb2.USAGE_STATUS_FAILED
-    assert (paused.prompt_tokens, paused.completion_tokens) == (40, 4)
+    # Settled as a broken stream: the prompt its upstream reported; the completion the larger
+    # of the count reported (4) and the text relayed (18 characters, 5 tokens), an estimate.
+    assert (paused.prompt_tokens, paused.completion_tokens, paused.usage_estimated) == (
+        40,
+        5,
+        True,
+    )
     assert paused.cost_usd == pytest.approx((40 * 3.0 + 4 * 15.0) / 1e6)
     assert not paused.usage_estimated  # the upstream reported them
 
@@ -121,3 +127,39 @@ async def test_a_paused_turn_fails_over_and_is_billed(
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"http://127.0.0.1:{running.prometheus_port}/metrics")).text
     assert 'llmrouter_unknown_stop_reasons_total{provider="anth"} 1.0' in text
+
+
+async def test_a_stream_paused_after_its_text_is_continued(
+    make_router: Any, upstream: FakeUpstream, fake_metrics: Any
+) -> None:
+    """The paused answer's text reached the client: a model that can continue it does, and
+    the client sees one answer with one finish; the paused attempt is billed its counts."""
+    claude = model("claude", "anth")
+    _, stub = await make_router(
+        (claude, model("d", continuation=True)),
+        ("claude", "d"),
+        retry=RetryConfig(attempts_per_model=1),
+    )
+    upstream.set("claude", Behavior(stop_reason="pause_turn", prompt_tokens=40))
+    chunks = [
+        c async for c in stub.StreamComplete(router_service_pb2.StreamCompleteRequest(chat=chat()))
+    ]
+    assert chunks[0].start.model == "claude"
+    text = "".join(c.delta.content for c in chunks if c.WhichOneof("chunk") == "delta")
+    assert text.startswith("Hello from claude.")
+    summary = chunks[-1].summary
+    assert summary.finish_reason == chat_pb2.FINISH_REASON_STOP
+    assert [(a.model, a.error_type) for a in summary.attempts] == [
+        ("claude", "UPSTREAM_PAUSED"),
+        ("d", ""),
+    ]
+    metrics: FakeMetrics = fake_metrics[0]
+    await wait_for(lambda: len(metrics.records) == 2)
+    paused = next(r for r in metrics.records.values() if r.model == "claude")
+    # Settled as a broken stream: the prompt its upstream reported; the completion the larger
+    # of the count reported (4) and the text relayed (18 characters, 5 tokens), an estimate.
+    assert (paused.prompt_tokens, paused.completion_tokens, paused.usage_estimated) == (
+        40,
+        5,
+        True,
+    )
