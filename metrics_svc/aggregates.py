@@ -102,9 +102,10 @@ def cost_statement(
 
     The figures are, in order: requests, prompt, completion and total tokens, cost,
     successes, failures, fallbacks, local requests, summed duration, the p95 duration,
-    cached-read, cache-write and reasoning tokens, then cancellations and unpriced requests
-    (remote, with tokens, at no cost), then the prompt, completion, cache-read and cache-write
-    tokens of the priced rows (every other row), which the reference cost is computed from.
+    cached-read, cache-write and reasoning tokens, then cancellations, unpriced requests
+    (remote, with tokens, at no cost) and requests with estimated usage, then the prompt,
+    completion, cache-read and cache-write tokens of the priced rows (every other row), which
+    the reference cost is computed from.
     """
     table = usage_records
     priced = ~_unpriced(table)
@@ -132,6 +133,7 @@ def cost_statement(
             func.sum(table.c.reasoning_tokens),
             _count_if(table.c.status == UsageStatus.CANCELLED.value),
             _count_if(_unpriced(table)),
+            _count_if(table.c.usage_estimated),
             _sum_if(priced, table.c.prompt_tokens),
             _sum_if(priced, table.c.completion_tokens),
             _sum_if(priced, table.c.cache_read_tokens),
@@ -147,8 +149,8 @@ def summary_from_row(figures: Sequence[Any], reference: ReferencePrice) -> CostS
     requests, prompt, completion, total, cost, successes, failures = figures[:7]
     fallbacks, local, duration_sum, p95 = figures[7:11]
     cache_read, cache_write, reasoning = (int(n or 0) for n in figures[11:14])
-    cancellations, unpriced = figures[14:16]
-    priced_tokens = (int(n or 0) for n in figures[16:20])
+    cancellations, unpriced, estimated = figures[14:17]
+    priced_tokens = (int(n or 0) for n in figures[17:21])
     requests = int(requests)
     # Sums over no rows are NULL; PostgreSQL sums bigints as numeric (Decimal).
     prompt, completion, total = int(prompt or 0), int(completion or 0), int(total or 0)
@@ -180,6 +182,7 @@ def summary_from_row(figures: Sequence[Any], reference: ReferencePrice) -> CostS
         reasoning_tokens=reasoning,
         cancellations=int(cancellations or 0),
         unpriced_requests=int(unpriced or 0),
+        estimated_requests=int(estimated or 0),
     )
 
 

@@ -137,6 +137,8 @@ class CostSummary:
     cancellations: int = 0
     #: Attempts of remote providers with tokens and no cost: their model has no known price.
     unpriced_requests: int = 0
+    #: Attempts whose token counts (and cost) are partly the router's estimate.
+    estimated_requests: int = 0
 
 
 @dataclass(frozen=True, slots=True)

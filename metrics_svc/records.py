@@ -65,3 +65,6 @@ class UsageRow:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    #: Some token count (and so the cost) is the router's estimate, not the upstream's report
+    #: (an attempt that ended before its usage arrived); False on rows from before revision 0006.
+    usage_estimated: bool = False

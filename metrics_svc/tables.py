@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -125,6 +126,9 @@ class UsageRecordModel(Base):
     cache_read_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
     cache_write_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
     reasoning_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    # Some count of the row is the router's estimate (revision 0006); false on rows from
+    # before it. Server default only, as client_request_id.
+    usage_estimated: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 #: The table as Core sees it; the repository inserts and selects through Core.

@@ -104,7 +104,8 @@ class ModelConfig:
     # USD per million output tokens; -1 means "look it up" (0 for local providers).
     output_price_per_million: float = -1.0
     # USD per million prompt tokens read from the provider's prompt cache; -1 means "look it
-    # up", else the input price (genai-prices knows no cache rate for the model).
+    # up" (scaled by a configured input price over the listed one), else the input price
+    # (genai-prices knows no cache rate for the model).
     cache_read_price_per_million: float = -1.0
     # USD per million prompt tokens written to the provider's prompt cache; as above.
     cache_write_price_per_million: float = -1.0

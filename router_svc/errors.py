@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import grpc
 
 from llmrouter.serving import abort
 from llmrouter.status import DOMAIN, clip, rich_status
+
+if TYPE_CHECKING:
+    from .chat import TokenUsage
 
 __all__ = [
     "DOMAIN",
@@ -42,6 +45,7 @@ __all__ = [
     "ResponseTooLarge",
     "RouterError",
     "StreamInterrupted",
+    "UpstreamPaused",
     "UpstreamTimeout",
     "UpstreamUnavailable",
     "clip",
@@ -139,6 +143,9 @@ class ProviderError(RouterError):
     retryable: ClassVar[bool] = False
     # Whether the failure says something about the model's health (counts against its breaker).
     counts_against_breaker: ClassVar[bool] = True
+    # The usage the upstream reported for the failed call, billed to the attempt (a paused
+    # turn's); None for most failures, which report none.
+    usage: TokenUsage | None = None
 
     def __init_subclass__(
         cls,
@@ -194,6 +201,23 @@ class MalformedResponse(
     ProviderError, code=_Code.UNAVAILABLE, reason="MALFORMED_RESPONSE", retryable=True
 ):
     """The upstream answered with something that is not a valid response."""
+
+
+class UpstreamPaused(
+    ProviderError,
+    code=_Code.UNAVAILABLE,
+    reason="UPSTREAM_PAUSED",
+    retryable=True,
+    counts_against_breaker=False,
+):
+    """The upstream paused its turn before the answer was finished (Anthropic's ``pause_turn``
+    stop reason): not an answer, and no fault of the model. Fails over (a stream with content
+    relayed is continued, :mod:`~router_svc.routing.continuation`). ``usage``: what the
+    upstream reported using for the paused turn (billed to the attempt), or None."""
+
+    def __init__(self, message: str, usage: TokenUsage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class AuthFailed(

@@ -7,7 +7,7 @@ from decimal import Decimal
 from functools import lru_cache
 
 from genai_prices import Usage, calc_price
-from genai_prices.types import TieredPrices
+from genai_prices.types import ModelPrice, TieredPrices
 
 __all__ = ["KnownPrices", "lookup_prices"]
 
@@ -17,12 +17,14 @@ class KnownPrices:
     """USD per million tokens of one model, as genai-prices lists them.
 
     ``cache_read`` / ``cache_write`` are the rates of prompt tokens read from / written to the
-    provider's prompt cache (Anthropic's 5-minute cache write), None when the table has none.
-    Tiered prices (e.g. above 200K prompt tokens) are given at their base tier.
+    provider's prompt cache (Anthropic's 5-minute cache write). Each is None when the table has
+    none (an embedding model lists no output price): unknown, which is not 0 (OpenRouter's
+    ``:free`` models are listed at 0). Tiered prices (e.g. above 200K prompt tokens) are given
+    at their base tier.
     """
 
-    input: float
-    output: float
+    input: float | None
+    output: float | None
     cache_read: float | None = None
     cache_write: float | None = None
 
@@ -39,9 +41,12 @@ def lookup_prices(upstream_model: str, provider_hint: str | None) -> KnownPrices
     except Exception:
         return None
     price = found.model_price
+    if price == ModelPrice():
+        # Listed with no charge at all (OpenRouter's ``:free`` models): free, not unknown.
+        return KnownPrices(0.0, 0.0)
     return KnownPrices(
-        input=_base(price.input_mtok) or 0.0,
-        output=_base(price.output_mtok) or 0.0,
+        input=_base(price.input_mtok),
+        output=_base(price.output_mtok),
         cache_read=_base(price.cache_read_mtok),
         cache_write=_base(price.cache_write_mtok),
     )

@@ -53,6 +53,15 @@ class _Live(Collector):
         for name, provider in providers.items():
             skipped.add_metric([name], provider.skipped_chunks)
         yield skipped
+        unknown = GaugeMetricFamily(
+            "llmrouter_unknown_stop_reasons_total",
+            "Answers that stopped for a reason the adapter does not know (finished as stop)",
+            labels=["provider"],
+        )
+        unknown.type = "counter"
+        for name, provider in providers.items():
+            unknown.add_metric([name], provider.unknown_stop_reasons)
+        yield unknown
         yield GaugeMetricFamily(
             "llmrouter_outbox_depth",
             "Usage records waiting for the metrics service",

@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import overload
 
 from .breaker import CircuitBreaker
 from .chat import TokenUsage
@@ -16,7 +15,7 @@ from .policies import BreakerPolicy
 from .pricing import KnownPrices, lookup_prices, provider_hint
 from .providers.base import Provider
 
-__all__ = ["ModelEntry", "Registry", "resolve_prices", "unpriced"]
+__all__ = ["ModelEntry", "Prices", "Registry", "resolve_prices"]
 
 _log = logging.getLogger(__name__)
 
@@ -88,13 +87,15 @@ class Registry:
         for model in models:
             provider = providers[model.provider]
             prices = resolve_prices(model, provider)
-            if unpriced(model, provider):
-                # Said once at start: its usage is billed $0, which `llmrouter costs` marks.
+            if prices.unknown:
+                # Said once at start: that part of its usage is billed $0.
                 _log.warning(
-                    "model %s (provider %s) has no known price: its usage is billed $0; set"
-                    " input_price_per_million and output_price_per_million",
+                    "model %s (provider %s) has no known price (%s): that part of its usage is"
+                    " billed $0; set %s",
                     model.name,
                     provider.name,
+                    ", ".join(prices.unknown),
+                    " and ".join(f"{name}_price_per_million" for name in prices.unknown),
                 )
             entry = ModelEntry(
                 config=model,
@@ -119,39 +120,58 @@ class Registry:
         return list(self._entries.values())
 
 
-def resolve_prices(model: ModelConfig, provider: Provider) -> KnownPrices:
-    """Each price as configured (>= 0), else 0 for local providers, else genai-prices' table,
-    else 0; a cache rate known nowhere is the input rate."""
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """A model's rates as billed, in USD per million tokens, and which are known nowhere."""
+
+    input: float
+    output: float
+    cache_read: float
+    cache_write: float
+    # The rates ("input", "output") neither configured nor known to genai-prices, billed at 0:
+    # the model is unpriced (the router warns at start).
+    unknown: tuple[str, ...] = ()
+
+
+def resolve_prices(model: ModelConfig, provider: Provider) -> Prices:
+    """Each price as configured (>= 0), else 0 for local providers, else genai-prices' table;
+    an input or output price known nowhere is billed at 0 and named in ``unknown`` (a price
+    known to be 0, as OpenRouter's ``:free`` models', is a price). A cache rate not configured
+    follows the input price: when the input price is configured, genai-prices' cache rate
+    scaled by the configured over the listed input price (the provider's cache discount kept,
+    never a list rate beside a negotiated one), else the listed cache rate; the input price
+    where none is listed."""
     if provider.local:
         known: KnownPrices | None = KnownPrices(0.0, 0.0, 0.0, 0.0)
     else:
         hint = provider_hint(provider.kind, provider.config.base_url)
         known = lookup_prices(model.upstream_model or model.name, hint)
-    looked_up = known or KnownPrices(0.0, 0.0)
-    input_price = _configured(model.input_price_per_million, looked_up.input)
-    read = _configured(model.cache_read_price_per_million, looked_up.cache_read)
-    write = _configured(model.cache_write_price_per_million, looked_up.cache_write)
-    return KnownPrices(
-        input=input_price,
-        output=_configured(model.output_price_per_million, looked_up.output),
-        cache_read=input_price if read is None else read,
-        cache_write=input_price if write is None else write,
+    listed = known or KnownPrices(None, None)
+    input_price = _configured(model.input_price_per_million, listed.input)
+    output_price = _configured(model.output_price_per_million, listed.output)
+    unknown = tuple(
+        name for name, price in (("input", input_price), ("output", output_price)) if price is None
+    )
+    base = input_price or 0.0
+
+    def cache_rate(configured: float, listed_rate: float | None) -> float:
+        if configured >= 0:
+            return configured
+        if listed_rate is None:
+            return base
+        if model.input_price_per_million >= 0:
+            # Configured input price: the listed cache discount applied to it.
+            return base * listed_rate / listed.input if listed.input else base
+        return listed_rate
+
+    return Prices(
+        input=base,
+        output=output_price or 0.0,
+        cache_read=cache_rate(model.cache_read_price_per_million, listed.cache_read),
+        cache_write=cache_rate(model.cache_write_price_per_million, listed.cache_write),
+        unknown=unknown,
     )
 
 
-@overload
-def _configured(configured: float, looked_up: float) -> float: ...
-@overload
-def _configured(configured: float, looked_up: float | None) -> float | None: ...
 def _configured(configured: float, looked_up: float | None) -> float | None:
     return configured if configured >= 0 else looked_up
-
-
-def unpriced(model: ModelConfig, provider: Provider) -> bool:
-    """Whether a model of a remote provider has a price neither configured nor known to
-    genai-prices (input or output): its usage would be billed $0 in silence."""
-    configured = (model.input_price_per_million, model.output_price_per_million)
-    if min(configured) >= 0 or provider.local:
-        return False
-    hint = provider_hint(provider.kind, provider.config.base_url)
-    return lookup_prices(model.upstream_model or model.name, hint) is None

@@ -35,6 +35,7 @@ ADDITIVE: Final = (
     "reference_cost_usd",
     "savings_usd",
     "unpriced_requests",
+    "estimated_requests",
 )
 
 

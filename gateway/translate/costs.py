@@ -192,4 +192,6 @@ def _summary(summary: metrics_service_pb2.CostSummary) -> dict[str, Any]:
         # Attempts whose model has no known price, billed $0: their cost is missing.
         "unpriced_requests": summary.unpriced_requests,
         "priced": summary.unpriced_requests == 0,
+        # Attempts whose token counts (and cost) are partly the router's estimate.
+        "estimated_requests": summary.estimated_requests,
     }

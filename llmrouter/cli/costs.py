@@ -167,6 +167,7 @@ _HEADERS = (
     "savings_usd",
     "savings_pct",
     "priced",
+    "estimated",
 )
 
 
@@ -188,6 +189,8 @@ def _row(summary: metrics_service_pb2.CostSummary) -> list[Any]:
         round(summary.savings_percent, 2),
         # "no": some requests' model has no known price; their $0 is a missing cost.
         "no" if summary.unpriced_requests else "yes",
+        # Requests whose token counts (and cost) are partly the router's estimate.
+        summary.estimated_requests,
     ]
 
 
@@ -234,6 +237,11 @@ def write_report(
             f"{unpriced} requests of models with no known price are billed $0 (priced: no) and"
             " left out of the savings; set input_price_per_million and"
             " output_price_per_million for them\n"
+        )
+    if estimated := reply.totals.estimated_requests:
+        out.write(
+            f"{estimated} requests ended before their upstream reported usage: their token"
+            " counts and cost are estimates (estimated)\n"
         )
 
 

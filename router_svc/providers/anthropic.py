@@ -17,8 +17,7 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from .anthropic_json import as_json_answer, json_answer_stream, json_tool, json_tool_name
-from .anthropic_stream import STOP_REASONS as _STOP
-from .anthropic_stream import EventDecoder, TokenCounts
+from .anthropic_stream import EventDecoder, TokenCounts, finish_reason
 from .base import provider_kind
 from .call import ProviderCall
 from .http import HttpProvider
@@ -224,7 +223,7 @@ class AnthropicProvider(HttpProvider):
         return chat.Completion(
             content=text,
             tool_calls=calls,
-            finish_reason=_STOP.get(data.get("stop_reason"), "stop"),  # type: ignore[arg-type]
+            finish_reason=finish_reason(self, data.get("stop_reason"), counts.usage()),
             usage=counts.usage(),
             upstream_model=str(data.get("model") or call.model),
         )

@@ -9,21 +9,49 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .. import chat
+from ..errors import UpstreamPaused
 from .call import ProviderCall
 from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
 
 if TYPE_CHECKING:
     from .anthropic import AnthropicProvider
+    from .base import Provider
 
-__all__ = ["STOP_REASONS", "EventDecoder", "TokenCounts"]
+__all__ = ["PAUSE_TURN", "STOP_REASONS", "EventDecoder", "TokenCounts", "finish_reason"]
 
-STOP_REASONS = {
+# Anthropic's stop reasons (API reference, "Handling stop reasons": end_turn, max_tokens,
+# stop_sequence, tool_use, pause_turn, refusal, model_context_window_exceeded) as OpenAI's
+# finish reasons. model_context_window_exceeded: the answer was cut at the model's window
+# (not at max_tokens), a valid but capped answer: ``length``.
+STOP_REASONS: dict[str, chat.FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
     "max_tokens": "length",
+    "model_context_window_exceeded": "length",
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+# "We paused a long-running turn" (server tools): the answer is not finished, and the reference
+# has the caller send it back to be continued. Not an answer: the attempt fails with
+# UpstreamPaused (fails over; a stream with content relayed is continued by another model).
+PAUSE_TURN = "pause_turn"
+
+
+def finish_reason(provider: Provider, stop: Any, usage: chat.TokenUsage) -> chat.FinishReason:
+    """The finish reason of a message that stopped with ``stop`` (None: the upstream gave
+    none, ``stop``). Raises :class:`UpstreamPaused` (with ``usage``) for ``pause_turn``. A
+    reason the table does not know (a newer API version's) is ``stop`` and counted in
+    ``provider.unknown_stop_reasons`` (``llmrouter_unknown_stop_reasons_total``): the answer
+    is kept, and the operator sees that the table needs a row."""
+    if stop is None:
+        return "stop"
+    known = STOP_REASONS.get(stop)
+    if known is not None:
+        return known
+    if stop == PAUSE_TURN:
+        raise UpstreamPaused(f"{provider.name} paused its turn before finishing", usage)
+    provider.unknown_stop_reasons += 1
+    return "stop"
 
 
 class TokenCounts:
@@ -90,6 +118,7 @@ class EventDecoder(StreamDecoder):
         self._call = call
         self._counts = TokenCounts()
         self._stop: Any = None
+        self._finish: chat.FinishReason = "stop"
         self._tool_index: dict[int, int] = {}  # content block index -> tool call index
         # Tool calls (by index) that have sent no arguments yet; "{}" closes them.
         self._no_arguments: set[int] = set()
@@ -145,6 +174,9 @@ class EventDecoder(StreamDecoder):
             if not isinstance(stop, str | None):
                 raise TypeError("stop_reason")
             self._counts.update(event.get("usage"))
+            if stop != self._stop:
+                # Once per stream: raises for a paused turn, counts an unknown reason.
+                self._finish = finish_reason(self._provider, stop, self._counts.usage())
             self._stop = stop
             # A stream may be finalised from here on: no tool call is left without arguments.
             return self._empty_arguments(set(self._no_arguments))
@@ -179,10 +211,7 @@ class EventDecoder(StreamDecoder):
         ]
 
     def _end(self) -> chat.StreamEnd:
-        return chat.StreamEnd(
-            STOP_REASONS.get(self._stop, "stop"),  # type: ignore[arg-type]
-            self._counts.usage(),
-        )
+        return chat.StreamEnd(self._finish, self._counts.usage())
 
     def seen(self) -> chat.TokenUsage | None:
         """The counts reported so far (message_start's, then message_delta's)."""

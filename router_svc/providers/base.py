@@ -31,6 +31,9 @@ class Provider(abc.ABC):
         self.local = config.local
         # Stream chunks skipped as unreadable (see .lenient), for the Prometheus counter.
         self.skipped_chunks = 0
+        # Answers that stopped for a reason the adapter does not know (finished as "stop"), for
+        # the Prometheus counter.
+        self.unknown_stop_reasons = 0
 
     @abc.abstractmethod
     async def complete(self, call: ProviderCall) -> Completion:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..chat import ChatRequest, TokenUsage
@@ -10,13 +10,25 @@ from ..chat import ChatRequest, TokenUsage
 __all__ = ["ProviderCall", "UsageSeen"]
 
 
-@dataclass(slots=True)
 class UsageSeen:
     """The usage a stream reported before its end (Anthropic's ``message_start`` and
-    ``message_delta`` counts), kept current by the stream's decoder: what the attempt is billed
-    if it is abandoned (the caller left, a cut, a timeout) before its ``StreamEnd``."""
+    ``message_delta`` counts): what the attempt is billed if it is abandoned (the caller left,
+    a cut, a timeout) before its ``StreamEnd``. The stream's decoder is watched, not copied
+    per chunk: the usage is built only when it is read, once, when the attempt is settled."""
 
-    usage: TokenUsage | None = None
+    __slots__ = ("_read",)
+
+    def __init__(self) -> None:
+        self._read: Callable[[], TokenUsage | None] | None = None
+
+    def watch(self, read: Callable[[], TokenUsage | None]) -> None:
+        """Take the usage from ``read`` (a stream decoder's ``seen``) whenever it is asked."""
+        self._read = read
+
+    @property
+    def usage(self) -> TokenUsage | None:
+        """The usage the upstream reported so far (None: none, or no stream yet)."""
+        return None if self._read is None else self._read()
 
 
 # Not frozen: built for every request, and a frozen dataclass's __init__ costs ~4x (one

@@ -75,7 +75,10 @@ async def decode(
 ) -> AsyncGenerator[StreamEvent, None]:
     """Our events from ``payloads`` by ``decoder``, ending with exactly one ``StreamEnd``, or a
     ``ProviderError`` (see the module's rules). ``on_skip`` is called for each skipped chunk;
-    ``seen``, when given, holds the usage the decoder has seen after each chunk."""
+    ``seen``, when given, is made to read the usage the decoder has seen (when it is asked:
+    nothing per chunk)."""
+    if seen is not None:
+        seen.watch(decoder.seen)
     started = False
     in_a_row = skipped = 0
     while True:
@@ -115,8 +118,6 @@ async def decode(
             trace.get_current_span().set_attribute(SKIPPED_ATTRIBUTE, skipped)
             continue
         in_a_row = 0
-        if seen is not None:
-            seen.usage = decoder.seen()
         for event in events:
             yield event
             if isinstance(event, StreamEnd):

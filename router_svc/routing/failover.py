@@ -186,7 +186,7 @@ class Engine:
         except TimeoutError:
             return attempt.failed(_timeout(entry, "answer"))
         except ProviderError as exc:
-            attempt.failed(exc)
+            attempt.failed(exc, exc.usage, estimated=False)  # a paused turn's usage
             if not exc.retryable and not isinstance(exc, ContextLengthExceeded):
                 raise
             return exc
@@ -281,6 +281,7 @@ class Engine:
             # Within the idle timeout, so that a stream silent after its finish is finalised
             # before it counts as stalled.
             finish_grace_s=min(_FINISH_GRACE_S, idle / 2) if idle > 0 else _FINISH_GRACE_S,
+            seen=attempt.seen,
         )
         upstream = entry.provider.stream(call)
         seam = Seam(prefill)
@@ -367,7 +368,7 @@ class Engine:
                     call.seen.usage,
                 )
                 return
-            attempt.failed(exc)
+            attempt.failed(exc, exc.usage, estimated=False)
         except (asyncio.CancelledError, GeneratorExit):
             # Its request was sent: billed what the upstream reported so far and what was
             # relayed (estimated where it reported nothing).

@@ -15,8 +15,9 @@ breaker and the deadline apply), started at once and run concurrently.
 * At most one hedge per request (gRFC A6 allows several): hedging at most doubles the
   upstream load of the slowest requests, never more.
 * Both attempts are usage records and spans. The hedge's fallback reason is ``HEDGE``. The
-  loser is ``cancelled`` with error type ``HEDGE_LOST`` and billed the request's prompt-token
-  estimate at its model's price: providers bill the prompt processing of a request they
+  loser is ``cancelled`` with error type ``HEDGE_LOST`` and billed, at its model's price, the
+  usage its upstream reported so far (a stream decoder's ``seen``), else the request's
+  prompt-token estimate: providers bill the prompt processing of a request they
   received, and a loser is cancelled only after its request was started (we cannot see whether
   the upstream had read it: billing it is the cautious side). A lost hedge is no failure of
   the model: its breaker is not charged, a half-open probe slot is freed. An attempt whose

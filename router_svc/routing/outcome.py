@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from opentelemetry import trace
@@ -21,6 +21,7 @@ from llmrouter.telemetry import tracing_enabled
 
 from ..chat import ChatRequest, TokenUsage
 from ..errors import ProviderError
+from ..providers.call import UsageSeen
 from ..telemetry import (
     AttemptSpanInput,
     attempt_failed,
@@ -153,6 +154,11 @@ class AttemptOutcome:
         # What the attempt used: zero unless it succeeded.
         self.usage = TokenUsage()
         self.cost_usd = 0.0
+        # Some count of ``usage`` is the router's estimate (see UsageEvent.usage_estimated).
+        self.estimated = False
+        # Streams: the usage the upstream reported before its end (the attempt's
+        # ProviderCall.seen), for billing an attempt abandoned before it.
+        self.seen = UsageSeen()
         self._sinks = sinks
         self.started = sinks.clock()
 
@@ -194,13 +200,18 @@ class AttemptOutcome:
         self._sinks.budgets.of(self.entry.name).on_success()
         self._sinks.record(usage_event(self, self._sinks.wall_clock()))
 
-    def failed(self, error: ProviderError, usage: TokenUsage | None = None) -> ProviderError:
+    def failed(
+        self, error: ProviderError, usage: TokenUsage | None = None, *, estimated: bool = True
+    ) -> ProviderError:
         """The attempt failed with ``error`` (returned, for the schedule): report it everywhere.
 
-        ``usage``: what it used all the same (a stream that broke after relaying content)."""
+        ``usage``: what it used all the same (a stream that broke after relaying content);
+        ``estimated``: whether any of its counts is the router's estimate (False: all of them
+        were reported by the upstream, as for a paused turn)."""
         attempt = self.record
         if usage is not None:
             self.usage, self.cost_usd = usage, self.entry.cost(usage)
+            self.estimated = estimated
         attempt.duration_s = self._sinks.clock() - self.started
         attempt.status, attempt.error_type = "failed", error.reason
         attempt.error_message = error.message
@@ -234,7 +245,9 @@ class AttemptOutcome:
         if self.settled:
             return  # closed after its summary, or lost a hedge: reported already
         if usage is not None:
+            # Never the whole upstream report: that would have settled the attempt.
             self.usage, self.cost_usd = usage, self.entry.cost(usage)
+            self.estimated = True
         attempt.duration_s = self._sinks.clock() - self.started
         attempt.status, attempt.error_type = "cancelled", "CANCELLED"
         attempt_failed(self.span, "CANCELLED", "cancelled by the caller", cancelled=True)
@@ -245,15 +258,23 @@ class AttemptOutcome:
         """Another attempt of the request answered first; this one is about to be cancelled
         (see :mod:`.hedge`). Not the model's fault: only its half-open probe slot is freed. Its
         request was sent, and providers bill the prompt of a request they received: it is billed
-        ``prompt_tokens`` (the router's estimate) at the model's price. No-op once settled."""
+        what its upstream reported so far (``seen``: Anthropic's ``message_start`` counts, cache
+        reads and writes included), the prompt being ``prompt_tokens`` (the router's estimate)
+        where it reported none, at the model's price. No-op once settled."""
         if self.settled:
             return
+        seen = self.seen.usage
         attempt = self.record
         attempt.duration_s = self._sinks.clock() - self.started
         attempt.status, attempt.error_type = "cancelled", HEDGE_LOST
         attempt.error_message = "another attempt answered first"
-        self.usage = TokenUsage(prompt_tokens=prompt_tokens)
+        if seen is None:
+            self.usage = TokenUsage(prompt_tokens=prompt_tokens)
+        else:  # reported counts win over the estimate
+            self.usage = replace(seen, prompt_tokens=seen.prompt_tokens or prompt_tokens)
         self.cost_usd = self.entry.cost(self.usage)
+        # Even reported counts are the upstream's so far: it may have gone on.
+        self.estimated = True
         attempt_failed(self.span, HEDGE_LOST, attempt.error_message, cancelled=True)
         self.entry.breaker.record_release()
         self._sinks.record(usage_event(self, self._sinks.wall_clock()))
@@ -292,6 +313,7 @@ def usage_event(outcome: AttemptOutcome, time: float) -> UsageEvent:
         metadata=request.metadata,
         local=outcome.entry.provider.local,
         streamed=info.streamed,
+        usage_estimated=outcome.estimated,
     )
 
 

@@ -47,6 +47,9 @@ class UsageEvent:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    # Some token count is the router's estimate, not the upstream's report (an attempt that
+    # ended before its usage arrived: cancelled, a hedge's loser, a stream broken mid-answer).
+    usage_estimated: bool = False
 
     @property
     def id(self) -> str:

@@ -51,6 +51,8 @@ class Reported:
     """OpenAI: the text is a refusal (``message.refusal``, ``delta.refusal``), not content."""
     logprobs: int | None = None
     """OpenAI: log probabilities were asked for, with this many alternatives per token."""
+    stop_reason: str | None = None
+    """Anthropic: the ``stop_reason`` sent instead of the one the answer implies."""
 
 
 @dataclass(frozen=True)

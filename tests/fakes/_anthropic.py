@@ -60,7 +60,7 @@ class AnthropicMessages(WireFormat):
         return {
             **_message(answer),
             "content": [_block(answer, full=True)],
-            "stop_reason": _STOP[answer.stop],
+            "stop_reason": answer.reported.stop_reason or _STOP[answer.stop],
             "usage": {**_input_usage(answer), "output_tokens": answer.completion_tokens},
         }
 
@@ -101,7 +101,10 @@ class AnthropicMessages(WireFormat):
             _event(
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": _STOP[answer.stop], "stop_sequence": None},
+                    "delta": {
+                        "stop_reason": answer.reported.stop_reason or _STOP[answer.stop],
+                        "stop_sequence": None,
+                    },
                     "usage": final_usage,
                 }
             ),

@@ -82,6 +82,10 @@ class Behavior:
     tool_input_whole: bool = False
     """Anthropic streaming: the tool input comes whole in ``content_block_start`` and no
     ``input_json_delta`` follows."""
+    stop_reason: str | None = None
+    """Anthropic: the ``stop_reason`` sent (message, and streamed in ``message_delta``) instead
+    of the one the answer implies (API reference, "Handling stop reasons": e.g. ``pause_turn``,
+    ``model_context_window_exceeded``, or one a newer API version added)."""
     reasoning_tokens: int = 0
     """OpenAI: ``completion_tokens_details.reasoning_tokens``, reported on top of the
     answer's pieces in ``completion_tokens`` (which includes them)."""

@@ -284,6 +284,7 @@ class FakeUpstream:
                 behavior.usage_details,
                 behavior.refusal,
                 _top_logprobs(body),
+                behavior.stop_reason,
             ),
         )
         if not streaming:

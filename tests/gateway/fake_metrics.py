@@ -59,6 +59,7 @@ def summary(requests: int = 4, cost: float = 0.25) -> m.CostSummary:
         savings_usd=1.0 - cost,
         savings_percent=75.0,
         unpriced_requests=1,
+        estimated_requests=1,
     )
 
 

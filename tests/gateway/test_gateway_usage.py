@@ -40,6 +40,7 @@ SUMMARY = {
     "savings_percent": 75.0,
     "unpriced_requests": 1,
     "priced": False,
+    "estimated_requests": 1,
 }
 TOTALS = {
     **SUMMARY,

@@ -74,16 +74,16 @@ def costs(stack: Stack, *flags: str) -> str:
     ).stdout
 
 
-async def rows_of(tmp_path: Path, count: int) -> list[tuple[str, str, int, int, float]]:
+async def rows_of(tmp_path: Path, count: int) -> list[tuple[str, str, int, int, float, int]]:
     """The first ``count`` usage rows, by time, once the ledger has them."""
-    rows: list[tuple[str, str, int, int, float]] = []
+    rows: list[tuple[str, str, int, int, float, int]] = []
     async with asyncio.timeout(30):
         while len(rows) < count:
             await asyncio.sleep(0.1)
             with sqlite3.connect(tmp_path / "metrics.sqlite3") as db:
                 rows = db.execute(
-                    "SELECT status, error_type, prompt_tokens, completion_tokens, cost_usd"
-                    " FROM usage_records WHERE model = 'claude' ORDER BY time"
+                    "SELECT status, error_type, prompt_tokens, completion_tokens, cost_usd,"
+                    " usage_estimated FROM usage_records WHERE model = 'claude' ORDER BY time"
                 ).fetchall()
     return rows
 
@@ -155,9 +155,11 @@ async def test_attempts_that_end_early_keep_their_tokens(
     assert left[4] == pytest.approx(500 * INPUT + left[3] * OUTPUT)
     # Six pieces of "token " relayed: 36 characters, estimated at 9 tokens.
     assert cut[0] == "failed"
-    assert cut[2:] == (500, 9, pytest.approx(500 * INPUT + 9 * OUTPUT))
+    assert cut[2:] == (500, 9, pytest.approx(500 * INPUT + 9 * OUTPUT), 1)
     assert errored[0] == "failed"
-    assert errored[2:] == (500, 6, pytest.approx(500 * INPUT + 6 * OUTPUT))
+    assert errored[2:] == (500, 6, pytest.approx(500 * INPUT + 6 * OUTPUT), 1)
+    # Each of the four has some count estimated, and is marked so.
+    assert [row[5] for row in (left, cut, errored, unary)] == [1, 1, 1, 1]
     # The prompt ("Hi") estimated, as for a lost hedge.
     assert unary[:2] == ("cancelled", "CANCELLED")
     assert unary[2] > 0
@@ -201,3 +203,17 @@ async def test_attempts_that_end_early_keep_their_tokens(
     priced_savings = sum(float(r["savings_usd"]) for m, r in by_model.items() if m != "TOTAL")
     assert float(by_model["TOTAL"]["savings_usd"]) == pytest.approx(priced_savings, abs=1e-6)
     assert "left out of the savings" in table
+    # The four early-ended attempts' counts are estimates, and `costs` says so; the answered
+    # request's are the upstream's.
+    assert (claude["estimated"], by_model[UNPRICED]["estimated"]) == ("4", "0")
+    assert "4 requests ended before their upstream reported usage" in table
+    # The gateway's usage report counts them too.
+    async with httpx.AsyncClient(timeout=10) as http:
+        report = (
+            await http.get(
+                f"{stack.url}/v1/costs",
+                params={"group_by": "model"},
+                headers={"authorization": f"Bearer {KEY}"},
+            )
+        ).json()
+    assert report["totals"]["estimated_requests"] == 4

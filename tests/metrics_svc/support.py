@@ -145,6 +145,7 @@ class Sent:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    usage_estimated: bool = False
 
     def to_pb(self) -> pb.UsageRecord:
         return usage_record(
@@ -169,6 +170,7 @@ class Sent:
             cache_read_tokens=self.cache_read_tokens,
             cache_write_tokens=self.cache_write_tokens,
             reasoning_tokens=self.reasoning_tokens,
+            usage_estimated=self.usage_estimated,
         )
 
 
@@ -213,6 +215,7 @@ def assert_summary(
     assert summary.unpriced_requests == sum(
         1 for s in sent if not s.local and s.prompt_tokens + s.completion_tokens and not s.cost_usd
     )
+    assert summary.estimated_requests == sum(1 for s in sent if s.usage_estimated)
     assert summary.prompt_tokens == prompt
     assert summary.completion_tokens == completion
     assert summary.total_tokens == prompt + completion

@@ -61,6 +61,7 @@ def dataset(seed: int = 5) -> list[Sent]:
                 status=rng.choice(STATUSES),
                 fallback=rng.random() < 0.15,
                 local=provider == "ollama",
+                usage_estimated=rng.random() < 0.1,
             )
         )
     return sent

@@ -145,6 +145,7 @@ async def test_the_comparison_notices_a_schema_that_lags_behind(engine: AsyncEng
         ("add_column", "cache_read_tokens"),
         ("add_column", "cache_write_tokens"),
         ("add_column", "reasoning_tokens"),
+        ("add_column", "usage_estimated"),
     }
 
 
@@ -295,6 +296,40 @@ async def test_rows_from_before_0005_count_no_cached_or_reasoning_tokens(
     assert not {"cache_read_tokens", "cache_write_tokens", "reasoning_tokens"} & columns
 
 
+async def test_rows_from_before_0006_are_not_marked_estimated(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    # A ledger at 0005 with a row: 0006 adds usage_estimated (false for that row), a new record
+    # marked estimated keeps its mark, the totals count it, and going back to 0005 drops it.
+    await run_alembic(engine, lambda config: command.upgrade(config, "0005"))
+    async with engine.begin() as conn:
+        await conn.execute(insert(usage_records), [{**ROW, "id": "old:1"}])
+
+    running = await start(config_for(database_url))
+    try:
+        new = usage_record("new:1", status=pb.USAGE_STATUS_CANCELLED, usage_estimated=True)
+        assert await record_and_count(running, new) == (1, 2)
+        old_row = await running.repository.get("old:1")
+        new_row = await running.repository.get("new:1")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = metrics_service_pb2_grpc.MetricsServiceStub(channel)
+            totals = (await stub.QueryCosts(pb.QueryCostsRequest())).totals
+    finally:
+        await running.stop()
+    assert await differences(engine) == []
+    assert old_row is not None
+    assert new_row is not None
+    assert (old_row.usage_estimated, new_row.usage_estimated) == (False, True)
+    assert (totals.requests, totals.estimated_requests) == (2, 1)
+
+    await run_alembic(engine, lambda config: command.downgrade(config, "0005"))
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(
+            lambda c: {col["name"] for col in inspect(c).get_columns("usage_records")}
+        )
+    assert "usage_estimated" not in columns
+
+
 async def test_the_status_check_constraint_is_enforced(
     database_url: str, engine: AsyncEngine
 ) -> None:
@@ -424,3 +459,4 @@ def test_offline_mode_writes_the_postgresql_ddl(capsys: pytest.CaptureFixture[st
     assert "ADD COLUMN client_request_id VARCHAR DEFAULT '' NOT NULL" in ddl
     assert "ADD COLUMN fallback_reason VARCHAR DEFAULT '' NOT NULL" in ddl
     assert "ADD COLUMN cache_read_tokens BIGINT DEFAULT '0' NOT NULL" in ddl
+    assert "ADD COLUMN usage_estimated BOOLEAN DEFAULT false NOT NULL" in ddl

@@ -254,6 +254,7 @@ async def test_every_field_is_stored(metrics: Metrics) -> None:
         cache_read_tokens=1000,
         cache_write_tokens=100,
         reasoning_tokens=120,
+        usage_estimated=True,
     )
     # span_id names the attempt's span for the ledger's own trace; it is not a column.
     assert {f.name for f, _ in record.ListFields()} == set(
@@ -293,6 +294,7 @@ async def test_every_field_is_stored(metrics: Metrics) -> None:
         cache_read_tokens=1000,
         cache_write_tokens=100,
         reasoning_tokens=120,
+        usage_estimated=True,
     )
     assert stored.time.tzinfo is not None
     assert stored.time.utcoffset() == timedelta(0)

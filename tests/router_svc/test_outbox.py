@@ -170,6 +170,7 @@ async def test_every_record_field_is_filled_from_the_event(
         cache_read_tokens=40,
         cache_write_tokens=8,
         reasoning_tokens=3,
+        usage_estimated=True,
     )
     outbox.submit(full)
     await outbox.flush()
@@ -183,6 +184,7 @@ async def test_every_record_field_is_filled_from_the_event(
         8,
         3,
     )
+    assert record.usage_estimated
 
 
 async def test_records_arrive_field_for_field(

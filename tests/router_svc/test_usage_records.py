@@ -43,6 +43,7 @@ def full_event() -> UsageEvent:
         cache_read_tokens=5,
         cache_write_tokens=3,
         reasoning_tokens=2,
+        usage_estimated=True,
     )
 
 

@@ -5,13 +5,15 @@ usage known at the start, message_delta the cumulative counts)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
 import pytest
 
-from router_svc.chat import ChatRequest, Message, StreamDelta, TokenUsage
-from router_svc.providers import ProviderCall, create_provider
+from router_svc.chat import ChatRequest, Message, StreamDelta, StreamEnd, StreamEvent, TokenUsage
+from router_svc.providers import ProviderCall, UsageSeen, create_provider
+from router_svc.providers.lenient import StreamDecoder, decode
 from tests.fakes import Behavior, FakeUpstream
 
 from .conftest import fake_providers
@@ -69,3 +71,42 @@ async def test_a_finished_stream_ends_with_the_final_counts(
     events = [e async for e in provider.stream(call)]
     assert len(events) == 11
     assert call.seen.usage == TokenUsage(500, 10)
+
+
+class CountingDecoder(StreamDecoder):
+    """One text delta per payload, usage known from the first: counts the reads of ``seen``."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.chunks = 0
+
+    def feed(self, payload: str) -> list[StreamEvent]:
+        self.chunks += 1
+        return [StreamDelta(content=payload)]
+
+    def finished(self) -> StreamEnd | None:
+        return None
+
+    def seen(self) -> TokenUsage | None:
+        self.reads += 1
+        return TokenUsage(7, self.chunks)
+
+
+async def test_the_usage_seen_is_built_when_read_not_per_chunk() -> None:
+    """Building it per chunk cost Anthropic streams a TokenUsage per chunk (~1.1 µs each)."""
+
+    async def payloads() -> AsyncIterator[str]:
+        for i in range(1000):
+            yield f"piece {i}"
+
+    decoder, seen = CountingDecoder(), UsageSeen()
+    stream = decode("p", decoder, payloads(), end_marker="[DONE]", seen=seen)
+    async with aclosing(stream):
+        deltas = 0
+        async for _event in stream:
+            deltas += 1
+            if deltas == 1000:
+                break
+    assert decoder.reads == 0
+    assert seen.usage == TokenUsage(7, 1000)  # current when read, after the last chunk
+    assert decoder.reads == 1
