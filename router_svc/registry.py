@@ -91,7 +91,8 @@ class Registry:
                 # Said once at start: that part of its usage is billed $0.
                 _log.warning(
                     "model %s (provider %s) has no known price (%s): that part of its usage is"
-                    " billed $0; set %s",
+                    " billed $0; set %s (or local = true on a provider that runs on your own"
+                    " hardware)",
                     model.name,
                     provider.name,
                     ", ".join(prices.unknown),
