@@ -230,7 +230,11 @@ async def test_sigkill_of_one_replica_costs_no_client_error(tmp_path: Path) -> N
     ]
     assert Counter(label for label, _ in succeeded) == Counter(t.label for t in streams)
     by_label = dict(succeeded)
-    assert all(by_label[t.label] == "claude-r1" for t in resumed)
+    # A stream r2 finished (its record on file) in the instant before the SIGKILL took effect
+    # counts as "ended after the kill" on the client's clock but is billed by r2, once; the
+    # streams r2 was still relaying were resumed and billed by r1.
+    assert {by_label[t.label] for t in resumed} <= {"claude-r1", "claude-r2"}
+    assert any(by_label[t.label] == "claude-r1" for t in resumed)
     print(
         f"\nreplica kill: {len(loaded)} requests under traffic, "
         f"{sum(a.provider == 'up-r1' for a in loaded)} answered by r1 before SIGKILL, "
