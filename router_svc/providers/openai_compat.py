@@ -217,8 +217,13 @@ class _ChunkDecoder(StreamDecoder):
             raise Garbled
         if "error" in chunk:
             error = chunk["error"]
-            message = error.get("message", "") if isinstance(error, dict) else str(error)
-            raise self._provider.reported(str(message), self._call)
+            if not isinstance(error, dict):
+                raise self._provider.reported(str(error), self._call)
+            code = error.get("code") or error.get("type")
+            message = str(error.get("message", ""))
+            raise self._provider.reported(
+                message, self._call, code if isinstance(code, str) else ""
+            )
         try:
             return self._read(chunk)
         except SHAPE_ERRORS:
