@@ -53,6 +53,10 @@ class Reported:
     """OpenAI: log probabilities were asked for, with this many alternatives per token."""
     stop_reason: str | None = None
     """Anthropic: the ``stop_reason`` sent instead of the one the answer implies."""
+    continuous_usage: bool = False
+    """OpenAI streaming: the running usage in every content chunk (vLLM)."""
+    choices_reversed: bool = False
+    """OpenAI: another choice (``index`` 1) listed before the answer."""
 
 
 @dataclass(frozen=True)

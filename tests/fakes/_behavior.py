@@ -96,6 +96,14 @@ class Behavior:
     """OpenAI: the model refuses; the text comes as ``message.refusal`` with ``content`` null
     (API reference, "The chat completion object": ``choices[].message.refusal``; streamed as
     ``delta.refusal`` pieces, "The chat completion chunk object")."""
+    continuous_usage: bool = False
+    """OpenAI streaming: every content chunk carries the running ``usage`` (the prompt, the
+    completion tokens so far), as vLLM sends it with ``stream_options.continuous_usage_stats``
+    (vLLM's OpenAI-compatible server, ``StreamOptions``; SGLang likewise)."""
+    choices_reversed: bool = False
+    """OpenAI non-streaming: ``choices`` lists an extra choice (``index`` 1) before the answer
+    (``index`` 0); the API reference gives each choice its ``index`` ("The chat completion
+    object": ``choices[].index``), not its position."""
     reject_max_tokens: bool = False
     """A request with ``max_tokens`` gets OpenAI's 400 for reasoning models (API reference,
     chat completions, ``max_tokens``: "not compatible with o-series models"; the error is

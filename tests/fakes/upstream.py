@@ -285,6 +285,8 @@ class FakeUpstream:
                 behavior.refusal,
                 _top_logprobs(body),
                 behavior.stop_reason,
+                behavior.continuous_usage,
+                behavior.choices_reversed,
             ),
         )
         if not streaming:
