@@ -57,6 +57,8 @@ class Reported:
     """OpenAI streaming: the running usage in every content chunk (vLLM)."""
     choices_reversed: bool = False
     """OpenAI: another choice (``index`` 1) listed before the answer."""
+    cache_write_1h_tokens: int = 0
+    """Anthropic: the part of the cache writes written to the 1-hour cache."""
 
 
 @dataclass(frozen=True)

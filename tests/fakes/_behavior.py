@@ -75,6 +75,10 @@ class Behavior:
     ``prompt_tokens_details.cached_tokens``, included in ``prompt_tokens``."""
     cache_write_tokens: int = 0
     """Anthropic: ``cache_creation_input_tokens`` reported beside ``input_tokens``."""
+    cache_write_1h_tokens: int = 0
+    """Anthropic: the part of ``cache_write_tokens`` written to the 1-hour cache (Messages API
+    reference, ``usage.cache_creation.ephemeral_1h_input_tokens``; the rest is
+    ``ephemeral_5m_input_tokens``)."""
     start_usage: Literal["full", "zero", "absent"] = "full"
     """Anthropic streaming: what ``message_start`` says of usage: the input counts ("full"),
     ``input_tokens: 0`` ("zero") or no ``usage`` key ("absent"); with the last two the input

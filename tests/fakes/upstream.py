@@ -287,6 +287,7 @@ class FakeUpstream:
                 behavior.stop_reason,
                 behavior.continuous_usage,
                 behavior.choices_reversed,
+                behavior.cache_write_1h_tokens,
             ),
         )
         if not streaming:
