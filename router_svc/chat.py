@@ -168,6 +168,9 @@ class TokenUsage:
     to the provider's prompt cache (0 when unknown), kept for pricing them apart;
     ``reasoning_tokens`` is the part of ``completion_tokens`` spent reasoning (OpenAI's
     ``completion_tokens_details.reasoning_tokens``; 0 when unknown).
+    ``cache_write_1h_tokens`` is the part of ``cache_write_tokens`` written to Anthropic's
+    1-hour cache (``usage.cache_creation.ephemeral_1h_input_tokens``), priced at its own rate;
+    internal (not in the ledger or the contract).
     """
 
     prompt_tokens: int = 0
@@ -175,6 +178,7 @@ class TokenUsage:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_1h_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -189,6 +193,7 @@ class TokenUsage:
             self.cache_read_tokens + other.cache_read_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
+            self.cache_write_1h_tokens + other.cache_write_1h_tokens,
         )
 
 

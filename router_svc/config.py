@@ -109,6 +109,9 @@ class ModelConfig:
     cache_read_price_per_million: float = -1.0
     # USD per million prompt tokens written to the provider's prompt cache; as above.
     cache_write_price_per_million: float = -1.0
+    # USD per million prompt tokens written to Anthropic's 1-hour cache; -1 means "look it up"
+    # (as above), else 2x the input price (Anthropic's pricing: 1-hour writes cost 2x base input).
+    cache_write_1h_price_per_million: float = -1.0
     # Context window in tokens (prompt plus completion).
     context_window: int = 8192
     # Relative answer quality in [0, 1], used by preference scoring.

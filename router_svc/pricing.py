@@ -17,7 +17,8 @@ class KnownPrices:
     """USD per million tokens of one model, as genai-prices lists them.
 
     ``cache_read`` / ``cache_write`` are the rates of prompt tokens read from / written to the
-    provider's prompt cache (Anthropic's 5-minute cache write). Each is None when the table has
+    provider's prompt cache (Anthropic's 5-minute cache write; ``cache_write_1h`` its 1-hour
+    one). Each is None when the table has
     none (an embedding model lists no output price): unknown, which is not 0 (OpenRouter's
     ``:free`` models are listed at 0). Tiered prices (e.g. above 200K prompt tokens) are given
     at their base tier.
@@ -27,6 +28,8 @@ class KnownPrices:
     output: float | None
     cache_read: float | None = None
     cache_write: float | None = None
+    cache_write_1h: float | None = None
+    """Anthropic's 1-hour cache write (genai-prices ``cache_write_1h_mtok``)."""
 
 
 @lru_cache(maxsize=256)
@@ -49,6 +52,7 @@ def lookup_prices(upstream_model: str, provider_hint: str | None) -> KnownPrices
         output=_base(price.output_mtok),
         cache_read=_base(price.cache_read_mtok),
         cache_write=_base(price.cache_write_mtok),
+        cache_write_1h=_base(getattr(price, "cache_write_1h_mtok", None)),
     )
 
 

@@ -35,6 +35,8 @@ class ModelEntry:
     # resolve_prices; None: the input price).
     cache_read_price_per_million: float | None = None
     cache_write_price_per_million: float | None = None
+    # USD per million prompt tokens written to Anthropic's 1-hour cache (None: 2x the input).
+    cache_write_1h_price_per_million: float | None = None
 
     @property
     def name(self) -> str:
@@ -55,17 +57,20 @@ class ModelEntry:
 
     def cost(self, usage: TokenUsage) -> float:
         """USD cost of ``usage`` on this model: the prompt tokens read from and written to the
-        prompt cache at the cache rates, the rest of the prompt at the input rate, and the
-        completion (reasoning included) at the output rate."""
+        prompt cache at the cache rates (the 1-hour writes at theirs), the rest of the prompt at
+        the input rate, and the completion (reasoning included) at the output rate."""
         read, write = usage.cache_read_tokens, usage.cache_write_tokens
+        hour = min(usage.cache_write_1h_tokens, write)
         uncached = max(usage.prompt_tokens - read - write, 0)
         read_price = self.cache_read_price_per_million
         write_price = self.cache_write_price_per_million
+        hour_price = self.cache_write_1h_price_per_million
         input_price = self.input_price_per_million
         return (
             uncached * input_price
             + read * (input_price if read_price is None else read_price)
-            + write * (input_price if write_price is None else write_price)
+            + (write - hour) * (input_price if write_price is None else write_price)
+            + hour * (2 * input_price if hour_price is None else hour_price)
             + usage.completion_tokens * self.output_price_per_million
         ) / 1_000_000
 
@@ -107,6 +112,7 @@ class Registry:
                 breaker=CircuitBreaker(policy, clock),
                 cache_read_price_per_million=prices.cache_read,
                 cache_write_price_per_million=prices.cache_write,
+                cache_write_1h_price_per_million=prices.cache_write_1h,
             )
             self._entries[model.name] = entry
             for name in (model.name, *model.aliases):
@@ -129,6 +135,8 @@ class Prices:
     output: float
     cache_read: float
     cache_write: float
+    # Anthropic's 1-hour cache writes.
+    cache_write_1h: float
     # The rates ("input", "output") neither configured nor known to genai-prices, billed at 0:
     # the model is unpriced (the router warns at start).
     unknown: tuple[str, ...] = ()
@@ -141,9 +149,10 @@ def resolve_prices(model: ModelConfig, provider: Provider) -> Prices:
     follows the input price: when the input price is configured, genai-prices' cache rate
     scaled by the configured over the listed input price (the provider's cache discount kept,
     never a list rate beside a negotiated one), else the listed cache rate; the input price
-    where none is listed."""
+    where none is listed (a 1-hour cache write: 2x the input price, Anthropic's pricing page,
+    "Prompt caching": 1-hour writes 2x the base input price, 5-minute writes 1.25x)."""
     if provider.local:
-        known: KnownPrices | None = KnownPrices(0.0, 0.0, 0.0, 0.0)
+        known: KnownPrices | None = KnownPrices(0.0, 0.0, 0.0, 0.0, 0.0)
     else:
         hint = provider_hint(provider.kind, provider.config.base_url)
         known = lookup_prices(model.upstream_model or model.name, hint)
@@ -155,11 +164,11 @@ def resolve_prices(model: ModelConfig, provider: Provider) -> Prices:
     )
     base = input_price or 0.0
 
-    def cache_rate(configured: float, listed_rate: float | None) -> float:
+    def cache_rate(configured: float, listed_rate: float | None, times: float = 1.0) -> float:
         if configured >= 0:
             return configured
         if listed_rate is None:
-            return base
+            return base * times
         if model.input_price_per_million >= 0:
             # Configured input price: the listed cache discount applied to it.
             return base * listed_rate / listed.input if listed.input else base
@@ -170,6 +179,9 @@ def resolve_prices(model: ModelConfig, provider: Provider) -> Prices:
         output=output_price or 0.0,
         cache_read=cache_rate(model.cache_read_price_per_million, listed.cache_read),
         cache_write=cache_rate(model.cache_write_price_per_million, listed.cache_write),
+        cache_write_1h=cache_rate(
+            model.cache_write_1h_price_per_million, listed.cache_write_1h, times=2.0
+        ),
         unknown=unknown,
     )
 

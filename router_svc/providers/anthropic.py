@@ -13,6 +13,7 @@ from ..errors import (
     BadUpstreamRequest,
     ContextLengthExceeded,
     ProviderError,
+    QuotaExhausted,
     RateLimited,
     UpstreamUnavailable,
 )
@@ -238,6 +239,11 @@ class AnthropicProvider(HttpProvider):
         message = self.redacted(str(error.get("message", "")), call)
         if kind == "rate_limit_error":
             return RateLimited(f"{self.name} rate limited mid-stream")
+        if kind == "billing_error":
+            # https://docs.anthropic.com/en/api/errors: 402 billing_error (billing or payment);
+            # once a stream has started, an ``error`` event carries the same types. Credit, not
+            # load: QuotaExhausted (fail over, never retry the model).
+            return QuotaExhausted(f"{self.name} reported billing_error mid-stream")
         if kind == "invalid_request_error":
             if "too long" in message or "context" in message:
                 return ContextLengthExceeded(f"{self.name}: {message}")

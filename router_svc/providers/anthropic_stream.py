@@ -74,7 +74,7 @@ class TokenCounts:
     )
 
     def __init__(self) -> None:
-        self._counts = dict.fromkeys(self._KEYS, 0)
+        self._counts = dict.fromkeys((*self._KEYS, _HOUR), 0)
 
     def update(self, usage: Any) -> None:
         """Take the counts in ``usage`` (a ``usage`` object; None: none). TypeError, before
@@ -84,6 +84,12 @@ class TokenCounts:
         if not isinstance(usage, dict):
             raise TypeError("usage")
         seen = {key: _count(usage.get(key)) for key in self._KEYS}
+        # The writes by cache lifetime (API reference, usage ``cache_creation``): the 1-hour
+        # ones are priced apart (2x the input rate, the 5-minute ones 1.25x).
+        creation = usage.get("cache_creation")
+        if creation is not None and not isinstance(creation, dict):
+            raise TypeError("cache_creation")
+        seen[_HOUR] = _count((creation or {}).get(_HOUR))
         self._counts.update({key: value for key, value in seen.items() if value > 0})
 
     @property
@@ -100,6 +106,7 @@ class TokenCounts:
             completion_tokens=self._counts["output_tokens"],
             cache_read_tokens=read,
             cache_write_tokens=write,
+            cache_write_1h_tokens=min(self._counts[_HOUR], write),
         )
 
 
@@ -219,6 +226,9 @@ class EventDecoder(StreamDecoder):
 
     def finished(self) -> chat.StreamEnd | None:
         return self._end() if self._stop is not None else None
+
+
+_HOUR = "ephemeral_1h_input_tokens"
 
 
 def _count(value: Any) -> int:

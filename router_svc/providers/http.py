@@ -356,8 +356,15 @@ class HttpProvider(Provider):
         caller's content (see :mod:`router_svc.redact`)."""
         return upstream_message(text, self._client.credentials, call.request, prefill=call.prefill)
 
-    def reported(self, message: str, call: ProviderCall) -> UpstreamUnavailable:
-        """The error for a failure the upstream reports inside a stream."""
+    def reported(self, message: str, call: ProviderCall, code: str = "") -> ProviderError:
+        """The error for a failure the upstream reports inside a stream, its ``error.code`` or
+        ``error.type`` being ``code``: QuotaExhausted for ``insufficient_quota``, else
+        UpstreamUnavailable."""
+        # OpenAI's error-codes guide (429 "You exceeded your current quota": insufficient_quota)
+        # and OpenRouter's "Errors during streaming" (the error object sent as a stream event):
+        # a quota ran out mid-stream; waiting or retrying the model does not cure it.
+        if code == "insufficient_quota":
+            return QuotaExhausted(f"{self.name} reported insufficient_quota mid-stream")
         text = self.redacted(message, call)
         return UpstreamUnavailable(f"{self.name} reported an error mid-stream: {text}")
 

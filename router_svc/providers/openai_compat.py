@@ -158,8 +158,9 @@ class OpenAICompatProvider(HttpProvider):
         return body
 
     def decode(self, call: ProviderCall, data: Any) -> chat.Completion:
-        """The first choice of a chat.completion object."""
-        choice = data["choices"][0]
+        """The choice with ``index`` 0 of a chat.completion object (a choice without an
+        index counts by its position): one answer per call."""
+        choice = _first_choice(data["choices"])
         message = choice["message"]
         calls = tuple(
             chat.ToolCall(c["id"], c["function"]["name"], c["function"].get("arguments") or "{}")
@@ -217,8 +218,13 @@ class _ChunkDecoder(StreamDecoder):
             raise Garbled
         if "error" in chunk:
             error = chunk["error"]
-            message = error.get("message", "") if isinstance(error, dict) else str(error)
-            raise self._provider.reported(str(message), self._call)
+            if not isinstance(error, dict):
+                raise self._provider.reported(str(error), self._call)
+            code = error.get("code") or error.get("type")
+            message = str(error.get("message", ""))
+            raise self._provider.reported(
+                message, self._call, code if isinstance(code, str) else ""
+            )
         try:
             return self._read(chunk)
         except SHAPE_ERRORS:
@@ -260,6 +266,16 @@ class _ChunkDecoder(StreamDecoder):
         self._saw_tools = self._saw_tools or tools
         return events
 
+    def seen(self) -> chat.TokenUsage | None:
+        """The last usage a chunk reported (vLLM's ``continuous_usage_stats`` sends it with
+        every chunk; OpenAI only at the end), built when read; None before any."""
+        if self._usage is None or self._usage == (0, 0, 0, 0):
+            return None
+        prompt, completion, cached, reasoning = self._usage
+        return chat.TokenUsage(
+            prompt, completion, cache_read_tokens=cached, reasoning_tokens=reasoning
+        )
+
     def finished(self) -> chat.StreamEnd | None:
         if self._finish is None:
             return None
@@ -273,6 +289,15 @@ class _ChunkDecoder(StreamDecoder):
                 reasoning_tokens=reasoning,
             ),
         )
+
+
+def _first_choice(choices: Any) -> Any:
+    """The choice with ``index`` 0 (API reference, ``choices[].index``), else the first listed
+    without an index; KeyError when there is none (a malformed answer)."""
+    for position, choice in enumerate(choices):
+        if choice.get("index", position) == 0:
+            return choice
+    raise KeyError("choices")
 
 
 def _tokens(usage: Any) -> tuple[int, int, int, int]:

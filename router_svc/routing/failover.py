@@ -120,7 +120,7 @@ class Engine:
         return Run(info, decision, schedule, deadline)
 
     def _begin(self, run: Run, planned: Planned) -> AttemptOutcome:
-        """Start the attempt ``planned`` (its span) and add it to the request's attempts."""
+        """Start the attempt ``planned`` (its span); add it to the request's attempts."""
         attempt = AttemptOutcome(planned, run.info, self._sinks)
         run.attempts.append(attempt.record)
         return attempt
@@ -354,7 +354,7 @@ class Engine:
                     call.seen.usage,
                 )
                 return
-            attempt.failed(failure)
+            attempt.failed(failure, call.seen.usage, estimated=False)  # reported before it
         except ProviderError as exc:
             failure = exc
             if committed:
@@ -368,7 +368,7 @@ class Engine:
                     call.seen.usage,
                 )
                 return
-            attempt.failed(exc, exc.usage, estimated=False)
+            attempt.failed(exc, exc.usage or call.seen.usage, estimated=False)  # as reported
         except (asyncio.CancelledError, GeneratorExit):
             # Its request was sent: billed what the upstream reported so far and what was
             # relayed (estimated where it reported nothing).

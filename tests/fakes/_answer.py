@@ -53,6 +53,12 @@ class Reported:
     """OpenAI: log probabilities were asked for, with this many alternatives per token."""
     stop_reason: str | None = None
     """Anthropic: the ``stop_reason`` sent instead of the one the answer implies."""
+    continuous_usage: bool = False
+    """OpenAI streaming: the running usage in every content chunk (vLLM)."""
+    choices_reversed: bool = False
+    """OpenAI: another choice (``index`` 1) listed before the answer."""
+    cache_write_1h_tokens: int = 0
+    """Anthropic: the part of the cache writes written to the 1-hour cache."""
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ class AnthropicMessages(WireFormat):
         else:
             if answer.reported.start_usage == "zero":
                 start["usage"] = {"input_tokens": 0, "output_tokens": 0}
-            final_usage = {**_input_usage(answer), **final_usage}
+            final_usage = {**_input_usage(answer, lifetimes=False), **final_usage}
         head = (
             _event({"type": "message_start", "message": start}),
             _event({"type": "content_block_start", "index": 0, "content_block": _block(answer)}),
@@ -142,14 +142,24 @@ def _message(answer: Answer) -> JSONObject:
     }
 
 
-def _input_usage(answer: Answer) -> JSONObject:
+def _input_usage(answer: Answer, *, lifetimes: bool = True) -> JSONObject:
     """The input side of a Messages ``usage`` object (Messages API reference, response
-    ``usage``): ``input_tokens`` excludes the cache reads and writes counted beside it."""
-    return {
+    ``usage``): ``input_tokens`` excludes the cache reads and writes counted beside it;
+    a Message's ``cache_creation`` splits the writes by cache lifetime
+    (``ephemeral_5m_input_tokens``, ``ephemeral_1h_input_tokens``); message_delta's usage has
+    no such object (``lifetimes`` False)."""
+    write, hour = answer.reported.cache_write_tokens, answer.reported.cache_write_1h_tokens
+    usage: JSONObject = {
         "input_tokens": answer.prompt_tokens,
-        "cache_creation_input_tokens": answer.reported.cache_write_tokens,
+        "cache_creation_input_tokens": write,
         "cache_read_input_tokens": answer.reported.cache_read_tokens,
     }
+    if lifetimes:
+        usage["cache_creation"] = {
+            "ephemeral_5m_input_tokens": write - hour,
+            "ephemeral_1h_input_tokens": hour,
+        }
+    return usage
 
 
 def _block(answer: Answer, *, full: bool = False) -> JSONObject:

@@ -75,6 +75,10 @@ class Behavior:
     ``prompt_tokens_details.cached_tokens``, included in ``prompt_tokens``."""
     cache_write_tokens: int = 0
     """Anthropic: ``cache_creation_input_tokens`` reported beside ``input_tokens``."""
+    cache_write_1h_tokens: int = 0
+    """Anthropic: the part of ``cache_write_tokens`` written to the 1-hour cache (Messages API
+    reference, ``usage.cache_creation.ephemeral_1h_input_tokens``; the rest is
+    ``ephemeral_5m_input_tokens``)."""
     start_usage: Literal["full", "zero", "absent"] = "full"
     """Anthropic streaming: what ``message_start`` says of usage: the input counts ("full"),
     ``input_tokens: 0`` ("zero") or no ``usage`` key ("absent"); with the last two the input
@@ -96,6 +100,14 @@ class Behavior:
     """OpenAI: the model refuses; the text comes as ``message.refusal`` with ``content`` null
     (API reference, "The chat completion object": ``choices[].message.refusal``; streamed as
     ``delta.refusal`` pieces, "The chat completion chunk object")."""
+    continuous_usage: bool = False
+    """OpenAI streaming: every content chunk carries the running ``usage`` (the prompt, the
+    completion tokens so far), as vLLM sends it with ``stream_options.continuous_usage_stats``
+    (vLLM's OpenAI-compatible server, ``StreamOptions``; SGLang likewise)."""
+    choices_reversed: bool = False
+    """OpenAI non-streaming: ``choices`` lists an extra choice (``index`` 1) before the answer
+    (``index`` 0); the API reference gives each choice its ``index`` ("The chat completion
+    object": ``choices[].index``), not its position."""
     reject_max_tokens: bool = False
     """A request with ``max_tokens`` gets OpenAI's 400 for reasoning models (API reference,
     chat completions, ``max_tokens``: "not compatible with o-series models"; the error is

@@ -78,12 +78,13 @@ class OpenAIChat(WireFormat):
             "created": answer.created,
             "model": answer.model,
             "choices": [
+                *_other_choice(answer),
                 {
                     "index": 0,
                     "message": message,
                     "logprobs": _logprobs(answer, answer.pieces),
                     "finish_reason": _FINISH[answer.stop],
-                }
+                },
             ],
             "usage": _usage(answer),
             "system_fingerprint": None,
@@ -103,7 +104,7 @@ class OpenAIChat(WireFormat):
                 "system_fingerprint": None,
                 "choices": choices,
             }
-            if include_usage:
+            if include_usage or usage is not None:
                 # The real API adds "usage": null to every chunk once usage is requested.
                 chunk["usage"] = usage
             return b"data: " + dumps(chunk) + b"\n\n"
@@ -137,8 +138,11 @@ class OpenAIChat(WireFormat):
             media_type=self.stream_media_type,
             head=(frame(delta(first)),),
             pieces=tuple(
-                frame(delta(piece, logprobs=_logprobs(answer, (text,))))
-                for piece, text in zip(pieces, answer.pieces, strict=True)
+                frame(
+                    delta(piece, logprobs=_logprobs(answer, (text,))),
+                    _running_usage(answer, i + 1) if answer.reported.continuous_usage else None,
+                )
+                for i, (piece, text) in enumerate(zip(pieces, answer.pieces, strict=True))
             ),
             tail=tuple(tail),
             end_marker=1,
@@ -204,6 +208,27 @@ def _logprobs(answer: Answer, tokens: Iterable[str]) -> JSONObject | None:
 
 def _call_id(answer: Answer) -> str:
     return f"call_fake{answer.seq:06d}"
+
+
+def _other_choice(answer: Answer) -> list[JSONObject]:
+    """``choices_reversed``: a second answer (``index`` 1) listed first."""
+    if not answer.reported.choices_reversed:
+        return []
+    other = {"role": "assistant", "content": "Another answer.", "refusal": None}
+    return [{"index": 1, "message": other, "logprobs": None, "finish_reason": "stop"}]
+
+
+def _running_usage(answer: Answer, pieces: int) -> JSONObject:
+    """vLLM's per-chunk usage (``continuous_usage_stats``): the prompt and the completion tokens
+    generated so far, one per piece here."""
+    cached = answer.reported.cache_read_tokens
+    prompt = answer.prompt_tokens + cached
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": pieces,
+        "total_tokens": prompt + pieces,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    }
 
 
 def _usage(answer: Answer) -> JSONObject:

@@ -70,6 +70,7 @@ async def test_cache_counts_beside_input_tokens(
         "input_tokens": 12,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 2000,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
         "output_tokens": 4,
     }
 

@@ -227,6 +227,7 @@ async def test_anthropic_reply_and_tool_use(client: httpx.AsyncClient) -> None:
         "input_tokens": 5,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
         "output_tokens": 4,
     }
     (block,) = tool.json()["content"]

@@ -285,6 +285,9 @@ class FakeUpstream:
                 behavior.refusal,
                 _top_logprobs(body),
                 behavior.stop_reason,
+                behavior.continuous_usage,
+                behavior.choices_reversed,
+                behavior.cache_write_1h_tokens,
             ),
         )
         if not streaming:

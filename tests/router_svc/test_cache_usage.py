@@ -224,5 +224,5 @@ async def test_openai_cached_and_reasoning_tokens_reach_the_ledger_at_configured
 def test_genai_prices_cache_rates_are_read_at_the_base_tier() -> None:
     # claude-sonnet-4-5's prices double above 200K prompt tokens; a model's rates are its base
     # tier (pricing a million tokens at once gave $6 / $22.50). gpt-4o has no cache-write rate.
-    assert lookup_prices("claude-sonnet-4-5", "anthropic") == KnownPrices(3.0, 15.0, 0.3, 3.75)
+    assert lookup_prices("claude-sonnet-4-5", "anthropic") == KnownPrices(3.0, 15.0, 0.3, 3.75, 6.0)
     assert lookup_prices("gpt-4o", "openai") == KnownPrices(2.5, 10.0, 1.25, None)
