@@ -140,6 +140,8 @@ class ChatRequest:
     # Provider-specific extras: a JSON object as text, merged into the upstream body
     # (router_svc.providers.extras); "" = none.
     extra_body: str = ""
+    # OpenAI's stream_options.include_obfuscation as sent; None = unset.
+    include_obfuscation: bool | None = None
 
     @property
     def output_limit(self) -> int | None:

@@ -313,7 +313,10 @@ _CHAT_REQUEST = {
         "stream_options": {
             "type": ["object", "null"],
             "description": "Only with 'stream': true.",
-            "properties": {"include_usage": {"type": ["boolean", "null"]}},
+            "properties": {
+                "include_usage": {"type": ["boolean", "null"]},
+                "include_obfuscation": {"type": ["boolean", "null"]},
+            },
         },
         "llmrouter": _ROUTER_OPTIONS,
         **_UNSUPPORTED,

@@ -162,6 +162,9 @@ def parse_chat_request(
                 "stream_options",
             )
         include_usage = optional_bool(stream_options, "include_usage", "stream_options") or False
+        obfuscation = optional_bool(stream_options, "include_obfuscation", "stream_options")
+        if obfuscation is not None:
+            chat.include_obfuscation = obfuscation
     return ParsedRequest(chat, stream, include_usage, fallback_params)
 
 

@@ -155,6 +155,9 @@ class OpenAICompatProvider(HttpProvider):
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
+            if request.include_obfuscation is not None:
+                # API reference, "Create chat completion", stream_options.include_obfuscation.
+                body["stream_options"]["include_obfuscation"] = request.include_obfuscation
         return body
 
     def decode(self, call: ProviderCall, data: Any) -> chat.Completion:

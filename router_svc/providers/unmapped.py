@@ -16,7 +16,9 @@ def unmapped_field(request: chat.ChatRequest) -> str:
     Ollama's ``/api/chat`` messages), an image's ``detail`` other than ``auto`` (neither API
     takes a resolution hint) and a tool's ``strict: true`` (schema-constrained tool input:
     Anthropic only behind the ``structured-outputs-2025-11-13`` beta, docs.claude.com
-    "Structured outputs", which this codec does not send; Ollama's tools have none). Message
+    "Structured outputs", which this codec does not send; Ollama's tools have none) and
+    ``stream_options.include_obfuscation: true`` (chunk padding neither stream has; ``false``
+    asks for nothing and is taken). Message
     and part indices are the body's: the gateway keeps their order.
     """
     for i, m in enumerate(request.messages):
@@ -28,4 +30,6 @@ def unmapped_field(request: chat.ChatRequest) -> str:
     for i, tool in enumerate(request.tools):
         if tool.strict:
             return f"tools[{i}].function.strict"
+    if request.include_obfuscation:
+        return "stream_options.include_obfuscation"
     return ""

@@ -1,0 +1,67 @@
+"""Issue 16, fields the newcomer found dropped or normalised: ``stream_options.
+include_obfuscation``, an assistant message's ``refusal`` and a tool's absent ``description``
+and ``parameters``. Each reaches an OpenAI-compatible upstream as the client sent it (OpenAI
+API reference, "Create chat completion"); the Anthropic and Ollama kinds refuse what they
+cannot carry with a 400 naming the field.
+
+Real gateway, router and metrics processes (the stack of ``test_request_fields_parts``); the
+fake upstream records the exact upstream body.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.fakes import FakeUpstream
+
+from .conftest import Stack
+from .test_request_fields_parts import KEY, fake, post, refused, sent, stack
+
+__all__ = ["fake", "stack"]
+
+HI = [{"role": "user", "content": "Hi"}]
+
+
+async def stream(stack: Stack, **body: Any) -> httpx.Response:
+    """A streamed request, read to its end."""
+    headers = {"authorization": f"Bearer {KEY}"}
+    async with httpx.AsyncClient(timeout=30, headers=headers) as http:
+        response = await http.post(
+            f"{stack.url}/v1/chat/completions", json={**body, "stream": True}
+        )
+        await response.aread()
+        return response
+
+
+async def test_include_obfuscation_passes_to_openai_and_true_is_refused_elsewhere(
+    stack: Stack, fake: FakeUpstream
+) -> None:
+    for value in (False, True):
+        options = {"include_usage": True, "include_obfuscation": value}
+        answer = await stream(stack, model="o-mini", messages=HI, stream_options=options)
+        assert answer.status_code == 200, answer.text
+        assert sent(fake)["stream_options"] == options
+
+    # Anthropic and Ollama never pad their streams: false asks for nothing and is taken ...
+    for model in ("claude", "llama"):
+        options = {"include_obfuscation": False}
+        answer = await stream(stack, model=model, messages=HI, stream_options=options)
+        assert answer.status_code == 200, (model, answer.text)
+        assert "include_obfuscation" not in str(sent(fake))
+    # ... true is refused, naming the field, before any upstream is called.
+    for model in ("claude", "llama"):
+        calls = len(fake.requests)
+        options = {"include_obfuscation": True}
+        refused(
+            await stream(stack, model=model, messages=HI, stream_options=options),
+            "stream_options.include_obfuscation",
+        )
+        assert len(fake.requests) == calls
+    # Unset: the upstream's default, nothing added.
+    answer = await stream(stack, model="o-mini", messages=HI)
+    assert answer.status_code == 200
+    assert sent(fake)["stream_options"] == {"include_usage": True}
+    assert (await post(stack, model="o-mini", messages=HI)).status_code == 200
+    assert "stream_options" not in sent(fake)
