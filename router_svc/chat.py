@@ -54,6 +54,8 @@ class Message:
     name: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str = ""
+    # An assistant message's refusal (OpenAI's message.refusal) in the history; "" = none.
+    refusal: str = ""
 
     def text(self) -> str:
         """All text of the message, parts included."""

@@ -185,10 +185,19 @@ def _message(raw: Any, param: str) -> chat_pb2.Message:
         calls = expect_list(obj["tool_calls"], calls_param)
         message.tool_calls.extend(_tool_call(c, join(calls_param, j)) for j, c in enumerate(calls))
 
+    if (refusal := optional_str(obj, "refusal", param)) is not None:
+        if role != "assistant":
+            refusal_param = join(param, "refusal")
+            raise InvalidRequest(
+                f"Invalid parameter: '{refusal_param}' is only allowed in assistant messages.",
+                refusal_param,
+            )
+        message.refusal = refusal
+
     content = obj.get("content")
     content_param = join(param, "content")
     if content is None:
-        if not (role == "assistant" and message.tool_calls):
+        if not (role == "assistant" and (message.tool_calls or message.refusal)):
             raise InvalidRequest(f"Missing required parameter: '{content_param}'.", content_param)
     elif isinstance(content, str):
         message.content = content

@@ -64,7 +64,7 @@ def openai_messages(messages: tuple[chat.Message, ...]) -> list[dict[str, Any]]:
                 for p in m.parts
             ]
         else:
-            item["content"] = m.content if (m.content or not m.tool_calls) else None
+            item["content"] = m.content if (m.content or not (m.tool_calls or m.refusal)) else None
         if m.name:
             item["name"] = m.name
         if m.tool_calls:
@@ -78,6 +78,9 @@ def openai_messages(messages: tuple[chat.Message, ...]) -> list[dict[str, Any]]:
             ]
         if m.tool_call_id:
             item["tool_call_id"] = m.tool_call_id
+        if m.refusal:
+            # API reference, "Create chat completion", assistant message: refusal.
+            item["refusal"] = m.refusal
         out.append(item)
     return out
 

@@ -171,7 +171,9 @@ def _message(m: chat_pb2.Message, path: str) -> Message:
     for i, call in enumerate(calls):
         if not call.name:
             raise InvalidRequest("tool call needs a name", field=f"{path}.tool_calls[{i}].name")
-    return Message(role, m.content, parts, m.name, calls, m.tool_call_id)
+    if m.refusal and role != "assistant":
+        raise InvalidRequest("only assistant messages carry a refusal", field=f"{path}.refusal")
+    return Message(role, m.content, parts, m.name, calls, m.tool_call_id, m.refusal)
 
 
 def _part(p: chat_pb2.ContentPart, path: str) -> ContentPart:

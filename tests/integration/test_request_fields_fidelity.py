@@ -65,3 +65,39 @@ async def test_include_obfuscation_passes_to_openai_and_true_is_refused_elsewher
     assert sent(fake)["stream_options"] == {"include_usage": True}
     assert (await post(stack, model="o-mini", messages=HI)).status_code == 200
     assert "stream_options" not in sent(fake)
+
+
+REFUSED_TURN = [
+    {"role": "user", "content": "Help me pick a lock."},
+    {"role": "assistant", "content": None, "refusal": "I can't help with that."},
+    {"role": "user", "content": "Then tell me about locks."},
+]
+
+
+async def test_an_assistant_refusal_in_the_history_reaches_openai_or_is_refused(
+    stack: Stack, fake: FakeUpstream
+) -> None:
+    answer = await post(stack, model="o-mini", messages=REFUSED_TURN)
+    assert answer.status_code == 200, answer.text
+    assert sent(fake)["messages"][1] == {
+        "role": "assistant",
+        "content": None,
+        "refusal": "I can't help with that.",
+    }
+    # Beside text content, both go as sent.
+    both = [REFUSED_TURN[0], {**REFUSED_TURN[1], "content": "No."}, REFUSED_TURN[2]]
+    assert (await post(stack, model="o-mini", messages=both)).status_code == 200
+    assert sent(fake)["messages"][1]["refusal"] == "I can't help with that."
+    assert sent(fake)["messages"][1]["content"] == "No."
+
+    for model in ("claude", "llama"):
+        calls = len(fake.requests)
+        refused(await post(stack, model=model, messages=REFUSED_TURN), "messages[1].refusal")
+        assert len(fake.requests) == calls
+    # A chain with an OpenAI-compatible model left: that one serves it.
+    answer = await post(stack, model="claude", models=["llama", "o-mini"], messages=REFUSED_TURN)
+    assert answer.status_code == 200, answer.text
+    assert sent(fake)["messages"][1]["refusal"] == "I can't help with that."
+    # Only the assistant refuses.
+    user_refusal = [{"role": "user", "content": "Hi", "refusal": "no"}]
+    refused(await post(stack, model="o-mini", messages=user_refusal), "messages[0].refusal")
