@@ -72,6 +72,9 @@ class Tool:
     description: str = ""
     parameters_json: str = ""
     strict: bool = False
+    # True when the client sent a description, even an empty one: OpenAI-compatible upstreams
+    # get ``description`` (and ``parameters``) only when the client gave it.
+    description_given: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,18 +122,7 @@ class OpenAICompatProvider(HttpProvider):
             body["continue_final_message"] = True
             body["add_generation_prompt"] = False
         if request.tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t.name,
-                        "description": t.description,
-                        "parameters": orjson.loads(t.parameters_json or "{}"),
-                        **({"strict": True} if t.strict else {}),
-                    },
-                }
-                for t in request.tools
-            ]
+            body["tools"] = [{"type": "function", "function": _function(t)} for t in request.tools]
         if request.tool_choice:
             body["tool_choice"] = (
                 {"type": "function", "function": {"name": request.tool_choice}}
@@ -279,6 +268,20 @@ class _ChunkDecoder(StreamDecoder):
                 reasoning_tokens=reasoning,
             ),
         )
+
+
+def _function(tool: chat.Tool) -> dict[str, Any]:
+    """A tool's ``function`` object with what the client gave and nothing more (API reference,
+    "Create chat completion", tools: ``description`` and ``parameters`` are optional, and an
+    absent ``parameters`` means a function without parameters, not ``{}``)."""
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description or tool.description_given:
+        function["description"] = tool.description
+    if tool.parameters_json:
+        function["parameters"] = orjson.loads(tool.parameters_json)
+    if tool.strict:
+        function["strict"] = True
+    return function
 
 
 def _tokens(usage: Any) -> tuple[int, int, int, int]:

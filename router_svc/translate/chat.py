@@ -190,7 +190,7 @@ def _tool(t: chat_pb2.Tool, path: str) -> Tool:
         raise InvalidRequest("tool needs a name", field=f"{path}.name")
     if t.parameters_json:
         _json_object(t.parameters_json, f"{path}.parameters_json")
-    return Tool(t.name, t.description, t.parameters_json, t.strict)
+    return Tool(t.name, t.description, t.parameters_json, t.strict, t.HasField("description"))
 
 
 def _json_object(text: str, field: str) -> None:

@@ -101,3 +101,26 @@ async def test_an_assistant_refusal_in_the_history_reaches_openai_or_is_refused(
     # Only the assistant refuses.
     user_refusal = [{"role": "user", "content": "Hi", "refusal": "no"}]
     refused(await post(stack, model="o-mini", messages=user_refusal), "messages[0].refusal")
+
+
+async def test_a_tool_reaches_openai_with_only_the_fields_the_client_gave(
+    stack: Stack, fake: FakeUpstream
+) -> None:
+    bare = {"type": "function", "function": {"name": "get_time"}}
+    given = {
+        "type": "function",
+        "function": {"name": "get_date", "description": "", "parameters": {}},
+    }
+    described = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather now",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+    for streamed in (False, True):
+        send = stream if streamed else post
+        answer = await send(stack, model="o-mini", messages=HI, tools=[bare, given, described])
+        assert answer.status_code == 200, answer.text
+        assert sent(fake)["tools"] == [bare, given, described]
