@@ -212,6 +212,9 @@ class Completion:
     refusal: str = ""
     # OpenAI's choices[].logprobs object, as JSON text; "" when none.
     logprobs_json: str = ""
+    # OpenAI's top-level service_tier and system_fingerprint of the answer; "" when none.
+    service_tier: str = ""
+    system_fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +237,10 @@ class StreamDelta:
     refusal: str = ""
     # This chunk's choices[].logprobs object, as JSON text; "" when none.
     logprobs_json: str = ""
+    # OpenAI's top-level service_tier and system_fingerprint, as the latest chunk so far gave
+    # them; "" when none did.
+    service_tier: str = ""
+    system_fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -177,6 +177,8 @@ class OpenAICompatProvider(HttpProvider):
             upstream_model=str(data.get("model") or call.model),
             refusal=_text(message.get("refusal"), "refusal"),
             logprobs_json=_logprobs(choice),
+            service_tier=_text(data.get("service_tier"), "service_tier"),
+            system_fingerprint=_text(data.get("system_fingerprint"), "system_fingerprint"),
         )
 
     def decoder(self, call: ProviderCall) -> StreamDecoder:
@@ -196,6 +198,10 @@ class _ChunkDecoder(StreamDecoder):
         self._usage: tuple[int, int, int, int] | None = None
         self._text_chars = 0
         self._saw_tools = False
+        # Top-level service_tier and system_fingerprint ("The chat completion chunk object"),
+        # the latest a chunk gave: every delta carries them.
+        self._tier = ""
+        self._fingerprint = ""
 
     def feed(self, payload: str) -> Iterable[chat.StreamEvent]:
         if payload == "[DONE]":
@@ -223,6 +229,9 @@ class _ChunkDecoder(StreamDecoder):
         # Read the whole chunk before changing any state: a chunk found bad halfway is skipped
         # as a whole.
         usage = _tokens(chunk["usage"]) if chunk.get("usage") else self._usage
+        tier = _text(chunk.get("service_tier"), "service_tier") or self._tier
+        fingerprint = _text(chunk.get("system_fingerprint"), "system_fingerprint")
+        fingerprint = fingerprint or self._fingerprint
         events: list[chat.StreamEvent] = []
         finish, chars, tools = self._finish, 0, False
         for choice in chunk.get("choices") or ():
@@ -247,10 +256,11 @@ class _ChunkDecoder(StreamDecoder):
             refusal, logprobs = _text(delta.get("refusal"), "refusal"), _logprobs(choice)
             if piece or calls or refusal or logprobs:
                 chars += len(piece) + len(refusal) + sum(len(c.arguments) for c in calls)
-                events.append(chat.StreamDelta(piece, calls, refusal, logprobs))
+                events.append(chat.StreamDelta(piece, calls, refusal, logprobs, tier, fingerprint))
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
         self._usage, self._finish = usage, finish
+        self._tier, self._fingerprint = tier, fingerprint
         self._text_chars += chars
         self._saw_tools = self._saw_tools or tools
         return events

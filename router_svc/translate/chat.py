@@ -309,6 +309,8 @@ def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
             refusal=completion.refusal,
         ),
         logprobs_json=completion.logprobs_json,
+        service_tier=completion.service_tier,
+        system_fingerprint=completion.system_fingerprint,
         finish_reason=finish_reason(completion.finish_reason),
         usage=_usage(completion.usage, served.cost_usd),
         attempts=attempts_to_proto(served.attempts),
@@ -330,6 +332,8 @@ def stream_chunk(
                 tool_calls=tool_call_deltas(event.tool_calls),
                 refusal=event.refusal,
                 logprobs_json=event.logprobs_json,
+                service_tier=event.service_tier,
+                system_fingerprint=event.system_fingerprint,
             )
         )
     if isinstance(event, StreamStarted):

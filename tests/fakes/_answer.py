@@ -53,6 +53,10 @@ class Reported:
     """OpenAI: log probabilities were asked for, with this many alternatives per token."""
     stop_reason: str | None = None
     """Anthropic: the ``stop_reason`` sent instead of the one the answer implies."""
+    service_tier: str | None = None
+    """OpenAI: the top-level ``service_tier`` (None: no key)."""
+    system_fingerprint: str | None = None
+    """OpenAI: the top-level ``system_fingerprint`` (None: ``null``)."""
 
 
 @dataclass(frozen=True)

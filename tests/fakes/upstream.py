@@ -285,6 +285,8 @@ class FakeUpstream:
                 behavior.refusal,
                 _top_logprobs(body),
                 behavior.stop_reason,
+                behavior.service_tier,
+                behavior.system_fingerprint,
             ),
         )
         if not streaming:

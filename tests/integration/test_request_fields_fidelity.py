@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.fakes import FakeUpstream
+from tests.fakes import Behavior, FakeUpstream
 
 from .conftest import Stack
 from .test_request_fields_parts import KEY, fake, post, refused, sent, stack
@@ -124,3 +124,34 @@ async def test_a_tool_reaches_openai_with_only_the_fields_the_client_gave(
         answer = await send(stack, model="o-mini", messages=HI, tools=[bare, given, described])
         assert answer.status_code == 200, answer.text
         assert sent(fake)["tools"] == [bare, given, described]
+
+
+async def test_service_tier_and_system_fingerprint_reach_the_openai_sdk(
+    stack: Stack, fake: FakeUpstream
+) -> None:
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=f"{stack.url}/v1", api_key=KEY, max_retries=0)
+    # Nothing sent, nothing shown: no key at all, as from compatible servers without them.
+    plain = await client.chat.completions.create(model="o-mini", messages=HI)  # type: ignore[arg-type]
+    assert "service_tier" not in plain.model_dump(exclude_unset=True)
+    assert plain.system_fingerprint is None
+
+    fake.set(None, Behavior(service_tier="default", system_fingerprint="fp_44709d6fcb"))
+    answer = await client.chat.completions.create(model="o-mini", messages=HI)  # type: ignore[arg-type]
+    assert (answer.service_tier, answer.system_fingerprint) == ("default", "fp_44709d6fcb")
+
+    fake.set(None, Behavior(service_tier="flex", system_fingerprint="fp_stream"))
+    chunks = [
+        chunk
+        async for chunk in await client.chat.completions.create(
+            model="o-mini",
+            messages=HI,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    ]
+    assert len(chunks) >= 3
+    for chunk in chunks:
+        assert (chunk.service_tier, chunk.system_fingerprint) == ("flex", "fp_stream"), chunk
+    await client.close()
