@@ -11,7 +11,7 @@ import orjson
 
 from gateway.errors import InvalidRequest, UpstreamError, from_rpc_error
 from gateway.translate.chat_fields import check_fields
-from gateway.translate.chat_options import parse_options
+from gateway.translate.chat_options import parse_options, parse_stream_options
 from gateway.translate.fallbacks import client_param, parse_fallbacks
 from gateway.validate import (
     check_length,
@@ -154,17 +154,7 @@ def parse_chat_request(
         _router_extension(extension, chat)
 
     stream = optional_bool(obj, "stream") or False
-    include_usage = False
-    if (stream_options := optional_object(obj, "stream_options")) is not None:
-        if not stream:
-            raise InvalidRequest(
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                "stream_options",
-            )
-        include_usage = optional_bool(stream_options, "include_usage", "stream_options") or False
-        obfuscation = optional_bool(stream_options, "include_obfuscation", "stream_options")
-        if obfuscation is not None:
-            chat.include_obfuscation = obfuscation
+    include_usage = parse_stream_options(obj, chat, stream=stream)
     return ParsedRequest(chat, stream, include_usage, fallback_params)
 
 
