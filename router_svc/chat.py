@@ -54,6 +54,8 @@ class Message:
     name: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str = ""
+    # An assistant message's refusal (OpenAI's message.refusal) in the history; "" = none.
+    refusal: str = ""
 
     def text(self) -> str:
         """All text of the message, parts included."""
@@ -70,6 +72,9 @@ class Tool:
     description: str = ""
     parameters_json: str = ""
     strict: bool = False
+    # True when the client sent a description, even an empty one: OpenAI-compatible upstreams
+    # get ``description`` (and ``parameters``) only when the client gave it.
+    description_given: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +145,8 @@ class ChatRequest:
     # Provider-specific extras: a JSON object as text, merged into the upstream body
     # (router_svc.providers.extras); "" = none.
     extra_body: str = ""
+    # OpenAI's stream_options.include_obfuscation as sent; None = unset.
+    include_obfuscation: bool | None = None
 
     @property
     def output_limit(self) -> int | None:
@@ -210,6 +217,9 @@ class Completion:
     refusal: str = ""
     # OpenAI's choices[].logprobs object, as JSON text; "" when none.
     logprobs_json: str = ""
+    # OpenAI's top-level service_tier and system_fingerprint of the answer; "" when none.
+    service_tier: str = ""
+    system_fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +242,10 @@ class StreamDelta:
     refusal: str = ""
     # This chunk's choices[].logprobs object, as JSON text; "" when none.
     logprobs_json: str = ""
+    # OpenAI's top-level service_tier and system_fingerprint, as the latest chunk so far gave
+    # them; "" when none did.
+    service_tier: str = ""
+    system_fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)

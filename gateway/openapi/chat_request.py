@@ -45,7 +45,7 @@ def _content(*parts: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [STRING, {"type": "array", "minItems": 1, "items": items}]}
 
 
-# Messages other than the assistant's must not carry tool calls.
+# Messages other than the assistant's must not carry tool calls or a refusal.
 _NO_TOOL_CALLS: Final = {"type": "null"}
 
 _MESSAGE = {
@@ -58,6 +58,7 @@ _MESSAGE = {
                 "content": _content(_TEXT_PART),
                 "name": OPT_STRING,
                 "tool_calls": _NO_TOOL_CALLS,
+                "refusal": _NO_TOOL_CALLS,
             },
         ),
         obj(
@@ -67,6 +68,7 @@ _MESSAGE = {
                 "content": _content(_TEXT_PART, _IMAGE_PART),
                 "name": OPT_STRING,
                 "tool_calls": _NO_TOOL_CALLS,
+                "refusal": _NO_TOOL_CALLS,
             },
         ),
         obj(
@@ -76,10 +78,12 @@ _MESSAGE = {
                 "content": {"anyOf": [_content(_TEXT_PART, _REFUSAL_PART), {"type": "null"}]},
                 "name": OPT_STRING,
                 "tool_calls": {"type": ["array", "null"], "items": ref("ToolCall")},
+                "refusal": OPT_STRING,
             },
-            description="Content may be null only when the message has tool calls.",
+            description="Content may be null only when the message has tool calls or a refusal.",
             anyOf=[
                 {"required": ["content"], "properties": {"content": {"type": ["string", "array"]}}},
+                {"required": ["refusal"], "properties": {"refusal": {"type": "string"}}},
                 {
                     "required": ["tool_calls"],
                     "properties": {"tool_calls": {"type": "array", "minItems": 1}},
@@ -94,6 +98,7 @@ _MESSAGE = {
                 "tool_call_id": {"type": "string", "minLength": 1},
                 "name": OPT_STRING,
                 "tool_calls": _NO_TOOL_CALLS,
+                "refusal": _NO_TOOL_CALLS,
             },
         ),
     ],
@@ -313,7 +318,10 @@ _CHAT_REQUEST = {
         "stream_options": {
             "type": ["object", "null"],
             "description": "Only with 'stream': true.",
-            "properties": {"include_usage": {"type": ["boolean", "null"]}},
+            "properties": {
+                "include_usage": {"type": ["boolean", "null"]},
+                "include_obfuscation": {"type": ["boolean", "null"]},
+            },
         },
         "llmrouter": _ROUTER_OPTIONS,
         **_UNSUPPORTED,

@@ -88,6 +88,9 @@ _COMPLETION = obj(
             ),
         },
         "usage": ref("Usage"),
+        # As an OpenAI-compatible upstream sent them; absent when it sent none.
+        "service_tier": STRING,
+        "system_fingerprint": STRING,
     },
 )
 
@@ -119,6 +122,8 @@ _CHUNK = obj(
             ),
         },
         "usage": {"anyOf": [ref("Usage"), {"type": "null"}]},
+        "service_tier": STRING,
+        "system_fingerprint": STRING,
     },
 )
 # One server-sent event: a chunk, an error (then the stream ends), or the final [DONE].

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.errors import InvalidRequest
-from gateway.validate import expect_one_of, optional_bool, optional_int
+from gateway.validate import expect_one_of, optional_bool, optional_int, optional_object
 from llmrouter import chat_rules
 from llmrouter.v1 import chat_pb2
 
-__all__ = ["parse_options"]
+__all__ = ["parse_options", "parse_stream_options"]
 
 
 def parse_options(obj: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None:
@@ -52,3 +52,22 @@ def parse_options(obj: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None:
             raise InvalidRequest(
                 f"Unsupported parameter: '{name}' is not supported by this router.", name
             )
+
+
+def parse_stream_options(
+    obj: Mapping[str, Any], chat: chat_pb2.ChatRequest, *, stream: bool
+) -> bool:
+    """``stream_options`` of the body ``obj`` (only with ``stream``): sets
+    ``include_obfuscation`` on ``chat`` when given and returns ``include_usage`` (False when
+    absent), which the gateway itself honours; InvalidRequest names the param."""
+    if (options := optional_object(obj, "stream_options")) is None:
+        return False
+    if not stream:
+        raise InvalidRequest(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+        )
+    obfuscation = optional_bool(options, "include_obfuscation", "stream_options")
+    if obfuscation is not None:
+        chat.include_obfuscation = obfuscation
+    return optional_bool(options, "include_usage", "stream_options") or False

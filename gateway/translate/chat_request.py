@@ -11,7 +11,7 @@ import orjson
 
 from gateway.errors import InvalidRequest, UpstreamError, from_rpc_error
 from gateway.translate.chat_fields import check_fields
-from gateway.translate.chat_options import parse_options
+from gateway.translate.chat_options import parse_options, parse_stream_options
 from gateway.translate.fallbacks import client_param, parse_fallbacks
 from gateway.validate import (
     check_length,
@@ -154,14 +154,7 @@ def parse_chat_request(
         _router_extension(extension, chat)
 
     stream = optional_bool(obj, "stream") or False
-    include_usage = False
-    if (stream_options := optional_object(obj, "stream_options")) is not None:
-        if not stream:
-            raise InvalidRequest(
-                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                "stream_options",
-            )
-        include_usage = optional_bool(stream_options, "include_usage", "stream_options") or False
+    include_usage = parse_stream_options(obj, chat, stream=stream)
     return ParsedRequest(chat, stream, include_usage, fallback_params)
 
 
@@ -182,10 +175,19 @@ def _message(raw: Any, param: str) -> chat_pb2.Message:
         calls = expect_list(obj["tool_calls"], calls_param)
         message.tool_calls.extend(_tool_call(c, join(calls_param, j)) for j, c in enumerate(calls))
 
+    if (refusal := optional_str(obj, "refusal", param)) is not None:
+        if role != "assistant":
+            refusal_param = join(param, "refusal")
+            raise InvalidRequest(
+                f"Invalid parameter: '{refusal_param}' is only allowed in assistant messages.",
+                refusal_param,
+            )
+        message.refusal = refusal
+
     content = obj.get("content")
     content_param = join(param, "content")
     if content is None:
-        if not (role == "assistant" and message.tool_calls):
+        if not (role == "assistant" and (message.tool_calls or message.refusal)):
             raise InvalidRequest(f"Missing required parameter: '{content_param}'.", content_param)
     elif isinstance(content, str):
         message.content = content

@@ -59,6 +59,7 @@ def completion(response: router_service_pb2.CompleteResponse) -> dict[str, Any]:
             }
         ],
         "usage": _usage(response.usage),
+        **_served_by(response.service_tier, response.system_fingerprint),
     }
 
 
@@ -99,6 +100,8 @@ class ChunkStream:
         self._started = False
         self._role_sent = False
         self._saw_tool_calls = False
+        # The upstream's service_tier and system_fingerprint, the latest a delta carried.
+        self._served_by: dict[str, str] = {}
         # The text sent so far and the deltas that carried it (a stream resumed elsewhere
         # continues that text, gateway.resume).
         self._text: list[str] = []
@@ -169,6 +172,9 @@ class ChunkStream:
         if not self._role_sent:
             body["role"] = "assistant"
         self.deltas += 1
+        self._served_by = (
+            _served_by(delta.service_tier, delta.system_fingerprint) or self._served_by
+        )
         if delta.content:
             body["content"] = delta.content
             self._text.append(delta.content)
@@ -208,6 +214,7 @@ class ChunkStream:
             "object": "chat.completion.chunk",
             "created": self._created,
             "model": self._model,
+            **self._served_by,
             "choices": choices,
         }
         if self._include_usage:
@@ -283,6 +290,13 @@ def _usage(usage: chat_pb2.Usage) -> dict[str, Any]:
         "prompt_tokens_details": {"cached_tokens": usage.cache_read_tokens},
         "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
     }
+
+
+def _served_by(service_tier: str, system_fingerprint: str) -> dict[str, str]:
+    """OpenAI's top-level ``service_tier`` and ``system_fingerprint`` keys (API reference, "The
+    chat completion object" and "... chunk object"), each only when the upstream sent it."""
+    keys = {"service_tier": service_tier, "system_fingerprint": system_fingerprint}
+    return {key: value for key, value in keys.items() if value}
 
 
 def _created(response: router_service_pb2.CompleteResponse) -> int:

@@ -31,7 +31,12 @@ __all__ = ["client_param", "parse_fallbacks"]
 _ROUTER_FALLBACK: Final = re.compile(r"chat\.fallback_models\[(\d+)\]")
 _ROUTER_MODEL: Final = "chat.model"
 # Refusals the router names by their path in the body, behind "chat.".
-_BODY_PATHS: Final = ("chat.messages[", "chat.tools[", "chat.response_format.")
+_BODY_PATHS: Final = (
+    "chat.messages[",
+    "chat.tools[",
+    "chat.response_format.",
+    "chat.stream_options.",
+)
 # ChatRequest fields named as in the body (chat.reasoning_effort -> reasoning_effort).
 _SAME_NAME: Final = frozenset(
     (

@@ -64,7 +64,7 @@ def openai_messages(messages: tuple[chat.Message, ...]) -> list[dict[str, Any]]:
                 for p in m.parts
             ]
         else:
-            item["content"] = m.content if (m.content or not m.tool_calls) else None
+            item["content"] = m.content if (m.content or not (m.tool_calls or m.refusal)) else None
         if m.name:
             item["name"] = m.name
         if m.tool_calls:
@@ -78,6 +78,9 @@ def openai_messages(messages: tuple[chat.Message, ...]) -> list[dict[str, Any]]:
             ]
         if m.tool_call_id:
             item["tool_call_id"] = m.tool_call_id
+        if m.refusal:
+            # API reference, "Create chat completion", assistant message: refusal.
+            item["refusal"] = m.refusal
         out.append(item)
     return out
 
@@ -119,18 +122,7 @@ class OpenAICompatProvider(HttpProvider):
             body["continue_final_message"] = True
             body["add_generation_prompt"] = False
         if request.tools:
-            body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t.name,
-                        "description": t.description,
-                        "parameters": orjson.loads(t.parameters_json or "{}"),
-                        **({"strict": True} if t.strict else {}),
-                    },
-                }
-                for t in request.tools
-            ]
+            body["tools"] = [{"type": "function", "function": _function(t)} for t in request.tools]
         if request.tool_choice:
             body["tool_choice"] = (
                 {"type": "function", "function": {"name": request.tool_choice}}
@@ -155,6 +147,9 @@ class OpenAICompatProvider(HttpProvider):
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
+            if request.include_obfuscation is not None:
+                # API reference, "Create chat completion", stream_options.include_obfuscation.
+                body["stream_options"]["include_obfuscation"] = request.include_obfuscation
         return body
 
     def decode(self, call: ProviderCall, data: Any) -> chat.Completion:
@@ -183,6 +178,8 @@ class OpenAICompatProvider(HttpProvider):
             upstream_model=str(data.get("model") or call.model),
             refusal=_text(message.get("refusal"), "refusal"),
             logprobs_json=_logprobs(choice),
+            service_tier=_text(data.get("service_tier"), "service_tier"),
+            system_fingerprint=_text(data.get("system_fingerprint"), "system_fingerprint"),
         )
 
     def decoder(self, call: ProviderCall) -> StreamDecoder:
@@ -202,6 +199,10 @@ class _ChunkDecoder(StreamDecoder):
         self._usage: tuple[int, int, int, int] | None = None
         self._text_chars = 0
         self._saw_tools = False
+        # Top-level service_tier and system_fingerprint ("The chat completion chunk object"),
+        # the latest a chunk gave: every delta carries them.
+        self._tier = ""
+        self._fingerprint = ""
 
     def feed(self, payload: str) -> Iterable[chat.StreamEvent]:
         if payload == "[DONE]":
@@ -234,6 +235,9 @@ class _ChunkDecoder(StreamDecoder):
         # Read the whole chunk before changing any state: a chunk found bad halfway is skipped
         # as a whole.
         usage = _tokens(chunk["usage"]) if chunk.get("usage") else self._usage
+        tier = _text(chunk.get("service_tier"), "service_tier") or self._tier
+        fingerprint = _text(chunk.get("system_fingerprint"), "system_fingerprint")
+        fingerprint = fingerprint or self._fingerprint
         events: list[chat.StreamEvent] = []
         finish, chars, tools = self._finish, 0, False
         for choice in chunk.get("choices") or ():
@@ -258,10 +262,11 @@ class _ChunkDecoder(StreamDecoder):
             refusal, logprobs = _text(delta.get("refusal"), "refusal"), _logprobs(choice)
             if piece or calls or refusal or logprobs:
                 chars += len(piece) + len(refusal) + sum(len(c.arguments) for c in calls)
-                events.append(chat.StreamDelta(piece, calls, refusal, logprobs))
+                events.append(chat.StreamDelta(piece, calls, refusal, logprobs, tier, fingerprint))
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
         self._usage, self._finish = usage, finish
+        self._tier, self._fingerprint = tier, fingerprint
         self._text_chars += chars
         self._saw_tools = self._saw_tools or tools
         return events
@@ -298,6 +303,20 @@ def _first_choice(choices: Any) -> Any:
         if choice.get("index", position) == 0:
             return choice
     raise KeyError("choices")
+
+
+def _function(tool: chat.Tool) -> dict[str, Any]:
+    """A tool's ``function`` object with what the client gave and nothing more (API reference,
+    "Create chat completion", tools: ``description`` and ``parameters`` are optional, and an
+    absent ``parameters`` means a function without parameters, not ``{}``)."""
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description or tool.description_given:
+        function["description"] = tool.description
+    if tool.parameters_json:
+        function["parameters"] = orjson.loads(tool.parameters_json)
+    if tool.strict:
+        function["strict"] = True
+    return function
 
 
 def _tokens(usage: Any) -> tuple[int, int, int, int]:

@@ -171,7 +171,9 @@ def _message(m: chat_pb2.Message, path: str) -> Message:
     for i, call in enumerate(calls):
         if not call.name:
             raise InvalidRequest("tool call needs a name", field=f"{path}.tool_calls[{i}].name")
-    return Message(role, m.content, parts, m.name, calls, m.tool_call_id)
+    if m.refusal and role != "assistant":
+        raise InvalidRequest("only assistant messages carry a refusal", field=f"{path}.refusal")
+    return Message(role, m.content, parts, m.name, calls, m.tool_call_id, m.refusal)
 
 
 def _part(p: chat_pb2.ContentPart, path: str) -> ContentPart:
@@ -188,7 +190,7 @@ def _tool(t: chat_pb2.Tool, path: str) -> Tool:
         raise InvalidRequest("tool needs a name", field=f"{path}.name")
     if t.parameters_json:
         _json_object(t.parameters_json, f"{path}.parameters_json")
-    return Tool(t.name, t.description, t.parameters_json, t.strict)
+    return Tool(t.name, t.description, t.parameters_json, t.strict, t.HasField("description"))
 
 
 def _json_object(text: str, field: str) -> None:
@@ -307,6 +309,8 @@ def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
             refusal=completion.refusal,
         ),
         logprobs_json=completion.logprobs_json,
+        service_tier=completion.service_tier,
+        system_fingerprint=completion.system_fingerprint,
         finish_reason=finish_reason(completion.finish_reason),
         usage=_usage(completion.usage, served.cost_usd),
         attempts=attempts_to_proto(served.attempts),
@@ -328,6 +332,8 @@ def stream_chunk(
                 tool_calls=tool_call_deltas(event.tool_calls),
                 refusal=event.refusal,
                 logprobs_json=event.logprobs_json,
+                service_tier=event.service_tier,
+                system_fingerprint=event.system_fingerprint,
             )
         )
     if isinstance(event, StreamStarted):

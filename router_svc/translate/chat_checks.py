@@ -29,6 +29,8 @@ def openai_options(chat: chat_pb2.ChatRequest, path: str) -> dict[str, Any]:
                 "max_completion_tokens must be positive", field=f"{path}.max_completion_tokens"
             )
         options["max_completion_tokens"] = chat.max_completion_tokens
+    if chat.HasField("include_obfuscation"):
+        options["include_obfuscation"] = chat.include_obfuscation
     if chat.HasField("logprobs"):
         options["logprobs"] = chat.logprobs
     if chat.HasField("top_logprobs"):

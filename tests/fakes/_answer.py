@@ -59,6 +59,10 @@ class Reported:
     """OpenAI: another choice (``index`` 1) listed before the answer."""
     cache_write_1h_tokens: int = 0
     """Anthropic: the part of the cache writes written to the 1-hour cache."""
+    service_tier: str | None = None
+    """OpenAI: the top-level ``service_tier`` (None: no key)."""
+    system_fingerprint: str | None = None
+    """OpenAI: the top-level ``system_fingerprint`` (None: ``null``)."""
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,14 @@ class Behavior:
     """OpenAI non-streaming: ``choices`` lists an extra choice (``index`` 1) before the answer
     (``index`` 0); the API reference gives each choice its ``index`` ("The chat completion
     object": ``choices[].index``), not its position."""
+    service_tier: str | None = None
+    """OpenAI: the top-level ``service_tier`` of the completion and of every chunk (API
+    reference, "The chat completion object" / "The chat completion chunk object": the tier
+    that served the request, e.g. "default"); None leaves the key out, as compatible servers
+    do."""
+    system_fingerprint: str | None = None
+    """OpenAI: the top-level ``system_fingerprint`` (same sections: the backend configuration,
+    e.g. "fp_44709d6fcb"); None sends ``null``."""
     reject_max_tokens: bool = False
     """A request with ``max_tokens`` gets OpenAI's 400 for reasoning models (API reference,
     chat completions, ``max_tokens``: "not compatible with o-series models"; the error is

@@ -87,7 +87,8 @@ class OpenAIChat(WireFormat):
                 },
             ],
             "usage": _usage(answer),
-            "system_fingerprint": None,
+            "system_fingerprint": answer.reported.system_fingerprint,
+            **_tier(answer),
         }
 
     def stream(self, answer: Answer, body: JSONObject) -> Stream:
@@ -101,7 +102,8 @@ class OpenAIChat(WireFormat):
                 "object": "chat.completion.chunk",
                 "created": answer.created,
                 "model": answer.model,
-                "system_fingerprint": None,
+                "system_fingerprint": answer.reported.system_fingerprint,
+                **_tier(answer),
                 "choices": choices,
             }
             if include_usage or usage is not None:
@@ -258,3 +260,9 @@ def _usage(answer: Answer) -> JSONObject:
     elif reported.usage_details == "null":
         usage["prompt_tokens_details"] = usage["completion_tokens_details"] = None
     return usage
+
+
+def _tier(answer: Answer) -> JSONObject:
+    """The top-level ``service_tier`` key, when the behaviour sets one."""
+    tier = answer.reported.service_tier
+    return {} if tier is None else {"service_tier": tier}

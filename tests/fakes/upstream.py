@@ -288,6 +288,8 @@ class FakeUpstream:
                 behavior.continuous_usage,
                 behavior.choices_reversed,
                 behavior.cache_write_1h_tokens,
+                behavior.service_tier,
+                behavior.system_fingerprint,
             ),
         )
         if not streaming:
