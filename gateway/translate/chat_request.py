@@ -72,10 +72,6 @@ class ParsedRequest:
         """The request for RouterService.Complete."""
         return router_service_pb2.CompleteRequest(chat=self.chat)
 
-    def stream_request(self) -> router_service_pb2.StreamCompleteRequest:
-        """The request for RouterService.StreamComplete."""
-        return router_service_pb2.StreamCompleteRequest(chat=self.chat)
-
     def route_request(self) -> router_service_pb2.RouteRequest:
         """The request for RouterService.Route."""
         return router_service_pb2.RouteRequest(chat=self.chat)
