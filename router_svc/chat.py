@@ -220,6 +220,10 @@ class Completion:
     # OpenAI's top-level service_tier and system_fingerprint of the answer; "" when none.
     service_tier: str = ""
     system_fingerprint: str = ""
+    # The model's reasoning (thinking) text given beside the answer, as the upstream sent it
+    # (OpenAI-compatible reasoning_content/reasoning, Anthropic thinking blocks, Ollama
+    # message.thinking); "" when none. Content: never in spans, logs or the ledger.
+    reasoning_content: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +250,8 @@ class StreamDelta:
     # them; "" when none did.
     service_tier: str = ""
     system_fingerprint: str = ""
+    # Next piece of the model's reasoning (thinking) text (see Completion.reasoning_content).
+    reasoning_content: str = ""
 
 
 @dataclass(frozen=True, slots=True)

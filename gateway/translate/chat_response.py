@@ -35,7 +35,10 @@ _FINISH_REASONS: Final[Mapping[int, str]] = {
 
 
 def completion(response: router_service_pb2.CompleteResponse) -> dict[str, Any]:
-    """A ``chat.completion`` object for a finished request."""
+    """A ``chat.completion`` object for a finished request. The model's reasoning text, when
+    its upstream gave one, is ``message.reasoning_content`` beside ``content``: the de-facto
+    OpenAI-compatible shape (DeepSeek's API, "Reasoning Model (deepseek-reasoner)"; vLLM's
+    "Reasoning Outputs"), which OpenAI's own schema lacks; absent when there is none."""
     tool_calls = [_tool_call_json(call) for call in response.message.tool_calls]
     text, refusal = _text(response.message), response.message.refusal
     message: dict[str, Any] = {
@@ -45,6 +48,8 @@ def completion(response: router_service_pb2.CompleteResponse) -> dict[str, Any]:
     }
     if tool_calls:
         message["tool_calls"] = tool_calls
+    if response.reasoning_content:
+        message["reasoning_content"] = response.reasoning_content
     return {
         "id": f"chatcmpl-{response.id}",
         "object": "chat.completion",
@@ -183,6 +188,10 @@ class ChunkStream:
             body["tool_calls"] = [_tool_call_delta_json(t) for t in delta.tool_calls]
         if delta.refusal:
             body["refusal"] = delta.refusal
+        if delta.reasoning_content:
+            # delta.reasoning_content, as DeepSeek and vLLM stream it (see completion()).
+            # Not kept in self._text: a resumed stream continues the answer's text only.
+            body["reasoning_content"] = delta.reasoning_content
         if not self._role_sent:
             self._role_sent = True
             body.setdefault("content", None if delta.tool_calls or delta.refusal else "")

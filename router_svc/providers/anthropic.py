@@ -18,7 +18,7 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from .anthropic_json import as_json_answer, json_answer_stream, json_tool, json_tool_name
-from .anthropic_stream import EventDecoder, TokenCounts, finish_reason
+from .anthropic_stream import EventDecoder, TokenCounts, finish_reason, thinking_text
 from .base import provider_kind
 from .call import ProviderCall
 from .http import HttpProvider
@@ -209,7 +209,8 @@ class AnthropicProvider(HttpProvider):
                 yield event
 
     def decode(self, call: ProviderCall, data: Any) -> chat.Completion:
-        """The text and tool-use blocks of a message."""
+        """The text and tool-use blocks of a message, and the text of its thinking blocks as
+        the reasoning (:func:`.anthropic_stream.thinking_text`)."""
         text = "".join(b["text"] for b in data["content"] if b["type"] == "text")
         calls = tuple(
             chat.ToolCall(b["id"], b["name"], orjson.dumps(b.get("input") or {}).decode())
@@ -227,6 +228,7 @@ class AnthropicProvider(HttpProvider):
             finish_reason=finish_reason(self, data.get("stop_reason"), counts.usage()),
             usage=counts.usage(),
             upstream_model=str(data.get("model") or call.model),
+            reasoning_content="".join(thinking_text(b) for b in data["content"]),
         )
 
     def decoder(self, call: ProviderCall) -> StreamDecoder:

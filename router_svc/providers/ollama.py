@@ -117,6 +117,7 @@ class OllamaProvider(HttpProvider):
             finish_reason=_finish(data.get("done_reason"), calls),  # type: ignore[arg-type]
             usage=_usage(data, call.request),
             upstream_model=str(data.get("model") or call.model),
+            reasoning_content=_thinking(message),
         )
 
     def decoder(self, call: ProviderCall) -> StreamDecoder:
@@ -153,8 +154,9 @@ class _LineDecoder(StreamDecoder):
         piece = message.get("content") or ""
         if not isinstance(piece, str):
             raise TypeError("content")
+        thinking = _thinking(message)
         events: list[chat.StreamEvent] = []
-        if piece or calls:
+        if piece or calls or thinking:
             events.append(
                 chat.StreamDelta(
                     content=piece,
@@ -162,6 +164,7 @@ class _LineDecoder(StreamDecoder):
                         chat.ToolCallDelta(seen + i, c.id, c.name, c.arguments)
                         for i, c in enumerate(calls)
                     ),
+                    reasoning_content=thinking,
                 )
             )
         seen += len(calls)
@@ -179,6 +182,18 @@ class _LineDecoder(StreamDecoder):
 
     def finished(self) -> chat.StreamEnd | None:
         return self._end
+
+
+def _thinking(message: Any) -> str:
+    """A message's ``thinking`` (API reference, "Generate a chat completion": a thinking
+    model's reasoning, ``message.thinking`` beside ``message.content``, whole or one piece per
+    streamed line); "" when absent or null, TypeError when not a string."""
+    thinking = message.get("thinking")
+    if thinking is None:
+        return ""
+    if not isinstance(thinking, str):
+        raise TypeError("thinking")
+    return thinking
 
 
 def _loads(text: str) -> Any:

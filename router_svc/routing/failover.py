@@ -286,7 +286,7 @@ class Engine:
         upstream = entry.provider.stream(call)
         seam = Seam(prefill)
         committed = False
-        chunks = chars = 0  # relayed by this attempt
+        chunks = chars = 0  # relayed by this attempt (chars: reasoning too)
         ours = len(answer.parts)  # where this attempt's part of the answer begins
         failure: ProviderError
         try:
@@ -335,7 +335,7 @@ class Engine:
                     )
                     return
                 chunks += 1
-                chars += len(event.content) + len(event.refusal)
+                chars += len(event.content) + len(event.refusal) + len(event.reasoning_content)
                 if event.tool_calls:
                     chars += sum(len(c.arguments) for c in event.tool_calls)
                 answer.add(event)

@@ -311,6 +311,7 @@ def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
         logprobs_json=completion.logprobs_json,
         service_tier=completion.service_tier,
         system_fingerprint=completion.system_fingerprint,
+        reasoning_content=completion.reasoning_content,
         finish_reason=finish_reason(completion.finish_reason),
         usage=_usage(completion.usage, served.cost_usd),
         attempts=attempts_to_proto(served.attempts),
@@ -334,6 +335,7 @@ def stream_chunk(
                 logprobs_json=event.logprobs_json,
                 service_tier=event.service_tier,
                 system_fingerprint=event.system_fingerprint,
+                reasoning_content=event.reasoning_content,
             )
         )
     if isinstance(event, StreamStarted):
