@@ -1,8 +1,9 @@
 """Issue 16, fields the newcomer found dropped or normalised: ``stream_options.
 include_obfuscation``, an assistant message's ``refusal`` and a tool's absent ``description``
 and ``parameters``. Each reaches an OpenAI-compatible upstream as the client sent it (OpenAI
-API reference, "Create chat completion"); the Anthropic and Ollama kinds refuse what they
-cannot carry with a 400 naming the field.
+API reference, "Create chat completion"), a tool reaches Ollama likewise and Anthropic with no
+invented ``description``; the Anthropic and Ollama kinds refuse what they cannot carry with a
+400 naming the field.
 
 Real gateway, router and metrics processes (the stack of ``test_request_fields_parts``); the
 fake upstream records the exact upstream body.
@@ -22,6 +23,19 @@ from .test_request_fields_parts import KEY, fake, post, refused, sent, stack
 __all__ = ["fake", "stack"]
 
 HI = [{"role": "user", "content": "Hi"}]
+TOOL_BARE = {"type": "function", "function": {"name": "get_time"}}
+TOOL_GIVEN = {
+    "type": "function",
+    "function": {"name": "get_date", "description": "", "parameters": {}},
+}
+TOOL_DESCRIBED: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather now",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
 
 
 async def stream(stack: Stack, **body: Any) -> httpx.Response:
@@ -106,24 +120,38 @@ async def test_an_assistant_refusal_in_the_history_reaches_openai_or_is_refused(
 async def test_a_tool_reaches_openai_with_only_the_fields_the_client_gave(
     stack: Stack, fake: FakeUpstream
 ) -> None:
-    bare = {"type": "function", "function": {"name": "get_time"}}
-    given = {
-        "type": "function",
-        "function": {"name": "get_date", "description": "", "parameters": {}},
-    }
-    described = {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather now",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
+    bare, given, described = TOOL_BARE, TOOL_GIVEN, TOOL_DESCRIBED
     for streamed in (False, True):
         send = stream if streamed else post
         answer = await send(stack, model="o-mini", messages=HI, tools=[bare, given, described])
         assert answer.status_code == 200, answer.text
         assert sent(fake)["tools"] == [bare, given, described]
+
+
+async def test_a_tool_reaches_ollama_and_anthropic_with_no_invented_keys(
+    stack: Stack, fake: FakeUpstream
+) -> None:
+    # Ollama's /api/chat takes OpenAI's function-tool object: each goes exactly as given (it
+    # was {"description": "", "parameters": {}} for the bare one).
+    tools = [TOOL_BARE, TOOL_GIVEN, TOOL_DESCRIBED]
+    for streamed in (False, True):
+        send = stream if streamed else post
+        answer = await send(stack, model="llama", messages=HI, tools=tools)
+        assert answer.status_code == 200, answer.text
+        assert sent(fake)["tools"] == tools
+    # Anthropic's tools[]: description only when given; input_schema is required, so a
+    # function without parameters gets the empty object schema.
+    answer = await post(stack, model="claude", messages=HI, tools=tools)
+    assert answer.status_code == 200, answer.text
+    assert sent(fake)["tools"] == [
+        {"name": "get_time", "input_schema": {"type": "object"}},
+        {"name": "get_date", "description": "", "input_schema": {}},
+        {
+            "name": "get_weather",
+            "description": "Weather now",
+            "input_schema": TOOL_DESCRIBED["function"]["parameters"],
+        },
+    ]
 
 
 async def test_service_tier_and_system_fingerprint_reach_the_openai_sdk(
