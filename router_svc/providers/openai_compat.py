@@ -301,6 +301,8 @@ class _ChunkDecoder(StreamDecoder):
                 cache_read_tokens=cached,
                 reasoning_tokens=reasoning,
             ),
+            service_tier=self._tier,
+            system_fingerprint=self._fingerprint,
         )
 
 

@@ -183,3 +183,42 @@ async def test_service_tier_and_system_fingerprint_reach_the_openai_sdk(
     for chunk in chunks:
         assert (chunk.service_tier, chunk.system_fingerprint) == ("flex", "fp_stream"), chunk
     await client.close()
+
+
+async def test_a_stream_without_content_still_shows_service_tier_and_system_fingerprint(
+    stack: Stack, fake: FakeUpstream
+) -> None:
+    # An empty answer: the role chunk (content ""), the finish chunk, the usage chunk, no
+    # content delta. The upstream's keys reached the client on no chunk: they rode only on
+    # the deltas, and the summary did not carry them.
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=f"{stack.url}/v1", api_key=KEY, max_retries=0)
+    fake.set(None, Behavior(text="", service_tier="priority", system_fingerprint="fp_empty"))
+    for options in ({"include_usage": True}, None):
+        chunks = [
+            chunk
+            async for chunk in await client.chat.completions.create(
+                model="o-mini",
+                messages=HI,  # type: ignore[arg-type]
+                stream=True,
+                **({"stream_options": options} if options else {}),  # type: ignore[arg-type]
+            )
+        ]
+        assert chunks, options
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ""
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+        assert (chunks[-1].usage is not None) == bool(options)
+        for chunk in chunks:
+            assert (chunk.service_tier, chunk.system_fingerprint) == ("priority", "fp_empty")
+    # An upstream that sends neither: still no key on any chunk.
+    fake.set(None, Behavior(text=""))
+    async for chunk in await client.chat.completions.create(
+        model="o-mini",
+        messages=HI,  # type: ignore[arg-type]
+        stream=True,
+        stream_options={"include_usage": True},
+    ):
+        assert "service_tier" not in chunk.model_dump(exclude_unset=True)
+        assert chunk.system_fingerprint is None
+    await client.close()
