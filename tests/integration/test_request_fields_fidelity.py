@@ -195,20 +195,29 @@ async def test_a_stream_without_content_still_shows_service_tier_and_system_fing
 
     client = AsyncOpenAI(base_url=f"{stack.url}/v1", api_key=KEY, max_retries=0)
     fake.set(None, Behavior(text="", service_tier="priority", system_fingerprint="fp_empty"))
-    for options in ({"include_usage": True}, None):
-        chunks = [
-            chunk
-            async for chunk in await client.chat.completions.create(
-                model="o-mini",
-                messages=HI,  # type: ignore[arg-type]
-                stream=True,
-                **({"stream_options": options} if options else {}),  # type: ignore[arg-type]
-            )
-        ]
-        assert chunks, options
+    with_usage = [
+        chunk
+        async for chunk in await client.chat.completions.create(
+            model="o-mini",
+            messages=HI,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    ]
+    # Without usage: the finish chunk is the only one.
+    without = [
+        chunk
+        async for chunk in await client.chat.completions.create(
+            model="o-mini",
+            messages=HI,  # type: ignore[arg-type]
+            stream=True,
+        )
+    ]
+    for chunks, usage in ((with_usage, True), (without, False)):
+        assert chunks
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ""
         assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
-        assert (chunks[-1].usage is not None) == bool(options)
+        assert (chunks[-1].usage is not None) == usage
         for chunk in chunks:
             assert (chunk.service_tier, chunk.system_fingerprint) == ("priority", "fp_empty")
     # An upstream that sends neither: still no key on any chunk.
