@@ -260,6 +260,10 @@ class StreamEnd:
 
     finish_reason: FinishReason
     usage: TokenUsage
+    # OpenAI's top-level service_tier and system_fingerprint, the latest the stream's chunks
+    # gave ("" when none did): a stream without content deltas has them only here.
+    service_tier: str = ""
+    system_fingerprint: str = ""
 
 
 StreamEvent = StreamDelta | StreamEnd

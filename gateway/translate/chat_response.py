@@ -105,7 +105,8 @@ class ChunkStream:
         self._started = False
         self._role_sent = False
         self._saw_tool_calls = False
-        # The upstream's service_tier and system_fingerprint, the latest a delta carried.
+        # The upstream's service_tier and system_fingerprint, the latest a delta or the
+        # summary carried.
         self._served_by: dict[str, str] = {}
         # The text sent so far and the deltas that carried it (a stream resumed elsewhere
         # continues that text, gateway.resume).
@@ -203,6 +204,10 @@ class ChunkStream:
 
     def _summary(self, summary: router_service_pb2.StreamSummary) -> list[dict[str, Any]]:
         self.finished = True
+        # A stream without content deltas has the upstream's keys only here.
+        self._served_by = (
+            _served_by(summary.service_tier, summary.system_fingerprint) or self._served_by
+        )
         delta: dict[str, Any] = {}
         if not self._role_sent:
             self._role_sent = True

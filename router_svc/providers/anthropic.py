@@ -84,6 +84,17 @@ def _image_block(url: str) -> dict[str, Any]:
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
+def _tool(tool: chat.Tool) -> dict[str, Any]:
+    """A tool as Messages API ``tools[]`` (API reference, "Messages", tools): ``description``
+    only when the client gave one (it is optional); ``input_schema`` is required, so a
+    function without parameters gets the empty object schema."""
+    out: dict[str, Any] = {"name": tool.name}
+    if tool.description or tool.description_given:
+        out["description"] = tool.description
+    out["input_schema"] = orjson.loads(tool.parameters_json or '{"type":"object"}')
+    return out
+
+
 @provider_kind("anthropic")
 class AnthropicProvider(HttpProvider):
     """Speaks ``POST {base_url}/v1/messages``."""
@@ -122,14 +133,7 @@ class AnthropicProvider(HttpProvider):
         if system:
             body["system"] = system
         if request.tools:
-            body["tools"] = [
-                {
-                    "name": t.name,
-                    "description": t.description,
-                    "input_schema": orjson.loads(t.parameters_json or '{"type":"object"}'),
-                }
-                for t in request.tools
-            ]
+            body["tools"] = [_tool(t) for t in request.tools]
         if request.tool_choice or (request.tools and request.parallel_tool_calls is False):
             body["tool_choice"] = (
                 {"type": "tool", "name": request.tool_choice}

@@ -13,7 +13,7 @@ from .base import provider_kind
 from .call import ProviderCall
 from .http import HttpProvider
 from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
-from .openai_compat import prefill
+from .openai_compat import prefill, tool_function
 from .unmapped import unmapped_field
 
 __all__ = ["OllamaProvider"]
@@ -52,16 +52,12 @@ class OllamaProvider(HttpProvider):
             prefill(messages, call.prefill)
         body: dict[str, Any] = {"model": call.model, "messages": messages, "stream": stream}
         if request.tools and request.tool_choice != "none":
+            # OpenAI's function-tool shape, with only the keys the client gave: Ollama's server
+            # reads ``description`` as optional and an absent ``parameters`` as it reads ``{}``
+            # (api/types.go ToolFunction; its openapi.yaml lists ``parameters`` as required,
+            # but nothing checks it). ``strict: true`` never gets here (.unmapped refuses it).
             body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t.name,
-                        "description": t.description,
-                        "parameters": _loads(t.parameters_json),
-                    },
-                }
-                for t in request.tools
+                {"type": "function", "function": tool_function(t)} for t in request.tools
             ]
         options: dict[str, Any] = {}
         if request.temperature is not None:

@@ -22,7 +22,13 @@ from .openai_fields import (
     usage_details,
 )
 
-__all__ = ["OpenAICompatProvider", "finish_reason", "openai_messages", "prefill"]
+__all__ = [
+    "OpenAICompatProvider",
+    "finish_reason",
+    "openai_messages",
+    "prefill",
+    "tool_function",
+]
 
 _FINISH = {
     "stop": "stop",
@@ -129,7 +135,9 @@ class OpenAICompatProvider(HttpProvider):
             body["continue_final_message"] = True
             body["add_generation_prompt"] = False
         if request.tools:
-            body["tools"] = [{"type": "function", "function": _function(t)} for t in request.tools]
+            body["tools"] = [
+                {"type": "function", "function": tool_function(t)} for t in request.tools
+            ]
         if request.tool_choice:
             body["tool_choice"] = (
                 {"type": "function", "function": {"name": request.tool_choice}}
@@ -308,6 +316,8 @@ class _ChunkDecoder(StreamDecoder):
                 cache_read_tokens=cached,
                 reasoning_tokens=reasoning,
             ),
+            service_tier=self._tier,
+            system_fingerprint=self._fingerprint,
         )
 
 
@@ -320,10 +330,13 @@ def _first_choice(choices: Any) -> Any:
     raise KeyError("choices")
 
 
-def _function(tool: chat.Tool) -> dict[str, Any]:
+def tool_function(tool: chat.Tool) -> dict[str, Any]:
     """A tool's ``function`` object with what the client gave and nothing more (API reference,
     "Create chat completion", tools: ``description`` and ``parameters`` are optional, and an
-    absent ``parameters`` means a function without parameters, not ``{}``)."""
+    absent ``parameters`` means a function without parameters, not ``{}``).
+
+    Shape: ``{"name", "description"?, "parameters"?, "strict"?}``; Ollama's ``/api/chat``
+    takes the same object (see .ollama)."""
     function: dict[str, Any] = {"name": tool.name}
     if tool.description or tool.description_given:
         function["description"] = tool.description

@@ -325,14 +325,7 @@ class Engine:
                     text = "".join(answer.parts[ours:]) if self._capture else None
                     attempt.succeeded(_streamed(entry, event, text))
                     answer.bill(event.usage, attempt.cost_usd)
-                    yield StreamSummary(
-                        entry=entry,
-                        finish_reason=event.finish_reason,
-                        usage=answer.usage,
-                        cost_usd=answer.cost_usd,
-                        attempts=tuple(run.attempts),
-                        fallback=run.fallback(entry),
-                    )
+                    yield StreamSummary.ending(run, entry, event, answer.usage, answer.cost_usd)
                     return
                 chunks += 1
                 chars += len(event.content) + len(event.refusal) + len(event.reasoning_content)

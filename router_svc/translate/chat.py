@@ -359,6 +359,8 @@ def stream_chunk(
             usage=_usage(event.usage, event.cost_usd),
             attempts=attempts_to_proto(event.attempts),
             fallback=event.fallback,
+            service_tier=event.service_tier,
+            system_fingerprint=event.system_fingerprint,
         )
     )
 

@@ -167,20 +167,24 @@ class StreamDelta(_message.Message):
     def __init__(self, content: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCallDelta, _Mapping]]] = ..., refusal: _Optional[str] = ..., logprobs_json: _Optional[str] = ..., service_tier: _Optional[str] = ..., system_fingerprint: _Optional[str] = ..., reasoning_content: _Optional[str] = ...) -> None: ...
 
 class StreamSummary(_message.Message):
-    __slots__ = ("model", "provider", "finish_reason", "usage", "attempts", "fallback")
+    __slots__ = ("model", "provider", "finish_reason", "usage", "attempts", "fallback", "service_tier", "system_fingerprint")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_TIER_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     model: str
     provider: str
     finish_reason: _chat_pb2.FinishReason
     usage: _chat_pb2.Usage
     attempts: _containers.RepeatedCompositeFieldContainer[_chat_pb2.Attempt]
     fallback: bool
-    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[_Union[_chat_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., fallback: _Optional[bool] = ...) -> None: ...
+    service_tier: str
+    system_fingerprint: str
+    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[_Union[_chat_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., fallback: _Optional[bool] = ..., service_tier: _Optional[str] = ..., system_fingerprint: _Optional[str] = ...) -> None: ...
 
 class StreamCompleteResponse(_message.Message):
     __slots__ = ("start", "delta", "summary")
