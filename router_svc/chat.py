@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
+
+from llmrouter.values import frozen
 
 __all__ = [
     "ChatRequest",
@@ -25,7 +27,7 @@ Role = Literal["system", "user", "assistant", "tool", "developer"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ContentPart:
     """Text or an image URL."""
 
@@ -35,7 +37,7 @@ class ContentPart:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ToolCall:
     """A function call made by the assistant; arguments are JSON text."""
 
@@ -44,7 +46,7 @@ class ToolCall:
     arguments: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Message:
     """One chat message."""
 
@@ -64,7 +66,7 @@ class Message:
         return "\n".join(p.text for p in self.parts if p.text)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Tool:
     """A function the model may call; parameters are JSON Schema as JSON text."""
 
@@ -77,7 +79,7 @@ class Tool:
     description_given: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ResponseFormat:
     """``type`` is text, json_object or json_schema; json_schema is OpenAI's object as JSON."""
 
@@ -85,7 +87,7 @@ class ResponseFormat:
     json_schema: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Preferences:
     """Weights over cost, latency and quality; all zero means chain order."""
 
@@ -99,7 +101,7 @@ class Preferences:
         return self.cost > 0 or self.latency > 0 or self.quality > 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ChatRequest:
     """A chat completion request as the router sees it."""
 
@@ -166,7 +168,7 @@ class ChatRequest:
         return self.response_format is not None and self.response_format.type != "text"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class TokenUsage:
     """Token counts reported by (or estimated for) one upstream call.
 
@@ -204,7 +206,7 @@ class TokenUsage:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Completion:
     """A whole answer from one provider call."""
 
@@ -226,7 +228,7 @@ class Completion:
     reasoning_content: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ToolCallDelta:
     """A fragment of a streamed tool call; id and name come with the first fragment."""
 
@@ -236,7 +238,7 @@ class ToolCallDelta:
     arguments: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class StreamDelta:
     """Incremental content of a stream."""
 
@@ -254,7 +256,7 @@ class StreamDelta:
     reasoning_content: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class StreamEnd:
     """The end of an upstream stream: why it stopped and what it used."""
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from llmrouter.values import frozen
 
 from ..chat import ChatRequest, TokenUsage
 
@@ -31,9 +33,7 @@ class UsageSeen:
         return None if self._read is None else self._read()
 
 
-# Not frozen: built for every request, and a frozen dataclass's __init__ costs ~4x (one
-# object.__setattr__ per field). Nothing assigns to it after construction.
-@dataclass(slots=True)
+@frozen
 class ProviderCall:
     """What :meth:`Provider.complete` and :meth:`Provider.stream` are asked to do."""
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+
+from llmrouter.values import frozen
 
 from ..chat import ChatRequest, Message
 from ..config import CategoryConfig
@@ -67,7 +68,7 @@ _SCAN_CHARS = 4000
 _CODE_FENCE = "```"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Classification:
     """A category and how it was found (tools, keywords, classifier, short_chat, default)."""
 

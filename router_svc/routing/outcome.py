@@ -18,6 +18,7 @@ from typing import Any
 from opentelemetry import trace
 
 from llmrouter.telemetry import tracing_enabled
+from llmrouter.values import frozen
 
 from ..chat import ChatRequest, TokenUsage
 from ..errors import ProviderError
@@ -66,9 +67,7 @@ class Attempt:
     fallback_reason: str = ""
 
 
-# Not frozen: built for every request, and a frozen dataclass's __init__ costs ~4x (one
-# object.__setattr__ per field). Nothing assigns to it after construction.
-@dataclass(slots=True)
+@frozen
 class RequestInfo:
     """What every attempt of one request shares."""
 
@@ -102,9 +101,7 @@ class Sinks:
     durable: Callable[[], Awaitable[None]] = no_wait
 
 
-# Not frozen: built for every request, and a frozen dataclass's __init__ costs ~4x (one
-# object.__setattr__ per field). Nothing assigns to it after construction.
-@dataclass(slots=True)
+@frozen
 class Success:
     """What a successful attempt returned."""
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from llmrouter.values import frozen
 
 from ..chat import ChatRequest
 from ..config import CategoryConfig
@@ -21,7 +22,7 @@ DEFAULT_COMPLETION_TOKENS = 256
 _UNKNOWN_LATENCY_S = 1.0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Candidate:
     """A model to try, with the reason for its place."""
 
@@ -30,7 +31,7 @@ class Candidate:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Skip:
     """A model of the chain that will not be tried. ``reason`` is a SkipReason name suffix."""
 
@@ -41,7 +42,7 @@ class Skip:
     field: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Decision:
     """The category and the ordered candidates for one request."""
 
@@ -173,9 +174,7 @@ class Policy:
         )
 
 
-# Not frozen: built for every chain model of every request, and a frozen dataclass's __init__
-# costs ~4x (one object.__setattr__ per field). Nothing assigns to it after construction.
-@dataclass(slots=True)
+@frozen
 class _Listed:
     """A model of a decision's list: as named, its entry (None if unknown) and, for a
     fallback (after the chain), the reason for its place ("" for the chain's models)."""

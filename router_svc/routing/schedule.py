@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
+from llmrouter.values import frozen
+
 from ..errors import (
     AllCandidatesFailed,
     AllCandidatesOutOfQuota,
@@ -90,9 +92,7 @@ class Pacing:
     timing: Timing
 
 
-# Not frozen: built for every request, and a frozen dataclass's __init__ costs ~4x (one
-# object.__setattr__ per field). Nothing assigns to it after construction.
-@dataclass(slots=True)
+@frozen
 class Planned:
     """The next attempt to make: which model, after what wait, and why."""
 

@@ -3,7 +3,9 @@ and the state one request's attempts share while it is served."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from llmrouter.values import frozen
 
 from ..chat import Completion, StreamEnd, TokenUsage
 from ..registry import ModelEntry
@@ -14,7 +16,7 @@ from .schedule import Schedule
 __all__ = ["Run", "Served", "StreamStarted", "StreamSummary"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Served:
     """A whole answer and how it was obtained."""
 
@@ -29,7 +31,7 @@ class Served:
     trace_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class StreamStarted:
     """Emitted once, before the first delta: the model whose output follows."""
 
@@ -42,7 +44,7 @@ class StreamStarted:
     trace_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class StreamSummary:
     """The last event of a successful stream."""
 
@@ -74,9 +76,7 @@ class StreamSummary:
         )
 
 
-# Not frozen: built for every request, and a frozen dataclass's __init__ costs ~4x (one
-# object.__setattr__ per field). Nothing assigns to it after construction.
-@dataclass(slots=True)
+@frozen
 class Run:
     """One request being served: what its attempts share, the schedule that paces them and the
     record of each attempt made (reported to the caller)."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from llmrouter.values import frozen
 
 __all__ = ["UsageEvent"]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class UsageEvent:
     """What one attempt used and how it ended.
 
