@@ -12,6 +12,11 @@ __all__ = ["OutboxStore"]
 
 log = logging.getLogger(__name__)
 
+_INSERT = "INSERT INTO outbox (id, record) VALUES (?, ?)"
+# What a statement reports when another connection holds the file's write lock (primary result
+# codes: the low byte of an extended one, such as SQLITE_BUSY_SNAPSHOT).
+_BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
 
 class OutboxStore:
     """The outbox file. All methods but :meth:`append_nowait` may block; the outbox calls them
@@ -53,7 +58,7 @@ class OutboxStore:
         """Store ``rows`` of (record id, serialised record) in one transaction."""
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT INTO outbox (id, record) VALUES (?, ?)", rows)
+            self._db.executemany(_INSERT, rows)
             self._db.execute("COMMIT")
 
     def append_nowait(self, rows: list[tuple[str, bytes]]) -> bool:
@@ -67,16 +72,25 @@ class OutboxStore:
         if fast is None or not self._lock.acquire(blocking=False):
             return False
         try:
-            fast.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:
-            self._lock.release()
-            return False  # another connection holds the write lock
-        try:
-            fast.executemany("INSERT INTO outbox (id, record) VALUES (?, ?)", rows)
-            fast.execute("COMMIT")
-        except BaseException:
-            fast.execute("ROLLBACK")
-            raise
+            if len(rows) == 1:
+                # One statement is a transaction of its own: no BEGIN and COMMIT to run.
+                try:
+                    fast.execute(_INSERT, rows[0])
+                except sqlite3.OperationalError as exc:
+                    if exc.sqlite_errorcode & 0xFF in _BUSY:
+                        return False  # nothing stored
+                    raise
+                return True
+            try:
+                fast.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return False  # another connection holds the write lock
+            try:
+                fast.executemany(_INSERT, rows)
+                fast.execute("COMMIT")
+            except BaseException:
+                fast.execute("ROLLBACK")
+                raise
         finally:
             self._lock.release()
         return True
