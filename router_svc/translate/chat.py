@@ -6,9 +6,7 @@ the request field (``chat.messages[2].role``).
 
 from __future__ import annotations
 
-from typing import cast
-
-import orjson
+from typing import Any, cast
 
 from llmrouter import chat_rules, field_limits
 from llmrouter.request_ids import REQUEST_ID_PATTERN
@@ -28,12 +26,13 @@ from ..chat import (
     ToolCallDelta,
 )
 from ..errors import InvalidRequest
-from ..pbtime import duration, timestamp
+from ..pbtime import duration_fields, timestamp, timestamp_fields
 from ..registry import ModelEntry
 from ..routing.failover import Attempt, Served, StreamStarted, StreamSummary
 from ..routing.policy import Decision
 from .chat_checks import (
     check_fallback_models,
+    check_json_object,
     check_ledger_fields,
     continued_message,
     openai_options,
@@ -61,8 +60,6 @@ _FINISH = {
     "tool_calls": chat_pb2.FINISH_REASON_TOOL_CALLS,
     "content_filter": chat_pb2.FINISH_REASON_CONTENT_FILTER,
 }
-# Tool schemas and response schemas nested deeper than this are refused.
-_MAX_JSON_DEPTH = 64
 _TEMPERATURE_RANGE = f"temperature must be in {chat_rules.TEMPERATURE.interval()}"
 _TOP_P_RANGE = f"top_p must be in {chat_rules.TOP_P.interval()}"
 _ATTEMPT_STATUS = {
@@ -74,59 +71,71 @@ _ATTEMPT_STATUS = {
 
 def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRequest:
     """Validate ``chat`` and convert it; raises :class:`InvalidRequest` naming the field."""
-    if not chat.messages:
+    # Each field is read once (a read costs about a small Python call on the upb backend) and
+    # a field's path is formatted only for its error: this runs for every request.
+    listed = chat.messages
+    if not listed:
         raise InvalidRequest("messages must not be empty", field=f"{path}.messages")
-    messages = tuple(_message(m, f"{path}.messages[{i}]") for i, m in enumerate(chat.messages))
+    messages = tuple([_message(m, path, i) for i, m in enumerate(listed)])
     tools: tuple[Tool, ...] = ()
-    if chat.tools:
-        tools = tuple(_tool(t, f"{path}.tools[{i}]") for i, t in enumerate(chat.tools))
+    if listed_tools := chat.tools:
+        tools = tuple([_tool(t, f"{path}.tools[{i}]") for i, t in enumerate(listed_tools)])
     tool_choice, is_function = "", False
-    which = chat.tool_choice.WhichOneof("choice")
+    choice = chat.tool_choice
+    which = choice.WhichOneof("choice")
     if which == "mode":
-        tool_choice = _TOOL_CHOICE.get(chat.tool_choice.mode, "")
+        tool_choice = _TOOL_CHOICE.get(choice.mode, "")
     elif which == "function_name":
-        tool_choice, is_function = chat.tool_choice.function_name, True
+        tool_choice, is_function = choice.function_name, True
         if tool_choice not in {t.name for t in tools}:
             raise InvalidRequest(
                 f"tool_choice names {tool_choice!r}, which is not in tools",
                 field=f"{path}.tool_choice.function_name",
             )
     # The ranges are llmrouter.chat_rules'; the gateway applies the same ones to the JSON.
-    if chat.HasField("temperature") and chat.temperature not in chat_rules.TEMPERATURE:
+    temperature = chat.temperature if chat.HasField("temperature") else None
+    if temperature is not None and temperature not in chat_rules.TEMPERATURE:
         raise InvalidRequest(_TEMPERATURE_RANGE, field=f"{path}.temperature")
-    if chat.HasField("top_p") and chat.top_p not in chat_rules.TOP_P:
+    top_p = chat.top_p if chat.HasField("top_p") else None
+    if top_p is not None and top_p not in chat_rules.TOP_P:
         raise InvalidRequest(_TOP_P_RANGE, field=f"{path}.top_p")
     # ChatRequest.max_tokens is an int32, so only the minimum (1: "positive") can be missed.
-    if chat.HasField("max_tokens") and chat.max_tokens not in chat_rules.MAX_TOKENS:
+    max_tokens = chat.max_tokens if chat.HasField("max_tokens") else None
+    if max_tokens is not None and max_tokens not in chat_rules.MAX_TOKENS:
         raise InvalidRequest("max_tokens must be positive", field=f"{path}.max_tokens")
-    if chat.client_request_id and not REQUEST_ID_PATTERN.fullmatch(chat.client_request_id):
+    client_request_id = chat.client_request_id
+    if client_request_id and not REQUEST_ID_PATTERN.fullmatch(client_request_id):
         raise InvalidRequest(
             "client_request_id must be at most 128 characters of A-Z a-z 0-9 . _ : -",
             field=f"{path}.client_request_id",
         )
     response_format = None
-    if chat.HasField("response_format") and chat.response_format.type:
-        if chat.response_format.json_schema:
-            _json_object(chat.response_format.json_schema, f"{path}.response_format.json_schema")
+    if chat.HasField("response_format") and (kind := (given := chat.response_format).type):
+        if schema := given.json_schema:
+            check_json_object(schema, f"{path}.response_format.json_schema")
         response_format = ResponseFormat(
-            type=_FORMATS.get(chat.response_format.type, "text"),  # type: ignore[arg-type]
-            json_schema=chat.response_format.json_schema,
+            type=_FORMATS.get(kind, "text"),  # type: ignore[arg-type]
+            json_schema=schema,
         )
-    check_ledger_fields(chat, path)
-    if chat.extra_body_json:
-        if len(chat.extra_body_json) > field_limits.EXTRA_BODY_MAX_CHARS:
+    caller, routing, user, metadata = chat.caller, chat.routing, chat.user, chat.metadata
+    source, category, task_type = caller.source, routing.category, routing.task_type
+    check_ledger_fields(path, user, source, category, task_type, metadata)
+    if extra_body := chat.extra_body_json:
+        if len(extra_body) > field_limits.EXTRA_BODY_MAX_CHARS:
             raise InvalidRequest(
                 f"extra_body_json is longer than {field_limits.EXTRA_BODY_MAX_CHARS} characters",
                 field=f"{path}.extra_body_json",
             )
-        _json_object(chat.extra_body_json, f"{path}.extra_body_json")
-    check_fallback_models(chat, path)
+        check_json_object(extra_body, f"{path}.extra_body_json")
+    if fallback_models := tuple(chat.fallback_models):
+        check_fallback_models(fallback_models, path)
     prefill = ""
     if chat.continue_final_message:
         messages, prefill = continued_message(messages, path)
-    prefs = chat.routing.preferences
-    for name in chat_rules.PREFERENCE_KEYS:
-        if chat_rules.PREFERENCE_WEIGHT.below(getattr(prefs, name)):
+    prefs = routing.preferences
+    weights = (prefs.cost, prefs.latency, prefs.quality)
+    for name, weight in zip(chat_rules.PREFERENCE_KEYS, weights, strict=True):
+        if chat_rules.PREFERENCE_WEIGHT.below(weight):
             raise InvalidRequest(
                 f"preference weights must be >= {chat_rules.PREFERENCE_WEIGHT.minimum}",
                 field=f"{path}.routing.preferences.{name}",
@@ -137,51 +146,58 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         tools=tools,
         tool_choice=tool_choice,
         tool_choice_is_function=is_function,
-        temperature=chat.temperature if chat.HasField("temperature") else None,
-        top_p=chat.top_p if chat.HasField("top_p") else None,
-        max_tokens=chat.max_tokens if chat.HasField("max_tokens") else None,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
         stop=tuple(chat.stops),
         response_format=response_format,
-        user=chat.user,
-        category=chat.routing.category,
-        preferences=Preferences(prefs.cost, prefs.latency, prefs.quality),
-        task_type=chat.routing.task_type,
-        source=chat.caller.source,
-        api_key_id=chat.caller.api_key_id,
-        metadata=dict(chat.metadata),
-        client_request_id=chat.client_request_id,
+        user=user,
+        category=category,
+        preferences=Preferences(*weights),
+        task_type=task_type,
+        source=source,
+        api_key_id=caller.api_key_id,
+        metadata=dict(metadata),
+        client_request_id=client_request_id,
         seed=chat.seed if chat.HasField("seed") else None,
         presence_penalty=chat.presence_penalty if chat.HasField("presence_penalty") else None,
         frequency_penalty=chat.frequency_penalty if chat.HasField("frequency_penalty") else None,
-        fallback_models=tuple(chat.fallback_models),
+        fallback_models=fallback_models,
         prefill=prefill,
-        extra_body=chat.extra_body_json,
+        extra_body=extra_body,
         **openai_options(chat, path),
     )
 
 
-def _message(m: chat_pb2.Message, path: str) -> Message:
+def _message(m: chat_pb2.Message, path: str, index: int) -> Message:
+    """Message ``index`` of ``<path>.messages``."""
     role = _ROLES.get(m.role)
     if role is None:
-        raise InvalidRequest("role must be set", field=f"{path}.role")
-    if role == "tool" and not m.tool_call_id:
-        raise InvalidRequest("tool messages need tool_call_id", field=f"{path}.tool_call_id")
-    if m.tool_calls and role != "assistant":
-        raise InvalidRequest("only assistant messages carry tool_calls", field=f"{path}.tool_calls")
-    # Most messages are plain text: no generator is built for their empty lists.
+        raise InvalidRequest("role must be set", field=f"{path}.messages[{index}].role")
+    tool_call_id, listed_calls, listed_parts = m.tool_call_id, m.tool_calls, m.content_parts
+    if role == "tool" and not tool_call_id:
+        field = f"{path}.messages[{index}].tool_call_id"
+        raise InvalidRequest("tool messages need tool_call_id", field=field)
+    if listed_calls and role != "assistant":
+        field = f"{path}.messages[{index}].tool_calls"
+        raise InvalidRequest("only assistant messages carry tool_calls", field=field)
+    # Most messages are plain text: nothing is built for their empty lists.
     parts: tuple[ContentPart, ...] = ()
-    if m.content_parts:
-        parts = tuple(_part(p, f"{path}.content_parts[{j}]") for j, p in enumerate(m.content_parts))
+    if listed_parts:
+        where = f"{path}.messages[{index}].content_parts"
+        parts = tuple([_part(p, f"{where}[{j}]") for j, p in enumerate(listed_parts)])
     calls: tuple[ToolCall, ...] = ()
-    if m.tool_calls:
-        calls = tuple(ToolCall(c.id, c.name, c.arguments) for c in m.tool_calls)
+    if listed_calls:
+        calls = tuple([ToolCall(c.id, c.name, c.arguments) for c in listed_calls])
         for i, call in enumerate(calls):
             if not call.name:
-                raise InvalidRequest("tool call needs a name", field=f"{path}.tool_calls[{i}].name")
+                field = f"{path}.messages[{index}].tool_calls[{i}].name"
+                raise InvalidRequest("tool call needs a name", field=field)
     refusal = m.refusal
     if refusal and role != "assistant":
-        raise InvalidRequest("only assistant messages carry a refusal", field=f"{path}.refusal")
-    return Message(role, m.content, parts, m.name, calls, m.tool_call_id, refusal)
+        field = f"{path}.messages[{index}].refusal"
+        raise InvalidRequest("only assistant messages carry a refusal", field=field)
+    return Message(role, m.content, parts, m.name, calls, tool_call_id, refusal)
 
 
 def _part(p: chat_pb2.ContentPart, path: str) -> ContentPart:
@@ -197,34 +213,8 @@ def _tool(t: chat_pb2.Tool, path: str) -> Tool:
     if not t.name:
         raise InvalidRequest("tool needs a name", field=f"{path}.name")
     if t.parameters_json:
-        _json_object(t.parameters_json, f"{path}.parameters_json")
+        check_json_object(t.parameters_json, f"{path}.parameters_json")
     return Tool(t.name, t.description, t.parameters_json, t.strict, t.HasField("description"))
-
-
-def _json_object(text: str, field: str) -> None:
-    """Providers embed these as JSON: refuse what is not a JSON object here, not upstream."""
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("must be a JSON object (not valid JSON)", field=field) from None
-    if not isinstance(value, dict):
-        raise InvalidRequest("must be a JSON object", field=field)
-    if _depth(value) > _MAX_JSON_DEPTH:
-        # The request body that embeds it must still encode (orjson stops at 255 levels).
-        raise InvalidRequest(f"is nested deeper than {_MAX_JSON_DEPTH} levels", field=field)
-
-
-def _depth(value: object) -> int:
-    """Nesting depth of a decoded JSON value (iterative: no recursion limit to hit)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if isinstance(item, dict):
-            stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, level + 1) for v in item)
-    return deepest
 
 
 def finish_reason(reason: str) -> chat_pb2.FinishReason:
@@ -232,24 +222,25 @@ def finish_reason(reason: str) -> chat_pb2.FinishReason:
     return _FINISH.get(reason, chat_pb2.FINISH_REASON_STOP)
 
 
-def attempts_to_proto(attempts: tuple[Attempt, ...]) -> list[chat_pb2.Attempt]:
-    """Attempts as proto messages, in order."""
+def attempts_to_proto(attempts: tuple[Attempt, ...]) -> list[dict[str, Any]]:
+    """Attempts as the fields of proto Attempt messages, in order: a message's constructor
+    fills a mapping in place, where it would copy a message built beforehand."""
     out = []
     for a in attempts:
-        proto = chat_pb2.Attempt(
-            number=a.number,
-            model=a.model,
-            provider=a.provider,
-            status=_ATTEMPT_STATUS[a.status],
-            error_type=a.error_type,
-            error_message=a.error_message,
-            duration=duration(a.duration_s),
-            backoff=duration(a.backoff_s),
-            http_status=a.http_status,
-        )
+        fields = {
+            "number": a.number,
+            "model": a.model,
+            "provider": a.provider,
+            "status": _ATTEMPT_STATUS[a.status],
+            "error_type": a.error_type,
+            "error_message": a.error_message,
+            "duration": duration_fields(a.duration_s),
+            "backoff": duration_fields(a.backoff_s),
+            "http_status": a.http_status,
+        }
         if a.ttft_s is not None:
-            proto.time_to_first_token.CopyFrom(duration(a.ttft_s))
-        out.append(proto)
+            fields["time_to_first_token"] = duration_fields(a.ttft_s)
+        out.append(fields)
     return out
 
 
@@ -288,16 +279,17 @@ def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
     )
 
 
-def _usage(usage: TokenUsage, cost_usd: float) -> chat_pb2.Usage:
-    return chat_pb2.Usage(
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        total_tokens=usage.total_tokens,
-        cost_usd=cost_usd,
-        cache_read_tokens=usage.cache_read_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-    )
+def _usage(usage: TokenUsage, cost_usd: float) -> dict[str, Any]:
+    """The fields of a proto Usage (see :func:`attempts_to_proto`)."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "cost_usd": cost_usd,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+    }
 
 
 def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
@@ -307,15 +299,15 @@ def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
         id=served.request_id,
         model=served.entry.name,
         provider=served.entry.provider.name,
-        message=chat_pb2.Message(
-            role=chat_pb2.ROLE_ASSISTANT,
-            content=completion.content,
-            tool_calls=[
-                chat_pb2.ToolCall(id=c.id, name=c.name, arguments=c.arguments)
+        message={
+            "role": chat_pb2.ROLE_ASSISTANT,
+            "content": completion.content,
+            "tool_calls": [
+                {"id": c.id, "name": c.name, "arguments": c.arguments}
                 for c in completion.tool_calls
             ],
-            refusal=completion.refusal,
-        ),
+            "refusal": completion.refusal,
+        },
         logprobs_json=completion.logprobs_json,
         service_tier=completion.service_tier,
         system_fingerprint=completion.system_fingerprint,
@@ -324,7 +316,7 @@ def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
         usage=_usage(completion.usage, served.cost_usd),
         attempts=attempts_to_proto(served.attempts),
         category=served.decision.category,
-        create_time=timestamp(served.create_time),
+        create_time=timestamp_fields(served.create_time),
         fallback=served.fallback,
         trace_id=served.trace_id,
     )

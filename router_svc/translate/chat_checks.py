@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import orjson
 
 from llmrouter import chat_rules, field_limits
 from llmrouter.v1 import chat_pb2
@@ -12,10 +15,14 @@ from ..errors import InvalidRequest
 
 __all__ = [
     "check_fallback_models",
+    "check_json_object",
     "check_ledger_fields",
     "continued_message",
     "openai_options",
 ]
+
+# Tool schemas and response schemas nested deeper than this are refused.
+_MAX_JSON_DEPTH = 64
 
 
 def openai_options(chat: chat_pb2.ChatRequest, path: str) -> dict[str, Any]:
@@ -59,10 +66,9 @@ def openai_options(chat: chat_pb2.ChatRequest, path: str) -> dict[str, Any]:
     return options
 
 
-def check_fallback_models(chat: chat_pb2.ChatRequest, path: str) -> None:
-    """At most FALLBACK_MODELS_MAX non-empty names of bounded length (llmrouter.field_limits);
-    whether each one exists is the routing policy's question."""
-    names = chat.fallback_models
+def check_fallback_models(names: Sequence[str], path: str) -> None:
+    """``<path>.fallback_models``: at most FALLBACK_MODELS_MAX non-empty names of bounded
+    length (llmrouter.field_limits); whether each one exists is the routing policy's question."""
     if len(names) > field_limits.FALLBACK_MODELS_MAX:
         raise InvalidRequest(
             f"{path}.fallback_models holds {len(names)} models; at most "
@@ -105,21 +111,24 @@ def continued_message(messages: tuple[Message, ...], path: str) -> tuple[tuple[M
     return messages[:-1], last.text()
 
 
-def check_ledger_fields(chat: chat_pb2.ChatRequest, path: str) -> None:
-    """The client's free text that is stored with the usage stays within llmrouter.field_limits
-    (the gateway checks the same; internal callers reach the router directly)."""
+def check_ledger_fields(
+    path: str, user: str, source: str, category: str, task_type: str, metadata: Mapping[str, str]
+) -> None:
+    """The client's free text that is stored with the usage (``<path>.user``,
+    ``caller.source``, ``routing.category``, ``routing.task_type``, ``metadata``) stays within
+    llmrouter.field_limits (the gateway checks the same; internal callers reach the router
+    directly)."""
     for field, value, cap in (
-        ("user", chat.user, field_limits.USER_MAX_CHARS),
-        ("caller.source", chat.caller.source, field_limits.SOURCE_MAX_CHARS),
-        ("routing.category", chat.routing.category, field_limits.CATEGORY_MAX_CHARS),
-        ("routing.task_type", chat.routing.task_type, field_limits.TASK_TYPE_MAX_CHARS),
+        ("user", user, field_limits.USER_MAX_CHARS),
+        ("caller.source", source, field_limits.SOURCE_MAX_CHARS),
+        ("routing.category", category, field_limits.CATEGORY_MAX_CHARS),
+        ("routing.task_type", task_type, field_limits.TASK_TYPE_MAX_CHARS),
     ):
         if len(value) > cap:
             raise InvalidRequest(
                 f"{path}.{field} is longer than {cap} characters ({len(value)})",
                 field=f"{path}.{field}",
             )
-    metadata = chat.metadata
     if len(metadata) > field_limits.METADATA_MAX_PAIRS:
         raise InvalidRequest(
             f"{path}.metadata holds {len(metadata)} pairs; at most "
@@ -139,3 +148,30 @@ def check_ledger_fields(chat: chat_pb2.ChatRequest, path: str) -> None:
                 f"characters, got one of {len(value)}",
                 field=f"{path}.metadata[{key}]",
             )
+
+
+def check_json_object(text: str, field: str) -> None:
+    """``text`` (the request field ``field``) is a JSON object nested at most 64 levels deep:
+    providers embed these as JSON, so what is not is refused here, not upstream."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise InvalidRequest("must be a JSON object (not valid JSON)", field=field) from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("must be a JSON object", field=field)
+    if _depth(value) > _MAX_JSON_DEPTH:
+        # The request body that embeds it must still encode (orjson stops at 255 levels).
+        raise InvalidRequest(f"is nested deeper than {_MAX_JSON_DEPTH} levels", field=field)
+
+
+def _depth(value: object) -> int:
+    """Nesting depth of a decoded JSON value (iterative: no recursion limit to hit)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
