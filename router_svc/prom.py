@@ -4,13 +4,13 @@ breaker states, tokens, cost and the usage outbox."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .breaker import BreakerState
+from .prom_attempts import AttemptMetrics
 from .registry import Registry
 from .usage import UsageEvent, UsageOutbox
 
@@ -92,40 +92,14 @@ class _Live(Collector):
             yield family
 
 
-class _Children(NamedTuple):
-    attempts: Counter
-    duration: Histogram
-    ttft: Histogram
-    prompt_tokens: Counter
-    completion_tokens: Counter
-    cost: Counter
-
-
 class RouterMetrics:
     """Counters and histograms fed from usage events, in a registry of their own."""
 
     def __init__(self, registry: Registry, outbox: UsageOutbox) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.attempts = Counter(
-            "llmrouter_attempts",
-            "Upstream attempts by outcome",
-            ["model", "provider", "status"],
-            registry=self.registry,
-        )
-        self.duration = Histogram(
-            "llmrouter_attempt_duration_seconds",
-            "Attempt latency",
-            ["model", "provider"],
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self.ttft = Histogram(
-            "llmrouter_time_to_first_token_seconds",
-            "Streams: time to first token",
-            ["model", "provider"],
-            buckets=_LATENCY_BUCKETS,
-            registry=self.registry,
-        )
+        # Attempts, latency, time to first token, tokens and cost: updated for every attempt.
+        self.attempts = AttemptMetrics(_LATENCY_BUCKETS)
+        self.registry.register(self.attempts)
         self.fallbacks = Counter(
             "llmrouter_fallbacks",
             "Attempts on another model than the request's previous attempt, by its failure",
@@ -138,54 +112,26 @@ class RouterMetrics:
             ["reason"],
             registry=self.registry,
         )
-        self.tokens = Counter(
-            "llmrouter_tokens",
-            "Tokens by model and kind",
-            ["model", "provider", "kind"],
-            registry=self.registry,
-        )
-        self.cost = Counter(
-            "llmrouter_cost_usd", "Cost in USD", ["model", "provider"], registry=self.registry
-        )
         self.registry.register(_Live(registry, outbox))
-        # Labelled children by (model, provider, status): ``labels()`` takes a lock and
-        # validates its arguments on every call; the set of keys is as small as the registry.
-        self._children: dict[tuple[str, str, str], _Children] = {}
-
-    def _for(self, event: UsageEvent) -> _Children:
-        key = (event.model, event.provider, event.status)
-        children = self._children.get(key)
-        if children is None:
-            model, provider = event.model, event.provider
-            children = self._children[key] = _Children(
-                self.attempts.labels(model, provider, event.status),
-                self.duration.labels(model, provider),
-                self.ttft.labels(model, provider),
-                self.tokens.labels(model, provider, "prompt"),
-                self.tokens.labels(model, provider, "completion"),
-                self.cost.labels(model, provider),
-            )
-        return children
 
     def observe(self, event: UsageEvent) -> None:
         """Account one finished attempt (called on the request path: cheap, no I/O)."""
-        children = self._for(event)
-        children.attempts.inc()
-        children.duration.observe(event.duration_s)
-        if event.ttft_s is not None:
-            children.ttft.observe(event.ttft_s)
+        self.attempts.observe(
+            event.model,
+            event.provider,
+            event.status,
+            event.duration_s,
+            event.ttft_s,
+            event.prompt_tokens,
+            event.completion_tokens,
+            event.cost_usd,
+        )
         # Like the ledger's fallback flag: a retry of the same model is not a fallback, and a
         # request's first attempt is neither.
         if event.fallback:
             self.fallbacks.labels(event.fallback_reason).inc()
         elif event.attempt > 1:
             self.retries.labels(event.fallback_reason).inc()
-        if event.prompt_tokens:
-            children.prompt_tokens.inc(event.prompt_tokens)
-        if event.completion_tokens:
-            children.completion_tokens.inc(event.completion_tokens)
-        if event.cost_usd:
-            children.cost.inc(event.cost_usd)
 
     def sink(self, submit: Callable[[UsageEvent], None] | None) -> Callable[[UsageEvent], None]:
         """A usage sink that feeds these metrics, then ``submit`` (when usage is recorded)."""
