@@ -46,6 +46,10 @@ __all__ = [
 
 # The error type of an attempt cancelled because another attempt of its request answered first.
 HEDGE_LOST = "HEDGE_LOST"
+# What an attempt used until it reports otherwise (one value: TokenUsage is immutable).
+_UNUSED = TokenUsage()
+# The attempt span's context when not tracing (reusable: it holds no state).
+_NO_SPAN = nullcontext()
 
 
 @dataclass(slots=True)
@@ -149,7 +153,7 @@ class AttemptOutcome:
             )
         )
         # What the attempt used: zero unless it succeeded.
-        self.usage = TokenUsage()
+        self.usage = _UNUSED
         self.cost_usd = 0.0
         # Some count of ``usage`` is the router's estimate (see UsageEvent.usage_estimated).
         self.estimated = False
@@ -162,7 +166,7 @@ class AttemptOutcome:
     def current(self) -> contextlib.AbstractContextManager[Any]:
         """Make the attempt's span current (so providers propagate it upstream)."""
         if self.span is None:
-            return nullcontext()
+            return _NO_SPAN
         return trace.use_span(self.span, end_on_exit=False)
 
     @property
@@ -180,22 +184,22 @@ class AttemptOutcome:
         attempt.duration_s = self._sinks.clock() - self.started
         attempt.status = "succeeded"
         self.usage, self.cost_usd = result.usage, result.cost_usd
-        attempt_succeeded(
-            self.span,
-            response_model=result.response_model,
-            input_tokens=result.usage.prompt_tokens,
-            output_tokens=result.usage.completion_tokens,
-            finish_reason=result.finish_reason,
-            cost_usd=result.cost_usd,
-            ttft_s=attempt.ttft_s,
-            output_text=result.output_text,
-        )
+        if self.span is not None:
+            attempt_succeeded(
+                self.span,
+                response_model=result.response_model,
+                input_tokens=result.usage.prompt_tokens,
+                output_tokens=result.usage.completion_tokens,
+                finish_reason=result.finish_reason,
+                cost_usd=result.cost_usd,
+                ttft_s=attempt.ttft_s,
+                output_text=result.output_text,
+            )
         self.entry.breaker.record_success()
-        self.entry.stats.observe(
-            ok=True, latency_s=attempt.duration_s, now=self._sinks.wall_clock()
-        )
+        now = self._sinks.wall_clock()
+        self.entry.stats.observe(ok=True, latency_s=attempt.duration_s, now=now)
         self._sinks.budgets.of(self.entry.name).on_success()
-        self._sinks.record(usage_event(self, self._sinks.wall_clock()))
+        self._sinks.record(usage_event(self, now))
 
     def failed(
         self, error: ProviderError, usage: TokenUsage | None = None, *, estimated: bool = True

@@ -20,8 +20,9 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -150,10 +151,12 @@ class UsageOutbox:
             return
         self._writer.add(event)
 
-    async def durable(self) -> None:
+    def durable(self) -> Coroutine[Any, Any, None]:
         """Return once every event submitted so far is in the outbox file, or after the
-        durability timeout (then counted in ``stats.not_durable``); never raises."""
-        await self._writer.durable()
+        durability timeout (then counted in ``stats.not_durable``); never raises.
+
+        The writer's own coroutine, not one wrapping it: awaited once per answer."""
+        return self._writer.durable()
 
     def _stored_more(self, count: int) -> None:
         self._stored += count
