@@ -217,6 +217,7 @@ class HttpProvider(Provider):
             policy=policy,
             name=config.name,
         )
+        self.pool = self._client.pool
 
     def headers(self, key: str) -> dict[str, str]:
         """The fixed request headers, carrying ``key`` ("" when none is configured)."""

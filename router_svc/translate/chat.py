@@ -372,7 +372,7 @@ def list_models_response(entries: list[ModelEntry]) -> router_service_pb2.ListMo
                 capabilities=router_service_pb2.Capabilities(
                     tools=e.config.tools, vision=e.config.vision, json_mode=e.config.json_mode
                 ),
-                context_window=e.config.context_window,
+                context_window=e.context_window or 0,
                 input_price_per_million=e.input_price_per_million,
                 output_price_per_million=e.output_price_per_million,
                 quality=e.config.quality,
