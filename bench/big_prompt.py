@@ -1,7 +1,7 @@
 """What big prompts cost: latency added by the gateway and router for 1 KB to 8 MB prompts.
 
 Starts the real stack and the floor (``bench/floor/``: the same three hops with nothing but a
-bare gateway and router) with ``bench/run.py``'s helpers (Node.js upstream, real processes,
+bare gateway and router) with ``bench/stacks.py`` (Node.js upstream, real processes,
 everything on this machine). For each prompt size it sends, in interleaved pairs, one request
 direct to the upstream and one through the gateway (one user message of that many bytes of
 text, no stream, one connection each, kept alive); both stacks run at once and their requests
@@ -35,7 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from run import RESULTS, stack
+from environment import environment, markdown_line
+from harness import ROOT
+from stacks import stack
+
+RESULTS = ROOT / "bench" / "results"
 
 _UNITS = {"K": 1000, "M": 1000 * 1000}
 _WORDS = [
@@ -224,18 +228,17 @@ def main() -> int:
         return 2
     sizes = args.sizes.split(",")
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
-    load = os.getloadavg()[0]
+    env = environment()
     with tempfile.TemporaryDirectory(prefix="llmrouter-big-") as tmp:
         results = measure(args.variants.split(","), sizes, args.requests, Path(tmp))
     # Other work on the machine shows in the latencies: said with the results.
-    loads = (round(load, 1), round(os.getloadavg()[0], 1))
+    env["loadavg_end"] = round(os.getloadavg()[0], 2)
     text = ""
     if {"floor", "default"} <= results.keys():
-        text = markdown(results, sizes, when)
-        text += f"\n1-minute load average {loads[0]} at the start, {loads[1]} at the end.\n"
+        text = markdown(results, sizes, when) + "\n" + markdown_line(env) + "\n"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    document = {"load_average": loads, **results}
-    (RESULTS / f"{when}-big-prompt.json").write_text(json.dumps(document, indent=2) + "\n")
+    record = {"date": when, "command": "bench/big_prompt.py", "environment": env, **results}
+    (RESULTS / f"{when}-big-prompt.json").write_text(json.dumps(record, indent=2) + "\n")
     if text:
         (RESULTS / f"{when}-big-prompt.md").write_text(text)
         print(text)

@@ -22,6 +22,7 @@ __all__ = [
     "http_exception",
     "read_json",
     "request_id",
+    "request_id_headers",
     "too_large",
 ]
 
@@ -52,16 +53,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = b""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                given = value
-                break
-        rid = new_request_id()
-        scope.setdefault("state", {})["request_id"] = rid
-        extra = [(b"x-request-id", rid.encode())]
-        if given and REQUEST_ID_PATTERN.fullmatch(given.decode("latin-1")):
-            extra.append((b"x-client-request-id", given))
+        extra = request_id_headers(scope)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -74,6 +66,23 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+def request_id_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """Give the request of ``scope`` a new id (``scope["state"]["request_id"]``); the response
+    headers that go with it: ``x-request-id`` first, then ``x-client-request-id`` when the client
+    sent a tame X-Request-Id (see :class:`RequestIdMiddleware`)."""
+    given = b""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            given = value
+            break
+    rid = new_request_id()
+    scope.setdefault("state", {})["request_id"] = rid
+    extra = [(b"x-request-id", rid.encode())]
+    if given and REQUEST_ID_PATTERN.fullmatch(given.decode("latin-1")):
+        extra.append((b"x-client-request-id", given))
+    return extra
 
 
 def request_id(request: Request) -> str:

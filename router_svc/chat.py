@@ -240,6 +240,10 @@ class Completion:
     # OpenAI's top-level service_tier and system_fingerprint of the answer; "" when none.
     service_tier: str = ""
     system_fingerprint: str = ""
+    # The model's reasoning (thinking) text given beside the answer, as the upstream sent it
+    # (OpenAI-compatible reasoning_content/reasoning, Anthropic thinking blocks, Ollama
+    # message.thinking); "" when none. Content: never in spans, logs or the ledger.
+    reasoning_content: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +270,8 @@ class StreamDelta:
     # them; "" when none did.
     service_tier: str = ""
     system_fingerprint: str = ""
+    # Next piece of the model's reasoning (thinking) text (see Completion.reasoning_content).
+    reasoning_content: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +280,10 @@ class StreamEnd:
 
     finish_reason: FinishReason
     usage: TokenUsage
+    # OpenAI's top-level service_tier and system_fingerprint, the latest the stream's chunks
+    # gave ("" when none did): a stream without content deltas has them only here.
+    service_tier: str = ""
+    system_fingerprint: str = ""
 
 
 StreamEvent = StreamDelta | StreamEnd

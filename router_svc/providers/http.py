@@ -173,6 +173,7 @@ def well_formed(completion: Completion) -> bool:
     )
     return (
         isinstance(completion.content, str)
+        and isinstance(completion.reasoning_content, str)
         and isinstance(completion.upstream_model, str)
         and completion.finish_reason in _FINISH_REASONS
         and isinstance(completion.tool_calls, tuple)
