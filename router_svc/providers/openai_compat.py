@@ -21,6 +21,7 @@ from .openai_fields import (
     token_counts,
     usage_details,
 )
+from .openai_tools import StreamedToolCalls, whole_tool_calls
 
 __all__ = [
     "OpenAICompatProvider",
@@ -172,10 +173,8 @@ class OpenAICompatProvider(HttpProvider):
         index counts by its position): one answer per call."""
         choice = _first_choice(data["choices"])
         message = choice["message"]
-        calls = tuple(
-            chat.ToolCall(c["id"], c["function"]["name"], c["function"].get("arguments") or "{}")
-            for c in message.get("tool_calls") or ()
-        )
+        # Arguments as JSON text, an object or array serialised (.openai_tools).
+        calls = whole_tool_calls(message)
         text = message.get("content") or ""
         # The reasoning text beside the answer (DeepSeek, vLLM, OpenRouter: see
         # openai_fields.REASONING_KEYS); its tokens are completion tokens too.
@@ -218,6 +217,7 @@ class _ChunkDecoder(StreamDecoder):
         self._usage: tuple[int, int, int, int] | None = None
         self._text_chars = 0
         self._saw_tools = False
+        self._calls = StreamedToolCalls()
         # Top-level service_tier and system_fingerprint ("The chat completion chunk object"),
         # the latest a chunk gave: every delta carries them.
         self._tier = ""
@@ -259,6 +259,7 @@ class _ChunkDecoder(StreamDecoder):
         fingerprint = fingerprint or self._fingerprint
         events: list[chat.StreamEvent] = []
         finish, chars, tools = self._finish, 0, False
+        tracker: StreamedToolCalls | None = None
         for choice in chunk.get("choices") or ():
             if choice.get("index") not in (0, None):
                 # One answer per call, like decode()'s choices[0]: another choice (an upstream
@@ -268,15 +269,11 @@ class _ChunkDecoder(StreamDecoder):
             piece = delta.get("content") or ""
             if not isinstance(piece, str):
                 raise TypeError("content")
-            calls = tuple(
-                chat.ToolCallDelta(
-                    index=int(c.get("index", 0)),
-                    id=str(c.get("id") or ""),
-                    name=str((c.get("function") or {}).get("name") or ""),
-                    arguments=str((c.get("function") or {}).get("arguments") or ""),
-                )
-                for c in delta.get("tool_calls") or ()
-            )
+            calls: tuple[chat.ToolCallDelta, ...] = ()
+            if delta.get("tool_calls"):
+                # Which call each entry belongs to (.openai_tools: an index may be missing).
+                tracker = tracker or self._calls.copy()
+                calls = tracker.read(delta["tool_calls"])
             tools = tools or bool(calls)
             refusal, logprobs = string_field(delta.get("refusal"), "refusal"), logprobs_json(choice)
             thought = reasoning_text(delta)
@@ -289,6 +286,7 @@ class _ChunkDecoder(StreamDecoder):
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
         self._usage, self._finish = usage, finish
+        self._calls = tracker or self._calls
         self._tier, self._fingerprint = tier, fingerprint
         self._text_chars += chars
         self._saw_tools = self._saw_tools or tools
