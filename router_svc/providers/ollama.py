@@ -102,7 +102,7 @@ class OllamaProvider(HttpProvider):
             return "tool_choice"
         if request.tools and request.parallel_tool_calls is False:
             return "parallel_tool_calls"
-        return unmapped_field(request) or super().refuses(request)
+        return unmapped_field(request, "ollama") or super().refuses(request)
 
     def decode(self, call: ProviderCall, data: Any) -> chat.Completion:
         """The message of a ``done`` answer, with its eval counts as usage."""

@@ -63,20 +63,14 @@ def prefill(messages: list[dict[str, Any]], text: str) -> None:
 
 
 def openai_messages(messages: tuple[chat.Message, ...]) -> list[dict[str, Any]]:
-    """Our messages in OpenAI's wire shape."""
+    """Our messages in OpenAI's wire shape. A ``cache_control`` (on a part or a message) goes
+    where the client put it, as OpenRouter and LiteLLM read it; no other key of ours is added
+    to those objects."""
     out: list[dict[str, Any]] = []
     for m in messages:
         item: dict[str, Any] = {"role": m.role}
         if m.parts:
-            item["content"] = [
-                {
-                    "type": "image_url",
-                    "image_url": {"url": p.image_url, **({"detail": p.detail} if p.detail else {})},
-                }
-                if p.image_url
-                else {"type": "text", "text": p.text}
-                for p in m.parts
-            ]
+            item["content"] = [_part(p) for p in m.parts]
         else:
             item["content"] = m.content if (m.content or not (m.tool_calls or m.refusal)) else None
         if m.name:
@@ -95,7 +89,21 @@ def openai_messages(messages: tuple[chat.Message, ...]) -> list[dict[str, Any]]:
         if m.refusal:
             # API reference, "Create chat completion", assistant message: refusal.
             item["refusal"] = m.refusal
+        if m.cache_control is not None:
+            item["cache_control"] = m.cache_control.json()
         out.append(item)
+    return out
+
+
+def _part(part: chat.ContentPart) -> dict[str, Any]:
+    out: dict[str, Any]
+    if part.image_url:
+        image = {"url": part.image_url, **({"detail": part.detail} if part.detail else {})}
+        out = {"type": "image_url", "image_url": image}
+    else:
+        out = {"type": "text", "text": part.text}
+    if part.cache_control is not None:
+        out["cache_control"] = part.cache_control.json()
     return out
 
 
@@ -137,7 +145,12 @@ class OpenAICompatProvider(HttpProvider):
             body["add_generation_prompt"] = False
         if request.tools:
             body["tools"] = [
-                {"type": "function", "function": tool_function(t)} for t in request.tools
+                {
+                    "type": "function",
+                    "function": tool_function(t),
+                    **({"cache_control": t.cache_control.json()} if t.cache_control else {}),
+                }
+                for t in request.tools
             ]
         if request.tool_choice:
             body["tool_choice"] = (
