@@ -133,7 +133,7 @@ allowed_private_hosts = ["127.0.0.1"]
 name = "bench"
 kind = "openai"
 base_url = "http://127.0.0.1:{ports["upstream"]}/v1"
-max_connections = 256
+max_connections = 1024
 [[router.models]]
 name = "fast"
 provider = "bench"
@@ -142,6 +142,10 @@ upstream_model = "bench-0"
 name = "slow"
 provider = "bench"
 upstream_model = "bench-20"
+[[router.models]]
+name = "paced"
+provider = "bench"
+upstream_model = "bench-0-50"
 """
     )
     upstream = subprocess.Popen(
@@ -169,6 +173,10 @@ upstream_model = "bench-20"
             else ["-m", "gateway", "--config", str(config)],
         ),
     ):
+        if os.environ.get("BENCH_PROFILE") and command[0] == "-m":
+            # cProfile switched by SIGUSR1/SIGUSR2 (bench/profiled.py), stats to this folder.
+            out = str(Path(os.environ["BENCH_PROFILE"]) / f"{variant}-{name}.pstats")
+            command = [str(ROOT / "bench" / "profiled.py"), out, *command[1:]]
         popen = subprocess.Popen(
             [sys.executable, *command],
             env=env,

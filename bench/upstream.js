@@ -1,6 +1,8 @@
 // Benchmark upstream: an OpenAI-compatible chat server in Node's http module, fast enough
 // never to be the bottleneck. The upstream model name picks the delay: "bench-<ms>", e.g.
-// bench-0 or bench-20. "stream": true sends 64 content chunks, then usage and [DONE].
+// bench-0 or bench-20; a second number sets the gap between stream chunks in ms, e.g.
+// bench-0-50 (default: BENCH_CHUNK_GAP_MS, else 1). "stream": true sends 64 content chunks,
+// then usage and [DONE].
 // Usage: node bench/upstream.js PORT
 "use strict";
 const http = require("http");
@@ -46,7 +48,8 @@ const server = http.createServer((req, res) => {
       return;
     }
     const model = String(body.model || "bench-0");
-    const delay = Number(model.split("-")[1] || 0);
+    const [, delayText, gapText] = model.split("-");
+    const delay = Number(delayText || 0);
     const answer = () => {
       if (!body.stream) {
         const text = completion(model);
@@ -57,7 +60,7 @@ const server = http.createServer((req, res) => {
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.write(chunk(model, { role: "assistant", content: "" }, null));
       let sent = 0;
-      const gap = Number(process.env.BENCH_CHUNK_GAP_MS || 1);
+      const gap = Number(gapText || process.env.BENCH_CHUNK_GAP_MS || 1);
       const next = () => {
         if (sent < CHUNKS) {
           sent += 1;
@@ -77,4 +80,4 @@ const server = http.createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 60000;
-server.listen(port, "127.0.0.1", () => console.log(`bench upstream on ${port}`));
+server.listen(port, "127.0.0.1", 4096, () => console.log(`bench upstream on ${port}`));

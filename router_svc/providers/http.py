@@ -37,6 +37,7 @@ from .base import Provider
 from .call import ProviderCall
 from .dialects import by_status, find, parse
 from .extras import collision, merged, not_allowed
+from .framing import payloads
 from .lenient import SHAPE_ERRORS, StreamDecoder, decode
 from .transport import UpstreamClient
 
@@ -340,13 +341,12 @@ class HttpProvider(Provider):
                 raise classify_response(
                     self.name, response, raw, self._client.credentials, call.request, call.prefill
                 )
-            sse = self.framing == "sse"
-            async for line in response.aiter_lines():
-                if sse:
-                    if line.startswith("data:"):
-                        yield line[5:].strip()
-                elif line.strip():
-                    yield line
+            # The transport's stream itself (httpx's aiter_raw re-chunks and counts each read).
+            stream = response.stream
+            chunks = stream if isinstance(stream, httpx.AsyncByteStream) else response.aiter_raw()
+            async with aclosing(payloads(chunks, self.framing)) as events:
+                async for event in events:
+                    yield event
 
     def _limits(self, call: ProviderCall) -> httpx.Timeout:
         return attempt_timeout(self.config, call.read_timeout)
