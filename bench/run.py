@@ -7,13 +7,14 @@ streaming client. Reports, side by side:
 * overhead = latency through the gateway - latency direct to the upstream, p50 and p99, at
   concurrency 1 and 10, in interleaved rounds (median of rounds);
 * the request rate at concurrency 64 and 128 (0 ms and 20 ms upstream) and its error count;
-* streaming: added time to first token and added inter-chunk gap;
+* streaming: added time to first token and added inter-chunk gap, one stream at a time, and
+  ``--concurrent-streams`` (1,000) at once, 50 ms apart, with CPU per relayed chunk
+  (``bench/streams.py``);
 * CPU seconds per 1,000 requests and peak RSS, per process;
 * the same with usage recording off, and with tracing exported to a local OTLP receiver
   (every trace, and one in ten);
 * ``floor``: the same hops with the gateway and router replaced by the bare minimum
-  (``bench/floor/``: uvicorn + one gRPC call; grpc.aio + the same HTTP client), i.e. what
-  the three hops cost on this machine before any feature.
+  (``bench/floor/``: uvicorn + one gRPC call; grpc.aio + the same HTTP client).
 
 Results go to ``bench/results/<date>.json`` and ``.md``.
 """
@@ -25,7 +26,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -41,10 +41,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from wrk import BODY, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-BODY = '{"model":"%s","messages":[{"role":"user","content":"Say hello in one short sentence."}]}'
 
 
 def free_port() -> int:
@@ -206,61 +206,6 @@ upstream_model = "bench-0-50"
                 proc.popen.kill()
 
 
-@dataclass
-class WrkResult:
-    requests: int
-    seconds: float
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def wrk(url: str, model: str, connections: int, seconds: float, workdir: Path) -> WrkResult:
-    script = workdir / f"post-{model}.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        f"wrk.body = '{BODY % model}'\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
-    )
-    threads = 1 if connections < 4 else 2
-    out = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{max(int(seconds), 1)}s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-    def pct(label: str) -> float:
-        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
-
-    total = re.search(r"(\d+) requests in ([\d.]+)(s|m)", out)
-    assert total, out
-    duration = float(total.group(2)) * (60 if total.group(3) == "m" else 1)
-    errors = 0
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if non2xx:
-        errors += int(non2xx.group(1))
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if sock:
-        errors += sum(int(g) for g in sock.groups())
-    requests = int(total.group(1))
-    return WrkResult(requests, duration, requests / duration, pct("50"), pct("99"), errors)
-
-
 async def stream_timings(url: str, model: str, count: int) -> tuple[float, float]:
     """Median time to first content chunk and median gap between chunks, in ms."""
     body = json.loads(BODY % model) | {"stream": True}
@@ -345,6 +290,10 @@ def measure(variant: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
             "gateway_gap_ms": round(through[1], 3),
             "added_gap_ms": round(through[1] - direct[1], 3),
         }
+        if args.concurrent_streams:
+            from streams import measure_streams  # beside this file
+
+            result["concurrent"] = measure_streams(s, args.concurrent_streams)
     return result
 
 
@@ -367,6 +316,11 @@ def markdown(results: list[dict[str, Any]], when: str) -> str:
         )
     row("added TTFT ms (stream)", lambda r: r["streaming"]["added_ttft_ms"])
     row("added inter-chunk gap ms", lambda r: r["streaming"]["added_gap_ms"])
+    if all("concurrent" in r for r in results):
+        from streams import ROWS
+
+        for label, key in ROWS[:-1]:
+            row(label, lambda r, k=key: r["concurrent"][k])
     for name in ("gateway", "router", "metrics"):
         row(f"CPU s / 1k req, {name}", lambda r, n=name: r["cpu_s_per_1k"].get(n, "-"))
     for name in ("gateway", "router", "metrics"):
@@ -384,6 +338,7 @@ def main() -> int:
     parser.add_argument("--round-seconds", type=int, default=3)
     parser.add_argument("--load-seconds", type=int, default=8)
     parser.add_argument("--streams", type=int, default=40)
+    parser.add_argument("--concurrent-streams", type=int, default=1000, help="0: none")
     parser.add_argument("--variants", default="floor,default,usage-off,tracing,tracing-10pct")
     args = parser.parse_args()
     for tool in ("wrk", "node"):

@@ -164,7 +164,7 @@ def measure_streams(stack: Any, count: int, rounds: int = 1) -> dict[str, Any]:
         rows.append((direct, through, cpu))
 
     def med(get: Any) -> float:
-        return round(statistics.median(get(d, t, c) for d, t, c in rows), 3)
+        return round(float(statistics.median(get(d, t, c) for d, t, c in rows)), 3)
 
     return {
         "streams": count,

@@ -1,0 +1,194 @@
+"""Streams relayed in batches (router_svc.coalesce) and read from the body's bytes
+(router_svc.providers.framing): deltas that the upstream sent together reach a caller that
+accepts batches as one ``delta_batch`` message, in order; a caller from before batches gets
+one ``delta`` message each, as before; a lone delta is never held back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import pytest
+
+from llmrouter.v1 import chat_pb2, router_service_pb2
+from router_svc.coalesce import batches
+from router_svc.providers.framing import payloads
+from tests.fakes import Behavior, FakeUpstream
+
+from .conftest import model
+
+PIECES = ["Sun", "ny ", "all ", "day", "."]
+
+
+def burst() -> bytes:
+    """An OpenAI chat.completion.chunk stream (API reference, "The chat completion chunk
+    object") whose five content chunks, finish and usage come in one write."""
+    events: list[dict[str, Any]] = [
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+        *({"choices": [{"index": 0, "delta": {"content": p}}]} for p in PIECES),
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}},
+    ]
+    body = "".join(f"data: {json.dumps({'id': 'x', 'model': 'm', **e})}\n\n" for e in events)
+    return (body + "data: [DONE]\n\n").encode()
+
+
+async def relayed(stub: Any, accepts: bool) -> list[router_service_pb2.StreamCompleteResponse]:
+    chat = chat_pb2.ChatRequest(messages=[chat_pb2.Message(role=chat_pb2.ROLE_USER, content="hi")])
+    request = router_service_pb2.StreamCompleteRequest(chat=chat, accepts_delta_batches=accepts)
+    return [message async for message in stub.StreamComplete(request)]
+
+
+def texts(messages: list[router_service_pb2.StreamCompleteResponse]) -> list[str]:
+    out = []
+    for message in messages:
+        if message.WhichOneof("chunk") == "delta":
+            out.append(message.delta.content)
+        elif message.WhichOneof("chunk") == "delta_batch":
+            out.extend(d.content for d in message.delta_batch.deltas)
+    return out
+
+
+async def test_deltas_sent_together_reach_a_caller_that_accepts_batches_together(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    upstream.set("m", Behavior(raw_body=burst()))
+    _, stub = await make_router((model("m", "oai"),), ("m",))
+
+    messages = await relayed(stub, accepts=True)
+
+    kinds = [m.WhichOneof("chunk") for m in messages]
+    assert kinds[0] == "start"
+    assert kinds[-1] == "summary"
+    assert "delta_batch" in kinds
+    assert len(messages) < len(PIECES) + 2
+    assert texts(messages) == PIECES
+    assert messages[-1].summary.usage.completion_tokens == 5
+
+
+async def test_a_caller_from_before_batches_gets_one_message_per_delta(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    upstream.set("m", Behavior(raw_body=burst()))
+    _, stub = await make_router((model("m", "oai"),), ("m",))
+
+    messages = await relayed(stub, accepts=False)
+
+    assert [m.WhichOneof("chunk") for m in messages] == [
+        "start",
+        *["delta"] * len(PIECES),
+        "summary",
+    ]
+    assert texts(messages) == PIECES
+
+
+async def test_a_lone_delta_goes_out_while_the_upstream_is_silent(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    # Pieces a minute apart: the first must not wait for company.
+    upstream.set("m", Behavior(chunks=3, chunk_delay_s=60.0))
+    _, stub = await make_router((model("m", "oai"),), ("m",))
+    chat = chat_pb2.ChatRequest(messages=[chat_pb2.Message(role=chat_pb2.ROLE_USER, content="hi")])
+    call = stub.StreamComplete(
+        router_service_pb2.StreamCompleteRequest(chat=chat, accepts_delta_batches=True)
+    )
+    async with asyncio.timeout(5):
+        assert (await call.read()).WhichOneof("chunk") == "start"
+        first = await call.read()
+    assert first.WhichOneof("chunk") == "delta"
+    assert first.delta.content
+    call.cancel()
+
+
+async def _source(
+    items: list[int], gate: asyncio.Event | None = None, log: list[str] | None = None
+) -> AsyncGenerator[int, None]:
+    try:
+        for item in items:
+            yield item
+        if gate is not None:
+            await gate.wait()
+            yield -1
+    finally:
+        if log is not None:
+            log.append("closed")
+
+
+async def test_batches_hand_over_what_was_read_together_and_a_lone_item_at_once() -> None:
+    gate = asyncio.Event()
+    relay = batches(_source([1, 2, 3], gate))
+    async with asyncio.timeout(2):
+        assert await anext(relay) == [1, 2, 3]  # read in one go, before the consumer ran
+        waiting = asyncio.ensure_future(anext(relay))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # nothing held: the source is waiting
+        gate.set()
+        assert await waiting == [-1]
+        with pytest.raises(StopAsyncIteration):
+            await anext(relay)
+
+
+async def test_closing_the_batches_closes_the_source_first() -> None:
+    log: list[str] = []
+    relay = batches(_source([1], asyncio.Event(), log))
+    assert await anext(relay) == [1]
+    await relay.aclose()  # the source waits on the gate: cancelled and closed now
+    assert log == ["closed"]
+
+
+async def test_a_failure_comes_after_the_items_before_it() -> None:
+    async def failing() -> AsyncGenerator[int, None]:
+        yield 1
+        yield 2
+        raise RuntimeError("upstream broke")
+
+    relay = batches(failing())
+    assert await anext(relay) == [1, 2]
+    with pytest.raises(RuntimeError, match="upstream broke"):
+        await anext(relay)
+
+
+async def test_the_reader_waits_when_the_caller_falls_behind() -> None:
+    produced: list[int] = []
+
+    async def counting() -> AsyncGenerator[int, None]:
+        for item in range(10):
+            produced.append(item)
+            yield item
+
+    relay = batches(counting(), max_pending=4)
+    assert await anext(relay) == [0, 1, 2, 3]
+    assert produced == [0, 1, 2, 3]
+    rest = [item async for batch in relay for item in batch]
+    assert rest == list(range(4, 10))
+
+
+async def _reads(*parts: bytes) -> AsyncIterator[bytes]:
+    for part in parts:
+        yield part
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        # Several events in one read, and one split across reads, mid-line and mid-CRLF.
+        ((b"data: a\n\ndata: b\n\nda", b"ta: c\r", b"\n\r\n"), ["a", "b", "c"]),
+        # CR alone ends a line too; comments, event names and ids carry no data.
+        ((b": ping\revent: x\rid: 1\rdata:d\r\r",), ["d"]),
+        # A last line without its line break counts.
+        ((b"data: [DONE]",), ["[DONE]"]),
+        # Bytes that are not UTF-8 read as U+FFFD, as a text decoder would.
+        ((b'data: {"c":"\xff"}\n\n',), ['{"c":"\ufffd"}']),
+    ],
+)
+async def test_sse_payloads(parts: tuple[bytes, ...], expected: list[str]) -> None:
+    assert [p async for p in payloads(_reads(*parts), "sse")] == expected
+
+
+async def test_ndjson_payloads_skip_blank_lines() -> None:
+    lines = [
+        p async for p in payloads(_reads(b'{"a":1}\n\n{"b"', b":2}\r\n", b'{"c":3}'), "ndjson")
+    ]
+    assert lines == ['{"a":1}', '{"b":2}', '{"c":3}']
