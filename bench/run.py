@@ -146,6 +146,10 @@ upstream_model = "bench-20"
 name = "paced"
 provider = "bench"
 upstream_model = "bench-0-50"
+[[router.models]]
+name = "paced-1"
+provider = "bench"
+upstream_model = "bench-0-50-1"
 """
     )
     upstream = subprocess.Popen(

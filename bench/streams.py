@@ -14,7 +14,8 @@ then through the gateway. Reported, per stack variant (``floor`` and the product
   chunks as the client reads them (chunks read together count as 0 apart);
 * CPU per relayed chunk: user + system CPU of the gateway and router processes together while
   the gateway run lasts, divided by the content chunks the client received (request set-up
-  included: it is spread over the stream's chunks);
+  included: it is spread over the stream's chunks); and its two parts, from a run of as many
+  one-chunk streams: set-up per stream, and relaying per further chunk;
 * the machine's 1-minute load average before the runs (other processes share the 2 cores).
 
     .venv/bin/python bench/streams.py --streams 1000 --variants floor,default
@@ -50,7 +51,7 @@ def _percentile(values: list[float], pct: float) -> float:
     return ordered[min(int(len(ordered) * pct / 100), len(ordered) - 1)]
 
 
-async def _one(url: str, body: bytes, ttfts: list[float], gaps: list[float]) -> str:
+async def _one(url: str, body: bytes, chunks: int, ttfts: list[float], gaps: list[float]) -> str:
     """One stream; "" when it was whole, else what went wrong."""
     parts = urlsplit(url)
     request = (
@@ -87,20 +88,20 @@ async def _one(url: str, body: bytes, ttfts: list[float], gaps: list[float]) -> 
                 return "error event"
             done = _DONE in buf
             tail = buf[-64:]
-        return "" if seen == CHUNKS else f"{seen} chunks"
+        return "" if seen == chunks else f"{seen} chunks"
     except (OSError, asyncio.IncompleteReadError) as exc:
         return f"read: {type(exc).__name__}"
     finally:
         writer.close()
 
 
-async def _client(url: str, model: str, count: int) -> dict[str, Any]:
+async def _client(url: str, model: str, count: int, chunks: int) -> dict[str, Any]:
     body = json.dumps(
         {"model": model, "stream": True, "messages": [{"role": "user", "content": "Hi."}]}
     ).encode()
     ttfts: list[float] = []
     gaps: list[float] = []
-    results = await asyncio.gather(*(_one(url, body, ttfts, gaps) for _ in range(count)))
+    results = await asyncio.gather(*(_one(url, body, chunks, ttfts, gaps) for _ in range(count)))
     errors = [r for r in results if r]
     return {
         "errors": len(errors),
@@ -113,10 +114,11 @@ async def _client(url: str, model: str, count: int) -> dict[str, Any]:
     }
 
 
-def run_client(url: str, model: str, count: int) -> dict[str, Any]:
-    """Run ``count`` streams at once in a client process of its own; its summary."""
+def run_client(url: str, model: str, count: int, chunks: int = CHUNKS) -> dict[str, Any]:
+    """Run ``count`` streams of ``chunks`` chunks at once in a client process of its own; its
+    summary."""
     out = subprocess.run(
-        [sys.executable, __file__, "--client", url, model, str(count)],
+        [sys.executable, __file__, "--client", url, model, str(count), str(chunks)],
         capture_output=True,
         text=True,
         check=True,
@@ -163,6 +165,12 @@ def measure_streams(stack: Any, count: int, rounds: int = 1) -> dict[str, Any]:
         cpu["total"] = sum(cpu.values()) / per_chunk
         rows.append((direct, through, cpu))
 
+    # The same streams with one chunk each: what setting a stream up costs, apart from relaying.
+    before = {p.name: _cpu(p.popen.pid) for p in procs}
+    short = run_client(stack.gateway_url, "paced-1", count, 1)
+    after = {p.name: _cpu(p.popen.pid) for p in procs}
+    setup_s = sum(sum(after[n]) - sum(before[n]) for n in after) / max(count, 1)
+
     def med(get: Any) -> float:
         return round(float(statistics.median(get(d, t, c) for d, t, c in rows)), 3)
 
@@ -178,6 +186,12 @@ def measure_streams(stack: Any, count: int, rounds: int = 1) -> dict[str, Any]:
         "direct_ttft_p99_ms": med(lambda d, t, c: d["ttft_p99_ms"]),
         "direct_gap_p99_ms": med(lambda d, t, c: d["gap_p99_ms"]),
         "cpu_us_per_chunk": med(lambda d, t, c: c["total"] / max(t["chunks"], 1) * 1e6),
+        "setup_cpu_ms_per_stream": round(setup_s * 1000, 3),
+        "setup_errors": short["errors"],
+        # Per chunk beyond the first: (CPU per stream - set-up) / (chunks - 1).
+        "relay_cpu_us_per_chunk": med(
+            lambda d, t, c: (c["total"] / count - setup_s) / (CHUNKS - 1) * 1e6
+        ),
         # The last round's split by process, user and system (kernel) time, µs per chunk.
         "cpu_split": {k: v for k, v in rows[-1][2].items() if k != "total"},
     }
@@ -190,6 +204,8 @@ ROWS = (
     ("added TTFT p99 ms", "added_ttft_p99_ms"),
     ("added inter-chunk gap p99 ms", "added_gap_p99_ms"),
     ("CPU µs / relayed chunk (gateway+router)", "cpu_us_per_chunk"),
+    ("of which set-up, CPU ms / stream", "setup_cpu_ms_per_stream"),
+    ("of which relaying, CPU µs / chunk", "relay_cpu_us_per_chunk"),
     ("load average before", "load1_before"),
 )
 """(label, key) of the table rows, for this script's table and ``bench/run.py``'s."""
@@ -207,11 +223,11 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def main() -> int:
-    if len(sys.argv) == 5 and sys.argv[1] == "--client":
+    if len(sys.argv) == 6 and sys.argv[1] == "--client":
         import uvloop
 
-        url, model, count = sys.argv[2], sys.argv[3], int(sys.argv[4])
-        print(json.dumps(uvloop.run(_client(url, model, count))))
+        url, model, count, chunks = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+        print(json.dumps(uvloop.run(_client(url, model, count, chunks))))
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=1000)

@@ -1,8 +1,8 @@
 // Benchmark upstream: an OpenAI-compatible chat server in Node's http module, fast enough
 // never to be the bottleneck. The upstream model name picks the delay: "bench-<ms>", e.g.
 // bench-0 or bench-20; a second number sets the gap between stream chunks in ms, e.g.
-// bench-0-50 (default: BENCH_CHUNK_GAP_MS, else 1). "stream": true sends 64 content chunks,
-// then usage and [DONE].
+// bench-0-50 (default: BENCH_CHUNK_GAP_MS, else 1), a third the number of content chunks
+// (default 64). "stream": true sends the content chunks, then usage and [DONE].
 // Usage: node bench/upstream.js PORT
 "use strict";
 const http = require("http");
@@ -48,7 +48,8 @@ const server = http.createServer((req, res) => {
       return;
     }
     const model = String(body.model || "bench-0");
-    const [, delayText, gapText] = model.split("-");
+    const [, delayText, gapText, chunksText] = model.split("-");
+    const chunks = Number(chunksText || CHUNKS);
     const delay = Number(delayText || 0);
     const answer = () => {
       if (!body.stream) {
@@ -62,7 +63,7 @@ const server = http.createServer((req, res) => {
       let sent = 0;
       const gap = Number(gapText || process.env.BENCH_CHUNK_GAP_MS || 1);
       const next = () => {
-        if (sent < CHUNKS) {
+        if (sent < chunks) {
           sent += 1;
           res.write(chunk(model, { content: WORD }, null));
           setTimeout(next, gap);
@@ -71,7 +72,7 @@ const server = http.createServer((req, res) => {
         res.write(chunk(model, {}, "stop"));
         res.write("data: " + JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk",
           created: 1700000000, model, choices: [],
-          usage: { prompt_tokens: 12, completion_tokens: CHUNKS, total_tokens: 12 + CHUNKS } }) + "\n\n");
+          usage: { prompt_tokens: 12, completion_tokens: chunks, total_tokens: 12 + chunks } }) + "\n\n");
         res.end("data: [DONE]\n\n");
       };
       next();

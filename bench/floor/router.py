@@ -22,7 +22,7 @@ from router_svc.providers.transport import UpstreamClient
 
 _ROLES = {chat_pb2.ROLE_SYSTEM: "system", chat_pb2.ROLE_ASSISTANT: "assistant"}
 # The bench config's models (bench/run.py) and the upstream models they name.
-_MODELS = {"fast": "bench-0", "slow": "bench-20", "paced": "bench-0-50"}
+_MODELS = {"fast": "bench-0", "slow": "bench-20", "paced": "bench-0-50", "paced-1": "bench-0-50-1"}
 
 
 class FloorRouter(router_service_pb2_grpc.RouterServiceServicer):
