@@ -45,6 +45,7 @@ from ..registry import ModelEntry
 from ..telemetry import current_trace_id, record_decision
 from ..tokens import estimate_prompt_tokens
 from ..usage import UsageEvent
+from ..waits import WaitLimit
 from .continuation import (
     Answer,
     Broken,
@@ -62,7 +63,6 @@ from .policy import Policy
 from .retry import RetryBudgets
 from .schedule import Pacing, Planned, Schedule, Timing, refusal
 from .served import Run, Served, StreamStarted, StreamSummary
-from .waits import WaitLimit
 
 __all__ = ["Attempt", "Engine", "Served", "StreamStarted", "StreamSummary"]
 

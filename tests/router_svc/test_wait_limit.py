@@ -1,4 +1,4 @@
-"""WaitLimit (router_svc.routing.waits): each wait of a stream within its own limit, on one
+"""WaitLimit (router_svc.waits): each wait of a stream within its own limit, on one
 timer, with asyncio.timeout's semantics."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from router_svc.routing.waits import WaitLimit
+from router_svc.waits import WaitLimit
 
 
 async def test_a_wait_past_its_limit_raises_timeout_error() -> None:
