@@ -320,12 +320,10 @@ class HttpProvider(Provider):
             raise MalformedResponse(f"{self.name} sent {self.incomplete}")
         return completion
 
-    async def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:
-        """The decoded stream; one that stops before it finished is a ``MalformedResponse``."""
-        events = self._events(call)
-        async with aclosing(events), aclosing(self.decode_stream(call, events)) as decoded:
-            async for event in decoded:
-                yield event
+    def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:
+        """The decoded stream; one that stops before it finished is a ``MalformedResponse``.
+        Closing it closes the response (the decoder closes what it reads)."""
+        return self.decode_stream(call, self._events(call))
 
     async def _events(self, call: ProviderCall) -> AsyncGenerator[str, None]:
         """POST the streaming request and yield its events' text; failures are classified.
