@@ -1,12 +1,15 @@
 """Streams relayed in batches (router_svc.coalesce) and read from the body's bytes
-(router_svc.providers.framing): deltas that the upstream sent together reach a caller that
-accepts batches as one ``delta_batch`` message, in order; a caller from before batches gets
-one ``delta`` message each, as before; a lone delta is never held back."""
+(router_svc.providers.framing): deltas that queued while the router was behind reach a caller
+that accepts batches as ``delta_batch`` messages, in order; a router that keeps up, and any
+caller from before batches, send one ``delta`` message each, as before; a lone delta is never
+held back."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -22,17 +25,36 @@ from .conftest import model
 PIECES = ["Sun", "ny ", "all ", "day", "."]
 
 
-def burst() -> bytes:
+def burst(pieces: list[str] = PIECES) -> bytes:
     """An OpenAI chat.completion.chunk stream (API reference, "The chat completion chunk
-    object") whose five content chunks, finish and usage come in one write."""
+    object") whose content chunks, finish and usage come in one write."""
     events: list[dict[str, Any]] = [
         {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
-        *({"choices": [{"index": 0, "delta": {"content": p}}]} for p in PIECES),
+        *({"choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces),
         {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
         {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10}},
     ]
     body = "".join(f"data: {json.dumps({'id': 'x', 'model': 'm', **e})}\n\n" for e in events)
     return (body + "data: [DONE]\n\n").encode()
+
+
+@contextlib.asynccontextmanager
+async def busy_loop() -> AsyncIterator[None]:
+    """The event loop held 5 ms at a time (by a task of the test, in the router's process), as
+    when many streams share it."""
+    done = asyncio.Event()
+
+    async def busy() -> None:
+        while not done.is_set():
+            time.sleep(0.005)  # noqa: ASYNC251 - the point: the loop held
+            await asyncio.sleep(0)
+
+    hog = asyncio.ensure_future(busy())
+    try:
+        yield
+    finally:
+        done.set()
+        await hog
 
 
 async def relayed(stub: Any, accepts: bool) -> list[router_service_pb2.StreamCompleteResponse]:
@@ -51,7 +73,27 @@ def texts(messages: list[router_service_pb2.StreamCompleteResponse]) -> list[str
     return out
 
 
-async def test_deltas_sent_together_reach_a_caller_that_accepts_batches_together(
+async def test_deltas_that_queue_while_the_router_is_behind_go_out_together(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    # The router's event loop busy (as with many streams at once: here a task that holds it
+    # 5 ms at a time): its hand-overs take long, it reads ahead, and the pieces the upstream
+    # sent at once go out in batches, in order.
+    pieces = [f"{i:02d} " for i in range(40)]
+    upstream.set("m", Behavior(raw_body=burst(pieces)))
+    _, stub = await make_router((model("m", "oai"),), ("m",))
+
+    async with busy_loop():
+        messages = await relayed(stub, accepts=True)
+
+    kinds = [m.WhichOneof("chunk") for m in messages]
+    assert kinds[0] == "start"
+    assert kinds[-1] == "summary"
+    assert "delta_batch" in kinds
+    assert texts(messages) == pieces
+
+
+async def test_a_router_that_keeps_up_sends_one_message_per_delta(
     make_router: Any, upstream: FakeUpstream
 ) -> None:
     upstream.set("m", Behavior(raw_body=burst()))
@@ -59,29 +101,30 @@ async def test_deltas_sent_together_reach_a_caller_that_accepts_batches_together
 
     messages = await relayed(stub, accepts=True)
 
-    kinds = [m.WhichOneof("chunk") for m in messages]
-    assert kinds[0] == "start"
-    assert kinds[-1] == "summary"
-    assert "delta_batch" in kinds
-    assert len(messages) < len(PIECES) + 2
-    assert texts(messages) == PIECES
-    assert messages[-1].summary.usage.completion_tokens == 5
-
-
-async def test_a_caller_from_before_batches_gets_one_message_per_delta(
-    make_router: Any, upstream: FakeUpstream
-) -> None:
-    upstream.set("m", Behavior(raw_body=burst()))
-    _, stub = await make_router((model("m", "oai"),), ("m",))
-
-    messages = await relayed(stub, accepts=False)
-
     assert [m.WhichOneof("chunk") for m in messages] == [
         "start",
         *["delta"] * len(PIECES),
         "summary",
     ]
     assert texts(messages) == PIECES
+
+
+async def test_a_caller_from_before_batches_gets_one_message_per_delta(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    pieces = [f"{i:02d} " for i in range(40)]
+    upstream.set("m", Behavior(raw_body=burst(pieces)))
+    _, stub = await make_router((model("m", "oai"),), ("m",))
+
+    async with busy_loop():  # behind, as above
+        messages = await relayed(stub, accepts=False)
+
+    assert [m.WhichOneof("chunk") for m in messages] == [
+        "start",
+        *["delta"] * len(pieces),
+        "summary",
+    ]
+    assert texts(messages) == pieces
 
 
 async def test_a_lone_delta_goes_out_while_the_upstream_is_silent(
@@ -116,11 +159,17 @@ async def _source(
             log.append("closed")
 
 
-async def test_batches_hand_over_what_was_read_together_and_a_lone_item_at_once() -> None:
+async def test_items_go_one_by_one_while_the_caller_keeps_up() -> None:
+    assert [batch async for batch in batches(_source([1, 2, 3]))] == [[1], [2], [3]]
+
+
+async def test_once_behind_what_queued_comes_together_and_a_lone_item_at_once() -> None:
     gate = asyncio.Event()
-    relay = batches(_source([1, 2, 3], gate))
+    relay = batches(_source([1, 2, 3], gate), behind_s=0.001)
     async with asyncio.timeout(2):
-        assert await anext(relay) == [1, 2, 3]  # read in one go, before the consumer ran
+        assert await anext(relay) == [1]
+        await asyncio.sleep(0.01)  # a slow hand-over: behind from now on
+        assert await anext(relay) == [2, 3]  # read meanwhile
         waiting = asyncio.ensure_future(anext(relay))
         await asyncio.sleep(0.05)
         assert not waiting.done()  # nothing held: the source is waiting
@@ -130,22 +179,30 @@ async def test_batches_hand_over_what_was_read_together_and_a_lone_item_at_once(
             await anext(relay)
 
 
-async def test_closing_the_batches_closes_the_source_first() -> None:
+@pytest.mark.parametrize("behind", [False, True])
+async def test_closing_the_batches_closes_the_source_first(behind: bool) -> None:
     log: list[str] = []
-    relay = batches(_source([1], asyncio.Event(), log))
+    relay = batches(_source([1, 2], asyncio.Event(), log), behind_s=0.001)
     assert await anext(relay) == [1]
-    await relay.aclose()  # the source waits on the gate: cancelled and closed now
+    if behind:
+        await asyncio.sleep(0.01)
+        assert await anext(relay) == [2]  # the reader task now waits on the gate
+    await relay.aclose()
     assert log == ["closed"]
 
 
-async def test_a_failure_comes_after_the_items_before_it() -> None:
+@pytest.mark.parametrize("behind", [False, True])
+async def test_a_failure_comes_after_the_items_before_it(behind: bool) -> None:
     async def failing() -> AsyncGenerator[int, None]:
         yield 1
         yield 2
         raise RuntimeError("upstream broke")
 
-    relay = batches(failing())
-    assert await anext(relay) == [1, 2]
+    relay = batches(failing(), behind_s=0.001)
+    assert await anext(relay) == [1]
+    if behind:
+        await asyncio.sleep(0.01)
+    assert await anext(relay) == [2]
     with pytest.raises(RuntimeError, match="upstream broke"):
         await anext(relay)
 
@@ -158,11 +215,13 @@ async def test_the_reader_waits_when_the_caller_falls_behind() -> None:
             produced.append(item)
             yield item
 
-    relay = batches(counting(), max_pending=4)
-    assert await anext(relay) == [0, 1, 2, 3]
-    assert produced == [0, 1, 2, 3]
+    relay = batches(counting(), max_pending=4, behind_s=0.001)
+    assert await anext(relay) == [0]
+    await asyncio.sleep(0.01)
+    assert await anext(relay) == [1, 2, 3, 4]
+    assert produced == [0, 1, 2, 3, 4]
     rest = [item async for batch in relay for item in batch]
-    assert rest == list(range(4, 10))
+    assert rest == list(range(5, 10))
 
 
 async def _reads(*parts: bytes) -> AsyncIterator[bytes]:
