@@ -107,6 +107,10 @@ async def _client(url: str, model: str, count: int, chunks: int) -> dict[str, An
         "errors": len(errors),
         "error_kinds": sorted(set(errors))[:5],
         "chunks": sum(1 for _ in gaps) + len(ttfts),
+        # Content chunks per read that had any: above 1 when they came written together.
+        "chunks_per_read": round(
+            (len(gaps) + len(ttfts)) / max(sum(1 for g in gaps if g) + len(ttfts), 1), 3
+        ),
         "ttft_p50_ms": statistics.median(ttfts) if ttfts else float("nan"),
         "ttft_p99_ms": _percentile(ttfts, 99),
         "gap_p50_ms": _percentile(gaps, 50),
@@ -169,7 +173,8 @@ def measure_streams(stack: Any, count: int, rounds: int = 1) -> dict[str, Any]:
     before = {p.name: _cpu(p.popen.pid) for p in procs}
     short = run_client(stack.gateway_url, "paced-1", count, 1)
     after = {p.name: _cpu(p.popen.pid) for p in procs}
-    setup_s = sum(sum(after[n]) - sum(before[n]) for n in after) / max(count, 1)
+    setup = {n: (sum(after[n]) - sum(before[n])) / max(count, 1) for n in after}
+    setup_s = sum(setup.values())
 
     def med(get: Any) -> float:
         return round(float(statistics.median(get(d, t, c) for d, t, c in rows)), 3)
@@ -185,8 +190,10 @@ def measure_streams(stack: Any, count: int, rounds: int = 1) -> dict[str, Any]:
         "added_gap_p99_ms": med(lambda d, t, c: t["gap_p99_ms"] - d["gap_p99_ms"]),
         "direct_ttft_p99_ms": med(lambda d, t, c: d["ttft_p99_ms"]),
         "direct_gap_p99_ms": med(lambda d, t, c: d["gap_p99_ms"]),
+        "chunks_per_read": med(lambda d, t, c: t["chunks_per_read"]),
         "cpu_us_per_chunk": med(lambda d, t, c: c["total"] / max(t["chunks"], 1) * 1e6),
         "setup_cpu_ms_per_stream": round(setup_s * 1000, 3),
+        "setup_split_ms": {n: round(v * 1000, 3) for n, v in setup.items()},
         "setup_errors": short["errors"],
         # Per chunk beyond the first: (CPU per stream - set-up) / (chunks - 1).
         "relay_cpu_us_per_chunk": med(
@@ -203,6 +210,7 @@ ROWS = (
     ("added TTFT p50 ms", "added_ttft_p50_ms"),
     ("added TTFT p99 ms", "added_ttft_p99_ms"),
     ("added inter-chunk gap p99 ms", "added_gap_p99_ms"),
+    ("chunks per client read (through)", "chunks_per_read"),
     ("CPU µs / relayed chunk (gateway+router)", "cpu_us_per_chunk"),
     ("of which set-up, CPU ms / stream", "setup_cpu_ms_per_stream"),
     ("of which relaying, CPU µs / chunk", "relay_cpu_us_per_chunk"),
