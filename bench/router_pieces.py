@@ -9,7 +9,9 @@ outbox keeps the records), then times, sequentially, in CPU microseconds per cal
 * ``chat_from_proto``: the request's conversion;
 * ``provider``: one upstream call through the provider adapter;
 * ``engine``: ``Engine.complete`` (schedule, attempt, outcome, usage event, provider call);
-* ``handler``: ``RouterServicer.Complete`` without gRPC (conversion, engine, response).
+* ``handler``: ``RouterServicer.Complete`` without gRPC (conversion, engine, response);
+* ``floor``: the floor router's Complete (``bench/floor/router.py``) without gRPC, the same
+  upstream call and nothing else: ``handler - floor`` is what routing adds.
 
 With ``--callgrind`` (under ``valgrind --tool=callgrind --instr-atstart=no``), thousands of
 instructions per call instead: the same on a busy machine as on an idle one.
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import importlib.util
 import json
 import os
 import pstats
@@ -50,6 +53,9 @@ class _Context:
 
     def time_remaining(self) -> float:
         return 30.0
+
+    async def send_initial_metadata(self, metadata: Any) -> None:
+        return None
 
 
 async def _listening(port: int) -> None:
@@ -107,6 +113,17 @@ async def _per_call(
             await call()
         best = min(best, (time.process_time() - start) / count * 1e6)
     return best
+
+
+def _floor_router(base_url: str) -> Any:
+    """``bench/floor/router.py``'s servicer, posting to ``base_url``."""
+    path = ROOT / "bench" / "floor" / "router.py"
+    spec = importlib.util.spec_from_file_location("floor_router", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FloorRouter(base_url)
 
 
 async def main(count: int, repeat: int, callgrind: bool, profile: bool) -> dict[str, float]:
@@ -179,11 +196,13 @@ upstream_model = "bench-0"
             async def convert() -> None:
                 chat_from_proto(pb)
 
+            floor = _floor_router(f"http://127.0.0.1:{upstream_port}/v1")
             pieces: dict[str, Callable[[], Awaitable[Any]]] = {
                 "chat_from_proto": convert,
                 "provider": upstream_call,
                 "engine": lambda: engine.complete(chat, time.monotonic() + 30),
                 "handler": lambda: servicer.Complete(request, context),
+                "floor": lambda: floor.Complete(request, context),
             }
             for call in pieces.values():  # warm-up
                 await _per_call(call, count // 4, 1)

@@ -243,8 +243,7 @@ def main() -> int:
     parser.add_argument("--variants", default="floor,default")
     parser.add_argument("--json", help="write the results to this path too")
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).parent))
-    from run import stack
+    from stacks import stack
 
     results = []
     with tempfile.TemporaryDirectory(prefix="llmrouter-streams-") as tmp:

@@ -8,6 +8,7 @@ key's id, never the key, and whether it is an admin key (:class:`Caller`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -138,17 +139,24 @@ def _check_local(headers: Headers) -> None:
     origin and the browser does not mark the request cross-site. Sources: RFC 9110 §7.2 (Host),
     RFC 6454 §7 (Origin), Fetch Metadata (Sec-Fetch-Site).
     """
-    host = _host_of(headers.get("host", "")).lower().rstrip(".")
-    if not (is_loopback(host) or host.endswith(".localhost")):
+    if not _is_local(headers.get("host", "")):
         raise PermissionDenied(_NOT_LOCAL)
     origin = headers.get("origin")
     if origin is not None:
         _, _, authority = origin.partition("://")
-        origin_host = _host_of(authority).lower().rstrip(".")
-        if not (is_loopback(origin_host) or origin_host.endswith(".localhost")):
+        if not _is_local(authority):
             raise PermissionDenied(_NOT_LOCAL)
     if headers.get("sec-fetch-site", "") == "cross-site":
         raise PermissionDenied(_NOT_LOCAL)
+
+
+@functools.lru_cache(maxsize=256)
+def _is_local(authority: str) -> bool:
+    """Whether a Host header or an Origin's authority names this machine. Cached: a local
+    run sees the same few values on every request, and parsing an address is most of the
+    check's cost (bounded: a client choosing its Host evicts only its own entries' worth)."""
+    host = _host_of(authority).lower().rstrip(".")
+    return is_loopback(host) or host.endswith(".localhost")
 
 
 def presented_key(headers: Headers) -> str | None:

@@ -40,7 +40,7 @@ class RouterEndpoints:
 
     async def _parse(self, request: Request, ctx: RequestContext) -> translate.ParsedRequest:
         return translate.parse_chat_request(
-            await read_json(request, self._config.max_body_bytes),
+            await read_json(request, self._config.max_body_bytes, "gateway.max_body_bytes"),
             client_request_id=ctx.client_request_id,
             source=request.headers.get("x-llmrouter-source"),
             api_key_id=ctx.api_key_id,

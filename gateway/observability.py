@@ -81,6 +81,23 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        # Label children by (route, method, status) and by route: bound once, not per request.
+        self._counted: dict[tuple[str, str, int], Any] = {}
+        self._timed: dict[str, Any] = {}
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one response of ``route`` (a known path or ``other``) and its time to the
+        response headers."""
+        timed = self._timed.get(route)
+        if timed is None:
+            timed = self._timed[route] = self.latency.labels(route)
+        timed.observe(seconds)
+        counted = self._counted.get((route, method, status))
+        if counted is None:
+            counted = self.requests.labels(route, method, str(status))
+            self._counted[(route, method, status)] = counted
+        counted.inc()
+
     async def endpoint(self, request: Request) -> Response:
         """``GET /metrics``: Prometheus exposition."""
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
@@ -105,8 +122,7 @@ class PrometheusMiddleware:
 
         async def send_and_count(message: Any) -> None:
             if message["type"] == "http.response.start":
-                metrics.latency.labels(route).observe(time.perf_counter() - started)
-                metrics.requests.labels(route, method, str(message["status"])).inc()
+                metrics.observe(route, method, message["status"], time.perf_counter() - started)
             await send(message)
 
         await self.app(scope, receive, send_and_count)

@@ -15,6 +15,8 @@ that finished it.
   in the answer, at most :data:`MAX_RESUMPTIONS` times, with at least :data:`MIN_LEFT_S` left
   of the request's deadline.
 * A stream that died before any text was sent is asked again as it was (nothing to continue).
+  Reasoning text (``delta.reasoning_content``) is not part of the text continued: a resumed
+  call's own reasoning, if its model gives one, follows what the client already has.
 * When a resumption fails before adding anything, the client gets the failure that ended the
   text it has, never the resumption's own.
 """

@@ -33,6 +33,7 @@ from gateway.chat import RouterEndpoints
 from gateway.config import GatewayConfig
 from gateway.context import RequestContext, client_request_id, request_timeout
 from gateway.dashboard import DashboardPage, DashboardSummary, static_files
+from gateway.direct import GatewayApp
 from gateway.errors import (
     ADMIN_NEEDED,
     GENERIC_MESSAGE,
@@ -83,7 +84,7 @@ class AppOptions:
     monotonic: Callable[[], float] = time.monotonic
 
 
-def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Starlette:
+def create_app(config: GatewayConfig, options: AppOptions | None = None) -> GatewayApp:
     """The gateway app for ``config``.
 
     Raises ConfigError when auth is on and no key can be loaded.
@@ -121,6 +122,14 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Star
             finally:
                 upstreams.clear()
 
+    # Handlers that answer every failure themselves: the ones GatewayApp may serve directly.
+    answering: set[_Handler] = set()
+
+    def guarded(endpoint: _OpenEndpoint) -> _Handler:
+        handler = _guarded(endpoint)
+        answering.add(handler)
+        return handler
+
     def protected(endpoint: _Endpoint, *, admin_only: bool = False) -> _Handler:
         async def run(request: Request) -> Response:
             caller = keys.authenticate(request.headers)
@@ -135,7 +144,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Star
             )
             return await endpoint(request, ctx)
 
-        return _guarded(run)
+        return guarded(run)
 
     def admin_route(endpoint: _Endpoint) -> _Handler:
         return protected(endpoint, admin_only=True)
@@ -182,19 +191,30 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Star
         Route(
             "/v1/admin/categories/{name}", admin_route(admin.category), methods=["PUT", "DELETE"]
         ),
-        Route("/healthz", _guarded(health.healthz), methods=["GET"]),
-        Route("/readyz", _guarded(health.readyz), methods=["GET"]),
-        Route("/openapi.json", _guarded(openapi_json), methods=["GET"]),
+        Route("/healthz", guarded(health.healthz), methods=["GET"]),
+        Route("/readyz", guarded(health.readyz), methods=["GET"]),
+        Route("/openapi.json", guarded(openapi_json), methods=["GET"]),
         Route("/metrics", prometheus.endpoint, methods=["GET"]),
-        Route("/dashboard", _guarded(page.page), methods=["GET"]),
+        Route("/dashboard", guarded(page.page), methods=["GET"]),
         Mount("/dashboard/static", app=static_files(), name="dashboard-static"),
     ]
     known = frozenset(r.path for r in routes if isinstance(r, Route))
     middleware = [Middleware(PrometheusMiddleware, metrics=prometheus, known_paths=known)]
+    direct: dict[tuple[str, str], _Handler] = {}
     if tracing_enabled():
         middleware.insert(0, Middleware(TracingMiddleware, known_paths=known))
+    else:  # the whole stack, so that the span covers it; otherwise straight to the endpoint
+        direct = {
+            (method, r.path): r.endpoint
+            for r in routes
+            if isinstance(r, Route) and r.endpoint in answering and not r.param_convertors
+            for method in r.methods or ()
+            if method != "HEAD"  # Starlette's own addition to GET routes: left to it
+        }
     middleware.append(Middleware(RequestIdMiddleware))
-    return Starlette(
+    return GatewayApp(
+        direct=direct,
+        metrics=prometheus,
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,

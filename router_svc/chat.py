@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar, cast
 
 __all__ = [
     "ChatRequest",
@@ -21,6 +22,7 @@ __all__ = [
     "ToolCallDelta",
 ]
 
+T = TypeVar("T")
 Role = Literal["system", "user", "assistant", "tool", "developer"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
@@ -147,6 +149,20 @@ class ChatRequest:
     extra_body: str = ""
     # OpenAI's stream_options.include_obfuscation as sent; None = unset.
     include_obfuscation: bool | None = None
+    # What routing derives from the messages (needs_vision, the fields a codec cannot carry,
+    # the estimated prompt tokens), worked out once per request though every candidate and
+    # attempt asks: a scan of 5,000 messages per candidate was most of a decision. Not an
+    # argument, not compared, and not carried over by dataclasses.replace (a changed request
+    # derives anew).
+    derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derive(self, name: str, compute: Callable[[ChatRequest], T]) -> T:
+        """``compute(self)``, computed on the first call for ``name`` and remembered."""
+        derived = self.derived
+        if name in derived:
+            return cast("T", derived[name])
+        value = derived[name] = compute(self)
+        return value
 
     @property
     def output_limit(self) -> int | None:
@@ -158,12 +174,16 @@ class ChatRequest:
     @property
     def needs_vision(self) -> bool:
         """True when any message carries an image."""
-        return any(p.image_url for m in self.messages for p in m.parts)
+        return self.derive("needs_vision", _has_image)
 
     @property
     def needs_json(self) -> bool:
         """True when the caller asked for JSON output."""
         return self.response_format is not None and self.response_format.type != "text"
+
+
+def _has_image(request: ChatRequest) -> bool:
+    return any(p.image_url for m in request.messages for p in m.parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +240,10 @@ class Completion:
     # OpenAI's top-level service_tier and system_fingerprint of the answer; "" when none.
     service_tier: str = ""
     system_fingerprint: str = ""
+    # The model's reasoning (thinking) text given beside the answer, as the upstream sent it
+    # (OpenAI-compatible reasoning_content/reasoning, Anthropic thinking blocks, Ollama
+    # message.thinking); "" when none. Content: never in spans, logs or the ledger.
+    reasoning_content: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,6 +270,8 @@ class StreamDelta:
     # them; "" when none did.
     service_tier: str = ""
     system_fingerprint: str = ""
+    # Next piece of the model's reasoning (thinking) text (see Completion.reasoning_content).
+    reasoning_content: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +280,10 @@ class StreamEnd:
 
     finish_reason: FinishReason
     usage: TokenUsage
+    # OpenAI's top-level service_tier and system_fingerprint, the latest the stream's chunks
+    # gave ("" when none did): a stream without content deltas has them only here.
+    service_tier: str = ""
+    system_fingerprint: str = ""
 
 
 StreamEvent = StreamDelta | StreamEnd

@@ -17,6 +17,7 @@ import orjson
 import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from llmrouter.sizes import DEFAULT_MAX_RECEIVE_MESSAGE_BYTES
 from llmrouter.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
 from router_svc.providers.transport import UpstreamClient
 
@@ -89,7 +90,9 @@ class FloorRouter(router_service_pb2_grpc.RouterServiceServicer):
 
 
 async def main(port: int, base_url: str) -> None:
-    server = grpc.aio.server()
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", DEFAULT_MAX_RECEIVE_MESSAGE_BYTES)]
+    )
     router_service_pb2_grpc.add_RouterServiceServicer_to_server(FloorRouter(base_url), server)
     checks = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)

@@ -80,6 +80,9 @@ _COMPLETION = obj(
                             # The model's refusal (structured outputs), content then null.
                             "refusal": OPT_STRING,
                             "tool_calls": {"type": "array", "items": ref("ToolCall")},
+                            # The model's reasoning text beside the answer (DeepSeek's and
+                            # vLLM's shape); absent when its upstream gave none.
+                            "reasoning_content": STRING,
                         },
                     ),
                     "logprobs": _LOGPROBS,
@@ -114,6 +117,7 @@ _CHUNK = obj(
                             "content": OPT_STRING,
                             "refusal": STRING,
                             "tool_calls": {"type": "array", "items": {"type": "object"}},
+                            "reasoning_content": STRING,
                         },
                     },
                     "logprobs": _LOGPROBS,
@@ -191,7 +195,10 @@ _ROUTE = obj(
                     "reason": {
                         "type": "string",
                         "description": "e.g. disabled, breaker_open, missing_capability, "
-                        "context_window, unknown_model",
+                        "context_window (a model whose window is known, configured or listed "
+                        "by genai-prices, and too small for the request's estimated tokens; a "
+                        "model whose window is unknown is never skipped for size), "
+                        "unknown_model",
                     },
                     "detail": STRING,
                 },

@@ -38,7 +38,10 @@ _FINISH_REASONS: Final[Mapping[int, str]] = {
 
 
 def completion(response: router_service_pb2.CompleteResponse) -> dict[str, Any]:
-    """A ``chat.completion`` object for a finished request."""
+    """A ``chat.completion`` object for a finished request. The model's reasoning text, when
+    its upstream gave one, is ``message.reasoning_content`` beside ``content``: the de-facto
+    OpenAI-compatible shape (DeepSeek's API, "Reasoning Model (deepseek-reasoner)"; vLLM's
+    "Reasoning Outputs"), which OpenAI's own schema lacks; absent when there is none."""
     tool_calls = [_tool_call_json(call) for call in response.message.tool_calls]
     text, refusal = _text(response.message), response.message.refusal
     message: dict[str, Any] = {
@@ -48,6 +51,8 @@ def completion(response: router_service_pb2.CompleteResponse) -> dict[str, Any]:
     }
     if tool_calls:
         message["tool_calls"] = tool_calls
+    if response.reasoning_content:
+        message["reasoning_content"] = response.reasoning_content
     return {
         "id": f"chatcmpl-{response.id}",
         "object": "chat.completion",
@@ -103,7 +108,8 @@ class ChunkStream:
         self._started = False
         self._role_sent = False
         self._saw_tool_calls = False
-        # The upstream's service_tier and system_fingerprint, the latest a delta carried.
+        # The upstream's service_tier and system_fingerprint, the latest a delta or the
+        # summary carried.
         self._served_by: dict[str, str] = {}
         # (SSE bytes before a text delta's encoded text, after it), for the current _served_by.
         self._template: tuple[bytes, bytes] | None = None
@@ -177,7 +183,13 @@ class ChunkStream:
 
     def _delta_sse(self, delta: router_service_pb2.StreamDelta) -> bytes:
         content = delta.content
-        if not content or delta.tool_calls or delta.refusal or delta.logprobs_json:
+        if (
+            not content
+            or delta.tool_calls
+            or delta.refusal
+            or delta.logprobs_json
+            or delta.reasoning_content
+        ):
             return b"".join([sse_bytes(chunk) for chunk in self._delta(delta)])
         if delta.service_tier or delta.system_fingerprint:
             served_by = _served_by(delta.service_tier, delta.system_fingerprint)
@@ -227,6 +239,10 @@ class ChunkStream:
             body["tool_calls"] = [_tool_call_delta_json(t) for t in delta.tool_calls]
         if delta.refusal:
             body["refusal"] = delta.refusal
+        if delta.reasoning_content:
+            # delta.reasoning_content, as DeepSeek and vLLM stream it (see completion()).
+            # Not kept in self._text: a resumed stream continues the answer's text only.
+            body["reasoning_content"] = delta.reasoning_content
         if not self._role_sent:
             self._role_sent = True
             body.setdefault("content", None if delta.tool_calls or delta.refusal else "")
@@ -238,6 +254,10 @@ class ChunkStream:
 
     def _summary(self, summary: router_service_pb2.StreamSummary) -> list[dict[str, Any]]:
         self.finished = True
+        # A stream without content deltas has the upstream's keys only here.
+        self._served_by = (
+            _served_by(summary.service_tier, summary.system_fingerprint) or self._served_by
+        )
         delta: dict[str, Any] = {}
         if not self._role_sent:
             self._role_sent = True

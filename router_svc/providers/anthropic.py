@@ -18,7 +18,7 @@ from ..errors import (
     UpstreamUnavailable,
 )
 from .anthropic_json import as_json_answer, json_answer_stream, json_tool, json_tool_name
-from .anthropic_stream import EventDecoder, TokenCounts, finish_reason
+from .anthropic_stream import EventDecoder, TokenCounts, finish_reason, thinking_text
 from .base import provider_kind
 from .call import ProviderCall
 from .http import HttpProvider
@@ -84,6 +84,17 @@ def _image_block(url: str) -> dict[str, Any]:
     return {"type": "image", "source": {"type": "url", "url": url}}
 
 
+def _tool(tool: chat.Tool) -> dict[str, Any]:
+    """A tool as Messages API ``tools[]`` (API reference, "Messages", tools): ``description``
+    only when the client gave one (it is optional); ``input_schema`` is required, so a
+    function without parameters gets the empty object schema."""
+    out: dict[str, Any] = {"name": tool.name}
+    if tool.description or tool.description_given:
+        out["description"] = tool.description
+    out["input_schema"] = orjson.loads(tool.parameters_json or '{"type":"object"}')
+    return out
+
+
 @provider_kind("anthropic")
 class AnthropicProvider(HttpProvider):
     """Speaks ``POST {base_url}/v1/messages``."""
@@ -122,14 +133,7 @@ class AnthropicProvider(HttpProvider):
         if system:
             body["system"] = system
         if request.tools:
-            body["tools"] = [
-                {
-                    "name": t.name,
-                    "description": t.description,
-                    "input_schema": orjson.loads(t.parameters_json or '{"type":"object"}'),
-                }
-                for t in request.tools
-            ]
+            body["tools"] = [_tool(t) for t in request.tools]
         if request.tool_choice or (request.tools and request.parallel_tool_calls is False):
             body["tool_choice"] = (
                 {"type": "tool", "name": request.tool_choice}
@@ -209,7 +213,8 @@ class AnthropicProvider(HttpProvider):
                 yield event
 
     def decode(self, call: ProviderCall, data: Any) -> chat.Completion:
-        """The text and tool-use blocks of a message."""
+        """The text and tool-use blocks of a message, and the text of its thinking blocks as
+        the reasoning (:func:`.anthropic_stream.thinking_text`)."""
         text = "".join(b["text"] for b in data["content"] if b["type"] == "text")
         calls = tuple(
             chat.ToolCall(b["id"], b["name"], orjson.dumps(b.get("input") or {}).decode())
@@ -227,6 +232,7 @@ class AnthropicProvider(HttpProvider):
             finish_reason=finish_reason(self, data.get("stop_reason"), counts.usage()),
             usage=counts.usage(),
             upstream_model=str(data.get("model") or call.model),
+            reasoning_content="".join(thinking_text(b) for b in data["content"]),
         )
 
     def decoder(self, call: ProviderCall) -> StreamDecoder:

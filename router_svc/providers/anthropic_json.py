@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from ..chat import ChatRequest, Completion, StreamDelta, StreamEnd, StreamEvent
+from ..chat import ChatRequest, Completion, StreamEnd, StreamEvent
 
 __all__ = ["as_json_answer", "json_answer_stream", "json_tool", "json_tool_name"]
 
@@ -93,4 +93,5 @@ async def json_answer_stream(
                 else:
                     others.append(call)
             if text or others or not event.tool_calls:
-                yield StreamDelta(content=text, tool_calls=tuple(others))
+                # The rest of the delta (the reasoning, a thinking model's) passes unchanged.
+                yield replace(event, content=text, tool_calls=tuple(others))

@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from .anthropic import AnthropicProvider
     from .base import Provider
 
-__all__ = ["PAUSE_TURN", "STOP_REASONS", "EventDecoder", "TokenCounts", "finish_reason"]
+__all__ = [
+    "PAUSE_TURN",
+    "STOP_REASONS",
+    "EventDecoder",
+    "TokenCounts",
+    "finish_reason",
+    "thinking_text",
+]
 
 # Anthropic's stop reasons (API reference, "Handling stop reasons": end_turn, max_tokens,
 # stop_sequence, tool_use, pause_turn, refusal, model_context_window_exceeded) as OpenAI's
@@ -52,6 +59,15 @@ def finish_reason(provider: Provider, stop: Any, usage: chat.TokenUsage) -> chat
         raise UpstreamPaused(f"{provider.name} paused its turn before finishing", usage)
     provider.unknown_stop_reasons += 1
     return "stop"
+
+
+def thinking_text(block: Any) -> str:
+    """The text of a content block if it is a ``thinking`` block, else "" ("Building with
+    extended thinking": ``{"type": "thinking", "thinking": "...", "signature": "..."}``; the
+    signature only lets the block be sent back, and a ``redacted_thinking`` block carries
+    encrypted ``data``, no text). A shape error (AttributeError, TypeError) when the block is
+    not an object or its text not a string."""
+    return _thinking(block.get("thinking")) if block.get("type") == "thinking" else ""
 
 
 class TokenCounts:
@@ -115,6 +131,10 @@ class EventDecoder(StreamDecoder):
     content blocks, message_delta (stop_reason and the cumulative usage), message_stop.
     Unknown event types are ignored, as the reference's versioning policy asks.
 
+    A thinking block's text (extended thinking: content_block_start of type ``thinking``, its
+    ``thinking_delta`` pieces, then a ``signature_delta`` without text) is the reasoning, kept
+    apart from the answer's text; a ``redacted_thinking`` block has none to relay.
+
     A tool_use block's arguments are its input_json_delta pieces ("Input JSON delta"), or its
     ``input`` when content_block_start gives it whole; a tool without parameters sends only
     empty pieces (or none): its arguments are ``{}``, as in the unary answer.
@@ -158,10 +178,19 @@ class EventDecoder(StreamDecoder):
             block = event["content_block"]
             if block.get("type") == "tool_use":
                 return [self._tool_start(int(event["index"]), block)]
+            # A thinking block opens empty; text it may open with is the reasoning's too.
+            if thinking := thinking_text(block):
+                return [chat.StreamDelta(reasoning_content=thinking)]
         elif kind == "content_block_delta":
             delta = event["delta"]
             if delta.get("type") == "text_delta" and delta.get("text"):
                 return [chat.StreamDelta(content=str(delta["text"]))]
+            if delta.get("type") == "thinking_delta":
+                # signature_delta (just before the thinking block's content_block_stop)
+                # carries no text: ignored with the other unknown deltas.
+                if thinking := _thinking(delta.get("thinking")):
+                    return [chat.StreamDelta(reasoning_content=thinking)]
+                return []
             if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
                 index = self._tool_index.get(event["index"], 0)
                 arguments = str(delta["partial_json"])
@@ -229,6 +258,16 @@ class EventDecoder(StreamDecoder):
 
 
 _HOUR = "ephemeral_1h_input_tokens"
+
+
+def _thinking(value: Any) -> str:
+    """A thinking block's or thinking_delta's ``thinking`` text; null is "" (TypeError when
+    not a string)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError("thinking")
+    return value
 
 
 def _count(value: Any) -> int:

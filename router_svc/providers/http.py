@@ -174,6 +174,7 @@ def well_formed(completion: Completion) -> bool:
     )
     return (
         isinstance(completion.content, str)
+        and isinstance(completion.reasoning_content, str)
         and isinstance(completion.upstream_model, str)
         and completion.finish_reason in _FINISH_REASONS
         and isinstance(completion.tool_calls, tuple)
@@ -218,6 +219,7 @@ class HttpProvider(Provider):
             policy=policy,
             name=config.name,
         )
+        self.pool = self._client.pool
 
     def headers(self, key: str) -> dict[str, str]:
         """The fixed request headers, carrying ``key`` ("" when none is configured)."""

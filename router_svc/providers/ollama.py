@@ -13,7 +13,7 @@ from .base import provider_kind
 from .call import ProviderCall
 from .http import HttpProvider
 from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
-from .openai_compat import prefill
+from .openai_compat import prefill, tool_function
 from .unmapped import unmapped_field
 
 __all__ = ["OllamaProvider"]
@@ -52,16 +52,12 @@ class OllamaProvider(HttpProvider):
             prefill(messages, call.prefill)
         body: dict[str, Any] = {"model": call.model, "messages": messages, "stream": stream}
         if request.tools and request.tool_choice != "none":
+            # OpenAI's function-tool shape, with only the keys the client gave: Ollama's server
+            # reads ``description`` as optional and an absent ``parameters`` as it reads ``{}``
+            # (api/types.go ToolFunction; its openapi.yaml lists ``parameters`` as required,
+            # but nothing checks it). ``strict: true`` never gets here (.unmapped refuses it).
             body["tools"] = [
-                {
-                    "type": "function",
-                    "function": {
-                        "name": t.name,
-                        "description": t.description,
-                        "parameters": _loads(t.parameters_json),
-                    },
-                }
-                for t in request.tools
+                {"type": "function", "function": tool_function(t)} for t in request.tools
             ]
         options: dict[str, Any] = {}
         if request.temperature is not None:
@@ -117,6 +113,7 @@ class OllamaProvider(HttpProvider):
             finish_reason=_finish(data.get("done_reason"), calls),  # type: ignore[arg-type]
             usage=_usage(data, call.request),
             upstream_model=str(data.get("model") or call.model),
+            reasoning_content=_thinking(message),
         )
 
     def decoder(self, call: ProviderCall) -> StreamDecoder:
@@ -153,8 +150,9 @@ class _LineDecoder(StreamDecoder):
         piece = message.get("content") or ""
         if not isinstance(piece, str):
             raise TypeError("content")
+        thinking = _thinking(message)
         events: list[chat.StreamEvent] = []
-        if piece or calls:
+        if piece or calls or thinking:
             events.append(
                 chat.StreamDelta(
                     content=piece,
@@ -162,6 +160,7 @@ class _LineDecoder(StreamDecoder):
                         chat.ToolCallDelta(seen + i, c.id, c.name, c.arguments)
                         for i, c in enumerate(calls)
                     ),
+                    reasoning_content=thinking,
                 )
             )
         seen += len(calls)
@@ -179,6 +178,18 @@ class _LineDecoder(StreamDecoder):
 
     def finished(self) -> chat.StreamEnd | None:
         return self._end
+
+
+def _thinking(message: Any) -> str:
+    """A message's ``thinking`` (API reference, "Generate a chat completion": a thinking
+    model's reasoning, ``message.thinking`` beside ``message.content``, whole or one piece per
+    streamed line); "" when absent or null, TypeError when not a string."""
+    thinking = message.get("thinking")
+    if thinking is None:
+        return ""
+    if not isinstance(thinking, str):
+        raise TypeError("thinking")
+    return thinking
 
 
 def _loads(text: str) -> Any:

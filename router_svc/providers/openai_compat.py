@@ -14,8 +14,21 @@ from .base import provider_kind
 from .call import ProviderCall
 from .http import HttpProvider
 from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
+from .openai_fields import (
+    logprobs_json,
+    reasoning_text,
+    string_field,
+    token_counts,
+    usage_details,
+)
 
-__all__ = ["OpenAICompatProvider", "finish_reason", "openai_messages", "prefill"]
+__all__ = [
+    "OpenAICompatProvider",
+    "finish_reason",
+    "openai_messages",
+    "prefill",
+    "tool_function",
+]
 
 _FINISH = {
     "stop": "stop",
@@ -122,7 +135,9 @@ class OpenAICompatProvider(HttpProvider):
             body["continue_final_message"] = True
             body["add_generation_prompt"] = False
         if request.tools:
-            body["tools"] = [{"type": "function", "function": _function(t)} for t in request.tools]
+            body["tools"] = [
+                {"type": "function", "function": tool_function(t)} for t in request.tools
+            ]
         if request.tool_choice:
             body["tool_choice"] = (
                 {"type": "function", "function": {"name": request.tool_choice}}
@@ -162,11 +177,14 @@ class OpenAICompatProvider(HttpProvider):
             for c in message.get("tool_calls") or ()
         )
         text = message.get("content") or ""
+        # The reasoning text beside the answer (DeepSeek, vLLM, OpenRouter: see
+        # openai_fields.REASONING_KEYS); its tokens are completion tokens too.
+        thought = reasoning_text(message)
         usage = data.get("usage") or {}
-        cached, reasoning = _details(usage)
+        cached, reasoning = usage_details(usage)
         tokens = chat.TokenUsage(
             int(usage.get("prompt_tokens") or estimate_prompt_tokens(call.request)),
-            int(usage.get("completion_tokens") or _estimate(text, calls)),
+            int(usage.get("completion_tokens") or _estimate(text + thought, calls)),
             cache_read_tokens=cached,
             reasoning_tokens=reasoning,
         )
@@ -176,10 +194,11 @@ class OpenAICompatProvider(HttpProvider):
             finish_reason=finish_reason(choice.get("finish_reason"), bool(calls)),  # type: ignore[arg-type]
             usage=tokens,
             upstream_model=str(data.get("model") or call.model),
-            refusal=_text(message.get("refusal"), "refusal"),
-            logprobs_json=_logprobs(choice),
-            service_tier=_text(data.get("service_tier"), "service_tier"),
-            system_fingerprint=_text(data.get("system_fingerprint"), "system_fingerprint"),
+            refusal=string_field(message.get("refusal"), "refusal"),
+            logprobs_json=logprobs_json(choice),
+            service_tier=string_field(data.get("service_tier"), "service_tier"),
+            system_fingerprint=string_field(data.get("system_fingerprint"), "system_fingerprint"),
+            reasoning_content=thought,
         )
 
     def decoder(self, call: ProviderCall) -> StreamDecoder:
@@ -234,9 +253,9 @@ class _ChunkDecoder(StreamDecoder):
     def _read(self, chunk: dict[str, Any]) -> list[chat.StreamEvent]:
         # Read the whole chunk before changing any state: a chunk found bad halfway is skipped
         # as a whole.
-        usage = _tokens(chunk["usage"]) if chunk.get("usage") else self._usage
-        tier = _text(chunk.get("service_tier"), "service_tier") or self._tier
-        fingerprint = _text(chunk.get("system_fingerprint"), "system_fingerprint")
+        usage = token_counts(chunk["usage"]) if chunk.get("usage") else self._usage
+        tier = string_field(chunk.get("service_tier"), "service_tier") or self._tier
+        fingerprint = string_field(chunk.get("system_fingerprint"), "system_fingerprint")
         fingerprint = fingerprint or self._fingerprint
         events: list[chat.StreamEvent] = []
         finish, chars, tools = self._finish, 0, False
@@ -259,10 +278,14 @@ class _ChunkDecoder(StreamDecoder):
                 for c in delta.get("tool_calls") or ()
             )
             tools = tools or bool(calls)
-            refusal, logprobs = _text(delta.get("refusal"), "refusal"), _logprobs(choice)
-            if piece or calls or refusal or logprobs:
-                chars += len(piece) + len(refusal) + sum(len(c.arguments) for c in calls)
-                events.append(chat.StreamDelta(piece, calls, refusal, logprobs, tier, fingerprint))
+            refusal, logprobs = string_field(delta.get("refusal"), "refusal"), logprobs_json(choice)
+            thought = reasoning_text(delta)
+            if piece or calls or refusal or logprobs or thought:
+                chars += len(piece) + len(refusal) + len(thought)
+                chars += sum(len(c.arguments) for c in calls)
+                events.append(
+                    chat.StreamDelta(piece, calls, refusal, logprobs, tier, fingerprint, thought)
+                )
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
         self._usage, self._finish = usage, finish
@@ -293,6 +316,8 @@ class _ChunkDecoder(StreamDecoder):
                 cache_read_tokens=cached,
                 reasoning_tokens=reasoning,
             ),
+            service_tier=self._tier,
+            system_fingerprint=self._fingerprint,
         )
 
 
@@ -305,10 +330,13 @@ def _first_choice(choices: Any) -> Any:
     raise KeyError("choices")
 
 
-def _function(tool: chat.Tool) -> dict[str, Any]:
+def tool_function(tool: chat.Tool) -> dict[str, Any]:
     """A tool's ``function`` object with what the client gave and nothing more (API reference,
     "Create chat completion", tools: ``description`` and ``parameters`` are optional, and an
-    absent ``parameters`` means a function without parameters, not ``{}``)."""
+    absent ``parameters`` means a function without parameters, not ``{}``).
+
+    Shape: ``{"name", "description"?, "parameters"?, "strict"?}``; Ollama's ``/api/chat``
+    takes the same object (see .ollama)."""
     function: dict[str, Any] = {"name": tool.name}
     if tool.description or tool.description_given:
         function["description"] = tool.description
@@ -317,59 +345,6 @@ def _function(tool: chat.Tool) -> dict[str, Any]:
     if tool.strict:
         function["strict"] = True
     return function
-
-
-def _tokens(usage: Any) -> tuple[int, int, int, int]:
-    """(prompt, completion, cached, reasoning) tokens of a usage object (ValueError, TypeError
-    when malformed)."""
-    prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
-    if not isinstance(prompt, int) or not isinstance(completion, int):
-        raise TypeError("usage")
-    return (max(prompt, 0), max(completion, 0), *_details(usage))
-
-
-def _details(usage: Any) -> tuple[int, int]:
-    """(cached, reasoning) tokens of a usage object: ``prompt_tokens_details.cached_tokens``
-    and ``completion_tokens_details.reasoning_tokens`` (API reference, "The chat completion
-    object", ``usage``); an absent or null object or count is 0, another type a TypeError."""
-    return (
-        _detail(usage, "prompt_tokens_details", "cached_tokens"),
-        _detail(usage, "completion_tokens_details", "reasoning_tokens"),
-    )
-
-
-def _detail(usage: Any, details_key: str, count_key: str) -> int:
-    details = usage.get(details_key)
-    if details is None:
-        return 0
-    if not isinstance(details, dict):
-        raise TypeError(details_key)
-    count = details.get(count_key)
-    if count is None:
-        return 0
-    if not isinstance(count, int) or isinstance(count, bool):
-        raise TypeError(count_key)
-    return max(count, 0)
-
-
-def _text(value: Any, field: str) -> str:
-    """A string field that may be null or absent ("" then; TypeError when not a string)."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise TypeError(field)
-    return value
-
-
-def _logprobs(choice: dict[str, Any]) -> str:
-    """A choice's ``logprobs`` object (API reference: ``content`` and ``refusal`` lists of
-    token log probabilities) as JSON text, passed on unchanged; "" when null or absent."""
-    logprobs = choice.get("logprobs")
-    if logprobs is None:
-        return ""
-    if not isinstance(logprobs, dict):
-        raise TypeError("logprobs")
-    return orjson.dumps(logprobs).decode()
 
 
 def _estimate(text: str, calls: tuple[chat.ToolCall, ...]) -> int:

@@ -39,6 +39,7 @@ from ..errors import ProviderError
 from ..redact import Credentials
 from ..urls import AddressPolicy
 from ..waits import WaitLimit
+from .pool import PoolStats, WatchedConnector
 from .resolver import resolver_for
 from .transport_errors import TRANSPORT_ERRORS, classify_transport, map_transport_errors
 
@@ -147,8 +148,9 @@ def _received(content: aiohttp.StreamReader) -> bytes:
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """An httpx transport on one aiohttp pool: keep-alive, bounded, no proxies from the env,
-    new connections only to addresses ``policy`` admits; failures raise our errors, naming
+    """An httpx transport on one aiohttp pool: keep-alive, at most ``max_connections`` (0: no
+    limit; a request beyond it waits, counted in ``pool``), no proxies from the env, new
+    connections only to addresses ``policy`` admits; failures raise our errors, naming
     ``provider``."""
 
     def __init__(
@@ -160,7 +162,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         provider: str = "upstream",
     ) -> None:
         self._provider = provider
-        self._max_connections = max_connections
+        # The pool's limit (0: none) and its queue: requests waiting for a connection.
+        self.pool = PoolStats(max_connections)
         self._keepalive_expiry = keepalive_expiry
         self._policy = policy or AddressPolicy()
         self._session: aiohttp.ClientSession | None = None
@@ -169,8 +172,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _open(self) -> aiohttp.ClientSession:
         # Created on first use so that it binds the running loop.
-        connector = aiohttp.TCPConnector(
-            limit=self._max_connections,
+        connector = WatchedConnector(
+            self.pool,
+            self._provider,
             keepalive_timeout=self._keepalive_expiry,
             ttl_dns_cache=60,
             resolver=resolver_for(self._policy),
@@ -276,6 +280,8 @@ class UpstreamClient:
         self._transport = AiohttpTransport(
             max_connections=max_connections, policy=policy, provider=name
         )
+        # The connection pool's limit and queue (see .pool).
+        self.pool = self._transport.pool
         self._urls: dict[str, httpx.URL] = {}
         self.base_url = base_url
 

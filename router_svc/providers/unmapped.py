@@ -11,6 +11,7 @@ __all__ = ["unmapped_field"]
 
 def unmapped_field(request: chat.ChatRequest) -> str:
     """The body path of the first field of ``request`` these codecs cannot carry, or "".
+    Worked out once per request (every Anthropic and Ollama candidate asks).
 
     Refused: a message's ``name`` (no participant names in Anthropic's Messages API or
     Ollama's ``/api/chat`` messages), an assistant message's ``refusal`` (neither has a
@@ -23,6 +24,10 @@ def unmapped_field(request: chat.ChatRequest) -> str:
     asks for nothing and is taken). Message
     and part indices are the body's: the gateway keeps their order.
     """
+    return request.derive("unmapped_field", _first_unmapped)
+
+
+def _first_unmapped(request: chat.ChatRequest) -> str:
     for i, m in enumerate(request.messages):
         if m.name:
             return f"messages[{i}].name"

@@ -215,7 +215,9 @@ class Continuation:
 class Seam:
     """Joins a continuation to the text before it: when that text ends in whitespace, the
     continuation's leading whitespace is dropped (Anthropic refuses a prefill that ends in
-    whitespace, so it gets the text without it and its continuation starts with it again)."""
+    whitespace, so it gets the text without it and its continuation starts with it again).
+    Reasoning text (a thinking continuer's) is relayed as it comes and leaves the seam open:
+    it is not part of the text continued, and is never replayed to a continuer."""
 
     def __init__(self, before: str) -> None:
         self._open = bool(before) and before[-1].isspace()
@@ -226,7 +228,7 @@ class Seam:
             return delta
         content = delta.content.lstrip()
         if not content and not delta.refusal:
-            return None
+            return replace(delta, content="") if delta.reasoning_content else None
         self._open = False
         return replace(delta, content=content)
 

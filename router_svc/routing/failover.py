@@ -287,7 +287,7 @@ class Engine:
         upstream = entry.provider.stream(call)
         seam = Seam(prefill)
         committed = False
-        chunks = chars = 0  # relayed by this attempt
+        chunks = chars = 0  # relayed by this attempt (chars: reasoning too)
         ours = len(answer.parts)  # where this attempt's part of the answer begins
         failure: ProviderError
         waits = WaitLimit()  # one timer for all the waits, not one per event
@@ -327,17 +327,10 @@ class Engine:
                     text = "".join(answer.parts[ours:]) if self._capture else None
                     attempt.succeeded(streamed_success(entry, event, text))
                     answer.bill(event.usage, attempt.cost_usd)
-                    yield StreamSummary(
-                        entry=entry,
-                        finish_reason=event.finish_reason,
-                        usage=answer.usage,
-                        cost_usd=answer.cost_usd,
-                        attempts=tuple(run.attempts),
-                        fallback=run.fallback(entry),
-                    )
+                    yield StreamSummary.ending(run, entry, event, answer.usage, answer.cost_usd)
                     return
                 chunks += 1
-                chars += len(event.content) + len(event.refusal)
+                chars += len(event.content) + len(event.refusal) + len(event.reasoning_content)
                 if event.tool_calls:
                     chars += sum(len(c.arguments) for c in event.tool_calls)
                 answer.add(event)

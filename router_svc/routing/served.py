@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..chat import Completion, TokenUsage
+from ..chat import Completion, StreamEnd, TokenUsage
 from ..registry import ModelEntry
 from .outcome import Attempt, RequestInfo
 from .policy import Decision
@@ -52,6 +52,26 @@ class StreamSummary:
     cost_usd: float
     attempts: tuple[Attempt, ...]
     fallback: bool
+    # The finishing upstream's service_tier and system_fingerprint ("" when it gave none).
+    service_tier: str = ""
+    system_fingerprint: str = ""
+
+    @classmethod
+    def ending(
+        cls, run: Run, entry: ModelEntry, end: StreamEnd, usage: TokenUsage, cost_usd: float
+    ) -> StreamSummary:
+        """The summary of ``run`` served by ``entry``, whose stream ended with ``end``;
+        ``usage`` and ``cost_usd`` are the whole answer's (continued parts included)."""
+        return cls(
+            entry=entry,
+            finish_reason=end.finish_reason,
+            usage=usage,
+            cost_usd=cost_usd,
+            attempts=tuple(run.attempts),
+            fallback=run.fallback(entry),
+            service_tier=end.service_tier,
+            system_fingerprint=end.system_fingerprint,
+        )
 
 
 # Not frozen: built for every request, and a frozen dataclass's __init__ costs ~4x (one

@@ -74,7 +74,9 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
     if not chat.messages:
         raise InvalidRequest("messages must not be empty", field=f"{path}.messages")
     messages = tuple(_message(m, f"{path}.messages[{i}]") for i, m in enumerate(chat.messages))
-    tools = tuple(_tool(t, f"{path}.tools[{i}]") for i, t in enumerate(chat.tools))
+    tools: tuple[Tool, ...] = ()
+    if chat.tools:
+        tools = tuple(_tool(t, f"{path}.tools[{i}]") for i, t in enumerate(chat.tools))
     tool_choice, is_function = "", False
     which = chat.tool_choice.WhichOneof("choice")
     if which == "mode":
@@ -163,14 +165,20 @@ def _message(m: chat_pb2.Message, path: str) -> Message:
         raise InvalidRequest("tool messages need tool_call_id", field=f"{path}.tool_call_id")
     if m.tool_calls and role != "assistant":
         raise InvalidRequest("only assistant messages carry tool_calls", field=f"{path}.tool_calls")
-    parts = tuple(_part(p, f"{path}.content_parts[{j}]") for j, p in enumerate(m.content_parts))
-    calls = tuple(ToolCall(c.id, c.name, c.arguments) for c in m.tool_calls)
-    for i, call in enumerate(calls):
-        if not call.name:
-            raise InvalidRequest("tool call needs a name", field=f"{path}.tool_calls[{i}].name")
-    if m.refusal and role != "assistant":
+    # Most messages are plain text: no generator is built for their empty lists.
+    parts: tuple[ContentPart, ...] = ()
+    if m.content_parts:
+        parts = tuple(_part(p, f"{path}.content_parts[{j}]") for j, p in enumerate(m.content_parts))
+    calls: tuple[ToolCall, ...] = ()
+    if m.tool_calls:
+        calls = tuple(ToolCall(c.id, c.name, c.arguments) for c in m.tool_calls)
+        for i, call in enumerate(calls):
+            if not call.name:
+                raise InvalidRequest("tool call needs a name", field=f"{path}.tool_calls[{i}].name")
+    refusal = m.refusal
+    if refusal and role != "assistant":
         raise InvalidRequest("only assistant messages carry a refusal", field=f"{path}.refusal")
-    return Message(role, m.content, parts, m.name, calls, m.tool_call_id, m.refusal)
+    return Message(role, m.content, parts, m.name, calls, m.tool_call_id, refusal)
 
 
 def _part(p: chat_pb2.ContentPart, path: str) -> ContentPart:
@@ -301,6 +309,7 @@ def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
         logprobs_json=completion.logprobs_json,
         service_tier=completion.service_tier,
         system_fingerprint=completion.system_fingerprint,
+        reasoning_content=completion.reasoning_content,
         finish_reason=finish_reason(completion.finish_reason),
         usage=usage_to_proto(completion.usage, served.cost_usd),
         attempts=attempts_to_proto(served.attempts),
@@ -322,7 +331,7 @@ def list_models_response(entries: list[ModelEntry]) -> router_service_pb2.ListMo
                 capabilities=router_service_pb2.Capabilities(
                     tools=e.config.tools, vision=e.config.vision, json_mode=e.config.json_mode
                 ),
-                context_window=e.config.context_window,
+                context_window=e.context_window or 0,
                 input_price_per_million=e.input_price_per_million,
                 output_price_per_million=e.output_price_per_million,
                 quality=e.config.quality,

@@ -21,7 +21,7 @@ def tool_call_deltas(deltas: tuple[ToolCallDelta, ...]) -> list[router_service_p
 
 
 def _delta(event: StreamDelta) -> router_service_pb2.StreamDelta:
-    if event.tool_calls or event.refusal or event.logprobs_json:
+    if event.tool_calls or event.refusal or event.logprobs_json or event.reasoning_content:
         return router_service_pb2.StreamDelta(
             content=event.content,
             tool_calls=tool_call_deltas(event.tool_calls),
@@ -29,6 +29,7 @@ def _delta(event: StreamDelta) -> router_service_pb2.StreamDelta:
             logprobs_json=event.logprobs_json,
             service_tier=event.service_tier,
             system_fingerprint=event.system_fingerprint,
+            reasoning_content=event.reasoning_content,
         )
     # The common case (text only) without the empty fields: built once per chunk.
     return router_service_pb2.StreamDelta(
@@ -97,5 +98,7 @@ def stream_chunk(
             usage=usage_to_proto(event.usage, event.cost_usd),
             attempts=attempts_to_proto(event.attempts),
             fallback=event.fallback,
+            service_tier=event.service_tier,
+            system_fingerprint=event.system_fingerprint,
         )
     )

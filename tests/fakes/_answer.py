@@ -63,6 +63,17 @@ class Reported:
     """OpenAI: the top-level ``service_tier`` (None: no key)."""
     system_fingerprint: str | None = None
     """OpenAI: the top-level ``system_fingerprint`` (None: ``null``)."""
+    reasoning: str | None = None
+    """The model's reasoning text before its answer (None: a model that gives none)."""
+    reasoning_keys: tuple[str, ...] = ("reasoning_content",)
+    """OpenAI-compatible: the message/delta keys carrying ``reasoning``, each the same text."""
+    redacted_thinking: bool = False
+    """Anthropic: a ``redacted_thinking`` block after the thinking block."""
+
+    @property
+    def reasoning_pieces(self) -> tuple[str, ...]:
+        """``reasoning`` cut in (up to) two streamed pieces; none without reasoning."""
+        return split(self.reasoning, 2) if self.reasoning else ()
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ class AnthropicMessages(WireFormat):
         """A ``message`` object."""
         return {
             **_message(answer),
-            "content": [_block(answer, full=True)],
+            "content": [*_thinking_blocks(answer), _block(answer, full=True)],
             "stop_reason": answer.reported.stop_reason or _STOP[answer.stop],
             "usage": {**_input_usage(answer), "output_tokens": answer.completion_tokens},
         }
@@ -77,9 +77,26 @@ class AnthropicMessages(WireFormat):
             if answer.reported.start_usage == "zero":
                 start["usage"] = {"input_tokens": 0, "output_tokens": 0}
             final_usage = {**_input_usage(answer, lifetimes=False), **final_usage}
+        # Thinking first ("Building with extended thinking", streaming): a thinking block
+        # opens empty, fills through thinking_delta events, and gets its signature in a
+        # signature_delta just before its content_block_stop; a redacted_thinking block comes
+        # whole. The answer's block follows, at the next index.
+        thinking: list[bytes] = []
+        for index, block in enumerate(_thinking_blocks(answer)):
+            opened = {**block, "thinking": "", "signature": ""} if "thinking" in block else block
+            thinking.append(_block_event("content_block_start", index, content_block=opened))
+            if "thinking" in block:
+                for piece in answer.reported.reasoning_pieces:
+                    delta = {"type": "thinking_delta", "thinking": piece}
+                    thinking.append(_block_event("content_block_delta", index, delta=delta))
+                delta = {"type": "signature_delta", "signature": block["signature"]}
+                thinking.append(_block_event("content_block_delta", index, delta=delta))
+            thinking.append(_block_event("content_block_stop", index))
+        at = len(_thinking_blocks(answer))
         head = (
             _event({"type": "message_start", "message": start}),
-            _event({"type": "content_block_start", "index": 0, "content_block": _block(answer)}),
+            *thinking,
+            _event({"type": "content_block_start", "index": at, "content_block": _block(answer)}),
             _event({"type": "ping"}),
         )
         if answer.tool_name is None:
@@ -94,10 +111,10 @@ class AnthropicMessages(WireFormat):
         else:
             deltas = [{"type": "input_json_delta", "partial_json": p} for p in answer.pieces]
         pieces = tuple(
-            _event({"type": "content_block_delta", "index": 0, "delta": delta}) for delta in deltas
+            _event({"type": "content_block_delta", "index": at, "delta": delta}) for delta in deltas
         )
         tail = (
-            _event({"type": "content_block_stop", "index": 0}),
+            _event({"type": "content_block_stop", "index": at}),
             _event(
                 {
                     "type": "message_delta",
@@ -174,6 +191,25 @@ def _block(answer: Answer, *, full: bool = False) -> JSONObject:
         "name": answer.tool_name,
         "input": dict(answer.arguments) if whole else {},
     }
+
+
+def _thinking_blocks(answer: Answer) -> list[JSONObject]:
+    """The message's thinking blocks, before its answer ("Building with extended thinking"):
+    ``{"type": "thinking", "thinking", "signature"}`` with the reasoning, and a
+    ``{"type": "redacted_thinking", "data"}`` block (encrypted, no text) when asked for."""
+    blocks: list[JSONObject] = []
+    if answer.reported.reasoning:
+        signature = f"EqQBCgIYAhIM{answer.seq:06d}fake"
+        blocks.append(
+            {"type": "thinking", "thinking": answer.reported.reasoning, "signature": signature}
+        )
+    if answer.reported.redacted_thinking:
+        blocks.append({"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix/fake"})
+    return blocks
+
+
+def _block_event(kind: str, index: int, **fields: object) -> bytes:
+    return _event({"type": kind, "index": index, **fields})
 
 
 def _event(data: JSONObject) -> bytes:

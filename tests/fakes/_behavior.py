@@ -116,6 +116,22 @@ class Behavior:
     system_fingerprint: str | None = None
     """OpenAI: the top-level ``system_fingerprint`` (same sections: the backend configuration,
     e.g. "fp_44709d6fcb"); None sends ``null``."""
+    reasoning: str | None = None
+    """The model's reasoning text, before its answer and apart from it, in each kind's shape:
+    OpenAI-compatible ``message.reasoning_content`` / ``delta.reasoning_content`` (DeepSeek,
+    "Reasoning Model (deepseek-reasoner)"; vLLM, "Reasoning Outputs"), or the keys in
+    ``reasoning_keys``; Anthropic a ``thinking`` block with its ``signature``, streamed as
+    ``thinking_delta`` pieces and a ``signature_delta`` ("Building with extended thinking");
+    Ollama ``message.thinking`` (API reference, "Generate a chat completion"). Streamed in
+    two pieces before the content. None: a model that gives none."""
+    reasoning_keys: tuple[str, ...] = ("reasoning_content",)
+    """OpenAI-compatible: the keys the reasoning comes under, each with the same text:
+    ``("reasoning",)`` as OpenRouter ("Reasoning Tokens") and vLLM >= 0.11 send it, both names
+    as vLLM did while renaming it."""
+    redacted_thinking: bool = False
+    """Anthropic: a ``redacted_thinking`` block (encrypted ``data``, no text) follows the
+    thinking block, as the safety systems make it ("Building with extended thinking",
+    "Thinking redaction")."""
     reject_max_tokens: bool = False
     """A request with ``max_tokens`` gets OpenAI's 400 for reasoning models (API reference,
     chat completions, ``max_tokens``: "not compatible with o-series models"; the error is

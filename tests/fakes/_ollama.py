@@ -43,10 +43,17 @@ class OllamaChat(WireFormat):
             messages = [{"role": "assistant", "content": piece} for piece in answer.pieces]
         else:
             # Ollama sends a tool call whole: its arguments are an object, not a string.
-            messages = [_message(answer)]
+            whole = _message(answer)
+            whole.pop("thinking", None)  # streamed in pieces before it
+            messages = [whole]
         pieces = tuple(dumps(_line(answer, message)) + b"\n" for message in messages)
+        # A thinking model's lines carry message.thinking pieces first, content "".
+        thinking = tuple(
+            dumps(_line(answer, {"role": "assistant", "content": "", "thinking": piece})) + b"\n"
+            for piece in answer.reported.reasoning_pieces
+        )
         done = {**_line(answer, {"role": "assistant", "content": ""}), **_final(answer)}
-        return Stream(self.stream_media_type, (), pieces, (dumps(done) + b"\n",))
+        return Stream(self.stream_media_type, thinking, pieces, (dumps(done) + b"\n",))
 
     def malformed_frame(self) -> bytes:
         """A line cut mid-object."""
@@ -79,10 +86,14 @@ def tag_list(models: Iterable[str]) -> JSONObject:
 
 
 def _message(answer: Answer) -> JSONObject:
+    """The whole message; a thinking model's has its ``thinking`` beside ``content`` (API
+    reference, "Generate a chat completion", response ``message.thinking``)."""
+    thinking = answer.reported.reasoning
+    extra: JSONObject = {"thinking": thinking} if thinking else {}
     if answer.tool_name is None:
-        return {"role": "assistant", "content": answer.text}
+        return {"role": "assistant", "content": answer.text, **extra}
     call = {"function": {"name": answer.tool_name, "arguments": dict(answer.arguments)}}
-    return {"role": "assistant", "content": "", "tool_calls": [call]}
+    return {"role": "assistant", "content": "", **extra, "tool_calls": [call]}
 
 
 def _line(answer: Answer, message: JSONObject) -> JSONObject:

@@ -63,6 +63,7 @@ class OpenAIChat(WireFormat):
         message: JSONObject = {"role": "assistant", "content": answer.text, "refusal": None}
         if answer.reported.refusal:
             message["content"], message["refusal"] = None, answer.text
+        message.update(_reasoning(answer, answer.reported.reasoning))
         if answer.tool_name is not None:
             message["content"] = None
             message["tool_calls"] = [
@@ -136,9 +137,15 @@ class OpenAIChat(WireFormat):
         if include_usage:
             tail.append(frame([], _usage(answer)))
         tail.append(b"data: [DONE]\n\n")
+        # A reasoning model's reasoning comes first, content null meanwhile (DeepSeek's
+        # streaming example reads delta.reasoning_content until delta.content arrives).
+        thinking = (
+            frame(delta({"content": None, **_reasoning(answer, piece)}))
+            for piece in answer.reported.reasoning_pieces
+        )
         return Stream(
             media_type=self.stream_media_type,
-            head=(frame(delta(first)),),
+            head=(frame(delta(first)), *thinking),
             pieces=tuple(
                 frame(
                     delta(piece, logprobs=_logprobs(answer, (text,))),
@@ -266,3 +273,10 @@ def _tier(answer: Answer) -> JSONObject:
     """The top-level ``service_tier`` key, when the behaviour sets one."""
     tier = answer.reported.service_tier
     return {} if tier is None else {"service_tier": tier}
+
+
+def _reasoning(answer: Answer, text: str | None) -> JSONObject:
+    """``text`` under each of the answer's reasoning keys (none without reasoning)."""
+    if not text:
+        return {}
+    return dict.fromkeys(answer.reported.reasoning_keys, text)

@@ -83,3 +83,36 @@ async def test_tool_input_empty_or_whole(client: httpx.AsyncClient, upstream: Fa
     whole = await events_of(client, upstream, Behavior(tool_input_whole=True), tools=TIME)
     assert whole["content_block_start"][0]["content_block"]["input"] == {"city": "Paris"}
     assert "content_block_delta" not in whole
+
+
+async def test_thinking_blocks_come_first_as_the_reference_streams_them(
+    client: httpx.AsyncClient, upstream: FakeUpstream
+) -> None:
+    # "Building with extended thinking": thinking, then redacted_thinking, then the answer;
+    # streamed, the thinking block opens empty, fills through thinking_delta events and gets
+    # its signature in a signature_delta just before its content_block_stop.
+    behavior = Behavior(reasoning="Let me think.", redacted_thinking=True)
+    upstream.set("claude-test", behavior)
+    reply = await client.post("/v1/messages", json=anthropic(), headers=ANTHROPIC_HEADERS)
+    blocks = reply.json()["content"]
+    assert [b["type"] for b in blocks] == ["thinking", "redacted_thinking", "text"]
+    assert blocks[0]["thinking"] == "Let me think."
+    assert blocks[0]["signature"]
+    assert set(blocks[1]) == {"type", "data"}
+
+    events = await events_of(client, upstream, behavior)
+    starts = events["content_block_start"]
+    assert [(s["index"], s["content_block"]["type"]) for s in starts] == [
+        (0, "thinking"),
+        (1, "redacted_thinking"),
+        (2, "text"),
+    ]
+    assert starts[0]["content_block"]["thinking"] == ""
+    deltas = [(d["index"], d["delta"]["type"]) for d in events["content_block_delta"]]
+    assert deltas[:3] == [(0, "thinking_delta"), (0, "thinking_delta"), (0, "signature_delta")]
+    assert set(deltas[3:]) == {(2, "text_delta")}
+    thought = "".join(
+        d["delta"].get("thinking", "") for d in events["content_block_delta"] if d["index"] == 0
+    )
+    assert thought == "Let me think."
+    assert [s["index"] for s in events["content_block_stop"]] == [0, 1, 2]

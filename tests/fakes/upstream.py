@@ -14,7 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from tests.fakes._answer import Answer, JSONObject, Reported, WireFormat, dumps, make_answer
@@ -275,22 +275,7 @@ class FakeUpstream:
             prefill=prefill,
             prompt_tokens=behavior.prompt_tokens,
             arguments=behavior.tool_arguments,
-            reported=Reported(
-                behavior.cache_read_tokens,
-                behavior.cache_write_tokens,
-                behavior.start_usage,
-                behavior.tool_input_whole,
-                behavior.reasoning_tokens,
-                behavior.usage_details,
-                behavior.refusal,
-                _top_logprobs(body),
-                behavior.stop_reason,
-                behavior.continuous_usage,
-                behavior.choices_reversed,
-                behavior.cache_write_1h_tokens,
-                behavior.service_tier,
-                behavior.system_fingerprint,
-            ),
+            reported=_reported(behavior, body),
         )
         if not streaming:
             payload = dumps(wire.reply(answer))
@@ -301,6 +286,13 @@ class FakeUpstream:
             await _send_json(connection, 200, payload, extra=extra, limit=len(payload) // 2)
             return False
         return await _stream(connection, wire, answer, body, behavior, close, extra)
+
+
+def _reported(behavior: Behavior, body: Any) -> Reported:
+    """How the answer reports itself: the behaviour's fields of that name, and the log
+    probabilities the request asked for."""
+    given = {f.name: getattr(behavior, f.name) for f in fields(Reported) if f.name != "logprobs"}
+    return Reported(**given, logprobs=_top_logprobs(body))
 
 
 async def _stream(

@@ -12,9 +12,9 @@ import httpx
 import orjson
 
 from gateway.resume import MAX_RESUMPTIONS
-from llmrouter.v1 import chat_pb2
+from llmrouter.v1 import chat_pb2, router_service_pb2
 
-from .support import Failure, FakeRouter, tool_call_stream
+from .support import Failure, FakeRouter, delta, start_message, summary, tool_call_stream
 
 CHAT = "/v1/chat/completions"
 # What a connection lost mid-stream looks like: no ErrorInfo, no pushback.
@@ -100,3 +100,30 @@ async def test_errors_the_router_answers_and_tool_calls_are_not_resumed(
     response = await client.post(CHAT, json=body())
     assert "error" in events(response.text)[-1]
     assert len(router.requests) == 2
+
+
+async def test_reasoning_sent_is_not_continued_as_text(
+    client: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    thought = router_service_pb2.StreamCompleteResponse(
+        delta=router_service_pb2.StreamDelta(reasoning_content="Greet back.")
+    )
+    router.stream_messages = [start_message(), thought, delta("Hel"), delta("lo!"), summary()]
+    router.failure, router.fail_after, router.failing_streams = LOST, 3, 1  # after "Hel"
+
+    response = await client.post(CHAT, json=body(max_tokens=10))
+
+    chunks = events(response.text)
+    assert chunks[-1] == "[DONE]"
+    reasoning = [
+        c["choices"][0]["delta"].get("reasoning_content")
+        for c in chunks
+        if isinstance(c, dict) and c.get("choices")
+    ]
+    # The client has the reasoning of both calls, and one answer.
+    assert [r for r in reasoning if r] == ["Greet back.", "Greet back."]
+    assert text_of(chunks) == "Hel" + "Hello!"
+    # The resumed call continues the text alone; each delta sent counted one token.
+    again = router.requests[1]
+    assert again.messages[-1] == chat_pb2.Message(role=chat_pb2.ROLE_ASSISTANT, content="Hel")
+    assert again.max_tokens == 8

@@ -91,6 +91,9 @@ def _messages() -> list[router_service_pb2.StreamCompleteResponse]:
         )
     )
     quoted = delta('"quoted" \\ \n \u2028 \x00 é 🙂')
+    thinking = router_service_pb2.StreamCompleteResponse(
+        delta=router_service_pb2.StreamDelta(content="so", reasoning_content="hmm")
+    )
     return [
         start_message(),
         *text_stream()[1:-1],
@@ -98,6 +101,7 @@ def _messages() -> list[router_service_pb2.StreamCompleteResponse]:
         tier,
         delta_batch("after", "tier"),
         quoted,
+        thinking,
         refusal,
         call,
         summary(),

@@ -417,6 +417,17 @@ def test_completion_joins_text_parts_and_computes_total() -> None:
     assert result["usage"]["total_tokens"] == 17
 
 
+def test_completion_carries_the_reasoning_beside_the_content_and_omits_none() -> None:
+    response = text_response("The answer is 4.")
+    response.reasoning_content = "2 + 2: count on two from two."
+
+    message = completion(response)["choices"][0]["message"]
+
+    assert message["content"] == "The answer is 4."
+    assert message["reasoning_content"] == "2 + 2: count on two from two."
+    assert "reasoning_content" not in completion(text_response())["choices"][0]["message"]
+
+
 @pytest.mark.parametrize(
     ("reason", "name"),
     [
@@ -480,6 +491,27 @@ def test_stream_role_only_once_and_empty_deltas_skipped() -> None:
         {},
     ]
     assert stream.finished
+
+
+def test_stream_relays_reasoning_pieces_apart_from_the_text() -> None:
+    stream = ChunkStream(request_id="r", model="auto", include_usage=False)
+    thinking = [
+        router_service_pb2.StreamCompleteResponse(
+            delta=router_service_pb2.StreamDelta(reasoning_content=piece)
+        )
+        for piece in ("Count on ", "two.")
+    ]
+
+    chunks = feed_all(stream, [start_message(), *thinking, delta("4"), summary()])
+
+    assert [c["choices"][0]["delta"] for c in chunks] == [
+        {"role": "assistant", "reasoning_content": "Count on ", "content": ""},
+        {"reasoning_content": "two."},
+        {"content": "4"},
+        {},
+    ]
+    # Only the answer's text is what a resumed stream continues.
+    assert stream.text == "4"
 
 
 def test_stream_with_no_content_still_sends_the_role() -> None:

@@ -1,8 +1,9 @@
 """Issue 16, fields the newcomer found dropped or normalised: ``stream_options.
 include_obfuscation``, an assistant message's ``refusal`` and a tool's absent ``description``
 and ``parameters``. Each reaches an OpenAI-compatible upstream as the client sent it (OpenAI
-API reference, "Create chat completion"); the Anthropic and Ollama kinds refuse what they
-cannot carry with a 400 naming the field.
+API reference, "Create chat completion"), a tool reaches Ollama likewise and Anthropic with no
+invented ``description``; the Anthropic and Ollama kinds refuse what they cannot carry with a
+400 naming the field.
 
 Real gateway, router and metrics processes (the stack of ``test_request_fields_parts``); the
 fake upstream records the exact upstream body.
@@ -22,6 +23,19 @@ from .test_request_fields_parts import KEY, fake, post, refused, sent, stack
 __all__ = ["fake", "stack"]
 
 HI = [{"role": "user", "content": "Hi"}]
+TOOL_BARE = {"type": "function", "function": {"name": "get_time"}}
+TOOL_GIVEN = {
+    "type": "function",
+    "function": {"name": "get_date", "description": "", "parameters": {}},
+}
+TOOL_DESCRIBED: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather now",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
 
 
 async def stream(stack: Stack, **body: Any) -> httpx.Response:
@@ -106,24 +120,38 @@ async def test_an_assistant_refusal_in_the_history_reaches_openai_or_is_refused(
 async def test_a_tool_reaches_openai_with_only_the_fields_the_client_gave(
     stack: Stack, fake: FakeUpstream
 ) -> None:
-    bare = {"type": "function", "function": {"name": "get_time"}}
-    given = {
-        "type": "function",
-        "function": {"name": "get_date", "description": "", "parameters": {}},
-    }
-    described = {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "description": "Weather now",
-            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-        },
-    }
+    bare, given, described = TOOL_BARE, TOOL_GIVEN, TOOL_DESCRIBED
     for streamed in (False, True):
         send = stream if streamed else post
         answer = await send(stack, model="o-mini", messages=HI, tools=[bare, given, described])
         assert answer.status_code == 200, answer.text
         assert sent(fake)["tools"] == [bare, given, described]
+
+
+async def test_a_tool_reaches_ollama_and_anthropic_with_no_invented_keys(
+    stack: Stack, fake: FakeUpstream
+) -> None:
+    # Ollama's /api/chat takes OpenAI's function-tool object: each goes exactly as given (it
+    # was {"description": "", "parameters": {}} for the bare one).
+    tools = [TOOL_BARE, TOOL_GIVEN, TOOL_DESCRIBED]
+    for streamed in (False, True):
+        send = stream if streamed else post
+        answer = await send(stack, model="llama", messages=HI, tools=tools)
+        assert answer.status_code == 200, answer.text
+        assert sent(fake)["tools"] == tools
+    # Anthropic's tools[]: description only when given; input_schema is required, so a
+    # function without parameters gets the empty object schema.
+    answer = await post(stack, model="claude", messages=HI, tools=tools)
+    assert answer.status_code == 200, answer.text
+    assert sent(fake)["tools"] == [
+        {"name": "get_time", "input_schema": {"type": "object"}},
+        {"name": "get_date", "description": "", "input_schema": {}},
+        {
+            "name": "get_weather",
+            "description": "Weather now",
+            "input_schema": TOOL_DESCRIBED["function"]["parameters"],
+        },
+    ]
 
 
 async def test_service_tier_and_system_fingerprint_reach_the_openai_sdk(
@@ -154,4 +182,52 @@ async def test_service_tier_and_system_fingerprint_reach_the_openai_sdk(
     assert len(chunks) >= 3
     for chunk in chunks:
         assert (chunk.service_tier, chunk.system_fingerprint) == ("flex", "fp_stream"), chunk
+    await client.close()
+
+
+async def test_a_stream_without_content_still_shows_service_tier_and_system_fingerprint(
+    stack: Stack, fake: FakeUpstream
+) -> None:
+    # An empty answer: the role chunk (content ""), the finish chunk, the usage chunk, no
+    # content delta. The upstream's keys reached the client on no chunk: they rode only on
+    # the deltas, and the summary did not carry them.
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=f"{stack.url}/v1", api_key=KEY, max_retries=0)
+    fake.set(None, Behavior(text="", service_tier="priority", system_fingerprint="fp_empty"))
+    with_usage = [
+        chunk
+        async for chunk in await client.chat.completions.create(
+            model="o-mini",
+            messages=HI,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    ]
+    # Without usage: the finish chunk is the only one.
+    without = [
+        chunk
+        async for chunk in await client.chat.completions.create(
+            model="o-mini",
+            messages=HI,  # type: ignore[arg-type]
+            stream=True,
+        )
+    ]
+    for chunks, usage in ((with_usage, True), (without, False)):
+        assert chunks
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ""
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+        assert (chunks[-1].usage is not None) == usage
+        for chunk in chunks:
+            assert (chunk.service_tier, chunk.system_fingerprint) == ("priority", "fp_empty")
+    # An upstream that sends neither: still no key on any chunk.
+    fake.set(None, Behavior(text=""))
+    async for chunk in await client.chat.completions.create(
+        model="o-mini",
+        messages=HI,  # type: ignore[arg-type]
+        stream=True,
+        stream_options={"include_usage": True},
+    ):
+        assert "service_tier" not in chunk.model_dump(exclude_unset=True)
+        assert chunk.system_fingerprint is None
     await client.close()

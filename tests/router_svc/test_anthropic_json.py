@@ -11,7 +11,7 @@ import pytest
 
 from router_svc.chat import ChatRequest, Message, ResponseFormat, StreamDelta, StreamEnd
 from router_svc.providers import Provider, ProviderCall, create_provider
-from tests.fakes import FakeUpstream
+from tests.fakes import Behavior, FakeUpstream
 
 from .conftest import fake_providers
 
@@ -71,3 +71,17 @@ async def test_a_continued_json_answer_is_prefilled_text_without_the_tool(
         "role": "assistant",
         "content": [{"type": "text", "text": '{"city": "Pa'}],
     }
+
+
+async def test_a_thinking_models_reasoning_stays_beside_the_json_answer(
+    claude: Provider, upstream: FakeUpstream
+) -> None:
+    upstream.set(None, Behavior(reasoning="Paris is a city: fill in city."))
+    answer = await claude.complete(ProviderCall("m", request(), 5.0))
+    assert answer.reasoning_content == "Paris is a city: fill in city."
+    assert json.loads(answer.content) == {"city": "Paris"}
+
+    events = [e async for e in claude.stream(ProviderCall("m", request(), 5.0))]
+    deltas = [e for e in events if isinstance(e, StreamDelta)]
+    assert "".join(d.reasoning_content for d in deltas) == "Paris is a city: fill in city."
+    assert json.loads("".join(d.content for d in deltas)) == {"city": "Paris"}

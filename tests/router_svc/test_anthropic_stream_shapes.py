@@ -20,14 +20,18 @@ from .test_stream_parsers import JSON, Sample, Shape, answer_of, mutate, mutatio
 # "Streaming Messages": message_start's usage may be absent or 0 with the cumulative counts
 # in message_delta; a tool_use input in input_json_delta pieces, empty ones for a tool without
 # parameters, or whole in content_block_start).
+# The cache writes split by lifetime (``usage.cache_creation``), the 1-hour part at most all.
+WRITES = st.integers(0, 5000).flatmap(lambda w: st.tuples(st.just(w), st.integers(0, w)))
 ANTHROPIC_SHAPES = st.builds(
     Shape,
     prompt_tokens=st.integers(1, 5000),
     arguments=st.sampled_from([None, {}]),
     reported=st.builds(
-        Reported,
+        lambda writes, **fields: Reported(
+            cache_write_tokens=writes[0], cache_write_1h_tokens=writes[1], **fields
+        ),
+        writes=WRITES,
         cache_read_tokens=st.integers(0, 5000),
-        cache_write_tokens=st.integers(0, 5000),
         start_usage=st.sampled_from(["full", "zero", "absent"]),
         tool_input_whole=st.booleans(),
     ),
@@ -48,6 +52,10 @@ def check_shape(events: list[Any], s: Sample, shape: Shape) -> None:
     )
     assert end.usage.cache_read_tokens == reported.cache_read_tokens
     assert end.usage.cache_write_tokens == reported.cache_write_tokens
+    # The 1-hour writes come with message_start's usage; message_delta's has no lifetime split
+    # (API reference, MessageDeltaUsage), so counts reported only there are 5-minute writes.
+    hour = reported.cache_write_1h_tokens if reported.start_usage == "full" else 0
+    assert end.usage.cache_write_1h_tokens == hour
     assert end.usage.completion_tokens > 0
 
 
@@ -110,3 +118,52 @@ def test_a_message_start_without_input_counts_takes_them_from_message_delta(usag
         start["message"]["usage"] = usage
     events = run("anthropic", [json.dumps(start), *s.payloads[1:]])
     assert events[-1].usage.prompt_tokens == 1241
+
+
+def lifetimes(write: int, hour: int) -> dict[str, Any]:
+    """A usage object's cache writes: the total and its split by cache lifetime."""
+    return {
+        "cache_creation_input_tokens": write,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": write - hour,
+            "ephemeral_1h_input_tokens": hour,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("start", "delta", "hour"),
+    [
+        # message_start counts no cache writes; message_delta's cumulative usage has them with
+        # their split (as servers that count late send it): 1000 1-hour, 2000 5-minute.
+        ({"input_tokens": 12, **lifetimes(0, 0)}, lifetimes(3000, 1000), 1000),
+        # No usage at the start at all: the same.
+        (None, lifetimes(3000, 1000), 1000),
+        # The split at the start, the cumulative total alone at the end (the reference's
+        # shape): the start's split stands.
+        (
+            {"input_tokens": 12, **lifetimes(3000, 1000)},
+            {"cache_creation_input_tokens": 3000},
+            1000,
+        ),
+        # Both with a split: the latest one.
+        ({"input_tokens": 12, **lifetimes(1000, 600)}, lifetimes(3000, 1000), 1000),
+    ],
+)
+def test_one_hour_cache_writes_are_read_from_message_delta_as_from_message_start(
+    start: dict[str, Any] | None, delta: dict[str, Any], hour: int
+) -> None:
+    s = sample("anthropic", False, 4, Shape(prompt_tokens=12))
+    payloads = []
+    for payload in s.payloads:
+        event = json.loads(payload)
+        if event["type"] == "message_start" and start is None:
+            del event["message"]["usage"]
+        elif event["type"] == "message_start":
+            event["message"]["usage"] = start
+        elif event["type"] == "message_delta":
+            event["usage"] = {"input_tokens": 12, "output_tokens": 4, **delta}
+        payloads.append(json.dumps(event))
+    usage = run("anthropic", payloads)[-1].usage
+    assert (usage.prompt_tokens, usage.cache_write_tokens) == (3012, 3000)
+    assert usage.cache_write_1h_tokens == hour

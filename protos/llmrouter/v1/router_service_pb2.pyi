@@ -77,7 +77,7 @@ class CompleteRequest(_message.Message):
     def __init__(self, chat: _Optional[_Union[_chat_pb2.ChatRequest, _Mapping]] = ...) -> None: ...
 
 class CompleteResponse(_message.Message):
-    __slots__ = ("id", "model", "provider", "message", "finish_reason", "usage", "attempts", "category", "create_time", "fallback", "trace_id", "logprobs_json", "service_tier", "system_fingerprint")
+    __slots__ = ("id", "model", "provider", "message", "finish_reason", "usage", "attempts", "category", "create_time", "fallback", "trace_id", "logprobs_json", "service_tier", "system_fingerprint", "reasoning_content")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +92,7 @@ class CompleteResponse(_message.Message):
     LOGPROBS_JSON_FIELD_NUMBER: _ClassVar[int]
     SERVICE_TIER_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    REASONING_CONTENT_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     provider: str
@@ -106,7 +107,8 @@ class CompleteResponse(_message.Message):
     logprobs_json: str
     service_tier: str
     system_fingerprint: str
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., message: _Optional[_Union[_chat_pb2.Message, _Mapping]] = ..., finish_reason: _Optional[_Union[_chat_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., category: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback: _Optional[bool] = ..., trace_id: _Optional[str] = ..., logprobs_json: _Optional[str] = ..., service_tier: _Optional[str] = ..., system_fingerprint: _Optional[str] = ...) -> None: ...
+    reasoning_content: str
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., message: _Optional[_Union[_chat_pb2.Message, _Mapping]] = ..., finish_reason: _Optional[_Union[_chat_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., category: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback: _Optional[bool] = ..., trace_id: _Optional[str] = ..., logprobs_json: _Optional[str] = ..., service_tier: _Optional[str] = ..., system_fingerprint: _Optional[str] = ..., reasoning_content: _Optional[str] = ...) -> None: ...
 
 class StreamCompleteRequest(_message.Message):
     __slots__ = ("chat", "accepts_delta_batches")
@@ -149,36 +151,42 @@ class ToolCallDelta(_message.Message):
     def __init__(self, index: _Optional[int] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., arguments: _Optional[str] = ...) -> None: ...
 
 class StreamDelta(_message.Message):
-    __slots__ = ("content", "tool_calls", "refusal", "logprobs_json", "service_tier", "system_fingerprint")
+    __slots__ = ("content", "tool_calls", "refusal", "logprobs_json", "service_tier", "system_fingerprint", "reasoning_content")
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
     REFUSAL_FIELD_NUMBER: _ClassVar[int]
     LOGPROBS_JSON_FIELD_NUMBER: _ClassVar[int]
     SERVICE_TIER_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    REASONING_CONTENT_FIELD_NUMBER: _ClassVar[int]
     content: str
     tool_calls: _containers.RepeatedCompositeFieldContainer[ToolCallDelta]
     refusal: str
     logprobs_json: str
     service_tier: str
     system_fingerprint: str
-    def __init__(self, content: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCallDelta, _Mapping]]] = ..., refusal: _Optional[str] = ..., logprobs_json: _Optional[str] = ..., service_tier: _Optional[str] = ..., system_fingerprint: _Optional[str] = ...) -> None: ...
+    reasoning_content: str
+    def __init__(self, content: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCallDelta, _Mapping]]] = ..., refusal: _Optional[str] = ..., logprobs_json: _Optional[str] = ..., service_tier: _Optional[str] = ..., system_fingerprint: _Optional[str] = ..., reasoning_content: _Optional[str] = ...) -> None: ...
 
 class StreamSummary(_message.Message):
-    __slots__ = ("model", "provider", "finish_reason", "usage", "attempts", "fallback")
+    __slots__ = ("model", "provider", "finish_reason", "usage", "attempts", "fallback", "service_tier", "system_fingerprint")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     USAGE_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_TIER_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     model: str
     provider: str
     finish_reason: _chat_pb2.FinishReason
     usage: _chat_pb2.Usage
     attempts: _containers.RepeatedCompositeFieldContainer[_chat_pb2.Attempt]
     fallback: bool
-    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[_Union[_chat_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., fallback: _Optional[bool] = ...) -> None: ...
+    service_tier: str
+    system_fingerprint: str
+    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[_Union[_chat_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., fallback: _Optional[bool] = ..., service_tier: _Optional[str] = ..., system_fingerprint: _Optional[str] = ...) -> None: ...
 
 class StreamDeltaBatch(_message.Message):
     __slots__ = ("deltas",)
