@@ -7,7 +7,9 @@ streaming client. Reports, side by side:
 * overhead = latency through the gateway - latency direct to the upstream, p50 and p99, at
   concurrency 1 and 10, in interleaved rounds (median of rounds);
 * the request rate at concurrency 64 and 128 (0 ms and 20 ms upstream) and its error count;
-* streaming: added time to first token and added inter-chunk gap;
+* streaming: added time to first token and added inter-chunk gap, one stream at a time, and
+  with ``--concurrent-streams`` (1,000) opened at once, 50 ms apart, with CPU per relayed
+  chunk (``bench/streams.py``);
 * CPU seconds per 1,000 requests and peak RSS, per process;
 * the same with usage recording off, and with tracing exported to a local OTLP receiver
   (every trace, and one in ten);
