@@ -85,32 +85,34 @@ class _Stream(httpx.AsyncByteStream):
         content = self._response.content
         read_s = self._read_s
         waits = WaitLimit() if read_s else None
-        with map_transport_errors(self._provider, reading=True):
-            while True:
-                try:
-                    if waits is None:
-                        chunk = await content.readany()
-                    else:
-                        with waits.within(read_s or 0.0):
+        try:
+            with map_transport_errors(self._provider, reading=True):
+                while True:
+                    try:
+                        if waits is None:
                             chunk = await content.readany()
-                except TimeoutError:
-                    # What aiohttp's own read timeout raises, reported the same way.
-                    raise aiohttp.SocketTimeoutError(
-                        "Timeout on reading data from socket"
-                    ) from None
-                except aiohttp.ClientPayloadError:
-                    # Once the connection breaks aiohttp raises at once, dropping the bytes it
-                    # had received and not yet handed out; pass those on first (a stream's
-                    # finish may be among them), then the failure.
-                    rest = _received(content)
-                    if rest:
-                        yield rest
-                    raise
-                if not chunk:
-                    break
-                yield chunk
-        if waits is not None:
-            waits.close()
+                        else:
+                            with waits.within(read_s or 0.0):
+                                chunk = await content.readany()
+                    except TimeoutError:
+                        # What aiohttp's own read timeout raises, reported the same way.
+                        raise aiohttp.SocketTimeoutError(
+                            "Timeout on reading data from socket"
+                        ) from None
+                    except aiohttp.ClientPayloadError:
+                        # Once the connection breaks aiohttp raises at once, dropping the bytes it
+                        # had received and not yet handed out; pass those on first (a stream's
+                        # finish may be among them), then the failure.
+                        rest = _received(content)
+                        if rest:
+                            yield rest
+                        raise
+                    if not chunk:
+                        break
+                    yield chunk
+        finally:
+            if waits is not None:
+                waits.close()  # closed early too: no timer left behind
 
     async def aclose(self) -> None:
         # Readers stop at the protocol's own end ("data: [DONE]", a done line), which usually
