@@ -215,8 +215,9 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], status: grpc.Status
 GC_THRESHOLDS = (10_000, 20, 10)
 """The collector's thresholds in every process (CPython's: 700, 10, 10): a stream relays
 dozens of chunks, each a handful of short-lived containers, and with 1,000 streams at once the
-default collected the young generations thousands of times a second (``bench/streams.py``:
-the collector took ~25 % of the gateway's and router's CPU, a full collection ~0.2 s)."""
+default collected the young generations hundreds of times a second (``bench/streams.py``: the
+collector took a fifth to a quarter of the gateway's and router's CPU, a full collection of
+the router ~0.2 s)."""
 
 
 def tune_gc() -> None:
