@@ -1,8 +1,9 @@
 """Streams relayed in batches (router_svc.coalesce) and read from the body's bytes
 (router_svc.providers.framing): deltas that queued while the router was behind reach a caller
-that accepts batches as ``delta_batch`` messages, in order; a router that keeps up, and any
-caller from before batches, send one ``delta`` message each, as before; a lone delta is never
-held back."""
+that accepts batches as ``delta_batch`` messages, in order; a caller from before batches gets
+one ``delta`` message each, as before; a lone delta is never held back. Whether the router
+keeps up depends on the machine: that it then sends deltas one by one is tested on batches()
+itself, with a threshold no hand-over reaches."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from router_svc.coalesce import batches
 from router_svc.providers.framing import payloads
 from tests.fakes import Behavior, FakeUpstream
 
-from .conftest import model
+from .conftest import FakeMetrics, model, wait_for
 
 PIECES = ["Sun", "ny ", "all ", "day", "."]
 
@@ -93,20 +94,50 @@ async def test_deltas_that_queue_while_the_router_is_behind_go_out_together(
     assert texts(messages) == pieces
 
 
-async def test_a_router_that_keeps_up_sends_one_message_per_delta(
+async def test_a_caller_that_leaves_while_the_router_reads_ahead_stops_the_upstream(
+    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[FakeMetrics, Any]
+) -> None:
+    # Behind (busy loop), so the stream is read ahead in a task of its own: the caller's
+    # cancel still closes the upstream stream and bills the attempt as cancelled.
+    # 200 pieces of 10 characters, 20 ms apart: 4 s of stream, left after 10 pieces.
+    upstream.set("m", Behavior(text="x" * 2000, chunks=200, chunk_delay_s=0.02))
+    _, stub = await make_router((model("m", "oai"),), ("m",))
+    chat = chat_pb2.ChatRequest(messages=[chat_pb2.Message(role=chat_pb2.ROLE_USER, content="hi")])
+    async with busy_loop():
+        call = stub.StreamComplete(
+            router_service_pb2.StreamCompleteRequest(chat=chat, accepts_delta_batches=True)
+        )
+        received = 0
+        async for message in call:
+            received += len(texts([message]))
+            if received >= 10:
+                break
+        call.cancel()
+        await upstream.wait_disconnects(1, within_s=3.0)
+    records = fake_metrics[0].records
+    await wait_for(lambda: len(records) == 1)
+    (record,) = records.values()
+    assert record.error_type == "CANCELLED"
+    assert record.completion_tokens >= 1  # what was relayed, estimated
+
+
+async def test_a_batch_too_large_to_send_goes_out_one_delta_at_a_time(
     make_router: Any, upstream: FakeUpstream
 ) -> None:
-    upstream.set("m", Behavior(raw_body=burst()))
-    _, stub = await make_router((model("m", "oai"),), ("m",))
+    # Forty pieces of 3,000 characters: each fits the 16 KiB send limit, together they do not.
+    pieces = [f"{i:02d}" + "y" * 2998 for i in range(40)]
+    upstream.set("m", Behavior(raw_body=burst(pieces)))
+    limit = 16 * 1024
+    _, stub = await make_router(
+        (model("m", "oai"),), ("m",), max_response_bytes=limit, max_receive_message_bytes=limit
+    )
 
-    messages = await relayed(stub, accepts=True)
+    async with busy_loop():
+        messages = await relayed(stub, accepts=True)
 
-    assert [m.WhichOneof("chunk") for m in messages] == [
-        "start",
-        *["delta"] * len(PIECES),
-        "summary",
-    ]
-    assert texts(messages) == PIECES
+    assert texts(messages) == pieces
+    assert all(m.ByteSize() <= limit for m in messages)
+    assert messages[-1].WhichOneof("chunk") == "summary"
 
 
 async def test_a_caller_from_before_batches_gets_one_message_per_delta(
@@ -160,7 +191,9 @@ async def _source(
 
 
 async def test_items_go_one_by_one_while_the_caller_keeps_up() -> None:
-    assert [batch async for batch in batches(_source([1, 2, 3]))] == [[1], [2], [3]]
+    # However loaded the machine, a hand-over never takes a second here.
+    relay = batches(_source([1, 2, 3]), behind_s=1.0)
+    assert [batch async for batch in relay] == [[1], [2], [3]]
 
 
 async def test_once_behind_what_queued_comes_together_and_a_lone_item_at_once() -> None:
