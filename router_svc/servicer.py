@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -16,7 +17,7 @@ from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
 from llmrouter.v1 import router_service_pb2, router_service_pb2_grpc
 
 from .chat import ChatRequest
-from .coalesce import batches
+from .coalesce import BEHIND_S, batches
 from .errors import InvalidRequest, ReportedAsStatus, ResponseTooLarge, to_rpc_status
 from .registry import Registry
 from .routing.failover import Engine, StreamStarted
@@ -127,12 +128,14 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             # Closed here when the call ends early (an answer too large, the caller gone): the
             # attempt is cancelled and its upstream stream closed within the call, not later
             # by the event loop's finalizer for an abandoned generator.
-            # The engine runs in a task of its own (router_svc.coalesce): what it relays while
-            # a message is being sent goes out together (one delta_batch to a caller that
-            # accepts them), never held back for company.
+            # Once the router falls behind, the engine runs in a task of its own and what it
+            # relays while a message is being sent goes out together, as one delta_batch to a
+            # caller that accepts them (router_svc.coalesce); nothing is held back for company.
+            # Other callers get one delta per message: reading ahead would buy them nothing.
             events = self._engine.stream(chat, self._deadline(context))
             batched = request.accepts_delta_batches
-            async with aclosing(batches(events)) as relayed:
+            behind_s = BEHIND_S if batched else math.inf
+            async with aclosing(batches(events, behind_s=behind_s)) as relayed:
                 async for ready in relayed:
                     if request_id == "" and isinstance(ready[0], StreamStarted):
                         request_id = ready[0].request_id
