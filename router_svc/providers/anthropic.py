@@ -231,7 +231,7 @@ class AnthropicProvider(HttpProvider):
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[chat.StreamEvent]:
         """The decoded stream; a forced JSON tool's input streams as the answer's text."""
-        events = super().stream(call)
+        events: AsyncIterator[chat.StreamEvent] = super().stream(call)
         if name := json_tool_name(call.request):
             events = json_answer_stream(events, name)
         async with aclosing(events):  # type: ignore[type-var]

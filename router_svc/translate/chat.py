@@ -17,15 +17,13 @@ from ..chat import (
     Preferences,
     ResponseFormat,
     Role,
-    StreamDelta,
     TokenUsage,
     Tool,
-    ToolCallDelta,
 )
 from ..errors import InvalidRequest
 from ..pbtime import duration, timestamp
 from ..registry import ModelEntry
-from ..routing.failover import Attempt, Served, StreamStarted, StreamSummary
+from ..routing.failover import Attempt, Served
 from ..routing.policy import Decision
 from .chat_checks import (
     check_fallback_models,
@@ -42,8 +40,7 @@ __all__ = [
     "decision_to_proto",
     "finish_reason",
     "list_models_response",
-    "stream_chunk",
-    "tool_call_deltas",
+    "usage_to_proto",
 ]
 
 # The inverses of the gateway's maps (llmrouter.chat_rules): ChatRequest value -> our name.
@@ -181,14 +178,6 @@ def attempts_to_proto(attempts: tuple[Attempt, ...]) -> list[chat_pb2.Attempt]:
     return out
 
 
-def tool_call_deltas(deltas: tuple[ToolCallDelta, ...]) -> list[router_service_pb2.ToolCallDelta]:
-    """Streamed tool-call fragments as proto messages."""
-    return [
-        router_service_pb2.ToolCallDelta(index=d.index, id=d.id, name=d.name, arguments=d.arguments)
-        for d in deltas
-    ]
-
-
 def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
     """A routing decision as a RouteResponse."""
     return router_service_pb2.RouteResponse(
@@ -216,7 +205,8 @@ def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
     )
 
 
-def _usage(usage: TokenUsage, cost_usd: float) -> chat_pb2.Usage:
+def usage_to_proto(usage: TokenUsage, cost_usd: float) -> chat_pb2.Usage:
+    """Token counts and cost as the proto Usage."""
     return chat_pb2.Usage(
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
@@ -249,55 +239,12 @@ def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
         system_fingerprint=completion.system_fingerprint,
         reasoning_content=completion.reasoning_content,
         finish_reason=finish_reason(completion.finish_reason),
-        usage=_usage(completion.usage, served.cost_usd),
+        usage=usage_to_proto(completion.usage, served.cost_usd),
         attempts=attempts_to_proto(served.attempts),
         category=served.decision.category,
         create_time=timestamp(served.create_time),
         fallback=served.fallback,
         trace_id=served.trace_id,
-    )
-
-
-def stream_chunk(
-    event: StreamStarted | StreamDelta | StreamSummary,
-) -> router_service_pb2.StreamCompleteResponse:
-    """One event of a streamed completion as a StreamCompleteResponse chunk."""
-    if isinstance(event, StreamDelta):
-        return router_service_pb2.StreamCompleteResponse(
-            delta=router_service_pb2.StreamDelta(
-                content=event.content,
-                tool_calls=tool_call_deltas(event.tool_calls),
-                refusal=event.refusal,
-                logprobs_json=event.logprobs_json,
-                service_tier=event.service_tier,
-                system_fingerprint=event.system_fingerprint,
-                reasoning_content=event.reasoning_content,
-            )
-        )
-    if isinstance(event, StreamStarted):
-        return router_service_pb2.StreamCompleteResponse(
-            start=router_service_pb2.StreamStart(
-                id=event.request_id,
-                model=event.entry.name,
-                provider=event.entry.provider.name,
-                category=event.category,
-                create_time=timestamp(event.create_time),
-                attempt_count=event.attempt_count,
-                fallback=event.fallback,
-                trace_id=event.trace_id,
-            )
-        )
-    return router_service_pb2.StreamCompleteResponse(
-        summary=router_service_pb2.StreamSummary(
-            model=event.entry.name,
-            provider=event.entry.provider.name,
-            finish_reason=finish_reason(event.finish_reason),
-            usage=_usage(event.usage, event.cost_usd),
-            attempts=attempts_to_proto(event.attempts),
-            fallback=event.fallback,
-            service_tier=event.service_tier,
-            system_fingerprint=event.system_fingerprint,
-        )
     )
 
 
