@@ -4,8 +4,18 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard protos/llmrouter/v1/*.proto)
+# The installed set: every package pinned with its hashes (see "Dependencies" in README.md).
+LOCK   := requirements/lock.txt
+LOCKED := $(VENV)/.locked
+# `make lock` resolves with pip-tools from this scratch venv; pip-tools is not a dependency.
+LOCK_VENV := .lock-venv
+PIP_TOOLS := pip-tools==7.6.2
+# `make bench-peers` runs LiteLLM's proxy from its own venv, never from .venv.
+PEERS_VENV := .bench-peers-venv
+PEERS_LOCK := requirements/bench-peers.txt
 
-.PHONY: help venv browser run test soak lint typecheck protos bench screenshots clean
+.PHONY: help venv browser run test soak lint typecheck protos bench bench-peers lock \
+	screenshots clean
 
 help:
 	@echo "make run        set up .venv and start gateway, router and metrics (SQLite, simulated provider)"
@@ -14,12 +24,24 @@ help:
 	@echo "make protos     regenerate the committed gRPC stubs from protos/llmrouter/v1/*.proto"
 	@echo "make lint       ruff;  make typecheck: mypy --strict"
 	@echo "make bench      benchmarks (not tests): gateway overhead, throughput, streaming, ingest"
+	@echo "make bench-peers  the same upstream behind the floor, llmrouter and LiteLLM's proxy"
+	@echo "make lock       re-resolve requirements/*.txt (UPGRADE=1: newest allowed releases)"
 	@echo "make screenshots  run tests/dashboard and write its pages to docs/dashboard-*.png"
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+# A new lock means a new venv: built from scratch, it holds exactly the lock's set (pip and
+# the build backend included), checked against each pinned hash. Only pip is needed.
+$(LOCKED): $(LOCK)
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	@touch $(LOCKED)
+
+# The project itself, without dependencies and without build isolation: the pinned
+# setuptools builds it, so nothing unpinned is fetched. pip check: the lock covers
+# every requirement of pyproject.toml.
+$(STAMP): $(LOCKED) pyproject.toml
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	@$(MAKE) --no-print-directory browser
 	@touch $(STAMP)
 
@@ -68,14 +90,37 @@ protos: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I protos --python_out=protos --pyi_out=protos \
 		--grpc_python_out=protos $(PROTOS)
 
+WRK := command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || true
+
 bench: $(STAMP)
-	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || true
+	@$(WRK)
 	$(PY) bench/ingest.py --json bench/results/ingest-sqlite.json
-	$(PY) bench/run.py
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+$(PEERS_VENV)/.installed: $(PEERS_LOCK)
+	rm -rf $(PEERS_VENV)
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --require-hashes -r $(PEERS_LOCK)
+	@touch $@
+
+# Not a test, never part of `make test`: minutes of full CPU, results in
+# bench/results/<date>-peers.{json,md}.
+bench-peers: $(STAMP) $(PEERS_VENV)/.installed
+	@$(WRK)
+	$(PY) bench/run.py --peers $(BENCH_ARGS)
+
+# Re-resolves requirements/*.txt from pyproject.toml and requirements/*.in, keeping every pin
+# that still fits; UPGRADE=1 moves all to the newest allowed, UPGRADE_PACKAGE=name just one.
+# An upgrade is a commit of its own, with `make bench` figures from before and after.
+lock:
+	@test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet $(PIP_TOOLS)
+	LOCK_VENV=$(LOCK_VENV) UPGRADE="$(UPGRADE)" UPGRADE_PACKAGE="$(UPGRADE_PACKAGE)" \
+		sh requirements/compile.sh
 
 # Rewrites the README's screenshots from a real run (the test alone writes them to a temp dir).
 screenshots: $(STAMP) browser
 	LLMROUTER_SCREENSHOTS=docs $(PY) -m pytest tests/dashboard -q
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) $(PEERS_VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -7,7 +7,9 @@ streaming client. Reports, side by side:
 * overhead = latency through the gateway - latency direct to the upstream, p50 and p99, at
   concurrency 1 and 10, in interleaved rounds (median of rounds);
 * the request rate at concurrency 64 and 128 (0 ms and 20 ms upstream) and its error count;
-* streaming: added time to first token and added inter-chunk gap;
+* streaming: added time to first token and added inter-chunk gap, one stream at a time, and
+  with ``--concurrent-streams`` (1,000) opened at once, 50 ms apart, with CPU per relayed
+  chunk (``bench/streams.py``);
 * CPU seconds per 1,000 requests and peak RSS, per process;
 * the same with usage recording off, and with tracing exported to a local OTLP receiver
   (every trace, and one in ten);
@@ -15,7 +17,9 @@ streaming client. Reports, side by side:
   (``bench/floor/``: uvicorn + one gRPC call; grpc.aio + the same HTTP client), i.e. what
   the three hops cost on this machine before any feature.
 
-Results go to ``bench/results/<date>.json`` and ``.md``.
+Results go to ``bench/results/<date>.json`` and ``.md``, with the machine, the versions of the
+key packages and the sha256 of ``requirements/lock.txt`` (``bench/environment.py``).
+``--peers`` measures other gateways beside llmrouter instead (``bench/peers.py``).
 """
 
 from __future__ import annotations
@@ -25,253 +29,21 @@ import asyncio
 import datetime as dt
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import peers
+from environment import environment, markdown_line
+from harness import ROOT, stream_timings, wrk
+from stacks import stack
+from streams import ROWS as STREAM_ROWS
+from streams import measure_streams
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-BODY = '{"model":"%s","messages":[{"role":"user","content":"Say hello in one short sentence."}]}'
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
-
-    def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-
-@dataclass
-class Stack:
-    gateway_url: str
-    upstream_url: str
-    procs: list[Proc] = field(default_factory=list)
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} not ready")
-
-
-@contextmanager
-def stack(variant: str, workdir: Path) -> Iterator[Stack]:
-    """Upstream + metrics + router + gateway (+ OTLP receiver for the tracing variant)."""
-    ports = {n: free_port() for n in ("upstream", "gateway", "router", "metrics", "otlp")}
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMROUTER_", "OTEL_"))}
-    env["LLMROUTER_GATEWAY_AUTH_ENABLED"] = "false"
-    if os.environ.get("BENCH_LOOP"):
-        env["LLMROUTER_EVENT_LOOP"] = os.environ["BENCH_LOOP"]
-    procs: list[Proc] = []
-    if variant.startswith("tracing"):
-        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{ports['otlp']}"
-        if variant == "tracing-10pct":
-            # What a busy deployment would run: 1 trace in 10, decided at the gateway.
-            env["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
-            env["OTEL_TRACES_SAMPLER_ARG"] = "0.1"
-        receiver = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "otlp_sink.py"), str(ports["otlp"])],
-            env=env,
-        )
-        procs.append(Proc("otlp-receiver", receiver))
-    config = workdir / f"{variant}.toml"
-    config.write_text(
-        f"""
-[gateway]
-port = {ports["gateway"]}
-router_addresses = ["127.0.0.1:{ports["router"]}"]
-metrics_address = "127.0.0.1:{ports["metrics"]}"
-[metrics]
-port = {ports["metrics"]}
-prometheus_port = 0
-database_url = "sqlite+aiosqlite:///{workdir / variant}-metrics.sqlite3"
-[router]
-port = {ports["router"]}
-prometheus_port = 0
-metrics_address = "127.0.0.1:{ports["metrics"]}"
-outbox_path = "{workdir / variant}-outbox.sqlite3"
-state_path = "{workdir / variant}-state.json"
-record_usage = {"false" if variant == "usage-off" else "true"}
-default_chain = ["fast"]
-allowed_private_hosts = ["127.0.0.1"]
-[[router.providers]]
-name = "bench"
-kind = "openai"
-base_url = "http://127.0.0.1:{ports["upstream"]}/v1"
-max_connections = 256
-[[router.models]]
-name = "fast"
-provider = "bench"
-upstream_model = "bench-0"
-[[router.models]]
-name = "slow"
-provider = "bench"
-upstream_model = "bench-20"
-"""
-    )
-    upstream = subprocess.Popen(
-        ["node", str(ROOT / "bench" / "upstream.js"), str(ports["upstream"])],
-        stdout=subprocess.DEVNULL,
-    )
-    procs.append(Proc("upstream (node)", upstream))
-    floor = ROOT / "bench" / "floor"
-    for name, command in (
-        ("metrics", ["-m", "metrics_svc", "--config", str(config)]),
-        (
-            "router",
-            [
-                str(floor / "router.py"),
-                str(ports["router"]),
-                f"http://127.0.0.1:{ports['upstream']}/v1",
-            ]
-            if variant == "floor"
-            else ["-m", "router_svc", "--config", str(config)],
-        ),
-        (
-            "gateway",
-            [str(floor / "gateway.py"), str(ports["gateway"]), str(ports["router"])]
-            if variant == "floor"
-            else ["-m", "gateway", "--config", str(config)],
-        ),
-    ):
-        popen = subprocess.Popen(
-            [sys.executable, *command],
-            env=env,
-            stderr=(workdir / f"{variant}-{name}.log").open("w"),
-        )
-        procs.append(Proc(name, popen))
-    try:
-        try:
-            wait_http(f"http://127.0.0.1:{ports['gateway']}/readyz")
-        except RuntimeError:
-            for log in sorted(workdir.glob(f"{variant}-*.log")):
-                print(f"--- {log.name}\n{log.read_text()[-2000:]}", file=sys.stderr)
-            raise
-        wait_http(f"http://127.0.0.1:{ports['upstream']}/v1/models")
-        yield Stack(
-            f"http://127.0.0.1:{ports['gateway']}/v1/chat/completions",
-            f"http://127.0.0.1:{ports['upstream']}/v1/chat/completions",
-            procs,
-        )
-    finally:
-        for proc in reversed(procs):
-            proc.popen.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.popen.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.popen.kill()
-
-
-@dataclass
-class WrkResult:
-    requests: int
-    seconds: float
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def wrk(url: str, model: str, connections: int, seconds: float, workdir: Path) -> WrkResult:
-    script = workdir / f"post-{model}.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        f"wrk.body = '{BODY % model}'\n"
-        'wrk.headers["Content-Type"] = "application/json"\n'
-    )
-    threads = 1 if connections < 4 else 2
-    out = subprocess.run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{max(int(seconds), 1)}s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-    def pct(label: str) -> float:
-        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
-
-    total = re.search(r"(\d+) requests in ([\d.]+)(s|m)", out)
-    assert total, out
-    duration = float(total.group(2)) * (60 if total.group(3) == "m" else 1)
-    errors = 0
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if non2xx:
-        errors += int(non2xx.group(1))
-    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if sock:
-        errors += sum(int(g) for g in sock.groups())
-    requests = int(total.group(1))
-    return WrkResult(requests, duration, requests / duration, pct("50"), pct("99"), errors)
-
-
-async def stream_timings(url: str, model: str, count: int) -> tuple[float, float]:
-    """Median time to first content chunk and median gap between chunks, in ms."""
-    body = json.loads(BODY % model) | {"stream": True}
-    ttfts, gaps = [], []
-    async with httpx.AsyncClient(timeout=30) as http:
-        for _ in range(count):
-            started = time.perf_counter()
-            last = None
-            async with http.stream("POST", url, json=body) as response:
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:") or '"content":"tok' not in line:
-                        continue
-                    now = time.perf_counter()
-                    if last is None:
-                        ttfts.append((now - started) * 1000)
-                    else:
-                        gaps.append((now - last) * 1000)
-                    last = now
-    return statistics.median(ttfts), statistics.median(gaps)
 
 
 def measure(variant: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -337,10 +109,12 @@ def measure(variant: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
             "gateway_gap_ms": round(through[1], 3),
             "added_gap_ms": round(through[1] - direct[1], 3),
         }
+        if args.concurrent_streams:
+            result["concurrent"] = measure_streams(s, args.concurrent_streams)
     return result
 
 
-def markdown(results: list[dict[str, Any]], when: str) -> str:
+def markdown(results: list[dict[str, Any]], head: str) -> str:
     variants = [r["variant"] for r in results]
     rows = [f"| measure | {' | '.join(variants)} |", "|---|" + "---|" * len(variants)]
 
@@ -359,15 +133,15 @@ def markdown(results: list[dict[str, Any]], when: str) -> str:
         )
     row("added TTFT ms (stream)", lambda r: r["streaming"]["added_ttft_ms"])
     row("added inter-chunk gap ms", lambda r: r["streaming"]["added_gap_ms"])
+    if all("concurrent" in r for r in results):
+        for label, key in STREAM_ROWS[:-1]:
+            row(label, lambda r, k=key: r["concurrent"][k])
     for name in ("gateway", "router", "metrics"):
         row(f"CPU s / 1k req, {name}", lambda r, n=name: r["cpu_s_per_1k"].get(n, "-"))
     for name in ("gateway", "router", "metrics"):
         row(f"peak RSS MB, {name}", lambda r, n=name: r["peak_rss_mb"].get(n, "-"))
     row("total RSS MB (3 services)", lambda r: r["total_service_rss_mb"])
-    head = (
-        f"Benchmark {when} on {os.cpu_count()} CPUs, all processes co-located (`make bench`).\n\n"
-    )
-    return head + "\n".join(rows) + "\n"
+    return head + "\n\n" + "\n".join(rows) + "\n"
 
 
 def main() -> int:
@@ -376,19 +150,51 @@ def main() -> int:
     parser.add_argument("--round-seconds", type=int, default=3)
     parser.add_argument("--load-seconds", type=int, default=8)
     parser.add_argument("--streams", type=int, default=40)
+    parser.add_argument("--concurrent-streams", type=int, default=1000, help="0: none")
     parser.add_argument("--variants", default="floor,default,usage-off,tracing,tracing-10pct")
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="floor, llmrouter and LiteLLM's proxy on one upstream (bench/peers.py)",
+    )
+    parser.add_argument("--name", help="result file stem (default: <date>, <date>-peers)")
     args = parser.parse_args()
     for tool in ("wrk", "node"):
         if shutil.which(tool) is None:
             print(f"bench: {tool} is required (apt-get install -y wrk nodejs)", file=sys.stderr)
             return 2
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    env = environment()
+    record: dict[str, Any] = {"date": when, "command": "make bench", "environment": env}
+    head = f"Benchmark {when} on {env['cpus']} CPUs, all processes co-located (`make bench`)."
+    if args.peers:
+        record |= {
+            "command": "make bench-peers",
+            "peers": {
+                "litellm": peers.litellm_version(),
+                "lock": str(peers.LOCK.relative_to(ROOT)),
+                "lock_sha256": peers.lock_sha256(),
+            },
+        }
+        head = (
+            f"Peers benchmark {when} on {env['cpus']} CPUs, all processes co-located, one Node"
+            f" upstream (`make bench-peers`): LiteLLM {record['peers']['litellm']} proxy with"
+            " 1 worker (its default) and 2; medians of"
+            f" {args.rounds} interleaved rounds."
+        )
     with tempfile.TemporaryDirectory(prefix="llmrouter-bench-") as tmp:
-        results = [measure(v, args, Path(tmp)) for v in args.variants.split(",")]
+        if args.peers:
+            results = peers.compare(args, Path(tmp))
+        else:
+            results = [measure(v, args, Path(tmp)) for v in args.variants.split(",")]
+    env["loadavg_end"] = round(os.getloadavg()[0], 2)
+    head += "\n\n" + markdown_line(env)
+    record["results"] = results
+    stem = args.name or (f"{when}-peers" if args.peers else when)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{when}.json").write_text(json.dumps(results, indent=2) + "\n")
-    text = markdown(results, when)
-    (RESULTS / f"{when}.md").write_text(text)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
+    text = (peers.markdown if args.peers else markdown)(results, head)
+    (RESULTS / f"{stem}.md").write_text(text)
     print(text)
     return 0
 

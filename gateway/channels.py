@@ -43,6 +43,7 @@ from grpc_health.v1 import health_pb2_grpc
 from gateway.config import GatewayConfig
 from llmrouter.security import channel_factory, read_token
 from llmrouter.serving import StartupError
+from llmrouter.sizes import FRAMING_MARGIN_BYTES
 from llmrouter.telemetry import traced_stub
 from llmrouter.v1 import (
     metrics_service_pb2_grpc,
@@ -60,10 +61,6 @@ __all__ = [
     "router_target",
     "size_options",
 ]
-
-# What a chat request gains on its way from a JSON body to a gRPC message (request ids, the
-# caller, field tags; protobuf is otherwise more compact than JSON).
-FRAMING_MARGIN_BYTES = 64 * 1024
 
 # Attempts per call (the first included) while replicas go away without answering.
 RETRY_ATTEMPTS = 4

@@ -40,7 +40,7 @@ class RouterEndpoints:
 
     async def _parse(self, request: Request, ctx: RequestContext) -> translate.ParsedRequest:
         return translate.parse_chat_request(
-            await read_json(request, self._config.max_body_bytes),
+            await read_json(request, self._config.max_body_bytes, "gateway.max_body_bytes"),
             client_request_id=ctx.client_request_id,
             source=request.headers.get("x-llmrouter-source"),
             api_key_id=ctx.api_key_id,
@@ -115,8 +115,9 @@ async def _events(
             message = await call.read()
             if message is _EOF:
                 break
-            for chunk in chunks.feed(message):
-                yield sse_event(chunk)
+            events = chunks.sse(message)
+            if events:
+                yield events
     except grpc.aio.AioRpcError as exc:
         yield sse_event(from_rpc_error(exc).body())
         return

@@ -19,7 +19,12 @@ from dataclasses import dataclass, field
 from llmrouter.access import is_loopback
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls
-from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
+from llmrouter.sizes import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    check_request_limits,
+    configured_int,
+)
 
 __all__ = [
     "ADMIN_API_KEYS_ENV",
@@ -90,8 +95,11 @@ class GatewayConfig:
     request_timeout_s: float = 120.0
     # How long /readyz waits for each health check, in seconds.
     readiness_timeout_s: float = 1.0
-    # Largest accepted request body, in bytes; larger bodies get 413 before any parsing.
-    max_body_bytes: int = 1048576
+    # Largest accepted request body, in bytes (32 MiB: long-context prompts and base64 images);
+    # larger bodies get 413 before any parsing. Each request goes to the router as one gRPC
+    # message of at most this plus 64 KiB: router.max_receive_message_bytes must be at least
+    # that (it follows this key when both are in one file; set lower there, start fails).
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     # Largest answer taken from the router or the metrics service, in bytes (the gRPC receive
     # limit of both channels); a larger one is a 502 that clients are told not to retry.
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
@@ -199,7 +207,11 @@ def load_config(
 ) -> GatewayConfig:
     """Read ``[gateway]`` from ``path`` (or ``$LLMROUTER_CONFIG``) with environment overrides."""
     env = os.environ if environ is None else environ
-    config = load_section(GatewayConfig, "gateway", read_file(path), env)
+    document = read_file(path)
+    config = load_section(GatewayConfig, "gateway", document, env)
+    receive = configured_int(document, "router", "max_receive_message_bytes", env)
+    if receive is not None:
+        check_request_limits(config.max_body_bytes, receive, "gateway.max_body_bytes")
     extra = [
         *_parse_shortcut(env.get(API_KEYS_ENV, ""), API_KEYS_ENV, admin=False),
         *_parse_shortcut(env.get(ADMIN_API_KEYS_ENV, ""), ADMIN_API_KEYS_ENV, admin=True),

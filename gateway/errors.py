@@ -30,6 +30,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from gateway.size_errors import size_refusal
 from llmrouter.request_ids import ERROR_INFO_REQUEST_ID, REQUEST_ID_PATTERN
 
 __all__ = [
@@ -88,13 +89,6 @@ GRPC_TO_HTTP: Mapping[grpc.StatusCode, HttpMapping] = MappingProxyType(
 RESPONSE_TOO_LARGE_REASON = "RESPONSE_TOO_LARGE"
 _TOO_LARGE_REQUEST = HttpMapping(413, "invalid_request_error")
 _TOO_LARGE_ANSWER = HttpMapping(502, "upstream_error")
-# gRPC core's words for a message over a size limit, seen by the client either way round:
-# "CLIENT: Sent ..." / "SERVER: Received ..." for a request, "CLIENT: Received ..." /
-# "SERVER: Sent ..." for an answer (grpc/src/core message size filter; may be wrapped in
-# "Stream removed (...)").
-_SIZE_LIMIT = re.compile(
-    r"(CLIENT|SERVER): (Sent|Received) message larger than max \((\d+) vs\. (\d+)\)"
-)
 
 # A service refused the gateway's own credential (access.py's TOKEN_MISSING, TOKEN_INVALID,
 # CERTIFICATE_NOT_ACCEPTED, SCOPE_MISSING, or any other refusal): the server's fault, not the
@@ -368,22 +362,16 @@ def _size_limit(
             mapping=_TOO_LARGE_ANSWER,
             should_retry=False,
         )
-    found = None if reason is not None else _SIZE_LIMIT.search(exc.details() or "")
-    if found is None:
+    refusal = None if reason is not None else size_refusal(exc.details() or "", service)
+    if refusal is None:
         return None
-    side, verb, size, limit = found.groups()
-    if (side, verb) in (("CLIENT", "Sent"), ("SERVER", "Received")):
+    if refusal.request:
         return UpstreamError(
-            code,
-            f"The request is too large for the {service}: {size} bytes as a message, at most "
-            f"{limit} allowed.",
-            code="request_too_large",
-            mapping=_TOO_LARGE_REQUEST,
+            code, refusal.message, code="request_too_large", mapping=_TOO_LARGE_REQUEST
         )
     return UpstreamError(
         code,
-        f"The answer from the {service} is too large: {size} bytes, at most {limit} allowed. "
-        "Retrying would only produce it again.",
+        refusal.message,
         code="response_too_large",
         mapping=_TOO_LARGE_ANSWER,
         should_retry=False,

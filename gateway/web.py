@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import BodyTooLarge, GatewayError, InvalidRequest
 from llmrouter.request_ids import REQUEST_ID_PATTERN, new_request_id
+from llmrouter.sizes import describe_bytes
 
 __all__ = [
     "JSONResponse",
@@ -22,6 +23,7 @@ __all__ = [
     "read_json",
     "request_id",
     "request_id_headers",
+    "too_large",
 ]
 
 
@@ -113,17 +115,18 @@ async def http_exception(request: Request, exc: Exception) -> Response:
     return error_response(error, dict(exc.headers or {}))
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The request body decoded as JSON; 413 beyond ``limit`` bytes, 400 when not JSON."""
+async def read_json(request: Request, limit: int, setting: str = "") -> Any:
+    """The request body decoded as JSON; 413 beyond ``limit`` bytes (the message names
+    ``setting``, the config key of the limit, when there is one), 400 when not JSON."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
-        raise _too_large(limit)
-    body = bytearray()
+        raise too_large(limit, setting, int(length))
+    body = bytearray()  # grows in place (amortized): linear in the body, however many chunks
     async with aclosing(request.stream()) as stream:
         async for chunk in stream:
             body += chunk
             if len(body) > limit:  # chunked bodies have no Content-Length to check
-                raise _too_large(limit)
+                raise too_large(limit, setting)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -134,7 +137,15 @@ async def read_json(request: Request, limit: int) -> Any:
         ) from None
 
 
-def _too_large(limit: int) -> BodyTooLarge:
-    return BodyTooLarge(
-        f"Request body too large: the limit is {limit} bytes.", code="request_too_large"
-    )
+def too_large(limit: int, setting: str = "", size: int | None = None) -> BodyTooLarge:
+    """The 413 for a body over ``limit`` bytes (``size`` when its length is known), naming the
+    config key ``setting`` and its environment variable when the limit is configurable."""
+    said = f"{size} bytes, more than" if size is not None else "more than"
+    message = f"Request body too large: {said} the limit of {describe_bytes(limit)}."
+    if setting:
+        section, _, key = setting.partition(".")
+        message += (
+            f" The limit is set by {setting} (environment variable "
+            f"LLMROUTER_{section.upper()}_{key.upper()})."
+        )
+    return BodyTooLarge(message, code="request_too_large")

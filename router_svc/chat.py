@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import field
-from typing import Literal
+from typing import Any, Literal, TypeVar, cast
 
 from llmrouter.values import frozen
 
 __all__ = [
+    "CacheControl",
     "ChatRequest",
     "Completion",
     "ContentPart",
@@ -23,8 +25,23 @@ __all__ = [
     "ToolCallDelta",
 ]
 
+T = TypeVar("T")
 Role = Literal["system", "user", "assistant", "tool", "developer"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
+
+
+@frozen
+class CacheControl:
+    """A prompt-caching breakpoint (Anthropic's ``cache_control``, which OpenRouter and LiteLLM
+    take on OpenAI-shaped requests): the prompt up to and including what carries it may be
+    cached. ``type`` is "ephemeral"; ``ttl`` "5m", "1h" or "" (unset)."""
+
+    type: str = "ephemeral"
+    ttl: str = ""
+
+    def json(self) -> dict[str, str]:
+        """The object as the client gave it: ``{"type"}`` and ``"ttl"`` when set."""
+        return {"type": self.type, "ttl": self.ttl} if self.ttl else {"type": self.type}
 
 
 @frozen
@@ -35,6 +52,7 @@ class ContentPart:
     image_url: str = ""
     # OpenAI's image_url.detail ("auto", "low", "high") for an image; "" = unset.
     detail: str = ""
+    cache_control: CacheControl | None = None
 
 
 @frozen
@@ -58,6 +76,7 @@ class Message:
     tool_call_id: str = ""
     # An assistant message's refusal (OpenAI's message.refusal) in the history; "" = none.
     refusal: str = ""
+    cache_control: CacheControl | None = None
 
     def text(self) -> str:
         """All text of the message, parts included."""
@@ -77,6 +96,7 @@ class Tool:
     # True when the client sent a description, even an empty one: OpenAI-compatible upstreams
     # get ``description`` (and ``parameters``) only when the client gave it.
     description_given: bool = False
+    cache_control: CacheControl | None = None
 
 
 @frozen
@@ -149,6 +169,20 @@ class ChatRequest:
     extra_body: str = ""
     # OpenAI's stream_options.include_obfuscation as sent; None = unset.
     include_obfuscation: bool | None = None
+    # What routing derives from the messages (needs_vision, the fields a codec cannot carry,
+    # the estimated prompt tokens), worked out once per request though every candidate and
+    # attempt asks: a scan of 5,000 messages per candidate was most of a decision. Not an
+    # argument, not compared, and not carried over by dataclasses.replace (a changed request
+    # derives anew).
+    derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def derive(self, name: str, compute: Callable[[ChatRequest], T]) -> T:
+        """``compute(self)``, computed on the first call for ``name`` and remembered."""
+        derived = self.derived
+        if name in derived:
+            return cast("T", derived[name])
+        value = derived[name] = compute(self)
+        return value
 
     @property
     def output_limit(self) -> int | None:
@@ -160,12 +194,16 @@ class ChatRequest:
     @property
     def needs_vision(self) -> bool:
         """True when any message carries an image."""
-        return any(p.image_url for m in self.messages for p in m.parts)
+        return self.derive("needs_vision", _has_image)
 
     @property
     def needs_json(self) -> bool:
         """True when the caller asked for JSON output."""
         return self.response_format is not None and self.response_format.type != "text"
+
+
+def _has_image(request: ChatRequest) -> bool:
+    return any(p.image_url for m in request.messages for p in m.parts)
 
 
 @frozen

@@ -14,8 +14,14 @@ from typing import Any
 from llmrouter.access import CertGrant, ScopeTable, TokenGrant, parse_token_grants
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls, ServerTls
-from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
+from llmrouter.sizes import (
+    DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    configured_int,
+    router_receive_limit,
+)
 
+from .config_entries import PROVIDER_KINDS, CategoryConfig, ModelConfig, ProviderConfig
 from .known_providers import ENV_PROVIDERS
 from .policies import BreakerPolicy, RetryPolicy
 from .urls import UrlRefused, check_url_static, parse_allow_list
@@ -35,7 +41,6 @@ __all__ = [
     "with_env_providers",
 ]
 
-PROVIDER_KINDS = ("simulated", "openai", "anthropic", "ollama")
 # What each credential may call: the gateway's token needs inference, operators' tools admin.
 SCOPES = ScopeTable(
     {"llmrouter.v1.RouterService": "inference", "llmrouter.v1.RouterAdminService": "admin"}
@@ -43,108 +48,6 @@ SCOPES = ScopeTable(
 # auth_tokens from the environment: comma-separated ENV_NAME:scope[+scope] entries.
 AUTH_TOKENS_ENV = "LLMROUTER_ROUTER_AUTH_TOKENS"
 CLASSIFICATION_MODES = ("keywords", "classifier", "hybrid")
-
-
-@dataclass(frozen=True)
-class ProviderConfig:
-    """One upstream endpoint. Secrets are never here: ``api_key_env`` names the variable."""
-
-    # Unique name that models refer to (e.g. "openai", "local-ollama").
-    name: str
-    # Wire format: simulated, openai (any OpenAI-compatible server), anthropic or ollama.
-    kind: str
-    # Base URL of the API, e.g. "https://api.openai.com/v1"; unused by the simulated kind.
-    base_url: str = ""
-    # Name of the environment variable holding the API key ("" = no key).
-    api_key_env: str = ""
-    # True for models on the operator's own hardware: their cost is 0.
-    local: bool = False
-    # Seconds to establish a connection.
-    connect_timeout_s: float = 5.0
-    # Most pooled keep-alive connections to this upstream.
-    max_connections: int = 100
-    # Simulated kind only: delay before the answer (or the first chunk), in milliseconds.
-    latency_ms: float = 0.0
-    # Simulated kind only: delay between streamed chunks, in milliseconds.
-    chunk_delay_ms: float = 0.0
-    # Top-level keys a client's ``llmrouter.extra_body`` may set in this provider's request
-    # bodies (empty: no extras). Keys the router owns (router_svc.providers.extras) cannot be
-    # listed.
-    extra_body_keys: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.kind not in PROVIDER_KINDS:
-            raise ConfigError(
-                f"kind: unknown provider kind {self.kind!r} (one of {', '.join(PROVIDER_KINDS)})"
-            )
-        # Imported here: the providers package imports this module.
-        from .providers.extras import ROUTER_OWNED
-
-        for key in self.extra_body_keys:
-            if not key or key in ROUTER_OWNED:
-                raise ConfigError(
-                    f"extra_body_keys: {key!r} is set by the router and cannot be an extra"
-                )
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """One model the router can serve."""
-
-    # Name callers use (and usage records show).
-    name: str
-    # Name of the provider serving it.
-    provider: str
-    # Model id sent upstream; defaults to ``name``.
-    upstream_model: str = ""
-    # Other names that select this model.
-    aliases: tuple[str, ...] = ()
-    # USD per million input tokens; -1 means "look it up" (0 for local providers).
-    input_price_per_million: float = -1.0
-    # USD per million output tokens; -1 means "look it up" (0 for local providers).
-    output_price_per_million: float = -1.0
-    # USD per million prompt tokens read from the provider's prompt cache; -1 means "look it
-    # up" (scaled by a configured input price over the listed one), else the input price
-    # (genai-prices knows no cache rate for the model).
-    cache_read_price_per_million: float = -1.0
-    # USD per million prompt tokens written to the provider's prompt cache; as above.
-    cache_write_price_per_million: float = -1.0
-    # USD per million prompt tokens written to Anthropic's 1-hour cache; -1 means "look it up"
-    # (as above), else 2x the input price (Anthropic's pricing: 1-hour writes cost 2x base input).
-    cache_write_1h_price_per_million: float = -1.0
-    # Context window in tokens (prompt plus completion).
-    context_window: int = 8192
-    # Relative answer quality in [0, 1], used by preference scoring.
-    quality: float = 0.5
-    # Supports tool calling.
-    tools: bool = False
-    # Accepts images.
-    vision: bool = False
-    # Supports JSON output modes.
-    json_mode: bool = False
-    # Disabled models are never tried.
-    enabled: bool = True
-    # Order among models with equal standing (lower first) when no chain says otherwise.
-    priority: int = 0
-    # Models (names or aliases) tried in order after this one when a client names it; a
-    # request's own fallbacks replace these. Not used when the model is reached via a chain.
-    fallbacks: tuple[str, ...] = ()
-    # Can continue a streamed answer another model began (assistant prefill): unset means the
-    # provider kind's default: anthropic and ollama yes; openai no (set true for vLLM and
-    # SGLang, which take continue_final_message); simulated no.
-    continuation: bool | None = None
-
-
-@dataclass(frozen=True)
-class CategoryConfig:
-    """A request category and its ordered fallback chain."""
-
-    # Category name (e.g. "code").
-    name: str
-    # Model names to try, in order.
-    chain: tuple[str, ...]
-    # Keywords (case-insensitive, whole words) that select this category.
-    keywords: tuple[str, ...] = ()
 
 
 # The retry section is the engine's own policy object (one definition, one set of docs).
@@ -215,8 +118,11 @@ class RouterConfig:
     # Seconds between turning NOT_SERVING on SIGTERM and refusing new calls: clients' load
     # balancers watch health and move new calls to other replicas meanwhile.
     drain_delay_s: float = 1.0
-    # Largest gRPC request accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.
-    max_receive_message_bytes: int = 4 * 1024 * 1024
+    # Largest gRPC request accepted, in bytes; larger ones get RESOURCE_EXHAUSTED (the gateway
+    # answers 413 naming this key). Default: the gateway's default body limit (32 MiB) plus
+    # 64 KiB of framing. Unset, and the same file (or environment) setting
+    # gateway.max_body_bytes, it follows that plus 64 KiB; set lower than that, start fails.
+    max_receive_message_bytes: int = DEFAULT_MAX_RECEIVE_MESSAGE_BYTES
     # Largest answer sent, in bytes (one Complete answer or one stream chunk). A larger one
     # ends the call with RESOURCE_EXHAUSTED, ErrorInfo RESPONSE_TOO_LARGE, and is not tried on
     # another model: the upstream has already served (and billed) it. Keep it at most the
@@ -398,9 +304,15 @@ def load_config(
 ) -> RouterConfig:
     """Load ``[router]`` from the file at ``path`` (or ``$LLMROUTER_CONFIG``) and environment."""
     env = os.environ if environ is None else environ
-    loaded = load_section(
-        RouterConfig, "router", document if document is not None else read_file(path), env
-    )
+    document = document if document is not None else read_file(path)
+    loaded = load_section(RouterConfig, "router", document, env)
+    own = configured_int(document, "router", "max_receive_message_bytes", env)
+    try:
+        receive = router_receive_limit(own, document, env)
+    except ConfigError as exc:
+        raise ConfigError(f"router.{exc}") from None
+    if receive is not None:
+        loaded = replace(loaded, max_receive_message_bytes=receive)
     shortcut = env.get(AUTH_TOKENS_ENV, "")
     if shortcut.strip():
         grants = parse_token_grants(shortcut, AUTH_TOKENS_ENV)

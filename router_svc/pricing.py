@@ -1,4 +1,5 @@
-"""Default token prices from the ``genai-prices`` package (offline: its bundled table)."""
+"""Default token prices and context windows from the ``genai-prices`` package (offline: its
+bundled table)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from decimal import Decimal
 from functools import lru_cache
 
 from genai_prices import Usage, calc_price
-from genai_prices.types import ModelPrice, TieredPrices
+from genai_prices.types import ModelPrice, PriceCalculation, TieredPrices
 
-__all__ = ["KnownPrices", "lookup_prices"]
+__all__ = ["KnownPrices", "lookup_context_window", "lookup_prices"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,15 +34,31 @@ class KnownPrices:
 
 
 @lru_cache(maxsize=256)
-def lookup_prices(upstream_model: str, provider_hint: str | None) -> KnownPrices | None:
-    """The prices of a model, or None when genai-prices does not know it."""
+def _listed(upstream_model: str, provider_hint: str | None) -> PriceCalculation | None:
+    """genai-prices' entry for a model (its price for one token each way), or None when it
+    does not know the model."""
     try:
-        found = calc_price(
+        return calc_price(
             Usage(input_tokens=1, output_tokens=1),
             model_ref=upstream_model,
             provider_id=provider_hint,
         )
     except Exception:
+        return None
+
+
+def lookup_context_window(upstream_model: str, provider_hint: str | None) -> int | None:
+    """The model's context window in tokens as genai-prices lists it (``ModelInfo.
+    context_window``), or None when it does not know the model or lists no window."""
+    found = _listed(upstream_model, provider_hint)
+    window = found.model.context_window if found is not None else None
+    return window if isinstance(window, int) and window > 0 else None
+
+
+def lookup_prices(upstream_model: str, provider_hint: str | None) -> KnownPrices | None:
+    """The prices of a model, or None when genai-prices does not know it."""
+    found = _listed(upstream_model, provider_hint)
+    if found is None:
         return None
     price = found.model_price
     if price == ModelPrice():

@@ -1,16 +1,17 @@
 """Prometheus metrics of the router: attempts, latency, time to first token, fallbacks, retries,
-breaker states, tokens, cost and the usage outbox."""
+breaker states, tokens, cost, upstream connection pools and the usage outbox."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from .breaker import BreakerState
 from .prom_attempts import AttemptMetrics
+from .providers.base import Provider
 from .registry import Registry
 from .usage import UsageEvent, UsageOutbox
 
@@ -62,6 +63,7 @@ class _Live(Collector):
         for name, provider in providers.items():
             unknown.add_metric([name], provider.unknown_stop_reasons)
         yield unknown
+        yield from _pools(providers)
         yield GaugeMetricFamily(
             "llmrouter_outbox_depth",
             "Usage records waiting for the metrics service",
@@ -90,6 +92,36 @@ class _Live(Collector):
             family = GaugeMetricFamily(name, doc, value=value)
             family.type = "counter"
             yield family
+
+
+def _pools(providers: dict[str, Provider]) -> Iterable[Metric]:
+    """Each provider's connection pool: its limit, the requests waiting for a connection and
+    how long the requests that had to wait waited."""
+    limit = GaugeMetricFamily(
+        "llmrouter_upstream_connections_max",
+        "Connections a provider's pool may hold (max_connections; 0 = no limit)",
+        labels=["provider"],
+    )
+    waiting = GaugeMetricFamily(
+        "llmrouter_upstream_connections_waiting",
+        "Requests waiting for a connection to the provider: all max_connections are in use",
+        labels=["provider"],
+    )
+    waited = HistogramMetricFamily(
+        "llmrouter_upstream_connection_wait_seconds",
+        "How long requests that found all of a provider's connections in use waited for one",
+        labels=["provider"],
+    )
+    for name, provider in providers.items():
+        pool = provider.pool
+        if pool is None:
+            continue
+        limit.add_metric([name], pool.limit)
+        waiting.add_metric([name], pool.waiting)
+        waited.add_metric([name], pool.cumulative(), pool.wait_seconds)
+    yield limit
+    yield waiting
+    yield waited
 
 
 class RouterMetrics:

@@ -12,10 +12,10 @@ from .chat import TokenUsage
 from .config import ModelConfig
 from .model_stats import ModelStats
 from .policies import BreakerPolicy
-from .pricing import KnownPrices, lookup_prices, provider_hint
+from .pricing import KnownPrices, lookup_context_window, lookup_prices, provider_hint
 from .providers.base import Provider
 
-__all__ = ["ModelEntry", "Prices", "Registry", "resolve_prices"]
+__all__ = ["ModelEntry", "Prices", "Registry", "resolve_context_window", "resolve_prices"]
 
 _log = logging.getLogger(__name__)
 
@@ -37,6 +37,20 @@ class ModelEntry:
     cache_write_price_per_million: float | None = None
     # USD per million prompt tokens written to Anthropic's 1-hour cache (None: 2x the input).
     cache_write_1h_price_per_million: float | None = None
+    # Context window in tokens (resolve_context_window): None when unknown, and then no request
+    # is refused for its size here: the upstream's own context-length error decides.
+    context_window: int | None = None
+    # Where ``context_window`` comes from: "config" or "genai-prices" ("" when unknown).
+    context_window_source: str = ""
+
+    @property
+    def window_text(self) -> str:
+        """The window as messages show it: ``8192``, ``128000 (genai-prices)`` or ``unknown``."""
+        if self.context_window is None:
+            return "unknown"
+        if self.context_window_source == "config":
+            return str(self.context_window)
+        return f"{self.context_window} ({self.context_window_source})"
 
     @property
     def name(self) -> str:
@@ -103,6 +117,13 @@ class Registry:
                     ", ".join(prices.unknown),
                     " and ".join(f"{name}_price_per_million" for name in prices.unknown),
                 )
+            window, source = resolve_context_window(model, provider)
+            if window is None:
+                _log.info(
+                    "model %s: context window unknown (set context_window to check requests "
+                    "against it): the upstream decides what fits",
+                    model.name,
+                )
             entry = ModelEntry(
                 config=model,
                 provider=provider,
@@ -113,6 +134,8 @@ class Registry:
                 cache_read_price_per_million=prices.cache_read,
                 cache_write_price_per_million=prices.cache_write,
                 cache_write_1h_price_per_million=prices.cache_write_1h,
+                context_window=window,
+                context_window_source=source,
             )
             self._entries[model.name] = entry
             for name in (model.name, *model.aliases):
@@ -125,6 +148,19 @@ class Registry:
     def entries(self) -> list[ModelEntry]:
         """All models in config order."""
         return list(self._entries.values())
+
+
+def resolve_context_window(model: ModelConfig, provider: Provider) -> tuple[int | None, str]:
+    """The model's context window in tokens and where it comes from: as configured (> 0), else
+    genai-prices' for the upstream model on a non-local provider, else ``(None, "")``: unknown
+    (a local server's window is its own setting, e.g. Ollama's ``num_ctx``, not the model's)."""
+    if model.context_window > 0:
+        return model.context_window, "config"
+    if provider.local:
+        return None, ""
+    hint = provider_hint(provider.kind, provider.config.base_url)
+    window = lookup_context_window(model.upstream_model or model.name, hint)
+    return (window, "genai-prices") if window is not None else (None, "")
 
 
 @dataclass(frozen=True, slots=True)

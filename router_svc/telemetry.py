@@ -27,6 +27,7 @@ __all__ = [
     "AttemptSpanInput",
     "attempt_failed",
     "attempt_succeeded",
+    "connection_waited",
     "current_trace_id",
     "record_decision",
     "start_attempt_span",
@@ -168,6 +169,25 @@ def attempt_failed(
     if not cancelled:
         span.set_status(Status(StatusCode.ERROR, message))
     span.end()
+
+
+def connection_waited(provider: str, waited_s: float, limit: int, *, acquired: bool) -> None:
+    """Note on the current span (the attempt's) that its request waited ``waited_s`` seconds
+    for one of ``provider``'s ``limit`` connections, all in use: ``llmrouter.connection_wait``,
+    with ``acquired`` false when the wait ended without one (timeout or cancel)."""
+    if not tracing_enabled():
+        return
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.add_event(
+            "llmrouter.connection_wait",
+            {
+                "llmrouter.provider": provider,
+                "llmrouter.wait_s": waited_s,
+                "llmrouter.max_connections": limit,
+                "llmrouter.connection_acquired": acquired,
+            },
+        )
 
 
 def _messages_json(messages: Sequence[Message]) -> str:

@@ -12,7 +12,13 @@ _PER_MESSAGE = 4
 
 
 def estimate_prompt_tokens(request: ChatRequest) -> int:
-    """Estimate the prompt tokens of ``request`` (messages, tool calls and tool schemas)."""
+    """Estimate the prompt tokens of ``request`` (messages, tool calls and tool schemas): one
+    pass over its messages per request, however many times routing, failed attempts and
+    usage without counts ask."""
+    return request.derive("estimated_prompt_tokens", _estimate)
+
+
+def _estimate(request: ChatRequest) -> int:
     chars = 0
     for message in request.messages:
         chars += len(message.content)

@@ -17,8 +17,14 @@ import orjson
 import uvicorn
 import uvloop
 
+from llmrouter.sizes import DEFAULT_MAX_RECEIVE_MESSAGE_BYTES
 from llmrouter.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
 
+# The same message limits as the real hops (gRPC's own default refuses requests over 4 MiB).
+SIZE_OPTIONS = [
+    ("grpc.max_send_message_length", DEFAULT_MAX_RECEIVE_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", DEFAULT_MAX_RECEIVE_MESSAGE_BYTES),
+]
 _JSON = [(b"content-type", b"application/json")]
 _SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 
@@ -31,7 +37,9 @@ class FloorGateway:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             while (await receive())["type"] != "lifespan.shutdown":
-                channel = grpc.aio.insecure_channel(f"127.0.0.1:{self._router_port}")
+                channel = grpc.aio.insecure_channel(
+                    f"127.0.0.1:{self._router_port}", options=SIZE_OPTIONS
+                )
                 self._stub = router_service_pb2_grpc.RouterServiceStub(channel)
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
@@ -40,12 +48,12 @@ class FloorGateway:
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"ok"})
             return
-        body, more = b"", True
-        while more:
+        parts, more = [], True
+        while more:  # joined once: linear in the body, however many chunks it came in
             message = await receive()
-            body += message.get("body", b"")
+            parts.append(message.get("body", b""))
             more = message.get("more_body", False)
-        data = orjson.loads(body)
+        data = orjson.loads(b"".join(parts))
         chat = chat_pb2.ChatRequest(
             model=data["model"],
             messages=[

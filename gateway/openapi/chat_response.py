@@ -195,7 +195,10 @@ _ROUTE = obj(
                     "reason": {
                         "type": "string",
                         "description": "e.g. disabled, breaker_open, missing_capability, "
-                        "context_window, unknown_model",
+                        "context_window (a model whose window is known, configured or listed "
+                        "by genai-prices, and too small for the request's estimated tokens; a "
+                        "model whose window is unknown is never skipped for size), "
+                        "unknown_model",
                     },
                     "detail": STRING,
                 },

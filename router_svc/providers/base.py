@@ -11,6 +11,7 @@ from ..chat import ChatRequest, Completion, StreamEvent
 from ..config import ProviderConfig
 from ..urls import AddressPolicy
 from .call import ProviderCall
+from .pool import PoolStats
 
 __all__ = ["Provider", "create_provider", "provider_kind", "registered_kinds"]
 
@@ -29,6 +30,9 @@ class Provider(abc.ABC):
         self.name = config.name
         self.kind = config.kind
         self.local = config.local
+        # The upstream connection pool's limit and queue (.pool), for the Prometheus gauges;
+        # None for kinds that connect nowhere.
+        self.pool: PoolStats | None = None
         # Stream chunks skipped as unreadable (see .lenient), for the Prometheus counter.
         self.skipped_chunks = 0
         # Answers that stopped for a reason the adapter does not know (finished as "stop"), for

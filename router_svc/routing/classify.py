@@ -136,8 +136,7 @@ class Classifier:
         return Classification(best, "keywords") if best_hits else None
 
     def _fallback(self, request: ChatRequest) -> Classification:
-        chars = sum(len(m.text()) for m in request.messages)
-        if "conversation" in self._names and chars <= self._short:
+        if "conversation" in self._names and _at_most(request.messages, self._short):
             return Classification("conversation", "short_chat")
         return Classification("default", "default")
 
@@ -154,6 +153,16 @@ class Classifier:
             if name.lower() in answer:
                 return Classification(name, "classifier")
         return None
+
+
+def _at_most(messages: Sequence[Message], chars: int) -> bool:
+    """Whether the messages' text adds up to at most ``chars`` characters (counting stops
+    there: a long chat costs no more than a short one)."""
+    for message in messages:
+        chars -= len(message.text())
+        if chars < 0:
+            return False
+    return True
 
 
 def _last_user_text(messages: Sequence[Message]) -> str:

@@ -205,11 +205,12 @@ def _filter(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip
         )
     if request.prefill and not entry.can_continue:
         return Skip(entry.name, "MISSING_CAPABILITY", "cannot continue an answer")
-    if needed_tokens > config.context_window:
+    window = entry.context_window
+    if window is not None and needed_tokens > window:
         return Skip(
             entry.name,
             "CONTEXT_WINDOW",
-            f"needs about {needed_tokens} tokens, window is {config.context_window}",
+            f"needs about {needed_tokens} tokens, window is {entry.window_text}",
         )
     if not entry.breaker.would_allow():
         wait = entry.breaker.retry_after()

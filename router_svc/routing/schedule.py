@@ -199,7 +199,11 @@ class Schedule:
         self._failures.append((self._models[-1], failure))
         if isinstance(failure, ContextLengthExceeded):
             assert self._entry is not None
-            self._larger_than = self._entry.config.context_window
+            # A window we know is one no model at most as large will fit; an unknown one
+            # teaches nothing about the others' (whose upstreams then decide).
+            window = self._entry.context_window
+            if window is not None:
+                self._larger_than = max(self._larger_than, window)
             self._entry = None
         elif not failure.retryable:
             self._done = True
@@ -208,7 +212,9 @@ class Schedule:
         while self._at < len(self._candidates):
             candidate = self._candidates[self._at]
             self._at += 1
-            if candidate.entry.config.context_window > self._larger_than:
+            window = candidate.entry.context_window
+            # An unknown window may be larger: its upstream says whether the request fits.
+            if window is None or window > self._larger_than:
                 return candidate.entry
         return None
 

@@ -14,29 +14,24 @@ from llmrouter.v1 import chat_pb2, router_service_pb2
 
 from ..chat import (
     ChatRequest,
-    ContentPart,
-    Message,
     Preferences,
     ResponseFormat,
     Role,
-    StreamDelta,
     TokenUsage,
     Tool,
-    ToolCall,
-    ToolCallDelta,
 )
 from ..errors import InvalidRequest
-from ..pbtime import duration_fields, timestamp, timestamp_fields
+from ..pbtime import duration_fields, timestamp_fields
 from ..registry import ModelEntry
-from ..routing.failover import Attempt, Served, StreamStarted, StreamSummary
+from ..routing.failover import Attempt, Served
 from ..routing.policy import Decision
 from .chat_checks import (
     check_fallback_models,
-    check_json_object,
     check_ledger_fields,
     continued_message,
     openai_options,
 )
+from .chat_messages import json_object, message_from_proto, tool_from_proto
 
 __all__ = [
     "attempts_to_proto",
@@ -45,15 +40,13 @@ __all__ = [
     "decision_to_proto",
     "finish_reason",
     "list_models_response",
-    "stream_chunk",
-    "tool_call_deltas",
+    "usage_to_proto",
 ]
 
 # The inverses of the gateway's maps (llmrouter.chat_rules): ChatRequest value -> our name.
 _ROLES: dict[int, Role] = {v: cast("Role", k) for k, v in chat_rules.ROLES.items()}
 _TOOL_CHOICE = {v: k for k, v in chat_rules.TOOL_CHOICE_MODES.items()}
 _FORMATS = {v: k for k, v in chat_rules.RESPONSE_FORMATS.items()}
-_IMAGE_DETAILS = chat_rules.IMAGE_DETAILS
 _FINISH = {
     "stop": chat_pb2.FINISH_REASON_STOP,
     "length": chat_pb2.FINISH_REASON_LENGTH,
@@ -72,14 +65,17 @@ _ATTEMPT_STATUS = {
 def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRequest:
     """Validate ``chat`` and convert it; raises :class:`InvalidRequest` naming the field."""
     # Each field is read once (a read costs about a small Python call on the upb backend) and
-    # a field's path is formatted only for its error: this runs for every request.
+    # a field's path is formatted only for its error (a message's, for its checks): this runs
+    # for every request.
     listed = chat.messages
     if not listed:
         raise InvalidRequest("messages must not be empty", field=f"{path}.messages")
-    messages = tuple([_message(m, path, i) for i, m in enumerate(listed)])
+    messages = tuple([message_from_proto(m, f"{path}.messages[{i}]") for i, m in enumerate(listed)])
     tools: tuple[Tool, ...] = ()
     if listed_tools := chat.tools:
-        tools = tuple([_tool(t, f"{path}.tools[{i}]") for i, t in enumerate(listed_tools)])
+        tools = tuple(
+            [tool_from_proto(t, f"{path}.tools[{i}]") for i, t in enumerate(listed_tools)]
+        )
     tool_choice, is_function = "", False
     choice = chat.tool_choice
     which = choice.WhichOneof("choice")
@@ -112,7 +108,7 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
     response_format = None
     if chat.HasField("response_format") and (kind := (given := chat.response_format).type):
         if schema := given.json_schema:
-            check_json_object(schema, f"{path}.response_format.json_schema")
+            json_object(schema, f"{path}.response_format.json_schema")
         response_format = ResponseFormat(
             type=_FORMATS.get(kind, "text"),  # type: ignore[arg-type]
             json_schema=schema,
@@ -126,7 +122,7 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
                 f"extra_body_json is longer than {field_limits.EXTRA_BODY_MAX_CHARS} characters",
                 field=f"{path}.extra_body_json",
             )
-        check_json_object(extra_body, f"{path}.extra_body_json")
+        json_object(extra_body, f"{path}.extra_body_json")
     if fallback_models := tuple(chat.fallback_models):
         check_fallback_models(fallback_models, path)
     prefill = ""
@@ -169,54 +165,6 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
     )
 
 
-def _message(m: chat_pb2.Message, path: str, index: int) -> Message:
-    """Message ``index`` of ``<path>.messages``."""
-    role = _ROLES.get(m.role)
-    if role is None:
-        raise InvalidRequest("role must be set", field=f"{path}.messages[{index}].role")
-    tool_call_id, listed_calls, listed_parts = m.tool_call_id, m.tool_calls, m.content_parts
-    if role == "tool" and not tool_call_id:
-        field = f"{path}.messages[{index}].tool_call_id"
-        raise InvalidRequest("tool messages need tool_call_id", field=field)
-    if listed_calls and role != "assistant":
-        field = f"{path}.messages[{index}].tool_calls"
-        raise InvalidRequest("only assistant messages carry tool_calls", field=field)
-    # Most messages are plain text: nothing is built for their empty lists.
-    parts: tuple[ContentPart, ...] = ()
-    if listed_parts:
-        where = f"{path}.messages[{index}].content_parts"
-        parts = tuple([_part(p, f"{where}[{j}]") for j, p in enumerate(listed_parts)])
-    calls: tuple[ToolCall, ...] = ()
-    if listed_calls:
-        calls = tuple([ToolCall(c.id, c.name, c.arguments) for c in listed_calls])
-        for i, call in enumerate(calls):
-            if not call.name:
-                field = f"{path}.messages[{index}].tool_calls[{i}].name"
-                raise InvalidRequest("tool call needs a name", field=field)
-    refusal = m.refusal
-    if refusal and role != "assistant":
-        field = f"{path}.messages[{index}].refusal"
-        raise InvalidRequest("only assistant messages carry a refusal", field=field)
-    return Message(role, m.content, parts, m.name, calls, tool_call_id, refusal)
-
-
-def _part(p: chat_pb2.ContentPart, path: str) -> ContentPart:
-    if p.detail and (not p.image_url or p.detail not in _IMAGE_DETAILS):
-        raise InvalidRequest(
-            f"detail must be one of {', '.join(_IMAGE_DETAILS)}, on an image part",
-            field=f"{path}.detail",
-        )
-    return ContentPart(text=p.text, image_url=p.image_url, detail=p.detail)
-
-
-def _tool(t: chat_pb2.Tool, path: str) -> Tool:
-    if not t.name:
-        raise InvalidRequest("tool needs a name", field=f"{path}.name")
-    if t.parameters_json:
-        check_json_object(t.parameters_json, f"{path}.parameters_json")
-    return Tool(t.name, t.description, t.parameters_json, t.strict, t.HasField("description"))
-
-
 def finish_reason(reason: str) -> chat_pb2.FinishReason:
     """Our finish reason string as the proto enum."""
     return _FINISH.get(reason, chat_pb2.FINISH_REASON_STOP)
@@ -242,14 +190,6 @@ def attempts_to_proto(attempts: tuple[Attempt, ...]) -> list[dict[str, Any]]:
             fields["time_to_first_token"] = duration_fields(a.ttft_s)
         out.append(fields)
     return out
-
-
-def tool_call_deltas(deltas: tuple[ToolCallDelta, ...]) -> list[router_service_pb2.ToolCallDelta]:
-    """Streamed tool-call fragments as proto messages."""
-    return [
-        router_service_pb2.ToolCallDelta(index=d.index, id=d.id, name=d.name, arguments=d.arguments)
-        for d in deltas
-    ]
 
 
 def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
@@ -279,8 +219,8 @@ def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
     )
 
 
-def _usage(usage: TokenUsage, cost_usd: float) -> dict[str, Any]:
-    """The fields of a proto Usage (see :func:`attempts_to_proto`)."""
+def usage_to_proto(usage: TokenUsage, cost_usd: float) -> dict[str, Any]:
+    """Token counts and cost as the fields of a proto Usage (see :func:`attempts_to_proto`)."""
     return {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
@@ -313,55 +253,12 @@ def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
         system_fingerprint=completion.system_fingerprint,
         reasoning_content=completion.reasoning_content,
         finish_reason=finish_reason(completion.finish_reason),
-        usage=_usage(completion.usage, served.cost_usd),
+        usage=usage_to_proto(completion.usage, served.cost_usd),
         attempts=attempts_to_proto(served.attempts),
         category=served.decision.category,
         create_time=timestamp_fields(served.create_time),
         fallback=served.fallback,
         trace_id=served.trace_id,
-    )
-
-
-def stream_chunk(
-    event: StreamStarted | StreamDelta | StreamSummary,
-) -> router_service_pb2.StreamCompleteResponse:
-    """One event of a streamed completion as a StreamCompleteResponse chunk."""
-    if isinstance(event, StreamDelta):
-        return router_service_pb2.StreamCompleteResponse(
-            delta=router_service_pb2.StreamDelta(
-                content=event.content,
-                tool_calls=tool_call_deltas(event.tool_calls),
-                refusal=event.refusal,
-                logprobs_json=event.logprobs_json,
-                service_tier=event.service_tier,
-                system_fingerprint=event.system_fingerprint,
-                reasoning_content=event.reasoning_content,
-            )
-        )
-    if isinstance(event, StreamStarted):
-        return router_service_pb2.StreamCompleteResponse(
-            start=router_service_pb2.StreamStart(
-                id=event.request_id,
-                model=event.entry.name,
-                provider=event.entry.provider.name,
-                category=event.category,
-                create_time=timestamp(event.create_time),
-                attempt_count=event.attempt_count,
-                fallback=event.fallback,
-                trace_id=event.trace_id,
-            )
-        )
-    return router_service_pb2.StreamCompleteResponse(
-        summary=router_service_pb2.StreamSummary(
-            model=event.entry.name,
-            provider=event.entry.provider.name,
-            finish_reason=finish_reason(event.finish_reason),
-            usage=_usage(event.usage, event.cost_usd),
-            attempts=attempts_to_proto(event.attempts),
-            fallback=event.fallback,
-            service_tier=event.service_tier,
-            system_fingerprint=event.system_fingerprint,
-        )
     )
 
 
@@ -376,7 +273,7 @@ def list_models_response(entries: list[ModelEntry]) -> router_service_pb2.ListMo
                 capabilities=router_service_pb2.Capabilities(
                     tools=e.config.tools, vision=e.config.vision, json_mode=e.config.json_mode
                 ),
-                context_window=e.config.context_window,
+                context_window=e.context_window or 0,
                 input_price_per_million=e.input_price_per_million,
                 output_price_per_million=e.output_price_per_million,
                 quality=e.config.quality,

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from llmrouter import chat_rules, field_limits
 from llmrouter.v1 import chat_pb2
 
@@ -15,14 +13,10 @@ from ..errors import InvalidRequest
 
 __all__ = [
     "check_fallback_models",
-    "check_json_object",
     "check_ledger_fields",
     "continued_message",
     "openai_options",
 ]
-
-# Tool schemas and response schemas nested deeper than this are refused.
-_MAX_JSON_DEPTH = 64
 
 
 def openai_options(chat: chat_pb2.ChatRequest, path: str) -> dict[str, Any]:
@@ -87,7 +81,8 @@ def check_fallback_models(names: Sequence[str], path: str) -> None:
 def continued_message(messages: tuple[Message, ...], path: str) -> tuple[tuple[Message, ...], str]:
     """For ``continue_final_message``: the messages without the final one, and its text (the
     prefill). InvalidRequest naming ``<path>.continue_final_message`` unless the final message
-    is an assistant message of text only, with something before it."""
+    is an assistant message of text only (no cache_control either), with something before
+    it."""
     field = f"{path}.continue_final_message"
     last = messages[-1]
     if last.role != "assistant":
@@ -103,6 +98,11 @@ def continued_message(messages: tuple[Message, ...], path: str) -> tuple[tuple[M
         raise InvalidRequest(
             "continue_final_message continues text only; the final message has an image",
             field=field,
+        )
+    if last.cache_control is not None or any(p.cache_control for p in last.parts):
+        # The continued text is the prefill, not a message a breakpoint could go on.
+        raise InvalidRequest(
+            "continue_final_message cannot continue a message with cache_control", field=field
         )
     if len(messages) < 2:
         raise InvalidRequest(
@@ -148,30 +148,3 @@ def check_ledger_fields(
                 f"characters, got one of {len(value)}",
                 field=f"{path}.metadata[{key}]",
             )
-
-
-def check_json_object(text: str, field: str) -> None:
-    """``text`` (the request field ``field``) is a JSON object nested at most 64 levels deep:
-    providers embed these as JSON, so what is not is refused here, not upstream."""
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("must be a JSON object (not valid JSON)", field=field) from None
-    if not isinstance(value, dict):
-        raise InvalidRequest("must be a JSON object", field=field)
-    if _depth(value) > _MAX_JSON_DEPTH:
-        # The request body that embeds it must still encode (orjson stops at 255 levels).
-        raise InvalidRequest(f"is nested deeper than {_MAX_JSON_DEPTH} levels", field=field)
-
-
-def _depth(value: object) -> int:
-    """Nesting depth of a decoded JSON value (iterative: no recursion limit to hit)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if isinstance(item, dict):
-            stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, level + 1) for v in item)
-    return deepest

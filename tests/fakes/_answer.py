@@ -69,6 +69,15 @@ class Reported:
     """OpenAI-compatible: the message/delta keys carrying ``reasoning``, each the same text."""
     redacted_thinking: bool = False
     """Anthropic: a ``redacted_thinking`` block after the thinking block."""
+    more_tool_calls: tuple[JSONObject, ...] = ()
+    """OpenAI: the inputs of further calls to the chosen tool in the same answer (parallel
+    tool calls), after the first."""
+    tool_call_index: Literal["given", "absent", "zero"] = "given"
+    """OpenAI streaming: how ``delta.tool_calls[].index`` comes (see ``Behavior``)."""
+    tool_calls_together: bool = False
+    """OpenAI streaming without indices: all calls in the first chunk."""
+    tool_arguments_object: bool = False
+    """OpenAI: ``function.arguments`` as a JSON object instead of a string of JSON."""
 
     @property
     def reasoning_pieces(self) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ import httpx
 import orjson
 import pytest
 
+from gateway.config import GatewayConfig
 from llmrouter.v1 import chat_pb2
 
 from .support import (
@@ -462,9 +463,24 @@ async def test_oversized_body_is_413(start_gateway: StartGateway, router: FakeRo
 
     for rejected in (response, streamed):
         assert rejected.status_code == 413
-        assert rejected.json()["error"]["code"] == "request_too_large"
+        error = rejected.json()["error"]
+        assert error["code"] == "request_too_large"
+        assert error["type"] == "invalid_request_error"
+        # The limit, and where an operator raises it.
+        assert "the limit of 256 bytes" in error["message"]
+        assert "gateway.max_body_bytes" in error["message"]
+        assert "LLMROUTER_GATEWAY_MAX_BODY_BYTES" in error["message"]
+    length = len(orjson.dumps(big))
+    assert response.json()["error"]["message"].startswith(
+        f"Request body too large: {length} bytes, more than the limit of 256 bytes."
+    )
     assert small.status_code == 200
     assert len(router.requests) == 1
+
+
+def test_the_default_body_limit_fits_long_context_prompts() -> None:
+    """32 MiB: a 1M-token prompt (~4 MB of text) or base64 images fit, with room to spare."""
+    assert GatewayConfig().max_body_bytes == 32 * 1024 * 1024
 
 
 # --- other routes ------------------------------------------------------------------------------

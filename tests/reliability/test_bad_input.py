@@ -40,7 +40,7 @@ AUTH = {"authorization": f"Bearer {KEY}"}
 FORBIDDEN = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS}
 ROUTER_MAX = 1024 * 1024  # router.max_receive_message_bytes in this stack
 METRICS_MAX = 2 * 1024 * 1024
-BODY_MAX = 1024 * 1024  # gateway.max_body_bytes (the default)
+BODY_MAX = 1024 * 1024  # gateway.max_body_bytes in this stack
 
 
 def router_body(upstream: FakeUpstream) -> str:
@@ -77,6 +77,7 @@ provider = "openai"
 tools = true
 json_mode = true
 vision = true
+context_window = 8192
 [[router.models]]
 name = "fake-anthropic"
 provider = "anthropic"
@@ -110,7 +111,11 @@ async def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[
                 "router",
                 router_section(tmp_path, "router", metrics.port, router_body(upstream)),
             )
-            await s.start("gateway", "gateway", gateway_section([router.port], metrics.port))
+            await s.start(
+                "gateway",
+                "gateway",
+                gateway_section([router.port], metrics.port, f"max_body_bytes = {BODY_MAX}"),
+            )
             yield s
             for service in s.services.values():
                 assert service.process.poll() is None, f"{service.name} died:\n{service.log()}"
@@ -306,7 +311,7 @@ async def test_huge_tool_schema(fuzz_stack: Stack, model: str) -> None:
     reply = await _post(fuzz_stack, content)
     if model == "sim-small":  # a window of 1,000,000 tokens: served
         assert reply.status_code == 200, reply.text
-    else:  # 8192 tokens: a clear refusal naming the window, not a 503 to retry
+    else:  # a configured 8192 tokens: a clear refusal naming the window, not a 503 to retry
         assert reply.status_code == 400, reply.text
         assert reply.json()["error"]["code"] == "context_length_exceeded"
 
@@ -336,7 +341,7 @@ async def test_thousands_of_messages(fuzz_stack: Stack, model: str) -> None:
     reply = await _post(fuzz_stack, orjson.dumps({"model": model, "messages": history}))
     if model == "sim-small":  # a window of 1,000,000 tokens: served
         assert reply.status_code == 200, reply.text
-    else:  # 8192 tokens: a clear refusal naming the window, not a 503 to retry
+    else:  # a configured 8192 tokens: a clear refusal naming the window, not a 503 to retry
         assert reply.status_code == 400, reply.text
         assert reply.json()["error"]["code"] == "context_length_exceeded"
 

@@ -1,6 +1,7 @@
 """gRPC message limits follow the HTTP ones: an answer over a limit is a 502 the ``openai`` SDK does
 not retry (it used to be a 429 the SDK retried, so the upstream served, and billed, the same
-answer three times), a request over one is a 413, and an answer within the limits arrives whole.
+answer three times), a request over one is a 413 naming the key that sets the limit, and an
+answer within the limits arrives whole, as does a 10 MB prompt with the default limits.
 
 Real processes: one metrics service, two routers (default limits; ``max_response_bytes`` 4 MiB
 with ``max_receive_message_bytes`` 1 MiB) and three gateways, over a fake OpenAI upstream whose
@@ -9,6 +10,9 @@ answer is 5 MiB of text.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -51,7 +55,9 @@ async def sizes(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sizes
     tmp = tmp_path_factory.mktemp("sizes")
     async with running_upstream() as upstream:
         upstream.set("big", Behavior(text=BIG, chunks=1))
-        models = 'default_chain = ["big"]\n' + openai_models("fake", upstream.base_url, ["big"])
+        models = 'default_chain = ["big"]\n' + openai_models(
+            "fake", upstream.base_url, ["big", "small"]
+        )
         async with stack(tmp, {"LLMROUTER_GATEWAY_API_KEYS": f"sizes:{KEY}"}) as s:
             metrics = await s.start("metrics", "metrics", metrics_section(tmp))
             wide = await s.start(
@@ -150,4 +156,46 @@ async def test_a_request_over_the_routers_limit_is_a_413(sizes: Sizes) -> None:
     assert isinstance(caught.value.body, dict)
     assert caught.value.body["code"] == "request_too_large"
     assert caught.value.body["type"] == "invalid_request_error"
+    # The key to raise, and the limit it now sets (the configs disagree: the gateway took it).
+    assert "router.max_receive_message_bytes" in caught.value.body["message"]
+    assert f"{MiB} bytes (1 MiB)" in caught.value.body["message"]
+    assert "router.max_receive_message_bytes" in sizes.stack.services["gw-narrow"].log()
     assert len(sizes.upstream.requests) == before
+
+
+async def test_a_10_mb_prompt_goes_through_every_hop(sizes: Sizes) -> None:
+    """Default limits everywhere: gateway body, gateway-to-router message, router receive, the
+    request to the upstream; and no model is refused for want of a configured window."""
+    prompt = "".join(
+        f"line {i}: a long document for a long-context model\n" for i in range(200_000)
+    )
+    assert len(prompt) > 10_000_000
+    answer = await sdk(sizes.url("gw")).chat.completions.create(
+        model="small", messages=[{"role": "user", "content": prompt}]
+    )
+    assert answer.choices[0].message.content == "Hello from small."
+    received = sizes.upstream.requests[-1]
+    assert received.model == "small"
+    assert received.json["messages"] == [{"role": "user", "content": prompt}]
+
+
+async def test_a_body_over_the_default_limit_is_a_413_naming_the_key(sizes: Sizes) -> None:
+    """Refused on its Content-Length, before any byte of it is read."""
+    size = 32 * MiB + 1
+    reader, writer = await asyncio.open_connection("127.0.0.1", sizes.stack.port("gw"))
+    writer.write(
+        f"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {KEY}\r\n"
+        f"content-type: application/json\r\ncontent-length: {size}\r\n\r\n".encode()
+    )
+    await writer.drain()
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))  # type: ignore[union-attr]
+    error = json.loads(await reader.readexactly(length))["error"]
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 413 ")
+    assert error["code"] == "request_too_large"
+    assert error["message"] == (
+        f"Request body too large: {size} bytes, more than the limit of 33554432 bytes (32 MiB). "
+        "The limit is set by gateway.max_body_bytes (environment variable "
+        "LLMROUTER_GATEWAY_MAX_BODY_BYTES)."
+    )

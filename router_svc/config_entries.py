@@ -1,0 +1,131 @@
+"""The entries of the router's config tables: ``[[router.providers]]``, ``[[router.models]]``
+and ``[[router.categories]]`` (re-exported by :mod:`router_svc.config`, which holds the rest)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmrouter.config import ConfigError
+
+__all__ = ["PROVIDER_KINDS", "CategoryConfig", "ModelConfig", "ProviderConfig"]
+
+PROVIDER_KINDS = ("simulated", "openai", "anthropic", "ollama")
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One upstream endpoint. Secrets are never here: ``api_key_env`` names the variable."""
+
+    # Unique name that models refer to (e.g. "openai", "local-ollama").
+    name: str
+    # Wire format: simulated, openai (any OpenAI-compatible server), anthropic or ollama.
+    kind: str
+    # Base URL of the API, e.g. "https://api.openai.com/v1"; unused by the simulated kind.
+    base_url: str = ""
+    # Name of the environment variable holding the API key ("" = no key).
+    api_key_env: str = ""
+    # True for models on the operator's own hardware: their cost is 0.
+    local: bool = False
+    # Seconds to establish a connection.
+    connect_timeout_s: float = 5.0
+    # Most connections open to this upstream at once, in use or kept alive (idle ones close
+    # after 30 s); 0 = no limit. A request that finds them all in use waits for one, within
+    # its attempt's time: llmrouter_upstream_connections_waiting counts such requests,
+    # llmrouter_upstream_connection_wait_seconds times their waits, and their attempt spans
+    # get an llmrouter.connection_wait event.
+    max_connections: int = 1000
+    # Simulated kind only: delay before the answer (or the first chunk), in milliseconds.
+    latency_ms: float = 0.0
+    # Simulated kind only: delay between streamed chunks, in milliseconds.
+    chunk_delay_ms: float = 0.0
+    # Top-level keys a client's ``llmrouter.extra_body`` may set in this provider's request
+    # bodies (empty: no extras). Keys the router owns (router_svc.providers.extras) cannot be
+    # listed.
+    extra_body_keys: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 0:
+            raise ConfigError(
+                f"max_connections: must be 0 (no limit) or positive, got {self.max_connections}"
+            )
+        if self.kind not in PROVIDER_KINDS:
+            raise ConfigError(
+                f"kind: unknown provider kind {self.kind!r} (one of {', '.join(PROVIDER_KINDS)})"
+            )
+        # Imported here: the providers package imports this module.
+        from .providers.extras import ROUTER_OWNED
+
+        for key in self.extra_body_keys:
+            if not key or key in ROUTER_OWNED:
+                raise ConfigError(
+                    f"extra_body_keys: {key!r} is set by the router and cannot be an extra"
+                )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One model the router can serve."""
+
+    # Name callers use (and usage records show).
+    name: str
+    # Name of the provider serving it.
+    provider: str
+    # Model id sent upstream; defaults to ``name``.
+    upstream_model: str = ""
+    # Other names that select this model.
+    aliases: tuple[str, ...] = ()
+    # USD per million input tokens; -1 means "look it up" (0 for local providers).
+    input_price_per_million: float = -1.0
+    # USD per million output tokens; -1 means "look it up" (0 for local providers).
+    output_price_per_million: float = -1.0
+    # USD per million prompt tokens read from the provider's prompt cache; -1 means "look it
+    # up" (scaled by a configured input price over the listed one), else the input price
+    # (genai-prices knows no cache rate for the model).
+    cache_read_price_per_million: float = -1.0
+    # USD per million prompt tokens written to the provider's prompt cache; as above.
+    cache_write_price_per_million: float = -1.0
+    # USD per million prompt tokens written to Anthropic's 1-hour cache; -1 means "look it up"
+    # (as above), else 2x the input price (Anthropic's pricing: 1-hour writes cost 2x base input).
+    cache_write_1h_price_per_million: float = -1.0
+    # Context window in tokens (prompt plus completion); a request estimated to need more
+    # skips the model (400 when no model is left). 0 = unknown: genai-prices' window for the
+    # upstream model when it lists one (not on local providers), else unchecked: the
+    # upstream's own context-length error decides (and the chain moves on).
+    context_window: int = 0
+    # Relative answer quality in [0, 1], used by preference scoring.
+    quality: float = 0.5
+    # Supports tool calling.
+    tools: bool = False
+    # Accepts images.
+    vision: bool = False
+    # Supports JSON output modes.
+    json_mode: bool = False
+    # Disabled models are never tried.
+    enabled: bool = True
+    # Order among models with equal standing (lower first) when no chain says otherwise.
+    priority: int = 0
+    # Models (names or aliases) tried in order after this one when a client names it; a
+    # request's own fallbacks replace these. Not used when the model is reached via a chain.
+    fallbacks: tuple[str, ...] = ()
+    # Can continue a streamed answer another model began (assistant prefill): unset means the
+    # provider kind's default: anthropic and ollama yes; openai no (set true for vLLM and
+    # SGLang, which take continue_final_message); simulated no.
+    continuation: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.context_window < 0:
+            raise ConfigError(
+                f"context_window: must be 0 (unknown) or positive, got {self.context_window}"
+            )
+
+
+@dataclass(frozen=True)
+class CategoryConfig:
+    """A request category and its ordered fallback chain."""
+
+    # Category name (e.g. "code").
+    name: str
+    # Model names to try, in order.
+    chain: tuple[str, ...]
+    # Keywords (case-insensitive, whole words) that select this category.
+    keywords: tuple[str, ...] = ()
