@@ -179,12 +179,12 @@ class Engine:
         remaining = deadline - attempt.started
         if self.retry.attempt_timeout_s > 0:
             remaining = min(remaining, self.retry.attempt_timeout_s)
+        limit = WaitLimit()  # half asyncio.timeout's cost: no coroutines, no enum states
         try:
-            async with asyncio.timeout(remaining):
-                with attempt.current():
-                    completion = await entry.provider.complete(
-                        ProviderCall(entry.upstream_model, request, remaining)
-                    )
+            with limit.within(remaining), attempt.current():
+                completion = await entry.provider.complete(
+                    ProviderCall(entry.upstream_model, request, remaining)
+                )
         except TimeoutError:
             return attempt.failed(_timeout(entry, "answer"))
         except ProviderError as exc:
@@ -196,6 +196,8 @@ class Engine:
             # The request was sent: its upstream bills the prompt (as for a lost hedge).
             attempt.cancelled(TokenUsage(prompt_tokens=estimate_prompt_tokens(request)))
             raise
+        finally:
+            limit.close()
         try:
             await accepted()
         finally:
