@@ -7,7 +7,9 @@ streaming client. Reports, side by side:
 * overhead = latency through the gateway - latency direct to the upstream, p50 and p99, at
   concurrency 1 and 10, in interleaved rounds (median of rounds);
 * the request rate at concurrency 64 and 128 (0 ms and 20 ms upstream) and its error count;
-* streaming: added time to first token and added inter-chunk gap;
+* streaming: added time to first token and added inter-chunk gap, one stream at a time, and
+  with ``--concurrent-streams`` (1,000) opened at once, 50 ms apart, with CPU per relayed
+  chunk (``bench/streams.py``);
 * CPU seconds per 1,000 requests and peak RSS, per process;
 * the same with usage recording off, and with tracing exported to a local OTLP receiver
   (every trace, and one in ten);
@@ -38,6 +40,8 @@ import peers
 from environment import environment, markdown_line
 from harness import ROOT, stream_timings, wrk
 from stacks import stack
+from streams import ROWS as STREAM_ROWS
+from streams import measure_streams
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -105,6 +109,8 @@ def measure(variant: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
             "gateway_gap_ms": round(through[1], 3),
             "added_gap_ms": round(through[1] - direct[1], 3),
         }
+        if args.concurrent_streams:
+            result["concurrent"] = measure_streams(s, args.concurrent_streams)
     return result
 
 
@@ -127,6 +133,9 @@ def markdown(results: list[dict[str, Any]], head: str) -> str:
         )
     row("added TTFT ms (stream)", lambda r: r["streaming"]["added_ttft_ms"])
     row("added inter-chunk gap ms", lambda r: r["streaming"]["added_gap_ms"])
+    if all("concurrent" in r for r in results):
+        for label, key in STREAM_ROWS[:-1]:
+            row(label, lambda r, k=key: r["concurrent"][k])
     for name in ("gateway", "router", "metrics"):
         row(f"CPU s / 1k req, {name}", lambda r, n=name: r["cpu_s_per_1k"].get(n, "-"))
     for name in ("gateway", "router", "metrics"):
@@ -141,6 +150,7 @@ def main() -> int:
     parser.add_argument("--round-seconds", type=int, default=3)
     parser.add_argument("--load-seconds", type=int, default=8)
     parser.add_argument("--streams", type=int, default=40)
+    parser.add_argument("--concurrent-streams", type=int, default=1000, help="0: none")
     parser.add_argument("--variants", default="floor,default,usage-off,tracing,tracing-10pct")
     parser.add_argument(
         "--peers",

@@ -52,7 +52,7 @@ allowed_private_hosts = ["127.0.0.1"]
 name = "bench"
 kind = "openai"
 base_url = "{upstream}/v1"
-max_connections = 256
+max_connections = 1024
 [[router.models]]
 name = "fast"
 provider = "bench"
@@ -61,6 +61,14 @@ upstream_model = "bench-0"
 name = "slow"
 provider = "bench"
 upstream_model = "bench-20"
+[[router.models]]
+name = "paced"
+provider = "bench"
+upstream_model = "bench-0-50"
+[[router.models]]
+name = "paced-1"
+provider = "bench"
+upstream_model = "bench-0-50-1"
 """
     )
     return config
@@ -111,6 +119,10 @@ def stack(variant: str, workdir: Path, upstream_port: int | None = None) -> Iter
             else ["-m", "gateway", "--config", str(config)],
         ),
     ):
+        if os.environ.get("BENCH_PROFILE") and command[0] == "-m":
+            # cProfile switched by SIGUSR1/SIGUSR2 (bench/profiled.py), stats to this folder.
+            out = str(Path(os.environ["BENCH_PROFILE"]) / f"{variant}-{name}.pstats")
+            command = [str(ROOT / "bench" / "profiled.py"), out, *command[1:]]
         popen = subprocess.Popen(
             [sys.executable, *command],
             env=env,

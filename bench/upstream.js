@@ -1,6 +1,8 @@
 // Benchmark upstream: an OpenAI-compatible chat server in Node's http module, fast enough
 // never to be the bottleneck. The upstream model name picks the delay: "bench-<ms>", e.g.
-// bench-0 or bench-20. "stream": true sends 64 content chunks, then usage and [DONE].
+// bench-0 or bench-20; a second number sets the gap between stream chunks in ms, e.g.
+// bench-0-50 (default: BENCH_CHUNK_GAP_MS, else 1), a third the number of content chunks
+// (default 64). "stream": true sends the content chunks, then usage and [DONE].
 // Usage: node bench/upstream.js PORT
 "use strict";
 const http = require("http");
@@ -46,7 +48,9 @@ const server = http.createServer((req, res) => {
       return;
     }
     const model = String(body.model || "bench-0");
-    const delay = Number(model.split("-")[1] || 0);
+    const [, delayText, gapText, chunksText] = model.split("-");
+    const chunks = Number(chunksText || CHUNKS);
+    const delay = Number(delayText || 0);
     const answer = () => {
       if (!body.stream) {
         const text = completion(model);
@@ -57,9 +61,9 @@ const server = http.createServer((req, res) => {
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.write(chunk(model, { role: "assistant", content: "" }, null));
       let sent = 0;
-      const gap = Number(process.env.BENCH_CHUNK_GAP_MS || 1);
+      const gap = Number(gapText || process.env.BENCH_CHUNK_GAP_MS || 1);
       const next = () => {
-        if (sent < CHUNKS) {
+        if (sent < chunks) {
           sent += 1;
           res.write(chunk(model, { content: WORD }, null));
           setTimeout(next, gap);
@@ -68,7 +72,7 @@ const server = http.createServer((req, res) => {
         res.write(chunk(model, {}, "stop"));
         res.write("data: " + JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk",
           created: 1700000000, model, choices: [],
-          usage: { prompt_tokens: 12, completion_tokens: CHUNKS, total_tokens: 12 + CHUNKS } }) + "\n\n");
+          usage: { prompt_tokens: 12, completion_tokens: chunks, total_tokens: 12 + chunks } }) + "\n\n");
         res.end("data: [DONE]\n\n");
       };
       next();
@@ -77,4 +81,4 @@ const server = http.createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 60000;
-server.listen(port, "127.0.0.1", () => console.log(`bench upstream on ${port}`));
+server.listen(port, "127.0.0.1", 4096, () => console.log(`bench upstream on ${port}`));

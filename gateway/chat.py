@@ -115,8 +115,9 @@ async def _events(
             message = await call.read()
             if message is _EOF:
                 break
-            for chunk in chunks.feed(message):
-                yield sse_event(chunk)
+            events = chunks.sse(message)
+            if events:
+                yield events
     except grpc.aio.AioRpcError as exc:
         yield sse_event(from_rpc_error(exc).body())
         return

@@ -96,7 +96,8 @@ class ResumableStream:
         self._clock = clock
         self._deadline = clock() + timeout_s
         self._call: Any = stub.StreamComplete(
-            router_service_pb2.StreamCompleteRequest(chat=chat), timeout=timeout_s
+            router_service_pb2.StreamCompleteRequest(chat=chat, accepts_delta_batches=True),
+            timeout=timeout_s,
         )
         self._failure: grpc.aio.AioRpcError | None = None
         self._resumed_at = -1  # chunks.deltas when the current call began (-1: the first)
@@ -135,7 +136,7 @@ class ResumableStream:
             self._chunks.deltas,
         )
         request = router_service_pb2.StreamCompleteRequest(
-            chat=resumed_chat(self._chat, self._chunks)
+            chat=resumed_chat(self._chat, self._chunks), accepts_delta_batches=True
         )
         self._call = self._stub.StreamComplete(request, timeout=left)
         return True

@@ -20,6 +20,8 @@ from typing import Final
 from llmrouter.v1 import chat_pb2
 
 __all__ = [
+    "CACHE_CONTROL_TYPES",
+    "CACHE_TTLS",
     "IMAGE_DETAILS",
     "MAX_TOKENS",
     "PENALTY",
@@ -80,6 +82,10 @@ STOP_MAX_ITEMS: Final = 4
 TOP_LOGPROBS: Final = Range(0, 20)
 # The values of OpenAI's image_url.detail (chat completions reference, image content part).
 IMAGE_DETAILS: Final = ("auto", "low", "high")
+# cache_control (Anthropic's prompt caching; the Messages API reference's CacheControlEphemeral):
+# its type and its time to live ("5m" unless given).
+CACHE_CONTROL_TYPES: Final = ("ephemeral",)
+CACHE_TTLS: Final = ("5m", "1h")
 # The values of OpenAI's service_tier and reasoning_effort (chat completions reference).
 SERVICE_TIERS: Final = ("auto", "default", "flex", "scale", "priority")
 REASONING_EFFORTS: Final = ("none", "minimal", "low", "medium", "high", "xhigh")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 
 __all__ = [
+    "CacheControl",
     "ChatRequest",
     "Completion",
     "ContentPart",
@@ -28,6 +29,20 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
 
 
 @dataclass(frozen=True, slots=True)
+class CacheControl:
+    """A prompt-caching breakpoint (Anthropic's ``cache_control``, which OpenRouter and LiteLLM
+    take on OpenAI-shaped requests): the prompt up to and including what carries it may be
+    cached. ``type`` is "ephemeral"; ``ttl`` "5m", "1h" or "" (unset)."""
+
+    type: str = "ephemeral"
+    ttl: str = ""
+
+    def json(self) -> dict[str, str]:
+        """The object as the client gave it: ``{"type"}`` and ``"ttl"`` when set."""
+        return {"type": self.type, "ttl": self.ttl} if self.ttl else {"type": self.type}
+
+
+@dataclass(frozen=True, slots=True)
 class ContentPart:
     """Text or an image URL."""
 
@@ -35,6 +50,7 @@ class ContentPart:
     image_url: str = ""
     # OpenAI's image_url.detail ("auto", "low", "high") for an image; "" = unset.
     detail: str = ""
+    cache_control: CacheControl | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +74,7 @@ class Message:
     tool_call_id: str = ""
     # An assistant message's refusal (OpenAI's message.refusal) in the history; "" = none.
     refusal: str = ""
+    cache_control: CacheControl | None = None
 
     def text(self) -> str:
         """All text of the message, parts included."""
@@ -77,6 +94,7 @@ class Tool:
     # True when the client sent a description, even an empty one: OpenAI-compatible upstreams
     # get ``description`` (and ``parameters``) only when the client gave it.
     description_given: bool = False
+    cache_control: CacheControl | None = None
 
 
 @dataclass(frozen=True, slots=True)

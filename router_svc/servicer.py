@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
@@ -16,6 +17,7 @@ from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
 from llmrouter.v1 import router_service_pb2, router_service_pb2_grpc
 
 from .chat import ChatRequest
+from .coalesce import BEHIND_S, batches
 from .errors import InvalidRequest, ReportedAsStatus, ResponseTooLarge, to_rpc_status
 from .registry import Registry
 from .routing.failover import Engine, StreamStarted
@@ -25,7 +27,7 @@ from .translate import (
     complete_response,
     decision_to_proto,
     list_models_response,
-    stream_chunk,
+    stream_chunks,
 )
 
 __all__ = ["SERVICE_NAME", "RouterServicer"]
@@ -73,6 +75,9 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             metadata={"size_bytes": str(size), "max_bytes": str(self._max_response_bytes)},
         )
         await abort(context, to_rpc_status(error))
+
+    def _fits(self, message: Any) -> bool:
+        return bool(message.ByteSize() <= self._max_response_bytes)
 
     def _deadline(self, context: Context) -> float:
         remaining = context.time_remaining()
@@ -123,13 +128,27 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             # Closed here when the call ends early (an answer too large, the caller gone): the
             # attempt is cancelled and its upstream stream closed within the call, not later
             # by the event loop's finalizer for an abandoned generator.
-            async with aclosing(self._engine.stream(chat, self._deadline(context))) as events:
-                async for event in events:
-                    if isinstance(event, StreamStarted):
-                        request_id = event.request_id
-                    chunk = stream_chunk(event)
-                    await self._check_size(chunk, request_id, context)
-                    yield chunk
+            # Once the router falls behind, the engine runs in a task of its own and what it
+            # relays while a message is being sent goes out together, as one delta_batch to a
+            # caller that accepts them (router_svc.coalesce); nothing is held back for company.
+            # Other callers get one delta per message: reading ahead would buy them nothing.
+            events = self._engine.stream(chat, self._deadline(context))
+            batched = request.accepts_delta_batches
+            behind_s = BEHIND_S if batched else math.inf
+            async with aclosing(batches(events, behind_s=behind_s)) as relayed:
+                async for ready in relayed:
+                    if request_id == "" and isinstance(ready[0], StreamStarted):
+                        request_id = ready[0].request_id
+                    for chunk in stream_chunks(ready, batched):
+                        if chunk.HasField("delta_batch") and not self._fits(chunk):
+                            # Each delta alone fits (or is refused alone, as unbatched).
+                            for delta in chunk.delta_batch.deltas:
+                                single = router_service_pb2.StreamCompleteResponse(delta=delta)
+                                await self._check_size(single, request_id, context)
+                                yield single
+                            continue
+                        await self._check_size(chunk, request_id, context)
+                        yield chunk
 
     async def ListModels(
         self,

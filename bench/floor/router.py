@@ -22,12 +22,14 @@ from llmrouter.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
 from router_svc.providers.transport import UpstreamClient
 
 _ROLES = {chat_pb2.ROLE_SYSTEM: "system", chat_pb2.ROLE_ASSISTANT: "assistant"}
+# The bench config's models (bench/run.py) and the upstream models they name.
+_MODELS = {"fast": "bench-0", "slow": "bench-20", "paced": "bench-0-50", "paced-1": "bench-0-50-1"}
 
 
 class FloorRouter(router_service_pb2_grpc.RouterServiceServicer):
     def __init__(self, base_url: str) -> None:
         self._client = UpstreamClient(
-            base_url, {"content-type": "application/json"}, max_connections=256
+            base_url, {"content-type": "application/json"}, max_connections=1024
         )
         self._timeout = httpx.Timeout(30.0, connect=5.0)
 
@@ -36,7 +38,8 @@ class FloorRouter(router_service_pb2_grpc.RouterServiceServicer):
             {"role": _ROLES.get(m.role, "user"), "content": m.content}
             for m in request.chat.messages
         ]
-        return orjson.dumps({"model": "bench-0", "messages": messages, "stream": stream})
+        model = _MODELS.get(request.chat.model, "bench-0")
+        return orjson.dumps({"model": model, "messages": messages, "stream": stream})
 
     async def Complete(self, request: Any, context: Any) -> Any:
         reply = await self._client.post(

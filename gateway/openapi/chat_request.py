@@ -10,127 +10,13 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from gateway.openapi.parts import OPT_STRING, STRING, obj, ref
+from gateway.openapi.chat_messages import MESSAGE_SCHEMAS
+from gateway.openapi.parts import STRING, obj, ref
 from llmrouter import chat_rules, field_limits
 
 __all__ = ["CHAT_REQUEST_SCHEMAS"]
 
 # --- chat requests -------------------------------------------------------------------------------
-
-_TEXT_PART = obj(["type", "text"], {"type": {"const": "text"}, "text": STRING})
-_IMAGE_PART = obj(
-    ["type", "image_url"],
-    {
-        "type": {"const": "image_url"},
-        "image_url": obj(
-            ["url"],
-            {
-                "url": {"type": "string", "minLength": 1},
-                "detail": {
-                    "enum": [*chat_rules.IMAGE_DETAILS, None],
-                    "description": (
-                        "Passed to OpenAI-compatible models; Anthropic and Ollama models take "
-                        "only 'auto' (others: 400 naming it when no model of the chain can)."
-                    ),
-                },
-            },
-        ),
-    },
-)
-_REFUSAL_PART = obj(["type", "refusal"], {"type": {"const": "refusal"}, "refusal": STRING})
-
-
-def _content(*parts: dict[str, Any]) -> dict[str, Any]:
-    items = parts[0] if len(parts) == 1 else {"oneOf": list(parts)}
-    return {"anyOf": [STRING, {"type": "array", "minItems": 1, "items": items}]}
-
-
-# Messages other than the assistant's must not carry tool calls or a refusal.
-_NO_TOOL_CALLS: Final = {"type": "null"}
-
-_MESSAGE = {
-    "description": "One chat message; the fields allowed depend on 'role'.",
-    "oneOf": [
-        obj(
-            ["role", "content"],
-            {
-                "role": {"enum": ["system", "developer"]},
-                "content": _content(_TEXT_PART),
-                "name": OPT_STRING,
-                "tool_calls": _NO_TOOL_CALLS,
-                "refusal": _NO_TOOL_CALLS,
-            },
-        ),
-        obj(
-            ["role", "content"],
-            {
-                "role": {"const": "user"},
-                "content": _content(_TEXT_PART, _IMAGE_PART),
-                "name": OPT_STRING,
-                "tool_calls": _NO_TOOL_CALLS,
-                "refusal": _NO_TOOL_CALLS,
-            },
-        ),
-        obj(
-            ["role"],
-            {
-                "role": {"const": "assistant"},
-                "content": {"anyOf": [_content(_TEXT_PART, _REFUSAL_PART), {"type": "null"}]},
-                "name": OPT_STRING,
-                "tool_calls": {"type": ["array", "null"], "items": ref("ToolCall")},
-                "refusal": OPT_STRING,
-            },
-            description="Content may be null only when the message has tool calls or a refusal.",
-            anyOf=[
-                {"required": ["content"], "properties": {"content": {"type": ["string", "array"]}}},
-                {"required": ["refusal"], "properties": {"refusal": {"type": "string"}}},
-                {
-                    "required": ["tool_calls"],
-                    "properties": {"tool_calls": {"type": "array", "minItems": 1}},
-                },
-            ],
-        ),
-        obj(
-            ["role", "content", "tool_call_id"],
-            {
-                "role": {"const": "tool"},
-                "content": _content(_TEXT_PART),
-                "tool_call_id": {"type": "string", "minLength": 1},
-                "name": OPT_STRING,
-                "tool_calls": _NO_TOOL_CALLS,
-                "refusal": _NO_TOOL_CALLS,
-            },
-        ),
-    ],
-}
-
-_TOOL_CALL = obj(
-    ["id", "type", "function"],
-    {
-        "id": {"type": "string", "minLength": 1},
-        "type": {"const": "function"},
-        "function": obj(
-            ["name", "arguments"],
-            {"name": {"type": "string", "minLength": 1}, "arguments": STRING},
-        ),
-    },
-)
-
-_TOOL = obj(
-    ["type", "function"],
-    {
-        "type": {"const": "function"},
-        "function": obj(
-            ["name"],
-            {
-                "name": {"type": "string", "minLength": 1},
-                "description": OPT_STRING,
-                "parameters": {"type": ["object", "null"]},
-                "strict": {"type": ["boolean", "null"]},
-            },
-        ),
-    },
-)
 
 _RESPONSE_FORMAT = {
     "oneOf": [
@@ -317,7 +203,8 @@ _CHAT_REQUEST = {
         "stream": {"type": ["boolean", "null"]},
         "stream_options": {
             "type": ["object", "null"],
-            "description": "Only with 'stream': true.",
+            "description": "Only with 'stream': true; other keys are refused.",
+            "additionalProperties": False,
             "properties": {
                 "include_usage": {"type": ["boolean", "null"]},
                 "include_obfuscation": {"type": ["boolean", "null"]},
@@ -365,7 +252,5 @@ _CHAT_REQUEST = {
 
 CHAT_REQUEST_SCHEMAS: Final[dict[str, Any]] = {
     "ChatCompletionRequest": _CHAT_REQUEST,
-    "Message": _MESSAGE,
-    "ToolCall": _TOOL_CALL,
-    "Tool": _TOOL,
+    **MESSAGE_SCHEMAS,
 }

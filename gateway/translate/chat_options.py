@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.errors import InvalidRequest
+from gateway.translate.chat_fields import STREAM_OPTIONS_KEYS, check_keys
 from gateway.validate import expect_one_of, optional_bool, optional_int, optional_object
 from llmrouter import chat_rules
 from llmrouter.v1 import chat_pb2
@@ -59,7 +60,8 @@ def parse_stream_options(
 ) -> bool:
     """``stream_options`` of the body ``obj`` (only with ``stream``): sets
     ``include_obfuscation`` on ``chat`` when given and returns ``include_usage`` (False when
-    absent), which the gateway itself honours; InvalidRequest names the param."""
+    absent), which the gateway itself honours; InvalidRequest names the param, an unknown key
+    of the object among them (``stream_options.foo``)."""
     if (options := optional_object(obj, "stream_options")) is None:
         return False
     if not stream:
@@ -67,6 +69,7 @@ def parse_stream_options(
             "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
             "stream_options",
         )
+    check_keys(options, STREAM_OPTIONS_KEYS, "stream_options")
     obfuscation = optional_bool(options, "include_obfuscation", "stream_options")
     if obfuscation is not None:
         chat.include_obfuscation = obfuscation

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import grpc
-import orjson
 
 from gateway.errors import InvalidRequest, UpstreamError, from_rpc_error
 from gateway.translate.chat_fields import check_fields
+from gateway.translate.chat_messages import json_text, parse_message, parse_tools
 from gateway.translate.chat_options import parse_options, parse_stream_options
 from gateway.translate.fallbacks import client_param, parse_fallbacks
 from gateway.validate import (
@@ -114,9 +114,9 @@ def parse_chat_request(
         raise InvalidRequest(
             "Invalid 'messages': empty array. Expected an array with minimum length 1.", "messages"
         )
-    chat.messages.extend(_message(raw, join("messages", i)) for i, raw in enumerate(messages))
+    chat.messages.extend(parse_message(raw, join("messages", i)) for i, raw in enumerate(messages))
 
-    tool_names = _tools(obj, chat)
+    tool_names = parse_tools(obj, chat)
     if obj.get("tool_choice") is not None:
         chat.tool_choice.CopyFrom(_tool_choice(obj["tool_choice"], tool_names))
 
@@ -152,128 +152,6 @@ def parse_chat_request(
     stream = optional_bool(obj, "stream") or False
     include_usage = parse_stream_options(obj, chat, stream=stream)
     return ParsedRequest(chat, stream, include_usage, fallback_params)
-
-
-def _message(raw: Any, param: str) -> chat_pb2.Message:
-    obj = expect_object(raw, param)
-    role = expect_one_of(required(obj, "role", param), join(param, "role"), _ROLES)
-    message = chat_pb2.Message(role=_ROLES[role])
-    if (name := optional_str(obj, "name", param)) is not None:
-        message.name = name
-
-    if obj.get("tool_calls") is not None:
-        calls_param = join(param, "tool_calls")
-        if role != "assistant":
-            raise InvalidRequest(
-                f"Invalid parameter: '{calls_param}' is only allowed in assistant messages.",
-                calls_param,
-            )
-        calls = expect_list(obj["tool_calls"], calls_param)
-        message.tool_calls.extend(_tool_call(c, join(calls_param, j)) for j, c in enumerate(calls))
-
-    if (refusal := optional_str(obj, "refusal", param)) is not None:
-        if role != "assistant":
-            refusal_param = join(param, "refusal")
-            raise InvalidRequest(
-                f"Invalid parameter: '{refusal_param}' is only allowed in assistant messages.",
-                refusal_param,
-            )
-        message.refusal = refusal
-
-    content = obj.get("content")
-    content_param = join(param, "content")
-    if content is None:
-        if not (role == "assistant" and (message.tool_calls or message.refusal)):
-            raise InvalidRequest(f"Missing required parameter: '{content_param}'.", content_param)
-    elif isinstance(content, str):
-        message.content = content
-    elif isinstance(content, list):
-        if not content:
-            raise InvalidRequest(
-                f"Invalid '{content_param}': empty array. Expected an array with minimum length 1.",
-                content_param,
-            )
-        message.content_parts.extend(
-            _content_part(p, join(content_param, j), role) for j, p in enumerate(content)
-        )
-    else:
-        raise InvalidRequest(
-            f"Invalid type for '{content_param}': expected a string or an array of content parts.",
-            content_param,
-        )
-
-    if role == "tool":
-        message.tool_call_id = expect_str(
-            required(obj, "tool_call_id", param), join(param, "tool_call_id"), non_empty=True
-        )
-    return message
-
-
-def _content_part(raw: Any, param: str, role: str) -> chat_pb2.ContentPart:
-    obj = expect_object(raw, param)
-    type_param = join(param, "type")
-    kind = expect_str(required(obj, "type", param), type_param)
-    if kind == "text":
-        return chat_pb2.ContentPart(text=expect_str(required(obj, "text", param), f"{param}.text"))
-    if kind == "refusal" and role == "assistant":
-        refusal = expect_str(required(obj, "refusal", param), join(param, "refusal"))
-        return chat_pb2.ContentPart(text=refusal)
-    if kind == "image_url":
-        if role != "user":
-            raise InvalidRequest(
-                f"Invalid value for '{type_param}': image content is only allowed in user "
-                "messages.",
-                type_param,
-            )
-        image_param = join(param, "image_url")
-        image = expect_object(required(obj, "image_url", param), image_param)
-        url = expect_str(required(image, "url", image_param), f"{image_param}.url", non_empty=True)
-        part = chat_pb2.ContentPart(image_url=url)
-        if image.get("detail") is not None:
-            # Passed to OpenAI-compatible models; Anthropic and Ollama take only "auto".
-            detail_param = join(image_param, "detail")
-            part.detail = expect_one_of(image["detail"], detail_param, chat_rules.IMAGE_DETAILS)
-        return part
-    raise InvalidRequest(
-        f"Invalid value for '{type_param}': '{kind}' is not supported; use 'text' or 'image_url'.",
-        type_param,
-    )
-
-
-def _tool_call(raw: Any, param: str) -> chat_pb2.ToolCall:
-    obj = expect_object(raw, param)
-    call_id = expect_str(required(obj, "id", param), join(param, "id"), non_empty=True)
-    expect_one_of(required(obj, "type", param), join(param, "type"), ("function",))
-    fn_param = join(param, "function")
-    fn = expect_object(required(obj, "function", param), fn_param)
-    name = expect_str(required(fn, "name", fn_param), join(fn_param, "name"), non_empty=True)
-    arguments = expect_str(required(fn, "arguments", fn_param), join(fn_param, "arguments"))
-    return chat_pb2.ToolCall(id=call_id, name=name, arguments=arguments)
-
-
-def _tools(obj: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> set[str]:
-    if obj.get("tools") is None:
-        return set()
-    names: set[str] = set()
-    for i, raw in enumerate(expect_list(obj["tools"], "tools")):
-        param = join("tools", i)
-        tool_obj = expect_object(raw, param)
-        expect_one_of(required(tool_obj, "type", param), join(param, "type"), ("function",))
-        fn_param = join(param, "function")
-        fn = expect_object(required(tool_obj, "function", param), fn_param)
-        name_param = join(fn_param, "name")
-        tool = chat_pb2.Tool(name=expect_str(required(fn, "name", fn_param), name_param))
-        if not tool.name or tool.name in names:
-            problem = "empty string" if not tool.name else f"duplicate tool name '{tool.name}'"
-            raise InvalidRequest(f"Invalid '{name_param}': {problem}.", name_param)
-        names.add(tool.name)
-        if (description := optional_str(fn, "description", fn_param)) is not None:
-            tool.description = description
-        if (parameters := optional_object(fn, "parameters", fn_param)) is not None:
-            tool.parameters_json = _json_text(parameters, join(fn_param, "parameters"))
-        tool.strict = optional_bool(fn, "strict", fn_param) or False
-        chat.tools.append(tool)
-    return names
 
 
 def _tool_choice(value: Any, tool_names: set[str]) -> chat_pb2.ToolChoice:
@@ -347,16 +225,8 @@ def _response_format(obj: Mapping[str, Any]) -> chat_pb2.ResponseFormat:
         expect_str(required(schema, "name", schema_param), f"{schema_param}.name", non_empty=True)
         optional_object(schema, "schema", schema_param)
         optional_bool(schema, "strict", schema_param)
-        result.json_schema = _json_text(schema, schema_param)
+        result.json_schema = json_text(schema, schema_param)
     return result
-
-
-def _json_text(value: Any, param: str) -> str:
-    """``value`` as JSON text; a value nested too deeply to encode is the caller's error."""
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:
-        raise InvalidRequest(f"Invalid '{param}': nested too deeply.", param) from None
 
 
 def _router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None:
@@ -377,7 +247,7 @@ def _router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> Non
         chat.caller.source = check_length(source, "llmrouter.source", field_limits.SOURCE_MAX_CHARS)
     if (extra := optional_object(ext, "extra_body", "llmrouter")) is not None:
         chat.extra_body_json = check_length(
-            _json_text(extra, "llmrouter.extra_body"),
+            json_text(extra, "llmrouter.extra_body"),
             "llmrouter.extra_body",
             field_limits.EXTRA_BODY_MAX_CHARS,
         )

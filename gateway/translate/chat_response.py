@@ -8,6 +8,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
+import orjson
+
 from llmrouter.request_ids import REQUEST_ID_PATTERN
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
@@ -18,6 +20,7 @@ __all__ = [
     "completion_headers",
     "list_models_request",
     "models_list",
+    "sse_bytes",
 ]
 
 # The virtual model that lets the router choose.
@@ -108,6 +111,8 @@ class ChunkStream:
         # The upstream's service_tier and system_fingerprint, the latest a delta or the
         # summary carried.
         self._served_by: dict[str, str] = {}
+        # (SSE bytes before a text delta's encoded text, after it), for the current _served_by.
+        self._template: tuple[bytes, bytes] | None = None
         # The text sent so far and the deltas that carried it (a stream resumed elsewhere
         # continues that text, gateway.resume).
         self._text: list[str] = []
@@ -156,9 +161,54 @@ class ChunkStream:
         self._started = True
         if kind == "delta":
             return self._delta(message.delta)
+        if kind == "delta_batch":
+            return [chunk for delta in message.delta_batch.deltas for chunk in self._delta(delta)]
         if kind == "summary":
             return self._summary(message.summary)
         return []
+
+    def sse(self, message: router_service_pb2.StreamCompleteResponse) -> bytes:
+        """The SSE events (``data: <chunk JSON>``, each ending in a blank line) of
+        :meth:`feed`'s chunks for ``message``, as one write; b"" when there are none.
+
+        A text-only delta after the first (the common chunk) is the same bytes from a template
+        made once per stream: only its text is encoded."""
+        if not self.finished and self._role_sent:
+            kind = message.WhichOneof("chunk")
+            if kind == "delta":
+                return self._delta_sse(message.delta)
+            if kind == "delta_batch":
+                return b"".join([self._delta_sse(delta) for delta in message.delta_batch.deltas])
+        return b"".join([sse_bytes(chunk) for chunk in self.feed(message)])
+
+    def _delta_sse(self, delta: router_service_pb2.StreamDelta) -> bytes:
+        content = delta.content
+        if (
+            not content
+            or delta.tool_calls
+            or delta.refusal
+            or delta.logprobs_json
+            or delta.reasoning_content
+        ):
+            return b"".join([sse_bytes(chunk) for chunk in self._delta(delta)])
+        if delta.service_tier or delta.system_fingerprint:
+            served_by = _served_by(delta.service_tier, delta.system_fingerprint)
+            if served_by != self._served_by:
+                self._served_by, self._template = served_by, None
+        template = self._template
+        if template is None:
+            # The chunk _delta() would build, its text a marker: the bytes before and after.
+            choice = {
+                "index": 0,
+                "delta": {"content": "\0"},
+                "logprobs": None,
+                "finish_reason": None,
+            }
+            before, after = sse_bytes(self._chunk([choice])).rsplit(b'"\\u0000"', 1)
+            template = self._template = (before, after)
+        self.deltas += 1
+        self._text.append(content)
+        return template[0] + orjson.dumps(content) + template[1]
 
     def _start(self, start: router_service_pb2.StreamStart) -> None:
         self._started = True
@@ -178,9 +228,9 @@ class ChunkStream:
         if not self._role_sent:
             body["role"] = "assistant"
         self.deltas += 1
-        self._served_by = (
-            _served_by(delta.service_tier, delta.system_fingerprint) or self._served_by
-        )
+        served_by = _served_by(delta.service_tier, delta.system_fingerprint)
+        if served_by and served_by != self._served_by:
+            self._served_by, self._template = served_by, None
         if delta.content:
             body["content"] = delta.content
             self._text.append(delta.content)
@@ -235,6 +285,11 @@ class ChunkStream:
             # As OpenAI: every chunk has "usage", null except on the last one.
             chunk["usage"] = usage
         return chunk
+
+
+def sse_bytes(chunk: Mapping[str, Any]) -> bytes:
+    """One SSE ``data:`` event carrying ``chunk`` as JSON."""
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
 def list_models_request() -> router_service_pb2.ListModelsRequest:

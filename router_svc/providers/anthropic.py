@@ -38,9 +38,19 @@ API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
 
 
-def _anthropic_messages(request: chat.ChatRequest) -> tuple[str, list[dict[str, Any]]]:
-    """(system prompt, messages) in Anthropic's shape; tool results become user blocks."""
-    system: list[str] = []
+def _anthropic_messages(
+    request: chat.ChatRequest,
+) -> tuple[str | list[dict[str, Any]], list[dict[str, Any]]]:
+    """(system prompt, messages) in Anthropic's shape; tool results become user blocks.
+
+    A ``cache_control`` goes on the block it marks (Anthropic, "Prompt caching": text, image,
+    tool_use and tool_result blocks, system text blocks and tools take it): a part's on that
+    part's block, a message's on the message's last block (a tool message's on its
+    tool_result). The system prompt is one string, its messages joined by a blank line, unless
+    one of them is marked: then it is a list of text blocks, one per message (per part for a
+    message of parts), so the mark has a block to go on. A mark with no block to go on (an
+    empty text part, an empty message) never gets here: .unmapped refuses it."""
+    system: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
 
     def add(role: str, blocks: list[dict[str, Any]]) -> None:
@@ -51,21 +61,20 @@ def _anthropic_messages(request: chat.ChatRequest) -> tuple[str, list[dict[str, 
             out.append({"role": role, "content": blocks})
 
     for m in request.messages:
-        if m.role in ("system", "developer"):
-            system.append(m.text())
-            continue
-        if m.role == "tool":
-            add(
-                "user",
-                [{"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text()}],
-            )
-            continue
         blocks: list[dict[str, Any]] = []
+        if m.role == "tool":
+            blocks.append(
+                {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text()}
+            )
+            marks = [m.cache_control, *(p.cache_control for p in m.parts)]
+            _mark(blocks, next((c for c in marks if c is not None), None))
+            add("user", blocks)
+            continue
         for p in m.parts:
             if p.image_url:
-                blocks.append(_image_block(p.image_url))
+                blocks.append(_mark([_image_block(p.image_url)], p.cache_control)[0])
             elif p.text:
-                blocks.append({"type": "text", "text": p.text})
+                blocks.append(_mark([{"type": "text", "text": p.text}], p.cache_control)[0])
         if not m.parts and m.content:
             blocks.append({"type": "text", "text": m.content})
         for c in m.tool_calls:
@@ -74,8 +83,22 @@ def _anthropic_messages(request: chat.ChatRequest) -> tuple[str, list[dict[str, 
             except orjson.JSONDecodeError:
                 arguments = {}
             blocks.append({"type": "tool_use", "id": c.id, "name": c.name, "input": arguments})
-        add("assistant" if m.role == "assistant" else "user", blocks)
-    return "\n\n".join(system), out
+        _mark(blocks, m.cache_control)
+        if m.role in ("system", "developer"):
+            system.extend(blocks)
+        else:
+            add("assistant" if m.role == "assistant" else "user", blocks)
+    if any("cache_control" in block for block in system):
+        return system, out
+    texts = (m.text() for m in request.messages if m.role in ("system", "developer"))
+    return "\n\n".join(texts), out
+
+
+def _mark(blocks: list[dict[str, Any]], cache: chat.CacheControl | None) -> list[dict[str, Any]]:
+    """``blocks`` with ``cache`` (if any) on the last one."""
+    if cache is not None and blocks:
+        blocks[-1]["cache_control"] = cache.json()
+    return blocks
 
 
 def _image_block(url: str) -> dict[str, Any]:
@@ -93,6 +116,9 @@ def _tool(tool: chat.Tool) -> dict[str, Any]:
     if tool.description or tool.description_given:
         out["description"] = tool.description
     out["input_schema"] = orjson.loads(tool.parameters_json or '{"type":"object"}')
+    if tool.cache_control is not None:
+        # "Prompt caching": a mark on the last tool caches every tool definition.
+        out["cache_control"] = tool.cache_control.json()
     return out
 
 
@@ -196,7 +222,7 @@ class AnthropicProvider(HttpProvider):
             and orjson.loads(fmt.json_schema).get("strict") is True
         ):
             return "response_format.json_schema.strict"
-        return unmapped_field(request) or super().refuses(request)
+        return unmapped_field(request, "anthropic") or super().refuses(request)
 
     async def complete(self, call: ProviderCall) -> chat.Completion:
         """One non-streaming call; a forced JSON tool's input is the answer's text."""
@@ -206,7 +232,7 @@ class AnthropicProvider(HttpProvider):
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[chat.StreamEvent]:
         """The decoded stream; a forced JSON tool's input streams as the answer's text."""
-        events = super().stream(call)
+        events: AsyncIterator[chat.StreamEvent] = super().stream(call)
         if name := json_tool_name(call.request):
             events = json_answer_stream(events, name)
         async with aclosing(events):  # type: ignore[type-var]

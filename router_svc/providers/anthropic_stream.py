@@ -166,6 +166,11 @@ class EventDecoder(StreamDecoder):
     ``input`` when content_block_start gives it whole; a tool without parameters sends only
     empty pieces (or none): its arguments are ``{}``, as in the unary answer.
 
+    Every delta names its content block by ``index``; a text, thinking or input JSON delta for
+    a block that never started, or that started as another type, is a chunk of unexpected
+    shape (:mod:`.lenient`: the stream's failure before its first token, skipped and counted
+    after it), never content of some other block.
+
     A usage with an unreadable count (:mod:`.counts`) makes its event unreadable before any
     content was relayed (message_start's always: its readable counts stay seen, for the failed
     attempt); after content the event is read and the count estimated at the end.
@@ -181,6 +186,7 @@ class EventDecoder(StreamDecoder):
         self._stop: Any = None
         self._finish: chat.FinishReason = "stop"
         self._tool_index: dict[int, int] = {}  # content block index -> tool call index
+        self._blocks: dict[int, str] = {}  # content block index -> its type, once started
         # Tool calls (by index) that have sent no arguments yet; "{}" closes them.
         self._no_arguments: set[int] = set()
         # Tool calls whose input came whole at the start: later pieces would repeat it.
@@ -221,14 +227,21 @@ class EventDecoder(StreamDecoder):
             # A message_start without usage is read; the counts come with message_delta.
             self._usage(message.get("usage"))
         elif kind == "content_block_start":
-            block = event["content_block"]
-            if block.get("type") == "tool_use":
-                return [self._tool_start(int(event["index"]), block)]
+            block, position = event["content_block"], _position(event)
+            opened = block.get("type")
+            if not isinstance(opened, str) or self._blocks.get(position, opened) != opened:
+                raise ValueError("a content block index restarted as another type")
+            if opened == "tool_use":
+                start = self._tool_start(position, block)
+                self._blocks[position] = opened
+                return [start]
+            self._blocks[position] = opened
             # A thinking block opens empty; text it may open with is the reasoning's too.
             if thinking := thinking_text(block):
                 return [chat.StreamDelta(reasoning_content=thinking)]
         elif kind == "content_block_delta":
             delta = event["delta"]
+            self._check_block(_position(event), delta.get("type"))
             if delta.get("type") == "text_delta" and delta.get("text"):
                 return [chat.StreamDelta(content=str(delta["text"]))]
             if delta.get("type") == "thinking_delta":
@@ -238,8 +251,10 @@ class EventDecoder(StreamDecoder):
                     return [chat.StreamDelta(reasoning_content=thinking)]
                 return []
             if delta.get("type") == "input_json_delta" and delta.get("partial_json"):
-                index = self._tool_index.get(event["index"], 0)
-                arguments = str(delta["partial_json"])
+                index = self._tool_index[event["index"]]
+                arguments = delta["partial_json"]
+                if not isinstance(arguments, str):
+                    raise TypeError("partial_json")  # JSON text in pieces, never a value
                 if index in self._whole:
                     return []
                 self._no_arguments.discard(index)
@@ -247,8 +262,8 @@ class EventDecoder(StreamDecoder):
                     chat.StreamDelta(tool_calls=(chat.ToolCallDelta(index, arguments=arguments),))
                 ]
         elif kind == "content_block_stop":
-            position = event.get("index")
-            closed = self._tool_index.get(position) if isinstance(position, int) else None
+            stopped = event.get("index")
+            closed = self._tool_index.get(stopped) if isinstance(stopped, int) else None
             if closed is not None:
                 return self._empty_arguments({closed})
         elif kind == "message_delta":
@@ -265,6 +280,15 @@ class EventDecoder(StreamDecoder):
         elif kind == "message_stop":
             return [*self._empty_arguments(set(self._no_arguments)), self._end()]
         return []
+
+    def _check_block(self, position: int, delta: Any) -> None:
+        """ValueError (a shape error: see .lenient) when a text, thinking or tool input delta
+        is for a content block that never started, or that started as another type: its
+        content belongs to nothing the client can be given (a tool call without id or name,
+        or text merged into another call's arguments)."""
+        wanted = _DELTA_BLOCKS.get(delta)
+        if wanted is not None and self._blocks.get(position) != wanted:
+            raise ValueError(f"{delta} for content block {position}, not a {wanted} block")
 
     def _tool_start(self, position: int, block: dict[str, Any]) -> chat.StreamDelta:
         call_id, name, given = str(block["id"]), str(block["name"]), block.get("input")
@@ -311,6 +335,18 @@ class EventDecoder(StreamDecoder):
 
 
 _HOUR = "ephemeral_1h_input_tokens"
+# The deltas relayed to the client and the content block type each one belongs to ("Streaming
+# Messages", "Content block delta types"); signature_delta and citations_delta carry nothing
+# relayed and are not checked.
+_DELTA_BLOCKS = {"text_delta": "text", "thinking_delta": "thinking", "input_json_delta": "tool_use"}
+
+
+def _position(event: dict[str, Any]) -> int:
+    """A content block event's ``index`` (KeyError when absent, TypeError when not an int)."""
+    position = event["index"]
+    if not isinstance(position, int) or isinstance(position, bool):
+        raise TypeError("index")
+    return position
 
 
 def _thinking(value: Any) -> str:

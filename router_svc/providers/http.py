@@ -38,6 +38,7 @@ from .call import ProviderCall
 from .counts import MAX_TOKEN_COUNT, MalformedUsage
 from .dialects import by_status, find, parse
 from .extras import collision, merged, not_allowed
+from .framing import payloads
 from .lenient import SHAPE_ERRORS, StreamDecoder, decode
 from .transport import UpstreamClient
 
@@ -335,12 +336,10 @@ class HttpProvider(Provider):
             raise MalformedResponse(f"{self.name} sent {what}", usage=self.reported_usage(data))
         return completion
 
-    async def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:
-        """The decoded stream; one that stops before it finished is a ``MalformedResponse``."""
-        events = self._events(call)
-        async with aclosing(events), aclosing(self.decode_stream(call, events)) as decoded:
-            async for event in decoded:
-                yield event
+    def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:
+        """The decoded stream; one that stops before it finished is a ``MalformedResponse``.
+        Closing it closes the response (the decoder closes what it reads)."""
+        return self.decode_stream(call, self._events(call))
 
     async def _events(self, call: ProviderCall) -> AsyncGenerator[str, None]:
         """POST the streaming request and yield its events' text; failures are classified.
@@ -356,13 +355,12 @@ class HttpProvider(Provider):
                 raise classify_response(
                     self.name, response, raw, self._client.credentials, call.request, call.prefill
                 )
-            sse = self.framing == "sse"
-            async for line in response.aiter_lines():
-                if sse:
-                    if line.startswith("data:"):
-                        yield line[5:].strip()
-                elif line.strip():
-                    yield line
+            # The transport's stream itself (httpx's aiter_raw re-chunks and counts each read).
+            stream = response.stream
+            chunks = stream if isinstance(stream, httpx.AsyncByteStream) else response.aiter_raw()
+            async with aclosing(payloads(chunks, self.framing)) as events:
+                async for event in events:
+                    yield event
 
     def _limits(self, call: ProviderCall) -> httpx.Timeout:
         return attempt_timeout(self.config, call.read_timeout)

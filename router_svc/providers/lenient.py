@@ -76,54 +76,60 @@ async def decode(
     """Our events from ``payloads`` by ``decoder``, ending with exactly one ``StreamEnd``, or a
     ``ProviderError`` (see the module's rules). ``on_skip`` is called for each skipped chunk;
     ``seen``, when given, is made to read the usage the decoder has seen (when it is asked:
-    nothing per chunk)."""
-    if seen is not None:
-        seen.watch(decoder.seen)
-    started = False
-    in_a_row = skipped = 0
-    while True:
-        try:
-            if decoder.finished() is None:
-                payload = await anext(payloads)
-            else:
-                # Finished: what may still come (usage, the end marker) comes at once.
-                try:
-                    async with asyncio.timeout(finish_grace_s):
-                        payload = await anext(payloads)
-                except TimeoutError:
-                    break
-        except StopAsyncIteration:
-            break
-        except ProviderError:
-            # The connection broke or timed out: a stream that already said it finished
-            # lost nothing but its end marker.
-            end = decoder.finished()
-            if end is None:
-                raise
-            yield end
-            return
-        try:
-            events = tuple(decoder.feed(payload))
-        except Garbled:
-            if not started:
-                raise MalformedResponse(f"{provider} sent an invalid stream chunk") from None
-            if in_a_row >= MAX_SKIPPED_IN_A_ROW:
-                raise MalformedResponse(
-                    f"{provider} sent {in_a_row + 1} invalid stream chunks in a row"
-                ) from None
-            in_a_row += 1
-            skipped += 1
-            on_skip()
-            # The caller runs us with the attempt's span current.
-            trace.get_current_span().set_attribute(SKIPPED_ATTRIBUTE, skipped)
-            continue
-        in_a_row = 0
-        for event in events:
-            yield event
-            if isinstance(event, StreamEnd):
+    nothing per chunk). ``payloads`` is closed when this generator ends or is closed."""
+    try:
+        if seen is not None:
+            seen.watch(decoder.seen)
+        started = False
+        in_a_row = skipped = 0
+        while True:
+            try:
+                if decoder.finished() is None:
+                    payload = await anext(payloads)
+                else:
+                    # Finished: what may still come (usage, the end marker) comes at once.
+                    try:
+                        async with asyncio.timeout(finish_grace_s):
+                            payload = await anext(payloads)
+                    except TimeoutError:
+                        break
+            except StopAsyncIteration:
+                break
+            except ProviderError:
+                # The connection broke or timed out: a stream that already said it finished
+                # lost nothing but its end marker.
+                end = decoder.finished()
+                if end is None:
+                    raise
+                yield end
                 return
-            started = started or isinstance(event, StreamDelta)
-    end = decoder.finished()
-    if end is None:
-        raise MalformedResponse(f"{provider} closed its stream before {end_marker}")
-    yield end
+            try:
+                events = tuple(decoder.feed(payload))
+            except Garbled:
+                if not started:
+                    raise MalformedResponse(f"{provider} sent an invalid stream chunk") from None
+                if in_a_row >= MAX_SKIPPED_IN_A_ROW:
+                    raise MalformedResponse(
+                        f"{provider} sent {in_a_row + 1} invalid stream chunks in a row"
+                    ) from None
+                in_a_row += 1
+                skipped += 1
+                on_skip()
+                # The caller runs us with the attempt's span current.
+                trace.get_current_span().set_attribute(SKIPPED_ATTRIBUTE, skipped)
+                continue
+            in_a_row = 0
+            for event in events:
+                yield event
+                if isinstance(event, StreamEnd):
+                    return
+                started = started or isinstance(event, StreamDelta)
+        end = decoder.finished()
+        if end is None:
+            raise MalformedResponse(f"{provider} closed its stream before {end_marker}")
+        yield end
+    finally:
+        # The payloads are ours to close: the provider hands over its response with them.
+        aclose = getattr(payloads, "aclose", None)
+        if aclose is not None:
+            await aclose()

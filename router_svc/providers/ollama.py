@@ -15,6 +15,7 @@ from .counts import Counts, MalformedUsage
 from .http import HttpProvider
 from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
 from .openai_compat import prefill, tool_function
+from .openai_tools import tool_arguments
 from .unmapped import unmapped_field
 
 __all__ = ["OllamaProvider"]
@@ -102,7 +103,7 @@ class OllamaProvider(HttpProvider):
             return "tool_choice"
         if request.tools and request.parallel_tool_calls is False:
             return "parallel_tool_calls"
-        return unmapped_field(request) or super().refuses(request)
+        return unmapped_field(request, "ollama") or super().refuses(request)
 
     def decode(self, call: ProviderCall, data: Any) -> chat.Completion:
         """The message of a ``done`` answer, with its eval counts as usage."""
@@ -232,11 +233,14 @@ def _loads(text: str) -> Any:
 
 
 def _calls(raw: Any, start: int = 0) -> tuple[chat.ToolCall, ...]:
+    """The calls of a message's ``tool_calls``: ``function.arguments`` is an object in
+    Ollama's API reference ("Chat request (with tools)"), and JSON text as the client reads
+    it, by the rule OpenAI-compatible answers follow too (.openai_tools.tool_arguments)."""
     return tuple(
         chat.ToolCall(
             c.get("id") or f"call_{start + i}",
             c["function"]["name"],
-            orjson.dumps(c["function"].get("arguments") or {}).decode(),
+            tool_arguments(c["function"].get("arguments"), absent="{}"),
         )
         for i, c in enumerate(raw)
     )

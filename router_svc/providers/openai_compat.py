@@ -22,6 +22,7 @@ from .openai_fields import (
     string_field,
     usage_counts,
 )
+from .openai_tools import StreamedToolCalls, whole_tool_calls
 
 __all__ = [
     "OpenAICompatProvider",
@@ -63,20 +64,14 @@ def prefill(messages: list[dict[str, Any]], text: str) -> None:
 
 
 def openai_messages(messages: tuple[chat.Message, ...]) -> list[dict[str, Any]]:
-    """Our messages in OpenAI's wire shape."""
+    """Our messages in OpenAI's wire shape. A ``cache_control`` (on a part or a message) goes
+    where the client put it, as OpenRouter and LiteLLM read it; no other key of ours is added
+    to those objects."""
     out: list[dict[str, Any]] = []
     for m in messages:
         item: dict[str, Any] = {"role": m.role}
         if m.parts:
-            item["content"] = [
-                {
-                    "type": "image_url",
-                    "image_url": {"url": p.image_url, **({"detail": p.detail} if p.detail else {})},
-                }
-                if p.image_url
-                else {"type": "text", "text": p.text}
-                for p in m.parts
-            ]
+            item["content"] = [_part(p) for p in m.parts]
         else:
             item["content"] = m.content if (m.content or not (m.tool_calls or m.refusal)) else None
         if m.name:
@@ -95,7 +90,21 @@ def openai_messages(messages: tuple[chat.Message, ...]) -> list[dict[str, Any]]:
         if m.refusal:
             # API reference, "Create chat completion", assistant message: refusal.
             item["refusal"] = m.refusal
+        if m.cache_control is not None:
+            item["cache_control"] = m.cache_control.json()
         out.append(item)
+    return out
+
+
+def _part(part: chat.ContentPart) -> dict[str, Any]:
+    out: dict[str, Any]
+    if part.image_url:
+        image = {"url": part.image_url, **({"detail": part.detail} if part.detail else {})}
+        out = {"type": "image_url", "image_url": image}
+    else:
+        out = {"type": "text", "text": part.text}
+    if part.cache_control is not None:
+        out["cache_control"] = part.cache_control.json()
     return out
 
 
@@ -137,7 +146,12 @@ class OpenAICompatProvider(HttpProvider):
             body["add_generation_prompt"] = False
         if request.tools:
             body["tools"] = [
-                {"type": "function", "function": tool_function(t)} for t in request.tools
+                {
+                    "type": "function",
+                    "function": tool_function(t),
+                    **({"cache_control": t.cache_control.json()} if t.cache_control else {}),
+                }
+                for t in request.tools
             ]
         if request.tool_choice:
             body["tool_choice"] = (
@@ -173,10 +187,8 @@ class OpenAICompatProvider(HttpProvider):
         index counts by its position): one answer per call."""
         choice = _first_choice(data["choices"])
         message = choice["message"]
-        calls = tuple(
-            chat.ToolCall(c["id"], c["function"]["name"], c["function"].get("arguments") or "{}")
-            for c in message.get("tool_calls") or ()
-        )
+        # Arguments as JSON text, an object or array serialised (.openai_tools).
+        calls = whole_tool_calls(message)
         text = message.get("content") or ""
         # The reasoning text beside the answer (DeepSeek, vLLM, OpenRouter: see
         # openai_fields.REASONING_KEYS); its tokens are completion tokens too.
@@ -237,6 +249,7 @@ class _ChunkDecoder(StreamDecoder):
         self._text_chars = 0
         self._thought_chars = 0
         self._saw_tools = False
+        self._calls = StreamedToolCalls()
         # Top-level service_tier and system_fingerprint ("The chat completion chunk object"),
         # the latest a chunk gave: every delta carries them.
         self._tier = ""
@@ -281,6 +294,7 @@ class _ChunkDecoder(StreamDecoder):
         fingerprint = fingerprint or self._fingerprint
         events: list[chat.StreamEvent] = []
         finish, chars, thoughts, tools = self._finish, 0, 0, False
+        tracker: StreamedToolCalls | None = None
         for choice in chunk.get("choices") or ():
             if choice.get("index") not in (0, None):
                 # One answer per call, like decode()'s choices[0]: another choice (an upstream
@@ -290,15 +304,11 @@ class _ChunkDecoder(StreamDecoder):
             piece = delta.get("content") or ""
             if not isinstance(piece, str):
                 raise TypeError("content")
-            calls = tuple(
-                chat.ToolCallDelta(
-                    index=int(c.get("index", 0)),
-                    id=str(c.get("id") or ""),
-                    name=str((c.get("function") or {}).get("name") or ""),
-                    arguments=str((c.get("function") or {}).get("arguments") or ""),
-                )
-                for c in delta.get("tool_calls") or ()
-            )
+            calls: tuple[chat.ToolCallDelta, ...] = ()
+            if delta.get("tool_calls"):
+                # Which call each entry belongs to (.openai_tools: an index may be missing).
+                tracker = tracker or self._calls.copy()
+                calls = tracker.read(delta["tool_calls"])
             tools = tools or bool(calls)
             refusal, logprobs = string_field(delta.get("refusal"), "refusal"), logprobs_json(choice)
             thought = reasoning_text(delta)
@@ -314,6 +324,7 @@ class _ChunkDecoder(StreamDecoder):
         if usage is not None:
             self._counts.merge(usage)
         self._finish = finish
+        self._calls = tracker or self._calls
         self._tier, self._fingerprint = tier, fingerprint
         self._text_chars += chars
         self._thought_chars += thoughts

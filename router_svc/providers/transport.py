@@ -13,9 +13,10 @@ would leak one caller's cookies to the next), its auth flow and redirect machine
 are never followed: they could carry our key to another host), and event hooks. What we keep
 is httpx's value types (``httpx.Request``/``httpx.Response``/``httpx.Headers``/``httpx.Timeout``).
 
-Failures leave this module as our own errors: :data:`TRANSPORT_ERRORS` maps aiohttp's,
-asyncio's and the resolver's exceptions onto :mod:`router_svc.errors` at this boundary (as
-httpx maps httpcore's), so nothing above the transport inspects aiohttp types.
+Failures leave this module as our own errors: :data:`TRANSPORT_ERRORS` (in
+:mod:`.transport_errors`) maps aiohttp's, asyncio's and the resolver's exceptions onto
+:mod:`router_svc.errors` at this boundary (as httpx maps httpcore's), so nothing above the
+transport inspects aiohttp types.
 
 Every new connection resolves its host through :class:`~.resolver.VettedResolver`, which
 refuses addresses the base-URL rules refuse (DNS rebinding): ~3 µs per DNS answer on top of the
@@ -26,20 +27,21 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import TracebackType
 from typing import Any
 
 import aiohttp
 import httpx
 import yarl
 
-from ..errors import ConnectionFailed, MalformedResponse, ProviderError, UpstreamTimeout
+from ..errors import ProviderError
 from ..redact import Credentials
-from ..urls import AddressPolicy, AddressRefused
+from ..urls import AddressPolicy
+from ..waits import WaitLimit
 from .pool import PoolStats, WatchedConnector
 from .resolver import resolver_for
+from .transport_errors import TRANSPORT_ERRORS, classify_transport, map_transport_errors
 
 __all__ = [
     "TRANSPORT_ERRORS",
@@ -67,120 +69,50 @@ def _user_agent() -> str:
 _USER_AGENT = _user_agent()
 
 
-def _connector(provider: str, exc: BaseException) -> ProviderError:
-    refused = getattr(exc, "os_error", None)
-    if isinstance(refused, AddressRefused):
-        # Vetted at connect time (DNS rebinding): say why, without the resolver's errno.
-        return ConnectionFailed(f"{provider} not connected: {refused.strerror}")
-    return _failed(provider, exc)
-
-
-def _timed_out(provider: str, exc: BaseException) -> ProviderError:
-    return UpstreamTimeout(f"{provider} timed out ({type(exc).__name__})")
-
-
-def _cut_short(provider: str, exc: BaseException) -> ProviderError:
-    return ConnectionFailed(f"{provider} cut the response short")
-
-
-def _failed(provider: str, exc: BaseException) -> ProviderError:
-    return ConnectionFailed(f"{provider} connection failed ({type(exc).__name__})")
-
-
-# The names in these two messages are the httpx types these failures used to be reported as,
-# kept so that logs and alerts matching on them still match.
-def _read_timeout(provider: str, exc: BaseException) -> ProviderError:
-    return UpstreamTimeout(f"{provider} timed out (ReadTimeout)")
-
-
-def _not_sent(provider: str, exc: BaseException) -> ProviderError:
-    # aiohttp refuses a header value with control characters (a key read from a file with its
-    # newline, say): the request never left. The value is not quoted: it may be the key.
-    return ConnectionFailed(f"{provider} connection failed (LocalProtocolError)")
-
-
-_Build = Callable[[str, BaseException], ProviderError]
-
-TRANSPORT_ERRORS: tuple[tuple[type[BaseException], _Build], ...] = (
-    # First match wins: aiohttp's specific classes before aiohttp.ClientError, which comes
-    # before TimeoutError because aiohttp's timeouts are TimeoutErrors too.
-    (aiohttp.ClientConnectorError, _connector),
-    (aiohttp.ServerTimeoutError, _timed_out),
-    (aiohttp.ClientPayloadError, _cut_short),
-    (aiohttp.ClientError, _failed),
-    (TimeoutError, _read_timeout),
-    (ValueError, _not_sent),
-)
-"""(transport exception type, our error for it given the provider's name), in match order."""
-
-_CAUGHT = tuple(kind for kind, _ in TRANSPORT_ERRORS)
-
-
-def classify_transport(provider: str, exc: BaseException) -> ProviderError:
-    """Our error for a transport exception (one of :data:`TRANSPORT_ERRORS`' types)."""
-    for kind, build in TRANSPORT_ERRORS:
-        if isinstance(exc, kind):
-            return build(provider, exc)
-    return _failed(provider, exc)
-
-
-class map_transport_errors:  # lower case: used like the function it was
-    """Raise our error in place of any transport exception raised inside the block.
-
-    ``reading``: the block reads a response, so the request was sent; a ValueError there is
-    an answer that cannot be decoded (MalformedResponse), not a request that never left.
-    """
-
-    # A class, not a @contextmanager generator: it wraps every upstream call (twice per unary
-    # call), and the generator's frames, objects and next() calls were ~1 µs of each.
-    __slots__ = ("_provider", "_reading")
-
-    def __init__(self, provider: str, *, reading: bool = False) -> None:
-        self._provider = provider
-        self._reading = reading
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None or not isinstance(exc, _CAUGHT):
-            return
-        provider = self._provider
-        if self._reading and type(exc) is ValueError:
-            raise MalformedResponse(f"{provider} sent a response that cannot be read") from None
-        # Not chained: aiohttp's messages name hosts and addresses the caller need not see.
-        raise classify_transport(provider, exc) from None
-
-
 class _Stream(httpx.AsyncByteStream):
     """An aiohttp response body as httpx's stream; closing it releases the connection."""
 
-    def __init__(self, response: aiohttp.ClientResponse, provider: str) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, provider: str, read_s: float | None = None
+    ) -> None:
         self._response = response
         self._provider = provider
+        # Each read's time limit, when this stream keeps it (see AiohttpTransport): one timer
+        # for all the reads instead of aiohttp's, set again for every packet received.
+        self._read_s = read_s
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         content = self._response.content
-        with map_transport_errors(self._provider, reading=True):
-            while True:
-                try:
-                    chunk = await content.readany()
-                except aiohttp.ClientPayloadError:
-                    # Once the connection breaks aiohttp raises at once, dropping the bytes it
-                    # had received and not yet handed out; pass those on first (a stream's
-                    # finish may be among them), then the failure.
-                    rest = _received(content)
-                    if rest:
-                        yield rest
-                    raise
-                if not chunk:
-                    return
-                yield chunk
+        read_s = self._read_s
+        waits = WaitLimit() if read_s else None
+        try:
+            with map_transport_errors(self._provider, reading=True):
+                while True:
+                    try:
+                        if waits is None:
+                            chunk = await content.readany()
+                        else:
+                            with waits.within(read_s or 0.0):
+                                chunk = await content.readany()
+                    except TimeoutError:
+                        # What aiohttp's own read timeout raises, reported the same way.
+                        raise aiohttp.SocketTimeoutError(
+                            "Timeout on reading data from socket"
+                        ) from None
+                    except aiohttp.ClientPayloadError:
+                        # Once the connection breaks aiohttp raises at once, dropping the bytes it
+                        # had received and not yet handed out; pass those on first (a stream's
+                        # finish may be among them), then the failure.
+                        rest = _received(content)
+                        if rest:
+                            yield rest
+                        raise
+                    if not chunk:
+                        break
+                    yield chunk
+        finally:
+            if waits is not None:
+                waits.close()  # closed early too: no timer left behind
 
     async def aclose(self) -> None:
         # Readers stop at the protocol's own end ("data: [DONE]", a done line), which usually
@@ -304,10 +236,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             return httpx.Response(
                 response.status, headers=raw_headers, content=body, request=request
             )
+        read_s = limits.get("read")
+        protocol = response.connection.protocol if response.connection is not None else None
+        if read_s and protocol is not None and hasattr(protocol, "read_timeout"):
+            # The body's reads are bounded by _Stream. aiohttp's timer for the headers still
+            # runs until the next packet, which is also the first read's limit.
+            protocol.read_timeout = None
+        else:
+            read_s = None
         return httpx.Response(
             response.status,
             headers=raw_headers,
-            stream=_Stream(response, self._provider),
+            stream=_Stream(response, self._provider, read_s),
             request=request,
         )
 

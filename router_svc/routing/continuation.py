@@ -26,12 +26,12 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
-from ..chat import ChatRequest, StreamDelta, TokenUsage
+from ..chat import ChatRequest, StreamDelta, StreamEnd, TokenUsage
 from ..errors import BreakerOpen, ProviderError, StreamInterrupted
 from ..policies import RetryPolicy
 from ..registry import ModelEntry
 from ..tokens import estimate_output_tokens, estimate_prompt_tokens
-from .outcome import AttemptOutcome
+from .outcome import AttemptOutcome, Success
 from .policy import Decision
 from .schedule import Planned
 from .served import Run, StreamStarted, StreamSummary
@@ -46,6 +46,7 @@ __all__ = [
     "estimated_usage",
     "may_continue",
     "settle_broken",
+    "streamed_success",
 ]
 
 
@@ -99,6 +100,17 @@ class Broken:
 # What one streamed attempt yields to the engine: events to relay, then, if it failed, the
 # failure that lets the schedule fail over, or, once it relayed content, Broken.
 Relayed = StreamStarted | StreamDelta | StreamSummary | ProviderError | Broken
+
+
+def streamed_success(entry: ModelEntry, end: StreamEnd, captured: str | None) -> Success:
+    """A finished stream's outcome (with its text when capturing)."""
+    return Success(
+        usage=end.usage,
+        cost_usd=entry.cost(end.usage),
+        finish_reason=end.finish_reason,
+        response_model=entry.upstream_model,
+        output_text=captured,
+    )
 
 
 def settle_broken(

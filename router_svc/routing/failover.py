@@ -45,6 +45,7 @@ from ..registry import ModelEntry
 from ..telemetry import current_trace_id, record_decision
 from ..tokens import estimate_prompt_tokens
 from ..usage import UsageEvent
+from ..waits import WaitLimit
 from .continuation import (
     Answer,
     Broken,
@@ -54,6 +55,7 @@ from .continuation import (
     estimated_usage,
     may_continue,
     settle_broken,
+    streamed_success,
 )
 from .hedge import Hedging
 from .outcome import Attempt, AttemptOutcome, RequestInfo, Sinks, Success, no_wait
@@ -263,9 +265,8 @@ class Engine:
         content of its own) or :class:`Broken` (after). ``answer`` is the answer so far: when it
         has text, the attempt continues it."""
         entry, request, started = attempt.entry, run.info.request, attempt.started
-        deadline, prefill = run.deadline, answer.text
+        deadline, prefill, idle = run.deadline, answer.text, self.retry.stream_idle_timeout_s
         first_by = min(deadline, started + self.retry.ttft_timeout_s)
-        idle = self.retry.stream_idle_timeout_s
         if prefill and (cap := request.output_limit) is not None:
             # The caller's limit is for the whole answer: the continuation gets what is left,
             # under the name the caller used.
@@ -290,15 +291,16 @@ class Engine:
         chunks = chars = thoughts = 0  # relayed by this attempt (chars: reasoning too)
         ours = len(answer.parts)  # where this attempt's part of the answer begins
         failure: ProviderError
+        waits = WaitLimit()  # one timer for all the waits, not one per event
         try:
             while True:
-                limit = first_by
-                if committed:
-                    limit = min(deadline, self._clock() + idle) if idle > 0 else deadline
+                now = self._clock()
+                limit = (
+                    (min(deadline, now + idle) if idle > 0 else deadline) if committed else first_by
+                )
                 try:
-                    async with asyncio.timeout(max(limit - self._clock(), 0.0)):
-                        with attempt.current():
-                            event = await anext(upstream)
+                    with waits.within(max(limit - now, 0.0)), attempt.current():
+                        event = await anext(upstream)
                 except StopAsyncIteration:
                     raise MalformedResponse(
                         f"{entry.name} ended its stream without finishing"
@@ -324,7 +326,7 @@ class Engine:
                         )
                 if isinstance(event, StreamEnd):
                     text = "".join(answer.parts[ours:]) if self._capture else None
-                    attempt.succeeded(_streamed(entry, event, text))
+                    attempt.succeeded(streamed_success(entry, event, text))
                     answer.bill(event.usage, attempt.cost_usd)
                     yield StreamSummary.ending(run, entry, event, answer.usage, answer.cost_usd)
                     return
@@ -372,19 +374,9 @@ class Engine:
             attempt.cancelled(estimated_usage(request, prefill, chars, call.seen.usage, thoughts))
             raise
         finally:
+            waits.close()
             await upstream.aclose()  # type: ignore[attr-defined]
         yield failure
-
-
-def _streamed(entry: ModelEntry, end: StreamEnd, captured: str | None) -> Success:
-    """A finished stream's outcome (with its text when capturing)."""
-    return Success(
-        usage=end.usage,
-        cost_usd=entry.cost(end.usage),
-        finish_reason=end.finish_reason,
-        response_model=entry.upstream_model,
-        output_text=captured,
-    )
 
 
 def _tag(error: RouterError, run: Run) -> None:

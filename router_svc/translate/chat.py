@@ -8,29 +8,22 @@ from __future__ import annotations
 
 from typing import cast
 
-import orjson
-
 from llmrouter import chat_rules, field_limits
 from llmrouter.request_ids import REQUEST_ID_PATTERN
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
 from ..chat import (
     ChatRequest,
-    ContentPart,
-    Message,
     Preferences,
     ResponseFormat,
     Role,
-    StreamDelta,
     TokenUsage,
     Tool,
-    ToolCall,
-    ToolCallDelta,
 )
 from ..errors import InvalidRequest
 from ..pbtime import duration, timestamp
 from ..registry import ModelEntry
-from ..routing.failover import Attempt, Served, StreamStarted, StreamSummary
+from ..routing.failover import Attempt, Served
 from ..routing.policy import Decision
 from .chat_checks import (
     check_fallback_models,
@@ -38,6 +31,7 @@ from .chat_checks import (
     continued_message,
     openai_options,
 )
+from .chat_messages import json_object, message_from_proto, tool_from_proto
 
 __all__ = [
     "attempts_to_proto",
@@ -46,23 +40,19 @@ __all__ = [
     "decision_to_proto",
     "finish_reason",
     "list_models_response",
-    "stream_chunk",
-    "tool_call_deltas",
+    "usage_to_proto",
 ]
 
 # The inverses of the gateway's maps (llmrouter.chat_rules): ChatRequest value -> our name.
 _ROLES: dict[int, Role] = {v: cast("Role", k) for k, v in chat_rules.ROLES.items()}
 _TOOL_CHOICE = {v: k for k, v in chat_rules.TOOL_CHOICE_MODES.items()}
 _FORMATS = {v: k for k, v in chat_rules.RESPONSE_FORMATS.items()}
-_IMAGE_DETAILS = chat_rules.IMAGE_DETAILS
 _FINISH = {
     "stop": chat_pb2.FINISH_REASON_STOP,
     "length": chat_pb2.FINISH_REASON_LENGTH,
     "tool_calls": chat_pb2.FINISH_REASON_TOOL_CALLS,
     "content_filter": chat_pb2.FINISH_REASON_CONTENT_FILTER,
 }
-# Tool schemas and response schemas nested deeper than this are refused.
-_MAX_JSON_DEPTH = 64
 _TEMPERATURE_RANGE = f"temperature must be in {chat_rules.TEMPERATURE.interval()}"
 _TOP_P_RANGE = f"top_p must be in {chat_rules.TOP_P.interval()}"
 _ATTEMPT_STATUS = {
@@ -76,10 +66,12 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
     """Validate ``chat`` and convert it; raises :class:`InvalidRequest` naming the field."""
     if not chat.messages:
         raise InvalidRequest("messages must not be empty", field=f"{path}.messages")
-    messages = tuple(_message(m, f"{path}.messages[{i}]") for i, m in enumerate(chat.messages))
+    messages = tuple(
+        message_from_proto(m, f"{path}.messages[{i}]") for i, m in enumerate(chat.messages)
+    )
     tools: tuple[Tool, ...] = ()
     if chat.tools:
-        tools = tuple(_tool(t, f"{path}.tools[{i}]") for i, t in enumerate(chat.tools))
+        tools = tuple(tool_from_proto(t, f"{path}.tools[{i}]") for i, t in enumerate(chat.tools))
     tool_choice, is_function = "", False
     which = chat.tool_choice.WhichOneof("choice")
     if which == "mode":
@@ -107,7 +99,7 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
     response_format = None
     if chat.HasField("response_format") and chat.response_format.type:
         if chat.response_format.json_schema:
-            _json_object(chat.response_format.json_schema, f"{path}.response_format.json_schema")
+            json_object(chat.response_format.json_schema, f"{path}.response_format.json_schema")
         response_format = ResponseFormat(
             type=_FORMATS.get(chat.response_format.type, "text"),  # type: ignore[arg-type]
             json_schema=chat.response_format.json_schema,
@@ -119,7 +111,7 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
                 f"extra_body_json is longer than {field_limits.EXTRA_BODY_MAX_CHARS} characters",
                 field=f"{path}.extra_body_json",
             )
-        _json_object(chat.extra_body_json, f"{path}.extra_body_json")
+        json_object(chat.extra_body_json, f"{path}.extra_body_json")
     check_fallback_models(chat, path)
     prefill = ""
     if chat.continue_final_message:
@@ -160,73 +152,6 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
     )
 
 
-def _message(m: chat_pb2.Message, path: str) -> Message:
-    role = _ROLES.get(m.role)
-    if role is None:
-        raise InvalidRequest("role must be set", field=f"{path}.role")
-    if role == "tool" and not m.tool_call_id:
-        raise InvalidRequest("tool messages need tool_call_id", field=f"{path}.tool_call_id")
-    if m.tool_calls and role != "assistant":
-        raise InvalidRequest("only assistant messages carry tool_calls", field=f"{path}.tool_calls")
-    # Most messages are plain text: no generator is built for their empty lists.
-    parts: tuple[ContentPart, ...] = ()
-    if m.content_parts:
-        parts = tuple(_part(p, f"{path}.content_parts[{j}]") for j, p in enumerate(m.content_parts))
-    calls: tuple[ToolCall, ...] = ()
-    if m.tool_calls:
-        calls = tuple(ToolCall(c.id, c.name, c.arguments) for c in m.tool_calls)
-        for i, call in enumerate(calls):
-            if not call.name:
-                raise InvalidRequest("tool call needs a name", field=f"{path}.tool_calls[{i}].name")
-    refusal = m.refusal
-    if refusal and role != "assistant":
-        raise InvalidRequest("only assistant messages carry a refusal", field=f"{path}.refusal")
-    return Message(role, m.content, parts, m.name, calls, m.tool_call_id, refusal)
-
-
-def _part(p: chat_pb2.ContentPart, path: str) -> ContentPart:
-    if p.detail and (not p.image_url or p.detail not in _IMAGE_DETAILS):
-        raise InvalidRequest(
-            f"detail must be one of {', '.join(_IMAGE_DETAILS)}, on an image part",
-            field=f"{path}.detail",
-        )
-    return ContentPart(text=p.text, image_url=p.image_url, detail=p.detail)
-
-
-def _tool(t: chat_pb2.Tool, path: str) -> Tool:
-    if not t.name:
-        raise InvalidRequest("tool needs a name", field=f"{path}.name")
-    if t.parameters_json:
-        _json_object(t.parameters_json, f"{path}.parameters_json")
-    return Tool(t.name, t.description, t.parameters_json, t.strict, t.HasField("description"))
-
-
-def _json_object(text: str, field: str) -> None:
-    """Providers embed these as JSON: refuse what is not a JSON object here, not upstream."""
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise InvalidRequest("must be a JSON object (not valid JSON)", field=field) from None
-    if not isinstance(value, dict):
-        raise InvalidRequest("must be a JSON object", field=field)
-    if _depth(value) > _MAX_JSON_DEPTH:
-        # The request body that embeds it must still encode (orjson stops at 255 levels).
-        raise InvalidRequest(f"is nested deeper than {_MAX_JSON_DEPTH} levels", field=field)
-
-
-def _depth(value: object) -> int:
-    """Nesting depth of a decoded JSON value (iterative: no recursion limit to hit)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if isinstance(item, dict):
-            stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, level + 1) for v in item)
-    return deepest
-
-
 def finish_reason(reason: str) -> chat_pb2.FinishReason:
     """Our finish reason string as the proto enum."""
     return _FINISH.get(reason, chat_pb2.FINISH_REASON_STOP)
@@ -251,14 +176,6 @@ def attempts_to_proto(attempts: tuple[Attempt, ...]) -> list[chat_pb2.Attempt]:
             proto.time_to_first_token.CopyFrom(duration(a.ttft_s))
         out.append(proto)
     return out
-
-
-def tool_call_deltas(deltas: tuple[ToolCallDelta, ...]) -> list[router_service_pb2.ToolCallDelta]:
-    """Streamed tool-call fragments as proto messages."""
-    return [
-        router_service_pb2.ToolCallDelta(index=d.index, id=d.id, name=d.name, arguments=d.arguments)
-        for d in deltas
-    ]
 
 
 def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
@@ -288,7 +205,8 @@ def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
     )
 
 
-def _usage(usage: TokenUsage, cost_usd: float) -> chat_pb2.Usage:
+def usage_to_proto(usage: TokenUsage, cost_usd: float) -> chat_pb2.Usage:
+    """Token counts and cost as the proto Usage."""
     return chat_pb2.Usage(
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
@@ -321,55 +239,12 @@ def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
         system_fingerprint=completion.system_fingerprint,
         reasoning_content=completion.reasoning_content,
         finish_reason=finish_reason(completion.finish_reason),
-        usage=_usage(completion.usage, served.cost_usd),
+        usage=usage_to_proto(completion.usage, served.cost_usd),
         attempts=attempts_to_proto(served.attempts),
         category=served.decision.category,
         create_time=timestamp(served.create_time),
         fallback=served.fallback,
         trace_id=served.trace_id,
-    )
-
-
-def stream_chunk(
-    event: StreamStarted | StreamDelta | StreamSummary,
-) -> router_service_pb2.StreamCompleteResponse:
-    """One event of a streamed completion as a StreamCompleteResponse chunk."""
-    if isinstance(event, StreamDelta):
-        return router_service_pb2.StreamCompleteResponse(
-            delta=router_service_pb2.StreamDelta(
-                content=event.content,
-                tool_calls=tool_call_deltas(event.tool_calls),
-                refusal=event.refusal,
-                logprobs_json=event.logprobs_json,
-                service_tier=event.service_tier,
-                system_fingerprint=event.system_fingerprint,
-                reasoning_content=event.reasoning_content,
-            )
-        )
-    if isinstance(event, StreamStarted):
-        return router_service_pb2.StreamCompleteResponse(
-            start=router_service_pb2.StreamStart(
-                id=event.request_id,
-                model=event.entry.name,
-                provider=event.entry.provider.name,
-                category=event.category,
-                create_time=timestamp(event.create_time),
-                attempt_count=event.attempt_count,
-                fallback=event.fallback,
-                trace_id=event.trace_id,
-            )
-        )
-    return router_service_pb2.StreamCompleteResponse(
-        summary=router_service_pb2.StreamSummary(
-            model=event.entry.name,
-            provider=event.entry.provider.name,
-            finish_reason=finish_reason(event.finish_reason),
-            usage=_usage(event.usage, event.cost_usd),
-            attempts=attempts_to_proto(event.attempts),
-            fallback=event.fallback,
-            service_tier=event.service_tier,
-            system_fingerprint=event.system_fingerprint,
-        )
     )
 
 

@@ -81,7 +81,8 @@ def check_fallback_models(chat: chat_pb2.ChatRequest, path: str) -> None:
 def continued_message(messages: tuple[Message, ...], path: str) -> tuple[tuple[Message, ...], str]:
     """For ``continue_final_message``: the messages without the final one, and its text (the
     prefill). InvalidRequest naming ``<path>.continue_final_message`` unless the final message
-    is an assistant message of text only, with something before it."""
+    is an assistant message of text only (no cache_control either), with something before
+    it."""
     field = f"{path}.continue_final_message"
     last = messages[-1]
     if last.role != "assistant":
@@ -97,6 +98,11 @@ def continued_message(messages: tuple[Message, ...], path: str) -> tuple[tuple[M
         raise InvalidRequest(
             "continue_final_message continues text only; the final message has an image",
             field=field,
+        )
+    if last.cache_control is not None or any(p.cache_control for p in last.parts):
+        # The continued text is the prefill, not a message a breakpoint could go on.
+        raise InvalidRequest(
+            "continue_final_message cannot continue a message with cache_control", field=field
         )
     if len(messages) < 2:
         raise InvalidRequest(

@@ -76,6 +76,15 @@ class Reported:
     """Anthropic streaming: message_start's usage keys replaced likewise."""
     omit_usage: bool = False
     """OpenAI-compatible: no usage reported at all (see ``Behavior.omit_usage``)."""
+    more_tool_calls: tuple[JSONObject, ...] = ()
+    """OpenAI: the inputs of further calls to the chosen tool in the same answer (parallel
+    tool calls), after the first."""
+    tool_call_index: Literal["given", "absent", "zero"] = "given"
+    """OpenAI streaming: how ``delta.tool_calls[].index`` comes (see ``Behavior``)."""
+    tool_calls_together: bool = False
+    """OpenAI streaming without indices: all calls in the first chunk."""
+    tool_arguments_object: bool = False
+    """OpenAI: ``function.arguments`` as a JSON object instead of a string of JSON."""
 
     @property
     def reasoning_pieces(self) -> tuple[str, ...]:

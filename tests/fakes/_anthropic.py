@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from tests.fakes._answer import Answer, JSONObject, Stream, WireFormat, dumps, patched
 
@@ -43,6 +43,8 @@ class AnthropicMessages(WireFormat):
             and not isinstance(body.get("max_tokens"), int)
         ):
             return 400, "max_tokens: Field required"
+        if problem is None and isinstance(body, dict):
+            problem = _cache_problem(body)
         prefill = self.prefill(body) if problem is None and isinstance(body, dict) else None
         if prefill is not None and prefill != prefill.rstrip():
             # "Prefill Claude's response": the prefill content cannot end with trailing
@@ -153,6 +155,28 @@ class AnthropicMessages(WireFormat):
         ``overloaded_error``, the documented example)."""
         error = {"type": code or "overloaded_error", "message": message}
         return _event({"type": "error", "error": error})
+
+
+# "Prompt caching": up to 4 cache breakpoints per request, and an empty text block cannot
+# carry one (the API's 400 messages, as clients report them).
+_MAX_BREAKPOINTS = 4
+
+
+def _cache_problem(body: JSONObject) -> tuple[int, str] | None:
+    """The 400 the API gives for ``cache_control`` where it cannot go, if any."""
+    system = body.get("system")
+    blocks: list[Any] = [*(body.get("tools") or []), *(system if isinstance(system, list) else [])]
+    for message in body.get("messages") or []:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            blocks.extend(content)
+    marked = [b for b in blocks if isinstance(b, dict) and "cache_control" in b]
+    if len(marked) > _MAX_BREAKPOINTS:
+        message = f"A maximum of {_MAX_BREAKPOINTS} blocks with cache_control may be provided. "
+        return 400, message + f"Found {len(marked)}."
+    if any(b.get("type") == "text" and not b.get("text") for b in marked):
+        return 400, "cache_control cannot be set for empty text blocks"
+    return None
 
 
 def _message(answer: Answer) -> JSONObject:

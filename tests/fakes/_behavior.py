@@ -71,6 +71,25 @@ class Behavior:
     from the request's text."""
     tool_arguments: dict[str, Any] | None = None
     """The tool call's input; None is ``{"city": "Paris"}``, ``{}`` a tool without parameters."""
+    more_tool_calls: tuple[dict[str, Any], ...] = ()
+    """OpenAI: further calls to the same tool in the answer, one per input here, after the
+    first (parallel tool calls: API reference, "Create chat completion",
+    ``parallel_tool_calls``); each has its own id, and streamed, its own ``index``."""
+    tool_call_index: Literal["given", "absent", "zero"] = "given"
+    """OpenAI streaming, how the calls are told apart. "given": as the API reference ("The chat
+    completion chunk object", ``delta.tool_calls[].index``): each call opens with its index,
+    id, type and name, then its arguments in pieces at that index. "absent": Gemini's
+    OpenAI-compatible endpoint, which leaves ``index`` out (open-webui/computer#224): each call
+    comes whole, id, name and arguments, in a chunk of its own. "zero": every call at index 0,
+    each opening with its own id (the same endpoint's parallel calls,
+    NousResearch/hermes-agent#62937), arguments in pieces."""
+    tool_calls_together: bool = False
+    """OpenAI streaming with ``tool_call_index="absent"``: all calls whole in the first chunk's
+    ``tool_calls`` list rather than one chunk each."""
+    tool_arguments_object: bool = False
+    """OpenAI: ``function.arguments`` as a JSON object rather than a string of JSON, whole and
+    in the call's first streamed entry, as Ollama's native API sends it and some
+    OpenAI-compatible servers do too."""
     cache_read_tokens: int = 0
     """Anthropic: ``cache_read_input_tokens`` reported beside ``input_tokens``; OpenAI:
     ``prompt_tokens_details.cached_tokens``, included in ``prompt_tokens``."""

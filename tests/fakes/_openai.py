@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from tests.fakes._answer import Answer, JSONObject, Stream, WireFormat, dumps, patched
+from tests.fakes._answer import Answer, JSONObject, Stream, WireFormat, dumps, patched, split
 
 __all__ = ["OpenAIChat", "model_list"]
 
@@ -68,10 +69,11 @@ class OpenAIChat(WireFormat):
             message["content"] = None
             message["tool_calls"] = [
                 {
-                    "id": _call_id(answer),
+                    "id": _call_id(answer, k),
                     "type": "function",
-                    "function": {"name": answer.tool_name, "arguments": answer.text},
+                    "function": {"name": answer.tool_name, "arguments": _arguments(answer, k)},
                 }
+                for k in range(_call_count(answer))
             ]
         return {
             "id": _completion_id(answer),
@@ -121,19 +123,11 @@ class OpenAIChat(WireFormat):
         if answer.tool_name is None:
             first: JSONObject = {"role": "assistant", "content": "", "refusal": None}
             key = "refusal" if answer.reported.refusal else "content"
-            pieces: Iterable[JSONObject] = ({key: piece} for piece in answer.pieces)
+            pieces = [({key: piece}, piece) for piece in answer.pieces]
         else:
-            opening = {
-                "index": 0,
-                "id": _call_id(answer),
-                "type": "function",
-                "function": {"name": answer.tool_name, "arguments": ""},
-            }
-            first = {"role": "assistant", "content": None, "tool_calls": [opening]}
-            pieces = (
-                {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
-                for piece in answer.pieces
-            )
+            calls = _streamed_calls(answer)
+            first = {"role": "assistant", "content": None, "tool_calls": calls[0][0]}
+            pieces = [({"tool_calls": entries}, text) for entries, text in calls[1:]]
         tail = [frame(delta({}, _FINISH[answer.stop]))]
         if include_usage:
             tail.append(frame([], _usage(answer)))
@@ -152,7 +146,7 @@ class OpenAIChat(WireFormat):
                     delta(piece, logprobs=_logprobs(answer, (text,))),
                     _running_usage(answer, i + 1) if answer.reported.continuous_usage else None,
                 )
-                for i, (piece, text) in enumerate(zip(pieces, answer.pieces, strict=True))
+                for i, (piece, text) in enumerate(pieces)
             ),
             tail=tuple(tail),
             end_marker=1,
@@ -216,8 +210,54 @@ def _logprobs(answer: Answer, tokens: Iterable[str]) -> JSONObject | None:
     return {"content": items, "refusal": None}
 
 
-def _call_id(answer: Answer) -> str:
-    return f"call_fake{answer.seq:06d}"
+def _call_id(answer: Answer, call: int = 0) -> str:
+    base = f"call_fake{answer.seq:06d}"
+    return f"{base}_{call}" if call else base
+
+
+def _call_count(answer: Answer) -> int:
+    return 1 + len(answer.reported.more_tool_calls)
+
+
+def _arguments(answer: Answer, call: int) -> Any:
+    """Call number ``call``'s ``function.arguments``: JSON text, or the object itself when the
+    behaviour says so."""
+    given = answer.arguments if call == 0 else answer.reported.more_tool_calls[call - 1]
+    return dict(given) if answer.reported.tool_arguments_object else json.dumps(given)
+
+
+def _streamed_calls(answer: Answer) -> list[tuple[list[JSONObject], str]]:
+    """The tool calls as ``(delta.tool_calls, arguments text)`` per chunk, the first chunk's
+    first (see ``Behavior.tool_call_index``). The first call's argument pieces are the
+    answer's pieces; each further call is cut in as many."""
+    dialect, count = answer.reported.tool_call_index, _call_count(answer)
+
+    def opening(call: int, arguments: Any) -> JSONObject:
+        at = 0 if dialect == "zero" else call
+        entry: JSONObject = {} if dialect == "absent" else {"index": at}
+        function = {"name": answer.tool_name, "arguments": arguments}
+        return {**entry, "id": _call_id(answer, call), "type": "function", "function": function}
+
+    def text(arguments: Any) -> str:
+        return arguments if isinstance(arguments, str) else json.dumps(arguments)
+
+    if dialect == "absent":
+        whole = [(opening(k, a), text(a)) for k in range(count) for a in [_arguments(answer, k)]]
+        if answer.reported.tool_calls_together:
+            return [([entry for entry, _ in whole], "".join(t for _, t in whole))]
+        return [([entry], t) for entry, t in whole]
+    chunks: list[tuple[list[JSONObject], str]] = []
+    for k in range(count):
+        arguments = _arguments(answer, k)
+        if not isinstance(arguments, str):
+            # An object cannot come in pieces: whole in the call's opening entry.
+            chunks.append(([opening(k, arguments)], json.dumps(arguments)))
+            continue
+        chunks.append(([opening(k, "")], ""))
+        texts = answer.pieces if k == 0 else split(arguments, len(answer.pieces))
+        at = 0 if dialect == "zero" else k
+        chunks.extend(([{"index": at, "function": {"arguments": t}}], t) for t in texts)
+    return chunks
 
 
 def _other_choice(answer: Answer) -> list[JSONObject]:

@@ -164,6 +164,14 @@ def delta(
     )
 
 
+def delta_batch(*contents: str) -> router_service_pb2.StreamCompleteResponse:
+    """Text deltas sent as one StreamDeltaBatch message."""
+    deltas = [router_service_pb2.StreamDelta(content=content) for content in contents]
+    return router_service_pb2.StreamCompleteResponse(
+        delta_batch=router_service_pb2.StreamDeltaBatch(deltas=deltas)
+    )
+
+
 def summary(
     reason: chat_pb2.FinishReason = chat_pb2.FINISH_REASON_STOP,
 ) -> router_service_pb2.StreamCompleteResponse:
@@ -282,6 +290,8 @@ class FakeRouter(router_service_pb2_grpc.RouterServiceServicer):
         self.cancelled = asyncio.Event()
         # What the gateway sent, and the deadline left when each call arrived.
         self.requests: list[chat_pb2.ChatRequest] = []
+        # Streams: whether each call accepted delta batches (StreamCompleteRequest).
+        self.accepts_batches: list[bool] = []
         self.time_remaining: list[float | None] = []
 
     async def Complete(
@@ -302,6 +312,7 @@ class FakeRouter(router_service_pb2_grpc.RouterServiceServicer):
         self, request: router_service_pb2.StreamCompleteRequest, context: Context
     ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
         self._record(request.chat, context)
+        self.accepts_batches.append(request.accepts_delta_batches)
         failure = self.failure
         if self.failing_streams is not None and len(self.requests) > self.failing_streams:
             failure = None

@@ -145,6 +145,12 @@ def _plausible(request: Any, repair: bool) -> Any:
             m.tool_call_id = "call-1"
     for i, tool in enumerate(chat.tools):
         tool.name = f"tool_{i}"
+    marked = [*chat.messages, *(p for m in chat.messages for p in m.content_parts), *chat.tools]
+    for holder in marked:
+        if holder.HasField("cache_control"):
+            holder.cache_control.type = "ephemeral"
+            if holder.cache_control.ttl not in ("5m", "1h"):
+                holder.cache_control.ttl = ""
     if chat.tool_choice.WhichOneof("choice") == "function_name":
         chat.tool_choice.mode = 1
     return request

@@ -16,15 +16,15 @@ IMAGE = Message("user", parts=(ContentPart(image_url="https://example.com/a.png"
 def test_a_changed_request_derives_anew() -> None:
     plain = ChatRequest(model="auto", messages=(TEXT,))
     assert not plain.needs_vision
-    assert unmapped_field(plain) == ""
+    assert unmapped_field(plain, "ollama") == ""
     tokens = estimate_prompt_tokens(plain)
     with_image = replace(plain, messages=(TEXT, IMAGE))
     assert with_image.needs_vision
-    assert unmapped_field(with_image) == "messages[1].content[0].image_url.detail"
+    assert unmapped_field(with_image, "ollama") == "messages[1].content[0].image_url.detail"
     assert estimate_prompt_tokens(with_image) > tokens
     # The first request's answers are its own still.
     assert not plain.needs_vision
-    assert unmapped_field(plain) == ""
+    assert unmapped_field(plain, "ollama") == ""
 
 
 def test_derived_facts_are_not_part_of_the_request() -> None:

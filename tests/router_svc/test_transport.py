@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -44,7 +46,7 @@ class TimedSSE:
                     while True:
                         writer.write(b"%x\r\n%s\r\n" % (len(b"data: {}\n\n"), b"data: {}\n\n"))
                         await writer.drain()
-                        await asyncio.sleep(0.01)
+                        await asyncio.sleep(self.last_after or 0.01)
                 writer.write(b"%x\r\n%s\r\n" % (len(_EVENTS), _EVENTS))
                 await writer.drain()
                 await asyncio.sleep(self.last_after)
@@ -136,3 +138,28 @@ def test_a_body_that_cannot_be_read_is_a_malformed_response_not_a_request_never_
         map_transport_errors("p", reading=True),
     ):
         raise ValueError("bad chunk")
+
+
+@pytest.mark.parametrize("gap_s", [0.1, 0.5])
+async def test_each_read_of_a_stream_is_bounded_by_the_read_timeout(
+    client: tuple[UpstreamClient, TimedSSE], gap_s: float
+) -> None:
+    # Events 0.1 s apart for as long as the client reads: never a wait of 0.3 s, so no
+    # timeout however long the stream. The terminating chunk 0.5 s after the events: a wait
+    # of 0.5 s, past the 0.3 s limit of a read.
+    upstream, fake = client
+    fake.endless, fake.last_after = gap_s < 0.3, gap_s
+    events = 0
+    started = asyncio.get_running_loop().time()
+    expected = pytest.raises(
+        UpstreamTimeout, match=re.escape("upstream timed out (SocketTimeoutError)")
+    )
+    with expected if gap_s > 0.3 else contextlib.nullcontext():
+        async with upstream.stream("/s", b"{}", httpx.Timeout(0.3), {}) as response:
+            async for line in response.aiter_lines():
+                events += line.startswith("data:")
+                if events == 8:
+                    break
+    elapsed = asyncio.get_running_loop().time() - started
+    assert events == (8 if gap_s < 0.3 else 2)
+    assert elapsed < 3

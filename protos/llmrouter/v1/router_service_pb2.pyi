@@ -111,10 +111,12 @@ class CompleteResponse(_message.Message):
     def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., message: _Optional[_Union[_chat_pb2.Message, _Mapping]] = ..., finish_reason: _Optional[_Union[_chat_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., category: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback: _Optional[bool] = ..., trace_id: _Optional[str] = ..., logprobs_json: _Optional[str] = ..., service_tier: _Optional[str] = ..., system_fingerprint: _Optional[str] = ..., reasoning_content: _Optional[str] = ...) -> None: ...
 
 class StreamCompleteRequest(_message.Message):
-    __slots__ = ("chat",)
+    __slots__ = ("chat", "accepts_delta_batches")
     CHAT_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTS_DELTA_BATCHES_FIELD_NUMBER: _ClassVar[int]
     chat: _chat_pb2.ChatRequest
-    def __init__(self, chat: _Optional[_Union[_chat_pb2.ChatRequest, _Mapping]] = ...) -> None: ...
+    accepts_delta_batches: bool
+    def __init__(self, chat: _Optional[_Union[_chat_pb2.ChatRequest, _Mapping]] = ..., accepts_delta_batches: _Optional[bool] = ...) -> None: ...
 
 class StreamStart(_message.Message):
     __slots__ = ("id", "model", "provider", "category", "create_time", "trace_id", "attempt_count", "fallback")
@@ -186,15 +188,23 @@ class StreamSummary(_message.Message):
     system_fingerprint: str
     def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., finish_reason: _Optional[_Union[_chat_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., fallback: _Optional[bool] = ..., service_tier: _Optional[str] = ..., system_fingerprint: _Optional[str] = ...) -> None: ...
 
+class StreamDeltaBatch(_message.Message):
+    __slots__ = ("deltas",)
+    DELTAS_FIELD_NUMBER: _ClassVar[int]
+    deltas: _containers.RepeatedCompositeFieldContainer[StreamDelta]
+    def __init__(self, deltas: _Optional[_Iterable[_Union[StreamDelta, _Mapping]]] = ...) -> None: ...
+
 class StreamCompleteResponse(_message.Message):
-    __slots__ = ("start", "delta", "summary")
+    __slots__ = ("start", "delta", "summary", "delta_batch")
     START_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    DELTA_BATCH_FIELD_NUMBER: _ClassVar[int]
     start: StreamStart
     delta: StreamDelta
     summary: StreamSummary
-    def __init__(self, start: _Optional[_Union[StreamStart, _Mapping]] = ..., delta: _Optional[_Union[StreamDelta, _Mapping]] = ..., summary: _Optional[_Union[StreamSummary, _Mapping]] = ...) -> None: ...
+    delta_batch: StreamDeltaBatch
+    def __init__(self, start: _Optional[_Union[StreamStart, _Mapping]] = ..., delta: _Optional[_Union[StreamDelta, _Mapping]] = ..., summary: _Optional[_Union[StreamSummary, _Mapping]] = ..., delta_batch: _Optional[_Union[StreamDeltaBatch, _Mapping]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
