@@ -12,6 +12,10 @@ room for any hashed or prefixed end-user id. The others are llmrouter's own fiel
 A request's fallback models (OpenRouter's ``models``, LiteLLM's ``fallbacks``) are capped too:
 each one can cost a full set of attempts within the request's deadline, and each name is
 quoted back in errors. OpenRouter first documented "up to 3" in ``models``; LiteLLM sets no cap.
+
+Token counts are bounded too (:data:`MAX_TOKEN_COUNT`): an upstream's usage counts are read by
+the router (a count above it is no count: the usage is malformed) and stored by the metrics
+service (a record with one above it is INVALID_ARGUMENT naming the field).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ __all__ = [
     "CATEGORY_MAX_CHARS",
     "EXTRA_BODY_MAX_CHARS",
     "FALLBACK_MODELS_MAX",
+    "MAX_TOKEN_COUNT",
     "METADATA_KEY_MAX_CHARS",
     "METADATA_MAX_PAIRS",
     "METADATA_VALUE_MAX_CHARS",
@@ -48,3 +53,10 @@ TASK_TYPE_MAX_CHARS: Final = 64
 # Fallback models one request may name, and the length of each name.
 FALLBACK_MODELS_MAX: Final = 8
 MODEL_NAME_MAX_CHARS: Final = 256
+
+# The largest token count one upstream call may report, and one usage record may hold per count
+# (total_tokens: twice it). 10^12 is far above any real call (the largest context windows hold a
+# few million tokens), exact as a double (below 2^53: JSON readers, cost arithmetic), and far
+# below where the ledger's sums overflow a 64-bit integer (9.2 million rows at the bound). The
+# protobuf fields are int64: a count of 2^63 or more cannot even be built into a record.
+MAX_TOKEN_COUNT: Final = 10**12

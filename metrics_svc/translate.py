@@ -14,6 +14,7 @@ from operator import attrgetter
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from llmrouter.field_limits import MAX_TOKEN_COUNT
 from llmrouter.request_ids import REQUEST_ID_MAX_CHARS
 from llmrouter.v1 import metrics_service_pb2 as pb
 from metrics_svc.costs import (
@@ -107,10 +108,12 @@ _PROMPT, _COMPLETION, _TOTAL, _COST, _DURATION, _FIRST_TOKEN = map(
 )
 
 
-# Token counts, none negative (the three details are checked by index in _row).
+# Token counts from 0 to _MOST (llmrouter.field_limits; total_tokens is a sum of two), the
+# three details checked by index in _row.
 _DETAILS = ("cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 _COUNT_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", *_DETAILS)
 _READ, _WRITE, _REASONING = map(SOURCE_FIELDS.index, _DETAILS)
+_MOST = {name: MAX_TOKEN_COUNT for name in _COUNT_FIELDS} | {"total_tokens": 2 * MAX_TOKEN_COUNT}
 
 
 def rows_from_records(records: Sequence[pb.UsageRecord], now: datetime) -> list[UsageRow]:
@@ -136,8 +139,9 @@ def _violations(index: int, record: pb.UsageRecord) -> list[RecordViolation]:
     if len(record.client_request_id) > REQUEST_ID_MAX_CHARS:
         found.append(("client_request_id", f"must be at most {REQUEST_ID_MAX_CHARS} characters"))
     for name in _COUNT_FIELDS:
-        if getattr(record, name) < 0:
-            found.append((name, "must be >= 0"))
+        value = getattr(record, name)
+        if value < 0 or value > _MOST[name]:
+            found.append((name, "must be >= 0" if value < 0 else f"must be at most {_MOST[name]}"))
     if not math.isfinite(record.cost_usd) or record.cost_usd < 0:
         found.append(("cost_usd", "must be a finite number >= 0"))
     for name in ("duration", "time_to_first_token"):
@@ -168,12 +172,12 @@ def _row(record: pb.UsageRecord, now: datetime) -> UsageRow | None:
         not values[_ID]
         or values[_ATTEMPT] < 0
         or len(values[_CLIENT_REQUEST_ID]) > REQUEST_ID_MAX_CHARS
-        or prompt < 0
-        or completion < 0
-        or total < 0
-        or values[_READ] < 0
-        or values[_WRITE] < 0
-        or values[_REASONING] < 0
+        or not 0 <= prompt <= MAX_TOKEN_COUNT
+        or not 0 <= completion <= MAX_TOKEN_COUNT
+        or not 0 <= total <= 2 * MAX_TOKEN_COUNT
+        or not 0 <= values[_READ] <= MAX_TOKEN_COUNT
+        or not 0 <= values[_WRITE] <= MAX_TOKEN_COUNT
+        or not 0 <= values[_REASONING] <= MAX_TOKEN_COUNT
         or not math.isfinite(cost)
         or cost < 0
         or duration.seconds < 0

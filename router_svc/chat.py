@@ -218,6 +218,9 @@ class TokenUsage:
     ``cache_write_1h_tokens`` is the part of ``cache_write_tokens`` written to Anthropic's
     1-hour cache (``usage.cache_creation.ephemeral_1h_input_tokens``), priced at its own rate;
     internal (not in the ledger or the contract).
+    ``estimated``: some count is the router's, not the upstream's report: estimated where the
+    upstream reported none, or standing in for a count it sent unreadable (see
+    :mod:`router_svc.providers.counts`); the usage record's ``usage_estimated``.
     """
 
     prompt_tokens: int = 0
@@ -226,6 +229,7 @@ class TokenUsage:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     cache_write_1h_tokens: int = 0
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -233,7 +237,7 @@ class TokenUsage:
         return self.prompt_tokens + self.completion_tokens
 
     def __add__(self, other: TokenUsage) -> TokenUsage:
-        """The counts of two calls together."""
+        """The counts of two calls together (estimated when either is)."""
         return TokenUsage(
             self.prompt_tokens + other.prompt_tokens,
             self.completion_tokens + other.completion_tokens,
@@ -241,6 +245,7 @@ class TokenUsage:
             self.cache_write_tokens + other.cache_write_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
             self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+            self.estimated or other.estimated,
         )
 
 

@@ -200,7 +200,13 @@ class ConnectionFailed(
 class MalformedResponse(
     ProviderError, code=_Code.UNAVAILABLE, reason="MALFORMED_RESPONSE", retryable=True
 ):
-    """The upstream answered with something that is not a valid response."""
+    """The upstream answered with something that is not a valid response. ``usage``: the
+    counts it reported readably all the same (a whole answer's), billed to the attempt, or
+    None."""
+
+    def __init__(self, message: str, usage: TokenUsage | None = None) -> None:
+        super().__init__(message)
+        self.usage = usage
 
 
 class UpstreamPaused(

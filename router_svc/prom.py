@@ -79,6 +79,11 @@ class _Live(Collector):
                 "Usage records set aside as invalid",
             ),
             (
+                "llmrouter_outbox_dead_letters_total",
+                stats.dead_letters,
+                "Usage events that could not be made records, kept in the outbox's dead letters",
+            ),
+            (
                 "llmrouter_outbox_commits_total",
                 stats.commits,
                 "Transactions that wrote usage records to the outbox file (group commits)",

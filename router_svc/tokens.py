@@ -1,10 +1,11 @@
-"""Cheap prompt-size estimates for context-window checks and the simulated provider."""
+"""Cheap token estimates: prompt sizes for context-window checks and the simulated provider,
+and the output of an answer whose upstream did not report it."""
 
 from __future__ import annotations
 
 from .chat import ChatRequest
 
-__all__ = ["estimate_prompt_tokens"]
+__all__ = ["estimate_output_tokens", "estimate_prompt_tokens"]
 
 # Roughly four characters per token for English text and code, plus per-message framing.
 _CHARS_PER_TOKEN = 4
@@ -29,3 +30,9 @@ def _estimate(request: ChatRequest) -> int:
     for tool in request.tools:
         chars += len(tool.name) + len(tool.description) + len(tool.parameters_json)
     return -(-chars // _CHARS_PER_TOKEN) + _PER_MESSAGE * len(request.messages)
+
+
+def estimate_output_tokens(chars: int) -> int:
+    """The tokens of ``chars`` characters of output (text, reasoning, tool arguments): one per
+    four, rounded up."""
+    return -(-chars // _CHARS_PER_TOKEN)

@@ -240,8 +240,9 @@ def write_report(
         )
     if estimated := reply.totals.estimated_requests:
         out.write(
-            f"{estimated} requests ended before their upstream reported usage: their token"
-            " counts and cost are estimates (estimated)\n"
+            f"{estimated} requests have token counts their upstream did not report (they"
+            " ended before its usage, or it reported none or not readably): their counts"
+            " and cost are the router's estimates (estimated)\n"
         )
 
 

@@ -21,6 +21,7 @@ from .anthropic_json import as_json_answer, json_answer_stream, json_tool, json_
 from .anthropic_stream import EventDecoder, TokenCounts, finish_reason, thinking_text
 from .base import provider_kind
 from .call import ProviderCall
+from .counts import MalformedUsage
 from .http import HttpProvider
 from .lenient import StreamDecoder
 from .unmapped import unmapped_field
@@ -251,7 +252,8 @@ class AnthropicProvider(HttpProvider):
         if not isinstance(usage, dict):
             raise TypeError("usage")
         counts = TokenCounts()
-        counts.update(usage)
+        if unreadable := counts.update(usage):
+            raise MalformedUsage(unreadable)
         return chat.Completion(
             content=text,
             tool_calls=calls,
@@ -260,6 +262,16 @@ class AnthropicProvider(HttpProvider):
             upstream_model=str(data.get("model") or call.model),
             reasoning_content="".join(thinking_text(b) for b in data["content"]),
         )
+
+    def reported_usage(self, data: dict[str, Any]) -> chat.TokenUsage | None:
+        """The counts a message's ``usage`` reports readably (estimated when some are not);
+        None without one."""
+        usage = data.get("usage")
+        if usage is None:
+            return None
+        counts = TokenCounts()
+        counts.update(usage)
+        return counts.usage()
 
     def decoder(self, call: ProviderCall) -> StreamDecoder:
         """Server-sent events: message_start ... message_stop."""

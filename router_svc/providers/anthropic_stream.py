@@ -3,14 +3,16 @@ and the event decoder of :class:`~.anthropic.AnthropicProvider`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .. import chat
 from ..errors import UpstreamPaused
+from ..tokens import estimate_output_tokens, estimate_prompt_tokens
 from .call import ProviderCall
+from .counts import Counts, MalformedUsage
 from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
 
 if TYPE_CHECKING:
@@ -79,7 +81,9 @@ class TokenCounts:
     includes them, so our prompt tokens are the sum. In a stream, message_start's usage is what
     is known at the start and message_delta's counts are cumulative ("Streaming Messages",
     "Event types"): each count is the latest non-zero one reported, as some servers report
-    0 at the start and the real count at the end.
+    0 at the start and the real count at the end. Counts are read by the rule of
+    :mod:`.counts`: an unreadable one keeps the count reported before it, and marks the usage
+    estimated until a readable report of it comes.
     """
 
     _KEYS = (
@@ -91,38 +95,61 @@ class TokenCounts:
 
     def __init__(self) -> None:
         self._counts = dict.fromkeys((*self._KEYS, _HOUR), 0)
+        self._unreadable: set[str] = set()
 
-    def update(self, usage: Any) -> None:
-        """Take the counts in ``usage`` (a ``usage`` object; None: none). TypeError, before
-        any change, when it is not an object or a count is not a count (null counts none)."""
+    def update(self, usage: Any) -> set[str]:
+        """Take the counts in ``usage`` (a ``usage`` object; None: none); returns the names of
+        those that are unreadable (every count of a usage that is not an object). Never
+        raises."""
         if usage is None:
-            return
-        if not isinstance(usage, dict):
-            raise TypeError("usage")
-        seen = {key: _count(usage.get(key)) for key in self._KEYS}
-        # The writes by cache lifetime (API reference, usage ``cache_creation``): the 1-hour
-        # ones are priced apart (2x the input rate, the 5-minute ones 1.25x).
-        creation = usage.get("cache_creation")
-        if creation is not None and not isinstance(creation, dict):
-            raise TypeError("cache_creation")
-        seen[_HOUR] = _count((creation or {}).get(_HOUR))
-        self._counts.update({key: value for key, value in seen.items() if value > 0})
+            return set()
+        report = Counts()
+        if isinstance(usage, dict):
+            for key in self._KEYS:
+                report.read(key, usage.get(key))
+            # The writes by cache lifetime (API reference, usage ``cache_creation``): the
+            # 1-hour ones are priced apart (2x the input rate, the 5-minute ones 1.25x).
+            creation = usage.get("cache_creation")
+            if isinstance(creation, dict):
+                report.read(_HOUR, creation.get(_HOUR))
+            elif creation is not None:
+                report.unreadable.add(_HOUR)
+        else:
+            report.unreadable.update(self._counts)
+        counted = {key: value for key, value in report.values.items() if value > 0}
+        self._counts.update(counted)
+        self._unreadable = (self._unreadable - counted.keys()) | report.unreadable
+        return report.unreadable
 
     @property
     def reported(self) -> bool:
-        """Whether any count was reported yet."""
-        return any(self._counts.values())
+        """Whether any count was reported yet (readable or not)."""
+        return any(self._counts.values()) or bool(self._unreadable)
 
-    def usage(self) -> chat.TokenUsage:
-        """The counts in OpenAI's sense (prompt tokens include the cached ones)."""
-        read = self._counts["cache_read_input_tokens"]
-        write = self._counts["cache_creation_input_tokens"]
+    def usage(
+        self,
+        *,
+        prompt: Callable[[], int] | None = None,
+        completion: Callable[[], int] | None = None,
+    ) -> chat.TokenUsage:
+        """The counts in OpenAI's sense (prompt tokens include the cached ones), estimated
+        when some were unreadable; an unreadable input or output count is at least the
+        ``prompt`` or ``completion`` estimate given (none: the count reported before it)."""
+        counts, unreadable = self._counts, self._unreadable
+        read = counts["cache_read_input_tokens"]
+        write = counts["cache_creation_input_tokens"]
+        uncached, output = counts["input_tokens"], counts["output_tokens"]
+        if prompt is not None and "input_tokens" in unreadable:
+            uncached = max(uncached, prompt() - read - write)
+        if completion is not None and "output_tokens" in unreadable:
+            output = max(output, completion())
         return chat.TokenUsage(
-            prompt_tokens=self._counts["input_tokens"] + read + write,
-            completion_tokens=self._counts["output_tokens"],
+            prompt_tokens=uncached + read + write,
+            completion_tokens=output,
             cache_read_tokens=read,
             cache_write_tokens=write,
-            cache_write_1h_tokens=min(self._counts[_HOUR], write),
+            cache_write_1h_tokens=min(counts[_HOUR], write),
+            estimated=bool(unreadable),
         )
 
 
@@ -143,12 +170,19 @@ class EventDecoder(StreamDecoder):
     a block that never started, or that started as another type, is a chunk of unexpected
     shape (:mod:`.lenient`: the stream's failure before its first token, skipped and counted
     after it), never content of some other block.
+
+    A usage with an unreadable count (:mod:`.counts`) makes its event unreadable before any
+    content was relayed (message_start's always: its readable counts stay seen, for the failed
+    attempt); after content the event is read and the count estimated at the end.
     """
 
     def __init__(self, provider: AnthropicProvider, call: ProviderCall) -> None:
         self._provider = provider
         self._call = call
         self._counts = TokenCounts()
+        # Whether a delta was relayed, and its characters (text, reasoning, tool arguments).
+        self._started = False
+        self._chars = 0
         self._stop: Any = None
         self._finish: chat.FinishReason = "stop"
         self._tool_index: dict[int, int] = {}  # content block index -> tool call index
@@ -168,9 +202,21 @@ class EventDecoder(StreamDecoder):
             error = event.get("error")
             raise self._provider.stream_error(error if isinstance(error, dict) else {}, self._call)
         try:
-            return self._read(kind, event)
+            events = self._read(kind, event)
         except SHAPE_ERRORS:
             raise Garbled from None
+        for out in events:
+            if isinstance(out, chat.StreamDelta):
+                self._started = True
+                self._chars += len(out.content) + len(out.reasoning_content)
+                self._chars += sum(len(c.arguments) for c in out.tool_calls)
+        return events
+
+    def _usage(self, usage: Any) -> None:
+        """Take a usage object; before any content, one with an unreadable count is fatal."""
+        unreadable = self._counts.update(usage)
+        if unreadable and not self._started:
+            raise MalformedUsage(unreadable)
 
     def _read(self, kind: Any, event: dict[str, Any]) -> list[chat.StreamEvent]:
         # Each branch reads everything it needs before it changes state.
@@ -179,7 +225,7 @@ class EventDecoder(StreamDecoder):
             if not isinstance(message, dict):
                 raise TypeError("message")
             # A message_start without usage is read; the counts come with message_delta.
-            self._counts.update(message.get("usage"))
+            self._usage(message.get("usage"))
         elif kind == "content_block_start":
             block, position = event["content_block"], _position(event)
             opened = block.get("type")
@@ -224,7 +270,7 @@ class EventDecoder(StreamDecoder):
             stop = (event.get("delta") or {}).get("stop_reason") or self._stop
             if not isinstance(stop, str | None):
                 raise TypeError("stop_reason")
-            self._counts.update(event.get("usage"))
+            self._usage(event.get("usage"))
             if stop != self._stop:
                 # Once per stream: raises for a paused turn, counts an unknown reason.
                 self._finish = finish_reason(self._provider, stop, self._counts.usage())
@@ -271,7 +317,14 @@ class EventDecoder(StreamDecoder):
         ]
 
     def _end(self) -> chat.StreamEnd:
-        return chat.StreamEnd(self._finish, self._counts.usage())
+        call = self._call
+        usage = self._counts.usage(
+            prompt=lambda: (
+                estimate_prompt_tokens(call.request) + estimate_output_tokens(len(call.prefill))
+            ),
+            completion=lambda: estimate_output_tokens(self._chars),
+        )
+        return chat.StreamEnd(self._finish, usage)
 
     def seen(self) -> chat.TokenUsage | None:
         """The counts reported so far (message_start's, then message_delta's)."""
@@ -304,12 +357,3 @@ def _thinking(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError("thinking")
     return value
-
-
-def _count(value: Any) -> int:
-    """A token count; null or absent is 0 (TypeError when it is not a count)."""
-    if value is None:
-        return 0
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError("token count")
-    return max(value, 0)

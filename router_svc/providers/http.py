@@ -17,7 +17,7 @@ import orjson
 
 from llmrouter.telemetry import inject_headers
 
-from ..chat import ChatRequest, Completion, FinishReason, StreamEvent, ToolCall
+from ..chat import ChatRequest, Completion, FinishReason, StreamEvent, TokenUsage, ToolCall
 from ..config import ProviderConfig
 from ..errors import (
     AuthFailed,
@@ -35,6 +35,7 @@ from ..redact import MESSAGE_LIMIT, Credentials, upstream_message
 from ..urls import AddressPolicy
 from .base import Provider
 from .call import ProviderCall
+from .counts import MAX_TOKEN_COUNT, MalformedUsage
 from .dialects import by_status, find, parse
 from .extras import collision, merged, not_allowed
 from .framing import payloads
@@ -164,13 +165,16 @@ def read_json(provider: str, body: bytes) -> dict[str, object]:
 
 def well_formed(completion: Completion) -> bool:
     """Whether ``completion`` holds what its type says: text, a known finish reason, tool
-    calls of strings and non-negative integer counts (a codec passes on what it was sent)."""
+    calls of strings and integer counts from 0 to MAX_TOKEN_COUNT (a codec passes on what it
+    was sent)."""
     usage = completion.usage
     counts = (
         usage.prompt_tokens,
         usage.completion_tokens,
         usage.cache_read_tokens,
         usage.cache_write_tokens,
+        usage.reasoning_tokens,
+        usage.cache_write_1h_tokens,
     )
     return (
         isinstance(completion.content, str)
@@ -182,7 +186,7 @@ def well_formed(completion: Completion) -> bool:
             isinstance(c, ToolCall) and all(isinstance(v, str) for v in (c.id, c.name, c.arguments))
             for c in completion.tool_calls
         )
-        and all(type(n) is int and n >= 0 for n in counts)
+        and all(type(n) is int and 0 <= n <= MAX_TOKEN_COUNT for n in counts)
     )
 
 
@@ -262,6 +266,12 @@ class HttpProvider(Provider):
     def decoder(self, call: ProviderCall) -> StreamDecoder:
         """A decoder for one stream's events (SSE ``data`` payloads or JSON lines)."""
 
+    def reported_usage(self, data: dict[str, Any]) -> TokenUsage | None:
+        """The counts a whole answer ``data`` that cannot be read reports readably (estimated
+        when some are not), billed to its failed attempt: the provider billed them. None
+        when it reports none (the default, for kinds that report no usage). Never raises."""
+        return None
+
     def decode_stream(
         self, call: ProviderCall, events: AsyncIterator[str]
     ) -> AsyncGenerator[StreamEvent, None]:
@@ -295,8 +305,9 @@ class HttpProvider(Provider):
         """The completion in a whole (non-streamed) answer ``body``.
 
         Any shape :meth:`decode` does not expect (a missing key, a wrong type, null where a
-        list was, content that is not text, counts that are not counts) is a
-        ``MalformedResponse``: retryable, so the attempt is booked and the chain goes on.
+        list was, content that is not text, counts that are not counts: :mod:`.counts`) is a
+        ``MalformedResponse``: retryable, so the attempt is booked and the chain goes on,
+        billed the counts the answer reported readably (:meth:`reported_usage`).
         """
         data = read_json(self.name, body)
         error = data.get("error")
@@ -314,12 +325,15 @@ class HttpProvider(Provider):
                 call.prefill,
                 reported,
             )
+        what = self.incomplete
         try:
             completion = self.decode(call, data)
+        except MalformedUsage as exc:
+            completion, what = None, f"a usage object with unreadable {exc}"
         except SHAPE_ERRORS:
             completion = None
         if completion is None or not well_formed(completion):
-            raise MalformedResponse(f"{self.name} sent {self.incomplete}")
+            raise MalformedResponse(f"{self.name} sent {what}", usage=self.reported_usage(data))
         return completion
 
     def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:

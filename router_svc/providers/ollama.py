@@ -8,9 +8,10 @@ from typing import Any
 import orjson
 
 from .. import chat
-from ..tokens import estimate_prompt_tokens
+from ..tokens import estimate_output_tokens, estimate_prompt_tokens
 from .base import provider_kind
 from .call import ProviderCall
+from .counts import Counts, MalformedUsage
 from .http import HttpProvider
 from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
 from .openai_compat import prefill, tool_function
@@ -108,14 +109,25 @@ class OllamaProvider(HttpProvider):
         """The message of a ``done`` answer, with its eval counts as usage."""
         message = data["message"]
         calls = _calls(message.get("tool_calls") or ())
+        content, thinking = message.get("content") or "", _thinking(message)
+        counts = _counts(data)
+        if counts.unreadable:
+            raise MalformedUsage(counts.unreadable)
+        chars = len(content) + len(thinking) + sum(len(c.arguments) for c in calls)
         return chat.Completion(
-            content=message.get("content") or "",
+            content=content,
             tool_calls=calls,
             finish_reason=_finish(data.get("done_reason"), calls),  # type: ignore[arg-type]
-            usage=_usage(data, call.request),
+            usage=_usage(counts, call.request, chars),
             upstream_model=str(data.get("model") or call.model),
-            reasoning_content=_thinking(message),
+            reasoning_content=thinking,
         )
+
+    def reported_usage(self, data: dict[str, Any]) -> chat.TokenUsage | None:
+        """The eval counts an answer reports readably (estimated when some are not); None
+        without any."""
+        counts = _counts(data)
+        return _usage(counts) if counts.reported else None
 
     def decoder(self, call: ProviderCall) -> StreamDecoder:
         """NDJSON lines; the last has ``done: true`` and the eval counts."""
@@ -124,13 +136,20 @@ class OllamaProvider(HttpProvider):
 
 class _LineDecoder(StreamDecoder):
     """One /api/chat stream (API reference, "Generate a chat completion", streaming response):
-    message lines, then a line with ``done: true``, its ``done_reason`` and eval counts."""
+    message lines, then a line with ``done: true``, its ``done_reason`` and eval counts (an
+    unreadable one, :mod:`.counts`, makes the line unreadable before any content, and is
+    estimated after it)."""
 
     def __init__(self, provider: OllamaProvider, call: ProviderCall) -> None:
         self._provider = provider
         self._call = call
         self._calls_seen = 0
         self._end: chat.StreamEnd | None = None
+        # The eval counts of the finishing line, once read; whether a delta was relayed, and
+        # the characters relayed.
+        self._counts: Counts | None = None
+        self._started = False
+        self._chars = 0
 
     def feed(self, payload: str) -> Iterable[chat.StreamEvent]:
         try:
@@ -152,6 +171,13 @@ class _LineDecoder(StreamDecoder):
         if not isinstance(piece, str):
             raise TypeError("content")
         thinking = _thinking(message)
+        # The finish: ``done: true``, or at least its ``done_reason`` (a line that carries it
+        # is the last the model makes, whatever happens to the stream after it).
+        counts = _counts(data) if data.get("done") or data.get("done_reason") else None
+        if counts is not None and counts.unreadable and not self._started:
+            self._counts = counts  # fatal here: what was readable is billed to the attempt
+            raise MalformedUsage(counts.unreadable)
+        chars = self._chars + len(piece) + len(thinking) + sum(len(c.arguments) for c in calls)
         events: list[chat.StreamEvent] = []
         if piece or calls or thinking:
             events.append(
@@ -166,12 +192,13 @@ class _LineDecoder(StreamDecoder):
             )
         seen += len(calls)
         end = self._end
-        # The finish: ``done: true``, or at least its ``done_reason`` (a line that carries it
-        # is the last the model makes, whatever happens to the stream after it).
-        if data.get("done") or data.get("done_reason"):
+        if counts is not None:
             reason = _finish(data.get("done_reason"), seen)
-            end = chat.StreamEnd(reason, _usage(data, self._call.request))  # type: ignore[arg-type]
-        self._calls_seen, self._end = seen, end
+            usage = _usage(counts, self._call.request, chars)
+            end = chat.StreamEnd(reason, usage)  # type: ignore[arg-type]
+            self._counts = counts
+        self._calls_seen, self._end, self._chars = seen, end, chars
+        self._started = self._started or bool(events)
         if data.get("done"):
             assert end is not None
             events.append(end)
@@ -179,6 +206,11 @@ class _LineDecoder(StreamDecoder):
 
     def finished(self) -> chat.StreamEnd | None:
         return self._end
+
+    def seen(self) -> chat.TokenUsage | None:
+        """The eval counts of the finishing line, as reported (None before it)."""
+        counts = self._counts
+        return _usage(counts) if counts is not None and counts.reported else None
 
 
 def _thinking(message: Any) -> str:
@@ -220,9 +252,27 @@ def _finish(reason: Any, calls: object) -> str:
     return "length" if reason == "length" else "stop"
 
 
-def _usage(data: Any, request: chat.ChatRequest) -> chat.TokenUsage:
-    """Eval counts as usage (ValueError or TypeError when they are not numbers)."""
-    prompt, completion = data.get("prompt_eval_count") or 0, data.get("eval_count") or 0
-    if not isinstance(prompt, int) or not isinstance(completion, int):
-        raise TypeError("eval counts")
-    return chat.TokenUsage(max(prompt, 0) or estimate_prompt_tokens(request), max(completion, 0))
+def _counts(data: dict[str, Any]) -> Counts:
+    """The eval counts of a ``done`` object (API reference, "Generate a chat completion",
+    final response): ``prompt_eval_count``, ``eval_count``. Either may be absent: Ollama leaves
+    ``prompt_eval_count`` out when the prompt came from its cache (ollama/ollama#2068, #3427;
+    the Go struct's ``omitempty`` drops a 0 too)."""
+    counts = Counts()
+    counts.read("prompt_eval_count", data.get("prompt_eval_count"))
+    counts.read("eval_count", data.get("eval_count"))
+    return counts
+
+
+def _usage(
+    counts: Counts, request: chat.ChatRequest | None = None, chars: int = 0
+) -> chat.TokenUsage:
+    """Eval counts as usage: with a ``request`` (a finished answer of ``chars`` characters),
+    a count not reported readably is the router's estimate, marked so; without, what was
+    reported readably."""
+    prompt, prompt_guessed = counts.settled(
+        "prompt_eval_count", None if request is None else lambda: estimate_prompt_tokens(request)
+    )
+    completion, completion_guessed = counts.settled(
+        "eval_count", None if request is None else lambda: estimate_output_tokens(chars)
+    )
+    return chat.TokenUsage(prompt, completion, estimated=prompt_guessed or completion_guessed)

@@ -9,17 +9,18 @@ import orjson
 
 from .. import chat
 from ..errors import MalformedResponse
-from ..tokens import estimate_prompt_tokens
+from ..tokens import estimate_output_tokens, estimate_prompt_tokens
 from .base import provider_kind
 from .call import ProviderCall
+from .counts import Counts, MalformedUsage
 from .http import HttpProvider
 from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
 from .openai_fields import (
     logprobs_json,
     reasoning_text,
+    settled_usage,
     string_field,
-    token_counts,
-    usage_details,
+    usage_counts,
 )
 from .openai_tools import StreamedToolCalls, whole_tool_calls
 
@@ -192,13 +193,16 @@ class OpenAICompatProvider(HttpProvider):
         # The reasoning text beside the answer (DeepSeek, vLLM, OpenRouter: see
         # openai_fields.REASONING_KEYS); its tokens are completion tokens too.
         thought = reasoning_text(message)
-        usage = data.get("usage") or {}
-        cached, reasoning = usage_details(usage)
-        tokens = chat.TokenUsage(
-            int(usage.get("prompt_tokens") or estimate_prompt_tokens(call.request)),
-            int(usage.get("completion_tokens") or _estimate(text + thought, calls)),
-            cache_read_tokens=cached,
-            reasoning_tokens=reasoning,
+        # Counts the answer does not report (no usage object: servers that send none) are the
+        # router's estimates, marked so; an unreadable one makes the answer malformed.
+        counts = usage_counts(data.get("usage") or {})
+        if counts.unreadable:
+            raise MalformedUsage(counts.unreadable)
+        tokens = settled_usage(
+            counts,
+            prompt=lambda: estimate_prompt_tokens(call.request),
+            completion=lambda: _estimate(text + thought, calls),
+            reasoning=lambda: estimate_output_tokens(len(thought)),
         )
         return chat.Completion(
             content=text,
@@ -213,6 +217,12 @@ class OpenAICompatProvider(HttpProvider):
             reasoning_content=thought,
         )
 
+    def reported_usage(self, data: dict[str, Any]) -> chat.TokenUsage | None:
+        """The counts a chat.completion object's ``usage`` reports readably (estimated when
+        some are not); None without one."""
+        usage = data.get("usage")
+        return None if usage is None else settled_usage(usage_counts(usage))
+
     def decoder(self, call: ProviderCall) -> StreamDecoder:
         """chat.completion.chunk objects, ending with [DONE]."""
         return _ChunkDecoder(self, call)
@@ -221,14 +231,23 @@ class OpenAICompatProvider(HttpProvider):
 class _ChunkDecoder(StreamDecoder):
     """One chat.completion.chunk stream (API reference, "The chat completion chunk object"):
     the finish reason comes on a choice, the usage (``stream_options.include_usage``) on a
-    last chunk without choices, then ``data: [DONE]``."""
+    last chunk without choices, then ``data: [DONE]``.
+
+    Usage counts follow :mod:`.counts`: a usage with an unreadable count makes its chunk
+    unreadable before any content was relayed (its readable counts stay seen, for the failed
+    attempt); after content the chunk is read, its readable counts kept and the others
+    estimated at the end. A stream that reports no usage is billed the router's estimates."""
 
     def __init__(self, provider: OpenAICompatProvider, call: ProviderCall) -> None:
         self._provider = provider
         self._call = call
         self._finish: Any = None
-        self._usage: tuple[int, int, int, int] | None = None
+        # The counts reported so far (vLLM sends them with every chunk, OpenAI at the end).
+        self._counts = Counts()
+        # Whether a delta was relayed, and the characters relayed (reasoning apart too).
+        self._started = False
         self._text_chars = 0
+        self._thought_chars = 0
         self._saw_tools = False
         self._calls = StreamedToolCalls()
         # Top-level service_tier and system_fingerprint ("The chat completion chunk object"),
@@ -266,12 +285,15 @@ class _ChunkDecoder(StreamDecoder):
     def _read(self, chunk: dict[str, Any]) -> list[chat.StreamEvent]:
         # Read the whole chunk before changing any state: a chunk found bad halfway is skipped
         # as a whole.
-        usage = token_counts(chunk["usage"]) if chunk.get("usage") else self._usage
+        usage = usage_counts(chunk["usage"]) if chunk.get("usage") else None
+        if usage is not None and usage.unreadable and not self._started:
+            self._counts.merge(usage)  # fatal here: what was readable is billed to the attempt
+            raise MalformedUsage(usage.unreadable)
         tier = string_field(chunk.get("service_tier"), "service_tier") or self._tier
         fingerprint = string_field(chunk.get("system_fingerprint"), "system_fingerprint")
         fingerprint = fingerprint or self._fingerprint
         events: list[chat.StreamEvent] = []
-        finish, chars, tools = self._finish, 0, False
+        finish, chars, thoughts, tools = self._finish, 0, 0, False
         tracker: StreamedToolCalls | None = None
         for choice in chunk.get("choices") or ():
             if choice.get("index") not in (0, None):
@@ -292,40 +314,41 @@ class _ChunkDecoder(StreamDecoder):
             thought = reasoning_text(delta)
             if piece or calls or refusal or logprobs or thought:
                 chars += len(piece) + len(refusal) + len(thought)
+                thoughts += len(thought)
                 chars += sum(len(c.arguments) for c in calls)
                 events.append(
                     chat.StreamDelta(piece, calls, refusal, logprobs, tier, fingerprint, thought)
                 )
             if choice.get("finish_reason"):
                 finish = choice["finish_reason"]
-        self._usage, self._finish = usage, finish
+        if usage is not None:
+            self._counts.merge(usage)
+        self._finish = finish
         self._calls = tracker or self._calls
         self._tier, self._fingerprint = tier, fingerprint
         self._text_chars += chars
+        self._thought_chars += thoughts
+        self._started = self._started or bool(events)
         self._saw_tools = self._saw_tools or tools
         return events
 
     def seen(self) -> chat.TokenUsage | None:
-        """The last usage a chunk reported (vLLM's ``continuous_usage_stats`` sends it with
+        """The counts reported so far (vLLM's ``continuous_usage_stats`` sends them with
         every chunk; OpenAI only at the end), built when read; None before any."""
-        if self._usage is None or self._usage == (0, 0, 0, 0):
+        if not self._counts.reported:
             return None
-        prompt, completion, cached, reasoning = self._usage
-        return chat.TokenUsage(
-            prompt, completion, cache_read_tokens=cached, reasoning_tokens=reasoning
-        )
+        return settled_usage(self._counts)
 
     def finished(self) -> chat.StreamEnd | None:
         if self._finish is None:
             return None
-        prompt, completion, cached, reasoning = self._usage or (0, 0, 0, 0)
         return chat.StreamEnd(
             finish_reason(self._finish, self._saw_tools),  # type: ignore[arg-type]
-            chat.TokenUsage(
-                prompt or estimate_prompt_tokens(self._call.request),
-                completion or -(-self._text_chars // 4),
-                cache_read_tokens=cached,
-                reasoning_tokens=reasoning,
+            settled_usage(
+                self._counts,
+                prompt=lambda: estimate_prompt_tokens(self._call.request),
+                completion=lambda: estimate_output_tokens(self._text_chars),
+                reasoning=lambda: estimate_output_tokens(self._thought_chars),
             ),
             service_tier=self._tier,
             system_fingerprint=self._fingerprint,
@@ -359,4 +382,4 @@ def tool_function(tool: chat.Tool) -> dict[str, Any]:
 
 
 def _estimate(text: str, calls: tuple[chat.ToolCall, ...]) -> int:
-    return -(-(len(text) + sum(len(c.arguments) for c in calls)) // 4)
+    return estimate_output_tokens(len(text) + sum(len(c.arguments) for c in calls))

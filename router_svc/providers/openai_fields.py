@@ -4,22 +4,29 @@ servers' additions to them, for :mod:`.openai_compat`.
 
 Each reader takes what may be absent or null as empty and raises ``TypeError`` for a value of
 the wrong type: the caller's shape check makes that a ``MalformedResponse`` (a whole answer)
-or an unreadable chunk (a stream, see :mod:`.lenient`).
+or an unreadable chunk (a stream, see :mod:`.lenient`). Token counts are read apart
+(:func:`usage_counts`, by the rule of :mod:`.counts`): one unreadable count leaves the others
+readable.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 import orjson
 
+from ..chat import TokenUsage
+from .counts import Counts
+
 __all__ = [
     "REASONING_KEYS",
+    "USAGE_COUNTS",
     "logprobs_json",
     "reasoning_text",
+    "settled_usage",
     "string_field",
-    "token_counts",
-    "usage_details",
+    "usage_counts",
 ]
 
 # Where OpenAI-compatible servers put a reasoning model's reasoning text, beside ``content`` in
@@ -62,34 +69,62 @@ def logprobs_json(choice: dict[str, Any]) -> str:
     return orjson.dumps(logprobs).decode()
 
 
-def token_counts(usage: Any) -> tuple[int, int, int, int]:
-    """(prompt, completion, cached, reasoning) tokens of a usage object (ValueError, TypeError
-    when malformed)."""
-    prompt, completion = usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0
-    if not isinstance(prompt, int) or not isinstance(completion, int):
-        raise TypeError("usage")
-    return (max(prompt, 0), max(completion, 0), *usage_details(usage))
+# Where each count of a usage object is (API reference, "The chat completion object",
+# ``usage``): ``prompt_tokens`` includes ``prompt_tokens_details.cached_tokens`` and
+# ``completion_tokens`` includes ``completion_tokens_details.reasoning_tokens``.
+_DETAILS = (
+    ("prompt_tokens_details", "cached_tokens"),
+    ("completion_tokens_details", "reasoning_tokens"),
+)
+USAGE_COUNTS: Final = ("prompt_tokens", "completion_tokens", "cached_tokens", "reasoning_tokens")
 
 
-def usage_details(usage: Any) -> tuple[int, int]:
-    """(cached, reasoning) tokens of a usage object: ``prompt_tokens_details.cached_tokens``
-    and ``completion_tokens_details.reasoning_tokens`` (API reference, "The chat completion
-    object", ``usage``); an absent or null object or count is 0, another type a TypeError."""
-    return (
-        _detail(usage, "prompt_tokens_details", "cached_tokens"),
-        _detail(usage, "completion_tokens_details", "reasoning_tokens"),
+def usage_counts(usage: Any) -> Counts:
+    """The counts of a ``usage`` object, named as in :data:`USAGE_COUNTS`, read by the rule of
+    :mod:`.counts`: an absent or null count or details object reports nothing; a count that is
+    not one, a details object that is not an object, or a usage that is not an object (all of
+    its counts then) is unreadable. Never raises."""
+    counts = Counts()
+    if not isinstance(usage, dict):
+        counts.unreadable.update(USAGE_COUNTS)
+        return counts
+    counts.read("prompt_tokens", usage.get("prompt_tokens"))
+    counts.read("completion_tokens", usage.get("completion_tokens"))
+    for details_key, name in _DETAILS:
+        details = usage.get(details_key)
+        if details is None:
+            continue
+        if isinstance(details, dict):
+            counts.read(name, details.get(name))
+        else:
+            counts.unreadable.add(name)
+    return counts
+
+
+def settled_usage(
+    counts: Counts,
+    *,
+    prompt: Callable[[], int] | None = None,
+    completion: Callable[[], int] | None = None,
+    reasoning: Callable[[], int] | None = None,
+) -> TokenUsage:
+    """The usage to bill from ``counts`` (:meth:`.counts.Counts.settled`): each count the
+    upstream's where it reported one readably, else the estimate given for it (none given:
+    what it reported, 0 when nothing), the usage marked estimated where one is the router's.
+    The reasoning is estimated only where the completion is or its own count was unreadable:
+    a server that reports the completion but no details object reports no reasoning."""
+    prompt_tokens, prompt_guessed = counts.settled("prompt_tokens", prompt)
+    completion_tokens, completion_guessed = counts.settled("completion_tokens", completion)
+    cached, cached_guessed = counts.settled("cached_tokens")
+    if not (completion_guessed or "reasoning_tokens" in counts.unreadable):
+        reasoning = None
+    reasoning_tokens, reasoning_guessed = counts.settled("reasoning_tokens", reasoning)
+    if reasoning_guessed:
+        reasoning_tokens = min(reasoning_tokens, completion_tokens)
+    return TokenUsage(
+        prompt_tokens,
+        completion_tokens,
+        cache_read_tokens=cached,
+        reasoning_tokens=reasoning_tokens,
+        estimated=prompt_guessed or completion_guessed or cached_guessed or reasoning_guessed,
     )
-
-
-def _detail(usage: Any, details_key: str, count_key: str) -> int:
-    details = usage.get(details_key)
-    if details is None:
-        return 0
-    if not isinstance(details, dict):
-        raise TypeError(details_key)
-    count = details.get(count_key)
-    if count is None:
-        return 0
-    if not isinstance(count, int) or isinstance(count, bool):
-        raise TypeError(count_key)
-    return max(count, 0)

@@ -30,7 +30,7 @@ from ..chat import ChatRequest, StreamDelta, StreamEnd, TokenUsage
 from ..errors import BreakerOpen, ProviderError, StreamInterrupted
 from ..policies import RetryPolicy
 from ..registry import ModelEntry
-from ..tokens import estimate_prompt_tokens
+from ..tokens import estimate_output_tokens, estimate_prompt_tokens
 from .outcome import AttemptOutcome, Success
 from .policy import Decision
 from .schedule import Planned
@@ -121,12 +121,13 @@ def settle_broken(
     relayed_chars: int,
     message: str,
     seen: TokenUsage | None = None,
+    reasoning_chars: int = 0,
 ) -> Broken:
     """Settle ``attempt``, sent ``prefill``, that broke (``cause``) after relaying
-    ``relayed_chars`` characters, its upstream having reported ``seen`` so far: billed for
-    what it used (:func:`estimated_usage`), and ``message`` is the interruption the client
-    gets if the answer is not continued."""
-    usage = estimated_usage(attempt.info.request, prefill, relayed_chars, seen)
+    ``relayed_chars`` characters (``reasoning_chars`` of them reasoning), its upstream having
+    reported ``seen`` so far: billed for what it used (:func:`estimated_usage`), and
+    ``message`` is the interruption the client gets if the answer is not continued."""
+    usage = estimated_usage(attempt.info.request, prefill, relayed_chars, seen, reasoning_chars)
     attempt.failed(cause, usage)
     answer.bill(usage, attempt.cost_usd)
     error = StreamInterrupted(message)
@@ -248,18 +249,32 @@ def continuers(decision: Decision, after: ModelEntry) -> Iterator[ModelEntry]:
 
 
 def estimated_usage(
-    request: ChatRequest, prefill: str, relayed_chars: int, seen: TokenUsage | None = None
+    request: ChatRequest,
+    prefill: str,
+    relayed_chars: int,
+    seen: TokenUsage | None = None,
+    reasoning_chars: int = 0,
 ) -> TokenUsage:
     """What a stream sent ``prefill`` that ended before its usage (broke, stalled, or was
-    abandoned by the caller) after relaying ``relayed_chars`` characters (text and tool
-    arguments) used. The prompt: the count the upstream reported in ``seen`` (Anthropic's
-    ``message_start``), else the router's estimate; the completion: the larger of the count
-    reported and one token per four characters relayed (a count reported at the start lags the
-    text sent after it). Other counts in ``seen`` (cache reads and writes) are kept."""
-    relayed = -(-relayed_chars // 4)
+    abandoned by the caller) after relaying ``relayed_chars`` characters (text, reasoning and
+    tool arguments; ``reasoning_chars`` of them reasoning) used, marked estimated. The prompt:
+    the count the upstream reported in ``seen`` (Anthropic's ``message_start``), else the
+    router's estimate; the completion: the larger of the count reported and one token per four
+    characters relayed (a count reported at the start lags the text sent after it); the
+    reasoning, part of the completion: likewise, from the reasoning relayed. Other counts in
+    ``seen`` (cache reads and writes) are kept."""
+    relayed = estimate_output_tokens(relayed_chars)
+    reasoned = estimate_output_tokens(reasoning_chars)
     if seen is None:
-        return TokenUsage(estimate_prompt_tokens(request) + -(-len(prefill) // 4), relayed)
-    prompt = seen.prompt_tokens or estimate_prompt_tokens(request) + -(-len(prefill) // 4)
+        prompt = estimate_prompt_tokens(request) + estimate_output_tokens(len(prefill))
+        return TokenUsage(prompt, relayed, reasoning_tokens=reasoned, estimated=True)
+    prompt = seen.prompt_tokens or estimate_prompt_tokens(request) + estimate_output_tokens(
+        len(prefill)
+    )
     return replace(
-        seen, prompt_tokens=prompt, completion_tokens=max(seen.completion_tokens, relayed)
+        seen,
+        prompt_tokens=prompt,
+        completion_tokens=max(seen.completion_tokens, relayed),
+        reasoning_tokens=max(seen.reasoning_tokens, reasoned),
+        estimated=True,
     )

@@ -188,7 +188,8 @@ class Engine:
         except TimeoutError:
             return attempt.failed(_timeout(entry, "answer"))
         except ProviderError as exc:
-            attempt.failed(exc, exc.usage, estimated=False)  # a paused turn's usage
+            # A paused turn's usage, or what a malformed answer reported readably.
+            attempt.failed(exc, exc.usage, estimated=False)
             if not exc.retryable and not isinstance(exc, ContextLengthExceeded):
                 raise
             return exc
@@ -289,7 +290,7 @@ class Engine:
         upstream = entry.provider.stream(call)
         seam = Seam(prefill)
         committed = False
-        chunks = chars = 0  # relayed by this attempt (chars: reasoning too)
+        chunks = chars = thoughts = 0  # relayed by this attempt (chars: reasoning too)
         ours = len(answer.parts)  # where this attempt's part of the answer begins
         failure: ProviderError
         waits = WaitLimit()  # one timer for all the waits, not one per event
@@ -332,6 +333,7 @@ class Engine:
                     yield StreamSummary.ending(run, entry, event, answer.usage, answer.cost_usd)
                     return
                 chunks += 1
+                thoughts += len(event.reasoning_content)
                 chars += len(event.content) + len(event.refusal) + len(event.reasoning_content)
                 if event.tool_calls:
                     chars += sum(len(c.arguments) for c in event.tool_calls)
@@ -349,6 +351,7 @@ class Engine:
                     chars,
                     f"{entry.name} stalled after {chunks} chunks",
                     call.seen.usage,
+                    thoughts,
                 )
                 return
             attempt.failed(failure, call.seen.usage, estimated=False)  # reported before it
@@ -363,13 +366,14 @@ class Engine:
                     chars,
                     f"{entry.name} failed after {chunks} chunks ({exc.reason})",
                     call.seen.usage,
+                    thoughts,
                 )
                 return
             attempt.failed(exc, exc.usage or call.seen.usage, estimated=False)  # as reported
         except (asyncio.CancelledError, GeneratorExit):
             # Its request was sent: billed what the upstream reported so far and what was
             # relayed (estimated where it reported nothing).
-            attempt.cancelled(estimated_usage(request, prefill, chars, call.seen.usage))
+            attempt.cancelled(estimated_usage(request, prefill, chars, call.seen.usage, thoughts))
             raise
         finally:
             waits.close()

@@ -184,6 +184,9 @@ class AttemptOutcome:
         attempt.duration_s = self._sinks.clock() - self.started
         attempt.status = "succeeded"
         self.usage, self.cost_usd = result.usage, result.cost_usd
+        # An answer whose upstream reported no usage (or some of it unreadably) is billed the
+        # router's estimates: see router_svc.providers.counts.
+        self.estimated = result.usage.estimated
         if self.span is not None:
             attempt_succeeded(
                 self.span,
@@ -206,13 +209,14 @@ class AttemptOutcome:
     ) -> ProviderError:
         """The attempt failed with ``error`` (returned, for the schedule): report it everywhere.
 
-        ``usage``: what it used all the same (a stream that broke after relaying content);
-        ``estimated``: whether any of its counts is the router's estimate (False: all of them
-        were reported by the upstream, as for a paused turn)."""
+        ``usage``: what it used all the same (a stream that broke after relaying content, a
+        malformed answer's readable counts); ``estimated``: whether any of its counts is the
+        router's estimate (False: all of them were reported by the upstream, as for a paused
+        turn, unless ``usage`` says it is estimated)."""
         attempt = self.record
         if usage is not None:
             self.usage, self.cost_usd = usage, self.entry.cost(usage)
-            self.estimated = estimated
+            self.estimated = estimated or usage.estimated
         attempt.duration_s = self._sinks.clock() - self.started
         attempt.status, attempt.error_type = "failed", error.reason
         attempt.error_message = error.message

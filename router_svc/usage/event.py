@@ -50,7 +50,8 @@ class UsageEvent:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     # Some token count is the router's estimate, not the upstream's report (an attempt that
-    # ended before its usage arrived: cancelled, a hedge's loser, a stream broken mid-answer).
+    # ended before its usage arrived: cancelled, a hedge's loser, a stream broken mid-answer;
+    # an answer whose upstream reported a count unreadably or not at all).
     usage_estimated: bool = False
 
     @property

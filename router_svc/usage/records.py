@@ -4,6 +4,11 @@ Fields with the same name on both sides are copied as they are; the list is deri
 dataclass and the message descriptor, so a field added to both needs no code here. Every other
 field is named below, once, with its conversion; tests/router_svc/test_usage_records.py fails
 when a field of either side is in none of these lists.
+
+A token count out of range (:data:`COUNTS`: below 0 or above
+``llmrouter.field_limits.MAX_TOKEN_COUNT``) is refused here, before it reaches the outbox or
+the ledger: the providers never report one (see ``router_svc.providers.counts``), so one here is
+a bug, and a record that holds it is set apart, never stored with a made-up count.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ from itertools import compress
 from operator import attrgetter
 from typing import Any
 
+from llmrouter.field_limits import MAX_TOKEN_COUNT
 from llmrouter.v1 import metrics_service_pb2
 
 from ..pbtime import duration_fields, timestamp_fields
 from .event import UsageEvent
 
-__all__ = ["CONVERTED", "COPIED", "DERIVED", "EVENT_ONLY", "from_record", "to_record"]
+__all__ = ["CONVERTED", "COPIED", "COUNTS", "DERIVED", "EVENT_ONLY", "from_record", "to_record"]
 
 _RECORD = metrics_service_pb2.UsageRecord.DESCRIPTOR
 
@@ -52,6 +58,15 @@ _MAPS = frozenset(
 # The copied fields' values of an event, in COPIED's order (one call, not one getattr each).
 _copied_values = attrgetter(*COPIED)
 
+# The event's token counts, each at most MAX_TOKEN_COUNT (their sum, total_tokens, twice it).
+COUNTS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+
 _STATUS = {
     "succeeded": metrics_service_pb2.USAGE_STATUS_SUCCEEDED,
     "failed": metrics_service_pb2.USAGE_STATUS_FAILED,
@@ -61,7 +76,13 @@ _STATUS_NAMES = {number: name for name, number in _STATUS.items()}
 
 
 def to_record(event: UsageEvent) -> metrics_service_pb2.UsageRecord:
-    """``event`` as the record the metrics service stores."""
+    """``event`` as the record the metrics service stores. ``ValueError`` naming the field
+    when a token count is not an integer from 0 to MAX_TOKEN_COUNT (and whatever protobuf
+    raises for another value it cannot hold: a string that is not UTF-8, an int32 overflow)."""
+    for name in COUNTS:
+        value = getattr(event, name)
+        if type(value) is not int or not 0 <= value <= MAX_TOKEN_COUNT:
+            raise ValueError(f"{name} {value!r} is not a token count (0 to {MAX_TOKEN_COUNT})")
     # Only the copied fields that are set: one left at its default is not serialised either
     # (proto3, no field of the record has explicit presence), and each keyword costs the
     # constructor a field lookup. Built on the event loop for every attempt (in C: no Python

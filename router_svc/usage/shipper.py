@@ -11,7 +11,9 @@ once: at-least-once delivery, exactly-once storage.
 
 Bounded: beyond ``max_records`` waiting events, new events are dropped and counted in
 ``dropped``. Nothing is dropped below the bound. Rows the metrics service rejects as invalid
-(INVALID_ARGUMENT) are moved to a ``rejected`` table instead of blocking the queue forever.
+(INVALID_ARGUMENT) are moved to a ``rejected`` table instead of blocking the queue forever;
+events that cannot even be made records are kept in its ``dead_letter`` table
+(:mod:`.dead_letter`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import grpc
 
 from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 
+from .dead_letter import event_of
 from .event import UsageEvent
 from .store import OutboxStore
 from .writer import OutboxWriter
@@ -55,6 +58,8 @@ class OutboxStats:
     # Group commits to the file, and answers sent before their records were in it.
     commits: int = 0
     not_durable: int = 0
+    # Events that could not be made records, kept in the file's dead letters (.dead_letter).
+    dead_letters: int = 0
 
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -136,6 +141,7 @@ class UsageOutbox:
         """The counters, the writer's included."""
         self._stats.commits = self._writer.stats.commits
         self._stats.not_durable = self._writer.stats.not_durable
+        self._stats.dead_letters = self._writer.stats.dead_letters
         return self._stats
 
     @property
@@ -194,6 +200,11 @@ class UsageOutbox:
         if self._channel is not None:
             await self._channel.close(grace=None)
         await asyncio.to_thread(self._store.close)
+
+    def dead_letters(self) -> list[UsageEvent]:
+        """The events kept in the file's dead letters, oldest first (blocks: tests and
+        operators' tools)."""
+        return [event_of(text) for _, text, _, _ in self._store.dead_letters()]
 
     async def flush(self, timeout_s: float = 10.0) -> None:
         """Wait until everything submitted so far is shipped (tests and shutdown)."""

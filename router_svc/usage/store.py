@@ -1,4 +1,5 @@
-"""The outbox file: a SQLite (WAL) queue of serialised usage records, and the rejected ones."""
+"""The outbox file: a SQLite (WAL) queue of serialised usage records, the rejected ones, and the
+events that could not be made records (``dead_letter``, see :mod:`.dead_letter`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+from .dead_letter import DeadLetter
 
 __all__ = ["OutboxStore"]
 
@@ -42,6 +46,10 @@ class OutboxStore:
             "CREATE TABLE IF NOT EXISTS rejected (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, "
             "record BLOB NOT NULL, error TEXT NOT NULL, time REAL NOT NULL)"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS dead_letter (seq INTEGER PRIMARY KEY AUTOINCREMENT, "
+            "id TEXT NOT NULL, event TEXT NOT NULL, error TEXT NOT NULL, time REAL NOT NULL)"
+        )
         # A second connection for commits made on the event loop: it never waits for a lock
         # (timeout 0: a busy file is reported at once and the commit moves to a thread) and
         # never checkpoints (a checkpoint copies the WAL into the file, which may take long;
@@ -54,16 +62,22 @@ class OutboxStore:
             self._fast.execute("PRAGMA synchronous=NORMAL")
             self._fast.execute("PRAGMA wal_autocheckpoint=0")
 
-    def append(self, rows: list[tuple[str, bytes]]) -> None:
-        """Store ``rows`` of (record id, serialised record) in one transaction."""
+    def append(self, rows: list[tuple[str, bytes]], dead: Sequence[DeadLetter] = ()) -> None:
+        """Store ``rows`` of (record id, serialised record), and the ``dead`` letters, in one
+        transaction."""
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany(_INSERT, rows)
-            self._db.execute("COMMIT")
+            try:
+                _insert(self._db, rows, dead)
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may have rolled it back itself
+                    self._db.execute("ROLLBACK")
+                raise
 
-    def append_nowait(self, rows: list[tuple[str, bytes]]) -> bool:
-        """Store ``rows`` in one transaction without waiting for any lock: False (nothing
-        stored) when the file is busy, so the caller can commit in a thread instead.
+    def append_nowait(self, rows: list[tuple[str, bytes]], dead: Sequence[DeadLetter] = ()) -> bool:
+        """Store ``rows`` and ``dead`` in one transaction without waiting for any lock: False
+        (nothing stored) when the file is busy, so the caller can commit in a thread instead.
 
         Cheap enough for the event loop: an INSERT and a commit, which in WAL with
         ``synchronous=NORMAL`` is a ``write()`` to the OS and no fsync (about 20 µs here).
@@ -72,7 +86,7 @@ class OutboxStore:
         if fast is None or not self._lock.acquire(blocking=False):
             return False
         try:
-            if len(rows) == 1:
+            if len(rows) == 1 and not dead:
                 # One statement is a transaction of its own: no BEGIN and COMMIT to run.
                 try:
                     fast.execute(_INSERT, rows[0])
@@ -86,10 +100,11 @@ class OutboxStore:
             except sqlite3.OperationalError:
                 return False  # another connection holds the write lock
             try:
-                fast.executemany(_INSERT, rows)
+                _insert(fast, rows, dead)
                 fast.execute("COMMIT")
             except BaseException:
-                fast.execute("ROLLBACK")
+                if fast.in_transaction:
+                    fast.execute("ROLLBACK")
                 raise
         finally:
             self._lock.release()
@@ -128,6 +143,12 @@ class OutboxStore:
             self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
             self._db.execute("COMMIT")
 
+    def dead_letters(self) -> list[DeadLetter]:
+        """Every dead letter, oldest first: (record id, event JSON, error, time)."""
+        with self._lock:
+            cur = self._db.execute("SELECT id, event, error, time FROM dead_letter ORDER BY seq")
+            return list(cur.fetchall())
+
     def count(self) -> int:
         """Rows waiting to be shipped."""
         with self._lock:
@@ -140,3 +161,13 @@ class OutboxStore:
             if self._fast is not None:
                 self._fast.close()
             self._db.close()
+
+
+def _insert(
+    db: sqlite3.Connection, rows: list[tuple[str, bytes]], dead: Sequence[DeadLetter]
+) -> None:
+    """Insert ``rows`` into the outbox and ``dead`` into the dead letters (in the caller's
+    transaction)."""
+    db.executemany(_INSERT, rows)
+    if dead:
+        db.executemany("INSERT INTO dead_letter (id, event, error, time) VALUES (?, ?, ?, ?)", dead)

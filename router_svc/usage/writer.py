@@ -17,6 +17,12 @@ when the file takes them), counted in ``not_durable`` and logged once per episod
 bound cannot cover: a commit made on the loop is a ``write()`` nothing can interrupt, so a disk
 that stalls that ``write()`` stalls the loop with it (the timeout bounds lock contention and
 commits in the thread, not a stalled ``write()`` on the loop).
+
+One record never holds the others back: each event of a group is converted on its own, and one
+that cannot be (:func:`~.records.to_record` refuses it) is written to the file's dead letters
+in the same transaction as the rest (:mod:`.dead_letter`), so it is durable and its barrier is
+released like theirs. Once converted, a group is ids and bytes, which the file takes or refuses
+as a whole: a failing file keeps every record in memory, as above.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 
+from .dead_letter import DeadLetter, dead_letter_row
 from .event import UsageEvent
 from .records import to_record
 from .store import OutboxStore
@@ -47,13 +54,15 @@ _CHECKPOINT_EVERY = 256
 class WriterStats:
     """Counters of the writer (read by the outbox's stats)."""
 
-    __slots__ = ("commits", "not_durable")
+    __slots__ = ("commits", "dead_letters", "not_durable")
 
     def __init__(self) -> None:
         # Transactions that wrote records to the file.
         self.commits = 0
         # Answers that went out before their records were in the file (file late or failing).
         self.not_durable = 0
+        # Events that could not be made records, written to the dead letters instead.
+        self.dead_letters = 0
 
 
 class OutboxWriter:
@@ -181,15 +190,15 @@ class OutboxWriter:
         if not batch:
             return True
         try:
-            rows = _rows(batch)
-            if not self._store.append_nowait(rows):
+            rows, dead = _rows(batch)
+            if not self._store.append_nowait(rows, dead):
                 return False
         except Exception:  # sqlite3.Error, or anything else: the records stay pending
             log.exception("usage outbox: cannot write %d records; keeping them", len(batch))
             self._degrade()
             return False
         self._pending = []
-        self._committed(len(batch))
+        self._committed(len(batch), len(rows), dead)
         return True
 
     async def persist(self) -> None:
@@ -201,12 +210,12 @@ class OutboxWriter:
             # Counted while the file write runs, so depth (and flush) never sees them as gone.
             self._persisting = len(batch)
             try:
-                rows = _rows(batch)
+                rows, dead = _rows(batch)
                 # On the loop when the file is free (a write() to the OS, ~20 µs: far less
                 # than a hop to a thread and back); in a thread when it is busy, so a lock
                 # held elsewhere never stalls the loop.
-                if not self._store.append_nowait(rows):
-                    await asyncio.to_thread(self._store.append, rows)
+                if not self._store.append_nowait(rows, dead):
+                    await asyncio.to_thread(self._store.append, rows, dead)
             except Exception:  # sqlite3.Error, or anything else: the batch is never lost
                 self._persisting = 0
                 self._pending[:0] = batch
@@ -216,17 +225,27 @@ class OutboxWriter:
                 self._degrade()
                 return
             self._persisting = 0
-            self._committed(len(batch))
+            self._committed(len(batch), len(rows), dead)
 
-    def _committed(self, count: int) -> None:
-        """``count`` more of the earliest pending records are in the file: count them, wake
-        the shipper and the barriers they complete."""
+    def _committed(self, count: int, stored: int, dead: list[DeadLetter]) -> None:
+        """``count`` more of the earliest pending events are in the file, ``stored`` of them
+        as records to ship and ``dead`` as dead letters: count them, wake the shipper and the
+        barriers they complete."""
         self._written += count
         self.stats.commits += 1
+        for record_id, _, error, _ in dead:
+            log.error(
+                "usage outbox: the usage record %s cannot be built (%s); kept in the dead "
+                "letters of the outbox file",
+                record_id,
+                error,
+            )
+        self.stats.dead_letters += len(dead)
         if self.stats.commits % _CHECKPOINT_EVERY == 0:
             # Commits on the loop never checkpoint; keep the WAL short from a thread.
             self._checkpoint = asyncio.ensure_future(asyncio.to_thread(self._store.checkpoint))
-        self._on_stored(count)
+        if stored:
+            self._on_stored(stored)
         if self._degraded:
             self._degraded = False
             log.warning("usage outbox: the file takes records again; answers wait for it")
@@ -253,6 +272,14 @@ class OutboxWriter:
                 waiter.set_result(False)
 
 
-def _rows(batch: list[UsageEvent]) -> list[tuple[str, bytes]]:
-    """The outbox rows (record id, serialised record) of ``batch``."""
-    return [(e.id, to_record(e).SerializeToString()) for e in batch]
+def _rows(batch: list[UsageEvent]) -> tuple[list[tuple[str, bytes]], list[DeadLetter]]:
+    """The outbox rows (record id, serialised record) of ``batch``, and the dead letters of
+    the events that cannot be made records (one by one: one bad event spoils no other)."""
+    rows: list[tuple[str, bytes]] = []
+    dead: list[DeadLetter] = []
+    for event in batch:
+        try:
+            rows.append((event.id, to_record(event).SerializeToString()))
+        except Exception as exc:  # whatever it is, this event alone is kept apart
+            dead.append(dead_letter_row(event, exc))
+    return rows, dead

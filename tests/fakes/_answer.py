@@ -18,6 +18,7 @@ __all__ = [
     "WireFormat",
     "dumps",
     "make_answer",
+    "patched",
     "split",
 ]
 
@@ -69,6 +70,12 @@ class Reported:
     """OpenAI-compatible: the message/delta keys carrying ``reasoning``, each the same text."""
     redacted_thinking: bool = False
     """Anthropic: a ``redacted_thinking`` block after the thinking block."""
+    usage_patch: Mapping[str, Any] | None = None
+    """The final usage's keys replaced (see ``Behavior.usage_patch`` and :func:`patched`)."""
+    start_usage_patch: Mapping[str, Any] | None = None
+    """Anthropic streaming: message_start's usage keys replaced likewise."""
+    omit_usage: bool = False
+    """OpenAI-compatible: no usage reported at all (see ``Behavior.omit_usage``)."""
     more_tool_calls: tuple[JSONObject, ...] = ()
     """OpenAI: the inputs of further calls to the chosen tool in the same answer (parallel
     tool calls), after the first."""
@@ -180,6 +187,22 @@ class WireFormat(ABC):
     @abstractmethod
     def stream_error(self, message: str, code: str) -> bytes:
         """The frame this API sends when it fails after a 200 streaming answer began."""
+
+
+def patched(usage: JSONObject, patch: Mapping[str, Any] | None) -> JSONObject:
+    """``usage`` (a copy) with each key of ``patch`` set to its value, a dotted key naming a
+    nested one (``"prompt_tokens_details.cached_tokens"``); the value ``...`` removes the key."""
+    out: JSONObject = json.loads(json.dumps(usage))
+    for path, value in (patch or {}).items():
+        *parents, key = path.split(".")
+        where = out
+        for parent in parents:
+            where = where.setdefault(parent, {})
+        if value is ...:
+            where.pop(key, None)
+        else:
+            where[key] = value
+    return out
 
 
 def split(text: str, count: int) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from tests.fakes._answer import Answer, JSONObject, Stream, WireFormat, dumps
+from tests.fakes._answer import Answer, JSONObject, Stream, WireFormat, dumps, patched
 
 __all__ = ["AnthropicMessages"]
 
@@ -63,7 +63,10 @@ class AnthropicMessages(WireFormat):
             **_message(answer),
             "content": [*_thinking_blocks(answer), _block(answer, full=True)],
             "stop_reason": answer.reported.stop_reason or _STOP[answer.stop],
-            "usage": {**_input_usage(answer), "output_tokens": answer.completion_tokens},
+            "usage": patched(
+                {**_input_usage(answer), "output_tokens": answer.completion_tokens},
+                answer.reported.usage_patch,
+            ),
         }
 
     def stream(self, answer: Answer, body: JSONObject) -> Stream:
@@ -79,6 +82,9 @@ class AnthropicMessages(WireFormat):
             if answer.reported.start_usage == "zero":
                 start["usage"] = {"input_tokens": 0, "output_tokens": 0}
             final_usage = {**_input_usage(answer, lifetimes=False), **final_usage}
+        final_usage = patched(final_usage, answer.reported.usage_patch)
+        if "usage" in start:
+            start["usage"] = patched(start["usage"], answer.reported.start_usage_patch)
         # Thinking first ("Building with extended thinking", streaming): a thinking block
         # opens empty, fills through thinking_delta events, and gets its signature in a
         # signature_delta just before its content_block_stop; a redacted_thinking block comes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -151,6 +152,19 @@ class Behavior:
     """Anthropic: a ``redacted_thinking`` block (encrypted ``data``, no text) follows the
     thinking block, as the safety systems make it ("Building with extended thinking",
     "Thinking redaction")."""
+    usage_patch: Mapping[str, Any] | None = None
+    """What a server outside the reference sends in place of some usage counts: each key of
+    the answer's final usage replaced by its value (a dotted key for a nested one, ``...``
+    removes it), e.g. ``{"prompt_tokens": 2**63}`` or ``{"prompt_tokens_details.cached_tokens":
+    "lots"}``. The usage object patched is OpenAI's ``usage`` (the answer's, the last chunk's),
+    Anthropic's message ``usage`` (streamed: message_delta's), Ollama's ``done`` object (its
+    ``prompt_eval_count`` and ``eval_count``: Ollama leaves ``prompt_eval_count`` out when the
+    prompt came from its cache, ollama/ollama#2068, #3427)."""
+    start_usage_patch: Mapping[str, Any] | None = None
+    """Anthropic streaming: message_start's ``usage`` patched likewise."""
+    omit_usage: bool = False
+    """OpenAI-compatible: no usage at all, as servers that leave ``usage`` out of the answer
+    and ignore ``stream_options.include_usage`` (no usage chunk, no ``usage: null`` keys)."""
     reject_max_tokens: bool = False
     """A request with ``max_tokens`` gets OpenAI's 400 for reasoning models (API reference,
     chat completions, ``max_tokens``: "not compatible with o-series models"; the error is

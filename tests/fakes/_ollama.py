@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from tests.fakes._answer import Answer, JSONObject, Stream, WireFormat, dumps
+from tests.fakes._answer import Answer, JSONObject, Stream, WireFormat, dumps, patched
 
 __all__ = ["OllamaChat", "tag_list"]
 
@@ -102,10 +102,11 @@ def _line(answer: Answer, message: JSONObject) -> JSONObject:
 
 
 def _final(answer: Answer) -> JSONObject:
-    return {
+    final = {
         "done": True,
         "done_reason": _DONE[answer.stop],
         **_TIMINGS,
         "prompt_eval_count": answer.prompt_tokens,
         "eval_count": answer.completion_tokens,
     }
+    return patched(final, answer.reported.usage_patch)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
-from tests.fakes._answer import Answer, JSONObject, Stream, WireFormat, dumps, split
+from tests.fakes._answer import Answer, JSONObject, Stream, WireFormat, dumps, patched, split
 
 __all__ = ["OpenAIChat", "model_list"]
 
@@ -89,7 +89,7 @@ class OpenAIChat(WireFormat):
                     "finish_reason": _FINISH[answer.stop],
                 },
             ],
-            "usage": _usage(answer),
+            **({} if answer.reported.omit_usage else {"usage": _usage(answer)}),
             "system_fingerprint": answer.reported.system_fingerprint,
             **_tier(answer),
         }
@@ -98,6 +98,7 @@ class OpenAIChat(WireFormat):
         """Role delta, content or tool-call deltas, finish chunk, usage chunk, ``[DONE]``."""
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        include_usage = include_usage and not answer.reported.omit_usage
 
         def frame(choices: list[JSONObject], usage: JSONObject | None = None) -> bytes:
             chunk: JSONObject = {
@@ -306,7 +307,7 @@ def _usage(answer: Answer) -> JSONObject:
         }
     elif reported.usage_details == "null":
         usage["prompt_tokens_details"] = usage["completion_tokens_details"] = None
-    return usage
+    return patched(usage, reported.usage_patch)
 
 
 def _tier(answer: Answer) -> JSONObject:

@@ -206,7 +206,7 @@ async def test_attempts_that_end_early_keep_their_tokens(
     # The four early-ended attempts' counts are estimates, and `costs` says so; the answered
     # request's are the upstream's.
     assert (claude["estimated"], by_model[UNPRICED]["estimated"]) == ("4", "0")
-    assert "4 requests ended before their upstream reported usage" in table
+    assert "4 requests have token counts their upstream did not report" in table
     # The gateway's usage report counts them too.
     async with httpx.AsyncClient(timeout=10) as http:
         report = (

@@ -131,6 +131,14 @@ INVALID = [
         "cache_write_tokens", _set("cache_write_tokens", -1), id="negative-cache-write-tokens"
     ),
     pytest.param("reasoning_tokens", _set("reasoning_tokens", -1), id="negative-reasoning-tokens"),
+    # Above llmrouter.field_limits.MAX_TOKEN_COUNT (10^12; total_tokens twice it): beyond it
+    # the ledger's sums could overflow a 64-bit integer.
+    pytest.param("prompt_tokens", _set("prompt_tokens", 10**12 + 1), id="prompt-tokens-too-many"),
+    pytest.param("total_tokens", _set("total_tokens", 2 * 10**12 + 1), id="total-tokens-too-many"),
+    pytest.param(
+        "cache_read_tokens", _set("cache_read_tokens", 2**62), id="cache-read-tokens-too-many"
+    ),
+    pytest.param("reasoning_tokens", _set("reasoning_tokens", 2**63 - 1), id="reasoning-at-int64"),
     pytest.param("cost_usd", _set("cost_usd", -0.01), id="negative-cost"),
     pytest.param("cost_usd", _set("cost_usd", math.nan), id="nan-cost"),
     pytest.param("status", _set("status", pb.USAGE_STATUS_UNSPECIFIED), id="unspecified-status"),
@@ -182,6 +190,20 @@ async def test_the_error_message_names_the_record_and_field(metrics: Metrics) ->
         await metrics.record(*records)
 
     assert caught.value.details() == "records[3] (id 'r1:1'): prompt_tokens must be >= 0"
+
+
+async def test_a_count_above_the_bound_is_named_with_the_bound(metrics: Metrics) -> None:
+    records = [usage_record("r0:1"), usage_record("r1:1", completion_tokens=10**15)]
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await metrics.record(*records)
+
+    assert caught.value.details() == (
+        "records[1] (id 'r1:1'): completion_tokens must be at most 1000000000000"
+    )
+    # At the bound, a record is stored.
+    stored = await metrics.record(usage_record("r2:1", prompt_tokens=10**12))
+    assert stored.inserted_count == 1
 
 
 async def test_every_violation_of_a_batch_is_listed(metrics: Metrics) -> None:

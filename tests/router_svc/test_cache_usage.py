@@ -19,9 +19,9 @@ import pytest
 from llmrouter.v1 import chat_pb2, metrics_service_pb2, router_service_pb2
 from router_svc.chat import ChatRequest, Message, StreamEnd, TokenUsage
 from router_svc.config import RetryConfig
+from router_svc.errors import MalformedResponse
 from router_svc.pricing import KnownPrices, lookup_prices
 from router_svc.providers import Provider, ProviderCall, create_provider
-from router_svc.providers.lenient import Garbled
 from tests.fakes import Behavior, FakeUpstream
 
 from .conftest import FakeMetrics, fake_providers, model, wait_for
@@ -95,21 +95,28 @@ async def test_openai_usage_details_are_decoded_streamed_or_not(
     ],
     ids=["details-not-an-object", "cached-a-string", "reasoning-a-float"],
 )
-async def test_an_ill_typed_usage_detail_is_a_malformed_answer(
+async def test_an_unreadable_usage_detail_malforms_an_answer_but_keeps_the_readable_counts(
     openai: Any, usage: dict[str, Any]
 ) -> None:
-    # Unary: the decoder's TypeError is what complete() turns into MALFORMED_RESPONSE (the
-    # request fails over); streamed, the usage chunk is a garbled one (the lenient rules).
+    """Unary: MALFORMED_RESPONSE (the request fails over), its failed attempt billed the
+    prompt and completion the upstream reported, marked estimated (the unreadable detail
+    counts as 0). Streamed after content: the usage chunk is read, not skipped; the same
+    counts are billed, marked estimated. Before: the chunk was skipped whole, and the
+    router's estimates billed as reported."""
     answer = {
         "choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}],
         "usage": usage,
     }
-    with pytest.raises(TypeError):
-        openai.decode(ProviderCall("m", REQUEST, 5.0), answer)
+    with pytest.raises(MalformedResponse) as caught:
+        openai.read_answer(ProviderCall("m", REQUEST, 5.0), orjson.dumps(answer))
+    assert caught.value.usage == TokenUsage(5, 1, estimated=True)
     decoder = openai.decoder(ProviderCall("m", REQUEST, 5.0))
     decoder.feed(orjson.dumps({"choices": [{"delta": {"content": "hi"}}]}).decode())
-    with pytest.raises(Garbled):
-        decoder.feed(orjson.dumps({"choices": [], "usage": usage}).decode())
+    decoder.feed(orjson.dumps({"choices": [{"delta": {}, "finish_reason": "stop"}]}).decode())
+    decoder.feed(orjson.dumps({"choices": [], "usage": usage}).decode())
+    end = decoder.finished()
+    assert end is not None
+    assert end.usage == TokenUsage(5, 1, estimated=True)
 
 
 def chat() -> chat_pb2.ChatRequest:

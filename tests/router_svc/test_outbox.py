@@ -107,11 +107,12 @@ async def test_bound_drops_and_counts(
 
 
 class PickyMetrics(FakeMetrics):
-    """Rejects batches holding a record with a negative token count, like the real service."""
+    """Rejects batches holding a record with a negative cost, like the real service (the
+    router's conversion passes costs on: token counts out of range it refuses itself)."""
 
     async def RecordUsage(self, request, context):  # type: ignore[no-untyped-def]
-        if any(r.prompt_tokens < 0 for r in request.records):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "records[0].prompt_tokens")
+        if any(r.cost_usd < 0 for r in request.records):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "records[0].cost_usd")
         return await super().RecordUsage(request, context)
 
 
@@ -130,7 +131,7 @@ async def test_invalid_records_are_set_aside_not_blocking(tmp_path: Path) -> Non
     )
     await outbox.start()
     outbox.submit(event(1))
-    outbox.submit(event(2, prompt_tokens=-1))
+    outbox.submit(event(2, cost_usd=-1.0))
     outbox.submit(event(3))
     await outbox.flush()
     assert sorted(picky.records) == ["req-1:1", "req-3:1"]

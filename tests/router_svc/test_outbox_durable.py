@@ -11,7 +11,7 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import pytest
 
 from llmrouter.serving import GrpcServer
 from router_svc.usage import UsageOutbox
+from router_svc.usage.dead_letter import DeadLetter
 from router_svc.usage.store import OutboxStore
 from router_svc.usage.writer import OutboxWriter
 
@@ -161,11 +162,11 @@ class FailsOnce(OutboxStore):
 
     failures = 1
 
-    def append_nowait(self, rows: list[tuple[str, bytes]]) -> bool:
+    def append_nowait(self, rows: list[tuple[str, bytes]], dead: Sequence[DeadLetter] = ()) -> bool:
         if self.failures:
             self.failures -= 1
             raise OSError("disk went away for a moment")
-        return super().append_nowait(rows)
+        return super().append_nowait(rows, dead)
 
 
 async def test_a_write_failing_with_any_error_keeps_its_records(
