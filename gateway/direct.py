@@ -26,7 +26,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.observability import GatewayMetrics
-from gateway.web import request_id_headers
+from gateway.web import request_id_headers, with_request_ids
 
 __all__ = ["DirectHandler", "GatewayApp"]
 
@@ -72,12 +72,7 @@ class GatewayApp(Starlette):
             if message["type"] == "http.response.start":
                 response_started = True
                 metrics.observe(path, method, message["status"], time.perf_counter() - started)
-                headers = list(message.get("headers", []))
-                if any(k == b"x-request-id" for k, _ in headers):  # the router's id
-                    headers += extra[1:]
-                else:
-                    headers += extra
-                message = {**message, "headers": headers}
+                message = with_request_ids(message, extra)
             await send(message)
 
         scope["app"] = self  # as Starlette sets it, for request.app

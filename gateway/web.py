@@ -24,6 +24,7 @@ __all__ = [
     "request_id",
     "request_id_headers",
     "too_large",
+    "with_request_ids",
 ]
 
 
@@ -57,15 +58,19 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if any(k == b"x-request-id" for k, _ in headers):  # the router's id
-                    headers += extra[1:]
-                else:
-                    headers += extra
-                message = {**message, "headers": headers}
+                message = with_request_ids(message, extra)
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+def with_request_ids(start: Message, extra: list[tuple[bytes, bytes]]) -> Message:
+    """The ``http.response.start`` message ``start`` with the request-id headers ``extra`` (from
+    :func:`request_id_headers`) added; ``x-request-id`` is not added again when the response
+    already has one (the router's id)."""
+    headers = list(start.get("headers", []))
+    headers += extra[1:] if any(k == b"x-request-id" for k, _ in headers) else extra
+    return {**start, "headers": headers}
 
 
 def request_id_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
