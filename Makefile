@@ -14,7 +14,7 @@ PIP_TOOLS := pip-tools==7.6.2
 PEERS_VENV := .bench-peers-venv
 PEERS_LOCK := requirements/bench-peers.txt
 
-.PHONY: help venv browser run test soak lint typecheck protos bench bench-peers lock \
+.PHONY: help venv browser run test soak lint typecheck protos client bench bench-peers lock \
 	screenshots clean
 
 help:
@@ -22,6 +22,7 @@ help:
 	@echo "make test       set up .venv and run the whole test suite (lint and type checks included)"
 	@echo "make soak       the reliability scenarios (tests/reliability) at soak counts, minutes long"
 	@echo "make protos     regenerate the committed gRPC stubs from protos/llmrouter/v1/*.proto"
+	@echo "make client     build dist/llmrouter_client-*.whl: the typed stubs alone (grpcio, protobuf)"
 	@echo "make lint       ruff;  make typecheck: mypy --strict"
 	@echo "make bench      benchmarks (not tests): gateway overhead, throughput, streaming, ingest"
 	@echo "make bench-peers  the same upstream behind the floor, llmrouter and LiteLLM's proxy"
@@ -89,6 +90,13 @@ typecheck: $(STAMP)
 protos: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I protos --python_out=protos --pyi_out=protos \
 		--grpc_python_out=protos $(PROTOS)
+
+# The client distribution (clients/python): the stubs alone, built by the pinned setuptools,
+# offline. Its build/ goes first: setuptools would ship a stub deleted since from there.
+client: $(STAMP)
+	rm -rf clients/python/build
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation --no-index -w dist clients/python
+	@ls dist/llmrouter_client-*.whl
 
 WRK := command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || true
 
