@@ -23,7 +23,7 @@ help:
 	@echo "make soak       the reliability scenarios (tests/reliability) at soak counts, minutes long"
 	@echo "make protos     regenerate the committed gRPC stubs from protos/llmrouter/v1/*.proto"
 	@echo "make client     build dist/llmrouter_client-*.whl: the typed stubs alone (grpcio, protobuf)"
-	@echo "make lint       ruff;  make typecheck: mypy --strict"
+	@echo "make lint       ruff;  make typecheck: mypy --strict (packages and examples/)"
 	@echo "make bench      benchmarks (not tests): gateway overhead, throughput, streaming, ingest"
 	@echo "make bench-peers  the same upstream behind the floor, llmrouter and LiteLLM's proxy"
 	@echo "make lock       re-resolve requirements/*.txt (UPGRADE=1: newest allowed releases)"
@@ -73,6 +73,7 @@ test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy examples
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # tests/reliability runs inside `make test` at small counts; LLMROUTER_SOAK=1 scales them up
@@ -84,8 +85,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The packages (pyproject.toml's [tool.mypy]), then examples/ against the installed stubs.
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy examples
 
 protos: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I protos --python_out=protos --pyi_out=protos \

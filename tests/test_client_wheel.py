@@ -22,7 +22,8 @@ import subprocess
 import sys
 import tomllib
 import zipfile
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,6 +46,7 @@ _LOCK_ENTRY = re.compile(
     r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)(?:\s*\\\n\s+--hash=sha256:[0-9a-f]{64})+", re.M
 )
 TOKEN_ENV = "LLMROUTER_TEST_CLIENT_TOKEN"
+TOKEN = "client-wheel-token-0123456789"
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -145,15 +147,54 @@ def client_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return wheel
 
 
-@pytest.fixture(scope="module")
-def client_venv(client_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new venv (no pip, no system site-packages) with the client and its runtime only."""
-    venv = tmp_path_factory.mktemp("client-venv") / "venv"
-    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], venv.parent)
+def new_venv(wheel: Path, folder: Path, extra: str, names: Iterable[str]) -> Path:
+    """A new venv in ``folder`` (no pip, no system site-packages) holding ``wheel`` with
+    ``extra`` and the lock's ``names``."""
+    venv = folder / "venv"
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], folder)
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     wheels = dependency_wheels(cache / "llmrouter-tests" / "client-wheels")
-    install(venv, client_wheel, wheels, "", RUNTIME)
+    install(venv, wheel, wheels, extra, names)
     return venv
+
+
+@pytest.fixture(scope="module")
+def client_venv(client_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The client and its runtime (grpcio, protobuf) only."""
+    return new_venv(client_wheel, tmp_path_factory.mktemp("client-venv"), "", RUNTIME)
+
+
+@asynccontextmanager
+async def real_router(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """A router on the built-in simulated models that takes TOKEN only; its address."""
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    config = replace(
+        RouterConfig(),
+        port=0,
+        prometheus_port=0,
+        metrics_address=f"127.0.0.1:{free_port()}",  # nothing listens: usage stays queued
+        outbox_path=str(tmp_path / "outbox.sqlite3"),
+        state_path=str(tmp_path / "state.json"),
+        auth_tokens=(TokenGrant(TOKEN_ENV, ("inference",)),),
+    )
+    router = await start(config)
+    try:
+        yield f"127.0.0.1:{router.port}"
+    finally:
+        await router.stop(grace=1)
+
+
+async def run_in(venv: Path, script: Path, *args: str) -> tuple[int, str, str]:
+    """``python -I script ARGS`` in ``venv`` (isolated mode: no PYTHON* variables, no user
+    site, not even the script's folder on the path), TOKEN in its environment."""
+    env = child_env({"TOKEN": TOKEN, "LLMROUTER_INFERENCE_TOKEN": TOKEN})
+    process = await asyncio.create_subprocess_exec(
+        str(venv / "bin/python"), "-I", str(script), *args, cwd=script.parent, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
 
 def test_wheel_holds_the_typed_stubs_and_nothing_else(client_wheel: Path) -> None:
@@ -240,30 +281,11 @@ print(json.dumps({
 async def test_stubs_call_a_real_router_from_a_venv_without_the_servers(
     client_venv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(TOKEN_ENV, "client-wheel-token-0123456789")
-    config = replace(
-        RouterConfig(),
-        port=0,
-        prometheus_port=0,
-        metrics_address=f"127.0.0.1:{free_port()}",  # nothing listens: Route records nothing
-        outbox_path=str(tmp_path / "outbox.sqlite3"),
-        state_path=str(tmp_path / "state.json"),
-        auth_tokens=(TokenGrant(TOKEN_ENV, ("inference",)),),
-    )
-    router = await start(config)
-    try:
-        script = tmp_path / "route.py"
-        script.write_text(ROUTE_SCRIPT)
-        # -I: isolated mode, no PYTHON* variables, no user site, not even the script's folder.
-        process = await asyncio.create_subprocess_exec(
-            str(client_venv / "bin/python"), "-I", str(script), f"127.0.0.1:{router.port}",
-            cwd=tmp_path, env=child_env({"TOKEN": "client-wheel-token-0123456789"}),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        out, err = await asyncio.wait_for(process.communicate(), 60)
-    finally:
-        await router.stop(grace=1)
-    assert process.returncode == 0, err.decode()
+    script = tmp_path / "route.py"
+    script.write_text(ROUTE_SCRIPT)
+    async with real_router(tmp_path, monkeypatch) as target:
+        code, out, err = await run_in(client_venv, script, target)
+    assert code == 0, err
     seen = json.loads(out)
     assert seen["candidates"] == ["sim-small", "sim-large"]
     assert seen["category"]
@@ -297,3 +319,25 @@ def test_installed_stubs_are_typed(client_venv: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     assert 'expression has type "str", variable has type "int"' in done.stdout
+
+
+async def test_example_client_runs_with_the_client_alone(
+    client_wheel: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/client.py needs `llmrouter-client[status]` and nothing of the servers: an
+    answer, a stream, and an error read from its ErrorInfo."""
+    venv = new_venv(client_wheel, tmp_path, "[status]", (*RUNTIME, *STATUS))
+    script = tmp_path / "client.py"
+    shutil.copy2(ROOT / "examples/client.py", script)
+    async with real_router(tmp_path, monkeypatch) as target:
+        answer = await run_in(venv, script, "--target", target, "--model", "sim-small", "hi")
+        streamed = await run_in(venv, script, "--target", target, "--stream", "hi")
+        unknown = await run_in(venv, script, "--target", target, "--model", "nope", "hi")
+    for code, out, err in (answer, streamed):
+        assert code == 0, err
+        assert "[simulated" in out
+        assert re.search(r"^model=sim-small provider=simulated id=[0-9a-f]{32} ", err), err
+    code, out, err = unknown
+    assert (code, out) == (1, "")
+    assert err.startswith("error: NOT_FOUND: ")
+    assert "[reason MODEL_NOT_FOUND" in err
