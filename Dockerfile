@@ -6,7 +6,7 @@ WORKDIR /app
 # fetched that the lock does not name). Rebuilt from this layer only when the lock changes.
 COPY requirements/runtime.txt ./requirements/
 RUN pip install --no-cache-dir --require-hashes -r requirements/runtime.txt
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY protos ./protos
 COPY llmrouter ./llmrouter
 COPY router_svc ./router_svc

@@ -20,7 +20,7 @@ PHOENIX_LOCK := requirements/phoenix.txt
 PHOENIX_PORT ?= 6006
 PHOENIX_GRPC_PORT ?= 4317
 
-.PHONY: help venv browser run test soak lint typecheck protos bench bench-peers lock \
+.PHONY: help venv browser run test soak lint typecheck protos client bench bench-peers lock \
 	screenshots phoenix clean
 
 help:
@@ -28,7 +28,8 @@ help:
 	@echo "make test       set up .venv and run the whole test suite (lint and type checks included)"
 	@echo "make soak       the reliability scenarios (tests/reliability) at soak counts, minutes long"
 	@echo "make protos     regenerate the committed gRPC stubs from protos/llmrouter/v1/*.proto"
-	@echo "make lint       ruff;  make typecheck: mypy --strict"
+	@echo "make client     build dist/llmrouter_client-*.whl: the typed stubs alone (grpcio, protobuf)"
+	@echo "make lint       ruff;  make typecheck: mypy --strict (packages and examples/)"
 	@echo "make bench      benchmarks (not tests): gateway overhead, throughput, streaming, ingest"
 	@echo "make bench-peers  the same upstream behind the floor, llmrouter and LiteLLM's proxy"
 	@echo "make lock       re-resolve requirements/*.txt (UPGRADE=1: newest allowed releases)"
@@ -79,6 +80,7 @@ test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy examples
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # tests/reliability runs inside `make test` at small counts; LLMROUTER_SOAK=1 scales them up
@@ -90,12 +92,21 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The packages (pyproject.toml's [tool.mypy]), then examples/ against the installed stubs.
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy examples
 
 protos: $(STAMP)
 	$(PY) -m grpc_tools.protoc -I protos --python_out=protos --pyi_out=protos \
 		--grpc_python_out=protos $(PROTOS)
+
+# The client distribution (clients/python): the stubs alone, built by the pinned setuptools,
+# offline. Its build/ goes first: setuptools would ship a stub deleted since from there.
+client: $(STAMP)
+	rm -rf clients/python/build
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation --no-index -w dist clients/python
+	@ls dist/llmrouter_client-*.whl
 
 WRK := command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk >/dev/null; } || true
 
