@@ -13,9 +13,15 @@ PIP_TOOLS := pip-tools==7.6.2
 # `make bench-peers` runs LiteLLM's proxy from its own venv, never from .venv.
 PEERS_VENV := .bench-peers-venv
 PEERS_LOCK := requirements/bench-peers.txt
+# `make phoenix` runs Arize Phoenix, a local trace viewer, from its own venv, never from .venv.
+PHOENIX_VENV := .phoenix-venv
+PHOENIX_LOCK := requirements/phoenix.txt
+# Phoenix's UI and OTLP/HTTP (/v1/traces) port, and its OTLP/gRPC port.
+PHOENIX_PORT ?= 6006
+PHOENIX_GRPC_PORT ?= 4317
 
 .PHONY: help venv browser run test soak lint typecheck protos client bench bench-peers lock \
-	screenshots clean
+	screenshots phoenix clean
 
 help:
 	@echo "make run        set up .venv and start gateway, router and metrics (SQLite, simulated provider)"
@@ -28,6 +34,7 @@ help:
 	@echo "make bench-peers  the same upstream behind the floor, llmrouter and LiteLLM's proxy"
 	@echo "make lock       re-resolve requirements/*.txt (UPGRADE=1: newest allowed releases)"
 	@echo "make screenshots  run tests/dashboard and write its pages to docs/dashboard-*.png"
+	@echo "make phoenix    a local trace viewer (Arize Phoenix): UI on 127.0.0.1:6006, OTLP on 4317"
 
 # A new lock means a new venv: built from scratch, it holds exactly the lock's set (pip and
 # the build backend included), checked against each pinned hash. Only pip is needed.
@@ -120,6 +127,25 @@ bench-peers: $(STAMP) $(PEERS_VENV)/.installed
 	@$(WRK)
 	$(PY) bench/run.py --peers $(BENCH_ARGS)
 
+$(PHOENIX_VENV)/.installed: $(PHOENIX_LOCK)
+	rm -rf $(PHOENIX_VENV)
+	$(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/python -m pip install --quiet --require-hashes -r $(PHOENIX_LOCK)
+	@touch $@
+
+# Not part of `make run` or `make test`. The UI and OTLP/HTTP listen on loopback only; OTLP/gRPC
+# listens on every interface (Phoenix binds [::] whatever PHOENIX_HOST says): see README,
+# "Traces and metrics". Traces are kept in data/phoenix (SQLite). A trace viewer only: nothing
+# fetched from the internet (no telemetry pixels) and no assistant agent (it has a server-side
+# shell tool).
+phoenix: $(PHOENIX_VENV)/.installed
+	@mkdir -p data/phoenix
+	PHOENIX_HOST=127.0.0.1 PHOENIX_PORT=$(PHOENIX_PORT) PHOENIX_GRPC_PORT=$(PHOENIX_GRPC_PORT) \
+		PHOENIX_WORKING_DIR="$(CURDIR)/data/phoenix" PHOENIX_ALLOW_EXTERNAL_RESOURCES=false \
+		PHOENIX_TELEMETRY_ENABLED=false PHOENIX_DISABLE_AGENT_ASSISTANT=true \
+		PHOENIX_AGENTS_DISABLE_BASH=true PHOENIX_LOG_MIGRATIONS=false \
+		$(PHOENIX_VENV)/bin/phoenix serve
+
 # Re-resolves requirements/*.txt from pyproject.toml and requirements/*.in, keeping every pin
 # that still fits; UPGRADE=1 moves all to the newest allowed, UPGRADE_PACKAGE=name just one.
 # An upgrade is a commit of its own, with `make bench` figures from before and after.
@@ -134,4 +160,4 @@ screenshots: $(STAMP) browser
 	LLMROUTER_SCREENSHOTS=docs $(PY) -m pytest tests/dashboard -q
 
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) $(PEERS_VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) $(PEERS_VENV) $(PHOENIX_VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from llmrouter.access import is_loopback
 from llmrouter.config import ConfigError, load_section, read_file
@@ -29,6 +30,7 @@ from llmrouter.sizes import (
 __all__ = [
     "ADMIN_API_KEYS_ENV",
     "API_KEYS_ENV",
+    "TRACE_ID",
     "ApiKeyConfig",
     "GatewayConfig",
     "hash_key",
@@ -44,6 +46,10 @@ _KEY_ID = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _URL = re.compile(r"https?://[^\s/?#]+(?:/[^\s?#]*)?")
+# A link for the browser: path, query and fragment allowed (SPA viewers route by fragment).
+_LINK = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?")
+# What GatewayConfig.trace_url replaces with a hex trace id.
+TRACE_ID = "{trace_id}"
 _ADDRESS = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})")
 
 
@@ -139,8 +145,13 @@ class GatewayConfig:
     # TLS towards the metrics service.
     metrics_tls: ClientTls = field(default_factory=ClientTls)
     # Jaeger UI as the operator's browser reaches it: the dashboard links each fallback event
-    # to {jaeger_url}/trace/{trace_id}. Empty shows no links.
+    # to {jaeger_url}/trace/{trace_id}. Empty shows no links (unless trace_url is set).
     jaeger_url: str = "http://localhost:16686"
+    # The dashboard's trace link as a template, for any trace viewer: an http:// or https://
+    # URL with {trace_id} (32 hex digits) in it, e.g. Phoenix's
+    # "http://localhost:6006/projects/UHJvamVjdDox/traces/{trace_id}". Set, it wins over
+    # jaeger_url; empty: jaeger_url's link.
+    trace_url: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -185,6 +196,8 @@ class GatewayConfig:
             raise ConfigError(
                 f"jaeger_url: expected an http:// or https:// URL, got {self.jaeger_url!r}"
             )
+        if self.trace_url:
+            _check_trace_url(self.trace_url)
         seen_ids: set[str] = set()
         seen_digests: set[str] = set()
         for i, key in enumerate(self.api_keys):
@@ -194,6 +207,26 @@ class GatewayConfig:
             if key.sha256 and key.sha256.lower() in seen_digests:
                 raise ConfigError(f"api_keys[{i}].sha256: the same key is configured twice")
             seen_digests.add(key.sha256.lower())
+
+    def trace_link(self) -> str:
+        """The dashboard's trace link template (``{trace_id}`` in it), or "" for no links."""
+        if self.trace_url:
+            return self.trace_url
+        if self.jaeger_url:
+            return self.jaeger_url.rstrip("/") + "/trace/" + TRACE_ID
+        return ""
+
+
+def _check_trace_url(template: str) -> None:
+    if TRACE_ID not in template:
+        raise ConfigError(f"trace_url: must contain {TRACE_ID}, got {template!r}")
+    if not _LINK.fullmatch(template.replace(TRACE_ID, "0" * 32)):
+        raise ConfigError(
+            f"trace_url: expected an http:// or https:// URL with {TRACE_ID} after the host, "
+            f"got {template!r}"
+        )
+    if TRACE_ID in urlsplit(template).netloc:
+        raise ConfigError(f"trace_url: {TRACE_ID} must not be in the host, got {template!r}")
 
 
 def _check_address(address: str, name: str) -> None:

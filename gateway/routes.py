@@ -157,6 +157,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         current,
         options.clock,
         jaeger_url=config.jaeger_url,
+        trace_link=config.trace_link(),
         router_replicas=len(config.router_addresses),
         monotonic=options.monotonic,
     )

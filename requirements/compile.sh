@@ -5,6 +5,7 @@
 #   requirements/lock.txt     runtime + dev + bootstrap.in: make venv/run/test/bench, CI
 #   requirements/runtime.txt  runtime + bootstrap.in: the Docker image
 #   requirements/bench-peers.txt  bench-peers.in: .bench-peers-venv of `make bench-peers` only
+#   requirements/phoenix.txt  phoenix.in: .phoenix-venv of `make phoenix` only
 #
 # Versions already pinned are kept (pip-compile prefers the pins in its output file); only
 # what pyproject.toml no longer allows moves. UPGRADE=1 re-resolves everything to the newest
@@ -23,7 +24,7 @@ if [ -n "${UPGRADE_PACKAGE:-}" ]; then upgrade="--upgrade-package ${UPGRADE_PACK
 # A file whose content does not change keeps its time, so `make` does not rebuild .venv.
 before=$(mktemp -d)
 trap 'rm -rf "$before"' EXIT
-for file in lock.txt runtime.txt bench-peers.txt; do
+for file in lock.txt runtime.txt bench-peers.txt phoenix.txt; do
   if [ -f "requirements/$file" ]; then cp -p "requirements/$file" "$before/"; fi
 done
 
@@ -36,8 +37,10 @@ cp requirements/lock.txt requirements/runtime.txt
 
 # shellcheck disable=SC2086
 "$compile" $flags $upgrade -o requirements/bench-peers.txt requirements/bench-peers.in
+# shellcheck disable=SC2086
+"$compile" $flags $upgrade -o requirements/phoenix.txt requirements/phoenix.in
 
-for file in lock.txt runtime.txt bench-peers.txt; do
+for file in lock.txt runtime.txt bench-peers.txt phoenix.txt; do
   if cmp -s "$before/$file" "requirements/$file"; then
     touch -r "$before/$file" "requirements/$file"
   fi
@@ -52,6 +55,7 @@ if [ -n "$differ" ]; then
   echo "lock: runtime.txt pins versions that lock.txt does not: $differ" >&2
   exit 1
 fi
-for file in requirements/lock.txt requirements/runtime.txt requirements/bench-peers.txt; do
+for file in requirements/lock.txt requirements/runtime.txt requirements/bench-peers.txt \
+  requirements/phoenix.txt; do
   echo "lock: $(pins "$file" | wc -l) packages in $file"
 done

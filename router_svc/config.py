@@ -175,6 +175,10 @@ class RouterConfig:
     record_usage: bool = True
     # Record prompts and completions on attempt spans (off: content never leaves the process).
     capture_content: bool = False
+    # Add OpenInference attributes (span kind LLM, llm.model_name, llm.token_count.*,
+    # llm.cost.*) beside the GenAI ones on attempt spans, for viewers that read only those
+    # (Arize Phoenix); prompts and answers among them only with capture_content.
+    openinference: bool = False
     # Port of the Prometheus /metrics endpoint (0 disables it).
     prometheus_port: int = 9101
     # Retries, backoff and deadlines.

@@ -15,7 +15,14 @@ from .policies import BreakerPolicy
 from .pricing import KnownPrices, lookup_context_window, lookup_prices, provider_hint
 from .providers.base import Provider
 
-__all__ = ["ModelEntry", "Prices", "Registry", "resolve_context_window", "resolve_prices"]
+__all__ = [
+    "CostParts",
+    "ModelEntry",
+    "Prices",
+    "Registry",
+    "resolve_context_window",
+    "resolve_prices",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -87,6 +94,56 @@ class ModelEntry:
             + hour * (2 * input_price if hour_price is None else hour_price)
             + usage.completion_tokens * self.output_price_per_million
         ) / 1_000_000
+
+    def cost_parts(self, usage: TokenUsage) -> CostParts:
+        """:meth:`cost` by part, for span attributes (``router.openinference``): the same
+        rates, so the parts add up to :meth:`cost`."""
+        read, write = usage.cache_read_tokens, usage.cache_write_tokens
+        hour = min(usage.cache_write_1h_tokens, write)
+        input_price = self.input_price_per_million
+        read_price = self.cache_read_price_per_million
+        write_price = self.cache_write_price_per_million
+        hour_price = self.cache_write_1h_price_per_million
+        output_price = self.output_price_per_million
+        return CostParts(
+            input_usd=max(usage.prompt_tokens - read - write, 0) * input_price / 1_000_000,
+            cache_read_usd=read * (input_price if read_price is None else read_price) / 1_000_000,
+            cache_write_usd=(
+                (write - hour) * (input_price if write_price is None else write_price)
+                + hour * (2 * input_price if hour_price is None else hour_price)
+            )
+            / 1_000_000,
+            output_usd=usage.completion_tokens * output_price / 1_000_000,
+            reasoning_usd=min(usage.reasoning_tokens, usage.completion_tokens)
+            * output_price
+            / 1_000_000,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CostParts:
+    """The USD cost of one call by part (:meth:`ModelEntry.cost_parts`)."""
+
+    # Prompt tokens neither read from nor written to the prompt cache, at the input rate.
+    input_usd: float
+    # Prompt tokens read from the cache, at the cache-read rate.
+    cache_read_usd: float
+    # Prompt tokens written to the cache (5-minute and 1-hour writes), at their rates.
+    cache_write_usd: float
+    # Completion tokens, reasoning included, at the output rate.
+    output_usd: float
+    # The reasoning tokens' share of ``output_usd``.
+    reasoning_usd: float
+
+    @property
+    def prompt_usd(self) -> float:
+        """The whole prompt: uncached, cache reads and cache writes."""
+        return self.input_usd + self.cache_read_usd + self.cache_write_usd
+
+    @property
+    def total_usd(self) -> float:
+        """Prompt and completion."""
+        return self.prompt_usd + self.output_usd
 
 
 class Registry:

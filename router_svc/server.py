@@ -123,6 +123,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         policy,
         metrics.sink(outbox.submit if config.record_usage else None),
         capture_content=config.capture_content,
+        openinference=config.openinference,
         durable=outbox.durable if config.record_usage else no_wait,
         retry=retry,
         budgets=budgets,

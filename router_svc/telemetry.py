@@ -6,7 +6,7 @@ Prompts and completions are recorded only when ``capture_content`` is switched o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,8 @@ from opentelemetry.semconv.attributes import error_attributes, server_attributes
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from llmrouter.telemetry import tracing_enabled
+
+from . import openinference
 
 if TYPE_CHECKING:
     from .chat import ChatRequest, Message
@@ -46,8 +48,9 @@ def current_trace_id() -> str:
     return format(context.trace_id, "032x") if context.is_valid else ""
 
 
-def record_decision(decision: Decision, mode: str) -> None:
-    """The decision, and why each skipped model was skipped, on the current (RPC) span.
+def record_decision(decision: Decision, mode: str, *, openinference_kind: bool = False) -> None:
+    """The decision, and why each skipped model was skipped, on the current (RPC) span;
+    ``openinference_kind`` (``router.openinference``) marks that span an OpenInference CHAIN.
 
     Attributes rather than a span of their own: an operator sees them on the call they
     explain, and the router exports one span fewer per request.
@@ -68,6 +71,8 @@ def record_decision(decision: Decision, mode: str) -> None:
             "llmrouter.estimated_prompt_tokens": decision.estimated_prompt_tokens,
         }
     )
+    if openinference_kind:
+        span.set_attribute(openinference.SPAN_KIND, openinference.CHAIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,8 @@ class AttemptSpanInput:
     request: ChatRequest
     # Whether prompts are recorded on the span (``capture_content`` of the tracing config).
     capture_content: bool
+    # Whether OpenInference attributes go beside the GenAI ones (``router.openinference``).
+    openinference: bool = False
 
 
 def start_attempt_span(start: AttemptSpanInput) -> trace.Span | None:
@@ -100,9 +107,10 @@ def start_attempt_span(start: AttemptSpanInput) -> trace.Span | None:
     if not tracing_enabled():
         return None
     entry, request = start.entry, start.request
+    provider = _PROVIDER_NAMES.get(entry.provider.kind, entry.provider.kind)
     attributes: dict[str, Any] = {
         gen_ai.GEN_AI_OPERATION_NAME: "chat",
-        gen_ai.GEN_AI_PROVIDER_NAME: _PROVIDER_NAMES.get(entry.provider.kind, entry.provider.kind),
+        gen_ai.GEN_AI_PROVIDER_NAME: provider,
         gen_ai.GEN_AI_REQUEST_MODEL: entry.upstream_model,
         "llmrouter.model": entry.name,
         "llmrouter.provider": entry.provider.name,
@@ -122,8 +130,13 @@ def start_attempt_span(start: AttemptSpanInput) -> trace.Span | None:
         attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = request.output_limit
     if request.temperature is not None:
         attributes[gen_ai.GEN_AI_REQUEST_TEMPERATURE] = request.temperature
-    if start.capture_content:
-        attributes["gen_ai.input.messages"] = _messages_json(request.messages)
+    messages = _messages_json(request.messages) if start.capture_content else None
+    if messages is not None:
+        attributes["gen_ai.input.messages"] = messages
+    if start.openinference:
+        attributes.update(
+            openinference.request_attributes(request, entry.upstream_model, provider, messages)
+        )
     return _tracer.start_span(
         f"chat {entry.upstream_model}", kind=SpanKind.CLIENT, attributes=attributes
     )
@@ -139,8 +152,10 @@ def attempt_succeeded(
     cost_usd: float,
     ttft_s: float | None,
     output_text: str | None = None,
+    openinference_attributes: Mapping[str, Any] | None = None,
 ) -> None:
-    """Close a successful attempt's span with usage and cost."""
+    """Close a successful attempt's span with usage and cost; ``openinference_attributes``: the
+    OpenInference attributes of the result (``router.openinference``), None when off."""
     if span is None:
         return
     span.set_attributes(
@@ -156,6 +171,8 @@ def attempt_succeeded(
         span.set_attribute("llmrouter.time_to_first_token_s", ttft_s)
     if output_text is not None:
         span.set_attribute("gen_ai.output.messages", output_text)
+    if openinference_attributes is not None:
+        span.set_attributes(openinference_attributes)
     span.end()
 
 

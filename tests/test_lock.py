@@ -15,7 +15,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "requirements"
-LOCKS = ("lock.txt", "runtime.txt", "bench-peers.txt")
+LOCKS = ("lock.txt", "runtime.txt", "bench-peers.txt", "phoenix.txt")
 _ENTRY = re.compile(
     r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)((?:\s*\\\n\s+--hash=sha256:[0-9a-f]{64})*)", re.M
 )

@@ -38,6 +38,7 @@ from starlette.responses import Response
 
 from gateway import translate
 from gateway.channels import Upstreams
+from gateway.config import TRACE_ID
 from gateway.context import RequestContext
 from gateway.dashboard import figures
 from gateway.errors import InvalidRequest, from_rpc_error
@@ -87,6 +88,7 @@ class DashboardSummary:
         clock: Clock,
         *,
         jaeger_url: str,
+        trace_link: str,
         router_replicas: int,
         past_days_ttl_s: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
@@ -94,6 +96,8 @@ class DashboardSummary:
         self._upstreams = upstreams
         self._clock = clock
         self._jaeger_url = jaeger_url.rstrip("/")
+        # GatewayConfig.trace_link(): a URL with {trace_id} in it, or "" for no links.
+        self._trace_link = trace_link
         self._replicas = router_replicas
         self._ttl_s = past_days_ttl_s
         self._monotonic = monotonic
@@ -262,9 +266,9 @@ class DashboardSummary:
         return body
 
     def _trace_url(self, trace_id: str) -> str | None:
-        if not trace_id or not self._jaeger_url:
+        if not trace_id or not self._trace_link:
             return None
-        return f"{self._jaeger_url}/trace/{trace_id}"
+        return self._trace_link.replace(TRACE_ID, trace_id)
 
 
 def _parse(items: Sequence[tuple[str, str]], now: dt.datetime, end_hour: dt.datetime) -> CostQuery:

@@ -133,7 +133,13 @@ _EVENT = {
         ref("FallbackEvent"),
         obj(
             ["trace_url"],
-            {"trace_url": {"type": ["string", "null"], "description": "{jaeger_url}/trace/{id}"}},
+            {
+                "trace_url": {
+                    "type": ["string", "null"],
+                    "description": "gateway.trace_url with the trace id, else "
+                    "{jaeger_url}/trace/{id}; null without a trace id or a viewer.",
+                }
+            },
         ),
     ]
 }

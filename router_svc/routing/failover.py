@@ -86,6 +86,7 @@ class Engine:
         rand: Callable[[], float] = random.random,
         capture_content: bool = False,
         durable: Callable[[], Awaitable[None]] = no_wait,
+        openinference: bool = False,
     ) -> None:
         self._policy = policy
         self.retry = retry or RetryPolicy()
@@ -94,13 +95,17 @@ class Engine:
         self._wall = wall_clock
         self._capture = capture_content
         self._pacing = Pacing(self.retry, self.budgets, Timing(clock, wall_clock, sleep, rand))
-        self._sinks = Sinks(self.budgets, record, clock, wall_clock, capture_content, durable)
+        self._sinks = Sinks(
+            self.budgets, record, clock, wall_clock, capture_content, durable, openinference
+        )
         self._hedging = Hedging.of(self.retry, sleep, self._begin, self._answer, self._relay)
         self._continuation = Continuation(self.retry, clock, self._begin, self._relay)
 
     async def _start(self, request: ChatRequest, streamed: bool, deadline: float) -> Run:
         decision = await self._policy.decide(request)
-        record_decision(decision, self._policy.classifier.mode)
+        record_decision(
+            decision, self._policy.classifier.mode, openinference_kind=self._sinks.openinference
+        )
         if not decision.candidates:
             raise refusal(decision, self._policy.registry)
         info = RequestInfo(

@@ -22,6 +22,7 @@ from llmrouter.values import frozen
 
 from ..chat import ChatRequest, TokenUsage
 from ..errors import ProviderError
+from ..openinference import result_attributes
 from ..providers.call import UsageSeen
 from ..telemetry import (
     AttemptSpanInput,
@@ -103,6 +104,8 @@ class Sinks:
     capture_content: bool
     # Returns once every event ``record`` took so far is durable (bounded; never raises).
     durable: Callable[[], Awaitable[None]] = no_wait
+    # Put OpenInference attributes on spans beside the GenAI ones (``router.openinference``).
+    openinference: bool = False
 
 
 @frozen
@@ -149,6 +152,7 @@ class AttemptOutcome:
                     streamed=info.streamed,
                     request=info.request,
                     capture_content=sinks.capture_content,
+                    openinference=sinks.openinference,
                 )
             )
         )
@@ -197,6 +201,16 @@ class AttemptOutcome:
                 cost_usd=result.cost_usd,
                 ttft_s=attempt.ttft_s,
                 output_text=result.output_text,
+                openinference_attributes=result_attributes(
+                    result.response_model,
+                    result.usage,
+                    result.finish_reason,
+                    cost_usd=result.cost_usd,
+                    cost=self.entry.cost_parts(result.usage),
+                    output_text=result.output_text,
+                )
+                if self._sinks.openinference
+                else None,
             )
         self.entry.breaker.record_success()
         now = self._sinks.wall_clock()

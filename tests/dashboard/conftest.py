@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 # The operator's key (admin) and a key that may only look at its own usage.
 API_KEY = "sk-dashboard-test-0123456789"
 VIEWER_KEY = "sk-dashboard-viewer-0123456789"
-JAEGER_URL = "http://jaeger.example:16686"
+# The trace viewer the dashboard links to (Phoenix's URL shape, its default project).
+TRACE_URL = "http://phoenix.example:6006/projects/UHJvamVjdDox/traces/{trace_id}"
 # Prices per million tokens (input, output) of the fake provider's models.
 PRICES = {"alpha": (1.0, 2.0), "beta": (3.0, 6.0), "gamma": (0.5, 1.0)}
 CHROMIUM_ARGS = [
@@ -82,7 +83,7 @@ async def stack(tmp_path: Path, upstream: FakeUpstream) -> AsyncIterator[Stack]:
     """The stack with API keys on and tracing to a receiver, so usage carries trace ids."""
     async with running_receiver() as receiver:
         config = write_config(
-            tmp_path, router_config(upstream), gateway_extra=f'jaeger_url = "{JAEGER_URL}"'
+            tmp_path, router_config(upstream), gateway_extra=f'trace_url = "{TRACE_URL}"'
         )
         env = {
             "LLMROUTER_GATEWAY_ADMIN_API_KEYS": f"dashboard:{API_KEY}",

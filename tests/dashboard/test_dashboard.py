@@ -23,7 +23,7 @@ from playwright.async_api import Browser, Page, expect
 from tests.fakes import Behavior, FakeUpstream
 from tests.integration.conftest import Stack
 
-from .conftest import API_KEY, JAEGER_URL, PRICES, REPO, VIEWER_KEY
+from .conftest import API_KEY, PRICES, REPO, TRACE_URL, VIEWER_KEY
 
 AUTH = {"authorization": f"Bearer {API_KEY}"}
 CHAT = {"model": "auto", "messages": [{"role": "user", "content": "hello there"}]}
@@ -202,10 +202,13 @@ async def test_dashboard_shows_the_traffic_and_switches_a_model_off(
     assert {name: int(row["requests"]) for name, row in table.items()} == traffic.by_model
     assert sum(int(row["tokens"]) for row in table.values()) == traffic.tokens
     links = await page.eval_on_selector_all(
-        "#analytics-events a", "links => links.map(a => a.getAttribute('href'))"
+        "#analytics-events a", "links => links.map(a => [a.getAttribute('href'), a.textContent])"
     )
     assert len(links) == traffic.fallbacks
-    assert set(links) == {f"{JAEGER_URL}/trace/{t}" for t in traffic.fallback_traces}
+    assert {href for href, _ in links} == {
+        TRACE_URL.replace("{trace_id}", t) for t in traffic.fallback_traces
+    }
+    assert {text for _, text in links} == {"Trace ↗"}
     await page.screenshot(path=screenshot_path(tmp_path, "analytics"), full_page=True)
 
     # Settings: the router's validation error is shown at the field it names.

@@ -16,7 +16,8 @@ import pytest
 from google.protobuf import timestamp_pb2
 
 from gateway import AppOptions, RunningGateway
-from gateway.config import ApiKeyConfig, hash_key
+from gateway.config import ApiKeyConfig, hash_key, load_config
+from llmrouter.config import ConfigError
 from llmrouter.v1 import metrics_service_pb2 as m
 from llmrouter.v1 import router_admin_service_pb2 as pb
 
@@ -290,6 +291,50 @@ async def test_no_link_without_a_trace_or_a_jaeger_url(
     async with httpx.AsyncClient(base_url=gateway.url, headers=client.headers) as other:
         body = (await other.get("/v1/dashboard/summary")).json()
     assert body["fallback_events"][0]["trace_url"] is None
+
+
+@pytest.mark.parametrize(
+    ("template", "link"),
+    [
+        (
+            "http://localhost:6006/projects/UHJvamVjdDox/traces/{trace_id}",
+            "http://localhost:6006/projects/UHJvamVjdDox/traces/4bf92f3577b34da6a3ce929d0e0e4736",
+        ),
+        (
+            "https://viewer.example/#/t/{trace_id}?from=dashboard",
+            "https://viewer.example/#/t/4bf92f3577b34da6a3ce929d0e0e4736?from=dashboard",
+        ),
+    ],
+    ids=["phoenix", "fragment"],
+)
+async def test_a_trace_url_template_wins_over_jaeger(
+    start_gateway: StartGateway, client: httpx.AsyncClient, template: str, link: str
+) -> None:
+    gateway = await start_gateway(jaeger_url="https://jaeger.example/ui", trace_url=template)
+    async with httpx.AsyncClient(base_url=gateway.url, headers=client.headers) as other:
+        body = (await other.get("/v1/dashboard/summary")).json()
+    assert body["fallback_events"][0]["trace_url"] == link
+
+
+@pytest.mark.parametrize(
+    ("template", "complaint"),
+    [
+        ("http://localhost:6006/projects/UHJvamVjdDox/traces/", "must contain {trace_id}"),
+        ("http://localhost:6006/traces/{traceid}", "must contain {trace_id}"),
+        ("localhost:6006/traces/{trace_id}", "http:// or https://"),
+        ("javascript:alert(1)//{trace_id}", "http:// or https://"),
+        ("http://localhost:6006/a b/{trace_id}", "http:// or https://"),
+        ("http://{trace_id}.viewer.example/", "must not be in the host"),
+    ],
+)
+def test_a_bad_trace_url_fails_at_start_naming_the_key(
+    tmp_path: Path, template: str, complaint: str
+) -> None:
+    config = tmp_path / "llmrouter.toml"
+    config.write_text(f'[gateway]\ntrace_url = "{template}"\n')
+    with pytest.raises(ConfigError, match="trace_url") as caught:
+        load_config(config, environ={})
+    assert complaint in str(caught.value)
 
 
 async def test_fallback_availability_per_category(

@@ -101,7 +101,7 @@ export function renderAnalytics(summary) {
           "td",
           null,
           e.trace_url
-            ? h("a", { href: e.trace_url, target: "_blank", rel: "noopener noreferrer" }, "Jaeger ↗")
+            ? h("a", { href: e.trace_url, target: "_blank", rel: "noopener noreferrer" }, "Trace ↗")
             : "–",
         ),
       ),
