@@ -466,13 +466,17 @@ async def test_nothing_else_is_served(client: httpx.AsyncClient, path: str) -> N
 
 
 def test_package_data_ships_every_asset() -> None:
-    """A file added under static/ that pyproject's package-data does not match would be
-    missing from the wheel, and the page broken for everyone who pip-installs."""
+    """A file added under the dashboard that pyproject's package-data does not match would be
+    missing from the wheel, and the page broken for everyone who pip-installs. Each asset
+    belongs to the package of its directory (static/js/app.js -> gateway.dashboard.static.js)."""
     config = tomllib.loads((REPO / "pyproject.toml").read_text())
-    patterns = config["tool"]["setuptools"]["package-data"]["gateway.dashboard"]
-    assert "gateway.dashboard" in config["tool"]["setuptools"]["packages"]
-    files = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*") if p.is_file()]
-    assets = [f for f in files if not f.endswith((".py", ".pyc")) and "__pycache__" not in f]
-    assert "index.html" in assets
+    package_data = config["tool"]["setuptools"]["package-data"]
+    packages = config["tool"]["setuptools"]["packages"]
+    files = [p.relative_to(PACKAGE) for p in PACKAGE.rglob("*") if p.is_file()]
+    assets = [f for f in files if f.suffix not in (".py", ".pyc") and "__pycache__" not in f.parts]
+    assert "index.html" in [a.as_posix() for a in assets]
     for asset in assets:
-        assert any(fnmatch.fnmatch(asset, pattern) for pattern in patterns), asset
+        package = ".".join(("gateway", "dashboard", *asset.parent.parts))
+        assert package in packages, f"{asset}: {package} is not listed in packages"
+        patterns = package_data.get(package, [])
+        assert any(fnmatch.fnmatch(asset.name, pattern) for pattern in patterns), asset
