@@ -114,11 +114,47 @@ def _plan(
         "metrics": (m.host, m.port),
         "gateway": (g.host, g.port),
     }
+    _check_ports(
+        [
+            ("metrics.port", m.host, m.port),
+            ("metrics.prometheus_port", m.host, m.prometheus_port),
+            ("router.port", r.host, r.port),
+            ("router.prometheus_port", r.host, r.prometheus_port),
+            ("gateway.port", g.host, g.port),
+        ]
+    )
     return endpoints, _tokens(
         router_open=not (r.auth_token_envs or r.auth_tokens or r.tls.client_ca_file),
         metrics_open=not (m.auth_token_envs or m.auth_tokens or m.tls.client_ca_file),
         environ=environ,
     )
+
+
+def _check_ports(listeners: Sequence[tuple[str, str, int]]) -> None:
+    """Exit 2 before anything starts when a port of ``listeners`` (config key, host, port; 0
+    means none) is taken or named twice: one line per port, saying which key moves it (the
+    Prometheus ports may also be turned off)."""
+    from llmrouter.serving import StartupError, check_bindable, port_hint
+
+    problems: list[str] = []
+    seen: dict[int, str] = {}
+    for setting, host, port in listeners:
+        if port == 0:
+            continue
+        if port in seen:
+            problems.append(
+                f"{seen[port]} and {setting} both name port {port} ({port_hint(setting)})"
+            )
+            continue
+        seen[port] = setting
+        try:
+            check_bindable(host, port, setting, zero_turns_off="prometheus" in setting)
+        except StartupError as exc:
+            problems.append(str(exc))
+    for problem in problems:
+        print(f"llmrouter: {problem}", file=sys.stderr)
+    if problems:
+        raise SystemExit(2)
 
 
 def _tokens(
@@ -180,7 +216,8 @@ def _serve_all(config: str | None) -> int:
                 cmd, start_new_session=True, env={**os.environ, **extra_env[name]}
             )
             if not _wait_ready(name, endpoints[name], children[name], lambda: stopping):
-                code = 1
+                # A child's 2 is a config or start-up error it has explained in one line.
+                code = 2 if children[name].poll() == 2 else 1
                 return code
         _print_banner(endpoints, _grpc_note(extra_env, os.environ))
         while not stopping:
