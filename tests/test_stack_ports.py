@@ -8,10 +8,6 @@ the gateway's /v1/costs (router -> metrics -> gateway on the moved ports).
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.serve_all import serve_all
 
 SETTINGS = {
     "gateway.port": "LLMROUTER_GATEWAY_PORT",
@@ -31,13 +28,16 @@ SETTINGS = {
 }
 
 
-def _start(tmp_path: Path, how: str) -> tuple[subprocess.Popen[str], dict[str, int], str]:
-    """Start `serve all` in ``tmp_path`` (its data/ goes there) with every port on a free one,
-    set through the environment (``how="env"``) or a config file (``how="file"``)."""
+@pytest.fixture(params=["env", "file"])
+def moved_stack(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[dict[str, int], str]]:
+    """`serve all` with every port on a free one, set through the environment (``env``) or a
+    config file (``file``); yields the ports by config key and the banner."""
     ports = {setting: free_port() for setting in SETTINGS}
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
-    argv = [sys.executable, "-m", "llmrouter", "serve", "all"]
-    if how == "env":
+    env = {"LLMROUTER_GATEWAY_AUTH_ENABLED": "false"}
+    args: list[str] = []
+    if request.param == "env":
         env |= {SETTINGS[setting]: str(port) for setting, port in ports.items()}
     else:
         sections: dict[str, list[str]] = {}
@@ -46,39 +46,10 @@ def _start(tmp_path: Path, how: str) -> tuple[subprocess.Popen[str], dict[str, i
             sections.setdefault(section, []).append(f"{key} = {port}")
         config = tmp_path / "llmrouter.toml"
         config.write_text("".join(f"[{s}]\n" + "\n".join(k) + "\n\n" for s, k in sections.items()))
-        argv += ["--config", str(config)]
-    env["LLMROUTER_GATEWAY_AUTH_ENABLED"] = "false"
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path
-    )
-    assert proc.stdout is not None
-    banner: list[str] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not any("Try:" in line for line in banner):
-        line = proc.stdout.readline()
-        if not line:
-            proc.kill()
-            raise AssertionError(f"serve all exited ({proc.wait()}): {proc.communicate()[1]}")
-        banner.append(line)
-    return proc, ports, "".join(banner)
-
-
-@pytest.fixture(params=["env", "file"])
-def moved_stack(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[dict[str, int], str]]:
-    proc, ports, banner = _start(tmp_path, request.param)
-    try:
-        yield ports, banner
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err, err
+        args = ["--config", str(config)]
+    with serve_all(tmp_path, env, *args) as stack:
+        yield ports, stack.banner
+    err = stack.stderr
     assert "warning" not in err, err
     # Each child said where it found the others.
     router, metrics = ports["router.port"], ports["metrics.port"]
