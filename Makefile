@@ -50,13 +50,13 @@ $(LOCKED): $(LOCK)
 $(STAMP): $(LOCKED) pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
-	@$(MAKE) --no-print-directory browser
 	@touch $(STAMP)
 
 venv: $(STAMP)
 
 # tests/dashboard drives Debian's chromium through Playwright (which never downloads a browser
 # here). Installed when missing and we are root; if that fails, those tests skip, saying why.
+# Only `make test` and `make screenshots` want it: running the product never installs a browser.
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

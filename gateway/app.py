@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import errno
 import math
 import socket
 import sys
@@ -22,7 +21,13 @@ import uvicorn
 from gateway.config import GatewayConfig, load_config
 from gateway.limits import ConnectionLimits, protocol_class
 from gateway.routes import AppOptions, create_app
-from llmrouter.serving import StartupError, ensure_open_files, run_main
+from llmrouter.serving import (
+    StartupError,
+    bind_failure,
+    ensure_open_files,
+    listen_error,
+    run_main,
+)
 from llmrouter.telemetry import configure_tracing
 
 __all__ = ["AUTH_OFF", "AppOptions", "RunningGateway", "create_app", "main", "serve", "start"]
@@ -62,7 +67,7 @@ async def serve(
     """
     tracing = configure_tracing("llmrouter-gateway")
     app = create_app(config, options)  # first: a config error must not leave a socket bound
-    sock = _bind(config.host, config.port)
+    sock = _bind(config.host, config.port, "gateway.port")
     port = int(sock.getsockname()[1])
     ensure_open_files(config.max_connections, "gateway")
 
@@ -121,15 +126,16 @@ async def serve(
         tracing.shutdown()
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    """Bind the listening socket here, so a busy port fails start-up with one clear line."""
+def _bind(host: str, port: int, setting: str = "") -> socket.socket:
+    """Bind the listening socket here, so a busy port fails start-up with one clear line
+    naming ``setting``, the config key of the port (:func:`llmrouter.serving.listen_error`)."""
     where = f"{host}:{port}"
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
         )[0]
     except socket.gaierror as exc:
-        raise StartupError(f"cannot listen on {where}: {exc.strerror}") from None
+        raise listen_error(where, exc.strerror or str(exc)) from None
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -137,12 +143,7 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
-        reason = {
-            errno.EADDRINUSE: "address already in use",
-            errno.EADDRNOTAVAIL: "address not available",
-            errno.EACCES: "permission denied",
-        }.get(exc.errno or 0, (exc.strerror or str(exc)).lower())
-        raise StartupError(f"cannot listen on {where}: {reason}") from None
+        raise listen_error(where, bind_failure(exc), setting) from None
     return sock
 
 

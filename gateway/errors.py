@@ -184,10 +184,19 @@ class InvalidRequest(GatewayError):
 
 
 class BodyTooLarge(GatewayError):
-    """The request body exceeds ``max_body_bytes``."""
+    """The request body exceeds ``max_body_bytes``; ``close`` when the connection is not to be
+    reused (the body announced is more than the gateway reads to drop it)."""
 
     default_status = 413
     default_type = "invalid_request_error"
+
+    def __init__(self, message: str, *, code: str | None = None, close: bool = False) -> None:
+        super().__init__(message, code=code)
+        self.close = close
+
+    def headers(self) -> dict[str, str]:
+        """``Connection: close`` when ``close``: the rest of the body is not read."""
+        return {"connection": "close"} if self.close else {}
 
 
 class AuthenticationFailed(GatewayError):

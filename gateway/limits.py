@@ -20,6 +20,14 @@ armed after a response. :class:`LimitedHttpToolsProtocol` adds, per connection:
 An error answer follows nginx's lingering close: the response, then our FIN, then whatever the
 client still sends is read and dropped for up to :data:`LINGER_S` seconds, so a client that is
 still sending sees the status instead of a connection reset.
+
+The app may answer before it has read the body (413 for a body over ``gateway.max_body_bytes``,
+401 for a missing key). The rest of the body is then read and dropped, up to
+:data:`DRAIN_BYTES`, before the connection is reused or closed: a client that reads only once
+it has sent everything (urllib, anything sending ``Connection: close`` or HTTP/1.0, which
+uvicorn alone closes at once) gets the answer instead of a broken pipe. A body that goes on
+beyond the bound (or announces more) gets a lingering close instead. After the answer, a
+stalled body ends the connection without a second answer.
 """
 
 from __future__ import annotations
@@ -36,10 +44,18 @@ from uvicorn.server import ServerState
 
 from gateway.errors import GatewayError
 
-__all__ = ["LINGER_S", "ConnectionLimits", "LimitedHttpToolsProtocol", "protocol_class"]
+__all__ = [
+    "DRAIN_BYTES",
+    "LINGER_S",
+    "ConnectionLimits",
+    "LimitedHttpToolsProtocol",
+    "protocol_class",
+]
 
 # How long a refused connection keeps draining what the client sends before it is closed.
 LINGER_S = 1.0
+# Bytes of a request body read and dropped after the app has answered without reading them.
+DRAIN_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +112,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         # body timer is armed for it (rather than for a pause).
         self._body_deadline = 0.0
         self._at_deadline = False
+        # Body bytes still announced by Content-Length (None: chunked; 0: no body), and bytes
+        # dropped since the app answered without reading them.
+        self._body_left: int | None = None
+        self._drained = 0
+        # uvicorn asked to close while the body was still arriving: close once it has.
+        self._close_after_body = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Refuse a connection beyond ``max_connections``; start the header deadline."""
@@ -152,12 +174,27 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             return
         self._in_body = True
         self._body_deadline = self.loop.time() + self.limits.body_deadline_s
+        self._body_left = _body_size(self.headers)
+        self._drained = 0
         super().on_headers_complete()
+        cycle = self.cycle
+        if self._body_left != 0 and cycle is not None and cycle.scope is self.scope:
+            # uvicorn closes through the cycle's transport once a response with
+            # "connection: close" is sent; this one waits for the body first.
+            cycle.transport = cast("asyncio.Transport", _CloseAfterBody(self))
 
     def on_body(self, body: bytes) -> None:
-        """A piece of the body."""
-        if not self._refused:
-            super().on_body(body)
+        """A piece of the body: to the app, or dropped (and counted) once it has answered."""
+        if self._refused:
+            return
+        if self._body_left is not None:
+            self._body_left -= len(body)
+        if self.cycle.response_complete:
+            self._drained += len(body)
+            if self._drained > DRAIN_BYTES:
+                self._linger()
+            return
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         """The request is complete: its deadlines end and the next request's bytes count."""
@@ -169,6 +206,27 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._started = False
         self._header_bytes = 0
         self._cancel_timer()
+        if self._close_after_body:
+            self.transport.close()
+        elif self.cycle.response_complete and not self.pipeline:
+            # Drained after the answer: uvicorn armed its keep-alive timer when it answered,
+            # and the body's bytes cancelled it; an idle connection needs it again.
+            self._unset_keepalive_if_required()
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+
+    def close_after_body(self) -> None:
+        """Close now, or (when the app has answered and the body is still arriving) once the
+        body has been read and dropped: see the module docstring."""
+        if self.transport.is_closing():
+            return
+        if not (self._in_body and self.cycle.response_complete):
+            self.transport.close()
+        elif self._body_left is not None and self._body_left > DRAIN_BYTES - self._drained:
+            self._linger()  # more is announced than we read for nothing
+        else:
+            self._close_after_body = True
 
     def _unsupported_upgrade_warning(self) -> None:
         """Serve an ``Upgrade`` request as plain HTTP without a warning per request: WebSockets
@@ -204,6 +262,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _body_timeout(self) -> None:
         self._timer = None
+        if self.cycle.response_complete:  # answered already: no second answer, just close
+            self.transport.close()
+            return
         waiting = self.flow.read_paused or self.cycle.waiting_for_100_continue
         if waiting:  # back-pressure, or the client waits for our 100 Continue: not its fault
             pause = self.limits.body_timeout_s
@@ -237,10 +298,49 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self.transport.close()
                 return
         self.transport.write(_answer(status, message))
+        self._linger()
+
+    def _linger(self) -> None:
+        """Send our FIN, then read and drop what still comes for LINGER_S seconds; close."""
+        self._refused = True
+        self._cancel_timer()
+        if self.transport.is_closing():
+            return
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.flow.resume_reading()
         self._timer = self.loop.call_later(LINGER_S, self.transport.close)
+
+
+class _CloseAfterBody:
+    """The transport as a request's cycle sees it: ``close`` waits for the request's body
+    (:meth:`LimitedHttpToolsProtocol.close_after_body`); everything else is the transport's."""
+
+    def __init__(self, protocol: LimitedHttpToolsProtocol) -> None:
+        self._protocol = protocol
+        self._transport = protocol.transport
+        # What the cycle calls per response, bound here rather than found by __getattr__.
+        self.write = self._transport.write
+        self.is_closing = self._transport.is_closing
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def close(self) -> None:
+        """Close the connection once the body is in (or now, when nothing is arriving)."""
+        self._protocol.close_after_body()
+
+
+def _body_size(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The request body's announced size: its Content-Length, None when chunked, 0 when
+    neither header is there (no body, RFC 9112 section 6.3)."""
+    size = 0
+    for name, value in headers:
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length" and value.strip().isdigit():
+            size = int(value)
+    return size
 
 
 def _answer(status: int, message: str, retry_after: int | None = None) -> bytes:

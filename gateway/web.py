@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import BodyTooLarge, GatewayError, InvalidRequest
+from gateway.limits import DRAIN_BYTES
 from llmrouter.request_ids import REQUEST_ID_PATTERN, new_request_id
 from llmrouter.sizes import describe_bytes
 
@@ -122,10 +123,15 @@ async def http_exception(request: Request, exc: Exception) -> Response:
 
 async def read_json(request: Request, limit: int, setting: str = "") -> Any:
     """The request body decoded as JSON; 413 beyond ``limit`` bytes (the message names
-    ``setting``, the config key of the limit, when there is one), 400 when not JSON."""
+    ``setting``, the config key of the limit, when there is one), 400 when not JSON.
+
+    A 413 is answered before the body is read; the connection then reads and drops the rest
+    (:mod:`gateway.limits`), so the client sees the 413. A Content-Length more than
+    :data:`~gateway.limits.DRAIN_BYTES` past the limit is answered with ``Connection: close``.
+    """
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
-        raise too_large(limit, setting, int(length))
+        raise too_large(limit, setting, int(length), close=int(length) - limit > DRAIN_BYTES)
     body = bytearray()  # grows in place (amortized): linear in the body, however many chunks
     async with aclosing(request.stream()) as stream:
         async for chunk in stream:
@@ -142,9 +148,12 @@ async def read_json(request: Request, limit: int, setting: str = "") -> Any:
         ) from None
 
 
-def too_large(limit: int, setting: str = "", size: int | None = None) -> BodyTooLarge:
+def too_large(
+    limit: int, setting: str = "", size: int | None = None, *, close: bool = False
+) -> BodyTooLarge:
     """The 413 for a body over ``limit`` bytes (``size`` when its length is known), naming the
-    config key ``setting`` and its environment variable when the limit is configurable."""
+    config key ``setting`` and its environment variable when the limit is configurable;
+    ``close`` adds ``Connection: close``."""
     said = f"{size} bytes, more than" if size is not None else "more than"
     message = f"Request body too large: {said} the limit of {describe_bytes(limit)}."
     if setting:
@@ -153,4 +162,4 @@ def too_large(limit: int, setting: str = "", size: int | None = None) -> BodyToo
             f" The limit is set by {setting} (environment variable "
             f"LLMROUTER_{section.upper()}_{key.upper()})."
         )
-    return BodyTooLarge(message, code="request_too_large")
+    return BodyTooLarge(message, code="request_too_large", close=close)

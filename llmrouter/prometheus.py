@@ -22,7 +22,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
-from .serving import StartupError
+from .serving import bind_failure, listen_error
 
 __all__ = ["MAX_CONNECTIONS", "TIMEOUT_S", "MetricsEndpoint", "serve_metrics"]
 
@@ -54,19 +54,22 @@ def serve_metrics(
     *,
     timeout_s: float = TIMEOUT_S,
     max_connections: int = MAX_CONNECTIONS,
+    setting: str = "",
 ) -> MetricsEndpoint:
     """Serve ``registry`` at ``http://host:port/metrics`` in a daemon thread; port 0 picks one.
 
     ``timeout_s`` bounds each connection from accept to close (and so each socket read or
-    write), ``max_connections`` the connections served at once. Raises :class:`StartupError`
-    when the address cannot be bound.
+    write), ``max_connections`` the connections served at once. Raises
+    :class:`~llmrouter.serving.StartupError` when the address cannot be bound, naming
+    ``setting`` (the config key of the port, e.g. ``router.prometheus_port``) and its
+    environment variable.
     """
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         server = _Server((host, port), family[0][0], timeout_s, max_connections)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise StartupError(f"cannot serve Prometheus metrics on {host}:{port}: {reason}") from None
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        raise listen_error(where, bind_failure(exc), setting, zero_turns_off=True) from None
     server.set_app(make_wsgi_app(registry))
     threading.Thread(target=server.serve_forever, name="prometheus", daemon=True).start()
     return MetricsEndpoint(server, int(server.server_port))

@@ -25,7 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from llmrouter.access import Authorizer
-from llmrouter.config import ConfigError
+from llmrouter.config import ENV_PREFIX, ConfigError
 from llmrouter.guard import GuardedServer
 from llmrouter.telemetry import traced_handler, tracing_enabled
 
@@ -35,8 +35,12 @@ __all__ = [
     "GrpcServer",
     "StartupError",
     "abort",
+    "bind_failure",
+    "check_bindable",
     "ensure_open_files",
+    "listen_error",
     "message_size_options",
+    "port_hint",
     "run_main",
     "start_grpc_server",
     "tune_gc",
@@ -136,6 +140,7 @@ async def start_grpc_server(
     options: Sequence[tuple[str, int | str]] = (),
     credentials: grpc.ServerCredentials | None = None,
     authorizer: Authorizer | None = None,
+    port_setting: str = "",
 ) -> GrpcServer:
     """Bind ``address`` (port 0 picks a free one), register services, health and reflection.
 
@@ -146,8 +151,12 @@ async def start_grpc_server(
     ``credentials`` serves TLS (see :func:`llmrouter.security.server_credentials`);
     ``authorizer`` decides who may call each method (health stays open; reflection needs any
     accepted credential); None lets every caller in.
+
+    A busy port is a :class:`StartupError` naming ``port_setting``, the config key that chose
+    the port (``router.port``), and its environment variable (see :func:`listen_error`).
     """
-    _check_bindable(address)
+    host, port_number = _split_address(address)
+    check_bindable(host, port_number, port_setting)
     ensure_open_files(_MAX_GRPC_CONNECTIONS, "grpc")
     # SO_REUSEPORT (gRPC's default) would let a second process silently share the port.
     server = grpc.aio.server(
@@ -177,33 +186,78 @@ async def start_grpc_server(
             port = server.add_secure_port(address, credentials)
     except RuntimeError:
         port = 0
-    if port == 0 and not address.endswith(":0"):
-        raise StartupError(f"cannot listen on {address}: address already in use or invalid")
+    if port == 0 and port_number != 0:
+        raise listen_error(address, "address already in use or invalid", port_setting)
     await server.start()
     for name in ("", *service_names):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return GrpcServer(server, port, health_servicer, tuple(service_names))
 
 
-def _check_bindable(address: str) -> None:
-    """Fail with one clear line (instead of gRPC's core log) when the port is taken."""
+def _split_address(address: str) -> tuple[str, int]:
+    """``host:port`` (or ``[v6]:port``) as its host and port; the port must be a number."""
     host, _, port_text = address.rpartition(":")
-    host = host.strip("[]") or "0.0.0.0"
     try:
-        port = int(port_text)
+        return host.strip("[]"), int(port_text)
     except ValueError:
         raise StartupError(f"cannot listen on {address}: port must be a number") from None
+
+
+def port_hint(setting: str, *, zero_turns_off: bool = False) -> str:
+    """How to choose another port than the one config key ``setting`` (``router.port``) chose:
+    ``choose another port with router.port in the config file or LLMROUTER_ROUTER_PORT``, plus
+    ``, or 0 to turn it off`` for a port that is optional (``zero_turns_off``)."""
+    variable = ENV_PREFIX + setting.replace(".", "_").upper()
+    off = ", or 0 to turn it off" if zero_turns_off else ""
+    return f"choose another port with {setting} in the config file or {variable}{off}"
+
+
+def listen_error(
+    address: str, reason: str, setting: str = "", *, zero_turns_off: bool = False
+) -> StartupError:
+    """The one-line start-up error for an ``address`` (``host:port``) that cannot be bound;
+    with ``setting``, the dotted config key that chose the port, it says how to choose another
+    (:func:`port_hint`): ``cannot listen on 127.0.0.1:50051: address already in use (choose
+    another port with router.port in the config file or LLMROUTER_ROUTER_PORT)``."""
+    hint = f" ({port_hint(setting, zero_turns_off=zero_turns_off)})" if setting else ""
+    return StartupError(f"cannot listen on {address}: {reason}{hint}")
+
+
+def check_bindable(
+    host: str, port: int, setting: str = "", *, zero_turns_off: bool = False
+) -> None:
+    """Raise :func:`listen_error`'s :class:`StartupError` when ``host:port`` cannot be bound
+    now (a live listener has it; TIME_WAIT leftovers do not count); port 0 always passes.
+
+    Used before gRPC binds (whose own failure is a core log line without the port) and by
+    ``llmrouter serve all`` to check every port before it starts anything.
+    """
     if port == 0:
         return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    host = host or "0.0.0.0"
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise listen_error(address, exc.strerror or str(exc)) from None
+    with socket.socket(family[0][0], socket.SOCK_STREAM) as probe:
         # Like gRPC, ignore TIME_WAIT leftovers of a previous run; a live listener still fails.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind((host, port))
+            probe.bind(family[0][4])
         except OSError as exc:
-            reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-            raise StartupError(f"cannot listen on {address}: {reason}") from None
+            raise listen_error(
+                address, bind_failure(exc), setting, zero_turns_off=zero_turns_off
+            ) from None
+
+
+def bind_failure(exc: OSError) -> str:
+    """Why ``bind`` failed, in the words start-up errors use (``address already in use``)."""
+    return {
+        errno.EADDRINUSE: "address already in use",
+        errno.EADDRNOTAVAIL: "address not available",
+        errno.EACCES: "permission denied",
+    }.get(exc.errno or 0, (exc.strerror or str(exc)).lower())
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], status: grpc.Status) -> NoReturn:

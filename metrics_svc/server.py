@@ -105,6 +105,7 @@ async def start(config: MetricsConfig, *, clock: Clock = utc_now) -> RunningMetr
             options=message_size_options(config.max_receive_message_bytes),
             credentials=credentials,
             authorizer=authorizer,
+            port_setting="metrics.port",
         )
     except BaseException:
         await repository.close()
@@ -112,7 +113,12 @@ async def start(config: MetricsConfig, *, clock: Clock = utc_now) -> RunningMetr
     try:
         assert servicer.metrics is not None
         prometheus = (
-            serve_metrics(config.host, config.prometheus_port, servicer.metrics.registry)
+            serve_metrics(
+                config.host,
+                config.prometheus_port,
+                servicer.metrics.registry,
+                setting="metrics.prometheus_port",
+            )
             if config.prometheus_port
             else None
         )

@@ -162,9 +162,15 @@ async def start(config: RouterConfig) -> RunningRouter:
             ),
             credentials=credentials,
             authorizer=authorizer,
+            port_setting="router.port",
         )
         prometheus = (
-            serve_metrics(config.host, config.prometheus_port, metrics.registry)
+            serve_metrics(
+                config.host,
+                config.prometheus_port,
+                metrics.registry,
+                setting="router.prometheus_port",
+            )
             if config.prometheus_port
             else None
         )

@@ -96,10 +96,15 @@ def _plan(
     config: str | None, environ: Mapping[str, str]
 ) -> tuple[dict[str, tuple[str, int]], dict[str, dict[str, str]]]:
     """host and port of each service, as the services themselves will read them, and the
-    variables each child gets on top of ``environ`` (this run's tokens, see :func:`_tokens`)."""
+    variables each child gets on top of ``environ``: this run's tokens (see :func:`_tokens`),
+    and the router's and metrics service's addresses where they moved (see :func:`_follow`).
+
+    Exits 2 with one line per problem when the config is invalid or a port is taken."""
+    from gateway.config import GatewayConfig as GatewayDefaults
     from gateway.config import load_config as gateway_config
     from llmrouter.config import ConfigError
     from metrics_svc.config import load_config as metrics_config
+    from router_svc.config import RouterConfig as RouterDefaults
     from router_svc.config import load_config as router_config
 
     try:
@@ -114,11 +119,100 @@ def _plan(
         "metrics": (m.host, m.port),
         "gateway": (g.host, g.port),
     }
-    return endpoints, _tokens(
+    _check_ports(
+        [
+            ("metrics.port", m.host, m.port),
+            ("metrics.prometheus_port", m.host, m.prometheus_port),
+            ("router.port", r.host, r.port),
+            ("router.prometheus_port", r.host, r.prometheus_port),
+            ("gateway.port", g.host, g.port),
+        ]
+    )
+    envs = _tokens(
         router_open=not (r.auth_token_envs or r.auth_tokens or r.tls.client_ca_file),
         metrics_open=not (m.auth_token_envs or m.auth_tokens or m.tls.client_ca_file),
         environ=environ,
     )
+    router_at = _connect_address(r.host, r.port)
+    metrics_at = _connect_address(m.host, m.port)
+    for child, setting, value, default, target in (
+        (
+            "gateway",
+            "router_addresses",
+            g.router_addresses,
+            GatewayDefaults.router_addresses,
+            router_at,
+        ),
+        (
+            "gateway",
+            "metrics_address",
+            (g.metrics_address,),
+            (GatewayDefaults.metrics_address,),
+            metrics_at,
+        ),
+        (
+            "router",
+            "metrics_address",
+            (r.metrics_address,),
+            (RouterDefaults.metrics_address,),
+            metrics_at,
+        ),
+    ):
+        followed = _follow(f"{child}.{setting}", value, default, target)
+        if followed:
+            envs[child][f"LLMROUTER_{child.upper()}_{setting.upper()}"] = followed
+    return endpoints, envs
+
+
+def _connect_address(host: str, port: int) -> str:
+    """Where a client on this machine reaches a server bound to ``host:port``."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _follow(setting: str, value: tuple[str, ...], default: tuple[str, ...], target: str) -> str:
+    """The address ``setting`` should hold so that it reaches ``target``, the service ``serve
+    all`` starts ("" to leave it): a value left at its built-in default follows the service
+    (its port moved with ``router.port`` or ``metrics.port``); a value the config chose is
+    kept, with a warning when none of its addresses has the service's port."""
+    if value == default:
+        return "" if target in value else target
+    port = target.rpartition(":")[2]
+    if not any(address.rpartition(":")[2] == port for address in value):
+        print(
+            f"llmrouter: warning: {setting} ({', '.join(value)}) does not name the port of "
+            f"the service started here ({target}); remove it from the config to follow it",
+            file=sys.stderr,
+        )
+    return ""
+
+
+def _check_ports(listeners: Sequence[tuple[str, str, int]]) -> None:
+    """Exit 2 before anything starts when a port of ``listeners`` (config key, host, port; 0
+    means none) is taken or named twice: one line per port, saying which key moves it (the
+    Prometheus ports may also be turned off)."""
+    from llmrouter.serving import StartupError, check_bindable, port_hint
+
+    problems: list[str] = []
+    seen: dict[int, str] = {}
+    for setting, host, port in listeners:
+        if port == 0:
+            continue
+        if port in seen:
+            problems.append(
+                f"{seen[port]} and {setting} both name port {port} ({port_hint(setting)})"
+            )
+            continue
+        seen[port] = setting
+        try:
+            check_bindable(host, port, setting, zero_turns_off="prometheus" in setting)
+        except StartupError as exc:
+            problems.append(str(exc))
+    for problem in problems:
+        print(f"llmrouter: {problem}", file=sys.stderr)
+    if problems:
+        raise SystemExit(2)
 
 
 def _tokens(
@@ -180,7 +274,8 @@ def _serve_all(config: str | None) -> int:
                 cmd, start_new_session=True, env={**os.environ, **extra_env[name]}
             )
             if not _wait_ready(name, endpoints[name], children[name], lambda: stopping):
-                code = 1
+                # A child's 2 is a config or start-up error it has explained in one line.
+                code = 2 if children[name].poll() == 2 else 1
                 return code
         _print_banner(endpoints, _grpc_note(extra_env, os.environ))
         while not stopping:

@@ -40,7 +40,10 @@ async def test_busy_port_is_a_startup_error(busy_port: int) -> None:
     with pytest.raises(StartupError) as caught:
         await start(GatewayConfig(port=busy_port, auth_enabled=False))
 
-    assert str(caught.value) == f"cannot listen on 127.0.0.1:{busy_port}: address already in use"
+    assert str(caught.value) == (
+        f"cannot listen on 127.0.0.1:{busy_port}: address already in use"
+        " (choose another port with gateway.port in the config file or LLMROUTER_GATEWAY_PORT)"
+    )
 
 
 async def test_failed_app_startup_is_a_startup_error() -> None:
@@ -61,7 +64,10 @@ def test_main_prints_one_line_when_the_port_is_busy(
     assert main(["--port", str(busy_port)]) == 2
 
     err = capsys.readouterr().err
-    assert err == f"gateway: cannot listen on 127.0.0.1:{busy_port}: address already in use\n"
+    assert err == (
+        f"gateway: cannot listen on 127.0.0.1:{busy_port}: address already in use"
+        " (choose another port with gateway.port in the config file or LLMROUTER_GATEWAY_PORT)\n"
+    )
 
 
 @pytest.mark.usefixtures("clean_env")
