@@ -12,7 +12,7 @@ from llmrouter.access import CertGrant, ScopeTable, TokenGrant, parse_token_gran
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ServerTls
 
-__all__ = ["AUTH_TOKENS_ENV", "SCOPES", "SECTION", "MetricsConfig", "load_config"]
+__all__ = ["AUTH_TOKENS_ENV", "ENV_SHORTCUTS", "SCOPES", "SECTION", "MetricsConfig", "load_config"]
 
 SECTION = "metrics"
 # What each credential may call: only the router writes the ledger, readers only read it.
@@ -22,6 +22,8 @@ SCOPES = ScopeTable(
 )
 # auth_tokens from the environment: comma-separated ENV_NAME:scope[+scope] entries.
 AUTH_TOKENS_ENV = "LLMROUTER_METRICS_AUTH_TOKENS"
+# Variables of the section that load_config reads itself, and the key each adds to.
+ENV_SHORTCUTS = {AUTH_TOKENS_ENV: "auth_tokens"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,7 @@ class MetricsConfig:
 def load_config(path: str | None, environ: Mapping[str, str] | None = None) -> MetricsConfig:
     """Read ``[metrics]`` from the TOML file at ``path`` (or ``$LLMROUTER_CONFIG``) and env."""
     env = os.environ if environ is None else environ
-    config = load_section(MetricsConfig, SECTION, read_file(path), env)
+    config = load_section(MetricsConfig, SECTION, read_file(path), env, shortcuts=ENV_SHORTCUTS)
     shortcut = env.get(AUTH_TOKENS_ENV, "")
     if not shortcut.strip():
         return config
