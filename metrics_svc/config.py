@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from llmrouter.access import CertGrant, ScopeTable, TokenGrant, parse_token_grants
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ServerTls
+from metrics_svc.database_url import DatabaseUrlError, async_url
 
 __all__ = ["AUTH_TOKENS_ENV", "ENV_SHORTCUTS", "SCOPES", "SECTION", "MetricsConfig", "load_config"]
 
@@ -34,9 +35,11 @@ class MetricsConfig:
     host: str = "127.0.0.1"
     #: TCP port of the gRPC server; 0 lets the OS pick a free one.
     port: int = 50052
-    #: SQLAlchemy async URL of the ledger (sqlite+aiosqlite:///path or postgresql+asyncpg://...).
-    #: The parent directory of a SQLite file is created. Put passwords in
-    #: LLMROUTER_METRICS_DATABASE_URL, never in the file.
+    #: URL of the ledger: postgresql:// or postgres:// (libpq style; sslmode is honoured), or
+    #: sqlite:///path; both mapped to their async drivers (metrics_svc.database_url), which
+    #: may also be named (postgresql+asyncpg://, sqlite+aiosqlite://). The parent directory of
+    #: a SQLite file is created. Put passwords in LLMROUTER_METRICS_DATABASE_URL, never in the
+    #: file.
     database_url: str = "sqlite+aiosqlite:///data/metrics.sqlite3"
     #: Model that savings are measured against when a query names none.
     reference_model: str = "gpt-4o"
@@ -81,6 +84,10 @@ class MetricsConfig:
             raise ConfigError("host: must not be empty")
         if not self.database_url:
             raise ConfigError("database_url: must not be empty")
+        try:
+            async_url(self.database_url)
+        except DatabaseUrlError as exc:
+            raise ConfigError(f"database_url: {exc}") from None
         if not self.reference_model:
             raise ConfigError("reference_model: must not be empty")
         for name in (
