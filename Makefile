@@ -68,8 +68,9 @@ browser:
 	    echo "note: no chromium (apt-get install chromium as root): tests/dashboard will be skipped"; \
 	  fi; }
 
-# CONFIG=file.toml picks a config; otherwise ./llmrouter.toml if present, else built-in defaults.
-RUN_CONFIG := $(or $(CONFIG),$(wildcard llmrouter.toml))
+# CONFIG=file.toml picks a config; otherwise llmrouter itself picks $LLMROUTER_CONFIG, else
+# ./llmrouter.toml if present, else built-in defaults (llmrouter.config.config_path).
+RUN_CONFIG := $(CONFIG)
 
 # A local run: the gateway takes no API key (export LLMROUTER_GATEWAY_AUTH_ENABLED=true to test keys).
 run: $(STAMP)

@@ -30,6 +30,7 @@ from llmrouter.sizes import (
 __all__ = [
     "ADMIN_API_KEYS_ENV",
     "API_KEYS_ENV",
+    "ENV_SHORTCUTS",
     "TRACE_ID",
     "ApiKeyConfig",
     "GatewayConfig",
@@ -40,6 +41,8 @@ __all__ = [
 # The shortcut variables: comma-separated ``id:key`` pairs, hashed at once.
 API_KEYS_ENV = "LLMROUTER_GATEWAY_API_KEYS"
 ADMIN_API_KEYS_ENV = "LLMROUTER_GATEWAY_ADMIN_API_KEYS"
+# Variables of the section that load_config reads itself, and the key each adds to.
+ENV_SHORTCUTS = {API_KEYS_ENV: "api_keys", ADMIN_API_KEYS_ENV: "api_keys"}
 
 # Key ids show up in usage reports and logs; keep them plain (no ':' so the shortcut can split).
 _KEY_ID = re.compile(r"[A-Za-z0-9._@-]{1,64}")
@@ -241,7 +244,7 @@ def load_config(
     """Read ``[gateway]`` from ``path`` (or ``$LLMROUTER_CONFIG``) with environment overrides."""
     env = os.environ if environ is None else environ
     document = read_file(path)
-    config = load_section(GatewayConfig, "gateway", document, env)
+    config = load_section(GatewayConfig, "gateway", document, env, shortcuts=ENV_SHORTCUTS)
     receive = configured_int(document, "router", "max_receive_message_bytes", env)
     if receive is not None:
         check_request_limits(config.max_body_bytes, receive, "gateway.max_body_bytes")

@@ -4,28 +4,37 @@ Each service declares its section as a frozen dataclass (one docstring-like comm
 and calls :func:`load_section`. Invalid input fails at start with a :class:`ConfigError` whose
 message names the key, e.g. ``router.port: expected an integer, got 'abc'``.
 
-Environment overrides: every scalar (or list-of-strings) field of a section can be set with
-``LLMROUTER_<SECTION>_<FIELD>`` (upper case), e.g. ``LLMROUTER_ROUTER_PORT=6000``. Lists are
-comma-separated. Secrets are never read from the file: fields holding secrets name an
-environment variable instead (``api_key_env``).
+Environment overrides (:mod:`llmrouter.config_env`): every key of a section, nested tables
+included, can be set with ``LLMROUTER_`` plus its dotted path, ``.`` as ``_``, upper case, e.g.
+``LLMROUTER_ROUTER_PORT=6000`` or ``LLMROUTER_ROUTER_RETRY_ATTEMPTS_PER_MODEL=3``. Lists are
+comma-separated; arrays of tables are file-only. Unknown variables, sections and keys are
+errors. Secrets are never read from the file: fields holding secrets name an environment
+variable instead (``api_key_env``).
+
+Which file: :func:`config_path` (``--config``, else ``$LLMROUTER_CONFIG``, else
+``./llmrouter.toml`` for the ``llmrouter`` command).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = [
     "CONFIG_ENV",
+    "DEFAULT_CONFIG_FILE",
     "ConfigError",
     "build",
+    "closest",
+    "config_path",
     "env_names",
     "load_section",
     "read_file",
@@ -33,14 +42,35 @@ __all__ = [
 
 CONFIG_ENV = "LLMROUTER_CONFIG"
 ENV_PREFIX = "LLMROUTER_"
-# Longest environment value an error message quotes (tokens are longer).
-_QUOTED_ENV_CHARS = 16
+#: The file the ``llmrouter`` command reads when neither --config nor $LLMROUTER_CONFIG is set.
+DEFAULT_CONFIG_FILE = "llmrouter.toml"
 
 T = TypeVar("T")
 
 
 class ConfigError(ValueError):
     """Invalid configuration; the message starts with the dotted key at fault."""
+
+
+def config_path(
+    flag: str | None,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> str | None:
+    """The config file every ``llmrouter`` command reads: ``flag`` (``--config``), else
+    ``$LLMROUTER_CONFIG``, else ``./llmrouter.toml`` when ``cwd`` (default: the current
+    directory) holds one; None means built-in defaults.
+
+    Services started by ``llmrouter`` get the chosen path as ``--config``, so every process of
+    a stack reads the same file.
+    """
+    if flag:
+        return flag
+    env = os.environ if environ is None else environ
+    if chosen := env.get(CONFIG_ENV, "").strip():
+        return chosen
+    default = Path(cwd if cwd is not None else ".") / DEFAULT_CONFIG_FILE
+    return str(default) if default.is_file() else None
 
 
 def read_file(path: str | os.PathLike[str] | None) -> dict[str, Any]:
@@ -63,29 +93,38 @@ def load_section(
     section: str,
     document: Mapping[str, Any],
     environ: Mapping[str, str] | None = None,
+    *,
+    shortcuts: Mapping[str, str] | None = None,
 ) -> T:
-    """Build section ``section`` of ``document`` as ``cls``, applying environment overrides."""
+    """Build section ``section`` of ``document`` as ``cls``, applying environment overrides.
+
+    ``shortcuts`` are the section's variables its loader reads itself, each mapped to the key
+    it adds to (``{"LLMROUTER_ROUTER_AUTH_TOKENS": "auth_tokens"}``). ConfigError for an
+    unknown section, key or ``LLMROUTER_*`` variable (:mod:`llmrouter.config_env`), or an
+    invalid value.
+    """
+    # config_env builds on this module (ConfigError, the prefix), hence imported here.
+    from .config_env import apply_environment, check_environment, check_sections, with_origin
+
+    check_sections(document)
     raw = document.get(section, {})
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{section}: expected a table")
-    merged = dict(raw)
     env = os.environ if environ is None else environ
-    hints = typing.get_type_hints(cls)
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-        name = f"{ENV_PREFIX}{section.upper()}_{field.name.upper()}"
-        if name in env and _is_env_settable(hints[field.name]):
-            merged[field.name] = _from_env(env[name], hints[field.name], name)
-    return build(cls, merged, section)
+    check_environment(cls, section, env, document=document, shortcuts=shortcuts)
+    merged, origins = apply_environment(cls, section, raw, env)
+    try:
+        return build(cls, merged, section)
+    except ConfigError as exc:
+        raise with_origin(exc, origins) from None
 
 
 def env_names(cls: type[Any], section: str) -> set[str]:
-    """All environment variable names that override fields of ``cls`` in ``section``."""
-    hints = typing.get_type_hints(cls)
-    return {
-        f"{ENV_PREFIX}{section.upper()}_{f.name.upper()}"
-        for f in dataclasses.fields(cls)
-        if _is_env_settable(hints[f.name])
-    }
+    """All environment variable names that override keys of ``cls`` in ``section``, nested
+    tables' keys included."""
+    from .config_env import env_keys
+
+    return {name for name, key in env_keys(cls, section).items() if key.kind == "value"}
 
 
 def build(cls: type[T], data: Any, path: str) -> T:
@@ -96,8 +135,10 @@ def build(cls: type[T], data: Any, path: str) -> T:
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     for key in data:
         if key not in fields:
-            known = ", ".join(sorted(fields))
-            raise ConfigError(f"{path}.{key}: unknown key (known keys: {known})")
+            close = closest(str(key), fields)
+            listed = ", ".join(sorted(fields))
+            known = f"did you mean {close}?" if close else f"known keys: {listed}"
+            raise ConfigError(f"{path}.{key}: unknown key ({known})")
     values: dict[str, Any] = {}
     for name, field in fields.items():
         key_path = f"{path}.{name}"
@@ -112,6 +153,17 @@ def build(cls: type[T], data: Any, path: str) -> T:
         raise ConfigError(f"{path}.{exc}") from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def closest(name: str, known: Iterable[str], separator: str = "_") -> str | None:
+    """The known name ``name`` most likely meant: the shortest that begins with it (a name cut
+    short), else the closest by :func:`difflib.get_close_matches`; None when none is close."""
+    names = [k for k in known if k != name]
+    longer = sorted((k for k in names if k.startswith(name + separator)), key=len)
+    if longer:
+        return longer[0]
+    close = difflib.get_close_matches(name, names, n=1)
+    return close[0] if close else None
 
 
 def _coerce(value: Any, hint: Any, path: str) -> Any:
@@ -158,44 +210,6 @@ def _coerce(value: Any, hint: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected a string, got {_show(value)}")
         return value
     raise ConfigError(f"{path}: unsupported config type {hint!r}")  # a bug in our dataclass
-
-
-def _is_env_settable(hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return all(_is_env_settable(a) for a in args if a is not type(None))
-    if origin is tuple:
-        return args[0] in (str, int, float)
-    return hint in (str, int, float, bool)
-
-
-def _from_env(text: str, hint: Any, name: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        inner = next(a for a in args if a is not type(None))
-        return None if text == "" else _from_env(text, inner, name)
-    try:
-        if origin is tuple:
-            return [_from_env(p.strip(), args[0], name) for p in text.split(",") if p.strip()]
-        if hint is bool:
-            lowered = text.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if hint is int:
-            return int(text)
-        if hint is float:
-            return float(text)
-    except ValueError:
-        kind = {bool: "true or false", int: "an integer", float: "a number"}[hint]
-        # Long values are not quoted: a token set in the wrong variable would be printed.
-        shown = repr(text) if len(text) <= _QUOTED_ENV_CHARS else f"{len(text)} characters"
-        raise ConfigError(f"{name}: expected {kind}, got {shown}") from None
-    return text
 
 
 def _show(value: Any) -> str:

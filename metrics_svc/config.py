@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from llmrouter.access import CertGrant, ScopeTable, TokenGrant, parse_token_grants
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ServerTls
+from metrics_svc.database_url import DatabaseUrlError, async_url
 
-__all__ = ["AUTH_TOKENS_ENV", "SCOPES", "SECTION", "MetricsConfig", "load_config"]
+__all__ = ["AUTH_TOKENS_ENV", "ENV_SHORTCUTS", "SCOPES", "SECTION", "MetricsConfig", "load_config"]
 
 SECTION = "metrics"
 # What each credential may call: only the router writes the ledger, readers only read it.
@@ -22,6 +23,8 @@ SCOPES = ScopeTable(
 )
 # auth_tokens from the environment: comma-separated ENV_NAME:scope[+scope] entries.
 AUTH_TOKENS_ENV = "LLMROUTER_METRICS_AUTH_TOKENS"
+# Variables of the section that load_config reads itself, and the key each adds to.
+ENV_SHORTCUTS = {AUTH_TOKENS_ENV: "auth_tokens"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +35,11 @@ class MetricsConfig:
     host: str = "127.0.0.1"
     #: TCP port of the gRPC server; 0 lets the OS pick a free one.
     port: int = 50052
-    #: SQLAlchemy async URL of the ledger (sqlite+aiosqlite:///path or postgresql+asyncpg://...).
-    #: The parent directory of a SQLite file is created. Put passwords in
-    #: LLMROUTER_METRICS_DATABASE_URL, never in the file.
+    #: URL of the ledger: postgresql:// or postgres:// (libpq style; sslmode is honoured), or
+    #: sqlite:///path; both mapped to their async drivers (metrics_svc.database_url), which
+    #: may also be named (postgresql+asyncpg://, sqlite+aiosqlite://). The parent directory of
+    #: a SQLite file is created. Put passwords in LLMROUTER_METRICS_DATABASE_URL, never in the
+    #: file.
     database_url: str = "sqlite+aiosqlite:///data/metrics.sqlite3"
     #: Model that savings are measured against when a query names none.
     reference_model: str = "gpt-4o"
@@ -79,6 +84,10 @@ class MetricsConfig:
             raise ConfigError("host: must not be empty")
         if not self.database_url:
             raise ConfigError("database_url: must not be empty")
+        try:
+            async_url(self.database_url)
+        except DatabaseUrlError as exc:
+            raise ConfigError(f"database_url: {exc}") from None
         if not self.reference_model:
             raise ConfigError("reference_model: must not be empty")
         for name in (
@@ -106,7 +115,7 @@ class MetricsConfig:
 def load_config(path: str | None, environ: Mapping[str, str] | None = None) -> MetricsConfig:
     """Read ``[metrics]`` from the TOML file at ``path`` (or ``$LLMROUTER_CONFIG``) and env."""
     env = os.environ if environ is None else environ
-    config = load_section(MetricsConfig, SECTION, read_file(path), env)
+    config = load_section(MetricsConfig, SECTION, read_file(path), env, shortcuts=ENV_SHORTCUTS)
     shortcut = env.get(AUTH_TOKENS_ENV, "")
     if not shortcut.strip():
         return config

@@ -29,6 +29,7 @@ from metrics_svc.aggregates import (
     summary_from_row,
 )
 from metrics_svc.costs import CostQuery, CostReport
+from metrics_svc.database_url import DatabaseUrlError, async_url
 from metrics_svc.errors import StorageError
 from metrics_svc.fallbacks import FallbackEvent, FallbackQuery, event_from_row, fallback_statement
 from metrics_svc.ingest import insert_postgresql, insert_sqlite
@@ -71,21 +72,17 @@ class Repository:
 
     @classmethod
     async def create(cls, url: str) -> Repository:
-        """Connect to ``url`` and migrate the database to the newest schema.
+        """Connect to ``url`` (any form :func:`metrics_svc.database_url.async_url` maps) and
+        migrate the database to the newest schema.
 
         Raises :class:`StorageError` with a one-line reason when the URL is unusable or the
         database cannot be reached.
         """
         try:
-            parsed = make_url(url)
-        except ArgumentError:
-            raise StorageError("invalid database url") from None
+            parsed = async_url(url)
+        except DatabaseUrlError as exc:
+            raise StorageError(f"database url: {exc}") from None
         backend = parsed.get_backend_name()
-        if backend not in _DIALECTS:
-            raise StorageError(
-                f"unsupported database {backend!r}: use sqlite+aiosqlite:// or "
-                "postgresql+asyncpg://"
-            )
         # No prepared-statement cache on either driver: when batches went out as multi-row
         # INSERTs (a different statement for each batch size) a cache of them (128 per SQLite
         # connection, 100 per asyncpg one) grew by ~35 MB under steady ingest while hardly ever

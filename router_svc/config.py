@@ -29,6 +29,7 @@ from .urls import UrlRefused, check_url_static, parse_allow_list
 __all__ = [
     "AUTH_TOKENS_ENV",
     "CLASSIFICATION_MODES",
+    "ENV_SHORTCUTS",
     "PROVIDER_KINDS",
     "SCOPES",
     "BreakerConfig",
@@ -47,6 +48,8 @@ SCOPES = ScopeTable(
 )
 # auth_tokens from the environment: comma-separated ENV_NAME:scope[+scope] entries.
 AUTH_TOKENS_ENV = "LLMROUTER_ROUTER_AUTH_TOKENS"
+# Variables of the section that load_config reads itself, and the key each adds to.
+ENV_SHORTCUTS = {AUTH_TOKENS_ENV: "auth_tokens"}
 CLASSIFICATION_MODES = ("keywords", "classifier", "hybrid")
 
 
@@ -309,7 +312,7 @@ def load_config(
     """Load ``[router]`` from the file at ``path`` (or ``$LLMROUTER_CONFIG``) and environment."""
     env = os.environ if environ is None else environ
     document = document if document is not None else read_file(path)
-    loaded = load_section(RouterConfig, "router", document, env)
+    loaded = load_section(RouterConfig, "router", document, env, shortcuts=ENV_SHORTCUTS)
     own = configured_int(document, "router", "max_receive_message_bytes", env)
     try:
         receive = router_receive_limit(own, document, env)

@@ -1,8 +1,12 @@
 """``llmrouter``: run the services and read the cost ledger.
 
 llmrouter serve router|metrics|gateway|all [--config FILE]
-llmrouter costs [--since 24h | --month 2026-11 | --start ISO --end ISO]
+llmrouter costs [--config FILE] [--since 24h | --month 2026-11 | --start ISO --end ISO]
                 [--group-by model,provider] [--bucket hour|day] [--csv] [--token-env VAR]
+
+Every command reads the config file :func:`llmrouter.config.config_path` picks: ``--config``,
+else ``$LLMROUTER_CONFIG``, else ``./llmrouter.toml`` when present; ``serve`` hands it to each
+service it starts.
 
 ``serve all`` closes the gRPC ports of the stack it starts: a router or metrics service whose
 config names no credential gets scoped tokens for this run (from ``LLMROUTER_*_TOKEN`` when
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -41,11 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     serve = sub.add_parser("serve", help="run one service, or all three")
     serve.add_argument("service", choices=(*SERVICES, "all"))
-    serve.add_argument("--config", help="TOML config file (default: $LLMROUTER_CONFIG)")
+    serve.add_argument("--config", help=_CONFIG_HELP)
 
     costs = sub.add_parser("costs", help="print costs from the metrics service")
     costs.add_argument("--metrics", help="metrics service host:port (default: from config)")
-    costs.add_argument("--config", help="TOML config file (default: $LLMROUTER_CONFIG)")
+    costs.add_argument("--config", help=_CONFIG_HELP)
     window = costs.add_mutually_exclusive_group()
     window.add_argument("--since", default="", help="window ending now, e.g. 30m, 24h, 7d")
     window.add_argument("--month", default="", help="a calendar month (UTC), e.g. 2026-11")
@@ -68,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     args = parser.parse_args(argv)
+    from llmrouter.config import config_path
+
+    args.config = config_path(args.config)
     if args.command == "serve":
         if args.service == "all":
             return _serve_all(args.config)
@@ -75,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .costs import run_costs
 
     return run_costs(args)
+
+
+_CONFIG_HELP = "TOML config file (default: $LLMROUTER_CONFIG, else ./llmrouter.toml if present)"
 
 
 def _serve_one(service: str, config: str | None) -> int:
@@ -277,7 +288,7 @@ def _serve_all(config: str | None) -> int:
                 # A child's 2 is a config or start-up error it has explained in one line.
                 code = 2 if children[name].poll() == 2 else 1
                 return code
-        _print_banner(endpoints, _grpc_note(extra_env, os.environ))
+        _print_banner(endpoints, _grpc_note(extra_env, os.environ), config)
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:
@@ -364,7 +375,11 @@ def _grpc_note(extra_env: dict[str, dict[str, str]], environ: Mapping[str, str])
     )
 
 
-def _print_banner(endpoints: dict[str, tuple[str, int]], grpc_note: str = "") -> None:
+def _print_banner(
+    endpoints: dict[str, tuple[str, int]], grpc_note: str = "", config: str | None = None
+) -> None:
+    """What runs where and what to try first; ``config`` is the file the stack read, which
+    the costs hint names so that it reads this stack's ledger, not another's."""
     import httpx
 
     from gateway.app import AUTH_OFF
@@ -381,17 +396,19 @@ def _print_banner(endpoints: dict[str, tuple[str, int]], grpc_note: str = "") ->
     rh, rp = endpoints["router"]
     mh, mp = endpoints["metrics"]
     body = '{"model":"auto","messages":[{"role":"user","content":"hi"}]}'
+    costs_config = f" --config {shlex.quote(os.path.abspath(config))}" if config else ""
     lines = [
         "llmrouter is running (Ctrl-C stops it):",
         f"  gateway  http://{gh}:{gp}   OpenAI API: /v1/chat/completions, /v1/models",
         f"  router   {rh}:{rp}   gRPC llmrouter.v1.RouterService",
         f"  metrics  {mh}:{mp}   gRPC llmrouter.v1.MetricsService",
+        f"  config   {os.path.abspath(config)}" if config else "  config   built-in defaults",
         *([f"  {AUTH_OFF}"] if auth == "disabled" else []),
         *([f"  {grpc_note}"] if grpc_note else []),
         "Try:",
         f"  curl -s http://{gh}:{gp}/v1/chat/completions -H 'content-type: application/json' \\",
         *([] if auth == "disabled" else ['       -H "authorization: Bearer $LLMROUTER_KEY" \\']),
         f"       -d '{body}'",
-        "  .venv/bin/llmrouter costs --group-by model",
+        f"  .venv/bin/llmrouter costs{costs_config} --group-by model",
     ]
     print("\n".join(lines), flush=True)

@@ -1,13 +1,24 @@
-"""``llmrouter costs``: QueryCosts as a table or CSV (monthly reports for finance, say)."""
+"""``llmrouter costs``: QueryCosts as a table or CSV (monthly reports for finance, say).
+
+It reaches the metrics service the way the gateway does, from the same config file (found by
+:func:`llmrouter.config.config_path`): ``gateway.metrics_address`` (or, left at its default,
+``[metrics]`` host and port), TLS and mTLS from ``[gateway.metrics_tls]``, the token in the
+variable ``gateway.metrics_token_env`` names. ``--metrics`` and ``--token-env`` override them;
+with neither a token variable nor ``--token-env``, ``$LLMROUTER_READ_TOKEN`` is sent when set
+(the variable ``llmrouter serve all`` and compose use).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import csv
 import datetime as dt
 import os
 import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import grpc
@@ -15,10 +26,10 @@ from google.protobuf import timestamp_pb2
 
 from llmrouter.cli import LOCAL_TOKENS
 from llmrouter.config import ConfigError
-from llmrouter.security import read_token
+from llmrouter.security import channel_factory, read_token
 from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 
-__all__ = ["parse_since", "run_costs", "window"]
+__all__ = ["MetricsTarget", "metrics_target", "parse_since", "run_costs", "window"]
 
 _DIMENSIONS = {
     "provider": metrics_service_pb2.DIMENSION_PROVIDER,
@@ -74,7 +85,9 @@ def _ts(value: dt.datetime) -> timestamp_pb2.Timestamp:
 
 
 def run_costs(args: argparse.Namespace) -> int:
-    """Query the metrics service and print the report; returns the exit status."""
+    """Query the metrics service and print the report; returns the exit status (2: bad flags
+    or config, 1: the service could not be reached or refused). ``args.config`` is the file
+    :func:`llmrouter.config.config_path` chose (None: built-in defaults)."""
     try:
         start, end = window(args.since, args.month, args.start, args.end, dt.datetime.now(dt.UTC))
         dims = [d.strip() for d in args.group_by.split(",") if d.strip()]
@@ -83,12 +96,7 @@ def run_costs(args: argparse.Namespace) -> int:
                 raise ValueError(
                     f"--group-by: unknown dimension {d!r} (one of {', '.join(_DIMENSIONS)})"
                 )
-        address = args.metrics or _metrics_address(args.config)
-        # The read token: --token-env's variable (which must be set), else LLMROUTER_READ_TOKEN
-        # when set (the variable `serve all` and compose use).
-        read_env = LOCAL_TOKENS["read"]
-        token_env = args.token_env or (read_env if os.environ.get(read_env, "").strip() else "")
-        token = read_token(token_env, "--token-env")
+        target = metrics_target(args.config, args.metrics, args.token_env)
     except (ValueError, ConfigError) as exc:
         print(f"llmrouter costs: {exc}", file=sys.stderr)
         return 2
@@ -106,17 +114,10 @@ def run_costs(args: argparse.Namespace) -> int:
             else metrics_service_pb2.TIME_BUCKET_DAY
         )
     try:
-        with grpc.insecure_channel(address) as channel:
-            stub = metrics_service_pb2_grpc.MetricsServiceStub(channel)
-            metadata = (("authorization", f"Bearer {token}"),) if token else None
-            reply = stub.QueryCosts(request, timeout=args.timeout, metadata=metadata)
-    except grpc.RpcError as exc:
-        code = exc.code() if isinstance(exc, grpc.Call) else None
-        detail = exc.details() if isinstance(exc, grpc.Call) else str(exc)
-        print(f"llmrouter costs: metrics service at {address}: {code}: {detail}", file=sys.stderr)
-        hint = _HINTS.get(code) if isinstance(code, grpc.StatusCode) else None
-        if hint:
-            print(f"llmrouter costs: {hint}", file=sys.stderr)
+        reply = asyncio.run(_query(target, request, args.timeout))
+    except grpc.aio.AioRpcError as exc:
+        for line in _failure(exc, target, args.timeout):
+            print(f"llmrouter costs: {line}", file=sys.stderr)
         return 1
     columns = [_FIELDS.get(d, d) for d in dict.fromkeys(dims)]
     if args.bucket:
@@ -125,30 +126,127 @@ def run_costs(args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclass(frozen=True)
+class MetricsTarget:
+    """Where and how ``llmrouter costs`` calls the metrics service."""
+
+    #: host:port.
+    address: str
+    #: Where the address came from, for messages: "--metrics", "gateway.metrics_address in
+    #: FILE", "metrics.host and metrics.port in FILE", or the built-in default.
+    source: str
+    #: Opens a channel to an address: TLS or plaintext, sending the token on every call.
+    open: Callable[[str], grpc.aio.Channel]
+    #: Whether the channel speaks TLS.
+    tls: bool
+
+
+def metrics_target(config: str | None, address: str = "", token_env: str = "") -> MetricsTarget:
+    """The metrics service as the gateway configured in ``config`` reaches it; ``address`` and
+    ``token_env`` (the flags) override. ConfigError for an invalid config, a token variable
+    that is named but unset, or an unreadable certificate file."""
+    from gateway.channels import size_options
+    from gateway.config import GatewayConfig
+    from gateway.config import load_config as gateway_config
+    from metrics_svc.config import load_config as metrics_config
+
+    gateway = gateway_config(config)
+    where = f" in {os.path.abspath(config)}" if config else ""
+    if address:
+        source = "--metrics"
+    elif gateway.metrics_address != GatewayConfig().metrics_address:
+        address, source = gateway.metrics_address, f"gateway.metrics_address{where}"
+    else:
+        metrics = metrics_config(config)
+        host = "127.0.0.1" if metrics.host in ("0.0.0.0", "::", "") else metrics.host
+        address = f"{host}:{metrics.port}"
+        source = (
+            f"metrics.host and metrics.port{where}"
+            if config
+            else "the built-in default: no --config, LLMROUTER_CONFIG or ./llmrouter.toml"
+        )
+    if token_env:
+        token = read_token(token_env, "--token-env")
+    elif gateway.metrics_token_env:
+        token = read_token(gateway.metrics_token_env, "gateway.metrics_token_env")
+    else:
+        # LLMROUTER_READ_TOKEN when set: the variable `serve all` and compose use.
+        read_env = LOCAL_TOKENS["read"]
+        token = read_token(read_env if os.environ.get(read_env, "").strip() else "", read_env)
+    opener = channel_factory(
+        gateway.metrics_tls,
+        token=token,
+        key="gateway.metrics_tls",
+        options=size_options(gateway),
+    )
+    return MetricsTarget(address, source, opener, gateway.metrics_tls.active)
+
+
+async def _query(
+    target: MetricsTarget, request: metrics_service_pb2.QueryCostsRequest, deadline_s: float
+) -> metrics_service_pb2.QueryCostsResponse:
+    # A gRPC deadline rather than asyncio.timeout: the service sees it and stops working too.
+    async with target.open(target.address) as channel:
+        stub = metrics_service_pb2_grpc.MetricsServiceStub(channel)
+        reply: metrics_service_pb2.QueryCostsResponse = await stub.QueryCosts(
+            request, timeout=deadline_s
+        )
+        return reply
+
+
+# Where to point instead, said by every "cannot reach" message.
+_ELSEWHERE = (
+    "is the stack running? Point elsewhere with --metrics HOST:PORT, or name the stack's "
+    "config with --config FILE (or LLMROUTER_CONFIG)"
+)
+
+
+def _failure(exc: grpc.aio.AioRpcError, target: MetricsTarget, timeout: float) -> list[str]:
+    """The lines explaining a failed call: one when the service could not be reached."""
+    code, detail = exc.code(), exc.details() or ""
+    at = f"the metrics service at {target.address} (address from {target.source})"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return [f"cannot reach {at}: {_unreachable_reason(detail, target.tls)}; {_ELSEWHERE}"]
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return [f"no answer from {at} within {timeout:g}s (--timeout); {_ELSEWHERE}"]
+    lines = [f"metrics service at {target.address}: {code}: {detail}"]
+    if hint := _HINTS.get(code):
+        lines.append(hint)
+    return lines
+
+
+def _unreachable_reason(detail: str, tls: bool) -> str:
+    """A short cause from gRPC's connection error text (which names the address again)."""
+    lowered = detail.lower()
+    if "connection refused" in lowered:
+        return "connection refused"
+    if "handshake" in lowered or "ssl" in lowered or "tls" in lowered:
+        return (
+            "the TLS handshake failed (check [gateway.metrics_tls]: ca_file, and cert_file "
+            "and key_file when the service requires client certificates)"
+        )
+    if "resolving" in lowered or "lookup" in lowered or "dns" in lowered:
+        return "the host name does not resolve"
+    if not tls and ("socket closed" in lowered or "connection reset" in lowered):
+        return (
+            "the connection was closed (does the service take TLS? set [gateway.metrics_tls] "
+            "ca_file)"
+        )
+    return "unavailable"
+
+
 # What to do next, by the status a report call failed with.
 _HINTS = {
     grpc.StatusCode.UNAUTHENTICATED: (
         "the metrics service needs a token with the read scope: export LLMROUTER_READ_TOKEN "
         "with the value the stack was started with (llmrouter serve all reads it from its own "
         "environment, or makes a random one per run), or name another variable with "
-        "--token-env"
+        "--token-env (or gateway.metrics_token_env in the config)"
     ),
     grpc.StatusCode.PERMISSION_DENIED: (
         "this token may not read reports: use one with the metrics read scope (metrics.auth_tokens)"
     ),
-    grpc.StatusCode.UNAVAILABLE: (
-        "is the stack running? Pass the stack's config with --config (or LLMROUTER_CONFIG) "
-        "so the address is the one it listens on"
-    ),
 }
-
-
-def _metrics_address(config: str | None) -> str:
-    from metrics_svc.config import load_config
-
-    cfg = load_config(config)
-    host = "127.0.0.1" if cfg.host in ("0.0.0.0", "::", "") else cfg.host
-    return f"{host}:{cfg.port}"
 
 
 _HEADERS = (

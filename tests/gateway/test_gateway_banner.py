@@ -46,3 +46,20 @@ async def test_banner_shows_the_key_header_when_auth_is_on(
     out = capsys.readouterr().out
     assert "auth: OFF" not in out
     assert '-H "authorization: Bearer $LLMROUTER_KEY"' in out
+
+
+async def test_costs_hint_names_the_config_the_stack_read(
+    start_gateway: StartGateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another stack on the machine has another ledger: the hint reads this one's."""
+    gateway = await start_gateway()
+
+    await asyncio.to_thread(_print_banner, endpoints(gateway.port), "", "/srv/my stack.toml")
+    out = capsys.readouterr().out
+    assert "  .venv/bin/llmrouter costs --config '/srv/my stack.toml' --group-by model\n" in out
+    assert "  config   /srv/my stack.toml\n" in out
+
+    await asyncio.to_thread(_print_banner, endpoints(gateway.port))
+    out = capsys.readouterr().out
+    assert "  .venv/bin/llmrouter costs --group-by model\n" in out
+    assert "  config   built-in defaults\n" in out

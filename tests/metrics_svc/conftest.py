@@ -4,6 +4,7 @@ real in-process ``grpc.aio`` server on port 0, reached through a real client cha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import asyncpg
 import grpc
 import pytest
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from llmrouter.v1 import metrics_service_pb2_grpc
 from metrics_svc.config import MetricsConfig
@@ -32,14 +33,11 @@ from .support import (
 PG_URL_ENV = "LLMROUTER_TEST_PG_URL"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A ledger nobody else uses: a SQLite file in a directory that does not exist yet, or a
-    new PostgreSQL database (dropped afterwards) on the server at ``$LLMROUTER_TEST_PG_URL``.
-    """
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/ledger/metrics.sqlite3"
-        return
+@contextlib.asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[URL]:
+    """A new PostgreSQL database (dropped afterwards) on the server at
+    ``$LLMROUTER_TEST_PG_URL``, as that URL naming it. Skips the test when the server cannot be
+    reached, unless the variable is set: then the test fails."""
     base = make_url(PG_URL)
     admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
     try:
@@ -51,10 +49,22 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     name = f"llmrouter_metrics_{uuid.uuid4().hex[:12]}"
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        yield base.set(database=name).render_as_string(hide_password=False)
+        yield base.set(database=name)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A ledger nobody else uses: a SQLite file in a directory that does not exist yet, or a
+    new PostgreSQL database (:func:`fresh_postgres_database`).
+    """
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/ledger/metrics.sqlite3"
+        return
+    async with fresh_postgres_database() as url:
+        yield url.render_as_string(hide_password=False)
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ COMPLETION = "canary-completion-4d8f20a6e1"
 ANSWER = f"{COMPLETION} and then the second half of this answer, which never arrives"
 # The router's key for the upstream: not key-shaped, so only knowing what was sent finds it.
 PROVIDER_KEY = "canary/provider+key=6d0a8f2c4e1b9735"
-PROVIDER_KEY_ENV = "LLMROUTER_LEAK_PROVIDER_KEY"
+PROVIDER_KEY_ENV = "LLMROUTER_TEST_LEAK_PROVIDER_KEY"
 URL_ENCODED_KEY = quote(PROVIDER_KEY, safe="")
 JSON_ESCAPED_KEY = json.dumps(PROVIDER_KEY)[1:-1].replace("/", "\\/")
 CANARIES = {
