@@ -282,19 +282,25 @@ async def test_gateway_probe_paths_answer_without_a_key(
     production: list[Resource], tmp_path: Path
 ) -> None:
     """The gateway built from the ConfigMap and its container's environment (auth on) serves
-    the probes' paths to a caller without a key, as the kubelet is."""
+    each probe's path to a caller without a key, as the kubelet is. Liveness and readiness
+    answer 200 with no router or metrics service reachable (they must not fail together on
+    an outage of what every gateway shares); the start waits for /readyz, which says not
+    ready until both upstreams are up."""
     env = container_env(production, "gateway")
     config = gateway_config(written_config(tmp_path, production), env)
     assert config.auth_enabled
     app = create_app(config, AppOptions(environ=env))
+    probes = container(production, "gateway")
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         assert (await client.get("/v1/models")).status_code == 401
-        healthz = await client.get("/healthz")
-        assert (healthz.status_code, healthz.json()["auth"]) == (200, "enabled")
-        # Not started (no upstreams here): not ready, and neither 401 nor 404.
-        readyz = await client.get("/readyz")
-        assert readyz.status_code == 503
+        for kind in ("livenessProbe", "readinessProbe"):
+            response = await client.get(probes[kind]["httpGet"]["path"])
+            assert (response.status_code, response.json()["auth"]) == (200, "enabled"), kind
+        # Not started here (no upstreams): not ready, and neither 401 nor 404.
+        startup = await client.get(probes["startupProbe"]["httpGet"]["path"])
+        assert startup.status_code == 503
+        assert startup.json()["error"]["message"] == "The gateway is not started."
 
 
 @pytest.fixture
