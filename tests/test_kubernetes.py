@@ -376,6 +376,10 @@ def test_addresses_in_the_config_name_the_services(production: list[Resource]) -
     assert _service_address(production, gateway["router_addresses"][0])[0] == "llmrouter-router"
     for address in (gateway["metrics_address"], document["router"]["metrics_address"]):
         assert _service_address(production, address) == ("llmrouter-metrics", 50052)
+    # gRPC resolves the name again only on a closed connection: routers renew connections so
+    # that running gateways find the pods the autoscaler adds.
+    assert find(production, "HorizontalPodAutoscaler", "llmrouter-router")
+    assert 0 < document["router"]["max_connection_age_s"] <= 300
 
 
 async def test_gateway_dials_one_headless_name_round_robin() -> None:
