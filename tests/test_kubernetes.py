@@ -41,8 +41,8 @@ DEPLOY = ROOT / "deploy" / "kubernetes"
 BASE = DEPLOY / "base"
 PRODUCTION = DEPLOY / "overlays" / "production"
 SECRETS_EXAMPLE = PRODUCTION / "secrets.env.example"
-# The oldest Kubernetes the manifests promise to work on (gRPC probes: 1.27; sleep-free
-# preStop exec, policy/v1, autoscaling/v2: older). Validated strictly: unknown fields fail.
+# The oldest Kubernetes the manifests promise to work on (gRPC probes are GA since 1.27;
+# policy/v1 and autoscaling/v2 are older). Validated strictly: unknown fields fail.
 KUBERNETES_VERSION = "1.30.0"
 COMPONENTS = ("gateway", "router", "metrics")
 SECRET_NAME = "llmrouter-secrets"
