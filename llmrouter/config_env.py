@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: The tables of the config file, one per service.
-SECTIONS = ("gateway", "metrics", "router")
+SECTIONS = ("gateway", "metrics", "router", "state")
 
 #: ``LLMROUTER_*`` variables that are not config keys, and who reads each.
 ALLOWED_VARIABLES: Mapping[str, str] = {

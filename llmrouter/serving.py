@@ -37,6 +37,7 @@ __all__ = [
     "abort",
     "bind_failure",
     "check_bindable",
+    "connection_age_options",
     "ensure_open_files",
     "listen_error",
     "message_size_options",
@@ -129,6 +130,16 @@ def message_size_options(
     if max_send_bytes is not None:
         options.append(("grpc.max_send_message_length", max_send_bytes))
     return options
+
+
+def connection_age_options(max_age_s: float) -> list[tuple[str, int]]:
+    """Server options sending each connection a GOAWAY after ``max_age_s`` seconds (gRPC adds
+    +/-10 % jitter; gRFC A9), none for 0. The grace stays gRPC's default, unlimited: calls in
+    flight finish on the old connection. Clients reconnect and resolve the name again, which
+    is how DNS-based round robin learns of servers added since (grpc/grpc#12295)."""
+    if max_age_s <= 0:
+        return []
+    return [("grpc.max_connection_age_ms", max(1, round(max_age_s * 1000)))]
 
 
 async def start_grpc_server(

@@ -131,6 +131,12 @@ class RouterConfig:
     # another model: the upstream has already served (and billed) it. Keep it at most the
     # gateway's max_response_bytes.
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    # Seconds after which a client connection is asked to move to a new one (HTTP/2 GOAWAY,
+    # gRFC A9, with ~10 % jitter); calls in flight finish on the old one, never cut. Clients
+    # resolve the router's name again when they reconnect, so routers added behind one DNS
+    # name (a Kubernetes headless Service) get calls from gateways already running. 0: a
+    # connection lasts until it has been idle 10 minutes.
+    max_connection_age_s: float = 0.0
     # Environment variables each holding a bearer token with full access (every scope) that
     # callers may present (gRPC metadata ``authorization: Bearer <token>``).
     auth_token_envs: tuple[str, ...] = ()
@@ -209,6 +215,10 @@ class RouterConfig:
             raise ConfigError(
                 "outbox_durable_timeout_ms: must not be negative, "
                 f"got {self.outbox_durable_timeout_ms}"
+            )
+        if self.max_connection_age_s < 0:
+            raise ConfigError(
+                f"max_connection_age_s: must not be negative, got {self.max_connection_age_s}"
             )
         if self.drain_delay_s < 0:
             raise ConfigError(f"drain_delay_s: must not be negative, got {self.drain_delay_s}")

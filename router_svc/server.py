@@ -13,7 +13,13 @@ import grpc
 from llmrouter.access import Authorizer, require_credentials
 from llmrouter.prometheus import MetricsEndpoint, serve_metrics
 from llmrouter.security import channel_factory, read_token, server_credentials
-from llmrouter.serving import GrpcServer, message_size_options, run_main, start_grpc_server
+from llmrouter.serving import (
+    GrpcServer,
+    connection_age_options,
+    message_size_options,
+    run_main,
+    start_grpc_server,
+)
 from llmrouter.telemetry import configure_tracing
 from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
 
@@ -157,9 +163,10 @@ async def start(config: RouterConfig) -> RunningRouter:
             f"{config.host}:{config.port}",
             register,
             [SERVICE_NAME, ADMIN_SERVICE_NAME],
-            options=message_size_options(
-                config.max_receive_message_bytes, config.max_response_bytes
-            ),
+            options=[
+                *message_size_options(config.max_receive_message_bytes, config.max_response_bytes),
+                *connection_age_options(config.max_connection_age_s),
+            ],
             credentials=credentials,
             authorizer=authorizer,
             port_setting="router.port",

@@ -1,17 +1,32 @@
-"""docker-compose.yml cannot run here (no Docker engine); check it against what the code reads."""
+"""docker-compose.yml cannot run here (no Docker engine); check it against what the code reads,
+and run its healthcheck commands against real servers."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import os
 import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+from grpc_health.v1 import health_pb2
 
 from gateway.config import GatewayConfig
 from llmrouter.access import Authorizer
 from llmrouter.config import env_names
+from llmrouter.serving import start_grpc_server
+from llmrouter.shared_state import StateConfig, load_state_config
 from metrics_svc.config import SCOPES as METRICS_SCOPES
 from metrics_svc.config import MetricsConfig
 from router_svc.config import SCOPES as ROUTER_SCOPES
@@ -31,23 +46,30 @@ TOKENS = {
     "LLMROUTER_RECORD_TOKEN",
     "LLMROUTER_READ_TOKEN",
 }
+# The variable state.redis_password_env names in compose.
+REDIS_PASSWORD = "LLMROUTER_REDIS_PASSWORD"
+# Router and gateway share the [state] store: its section and its password.
+STATE_ENV = env_names(StateConfig, "state") | {REDIS_PASSWORD}
 # Variables read outside the config dataclasses (the gateway hashes its keys at start; the
 # servers' auth_tokens shortcuts).
 EXTRA_ENV = {
-    "gateway": {"LLMROUTER_GATEWAY_API_KEYS", "LLMROUTER_GATEWAY_ADMIN_API_KEYS"} | TOKENS,
-    "router": {"LLMROUTER_ROUTER_AUTH_TOKENS"} | TOKENS,
+    "gateway": {"LLMROUTER_GATEWAY_API_KEYS", "LLMROUTER_GATEWAY_ADMIN_API_KEYS"}
+    | TOKENS
+    | STATE_ENV,
+    "router": {"LLMROUTER_ROUTER_AUTH_TOKENS"} | TOKENS | STATE_ENV,
     "metrics": {"LLMROUTER_METRICS_AUTH_TOKENS"} | TOKENS,
 }
 PROVIDER_KEYS = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENROUTER_API_KEY"}
 
 
 def compose() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    document: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return document
 
 
 def test_services_present() -> None:
     services = compose()["services"]
-    assert {"router", "metrics", "gateway", "postgres", "jaeger"} <= set(services)
+    assert {"router", "metrics", "gateway", "postgres", "redis", "jaeger"} <= set(services)
     assert services["jaeger"]["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
 
 
@@ -199,9 +221,188 @@ def test_grpc_ports_are_closed_to_the_network() -> None:
     gateway_admin = token("gateway", gateway.router_admin_token_env)
     gateway_read = token("gateway", gateway.metrics_token_env)
     router_record = token("router", router.metrics_token_env)
-    assert router_access.scopes_of_token(gateway_inference) == {"inference"}
-    assert router_access.scopes_of_token(gateway_admin) == {"admin"}
-    assert metrics_access.scopes_of_token(router_record) == {"record"}
-    assert metrics_access.scopes_of_token(gateway_read) == {"read"}
+    assert router_access.scopes_of_token(gateway_inference) == frozenset({"inference"})
+    assert router_access.scopes_of_token(gateway_admin) == frozenset({"admin"})
+    assert metrics_access.scopes_of_token(router_record) == frozenset({"record"})
+    assert metrics_access.scopes_of_token(gateway_read) == frozenset({"read"})
     assert router_access.scopes_of_token(router_record) is None
     assert metrics_access.scopes_of_token(gateway_inference) is None
+
+
+# -- healthchecks, restarts, volumes, the shared state store --------------------------------
+
+
+def test_every_service_has_a_healthcheck_and_restarts() -> None:
+    """`docker compose up --wait` and `depends_on: service_healthy` need a healthcheck on
+    every service; a crashed service comes back by itself."""
+    services = compose()["services"]
+    for name, service in services.items():
+        check = service.get("healthcheck")
+        assert check, f"{name}: no healthcheck"
+        assert check["test"][0] in ("CMD", "CMD-SHELL"), name
+        assert {"interval", "timeout", "retries"} <= set(check), name
+        assert service.get("restart") == "unless-stopped", name
+    # Each service starts once what it calls answers its healthcheck.
+    depends = {name: s.get("depends_on", {}) for name, s in services.items()}
+    assert depends["router"] == {
+        "metrics": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
+    }
+    assert {k: v["condition"] for k, v in depends["gateway"].items()} == {
+        "router": "service_healthy",
+        "metrics": "service_healthy",
+        "redis": "service_healthy",
+    }
+
+
+def test_router_state_is_on_a_named_volume() -> None:
+    """The outbox and the runtime admin state survive `docker compose down` / `up`: both
+    files the router's config names are on a named volume."""
+    from router_svc.config import load_config as router_config
+
+    document = compose()
+    router = document["services"]["router"]
+    env = _interpolated(router["environment"])
+    config = router_config(None, document={}, environ=env)
+    mounts = dict(str(v).split(":", 1)[::-1] for v in router["volumes"])
+    for key in ("outbox_path", "state_path"):
+        directory = str(Path(getattr(config, key)).parent)
+        assert directory in mounts, f"router.{key} = {getattr(config, key)} is not on a volume"
+        assert mounts[directory] in document["volumes"], "not a named volume"
+
+
+def test_redis_is_private_and_shared_with_its_password() -> None:
+    """Router and gateway load [state] from their environment: Redis at the compose service,
+    its password from the same required variable the server takes it from; Redis publishes
+    no port."""
+    services = compose()["services"]
+    redis = services["redis"]
+    assert redis["image"] == "redis:7"
+    assert "ports" not in redis
+    server_password = redis["environment"]["REDISCLI_AUTH"]
+    assert server_password.startswith(f"${{{REDIS_PASSWORD}:?")
+    assert '"$$REDISCLI_AUTH"' in redis["command"][-1]  # expanded by sh, not by compose
+    for name in ("router", "gateway"):
+        raw = services[name]["environment"]
+        assert raw[REDIS_PASSWORD] == server_password, name
+        env = _interpolated(raw)
+        state = load_state_config({}, env)
+        assert state.backend == "redis"
+        assert state.redis_url == "redis://redis:6379/0"
+        assert env[state.redis_password_env] == f"value-of-{REDIS_PASSWORD}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _healthcheck(service: str, port: int) -> list[str]:
+    """The service's healthcheck as this machine runs it: this Python, and ``port`` where the
+    container's own port is (the commands name 127.0.0.1:<the service's port>)."""
+    test = compose()["services"][service]["healthcheck"]["test"]
+    assert test[0] == "CMD"
+    own = {"router": 50051, "metrics": 50052, "gateway": 8080}[service]
+    assert f"127.0.0.1:{own}" in test[-1]
+    command = [sys.executable if part == "python" else part for part in test[1:]]
+    return [part.replace(f"127.0.0.1:{own}", f"127.0.0.1:{port}") for part in command]
+
+
+async def _exit_status(command: list[str]) -> int:
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    return await asyncio.wait_for(process.wait(), 30)
+
+
+@pytest.mark.parametrize("service", ["router", "metrics"])
+async def test_grpc_healthcheck_follows_the_health_service(service: str) -> None:
+    """Against a real gRPC server with the services' health servicer: healthy while SERVING,
+    unhealthy while draining (NOT_SERVING) and once it is gone."""
+    server = await start_grpc_server("127.0.0.1:0", lambda s: None, [])
+    command = _healthcheck(service, server.port)
+    try:
+        assert await _exit_status(command) == 0
+        await server.health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        assert await _exit_status(command) == 1
+    finally:
+        await server.server.stop(None)
+    assert await _exit_status(command) == 1
+
+
+@pytest.fixture
+def readiness_server() -> Iterator[tuple[int, list[int]]]:
+    """An HTTP server answering GET /readyz with the status at the head of the list."""
+    status = [200]
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status[0] if self.path == "/readyz" else 404)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], status
+    server.shutdown()
+    server.server_close()
+
+
+async def test_gateway_healthcheck_is_its_readiness(
+    readiness_server: tuple[int, list[int]],
+) -> None:
+    """The command asks the gateway's /readyz (a real route, open without a key) and fails
+    on its 503."""
+    from gateway.routes import create_app
+
+    port, status = readiness_server
+    command = _healthcheck("gateway", port)
+    assert "/readyz'" in command[-1]
+    app = create_app(GatewayConfig(auth_enabled=False))
+    assert "/readyz" in {getattr(route, "path", "") for route in app.routes}
+    assert await _exit_status(command) == 0
+    status[0] = 503
+    assert await _exit_status(command) == 1
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
+def test_redis_command_and_healthcheck_use_the_password(tmp_path: Path) -> None:
+    """compose's Redis command run by this machine's redis-server (on a free port, in a temp
+    directory): the healthcheck passes with the password and fails without it."""
+    redis = compose()["services"]["redis"]
+    shell, flag, script = redis["command"]
+    port = _free_port()
+    script = script.replace("$$", "$") + f" --port {port} --bind 127.0.0.1 --dir {tmp_path}"
+    password = "compose-test-password-0123456789"
+    server = subprocess.Popen(
+        [shell, flag, script],
+        env={**os.environ, "REDISCLI_AUTH": password},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    check = redis["healthcheck"]["test"]
+    assert check[0] == "CMD-SHELL"
+    probe = check[1].replace("redis-cli", f"redis-cli -p {port}")
+
+    def healthy(auth: str | None) -> bool:
+        env = {k: v for k, v in os.environ.items() if k != "REDISCLI_AUTH"}
+        if auth is not None:
+            env["REDISCLI_AUTH"] = auth
+        return subprocess.run(["sh", "-c", probe], env=env, check=False).returncode == 0
+
+    try:
+        deadline = time.monotonic() + 10
+        while not healthy(password):
+            assert server.poll() is None, "redis-server exited"
+            assert time.monotonic() < deadline, "redis never became healthy"
+            time.sleep(0.05)
+        assert not healthy(None)
+        assert not healthy("wrong-password")
+    finally:
+        server.terminate()
+        server.wait(10)
