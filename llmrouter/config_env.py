@@ -58,6 +58,8 @@ ALLOWED_VARIABLES: Mapping[str, str] = {
     "LLMROUTER_EVENT_LOOP": "'asyncio' turns uvloop off (llmrouter.serving, bench)",
     "LLMROUTER_SOAK": "tests/reliability at soak counts (make soak)",
     "LLMROUTER_SCREENSHOTS": "tests/dashboard writes docs/dashboard-*.png (make screenshots)",
+    "LLMROUTER_REDIS_PASSWORD": "the Redis password that compose and the Kubernetes manifests "
+    "name in state.redis_password_env",
 }
 
 #: Families of variables that are not config keys: no section is named TEST or KEY.
