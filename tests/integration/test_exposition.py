@@ -68,19 +68,22 @@ def samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
 
 
 def test_the_check_catches_the_reported_exposition() -> None:
-    # What the router served before (a gauge retyped as a counter, named with its _total).
+    # What the router served before: a gauge retyped as a counter, named with its _total, so
+    # prometheus_client added another to the HELP and TYPE lines but not to the sample.
     bad = (
         "# HELP llmrouter_outbox_dropped_total_total Usage records dropped at the bound\n"
         "# TYPE llmrouter_outbox_dropped_total_total counter\n"
         "llmrouter_outbox_dropped_total 0.0\n"
     )
-    assert (
-        "llmrouter_outbox_dropped_total: type unknown (samples ['llmrouter_outbox_dropped_total'])"
-        in problems(bad)
-    )
+    assert problems(bad) == [
+        "llmrouter_outbox_dropped_total: counter named with its _total",
+        "llmrouter_outbox_dropped_total: declared twice",
+        "llmrouter_outbox_dropped_total: type unknown (samples ['llmrouter_outbox_dropped_total'])",
+    ]
+    # What a CounterMetricFamily named llmrouter_outbox_dropped writes (text format 0.0.4).
     good = (
-        "# HELP llmrouter_outbox_dropped Usage records dropped at the bound\n"
-        "# TYPE llmrouter_outbox_dropped counter\n"
+        "# HELP llmrouter_outbox_dropped_total Usage records dropped at the bound\n"
+        "# TYPE llmrouter_outbox_dropped_total counter\n"
         "llmrouter_outbox_dropped_total 0.0\n"
     )
     assert problems(good) == []
