@@ -175,6 +175,10 @@ class RouterConfig:
     record_usage: bool = True
     # Record prompts and completions on attempt spans (off: content never leaves the process).
     capture_content: bool = False
+    # Name provider ids and upstream base URLs, hosts and addresses in the error messages
+    # callers get (off: "the upstream", "[upstream URL]"...; the whole message goes to the log
+    # at WARNING and to the attempt's span either way).
+    expose_provider_in_errors: bool = False
     # Port of the Prometheus /metrics endpoint (0 disables it).
     prometheus_port: int = 9101
     # Retries, backoff and deadlines.
