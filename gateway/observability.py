@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["GatewayMetrics", "PrometheusMiddleware", "TracingMiddleware"]
+__all__ = ["GatewayMetrics", "PrometheusMiddleware", "TracingMiddleware", "route_label"]
 
 _tracer = trace.get_tracer("llmrouter.gateway")
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
@@ -38,21 +38,24 @@ class TracingMiddleware:
             await self.app(scope, receive, send)
             return
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        path = scope["path"] if scope["path"] in self._known else "other"
         method = scope["method"]
+        # Named by the path until routing has matched a route (then by its template).
+        path = scope["path"] if scope["path"] in self._known else "other"
         with _tracer.start_as_current_span(
             f"{method} {path}",
             context=propagate.extract(carrier),
             kind=SpanKind.SERVER,
             attributes={
                 http_attributes.HTTP_REQUEST_METHOD: method,
-                http_attributes.HTTP_ROUTE: path,
                 url_attributes.URL_PATH: scope["path"],
             },
         ) as span:
 
             async def send_with_status(message: Message) -> None:
                 if message["type"] == "http.response.start":
+                    route = route_label(scope, self._known)
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute(http_attributes.HTTP_ROUTE, route)
                     status = int(message["status"])
                     span.set_attribute(http_attributes.HTTP_RESPONSE_STATUS_CODE, status)
                     if status >= 500:
@@ -60,6 +63,19 @@ class TracingMiddleware:
                 await send(message)
 
             await self.app(scope, receive, send_with_status)
+
+
+def route_label(scope: Scope, known: frozenset[str]) -> str:
+    """The route template of the request in ``scope`` (``/v1/admin/categories/{name}``, path
+    convertors left out, as OpenAPI writes it), or ``other`` when no route of ``known``
+    templates matched: a label with a bounded set of values, whatever paths clients send.
+
+    Starlette's router sets ``scope["route"]`` on a full match, and on a path that matched
+    with another method (the 405); the response starts after that, so this is read then.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path_format", None)
+    return template if isinstance(template, str) and template in known else "other"
 
 
 class GatewayMetrics:
@@ -86,7 +102,7 @@ class GatewayMetrics:
         self._timed: dict[str, Any] = {}
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Count one response of ``route`` (a known path or ``other``) and its time to the
+        """Count one response of ``route`` (a route template or ``other``) and its time to the
         response headers."""
         timed = self._timed.get(route)
         if timed is None:
@@ -104,7 +120,8 @@ class GatewayMetrics:
 
 
 class PrometheusMiddleware:
-    """Counts requests and time to response headers; labels use known routes only."""
+    """Counts requests and time to response headers, labelled by route template (parameters
+    never reach a label)."""
 
     def __init__(self, app: ASGIApp, metrics: GatewayMetrics, known_paths: frozenset[str]) -> None:
         self.app = app
@@ -116,12 +133,13 @@ class PrometheusMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        route = scope["path"] if scope["path"] in self._known else "other"
         method = scope["method"]
         metrics = self._metrics
+        known = self._known
 
         async def send_and_count(message: Any) -> None:
             if message["type"] == "http.response.start":
+                route = route_label(scope, known)
                 metrics.observe(route, method, message["status"], time.perf_counter() - started)
             await send(message)
 

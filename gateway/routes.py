@@ -199,7 +199,8 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         Route("/dashboard", guarded(page.page), methods=["GET"]),
         Mount("/dashboard/static", app=static_files(), name="dashboard-static"),
     ]
-    known = frozenset(r.path for r in routes if isinstance(r, Route))
+    # Metric and span labels: each route's template (parameters never become label values).
+    known = frozenset(r.path_format for r in routes if isinstance(r, Route | Mount))
     middleware = [Middleware(PrometheusMiddleware, metrics=prometheus, known_paths=known)]
     direct: dict[tuple[str, str], _Handler] = {}
     if tracing_enabled():

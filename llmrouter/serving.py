@@ -22,11 +22,11 @@ from typing import Any, NoReturn
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from llmrouter.access import Authorizer
 from llmrouter.config import ENV_PREFIX, ConfigError
 from llmrouter.guard import GuardedServer
+from llmrouter.reflection import add_reflection
 from llmrouter.telemetry import traced_handler, tracing_enabled
 
 __all__ = [
@@ -160,8 +160,8 @@ async def start_grpc_server(
     span (:func:`llmrouter.telemetry.traced_handler`), inside ``interceptors``.
 
     ``credentials`` serves TLS (see :func:`llmrouter.security.server_credentials`);
-    ``authorizer`` decides who may call each method (health stays open; reflection needs any
-    accepted credential); None lets every caller in.
+    ``authorizer`` decides who may call each method (health stays open; reflection, v1 and
+    v1alpha, needs any accepted credential); None lets every caller in.
 
     A busy port is a :class:`StartupError` naming ``port_setting``, the config key that chose
     the port (``router.port``), and its environment variable (see :func:`listen_error`).
@@ -183,13 +183,8 @@ async def start_grpc_server(
     register(guarded)
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, guarded)
-    # Reflection's asyncio servicer, registered through the guard so that it is checked too.
-    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-        reflection.aio.ReflectionServicer(  # type: ignore[attr-defined]
-            (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME)
-        ),
-        guarded,
-    )
+    # Reflection (v1 and v1alpha), registered through the guard so that it is checked too.
+    add_reflection(guarded, (*service_names, health.SERVICE_NAME))
     try:
         if credentials is None:
             port = server.add_insecure_port(address)

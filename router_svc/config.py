@@ -188,6 +188,10 @@ class RouterConfig:
     # llm.cost.*) beside the GenAI ones on attempt spans, for viewers that read only those
     # (Arize Phoenix); prompts and answers among them only with capture_content.
     openinference: bool = False
+    # Name provider ids and upstream base URLs, hosts and addresses in the error messages
+    # callers get (off: "the upstream", "[upstream URL]"...; the whole message goes to the log
+    # at WARNING and to the attempt's span either way).
+    expose_provider_in_errors: bool = False
     # Port of the Prometheus /metrics endpoint (0 disables it).
     prometheus_port: int = 9101
     # Retries, backoff and deadlines.

@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import grpc
 
+from llmrouter.request_ids import ERROR_INFO_REQUEST_ID
 from llmrouter.serving import abort
 from llmrouter.status import DOMAIN, clip, rich_status
+
+from .public_errors import PublicErrors
 
 if TYPE_CHECKING:
     from .chat import TokenUsage
@@ -60,6 +63,9 @@ class RouterError(Exception):
 
     code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
     reason: ClassVar[str] = "INTERNAL"
+    # Whether the whole message is in the log already (an attempt's failure, logged by its
+    # attempt when the caller's copy hid part of it): not logged again for the request.
+    logged: bool = False
 
     def __init_subclass__(
         cls, *, code: grpc.StatusCode | None = None, reason: str = "", **kwargs: Any
@@ -288,13 +294,24 @@ class _Status(grpc.Status):
     trailing_metadata: tuple[tuple[str, str | bytes], ...]
 
 
-def to_rpc_status(error: RouterError) -> grpc.Status:
+def to_rpc_status(error: RouterError, public: PublicErrors | None = None) -> grpc.Status:
     """A ``grpc.Status`` with ``ErrorInfo`` (and ``RetryInfo``/``BadRequest`` where known),
-    and the pushback that keeps clients' gRPC retry policies from retrying it."""
-    violations = ((error.field, error.message),) if error.field else ()
+    and the pushback that keeps clients' gRPC retry policies from retrying it.
+
+    ``public`` rewrites the message for the caller (provider ids and upstream addresses
+    masked, the whole message logged); None sends it as it is (admin RPCs: their callers are
+    operators, who address providers by id)."""
+    message = error.message
+    if public is not None:
+        if error.logged:
+            message = public.text(message)
+        else:
+            request_id = error.metadata.get(ERROR_INFO_REQUEST_ID, "") or "-"
+            message = public.logged(message, "request %s failed (%s)", request_id, error.reason)
+    violations = ((error.field, message),) if error.field else ()
     status = rich_status(
         error.code,
-        error.message,
+        message,
         error.reason,
         metadata=error.metadata,
         retry_after=error.retry_after,
@@ -306,12 +323,16 @@ def to_rpc_status(error: RouterError) -> grpc.Status:
 class ReportedAsStatus:
     """``async with ReportedAsStatus(context):`` ends the call with the rich status of any
     :class:`RouterError` raised inside (one place for what every RPC handler did in its own
-    ``except RouterError``); other exceptions pass through unchanged."""
+    ``except RouterError``), its message rewritten by ``public`` when given (see
+    :func:`to_rpc_status`); other exceptions pass through unchanged."""
 
-    __slots__ = ("_context",)
+    __slots__ = ("_context", "_public")
 
-    def __init__(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    def __init__(
+        self, context: grpc.aio.ServicerContext[Any, Any], public: PublicErrors | None = None
+    ) -> None:
         self._context = context
+        self._public = public
 
     async def __aenter__(self) -> None:
         return None
@@ -323,4 +344,4 @@ class ReportedAsStatus:
         tb: TracebackType | None,
     ) -> None:
         if isinstance(exc, RouterError):
-            await abort(self._context, to_rpc_status(exc))
+            await abort(self._context, to_rpc_status(exc, self._public))

@@ -6,7 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from .breaker import BreakerState
@@ -44,22 +49,23 @@ class _Live(Collector):
             enabled.add_metric([entry.name], 1 if entry.enabled else 0)
         yield breakers
         yield enabled
-        skipped = GaugeMetricFamily(
-            "llmrouter_stream_chunks_skipped_total",
+        # Counters are named without their "_total": the family adds it to the sample (a gauge
+        # retyped as a counter kept the suffix in its name, and the exposition said
+        # "# TYPE ..._total_total counter" over samples of another name).
+        skipped = CounterMetricFamily(
+            "llmrouter_stream_chunks_skipped",
             "Unreadable stream chunks skipped mid-answer (the stream went on), by provider",
             labels=["provider"],
         )
-        skipped.type = "counter"
         providers = {entry.provider.name: entry.provider for entry in self._registry.entries()}
         for name, provider in providers.items():
             skipped.add_metric([name], provider.skipped_chunks)
         yield skipped
-        unknown = GaugeMetricFamily(
-            "llmrouter_unknown_stop_reasons_total",
+        unknown = CounterMetricFamily(
+            "llmrouter_unknown_stop_reasons",
             "Answers that stopped for a reason the adapter does not know (finished as stop)",
             labels=["provider"],
         )
-        unknown.type = "counter"
         for name, provider in providers.items():
             unknown.add_metric([name], provider.unknown_stop_reasons)
         yield unknown
@@ -71,32 +77,30 @@ class _Live(Collector):
         )
         stats = self._outbox.stats
         for name, value, doc in (
-            ("llmrouter_outbox_dropped_total", stats.dropped, "Usage records dropped at the bound"),
-            ("llmrouter_outbox_shipped_total", stats.shipped, "Usage records acknowledged"),
+            ("llmrouter_outbox_dropped", stats.dropped, "Usage records dropped at the bound"),
+            ("llmrouter_outbox_shipped", stats.shipped, "Usage records acknowledged"),
             (
-                "llmrouter_outbox_rejected_total",
+                "llmrouter_outbox_rejected",
                 stats.rejected,
                 "Usage records set aside as invalid",
             ),
             (
-                "llmrouter_outbox_dead_letters_total",
+                "llmrouter_outbox_dead_letters",
                 stats.dead_letters,
                 "Usage events that could not be made records, kept in the outbox's dead letters",
             ),
             (
-                "llmrouter_outbox_commits_total",
+                "llmrouter_outbox_commits",
                 stats.commits,
                 "Transactions that wrote usage records to the outbox file (group commits)",
             ),
             (
-                "llmrouter_outbox_not_durable_total",
+                "llmrouter_outbox_not_durable",
                 stats.not_durable,
                 "Answers sent before their usage records were in the outbox file",
             ),
         ):
-            family = GaugeMetricFamily(name, doc, value=value)
-            family.type = "counter"
-            yield family
+            yield CounterMetricFamily(name, doc, value=value)
 
 
 def _pools(providers: dict[str, Provider]) -> Iterable[Metric]:

@@ -28,6 +28,7 @@ from .admin_servicer import ADMIN_SERVICE_NAME, AdminServicer
 from .config import SCOPES, RouterConfig, load_config
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
+from .public_errors import PublicErrors
 from .registry import Registry
 from .routing.classify import Classifier
 from .routing.failover import Engine
@@ -123,6 +124,11 @@ async def start(config: RouterConfig) -> RunningRouter:
         channel=metrics_channel,
     )
     metrics = RouterMetrics(registry, outbox)
+    # Read on each rewrite: a base URL changed through the admin RPCs is masked from then on.
+    public_errors = PublicErrors(
+        lambda: [(p.name, p.config.base_url) for p in providers.values()],
+        expose=config.expose_provider_in_errors,
+    )
     retry = config.retry
     budgets = RetryBudgets(retry.budget_max_tokens, retry.budget_token_ratio)
     engine = Engine(
@@ -133,6 +139,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         durable=outbox.durable if config.record_usage else no_wait,
         retry=retry,
         budgets=budgets,
+        public_errors=public_errors,
     )
     servicer = RouterServicer(
         registry,
@@ -140,6 +147,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         engine,
         config.default_deadline_s,
         max_response_bytes=config.max_response_bytes,
+        public_errors=public_errors,
     )
     admin = Admin(
         registry,

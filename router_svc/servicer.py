@@ -19,6 +19,7 @@ from llmrouter.v1 import router_service_pb2, router_service_pb2_grpc
 from .chat import ChatRequest
 from .coalesce import BEHIND_S, batches
 from .errors import InvalidRequest, ReportedAsStatus, ResponseTooLarge, to_rpc_status
+from .public_errors import PublicErrors
 from .registry import Registry
 from .routing.failover import Engine, StreamStarted
 from .routing.policy import Policy
@@ -48,8 +49,11 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         default_deadline_s: float,
         *,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        public_errors: PublicErrors | None = None,
     ) -> None:
         self._registry = registry
+        # Error messages as callers read them (None: as they are); see router_svc.public_errors.
+        self._public = public_errors
         self._policy = policy
         self._engine = engine
         self._default_deadline = default_deadline_s
@@ -89,7 +93,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     async def Route(
         self, request: router_service_pb2.RouteRequest, context: Context
     ) -> router_service_pb2.RouteResponse:
-        async with ReportedAsStatus(context):
+        async with ReportedAsStatus(context, self._public):
             chat = chat_from_proto(request.chat)
             return decision_to_proto(await self._policy.decide(chat))
 
@@ -98,7 +102,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         request: router_service_pb2.CompleteRequest,
         context: Context,
     ) -> router_service_pb2.CompleteResponse:
-        async with ReportedAsStatus(context):
+        async with ReportedAsStatus(context, self._public):
             chat = chat_from_proto(request.chat)
             if chat.prefill:
                 raise InvalidRequest(
@@ -121,7 +125,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         request: router_service_pb2.StreamCompleteRequest,
         context: Context,
     ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
-        async with ReportedAsStatus(context):
+        async with ReportedAsStatus(context, self._public):
             chat: ChatRequest = chat_from_proto(request.chat)
             request_id = ""
             # The first chunk (sent when the first content is relayed) carries the headers and

@@ -215,20 +215,25 @@ async def test_a_service_missing_from_the_scope_table_is_refused_to_every_creden
             assert await _code(call) == (grpc.StatusCode.PERMISSION_DENIED, "METHOD_NOT_SCOPED"), (
                 name
             )
-        # Reflection needs a credential, any credential.
-        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        # Reflection needs a credential, any credential: v1alpha and v1 alike.
         ask = reflection_pb2.ServerReflectionRequest(list_services="")
 
-        async def reflect(metadata: Any) -> grpc.StatusCode:
+        async def reflect(version: str, metadata: Any) -> grpc.StatusCode:
+            call = channel.stream_stream(
+                f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+                request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+            )
             try:
-                async for _ in stub.ServerReflectionInfo(iter([ask]), metadata=metadata):
+                async for _ in call(iter([ask]), metadata=metadata):
                     pass
             except grpc.aio.AioRpcError as exc:
                 return exc.code()
             return grpc.StatusCode.OK
 
-        assert await reflect(None) == grpc.StatusCode.UNAUTHENTICATED
-        assert await reflect(bearer) == grpc.StatusCode.OK
+        for version in ("v1alpha", "v1"):
+            assert await reflect(version, None) == grpc.StatusCode.UNAUTHENTICATED, version
+            assert await reflect(version, bearer) == grpc.StatusCode.OK, version
 
 
 async def test_a_refused_call_opens_no_span(spans: InMemorySpanExporter) -> None:  # noqa: F811

@@ -252,11 +252,13 @@ def test_unknown_file_keys(tmp_path: Path, toml: str, load: Any, message: str) -
     [
         (
             "[routr]\nport = 1\n",
-            "routr: unknown section (did you mean [router]? sections: gateway, metrics, router, state)",
+            "routr: unknown section (did you mean [router]? "
+            "sections: gateway, metrics, router, state)",
         ),
         (
             "port = 1\n",
-            "port: unknown top-level key; keys belong in a section: [gateway], [metrics], [router], [state]",
+            "port: unknown top-level key; keys belong in a section: "
+            "[gateway], [metrics], [router], [state]",
         ),
     ],
 )

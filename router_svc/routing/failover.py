@@ -41,6 +41,7 @@ from ..errors import (
 )
 from ..policies import RetryPolicy
 from ..providers import ProviderCall
+from ..public_errors import PublicErrors
 from ..registry import ModelEntry
 from ..telemetry import current_trace_id, record_decision
 from ..tokens import estimate_prompt_tokens
@@ -87,6 +88,7 @@ class Engine:
         capture_content: bool = False,
         durable: Callable[[], Awaitable[None]] = no_wait,
         openinference: bool = False,
+        public_errors: PublicErrors | None = None,
     ) -> None:
         self._policy = policy
         self.retry = retry or RetryPolicy()
@@ -96,7 +98,14 @@ class Engine:
         self._capture = capture_content
         self._pacing = Pacing(self.retry, self.budgets, Timing(clock, wall_clock, sleep, rand))
         self._sinks = Sinks(
-            self.budgets, record, clock, wall_clock, capture_content, durable, openinference
+            self.budgets,
+            record,
+            clock,
+            wall_clock,
+            capture_content,
+            durable,
+            openinference,
+            public_errors,
         )
         self._hedging = Hedging.of(self.retry, sleep, self._begin, self._answer, self._relay)
         self._continuation = Continuation(self.retry, clock, self._begin, self._relay)

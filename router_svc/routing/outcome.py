@@ -24,6 +24,7 @@ from ..chat import ChatRequest, TokenUsage
 from ..errors import ProviderError
 from ..openinference import result_attributes
 from ..providers.call import UsageSeen
+from ..public_errors import PublicErrors
 from ..telemetry import (
     AttemptSpanInput,
     attempt_failed,
@@ -62,6 +63,7 @@ class Attempt:
     provider: str
     status: str = "failed"
     error_type: str = ""
+    # As the caller reads it (see Sinks.public); the whole message is on the attempt's span.
     error_message: str = ""
     duration_s: float = 0.0
     backoff_s: float = 0.0
@@ -106,6 +108,9 @@ class Sinks:
     durable: Callable[[], Awaitable[None]] = no_wait
     # Put OpenInference attributes on spans beside the GenAI ones (``router.openinference``).
     openinference: bool = False
+    # Rewrites a failed attempt's message for the caller (Attempt.error_message); None keeps
+    # it whole. The span always gets the whole message.
+    public: PublicErrors | None = None
 
 
 @frozen
@@ -233,7 +238,19 @@ class AttemptOutcome:
             self.estimated = estimated or usage.estimated
         attempt.duration_s = self._sinks.clock() - self.started
         attempt.status, attempt.error_type = "failed", error.reason
+        public = self._sinks.public
         attempt.error_message = error.message
+        if public is not None:
+            attempt.error_message = public.logged(
+                error.message,
+                "request %s attempt %d on %s (provider %s) failed (%s)",
+                self.info.request_id,
+                attempt.number,
+                attempt.model,
+                attempt.provider,
+                error.reason,
+            )
+            error.logged = True  # should it reach the caller, its request's line would repeat it
         attempt.http_status = error.http_status
         attempt.retry_after_s = error.retry_after
         attempt_failed(self.span, error.reason, error.message)

@@ -9,6 +9,7 @@ import grpc
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.config import GatewayConfig
 from llmrouter.v1 import chat_pb2
@@ -526,9 +527,23 @@ async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
 async def test_prometheus_metrics_count_requests(client: httpx.AsyncClient) -> None:
     await client.get("/healthz")
     await client.get("/no-such-path")
+    # Parameterised routes count under their template, whatever the parameter and outcome.
+    await client.delete("/v1/admin/categories/code")
+    await client.delete("/v1/admin/categories/no-such-category")
+    await client.post("/v1/admin/models/openrouter/some-model/enabled", json={"enabled": True})
     text = (await client.get("/metrics")).text
     assert (
         'llmrouter_gateway_requests_total{method="GET",route="/healthz",status="200"} 1.0' in text
     )
     assert 'llmrouter_gateway_requests_total{method="GET",route="other",status="404"} 1.0' in text
+    by_route: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "llmrouter_gateway_requests_total":
+                key = (sample.labels["method"], sample.labels["route"])
+                by_route[key] = by_route.get(key, 0) + sample.value
+    assert by_route[("DELETE", "/v1/admin/categories/{name}")] == 2
+    assert by_route[("POST", "/v1/admin/models/{name}/enabled")] == 1
+    assert "no-such-category" not in text
+    assert "some-model" not in text
     assert "llmrouter_gateway_request_duration_seconds_bucket" in text

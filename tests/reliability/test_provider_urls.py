@@ -279,6 +279,7 @@ async def test_a_name_that_rebinds_after_the_admin_check_is_never_connected(
     dns: dict[str, list[str]],
     trap: list[int],
     monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv(KEY_ENV, KEY)
     first, _ = upstreams
@@ -294,9 +295,12 @@ async def test_a_name_that_rebinds_after_the_admin_check_is_never_connected(
     assert trap[1] == 0  # no connection, so no request and no key
     assert reply.model == "backup"
     assert reply.attempts[0].error_type == "CONNECTION_FAILED"
-    assert "'api.rebind.example.com' resolved to loopback 127.0.0.2" in (
+    # The caller is told why without the upstream's host and address (router.
+    # expose_provider_in_errors is off); the router's log has them.
+    assert "host '[upstream host]' resolved to loopback [address]" in (
         reply.attempts[0].error_message
     )
+    assert "'api.rebind.example.com' resolved to loopback 127.0.0.2" in caplog.text
 
 
 async def test_a_state_file_url_resolving_to_a_private_address_is_refused_at_start(
