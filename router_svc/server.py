@@ -20,7 +20,8 @@ from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
 
 from .admin import Admin
 from .admin_servicer import ADMIN_SERVICE_NAME, AdminServicer
-from .cache import AnswerStore, CachingEngine, LruAnswers, SharedAnswers
+from .cache.serving import CachingEngine
+from .cache.store import AnswerStore, LruAnswers, SharedAnswers
 from .config import SCOPES, RouterConfig, load_config
 from .prom import RouterMetrics
 from .providers import Provider, create_provider

@@ -16,7 +16,7 @@ from llmrouter.serving import abort
 from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
 from llmrouter.v1 import router_service_pb2, router_service_pb2_grpc
 
-from .cache import CachingEngine
+from .cache.serving import CachingEngine
 from .chat import ChatRequest
 from .coalesce import BEHIND_S, batches
 from .errors import InvalidRequest, ReportedAsStatus, ResponseTooLarge, to_rpc_status

@@ -1,22 +1,7 @@
-"""The exact-match response cache (README, "Response cache")."""
+"""The exact-match response cache (README, "Response cache").
 
-from .config import ALL_KEYS, CacheConfig
-from .entry import CACHEABLE_FINISHES, CachedAnswer, StreamRecorder
-from .key import IGNORED, cache_key
-from .serving import CACHE_SOURCE, CachingEngine
-from .store import AnswerStore, LruAnswers, SharedAnswers
-
-__all__ = [
-    "ALL_KEYS",
-    "CACHEABLE_FINISHES",
-    "CACHE_SOURCE",
-    "IGNORED",
-    "AnswerStore",
-    "CacheConfig",
-    "CachedAnswer",
-    "CachingEngine",
-    "LruAnswers",
-    "SharedAnswers",
-    "StreamRecorder",
-    "cache_key",
-]
+Modules: :mod:`.config` (``[router.cache]``), :mod:`.key` (what a request is looked up by),
+:mod:`.entry` (a stored answer), :mod:`.store` (Redis or in-process), :mod:`.serving` (the
+cache in front of the failover engine). Nothing is imported here: the router's config imports
+:mod:`.config` before the registry exists, which :mod:`.serving` needs.
+"""

@@ -166,7 +166,7 @@ class QueryCostsRequest(_message.Message):
     def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., filter: _Optional[_Union[CostFilter, _Mapping]] = ..., group_by: _Optional[_Iterable[_Union[Dimension, str]]] = ..., bucket: _Optional[_Union[TimeBucket, str]] = ..., reference_model: _Optional[str] = ...) -> None: ...
 
 class CostSummary(_message.Message):
-    __slots__ = ("requests", "successes", "failures", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "average_latency", "p95_latency", "fallback_count", "fallback_rate", "local_requests", "remote_requests", "reference_cost_usd", "savings_usd", "savings_percent", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cancellations", "unpriced_requests", "estimated_requests")
+    __slots__ = ("requests", "successes", "failures", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "average_latency", "p95_latency", "fallback_count", "fallback_rate", "local_requests", "remote_requests", "reference_cost_usd", "savings_usd", "savings_percent", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cancellations", "unpriced_requests", "estimated_requests", "cache_hits", "cache_saved_usd")
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     SUCCESSES_FIELD_NUMBER: _ClassVar[int]
     FAILURES_FIELD_NUMBER: _ClassVar[int]
@@ -189,6 +189,8 @@ class CostSummary(_message.Message):
     CANCELLATIONS_FIELD_NUMBER: _ClassVar[int]
     UNPRICED_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_SAVED_USD_FIELD_NUMBER: _ClassVar[int]
     requests: int
     successes: int
     failures: int
@@ -211,7 +213,9 @@ class CostSummary(_message.Message):
     cancellations: int
     unpriced_requests: int
     estimated_requests: int
-    def __init__(self, requests: _Optional[int] = ..., successes: _Optional[int] = ..., failures: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., average_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., p95_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fallback_count: _Optional[int] = ..., fallback_rate: _Optional[float] = ..., local_requests: _Optional[int] = ..., remote_requests: _Optional[int] = ..., reference_cost_usd: _Optional[float] = ..., savings_usd: _Optional[float] = ..., savings_percent: _Optional[float] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., cancellations: _Optional[int] = ..., unpriced_requests: _Optional[int] = ..., estimated_requests: _Optional[int] = ...) -> None: ...
+    cache_hits: int
+    cache_saved_usd: float
+    def __init__(self, requests: _Optional[int] = ..., successes: _Optional[int] = ..., failures: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., average_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., p95_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fallback_count: _Optional[int] = ..., fallback_rate: _Optional[float] = ..., local_requests: _Optional[int] = ..., remote_requests: _Optional[int] = ..., reference_cost_usd: _Optional[float] = ..., savings_usd: _Optional[float] = ..., savings_percent: _Optional[float] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., cancellations: _Optional[int] = ..., unpriced_requests: _Optional[int] = ..., estimated_requests: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cache_saved_usd: _Optional[float] = ...) -> None: ...
 
 class CostGroup(_message.Message):
     __slots__ = ("provider", "model", "category", "source", "api_key_id", "bucket_start_time", "summary")
