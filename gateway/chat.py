@@ -44,6 +44,7 @@ class RouterEndpoints:
             client_request_id=ctx.client_request_id,
             source=request.headers.get("x-llmrouter-source"),
             api_key_id=ctx.api_key_id,
+            cache=request.headers.get("x-llmrouter-cache"),
         )
 
     async def chat_completions(self, request: Request, ctx: RequestContext) -> Response:

@@ -105,7 +105,7 @@ def cost_statement(
     cached-read, cache-write and reasoning tokens, then cancellations, unpriced requests
     (remote, with tokens, at no cost) and requests with estimated usage, then the prompt,
     completion, cache-read and cache-write tokens of the priced rows (every other row), which
-    the reference cost is computed from.
+    the reference cost is computed from, then the response-cache hits and their saved cost.
     """
     table = usage_records
     priced = ~_unpriced(table)
@@ -138,6 +138,8 @@ def cost_statement(
             _sum_if(priced, table.c.completion_tokens),
             _sum_if(priced, table.c.cache_read_tokens),
             _sum_if(priced, table.c.cache_write_tokens),
+            _count_if(table.c.saved_cost_usd > 0),
+            func.sum(table.c.saved_cost_usd),
         )
         .where(*conditions)
         .group_by(*keys)
@@ -151,6 +153,7 @@ def summary_from_row(figures: Sequence[Any], reference: ReferencePrice) -> CostS
     cache_read, cache_write, reasoning = (int(n or 0) for n in figures[11:14])
     cancellations, unpriced, estimated = figures[14:17]
     priced_tokens = (int(n or 0) for n in figures[17:21])
+    cache_hits, cache_saved = figures[21:23]
     requests = int(requests)
     # Sums over no rows are NULL; PostgreSQL sums bigints as numeric (Decimal).
     prompt, completion, total = int(prompt or 0), int(completion or 0), int(total or 0)
@@ -183,6 +186,8 @@ def summary_from_row(figures: Sequence[Any], reference: ReferencePrice) -> CostS
         cancellations=int(cancellations or 0),
         unpriced_requests=int(unpriced or 0),
         estimated_requests=int(estimated or 0),
+        cache_hits=int(cache_hits or 0),
+        cache_saved_usd=float(cache_saved or 0.0),
     )
 
 

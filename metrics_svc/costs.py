@@ -139,6 +139,9 @@ class CostSummary:
     unpriced_requests: int = 0
     #: Attempts whose token counts (and cost) are partly the router's estimate.
     estimated_requests: int = 0
+    # Requests answered from the response cache ($0) and what they would have cost upstream.
+    cache_hits: int = 0
+    cache_saved_usd: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

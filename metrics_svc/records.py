@@ -68,3 +68,6 @@ class UsageRow:
     #: Some token count (and so the cost) is the router's estimate, not the upstream's report
     #: (an attempt that ended before its usage arrived); False on rows from before revision 0006.
     usage_estimated: bool = False
+    #: A response-cache hit (source ``cache``, cost 0): what its answer cost when served
+    #: upstream, in USD; 0 otherwise and on rows from before revision 0007.
+    saved_cost_usd: float = 0.0

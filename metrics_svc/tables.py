@@ -129,6 +129,9 @@ class UsageRecordModel(Base):
     # Some count of the row is the router's estimate (revision 0006); false on rows from
     # before it. Server default only, as client_request_id.
     usage_estimated: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # A response-cache hit's saving: what its answer cost when served upstream (revision
+    # 0007); 0 on every other row and on rows from before it. Server default only.
+    saved_cost_usd: Mapped[float] = mapped_column(Double, server_default="0")
 
 
 #: The table as Core sees it; the repository inserts and selects through Core.

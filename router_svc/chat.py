@@ -169,6 +169,9 @@ class ChatRequest:
     extra_body: str = ""
     # OpenAI's stream_options.include_obfuscation as sent; None = unset.
     include_obfuscation: bool | None = None
+    # The response cache, as the caller asked (llmrouter.cache): True on, False off, None
+    # unset (router.cache.api_keys decides).
+    cache: bool | None = None
     # What routing derives from the messages (needs_vision, the fields a codec cannot carry,
     # the estimated prompt tokens), worked out once per request though every candidate and
     # attempt asks: a scan of 5,000 messages per candidate was most of a decision. Not an

@@ -14,6 +14,7 @@ from typing import Any
 from llmrouter.access import CertGrant, ScopeTable, TokenGrant, parse_token_grants
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls, ServerTls
+from llmrouter.shared_state import StateConfig, load_state_config
 from llmrouter.sizes import (
     DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -21,6 +22,7 @@ from llmrouter.sizes import (
     router_receive_limit,
 )
 
+from .cache.config import CacheConfig
 from .config_entries import PROVIDER_KINDS, CategoryConfig, ModelConfig, ProviderConfig
 from .known_providers import ENV_PROVIDERS
 from .policies import BreakerPolicy, RetryPolicy
@@ -198,6 +200,11 @@ class RouterConfig:
     retry: RetryConfig = field(default_factory=RetryConfig)
     # Circuit breakers.
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    # The response cache ([router.cache]; README, "Response cache").
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    # The shared store, from the top-level [state] section (not [router.state]): where the
+    # response cache keeps answers when its backend is redis.
+    state: StateConfig = field(default_factory=StateConfig)
 
     def __post_init__(self) -> None:
         SCOPES.check_grants(self.auth_tokens, self.client_certs, self.tls)
@@ -326,7 +333,17 @@ def load_config(
     """Load ``[router]`` from the file at ``path`` (or ``$LLMROUTER_CONFIG``) and environment."""
     env = os.environ if environ is None else environ
     document = document if document is not None else read_file(path)
+    router_section = document.get("router")
+    if isinstance(router_section, dict) and "state" in router_section:
+        raise ConfigError("router.state: the shared store is the top-level [state] section")
+    misplaced = sorted(name for name in env if name.startswith("LLMROUTER_ROUTER_STATE_"))
+    if misplaced:
+        raise ConfigError(
+            f"{misplaced[0]}: the shared store is the top-level [state] section "
+            f"(LLMROUTER_STATE_{misplaced[0].removeprefix('LLMROUTER_ROUTER_STATE_')})"
+        )
     loaded = load_section(RouterConfig, "router", document, env, shortcuts=ENV_SHORTCUTS)
+    loaded = replace(loaded, state=load_state_config(document, env))
     own = configured_int(document, "router", "max_receive_message_bytes", env)
     try:
         receive = router_receive_limit(own, document, env)

@@ -129,3 +129,5 @@ class CategoryConfig:
     chain: tuple[str, ...]
     # Keywords (case-insensitive, whole words) that select this category.
     keywords: tuple[str, ...] = ()
+    # False: requests of this category never use the response cache ([router.cache]).
+    cache: bool = True

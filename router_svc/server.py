@@ -20,11 +20,14 @@ from llmrouter.serving import (
     run_main,
     start_grpc_server,
 )
+from llmrouter.shared_state import SharedState, open_state
 from llmrouter.telemetry import configure_tracing
 from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
 
 from .admin import Admin
 from .admin_servicer import ADMIN_SERVICE_NAME, AdminServicer
+from .cache.serving import CachingEngine
+from .cache.store import AnswerStore, LruAnswers, SharedAnswers
 from .config import SCOPES, RouterConfig, load_config
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
@@ -56,6 +59,10 @@ class RunningRouter:
     admin: Admin
     metrics: RouterMetrics
     prometheus: MetricsEndpoint | None
+    # The response cache in front of ``engine``.
+    cache: CachingEngine
+    # The shared store ([state] backend redis), closed on stop; None when embedded.
+    state: SharedState | None = None
 
     @property
     def prometheus_port(self) -> int:
@@ -78,6 +85,8 @@ class RunningRouter:
         await self.outbox.close()
         if self.prometheus is not None:
             self.prometheus.stop()
+        if self.state is not None:
+            await self.state.close()
 
 
 async def start(config: RouterConfig) -> RunningRouter:
@@ -141,10 +150,24 @@ async def start(config: RouterConfig) -> RunningRouter:
         budgets=budgets,
         public_errors=public_errors,
     )
+    state = open_state(config.state) if config.state.backend == "redis" else None
+    answers: AnswerStore = (
+        SharedAnswers(state)
+        if state is not None
+        else LruAnswers(config.cache.max_entries, config.cache.max_bytes)
+    )
+    cache = CachingEngine(
+        engine,
+        policy,
+        answers,
+        config.cache,
+        metrics.sink(outbox.submit if config.record_usage else None),
+        durable=outbox.durable if config.record_usage else no_wait,
+    )
     servicer = RouterServicer(
         registry,
         policy,
-        engine,
+        cache,
         config.default_deadline_s,
         max_response_bytes=config.max_response_bytes,
         public_errors=public_errors,
@@ -193,6 +216,8 @@ async def start(config: RouterConfig) -> RunningRouter:
         for provider in providers.values():
             await provider.aclose()
         await outbox.close(timeout_s=0)
+        if state is not None:
+            await state.close()
         raise
     await outbox.start()
     return RunningRouter(
@@ -205,6 +230,8 @@ async def start(config: RouterConfig) -> RunningRouter:
         admin,
         metrics,
         prometheus,
+        cache,
+        state,
     )
 
 
@@ -215,7 +242,7 @@ async def serve(config: RouterConfig, stop: asyncio.Event) -> None:
     names = ", ".join(e.name for e in router.registry.entries())
     print(
         f"router: listening on {config.host}:{router.port} (models: {names}; "
-        f"usage to {config.metrics_address})",
+        f"usage to {config.metrics_address}; response cache {router.cache.describe()})",
         file=sys.stderr,
         flush=True,
     )

@@ -16,6 +16,7 @@ from llmrouter.serving import abort
 from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
 from llmrouter.v1 import router_service_pb2, router_service_pb2_grpc
 
+from .cache.serving import CachingEngine
 from .chat import ChatRequest
 from .coalesce import BEHIND_S, batches
 from .errors import InvalidRequest, ReportedAsStatus, ResponseTooLarge, to_rpc_status
@@ -45,7 +46,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         self,
         registry: Registry,
         policy: Policy,
-        engine: Engine,
+        engine: Engine | CachingEngine,
         default_deadline_s: float,
         *,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,

@@ -36,6 +36,8 @@ ADDITIVE: Final = (
     "savings_usd",
     "unpriced_requests",
     "estimated_requests",
+    "cache_hits",
+    "cache_saved_usd",
 )
 
 

@@ -67,6 +67,15 @@ _ROUTER_OPTIONS = {
         "category": _capped(field_limits.CATEGORY_MAX_CHARS),
         "task_type": _capped(field_limits.TASK_TYPE_MAX_CHARS),
         "source": _capped(field_limits.SOURCE_MAX_CHARS),
+        "cache": {
+            "type": ["boolean", "null"],
+            "description": (
+                "Response cache: true replays an exact earlier answer (same model or category, "
+                "messages, tools and sampling parameters, same API key) and stores a new "
+                "complete one; false keeps this request out. Unset: the router's "
+                "cache.api_keys decide. Overrides the X-LLMRouter-Cache header."
+            ),
+        },
         "extra_body": {
             "type": ["object", "null"],
             "description": (

@@ -93,6 +93,14 @@ _SOURCE_HEADER = {
     "schema": {"type": "string", "maxLength": field_limits.SOURCE_MAX_CHARS},
     "description": "Caller tag recorded with usage (llmrouter.source in the body wins).",
 }
+_CACHE_HEADER = {
+    "name": "X-LLMRouter-Cache",
+    "in": "header",
+    "schema": {"type": "string", "enum": ["on", "off"]},
+    "description": "Response cache for this request: on replays an exact earlier answer (and "
+    "stores a new complete one), off keeps it out (llmrouter.cache in the body wins). The "
+    "answer's x-llmrouter-cache header says hit or miss when the cache was consulted.",
+}
 
 
 # --- operations ----------------------------------------------------------------------------------
@@ -198,7 +206,7 @@ _PATHS: Final = {
         "post": _operation(
             "Create a chat completion (OpenAI-compatible)",
             _CHAT_OK,
-            parameters=[*_HEADER_PARAMS, _SOURCE_HEADER],
+            parameters=[*_HEADER_PARAMS, _SOURCE_HEADER, _CACHE_HEADER],
             body=ref("ChatCompletionRequest"),
         )
     },

@@ -36,6 +36,9 @@ __all__ = ["ParsedRequest", "parse_chat_request"]
 
 # The header form of llmrouter.source (the body wins).
 _SOURCE_HEADER: Final = "X-LLMRouter-Source"
+# The header form of llmrouter.cache: "on" or "off" (the body wins).
+_CACHE_HEADER: Final = "X-LLMRouter-Cache"
+_CACHE_VALUES: Final = {"on": True, "off": False}
 
 # Enum maps and ranges come from llmrouter.chat_rules (shared with the router and the schema).
 _ROLES: Final = chat_rules.ROLES
@@ -48,7 +51,7 @@ _SEED: Final = chat_rules.SEED
 _PENALTY: Final = chat_rules.PENALTY
 # n below the minimum is a range error; above it, "only n=1 is supported".
 _N_FLOOR: Final = chat_rules.Range(minimum=chat_rules.N.minimum)
-_ROUTER_KEYS: Final = ("category", "preferences", "task_type", "source", "extra_body")
+_ROUTER_KEYS: Final = ("category", "preferences", "task_type", "source", "extra_body", "cache")
 
 
 @dataclass(frozen=True)
@@ -93,12 +96,14 @@ def parse_chat_request(
     client_request_id: str = "",
     source: str | None = None,
     api_key_id: str | None = None,
+    cache: str | None = None,
 ) -> ParsedRequest:
     """Validate a decoded ``/v1/chat/completions`` body.
 
     ``source`` is the X-LLMRouter-Source header; ``api_key_id`` the id of the key that
     authenticated the request (never the key), recorded with its usage; ``client_request_id``
-    the client's X-Request-Id, a correlation label (the router generates the request's id).
+    the client's X-Request-Id, a correlation label (the router generates the request's id);
+    ``cache`` the X-LLMRouter-Cache header ("on" or "off"; llmrouter.cache wins).
     """
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", None)
@@ -146,6 +151,13 @@ def parse_chat_request(
         )
     if api_key_id:
         chat.caller.api_key_id = api_key_id
+    if cache is not None:
+        wanted = _CACHE_VALUES.get(cache.strip().lower())
+        if wanted is None:
+            raise InvalidRequest(
+                f"Invalid value for '{_CACHE_HEADER}': expected 'on' or 'off'.", _CACHE_HEADER
+            )
+        chat.cache = wanted
     if (extension := optional_object(obj, "llmrouter")) is not None:
         _router_extension(extension, chat)
 
@@ -245,6 +257,8 @@ def _router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> Non
     if (source := optional_str(ext, "source", "llmrouter")) is not None:
         # The body is more specific than the header.
         chat.caller.source = check_length(source, "llmrouter.source", field_limits.SOURCE_MAX_CHARS)
+    if (cache := optional_bool(ext, "cache", "llmrouter")) is not None:
+        chat.cache = cache
     if (extra := optional_object(ext, "extra_body", "llmrouter")) is not None:
         chat.extra_body_json = check_length(
             json_text(extra, "llmrouter.extra_body"),

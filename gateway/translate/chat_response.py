@@ -28,6 +28,11 @@ AUTO_MODEL: Final = "auto"
 
 # A trace id goes into a header only when it is a plain token (W3C ids are 32 hex digits).
 _TRACE_ID: Final = re.compile(r"[0-9A-Za-z._-]{1,128}")
+# The router's CacheStatus as the x-llmrouter-cache header (none when not consulted).
+_CACHE_HEADER: Final[Mapping[int, str]] = {
+    router_service_pb2.CACHE_STATUS_HIT: "hit",
+    router_service_pb2.CACHE_STATUS_MISS: "miss",
+}
 
 _FINISH_REASONS: Final[Mapping[int, str]] = {
     chat_pb2.FINISH_REASON_STOP: "stop",
@@ -84,6 +89,8 @@ def completion_headers(response: router_service_pb2.CompleteResponse) -> dict[st
         headers["x-llmrouter-trace-id"] = response.trace_id
     if REQUEST_ID_PATTERN.fullmatch(response.id):
         headers["x-request-id"] = response.id
+    if cache := _CACHE_HEADER.get(response.cache):
+        headers["x-llmrouter-cache"] = cache
     return headers
 
 
@@ -103,6 +110,7 @@ class ChunkStream:
         self._attempts = 0
         self._fallback = False
         self._trace_id = ""
+        self._cache = ""
         self._created = int(time.time())
         self._include_usage = include_usage
         self._started = False
@@ -147,6 +155,8 @@ class ChunkStream:
             headers["x-llmrouter-fallback"] = "true" if self._fallback else "false"
         if self._trace_id:
             headers["x-llmrouter-trace-id"] = self._trace_id
+        if self._cache:
+            headers["x-llmrouter-cache"] = self._cache
         return headers
 
     def feed(self, message: router_service_pb2.StreamCompleteResponse) -> list[dict[str, Any]]:
@@ -220,6 +230,7 @@ class ChunkStream:
         self._attempts = start.attempt_count
         self._fallback = start.fallback
         self._trace_id = start.trace_id if _TRACE_ID.fullmatch(start.trace_id) else ""
+        self._cache = _CACHE_HEADER.get(start.cache, "")
         if start.HasField("create_time"):
             self._created = start.create_time.seconds
 

@@ -194,4 +194,7 @@ def _summary(summary: metrics_service_pb2.CostSummary) -> dict[str, Any]:
         "priced": summary.unpriced_requests == 0,
         # Attempts whose token counts (and cost) are partly the router's estimate.
         "estimated_requests": summary.estimated_requests,
+        # Requests answered from the response cache ($0) and what they would have cost.
+        "cache_hits": summary.cache_hits,
+        "cache_saved_usd": _number(summary.cache_saved_usd),
     }

@@ -60,7 +60,7 @@ from .continuation import (
 )
 from .hedge import Hedging
 from .outcome import Attempt, AttemptOutcome, RequestInfo, Sinks, Success, no_wait
-from .policy import Policy
+from .policy import Decision, Policy
 from .retry import RetryBudgets
 from .schedule import Pacing, Planned, Schedule, Timing, refusal
 from .served import Run, Served, StreamStarted, StreamSummary
@@ -110,8 +110,11 @@ class Engine:
         self._hedging = Hedging.of(self.retry, sleep, self._begin, self._answer, self._relay)
         self._continuation = Continuation(self.retry, clock, self._begin, self._relay)
 
-    async def _start(self, request: ChatRequest, streamed: bool, deadline: float) -> Run:
-        decision = await self._policy.decide(request)
+    async def _start(
+        self, request: ChatRequest, streamed: bool, deadline: float, decision: Decision | None
+    ) -> Run:
+        if decision is None:
+            decision = await self._policy.decide(request)
         record_decision(
             decision, self._policy.classifier.mode, openinference_kind=self._sinks.openinference
         )
@@ -146,13 +149,15 @@ class Engine:
         request: ChatRequest,
         deadline: float,
         accepted: Callable[[], Awaitable[None]] = no_wait,
+        decision: Decision | None = None,
     ) -> Served:
         """Answer ``request`` before monotonic time ``deadline``.
 
         ``accepted`` is awaited when an upstream answer is accepted, before its usage is
-        recorded (the servicer sends the call's response headers then).
+        recorded (the servicer sends the call's response headers then). ``decision``: the
+        policy's decision when the caller already has it (the response cache decides first).
         """
-        run = await self._start(request, streamed=False, deadline=deadline)
+        run = await self._start(request, streamed=False, deadline=deadline, decision=decision)
         try:
             failure: ProviderError | None = None
             while (planned := await run.schedule.next(failure)) is not None:
@@ -229,12 +234,12 @@ class Engine:
         return completion
 
     async def stream(
-        self, request: ChatRequest, deadline: float
+        self, request: ChatRequest, deadline: float, decision: Decision | None = None
     ) -> AsyncGenerator[StreamStarted | StreamDelta | StreamSummary, None]:
         """Stream the answer: fail over until the first delta is yielded; after it, continue a
         broken or stalled answer on a model that can (:mod:`.continuation`), else end with
-        ``StreamInterrupted``."""
-        run = await self._start(request, streamed=True, deadline=deadline)
+        ``StreamInterrupted``. ``decision`` as for :meth:`complete`."""
+        run = await self._start(request, streamed=True, deadline=deadline, decision=decision)
         # A caller's final message to continue is the answer so far: relayed as a prefill,
         # never sent back (continue_final_message; the policy kept only models that can).
         answer = Answer(

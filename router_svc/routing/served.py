@@ -29,6 +29,9 @@ class Served:
     create_time: float
     fallback: bool
     trace_id: str = ""
+    # The response cache's part: "hit" (replayed, no upstream call), "miss" (looked up, not
+    # found), "" (not consulted).
+    cache: str = ""
 
 
 @frozen
@@ -42,6 +45,8 @@ class StreamStarted:
     attempt_count: int
     fallback: bool
     trace_id: str = ""
+    # As Served.cache.
+    cache: str = ""
 
 
 @frozen

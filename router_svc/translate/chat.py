@@ -34,6 +34,7 @@ from .chat_checks import (
 from .chat_messages import json_object, message_from_proto, tool_from_proto
 
 __all__ = [
+    "CACHE_STATUS",
     "attempts_to_proto",
     "chat_from_proto",
     "complete_response",
@@ -161,8 +162,17 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         fallback_models=fallback_models,
         prefill=prefill,
         extra_body=extra_body,
+        cache=chat.cache if chat.HasField("cache") else None,
         **openai_options(chat, path),
     )
+
+
+# Served.cache / StreamStarted.cache as the proto enum.
+CACHE_STATUS = {
+    "": router_service_pb2.CACHE_STATUS_UNSPECIFIED,
+    "hit": router_service_pb2.CACHE_STATUS_HIT,
+    "miss": router_service_pb2.CACHE_STATUS_MISS,
+}
 
 
 def finish_reason(reason: str) -> chat_pb2.FinishReason:
@@ -259,6 +269,7 @@ def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
         create_time=timestamp_fields(served.create_time),
         fallback=served.fallback,
         trace_id=served.trace_id,
+        cache=CACHE_STATUS[served.cache],
     )
 
 

@@ -7,7 +7,7 @@ from llmrouter.v1 import router_service_pb2
 from ..chat import StreamDelta, ToolCallDelta
 from ..pbtime import timestamp
 from ..routing.failover import StreamStarted, StreamSummary
-from .chat import attempts_to_proto, finish_reason, usage_to_proto
+from .chat import CACHE_STATUS, attempts_to_proto, finish_reason, usage_to_proto
 
 __all__ = ["stream_chunk", "stream_chunks", "tool_call_deltas"]
 
@@ -88,6 +88,7 @@ def stream_chunk(
                 attempt_count=event.attempt_count,
                 fallback=event.fallback,
                 trace_id=event.trace_id,
+                cache=CACHE_STATUS[event.cache],
             )
         )
     return router_service_pb2.StreamCompleteResponse(

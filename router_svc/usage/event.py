@@ -53,6 +53,9 @@ class UsageEvent:
     # ended before its usage arrived: cancelled, a hedge's loser, a stream broken mid-answer;
     # an answer whose upstream reported a count unreadably or not at all).
     usage_estimated: bool = False
+    # A response-cache hit (source "cache", cost 0): what the replayed answer cost when it was
+    # served upstream, in USD; 0 for every other record.
+    saved_cost_usd: float = 0.0
 
     @property
     def id(self) -> str:

@@ -277,6 +277,7 @@ async def test_every_field_is_stored(metrics: Metrics) -> None:
         cache_write_tokens=100,
         reasoning_tokens=120,
         usage_estimated=True,
+        saved_cost_usd=0.0042,
     )
     # span_id names the attempt's span for the ledger's own trace; it is not a column.
     assert {f.name for f, _ in record.ListFields()} == set(
@@ -317,6 +318,7 @@ async def test_every_field_is_stored(metrics: Metrics) -> None:
         cache_write_tokens=100,
         reasoning_tokens=120,
         usage_estimated=True,
+        saved_cost_usd=0.0042,
     )
     assert stored.time.tzinfo is not None
     assert stored.time.utcoffset() == timedelta(0)

@@ -44,6 +44,7 @@ def full_event() -> UsageEvent:
         cache_write_tokens=3,
         reasoning_tokens=2,
         usage_estimated=True,
+        saved_cost_usd=0.25,
     )
 
 

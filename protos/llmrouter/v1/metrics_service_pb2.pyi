@@ -47,7 +47,7 @@ TIME_BUCKET_HOUR: TimeBucket
 TIME_BUCKET_DAY: TimeBucket
 
 class UsageRecord(_message.Message):
-    __slots__ = ("id", "request_id", "attempt", "time", "provider", "model", "category", "task_type", "source", "api_key_id", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration", "time_to_first_token", "status", "error_type", "fallback", "fallback_from", "trace_id", "metadata", "local", "streamed", "span_id", "client_request_id", "fallback_reason", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "usage_estimated")
+    __slots__ = ("id", "request_id", "attempt", "time", "provider", "model", "category", "task_type", "source", "api_key_id", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration", "time_to_first_token", "status", "error_type", "fallback", "fallback_from", "trace_id", "metadata", "local", "streamed", "span_id", "client_request_id", "fallback_reason", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "usage_estimated", "saved_cost_usd")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -86,6 +86,7 @@ class UsageRecord(_message.Message):
     CACHE_WRITE_TOKENS_FIELD_NUMBER: _ClassVar[int]
     REASONING_TOKENS_FIELD_NUMBER: _ClassVar[int]
     USAGE_ESTIMATED_FIELD_NUMBER: _ClassVar[int]
+    SAVED_COST_USD_FIELD_NUMBER: _ClassVar[int]
     id: str
     request_id: str
     attempt: int
@@ -117,7 +118,8 @@ class UsageRecord(_message.Message):
     cache_write_tokens: int
     reasoning_tokens: int
     usage_estimated: bool
-    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., task_type: _Optional[str] = ..., source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., status: _Optional[_Union[UsageStatus, str]] = ..., error_type: _Optional[str] = ..., fallback: _Optional[bool] = ..., fallback_from: _Optional[str] = ..., trace_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., local: _Optional[bool] = ..., streamed: _Optional[bool] = ..., span_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., fallback_reason: _Optional[str] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., usage_estimated: _Optional[bool] = ...) -> None: ...
+    saved_cost_usd: float
+    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., task_type: _Optional[str] = ..., source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., status: _Optional[_Union[UsageStatus, str]] = ..., error_type: _Optional[str] = ..., fallback: _Optional[bool] = ..., fallback_from: _Optional[str] = ..., trace_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., local: _Optional[bool] = ..., streamed: _Optional[bool] = ..., span_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., fallback_reason: _Optional[str] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., usage_estimated: _Optional[bool] = ..., saved_cost_usd: _Optional[float] = ...) -> None: ...
 
 class RecordUsageRequest(_message.Message):
     __slots__ = ("records",)
@@ -164,7 +166,7 @@ class QueryCostsRequest(_message.Message):
     def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., filter: _Optional[_Union[CostFilter, _Mapping]] = ..., group_by: _Optional[_Iterable[_Union[Dimension, str]]] = ..., bucket: _Optional[_Union[TimeBucket, str]] = ..., reference_model: _Optional[str] = ...) -> None: ...
 
 class CostSummary(_message.Message):
-    __slots__ = ("requests", "successes", "failures", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "average_latency", "p95_latency", "fallback_count", "fallback_rate", "local_requests", "remote_requests", "reference_cost_usd", "savings_usd", "savings_percent", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cancellations", "unpriced_requests", "estimated_requests")
+    __slots__ = ("requests", "successes", "failures", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "average_latency", "p95_latency", "fallback_count", "fallback_rate", "local_requests", "remote_requests", "reference_cost_usd", "savings_usd", "savings_percent", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cancellations", "unpriced_requests", "estimated_requests", "cache_hits", "cache_saved_usd")
     REQUESTS_FIELD_NUMBER: _ClassVar[int]
     SUCCESSES_FIELD_NUMBER: _ClassVar[int]
     FAILURES_FIELD_NUMBER: _ClassVar[int]
@@ -187,6 +189,8 @@ class CostSummary(_message.Message):
     CANCELLATIONS_FIELD_NUMBER: _ClassVar[int]
     UNPRICED_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HITS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_SAVED_USD_FIELD_NUMBER: _ClassVar[int]
     requests: int
     successes: int
     failures: int
@@ -209,7 +213,9 @@ class CostSummary(_message.Message):
     cancellations: int
     unpriced_requests: int
     estimated_requests: int
-    def __init__(self, requests: _Optional[int] = ..., successes: _Optional[int] = ..., failures: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., average_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., p95_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fallback_count: _Optional[int] = ..., fallback_rate: _Optional[float] = ..., local_requests: _Optional[int] = ..., remote_requests: _Optional[int] = ..., reference_cost_usd: _Optional[float] = ..., savings_usd: _Optional[float] = ..., savings_percent: _Optional[float] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., cancellations: _Optional[int] = ..., unpriced_requests: _Optional[int] = ..., estimated_requests: _Optional[int] = ...) -> None: ...
+    cache_hits: int
+    cache_saved_usd: float
+    def __init__(self, requests: _Optional[int] = ..., successes: _Optional[int] = ..., failures: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., average_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., p95_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fallback_count: _Optional[int] = ..., fallback_rate: _Optional[float] = ..., local_requests: _Optional[int] = ..., remote_requests: _Optional[int] = ..., reference_cost_usd: _Optional[float] = ..., savings_usd: _Optional[float] = ..., savings_percent: _Optional[float] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., cancellations: _Optional[int] = ..., unpriced_requests: _Optional[int] = ..., estimated_requests: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cache_saved_usd: _Optional[float] = ...) -> None: ...
 
 class CostGroup(_message.Message):
     __slots__ = ("provider", "model", "category", "source", "api_key_id", "bucket_start_time", "summary")

@@ -26,15 +26,17 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from llmrouter.v1 import chat_pb2 as llmrouter_dot_v1_dot_chat__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!llmrouter/v1/router_service.proto\x12\x0cllmrouter.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17llmrouter/v1/chat.proto\"7\n\x0cRouteRequest\x12\'\n\x04\x63hat\x18\x01 \x01(\x0b\x32\x19.llmrouter.v1.ChatRequest\"]\n\tCandidate\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x05\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x0e\n\x06reason\x18\x05 \x01(\t\"W\n\x0cSkippedModel\x12\r\n\x05model\x18\x01 \x01(\t\x12(\n\x06reason\x18\x02 \x01(\x0e\x32\x18.llmrouter.v1.SkipReason\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xbc\x01\n\rRouteResponse\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x61tegory_source\x18\x02 \x01(\t\x12+\n\ncandidates\x18\x03 \x03(\x0b\x32\x17.llmrouter.v1.Candidate\x12\x32\n\x0eskipped_models\x18\x04 \x03(\x0b\x32\x1a.llmrouter.v1.SkippedModel\x12\x1f\n\x17\x65stimated_prompt_tokens\x18\x05 \x01(\x03\":\n\x0f\x43ompleteRequest\x12\'\n\x04\x63hat\x18\x01 \x01(\x0b\x32\x19.llmrouter.v1.ChatRequest\"\xb2\x03\n\x10\x43ompleteResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12&\n\x07message\x18\x04 \x01(\x0b\x32\x15.llmrouter.v1.Message\x12\x31\n\rfinish_reason\x18\x05 \x01(\x0e\x32\x1a.llmrouter.v1.FinishReason\x12\"\n\x05usage\x18\x06 \x01(\x0b\x32\x13.llmrouter.v1.Usage\x12\'\n\x08\x61ttempts\x18\x07 \x03(\x0b\x32\x15.llmrouter.v1.Attempt\x12\x10\n\x08\x63\x61tegory\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x66\x61llback\x18\n \x01(\x08\x12\x10\n\x08trace_id\x18\x0b \x01(\t\x12\x15\n\rlogprobs_json\x18\x0c \x01(\t\x12\x14\n\x0cservice_tier\x18\r \x01(\t\x12\x1a\n\x12system_fingerprint\x18\x0e \x01(\t\x12\x19\n\x11reasoning_content\x18\x0f \x01(\t\"_\n\x15StreamCompleteRequest\x12\'\n\x04\x63hat\x18\x01 \x01(\x0b\x32\x19.llmrouter.v1.ChatRequest\x12\x1d\n\x15\x61\x63\x63\x65pts_delta_batches\x18\x02 \x01(\x08\"\xb8\x01\n\x0bStreamStart\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08trace_id\x18\x06 \x01(\t\x12\x15\n\rattempt_count\x18\x07 \x01(\x05\x12\x10\n\x08\x66\x61llback\x18\x08 \x01(\x08\"K\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\targuments\x18\x04 \x01(\t\"\xc4\x01\n\x0bStreamDelta\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12/\n\ntool_calls\x18\x02 \x03(\x0b\x32\x1b.llmrouter.v1.ToolCallDelta\x12\x0f\n\x07refusal\x18\x0c \x01(\t\x12\x15\n\rlogprobs_json\x18\r \x01(\t\x12\x14\n\x0cservice_tier\x18\x0e \x01(\t\x12\x1a\n\x12system_fingerprint\x18\x0f \x01(\t\x12\x19\n\x11reasoning_content\x18\x10 \x01(\t\"\xf4\x01\n\rStreamSummary\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x31\n\rfinish_reason\x18\x03 \x01(\x0e\x32\x1a.llmrouter.v1.FinishReason\x12\"\n\x05usage\x18\x04 \x01(\x0b\x32\x13.llmrouter.v1.Usage\x12\'\n\x08\x61ttempts\x18\x05 \x03(\x0b\x32\x15.llmrouter.v1.Attempt\x12\x10\n\x08\x66\x61llback\x18\x06 \x01(\x08\x12\x14\n\x0cservice_tier\x18\x07 \x01(\t\x12\x1a\n\x12system_fingerprint\x18\x08 \x01(\t\"=\n\x10StreamDeltaBatch\x12)\n\x06\x64\x65ltas\x18\x01 \x03(\x0b\x32\x19.llmrouter.v1.StreamDelta\"\xe0\x01\n\x16StreamCompleteResponse\x12*\n\x05start\x18\x01 \x01(\x0b\x32\x19.llmrouter.v1.StreamStartH\x00\x12*\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x19.llmrouter.v1.StreamDeltaH\x00\x12.\n\x07summary\x18\x03 \x01(\x0b\x32\x1b.llmrouter.v1.StreamSummaryH\x00\x12\x35\n\x0b\x64\x65lta_batch\x18\x04 \x01(\x0b\x32\x1e.llmrouter.v1.StreamDeltaBatchH\x00\x42\x07\n\x05\x63hunk\"\x13\n\x11ListModelsRequest\"@\n\x0c\x43\x61pabilities\x12\r\n\x05tools\x18\x01 \x01(\x08\x12\x0e\n\x06vision\x18\x02 \x01(\x08\x12\x11\n\tjson_mode\x18\x03 \x01(\x08\"\xa4\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x16\n\x0eupstream_model\x18\x03 \x01(\t\x12\x30\n\x0c\x63\x61pabilities\x18\x04 \x01(\x0b\x32\x1a.llmrouter.v1.Capabilities\x12\x16\n\x0e\x63ontext_window\x18\x05 \x01(\x03\x12\x1f\n\x17input_price_per_million\x18\x06 \x01(\x01\x12 \n\x18output_price_per_million\x18\x07 \x01(\x01\x12\x0f\n\x07quality\x18\x08 \x01(\x01\x12\x0f\n\x07\x65nabled\x18\t \x01(\x08\x12\x10\n\x08priority\x18\n \x01(\x05\x12\r\n\x05local\x18\x0b \x01(\x08\x12\x0f\n\x07\x61liases\x18\x0c \x03(\t\"=\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.llmrouter.v1.ModelInfo*\xc4\x01\n\nSkipReason\x12\x1b\n\x17SKIP_REASON_UNSPECIFIED\x10\x00\x12\x18\n\x14SKIP_REASON_DISABLED\x10\x01\x12\x1c\n\x18SKIP_REASON_BREAKER_OPEN\x10\x02\x12\"\n\x1eSKIP_REASON_MISSING_CAPABILITY\x10\x03\x12\x1e\n\x1aSKIP_REASON_CONTEXT_WINDOW\x10\x04\x12\x1d\n\x19SKIP_REASON_UNKNOWN_MODEL\x10\x05\x32\xcc\x02\n\rRouterService\x12@\n\x05Route\x12\x1a.llmrouter.v1.RouteRequest\x1a\x1b.llmrouter.v1.RouteResponse\x12I\n\x08\x43omplete\x12\x1d.llmrouter.v1.CompleteRequest\x1a\x1e.llmrouter.v1.CompleteResponse\x12]\n\x0eStreamComplete\x12#.llmrouter.v1.StreamCompleteRequest\x1a$.llmrouter.v1.StreamCompleteResponse0\x01\x12O\n\nListModels\x12\x1f.llmrouter.v1.ListModelsRequest\x1a .llmrouter.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!llmrouter/v1/router_service.proto\x12\x0cllmrouter.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17llmrouter/v1/chat.proto\"7\n\x0cRouteRequest\x12\'\n\x04\x63hat\x18\x01 \x01(\x0b\x32\x19.llmrouter.v1.ChatRequest\"]\n\tCandidate\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x05\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x0e\n\x06reason\x18\x05 \x01(\t\"W\n\x0cSkippedModel\x12\r\n\x05model\x18\x01 \x01(\t\x12(\n\x06reason\x18\x02 \x01(\x0e\x32\x18.llmrouter.v1.SkipReason\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xbc\x01\n\rRouteResponse\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\x17\n\x0f\x63\x61tegory_source\x18\x02 \x01(\t\x12+\n\ncandidates\x18\x03 \x03(\x0b\x32\x17.llmrouter.v1.Candidate\x12\x32\n\x0eskipped_models\x18\x04 \x03(\x0b\x32\x1a.llmrouter.v1.SkippedModel\x12\x1f\n\x17\x65stimated_prompt_tokens\x18\x05 \x01(\x03\":\n\x0f\x43ompleteRequest\x12\'\n\x04\x63hat\x18\x01 \x01(\x0b\x32\x19.llmrouter.v1.ChatRequest\"\xdc\x03\n\x10\x43ompleteResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12&\n\x07message\x18\x04 \x01(\x0b\x32\x15.llmrouter.v1.Message\x12\x31\n\rfinish_reason\x18\x05 \x01(\x0e\x32\x1a.llmrouter.v1.FinishReason\x12\"\n\x05usage\x18\x06 \x01(\x0b\x32\x13.llmrouter.v1.Usage\x12\'\n\x08\x61ttempts\x18\x07 \x03(\x0b\x32\x15.llmrouter.v1.Attempt\x12\x10\n\x08\x63\x61tegory\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x66\x61llback\x18\n \x01(\x08\x12\x10\n\x08trace_id\x18\x0b \x01(\t\x12\x15\n\rlogprobs_json\x18\x0c \x01(\t\x12\x14\n\x0cservice_tier\x18\r \x01(\t\x12\x1a\n\x12system_fingerprint\x18\x0e \x01(\t\x12\x19\n\x11reasoning_content\x18\x0f \x01(\t\x12(\n\x05\x63\x61\x63he\x18\x10 \x01(\x0e\x32\x19.llmrouter.v1.CacheStatus\"_\n\x15StreamCompleteRequest\x12\'\n\x04\x63hat\x18\x01 \x01(\x0b\x32\x19.llmrouter.v1.ChatRequest\x12\x1d\n\x15\x61\x63\x63\x65pts_delta_batches\x18\x02 \x01(\x08\"\xe2\x01\n\x0bStreamStart\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x04 \x01(\t\x12/\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08trace_id\x18\x06 \x01(\t\x12\x15\n\rattempt_count\x18\x07 \x01(\x05\x12\x10\n\x08\x66\x61llback\x18\x08 \x01(\x08\x12(\n\x05\x63\x61\x63he\x18\t \x01(\x0e\x32\x19.llmrouter.v1.CacheStatus\"K\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x11\n\targuments\x18\x04 \x01(\t\"\xc4\x01\n\x0bStreamDelta\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t\x12/\n\ntool_calls\x18\x02 \x03(\x0b\x32\x1b.llmrouter.v1.ToolCallDelta\x12\x0f\n\x07refusal\x18\x0c \x01(\t\x12\x15\n\rlogprobs_json\x18\r \x01(\t\x12\x14\n\x0cservice_tier\x18\x0e \x01(\t\x12\x1a\n\x12system_fingerprint\x18\x0f \x01(\t\x12\x19\n\x11reasoning_content\x18\x10 \x01(\t\"\xf4\x01\n\rStreamSummary\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x31\n\rfinish_reason\x18\x03 \x01(\x0e\x32\x1a.llmrouter.v1.FinishReason\x12\"\n\x05usage\x18\x04 \x01(\x0b\x32\x13.llmrouter.v1.Usage\x12\'\n\x08\x61ttempts\x18\x05 \x03(\x0b\x32\x15.llmrouter.v1.Attempt\x12\x10\n\x08\x66\x61llback\x18\x06 \x01(\x08\x12\x14\n\x0cservice_tier\x18\x07 \x01(\t\x12\x1a\n\x12system_fingerprint\x18\x08 \x01(\t\"=\n\x10StreamDeltaBatch\x12)\n\x06\x64\x65ltas\x18\x01 \x03(\x0b\x32\x19.llmrouter.v1.StreamDelta\"\xe0\x01\n\x16StreamCompleteResponse\x12*\n\x05start\x18\x01 \x01(\x0b\x32\x19.llmrouter.v1.StreamStartH\x00\x12*\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x19.llmrouter.v1.StreamDeltaH\x00\x12.\n\x07summary\x18\x03 \x01(\x0b\x32\x1b.llmrouter.v1.StreamSummaryH\x00\x12\x35\n\x0b\x64\x65lta_batch\x18\x04 \x01(\x0b\x32\x1e.llmrouter.v1.StreamDeltaBatchH\x00\x42\x07\n\x05\x63hunk\"\x13\n\x11ListModelsRequest\"@\n\x0c\x43\x61pabilities\x12\r\n\x05tools\x18\x01 \x01(\x08\x12\x0e\n\x06vision\x18\x02 \x01(\x08\x12\x11\n\tjson_mode\x18\x03 \x01(\x08\"\xa4\x02\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x16\n\x0eupstream_model\x18\x03 \x01(\t\x12\x30\n\x0c\x63\x61pabilities\x18\x04 \x01(\x0b\x32\x1a.llmrouter.v1.Capabilities\x12\x16\n\x0e\x63ontext_window\x18\x05 \x01(\x03\x12\x1f\n\x17input_price_per_million\x18\x06 \x01(\x01\x12 \n\x18output_price_per_million\x18\x07 \x01(\x01\x12\x0f\n\x07quality\x18\x08 \x01(\x01\x12\x0f\n\x07\x65nabled\x18\t \x01(\x08\x12\x10\n\x08priority\x18\n \x01(\x05\x12\r\n\x05local\x18\x0b \x01(\x08\x12\x0f\n\x07\x61liases\x18\x0c \x03(\t\"=\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.llmrouter.v1.ModelInfo*\xc4\x01\n\nSkipReason\x12\x1b\n\x17SKIP_REASON_UNSPECIFIED\x10\x00\x12\x18\n\x14SKIP_REASON_DISABLED\x10\x01\x12\x1c\n\x18SKIP_REASON_BREAKER_OPEN\x10\x02\x12\"\n\x1eSKIP_REASON_MISSING_CAPABILITY\x10\x03\x12\x1e\n\x1aSKIP_REASON_CONTEXT_WINDOW\x10\x04\x12\x1d\n\x19SKIP_REASON_UNKNOWN_MODEL\x10\x05*X\n\x0b\x43\x61\x63heStatus\x12\x1c\n\x18\x43\x41\x43HE_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_STATUS_HIT\x10\x01\x12\x15\n\x11\x43\x41\x43HE_STATUS_MISS\x10\x02\x32\xcc\x02\n\rRouterService\x12@\n\x05Route\x12\x1a.llmrouter.v1.RouteRequest\x1a\x1b.llmrouter.v1.RouteResponse\x12I\n\x08\x43omplete\x12\x1d.llmrouter.v1.CompleteRequest\x1a\x1e.llmrouter.v1.CompleteResponse\x12]\n\x0eStreamComplete\x12#.llmrouter.v1.StreamCompleteRequest\x1a$.llmrouter.v1.StreamCompleteResponse0\x01\x12O\n\nListModels\x12\x1f.llmrouter.v1.ListModelsRequest\x1a .llmrouter.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmrouter.v1.router_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SKIPREASON']._serialized_start=2581
-  _globals['_SKIPREASON']._serialized_end=2777
+  _globals['_SKIPREASON']._serialized_start=2665
+  _globals['_SKIPREASON']._serialized_end=2861
+  _globals['_CACHESTATUS']._serialized_start=2863
+  _globals['_CACHESTATUS']._serialized_end=2951
   _globals['_ROUTEREQUEST']._serialized_start=109
   _globals['_ROUTEREQUEST']._serialized_end=164
   _globals['_CANDIDATE']._serialized_start=166
@@ -46,29 +48,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPLETEREQUEST']._serialized_start=541
   _globals['_COMPLETEREQUEST']._serialized_end=599
   _globals['_COMPLETERESPONSE']._serialized_start=602
-  _globals['_COMPLETERESPONSE']._serialized_end=1036
-  _globals['_STREAMCOMPLETEREQUEST']._serialized_start=1038
-  _globals['_STREAMCOMPLETEREQUEST']._serialized_end=1133
-  _globals['_STREAMSTART']._serialized_start=1136
-  _globals['_STREAMSTART']._serialized_end=1320
-  _globals['_TOOLCALLDELTA']._serialized_start=1322
-  _globals['_TOOLCALLDELTA']._serialized_end=1397
-  _globals['_STREAMDELTA']._serialized_start=1400
-  _globals['_STREAMDELTA']._serialized_end=1596
-  _globals['_STREAMSUMMARY']._serialized_start=1599
-  _globals['_STREAMSUMMARY']._serialized_end=1843
-  _globals['_STREAMDELTABATCH']._serialized_start=1845
-  _globals['_STREAMDELTABATCH']._serialized_end=1906
-  _globals['_STREAMCOMPLETERESPONSE']._serialized_start=1909
-  _globals['_STREAMCOMPLETERESPONSE']._serialized_end=2133
-  _globals['_LISTMODELSREQUEST']._serialized_start=2135
-  _globals['_LISTMODELSREQUEST']._serialized_end=2154
-  _globals['_CAPABILITIES']._serialized_start=2156
-  _globals['_CAPABILITIES']._serialized_end=2220
-  _globals['_MODELINFO']._serialized_start=2223
-  _globals['_MODELINFO']._serialized_end=2515
-  _globals['_LISTMODELSRESPONSE']._serialized_start=2517
-  _globals['_LISTMODELSRESPONSE']._serialized_end=2578
-  _globals['_ROUTERSERVICE']._serialized_start=2780
-  _globals['_ROUTERSERVICE']._serialized_end=3112
+  _globals['_COMPLETERESPONSE']._serialized_end=1078
+  _globals['_STREAMCOMPLETEREQUEST']._serialized_start=1080
+  _globals['_STREAMCOMPLETEREQUEST']._serialized_end=1175
+  _globals['_STREAMSTART']._serialized_start=1178
+  _globals['_STREAMSTART']._serialized_end=1404
+  _globals['_TOOLCALLDELTA']._serialized_start=1406
+  _globals['_TOOLCALLDELTA']._serialized_end=1481
+  _globals['_STREAMDELTA']._serialized_start=1484
+  _globals['_STREAMDELTA']._serialized_end=1680
+  _globals['_STREAMSUMMARY']._serialized_start=1683
+  _globals['_STREAMSUMMARY']._serialized_end=1927
+  _globals['_STREAMDELTABATCH']._serialized_start=1929
+  _globals['_STREAMDELTABATCH']._serialized_end=1990
+  _globals['_STREAMCOMPLETERESPONSE']._serialized_start=1993
+  _globals['_STREAMCOMPLETERESPONSE']._serialized_end=2217
+  _globals['_LISTMODELSREQUEST']._serialized_start=2219
+  _globals['_LISTMODELSREQUEST']._serialized_end=2238
+  _globals['_CAPABILITIES']._serialized_start=2240
+  _globals['_CAPABILITIES']._serialized_end=2304
+  _globals['_MODELINFO']._serialized_start=2307
+  _globals['_MODELINFO']._serialized_end=2599
+  _globals['_LISTMODELSRESPONSE']._serialized_start=2601
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2662
+  _globals['_ROUTERSERVICE']._serialized_start=2954
+  _globals['_ROUTERSERVICE']._serialized_end=3286
 # @@protoc_insertion_point(module_scope)

@@ -19,12 +19,21 @@ class SkipReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SKIP_REASON_MISSING_CAPABILITY: _ClassVar[SkipReason]
     SKIP_REASON_CONTEXT_WINDOW: _ClassVar[SkipReason]
     SKIP_REASON_UNKNOWN_MODEL: _ClassVar[SkipReason]
+
+class CacheStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CACHE_STATUS_UNSPECIFIED: _ClassVar[CacheStatus]
+    CACHE_STATUS_HIT: _ClassVar[CacheStatus]
+    CACHE_STATUS_MISS: _ClassVar[CacheStatus]
 SKIP_REASON_UNSPECIFIED: SkipReason
 SKIP_REASON_DISABLED: SkipReason
 SKIP_REASON_BREAKER_OPEN: SkipReason
 SKIP_REASON_MISSING_CAPABILITY: SkipReason
 SKIP_REASON_CONTEXT_WINDOW: SkipReason
 SKIP_REASON_UNKNOWN_MODEL: SkipReason
+CACHE_STATUS_UNSPECIFIED: CacheStatus
+CACHE_STATUS_HIT: CacheStatus
+CACHE_STATUS_MISS: CacheStatus
 
 class RouteRequest(_message.Message):
     __slots__ = ("chat",)
@@ -77,7 +86,7 @@ class CompleteRequest(_message.Message):
     def __init__(self, chat: _Optional[_Union[_chat_pb2.ChatRequest, _Mapping]] = ...) -> None: ...
 
 class CompleteResponse(_message.Message):
-    __slots__ = ("id", "model", "provider", "message", "finish_reason", "usage", "attempts", "category", "create_time", "fallback", "trace_id", "logprobs_json", "service_tier", "system_fingerprint", "reasoning_content")
+    __slots__ = ("id", "model", "provider", "message", "finish_reason", "usage", "attempts", "category", "create_time", "fallback", "trace_id", "logprobs_json", "service_tier", "system_fingerprint", "reasoning_content", "cache")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
@@ -93,6 +102,7 @@ class CompleteResponse(_message.Message):
     SERVICE_TIER_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     REASONING_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     provider: str
@@ -108,7 +118,8 @@ class CompleteResponse(_message.Message):
     service_tier: str
     system_fingerprint: str
     reasoning_content: str
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., message: _Optional[_Union[_chat_pb2.Message, _Mapping]] = ..., finish_reason: _Optional[_Union[_chat_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., category: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback: _Optional[bool] = ..., trace_id: _Optional[str] = ..., logprobs_json: _Optional[str] = ..., service_tier: _Optional[str] = ..., system_fingerprint: _Optional[str] = ..., reasoning_content: _Optional[str] = ...) -> None: ...
+    cache: CacheStatus
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., message: _Optional[_Union[_chat_pb2.Message, _Mapping]] = ..., finish_reason: _Optional[_Union[_chat_pb2.FinishReason, str]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., category: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback: _Optional[bool] = ..., trace_id: _Optional[str] = ..., logprobs_json: _Optional[str] = ..., service_tier: _Optional[str] = ..., system_fingerprint: _Optional[str] = ..., reasoning_content: _Optional[str] = ..., cache: _Optional[_Union[CacheStatus, str]] = ...) -> None: ...
 
 class StreamCompleteRequest(_message.Message):
     __slots__ = ("chat", "accepts_delta_batches")
@@ -119,7 +130,7 @@ class StreamCompleteRequest(_message.Message):
     def __init__(self, chat: _Optional[_Union[_chat_pb2.ChatRequest, _Mapping]] = ..., accepts_delta_batches: _Optional[bool] = ...) -> None: ...
 
 class StreamStart(_message.Message):
-    __slots__ = ("id", "model", "provider", "category", "create_time", "trace_id", "attempt_count", "fallback")
+    __slots__ = ("id", "model", "provider", "category", "create_time", "trace_id", "attempt_count", "fallback", "cache")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +139,7 @@ class StreamStart(_message.Message):
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_COUNT_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     provider: str
@@ -136,7 +148,8 @@ class StreamStart(_message.Message):
     trace_id: str
     attempt_count: int
     fallback: bool
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., category: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_id: _Optional[str] = ..., attempt_count: _Optional[int] = ..., fallback: _Optional[bool] = ...) -> None: ...
+    cache: CacheStatus
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., category: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_id: _Optional[str] = ..., attempt_count: _Optional[int] = ..., fallback: _Optional[bool] = ..., cache: _Optional[_Union[CacheStatus, str]] = ...) -> None: ...
 
 class ToolCallDelta(_message.Message):
     __slots__ = ("index", "id", "name", "arguments")
