@@ -14,6 +14,7 @@ from typing import Any
 from llmrouter.access import CertGrant, ScopeTable, TokenGrant, parse_token_grants
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls, ServerTls
+from llmrouter.shared_state import StateConfig, load_state_config
 from llmrouter.sizes import (
     DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -181,6 +182,8 @@ class RouterConfig:
     retry: RetryConfig = field(default_factory=RetryConfig)
     # Circuit breakers.
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    # Shared state across replicas: the top-level [state] section (not [router.state]).
+    state: StateConfig = field(default_factory=StateConfig)
 
     def __post_init__(self) -> None:
         SCOPES.check_grants(self.auth_tokens, self.client_certs, self.tls)
@@ -305,7 +308,11 @@ def load_config(
     """Load ``[router]`` from the file at ``path`` (or ``$LLMROUTER_CONFIG``) and environment."""
     env = os.environ if environ is None else environ
     document = document if document is not None else read_file(path)
+    section = document.get("router", {})
+    if isinstance(section, Mapping) and "state" in section:
+        raise ConfigError("router.state: shared state is the top-level [state] section")
     loaded = load_section(RouterConfig, "router", document, env)
+    loaded = replace(loaded, state=load_state_config(document, env))
     own = configured_int(document, "router", "max_receive_message_bytes", env)
     try:
         receive = router_receive_limit(own, document, env)

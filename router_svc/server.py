@@ -14,6 +14,7 @@ from llmrouter.access import Authorizer, require_credentials
 from llmrouter.prometheus import MetricsEndpoint, serve_metrics
 from llmrouter.security import channel_factory, read_token, server_credentials
 from llmrouter.serving import GrpcServer, message_size_options, run_main, start_grpc_server
+from llmrouter.shared_state import SharedState, open_state
 from llmrouter.telemetry import configure_tracing
 from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
 
@@ -30,6 +31,7 @@ from .routing.policy import Policy
 from .routing.retry import RetryBudgets
 from .routing.setup import ask_model, categories_of
 from .servicer import SERVICE_NAME, RouterServicer
+from .shared_health import SharedHealth
 from .urls import AddressPolicy, parse_allow_list
 from .usage import MAX_BATCH_BYTES, UsageOutbox
 
@@ -49,6 +51,9 @@ class RunningRouter:
     admin: Admin
     metrics: RouterMetrics
     prometheus: MetricsEndpoint | None
+    # Breakers and statistics shared with the other replicas (None: [state] is embedded).
+    shared_health: SharedHealth | None = None
+    state: SharedState | None = None
 
     @property
     def prometheus_port(self) -> int:
@@ -69,6 +74,10 @@ class RunningRouter:
         for provider in self.providers:
             await provider.aclose()
         await self.outbox.close()
+        if self.shared_health is not None:
+            await self.shared_health.stop()
+        if self.state is not None:
+            await self.state.close()
         if self.prometheus is not None:
             self.prometheus.stop()
 
@@ -173,6 +182,14 @@ async def start(config: RouterConfig) -> RunningRouter:
         await outbox.close(timeout_s=0)
         raise
     await outbox.start()
+    state: SharedState | None = None
+    shared_health = None
+    if config.state.backend != "embedded":
+        # One process alone needs nothing shared: embedded keeps breakers exactly as before.
+        state = open_state(config.state)
+        shared_health = SharedHealth(registry, state)
+        shared_health.start()
+        metrics.registry.register(shared_health.collector())
     return RunningRouter(
         config,
         server,
@@ -183,6 +200,8 @@ async def start(config: RouterConfig) -> RunningRouter:
         admin,
         metrics,
         prometheus,
+        shared_health,
+        state,
     )
 
 
