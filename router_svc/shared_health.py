@@ -287,7 +287,7 @@ class SharedHealth:
                 )
             except (ValueError, TypeError):
                 continue
-            entry.stats.peers[by] = peer
+            entry.stats.set_peer(by, peer)
 
     # The periodic loop --------------------------------------------------------------------------
 

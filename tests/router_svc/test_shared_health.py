@@ -141,7 +141,7 @@ async def test_replicas_merge_latency_by_sample_counts(
 ) -> None:
     state = redis_state()
     fast, _ = await make_router(MODELS, ("a", "b"), state=state)
-    slow, slow_stub = await make_router(MODELS, ("a", "b"), state=state)
+    _slow, slow_stub = await make_router(MODELS, ("a", "b"), state=state)
     upstream.set("a", Behavior(delay_s=0.2))
     for _ in range(3):
         await slow_stub.Complete(router_service_pb2.CompleteRequest(chat=chat()))
@@ -158,11 +158,27 @@ def test_merged_statistics_weigh_each_replica_by_its_samples() -> None:
     for _ in range(10):
         stats.observe(ok=True, latency_s=1.0, now=0.0)
     later = time.monotonic() + 60
-    stats.peers["r2"] = PeerStats(ewma_latency_s=4.0, recent_ok=30, recent_total=40, expires=later)
-    stats.peers["r3"] = PeerStats(ewma_latency_s=None, recent_ok=0, recent_total=50, expires=later)
+    stats.set_peer(
+        "r2", PeerStats(ewma_latency_s=4.0, recent_ok=30, recent_total=40, expires=later)
+    )
+    stats.set_peer(
+        "r3", PeerStats(ewma_latency_s=None, recent_ok=0, recent_total=50, expires=later)
+    )
     # (10 x 1.0 + 30 x 4.0) / 40 successes; 40 of 100 attempts succeeded.
     assert stats.merged_latency_s == pytest.approx(3.25)
     assert stats.merged_success_rate == pytest.approx(0.4)
-    stats.peers["r2"] = PeerStats(4.0, 30, 40, expires=time.monotonic() - 1)  # stale: ignored
+    stats.set_peer("r2", PeerStats(4.0, 30, 40, expires=time.monotonic() + 0.05))
+    time.sleep(0.1)  # r2 goes quiet: its summary is dropped
     assert stats.merged_latency_s == pytest.approx(1.0)
     assert stats.merged_success_rate == pytest.approx(10 / 60)
+
+
+def test_the_published_summary_counts_only_the_last_hundred_outcomes() -> None:
+    stats = ModelStats()
+    outcomes = [i % 3 != 0 for i in range(250)]
+    for ok in outcomes:
+        stats.observe(ok=ok, latency_s=0.5, now=0.0)
+    latency, ok_count, total = stats.summary()
+    assert (ok_count, total) == (sum(outcomes[-100:]), 100)
+    assert stats.success_rate == pytest.approx(ok_count / total)
+    assert latency == pytest.approx(0.5)
