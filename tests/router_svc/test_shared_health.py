@@ -145,7 +145,7 @@ async def test_replicas_merge_latency_by_sample_counts(
     upstream.set("a", Behavior(delay_s=0.2))
     for _ in range(3):
         await slow_stub.Complete(router_service_pb2.CompleteRequest(chat=chat()))
-    stats = fast.registry.get("a").stats  # type: ignore[union-attr]
+    stats = fast.registry.get("a").stats
     assert stats.ewma_latency_s is None  # fast itself has seen nothing
     await wait_for(lambda: stats.merged_latency_s is not None, within=2.5)
     assert stats.merged_latency_s is not None
