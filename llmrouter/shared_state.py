@@ -13,7 +13,7 @@ messages. Config section ``[state]`` (read by the router and the gateway)::
 Every operation raises :class:`StateUnavailable` (never a Redis exception) when the backend
 cannot answer within ``state.operation_timeout_ms``; callers decide how to degrade (rate
 limits fall back to per-replica shares, a cache lookup becomes a miss). Keys are namespaced
-with ``state.key_prefix``. Commands used: GET, SET (PX), DEL, INCRBY + PEXPIRE in one
+with ``state.key_prefix``. Commands used: GET, SET (PX, NX), DEL, INCRBY + PEXPIRE in one
 transaction, PUBLISH, SUBSCRIBE (https://redis.io/docs/latest/commands/).
 """
 
@@ -126,6 +126,14 @@ class SharedState(Protocol):
         """Store ``value`` at ``key``, replacing any value."""
         ...
 
+    async def set_if_absent(self, key: str, value: bytes, ttl_s: float) -> bool:
+        """Store ``value`` at ``key`` for ``ttl_s`` seconds only if ``key`` holds nothing;
+        True when this call stored it (a short-lived lock: one caller of many wins).
+
+        Redis ``SET key value NX PX ms``.
+        """
+        ...
+
     async def delete(self, key: str) -> None:
         """Remove ``key`` (no error when absent)."""
         ...
@@ -193,6 +201,12 @@ class EmbeddedState:
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         self._values[key] = (value, self._expiry(ttl_s))
+
+    async def set_if_absent(self, key: str, value: bytes, ttl_s: float) -> bool:
+        if self._live(key) is not None:
+            return False
+        self._values[key] = (value, self._expiry(ttl_s))
+        return True
 
     async def delete(self, key: str) -> None:
         self._values.pop(key, None)
@@ -281,6 +295,11 @@ class RedisState:
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         px = None if ttl_s is None else max(1, math.ceil(ttl_s * 1000))
         await self._run(self._client.set(self._prefix + key, value, px=px))
+
+    async def set_if_absent(self, key: str, value: bytes, ttl_s: float) -> bool:
+        px = max(1, math.ceil(ttl_s * 1000))
+        stored = await self._run(self._client.set(self._prefix + key, value, px=px, nx=True))
+        return bool(stored)
 
     async def delete(self, key: str) -> None:
         await self._run(self._client.delete(self._prefix + key))

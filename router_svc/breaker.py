@@ -10,6 +10,12 @@ count drops by one for every ``ejection_decay_s`` the model then stays closed. W
 ends the breaker is HALF_OPEN and admits ``half_open_probes`` concurrent probes (one by
 default): a failure re-ejects it (for longer), ``half_open_probes`` successes close it. A probe
 that has not reported within ``probe_timeout_s`` counts as failed.
+
+Replicas share breakers through two optional hooks (set by :mod:`router_svc.shared_health`,
+None in a single process): ``listener`` hears this breaker's own transitions (open with the
+ejection's length, close, operator reset) so they can be published, and ``probe_gate`` says
+whether this replica holds the half-open probe lock; :meth:`apply_open` and
+:meth:`apply_close` take in what another replica decided, without calling the listener.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 from .policies import BreakerPolicy
 
-__all__ = ["BreakerState", "CircuitBreaker"]
+__all__ = ["BreakerListener", "BreakerState", "CircuitBreaker"]
 
 
 class BreakerState(enum.Enum):
@@ -36,6 +43,18 @@ class BreakerState(enum.Enum):
 # The states as module constants: reading an Enum member through its class costs about a
 # microsecond on CPython 3.11, and the breaker is asked for its state several times a request.
 _CLOSED, _OPEN, _HALF_OPEN = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
+
+
+class BreakerListener(Protocol):
+    """Hears the transitions a breaker decides itself (not those applied from elsewhere)."""
+
+    def opened(self, breaker: CircuitBreaker, ejection_s: float) -> None:
+        """The breaker opened (or reopened after a probe) for ``ejection_s`` seconds."""
+        ...
+
+    def closed(self, breaker: CircuitBreaker, *, reset: bool) -> None:
+        """The breaker closed: a probe succeeded, or an operator reset it (``reset``)."""
+        ...
 
 
 class CircuitBreaker:
@@ -53,6 +72,9 @@ class CircuitBreaker:
         self._probes: list[float] = []  # start times of probes in flight
         self._probe_successes = 0
         self.transitions = 0
+        # Set by router_svc.shared_health when replicas share breakers (see the module doc).
+        self.listener: BreakerListener | None = None
+        self.probe_gate: Callable[[], bool] | None = None
 
     @property
     def state(self) -> BreakerState:
@@ -106,6 +128,8 @@ class CircuitBreaker:
             return False
         if len(self._probes) >= self.policy.half_open_probes:
             return False
+        if self.probe_gate is not None and not self.probe_gate():
+            return False  # another replica holds the probe lock
         self._probes.append(self._clock())
         return True
 
@@ -113,7 +137,9 @@ class CircuitBreaker:
         """Like :meth:`allow` without reserving anything (for routing decisions)."""
         state = self.state
         if state is _HALF_OPEN:
-            return len(self._probes) < self.policy.half_open_probes
+            if len(self._probes) >= self.policy.half_open_probes:
+                return False
+            return self.probe_gate is None or self.probe_gate()
         return state is _CLOSED
 
     def record_success(self) -> None:
@@ -130,6 +156,8 @@ class CircuitBreaker:
                 self._move(_CLOSED)
                 self._healthy_since = now
                 self._window.clear()
+                if self.listener is not None:
+                    self.listener.closed(self, reset=False)
 
     def record_failure(self) -> None:
         """Report a failed call."""
@@ -158,6 +186,33 @@ class CircuitBreaker:
         self._healthy_since = self._clock()
         self._window.clear()
         self._probes, self._probe_successes = [], 0
+        if self.listener is not None:
+            self.listener.closed(self, reset=True)
+
+    def apply_open(self, remaining_s: float, ejections: int) -> None:
+        """Open as another replica decided: ejected for ``remaining_s`` more seconds, its
+        ``ejections``-th in a row. An ejection of ours that ends later is kept."""
+        now = self._clock()
+        if self.state is _OPEN and self.retry_after() >= remaining_s:
+            return
+        ceiling = math.ceil(self.policy.max_ejection_s / self.policy.base_ejection_s)
+        self._ejections = min(max(ejections, 1), ceiling)
+        self._move(_OPEN)
+        # Backdate the start so that this ejection's length ends when the other replica's does.
+        self._opened_at = now - max(self.ejection_s - remaining_s, 0.0)
+        self._probes, self._probe_successes = [], 0
+
+    def apply_close(self, *, reset: bool = False) -> None:
+        """Close as another replica decided (its probe succeeded, or an operator ``reset``)."""
+        if self.state is _CLOSED and not reset:
+            return
+        self._move(_CLOSED)
+        self._consecutive = 0
+        self._healthy_since = self._clock()
+        self._window.clear()
+        self._probes, self._probe_successes = [], 0
+        if reset:
+            self._ejections = 0
 
     def _note(self, now: float, *, ok: bool) -> None:
         self._window.append((now, ok))
@@ -180,6 +235,8 @@ class CircuitBreaker:
         ceiling = math.ceil(self.policy.max_ejection_s / self.policy.base_ejection_s)
         self._ejections = min(self._ejections + 1, ceiling)
         self._probes, self._probe_successes = [], 0
+        if self.listener is not None:
+            self.listener.opened(self, self.ejection_s)
 
     def _move(self, state: BreakerState) -> None:
         if state is not self._state:

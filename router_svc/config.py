@@ -203,7 +203,7 @@ class RouterConfig:
     # The response cache ([router.cache]; README, "Response cache").
     cache: CacheConfig = field(default_factory=CacheConfig)
     # The shared store, from the top-level [state] section (not [router.state]): where the
-    # response cache keeps answers when its backend is redis.
+    # response cache keeps answers and breakers are shared when its backend is redis.
     state: StateConfig = field(default_factory=StateConfig)
 
     def __post_init__(self) -> None:

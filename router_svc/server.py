@@ -40,6 +40,7 @@ from .routing.policy import Policy
 from .routing.retry import RetryBudgets
 from .routing.setup import ask_model, categories_of
 from .servicer import SERVICE_NAME, RouterServicer
+from .shared_health import SharedHealth
 from .urls import AddressPolicy, parse_allow_list
 from .usage import MAX_BATCH_BYTES, UsageOutbox
 
@@ -61,6 +62,8 @@ class RunningRouter:
     prometheus: MetricsEndpoint | None
     # The response cache in front of ``engine``.
     cache: CachingEngine
+    # Breakers and statistics shared with the other replicas (None: [state] is embedded).
+    shared_health: SharedHealth | None = None
     # The shared store ([state] backend redis), closed on stop; None when embedded.
     state: SharedState | None = None
 
@@ -83,6 +86,8 @@ class RunningRouter:
         for provider in self.providers:
             await provider.aclose()
         await self.outbox.close()
+        if self.shared_health is not None:
+            await self.shared_health.stop()
         if self.prometheus is not None:
             self.prometheus.stop()
         if self.state is not None:
@@ -220,6 +225,12 @@ async def start(config: RouterConfig) -> RunningRouter:
             await state.close()
         raise
     await outbox.start()
+    shared_health = None
+    if state is not None:
+        # One process alone needs nothing shared: embedded keeps breakers exactly as before.
+        shared_health = SharedHealth(registry, state)
+        shared_health.start()
+        metrics.registry.register(shared_health.collector())
     return RunningRouter(
         config,
         server,
@@ -231,6 +242,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         metrics,
         prometheus,
         cache,
+        shared_health,
         state,
     )
 

@@ -85,6 +85,29 @@ async def test_incr_is_atomic_across_replicas(pair: tuple[SharedState, SharedSta
     assert await two.incr("count", -50) == 150
 
 
+async def test_set_if_absent_admits_one_of_many_replicas(
+    pair: tuple[SharedState, SharedState],
+) -> None:
+    one, two = pair
+    # Twenty contenders on two clients race for one lock: exactly one wins.
+    won = await asyncio.gather(
+        *(
+            store.set_if_absent("probe-lock", b"%d" % i, 0.2)
+            for i in range(10)
+            for store in (one, two)
+        )
+    )
+    assert won.count(True) == 1
+    winner = await two.get("probe-lock")
+    assert winner is not None
+    assert int(winner) in range(10)
+    # The lock expires with its TTL, then the next contender takes it.
+    assert await one.set_if_absent("probe-lock", b"late", 5) is False
+    await asyncio.sleep(0.3)
+    assert await one.set_if_absent("probe-lock", b"late", 5) is True
+    assert await two.get("probe-lock") == b"late"
+
+
 async def test_publish_reaches_the_other_replica(pair: tuple[SharedState, SharedState]) -> None:
     one, two = pair
     got: asyncio.Queue[bytes] = asyncio.Queue()

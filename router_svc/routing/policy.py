@@ -230,9 +230,11 @@ def _by_score(
         )
         for _, e in kept
     }
+    # Merged over the replicas sharing [state] (this replica's own EWMA when alone).
+    merged = {e.name: e.stats.merged_latency_s for _, e in kept}
     latencies = {
-        e.name: e.stats.ewma_latency_s if e.stats.ewma_latency_s is not None else _UNKNOWN_LATENCY_S
-        for _, e in kept
+        name: latency if latency is not None else _UNKNOWN_LATENCY_S
+        for name, latency in merged.items()
     }
     max_cost = max(costs.values()) or 1.0
     max_latency = max(latencies.values()) or 1.0
