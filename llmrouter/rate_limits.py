@@ -107,6 +107,8 @@ class Standing:
     """Where one charge's quota stands: what is left and when it is free again."""
 
     charge: Charge
+    # The limit enforced: the quota's, or this replica's share of it while the store is away.
+    limit: int
     # Units still available in the window (after this request when it was admitted).
     remaining: int
     # Seconds until the window holds nothing (OpenAI's x-ratelimit-reset-*).
@@ -117,7 +119,7 @@ class Standing:
     @property
     def used(self) -> int:
         """Units counted in the window."""
-        return self.charge.quota.limit - self.remaining
+        return self.limit - self.remaining
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +231,7 @@ def _standing(
         # After the current window ends, its count decays as the previous one's.
         until_shift = max(0.0, current_ttl - window)
         wait = until_shift + max(0.0, window - (limit - cost + 1) * window / current) + _MS
-    return Standing(charge, remaining, max(0.0, reset), max(0.0, wait))
+    return Standing(charge, limit, remaining, max(0.0, reset), max(0.0, wait))
 
 
 class RateLimiter:
