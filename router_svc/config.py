@@ -181,6 +181,10 @@ class RouterConfig:
     retry: RetryConfig = field(default_factory=RetryConfig)
     # Circuit breakers.
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    # Router replicas sharing the models' and providers' rpm / tpm quotas: while the [state]
+    # Redis does not answer, each replica admits its share, quota // rate_limit_replicas
+    # (at least 1).
+    rate_limit_replicas: int = 1
 
     def __post_init__(self) -> None:
         SCOPES.check_grants(self.auth_tokens, self.client_certs, self.tls)
@@ -202,6 +206,10 @@ class RouterConfig:
             raise ConfigError(
                 "outbox_durable_timeout_ms: must not be negative, "
                 f"got {self.outbox_durable_timeout_ms}"
+            )
+        if self.rate_limit_replicas < 1:
+            raise ConfigError(
+                f"rate_limit_replicas: must be at least 1, got {self.rate_limit_replicas}"
             )
         if self.drain_delay_s < 0:
             raise ConfigError(f"drain_delay_s: must not be negative, got {self.drain_delay_s}")

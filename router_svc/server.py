@@ -11,9 +11,12 @@ from dataclasses import dataclass, replace
 import grpc
 
 from llmrouter.access import Authorizer, require_credentials
+from llmrouter.config import read_file
 from llmrouter.prometheus import MetricsEndpoint, serve_metrics
+from llmrouter.rate_limits import RateLimiter
 from llmrouter.security import channel_factory, read_token, server_credentials
 from llmrouter.serving import GrpcServer, message_size_options, run_main, start_grpc_server
+from llmrouter.shared_state import StateConfig, load_state_config
 from llmrouter.telemetry import configure_tracing
 from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
 
@@ -22,6 +25,7 @@ from .admin_servicer import ADMIN_SERVICE_NAME, AdminServicer
 from .config import SCOPES, RouterConfig, load_config
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
+from .quotas import ModelQuotas
 from .registry import Registry
 from .routing.classify import Classifier
 from .routing.failover import Engine
@@ -49,6 +53,8 @@ class RunningRouter:
     admin: Admin
     metrics: RouterMetrics
     prometheus: MetricsEndpoint | None
+    # The models' and providers' rpm / tpm quotas (None when none has one).
+    quotas: ModelQuotas | None = None
 
     @property
     def prometheus_port(self) -> int:
@@ -69,12 +75,15 @@ class RunningRouter:
         for provider in self.providers:
             await provider.aclose()
         await self.outbox.close()
+        if self.quotas is not None:
+            await self.quotas.limiter.close()
         if self.prometheus is not None:
             self.prometheus.stop()
 
 
-async def start(config: RouterConfig) -> RunningRouter:
-    """Start a router from ``config`` (port 0 picks a free port).
+async def start(config: RouterConfig, state: StateConfig | None = None) -> RunningRouter:
+    """Start a router from ``config`` (port 0 picks a free port); ``state``: section [state],
+    where the models' rpm / tpm quotas are counted (None: in this process).
 
     Raises ConfigError when ``config.host`` reaches beyond loopback without credentials, or a
     token variable or certificate file is missing.
@@ -89,6 +98,11 @@ async def start(config: RouterConfig) -> RunningRouter:
     )
     require_credentials("router", config.host, tokens=authorizer is not None, tls=config.tls)
     credentials = server_credentials(config.tls, "router")
+    # Before anything is opened too: a Redis password variable that is not set fails here.
+    quotas = None
+    if any(m.rpm or m.tpm for m in config.models) or any(p.rpm or p.tpm for p in config.providers):
+        limiter = RateLimiter(state or StateConfig(), replicas=config.rate_limit_replicas)
+        quotas = ModelQuotas(limiter)
     metrics_channel = channel_factory(
         config.metrics_tls,
         token=read_token(config.metrics_token_env, "router.metrics_token_env"),
@@ -117,6 +131,14 @@ async def start(config: RouterConfig) -> RunningRouter:
         channel=metrics_channel,
     )
     metrics = RouterMetrics(registry, outbox)
+    if quotas is not None:
+        metrics.registry.register(
+            quotas.limiter.collector(
+                "llmrouter_rate_limit_fallbacks",
+                "Model and provider quota decisions taken on this replica's share (quota // "
+                "rate_limit_replicas) because the [state] store did not answer",
+            )
+        )
     retry = config.retry
     budgets = RetryBudgets(retry.budget_max_tokens, retry.budget_token_ratio)
     engine = Engine(
@@ -126,6 +148,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         durable=outbox.durable if config.record_usage else no_wait,
         retry=retry,
         budgets=budgets,
+        quotas=quotas,
     )
     servicer = RouterServicer(
         registry,
@@ -133,6 +156,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         engine,
         config.default_deadline_s,
         max_response_bytes=config.max_response_bytes,
+        quotas=quotas,
     )
     admin = Admin(
         registry,
@@ -183,14 +207,22 @@ async def start(config: RouterConfig) -> RunningRouter:
         admin,
         metrics,
         prometheus,
+        quotas,
     )
 
 
-async def serve(config: RouterConfig, stop: asyncio.Event) -> None:
+async def serve(
+    config: RouterConfig, stop: asyncio.Event, state: StateConfig | None = None
+) -> None:
     """Run until ``stop`` is set, then shut down gracefully."""
     tracing = configure_tracing("llmrouter-router")
-    router = await start(config)
+    router = await start(config, state)
     names = ", ".join(e.name for e in router.registry.entries())
+    if router.quotas is not None:
+        print(
+            f"router: model rate limits counted {router.quotas.limiter.describe()}",
+            file=sys.stderr,
+        )
     print(
         f"router: listening on {config.host}:{router.port} (models: {names}; "
         f"usage to {config.metrics_address})",
@@ -211,8 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def run(stop: asyncio.Event) -> None:
         config = load_config(args.config)
+        state = load_state_config(read_file(args.config))
         if args.port is not None:
             config = replace(config, port=args.port)
-        await serve(config, stop)
+        await serve(config, stop, state)
 
     return run_main("router", run)

@@ -19,6 +19,7 @@ from llmrouter.v1 import router_service_pb2, router_service_pb2_grpc
 from .chat import ChatRequest
 from .coalesce import BEHIND_S, batches
 from .errors import InvalidRequest, ReportedAsStatus, ResponseTooLarge, to_rpc_status
+from .quotas import ModelQuotas, reserved_tokens
 from .registry import Registry
 from .routing.failover import Engine, StreamStarted
 from .routing.policy import Policy
@@ -48,7 +49,11 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         default_deadline_s: float,
         *,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        quotas: ModelQuotas | None = None,
     ) -> None:
+        """``quotas``: the models' rpm / tpm quotas; ``Route`` lists a model whose quota is
+        used up as skipped."""
+        self._quotas = quotas
         self._registry = registry
         self._policy = policy
         self._engine = engine
@@ -91,7 +96,10 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     ) -> router_service_pb2.RouteResponse:
         async with ReportedAsStatus(context):
             chat = chat_from_proto(request.chat)
-            return decision_to_proto(await self._policy.decide(chat))
+            decision = await self._policy.decide(chat)
+            if self._quotas is not None:
+                decision = await self._quotas.annotate(decision, reserved_tokens(decision, chat))
+            return decision_to_proto(decision)
 
     async def Complete(
         self,

@@ -41,6 +41,7 @@ from ..errors import (
 )
 from ..policies import RetryPolicy
 from ..providers import ProviderCall
+from ..quotas import ModelQuotas, reserved_tokens
 from ..registry import ModelEntry
 from ..telemetry import current_trace_id, record_decision
 from ..tokens import estimate_prompt_tokens
@@ -86,14 +87,18 @@ class Engine:
         rand: Callable[[], float] = random.random,
         capture_content: bool = False,
         durable: Callable[[], Awaitable[None]] = no_wait,
+        quotas: ModelQuotas | None = None,
     ) -> None:
+        """``quotas``: the models' and providers' rpm / tpm quotas, reserved per attempt."""
         self._policy = policy
         self.retry = retry or RetryPolicy()
         self.budgets = budgets or RetryBudgets()
         self._clock = clock
         self._wall = wall_clock
         self._capture = capture_content
-        self._pacing = Pacing(self.retry, self.budgets, Timing(clock, wall_clock, sleep, rand))
+        self._pacing = Pacing(
+            self.retry, self.budgets, Timing(clock, wall_clock, sleep, rand), quotas
+        )
         self._sinks = Sinks(self.budgets, record, clock, wall_clock, capture_content, durable)
         self._hedging = Hedging.of(self.retry, sleep, self._begin, self._answer, self._relay)
         self._continuation = Continuation(self.retry, clock, self._begin, self._relay)
@@ -118,6 +123,7 @@ class Engine:
             self._pacing,
             passed_over=decision.passed_over,
             skipped=decision.skipped,
+            tokens=reserved_tokens(decision, request),
         )
         return Run(info, decision, schedule, deadline)
 

@@ -19,12 +19,14 @@ class SkipReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SKIP_REASON_MISSING_CAPABILITY: _ClassVar[SkipReason]
     SKIP_REASON_CONTEXT_WINDOW: _ClassVar[SkipReason]
     SKIP_REASON_UNKNOWN_MODEL: _ClassVar[SkipReason]
+    SKIP_REASON_RATE_LIMIT: _ClassVar[SkipReason]
 SKIP_REASON_UNSPECIFIED: SkipReason
 SKIP_REASON_DISABLED: SkipReason
 SKIP_REASON_BREAKER_OPEN: SkipReason
 SKIP_REASON_MISSING_CAPABILITY: SkipReason
 SKIP_REASON_CONTEXT_WINDOW: SkipReason
 SKIP_REASON_UNKNOWN_MODEL: SkipReason
+SKIP_REASON_RATE_LIMIT: SkipReason
 
 class RouteRequest(_message.Message):
     __slots__ = ("chat",)
