@@ -70,7 +70,7 @@ class RouterEndpoints:
         headers = translate.completion_headers(response)
         if admission is not None:
             admission.settle(response.usage.prompt_tokens + response.usage.completion_tokens)
-            headers.update(await admission.headers())
+            headers.update(admission.headers())
         return JSONResponse(translate.completion(response), headers=headers)
 
     async def _stream(
@@ -97,7 +97,7 @@ class RouterEndpoints:
             initial = chunks.feed(first)
             headers = chunks.headers()
             if admission is not None:
-                headers.update(await admission.headers())
+                headers.update(admission.headers())
         except BaseException:
             call.cancel()
             raise

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from gateway.config import GatewayConfig
@@ -117,20 +116,19 @@ class Admission:
     token reservation once the usage is known."""
 
     def __init__(
-        self, limiter: RateLimiter, charges: tuple[Charge, ...], tasks: set[asyncio.Task[None]]
+        self,
+        limiter: RateLimiter,
+        standings: tuple[Standing, ...],
+        tasks: set[asyncio.Task[None]],
     ) -> None:
         self._limiter = limiter
-        self._tokens = next((c for c in charges if c.quota.kind == "tokens"), None)
+        self._standings = standings
+        self._tokens = next((s.charge for s in standings if s.charge.quota.kind == "tokens"), None)
         self._tasks = tasks
-        # Read while the request is served, so the answer's headers wait for nothing.
-        self._standings: asyncio.Task[tuple[Standing, ...] | None] = asyncio.create_task(
-            limiter.standings(charges)
-        )
 
-    async def headers(self) -> dict[str, str]:
-        """The x-ratelimit headers after this request ({} when the store did not answer)."""
-        standings = await self._standings
-        return _headers(standings) if standings else {}
+    def headers(self) -> dict[str, str]:
+        """The x-ratelimit headers as the request left its limits (counted)."""
+        return _headers(self._standings)
 
     def settle(self, used_tokens: int) -> None:
         """Correct the token reservation to ``used_tokens`` (prompt plus completion, as the
@@ -139,15 +137,9 @@ class Admission:
             return
         delta = used_tokens - self._tokens.cost
         if delta:
-            self._background(self._limiter.adjust(self._tokens, delta))
-
-    def _background(self, work: Awaitable[None]) -> None:
-        async def run() -> None:
-            await work
-
-        task = asyncio.create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            task = asyncio.create_task(self._limiter.adjust(self._tokens, delta))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
 
 class KeyLimits:
@@ -184,10 +176,9 @@ class KeyLimits:
             charges.append(Charge(subject, quotas.tokens, estimated_tokens(chat)))
         verdict = await self._limiter.acquire(charges)
         if verdict.refused is not None:
-            standings = await self._limiter.standings(charges)
             who = f"API key '{api_key_id}'" if api_key_id else "this gateway's local callers"
-            raise RateLimitExceeded(verdict.refused, standings or (verdict.refused,), who)
-        return Admission(self._limiter, tuple(charges), self._tasks)
+            raise RateLimitExceeded(verdict.refused, verdict.standings, who)
+        return Admission(self._limiter, verdict.standings, self._tasks)
 
 
 def _quotas(rpm: int, tpm: int) -> _KeyQuotas:

@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from llmrouter.rate_counters import RedisCounters
 from llmrouter.rate_limits import (
     RETRY_STORE_S,
     Charge,
     Quota,
     RateLimiter,
-    _standing,
     duration_text,
+    standing,
 )
 from llmrouter.shared_state import StateConfig
 from tests.tcp_cut import CuttableProxy
@@ -207,26 +208,61 @@ async def test_the_store_is_used_again_once_it_answers(
         await other.close()
 
 
+async def test_redis_counts_in_limits_own_layout_and_batches_under_load() -> None:
+    if not _redis_up():
+        pytest.fail("Redis is not running at 127.0.0.1:6379 (.ci/run starts it)")
+    import redis.asyncio as redis_asyncio
+    from limits import RateLimitItemPerSecond
+    from limits.aio.storage import RedisStorage
+    from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+    state = _state("redis")
+    limiter = RateLimiter(state)
+    charge = _requests(40)
+    verdicts = await asyncio.gather(*(limiter.acquire([charge]) for _ in range(30)))
+    assert all(v.allowed for v in verdicts)
+    counters = limiter._shared
+    assert isinstance(counters, RedisCounters)
+    assert counters.round_trips < 30  # requests that waited went out together
+    # limits' own strategy, on the same keys, sees the 30 and admits exactly 10 more.
+    client = redis_asyncio.Redis()
+    options: dict[str, object] = {"connection_pool": client.connection_pool}
+    storage = RedisStorage(
+        "async+redis://127.0.0.1:6379/0",
+        implementation="redispy",
+        key_prefix=f"{state.key_prefix}ratelimit",
+        **options,  # type: ignore[arg-type]
+    )
+    strategy = SlidingWindowCounterRateLimiter(storage)
+    item = RateLimitItemPerSecond(40, 60)  # as the limiter names a 60 s quota
+    assert (await strategy.get_window_stats(item, "key", "team-a", "requests")).remaining == 10
+    hits = [await strategy.hit(item, "key", "team-a", "requests") for _ in range(12)]
+    assert hits.count(True) == 10
+    assert not (await limiter.acquire([charge])).allowed
+    await client.aclose()
+    await limiter.close()
+
+
 def test_retry_after_is_when_the_cost_fits() -> None:
     minute = Quota("requests", 10)
     one = Charge(("k",), minute, 1)
     # A full current window ending in 20 s: then its 10 weigh floor(10 * t/60) < 10.
-    full = _standing(one, 10, previous=0, previous_ttl=0, current=10, current_ttl=80)
+    full = standing(one, 10, previous=0, previous_ttl=0, current=10, current_ttl=80)
     assert full.remaining == 0
     assert full.reset_s == 80
     assert full.retry_after_s == pytest.approx(20, abs=0.01)
     # 4 fit after the shift once floor(10 * t/60) <= 6, t < 42: 18 s into the decay.
     four = Charge(("k",), minute, 4)
-    later = _standing(four, 10, previous=0, previous_ttl=0, current=10, current_ttl=80)
+    later = standing(four, 10, previous=0, previous_ttl=0, current=10, current_ttl=80)
     assert later.retry_after_s == pytest.approx(20 + 18, abs=0.01)
     # The previous window's 10 weigh floor(10 * 36/60) = 6, plus 5 now: 1 fits below 30 s.
-    decaying = _standing(one, 10, previous=10, previous_ttl=36, current=5, current_ttl=110)
+    decaying = standing(one, 10, previous=10, previous_ttl=36, current=5, current_ttl=110)
     assert decaying.remaining == 0
     assert decaying.retry_after_s == pytest.approx(6, abs=0.01)
-    tokens = _standing(_tokens(100, 101), 100, previous=0, previous_ttl=0, current=0, current_ttl=0)
+    tokens = standing(_tokens(100, 101), 100, previous=0, previous_ttl=0, current=0, current_ttl=0)
     assert tokens.remaining == 100
     assert math.isinf(tokens.retry_after_s)
-    fits = _standing(one, 10, previous=0, previous_ttl=0, current=3, current_ttl=100)
+    fits = standing(one, 10, previous=0, previous_ttl=0, current=3, current_ttl=100)
     assert fits.remaining == 7
     assert fits.retry_after_s == 0
 
