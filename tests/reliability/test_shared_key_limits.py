@@ -23,8 +23,13 @@ from tests.tcp_cut import CuttableProxy
 
 from .stack import Stack, gateway_section, metrics_section, router_section, stack
 
-KEYS = {"alice": "sk-alice-rl-0123456789", "bob": "sk-bob-rl-0123456789", "carol": "sk-carol-rl-01"}
-LIMITS = {"alice": "rpm = 5", "bob": "tpm = 1000", "carol": "rpm = 4"}
+KEYS = {
+    "alice": "sk-alice-rl-0123456789",
+    "bob": "sk-bob-rl-0123456789",
+    "carol": "sk-carol-rl-01",
+    "dave": "sk-dave-rl-0123",
+}
+LIMITS = {"alice": "rpm = 5", "bob": "tpm = 1000", "carol": "rpm = 4", "dave": "tpm = 1000"}
 HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -154,6 +159,27 @@ async def test_token_reservations_are_corrected_to_the_usage(limited: Limited) -
     assert "retry-after" not in too_large.response.headers
     assert too_large.response.headers["x-should-retry"] == "false"
     assert too_large.response.headers["x-ratelimit-limit-tokens"] == "1000"
+
+
+async def test_a_stream_carries_the_headers_and_its_summary_corrects_the_tokens(
+    limited: Limited,
+) -> None:
+    client = limited.client(1, "dave")
+    async with client.chat.completions.with_streaming_response.create(
+        model="auto", messages=HELLO, max_tokens=900, stream=True
+    ) as streamed:
+        assert int(streamed.headers["x-ratelimit-remaining-tokens"]) < 100
+        assert streamed.headers["x-ratelimit-limit-tokens"] == "1000"
+        async for _ in streamed.iter_lines():
+            pass
+    # The summary's usage replaced the 900 reserved: the other gateway admits another.
+    async with asyncio.timeout(10):
+        while True:
+            second = await _ask(limited.client(2, "dave"), 900)
+            if not isinstance(second, openai.RateLimitError):
+                break
+            await asyncio.sleep(0.05)
+    assert not isinstance(second, openai.APIStatusError), second
 
 
 async def _fallbacks(url: str) -> float:
