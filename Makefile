@@ -114,6 +114,8 @@ WRK := command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y 
 bench: $(STAMP)
 	@$(WRK)
 	$(PY) bench/ingest.py --json bench/results/ingest-sqlite.json
+	$(PY) bench/rate_limits.py --json bench/results/rate-limits.json \
+		|| echo "bench/rate_limits.py skipped: it needs Redis at 127.0.0.1:6379 (.ci/run starts one)"
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 $(PEERS_VENV)/.installed: $(PEERS_LOCK)

@@ -24,6 +24,9 @@ threads; the kernel's work is not counted), keeping each round's dump for ``call
     .venv/bin/python bench/gateway_ab.py --variant floor=floor:. --variant new=product:. \\
         --variant old=product:/work/wt-old --rounds 6
 
+``--env NAME:VAR=VALUE`` sets an environment variable for variant NAME's processes only (its
+config, e.g. ``--env limited:LLMROUTER_GATEWAY_RATE_LIMIT_RPM=1000000000``).
+
 Prints a table of mean ± stdev per variant and measure; ``--json PATH`` writes every round.
 """
 
@@ -64,6 +67,8 @@ class Variant:
     rounds: list[dict[str, float]] = field(default_factory=list)
     callgrind_out: Path | None = None
     profile_out: Path | None = None
+    # Environment variables for this variant's processes only (--env).
+    env: dict[str, str] = field(default_factory=dict)
 
 
 def parse_variant(spec: str) -> Variant:
@@ -135,6 +140,7 @@ def started(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMROUTER_", "OTEL_"))}
     env["PYTHONPATH"] = os.pathsep.join([str(variant.tree), *args.extra_path])
     env["LLMROUTER_GATEWAY_AUTH_ENABLED"] = "false"
+    env.update(variant.env)
     procs = [
         subprocess.Popen(
             ["node", str(ROOT / "bench" / "upstream.js"), str(ports["upstream"])],
@@ -327,7 +333,17 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--callgrind", type=Path, help="valgrind the gateways; keep dumps here")
     parser.add_argument("--profile", type=Path, help="cProfile the product gateways per round")
+    parser.add_argument(
+        "--env", action="append", default=[], help="NAME:VAR=VALUE for variant NAME only"
+    )
     args = parser.parse_args()
+    by_name = {v.name: v for v in args.variant}
+    for spec in args.env:
+        name, _, assignment = spec.partition(":")
+        key, equals, value = assignment.partition("=")
+        if name not in by_name or not equals:
+            raise SystemExit(f"bad --env {spec!r}: NAME:VAR=VALUE for a --variant NAME")
+        by_name[name].env[key] = value
     for keep in (args.profile, args.callgrind):
         if keep:
             keep.mkdir(parents=True, exist_ok=True)

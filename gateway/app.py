@@ -21,6 +21,7 @@ import uvicorn
 from gateway.config import GatewayConfig, load_config
 from gateway.limits import ConnectionLimits, protocol_class
 from gateway.routes import AppOptions, create_app
+from llmrouter.config import read_file
 from llmrouter.serving import (
     StartupError,
     bind_failure,
@@ -28,6 +29,7 @@ from llmrouter.serving import (
     listen_error,
     run_main,
 )
+from llmrouter.shared_state import load_state_config
 from llmrouter.telemetry import configure_tracing
 
 __all__ = ["AUTH_OFF", "AppOptions", "RunningGateway", "create_app", "main", "serve", "start"]
@@ -79,6 +81,8 @@ async def serve(
         )
         if not config.auth_enabled:
             print(f"gateway: {AUTH_OFF}", file=sys.stderr)
+        if app.state.rate_limits:
+            print(f"gateway: per-key rate limits counted {app.state.rate_limits}", file=sys.stderr)
         if ready is not None:
             ready(port)
 
@@ -193,8 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def run(stop: asyncio.Event) -> None:
         config = load_config(args.config)
+        state = load_state_config(read_file(args.config))
         if args.port is not None:
             config = dataclasses.replace(config, port=args.port)
-        await serve(config, stop)
+        await serve(config, stop, options=AppOptions(state=state))
 
     return run_main("gateway", run)

@@ -16,6 +16,7 @@ from gateway.channels import Upstreams
 from gateway.config import GatewayConfig
 from gateway.context import RequestContext
 from gateway.errors import GENERIC_MESSAGE, GatewayError, from_rpc_error
+from gateway.rate_limit import Admission, KeyLimits
 from gateway.resume import ResumableStream
 from gateway.streaming import DONE_EVENT, SSEResponse, sse_event, until_disconnect
 from gateway.web import JSONResponse, read_json
@@ -34,9 +35,16 @@ _DRAIN_S = 1.0
 class RouterEndpoints:
     """``/v1/chat/completions``, ``/v1/route`` and ``/v1/models``."""
 
-    def __init__(self, config: GatewayConfig, upstreams: Callable[[], Upstreams]) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        upstreams: Callable[[], Upstreams],
+        limits: KeyLimits | None = None,
+    ) -> None:
+        """``limits``: the keys' rate limits on chat completions (None: none)."""
         self._config = config
         self._upstreams = upstreams
+        self._limits = limits if limits is not None and limits.enabled else None
 
     async def _parse(self, request: Request, ctx: RequestContext) -> translate.ParsedRequest:
         return translate.parse_chat_request(
@@ -50,19 +58,28 @@ class RouterEndpoints:
     async def chat_completions(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/chat/completions``: one completion as JSON, or a stream of SSE chunks."""
         parsed = await self._parse(request, ctx)
+        admission = None
+        if self._limits is not None:  # 429 before the router is asked
+            admission = await self._limits.admit(ctx.api_key_id, parsed.chat)
         if parsed.stream:
-            return await self._stream(request, parsed, ctx)
+            return await self._stream(request, parsed, ctx, admission)
         call = self._upstreams().router.Complete(parsed.complete_request(), timeout=ctx.timeout_s)
         try:
             response = await until_disconnect(request.receive, call, call.cancel)
         except grpc.aio.AioRpcError as exc:
             raise parsed.router_error(exc) from exc
-        return JSONResponse(
-            translate.completion(response), headers=translate.completion_headers(response)
-        )
+        headers = translate.completion_headers(response)
+        if admission is not None:
+            admission.settle(response.usage.prompt_tokens + response.usage.completion_tokens)
+            headers.update(admission.headers())
+        return JSONResponse(translate.completion(response), headers=headers)
 
     async def _stream(
-        self, request: Request, parsed: translate.ParsedRequest, ctx: RequestContext
+        self,
+        request: Request,
+        parsed: translate.ParsedRequest,
+        ctx: RequestContext,
+        admission: Admission | None,
     ) -> Response:
         chunks = translate.ChunkStream(
             request_id=ctx.request_id, model=parsed.model, include_usage=parsed.include_usage
@@ -79,11 +96,14 @@ class RouterEndpoints:
             raise GatewayError("The router ended the stream without an answer.", http_status=502)
         try:
             initial = chunks.feed(first)
+            headers = chunks.headers()
+            if admission is not None:
+                headers.update(admission.headers())
         except BaseException:
             call.cancel()
             raise
         return SSEResponse(
-            _events(call, chunks, initial), cancel=call.cancel, headers=chunks.headers()
+            _events(call, chunks, initial, admission), cancel=call.cancel, headers=headers
         )
 
     async def route(self, request: Request, ctx: RequestContext) -> Response:
@@ -106,9 +126,13 @@ class RouterEndpoints:
 
 
 async def _events(
-    call: ResumableStream, chunks: translate.ChunkStream, initial: list[dict[str, Any]]
+    call: ResumableStream,
+    chunks: translate.ChunkStream,
+    initial: list[dict[str, Any]],
+    admission: Admission | None,
 ) -> AsyncIterator[bytes]:
-    """SSE events of one stream; failures become an error event and no ``[DONE]``."""
+    """SSE events of one stream; failures become an error event and no ``[DONE]``. The
+    summary's usage corrects the key's token reservation."""
     for chunk in initial:
         yield sse_event(chunk)
     try:
@@ -130,6 +154,8 @@ async def _events(
         error = GatewayError("The router ended the stream before it was complete.")
         yield sse_event(error.body())
         return
+    if admission is not None and chunks.used_tokens is not None:
+        admission.settle(chunks.used_tokens)
     yield DONE_EVENT
     # Let the call end on its own (read to EOF): cancelling it right after the summary could
     # make the router record a served request as cancelled. A router that lingers is cut off.

@@ -74,6 +74,12 @@ class ApiKeyConfig:
     # May call /v1/admin/* (routing for every tenant) and read every key's reports; other
     # keys get 403 there and see only their own usage.
     admin: bool = False
+    # Chat completions per minute for this key across every gateway replica (sliding
+    # window); unset: gateway.rate_limit_rpm; 0: no limit.
+    rpm: int | None = None
+    # Tokens (prompt plus completion) per minute for this key, counted as for rpm; unset:
+    # gateway.rate_limit_tpm; 0: no limit.
+    tpm: int | None = None
 
     def __post_init__(self) -> None:
         if not _KEY_ID.fullmatch(self.id):
@@ -85,6 +91,10 @@ class ApiKeyConfig:
             raise ConfigError("sha256: expected 64 hex digits (the SHA-256 digest of the key)")
         if self.env and not _ENV_NAME.fullmatch(self.env):
             raise ConfigError("env: not an environment variable name (letters, digits and _)")
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"{name}: must be 0 (no limit) or positive, got {value}")
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,17 @@ class GatewayConfig:
     auth_enabled: bool = True
     # The accepted keys; with auth enabled at least one is needed (or LLMROUTER_GATEWAY_API_KEYS).
     api_keys: tuple[ApiKeyConfig, ...] = ()
+    # Chat completions per minute per API key (a key's own rpm replaces it), one limit across
+    # every gateway replica sharing [state]; beyond it 429 with Retry-After and x-ratelimit-*
+    # headers. 0: no limit. With auth off it applies to all local callers together.
+    rate_limit_rpm: int = 0
+    # Tokens per minute per API key (a key's own tpm replaces it): the request's estimated
+    # prompt plus its max_tokens (256 when unset) are reserved up front, corrected to the
+    # usage the answer reports. 0: no limit.
+    rate_limit_tpm: int = 0
+    # Gateway replicas sharing these limits: while the [state] Redis does not answer, each
+    # replica admits its share, limit // rate_limit_replicas (at least 1).
+    rate_limit_replicas: int = 1
     # Environment variable holding the bearer token sent to the routers ("" sends none); the
     # router must grant it the inference scope.
     router_token_env: str = ""
@@ -183,6 +204,14 @@ class GatewayConfig:
             value = getattr(self, name)
             if not value > 0:
                 raise ConfigError(f"{name}: must be positive, got {value}")
+        for name in ("rate_limit_rpm", "rate_limit_tpm"):
+            value = getattr(self, name)
+            if value < 0:
+                raise ConfigError(f"{name}: must be 0 (no limit) or positive, got {value}")
+        if self.rate_limit_replicas < 1:
+            raise ConfigError(
+                f"rate_limit_replicas: must be at least 1, got {self.rate_limit_replicas}"
+            )
         for name in ("max_body_bytes", "max_response_bytes", "max_header_bytes", "max_connections"):
             value = getattr(self, name)
             if value <= 0:

@@ -43,6 +43,7 @@ from gateway.errors import (
 )
 from gateway.observability import GatewayMetrics, PrometheusMiddleware, TracingMiddleware
 from gateway.probes import Health
+from gateway.rate_limit import KeyLimits
 from gateway.streaming import ClientGone
 from gateway.usage import Clock, UsageEndpoints
 from gateway.web import (
@@ -52,7 +53,9 @@ from gateway.web import (
     http_exception,
     request_id,
 )
+from llmrouter.rate_limits import RateLimiter
 from llmrouter.serving import StartupError
+from llmrouter.shared_state import StateConfig
 from llmrouter.telemetry import tracing_enabled
 
 __all__ = ["AppOptions", "create_app"]
@@ -82,6 +85,8 @@ class AppOptions:
     clock: Clock = _utc_now
     # Seconds from an arbitrary start, for the ages of cached figures.
     monotonic: Callable[[], float] = time.monotonic
+    # Section [state]: where the per-key rate limits are counted (None: in this process).
+    state: StateConfig | None = None
 
 
 def create_app(config: GatewayConfig, options: AppOptions | None = None) -> GatewayApp:
@@ -92,6 +97,12 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     options = options or AppOptions()
     keys = KeyRing.from_config(config, options.environ)
     security = ChannelSecurity.from_config(config, options.environ)
+    limiter = RateLimiter(
+        options.state or StateConfig(),
+        replicas=config.rate_limit_replicas,
+        environ=options.environ,
+    )
+    limits = KeyLimits(config, limiter)
     upstreams: list[Upstreams] = []  # set while the lifespan runs
 
     def current() -> Upstreams:
@@ -121,6 +132,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
                 yield
             finally:
                 upstreams.clear()
+                await limiter.close()
 
     # Handlers that answer every failure themselves: the ones GatewayApp may serve directly.
     answering: set[_Handler] = set()
@@ -149,7 +161,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     def admin_route(endpoint: _Endpoint) -> _Handler:
         return protected(endpoint, admin_only=True)
 
-    chat = RouterEndpoints(config, current)
+    chat = RouterEndpoints(config, current, limits)
     usage = UsageEndpoints(current, options.clock)
     health = Health(current, timeout_s=config.readiness_timeout_s, auth_enabled=keys.enabled)
     admin = AdminEndpoints(current)
@@ -164,6 +176,13 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     page = DashboardPage(auth_enabled=keys.enabled)
     document = openapi.document(auth_enabled=keys.enabled)
     prometheus = GatewayMetrics()
+    prometheus.registry.register(
+        limiter.collector(
+            "llmrouter_gateway_rate_limit_fallbacks",
+            "Per-key rate-limit decisions taken on this replica's share (limit // "
+            "rate_limit_replicas) because the [state] store did not answer",
+        )
+    )
 
     async def openapi_json(request: Request) -> Response:
         """``GET /openapi.json``: the OpenAPI 3.1 description of this app."""
@@ -214,7 +233,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
             if method != "HEAD"  # Starlette's own addition to GET routes: left to it
         }
     middleware.append(Middleware(RequestIdMiddleware))
-    return GatewayApp(
+    app = GatewayApp(
         direct=direct,
         metrics=prometheus,
         routes=routes,
@@ -222,6 +241,9 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         lifespan=lifespan,
         exception_handlers={HTTPException: http_exception},
     )
+    # For the start-up lines: where the keys' limits are counted ("" when no key has one).
+    app.state.rate_limits = limiter.describe() if limits.enabled else ""
+    return app
 
 
 def _guarded(endpoint: _OpenEndpoint) -> _Handler:

@@ -205,6 +205,10 @@ class RouterConfig:
     # The shared store, from the top-level [state] section (not [router.state]): where the
     # response cache keeps answers and breakers are shared when its backend is redis.
     state: StateConfig = field(default_factory=StateConfig)
+    # Router replicas sharing the models' and providers' rpm / tpm quotas: while the [state]
+    # Redis does not answer, each replica admits its share, quota // rate_limit_replicas
+    # (at least 1).
+    rate_limit_replicas: int = 1
 
     def __post_init__(self) -> None:
         SCOPES.check_grants(self.auth_tokens, self.client_certs, self.tls)
@@ -230,6 +234,10 @@ class RouterConfig:
         if self.max_connection_age_s < 0:
             raise ConfigError(
                 f"max_connection_age_s: must not be negative, got {self.max_connection_age_s}"
+            )
+        if self.rate_limit_replicas < 1:
+            raise ConfigError(
+                f"rate_limit_replicas: must be at least 1, got {self.rate_limit_replicas}"
             )
         if self.drain_delay_s < 0:
             raise ConfigError(f"drain_delay_s: must not be negative, got {self.drain_delay_s}")

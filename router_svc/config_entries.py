@@ -42,8 +42,16 @@ class ProviderConfig:
     # bodies (empty: no extras). Keys the router owns (router_svc.providers.extras) cannot be
     # listed.
     extra_body_keys: tuple[str, ...] = ()
+    # The provider's own limit on requests per minute for our key, across all its models
+    # (0: none). Counted by every router replica together; a model whose provider's limit is
+    # reached is passed over (next in its chain) before the provider would answer 429.
+    rpm: int = 0
+    # The same for tokens per minute (prompt plus completion; estimated up front, corrected
+    # to the reported usage).
+    tpm: int = 0
 
     def __post_init__(self) -> None:
+        _check_quota(self.rpm, self.tpm)
         if self.max_connections < 0:
             raise ConfigError(
                 f"max_connections: must be 0 (no limit) or positive, got {self.max_connections}"
@@ -111,12 +119,26 @@ class ModelConfig:
     # provider kind's default: anthropic and ollama yes; openai no (set true for vLLM and
     # SGLang, which take continue_final_message); simulated no.
     continuation: bool | None = None
+    # The provider's limit on requests per minute for this model (0: none): counted by every
+    # router replica together, and the model is passed over (next in the chain) once it is
+    # reached, before the provider would answer 429. A provider's own rpm applies as well.
+    rpm: int = 0
+    # The same for tokens per minute (prompt plus completion; estimated up front, corrected
+    # to the reported usage).
+    tpm: int = 0
 
     def __post_init__(self) -> None:
+        _check_quota(self.rpm, self.tpm)
         if self.context_window < 0:
             raise ConfigError(
                 f"context_window: must be 0 (unknown) or positive, got {self.context_window}"
             )
+
+
+def _check_quota(rpm: int, tpm: int) -> None:
+    for name, value in (("rpm", rpm), ("tpm", tpm)):
+        if value < 0:
+            raise ConfigError(f"{name}: must be 0 (no limit) or positive, got {value}")
 
 
 @dataclass(frozen=True)

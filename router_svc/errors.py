@@ -39,6 +39,7 @@ __all__ = [
     "InvalidRequest",
     "MalformedResponse",
     "ModelNotFound",
+    "ModelRateLimited",
     "NoCandidates",
     "NotFound",
     "ProviderError",
@@ -278,6 +279,17 @@ class BreakerOpen(
     counts_against_breaker=False,
 ):
     """The model's circuit breaker is open: rejected without calling it."""
+
+
+class ModelRateLimited(
+    ProviderError,
+    code=_Code.RESOURCE_EXHAUSTED,
+    reason="MODEL_RATE_LIMITED",
+    retryable=True,
+    counts_against_breaker=False,
+):
+    """The model's (or its provider's) configured rpm / tpm quota is used up: passed over
+    without calling it, as the provider would have answered 429 (router_svc.quotas)."""
 
 
 # On every error the router answers with: gRPC's retry policy (gRFC A6, "Pushback") never

@@ -12,6 +12,7 @@ import grpc
 
 from llmrouter.access import Authorizer, require_credentials
 from llmrouter.prometheus import MetricsEndpoint, serve_metrics
+from llmrouter.rate_limits import RateLimiter
 from llmrouter.security import channel_factory, read_token, server_credentials
 from llmrouter.serving import (
     GrpcServer,
@@ -20,7 +21,7 @@ from llmrouter.serving import (
     run_main,
     start_grpc_server,
 )
-from llmrouter.shared_state import SharedState, open_state
+from llmrouter.shared_state import SharedState, StateConfig, open_state
 from llmrouter.telemetry import configure_tracing
 from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
 
@@ -32,6 +33,7 @@ from .config import SCOPES, RouterConfig, load_config
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
 from .public_errors import PublicErrors
+from .quotas import ModelQuotas
 from .registry import Registry
 from .routing.classify import Classifier
 from .routing.failover import Engine
@@ -66,6 +68,8 @@ class RunningRouter:
     shared_health: SharedHealth | None = None
     # The shared store ([state] backend redis), closed on stop; None when embedded.
     state: SharedState | None = None
+    # The models' and providers' rpm / tpm quotas (None when none has one).
+    quotas: ModelQuotas | None = None
 
     @property
     def prometheus_port(self) -> int:
@@ -88,18 +92,24 @@ class RunningRouter:
         await self.outbox.close()
         if self.shared_health is not None:
             await self.shared_health.stop()
+        if self.quotas is not None:
+            await self.quotas.limiter.close()
         if self.prometheus is not None:
             self.prometheus.stop()
         if self.state is not None:
             await self.state.close()
 
 
-async def start(config: RouterConfig) -> RunningRouter:
-    """Start a router from ``config`` (port 0 picks a free port).
+async def start(config: RouterConfig, state_config: StateConfig | None = None) -> RunningRouter:
+    """Start a router from ``config`` (port 0 picks a free port); ``state_config``: [state]
+    when given (otherwise ``config.state``): where quotas are counted, answers cached and
+    breakers shared.
 
     Raises ConfigError when ``config.host`` reaches beyond loopback without credentials, or a
     token variable or certificate file is missing.
     """
+    if state_config is not None:
+        config = replace(config, state=state_config)
     # Credentials first: a missing token or certificate must fail before anything is opened.
     authorizer = Authorizer.from_config(
         SCOPES,
@@ -110,6 +120,11 @@ async def start(config: RouterConfig) -> RunningRouter:
     )
     require_credentials("router", config.host, tokens=authorizer is not None, tls=config.tls)
     credentials = server_credentials(config.tls, "router")
+    # Before anything is opened too: a Redis password variable that is not set fails here.
+    quotas = None
+    if any(m.rpm or m.tpm for m in config.models) or any(p.rpm or p.tpm for p in config.providers):
+        limiter = RateLimiter(config.state, replicas=config.rate_limit_replicas)
+        quotas = ModelQuotas(limiter)
     metrics_channel = channel_factory(
         config.metrics_tls,
         token=read_token(config.metrics_token_env, "router.metrics_token_env"),
@@ -143,6 +158,14 @@ async def start(config: RouterConfig) -> RunningRouter:
         lambda: [(p.name, p.config.base_url) for p in providers.values()],
         expose=config.expose_provider_in_errors,
     )
+    if quotas is not None:
+        metrics.registry.register(
+            quotas.limiter.collector(
+                "llmrouter_rate_limit_fallbacks",
+                "Model and provider quota decisions taken on this replica's share (quota // "
+                "rate_limit_replicas) because the [state] store did not answer",
+            )
+        )
     retry = config.retry
     budgets = RetryBudgets(retry.budget_max_tokens, retry.budget_token_ratio)
     engine = Engine(
@@ -153,6 +176,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         durable=outbox.durable if config.record_usage else no_wait,
         retry=retry,
         budgets=budgets,
+        quotas=quotas,
         public_errors=public_errors,
     )
     state = open_state(config.state) if config.state.backend == "redis" else None
@@ -176,6 +200,7 @@ async def start(config: RouterConfig) -> RunningRouter:
         config.default_deadline_s,
         max_response_bytes=config.max_response_bytes,
         public_errors=public_errors,
+        quotas=quotas,
     )
     admin = Admin(
         registry,
@@ -244,14 +269,22 @@ async def start(config: RouterConfig) -> RunningRouter:
         cache,
         shared_health,
         state,
+        quotas,
     )
 
 
-async def serve(config: RouterConfig, stop: asyncio.Event) -> None:
+async def serve(
+    config: RouterConfig, stop: asyncio.Event, state: StateConfig | None = None
+) -> None:
     """Run until ``stop`` is set, then shut down gracefully."""
     tracing = configure_tracing("llmrouter-router")
-    router = await start(config)
+    router = await start(config, state)
     names = ", ".join(e.name for e in router.registry.entries())
+    if router.quotas is not None:
+        print(
+            f"router: model rate limits counted {router.quotas.limiter.describe()}",
+            file=sys.stderr,
+        )
     print(
         f"router: listening on {config.host}:{router.port} (models: {names}; "
         f"usage to {config.metrics_address}; response cache {router.cache.describe()})",

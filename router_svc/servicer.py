@@ -21,6 +21,7 @@ from .chat import ChatRequest
 from .coalesce import BEHIND_S, batches
 from .errors import InvalidRequest, ReportedAsStatus, ResponseTooLarge, to_rpc_status
 from .public_errors import PublicErrors
+from .quotas import ModelQuotas, reserved_tokens
 from .registry import Registry
 from .routing.failover import Engine, StreamStarted
 from .routing.policy import Policy
@@ -51,7 +52,11 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         *,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         public_errors: PublicErrors | None = None,
+        quotas: ModelQuotas | None = None,
     ) -> None:
+        """``quotas``: the models' rpm / tpm quotas; ``Route`` lists a model whose quota is
+        used up as skipped."""
+        self._quotas = quotas
         self._registry = registry
         # Error messages as callers read them (None: as they are); see router_svc.public_errors.
         self._public = public_errors
@@ -96,7 +101,10 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
     ) -> router_service_pb2.RouteResponse:
         async with ReportedAsStatus(context, self._public):
             chat = chat_from_proto(request.chat)
-            return decision_to_proto(await self._policy.decide(chat))
+            decision = await self._policy.decide(chat)
+            if self._quotas is not None:
+                decision = await self._quotas.annotate(decision, reserved_tokens(decision, chat))
+            return decision_to_proto(decision)
 
     async def Complete(
         self,

@@ -21,6 +21,8 @@ from llmrouter.telemetry import tracing_enabled
 from . import openinference
 
 if TYPE_CHECKING:
+    from llmrouter.rate_limits import Standing
+
     from .chat import ChatRequest, Message
     from .registry import ModelEntry
     from .routing.policy import Decision
@@ -31,6 +33,7 @@ __all__ = [
     "attempt_succeeded",
     "connection_waited",
     "current_trace_id",
+    "rate_limit_reached",
     "record_decision",
     "start_attempt_span",
 ]
@@ -203,6 +206,27 @@ def connection_waited(provider: str, waited_s: float, limit: int, *, acquired: b
                 "llmrouter.wait_s": waited_s,
                 "llmrouter.max_connections": limit,
                 "llmrouter.connection_acquired": acquired,
+            },
+        )
+
+
+def rate_limit_reached(model: str, standing: Standing) -> None:
+    """Note on the current span (the request's) that ``model`` was passed over because its
+    (or its provider's) quota is used up: ``llmrouter.rate_limit_reached``."""
+    if not tracing_enabled():
+        return
+    span = trace.get_current_span()
+    if span.is_recording():
+        charge = standing.charge
+        span.add_event(
+            "llmrouter.rate_limit_reached",
+            {
+                "llmrouter.model": model,
+                "llmrouter.rate_limit.subject": " ".join(charge.subject),
+                "llmrouter.rate_limit.kind": charge.quota.kind,
+                "llmrouter.rate_limit.limit": standing.limit,
+                "llmrouter.rate_limit.requested": charge.cost,
+                "llmrouter.retry_after_s": standing.retry_after_s,
             },
         )
 

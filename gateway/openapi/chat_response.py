@@ -198,7 +198,8 @@ _ROUTE = obj(
                         "context_window (a model whose window is known, configured or listed "
                         "by genai-prices, and too small for the request's estimated tokens; a "
                         "model whose window is unknown is never skipped for size), "
-                        "unknown_model",
+                        "unknown_model, rate_limit (the model's or its provider's configured "
+                        "rpm / tpm quota is used up for now)",
                     },
                     "detail": STRING,
                 },

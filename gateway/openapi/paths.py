@@ -164,6 +164,11 @@ def _operation(
     return operation
 
 
+def _with_response(operation: dict[str, Any], status: str, response: Any) -> dict[str, Any]:
+    """``operation`` with one more documented response."""
+    return {**operation, "responses": {status: response, **operation["responses"]}}
+
+
 def _path_name(description: str, example: str, **schema: Any) -> dict[str, Any]:
     return {
         "name": "name",
@@ -191,10 +196,34 @@ _SUMMARY_QUERY = [
 ]  # fmt: skip
 _MODELS_CHANGED = _json(ref("ModelHealthList"), "The models whose switch was set.")
 
+# Sent when the key has a limit (gateway.rate_limit_rpm / rate_limit_tpm, or the key's own).
+_RATE_LIMIT_HEADERS = {
+    f"x-ratelimit-{what}-{kind}": {
+        "schema": {"type": "string"},
+        "description": description.format(kind=kind),
+    }
+    for kind in ("requests", "tokens")
+    for what, description in (
+        ("limit", "The key's {kind} per minute."),
+        ("remaining", "The {kind} left in the sliding minute, after this request."),
+        ("reset", "Time until the minute holds none of the key's {kind} (e.g. 1s, 6m0s, 20ms)."),
+    )
+}
+_RATE_LIMITED = {
+    "description": "A per-key limit is used up (error type 'requests' or 'tokens', code "
+    "'rate_limit_exceeded'); Retry-After says when the request fits, unless it never can.",
+    "headers": {
+        **_RESPONSE_HEADERS,
+        **_RATE_LIMIT_HEADERS,
+        "retry-after": {"schema": {"type": "string"}, "description": "Seconds to wait."},
+    },
+    "content": {"application/json": {"schema": ref("Error")}},
+}
+
 _CHAT_OK = {
     "description": "The completion; with 'stream': true, server-sent events of "
     "chat.completion.chunk objects ending with 'data: [DONE]'.",
-    "headers": _SERVED_BY_HEADERS,
+    "headers": {**_SERVED_BY_HEADERS, **_RATE_LIMIT_HEADERS},
     "content": {
         "application/json": {"schema": ref("ChatCompletion")},
         "text/event-stream": {"schema": ref("ChatCompletionEvent")},
@@ -203,11 +232,15 @@ _CHAT_OK = {
 
 _PATHS: Final = {
     "/v1/chat/completions": {
-        "post": _operation(
-            "Create a chat completion (OpenAI-compatible)",
-            _CHAT_OK,
-            parameters=[*_HEADER_PARAMS, _SOURCE_HEADER, _CACHE_HEADER],
-            body=ref("ChatCompletionRequest"),
+        "post": _with_response(
+            _operation(
+                "Create a chat completion (OpenAI-compatible)",
+                _CHAT_OK,
+                parameters=[*_HEADER_PARAMS, _SOURCE_HEADER, _CACHE_HEADER],
+                body=ref("ChatCompletionRequest"),
+            ),
+            "429",
+            _RATE_LIMITED,
         )
     },
     "/v1/route": {

@@ -126,6 +126,9 @@ class ChunkStream:
         self._text: list[str] = []
         self.deltas = 0
         self.finished = False
+        # Prompt plus completion tokens of the answer, as its summary reports them (None
+        # before the summary).
+        self.used_tokens: int | None = None
 
     @property
     def text(self) -> str:
@@ -265,6 +268,7 @@ class ChunkStream:
 
     def _summary(self, summary: router_service_pb2.StreamSummary) -> list[dict[str, Any]]:
         self.finished = True
+        self.used_tokens = summary.usage.prompt_tokens + summary.usage.completion_tokens
         # A stream without content deltas has the upstream's keys only here.
         self._served_by = (
             _served_by(summary.service_tier, summary.system_fingerprint) or self._served_by

@@ -42,6 +42,7 @@ from ..errors import (
 from ..policies import RetryPolicy
 from ..providers import ProviderCall
 from ..public_errors import PublicErrors
+from ..quotas import ModelQuotas, reserved_tokens
 from ..registry import ModelEntry
 from ..telemetry import current_trace_id, record_decision
 from ..tokens import estimate_prompt_tokens
@@ -89,14 +90,18 @@ class Engine:
         durable: Callable[[], Awaitable[None]] = no_wait,
         openinference: bool = False,
         public_errors: PublicErrors | None = None,
+        quotas: ModelQuotas | None = None,
     ) -> None:
+        """``quotas``: the models' and providers' rpm / tpm quotas, reserved per attempt."""
         self._policy = policy
         self.retry = retry or RetryPolicy()
         self.budgets = budgets or RetryBudgets()
         self._clock = clock
         self._wall = wall_clock
         self._capture = capture_content
-        self._pacing = Pacing(self.retry, self.budgets, Timing(clock, wall_clock, sleep, rand))
+        self._pacing = Pacing(
+            self.retry, self.budgets, Timing(clock, wall_clock, sleep, rand), quotas
+        )
         self._sinks = Sinks(
             self.budgets,
             record,
@@ -135,6 +140,7 @@ class Engine:
             self._pacing,
             passed_over=decision.passed_over,
             skipped=decision.skipped,
+            tokens=reserved_tokens(decision, request),
         )
         return Run(info, decision, schedule, deadline)
 

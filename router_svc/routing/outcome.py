@@ -217,6 +217,9 @@ class AttemptOutcome:
                 if self._sinks.openinference
                 else None,
             )
+        if self.planned.reservation is not None:
+            usage = result.usage
+            self.planned.reservation.settle(usage.prompt_tokens + usage.completion_tokens)
         self.entry.breaker.record_success()
         now = self._sinks.wall_clock()
         self.entry.stats.observe(ok=True, latency_s=attempt.duration_s, now=now)
@@ -236,6 +239,8 @@ class AttemptOutcome:
         if usage is not None:
             self.usage, self.cost_usd = usage, self.entry.cost(usage)
             self.estimated = estimated or usage.estimated
+            if self.planned.reservation is not None:
+                self.planned.reservation.settle(usage.prompt_tokens + usage.completion_tokens)
         attempt.duration_s = self._sinks.clock() - self.started
         attempt.status, attempt.error_type = "failed", error.reason
         public = self._sinks.public

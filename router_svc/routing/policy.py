@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from llmrouter.token_estimate import DEFAULT_COMPLETION_TOKENS
 from llmrouter.values import frozen
 
 from ..chat import ChatRequest
@@ -16,8 +17,6 @@ from .classify import Classification, Classifier
 __all__ = ["AUTO", "Candidate", "Decision", "Policy", "Skip"]
 
 AUTO = "auto"
-# Completion tokens assumed when the request sets no max_tokens.
-DEFAULT_COMPLETION_TOKENS = 256
 # Latency assumed for models without observations when scoring (seconds).
 _UNKNOWN_LATENCY_S = 1.0
 

@@ -24,6 +24,7 @@ why the request failed (:meth:`Schedule.give_up`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -38,6 +39,7 @@ from ..errors import (
     ContextLengthExceeded,
     DeadlineExceeded,
     InvalidRequest,
+    ModelRateLimited,
     NoCandidates,
     ProviderError,
     QuotaExhausted,
@@ -46,7 +48,9 @@ from ..errors import (
     UpstreamTimeout,
 )
 from ..policies import RetryPolicy
+from ..quotas import ModelQuotas, Reservation, describe
 from ..registry import ModelEntry, Registry
+from ..telemetry import rate_limit_reached
 from .policy import Candidate, Decision, Skip
 from .retry import RetryBudgets, backoff_delay
 
@@ -90,6 +94,8 @@ class Pacing:
     # attempts failed.
     budgets: RetryBudgets
     timing: Timing
+    # The models' and providers' rpm / tpm quotas (None: no model has one).
+    quotas: ModelQuotas | None = None
 
 
 @frozen
@@ -110,6 +116,8 @@ class Planned:
     previous_model: str
     # A hedge: started beside the attempt before it, which was late (see .hedge).
     hedge: bool = False
+    # What the attempt reserved of its model's and provider's quotas (None: they have none).
+    reservation: Reservation | None = None
 
     @property
     def fallback_reason(self) -> str:
@@ -147,10 +155,12 @@ class Schedule:
         *,
         passed_over: str = "",
         skipped: Sequence[Skip] = (),
+        tokens: int = 0,
     ) -> None:
         """``passed_over``: the decision's model skipped for its open circuit ahead of
         ``candidates`` (:attr:`Decision.passed_over`); the first attempt falls back from it.
-        ``skipped``: the decision's models that are no candidates, named by :meth:`give_up`."""
+        ``skipped``: the decision's models that are no candidates, named by :meth:`give_up`.
+        ``tokens``: what each attempt reserves of a tokens-per-minute quota."""
         self._candidates = list(candidates)
         self._skipped = skipped
         self._at = 0  # index in ``_candidates`` of the next candidate to consider
@@ -158,6 +168,10 @@ class Schedule:
         self._retry = pacing.retry
         self._budgets = pacing.budgets
         self._timing = pacing.timing
+        self._quotas = pacing.quotas
+        self._tokens = tokens
+        # Seconds until each model passed over for its quota has room again.
+        self._quota_waits: list[float] = []
         self._entry: ModelEntry | None = None  # the candidate being tried
         self._tries = 0  # tries of ``_entry`` so far (made or refused by its breaker)
         self._larger_than = -1  # after a context-length error, only larger windows are worth it
@@ -250,8 +264,27 @@ class Schedule:
             return None
         if backoff:
             await self._timing.sleep(backoff)
+        reservation = None
+        if self._quotas is not None:
+            reserved = await self._quotas.reserve(entry, self._tokens)
+            if isinstance(reserved, Reservation):
+                reservation = reserved
+            elif reserved is not None:  # a quota is used up: pass over, as for an open circuit
+                wait = reserved.retry_after_s
+                self._last = ModelRateLimited(
+                    f"{entry.name}: {describe(reserved)}",
+                    retry_after=wait if math.isfinite(wait) else None,
+                )
+                self._passed.append((entry.name, describe(reserved)))
+                self._quota_waits.append(wait)
+                rate_limit_reached(entry.name, reserved)
+                self._refused = entry.name
+                self._entry = None
+                return None
         state = entry.breaker.state.value
         if not entry.breaker.allow():
+            if reservation is not None:
+                reservation.give_back()
             self._last = BreakerOpen(
                 f"{entry.name}: circuit open", retry_after=entry.breaker.retry_after()
             )
@@ -266,6 +299,7 @@ class Schedule:
             breaker_state=state,
             previous=previous,
             previous_model=self._refused or (self._models[-1] if self._models else ""),
+            reservation=reservation,
         )
         self._refused = ""
         self._models.append(entry.name)
@@ -282,13 +316,14 @@ class Schedule:
         hedge's model: a late model is not retried.
         """
         saved = (self._entry, self._tries, self._last, self._done, self._at, self._refused)
-        passed = len(self._passed)
+        passed, waits = len(self._passed), len(self._quota_waits)
         late = self._models[-1] if self._models else ""
         self._entry = None
         planned = await self.next()
         if planned is None:
             self._entry, self._tries, self._last, self._done, self._at, self._refused = saved
             del self._passed[passed:]
+            del self._quota_waits[waits:]
             return None
         # From the late model, even when a model with an open circuit was skipped between.
         return replace(planned, hedge=True, previous_model=late)
@@ -312,10 +347,17 @@ class Schedule:
             return last
         if self._deadline - self._timing.clock() < self._retry.min_attempt_s:
             return DeadlineExceeded(f"deadline exceeded after {made} attempts ({tried})")
-        if isinstance(last, BreakerOpen) and not made:
+        waits = [w for w in self._quota_waits if math.isfinite(w)]
+        if not made and waits and len(self._quota_waits) == len(self._passed):
+            # Every model is at its provider's limit: the caller should slow down (429).
+            return AllCandidatesRateLimited(
+                f"every model is at its rate limit ({tried})", retry_after=min(waits)
+            )
+        if isinstance(last, BreakerOpen | ModelRateLimited) and not made:
             return NoCandidates(f"no model could be tried ({tried})", retry_after=last.retry_after)
         if made and all(error.reason == RateLimited.reason for _, error in self._failures):
             hints = [e.retry_after for _, e in self._failures if e.retry_after is not None]
+            hints += waits
             return AllCandidatesRateLimited(
                 f"every model is rate limited ({tried})", retry_after=min(hints) if hints else None
             )

@@ -19,6 +19,7 @@ class SkipReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SKIP_REASON_MISSING_CAPABILITY: _ClassVar[SkipReason]
     SKIP_REASON_CONTEXT_WINDOW: _ClassVar[SkipReason]
     SKIP_REASON_UNKNOWN_MODEL: _ClassVar[SkipReason]
+    SKIP_REASON_RATE_LIMIT: _ClassVar[SkipReason]
 
 class CacheStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -31,6 +32,7 @@ SKIP_REASON_BREAKER_OPEN: SkipReason
 SKIP_REASON_MISSING_CAPABILITY: SkipReason
 SKIP_REASON_CONTEXT_WINDOW: SkipReason
 SKIP_REASON_UNKNOWN_MODEL: SkipReason
+SKIP_REASON_RATE_LIMIT: SkipReason
 CACHE_STATUS_UNSPECIFIED: CacheStatus
 CACHE_STATUS_HIT: CacheStatus
 CACHE_STATUS_MISS: CacheStatus

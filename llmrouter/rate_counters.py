@@ -1,0 +1,304 @@
+"""Where :mod:`llmrouter.rate_limits` counts: limits' memory storage, or Redis in batches.
+
+Both keep limits' sliding-window counter (https://limits.readthedocs.io/en/stable/strategies.html
+#sliding-window-counter): a window's count and the previous window's, the previous one weighted
+by the part of it still inside the sliding window; a cost fits when
+``floor(previous * previous_ttl / window) + current + cost <= limit``.
+
+* :class:`MemoryCounters`: limits' ``MemoryStorage`` and ``SlidingWindowCounterRateLimiter``,
+  one charge at a time (in process, microseconds).
+* :class:`RedisCounters`: limits' Redis key layout (``{prefix}:{key}`` for the current window,
+  ``{prefix}:{key}/-1`` for the previous one, so limits' own readers see the same counts), but
+  each request's charges are checked and counted together by one Lua script, which also returns
+  every window (for x-ratelimit headers): one round trip per request instead of limits' one
+  per charge plus one per header read. Requests arriving while a script call is in flight go
+  out together in the next one (a group commit), so under load a round trip serves many.
+  ``bench/rate_limits.py`` measures both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
+
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, SlidingWindowCounterSupport, Storage
+
+from .rate_values import Charge, Quota, Standing, standing
+
+__all__ = ["Counters", "MemoryCounters", "RedisCounters"]
+
+# Requests' charges, checked and counted together, in order. ARGV[1]: the number of groups;
+# then per group: its mode (0: acquire all or none; 1: add each cost, clamped at 0, to a live
+# current window), its charge count, and per charge its limit, window (s) and cost. KEYS: the
+# previous and the current window of each charge, in the same order. The window shift is
+# limits' (acquire_sliding_window.lua). Returns per acquire group: the 1-based index of the
+# charge that did not fit (0: all counted), then per charge the previous count and its TTL
+# (ms) and the current count and its TTL (ms), read after counting.
+_BATCH_LUA = """
+local out = {}
+local a, k = 2, 1
+for _ = 1, tonumber(ARGV[1]) do
+  local mode, n = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  a = a + 2
+  if mode == 1 then
+    for _ = 1, n do
+      local current, delta = KEYS[k + 1], tonumber(ARGV[a + 2])
+      if redis.call('pttl', current) > 0 then
+        if redis.call('incrby', current, delta) < 0 then
+          redis.call('set', current, 0, 'KEEPTTL')
+        end
+      end
+      a, k = a + 3, k + 2
+    end
+  else
+    local first_a, first_k, refused = a, k, 0
+    for c = 1, n do
+      local limit = tonumber(ARGV[a])
+      local expiry, cost = tonumber(ARGV[a + 1]) * 1000, tonumber(ARGV[a + 2])
+      local previous, current = KEYS[k], KEYS[k + 1]
+      local ttl = redis.call('pttl', current)
+      if ttl > 0 and ttl < expiry then
+        redis.call('rename', current, previous)
+        redis.call('set', current, 0, 'PX', ttl + expiry)
+      end
+      if refused == 0 then
+        local pc = tonumber(redis.call('get', previous)) or 0
+        local pt = math.max(redis.call('pttl', previous), 0)
+        local cc = tonumber(redis.call('get', current)) or 0
+        if cost > limit or math.floor(pc * pt / expiry) + cc + cost > limit then
+          refused = c
+        end
+      end
+      a, k = a + 3, k + 2
+    end
+    out[#out + 1] = refused
+    a, k = first_a, first_k
+    for _ = 1, n do
+      local expiry, cost = tonumber(ARGV[a + 1]) * 1000, tonumber(ARGV[a + 2])
+      local previous, current = KEYS[k], KEYS[k + 1]
+      if refused == 0 then
+        if redis.call('exists', current) == 1 then
+          redis.call('incrby', current, cost)
+        else
+          redis.call('set', current, cost, 'PX', expiry * 2)
+        end
+      end
+      out[#out + 1] = tonumber(redis.call('get', previous)) or 0
+      out[#out + 1] = math.max(redis.call('pttl', previous), 0)
+      out[#out + 1] = tonumber(redis.call('get', current)) or 0
+      out[#out + 1] = math.max(redis.call('pttl', current), 0)
+      a, k = a + 3, k + 2
+    end
+  end
+end
+return out
+"""
+_ACQUIRE, _ADJUST = 0, 1
+# Keys kept built per counters object before the cache starts over.
+_MAX_KEYS = 10_000
+
+
+class Counters:
+    """Sliding-window counters of charges, with each quota's limit divided by ``share``."""
+
+    def __init__(self, storage: Storage, share: int = 1) -> None:
+        self.storage = storage
+        self._share = share
+        self._items: dict[Quota, RateLimitItem] = {}
+        # limits' key per (subject, quota): built once (key_for is most of a memory hit).
+        self._keys: dict[tuple[tuple[str, ...], Quota], str] = {}
+
+    def limit(self, quota: Quota) -> int:
+        """The quota's limit as these counters enforce it (a replica's share locally)."""
+        return max(1, quota.limit // self._share)
+
+    def item(self, quota: Quota) -> RateLimitItem:
+        """limits' item for ``quota`` (built once)."""
+        item = self._items.get(quota)
+        if item is None:
+            item = RateLimitItemPerSecond(self.limit(quota), quota.window_s)
+            self._items[quota] = item
+        return item
+
+    def key(self, charge: Charge) -> str:
+        """limits' key of the counter ``charge`` goes to."""
+        found = (charge.subject, charge.quota)
+        key = self._keys.get(found)
+        if key is None:
+            if len(self._keys) >= _MAX_KEYS:  # subjects come and go (keys, models): bounded
+                self._keys.clear()
+            key = self.item(charge.quota).key_for(*charge.subject, charge.quota.kind)
+            self._keys[found] = key
+        return key
+
+    async def standing(self, charge: Charge) -> Standing:
+        """The window of ``charge`` now, as limits reads it (one round trip on Redis)."""
+        storage = cast(SlidingWindowCounterSupport, self.storage)
+        windows = await storage.get_sliding_window(self.key(charge), charge.quota.window_s)
+        return standing(charge, self.limit(charge.quota), *windows)
+
+    async def acquire(
+        self, charges: Sequence[Charge]
+    ) -> tuple[Standing | None, tuple[Standing, ...]]:
+        """Count all of ``charges`` or none: the one that did not fit (None: all counted),
+        and every charge's standing after."""
+        raise NotImplementedError
+
+    async def adjust(self, charge: Charge, delta: int) -> None:
+        """Add ``delta`` (negative: give back, never below 0) to the current window of
+        ``charge``, keeping its expiry."""
+        raise NotImplementedError
+
+
+class MemoryCounters(Counters):
+    """limits' memory storage and sliding-window-counter strategy (this process only)."""
+
+    def __init__(self, share: int = 1) -> None:
+        super().__init__(MemoryStorage(), share)
+        self._memory = cast(MemoryStorage, self.storage)
+
+    async def acquire(
+        self, charges: Sequence[Charge]
+    ) -> tuple[Standing | None, tuple[Standing, ...]]:
+        refused = None
+        for i, charge in enumerate(charges):
+            # What limits' SlidingWindowCounterRateLimiter.hit does, with the key built once.
+            if not await self._memory.acquire_sliding_window_entry(
+                self.key(charge), self.limit(charge.quota), charge.quota.window_s, charge.cost
+            ):
+                for counted in charges[:i]:
+                    await self.adjust(counted, -counted.cost)
+                refused = i
+                break
+        standings = tuple([await self.standing(charge) for charge in charges])
+        return (None if refused is None else standings[refused]), standings
+
+    async def adjust(self, charge: Charge, delta: int) -> None:
+        storage = cast(MemoryStorage, self.storage)
+        window = charge.quota.window_s
+        # MemoryStorage's windows are fixed slots of the epoch, named by sliding_window_keys.
+        _, current = storage.sliding_window_keys(self.key(charge), window, time.time())
+        if delta > 0:
+            await storage.incr(current, 2 * window, delta)
+        else:
+            await storage.decr(current, -delta)
+
+
+class RedisCounters(Counters):
+    """limits' Redis layout, counted in batches by :data:`_BATCH_LUA` (see the module
+    docstring). ``client``: a ``redis.asyncio.Redis``; ``storage``: limits' RedisStorage over
+    the same pool, with key prefix ``prefix`` (for reads)."""
+
+    def __init__(self, storage: Storage, client: Any, prefix: str, timeout_s: float) -> None:
+        super().__init__(storage)
+        self._script = client.register_script(_BATCH_LUA)
+        self._prefix = prefix
+        self._timeout = timeout_s
+        self._batches = _GroupCommit(self._send)
+        # Script calls made (each one round trip), for benchmarks and tests.
+        self.round_trips = 0
+
+    def _window_keys(self, charge: Charge) -> tuple[str, str]:
+        # limits' RedisStorage: "{key}" for the current window, "{key}/-1" for the previous.
+        current = f"{self._prefix}:{{{self.key(charge)}}}"
+        return current + "/-1", current
+
+    async def acquire(
+        self, charges: Sequence[Charge]
+    ) -> tuple[Standing | None, tuple[Standing, ...]]:
+        reply = await self._batches.submit((_ACQUIRE, tuple(charges)))
+        assert reply is not None
+        refused, windows = reply
+        standings = tuple(
+            standing(charge, self.limit(charge.quota), *window)
+            for charge, window in zip(charges, windows, strict=True)
+        )
+        return (standings[refused - 1] if refused else None), standings
+
+    async def adjust(self, charge: Charge, delta: int) -> None:
+        await self._batches.submit((_ADJUST, (Charge(charge.subject, charge.quota, delta),)))
+
+    async def _send(
+        self, groups: list[tuple[int, tuple[Charge, ...]]]
+    ) -> list[tuple[int, list[tuple[int, float, int, float]]] | None]:
+        """One script call for ``groups``: per acquire group, the refused index and windows."""
+        keys: list[str] = []
+        args: list[int] = [len(groups)]
+        for mode, charges in groups:
+            args += (mode, len(charges))
+            for charge in charges:
+                keys += self._window_keys(charge)
+                args += (self.limit(charge.quota), charge.quota.window_s, charge.cost)
+        self.round_trips += 1
+        async with asyncio.timeout(self._timeout):
+            flat = await self._script(keys=keys, args=args)
+        replies: list[tuple[int, list[tuple[int, float, int, float]]] | None] = []
+        at = 0
+        for mode, charges in groups:
+            if mode == _ADJUST:
+                replies.append(None)
+                continue
+            refused = int(flat[at])
+            windows = []
+            for i in range(len(charges)):
+                p, pt, c, ct = flat[at + 1 + 4 * i : at + 5 + 4 * i]
+                windows.append((int(p), int(pt) / 1000, int(c), int(ct) / 1000))
+            at += 1 + 4 * len(charges)
+            replies.append((refused, windows))
+        return replies
+
+
+_Group = tuple[int, tuple[Charge, ...]]
+_Reply = tuple[int, list[tuple[int, float, int, float]]] | None
+
+
+class _GroupCommit:
+    """Calls made while one is in flight go out together as the next one (as a database's
+    group commit): alone, a call goes out at once; under load, one round trip serves many."""
+
+    def __init__(self, send: Callable[[list[_Group]], Awaitable[list[_Reply]]]) -> None:
+        self._send = send
+        self._waiting: list[tuple[_Group, asyncio.Future[_Reply]]] = []
+        self._busy = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, group: _Group) -> _Reply:
+        """Send ``group`` (with whatever waits) and return its reply; raises what the send
+        raised."""
+        if self._busy:
+            future: asyncio.Future[_Reply] = asyncio.get_running_loop().create_future()
+            self._waiting.append((group, future))
+            return await future
+        self._busy = True  # this caller sends its own group, then hands the queue on
+        try:
+            return (await self._send([group]))[0]
+        finally:
+            self._next()
+
+    def _next(self) -> None:
+        if not self._waiting:
+            self._busy = False
+            return
+        task = asyncio.get_running_loop().create_task(self._drain())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self) -> None:
+        batch, self._waiting = self._waiting, []
+        try:
+            replies = await self._send([group for group, _ in batch])
+        except BaseException as exc:  # every caller of the batch sees the failure
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError())
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            for (_, future), reply in zip(batch, replies, strict=True):
+                if not future.done():
+                    future.set_result(reply)
+        finally:
+            self._next()
