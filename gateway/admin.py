@@ -1,8 +1,10 @@
 """Operator controls over HTTP: ``/v1/admin/*``, each one RouterAdminService call.
 
-The router validates and persists every change; the gateway only checks the JSON shapes and
-maps failures through the one gRPC-to-HTTP table. A rejected category names the offending
-field of the HTTP body (``chain[1]``), not of the gRPC message (``category.chain[1]``).
+The router validates and persists every change, and records it in its audit log with the
+caller's API key id (sent as ``llmrouter-api-key-id`` metadata); the gateway only checks the
+JSON shapes and maps failures through the one gRPC-to-HTTP table. A rejected category names
+the offending field of the HTTP body (``chain[1]``), not of the gRPC message
+(``category.chain[1]``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from gateway.errors import InvalidRequest, from_rpc_error
 from gateway.streaming import until_disconnect
 from gateway.translate import admin as translate
 from gateway.web import JSONResponse, read_json
+from llmrouter.access import API_KEY_ID_METADATA
 
 __all__ = ["ENABLED_BODY_KEYS", "AdminEndpoints"]
 
@@ -37,8 +40,10 @@ class AdminEndpoints:
     def __init__(self, upstreams: Callable[[], Upstreams]) -> None:
         self._upstreams = upstreams
 
-    async def _call(self, request: Request, method: Any, message: Any, deadline_s: float) -> Any:
-        call = method(message, timeout=deadline_s)
+    async def _call(self, request: Request, method: Any, message: Any, ctx: RequestContext) -> Any:
+        """Call the router; it records the caller's API key id in its audit log."""
+        metadata = ((API_KEY_ID_METADATA, ctx.api_key_id),) if ctx.api_key_id else None
+        call = method(message, timeout=ctx.timeout_s, metadata=metadata)
         try:
             return await until_disconnect(request.receive, call, call.cancel)
         except grpc.aio.AioRpcError as exc:
@@ -63,7 +68,7 @@ class AdminEndpoints:
         """``GET /v1/admin/models``: every model with its live health."""
         admin = self._upstreams().admin
         response = await self._call(
-            request, admin.ListModelHealth, translate.list_model_health_request(), ctx.timeout_s
+            request, admin.ListModelHealth, translate.list_model_health_request(), ctx
         )
         return JSONResponse({"models": translate.models_json(response)})
 
@@ -72,7 +77,7 @@ class AdminEndpoints:
         enabled = await _enabled(request)
         message = translate.set_enabled_request(model=request.path_params["name"], enabled=enabled)
         admin = self._upstreams().admin
-        response = await self._call(request, admin.SetModelEnabled, message, ctx.timeout_s)
+        response = await self._call(request, admin.SetModelEnabled, message, ctx)
         return JSONResponse({"models": translate.models_json(response)})
 
     async def set_provider_enabled(self, request: Request, ctx: RequestContext) -> Response:
@@ -82,21 +87,29 @@ class AdminEndpoints:
             provider=request.path_params["name"], enabled=enabled
         )
         admin = self._upstreams().admin
-        response = await self._call(request, admin.SetModelEnabled, message, ctx.timeout_s)
+        response = await self._call(request, admin.SetModelEnabled, message, ctx)
         return JSONResponse({"models": translate.models_json(response)})
+
+    async def list_providers(self, request: Request, ctx: RequestContext) -> Response:
+        """``GET /v1/admin/providers``: each provider's base URL and where it comes from."""
+        admin = self._upstreams().admin
+        response = await self._call(
+            request, admin.ListProviders, translate.list_providers_request(), ctx
+        )
+        return JSONResponse({"providers": translate.providers_json(response)})
 
     async def reset_breaker(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/admin/models/{name}/reset-breaker``: close the breaker, forget failures."""
         message = translate.reset_breaker_request(request.path_params["name"])
         admin = self._upstreams().admin
-        response = await self._call(request, admin.ResetBreaker, message, ctx.timeout_s)
+        response = await self._call(request, admin.ResetBreaker, message, ctx)
         return JSONResponse({"model": translate.model_health_json(response.model)})
 
     async def list_categories(self, request: Request, ctx: RequestContext) -> Response:
         """``GET /v1/admin/categories``: categories in matching order."""
         admin = self._upstreams().admin
         response = await self._call(
-            request, admin.ListCategories, translate.list_categories_request(), ctx.timeout_s
+            request, admin.ListCategories, translate.list_categories_request(), ctx
         )
         return JSONResponse(translate.categories_json(response))
 
@@ -108,7 +121,7 @@ class AdminEndpoints:
             name, _strings(body, "chain"), _strings(body, "keywords", required=False)
         )
         admin = self._upstreams().admin
-        response = await self._call(request, admin.CreateCategory, message, ctx.timeout_s)
+        response = await self._call(request, admin.CreateCategory, message, ctx)
         return JSONResponse(translate.category_json(response.category), status_code=201)
 
     async def update_category(self, request: Request, ctx: RequestContext) -> Response:
@@ -123,7 +136,7 @@ class AdminEndpoints:
             name, _strings(body, "chain"), _strings(body, "keywords", required=False)
         )
         admin = self._upstreams().admin
-        response = await self._call(request, admin.UpdateCategory, message, ctx.timeout_s)
+        response = await self._call(request, admin.UpdateCategory, message, ctx)
         return JSONResponse(translate.category_json(response.category))
 
     async def delete_category(self, request: Request, ctx: RequestContext) -> Response:
@@ -131,7 +144,7 @@ class AdminEndpoints:
         name = request.path_params["name"]
         admin = self._upstreams().admin
         await self._call(
-            request, admin.DeleteCategory, translate.delete_category_request(name), ctx.timeout_s
+            request, admin.DeleteCategory, translate.delete_category_request(name), ctx
         )
         return JSONResponse({"name": name, "deleted": True})
 

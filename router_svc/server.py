@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import grpc
@@ -13,12 +13,19 @@ import grpc
 from llmrouter.access import Authorizer, require_credentials
 from llmrouter.prometheus import MetricsEndpoint, serve_metrics
 from llmrouter.security import channel_factory, read_token, server_credentials
-from llmrouter.serving import GrpcServer, message_size_options, run_main, start_grpc_server
+from llmrouter.serving import (
+    GrpcServer,
+    StartupError,
+    message_size_options,
+    run_main,
+    start_grpc_server,
+)
 from llmrouter.telemetry import configure_tracing
 from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
 
 from .admin import Admin
-from .admin_servicer import ADMIN_SERVICE_NAME, AdminServicer
+from .admin_servicer import ADMIN_SERVICE_NAME, AdminServicer, anonymous_identity
+from .admin_store import AdminStore, AdminStoreError
 from .config import SCOPES, RouterConfig, load_config
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
@@ -69,6 +76,7 @@ class RunningRouter:
         for provider in self.providers:
             await provider.aclose()
         await self.outbox.close()
+        await self.admin.store.close()
         if self.prometheus is not None:
             self.prometheus.stop()
 
@@ -134,16 +142,26 @@ async def start(config: RouterConfig) -> RunningRouter:
         config.default_deadline_s,
         max_response_bytes=config.max_response_bytes,
     )
+    try:
+        store = await AdminStore.open(config.admin_url)
+    except AdminStoreError as exc:
+        await _close_all(providers.values(), outbox)
+        raise StartupError(f"admin store: {exc}") from None
     admin = Admin(
         registry,
         policy,
-        config.state_path,
+        store,
         providers=providers,
         allowed_private_hosts=config.allowed_private_hosts,
         budgets=budgets,
     )
-    await admin.load()
-    admin_servicer = AdminServicer(admin, config.classification_mode)
+    try:
+        await admin.load(legacy_state_path=config.state_path)
+    except AdminStoreError as exc:
+        await _close_all(providers.values(), outbox, store)
+        raise StartupError(f"admin store: {exc}") from None
+    identify = authorizer.identify if authorizer is not None else anonymous_identity
+    admin_servicer = AdminServicer(admin, config.classification_mode, identify)
 
     def register(server: grpc.aio.Server) -> None:
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
@@ -168,9 +186,7 @@ async def start(config: RouterConfig) -> RunningRouter:
             else None
         )
     except BaseException:
-        for provider in providers.values():
-            await provider.aclose()
-        await outbox.close(timeout_s=0)
+        await _close_all(providers.values(), outbox, store)
         raise
     await outbox.start()
     return RunningRouter(
@@ -186,6 +202,19 @@ async def start(config: RouterConfig) -> RunningRouter:
     )
 
 
+async def _close_all(
+    providers: Iterable[Provider],
+    outbox: UsageOutbox,
+    store: AdminStore | None = None,
+) -> None:
+    """Release what :func:`start` opened before it failed."""
+    for provider in providers:
+        await provider.aclose()
+    await outbox.close(timeout_s=0)
+    if store is not None:
+        await store.close()
+
+
 async def serve(config: RouterConfig, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set, then shut down gracefully."""
     tracing = configure_tracing("llmrouter-router")
@@ -194,6 +223,11 @@ async def serve(config: RouterConfig, stop: asyncio.Event) -> None:
     print(
         f"router: listening on {config.host}:{router.port} (models: {names}; "
         f"usage to {config.metrics_address})",
+        file=sys.stderr,
+        flush=True,
+    )
+    print(
+        f"router: admin store {router.admin.store.describe()} at version {router.admin.version}",
         file=sys.stderr,
         flush=True,
     )

@@ -263,6 +263,13 @@ _PATHS: Final = {
             parameters=[_MODEL_NAME, *_HEADER_PARAMS],
         )
     },
+    "/v1/admin/providers": {
+        "get": _read(
+            "Every provider with the base URL in use and where it comes from (config or runtime)",
+            ref("ProviderList"),
+            "The providers, in config order.",
+        )
+    },
     "/v1/admin/providers/{name}/enabled": {
         "post": _operation(
             "Enable or disable every model of a provider",

@@ -9,7 +9,7 @@ import pytest
 from llmrouter.v1 import router_admin_service_pb2 as pb
 
 from .fake_admin import FakeAdmin
-from .support import Failure
+from .support import TEST_KEY_ID, Failure
 
 
 async def test_models_with_their_health(client: httpx.AsyncClient) -> None:
@@ -22,6 +22,7 @@ async def test_models_with_their_health(client: httpx.AsyncClient) -> None:
         "model": "sim-small",
         "provider": "simulated",
         "enabled": True,
+        "enabled_source": "config",
         "local": True,
         "breaker_state": "closed",
         "breaker_retry_after_ms": None,
@@ -39,14 +40,46 @@ async def test_models_with_their_health(client: httpx.AsyncClient) -> None:
     assert models["gpt-4o-mini"]["success_rate"] == 0.0  # measured zero, not unknown
     assert models["gpt-4o"]["success_rate"] is None  # never tried
     assert models["gpt-4o"]["ewma_latency_ms"] is None
+    assert models["gpt-4o"]["enabled_source"] == "runtime"  # switched off by an admin change
 
 
 async def test_disable_a_model(client: httpx.AsyncClient, admin: FakeAdmin) -> None:
     response = await client.post("/v1/admin/models/sim-small/enabled", json={"enabled": False})
 
     assert response.status_code == 200
-    assert [(m["model"], m["enabled"]) for m in response.json()["models"]] == [("sim-small", False)]
+    assert [(m["model"], m["enabled"], m["enabled_source"]) for m in response.json()["models"]] == [
+        ("sim-small", False, "runtime")
+    ]
     assert admin.requests[-1] == pb.SetModelEnabledRequest(model="sim-small", enabled=False)
+    # The router records who made the change: the gateway tells it the API key id.
+    assert admin.api_key_ids[-1] == TEST_KEY_ID
+
+
+async def test_providers_with_their_base_url_source(
+    client: httpx.AsyncClient, admin: FakeAdmin
+) -> None:
+    response = await client.get("/v1/admin/providers")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "providers": [
+            {
+                "name": "simulated",
+                "kind": "simulated",
+                "base_url": None,
+                "base_url_source": "config",
+                "local": True,
+            },
+            {
+                "name": "openai",
+                "kind": "openai",
+                "base_url": "https://proxy.example.com/v1",
+                "base_url_source": "runtime",
+                "local": False,
+            },
+        ]
+    }
+    assert admin.api_key_ids == [TEST_KEY_ID]
 
 
 @pytest.mark.parametrize("path", ["openrouter/meta/llama-3", "openrouter%2Fmeta%2Fllama-3"])
@@ -118,8 +151,18 @@ async def test_categories_list(client: httpx.AsyncClient) -> None:
     assert response.json() == {
         "classification_mode": "keywords",
         "categories": [
-            {"name": "code", "chain": ["gpt-4o-mini", "sim-small"], "keywords": ["python"]},
-            {"name": "conversation", "chain": ["sim-small"], "keywords": []},
+            {
+                "name": "code",
+                "chain": ["gpt-4o-mini", "sim-small"],
+                "keywords": ["python"],
+                "source": "config",
+            },
+            {
+                "name": "conversation",
+                "chain": ["sim-small"],
+                "keywords": [],
+                "source": "config",
+            },
         ],
     }
 
@@ -133,6 +176,7 @@ async def test_create_update_delete_a_category(client: httpx.AsyncClient, admin:
         "name": "translation",
         "chain": ["gpt-4o", "sim-small"],
         "keywords": [],
+        "source": "runtime",
     }
 
     updated = await client.put(
