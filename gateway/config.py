@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from llmrouter.access import is_loopback
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls
+from llmrouter.shared_state import StateConfig, load_state_config
 from llmrouter.sizes import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -141,6 +142,9 @@ class GatewayConfig:
     # Jaeger UI as the operator's browser reaches it: the dashboard links each fallback event
     # to {jaeger_url}/trace/{trace_id}. Empty shows no links.
     jaeger_url: str = "http://localhost:16686"
+    # Shared state across replicas: the top-level [state] section (not [gateway.state]);
+    # /readyz shows its backend and whether it answers.
+    state: StateConfig = field(default_factory=StateConfig)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -208,7 +212,11 @@ def load_config(
     """Read ``[gateway]`` from ``path`` (or ``$LLMROUTER_CONFIG``) with environment overrides."""
     env = os.environ if environ is None else environ
     document = read_file(path)
+    section = document.get("gateway", {})
+    if isinstance(section, Mapping) and "state" in section:
+        raise ConfigError("gateway.state: shared state is the top-level [state] section")
     config = load_section(GatewayConfig, "gateway", document, env)
+    config = dataclasses.replace(config, state=load_state_config(document, env))
     receive = configured_int(document, "router", "max_receive_message_bytes", env)
     if receive is not None:
         check_request_limits(config.max_body_bytes, receive, "gateway.max_body_bytes")

@@ -53,6 +53,7 @@ from gateway.web import (
     request_id,
 )
 from llmrouter.serving import StartupError
+from llmrouter.shared_state import SharedState, open_state
 from llmrouter.telemetry import tracing_enabled
 
 __all__ = ["AppOptions", "create_app"]
@@ -82,6 +83,8 @@ class AppOptions:
     clock: Clock = _utc_now
     # Seconds from an arbitrary start, for the ages of cached figures.
     monotonic: Callable[[], float] = time.monotonic
+    # The shared state, owned by the caller, instead of one opened from config.state.
+    state: SharedState | None = None
 
 
 def create_app(config: GatewayConfig, options: AppOptions | None = None) -> GatewayApp:
@@ -93,6 +96,10 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     keys = KeyRing.from_config(config, options.environ)
     security = ChannelSecurity.from_config(config, options.environ)
     upstreams: list[Upstreams] = []  # set while the lifespan runs
+    # Opened here so that a missing Redis password fails start-up with its key's name; no
+    # connection is made before the first command.
+    state = options.state or open_state(config.state, options.environ)
+    shared: list[SharedState] = []  # set while the lifespan runs
 
     def current() -> Upstreams:
         if not upstreams:  # only when the app runs without its lifespan
@@ -117,10 +124,14 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
                 app.state.startup_error = exc
                 raise
             upstreams.append(opened)
+            if options.state is None:
+                stack.push_async_callback(state.close)
+            shared.append(state)
             try:
                 yield
             finally:
                 upstreams.clear()
+                shared.clear()
 
     # Handlers that answer every failure themselves: the ones GatewayApp may serve directly.
     answering: set[_Handler] = set()
@@ -151,7 +162,12 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
 
     chat = RouterEndpoints(config, current)
     usage = UsageEndpoints(current, options.clock)
-    health = Health(current, timeout_s=config.readiness_timeout_s, auth_enabled=keys.enabled)
+    health = Health(
+        current,
+        timeout_s=config.readiness_timeout_s,
+        auth_enabled=keys.enabled,
+        state=lambda: shared[0] if shared else None,
+    )
     admin = AdminEndpoints(current)
     summary = DashboardSummary(
         current,

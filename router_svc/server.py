@@ -20,12 +20,14 @@ from llmrouter.serving import (
     run_main,
     start_grpc_server,
 )
+from llmrouter.shared_state import SharedState, open_state
 from llmrouter.telemetry import configure_tracing
 from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
 
 from .admin import Admin
 from .admin_servicer import ADMIN_SERVICE_NAME, AdminServicer, anonymous_identity
 from .admin_store import AdminStore, AdminStoreError
+from .admin_sync import AdminSync
 from .config import SCOPES, RouterConfig, load_config
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
@@ -56,6 +58,8 @@ class RunningRouter:
     admin: Admin
     metrics: RouterMetrics
     prometheus: MetricsEndpoint | None
+    state: SharedState
+    admin_sync: AdminSync
 
     @property
     def prometheus_port(self) -> int:
@@ -76,6 +80,8 @@ class RunningRouter:
         for provider in self.providers:
             await provider.aclose()
         await self.outbox.close()
+        await self.admin_sync.stop()
+        await self.state.close()
         await self.admin.store.close()
         if self.prometheus is not None:
             self.prometheus.stop()
@@ -142,10 +148,11 @@ async def start(config: RouterConfig) -> RunningRouter:
         config.default_deadline_s,
         max_response_bytes=config.max_response_bytes,
     )
+    state = open_state(config.state)
     try:
         store = await AdminStore.open(config.admin_url)
     except AdminStoreError as exc:
-        await _close_all(providers.values(), outbox)
+        await _close_all(providers.values(), outbox, state)
         raise StartupError(f"admin store: {exc}") from None
     admin = Admin(
         registry,
@@ -158,8 +165,9 @@ async def start(config: RouterConfig) -> RunningRouter:
     try:
         await admin.load(legacy_state_path=config.state_path)
     except AdminStoreError as exc:
-        await _close_all(providers.values(), outbox, store)
+        await _close_all(providers.values(), outbox, state, store)
         raise StartupError(f"admin store: {exc}") from None
+    admin_sync = AdminSync(admin, state, config.admin_resync_interval_s)
     identify = authorizer.identify if authorizer is not None else anonymous_identity
     admin_servicer = AdminServicer(admin, config.classification_mode, identify)
 
@@ -186,9 +194,10 @@ async def start(config: RouterConfig) -> RunningRouter:
             else None
         )
     except BaseException:
-        await _close_all(providers.values(), outbox, store)
+        await _close_all(providers.values(), outbox, state, store)
         raise
     await outbox.start()
+    admin_sync.start()
     return RunningRouter(
         config,
         server,
@@ -199,18 +208,22 @@ async def start(config: RouterConfig) -> RunningRouter:
         admin,
         metrics,
         prometheus,
+        state,
+        admin_sync,
     )
 
 
 async def _close_all(
     providers: Iterable[Provider],
     outbox: UsageOutbox,
+    state: SharedState,
     store: AdminStore | None = None,
 ) -> None:
     """Release what :func:`start` opened before it failed."""
     for provider in providers:
         await provider.aclose()
     await outbox.close(timeout_s=0)
+    await state.close()
     if store is not None:
         await store.close()
 
@@ -226,8 +239,10 @@ async def serve(config: RouterConfig, stop: asyncio.Event) -> None:
         file=sys.stderr,
         flush=True,
     )
+    reachable = "reachable" if await router.state.ping() else "NOT reachable (serving anyway)"
     print(
-        f"router: admin store {router.admin.store.describe()} at version {router.admin.version}",
+        f"router: shared state {router.state.describe()}, {reachable}; admin store "
+        f"{router.admin.store.describe()} at version {router.admin.version}",
         file=sys.stderr,
         flush=True,
     )
