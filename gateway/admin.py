@@ -24,9 +24,12 @@ from gateway.translate import admin as translate
 from gateway.web import JSONResponse, read_json
 from llmrouter.access import API_KEY_ID_METADATA
 
-__all__ = ["ENABLED_BODY_KEYS", "AdminEndpoints"]
+__all__ = ["AUDIT_DEFAULT_LIMIT", "AUDIT_LIMITS", "ENABLED_BODY_KEYS", "AdminEndpoints"]
 
 ENABLED_BODY_KEYS: Final = ("enabled",)
+# Query parameters of /v1/admin/audit and their ranges (the router returns at most 500).
+AUDIT_LIMITS: Final = {"limit": (1, 500), "before": (1, 2**63 - 1)}
+AUDIT_DEFAULT_LIMIT: Final = 50
 _CATEGORY_KEYS: Final = ("name", "chain", "keywords")
 # Admin bodies are tiny; a larger one is a mistake, not a category.
 _MAX_BODY: Final = 64 * 1024
@@ -98,6 +101,15 @@ class AdminEndpoints:
         )
         return JSONResponse({"providers": translate.providers_json(response)})
 
+    async def audit(self, request: Request, ctx: RequestContext) -> Response:
+        """``GET /v1/admin/audit?limit=50&before=<id>``: admin changes, newest first."""
+        limit, before = _audit_query(request)
+        admin = self._upstreams().admin
+        response = await self._call(
+            request, admin.ListAuditEvents, translate.list_audit_events_request(limit, before), ctx
+        )
+        return JSONResponse(translate.audit_json(response))
+
     async def reset_breaker(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/admin/models/{name}/reset-breaker``: close the breaker, forget failures."""
         message = translate.reset_breaker_request(request.path_params["name"])
@@ -147,6 +159,21 @@ class AdminEndpoints:
             request, admin.DeleteCategory, translate.delete_category_request(name), ctx
         )
         return JSONResponse({"name": name, "deleted": True})
+
+
+def _audit_query(request: Request) -> tuple[int, int | None]:
+    """``limit`` (1-500, default 50) and ``before`` (an event id) from the query."""
+    values: dict[str, int] = {}
+    for name, value in request.query_params.multi_items():
+        if name not in AUDIT_LIMITS:
+            raise InvalidRequest(f"Unrecognized query parameter: '{name}'.", name)
+        low, high = AUDIT_LIMITS[name]
+        if name in values or not value.isdigit() or not low <= int(value) <= high:
+            raise InvalidRequest(
+                f"Invalid '{name}': expected one integer from {low} to {high}.", name
+            )
+        values[name] = int(value)
+    return values.get("limit", AUDIT_DEFAULT_LIMIT), values.get("before")
 
 
 async def _object(request: Request, keys: tuple[str, ...]) -> dict[str, Any]:

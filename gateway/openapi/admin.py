@@ -213,6 +213,40 @@ _SUMMARY_PROPS = {
 }
 _SUMMARY = obj(list(_SUMMARY_PROPS), _SUMMARY_PROPS)
 
+_AUDIT_EVENT_PROPS = {
+    "id": {"type": "integer", "description": "Increasing with each event."},
+    "time": TIME,
+    "actor": {
+        "type": "string",
+        "description": "The credential that called the router: token:<ENV_NAME> (the variable "
+        "holding the token, never the token), cert:<common name> (mTLS) or anonymous.",
+    },
+    "api_key_id": {
+        "type": ["string", "null"],
+        "description": "The gateway API key the change was made with; null when made on the "
+        "router directly.",
+    },
+    "action": {
+        "type": "string",
+        "description": "set_model_enabled, reset_breaker, create_category, update_category, "
+        "delete_category, set_provider_base_url or import_state_file.",
+    },
+    "target": {"type": "string", "description": "model:<name>, provider:<name>, category:<name>"},
+    "before": {"type": "object", "description": "Each key touched and its value before."},
+    "after": {"type": "object", "description": "Each key touched and its value after."},
+    "version": {"type": "integer", "description": "The admin store's version after it."},
+}
+_AUDIT = obj(
+    ["events", "next_before"],
+    {
+        "events": _array(obj(list(_AUDIT_EVENT_PROPS), _AUDIT_EVENT_PROPS)),
+        "next_before": {
+            "type": ["integer", "null"],
+            "description": "Pass as 'before' for older events; null on the last page.",
+        },
+    },
+)
+
 ADMIN_SCHEMAS: Final[dict[str, Any]] = {
     "ModelHealth": _MODEL_HEALTH,
     "ModelHealthList": _MODEL_HEALTH_LIST,
@@ -223,5 +257,6 @@ ADMIN_SCHEMAS: Final[dict[str, Any]] = {
     "CategoryList": _CATEGORY_LIST,
     "CategoryDeleted": _CATEGORY_DELETED,
     "ProviderList": _PROVIDER_LIST,
+    "AuditLog": _AUDIT,
     "DashboardSummary": _SUMMARY,
 }

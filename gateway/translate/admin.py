@@ -11,16 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from google.protobuf import json_format
+
 from gateway.translate._values import ms, number, time_of
 from llmrouter.v1 import router_admin_service_pb2 as pb
 
 __all__ = [
     "BREAKER_STATES",
     "VALUE_SOURCES",
+    "audit_json",
     "categories_json",
     "category_json",
     "create_category_request",
     "delete_category_request",
+    "list_audit_events_request",
     "list_categories_request",
     "list_model_health_request",
     "list_providers_request",
@@ -61,6 +65,13 @@ def set_enabled_request(
     if provider:
         return pb.SetModelEnabledRequest(provider=provider, enabled=enabled)
     return pb.SetModelEnabledRequest(model=model, enabled=enabled)
+
+
+def list_audit_events_request(limit: int, before: int | None) -> pb.ListAuditEventsRequest:
+    """ListAuditEvents: ``limit`` events older than event id ``before`` (None: the newest)."""
+    return pb.ListAuditEventsRequest(
+        page_size=limit, page_token=str(before) if before is not None else ""
+    )
 
 
 def list_providers_request() -> pb.ListProvidersRequest:
@@ -166,3 +177,25 @@ def providers_json(response: pb.ListProvidersResponse) -> list[dict[str, Any]]:
 
 def _source(value: int) -> str:
     return _SOURCES.get(value, "unspecified")
+
+
+def audit_json(response: pb.ListAuditEventsResponse) -> dict[str, Any]:
+    """Admin changes, newest first; ``next_before`` is the ``before`` of the next page."""
+    token = response.next_page_token
+    return {
+        "events": [
+            {
+                "id": e.id,
+                "time": time_of(e, "event_time"),
+                "actor": e.actor,
+                "api_key_id": e.api_key_id or None,
+                "action": e.action,
+                "target": e.target,
+                "before": json_format.MessageToDict(e.before),
+                "after": json_format.MessageToDict(e.after),
+                "version": e.version,
+            }
+            for e in response.events
+        ],
+        "next_before": int(token) if token.isdigit() else None,
+    }

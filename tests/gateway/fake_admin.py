@@ -74,6 +74,33 @@ def categories() -> list[pb.Category]:
     ]
 
 
+def audit_events() -> list[pb.AuditEvent]:
+    """Three changes, oldest first: a switch through the gateway, then two on the router."""
+    events = []
+    for number, (actor, key_id, action, target, before, after) in enumerate(
+        [
+            ("token:ADMIN_TOKEN", "ops", "set_model_enabled", "model:gpt-4o", True, False),
+            ("cert:operator", "", "update_category", "category:code", ["a"], ["b"]),
+            ("token:ADMIN_TOKEN", "", "reset_breaker", "model:gpt-4o-mini", "open", "closed"),
+        ],
+        start=1,
+    ):
+        event = pb.AuditEvent(
+            id=number,
+            event_time=timestamp_pb2.Timestamp(seconds=1_793_491_200 + number),
+            actor=actor,
+            api_key_id=key_id,
+            action=action,
+            target=target,
+            version=number,
+        )
+        key = target.partition(":")[2]
+        event.before.update({key: before})
+        event.after.update({key: after})
+        events.append(event)
+    return events
+
+
 def providers() -> list[pb.ProviderSettings]:
     """The simulated provider and OpenAI at a base URL changed at runtime."""
     return [
@@ -96,6 +123,7 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         self.models = models()
         self.categories = categories()
         self.providers = providers()
+        self.audit = audit_events()
         self.failure: Failure | None = None
         # Every request received, in order, and the API key id each came with ("" for none).
         self.requests: list[Any] = []
@@ -193,6 +221,19 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
     ) -> pb.ListProvidersResponse:
         await self._enter(request, context)
         return pb.ListProvidersResponse(providers=self.providers)
+
+    async def ListAuditEvents(
+        self, request: pb.ListAuditEventsRequest, context: Context
+    ) -> pb.ListAuditEventsResponse:
+        """Newest first, paged as the router pages: the token is the last id given."""
+        await self._enter(request, context)
+        before = int(request.page_token) if request.page_token else None
+        older = [e for e in reversed(self.audit) if before is None or e.id < before]
+        page = older[: request.page_size or 100]
+        more = len(older) > len(page)
+        return pb.ListAuditEventsResponse(
+            events=page, next_page_token=str(page[-1].id) if more else ""
+        )
 
     async def _validate(self, category: pb.Category, context: Context) -> None:
         """The router's rules (router_svc.admin), with its messages and field names."""

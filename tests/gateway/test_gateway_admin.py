@@ -262,3 +262,64 @@ async def test_router_down_is_503(client: httpx.AsyncClient, admin: FakeAdmin) -
 
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "draining"
+
+
+async def test_the_audit_log_newest_first_in_pages(
+    client: httpx.AsyncClient, admin: FakeAdmin
+) -> None:
+    first = await client.get("/v1/admin/audit", params={"limit": 2})
+
+    assert first.status_code == 200
+    assert first.json() == {
+        "events": [
+            {
+                "id": 3,
+                "time": "2026-11-01T00:00:03Z",
+                "actor": "token:ADMIN_TOKEN",
+                "api_key_id": None,
+                "action": "reset_breaker",
+                "target": "model:gpt-4o-mini",
+                "before": {"gpt-4o-mini": "open"},
+                "after": {"gpt-4o-mini": "closed"},
+                "version": 3,
+            },
+            {
+                "id": 2,
+                "time": "2026-11-01T00:00:02Z",
+                "actor": "cert:operator",
+                "api_key_id": None,
+                "action": "update_category",
+                "target": "category:code",
+                "before": {"code": ["a"]},
+                "after": {"code": ["b"]},
+                "version": 2,
+            },
+        ],
+        "next_before": 2,
+    }
+    assert admin.requests[-1] == pb.ListAuditEventsRequest(page_size=2)
+    rest = await client.get("/v1/admin/audit", params={"before": 2})
+    assert [(e["id"], e["api_key_id"]) for e in rest.json()["events"]] == [(1, "ops")]
+    assert rest.json()["next_before"] is None
+    assert admin.requests[-1] == pb.ListAuditEventsRequest(page_size=50, page_token="2")
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=ten", "limit"),
+        ("limit=1&limit=2", "limit"),
+        ("before=-1", "before"),
+        ("after=3", "after"),
+    ],
+)
+async def test_audit_query_mistakes_name_the_parameter(
+    client: httpx.AsyncClient, admin: FakeAdmin, query: str, param: str
+) -> None:
+    response = await client.get(f"/v1/admin/audit?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
+    assert admin.requests == []
