@@ -130,10 +130,13 @@ async def logged(running: Stack, name: str, text: str, within_s: float = 10.0) -
 async def start_routers(
     running: Stack, tmp: Path, ports: list[int], config: dict[str, str]
 ) -> None:
+    """The first replica alone (it migrates a new store), then the others at once."""
+    await running.start("router0", "router", config["router0"], port=ports[0])
     await asyncio.gather(
         *(
             running.start(f"router{i}", "router", config[f"router{i}"], port=port)
             for i, port in enumerate(ports)
+            if i > 0
         )
     )
 
