@@ -1,8 +1,10 @@
 """Operator controls over HTTP: ``/v1/admin/*``, each one RouterAdminService call.
 
-The router validates and persists every change; the gateway only checks the JSON shapes and
-maps failures through the one gRPC-to-HTTP table. A rejected category names the offending
-field of the HTTP body (``chain[1]``), not of the gRPC message (``category.chain[1]``).
+The router validates and persists every change, and records it in its audit log with the
+caller's API key id (sent as ``llmrouter-api-key-id`` metadata); the gateway only checks the
+JSON shapes and maps failures through the one gRPC-to-HTTP table. A rejected category names
+the offending field of the HTTP body (``chain[1]``), not of the gRPC message
+(``category.chain[1]``).
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ from gateway.errors import InvalidRequest, from_rpc_error
 from gateway.streaming import until_disconnect
 from gateway.translate import admin as translate
 from gateway.web import JSONResponse, read_json
+from llmrouter.access import API_KEY_ID_METADATA
 
-__all__ = ["ENABLED_BODY_KEYS", "AdminEndpoints"]
+__all__ = ["AUDIT_DEFAULT_LIMIT", "AUDIT_LIMITS", "ENABLED_BODY_KEYS", "AdminEndpoints"]
 
 ENABLED_BODY_KEYS: Final = ("enabled",)
+# Query parameters of /v1/admin/audit and their ranges (the router returns at most 500).
+AUDIT_LIMITS: Final = {"limit": (1, 500), "before": (1, 2**63 - 1)}
+AUDIT_DEFAULT_LIMIT: Final = 50
 _CATEGORY_KEYS: Final = ("name", "chain", "keywords")
 # Admin bodies are tiny; a larger one is a mistake, not a category.
 _MAX_BODY: Final = 64 * 1024
@@ -37,8 +43,10 @@ class AdminEndpoints:
     def __init__(self, upstreams: Callable[[], Upstreams]) -> None:
         self._upstreams = upstreams
 
-    async def _call(self, request: Request, method: Any, message: Any, deadline_s: float) -> Any:
-        call = method(message, timeout=deadline_s)
+    async def _call(self, request: Request, method: Any, message: Any, ctx: RequestContext) -> Any:
+        """Call the router; it records the caller's API key id in its audit log."""
+        metadata = ((API_KEY_ID_METADATA, ctx.api_key_id),) if ctx.api_key_id else None
+        call = method(message, timeout=ctx.timeout_s, metadata=metadata)
         try:
             return await until_disconnect(request.receive, call, call.cancel)
         except grpc.aio.AioRpcError as exc:
@@ -63,7 +71,7 @@ class AdminEndpoints:
         """``GET /v1/admin/models``: every model with its live health."""
         admin = self._upstreams().admin
         response = await self._call(
-            request, admin.ListModelHealth, translate.list_model_health_request(), ctx.timeout_s
+            request, admin.ListModelHealth, translate.list_model_health_request(), ctx
         )
         return JSONResponse({"models": translate.models_json(response)})
 
@@ -72,7 +80,7 @@ class AdminEndpoints:
         enabled = await _enabled(request)
         message = translate.set_enabled_request(model=request.path_params["name"], enabled=enabled)
         admin = self._upstreams().admin
-        response = await self._call(request, admin.SetModelEnabled, message, ctx.timeout_s)
+        response = await self._call(request, admin.SetModelEnabled, message, ctx)
         return JSONResponse({"models": translate.models_json(response)})
 
     async def set_provider_enabled(self, request: Request, ctx: RequestContext) -> Response:
@@ -82,21 +90,38 @@ class AdminEndpoints:
             provider=request.path_params["name"], enabled=enabled
         )
         admin = self._upstreams().admin
-        response = await self._call(request, admin.SetModelEnabled, message, ctx.timeout_s)
+        response = await self._call(request, admin.SetModelEnabled, message, ctx)
         return JSONResponse({"models": translate.models_json(response)})
+
+    async def list_providers(self, request: Request, ctx: RequestContext) -> Response:
+        """``GET /v1/admin/providers``: each provider's base URL and where it comes from."""
+        admin = self._upstreams().admin
+        response = await self._call(
+            request, admin.ListProviders, translate.list_providers_request(), ctx
+        )
+        return JSONResponse({"providers": translate.providers_json(response)})
+
+    async def audit(self, request: Request, ctx: RequestContext) -> Response:
+        """``GET /v1/admin/audit?limit=50&before=<id>``: admin changes, newest first."""
+        limit, before = _audit_query(request)
+        admin = self._upstreams().admin
+        response = await self._call(
+            request, admin.ListAuditEvents, translate.list_audit_events_request(limit, before), ctx
+        )
+        return JSONResponse(translate.audit_json(response))
 
     async def reset_breaker(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/admin/models/{name}/reset-breaker``: close the breaker, forget failures."""
         message = translate.reset_breaker_request(request.path_params["name"])
         admin = self._upstreams().admin
-        response = await self._call(request, admin.ResetBreaker, message, ctx.timeout_s)
+        response = await self._call(request, admin.ResetBreaker, message, ctx)
         return JSONResponse({"model": translate.model_health_json(response.model)})
 
     async def list_categories(self, request: Request, ctx: RequestContext) -> Response:
         """``GET /v1/admin/categories``: categories in matching order."""
         admin = self._upstreams().admin
         response = await self._call(
-            request, admin.ListCategories, translate.list_categories_request(), ctx.timeout_s
+            request, admin.ListCategories, translate.list_categories_request(), ctx
         )
         return JSONResponse(translate.categories_json(response))
 
@@ -108,7 +133,7 @@ class AdminEndpoints:
             name, _strings(body, "chain"), _strings(body, "keywords", required=False)
         )
         admin = self._upstreams().admin
-        response = await self._call(request, admin.CreateCategory, message, ctx.timeout_s)
+        response = await self._call(request, admin.CreateCategory, message, ctx)
         return JSONResponse(translate.category_json(response.category), status_code=201)
 
     async def update_category(self, request: Request, ctx: RequestContext) -> Response:
@@ -123,7 +148,7 @@ class AdminEndpoints:
             name, _strings(body, "chain"), _strings(body, "keywords", required=False)
         )
         admin = self._upstreams().admin
-        response = await self._call(request, admin.UpdateCategory, message, ctx.timeout_s)
+        response = await self._call(request, admin.UpdateCategory, message, ctx)
         return JSONResponse(translate.category_json(response.category))
 
     async def delete_category(self, request: Request, ctx: RequestContext) -> Response:
@@ -131,9 +156,24 @@ class AdminEndpoints:
         name = request.path_params["name"]
         admin = self._upstreams().admin
         await self._call(
-            request, admin.DeleteCategory, translate.delete_category_request(name), ctx.timeout_s
+            request, admin.DeleteCategory, translate.delete_category_request(name), ctx
         )
         return JSONResponse({"name": name, "deleted": True})
+
+
+def _audit_query(request: Request) -> tuple[int, int | None]:
+    """``limit`` (1-500, default 50) and ``before`` (an event id) from the query."""
+    values: dict[str, int] = {}
+    for name, value in request.query_params.multi_items():
+        if name not in AUDIT_LIMITS:
+            raise InvalidRequest(f"Unrecognized query parameter: '{name}'.", name)
+        low, high = AUDIT_LIMITS[name]
+        if name in values or not value.isdigit() or not low <= int(value) <= high:
+            raise InvalidRequest(
+                f"Invalid '{name}': expected one integer from {low} to {high}.", name
+            )
+        values[name] = int(value)
+    return values.get("limit", AUDIT_DEFAULT_LIMIT), values.get("before")
 
 
 async def _object(request: Request, keys: tuple[str, ...]) -> dict[str, Any]:

@@ -21,7 +21,6 @@ import uvicorn
 from gateway.config import GatewayConfig, load_config
 from gateway.limits import ConnectionLimits, protocol_class
 from gateway.routes import AppOptions, create_app
-from llmrouter.config import read_file
 from llmrouter.serving import (
     StartupError,
     bind_failure,
@@ -29,7 +28,6 @@ from llmrouter.serving import (
     listen_error,
     run_main,
 )
-from llmrouter.shared_state import load_state_config
 from llmrouter.telemetry import configure_tracing
 
 __all__ = ["AUTH_OFF", "AppOptions", "RunningGateway", "create_app", "main", "serve", "start"]
@@ -197,9 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     async def run(stop: asyncio.Event) -> None:
         config = load_config(args.config)
-        state = load_state_config(read_file(args.config))
         if args.port is not None:
             config = dataclasses.replace(config, port=args.port)
-        await serve(config, stop, options=AppOptions(state=state))
+        await serve(config, stop)
 
     return run_main("gateway", run)

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from llmrouter.access import is_loopback
 from llmrouter.config import ConfigError, load_section, read_file
 from llmrouter.security import ClientTls
+from llmrouter.shared_state import StateConfig, load_state_config
 from llmrouter.sizes import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -176,6 +177,9 @@ class GatewayConfig:
     # "http://localhost:6006/projects/UHJvamVjdDox/traces/{trace_id}". Set, it wins over
     # jaeger_url; empty: jaeger_url's link.
     trace_url: str = ""
+    # Shared state across replicas: the top-level [state] section (not [gateway.state]);
+    # /readyz shows its backend and whether it answers.
+    state: StateConfig = field(default_factory=StateConfig)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -273,7 +277,11 @@ def load_config(
     """Read ``[gateway]`` from ``path`` (or ``$LLMROUTER_CONFIG``) with environment overrides."""
     env = os.environ if environ is None else environ
     document = read_file(path)
+    section = document.get("gateway", {})
+    if isinstance(section, Mapping) and "state" in section:
+        raise ConfigError("gateway.state: shared state is the top-level [state] section")
     config = load_section(GatewayConfig, "gateway", document, env, shortcuts=ENV_SHORTCUTS)
+    config = dataclasses.replace(config, state=load_state_config(document, env))
     receive = configured_int(document, "router", "max_receive_message_bytes", env)
     if receive is not None:
         check_request_limits(config.max_body_bytes, receive, "gateway.max_body_bytes")

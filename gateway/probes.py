@@ -1,5 +1,10 @@
 """Liveness (``/healthz``: the process serves HTTP) and readiness (``/readyz``: the router and
-the metrics service both answer their gRPC health check with SERVING)."""
+the metrics service both answer their gRPC health check with SERVING).
+
+``/readyz`` also shows the shared state (``[state]``): its backend, address and whether it
+answers now. An unreachable Redis does not make the gateway unready: serving goes on (limits
+fall back to per-replica shares, admin changes reach replicas at their next resync).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from starlette.responses import Response
 from gateway.channels import Upstreams
 from gateway.errors import GatewayError
 from gateway.web import JSONResponse
+from llmrouter.shared_state import SharedState
 
 __all__ = ["SERVING", "Health"]
 
@@ -30,11 +36,17 @@ class Health:
     """``/healthz`` and ``/readyz``; neither needs an API key."""
 
     def __init__(
-        self, upstreams: Callable[[], Upstreams], *, timeout_s: float, auth_enabled: bool
+        self,
+        upstreams: Callable[[], Upstreams],
+        *,
+        timeout_s: float,
+        auth_enabled: bool,
+        state: Callable[[], SharedState | None] = lambda: None,
     ) -> None:
         self._upstreams = upstreams
         self._timeout_s = timeout_s
         self._auth = "enabled" if auth_enabled else "disabled"
+        self._state = state
 
     async def healthz(self, request: Request) -> Response:
         """The process serves HTTP (liveness); says whether API keys are required."""
@@ -43,10 +55,14 @@ class Health:
     async def readyz(self, request: Request) -> Response:
         """200 when both services report SERVING within the timeout, else 503 naming which not."""
         upstreams = self._upstreams()
-        router, metrics = await asyncio.gather(
-            self._check(upstreams.router_health), self._check(upstreams.metrics_health)
+        router, metrics, state = await asyncio.gather(
+            self._check(upstreams.router_health),
+            self._check(upstreams.metrics_health),
+            self._shared_state(),
         )
         body: dict[str, Any] = {"status": "ready", "router": router, "metrics": metrics}
+        if state is not None:
+            body["state"] = state
         if router == SERVING and metrics == SERVING:
             return JSONResponse(body)
         down = ", ".join(
@@ -62,6 +78,16 @@ class Health:
         )
         body = {**body, "status": "not_ready", **error.body()}
         return JSONResponse(body, status_code=503)
+
+    async def _shared_state(self) -> dict[str, Any] | None:
+        state = self._state()
+        if state is None:
+            return None
+        return {
+            "backend": state.backend,
+            "address": state.describe(),
+            "reachable": await state.ping(),
+        }
 
     async def _check(self, stub: Any) -> str:
         """The serving status of the service behind ``stub`` (its overall status, service "")."""

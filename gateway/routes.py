@@ -55,7 +55,7 @@ from gateway.web import (
 )
 from llmrouter.rate_limits import RateLimiter
 from llmrouter.serving import StartupError
-from llmrouter.shared_state import StateConfig
+from llmrouter.shared_state import SharedState, open_state
 from llmrouter.telemetry import tracing_enabled
 
 __all__ = ["AppOptions", "create_app"]
@@ -85,8 +85,8 @@ class AppOptions:
     clock: Clock = _utc_now
     # Seconds from an arbitrary start, for the ages of cached figures.
     monotonic: Callable[[], float] = time.monotonic
-    # Section [state]: where the per-key rate limits are counted (None: in this process).
-    state: StateConfig | None = None
+    # The shared state, owned by the caller, instead of one opened from config.state.
+    state: SharedState | None = None
 
 
 def create_app(config: GatewayConfig, options: AppOptions | None = None) -> GatewayApp:
@@ -98,12 +98,16 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     keys = KeyRing.from_config(config, options.environ)
     security = ChannelSecurity.from_config(config, options.environ)
     limiter = RateLimiter(
-        options.state or StateConfig(),
+        config.state,
         replicas=config.rate_limit_replicas,
         environ=options.environ,
     )
     limits = KeyLimits(config, limiter)
     upstreams: list[Upstreams] = []  # set while the lifespan runs
+    # Opened here so that a missing Redis password fails start-up with its key's name; no
+    # connection is made before the first command.
+    state = options.state or open_state(config.state, options.environ)
+    shared: list[SharedState] = []  # set while the lifespan runs
 
     def current() -> Upstreams:
         if not upstreams:  # only when the app runs without its lifespan
@@ -128,11 +132,15 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
                 app.state.startup_error = exc
                 raise
             upstreams.append(opened)
+            if options.state is None:
+                stack.push_async_callback(state.close)
+            shared.append(state)
             try:
                 yield
             finally:
                 upstreams.clear()
                 await limiter.close()
+                shared.clear()
 
     # Handlers that answer every failure themselves: the ones GatewayApp may serve directly.
     answering: set[_Handler] = set()
@@ -163,7 +171,12 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
 
     chat = RouterEndpoints(config, current, limits)
     usage = UsageEndpoints(current, options.clock)
-    health = Health(current, timeout_s=config.readiness_timeout_s, auth_enabled=keys.enabled)
+    health = Health(
+        current,
+        timeout_s=config.readiness_timeout_s,
+        auth_enabled=keys.enabled,
+        state=lambda: shared[0] if shared else None,
+    )
     admin = AdminEndpoints(current)
     summary = DashboardSummary(
         current,
@@ -201,6 +214,8 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         Route("/v1/admin/models", admin_route(admin.list_models), methods=["GET"]),
         Route(f"{model}/enabled", admin_route(admin.set_model_enabled), methods=["POST"]),
         Route(f"{model}/reset-breaker", admin_route(admin.reset_breaker), methods=["POST"]),
+        Route("/v1/admin/providers", admin_route(admin.list_providers), methods=["GET"]),
+        Route("/v1/admin/audit", admin_route(admin.audit), methods=["GET"]),
         Route(
             "/v1/admin/providers/{name:path}/enabled",
             admin_route(admin.set_provider_enabled),

@@ -38,17 +38,23 @@ from llmrouter.security import ENV_NAME, ServerTls, read_token
 from llmrouter.status import rich_status
 
 __all__ = [
+    "API_KEY_ID_METADATA",
     "Authorizer",
     "CertGrant",
     "Check",
     "ScopeTable",
     "TokenGrant",
+    "certificate_names",
     "is_loopback",
     "parse_token_grants",
     "require_credentials",
 ]
 
 log = logging.getLogger(__name__)
+
+#: gRPC metadata in which the gateway tells the router which API key made an admin call (an
+#: admin-scoped caller's word, recorded beside its own credential in the audit log).
+API_KEY_ID_METADATA = "llmrouter-api-key-id"
 
 # Methods anyone may call: health checks come from load balancers and gRPC's own client-side
 # health checking, which carry no credentials.
@@ -200,6 +206,13 @@ def require_credentials(
     )
 
 
+def certificate_names(context: Context) -> list[str]:
+    """``cert:<common name>`` of the client certificate the TLS layer accepted (none without
+    mTLS)."""
+    names = context.auth_context().get("x509_common_name") or ()
+    return [f"cert:{n.decode(errors='replace')}" for n in names]
+
+
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -245,12 +258,16 @@ class Authorizer:
         table: ScopeTable,
         tokens: Mapping[bytes, frozenset[str]] | None,
         certs: Mapping[str, frozenset[str]] | None,
+        names: Mapping[bytes, str] | None = None,
     ) -> None:
+        """``names``: token digest -> the environment variable it was read from (who a
+        caller is, for audit logs; never the token)."""
         if tokens is None and certs is None:
             raise ValueError("Authorizer needs tokens or certificate names")
         self._table = table
         self._tokens = dict(tokens) if tokens is not None else None
         self._certs = dict(certs) if certs is not None else None
+        self._names = dict(names or {})
 
     @classmethod
     def from_config(
@@ -271,9 +288,11 @@ class Authorizer:
         """
         every = frozenset(table.scopes)
         tokens: dict[bytes, frozenset[str]] = {}
+        names: dict[bytes, str] = {}
         for i, name in enumerate(auth_token_envs):
             digest = _digest(read_token(name, f"{section}.auth_token_envs[{i}]", environ))
             tokens[digest] = every
+            names.setdefault(digest, name)
         if auth_token_envs:
             log.warning(
                 "%s.auth_token_envs: each of these tokens may call every method (scopes %s); "
@@ -285,12 +304,25 @@ class Authorizer:
         for i, grant in enumerate(auth_tokens):
             digest = _digest(read_token(grant.env, f"{section}.auth_tokens[{i}].env", environ))
             tokens[digest] = tokens.get(digest, frozenset()) | frozenset(grant.scopes)
+            names.setdefault(digest, grant.env)
         certs: dict[str, frozenset[str]] = {}
         for cert in client_certs:
             certs[cert.client_cn] = certs.get(cert.client_cn, frozenset()) | set(cert.scopes)
         if not tokens and not certs:
             return None
-        return cls(table, tokens or None, certs or None)
+        return cls(table, tokens or None, certs or None, names)
+
+    def identify(self, context: Context) -> str:
+        """Who is calling, for audit logs: ``token:<ENV_NAME>`` (the variable its accepted
+        token was read from), ``cert:<common name>`` under mTLS, both, or ``anonymous``."""
+        parts = []
+        token = _bearer(context.invocation_metadata())
+        if token and self._tokens is not None:
+            name = self._names.get(_digest(token))
+            if name is not None:
+                parts.append(f"token:{name}")
+        parts += certificate_names(context)
+        return " ".join(parts) or "anonymous"
 
     def scopes_of_token(self, token: str) -> frozenset[str] | None:
         """The scopes ``token`` grants (None: not accepted, or no tokens configured)."""

@@ -70,29 +70,27 @@ class StateConfig:
     max_connections: int = 32
 
     def __post_init__(self) -> None:
+        # Keys are relative: llmrouter.config.build prefixes the section ("state.backend: ...").
         if self.backend not in BACKENDS:
             raise ConfigError(
-                f"state.backend: expected one of {', '.join(BACKENDS)}, got {self.backend!r}"
+                f"backend: expected one of {', '.join(BACKENDS)}, got {self.backend!r}"
             )
         parts = urlsplit(self.redis_url)
         if parts.scheme not in ("redis", "rediss"):
             raise ConfigError(
-                f"state.redis_url: expected a redis:// or rediss:// URL, got scheme "
-                f"{parts.scheme!r}"
+                f"redis_url: expected a redis:// or rediss:// URL, got scheme {parts.scheme!r}"
             )
         if parts.password:
             raise ConfigError(
-                "state.redis_url: holds a password; put it in the environment and name the "
+                "redis_url: holds a password; put it in the environment and name the "
                 "variable in state.redis_password_env"
             )
         if self.max_connections < 1:
-            raise ConfigError(
-                f"state.max_connections: expected at least 1, got {self.max_connections}"
-            )
+            raise ConfigError(f"max_connections: expected at least 1, got {self.max_connections}")
         for name in ("connect_timeout_ms", "operation_timeout_ms"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ConfigError(f"state.{name}: expected a positive number, got {value}")
+                raise ConfigError(f"{name}: expected a positive number, got {value}")
 
 
 def load_state_config(

@@ -2,57 +2,100 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 
+from llmrouter.access import API_KEY_ID_METADATA, certificate_names
 from llmrouter.v1 import router_admin_service_pb2 as pb
 from llmrouter.v1 import router_admin_service_pb2_grpc
 
 from .admin import Admin
-from .errors import ReportedAsStatus
-from .translate.admin import category_fields, category_to_proto, model_health
+from .admin_store import MAX_AUDIT_PAGE, Actor, AdminStoreError
+from .errors import AdminStoreUnavailable, InvalidRequest, ReportedAsStatus
+from .registry import ModelEntry
+from .translate.admin import (
+    audit_event_to_proto,
+    category_fields,
+    category_to_proto,
+    model_health,
+    provider_settings,
+    value_source,
+)
 
-__all__ = ["ADMIN_SERVICE_NAME", "AdminServicer"]
+__all__ = ["ADMIN_SERVICE_NAME", "AdminServicer", "anonymous_identity"]
 
 ADMIN_SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RouterAdminService"].full_name
 Context = grpc.aio.ServicerContext[Any, Any]
+Identify = Callable[[Context], str]
+_DEFAULT_PAGE = 100
+# Longest API key id recorded (the gateway's ids are short names).
+_MAX_KEY_ID = 128
+
+
+def anonymous_identity(context: Context) -> str:
+    """Who calls a router that takes no tokens: its client certificate's name, if any."""
+    return " ".join(certificate_names(context)) or "anonymous"
 
 
 class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
-    """Translates admin RPCs; errors become rich statuses naming the field."""
+    """Translates admin RPCs; errors become rich statuses naming the field.
 
-    def __init__(self, admin: Admin, classification_mode: str) -> None:
+    ``identify`` names the caller's credential for the audit log
+    (:meth:`llmrouter.access.Authorizer.identify`).
+    """
+
+    def __init__(
+        self, admin: Admin, classification_mode: str, identify: Identify = anonymous_identity
+    ) -> None:
         self._admin = admin
         self._mode = classification_mode
+        self._identify = identify
+
+    def _actor(self, context: Context) -> Actor:
+        key_id = ""
+        for name, value in context.invocation_metadata() or ():
+            if name == API_KEY_ID_METADATA and isinstance(value, str):
+                key_id = "".join(c for c in value if c.isprintable())[:_MAX_KEY_ID]
+        return Actor(self._identify(context), key_id)
+
+    def _health(self, entry: ModelEntry) -> pb.ModelHealth:
+        return model_health(entry, self._admin.enabled_source(entry.name))
 
     async def ListModelHealth(
         self, request: pb.ListModelHealthRequest, context: Context
     ) -> pb.ListModelHealthResponse:
-        return pb.ListModelHealthResponse(models=[model_health(e) for e in self._admin.models()])
+        return pb.ListModelHealthResponse(models=[self._health(e) for e in self._admin.models()])
 
     async def SetModelEnabled(
         self, request: pb.SetModelEnabledRequest, context: Context
     ) -> pb.SetModelEnabledResponse:
         async with ReportedAsStatus(context):
-            changed = self._admin.set_enabled(
-                model=request.model, provider=request.provider, enabled=request.enabled
+            changed = await self._admin.set_enabled(
+                model=request.model,
+                provider=request.provider,
+                enabled=request.enabled,
+                actor=self._actor(context),
             )
-        return pb.SetModelEnabledResponse(models=[model_health(e) for e in changed])
+        return pb.SetModelEnabledResponse(models=[self._health(e) for e in changed])
 
     async def ResetBreaker(
         self, request: pb.ResetBreakerRequest, context: Context
     ) -> pb.ResetBreakerResponse:
         """Close the model's breaker and refill its retry budget; NOT_FOUND names ``model``."""
         async with ReportedAsStatus(context):
-            entry = self._admin.reset_breaker(request.model)
-        return pb.ResetBreakerResponse(model=model_health(entry))
+            entry = await self._admin.reset_breaker(request.model, self._actor(context))
+        return pb.ResetBreakerResponse(model=self._health(entry))
 
     async def ListCategories(
         self, request: pb.ListCategoriesRequest, context: Context
     ) -> pb.ListCategoriesResponse:
         return pb.ListCategoriesResponse(
-            categories=[category_to_proto(c) for c in self._admin.categories()],
+            categories=[
+                category_to_proto(c, self._admin.category_source(c.name))
+                for c in self._admin.categories()
+            ],
             classification_mode=self._mode,
         )
 
@@ -60,30 +103,75 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         self, request: pb.CreateCategoryRequest, context: Context
     ) -> pb.CreateCategoryResponse:
         async with ReportedAsStatus(context):
-            created = self._admin.create_category(category_fields(request.category))
-        return pb.CreateCategoryResponse(category=category_to_proto(created))
+            created = await self._admin.create_category(
+                category_fields(request.category), self._actor(context)
+            )
+        source = self._admin.category_source(created.name)
+        return pb.CreateCategoryResponse(category=category_to_proto(created, source))
 
     async def UpdateCategory(
         self, request: pb.UpdateCategoryRequest, context: Context
     ) -> pb.UpdateCategoryResponse:
         async with ReportedAsStatus(context):
-            updated = self._admin.update_category(category_fields(request.category))
-        return pb.UpdateCategoryResponse(category=category_to_proto(updated))
+            updated = await self._admin.update_category(
+                category_fields(request.category), self._actor(context)
+            )
+        source = self._admin.category_source(updated.name)
+        return pb.UpdateCategoryResponse(category=category_to_proto(updated, source))
 
     async def SetProviderBaseUrl(
         self, request: pb.SetProviderBaseUrlRequest, context: Context
     ) -> pb.SetProviderBaseUrlResponse:
         async with ReportedAsStatus(context):
-            provider, models = await self._admin.set_base_url(request.provider, request.base_url)
+            provider, models = await self._admin.set_base_url(
+                request.provider, request.base_url, self._actor(context)
+            )
         return pb.SetProviderBaseUrlResponse(
             provider=provider.name,
             base_url=provider.config.base_url,
-            models=[model_health(e) for e in models],
+            models=[self._health(e) for e in models],
+            base_url_source=value_source(self._admin.base_url_source(provider.name)),
         )
 
     async def DeleteCategory(
         self, request: pb.DeleteCategoryRequest, context: Context
     ) -> pb.DeleteCategoryResponse:
         async with ReportedAsStatus(context):
-            self._admin.delete_category(request.name)
+            await self._admin.delete_category(request.name, self._actor(context))
         return pb.DeleteCategoryResponse()
+
+    async def ListProviders(
+        self, request: pb.ListProvidersRequest, context: Context
+    ) -> pb.ListProvidersResponse:
+        return pb.ListProvidersResponse(
+            providers=[
+                provider_settings(p, self._admin.base_url_source(p.name))
+                for p in self._admin.providers()
+            ]
+        )
+
+    async def ListAuditEvents(
+        self, request: pb.ListAuditEventsRequest, context: Context
+    ) -> pb.ListAuditEventsResponse:
+        """Newest first; INVALID_ARGUMENT names ``page_size`` or ``page_token``."""
+        async with ReportedAsStatus(context):
+            if request.page_size < 0:
+                raise InvalidRequest("page_size must not be negative", field="page_size")
+            before: int | None = None
+            if request.page_token:
+                if not request.page_token.isdigit():
+                    raise InvalidRequest(
+                        "page_token: not a token this service issued", field="page_token"
+                    )
+                before = int(request.page_token)
+            size = request.page_size or _DEFAULT_PAGE
+            try:
+                events = await self._admin.store.audit_events(size, before)
+            except AdminStoreError as exc:
+                raise AdminStoreUnavailable(str(exc)) from exc
+        # A full page may have older events behind it (an empty next page at worst).
+        more = bool(events) and len(events) == min(size, MAX_AUDIT_PAGE) and events[-1].id > 1
+        return pb.ListAuditEventsResponse(
+            events=[audit_event_to_proto(e) for e in events],
+            next_page_token=str(events[-1].id) if more else "",
+        )

@@ -6,10 +6,13 @@ simulated models, so ``make run`` works on a machine with no API keys.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from llmrouter.access import CertGrant, ScopeTable, TokenGrant, parse_token_grants
 from llmrouter.config import ConfigError, load_section, read_file
@@ -53,6 +56,7 @@ AUTH_TOKENS_ENV = "LLMROUTER_ROUTER_AUTH_TOKENS"
 # Variables of the section that load_config reads itself, and the key each adds to.
 ENV_SHORTCUTS = {AUTH_TOKENS_ENV: "auth_tokens"}
 CLASSIFICATION_MODES = ("keywords", "classifier", "hybrid")
+_ADMIN_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg", "sqlite", "sqlite+aiosqlite")
 
 
 # The retry section is the engine's own policy object (one definition, one set of docs).
@@ -179,8 +183,19 @@ class RouterConfig:
     classifier_timeout_s: float = 1.0
     # Chats with at most this many characters count as "conversation".
     short_chat_chars: int = 400
-    # JSON file holding runtime changes made through the admin RPCs (survives restarts).
+    # The JSON file earlier releases kept admin changes in: imported once into an empty admin
+    # store, and (with admin_database_url unset) where that store's SQLite file goes, beside
+    # it with the suffix .sqlite3 (data/router-state.sqlite3).
     state_path: str = "data/router-state.json"
+    # Database of the admin store: runtime changes made through the admin RPCs (overlays on
+    # this file's values) and their audit log. postgresql://user@host/db (the ledger's server
+    # will do: the store has tables of its own) for replicas on several hosts; sqlite:///path
+    # for one host. Empty: SQLite beside state_path. Put a password in
+    # LLMROUTER_ROUTER_ADMIN_DATABASE_URL, never in the file.
+    admin_database_url: str = ""
+    # Seconds between checks of the admin store's version: a replica that missed a change's
+    # announcement (shared state unreachable, or embedded) applies it within this time.
+    admin_resync_interval_s: float = 5.0
     # Ship a usage record for every attempt to the metrics service (off only for benchmarks
     # or deployments that account elsewhere; Prometheus counters are kept either way).
     record_usage: bool = True
@@ -210,6 +225,13 @@ class RouterConfig:
     # (at least 1).
     rate_limit_replicas: int = 1
 
+    @property
+    def admin_url(self) -> str:
+        """The admin store's URL: ``admin_database_url``, or SQLite beside ``state_path``."""
+        if self.admin_database_url:
+            return self.admin_database_url
+        return f"sqlite:///{Path(self.state_path).with_suffix('.sqlite3')}"
+
     def __post_init__(self) -> None:
         SCOPES.check_grants(self.auth_tokens, self.client_certs, self.tls)
         providers = {p.name for p in self.providers}
@@ -238,6 +260,17 @@ class RouterConfig:
         if self.rate_limit_replicas < 1:
             raise ConfigError(
                 f"rate_limit_replicas: must be at least 1, got {self.rate_limit_replicas}"
+            )
+        scheme = urlsplit(self.admin_database_url).scheme
+        if self.admin_database_url and scheme not in _ADMIN_SCHEMES:
+            raise ConfigError(
+                "admin_database_url: expected a postgresql:// or sqlite:/// URL, got scheme "
+                f"{scheme!r}"
+            )
+        if not (math.isfinite(self.admin_resync_interval_s) and self.admin_resync_interval_s > 0):
+            raise ConfigError(
+                "admin_resync_interval_s: expected a positive number of seconds, got "
+                f"{self.admin_resync_interval_s}"
             )
         if self.drain_delay_s < 0:
             raise ConfigError(f"drain_delay_s: must not be negative, got {self.drain_delay_s}")

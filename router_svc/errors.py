@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DOMAIN",
     "NO_RETRY_PUSHBACK",
+    "AdminStoreUnavailable",
     "AllCandidatesFailed",
     "AllCandidatesOutOfQuota",
     "AllCandidatesRateLimited",
@@ -113,6 +114,10 @@ class NotFound(RouterError, code=_Code.NOT_FOUND, reason="NOT_FOUND"):
 
 class AlreadyExists(RouterError, code=_Code.ALREADY_EXISTS, reason="ALREADY_EXISTS"):
     """An admin create of something that already exists."""
+
+
+class AdminStoreUnavailable(RouterError, code=_Code.UNAVAILABLE, reason="ADMIN_STORE_UNAVAILABLE"):
+    """The admin store cannot be read or written: the change was not made (nor recorded)."""
 
 
 class NoCandidates(RouterError, code=_Code.UNAVAILABLE, reason="NO_AVAILABLE_MODEL"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import grpc
@@ -16,6 +16,7 @@ from llmrouter.rate_limits import RateLimiter
 from llmrouter.security import channel_factory, read_token, server_credentials
 from llmrouter.serving import (
     GrpcServer,
+    StartupError,
     connection_age_options,
     message_size_options,
     run_main,
@@ -26,7 +27,9 @@ from llmrouter.telemetry import configure_tracing
 from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
 
 from .admin import Admin
-from .admin_servicer import ADMIN_SERVICE_NAME, AdminServicer
+from .admin_servicer import ADMIN_SERVICE_NAME, AdminServicer, anonymous_identity
+from .admin_store import AdminStore, AdminStoreError
+from .admin_sync import AdminSync
 from .cache.serving import CachingEngine
 from .cache.store import AnswerStore, LruAnswers, SharedAnswers
 from .config import SCOPES, RouterConfig, load_config
@@ -64,10 +67,12 @@ class RunningRouter:
     prometheus: MetricsEndpoint | None
     # The response cache in front of ``engine``.
     cache: CachingEngine
+    # The shared store ([state]: embedded or redis), closed on stop.
+    state: SharedState
+    # Applies admin changes made through other replicas (pushed, and resynced).
+    admin_sync: AdminSync
     # Breakers and statistics shared with the other replicas (None: [state] is embedded).
     shared_health: SharedHealth | None = None
-    # The shared store ([state] backend redis), closed on stop; None when embedded.
-    state: SharedState | None = None
     # The models' and providers' rpm / tpm quotas (None when none has one).
     quotas: ModelQuotas | None = None
 
@@ -94,10 +99,11 @@ class RunningRouter:
             await self.shared_health.stop()
         if self.quotas is not None:
             await self.quotas.limiter.close()
+        await self.admin_sync.stop()
+        await self.state.close()
+        await self.admin.store.close()
         if self.prometheus is not None:
             self.prometheus.stop()
-        if self.state is not None:
-            await self.state.close()
 
 
 async def start(config: RouterConfig, state_config: StateConfig | None = None) -> RunningRouter:
@@ -179,10 +185,10 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         quotas=quotas,
         public_errors=public_errors,
     )
-    state = open_state(config.state) if config.state.backend == "redis" else None
+    state = open_state(config.state)
     answers: AnswerStore = (
         SharedAnswers(state)
-        if state is not None
+        if state.backend == "redis"
         else LruAnswers(config.cache.max_entries, config.cache.max_bytes)
     )
     cache = CachingEngine(
@@ -202,16 +208,27 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         public_errors=public_errors,
         quotas=quotas,
     )
+    try:
+        store = await AdminStore.open(config.admin_url)
+    except AdminStoreError as exc:
+        await _close_all(providers.values(), outbox, state)
+        raise StartupError(f"admin store: {exc}") from None
     admin = Admin(
         registry,
         policy,
-        config.state_path,
+        store,
         providers=providers,
         allowed_private_hosts=config.allowed_private_hosts,
         budgets=budgets,
     )
-    await admin.load()
-    admin_servicer = AdminServicer(admin, config.classification_mode)
+    try:
+        await admin.load(legacy_state_path=config.state_path)
+    except AdminStoreError as exc:
+        await _close_all(providers.values(), outbox, state, store)
+        raise StartupError(f"admin store: {exc}") from None
+    admin_sync = AdminSync(admin, state, config.admin_resync_interval_s)
+    identify = authorizer.identify if authorizer is not None else anonymous_identity
+    admin_servicer = AdminServicer(admin, config.classification_mode, identify)
 
     def register(server: grpc.aio.Server) -> None:
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
@@ -243,15 +260,12 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
             else None
         )
     except BaseException:
-        for provider in providers.values():
-            await provider.aclose()
-        await outbox.close(timeout_s=0)
-        if state is not None:
-            await state.close()
+        await _close_all(providers.values(), outbox, state, store)
         raise
     await outbox.start()
+    admin_sync.start()
     shared_health = None
-    if state is not None:
+    if state.backend == "redis":
         # One process alone needs nothing shared: embedded keeps breakers exactly as before.
         shared_health = SharedHealth(registry, state)
         shared_health.start()
@@ -267,10 +281,26 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         metrics,
         prometheus,
         cache,
-        shared_health,
         state,
+        admin_sync,
+        shared_health,
         quotas,
     )
+
+
+async def _close_all(
+    providers: Iterable[Provider],
+    outbox: UsageOutbox,
+    state: SharedState,
+    store: AdminStore | None = None,
+) -> None:
+    """Release what :func:`start` opened before it failed."""
+    for provider in providers:
+        await provider.aclose()
+    await outbox.close(timeout_s=0)
+    await state.close()
+    if store is not None:
+        await store.close()
 
 
 async def serve(
@@ -288,6 +318,13 @@ async def serve(
     print(
         f"router: listening on {config.host}:{router.port} (models: {names}; "
         f"usage to {config.metrics_address}; response cache {router.cache.describe()})",
+        file=sys.stderr,
+        flush=True,
+    )
+    reachable = "reachable" if await router.state.ping() else "NOT reachable (serving anyway)"
+    print(
+        f"router: shared state {router.state.describe()}, {reachable}; admin store "
+        f"{router.admin.store.describe()} at version {router.admin.version}",
         file=sys.stderr,
         flush=True,
     )

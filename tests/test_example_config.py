@@ -10,6 +10,7 @@ import pytest
 
 from gateway.config import GatewayConfig
 from gateway.config import load_config as gateway_config
+from llmrouter.shared_state import StateConfig
 from metrics_svc.config import MetricsConfig
 from metrics_svc.config import load_config as metrics_config
 from router_svc.config import RouterConfig
@@ -18,6 +19,11 @@ from router_svc.config import load_config as router_config
 EXAMPLE = Path(__file__).resolve().parents[1] / "llmrouter.example.toml"
 # Keys still accepted but no longer documented by a value (the example shows them commented).
 DEPRECATED = {"cooldown_s"}
+
+
+def test_example_lists_every_shared_state_key() -> None:
+    document = tomllib.loads(EXAMPLE.read_text())
+    assert set(document["state"]) == {f.name for f in dataclasses.fields(StateConfig)}
 
 
 def test_example_equals_defaults(clean_env: None) -> None:

@@ -6,7 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from llmrouter.v1 import chat_pb2, metrics_service_pb2, router_service_pb2
+from llmrouter.v1 import (
+    chat_pb2,
+    metrics_service_pb2,
+    router_admin_service_pb2,
+    router_service_pb2,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTO_DIR = ROOT / "protos" / "llmrouter" / "v1"
@@ -39,7 +44,7 @@ def test_generated_stubs_match_protos(tmp_path: Path) -> None:
 
 
 def test_enums_and_rpcs_follow_buf_standard() -> None:
-    for module in (chat_pb2, metrics_service_pb2, router_service_pb2):
+    for module in (chat_pb2, metrics_service_pb2, router_service_pb2, router_admin_service_pb2):
         for enum in module.DESCRIPTOR.enum_types_by_name.values():
             prefix = "".join("_" + c if c.isupper() else c.upper() for c in enum.name).lstrip("_")
             assert enum.values[0].name == f"{prefix}_UNSPECIFIED"

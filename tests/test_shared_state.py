@@ -168,14 +168,14 @@ def test_environment_selects_redis() -> None:
     [
         ({"backend": "memcached"}, "state.backend: expected one of embedded, redis"),
         ({"redis_url": "http://127.0.0.1:6379"}, "state.redis_url: expected a redis://"),
-        ({"redis_url": "redis://:hunter2@127.0.0.1:6379/0"}, "state.redis_password_env"),
+        ({"redis_url": "redis://:hunter2@127.0.0.1:6379/0"}, "state.redis_url: holds a password"),
         ({"operation_timeout_ms": 0}, "state.operation_timeout_ms: expected a positive"),
     ],
 )
 def test_bad_settings_name_the_key(section: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError) as raised:
         load_state_config({"state": section})
-    assert message in str(raised.value)
+    assert str(raised.value).startswith(message)
     assert "hunter2" not in str(raised.value)
 
 

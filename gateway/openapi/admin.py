@@ -13,7 +13,7 @@ from typing import Any, Final
 from gateway.dashboard.figures import ADDITIVE
 from gateway.dashboard.summary import DAYS, HOURS
 from gateway.openapi.parts import INTEGER, NUMBER, STRING, TIME, obj, ref
-from gateway.translate.admin import BREAKER_STATES
+from gateway.translate.admin import BREAKER_STATES, VALUE_SOURCES
 
 __all__ = [
     "ADMIN_SCHEMAS",
@@ -22,6 +22,11 @@ __all__ = [
 
 CATEGORY_NAME_PATTERN: Final = "^[a-z0-9][a-z0-9_.-]{0,63}$"
 _NULLABLE_NUMBER: Final = {"type": ["number", "null"]}
+_SOURCE: Final = {
+    "enum": list(VALUE_SOURCES),
+    "description": "config: the router's config file; runtime: an admin change overriding it "
+    "(kept in the router's admin store, applied by every replica sharing it).",
+}
 
 
 def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -36,6 +41,7 @@ _MODEL_HEALTH_PROPS = {
     "model": STRING,
     "provider": STRING,
     "enabled": {"type": "boolean"},
+    "enabled_source": _SOURCE,
     "local": {"type": "boolean"},
     "breaker_state": {"enum": list(BREAKER_STATES)},
     "breaker_retry_after_ms": {
@@ -76,8 +82,18 @@ _KEYWORDS = _array(
     "reasoning.",
 )
 _CATEGORY = obj(
-    ["name", "chain", "keywords"],
-    {"name": STRING, "chain": _array(STRING), "keywords": _array(STRING)},
+    ["name", "chain", "keywords", "source"],
+    {"name": STRING, "chain": _array(STRING), "keywords": _array(STRING), "source": _SOURCE},
+)
+_PROVIDER_PROPS = {
+    "name": STRING,
+    "kind": {"type": "string", "description": "simulated, openai, anthropic or ollama"},
+    "base_url": {"type": ["string", "null"], "description": "null for simulated providers."},
+    "base_url_source": _SOURCE,
+    "local": {"type": "boolean"},
+}
+_PROVIDER_LIST = obj(
+    ["providers"], {"providers": _array(obj(list(_PROVIDER_PROPS), _PROVIDER_PROPS))}
 )
 _CATEGORY_CREATE = {
     "type": "object",
@@ -203,6 +219,40 @@ _SUMMARY_PROPS = {
 }
 _SUMMARY = obj(list(_SUMMARY_PROPS), _SUMMARY_PROPS)
 
+_AUDIT_EVENT_PROPS = {
+    "id": {"type": "integer", "description": "Increasing with each event."},
+    "time": TIME,
+    "actor": {
+        "type": "string",
+        "description": "The credential that called the router: token:<ENV_NAME> (the variable "
+        "holding the token, never the token), cert:<common name> (mTLS) or anonymous.",
+    },
+    "api_key_id": {
+        "type": ["string", "null"],
+        "description": "The gateway API key the change was made with; null when made on the "
+        "router directly.",
+    },
+    "action": {
+        "type": "string",
+        "description": "set_model_enabled, reset_breaker, create_category, update_category, "
+        "delete_category, set_provider_base_url or import_state_file.",
+    },
+    "target": {"type": "string", "description": "model:<name>, provider:<name>, category:<name>"},
+    "before": {"type": "object", "description": "Each key touched and its value before."},
+    "after": {"type": "object", "description": "Each key touched and its value after."},
+    "version": {"type": "integer", "description": "The admin store's version after it."},
+}
+_AUDIT = obj(
+    ["events", "next_before"],
+    {
+        "events": _array(obj(list(_AUDIT_EVENT_PROPS), _AUDIT_EVENT_PROPS)),
+        "next_before": {
+            "type": ["integer", "null"],
+            "description": "Pass as 'before' for older events; null on the last page.",
+        },
+    },
+)
+
 ADMIN_SCHEMAS: Final[dict[str, Any]] = {
     "ModelHealth": _MODEL_HEALTH,
     "ModelHealthList": _MODEL_HEALTH_LIST,
@@ -212,5 +262,7 @@ ADMIN_SCHEMAS: Final[dict[str, Any]] = {
     "CategoryUpdate": _CATEGORY_UPDATE,
     "CategoryList": _CATEGORY_LIST,
     "CategoryDeleted": _CATEGORY_DELETED,
+    "ProviderList": _PROVIDER_LIST,
+    "AuditLog": _AUDIT,
     "DashboardSummary": _SUMMARY,
 }

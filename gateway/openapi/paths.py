@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Final
 
+from gateway.admin import AUDIT_DEFAULT_LIMIT, AUDIT_LIMITS
 from gateway.context import TIMEOUT_PATTERN
 from gateway.openapi.admin import ADMIN_SCHEMAS, CATEGORY_NAME_PATTERN
 from gateway.openapi.chat_response import CHAT_SCHEMAS
@@ -183,6 +184,17 @@ def _path_name(description: str, example: str, **schema: Any) -> dict[str, Any]:
 _MODEL_NAME = _path_name("A registry model name or alias (may contain '/').", "sim-small")
 _PROVIDER_NAME = _path_name("A provider name from the router's config.", "simulated")
 _CATEGORY_NAME = _path_name("A category name.", "code", pattern=CATEGORY_NAME_PATTERN)
+_AUDIT_QUERY = [
+    _query(
+        name,
+        {"type": "integer", "minimum": low, "maximum": high}
+        | ({"default": AUDIT_DEFAULT_LIMIT} if name == "limit" else {}),
+        "Most events to list."
+        if name == "limit"
+        else "Only events older than this id (next_before of the previous page).",
+    )
+    for name, (low, high) in AUDIT_LIMITS.items()
+]
 _SUMMARY_QUERY = [
     _query(
         "since",
@@ -302,6 +314,21 @@ _PATHS: Final = {
             "Close a model's circuit breaker and forget its failures",
             _json(obj(["model"], {"model": ref("ModelHealth")}), "The model's health now."),
             parameters=[_MODEL_NAME, *_HEADER_PARAMS],
+        )
+    },
+    "/v1/admin/providers": {
+        "get": _read(
+            "Every provider with the base URL in use and where it comes from (config or runtime)",
+            ref("ProviderList"),
+            "The providers, in config order.",
+        )
+    },
+    "/v1/admin/audit": {
+        "get": _operation(
+            "Admin changes, newest first: who made each (credential and API key), what it "
+            "changed (before and after) and when",
+            _json(ref("AuditLog"), "A page of the audit log."),
+            parameters=[*_HEADER_PARAMS, *_AUDIT_QUERY],
         )
     },
     "/v1/admin/providers/{name}/enabled": {

@@ -100,6 +100,23 @@ _READINESS = obj(
         "status": {"enum": ["ready", "not_ready"]},
         "router": _HEALTH_STATE,
         "metrics": _HEALTH_STATE,
+        "state": obj(
+            ["backend", "address", "reachable"],
+            {
+                "backend": {"enum": ["embedded", "redis"]},
+                "address": {
+                    "type": "string",
+                    "description": "e.g. redis (redis://cache:6379/0); no credentials.",
+                },
+                "reachable": {
+                    "type": "boolean",
+                    "description": "It answered a PING now. False does not make the gateway "
+                    "unready: serving goes on without it.",
+                },
+            },
+            description="The shared state ([state]) replicas share limits and admin pushes "
+            "through.",
+        ),
         "error": {"$ref": "#/components/schemas/Error/properties/error"},
     },
 )

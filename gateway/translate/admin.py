@@ -1,7 +1,9 @@
 """RouterAdminService requests from HTTP values, and its answers as JSON.
 
 Model health: breaker state in lower case (``closed``, ``open``, ``half_open``), latencies in
-milliseconds, rates and latencies null until the router has seen an attempt.
+milliseconds, rates and latencies null until the router has seen an attempt. Where a setting
+comes from (``enabled_source``, a category's or a base URL's ``source``): ``config`` (the
+router's config file) or ``runtime`` (an admin change overriding it).
 """
 
 from __future__ import annotations
@@ -9,19 +11,26 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+from google.protobuf import json_format
+
 from gateway.translate._values import ms, number, time_of
 from llmrouter.v1 import router_admin_service_pb2 as pb
 
 __all__ = [
     "BREAKER_STATES",
+    "VALUE_SOURCES",
+    "audit_json",
     "categories_json",
     "category_json",
     "create_category_request",
     "delete_category_request",
+    "list_audit_events_request",
     "list_categories_request",
     "list_model_health_request",
+    "list_providers_request",
     "model_health_json",
     "models_json",
+    "providers_json",
     "reset_breaker_request",
     "set_enabled_request",
     "update_category_request",
@@ -33,6 +42,12 @@ _STATES: Final[Mapping[int, str]] = {
     pb.BREAKER_STATE_HALF_OPEN: "half_open",
 }
 BREAKER_STATES: Final = (*_STATES.values(), "unspecified")
+_SOURCES: Final[Mapping[int, str]] = {
+    pb.VALUE_SOURCE_CONFIG: "config",
+    pb.VALUE_SOURCE_RUNTIME: "runtime",
+}
+# "unspecified": a router from before sources were reported.
+VALUE_SOURCES: Final = (*_SOURCES.values(), "unspecified")
 
 
 # --- requests ----------------------------------------------------------------------------------
@@ -50,6 +65,18 @@ def set_enabled_request(
     if provider:
         return pb.SetModelEnabledRequest(provider=provider, enabled=enabled)
     return pb.SetModelEnabledRequest(model=model, enabled=enabled)
+
+
+def list_audit_events_request(limit: int, before: int | None) -> pb.ListAuditEventsRequest:
+    """ListAuditEvents: ``limit`` events older than event id ``before`` (None: the newest)."""
+    return pb.ListAuditEventsRequest(
+        page_size=limit, page_token=str(before) if before is not None else ""
+    )
+
+
+def list_providers_request() -> pb.ListProvidersRequest:
+    """ListProviders takes no arguments."""
+    return pb.ListProvidersRequest()
 
 
 def reset_breaker_request(model: str) -> pb.ResetBreakerRequest:
@@ -99,6 +126,7 @@ def model_health_json(m: pb.ModelHealth) -> dict[str, Any]:
         "model": m.model,
         "provider": m.provider,
         "enabled": m.enabled,
+        "enabled_source": _source(m.enabled_source),
         "local": m.local,
         "breaker_state": _STATES.get(m.breaker_state, "unspecified"),
         "breaker_retry_after_ms": ms(m.breaker_retry_delay)
@@ -124,5 +152,50 @@ def categories_json(response: pb.ListCategoriesResponse) -> dict[str, Any]:
 
 
 def category_json(c: pb.Category) -> dict[str, Any]:
-    """One category: its name, ordered chain and keywords."""
-    return {"name": c.name, "chain": list(c.chain), "keywords": list(c.keywords)}
+    """One category: its name, ordered chain and keywords, and where it comes from."""
+    return {
+        "name": c.name,
+        "chain": list(c.chain),
+        "keywords": list(c.keywords),
+        "source": _source(c.source),
+    }
+
+
+def providers_json(response: pb.ListProvidersResponse) -> list[dict[str, Any]]:
+    """Each provider's kind and base URL (null for simulated ones), and where it comes from."""
+    return [
+        {
+            "name": p.name,
+            "kind": p.kind,
+            "base_url": p.base_url or None,
+            "base_url_source": _source(p.base_url_source),
+            "local": p.local,
+        }
+        for p in response.providers
+    ]
+
+
+def _source(value: int) -> str:
+    return _SOURCES.get(value, "unspecified")
+
+
+def audit_json(response: pb.ListAuditEventsResponse) -> dict[str, Any]:
+    """Admin changes, newest first; ``next_before`` is the ``before`` of the next page."""
+    token = response.next_page_token
+    return {
+        "events": [
+            {
+                "id": e.id,
+                "time": time_of(e, "event_time"),
+                "actor": e.actor,
+                "api_key_id": e.api_key_id or None,
+                "action": e.action,
+                "target": e.target,
+                "before": json_format.MessageToDict(e.before),
+                "after": json_format.MessageToDict(e.after),
+                "version": e.version,
+            }
+            for e in response.events
+        ],
+        "next_before": int(token) if token.isdigit() else None,
+    }

@@ -1,26 +1,44 @@
-"""Protobuf building for ``llmrouter.v1.RouterAdminService``: model health and categories."""
+"""Protobuf building for ``llmrouter.v1.RouterAdminService``: model health, categories,
+providers and audit events."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from google.protobuf import struct_pb2
+
 from llmrouter.v1 import router_admin_service_pb2 as pb
 
+from ..admin_store import AuditEvent
 from ..breaker import BreakerState
 from ..config import CategoryConfig
 from ..pbtime import duration, timestamp
+from ..providers import Provider
 from ..registry import ModelEntry
 
-__all__ = ["category_fields", "category_to_proto", "model_health"]
+__all__ = [
+    "audit_event_to_proto",
+    "category_fields",
+    "category_to_proto",
+    "model_health",
+    "provider_settings",
+    "value_source",
+]
 
 _STATES = {
     BreakerState.CLOSED: pb.BREAKER_STATE_CLOSED,
     BreakerState.OPEN: pb.BREAKER_STATE_OPEN,
     BreakerState.HALF_OPEN: pb.BREAKER_STATE_HALF_OPEN,
 }
+_SOURCES = {"config": pb.VALUE_SOURCE_CONFIG, "runtime": pb.VALUE_SOURCE_RUNTIME}
 
 
-def model_health(entry: ModelEntry) -> pb.ModelHealth:
+def value_source(source: str) -> pb.ValueSource:
+    """``config`` or ``runtime`` (see :mod:`router_svc.admin`) as the enum."""
+    return _SOURCES.get(source, pb.VALUE_SOURCE_UNSPECIFIED)
+
+
+def model_health(entry: ModelEntry, enabled_source: str = "") -> pb.ModelHealth:
     """A model's live health as a proto message."""
     health = entry.stats
     state = entry.breaker.state
@@ -34,6 +52,7 @@ def model_health(entry: ModelEntry) -> pb.ModelHealth:
         success_count=health.successes,
         failure_count=health.failures,
         local=entry.provider.local,
+        enabled_source=value_source(enabled_source),
     )
     if health.success_rate is not None:
         message.success_rate = health.success_rate
@@ -48,11 +67,47 @@ def model_health(entry: ModelEntry) -> pb.ModelHealth:
     return message
 
 
-def category_to_proto(c: CategoryConfig) -> pb.Category:
-    """A configured category as a proto message."""
-    return pb.Category(name=c.name, chain=list(c.chain), keywords=list(c.keywords))
+def category_to_proto(c: CategoryConfig, source: str = "") -> pb.Category:
+    """A category as a proto message."""
+    return pb.Category(
+        name=c.name, chain=list(c.chain), keywords=list(c.keywords), source=value_source(source)
+    )
 
 
 def category_fields(c: pb.Category) -> dict[str, Any]:
     """A category message as the raw fields ``Admin`` validates (the TOML table's shape)."""
     return {"name": c.name, "chain": list(c.chain), "keywords": list(c.keywords)}
+
+
+def provider_settings(provider: Provider, base_url_source: str) -> pb.ProviderSettings:
+    """A provider's applied settings."""
+    simulated = provider.kind == "simulated"
+    return pb.ProviderSettings(
+        name=provider.name,
+        kind=provider.kind,
+        base_url="" if simulated else provider.config.base_url,
+        base_url_source=value_source(base_url_source),
+        local=provider.local,
+    )
+
+
+def audit_event_to_proto(event: AuditEvent) -> pb.AuditEvent:
+    """One audit event; ``before``/``after`` become Structs (JSON objects by key)."""
+    message = pb.AuditEvent(
+        id=event.id,
+        event_time=timestamp(event.event_time.timestamp()),
+        actor=event.actor,
+        api_key_id=event.api_key_id,
+        action=event.action,
+        target=event.target,
+        version=event.version,
+    )
+    message.before.CopyFrom(_struct(event.before))
+    message.after.CopyFrom(_struct(event.after))
+    return message
+
+
+def _struct(value: Any) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    struct.update(value if isinstance(value, dict) else {"value": value})
+    return struct

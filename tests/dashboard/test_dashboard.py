@@ -229,6 +229,17 @@ async def test_dashboard_shows_the_traffic_and_switches_a_model_off(
     await expect(page.locator("#settings-message")).to_have_text("alpha disabled.")
     await expect(alpha.locator("td").nth(2)).to_have_text("disabled")
     await expect(toggle).not_to_be_checked()
+    # The switch is now a runtime value, and the audit log says who made it.
+    source = page.locator('#settings-models tr[data-model="alpha"] td[data-role=source]')
+    await expect(source).to_have_text("runtime")
+    await expect(
+        page.locator('#settings-models tr[data-model="beta"] td[data-role=source]')
+    ).to_have_text("config")
+    first = page.locator("#settings-audit tbody tr").first
+    await expect(first.locator("td").nth(2)).to_have_text("set_model_enabled")
+    await expect(first.locator("td").nth(3)).to_have_text("model:alpha")
+    await expect(first.locator("td").nth(1)).to_contain_text("(key ")
+    await expect(first.locator("td").nth(5)).to_have_text('{"alpha":false}')
     await page.screenshot(path=screenshot_path(tmp_path, "settings"), full_page=True)
 
     async with httpx.AsyncClient(base_url=stack.url, headers=AUTH, timeout=30) as http:

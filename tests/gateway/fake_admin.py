@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from llmrouter.access import API_KEY_ID_METADATA
 from llmrouter.v1 import router_admin_service_pb2 as pb
 from llmrouter.v1 import router_admin_service_pb2_grpc
 
@@ -37,6 +38,7 @@ def models() -> list[pb.ModelHealth]:
             success_count=3,
             failure_count=1,
             local=True,
+            enabled_source=pb.VALUE_SOURCE_CONFIG,
         ),
         pb.ModelHealth(
             model="gpt-4o-mini",
@@ -49,21 +51,68 @@ def models() -> list[pb.ModelHealth]:
             last_failure_time=timestamp_pb2.Timestamp(seconds=1_793_491_260),
             failure_count=3,
             breaker_retry_delay=duration_pb2.Duration(seconds=240),
+            enabled_source=pb.VALUE_SOURCE_CONFIG,
         ),
         pb.ModelHealth(
             model="gpt-4o",
             provider="openai",
             enabled=False,
             breaker_state=pb.BREAKER_STATE_CLOSED,
+            enabled_source=pb.VALUE_SOURCE_RUNTIME,
         ),
     ]
 
 
 def categories() -> list[pb.Category]:
     """code (keywords of its own) and conversation."""
+    config = pb.VALUE_SOURCE_CONFIG
     return [
-        pb.Category(name="code", chain=["gpt-4o-mini", "sim-small"], keywords=["python"]),
-        pb.Category(name="conversation", chain=["sim-small"]),
+        pb.Category(
+            name="code", chain=["gpt-4o-mini", "sim-small"], keywords=["python"], source=config
+        ),
+        pb.Category(name="conversation", chain=["sim-small"], source=config),
+    ]
+
+
+def audit_events() -> list[pb.AuditEvent]:
+    """Three changes, oldest first: a switch through the gateway, then two on the router."""
+    events = []
+    for number, (actor, key_id, action, target, before, after) in enumerate(
+        [
+            ("token:ADMIN_TOKEN", "ops", "set_model_enabled", "model:gpt-4o", True, False),
+            ("cert:operator", "", "update_category", "category:code", ["a"], ["b"]),
+            ("token:ADMIN_TOKEN", "", "reset_breaker", "model:gpt-4o-mini", "open", "closed"),
+        ],
+        start=1,
+    ):
+        event = pb.AuditEvent(
+            id=number,
+            event_time=timestamp_pb2.Timestamp(seconds=1_793_491_200 + number),
+            actor=actor,
+            api_key_id=key_id,
+            action=action,
+            target=target,
+            version=number,
+        )
+        key = target.partition(":")[2]
+        event.before.update({key: before})
+        event.after.update({key: after})
+        events.append(event)
+    return events
+
+
+def providers() -> list[pb.ProviderSettings]:
+    """The simulated provider and OpenAI at a base URL changed at runtime."""
+    return [
+        pb.ProviderSettings(
+            name="simulated", kind="simulated", base_url_source=pb.VALUE_SOURCE_CONFIG, local=True
+        ),
+        pb.ProviderSettings(
+            name="openai",
+            kind="openai",
+            base_url="https://proxy.example.com/v1",
+            base_url_source=pb.VALUE_SOURCE_RUNTIME,
+        ),
     ]
 
 
@@ -73,12 +122,17 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
     def __init__(self) -> None:
         self.models = models()
         self.categories = categories()
+        self.providers = providers()
+        self.audit = audit_events()
         self.failure: Failure | None = None
-        # Every request received, in order.
+        # Every request received, in order, and the API key id each came with ("" for none).
         self.requests: list[Any] = []
+        self.api_key_ids: list[str] = []
 
     async def _enter(self, request: Any, context: Context) -> None:
         self.requests.append(request)
+        metadata = dict(context.invocation_metadata() or ())
+        self.api_key_ids.append(str(metadata.get(API_KEY_ID_METADATA, "")))
         if self.failure is not None and self.failure.rich:
             status = rich_status(self.failure)
             await context.abort(status.code, status.details, status.trailing_metadata)
@@ -107,6 +161,7 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
                 await _fail(context, grpc.StatusCode.NOT_FOUND, "model does not exist", "model")
         for model in targets:
             model.enabled = request.enabled
+            model.enabled_source = pb.VALUE_SOURCE_RUNTIME
         return pb.SetModelEnabledResponse(models=targets)
 
     async def ResetBreaker(
@@ -134,8 +189,9 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         await self._validate(request.category, context)
         if any(c.name == request.category.name for c in self.categories):
             await _fail(context, grpc.StatusCode.ALREADY_EXISTS, "exists", "category.name")
-        self.categories.append(request.category)
-        return pb.CreateCategoryResponse(category=request.category)
+        stored = _runtime(request.category)
+        self.categories.append(stored)
+        return pb.CreateCategoryResponse(category=stored)
 
     async def UpdateCategory(
         self, request: pb.UpdateCategoryRequest, context: Context
@@ -144,8 +200,8 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         await self._validate(request.category, context)
         for i, category in enumerate(self.categories):
             if category.name == request.category.name:
-                self.categories[i] = request.category
-                return pb.UpdateCategoryResponse(category=request.category)
+                self.categories[i] = _runtime(request.category)
+                return pb.UpdateCategoryResponse(category=self.categories[i])
         await _fail(context, grpc.StatusCode.NOT_FOUND, "does not exist", "category.name")
 
     async def DeleteCategory(
@@ -158,6 +214,25 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
                 return pb.DeleteCategoryResponse()
         await _fail(
             context, grpc.StatusCode.NOT_FOUND, f"category {request.name!r} not found", "name"
+        )
+
+    async def ListProviders(
+        self, request: pb.ListProvidersRequest, context: Context
+    ) -> pb.ListProvidersResponse:
+        await self._enter(request, context)
+        return pb.ListProvidersResponse(providers=self.providers)
+
+    async def ListAuditEvents(
+        self, request: pb.ListAuditEventsRequest, context: Context
+    ) -> pb.ListAuditEventsResponse:
+        """Newest first, paged as the router pages: the token is the last id given."""
+        await self._enter(request, context)
+        before = int(request.page_token) if request.page_token else None
+        older = [e for e in reversed(self.audit) if before is None or e.id < before]
+        page = older[: request.page_size or 100]
+        more = len(older) > len(page)
+        return pb.ListAuditEventsResponse(
+            events=page, next_page_token=str(page[-1].id) if more else ""
         )
 
     async def _validate(self, category: pb.Category, context: Context) -> None:
@@ -178,6 +253,14 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
                 await _fail(
                     context, invalid, "keywords must be 1-100 characters", f"category.keywords[{i}]"
                 )
+
+
+def _runtime(category: pb.Category) -> pb.Category:
+    """A copy of ``category`` as the router stores it: a runtime value."""
+    stored = pb.Category()
+    stored.CopyFrom(category)
+    stored.source = pb.VALUE_SOURCE_RUNTIME
+    return stored
 
 
 async def _fail(context: Context, code: grpc.StatusCode, message: str, field: str) -> Any:

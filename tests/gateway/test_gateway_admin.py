@@ -9,7 +9,7 @@ import pytest
 from llmrouter.v1 import router_admin_service_pb2 as pb
 
 from .fake_admin import FakeAdmin
-from .support import Failure
+from .support import TEST_KEY_ID, Failure
 
 
 async def test_models_with_their_health(client: httpx.AsyncClient) -> None:
@@ -22,6 +22,7 @@ async def test_models_with_their_health(client: httpx.AsyncClient) -> None:
         "model": "sim-small",
         "provider": "simulated",
         "enabled": True,
+        "enabled_source": "config",
         "local": True,
         "breaker_state": "closed",
         "breaker_retry_after_ms": None,
@@ -39,14 +40,46 @@ async def test_models_with_their_health(client: httpx.AsyncClient) -> None:
     assert models["gpt-4o-mini"]["success_rate"] == 0.0  # measured zero, not unknown
     assert models["gpt-4o"]["success_rate"] is None  # never tried
     assert models["gpt-4o"]["ewma_latency_ms"] is None
+    assert models["gpt-4o"]["enabled_source"] == "runtime"  # switched off by an admin change
 
 
 async def test_disable_a_model(client: httpx.AsyncClient, admin: FakeAdmin) -> None:
     response = await client.post("/v1/admin/models/sim-small/enabled", json={"enabled": False})
 
     assert response.status_code == 200
-    assert [(m["model"], m["enabled"]) for m in response.json()["models"]] == [("sim-small", False)]
+    assert [(m["model"], m["enabled"], m["enabled_source"]) for m in response.json()["models"]] == [
+        ("sim-small", False, "runtime")
+    ]
     assert admin.requests[-1] == pb.SetModelEnabledRequest(model="sim-small", enabled=False)
+    # The router records who made the change: the gateway tells it the API key id.
+    assert admin.api_key_ids[-1] == TEST_KEY_ID
+
+
+async def test_providers_with_their_base_url_source(
+    client: httpx.AsyncClient, admin: FakeAdmin
+) -> None:
+    response = await client.get("/v1/admin/providers")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "providers": [
+            {
+                "name": "simulated",
+                "kind": "simulated",
+                "base_url": None,
+                "base_url_source": "config",
+                "local": True,
+            },
+            {
+                "name": "openai",
+                "kind": "openai",
+                "base_url": "https://proxy.example.com/v1",
+                "base_url_source": "runtime",
+                "local": False,
+            },
+        ]
+    }
+    assert admin.api_key_ids == [TEST_KEY_ID]
 
 
 @pytest.mark.parametrize("path", ["openrouter/meta/llama-3", "openrouter%2Fmeta%2Fllama-3"])
@@ -118,8 +151,18 @@ async def test_categories_list(client: httpx.AsyncClient) -> None:
     assert response.json() == {
         "classification_mode": "keywords",
         "categories": [
-            {"name": "code", "chain": ["gpt-4o-mini", "sim-small"], "keywords": ["python"]},
-            {"name": "conversation", "chain": ["sim-small"], "keywords": []},
+            {
+                "name": "code",
+                "chain": ["gpt-4o-mini", "sim-small"],
+                "keywords": ["python"],
+                "source": "config",
+            },
+            {
+                "name": "conversation",
+                "chain": ["sim-small"],
+                "keywords": [],
+                "source": "config",
+            },
         ],
     }
 
@@ -133,6 +176,7 @@ async def test_create_update_delete_a_category(client: httpx.AsyncClient, admin:
         "name": "translation",
         "chain": ["gpt-4o", "sim-small"],
         "keywords": [],
+        "source": "runtime",
     }
 
     updated = await client.put(
@@ -218,3 +262,64 @@ async def test_router_down_is_503(client: httpx.AsyncClient, admin: FakeAdmin) -
 
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "draining"
+
+
+async def test_the_audit_log_newest_first_in_pages(
+    client: httpx.AsyncClient, admin: FakeAdmin
+) -> None:
+    first = await client.get("/v1/admin/audit", params={"limit": 2})
+
+    assert first.status_code == 200
+    assert first.json() == {
+        "events": [
+            {
+                "id": 3,
+                "time": "2026-11-01T00:00:03Z",
+                "actor": "token:ADMIN_TOKEN",
+                "api_key_id": None,
+                "action": "reset_breaker",
+                "target": "model:gpt-4o-mini",
+                "before": {"gpt-4o-mini": "open"},
+                "after": {"gpt-4o-mini": "closed"},
+                "version": 3,
+            },
+            {
+                "id": 2,
+                "time": "2026-11-01T00:00:02Z",
+                "actor": "cert:operator",
+                "api_key_id": None,
+                "action": "update_category",
+                "target": "category:code",
+                "before": {"code": ["a"]},
+                "after": {"code": ["b"]},
+                "version": 2,
+            },
+        ],
+        "next_before": 2,
+    }
+    assert admin.requests[-1] == pb.ListAuditEventsRequest(page_size=2)
+    rest = await client.get("/v1/admin/audit", params={"before": 2})
+    assert [(e["id"], e["api_key_id"]) for e in rest.json()["events"]] == [(1, "ops")]
+    assert rest.json()["next_before"] is None
+    assert admin.requests[-1] == pb.ListAuditEventsRequest(page_size=50, page_token="2")
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=ten", "limit"),
+        ("limit=1&limit=2", "limit"),
+        ("before=-1", "before"),
+        ("after=3", "after"),
+    ],
+)
+async def test_audit_query_mistakes_name_the_parameter(
+    client: httpx.AsyncClient, admin: FakeAdmin, query: str, param: str
+) -> None:
+    response = await client.get(f"/v1/admin/audit?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
+    assert admin.requests == []

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from llmrouter.shared_state import StateConfig
 from tests.conftest import free_port
 
 from .fake_metrics import FakeMetrics
@@ -42,7 +43,16 @@ async def test_ready_when_both_serve(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz", headers={"authorization": ""})
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "router": "SERVING", "metrics": "SERVING"}
+    assert response.json() == {
+        "status": "ready",
+        "router": "SERVING",
+        "metrics": "SERVING",
+        "state": {
+            "backend": "embedded",
+            "address": "embedded (this process only)",
+            "reachable": True,
+        },
+    }
 
 
 async def test_router_not_serving_is_503(client: httpx.AsyncClient, router: FakeRouter) -> None:
@@ -56,6 +66,11 @@ async def test_router_not_serving_is_503(client: httpx.AsyncClient, router: Fake
         "status": "not_ready",
         "router": "NOT_SERVING",
         "metrics": "SERVING",
+        "state": {
+            "backend": "embedded",
+            "address": "embedded (this process only)",
+            "reachable": True,
+        },
         "error": {
             "message": "Not ready: router is NOT_SERVING.",
             "type": "service_unavailable_error",
@@ -123,3 +138,23 @@ async def test_a_server_without_health_service_is_named(
 
     assert response.status_code == 503
     assert response.json()["metrics"] == "NO_HEALTH_SERVICE"
+
+
+async def test_the_shared_state_backend_and_its_reachability(start_gateway: StartGateway) -> None:
+    """Redis answering, then a Redis nobody listens on: shown, and the gateway stays ready
+    (serving goes on without the shared state)."""
+    up = StateConfig(backend="redis", redis_url="redis://127.0.0.1:6379/0")
+    down = StateConfig(backend="redis", redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    bodies = []
+    for state in (up, down):
+        gateway = await start_gateway(state=state)
+        async with httpx.AsyncClient(base_url=gateway.url) as http:
+            response = await http.get("/readyz")
+        assert response.status_code == 200
+        bodies.append(response.json()["state"])
+    assert bodies[0] == {
+        "backend": "redis",
+        "address": "redis (redis://127.0.0.1:6379/0)",
+        "reachable": True,
+    }
+    assert bodies[1]["reachable"] is False

@@ -108,6 +108,18 @@ def test_load_config_reads_the_file_then_the_environment(tmp_path: Path) -> None
     assert config == GatewayConfig(port=9100, router_addresses=("router-a:50051", "router-b:50051"))
 
 
+def test_the_shared_state_section_is_read_with_the_gateway(tmp_path: Path) -> None:
+    path = tmp_path / "llmrouter.toml"
+    path.write_text('[gateway]\nport = 9000\n[state]\nbackend = "redis"\n')
+    config = load_config(
+        path, environ={"LLMROUTER_STATE_REDIS_URL": "rediss://cache.internal:6380/1"}
+    )
+    assert (config.state.backend, config.state.redis_url) == (
+        "redis",
+        "rediss://cache.internal:6380/1",
+    )
+
+
 def test_load_config_defaults_without_a_file() -> None:
     assert load_config(None, environ={}) == GatewayConfig()
 
@@ -151,6 +163,8 @@ def test_auth_off_is_accepted_on_loopback(host: str) -> None:
         ),
         ('api_keys = [{ id = "a", env = "K" }, { id = "a", env = "L" }]', "gateway.api_keys[1].id"),
         ("colour = 1", "gateway.colour"),
+        ('[gateway.state]\nbackend = "redis"', "gateway.state"),
+        ('[state]\nbackend = "memcached"', "state.backend"),
     ],
 )
 def test_invalid_config_names_the_key(tmp_path: Path, section: str, key: str) -> None:

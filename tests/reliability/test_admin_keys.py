@@ -26,6 +26,8 @@ CATEGORY = {"name": "translation", "chain": ["sim-small"], "keywords": ["transla
 # Every admin route, with a body that would succeed for an admin key.
 ADMIN_CALLS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/admin/models", None),
+    ("GET", "/v1/admin/providers", None),
+    ("GET", "/v1/admin/audit", None),
     ("POST", "/v1/admin/models/sim-small/enabled", {"enabled": False}),
     ("POST", "/v1/admin/models/sim-small/reset-breaker", None),
     ("POST", "/v1/admin/providers/simulated/enabled", {"enabled": False}),
@@ -130,6 +132,30 @@ async def test_an_admin_key_sees_every_key_and_may_change_routing(keyed: Stack) 
     assert created.status_code == 201, created.text
     deleted = await call(keyed.url, OPS, "DELETE", "/v1/admin/categories/translation")
     assert deleted.status_code == 200
+    # The audit log says which key did it (the router here takes no tokens: anonymous).
+    audit = (await call(keyed.url, OPS, "GET", "/v1/admin/audit?limit=2")).json()["events"]
+    translation = {"chain": ["sim-small"], "keywords": ["translate"]}
+    assert [
+        (e["action"], e["target"], e["actor"], e["api_key_id"], e["before"], e["after"])
+        for e in audit
+    ] == [
+        (
+            "delete_category",
+            "category:translation",
+            "anonymous",
+            "ops",
+            {"translation": translation},
+            {"translation": None},
+        ),
+        (
+            "create_category",
+            "category:translation",
+            "anonymous",
+            "ops",
+            {"translation": None},
+            {"translation": translation},
+        ),
+    ]
 
 
 @pytest.mark.parametrize("name", ["alice", "bob"])

@@ -379,6 +379,16 @@ async def test_gateway_sends_each_service_its_scoped_token(tmp_path: Path) -> No
             assert len(await wait_usage(s.metrics_db, 1)) == 1  # the router's record token
             assert (await http.get("/v1/costs")).status_code == 200  # the read token
             assert (await http.get("/v1/admin/models")).status_code == 200  # the admin token
+            # The router's audit log names the token by its variable, never by its value.
+            switched = await http.post(
+                "/v1/admin/models/sim-small/enabled", json={"enabled": False}
+            )
+            assert switched.status_code == 200
+            audit = await http.get("/v1/admin/audit")
+            assert [(e["action"], e["actor"], e["api_key_id"]) for e in audit.json()["events"]] == [
+                ("set_model_enabled", "token:ADMIN_TOKEN", None)
+            ]
+            assert ADMIN not in audit.text
 
         # Without its admin token the gateway's inference token is refused the admin service:
         # the gateway's fault, not the client's, so a 502 (gateway/errors.py).
@@ -435,6 +445,15 @@ async def test_client_certificates_are_scoped_by_common_name(tmp_path: Path) -> 
         async with channel(operator) as as_operator:
             admin = router_admin_service_pb2_grpc.RouterAdminServiceStub(as_operator)
             assert await code(admin.ListModelHealth(health, timeout=10)) == OK
+            # Changes are audited under the certificate's common name.
+            switch = router_admin_service_pb2.SetModelEnabledRequest(model="sim-small")
+            await admin.SetModelEnabled(switch, timeout=10)
+            audit = await admin.ListAuditEvents(
+                router_admin_service_pb2.ListAuditEventsRequest(), timeout=10
+            )
+            assert [(e.action, e.actor) for e in audit.events] == [
+                ("set_model_enabled", "cert:operator")
+            ]
             serving = router_service_pb2_grpc.RouterServiceStub(as_operator)
             assert await code(serving.Complete(chat())) == DENIED
         async with channel(stranger) as as_stranger:

@@ -326,7 +326,7 @@ async def test_a_state_file_url_resolving_to_a_private_address_is_refused_at_sta
     assert reply.model == "m"  # the configured URL is kept
     assert first.calls("m") == 1
     assert [r.getMessage() for r in caplog.records if r.name == "router_svc.admin"] == [
-        "admin state: refused base URL of 'remote' (host 'internal.example.com' is resolving "
+        "admin store: refused base URL of 'remote' (host 'internal.example.com' is resolving "
         "to loopback 127.0.0.2; the router only calls public hosts unless "
         "allowed_private_hosts lists it); using the configured one"
     ]

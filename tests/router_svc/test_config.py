@@ -84,6 +84,20 @@ aliases = ["quick"]
             "[router]\noutbox_durable_timeout_ms = -1\n",
             "router.outbox_durable_timeout_ms: must not be negative, got -1",
         ),
+        (
+            "[router]\nadmin_database_url = 'mysql://root@db/admin'\n",
+            "router.admin_database_url: expected a postgresql:// or sqlite:/// URL, got scheme "
+            "'mysql'",
+        ),
+        (
+            "[router]\nadmin_resync_interval_s = 0\n",
+            "router.admin_resync_interval_s: expected a positive number of seconds",
+        ),
+        (
+            "[router.state]\nbackend = 'redis'\n",
+            "router.state: shared state is the top-level [state] section",
+        ),
+        ("[state]\nbackend = 'memcached'\n", "state.backend: expected one of embedded, redis"),
     ],
 )
 def test_invalid_config_names_the_key(
@@ -104,6 +118,21 @@ def test_bad_environment_value_names_the_variable(
         ConfigError, match="LLMROUTER_ROUTER_PORT: expected an integer, got 'eighty'"
     ):
         load_config(None)
+
+
+def test_admin_store_and_shared_state_settings(tmp_path: Path, clean_env: None) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        "[router]\nstate_path = 'var/state.json'\n[state]\nbackend = 'redis'\n"
+        "redis_url = 'redis://cache:6379/2'\n"
+    )
+    config = load_config(str(path))
+    # Without a database URL the admin store is a SQLite file beside the old state file.
+    assert config.admin_url == "sqlite:///var/state.sqlite3"
+    assert (config.state.backend, config.state.redis_url) == ("redis", "redis://cache:6379/2")
+    url = "postgresql://router@db/llmrouter"
+    config = load_config(str(path), environ={"LLMROUTER_ROUTER_ADMIN_DATABASE_URL": url})
+    assert config.admin_url == url
 
 
 def test_process_exits_with_one_line(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -11,19 +12,28 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ValueSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VALUE_SOURCE_UNSPECIFIED: _ClassVar[ValueSource]
+    VALUE_SOURCE_CONFIG: _ClassVar[ValueSource]
+    VALUE_SOURCE_RUNTIME: _ClassVar[ValueSource]
+
 class BreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     BREAKER_STATE_UNSPECIFIED: _ClassVar[BreakerState]
     BREAKER_STATE_CLOSED: _ClassVar[BreakerState]
     BREAKER_STATE_OPEN: _ClassVar[BreakerState]
     BREAKER_STATE_HALF_OPEN: _ClassVar[BreakerState]
+VALUE_SOURCE_UNSPECIFIED: ValueSource
+VALUE_SOURCE_CONFIG: ValueSource
+VALUE_SOURCE_RUNTIME: ValueSource
 BREAKER_STATE_UNSPECIFIED: BreakerState
 BREAKER_STATE_CLOSED: BreakerState
 BREAKER_STATE_OPEN: BreakerState
 BREAKER_STATE_HALF_OPEN: BreakerState
 
 class ModelHealth(_message.Message):
-    __slots__ = ("model", "provider", "enabled", "breaker_state", "success_rate", "ewma_latency", "last_success_time", "last_failure_time", "consecutive_failures", "last_error_type", "success_count", "failure_count", "breaker_retry_delay", "local")
+    __slots__ = ("model", "provider", "enabled", "breaker_state", "success_rate", "ewma_latency", "last_success_time", "last_failure_time", "consecutive_failures", "last_error_type", "success_count", "failure_count", "breaker_retry_delay", "local", "enabled_source")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     ENABLED_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +48,7 @@ class ModelHealth(_message.Message):
     FAILURE_COUNT_FIELD_NUMBER: _ClassVar[int]
     BREAKER_RETRY_DELAY_FIELD_NUMBER: _ClassVar[int]
     LOCAL_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_SOURCE_FIELD_NUMBER: _ClassVar[int]
     model: str
     provider: str
     enabled: bool
@@ -52,7 +63,8 @@ class ModelHealth(_message.Message):
     failure_count: int
     breaker_retry_delay: _duration_pb2.Duration
     local: bool
-    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., enabled: _Optional[bool] = ..., breaker_state: _Optional[_Union[BreakerState, str]] = ..., success_rate: _Optional[float] = ..., ewma_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_success_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_failure_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consecutive_failures: _Optional[int] = ..., last_error_type: _Optional[str] = ..., success_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., breaker_retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., local: _Optional[bool] = ...) -> None: ...
+    enabled_source: ValueSource
+    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., enabled: _Optional[bool] = ..., breaker_state: _Optional[_Union[BreakerState, str]] = ..., success_rate: _Optional[float] = ..., ewma_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_success_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_failure_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consecutive_failures: _Optional[int] = ..., last_error_type: _Optional[str] = ..., success_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., breaker_retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., local: _Optional[bool] = ..., enabled_source: _Optional[_Union[ValueSource, str]] = ...) -> None: ...
 
 class ListModelHealthRequest(_message.Message):
     __slots__ = ()
@@ -93,14 +105,16 @@ class ResetBreakerResponse(_message.Message):
     def __init__(self, model: _Optional[_Union[ModelHealth, _Mapping]] = ...) -> None: ...
 
 class Category(_message.Message):
-    __slots__ = ("name", "chain", "keywords")
+    __slots__ = ("name", "chain", "keywords", "source")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CHAIN_FIELD_NUMBER: _ClassVar[int]
     KEYWORDS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     chain: _containers.RepeatedScalarFieldContainer[str]
     keywords: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ..., keywords: _Optional[_Iterable[str]] = ...) -> None: ...
+    source: ValueSource
+    def __init__(self, name: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ..., keywords: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[ValueSource, str]] = ...) -> None: ...
 
 class ListCategoriesRequest(_message.Message):
     __slots__ = ()
@@ -157,11 +171,75 @@ class SetProviderBaseUrlRequest(_message.Message):
     def __init__(self, provider: _Optional[str] = ..., base_url: _Optional[str] = ...) -> None: ...
 
 class SetProviderBaseUrlResponse(_message.Message):
-    __slots__ = ("provider", "base_url", "models")
+    __slots__ = ("provider", "base_url", "models", "base_url_source")
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     BASE_URL_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    BASE_URL_SOURCE_FIELD_NUMBER: _ClassVar[int]
     provider: str
     base_url: str
     models: _containers.RepeatedCompositeFieldContainer[ModelHealth]
-    def __init__(self, provider: _Optional[str] = ..., base_url: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelHealth, _Mapping]]] = ...) -> None: ...
+    base_url_source: ValueSource
+    def __init__(self, provider: _Optional[str] = ..., base_url: _Optional[str] = ..., models: _Optional[_Iterable[_Union[ModelHealth, _Mapping]]] = ..., base_url_source: _Optional[_Union[ValueSource, str]] = ...) -> None: ...
+
+class ListProvidersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ProviderSettings(_message.Message):
+    __slots__ = ("name", "kind", "base_url", "base_url_source", "local")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    BASE_URL_FIELD_NUMBER: _ClassVar[int]
+    BASE_URL_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: str
+    base_url: str
+    base_url_source: ValueSource
+    local: bool
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., base_url: _Optional[str] = ..., base_url_source: _Optional[_Union[ValueSource, str]] = ..., local: _Optional[bool] = ...) -> None: ...
+
+class ListProvidersResponse(_message.Message):
+    __slots__ = ("providers",)
+    PROVIDERS_FIELD_NUMBER: _ClassVar[int]
+    providers: _containers.RepeatedCompositeFieldContainer[ProviderSettings]
+    def __init__(self, providers: _Optional[_Iterable[_Union[ProviderSettings, _Mapping]]] = ...) -> None: ...
+
+class ListAuditEventsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class AuditEvent(_message.Message):
+    __slots__ = ("id", "event_time", "actor", "api_key_id", "action", "target", "before", "after", "version")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    event_time: _timestamp_pb2.Timestamp
+    actor: str
+    api_key_id: str
+    action: str
+    target: str
+    before: _struct_pb2.Struct
+    after: _struct_pb2.Struct
+    version: int
+    def __init__(self, id: _Optional[int] = ..., event_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., api_key_id: _Optional[str] = ..., action: _Optional[str] = ..., target: _Optional[str] = ..., before: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., after: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ListAuditEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -27,7 +27,9 @@ if _version_not_supported:
 
 class RouterAdminServiceStub:
     """Operator controls of a router: model health, switches, breakers and categories.
-    Changes are validated and persisted by the router (they survive a restart).
+    Changes are validated and kept by the router as overlays on its config file in its admin
+    store (they survive a restart; replicas sharing the store apply them within a second), and
+    each is recorded in the audit log.
     """
 
     def __init__(self, channel):
@@ -76,11 +78,23 @@ class RouterAdminServiceStub:
                 request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.SetProviderBaseUrlRequest.SerializeToString,
                 response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.SetProviderBaseUrlResponse.FromString,
                 _registered_method=True)
+        self.ListProviders = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/ListProviders',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListProvidersRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListProvidersResponse.FromString,
+                _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/ListAuditEvents',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
 
 
 class RouterAdminServiceServicer:
     """Operator controls of a router: model health, switches, breakers and categories.
-    Changes are validated and persisted by the router (they survive a restart).
+    Changes are validated and kept by the router as overlays on its config file in its admin
+    store (they survive a restart; replicas sharing the store apply them within a second), and
+    each is recorded in the audit log.
     """
 
     def ListModelHealth(self, request, context):
@@ -142,6 +156,20 @@ class RouterAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListProviders(self, request, context):
+        """Providers with their base URL and where it comes from.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditEvents(self, request, context):
+        """Admin changes, newest first: who made each, what it changed (before and after), when.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +213,16 @@ def add_RouterAdminServiceServicer_to_server(servicer, server):
                     request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.SetProviderBaseUrlRequest.FromString,
                     response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.SetProviderBaseUrlResponse.SerializeToString,
             ),
+            'ListProviders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProviders,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListProvidersRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListProvidersResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'llmrouter.v1.RouterAdminService', rpc_method_handlers)
@@ -195,7 +233,9 @@ def add_RouterAdminServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class RouterAdminService:
     """Operator controls of a router: model health, switches, breakers and categories.
-    Changes are validated and persisted by the router (they survive a restart).
+    Changes are validated and kept by the router as overlays on its config file in its admin
+    store (they survive a restart; replicas sharing the store apply them within a second), and
+    each is recorded in the audit log.
     """
 
     @staticmethod
@@ -404,6 +444,60 @@ class RouterAdminService:
             '/llmrouter.v1.RouterAdminService/SetProviderBaseUrl',
             llmrouter_dot_v1_dot_router__admin__service__pb2.SetProviderBaseUrlRequest.SerializeToString,
             llmrouter_dot_v1_dot_router__admin__service__pb2.SetProviderBaseUrlResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProviders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/ListProviders',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListProvidersRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListProvidersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/ListAuditEvents',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListAuditEventsRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListAuditEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,5 +69,6 @@ export const resetBreaker = (name) =>
 export const createCategory = (category) => api("v1/admin/categories", { method: "POST", body: category });
 export const updateCategory = (name, category) =>
   api(`v1/admin/categories/${encodeURIComponent(name)}`, { method: "PUT", body: category });
+export const auditLog = (limit) => api(`v1/admin/audit?limit=${limit}`);
 export const deleteCategory = (name) =>
   api(`v1/admin/categories/${encodeURIComponent(name)}`, { method: "DELETE" });

@@ -1,10 +1,15 @@
-// The Settings page: model and provider switches, breaker resets, categories and their chains.
-// Every change goes through the router's admin RPCs (/v1/admin/*); the router validates it and
-// its answer, error or not, is shown here.
+// The Settings page: model and provider switches, breaker resets, categories and their chains,
+// and the audit log. Every change goes through the router's admin RPCs (/v1/admin/*); the
+// router validates it and its answer, error or not, is shown here. Each value says whether it
+// is the config file's or an admin change made at runtime.
 
 import * as api from "./api.js";
 import { byId, fillTable, h, setText } from "./dom.js";
+import * as fmt from "./format.js";
 import { circuitPill } from "./status.js";
+
+// Audit events shown (the newest ones).
+const AUDIT_ROWS = 20;
 
 let afterChange = async () => {};
 
@@ -25,6 +30,30 @@ export function initSettings(refresh) {
       await afterChange({ categories: true });
     }
   });
+}
+
+function auditRow(e) {
+  const who = e.api_key_id ? `${e.actor} (key ${e.api_key_id})` : e.actor;
+  return h(
+    "tr",
+    { dataset: { event: e.id } },
+    h("td", null, fmt.time(e.time)),
+    h("td", null, who),
+    h("td", null, e.action),
+    h("td", null, e.target),
+    h("td", { class: "small" }, JSON.stringify(e.before)),
+    h("td", { class: "small" }, JSON.stringify(e.after)),
+  );
+}
+
+/** The newest audit events (admin keys only: others would get a 403). */
+async function renderAudit() {
+  try {
+    const log = await api.auditLog(AUDIT_ROWS);
+    fillTable("settings-audit", log.events.map(auditRow), "No admin change yet.");
+  } catch (err) {
+    fillTable("settings-audit", [], `The audit log is unavailable: ${err.message}`);
+  }
 }
 
 function splitList(text) {
@@ -98,10 +127,18 @@ function modelRow(m) {
     h("td", null, m.model),
     h("td", null, m.provider),
     h("td", null, h("label", { class: "switch" }, toggle, m.enabled ? "on" : "off")),
+    h("td", { dataset: { role: "source" } }, sourcePill(m.enabled_source)),
     h("td", null, circuitPill(m)),
     h("td", null, reset),
   );
   return row;
+}
+
+/** "config" (the router's config file) or "runtime" (an admin change overriding it). */
+function sourcePill(source) {
+  const runtime = source === "runtime";
+  const title = runtime ? "changed at runtime (overrides the config file)" : "from the config file";
+  return h("span", { class: `pill ${runtime ? "warn" : "ok"}`, title, dataset: { source } }, source || "–");
 }
 
 function providerSwitch(provider) {
@@ -126,7 +163,7 @@ function categoryForm(c) {
   const form = h(
     "form",
     { class: "category card", dataset: { category: c.name }, autocomplete: "off" },
-    h("div", { class: "name" }, c.name),
+    h("div", { class: "name" }, c.name, " ", sourcePill(c.source)),
     h(
       "div",
       { class: "field grow" },
@@ -173,7 +210,8 @@ export function renderSettings(summary, { categories = false } = {}) {
   replicas.hidden = summary.router_replicas <= 1;
   replicas.textContent =
     `This gateway spreads calls over ${summary.router_replicas} router replicas; each change ` +
-    "below reaches one of them. Apply it on every replica (grpcurl) until they share state.";
+    "below reaches one of them, which applies it to every replica sharing its admin store " +
+    "(router.admin_database_url) within a second.";
 
   const models = summary.models;
   fillTable("settings-models", (models || []).map(modelRow), models ? "No models." : "The router is unavailable.");
@@ -191,6 +229,7 @@ export function renderSettings(summary, { categories = false } = {}) {
   // Only admin keys may change routing (the gateway answers 403 otherwise): say so up front.
   const admin = !summary.caller || summary.caller.admin;
   byId("settings-admin").hidden = admin;
+  if (admin) renderAudit();
   for (const control of byId("page-settings").querySelectorAll("input, button, select, textarea")) {
     control.disabled = !admin;
   }

@@ -1,0 +1,29 @@
+"""Where the router keeps runtime admin changes: overlays on the config file, their version,
+and the audit log, in SQLite (one router, or several on one host) or PostgreSQL (replicas).
+"""
+
+from .store import (
+    MAX_AUDIT_PAGE,
+    Actor,
+    AdminStore,
+    AdminStoreError,
+    AuditEvent,
+    Change,
+    Overlay,
+    Snapshot,
+    async_url,
+    safe_url,
+)
+
+__all__ = [
+    "MAX_AUDIT_PAGE",
+    "Actor",
+    "AdminStore",
+    "AdminStoreError",
+    "AuditEvent",
+    "Change",
+    "Overlay",
+    "Snapshot",
+    "async_url",
+    "safe_url",
+]

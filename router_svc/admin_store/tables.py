@@ -1,0 +1,60 @@
+"""The admin store's tables: runtime overlays on the config file, their version, the audit log.
+
+The database gets them through the Alembic migrations in ``migrations/``; a change here needs
+a new revision there (``tests/router_svc/test_admin_store.py`` compares the two). Values are
+JSON text, so SQLite and PostgreSQL store them alike and an operator can read them with psql.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text
+
+__all__ = ["audit", "metadata", "overlays", "version"]
+
+metadata = MetaData()
+
+# SQLite only numbers rows itself for an INTEGER PRIMARY KEY.
+_ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+#: One row (id 1): the number of the last change; every change adds one in its transaction,
+#: so a replica compares one number to know whether it is behind.
+version = Table(
+    "admin_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)
+
+#: One row per value set at runtime. ``kind``: model_enabled (value true/false),
+#: provider_base_url (a URL) or category ({"chain": [...], "keywords": [...]}, or null for a
+#: config category deleted at runtime). Keys absent here take the config file's value.
+overlays = Table(
+    "admin_overlays",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("key", String(256), primary_key=True),
+    Column("value_json", Text, nullable=False),
+    # Version of the change that first set this key (orders runtime-only categories).
+    Column("created_version", BigInteger, nullable=False),
+    Column("updated_version", BigInteger, nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+    Column("updated_by", Text, nullable=False),
+)
+
+#: Every admin change: who (the caller's credential and, through the gateway, the API key id),
+#: what (action and target), the values before and after (JSON objects by key), and when.
+audit = Table(
+    "admin_audit",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("event_time", DateTime(timezone=True), nullable=False),
+    # The store's version after this change (unchanged for actions that set no value).
+    Column("version", BigInteger, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("api_key_id", Text, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("before_json", Text, nullable=False),
+    Column("after_json", Text, nullable=False),
+    Index("ix_admin_audit_event_time", "event_time"),
+)
