@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -376,11 +376,14 @@ def load_config(
     document = document if document is not None else read_file(path)
     router_section = document.get("router")
     if isinstance(router_section, dict) and "state" in router_section:
-        raise ConfigError("router.state: the shared store is the top-level [state] section")
-    misplaced = sorted(name for name in env if name.startswith("LLMROUTER_ROUTER_STATE_"))
+        raise ConfigError("router.state: shared state is the top-level [state] section")
+    # LLMROUTER_ROUTER_STATE_BACKEND... would read as keys of a [router.state] table; never
+    # router.state_path's LLMROUTER_ROUTER_STATE_PATH.
+    nested = {f"LLMROUTER_ROUTER_STATE_{f.name.upper()}" for f in fields(StateConfig)}
+    misplaced = sorted(nested.intersection(env))
     if misplaced:
         raise ConfigError(
-            f"{misplaced[0]}: the shared store is the top-level [state] section "
+            f"{misplaced[0]}: shared state is the top-level [state] section "
             f"(LLMROUTER_STATE_{misplaced[0].removeprefix('LLMROUTER_ROUTER_STATE_')})"
         )
     loaded = load_section(RouterConfig, "router", document, env, shortcuts=ENV_SHORTCUTS)

@@ -41,6 +41,8 @@ SUMMARY = {
     "unpriced_requests": 1,
     "priced": False,
     "estimated_requests": 1,
+    "cache_hits": 0,
+    "cache_saved_usd": 0.0,
 }
 TOTALS = {
     **SUMMARY,

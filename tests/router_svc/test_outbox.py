@@ -172,6 +172,7 @@ async def test_every_record_field_is_filled_from_the_event(
         cache_write_tokens=8,
         reasoning_tokens=3,
         usage_estimated=True,
+        saved_cost_usd=0.125,
     )
     outbox.submit(full)
     await outbox.flush()
