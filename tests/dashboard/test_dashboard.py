@@ -316,9 +316,10 @@ async def test_the_analytics_page_shows_what_the_response_cache_saved(
         inp, out = PRICES[replies[0].headers["x-llmrouter-model"]]
         cost = (usage["prompt_tokens"] * inp + usage["completion_tokens"] * out) / 1e6
         assert cost > 0
-        async with asyncio.timeout(20):  # until the router's outbox has shipped both rows
-            while (await http.get("/v1/costs")).json()["totals"]["requests"] < 2:
-                await asyncio.sleep(0.1)
+        deadline = time.monotonic() + 20  # until the router's outbox has shipped both rows
+        while (await http.get("/v1/costs")).json()["totals"]["requests"] < 2:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
         totals = (await http.get("/v1/dashboard/summary")).json()["totals"]
     assert totals["cache_hits"] == 1
     assert totals["cache_saved_usd"] == pytest.approx(cost, rel=1e-9)
