@@ -213,7 +213,8 @@ class Admin:
         return self._policy.categories
 
     async def create_category(self, raw: dict[str, Any], actor: Actor = SYSTEM) -> CategoryConfig:
-        """Add a category at the end."""
+        """Add a category at the end (its ``cache`` flag: the config file's category of that
+        name, if one was deleted, else true)."""
         category = self._validate(raw, "category")
         if any(c.name == category.name for c in self.categories()):
             raise AlreadyExists(f"category {category.name!r} exists", field="category.name")
@@ -226,7 +227,7 @@ class Admin:
         return category
 
     async def update_category(self, raw: dict[str, Any], actor: Actor = SYSTEM) -> CategoryConfig:
-        """Replace a category's chain and keywords."""
+        """Replace a category's chain and keywords; its ``cache`` flag stays."""
         category = self._validate(raw, "category")
         if not any(c.name == category.name for c in self.categories()):
             raise NotFound(f"category {category.name!r} does not exist", field="category.name")
@@ -383,6 +384,7 @@ class Admin:
                     wanted[item["name"]] = {
                         "chain": list(item.get("chain", ())),
                         "keywords": list(item.get("keywords", ())),
+                        "cache": self._cache_flag(item["name"]),
                     }
             for name, value in wanted.items():
                 if value != self._baseline(CATEGORY, name):
@@ -420,8 +422,25 @@ class Admin:
                     f"keywords must be 1-{_MAX_KEYWORD_CHARS} characters",
                     field=f"{path}.keywords[{i}]",
                 )
-        return CategoryConfig(name=name, chain=tuple(chain), keywords=tuple(keywords))
+        # The admin API does not carry the flag: an edit keeps the category's own (an overlay
+        # stores it, so every replica and a restart see the same).
+        cache = raw.get("cache")
+        if not isinstance(cache, bool):
+            cache = self._cache_flag(name)
+        return CategoryConfig(name=name, chain=tuple(chain), keywords=tuple(keywords), cache=cache)
+
+    def _cache_flag(self, name: str) -> bool:
+        """The ``cache`` flag of category ``name`` as it is now, else the config file's, else
+        true (the default of ``[[router.categories]]``)."""
+        for category in (*self._policy.categories, *self._config_categories):
+            if category.name == name:
+                return category.cache
+        return True
 
 
 def _category_value(category: CategoryConfig) -> dict[str, Any]:
-    return {"chain": list(category.chain), "keywords": list(category.keywords)}
+    return {
+        "chain": list(category.chain),
+        "keywords": list(category.keywords),
+        "cache": category.cache,
+    }

@@ -15,6 +15,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from .breaker import BreakerState
+from .cache.serving import LOOKUP_RESULTS
 from .prom_attempts import AttemptMetrics
 from .providers.base import Provider
 from .registry import Registry
@@ -153,10 +154,26 @@ class RouterMetrics:
             ["reason"],
             registry=self.registry,
         )
+        # Named without "_total" (prometheus_client adds it): llmrouter_cache_lookups_total.
+        self.cache_lookups = Counter(
+            "llmrouter_cache_lookups",
+            "Requests through the response cache by result: hit, miss, error (the store did "
+            "not answer: served as a miss), bypass (not looked up)",
+            ["result"],
+            registry=self.registry,
+        )
+        for result in LOOKUP_RESULTS:  # every result from the start, at 0
+            self.cache_lookups.labels(result)
         self.registry.register(_Live(registry, outbox))
 
+    def cache_lookup(self, result: str) -> None:
+        """Count one request through the response cache (one of ``LOOKUP_RESULTS``)."""
+        self.cache_lookups.labels(result).inc()
+
     def observe(self, event: UsageEvent) -> None:
-        """Account one finished attempt (called on the request path: cheap, no I/O)."""
+        """Account one finished attempt (called on the request path: cheap, no I/O). A
+        response-cache hit made no upstream attempt and is not given here: it is counted by
+        ``llmrouter_cache_lookups_total`` only."""
         self.attempts.observe(
             event.model,
             event.provider,

@@ -47,7 +47,7 @@ from .routing.setup import ask_model, categories_of
 from .servicer import SERVICE_NAME, RouterServicer
 from .shared_health import SharedHealth
 from .urls import AddressPolicy, parse_allow_list
-from .usage import MAX_BATCH_BYTES, UsageOutbox
+from .usage import MAX_BATCH_BYTES, UsageEvent, UsageOutbox
 
 __all__ = ["RunningRouter", "main", "serve", "start"]
 
@@ -196,8 +196,11 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         policy,
         answers,
         config.cache,
-        metrics.sink(outbox.submit if config.record_usage else None),
+        # A hit's row goes to the ledger only: it made no upstream attempt, so it is not one
+        # in llmrouter_attempts_total (llmrouter_cache_lookups_total counts it).
+        outbox.submit if config.record_usage else _unrecorded,
         durable=outbox.durable if config.record_usage else no_wait,
+        lookups=metrics.cache_lookup,
     )
     servicer = RouterServicer(
         registry,
@@ -286,6 +289,10 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         shared_health,
         quotas,
     )
+
+
+def _unrecorded(event: UsageEvent) -> None:
+    """The usage sink of a router that records no usage (``record_usage = false``)."""
 
 
 async def _close_all(

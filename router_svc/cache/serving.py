@@ -4,6 +4,12 @@ complete answer, replay a hit as the caller asked (whole or streamed), record it
 A hit makes no upstream call and is one usage record with source ``cache``, cost 0 and
 ``saved_cost_usd`` the cost of the answer when it was served. The store failing (Redis away,
 a timeout, an entry that does not decode) is a miss, logged; serving never fails for it.
+
+Each request through an enabled cache is counted once by result (``lookups``, the router's
+``llmrouter_cache_lookups_total``): ``hit``; ``miss`` (nothing stored, or its model left the
+registry); ``error`` (the store did not answer or held an unreadable entry: served as a miss);
+``bypass`` (not looked up: the request did not ask, asked for log probabilities, or its
+category has ``cache = false``).
 """
 
 from __future__ import annotations
@@ -30,12 +36,15 @@ from .entry import CachedAnswer, StreamRecorder
 from .key import cache_key
 from .store import AnswerStore
 
-__all__ = ["CACHE_SOURCE", "CachingEngine"]
+__all__ = ["CACHE_SOURCE", "LOOKUP_RESULTS", "CachingEngine"]
 
 log = logging.getLogger(__name__)
 
 # The usage record's source of a hit.
 CACHE_SOURCE = "cache"
+# What a lookup found (the ``result`` label of llmrouter_cache_lookups_total).
+HIT, MISS, BYPASS, ERROR = "hit", "miss", "bypass", "error"
+LOOKUP_RESULTS = (HIT, MISS, BYPASS, ERROR)
 Event = StreamStarted | StreamDelta | StreamSummary
 
 
@@ -53,7 +62,10 @@ class CachingEngine:
         durable: Callable[[], Awaitable[None]] = no_wait,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        lookups: Callable[[str], None] = lambda result: None,
     ) -> None:
+        """``lookups`` is called once per request with one of :data:`LOOKUP_RESULTS` while the
+        cache is enabled (on the request path: cheap, no I/O)."""
         self.engine = engine
         self._policy = policy
         self._store = store
@@ -62,6 +74,7 @@ class CachingEngine:
         self._durable = durable
         self._clock = clock
         self._wall = wall_clock
+        self._lookups = lookups
 
     def describe(self) -> str:
         """Whether the cache is on and where answers live, for the start-up line."""
@@ -72,29 +85,40 @@ class CachingEngine:
     async def _consulted(self, request: ChatRequest) -> tuple[Decision | None, str]:
         """The decision (when the cache made it) and the key, "" when the cache is not used."""
         if not self._config.asked(request.cache, request.api_key_id) or request.logprobs:
-            return None, ""  # log probabilities are per sampling: never replayed
+            self._bypassed()  # log probabilities are per sampling: never replayed
+            return None, ""
         decision = await self._policy.decide(request)
         category = next((c for c in self._policy.categories if c.name == decision.category), None)
         if category is not None and not category.cache:
+            self._bypassed()
             return decision, ""
         return decision, cache_key(request, decision.category)
+
+    def _bypassed(self) -> None:
+        if self._config.enabled:
+            self._lookups(BYPASS)
 
     async def _lookup(self, key: str) -> tuple[CachedAnswer, ModelEntry] | None:
         try:
             data = await self._store.get(key)
         except StateUnavailable as exc:
             log.warning("response cache: lookup failed (%s); served as a miss", exc)
+            self._lookups(ERROR)
             return None
         if data is None:
+            self._lookups(MISS)
             return None
         try:
             answer = CachedAnswer.decode(data)
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("response cache: unreadable entry ignored (%s)", type(exc).__name__)
+            self._lookups(ERROR)
             return None
         entry = self._policy.registry.get(answer.model)
         if entry is None:  # the model left the registry since: ask again
+            self._lookups(MISS)
             return None
+        self._lookups(HIT)
         return answer, entry
 
     async def _keep(self, key: str, answer: CachedAnswer) -> None:

@@ -300,3 +300,43 @@ async def test_a_key_that_is_not_admin_sees_its_own_usage_and_no_settings(
     await expect(page.locator("#settings-models input").first).to_be_disabled()
     await expect(page.locator("#category-new button[type=submit]")).to_be_disabled()
     await context.close()
+
+
+async def test_the_analytics_page_shows_what_the_response_cache_saved(
+    browser: Browser, stack: Stack, upstream: FakeUpstream
+) -> None:
+    # The same request twice, asking for the cache: the second is a hit, billed $0.
+    async with httpx.AsyncClient(base_url=stack.url, headers=AUTH, timeout=30) as http:
+        replies = [
+            await http.post("/v1/chat/completions", json=CHAT, headers={"x-llmrouter-cache": "on"})
+            for _ in range(2)
+        ]
+        assert [r.headers["x-llmrouter-cache"] for r in replies] == ["miss", "hit"]
+        usage = replies[0].json()["usage"]
+        inp, out = PRICES[replies[0].headers["x-llmrouter-model"]]
+        cost = (usage["prompt_tokens"] * inp + usage["completion_tokens"] * out) / 1e6
+        assert cost > 0
+        deadline = time.monotonic() + 20  # until the router's outbox has shipped both rows
+        while (await http.get("/v1/costs")).json()["totals"]["requests"] < 2:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.1)
+        totals = (await http.get("/v1/dashboard/summary")).json()["totals"]
+    assert totals["cache_hits"] == 1
+    assert totals["cache_saved_usd"] == pytest.approx(cost, rel=1e-9)
+    assert totals["cost_usd"] == pytest.approx(cost, rel=1e-9)  # paid once
+    assert upstream.calls("alpha") == 1
+
+    context = await browser.new_context(viewport={"width": 1360, "height": 900})
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(f"{stack.url}/dashboard")
+    await page.fill("#login-key", API_KEY)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_selector("body[data-state=ready]")
+    await open_tab(page, "analytics")
+    assert await figure(page, "kpi-cache-saved") == pytest.approx(cost, rel=1e-9)
+    await expect(page.locator("#kpi-cache-saved")).to_have_text(f"${cost:.6f}")
+    await expect(page.locator("#kpi-cache-hint")).to_have_text("1 hit")
+    assert errors == []
+    await context.close()

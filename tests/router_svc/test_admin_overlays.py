@@ -202,3 +202,49 @@ async def test_a_lost_database_refuses_changes_and_keeps_serving(make_router: An
     reply = await stub.Complete(router_service_pb2.CompleteRequest(chat=chat()))
     assert reply.model == "b"
     assert (await switches(admin))["a"] == (False, RUNTIME)
+
+
+async def test_a_category_kept_out_of_the_cache_stays_out_after_runtime_edits(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    legal = CategoryConfig(name="legal", chain=("c",), keywords=("contract",), cache=False)
+    config = (category("code", "a"), legal)
+
+    async def upstream_calls(stub: Any, text: str, model: str) -> int:
+        """Upstream calls of two identical requests that ask for the cache."""
+        before = upstream.calls(model)
+        for _ in range(2):
+            request = chat(text)
+            request.cache = True
+            await stub.Complete(router_service_pb2.CompleteRequest(chat=request))
+        return upstream.calls(model) - before
+
+    running, stub, admin = await admin_of(make_router, categories=config)
+    assert await upstream_calls(stub, "fix this python code " * 20, "a") == 1  # cached
+    assert await upstream_calls(stub, LEGAL, "c") == 2
+    await admin.UpdateCategory(
+        admin_pb.UpdateCategoryRequest(
+            category=admin_pb.Category(name="legal", chain=["c", "a"], keywords=["contract"])
+        )
+    )
+    assert await categories(admin) == [("code", ["a"], CONFIG), ("legal", ["c", "a"], RUNTIME)]
+    assert await upstream_calls(stub, LEGAL + " again", "c") == 2
+    # Deleted, then created again under its name: the config file's flag, not the default.
+    await admin.DeleteCategory(admin_pb.DeleteCategoryRequest(name="legal"))
+    await admin.CreateCategory(
+        admin_pb.CreateCategoryRequest(
+            category=admin_pb.Category(name="legal", chain=["c"], keywords=["contract"])
+        )
+    )
+    assert await upstream_calls(stub, LEGAL + " once more", "c") == 2
+    await admin.UpdateCategory(
+        admin_pb.UpdateCategoryRequest(
+            category=admin_pb.Category(name="code", chain=["a", "b"], keywords=["python"])
+        )
+    )
+    await running.stop(grace=0)
+
+    # A restart (and so any other replica) reads the flag from the store.
+    _, stub, admin = await admin_of(make_router, categories=config)
+    assert await upstream_calls(stub, LEGAL + " after a restart", "c") == 2
+    assert await upstream_calls(stub, "fix this python code after a restart", "a") == 1

@@ -30,10 +30,14 @@ export function renderAnalytics(summary) {
       `${fmt.percent(totals.savings_percent / 100)} vs ${summary.reference_model || "reference"} ` +
         `(${fmt.usd(totals.reference_cost_usd)})`,
     );
+    // Answers replayed by the router's response cache: billed $0, this is what they cost
+    // when they were first served.
+    setFigure("kpi-cache-saved", totals.cache_saved_usd, fmt.usd(totals.cache_saved_usd));
+    setText("kpi-cache-hint", `${fmt.count(totals.cache_hits)} ${totals.cache_hits === 1 ? "hit" : "hits"}`);
     setFigure("kpi-latency", totals.average_latency_ms, fmt.duration(totals.average_latency_ms));
     setText("kpi-latency-hint", `average; p95 ${fmt.duration(totals.p95_latency_ms)}`);
   } else {
-    for (const id of ["kpi-requests", "kpi-tokens", "kpi-cost", "kpi-fallback-rate", "kpi-savings", "kpi-latency"]) {
+    for (const id of ["kpi-requests", "kpi-tokens", "kpi-cost", "kpi-fallback-rate", "kpi-savings", "kpi-cache-saved", "kpi-latency"]) {
       setFigure(id, null, "");
     }
   }
