@@ -30,6 +30,7 @@ from ..routing.outcome import no_wait
 from ..routing.policy import Decision, Policy
 from ..routing.served import Served, StreamStarted, StreamSummary
 from ..telemetry import current_trace_id
+from ..translate.chat_checks import RESERVED_SOURCE
 from ..usage import UsageEvent
 from .config import CacheConfig
 from .entry import CachedAnswer, StreamRecorder
@@ -41,7 +42,7 @@ __all__ = ["CACHE_SOURCE", "LOOKUP_RESULTS", "CachingEngine"]
 log = logging.getLogger(__name__)
 
 # The usage record's source of a hit.
-CACHE_SOURCE = "cache"
+CACHE_SOURCE = RESERVED_SOURCE
 # What a lookup found (the ``result`` label of llmrouter_cache_lookups_total).
 HIT, MISS, BYPASS, ERROR = "hit", "miss", "bypass", "error"
 LOOKUP_RESULTS = (HIT, MISS, BYPASS, ERROR)

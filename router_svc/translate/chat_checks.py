@@ -111,6 +111,10 @@ def continued_message(messages: tuple[Message, ...], path: str) -> tuple[tuple[M
     return messages[:-1], last.text()
 
 
+# The ledger source of the response cache's hits (router_svc.cache.serving.CACHE_SOURCE).
+RESERVED_SOURCE = "cache"
+
+
 def check_ledger_fields(
     path: str, user: str, source: str, category: str, task_type: str, metadata: Mapping[str, str]
 ) -> None:
@@ -129,6 +133,12 @@ def check_ledger_fields(
                 f"{path}.{field} is longer than {cap} characters ({len(value)})",
                 field=f"{path}.{field}",
             )
+    if source == RESERVED_SOURCE:
+        # The response cache labels its hits' rows so; a caller's rows must not pass for them.
+        raise InvalidRequest(
+            f"{path}.caller.source '{RESERVED_SOURCE}' is reserved for the response cache's rows",
+            field=f"{path}.caller.source",
+        )
     if len(metadata) > field_limits.METADATA_MAX_PAIRS:
         raise InvalidRequest(
             f"{path}.metadata holds {len(metadata)} pairs; at most "

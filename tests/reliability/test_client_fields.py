@@ -156,6 +156,15 @@ async def test_llmrouter_text_fields_are_capped(
         assert max(len(row[column]) for row in ledger(s.metrics_db)) == cap
 
 
+async def test_the_cache_source_is_reserved(fields_stack: Stack) -> None:
+    """The response cache labels its hits' rows with source "cache": a client may not."""
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk(fields_stack).chat.completions.create(
+            model="auto", messages=HELLO, extra_body={"llmrouter": {"source": "cache"}}
+        )
+    assert "reserved for the response cache" in str(caught.value)
+
+
 async def test_source_header_and_user_are_capped(fields_stack: Stack) -> None:
     s = fields_stack
     client = sdk(s)
@@ -197,6 +206,8 @@ def _violation(exc: grpc.aio.AioRpcError) -> str:
         (lambda c: c.metadata.update({"k" * 65: "v"}), "chat.metadata"),
         (lambda c: c.metadata.update({"note": "v" * 513}), "chat.metadata[note]"),
         (lambda c: setattr(c.caller, "source", "s" * 129), "chat.caller.source"),
+        # Reserved for the response cache's rows: a caller's rows must not pass for hits.
+        (lambda c: setattr(c.caller, "source", "cache"), "chat.caller.source"),
         (lambda c: setattr(c, "user", "u" * 257), "chat.user"),
         (lambda c: setattr(c.routing, "category", "c" * 65), "chat.routing.category"),
         (lambda c: setattr(c.routing, "task_type", "t" * 65), "chat.routing.task_type"),
