@@ -76,6 +76,19 @@ class CachingEngine:
         self._clock = clock
         self._wall = wall_clock
         self._lookups = lookups
+        # Whether the store failed last: an outage is logged once, not once per request
+        # (llmrouter_cache_lookups_total{result="error"} counts each).
+        self._store_down = False
+
+    def _store_failed(self, what: str, exc: StateUnavailable) -> None:
+        if not self._store_down:
+            self._store_down = True
+            log.warning("response cache: %s (%s); requests go upstream until it answers", what, exc)
+
+    def _store_answered(self) -> None:
+        if self._store_down:
+            self._store_down = False
+            log.warning("response cache: the store answers again")
 
     def describe(self) -> str:
         """Whether the cache is on and where answers live, for the start-up line."""
@@ -103,9 +116,10 @@ class CachingEngine:
         try:
             data = await self._store.get(key)
         except StateUnavailable as exc:
-            log.warning("response cache: lookup failed (%s); served as a miss", exc)
+            self._store_failed("lookup failed", exc)
             self._lookups(ERROR)
             return None
+        self._store_answered()
         if data is None:
             self._lookups(MISS)
             return None
@@ -131,7 +145,7 @@ class CachingEngine:
         try:
             await self._store.put(key, data, self._config.ttl_s)
         except StateUnavailable as exc:
-            log.warning("response cache: answer not stored (%s)", exc)
+            self._store_failed("answer not stored", exc)
 
     def _hit(
         self,

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmrouter.shared_state import StateConfig
@@ -98,7 +99,7 @@ async def test_a_hit_is_counted_as_a_lookup_and_not_as_an_upstream_attempt(
 
 
 async def test_a_store_that_does_not_answer_counts_errors_and_serves(
-    make_router: Any, upstream: FakeUpstream
+    make_router: Any, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Redis at a port nobody listens on: each lookup fails and is served as a miss.
     state = StateConfig(
@@ -115,3 +116,6 @@ async def test_a_store_that_does_not_answer_counts_errors_and_serves(
     samples = await scrape(running.prometheus_port)
     assert lookups(samples) == {"hit": 0, "miss": 0, "bypass": 0, "error": 2}
     assert attempts(samples, "llmrouter_attempts_total", "a") == 2
+    # Counted per request, logged once per outage (two lookups and two stores failed).
+    outage = [r for r in caplog.records if r.getMessage().startswith("response cache:")]
+    assert len(outage) == 1, [r.getMessage() for r in outage]
