@@ -397,6 +397,10 @@ def _print_banner(
     mh, mp = endpoints["metrics"]
     body = '{"model":"auto","messages":[{"role":"user","content":"hi"}]}'
     costs_config = f" --config {shlex.quote(os.path.abspath(config))}" if config else ""
+    # The address this stack's metrics service listens on, whatever moved it (file or
+    # environment): the hint never reads another stack's ledger.
+    metrics_host = "127.0.0.1" if mh in ("0.0.0.0", "::", "") else mh
+    costs_config += f" --metrics {metrics_host}:{mp}"
     lines = [
         "llmrouter is running (Ctrl-C stops it):",
         f"  gateway  http://{gh}:{gp}   OpenAI API: /v1/chat/completions, /v1/models",

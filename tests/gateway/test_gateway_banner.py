@@ -56,10 +56,14 @@ async def test_costs_hint_names_the_config_the_stack_read(
 
     await asyncio.to_thread(_print_banner, endpoints(gateway.port), "", "/srv/my stack.toml")
     out = capsys.readouterr().out
-    assert "  .venv/bin/llmrouter costs --config '/srv/my stack.toml' --group-by model\n" in out
+    metrics = "{}:{}".format(*endpoints(gateway.port)["metrics"])
+    assert (
+        f"  .venv/bin/llmrouter costs --config '/srv/my stack.toml' --metrics {metrics} "
+        "--group-by model\n"
+    ) in out
     assert "  config   /srv/my stack.toml\n" in out
 
     await asyncio.to_thread(_print_banner, endpoints(gateway.port))
     out = capsys.readouterr().out
-    assert "  .venv/bin/llmrouter costs --group-by model\n" in out
+    assert f"  .venv/bin/llmrouter costs --metrics {metrics} --group-by model\n" in out
     assert "  config   built-in defaults\n" in out
