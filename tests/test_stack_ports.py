@@ -55,7 +55,7 @@ def moved_stack(
     router, metrics = ports["router.port"], ports["metrics.port"]
     assert f"gateway: listening on http://127.0.0.1:{ports['gateway.port']} " in err
     assert f"(router at 127.0.0.1:{router})" in err
-    assert f"usage to 127.0.0.1:{metrics})" in err
+    assert f"usage to 127.0.0.1:{metrics};" in err
 
 
 def test_serve_all_follows_moved_router_and_metrics_ports(
