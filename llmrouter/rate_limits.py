@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from prometheus_client.registry import Collector
 from .config import ConfigError
 from .rate_counters import Counters, MemoryCounters, RedisCounters
 from .rate_values import KINDS, Charge, Quota, Standing, duration_text, standing
-from .shared_state import StateConfig
+from .shared_state import StateConfig, redis_pool
 
 __all__ = [
     "KINDS",
@@ -115,25 +114,8 @@ class RateLimiter:
         import redis.asyncio as redis_asyncio
         from limits.aio.storage import RedisStorage
 
-        env = os.environ if environ is None else environ
-        password: str | None = None
-        if state.redis_password_env:
-            password = env.get(state.redis_password_env)
-            if not password:
-                raise ConfigError(
-                    f"state.redis_password_env: environment variable "
-                    f"{state.redis_password_env} is not set"
-                )
-        # A bounded pool, as the state store's: a burst waits for a connection.
-        pool = redis_asyncio.BlockingConnectionPool.from_url(
-            state.redis_url,
-            password=password,
-            max_connections=state.max_connections,
-            timeout=self._timeout,
-            socket_connect_timeout=state.connect_timeout_ms / 1000,
-            socket_timeout=self._timeout,
-            health_check_interval=30,
-        )
+        # The same bounded pool as the state store's (llmrouter.shared_state.redis_pool).
+        pool = redis_pool(state, environ)
         prefix = f"{state.key_prefix}ratelimit"
         # limits' type hints name scalar options only; redis-py takes the pool (use_basic).
         options: dict[str, Any] = {"connection_pool": pool}

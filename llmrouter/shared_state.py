@@ -250,29 +250,10 @@ class RedisState:
         """Raises :class:`ConfigError` when ``state.redis_password_env`` names an unset variable."""
         import redis.asyncio as redis_asyncio  # only deployments that use Redis import it
 
-        env = os.environ if environ is None else environ
-        password: str | None = None
-        if config.redis_password_env:
-            password = env.get(config.redis_password_env)
-            if not password:
-                raise ConfigError(
-                    f"state.redis_password_env: environment variable "
-                    f"{config.redis_password_env} is not set"
-                )
         self._config = config
         self._prefix = config.key_prefix
         self._timeout = config.operation_timeout_ms / 1000
-        # A bounded pool: a burst of requests waits for a connection instead of opening
-        # hundreds at once (each connect costs a round trip and a server file descriptor).
-        pool = redis_asyncio.BlockingConnectionPool.from_url(
-            config.redis_url,
-            password=password,
-            max_connections=config.max_connections,
-            timeout=self._timeout,
-            socket_connect_timeout=config.connect_timeout_ms / 1000,
-            socket_timeout=self._timeout,
-            health_check_interval=30,
-        )
+        pool = redis_pool(config, environ)
         self._pool = pool
         self._client: Any = redis_asyncio.Redis(connection_pool=pool)
         self._listeners: dict[str, list[Listener]] = {}
@@ -391,6 +372,36 @@ class RedisState:
             await self._client.aclose()
         with contextlib.suppress(Exception):
             await self._pool.disconnect()
+
+
+def redis_pool(config: StateConfig, environ: Mapping[str, str] | None = None) -> Any:
+    """A bounded ``redis.asyncio.BlockingConnectionPool`` for ``config``: a burst of requests
+    waits for a connection instead of opening hundreds at once; commands time out after
+    ``operation_timeout_ms``. Used by :class:`RedisState` and the rate limiter.
+
+    Raises :class:`ConfigError` when ``state.redis_password_env`` names an unset variable.
+    """
+    import redis.asyncio as redis_asyncio  # only deployments that use Redis import it
+
+    env = os.environ if environ is None else environ
+    password: str | None = None
+    if config.redis_password_env:
+        password = env.get(config.redis_password_env)
+        if not password:
+            raise ConfigError(
+                f"state.redis_password_env: environment variable "
+                f"{config.redis_password_env} is not set"
+            )
+    timeout = config.operation_timeout_ms / 1000
+    return redis_asyncio.BlockingConnectionPool.from_url(
+        config.redis_url,
+        password=password,
+        max_connections=config.max_connections,
+        timeout=timeout,
+        socket_connect_timeout=config.connect_timeout_ms / 1000,
+        socket_timeout=timeout,
+        health_check_interval=30,
+    )
 
 
 def open_state(config: StateConfig, environ: Mapping[str, str] | None = None) -> SharedState:
