@@ -18,6 +18,18 @@ __all__ = ["BreakerPolicy", "RetryPolicy"]
 _log = logging.getLogger(__name__)
 
 
+def _check_ranges(
+    policy: RetryPolicy | BreakerPolicy, rules: tuple[tuple[str, str, float], ...]
+) -> None:
+    """Refuse a value outside its range, naming the key: each rule is (field, op, bound) with
+    op ">=" or ">" (an unchecked 0 or negative retry count, say, silently turned retries or
+    the breaker off)."""
+    for name, op, bound in rules:
+        value = getattr(policy, name)
+        if (op == ">=" and value < bound) or (op == ">" and value <= bound):
+            raise ConfigError(f"{name}: must be {op} {bound:g}, got {value}")
+
+
 def _check_finite(policy: RetryPolicy | BreakerPolicy) -> None:
     """Refuse inf and nan in every number of ``policy``, naming the key (config loading refuses
     them too; this also covers policies built in code)."""
@@ -60,6 +72,25 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         _check_finite(self)
+        _check_ranges(
+            self,
+            (
+                ("attempts_per_model", ">=", 1),
+                ("backoff_base_s", ">=", 0),
+                ("backoff_max_s", ">=", 0),
+                ("max_retry_after_s", ">=", 0),
+                ("min_attempt_s", ">=", 0),
+                ("ttft_timeout_s", ">", 0),
+                ("attempt_timeout_s", ">=", 0),
+                ("budget_max_tokens", ">", 0),
+                ("budget_token_ratio", ">=", 0),
+            ),
+        )
+        if self.backoff_max_s < self.backoff_base_s:
+            raise ConfigError(
+                f"backoff_max_s: must be at least backoff_base_s ({self.backoff_base_s}), "
+                f"got {self.backoff_max_s}"
+            )
         if not (math.isfinite(self.hedge_after_s) and self.hedge_after_s >= 0):
             raise ConfigError(
                 f"hedge_after_s: must be a finite number >= 0, got {self.hedge_after_s}"
@@ -96,6 +127,14 @@ class BreakerPolicy:
 
     def __post_init__(self) -> None:
         _check_finite(self)
+        _check_ranges(
+            self,
+            (("consecutive_failures", ">=", 1), ("failure_rate", ">", 0), ("window_s", ">", 0)),
+        )
+        if self.failure_rate > 1:
+            raise ConfigError(f"failure_rate: must be at most 1, got {self.failure_rate}")
+        if self.min_calls < 1:
+            raise ConfigError(f"min_calls: must be at least 1, got {self.min_calls}")
         if self.cooldown_s is not None:
             cooldown = self.cooldown_s
             object.__setattr__(self, "max_ejection_s", cooldown)
