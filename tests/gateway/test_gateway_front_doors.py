@@ -28,9 +28,7 @@ def unaliased(routes: Sequence[BaseRoute]) -> list[str]:
     """The ``/v1`` routes that are neither operator routes nor served without ``/v1`` by the
     same endpoint with the same methods."""
     aliases = {
-        (r.path, r.endpoint, frozenset(r.methods or ()))
-        for r in routes
-        if isinstance(r, Alias)
+        (r.path, r.endpoint, frozenset(r.methods or ())) for r in routes if isinstance(r, Alias)
     }
     return [
         r.path

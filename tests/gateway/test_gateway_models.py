@@ -150,7 +150,8 @@ def test_a_category_sums_up_the_enabled_models_of_its_chain() -> None:
     assert code["max_output_tokens"] is None
     # Some enabled model can: the router passes over the ones that cannot. The disabled
     # model's json_mode does not count.
-    assert code["capabilities"]["reasoning"] and code["capabilities"]["vision"]
+    assert code["capabilities"]["reasoning"]
+    assert code["capabilities"]["vision"]
     assert not code["capabilities"]["json_mode"]
     # Priced as its first enabled model.
     assert code["pricing"]["model"] == "llama"
