@@ -13,7 +13,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.routing import BaseRoute, Route
 
 from gateway import GatewayConfig, create_app
-from gateway.front_doors import Alias, OperatorRoute, front_door, operator_route
+from gateway.front_doors import Alias, OperatorRoute, front_door, operator_route, route_labels
+from gateway.observability import route_label
 
 from .support import FakeRouter
 
@@ -137,3 +138,13 @@ async def test_openapi_lists_each_alias(client: httpx.AsyncClient) -> None:
         for operation in paths[path].values():
             assert f"alias of /v1{path}" in operation["summary"]
     assert "/costs" not in paths
+
+
+def test_spans_of_an_alias_are_named_by_the_v1_template() -> None:
+    # TracingMiddleware names spans and sets http.route with route_label, from the route
+    # Starlette matched (scope["route"]).
+    routes = front_door("/v1/models/{model:path}", _endpoint, methods=["GET"])
+    labels = route_labels(routes)
+    for route in routes:
+        assert route_label({"route": route}, labels) == "/v1/models/{model}"
+    assert route_label({"route": Route("/x", _endpoint)}, labels) == "other"
