@@ -20,6 +20,7 @@ from gateway.rate_limit import Admission, KeyLimits
 from gateway.resume import ResumableStream
 from gateway.streaming import DONE_EVENT, SSEResponse, sse_event, until_disconnect
 from gateway.web import JSONResponse, read_json
+from llmrouter.v1 import router_service_pb2
 
 __all__ = ["RouterEndpoints"]
 
@@ -33,7 +34,7 @@ _DRAIN_S = 1.0
 
 
 class RouterEndpoints:
-    """``/v1/chat/completions``, ``/v1/route`` and ``/v1/models``."""
+    """``/v1/chat/completions``, ``/v1/route``, ``/v1/models`` and ``/v1/models/{model}``."""
 
     def __init__(
         self,
@@ -116,13 +117,33 @@ class RouterEndpoints:
             raise parsed.router_error(exc) from exc
         return JSONResponse(translate.route_json(response))
 
-    async def models(self, request: Request, ctx: RequestContext) -> Response:
-        """``GET /v1/models``: the router's models plus the virtual ``auto``."""
+    async def _list_models(
+        self, request: Request, ctx: RequestContext
+    ) -> router_service_pb2.ListModelsResponse:
         call = self._upstreams().router.ListModels(
             translate.list_models_request(), timeout=ctx.timeout_s
         )
-        response = await until_disconnect(request.receive, call, call.cancel)
-        return JSONResponse(translate.models_list(response))
+        return await until_disconnect(request.receive, call, call.cancel)
+
+    async def models(self, request: Request, ctx: RequestContext) -> Response:
+        """``GET /v1/models``: ``auto``, the categories and every model (gateway.translate.
+        models)."""
+        return JSONResponse(translate.models_list(await self._list_models(request, ctx)))
+
+    async def model(self, request: Request, ctx: RequestContext) -> Response:
+        """``GET /v1/models/{model}``: one of ``/v1/models``' objects by id or alias; 404 as
+        OpenAI's (``invalid_request_error``, code ``model_not_found``) for an unknown one."""
+        name: str = request.path_params["model"]
+        found = translate.model_json(await self._list_models(request, ctx), name)
+        if found is None:
+            raise GatewayError(
+                f"The model '{name}' does not exist",
+                http_status=404,
+                error_type="invalid_request_error",
+                param="model",
+                code="model_not_found",
+            )
+        return JSONResponse(found)
 
 
 async def _events(

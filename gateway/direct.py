@@ -42,11 +42,14 @@ class GatewayApp(Starlette):
         *,
         direct: Mapping[tuple[str, str], DirectHandler],
         metrics: GatewayMetrics,
+        labels: Mapping[str, str],
         **kwargs: Any,
     ) -> None:
+        """``labels``: route template -> metric label (gateway.front_doors.route_labels)."""
         super().__init__(**kwargs)
         self._direct = dict(direct)
         self._metrics = metrics
+        self._labels = dict(labels)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve a direct route here, anything else through Starlette."""
@@ -62,6 +65,7 @@ class GatewayApp(Starlette):
     ) -> None:
         started = time.perf_counter()
         path: str = scope["path"]
+        label = self._labels.get(path, path)
         method: str = scope["method"]
         metrics = self._metrics
         extra = request_id_headers(scope)
@@ -71,7 +75,7 @@ class GatewayApp(Starlette):
             nonlocal response_started
             if message["type"] == "http.response.start":
                 response_started = True
-                metrics.observe(path, method, message["status"], time.perf_counter() - started)
+                metrics.observe(label, method, message["status"], time.perf_counter() - started)
                 message = with_request_ids(message, extra)
             await send(message)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -29,9 +30,10 @@ _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 
 class TracingMiddleware:
     """Pure ASGI: the span covers the whole response, streamed bodies included."""
 
-    def __init__(self, app: ASGIApp, known_paths: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, labels: Mapping[str, str]) -> None:
+        """``labels``: route template -> label (gateway.front_doors.route_labels)."""
         self.app = app
-        self._known = known_paths
+        self._known = labels
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,7 +42,7 @@ class TracingMiddleware:
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         method = scope["method"]
         # Named by the path until routing has matched a route (then by its template).
-        path = scope["path"] if scope["path"] in self._known else "other"
+        path = self._known.get(scope["path"], "other")
         with _tracer.start_as_current_span(
             f"{method} {path}",
             context=propagate.extract(carrier),
@@ -65,17 +67,18 @@ class TracingMiddleware:
             await self.app(scope, receive, send_with_status)
 
 
-def route_label(scope: Scope, known: frozenset[str]) -> str:
-    """The route template of the request in ``scope`` (``/v1/admin/categories/{name}``, path
-    convertors left out, as OpenAPI writes it), or ``other`` when no route of ``known``
-    templates matched: a label with a bounded set of values, whatever paths clients send.
+def route_label(scope: Scope, known: Mapping[str, str]) -> str:
+    """The label of the route template of the request in ``scope``
+    (``/v1/admin/categories/{name}``, path convertors left out, as OpenAPI writes it; an
+    alias's is its ``/v1`` route's), or ``other`` when no route of ``known`` (template ->
+    label) matched: a label with a bounded set of values, whatever paths clients send.
 
     Starlette's router sets ``scope["route"]`` on a full match, and on a path that matched
     with another method (the 405); the response starts after that, so this is read then.
     """
     route = scope.get("route")
     template = getattr(route, "path_format", None)
-    return template if isinstance(template, str) and template in known else "other"
+    return known.get(template, "other") if isinstance(template, str) else "other"
 
 
 class GatewayMetrics:
@@ -123,10 +126,11 @@ class PrometheusMiddleware:
     """Counts requests and time to response headers, labelled by route template (parameters
     never reach a label)."""
 
-    def __init__(self, app: ASGIApp, metrics: GatewayMetrics, known_paths: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics, labels: Mapping[str, str]) -> None:
+        """``labels``: route template -> label (gateway.front_doors.route_labels)."""
         self.app = app
         self._metrics = metrics
-        self._known = known_paths
+        self._known = labels
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -1,9 +1,11 @@
 """The gateway's Starlette app: its routes, the guard every endpoint runs behind, and the
 lifespan that holds the gRPC channels.
 
-Routes: ``POST /v1/chat/completions`` (JSON or SSE), ``POST /v1/route``, ``GET /v1/models``,
-``GET /v1/costs``, ``GET /v1/usage``, ``GET /v1/dashboard/summary`` and the operator controls
-under ``/v1/admin/`` (API key required when auth is on); ``GET /healthz``, ``GET /readyz``,
+Front doors, each also without ``/v1`` (gateway.front_doors): ``POST /v1/chat/completions``
+(JSON or SSE), ``POST /v1/route``, ``GET /v1/models``, ``GET /v1/models/{model}``. Reports
+and operator controls, ``/v1`` only: ``GET /v1/costs``, ``GET /v1/usage``, ``GET
+/v1/dashboard/summary`` and ``/v1/admin/...`` (API key required when auth is on); ``GET
+/healthz``, ``GET /readyz``,
 ``GET /openapi.json``, ``GET /metrics`` and the dashboard's page and static files (open: they
 hold no data).
 """
@@ -41,6 +43,7 @@ from gateway.errors import (
     PermissionDenied,
     from_rpc_error,
 )
+from gateway.front_doors import front_door, operator_route, route_labels
 from gateway.observability import GatewayMetrics, PrometheusMiddleware, TracingMiddleware
 from gateway.probes import Health
 from gateway.rate_limit import KeyLimits
@@ -204,26 +207,33 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     # Model and provider names may hold a '/' (openrouter/...), hence the path converter.
     model = "/v1/admin/models/{name:path}"
     routes: list[BaseRoute] = [
-        Route("/v1/chat/completions", protected(chat.chat_completions), methods=["POST"]),
-        Route("/v1/route", protected(chat.route), methods=["POST"]),
-        Route("/v1/models", protected(chat.models), methods=["GET"]),
-        Route("/v1/costs", protected(usage.costs), methods=["GET"]),
-        Route("/v1/usage", protected(usage.usage), methods=["GET"]),
-        Route("/v1/dashboard/summary", protected(summary.summary), methods=["GET"]),
+        # Front doors: each at /v1/... and at the same path without /v1 (gateway.front_doors).
+        *front_door("/v1/chat/completions", protected(chat.chat_completions), methods=["POST"]),
+        *front_door("/v1/route", protected(chat.route), methods=["POST"]),
+        *front_door("/v1/models", protected(chat.models), methods=["GET"]),
+        *front_door("/v1/models/{model:path}", protected(chat.model), methods=["GET"]),
+        # Reports and operator controls: /v1 only.
+        operator_route("/v1/costs", protected(usage.costs), methods=["GET"]),
+        operator_route("/v1/usage", protected(usage.usage), methods=["GET"]),
+        operator_route("/v1/dashboard/summary", protected(summary.summary), methods=["GET"]),
         # Admin routes change routing for every tenant: admin keys only.
-        Route("/v1/admin/models", admin_route(admin.list_models), methods=["GET"]),
-        Route(f"{model}/enabled", admin_route(admin.set_model_enabled), methods=["POST"]),
-        Route(f"{model}/reset-breaker", admin_route(admin.reset_breaker), methods=["POST"]),
-        Route("/v1/admin/providers", admin_route(admin.list_providers), methods=["GET"]),
-        Route("/v1/admin/audit", admin_route(admin.audit), methods=["GET"]),
-        Route(
+        operator_route("/v1/admin/models", admin_route(admin.list_models), methods=["GET"]),
+        operator_route(f"{model}/enabled", admin_route(admin.set_model_enabled), methods=["POST"]),
+        operator_route(
+            f"{model}/reset-breaker", admin_route(admin.reset_breaker), methods=["POST"]
+        ),
+        operator_route("/v1/admin/providers", admin_route(admin.list_providers), methods=["GET"]),
+        operator_route("/v1/admin/audit", admin_route(admin.audit), methods=["GET"]),
+        operator_route(
             "/v1/admin/providers/{name:path}/enabled",
             admin_route(admin.set_provider_enabled),
             methods=["POST"],
         ),
         # One route per path, so a 405's Allow header lists every method of the path.
-        Route("/v1/admin/categories", admin_route(admin.categories), methods=["GET", "POST"]),
-        Route(
+        operator_route(
+            "/v1/admin/categories", admin_route(admin.categories), methods=["GET", "POST"]
+        ),
+        operator_route(
             "/v1/admin/categories/{name}", admin_route(admin.category), methods=["PUT", "DELETE"]
         ),
         Route("/healthz", guarded(health.healthz), methods=["GET"]),
@@ -233,12 +243,13 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         Route("/dashboard", guarded(page.page), methods=["GET"]),
         Mount("/dashboard/static", app=static_files(), name="dashboard-static"),
     ]
-    # Metric and span labels: each route's template (parameters never become label values).
-    known = frozenset(r.path_format for r in routes if isinstance(r, Route | Mount))
-    middleware = [Middleware(PrometheusMiddleware, metrics=prometheus, known_paths=known)]
+    # Metric and span labels: each route's template (parameters never become label values);
+    # an alias counts under its /v1 route's.
+    labels = route_labels(routes)
+    middleware = [Middleware(PrometheusMiddleware, metrics=prometheus, labels=labels)]
     direct: dict[tuple[str, str], _Handler] = {}
     if tracing_enabled():
-        middleware.insert(0, Middleware(TracingMiddleware, known_paths=known))
+        middleware.insert(0, Middleware(TracingMiddleware, labels=labels))
     else:  # the whole stack, so that the span covers it; otherwise straight to the endpoint
         direct = {
             (method, r.path): r.endpoint
@@ -251,6 +262,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     app = GatewayApp(
         direct=direct,
         metrics=prometheus,
+        labels=labels,
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,

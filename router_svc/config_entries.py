@@ -100,6 +100,9 @@ class ModelConfig:
     # upstream model when it lists one (not on local providers), else unchecked: the
     # upstream's own context-length error decides (and the chain moves on).
     context_window: int = 0
+    # Most completion tokens the model produces in one answer (0 = unknown). Informational:
+    # GET /v1/models lists it; requests are not checked against it (the upstream decides).
+    max_output_tokens: int = 0
     # Relative answer quality in [0, 1], used by preference scoring.
     quality: float = 0.5
     # Supports tool calling.
@@ -108,6 +111,9 @@ class ModelConfig:
     vision: bool = False
     # Supports JSON output modes.
     json_mode: bool = False
+    # Returns its reasoning (reasoning_content; Anthropic thinking). Informational: GET
+    # /v1/models lists it as a capability; routing does not use it.
+    reasoning: bool = False
     # Disabled models are never tried.
     enabled: bool = True
     # Order among models with equal standing (lower first) when no chain says otherwise.
@@ -132,6 +138,10 @@ class ModelConfig:
         if self.context_window < 0:
             raise ConfigError(
                 f"context_window: must be 0 (unknown) or positive, got {self.context_window}"
+            )
+        if self.max_output_tokens < 0:
+            raise ConfigError(
+                f"max_output_tokens: must be 0 (unknown) or positive, got {self.max_output_tokens}"
             )
 
 

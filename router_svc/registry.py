@@ -18,6 +18,7 @@ from .providers.base import Provider
 __all__ = [
     "CostParts",
     "ModelEntry",
+    "PriceSources",
     "Prices",
     "Registry",
     "resolve_context_window",
@@ -49,6 +50,8 @@ class ModelEntry:
     context_window: int | None = None
     # Where ``context_window`` comes from: "config" or "genai-prices" ("" when unknown).
     context_window_source: str = ""
+    # Where each price comes from (resolve_prices).
+    price_sources: PriceSources = field(default_factory=lambda: PriceSources())
 
     @property
     def window_text(self) -> str:
@@ -193,6 +196,7 @@ class Registry:
                 cache_write_1h_price_per_million=prices.cache_write_1h,
                 context_window=window,
                 context_window_source=source,
+                price_sources=prices.sources,
             )
             self._entries[model.name] = entry
             for name in (model.name, *model.aliases):
@@ -221,6 +225,22 @@ def resolve_context_window(model: ModelConfig, provider: Provider) -> tuple[int 
 
 
 @dataclass(frozen=True, slots=True)
+class PriceSources:
+    """Where each of a model's prices comes from (``GET /v1/models`` lists them): ``config``
+    (its ``*_price_per_million``), ``genai-prices`` (the package's bundled table), ``local``
+    (a provider on the operator's own hardware: 0), ``input-price`` (a cache rate listed
+    nowhere: the input price, 2x for 1-hour writes), ``scaled`` (genai-prices' cache rate
+    scaled by a configured over the listed input price) or ``unknown`` (known nowhere: billed
+    at 0)."""
+
+    input: str = "unknown"
+    output: str = "unknown"
+    cache_read: str = "unknown"
+    cache_write: str = "unknown"
+    cache_write_1h: str = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
 class Prices:
     """A model's rates as billed, in USD per million tokens, and which are known nowhere."""
 
@@ -233,6 +253,8 @@ class Prices:
     # The rates ("input", "output") neither configured nor known to genai-prices, billed at 0:
     # the model is unpriced (the router warns at start).
     unknown: tuple[str, ...] = ()
+    # Where each rate comes from.
+    sources: PriceSources = PriceSources()
 
 
 def resolve_prices(model: ModelConfig, provider: Provider) -> Prices:
@@ -244,6 +266,7 @@ def resolve_prices(model: ModelConfig, provider: Provider) -> Prices:
     never a list rate beside a negotiated one), else the listed cache rate; the input price
     where none is listed (a 1-hour cache write: 2x the input price, Anthropic's pricing page,
     "Prompt caching": 1-hour writes 2x the base input price, 5-minute writes 1.25x)."""
+    listed_source = "local" if provider.local else "genai-prices"
     if provider.local:
         known: KnownPrices | None = KnownPrices(0.0, 0.0, 0.0, 0.0, 0.0)
     else:
@@ -257,25 +280,44 @@ def resolve_prices(model: ModelConfig, provider: Provider) -> Prices:
     )
     base = input_price or 0.0
 
-    def cache_rate(configured: float, listed_rate: float | None, times: float = 1.0) -> float:
+    def source(configured: float, price: float | None) -> str:
         if configured >= 0:
-            return configured
+            return "config"
+        return "unknown" if price is None else listed_source
+
+    def cache_rate(
+        configured: float, listed_rate: float | None, times: float = 1.0
+    ) -> tuple[float, str]:
+        if configured >= 0:
+            return configured, "config"
         if listed_rate is None:
-            return base * times
+            return base * times, "input-price"
         if model.input_price_per_million >= 0:
             # Configured input price: the listed cache discount applied to it.
-            return base * listed_rate / listed.input if listed.input else base
-        return listed_rate
+            if listed.input:
+                return base * listed_rate / listed.input, "scaled"
+            return base, "input-price"
+        return listed_rate, listed_source
 
+    cache_read = cache_rate(model.cache_read_price_per_million, listed.cache_read)
+    cache_write = cache_rate(model.cache_write_price_per_million, listed.cache_write)
+    cache_write_1h = cache_rate(
+        model.cache_write_1h_price_per_million, listed.cache_write_1h, times=2.0
+    )
     return Prices(
         input=base,
         output=output_price or 0.0,
-        cache_read=cache_rate(model.cache_read_price_per_million, listed.cache_read),
-        cache_write=cache_rate(model.cache_write_price_per_million, listed.cache_write),
-        cache_write_1h=cache_rate(
-            model.cache_write_1h_price_per_million, listed.cache_write_1h, times=2.0
-        ),
+        cache_read=cache_read[0],
+        cache_write=cache_write[0],
+        cache_write_1h=cache_write_1h[0],
         unknown=unknown,
+        sources=PriceSources(
+            input=source(model.input_price_per_million, input_price),
+            output=source(model.output_price_per_million, output_price),
+            cache_read=cache_read[1],
+            cache_write=cache_write[1],
+            cache_write_1h=cache_write_1h[1],
+        ),
     )
 
 

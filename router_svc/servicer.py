@@ -169,4 +169,6 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         request: router_service_pb2.ListModelsRequest,
         context: Context,
     ) -> router_service_pb2.ListModelsResponse:
-        return list_models_response(self._registry.entries())
+        return list_models_response(
+            self._registry.entries(), self._policy.categories, self._policy.default_chain
+        )

@@ -148,25 +148,6 @@ _EVENT = obj(
     },
 )
 
-_MODEL_LIST = obj(
-    ["object", "data"],
-    {
-        "object": {"const": "list"},
-        "data": {
-            "type": "array",
-            "items": obj(
-                ["id", "object", "created", "owned_by"],
-                {
-                    "id": STRING,
-                    "object": {"const": "model"},
-                    "created": INTEGER,
-                    "owned_by": STRING,
-                },
-            ),
-        },
-    },
-)
-
 _ROUTE = obj(
     ["category", "category_source", "estimated_prompt_tokens", "candidates", "skipped"],
     {
@@ -216,6 +197,5 @@ CHAT_SCHEMAS: Final[dict[str, Any]] = {
     "ChatCompletionChunk": _CHUNK,
     "ChatCompletionEvent": _EVENT,
     "Usage": _USAGE,
-    "ModelList": _MODEL_LIST,
     "RouteDecision": _ROUTE,
 }

@@ -16,8 +16,10 @@ from typing import Any, Final
 
 from gateway.admin import AUDIT_DEFAULT_LIMIT, AUDIT_LIMITS
 from gateway.context import TIMEOUT_PATTERN
+from gateway.front_doors import alias_of
 from gateway.openapi.admin import ADMIN_SCHEMAS, CATEGORY_NAME_PATTERN
 from gateway.openapi.chat_response import CHAT_SCHEMAS
+from gateway.openapi.models import MODEL_SCHEMAS
 from gateway.openapi.parts import obj, ref
 from gateway.openapi.reports import REPORT_SCHEMAS
 from gateway.usage_query import BUCKETS, DIMENSIONS, FILTERS, MAX_LIMIT
@@ -242,7 +244,8 @@ _CHAT_OK = {
     },
 }
 
-_PATHS: Final = {
+# Served at these paths and at the same without /v1 (gateway.front_doors); document() lists both.
+_FRONT_DOORS: Final = {
     "/v1/chat/completions": {
         "post": _with_response(
             _operation(
@@ -265,11 +268,32 @@ _PATHS: Final = {
     },
     "/v1/models": {
         "get": _read(
-            "List the models ('auto' first)",
+            "List 'auto', the categories and every model (enabled or not), with context "
+            "windows, capabilities and prices (OpenAI-compatible)",
             ref("ModelList"),
             "The models.",
         )
     },
+    "/v1/models/{model}": {
+        "get": _operation(
+            "One model or category of /v1/models, by id or alias (404 'model_not_found' otherwise)",
+            _json(ref("Model"), "The model."),
+            parameters=[
+                *_HEADER_PARAMS,
+                {
+                    "name": "model",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "minLength": 1},
+                    "description": "A model name or alias, a category or 'auto' (may contain '/').",
+                    "example": "sim-small",
+                },
+            ],
+        )
+    },
+}
+
+_PATHS: Final = {
     "/v1/costs": {
         "get": _operation(
             "Costs, tokens, latency, fallbacks and savings over a window (the caller's own key "
@@ -431,9 +455,11 @@ def document(*, auth_enabled: bool) -> dict[str, Any]:
             "description": "OpenAI-compatible chat completions with routing and failover, "
             "plus routing decisions, cost reports, health, operator controls and a dashboard.",
         },
-        "paths": copy.deepcopy(_PATHS),
+        "paths": _with_aliases(_FRONT_DOORS) | copy.deepcopy(_PATHS),
         "components": {
-            "schemas": copy.deepcopy({**CHAT_SCHEMAS, **REPORT_SCHEMAS, **ADMIN_SCHEMAS}),
+            "schemas": copy.deepcopy(
+                {**CHAT_SCHEMAS, **MODEL_SCHEMAS, **REPORT_SCHEMAS, **ADMIN_SCHEMAS}
+            ),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
@@ -447,3 +473,18 @@ def document(*, auth_enabled: bool) -> dict[str, Any]:
             for operation in path.values():
                 operation.pop("security", None)
     return doc
+
+
+def _with_aliases(paths: dict[str, Any]) -> dict[str, Any]:
+    """Each front door at its ``/v1`` path, then each at its alias (the same operation, its
+    summary saying so)."""
+    result = copy.deepcopy(paths)
+    for path, item in paths.items():
+        result[alias_of(path)] = {
+            method: {
+                **copy.deepcopy(operation),
+                "summary": f"{operation['summary']} (alias of {path}, for a base URL without /v1)",
+            }
+            for method, operation in item.items()
+        }
+    return result

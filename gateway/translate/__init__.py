@@ -11,8 +11,6 @@ from gateway.translate.chat_response import (
     ChunkStream,
     completion,
     completion_headers,
-    list_models_request,
-    models_list,
 )
 from gateway.translate.costs import (
     costs_json,
@@ -22,6 +20,7 @@ from gateway.translate.costs import (
     provider_health_request,
     query_costs_request,
 )
+from gateway.translate.models import list_models_request, model_json, models_list
 from gateway.translate.route import route_json
 
 __all__ = [
@@ -35,6 +34,7 @@ __all__ = [
     "fallback_events_json",
     "fallback_events_request",
     "list_models_request",
+    "model_json",
     "models_list",
     "parse_chat_request",
     "provider_health_json",

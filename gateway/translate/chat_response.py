@@ -1,4 +1,4 @@
-"""The router's answers (CompleteResponse, stream messages, model list) as OpenAI JSON."""
+"""The router's answers (CompleteResponse, stream messages) as OpenAI JSON."""
 
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ __all__ = [
     "ChunkStream",
     "completion",
     "completion_headers",
-    "list_models_request",
-    "models_list",
     "sse_bytes",
 ]
 
@@ -305,22 +303,6 @@ class ChunkStream:
 def sse_bytes(chunk: Mapping[str, Any]) -> bytes:
     """One SSE ``data:`` event carrying ``chunk`` as JSON."""
     return b"data: " + orjson.dumps(chunk) + b"\n\n"
-
-
-def list_models_request() -> router_service_pb2.ListModelsRequest:
-    """The request for RouterService.ListModels."""
-    return router_service_pb2.ListModelsRequest()
-
-
-def models_list(response: router_service_pb2.ListModelsResponse) -> dict[str, Any]:
-    """OpenAI's ``/v1/models`` list: the virtual ``auto`` model, then every enabled model."""
-    data: list[dict[str, Any]] = [_model_json(AUTO_MODEL, "llmrouter")]
-    data.extend(_model_json(m.name, m.provider) for m in response.models if m.enabled)
-    return {"object": "list", "data": data}
-
-
-def _model_json(name: str, owner: str) -> dict[str, Any]:
-    return {"id": name, "object": "model", "created": 0, "owned_by": owner}
 
 
 def _text(message: chat_pb2.Message) -> str:

@@ -76,6 +76,11 @@ class Policy:
         """Current categories, in order."""
         return list(self._categories.values())
 
+    @property
+    def default_chain(self) -> tuple[str, ...]:
+        """The chain of "auto" requests whose category has none of its own."""
+        return self._default_chain
+
     def set_categories(self, categories: Sequence[CategoryConfig]) -> None:
         """Replace the categories (runtime edits) and recompile the keyword rules."""
         self._categories = {c.name: c for c in categories}
@@ -84,18 +89,27 @@ class Policy:
     async def decide(self, request: ChatRequest) -> Decision:
         """Decide without calling any model (except a configured classifier model).
 
-        The chain is the named model, or the category's chain for "auto", followed by the
+        The chain is the named model, or the chain of a category named as the model (a model
+        of that name wins), or the category's chain for "auto", followed by the
         fallbacks: the request's (``fallback_models``) or else, for a named model, the ones
         configured on it. A model already in the chain is not added again. Raises
         ModelNotFound for an unknown ``model``, InvalidRequest for an unknown fallback.
         """
         named: ModelEntry | None = None
+        as_category: CategoryConfig | None = None
         if request.model and request.model != AUTO:
             named = self.registry.get(request.model)
-            if named is None:
+            # A category named as the model (GET /v1/models lists them): its chain, as for
+            # "auto" with the category pinned. A model of the same name wins.
+            as_category = None if named is not None else self._categories.get(request.model)
+            if named is None and as_category is None:
                 raise ModelNotFound(f"model {request.model!r} does not exist", field="chat.model")
+        if named is not None:
             found = Classification(request.category or "explicit", "explicit_model")
             chain: tuple[str, ...] = (named.name,)
+        elif as_category is not None:
+            found = Classification(as_category.name, "model")
+            chain = as_category.chain
         else:
             if request.category:
                 found = Classification(request.category, "pinned")

@@ -22,7 +22,6 @@ from ..chat import (
 )
 from ..errors import InvalidRequest
 from ..pbtime import duration_fields, timestamp_fields
-from ..registry import ModelEntry
 from ..routing.failover import Attempt, Served
 from ..routing.policy import Decision
 from .chat_checks import (
@@ -40,7 +39,6 @@ __all__ = [
     "complete_response",
     "decision_to_proto",
     "finish_reason",
-    "list_models_response",
     "usage_to_proto",
 ]
 
@@ -270,29 +268,4 @@ def complete_response(served: Served) -> router_service_pb2.CompleteResponse:
         fallback=served.fallback,
         trace_id=served.trace_id,
         cache=CACHE_STATUS[served.cache],
-    )
-
-
-def list_models_response(entries: list[ModelEntry]) -> router_service_pb2.ListModelsResponse:
-    """The registry's models as a ListModelsResponse."""
-    return router_service_pb2.ListModelsResponse(
-        models=[
-            router_service_pb2.ModelInfo(
-                name=e.name,
-                provider=e.provider.name,
-                upstream_model=e.upstream_model,
-                capabilities=router_service_pb2.Capabilities(
-                    tools=e.config.tools, vision=e.config.vision, json_mode=e.config.json_mode
-                ),
-                context_window=e.context_window or 0,
-                input_price_per_million=e.input_price_per_million,
-                output_price_per_million=e.output_price_per_million,
-                quality=e.config.quality,
-                enabled=e.enabled,
-                priority=e.config.priority,
-                local=e.provider.local,
-                aliases=list(e.config.aliases),
-            )
-            for e in entries
-        ]
     )

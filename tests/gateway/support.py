@@ -212,6 +212,11 @@ def models() -> list[router_service_pb2.ModelInfo]:
     ]
 
 
+def categories() -> list[router_service_pb2.CategoryInfo]:
+    """One category over both enabled models."""
+    return [router_service_pb2.CategoryInfo(name="code", chain=["gpt-4o-mini", "sim-small"])]
+
+
 def route_response() -> router_service_pb2.RouteResponse:
     """A decision: two candidates, one model skipped for its context window."""
     return router_service_pb2.RouteResponse(
@@ -275,6 +280,8 @@ class FakeRouter(router_service_pb2_grpc.RouterServiceServicer):
         self.complete_response = text_response()
         self.stream_messages = text_stream()
         self.models = models()
+        self.categories = categories()
+        self.default_chain = ["sim-small", "gpt-4o-mini"]
         self.route_response = route_response()
         # Fail calls with this (streams: after ``fail_after`` messages were sent).
         self.failure: Failure | None = None
@@ -344,7 +351,9 @@ class FakeRouter(router_service_pb2_grpc.RouterServiceServicer):
         self.time_remaining.append(context.time_remaining())
         if self.failure is not None:
             await self._abort(context, self.failure)
-        return router_service_pb2.ListModelsResponse(models=self.models)
+        return router_service_pb2.ListModelsResponse(
+            models=self.models, categories=self.categories, default_chain=self.default_chain
+        )
 
     def _record(self, chat: chat_pb2.ChatRequest, context: Context) -> None:
         self.requests.append(chat)

@@ -20,6 +20,10 @@ PROTECTED = [
     ("POST", CHAT),
     ("POST", "/v1/route"),
     ("GET", "/v1/models"),
+    ("GET", "/v1/models/sim-small"),
+    # Front doors without /v1 (gateway.front_doors).
+    ("POST", "/chat/completions"),
+    ("GET", "/models"),
     ("GET", "/v1/costs"),
     ("GET", "/v1/usage"),
 ]
@@ -112,6 +116,23 @@ async def test_health_and_openapi_stay_open(client: httpx.AsyncClient, path: str
     response = await client.get(path, headers={"authorization": ""})
 
     assert response.status_code == 200
+
+
+async def test_a_key_without_admin_lists_and_retrieves_models(
+    start_gateway: StartGateway,
+) -> None:
+    carol = ApiKeyConfig(id="carol", sha256=hash_key("sk-carol"))
+    assert not carol.admin
+    gateway = await start_gateway(api_keys=(carol,))
+    async with httpx.AsyncClient(base_url=gateway.url, headers={"x-api-key": "sk-carol"}) as http:
+        listed = await http.get("/v1/models")
+        one = await http.get("/models/sim-small")
+        admin = await http.get("/v1/admin/models")
+
+    assert listed.status_code == 200
+    assert "sim-small" in [m["id"] for m in listed.json()["data"]]
+    assert (one.status_code, one.json()["id"]) == (200, "sim-small")
+    assert admin.status_code == 403
 
 
 async def test_key_removed_from_config_is_rejected_after_restart(

@@ -487,20 +487,6 @@ def test_the_default_body_limit_fits_long_context_prompts() -> None:
 # --- other routes ------------------------------------------------------------------------------
 
 
-async def test_models_lists_auto_and_enabled_models(client: httpx.AsyncClient) -> None:
-    response = await client.get("/v1/models")
-
-    assert response.status_code == 200
-    assert response.json() == {
-        "object": "list",
-        "data": [
-            {"id": "auto", "object": "model", "created": 0, "owned_by": "llmrouter"},
-            {"id": "sim-small", "object": "model", "created": 0, "owned_by": "simulated"},
-            {"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "openai"},
-        ],
-    }
-
-
 async def test_healthz(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
 

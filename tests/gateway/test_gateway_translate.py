@@ -14,7 +14,6 @@ from gateway.translate import (
     ChunkStream,
     completion,
     completion_headers,
-    models_list,
     parse_chat_request,
 )
 from gateway.translate.chat_fields import CHAT_FIELDS
@@ -22,7 +21,6 @@ from llmrouter.v1 import chat_pb2, router_service_pb2
 
 from .support import (
     delta,
-    models,
     start_message,
     summary,
     text_response,
@@ -564,16 +562,6 @@ def test_stream_created_from_start() -> None:
     chunks = feed_all(stream, [start, delta("x")])
 
     assert chunks[0]["created"] == 42
-
-
-# --- response: models --------------------------------------------------------------------------
-
-
-def test_models_list_puts_auto_first_and_skips_disabled() -> None:
-    result = models_list(router_service_pb2.ListModelsResponse(models=models()))
-
-    assert [m["id"] for m in result["data"]] == ["auto", "sim-small", "gpt-4o-mini"]
-    assert result["data"][2]["owned_by"] == "openai"
 
 
 def test_openai_options_reach_the_chat_request() -> None:

@@ -26,6 +26,16 @@ class CacheStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CACHE_STATUS_UNSPECIFIED: _ClassVar[CacheStatus]
     CACHE_STATUS_HIT: _ClassVar[CacheStatus]
     CACHE_STATUS_MISS: _ClassVar[CacheStatus]
+
+class PriceSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRICE_SOURCE_UNSPECIFIED: _ClassVar[PriceSource]
+    PRICE_SOURCE_CONFIG: _ClassVar[PriceSource]
+    PRICE_SOURCE_GENAI_PRICES: _ClassVar[PriceSource]
+    PRICE_SOURCE_LOCAL: _ClassVar[PriceSource]
+    PRICE_SOURCE_INPUT_PRICE: _ClassVar[PriceSource]
+    PRICE_SOURCE_SCALED: _ClassVar[PriceSource]
+    PRICE_SOURCE_UNKNOWN: _ClassVar[PriceSource]
 SKIP_REASON_UNSPECIFIED: SkipReason
 SKIP_REASON_DISABLED: SkipReason
 SKIP_REASON_BREAKER_OPEN: SkipReason
@@ -36,6 +46,13 @@ SKIP_REASON_RATE_LIMIT: SkipReason
 CACHE_STATUS_UNSPECIFIED: CacheStatus
 CACHE_STATUS_HIT: CacheStatus
 CACHE_STATUS_MISS: CacheStatus
+PRICE_SOURCE_UNSPECIFIED: PriceSource
+PRICE_SOURCE_CONFIG: PriceSource
+PRICE_SOURCE_GENAI_PRICES: PriceSource
+PRICE_SOURCE_LOCAL: PriceSource
+PRICE_SOURCE_INPUT_PRICE: PriceSource
+PRICE_SOURCE_SCALED: PriceSource
+PRICE_SOURCE_UNKNOWN: PriceSource
 
 class RouteRequest(_message.Message):
     __slots__ = ("chat",)
@@ -226,17 +243,21 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Capabilities(_message.Message):
-    __slots__ = ("tools", "vision", "json_mode")
+    __slots__ = ("tools", "vision", "json_mode", "streaming", "reasoning")
     TOOLS_FIELD_NUMBER: _ClassVar[int]
     VISION_FIELD_NUMBER: _ClassVar[int]
     JSON_MODE_FIELD_NUMBER: _ClassVar[int]
+    STREAMING_FIELD_NUMBER: _ClassVar[int]
+    REASONING_FIELD_NUMBER: _ClassVar[int]
     tools: bool
     vision: bool
     json_mode: bool
-    def __init__(self, tools: _Optional[bool] = ..., vision: _Optional[bool] = ..., json_mode: _Optional[bool] = ...) -> None: ...
+    streaming: bool
+    reasoning: bool
+    def __init__(self, tools: _Optional[bool] = ..., vision: _Optional[bool] = ..., json_mode: _Optional[bool] = ..., streaming: _Optional[bool] = ..., reasoning: _Optional[bool] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "provider", "upstream_model", "capabilities", "context_window", "input_price_per_million", "output_price_per_million", "quality", "enabled", "priority", "local", "aliases")
+    __slots__ = ("name", "provider", "upstream_model", "capabilities", "context_window", "input_price_per_million", "output_price_per_million", "quality", "enabled", "priority", "local", "aliases", "cache_read_price_per_million", "cache_write_price_per_million", "cache_write_1h_price_per_million", "input_price_source", "output_price_source", "cache_read_price_source", "cache_write_price_source", "cache_write_1h_price_source", "max_output_tokens", "context_window_source")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -249,6 +270,16 @@ class ModelInfo(_message.Message):
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     LOCAL_FIELD_NUMBER: _ClassVar[int]
     ALIASES_FIELD_NUMBER: _ClassVar[int]
+    CACHE_READ_PRICE_PER_MILLION_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_PRICE_PER_MILLION_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_1H_PRICE_PER_MILLION_FIELD_NUMBER: _ClassVar[int]
+    INPUT_PRICE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_PRICE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_READ_PRICE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_PRICE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_WRITE_1H_PRICE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_WINDOW_SOURCE_FIELD_NUMBER: _ClassVar[int]
     name: str
     provider: str
     upstream_model: str
@@ -261,10 +292,32 @@ class ModelInfo(_message.Message):
     priority: int
     local: bool
     aliases: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_model: _Optional[str] = ..., capabilities: _Optional[_Union[Capabilities, _Mapping]] = ..., context_window: _Optional[int] = ..., input_price_per_million: _Optional[float] = ..., output_price_per_million: _Optional[float] = ..., quality: _Optional[float] = ..., enabled: _Optional[bool] = ..., priority: _Optional[int] = ..., local: _Optional[bool] = ..., aliases: _Optional[_Iterable[str]] = ...) -> None: ...
+    cache_read_price_per_million: float
+    cache_write_price_per_million: float
+    cache_write_1h_price_per_million: float
+    input_price_source: PriceSource
+    output_price_source: PriceSource
+    cache_read_price_source: PriceSource
+    cache_write_price_source: PriceSource
+    cache_write_1h_price_source: PriceSource
+    max_output_tokens: int
+    context_window_source: str
+    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_model: _Optional[str] = ..., capabilities: _Optional[_Union[Capabilities, _Mapping]] = ..., context_window: _Optional[int] = ..., input_price_per_million: _Optional[float] = ..., output_price_per_million: _Optional[float] = ..., quality: _Optional[float] = ..., enabled: _Optional[bool] = ..., priority: _Optional[int] = ..., local: _Optional[bool] = ..., aliases: _Optional[_Iterable[str]] = ..., cache_read_price_per_million: _Optional[float] = ..., cache_write_price_per_million: _Optional[float] = ..., cache_write_1h_price_per_million: _Optional[float] = ..., input_price_source: _Optional[_Union[PriceSource, str]] = ..., output_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_read_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_write_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_write_1h_price_source: _Optional[_Union[PriceSource, str]] = ..., max_output_tokens: _Optional[int] = ..., context_window_source: _Optional[str] = ...) -> None: ...
+
+class CategoryInfo(_message.Message):
+    __slots__ = ("name", "chain")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CHAIN_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    chain: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
-    __slots__ = ("models",)
+    __slots__ = ("models", "categories", "default_chain")
     MODELS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_CHAIN_FIELD_NUMBER: _ClassVar[int]
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
-    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ...) -> None: ...
+    categories: _containers.RepeatedCompositeFieldContainer[CategoryInfo]
+    default_chain: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., categories: _Optional[_Iterable[_Union[CategoryInfo, _Mapping]]] = ..., default_chain: _Optional[_Iterable[str]] = ...) -> None: ...
