@@ -9,7 +9,8 @@ from typing import Any
 import grpc
 import pytest
 
-from llmrouter.v1 import chat_pb2, router_service_pb2
+from llmrouter.v1 import chat_pb2, router_admin_service_pb2_grpc, router_service_pb2
+from llmrouter.v1 import router_admin_service_pb2 as admin_pb
 from router_svc.alerts import SIGNATURE_HEADER, AlertsConfig, WebhookConfig, verify
 from router_svc.config import RetryConfig
 from tests.fakes import Behavior, FakeUpstream
@@ -95,3 +96,36 @@ async def test_a_failing_upstream_fires_the_keys_error_rate_alert_once(
             "llmrouter_alerts_fired_total", {"kind": "error_rate"}
         )
         assert fired == 1.0
+
+
+async def test_list_alerts_pages_newest_first(make_router: Any, upstream: FakeUpstream) -> None:
+    running, _ = await make_router((model("a"),), ("a",), alerts=AlertsConfig(min_requests=2))
+    assert running.alerts is not None
+    for key in ("k1", "k2", "k3"):
+        for _ in range(2):
+            running.alerts.request_finished(key, False, 0.5)
+    await running.alerts.drain()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        admin = router_admin_service_pb2_grpc.RouterAdminServiceStub(channel)
+        first = await admin.ListAlerts(admin_pb.ListAlertsRequest(page_size=2))
+        assert [a.subject for a in first.alerts] == ["k3", "k2"]
+        newest = first.alerts[0]
+        assert (newest.kind, newest.scope, newest.threshold, newest.value) == (
+            "error_rate",
+            "key",
+            0.5,
+            1.0,
+        )
+        assert newest.delivery_status == admin_pb.ALERT_DELIVERY_STATUS_NO_WEBHOOK
+        assert newest.alert_id.startswith("alert_")
+        assert newest.payload["id"] == newest.alert_id
+        assert "2 of the last 2 requests of key k3 failed" in newest.message
+        rest = await admin.ListAlerts(
+            admin_pb.ListAlertsRequest(page_size=2, page_token=first.next_page_token)
+        )
+        assert [a.subject for a in rest.alerts] == ["k1"]
+        assert rest.next_page_token == ""
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await admin.ListAlerts(admin_pb.ListAlertsRequest(page_token="nope"))
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "page_token" in (bad.value.details() or "")
