@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ from router_svc.alerts import (
     BudgetUsage,
     Delivery,
     WebhookConfig,
+    signature_header,
     verify,
 )
 from router_svc.config import load_config
@@ -354,3 +356,19 @@ def test_secrets_come_from_the_environment_only() -> None:
         environ={"LLMROUTER_ROUTER_ALERTS_BUDGET_THRESHOLDS": "75,90"}, document={}
     )
     assert loaded.alerts.budget_thresholds == (75.0, 90.0)
+
+
+def test_the_readme_verification_snippet_accepts_our_signatures_only() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Alerts") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    namespace: dict[str, Any] = {}
+    exec(code.group(1), namespace)  # the operator's copy, as printed
+    body = b'{"kind":"error_rate"}'
+    header = signature_header(SECRET.encode(), int(time.time()), body)
+    assert namespace["verify"](SECRET.encode(), header, body)
+    assert not namespace["verify"](b"wrong", header, body)
+    assert not namespace["verify"](SECRET.encode(), header, body + b" ")
+    stale = signature_header(SECRET.encode(), int(time.time()) - 3600, body)
+    assert not namespace["verify"](SECRET.encode(), stale, body)
