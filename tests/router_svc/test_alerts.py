@@ -31,6 +31,7 @@ from router_svc.alerts import (
 )
 from router_svc.config import load_config
 from tests.fakes.webhook import WebhookReceiver, running_receiver
+from tests.pg import fresh_pg_database
 from tests.test_shared_state import REDIS_URL, _redis_up
 
 SECRET = "whsec-test-0123456789"
@@ -66,11 +67,18 @@ def make_alerter(
     return alerter
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[AdminStore]:
-    opened = await AdminStore.open(f"sqlite:///{tmp_path}/admin.sqlite3")
-    yield opened
-    await opened.close()
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AdminStore]:
+    """The admin store alerts are kept in: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        opened = await AdminStore.open(f"sqlite:///{tmp_path}/admin.sqlite3")
+        yield opened
+        await opened.close()
+        return
+    async with fresh_pg_database("llmrouter_alerts") as url:
+        opened = await AdminStore.open(url)
+        yield opened
+        await opened.close()
 
 
 def usage(spent: float, *, budget: str = "b-daily", start: datetime = PERIOD) -> BudgetUsage:
