@@ -21,6 +21,7 @@ __all__ = [
     "LATENCY",
     "Alert",
     "BudgetUsage",
+    "Identity",
     "payload",
 ]
 
@@ -33,6 +34,8 @@ ERROR_RATE = "error_rate"
 #: A key's p95 latency over the window exceeded the configured seconds (threshold: seconds).
 LATENCY = "latency"
 KINDS = (BUDGET_THRESHOLD, BUDGET_SOFT_LIMIT, ERROR_RATE, LATENCY)
+#: (kind, scope, subject, budget id, threshold, period start as ISO 8601 or "").
+Identity = tuple[str, str, str, str, float, str]
 #: Version of the payload's shape; a change that is not an added field moves it.
 PAYLOAD_VERSION = 1
 
@@ -79,13 +82,17 @@ class Alert:
     budget_id: str = ""
 
     @property
-    def dedupe_key(self) -> str:
-        """The shared-store key claimed by the replica that fires it (a digest: subjects are
-        free text)."""
+    def identity(self) -> Identity:
+        """What makes two alerts the same alert: (kind, scope, subject, budget, threshold,
+        period start or "")."""
         period = self.period_start.isoformat() if self.period_start else ""
-        parts = json.dumps(
-            [self.kind, self.scope, self.subject, self.budget_id, self.threshold, period]
-        )
+        return (self.kind, self.scope, self.subject, self.budget_id, self.threshold, period)
+
+    @property
+    def dedupe_key(self) -> str:
+        """The shared-store key claimed by the replica that fires it (a digest of
+        :attr:`identity`: subjects are free text)."""
+        parts = json.dumps(self.identity)
         return "alerts:fired:" + hashlib.sha256(parts.encode()).hexdigest()[:32]
 
 

@@ -34,6 +34,7 @@ from .alert import (
     LATENCY,
     Alert,
     BudgetUsage,
+    Identity,
     payload,
 )
 from .config import AlertsConfig
@@ -80,8 +81,8 @@ class Alerter:
         self._wall = wall_clock
         self._windows = KeyWindows(config.window_s, config.latency_p95_s)
         self._queue: asyncio.Queue[Alert] = asyncio.Queue(config.queue_size)
-        # dedupe key -> monotonic expiry: alerts this replica queued.
-        self._queued: OrderedDict[str, float] = OrderedDict()
+        # Alert identity -> monotonic expiry: alerts this replica queued.
+        self._queued: OrderedDict[Identity, float] = OrderedDict()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(_CONCURRENT)
@@ -173,7 +174,11 @@ class Alerter:
         stats = self._windows.add(api_key_id, ok, latency_s, self._clock())
         if stats.requests < config.min_requests:
             return
-        if config.error_rate > 0 and stats.error_rate >= config.error_rate:
+        if (
+            config.error_rate > 0
+            and stats.error_rate >= config.error_rate
+            and self._due((ERROR_RATE, "key", api_key_id, "", config.error_rate, ""))
+        ):
             self._fire(
                 Alert(
                     ERROR_RATE,
@@ -189,8 +194,12 @@ class Alerter:
                     self._window(stats),
                 )
             )
-        if config.latency_p95_s > 0 and stats.p95_exceeded:
-            p95 = self._windows.p95(api_key_id) if self._remembers(api_key_id) else 0.0
+        if (
+            config.latency_p95_s > 0
+            and stats.p95_exceeded
+            and self._due((LATENCY, "key", api_key_id, "", config.latency_p95_s, ""))
+        ):
+            p95 = self._windows.p95(api_key_id)  # sorts: only for an alert about to fire
             self._fire(
                 Alert(
                     LATENCY,
@@ -217,14 +226,13 @@ class Alerter:
             }
         }
 
-    def _remembers(self, api_key_id: str) -> bool:
-        # The p95 sort runs only for an alert not already queued within its cooldown.
-        key = Alert(LATENCY, "key", api_key_id, self._config.latency_p95_s, 0, None, 0, "")
-        return self._queued.get(key.dedupe_key, 0.0) <= self._clock()
+    def _due(self, identity: Identity) -> bool:
+        """Whether the alert ``identity`` may be queued now (not queued within its TTL)."""
+        return self._queued.get(identity, 0.0) <= self._clock()
 
     def _fire(self, alert: Alert) -> None:
         """Queue ``alert`` unless this replica queued it within its TTL."""
-        key, now = alert.dedupe_key, self._clock()
+        key, now = alert.identity, self._clock()
         if self._queued.get(key, 0.0) > now:
             return
         try:

@@ -104,7 +104,7 @@ async def test_list_alerts_pages_newest_first(make_router: Any, upstream: FakeUp
     for key in ("k1", "k2", "k3"):
         for _ in range(2):
             running.alerts.request_finished(key, False, 0.5)
-    await running.alerts.drain()
+        await running.alerts.drain()  # one after another: alerts are delivered concurrently
     async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
         admin = router_admin_service_pb2_grpc.RouterAdminServiceStub(channel)
         first = await admin.ListAlerts(admin_pb.ListAlertsRequest(page_size=2))
