@@ -110,6 +110,15 @@ class AdminEndpoints:
         )
         return JSONResponse(translate.audit_json(response))
 
+    async def alerts(self, request: Request, ctx: RequestContext) -> Response:
+        """``GET /v1/admin/alerts?limit=50&before=<id>``: alerts fired, newest first."""
+        limit, before = _audit_query(request)
+        admin = self._upstreams().admin
+        response = await self._call(
+            request, admin.ListAlerts, translate.list_alerts_request(limit, before), ctx
+        )
+        return JSONResponse(translate.alerts_json(response))
+
     async def reset_breaker(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/admin/models/{name}/reset-breaker``: close the breaker, forget failures."""
         message = translate.reset_breaker_request(request.path_params["name"])
@@ -162,7 +171,8 @@ class AdminEndpoints:
 
 
 def _audit_query(request: Request) -> tuple[int, int | None]:
-    """``limit`` (1-500, default 50) and ``before`` (an event id) from the query."""
+    """``limit`` (1-500, default 50) and ``before`` (an event's or alert's id) from the
+    query (the audit log's and the alerts' paging)."""
     values: dict[str, int] = {}
     for name, value in request.query_params.multi_items():
         if name not in AUDIT_LIMITS:

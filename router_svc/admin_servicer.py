@@ -12,10 +12,11 @@ from llmrouter.v1 import router_admin_service_pb2 as pb
 from llmrouter.v1 import router_admin_service_pb2_grpc
 
 from .admin import Admin
-from .admin_store import MAX_AUDIT_PAGE, Actor, AdminStoreError
+from .admin_store import MAX_ALERT_PAGE, MAX_AUDIT_PAGE, Actor, AdminStoreError
 from .errors import AdminStoreUnavailable, InvalidRequest, ReportedAsStatus
 from .registry import ModelEntry
 from .translate.admin import (
+    alert_to_proto,
     audit_event_to_proto,
     category_fields,
     category_to_proto,
@@ -155,16 +156,7 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
     ) -> pb.ListAuditEventsResponse:
         """Newest first; INVALID_ARGUMENT names ``page_size`` or ``page_token``."""
         async with ReportedAsStatus(context):
-            if request.page_size < 0:
-                raise InvalidRequest("page_size must not be negative", field="page_size")
-            before: int | None = None
-            if request.page_token:
-                if not request.page_token.isdigit():
-                    raise InvalidRequest(
-                        "page_token: not a token this service issued", field="page_token"
-                    )
-                before = int(request.page_token)
-            size = request.page_size or _DEFAULT_PAGE
+            size, before = _page(request.page_size, request.page_token)
             try:
                 events = await self._admin.store.audit_events(size, before)
             except AdminStoreError as exc:
@@ -175,3 +167,34 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
             events=[audit_event_to_proto(e) for e in events],
             next_page_token=str(events[-1].id) if more else "",
         )
+
+    async def ListAlerts(
+        self, request: pb.ListAlertsRequest, context: Context
+    ) -> pb.ListAlertsResponse:
+        """Alerts fired, newest first; INVALID_ARGUMENT names ``page_size`` or ``page_token``."""
+        async with ReportedAsStatus(context):
+            size, before = _page(request.page_size, request.page_token)
+            try:
+                alerts = await self._admin.store.alerts.page(size, before)
+            except AdminStoreError as exc:
+                raise AdminStoreUnavailable(str(exc)) from exc
+        more = bool(alerts) and len(alerts) == min(size, MAX_ALERT_PAGE) and alerts[-1].id > 1
+        return pb.ListAlertsResponse(
+            alerts=[alert_to_proto(a) for a in alerts],
+            next_page_token=str(alerts[-1].id) if more else "",
+        )
+
+
+def _page(page_size: int, page_token: str) -> tuple[int, int | None]:
+    """A page's size (default 100) and the row id it starts before (None: the newest).
+
+    Raises InvalidRequest naming ``page_size`` or ``page_token``.
+    """
+    if page_size < 0:
+        raise InvalidRequest("page_size must not be negative", field="page_size")
+    before: int | None = None
+    if page_token:
+        if not page_token.isdigit():
+            raise InvalidRequest("page_token: not a token this service issued", field="page_token")
+        before = int(page_token)
+    return page_size or _DEFAULT_PAGE, before

@@ -25,6 +25,7 @@ from llmrouter.sizes import (
     router_receive_limit,
 )
 
+from .alerts.config import AlertsConfig
 from .cache.config import CacheConfig
 from .config_entries import PROVIDER_KINDS, CategoryConfig, ModelConfig, ProviderConfig
 from .known_providers import ENV_PROVIDERS
@@ -217,6 +218,9 @@ class RouterConfig:
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     # The response cache ([router.cache]; README, "Response cache").
     cache: CacheConfig = field(default_factory=CacheConfig)
+    # Budget, error-rate and latency alerts and their webhooks ([router.alerts]; README,
+    # "Alerts").
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     # The shared store, from the top-level [state] section (not [router.state]): where the
     # response cache keeps answers and breakers are shared when its backend is redis.
     state: StateConfig = field(default_factory=StateConfig)

@@ -30,6 +30,7 @@ from .admin import Admin
 from .admin_servicer import ADMIN_SERVICE_NAME, AdminServicer, anonymous_identity
 from .admin_store import AdminStore, AdminStoreError
 from .admin_sync import AdminSync
+from .alerts import Alerter, Delivery
 from .cache.serving import CachingEngine
 from .cache.store import AnswerStore, LruAnswers, SharedAnswers
 from .config import SCOPES, RouterConfig, load_config
@@ -75,6 +76,8 @@ class RunningRouter:
     shared_health: SharedHealth | None = None
     # The models' and providers' rpm / tpm quotas (None when none has one).
     quotas: ModelQuotas | None = None
+    # Budget, error-rate and latency alerts (None: router.alerts.enabled is false).
+    alerts: Alerter | None = None
 
     @property
     def prometheus_port(self) -> int:
@@ -95,6 +98,8 @@ class RunningRouter:
         for provider in self.providers:
             await provider.aclose()
         await self.outbox.close()
+        if self.alerts is not None:
+            await self.alerts.stop()
         if self.shared_health is not None:
             await self.shared_health.stop()
         if self.quotas is not None:
@@ -126,6 +131,7 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
     )
     require_credentials("router", config.host, tokens=authorizer is not None, tls=config.tls)
     credentials = server_credentials(config.tls, "router")
+    webhooks = config.alerts.receivers()  # an unset secret variable fails here
     # Before anything is opened too: a Redis password variable that is not set fails here.
     quotas = None
     if any(m.rpm or m.tpm for m in config.models) or any(p.rpm or p.tpm for p in config.providers):
@@ -202,15 +208,6 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         durable=outbox.durable if config.record_usage else no_wait,
         lookups=metrics.cache_lookup,
     )
-    servicer = RouterServicer(
-        registry,
-        policy,
-        cache,
-        config.default_deadline_s,
-        max_response_bytes=config.max_response_bytes,
-        public_errors=public_errors,
-        quotas=quotas,
-    )
     try:
         store = await AdminStore.open(config.admin_url)
     except AdminStoreError as exc:
@@ -230,6 +227,25 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         await _close_all(providers.values(), outbox, state, store)
         raise StartupError(f"admin store: {exc}") from None
     admin_sync = AdminSync(admin, state, config.admin_resync_interval_s)
+    alerter = None
+    if config.alerts.enabled:
+        alerter = Alerter(
+            config.alerts,
+            state,
+            store.alerts,
+            Delivery(webhooks, config.alerts),
+            registry=metrics.registry,
+        )
+    servicer = RouterServicer(
+        registry,
+        policy,
+        cache,
+        config.default_deadline_s,
+        max_response_bytes=config.max_response_bytes,
+        public_errors=public_errors,
+        quotas=quotas,
+        finished=alerter.request_finished if alerter is not None else None,
+    )
     identify = authorizer.identify if authorizer is not None else anonymous_identity
     admin_servicer = AdminServicer(admin, config.classification_mode, identify)
 
@@ -267,6 +283,8 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         raise
     await outbox.start()
     admin_sync.start()
+    if alerter is not None:
+        alerter.start()
     shared_health = None
     if state.backend == "redis":
         # One process alone needs nothing shared: embedded keeps breakers exactly as before.
@@ -288,6 +306,7 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         admin_sync,
         shared_health,
         quotas,
+        alerter,
     )
 
 

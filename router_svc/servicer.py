@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from functools import partial
 from typing import Any
@@ -19,7 +20,7 @@ from llmrouter.v1 import router_service_pb2, router_service_pb2_grpc
 from .cache.serving import CachingEngine
 from .chat import ChatRequest
 from .coalesce import BEHIND_S, batches
-from .errors import InvalidRequest, ReportedAsStatus, ResponseTooLarge, to_rpc_status
+from .errors import InvalidRequest, ReportedAsStatus, ResponseTooLarge, RouterError, to_rpc_status
 from .public_errors import PublicErrors
 from .quotas import ModelQuotas, reserved_tokens
 from .registry import Registry
@@ -38,6 +39,11 @@ __all__ = ["SERVICE_NAME", "RouterServicer"]
 SERVICE_NAME = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"].full_name
 log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]
+#: Told of each Complete / StreamComplete that ended: (api_key_id, ok, latency_s). Called on
+#: the request path: must not block (router_svc.alerts.Alerter.request_finished queues).
+Finished = Callable[[str, bool, float], None]
+# Ends that are the caller's doing, not a failure of the key's traffic: not reported.
+_CALLER_FAULTS = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND})
 
 
 class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
@@ -53,10 +59,12 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         public_errors: PublicErrors | None = None,
         quotas: ModelQuotas | None = None,
+        finished: Finished | None = None,
     ) -> None:
         """``quotas``: the models' rpm / tpm quotas; ``Route`` lists a model whose quota is
-        used up as skipped."""
+        used up as skipped. ``finished``: told how each answer ended (:data:`Finished`)."""
         self._quotas = quotas
+        self._finished = finished
         self._registry = registry
         # Error messages as callers read them (None: as they are); see router_svc.public_errors.
         self._public = public_errors
@@ -86,6 +94,17 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         )
         await abort(context, to_rpc_status(error))
 
+    def _report(self, api_key_id: str, started: float, error: BaseException | None) -> None:
+        """Tell ``finished`` how a request ended: answered, or failed for a reason other than
+        the caller's own (an invalid request, an unknown model) or the caller leaving."""
+        if self._finished is None:
+            return
+        if isinstance(error, RouterError) and error.code in _CALLER_FAULTS:
+            return
+        if isinstance(error, asyncio.CancelledError | GeneratorExit):
+            return
+        self._finished(api_key_id, error is None, time.monotonic() - started)
+
     def _fits(self, message: Any) -> bool:
         return bool(message.ByteSize() <= self._max_response_bytes)
 
@@ -111,6 +130,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         request: router_service_pb2.CompleteRequest,
         context: Context,
     ) -> router_service_pb2.CompleteResponse:
+        started = time.monotonic()
         async with ReportedAsStatus(context, self._public):
             chat = chat_from_proto(request.chat)
             if chat.prefill:
@@ -121,9 +141,14 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             # Response headers go out the moment an upstream answer is accepted, before its
             # usage is recorded: they commit the call (gRFC A6), so a client's retry policy
             # never sends an answer that may be billed here to another replica.
-            served = await self._engine.complete(
-                chat, self._deadline(context), partial(context.send_initial_metadata, ())
-            )
+            try:
+                served = await self._engine.complete(
+                    chat, self._deadline(context), partial(context.send_initial_metadata, ())
+                )
+            except BaseException as exc:
+                self._report(chat.api_key_id, started, exc)
+                raise
+            self._report(chat.api_key_id, started, None)
         response = complete_response(served)
         if response.ByteSize() > self._max_response_bytes:  # no coroutine for an answer that fits
             await self._check_size(response, served.request_id, context)
@@ -134,6 +159,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         request: router_service_pb2.StreamCompleteRequest,
         context: Context,
     ) -> AsyncIterator[router_service_pb2.StreamCompleteResponse]:
+        started = time.monotonic()
         async with ReportedAsStatus(context, self._public):
             chat: ChatRequest = chat_from_proto(request.chat)
             request_id = ""
@@ -149,20 +175,25 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             events = self._engine.stream(chat, self._deadline(context))
             batched = request.accepts_delta_batches
             behind_s = BEHIND_S if batched else math.inf
-            async with aclosing(batches(events, behind_s=behind_s)) as relayed:
-                async for ready in relayed:
-                    if request_id == "" and isinstance(ready[0], StreamStarted):
-                        request_id = ready[0].request_id
-                    for chunk in stream_chunks(ready, batched):
-                        if chunk.HasField("delta_batch") and not self._fits(chunk):
-                            # Each delta alone fits (or is refused alone, as unbatched).
-                            for delta in chunk.delta_batch.deltas:
-                                single = router_service_pb2.StreamCompleteResponse(delta=delta)
-                                await self._check_size(single, request_id, context)
-                                yield single
-                            continue
-                        await self._check_size(chunk, request_id, context)
-                        yield chunk
+            try:
+                async with aclosing(batches(events, behind_s=behind_s)) as relayed:
+                    async for ready in relayed:
+                        if request_id == "" and isinstance(ready[0], StreamStarted):
+                            request_id = ready[0].request_id
+                        for chunk in stream_chunks(ready, batched):
+                            if chunk.HasField("delta_batch") and not self._fits(chunk):
+                                # Each delta alone fits (or is refused alone, as unbatched).
+                                for delta in chunk.delta_batch.deltas:
+                                    single = router_service_pb2.StreamCompleteResponse(delta=delta)
+                                    await self._check_size(single, request_id, context)
+                                    yield single
+                                continue
+                            await self._check_size(chunk, request_id, context)
+                            yield chunk
+            except BaseException as exc:
+                self._report(chat.api_key_id, started, exc)
+                raise
+            self._report(chat.api_key_id, started, None)
 
     async def ListModels(
         self,

@@ -13,7 +13,7 @@ from typing import Any, Final
 from gateway.dashboard.figures import ADDITIVE
 from gateway.dashboard.summary import DAYS, HOURS
 from gateway.openapi.parts import INTEGER, NUMBER, STRING, TIME, obj, ref
-from gateway.translate.admin import BREAKER_STATES, VALUE_SOURCES
+from gateway.translate.admin import ALERT_DELIVERY_STATUSES, BREAKER_STATES, VALUE_SOURCES
 
 __all__ = [
     "ADMIN_SCHEMAS",
@@ -253,6 +253,48 @@ _AUDIT = obj(
     },
 )
 
+_ALERT_PROPS = {
+    "id": {"type": "integer", "description": "Increasing with each alert."},
+    "alert_id": {"type": "string", "description": "The id in the webhook payload."},
+    "time": TIME,
+    "kind": {
+        "enum": ["budget_threshold", "budget_soft_limit", "error_rate", "latency"],
+        "description": "What crossed its threshold.",
+    },
+    "scope": {"enum": ["key", "team"], "description": "What subject names."},
+    "subject": {"type": "string", "description": "An API key id or a team name."},
+    "threshold": {
+        "type": "number",
+        "description": "Percent of the hard limit, the soft limit in USD, an error rate (0-1) "
+        "or seconds of p95 latency.",
+    },
+    "value": {"type": "number", "description": "The value that crossed it, in its unit."},
+    "message": STRING,
+    "payload": {"type": "object", "description": "The webhook body as sent."},
+    "delivery": obj(
+        ["status", "attempts", "error", "time"],
+        {
+            "status": {"enum": [*ALERT_DELIVERY_STATUSES.values(), "unspecified"]},
+            "attempts": {"type": "integer", "description": "POSTs made, over every webhook."},
+            "error": {
+                "type": ["string", "null"],
+                "description": "The last failure (the webhook's scheme and host, the reason).",
+            },
+            "time": TIME,
+        },
+    ),
+}
+_ALERTS = obj(
+    ["alerts", "next_before"],
+    {
+        "alerts": _array(obj(list(_ALERT_PROPS), _ALERT_PROPS)),
+        "next_before": {
+            "type": ["integer", "null"],
+            "description": "Pass as 'before' for older alerts; null on the last page.",
+        },
+    },
+)
+
 ADMIN_SCHEMAS: Final[dict[str, Any]] = {
     "ModelHealth": _MODEL_HEALTH,
     "ModelHealthList": _MODEL_HEALTH_LIST,
@@ -264,5 +306,6 @@ ADMIN_SCHEMAS: Final[dict[str, Any]] = {
     "CategoryDeleted": _CATEGORY_DELETED,
     "ProviderList": _PROVIDER_LIST,
     "AuditLog": _AUDIT,
+    "AlertList": _ALERTS,
     "DashboardSummary": _SUMMARY,
 }

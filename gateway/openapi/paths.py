@@ -197,6 +197,17 @@ _AUDIT_QUERY = [
     )
     for name, (low, high) in AUDIT_LIMITS.items()
 ]
+_ALERT_QUERY = [
+    _query(
+        name,
+        {"type": "integer", "minimum": low, "maximum": high}
+        | ({"default": AUDIT_DEFAULT_LIMIT} if name == "limit" else {}),
+        "Most alerts to list."
+        if name == "limit"
+        else "Only alerts older than this id (next_before of the previous page).",
+    )
+    for name, (low, high) in AUDIT_LIMITS.items()
+]
 _SUMMARY_QUERY = [
     _query(
         "since",
@@ -353,6 +364,14 @@ _PATHS: Final = {
             "changed (before and after) and when",
             _json(ref("AuditLog"), "A page of the audit log."),
             parameters=[*_HEADER_PARAMS, *_AUDIT_QUERY],
+        )
+    },
+    "/v1/admin/alerts": {
+        "get": _operation(
+            "Alerts fired, newest first: budget thresholds and a key's error rate or latency, "
+            "with the webhook payload and how its delivery went",
+            _json(ref("AlertList"), "A page of alerts."),
+            parameters=[*_HEADER_PARAMS, *_ALERT_QUERY],
         )
     },
     "/v1/admin/providers/{name}/enabled": {

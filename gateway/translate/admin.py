@@ -17,13 +17,16 @@ from gateway.translate._values import ms, number, time_of
 from llmrouter.v1 import router_admin_service_pb2 as pb
 
 __all__ = [
+    "ALERT_DELIVERY_STATUSES",
     "BREAKER_STATES",
     "VALUE_SOURCES",
+    "alerts_json",
     "audit_json",
     "categories_json",
     "category_json",
     "create_category_request",
     "delete_category_request",
+    "list_alerts_request",
     "list_audit_events_request",
     "list_categories_request",
     "list_model_health_request",
@@ -70,6 +73,13 @@ def set_enabled_request(
 def list_audit_events_request(limit: int, before: int | None) -> pb.ListAuditEventsRequest:
     """ListAuditEvents: ``limit`` events older than event id ``before`` (None: the newest)."""
     return pb.ListAuditEventsRequest(
+        page_size=limit, page_token=str(before) if before is not None else ""
+    )
+
+
+def list_alerts_request(limit: int, before: int | None) -> pb.ListAlertsRequest:
+    """ListAlerts: ``limit`` alerts older than alert id ``before`` (None: the newest)."""
+    return pb.ListAlertsRequest(
         page_size=limit, page_token=str(before) if before is not None else ""
     )
 
@@ -196,6 +206,45 @@ def audit_json(response: pb.ListAuditEventsResponse) -> dict[str, Any]:
                 "version": e.version,
             }
             for e in response.events
+        ],
+        "next_before": int(token) if token.isdigit() else None,
+    }
+
+
+#: An alert's delivery status in JSON, by the proto's value.
+ALERT_DELIVERY_STATUSES: Final = {
+    pb.ALERT_DELIVERY_STATUS_PENDING: "pending",
+    pb.ALERT_DELIVERY_STATUS_DELIVERED: "delivered",
+    pb.ALERT_DELIVERY_STATUS_FAILED: "failed",
+    pb.ALERT_DELIVERY_STATUS_PARTIAL: "partial",
+    pb.ALERT_DELIVERY_STATUS_NO_WEBHOOK: "no_webhook",
+}
+
+
+def alerts_json(response: pb.ListAlertsResponse) -> dict[str, Any]:
+    """Alerts fired, newest first; ``next_before`` is the ``before`` of the next page."""
+    token = response.next_page_token
+    return {
+        "alerts": [
+            {
+                "id": a.id,
+                "alert_id": a.alert_id,
+                "time": time_of(a, "create_time"),
+                "kind": a.kind,
+                "scope": a.scope,
+                "subject": a.subject,
+                "threshold": a.threshold,
+                "value": a.value,
+                "message": a.message,
+                "payload": json_format.MessageToDict(a.payload),
+                "delivery": {
+                    "status": ALERT_DELIVERY_STATUSES.get(a.delivery_status, "unspecified"),
+                    "attempts": a.delivery_attempts,
+                    "error": a.delivery_error or None,
+                    "time": time_of(a, "delivered_time"),
+                },
+            }
+            for a in response.alerts
         ],
         "next_before": int(token) if token.isdigit() else None,
     }

@@ -1,7 +1,9 @@
 """Where the router keeps runtime admin changes: overlays on the config file, their version,
-and the audit log, in SQLite (one router, or several on one host) or PostgreSQL (replicas).
+the audit log and the alerts fired, in SQLite (one router, or several on one host) or
+PostgreSQL (replicas).
 """
 
+from .alert_log import MAX_ALERT_PAGE, AlertLog, StoredAlert
 from .store import (
     MAX_AUDIT_PAGE,
     Actor,
@@ -16,14 +18,17 @@ from .store import (
 )
 
 __all__ = [
+    "MAX_ALERT_PAGE",
     "MAX_AUDIT_PAGE",
     "Actor",
     "AdminStore",
     "AdminStoreError",
+    "AlertLog",
     "AuditEvent",
     "Change",
     "Overlay",
     "Snapshot",
+    "StoredAlert",
     "async_url",
     "safe_url",
 ]

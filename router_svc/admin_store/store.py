@@ -26,6 +26,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from . import schema
+from .alert_log import AlertLog
 from .tables import audit, overlays, version
 
 __all__ = [
@@ -148,6 +149,8 @@ class AdminStore:
         self._engine = engine
         self._clock = clock
         self._postgres = engine.dialect.name == "postgresql"
+        #: The alerts fired and their deliveries (:mod:`router_svc.alerts`).
+        self.alerts = AlertLog(engine, _store_errors)
 
     @classmethod
     async def open(cls, url: str, clock: Callable[[], float] = time.time) -> AdminStore:

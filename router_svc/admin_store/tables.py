@@ -1,4 +1,5 @@
-"""The admin store's tables: runtime overlays on the config file, their version, the audit log.
+"""The admin store's tables: runtime overlays on the config file, their version, the audit log
+and the alerts fired (:mod:`router_svc.alerts`).
 
 The database gets them through the Alembic migrations in ``migrations/``; a change here needs
 a new revision there (``tests/router_svc/test_admin_store.py`` compares the two). Values are
@@ -7,9 +8,20 @@ JSON text, so SQLite and PostgreSQL store them alike and an operator can read th
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
-__all__ = ["audit", "metadata", "overlays", "version"]
+__all__ = ["alerts", "audit", "metadata", "overlays", "version"]
 
 metadata = MetaData()
 
@@ -57,4 +69,27 @@ audit = Table(
     Column("before_json", Text, nullable=False),
     Column("after_json", Text, nullable=False),
     Index("ix_admin_audit_event_time", "event_time"),
+)
+
+#: Every alert fired (README, "Alerts"), with how its webhook delivery went. ``alert_id`` is
+#: the id receivers see in the payload; ``subject`` the API key id, team or budget id.
+alerts = Table(
+    "admin_alerts",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    Column("alert_id", String(64), nullable=False, unique=True),
+    Column("create_time", DateTime(timezone=True), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("value", Float, nullable=False),
+    # The webhook payload as sent (no prompt, no key secret: see router_svc.alerts.payload).
+    Column("payload_json", Text, nullable=False),
+    # pending, delivered, failed, partial (some webhooks failed) or no_webhook.
+    Column("delivery_status", String(16), nullable=False),
+    Column("delivery_attempts", Integer, nullable=False),
+    Column("delivery_error", Text, nullable=False),
+    Column("delivered_time", DateTime(timezone=True), nullable=True),
+    Index("ix_admin_alerts_create_time", "create_time"),
 )

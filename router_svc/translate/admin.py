@@ -1,5 +1,5 @@
 """Protobuf building for ``llmrouter.v1.RouterAdminService``: model health, categories,
-providers and audit events."""
+providers, audit events and alerts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from google.protobuf import struct_pb2
 
 from llmrouter.v1 import router_admin_service_pb2 as pb
 
-from ..admin_store import AuditEvent
+from ..admin_store import AuditEvent, StoredAlert
 from ..breaker import BreakerState
 from ..config import CategoryConfig
 from ..pbtime import duration, timestamp
@@ -17,6 +17,7 @@ from ..providers import Provider
 from ..registry import ModelEntry
 
 __all__ = [
+    "alert_to_proto",
     "audit_event_to_proto",
     "category_fields",
     "category_to_proto",
@@ -104,6 +105,38 @@ def audit_event_to_proto(event: AuditEvent) -> pb.AuditEvent:
     )
     message.before.CopyFrom(_struct(event.before))
     message.after.CopyFrom(_struct(event.after))
+    return message
+
+
+_DELIVERY = {
+    "pending": pb.ALERT_DELIVERY_STATUS_PENDING,
+    "delivered": pb.ALERT_DELIVERY_STATUS_DELIVERED,
+    "failed": pb.ALERT_DELIVERY_STATUS_FAILED,
+    "partial": pb.ALERT_DELIVERY_STATUS_PARTIAL,
+    "no_webhook": pb.ALERT_DELIVERY_STATUS_NO_WEBHOOK,
+}
+
+
+def alert_to_proto(alert: StoredAlert) -> pb.Alert:
+    """One stored alert; its payload becomes a Struct."""
+    payload = alert.payload if isinstance(alert.payload, dict) else {}
+    message = pb.Alert(
+        id=alert.id,
+        alert_id=alert.alert_id,
+        create_time=timestamp(alert.create_time.timestamp()),
+        kind=alert.kind,
+        scope=alert.scope,
+        subject=alert.subject,
+        threshold=alert.threshold,
+        value=alert.value,
+        message=str(payload.get("message", "")),
+        delivery_status=_DELIVERY.get(alert.delivery_status, pb.ALERT_DELIVERY_STATUS_UNSPECIFIED),
+        delivery_attempts=alert.delivery_attempts,
+        delivery_error=alert.delivery_error,
+    )
+    message.payload.CopyFrom(_struct(payload))
+    if alert.delivered_time is not None:
+        message.delivered_time.CopyFrom(timestamp(alert.delivered_time.timestamp()))
     return message
 
 

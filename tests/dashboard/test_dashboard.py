@@ -240,6 +240,8 @@ async def test_dashboard_shows_the_traffic_and_switches_a_model_off(
     await expect(first.locator("td").nth(3)).to_have_text("model:alpha")
     await expect(first.locator("td").nth(1)).to_contain_text("(key ")
     await expect(first.locator("td").nth(5)).to_have_text('{"alpha":false}')
+    # No key's traffic crossed an alert threshold (20 requests at 50 % errors by default).
+    await expect(page.locator("#settings-alerts tbody")).to_have_text("No alert has fired.")
     await page.screenshot(path=screenshot_path(tmp_path, "settings"), full_page=True)
 
     async with httpx.AsyncClient(base_url=stack.url, headers=AUTH, timeout=30) as http:

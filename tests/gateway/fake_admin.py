@@ -101,6 +101,41 @@ def audit_events() -> list[pb.AuditEvent]:
     return events
 
 
+def alerts() -> list[pb.Alert]:
+    """Two alerts, oldest first: a budget threshold delivered, an error rate failing."""
+    budget = pb.Alert(
+        id=1,
+        alert_id="alert_1",
+        create_time=timestamp_pb2.Timestamp(seconds=1_793_491_201),
+        kind="budget_threshold",
+        scope="team",
+        subject="research",
+        threshold=80.0,
+        value=81.5,
+        message="Budget b1 of team research reached 80 % of its hard limit",
+        delivery_status=pb.ALERT_DELIVERY_STATUS_DELIVERED,
+        delivery_attempts=2,
+        delivered_time=timestamp_pb2.Timestamp(seconds=1_793_491_203),
+    )
+    budget.payload.update({"id": "alert_1", "kind": "budget_threshold"})
+    errors = pb.Alert(
+        id=2,
+        alert_id="alert_2",
+        create_time=timestamp_pb2.Timestamp(seconds=1_793_491_205),
+        kind="error_rate",
+        scope="key",
+        subject="ops",
+        threshold=0.5,
+        value=0.75,
+        message="15 of the last 20 requests of key ops failed",
+        delivery_status=pb.ALERT_DELIVERY_STATUS_FAILED,
+        delivery_attempts=5,
+        delivery_error="https://hooks.example.com: HTTP 503",
+    )
+    errors.payload.update({"id": "alert_2", "kind": "error_rate"})
+    return [budget, errors]
+
+
 def providers() -> list[pb.ProviderSettings]:
     """The simulated provider and OpenAI at a base URL changed at runtime."""
     return [
@@ -124,6 +159,7 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         self.categories = categories()
         self.providers = providers()
         self.audit = audit_events()
+        self.alerts = alerts()
         self.failure: Failure | None = None
         # Every request received, in order, and the API key id each came with ("" for none).
         self.requests: list[Any] = []
@@ -234,6 +270,17 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         return pb.ListAuditEventsResponse(
             events=page, next_page_token=str(page[-1].id) if more else ""
         )
+
+    async def ListAlerts(
+        self, request: pb.ListAlertsRequest, context: Context
+    ) -> pb.ListAlertsResponse:
+        """Newest first, paged as the router pages: the token is the last id given."""
+        await self._enter(request, context)
+        before = int(request.page_token) if request.page_token else None
+        older = [a for a in reversed(self.alerts) if before is None or a.id < before]
+        page = older[: request.page_size or 100]
+        more = len(older) > len(page)
+        return pb.ListAlertsResponse(alerts=page, next_page_token=str(page[-1].id) if more else "")
 
     async def _validate(self, category: pb.Category, context: Context) -> None:
         """The router's rules (router_svc.admin), with its messages and field names."""

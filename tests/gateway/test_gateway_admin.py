@@ -304,6 +304,47 @@ async def test_the_audit_log_newest_first_in_pages(
     assert admin.requests[-1] == pb.ListAuditEventsRequest(page_size=50, page_token="2")
 
 
+async def test_alerts_newest_first_in_pages(client: httpx.AsyncClient, admin: FakeAdmin) -> None:
+    first = await client.get("/v1/admin/alerts", params={"limit": 1})
+
+    assert first.status_code == 200
+    assert first.json() == {
+        "alerts": [
+            {
+                "id": 2,
+                "alert_id": "alert_2",
+                "time": "2026-11-01T00:00:05Z",
+                "kind": "error_rate",
+                "scope": "key",
+                "subject": "ops",
+                "threshold": 0.5,
+                "value": 0.75,
+                "message": "15 of the last 20 requests of key ops failed",
+                "payload": {"id": "alert_2", "kind": "error_rate"},
+                "delivery": {
+                    "status": "failed",
+                    "attempts": 5,
+                    "error": "https://hooks.example.com: HTTP 503",
+                    "time": None,
+                },
+            }
+        ],
+        "next_before": 2,
+    }
+    assert admin.requests[-1] == pb.ListAlertsRequest(page_size=1)
+    rest = await client.get("/v1/admin/alerts", params={"before": 2})
+    [budget] = rest.json()["alerts"]
+    assert (budget["subject"], budget["delivery"]) == (
+        "research",
+        {"status": "delivered", "attempts": 2, "error": None, "time": "2026-11-01T00:00:03Z"},
+    )
+    assert rest.json()["next_before"] is None
+    assert admin.requests[-1] == pb.ListAlertsRequest(page_size=50, page_token="2")
+    bad = await client.get("/v1/admin/alerts?limit=0")
+    assert bad.status_code == 400
+    assert bad.json()["error"]["param"] == "limit"
+
+
 @pytest.mark.parametrize(
     ("query", "param"),
     [

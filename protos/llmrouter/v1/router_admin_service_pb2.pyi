@@ -24,6 +24,15 @@ class BreakerState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BREAKER_STATE_CLOSED: _ClassVar[BreakerState]
     BREAKER_STATE_OPEN: _ClassVar[BreakerState]
     BREAKER_STATE_HALF_OPEN: _ClassVar[BreakerState]
+
+class AlertDeliveryStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ALERT_DELIVERY_STATUS_UNSPECIFIED: _ClassVar[AlertDeliveryStatus]
+    ALERT_DELIVERY_STATUS_PENDING: _ClassVar[AlertDeliveryStatus]
+    ALERT_DELIVERY_STATUS_DELIVERED: _ClassVar[AlertDeliveryStatus]
+    ALERT_DELIVERY_STATUS_FAILED: _ClassVar[AlertDeliveryStatus]
+    ALERT_DELIVERY_STATUS_PARTIAL: _ClassVar[AlertDeliveryStatus]
+    ALERT_DELIVERY_STATUS_NO_WEBHOOK: _ClassVar[AlertDeliveryStatus]
 VALUE_SOURCE_UNSPECIFIED: ValueSource
 VALUE_SOURCE_CONFIG: ValueSource
 VALUE_SOURCE_RUNTIME: ValueSource
@@ -31,6 +40,12 @@ BREAKER_STATE_UNSPECIFIED: BreakerState
 BREAKER_STATE_CLOSED: BreakerState
 BREAKER_STATE_OPEN: BreakerState
 BREAKER_STATE_HALF_OPEN: BreakerState
+ALERT_DELIVERY_STATUS_UNSPECIFIED: AlertDeliveryStatus
+ALERT_DELIVERY_STATUS_PENDING: AlertDeliveryStatus
+ALERT_DELIVERY_STATUS_DELIVERED: AlertDeliveryStatus
+ALERT_DELIVERY_STATUS_FAILED: AlertDeliveryStatus
+ALERT_DELIVERY_STATUS_PARTIAL: AlertDeliveryStatus
+ALERT_DELIVERY_STATUS_NO_WEBHOOK: AlertDeliveryStatus
 
 class ModelHealth(_message.Message):
     __slots__ = ("model", "provider", "enabled", "breaker_state", "success_rate", "ewma_latency", "last_success_time", "last_failure_time", "consecutive_failures", "last_error_type", "success_count", "failure_count", "breaker_retry_delay", "local", "enabled_source")
@@ -243,3 +258,51 @@ class ListAuditEventsResponse(_message.Message):
     events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
     next_page_token: str
     def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListAlertsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class Alert(_message.Message):
+    __slots__ = ("id", "alert_id", "create_time", "kind", "scope", "subject", "threshold", "value", "message", "payload", "delivery_status", "delivery_attempts", "delivery_error", "delivered_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ALERT_ID_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_STATUS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_ERROR_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    alert_id: str
+    create_time: _timestamp_pb2.Timestamp
+    kind: str
+    scope: str
+    subject: str
+    threshold: float
+    value: float
+    message: str
+    payload: _struct_pb2.Struct
+    delivery_status: AlertDeliveryStatus
+    delivery_attempts: int
+    delivery_error: str
+    delivered_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., alert_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., scope: _Optional[str] = ..., subject: _Optional[str] = ..., threshold: _Optional[float] = ..., value: _Optional[float] = ..., message: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., delivery_status: _Optional[_Union[AlertDeliveryStatus, str]] = ..., delivery_attempts: _Optional[int] = ..., delivery_error: _Optional[str] = ..., delivered_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListAlertsResponse(_message.Message):
+    __slots__ = ("alerts", "next_page_token")
+    ALERTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    alerts: _containers.RepeatedCompositeFieldContainer[Alert]
+    next_page_token: str
+    def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

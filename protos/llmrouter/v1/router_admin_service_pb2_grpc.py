@@ -88,6 +88,11 @@ class RouterAdminServiceStub:
                 request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.ListAlerts = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/ListAlerts',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAlertsRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAlertsResponse.FromString,
+                _registered_method=True)
 
 
 class RouterAdminServiceServicer:
@@ -170,6 +175,14 @@ class RouterAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAlerts(self, request, context):
+        """Alerts fired (budget thresholds, a key's error rate or latency), newest first, with how
+        their webhook deliveries went.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -222,6 +235,11 @@ def add_RouterAdminServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'ListAlerts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAlerts,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAlertsRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAlertsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -498,6 +516,33 @@ class RouterAdminService:
             '/llmrouter.v1.RouterAdminService/ListAuditEvents',
             llmrouter_dot_v1_dot_router__admin__service__pb2.ListAuditEventsRequest.SerializeToString,
             llmrouter_dot_v1_dot_router__admin__service__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAlerts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/ListAlerts',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListAlertsRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListAlertsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -70,5 +70,6 @@ export const createCategory = (category) => api("v1/admin/categories", { method:
 export const updateCategory = (name, category) =>
   api(`v1/admin/categories/${encodeURIComponent(name)}`, { method: "PUT", body: category });
 export const auditLog = (limit) => api(`v1/admin/audit?limit=${limit}`);
+export const alerts = (limit) => api(`v1/admin/alerts?limit=${limit}`);
 export const deleteCategory = (name) =>
   api(`v1/admin/categories/${encodeURIComponent(name)}`, { method: "DELETE" });

@@ -1,5 +1,5 @@
 // The Settings page: model and provider switches, breaker resets, categories and their chains,
-// and the audit log. Every change goes through the router's admin RPCs (/v1/admin/*); the
+// the alerts fired and the audit log. Every change goes through the router's admin RPCs (/v1/admin/*); the
 // router validates it and its answer, error or not, is shown here. Each value says whether it
 // is the config file's or an admin change made at runtime.
 
@@ -10,6 +10,8 @@ import { circuitPill } from "./status.js";
 
 // Audit events shown (the newest ones).
 const AUDIT_ROWS = 20;
+// Alerts shown (the newest ones).
+const ALERT_ROWS = 20;
 
 let afterChange = async () => {};
 
@@ -53,6 +55,32 @@ async function renderAudit() {
     fillTable("settings-audit", log.events.map(auditRow), "No admin change yet.");
   } catch (err) {
     fillTable("settings-audit", [], `The audit log is unavailable: ${err.message}`);
+  }
+}
+
+function alertRow(a) {
+  const subject = `${a.scope} ${a.subject || "(none)"}`;
+  const d = a.delivery;
+  const tries = d.attempts === 1 ? "1 try" : `${d.attempts} tries`;
+  const delivery = d.status === "no_webhook" ? "kept (no webhook)" : `${d.status}, ${tries}`;
+  return h(
+    "tr",
+    { dataset: { alert: a.alert_id, kind: a.kind } },
+    h("td", null, fmt.time(a.time)),
+    h("td", null, a.kind.replaceAll("_", " ")),
+    h("td", null, subject),
+    h("td", null, a.message),
+    h("td", { class: "small", title: d.error || "" }, d.error ? `${delivery}: ${d.error}` : delivery),
+  );
+}
+
+/** The newest alerts (admin keys only). */
+async function renderAlerts() {
+  try {
+    const page = await api.alerts(ALERT_ROWS);
+    fillTable("settings-alerts", page.alerts.map(alertRow), "No alert has fired.");
+  } catch (err) {
+    fillTable("settings-alerts", [], `The alerts are unavailable: ${err.message}`);
   }
 }
 
@@ -229,7 +257,10 @@ export function renderSettings(summary, { categories = false } = {}) {
   // Only admin keys may change routing (the gateway answers 403 otherwise): say so up front.
   const admin = !summary.caller || summary.caller.admin;
   byId("settings-admin").hidden = admin;
-  if (admin) renderAudit();
+  if (admin) {
+    renderAlerts();
+    renderAudit();
+  }
   for (const control of byId("page-settings").querySelectorAll("input, button, select, textarea")) {
     control.disabled = !admin;
   }
