@@ -40,13 +40,13 @@ class CacheConfig:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.ttl_s) and self.ttl_s > 0):
-            raise ConfigError(f"cache.ttl_s: expected a positive number, got {self.ttl_s}")
+            raise ConfigError(f"ttl_s: expected a positive number, got {self.ttl_s}")
         for name in ("max_entry_bytes", "max_entries", "max_bytes"):
             if (value := getattr(self, name)) < 1:
-                raise ConfigError(f"cache.{name}: expected at least 1, got {value}")
+                raise ConfigError(f"{name}: expected at least 1, got {value}")
         for i, key in enumerate(self.api_keys):
             if not key:
-                raise ConfigError(f"cache.api_keys[{i}]: must not be empty")
+                raise ConfigError(f"api_keys[{i}]: must not be empty")
 
     def asked(self, wanted: bool | None, api_key_id: str) -> bool:
         """Whether a request that set ``llmrouter.cache`` to ``wanted`` (None: unset), made

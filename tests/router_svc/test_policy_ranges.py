@@ -49,3 +49,18 @@ def test_boundary_values_still_load(section: str, values: dict[str, float]) -> N
     policy = getattr(config, section)
     for key, value in values.items():
         assert getattr(policy, key) == value
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"ttl_s": -1}, "router.cache.ttl_s: expected a positive number"),
+        ({"max_entries": 0}, "router.cache.max_entries: expected at least 1"),
+        ({"api_keys": [""]}, "router.cache.api_keys[0]: must not be empty"),
+    ],
+)
+def test_nested_section_errors_name_the_key_once(values: dict[str, object], message: str) -> None:
+    """The response cache's errors read ``router.cache.ttl_s``, not ``router.cache.cache.ttl_s``."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(document={"router": {"cache": values}}, environ={})
+    assert str(caught.value).startswith(message)
