@@ -172,6 +172,9 @@ class ChatRequest:
     # The response cache, as the caller asked (llmrouter.cache): True on, False off, None
     # unset (router.cache.api_keys decides).
     cache: bool | None = None
+    # The gateway front door the request came through ("chat_completions", "messages", ...;
+    # "" = unknown): recorded with usage, never part of the question.
+    front_door: str = ""
     # What routing derives from the messages (needs_vision, the fields a codec cannot carry,
     # the estimated prompt tokens), worked out once per request though every candidate and
     # attempt asks: a scan of 5,000 messages per candidate was most of a decision. Not an

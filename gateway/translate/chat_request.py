@@ -51,6 +51,8 @@ _SEED: Final = chat_rules.SEED
 _PENALTY: Final = chat_rules.PENALTY
 # n below the minimum is a range error; above it, "only n=1 is supported".
 _N_FLOOR: Final = chat_rules.Range(minimum=chat_rules.N.minimum)
+# The front door recorded with the usage of requests through /v1/chat/completions.
+CHAT_COMPLETIONS: Final = "chat_completions"
 _ROUTER_KEYS: Final = ("category", "preferences", "task_type", "source", "extra_body", "cache")
 
 
@@ -97,19 +99,21 @@ def parse_chat_request(
     source: str | None = None,
     api_key_id: str | None = None,
     cache: str | None = None,
+    front_door: str = CHAT_COMPLETIONS,
 ) -> ParsedRequest:
     """Validate a decoded ``/v1/chat/completions`` body.
 
     ``source`` is the X-LLMRouter-Source header; ``api_key_id`` the id of the key that
     authenticated the request (never the key), recorded with its usage; ``client_request_id``
     the client's X-Request-Id, a correlation label (the router generates the request's id);
-    ``cache`` the X-LLMRouter-Cache header ("on" or "off"; llmrouter.cache wins).
+    ``cache`` the X-LLMRouter-Cache header ("on" or "off"; llmrouter.cache wins);
+    ``front_door`` the name recorded with the usage (``/v1/route`` asks for the same request).
     """
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", None)
     obj: dict[str, Any] = body
     check_fields(obj)
-    chat = chat_pb2.ChatRequest(client_request_id=client_request_id)
+    chat = chat_pb2.ChatRequest(client_request_id=client_request_id, front_door=front_door)
     chat.model = expect_str(required(obj, "model"), "model", non_empty=True)
     fallbacks, fallback_params = parse_fallbacks(obj, chat.model)
     chat.fallback_models.extend(fallbacks)
