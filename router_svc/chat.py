@@ -77,6 +77,8 @@ class Message:
     # An assistant message's refusal (OpenAI's message.refusal) in the history; "" = none.
     refusal: str = ""
     cache_control: CacheControl | None = None
+    # A tool message that reports the tool failed (Anthropic's tool_result is_error).
+    is_error: bool = False
 
     def text(self) -> str:
         """All text of the message, parts included."""

@@ -32,7 +32,13 @@ from gateway.validate import (
 from llmrouter import chat_rules, field_limits
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
-__all__ = ["ParsedRequest", "parse_chat_request"]
+__all__ = [
+    "CHAT_COMPLETIONS",
+    "ParsedRequest",
+    "caller_headers",
+    "parse_chat_request",
+    "router_extension",
+]
 
 # The header form of llmrouter.source (the body wins).
 _SOURCE_HEADER: Final = "X-LLMRouter-Source"
@@ -149,6 +155,25 @@ def parse_chat_request(
             )
         )
 
+    caller_headers(chat, source=source, api_key_id=api_key_id, cache=cache)
+    if (extension := optional_object(obj, "llmrouter")) is not None:
+        router_extension(extension, chat)
+
+    stream = optional_bool(obj, "stream") or False
+    include_usage = parse_stream_options(obj, chat, stream=stream)
+    return ParsedRequest(chat, stream, include_usage, fallback_params)
+
+
+def caller_headers(
+    chat: chat_pb2.ChatRequest,
+    *,
+    source: str | None,
+    api_key_id: str | None,
+    cache: str | None,
+) -> None:
+    """Set on ``chat`` what the request's headers and key say: the X-LLMRouter-Source
+    ``source``, the authenticated key's id, the X-LLMRouter-Cache ``cache`` ("on" or "off");
+    the body's ``llmrouter`` object, read after, wins."""
     if source:
         chat.caller.source = check_length(
             source.strip(), _SOURCE_HEADER, field_limits.SOURCE_MAX_CHARS
@@ -162,12 +187,6 @@ def parse_chat_request(
                 f"Invalid value for '{_CACHE_HEADER}': expected 'on' or 'off'.", _CACHE_HEADER
             )
         chat.cache = wanted
-    if (extension := optional_object(obj, "llmrouter")) is not None:
-        _router_extension(extension, chat)
-
-    stream = optional_bool(obj, "stream") or False
-    include_usage = parse_stream_options(obj, chat, stream=stream)
-    return ParsedRequest(chat, stream, include_usage, fallback_params)
 
 
 def _tool_choice(value: Any, tool_names: set[str]) -> chat_pb2.ToolChoice:
@@ -245,7 +264,9 @@ def _response_format(obj: Mapping[str, Any]) -> chat_pb2.ResponseFormat:
     return result
 
 
-def _router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None:
+def router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None:
+    """Our ``llmrouter`` object of a request body (category, task_type, source, cache,
+    extra_body, preferences) onto ``chat``; strict: an unknown key is a 400 naming it."""
     # Our own extension is strict (unlike OpenAI's top level) so typos do not pass silently.
     for key in ext:
         if key not in _ROUTER_KEYS:
