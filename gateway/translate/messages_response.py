@@ -178,7 +178,7 @@ class MessageEvents:
         if start.id:
             headers["x-request-id"] = headers["request-id"] = start.id
         self._start_headers = headers
-        message = {
+        message: dict[str, Any] = {
             "id": self._id,
             "type": "message",
             "role": "assistant",
@@ -214,8 +214,8 @@ class MessageEvents:
         out = b""
         if thinking := delta.reasoning_content:
             if self._open != "thinking":
-                block = {"type": "thinking", "thinking": "", "signature": ""}
-                out += self._open_block("thinking", block)
+                opened = {"type": "thinking", "thinking": "", "signature": ""}
+                out += self._open_block("thinking", opened)
             out += self._block_delta({"type": "thinking_delta", "thinking": thinking})
         if text := delta.content or delta.refusal:
             if self._open != "text":
@@ -226,7 +226,8 @@ class MessageEvents:
             self.saw_tool_calls = True
             if not (self._open == "tool_use" and call.index == self._tool_index):
                 # A call's first delta names it (id, name); each call is one block.
-                block = {"type": "tool_use", "id": call.id, "name": call.name, "input": {}}
+                block: dict[str, Any] = {"type": "tool_use", "id": call.id, "name": call.name}
+                block["input"] = {}
                 out += self._open_block("tool_use", block)
                 self._tool_index = call.index
             if call.arguments:
