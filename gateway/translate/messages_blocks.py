@@ -98,7 +98,11 @@ def _block(raw: Any, param: str, allowed: tuple[str, ...]) -> tuple[str, dict[st
             f"use one of {', '.join(repr(k) for k in allowed)}.",
             type_param,
         )
-    check_keys(block, BLOCK_KEYS[kind], param)
+    allowed_keys = BLOCK_KEYS[kind]
+    if not allowed_keys.issuperset(block):
+        # A key set to null is not given (as everywhere in the body): what the anthropic
+        # package echoes back of an answer's block (model_dump: ``caller``, ``citations``).
+        check_keys({k: v for k, v in block.items() if v is not None}, allowed_keys, param)
     return kind, block
 
 
