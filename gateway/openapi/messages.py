@@ -211,13 +211,32 @@ _ERROR = obj(
         "request_id": STRING,
     },
 )
-_EVENT = {
-    "type": "string",
-    "description": "Server-sent events, each 'event: <type>' and 'data: <JSON>': "
-    "message_start, content_block_start, ping, content_block_delta (text_delta, "
-    "input_json_delta, thinking_delta), content_block_stop, message_delta, message_stop; a "
-    "failure after the start is an 'error' event ending the stream.",
-}
+# One server-sent event: ``event: <type>`` and its JSON, whose ``type`` is the event's name:
+# message_start, content_block_start, ping, content_block_delta (text_delta, input_json_delta,
+# thinking_delta), content_block_stop, message_delta, message_stop; or an ``error`` (Anthropic's
+# error body), which ends the stream.
+_EVENT_TYPES = (
+    "message_start",
+    "content_block_start",
+    "ping",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+    "error",
+)
+_EVENT = obj(
+    ["event", "data"],
+    {
+        "event": {"enum": list(_EVENT_TYPES)},
+        "data": {
+            "type": "string",
+            "pattern": "^[{]",
+            "contentMediaType": "application/json",
+            "contentSchema": obj(["type"], {"type": {"enum": list(_EVENT_TYPES)}}),
+        },
+    },
+)
 
 MESSAGES_SCHEMAS: Final = {
     "AnthropicCacheControl": _CACHE,
