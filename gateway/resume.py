@@ -26,14 +26,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import grpc
 
-from gateway.translate import ChunkStream
 from llmrouter.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
 
-__all__ = ["MAX_RESUMPTIONS", "MIN_LEFT_S", "ResumableStream", "replica_lost", "resumed_chat"]
+__all__ = [
+    "MAX_RESUMPTIONS",
+    "MIN_LEFT_S",
+    "ResumableStream",
+    "StreamProgress",
+    "replica_lost",
+    "resumed_chat",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +52,31 @@ MIN_LEFT_S = 1.0
 _ROUTER_ANSWERED = frozenset({"grpc-status-details-bin", "grpc-retry-pushback-ms"})
 
 
+class StreamProgress(Protocol):
+    """What a stream's translator (gateway.translate.ChunkStream, MessageEvents) knows of
+    what the client was sent, which resuming needs."""
+
+    @property
+    def finished(self) -> bool:
+        """The summary was relayed."""
+
+    @property
+    def deltas(self) -> int:
+        """Deltas relayed so far."""
+
+    @property
+    def text(self) -> str:
+        """The answer's text sent so far."""
+
+    @property
+    def saw_tool_calls(self) -> bool:
+        """A tool call was relayed."""
+
+    @property
+    def serving_model(self) -> str | None:
+        """The model streaming, once the StreamStart came."""
+
+
 def replica_lost(exc: grpc.aio.AioRpcError) -> bool:
     """``exc`` ended a call because its router went away (connection lost), not because the
     router answered with an error: UNAVAILABLE without the router's status details or pushback."""
@@ -56,7 +87,7 @@ def replica_lost(exc: grpc.aio.AioRpcError) -> bool:
     return not any(key in _ROUTER_ANSWERED for key, _ in trailing)
 
 
-def resumed_chat(chat: chat_pb2.ChatRequest, chunks: ChunkStream) -> chat_pb2.ChatRequest:
+def resumed_chat(chat: chat_pb2.ChatRequest, chunks: StreamProgress) -> chat_pb2.ChatRequest:
     """``chat`` asked again after ``chunks`` were sent: on the model that was streaming, and,
     once text was sent, as that text to continue (``continue_final_message``), with what is
     left of ``max_tokens`` and ``max_completion_tokens`` (each delta sent counted as one token,
@@ -86,7 +117,7 @@ class ResumableStream:
         self,
         stub: router_service_pb2_grpc.RouterServiceStub,
         chat: chat_pb2.ChatRequest,
-        chunks: ChunkStream,
+        chunks: StreamProgress,
         timeout_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

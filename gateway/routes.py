@@ -2,12 +2,12 @@
 lifespan that holds the gRPC channels.
 
 Front doors, each also without ``/v1`` (gateway.front_doors): ``POST /v1/chat/completions``
-(JSON or SSE), ``POST /v1/route``, ``GET /v1/models``, ``GET /v1/models/{model}``. Reports
-and operator controls, ``/v1`` only: ``GET /v1/costs``, ``GET /v1/usage``, ``GET
-/v1/dashboard/summary`` and ``/v1/admin/...`` (API key required when auth is on); ``GET
-/healthz``, ``GET /readyz``,
-``GET /openapi.json``, ``GET /metrics`` and the dashboard's page and static files (open: they
-hold no data).
+(JSON or SSE), ``POST /v1/messages`` (JSON or SSE) and ``POST /v1/messages/count_tokens``
+(Anthropic's Messages API, errors in its shape), ``POST /v1/route``, ``GET /v1/models``, ``GET
+/v1/models/{model}``. Reports and operator controls, ``/v1`` only: ``GET /v1/costs``, ``GET
+/v1/usage``, ``GET /v1/dashboard/summary`` and ``/v1/admin/...`` (API key required when auth
+is on); ``GET /healthz``, ``GET /readyz``, ``GET /openapi.json``, ``GET /metrics`` and the
+dashboard's page and static files (open: they hold no data).
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ from gateway.errors import (
     from_rpc_error,
 )
 from gateway.front_doors import front_door, operator_route, route_labels
+from gateway.messages import MessagesEndpoints
+from gateway.messages_errors import anthropic_error_response
 from gateway.observability import GatewayMetrics, PrometheusMiddleware, TracingMiddleware
 from gateway.probes import Health
 from gateway.rate_limit import KeyLimits
@@ -148,12 +150,14 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     # Handlers that answer every failure themselves: the ones GatewayApp may serve directly.
     answering: set[_Handler] = set()
 
-    def guarded(endpoint: _OpenEndpoint) -> _Handler:
-        handler = _guarded(endpoint)
+    def guarded(endpoint: _OpenEndpoint, *, anthropic: bool = False) -> _Handler:
+        handler = _guarded(endpoint, anthropic=anthropic)
         answering.add(handler)
         return handler
 
-    def protected(endpoint: _Endpoint, *, admin_only: bool = False) -> _Handler:
+    def protected(
+        endpoint: _Endpoint, *, admin_only: bool = False, anthropic: bool = False
+    ) -> _Handler:
         async def run(request: Request) -> Response:
             caller = keys.authenticate(request.headers)
             if admin_only and not caller.admin:
@@ -167,12 +171,17 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
             )
             return await endpoint(request, ctx)
 
-        return guarded(run)
+        return guarded(run, anthropic=anthropic)
+
+    def anthropic_door(endpoint: _Endpoint) -> _Handler:
+        # Anthropic's clients read its error shape; the key comes as x-api-key.
+        return protected(endpoint, anthropic=True)
 
     def admin_route(endpoint: _Endpoint) -> _Handler:
         return protected(endpoint, admin_only=True)
 
     chat = RouterEndpoints(config, current, limits)
+    messages = MessagesEndpoints(config, current, limits)
     usage = UsageEndpoints(current, options.clock)
     health = Health(
         current,
@@ -209,6 +218,10 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     routes: list[BaseRoute] = [
         # Front doors: each at /v1/... and at the same path without /v1 (gateway.front_doors).
         *front_door("/v1/chat/completions", protected(chat.chat_completions), methods=["POST"]),
+        *front_door("/v1/messages", anthropic_door(messages.messages), methods=["POST"]),
+        *front_door(
+            "/v1/messages/count_tokens", anthropic_door(messages.count_tokens), methods=["POST"]
+        ),
         *front_door("/v1/route", protected(chat.route), methods=["POST"]),
         *front_door("/v1/models", protected(chat.models), methods=["GET"]),
         *front_door("/v1/models/{model:path}", protected(chat.model), methods=["GET"]),
@@ -274,20 +287,26 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     return app
 
 
-def _guarded(endpoint: _OpenEndpoint) -> _Handler:
-    """Turn every failure of ``endpoint`` into an OpenAI-shaped error response."""
+def _guarded(endpoint: _OpenEndpoint, *, anthropic: bool = False) -> _Handler:
+    """Turn every failure of ``endpoint`` into an error response: OpenAI's shape, or with
+    ``anthropic`` Anthropic's (gateway.messages_errors)."""
+
+    def respond(request: Request, error: GatewayError) -> Response:
+        if anthropic:
+            return anthropic_error_response(error, request_id(request))
+        return error_response(error)
 
     async def run(request: Request) -> Response:
         try:
             return await endpoint(request)
         except GatewayError as exc:
-            return error_response(exc)
+            return respond(request, exc)
         except grpc.aio.AioRpcError as exc:
-            return error_response(from_rpc_error(exc))
+            return respond(request, from_rpc_error(exc))
         except (ClientGone, ClientDisconnect):
             return Response(status_code=499)  # nobody is listening; for the access log
         except Exception:
             logger.exception("unexpected error in %s %s", request.method, request.url.path)
-            return error_response(GatewayError(GENERIC_MESSAGE))
+            return respond(request, GatewayError(GENERIC_MESSAGE))
 
     return run

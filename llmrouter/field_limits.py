@@ -26,6 +26,7 @@ __all__ = [
     "CATEGORY_MAX_CHARS",
     "EXTRA_BODY_MAX_CHARS",
     "FALLBACK_MODELS_MAX",
+    "FRONT_DOOR_MAX_CHARS",
     "MAX_TOKEN_COUNT",
     "METADATA_KEY_MAX_CHARS",
     "METADATA_MAX_PAIRS",
@@ -53,6 +54,8 @@ TASK_TYPE_MAX_CHARS: Final = 64
 # Fallback models one request may name, and the length of each name.
 FALLBACK_MODELS_MAX: Final = 8
 MODEL_NAME_MAX_CHARS: Final = 256
+# The gateway front door a request came through ("chat_completions", "messages", ...).
+FRONT_DOOR_MAX_CHARS: Final = 32
 
 # The largest token count one upstream call may report, and one usage record may hold per count
 # (total_tokens: twice it). 10^12 is far above any real call (the largest context windows hold a

@@ -71,3 +71,6 @@ class UsageRow:
     #: A response-cache hit (source ``cache``, cost 0): what its answer cost when served
     #: upstream, in USD; 0 otherwise and on rows from before revision 0007.
     saved_cost_usd: float = 0.0
+    #: The gateway front door the request came through (``chat_completions``, ``messages``,
+    #: ...); ``""`` when the caller named none and on rows from before revision 0009.
+    front_door: str = ""

@@ -132,6 +132,9 @@ class UsageRecordModel(Base):
     # A response-cache hit's saving: what its answer cost when served upstream (revision
     # 0007); 0 on every other row and on rows from before it. Server default only.
     saved_cost_usd: Mapped[float] = mapped_column(Double, server_default="0")
+    # The gateway front door of the request (revision 0009): "chat_completions", "messages",
+    # ...; "" on rows from before it. Server default only, as client_request_id.
+    front_door: Mapped[str] = mapped_column(String, server_default="")
 
 
 #: The table as Core sees it; the repository inserts and selects through Core.

@@ -77,6 +77,8 @@ class Message:
     # An assistant message's refusal (OpenAI's message.refusal) in the history; "" = none.
     refusal: str = ""
     cache_control: CacheControl | None = None
+    # A tool message that reports the tool failed (Anthropic's tool_result is_error).
+    is_error: bool = False
 
     def text(self) -> str:
         """All text of the message, parts included."""
@@ -172,6 +174,9 @@ class ChatRequest:
     # The response cache, as the caller asked (llmrouter.cache): True on, False off, None
     # unset (router.cache.api_keys decides).
     cache: bool | None = None
+    # The gateway front door the request came through ("chat_completions", "messages", ...;
+    # "" = unknown): recorded with usage, never part of the question.
+    front_door: str = ""
     # What routing derives from the messages (needs_vision, the fields a codec cannot carry,
     # the estimated prompt tokens), worked out once per request though every candidate and
     # attempt asks: a scan of 5,000 messages per candidate was most of a decision. Not an

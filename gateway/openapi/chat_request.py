@@ -14,7 +14,7 @@ from gateway.openapi.chat_messages import MESSAGE_SCHEMAS
 from gateway.openapi.parts import STRING, obj, ref
 from llmrouter import chat_rules, field_limits
 
-__all__ = ["CHAT_REQUEST_SCHEMAS"]
+__all__ = ["CHAT_REQUEST_SCHEMAS", "ROUTER_OPTIONS"]
 
 # --- chat requests -------------------------------------------------------------------------------
 
@@ -59,7 +59,7 @@ def _integer(rule: chat_rules.Range) -> dict[str, Any]:
 
 
 _WEIGHT = {"type": ["number", "null"], "minimum": chat_rules.PREFERENCE_WEIGHT.minimum}
-_ROUTER_OPTIONS = {
+ROUTER_OPTIONS = {
     "type": ["object", "null"],
     "description": "llmrouter's own options; unknown keys are rejected.",
     "additionalProperties": False,
@@ -219,7 +219,7 @@ _CHAT_REQUEST = {
                 "include_obfuscation": {"type": ["boolean", "null"]},
             },
         },
-        "llmrouter": _ROUTER_OPTIONS,
+        "llmrouter": ROUTER_OPTIONS,
         **_UNSUPPORTED,
     },
     "allOf": [

@@ -19,6 +19,7 @@ from gateway.context import TIMEOUT_PATTERN
 from gateway.front_doors import alias_of
 from gateway.openapi.admin import ADMIN_SCHEMAS, CATEGORY_NAME_PATTERN
 from gateway.openapi.chat_response import CHAT_SCHEMAS
+from gateway.openapi.messages import MESSAGES_SCHEMAS
 from gateway.openapi.models import MODEL_SCHEMAS
 from gateway.openapi.parts import obj, ref
 from gateway.openapi.reports import REPORT_SCHEMAS
@@ -255,8 +256,61 @@ _CHAT_OK = {
     },
 }
 
+_ANTHROPIC_HEADERS = [
+    {
+        "name": name,
+        "in": "header",
+        "schema": {"type": "string", "maxLength": 256},
+        "description": description,
+    }
+    for name, description in (
+        ("anthropic-version", "Accepted and not required (the answers are 2023-06-01's)."),
+        ("anthropic-beta", "Accepted and ignored."),
+    )
+]
+_ANTHROPIC_ERROR = {
+    "description": "An error, in Anthropic's shape, with a request-id header.",
+    "headers": _RESPONSE_HEADERS,
+    "content": {"application/json": {"schema": ref("AnthropicError")}},
+}
+
+
+def _anthropic(summary: str, ok: dict[str, Any], body: str) -> dict[str, Any]:
+    operation = _operation(
+        summary,
+        ok,
+        parameters=[*_HEADER_PARAMS, *_ANTHROPIC_HEADERS, _SOURCE_HEADER, _CACHE_HEADER],
+        body=ref(body),
+    )
+    operation["responses"]["default"] = _ANTHROPIC_ERROR
+    return operation
+
+
+_MESSAGES_OK = {
+    "description": "The message; with 'stream': true, its server-sent events.",
+    "headers": {**_SERVED_BY_HEADERS, **_RATE_LIMIT_HEADERS},
+    "content": {
+        "application/json": {"schema": ref("AnthropicMessage")},
+        "text/event-stream": {"schema": ref("AnthropicMessageEvents")},
+    },
+}
+
 # Served at these paths and at the same without /v1 (gateway.front_doors); document() lists both.
 _FRONT_DOORS: Final = {
+    "/v1/messages": {
+        "post": _anthropic(
+            "Create a message (Anthropic Messages API), served by any model the router has",
+            _MESSAGES_OK,
+            "MessagesRequest",
+        )
+    },
+    "/v1/messages/count_tokens": {
+        "post": _anthropic(
+            "Count a message's input tokens: the router's estimate (no upstream call)",
+            _json(ref("TokenCount"), "The estimate."),
+            "CountTokensRequest",
+        )
+    },
     "/v1/chat/completions": {
         "post": _with_response(
             _operation(
@@ -477,7 +531,13 @@ def document(*, auth_enabled: bool) -> dict[str, Any]:
         "paths": _with_aliases(_FRONT_DOORS) | copy.deepcopy(_PATHS),
         "components": {
             "schemas": copy.deepcopy(
-                {**CHAT_SCHEMAS, **MODEL_SCHEMAS, **REPORT_SCHEMAS, **ADMIN_SCHEMAS}
+                {
+                    **CHAT_SCHEMAS,
+                    **MESSAGES_SCHEMAS,
+                    **MODEL_SCHEMAS,
+                    **REPORT_SCHEMAS,
+                    **ADMIN_SCHEMAS,
+                }
             ),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},

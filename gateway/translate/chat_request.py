@@ -32,7 +32,13 @@ from gateway.validate import (
 from llmrouter import chat_rules, field_limits
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
-__all__ = ["ParsedRequest", "parse_chat_request"]
+__all__ = [
+    "CHAT_COMPLETIONS",
+    "ParsedRequest",
+    "caller_headers",
+    "parse_chat_request",
+    "router_extension",
+]
 
 # The header form of llmrouter.source (the body wins).
 _SOURCE_HEADER: Final = "X-LLMRouter-Source"
@@ -51,6 +57,8 @@ _SEED: Final = chat_rules.SEED
 _PENALTY: Final = chat_rules.PENALTY
 # n below the minimum is a range error; above it, "only n=1 is supported".
 _N_FLOOR: Final = chat_rules.Range(minimum=chat_rules.N.minimum)
+# The front door recorded with the usage of requests through /v1/chat/completions.
+CHAT_COMPLETIONS: Final = "chat_completions"
 _ROUTER_KEYS: Final = ("category", "preferences", "task_type", "source", "extra_body", "cache")
 
 
@@ -97,19 +105,21 @@ def parse_chat_request(
     source: str | None = None,
     api_key_id: str | None = None,
     cache: str | None = None,
+    front_door: str = CHAT_COMPLETIONS,
 ) -> ParsedRequest:
     """Validate a decoded ``/v1/chat/completions`` body.
 
     ``source`` is the X-LLMRouter-Source header; ``api_key_id`` the id of the key that
     authenticated the request (never the key), recorded with its usage; ``client_request_id``
     the client's X-Request-Id, a correlation label (the router generates the request's id);
-    ``cache`` the X-LLMRouter-Cache header ("on" or "off"; llmrouter.cache wins).
+    ``cache`` the X-LLMRouter-Cache header ("on" or "off"; llmrouter.cache wins);
+    ``front_door`` the name recorded with the usage (``/v1/route`` asks for the same request).
     """
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", None)
     obj: dict[str, Any] = body
     check_fields(obj)
-    chat = chat_pb2.ChatRequest(client_request_id=client_request_id)
+    chat = chat_pb2.ChatRequest(client_request_id=client_request_id, front_door=front_door)
     chat.model = expect_str(required(obj, "model"), "model", non_empty=True)
     fallbacks, fallback_params = parse_fallbacks(obj, chat.model)
     chat.fallback_models.extend(fallbacks)
@@ -145,6 +155,25 @@ def parse_chat_request(
             )
         )
 
+    caller_headers(chat, source=source, api_key_id=api_key_id, cache=cache)
+    if (extension := optional_object(obj, "llmrouter")) is not None:
+        router_extension(extension, chat)
+
+    stream = optional_bool(obj, "stream") or False
+    include_usage = parse_stream_options(obj, chat, stream=stream)
+    return ParsedRequest(chat, stream, include_usage, fallback_params)
+
+
+def caller_headers(
+    chat: chat_pb2.ChatRequest,
+    *,
+    source: str | None,
+    api_key_id: str | None,
+    cache: str | None,
+) -> None:
+    """Set on ``chat`` what the request's headers and key say: the X-LLMRouter-Source
+    ``source``, the authenticated key's id, the X-LLMRouter-Cache ``cache`` ("on" or "off");
+    the body's ``llmrouter`` object, read after, wins."""
     if source:
         chat.caller.source = check_length(
             source.strip(), _SOURCE_HEADER, field_limits.SOURCE_MAX_CHARS
@@ -158,12 +187,6 @@ def parse_chat_request(
                 f"Invalid value for '{_CACHE_HEADER}': expected 'on' or 'off'.", _CACHE_HEADER
             )
         chat.cache = wanted
-    if (extension := optional_object(obj, "llmrouter")) is not None:
-        _router_extension(extension, chat)
-
-    stream = optional_bool(obj, "stream") or False
-    include_usage = parse_stream_options(obj, chat, stream=stream)
-    return ParsedRequest(chat, stream, include_usage, fallback_params)
 
 
 def _tool_choice(value: Any, tool_names: set[str]) -> chat_pb2.ToolChoice:
@@ -241,7 +264,9 @@ def _response_format(obj: Mapping[str, Any]) -> chat_pb2.ResponseFormat:
     return result
 
 
-def _router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None:
+def router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None:
+    """Our ``llmrouter`` object of a request body (category, task_type, source, cache,
+    extra_body, preferences) onto ``chat``; strict: an unknown key is a 400 naming it."""
     # Our own extension is strict (unlike OpenAI's top level) so typos do not pass silently.
     for key in ext:
         if key not in _ROUTER_KEYS:

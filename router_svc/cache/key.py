@@ -28,6 +28,7 @@ IGNORED = frozenset(
         "api_key_id",
         "metadata",
         "client_request_id",
+        "front_door",
         "task_type",
         "cache",
         "include_obfuscation",

@@ -184,6 +184,7 @@ class CachingEngine:
                 local=entry.provider.local,
                 streamed=streamed,
                 client_request_id=request.client_request_id,
+                front_door=request.front_door,
                 saved_cost_usd=answer.cost_usd,
             )
         )

@@ -66,6 +66,9 @@ def _anthropic_messages(
             blocks.append(
                 {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.text()}
             )
+            if m.is_error:
+                # Messages API, tool_result ``is_error``: the tool failed.
+                blocks[-1]["is_error"] = True
             marks = [m.cache_control, *(p.cache_control for p in m.parts)]
             _mark(blocks, next((c for c in marks if c is not None), None))
             add("user", blocks)

@@ -350,6 +350,7 @@ def usage_event(outcome: AttemptOutcome, time: float) -> UsageEvent:
         trace_id=info.trace_id,
         span_id=_span_id(outcome.span),
         client_request_id=request.client_request_id,
+        front_door=request.front_door,
         fallback_reason=attempt.fallback_reason,
         metadata=request.metadata,
         local=outcome.entry.provider.local,

@@ -124,6 +124,11 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         json_object(extra_body, f"{path}.extra_body_json")
     if fallback_models := tuple(chat.fallback_models):
         check_fallback_models(fallback_models, path)
+    if len(front_door := chat.front_door) > field_limits.FRONT_DOOR_MAX_CHARS:
+        raise InvalidRequest(
+            f"front_door is longer than {field_limits.FRONT_DOOR_MAX_CHARS} characters",
+            field=f"{path}.front_door",
+        )
     prefill = ""
     if chat.continue_final_message:
         messages, prefill = continued_message(messages, path)
@@ -161,6 +166,7 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         prefill=prefill,
         extra_body=extra_body,
         cache=chat.cache if chat.HasField("cache") else None,
+        front_door=front_door,
         **openai_options(chat, path),
     )
 

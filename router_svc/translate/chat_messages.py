@@ -44,7 +44,9 @@ def message_from_proto(m: chat_pb2.Message, path: str) -> Message:
     if refusal and role != "assistant":
         raise InvalidRequest("only assistant messages carry a refusal", field=f"{path}.refusal")
     cache = cache_control_from_proto(m, path) if m.HasField("cache_control") else None
-    return Message(role, m.content, parts, m.name, calls, m.tool_call_id, refusal, cache)
+    if (is_error := m.is_error) and role != "tool":
+        raise InvalidRequest("only tool messages carry is_error", field=f"{path}.is_error")
+    return Message(role, m.content, parts, m.name, calls, m.tool_call_id, refusal, cache, is_error)
 
 
 def _part(p: chat_pb2.ContentPart, path: str) -> ContentPart:

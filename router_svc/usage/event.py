@@ -56,6 +56,9 @@ class UsageEvent:
     # A response-cache hit (source "cache", cost 0): what the replayed answer cost when it was
     # served upstream, in USD; 0 for every other record.
     saved_cost_usd: float = 0.0
+    # The gateway front door the request came through ("chat_completions", "messages", ...);
+    # "" when the caller named none.
+    front_door: str = ""
 
     @property
     def id(self) -> str:

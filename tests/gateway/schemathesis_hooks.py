@@ -12,6 +12,9 @@ The rules (each also documented in /openapi.json):
 - a window whose ``end`` is not after its start;
 - two tools with the same ``function.name``;
 - a ``tool_choice`` function that is not among ``tools``;
+- on ``/v1/messages``: two tools with the same ``name``, a ``tool_choice`` ``tool`` not among
+  ``tools``, a ``tool_choice`` ``any`` without tools (Anthropic's error body has no ``param``:
+  its message starts with the field's path);
 - a category update whose body names another category than its path.
 
 And one that depends on data, not on the schema (on a real stack, where the metrics service
@@ -31,11 +34,15 @@ import schemathesis
 _CROSS_FIELD_PARAMS = re.compile(
     r"since|end|tools\[\d+\]\.function\.name|tool_choice\.function\.name|reference_model"
     r"|chain\[\d+\]|name|models\[\d+\]|fallbacks\[\d+\](?:\.model)?"
+    r"|tools\[\d+\]\.name|tool_choice\.name|tool_choice\.type"
 )
 _CROSS_FIELD_MESSAGES = re.compile(
     r"Give either 'start' or 'since'|it must be later than the start|duplicate tool name"
     r"|no function named|no prices known for|unknown model|cannot be renamed|does not exist"
+    r"|no tool named|needs at least one tool"
 )
+# Anthropic's error message: "<path>: <what is wrong>".
+_ANTHROPIC_PARAM = re.compile(r"([A-Za-z_][\w.\[\]]*): ")
 
 # (error code: message) of rejections that depend on the configured models.
 _DATA_DEPENDENT = re.compile(
@@ -53,6 +60,8 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     except (ValueError, KeyError, TypeError):
         return True
     param, message = error.get("param") or "", error.get("message") or ""
+    if response.json().get("type") == "error" and (found := _ANTHROPIC_PARAM.match(message)):
+        param = found.group(1)
     if _DATA_DEPENDENT.match(f"{error.get('code')}: {message}"):
         return False
     return not (_CROSS_FIELD_PARAMS.fullmatch(param) and _CROSS_FIELD_MESSAGES.search(message))

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17llmrouter/v1/chat.proto\x12\x0cllmrouter.v1\x1a\x1egoogle/protobuf/duration.proto\")\n\x0c\x43\x61\x63heControl\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0b\n\x03ttl\x18\x02 \x01(\t\"}\n\x0b\x43ontentPart\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\x13\n\timage_url\x18\x02 \x01(\tH\x00\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x31\n\rcache_control\x18\x04 \x01(\x0b\x32\x1a.llmrouter.v1.CacheControlB\x06\n\x04part\"7\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\"\x82\x02\n\x07Message\x12 \n\x04role\x18\x01 \x01(\x0e\x32\x12.llmrouter.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x30\n\rcontent_parts\x18\x03 \x03(\x0b\x32\x19.llmrouter.v1.ContentPart\x12\x0c\n\x04name\x18\x04 \x01(\t\x12*\n\ntool_calls\x18\x05 \x03(\x0b\x32\x16.llmrouter.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x06 \x01(\t\x12\x0f\n\x07refusal\x18\x0c \x01(\t\x12\x31\n\rcache_control\x18\r \x01(\x0b\x32\x1a.llmrouter.v1.CacheControl\"\x9a\x01\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x0b\x64\x65scription\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\x12\x0e\n\x06strict\x18\x04 \x01(\x08\x12\x31\n\rcache_control\x18\x05 \x01(\x0b\x32\x1a.llmrouter.v1.CacheControlB\x0e\n\x0c_description\"]\n\nToolChoice\x12,\n\x04mode\x18\x01 \x01(\x0e\x32\x1c.llmrouter.v1.ToolChoiceModeH\x00\x12\x17\n\rfunction_name\x18\x02 \x01(\tH\x00\x42\x08\n\x06\x63hoice\"U\n\x0eResponseFormat\x12.\n\x04type\x18\x01 \x01(\x0e\x32 .llmrouter.v1.ResponseFormatType\x12\x13\n\x0bjson_schema\x18\x02 \x01(\t\"=\n\x0bPreferences\x12\x0c\n\x04\x63ost\x18\x01 \x01(\x01\x12\x0f\n\x07latency\x18\x02 \x01(\x01\x12\x0f\n\x07quality\x18\x03 \x01(\x01\"e\n\x0eRoutingOptions\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12.\n\x0bpreferences\x18\x02 \x01(\x0b\x32\x19.llmrouter.v1.Preferences\x12\x11\n\ttask_type\x18\x03 \x01(\t\",\n\x06\x43\x61ller\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x12\n\napi_key_id\x18\x02 \x01(\t\"\xdf\x08\n\x0b\x43hatRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\'\n\x08messages\x18\x02 \x03(\x0b\x32\x15.llmrouter.v1.Message\x12!\n\x05tools\x18\x03 \x03(\x0b\x32\x12.llmrouter.v1.Tool\x12-\n\x0btool_choice\x18\x04 \x01(\x0b\x32\x18.llmrouter.v1.ToolChoice\x12\x18\n\x0btemperature\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x07 \x01(\x05H\x02\x88\x01\x01\x12\r\n\x05stops\x18\x08 \x03(\t\x12\x35\n\x0fresponse_format\x18\t \x01(\x0b\x32\x1c.llmrouter.v1.ResponseFormat\x12\x0c\n\x04user\x18\n \x01(\t\x12-\n\x07routing\x18\x0b \x01(\x0b\x32\x1c.llmrouter.v1.RoutingOptions\x12$\n\x06\x63\x61ller\x18\x0c \x01(\x0b\x32\x14.llmrouter.v1.Caller\x12\x39\n\x08metadata\x18\r \x03(\x0b\x32\'.llmrouter.v1.ChatRequest.MetadataEntry\x12\x19\n\x11\x63lient_request_id\x18\x0e \x01(\t\x12\x11\n\x04seed\x18\x0f \x01(\x03H\x03\x88\x01\x01\x12\x1d\n\x10presence_penalty\x18\x10 \x01(\x01H\x04\x88\x01\x01\x12\x1e\n\x11\x66requency_penalty\x18\x11 \x01(\x01H\x05\x88\x01\x01\x12\x17\n\x0f\x66\x61llback_models\x18\x12 \x03(\t\x12\x1e\n\x16\x63ontinue_final_message\x18\x13 \x01(\x08\x12\"\n\x15max_completion_tokens\x18\x15 \x01(\x05H\x06\x88\x01\x01\x12\x15\n\x08logprobs\x18\x16 \x01(\x08H\x07\x88\x01\x01\x12\x19\n\x0ctop_logprobs\x18\x17 \x01(\x05H\x08\x88\x01\x01\x12\x14\n\x0cservice_tier\x18\x18 \x01(\t\x12\x18\n\x10reasoning_effort\x18\x19 \x01(\t\x12 \n\x13parallel_tool_calls\x18\x1a \x01(\x08H\t\x88\x01\x01\x12\x17\n\x0f\x65xtra_body_json\x18\x1b \x01(\t\x12 \n\x13include_obfuscation\x18\x1c \x01(\x08H\n\x88\x01\x01\x12\x12\n\x05\x63\x61\x63he\x18\x1d \x01(\x08H\x0b\x88\x01\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\r\n\x0b_max_tokensB\x07\n\x05_seedB\x13\n\x11_presence_penaltyB\x14\n\x12_frequency_penaltyB\x18\n\x16_max_completion_tokensB\x0b\n\t_logprobsB\x0f\n\r_top_logprobsB\x16\n\x14_parallel_tool_callsB\x16\n\x14_include_obfuscationB\x08\n\x06_cache\"\xb2\x01\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x03\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x04 \x01(\x01\x12\x19\n\x11\x63\x61\x63he_read_tokens\x18\x05 \x01(\x03\x12\x1a\n\x12\x63\x61\x63he_write_tokens\x18\x06 \x01(\x03\x12\x18\n\x10reasoning_tokens\x18\x07 \x01(\x03\"\xb8\x02\n\x07\x41ttempt\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12+\n\x06status\x18\x04 \x01(\x0e\x32\x1b.llmrouter.v1.AttemptStatus\x12\x12\n\nerror_type\x18\x05 \x01(\t\x12\x15\n\rerror_message\x18\x06 \x01(\t\x12+\n\x08\x64uration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07\x62\x61\x63koff\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x36\n\x13time_to_first_token\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bhttp_status\x18\n \x01(\x05*s\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03\x12\r\n\tROLE_TOOL\x10\x04\x12\x12\n\x0eROLE_DEVELOPER\x10\x05*\x87\x01\n\x0eToolChoiceMode\x12 \n\x1cTOOL_CHOICE_MODE_UNSPECIFIED\x10\x00\x12\x19\n\x15TOOL_CHOICE_MODE_AUTO\x10\x01\x12\x19\n\x15TOOL_CHOICE_MODE_NONE\x10\x02\x12\x1d\n\x19TOOL_CHOICE_MODE_REQUIRED\x10\x03*\xa5\x01\n\x12ResponseFormatType\x12$\n RESPONSE_FORMAT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19RESPONSE_FORMAT_TYPE_TEXT\x10\x01\x12$\n RESPONSE_FORMAT_TYPE_JSON_OBJECT\x10\x02\x12$\n RESPONSE_FORMAT_TYPE_JSON_SCHEMA\x10\x03*\x9f\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x04*\x86\x01\n\rAttemptStatus\x12\x1e\n\x1a\x41TTEMPT_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41TTEMPT_STATUS_SUCCEEDED\x10\x01\x12\x19\n\x15\x41TTEMPT_STATUS_FAILED\x10\x02\x12\x1c\n\x18\x41TTEMPT_STATUS_CANCELLED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17llmrouter/v1/chat.proto\x12\x0cllmrouter.v1\x1a\x1egoogle/protobuf/duration.proto\")\n\x0c\x43\x61\x63heControl\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x0b\n\x03ttl\x18\x02 \x01(\t\"}\n\x0b\x43ontentPart\x12\x0e\n\x04text\x18\x01 \x01(\tH\x00\x12\x13\n\timage_url\x18\x02 \x01(\tH\x00\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\x12\x31\n\rcache_control\x18\x04 \x01(\x0b\x32\x1a.llmrouter.v1.CacheControlB\x06\n\x04part\"7\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\targuments\x18\x03 \x01(\t\"\x94\x02\n\x07Message\x12 \n\x04role\x18\x01 \x01(\x0e\x32\x12.llmrouter.v1.Role\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x30\n\rcontent_parts\x18\x03 \x03(\x0b\x32\x19.llmrouter.v1.ContentPart\x12\x0c\n\x04name\x18\x04 \x01(\t\x12*\n\ntool_calls\x18\x05 \x03(\x0b\x32\x16.llmrouter.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x06 \x01(\t\x12\x0f\n\x07refusal\x18\x0c \x01(\t\x12\x31\n\rcache_control\x18\r \x01(\x0b\x32\x1a.llmrouter.v1.CacheControl\x12\x10\n\x08is_error\x18( \x01(\x08\"\x9a\x01\n\x04Tool\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x18\n\x0b\x64\x65scription\x18\x02 \x01(\tH\x00\x88\x01\x01\x12\x17\n\x0fparameters_json\x18\x03 \x01(\t\x12\x0e\n\x06strict\x18\x04 \x01(\x08\x12\x31\n\rcache_control\x18\x05 \x01(\x0b\x32\x1a.llmrouter.v1.CacheControlB\x0e\n\x0c_description\"]\n\nToolChoice\x12,\n\x04mode\x18\x01 \x01(\x0e\x32\x1c.llmrouter.v1.ToolChoiceModeH\x00\x12\x17\n\rfunction_name\x18\x02 \x01(\tH\x00\x42\x08\n\x06\x63hoice\"U\n\x0eResponseFormat\x12.\n\x04type\x18\x01 \x01(\x0e\x32 .llmrouter.v1.ResponseFormatType\x12\x13\n\x0bjson_schema\x18\x02 \x01(\t\"=\n\x0bPreferences\x12\x0c\n\x04\x63ost\x18\x01 \x01(\x01\x12\x0f\n\x07latency\x18\x02 \x01(\x01\x12\x0f\n\x07quality\x18\x03 \x01(\x01\"e\n\x0eRoutingOptions\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12.\n\x0bpreferences\x18\x02 \x01(\x0b\x32\x19.llmrouter.v1.Preferences\x12\x11\n\ttask_type\x18\x03 \x01(\t\",\n\x06\x43\x61ller\x12\x0e\n\x06source\x18\x01 \x01(\t\x12\x12\n\napi_key_id\x18\x02 \x01(\t\"\xf3\x08\n\x0b\x43hatRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\'\n\x08messages\x18\x02 \x03(\x0b\x32\x15.llmrouter.v1.Message\x12!\n\x05tools\x18\x03 \x03(\x0b\x32\x12.llmrouter.v1.Tool\x12-\n\x0btool_choice\x18\x04 \x01(\x0b\x32\x18.llmrouter.v1.ToolChoice\x12\x18\n\x0btemperature\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x07 \x01(\x05H\x02\x88\x01\x01\x12\r\n\x05stops\x18\x08 \x03(\t\x12\x35\n\x0fresponse_format\x18\t \x01(\x0b\x32\x1c.llmrouter.v1.ResponseFormat\x12\x0c\n\x04user\x18\n \x01(\t\x12-\n\x07routing\x18\x0b \x01(\x0b\x32\x1c.llmrouter.v1.RoutingOptions\x12$\n\x06\x63\x61ller\x18\x0c \x01(\x0b\x32\x14.llmrouter.v1.Caller\x12\x39\n\x08metadata\x18\r \x03(\x0b\x32\'.llmrouter.v1.ChatRequest.MetadataEntry\x12\x19\n\x11\x63lient_request_id\x18\x0e \x01(\t\x12\x11\n\x04seed\x18\x0f \x01(\x03H\x03\x88\x01\x01\x12\x1d\n\x10presence_penalty\x18\x10 \x01(\x01H\x04\x88\x01\x01\x12\x1e\n\x11\x66requency_penalty\x18\x11 \x01(\x01H\x05\x88\x01\x01\x12\x17\n\x0f\x66\x61llback_models\x18\x12 \x03(\t\x12\x1e\n\x16\x63ontinue_final_message\x18\x13 \x01(\x08\x12\"\n\x15max_completion_tokens\x18\x15 \x01(\x05H\x06\x88\x01\x01\x12\x15\n\x08logprobs\x18\x16 \x01(\x08H\x07\x88\x01\x01\x12\x19\n\x0ctop_logprobs\x18\x17 \x01(\x05H\x08\x88\x01\x01\x12\x14\n\x0cservice_tier\x18\x18 \x01(\t\x12\x18\n\x10reasoning_effort\x18\x19 \x01(\t\x12 \n\x13parallel_tool_calls\x18\x1a \x01(\x08H\t\x88\x01\x01\x12\x17\n\x0f\x65xtra_body_json\x18\x1b \x01(\t\x12 \n\x13include_obfuscation\x18\x1c \x01(\x08H\n\x88\x01\x01\x12\x12\n\x05\x63\x61\x63he\x18\x1d \x01(\x08H\x0b\x88\x01\x01\x12\x12\n\nfront_door\x18( \x01(\t\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\r\n\x0b_max_tokensB\x07\n\x05_seedB\x13\n\x11_presence_penaltyB\x14\n\x12_frequency_penaltyB\x18\n\x16_max_completion_tokensB\x0b\n\t_logprobsB\x0f\n\r_top_logprobsB\x16\n\x14_parallel_tool_callsB\x16\n\x14_include_obfuscationB\x08\n\x06_cache\"\xb2\x01\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x03\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x03\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x04 \x01(\x01\x12\x19\n\x11\x63\x61\x63he_read_tokens\x18\x05 \x01(\x03\x12\x1a\n\x12\x63\x61\x63he_write_tokens\x18\x06 \x01(\x03\x12\x18\n\x10reasoning_tokens\x18\x07 \x01(\x03\"\xb8\x02\n\x07\x41ttempt\x12\x0e\n\x06number\x18\x01 \x01(\x05\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08provider\x18\x03 \x01(\t\x12+\n\x06status\x18\x04 \x01(\x0e\x32\x1b.llmrouter.v1.AttemptStatus\x12\x12\n\nerror_type\x18\x05 \x01(\t\x12\x15\n\rerror_message\x18\x06 \x01(\t\x12+\n\x08\x64uration\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12*\n\x07\x62\x61\x63koff\x18\x08 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x36\n\x13time_to_first_token\x18\t \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bhttp_status\x18\n \x01(\x05*s\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03\x12\r\n\tROLE_TOOL\x10\x04\x12\x12\n\x0eROLE_DEVELOPER\x10\x05*\x87\x01\n\x0eToolChoiceMode\x12 \n\x1cTOOL_CHOICE_MODE_UNSPECIFIED\x10\x00\x12\x19\n\x15TOOL_CHOICE_MODE_AUTO\x10\x01\x12\x19\n\x15TOOL_CHOICE_MODE_NONE\x10\x02\x12\x1d\n\x19TOOL_CHOICE_MODE_REQUIRED\x10\x03*\xa5\x01\n\x12ResponseFormatType\x12$\n RESPONSE_FORMAT_TYPE_UNSPECIFIED\x10\x00\x12\x1d\n\x19RESPONSE_FORMAT_TYPE_TEXT\x10\x01\x12$\n RESPONSE_FORMAT_TYPE_JSON_OBJECT\x10\x02\x12$\n RESPONSE_FORMAT_TYPE_JSON_SCHEMA\x10\x03*\x9f\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x04*\x86\x01\n\rAttemptStatus\x12\x1e\n\x1a\x41TTEMPT_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41TTEMPT_STATUS_SUCCEEDED\x10\x01\x12\x19\n\x15\x41TTEMPT_STATUS_FAILED\x10\x02\x12\x1c\n\x18\x41TTEMPT_STATUS_CANCELLED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,16 +34,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CHATREQUEST_METADATAENTRY']._loaded_options = None
   _globals['_CHATREQUEST_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_ROLE']._serialized_start=2730
-  _globals['_ROLE']._serialized_end=2845
-  _globals['_TOOLCHOICEMODE']._serialized_start=2848
-  _globals['_TOOLCHOICEMODE']._serialized_end=2983
-  _globals['_RESPONSEFORMATTYPE']._serialized_start=2986
-  _globals['_RESPONSEFORMATTYPE']._serialized_end=3151
-  _globals['_FINISHREASON']._serialized_start=3154
-  _globals['_FINISHREASON']._serialized_end=3313
-  _globals['_ATTEMPTSTATUS']._serialized_start=3316
-  _globals['_ATTEMPTSTATUS']._serialized_end=3450
+  _globals['_ROLE']._serialized_start=2768
+  _globals['_ROLE']._serialized_end=2883
+  _globals['_TOOLCHOICEMODE']._serialized_start=2886
+  _globals['_TOOLCHOICEMODE']._serialized_end=3021
+  _globals['_RESPONSEFORMATTYPE']._serialized_start=3024
+  _globals['_RESPONSEFORMATTYPE']._serialized_end=3189
+  _globals['_FINISHREASON']._serialized_start=3192
+  _globals['_FINISHREASON']._serialized_end=3351
+  _globals['_ATTEMPTSTATUS']._serialized_start=3354
+  _globals['_ATTEMPTSTATUS']._serialized_end=3488
   _globals['_CACHECONTROL']._serialized_start=73
   _globals['_CACHECONTROL']._serialized_end=114
   _globals['_CONTENTPART']._serialized_start=116
@@ -51,25 +51,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TOOLCALL']._serialized_start=243
   _globals['_TOOLCALL']._serialized_end=298
   _globals['_MESSAGE']._serialized_start=301
-  _globals['_MESSAGE']._serialized_end=559
-  _globals['_TOOL']._serialized_start=562
-  _globals['_TOOL']._serialized_end=716
-  _globals['_TOOLCHOICE']._serialized_start=718
-  _globals['_TOOLCHOICE']._serialized_end=811
-  _globals['_RESPONSEFORMAT']._serialized_start=813
-  _globals['_RESPONSEFORMAT']._serialized_end=898
-  _globals['_PREFERENCES']._serialized_start=900
-  _globals['_PREFERENCES']._serialized_end=961
-  _globals['_ROUTINGOPTIONS']._serialized_start=963
-  _globals['_ROUTINGOPTIONS']._serialized_end=1064
-  _globals['_CALLER']._serialized_start=1066
-  _globals['_CALLER']._serialized_end=1110
-  _globals['_CHATREQUEST']._serialized_start=1113
-  _globals['_CHATREQUEST']._serialized_end=2232
-  _globals['_CHATREQUEST_METADATAENTRY']._serialized_start=1978
-  _globals['_CHATREQUEST_METADATAENTRY']._serialized_end=2025
-  _globals['_USAGE']._serialized_start=2235
-  _globals['_USAGE']._serialized_end=2413
-  _globals['_ATTEMPT']._serialized_start=2416
-  _globals['_ATTEMPT']._serialized_end=2728
+  _globals['_MESSAGE']._serialized_end=577
+  _globals['_TOOL']._serialized_start=580
+  _globals['_TOOL']._serialized_end=734
+  _globals['_TOOLCHOICE']._serialized_start=736
+  _globals['_TOOLCHOICE']._serialized_end=829
+  _globals['_RESPONSEFORMAT']._serialized_start=831
+  _globals['_RESPONSEFORMAT']._serialized_end=916
+  _globals['_PREFERENCES']._serialized_start=918
+  _globals['_PREFERENCES']._serialized_end=979
+  _globals['_ROUTINGOPTIONS']._serialized_start=981
+  _globals['_ROUTINGOPTIONS']._serialized_end=1082
+  _globals['_CALLER']._serialized_start=1084
+  _globals['_CALLER']._serialized_end=1128
+  _globals['_CHATREQUEST']._serialized_start=1131
+  _globals['_CHATREQUEST']._serialized_end=2270
+  _globals['_CHATREQUEST_METADATAENTRY']._serialized_start=2016
+  _globals['_CHATREQUEST_METADATAENTRY']._serialized_end=2063
+  _globals['_USAGE']._serialized_start=2273
+  _globals['_USAGE']._serialized_end=2451
+  _globals['_ATTEMPT']._serialized_start=2454
+  _globals['_ATTEMPT']._serialized_end=2766
 # @@protoc_insertion_point(module_scope)

@@ -102,7 +102,7 @@ class ToolCall(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., arguments: _Optional[str] = ...) -> None: ...
 
 class Message(_message.Message):
-    __slots__ = ("role", "content", "content_parts", "name", "tool_calls", "tool_call_id", "refusal", "cache_control")
+    __slots__ = ("role", "content", "content_parts", "name", "tool_calls", "tool_call_id", "refusal", "cache_control", "is_error")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     CONTENT_PARTS_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +111,7 @@ class Message(_message.Message):
     TOOL_CALL_ID_FIELD_NUMBER: _ClassVar[int]
     REFUSAL_FIELD_NUMBER: _ClassVar[int]
     CACHE_CONTROL_FIELD_NUMBER: _ClassVar[int]
+    IS_ERROR_FIELD_NUMBER: _ClassVar[int]
     role: Role
     content: str
     content_parts: _containers.RepeatedCompositeFieldContainer[ContentPart]
@@ -119,7 +120,8 @@ class Message(_message.Message):
     tool_call_id: str
     refusal: str
     cache_control: CacheControl
-    def __init__(self, role: _Optional[_Union[Role, str]] = ..., content: _Optional[str] = ..., content_parts: _Optional[_Iterable[_Union[ContentPart, _Mapping]]] = ..., name: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCall, _Mapping]]] = ..., tool_call_id: _Optional[str] = ..., refusal: _Optional[str] = ..., cache_control: _Optional[_Union[CacheControl, _Mapping]] = ...) -> None: ...
+    is_error: bool
+    def __init__(self, role: _Optional[_Union[Role, str]] = ..., content: _Optional[str] = ..., content_parts: _Optional[_Iterable[_Union[ContentPart, _Mapping]]] = ..., name: _Optional[str] = ..., tool_calls: _Optional[_Iterable[_Union[ToolCall, _Mapping]]] = ..., tool_call_id: _Optional[str] = ..., refusal: _Optional[str] = ..., cache_control: _Optional[_Union[CacheControl, _Mapping]] = ..., is_error: _Optional[bool] = ...) -> None: ...
 
 class Tool(_message.Message):
     __slots__ = ("name", "description", "parameters_json", "strict", "cache_control")
@@ -180,7 +182,7 @@ class Caller(_message.Message):
     def __init__(self, source: _Optional[str] = ..., api_key_id: _Optional[str] = ...) -> None: ...
 
 class ChatRequest(_message.Message):
-    __slots__ = ("model", "messages", "tools", "tool_choice", "temperature", "top_p", "max_tokens", "stops", "response_format", "user", "routing", "caller", "metadata", "client_request_id", "seed", "presence_penalty", "frequency_penalty", "fallback_models", "continue_final_message", "max_completion_tokens", "logprobs", "top_logprobs", "service_tier", "reasoning_effort", "parallel_tool_calls", "extra_body_json", "include_obfuscation", "cache")
+    __slots__ = ("model", "messages", "tools", "tool_choice", "temperature", "top_p", "max_tokens", "stops", "response_format", "user", "routing", "caller", "metadata", "client_request_id", "seed", "presence_penalty", "frequency_penalty", "fallback_models", "continue_final_message", "max_completion_tokens", "logprobs", "top_logprobs", "service_tier", "reasoning_effort", "parallel_tool_calls", "extra_body_json", "include_obfuscation", "cache", "front_door")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -216,6 +218,7 @@ class ChatRequest(_message.Message):
     EXTRA_BODY_JSON_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_OBFUSCATION_FIELD_NUMBER: _ClassVar[int]
     CACHE_FIELD_NUMBER: _ClassVar[int]
+    FRONT_DOOR_FIELD_NUMBER: _ClassVar[int]
     model: str
     messages: _containers.RepeatedCompositeFieldContainer[Message]
     tools: _containers.RepeatedCompositeFieldContainer[Tool]
@@ -244,7 +247,8 @@ class ChatRequest(_message.Message):
     extra_body_json: str
     include_obfuscation: bool
     cache: bool
-    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stops: _Optional[_Iterable[str]] = ..., response_format: _Optional[_Union[ResponseFormat, _Mapping]] = ..., user: _Optional[str] = ..., routing: _Optional[_Union[RoutingOptions, _Mapping]] = ..., caller: _Optional[_Union[Caller, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., client_request_id: _Optional[str] = ..., seed: _Optional[int] = ..., presence_penalty: _Optional[float] = ..., frequency_penalty: _Optional[float] = ..., fallback_models: _Optional[_Iterable[str]] = ..., continue_final_message: _Optional[bool] = ..., max_completion_tokens: _Optional[int] = ..., logprobs: _Optional[bool] = ..., top_logprobs: _Optional[int] = ..., service_tier: _Optional[str] = ..., reasoning_effort: _Optional[str] = ..., parallel_tool_calls: _Optional[bool] = ..., extra_body_json: _Optional[str] = ..., include_obfuscation: _Optional[bool] = ..., cache: _Optional[bool] = ...) -> None: ...
+    front_door: str
+    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[Message, _Mapping]]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., max_tokens: _Optional[int] = ..., stops: _Optional[_Iterable[str]] = ..., response_format: _Optional[_Union[ResponseFormat, _Mapping]] = ..., user: _Optional[str] = ..., routing: _Optional[_Union[RoutingOptions, _Mapping]] = ..., caller: _Optional[_Union[Caller, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., client_request_id: _Optional[str] = ..., seed: _Optional[int] = ..., presence_penalty: _Optional[float] = ..., frequency_penalty: _Optional[float] = ..., fallback_models: _Optional[_Iterable[str]] = ..., continue_final_message: _Optional[bool] = ..., max_completion_tokens: _Optional[int] = ..., logprobs: _Optional[bool] = ..., top_logprobs: _Optional[int] = ..., service_tier: _Optional[str] = ..., reasoning_effort: _Optional[str] = ..., parallel_tool_calls: _Optional[bool] = ..., extra_body_json: _Optional[str] = ..., include_obfuscation: _Optional[bool] = ..., cache: _Optional[bool] = ..., front_door: _Optional[str] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")

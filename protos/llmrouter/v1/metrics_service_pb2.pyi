@@ -47,7 +47,7 @@ TIME_BUCKET_HOUR: TimeBucket
 TIME_BUCKET_DAY: TimeBucket
 
 class UsageRecord(_message.Message):
-    __slots__ = ("id", "request_id", "attempt", "time", "provider", "model", "category", "task_type", "source", "api_key_id", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration", "time_to_first_token", "status", "error_type", "fallback", "fallback_from", "trace_id", "metadata", "local", "streamed", "span_id", "client_request_id", "fallback_reason", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "usage_estimated", "saved_cost_usd")
+    __slots__ = ("id", "request_id", "attempt", "time", "provider", "model", "category", "task_type", "source", "api_key_id", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration", "time_to_first_token", "status", "error_type", "fallback", "fallback_from", "trace_id", "metadata", "local", "streamed", "span_id", "client_request_id", "fallback_reason", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "usage_estimated", "saved_cost_usd", "front_door")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +87,7 @@ class UsageRecord(_message.Message):
     REASONING_TOKENS_FIELD_NUMBER: _ClassVar[int]
     USAGE_ESTIMATED_FIELD_NUMBER: _ClassVar[int]
     SAVED_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    FRONT_DOOR_FIELD_NUMBER: _ClassVar[int]
     id: str
     request_id: str
     attempt: int
@@ -119,7 +120,8 @@ class UsageRecord(_message.Message):
     reasoning_tokens: int
     usage_estimated: bool
     saved_cost_usd: float
-    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., task_type: _Optional[str] = ..., source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., status: _Optional[_Union[UsageStatus, str]] = ..., error_type: _Optional[str] = ..., fallback: _Optional[bool] = ..., fallback_from: _Optional[str] = ..., trace_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., local: _Optional[bool] = ..., streamed: _Optional[bool] = ..., span_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., fallback_reason: _Optional[str] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., usage_estimated: _Optional[bool] = ..., saved_cost_usd: _Optional[float] = ...) -> None: ...
+    front_door: str
+    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., task_type: _Optional[str] = ..., source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., status: _Optional[_Union[UsageStatus, str]] = ..., error_type: _Optional[str] = ..., fallback: _Optional[bool] = ..., fallback_from: _Optional[str] = ..., trace_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., local: _Optional[bool] = ..., streamed: _Optional[bool] = ..., span_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., fallback_reason: _Optional[str] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., usage_estimated: _Optional[bool] = ..., saved_cost_usd: _Optional[float] = ..., front_door: _Optional[str] = ...) -> None: ...
 
 class RecordUsageRequest(_message.Message):
     __slots__ = ("records",)
