@@ -2,7 +2,8 @@
 lifespan that holds the gRPC channels.
 
 Routes: ``POST /v1/chat/completions`` (JSON or SSE), ``POST /v1/route``, ``GET /v1/models``,
-``GET /v1/costs``, ``GET /v1/usage``, ``GET /v1/dashboard/summary`` and the operator controls
+``GET /v1/costs``, ``GET /v1/usage``, ``GET /v1/requests`` (and ``.csv``),
+``GET /v1/dashboard/summary`` and the operator controls
 under ``/v1/admin/`` (API key required when auth is on); ``GET /healthz``, ``GET /readyz``,
 ``GET /openapi.json``, ``GET /metrics`` and the dashboard's page and static files (open: they
 hold no data).
@@ -44,6 +45,7 @@ from gateway.errors import (
 from gateway.observability import GatewayMetrics, PrometheusMiddleware, TracingMiddleware
 from gateway.probes import Health
 from gateway.rate_limit import KeyLimits
+from gateway.request_log import RequestLogEndpoints
 from gateway.streaming import ClientGone
 from gateway.usage import Clock, UsageEndpoints
 from gateway.web import (
@@ -171,6 +173,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
 
     chat = RouterEndpoints(config, current, limits)
     usage = UsageEndpoints(current, options.clock)
+    request_log = RequestLogEndpoints(current, options.clock, config.trace_link())
     health = Health(
         current,
         timeout_s=config.readiness_timeout_s,
@@ -209,6 +212,8 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         Route("/v1/models", protected(chat.models), methods=["GET"]),
         Route("/v1/costs", protected(usage.costs), methods=["GET"]),
         Route("/v1/usage", protected(usage.usage), methods=["GET"]),
+        Route("/v1/requests", protected(request_log.list), methods=["GET"]),
+        Route("/v1/requests.csv", protected(request_log.csv), methods=["GET"]),
         Route("/v1/dashboard/summary", protected(summary.summary), methods=["GET"]),
         # Admin routes change routing for every tenant: admin keys only.
         Route("/v1/admin/models", admin_route(admin.list_models), methods=["GET"]),
