@@ -105,7 +105,7 @@ def parse_log_query(
     start = parse_time(scalars["start"], "start")
     end = parse_time(scalars["end"], "end")
     if start is not None and end is not None and start >= end:
-        raise InvalidRequest("Invalid 'end': it must be later than 'start'.", "end")
+        raise InvalidRequest("Invalid 'end': it must be later than the start of the window.", "end")
     form = "csv" if csv else (scalars["format"] or "json")
     if form not in _FORMATS:
         raise InvalidRequest(

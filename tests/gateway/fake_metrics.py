@@ -179,6 +179,16 @@ class FakeMetrics(metrics_service_pb2_grpc.MetricsServiceServicer):
         calls = len(self.requests["ListRequests"])
         if self.requests_fail_after is not None and calls > self.requests_fail_after:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "ledger gone")
+        if not request.page_token.isdigit() and request.page_token:
+            # As the real service answers a token it did not issue.
+            bad = Failure(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "page_token: is not a page token of this list",
+                reason="INVALID_REQUESTS_QUERY",
+                field="page_token",
+            )
+            status = rich_status(bad)
+            await context.abort(status.code, status.details, status.trailing_metadata)
         offset = int(request.page_token or 0)
         end = min(offset + (request.page_size or 50), self.logged)
         entries = [logged_request(i) for i in range(offset, end)]
