@@ -37,6 +37,7 @@ __all__ = [
     "GatewayConfig",
     "hash_key",
     "load_config",
+    "trace_url",
 ]
 
 # The shortcut variables: comma-separated ``id:key`` pairs, hashed at once.
@@ -251,6 +252,14 @@ class GatewayConfig:
         if self.jaeger_url:
             return self.jaeger_url.rstrip("/") + "/trace/" + TRACE_ID
         return ""
+
+
+def trace_url(template: str, trace_id: str) -> str | None:
+    """The link to trace ``trace_id`` made from ``template`` (:meth:`GatewayConfig.trace_link`);
+    None without a template or a trace id."""
+    if not template or not trace_id:
+        return None
+    return template.replace(TRACE_ID, trace_id)
 
 
 def _check_trace_url(template: str) -> None:

@@ -5,9 +5,10 @@ Front doors, each also without ``/v1`` (gateway.front_doors): ``POST /v1/chat/co
 (JSON or SSE), ``POST /v1/messages`` (JSON or SSE) and ``POST /v1/messages/count_tokens``
 (Anthropic's Messages API, errors in its shape), ``POST /v1/route``, ``GET /v1/models``, ``GET
 /v1/models/{model}``. Reports and operator controls, ``/v1`` only: ``GET /v1/costs``, ``GET
-/v1/usage``, ``GET /v1/dashboard/summary`` and ``/v1/admin/...`` (API key required when auth
-is on); ``GET /healthz``, ``GET /readyz``, ``GET /openapi.json``, ``GET /metrics`` and the
-dashboard's page and static files (open: they hold no data).
+/v1/usage``, ``GET /v1/requests`` (and ``.csv``), ``GET /v1/dashboard/summary`` and
+``/v1/admin/...`` (API key required when auth is on); ``GET /healthz``, ``GET /readyz``, ``GET
+/openapi.json, ``GET /metrics`` and the dashboard's page and static files (open: they hold
+no data).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from gateway.messages_errors import anthropic_error_response
 from gateway.observability import GatewayMetrics, PrometheusMiddleware, TracingMiddleware
 from gateway.probes import Health
 from gateway.rate_limit import KeyLimits
+from gateway.request_log import RequestLogEndpoints
 from gateway.streaming import ClientGone
 from gateway.usage import Clock, UsageEndpoints
 from gateway.web import (
@@ -183,6 +185,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     chat = RouterEndpoints(config, current, limits)
     messages = MessagesEndpoints(config, current, limits)
     usage = UsageEndpoints(current, options.clock)
+    request_log = RequestLogEndpoints(current, options.clock, config.trace_link())
     health = Health(
         current,
         timeout_s=config.readiness_timeout_s,
@@ -228,6 +231,8 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         # Reports and operator controls: /v1 only.
         operator_route("/v1/costs", protected(usage.costs), methods=["GET"]),
         operator_route("/v1/usage", protected(usage.usage), methods=["GET"]),
+        operator_route("/v1/requests", protected(request_log.list), methods=["GET"]),
+        operator_route("/v1/requests.csv", protected(request_log.csv), methods=["GET"]),
         operator_route("/v1/dashboard/summary", protected(summary.summary), methods=["GET"]),
         # Admin routes change routing for every tenant: admin keys only.
         operator_route("/v1/admin/models", admin_route(admin.list_models), methods=["GET"]),

@@ -26,7 +26,9 @@ __all__ = [
     "DIMENSIONS",
     "FILTERS",
     "CostQuery",
+    "own_keys",
     "parse_cost_query",
+    "parse_time",
     "scoped",
 ]
 
@@ -88,8 +90,8 @@ def parse_cost_query(
         values.setdefault(name, []).append(value)
     scalars = {name: _single(values, name) for name in (*_SCALARS, "limit")}
 
-    start = _time(scalars["start"], "start")
-    end = _time(scalars["end"], "end")
+    start = parse_time(scalars["start"], "start")
+    end = parse_time(scalars["end"], "end")
     if scalars["since"] is not None:
         if start is not None:
             raise InvalidRequest("Give either 'start' or 'since', not both.", "since")
@@ -137,15 +139,30 @@ def scoped(query: CostQuery, api_key_id: str | None, admin: bool) -> CostQuery:
     """
     if admin:
         return query
+    return dataclasses.replace(
+        query, api_key_ids=own_keys(query.api_key_ids, api_key_id, admin, "api_key_id")
+    )
+
+
+def own_keys(
+    asked: tuple[str, ...], api_key_id: str | None, admin: bool, param: str
+) -> tuple[str, ...]:
+    """The key ids a caller may read usage of, given those it ``asked`` for (by query
+    parameter ``param``): as asked for an admin, else its own key alone.
+
+    Raises PermissionDenied naming ``param`` when a non-admin names another key.
+    """
+    if admin:
+        return asked
     own = api_key_id or ""
-    others = sorted(set(query.api_key_ids) - {own})
+    others = sorted(set(asked) - {own})
     if others:
         raise PermissionDenied(
             f"You have insufficient permissions to read the usage of API key '{others[0][:64]}': "
             "a key sees only its own usage unless it is an admin key.",
-            "api_key_id",
+            param,
         )
-    return dataclasses.replace(query, api_key_ids=(own,))
+    return (own,)
 
 
 def _single(values: dict[str, list[str]], name: str) -> str | None:
@@ -165,8 +182,9 @@ def _list(values: dict[str, list[str]], name: str) -> tuple[str, ...]:
     return tuple(item for item in items if item)
 
 
-def _time(text: str | None, name: str) -> dt.datetime | None:
-    """ISO 8601 or unix seconds, as an aware UTC datetime."""
+def parse_time(text: str | None, name: str) -> dt.datetime | None:
+    """Query parameter ``name``, ISO 8601 or unix seconds, as an aware UTC datetime (None when
+    absent); raises InvalidRequest naming ``name``."""
     if text is None:
         return None
     text = text.strip()

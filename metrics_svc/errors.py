@@ -14,6 +14,7 @@ __all__ = [
     "InvalidHealthQuery",
     "InvalidQuery",
     "InvalidRecord",
+    "InvalidRequestsQuery",
     "MetricsError",
     "RecordViolation",
     "StorageError",
@@ -141,3 +142,9 @@ class StorageError(MetricsError):
 
     grpc_code = grpc.StatusCode.UNAVAILABLE
     reason = "STORAGE_UNAVAILABLE"
+
+
+class InvalidRequestsQuery(InvalidQuery):
+    """A ``ListRequests`` request cannot be answered as asked (bad window, size, token)."""
+
+    reason = "INVALID_REQUESTS_QUERY"

@@ -1,9 +1,9 @@
 """The usage ledger's storage: async SQLAlchemy over SQLite or PostgreSQL, plain values in/out.
 
 Connecting, migrating and error reporting live here; the statements live with their concept:
-the insert in :mod:`metrics_svc.ingest`, the cost, fallback and provider-health queries in
-:mod:`metrics_svc.aggregates`, :mod:`metrics_svc.fallbacks` and
-:mod:`metrics_svc.provider_health`.
+the insert in :mod:`metrics_svc.ingest`, the cost, fallback, provider-health and request-log
+queries in :mod:`metrics_svc.aggregates`, :mod:`metrics_svc.fallbacks`,
+:mod:`metrics_svc.provider_health` and :mod:`metrics_svc.request_log`.
 """
 
 from __future__ import annotations
@@ -40,6 +40,13 @@ from metrics_svc.provider_health import (
     health_statement,
 )
 from metrics_svc.records import UsageRow, UsageStatus
+from metrics_svc.request_log import (
+    RequestPage,
+    RequestQuery,
+    encode_token,
+    entry_from_row,
+    requests_statement,
+)
 from metrics_svc.tables import usage_records
 
 __all__ = ["CONNECT_TIMEOUT_S", "Repository", "safe_url"]
@@ -169,6 +176,19 @@ class Repository:
                 rows = (await conn.execute(health_statement(query))).all()
         # Sorted here, not in SQL: PostgreSQL's collation and SQLite's byte order differ.
         return sorted(map(health_from_row, rows), key=lambda h: h.provider)
+
+    async def list_requests(self, query: RequestQuery) -> RequestPage:
+        """One page of the request log (:mod:`metrics_svc.request_log`), newest first, in one
+        statement."""
+        stmt = requests_statement(query, self.dialect)
+        with _storage_errors("cannot query usage records"):
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(stmt)).all()
+        entries = tuple(entry_from_row(row) for row in rows)
+        if len(entries) <= query.page_size:
+            return RequestPage(entries, "")
+        entries = entries[: query.page_size]
+        return RequestPage(entries, encode_token(query, entries[-1]))
 
     async def get(self, record_id: str) -> UsageRow | None:
         """The stored row with id ``record_id``, if any."""

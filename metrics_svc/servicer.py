@@ -29,6 +29,8 @@ from metrics_svc.translate import (
     health_to_pb,
     record_usage_response,
     report_to_pb,
+    requests_query,
+    requests_to_pb,
     rows_from_records,
 )
 
@@ -113,6 +115,16 @@ class MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
         except MetricsError as exc:
             await _abort(context, exc)
         return health_to_pb(health)
+
+    async def ListRequests(
+        self, request: pb.ListRequestsRequest, context: _Context
+    ) -> pb.ListRequestsResponse:
+        """One page of the request log: client requests, their attempts grouped, newest first."""
+        try:
+            page = await self._repository.list_requests(requests_query(request))
+        except MetricsError as exc:
+            await _abort(context, exc)
+        return requests_to_pb(page)
 
 
 def rich_status(exc: MetricsError) -> grpc.Status:

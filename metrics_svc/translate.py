@@ -11,12 +11,14 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
+from typing import overload
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from llmrouter.field_limits import MAX_TOKEN_COUNT
 from llmrouter.request_ids import REQUEST_ID_MAX_CHARS
 from llmrouter.v1 import metrics_service_pb2 as pb
+from metrics_svc import request_log
 from metrics_svc.costs import (
     CostFilter,
     CostQuery,
@@ -32,11 +34,13 @@ from metrics_svc.errors import (
     InvalidHealthQuery,
     InvalidQuery,
     InvalidRecord,
+    InvalidRequestsQuery,
     RecordViolation,
 )
 from metrics_svc.fallbacks import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, FallbackEvent, FallbackQuery
 from metrics_svc.provider_health import DEFAULT_HEALTH_WINDOW, HealthQuery, ProviderHealth
 from metrics_svc.records import UsageRow, UsageStatus
+from metrics_svc.request_log import RequestFilter, RequestPage, RequestQuery
 
 __all__ = [
     "NOT_STORED",
@@ -49,6 +53,8 @@ __all__ = [
     "health_to_pb",
     "record_usage_response",
     "report_to_pb",
+    "requests_query",
+    "requests_to_pb",
     "rows_from_records",
 ]
 
@@ -73,7 +79,12 @@ _MAX_SECONDS = 253_402_300_799
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Requests with an optional [start_time, end_time) window.
-_Windowed = pb.QueryCostsRequest | pb.ListFallbackEventsRequest | pb.GetProviderHealthRequest
+_Windowed = (
+    pb.QueryCostsRequest
+    | pb.ListFallbackEventsRequest
+    | pb.GetProviderHealthRequest
+    | pb.ListRequestsRequest
+)
 
 
 # --- RecordUsage ---------------------------------------------------------------------------
@@ -264,10 +275,56 @@ def health_query(request: pb.GetProviderHealthRequest, now: datetime) -> HealthQ
     )
 
 
+def requests_query(request: pb.ListRequestsRequest) -> RequestQuery:
+    """The page a ``ListRequests`` request asks for; no ``end_time`` means no upper bound.
+
+    Raises :class:`InvalidRequestsQuery` naming the field (window, ``page_size`` below 0, an
+    unknown status, a page token not issued for this filter and window).
+    """
+    start, end = _window(request, None, InvalidRequestsQuery)
+    size = request.page_size
+    if size < 0:
+        raise InvalidRequestsQuery("page_size", f"must not be negative, got {size}")
+    wanted = request.filter
+    statuses: list[UsageStatus] = []
+    for i, value in enumerate(wanted.statuses):
+        status = _STATUSES.get(value)
+        if status is None:
+            raise InvalidRequestsQuery(
+                f"filter.statuses[{i}]", f"unknown or unspecified status {value}"
+            )
+        statuses.append(status)
+    query = RequestQuery(
+        start=start,
+        end=end,
+        filter=RequestFilter(
+            api_key_ids=tuple(wanted.api_key_ids),
+            models=tuple(wanted.models),
+            statuses=tuple(dict.fromkeys(statuses)),
+            categories=tuple(wanted.categories),
+        ),
+        # AIP-158: a page size above the maximum is taken as the maximum.
+        page_size=min(size or request_log.DEFAULT_PAGE_SIZE, request_log.MAX_PAGE_SIZE),
+    )
+    if request.page_token:
+        after = request_log.decode_token(request.page_token, query)
+        query = dataclasses.replace(query, after=after)
+    return query
+
+
+@overload
 def _window(
     request: _Windowed, now: datetime, error: type[InvalidQuery]
-) -> tuple[datetime | None, datetime]:
-    """``[start_time, end_time)``: no start means unbounded, no end means ``now``."""
+) -> tuple[datetime | None, datetime]: ...
+@overload
+def _window(
+    request: _Windowed, now: None, error: type[InvalidQuery]
+) -> tuple[datetime | None, datetime | None]: ...
+def _window(
+    request: _Windowed, now: datetime | None, error: type[InvalidQuery]
+) -> tuple[datetime | None, datetime | None]:
+    """``[start_time, end_time)``: no start means unbounded, no end means ``now`` (None:
+    unbounded too)."""
     times: dict[str, datetime | None] = {}
     for name in ("start_time", "end_time"):
         value = _to_datetime(getattr(request, name)) if request.HasField(name) else None
@@ -275,7 +332,7 @@ def _window(
             raise error(name, "is out of range")
         times[name] = value
     start, end = times["start_time"], times["end_time"] or now
-    if start is not None and end <= start:
+    if start is not None and end is not None and end <= start:
         raise error("end_time", "must be after start_time")
     return start, end
 
@@ -321,6 +378,41 @@ def events_to_pb(events: Sequence[FallbackEvent]) -> pb.ListFallbackEventsRespon
             )
             for e in events
         ]
+    )
+
+
+def requests_to_pb(page: RequestPage) -> pb.ListRequestsResponse:
+    """A ``ListRequestsResponse`` carrying ``page`` in its order."""
+    return pb.ListRequestsResponse(
+        requests=[
+            pb.RequestLogEntry(
+                request_id=e.request_id,
+                time=_timestamp(e.time),
+                api_key_id=e.api_key_id,
+                category=e.category,
+                source=e.source,
+                models=e.models,
+                final_model=e.final_model,
+                final_provider=e.final_provider,
+                attempts=e.attempts,
+                status=_STATUS_PB[e.status],
+                error_type=e.error_type,
+                prompt_tokens=e.prompt_tokens,
+                completion_tokens=e.completion_tokens,
+                total_tokens=e.total_tokens,
+                cache_read_tokens=e.cache_read_tokens,
+                cache_write_tokens=e.cache_write_tokens,
+                reasoning_tokens=e.reasoning_tokens,
+                cost_usd=e.cost_usd,
+                latency=_duration(e.latency_ms),
+                trace_id=e.trace_id,
+                client_request_id=e.client_request_id,
+                streamed=e.streamed,
+                usage_estimated=e.usage_estimated,
+            )
+            for e in page.entries
+        ],
+        next_page_token=page.next_page_token,
     )
 
 

@@ -38,7 +38,7 @@ from starlette.responses import Response
 
 from gateway import translate
 from gateway.channels import Upstreams
-from gateway.config import TRACE_ID
+from gateway.config import trace_url
 from gateway.context import RequestContext
 from gateway.dashboard import figures
 from gateway.errors import InvalidRequest, from_rpc_error
@@ -266,9 +266,7 @@ class DashboardSummary:
         return body
 
     def _trace_url(self, trace_id: str) -> str | None:
-        if not trace_id or not self._trace_link:
-            return None
-        return self._trace_link.replace(TRACE_ID, trace_id)
+        return trace_url(self._trace_link, trace_id)
 
 
 def _parse(items: Sequence[tuple[str, str]], now: dt.datetime, end_hour: dt.datetime) -> CostQuery:

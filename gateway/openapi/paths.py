@@ -23,6 +23,10 @@ from gateway.openapi.messages import MESSAGES_SCHEMAS
 from gateway.openapi.models import MODEL_SCHEMAS
 from gateway.openapi.parts import obj, ref
 from gateway.openapi.reports import REPORT_SCHEMAS
+from gateway.request_log_query import CSV_DEFAULT_ROWS, CSV_MAX_ROWS, TOKEN_MAX_CHARS
+from gateway.request_log_query import DEFAULT_LIMIT as LOG_DEFAULT_LIMIT
+from gateway.request_log_query import MAX_LIMIT as LOG_MAX_LIMIT
+from gateway.request_log_query import STATUSES as LOG_STATUSES
 from gateway.usage_query import BUCKETS, DIMENSIONS, FILTERS, MAX_LIMIT
 from llmrouter import field_limits
 from llmrouter.request_ids import REQUEST_ID_PATTERN
@@ -68,6 +72,36 @@ _COST_PARAMS = [
         _list_query(name, {"type": "string", "maxLength": 256}, f"Only records of this {name}.")
         for name in FILTERS
     ],
+]  # fmt: skip
+_LOG_FILTERS = [
+    _list_query("key", {"type": "string", "maxLength": 256},
+                "Only requests of this API key id (a key that is not an admin key may name only "
+                "itself: another is a 403)."),
+    _list_query("model", {"type": "string", "maxLength": 256},
+                "Only requests with an attempt on this model."),
+    _list_query("status", {"enum": list(LOG_STATUSES)},
+                "Only requests with this final status."),
+    _list_query("category", {"type": "string", "maxLength": 256},
+                "Only requests of this category."),
+    _query("start", _TIME_PARAM_SCHEMA, "Inclusive start of the first attempt's time: ISO "
+           "8601 (UTC if no offset) or unix seconds. Default: the beginning of the ledger."),
+    _query("end", _TIME_PARAM_SCHEMA, "Exclusive end, as 'start'; later than the start. "
+           "Default: none."),
+    _query("page_token", {"type": "string", "pattern": "^[A-Za-z0-9_-]*$",
+                          "maxLength": TOKEN_MAX_CHARS},
+           "next_page_token of the previous page, with the same filter; absent for the first."),
+]  # fmt: skip
+_LOG_PARAMS = [
+    *_LOG_FILTERS,
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": LOG_MAX_LIMIT,
+                     "default": LOG_DEFAULT_LIMIT}, "Most requests on the page."),
+    _query("format", {"enum": ["json", "csv"], "default": "json"},
+           "csv: the CSV export, as /v1/requests.csv ('limit' then counts its rows)."),
+]  # fmt: skip
+_CSV_PARAMS = [
+    *_LOG_FILTERS,
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": CSV_MAX_ROWS,
+                     "default": CSV_DEFAULT_ROWS}, "Most rows in the file."),
 ]  # fmt: skip
 _LIMIT_PARAM = _query(
     "limit",
@@ -256,6 +290,16 @@ _CHAT_OK = {
     },
 }
 
+_CSV_OK = {
+    "description": "A CSV file (RFC 4180, a header row), streamed as an attachment; cut off "
+    "without its last chunk if the metrics service fails mid-way.",
+    "headers": {
+        **_RESPONSE_HEADERS,
+        "content-disposition": {"schema": {"type": "string"}},
+    },
+    "content": {"text/csv": {"schema": {"type": "string"}}},
+}
+
 _ANTHROPIC_HEADERS = [
     {
         "name": name,
@@ -372,6 +416,29 @@ _PATHS: Final = {
             "The cost report plus recent fallback events and provider health (scoped as /v1/costs)",
             _json(ref("UsageReport"), "The usage report."),
             parameters=[*_HEADER_PARAMS, *_COST_PARAMS, _LIMIT_PARAM],
+        )
+    },
+    "/v1/requests": {
+        "get": _operation(
+            "The request log: one entry per client request (its attempts grouped), newest "
+            "first, paged; the caller's own key's requests unless it is an admin key",
+            {
+                **_json(
+                    ref("RequestList"), "A page of requests (or with format=csv, the CSV export)."
+                ),
+                "content": {
+                    "application/json": {"schema": ref("RequestList")},
+                    "text/csv": {"schema": {"type": "string"}},
+                },
+            },
+            parameters=[*_HEADER_PARAMS, *_LOG_PARAMS],
+        )
+    },
+    "/v1/requests.csv": {
+        "get": _operation(
+            "The request log as CSV, same filter as /v1/requests, read page by page",
+            _CSV_OK,
+            parameters=[*_HEADER_PARAMS, *_CSV_PARAMS],
         )
     },
     "/v1/dashboard/summary": {

@@ -1,4 +1,5 @@
-"""JSON Schemas of the reports: costs, usage (fallback events, provider health) and health.
+"""JSON Schemas of the reports: costs, usage (fallback events, provider health), the request
+log and health.
 
 Money is float USD (``*_usd``), durations are milliseconds (``*_ms``), times ISO 8601 UTC.
 """
@@ -9,6 +10,7 @@ from typing import Any, Final
 
 from gateway.dashboard.figures import ADDITIVE
 from gateway.openapi.parts import INTEGER, NUMBER, STRING, TIME, obj, ref
+from gateway.request_log_query import STATUSES
 from gateway.usage_query import BUCKETS, DIMENSIONS
 
 __all__ = ["REPORT_SCHEMAS"]
@@ -89,6 +91,55 @@ _USAGE_REPORT_PROPS = {
 }
 _USAGE_REPORT = obj(list(_USAGE_REPORT_PROPS), _USAGE_REPORT_PROPS)
 
+_REQUEST_ENTRY_PROPS = {
+    "object": {"const": "llmrouter.request"},
+    **{
+        name: STRING
+        for name in (
+            "request_id", "api_key_id", "category", "source", "model", "provider", "error_type",
+            "trace_id", "client_request_id",
+        )
+    },
+    "time": TIME,
+    "models": {"type": "array", "items": STRING},
+    "attempts": INTEGER,
+    "status": {"enum": [*STATUSES, "unspecified"]},
+    **{
+        name: INTEGER
+        for name in (
+            "prompt_tokens", "completion_tokens", "total_tokens", "cache_read_tokens",
+            "cache_write_tokens", "reasoning_tokens",
+        )
+    },
+    "cost_usd": NUMBER,
+    "latency_ms": NUMBER,
+    "trace_url": {"type": ["string", "null"]},
+    "streamed": {"type": "boolean"},
+    "usage_estimated": {"type": "boolean"},
+}  # fmt: skip
+_REQUEST_ENTRY = obj(
+    list(_REQUEST_ENTRY_PROPS),
+    _REQUEST_ENTRY_PROPS,
+    description="One client request, its attempts grouped: 'time' is its first attempt's "
+    "(as recorded, when that attempt ended), 'models' the model of every attempt in order, "
+    "'model' / 'provider' the one that answered (else the last tried), 'status' succeeded when "
+    "any attempt did (else the last attempt's, with its error_type), tokens and cost summed "
+    "over the attempts, 'latency_ms' end to end (first attempt's start to last attempt's end). "
+    "No prompt or completion text.",
+)
+_REQUEST_LIST = obj(
+    ["object", "data", "has_more", "next_page_token"],
+    {
+        "object": {"const": "list"},
+        "data": {"type": "array", "items": ref("RequestLogEntry")},
+        "has_more": {"type": "boolean"},
+        "next_page_token": {
+            "type": ["string", "null"],
+            "description": "Pass as page_token, with the same filter, for the next page.",
+        },
+    },
+)
+
 _HEALTH_STATE = {
     "type": "string",
     "description": "SERVING, NOT_SERVING, UNKNOWN, SERVICE_UNKNOWN, or when the check itself "
@@ -131,6 +182,8 @@ REPORT_SCHEMAS: Final[dict[str, Any]] = {
     "CostReport": _COSTS,
     "FallbackEvent": _FALLBACK_EVENT,
     "UsageReport": _USAGE_REPORT,
+    "RequestLogEntry": _REQUEST_ENTRY,
+    "RequestList": _REQUEST_LIST,
     "Liveness": _LIVENESS,
     "Readiness": _READINESS,
 }

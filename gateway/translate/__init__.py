@@ -4,7 +4,7 @@ The only gateway package that touches ``*_pb2`` types: the rest of the gateway p
 messages built here to the stubs without looking inside.
 """
 
-from gateway.translate import admin
+from gateway.translate import admin, requests
 from gateway.translate.chat_request import ParsedRequest, parse_chat_request
 from gateway.translate.chat_response import (
     AUTO_MODEL,
@@ -40,5 +40,6 @@ __all__ = [
     "provider_health_json",
     "provider_health_request",
     "query_costs_request",
+    "requests",
     "route_json",
 ]

@@ -108,6 +108,29 @@ def provider_health() -> list[m.ProviderHealth]:
     ]
 
 
+def logged_request(i: int) -> m.RequestLogEntry:
+    """Entry ``i`` of the fake request log, newest first: every third one failed over."""
+    failover = i % 3 == 0
+    return m.RequestLogEntry(
+        request_id=f"req-{i:05d}",
+        time=at(NOV_1 - i),
+        api_key_id="k",
+        category="code",
+        source="=HYPERLINK(evil)" if i == 1 else "sdk",
+        models=["gpt-4o", "backup"] if failover else ["gpt-4o"],
+        final_model="backup" if failover else "gpt-4o",
+        final_provider="fake",
+        attempts=2 if failover else 1,
+        status=m.USAGE_STATUS_SUCCEEDED,
+        prompt_tokens=10,
+        completion_tokens=5,
+        total_tokens=15,
+        cost_usd=0.001,
+        latency=ms(250),
+        trace_id=f"{i:032x}",
+    )
+
+
 class FakeMetrics(metrics_service_pb2_grpc.MetricsServiceServicer):
     """Canned MetricsService query RPCs. Set the attributes to shape the next calls."""
 
@@ -119,6 +142,10 @@ class FakeMetrics(metrics_service_pb2_grpc.MetricsServiceServicer):
         self.answer_costs: Callable[[m.QueryCostsRequest], m.QueryCostsResponse] | None = None
         self.events = fallback_events()
         self.providers = provider_health()
+        # ListRequests: this many requests in the log, served page by page (the token is the
+        # offset); calls after the first ``requests_fail_after`` fail with UNAVAILABLE.
+        self.logged = 3
+        self.requests_fail_after: int | None = None
         # Fail every call with this (None: answer).
         self.failure: Failure | None = None
         # What the gateway sent, by RPC name, and the deadline left when each call arrived.
@@ -144,6 +171,30 @@ class FakeMetrics(metrics_service_pb2_grpc.MetricsServiceServicer):
     ) -> m.GetProviderHealthResponse:
         await self._enter("GetProviderHealth", request, context)
         return m.GetProviderHealthResponse(providers=self.providers)
+
+    async def ListRequests(
+        self, request: m.ListRequestsRequest, context: Context
+    ) -> m.ListRequestsResponse:
+        await self._enter("ListRequests", request, context)
+        calls = len(self.requests["ListRequests"])
+        if self.requests_fail_after is not None and calls > self.requests_fail_after:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "ledger gone")
+        if not request.page_token.isdigit() and request.page_token:
+            # As the real service answers a token it did not issue.
+            bad = Failure(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "page_token: is not a page token of this list",
+                reason="INVALID_REQUESTS_QUERY",
+                field="page_token",
+            )
+            status = rich_status(bad)
+            await context.abort(status.code, status.details, status.trailing_metadata)
+        offset = int(request.page_token or 0)
+        end = min(offset + (request.page_size or 50), self.logged)
+        entries = [logged_request(i) for i in range(offset, end)]
+        return m.ListRequestsResponse(
+            requests=entries, next_page_token=str(end) if end < self.logged else ""
+        )
 
     async def _enter(self, name: str, request: Any, context: Context) -> None:
         self.requests.setdefault(name, []).append(request)

@@ -21,7 +21,8 @@ And one that depends on data, not on the schema (on a real stack, where the metr
 looks prices up): a ``reference_model`` the price catalogue does not know; and a category chain
 naming a model the router does not know (``chain[i]``), or a chat request's fallback naming one
 (``models[i]``, ``fallbacks[i]``, ``fallbacks[i].model``); and a chat request that no configured
-model can take (too long for every context window, or images for a model without vision).
+model can take (too long for every context window, or images for a model without vision); and a
+``page_token`` the metrics service did not issue (only it makes them).
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ import schemathesis
 
 _CROSS_FIELD_PARAMS = re.compile(
     r"since|end|tools\[\d+\]\.function\.name|tool_choice\.function\.name|reference_model"
-    r"|chain\[\d+\]|name|models\[\d+\]|fallbacks\[\d+\](?:\.model)?"
+    r"|chain\[\d+\]|name|models\[\d+\]|fallbacks\[\d+\](?:\.model)?|page_token"
     r"|tools\[\d+\]\.name|tool_choice\.name|tool_choice\.type"
 )
 _CROSS_FIELD_MESSAGES = re.compile(
     r"Give either 'start' or 'since'|it must be later than the start|duplicate tool name"
     r"|no function named|no prices known for|unknown model|cannot be renamed|does not exist"
     r"|no tool named|needs at least one tool"
+    r"|is not a page token of this list"
 )
 # Anthropic's error message: "<path>: <what is wrong>".
 _ANTHROPIC_PARAM = re.compile(r"([A-Za-z_][\w.\[\]]*): ")

@@ -55,6 +55,11 @@ class MetricsServiceStub:
                 request_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.GetProviderHealthRequest.SerializeToString,
                 response_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.GetProviderHealthResponse.FromString,
                 _registered_method=True)
+        self.ListRequests = channel.unary_unary(
+                '/llmrouter.v1.MetricsService/ListRequests',
+                request_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListRequestsRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListRequestsResponse.FromString,
+                _registered_method=True)
 
 
 class MetricsServiceServicer:
@@ -89,6 +94,14 @@ class MetricsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRequests(self, request, context):
+        """The request log: one entry per client request (its attempts grouped by request_id),
+        newest first, paged (AIP-158). Figures only: the ledger holds no prompt or completion.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MetricsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +124,11 @@ def add_MetricsServiceServicer_to_server(servicer, server):
                     servicer.GetProviderHealth,
                     request_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.GetProviderHealthRequest.FromString,
                     response_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.GetProviderHealthResponse.SerializeToString,
+            ),
+            'ListRequests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRequests,
+                    request_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListRequestsRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListRequestsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +240,33 @@ class MetricsService:
             '/llmrouter.v1.MetricsService/GetProviderHealth',
             llmrouter_dot_v1_dot_metrics__service__pb2.GetProviderHealthRequest.SerializeToString,
             llmrouter_dot_v1_dot_metrics__service__pb2.GetProviderHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.MetricsService/ListRequests',
+            llmrouter_dot_v1_dot_metrics__service__pb2.ListRequestsRequest.SerializeToString,
+            llmrouter_dot_v1_dot_metrics__service__pb2.ListRequestsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,23 @@ export async function api(path, { method = "GET", body } = {}) {
   return data;
 }
 
+/** A file from the gateway (the CSV export), with the key: {blob, filename}. */
+export async function download(path) {
+  const headers = {};
+  if (authRequired && session.key) headers.authorization = `Bearer ${session.key}`;
+  let response;
+  try {
+    response = await fetch(path, { headers, cache: "no-store", credentials: "omit" });
+  } catch {
+    throw new ApiError(0, { error: { message: "The gateway cannot be reached.", code: "network" } });
+  }
+  if (response.status === 401) window.dispatchEvent(new CustomEvent("llmrouter:unauthorized"));
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+  const disposition = response.headers.get("content-disposition") || "";
+  const named = /filename="([^"]+)"/.exec(disposition);
+  return { blob: await response.blob(), filename: named ? named[1] : null };
+}
+
 /** /readyz answers 503 with a body saying which service is down; that is data, not an error. */
 export async function readiness() {
   try {

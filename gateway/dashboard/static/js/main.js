@@ -1,14 +1,15 @@
-// The dashboard: login, tabs, and the refresh loop that feeds the three pages.
+// The dashboard: login, tabs, and the refresh loop that feeds the pages.
 
 import * as api from "./api.js";
 import { renderAnalytics } from "./analytics.js";
 import { resizeWithin } from "./charts.js";
 import { byId, setText } from "./dom.js";
+import { initRequests, refreshRequests } from "./requests.js";
 import { initSettings, renderSettings } from "./settings.js";
 import { renderStatus } from "./status.js";
 
 const REFRESH_MS = 30_000;
-const PAGES = ["status", "analytics", "settings"];
+const PAGES = ["status", "analytics", "requests", "settings"];
 const state = { since: "24h", timer: null, loading: null, renders: 0 };
 
 function showPage() {
@@ -20,6 +21,8 @@ function showPage() {
   }
   document.body.dataset.page = page;
   resizeWithin(byId(`page-${page}`));
+  // The request log is read only while its page is shown.
+  if (page === "requests" && !byId("app").hidden) refreshRequests();
 }
 
 function banner(text) {
@@ -62,6 +65,7 @@ async function load(options) {
     renderStatus(summary, ready);
     renderAnalytics(summary);
     renderSettings(summary, options);
+    if (document.body.dataset.page === "requests") await refreshRequests();
     const missing = summary.unavailable.map((u) => `${u.service}: ${u.message}`);
     banner(missing.length ? `Some figures are missing. ${missing.join(" ")}` : "");
     setText("updated", `updated ${new Date().toLocaleTimeString()}`);
@@ -117,6 +121,7 @@ byId("login-form").addEventListener("submit", async (event) => {
   await start();
 });
 initSettings(refresh);
+initRequests();
 showPage();
 
 if (api.authRequired && !api.session.key) {
