@@ -7,7 +7,7 @@ Front doors, each also without ``/v1`` (gateway.front_doors): ``POST /v1/chat/co
 /v1/models/{model}``. Reports and operator controls, ``/v1`` only: ``GET /v1/costs``, ``GET
 /v1/usage``, ``GET /v1/requests`` (and ``.csv``), ``GET /v1/dashboard/summary`` and
 ``/v1/admin/...`` (API key required when auth is on); ``GET /healthz``, ``GET /readyz``, ``GET
-/openapi.json, ``GET /metrics`` and the dashboard's page and static files (open: they hold
+/openapi.json``, ``GET /metrics`` and the dashboard's page and static files (open: they hold
 no data).
 """
 
