@@ -161,6 +161,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
                 client_request_id=client_request_id(request.headers),
                 timeout_s=request_timeout(request.headers, config.request_timeout_s),
                 admin=caller.admin,
+                team_id=caller.team_id,
             )
             return await endpoint(request, ctx)
 

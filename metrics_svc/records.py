@@ -71,3 +71,6 @@ class UsageRow:
     #: A response-cache hit (source ``cache``, cost 0): what its answer cost when served
     #: upstream, in USD; 0 otherwise and on rows from before revision 0007.
     saved_cost_usd: float = 0.0
+    #: Team of the API key (``Caller.team_id``); "" when it has none and on rows from before
+    #: revision 0008.
+    team_id: str = ""

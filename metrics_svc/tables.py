@@ -132,6 +132,8 @@ class UsageRecordModel(Base):
     # A response-cache hit's saving: what its answer cost when served upstream (revision
     # 0007); 0 on every other row and on rows from before it. Server default only.
     saved_cost_usd: Mapped[float] = mapped_column(Double, server_default="0")
+    # Team of the API key (revision 0008); "" on rows from before it. Server default only.
+    team_id: Mapped[str] = mapped_column(String, server_default="")
 
 
 #: The table as Core sees it; the repository inserts and selects through Core.

@@ -97,12 +97,14 @@ def parse_chat_request(
     source: str | None = None,
     api_key_id: str | None = None,
     cache: str | None = None,
+    team_id: str = "",
 ) -> ParsedRequest:
     """Validate a decoded ``/v1/chat/completions`` body.
 
     ``source`` is the X-LLMRouter-Source header; ``api_key_id`` the id of the key that
     authenticated the request (never the key), recorded with its usage; ``client_request_id``
     the client's X-Request-Id, a correlation label (the router generates the request's id);
+    ``team_id`` the key's team ("" when none), for team budgets and the ledger;
     ``cache`` the X-LLMRouter-Cache header ("on" or "off"; llmrouter.cache wins).
     """
     if not isinstance(body, dict):
@@ -151,6 +153,8 @@ def parse_chat_request(
         )
     if api_key_id:
         chat.caller.api_key_id = api_key_id
+    if team_id:
+        chat.caller.team_id = team_id
     if cache is not None:
         wanted = _CACHE_VALUES.get(cache.strip().lower())
         if wanted is None:

@@ -335,6 +335,7 @@ def usage_event(outcome: AttemptOutcome, time: float) -> UsageEvent:
         task_type=request.task_type,
         source=request.source,
         api_key_id=request.api_key_id,
+        team_id=request.team_id,
         prompt_tokens=outcome.usage.prompt_tokens,
         completion_tokens=outcome.usage.completion_tokens,
         cache_read_tokens=outcome.usage.cache_read_tokens,

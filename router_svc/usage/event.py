@@ -56,6 +56,8 @@ class UsageEvent:
     # A response-cache hit (source "cache", cost 0): what the replayed answer cost when it was
     # served upstream, in USD; 0 for every other record.
     saved_cost_usd: float = 0.0
+    # The API key's team (ChatRequest.team_id); "" when none.
+    team_id: str = ""
 
     @property
     def id(self) -> str:

@@ -45,6 +45,7 @@ def full_event() -> UsageEvent:
         reasoning_tokens=2,
         usage_estimated=True,
         saved_cost_usd=0.25,
+        team_id="team-a",
     )
 
 
