@@ -217,6 +217,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         Route(f"{model}/reset-breaker", admin_route(admin.reset_breaker), methods=["POST"]),
         Route("/v1/admin/providers", admin_route(admin.list_providers), methods=["GET"]),
         Route("/v1/admin/audit", admin_route(admin.audit), methods=["GET"]),
+        Route("/v1/admin/budgets", admin_route(admin.budgets), methods=["GET"]),
         Route(
             "/v1/admin/providers/{name:path}/enabled",
             admin_route(admin.set_provider_enabled),

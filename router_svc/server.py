@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import grpc
 
@@ -86,7 +87,7 @@ class RunningRouter:
     spend: Budgets | None = None
     reconciler: Reconciler | None = None
     # The channel the reconciler queries the ledger on.
-    ledger_channel: grpc.aio.Channel | None = None
+    ledger_channel: Any = None
 
     @property
     def prometheus_port(self) -> int:

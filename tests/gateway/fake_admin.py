@@ -266,3 +266,23 @@ def _runtime(category: pb.Category) -> pb.Category:
 async def _fail(context: Context, code: grpc.StatusCode, message: str, field: str) -> Any:
     status = rich_status(Failure(code, message, reason=code.name, field=field))
     await context.abort(status.code, status.details, status.trailing_metadata)
+
+    async def ListBudgets(
+        self, request: pb.ListBudgetsRequest, context: Context
+    ) -> pb.ListBudgetsResponse:
+        """One team budget with a month's period."""
+        await self._enter(request, context)
+        budget = pb.BudgetStatus(
+            id="search-monthly",
+            scope="team",
+            subject="search",
+            period="month",
+            spent_usd=12.5,
+            reserved_usd=0.25,
+            remaining_usd=87.25,
+            hard_usd=100.0,
+            soft_usd=80.0,
+        )
+        budget.period_start_time.FromSeconds(1_796_083_200)
+        budget.period_end_time.FromSeconds(1_798_761_600)
+        return pb.ListBudgetsResponse(budgets=[budget])
