@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmrouter.v1 import router_admin_service_pb2 as pb
-
 from gateway.translate._values import time_of
+from llmrouter.v1 import router_admin_service_pb2 as pb
 
 __all__ = ["budgets_json", "list_budgets_request"]
 

@@ -19,6 +19,7 @@ reconciliation from the ledger (:mod:`.reconcile`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import math
@@ -105,7 +106,7 @@ class BudgetStanding:
 class Hold:
     """What one attempt reserved; settle it exactly once (later calls do nothing)."""
 
-    __slots__ = ("_budgets", "_counters", "_id", "_lines", "_rules", "_settled")
+    __slots__ = ("_budgets", "_counters", "_id", "_lines", "_rules", "_settled", "_unsure")
 
     def __init__(
         self,
@@ -114,7 +115,11 @@ class Hold:
         res_id: str,
         rules: Sequence[BudgetRule],
         lines: Sequence[Line],
+        unsure: bool = False,
     ) -> None:
+        """``unsure``: the shared store timed out on this reservation (it may have made it
+        all the same), so settling also releases it there."""
+        self._unsure = unsure
         self._budgets = budgets
         self._counters = counters
         self._id = res_id
@@ -272,13 +277,13 @@ class Budgets:
         res_id = f"{self._tag}.{next(self._ids)}"
         now_ms = int(now * 1000)
         deadline_ms = now_ms + int(self._ttl_s * 1000)
-        counters = self._counters()
+        counters, unsure = self._counters(), False
         if counters is self._shared:
             try:
                 refused, pairs = await counters.reserve(lines, res_id, now_ms, deadline_ms, False)
             except Exception as exc:  # any store failure: count locally, never fail
                 self._failed(exc)
-                counters = self._local
+                counters, unsure = self._local, True
             else:
                 self._answered()
                 for line, (spent, _) in zip(lines, pairs, strict=True):
@@ -292,7 +297,7 @@ class Budgets:
             spent, reserved = pairs[refused]
             rule = rules[refused]
             return Refusal(rule, usd(spent), usd(reserved), needed, rule.window.retry_after(now))
-        return Hold(self, counters, res_id, rules, lines)
+        return Hold(self, counters, res_id, rules, lines, unsure)
 
     async def annotate(self, decision: Decision, request: ChatRequest) -> Decision:
         """``decision`` with the candidates whose worst-case cost no budget of the request has
@@ -341,10 +346,16 @@ class Budgets:
         # The period of now (an attempt that began yesterday bills today's period).
         lines = self._lines(hold._rules, now, 0)
         cost = nano(cost_usd) if cost_usd > 0 else 0
+        if hold._unsure:
+            # A reservation the store may have made although it timed out: release it there
+            # rather than let it hold room until its deadline (best effort, costing nothing).
+            with contextlib.suppress(Exception):
+                await self._shared.settle(lines, hold._id, 0)
         try:
             spent = await hold._counters.settle(lines, hold._id, cost)
         except Exception as exc:
-            # The ledger has the cost; reconciliation brings it to the counters.
+            # Not retried: a settle that timed out may have been applied. The ledger has the
+            # cost; reconciliation brings it to the counters.
             self._failed(exc)
             return
         for rule, value in zip(hold._rules, spent, strict=True):
