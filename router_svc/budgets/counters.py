@@ -291,6 +291,11 @@ class MemoryCounters:
         return refused, pairs
 
     async def settle(self, lines: Sequence[Line], res_id: str, cost: int) -> list[int]:
+        return self.settle_now(lines, res_id, cost)
+
+    def settle_now(self, lines: Sequence[Line], res_id: str, cost: int) -> list[int]:
+        """:meth:`settle` without a coroutine (nothing here waits): the embedded backend settles
+        each attempt inline instead of in a task of its own."""
         out = []
         for line in lines:
             rule = self._rule(line)

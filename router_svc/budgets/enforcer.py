@@ -133,7 +133,10 @@ class Hold:
         if self._settled:
             return
         self._settled = True
-        self._budgets.background(self._budgets.settle(self, cost_usd))
+        if isinstance(self._counters, MemoryCounters) and not self._unsure:
+            self._budgets.settle_now(self, cost_usd)  # nothing to wait for: no task
+        else:
+            self._budgets.background(self._budgets.settle(self, cost_usd))
 
     def give_back(self) -> None:
         """The attempt was not made after all: release the reservation."""
@@ -358,7 +361,18 @@ class Budgets:
             # cost; reconciliation brings it to the counters.
             self._failed(exc)
             return
-        for rule, value in zip(hold._rules, spent, strict=True):
+        self._observe(hold._rules, spent, now)
+
+    def settle_now(self, hold: Hold, cost_usd: float) -> None:
+        """:meth:`settle` for a hold in this process's counters, at once."""
+        assert isinstance(hold._counters, MemoryCounters)
+        now = self._wall()
+        cost = nano(cost_usd) if cost_usd > 0 else 0
+        spent = hold._counters.settle_now(self._lines(hold._rules, now, 0), hold._id, cost)
+        self._observe(hold._rules, spent, now)
+
+    def _observe(self, rules: Sequence[BudgetRule], spent: Sequence[int], now: float) -> None:
+        for rule, value in zip(rules, spent, strict=True):
             try:
                 self.observer.usage(rule, rule.window.bounds(now)[0], usd(value))
             except Exception:  # an observer's bug must not stop settling

@@ -20,7 +20,7 @@ CALENDAR = ("day", "week", "month")
 _ROLLING = "rolling:"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Period:
     """A parsed period: ``kind`` "day", "week", "month" or "rolling" (``seconds`` long)."""
 
@@ -42,6 +42,15 @@ class Period:
         the start of its oldest counted bucket and ``now``."""
         if self.rolling:
             return self.bucket(now - self.seconds) * self.step_s, now
+        # The calendar period of the last call, while it lasts: asked on every attempt.
+        known = self.__dict__.get("_known")
+        if known is not None and known[0] <= now < known[1]:
+            return known
+        found = self._calendar(now)
+        self.__dict__["_known"] = found
+        return found
+
+    def _calendar(self, now: float) -> tuple[float, float]:
         at = datetime.fromtimestamp(now, UTC)
         day = at.replace(hour=0, minute=0, second=0, microsecond=0)
         if self.kind == "day":

@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from llmrouter.config import ConfigError
@@ -56,9 +57,9 @@ class BudgetRule:
                 f"soft_usd: expected 0 (none) up to hard_usd ({self.hard_usd}), got {self.soft_usd}"
             )
 
-    @property
+    @cached_property
     def window(self) -> Period:
-        """The rule's period, parsed."""
+        """The rule's period, parsed (once: it is asked on every attempt)."""
         return parse_period(self.period)
 
 
