@@ -76,12 +76,12 @@ class Refusal:
     retry_after_s: float | None
 
     def describe(self) -> str:
-        """For errors and Route: ``budget 'team-a' ($10.00 per month) has $0.0100 left ...``."""
+        """For errors and Route: ``budget 'team-a' ($10 per month): $0.0100 left ...``."""
         left = max(self.rule.hard_usd - self.spent_usd - self.reserved_usd, 0.0)
         return (
-            f"budget '{self.rule.id}' (${self.rule.hard_usd:g} per {self.rule.period}) has "
+            f"budget '{self.rule.id}' (${self.rule.hard_usd:g} per {self.rule.period}): "
             f"${left:.4f} left (${self.spent_usd:.4f} spent, ${self.reserved_usd:.4f} reserved); "
-            f"this request may cost up to ${self.needed_usd:.4f}"
+            f"the request may cost up to ${self.needed_usd:.4f}"
         )
 
 
