@@ -43,7 +43,7 @@ class Period:
         if self.rolling:
             return self.bucket(now - self.seconds) * self.step_s, now
         # The calendar period of the last call, while it lasts: asked on every attempt.
-        known = self.__dict__.get("_known")
+        known: tuple[float, float] | None = self.__dict__.get("_known")
         if known is not None and known[0] <= now < known[1]:
             return known
         found = self._calendar(now)

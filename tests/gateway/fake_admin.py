@@ -254,19 +254,6 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
                     context, invalid, "keywords must be 1-100 characters", f"category.keywords[{i}]"
                 )
 
-
-def _runtime(category: pb.Category) -> pb.Category:
-    """A copy of ``category`` as the router stores it: a runtime value."""
-    stored = pb.Category()
-    stored.CopyFrom(category)
-    stored.source = pb.VALUE_SOURCE_RUNTIME
-    return stored
-
-
-async def _fail(context: Context, code: grpc.StatusCode, message: str, field: str) -> Any:
-    status = rich_status(Failure(code, message, reason=code.name, field=field))
-    await context.abort(status.code, status.details, status.trailing_metadata)
-
     async def ListBudgets(
         self, request: pb.ListBudgetsRequest, context: Context
     ) -> pb.ListBudgetsResponse:
@@ -286,3 +273,16 @@ async def _fail(context: Context, code: grpc.StatusCode, message: str, field: st
         budget.period_start_time.FromSeconds(1_796_083_200)
         budget.period_end_time.FromSeconds(1_798_761_600)
         return pb.ListBudgetsResponse(budgets=[budget])
+
+
+def _runtime(category: pb.Category) -> pb.Category:
+    """A copy of ``category`` as the router stores it: a runtime value."""
+    stored = pb.Category()
+    stored.CopyFrom(category)
+    stored.source = pb.VALUE_SOURCE_RUNTIME
+    return stored
+
+
+async def _fail(context: Context, code: grpc.StatusCode, message: str, field: str) -> Any:
+    status = rich_status(Failure(code, message, reason=code.name, field=field))
+    await context.abort(status.code, status.details, status.trailing_metadata)
