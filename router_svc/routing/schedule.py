@@ -282,16 +282,13 @@ class Schedule:
             return None
         if backoff:
             await self._timing.sleep(backoff)
-        hold = None
-        if self._spend is not None:
-            assert self._request is not None
-            held = await self._spend.reserve(entry, self._request, self._prompt_tokens)
-            if isinstance(held, Refusal):  # over budget on this model: a cheaper one may fit
-                self._passed.append((entry.name, held.describe()))
-                self._refusals.append(held)
-                self._entry = None
-                return None
-            hold = held
+        held = await self.budget_hold(entry)
+        if isinstance(held, Refusal):  # over budget on this model: a cheaper one may fit
+            self._passed.append((entry.name, held.describe()))
+            self._refusals.append(held)
+            self._entry = None
+            return None
+        hold = held
         reservation = None
         if self._quotas is not None:
             reserved = await self._quotas.reserve(entry, self._tokens)
@@ -337,6 +334,15 @@ class Schedule:
         self._refused = ""
         self._models.append(entry.name)
         return planned
+
+    async def budget_hold(self, entry: ModelEntry) -> Hold | Refusal | None:
+        """Reserve one attempt of the request on ``entry`` against its key's and team's
+        budgets (every attempt that reaches a provider: the schedule's, and a stream's
+        continuations): the hold, the budget it does not fit, or None when none applies."""
+        if self._spend is None:
+            return None
+        assert self._request is not None
+        return await self._spend.reserve(entry, self._request, self._prompt_tokens)
 
     async def hedge(self) -> Planned | None:
         """A hedge for the attempt in flight (see :mod:`.hedge`): the next candidate, which is
