@@ -24,6 +24,7 @@ from llmrouter.v1 import (
     router_service_pb2,
 )
 from router_svc.budgets import BudgetRule
+from router_svc.config import RetryConfig
 from tests.fakes import Behavior, FakeUpstream
 
 from .conftest import FakeMetrics, model, wait_for
@@ -191,3 +192,35 @@ async def test_a_failed_attempt_costs_nothing_and_releases_its_reservation(
     standing = (await budgets(running.port))["k1-daily"]
     assert standing.reserved_usd == 0
     assert math.isclose(standing.spent_usd, COST)
+
+
+async def test_a_streams_continuation_is_reserved_and_settled_too(
+    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[FakeMetrics, Any]
+) -> None:
+    words = " ".join(f"w{i:02d}" for i in range(20))
+    upstream.set("a", Behavior(chunks=20, text=words, cut_after=8))  # breaks mid-answer
+    upstream.set("b", Behavior(chunks=20, text=words))  # continues it
+    rule = BudgetRule("k1-daily", "key", "k1", "day", hard_usd=10.0)
+    running, stub = await make_router(
+        (model("a", **PRICES), model("b", provider="anth", continuation=True, **PRICES)),
+        ("a", "b"),
+        budgets=(rule,),
+        retry=RetryConfig(attempts_per_model=1, stream_idle_timeout_s=0.5),
+    )
+    request = chat()
+    request.ClearField("max_tokens")
+    chunks = [
+        c async for c in stub.StreamComplete(router_service_pb2.StreamCompleteRequest(chat=request))
+    ]
+    attempts = [(a.model, a.status) for a in chunks[-1].summary.attempts]
+    assert attempts == [
+        ("a", chat_pb2.ATTEMPT_STATUS_FAILED),
+        ("b", chat_pb2.ATTEMPT_STATUS_SUCCEEDED),
+    ]
+    await wait_for(lambda: len(fake_metrics[0].records) == 2)
+    await asyncio.sleep(0.05)
+    standing = (await budgets(running.port))["k1-daily"]
+    assert standing.reserved_usd == 0
+    # Both attempts' costs, the continuation's included.
+    assert standing.spent_usd == pytest.approx(ledger(fake_metrics[0], api_key_id="k1"))
+    assert all(r.cost_usd > 0 for r in fake_metrics[0].records.values())
