@@ -116,6 +116,8 @@ bench: $(STAMP)
 	$(PY) bench/ingest.py --json bench/results/ingest-sqlite.json
 	$(PY) bench/rate_limits.py --json bench/results/rate-limits.json \
 		|| echo "bench/rate_limits.py skipped: it needs Redis at 127.0.0.1:6379 (.ci/run starts one)"
+	$(PY) bench/budgets.py --json bench/results/budgets.json \
+		|| echo "bench/budgets.py skipped: it needs Redis at 127.0.0.1:6379 (.ci/run starts one)"
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 $(PEERS_VENV)/.installed: $(PEERS_LOCK)

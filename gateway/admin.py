@@ -21,6 +21,7 @@ from gateway.context import RequestContext
 from gateway.errors import InvalidRequest, from_rpc_error
 from gateway.streaming import until_disconnect
 from gateway.translate import admin as translate
+from gateway.translate import budgets as translate_budgets
 from gateway.web import JSONResponse, read_json
 from llmrouter.access import API_KEY_ID_METADATA
 
@@ -118,6 +119,15 @@ class AdminEndpoints:
             request, admin.ListAlerts, translate.list_alerts_request(limit, before), ctx
         )
         return JSONResponse(translate.alerts_json(response))
+
+    async def budgets(self, request: Request, ctx: RequestContext) -> Response:
+        """``GET /v1/admin/budgets``: each budget rule with its period, spent, reserved and
+        remaining USD."""
+        admin = self._upstreams().admin
+        response = await self._call(
+            request, admin.ListBudgets, translate_budgets.list_budgets_request(), ctx
+        )
+        return JSONResponse({"budgets": translate_budgets.budgets_json(response)})
 
     async def reset_breaker(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/admin/models/{name}/reset-breaker``: close the breaker, forget failures."""

@@ -32,6 +32,9 @@ class Caller:
 
     api_key_id: str | None
     admin: bool
+    # The key's team (``team`` in its config; "" when none): sent to the router as
+    # caller.team_id for team budgets and the ledger.
+    team_id: str = ""
 
 
 # Auth off (a local run): everything is allowed, as before admin keys existed.
@@ -46,11 +49,11 @@ _WRONG = "Incorrect API key provided."
 
 @dataclass(frozen=True, repr=False)
 class KeyRing:
-    """The accepted keys as (digest, id, admin) entries; ``enabled`` False lets every request
+    """The accepted keys as (digest, id, admin, team) entries; ``enabled`` False lets every request
     through as an admin."""
 
     enabled: bool
-    _entries: tuple[tuple[bytes, str, bool], ...]
+    _entries: tuple[tuple[bytes, str, bool, str], ...]
 
     @classmethod
     def from_config(
@@ -64,7 +67,7 @@ class KeyRing:
         if not config.auth_enabled:
             return cls(enabled=False, _entries=())
         env = os.environ if environ is None else environ
-        entries: list[tuple[bytes, str, bool]] = []
+        entries: list[tuple[bytes, str, bool, str]] = []
         for i, key in enumerate(config.api_keys):
             if key.sha256:
                 digest = bytes.fromhex(key.sha256)
@@ -76,9 +79,9 @@ class KeyRing:
                         "is not set or empty"
                     )
                 digest = _digest(secret)
-            if any(hmac.compare_digest(digest, known) for known, _, _ in entries):
+            if any(hmac.compare_digest(digest, known) for known, _, _, _ in entries):
                 raise ConfigError(f"gateway.api_keys[{i}]: the same key is configured twice")
-            entries.append((digest, key.id, key.admin))
+            entries.append((digest, key.id, key.admin, key.team))
         if not entries:
             raise ConfigError(
                 "gateway.api_keys: auth is enabled but no API key is configured; add "
@@ -90,7 +93,7 @@ class KeyRing:
 
     def __repr__(self) -> str:
         ids = ", ".join(
-            key_id + (" (admin)" if admin else "") for _, key_id, admin in self._entries
+            key_id + (" (admin)" if admin else "") for _, key_id, admin, _ in self._entries
         )
         return f"KeyRing(enabled={self.enabled}, ids=[{ids}])"
 
@@ -107,9 +110,9 @@ class KeyRing:
             raise AuthenticationFailed(_MISSING)
         digest = _digest(key)
         found: Caller | None = None
-        for known, key_id, admin in self._entries:
+        for known, key_id, admin, team in self._entries:
             if hmac.compare_digest(known, digest):
-                found = Caller(key_id, admin)
+                found = Caller(key_id, admin, team)
         if found is None:
             raise AuthenticationFailed(_WRONG)
         return found

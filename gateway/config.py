@@ -82,6 +82,9 @@ class ApiKeyConfig:
     # Tokens (prompt plus completion) per minute for this key, counted as for rpm; unset:
     # gateway.rate_limit_tpm; 0: no limit.
     tpm: int | None = None
+    # Team the key belongs to (sent to the router as caller.team_id): team budgets
+    # ([[router.budgets]] scope = "team") and the ledger's team_id; "" = none.
+    team: str = ""
 
     def __post_init__(self) -> None:
         if not _KEY_ID.fullmatch(self.id):
@@ -93,6 +96,8 @@ class ApiKeyConfig:
             raise ConfigError("sha256: expected 64 hex digits (the SHA-256 digest of the key)")
         if self.env and not _ENV_NAME.fullmatch(self.env):
             raise ConfigError("env: not an environment variable name (letters, digits and _)")
+        if self.team and not _KEY_ID.fullmatch(self.team):
+            raise ConfigError("team: expected 1-64 letters, digits or . _ @ -")
         for name in ("rpm", "tpm"):
             value = getattr(self, name)
             if value is not None and value < 0:

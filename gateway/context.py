@@ -45,6 +45,8 @@ class RequestContext:
     timeout_s: float
     # The key may call the admin routes and read every key's reports (True when auth is off).
     admin: bool = False
+    # The key's team ("" when none or auth is off): sent to the router as caller.team_id.
+    team_id: str = ""
 
 
 def client_request_id(headers: Headers) -> str:

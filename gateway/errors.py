@@ -103,6 +103,12 @@ _CREDENTIAL_KEYS: Mapping[str, str] = MappingProxyType(
     }
 )
 
+# The router's reason for a request refused by a hard budget ([[router.budgets]]): OpenAI's
+# insufficient_quota 429 (type and code insufficient_quota), marked x-should-retry: false
+# (retrying cannot help before the budget's period ends; the OpenAI SDKs obey the header).
+BUDGET_EXCEEDED_REASON = "BUDGET_EXCEEDED"
+_INSUFFICIENT_QUOTA = HttpMapping(429, "insufficient_quota")
+
 # The router's reason for an upstream's 400; the ErrorInfo key of the upstream's own code.
 _UPSTREAM_BAD_REQUEST = "UPSTREAM_BAD_REQUEST"
 _UPSTREAM_CODE = "upstream_code"
@@ -316,6 +322,16 @@ def from_rpc_error(exc: grpc.RpcError, service: str = "router") -> UpstreamError
         too_large = _size_limit(exc, service, reason, message, request_id)
         if too_large is not None:
             return too_large
+    if reason == BUDGET_EXCEEDED_REASON:
+        return UpstreamError(
+            grpc_code,
+            message,
+            code="insufficient_quota",
+            retry_after=retry_after,
+            request_id=request_id,
+            mapping=_INSUFFICIENT_QUOTA,
+            should_retry=False,
+        )
     code = reason.lower() if reason else grpc_code.name.lower()
     if reason == _UPSTREAM_BAD_REQUEST and _IDENTIFIER.fullmatch(upstream_code):
         code = upstream_code  # the upstream's code for the client's field (unsupported_value)

@@ -69,6 +69,7 @@ class MessagesEndpoints:
             client_request_id=ctx.client_request_id,
             source=request.headers.get("x-llmrouter-source"),
             api_key_id=ctx.api_key_id,
+            team_id=ctx.team_id,
             cache=request.headers.get("x-llmrouter-cache"),
         )
 

@@ -170,6 +170,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
                 client_request_id=client_request_id(request.headers),
                 timeout_s=request_timeout(request.headers, config.request_timeout_s),
                 admin=caller.admin,
+                team_id=caller.team_id,
             )
             return await endpoint(request, ctx)
 
@@ -243,6 +244,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         operator_route("/v1/admin/providers", admin_route(admin.list_providers), methods=["GET"]),
         operator_route("/v1/admin/audit", admin_route(admin.audit), methods=["GET"]),
         operator_route("/v1/admin/alerts", admin_route(admin.alerts), methods=["GET"]),
+        operator_route("/v1/admin/budgets", admin_route(admin.budgets), methods=["GET"]),
         operator_route(
             "/v1/admin/providers/{name:path}/enabled",
             admin_route(admin.set_provider_enabled),

@@ -205,6 +205,7 @@ def group_from_row(query: CostQuery, row: Sequence[Any]) -> CostGroup:
         category=values.get(Dimension.CATEGORY),
         source=values.get(Dimension.SOURCE),
         api_key_id=values.get(Dimension.API_KEY),
+        team_id=values.get(Dimension.TEAM),
         bucket_start=start,
     )
     return CostGroup(key, summary_from_row(row[width:], query.reference))
@@ -272,6 +273,7 @@ def conditions(
         (table.c.category, wanted.categories),
         (table.c.source, wanted.sources),
         (table.c.api_key_id, wanted.api_key_ids),
+        (table.c.team_id, wanted.team_ids),
     )
     found.extend(column.in_(values) for column, values in columns if values)
     return found

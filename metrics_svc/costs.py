@@ -30,6 +30,7 @@ class Dimension(StrEnum):
     CATEGORY = "category"
     SOURCE = "source"
     API_KEY = "api_key_id"
+    TEAM = "team_id"
 
 
 class TimeBucket(StrEnum):
@@ -48,6 +49,7 @@ class CostFilter:
     categories: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     api_key_ids: tuple[str, ...] = ()
+    team_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +156,9 @@ class GroupKey:
     source: str | None = None
     api_key_id: str | None = None
     bucket_start: datetime | None = None
+    team_id: str | None = None
 
-    def sort_key(self) -> tuple[float, str, str, str, str, str]:
+    def sort_key(self) -> tuple[float, str, str, str, str, str, str]:
         """Groups are listed by bucket, then by dimension values."""
         when = self.bucket_start.timestamp() if self.bucket_start is not None else 0.0
         return (
@@ -165,6 +168,7 @@ class GroupKey:
             self.category or "",
             self.source or "",
             self.api_key_id or "",
+            self.team_id or "",
         )
 
 

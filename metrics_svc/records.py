@@ -74,3 +74,6 @@ class UsageRow:
     #: The gateway front door the request came through (``chat_completions``, ``messages``,
     #: ...); ``""`` when the caller named none and on rows from before revision 0009.
     front_door: str = ""
+    #: Team of the API key (``Caller.team_id``); "" when it has none and on rows from before
+    #: revision 0008.
+    team_id: str = ""

@@ -135,6 +135,8 @@ class UsageRecordModel(Base):
     # The gateway front door of the request (revision 0009): "chat_completions", "messages",
     # ...; "" on rows from before it. Server default only, as client_request_id.
     front_door: Mapped[str] = mapped_column(String, server_default="")
+    # Team of the API key (revision 0008); "" on rows from before it. Server default only.
+    team_id: Mapped[str] = mapped_column(String, server_default="")
 
 
 #: The table as Core sees it; the repository inserts and selects through Core.

@@ -70,6 +70,7 @@ _DIMENSIONS = {
     pb.DIMENSION_CATEGORY: Dimension.CATEGORY,
     pb.DIMENSION_SOURCE: Dimension.SOURCE,
     pb.DIMENSION_API_KEY: Dimension.API_KEY,
+    pb.DIMENSION_TEAM: Dimension.TEAM,
 }
 _BUCKETS = {pb.TIME_BUCKET_HOUR: TimeBucket.HOUR, pb.TIME_BUCKET_DAY: TimeBucket.DAY}
 
@@ -344,6 +345,7 @@ def _filter(message: pb.CostFilter) -> CostFilter:
         categories=tuple(message.categories),
         sources=tuple(message.sources),
         api_key_ids=tuple(message.api_key_ids),
+        team_ids=tuple(message.team_ids),
     )
 
 
@@ -454,7 +456,7 @@ def _summary_to_pb(summary: CostSummary) -> pb.CostSummary:
 
 def _group_to_pb(key: GroupKey, summary: CostSummary) -> pb.CostGroup:
     group = pb.CostGroup(summary=_summary_to_pb(summary))
-    for name in ("provider", "model", "category", "source", "api_key_id"):
+    for name in ("provider", "model", "category", "source", "api_key_id", "team_id"):
         value = getattr(key, name)
         if value is not None:
             setattr(group, name, value)

@@ -13,6 +13,7 @@ from llmrouter.v1 import router_admin_service_pb2_grpc
 
 from .admin import Admin
 from .admin_store import MAX_ALERT_PAGE, MAX_AUDIT_PAGE, Actor, AdminStoreError
+from .budgets import Budgets
 from .errors import AdminStoreUnavailable, InvalidRequest, ReportedAsStatus
 from .registry import ModelEntry
 from .translate.admin import (
@@ -24,6 +25,7 @@ from .translate.admin import (
     provider_settings,
     value_source,
 )
+from .translate.budgets import standings_to_pb
 
 __all__ = ["ADMIN_SERVICE_NAME", "AdminServicer", "anonymous_identity"]
 
@@ -48,8 +50,14 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
     """
 
     def __init__(
-        self, admin: Admin, classification_mode: str, identify: Identify = anonymous_identity
+        self,
+        admin: Admin,
+        classification_mode: str,
+        identify: Identify = anonymous_identity,
+        spend: Budgets | None = None,
     ) -> None:
+        """``spend``: the key and team budgets (None: ListBudgets lists none)."""
+        self._spend = spend
         self._admin = admin
         self._mode = classification_mode
         self._identify = identify
@@ -198,3 +206,11 @@ def _page(page_size: int, page_token: str) -> tuple[int, int | None]:
             raise InvalidRequest("page_token: not a token this service issued", field="page_token")
         before = int(page_token)
     return page_size or _DEFAULT_PAGE, before
+
+    async def ListBudgets(
+        self, request: pb.ListBudgetsRequest, context: Context
+    ) -> pb.ListBudgetsResponse:
+        """Every budget rule with its current period, spent, reserved and remaining USD."""
+        if self._spend is None:
+            return pb.ListBudgetsResponse()
+        return standings_to_pb(await self._spend.standings())

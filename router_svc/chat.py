@@ -144,6 +144,8 @@ class ChatRequest:
     task_type: str = ""
     source: str = ""
     api_key_id: str = ""
+    # The API key's team (Caller.team_id; "" when none): team budgets and the ledger.
+    team_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     # The client's own id (X-Request-Id): recorded with usage for correlation, never a key.
     client_request_id: str = ""

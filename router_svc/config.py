@@ -26,6 +26,7 @@ from llmrouter.sizes import (
 )
 
 from .alerts.config import AlertsConfig
+from .budgets.rules import BudgetRule, ConfigRules
 from .cache.config import CacheConfig
 from .config_entries import PROVIDER_KINDS, CategoryConfig, ModelConfig, ProviderConfig
 from .known_providers import ENV_PROVIDERS
@@ -228,6 +229,19 @@ class RouterConfig:
     # Redis does not answer, each replica admits its share, quota // rate_limit_replicas
     # (at least 1).
     rate_limit_replicas: int = 1
+    # Budgets in USD per API key or team ([[router.budgets]]; README, "Budgets").
+    budgets: tuple[BudgetRule, ...] = ()
+    # Output tokens a request without max_tokens is assumed to take when its worst-case cost
+    # is reserved against a budget (the registry knows no model's output limit).
+    budget_default_max_output_tokens: int = 4096
+    # Seconds a reservation counts when its attempt never settles (its replica crashed); also
+    # the longest an attempt's reservation is kept while it runs.
+    budget_reservation_ttl_s: float = 900.0
+    # Seconds between corrections of the budget counters from the ledger (0: never).
+    budget_reconcile_interval_s: float = 60.0
+    # Seconds the ledger may lag behind settling: spending more recent than this is left as
+    # counted by the correction (the outbox ships usage within seconds).
+    budget_reconcile_lag_s: float = 60.0
 
     @property
     def admin_url(self) -> str:
@@ -260,6 +274,20 @@ class RouterConfig:
         if self.max_connection_age_s < 0:
             raise ConfigError(
                 f"max_connection_age_s: must not be negative, got {self.max_connection_age_s}"
+            )
+        ConfigRules(self.budgets)  # unique ids
+        if self.budget_default_max_output_tokens < 1:
+            raise ConfigError(
+                "budget_default_max_output_tokens: expected at least 1, "
+                f"got {self.budget_default_max_output_tokens}"
+            )
+        for name in ("budget_reservation_ttl_s", "budget_reconcile_lag_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}: expected a positive number, got {getattr(self, name)}")
+        if not self.budget_reconcile_interval_s >= 0:
+            raise ConfigError(
+                "budget_reconcile_interval_s: expected 0 (never) or more, "
+                f"got {self.budget_reconcile_interval_s}"
             )
         if self.rate_limit_replicas < 1:
             raise ConfigError(

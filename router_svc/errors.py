@@ -134,6 +134,11 @@ class AllCandidatesRateLimited(
     """Every attempt was rate limited: the caller should slow down (429 over HTTP)."""
 
 
+class BudgetExceeded(RouterError, code=_Code.RESOURCE_EXHAUSTED, reason="BUDGET_EXCEEDED"):
+    """A hard budget ([[router.budgets]]) leaves no room for this request on any model of its
+    chain; ErrorInfo metadata ``budget`` names the rule (429 insufficient_quota over HTTP)."""
+
+
 class AllCandidatesOutOfQuota(
     RouterError, code=_Code.UNAVAILABLE, reason="ALL_MODELS_QUOTA_EXHAUSTED"
 ):

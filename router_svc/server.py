@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import grpc
 
@@ -24,13 +25,19 @@ from llmrouter.serving import (
 )
 from llmrouter.shared_state import SharedState, StateConfig, open_state
 from llmrouter.telemetry import configure_tracing
-from llmrouter.v1 import router_admin_service_pb2_grpc, router_service_pb2_grpc
+from llmrouter.v1 import (
+    metrics_service_pb2_grpc,
+    router_admin_service_pb2_grpc,
+    router_service_pb2_grpc,
+)
 
 from .admin import Admin
 from .admin_servicer import ADMIN_SERVICE_NAME, AdminServicer, anonymous_identity
 from .admin_store import AdminStore, AdminStoreError
 from .admin_sync import AdminSync
 from .alerts import Alerter, Delivery
+from .alerts.budget_hook import BudgetAlerts
+from .budgets import Budgets, ConfigRules, Reconciler
 from .cache.serving import CachingEngine
 from .cache.store import AnswerStore, LruAnswers, SharedAnswers
 from .config import SCOPES, RouterConfig, load_config
@@ -47,6 +54,7 @@ from .routing.retry import RetryBudgets
 from .routing.setup import ask_model, categories_of
 from .servicer import SERVICE_NAME, RouterServicer
 from .shared_health import SharedHealth
+from .translate.budgets import ledger_spender
 from .urls import AddressPolicy, parse_allow_list
 from .usage import MAX_BATCH_BYTES, UsageEvent, UsageOutbox
 
@@ -78,6 +86,12 @@ class RunningRouter:
     quotas: ModelQuotas | None = None
     # Budget, error-rate and latency alerts (None: router.alerts.enabled is false).
     alerts: Alerter | None = None
+    # The key and team budgets (None when none is configured), and their correction from
+    # the ledger.
+    spend: Budgets | None = None
+    reconciler: Reconciler | None = None
+    # The channel the reconciler queries the ledger on.
+    ledger_channel: Any = None
 
     @property
     def prometheus_port(self) -> int:
@@ -104,6 +118,12 @@ class RunningRouter:
             await self.shared_health.stop()
         if self.quotas is not None:
             await self.quotas.limiter.close()
+        if self.reconciler is not None:
+            await self.reconciler.stop()
+        if self.ledger_channel is not None:
+            await self.ledger_channel.close(grace=None)
+        if self.spend is not None:
+            await self.spend.close()
         await self.admin_sync.stop()
         await self.state.close()
         await self.admin.store.close()
@@ -133,6 +153,15 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
     credentials = server_credentials(config.tls, "router")
     webhooks = config.alerts.receivers()  # an unset secret variable fails here
     # Before anything is opened too: a Redis password variable that is not set fails here.
+    spend = None
+    if config.budgets:
+        spend = Budgets(
+            ConfigRules(config.budgets),
+            config.state,
+            replicas=config.rate_limit_replicas,
+            default_max_output_tokens=config.budget_default_max_output_tokens,
+            reservation_ttl_s=config.budget_reservation_ttl_s,
+        )
     quotas = None
     if any(m.rpm or m.tpm for m in config.models) or any(p.rpm or p.tpm for p in config.providers):
         limiter = RateLimiter(config.state, replicas=config.rate_limit_replicas)
@@ -170,6 +199,14 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         lambda: [(p.name, p.config.base_url) for p in providers.values()],
         expose=config.expose_provider_in_errors,
     )
+    if spend is not None:
+        metrics.registry.register(
+            spend.collector(
+                "llmrouter_budget_fallbacks",
+                "Budget reservations decided on this replica's own counters (its share of each "
+                "budget's room) because the [state] store did not answer",
+            )
+        )
     if quotas is not None:
         metrics.registry.register(
             quotas.limiter.collector(
@@ -189,6 +226,7 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         retry=retry,
         budgets=budgets,
         quotas=quotas,
+        spend=spend,
         public_errors=public_errors,
     )
     state = open_state(config.state)
@@ -236,6 +274,9 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
             Delivery(webhooks, config.alerts),
             registry=metrics.registry,
         )
+        if spend is not None:
+            # Budget thresholds (50/80/100 % and the soft limit) alert from each settle.
+            spend.observer = BudgetAlerts(alerter)
     servicer = RouterServicer(
         registry,
         policy,
@@ -245,9 +286,10 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         public_errors=public_errors,
         quotas=quotas,
         finished=alerter.request_finished if alerter is not None else None,
+        spend=spend,
     )
     identify = authorizer.identify if authorizer is not None else anonymous_identity
-    admin_servicer = AdminServicer(admin, config.classification_mode, identify)
+    admin_servicer = AdminServicer(admin, config.classification_mode, identify, spend)
 
     def register(server: grpc.aio.Server) -> None:
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
@@ -291,6 +333,16 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         shared_health = SharedHealth(registry, state)
         shared_health.start()
         metrics.registry.register(shared_health.collector())
+    reconciler = ledger_channel = None
+    if spend is not None:
+        ledger_channel = metrics_channel(config.metrics_address)
+        reconciler = Reconciler(
+            spend,
+            ledger_spender(metrics_service_pb2_grpc.MetricsServiceStub(ledger_channel)),
+            interval_s=config.budget_reconcile_interval_s,
+            lag_s=config.budget_reconcile_lag_s,
+        )
+        reconciler.start()
     return RunningRouter(
         config,
         server,
@@ -307,6 +359,9 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         shared_health,
         quotas,
         alerter,
+        spend,
+        reconciler,
+        ledger_channel,
     )
 
 
@@ -336,6 +391,11 @@ async def serve(
     tracing = configure_tracing("llmrouter-router")
     router = await start(config, state)
     names = ", ".join(e.name for e in router.registry.entries())
+    if router.spend is not None:
+        print(
+            f"router: {len(config.budgets)} budgets counted {router.spend.describe()}",
+            file=sys.stderr,
+        )
     if router.quotas is not None:
         print(
             f"router: model rate limits counted {router.quotas.limiter.describe()}",

@@ -17,6 +17,7 @@ from llmrouter.serving import abort
 from llmrouter.sizes import DEFAULT_MAX_RESPONSE_BYTES
 from llmrouter.v1 import router_service_pb2, router_service_pb2_grpc
 
+from .budgets import Budgets
 from .cache.serving import CachingEngine
 from .chat import ChatRequest
 from .coalesce import BEHIND_S, batches
@@ -60,11 +61,14 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         public_errors: PublicErrors | None = None,
         quotas: ModelQuotas | None = None,
         finished: Finished | None = None,
+        spend: Budgets | None = None,
     ) -> None:
         """``quotas``: the models' rpm / tpm quotas; ``Route`` lists a model whose quota is
         used up as skipped. ``finished``: told how each answer ended (:data:`Finished`)."""
         self._quotas = quotas
         self._finished = finished
+        # The key and team budgets: Route lists a model no budget has room for as skipped.
+        self._spend = spend
         self._registry = registry
         # Error messages as callers read them (None: as they are); see router_svc.public_errors.
         self._public = public_errors
@@ -123,6 +127,8 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
             decision = await self._policy.decide(chat)
             if self._quotas is not None:
                 decision = await self._quotas.annotate(decision, reserved_tokens(decision, chat))
+            if self._spend is not None:
+                decision = await self._spend.annotate(decision, chat)
             return decision_to_proto(decision)
 
     async def Complete(

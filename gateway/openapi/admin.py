@@ -95,6 +95,21 @@ _PROVIDER_PROPS = {
 _PROVIDER_LIST = obj(
     ["providers"], {"providers": _array(obj(list(_PROVIDER_PROPS), _PROVIDER_PROPS))}
 )
+_BUDGET_PROPS: dict[str, Any] = {
+    "id": STRING,
+    "scope": {"type": "string", "enum": ["key", "team"]},
+    "subject": {"type": "string", "description": "The API key id or team id."},
+    "period": {"type": "string", "description": "day, week, month (UTC) or rolling:<seconds>"},
+    "period_start": TIME,
+    "period_end": TIME,
+    "spent_usd": NUMBER,
+    "reserved_usd": {**NUMBER, "description": "Worst-case cost of attempts in flight."},
+    "remaining_usd": NUMBER,
+    "soft_usd": _nullable(NUMBER),
+    "hard_usd": NUMBER,
+    "local": {"type": "boolean", "description": "Read from one router's own counters."},
+}
+_BUDGET_LIST = obj(["budgets"], {"budgets": _array(obj(list(_BUDGET_PROPS), _BUDGET_PROPS))})
 _CATEGORY_CREATE = {
     "type": "object",
     "required": ["name", "chain"],
@@ -307,5 +322,6 @@ ADMIN_SCHEMAS: Final[dict[str, Any]] = {
     "ProviderList": _PROVIDER_LIST,
     "AuditLog": _AUDIT,
     "AlertList": _ALERTS,
+    "BudgetList": _BUDGET_LIST,
     "DashboardSummary": _SUMMARY,
 }

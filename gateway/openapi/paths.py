@@ -495,6 +495,13 @@ _PATHS: Final = {
             parameters=[*_HEADER_PARAMS, *_ALERT_QUERY],
         )
     },
+    "/v1/admin/budgets": {
+        "get": _read(
+            "Every budget rule with its current period, spent, reserved and remaining USD",
+            ref("BudgetList"),
+            "The budgets, in config order.",
+        )
+    },
     "/v1/admin/providers/{name}/enabled": {
         "post": _operation(
             "Enable or disable every model of a provider",

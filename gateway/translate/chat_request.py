@@ -106,12 +106,14 @@ def parse_chat_request(
     api_key_id: str | None = None,
     cache: str | None = None,
     front_door: str = CHAT_COMPLETIONS,
+    team_id: str = "",
 ) -> ParsedRequest:
     """Validate a decoded ``/v1/chat/completions`` body.
 
     ``source`` is the X-LLMRouter-Source header; ``api_key_id`` the id of the key that
     authenticated the request (never the key), recorded with its usage; ``client_request_id``
     the client's X-Request-Id, a correlation label (the router generates the request's id);
+    ``team_id`` the key's team ("" when none), for team budgets and the ledger;
     ``cache`` the X-LLMRouter-Cache header ("on" or "off"; llmrouter.cache wins);
     ``front_door`` the name recorded with the usage (``/v1/route`` asks for the same request).
     """
@@ -155,7 +157,7 @@ def parse_chat_request(
             )
         )
 
-    caller_headers(chat, source=source, api_key_id=api_key_id, cache=cache)
+    caller_headers(chat, source=source, api_key_id=api_key_id, team_id=team_id, cache=cache)
     if (extension := optional_object(obj, "llmrouter")) is not None:
         router_extension(extension, chat)
 
@@ -170,16 +172,19 @@ def caller_headers(
     source: str | None,
     api_key_id: str | None,
     cache: str | None,
+    team_id: str = "",
 ) -> None:
     """Set on ``chat`` what the request's headers and key say: the X-LLMRouter-Source
-    ``source``, the authenticated key's id, the X-LLMRouter-Cache ``cache`` ("on" or "off");
-    the body's ``llmrouter`` object, read after, wins."""
+    ``source``, the authenticated key's id and team, the X-LLMRouter-Cache ``cache`` ("on" or
+    "off"); the body's ``llmrouter`` object, read after, wins."""
     if source:
         chat.caller.source = check_length(
             source.strip(), _SOURCE_HEADER, field_limits.SOURCE_MAX_CHARS
         )
     if api_key_id:
         chat.caller.api_key_id = api_key_id
+    if team_id:
+        chat.caller.team_id = team_id
     if cache is not None:
         wanted = _CACHE_VALUES.get(cache.strip().lower())
         if wanted is None:

@@ -113,6 +113,7 @@ def parse_messages_request(
     client_request_id: str = "",
     source: str | None = None,
     api_key_id: str | None = None,
+    team_id: str = "",
     cache: str | None = None,
 ) -> ParsedMessages:
     """Validate a decoded ``/v1/messages`` body (``count_only``: a ``count_tokens`` body, where
@@ -156,7 +157,7 @@ def parse_messages_request(
         chat.service_tier = _SERVICE_TIERS[tier]
     if (thinking := optional_object(obj, "thinking")) is not None:
         _thinking(thinking)
-    caller_headers(chat, source=source, api_key_id=api_key_id, cache=cache)
+    caller_headers(chat, source=source, api_key_id=api_key_id, team_id=team_id, cache=cache)
     if (extension := optional_object(obj, "llmrouter")) is not None:
         router_extension(extension, chat)
     stream = optional_bool(obj, "stream") or False

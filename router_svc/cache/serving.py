@@ -170,6 +170,7 @@ class CachingEngine:
                 task_type=request.task_type,
                 source=CACHE_SOURCE,
                 api_key_id=request.api_key_id,
+                team_id=request.team_id,
                 prompt_tokens=0,
                 completion_tokens=0,
                 cost_usd=0.0,

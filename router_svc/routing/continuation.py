@@ -26,6 +26,7 @@ from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 
+from ..budgets import Refusal
 from ..chat import ChatRequest, StreamDelta, StreamEnd, TokenUsage
 from ..errors import BreakerOpen, ProviderError, StreamInterrupted
 from ..policies import RetryPolicy
@@ -184,12 +185,18 @@ class Continuation:
             entry = queue.pop(0)
             if run.deadline - self._clock() < self._min_attempt_s:
                 break
+            held = await run.schedule.budget_hold(entry)
+            if isinstance(held, Refusal):
+                passed.append(f"{entry.name}: {held.describe()}")
+                continue
             state = entry.breaker.state.value
             if not entry.breaker.allow():
+                if held is not None:
+                    held.give_back()
                 passed.append(f"{entry.name}: {BreakerOpen.reason}")
                 continue
             attempt = self._begin(
-                run, Planned(entry, len(run.attempts) + 1, 0.0, state, cause, author)
+                run, Planned(entry, len(run.attempts) + 1, 0.0, state, cause, author, hold=held)
             )
             outcome: ProviderError | Broken | None = None
             async with aclosing(self._relay(run, attempt, answer)) as relayed:

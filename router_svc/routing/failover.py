@@ -31,6 +31,7 @@ from dataclasses import replace
 
 from llmrouter.request_ids import ERROR_INFO_REQUEST_ID, new_request_id
 
+from ..budgets import Budgets
 from ..chat import ChatRequest, Completion, StreamDelta, StreamEnd, TokenUsage
 from ..errors import (
     ContextLengthExceeded,
@@ -91,8 +92,10 @@ class Engine:
         openinference: bool = False,
         public_errors: PublicErrors | None = None,
         quotas: ModelQuotas | None = None,
+        spend: Budgets | None = None,
     ) -> None:
-        """``quotas``: the models' and providers' rpm / tpm quotas, reserved per attempt."""
+        """``quotas``: the models' and providers' rpm / tpm quotas, reserved per attempt;
+        ``spend``: the key and team budgets in USD, reserved per attempt."""
         self._policy = policy
         self.retry = retry or RetryPolicy()
         self.budgets = budgets or RetryBudgets()
@@ -100,7 +103,7 @@ class Engine:
         self._wall = wall_clock
         self._capture = capture_content
         self._pacing = Pacing(
-            self.retry, self.budgets, Timing(clock, wall_clock, sleep, rand), quotas
+            self.retry, self.budgets, Timing(clock, wall_clock, sleep, rand), quotas, spend
         )
         self._sinks = Sinks(
             self.budgets,
@@ -141,6 +144,8 @@ class Engine:
             passed_over=decision.passed_over,
             skipped=decision.skipped,
             tokens=reserved_tokens(decision, request),
+            request=request,
+            prompt_tokens=decision.estimated_prompt_tokens,
         )
         return Run(info, decision, schedule, deadline)
 

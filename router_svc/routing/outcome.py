@@ -183,6 +183,12 @@ class AttemptOutcome:
         """Whether the outcome was reported (an attempt starts as "failed" with no error)."""
         return self.record.status != "failed" or bool(self.record.error_type)
 
+    def _report(self, now: float) -> None:
+        """Settle the attempt's budget hold at its cost, and record its usage event."""
+        if self.planned.hold is not None:
+            self.planned.hold.settle(self.cost_usd)
+        self._sinks.record(usage_event(self, now))
+
     def first_token(self) -> None:
         """The first content arrived: note the time to first token."""
         self.record.ttft_s = self._sinks.clock() - self.started
@@ -224,7 +230,7 @@ class AttemptOutcome:
         now = self._sinks.wall_clock()
         self.entry.stats.observe(ok=True, latency_s=attempt.duration_s, now=now)
         self._sinks.budgets.of(self.entry.name).on_success()
-        self._sinks.record(usage_event(self, now))
+        self._report(now)
 
     def failed(
         self, error: ProviderError, usage: TokenUsage | None = None, *, estimated: bool = True
@@ -274,7 +280,7 @@ class AttemptOutcome:
             now=self._sinks.wall_clock(),
             error_type=error.reason,
         )
-        self._sinks.record(usage_event(self, self._sinks.wall_clock()))
+        self._report(self._sinks.wall_clock())
         return error
 
     def cancelled(self, usage: TokenUsage | None = None) -> None:
@@ -293,7 +299,7 @@ class AttemptOutcome:
         attempt.status, attempt.error_type = "cancelled", "CANCELLED"
         attempt_failed(self.span, "CANCELLED", "cancelled by the caller", cancelled=True)
         self.entry.breaker.record_release()
-        self._sinks.record(usage_event(self, self._sinks.wall_clock()))
+        self._report(self._sinks.wall_clock())
 
     def lost_hedge(self, prompt_tokens: int) -> None:
         """Another attempt of the request answered first; this one is about to be cancelled
@@ -318,7 +324,7 @@ class AttemptOutcome:
         self.estimated = True
         attempt_failed(self.span, HEDGE_LOST, attempt.error_message, cancelled=True)
         self.entry.breaker.record_release()
-        self._sinks.record(usage_event(self, self._sinks.wall_clock()))
+        self._report(self._sinks.wall_clock())
 
 
 def usage_event(outcome: AttemptOutcome, time: float) -> UsageEvent:
@@ -335,6 +341,7 @@ def usage_event(outcome: AttemptOutcome, time: float) -> UsageEvent:
         task_type=request.task_type,
         source=request.source,
         api_key_id=request.api_key_id,
+        team_id=request.team_id,
         prompt_tokens=outcome.usage.prompt_tokens,
         completion_tokens=outcome.usage.completion_tokens,
         cache_read_tokens=outcome.usage.cache_read_tokens,

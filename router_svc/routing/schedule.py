@@ -18,6 +18,9 @@ why the request failed (:meth:`Schedule.give_up`).
 * A candidate whose circuit is open is skipped, and counts as the reason for the next attempt,
   which is a fallback from it (``BREAKER_OPEN``); so is a model the decision passed over for
   its open circuit (``passed_over``) for the request's first attempt.
+* Budgets ([[router.budgets]]): before each attempt its worst-case cost is reserved against
+  the request's key and team budgets; a model that does not fit is passed over (a cheaper one
+  later in the chain may fit), and a request no model fits fails with ``BudgetExceeded``.
 * A request fails only when no candidate is left; its error names each model's outcome, then
   the decision's models that were never candidates and why ("; not tried: c: disabled ...").
 """
@@ -30,12 +33,15 @@ from dataclasses import dataclass, replace
 
 from llmrouter.values import frozen
 
+from ..budgets import Budgets, Hold, Refusal
+from ..chat import ChatRequest
 from ..errors import (
     AllCandidatesFailed,
     AllCandidatesOutOfQuota,
     AllCandidatesRateLimited,
     AuthFailed,
     BreakerOpen,
+    BudgetExceeded,
     ContextLengthExceeded,
     DeadlineExceeded,
     InvalidRequest,
@@ -96,6 +102,8 @@ class Pacing:
     timing: Timing
     # The models' and providers' rpm / tpm quotas (None: no model has one).
     quotas: ModelQuotas | None = None
+    # The key and team budgets in USD (None: no budget is configured).
+    spend: Budgets | None = None
 
 
 @frozen
@@ -118,6 +126,8 @@ class Planned:
     hedge: bool = False
     # What the attempt reserved of its model's and provider's quotas (None: they have none).
     reservation: Reservation | None = None
+    # What the attempt reserved of its key's and team's budgets (None: they have none).
+    hold: Hold | None = None
 
     @property
     def fallback_reason(self) -> str:
@@ -156,11 +166,14 @@ class Schedule:
         passed_over: str = "",
         skipped: Sequence[Skip] = (),
         tokens: int = 0,
+        request: ChatRequest | None = None,
+        prompt_tokens: int = 0,
     ) -> None:
         """``passed_over``: the decision's model skipped for its open circuit ahead of
         ``candidates`` (:attr:`Decision.passed_over`); the first attempt falls back from it.
         ``skipped``: the decision's models that are no candidates, named by :meth:`give_up`.
-        ``tokens``: what each attempt reserves of a tokens-per-minute quota."""
+        ``tokens``: what each attempt reserves of a tokens-per-minute quota. ``request`` and
+        ``prompt_tokens`` (its estimate): what budgets reserve for (None: no budget check)."""
         self._candidates = list(candidates)
         self._skipped = skipped
         self._at = 0  # index in ``_candidates`` of the next candidate to consider
@@ -170,6 +183,11 @@ class Schedule:
         self._timing = pacing.timing
         self._quotas = pacing.quotas
         self._tokens = tokens
+        self._spend = pacing.spend if request is not None else None
+        self._request = request
+        self._prompt_tokens = prompt_tokens
+        # The budgets that refused a model, in order.
+        self._refusals: list[Refusal] = []
         # Seconds until each model passed over for its quota has room again.
         self._quota_waits: list[float] = []
         self._entry: ModelEntry | None = None  # the candidate being tried
@@ -264,12 +282,21 @@ class Schedule:
             return None
         if backoff:
             await self._timing.sleep(backoff)
+        held = await self.budget_hold(entry)
+        if isinstance(held, Refusal):  # over budget on this model: a cheaper one may fit
+            self._passed.append((entry.name, held.describe()))
+            self._refusals.append(held)
+            self._entry = None
+            return None
+        hold = held
         reservation = None
         if self._quotas is not None:
             reserved = await self._quotas.reserve(entry, self._tokens)
             if isinstance(reserved, Reservation):
                 reservation = reserved
             elif reserved is not None:  # a quota is used up: pass over, as for an open circuit
+                if hold is not None:
+                    hold.give_back()
                 wait = reserved.retry_after_s
                 self._last = ModelRateLimited(
                     f"{entry.name}: {describe(reserved)}",
@@ -285,6 +312,8 @@ class Schedule:
         if not entry.breaker.allow():
             if reservation is not None:
                 reservation.give_back()
+            if hold is not None:
+                hold.give_back()
             self._last = BreakerOpen(
                 f"{entry.name}: circuit open", retry_after=entry.breaker.retry_after()
             )
@@ -300,10 +329,20 @@ class Schedule:
             previous=previous,
             previous_model=self._refused or (self._models[-1] if self._models else ""),
             reservation=reservation,
+            hold=hold,
         )
         self._refused = ""
         self._models.append(entry.name)
         return planned
+
+    async def budget_hold(self, entry: ModelEntry) -> Hold | Refusal | None:
+        """Reserve one attempt of the request on ``entry`` against its key's and team's
+        budgets (every attempt that reaches a provider: the schedule's, and a stream's
+        continuations): the hold, the budget it does not fit, or None when none applies."""
+        if self._spend is None:
+            return None
+        assert self._request is not None
+        return await self._spend.reserve(entry, self._request, self._prompt_tokens)
 
     async def hedge(self) -> Planned | None:
         """A hedge for the attempt in flight (see :mod:`.hedge`): the next candidate, which is
@@ -317,6 +356,7 @@ class Schedule:
         """
         saved = (self._entry, self._tries, self._last, self._done, self._at, self._refused)
         passed, waits = len(self._passed), len(self._quota_waits)
+        refusals = len(self._refusals)
         late = self._models[-1] if self._models else ""
         self._entry = None
         planned = await self.next()
@@ -324,6 +364,7 @@ class Schedule:
             self._entry, self._tries, self._last, self._done, self._at, self._refused = saved
             del self._passed[passed:]
             del self._quota_waits[waits:]
+            del self._refusals[refusals:]
             return None
         # From the late model, even when a model with an open circuit was skipped between.
         return replace(planned, hedge=True, previous_model=late)
@@ -345,6 +386,8 @@ class Schedule:
         last = self._last
         if isinstance(last, ContextLengthExceeded):
             return last
+        if not made and self._refusals and len(self._refusals) == len(self._passed):
+            return _over_budget(self._refusals)
         if self._deadline - self._timing.clock() < self._retry.min_attempt_s:
             return DeadlineExceeded(f"deadline exceeded after {made} attempts ({tried})")
         waits = [w for w in self._quota_waits if math.isfinite(w)]
@@ -368,6 +411,18 @@ class Schedule:
         if hint is None and any(why == _BUDGET_SPENT for _, why in self._passed):
             hint = _BUDGET_RETRY_AFTER_S
         return AllCandidatesFailed(f"all {made} attempts failed ({tried})", retry_after=hint)
+
+
+def _over_budget(refusals: list[Refusal]) -> BudgetExceeded:
+    """The error of a request every model of whose chain a budget refused: names the budget
+    that refused the cheapest model (the one that came closest); Retry-After is the end of
+    that budget's period (none for a rolling window)."""
+    closest = min(refusals, key=lambda r: r.needed_usd)
+    return BudgetExceeded(
+        f"This request would exceed {closest.describe()}.",
+        retry_after=closest.retry_after_s,
+        metadata={"budget": closest.rule.id},
+    )
 
 
 def refusal(decision: Decision, registry: Registry) -> RouterError:

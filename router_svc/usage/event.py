@@ -59,6 +59,8 @@ class UsageEvent:
     # The gateway front door the request came through ("chat_completions", "messages", ...);
     # "" when the caller named none.
     front_door: str = ""
+    # The API key's team (ChatRequest.team_id); "" when none.
+    team_id: str = ""
 
     @property
     def id(self) -> str:

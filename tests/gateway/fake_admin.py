@@ -301,6 +301,26 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
                     context, invalid, "keywords must be 1-100 characters", f"category.keywords[{i}]"
                 )
 
+    async def ListBudgets(
+        self, request: pb.ListBudgetsRequest, context: Context
+    ) -> pb.ListBudgetsResponse:
+        """One team budget with a month's period."""
+        await self._enter(request, context)
+        budget = pb.BudgetStatus(
+            id="search-monthly",
+            scope="team",
+            subject="search",
+            period="month",
+            spent_usd=12.5,
+            reserved_usd=0.25,
+            remaining_usd=87.25,
+            hard_usd=100.0,
+            soft_usd=80.0,
+        )
+        budget.period_start_time.FromSeconds(1_796_083_200)
+        budget.period_end_time.FromSeconds(1_798_761_600)
+        return pb.ListBudgetsResponse(budgets=[budget])
+
 
 def _runtime(category: pb.Category) -> pb.Category:
     """A copy of ``category`` as the router stores it: a runtime value."""

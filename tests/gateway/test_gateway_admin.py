@@ -364,3 +364,30 @@ async def test_audit_query_mistakes_name_the_parameter(
     assert response.status_code == 400
     assert response.json()["error"]["param"] == param
     assert admin.requests == []
+
+
+async def test_budgets_with_their_period_and_amounts(
+    client: httpx.AsyncClient, admin: FakeAdmin
+) -> None:
+    response = await client.get("/v1/admin/budgets")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "budgets": [
+            {
+                "id": "search-monthly",
+                "scope": "team",
+                "subject": "search",
+                "period": "month",
+                "period_start": "2026-12-01T00:00:00Z",
+                "period_end": "2027-01-01T00:00:00Z",
+                "spent_usd": 12.5,
+                "reserved_usd": 0.25,
+                "remaining_usd": 87.25,
+                "soft_usd": 80.0,
+                "hard_usd": 100.0,
+                "local": False,
+            }
+        ]
+    }
+    assert isinstance(admin.requests[-1], pb.ListBudgetsRequest)

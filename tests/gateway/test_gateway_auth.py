@@ -262,3 +262,28 @@ def test_same_key_from_env_and_digest_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match=r"^gateway\.api_keys\[1\]: the same key"):
         KeyRing.from_config(config, environ={"B_KEY": "sk-same"})
+
+
+async def test_a_keys_team_is_sent_to_the_router(
+    start_gateway: StartGateway, router: FakeRouter
+) -> None:
+    keys = (
+        ApiKeyConfig(id="alice", env="ALICE_KEY", team="search"),
+        ApiKeyConfig(id="carol", env="CAROL_KEY"),
+    )
+    environ = {"ALICE_KEY": "sk-alice-team", "CAROL_KEY": "sk-carol-team"}
+    gateway = await start_gateway(AppOptions(environ=environ), api_keys=keys)
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        for key in ("sk-alice-team", "sk-carol-team"):
+            response = await http.post(CHAT, json=BODY, headers={"authorization": f"Bearer {key}"})
+            assert response.status_code == 200
+
+    assert [(r.caller.api_key_id, r.caller.team_id) for r in router.requests] == [
+        ("alice", "search"),
+        ("carol", ""),
+    ]
+
+
+def test_a_team_name_is_checked_like_a_key_id() -> None:
+    with pytest.raises(ConfigError, match=r"^team: "):
+        ApiKeyConfig(id="alice", env="ALICE_KEY", team="no spaces please")

@@ -330,3 +330,25 @@ async def test_a_refused_gateway_credential_is_a_502_not_the_clients_fault(
     assert warning.startswith("gateway: the router refused the gateway's credential")
     assert failure.message in warning
     assert "gateway.router_token_env" in warning
+
+
+def test_a_budget_refusal_is_openais_insufficient_quota_429_not_retried() -> None:
+    message = "This request would exceed budget 'alice-daily' ($5 per day): $0.0031 left"
+    error = from_rpc_error(
+        rpc_error(
+            Failure(C.RESOURCE_EXHAUSTED, message, reason="BUDGET_EXCEEDED", retry_after=3600)
+        )
+    )
+    assert error.http_status == 429
+    assert error.body() == {
+        "error": {
+            "message": message,
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        }
+    }
+    assert error.headers() == {"retry-after": "3600", "x-should-retry": "false"}
+    # A rate limit stays a rate limit, retried by the SDKs.
+    limited = from_rpc_error(rpc_error(Failure(C.RESOURCE_EXHAUSTED, "slow", "RATE_LIMITED")))
+    assert (limited.error_type, limited.code) == ("rate_limit_error", "rate_limited")

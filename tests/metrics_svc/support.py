@@ -146,6 +146,7 @@ class Sent:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     usage_estimated: bool = False
+    team_id: str = ""
 
     def to_pb(self) -> pb.UsageRecord:
         return usage_record(
@@ -171,6 +172,7 @@ class Sent:
             cache_write_tokens=self.cache_write_tokens,
             reasoning_tokens=self.reasoning_tokens,
             usage_estimated=self.usage_estimated,
+            team_id=self.team_id,
         )
 
 

@@ -55,6 +55,7 @@ def dataset(count: int = 30) -> list[Sent]:
                 category=("chat", "code")[i % 2],
                 source=("web", "cli", "ide")[i % 3],
                 api_key_id=f"key-{i % 2}",
+                team_id=("search", "ads", "")[i % 3],
                 prompt_tokens=100 + 37 * i,
                 completion_tokens=20 + 11 * i,
                 cost_usd=0.0 if provider == "ollama" else 0.0001 * (i + 1),
@@ -141,6 +142,7 @@ async def test_a_model_without_a_price_is_marked_unpriced(metrics: Metrics) -> N
         (pb.DIMENSION_CATEGORY, "category"),
         (pb.DIMENSION_SOURCE, "source"),
         (pb.DIMENSION_API_KEY, "api_key_id"),
+        (pb.DIMENSION_TEAM, "team_id"),
     ],
 )
 async def test_groups_by_each_other_dimension(
@@ -219,9 +221,10 @@ async def test_day_buckets_are_utc_days(metrics: Metrics) -> None:
             lambda s: s.category == "code" and s.source in ("web", "ide"),
         ),
         ({"api_key_ids": ["key-1"]}, lambda s: s.api_key_id == "key-1"),
+        ({"team_ids": ["search"]}, lambda s: s.team_id == "search"),
         ({"providers": ["nobody"]}, lambda s: False),
     ],
-    ids=["provider", "models", "category-and-sources", "api-key", "no-match"],
+    ids=["provider", "models", "category-and-sources", "api-key", "team", "no-match"],
 )
 async def test_filters_restrict_the_records(
     metrics: Metrics, filter_fields: dict[str, list[str]], matches: Callable[[Sent], bool]

@@ -46,6 +46,7 @@ def full_event() -> UsageEvent:
         usage_estimated=True,
         saved_cost_usd=0.25,
         front_door="messages",
+        team_id="team-a",
     )
 
 

@@ -26,6 +26,7 @@ class Dimension(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DIMENSION_CATEGORY: _ClassVar[Dimension]
     DIMENSION_SOURCE: _ClassVar[Dimension]
     DIMENSION_API_KEY: _ClassVar[Dimension]
+    DIMENSION_TEAM: _ClassVar[Dimension]
 
 class TimeBucket(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -42,12 +43,13 @@ DIMENSION_MODEL: Dimension
 DIMENSION_CATEGORY: Dimension
 DIMENSION_SOURCE: Dimension
 DIMENSION_API_KEY: Dimension
+DIMENSION_TEAM: Dimension
 TIME_BUCKET_UNSPECIFIED: TimeBucket
 TIME_BUCKET_HOUR: TimeBucket
 TIME_BUCKET_DAY: TimeBucket
 
 class UsageRecord(_message.Message):
-    __slots__ = ("id", "request_id", "attempt", "time", "provider", "model", "category", "task_type", "source", "api_key_id", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration", "time_to_first_token", "status", "error_type", "fallback", "fallback_from", "trace_id", "metadata", "local", "streamed", "span_id", "client_request_id", "fallback_reason", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "usage_estimated", "saved_cost_usd", "front_door")
+    __slots__ = ("id", "request_id", "attempt", "time", "provider", "model", "category", "task_type", "source", "api_key_id", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration", "time_to_first_token", "status", "error_type", "fallback", "fallback_from", "trace_id", "metadata", "local", "streamed", "span_id", "client_request_id", "fallback_reason", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "usage_estimated", "saved_cost_usd", "front_door", "team_id")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +90,7 @@ class UsageRecord(_message.Message):
     USAGE_ESTIMATED_FIELD_NUMBER: _ClassVar[int]
     SAVED_COST_USD_FIELD_NUMBER: _ClassVar[int]
     FRONT_DOOR_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     request_id: str
     attempt: int
@@ -121,7 +124,8 @@ class UsageRecord(_message.Message):
     usage_estimated: bool
     saved_cost_usd: float
     front_door: str
-    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., task_type: _Optional[str] = ..., source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., status: _Optional[_Union[UsageStatus, str]] = ..., error_type: _Optional[str] = ..., fallback: _Optional[bool] = ..., fallback_from: _Optional[str] = ..., trace_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., local: _Optional[bool] = ..., streamed: _Optional[bool] = ..., span_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., fallback_reason: _Optional[str] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., usage_estimated: _Optional[bool] = ..., saved_cost_usd: _Optional[float] = ..., front_door: _Optional[str] = ...) -> None: ...
+    team_id: str
+    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., task_type: _Optional[str] = ..., source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., status: _Optional[_Union[UsageStatus, str]] = ..., error_type: _Optional[str] = ..., fallback: _Optional[bool] = ..., fallback_from: _Optional[str] = ..., trace_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., local: _Optional[bool] = ..., streamed: _Optional[bool] = ..., span_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., fallback_reason: _Optional[str] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., usage_estimated: _Optional[bool] = ..., saved_cost_usd: _Optional[float] = ..., front_door: _Optional[str] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class RecordUsageRequest(_message.Message):
     __slots__ = ("records",)
@@ -138,18 +142,20 @@ class RecordUsageResponse(_message.Message):
     def __init__(self, inserted_count: _Optional[int] = ..., duplicate_count: _Optional[int] = ...) -> None: ...
 
 class CostFilter(_message.Message):
-    __slots__ = ("providers", "models", "categories", "sources", "api_key_ids")
+    __slots__ = ("providers", "models", "categories", "sources", "api_key_ids", "team_ids")
     PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     MODELS_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
     SOURCES_FIELD_NUMBER: _ClassVar[int]
     API_KEY_IDS_FIELD_NUMBER: _ClassVar[int]
+    TEAM_IDS_FIELD_NUMBER: _ClassVar[int]
     providers: _containers.RepeatedScalarFieldContainer[str]
     models: _containers.RepeatedScalarFieldContainer[str]
     categories: _containers.RepeatedScalarFieldContainer[str]
     sources: _containers.RepeatedScalarFieldContainer[str]
     api_key_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, providers: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ..., categories: _Optional[_Iterable[str]] = ..., sources: _Optional[_Iterable[str]] = ..., api_key_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    team_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, providers: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[str]] = ..., categories: _Optional[_Iterable[str]] = ..., sources: _Optional[_Iterable[str]] = ..., api_key_ids: _Optional[_Iterable[str]] = ..., team_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class QueryCostsRequest(_message.Message):
     __slots__ = ("start_time", "end_time", "filter", "group_by", "bucket", "reference_model")
@@ -220,7 +226,7 @@ class CostSummary(_message.Message):
     def __init__(self, requests: _Optional[int] = ..., successes: _Optional[int] = ..., failures: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., average_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., p95_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fallback_count: _Optional[int] = ..., fallback_rate: _Optional[float] = ..., local_requests: _Optional[int] = ..., remote_requests: _Optional[int] = ..., reference_cost_usd: _Optional[float] = ..., savings_usd: _Optional[float] = ..., savings_percent: _Optional[float] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., cancellations: _Optional[int] = ..., unpriced_requests: _Optional[int] = ..., estimated_requests: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cache_saved_usd: _Optional[float] = ...) -> None: ...
 
 class CostGroup(_message.Message):
-    __slots__ = ("provider", "model", "category", "source", "api_key_id", "bucket_start_time", "summary")
+    __slots__ = ("provider", "model", "category", "source", "api_key_id", "bucket_start_time", "summary", "team_id")
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
@@ -228,6 +234,7 @@ class CostGroup(_message.Message):
     API_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     BUCKET_START_TIME_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     provider: str
     model: str
     category: str
@@ -235,7 +242,8 @@ class CostGroup(_message.Message):
     api_key_id: str
     bucket_start_time: _timestamp_pb2.Timestamp
     summary: CostSummary
-    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., bucket_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., summary: _Optional[_Union[CostSummary, _Mapping]] = ...) -> None: ...
+    team_id: str
+    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., bucket_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., summary: _Optional[_Union[CostSummary, _Mapping]] = ..., team_id: _Optional[str] = ...) -> None: ...
 
 class QueryCostsResponse(_message.Message):
     __slots__ = ("totals", "groups", "reference_model")

@@ -306,3 +306,41 @@ class ListAlertsResponse(_message.Message):
     alerts: _containers.RepeatedCompositeFieldContainer[Alert]
     next_page_token: str
     def __init__(self, alerts: _Optional[_Iterable[_Union[Alert, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListBudgetsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class BudgetStatus(_message.Message):
+    __slots__ = ("id", "scope", "subject", "period", "period_start_time", "period_end_time", "spent_usd", "reserved_usd", "remaining_usd", "hard_usd", "soft_usd", "local")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_START_TIME_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_END_TIME_FIELD_NUMBER: _ClassVar[int]
+    SPENT_USD_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_USD_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_USD_FIELD_NUMBER: _ClassVar[int]
+    HARD_USD_FIELD_NUMBER: _ClassVar[int]
+    SOFT_USD_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    scope: str
+    subject: str
+    period: str
+    period_start_time: _timestamp_pb2.Timestamp
+    period_end_time: _timestamp_pb2.Timestamp
+    spent_usd: float
+    reserved_usd: float
+    remaining_usd: float
+    hard_usd: float
+    soft_usd: float
+    local: bool
+    def __init__(self, id: _Optional[str] = ..., scope: _Optional[str] = ..., subject: _Optional[str] = ..., period: _Optional[str] = ..., period_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., period_end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., spent_usd: _Optional[float] = ..., reserved_usd: _Optional[float] = ..., remaining_usd: _Optional[float] = ..., hard_usd: _Optional[float] = ..., soft_usd: _Optional[float] = ..., local: _Optional[bool] = ...) -> None: ...
+
+class ListBudgetsResponse(_message.Message):
+    __slots__ = ("budgets",)
+    BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    budgets: _containers.RepeatedCompositeFieldContainer[BudgetStatus]
+    def __init__(self, budgets: _Optional[_Iterable[_Union[BudgetStatus, _Mapping]]] = ...) -> None: ...

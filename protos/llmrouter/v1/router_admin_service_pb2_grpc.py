@@ -93,6 +93,11 @@ class RouterAdminServiceStub:
                 request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAlertsRequest.SerializeToString,
                 response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAlertsResponse.FromString,
                 _registered_method=True)
+        self.ListBudgets = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/ListBudgets',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListBudgetsRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListBudgetsResponse.FromString,
+                _registered_method=True)
 
 
 class RouterAdminServiceServicer:
@@ -183,6 +188,13 @@ class RouterAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListBudgets(self, request, context):
+        """Every budget rule with its current period and where it stands (spent, reserved, left).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -240,6 +252,11 @@ def add_RouterAdminServiceServicer_to_server(servicer, server):
                     servicer.ListAlerts,
                     request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAlertsRequest.FromString,
                     response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListAlertsResponse.SerializeToString,
+            ),
+            'ListBudgets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBudgets,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListBudgetsRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListBudgetsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -543,6 +560,33 @@ class RouterAdminService:
             '/llmrouter.v1.RouterAdminService/ListAlerts',
             llmrouter_dot_v1_dot_router__admin__service__pb2.ListAlertsRequest.SerializeToString,
             llmrouter_dot_v1_dot_router__admin__service__pb2.ListAlertsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBudgets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/ListBudgets',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListBudgetsRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListBudgetsResponse.FromString,
             options,
             channel_credentials,
             insecure,

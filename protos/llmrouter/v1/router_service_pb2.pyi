@@ -20,6 +20,7 @@ class SkipReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SKIP_REASON_CONTEXT_WINDOW: _ClassVar[SkipReason]
     SKIP_REASON_UNKNOWN_MODEL: _ClassVar[SkipReason]
     SKIP_REASON_RATE_LIMIT: _ClassVar[SkipReason]
+    SKIP_REASON_BUDGET: _ClassVar[SkipReason]
 
 class CacheStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -43,6 +44,7 @@ SKIP_REASON_MISSING_CAPABILITY: SkipReason
 SKIP_REASON_CONTEXT_WINDOW: SkipReason
 SKIP_REASON_UNKNOWN_MODEL: SkipReason
 SKIP_REASON_RATE_LIMIT: SkipReason
+SKIP_REASON_BUDGET: SkipReason
 CACHE_STATUS_UNSPECIFIED: CacheStatus
 CACHE_STATUS_HIT: CacheStatus
 CACHE_STATUS_MISS: CacheStatus

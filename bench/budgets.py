@@ -1,0 +1,135 @@
+"""The cost of budgets on the request path: a real router in this process (simulated provider,
+0 ms latency, usage not shipped) answering ``--requests`` Complete calls over gRPC,
+``--concurrency`` at a time, from a client in the same process; best of ``--repeat``.
+
+Cases: no budget; a key and a team budget (two rules, so every attempt reserves and settles
+two lines) counted ``embedded``; the same counted in the machine's Redis (``--redis``), one
+script call to reserve and one to settle per attempt. Reported: requests/s and CPU µs per
+request (``time.process_time``: router and client together, so the difference between cases is
+what the budget check costs), and each budget case's throughput relative to no budget.
+
+    PYTHONPATH=. .venv/bin/python bench/budgets.py --json bench/results/budgets.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import grpc
+import uvloop
+
+from llmrouter.shared_state import StateConfig
+from llmrouter.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
+from router_svc.budgets import BudgetRule
+from router_svc.config import ProviderConfig, RouterConfig
+from router_svc.server import start
+
+RULES = (
+    BudgetRule("bench-key", "key", "bench", "day", hard_usd=1e9),
+    BudgetRule("bench-team", "team", "bench-team", "month", hard_usd=1e9),
+)
+
+
+async def _case(
+    tmp: Path, budgets: tuple[BudgetRule, ...], state: StateConfig, args: argparse.Namespace
+) -> dict[str, float]:
+    config = replace(
+        RouterConfig(),
+        port=0,
+        prometheus_port=0,
+        record_usage=False,
+        outbox_path=str(tmp / f"outbox-{uuid.uuid4().hex}.sqlite3"),
+        state_path=str(tmp / "state.json"),
+        providers=(ProviderConfig(name="simulated", kind="simulated", local=True, latency_ms=0),),
+        budgets=budgets,
+        budget_reconcile_interval_s=0,
+        state=state,
+    )
+    router = await start(config)
+    request = router_service_pb2.CompleteRequest(
+        chat=chat_pb2.ChatRequest(
+            model="sim-small",
+            messages=[chat_pb2.Message(role=chat_pb2.ROLE_USER, content="hello there")],
+            max_tokens=16,
+            caller=chat_pb2.Caller(api_key_id="bench", team_id="bench-team"),
+        )
+    )
+    best: dict[str, float] = {}
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{router.port}") as channel:
+            stub = router_service_pb2_grpc.RouterServiceStub(channel)
+
+            async def worker(count: int) -> None:
+                for _ in range(count):
+                    await stub.Complete(request)
+
+            await asyncio.gather(*(worker(20) for _ in range(args.concurrency)))  # warm
+            per = args.requests // args.concurrency
+            for _ in range(args.repeat):
+                wall, cpu = time.perf_counter(), time.process_time()
+                await asyncio.gather(*(worker(per) for _ in range(args.concurrency)))
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                done = per * args.concurrency
+                rps = done / wall
+                if rps > best.get("requests_per_s", 0):
+                    best = {"requests_per_s": rps, "cpu_us_per_request": cpu / done * 1e6}
+        if router.spend is not None:
+            await router.spend.drain()
+    finally:
+        await router.stop(grace=1)
+    return best
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    redis = StateConfig(
+        backend="redis",
+        redis_url=args.redis,
+        key_prefix=f"llmrouter-bench:{uuid.uuid4().hex}:",
+        operation_timeout_ms=5000,
+    )
+    results: dict[str, Any] = {}
+    with TemporaryDirectory() as tmp:
+        for name, budgets, state in (
+            ("no budget", (), StateConfig()),
+            ("budget embedded", RULES, StateConfig()),
+            ("no budget (redis state)", (), redis),
+            ("budget redis", RULES, redis),
+        ):
+            results[name] = await _case(Path(tmp), budgets, state, args)
+            print(f"{name:>24}: {results[name]}", file=sys.stderr, flush=True)
+    for name, base in (
+        ("budget embedded", "no budget"),
+        ("budget redis", "no budget (redis state)"),
+    ):
+        results[name]["throughput_vs_no_budget"] = (
+            results[name]["requests_per_s"] / results[base]["requests_per_s"]
+        )
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+    results = uvloop.run(main_async(args))
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
