@@ -192,6 +192,14 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
             next_page_token=str(alerts[-1].id) if more else "",
         )
 
+    async def ListBudgets(
+        self, request: pb.ListBudgetsRequest, context: Context
+    ) -> pb.ListBudgetsResponse:
+        """Every budget rule with its current period, spent, reserved and remaining USD."""
+        if self._spend is None:
+            return pb.ListBudgetsResponse()
+        return standings_to_pb(await self._spend.standings())
+
 
 def _page(page_size: int, page_token: str) -> tuple[int, int | None]:
     """A page's size (default 100) and the row id it starts before (None: the newest).
@@ -206,11 +214,3 @@ def _page(page_size: int, page_token: str) -> tuple[int, int | None]:
             raise InvalidRequest("page_token: not a token this service issued", field="page_token")
         before = int(page_token)
     return page_size or _DEFAULT_PAGE, before
-
-    async def ListBudgets(
-        self, request: pb.ListBudgetsRequest, context: Context
-    ) -> pb.ListBudgetsResponse:
-        """Every budget rule with its current period, spent, reserved and remaining USD."""
-        if self._spend is None:
-            return pb.ListBudgetsResponse()
-        return standings_to_pb(await self._spend.standings())
