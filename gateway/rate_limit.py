@@ -135,7 +135,8 @@ class Admission:
         answer reports them), in the background."""
         if self._tokens is None:
             return
-        delta = used_tokens - self._tokens.cost
+        # A lease absorbs most corrections at once; only the rest needs the store.
+        delta = self._limiter.absorb(self._tokens, used_tokens - self._tokens.cost)
         if delta:
             task = asyncio.create_task(self._limiter.adjust(self._tokens, delta))
             self._tasks.add(task)
