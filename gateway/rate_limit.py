@@ -18,16 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
 from llmrouter.rate_limits import Charge, Quota, RateLimiter, Standing, duration_text
-from llmrouter.token_estimate import (
-    DEFAULT_COMPLETION_TOKENS,
-    IMAGE_CHARS,
-    prompt_tokens,
-)
+from llmrouter.token_estimate import DEFAULT_COMPLETION_TOKENS, estimate_prompt
 from llmrouter.v1 import chat_pb2
 
 __all__ = ["Admission", "KeyLimits", "RateLimitExceeded", "estimated_tokens"]
@@ -87,22 +84,17 @@ def _headers(standings: tuple[Standing, ...]) -> dict[str, str]:
 def estimated_tokens(chat: chat_pb2.ChatRequest) -> int:
     """Tokens ``chat`` may use: its prompt's estimate (messages, tool calls, tool schemas; the
     router's rule) plus max_completion_tokens, else max_tokens, else 256."""
-    chars = 0
-    for message in chat.messages:
-        chars += len(message.content)
-        for part in message.content_parts:
-            chars += len(part.text) + (IMAGE_CHARS if part.image_url else 0)
-        for call in message.tool_calls:
-            chars += len(call.name) + len(call.arguments)
-    for tool in chat.tools:
-        chars += len(tool.name) + len(tool.description) + len(tool.parameters_json)
     if chat.HasField("max_completion_tokens"):
         completion = chat.max_completion_tokens
     elif chat.HasField("max_tokens"):
         completion = chat.max_tokens
     else:
         completion = DEFAULT_COMPLETION_TOKENS
-    return prompt_tokens(chars, len(chat.messages)) + max(completion, 0)
+    return estimate_prompt(chat.messages, chat.tools, _parts) + max(completion, 0)
+
+
+def _parts(message: chat_pb2.Message) -> Iterable[chat_pb2.ContentPart]:
+    return message.content_parts
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,9 +52,7 @@ def state() -> StateConfig:
 
 
 @pytest.fixture
-async def pair(
-    clock: Clock, state: StateConfig
-) -> AsyncIterator[tuple[RateLimiter, RateLimiter]]:
+async def pair(clock: Clock, state: StateConfig) -> AsyncIterator[tuple[RateLimiter, RateLimiter]]:
     """Two replicas on the machine's Redis, leasing 10 % of a limit at a time."""
     one = RateLimiter(state, replicas=2, lease_percent=10, clock=clock)
     two = RateLimiter(state, replicas=2, lease_percent=10, clock=clock)
@@ -80,7 +78,8 @@ async def test_leased_replicas_never_admit_more_than_the_limit_and_rarely_ask_re
     assert 100 - 2 * 10 <= admitted <= 100
     assert not any(v.local for v in verdicts)
     # Most of them were admitted from a lease, without a round trip.
-    assert one.leases is not None and two.leases is not None
+    assert one.leases is not None
+    assert two.leases is not None
     assert one.leases.hits + two.leases.hits >= 80
     assert _round_trips(one) + _round_trips(two) <= 150 - 80
     # What Redis counted (requests plus leases) is the whole limit, as another reader sees.
@@ -98,7 +97,8 @@ async def test_a_limit_under_one_slice_is_counted_request_by_request(
     charge = _requests(9)  # 10 % of 9 is under one request: no lease
     verdicts = [await (one, two)[i % 2].acquire([charge]) for i in range(12)]
     assert sum(v.allowed for v in verdicts) == 9
-    assert one.leases is not None and one.leases.grants == 0
+    assert one.leases is not None
+    assert one.leases.grants == 0
     # The headers count every request of both replicas.
     remaining = [v.standings[0].remaining for v in verdicts[:9]]
     assert remaining == list(range(8, -1, -1))
@@ -128,7 +128,8 @@ async def test_corrections_stay_in_the_lease_up_to_a_slice_then_go_back_to_redis
     assert first.allowed
     assert first.standings[0].remaining == 10_000 - 300  # the lease is this replica's
     seen = await two.standings([tokens])
-    assert seen is not None and seen[0].remaining == 10_000 - 300 - 1000
+    assert seen is not None
+    assert seen[0].remaining == 10_000 - 300 - 1000
     # A fresh lease is full: a give-back beyond one slice is for Redis.
     assert one.absorb(tokens, -100) == -100
     assert (await one.acquire([tokens])).allowed  # from the lease: 700 of it left
@@ -138,7 +139,8 @@ async def test_corrections_stay_in_the_lease_up_to_a_slice_then_go_back_to_redis
     assert one.absorb(tokens, -500) == -400
     await one.adjust(tokens, -400)
     seen = await two.standings([tokens])
-    assert seen is not None and seen[0].remaining == 10_000 - 1300 + 400
+    assert seen is not None
+    assert seen[0].remaining == 10_000 - 1300 + 400
     # An overdraft beyond the lease is counted in Redis.
     assert one.absorb(tokens, 1500) == 500
 
@@ -149,7 +151,8 @@ async def test_embedded_leases_admit_exactly_the_limit_in_one_process() -> None:
     verdicts = [await limiter.acquire([charge]) for _ in range(120)]
     # One process spends its own leases: the whole limit, not less.
     assert sum(v.allowed for v in verdicts) == 100
-    assert limiter.leases is not None and limiter.leases.hits >= 80
+    assert limiter.leases is not None
+    assert limiter.leases.hits >= 80
     assert [v.standings[0].remaining for v in verdicts[:100]] == list(range(99, -1, -1))
     await limiter.close()
 
