@@ -27,17 +27,17 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'llmrouter/v1/router_admin_service.proto\x12\x0cllmrouter.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x04\n\x0bModelHealth\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\x12\x31\n\rbreaker_state\x18\x04 \x01(\x0e\x32\x1a.llmrouter.v1.BreakerState\x12\x19\n\x0csuccess_rate\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12/\n\x0c\x65wma_latency\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x11last_success_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_failure_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14\x63onsecutive_failures\x18\t \x01(\x05\x12\x17\n\x0flast_error_type\x18\n \x01(\t\x12\x15\n\rsuccess_count\x18\x0b \x01(\x03\x12\x15\n\rfailure_count\x18\x0c \x01(\x03\x12\x36\n\x13\x62reaker_retry_delay\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05local\x18\x0e \x01(\x08\x12\x31\n\x0e\x65nabled_source\x18\x0f \x01(\x0e\x32\x19.llmrouter.v1.ValueSourceB\x0f\n\r_success_rate\"\x18\n\x16ListModelHealthRequest\"D\n\x17ListModelHealthResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.llmrouter.v1.ModelHealth\"X\n\x16SetModelEnabledRequest\x12\x0f\n\x05model\x18\x01 \x01(\tH\x00\x12\x12\n\x08provider\x18\x02 \x01(\tH\x00\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\x42\x08\n\x06target\"D\n\x17SetModelEnabledResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.llmrouter.v1.ModelHealth\"$\n\x13ResetBreakerRequest\x12\r\n\x05model\x18\x01 \x01(\t\"@\n\x14ResetBreakerResponse\x12(\n\x05model\x18\x01 \x01(\x0b\x32\x19.llmrouter.v1.ModelHealth\"d\n\x08\x43\x61tegory\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x63hain\x18\x02 \x03(\t\x12\x10\n\x08keywords\x18\x03 \x03(\t\x12)\n\x06source\x18\x04 \x01(\x0e\x32\x19.llmrouter.v1.ValueSource\"\x17\n\x15ListCategoriesRequest\"a\n\x16ListCategoriesResponse\x12*\n\ncategories\x18\x01 \x03(\x0b\x32\x16.llmrouter.v1.Category\x12\x1b\n\x13\x63lassification_mode\x18\x02 \x01(\t\"A\n\x15\x43reateCategoryRequest\x12(\n\x08\x63\x61tegory\x18\x01 \x01(\x0b\x32\x16.llmrouter.v1.Category\"B\n\x16\x43reateCategoryResponse\x12(\n\x08\x63\x61tegory\x18\x01 \x01(\x0b\x32\x16.llmrouter.v1.Category\"A\n\x15UpdateCategoryRequest\x12(\n\x08\x63\x61tegory\x18\x01 \x01(\x0b\x32\x16.llmrouter.v1.Category\"B\n\x16UpdateCategoryResponse\x12(\n\x08\x63\x61tegory\x18\x01 \x01(\x0b\x32\x16.llmrouter.v1.Category\"%\n\x15\x44\x65leteCategoryRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteCategoryResponse\"?\n\x19SetProviderBaseUrlRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x02 \x01(\t\"\x9f\x01\n\x1aSetProviderBaseUrlResponse\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x02 \x01(\t\x12)\n\x06models\x18\x03 \x03(\x0b\x32\x19.llmrouter.v1.ModelHealth\x12\x32\n\x0f\x62\x61se_url_source\x18\x04 \x01(\x0e\x32\x19.llmrouter.v1.ValueSource\"\x16\n\x14ListProvidersRequest\"\x83\x01\n\x10ProviderSettings\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12\x32\n\x0f\x62\x61se_url_source\x18\x04 \x01(\x0e\x32\x19.llmrouter.v1.ValueSource\x12\r\n\x05local\x18\x05 \x01(\x08\"J\n\x15ListProvidersResponse\x12\x31\n\tproviders\x18\x01 \x03(\x0b\x32\x1e.llmrouter.v1.ProviderSettings\"?\n\x16ListAuditEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\xed\x01\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12.\n\nevent_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x12\n\napi_key_id\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\'\n\x06\x62\x65\x66ore\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x05\x61\x66ter\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07version\x18\t \x01(\x03\"\\\n\x17ListAuditEventsResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.llmrouter.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*^\n\x0bValueSource\x12\x1c\n\x18VALUE_SOURCE_UNSPECIFIED\x10\x00\x12\x17\n\x13VALUE_SOURCE_CONFIG\x10\x01\x12\x18\n\x14VALUE_SOURCE_RUNTIME\x10\x02*|\n\x0c\x42reakerState\x12\x1d\n\x19\x42REAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42REAKER_STATE_CLOSED\x10\x01\x12\x16\n\x12\x42REAKER_STATE_OPEN\x10\x02\x12\x1b\n\x17\x42REAKER_STATE_HALF_OPEN\x10\x03\x32\xc2\x07\n\x12RouterAdminService\x12^\n\x0fListModelHealth\x12$.llmrouter.v1.ListModelHealthRequest\x1a%.llmrouter.v1.ListModelHealthResponse\x12^\n\x0fSetModelEnabled\x12$.llmrouter.v1.SetModelEnabledRequest\x1a%.llmrouter.v1.SetModelEnabledResponse\x12U\n\x0cResetBreaker\x12!.llmrouter.v1.ResetBreakerRequest\x1a\".llmrouter.v1.ResetBreakerResponse\x12[\n\x0eListCategories\x12#.llmrouter.v1.ListCategoriesRequest\x1a$.llmrouter.v1.ListCategoriesResponse\x12[\n\x0e\x43reateCategory\x12#.llmrouter.v1.CreateCategoryRequest\x1a$.llmrouter.v1.CreateCategoryResponse\x12[\n\x0eUpdateCategory\x12#.llmrouter.v1.UpdateCategoryRequest\x1a$.llmrouter.v1.UpdateCategoryResponse\x12[\n\x0e\x44\x65leteCategory\x12#.llmrouter.v1.DeleteCategoryRequest\x1a$.llmrouter.v1.DeleteCategoryResponse\x12g\n\x12SetProviderBaseUrl\x12\'.llmrouter.v1.SetProviderBaseUrlRequest\x1a(.llmrouter.v1.SetProviderBaseUrlResponse\x12X\n\rListProviders\x12\".llmrouter.v1.ListProvidersRequest\x1a#.llmrouter.v1.ListProvidersResponse\x12^\n\x0fListAuditEvents\x12$.llmrouter.v1.ListAuditEventsRequest\x1a%.llmrouter.v1.ListAuditEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'llmrouter/v1/router_admin_service.proto\x12\x0cllmrouter.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x04\n\x0bModelHealth\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\x12\x31\n\rbreaker_state\x18\x04 \x01(\x0e\x32\x1a.llmrouter.v1.BreakerState\x12\x19\n\x0csuccess_rate\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12/\n\x0c\x65wma_latency\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x35\n\x11last_success_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_failure_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14\x63onsecutive_failures\x18\t \x01(\x05\x12\x17\n\x0flast_error_type\x18\n \x01(\t\x12\x15\n\rsuccess_count\x18\x0b \x01(\x03\x12\x15\n\rfailure_count\x18\x0c \x01(\x03\x12\x36\n\x13\x62reaker_retry_delay\x18\r \x01(\x0b\x32\x19.google.protobuf.Duration\x12\r\n\x05local\x18\x0e \x01(\x08\x12\x31\n\x0e\x65nabled_source\x18\x0f \x01(\x0e\x32\x19.llmrouter.v1.ValueSourceB\x0f\n\r_success_rate\"\x18\n\x16ListModelHealthRequest\"D\n\x17ListModelHealthResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.llmrouter.v1.ModelHealth\"X\n\x16SetModelEnabledRequest\x12\x0f\n\x05model\x18\x01 \x01(\tH\x00\x12\x12\n\x08provider\x18\x02 \x01(\tH\x00\x12\x0f\n\x07\x65nabled\x18\x03 \x01(\x08\x42\x08\n\x06target\"D\n\x17SetModelEnabledResponse\x12)\n\x06models\x18\x01 \x03(\x0b\x32\x19.llmrouter.v1.ModelHealth\"$\n\x13ResetBreakerRequest\x12\r\n\x05model\x18\x01 \x01(\t\"@\n\x14ResetBreakerResponse\x12(\n\x05model\x18\x01 \x01(\x0b\x32\x19.llmrouter.v1.ModelHealth\"s\n\x08\x43\x61tegory\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05\x63hain\x18\x02 \x03(\t\x12\x10\n\x08keywords\x18\x03 \x03(\t\x12)\n\x06source\x18\x04 \x01(\x0e\x32\x19.llmrouter.v1.ValueSource\x12\r\n\x05\x63\x61\x63he\x18\x05 \x01(\x08\"\x17\n\x15ListCategoriesRequest\"a\n\x16ListCategoriesResponse\x12*\n\ncategories\x18\x01 \x03(\x0b\x32\x16.llmrouter.v1.Category\x12\x1b\n\x13\x63lassification_mode\x18\x02 \x01(\t\"A\n\x15\x43reateCategoryRequest\x12(\n\x08\x63\x61tegory\x18\x01 \x01(\x0b\x32\x16.llmrouter.v1.Category\"B\n\x16\x43reateCategoryResponse\x12(\n\x08\x63\x61tegory\x18\x01 \x01(\x0b\x32\x16.llmrouter.v1.Category\"A\n\x15UpdateCategoryRequest\x12(\n\x08\x63\x61tegory\x18\x01 \x01(\x0b\x32\x16.llmrouter.v1.Category\"B\n\x16UpdateCategoryResponse\x12(\n\x08\x63\x61tegory\x18\x01 \x01(\x0b\x32\x16.llmrouter.v1.Category\"%\n\x15\x44\x65leteCategoryRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x18\n\x16\x44\x65leteCategoryResponse\"?\n\x19SetProviderBaseUrlRequest\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x02 \x01(\t\"\x9f\x01\n\x1aSetProviderBaseUrlResponse\x12\x10\n\x08provider\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x02 \x01(\t\x12)\n\x06models\x18\x03 \x03(\x0b\x32\x19.llmrouter.v1.ModelHealth\x12\x32\n\x0f\x62\x61se_url_source\x18\x04 \x01(\x0e\x32\x19.llmrouter.v1.ValueSource\"\x16\n\x14ListProvidersRequest\"\x83\x01\n\x10ProviderSettings\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61se_url\x18\x03 \x01(\t\x12\x32\n\x0f\x62\x61se_url_source\x18\x04 \x01(\x0e\x32\x19.llmrouter.v1.ValueSource\x12\r\n\x05local\x18\x05 \x01(\x08\"J\n\x15ListProvidersResponse\x12\x31\n\tproviders\x18\x01 \x03(\x0b\x32\x1e.llmrouter.v1.ProviderSettings\"?\n\x16ListAuditEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"\xed\x01\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\x03\x12.\n\nevent_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x12\n\napi_key_id\x18\x04 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\t\x12\x0e\n\x06target\x18\x06 \x01(\t\x12\'\n\x06\x62\x65\x66ore\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12&\n\x05\x61\x66ter\x18\x08 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0f\n\x07version\x18\t \x01(\x03\"\\\n\x17ListAuditEventsResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.llmrouter.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*^\n\x0bValueSource\x12\x1c\n\x18VALUE_SOURCE_UNSPECIFIED\x10\x00\x12\x17\n\x13VALUE_SOURCE_CONFIG\x10\x01\x12\x18\n\x14VALUE_SOURCE_RUNTIME\x10\x02*|\n\x0c\x42reakerState\x12\x1d\n\x19\x42REAKER_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x42REAKER_STATE_CLOSED\x10\x01\x12\x16\n\x12\x42REAKER_STATE_OPEN\x10\x02\x12\x1b\n\x17\x42REAKER_STATE_HALF_OPEN\x10\x03\x32\xc2\x07\n\x12RouterAdminService\x12^\n\x0fListModelHealth\x12$.llmrouter.v1.ListModelHealthRequest\x1a%.llmrouter.v1.ListModelHealthResponse\x12^\n\x0fSetModelEnabled\x12$.llmrouter.v1.SetModelEnabledRequest\x1a%.llmrouter.v1.SetModelEnabledResponse\x12U\n\x0cResetBreaker\x12!.llmrouter.v1.ResetBreakerRequest\x1a\".llmrouter.v1.ResetBreakerResponse\x12[\n\x0eListCategories\x12#.llmrouter.v1.ListCategoriesRequest\x1a$.llmrouter.v1.ListCategoriesResponse\x12[\n\x0e\x43reateCategory\x12#.llmrouter.v1.CreateCategoryRequest\x1a$.llmrouter.v1.CreateCategoryResponse\x12[\n\x0eUpdateCategory\x12#.llmrouter.v1.UpdateCategoryRequest\x1a$.llmrouter.v1.UpdateCategoryResponse\x12[\n\x0e\x44\x65leteCategory\x12#.llmrouter.v1.DeleteCategoryRequest\x1a$.llmrouter.v1.DeleteCategoryResponse\x12g\n\x12SetProviderBaseUrl\x12\'.llmrouter.v1.SetProviderBaseUrlRequest\x1a(.llmrouter.v1.SetProviderBaseUrlResponse\x12X\n\rListProviders\x12\".llmrouter.v1.ListProvidersRequest\x1a#.llmrouter.v1.ListProvidersResponse\x12^\n\x0fListAuditEvents\x12$.llmrouter.v1.ListAuditEventsRequest\x1a%.llmrouter.v1.ListAuditEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmrouter.v1.router_admin_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VALUESOURCE']._serialized_start=2476
-  _globals['_VALUESOURCE']._serialized_end=2570
-  _globals['_BREAKERSTATE']._serialized_start=2572
-  _globals['_BREAKERSTATE']._serialized_end=2696
+  _globals['_VALUESOURCE']._serialized_start=2491
+  _globals['_VALUESOURCE']._serialized_end=2585
+  _globals['_BREAKERSTATE']._serialized_start=2587
+  _globals['_BREAKERSTATE']._serialized_end=2711
   _globals['_MODELHEALTH']._serialized_start=153
   _globals['_MODELHEALTH']._serialized_end=693
   _globals['_LISTMODELHEALTHREQUEST']._serialized_start=695
@@ -53,39 +53,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RESETBREAKERRESPONSE']._serialized_start=989
   _globals['_RESETBREAKERRESPONSE']._serialized_end=1053
   _globals['_CATEGORY']._serialized_start=1055
-  _globals['_CATEGORY']._serialized_end=1155
-  _globals['_LISTCATEGORIESREQUEST']._serialized_start=1157
-  _globals['_LISTCATEGORIESREQUEST']._serialized_end=1180
-  _globals['_LISTCATEGORIESRESPONSE']._serialized_start=1182
-  _globals['_LISTCATEGORIESRESPONSE']._serialized_end=1279
-  _globals['_CREATECATEGORYREQUEST']._serialized_start=1281
-  _globals['_CREATECATEGORYREQUEST']._serialized_end=1346
-  _globals['_CREATECATEGORYRESPONSE']._serialized_start=1348
-  _globals['_CREATECATEGORYRESPONSE']._serialized_end=1414
-  _globals['_UPDATECATEGORYREQUEST']._serialized_start=1416
-  _globals['_UPDATECATEGORYREQUEST']._serialized_end=1481
-  _globals['_UPDATECATEGORYRESPONSE']._serialized_start=1483
-  _globals['_UPDATECATEGORYRESPONSE']._serialized_end=1549
-  _globals['_DELETECATEGORYREQUEST']._serialized_start=1551
-  _globals['_DELETECATEGORYREQUEST']._serialized_end=1588
-  _globals['_DELETECATEGORYRESPONSE']._serialized_start=1590
-  _globals['_DELETECATEGORYRESPONSE']._serialized_end=1614
-  _globals['_SETPROVIDERBASEURLREQUEST']._serialized_start=1616
-  _globals['_SETPROVIDERBASEURLREQUEST']._serialized_end=1679
-  _globals['_SETPROVIDERBASEURLRESPONSE']._serialized_start=1682
-  _globals['_SETPROVIDERBASEURLRESPONSE']._serialized_end=1841
-  _globals['_LISTPROVIDERSREQUEST']._serialized_start=1843
-  _globals['_LISTPROVIDERSREQUEST']._serialized_end=1865
-  _globals['_PROVIDERSETTINGS']._serialized_start=1868
-  _globals['_PROVIDERSETTINGS']._serialized_end=1999
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=2001
-  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=2075
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=2077
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=2140
-  _globals['_AUDITEVENT']._serialized_start=2143
-  _globals['_AUDITEVENT']._serialized_end=2380
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=2382
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=2474
-  _globals['_ROUTERADMINSERVICE']._serialized_start=2699
-  _globals['_ROUTERADMINSERVICE']._serialized_end=3661
+  _globals['_CATEGORY']._serialized_end=1170
+  _globals['_LISTCATEGORIESREQUEST']._serialized_start=1172
+  _globals['_LISTCATEGORIESREQUEST']._serialized_end=1195
+  _globals['_LISTCATEGORIESRESPONSE']._serialized_start=1197
+  _globals['_LISTCATEGORIESRESPONSE']._serialized_end=1294
+  _globals['_CREATECATEGORYREQUEST']._serialized_start=1296
+  _globals['_CREATECATEGORYREQUEST']._serialized_end=1361
+  _globals['_CREATECATEGORYRESPONSE']._serialized_start=1363
+  _globals['_CREATECATEGORYRESPONSE']._serialized_end=1429
+  _globals['_UPDATECATEGORYREQUEST']._serialized_start=1431
+  _globals['_UPDATECATEGORYREQUEST']._serialized_end=1496
+  _globals['_UPDATECATEGORYRESPONSE']._serialized_start=1498
+  _globals['_UPDATECATEGORYRESPONSE']._serialized_end=1564
+  _globals['_DELETECATEGORYREQUEST']._serialized_start=1566
+  _globals['_DELETECATEGORYREQUEST']._serialized_end=1603
+  _globals['_DELETECATEGORYRESPONSE']._serialized_start=1605
+  _globals['_DELETECATEGORYRESPONSE']._serialized_end=1629
+  _globals['_SETPROVIDERBASEURLREQUEST']._serialized_start=1631
+  _globals['_SETPROVIDERBASEURLREQUEST']._serialized_end=1694
+  _globals['_SETPROVIDERBASEURLRESPONSE']._serialized_start=1697
+  _globals['_SETPROVIDERBASEURLRESPONSE']._serialized_end=1856
+  _globals['_LISTPROVIDERSREQUEST']._serialized_start=1858
+  _globals['_LISTPROVIDERSREQUEST']._serialized_end=1880
+  _globals['_PROVIDERSETTINGS']._serialized_start=1883
+  _globals['_PROVIDERSETTINGS']._serialized_end=2014
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_start=2016
+  _globals['_LISTPROVIDERSRESPONSE']._serialized_end=2090
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=2092
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=2155
+  _globals['_AUDITEVENT']._serialized_start=2158
+  _globals['_AUDITEVENT']._serialized_end=2395
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=2397
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=2489
+  _globals['_ROUTERADMINSERVICE']._serialized_start=2714
+  _globals['_ROUTERADMINSERVICE']._serialized_end=3676
 # @@protoc_insertion_point(module_scope)
