@@ -62,7 +62,7 @@ class Leases:
     """
 
     def __init__(self, percent: float, clock: Callable[[], float]) -> None:
-        self._percent = percent
+        self.percent = percent
         self._clock = clock
         self._leases: dict[_Key, _Lease] = {}
         # Quotas whose refill is in flight: one at a time per quota, so a burst of misses
@@ -77,7 +77,7 @@ class Leases:
         """Units a lease of ``quota`` holds: ``percent`` % of its limit, rounded down."""
         found = self._slices.get(quota)
         if found is None:
-            found = math.floor(quota.limit * self._percent / 100)
+            found = math.floor(quota.limit * self.percent / 100)
             self._slices[quota] = found
         return found
 

@@ -136,10 +136,14 @@ class RateLimiter:
         return RedisCounters(storage, self._redis, prefix, self._timeout)
 
     def describe(self) -> str:
-        """Where the counters live, for start-up lines."""
+        """Where the counters live (and the leases' slice), for start-up lines."""
         if self.backend == "redis":
-            return "shared (redis; per-replica shares while it is unreachable)"
-        return "this process only (state.backend = embedded)"
+            where = "shared (redis; per-replica shares while it is unreachable)"
+        else:
+            where = "this process only (state.backend = embedded)"
+        if self.leases is not None:
+            where += f", leased {self.leases.percent:g} % of a limit at a time"
+        return where
 
     # The store, or this replica's share when it does not answer.
 
