@@ -85,25 +85,27 @@ class Leases:
         """Admit ``charges`` from live leases (all of them, or none: then None, and the
         request goes to the store); their standings for the x-ratelimit headers."""
         now = self._clock()
-        leases = []
+        found = []
         for charge in charges:
             lease = self._leases.get((charge.subject, charge.quota))
             if lease is None or lease.balance < charge.cost or now >= lease.until:
                 return None
-            leases.append(lease)
-        for charge, lease in zip(charges, leases, strict=True):
-            lease.balance -= charge.cost
+            found.append(lease)
         self.hits += 1
-        return tuple(
-            Standing(
-                charge,
-                lease.limit,
-                lease.remaining + lease.balance,
-                max(0.0, lease.reset_at - now),
-                0.0,
+        shown = []
+        for charge, lease in zip(charges, found, strict=True):
+            lease.balance -= charge.cost
+            reset_s = lease.reset_at - now
+            shown.append(
+                Standing(
+                    charge,
+                    lease.limit,
+                    lease.remaining + lease.balance,
+                    reset_s if reset_s > 0 else 0.0,
+                    0.0,
+                )
             )
-            for charge, lease in zip(charges, leases, strict=True)
-        )
+        return tuple(shown)
 
     def wanted(self, charges: Sequence[Charge]) -> tuple[int, ...]:
         """Per charge going to the store, the extra units to ask for (a slice, or 0 when

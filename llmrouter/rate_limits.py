@@ -26,7 +26,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -37,6 +36,7 @@ from .rate_counters import Counters, MemoryCounters, RedisCounters
 from .rate_leases import Leases
 from .rate_values import KINDS, Charge, Quota, Standing, duration_text, standing
 from .shared_state import StateConfig, redis_pool
+from .values import frozen
 
 __all__ = [
     "KINDS",
@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 RETRY_STORE_S = 1.0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen  # one per request (llmrouter.values: no run-time guard on a hot path)
 class Verdict:
     """The answer to :meth:`RateLimiter.acquire`: admitted, or the first quota that refused."""
 
@@ -173,6 +173,12 @@ class RateLimiter:
             log.warning("rate limits: the shared store answers again; limits are shared again")
 
     # Public operations.
+
+    def take(self, charges: Sequence[Charge]) -> tuple[Standing, ...] | None:
+        """Admit ``charges`` from this replica's live leases, at once (no store call): their
+        standings; None when a lease is missing or short (then :meth:`acquire`). Counted in
+        the store when leased, so admitted here even while the store is away."""
+        return None if self.leases is None else self.leases.take(charges)
 
     async def acquire(self, charges: Sequence[Charge]) -> Verdict:
         """Count all of ``charges`` or none: the first that does not fit refuses the request.

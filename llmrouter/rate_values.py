@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 
 from .config import ConfigError
+from .values import frozen
 
 __all__ = ["KINDS", "Charge", "Quota", "Standing", "duration_text", "standing"]
 
@@ -38,7 +39,7 @@ class Quota:
         return f"{self.kind} per {self.window_s} s"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen  # built per request: frozen for the type checker, without the run-time guard
 class Charge:
     """What one request costs against one quota of one subject (an API key, a model...)."""
 
@@ -50,7 +51,7 @@ class Charge:
     cost: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Standing:
     """Where one charge's quota stands: what is left and when it is free again."""
 
