@@ -52,6 +52,8 @@ class _Lease:
     # The limit enforced, and the monotonic time the window holds nothing.
     limit: int
     reset_at: float
+    # The most the balance keeps (one slice); corrections beyond it go back to the store.
+    cap: int
 
 
 class Leases:
@@ -159,7 +161,7 @@ class Leases:
                 else:  # a new window: the old lease's rest is dropped with its window
                     if len(self._leases) >= _MAX_LEASES:
                         self._leases.clear()
-                    lease = _Lease(got, until, 0, standing.limit, 0.0)
+                    lease = _Lease(got, until, 0, standing.limit, 0.0, got)
                     self._leases[key] = lease
             if lease is not None:
                 lease.remaining = standing.remaining
@@ -185,7 +187,7 @@ class Leases:
         if lease.balance < 0:
             rest, lease.balance = -lease.balance, 0
             return rest
-        cap = self.slice(charge.quota)
+        cap = lease.cap
         if lease.balance > cap:
             rest, lease.balance = cap - lease.balance, cap
             return rest

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config import ConfigError
 from .values import frozen
@@ -24,12 +24,19 @@ class Quota:
     kind: str
     limit: int
     window_s: int = 60
+    # The hash of the fields, computed once: quotas key the counters' and leases' tables on
+    # every request.
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"quota kind: expected one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.limit < 1 or self.window_s < 1:
             raise ConfigError(f"quota: limit and window must be positive, got {self}")
+        object.__setattr__(self, "_hash", hash((self.kind, self.limit, self.window_s)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def per(self) -> str:
