@@ -107,6 +107,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     limiter = RateLimiter(
         config.state,
         replicas=config.rate_limit_replicas,
+        lease_percent=config.rate_limit_lease_percent,
         environ=options.environ,
     )
     limits = KeyLimits(config, limiter)

@@ -64,13 +64,17 @@ def models() -> list[pb.ModelHealth]:
 
 
 def categories() -> list[pb.Category]:
-    """code (keywords of its own) and conversation."""
+    """code (keywords of its own, cached) and conversation (kept out of the cache)."""
     config = pb.VALUE_SOURCE_CONFIG
     return [
         pb.Category(
-            name="code", chain=["gpt-4o-mini", "sim-small"], keywords=["python"], source=config
+            name="code",
+            chain=["gpt-4o-mini", "sim-small"],
+            keywords=["python"],
+            source=config,
+            cache=True,
         ),
-        pb.Category(name="conversation", chain=["sim-small"], source=config),
+        pb.Category(name="conversation", chain=["sim-small"], source=config, cache=False),
     ]
 
 
@@ -323,10 +327,12 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
 
 
 def _runtime(category: pb.Category) -> pb.Category:
-    """A copy of ``category`` as the router stores it: a runtime value."""
+    """A copy of ``category`` as the router stores it: a runtime value, cached (the router's
+    default for a category the config file does not name)."""
     stored = pb.Category()
     stored.CopyFrom(category)
     stored.source = pb.VALUE_SOURCE_RUNTIME
+    stored.cache = True
     return stored
 
 

@@ -120,16 +120,18 @@ class ResetBreakerResponse(_message.Message):
     def __init__(self, model: _Optional[_Union[ModelHealth, _Mapping]] = ...) -> None: ...
 
 class Category(_message.Message):
-    __slots__ = ("name", "chain", "keywords", "source")
+    __slots__ = ("name", "chain", "keywords", "source", "cache")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CHAIN_FIELD_NUMBER: _ClassVar[int]
     KEYWORDS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
     name: str
     chain: _containers.RepeatedScalarFieldContainer[str]
     keywords: _containers.RepeatedScalarFieldContainer[str]
     source: ValueSource
-    def __init__(self, name: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ..., keywords: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[ValueSource, str]] = ...) -> None: ...
+    cache: bool
+    def __init__(self, name: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ..., keywords: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[ValueSource, str]] = ..., cache: _Optional[bool] = ...) -> None: ...
 
 class ListCategoriesRequest(_message.Message):
     __slots__ = ()
