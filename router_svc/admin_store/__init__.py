@@ -2,6 +2,7 @@
 and the audit log, in SQLite (one router, or several on one host) or PostgreSQL (replicas).
 """
 
+from .key_rows import ApiKeyRecord, TeamRecord
 from .store import (
     MAX_AUDIT_PAGE,
     Actor,
@@ -20,10 +21,12 @@ __all__ = [
     "Actor",
     "AdminStore",
     "AdminStoreError",
+    "ApiKeyRecord",
     "AuditEvent",
     "Change",
     "Overlay",
     "Snapshot",
+    "TeamRecord",
     "async_url",
     "safe_url",
 ]

@@ -19,13 +19,14 @@ from ..chat import ChatRequest
 __all__ = ["IGNORED", "cache_key"]
 
 # Not part of the question: stored with usage only (user, source, metadata, task_type,
-# client_request_id), the partition (api_key_id), the cache switch itself, stream-only
+# client_request_id, team_id), the partition (api_key_id), the cache switch itself, stream-only
 # padding, and the routing's memo of derived values.
 IGNORED = frozenset(
     {
         "user",
         "source",
         "api_key_id",
+        "team_id",
         "metadata",
         "client_request_id",
         "task_type",
