@@ -181,6 +181,9 @@ class Upstreams:
     metrics: metrics_service_pb2_grpc.MetricsServiceStub
     router_health: Any  # grpc_health.v1 HealthStub (untyped)
     metrics_health: Any
+    # ListApiKeyDigests over the router channel (the gateway's inference token; untraced: it
+    # is asked four times a second).
+    keys: router_admin_service_pb2_grpc.RouterAdminServiceStub | None = None
 
 
 @asynccontextmanager
@@ -214,6 +217,7 @@ async def open_upstreams(
             metrics=traced_stub(metrics_service_pb2_grpc.MetricsServiceStub(metrics_channel)),
             router_health=health_pb2_grpc.HealthStub(probe_channel),
             metrics_health=health_pb2_grpc.HealthStub(metrics_channel),
+            keys=router_admin_service_pb2_grpc.RouterAdminServiceStub(router_channel),
         )
     finally:
         for channel in owned:

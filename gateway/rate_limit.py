@@ -16,6 +16,7 @@ request keeps its reservation.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -147,6 +148,7 @@ class KeyLimits:
 
     def __init__(self, config: GatewayConfig, limiter: RateLimiter) -> None:
         self._limiter = limiter
+        self._rpm, self._tpm = config.rate_limit_rpm, config.rate_limit_tpm
         self._default = _quotas(config.rate_limit_rpm, config.rate_limit_tpm)
         self._by_key = {
             key.id: _quotas(
@@ -159,13 +161,24 @@ class KeyLimits:
         # Token corrections in flight (kept referenced until done).
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def admit(self, api_key_id: str | None, chat: chat_pb2.ChatRequest) -> Admission | None:
+    async def admit(
+        self,
+        api_key_id: str | None,
+        chat: chat_pb2.ChatRequest,
+        own: tuple[int | None, int | None] = (None, None),
+    ) -> Admission | None:
         """Count the request against its key's limits; None when the key has none.
 
-        Raises :class:`RateLimitExceeded` when a limit is used up. Never fails because the
-        store does not answer (the limiter then counts this replica's share).
+        ``own``: a virtual key's rpm and tpm (None each: the gateway's default). Raises
+        :class:`RateLimitExceeded` when a limit is used up. Never fails because the store does
+        not answer (the limiter then counts this replica's share).
         """
         quotas = self._by_key.get(api_key_id, self._default) if api_key_id else self._default
+        if own != (None, None):
+            rpm, tpm = own
+            quotas = self._virtual(
+                self._rpm if rpm is None else rpm, self._tpm if tpm is None else tpm
+            )
         if quotas.requests is None and quotas.tokens is None:
             return None
         subject = ("key", api_key_id) if api_key_id else _LOCAL
@@ -179,6 +192,12 @@ class KeyLimits:
             who = f"API key '{api_key_id}'" if api_key_id else "this gateway's local callers"
             raise RateLimitExceeded(verdict.refused, verdict.standings, who)
         return Admission(self._limiter, verdict.standings, self._tasks)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=1024)
+    def _virtual(rpm: int, tpm: int) -> _KeyQuotas:
+        """Quotas of a virtual key's limits (kept: the same few pairs on every request)."""
+        return _quotas(rpm, tpm)
 
 
 def _quotas(rpm: int, tpm: int) -> _KeyQuotas:
