@@ -95,6 +95,10 @@ _OPTIONS: Sequence[tuple[str, Any]] = (
     ("grpc.service_config", SERVICE_CONFIG),
     # The service config is ours; DNS TXT records must not replace it.
     ("grpc.service_config_disable_resolution", 1),
+    # A router that was down (or not yet started: the gateway asks it for the virtual keys
+    # at once) is tried again within a second, not after gRPC's backoff of up to 120 s.
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 1000),
 )
 # /readyz asks a replica for its health itself: over the health-checked channel a NOT_SERVING
 # router would only ever look unreachable.
