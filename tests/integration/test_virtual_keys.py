@@ -43,18 +43,22 @@ def _env(receiver: TraceReceiver) -> dict[str, str]:
     }
 
 
-async def _second_gateway(
-    stack: Stack, env: dict[str, str], logs: Path
-) -> AsyncIterator[str]:
-    port = free_port()
+def _spawn_gateway(
+    stack: Stack, env: dict[str, str], logs: Path, port: int
+) -> subprocess.Popen[bytes]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")} | env
     with open(logs / "gateway2.log", "wb") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "gateway", "--config", str(stack.config), "--port", str(port)],
             env=full,
             stdout=out,
             stderr=out,
         )
+
+
+async def _second_gateway(stack: Stack, env: dict[str, str], logs: Path) -> AsyncIterator[str]:
+    port = free_port()
+    proc = await asyncio.to_thread(_spawn_gateway, stack, env, logs, port)
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as http:
@@ -152,8 +156,10 @@ async def test_create_use_rotate_revoke_on_two_gateways(
         key = created.json()
         secret = key.pop("secret")
         secrets.append(secret)
-        assert secret.startswith("sk-llmr-") and len(secret) > 40
-        assert key["role"] == "user" and key["team_id"] == team_id
+        assert secret.startswith("sk-llmr-")
+        assert len(secret) > 40
+        assert key["role"] == "user"
+        assert key["team_id"] == team_id
         assert key["budgets"] == [
             {"period": "rolling", "rolling_seconds": 3600, "soft_usd": 1.5, "hard_usd": None}
         ]
@@ -219,12 +225,14 @@ async def test_create_use_rotate_revoke_on_two_gateways(
         await asyncio.sleep(1.6)
         for url in urls:
             old = await _refused(url, secret)
-            assert old is not None and old.status_code == 401
+            assert old is not None
+            assert old.status_code == 401
             bodies.append(old.response.text)
 
         # Revocation: refused by both gateways within a second.
         revoked = await http.post(f"/v1/admin/keys/{key['id']}/revoke", headers=OPS)
-        assert revoked.status_code == 200 and revoked.json()["revoke_time"] is not None
+        assert revoked.status_code == 200
+        assert revoked.json()["revoke_time"] is not None
         elapsed = await _until_refused_everywhere(urls, new_secret, within_s=1.0)
         print(f"revocation refused on both gateways after {elapsed * 1000:.0f} ms")
 

@@ -39,21 +39,22 @@ async def test_create_rotate_revoke_and_the_digests(make_router: Any) -> None:
         )
     )
     key, secret = created.api_key, created.secret
-    assert secret.startswith("sk-llmr-") and key.id.startswith("vk_")
+    assert secret.startswith("sk-llmr-")
+    assert key.id.startswith("vk_")
     assert (key.team_id, key.role, list(key.allowed_models)) == (
         team.id,
         pb.API_KEY_ROLE_ADMIN,
         ["a"],
     )
-    assert not key.HasField("rpm_limit") and key.tpm_limit == 1000
+    assert not key.HasField("rpm_limit")
+    assert key.tpm_limit == 1000
     digests = await admin.ListApiKeyDigests(pb.ListApiKeyDigestsRequest())
     assert [(d.sha256, d.api_key_id, d.team_id) for d in digests.api_keys] == [
         (_sha(secret), key.id, team.id)
     ]
-    same = await admin.ListApiKeyDigests(
-        pb.ListApiKeyDigestsRequest(known_version=digests.version)
-    )
-    assert same.unchanged and not same.api_keys
+    same = await admin.ListApiKeyDigests(pb.ListApiKeyDigestsRequest(known_version=digests.version))
+    assert same.unchanged
+    assert not same.api_keys
 
     rotated = await admin.RotateApiKey(pb.RotateApiKeyRequest(id=key.id))
     assert rotated.secret != secret
@@ -90,9 +91,7 @@ async def test_create_rotate_revoke_and_the_digests(make_router: Any) -> None:
 async def test_update_by_mask(make_router: Any) -> None:
     _, _, admin = await admin_of(make_router)
     key = (
-        await admin.CreateApiKey(
-            pb.CreateApiKeyRequest(api_key=pb.ApiKey(name="ci", rpm_limit=10))
-        )
+        await admin.CreateApiKey(pb.CreateApiKeyRequest(api_key=pb.ApiKey(name="ci", rpm_limit=10)))
     ).api_key
     updated = await admin.UpdateApiKey(
         pb.UpdateApiKeyRequest(
@@ -146,8 +145,8 @@ async def test_bad_keys_name_the_field(make_router: Any, api_key: pb.ApiKey, fie
 
 
 async def test_a_replica_sharing_the_store_learns_of_a_revocation(make_router: Any) -> None:
-    first, _, admin = await admin_of(make_router, admin_resync_interval_s=0.1)
-    second, _, other = await admin_of(make_router, admin_resync_interval_s=0.1)
+    _first, _, admin = await admin_of(make_router, admin_resync_interval_s=0.1)
+    _second, _, other = await admin_of(make_router, admin_resync_interval_s=0.1)
     created = await admin.CreateApiKey(pb.CreateApiKeyRequest(api_key=pb.ApiKey(name="ci")))
     await admin.RevokeApiKey(pb.RevokeApiKeyRequest(id=created.api_key.id))
     for _ in range(50):
@@ -155,7 +154,8 @@ async def test_a_replica_sharing_the_store_learns_of_a_revocation(make_router: A
         if seen.version == (await admin.ListApiKeyDigests(pb.ListApiKeyDigestsRequest())).version:
             break
         await __import__("asyncio").sleep(0.05)
-    assert seen.version >= 2 and not seen.api_keys
+    assert seen.version >= 2
+    assert not seen.api_keys
 
 
 def _chat(model: str, *allowed: str) -> router_service_pb2.CompleteRequest:
@@ -177,7 +177,5 @@ async def test_allowed_models_refuse_or_filter(make_router: Any) -> None:
     # auto: the chain (a, b, c) keeps only the allowed b.
     answer = await stub.Complete(_chat("auto", "b"))
     assert answer.model == "b"
-    route = await stub.Route(
-        router_service_pb2.RouteRequest(chat=_chat("auto", "c").chat)
-    )
+    route = await stub.Route(router_service_pb2.RouteRequest(chat=_chat("auto", "c").chat))
     assert [c.model for c in route.candidates] == ["c"]
