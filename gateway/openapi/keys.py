@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from gateway.openapi.parts import OPT_STRING, STRING, TIME, obj, ref
+from gateway.translate.api_keys import MAX_ROLLING_S
 
 __all__ = ["KEY_SCHEMAS"]
 
@@ -23,6 +24,7 @@ _BUDGET_PROPS: Final = {
     "rolling_seconds": {
         "type": ["integer", "null"],
         "minimum": 1,
+        "maximum": MAX_ROLLING_S,
         "description": "The rolling window's length (rolling only).",
     },
     "soft_usd": {"type": ["number", "null"], "minimum": 0, "description": "Alert here."},

@@ -223,6 +223,11 @@ _KEY_QUERY_PARAMS = [
 ]  # fmt: skip
 
 
+def _optional_body(operation: dict[str, Any]) -> dict[str, Any]:
+    operation["requestBody"]["required"] = False
+    return operation
+
+
 def _created(summary: str, schema: str, body: str) -> dict[str, Any]:
     return {
         **_operation(summary, _json(ref(schema), "unused"), parameters=list(_HEADER_PARAMS),
@@ -255,11 +260,12 @@ _KEY_PATHS: dict[str, Any] = {
         ),
     },
     "/v1/admin/keys/{id}/rotate": {
-        "post": _operation(
-            "A new secret (shown once); the current one works until the overlap ends",
+        "post": _optional_body(_operation(
+            "A new secret (shown once); the current one works until the overlap ends (no "
+            "body: one hour)",
             _json(ref("ApiKeyWithSecret"), "The key and its new secret."),
             parameters=[_ID, *_HEADER_PARAMS], body=ref("ApiKeyRotate"),
-        )
+        ))
     },
     "/v1/admin/keys/{id}/revoke": {
         "post": _operation(

@@ -24,6 +24,7 @@ from llmrouter.v1 import router_admin_service_pb2 as pb
 __all__ = [
     "BUDGET_KEYS",
     "KEY_BODY_KEYS",
+    "MAX_ROLLING_S",
     "TEAM_BODY_KEYS",
     "api_key_json",
     "create_api_key_request",
@@ -62,6 +63,11 @@ _PERIODS: Final = {
 _PERIOD_NAMES: Final = {v: k for k, v in _PERIODS.items()}
 # Longest overlap a rotation may ask for (the router holds it to 30 days).
 _MAX_OVERLAP_S: Final = 30 * 86400
+# The router's bounds, said in the OpenAPI document too.
+_MAX_NAME: Final = 100
+_MAX_LIST: Final = 64
+_MAX_BUDGETS: Final = 8
+MAX_ROLLING_S: Final = 366 * 86400
 
 
 # --- requests ----------------------------------------------------------------------------------
@@ -98,8 +104,8 @@ def get_api_key_request(key_id: str) -> pb.GetApiKeyRequest:
 def rotate_api_key_request(key_id: str, body: Mapping[str, Any]) -> pb.RotateApiKeyRequest:
     """RotateApiKey; ``overlap_seconds`` (0 to 30 days) keeps the current secret that long."""
     request = pb.RotateApiKeyRequest(id=key_id)
-    overlap = body.get("overlap_seconds")
-    if overlap is not None:
+    if "overlap_seconds" in body:
+        overlap = body["overlap_seconds"]
         if not _is_number(overlap) or not 0 <= overlap <= _MAX_OVERLAP_S:
             raise InvalidRequest(
                 f"Invalid 'overlap_seconds': expected a number from 0 to {_MAX_OVERLAP_S}.",
@@ -138,19 +144,22 @@ def list_teams_request() -> pb.ListTeamsRequest:
 def _api_key(body: Mapping[str, Any]) -> pb.ApiKey:
     key = pb.ApiKey()
     for name, value in body.items():
-        if name in ("name", "team_id"):
-            setattr(key, name, _string(value, name, nullable=name == "team_id"))
+        if name == "name":
+            key.name = _name(value)
+        elif name == "team_id":
+            key.team_id = _string(value, name, nullable=True)
         elif name == "role":
-            if value not in _ROLES:
+            if not isinstance(value, str) or value not in _ROLES:
                 raise InvalidRequest("Invalid 'role': expected 'user' or 'admin'.", "role")
             key.role = _ROLES[value]
         elif name in ("allowed_models", "allowed_categories"):
             getattr(key, name).extend(_strings(value, name))
         elif name in ("rpm_limit", "tpm_limit"):
             if value is not None:
-                if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**31:
+                number = _integer(value)
+                if number is None or not 0 < number < 2**31:
                     raise InvalidRequest(f"Invalid '{name}': expected a positive integer.", name)
-                setattr(key, name, value)
+                setattr(key, name, number)
         elif name == "budgets":
             key.budgets.extend(_budgets(value, name))
         elif name == "expire_time" and value is not None:
@@ -161,17 +170,17 @@ def _api_key(body: Mapping[str, Any]) -> pb.ApiKey:
 def _team(body: Mapping[str, Any]) -> pb.Team:
     team = pb.Team()
     if "name" in body:
-        team.name = _string(body["name"], "name")
+        team.name = _name(body["name"])
     if "budgets" in body:
         team.budgets.extend(_budgets(body["budgets"], "budgets"))
     return team
 
 
 def _budgets(value: Any, name: str) -> list[pb.Budget]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidRequest(f"Invalid '{name}': expected an array of objects.", name)
+    if not isinstance(value, list) or len(value) > _MAX_BUDGETS:
+        raise InvalidRequest(
+            f"Invalid '{name}': expected an array of at most {_MAX_BUDGETS} objects.", name
+        )
     out = []
     for i, item in enumerate(value):
         where = f"{name}[{i}]"
@@ -181,7 +190,7 @@ def _budgets(value: Any, name: str) -> list[pb.Budget]:
             if key not in BUDGET_KEYS:
                 raise InvalidRequest(f"Unrecognized budget field: {key}", f"{where}.{key}")
         period = item.get("period")
-        if period not in _PERIODS:
+        if not isinstance(period, str) or period not in _PERIODS:
             raise InvalidRequest(
                 f"Invalid '{where}.period': expected one of {', '.join(_PERIODS)}.",
                 f"{where}.period",
@@ -189,9 +198,11 @@ def _budgets(value: Any, name: str) -> list[pb.Budget]:
         budget = pb.Budget(period=_PERIODS[period])
         window = item.get("rolling_seconds")
         if window is not None:
-            if not isinstance(window, int) or isinstance(window, bool) or window <= 0:
+            window = _integer(window)
+            if window is None or not 0 < window <= MAX_ROLLING_S:
                 raise InvalidRequest(
-                    f"Invalid '{where}.rolling_seconds': expected a positive integer.",
+                    f"Invalid '{where}.rolling_seconds': expected an integer from 1 to "
+                    f"{MAX_ROLLING_S} (366 days).",
                     f"{where}.rolling_seconds",
                 )
             budget.rolling_window.seconds = window
@@ -208,6 +219,23 @@ def _budgets(value: Any, name: str) -> list[pb.Budget]:
     return out
 
 
+def _integer(value: Any) -> int | None:
+    """``value`` as an int when it is one (JSON ``5`` or ``5.0``); None otherwise."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not 1 <= len(value) <= _MAX_NAME:
+        raise InvalidRequest(f"Invalid 'name': expected 1 to {_MAX_NAME} characters.", "name")
+    return value
+
+
 def _string(value: Any, name: str, *, nullable: bool = False) -> str:
     if value is None and nullable:
         return ""
@@ -217,10 +245,14 @@ def _string(value: Any, name: str, *, nullable: bool = False) -> str:
 
 
 def _strings(value: Any, name: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidRequest(f"Invalid '{name}': expected an array of strings.", name)
+    if (
+        not isinstance(value, list)
+        or len(value) > _MAX_LIST
+        or not all(isinstance(v, str) for v in value)
+    ):
+        raise InvalidRequest(
+            f"Invalid '{name}': expected an array of at most {_MAX_LIST} strings.", name
+        )
     return value
 
 
