@@ -23,6 +23,7 @@ import httpx
 import openai
 import pytest
 
+from llmrouter.cli import main
 from tests.conftest import free_port
 from tests.fakes.otlp import TraceReceiver, running_receiver
 
@@ -281,6 +282,48 @@ async def test_an_expired_key_is_refused(
         )
         assert past.status_code == 400
         assert past.json()["error"]["param"] == "expire_time"
+
+
+async def test_the_cli_creates_lists_rotates_and_revokes(
+    two_gateways: tuple[list[str], TraceReceiver, Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    urls, _, _ = two_gateways
+    monkeypatch.setenv("LLMROUTER_API_KEY", ADMIN_KEY)
+
+    async def cli(*argv: str) -> tuple[int, str, str]:
+        code = await asyncio.to_thread(main, [*argv, "--gateway", urls[0]])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, team, _ = await cli("teams", "create", "search")
+    assert code == 0
+    code, out, err = await cli(
+        "keys", "create", "ci", "--team", team.strip(), "--models", "sim-large", "--rpm", "9"
+    )
+    assert code == 0
+    secret = out.strip()
+    assert secret.startswith("sk-llmr-")
+    assert "shown this once" in err
+    key_id = err.split()[1]
+    await asyncio.sleep(0.6)
+    assert await _works(urls[1], secret, "auto") == "sim-large"
+    code, table, _ = await cli("keys", "list")
+    assert code == 0
+    assert key_id in table
+    assert "sim-large" in table
+    assert secret not in table
+    code, out, _ = await cli("keys", "rotate", key_id, "--overlap", "0")
+    assert code == 0
+    rotated = out.strip()
+    code, _, _ = await cli("keys", "revoke", key_id)
+    assert code == 0
+    await _until_refused_everywhere(urls, rotated, within_s=1.0)
+    assert await _refused(urls[0], secret) is not None  # no overlap asked
+    code, _, err = await cli("keys", "revoke", "vk_nope")
+    assert code == 1
+    assert "HTTP 404" in err
 
 
 def _assert_nowhere(
