@@ -6,7 +6,8 @@ with the store version; the gateway asks every :data:`REFRESH_INTERVAL_S` with t
 has, and gets either ``unchanged`` or the whole set (digests of usable secrets with their
 key's id, team, role, allowed models and limits). A version older than the copy (a router
 replica not yet synced) is ignored. While the router cannot be reached the last set stays in
-force, expiry still applies (each digest carries its end), and the failure is logged once.
+force, expiry still applies (each digest carries its end), and the failure is logged once (a
+router still starting, never reached yet, gets about five seconds first).
 
 A presented key's SHA-256 is looked up in a dict: the digest of a random 256-bit secret, so
 the lookup's timing says nothing useful about other keys. Secrets never reach this module.
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 REFRESH_INTERVAL_S = 0.25
 #: Seconds one refresh call may take.
 _CALL_TIMEOUT_S = 2.0
+# Failed refreshes in a row, before any success, that are not yet worth a warning: a gateway
+# usually starts before its routers (about 5 s at REFRESH_INTERVAL_S).
+_QUIET_FAILURES = 20
 EXPIRED = "The API key provided has expired."
 
 
@@ -61,6 +65,8 @@ class VirtualKeys:
         self._by_digest: dict[bytes, VirtualKey] = {}
         self._version = 0
         self._failing = False
+        self._failures = 0
+        self._reached = False
 
     def __len__(self) -> int:
         return len(self._by_digest)
@@ -98,26 +104,29 @@ class VirtualKeys:
                 pb.ListApiKeyDigestsRequest(known_version=self._version), timeout=_CALL_TIMEOUT_S
             )
         except grpc.aio.AioRpcError as exc:
-            if not self._failing:
+            self._failures += 1
+            if not self._failing and (self._reached or self._failures >= _QUIET_FAILURES):
+                self._failing = True
                 log.warning(
                     "gateway: cannot refresh virtual keys from the router (%s); keeping the "
                     "last %d",
                     exc.code().name,
                     len(self._by_digest),
                 )
-            self._failing = True
             return
         if self._failing:
             log.warning("gateway: virtual keys refreshed from the router again")
         self._failing = False
+        self._failures = 0
+        self._reached = True
         self.apply(response)
 
     async def run(self, stub: Callable[[], Any], interval_s: float = REFRESH_INTERVAL_S) -> None:
-        """Refresh every ``interval_s`` until cancelled."""
+        """Refresh every ``interval_s`` until cancelled (the first after ``interval_s``)."""
         while True:
+            await asyncio.sleep(interval_s)
             with contextlib.suppress(Exception):
                 await self.refresh(stub())
-            await asyncio.sleep(interval_s)
 
 
 def _key(entry: pb.ApiKeyDigest) -> VirtualKey:
