@@ -220,7 +220,7 @@ class AuthenticationFailed(GatewayError):
 # Modelled on OpenAI's answer to a key without the scope an operation needs.
 ADMIN_NEEDED = (
     "You have insufficient permissions for this operation: it needs an admin API key "
-    "(gateway.api_keys with admin = true)."
+    "(gateway.api_keys with admin = true, or a virtual key with role admin)."
 )
 
 
