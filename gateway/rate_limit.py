@@ -16,6 +16,7 @@ request keeps its reservation.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from collections.abc import Iterable
@@ -153,6 +154,7 @@ class KeyLimits:
 
     def __init__(self, config: GatewayConfig, limiter: RateLimiter) -> None:
         self._limiter = limiter
+        self._rpm, self._tpm = config.rate_limit_rpm, config.rate_limit_tpm
         self._default = _quotas(_LOCAL, config.rate_limit_rpm, config.rate_limit_tpm)
         self._by_key = {
             key.id: _quotas(
@@ -166,13 +168,24 @@ class KeyLimits:
         # Token corrections in flight (kept referenced until done).
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def admit(self, api_key_id: str | None, chat: chat_pb2.ChatRequest) -> Admission | None:
+    async def admit(
+        self,
+        api_key_id: str | None,
+        chat: chat_pb2.ChatRequest,
+        own: tuple[int | None, int | None] = (None, None),
+    ) -> Admission | None:
         """Count the request against its key's limits; None when the key has none.
 
-        Raises :class:`RateLimitExceeded` when a limit is used up. Never fails because the
-        store does not answer (the limiter then counts this replica's share).
+        ``own``: a virtual key's rpm and tpm (None each: the gateway's default). Raises
+        :class:`RateLimitExceeded` when a limit is used up. Never fails because the store does
+        not answer (the limiter then counts this replica's share).
         """
         quotas = self._by_key.get(api_key_id, self._default) if api_key_id else self._default
+        if own != (None, None) and api_key_id:
+            rpm, tpm = own
+            quotas = self._virtual(
+                api_key_id, self._rpm if rpm is None else rpm, self._tpm if tpm is None else tpm
+            )
         requests, tokens = quotas.requests, None
         if quotas.tokens is not None:
             tokens = Charge(quotas.subject, quotas.tokens, estimated_tokens(chat))
@@ -190,6 +203,25 @@ class KeyLimits:
             who = f"API key '{api_key_id}'" if api_key_id else "this gateway's local callers"
             raise RateLimitExceeded(verdict.refused, verdict.standings, who)
         return Admission(self._limiter, verdict.standings, tokens, self._tasks)
+
+    async def admit_caller(
+        self,
+        api_key_id: str | None,
+        chat: chat_pb2.ChatRequest,
+        rpm: int | None,
+        tpm: int | None,
+    ) -> Admission | None:
+        """:meth:`admit` for any front door: the key's own ``rpm``/``tpm`` (a virtual key's;
+        None: the gateway's) count too, and nothing is asked when no limit applies at all."""
+        if not (self.enabled or rpm or tpm):
+            return None
+        return await self.admit(api_key_id, chat, own=(rpm, tpm))
+
+    @staticmethod
+    @functools.lru_cache(maxsize=1024)
+    def _virtual(api_key_id: str, rpm: int, tpm: int) -> _KeyQuotas:
+        """Quotas of a virtual key's own limits (kept: the same few keys on every request)."""
+        return _quotas(("key", api_key_id), rpm, tpm)
 
 
 def _quotas(subject: tuple[str, ...], rpm: int, tpm: int) -> _KeyQuotas:

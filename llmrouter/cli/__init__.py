@@ -3,6 +3,8 @@
 llmrouter serve router|metrics|gateway|all [--config FILE]
 llmrouter costs [--config FILE] [--since 24h | --month 2026-11 | --start ISO --end ISO]
                 [--group-by model,provider] [--bucket hour|day] [--csv] [--token-env VAR]
+llmrouter keys create NAME [--team ID] [--role user|admin] [--models a,b] [--rpm N] ...
+llmrouter keys list|rotate ID [--overlap S]|revoke ID;  llmrouter teams create NAME|list
 
 Every command reads the config file :func:`llmrouter.config.config_path` picks: ``--config``,
 else ``$LLMROUTER_CONFIG``, else ``./llmrouter.toml`` when present; ``serve`` hands it to each
@@ -72,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(default: {LOCAL_TOKENS['read']}, when set)",
     )
 
+    from .keys import add_parsers
+
+    add_parsers(sub, _CONFIG_HELP)
+
     args = parser.parse_args(argv)
     from llmrouter.config import config_path
 
@@ -80,6 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.service == "all":
             return _serve_all(args.config)
         return _serve_one(args.service, args.config)
+    if args.command in ("keys", "teams"):
+        import httpx
+
+        from .keys import run_keys, run_teams
+
+        try:
+            return run_keys(args) if args.command == "keys" else run_teams(args)
+        except httpx.HTTPError as exc:
+            print(f"error: cannot reach the gateway: {exc}", file=sys.stderr)
+            return 1
     from .costs import run_costs
 
     return run_costs(args)
