@@ -3,7 +3,7 @@ gateway's admin HTTP API (``/v1/admin/keys``, ``/v1/admin/teams``), as any admin
 
 The gateway is ``--gateway URL``, else ``http://<gateway.host>:<gateway.port>`` of the config
 file (a wildcard host is reached on loopback). The admin key is read from the variable
-``--key-env`` names (default ``LLMROUTER_API_KEY``), never from the command line (it would be
+``--key-env`` names (default ``LLMROUTER_KEY``), never from the command line (it would be
 in the shell history and ``ps``). A created or rotated secret is printed once, on stdout
 alone, so that ``$(llmrouter keys create ...)`` captures just the secret; the rest goes to
 stderr.
@@ -21,7 +21,7 @@ import httpx
 
 __all__ = ["DEFAULT_KEY_ENV", "add_parsers", "run_keys", "run_teams"]
 
-DEFAULT_KEY_ENV = "LLMROUTER_API_KEY"
+DEFAULT_KEY_ENV = "LLMROUTER_KEY"
 
 
 def add_parsers(sub: Any, config_help: str) -> None:

@@ -290,7 +290,7 @@ async def test_the_cli_creates_lists_rotates_and_revokes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     urls, _, _ = two_gateways
-    monkeypatch.setenv("LLMROUTER_API_KEY", ADMIN_KEY)
+    monkeypatch.setenv("LLMROUTER_KEY", ADMIN_KEY)
 
     async def cli(*argv: str) -> tuple[int, str, str]:
         code = await asyncio.to_thread(main, [*argv, "--gateway", urls[0]])
