@@ -273,12 +273,12 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         operator_route(
             "/v1/admin/categories/{name}", admin_route(admin.category), methods=["PUT", "DELETE"]
         ),
-        Route("/v1/admin/keys", admin_route(admin.keys), methods=["GET", "POST"]),
-        Route("/v1/admin/keys/{id}", admin_route(admin.key), methods=["GET", "PATCH"]),
-        Route("/v1/admin/keys/{id}/rotate", admin_route(admin.rotate), methods=["POST"]),
-        Route("/v1/admin/keys/{id}/revoke", admin_route(admin.revoke), methods=["POST"]),
-        Route("/v1/admin/teams", admin_route(admin.teams), methods=["GET", "POST"]),
-        Route("/v1/admin/teams/{id}", admin_route(admin.team), methods=["PATCH"]),
+        operator_route("/v1/admin/keys", admin_route(admin.keys), methods=["GET", "POST"]),
+        operator_route("/v1/admin/keys/{id}", admin_route(admin.key), methods=["GET", "PATCH"]),
+        operator_route("/v1/admin/keys/{id}/rotate", admin_route(admin.rotate), methods=["POST"]),
+        operator_route("/v1/admin/keys/{id}/revoke", admin_route(admin.revoke), methods=["POST"]),
+        operator_route("/v1/admin/teams", admin_route(admin.teams), methods=["GET", "POST"]),
+        operator_route("/v1/admin/teams/{id}", admin_route(admin.team), methods=["PATCH"]),
         Route("/healthz", guarded(health.healthz), methods=["GET"]),
         Route("/readyz", guarded(health.readyz), methods=["GET"]),
         Route("/openapi.json", guarded(openapi_json), methods=["GET"]),

@@ -82,6 +82,8 @@ def router_config(tmp_path: Path, fake_metrics: tuple[FakeMetrics, GrpcServer]) 
         prometheus_port=0,
         metrics_address=f"127.0.0.1:{fake_metrics[1].port}",
         outbox_path=str(tmp_path / "outbox.sqlite3"),
+        # The admin store lives beside it: never the checkout's data/ (shared by every test).
+        state_path=str(tmp_path / "state.json"),
         outbox_flush_interval_ms=20,
     )
 

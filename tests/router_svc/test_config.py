@@ -162,7 +162,12 @@ def test_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=60,
-            env={"PATH": "/usr/bin:/bin", "LLMROUTER_ROUTER_OUTBOX_PATH": str(tmp_path / "o.db")},
+            env={
+                "PATH": "/usr/bin:/bin",
+                "LLMROUTER_ROUTER_OUTBOX_PATH": str(tmp_path / "o.db"),
+                "LLMROUTER_ROUTER_STATE_PATH": str(tmp_path / "state.json"),
+            },
+            cwd=tmp_path,
         )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

@@ -173,6 +173,8 @@ async def test_every_record_field_is_filled_from_the_event(
         reasoning_tokens=3,
         usage_estimated=True,
         saved_cost_usd=0.125,
+        team_id="team-search",
+        front_door="messages",
     )
     outbox.submit(full)
     await outbox.flush()
