@@ -43,7 +43,13 @@ from gateway.validate import (
 from llmrouter import chat_rules, field_limits
 from llmrouter.v1 import chat_pb2
 
-__all__ = ["RESPONSES", "RESPONSES_FIELDS", "ParsedResponses", "parse_responses_request"]
+__all__ = [
+    "REFUSED_FIELDS",
+    "RESPONSES",
+    "RESPONSES_FIELDS",
+    "ParsedResponses",
+    "parse_responses_request",
+]
 
 # The front door recorded with the usage of these requests.
 RESPONSES: Final = "responses"
@@ -73,7 +79,7 @@ RESPONSES_FIELDS: Final = frozenset(
     )
 )
 # Fields of the reference the router does not carry: refused by name when set (not null).
-_REFUSED: Final[Mapping[str, str]] = {
+REFUSED_FIELDS: Final[Mapping[str, str]] = {
     "previous_response_id": "stored responses are not enabled on this gateway; send the "
     "conversation so far in 'input'",
     "conversation": "stored conversations are not enabled on this gateway; send the "
@@ -133,10 +139,10 @@ def parse_responses_request(
         raise InvalidRequest("The request body must be a JSON object.", None)
     obj: dict[str, Any] = body
     for key in obj:
-        if key in _REFUSED:
+        if key in REFUSED_FIELDS:
             if obj[key] is None:
                 continue
-            raise InvalidRequest(f"Unsupported parameter: '{key}': {_REFUSED[key]}.", key)
+            raise InvalidRequest(f"Unsupported parameter: '{key}': {REFUSED_FIELDS[key]}.", key)
         if key not in RESPONSES_FIELDS:
             raise InvalidRequest(
                 f"Unrecognized request argument supplied: '{key}'. Provider-specific extras go "
@@ -253,7 +259,7 @@ def _tools(obj: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> list[dict[str,
                 "through this router; only 'function' tools.",
                 type_param,
             )
-        check_keys({k: v for k, v in given.items() if v is not None}, _TOOL_KEYS, param)
+        check_keys(given, _TOOL_KEYS, param)
         name_param = join(param, "name")
         name = expect_str(required(given, "name", param), name_param, non_empty=True)
         if any(tool.name == name for tool in chat.tools):

@@ -102,7 +102,8 @@ async def test_plain_stream_and_function_calling(
     assert "".join(pieces) == f"Hello from {model}."
     assert final.output_text == f"Hello from {model}."
     assert final.status == "completed"
-    assert final.usage is not None and final.usage.output_tokens == 4
+    assert final.usage is not None
+    assert final.usage.output_tokens == 4
 
     question: Any = [{"role": "user", "content": "Weather in Paris?"}]
     call = await sdk.responses.create(model=model, tools=TOOLS, input=question)
