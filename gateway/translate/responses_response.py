@@ -227,6 +227,9 @@ class ResponseEvents:
         self._output: list[dict[str, Any]] = []
         self._open: _OpenItem | None = None
         self._calls = 0
+        # Items opened per id prefix: a second message (text after reasoning after text) gets
+        # its own id, msg_<id>_1.
+        self._opened: dict[str, int] = {}
         self._started = False
         self._texts: list[str] = []
         self.deltas = 0
@@ -317,6 +320,11 @@ class ResponseEvents:
         self._open = None
         return out + self._event("response.output_item.done", output_index=current.index, item=item)
 
+    def _item_id(self, prefix: str) -> str:
+        count = self._opened.get(prefix, 0)
+        self._opened[prefix] = count + 1
+        return f"{prefix}_{self._rid}" + (f"_{count}" if count else "")
+
     def _open_part(self, kind: str) -> bytes:
         current = self._open
         assert current is not None
@@ -358,9 +366,9 @@ class ResponseEvents:
         if current is None or current.item["type"] != item_type:
             status = "in_progress"
             if item_type == "message":
-                out += self._open_item(_message_item(f"msg_{self._rid}", status))
+                out += self._open_item(_message_item(self._item_id("msg"), status))
             else:
-                out += self._open_item(_reasoning_item(f"rs_{self._rid}", status))
+                out += self._open_item(_reasoning_item(self._item_id("rs"), status))
             current = self._open
             assert current is not None
         if current.part != kind:
@@ -416,7 +424,7 @@ class ResponseEvents:
         out = b""
         if not any(item["type"] in ("message", "function_call") for item in self._output):
             # An empty answer still has its one message, with an empty output_text.
-            out += self._open_item(_message_item(f"msg_{self._rid}", "in_progress"))
+            out += self._open_item(_message_item(self._item_id("msg"), "in_progress"))
             out += self._open_part("output_text")
         out += self._close_item(status)
         if summary.service_tier:
