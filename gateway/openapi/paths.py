@@ -25,6 +25,7 @@ from gateway.openapi.messages import MESSAGES_SCHEMAS
 from gateway.openapi.models import MODEL_SCHEMAS
 from gateway.openapi.parts import obj, ref
 from gateway.openapi.reports import REPORT_SCHEMAS
+from gateway.openapi.responses import RESPONSES_SCHEMAS
 from gateway.request_log_query import CSV_DEFAULT_ROWS, CSV_MAX_ROWS, TOKEN_MAX_CHARS
 from gateway.request_log_query import DEFAULT_LIMIT as LOG_DEFAULT_LIMIT
 from gateway.request_log_query import MAX_LIMIT as LOG_MAX_LIMIT
@@ -417,6 +418,16 @@ _MESSAGES_OK = {
     },
 }
 
+_RESPONSES_OK = {
+    "description": "The response; with 'stream': true, its server-sent events (a failure after "
+    "the start is a response.failed event, which ends the stream).",
+    "headers": {**_SERVED_BY_HEADERS, **_RATE_LIMIT_HEADERS},
+    "content": {
+        "application/json": {"schema": ref("Response")},
+        "text/event-stream": {"schema": ref("ResponseEvents")},
+    },
+}
+
 # Served at these paths and at the same without /v1 (gateway.front_doors); document() lists both.
 _FRONT_DOORS: Final = {
     "/v1/messages": {
@@ -440,6 +451,19 @@ _FRONT_DOORS: Final = {
                 _CHAT_OK,
                 parameters=[*_HEADER_PARAMS, _SOURCE_HEADER, _CACHE_HEADER],
                 body=ref("ChatCompletionRequest"),
+            ),
+            "429",
+            _RATE_LIMITED,
+        )
+    },
+    "/v1/responses": {
+        "post": _with_response(
+            _operation(
+                "Create a model response (OpenAI Responses API, stateless), served by any model "
+                "the router has",
+                _RESPONSES_OK,
+                parameters=[*_HEADER_PARAMS, _SOURCE_HEADER, _CACHE_HEADER],
+                body=ref("ResponsesRequest"),
             ),
             "429",
             _RATE_LIMITED,
@@ -686,6 +710,7 @@ def document(*, auth_enabled: bool) -> dict[str, Any]:
                 {
                     **CHAT_SCHEMAS,
                     **MESSAGES_SCHEMAS,
+                    **RESPONSES_SCHEMAS,
                     **MODEL_SCHEMAS,
                     **REPORT_SCHEMAS,
                     **ADMIN_SCHEMAS,

@@ -19,6 +19,7 @@ __all__ = [
     "completion",
     "completion_headers",
     "sse_bytes",
+    "stream_start_headers",
 ]
 
 # The virtual model that lets the router choose.
@@ -88,6 +89,24 @@ def completion_headers(response: router_service_pb2.CompleteResponse) -> dict[st
     if REQUEST_ID_PATTERN.fullmatch(response.id):
         headers["x-request-id"] = response.id
     if cache := _CACHE_HEADER.get(response.cache):
+        headers["x-llmrouter-cache"] = cache
+    return headers
+
+
+def stream_start_headers(start: router_service_pb2.StreamStart) -> dict[str, str]:
+    """The ``x-llmrouter-*`` headers of a stream as its StreamStart knows them (sent before any
+    content), and ``x-request-id``: the id the router gave the request."""
+    headers = {
+        "x-llmrouter-model": start.model,
+        "x-llmrouter-provider": start.provider,
+        "x-llmrouter-attempts": str(start.attempt_count),
+        "x-llmrouter-fallback": "true" if start.fallback else "false",
+    }
+    if REQUEST_ID_PATTERN.fullmatch(start.id):
+        headers["x-request-id"] = start.id
+    if _TRACE_ID.fullmatch(start.trace_id):
+        headers["x-llmrouter-trace-id"] = start.trace_id
+    if cache := _CACHE_HEADER.get(start.cache):
         headers["x-llmrouter-cache"] = cache
     return headers
 

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import orjson
 
-from gateway.translate.chat_response import completion_headers
+from gateway.translate.chat_response import completion_headers, stream_start_headers
 from llmrouter.v1 import chat_pb2, router_service_pb2
 
 __all__ = ["MessageEvents", "message_headers", "message_json", "sse"]
@@ -169,14 +169,9 @@ class MessageEvents:
         self._started = True
         self._id = message_id(start.id)
         self._model = self.serving_model = start.model
-        headers = {
-            "x-llmrouter-model": start.model,
-            "x-llmrouter-provider": start.provider,
-            "x-llmrouter-attempts": str(start.attempt_count),
-            "x-llmrouter-fallback": "true" if start.fallback else "false",
-        }
-        if start.id:
-            headers["x-request-id"] = headers["request-id"] = start.id
+        headers = stream_start_headers(start)
+        if "x-request-id" in headers:
+            headers["request-id"] = headers["x-request-id"]
         self._start_headers = headers
         message: dict[str, Any] = {
             "id": self._id,

@@ -15,6 +15,8 @@ The rules (each also documented in /openapi.json):
 - on ``/v1/messages``: two tools with the same ``name``, a ``tool_choice`` ``tool`` not among
   ``tools``, a ``tool_choice`` ``any`` without tools (Anthropic's error body has no ``param``:
   its message starts with the field's path);
+- on ``/v1/responses``: two tools with the same ``name``, a ``tool_choice`` function not among
+  ``tools``;
 - a category update whose body names another category than its path.
 
 And one that depends on data, not on the schema (on a real stack, where the metrics service
