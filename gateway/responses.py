@@ -55,7 +55,7 @@ class ResponsesEndpoints:
         """``limits``: the keys' rate limits, as on chat completions (None: none)."""
         self._config = config
         self._upstreams = upstreams
-        self._limits = limits if limits is not None and limits.enabled else None
+        self._limits = limits
 
     async def responses(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/responses``: one ``response`` as JSON, or its stream of events."""
@@ -69,7 +69,9 @@ class ResponsesEndpoints:
         )
         admission = None
         if self._limits is not None:  # 429 before the router is asked
-            admission = await self._limits.admit(ctx.api_key_id, parsed.chat)
+            admission = await self._limits.admit_caller(
+                ctx.api_key_id, parsed.chat, ctx.rpm_limit, ctx.tpm_limit
+            )
         if parsed.stream:
             return await self._stream(request, parsed, ctx, admission)
         call = self._upstreams().router.Complete(
