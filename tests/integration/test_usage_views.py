@@ -8,8 +8,12 @@ asking for another key's or team's is a 403 naming the parameter."""
 from __future__ import annotations
 
 import asyncio
+import csv
 import hashlib
+import io
+import os
 import sqlite3
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +28,7 @@ from tests.fakes import Behavior, FakeUpstream, running_upstream
 
 from .conftest import Stack, started, write_config
 
+ROOT = Path(__file__).resolve().parents[2]
 KEYS = {
     "alice": "sk-views-alice-0f1e2d3c4b",
     "bob": "sk-views-bob-9a8b7c6d5e",
@@ -275,3 +280,66 @@ async def test_a_key_asking_for_another_key_or_team_is_refused_naming_the_param(
         param,
     )
     assert (await views.http["bob"].get("/v1/admin/budgets")).status_code == 403
+
+
+async def cli(views: Views, *args: str, key: str = "") -> tuple[int, str, str]:
+    """``llmrouter <args>`` as a user runs it, against the stack's config file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
+    env |= {"PYTHONPATH": str(ROOT)} | ({"LLMROUTER_KEY": KEYS[key]} if key else {})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "llmrouter",
+        *args,
+        "--config",
+        str(views.stack.config),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_the_cli_shows_costs_by_team_and_key_with_budgets_and_a_keys_own_usage(
+    views: Views,
+) -> None:
+    code, out, err = await cli(views, "costs", "--group-by", "api_key,team", "--csv")
+    assert code == 0, err
+    rows = {r["api_key_id"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert set(rows) == {"alice", "bob", "TOTAL"}
+    assert rows["alice"]["team_id"] == "search"
+    assert int(rows["alice"]["requests"]) == ALICE_REQUESTS
+    assert float(rows["alice"]["cost_usd"]) == approx(round(ALICE_REQUESTS * PER_REQUEST, 6))
+    cells = rows["alice"]["budgets_remaining_usd"].split("; ")
+    both = ALICE_REQUESTS + BOB_REQUESTS
+    assert cells == [
+        f"alice-daily {ALICE_HARD - ALICE_REQUESTS * PER_REQUEST:.4f}/{ALICE_HARD:.2f} day",
+        f"search-monthly {TEAM_HARD - both * PER_REQUEST:.4f}/{TEAM_HARD:.2f} month",
+    ]
+    assert rows["bob"]["budgets_remaining_usd"].startswith("search-monthly ")
+
+    code, out, err = await cli(views, "costs", "--group-by", "team")
+    assert code == 0, err
+    header, search, total = out.splitlines()[:3]
+    assert header.split()[0] == "team_id"
+    assert header.split()[-1] == "budgets_remaining_usd"
+    assert total.split()[:2] == ["TOTAL", str(both)]
+    assert search.split()[:2] == ["search", str(both)]
+    assert search.endswith(f"search-monthly {TEAM_HARD - both * PER_REQUEST:.4f}/5.00 month")
+
+    code, out, err = await cli(views, "usage", key="bob")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("usage of key bob, team search, ")
+    assert lines[2].split()[:2] == ["gpt", str(BOB_REQUESTS)]
+    assert lines[3].split()[:2] == ["TOTAL", str(BOB_REQUESTS)]
+    [budget] = [line for line in lines if line.startswith("search-monthly")]
+    assert budget.split()[1:3] == ["team", "search"]
+    assert "alice" not in out
+
+    code, out, err = await cli(views, "usage", "--api-key-id", "alice", key="bob")
+    assert code == 1
+    assert "403" in err
+    assert "API key 'alice'" in err
