@@ -3,6 +3,7 @@
 // budget rule that applies (a <meter>: full is the whole hard limit left). A key that is not an
 // admin key gets its own row only (the gateway scopes the report), and no teams table.
 
+import * as api from "./api.js";
 import { byId, fillTable, h } from "./dom.js";
 import * as fmt from "./format.js";
 
@@ -54,8 +55,23 @@ function row(g, withKey) {
   );
 }
 
+let latest = 0;
+
+/** Fetch and draw both tables for the window `since`; only the newest refresh draws. A failed
+ * report leaves its table saying so, never the page. The teams table is an admin's only. */
+export async function refreshKeys(since, caller) {
+  const mine = ++latest;
+  const admin = !caller || caller.admin;
+  const optional = (promise) => promise.catch(() => null);
+  const [byKey, byTeam] = await Promise.all([
+    optional(api.costsBy("api_key,team", since)),
+    admin ? optional(api.costsBy("team", since)) : null,
+  ]);
+  if (mine === latest) renderKeys(byKey, byTeam, caller);
+}
+
 /** `byKey` and `byTeam` are /v1/costs reports (null when they could not be read). */
-export function renderKeys(byKey, byTeam, caller) {
+function renderKeys(byKey, byTeam, caller) {
   const failed = "The usage could not be read.";
   fillTable(
     "analytics-keys",

@@ -4,7 +4,7 @@ import * as api from "./api.js";
 import { renderAnalytics } from "./analytics.js";
 import { resizeWithin } from "./charts.js";
 import { byId, setText } from "./dom.js";
-import { renderKeys } from "./keys.js";
+import { refreshKeys } from "./keys.js";
 import { initRequests, refreshRequests } from "./requests.js";
 import { initSettings, renderSettings } from "./settings.js";
 import { renderStatus } from "./status.js";
@@ -61,18 +61,12 @@ async function refresh(options = {}) {
 
 async function load(options) {
   try {
-    // The per-key and per-team tables are extra: their failure leaves them empty, not the page.
-    const optional = (promise) => promise.catch((err) => (err.status === 401 ? Promise.reject(err) : null));
-    const [summary, ready, byKey, byTeam] = await Promise.all([
-      api.summary(state.since),
-      api.readiness(),
-      optional(api.costsBy("api_key,team", state.since)),
-      optional(api.costsBy("team", state.since)),
-    ]);
+    const [summary, ready] = await Promise.all([api.summary(state.since), api.readiness()]);
     showApp();
     renderStatus(summary, ready);
     renderAnalytics(summary);
-    renderKeys(byKey, byTeam, summary.caller);
+    // Once the key is known good: the keys and teams tables fill in after the page is ready.
+    refreshKeys(state.since, summary.caller);
     renderSettings(summary, options);
     if (document.body.dataset.page === "requests") await refreshRequests();
     const missing = summary.unavailable.map((u) => `${u.service}: ${u.message}`);
