@@ -11,6 +11,9 @@ every decision checks and counts, and returns the windows its x-ratelimit header
 * ``embedded``: limits' memory storage, one charge (requests per minute);
 * ``redis 1 charge`` / ``redis 2 charges``: the machine's Redis (``--redis``), one script call
   per request (requests; requests and tokens, as a key with rpm and tpm);
+* ``embedded leased`` / ``redis leased 2 charges``: the same with quota leases of 1 % of each
+  limit (``llmrouter.rate_leases``, the gateway's default): most decisions spend a lease in
+  process;
 * ``limits hit``: the same charge through limits' own Redis strategy (``hit`` then
   ``get_window_stats`` for the headers: two round trips), for comparison;
 * ``redis away``: Redis not listening, so every decision is this replica's share, after
@@ -103,14 +106,16 @@ async def main(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         return [Charge(keys[i % 64], requests, 1), Charge(keys[i % 64], tokens, 300)]
 
     results: dict[str, dict[str, float]] = {}
-    cases: list[tuple[str, StateConfig, Callable[[int], list[Charge]]]] = [
-        ("embedded", StateConfig(), one),
-        ("redis 1 charge", redis, one),
-        ("redis 2 charges", redis, two),
-        ("redis away", away, one),
+    cases: list[tuple[str, StateConfig, Callable[[int], list[Charge]], float]] = [
+        ("embedded", StateConfig(), one, 0),
+        ("embedded leased", StateConfig(), one, 1),
+        ("redis 1 charge", redis, one, 0),
+        ("redis 2 charges", redis, two, 0),
+        ("redis leased 2 charges", redis, two, 1),
+        ("redis away", away, one, 0),
     ]
-    for name, state, charges in cases:
-        limiter = RateLimiter(state)
+    for name, state, charges, lease_percent in cases:
+        limiter = RateLimiter(state, lease_percent=lease_percent)
         counters = limiter._shared
 
         def trips(counters: object = counters) -> int:
@@ -124,10 +129,10 @@ async def main(args: argparse.Namespace) -> dict[str, dict[str, float]]:
             return await limiter.acquire(charges(i))
 
         results[name] = await _measure(run, args.ops, args.concurrency, args.repeat, trips)
-        print(f"{name:16} {results[name]}", file=sys.stderr)
+        print(f"{name:24} {results[name]}", file=sys.stderr)
         await limiter.close()
     results["limits hit"] = await _limits_hit(args, prefix)
-    print(f"{'limits hit':16} {results['limits hit']}", file=sys.stderr)
+    print(f"{'limits hit':24} {results['limits hit']}", file=sys.stderr)
     return results
 
 

@@ -15,7 +15,11 @@ streaming client. Reports, side by side:
   (every trace, and one in ten);
 * ``floor``: the same hops with the gateway and router replaced by the bare minimum
   (``bench/floor/``: uvicorn + one gRPC call; grpc.aio + the same HTTP client), i.e. what
-  the three hops cost on this machine before any feature.
+  the three hops cost on this machine before any feature;
+* ``limits-embedded`` / ``limits-redis``: per-key rate limits (rpm and tpm) counted in
+  process or in Redis (``bench/stacks.py``; skipped when no Redis answers), with the
+  gateway's CPU per request against ``default`` (issue 19's target: under 10 %). Rate limits
+  do not touch streaming, so these two skip the streaming measures.
 
 Results go to ``bench/results/<date>.json`` and ``.md``, with the machine, the versions of the
 key packages and the sha256 of ``requirements/lock.txt`` (``bench/environment.py``).
@@ -39,7 +43,7 @@ from typing import Any
 import peers
 from environment import environment, markdown_line
 from harness import ROOT, stream_timings, wrk
-from stacks import stack
+from stacks import REDIS_URL, stack
 from streams import ROWS as STREAM_ROWS
 from streams import measure_streams
 
@@ -99,6 +103,8 @@ def measure(variant: str, args: argparse.Namespace, workdir: Path) -> dict[str, 
             ),
             1,
         )
+        if variant.startswith("limits-"):
+            return result  # rate limits do not touch streaming: spare the minutes
         direct = asyncio.run(stream_timings(s.upstream_url, "bench-0", args.streams))
         through = asyncio.run(stream_timings(s.gateway_url, "fast", args.streams))
         result["streaming"] = {
@@ -131,17 +137,38 @@ def markdown(results: list[dict[str, Any]], head: str) -> str:
                 f"{r['throughput'][k]['rps']:.0f} ({r['throughput'][k]['errors']} err)"
             ),
         )
-    row("added TTFT ms (stream)", lambda r: r["streaming"]["added_ttft_ms"])
-    row("added inter-chunk gap ms", lambda r: r["streaming"]["added_gap_ms"])
-    if all("concurrent" in r for r in results):
+    row("added TTFT ms (stream)", lambda r: r.get("streaming", {}).get("added_ttft_ms", "-"))
+    row("added inter-chunk gap ms", lambda r: r.get("streaming", {}).get("added_gap_ms", "-"))
+    if any("concurrent" in r for r in results):
         for label, key in STREAM_ROWS[:-1]:
-            row(label, lambda r, k=key: r["concurrent"][k])
+            row(label, lambda r, k=key: r.get("concurrent", {}).get(k, "-"))
     for name in ("gateway", "router", "metrics"):
         row(f"CPU s / 1k req, {name}", lambda r, n=name: r["cpu_s_per_1k"].get(n, "-"))
+    default = next((r for r in results if r["variant"] == "default"), None)
+    if default is not None and any(r["variant"].startswith("limits-") for r in results):
+        base = default["cpu_s_per_1k"]["gateway"]
+        row(
+            "gateway CPU vs default",
+            lambda r: (
+                f"{(r['cpu_s_per_1k']['gateway'] / base - 1) * 100:+.0f} %"
+                if r["variant"].startswith("limits-") and base
+                else "-"
+            ),
+        )
     for name in ("gateway", "router", "metrics"):
         row(f"peak RSS MB, {name}", lambda r, n=name: r["peak_rss_mb"].get(n, "-"))
     row("total RSS MB (3 services)", lambda r: r["total_service_rss_mb"])
     return head + "\n\n" + "\n".join(rows) + "\n"
+
+
+def _redis_answers() -> bool:
+    """Whether the Redis of the limits-redis variant answers PING."""
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(REDIS_URL, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
 
 
 def main() -> int:
@@ -151,7 +178,10 @@ def main() -> int:
     parser.add_argument("--load-seconds", type=int, default=8)
     parser.add_argument("--streams", type=int, default=40)
     parser.add_argument("--concurrent-streams", type=int, default=1000, help="0: none")
-    parser.add_argument("--variants", default="floor,default,usage-off,tracing,tracing-10pct")
+    parser.add_argument(
+        "--variants",
+        default="floor,default,usage-off,tracing,tracing-10pct,limits-embedded,limits-redis",
+    )
     parser.add_argument(
         "--peers",
         action="store_true",
@@ -186,7 +216,11 @@ def main() -> int:
         if args.peers:
             results = peers.compare(args, Path(tmp))
         else:
-            results = [measure(v, args, Path(tmp)) for v in args.variants.split(",")]
+            variants = args.variants.split(",")
+            if "limits-redis" in variants and not _redis_answers():
+                print(f"bench: no Redis at {REDIS_URL}: limits-redis skipped", file=sys.stderr)
+                variants.remove("limits-redis")
+            results = [measure(v, args, Path(tmp)) for v in variants]
     env["loadavg_end"] = round(os.getloadavg()[0], 2)
     head += "\n\n" + markdown_line(env)
     record["results"] = results

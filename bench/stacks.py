@@ -1,8 +1,11 @@
 """llmrouter's three services as real processes, per ``bench/run.py`` variant.
 
 Variants: ``default`` (usage recorded), ``usage-off``, ``tracing`` and ``tracing-10pct`` (an
-OTLP receiver in ``bench/otlp_sink.py``), and ``floor`` (gateway and router replaced by the
-bare hops in ``bench/floor/``).
+OTLP receiver in ``bench/otlp_sink.py``), ``floor`` (gateway and router replaced by the
+bare hops in ``bench/floor/``), and ``limits-embedded`` / ``limits-redis``: ``default`` with
+per-key rate limits (rpm and tpm, high enough never to refuse, so every request is checked,
+counted and corrected) in the embedded store or in the Redis of ``BENCH_REDIS`` (default
+``redis://127.0.0.1:6379/0``; the whole ``[state]`` then lives there, as with replicas).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,12 +31,32 @@ class Stack:
     procs: list[Proc] = field(default_factory=list)
 
 
+REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0")
+# Per-key limits of the limits-* variants: high enough never to refuse a request.
+NEVER_REFUSING = 1_000_000_000
+
+
+def _limits(variant: str) -> tuple[str, str]:
+    """The [gateway] lines and the [state] section of ``variant``."""
+    if not variant.startswith("limits-"):
+        return "", ""
+    lines = f"rate_limit_rpm = {NEVER_REFUSING}\nrate_limit_tpm = {NEVER_REFUSING}\n"
+    if variant != "limits-redis":
+        return lines, ""
+    state = (
+        f'[state]\nbackend = "redis"\nredis_url = "{REDIS_URL}"\n'
+        f'key_prefix = "llmrouter-bench:{uuid.uuid4().hex}:"\n'
+    )
+    return lines, state
+
+
 def _config(variant: str, workdir: Path, ports: dict[str, int], upstream: str) -> Path:
     config = workdir / f"{variant}.toml"
+    limits, state = _limits(variant)
     config.write_text(
-        f"""
+        f"""{state}
 [gateway]
-port = {ports["gateway"]}
+{limits}port = {ports["gateway"]}
 router_addresses = ["127.0.0.1:{ports["router"]}"]
 metrics_address = "127.0.0.1:{ports["metrics"]}"
 [metrics]

@@ -25,7 +25,13 @@ from gateway.translate import budgets as translate_budgets
 from gateway.web import JSONResponse, read_json
 from llmrouter.access import API_KEY_ID_METADATA
 
-__all__ = ["AUDIT_DEFAULT_LIMIT", "AUDIT_LIMITS", "ENABLED_BODY_KEYS", "AdminEndpoints"]
+__all__ = [
+    "AUDIT_DEFAULT_LIMIT",
+    "AUDIT_LIMITS",
+    "ENABLED_BODY_KEYS",
+    "AdminEndpoints",
+    "object_body",
+]
 
 ENABLED_BODY_KEYS: Final = ("enabled",)
 # Query parameters of /v1/admin/audit and their ranges (the router returns at most 500).
@@ -34,8 +40,8 @@ AUDIT_DEFAULT_LIMIT: Final = 50
 _CATEGORY_KEYS: Final = ("name", "chain", "keywords")
 # Admin bodies are tiny; a larger one is a mistake, not a category.
 _MAX_BODY: Final = 64 * 1024
-# The router names the fields of its message; the HTTP body is the category itself.
-_CATEGORY_PREFIX: Final = "category."
+# The router names the fields of its message; the HTTP body is the category (key, team) itself.
+_MESSAGE_PREFIXES: Final = ("category.", "api_key.", "team.")
 
 
 class AdminEndpoints:
@@ -52,8 +58,9 @@ class AdminEndpoints:
             return await until_disconnect(request.receive, call, call.cancel)
         except grpc.aio.AioRpcError as exc:
             error = from_rpc_error(exc)
-            if error.param is not None and error.param.startswith(_CATEGORY_PREFIX):
-                error.param = error.param.removeprefix(_CATEGORY_PREFIX)
+            for prefix in _MESSAGE_PREFIXES:
+                if error.param is not None and error.param.startswith(prefix):
+                    error.param = error.param.removeprefix(prefix)
             raise error from exc
 
     async def categories(self, request: Request, ctx: RequestContext) -> Response:
@@ -146,7 +153,7 @@ class AdminEndpoints:
 
     async def create_category(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/admin/categories``: add a category after the others (201)."""
-        body = await _object(request, _CATEGORY_KEYS)
+        body = await object_body(request, _CATEGORY_KEYS)
         name = _string(body, "name")
         message = translate.create_category_request(
             name, _strings(body, "chain"), _strings(body, "keywords", required=False)
@@ -158,7 +165,7 @@ class AdminEndpoints:
     async def update_category(self, request: Request, ctx: RequestContext) -> Response:
         """``PUT /v1/admin/categories/{name}``: replace the chain and keywords."""
         name = request.path_params["name"]
-        body = await _object(request, _CATEGORY_KEYS)
+        body = await object_body(request, _CATEGORY_KEYS)
         if "name" in body and body["name"] != name:
             raise InvalidRequest(
                 "Invalid 'name': a category cannot be renamed; create a new one instead.", "name"
@@ -196,7 +203,13 @@ def _audit_query(request: Request) -> tuple[int, int | None]:
     return values.get("limit", AUDIT_DEFAULT_LIMIT), values.get("before")
 
 
-async def _object(request: Request, keys: tuple[str, ...]) -> dict[str, Any]:
+async def object_body(
+    request: Request, keys: tuple[str, ...], *, empty_ok: bool = False
+) -> dict[str, Any]:
+    """The JSON object body of an admin request, with only ``keys`` in it (64 KiB at most);
+    ``empty_ok``: no body at all reads as ``{}``. InvalidRequest names an unknown key."""
+    if empty_ok and request.headers.get("content-length", "0") == "0":
+        return {}
     body = await read_json(request, _MAX_BODY)
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", None)
@@ -207,7 +220,7 @@ async def _object(request: Request, keys: tuple[str, ...]) -> dict[str, Any]:
 
 
 async def _enabled(request: Request) -> bool:
-    body = await _object(request, ENABLED_BODY_KEYS)
+    body = await object_body(request, ENABLED_BODY_KEYS)
     value = body.get("enabled")
     if not isinstance(value, bool):
         raise InvalidRequest("Invalid 'enabled': expected true or false.", "enabled")

@@ -1,9 +1,12 @@
-"""API-key authentication: which configured key, if any, a request presents.
+"""API-key authentication: which key, if any, a request presents.
 
+Two kinds of keys: the configured ones (``gateway.api_keys`` and the environment; read-only)
+and the virtual ones created at runtime through the admin API (:mod:`gateway.virtual_keys`).
 Keys are held only as SHA-256 digests. A presented key is hashed and compared with every
 configured digest by ``hmac.compare_digest``, without stopping at a match, so the time taken
-says nothing about which key (or how much of one) matched. What the gateway passes on is the
-key's id, never the key, and whether it is an admin key (:class:`Caller`).
+says nothing about which key (or how much of one) matched; virtual keys are then looked up by
+digest. What the gateway passes on is the key's id, never the key, its team and role, and
+what it may use (:class:`Caller`).
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import hashlib
 import hmac
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.datastructures import Headers
 
 from gateway.config import API_KEYS_ENV, GatewayConfig
 from gateway.errors import AuthenticationFailed, PermissionDenied
+from gateway.virtual_keys import VirtualKeys
 from llmrouter.access import is_loopback
 from llmrouter.config import ConfigError
 
@@ -28,13 +32,24 @@ __all__ = ["LOCAL_CALLER", "Caller", "KeyRing", "presented_key"]
 @dataclass(frozen=True)
 class Caller:
     """Who sent a request: the id of its API key (None when auth is off) and whether that key
-    may use the admin routes and every key's reports."""
+    may use the admin routes and every key's reports (role admin); for a virtual key also its
+    team, what it may use and its own rate limits."""
 
     api_key_id: str | None
     admin: bool
     # The key's team (``team`` in its config; "" when none): sent to the router as
     # caller.team_id for team budgets and the ledger.
     team_id: str = ""
+    # Caller.allowed_models of chat.proto (model names, "category:<name>"); empty: all.
+    allowed_models: tuple[str, ...] = ()
+    # Requests and tokens per minute of a virtual key; None: the gateway's defaults.
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+
+    @property
+    def role(self) -> str:
+        """``admin`` or ``user``."""
+        return "admin" if self.admin else "user"
 
 
 # Auth off (a local run): everything is allowed, as before admin keys existed.
@@ -54,6 +69,8 @@ class KeyRing:
 
     enabled: bool
     _entries: tuple[tuple[bytes, str, bool, str], ...]
+    #: Keys created at runtime (refreshed from the router while the app runs).
+    virtual: VirtualKeys = field(default_factory=VirtualKeys)
 
     @classmethod
     def from_config(
@@ -113,9 +130,19 @@ class KeyRing:
         for known, key_id, admin, team in self._entries:
             if hmac.compare_digest(known, digest):
                 found = Caller(key_id, admin, team)
-        if found is None:
+        if found is not None:
+            return found
+        virtual = self.virtual.find(digest)  # AuthenticationFailed when expired
+        if virtual is None:
             raise AuthenticationFailed(_WRONG)
-        return found
+        return Caller(
+            virtual.api_key_id,
+            virtual.admin,
+            virtual.team_id,
+            virtual.allowed_models,
+            virtual.rpm_limit,
+            virtual.tpm_limit,
+        )
 
 
 _NOT_LOCAL = (

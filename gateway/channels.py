@@ -95,6 +95,10 @@ _OPTIONS: Sequence[tuple[str, Any]] = (
     ("grpc.service_config", SERVICE_CONFIG),
     # The service config is ours; DNS TXT records must not replace it.
     ("grpc.service_config_disable_resolution", 1),
+    # A router that was down (or not yet started: the gateway asks it for the virtual keys
+    # at once) is tried again within a second, not after gRPC's backoff of up to 120 s.
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 1000),
 )
 # /readyz asks a replica for its health itself: over the health-checked channel a NOT_SERVING
 # router would only ever look unreachable.
@@ -181,6 +185,9 @@ class Upstreams:
     metrics: metrics_service_pb2_grpc.MetricsServiceStub
     router_health: Any  # grpc_health.v1 HealthStub (untyped)
     metrics_health: Any
+    # ListApiKeyDigests over the router channel (the gateway's inference token; untraced: it
+    # is asked four times a second).
+    keys: router_admin_service_pb2_grpc.RouterAdminServiceStub | None = None
 
 
 @asynccontextmanager
@@ -214,6 +221,7 @@ async def open_upstreams(
             metrics=traced_stub(metrics_service_pb2_grpc.MetricsServiceStub(metrics_channel)),
             router_health=health_pb2_grpc.HealthStub(probe_channel),
             metrics_health=health_pb2_grpc.HealthStub(metrics_channel),
+            keys=router_admin_service_pb2_grpc.RouterAdminServiceStub(router_channel),
         )
     finally:
         for channel in owned:

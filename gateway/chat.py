@@ -45,10 +45,10 @@ class RouterEndpoints:
         """``limits``: the keys' rate limits on chat completions (None: none)."""
         self._config = config
         self._upstreams = upstreams
-        self._limits = limits if limits is not None and limits.enabled else None
+        self._limits = limits
 
     async def _parse(self, request: Request, ctx: RequestContext) -> translate.ParsedRequest:
-        return translate.parse_chat_request(
+        parsed = translate.parse_chat_request(
             await read_json(request, self._config.max_body_bytes, "gateway.max_body_bytes"),
             client_request_id=ctx.client_request_id,
             source=request.headers.get("x-llmrouter-source"),
@@ -56,13 +56,21 @@ class RouterEndpoints:
             team_id=ctx.team_id,
             cache=request.headers.get("x-llmrouter-cache"),
         )
+        # A virtual key's team and what it may use: the router refuses or filters by them.
+        if ctx.team_id:
+            parsed.chat.caller.team_id = ctx.team_id
+        if ctx.allowed_models:
+            parsed.chat.caller.allowed_models.extend(ctx.allowed_models)
+        return parsed
 
     async def chat_completions(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/chat/completions``: one completion as JSON, or a stream of SSE chunks."""
         parsed = await self._parse(request, ctx)
         admission = None
         if self._limits is not None:  # 429 before the router is asked
-            admission = await self._limits.admit(ctx.api_key_id, parsed.chat)
+            admission = await self._limits.admit_caller(
+                ctx.api_key_id, parsed.chat, ctx.rpm_limit, ctx.tpm_limit
+            )
         if parsed.stream:
             return await self._stream(request, parsed, ctx, admission)
         call = self._upstreams().router.Complete(parsed.complete_request(), timeout=ctx.timeout_s)

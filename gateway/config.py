@@ -163,6 +163,11 @@ class GatewayConfig:
     # Gateway replicas sharing these limits: while the [state] Redis does not answer, each
     # replica admits its share, limit // rate_limit_replicas (at least 1).
     rate_limit_replicas: int = 1
+    # Percent of a key's limit each replica leases from [state] at a time and admits from in
+    # process (most requests then cost no Redis round trip; unused leases hold back at most
+    # this share per replica; limits under 100 / this are counted request by request).
+    # 0: every request is counted in [state].
+    rate_limit_lease_percent: float = 1.0
     # Environment variable holding the bearer token sent to the routers ("" sends none); the
     # router must grant it the inference scope.
     router_token_env: str = ""
@@ -221,6 +226,11 @@ class GatewayConfig:
         if self.rate_limit_replicas < 1:
             raise ConfigError(
                 f"rate_limit_replicas: must be at least 1, got {self.rate_limit_replicas}"
+            )
+        if not 0 <= self.rate_limit_lease_percent <= 10:
+            raise ConfigError(
+                "rate_limit_lease_percent: must be from 0 (no leases) to 10, got "
+                f"{self.rate_limit_lease_percent}"
             )
         for name in ("max_body_bytes", "max_response_bytes", "max_header_bytes", "max_connections"):
             value = getattr(self, name)

@@ -45,8 +45,13 @@ class RequestContext:
     timeout_s: float
     # The key may call the admin routes and read every key's reports (True when auth is off).
     admin: bool = False
-    # The key's team ("" when none or auth is off): sent to the router as caller.team_id.
+    # A virtual key's team ("" otherwise), sent to the router as Caller.team_id.
     team_id: str = ""
+    # What the key may use (Caller.allowed_models); empty: everything.
+    allowed_models: tuple[str, ...] = ()
+    # A virtual key's own requests and tokens per minute; None: the gateway's defaults.
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
 
 
 def client_request_id(headers: Headers) -> str:

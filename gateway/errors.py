@@ -12,7 +12,8 @@ serve, and bill, the same answer again.
 
 UNAUTHENTICATED and PERMISSION_DENIED from a service mean the gateway's own credential (its
 token or certificate) was refused, never the client's API key (checked here, as 401/403): they
-are a 502 with a generic message, so an SDK does not report a bad key to a user whose key is
+are a 502 with a generic message (except the router's MODEL_NOT_ALLOWED, a 403 naming the model
+the caller's virtual key may not use), so an SDK does not report a bad key to a user whose key is
 fine, and a warning in the log names the gateway keys to check.
 """
 
@@ -85,6 +86,9 @@ GRPC_TO_HTTP: Mapping[grpc.StatusCode, HttpMapping] = MappingProxyType(
     }
 )
 
+# The router's reason for a request its caller's virtual key may not make (a model or category
+# outside the key's allowed ones): the client's 403, not a refused gateway credential.
+MODEL_NOT_ALLOWED_REASON = "MODEL_NOT_ALLOWED"
 # The router's reason for an answer over its max_response_bytes.
 RESPONSE_TOO_LARGE_REASON = "RESPONSE_TOO_LARGE"
 _TOO_LARGE_REQUEST = HttpMapping(413, "invalid_request_error")
@@ -222,7 +226,7 @@ class AuthenticationFailed(GatewayError):
 # Modelled on OpenAI's answer to a key without the scope an operation needs.
 ADMIN_NEEDED = (
     "You have insufficient permissions for this operation: it needs an admin API key "
-    "(gateway.api_keys with admin = true)."
+    "(gateway.api_keys with admin = true, or a virtual key with role admin)."
 )
 
 
@@ -308,7 +312,7 @@ def from_rpc_error(exc: grpc.RpcError, service: str = "router") -> UpstreamError
                 detail.Unpack(bad)
                 if bad.field_violations:
                     param = bad.field_violations[0].field or None
-    if grpc_code in _REFUSED_CODES:
+    if grpc_code in _REFUSED_CODES and reason != MODEL_NOT_ALLOWED_REASON:
         return _not_authorized(exc, grpc_code, service, reason, status, request_id)
     if grpc_code in _OPAQUE_CODES:
         message = GENERIC_MESSAGE

@@ -58,7 +58,7 @@ class MessagesEndpoints:
         """``limits``: the keys' rate limits, as on chat completions (None: none)."""
         self._config = config
         self._upstreams = upstreams
-        self._limits = limits if limits is not None and limits.enabled else None
+        self._limits = limits
 
     async def _parse(
         self, request: Request, ctx: RequestContext, *, count_only: bool = False
@@ -78,7 +78,9 @@ class MessagesEndpoints:
         parsed = await self._parse(request, ctx)
         admission = None
         if self._limits is not None:  # 429 before the router is asked
-            admission = await self._limits.admit(ctx.api_key_id, parsed.chat)
+            admission = await self._limits.admit_caller(
+                ctx.api_key_id, parsed.chat, ctx.rpm_limit, ctx.tpm_limit
+            )
         if parsed.stream:
             return await self._stream(request, parsed, ctx, admission)
         call = self._upstreams().router.Complete(

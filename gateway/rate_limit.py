@@ -16,18 +16,16 @@ request keeps its reservation.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
-from llmrouter.rate_limits import Charge, Quota, RateLimiter, Standing, duration_text
-from llmrouter.token_estimate import (
-    DEFAULT_COMPLETION_TOKENS,
-    IMAGE_CHARS,
-    prompt_tokens,
-)
+from llmrouter.rate_limits import KINDS, Charge, Quota, RateLimiter, Standing, duration_text
+from llmrouter.token_estimate import DEFAULT_COMPLETION_TOKENS, estimate_prompt
 from llmrouter.v1 import chat_pb2
 
 __all__ = ["Admission", "KeyLimits", "RateLimitExceeded", "estimated_tokens"]
@@ -74,40 +72,45 @@ class RateLimitExceeded(GatewayError):
         return {**super().headers(), **_headers(self.standings)}
 
 
+# Per kind, the names of its x-ratelimit headers: limit, remaining, reset.
+_NAMES = {
+    kind: tuple(f"x-ratelimit-{name}-{kind}" for name in ("limit", "remaining", "reset"))
+    for kind in KINDS
+}
+
+
 def _headers(standings: tuple[Standing, ...]) -> dict[str, str]:
     headers: dict[str, str] = {}
     for standing in standings:
-        kind = standing.charge.quota.kind
-        headers[f"x-ratelimit-limit-{kind}"] = str(standing.limit)
-        headers[f"x-ratelimit-remaining-{kind}"] = str(standing.remaining)
-        headers[f"x-ratelimit-reset-{kind}"] = duration_text(standing.reset_s)
+        limit, remaining, reset = _NAMES[standing.charge.quota.kind]
+        headers[limit] = str(standing.limit)
+        headers[remaining] = str(standing.remaining)
+        headers[reset] = duration_text(standing.reset_s)
     return headers
 
 
 def estimated_tokens(chat: chat_pb2.ChatRequest) -> int:
     """Tokens ``chat`` may use: its prompt's estimate (messages, tool calls, tool schemas; the
     router's rule) plus max_completion_tokens, else max_tokens, else 256."""
-    chars = 0
-    for message in chat.messages:
-        chars += len(message.content)
-        for part in message.content_parts:
-            chars += len(part.text) + (IMAGE_CHARS if part.image_url else 0)
-        for call in message.tool_calls:
-            chars += len(call.name) + len(call.arguments)
-    for tool in chat.tools:
-        chars += len(tool.name) + len(tool.description) + len(tool.parameters_json)
     if chat.HasField("max_completion_tokens"):
         completion = chat.max_completion_tokens
     elif chat.HasField("max_tokens"):
         completion = chat.max_tokens
     else:
         completion = DEFAULT_COMPLETION_TOKENS
-    return prompt_tokens(chars, len(chat.messages)) + max(completion, 0)
+    return estimate_prompt(chat.messages, chat.tools, _parts) + max(completion, 0)
+
+
+def _parts(message: chat_pb2.Message) -> Iterable[chat_pb2.ContentPart]:
+    return message.content_parts
 
 
 @dataclass(frozen=True, slots=True)
 class _KeyQuotas:
-    requests: Quota | None
+    # The counters' subject: ("key", id), or _LOCAL with auth off.
+    subject: tuple[str, ...]
+    # A request's charge against the rpm (the same every time: built once), and the tpm.
+    requests: Charge | None
     tokens: Quota | None
 
 
@@ -115,15 +118,18 @@ class Admission:
     """An admitted request's charges: its x-ratelimit headers, and the correction of its
     token reservation once the usage is known."""
 
+    __slots__ = ("_limiter", "_standings", "_tasks", "_tokens")
+
     def __init__(
         self,
         limiter: RateLimiter,
         standings: tuple[Standing, ...],
+        tokens: Charge | None,
         tasks: set[asyncio.Task[None]],
     ) -> None:
         self._limiter = limiter
         self._standings = standings
-        self._tokens = next((s.charge for s in standings if s.charge.quota.kind == "tokens"), None)
+        self._tokens = tokens
         self._tasks = tasks
 
     def headers(self) -> dict[str, str]:
@@ -135,7 +141,8 @@ class Admission:
         answer reports them), in the background."""
         if self._tokens is None:
             return
-        delta = used_tokens - self._tokens.cost
+        # A lease absorbs most corrections at once; only the rest needs the store.
+        delta = self._limiter.absorb(self._tokens, used_tokens - self._tokens.cost)
         if delta:
             task = asyncio.create_task(self._limiter.adjust(self._tokens, delta))
             self._tasks.add(task)
@@ -147,9 +154,11 @@ class KeyLimits:
 
     def __init__(self, config: GatewayConfig, limiter: RateLimiter) -> None:
         self._limiter = limiter
-        self._default = _quotas(config.rate_limit_rpm, config.rate_limit_tpm)
+        self._rpm, self._tpm = config.rate_limit_rpm, config.rate_limit_tpm
+        self._default = _quotas(_LOCAL, config.rate_limit_rpm, config.rate_limit_tpm)
         self._by_key = {
             key.id: _quotas(
+                ("key", key.id),
                 config.rate_limit_rpm if key.rpm is None else key.rpm,
                 config.rate_limit_tpm if key.tpm is None else key.tpm,
             )
@@ -159,29 +168,65 @@ class KeyLimits:
         # Token corrections in flight (kept referenced until done).
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def admit(self, api_key_id: str | None, chat: chat_pb2.ChatRequest) -> Admission | None:
+    async def admit(
+        self,
+        api_key_id: str | None,
+        chat: chat_pb2.ChatRequest,
+        own: tuple[int | None, int | None] = (None, None),
+    ) -> Admission | None:
         """Count the request against its key's limits; None when the key has none.
 
-        Raises :class:`RateLimitExceeded` when a limit is used up. Never fails because the
-        store does not answer (the limiter then counts this replica's share).
+        ``own``: a virtual key's rpm and tpm (None each: the gateway's default). Raises
+        :class:`RateLimitExceeded` when a limit is used up. Never fails because the store does
+        not answer (the limiter then counts this replica's share).
         """
         quotas = self._by_key.get(api_key_id, self._default) if api_key_id else self._default
-        if quotas.requests is None and quotas.tokens is None:
-            return None
-        subject = ("key", api_key_id) if api_key_id else _LOCAL
-        charges: list[Charge] = []
-        if quotas.requests is not None:
-            charges.append(Charge(subject, quotas.requests, 1))
+        if own != (None, None) and api_key_id:
+            rpm, tpm = own
+            quotas = self._virtual(
+                api_key_id, self._rpm if rpm is None else rpm, self._tpm if tpm is None else tpm
+            )
+        requests, tokens = quotas.requests, None
         if quotas.tokens is not None:
-            charges.append(Charge(subject, quotas.tokens, estimated_tokens(chat)))
+            tokens = Charge(quotas.subject, quotas.tokens, estimated_tokens(chat))
+            charges: tuple[Charge, ...] = (tokens,) if requests is None else (requests, tokens)
+        elif requests is not None:
+            charges = (requests,)
+        else:
+            return None
+        # Most requests under a large limit spend this replica's lease: no round trip.
+        leased = self._limiter.take(charges)
+        if leased is not None:
+            return Admission(self._limiter, leased, tokens, self._tasks)
         verdict = await self._limiter.acquire(charges)
         if verdict.refused is not None:
             who = f"API key '{api_key_id}'" if api_key_id else "this gateway's local callers"
             raise RateLimitExceeded(verdict.refused, verdict.standings, who)
-        return Admission(self._limiter, verdict.standings, self._tasks)
+        return Admission(self._limiter, verdict.standings, tokens, self._tasks)
+
+    async def admit_caller(
+        self,
+        api_key_id: str | None,
+        chat: chat_pb2.ChatRequest,
+        rpm: int | None,
+        tpm: int | None,
+    ) -> Admission | None:
+        """:meth:`admit` for any front door: the key's own ``rpm``/``tpm`` (a virtual key's;
+        None: the gateway's) count too, and nothing is asked when no limit applies at all."""
+        if not (self.enabled or rpm or tpm):
+            return None
+        return await self.admit(api_key_id, chat, own=(rpm, tpm))
+
+    @staticmethod
+    @functools.lru_cache(maxsize=1024)
+    def _virtual(api_key_id: str, rpm: int, tpm: int) -> _KeyQuotas:
+        """Quotas of a virtual key's own limits (kept: the same few keys on every request)."""
+        return _quotas(("key", api_key_id), rpm, tpm)
 
 
-def _quotas(rpm: int, tpm: int) -> _KeyQuotas:
+def _quotas(subject: tuple[str, ...], rpm: int, tpm: int) -> _KeyQuotas:
     return _KeyQuotas(
-        Quota("requests", rpm) if rpm > 0 else None, Quota("tokens", tpm) if tpm > 0 else None
+        subject,
+        Charge(subject, Quota("requests", rpm), 1) if rpm > 0 else None,
+        Quota("tokens", tpm) if tpm > 0 else None,
     )

@@ -13,6 +13,8 @@ no data).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -29,7 +31,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from gateway import openapi
-from gateway.admin import AdminEndpoints
+from gateway.admin_keys import KeyEndpoints
 from gateway.auth import KeyRing
 from gateway.channels import ChannelSecurity, Upstreams, open_upstreams
 from gateway.chat import RouterEndpoints
@@ -107,6 +109,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     limiter = RateLimiter(
         config.state,
         replicas=config.rate_limit_replicas,
+        lease_percent=config.rate_limit_lease_percent,
         environ=options.environ,
     )
     limits = KeyLimits(config, limiter)
@@ -139,6 +142,16 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
                 app.state.startup_error = exc
                 raise
             upstreams.append(opened)
+            if keys.enabled and opened.keys is not None:
+                # Virtual keys: one refresh before serving (bounded: a router still starting
+                # must not hold the gateway), then every 250 ms.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(1.0):
+                        await keys.virtual.refresh(opened.keys)
+                refresher = asyncio.create_task(
+                    keys.virtual.run(lambda: opened.keys), name="llmrouter-virtual-keys"
+                )
+                stack.push_async_callback(_cancel, refresher)
             if options.state is None:
                 stack.push_async_callback(state.close)
             shared.append(state)
@@ -171,6 +184,9 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
                 timeout_s=request_timeout(request.headers, config.request_timeout_s),
                 admin=caller.admin,
                 team_id=caller.team_id,
+                allowed_models=caller.allowed_models,
+                rpm_limit=caller.rpm_limit,
+                tpm_limit=caller.tpm_limit,
             )
             return await endpoint(request, ctx)
 
@@ -193,7 +209,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         auth_enabled=keys.enabled,
         state=lambda: shared[0] if shared else None,
     )
-    admin = AdminEndpoints(current)
+    admin = KeyEndpoints(current)
     summary = DashboardSummary(
         current,
         options.clock,
@@ -257,6 +273,12 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         operator_route(
             "/v1/admin/categories/{name}", admin_route(admin.category), methods=["PUT", "DELETE"]
         ),
+        Route("/v1/admin/keys", admin_route(admin.keys), methods=["GET", "POST"]),
+        Route("/v1/admin/keys/{id}", admin_route(admin.key), methods=["GET", "PATCH"]),
+        Route("/v1/admin/keys/{id}/rotate", admin_route(admin.rotate), methods=["POST"]),
+        Route("/v1/admin/keys/{id}/revoke", admin_route(admin.revoke), methods=["POST"]),
+        Route("/v1/admin/teams", admin_route(admin.teams), methods=["GET", "POST"]),
+        Route("/v1/admin/teams/{id}", admin_route(admin.team), methods=["PATCH"]),
         Route("/healthz", guarded(health.healthz), methods=["GET"]),
         Route("/readyz", guarded(health.readyz), methods=["GET"]),
         Route("/openapi.json", guarded(openapi_json), methods=["GET"]),
@@ -292,6 +314,12 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     # For the start-up lines: where the keys' limits are counted ("" when no key has one).
     app.state.rate_limits = limiter.describe() if limits.enabled else ""
     return app
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _guarded(endpoint: _OpenEndpoint, *, anthropic: bool = False) -> _Handler:

@@ -54,7 +54,7 @@ ALLOWED_VARIABLES: Mapping[str, str] = {
     "LLMROUTER_ADMIN_TOKEN": "router token with the admin scope (serve all, compose)",
     "LLMROUTER_RECORD_TOKEN": "metrics token with the record scope (serve all, compose)",
     "LLMROUTER_READ_TOKEN": "metrics token with the read scope (serve all, llmrouter costs)",
-    "LLMROUTER_KEY": "the API key the banner's curl sends",
+    "LLMROUTER_KEY": "the API key the banner's curl and `llmrouter keys`/`teams` send",
     "LLMROUTER_EVENT_LOOP": "'asyncio' turns uvloop off (llmrouter.serving, bench)",
     "LLMROUTER_SOAK": "tests/reliability at soak counts (make soak)",
     "LLMROUTER_SCREENSHOTS": "tests/dashboard writes docs/dashboard-*.png (make screenshots)",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from limits import RateLimitItem, RateLimitItemPerSecond
@@ -28,15 +29,16 @@ from limits.aio.storage import MemoryStorage, SlidingWindowCounterSupport, Stora
 
 from .rate_values import Charge, Quota, Standing, standing
 
-__all__ = ["Counters", "MemoryCounters", "RedisCounters"]
+__all__ = ["Counted", "Counters", "MemoryCounters", "RedisCounters"]
 
 # Requests' charges, checked and counted together, in order. ARGV[1]: the number of groups;
 # then per group: its mode (0: acquire all or none; 1: add each cost, clamped at 0, to a live
-# current window), its charge count, and per charge its limit, window (s) and cost. KEYS: the
+# current window), its charge count, and per charge its limit, window (s), cost and extra (a
+# lease: units counted beyond the cost when all of them still fit, else none). KEYS: the
 # previous and the current window of each charge, in the same order. The window shift is
 # limits' (acquire_sliding_window.lua). Returns per acquire group: the 1-based index of the
 # charge that did not fit (0: all counted), then per charge the previous count and its TTL
-# (ms) and the current count and its TTL (ms), read after counting.
+# (ms), the current count and its TTL (ms), read after counting, and the extra counted.
 _BATCH_LUA = """
 local out = {}
 local a, k = 2, 1
@@ -51,7 +53,7 @@ for _ = 1, tonumber(ARGV[1]) do
           redis.call('set', current, 0, 'KEEPTTL')
         end
       end
-      a, k = a + 3, k + 2
+      a, k = a + 4, k + 2
     end
   else
     local first_a, first_k, refused = a, k, 0
@@ -72,25 +74,35 @@ for _ = 1, tonumber(ARGV[1]) do
           refused = c
         end
       end
-      a, k = a + 3, k + 2
+      a, k = a + 4, k + 2
     end
     out[#out + 1] = refused
     a, k = first_a, first_k
     for _ = 1, n do
+      local limit = tonumber(ARGV[a])
       local expiry, cost = tonumber(ARGV[a + 1]) * 1000, tonumber(ARGV[a + 2])
+      local extra = tonumber(ARGV[a + 3])
       local previous, current = KEYS[k], KEYS[k + 1]
+      local pc = tonumber(redis.call('get', previous)) or 0
+      local pt = math.max(redis.call('pttl', previous), 0)
+      local granted = 0
       if refused == 0 then
+        local cc = tonumber(redis.call('get', current)) or 0
+        if extra > 0 and math.floor(pc * pt / expiry) + cc + cost + extra <= limit then
+          granted = extra
+        end
         if redis.call('exists', current) == 1 then
-          redis.call('incrby', current, cost)
+          redis.call('incrby', current, cost + granted)
         else
-          redis.call('set', current, cost, 'PX', expiry * 2)
+          redis.call('set', current, cost + granted, 'PX', expiry * 2)
         end
       end
-      out[#out + 1] = tonumber(redis.call('get', previous)) or 0
-      out[#out + 1] = math.max(redis.call('pttl', previous), 0)
+      out[#out + 1] = pc
+      out[#out + 1] = pt
       out[#out + 1] = tonumber(redis.call('get', current)) or 0
       out[#out + 1] = math.max(redis.call('pttl', current), 0)
-      a, k = a + 3, k + 2
+      out[#out + 1] = granted
+      a, k = a + 4, k + 2
     end
   end
 end
@@ -99,6 +111,21 @@ return out
 _ACQUIRE, _ADJUST = 0, 1
 # Keys kept built per counters object before the cache starts over.
 _MAX_KEYS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """What :meth:`Counters.acquire` decided for a request's charges."""
+
+    # The charge that did not fit (nothing was counted); None when all were counted.
+    refused: Standing | None
+    # Every charge's standing after the decision, in order.
+    standings: tuple[Standing, ...]
+    # Per charge, the extra units counted beyond its cost (a lease; 0: none asked or granted).
+    granted: tuple[int, ...]
+    # Per charge, seconds until its current window becomes the previous one (where a lease
+    # counted in it must be spent by).
+    window_ends_s: tuple[float, ...]
 
 
 class Counters:
@@ -136,15 +163,15 @@ class Counters:
 
     async def standing(self, charge: Charge) -> Standing:
         """The window of ``charge`` now, as limits reads it (one round trip on Redis)."""
-        storage = cast(SlidingWindowCounterSupport, self.storage)
-        windows = await storage.get_sliding_window(self.key(charge), charge.quota.window_s)
-        return standing(charge, self.limit(charge.quota), *windows)
+        return standing(charge, self.limit(charge.quota), *await self._windows(charge))
 
-    async def acquire(
-        self, charges: Sequence[Charge]
-    ) -> tuple[Standing | None, tuple[Standing, ...]]:
-        """Count all of ``charges`` or none: the one that did not fit (None: all counted),
-        and every charge's standing after."""
+    async def _windows(self, charge: Charge) -> tuple[int, float, int, float]:
+        storage = cast(SlidingWindowCounterSupport, self.storage)
+        return await storage.get_sliding_window(self.key(charge), charge.quota.window_s)
+
+    async def acquire(self, charges: Sequence[Charge], extras: Sequence[int] = ()) -> Counted:
+        """Count all of ``charges`` or none. ``extras`` (per charge, default none): units to
+        count beyond a charge's cost when they fit too (a lease), else none of them."""
         raise NotImplementedError
 
     async def adjust(self, charge: Charge, delta: int) -> None:
@@ -160,9 +187,7 @@ class MemoryCounters(Counters):
         super().__init__(MemoryStorage(), share)
         self._memory = cast(MemoryStorage, self.storage)
 
-    async def acquire(
-        self, charges: Sequence[Charge]
-    ) -> tuple[Standing | None, tuple[Standing, ...]]:
+    async def acquire(self, charges: Sequence[Charge], extras: Sequence[int] = ()) -> Counted:
         refused = None
         for i, charge in enumerate(charges):
             # What limits' SlidingWindowCounterRateLimiter.hit does, with the key built once.
@@ -173,8 +198,25 @@ class MemoryCounters(Counters):
                     await self.adjust(counted, -counted.cost)
                 refused = i
                 break
-        standings = tuple([await self.standing(charge) for charge in charges])
-        return (None if refused is None else standings[refused]), standings
+        granted = [0] * len(charges)
+        if refused is None:
+            for i, extra in enumerate(extras):
+                charge = charges[i]
+                if extra > 0 and await self._memory.acquire_sliding_window_entry(
+                    self.key(charge), self.limit(charge.quota), charge.quota.window_s, extra
+                ):
+                    granted[i] = extra
+        windows = [await self._windows(charge) for charge in charges]
+        standings = tuple(
+            standing(charge, self.limit(charge.quota), *window)
+            for charge, window in zip(charges, windows, strict=True)
+        )
+        return Counted(
+            None if refused is None else standings[refused],
+            standings,
+            tuple(granted),
+            tuple(w[3] - c.quota.window_s for c, w in zip(charges, windows, strict=True)),
+        )
 
     async def adjust(self, charge: Charge, delta: int) -> None:
         storage = cast(MemoryStorage, self.storage)
@@ -185,6 +227,12 @@ class MemoryCounters(Counters):
             await storage.incr(current, 2 * window, delta)
         else:
             await storage.decr(current, -delta)
+
+
+# (mode, charges, extras) and its reply: the refused index and per charge (previous count,
+# its TTL s, current count, its TTL s, extra counted); None for an adjust group.
+_Group = tuple[int, tuple[Charge, ...], tuple[int, ...]]
+_Reply = tuple[int, list[tuple[int, float, int, float, int]]] | None
 
 
 class RedisCounters(Counters):
@@ -206,53 +254,52 @@ class RedisCounters(Counters):
         current = f"{self._prefix}:{{{self.key(charge)}}}"
         return current + "/-1", current
 
-    async def acquire(
-        self, charges: Sequence[Charge]
-    ) -> tuple[Standing | None, tuple[Standing, ...]]:
-        reply = await self._batches.submit((_ACQUIRE, tuple(charges)))
+    async def acquire(self, charges: Sequence[Charge], extras: Sequence[int] = ()) -> Counted:
+        reply = await self._batches.submit((_ACQUIRE, tuple(charges), tuple(extras)))
         assert reply is not None
         refused, windows = reply
         standings = tuple(
-            standing(charge, self.limit(charge.quota), *window)
+            standing(charge, self.limit(charge.quota), *window[:4])
             for charge, window in zip(charges, windows, strict=True)
         )
-        return (standings[refused - 1] if refused else None), standings
+        return Counted(
+            standings[refused - 1] if refused else None,
+            standings,
+            tuple(w[4] for w in windows),
+            tuple(w[3] - c.quota.window_s for c, w in zip(charges, windows, strict=True)),
+        )
 
     async def adjust(self, charge: Charge, delta: int) -> None:
-        await self._batches.submit((_ADJUST, (Charge(charge.subject, charge.quota, delta),)))
+        await self._batches.submit((_ADJUST, (Charge(charge.subject, charge.quota, delta),), ()))
 
-    async def _send(
-        self, groups: list[tuple[int, tuple[Charge, ...]]]
-    ) -> list[tuple[int, list[tuple[int, float, int, float]]] | None]:
-        """One script call for ``groups``: per acquire group, the refused index and windows."""
+    async def _send(self, groups: list[_Group]) -> list[_Reply]:
+        """One script call for ``groups``: per acquire group, the refused index and, per
+        charge, its windows and the extra counted."""
         keys: list[str] = []
         args: list[int] = [len(groups)]
-        for mode, charges in groups:
+        for mode, charges, extras in groups:
             args += (mode, len(charges))
-            for charge in charges:
+            for i, charge in enumerate(charges):
                 keys += self._window_keys(charge)
-                args += (self.limit(charge.quota), charge.quota.window_s, charge.cost)
+                extra = extras[i] if i < len(extras) else 0
+                args += (self.limit(charge.quota), charge.quota.window_s, charge.cost, extra)
         self.round_trips += 1
         async with asyncio.timeout(self._timeout):
             flat = await self._script(keys=keys, args=args)
-        replies: list[tuple[int, list[tuple[int, float, int, float]]] | None] = []
+        replies: list[_Reply] = []
         at = 0
-        for mode, charges in groups:
+        for mode, charges, _ in groups:
             if mode == _ADJUST:
                 replies.append(None)
                 continue
             refused = int(flat[at])
             windows = []
             for i in range(len(charges)):
-                p, pt, c, ct = flat[at + 1 + 4 * i : at + 5 + 4 * i]
-                windows.append((int(p), int(pt) / 1000, int(c), int(ct) / 1000))
-            at += 1 + 4 * len(charges)
+                p, pt, c, ct, granted = flat[at + 1 + 5 * i : at + 6 + 5 * i]
+                windows.append((int(p), int(pt) / 1000, int(c), int(ct) / 1000, int(granted)))
+            at += 1 + 5 * len(charges)
             replies.append((refused, windows))
         return replies
-
-
-_Group = tuple[int, tuple[Charge, ...]]
-_Reply = tuple[int, list[tuple[int, float, int, float]]] | None
 
 
 class _GroupCommit:

@@ -8,6 +8,10 @@ counts a request's charges atomically on the server, so N replicas admit N reque
 of N in total, not N each; the ``embedded`` backend counts in this process (``limits`` memory
 storage). Windows expire by Redis' own clock (PTTL), so replicas' clocks need not agree.
 
+With ``lease_percent`` (the gateway's per-key limits), each replica leases a slice of a
+large limit at a time and admits from it in process (:mod:`llmrouter.rate_leases`: no
+over-admission, at most one slice per replica unused).
+
 Redis unreachable (or slower than ``state.operation_timeout_ms``): requests keep being served.
 Limits fall back to this replica's share, ``limit // replicas`` (at least 1), counted in this
 process; the outage is logged once, its decisions counted (:attr:`RateLimiter.fallbacks`, a
@@ -22,7 +26,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -30,8 +33,10 @@ from prometheus_client.registry import Collector
 
 from .config import ConfigError
 from .rate_counters import Counters, MemoryCounters, RedisCounters
+from .rate_leases import Leases
 from .rate_values import KINDS, Charge, Quota, Standing, duration_text, standing
 from .shared_state import StateConfig, redis_pool
+from .values import frozen
 
 __all__ = [
     "KINDS",
@@ -52,7 +57,7 @@ log = logging.getLogger(__name__)
 RETRY_STORE_S = 1.0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen  # one per request (llmrouter.values: no run-time guard on a hot path)
 class Verdict:
     """The answer to :meth:`RateLimiter.acquire`: admitted, or the first quota that refused."""
 
@@ -73,8 +78,9 @@ class RateLimiter:
     """Sliding-window quotas counted in the store of ``[state]`` (see the module docstring).
 
     ``replicas``: how many replicas of this service share the limits; each enforces
-    ``limit // replicas`` while the store is unreachable. ``clock``: monotonic seconds (for
-    the outage's retry schedule).
+    ``limit // replicas`` while the store is unreachable. ``lease_percent``: above 0, the
+    slice of each limit a lease holds (:mod:`llmrouter.rate_leases`); 0: every request is
+    counted in the store. ``clock``: monotonic seconds (the outage's retry schedule, leases).
     """
 
     def __init__(
@@ -82,13 +88,17 @@ class RateLimiter:
         state: StateConfig,
         *,
         replicas: int = 1,
+        lease_percent: float = 0.0,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Raises :class:`ConfigError` when ``state.redis_password_env`` names an unset
-        variable or ``replicas`` is not positive."""
+        variable, ``replicas`` is not positive or ``lease_percent`` is not in [0, 100]."""
         if replicas < 1:
             raise ConfigError(f"replicas: expected at least 1, got {replicas}")
+        if not 0 <= lease_percent <= 100:
+            raise ConfigError(f"lease_percent: expected 0 to 100, got {lease_percent}")
+        self.leases = Leases(lease_percent, clock) if lease_percent > 0 else None
         self.backend = state.backend
         self._clock = clock
         self._timeout = state.operation_timeout_ms / 1000
@@ -126,10 +136,14 @@ class RateLimiter:
         return RedisCounters(storage, self._redis, prefix, self._timeout)
 
     def describe(self) -> str:
-        """Where the counters live, for start-up lines."""
+        """Where the counters live (and the leases' slice), for start-up lines."""
         if self.backend == "redis":
-            return "shared (redis; per-replica shares while it is unreachable)"
-        return "this process only (state.backend = embedded)"
+            where = "shared (redis; per-replica shares while it is unreachable)"
+        else:
+            where = "this process only (state.backend = embedded)"
+        if self.leases is not None:
+            where += f", leased {self.leases.percent:g} % of a limit at a time"
+        return where
 
     # The store, or this replica's share when it does not answer.
 
@@ -160,24 +174,46 @@ class RateLimiter:
 
     # Public operations.
 
+    def take(self, charges: Sequence[Charge]) -> tuple[Standing, ...] | None:
+        """Admit ``charges`` from this replica's live leases, at once (no store call): their
+        standings; None when a lease is missing or short (then :meth:`acquire`). Counted in
+        the store when leased, so admitted here even while the store is away."""
+        return None if self.leases is None else self.leases.take(charges)
+
     async def acquire(self, charges: Sequence[Charge]) -> Verdict:
         """Count all of ``charges`` or none: the first that does not fit refuses the request.
         Never raises for the store (its failure is decided on this replica's share)."""
         if not charges:
             return Verdict(None)
+        leases = self.leases
+        if leases is not None:
+            # Counted in the store when leased: admitted here even while it is away.
+            leased = leases.take(charges)
+            if leased is not None:
+                return Verdict(None, leased)
         if self._use_store():
+            extras = leases.wanted(charges) if leases is not None else ()
             try:
-                refused, standings = await self._shared.acquire(charges)
-            except Exception as exc:  # any store failure: decide locally, never fail
+                counted = await self._shared.acquire(charges, extras)
+            except BaseException as exc:  # any store failure: decide locally, never fail
+                if leases is not None:
+                    leases.failed(charges, extras)
+                if not isinstance(exc, Exception):
+                    raise
                 self._store_failed(exc)
             else:
                 self._store_answered()
-                return Verdict(refused, standings)
+                standings = counted.standings
+                if leases is not None:
+                    standings = leases.granted(
+                        standings, extras, counted.granted, counted.window_ends_s
+                    )
+                return Verdict(counted.refused, standings)
             finally:
                 self._probing = False  # also when the caller was cancelled meanwhile
         self.fallbacks += 1
-        refused, standings = await self._local.acquire(charges)
-        return Verdict(refused, standings, local=True)
+        counted = await self._local.acquire(charges)
+        return Verdict(counted.refused, counted.standings, local=True)
 
     async def standings(self, charges: Sequence[Charge]) -> tuple[Standing, ...] | None:
         """Where each of ``charges`` stands now, counting nothing; None when the store does
@@ -196,10 +232,17 @@ class RateLimiter:
         found = await self.standings(list(charges))
         return next((s for s in found or () if s.retry_after_s > 0), None)
 
+    def absorb(self, charge: Charge, delta: int) -> int:
+        """Correct ``charge`` by ``delta`` within this replica's live lease of its quota, at
+        once; what is left for :meth:`adjust` (``delta`` itself without a lease)."""
+        return delta if self.leases is None else self.leases.adjust(charge, delta)
+
     async def adjust(self, charge: Charge, delta: int) -> None:
         """Correct a counted charge by ``delta`` units (the real usage minus the estimate;
         negative gives back, never below 0), even past the limit; the window keeps its
-        expiry. Best effort: nothing when the store does not answer or the window has gone."""
+        expiry. A live lease of the quota absorbs what it can first (:meth:`absorb`). Best
+        effort: nothing when the store does not answer or the window has gone."""
+        delta = self.absorb(charge, delta)
         if delta == 0:
             return
         if self._clock() < self._down_until:

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config import ConfigError
+from .values import frozen
 
 __all__ = ["KINDS", "Charge", "Quota", "Standing", "duration_text", "standing"]
 
@@ -23,12 +24,19 @@ class Quota:
     kind: str
     limit: int
     window_s: int = 60
+    # The hash of the fields, computed once: quotas key the counters' and leases' tables on
+    # every request.
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ConfigError(f"quota kind: expected one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.limit < 1 or self.window_s < 1:
             raise ConfigError(f"quota: limit and window must be positive, got {self}")
+        object.__setattr__(self, "_hash", hash((self.kind, self.limit, self.window_s)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def per(self) -> str:
@@ -38,7 +46,7 @@ class Quota:
         return f"{self.kind} per {self.window_s} s"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen  # built per request: frozen for the type checker, without the run-time guard
 class Charge:
     """What one request costs against one quota of one subject (an API key, a model...)."""
 
@@ -50,7 +58,7 @@ class Charge:
     cost: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Standing:
     """Where one charge's quota stands: what is left and when it is free again."""
 

@@ -59,6 +59,10 @@ _SQLITE_PERCENTILE = f"nearest_rank_{PERCENTILE}"
 # strftime formats that cut SQLite's stored UTC text at the hour or day.
 _SQLITE_FORMATS = {TimeBucket.HOUR: "%Y-%m-%d %H:00:00", TimeBucket.DAY: "%Y-%m-%d 00:00:00"}
 
+# The usage source of a response-cache hit (metrics_service.proto, UsageRecord.source: the
+# router reserves it for them). A hit counts whatever its saving: a free model's saves $0.
+CACHE_SOURCE = "cache"
+
 
 class NearestRank:
     """SQLite aggregate: the nearest-rank :data:`PERCENTILE` of its (non-null) inputs."""
@@ -138,7 +142,7 @@ def cost_statement(
             _sum_if(priced, table.c.completion_tokens),
             _sum_if(priced, table.c.cache_read_tokens),
             _sum_if(priced, table.c.cache_write_tokens),
-            _count_if(table.c.saved_cost_usd > 0),
+            _count_if(table.c.source == CACHE_SOURCE),
             func.sum(table.c.saved_cost_usd),
         )
         .where(*conditions)

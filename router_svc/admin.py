@@ -19,7 +19,15 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .admin_store import Actor, AdminStore, AdminStoreError, Change, Snapshot
+from .admin_store import (
+    Actor,
+    AdminStore,
+    AdminStoreError,
+    ApiKeyRecord,
+    Change,
+    Snapshot,
+    TeamRecord,
+)
 from .config import CategoryConfig
 from .errors import AdminStoreUnavailable, AlreadyExists, InvalidRequest, NotFound
 from .providers import Provider
@@ -81,6 +89,9 @@ class Admin:
         self._config_urls = {n: p.config.base_url for n, p in self._providers.items()}
         self._runtime: set[tuple[str, str]] = set()
         self._version = -1
+        #: Virtual keys and teams as of :attr:`version` (:mod:`router_svc.api_keys`).
+        self.api_keys: tuple[ApiKeyRecord, ...] = ()
+        self.teams: tuple[TeamRecord, ...] = ()
         self._lock = asyncio.Lock()
         #: Called with the new version after each change this replica made (set by the sync).
         self.announce: Announce | None = None
@@ -113,8 +124,23 @@ class Admin:
                 return False
             snapshot = await self._store.snapshot()
             await self._apply(snapshot)
+            self.api_keys, self.teams = snapshot.api_keys, snapshot.teams
             self._version = snapshot.version
             return True
+
+    async def committed(self, version: int) -> None:
+        """After a change written to the store by another module (virtual keys): apply the
+        store here and tell the other replicas that it reached ``version``."""
+        try:
+            await self.refresh()
+        except AdminStoreError as exc:
+            raise AdminStoreUnavailable(str(exc)) from exc
+        if self.announce is not None:
+            await self.announce(version)
+
+    def has_model(self, name: str) -> bool:
+        """Whether ``name`` is a registry model (or alias)."""
+        return self._registry.get(name) is not None
 
     # Sources ---------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from llmrouter.v1 import router_admin_service_pb2_grpc
 
 from .admin import Admin
 from .admin_store import MAX_ALERT_PAGE, MAX_AUDIT_PAGE, Actor, AdminStoreError
+from .api_keys import ApiKeys
 from .budgets import Budgets
 from .errors import AdminStoreUnavailable, InvalidRequest, ReportedAsStatus
 from .registry import ModelEntry
@@ -24,6 +25,13 @@ from .translate.admin import (
     model_health,
     provider_settings,
     value_source,
+)
+from .translate.api_keys import (
+    api_key_to_proto,
+    digest_to_proto,
+    key_fields,
+    team_fields,
+    team_to_proto,
 )
 from .translate.budgets import standings_to_pb
 
@@ -61,6 +69,7 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         self._admin = admin
         self._mode = classification_mode
         self._identify = identify
+        self._keys = ApiKeys(admin)
 
     def _actor(self, context: Context) -> Actor:
         key_id = ""
@@ -199,6 +208,88 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         if self._spend is None:
             return pb.ListBudgetsResponse()
         return standings_to_pb(await self._spend.standings())
+
+    # Virtual keys and teams ------------------------------------------------------------------
+
+    async def CreateApiKey(
+        self, request: pb.CreateApiKeyRequest, context: Context
+    ) -> pb.CreateApiKeyResponse:
+        """A new key and its secret (shown once); INVALID_ARGUMENT names ``api_key.<field>``."""
+        async with ReportedAsStatus(context):
+            key, secret = await self._keys.create(key_fields(request.api_key), self._actor(context))
+        return pb.CreateApiKeyResponse(api_key=api_key_to_proto(key), secret=secret)
+
+    async def ListApiKeys(
+        self, request: pb.ListApiKeysRequest, context: Context
+    ) -> pb.ListApiKeysResponse:
+        keys = self._keys.keys(request.team_id, show_revoked=request.show_revoked)
+        return pb.ListApiKeysResponse(api_keys=[api_key_to_proto(k) for k in keys])
+
+    async def GetApiKey(
+        self, request: pb.GetApiKeyRequest, context: Context
+    ) -> pb.GetApiKeyResponse:
+        async with ReportedAsStatus(context):
+            key = self._keys.get(request.id)
+        return pb.GetApiKeyResponse(api_key=api_key_to_proto(key))
+
+    async def UpdateApiKey(
+        self, request: pb.UpdateApiKeyRequest, context: Context
+    ) -> pb.UpdateApiKeyResponse:
+        async with ReportedAsStatus(context):
+            fields = key_fields(request.api_key, request.update_mask)
+            key = await self._keys.update(request.api_key.id, fields, self._actor(context))
+        return pb.UpdateApiKeyResponse(api_key=api_key_to_proto(key))
+
+    async def RotateApiKey(
+        self, request: pb.RotateApiKeyRequest, context: Context
+    ) -> pb.RotateApiKeyResponse:
+        async with ReportedAsStatus(context):
+            overlap = (
+                request.overlap.ToTimedelta().total_seconds()
+                if request.HasField("overlap")
+                else None
+            )
+            key, secret = await self._keys.rotate(request.id, overlap, self._actor(context))
+        return pb.RotateApiKeyResponse(api_key=api_key_to_proto(key), secret=secret)
+
+    async def RevokeApiKey(
+        self, request: pb.RevokeApiKeyRequest, context: Context
+    ) -> pb.RevokeApiKeyResponse:
+        async with ReportedAsStatus(context):
+            key = await self._keys.revoke(request.id, self._actor(context))
+        return pb.RevokeApiKeyResponse(api_key=api_key_to_proto(key))
+
+    async def CreateTeam(
+        self, request: pb.CreateTeamRequest, context: Context
+    ) -> pb.CreateTeamResponse:
+        async with ReportedAsStatus(context):
+            team = await self._keys.create_team(team_fields(request.team), self._actor(context))
+        return pb.CreateTeamResponse(team=team_to_proto(team))
+
+    async def ListTeams(
+        self, request: pb.ListTeamsRequest, context: Context
+    ) -> pb.ListTeamsResponse:
+        return pb.ListTeamsResponse(teams=[team_to_proto(t) for t in self._keys.teams()])
+
+    async def UpdateTeam(
+        self, request: pb.UpdateTeamRequest, context: Context
+    ) -> pb.UpdateTeamResponse:
+        async with ReportedAsStatus(context):
+            fields = team_fields(request.team, request.update_mask)
+            team = await self._keys.update_team(request.team.id, fields, self._actor(context))
+        return pb.UpdateTeamResponse(team=team_to_proto(team))
+
+    async def ListApiKeyDigests(
+        self, request: pb.ListApiKeyDigestsRequest, context: Context
+    ) -> pb.ListApiKeyDigestsResponse:
+        """The usable secrets' digests at this replica's version; only ``unchanged`` when the
+        caller's copy is of that version. Served from memory: gateways ask every 250 ms."""
+        version = self._admin.version
+        if request.known_version == version:
+            return pb.ListApiKeyDigestsResponse(version=version, unchanged=True)
+        return pb.ListApiKeyDigestsResponse(
+            version=version, api_keys=[digest_to_proto(d) for d in self._keys.digests()]
+        )
 
 
 def _page(page_size: int, page_token: str) -> tuple[int, int | None]:

@@ -144,8 +144,11 @@ class ChatRequest:
     task_type: str = ""
     source: str = ""
     api_key_id: str = ""
-    # The API key's team (Caller.team_id; "" when none): team budgets and the ledger.
+    # The key's team ("" for none): a label for usage and budgets.
     team_id: str = ""
+    # What the key may use (Caller.allowed_models: model names and "category:<name>"); empty:
+    # everything (router_svc.routing.allowed).
+    allowed_models: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
     # The client's own id (X-Request-Id): recorded with usage for correlation, never a key.
     client_request_id: str = ""

@@ -37,8 +37,10 @@ __all__ = [
     "ContentFiltered",
     "ContextLengthExceeded",
     "DeadlineExceeded",
+    "FailedPrecondition",
     "InvalidRequest",
     "MalformedResponse",
+    "ModelNotAllowed",
     "ModelNotFound",
     "ModelRateLimited",
     "NoCandidates",
@@ -114,6 +116,14 @@ class NotFound(RouterError, code=_Code.NOT_FOUND, reason="NOT_FOUND"):
 
 class AlreadyExists(RouterError, code=_Code.ALREADY_EXISTS, reason="ALREADY_EXISTS"):
     """An admin create of something that already exists."""
+
+
+class FailedPrecondition(RouterError, code=_Code.FAILED_PRECONDITION, reason="FAILED_PRECONDITION"):
+    """An admin change the target's state does not allow (updating a revoked key)."""
+
+
+class ModelNotAllowed(RouterError, code=_Code.PERMISSION_DENIED, reason="MODEL_NOT_ALLOWED"):
+    """The caller's API key may not use the model (or category) the request asks for."""
 
 
 class AdminStoreUnavailable(RouterError, code=_Code.UNAVAILABLE, reason="ADMIN_STORE_UNAVAILABLE"):

@@ -3,9 +3,9 @@ and the output of an answer whose upstream did not report it."""
 
 from __future__ import annotations
 
-from llmrouter.token_estimate import IMAGE_CHARS, prompt_tokens, tokens_of_chars
+from llmrouter.token_estimate import estimate_prompt, tokens_of_chars
 
-from .chat import ChatRequest
+from .chat import ChatRequest, ContentPart, Message
 
 __all__ = ["estimate_output_tokens", "estimate_prompt_tokens"]
 
@@ -18,16 +18,11 @@ def estimate_prompt_tokens(request: ChatRequest) -> int:
 
 
 def _estimate(request: ChatRequest) -> int:
-    chars = 0
-    for message in request.messages:
-        chars += len(message.content)
-        for part in message.parts:
-            chars += len(part.text) + (IMAGE_CHARS if part.image_url else 0)
-        for call in message.tool_calls:
-            chars += len(call.name) + len(call.arguments)
-    for tool in request.tools:
-        chars += len(tool.name) + len(tool.description) + len(tool.parameters_json)
-    return prompt_tokens(chars, len(request.messages))
+    return estimate_prompt(request.messages, request.tools, _parts)
+
+
+def _parts(message: Message) -> tuple[ContentPart, ...]:
+    return message.parts
 
 
 def estimate_output_tokens(chars: int) -> int:

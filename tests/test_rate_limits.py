@@ -77,7 +77,8 @@ async def test_a_limit_of_n_admits_n_in_total_across_replicas(
     verdicts = await asyncio.gather(*(lim.acquire([charge]) for _ in range(10) for lim in replicas))
     assert sum(v.allowed for v in verdicts) == 7
     refused = [v.refused for v in verdicts if v.refused is not None]
-    assert all(s.remaining == 0 and 0 < s.retry_after_s <= 60 for s in refused)
+    # Room again once the window shifts: 60 s at most, plus the store's 1 ms resolution.
+    assert all(s.remaining == 0 and 0 < s.retry_after_s <= 60.001 for s in refused)
     assert all(0 < s.reset_s <= 120 for s in refused)
     assert not any(v.local for v in verdicts)
     assert (one.fallbacks, two.fallbacks) == (0, 0)

@@ -82,8 +82,19 @@ _KEYWORDS = _array(
     "reasoning.",
 )
 _CATEGORY = obj(
-    ["name", "chain", "keywords", "source"],
-    {"name": STRING, "chain": _array(STRING), "keywords": _array(STRING), "source": _SOURCE},
+    ["name", "chain", "keywords", "source", "cache"],
+    {
+        "name": STRING,
+        "chain": _array(STRING),
+        "keywords": _array(STRING),
+        "source": _SOURCE,
+        "cache": {
+            "type": "boolean",
+            "readOnly": True,
+            "description": "Whether the response cache serves and stores this category's "
+            "answers ([[router.categories]] cache; an edit keeps it).",
+        },
+    },
 )
 _PROVIDER_PROPS = {
     "name": STRING,

@@ -15,10 +15,12 @@ import copy
 from typing import Any, Final
 
 from gateway.admin import AUDIT_DEFAULT_LIMIT, AUDIT_LIMITS
+from gateway.admin_keys import KEY_QUERY
 from gateway.context import TIMEOUT_PATTERN
 from gateway.front_doors import alias_of
 from gateway.openapi.admin import ADMIN_SCHEMAS, CATEGORY_NAME_PATTERN
 from gateway.openapi.chat_response import CHAT_SCHEMAS
+from gateway.openapi.keys import KEY_SCHEMAS
 from gateway.openapi.messages import MESSAGES_SCHEMAS
 from gateway.openapi.models import MODEL_SCHEMAS
 from gateway.openapi.parts import obj, ref
@@ -255,6 +257,82 @@ _SUMMARY_QUERY = [
            "Most fallback events to list."),
 ]  # fmt: skip
 _MODELS_CHANGED = _json(ref("ModelHealthList"), "The models whose switch was set.")
+_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1},
+    "description": "The id the router gave it (vk_... for keys, team_... for teams).",
+}
+_KEY_QUERY_PARAMS = [
+    _query(name, {"type": "string"} if name == "team_id" else {"enum": ["true", "false"]},
+           "Only this team's keys." if name == "team_id" else "Also list revoked keys.")
+    for name in KEY_QUERY
+]  # fmt: skip
+
+
+def _optional_body(operation: dict[str, Any]) -> dict[str, Any]:
+    operation["requestBody"]["required"] = False
+    return operation
+
+
+def _created(summary: str, schema: str, body: str) -> dict[str, Any]:
+    return {
+        **_operation(summary, _json(ref(schema), "unused"), parameters=list(_HEADER_PARAMS),
+                     body=ref(body)),
+        "responses": {"201": _json(ref(schema), "Created."), "default": _ERROR_RESPONSE},
+    }  # fmt: skip
+
+
+_KEY_PATHS: dict[str, Any] = {
+    "/v1/admin/keys": {
+        "get": _operation(
+            "Virtual API keys, oldest first (never their secrets)",
+            _json(ref("ApiKeyList"), "The keys."),
+            parameters=[*_HEADER_PARAMS, *_KEY_QUERY_PARAMS],
+        ),
+        "post": _created(
+            "Create a virtual key: its secret is in this answer only", "ApiKeyWithSecret",
+            "ApiKeyCreate",
+        ),
+    },
+    "/v1/admin/keys/{id}": {
+        "get": _operation(
+            "One virtual key", _json(ref("ApiKey"), "The key."),
+            parameters=[_ID, *_HEADER_PARAMS],
+        ),
+        "patch": _operation(
+            "Change the fields the body names (null clears an optional one)",
+            _json(ref("ApiKey"), "The key as stored."),
+            parameters=[_ID, *_HEADER_PARAMS], body=ref("ApiKeyUpdate"),
+        ),
+    },
+    "/v1/admin/keys/{id}/rotate": {
+        "post": _optional_body(_operation(
+            "A new secret (shown once); the current one works until the overlap ends (no "
+            "body: one hour)",
+            _json(ref("ApiKeyWithSecret"), "The key and its new secret."),
+            parameters=[_ID, *_HEADER_PARAMS], body=ref("ApiKeyRotate"),
+        ))
+    },
+    "/v1/admin/keys/{id}/revoke": {
+        "post": _operation(
+            "Revoke a key: refused by every gateway within a second",
+            _json(ref("ApiKey"), "The revoked key."),
+            parameters=[_ID, *_HEADER_PARAMS],
+        )
+    },
+    "/v1/admin/teams": {
+        "get": _read("Teams, oldest first", ref("TeamList"), "The teams."),
+        "post": _created("Create a team", "Team", "TeamCreate"),
+    },
+    "/v1/admin/teams/{id}": {
+        "patch": _operation(
+            "Change a team's name or budgets", _json(ref("Team"), "The team as stored."),
+            parameters=[_ID, *_HEADER_PARAMS], body=ref("TeamUpdate"),
+        )
+    },
+}  # fmt: skip
 
 # Sent when the key has a limit (gateway.rate_limit_rpm / rate_limit_tpm, or the key's own).
 _RATE_LIMIT_HEADERS = {
@@ -604,7 +682,7 @@ def document(*, auth_enabled: bool) -> dict[str, Any]:
             "description": "OpenAI-compatible chat completions with routing and failover, "
             "plus routing decisions, cost reports, health, operator controls and a dashboard.",
         },
-        "paths": _with_aliases(_FRONT_DOORS) | copy.deepcopy(_PATHS),
+        "paths": _with_aliases(_FRONT_DOORS) | copy.deepcopy({**_PATHS, **_KEY_PATHS}),
         "components": {
             "schemas": copy.deepcopy(
                 {
@@ -613,6 +691,7 @@ def document(*, auth_enabled: bool) -> dict[str, Any]:
                     **MODEL_SCHEMAS,
                     **REPORT_SCHEMAS,
                     **ADMIN_SCHEMAS,
+                    **KEY_SCHEMAS,
                 }
             ),
             "securitySchemes": {

@@ -162,12 +162,14 @@ def categories_json(response: pb.ListCategoriesResponse) -> dict[str, Any]:
 
 
 def category_json(c: pb.Category) -> dict[str, Any]:
-    """One category: its name, ordered chain and keywords, and where it comes from."""
+    """One category: its name, ordered chain and keywords, where it comes from, and whether
+    the response cache serves it."""
     return {
         "name": c.name,
         "chain": list(c.chain),
         "keywords": list(c.keywords),
         "source": _source(c.source),
+        "cache": c.cache,
     }
 
 

@@ -4,6 +4,8 @@ llmrouter serve router|metrics|gateway|all [--config FILE]
 llmrouter costs [--config FILE] [--since 24h | --month 2026-11 | --start ISO --end ISO]
                 [--group-by model,provider] [--bucket hour|day] [--csv] [--token-env VAR]
 llmrouter usage [--config FILE | --gateway URL] [--key-env VAR] [--since 24h] [--json]
+llmrouter keys create NAME [--team ID] [--role user|admin] [--models a,b] [--rpm N] ...
+llmrouter keys list|rotate ID [--overlap S]|revoke ID;  llmrouter teams create NAME|list
 
 Every command reads the config file :func:`llmrouter.config.config_path` picks: ``--config``,
 else ``$LLMROUTER_CONFIG``, else ``./llmrouter.toml`` when present; ``serve`` hands it to each
@@ -102,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     usage.add_argument("--json", action="store_true", help="print the gateway's JSON as is")
     usage.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
 
+    from .keys import add_parsers
+
+    add_parsers(sub, _CONFIG_HELP)
+
     args = parser.parse_args(argv)
     from llmrouter.config import config_path
 
@@ -114,6 +120,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .usage import run_usage
 
         return run_usage(args)
+    if args.command in ("keys", "teams"):
+        import httpx
+
+        from .keys import run_keys, run_teams
+
+        try:
+            return run_keys(args) if args.command == "keys" else run_teams(args)
+        except httpx.HTTPError as exc:
+            print(f"error: cannot reach the gateway: {exc}", file=sys.stderr)
+            return 1
     from .costs import run_costs
 
     return run_costs(args)

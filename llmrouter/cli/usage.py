@@ -21,11 +21,12 @@ from typing import Any, TextIO
 
 import httpx
 
+from llmrouter.cli.keys import DEFAULT_KEY_ENV as KEYS_KEY_ENV
 from llmrouter.config import ConfigError
 
 __all__ = ["DEFAULT_KEY_ENV", "gateway_url", "run_usage", "write_usage"]
 
-DEFAULT_KEY_ENV = "LLMROUTER_KEY"
+DEFAULT_KEY_ENV = KEYS_KEY_ENV
 
 
 def gateway_url(config: str | None, given: str = "") -> str:

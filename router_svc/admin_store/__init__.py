@@ -4,6 +4,7 @@ PostgreSQL (replicas).
 """
 
 from .alert_log import MAX_ALERT_PAGE, AlertLog, StoredAlert
+from .key_rows import ApiKeyRecord, TeamRecord
 from .store import (
     MAX_AUDIT_PAGE,
     Actor,
@@ -24,11 +25,13 @@ __all__ = [
     "AdminStore",
     "AdminStoreError",
     "AlertLog",
+    "ApiKeyRecord",
     "AuditEvent",
     "Change",
     "Overlay",
     "Snapshot",
     "StoredAlert",
+    "TeamRecord",
     "async_url",
     "safe_url",
 ]

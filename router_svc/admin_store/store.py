@@ -27,7 +27,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from . import schema
 from .alert_log import AlertLog
-from .tables import audit, overlays, version
+from .key_rows import (
+    ApiKeyRecord,
+    TeamRecord,
+    key_from_row,
+    key_to_row,
+    team_from_row,
+    team_to_row,
+)
+from .tables import api_keys, audit, overlays, teams, version
 
 __all__ = [
     "Actor",
@@ -82,10 +90,12 @@ class Overlay:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Every overlay at ``version``."""
+    """Every overlay, virtual key and team at ``version``."""
 
     version: int
     overlays: tuple[Overlay, ...]
+    api_keys: tuple[ApiKeyRecord, ...] = ()
+    teams: tuple[TeamRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +216,12 @@ class AdminStore:
                             )
                         )
                     ).all()
+                    key_rows = (
+                        await conn.execute(select(api_keys).order_by(api_keys.c.create_time))
+                    ).all()
+                    team_rows = (
+                        await conn.execute(select(teams).order_by(teams.c.create_time))
+                    ).all()
         return Snapshot(
             int(number or 0),
             tuple(
@@ -220,7 +236,69 @@ class AdminStore:
                 )
                 for r in rows
             ),
+            tuple(key_from_row(r) for r in key_rows),
+            tuple(team_from_row(r) for r in team_rows),
         )
+
+    async def put_api_key(
+        self, action: str, actor: Actor, key: ApiKeyRecord, *, created: bool
+    ) -> AuditEvent:
+        """Insert (``created``) or replace ``key``, as one audit event ``action`` on
+        ``api_key:<id>`` whose before and after are the key's public fields (never a digest).
+        The version goes up by one."""
+        where = api_keys.c.id == key.id
+        with _store_errors("cannot write the admin store"):
+            async with self._writing() as conn:
+                number = await self._lock_version(conn) + 1
+                before: Any = None
+                if not created:
+                    row = (await conn.execute(select(api_keys).where(where))).first()
+                    before = key_from_row(row).public() if row is not None else None
+                values = key_to_row(key, number)
+                if created:
+                    await conn.execute(insert(api_keys).values(**values))
+                else:
+                    await conn.execute(update(api_keys).where(where).values(**values))
+                await conn.execute(update(version).where(version.c.id == 1).values(version=number))
+                return await self._append(
+                    conn,
+                    number,
+                    self._now(),
+                    actor,
+                    action,
+                    f"api_key:{key.id}",
+                    before,
+                    key.public(),
+                )
+
+    async def put_team(
+        self, action: str, actor: Actor, team: TeamRecord, *, created: bool
+    ) -> AuditEvent:
+        """Insert (``created``) or replace ``team`` as one audit event on ``team:<id>``."""
+        where = teams.c.id == team.id
+        with _store_errors("cannot write the admin store"):
+            async with self._writing() as conn:
+                number = await self._lock_version(conn) + 1
+                before: Any = None
+                if not created:
+                    row = (await conn.execute(select(teams).where(where))).first()
+                    before = team_from_row(row).public() if row is not None else None
+                values = team_to_row(team, number)
+                if created:
+                    await conn.execute(insert(teams).values(**values))
+                else:
+                    await conn.execute(update(teams).where(where).values(**values))
+                await conn.execute(update(version).where(version.c.id == 1).values(version=number))
+                return await self._append(
+                    conn,
+                    number,
+                    self._now(),
+                    actor,
+                    action,
+                    f"team:{team.id}",
+                    before,
+                    team.public(),
+                )
 
     async def change(
         self,

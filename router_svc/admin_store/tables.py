@@ -21,7 +21,7 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["alerts", "audit", "metadata", "overlays", "version"]
+__all__ = ["alerts", "api_keys", "audit", "metadata", "overlays", "teams", "version"]
 
 metadata = MetaData()
 
@@ -92,4 +92,41 @@ alerts = Table(
     Column("delivery_error", Text, nullable=False),
     Column("delivered_time", DateTime(timezone=True), nullable=True),
     Index("ix_admin_alerts_create_time", "create_time"),
+)
+
+#: Virtual API keys (:mod:`router_svc.api_keys`). The secret is never stored: only the SHA-256
+#: of the current one (hex) and, during a rotation's overlap, of the one before it. Lists and
+#: budgets are JSON text.
+api_keys = Table(
+    "admin_api_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("team_id", String(64), nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("allowed_models_json", Text, nullable=False),
+    Column("allowed_categories_json", Text, nullable=False),
+    Column("rpm_limit", Integer, nullable=True),
+    Column("tpm_limit", Integer, nullable=True),
+    Column("budgets_json", Text, nullable=False),
+    Column("create_time", DateTime(timezone=True), nullable=False),
+    Column("expire_time", DateTime(timezone=True), nullable=True),
+    Column("revoke_time", DateTime(timezone=True), nullable=True),
+    Column("rotate_time", DateTime(timezone=True), nullable=True),
+    Column("secret_sha256", String(64), nullable=False),
+    Column("previous_sha256", String(64), nullable=True),
+    Column("previous_expire_time", DateTime(timezone=True), nullable=True),
+    Column("updated_version", BigInteger, nullable=False),
+    Index("ix_admin_api_keys_secret_sha256", "secret_sha256", unique=True),
+)
+
+#: Teams of virtual keys, with budgets of their own (JSON text).
+teams = Table(
+    "admin_teams",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("budgets_json", Text, nullable=False),
+    Column("create_time", DateTime(timezone=True), nullable=False),
+    Column("updated_version", BigInteger, nullable=False),
 )

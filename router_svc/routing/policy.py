@@ -9,9 +9,10 @@ from llmrouter.values import frozen
 
 from ..chat import ChatRequest
 from ..config import CategoryConfig
-from ..errors import InvalidRequest, ModelNotFound
+from ..errors import InvalidRequest, ModelNotAllowed, ModelNotFound
 from ..registry import ModelEntry, Registry
 from ..tokens import estimate_prompt_tokens
+from .allowed import Allowance
 from .classify import Classification, Classifier
 
 __all__ = ["AUTO", "Candidate", "Decision", "Policy", "Skip"]
@@ -93,8 +94,11 @@ class Policy:
         of that name wins), or the category's chain for "auto", followed by the
         fallbacks: the request's (``fallback_models``) or else, for a named model, the ones
         configured on it. A model already in the chain is not added again. Raises
-        ModelNotFound for an unknown ``model``, InvalidRequest for an unknown fallback.
+        ModelNotFound for an unknown ``model``, InvalidRequest for an unknown fallback, and
+        ModelNotAllowed when the caller's key may not use the model (or any of the chain:
+        :mod:`router_svc.routing.allowed`).
         """
+        allow = Allowance.of(request.allowed_models, self._categories)
         named: ModelEntry | None = None
         as_category: CategoryConfig | None = None
         if request.model and request.model != AUTO:
@@ -105,11 +109,15 @@ class Policy:
             if named is None and as_category is None:
                 raise ModelNotFound(f"model {request.model!r} does not exist", field="chat.model")
         if named is not None:
+            if allow is not None:
+                allow.check_model(request.model, named.name)
             found = Classification(request.category or "explicit", "explicit_model")
             chain: tuple[str, ...] = (named.name,)
         elif as_category is not None:
             found = Classification(as_category.name, "model")
             chain = as_category.chain
+            if allow is not None:
+                chain = allow.chain(as_category.name, chain)
         else:
             if request.category:
                 found = Classification(request.category, "pinned")
@@ -117,7 +125,31 @@ class Policy:
                 found = await self.classifier.classify(request)
             known = self._categories.get(found.category)
             chain = known.chain if known else self._default_chain
-        return self._decide(request, found, chain, self._fallbacks(request, named))
+            if allow is not None:
+                chain = allow.chain(found.category, chain)
+        fallbacks = self._fallbacks(request, named)
+        if allow is not None:
+            fallbacks = self._allowed_fallbacks(request, fallbacks, allow)
+        return self._decide(request, found, chain, fallbacks)
+
+    @staticmethod
+    def _allowed_fallbacks(
+        request: ChatRequest, fallbacks: list[_Listed], allow: Allowance
+    ) -> list[_Listed]:
+        """Fallbacks the key may use: one the request names is refused (naming it); a
+        configured one is left out."""
+        kept = []
+        for i, item in enumerate(fallbacks):
+            entry_name = item.entry.name if item.entry is not None else item.name
+            if allow.model(item.name, entry_name):
+                kept.append(item)
+            elif request.fallback_models:
+                raise ModelNotAllowed(
+                    f"This API key may not use the model '{item.name}'.",
+                    field=f"chat.fallback_models[{i}]",
+                    metadata={"model": item.name},
+                )
+        return kept
 
     def _fallbacks(self, request: ChatRequest, named: ModelEntry | None) -> list[_Listed]:
         """The request's fallbacks, else the named model's configured ones, with reasons."""

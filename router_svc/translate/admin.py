@@ -71,7 +71,11 @@ def model_health(entry: ModelEntry, enabled_source: str = "") -> pb.ModelHealth:
 def category_to_proto(c: CategoryConfig, source: str = "") -> pb.Category:
     """A category as a proto message."""
     return pb.Category(
-        name=c.name, chain=list(c.chain), keywords=list(c.keywords), source=value_source(source)
+        name=c.name,
+        chain=list(c.chain),
+        keywords=list(c.keywords),
+        source=value_source(source),
+        cache=c.cache,
     )
 
 

@@ -158,6 +158,7 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         source=source,
         api_key_id=caller.api_key_id,
         team_id=caller.team_id,
+        allowed_models=tuple(caller.allowed_models),
         metadata=dict(metadata),
         client_request_id=client_request_id,
         seed=chat.seed if chat.HasField("seed") else None,

@@ -64,13 +64,17 @@ def models() -> list[pb.ModelHealth]:
 
 
 def categories() -> list[pb.Category]:
-    """code (keywords of its own) and conversation."""
+    """code (keywords of its own, cached) and conversation (kept out of the cache)."""
     config = pb.VALUE_SOURCE_CONFIG
     return [
         pb.Category(
-            name="code", chain=["gpt-4o-mini", "sim-small"], keywords=["python"], source=config
+            name="code",
+            chain=["gpt-4o-mini", "sim-small"],
+            keywords=["python"],
+            source=config,
+            cache=True,
         ),
-        pb.Category(name="conversation", chain=["sim-small"], source=config),
+        pb.Category(name="conversation", chain=["sim-small"], source=config, cache=False),
     ]
 
 
@@ -164,6 +168,8 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         # Every request received, in order, and the API key id each came with ("" for none).
         self.requests: list[Any] = []
         self.api_key_ids: list[str] = []
+        self.keys: dict[str, pb.ApiKey] = {}
+        self.teams: dict[str, pb.Team] = {}
 
     async def _enter(self, request: Any, context: Context) -> None:
         self.requests.append(request)
@@ -282,6 +288,94 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         more = len(older) > len(page)
         return pb.ListAlertsResponse(alerts=page, next_page_token=str(page[-1].id) if more else "")
 
+    # Virtual keys: kept as given (the router's rules are the router's tests).
+
+    async def ListApiKeyDigests(
+        self, request: pb.ListApiKeyDigestsRequest, context: Context
+    ) -> pb.ListApiKeyDigestsResponse:
+        """No virtual keys (not recorded in ``requests``: gateways ask four times a second)."""
+        return pb.ListApiKeyDigestsResponse(version=0, unchanged=True)
+
+    async def CreateApiKey(
+        self, request: pb.CreateApiKeyRequest, context: Context
+    ) -> pb.CreateApiKeyResponse:
+        await self._enter(request, context)
+        key = pb.ApiKey()
+        key.CopyFrom(request.api_key)
+        key.id = f"vk_{len(self.keys) + 1}"
+        key.create_time.seconds = 1_793_491_200
+        self.keys[key.id] = key
+        return pb.CreateApiKeyResponse(api_key=key, secret=f"sk-llmr-fake{len(self.keys)}")
+
+    async def ListApiKeys(
+        self, request: pb.ListApiKeysRequest, context: Context
+    ) -> pb.ListApiKeysResponse:
+        await self._enter(request, context)
+        return pb.ListApiKeysResponse(api_keys=list(self.keys.values()))
+
+    async def _key(self, key_id: str, context: Context) -> pb.ApiKey:
+        if key_id not in self.keys:
+            await _fail(
+                context, grpc.StatusCode.NOT_FOUND, f"API key {key_id!r} does not exist", "id"
+            )
+        return self.keys[key_id]
+
+    async def GetApiKey(
+        self, request: pb.GetApiKeyRequest, context: Context
+    ) -> pb.GetApiKeyResponse:
+        await self._enter(request, context)
+        return pb.GetApiKeyResponse(api_key=await self._key(request.id, context))
+
+    async def UpdateApiKey(
+        self, request: pb.UpdateApiKeyRequest, context: Context
+    ) -> pb.UpdateApiKeyResponse:
+        await self._enter(request, context)
+        key = await self._key(request.api_key.id, context)
+        request.update_mask.MergeMessage(request.api_key, key, replace_repeated_field=True)
+        return pb.UpdateApiKeyResponse(api_key=key)
+
+    async def RotateApiKey(
+        self, request: pb.RotateApiKeyRequest, context: Context
+    ) -> pb.RotateApiKeyResponse:
+        await self._enter(request, context)
+        key = await self._key(request.id, context)
+        key.rotate_time.seconds = 1_793_491_300
+        return pb.RotateApiKeyResponse(api_key=key, secret="sk-llmr-rotated")
+
+    async def RevokeApiKey(
+        self, request: pb.RevokeApiKeyRequest, context: Context
+    ) -> pb.RevokeApiKeyResponse:
+        await self._enter(request, context)
+        key = await self._key(request.id, context)
+        key.revoke_time.seconds = 1_793_491_400
+        return pb.RevokeApiKeyResponse(api_key=key)
+
+    async def CreateTeam(
+        self, request: pb.CreateTeamRequest, context: Context
+    ) -> pb.CreateTeamResponse:
+        await self._enter(request, context)
+        team = pb.Team()
+        team.CopyFrom(request.team)
+        team.id = f"team_{len(self.teams) + 1}"
+        self.teams[team.id] = team
+        return pb.CreateTeamResponse(team=team)
+
+    async def ListTeams(
+        self, request: pb.ListTeamsRequest, context: Context
+    ) -> pb.ListTeamsResponse:
+        await self._enter(request, context)
+        return pb.ListTeamsResponse(teams=list(self.teams.values()))
+
+    async def UpdateTeam(
+        self, request: pb.UpdateTeamRequest, context: Context
+    ) -> pb.UpdateTeamResponse:
+        await self._enter(request, context)
+        if request.team.id not in self.teams:
+            await _fail(context, grpc.StatusCode.NOT_FOUND, "no such team", "team.id")
+        team = self.teams[request.team.id]
+        request.update_mask.MergeMessage(request.team, team, replace_repeated_field=True)
+        return pb.UpdateTeamResponse(team=team)
+
     async def _validate(self, category: pb.Category, context: Context) -> None:
         """The router's rules (router_svc.admin), with its messages and field names."""
         invalid = grpc.StatusCode.INVALID_ARGUMENT
@@ -323,10 +417,12 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
 
 
 def _runtime(category: pb.Category) -> pb.Category:
-    """A copy of ``category`` as the router stores it: a runtime value."""
+    """A copy of ``category`` as the router stores it: a runtime value, cached (the router's
+    default for a category the config file does not name)."""
     stored = pb.Category()
     stored.CopyFrom(category)
     stored.source = pb.VALUE_SOURCE_RUNTIME
+    stored.cache = True
     return stored
 
 

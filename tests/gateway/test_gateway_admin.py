@@ -156,12 +156,14 @@ async def test_categories_list(client: httpx.AsyncClient) -> None:
                 "chain": ["gpt-4o-mini", "sim-small"],
                 "keywords": ["python"],
                 "source": "config",
+                "cache": True,
             },
             {
                 "name": "conversation",
                 "chain": ["sim-small"],
                 "keywords": [],
                 "source": "config",
+                "cache": False,
             },
         ],
     }
@@ -177,6 +179,7 @@ async def test_create_update_delete_a_category(client: httpx.AsyncClient, admin:
         "chain": ["gpt-4o", "sim-small"],
         "keywords": [],
         "source": "runtime",
+        "cache": True,
     }
 
     updated = await client.put(

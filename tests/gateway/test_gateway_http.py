@@ -242,7 +242,10 @@ async def test_router_call_carries_the_configured_deadline(
 
     remaining = router.time_remaining[0]
     assert remaining is not None
-    assert 5.0 < remaining <= 7.0
+    # Over a connection already open (the gateway asks for virtual keys at start), the call
+    # arrives within a millisecond; gRPC's timeout header and the server's cached clock then
+    # read a few milliseconds over the 7 s given.
+    assert 5.0 < remaining <= 7.05
 
 
 async def test_tool_calls_come_back_in_openai_shape(

@@ -146,6 +146,8 @@ def test_auth_off_is_accepted_on_loopback(host: str) -> None:
         ("keepalive_timeout_s = 0", "gateway.keepalive_timeout_s"),
         ("max_connections = 0", "gateway.max_connections"),
         ("shutdown_grace_s = -1.0", "gateway.shutdown_grace_s"),
+        ("rate_limit_lease_percent = 11", "gateway.rate_limit_lease_percent"),
+        ("rate_limit_lease_percent = -1", "gateway.rate_limit_lease_percent"),
         ("router_addresses = []", "gateway.router_addresses"),
         ('router_addresses = ["router"]', "gateway.router_addresses[0]"),
         ('router_addresses = ["a:1", "a:1"]', "gateway.router_addresses"),

@@ -64,8 +64,11 @@ drain_delay_s = 0
     return stack
 
 
-def run_stack(stack: Stack, env: dict[str, str] | None = None) -> Iterator[Stack]:
-    """Start metrics, router, gateway; wait for /readyz; stop them in reverse on exit."""
+def run_stack(
+    stack: Stack, env: dict[str, str] | None = None, logs: Path | None = None
+) -> Iterator[Stack]:
+    """Start metrics, router, gateway; wait for /readyz; stop them in reverse on exit.
+    ``logs``: a directory each process writes its stdout and stderr to (``<name>.log``)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
     base.update(env or {})
     try:
@@ -74,9 +77,15 @@ def run_stack(stack: Stack, env: dict[str, str] | None = None) -> Iterator[Stack
             ("router", "router_svc"),
             ("gateway", "gateway"),
         ):
+            out = open(logs / f"{name}.log", "wb") if logs is not None else None  # noqa: SIM115
             stack.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", module, "--config", str(stack.config)], env=base
+                [sys.executable, "-m", module, "--config", str(stack.config)],
+                env=base,
+                stdout=out,
+                stderr=out,
             )
+            if out is not None:
+                out.close()  # the child holds its own copy
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -101,9 +110,11 @@ def run_stack(stack: Stack, env: dict[str, str] | None = None) -> Iterator[Stack
 
 
 @asynccontextmanager
-async def started(stack: Stack, env: dict[str, str]) -> AsyncIterator[Stack]:
+async def started(
+    stack: Stack, env: dict[str, str], logs: Path | None = None
+) -> AsyncIterator[Stack]:
     """``run_stack`` in a thread, so an in-process fake upstream keeps answering on this loop."""
-    iterator = run_stack(stack, env)
+    iterator = run_stack(stack, env, logs)
     running = await asyncio.to_thread(next, iterator)
     try:
         yield running

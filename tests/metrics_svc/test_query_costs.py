@@ -383,3 +383,19 @@ async def test_an_invalid_query_names_the_field(
     assert (caught.value.details() or "").startswith(field)
     info, _ = rich_error(caught.value)
     assert (info.reason, info.metadata["field"]) == ("INVALID_COST_QUERY", field)
+
+
+async def test_cache_hits_count_free_models_too(metrics: Metrics) -> None:
+    # A hit of a zero-priced model saved $0, yet it is a hit; an ordinary row is not.
+    hit = {"source": "cache", "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    await metrics.record(usage_record("h1:1", saved_cost_usd=0.002, **hit))
+    await metrics.record(usage_record("h2:1", provider="ollama", model="llama3", **hit))
+    await metrics.record(usage_record("u1:1", source="web", cost_usd=0.0))
+
+    response = await metrics.query(group_by=[pb.DIMENSION_MODEL])
+
+    assert response.totals.cache_hits == 2
+    assert response.totals.cache_saved_usd == pytest.approx(0.002)
+    free = next(g.summary for g in response.groups if g.model == "llama3")
+    assert free.cache_hits == 1
+    assert free.cache_saved_usd == 0

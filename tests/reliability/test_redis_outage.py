@@ -167,7 +167,9 @@ def _keys() -> str:
         "rpm = 100000, tpm = 100000000 }"
         for name, key in KEYS.items()
     )
-    return f"rate_limit_replicas = 2\napi_keys = [{entries}]"
+    # No leases: every request asks Redis, so its loss shows in each decision (with a lease of
+    # these large limits the gateways would admit this load from their slices, as designed).
+    return f"rate_limit_replicas = 2\nrate_limit_lease_percent = 0\napi_keys = [{entries}]"
 
 
 def _router_body(upstream: FakeUpstream, admin_url: str) -> str:

@@ -28,8 +28,18 @@ KEYS = {
     "bob": "sk-bob-rl-0123456789",
     "carol": "sk-carol-rl-01",
     "dave": "sk-dave-rl-0123",
+    "erin": "sk-erin-rl-0123",
 }
-LIMITS = {"alice": "rpm = 5", "bob": "tpm = 1000", "carol": "rpm = 4", "dave": "tpm = 1000"}
+LIMITS = {
+    "alice": "rpm = 5",
+    "bob": "tpm = 1000",
+    "carol": "rpm = 4",
+    "dave": "tpm = 1000",
+    "erin": "rpm = 100",
+}
+# Each gateway leases 10 % of a limit at a time: erin's 100 rpm in slices of 10; the others'
+# limits are too small for a slice beside a request, so they are counted request by request.
+LEASE = "rate_limit_lease_percent = 10"
 HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -74,7 +84,7 @@ key_prefix = "llmrouter-test:{uuid.uuid4().hex}:"
             metrics = await s.start("metrics", "metrics", metrics_section(tmp))
             router = await s.start("router", "router", router_section(tmp, "r", metrics.port, ""))
             for n in (1, 2):
-                extra = f"rate_limit_replicas = 2\n{_keys()}"
+                extra = f"rate_limit_replicas = 2\n{LEASE}\n{_keys()}"
                 section = gateway_section([router.port], metrics.port, extra) + state
                 await s.start(f"gateway{n}", "gateway", section)
             yield Limited(s, redis)
@@ -121,6 +131,18 @@ async def test_a_key_limit_of_n_admits_n_across_gateways(limited: Limited) -> No
     # Another key is not limited by alice's use.
     served = await _ask(limited.client(2, "carol"))
     assert not isinstance(served, openai.APIStatusError)
+
+
+async def test_leasing_gateways_admit_at_most_the_limit_in_total(limited: Limited) -> None:
+    clients = [limited.client(1, "erin"), limited.client(2, "erin")]
+    answers = [await _ask(clients[i % 2]) for i in range(130)]
+    served = [a for a in answers if not isinstance(a, openai.APIStatusError)]
+    refused = [a for a in answers if isinstance(a, openai.RateLimitError)]
+    assert len(served) + len(refused) == 130
+    # Never more than the limit; at most one unspent slice (10) per gateway less.
+    assert 100 - 2 * 10 <= len(served) <= 100
+    assert all(a.headers["x-ratelimit-limit-requests"] == "100" for a in served)
+    assert refused[0].response.headers["x-ratelimit-remaining-requests"] == "0"
 
 
 async def test_admitted_answers_carry_the_remaining_counts(limited: Limited) -> None:

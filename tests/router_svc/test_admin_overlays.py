@@ -228,6 +228,9 @@ async def test_a_category_kept_out_of_the_cache_stays_out_after_runtime_edits(
         )
     )
     assert await categories(admin) == [("code", ["a"], CONFIG), ("legal", ["c", "a"], RUNTIME)]
+    # The admin API shows each category's flag, the edited one's kept.
+    listed = await admin.ListCategories(admin_pb.ListCategoriesRequest())
+    assert [(c.name, c.cache) for c in listed.categories] == [("code", True), ("legal", False)]
     assert await upstream_calls(stub, LEGAL + " again", "c") == 2
     # Deleted, then created again under its name: the config file's flag, not the default.
     await admin.DeleteCategory(admin_pb.DeleteCategoryRequest(name="legal"))

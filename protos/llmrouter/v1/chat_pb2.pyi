@@ -174,14 +174,16 @@ class RoutingOptions(_message.Message):
     def __init__(self, category: _Optional[str] = ..., preferences: _Optional[_Union[Preferences, _Mapping]] = ..., task_type: _Optional[str] = ...) -> None: ...
 
 class Caller(_message.Message):
-    __slots__ = ("source", "api_key_id", "team_id")
+    __slots__ = ("source", "api_key_id", "team_id", "allowed_models")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     API_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_MODELS_FIELD_NUMBER: _ClassVar[int]
     source: str
     api_key_id: str
     team_id: str
-    def __init__(self, source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., team_id: _Optional[str] = ...) -> None: ...
+    allowed_models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., team_id: _Optional[str] = ..., allowed_models: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ChatRequest(_message.Message):
     __slots__ = ("model", "messages", "tools", "tool_choice", "temperature", "top_p", "max_tokens", "stops", "response_format", "user", "routing", "caller", "metadata", "client_request_id", "seed", "presence_penalty", "frequency_penalty", "fallback_models", "continue_final_message", "max_completion_tokens", "logprobs", "top_logprobs", "service_tier", "reasoning_effort", "parallel_tool_calls", "extra_body_json", "include_obfuscation", "cache", "front_door")

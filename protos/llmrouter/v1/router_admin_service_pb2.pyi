@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -33,6 +34,20 @@ class AlertDeliveryStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ALERT_DELIVERY_STATUS_FAILED: _ClassVar[AlertDeliveryStatus]
     ALERT_DELIVERY_STATUS_PARTIAL: _ClassVar[AlertDeliveryStatus]
     ALERT_DELIVERY_STATUS_NO_WEBHOOK: _ClassVar[AlertDeliveryStatus]
+
+class ApiKeyRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    API_KEY_ROLE_UNSPECIFIED: _ClassVar[ApiKeyRole]
+    API_KEY_ROLE_USER: _ClassVar[ApiKeyRole]
+    API_KEY_ROLE_ADMIN: _ClassVar[ApiKeyRole]
+
+class BudgetPeriod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BUDGET_PERIOD_UNSPECIFIED: _ClassVar[BudgetPeriod]
+    BUDGET_PERIOD_DAY: _ClassVar[BudgetPeriod]
+    BUDGET_PERIOD_WEEK: _ClassVar[BudgetPeriod]
+    BUDGET_PERIOD_MONTH: _ClassVar[BudgetPeriod]
+    BUDGET_PERIOD_ROLLING: _ClassVar[BudgetPeriod]
 VALUE_SOURCE_UNSPECIFIED: ValueSource
 VALUE_SOURCE_CONFIG: ValueSource
 VALUE_SOURCE_RUNTIME: ValueSource
@@ -46,6 +61,14 @@ ALERT_DELIVERY_STATUS_DELIVERED: AlertDeliveryStatus
 ALERT_DELIVERY_STATUS_FAILED: AlertDeliveryStatus
 ALERT_DELIVERY_STATUS_PARTIAL: AlertDeliveryStatus
 ALERT_DELIVERY_STATUS_NO_WEBHOOK: AlertDeliveryStatus
+API_KEY_ROLE_UNSPECIFIED: ApiKeyRole
+API_KEY_ROLE_USER: ApiKeyRole
+API_KEY_ROLE_ADMIN: ApiKeyRole
+BUDGET_PERIOD_UNSPECIFIED: BudgetPeriod
+BUDGET_PERIOD_DAY: BudgetPeriod
+BUDGET_PERIOD_WEEK: BudgetPeriod
+BUDGET_PERIOD_MONTH: BudgetPeriod
+BUDGET_PERIOD_ROLLING: BudgetPeriod
 
 class ModelHealth(_message.Message):
     __slots__ = ("model", "provider", "enabled", "breaker_state", "success_rate", "ewma_latency", "last_success_time", "last_failure_time", "consecutive_failures", "last_error_type", "success_count", "failure_count", "breaker_retry_delay", "local", "enabled_source")
@@ -120,16 +143,18 @@ class ResetBreakerResponse(_message.Message):
     def __init__(self, model: _Optional[_Union[ModelHealth, _Mapping]] = ...) -> None: ...
 
 class Category(_message.Message):
-    __slots__ = ("name", "chain", "keywords", "source")
+    __slots__ = ("name", "chain", "keywords", "source", "cache")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CHAIN_FIELD_NUMBER: _ClassVar[int]
     KEYWORDS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
     name: str
     chain: _containers.RepeatedScalarFieldContainer[str]
     keywords: _containers.RepeatedScalarFieldContainer[str]
     source: ValueSource
-    def __init__(self, name: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ..., keywords: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[ValueSource, str]] = ...) -> None: ...
+    cache: bool
+    def __init__(self, name: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ..., keywords: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[ValueSource, str]] = ..., cache: _Optional[bool] = ...) -> None: ...
 
 class ListCategoriesRequest(_message.Message):
     __slots__ = ()
@@ -344,3 +369,213 @@ class ListBudgetsResponse(_message.Message):
     BUDGETS_FIELD_NUMBER: _ClassVar[int]
     budgets: _containers.RepeatedCompositeFieldContainer[BudgetStatus]
     def __init__(self, budgets: _Optional[_Iterable[_Union[BudgetStatus, _Mapping]]] = ...) -> None: ...
+
+class Budget(_message.Message):
+    __slots__ = ("period", "rolling_window", "soft_usd", "hard_usd")
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    ROLLING_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    SOFT_USD_FIELD_NUMBER: _ClassVar[int]
+    HARD_USD_FIELD_NUMBER: _ClassVar[int]
+    period: BudgetPeriod
+    rolling_window: _duration_pb2.Duration
+    soft_usd: float
+    hard_usd: float
+    def __init__(self, period: _Optional[_Union[BudgetPeriod, str]] = ..., rolling_window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., soft_usd: _Optional[float] = ..., hard_usd: _Optional[float] = ...) -> None: ...
+
+class ApiKey(_message.Message):
+    __slots__ = ("id", "name", "team_id", "role", "allowed_models", "allowed_categories", "rpm_limit", "tpm_limit", "budgets", "create_time", "expire_time", "revoke_time", "rotate_time", "previous_secret_expire_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_MODELS_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    RPM_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TPM_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ROTATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_SECRET_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    team_id: str
+    role: ApiKeyRole
+    allowed_models: _containers.RepeatedScalarFieldContainer[str]
+    allowed_categories: _containers.RepeatedScalarFieldContainer[str]
+    rpm_limit: int
+    tpm_limit: int
+    budgets: _containers.RepeatedCompositeFieldContainer[Budget]
+    create_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    revoke_time: _timestamp_pb2.Timestamp
+    rotate_time: _timestamp_pb2.Timestamp
+    previous_secret_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., team_id: _Optional[str] = ..., role: _Optional[_Union[ApiKeyRole, str]] = ..., allowed_models: _Optional[_Iterable[str]] = ..., allowed_categories: _Optional[_Iterable[str]] = ..., rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ..., budgets: _Optional[_Iterable[_Union[Budget, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rotate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., previous_secret_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Team(_message.Message):
+    __slots__ = ("id", "name", "budgets", "create_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    BUDGETS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    budgets: _containers.RepeatedCompositeFieldContainer[Budget]
+    create_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., budgets: _Optional[_Iterable[_Union[Budget, _Mapping]]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateApiKeyRequest(_message.Message):
+    __slots__ = ("api_key",)
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    api_key: ApiKey
+    def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ...) -> None: ...
+
+class CreateApiKeyResponse(_message.Message):
+    __slots__ = ("api_key", "secret")
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    api_key: ApiKey
+    secret: str
+    def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class ListApiKeysRequest(_message.Message):
+    __slots__ = ("team_id", "show_revoked")
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    SHOW_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    team_id: str
+    show_revoked: bool
+    def __init__(self, team_id: _Optional[str] = ..., show_revoked: _Optional[bool] = ...) -> None: ...
+
+class ListApiKeysResponse(_message.Message):
+    __slots__ = ("api_keys",)
+    API_KEYS_FIELD_NUMBER: _ClassVar[int]
+    api_keys: _containers.RepeatedCompositeFieldContainer[ApiKey]
+    def __init__(self, api_keys: _Optional[_Iterable[_Union[ApiKey, _Mapping]]] = ...) -> None: ...
+
+class GetApiKeyRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetApiKeyResponse(_message.Message):
+    __slots__ = ("api_key",)
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    api_key: ApiKey
+    def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ...) -> None: ...
+
+class UpdateApiKeyRequest(_message.Message):
+    __slots__ = ("api_key", "update_mask")
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    api_key: ApiKey
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateApiKeyResponse(_message.Message):
+    __slots__ = ("api_key",)
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    api_key: ApiKey
+    def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ...) -> None: ...
+
+class RotateApiKeyRequest(_message.Message):
+    __slots__ = ("id", "overlap")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    OVERLAP_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    overlap: _duration_pb2.Duration
+    def __init__(self, id: _Optional[str] = ..., overlap: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class RotateApiKeyResponse(_message.Message):
+    __slots__ = ("api_key", "secret")
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    api_key: ApiKey
+    secret: str
+    def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class RevokeApiKeyRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class RevokeApiKeyResponse(_message.Message):
+    __slots__ = ("api_key",)
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    api_key: ApiKey
+    def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ...) -> None: ...
+
+class CreateTeamRequest(_message.Message):
+    __slots__ = ("team",)
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    team: Team
+    def __init__(self, team: _Optional[_Union[Team, _Mapping]] = ...) -> None: ...
+
+class CreateTeamResponse(_message.Message):
+    __slots__ = ("team",)
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    team: Team
+    def __init__(self, team: _Optional[_Union[Team, _Mapping]] = ...) -> None: ...
+
+class ListTeamsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListTeamsResponse(_message.Message):
+    __slots__ = ("teams",)
+    TEAMS_FIELD_NUMBER: _ClassVar[int]
+    teams: _containers.RepeatedCompositeFieldContainer[Team]
+    def __init__(self, teams: _Optional[_Iterable[_Union[Team, _Mapping]]] = ...) -> None: ...
+
+class UpdateTeamRequest(_message.Message):
+    __slots__ = ("team", "update_mask")
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    team: Team
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, team: _Optional[_Union[Team, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateTeamResponse(_message.Message):
+    __slots__ = ("team",)
+    TEAM_FIELD_NUMBER: _ClassVar[int]
+    team: Team
+    def __init__(self, team: _Optional[_Union[Team, _Mapping]] = ...) -> None: ...
+
+class ListApiKeyDigestsRequest(_message.Message):
+    __slots__ = ("known_version",)
+    KNOWN_VERSION_FIELD_NUMBER: _ClassVar[int]
+    known_version: int
+    def __init__(self, known_version: _Optional[int] = ...) -> None: ...
+
+class ApiKeyDigest(_message.Message):
+    __slots__ = ("sha256", "api_key_id", "team_id", "role", "allowed_models", "rpm_limit", "tpm_limit", "expire_time")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_MODELS_FIELD_NUMBER: _ClassVar[int]
+    RPM_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    TPM_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    sha256: bytes
+    api_key_id: str
+    team_id: str
+    role: ApiKeyRole
+    allowed_models: _containers.RepeatedScalarFieldContainer[str]
+    rpm_limit: int
+    tpm_limit: int
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, sha256: _Optional[bytes] = ..., api_key_id: _Optional[str] = ..., team_id: _Optional[str] = ..., role: _Optional[_Union[ApiKeyRole, str]] = ..., allowed_models: _Optional[_Iterable[str]] = ..., rpm_limit: _Optional[int] = ..., tpm_limit: _Optional[int] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListApiKeyDigestsResponse(_message.Message):
+    __slots__ = ("version", "unchanged", "api_keys")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    API_KEYS_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    unchanged: bool
+    api_keys: _containers.RepeatedCompositeFieldContainer[ApiKeyDigest]
+    def __init__(self, version: _Optional[int] = ..., unchanged: _Optional[bool] = ..., api_keys: _Optional[_Iterable[_Union[ApiKeyDigest, _Mapping]]] = ...) -> None: ...

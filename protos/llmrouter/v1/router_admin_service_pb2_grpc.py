@@ -98,6 +98,56 @@ class RouterAdminServiceStub:
                 request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListBudgetsRequest.SerializeToString,
                 response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListBudgetsResponse.FromString,
                 _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/CreateApiKey',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/ListApiKeys',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.GetApiKey = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/GetApiKey',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.GetApiKeyRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.GetApiKeyResponse.FromString,
+                _registered_method=True)
+        self.UpdateApiKey = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/UpdateApiKey',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.UpdateApiKeyRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.UpdateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.RotateApiKey = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/RotateApiKey',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.RotateApiKeyRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.RotateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/RevokeApiKey',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.RevokeApiKeyResponse.FromString,
+                _registered_method=True)
+        self.CreateTeam = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/CreateTeam',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.CreateTeamRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.CreateTeamResponse.FromString,
+                _registered_method=True)
+        self.ListTeams = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/ListTeams',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListTeamsRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListTeamsResponse.FromString,
+                _registered_method=True)
+        self.UpdateTeam = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/UpdateTeam',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.UpdateTeamRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.UpdateTeamResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeyDigests = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/ListApiKeyDigests',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeyDigestsRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeyDigestsResponse.FromString,
+                _registered_method=True)
 
 
 class RouterAdminServiceServicer:
@@ -195,6 +245,77 @@ class RouterAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateApiKey(self, request, context):
+        """Virtual API keys of the gateway (README, "Virtual keys and teams"). Secrets are generated
+        here, returned once by CreateApiKey and RotateApiKey, and stored only as SHA-256 digests.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Every key (revoked ones only when asked), oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetApiKey(self, request, context):
+        """One key (NOT_FOUND naming `id`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateApiKey(self, request, context):
+        """Change the fields `update_mask` names (FAILED_PRECONDITION for a revoked key).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateApiKey(self, request, context):
+        """A new secret; the previous one stays valid until `overlap` has passed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Revoke a key for good (its secrets stop working on every gateway within a second).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateTeam(self, request, context):
+        """Teams group keys and carry budgets of their own.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTeams(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateTeam(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeyDigests(self, request, context):
+        """What a gateway needs to authenticate virtual keys: the digests of every usable secret with
+        the key's attributes, or only `unchanged` when `known_version` is current. Needs the
+        `inference` scope (the gateway's own token), not `admin`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -257,6 +378,56 @@ def add_RouterAdminServiceServicer_to_server(servicer, server):
                     servicer.ListBudgets,
                     request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListBudgetsRequest.FromString,
                     response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListBudgetsResponse.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'GetApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetApiKey,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.GetApiKeyRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.GetApiKeyResponse.SerializeToString,
+            ),
+            'UpdateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateApiKey,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.UpdateApiKeyRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.UpdateApiKeyResponse.SerializeToString,
+            ),
+            'RotateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateApiKey,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.RotateApiKeyRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.RotateApiKeyResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.RevokeApiKeyResponse.SerializeToString,
+            ),
+            'CreateTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateTeam,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.CreateTeamRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.CreateTeamResponse.SerializeToString,
+            ),
+            'ListTeams': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTeams,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListTeamsRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListTeamsResponse.SerializeToString,
+            ),
+            'UpdateTeam': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTeam,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.UpdateTeamRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.UpdateTeamResponse.SerializeToString,
+            ),
+            'ListApiKeyDigests': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeyDigests,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeyDigestsRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeyDigestsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -587,6 +758,276 @@ class RouterAdminService:
             '/llmrouter.v1.RouterAdminService/ListBudgets',
             llmrouter_dot_v1_dot_router__admin__service__pb2.ListBudgetsRequest.SerializeToString,
             llmrouter_dot_v1_dot_router__admin__service__pb2.ListBudgetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/CreateApiKey',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.CreateApiKeyRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/ListApiKeys',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeysRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/GetApiKey',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.GetApiKeyRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.GetApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/UpdateApiKey',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.UpdateApiKeyRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.UpdateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/RotateApiKey',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.RotateApiKeyRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.RotateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/RevokeApiKey',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.RevokeApiKeyRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.RevokeApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/CreateTeam',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.CreateTeamRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.CreateTeamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTeams(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/ListTeams',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListTeamsRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListTeamsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateTeam(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/UpdateTeam',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.UpdateTeamRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.UpdateTeamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeyDigests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/ListApiKeyDigests',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeyDigestsRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeyDigestsResponse.FromString,
             options,
             channel_credentials,
             insecure,
