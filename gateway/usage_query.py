@@ -6,8 +6,8 @@ the parameter, use commas, or both. Every mistake is an InvalidRequest naming th
 unknown parameters are mistakes too, so a typo never silently widens a report.
 
 Reports are the caller's own (:func:`scoped`): a key that is not an admin key sees only the
-usage recorded under its id, and asking for another key's is a 403, not a quietly narrowed
-report.
+usage recorded under its id, and asking for another key's (``api_key_id``) or another team's
+(``team_id``) is a 403 naming the parameter, not a quietly narrowed report.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # group_by values, in the order the report columns come.
-DIMENSIONS: Final = ("provider", "model", "category", "source", "api_key")
+DIMENSIONS: Final = ("provider", "model", "category", "source", "api_key", "team")
 BUCKETS: Final = ("hour", "day")
 # Filter parameter -> CostQuery field.
 FILTERS: Final = {
@@ -42,6 +42,7 @@ FILTERS: Final = {
     "category": "categories",
     "source": "sources",
     "api_key_id": "api_key_ids",
+    "team_id": "team_ids",
 }
 DEFAULT_LIMIT: Final = 50
 MAX_LIMIT: Final = 1000
@@ -74,6 +75,8 @@ class CostQuery:
     categories: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     api_key_ids: tuple[str, ...] = ()
+    # Teams of the keys (the ledger's team_id, a key's ``team``).
+    team_ids: tuple[str, ...] = ()
     # Most fallback events to list (``/v1/usage`` only).
     limit: int = DEFAULT_LIMIT
 
@@ -132,13 +135,22 @@ def parse_cost_query(
     )
 
 
-def scoped(query: CostQuery, api_key_id: str | None, admin: bool) -> CostQuery:
+def scoped(query: CostQuery, api_key_id: str | None, admin: bool, team_id: str = "") -> CostQuery:
     """``query`` limited to the caller's key ``api_key_id`` unless the caller is an admin.
 
-    Raises PermissionDenied (param ``api_key_id``) when a non-admin names another key.
+    Raises PermissionDenied naming ``api_key_id`` when a non-admin names another key, or
+    ``team_id`` when it names a team other than its own ``team_id`` (its own team only
+    narrows its own usage further).
     """
     if admin:
         return query
+    others = sorted(set(query.team_ids) - {team_id})
+    if others:
+        raise PermissionDenied(
+            f"You have insufficient permissions to read the usage of team '{others[0][:64]}': "
+            "a key sees only its own usage unless it is an admin key.",
+            "team_id",
+        )
     return dataclasses.replace(
         query, api_key_ids=own_keys(query.api_key_ids, api_key_id, admin, "api_key_id")
     )

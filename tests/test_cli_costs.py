@@ -274,3 +274,23 @@ async def test_tls_and_mtls(tmp_path: Path) -> None:
     assert run.err.strip().startswith(
         "llmrouter costs: gateway.metrics_tls.ca_file: cannot read /nonexistent/ca.pem"
     )
+
+
+async def test_costs_by_key_without_a_router_prints_the_table_and_says_why_no_budgets(
+    tmp_path: Path,
+) -> None:
+    """The budgets column comes from the router; when none answers, the costs still print,
+    without the column, and one line names the router flag."""
+    async with metrics_service(tmp_path, "keys", records=2) as port:
+        config = tmp_path / "llmrouter.toml"
+        config.write_text(gateway_section(port))
+        router = f"127.0.0.1:{free_port()}"
+
+        run = await costs("--group-by", "api_key", "--csv", "--router", router, cwd=tmp_path)
+
+    assert run.code == 0, run.err
+    rows = list(csv.DictReader(io.StringIO(run.out)))
+    assert [(r["api_key_id"], r["requests"]) for r in rows] == [("-", "2"), ("TOTAL", "2")]
+    assert "budgets_remaining_usd" not in rows[0]
+    assert "budgets not shown: the router answered UNAVAILABLE" in run.err
+    assert "--router HOST:PORT" in run.err

@@ -507,15 +507,17 @@ _FRONT_DOORS: Final = {
 _PATHS: Final = {
     "/v1/costs": {
         "get": _operation(
-            "Costs, tokens, latency, fallbacks and savings over a window (the caller's own key "
-            "unless it is an admin key; another key's api_key_id is a 403)",
+            "Costs, tokens, latency, fallbacks and savings over a window, grouped by api_key or "
+            "team with each row's budgets (the caller's own key unless it is an admin key; "
+            "another key's api_key_id or another team's team_id is a 403)",
             _json(ref("CostReport"), "The cost report."),
             parameters=[*_HEADER_PARAMS, *_COST_PARAMS],
         )
     },
     "/v1/usage": {
         "get": _operation(
-            "The cost report plus recent fallback events and provider health (scoped as /v1/costs)",
+            "The caller's own usage: the cost report plus recent fallback events, provider "
+            "health and its key's and team's budgets with what remains (scoped as /v1/costs)",
             _json(ref("UsageReport"), "The usage report."),
             parameters=[*_HEADER_PARAMS, *_COST_PARAMS, _LIMIT_PARAM],
         )

@@ -33,12 +33,25 @@ _SUMMARY_PROPS = {
     "priced": {"type": "boolean"},
 }
 _SUMMARY = obj(list(_SUMMARY_PROPS), _SUMMARY_PROPS)
+# A budget rule as /v1/admin/budgets lists it.
+_BUDGETS = {
+    "type": "array",
+    "items": {"$ref": "#/components/schemas/BudgetList/properties/budgets/items"},
+}
 _GROUP = obj(
     list(_SUMMARY_PROPS),
     {
         **_SUMMARY_PROPS,
-        **{name: STRING for name in ("provider", "model", "category", "source", "api_key_id")},
+        **{
+            name: STRING
+            for name in ("provider", "model", "category", "source", "api_key_id", "team_id")
+        },
         "bucket_start": TIME,
+        "budgets": {
+            **_BUDGETS,
+            "description": "Grouped by api_key or team: the budget rules of the row's key and "
+            "team that the caller may see, each over its own period.",
+        },
     },
     description="Only the grouped-by fields (and bucket_start with a bucket) are present.",
 )
@@ -51,7 +64,18 @@ _COSTS_PROPS = {
     "totals": ref("CostSummary"),
     "groups": {"type": "array", "items": ref("CostGroup")},
 }
-_COSTS = obj(list(_COSTS_PROPS), _COSTS_PROPS)
+_COSTS = obj(
+    list(_COSTS_PROPS),
+    {
+        **_COSTS_PROPS,
+        "budgets": {
+            **_BUDGETS,
+            "description": "Grouped by api_key or team: every budget rule the report shows (an "
+            "admin's: all, or those of the api_key_id and team_id asked for; another key's: "
+            "its own and its team's).",
+        },
+    },
+)
 _FALLBACK_EVENT = obj(
     [
         "request_id", "attempt", "time", "model", "provider", "fallback_from", "reason",
@@ -87,6 +111,21 @@ _USAGE_REPORT_PROPS = {
     "provider_health": {
         "type": "array",
         "items": obj(list(_PROVIDER_HEALTH_PROPS), _PROVIDER_HEALTH_PROPS),
+    },
+}
+_USAGE_REPORT_PROPS |= {
+    "caller": obj(
+        ["api_key_id", "team_id", "admin"],
+        {
+            "api_key_id": {"type": ["string", "null"]},
+            "team_id": STRING,
+            "admin": {"type": "boolean"},
+        },
+    ),
+    "budgets": {
+        **_BUDGETS,
+        "description": "The budget rules that apply: the caller's own key's and its team's "
+        "(an admin's: all, or those of the api_key_id and team_id asked for).",
     },
 }
 _USAGE_REPORT = obj(list(_USAGE_REPORT_PROPS), _USAGE_REPORT_PROPS)

@@ -32,6 +32,7 @@ _DIMENSIONS: Final[Mapping[str, int]] = {
     "category": _m.DIMENSION_CATEGORY,
     "source": _m.DIMENSION_SOURCE,
     "api_key": _m.DIMENSION_API_KEY,
+    "team": _m.DIMENSION_TEAM,
 }
 # The CostGroup field each dimension fills.
 _GROUP_FIELDS: Final[Mapping[str, str]] = {
@@ -40,6 +41,7 @@ _GROUP_FIELDS: Final[Mapping[str, str]] = {
     "category": "category",
     "source": "source",
     "api_key": "api_key_id",
+    "team": "team_id",
 }
 _BUCKETS: Final[Mapping[str, int]] = {"hour": _m.TIME_BUCKET_HOUR, "day": _m.TIME_BUCKET_DAY}
 _STATUSES: Final[Mapping[int, str]] = {
@@ -87,6 +89,7 @@ def _filter(query: CostQuery) -> metrics_service_pb2.CostFilter:
         categories=query.categories,
         sources=query.sources,
         api_key_ids=query.api_key_ids,
+        team_ids=query.team_ids,
     )
 
 

@@ -3,6 +3,7 @@
 llmrouter serve router|metrics|gateway|all [--config FILE]
 llmrouter costs [--config FILE] [--since 24h | --month 2026-11 | --start ISO --end ISO]
                 [--group-by model,provider] [--bucket hour|day] [--csv] [--token-env VAR]
+llmrouter usage [--config FILE | --gateway URL] [--key-env VAR] [--since 24h] [--json]
 llmrouter keys create NAME [--team ID] [--role user|admin] [--models a,b] [--rpm N] ...
 llmrouter keys list|rotate ID [--overlap S]|revoke ID;  llmrouter teams create NAME|list
 
@@ -61,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     costs.add_argument(
         "--group-by",
         default="",
-        help="comma-separated: provider, model, category, source, api_key",
+        help="comma-separated: provider, model, category, source, api_key, team "
+        "(api_key or team adds each row's budgets, remaining/hard USD)",
     )
     costs.add_argument("--bucket", choices=("hour", "day"), help="also group by time bucket")
     costs.add_argument("--reference", default="", help="reference model for savings")
@@ -73,6 +75,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="environment variable holding a metrics token with the read scope "
         f"(default: {LOCAL_TOKENS['read']}, when set)",
     )
+    costs.add_argument(
+        "--router", default="", help="router host:port for budgets (default: from config)"
+    )
+    costs.add_argument(
+        "--admin-token-env",
+        default="",
+        help="environment variable holding a router token with the admin scope, for budgets "
+        f"(default: gateway.router_admin_token_env, else {LOCAL_TOKENS['admin']} when set)",
+    )
+
+    usage = sub.add_parser(
+        "usage", help="a key's own usage and budgets, from the gateway (no admin rights needed)"
+    )
+    usage.add_argument("--gateway", default="", help="gateway URL (default: from config)")
+    usage.add_argument("--config", help=_CONFIG_HELP)
+    usage.add_argument(
+        "--key-env",
+        default="LLMROUTER_KEY",
+        help="environment variable holding the gateway API key (default: LLMROUTER_KEY)",
+    )
+    usage_window = usage.add_mutually_exclusive_group()
+    usage_window.add_argument("--since", default="", help="window ending now, e.g. 24h, 7d")
+    usage_window.add_argument("--start", default="", help="window start, ISO 8601 or unix")
+    usage.add_argument("--end", default="", help="window end, ISO 8601 or unix")
+    usage.add_argument("--api-key-id", default="", help="another key's usage (admin keys only)")
+    usage.add_argument("--team-id", default="", help="a team's usage (admin keys, or own team)")
+    usage.add_argument("--json", action="store_true", help="print the gateway's JSON as is")
+    usage.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
 
     from .keys import add_parsers
 
@@ -86,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.service == "all":
             return _serve_all(args.config)
         return _serve_one(args.service, args.config)
+    if args.command == "usage":
+        from .usage import run_usage
+
+        return run_usage(args)
     if args.command in ("keys", "teams"):
         import httpx
 

@@ -25,6 +25,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 
 from llmrouter.cli import LOCAL_TOKENS
+from llmrouter.cli.budgets import Rule, budget_cell, read_budgets, rules_of
 from llmrouter.config import ConfigError
 from llmrouter.security import channel_factory, read_token
 from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
@@ -38,8 +39,11 @@ _DIMENSIONS = {
     "source": metrics_service_pb2.DIMENSION_SOURCE,
     "caller": metrics_service_pb2.DIMENSION_SOURCE,
     "api_key": metrics_service_pb2.DIMENSION_API_KEY,
+    "team": metrics_service_pb2.DIMENSION_TEAM,
 }
-_FIELDS = {"api_key": "api_key_id", "caller": "source"}
+_FIELDS = {"api_key": "api_key_id", "caller": "source", "team": "team_id"}
+# Grouped by these, the table gains a budgets column (the rules of each row's key and team).
+_BUDGET_COLUMNS = ("api_key_id", "team_id")
 
 
 def parse_since(text: str) -> dt.timedelta:
@@ -122,8 +126,26 @@ def run_costs(args: argparse.Namespace) -> int:
     columns = [_FIELDS.get(d, d) for d in dict.fromkeys(dims)]
     if args.bucket:
         columns.append("bucket")
-    write_report(reply, columns, sys.stdout, as_csv=args.csv)
+    rules = _budgets(args) if any(c in _BUDGET_COLUMNS for c in columns) else None
+    write_report(reply, columns, sys.stdout, as_csv=args.csv, budgets=rules)
     return 0
+
+
+def _budgets(args: argparse.Namespace) -> list[Rule] | None:
+    """The router's budget rules; None (said on stderr) when they cannot be read: the cost
+    table is still printed, without its budgets column."""
+    try:
+        return read_budgets(args.config, args.router, args.admin_token_env, args.timeout)
+    except ConfigError as exc:
+        print(f"llmrouter costs: budgets not shown: {exc}", file=sys.stderr)
+    except grpc.aio.AioRpcError as exc:
+        print(
+            f"llmrouter costs: budgets not shown: the router answered {exc.code().name}: "
+            f"{exc.details()} (point elsewhere with --router HOST:PORT; ListBudgets needs the "
+            "admin scope: --admin-token-env VAR)",
+            file=sys.stderr,
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -298,9 +320,11 @@ def write_report(
     out: TextIO,
     *,
     as_csv: bool,
+    budgets: list[Rule] | None = None,
 ) -> None:
     """Write groups then a total row, as CSV or an aligned table (with notes after it: the
-    reference model, requests with no known price)."""
+    reference model, requests with no known price). With ``budgets``, a last column gives
+    each row's key's and team's rules: ``id remaining/hard period``."""
     rows: list[list[Any]] = []
     for group in reply.groups:
         keys: list[Any] = []
@@ -309,10 +333,15 @@ def write_report(
                 keys.append(group.bucket_start_time.ToDatetime(dt.UTC).isoformat())
             else:
                 keys.append(getattr(group, column) or "-")
-        rows.append(keys + _row(group.summary))
+        extra = []
+        if budgets is not None:
+            key = group.api_key_id if "api_key_id" in columns else ""
+            team = group.team_id if "team_id" in columns else ""
+            extra.append(budget_cell(rules_of(budgets, key, team)))
+        rows.append(keys + _row(group.summary) + extra)
     total_keys: list[Any] = ["TOTAL"] + [""] * (len(columns) - 1) if columns else []
-    rows.append(total_keys + _row(reply.totals))
-    header = [*columns, *_HEADERS]
+    rows.append(total_keys + _row(reply.totals) + ([""] if budgets is not None else []))
+    header = [*columns, *_HEADERS, *(["budgets_remaining_usd"] if budgets is not None else [])]
     if as_csv:
         writer = csv.writer(out)
         writer.writerow(header)

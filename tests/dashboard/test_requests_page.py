@@ -103,8 +103,9 @@ async def test_the_requests_tab_lists_pages_filters_and_exports(
     await page.select_option("#requests-status", "")
     await page.fill("#requests-key", "viewer")
     await page.click("#requests-filter button[type=submit]")
+    # One row, the viewer's: the previous filter's "No requests match." is one row too.
+    await expect(rows.first).to_have_attribute("data-request", newest_first[0])
     await expect(rows).to_have_count(1)
-    assert await shown() == newest_first[:1]
 
     # The export holds the filtered list, saved by the browser with the key sent along.
     async with page.expect_download() as waiting:

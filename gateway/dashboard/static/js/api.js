@@ -77,6 +77,9 @@ export async function readiness() {
 }
 
 export const summary = (since) => api(`v1/dashboard/summary?since=${encodeURIComponent(since)}`);
+/** /v1/costs over the window grouped by `groupBy` ("api_key,team", "team"): rows with budgets. */
+export const costsBy = (groupBy, since) =>
+  api(`v1/costs?since=${encodeURIComponent(since)}&group_by=${encodeURIComponent(groupBy)}`);
 export const setModelEnabled = (name, enabled) =>
   api(`v1/admin/models/${encodeURIComponent(name)}/enabled`, { method: "POST", body: { enabled } });
 export const setProviderEnabled = (name, enabled) =>

@@ -4,6 +4,7 @@ import * as api from "./api.js";
 import { renderAnalytics } from "./analytics.js";
 import { resizeWithin } from "./charts.js";
 import { byId, setText } from "./dom.js";
+import { refreshKeys } from "./keys.js";
 import { initRequests, refreshRequests } from "./requests.js";
 import { initSettings, renderSettings } from "./settings.js";
 import { renderStatus } from "./status.js";
@@ -64,6 +65,8 @@ async function load(options) {
     showApp();
     renderStatus(summary, ready);
     renderAnalytics(summary);
+    // Once the key is known good: the keys and teams tables fill in after the page is ready.
+    refreshKeys(state.since, summary.caller);
     renderSettings(summary, options);
     if (document.body.dataset.page === "requests") await refreshRequests();
     const missing = summary.unavailable.map((u) => `${u.service}: ${u.message}`);
