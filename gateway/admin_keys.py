@@ -10,12 +10,14 @@ Shapes: :mod:`gateway.translate.api_keys`.
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.admin import AdminEndpoints, object_body
+from gateway.channels import Upstreams
 from gateway.context import RequestContext
 from gateway.errors import InvalidRequest
 from gateway.translate import api_keys as translate
@@ -29,14 +31,36 @@ _ROTATE_KEYS: Final = ("overlap_seconds",)
 
 
 class KeyEndpoints(AdminEndpoints):
-    """The key and team routes (the router validates, stores and audits every change)."""
+    """The key and team routes (the router validates, stores and audits every change).
+
+    ``on_change`` runs after each change the router accepted, before the answer goes out: the
+    gateway refreshes its copy of the virtual keys then, so a key created here works here at
+    once (other gateways take up to their refresh interval, 250 ms).
+    """
+
+    def __init__(
+        self,
+        upstreams: Callable[[], Upstreams],
+        on_change: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(upstreams)
+        self._on_change = on_change
+
+    async def _change(
+        self, request: Request, method: Any, message: Any, ctx: RequestContext
+    ) -> Any:
+        """:meth:`_call` for a change, then ``on_change``."""
+        response = await self._call(request, method, message, ctx)
+        if self._on_change is not None:
+            await self._on_change()
+        return response
 
     async def keys(self, request: Request, ctx: RequestContext) -> Response:
         """``/v1/admin/keys``: GET lists, POST creates."""
         admin = self._upstreams().admin
         if request.method == "POST":
             body = await object_body(request, translate.KEY_BODY_KEYS)
-            response = await self._call(
+            response = await self._change(
                 request, admin.CreateApiKey, translate.create_api_key_request(body), ctx
             )
             return JSONResponse(
@@ -57,7 +81,7 @@ class KeyEndpoints(AdminEndpoints):
         key_id = request.path_params["id"]
         if request.method == "PATCH":
             body = await object_body(request, translate.KEY_BODY_KEYS)
-            response = await self._call(
+            response = await self._change(
                 request,
                 admin.UpdateApiKey,
                 translate.update_api_key_request(key_id, body),
@@ -73,13 +97,13 @@ class KeyEndpoints(AdminEndpoints):
         """``POST /v1/admin/keys/{id}/rotate``: a new secret, shown once."""
         body = await object_body(request, _ROTATE_KEYS, empty_ok=True)
         message = translate.rotate_api_key_request(request.path_params["id"], body)
-        response = await self._call(request, self._upstreams().admin.RotateApiKey, message, ctx)
+        response = await self._change(request, self._upstreams().admin.RotateApiKey, message, ctx)
         return JSONResponse(translate.api_key_json(response.api_key, response.secret))
 
     async def revoke(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/admin/keys/{id}/revoke``."""
         message = translate.revoke_api_key_request(request.path_params["id"])
-        response = await self._call(request, self._upstreams().admin.RevokeApiKey, message, ctx)
+        response = await self._change(request, self._upstreams().admin.RevokeApiKey, message, ctx)
         return JSONResponse(translate.api_key_json(response.api_key))
 
     async def teams(self, request: Request, ctx: RequestContext) -> Response:
@@ -87,7 +111,7 @@ class KeyEndpoints(AdminEndpoints):
         admin = self._upstreams().admin
         if request.method == "POST":
             body = await object_body(request, translate.TEAM_BODY_KEYS)
-            response = await self._call(
+            response = await self._change(
                 request, admin.CreateTeam, translate.create_team_request(body), ctx
             )
             return JSONResponse(translate.team_json(response.team), status_code=201)
@@ -98,7 +122,7 @@ class KeyEndpoints(AdminEndpoints):
         """``PATCH /v1/admin/teams/{id}``."""
         body = await object_body(request, translate.TEAM_BODY_KEYS)
         message = translate.update_team_request(request.path_params["id"], body)
-        response = await self._call(request, self._upstreams().admin.UpdateTeam, message, ctx)
+        response = await self._change(request, self._upstreams().admin.UpdateTeam, message, ctx)
         return JSONResponse(translate.team_json(response.team))
 
 

@@ -212,7 +212,16 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         auth_enabled=keys.enabled,
         state=lambda: shared[0] if shared else None,
     )
-    admin = KeyEndpoints(current)
+
+    async def refresh_keys() -> None:
+        # A key changed through this gateway works (or stops working) here at once.
+        opened = current()
+        if keys.enabled and opened.keys is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await keys.virtual.refresh(opened.keys)
+
+    admin = KeyEndpoints(current, refresh_keys)
     summary = DashboardSummary(
         current,
         options.clock,

@@ -38,6 +38,7 @@ from .admin_sync import AdminSync
 from .alerts import Alerter, Delivery
 from .alerts.budget_hook import BudgetAlerts
 from .budgets import Budgets, ConfigRules, Reconciler
+from .budgets.runtime import RuntimeRules
 from .cache.serving import CachingEngine
 from .cache.store import AnswerStore, LruAnswers, SharedAnswers
 from .config import SCOPES, RouterConfig, load_config
@@ -153,15 +154,16 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
     credentials = server_credentials(config.tls, "router")
     webhooks = config.alerts.receivers()  # an unset secret variable fails here
     # Before anything is opened too: a Redis password variable that is not set fails here.
-    spend = None
-    if config.budgets:
-        spend = Budgets(
-            ConfigRules(config.budgets),
-            config.state,
-            replicas=config.rate_limit_replicas,
-            default_max_output_tokens=config.budget_default_max_output_tokens,
-            reservation_ttl_s=config.budget_reservation_ttl_s,
-        )
+    # Always built: virtual keys and teams may gain budgets at runtime (RuntimeRules, set
+    # once the admin store is loaded). A request no rule applies to costs one lookup.
+    config_rules = ConfigRules(config.budgets)
+    spend: Budgets | None = Budgets(
+        config_rules,
+        config.state,
+        replicas=config.rate_limit_replicas,
+        default_max_output_tokens=config.budget_default_max_output_tokens,
+        reservation_ttl_s=config.budget_reservation_ttl_s,
+    )
     quotas = None
     if any(m.rpm or m.tpm for m in config.models) or any(p.rpm or p.tpm for p in config.providers):
         limiter = RateLimiter(config.state, replicas=config.rate_limit_replicas)
@@ -265,6 +267,8 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         await _close_all(providers.values(), outbox, state, store)
         raise StartupError(f"admin store: {exc}") from None
     admin_sync = AdminSync(admin, state, config.admin_resync_interval_s)
+    if spend is not None:
+        spend.rules = RuntimeRules(config_rules, admin)
     alerter = None
     if config.alerts.enabled:
         alerter = Alerter(
@@ -391,7 +395,7 @@ async def serve(
     tracing = configure_tracing("llmrouter-router")
     router = await start(config, state)
     names = ", ".join(e.name for e in router.registry.entries())
-    if router.spend is not None:
+    if router.spend is not None and config.budgets:
         print(
             f"router: {len(config.budgets)} budgets counted {router.spend.describe()}",
             file=sys.stderr,
