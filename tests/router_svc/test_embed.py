@@ -71,7 +71,8 @@ async def test_ten_inputs_over_a_limit_of_three_are_four_calls_in_order_and_one_
 
     calls = [r for r in upstream.requests if r.path == "/v1/embeddings"]
     slices = {tuple(texts[i : i + 3]) for i in range(0, 10, 3)}
-    assert len(calls) == 4 and {tuple(r.json["input"]) for r in calls} == slices
+    assert len(calls) == 4
+    assert {tuple(r.json["input"]) for r in calls} == slices
     assert vectors(response) == [fake_vector("emb", t) for t in texts]
     assert (response.model, response.provider, response.upstream_calls) == ("emb", "oai", 4)
     assert response.usage.prompt_tokens == response.usage.total_tokens == 30
@@ -100,7 +101,8 @@ async def test_a_failing_first_model_fails_over_and_every_vector_is_the_second_m
     texts = [f"input {i}" for i in range(5)]
     response = await stub.Embed(embed(texts, model="auto"))
 
-    assert response.model == "emb-b" and response.fallback
+    assert response.model == "emb-b"
+    assert response.fallback
     assert vectors(response) == [fake_vector("emb-b", t) for t in texts]
     assert [(a.model, a.status) for a in response.attempts] == [
         ("emb", chat_pb2.ATTEMPT_STATUS_FAILED),
@@ -108,7 +110,8 @@ async def test_a_failing_first_model_fails_over_and_every_vector_is_the_second_m
     ]
     assert response.attempts[0].error_type == "UPSTREAM_UNAVAILABLE"
     assert [len(r.json["input"]) for r in upstream.requests if r.path == "/api/embed"] == [2, 2, 1]
-    assert response.usage.prompt_tokens == 10 and response.usage.cost_usd == 0.0
+    assert response.usage.prompt_tokens == 10
+    assert response.usage.cost_usd == 0.0
 
     metrics = fake_metrics[0]
     await wait_for(lambda: len(records(metrics, response.request_id)) == 2)
@@ -227,7 +230,8 @@ async def test_the_simulated_embedding_model_serves_unit_vectors(make_router: An
     _, stub = await make_router((model("chat", "sim"), sim), ("chat",), providers=providers)
     response = await stub.Embed(embed(["same text", "other", "same text"], model="sim-embed"))
     got = vectors(response)
-    assert got[0] == got[2] and got[0] != got[1]
+    assert got[0] == got[2]
+    assert got[0] != got[1]
     assert all(len(v) == 16 and math.isclose(sum(x * x for x in v), 1.0, rel_tol=1e-5) for v in got)
     assert got[1] == pytest.approx(unit_vector("sim-embed", "other", 16), rel=1e-6)
     # The router's estimate: four characters a token, per input.
