@@ -1,5 +1,6 @@
-"""Per-API-key rate limits on chat completions: requests and tokens per minute, one limit
-across every gateway replica (counted in the ``[state]`` store by :mod:`llmrouter.rate_limits`).
+"""Per-API-key rate limits on chat completions, messages and embeddings: requests and tokens
+per minute, one limit across every gateway replica (counted in the ``[state]`` store by
+:mod:`llmrouter.rate_limits`).
 
 A request over a limit gets OpenAI's answer to the same: 429, ``{"error": {"type":
 "requests" | "tokens", "code": "rate_limit_exceeded", ...}}``, ``Retry-After`` and the
@@ -8,7 +9,8 @@ section "Rate limits in headers"; resets written as ``1s``, ``6m0s``, ``20ms``).
 answers carry the same x-ratelimit headers.
 
 Tokens are reserved up front, as OpenAI counts them: the prompt's estimate (four characters a
-token, :mod:`llmrouter.token_estimate`) plus the request's max_tokens (256 when unset). When
+token, :mod:`llmrouter.token_estimate`) plus the request's max_tokens (256 when unset); an
+embeddings request's, its inputs' estimate (it has no output). When
 the answer reports its usage, the reservation is corrected to it (both ways); a failed
 request keeps its reservation.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.config import GatewayConfig
@@ -165,6 +168,13 @@ class KeyLimits:
         Raises :class:`RateLimitExceeded` when a limit is used up. Never fails because the
         store does not answer (the limiter then counts this replica's share).
         """
+        return await self.admit_tokens(api_key_id, lambda: estimated_tokens(chat))
+
+    async def admit_tokens(
+        self, api_key_id: str | None, tokens: Callable[[], int]
+    ) -> Admission | None:
+        """As :meth:`admit`, for a request whose tokens are ``tokens()`` (asked only when the
+        key has a tokens-per-minute limit): an embeddings request's input tokens."""
         quotas = self._by_key.get(api_key_id, self._default) if api_key_id else self._default
         if quotas.requests is None and quotas.tokens is None:
             return None
@@ -173,7 +183,7 @@ class KeyLimits:
         if quotas.requests is not None:
             charges.append(Charge(subject, quotas.requests, 1))
         if quotas.tokens is not None:
-            charges.append(Charge(subject, quotas.tokens, estimated_tokens(chat)))
+            charges.append(Charge(subject, quotas.tokens, tokens()))
         verdict = await self._limiter.acquire(charges)
         if verdict.refused is not None:
             who = f"API key '{api_key_id}'" if api_key_id else "this gateway's local callers"
