@@ -233,8 +233,12 @@ def embedding_headers(response: router_service_pb2.EmbedResponse) -> dict[str, s
     how many attempts) plus the upstream calls its inputs took, and ``x-request-id``: the id
     the router gave it (its usage records' request_id)."""
     headers = {
-        "x-llmrouter-model": response.model,
-        "x-llmrouter-provider": response.provider,
+        # Registry names, which the config allows to be any text: only header-safe ones.
+        **{
+            f"x-llmrouter-{name}": value
+            for name, value in (("model", response.model), ("provider", response.provider))
+            if value.isascii() and value.isprintable()
+        },
         "x-llmrouter-attempts": str(len(response.attempts)),
         "x-llmrouter-fallback": "true" if response.fallback else "false",
         "x-llmrouter-upstream-calls": str(response.upstream_calls),
