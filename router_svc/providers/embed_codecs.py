@@ -116,8 +116,13 @@ def _embeddings(
 def _vector(provider: str, value: Any) -> tuple[float, ...]:
     if not isinstance(value, list) or not value:
         raise MalformedResponse(f"{provider} sent an embedding that is not a list of numbers")
-    for number in value:
-        # bool is an int: never a coordinate.
-        if type(number) not in (int, float) or not math.isfinite(number):
-            raise MalformedResponse(f"{provider} sent an embedding that is not a list of numbers")
-    return tuple(float(n) for n in value)
+    try:
+        # bool is an int: never a coordinate; an int too large for a float is no coordinate
+        # either (OverflowError).
+        if all(type(n) is float or type(n) is int for n in value):
+            vector = tuple(float(n) for n in value)
+            if all(math.isfinite(n) for n in vector):
+                return vector
+    except OverflowError:
+        pass
+    raise MalformedResponse(f"{provider} sent an embedding that is not a list of numbers")

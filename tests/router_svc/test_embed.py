@@ -148,6 +148,18 @@ async def test_failures_fail_over_to_the_next_embedding_model(
     assert vectors(response) == [fake_vector("emb-b", "hello")]
 
 
+async def test_a_stalled_model_times_out_and_fails_over(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    retry = RetryConfig(attempts_per_model=1, attempt_timeout_s=0.5)
+    _, stub = await make_router(MODELS, ("chat",), retry=retry)
+    upstream.set("emb", Behavior(stall=True))
+    response = await stub.Embed(embed(["a", "b", "c", "d"], fallback_models=["emb-b"]))
+    assert response.model == "emb-b"
+    assert response.attempts[0].error_type == "UPSTREAM_TIMEOUT"
+    await upstream.wait_disconnects(2)  # both of emb's calls were cut off
+
+
 async def test_chat_and_embedding_models_never_serve_each_other(make_router: Any) -> None:
     _, stub = await make_router(
         MODELS, ("chat",), categories=(CategoryConfig("mixed", ("emb", "chat")),)
