@@ -248,3 +248,14 @@ async def test_the_simulated_embedding_model_serves_unit_vectors(make_router: An
     assert got[1] == pytest.approx(unit_vector("sim-embed", "other", 16), rel=1e-6)
     # The router's estimate: four characters a token, per input.
     assert response.usage.prompt_tokens == 3 + 2 + 3
+
+
+async def test_attempt_spans_are_embeddings_operations(
+    make_router: Any, spans: Any, upstream: FakeUpstream
+) -> None:
+    _, stub = await make_router(MODELS, ("chat",))
+    await stub.Embed(embed(["a", "b", "c", "d"]))
+    (attempt,) = [s for s in spans.get_finished_spans() if s.name == "embeddings emb"]
+    assert attempt.attributes["gen_ai.operation.name"] == "embeddings"
+    assert "gen_ai.request.max_tokens" not in attempt.attributes
+    assert attempt.attributes["gen_ai.usage.input_tokens"] == 4
