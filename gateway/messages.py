@@ -78,8 +78,8 @@ class MessagesEndpoints:
         parsed = await self._parse(request, ctx)
         admission = None
         if self._limits is not None:  # 429 before the router is asked
-            admission = await self._limits.admit_caller(
-                ctx.api_key_id, parsed.chat, ctx.rpm_limit, ctx.tpm_limit
+            admission = await self._limits.admit(
+                ctx.api_key_id, parsed.chat, own=(ctx.rpm_limit, ctx.tpm_limit)
             )
         if parsed.stream:
             return await self._stream(request, parsed, ctx, admission)

@@ -1,5 +1,6 @@
-"""Per-API-key rate limits on chat completions: requests and tokens per minute, one limit
-across every gateway replica (counted in the ``[state]`` store by :mod:`llmrouter.rate_limits`).
+"""Per-API-key rate limits on chat completions, messages and embeddings: requests and tokens
+per minute, one limit across every gateway replica (counted in the ``[state]`` store by
+:mod:`llmrouter.rate_limits`).
 
 A request over a limit gets OpenAI's answer to the same: 429, ``{"error": {"type":
 "requests" | "tokens", "code": "rate_limit_exceeded", ...}}``, ``Retry-After`` and the
@@ -8,7 +9,8 @@ section "Rate limits in headers"; resets written as ``1s``, ``6m0s``, ``20ms``).
 answers carry the same x-ratelimit headers.
 
 Tokens are reserved up front, as OpenAI counts them: the prompt's estimate (four characters a
-token, :mod:`llmrouter.token_estimate`) plus the request's max_tokens (256 when unset). When
+token, :mod:`llmrouter.token_estimate`) plus the request's max_tokens (256 when unset); an
+embeddings request's, its inputs' estimate (it has no output). When
 the answer reports its usage, the reservation is corrected to it (both ways); a failed
 request keeps its reservation.
 """
@@ -19,7 +21,7 @@ import asyncio
 import functools
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from gateway.config import GatewayConfig
@@ -180,15 +182,41 @@ class KeyLimits:
         :class:`RateLimitExceeded` when a limit is used up. Never fails because the store does
         not answer (the limiter then counts this replica's share).
         """
-        quotas = self._by_key.get(api_key_id, self._default) if api_key_id else self._default
-        if own != (None, None) and api_key_id:
-            rpm, tpm = own
-            quotas = self._virtual(
-                api_key_id, self._rpm if rpm is None else rpm, self._tpm if tpm is None else tpm
-            )
-        requests, tokens = quotas.requests, None
+        quotas = self._quotas_of(api_key_id, own)
+        tokens = None
         if quotas.tokens is not None:
             tokens = Charge(quotas.subject, quotas.tokens, estimated_tokens(chat))
+        return await self._admit(api_key_id, quotas, tokens)
+
+    async def admit_tokens(
+        self,
+        api_key_id: str | None,
+        tokens: Callable[[], int],
+        own: tuple[int | None, int | None] = (None, None),
+    ) -> Admission | None:
+        """As :meth:`admit`, for a request whose tokens are ``tokens()`` (asked only when the
+        key has a tokens-per-minute limit): an embeddings request's input tokens."""
+        quotas = self._quotas_of(api_key_id, own)
+        charge = None
+        if quotas.tokens is not None:
+            charge = Charge(quotas.subject, quotas.tokens, tokens())
+        return await self._admit(api_key_id, quotas, charge)
+
+    def _quotas_of(self, api_key_id: str | None, own: tuple[int | None, int | None]) -> _KeyQuotas:
+        """The limits of ``api_key_id``: a virtual key's ``own``, else its config entry's,
+        else the gateway's defaults."""
+        if api_key_id and own != (None, None):
+            rpm, tpm = own
+            return self._virtual(
+                api_key_id, self._rpm if rpm is None else rpm, self._tpm if tpm is None else tpm
+            )
+        return self._by_key.get(api_key_id, self._default) if api_key_id else self._default
+
+    async def _admit(
+        self, api_key_id: str | None, quotas: _KeyQuotas, tokens: Charge | None
+    ) -> Admission | None:
+        requests = quotas.requests
+        if tokens is not None:
             charges: tuple[Charge, ...] = (tokens,) if requests is None else (requests, tokens)
         elif requests is not None:
             charges = (requests,)
@@ -203,19 +231,6 @@ class KeyLimits:
             who = f"API key '{api_key_id}'" if api_key_id else "this gateway's local callers"
             raise RateLimitExceeded(verdict.refused, verdict.standings, who)
         return Admission(self._limiter, verdict.standings, tokens, self._tasks)
-
-    async def admit_caller(
-        self,
-        api_key_id: str | None,
-        chat: chat_pb2.ChatRequest,
-        rpm: int | None,
-        tpm: int | None,
-    ) -> Admission | None:
-        """:meth:`admit` for any front door: the key's own ``rpm``/``tpm`` (a virtual key's;
-        None: the gateway's) count too, and nothing is asked when no limit applies at all."""
-        if not (self.enabled or rpm or tpm):
-            return None
-        return await self.admit(api_key_id, chat, own=(rpm, tpm))
 
     @staticmethod
     @functools.lru_cache(maxsize=1024)

@@ -4,8 +4,8 @@ lifespan that holds the gRPC channels.
 Front doors, each also without ``/v1`` (gateway.front_doors): ``POST /v1/chat/completions``
 (JSON or SSE), ``POST /v1/messages`` (JSON or SSE) and ``POST /v1/messages/count_tokens``
 (Anthropic's Messages API, errors in its shape), ``POST /v1/responses`` (OpenAI's Responses
-API, stateless; JSON or SSE), ``POST /v1/route``, ``GET /v1/models``, ``GET
-/v1/models/{model}``. Reports and operator controls, ``/v1`` only: ``GET /v1/costs``, ``GET
+API, stateless; JSON or SSE), ``POST /v1/embeddings``, ``POST /v1/route``, ``GET /v1/models``,
+``GET /v1/models/{model}``. Reports and operator controls, ``/v1`` only: ``GET /v1/costs``, ``GET
 /v1/usage``, ``GET /v1/requests`` (and ``.csv``), ``GET /v1/dashboard/summary`` and
 ``/v1/admin/...`` (API key required when auth is on); ``GET /healthz``, ``GET /readyz``, ``GET
 /openapi.json``, ``GET /metrics`` and the dashboard's page and static files (open: they hold
@@ -40,6 +40,7 @@ from gateway.config import GatewayConfig
 from gateway.context import RequestContext, client_request_id, request_timeout
 from gateway.dashboard import DashboardPage, DashboardSummary, static_files
 from gateway.direct import GatewayApp
+from gateway.embeddings import EmbeddingsEndpoints
 from gateway.errors import (
     ADMIN_NEEDED,
     GENERIC_MESSAGE,
@@ -204,6 +205,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     chat = RouterEndpoints(config, current, limits)
     messages = MessagesEndpoints(config, current, limits)
     responses = ResponsesEndpoints(config, current, limits)
+    embeddings = EmbeddingsEndpoints(config, current, limits)
     usage = UsageEndpoints(current, options.clock)
     request_log = RequestLogEndpoints(current, options.clock, config.trace_link())
     health = Health(
@@ -255,6 +257,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
             "/v1/messages/count_tokens", anthropic_door(messages.count_tokens), methods=["POST"]
         ),
         *front_door("/v1/responses", protected(responses.responses), methods=["POST"]),
+        *front_door("/v1/embeddings", protected(embeddings.embeddings), methods=["POST"]),
         *front_door("/v1/route", protected(chat.route), methods=["POST"]),
         *front_door("/v1/models", protected(chat.models), methods=["GET"]),
         *front_door("/v1/models/{model:path}", protected(chat.model), methods=["GET"]),

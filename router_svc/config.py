@@ -1,7 +1,8 @@
 """Router configuration: section ``[router]`` of the TOML file plus ``LLMROUTER_ROUTER_*``.
 
 The built-in defaults run with no file at all: one simulated local provider serving two
-simulated models, so ``make run`` works on a machine with no API keys.
+simulated chat models and a simulated embedding model, so ``make run`` works on a machine
+with no API keys.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .urls import UrlRefused, check_url_static, parse_allow_list
 __all__ = [
     "AUTH_TOKENS_ENV",
     "CLASSIFICATION_MODES",
+    "EMBEDDING_KINDS",
     "ENV_SHORTCUTS",
     "PROVIDER_KINDS",
     "SCOPES",
@@ -97,7 +99,21 @@ def _default_models() -> tuple[ModelConfig, ...]:
             vision=True,
             json_mode=True,
         ),
+        # POST /v1/embeddings with no key: deterministic unit vectors (router_svc.providers.
+        # simulated); never in a chat chain.
+        ModelConfig(
+            name="sim-embed",
+            provider="simulated",
+            input_price_per_million=0.0,
+            output_price_per_million=0.0,
+            embedding=True,
+            dimensions=64,
+        ),
     )
+
+
+# Provider kinds with an embeddings API (router_svc.providers: Provider.embeds).
+EMBEDDING_KINDS = ("simulated", "openai", "ollama")
 
 
 @dataclass(frozen=True)
@@ -319,9 +335,16 @@ class RouterConfig:
                 f"max_response_bytes: must be positive, got {self.max_response_bytes}"
             )
         names: set[str] = set()
+        kinds = {p.name: p.kind for p in self.providers}
+        embedding = {n for m in self.models if m.embedding for n in (m.name, *m.aliases)}
         for i, model in enumerate(self.models):
             if model.provider not in providers:
                 raise ConfigError(f"models[{i}].provider: unknown provider {model.provider!r}")
+            if model.embedding and kinds[model.provider] not in EMBEDDING_KINDS:
+                raise ConfigError(
+                    f"models[{i}].embedding: provider kind {kinds[model.provider]!r} has no "
+                    f"embeddings API (one of {', '.join(EMBEDDING_KINDS)})"
+                )
             for name in (model.name, *model.aliases):
                 if name in names or name == "auto":
                     raise ConfigError(f"models[{i}].name: duplicate model name {name!r}")
@@ -330,10 +353,18 @@ class RouterConfig:
         for i, name in enumerate(self.default_chain):
             if name not in names:
                 raise ConfigError(f"default_chain[{i}]: unknown model {name!r}")
+            if name in embedding:
+                raise ConfigError(
+                    f"default_chain[{i}]: {name!r} is an embedding model (chat never uses one)"
+                )
         if self.classification_mode not in CLASSIFICATION_MODES:
             raise ConfigError(
                 f"classification_mode: expected one of {', '.join(CLASSIFICATION_MODES)}, "
                 f"got {self.classification_mode!r}"
+            )
+        if self.classifier_model in embedding:
+            raise ConfigError(
+                f"classifier_model: {self.classifier_model!r} is an embedding model, not a chat one"
             )
         if self.classification_mode != "keywords" and self.classifier_model not in names:
             raise ConfigError(

@@ -132,9 +132,33 @@ class ModelConfig:
     # The same for tokens per minute (prompt plus completion; estimated up front, corrected
     # to the reported usage).
     tpm: int = 0
+    # An embedding model (POST /v1/embeddings, RouterService.Embed): it serves embeddings
+    # only, and chat requests never reach it (it is passed over as MISSING_CAPABILITY).
+    # Its provider kind must embed: openai (POST /embeddings), ollama (POST /api/embed) or
+    # simulated.
+    embedding: bool = False
+    # Embedding models: the most inputs one upstream call carries; a request with more is sent
+    # as several calls (at most 4 at once) whose vectors are put back in order. 0 = the
+    # provider kind's limit (openai 2048, ollama 512, simulated 2048).
+    max_inputs_per_request: int = 0
+    # Embedding models: the length of the vectors it returns (0 = unknown). A request asking
+    # for more dimensions passes the model over; fewer are asked of the upstream
+    # (``dimensions``), and the simulated kind returns vectors of this length (default 64).
+    dimensions: int = 0
 
     def __post_init__(self) -> None:
         _check_quota(self.rpm, self.tpm)
+        for name in ("max_inputs_per_request", "dimensions"):
+            value = getattr(self, name)
+            if value < 0:
+                raise ConfigError(f"{name}: must be 0 (the default) or positive, got {value}")
+            if value and not self.embedding:
+                raise ConfigError(f"{name}: only for embedding models (set embedding = true)")
+        if self.embedding and (self.tools or self.vision or self.json_mode or self.reasoning):
+            raise ConfigError(
+                "embedding: an embedding model serves no chat: tools, vision, json_mode and "
+                "reasoning must be false"
+            )
         if self.context_window < 0:
             raise ConfigError(
                 f"context_window: must be 0 (unknown) or positive, got {self.context_window}"

@@ -166,7 +166,9 @@ class Registry:
         for model in models:
             provider = providers[model.provider]
             prices = resolve_prices(model, provider)
-            if prices.unknown:
+            # An embedding model produces no output tokens: only its input price matters.
+            unknown = [p for p in prices.unknown if not (model.embedding and p == "output")]
+            if unknown:
                 # Said once at start: that part of its usage is billed $0.
                 _log.warning(
                     "model %s (provider %s) has no known price (%s): that part of its usage is"
@@ -174,8 +176,8 @@ class Registry:
                     " hardware)",
                     model.name,
                     provider.name,
-                    ", ".join(prices.unknown),
-                    " and ".join(f"{name}_price_per_million" for name in prices.unknown),
+                    ", ".join(unknown),
+                    " and ".join(f"{name}_price_per_million" for name in unknown),
                 )
             window, source = resolve_context_window(model, provider)
             if window is None:

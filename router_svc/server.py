@@ -48,6 +48,7 @@ from .public_errors import PublicErrors
 from .quotas import ModelQuotas
 from .registry import Registry
 from .routing.classify import Classifier
+from .routing.embed import Embedder
 from .routing.failover import Engine
 from .routing.outcome import no_wait
 from .routing.policy import Policy
@@ -291,6 +292,7 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         quotas=quotas,
         finished=alerter.request_finished if alerter is not None else None,
         spend=spend,
+        embedder=Embedder(policy, engine.pacing, engine.sinks),
     )
     identify = authorizer.identify if authorizer is not None else anonymous_identity
     admin_servicer = AdminServicer(admin, config.classification_mode, identify, spend)

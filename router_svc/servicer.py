@@ -25,12 +25,15 @@ from .errors import InvalidRequest, ReportedAsStatus, ResponseTooLarge, RouterEr
 from .public_errors import PublicErrors
 from .quotas import ModelQuotas, reserved_tokens
 from .registry import Registry
+from .routing.embed import Embedder
 from .routing.failover import Engine, StreamStarted
 from .routing.policy import Policy
 from .translate import (
     chat_from_proto,
     complete_response,
     decision_to_proto,
+    embed_from_proto,
+    embed_response,
     list_models_response,
     stream_chunks,
 )
@@ -62,9 +65,12 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         quotas: ModelQuotas | None = None,
         finished: Finished | None = None,
         spend: Budgets | None = None,
+        embedder: Embedder | None = None,
     ) -> None:
         """``quotas``: the models' rpm / tpm quotas; ``Route`` lists a model whose quota is
-        used up as skipped. ``finished``: told how each answer ended (:data:`Finished`)."""
+        used up as skipped. ``finished``: told how each answer ended (:data:`Finished`).
+        ``embedder``: serves ``Embed`` (None: UNIMPLEMENTED)."""
+        self._embedder = embedder
         self._quotas = quotas
         self._finished = finished
         # The key and team budgets: Route lists a model no budget has room for as skipped.
@@ -200,6 +206,31 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                 self._report(chat.api_key_id, started, exc)
                 raise
             self._report(chat.api_key_id, started, None)
+
+    async def Embed(
+        self,
+        request: router_service_pb2.EmbedRequest,
+        context: Context,
+    ) -> router_service_pb2.EmbedResponse:
+        if self._embedder is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "this router serves no embeddings")
+            raise AssertionError("unreachable")  # abort raises
+        started = time.monotonic()
+        async with ReportedAsStatus(context, self._public):
+            embed = embed_from_proto(request)
+            # Headers commit the call once every upstream call answered (as Complete's).
+            try:
+                served = await self._embedder.embed(
+                    embed, self._deadline(context), partial(context.send_initial_metadata, ())
+                )
+            except BaseException as exc:
+                self._report(embed.api_key_id, started, exc)
+                raise
+            self._report(embed.api_key_id, started, None)
+        response = embed_response(served)
+        if response.ByteSize() > self._max_response_bytes:
+            await self._check_size(response, served.request_id, context)
+        return response
 
     async def ListModels(
         self,

@@ -106,13 +106,16 @@ class AttemptSpanInput:
 
 
 def start_attempt_span(start: AttemptSpanInput) -> trace.Span | None:
-    """Start ``chat {model}`` (CLIENT) for one attempt; None when not tracing."""
+    """Start ``chat {model}`` (CLIENT) for one attempt, ``embeddings {model}`` on an embedding
+    model (the GenAI conventions' operation names); None when not tracing."""
     if not tracing_enabled():
         return None
     entry, request = start.entry, start.request
     provider = _PROVIDER_NAMES.get(entry.provider.kind, entry.provider.kind)
+    embedding = entry.config.embedding
+    operation = "embeddings" if embedding else "chat"
     attributes: dict[str, Any] = {
-        gen_ai.GEN_AI_OPERATION_NAME: "chat",
+        gen_ai.GEN_AI_OPERATION_NAME: operation,
         gen_ai.GEN_AI_PROVIDER_NAME: provider,
         gen_ai.GEN_AI_REQUEST_MODEL: entry.upstream_model,
         "llmrouter.model": entry.name,
@@ -129,7 +132,7 @@ def start_attempt_span(start: AttemptSpanInput) -> trace.Span | None:
         attributes["llmrouter.fallback_reason"] = start.fallback_reason
     if start.retry_after_s is not None:
         attributes["llmrouter.retry_after_s"] = start.retry_after_s
-    if request.output_limit is not None:
+    if request.output_limit is not None and not embedding:
         attributes[gen_ai.GEN_AI_REQUEST_MAX_TOKENS] = request.output_limit
     if request.temperature is not None:
         attributes[gen_ai.GEN_AI_REQUEST_TEMPERATURE] = request.temperature
@@ -141,7 +144,7 @@ def start_attempt_span(start: AttemptSpanInput) -> trace.Span | None:
             openinference.request_attributes(request, entry.upstream_model, provider, messages)
         )
     return _tracer.start_span(
-        f"chat {entry.upstream_model}", kind=SpanKind.CLIENT, attributes=attributes
+        f"{operation} {entry.upstream_model}", kind=SpanKind.CLIENT, attributes=attributes
     )
 
 

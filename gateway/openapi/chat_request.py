@@ -14,7 +14,7 @@ from gateway.openapi.chat_messages import MESSAGE_SCHEMAS
 from gateway.openapi.parts import STRING, obj, ref
 from llmrouter import chat_rules, field_limits
 
-__all__ = ["CHAT_REQUEST_SCHEMAS", "ROUTER_OPTIONS"]
+__all__ = ["CHAT_REQUEST_SCHEMAS", "FALLBACK_FIELDS", "METADATA", "ROUTER_OPTIONS"]
 
 # --- chat requests -------------------------------------------------------------------------------
 
@@ -123,6 +123,24 @@ _FALLBACKS = {
     ),
 }
 
+# The fallbacks of a request body, as the other front doors take them too.
+FALLBACK_FIELDS: Final = {"models": _MODELS, "fallbacks": _FALLBACKS}
+# Labels stored with the usage.
+METADATA: Final = {
+    "type": ["object", "null"],
+    "description": (
+        f"Up to {field_limits.METADATA_MAX_PAIRS} pairs; keys up to "
+        f"{field_limits.METADATA_KEY_MAX_CHARS} characters, values up to "
+        f"{field_limits.METADATA_VALUE_MAX_CHARS}."
+    ),
+    "maxProperties": field_limits.METADATA_MAX_PAIRS,
+    "propertyNames": {"maxLength": field_limits.METADATA_KEY_MAX_CHARS},
+    "additionalProperties": {
+        "type": "string",
+        "maxLength": field_limits.METADATA_VALUE_MAX_CHARS,
+    },
+}
+
 # OpenAI's fields the router does not carry: refused (400 naming them) unless null or the
 # default that asks for nothing.
 _UNSUPPORTED_DEFAULTS: Final = chat_rules.UNSUPPORTED_DEFAULTS
@@ -195,20 +213,7 @@ _CHAT_REQUEST = {
         },
         "response_format": _RESPONSE_FORMAT,
         "user": _capped(field_limits.USER_MAX_CHARS),
-        "metadata": {
-            "type": ["object", "null"],
-            "description": (
-                f"Up to {field_limits.METADATA_MAX_PAIRS} pairs; keys up to "
-                f"{field_limits.METADATA_KEY_MAX_CHARS} characters, values up to "
-                f"{field_limits.METADATA_VALUE_MAX_CHARS}."
-            ),
-            "maxProperties": field_limits.METADATA_MAX_PAIRS,
-            "propertyNames": {"maxLength": field_limits.METADATA_KEY_MAX_CHARS},
-            "additionalProperties": {
-                "type": "string",
-                "maxLength": field_limits.METADATA_VALUE_MAX_CHARS,
-            },
-        },
+        "metadata": METADATA,
         "stream": {"type": ["boolean", "null"]},
         "stream_options": {
             "type": ["object", "null"],

@@ -32,9 +32,17 @@ _PRICING: Final = obj(
         },
     },
 )
+_CAPABILITY_NAMES: Final = ("tools", "vision", "json_mode", "streaming", "reasoning", "embeddings")
 _CAPABILITIES: Final = obj(
-    ["tools", "vision", "json_mode", "streaming", "reasoning"],
-    {name: _BOOL for name in ("tools", "vision", "json_mode", "streaming", "reasoning")},
+    list(_CAPABILITY_NAMES),
+    {
+        **{name: _BOOL for name in _CAPABILITY_NAMES},
+        "embeddings": {
+            **_BOOL,
+            "description": "An embedding model (POST /v1/embeddings only, never chat); for a "
+            "category, some model of it is one.",
+        },
+    },
 )
 _MODEL: Final[dict[str, Any]] = obj(
     [
@@ -73,6 +81,12 @@ _MODEL: Final[dict[str, Any]] = obj(
         "max_output_tokens": _OPT_INT,
         "capabilities": _CAPABILITIES,
         "pricing": {"anyOf": [_PRICING, {"type": "null"}]},
+        "dimensions": {**_OPT_INT, "description": "Embedding models: their vectors' length."},
+        "max_inputs_per_request": {
+            **_OPT_INT,
+            "description": "Embedding models: the most inputs one upstream call carries (larger "
+            "requests are split).",
+        },
     },
 )
 _MODEL_LIST: Final = obj(

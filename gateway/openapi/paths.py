@@ -20,6 +20,7 @@ from gateway.context import TIMEOUT_PATTERN
 from gateway.front_doors import alias_of
 from gateway.openapi.admin import ADMIN_SCHEMAS, CATEGORY_NAME_PATTERN
 from gateway.openapi.chat_response import CHAT_SCHEMAS
+from gateway.openapi.embeddings import EMBEDDINGS_SCHEMAS
 from gateway.openapi.keys import KEY_SCHEMAS
 from gateway.openapi.messages import MESSAGES_SCHEMAS
 from gateway.openapi.models import MODEL_SCHEMAS
@@ -469,6 +470,26 @@ _FRONT_DOORS: Final = {
             _RATE_LIMITED,
         )
     },
+    "/v1/embeddings": {
+        "post": _with_response(
+            _operation(
+                "Create embeddings (OpenAI-compatible), served by embedding models with failover",
+                {
+                    "description": "One vector per input, in input order, all from one model.",
+                    "headers": {
+                        **_SERVED_BY_HEADERS,
+                        **_RATE_LIMIT_HEADERS,
+                        "x-llmrouter-upstream-calls": {"schema": {"type": "string"}},
+                    },
+                    "content": {"application/json": {"schema": ref("EmbeddingList")}},
+                },
+                parameters=[*_HEADER_PARAMS, _SOURCE_HEADER],
+                body=ref("EmbeddingsRequest"),
+            ),
+            "429",
+            _RATE_LIMITED,
+        )
+    },
     "/v1/route": {
         "post": _operation(
             "Show which models the router would try for a chat request, and why",
@@ -713,6 +734,7 @@ def document(*, auth_enabled: bool) -> dict[str, Any]:
                     **CHAT_SCHEMAS,
                     **MESSAGES_SCHEMAS,
                     **RESPONSES_SCHEMAS,
+                    **EMBEDDINGS_SCHEMAS,
                     **MODEL_SCHEMAS,
                     **REPORT_SCHEMAS,
                     **ADMIN_SCHEMAS,

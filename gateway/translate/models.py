@@ -4,8 +4,10 @@ OpenAI API reference, "Models": ``GET /v1/models`` answers ``{"object": "list", 
 [...]}`` and ``GET /v1/models/{model}`` one object, each ``{"id", "object": "model",
 "created", "owned_by"}``; clients (the official SDKs) keep unknown keys, so each object also
 says what llmrouter knows of it: ``type`` (``model`` or ``category``), ``provider``,
-``enabled``, ``local``, ``context_window``, ``max_output_tokens``, ``capabilities`` and
-``pricing`` (USD per million tokens, each rate with its source).
+``enabled``, ``local``, ``context_window``, ``max_output_tokens``, ``capabilities``
+(``embeddings``: an embedding model, for ``POST /v1/embeddings`` only, with its
+``dimensions`` and ``max_inputs_per_request``) and ``pricing`` (USD per million tokens, each
+rate with its source).
 
 Listed in order: ``auto`` (the router chooses), each category (a client may name one as the
 model: its chain serves the request), then every registry model, enabled or not. A category
@@ -27,7 +29,7 @@ __all__ = ["list_models_request", "model_json", "models_list"]
 _OWNER: Final = "llmrouter"
 _PRICE_UNIT: Final = "USD per 1M tokens"
 _RATES: Final = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
-_CAPABILITIES: Final = ("tools", "vision", "json_mode", "streaming", "reasoning")
+_CAPABILITIES: Final = ("tools", "vision", "json_mode", "streaming", "reasoning", "embeddings")
 _SOURCE_PREFIX: Final = "PRICE_SOURCE_"
 
 _Model = router_service_pb2.ModelInfo
@@ -91,6 +93,10 @@ def _model_object(model: _Model) -> dict[str, Any]:
         "max_output_tokens": model.max_output_tokens or None,
         "capabilities": {name: getattr(caps, name) for name in _CAPABILITIES},
         "pricing": _pricing(model),
+        # Embedding models (capabilities.embeddings): their vectors' length (None: unknown)
+        # and the most inputs one upstream call carries; None for chat models.
+        "dimensions": model.dimensions or None,
+        "max_inputs_per_request": model.max_inputs_per_request or None,
     }
 
 

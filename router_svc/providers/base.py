@@ -9,6 +9,8 @@ from typing import ClassVar, TypeVar
 
 from ..chat import ChatRequest, Completion, StreamEvent
 from ..config import ProviderConfig
+from ..embeddings import EmbedCall, Embeddings
+from ..errors import BadUpstreamRequest
 from ..urls import AddressPolicy
 from .call import ProviderCall
 from .pool import PoolStats
@@ -45,6 +47,17 @@ class Provider(abc.ABC):
 
         Raises a :class:`router_svc.errors.ProviderError` subclass on failure.
         """
+
+    max_inputs: ClassVar[int] = 0
+    """Embedding kinds: the most inputs one embeddings call of this kind's API carries (a
+    model's ``max_inputs_per_request`` overrides it); 0 for kinds without embeddings."""
+
+    async def embed(self, call: EmbedCall) -> Embeddings:
+        """Embed ``call.inputs`` with upstream model ``call.model``: one vector per input, in
+        order. Raises a :class:`router_svc.errors.ProviderError` subclass on failure; kinds
+        without an embeddings API (config refuses embedding models on them) raise
+        ``BadUpstreamRequest``."""
+        raise BadUpstreamRequest(f"provider kind {self.kind!r} has no embeddings API")
 
     def refuses(self, request: ChatRequest) -> str:
         """The request field (its ``ChatRequest`` name) this kind's API cannot carry as asked,

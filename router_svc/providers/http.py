@@ -19,6 +19,7 @@ from llmrouter.telemetry import inject_headers
 
 from ..chat import ChatRequest, Completion, FinishReason, StreamEvent, TokenUsage, ToolCall
 from ..config import ProviderConfig
+from ..embeddings import EmbedCall
 from ..errors import (
     AuthFailed,
     BadUpstreamRequest,
@@ -335,6 +336,29 @@ class HttpProvider(Provider):
         if completion is None or not well_formed(completion):
             raise MalformedResponse(f"{self.name} sent {what}", usage=self.reported_usage(data))
         return completion
+
+    async def post_embeddings(
+        self, path: str, body: dict[str, Any], call: EmbedCall
+    ) -> dict[str, Any]:
+        """POST an embeddings ``body`` to ``path``; the answer's JSON object. Error answers
+        (an error status, or an ``error`` in a 200 body) are classified as chat's, never
+        echoing the inputs; a body that is not a JSON object is a ``MalformedResponse``."""
+        timeout = attempt_timeout(self.config, call.read_timeout)
+        headers = inject_headers({})
+        response = await self._client.post(path, orjson.dumps(body), timeout, headers)
+        raw = response.content
+        credentials = self._client.credentials
+        if response.status_code >= 300:
+            raise classify_response(self.name, response, raw, credentials, call.carrier)
+        data = read_json(self.name, raw)
+        error = data.get("error")
+        if error:
+            code = error.get("code") if isinstance(error, dict) else None
+            reported = code if type(code) is int and 400 <= code <= 599 else 502
+            raise classify_response(
+                self.name, httpx.Response(200), raw, credentials, call.carrier, "", reported
+            )
+        return data
 
     def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:
         """The decoded stream; one that stops before it finished is a ``MalformedResponse``.

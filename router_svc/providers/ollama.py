@@ -8,10 +8,12 @@ from typing import Any
 import orjson
 
 from .. import chat
+from ..embeddings import EmbedCall, Embeddings
 from ..tokens import estimate_output_tokens, estimate_prompt_tokens
 from .base import provider_kind
 from .call import ProviderCall
 from .counts import Counts, MalformedUsage
+from .embed_codecs import ollama_body, ollama_embeddings
 from .http import HttpProvider
 from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
 from .openai_compat import prefill, tool_function
@@ -23,12 +25,21 @@ __all__ = ["OllamaProvider"]
 
 @provider_kind("ollama")
 class OllamaProvider(HttpProvider):
-    """Speaks ``POST {base_url}/api/chat``."""
+    """Speaks ``POST {base_url}/api/chat``, and ``POST {base_url}/api/embed`` for embedding
+    models."""
 
     path = "/api/chat"
     continues = True
     framing = "ndjson"
     stream_end = "done"
+    # Ollama documents no limit on /api/embed's input list; the router keeps each call to a
+    # size a local server answers well within a request's time.
+    max_inputs = 512
+
+    async def embed(self, call: EmbedCall) -> Embeddings:
+        """``POST /api/embed`` (:mod:`.embed_codecs`)."""
+        data = await self.post_embeddings("/api/embed", ollama_body(call), call)
+        return ollama_embeddings(self.name, call, data)
 
     def encode(self, call: ProviderCall, *, stream: bool) -> dict[str, Any]:
         """The ``/api/chat`` request body (sampling settings go in ``options``)."""

@@ -8,11 +8,13 @@ from typing import Any
 import orjson
 
 from .. import chat
+from ..embeddings import EmbedCall, Embeddings
 from ..errors import MalformedResponse
 from ..tokens import estimate_output_tokens, estimate_prompt_tokens
 from .base import provider_kind
 from .call import ProviderCall
 from .counts import Counts, MalformedUsage
+from .embed_codecs import openai_body, openai_embeddings
 from .http import HttpProvider
 from .lenient import SHAPE_ERRORS, Garbled, StreamDecoder
 from .openai_fields import (
@@ -127,10 +129,19 @@ _PASSED = (
 
 @provider_kind("openai")
 class OpenAICompatProvider(HttpProvider):
-    """Speaks ``POST {base_url}/chat/completions`` with SSE streaming."""
+    """Speaks ``POST {base_url}/chat/completions`` with SSE streaming, and ``POST
+    {base_url}/embeddings`` for embedding models."""
 
     path = "/chat/completions"
     stream_end = "[DONE]"
+    # OpenAI API reference, "Create embeddings", ``input``: "cannot be an empty string, and
+    # any array must be 2048 dimensions or less" (at most 2048 inputs per call).
+    max_inputs = 2048
+
+    async def embed(self, call: EmbedCall) -> Embeddings:
+        """``POST /embeddings`` (:mod:`.embed_codecs`)."""
+        data = await self.post_embeddings("/embeddings", openai_body(call), call)
+        return openai_embeddings(self.name, call, data)
 
     def encode(self, call: ProviderCall, *, stream: bool) -> dict[str, Any]:
         """The chat completions request body."""

@@ -7,6 +7,9 @@ answers say that they are simulated.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import math
+import random
 import zlib
 from collections.abc import AsyncIterator
 
@@ -20,11 +23,12 @@ from ..chat import (
     ToolCall,
     ToolCallDelta,
 )
+from ..embeddings import EmbedCall, Embeddings, estimate_tokens
 from ..tokens import estimate_prompt_tokens
 from .base import Provider, provider_kind
 from .call import ProviderCall
 
-__all__ = ["SimulatedProvider"]
+__all__ = ["DEFAULT_DIMENSIONS", "SimulatedProvider", "unit_vector"]
 
 _WORDS = [
     "routing",
@@ -53,11 +57,36 @@ _WORDS = [
     "gateway",
 ]
 _DEFAULT_WORDS = 24
+# Vector length of a simulated embedding model configured without ``dimensions``.
+DEFAULT_DIMENSIONS = 64
+
+
+def unit_vector(model: str, text: str, dimensions: int) -> tuple[float, ...]:
+    """The simulated embedding of ``text`` by ``model``: ``dimensions`` Gaussian coordinates
+    from a generator seeded by a hash of both, scaled to length 1 (a direction uniform on the
+    sphere). The same text and model give the same vector in every process."""
+    digest = hashlib.blake2b(f"{model}\x00{text}".encode(), digest_size=16).digest()
+    rng = random.Random(int.from_bytes(digest, "big"))
+    values = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
+    norm = math.sqrt(sum(v * v for v in values)) or 1.0
+    return tuple(v / norm for v in values)
 
 
 @provider_kind("simulated")
 class SimulatedProvider(Provider):
-    """Answers every request locally with deterministic text (or a call to the first tool)."""
+    """Answers every request locally with deterministic text (or a call to the first tool),
+    and embeds with deterministic unit vectors (:func:`unit_vector`)."""
+
+    max_inputs = 2048
+
+    async def embed(self, call: EmbedCall) -> Embeddings:
+        """Sleep the configured latency, then one unit vector per input: the asked length, else
+        the model's configured one, else :data:`DEFAULT_DIMENSIONS`; the prompt tokens are the
+        router's estimate (:func:`router_svc.embeddings.estimate_tokens`)."""
+        await asyncio.sleep(self.config.latency_ms / 1000)
+        size = call.request.dimensions or call.model_dimensions or DEFAULT_DIMENSIONS
+        vectors = tuple(unit_vector(call.model, text, size) for text in call.inputs)
+        return Embeddings(vectors, TokenUsage(estimate_tokens(call.inputs)), call.model)
 
     def _answer(self, model: str, request: ChatRequest) -> tuple[list[str], tuple[ToolCall, ...]]:
         last = request.messages[-1] if request.messages else None

@@ -118,6 +118,16 @@ class Engine:
         self._hedging = Hedging.of(self.retry, sleep, self._begin, self._answer, self._relay)
         self._continuation = Continuation(self.retry, clock, self._begin, self._relay)
 
+    @property
+    def pacing(self) -> Pacing:
+        """The rules every request's schedule follows (the embedder's too)."""
+        return self._pacing
+
+    @property
+    def sinks(self) -> Sinks:
+        """Where attempts' outcomes go (the embedder's too)."""
+        return self._sinks
+
     async def _start(
         self, request: ChatRequest, streamed: bool, deadline: float, decision: Decision | None
     ) -> Run:

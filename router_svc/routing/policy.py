@@ -231,6 +231,11 @@ class _Listed:
 
 def _filter(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip | None:
     config = entry.config
+    if config.embedding:
+        # Serves POST /v1/embeddings only (router_svc.routing.embed_policy).
+        return Skip(
+            entry.name, "MISSING_CAPABILITY", "an embedding model, not a chat model", "model"
+        )
     if not entry.enabled:
         return Skip(entry.name, "DISABLED", "disabled by an operator or in config")
     if request.tools and not config.tools:

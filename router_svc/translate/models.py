@@ -54,8 +54,14 @@ def model_info(entry: ModelEntry) -> router_service_pb2.ModelInfo:
             tools=config.tools,
             vision=config.vision,
             json_mode=config.json_mode,
-            streaming=True,
+            # An embedding model answers no chat, streamed or not.
+            streaming=not config.embedding,
             reasoning=config.reasoning,
+            embeddings=config.embedding,
+        ),
+        dimensions=config.dimensions,
+        max_inputs_per_request=(
+            (config.max_inputs_per_request or entry.provider.max_inputs) if config.embedding else 0
         ),
         context_window=entry.context_window or 0,
         context_window_source=entry.context_window_source,

@@ -20,6 +20,7 @@ from typing import Any
 from tests.fakes._answer import Answer, JSONObject, Reported, WireFormat, dumps, make_answer
 from tests.fakes._anthropic import AnthropicMessages
 from tests.fakes._behavior import Behavior
+from tests.fakes._embeddings import EMBED_PATHS, embed_answer
 from tests.fakes._http import (
     LAST_CHUNK,
     BadRequest,
@@ -208,14 +209,46 @@ class FakeUpstream:
         listing = _LISTINGS.get(request.path)
         if wire is not None and request.method == "POST":
             return await self._chat(connection, wire, body, request, close)
+        dialect = EMBED_PATHS.get(request.path)
+        if dialect is not None and request.method == "POST":
+            return await self._embed(connection, dialect, body, close)
         if listing is not None and request.method == "GET":
             names = sorted({_DEFAULT_MODEL, *(m for m in self._behaviors if m is not None)})
             await _send_json(connection, 200, dumps(listing(names)), close=close)
             return True
-        status = 405 if wire is not None or listing is not None else 404
+        status = 405 if wire is not None or listing is not None or dialect else 404
         message = f"{request.method} {request.path}: {reason_phrase(status).lower()}"
         error = {"error": {"message": message, "type": "invalid_request_error"}}
         await _send_json(connection, status, dumps(error), close=close)
+        return True
+
+    async def _embed(self, connection: Connection, dialect: str, body: Any, close: bool) -> bool:
+        """An embeddings request (tests.fakes._embeddings), scripted like a chat one: the
+        behaviour's status, Retry-After, delay, stall, malformed and raw body apply."""
+        model = body.get("model") if isinstance(body, dict) else None
+        behavior = self._next_behavior(model if isinstance(model, str) else None)
+        if behavior.stall:
+            await connection.pause(None)
+        await connection.pause(behavior.delay_s)
+        extra = [] if behavior.retry_after is None else [("retry-after", behavior.retry_after)]
+        if behavior.raw_body is not None:
+            await _send_json(
+                connection, behavior.status, behavior.raw_body, close=close, extra=extra
+            )
+            return True
+        if behavior.status != 200:
+            message = behavior.error_message or _DEFAULT_MESSAGES.get(
+                behavior.status, reason_phrase(behavior.status)
+            )
+            wire = _CHAT["/api/chat" if dialect == "ollama" else "/v1/chat/completions"]
+            error = wire.error(behavior.status, message, behavior.error_code)
+            await _send_json(connection, behavior.status, dumps(error), close=close, extra=extra)
+            return True
+        if behavior.malformed:
+            await _send_json(connection, 200, b"{not json", close=close, extra=extra)
+            return True
+        status, answer = embed_answer(dialect, body, behavior)
+        await _send_json(connection, status, dumps(answer), close=close, extra=extra)
         return True
 
     async def _chat(

@@ -271,6 +271,11 @@ def _pack(message: object) -> any_pb2.Any:
     return packed
 
 
+def fake_vector(text: str) -> list[float]:
+    """The fake router's embedding of ``text``: exact in float32 (multiples of 1/8)."""
+    return [len(text) / 8, -0.125, 0.375, float(len(text.split()))]
+
+
 class FakeRouter(router_service_pb2_grpc.RouterServiceServicer):
     """Canned RouterService. Set the attributes to shape the next calls."""
 
@@ -297,6 +302,7 @@ class FakeRouter(router_service_pb2_grpc.RouterServiceServicer):
         self.cancelled = asyncio.Event()
         # What the gateway sent, and the deadline left when each call arrived.
         self.requests: list[chat_pb2.ChatRequest] = []
+        self.embed_requests: list[router_service_pb2.EmbedRequest] = []
         # Streams: whether each call accepted delta batches (StreamCompleteRequest).
         self.accepts_batches: list[bool] = []
         self.time_remaining: list[float | None] = []
@@ -343,6 +349,29 @@ class FakeRouter(router_service_pb2_grpc.RouterServiceServicer):
         if self.failure is not None:
             await self._abort(context, self.failure)
         return self.route_response
+
+    async def Embed(
+        self, request: router_service_pb2.EmbedRequest, context: Context
+    ) -> router_service_pb2.EmbedResponse:
+        """One vector per input, :func:`fake_vector` of its text; usage 3 tokens an input."""
+        self.embed_requests.append(request)
+        self.time_remaining.append(context.time_remaining())
+        self.called.set()
+        if self.failure is not None:
+            await self._abort(context, self.failure)
+        tokens = 3 * len(request.inputs)
+        return router_service_pb2.EmbedResponse(
+            request_id="emb-req-1",
+            model=request.model if request.model != "auto" else "emb",
+            provider="fake",
+            embeddings=[
+                router_service_pb2.Embedding(index=i, values=fake_vector(text))
+                for i, text in enumerate(request.inputs)
+            ],
+            usage=chat_pb2.Usage(prompt_tokens=tokens, total_tokens=tokens, cost_usd=1e-6),
+            attempts=attempts(1),
+            upstream_calls=1,
+        )
 
     async def ListModels(
         self, request: router_service_pb2.ListModelsRequest, context: Context

@@ -110,7 +110,9 @@ def test_a_model_carries_window_capabilities_and_prices_with_sources() -> None:
         "json_mode": False,
         "streaming": True,
         "reasoning": False,
+        "embeddings": False,
     }
+    assert (gpt["dimensions"], gpt["max_inputs_per_request"]) == (None, None)
     assert gpt["pricing"] == {
         "unit": "USD per 1M tokens",
         "input": 2.5,

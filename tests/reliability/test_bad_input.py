@@ -138,6 +138,7 @@ def _methods(s: Stack, channels: list[grpc.Channel]) -> dict[str, tuple[Call, An
         "/llmrouter.v1.RouterService/Route": (router, rs.RouteRequest, False),
         "/llmrouter.v1.RouterService/Complete": (router, rs.CompleteRequest, False),
         "/llmrouter.v1.RouterService/StreamComplete": (router, rs.StreamCompleteRequest, True),
+        "/llmrouter.v1.RouterService/Embed": (router, rs.EmbedRequest, False),
         "/llmrouter.v1.MetricsService/RecordUsage": (metrics, ms.RecordUsageRequest, False),
         "/llmrouter.v1.MetricsService/QueryCosts": (metrics, ms.QueryCostsRequest, False),
         "/llmrouter.v1.MetricsService/ListFallbackEvents": (

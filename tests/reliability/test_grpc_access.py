@@ -272,6 +272,15 @@ async def test_router_tokens_may_call_only_their_scopes(tmp_path: Path) -> None:
                 ):
                     pass
             assert streamed.value.code() == DENIED
+            # Nor embeddings: Embed is an inference method too.
+            embed = router_service_pb2.EmbedRequest(model="sim-embed", inputs=["hi"])
+            await assert_scope_missing(
+                router_stub.Embed(embed, metadata=bearer(ADMIN)),
+                "inference",
+                "/llmrouter.v1.RouterService/Embed",
+            )
+            embedded = await router_stub.Embed(embed, metadata=bearer(INFERENCE))
+            assert embedded.model == "sim-embed"
             assert await code(admin_stub.SetModelEnabled(disable, metadata=bearer(ADMIN))) == OK
 
             # auth_token_envs keep their meaning: every scope.

@@ -20,7 +20,7 @@ def test_defaults_need_no_file(clean_env: None) -> None:
     config = load_config(None)
     assert config == RouterConfig()
     assert config.port == 50051
-    assert [m.name for m in config.models] == ["sim-small", "sim-large"]
+    assert [m.name for m in config.models] == ["sim-small", "sim-large", "sim-embed"]
 
 
 def test_file_and_environment(
@@ -272,3 +272,56 @@ def test_policies_built_in_code_refuse_inf_too() -> None:
         BreakerPolicy(max_ejection_s=math.inf)
     with pytest.raises(ConfigError, match="stream_idle_timeout_s: must be a finite number"):
         RetryPolicy(stream_idle_timeout_s=math.nan)
+
+
+_ANTHROPIC = """
+[[router.providers]]
+name = "anth"
+kind = "anthropic"
+base_url = "https://api.anthropic.com"
+[[router.providers]]
+name = "simulated"
+kind = "simulated"
+[[router.models]]
+name = "chat"
+provider = "simulated"
+"""
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        (
+            '[[router.models]]\nname = "e"\nprovider = "anth"\nembedding = true\n',
+            "router.models[1].embedding: provider kind 'anthropic' has no embeddings API",
+        ),
+        (
+            '[[router.models]]\nname = "e"\nprovider = "simulated"\ndimensions = 8\n',
+            "router.models[1].dimensions: only for embedding models",
+        ),
+        (
+            '[[router.models]]\nname = "e"\nprovider = "simulated"\nembedding = true\n'
+            "max_inputs_per_request = -1\n",
+            "router.models[1].max_inputs_per_request: must be 0",
+        ),
+        (
+            '[[router.models]]\nname = "e"\nprovider = "simulated"\nembedding = true\n'
+            "tools = true\n",
+            "router.models[1].embedding: an embedding model serves no chat",
+        ),
+        (
+            '[router]\ndefault_chain = ["e"]\n[[router.models]]\nname = "e"\n'
+            'provider = "simulated"\nembedding = true\n',
+            "router.default_chain[0]: 'e' is an embedding model",
+        ),
+    ],
+)
+def test_embedding_models_are_checked_at_start(
+    tmp_path: Path, models: str, message: str, clean_env: None
+) -> None:
+    path = tmp_path / "c.toml"
+    head, _, rest = models.rpartition("[[router.models]]")
+    path.write_text(head + _ANTHROPIC + "[[router.models]]" + rest)
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    assert str(info.value).startswith(message)

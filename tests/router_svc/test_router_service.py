@@ -171,8 +171,10 @@ async def test_route_decides_without_calling(router_channel, fake_metrics) -> No
 async def test_list_models_and_health(router_channel) -> None:
     stub = router_service_pb2_grpc.RouterServiceStub(router_channel)
     models = await stub.ListModels(router_service_pb2.ListModelsRequest())
-    assert [m.name for m in models.models] == ["sim-small", "sim-large"]
+    assert [m.name for m in models.models] == ["sim-small", "sim-large", "sim-embed"]
     assert all(m.local and m.enabled for m in models.models)
+    assert [m.capabilities.embeddings for m in models.models] == [False, False, True]
+    assert (models.models[2].dimensions, models.models[2].max_inputs_per_request) == (64, 2048)
     health = health_pb2_grpc.HealthStub(router_channel)
     for service in ("", "llmrouter.v1.RouterService"):
         reply = await health.Check(health_pb2.HealthCheckRequest(service=service))

@@ -245,21 +245,23 @@ class ListModelsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Capabilities(_message.Message):
-    __slots__ = ("tools", "vision", "json_mode", "streaming", "reasoning")
+    __slots__ = ("tools", "vision", "json_mode", "streaming", "reasoning", "embeddings")
     TOOLS_FIELD_NUMBER: _ClassVar[int]
     VISION_FIELD_NUMBER: _ClassVar[int]
     JSON_MODE_FIELD_NUMBER: _ClassVar[int]
     STREAMING_FIELD_NUMBER: _ClassVar[int]
     REASONING_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
     tools: bool
     vision: bool
     json_mode: bool
     streaming: bool
     reasoning: bool
-    def __init__(self, tools: _Optional[bool] = ..., vision: _Optional[bool] = ..., json_mode: _Optional[bool] = ..., streaming: _Optional[bool] = ..., reasoning: _Optional[bool] = ...) -> None: ...
+    embeddings: bool
+    def __init__(self, tools: _Optional[bool] = ..., vision: _Optional[bool] = ..., json_mode: _Optional[bool] = ..., streaming: _Optional[bool] = ..., reasoning: _Optional[bool] = ..., embeddings: _Optional[bool] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "provider", "upstream_model", "capabilities", "context_window", "input_price_per_million", "output_price_per_million", "quality", "enabled", "priority", "local", "aliases", "cache_read_price_per_million", "cache_write_price_per_million", "cache_write_1h_price_per_million", "input_price_source", "output_price_source", "cache_read_price_source", "cache_write_price_source", "cache_write_1h_price_source", "max_output_tokens", "context_window_source")
+    __slots__ = ("name", "provider", "upstream_model", "capabilities", "context_window", "input_price_per_million", "output_price_per_million", "quality", "enabled", "priority", "local", "aliases", "cache_read_price_per_million", "cache_write_price_per_million", "cache_write_1h_price_per_million", "input_price_source", "output_price_source", "cache_read_price_source", "cache_write_price_source", "cache_write_1h_price_source", "max_output_tokens", "context_window_source", "dimensions", "max_inputs_per_request")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -282,6 +284,8 @@ class ModelInfo(_message.Message):
     CACHE_WRITE_1H_PRICE_SOURCE_FIELD_NUMBER: _ClassVar[int]
     MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_WINDOW_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    MAX_INPUTS_PER_REQUEST_FIELD_NUMBER: _ClassVar[int]
     name: str
     provider: str
     upstream_model: str
@@ -304,7 +308,9 @@ class ModelInfo(_message.Message):
     cache_write_1h_price_source: PriceSource
     max_output_tokens: int
     context_window_source: str
-    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_model: _Optional[str] = ..., capabilities: _Optional[_Union[Capabilities, _Mapping]] = ..., context_window: _Optional[int] = ..., input_price_per_million: _Optional[float] = ..., output_price_per_million: _Optional[float] = ..., quality: _Optional[float] = ..., enabled: _Optional[bool] = ..., priority: _Optional[int] = ..., local: _Optional[bool] = ..., aliases: _Optional[_Iterable[str]] = ..., cache_read_price_per_million: _Optional[float] = ..., cache_write_price_per_million: _Optional[float] = ..., cache_write_1h_price_per_million: _Optional[float] = ..., input_price_source: _Optional[_Union[PriceSource, str]] = ..., output_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_read_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_write_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_write_1h_price_source: _Optional[_Union[PriceSource, str]] = ..., max_output_tokens: _Optional[int] = ..., context_window_source: _Optional[str] = ...) -> None: ...
+    dimensions: int
+    max_inputs_per_request: int
+    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_model: _Optional[str] = ..., capabilities: _Optional[_Union[Capabilities, _Mapping]] = ..., context_window: _Optional[int] = ..., input_price_per_million: _Optional[float] = ..., output_price_per_million: _Optional[float] = ..., quality: _Optional[float] = ..., enabled: _Optional[bool] = ..., priority: _Optional[int] = ..., local: _Optional[bool] = ..., aliases: _Optional[_Iterable[str]] = ..., cache_read_price_per_million: _Optional[float] = ..., cache_write_price_per_million: _Optional[float] = ..., cache_write_1h_price_per_million: _Optional[float] = ..., input_price_source: _Optional[_Union[PriceSource, str]] = ..., output_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_read_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_write_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_write_1h_price_source: _Optional[_Union[PriceSource, str]] = ..., max_output_tokens: _Optional[int] = ..., context_window_source: _Optional[str] = ..., dimensions: _Optional[int] = ..., max_inputs_per_request: _Optional[int] = ...) -> None: ...
 
 class CategoryInfo(_message.Message):
     __slots__ = ("name", "chain")
@@ -323,3 +329,68 @@ class ListModelsResponse(_message.Message):
     categories: _containers.RepeatedCompositeFieldContainer[CategoryInfo]
     default_chain: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., categories: _Optional[_Iterable[_Union[CategoryInfo, _Mapping]]] = ..., default_chain: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EmbedRequest(_message.Message):
+    __slots__ = ("model", "inputs", "dimensions", "user", "caller", "client_request_id", "metadata", "routing", "fallback_models", "front_door")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    ROUTING_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_MODELS_FIELD_NUMBER: _ClassVar[int]
+    FRONT_DOOR_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    inputs: _containers.RepeatedScalarFieldContainer[str]
+    dimensions: int
+    user: str
+    caller: _chat_pb2.Caller
+    client_request_id: str
+    metadata: _containers.ScalarMap[str, str]
+    routing: _chat_pb2.RoutingOptions
+    fallback_models: _containers.RepeatedScalarFieldContainer[str]
+    front_door: str
+    def __init__(self, model: _Optional[str] = ..., inputs: _Optional[_Iterable[str]] = ..., dimensions: _Optional[int] = ..., user: _Optional[str] = ..., caller: _Optional[_Union[_chat_pb2.Caller, _Mapping]] = ..., client_request_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., routing: _Optional[_Union[_chat_pb2.RoutingOptions, _Mapping]] = ..., fallback_models: _Optional[_Iterable[str]] = ..., front_door: _Optional[str] = ...) -> None: ...
+
+class Embedding(_message.Message):
+    __slots__ = ("index", "values")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    values: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, index: _Optional[int] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+
+class EmbedResponse(_message.Message):
+    __slots__ = ("request_id", "model", "provider", "embeddings", "usage", "attempts", "category", "create_time", "fallback", "trace_id", "upstream_calls")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDINGS_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_CALLS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    model: str
+    provider: str
+    embeddings: _containers.RepeatedCompositeFieldContainer[Embedding]
+    usage: _chat_pb2.Usage
+    attempts: _containers.RepeatedCompositeFieldContainer[_chat_pb2.Attempt]
+    category: str
+    create_time: _timestamp_pb2.Timestamp
+    fallback: bool
+    trace_id: str
+    upstream_calls: int
+    def __init__(self, request_id: _Optional[str] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., embeddings: _Optional[_Iterable[_Union[Embedding, _Mapping]]] = ..., usage: _Optional[_Union[_chat_pb2.Usage, _Mapping]] = ..., attempts: _Optional[_Iterable[_Union[_chat_pb2.Attempt, _Mapping]]] = ..., category: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., fallback: _Optional[bool] = ..., trace_id: _Optional[str] = ..., upstream_calls: _Optional[int] = ...) -> None: ...

@@ -55,6 +55,11 @@ class RouterServiceStub:
                 request_serializer=llmrouter_dot_v1_dot_router__service__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=llmrouter_dot_v1_dot_router__service__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.Embed = channel.unary_unary(
+                '/llmrouter.v1.RouterService/Embed',
+                request_serializer=llmrouter_dot_v1_dot_router__service__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__service__pb2.EmbedResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -91,6 +96,16 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Embed(self, request, context):
+        """Embed texts with an embedding model, walking its chain as needed (README, "Embeddings").
+        Inputs beyond the model's max_inputs_per_request are sent in several upstream calls and
+        reassembled in order; every vector of one answer comes from one model. Errors carry the
+        request id as Complete's do.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +128,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=llmrouter_dot_v1_dot_router__service__pb2.ListModelsRequest.FromString,
                     response_serializer=llmrouter_dot_v1_dot_router__service__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=llmrouter_dot_v1_dot_router__service__pb2.EmbedRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__service__pb2.EmbedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -224,6 +244,33 @@ class RouterService:
             '/llmrouter.v1.RouterService/ListModels',
             llmrouter_dot_v1_dot_router__service__pb2.ListModelsRequest.SerializeToString,
             llmrouter_dot_v1_dot_router__service__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterService/Embed',
+            llmrouter_dot_v1_dot_router__service__pb2.EmbedRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__service__pb2.EmbedResponse.FromString,
             options,
             channel_credentials,
             insecure,
