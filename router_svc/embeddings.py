@@ -43,6 +43,8 @@ class EmbedRequest:
     source: str = ""
     api_key_id: str = ""
     team_id: str = ""
+    # What the key may use (Caller.allowed_models; router_svc.routing.allowed); empty: all.
+    allowed_models: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
     client_request_id: str = ""
     fallback_models: tuple[str, ...] = ()
@@ -62,6 +64,7 @@ class EmbedRequest:
             source=self.source,
             api_key_id=self.api_key_id,
             team_id=self.team_id,
+            allowed_models=self.allowed_models,
             metadata=self.metadata,
             client_request_id=self.client_request_id,
             fallback_models=self.fallback_models,

@@ -16,13 +16,19 @@ Preferences are not applied: the chain is walked in order, as the operator wrote
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from ..embeddings import EmbedRequest, estimate_tokens
-from ..errors import InvalidRequest, ModelNotFound, RouterError
+from ..errors import InvalidRequest, ModelNotAllowed, ModelNotFound, RouterError
 from ..registry import ModelEntry, Registry
+from .allowed import Allowance
 from .policy import AUTO, Candidate, Decision, Policy, Skip
 from .schedule import refusal
 
 __all__ = ["EMBEDDINGS_CATEGORY", "decide_embeddings", "embed_refusal"]
+
+_T = TypeVar("_T")
 
 # The category of "auto" embedding requests, and the one whose chain they take when configured.
 EMBEDDINGS_CATEGORY = "embeddings"
@@ -66,7 +72,37 @@ def decide_embeddings(policy: Policy, request: EmbedRequest) -> Decision:
                 f"fallback model {name!r} does not exist", field=f"embed.fallback_models[{i}]"
             )
         fallbacks.append((name, f"fallback {i + 1} (request)"))
+    allow = Allowance.of(request.allowed_models, categories)
+    if allow is not None:
+        # As chat (router_svc.routing.allowed): a named model or fallback the key may not use
+        # is refused naming it; a category's chain keeps only the models the key may use.
+        if named is not None:
+            _as_embed(allow.check_model, request.model, named.name)
+            chain = (named.name,)
+        else:
+            chain = _as_embed(allow.chain, category, chain)
+        kept = []
+        for i, (name, reason) in enumerate(fallbacks):
+            entry = registry.get(name)
+            if allow.model(name, entry.name if entry is not None else name):
+                kept.append((name, reason))
+            elif request.fallback_models:
+                raise ModelNotAllowed(
+                    f"This API key may not use the model '{name}'.",
+                    field=f"embed.fallback_models[{i}]",
+                    metadata={"model": name},
+                )
+        fallbacks = kept
     return _decide(registry, request, category, source, chain, fallbacks)
+
+
+def _as_embed(check: Callable[..., _T], *args: object) -> _T:
+    """``check(*args)``, its ModelNotAllowed naming ``embed.model`` (not ``chat.model``)."""
+    try:
+        return check(*args)
+    except ModelNotAllowed as exc:
+        exc.field = "embed.model"
+        raise
 
 
 def embed_refusal(decision: Decision, registry: Registry) -> RouterError:

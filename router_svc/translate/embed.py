@@ -61,6 +61,7 @@ def embed_from_proto(embed: router_service_pb2.EmbedRequest) -> EmbedRequest:
         source=caller.source,
         api_key_id=caller.api_key_id,
         team_id=caller.team_id,
+        allowed_models=tuple(caller.allowed_models),
         metadata=dict(metadata),
         client_request_id=client_request_id,
         fallback_models=fallback_models,

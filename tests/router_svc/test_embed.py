@@ -259,3 +259,24 @@ async def test_attempt_spans_are_embeddings_operations(
     assert attempt.attributes["gen_ai.operation.name"] == "embeddings"
     assert "gen_ai.request.max_tokens" not in attempt.attributes
     assert attempt.attributes["gen_ai.usage.input_tokens"] == 4
+
+
+async def test_a_keys_allowed_models_bind_embeddings_as_they_bind_chat(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    """A virtual key allowed only ``emb-b``: naming ``emb`` (or a fallback of it) is
+    PERMISSION_DENIED naming the field; ``auto`` keeps only ``emb-b`` of every embedding model."""
+    _, stub = await make_router(MODELS, ("chat",))
+    caller = chat_pb2.Caller(api_key_id="vk_1", allowed_models=["emb-b"])
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.Embed(embed(["hello"], model="emb", caller=caller))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "'emb'" in (refused.value.details() or "")
+    assert field_violations(refused.value) == ["embed.model"]
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await stub.Embed(embed(["hello"], model="emb-b", fallback_models=["emb"], caller=caller))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert field_violations(refused.value) == ["embed.fallback_models[0]"]
+    answer = await stub.Embed(embed(["hello"], model="auto", caller=caller))
+    assert answer.model == "emb-b"
+    assert [r.path for r in upstream.requests] == ["/api/embed"]  # emb was never called
