@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -12,11 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import translate
-from gateway.channels import Upstreams
-from gateway.config import GatewayConfig
 from gateway.context import RequestContext
+from gateway.doors import EOF, DoorEndpoints, drain
 from gateway.errors import GENERIC_MESSAGE, GatewayError, from_rpc_error
-from gateway.rate_limit import Admission, KeyLimits
+from gateway.rate_limit import Admission
 from gateway.resume import ResumableStream
 from gateway.streaming import DONE_EVENT, SSEResponse, sse_event, until_disconnect
 from gateway.web import JSONResponse, read_json
@@ -26,26 +24,9 @@ __all__ = ["RouterEndpoints"]
 
 logger = logging.getLogger(__name__)
 
-# The end-of-stream marker of ``call.read()`` (missing from grpc-stubs).
-_EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]
 
-# Seconds the router gets to end its stream after the summary.
-_DRAIN_S = 1.0
-
-
-class RouterEndpoints:
+class RouterEndpoints(DoorEndpoints):
     """``/v1/chat/completions``, ``/v1/route``, ``/v1/models`` and ``/v1/models/{model}``."""
-
-    def __init__(
-        self,
-        config: GatewayConfig,
-        upstreams: Callable[[], Upstreams],
-        limits: KeyLimits | None = None,
-    ) -> None:
-        """``limits``: the keys' rate limits on chat completions (None: none)."""
-        self._config = config
-        self._upstreams = upstreams
-        self._limits = limits
 
     async def _parse(self, request: Request, ctx: RequestContext) -> translate.ParsedRequest:
         parsed = translate.parse_chat_request(
@@ -66,11 +47,7 @@ class RouterEndpoints:
     async def chat_completions(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/chat/completions``: one completion as JSON, or a stream of SSE chunks."""
         parsed = await self._parse(request, ctx)
-        admission = None
-        if self._limits is not None:  # 429 before the router is asked
-            admission = await self._limits.admit(
-                ctx.api_key_id, parsed.chat, own=(ctx.rpm_limit, ctx.tpm_limit)
-            )
+        admission = await self._admit(ctx, parsed.chat)  # 429 before the router is asked
         if parsed.stream:
             return await self._stream(request, parsed, ctx, admission)
         call = self._upstreams().router.Complete(parsed.complete_request(), timeout=ctx.timeout_s)
@@ -102,7 +79,7 @@ class RouterEndpoints:
             first = await until_disconnect(request.receive, call.read(), call.cancel)
         except grpc.aio.AioRpcError as exc:
             raise parsed.router_error(exc) from exc
-        if first is _EOF:
+        if first is EOF:
             raise GatewayError("The router ended the stream without an answer.", http_status=502)
         try:
             initial = chunks.feed(first)
@@ -168,7 +145,7 @@ async def _events(
     try:
         while not chunks.finished:
             message = await call.read()
-            if message is _EOF:
+            if message is EOF:
                 break
             events = chunks.sse(message)
             if events:
@@ -187,11 +164,4 @@ async def _events(
     if admission is not None and chunks.used_tokens is not None:
         admission.settle(chunks.used_tokens)
     yield DONE_EVENT
-    # Let the call end on its own (read to EOF): cancelling it right after the summary could
-    # make the router record a served request as cancelled. A router that lingers is cut off.
-    try:
-        async with asyncio.timeout(_DRAIN_S):
-            while await call.read() is not _EOF:
-                pass
-    except (grpc.aio.AioRpcError, TimeoutError):
-        call.cancel()
+    await drain(call)

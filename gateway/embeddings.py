@@ -9,16 +9,12 @@ front, corrected to the usage the answer reports).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import grpc
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.channels import Upstreams
-from gateway.config import GatewayConfig
 from gateway.context import RequestContext
-from gateway.rate_limit import KeyLimits
+from gateway.doors import DoorEndpoints
 from gateway.streaming import until_disconnect
 from gateway.translate.embeddings import (
     embedding_headers,
@@ -31,19 +27,8 @@ from llmrouter.token_estimate import prompt_tokens
 __all__ = ["EmbeddingsEndpoints"]
 
 
-class EmbeddingsEndpoints:
+class EmbeddingsEndpoints(DoorEndpoints):
     """``/v1/embeddings``."""
-
-    def __init__(
-        self,
-        config: GatewayConfig,
-        upstreams: Callable[[], Upstreams],
-        limits: KeyLimits | None = None,
-    ) -> None:
-        """``limits``: the keys' rate limits, as on chat completions (None: none)."""
-        self._config = config
-        self._upstreams = upstreams
-        self._limits = limits
 
     async def embeddings(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/embeddings``: one vector per input, as floats or base64."""

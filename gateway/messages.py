@@ -10,20 +10,18 @@ Requests are translated by :mod:`gateway.translate.messages_request`, answers by
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import grpc
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.channels import Upstreams
-from gateway.config import GatewayConfig
 from gateway.context import RequestContext
+from gateway.doors import EOF, DoorEndpoints, drain
 from gateway.errors import GENERIC_MESSAGE, GatewayError, from_rpc_error
 from gateway.messages_errors import anthropic_error
-from gateway.rate_limit import Admission, KeyLimits
+from gateway.rate_limit import Admission
 from gateway.resume import ResumableStream
 from gateway.streaming import SSEResponse, until_disconnect
 from gateway.translate.messages_request import ParsedMessages, parse_messages_request
@@ -40,25 +38,9 @@ __all__ = ["MessagesEndpoints"]
 
 logger = logging.getLogger(__name__)
 
-# The end-of-stream marker of ``call.read()`` (missing from grpc-stubs).
-_EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]
-# Seconds the router gets to end its stream after the summary.
-_DRAIN_S = 1.0
 
-
-class MessagesEndpoints:
+class MessagesEndpoints(DoorEndpoints):
     """``/v1/messages`` and ``/v1/messages/count_tokens``."""
-
-    def __init__(
-        self,
-        config: GatewayConfig,
-        upstreams: Callable[[], Upstreams],
-        limits: KeyLimits | None = None,
-    ) -> None:
-        """``limits``: the keys' rate limits, as on chat completions (None: none)."""
-        self._config = config
-        self._upstreams = upstreams
-        self._limits = limits
 
     async def _parse(
         self, request: Request, ctx: RequestContext, *, count_only: bool = False
@@ -76,11 +58,7 @@ class MessagesEndpoints:
     async def messages(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/messages``: one ``message`` as JSON, or its stream of events."""
         parsed = await self._parse(request, ctx)
-        admission = None
-        if self._limits is not None:  # 429 before the router is asked
-            admission = await self._limits.admit(
-                ctx.api_key_id, parsed.chat, own=(ctx.rpm_limit, ctx.tpm_limit)
-            )
+        admission = await self._admit(ctx, parsed.chat)  # 429 before the router is asked
         if parsed.stream:
             return await self._stream(request, parsed, ctx, admission)
         call = self._upstreams().router.Complete(
@@ -111,7 +89,7 @@ class MessagesEndpoints:
             first = await until_disconnect(request.receive, call.read(), call.cancel)
         except grpc.aio.AioRpcError as exc:
             raise parsed.parsed.router_error(exc) from exc
-        if first is _EOF:
+        if first is EOF:
             raise GatewayError("The router ended the stream without an answer.", http_status=502)
         try:
             initial = events.sse(first)
@@ -154,7 +132,7 @@ async def _relay(
     try:
         while not events.finished:
             message = await call.read()
-            if message is _EOF:
+            if message is EOF:
                 break
             if chunk := events.sse(message):
                 yield chunk
@@ -171,11 +149,4 @@ async def _relay(
         return
     if admission is not None:
         admission.settle(events.used_tokens)
-    # Let the call end on its own (see gateway.chat): cancelling right after the summary could
-    # make the router record a served request as cancelled.
-    try:
-        async with asyncio.timeout(_DRAIN_S):
-            while await call.read() is not _EOF:
-                pass
-    except (grpc.aio.AioRpcError, TimeoutError):
-        call.cancel()
+    await drain(call)
