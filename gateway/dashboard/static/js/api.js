@@ -93,3 +93,15 @@ export const auditLog = (limit) => api(`v1/admin/audit?limit=${limit}`);
 export const alerts = (limit) => api(`v1/admin/alerts?limit=${limit}`);
 export const deleteCategory = (name) =>
   api(`v1/admin/categories/${encodeURIComponent(name)}`, { method: "DELETE" });
+
+// Virtual keys and teams (admin keys only). Create and rotate answer with `secret`, shown once.
+export const listKeys = () => api("v1/admin/keys?include_revoked=true");
+export const createKey = (key) => api("v1/admin/keys", { method: "POST", body: key });
+export const rotateKey = (id, overlapSeconds) =>
+  api(`v1/admin/keys/${encodeURIComponent(id)}/rotate`, {
+    method: "POST",
+    body: { overlap_seconds: overlapSeconds },
+  });
+export const revokeKey = (id) => api(`v1/admin/keys/${encodeURIComponent(id)}/revoke`, { method: "POST" });
+export const listTeams = () => api("v1/admin/teams");
+export const createTeam = (team) => api("v1/admin/teams", { method: "POST", body: team });

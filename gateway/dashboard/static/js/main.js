@@ -8,6 +8,7 @@ import { refreshKeys } from "./keys.js";
 import { initRequests, refreshRequests } from "./requests.js";
 import { initSettings, renderSettings } from "./settings.js";
 import { renderStatus } from "./status.js";
+import { initVirtualKeys, refreshVirtualKeys } from "./virtualkeys.js";
 
 const REFRESH_MS = 30_000;
 const PAGES = ["status", "analytics", "requests", "settings"];
@@ -35,6 +36,8 @@ function banner(text) {
 function showLogin(message) {
   stopTimer();
   api.session.key = null;
+  // Nothing of the admin's keys (least of all a secret being shown) outlives the session.
+  refreshVirtualKeys({ admin: false });
   byId("app").hidden = true;
   byId("signout").hidden = true;
   byId("login").hidden = false;
@@ -68,6 +71,7 @@ async function load(options) {
     // Once the key is known good: the keys and teams tables fill in after the page is ready.
     refreshKeys(state.since, summary.caller);
     renderSettings(summary, options);
+    refreshVirtualKeys(summary.caller);
     if (document.body.dataset.page === "requests") await refreshRequests();
     const missing = summary.unavailable.map((u) => `${u.service}: ${u.message}`);
     banner(missing.length ? `Some figures are missing. ${missing.join(" ")}` : "");
@@ -124,6 +128,7 @@ byId("login-form").addEventListener("submit", async (event) => {
   await start();
 });
 initSettings(refresh);
+initVirtualKeys();
 initRequests();
 showPage();
 

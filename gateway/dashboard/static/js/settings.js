@@ -84,7 +84,8 @@ async function renderAlerts() {
   }
 }
 
-function splitList(text) {
+/** "a, b,,c" -> ["a", "b", "c"]. */
+export function splitList(text) {
   return text
     .split(",")
     .map((part) => part.trim())
@@ -99,11 +100,11 @@ function flash(text, failed = false) {
 }
 
 /** Run one admin call for `form` (or a button's row); show the router's verdict. */
-async function act(form, call, success) {
+export async function act(form, call, success) {
   const error = form.querySelector("[data-role=error]");
-  for (const input of form.querySelectorAll("input")) input.removeAttribute("aria-invalid");
+  for (const input of form.querySelectorAll("input, select")) input.removeAttribute("aria-invalid");
   if (error) error.textContent = "";
-  const controls = form.querySelectorAll("button, input");
+  const controls = form.querySelectorAll("button, input, select");
   for (const control of controls) control.disabled = true;
   try {
     await call();
@@ -115,7 +116,7 @@ async function act(form, call, success) {
     if (error) error.textContent = text;
     flash(text, true);
     const field = err.param && err.param.match(/^[a-z_]+/);
-    const input = field && form.querySelector(`input[name="${field[0]}"]`);
+    const input = field && form.querySelector(`[name="${CSS.escape(err.param)}"], [name="${field[0]}"]`);
     if (input) input.setAttribute("aria-invalid", "true");
     return false;
   } finally {
