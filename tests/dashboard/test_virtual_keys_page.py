@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from playwright.async_api import Browser, Dialog, Page, expect
 
 from tests.integration.conftest import Stack
@@ -21,7 +23,7 @@ from tests.integration.conftest import Stack
 from .conftest import API_KEY, VIEWER_KEY
 from .test_dashboard import open_tab, screenshot_path
 
-HELLO = [{"role": "user", "content": "hello"}]
+HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 
 
 async def settings(browser: Browser, stack: Stack, key: str) -> tuple[Page, list[str]]:
@@ -42,7 +44,7 @@ def client(stack: Stack, secret: str) -> openai.AsyncOpenAI:
 
 async def chat(stack: Stack, secret: str) -> str:
     async with client(stack, secret) as sdk:
-        reply = await sdk.chat.completions.create(model="alpha", messages=HELLO)  # type: ignore[arg-type]
+        reply = await sdk.chat.completions.create(model="alpha", messages=HELLO)
     return reply.model
 
 
@@ -69,7 +71,7 @@ async def dismiss(page: Page, secret: str) -> None:
 
 
 async def test_an_admin_manages_keys_and_teams_on_the_settings_page(
-    browser: Browser, stack: Stack, tmp_path: object
+    browser: Browser, stack: Stack, tmp_path: Path
 ) -> None:
     page, errors = await settings(browser, stack, API_KEY)
     section = page.locator("#settings-keys-section")
@@ -86,7 +88,8 @@ async def test_an_admin_manages_keys_and_teams_on_the_settings_page(
     await expect(team_row).to_contain_text("search")
     await expect(team_row).to_contain_text("month: hard $25.00")
     team_id = await team_row.get_attribute("data-team")
-    assert team_id and team_id.startswith("team_")
+    assert team_id
+    assert team_id.startswith("team_")
 
     # The router's refusal shows beside the form, naming the field.
     await page.fill("#key-new-name", "ci")
@@ -110,18 +113,19 @@ async def test_an_admin_manages_keys_and_teams_on_the_settings_page(
     row = page.locator("#settings-keys tbody tr[data-key]")
     await expect(row).to_have_count(1)
     key_id = await row.get_attribute("data-key")
-    assert key_id and key_id.startswith("vk_")
+    assert key_id
+    assert key_id.startswith("vk_")
     cells = await row.locator("td").all_inner_texts()
     assert cells[:8] == ["ci", key_id, "search", "user", "alpha", "600", "100,000",
                          "day: soft $1.00, hard $2.00"]  # fmt: skip
     assert cells[9:11] == ["never", "active"]
-    await page.screenshot(path=screenshot_path(tmp_path, "virtual-keys"), full_page=True)  # type: ignore[arg-type]
+    await page.screenshot(path=screenshot_path(tmp_path, "virtual-keys"), full_page=True)
 
     # The secret works with the official SDK; a model it may not use is refused.
     assert await chat(stack, secret) == "alpha"
     async with client(stack, secret) as sdk:
         with pytest.raises(openai.PermissionDeniedError):
-            await sdk.chat.completions.create(model="beta", messages=HELLO)  # type: ignore[arg-type]
+            await sdk.chat.completions.create(model="beta", messages=HELLO)
     await dismiss(page, secret)
 
     # Rotate with a 60-second overlap: the new secret works, the old one still does.
@@ -145,7 +149,8 @@ async def test_an_admin_manages_keys_and_teams_on_the_settings_page(
     await row.locator("[data-action=revoke]").click()
     await expect(row).to_have_attribute("data-state", "revoked")
     revoked_at = time.monotonic()
-    assert dialogs and key_id in dialogs[0]
+    assert dialogs
+    assert key_id in dialogs[0]
     for old in (rotated, secret):
         while True:
             try:
@@ -155,6 +160,13 @@ async def test_an_admin_manages_keys_and_teams_on_the_settings_page(
             assert time.monotonic() - revoked_at < 1.0, "still accepted a second after revoke"
             await asyncio.sleep(0.05)
     await expect(row.locator("[data-action]")).to_have_count(0)
+    # Each change is in the audit log below, without a secret.
+    audit = page.locator("#settings-audit")
+    for action in ("create_team", "create_api_key", "rotate_api_key", "revoke_api_key"):
+        await expect(audit).to_contain_text(action)
+    page_text = await page.content()
+    assert secret not in page_text
+    assert rotated not in page_text
     assert errors == []
 
 

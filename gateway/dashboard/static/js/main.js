@@ -128,7 +128,7 @@ byId("login-form").addEventListener("submit", async (event) => {
   await start();
 });
 initSettings(refresh);
-initVirtualKeys();
+initVirtualKeys(refresh);
 initRequests();
 showPage();
 

@@ -15,9 +15,17 @@ const DEFAULT_OVERLAP_S = 3600;
 
 let latest = 0;
 let teams = [];
+let afterChange = async () => {};
 
-/** Wire the create forms and the secret box; call once. */
-export function initVirtualKeys() {
+/** Redraw the section now, then the whole dashboard (`refresh`: the audit log shows the change). */
+async function changed() {
+  await refreshVirtualKeys({ admin: true }, { force: true });
+  afterChange({});
+}
+
+/** Wire the create forms and the secret box; call once. `refresh` reloads the dashboard. */
+export function initVirtualKeys(refresh) {
+  afterChange = refresh;
   byId("key-new").addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = event.currentTarget;
@@ -39,7 +47,7 @@ export function initVirtualKeys() {
     if (done) {
       form.reset();
       showSecret(`New key ${created.name} (${created.id})`, created.secret);
-      await refreshVirtualKeys({ admin: true }, { force: true });
+      await changed();
     }
   });
   byId("team-new").addEventListener("submit", async (event) => {
@@ -49,7 +57,7 @@ export function initVirtualKeys() {
     const done = await act(form, () => api.createTeam(team), `Team ${team.name} created.`);
     if (done) {
       form.reset();
-      await refreshVirtualKeys({ admin: true }, { force: true });
+      await changed();
     }
   });
   byId("key-secret-done").addEventListener("click", hideSecret);
@@ -174,14 +182,14 @@ function keyRow(k, now) {
     );
     if (done) {
       showSecret(`New secret of ${rotated.name} (${rotated.id})`, rotated.secret);
-      await refreshVirtualKeys({ admin: true }, { force: true });
+      await changed();
     }
   });
   const revoke = h("button", { type: "button", class: "danger", dataset: { action: "revoke" } }, "Revoke");
   revoke.addEventListener("click", async () => {
     if (!window.confirm(`Revoke key ${k.name} (${k.id})? Its secrets stop working at once.`)) return;
     if (await act(row, () => api.revokeKey(k.id), `Key ${k.name} revoked.`)) {
-      await refreshVirtualKeys({ admin: true }, { force: true });
+      await changed();
     }
   });
   row.append(
