@@ -189,16 +189,30 @@ async def test_a_key_that_is_not_admin_sees_nothing_of_the_keys(
         team = await created(http, "/v1/admin/teams", {"name": "search"})
         await created(http, "/v1/admin/keys", {"name": "ci", "team_id": team["id"]})
 
-    page, errors = await settings(browser, stack, VIEWER_KEY)
+    # An admin creates a key and signs out with its secret still shown.
+    page, errors = await settings(browser, stack, API_KEY)
+    await expect(page.locator("#settings-keys tbody tr[data-key]")).to_have_count(1)
+    await page.fill("#key-new-name", "deploy")
+    await page.click("#key-new button[type=submit]")
+    secret = await read_secret(page)
+    await page.click("#signout")
+    await expect(page.locator("#login")).to_be_visible()
+    assert secret not in await page.content()
+
+    # The viewer, in the same tab: no section, no rows, no requests for them.
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url))
-    await page.click("#refresh")
-    await expect(page.locator("body")).to_have_attribute("data-renders", "2")
+    await page.fill("#login-key", VIEWER_KEY)
+    await page.click("#login-form button[type=submit]")
+    await expect(page.locator("body")).to_have_attribute("data-state", "ready")
+    await open_tab(page, "settings")
     await expect(page.locator("#settings-admin")).to_be_visible()
     await expect(page.locator("#settings-keys-section")).to_be_hidden()
     assert await page.locator("#settings-keys tbody tr[data-key]").count() == 0
     assert await page.locator("#settings-teams tbody tr[data-team]").count() == 0
     assert await page.locator("#key-new-team option").count() == 1
     assert "search" not in await page.locator("#page-settings").inner_text()
+    assert secret not in await page.content()
+    assert asked
     assert not [url for url in asked if "/v1/admin/keys" in url or "/v1/admin/teams" in url]
     assert errors == []

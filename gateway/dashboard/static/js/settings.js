@@ -261,6 +261,10 @@ export function renderSettings(summary, { categories = false } = {}) {
   if (admin) {
     renderAlerts();
     renderAudit();
+  } else {
+    // An admin may have signed out of this tab: nothing of theirs stays for the next key.
+    fillTable("settings-alerts", [], "Admin keys only.");
+    fillTable("settings-audit", [], "Admin keys only.");
   }
   for (const control of byId("page-settings").querySelectorAll("input, button, select, textarea")) {
     control.disabled = !admin;
