@@ -27,7 +27,11 @@ HELLO: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hello"}]
 
 
 async def settings(browser: Browser, stack: Stack, key: str) -> tuple[Page, list[str]]:
-    page = await (await browser.new_context(viewport={"width": 1600, "height": 1000})).new_page()
+    # Berlin: the expiry field is the browser's local time, sent as UTC.
+    context = await browser.new_context(
+        viewport={"width": 1600, "height": 1000}, timezone_id="Europe/Berlin"
+    )
+    page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await page.goto(f"{stack.url}/dashboard")
@@ -107,6 +111,7 @@ async def test_an_admin_manages_keys_and_teams_on_the_settings_page(
     await page.select_option("#key-new-period", "day")
     await page.fill("#key-new-soft", "1")
     await page.fill("#key-new-hard", "2")
+    await page.fill("#key-new-expire", "2030-01-01T00:00")
     await page.click("#key-new button[type=submit]")
     secret = await read_secret(page)
     await expect(page.locator("#key-new [data-role=error]")).to_have_text("")
@@ -118,7 +123,7 @@ async def test_an_admin_manages_keys_and_teams_on_the_settings_page(
     cells = await row.locator("td").all_inner_texts()
     assert cells[:8] == ["ci", key_id, "search", "user", "alpha", "600", "100,000",
                          "day: soft $1.00, hard $2.00"]  # fmt: skip
-    assert cells[9:11] == ["never", "active"]
+    assert cells[9:11] == ["2029-12-31 23:00:00", "active"]
     await page.screenshot(path=screenshot_path(tmp_path, "virtual-keys"), full_page=True)
 
     # The secret works with the official SDK; a model it may not use is refused.
