@@ -61,6 +61,9 @@ class AdminEndpoints:
             for prefix in _MESSAGE_PREFIXES:
                 if error.param is not None and error.param.startswith(prefix):
                     error.param = error.param.removeprefix(prefix)
+            if error.param is not None and error.param.endswith(".rolling_window"):
+                # A budget's window is `rolling_seconds` in the HTTP body (a Duration inside).
+                error.param = error.param.removesuffix("rolling_window") + "rolling_seconds"
             raise error from exc
 
     async def categories(self, request: Request, ctx: RequestContext) -> Response:

@@ -37,11 +37,7 @@ class RouterEndpoints(DoorEndpoints):
             team_id=ctx.team_id,
             cache=request.headers.get("x-llmrouter-cache"),
         )
-        # A virtual key's team and what it may use: the router refuses or filters by them.
-        if ctx.team_id:
-            parsed.chat.caller.team_id = ctx.team_id
-        if ctx.allowed_models:
-            parsed.chat.caller.allowed_models.extend(ctx.allowed_models)
+        self._bind(ctx, parsed.chat.caller)
         return parsed
 
     async def chat_completions(self, request: Request, ctx: RequestContext) -> Response:

@@ -38,6 +38,13 @@ class DoorEndpoints:
         self._upstreams = upstreams
         self._limits = limits
 
+    @staticmethod
+    def _bind(ctx: RequestContext, caller: chat_pb2.Caller) -> None:
+        """Put on the request's ``caller`` what the key may use (a virtual key's allowed models
+        and categories): the router refuses or filters by them, on every door alike."""
+        if ctx.allowed_models:
+            caller.allowed_models.extend(ctx.allowed_models)
+
     async def _admit(self, ctx: RequestContext, chat: chat_pb2.ChatRequest) -> Admission | None:
         """Count ``chat`` against its key's limits (a virtual key's own, else the config's)
         before the router is asked; None when no limit applies. Raises RateLimitExceeded."""

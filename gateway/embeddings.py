@@ -39,6 +39,7 @@ class EmbeddingsEndpoints(DoorEndpoints):
             api_key_id=ctx.api_key_id,
             team_id=ctx.team_id,
         )
+        self._bind(ctx, parsed.embed.caller)
         inputs = parsed.embed.inputs
         admission = None
         if self._limits is not None:  # 429 before the router is asked

@@ -45,7 +45,7 @@ class MessagesEndpoints(DoorEndpoints):
     async def _parse(
         self, request: Request, ctx: RequestContext, *, count_only: bool = False
     ) -> ParsedMessages:
-        return parse_messages_request(
+        parsed = parse_messages_request(
             await read_json(request, self._config.max_body_bytes, "gateway.max_body_bytes"),
             count_only=count_only,
             client_request_id=ctx.client_request_id,
@@ -54,6 +54,8 @@ class MessagesEndpoints(DoorEndpoints):
             team_id=ctx.team_id,
             cache=request.headers.get("x-llmrouter-cache"),
         )
+        self._bind(ctx, parsed.chat.caller)
+        return parsed
 
     async def messages(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/messages``: one ``message`` as JSON, or its stream of events."""

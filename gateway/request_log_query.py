@@ -149,11 +149,12 @@ def _single(values: dict[str, list[str]], name: str) -> str | None:
 
 
 def _list(values: dict[str, list[str]], name: str) -> tuple[str, ...]:
-    items = [part.strip() for value in values.get(name, ()) for part in value.split(",")]
-    for item in items:
-        if len(item) > _MAX_LEN:
+    parts = [part for value in values.get(name, ()) for part in value.split(",")]
+    for part in parts:
+        # Measured as sent (the document's maxLength), before blanks are trimmed.
+        if len(part) > _MAX_LEN:
             raise InvalidRequest(f"Invalid '{name}': a value is longer than {_MAX_LEN}.", name)
-    return tuple(dict.fromkeys(item for item in items if item))
+    return tuple(dict.fromkeys(item for part in parts if (item := part.strip())))
 
 
 def _limit(text: str | None, most: int, default: int) -> int:

@@ -49,6 +49,7 @@ class ResponsesEndpoints(DoorEndpoints):
             team_id=ctx.team_id,
             cache=request.headers.get("x-llmrouter-cache"),
         )
+        self._bind(ctx, parsed.chat.caller)
         admission = await self._admit(ctx, parsed.chat)  # 429 before the router is asked
         if parsed.stream:
             return await self._stream(request, parsed, ctx, admission)

@@ -49,8 +49,11 @@ class UsageEndpoints:
         return scoped(query, ctx.api_key_id, ctx.admin, ctx.team_id)
 
     def _budgets_call(self, ctx: RequestContext) -> Any:
-        """ListBudgets over the gateway's admin channel (the rules are filtered per caller)."""
-        return self._upstreams().admin.ListBudgets(
+        """ListBudgets with the gateway's own (inference) credential, which every gateway has
+        (its admin token is optional); the rules are filtered per caller."""
+        upstreams = self._upstreams()
+        stub = upstreams.keys if upstreams.keys is not None else upstreams.admin
+        return stub.ListBudgets(
             translate_budgets.list_budgets_request(), timeout=ctx.timeout_s
         )
 

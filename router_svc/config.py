@@ -54,8 +54,12 @@ __all__ = [
 # What each credential may call: the gateway's token needs inference, operators' tools admin.
 SCOPES = ScopeTable(
     {"llmrouter.v1.RouterService": "inference", "llmrouter.v1.RouterAdminService": "admin"},
-    # The gateway authenticates virtual keys with its own (inference) token.
-    {"/llmrouter.v1.RouterAdminService/ListApiKeyDigests": "inference"},
+    # The gateway authenticates virtual keys, and shows a key its own budgets (/v1/usage), with
+    # its own (inference) token: two reads every gateway needs, admin token or not.
+    {
+        "/llmrouter.v1.RouterAdminService/ListApiKeyDigests": "inference",
+        "/llmrouter.v1.RouterAdminService/ListBudgets": "inference",
+    },
 )
 # auth_tokens from the environment: comma-separated ENV_NAME:scope[+scope] entries.
 AUTH_TOKENS_ENV = "LLMROUTER_ROUTER_AUTH_TOKENS"

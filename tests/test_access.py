@@ -33,13 +33,15 @@ def methods(module: object, service: str) -> list[str]:
 def test_every_rpc_needs_the_scope_its_holder_has() -> None:
     router = {m: ROUTER_SCOPES.scope_of(m) for m in methods(router_service_pb2, "RouterService")}
     assert set(router.values()) == {"inference"}
-    assert len(router) == 4  # Route, Complete, StreamComplete, ListModels
+    assert len(router) == 5  # Route, Complete, StreamComplete, ListModels, Embed
     admin = {
         m: ROUTER_SCOPES.scope_of(m)
         for m in methods(router_admin_service_pb2, "RouterAdminService")
     }
     # The gateway authenticates virtual keys with its own token: the one read it needs.
     assert admin.pop("/llmrouter.v1.RouterAdminService/ListApiKeyDigests") == "inference"
+    # ... and shows a key its own budgets (/v1/usage) whether or not it holds an admin token.
+    assert admin.pop("/llmrouter.v1.RouterAdminService/ListBudgets") == "inference"
     assert set(admin.values()) == {"admin"}
     ledger = {m: METRICS_SCOPES.scope_of(m) for m in methods(metrics_service_pb2, "MetricsService")}
     assert ledger.pop("/llmrouter.v1.MetricsService/RecordUsage") == "record"

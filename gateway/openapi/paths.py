@@ -384,7 +384,7 @@ _ANTHROPIC_HEADERS = [
     {
         "name": name,
         "in": "header",
-        "schema": {"type": "string", "maxLength": 256},
+        "schema": {"type": "string"},
         "description": description,
     }
     for name, description in (

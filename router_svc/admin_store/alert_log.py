@@ -71,10 +71,16 @@ class AlertLog:
         value: float,
         payload: Any,
         delivery_status: str,
-    ) -> int:
-        """Record a fired alert; returns its row id."""
+    ) -> int | None:
+        """Record a fired alert; returns its row id, or None when an alert of that
+        ``alert_id`` is recorded already (a budget alert's id is fixed by what it is about, so
+        this is the once-per-period rule kept across restarts)."""
         with self._errors("cannot record an alert"):
             async with self._engine.begin() as conn:
+                if (
+                    await conn.execute(select(alerts.c.id).where(alerts.c.alert_id == alert_id))
+                ).first() is not None:
+                    return None
                 result = await conn.execute(
                     insert(alerts)
                     .values(

@@ -54,6 +54,9 @@ _DEFAULT_BUDGET_TTL_S = 32 * 86400.0
 _MAX_REMEMBERED = 10_000
 
 
+# What _record returns for an alert the admin store has from before (fired before a restart).
+_FIRED_BEFORE = -1
+
 class Alerter:
     """Budget, error-rate and latency alerts (README, "Alerts").
 
@@ -303,12 +306,21 @@ class Alerter:
             won = True
         if not won:
             return
-        self._fired.labels(alert.kind).inc()
-        alert_id = "alert_" + uuid.uuid4().hex
+        # A budget alert's id is fixed by what it is about (kind, subject, budget, threshold,
+        # period): receivers can deduplicate by it, and the admin store, which keeps alerts
+        # across restarts, refuses it a second time. A key's error-rate and latency alerts
+        # recur after their cooldown: each gets its own id.
+        if alert.period_start is not None:
+            alert_id = "alert_" + alert.dedupe_key.rpartition(":")[2]
+        else:
+            alert_id = "alert_" + uuid.uuid4().hex
         created = datetime.fromtimestamp(self._wall(), UTC)
         body = payload(alert, alert_id, created)
         encoded = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         row_id = await self._record(alert, alert_id, created, body)
+        if row_id == _FIRED_BEFORE:
+            return
+        self._fired.labels(alert.kind).inc()
         outcome = await self._delivery.send(encoded, alert_id)
         self._deliveries.labels(outcome.status).inc()
         if row_id is not None and outcome.status != NO_WEBHOOK:
@@ -320,7 +332,7 @@ class Alerter:
         if self._log is None:
             return None
         try:
-            return await self._log.add(
+            row_id = await self._log.add(
                 alert_id=alert_id,
                 create_time=created,
                 kind=alert.kind,
@@ -331,6 +343,7 @@ class Alerter:
                 payload=body,
                 delivery_status=PENDING if self._delivery.webhooks else NO_WEBHOOK,
             )
+            return _FIRED_BEFORE if row_id is None else row_id
         except AdminStoreError as exc:
             log.warning("alert %s not recorded in the admin store: %s", alert_id, exc)
             return None

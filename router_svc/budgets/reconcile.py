@@ -61,13 +61,14 @@ class Reconciler:
                 await self._budgets.reconcile_rule(rule, spent, cutoff)
             except Exception as exc:
                 self.failures += 1
-                log.warning("budgets: reconciling %r failed (%s)", rule.id, type(exc).__name__)
+                log.warning("budgets: reconciling %r failed (%s)", rule.id, _why(exc))
                 continue
             self.corrected += 1
 
     def start(self) -> None:
         """Run :meth:`run_once` every ``interval_s`` in the background."""
-        if self._interval > 0 and self._budgets.enabled:
+        # Whether or not any rule exists now: virtual keys and teams gain budgets at runtime.
+        if self._interval > 0:
             self._task = asyncio.get_running_loop().create_task(
                 self._loop(), name="llmrouter-budget-reconcile"
             )
@@ -84,3 +85,18 @@ class Reconciler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+def _why(exc: Exception) -> str:
+    """What failed, for the log: a gRPC call's status (with what to change when the ledger
+    refused the router's credential), else the exception's type."""
+    code = getattr(exc, "code", None)
+    if not callable(code):
+        return type(exc).__name__
+    name = getattr(code(), "name", str(code()))
+    if name in ("PERMISSION_DENIED", "UNAUTHENTICATED"):
+        return (
+            f"{name}: the metrics service refused the router's credential; the token of "
+            "router.metrics_token_env needs the read scope as well as record"
+        )
+    return str(name)

@@ -8,6 +8,7 @@ them. This drops exactly those rejections, recognised by the parameter the gatew
 nothing else: every other failure (5xx above all) still fails the run.
 
 The rules (each also documented in /openapi.json):
+- a budget's ``rolling_seconds`` only with ``period`` "rolling" (admin keys and teams);
 - ``since`` and ``start`` together (``/v1/costs``, ``/v1/usage``);
 - a window whose ``end`` is not after its start;
 - two tools with the same ``function.name``;
@@ -37,6 +38,7 @@ import schemathesis
 _CROSS_FIELD_PARAMS = re.compile(
     r"since|end|tools\[\d+\]\.function\.name|tool_choice\.function\.name|reference_model"
     r"|chain\[\d+\]|name|models\[\d+\]|fallbacks\[\d+\](?:\.model)?|page_token"
+    r"|budgets\[\d+\]\.rolling_seconds|expire_time|id|model"
     r"|tools\[\d+\]\.name|tool_choice\.name|tool_choice\.type"
 )
 _CROSS_FIELD_MESSAGES = re.compile(
@@ -44,6 +46,8 @@ _CROSS_FIELD_MESSAGES = re.compile(
     r"|no function named|no prices known for|unknown model|cannot be renamed|does not exist"
     r"|no tool named|needs at least one tool"
     r"|is not a page token of this list"
+    r"|only a rolling budget has a window|must be in the future|is revoked"
+    r"|is a chat model; embeddings need an embedding model"
 )
 # Anthropic's error message: "<path>: <what is wrong>".
 _ANTHROPIC_PARAM = re.compile(r"([A-Za-z_][\w.\[\]]*): ")
@@ -51,6 +55,7 @@ _ANTHROPIC_PARAM = re.compile(r"([A-Za-z_][\w.\[\]]*): ")
 # (error code: message) of rejections that depend on the configured models.
 _DATA_DEPENDENT = re.compile(
     r"(?:context_length_exceeded|invalid_request): .*can take this request"
+    r"|.*: the upstream answered HTTP 400: A maximum of 4 blocks with cache_control"
 )
 
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -342,3 +343,47 @@ def _assert_nowhere(
         assert token not in spans, "a secret in an exported span"
         for body in bodies:
             assert token.decode() not in body
+
+
+async def test_allowed_models_bind_every_front_door(tmp_path: Path) -> None:
+    """A key allowed only ``sim-large`` is refused ``sim-small`` (and the embedding model) with
+    a 403 on chat, Messages (and count_tokens), Responses and embeddings alike, and is served
+    ``sim-large`` by each."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    stack = write_config(tmp_path, gateway_extra="auth_enabled = true")
+    env = {"LLMROUTER_GATEWAY_ADMIN_API_KEYS": f"ops:{ADMIN_KEY}"}
+    async with started(stack, env, logs) as running:
+        async with httpx.AsyncClient(base_url=running.url, timeout=30) as http:
+            created = await http.post(
+                "/v1/admin/keys",
+                headers=OPS,
+                json={"name": "narrow", "allowed_models": ["sim-large"]},
+            )
+            assert created.status_code == 201, created.text
+            secret = created.json()["secret"]
+            count = await http.post(
+                "/v1/messages/count_tokens",
+                headers={"x-api-key": secret},
+                json={"model": "sim-small", "messages": HELLO},
+            )
+            assert count.status_code == 403, count.text
+            assert count.json()["error"]["type"] == "permission_error"
+        async with (
+            _client(running.url, secret) as client,
+            anthropic.AsyncAnthropic(base_url=running.url, api_key=secret, max_retries=0) as claude,
+        ):
+            refusals = (
+                client.chat.completions.create(model="sim-small", messages=HELLO),  # type: ignore[arg-type]
+                client.responses.create(model="sim-small", input="hello"),
+                client.embeddings.create(model="sim-embed", input="hello"),
+            )
+            for refused in refusals:
+                with pytest.raises(openai.PermissionDeniedError):
+                    await refused
+            with pytest.raises(anthropic.PermissionDeniedError):
+                await claude.messages.create(model="sim-small", messages=HELLO, max_tokens=10)  # type: ignore[arg-type]
+            served = await claude.messages.create(model="sim-large", messages=HELLO, max_tokens=10)  # type: ignore[arg-type]
+            assert served.model == "sim-large"
+            answer = await client.responses.create(model="sim-large", input="hello")
+            assert answer.model == "sim-large"

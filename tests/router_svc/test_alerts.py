@@ -380,3 +380,28 @@ def test_the_readme_verification_snippet_accepts_our_signatures_only() -> None:
     assert not namespace["verify"](SECRET.encode(), header, body + b" ")
     stale = signature_header(SECRET.encode(), int(time.time()) - 3600, body)
     assert not namespace["verify"](SECRET.encode(), stale, body)
+
+
+async def test_a_restarted_router_does_not_fire_a_budget_alert_again(store: AdminStore) -> None:
+    """A router restarted in the same period (its embedded shared state is new, the admin store
+    the same) does not deliver the period's 50 % alert a second time; the alert's id is the same
+    each time it is built, so a receiver could deduplicate it too."""
+    async with running_receiver() as receiver:
+        for _ in range(2):  # the router before and after its restart
+            alerter = make_alerter(alerts_config(receiver), EmbeddedState(), store)
+            try:
+                alerter.budget_usage(usage(5.5))
+                await alerter.drain()
+            finally:
+                await alerter.stop()
+        # The next period is a new alert.
+        alerter = make_alerter(alerts_config(receiver), EmbeddedState(), store)
+        try:
+            alerter.budget_usage(usage(5.5, start=PERIOD.replace(day=2)))
+            await alerter.drain()
+        finally:
+            await alerter.stop()
+    fired = [(b["threshold"], b["period_start"]) for b in (d.json for d in receiver.received)]
+    assert fired == [(50.0, "2026-12-01T00:00:00Z"), (50.0, "2026-12-02T00:00:00Z")]
+    stored = await store.alerts.page(50)
+    assert len(stored) == 2
