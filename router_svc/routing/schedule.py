@@ -425,6 +425,14 @@ def _over_budget(refusals: list[Refusal]) -> BudgetExceeded:
     )
 
 
+def _which(decision: Decision) -> str:
+    """The models a refusal is about, as a reader knows them: the model the request named (and
+    its fallbacks), or the category the request was routed to."""
+    if decision.category_source == "explicit_model":
+        return "no model the request named"
+    return f"no model of category {decision.category!r}"
+
+
 def refusal(decision: Decision, registry: Registry) -> RouterError:
     """Why a decision without candidates cannot be served: the request, or the models' state."""
     reasons = "; ".join(f"{s.model}: {s.detail}" for s in decision.skipped)
@@ -435,17 +443,13 @@ def refusal(decision: Decision, registry: Registry) -> RouterError:
         # One field every model refused is the field to name (a 400 naming it at the gateway).
         fields = {s.field for s in decision.skipped}
         field = f"chat.{fields.pop()}" if len(fields) == 1 and "" not in fields else ""
-        return refused(
-            f"no model of category {decision.category!r} can take this request ({reasons})",
-            field=field,
-        )
+        return refused(f"{_which(decision)} can take this request ({reasons})", field=field)
     waits = [
         e.breaker.retry_after()
         for s in decision.skipped
         if s.reason == "BREAKER_OPEN" and (e := registry.get(s.model))
     ]
     return NoCandidates(
-        f"no model of category {decision.category!r} can serve this request"
-        + (f" ({reasons})" if reasons else ""),
+        f"{_which(decision)} can serve this request" + (f" ({reasons})" if reasons else ""),
         retry_after=min(waits) if waits else None,
     )
