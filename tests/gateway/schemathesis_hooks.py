@@ -8,7 +8,9 @@ them. This drops exactly those rejections, recognised by the parameter the gatew
 nothing else: every other failure (5xx above all) still fails the run.
 
 The rules (each also documented in /openapi.json):
-- a budget's ``rolling_seconds`` only with ``period`` "rolling" (admin keys and teams);
+- a budget's ``rolling_seconds`` with ``period`` "rolling" and only then, at least one of
+  ``soft_usd`` and ``hard_usd``, and ``soft_usd`` not above ``hard_usd`` (admin keys and
+  teams); a key's or team's ``name`` printable (Unicode's rule, which a pattern cannot state);
 - ``since`` and ``start`` together (``/v1/costs``, ``/v1/usage``);
 - a window whose ``end`` is not after its start;
 - two tools with the same ``function.name``;
@@ -23,7 +25,8 @@ The rules (each also documented in /openapi.json):
 And one that depends on data, not on the schema (on a real stack, where the metrics service
 looks prices up): a ``reference_model`` the price catalogue does not know; and a category chain
 naming a model the router does not know (``chain[i]``), or a chat request's fallback naming one
-(``models[i]``, ``fallbacks[i]``, ``fallbacks[i].model``); and a chat request that no configured
+(``models[i]``, ``fallbacks[i]``, ``fallbacks[i].model``), or a key's allowed model or
+category naming one it does not know; and a chat request that no configured
 model can take (too long for every context window, or images for a model without vision); and a
 ``page_token`` the metrics service did not issue (only it makes them).
 """
@@ -38,7 +41,8 @@ import schemathesis
 _CROSS_FIELD_PARAMS = re.compile(
     r"since|end|tools\[\d+\]\.function\.name|tool_choice\.function\.name|reference_model"
     r"|chain\[\d+\]|name|models\[\d+\]|fallbacks\[\d+\](?:\.model)?|page_token"
-    r"|budgets\[\d+\]\.rolling_seconds|expire_time|id|model"
+    r"|budgets\[\d+\]\.(?:rolling_seconds|hard_usd|soft_usd)|expire_time|id|model"
+    r"|allowed_(?:categories|models)\[\d+\]"
     r"|tools\[\d+\]\.name|tool_choice\.name|tool_choice\.type"
 )
 _CROSS_FIELD_MESSAGES = re.compile(
@@ -47,6 +51,9 @@ _CROSS_FIELD_MESSAGES = re.compile(
     r"|no tool named|needs at least one tool"
     r"|is not a page token of this list"
     r"|only a rolling budget has a window|must be in the future|is revoked"
+    r"|set soft_usd, hard_usd or both|soft_usd must not exceed hard_usd"
+    r"|a rolling budget needs a window|unknown category|unknown model"
+    r"|name must be 1-100 printable characters"
     r"|is a chat model; embeddings need an embedding model"
 )
 # Anthropic's error message: "<path>: <what is wrong>".
@@ -54,7 +61,7 @@ _ANTHROPIC_PARAM = re.compile(r"([A-Za-z_][\w.\[\]]*): ")
 
 # (error code: message) of rejections that depend on the configured models.
 _DATA_DEPENDENT = re.compile(
-    r"(?:context_length_exceeded|invalid_request): .*can take this request"
+    r"(?:context_length_exceeded|invalid_request|None): .*can take this request"
     r"|.*: the upstream answered HTTP 400: A maximum of 4 blocks with cache_control"
 )
 
