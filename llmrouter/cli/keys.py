@@ -47,6 +47,7 @@ def add_parsers(sub: Any, config_help: str) -> None:
     create.add_argument("--rpm", type=int, help="requests per minute")
     create.add_argument("--tpm", type=int, help="tokens per minute")
     create.add_argument("--expires", default="", help="expiry, ISO 8601 with offset")
+    create.add_argument("--budget", action="append", default=[], type=_budget, help=_BUDGET_HELP)
     listing = actions.add_parser("list", parents=[common], help="list keys")
     listing.add_argument("--team", default="", help="only this team's keys")
     listing.add_argument("--all", action="store_true", help="revoked keys too")
@@ -63,6 +64,9 @@ def add_parsers(sub: Any, config_help: str) -> None:
     team_actions = teams.add_subparsers(dest="action", required=True)
     team_create = team_actions.add_parser("create", parents=[common], help="create a team")
     team_create.add_argument("name")
+    team_create.add_argument(
+        "--budget", action="append", default=[], type=_budget, help=_BUDGET_HELP
+    )
     team_list = team_actions.add_parser("list", parents=[common], help="list teams")
     team_list.add_argument("--json", action="store_true", help="JSON instead of a table")
 
@@ -84,6 +88,8 @@ def run_keys(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = s
                 body["tpm_limit"] = args.tpm
             if args.expires:
                 body["expire_time"] = args.expires
+            if args.budget:
+                body["budgets"] = args.budget
             return _secret(http.post("/v1/admin/keys", json=body), out, err)
         if args.action == "rotate":
             body = {"overlap_seconds": args.overlap}
@@ -107,7 +113,18 @@ def run_keys(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = s
             return 0
         _table(
             out,
-            ("id", "name", "role", "team_id", "allowed_models", "expire_time", "revoke_time"),
+            (
+                "id",
+                "name",
+                "role",
+                "team_id",
+                "allowed_models",
+                "rpm_limit",
+                "tpm_limit",
+                "budgets",
+                "expire_time",
+                "revoke_time",
+            ),
             keys,
         )
         return 0
@@ -117,7 +134,10 @@ def run_teams(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = 
     """Run ``llmrouter teams <action>``."""
     with _client(args) as http:
         if args.action == "create":
-            answer = http.post("/v1/admin/teams", json={"name": args.name})
+            team: dict[str, Any] = {"name": args.name}
+            if args.budget:
+                team["budgets"] = args.budget
+            answer = http.post("/v1/admin/teams", json=team)
             if not _ok(answer, err):
                 return 1
             out.write(answer.json()["id"] + "\n")
@@ -130,7 +150,7 @@ def run_teams(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = 
             json.dump(teams, out, indent=2)
             out.write("\n")
         else:
-            _table(out, ("id", "name", "create_time"), teams)
+            _table(out, ("id", "name", "budgets", "create_time"), teams)
         return 0
 
 
@@ -174,21 +194,62 @@ def _secret(answer: httpx.Response, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+_BUDGET_HELP = (
+    "a budget, PERIOD:HARD_USD[:SOFT_USD] (PERIOD day, week, month or rolling-SECONDS; "
+    "HARD_USD may be empty for an alerting-only budget), e.g. month:50:40; repeatable"
+)
+
+
+def _budget(text: str) -> dict[str, Any]:
+    """A ``--budget`` value as the admin API's budget object. Raises ArgumentTypeError."""
+    period, _, limits = text.partition(":")
+    hard, _, soft = limits.partition(":")
+    budget: dict[str, Any] = {"period": period}
+    if period.startswith("rolling-"):
+        seconds = period.removeprefix("rolling-")
+        if not seconds.isdigit():
+            raise argparse.ArgumentTypeError(f"{text!r}: rolling-SECONDS, e.g. rolling-3600")
+        budget = {"period": "rolling", "rolling_seconds": int(seconds)}
+    elif period not in ("day", "week", "month"):
+        raise argparse.ArgumentTypeError(f"{text!r}: the period is day, week, month or rolling-N")
+    try:
+        if hard:
+            budget["hard_usd"] = float(hard)
+        if soft:
+            budget["soft_usd"] = float(soft)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: USD amounts are numbers") from None
+    if "hard_usd" not in budget and "soft_usd" not in budget:
+        raise argparse.ArgumentTypeError(f"{text!r}: give HARD_USD, SOFT_USD or both")
+    return budget
+
+
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _table(out: TextIO, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    cells = [[_cell(row.get(c), c) for c in columns] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
     out.write("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
     for row in cells:
         out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-def _cell(value: Any) -> str:
-    if value is None:
+def _cell(value: Any, column: str = "") -> str:
+    if value is None or (column == "budgets" and not value):
         return "-"
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return ",".join(_budget_text(v) for v in value)  # budgets, as --budget takes them
     if isinstance(value, list):
         return ",".join(str(v) for v in value) or "(all)"
     return str(value)
+
+
+def _budget_text(budget: dict[str, Any]) -> str:
+    period = budget.get("period", "?")
+    if period == "rolling":
+        period = f"rolling-{budget.get('rolling_seconds')}"
+    hard, soft = budget.get("hard_usd"), budget.get("soft_usd")
+    text = f"{period}:{'' if hard is None else f'{hard:g}'}"
+    return text + (f":{soft:g}" if soft is not None else "")

@@ -298,10 +298,26 @@ async def test_the_cli_creates_lists_rotates_and_revokes(
         out, err = capsys.readouterr()
         return code, out, err
 
-    code, team, _ = await cli("teams", "create", "search")
+    code, team, _ = await cli("teams", "create", "search", "--budget", "month:50:40")
     assert code == 0
+    with pytest.raises(SystemExit) as usage_error:  # argparse's usage error
+        await cli("teams", "create", "bad", "--budget", "fortnight:5")
+    assert usage_error.value.code == 2
+    assert "the period is day, week, month or rolling-N" in capsys.readouterr().err
     code, out, err = await cli(
-        "keys", "create", "ci", "--team", team.strip(), "--models", "sim-large", "--rpm", "9"
+        "keys",
+        "create",
+        "ci",
+        "--team",
+        team.strip(),
+        "--models",
+        "sim-large",
+        "--rpm",
+        "9",
+        "--budget",
+        "day:2",
+        "--budget",
+        "rolling-3600::0.5",
     )
     assert code == 0
     secret = out.strip()
@@ -314,7 +330,10 @@ async def test_the_cli_creates_lists_rotates_and_revokes(
     assert code == 0
     assert key_id in table
     assert "sim-large" in table
+    assert "day:2,rolling-3600::0.5" in table  # as --budget takes them
     assert secret not in table
+    code, teams, _ = await cli("teams", "list")
+    assert "month:50:40" in teams
     code, out, _ = await cli("keys", "rotate", key_id, "--overlap", "0")
     assert code == 0
     rotated = out.strip()
