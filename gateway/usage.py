@@ -53,9 +53,7 @@ class UsageEndpoints:
         (its admin token is optional); the rules are filtered per caller."""
         upstreams = self._upstreams()
         stub = upstreams.keys if upstreams.keys is not None else upstreams.admin
-        return stub.ListBudgets(
-            translate_budgets.list_budgets_request(), timeout=ctx.timeout_s
-        )
+        return stub.ListBudgets(translate_budgets.list_budgets_request(), timeout=ctx.timeout_s)
 
     async def costs(self, request: Request, ctx: RequestContext) -> Response:
         """``GET /v1/costs``: QueryCosts over the window, grouped and filtered as asked; grouped

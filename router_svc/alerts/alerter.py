@@ -57,6 +57,7 @@ _MAX_REMEMBERED = 10_000
 # What _record returns for an alert the admin store has from before (fired before a restart).
 _FIRED_BEFORE = -1
 
+
 class Alerter:
     """Budget, error-rate and latency alerts (README, "Alerts").
 
