@@ -63,3 +63,22 @@ FRONT_DOOR_MAX_CHARS: Final = 32
 # below where the ledger's sums overflow a 64-bit integer (9.2 million rows at the bound). The
 # protobuf fields are int64: a count of 2^63 or more cannot even be built into a record.
 MAX_TOKEN_COUNT: Final = 10**12
+
+# Tool parameter schemas and response JSON schemas nested deeper than this are refused (by the
+# gateway, naming the client's field, and by the router): providers embed them in JSON bodies
+# whose encoders stop at 255 levels.
+JSON_MAX_DEPTH: Final = 64
+
+
+def json_depth(value: object) -> int:
+    """Nesting depth of a decoded JSON value: 1 for a scalar or an empty container (iterative,
+    so no recursion limit is hit however deep it is)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest

@@ -41,7 +41,7 @@ from gateway.validate import (
     optional_str,
     required,
 )
-from llmrouter import chat_rules
+from llmrouter import chat_rules, field_limits
 from llmrouter.v1 import chat_pb2
 
 __all__ = ["json_text", "parse_message", "parse_tools"]
@@ -242,7 +242,12 @@ def parse_tools(obj: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> set[str]:
 
 
 def json_text(value: Any, param: str) -> str:
-    """``value`` as JSON text; a value nested too deeply to encode is the caller's error."""
+    """``value`` as JSON text; a value nested deeper than the router takes (or than JSON
+    encoders go) is the caller's error, naming ``param``."""
+    if field_limits.json_depth(value) > field_limits.JSON_MAX_DEPTH:
+        raise InvalidRequest(
+            f"Invalid '{param}': nested deeper than {field_limits.JSON_MAX_DEPTH} levels.", param
+        )
     try:
         return orjson.dumps(value).decode()
     except orjson.JSONEncodeError:

@@ -7,7 +7,7 @@ from typing import cast
 
 import orjson
 
-from llmrouter import chat_rules
+from llmrouter import chat_rules, field_limits
 from llmrouter.v1 import chat_pb2
 
 from ..chat import CacheControl, ContentPart, Message, Role, Tool, ToolCall
@@ -18,7 +18,7 @@ __all__ = ["cache_control_from_proto", "json_object", "message_from_proto", "too
 _ROLES: dict[int, Role] = {v: cast("Role", k) for k, v in chat_rules.ROLES.items()}
 _IMAGE_DETAILS = chat_rules.IMAGE_DETAILS
 # Tool schemas and response schemas nested deeper than this are refused.
-_MAX_JSON_DEPTH = 64
+_MAX_JSON_DEPTH = field_limits.JSON_MAX_DEPTH
 
 
 def message_from_proto(m: chat_pb2.Message, path: str) -> Message:
@@ -106,19 +106,6 @@ def json_object(text: str, field: str) -> None:
         raise InvalidRequest("must be a JSON object (not valid JSON)", field=field) from None
     if not isinstance(value, dict):
         raise InvalidRequest("must be a JSON object", field=field)
-    if _depth(value) > _MAX_JSON_DEPTH:
+    if field_limits.json_depth(value) > _MAX_JSON_DEPTH:
         # The request body that embeds it must still encode (orjson stops at 255 levels).
         raise InvalidRequest(f"is nested deeper than {_MAX_JSON_DEPTH} levels", field=field)
-
-
-def _depth(value: object) -> int:
-    """Nesting depth of a decoded JSON value (iterative: no recursion limit to hit)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if isinstance(item, dict):
-            stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, level + 1) for v in item)
-    return deepest
