@@ -7,7 +7,9 @@ It reserves ``estimated prompt tokens x input price + output limit x output pric
 picked model against every rule of the request's key and team, all or none, atomically in the
 shared store; a request that does not fit one rule is refused for that model (a cheaper model
 later in the chain may fit). :meth:`Hold.settle` then adds the attempt's real cost (the usage
-record's ``cost_usd``) and releases the reservation, in the background.
+record's ``cost_usd``) and releases the reservation, in the background. With Redis, reserves
+and settles made while a script call is in flight go out together in the next one (a group
+commit, as the rate limiter's), and a settle is only queued: no task, no wait.
 
 Store unreachable: requests are still served; this replica reserves and settles in its own
 counters, each rule's room being split between ``replicas`` from the last spent it read (as
@@ -135,6 +137,8 @@ class Hold:
         self._settled = True
         if isinstance(self._counters, MemoryCounters) and not self._unsure:
             self._budgets.settle_now(self, cost_usd)  # nothing to wait for: no task
+        elif isinstance(self._counters, RedisCounters) and not self._unsure:
+            self._budgets.settle_later(self, cost_usd)  # queued for the next script call
         else:
             self._budgets.background(self._budgets.settle(self, cost_usd))
 
@@ -371,6 +375,28 @@ class Budgets:
         spent = hold._counters.settle_now(self._lines(hold._rules, now, 0), hold._id, cost)
         self._observe(hold._rules, spent, now)
 
+    def settle_later(self, hold: Hold, cost_usd: float) -> None:
+        """:meth:`settle` for a hold in the store, queued for its next script call (one call
+        settles every attempt queued meanwhile) without a task; the observer is told when the
+        store answers."""
+        assert isinstance(hold._counters, RedisCounters)
+        now = self._wall()
+        cost = nano(cost_usd) if cost_usd > 0 else 0
+        rules = hold._rules
+        future = hold._counters.settle_later(self._lines(rules, now, 0), hold._id, cost)
+
+        def done(future: asyncio.Future[list[int]]) -> None:
+            if future.cancelled():
+                return
+            exc = future.exception()
+            if exc is not None:
+                # Not retried (see settle): reconciliation brings the cost to the counters.
+                self._failed(exc)
+                return
+            self._observe(rules, future.result(), now)
+
+        future.add_done_callback(done)
+
     def _observe(self, rules: Sequence[BudgetRule], spent: Sequence[int], now: float) -> None:
         for rule, value in zip(rules, spent, strict=True):
             try:
@@ -427,6 +453,9 @@ class Budgets:
         """Wait for the settles in flight (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*tuple(self._tasks), return_exceptions=True)
+        if isinstance(self._shared, RedisCounters):
+            await self._shared.drain()
+            await asyncio.sleep(0)  # the futures' callbacks (the observer) run
 
     async def close(self) -> None:
         """Finish settling and close the store's connections."""
