@@ -39,6 +39,12 @@ RULES = (
 )
 
 
+def _store_calls(router: Any) -> int | None:
+    """Script calls the router's budgets made to Redis so far (None: not counted there)."""
+    counters = getattr(router.spend, "_shared", None)
+    return getattr(counters, "round_trips", None)
+
+
 async def _case(
     tmp: Path, budgets: tuple[BudgetRule, ...], state: StateConfig, args: argparse.Namespace
 ) -> dict[str, float]:
@@ -75,6 +81,7 @@ async def _case(
             await asyncio.gather(*(worker(20) for _ in range(args.concurrency)))  # warm
             per = args.requests // args.concurrency
             for _ in range(args.repeat):
+                calls = _store_calls(router)
                 wall, cpu = time.perf_counter(), time.process_time()
                 await asyncio.gather(*(worker(per) for _ in range(args.concurrency)))
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -82,6 +89,9 @@ async def _case(
                 rps = done / wall
                 if rps > best.get("requests_per_s", 0):
                     best = {"requests_per_s": rps, "cpu_us_per_request": cpu / done * 1e6}
+                    if calls is not None:
+                        calls = _store_calls(router) - calls
+                        best["store_calls_per_request"] = calls / done
         if router.spend is not None:
             await router.spend.drain()
     finally:
