@@ -107,12 +107,20 @@ end
 """
 
 # Reserves and settles, checked and applied in order (ARGV[1]: how many). Per operation: its
-# mode ('r' reserve, 's' settle) and line count n, then its header (reserve: peek, now ms, id,
-# deadline ms; settle: id, cost) and 4 arguments per line (reserve: amount, hard, lo, TTL of
-# the reservation keys; settle: bucket, fold below, lo, TTL of the spent hash); KEYS: each
-# line's four keys (Line.names), in order. Returns, flattened in order, per reserve the index
-# of the first line that did not fit (-1: reserved) and each line's spent and reserved before;
-# per settle each line's spent after.
+# mode and line count n, then its header and its arguments per line:
+#   'r' reserve: peek, now ms, id, deadline ms; per line amount, hard, lo, TTL of the
+#       reservation keys. Returns the index of the first line that did not fit (-1: reserved)
+#       and each line's spent and reserved before.
+#   's' settle: id, cost; per line bucket, fold below, lo, TTL of the spent hash. Returns each
+#       line's spent after.
+#   'g' grant a lease (.leases): id, now ms, deadline ms; per line the slice, hard, lo, TTL of
+#       the reservation keys. Each line's slice is added to the reservation ``id`` if it fits
+#       (lines independently). Returns each line's slice granted (0: none).
+#   'f' flush a lease: id, deadline ms, TTL of the reservation keys; per line cost, give back,
+#       bucket, fold below, lo, TTL of the spent hash. Moves ``cost`` from the reservation to
+#       spent and releases ``give back`` (the reservation never below 0; the cost is added in
+#       full). Returns each line's spent after.
+# KEYS: each line's four keys (Line.names), in order; replies flattened in order.
 _BATCH = (
     _SPENT_LUA
     + """
@@ -178,6 +186,74 @@ local function settle(k, a, n)
   return out
 end
 
+local function prune(k, now)
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[k + 3], '-inf', now)
+  for _, rid in ipairs(gone) do
+    local amount = redis.call('HGET', KEYS[k + 2], rid)
+    if amount then
+      redis.call('DECRBY', KEYS[k + 4], amount)
+      redis.call('HDEL', KEYS[k + 2], rid)
+    end
+  end
+  if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now) end
+end
+
+local function grant(k, a, n)
+  local id, now, deadline = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
+  local out = {}
+  for i = 0, n - 1 do
+    local kk, aa = k + i * 4, a + 3 + i * 4
+    local extra = tonumber(ARGV[aa])
+    prune(kk, now)
+    local s = spent(KEYS[kk + 1], tonumber(ARGV[aa + 2]))
+    local r = math.max(tonumber(redis.call('GET', KEYS[kk + 4]) or '0'), 0)
+    if extra > 0 and s + r + extra <= tonumber(ARGV[aa + 1]) then
+      redis.call('HINCRBY', KEYS[kk + 2], id, extra)
+      redis.call('ZADD', KEYS[kk + 3], deadline, id)
+      redis.call('INCRBY', KEYS[kk + 4], extra)
+      for j = 2, 4 do redis.call('PEXPIRE', KEYS[kk + j], ARGV[aa + 3]) end
+      out[#out + 1] = extra
+    else
+      out[#out + 1] = 0
+    end
+  end
+  return out
+end
+
+local function flush(k, a, n)
+  local id, deadline, ttl = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local out = {}
+  for i = 0, n - 1 do
+    local kk, aa = k + i * 4, a + 3 + i * 6
+    local cost, give = tonumber(ARGV[aa]), tonumber(ARGV[aa + 1])
+    local amount = tonumber(redis.call('HGET', KEYS[kk + 2], id) or '0')
+    local take = math.min(amount, cost + give)
+    if take > 0 then redis.call('DECRBY', KEYS[kk + 4], take) end
+    if amount > 0 and amount - take <= 0 then
+      redis.call('HDEL', KEYS[kk + 2], id)
+      redis.call('ZREM', KEYS[kk + 3], id)
+    elseif amount > 0 then
+      redis.call('HSET', KEYS[kk + 2], id, amount - take)
+      redis.call('ZADD', KEYS[kk + 3], deadline, id)
+      for j = 2, 4 do redis.call('PEXPIRE', KEYS[kk + j], ttl) end
+    end
+    if cost > 0 then redis.call('HINCRBY', KEYS[kk + 1], ARGV[aa + 2], cost) end
+    local fold = tonumber(ARGV[aa + 3])
+    if fold > 0 and redis.call('HLEN', KEYS[kk + 1]) > FOLD_AT then
+      local all = redis.call('HGETALL', KEYS[kk + 1])
+      for j = 1, #all, 2 do
+        if all[j] ~= 'b' and tonumber(all[j]) < fold then
+          redis.call('HINCRBY', KEYS[kk + 1], 'b', all[j + 1])
+          redis.call('HDEL', KEYS[kk + 1], all[j])
+        end
+      end
+    end
+    redis.call('PEXPIRE', KEYS[kk + 1], ARGV[aa + 5])
+    out[#out + 1] = spent(KEYS[kk + 1], tonumber(ARGV[aa + 4]))
+  end
+  return out
+end
+
 local result = {}
 local k, a = 0, 2
 for _ = 1, tonumber(ARGV[1]) do
@@ -187,6 +263,12 @@ for _ = 1, tonumber(ARGV[1]) do
   if mode == 'r' then
     out = reserve(k, a, n)
     a = a + 4 + 4 * n
+  elseif mode == 'g' then
+    out = grant(k, a, n)
+    a = a + 3 + 4 * n
+  elseif mode == 'f' then
+    out = flush(k, a, n)
+    a = a + 3 + 6 * n
   else
     out = settle(k, a, n)
     a = a + 2 + 4 * n
@@ -271,6 +353,29 @@ class RedisCounters:
         pairs = [(values[1 + 2 * i], values[2 + 2 * i]) for i in range(len(lines))]
         return values[0], pairs
 
+    async def reserve_and_grant(
+        self,
+        lines: Sequence[Line],
+        res_id: str,
+        now_ms: int,
+        deadline_ms: int,
+        extras: Sequence[int],
+        lease_id: str,
+    ) -> tuple[int, list[tuple[int, int]], list[int]]:
+        """:meth:`reserve`, then :meth:`grant` in the same script call: the reserve's answer
+        and the slices granted."""
+        argv: list[Any] = ["0", now_ms, res_id, deadline_ms]
+        grant: list[Any] = [lease_id, now_ms, deadline_ms]
+        ttl = self._res_ttl_ms
+        for line, extra in zip(lines, extras, strict=True):
+            argv += (line.amount, line.hard, line.lo, ttl)
+            grant += (extra, line.hard, line.lo, ttl)
+        reserved = self._ops.post(("r", lines, argv))
+        granted = self._ops.post(("g", lines, grant))
+        values, got = await asyncio.gather(reserved, granted)
+        pairs = [(values[1 + 2 * i], values[2 + 2 * i]) for i in range(len(lines))]
+        return values[0], pairs, got
+
     def _settle_op(self, lines: Sequence[Line], res_id: str, cost: int) -> _Op:
         argv: list[Any] = [res_id, cost]
         for line in lines:
@@ -286,6 +391,17 @@ class RedisCounters:
         """:meth:`settle` queued for the next script call, without waiting and without a task:
         each line's spent after, or the store's failure, arrives in the future."""
         return self._ops.post(self._settle_op(lines, res_id, cost))
+
+    def flush_later(
+        self, items: Sequence[tuple[Line, int, int]], lease_id: str, deadline_ms: int
+    ) -> asyncio.Future[list[int]]:
+        """Queue moving each (line, cost, give back) from reservation ``lease_id`` to spent
+        (the cost) and back to the room (give back), renewing its deadline; each line's spent
+        after arrives in the future."""
+        argv: list[Any] = [lease_id, deadline_ms, self._res_ttl_ms]
+        for line, cost, give in items:
+            argv += (cost, give, line.bucket, line.fold_below, line.lo, line.spent_ttl_ms)
+        return self._ops.post(("f", [line for line, _, _ in items], argv))
 
     async def drain(self) -> None:
         """Wait for the queued and in-flight script calls."""
