@@ -56,6 +56,11 @@ async def _case(
         outbox_path=str(tmp / f"outbox-{uuid.uuid4().hex}.sqlite3"),
         state_path=str(tmp / "state.json"),
         providers=(ProviderConfig(name="simulated", kind="simulated", local=True, latency_ms=0),),
+        # Priced, so that every attempt settles a cost (the simulated models are free).
+        models=tuple(
+            replace(m, input_price_per_million=1.0, output_price_per_million=2.0)
+            for m in RouterConfig().models
+        ),
         budgets=budgets,
         budget_reconcile_interval_s=0,
         state=state,
@@ -81,7 +86,7 @@ async def _case(
             await asyncio.gather(*(worker(20) for _ in range(args.concurrency)))  # warm
             per = args.requests // args.concurrency
             for _ in range(args.repeat):
-                calls = _store_calls(router)
+                before = _store_calls(router)
                 wall, cpu = time.perf_counter(), time.process_time()
                 await asyncio.gather(*(worker(per) for _ in range(args.concurrency)))
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -89,9 +94,9 @@ async def _case(
                 rps = done / wall
                 if rps > best.get("requests_per_s", 0):
                     best = {"requests_per_s": rps, "cpu_us_per_request": cpu / done * 1e6}
-                    if calls is not None:
-                        calls = _store_calls(router) - calls
-                        best["store_calls_per_request"] = calls / done
+                    after = _store_calls(router)
+                    if before is not None and after is not None:
+                        best["store_calls_per_request"] = (after - before) / done
         if router.spend is not None:
             await router.spend.drain()
     finally:

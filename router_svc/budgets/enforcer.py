@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -213,9 +214,9 @@ class Budgets:
             self.leases = Leases(lease_percent, reservation_ttl_s, clock)
         self._lease_rules: dict[str, BudgetRule] = {}
         self._flush_at: asyncio.TimerHandle | None = None
-        # Reservation ids: unique across replicas and restarts.
+        # Reservation ids: unique across replicas, restarts and instances in one process.
         self._ids = itertools.count()
-        self._tag = f"{os.getpid():x}.{int(wall_clock() * 1000):x}"
+        self._tag = f"{os.getpid():x}.{int(wall_clock() * 1000):x}.{uuid.uuid4().hex[:8]}"
         self._lease_id = f"lease:{self._tag}"
         self._down_until = -math.inf
         self._degraded = False
@@ -322,6 +323,9 @@ class Budgets:
                         lines, res_id, now_ms, deadline_ms, extras, self._lease_id
                     )
                     leases.granted(lines, extras, got)
+                    for rule, line, amount in zip(rules, lines, got, strict=True):
+                        if amount:
+                            self._lease_rules[line.prefix] = rule
                 else:
                     refused, pairs = await counters.reserve(
                         lines, res_id, now_ms, deadline_ms, False
@@ -447,7 +451,7 @@ class Budgets:
         rules = hold._rules
         lines = self._lines(rules, now, 0)
         for rule, line in zip(rules, lines, strict=True):
-            self._lease_rules[line.prefix] = rule
+            self._lease_rules[line.prefix] = rule  # the latest (rules change at runtime)
         self.leases.settle(lines, [line.amount for line in hold._lines], cost)
         if self._flush_at is None:
             loop = asyncio.get_running_loop()
