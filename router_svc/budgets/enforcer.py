@@ -163,6 +163,27 @@ class Hold:
         self.settle(0.0)
 
 
+# Lines kept for reuse before the cache starts over (rules x seconds).
+_LINE_CACHE = 4096
+
+
+def _line(rule: BudgetRule, now: float) -> Line:
+    """``rule``'s line at epoch ``now``, reserving nothing."""
+    period = rule.window
+    start, end = period.bounds(now)
+    bucket = period.bucket(now)
+    keep_s = (period.seconds if period.rolling else end - now) + 86400
+    return Line(
+        prefix=f"budget:{rule.id}:",
+        tag=period.tag(now),
+        lo=period.bucket(start) if period.rolling else 0,
+        bucket=bucket,
+        fold_below=0 if period.rolling else bucket - KEEP_BUCKETS,
+        spent_ttl_ms=math.ceil(keep_s * 1000),
+        hard=nano(rule.hard_usd),
+    )
+
+
 class Budgets:
     """The budget rules of a router over its counters (see the module docstring)."""
 
@@ -213,6 +234,7 @@ class Budgets:
         if state.backend == "redis" and lease_percent > 0:
             self.leases = Leases(lease_percent, reservation_ttl_s, clock)
         self._lease_rules: dict[str, BudgetRule] = {}
+        self._line_cache: dict[tuple[BudgetRule, int], Line] = {}
         self._flush_at: asyncio.TimerHandle | None = None
         # Reservation ids: unique across replicas, restarts and instances in one process.
         self._ids = itertools.count()
@@ -246,24 +268,30 @@ class Budgets:
         return entry.cost(TokenUsage(prompt_tokens=prompt_tokens, completion_tokens=output))
 
     def _lines(self, rules: Sequence[BudgetRule], now: float, amount: int) -> list[Line]:
+        # Every field but the amount is the same for a rule all through a whole second (bucket
+        # and period bounds are whole seconds; the spent TTL keeps a day's slack): computed
+        # once per rule and second, not per attempt.
+        second = int(now)
+        cache = self._line_cache
         lines = []
         for rule in rules:
-            period = rule.window
-            start, end = period.bounds(now)
-            bucket = period.bucket(now)
-            keep_s = (period.seconds if period.rolling else end - now) + 86400
-            lines.append(
-                Line(
-                    prefix=f"budget:{rule.id}:",
-                    tag=period.tag(now),
-                    lo=period.bucket(start) if period.rolling else 0,
-                    bucket=bucket,
-                    fold_below=0 if period.rolling else bucket - KEEP_BUCKETS,
-                    spent_ttl_ms=math.ceil(keep_s * 1000),
-                    hard=nano(rule.hard_usd),
-                    amount=amount,
+            line = cache.get((rule, second))
+            if line is None:
+                if len(cache) >= _LINE_CACHE:
+                    cache.clear()
+                line = cache[(rule, second)] = _line(rule, now)
+            if amount:
+                line = Line(
+                    line.prefix,
+                    line.tag,
+                    line.lo,
+                    line.bucket,
+                    line.fold_below,
+                    line.spent_ttl_ms,
+                    line.hard,
+                    amount,
                 )
-            )
+            lines.append(line)
         return lines
 
     # The store, or this replica's own counters when it does not answer (as the rate limiter).
