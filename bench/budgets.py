@@ -10,7 +10,10 @@ two lines; the simulated models priced, so every attempt settles a cost) counted
 leases (1 %: attempts reserved and settled in process, costs flushed every 50 ms). Reported:
 requests/s, CPU µs per request (``time.process_time``: router and client together, so the
 difference between cases is what the budget check costs), Redis script calls per request,
-and each budget case's throughput and CPU relative to no budget.
+and each budget case's throughput and CPU relative to no budget. Then the check alone
+(``Budgets.reserve`` and ``Hold.settle``, one attempt at a time, ``--check-attempts``): its CPU
+per attempt and that as a share of a request's CPU without budgets, the steadier figure on a
+shared machine (the whole-request cases differ by a few % from run to run).
 
     PYTHONPATH=. .venv/bin/python bench/budgets.py --json bench/results/budgets.json
 """
@@ -33,8 +36,12 @@ import uvloop
 
 from llmrouter.shared_state import StateConfig
 from llmrouter.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
-from router_svc.budgets import BudgetRule
-from router_svc.config import ProviderConfig, RouterConfig
+from router_svc.breaker import CircuitBreaker
+from router_svc.budgets import BudgetRule, Budgets, ConfigRules, Hold
+from router_svc.chat import ChatRequest, Message
+from router_svc.config import ModelConfig, ProviderConfig, RouterConfig
+from router_svc.policies import BreakerPolicy
+from router_svc.registry import ModelEntry
 from router_svc.server import start
 
 RULES = (
@@ -115,6 +122,41 @@ async def _case(
     return best
 
 
+async def _check_only(state: StateConfig, lease_percent: float, count: int) -> float:
+    """CPU µs per attempt of the budget check alone (Budgets.reserve then Hold.settle, two
+    rules, one attempt at a time): what the router's CPU per request grows by, without the
+    noise of a whole request."""
+    rules = ConfigRules(RULES)
+    budgets = Budgets(rules, state, lease_percent=lease_percent)
+    entry = ModelEntry(
+        ModelConfig(name="m", provider="simulated"),
+        provider=None,  # type: ignore[arg-type]  # prices only
+        input_price_per_million=1.0,
+        output_price_per_million=2.0,
+        enabled=True,
+        breaker=CircuitBreaker(BreakerPolicy()),
+    )
+    request = ChatRequest(
+        model="m",
+        messages=(Message("user", "hello there"),),
+        max_tokens=16,
+        api_key_id="bench",
+        team_id="bench-team",
+    )
+    try:
+        for round_count in (200, count):
+            cpu = time.process_time()
+            for _ in range(round_count):
+                hold = await budgets.reserve(entry, request, 10)
+                assert isinstance(hold, Hold)
+                hold.settle(0.00001)
+            cpu = time.process_time() - cpu
+            await budgets.drain()
+        return cpu / count * 1e6
+    finally:
+        await budgets.close()
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     redis = StateConfig(
         backend="redis",
@@ -133,6 +175,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         ):
             results[name] = await _case(Path(tmp), budgets, state, lease, args)
             print(f"{name:>24}: {results[name]}", file=sys.stderr, flush=True)
+    checks = {}
+    for name, state, lease in (
+        ("embedded", StateConfig(), 1.0),
+        ("redis, per attempt", redis, 0.0),
+        ("redis, leased", redis, 1.0),
+    ):
+        checks[name] = await _check_only(state, lease, args.check_attempts)
+        print(f"check alone {name:>18}: {checks[name]:.1f} µs", file=sys.stderr, flush=True)
+    base_cpu = results["no budget"]["cpu_us_per_request"]
+    results["check alone"] = {
+        name: {"cpu_us_per_attempt": us, "of_request_cpu": us / base_cpu}
+        for name, us in checks.items()
+    }
     for name, base in (
         ("budget embedded", "no budget"),
         ("budget redis, per attempt", "no budget (redis state)"),
@@ -152,6 +207,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--check-attempts", type=int, default=5000)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
