@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, SlidingWindowCounterSupport, Storage
 
+from .group_commit import GroupCommit
 from .rate_values import Charge, Quota, Standing, standing
 
 __all__ = ["Counted", "Counters", "MemoryCounters", "RedisCounters"]
@@ -245,7 +246,7 @@ class RedisCounters(Counters):
         self._script = client.register_script(_BATCH_LUA)
         self._prefix = prefix
         self._timeout = timeout_s
-        self._batches = _GroupCommit(self._send)
+        self._batches: GroupCommit[_Group, _Reply] = GroupCommit(self._send)
         # Script calls made (each one round trip), for benchmarks and tests.
         self.round_trips = 0
 
@@ -300,52 +301,3 @@ class RedisCounters(Counters):
             at += 1 + 5 * len(charges)
             replies.append((refused, windows))
         return replies
-
-
-class _GroupCommit:
-    """Calls made while one is in flight go out together as the next one (as a database's
-    group commit): alone, a call goes out at once; under load, one round trip serves many."""
-
-    def __init__(self, send: Callable[[list[_Group]], Awaitable[list[_Reply]]]) -> None:
-        self._send = send
-        self._waiting: list[tuple[_Group, asyncio.Future[_Reply]]] = []
-        self._busy = False
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def submit(self, group: _Group) -> _Reply:
-        """Send ``group`` (with whatever waits) and return its reply; raises what the send
-        raised."""
-        if self._busy:
-            future: asyncio.Future[_Reply] = asyncio.get_running_loop().create_future()
-            self._waiting.append((group, future))
-            return await future
-        self._busy = True  # this caller sends its own group, then hands the queue on
-        try:
-            return (await self._send([group]))[0]
-        finally:
-            self._next()
-
-    def _next(self) -> None:
-        if not self._waiting:
-            self._busy = False
-            return
-        task = asyncio.get_running_loop().create_task(self._drain())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _drain(self) -> None:
-        batch, self._waiting = self._waiting, []
-        try:
-            replies = await self._send([group for group, _ in batch])
-        except BaseException as exc:  # every caller of the batch sees the failure
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError())
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            for (_, future), reply in zip(batch, replies, strict=True):
-                if not future.done():
-                    future.set_result(reply)
-        finally:
-            self._next()

@@ -259,6 +259,10 @@ class RouterConfig:
     # Seconds a reservation counts when its attempt never settles (its replica crashed); also
     # the longest an attempt's reservation is kept while it runs.
     budget_reservation_ttl_s: float = 900.0
+    # With the redis backend, the share (percent) of a rule's hard limit a replica leases at a
+    # time and spends in process (router_svc.budgets.leases); 0: every attempt reserved and
+    # settled in the store.
+    budget_lease_percent: float = 1.0
     # Seconds between corrections of the budget counters from the ledger (0: never).
     budget_reconcile_interval_s: float = 60.0
     # Seconds the ledger may lag behind settling: spending more recent than this is left as
@@ -306,6 +310,10 @@ class RouterConfig:
         for name in ("budget_reservation_ttl_s", "budget_reconcile_lag_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name}: expected a positive number, got {getattr(self, name)}")
+        if not 0 <= self.budget_lease_percent <= 100:
+            raise ConfigError(
+                f"budget_lease_percent: expected 0 to 100, got {self.budget_lease_percent}"
+            )
         if not self.budget_reconcile_interval_s >= 0:
             raise ConfigError(
                 "budget_reconcile_interval_s: expected 0 (never) or more, "

@@ -164,6 +164,7 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         replicas=config.rate_limit_replicas,
         default_max_output_tokens=config.budget_default_max_output_tokens,
         reservation_ttl_s=config.budget_reservation_ttl_s,
+        lease_percent=config.budget_lease_percent,
     )
     quotas = None
     if any(m.rpm or m.tpm for m in config.models) or any(p.rpm or p.tpm for p in config.providers):

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 import uuid
 from collections import OrderedDict
@@ -111,6 +112,18 @@ class Alerter:
         )
 
     # -- entry points (never block, never raise) ------------------------------------------
+
+    def budget_quiet(self, spent_usd: float, soft_usd: float, hard_usd: float) -> bool:
+        """Whether :meth:`budget_usage` of this spend could fire nothing: alerts are off, or
+        the spend is below the soft limit and below the lowest threshold (checked on every
+        settle, so the usage need not be built for most of them)."""
+        config = self._config
+        if not config.enabled:
+            return True
+        if soft_usd > 0 and spent_usd >= soft_usd:
+            return False
+        lowest = min(config.budget_thresholds, default=math.inf)
+        return hard_usd <= 0 or 100.0 * spent_usd / hard_usd < lowest
 
     def budget_usage(self, usage: BudgetUsage) -> None:
         """A budget's spend after a settle: fire each configured percentage of the hard limit

@@ -31,6 +31,8 @@ class BudgetAlerts:
     def usage(self, rule: BudgetRule, period_start: float, spent_usd: float) -> None:
         """``rule`` has ``spent_usd`` settled in its current period (``period_start``: epoch
         seconds, as the budgets report it). Never blocks: the alerter queues."""
+        if self._alerter.budget_quiet(spent_usd, rule.soft_usd, rule.hard_usd):
+            return  # nothing to fire: most settles
         window = rule.window
         if window.rolling:
             start = float(math.floor(self._wall() / window.seconds) * window.seconds)

@@ -9,9 +9,11 @@ Per rule (keys under ``<state.key_prefix>budget:<rule id>:``):
   operation first drops the reservations whose deadline passed (a replica that crashed
   mid-attempt), so they stop counting.
 
-:class:`RedisCounters` runs each operation as one Lua script (EVALSHA: atomic on the server,
+:class:`RedisCounters` runs operations as one Lua script (EVALSHA: atomic on the server,
 https://redis.io/docs/latest/develop/interactive/programmability/eval-intro/), so replicas
-reserving at once never both take the last room. :class:`MemoryCounters` does the same in this
+reserving at once never both take the last room; operations made while a call is in flight go
+out together in the next one (a group commit, applied in order), and settles are queued
+without waiting. :class:`MemoryCounters` does the same in this
 process (atomic because nothing in it awaits). Amounts are integers in nano-USD (1e-9 USD).
 """
 
@@ -21,6 +23,8 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from llmrouter.group_commit import GroupCommit
 
 __all__ = ["KEEP_BUCKETS", "Counters", "Line", "MemoryCounters", "RedisCounters", "nano", "usd"]
 
@@ -102,14 +106,87 @@ local function spent(key, lo)
 end
 """
 
-_RESERVE = (
+# Reserves and settles, checked and applied in order (ARGV[1]: how many). Per operation: its
+# mode and line count n, then its header and its arguments per line:
+#   'r' reserve: peek, now ms, id, deadline ms; per line amount, hard, lo, TTL of the
+#       reservation keys. Returns the index of the first line that did not fit (-1: reserved)
+#       and each line's spent and reserved before.
+#   's' settle: id, cost; per line bucket, fold below, lo, TTL of the spent hash. Returns each
+#       line's spent after.
+#   'g' grant a lease (.leases): id, now ms, deadline ms; per line the slice, hard, lo, TTL of
+#       the reservation keys. Each line's slice is added to the reservation ``id`` if it fits
+#       (lines independently). Returns each line's slice granted (0: none).
+#   'f' flush a lease: id, deadline ms, TTL of the reservation keys; per line cost, give back,
+#       bucket, fold below, lo, TTL of the spent hash. Moves ``cost`` from the reservation to
+#       spent and releases ``give back`` (the reservation never below 0; the cost is added in
+#       full). Returns each line's spent after.
+# KEYS: each line's four keys (Line.names), in order; replies flattened in order.
+_BATCH = (
     _SPENT_LUA
     + """
-local peek, now, id, deadline = ARGV[1] == '1', tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local n = #KEYS / 4
-local out = {-1}
-for i = 0, n - 1 do
-  local k, a = i * 4, 5 + i * 4
+local function reserve(k, a, n)
+  local peek, now, id, deadline = ARGV[a] == '1', tonumber(ARGV[a + 1]), ARGV[a + 2], ARGV[a + 3]
+  local out = {-1}
+  for i = 0, n - 1 do
+    local kk, aa = k + i * 4, a + 4 + i * 4
+    local gone = redis.call('ZRANGEBYSCORE', KEYS[kk + 3], '-inf', now)
+    for _, rid in ipairs(gone) do
+      local amount = redis.call('HGET', KEYS[kk + 2], rid)
+      if amount then
+        redis.call('DECRBY', KEYS[kk + 4], amount)
+        redis.call('HDEL', KEYS[kk + 2], rid)
+      end
+    end
+    if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[kk + 3], '-inf', now) end
+    local s = spent(KEYS[kk + 1], tonumber(ARGV[aa + 2]))
+    local r = math.max(tonumber(redis.call('GET', KEYS[kk + 4]) or '0'), 0)
+    out[#out + 1] = s
+    out[#out + 1] = r
+    if not peek and out[1] == -1 and s + r + tonumber(ARGV[aa]) > tonumber(ARGV[aa + 1]) then
+      out[1] = i
+    end
+  end
+  if not peek and out[1] == -1 then
+    for i = 0, n - 1 do
+      local kk, aa = k + i * 4, a + 4 + i * 4
+      redis.call('HSET', KEYS[kk + 2], id, ARGV[aa])
+      redis.call('ZADD', KEYS[kk + 3], deadline, id)
+      redis.call('INCRBY', KEYS[kk + 4], ARGV[aa])
+      for j = 2, 4 do redis.call('PEXPIRE', KEYS[kk + j], ARGV[aa + 3]) end
+    end
+  end
+  return out
+end
+
+local function settle(k, a, n)
+  local id, cost = ARGV[a], tonumber(ARGV[a + 1])
+  local out = {}
+  for i = 0, n - 1 do
+    local kk, aa = k + i * 4, a + 2 + i * 4
+    local amount = redis.call('HGET', KEYS[kk + 2], id)
+    if amount then
+      redis.call('DECRBY', KEYS[kk + 4], amount)
+      redis.call('HDEL', KEYS[kk + 2], id)
+      redis.call('ZREM', KEYS[kk + 3], id)
+    end
+    if cost > 0 then redis.call('HINCRBY', KEYS[kk + 1], ARGV[aa], cost) end
+    local fold = tonumber(ARGV[aa + 1])
+    if fold > 0 and redis.call('HLEN', KEYS[kk + 1]) > FOLD_AT then
+      local all = redis.call('HGETALL', KEYS[kk + 1])
+      for j = 1, #all, 2 do
+        if all[j] ~= 'b' and tonumber(all[j]) < fold then
+          redis.call('HINCRBY', KEYS[kk + 1], 'b', all[j + 1])
+          redis.call('HDEL', KEYS[kk + 1], all[j])
+        end
+      end
+    end
+    redis.call('PEXPIRE', KEYS[kk + 1], ARGV[aa + 3])
+    out[#out + 1] = spent(KEYS[kk + 1], tonumber(ARGV[aa + 2]))
+  end
+  return out
+end
+
+local function prune(k, now)
   local gone = redis.call('ZRANGEBYSCORE', KEYS[k + 3], '-inf', now)
   for _, rid in ipairs(gone) do
     local amount = redis.call('HGET', KEYS[k + 2], rid)
@@ -119,56 +196,87 @@ for i = 0, n - 1 do
     end
   end
   if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[k + 3], '-inf', now) end
-  local s = spent(KEYS[k + 1], tonumber(ARGV[a + 2]))
-  local r = math.max(tonumber(redis.call('GET', KEYS[k + 4]) or '0'), 0)
-  out[#out + 1] = s
-  out[#out + 1] = r
-  if not peek and out[1] == -1 and s + r + tonumber(ARGV[a]) > tonumber(ARGV[a + 1]) then
-    out[1] = i
-  end
 end
-if not peek and out[1] == -1 then
-  for i = 0, n - 1 do
-    local k, a = i * 4, 5 + i * 4
-    redis.call('HSET', KEYS[k + 2], id, ARGV[a])
-    redis.call('ZADD', KEYS[k + 3], deadline, id)
-    redis.call('INCRBY', KEYS[k + 4], ARGV[a])
-    for j = 2, 4 do redis.call('PEXPIRE', KEYS[k + j], ARGV[a + 3]) end
-  end
-end
-return out
-"""
-)
 
-_SETTLE = (
-    _SPENT_LUA
-    + """
-local id, cost = ARGV[1], tonumber(ARGV[2])
-local n = #KEYS / 4
-local out = {}
-for i = 0, n - 1 do
-  local k, a = i * 4, 3 + i * 4
-  local amount = redis.call('HGET', KEYS[k + 2], id)
-  if amount then
-    redis.call('DECRBY', KEYS[k + 4], amount)
-    redis.call('HDEL', KEYS[k + 2], id)
-    redis.call('ZREM', KEYS[k + 3], id)
-  end
-  if cost > 0 then redis.call('HINCRBY', KEYS[k + 1], ARGV[a], cost) end
-  local fold = tonumber(ARGV[a + 1])
-  if fold > 0 and redis.call('HLEN', KEYS[k + 1]) > FOLD_AT then
-    local all = redis.call('HGETALL', KEYS[k + 1])
-    for j = 1, #all, 2 do
-      if all[j] ~= 'b' and tonumber(all[j]) < fold then
-        redis.call('HINCRBY', KEYS[k + 1], 'b', all[j + 1])
-        redis.call('HDEL', KEYS[k + 1], all[j])
-      end
+local function grant(k, a, n)
+  local id, now, deadline = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
+  local out = {}
+  for i = 0, n - 1 do
+    local kk, aa = k + i * 4, a + 3 + i * 4
+    local extra = tonumber(ARGV[aa])
+    prune(kk, now)
+    local s = spent(KEYS[kk + 1], tonumber(ARGV[aa + 2]))
+    local r = math.max(tonumber(redis.call('GET', KEYS[kk + 4]) or '0'), 0)
+    if extra > 0 and s + r + extra <= tonumber(ARGV[aa + 1]) then
+      redis.call('HINCRBY', KEYS[kk + 2], id, extra)
+      redis.call('ZADD', KEYS[kk + 3], deadline, id)
+      redis.call('INCRBY', KEYS[kk + 4], extra)
+      for j = 2, 4 do redis.call('PEXPIRE', KEYS[kk + j], ARGV[aa + 3]) end
+      out[#out + 1] = extra
+    else
+      out[#out + 1] = 0
     end
   end
-  redis.call('PEXPIRE', KEYS[k + 1], ARGV[a + 3])
-  out[#out + 1] = spent(KEYS[k + 1], tonumber(ARGV[a + 2]))
+  return out
 end
-return out
+
+local function flush(k, a, n)
+  local id, deadline, ttl = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local out = {}
+  for i = 0, n - 1 do
+    local kk, aa = k + i * 4, a + 3 + i * 6
+    local cost, give = tonumber(ARGV[aa]), tonumber(ARGV[aa + 1])
+    local amount = tonumber(redis.call('HGET', KEYS[kk + 2], id) or '0')
+    local take = math.min(amount, cost + give)
+    if take > 0 then redis.call('DECRBY', KEYS[kk + 4], take) end
+    if amount > 0 and amount - take <= 0 then
+      redis.call('HDEL', KEYS[kk + 2], id)
+      redis.call('ZREM', KEYS[kk + 3], id)
+    elseif amount > 0 then
+      redis.call('HSET', KEYS[kk + 2], id, amount - take)
+      redis.call('ZADD', KEYS[kk + 3], deadline, id)
+      for j = 2, 4 do redis.call('PEXPIRE', KEYS[kk + j], ttl) end
+    end
+    if cost > 0 then redis.call('HINCRBY', KEYS[kk + 1], ARGV[aa + 2], cost) end
+    local fold = tonumber(ARGV[aa + 3])
+    if fold > 0 and redis.call('HLEN', KEYS[kk + 1]) > FOLD_AT then
+      local all = redis.call('HGETALL', KEYS[kk + 1])
+      for j = 1, #all, 2 do
+        if all[j] ~= 'b' and tonumber(all[j]) < fold then
+          redis.call('HINCRBY', KEYS[kk + 1], 'b', all[j + 1])
+          redis.call('HDEL', KEYS[kk + 1], all[j])
+        end
+      end
+    end
+    redis.call('PEXPIRE', KEYS[kk + 1], ARGV[aa + 5])
+    out[#out + 1] = spent(KEYS[kk + 1], tonumber(ARGV[aa + 4]))
+  end
+  return out
+end
+
+local result = {}
+local k, a = 0, 2
+for _ = 1, tonumber(ARGV[1]) do
+  local mode, n = ARGV[a], tonumber(ARGV[a + 1])
+  a = a + 2
+  local out
+  if mode == 'r' then
+    out = reserve(k, a, n)
+    a = a + 4 + 4 * n
+  elseif mode == 'g' then
+    out = grant(k, a, n)
+    a = a + 3 + 4 * n
+  elseif mode == 'f' then
+    out = flush(k, a, n)
+    a = a + 3 + 6 * n
+  else
+    out = settle(k, a, n)
+    a = a + 2 + 4 * n
+  end
+  k = k + 4 * n
+  for _, v in ipairs(out) do result[#result + 1] = v end
+end
+return result
 """.replace("FOLD_AT", str(_FOLD_AT))
 )
 
@@ -189,47 +297,115 @@ return spent(KEYS[1], tonumber(ARGV[5]))
 )
 
 
-def _lines_argv(lines: Sequence[Line], res_ttl_ms: int) -> list[Any]:
-    argv: list[Any] = []
-    for line in lines:
-        argv += [line.amount, line.hard, line.lo, res_ttl_ms]
-    return argv
+# One operation of a batch: its mode ("r" or "s"), its lines and its arguments (the header,
+# then the lines'); and its reply (see _BATCH).
+_Op = tuple[str, Sequence[Line], list[Any]]
 
 
 class RedisCounters:
-    """Budget counters in Redis, one Lua script per operation (``client``: a
-    ``redis.asyncio.Redis``; ``prefix``: state.key_prefix; ``timeout_s``: per operation)."""
+    """Budget counters in Redis (``client``: a ``redis.asyncio.Redis``; ``prefix``:
+    state.key_prefix; ``timeout_s``: per script call).
+
+    Reserves and settles go out through a group commit (:class:`llmrouter.group_commit.
+    GroupCommit`): those made while a script call is in flight go out together in the next
+    one, applied in order by one script (atomic on the server), so under load one round trip
+    serves many attempts. :meth:`settle_later` queues a settle without a task of its own."""
 
     def __init__(self, client: Any, prefix: str, timeout_s: float, res_ttl_ms: int) -> None:
         self._client = client
         self._prefix = prefix
         self._timeout = timeout_s
         self._res_ttl_ms = res_ttl_ms
-        self._reserve = client.register_script(_RESERVE)
-        self._settle = client.register_script(_SETTLE)
+        self._batch = client.register_script(_BATCH)
         self._reconcile = client.register_script(_RECONCILE)
+        self._ops: GroupCommit[_Op, list[int]] = GroupCommit(self._send)
+        # Script calls made for reserves and settles (each one round trip), for benchmarks.
+        self.round_trips = 0
 
-    def _keys(self, lines: Sequence[Line]) -> list[str]:
-        return [self._prefix + key for line in lines for key in line.names()]
+    async def _send(self, ops: list[_Op]) -> list[list[int]]:
+        keys: list[str] = []
+        args: list[Any] = [len(ops)]
+        prefix = self._prefix
+        for mode, lines, argv in ops:
+            args += (mode, len(lines))
+            args += argv
+            for line in lines:
+                p = prefix + line.prefix
+                keys += (f"{p}spent:{line.tag}", f"{p}res", f"{p}resz", f"{p}rest")
+        self.round_trips += 1
+        async with asyncio.timeout(self._timeout):
+            flat = await self._batch(keys=keys, args=args)
+        replies, at = [], 0
+        for mode, lines, _ in ops:
+            size = 1 + 2 * len(lines) if mode == "r" else len(lines)
+            replies.append([int(v) for v in flat[at : at + size]])
+            at += size
+        return replies
 
     async def reserve(
         self, lines: Sequence[Line], res_id: str, now_ms: int, deadline_ms: int, peek: bool
     ) -> tuple[int, list[tuple[int, int]]]:
-        argv = ["1" if peek else "0", now_ms, res_id, deadline_ms]
-        argv += _lines_argv(lines, self._res_ttl_ms)
-        async with asyncio.timeout(self._timeout):
-            out = await self._reserve(keys=self._keys(lines), args=argv)
-        values = [int(v) for v in out]
+        argv: list[Any] = ["1" if peek else "0", now_ms, res_id, deadline_ms]
+        ttl = self._res_ttl_ms
+        for line in lines:
+            argv += (line.amount, line.hard, line.lo, ttl)
+        values = await self._ops.submit(("r", lines, argv))
         pairs = [(values[1 + 2 * i], values[2 + 2 * i]) for i in range(len(lines))]
         return values[0], pairs
 
-    async def settle(self, lines: Sequence[Line], res_id: str, cost: int) -> list[int]:
+    async def reserve_and_grant(
+        self,
+        lines: Sequence[Line],
+        res_id: str,
+        now_ms: int,
+        deadline_ms: int,
+        extras: Sequence[int],
+        lease_id: str,
+    ) -> tuple[int, list[tuple[int, int]], list[int]]:
+        """:meth:`reserve`, then :meth:`grant` in the same script call: the reserve's answer
+        and the slices granted."""
+        argv: list[Any] = ["0", now_ms, res_id, deadline_ms]
+        grant: list[Any] = [lease_id, now_ms, deadline_ms]
+        ttl = self._res_ttl_ms
+        for line, extra in zip(lines, extras, strict=True):
+            argv += (line.amount, line.hard, line.lo, ttl)
+            grant += (extra, line.hard, line.lo, ttl)
+        reserved = self._ops.post(("r", lines, argv))
+        granted = self._ops.post(("g", lines, grant))
+        values, got = await asyncio.gather(reserved, granted)
+        pairs = [(values[1 + 2 * i], values[2 + 2 * i]) for i in range(len(lines))]
+        return values[0], pairs, got
+
+    def _settle_op(self, lines: Sequence[Line], res_id: str, cost: int) -> _Op:
         argv: list[Any] = [res_id, cost]
         for line in lines:
-            argv += [line.bucket, line.fold_below, line.lo, line.spent_ttl_ms]
-        async with asyncio.timeout(self._timeout):
-            out = await self._settle(keys=self._keys(lines), args=argv)
-        return [int(v) for v in out]
+            argv += (line.bucket, line.fold_below, line.lo, line.spent_ttl_ms)
+        return ("s", lines, argv)
+
+    async def settle(self, lines: Sequence[Line], res_id: str, cost: int) -> list[int]:
+        return await self._ops.submit(self._settle_op(lines, res_id, cost))
+
+    def settle_later(
+        self, lines: Sequence[Line], res_id: str, cost: int
+    ) -> asyncio.Future[list[int]]:
+        """:meth:`settle` queued for the next script call, without waiting and without a task:
+        each line's spent after, or the store's failure, arrives in the future."""
+        return self._ops.post(self._settle_op(lines, res_id, cost))
+
+    def flush_later(
+        self, items: Sequence[tuple[Line, int, int]], lease_id: str, deadline_ms: int
+    ) -> asyncio.Future[list[int]]:
+        """Queue moving each (line, cost, give back) from reservation ``lease_id`` to spent
+        (the cost) and back to the room (give back), renewing its deadline; each line's spent
+        after arrives in the future."""
+        argv: list[Any] = [lease_id, deadline_ms, self._res_ttl_ms]
+        for line, cost, give in items:
+            argv += (cost, give, line.bucket, line.fold_below, line.lo, line.spent_ttl_ms)
+        return self._ops.post(("f", [line for line, _, _ in items], argv))
+
+    async def drain(self) -> None:
+        """Wait for the queued and in-flight script calls."""
+        await self._ops.drain()
 
     async def reconcile(self, line: Line, ledger: int, cutoff: int, rolling: bool) -> int:
         argv = [ledger, cutoff, "1" if rolling else "0", line.spent_ttl_ms, line.lo]

@@ -7,7 +7,9 @@ It reserves ``estimated prompt tokens x input price + output limit x output pric
 picked model against every rule of the request's key and team, all or none, atomically in the
 shared store; a request that does not fit one rule is refused for that model (a cheaper model
 later in the chain may fit). :meth:`Hold.settle` then adds the attempt's real cost (the usage
-record's ``cost_usd``) and releases the reservation, in the background.
+record's ``cost_usd``) and releases the reservation, in the background. With Redis, reserves
+and settles made while a script call is in flight go out together in the next one (a group
+commit, as the rate limiter's), and a settle is only queued: no task, no wait.
 
 Store unreachable: requests are still served; this replica reserves and settles in its own
 counters, each rule's room being split between ``replicas`` from the last spent it read (as
@@ -25,6 +27,7 @@ import logging
 import math
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,6 +40,7 @@ from llmrouter.shared_state import StateConfig, redis_pool
 
 from ..chat import ChatRequest, TokenUsage
 from .counters import KEEP_BUCKETS, Counters, Line, MemoryCounters, RedisCounters, nano, usd
+from .leases import FLUSH_S, Leases
 from .rules import BudgetRule, RuleSource
 
 if TYPE_CHECKING:  # the registry imports the config, which imports the rules
@@ -106,7 +110,16 @@ class BudgetStanding:
 class Hold:
     """What one attempt reserved; settle it exactly once (later calls do nothing)."""
 
-    __slots__ = ("_budgets", "_counters", "_id", "_lines", "_rules", "_settled", "_unsure")
+    __slots__ = (
+        "_budgets",
+        "_counters",
+        "_id",
+        "_leased",
+        "_lines",
+        "_rules",
+        "_settled",
+        "_unsure",
+    )
 
     def __init__(
         self,
@@ -116,10 +129,13 @@ class Hold:
         rules: Sequence[BudgetRule],
         lines: Sequence[Line],
         unsure: bool = False,
+        leased: bool = False,
     ) -> None:
         """``unsure``: the shared store timed out on this reservation (it may have made it
-        all the same), so settling also releases it there."""
+        all the same), so settling also releases it there. ``leased``: reserved from this
+        replica's leases (.leases), settled there."""
         self._unsure = unsure
+        self._leased = leased
         self._budgets = budgets
         self._counters = counters
         self._id = res_id
@@ -133,14 +149,39 @@ class Hold:
         if self._settled:
             return
         self._settled = True
-        if isinstance(self._counters, MemoryCounters) and not self._unsure:
+        if self._leased:
+            self._budgets.settle_leased(self, cost_usd)
+        elif isinstance(self._counters, MemoryCounters) and not self._unsure:
             self._budgets.settle_now(self, cost_usd)  # nothing to wait for: no task
+        elif isinstance(self._counters, RedisCounters) and not self._unsure:
+            self._budgets.settle_later(self, cost_usd)  # queued for the next script call
         else:
             self._budgets.background(self._budgets.settle(self, cost_usd))
 
     def give_back(self) -> None:
         """The attempt was not made after all: release the reservation."""
         self.settle(0.0)
+
+
+# Lines kept for reuse before the cache starts over (rules x seconds).
+_LINE_CACHE = 4096
+
+
+def _line(rule: BudgetRule, now: float) -> Line:
+    """``rule``'s line at epoch ``now``, reserving nothing."""
+    period = rule.window
+    start, end = period.bounds(now)
+    bucket = period.bucket(now)
+    keep_s = (period.seconds if period.rolling else end - now) + 86400
+    return Line(
+        prefix=f"budget:{rule.id}:",
+        tag=period.tag(now),
+        lo=period.bucket(start) if period.rolling else 0,
+        bucket=bucket,
+        fold_below=0 if period.rolling else bucket - KEEP_BUCKETS,
+        spent_ttl_ms=math.ceil(keep_s * 1000),
+        hard=nano(rule.hard_usd),
+    )
 
 
 class Budgets:
@@ -157,11 +198,14 @@ class Budgets:
         observer: BudgetObserver | None = None,
         wall_clock: Callable[[], float] = time.time,
         clock: Callable[[], float] = time.monotonic,
+        lease_percent: float = 1.0,
     ) -> None:
         """``replicas``: router replicas sharing the budgets (each gets its share of a rule's
         room while the store does not answer). ``default_max_output_tokens``: what a request
         without max_tokens may produce. ``reservation_ttl_s``: how long a reservation counts
-        when its attempt never settles (a crashed replica). Raises ConfigError for a Redis
+        when its attempt never settles (a crashed replica). ``lease_percent``: with Redis, the slice
+        of a rule's hard limit a replica leases at a time (.leases; 0: none, every attempt
+        reserved and settled in the store). Raises ConfigError for a Redis
         password variable that is not set."""
         self.rules = rules
         self.backend = state.backend
@@ -186,9 +230,16 @@ class Budgets:
         else:
             self._shared = MemoryCounters()
         self._local = MemoryCounters()
-        # Reservation ids: unique across replicas and restarts.
+        self.leases: Leases | None = None
+        if state.backend == "redis" and lease_percent > 0:
+            self.leases = Leases(lease_percent, reservation_ttl_s, clock)
+        self._lease_rules: dict[str, BudgetRule] = {}
+        self._line_cache: dict[tuple[BudgetRule, int], Line] = {}
+        self._flush_at: asyncio.TimerHandle | None = None
+        # Reservation ids: unique across replicas, restarts and instances in one process.
         self._ids = itertools.count()
-        self._tag = f"{os.getpid():x}.{int(wall_clock() * 1000):x}"
+        self._tag = f"{os.getpid():x}.{int(wall_clock() * 1000):x}.{uuid.uuid4().hex[:8]}"
+        self._lease_id = f"lease:{self._tag}"
         self._down_until = -math.inf
         self._degraded = False
         self._last_spent: dict[str, int] = {}
@@ -217,24 +268,30 @@ class Budgets:
         return entry.cost(TokenUsage(prompt_tokens=prompt_tokens, completion_tokens=output))
 
     def _lines(self, rules: Sequence[BudgetRule], now: float, amount: int) -> list[Line]:
+        # Every field but the amount is the same for a rule all through a whole second (bucket
+        # and period bounds are whole seconds; the spent TTL keeps a day's slack): computed
+        # once per rule and second, not per attempt.
+        second = int(now)
+        cache = self._line_cache
         lines = []
         for rule in rules:
-            period = rule.window
-            start, end = period.bounds(now)
-            bucket = period.bucket(now)
-            keep_s = (period.seconds if period.rolling else end - now) + 86400
-            lines.append(
-                Line(
-                    prefix=f"budget:{rule.id}:",
-                    tag=period.tag(now),
-                    lo=period.bucket(start) if period.rolling else 0,
-                    bucket=bucket,
-                    fold_below=0 if period.rolling else bucket - KEEP_BUCKETS,
-                    spent_ttl_ms=math.ceil(keep_s * 1000),
-                    hard=nano(rule.hard_usd),
-                    amount=amount,
+            line = cache.get((rule, second))
+            if line is None:
+                if len(cache) >= _LINE_CACHE:
+                    cache.clear()
+                line = cache[(rule, second)] = _line(rule, now)
+            if amount:
+                line = Line(
+                    line.prefix,
+                    line.tag,
+                    line.lo,
+                    line.bucket,
+                    line.fold_below,
+                    line.spent_ttl_ms,
+                    line.hard,
+                    amount,
                 )
-            )
+            lines.append(line)
         return lines
 
     # The store, or this replica's own counters when it does not answer (as the rate limiter).
@@ -281,10 +338,29 @@ class Budgets:
         now_ms = int(now * 1000)
         deadline_ms = now_ms + int(self._ttl_s * 1000)
         counters, unsure = self._counters(), False
+        leases = self.leases
+        if counters is self._shared and leases is not None:
+            if leases.take(lines):  # counted in the store when leased: no round trip
+                return Hold(self, counters, res_id, rules, lines, leased=True)
+            extras = leases.wanted(lines)
         if counters is self._shared:
             try:
-                refused, pairs = await counters.reserve(lines, res_id, now_ms, deadline_ms, False)
+                if leases is not None and any(extras):
+                    assert isinstance(counters, RedisCounters)
+                    refused, pairs, got = await counters.reserve_and_grant(
+                        lines, res_id, now_ms, deadline_ms, extras, self._lease_id
+                    )
+                    leases.granted(lines, extras, got)
+                    for rule, line, amount in zip(rules, lines, got, strict=True):
+                        if amount:
+                            self._lease_rules[line.prefix] = rule
+                else:
+                    refused, pairs = await counters.reserve(
+                        lines, res_id, now_ms, deadline_ms, False
+                    )
             except Exception as exc:  # any store failure: count locally, never fail
+                if leases is not None:
+                    leases.granted(lines, extras, [0] * len(lines))
                 self._failed(exc)
                 counters, unsure = self._local, True
             else:
@@ -371,6 +447,72 @@ class Budgets:
         spent = hold._counters.settle_now(self._lines(hold._rules, now, 0), hold._id, cost)
         self._observe(hold._rules, spent, now)
 
+    def settle_later(self, hold: Hold, cost_usd: float) -> None:
+        """:meth:`settle` for a hold in the store, queued for its next script call (one call
+        settles every attempt queued meanwhile) without a task; the observer is told when the
+        store answers."""
+        assert isinstance(hold._counters, RedisCounters)
+        now = self._wall()
+        cost = nano(cost_usd) if cost_usd > 0 else 0
+        rules = hold._rules
+        future = hold._counters.settle_later(self._lines(rules, now, 0), hold._id, cost)
+
+        def done(future: asyncio.Future[list[int]]) -> None:
+            if future.cancelled():
+                return
+            exc = future.exception()
+            if exc is not None:
+                # Not retried (see settle): reconciliation brings the cost to the counters.
+                self._failed(exc)
+                return
+            self._observe(rules, future.result(), now)
+
+        future.add_done_callback(done)
+
+    def settle_leased(self, hold: Hold, cost_usd: float) -> None:
+        """:meth:`settle` for a hold reserved from this replica's leases: its worst case back
+        to the lease, its cost flushed to the store within :data:`.leases.FLUSH_S` (one
+        script call for every attempt settled meanwhile)."""
+        assert self.leases is not None
+        now = self._wall()
+        cost = nano(cost_usd) if cost_usd > 0 else 0
+        rules = hold._rules
+        lines = self._lines(rules, now, 0)
+        for rule, line in zip(rules, lines, strict=True):
+            self._lease_rules[line.prefix] = rule  # the latest (rules change at runtime)
+        self.leases.settle(lines, [line.amount for line in hold._lines], cost)
+        if self._flush_at is None:
+            loop = asyncio.get_running_loop()
+            self._flush_at = loop.call_later(FLUSH_S, self._flush)
+
+    def _flush(self, release: bool = False) -> None:
+        self._flush_at = None
+        if self.leases is None:
+            return
+        items = self.leases.release() if release else self.leases.flush()
+        if not items:
+            return
+        assert isinstance(self._shared, RedisCounters)
+        now = self._wall()
+        deadline_ms = int((now + self._ttl_s) * 1000)
+        future = self._shared.flush_later(items, self._lease_id, deadline_ms)
+        rules = [self._lease_rules[line.prefix] for line, _, _ in items]
+
+        def done(future: asyncio.Future[list[int]]) -> None:
+            if future.cancelled():
+                return
+            exc = future.exception()
+            if exc is not None:
+                # What the store holds is unknown: the leases there expire at their
+                # deadline, the costs reach the counters through reconciliation.
+                assert self.leases is not None
+                self.leases.drop()
+                self._failed(exc)
+                return
+            self._observe(rules, future.result(), now)
+
+        future.add_done_callback(done)
+
     def _observe(self, rules: Sequence[BudgetRule], spent: Sequence[int], now: float) -> None:
         for rule, value in zip(rules, spent, strict=True):
             try:
@@ -424,13 +566,23 @@ class Budgets:
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
-        """Wait for the settles in flight (tests, shutdown)."""
+        """Wait for the settles in flight (tests, shutdown); costs settled against leases are
+        flushed now."""
         while self._tasks:
             await asyncio.gather(*tuple(self._tasks), return_exceptions=True)
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush()
+        if isinstance(self._shared, RedisCounters):
+            await self._shared.drain()
+            await asyncio.sleep(0)  # the futures' callbacks (the observer) run
 
     async def close(self) -> None:
-        """Finish settling and close the store's connections."""
+        """Finish settling, give the leases back and close the store's connections."""
         await self.drain()
+        if self.leases is not None:
+            self._flush(release=True)
+            await self.drain()
         if self._redis is not None:
             await self._redis.aclose(close_connection_pool=True)
 

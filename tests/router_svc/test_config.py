@@ -325,3 +325,11 @@ def test_embedding_models_are_checked_at_start(
     with pytest.raises(ConfigError) as info:
         load_config(str(path))
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize("percent", [-1.0, 100.5])
+def test_a_budget_lease_percent_outside_0_to_100_is_refused_naming_the_key(
+    percent: float,
+) -> None:
+    with pytest.raises(ConfigError, match="budget_lease_percent: expected 0 to 100"):
+        dataclasses.replace(RouterConfig(), budget_lease_percent=percent)
