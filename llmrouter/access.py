@@ -113,11 +113,15 @@ class ScopeTable:
     services: Mapping[str, str]
     # Full method ("/llmrouter.v1.MetricsService/RecordUsage") -> scope, instead of its service's.
     methods: Mapping[str, str] = field(default_factory=dict)
+    # Full method -> further scopes that may call it too (a read both a gateway's inference
+    # token and an operator's admin token need).
+    also: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def scopes(self) -> tuple[str, ...]:
         """Every scope name, in first-mentioned order."""
-        return tuple(dict.fromkeys((*self.services.values(), *self.methods.values())))
+        extra = (scope for scopes in self.also.values() for scope in scopes)
+        return tuple(dict.fromkeys((*self.services.values(), *self.methods.values(), *extra)))
 
     def scope_of(self, method: str) -> str | None:
         """The scope ``method`` needs; None for methods of services outside the table."""
@@ -338,6 +342,8 @@ class Authorizer:
         if method.startswith(_OPEN_PREFIXES):
             return None
         need = self._table.scope_of(method)
+        # Any one of these scopes lets a credential call the method.
+        needs = frozenset((need, *self._table.also.get(method, ()))) if need else frozenset()
         if need is None and not method.startswith(_ANY_CREDENTIAL_PREFIXES):
             unscoped = rich_status(
                 grpc.StatusCode.PERMISSION_DENIED,
@@ -349,7 +355,9 @@ class Authorizer:
         denied = (
             rich_status(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"this credential may not call {method} (it needs scope {need!r})",
+                f"this credential may not call {method} (it needs scope "
+                + " or ".join(repr(n) for n in sorted(needs))
+                + ")",
                 "SCOPE_MISSING",
                 metadata={"scope": need, "method": method},
             )
@@ -368,7 +376,7 @@ class Authorizer:
                 granted = tokens.get(_digest(token))
                 if granted is None:
                     return _TOKEN_INVALID
-                if need is not None and need not in granted:
+                if need is not None and needs.isdisjoint(granted):
                     return denied
             if certs is not None:
                 names = context.auth_context().get("x509_common_name") or ()
@@ -377,7 +385,7 @@ class Authorizer:
                     allowed = certs.get(name.decode(errors="replace"))
                 if allowed is None:
                     return _CERT_UNKNOWN
-                if need is not None and need not in allowed:
+                if need is not None and needs.isdisjoint(allowed):
                     return denied
             return None
 

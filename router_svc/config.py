@@ -60,6 +60,8 @@ SCOPES = ScopeTable(
         "/llmrouter.v1.RouterAdminService/ListApiKeyDigests": "inference",
         "/llmrouter.v1.RouterAdminService/ListBudgets": "inference",
     },
+    # ... and operators read the budgets with their admin token (/v1/admin/budgets, the CLI).
+    {"/llmrouter.v1.RouterAdminService/ListBudgets": ("admin",)},
 )
 # auth_tokens from the environment: comma-separated ENV_NAME:scope[+scope] entries.
 AUTH_TOKENS_ENV = "LLMROUTER_ROUTER_AUTH_TOKENS"

@@ -42,6 +42,8 @@ def test_every_rpc_needs_the_scope_its_holder_has() -> None:
     assert admin.pop("/llmrouter.v1.RouterAdminService/ListApiKeyDigests") == "inference"
     # ... and shows a key its own budgets (/v1/usage) whether or not it holds an admin token.
     assert admin.pop("/llmrouter.v1.RouterAdminService/ListBudgets") == "inference"
+    # ... which operators' admin tokens read too.
+    assert ROUTER_SCOPES.also == {"/llmrouter.v1.RouterAdminService/ListBudgets": ("admin",)}
     assert set(admin.values()) == {"admin"}
     ledger = {m: METRICS_SCOPES.scope_of(m) for m in methods(metrics_service_pb2, "MetricsService")}
     assert ledger.pop("/llmrouter.v1.MetricsService/RecordUsage") == "record"

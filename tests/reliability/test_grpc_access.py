@@ -258,6 +258,11 @@ async def test_router_tokens_may_call_only_their_scopes(tmp_path: Path) -> None:
             )
             listed = await admin_stub.ListModelHealth(health, metadata=bearer(ADMIN))
             assert {m.model: m.enabled for m in listed.models}["sim-small"] is True
+            # Budgets are a read both need: the gateway shows a key its own (/v1/usage, with
+            # its inference token), an operator lists them all (/v1/admin/budgets, the CLI).
+            budgets = router_admin_service_pb2.ListBudgetsRequest()
+            for token in (INFERENCE, ADMIN):
+                assert await code(admin_stub.ListBudgets(budgets, metadata=bearer(token))) == OK
 
             # The admin token administers, and does not buy completions.
             await assert_scope_missing(
