@@ -185,8 +185,8 @@ class Upstreams:
     metrics: metrics_service_pb2_grpc.MetricsServiceStub
     router_health: Any  # grpc_health.v1 HealthStub (untyped)
     metrics_health: Any
-    # ListApiKeyDigests over the router channel (the gateway's inference token; untraced: it
-    # is asked four times a second).
+    # ListApiKeyDigests and ListBudgets, over a router channel of their own (the gateway's
+    # inference token; untraced: the keys are asked four times a second).
     keys: router_admin_service_pb2_grpc.RouterAdminServiceStub | None = None
 
 
@@ -203,12 +203,16 @@ async def open_upstreams(
     security = security or ChannelSecurity.from_config(GatewayConfig(), {})
     owned: list[grpc.aio.Channel] = []
     try:
-        probe_channel = admin_channel = router_channel
+        probe_channel = admin_channel = keys_channel = router_channel
         if router_channel is None:
             target = await router_target(router_addresses)
             router_channel = admin_channel = security.open_router(target)
             probe_channel = security.open_router_probe(target)
-            owned += [router_channel, probe_channel]
+            # The virtual keys are asked for at start and four times a second, on a channel of
+            # their own: a router not up yet when the gateway starts must not leave the
+            # requests' channel in reconnect backoff (its first calls would fail fast, 503).
+            keys_channel = security.open_router(target)
+            owned += [router_channel, probe_channel, keys_channel]
             if security.open_router_admin is not None:
                 admin_channel = security.open_router_admin(target)
                 owned.append(admin_channel)
@@ -221,7 +225,7 @@ async def open_upstreams(
             metrics=traced_stub(metrics_service_pb2_grpc.MetricsServiceStub(metrics_channel)),
             router_health=health_pb2_grpc.HealthStub(probe_channel),
             metrics_health=health_pb2_grpc.HealthStub(metrics_channel),
-            keys=router_admin_service_pb2_grpc.RouterAdminServiceStub(router_channel),
+            keys=router_admin_service_pb2_grpc.RouterAdminServiceStub(keys_channel),
         )
     finally:
         for channel in owned:
