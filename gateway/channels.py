@@ -188,6 +188,8 @@ class Upstreams:
     # ListApiKeyDigests and ListBudgets, over a router channel of their own (the gateway's
     # inference token; untraced: the keys are asked four times a second).
     keys: router_admin_service_pb2_grpc.RouterAdminServiceStub | None = None
+    # The channel requests go over (None when borrowed): /readyz waits for it to connect.
+    router_channel: grpc.aio.Channel | None = None
 
 
 @asynccontextmanager
@@ -226,6 +228,7 @@ async def open_upstreams(
             router_health=health_pb2_grpc.HealthStub(probe_channel),
             metrics_health=health_pb2_grpc.HealthStub(metrics_channel),
             keys=router_admin_service_pb2_grpc.RouterAdminServiceStub(keys_channel),
+            router_channel=None if probe_channel is router_channel else router_channel,
         )
     finally:
         for channel in owned:

@@ -52,14 +52,30 @@ class Health:
         """The process serves HTTP (liveness); says whether API keys are required."""
         return JSONResponse({"status": "ok", "auth": self._auth})
 
+    async def _connected(self, channel: grpc.aio.Channel | None) -> bool:
+        """Whether the requests' router channel is READY, waiting up to the readiness timeout
+        for it to connect; True for a borrowed channel (None), which its owner manages."""
+        if channel is None:
+            return True
+        try:
+            await asyncio.wait_for(channel.channel_ready(), self._timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
     async def readyz(self, request: Request) -> Response:
         """200 when both services report SERVING within the timeout, else 503 naming which not."""
         upstreams = self._upstreams()
-        router, metrics, state = await asyncio.gather(
+        router, metrics, state, connected = await asyncio.gather(
             self._check(upstreams.router_health),
             self._check(upstreams.metrics_health),
             self._shared_state(),
+            self._connected(upstreams.router_channel),
         )
+        if router == SERVING and not connected:
+            # The health probe has a channel of its own: requests must not find theirs still
+            # connecting (or in reconnect backoff) and fail fast with a 503.
+            router = "CONNECTING"
         body: dict[str, Any] = {"status": "ready", "router": router, "metrics": metrics}
         if state is not None:
             body["state"] = state
