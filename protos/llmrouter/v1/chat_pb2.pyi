@@ -164,14 +164,16 @@ class Preferences(_message.Message):
     def __init__(self, cost: _Optional[float] = ..., latency: _Optional[float] = ..., quality: _Optional[float] = ...) -> None: ...
 
 class RoutingOptions(_message.Message):
-    __slots__ = ("category", "preferences", "task_type")
+    __slots__ = ("category", "preferences", "task_type", "min_quality")
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     PREFERENCES_FIELD_NUMBER: _ClassVar[int]
     TASK_TYPE_FIELD_NUMBER: _ClassVar[int]
+    MIN_QUALITY_FIELD_NUMBER: _ClassVar[int]
     category: str
     preferences: Preferences
     task_type: str
-    def __init__(self, category: _Optional[str] = ..., preferences: _Optional[_Union[Preferences, _Mapping]] = ..., task_type: _Optional[str] = ...) -> None: ...
+    min_quality: float
+    def __init__(self, category: _Optional[str] = ..., preferences: _Optional[_Union[Preferences, _Mapping]] = ..., task_type: _Optional[str] = ..., min_quality: _Optional[float] = ...) -> None: ...
 
 class Caller(_message.Message):
     __slots__ = ("source", "api_key_id", "team_id", "allowed_models")

@@ -33,6 +33,13 @@ class TimeBucket(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TIME_BUCKET_UNSPECIFIED: _ClassVar[TimeBucket]
     TIME_BUCKET_HOUR: _ClassVar[TimeBucket]
     TIME_BUCKET_DAY: _ClassVar[TimeBucket]
+
+class FeedbackScale(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FEEDBACK_SCALE_UNSPECIFIED: _ClassVar[FeedbackScale]
+    FEEDBACK_SCALE_THUMBS: _ClassVar[FeedbackScale]
+    FEEDBACK_SCALE_STARS: _ClassVar[FeedbackScale]
+    FEEDBACK_SCALE_FRACTION: _ClassVar[FeedbackScale]
 USAGE_STATUS_UNSPECIFIED: UsageStatus
 USAGE_STATUS_SUCCEEDED: UsageStatus
 USAGE_STATUS_FAILED: UsageStatus
@@ -47,9 +54,13 @@ DIMENSION_TEAM: Dimension
 TIME_BUCKET_UNSPECIFIED: TimeBucket
 TIME_BUCKET_HOUR: TimeBucket
 TIME_BUCKET_DAY: TimeBucket
+FEEDBACK_SCALE_UNSPECIFIED: FeedbackScale
+FEEDBACK_SCALE_THUMBS: FeedbackScale
+FEEDBACK_SCALE_STARS: FeedbackScale
+FEEDBACK_SCALE_FRACTION: FeedbackScale
 
 class UsageRecord(_message.Message):
-    __slots__ = ("id", "request_id", "attempt", "time", "provider", "model", "category", "task_type", "source", "api_key_id", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration", "time_to_first_token", "status", "error_type", "fallback", "fallback_from", "trace_id", "metadata", "local", "streamed", "span_id", "client_request_id", "fallback_reason", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "usage_estimated", "saved_cost_usd", "front_door", "team_id")
+    __slots__ = ("id", "request_id", "attempt", "time", "provider", "model", "category", "task_type", "source", "api_key_id", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "duration", "time_to_first_token", "status", "error_type", "fallback", "fallback_from", "trace_id", "metadata", "local", "streamed", "span_id", "client_request_id", "fallback_reason", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "usage_estimated", "saved_cost_usd", "front_door", "team_id", "deployment")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +102,7 @@ class UsageRecord(_message.Message):
     SAVED_COST_USD_FIELD_NUMBER: _ClassVar[int]
     FRONT_DOOR_FIELD_NUMBER: _ClassVar[int]
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     id: str
     request_id: str
     attempt: int
@@ -125,7 +137,8 @@ class UsageRecord(_message.Message):
     saved_cost_usd: float
     front_door: str
     team_id: str
-    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., task_type: _Optional[str] = ..., source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., status: _Optional[_Union[UsageStatus, str]] = ..., error_type: _Optional[str] = ..., fallback: _Optional[bool] = ..., fallback_from: _Optional[str] = ..., trace_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., local: _Optional[bool] = ..., streamed: _Optional[bool] = ..., span_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., fallback_reason: _Optional[str] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., usage_estimated: _Optional[bool] = ..., saved_cost_usd: _Optional[float] = ..., front_door: _Optional[str] = ..., team_id: _Optional[str] = ...) -> None: ...
+    deployment: str
+    def __init__(self, id: _Optional[str] = ..., request_id: _Optional[str] = ..., attempt: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., task_type: _Optional[str] = ..., source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_to_first_token: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., status: _Optional[_Union[UsageStatus, str]] = ..., error_type: _Optional[str] = ..., fallback: _Optional[bool] = ..., fallback_from: _Optional[str] = ..., trace_id: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ..., local: _Optional[bool] = ..., streamed: _Optional[bool] = ..., span_id: _Optional[str] = ..., client_request_id: _Optional[str] = ..., fallback_reason: _Optional[str] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., usage_estimated: _Optional[bool] = ..., saved_cost_usd: _Optional[float] = ..., front_door: _Optional[str] = ..., team_id: _Optional[str] = ..., deployment: _Optional[str] = ...) -> None: ...
 
 class RecordUsageRequest(_message.Message):
     __slots__ = ("records",)
@@ -420,3 +433,95 @@ class ListRequestsResponse(_message.Message):
     requests: _containers.RepeatedCompositeFieldContainer[RequestLogEntry]
     next_page_token: str
     def __init__(self, requests: _Optional[_Iterable[_Union[RequestLogEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Feedback(_message.Message):
+    __slots__ = ("request_id", "source", "score", "scale", "raw_score", "label", "comment", "model", "category", "api_key_id", "team_id", "time", "sequence", "deployment")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
+    RAW_SCORE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    API_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    source: str
+    score: float
+    scale: FeedbackScale
+    raw_score: float
+    label: str
+    comment: str
+    model: str
+    category: str
+    api_key_id: str
+    team_id: str
+    time: _timestamp_pb2.Timestamp
+    sequence: int
+    deployment: str
+    def __init__(self, request_id: _Optional[str] = ..., source: _Optional[str] = ..., score: _Optional[float] = ..., scale: _Optional[_Union[FeedbackScale, str]] = ..., raw_score: _Optional[float] = ..., label: _Optional[str] = ..., comment: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., api_key_id: _Optional[str] = ..., team_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., deployment: _Optional[str] = ...) -> None: ...
+
+class RecordFeedbackRequest(_message.Message):
+    __slots__ = ("feedback",)
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    feedback: Feedback
+    def __init__(self, feedback: _Optional[_Union[Feedback, _Mapping]] = ...) -> None: ...
+
+class RecordFeedbackResponse(_message.Message):
+    __slots__ = ("feedback", "replaced")
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    REPLACED_FIELD_NUMBER: _ClassVar[int]
+    feedback: Feedback
+    replaced: bool
+    def __init__(self, feedback: _Optional[_Union[Feedback, _Mapping]] = ..., replaced: _Optional[bool] = ...) -> None: ...
+
+class ListFeedbackRequest(_message.Message):
+    __slots__ = ("after_sequence", "page_size")
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    after_sequence: int
+    page_size: int
+    def __init__(self, after_sequence: _Optional[int] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class ListFeedbackResponse(_message.Message):
+    __slots__ = ("feedback", "last_sequence")
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    feedback: _containers.RepeatedCompositeFieldContainer[Feedback]
+    last_sequence: int
+    def __init__(self, feedback: _Optional[_Iterable[_Union[Feedback, _Mapping]]] = ..., last_sequence: _Optional[int] = ...) -> None: ...
+
+class QueryQualityRequest(_message.Message):
+    __slots__ = ("start_time",)
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class QualityStats(_message.Message):
+    __slots__ = ("model", "category", "source_kind", "count", "score_sum", "score_sum_squares", "last_time")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_KIND_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SUM_FIELD_NUMBER: _ClassVar[int]
+    SCORE_SUM_SQUARES_FIELD_NUMBER: _ClassVar[int]
+    LAST_TIME_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    category: str
+    source_kind: str
+    count: int
+    score_sum: float
+    score_sum_squares: float
+    last_time: _timestamp_pb2.Timestamp
+    def __init__(self, model: _Optional[str] = ..., category: _Optional[str] = ..., source_kind: _Optional[str] = ..., count: _Optional[int] = ..., score_sum: _Optional[float] = ..., score_sum_squares: _Optional[float] = ..., last_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class QueryQualityResponse(_message.Message):
+    __slots__ = ("stats",)
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    stats: _containers.RepeatedCompositeFieldContainer[QualityStats]
+    def __init__(self, stats: _Optional[_Iterable[_Union[QualityStats, _Mapping]]] = ...) -> None: ...

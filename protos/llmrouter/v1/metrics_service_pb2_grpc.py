@@ -60,6 +60,21 @@ class MetricsServiceStub:
                 request_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListRequestsRequest.SerializeToString,
                 response_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListRequestsResponse.FromString,
                 _registered_method=True)
+        self.RecordFeedback = channel.unary_unary(
+                '/llmrouter.v1.MetricsService/RecordFeedback',
+                request_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.RecordFeedbackRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.RecordFeedbackResponse.FromString,
+                _registered_method=True)
+        self.ListFeedback = channel.unary_unary(
+                '/llmrouter.v1.MetricsService/ListFeedback',
+                request_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListFeedbackRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListFeedbackResponse.FromString,
+                _registered_method=True)
+        self.QueryQuality = channel.unary_unary(
+                '/llmrouter.v1.MetricsService/QueryQuality',
+                request_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.QueryQualityRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.QueryQualityResponse.FromString,
+                _registered_method=True)
 
 
 class MetricsServiceServicer:
@@ -102,6 +117,33 @@ class MetricsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordFeedback(self, request, context):
+        """Store a score of one answer, by its request id (a user's feedback, or an evaluation
+        judge's grade). The model, category, key and team are taken from the request's usage
+        records (the serving attempt). Idempotent per (request_id, source): a repeat replaces the
+        earlier score and is reported as such. NOT_FOUND naming `feedback.request_id` when no usage
+        record of the request exists (yet).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFeedback(self, request, context):
+        """Stored scores in the order they were stored (or last replaced), after a cursor: the router's
+        quality estimates and learned routing follow this stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryQuality(self, request, context):
+        """Per model x category: how many scores and their sums (the sufficient statistics of the
+        router's Bayesian quality estimates), by score source kind.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MetricsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +171,21 @@ def add_MetricsServiceServicer_to_server(servicer, server):
                     servicer.ListRequests,
                     request_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListRequestsRequest.FromString,
                     response_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListRequestsResponse.SerializeToString,
+            ),
+            'RecordFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordFeedback,
+                    request_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.RecordFeedbackRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.RecordFeedbackResponse.SerializeToString,
+            ),
+            'ListFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFeedback,
+                    request_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListFeedbackRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.ListFeedbackResponse.SerializeToString,
+            ),
+            'QueryQuality': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryQuality,
+                    request_deserializer=llmrouter_dot_v1_dot_metrics__service__pb2.QueryQualityRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_metrics__service__pb2.QueryQualityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -267,6 +324,87 @@ class MetricsService:
             '/llmrouter.v1.MetricsService/ListRequests',
             llmrouter_dot_v1_dot_metrics__service__pb2.ListRequestsRequest.SerializeToString,
             llmrouter_dot_v1_dot_metrics__service__pb2.ListRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.MetricsService/RecordFeedback',
+            llmrouter_dot_v1_dot_metrics__service__pb2.RecordFeedbackRequest.SerializeToString,
+            llmrouter_dot_v1_dot_metrics__service__pb2.RecordFeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.MetricsService/ListFeedback',
+            llmrouter_dot_v1_dot_metrics__service__pb2.ListFeedbackRequest.SerializeToString,
+            llmrouter_dot_v1_dot_metrics__service__pb2.ListFeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryQuality(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.MetricsService/QueryQuality',
+            llmrouter_dot_v1_dot_metrics__service__pb2.QueryQualityRequest.SerializeToString,
+            llmrouter_dot_v1_dot_metrics__service__pb2.QueryQualityResponse.FromString,
             options,
             channel_credentials,
             insecure,

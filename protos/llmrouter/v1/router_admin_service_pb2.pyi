@@ -579,3 +579,61 @@ class ListApiKeyDigestsResponse(_message.Message):
     unchanged: bool
     api_keys: _containers.RepeatedCompositeFieldContainer[ApiKeyDigest]
     def __init__(self, version: _Optional[int] = ..., unchanged: _Optional[bool] = ..., api_keys: _Optional[_Iterable[_Union[ApiKeyDigest, _Mapping]]] = ...) -> None: ...
+
+class ListQualityEstimatesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class QualityEstimate(_message.Message):
+    __slots__ = ("model", "category", "prior", "prior_weight", "samples", "observed_mean", "estimate", "lower", "upper", "in_use", "user_samples", "judge_samples")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_FIELD_NUMBER: _ClassVar[int]
+    PRIOR_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    OBSERVED_MEAN_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_FIELD_NUMBER: _ClassVar[int]
+    LOWER_FIELD_NUMBER: _ClassVar[int]
+    UPPER_FIELD_NUMBER: _ClassVar[int]
+    IN_USE_FIELD_NUMBER: _ClassVar[int]
+    USER_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    category: str
+    prior: float
+    prior_weight: float
+    samples: int
+    observed_mean: float
+    estimate: float
+    lower: float
+    upper: float
+    in_use: bool
+    user_samples: int
+    judge_samples: int
+    def __init__(self, model: _Optional[str] = ..., category: _Optional[str] = ..., prior: _Optional[float] = ..., prior_weight: _Optional[float] = ..., samples: _Optional[int] = ..., observed_mean: _Optional[float] = ..., estimate: _Optional[float] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., in_use: _Optional[bool] = ..., user_samples: _Optional[int] = ..., judge_samples: _Optional[int] = ...) -> None: ...
+
+class ListQualityEstimatesResponse(_message.Message):
+    __slots__ = ("estimates", "min_samples")
+    ESTIMATES_FIELD_NUMBER: _ClassVar[int]
+    MIN_SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    estimates: _containers.RepeatedCompositeFieldContainer[QualityEstimate]
+    min_samples: int
+    def __init__(self, estimates: _Optional[_Iterable[_Union[QualityEstimate, _Mapping]]] = ..., min_samples: _Optional[int] = ...) -> None: ...
+
+class RunEvaluationRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: int
+    def __init__(self, limit: _Optional[int] = ...) -> None: ...
+
+class RunEvaluationResponse(_message.Message):
+    __slots__ = ("graded_count", "failed_count", "pending_count", "judge_cost_usd")
+    GRADED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FAILED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PENDING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    graded_count: int
+    failed_count: int
+    pending_count: int
+    judge_cost_usd: float
+    def __init__(self, graded_count: _Optional[int] = ..., failed_count: _Optional[int] = ..., pending_count: _Optional[int] = ..., judge_cost_usd: _Optional[float] = ...) -> None: ...

@@ -148,6 +148,16 @@ class RouterAdminServiceStub:
                 request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeyDigestsRequest.SerializeToString,
                 response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeyDigestsResponse.FromString,
                 _registered_method=True)
+        self.ListQualityEstimates = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/ListQualityEstimates',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListQualityEstimatesRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListQualityEstimatesResponse.FromString,
+                _registered_method=True)
+        self.RunEvaluation = channel.unary_unary(
+                '/llmrouter.v1.RouterAdminService/RunEvaluation',
+                request_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.RunEvaluationRequest.SerializeToString,
+                response_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.RunEvaluationResponse.FromString,
+                _registered_method=True)
 
 
 class RouterAdminServiceServicer:
@@ -316,6 +326,22 @@ class RouterAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListQualityEstimates(self, request, context):
+        """The router's quality estimates per model x category (README "Quality estimates"): prior,
+        scores seen and posterior with its credible interval.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RunEvaluation(self, request, context):
+        """Run an evaluation job now (README "Evaluation jobs"): grade the pending sampled answers with
+        the judge model. FAILED_PRECONDITION when evaluation is not configured.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -428,6 +454,16 @@ def add_RouterAdminServiceServicer_to_server(servicer, server):
                     servicer.ListApiKeyDigests,
                     request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeyDigestsRequest.FromString,
                     response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeyDigestsResponse.SerializeToString,
+            ),
+            'ListQualityEstimates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListQualityEstimates,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListQualityEstimatesRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.ListQualityEstimatesResponse.SerializeToString,
+            ),
+            'RunEvaluation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunEvaluation,
+                    request_deserializer=llmrouter_dot_v1_dot_router__admin__service__pb2.RunEvaluationRequest.FromString,
+                    response_serializer=llmrouter_dot_v1_dot_router__admin__service__pb2.RunEvaluationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1028,6 +1064,60 @@ class RouterAdminService:
             '/llmrouter.v1.RouterAdminService/ListApiKeyDigests',
             llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeyDigestsRequest.SerializeToString,
             llmrouter_dot_v1_dot_router__admin__service__pb2.ListApiKeyDigestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListQualityEstimates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/ListQualityEstimates',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListQualityEstimatesRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.ListQualityEstimatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunEvaluation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmrouter.v1.RouterAdminService/RunEvaluation',
+            llmrouter_dot_v1_dot_router__admin__service__pb2.RunEvaluationRequest.SerializeToString,
+            llmrouter_dot_v1_dot_router__admin__service__pb2.RunEvaluationResponse.FromString,
             options,
             channel_credentials,
             insecure,

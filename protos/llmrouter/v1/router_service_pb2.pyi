@@ -63,18 +63,38 @@ class RouteRequest(_message.Message):
     def __init__(self, chat: _Optional[_Union[_chat_pb2.ChatRequest, _Mapping]] = ...) -> None: ...
 
 class Candidate(_message.Message):
-    __slots__ = ("model", "provider", "position", "score", "reason")
+    __slots__ = ("model", "provider", "position", "score", "reason", "quality", "deployment")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     model: str
     provider: str
     position: int
     score: float
     reason: str
-    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., position: _Optional[int] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
+    quality: QualityPrediction
+    deployment: str
+    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., position: _Optional[int] = ..., score: _Optional[float] = ..., reason: _Optional[str] = ..., quality: _Optional[_Union[QualityPrediction, _Mapping]] = ..., deployment: _Optional[str] = ...) -> None: ...
+
+class QualityPrediction(_message.Message):
+    __slots__ = ("quality", "source", "samples", "lower", "upper", "mean_similarity")
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    LOWER_FIELD_NUMBER: _ClassVar[int]
+    UPPER_FIELD_NUMBER: _ClassVar[int]
+    MEAN_SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    quality: float
+    source: str
+    samples: int
+    lower: float
+    upper: float
+    mean_similarity: float
+    def __init__(self, quality: _Optional[float] = ..., source: _Optional[str] = ..., samples: _Optional[int] = ..., lower: _Optional[float] = ..., upper: _Optional[float] = ..., mean_similarity: _Optional[float] = ...) -> None: ...
 
 class SkippedModel(_message.Message):
     __slots__ = ("model", "reason", "detail")
@@ -87,18 +107,22 @@ class SkippedModel(_message.Message):
     def __init__(self, model: _Optional[str] = ..., reason: _Optional[_Union[SkipReason, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class RouteResponse(_message.Message):
-    __slots__ = ("category", "category_source", "candidates", "skipped_models", "estimated_prompt_tokens")
+    __slots__ = ("category", "category_source", "candidates", "skipped_models", "estimated_prompt_tokens", "min_quality", "predictor_embedding_model")
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_SOURCE_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_MODELS_FIELD_NUMBER: _ClassVar[int]
     ESTIMATED_PROMPT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MIN_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    PREDICTOR_EMBEDDING_MODEL_FIELD_NUMBER: _ClassVar[int]
     category: str
     category_source: str
     candidates: _containers.RepeatedCompositeFieldContainer[Candidate]
     skipped_models: _containers.RepeatedCompositeFieldContainer[SkippedModel]
     estimated_prompt_tokens: int
-    def __init__(self, category: _Optional[str] = ..., category_source: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., skipped_models: _Optional[_Iterable[_Union[SkippedModel, _Mapping]]] = ..., estimated_prompt_tokens: _Optional[int] = ...) -> None: ...
+    min_quality: float
+    predictor_embedding_model: str
+    def __init__(self, category: _Optional[str] = ..., category_source: _Optional[str] = ..., candidates: _Optional[_Iterable[_Union[Candidate, _Mapping]]] = ..., skipped_models: _Optional[_Iterable[_Union[SkippedModel, _Mapping]]] = ..., estimated_prompt_tokens: _Optional[int] = ..., min_quality: _Optional[float] = ..., predictor_embedding_model: _Optional[str] = ...) -> None: ...
 
 class CompleteRequest(_message.Message):
     __slots__ = ("chat",)
