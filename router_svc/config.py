@@ -29,13 +29,21 @@ from llmrouter.sizes import (
 from .alerts.config import AlertsConfig
 from .budgets.rules import BudgetRule, ConfigRules
 from .cache.config import CacheConfig
-from .config_entries import PROVIDER_KINDS, CategoryConfig, ModelConfig, ProviderConfig
+from .config_entries import (
+    BALANCING_STRATEGIES,
+    PROVIDER_KINDS,
+    CategoryConfig,
+    DeploymentConfig,
+    ModelConfig,
+    ProviderConfig,
+)
 from .known_providers import ENV_PROVIDERS
 from .policies import BreakerPolicy, RetryPolicy
 from .urls import UrlRefused, check_url_static, parse_allow_list
 
 __all__ = [
     "AUTH_TOKENS_ENV",
+    "BALANCING_STRATEGIES",
     "CLASSIFICATION_MODES",
     "EMBEDDING_KINDS",
     "ENV_SHORTCUTS",
@@ -43,6 +51,7 @@ __all__ = [
     "SCOPES",
     "BreakerConfig",
     "CategoryConfig",
+    "DeploymentConfig",
     "ModelConfig",
     "ProviderConfig",
     "RetryConfig",
@@ -352,13 +361,21 @@ class RouterConfig:
         kinds = {p.name: p.kind for p in self.providers}
         embedding = {n for m in self.models if m.embedding for n in (m.name, *m.aliases)}
         for i, model in enumerate(self.models):
-            if model.provider not in providers:
+            if model.provider and model.provider not in providers:
                 raise ConfigError(f"models[{i}].provider: unknown provider {model.provider!r}")
-            if model.embedding and kinds[model.provider] not in EMBEDDING_KINDS:
-                raise ConfigError(
-                    f"models[{i}].embedding: provider kind {kinds[model.provider]!r} has no "
-                    f"embeddings API (one of {', '.join(EMBEDDING_KINDS)})"
-                )
+            for j, deployment in enumerate(model.deployments):
+                if deployment.provider and deployment.provider not in providers:
+                    raise ConfigError(
+                        f"models[{i}].deployments[{j}].provider: unknown provider "
+                        f"{deployment.provider!r}"
+                    )
+            for deployment, served in model.served_as():
+                if model.embedding and kinds[served.provider] not in EMBEDDING_KINDS:
+                    where = "" if deployment is None else f" (deployment {deployment.name})"
+                    raise ConfigError(
+                        f"models[{i}].embedding: provider kind {kinds[served.provider]!r}"
+                        f"{where} has no embeddings API (one of {', '.join(EMBEDDING_KINDS)})"
+                    )
             for name in (model.name, *model.aliases):
                 if name in names or name == "auto":
                     raise ConfigError(f"models[{i}].name: duplicate model name {name!r}")

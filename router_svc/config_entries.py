@@ -3,13 +3,22 @@ and ``[[router.categories]]`` (re-exported by :mod:`router_svc.config`, which ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llmrouter.config import ConfigError
 
-__all__ = ["PROVIDER_KINDS", "CategoryConfig", "ModelConfig", "ProviderConfig"]
+__all__ = [
+    "BALANCING_STRATEGIES",
+    "PROVIDER_KINDS",
+    "CategoryConfig",
+    "DeploymentConfig",
+    "ModelConfig",
+    "ProviderConfig",
+]
 
 PROVIDER_KINDS = ("simulated", "openai", "anthropic", "ollama")
+# How a model with several deployments spreads its attempts (router_svc.routing.balance).
+BALANCING_STRATEGIES = ("weighted", "least_outstanding", "lowest_latency")
 
 
 @dataclass(frozen=True)
@@ -71,13 +80,46 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True)
+class DeploymentConfig:
+    """One deployment of a model (``deployments = [{...}, ...]`` of ``[[router.models]]``):
+    the same model served by another provider, key or region. A key left unset takes the
+    model's value."""
+
+    # Unique among the model's deployments; usage records and Route name it.
+    name: str
+    # Name of the provider serving this deployment ("": the model's ``provider``).
+    provider: str = ""
+    # Model id sent upstream ("": the model's ``upstream_model``, else its name).
+    upstream_model: str = ""
+    # USD per million input / output tokens billed for attempts on this deployment; -1: the
+    # model's price, else (unset there too) genai-prices' for this deployment's upstream model.
+    input_price_per_million: float = -1.0
+    output_price_per_million: float = -1.0
+    # This deployment's own requests / tokens per minute at its provider (0: the model's rpm /
+    # tpm, which apply to each deployment alone). A deployment at its quota is passed over for
+    # another deployment of the model.
+    rpm: int = 0
+    tpm: int = 0
+    # Share of the model's traffic, relative to the other deployments' weights (> 0).
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ConfigError("name: a deployment needs a name")
+        _check_quota(self.rpm, self.tpm)
+        if not self.weight > 0:
+            raise ConfigError(f"weight: must be positive, got {self.weight}")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """One model the router can serve."""
 
     # Name callers use (and usage records show).
     name: str
-    # Name of the provider serving it.
-    provider: str
+    # Name of the provider serving it (with ``deployments``: the default of each deployment's
+    # ``provider``; unset, every deployment names its own).
+    provider: str = ""
     # Model id sent upstream; defaults to ``name``.
     upstream_model: str = ""
     # Other names that select this model.
@@ -145,9 +187,43 @@ class ModelConfig:
     # for more dimensions passes the model over; fewer are asked of the upstream
     # (``dimensions``), and the simulated kind returns vectors of this length (default 64).
     dimensions: int = 0
+    # The same model served by several deployments (README, "Deployments"), e.g.
+    # [{name = "east", provider = "azure-east"}, {name = "openai", provider = "openai",
+    # weight = 3}]; each has its own breaker, latency statistics, retry budget, quota and
+    # prices, and a failing one hands the attempt to another before the chain moves on. Empty:
+    # one implicit deployment (``provider``, ``upstream_model`` and the prices above).
+    deployments: tuple[DeploymentConfig, ...] = ()
+    # How attempts are spread over the deployments: least_outstanding (fewest requests in
+    # flight per unit of weight, ties broken at random by weight), weighted (at random by
+    # weight) or lowest_latency (lowest EWMA latency; deployments within latency_buffer of
+    # the fastest share the traffic by weight).
+    balancing: str = "least_outstanding"
+    # lowest_latency: deployments up to this fraction slower than the fastest share its
+    # traffic (0.25: within 25 %).
+    latency_buffer: float = 0.25
 
     def __post_init__(self) -> None:
         _check_quota(self.rpm, self.tpm)
+        if self.balancing not in BALANCING_STRATEGIES:
+            raise ConfigError(
+                f"balancing: expected one of {', '.join(BALANCING_STRATEGIES)}, "
+                f"got {self.balancing!r}"
+            )
+        if not self.latency_buffer >= 0:
+            raise ConfigError(f"latency_buffer: must be 0 or more, got {self.latency_buffer}")
+        names: set[str] = set()
+        for i, deployment in enumerate(self.deployments):
+            if deployment.name in names:
+                raise ConfigError(
+                    f"deployments[{i}].name: duplicate deployment name {deployment.name!r}"
+                )
+            names.add(deployment.name)
+            if not (deployment.provider or self.provider):
+                raise ConfigError(
+                    f"deployments[{i}].provider: missing (and the model names no provider)"
+                )
+        if not self.deployments and not self.provider:
+            raise ConfigError("provider: missing required value")
         for name in ("max_inputs_per_request", "dimensions"):
             value = getattr(self, name)
             if value < 0:
@@ -167,6 +243,37 @@ class ModelConfig:
             raise ConfigError(
                 f"max_output_tokens: must be 0 (unknown) or positive, got {self.max_output_tokens}"
             )
+
+    def served_as(self) -> tuple[tuple[DeploymentConfig | None, ModelConfig], ...]:
+        """Each deployment with the model as that deployment serves it (provider, upstream
+        model, prices and quota resolved: the deployment's, else the model's); a model without
+        ``deployments`` is its one implicit deployment, ``(None, self)``."""
+        if not self.deployments:
+            return ((None, self),)
+        return tuple(
+            (
+                d,
+                replace(
+                    self,
+                    provider=d.provider or self.provider,
+                    upstream_model=d.upstream_model or self.upstream_model,
+                    input_price_per_million=_price(d.input_price_per_million, self),
+                    output_price_per_million=_price(
+                        d.output_price_per_million, self, output=True
+                    ),
+                    rpm=d.rpm or self.rpm,
+                    tpm=d.tpm or self.tpm,
+                    deployments=(),
+                ),
+            )
+            for d in self.deployments
+        )
+
+
+def _price(configured: float, model: ModelConfig, *, output: bool = False) -> float:
+    if configured >= 0:
+        return configured
+    return model.output_price_per_million if output else model.input_price_per_million
 
 
 def _check_quota(rpm: int, tpm: int) -> None:

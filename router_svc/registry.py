@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from .breaker import CircuitBreaker
 from .chat import TokenUsage
-from .config import ModelConfig
+from .config import DeploymentConfig, ModelConfig
 from .model_stats import ModelStats
 from .policies import BreakerPolicy
 from .pricing import KnownPrices, lookup_context_window, lookup_prices, provider_hint
@@ -52,6 +52,19 @@ class ModelEntry:
     context_window_source: str = ""
     # Where each price comes from (resolve_prices).
     price_sources: PriceSources = field(default_factory=lambda: PriceSources())
+    # The deployment this entry serves (DeploymentConfig.name); "" for a model configured
+    # without deployments (its one implicit deployment). ``config`` is the model as this
+    # deployment serves it: its provider, upstream model, prices and quota.
+    deployment: str = ""
+    # This deployment's share of the model's traffic (DeploymentConfig.weight).
+    weight: float = 1.0
+    # On the model's entry (the one Registry.get returns, its first deployment's): every
+    # deployment of the model, that one first; () for a model without deployments. Routing
+    # balances attempts over them (router_svc.routing.balance).
+    deployments: tuple[ModelEntry, ...] = field(default=(), compare=False, repr=False)
+    # Attempts on this deployment in flight on this replica (streams until they end, hedges
+    # included): what least_outstanding balances on.
+    outstanding: int = 0
 
     @property
     def window_text(self) -> str:
@@ -66,6 +79,12 @@ class ModelEntry:
     def name(self) -> str:
         """Registry name."""
         return self.config.name
+
+    @property
+    def key(self) -> str:
+        """This deployment among all: the model's name, ``model@deployment`` for a named
+        deployment (breakers, statistics, retry budgets and quotas are kept by it)."""
+        return f"{self.config.name}@{self.deployment}" if self.deployment else self.config.name
 
     @property
     def upstream_model(self) -> str:
@@ -163,43 +182,16 @@ class Registry:
         policy = breaker_policy or BreakerPolicy()
         self._entries: dict[str, ModelEntry] = {}
         self._by_name: dict[str, ModelEntry] = {}
+        self._deployments: list[ModelEntry] = []
         for model in models:
-            provider = providers[model.provider]
-            prices = resolve_prices(model, provider)
-            # An embedding model produces no output tokens: only its input price matters.
-            unknown = [p for p in prices.unknown if not (model.embedding and p == "output")]
-            if unknown:
-                # Said once at start: that part of its usage is billed $0.
-                _log.warning(
-                    "model %s (provider %s) has no known price (%s): that part of its usage is"
-                    " billed $0; set %s (or local = true on a provider that runs on your own"
-                    " hardware)",
-                    model.name,
-                    provider.name,
-                    ", ".join(unknown),
-                    " and ".join(f"{name}_price_per_million" for name in unknown),
-                )
-            window, source = resolve_context_window(model, provider)
-            if window is None:
-                _log.info(
-                    "model %s: context window unknown (set context_window to check requests "
-                    "against it): the upstream decides what fits",
-                    model.name,
-                )
-            entry = ModelEntry(
-                config=model,
-                provider=provider,
-                input_price_per_million=prices.input,
-                output_price_per_million=prices.output,
-                enabled=model.enabled,
-                breaker=CircuitBreaker(policy, clock),
-                cache_read_price_per_million=prices.cache_read,
-                cache_write_price_per_million=prices.cache_write,
-                cache_write_1h_price_per_million=prices.cache_write_1h,
-                context_window=window,
-                context_window_source=source,
-                price_sources=prices.sources,
-            )
+            served = [
+                _entry(as_served, providers[as_served.provider], policy, clock, deployment)
+                for deployment, as_served in model.served_as()
+            ]
+            entry = served[0]
+            if model.deployments:
+                entry.deployments = tuple(served)
+            self._deployments.extend(served)
             self._entries[model.name] = entry
             for name in (model.name, *model.aliases):
                 self._by_name[name] = entry
@@ -212,6 +204,60 @@ class Registry:
         """All models in config order."""
         return list(self._entries.values())
 
+    def deployments(self) -> list[ModelEntry]:
+        """Every deployment of every model (a model without deployments: its entry), in
+        config order."""
+        return list(self._deployments)
+
+
+def _entry(
+    model: ModelConfig,
+    provider: Provider,
+    policy: BreakerPolicy,
+    clock: Callable[[], float],
+    deployment: DeploymentConfig | None,
+) -> ModelEntry:
+    """The entry of one deployment (``None``: a model's implicit one), served as ``model``."""
+    prices = resolve_prices(model, provider)
+    where = f"deployment {deployment.name} of " if deployment is not None else ""
+    # An embedding model produces no output tokens: only its input price matters.
+    unknown = [p for p in prices.unknown if not (model.embedding and p == "output")]
+    if unknown:
+        # Said once at start: that part of its usage is billed $0.
+        _log.warning(
+            "%smodel %s (provider %s) has no known price (%s): that part of its usage is"
+            " billed $0; set %s (or local = true on a provider that runs on your own"
+            " hardware)",
+            where,
+            model.name,
+            provider.name,
+            ", ".join(unknown),
+            " and ".join(f"{name}_price_per_million" for name in unknown),
+        )
+    window, source = resolve_context_window(model, provider)
+    if window is None:
+        _log.info(
+            "%smodel %s: context window unknown (set context_window to check requests "
+            "against it): the upstream decides what fits",
+            where,
+            model.name,
+        )
+    return ModelEntry(
+        config=model,
+        provider=provider,
+        input_price_per_million=prices.input,
+        output_price_per_million=prices.output,
+        enabled=model.enabled,
+        breaker=CircuitBreaker(policy, clock),
+        cache_read_price_per_million=prices.cache_read,
+        cache_write_price_per_million=prices.cache_write,
+        cache_write_1h_price_per_million=prices.cache_write_1h,
+        context_window=window,
+        context_window_source=source,
+        price_sources=prices.sources,
+        deployment=deployment.name if deployment is not None else "",
+        weight=deployment.weight if deployment is not None else 1.0,
+    )
 
 def resolve_context_window(model: ModelConfig, provider: Provider) -> tuple[int | None, str]:
     """The model's context window in tokens and where it comes from: as configured (> 0), else

@@ -22,6 +22,7 @@ may continue it (:class:`Continuation`), the seam between the two parts, and the
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,7 @@ from ..errors import BreakerOpen, ProviderError, StreamInterrupted
 from ..policies import RetryPolicy
 from ..registry import ModelEntry
 from ..tokens import estimate_output_tokens, estimate_prompt_tokens
+from .balance import choose
 from .outcome import AttemptOutcome, Success
 from .policy import Decision
 from .schedule import Planned
@@ -242,17 +244,35 @@ class Seam:
 
 
 def may_continue(decision: Decision) -> bool:
-    """Whether some model of ``decision`` could continue an answer another one started."""
-    return any(candidate.entry.can_continue for candidate in decision.candidates[1:])
+    """Whether some model of ``decision`` (or another deployment of the first) could continue
+    an answer another one started."""
+    candidates = decision.candidates
+    if candidates and any(d.can_continue for d in candidates[0].deployments[1:]):
+        return True
+    return any(candidate.entry.can_continue for candidate in candidates[1:])
 
 
 def continuers(decision: Decision, after: ModelEntry) -> Iterator[ModelEntry]:
-    """The decision's candidates after ``after`` that can continue an answer, in order."""
-    entries = [candidate.entry for candidate in decision.candidates]
-    start = next((i + 1 for i, entry in enumerate(entries) if entry is after), len(entries))
-    for entry in entries[start:]:
-        if entry.can_continue:
-            yield entry
+    """What may continue an answer ``after`` (a deployment) broke, in order, those that can:
+    the deployments of its model listed after it, then the decision's later candidates, one
+    deployment each (the model's balancing picks it when it has several). Always onwards in
+    that order, so continuations end."""
+    candidates = decision.candidates
+    start = next(
+        (i for i, c in enumerate(candidates) if c.entry.name == after.name), len(candidates)
+    )
+    if start < len(candidates):
+        deployments = candidates[start].deployments
+        position = next((i for i, d in enumerate(deployments) if d is after), len(deployments))
+        for deployment in deployments[position + 1 :]:
+            if deployment.can_continue:
+                yield deployment
+    for candidate in candidates[start + 1 :]:
+        able = [d for d in candidate.deployments or (candidate.entry,) if d.can_continue]
+        if len(able) > 1:
+            yield able[choose(able, [True] * len(able), random.random)]
+        elif able:
+            yield able[0]
 
 
 def estimated_usage(

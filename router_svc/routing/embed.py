@@ -149,7 +149,7 @@ class Embedder:
                     decision=decision,
                     create_time=self._pacing.timing.wall_clock(),
                     fallback=bool(decision.passed_over)
-                    or entry is not decision.candidates[0].entry,
+                    or entry.name != decision.candidates[0].entry.name,
                     upstream_calls=calls,
                     trace_id=info.trace_id,
                 )

@@ -145,7 +145,9 @@ def _decide(
             if skip.reason == "BREAKER_OPEN" and not (candidates or passed_over):
                 passed_over = entry.name
             continue
-        candidates.append(Candidate(entry, 0.0, reason or f"chain position {position + 1}"))
+        candidates.append(
+            Candidate(entry, 0.0, reason or f"chain position {position + 1}", entry.deployments)
+        )
     return Decision(
         category,
         source,
@@ -170,7 +172,9 @@ def _filter(entry: ModelEntry, request: EmbedRequest) -> Skip | None:
             f"returns {config.dimensions}-dimension vectors, {asked} asked for",
             "dimensions",
         )
-    if not entry.breaker.would_allow():
-        wait = entry.breaker.retry_after()
+    deployments = entry.deployments or (entry,)
+    if not any(d.breaker.would_allow() for d in deployments):
+        # Every deployment's circuit is open (one open deployment only moves the traffic).
+        wait = min(d.breaker.retry_after() for d in deployments)
         return Skip(entry.name, "BREAKER_OPEN", f"circuit open, next probe in {wait:.0f}s")
     return None

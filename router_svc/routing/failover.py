@@ -239,6 +239,7 @@ class Engine:
             raise
         finally:
             limit.close()
+            attempt.release()  # the upstream call is over, whatever became of it
         try:
             await accepted()
         finally:
@@ -417,6 +418,7 @@ class Engine:
             raise
         finally:
             waits.close()
+            attempt.release()  # the stream is over, whatever became of it
             await upstream.aclose()  # type: ignore[attr-defined]
         yield failure
 

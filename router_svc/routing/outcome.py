@@ -170,7 +170,18 @@ class AttemptOutcome:
         # ProviderCall.seen), for billing an attempt abandoned before it.
         self.seen = UsageSeen()
         self._sinks = sinks
+        # Counted in its deployment's in flight until release() (router_svc.routing.balance).
+        self._in_flight = True
+        entry.outstanding += 1
         self.started = sinks.clock()
+
+    def release(self) -> None:
+        """The attempt's upstream call is over (answered, failed, cancelled, its stream ended):
+        it no longer counts among its deployment's attempts in flight. Idempotent: every
+        outcome calls it, and the engine again when the call ends whatever happened."""
+        if self._in_flight:
+            self._in_flight = False
+            self.entry.outstanding -= 1
 
     def current(self) -> contextlib.AbstractContextManager[Any]:
         """Make the attempt's span current (so providers propagate it upstream)."""
@@ -185,6 +196,7 @@ class AttemptOutcome:
 
     def _report(self, now: float) -> None:
         """Settle the attempt's budget hold at its cost, and record its usage event."""
+        self.release()
         if self.planned.hold is not None:
             self.planned.hold.settle(self.cost_usd)
         self._sinks.record(usage_event(self, now))
@@ -229,7 +241,7 @@ class AttemptOutcome:
         self.entry.breaker.record_success()
         now = self._sinks.wall_clock()
         self.entry.stats.observe(ok=True, latency_s=attempt.duration_s, now=now)
-        self._sinks.budgets.of(self.entry.name).on_success()
+        self._sinks.budgets.of(self.entry.key).on_success()
         self._report(now)
 
     def failed(
@@ -273,7 +285,7 @@ class AttemptOutcome:
         else:
             self.entry.breaker.record_release()
         if error.retryable:
-            self._sinks.budgets.of(self.entry.name).on_failure()
+            self._sinks.budgets.of(self.entry.key).on_failure()
         self.entry.stats.observe(
             ok=False,
             latency_s=attempt.duration_s,
@@ -363,6 +375,7 @@ def usage_event(outcome: AttemptOutcome, time: float) -> UsageEvent:
         local=outcome.entry.provider.local,
         streamed=info.streamed,
         usage_estimated=outcome.estimated,
+        deployment=outcome.entry.deployment,
     )
 
 

@@ -29,6 +29,11 @@ class Candidate:
     entry: ModelEntry
     score: float
     reason: str
+    # The model's deployments that can take the request, balanced over by the schedule
+    # (router_svc.routing.balance); () for a model without deployments (``entry`` serves).
+    deployments: tuple[ModelEntry, ...] = ()
+    # Route only: the deployment a first attempt would use now and why ("" otherwise).
+    deployment: str = ""
 
 
 @frozen
@@ -181,7 +186,7 @@ class Policy:
         # A text to continue is sent as well (one token per four characters, as usage has it).
         prompt_tokens = estimate_prompt_tokens(request) + -(-len(request.prefill) // 4)
         needed = prompt_tokens + (request.output_limit or DEFAULT_COMPLETION_TOKENS)
-        kept: list[tuple[int, ModelEntry]] = []
+        kept: list[tuple[int, ModelEntry, tuple[ModelEntry, ...]]] = []
         kept_fallbacks: list[Candidate] = []
         skipped: list[Skip] = []
         seen: set[str] = set()
@@ -195,20 +200,20 @@ class Policy:
             if entry.name in seen:
                 continue  # a model is tried once, at its first place
             seen.add(entry.name)
-            skip = _filter(entry, request, needed)
-            if skip is not None:
-                skipped.append(skip)
-                if skip.reason == "BREAKER_OPEN" and not (kept or kept_fallbacks or passed_over):
+            served = _filter(entry, request, needed)
+            if isinstance(served, Skip):
+                skipped.append(served)
+                if served.reason == "BREAKER_OPEN" and not (kept or kept_fallbacks or passed_over):
                     passed_over = entry.name
             elif not item.reason:
-                kept.append((position, entry))
+                kept.append((position, entry, served))
             else:
-                kept_fallbacks.append(Candidate(entry, 0.0, item.reason))
+                kept_fallbacks.append(Candidate(entry, 0.0, item.reason, served))
         # Preferences order the chain; fallbacks always come after it, in the order given.
         if request.preferences.active and len(kept) > 1:
             candidates = _by_score(request, kept, prompt_tokens)
         else:
-            candidates = [Candidate(e, 0.0, f"chain position {p + 1}") for p, e in kept]
+            candidates = [Candidate(e, 0.0, f"chain position {p + 1}", d) for p, e, d in kept]
         return Decision(
             found.category,
             found.source,
@@ -229,7 +234,41 @@ class _Listed:
     reason: str
 
 
-def _filter(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip | None:
+def _filter(
+    entry: ModelEntry, request: ChatRequest, needed_tokens: int
+) -> Skip | tuple[ModelEntry, ...]:
+    """Why the model cannot be tried for ``request``, else the deployments that can take it
+    (``()`` for a model without deployments): a model is skipped only when none of its
+    deployments can, for the first deployment's reason, or BREAKER_OPEN when some deployment
+    could but for its open circuit (that passes)."""
+    skip = _model_skip(entry, request)
+    if skip is not None:
+        return skip
+    deployments = entry.deployments
+    if not deployments:
+        return _deployment_skip(entry, request, needed_tokens) or ()
+    first: Skip | None = None
+    usable: list[ModelEntry] | None = None
+    for i, deployment in enumerate(deployments):
+        skip = _deployment_skip(deployment, request, needed_tokens)
+        if skip is None:
+            if usable is not None:
+                usable.append(deployment)
+            continue
+        if usable is None:
+            usable = list(deployments[:i])
+        if first is None or (skip.reason == "BREAKER_OPEN" and first.reason != "BREAKER_OPEN"):
+            first = skip
+    if usable is None:
+        return deployments  # all of them: the common case allocates nothing
+    if usable:
+        return tuple(usable)
+    assert first is not None
+    return first
+
+
+def _model_skip(entry: ModelEntry, request: ChatRequest) -> Skip | None:
+    """What the model (every deployment alike: its config) cannot take."""
     config = entry.config
     if config.embedding:
         # Serves POST /v1/embeddings only (router_svc.routing.embed_policy).
@@ -246,51 +285,55 @@ def _filter(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip
         return Skip(
             entry.name, "MISSING_CAPABILITY", "does not support JSON output", "response_format"
         )
+    return None
+
+
+def _deployment_skip(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip | None:
+    """What one deployment cannot take: its provider's API, its window, its open circuit."""
+    where = f" (deployment {entry.deployment})" if entry.deployment else ""
     if refused := entry.provider.refuses(request):
         return Skip(
             entry.name,
             "MISSING_CAPABILITY",
-            f"{entry.provider.kind} API cannot take {refused} as asked",
+            f"{entry.provider.kind} API cannot take {refused} as asked{where}",
             refused,
         )
     if request.prefill and not entry.can_continue:
-        return Skip(entry.name, "MISSING_CAPABILITY", "cannot continue an answer")
+        return Skip(entry.name, "MISSING_CAPABILITY", f"cannot continue an answer{where}")
     window = entry.context_window
     if window is not None and needed_tokens > window:
         return Skip(
             entry.name,
             "CONTEXT_WINDOW",
-            f"needs about {needed_tokens} tokens, window is {entry.window_text}",
+            f"needs about {needed_tokens} tokens, window is {entry.window_text}{where}",
         )
     if not entry.breaker.would_allow():
         wait = entry.breaker.retry_after()
-        return Skip(entry.name, "BREAKER_OPEN", f"circuit open, next probe in {wait:.0f}s")
+        return Skip(
+            entry.name, "BREAKER_OPEN", f"circuit open, next probe in {wait:.0f}s{where}"
+        )
     return None
 
 
 def _by_score(
-    request: ChatRequest, kept: list[tuple[int, ModelEntry]], prompt_tokens: int
+    request: ChatRequest,
+    kept: list[tuple[int, ModelEntry, tuple[ModelEntry, ...]]],
+    prompt_tokens: int,
 ) -> list[Candidate]:
-    """Order by a weighted score over cost, live latency (EWMA) and quality, all in [0, 1]."""
+    """Order by a weighted score over cost, live latency (EWMA) and quality, all in [0, 1]. A
+    model with deployments counts its usable deployments' prices and latencies, averaged by
+    weight (what its balanced attempts cost and take on average)."""
     prefs = request.preferences
     completion = request.output_limit or DEFAULT_COMPLETION_TOKENS
-    costs = {
-        e.name: (
-            prompt_tokens * e.input_price_per_million + completion * e.output_price_per_million
-        )
-        for _, e in kept
-    }
-    # Merged over the replicas sharing [state] (this replica's own EWMA when alone).
-    merged = {e.name: e.stats.merged_latency_s for _, e in kept}
-    latencies = {
-        name: latency if latency is not None else _UNKNOWN_LATENCY_S
-        for name, latency in merged.items()
-    }
+    costs: dict[str, float] = {}
+    latencies: dict[str, float] = {}
+    for _, e, deployments in kept:
+        costs[e.name], latencies[e.name] = _expected(deployments or (e,), prompt_tokens, completion)
     max_cost = max(costs.values()) or 1.0
     max_latency = max(latencies.values()) or 1.0
     total = prefs.cost + prefs.latency + prefs.quality
     scored = []
-    for position, entry in kept:
+    for position, entry, deployments in kept:
         cost_score = 1 - costs[entry.name] / max_cost
         latency_score = 1 - latencies[entry.name] / max_latency
         score = (
@@ -302,6 +345,26 @@ def _by_score(
             f"score {score:.3f} (cost {cost_score:.2f}, latency {latency_score:.2f}, "
             f"quality {entry.config.quality:.2f})"
         )
-        scored.append((-score, position, Candidate(entry, round(score, 6), reason)))
+        scored.append(
+            (-score, position, Candidate(entry, round(score, 6), reason, deployments))
+        )
     scored.sort(key=lambda item: (item[0], item[1]))
     return [candidate for _, _, candidate in scored]
+
+
+def _expected(
+    deployments: Sequence[ModelEntry], prompt_tokens: int, completion_tokens: int
+) -> tuple[float, float]:
+    """(cost in USD-per-million units, latency in s) of an attempt on one of ``deployments``,
+    averaged by weight; a latency not measured counts as :data:`_UNKNOWN_LATENCY_S`. Merged
+    over the replicas sharing [state] (this replica's own EWMA when alone)."""
+    cost = latency = weights = 0.0
+    for d in deployments:
+        measured = d.stats.merged_latency_s
+        cost += d.weight * (
+            prompt_tokens * d.input_price_per_million
+            + completion_tokens * d.output_price_per_million
+        )
+        latency += d.weight * (measured if measured is not None else _UNKNOWN_LATENCY_S)
+        weights += d.weight
+    return cost / weights, latency / weights

@@ -15,6 +15,13 @@ why the request failed (:meth:`Schedule.give_up`).
   budgets): while most recent attempts on a model failed, *retries of that model* are refused
   and the request fails over at once. A first attempt on a model is never refused, so the
   budget never keeps a request from an untried model.
+* A model with several deployments (README, "Deployments") is walked deployment by
+  deployment (:class:`.balance.Walk`): each deployment is an upstream of its own, with its own
+  breaker, retry budget, quota and ``attempts_per_model`` tries. A failed (or refused, or
+  ratelimited) deployment hands the next attempt to another deployment of the model, at once;
+  a deployment is retried only after every other was tried as often; only when every
+  deployment is spent does the chain move to the next model. Moving between deployments of a
+  model is no fallback (the model is the same); the usage records name each deployment.
 * A candidate whose circuit is open is skipped, and counts as the reason for the next attempt,
   which is a fallback from it (``BREAKER_OPEN``); so is a model the decision passed over for
   its open circuit (``passed_over``) for the request's first attempt.
@@ -33,6 +40,7 @@ from dataclasses import dataclass, replace
 
 from llmrouter.values import frozen
 
+from ..breaker import BreakerState
 from ..budgets import Budgets, Hold, Refusal
 from ..chat import ChatRequest
 from ..errors import (
@@ -58,6 +66,7 @@ from ..quotas import ModelQuotas, Reservation, describe
 from ..registry import ModelEntry, Registry
 from ..telemetry import rate_limit_reached
 from .policy import Candidate, Decision, Skip
+from .balance import Walk
 from .retry import RetryBudgets, backoff_delay
 
 __all__ = ["HEDGE", "Pacing", "Planned", "Schedule", "Timing", "refusal"]
@@ -190,10 +199,13 @@ class Schedule:
         self._refusals: list[Refusal] = []
         # Seconds until each model passed over for its quota has room again.
         self._quota_waits: list[float] = []
-        self._entry: ModelEntry | None = None  # the candidate being tried
+        self._entry: ModelEntry | None = None  # the deployment being tried
         self._tries = 0  # tries of ``_entry`` so far (made or refused by its breaker)
+        # The walk over the current candidate's deployments (None: it has one deployment).
+        self._walk: Walk | None = None
         self._larger_than = -1  # after a context-length error, only larger windows are worth it
         self._models: list[str] = []  # the model of each attempt made, in order
+        self._keys: list[str] = []  # the deployment (ModelEntry.key) of each attempt made
         # Each failed attempt's model and error, for give_up.
         self._failures: list[tuple[str, ProviderError]] = []
         self._last: ProviderError | None = None  # the latest failure, breaker refusals included
@@ -214,13 +226,28 @@ class Schedule:
         """
         if failure is not None:
             self._failed(failure)
+        attempts = self._retry.attempts_per_model
         while not self._done:
-            if self._entry is None or self._tries >= self._retry.attempts_per_model:
-                self._entry, self._tries = self._next_candidate(), 0
-                if self._entry is None:
+            walk = self._walk
+            if walk is not None:
+                picked = walk.next(attempts, self._larger_than, self._timing.rand)
+                if picked is None:  # every deployment of the model is spent: the chain goes on
+                    self._walk = self._entry = None
+                    continue
+                self._entry, self._tries = picked
+            elif self._entry is None or self._tries >= attempts:
+                candidate = self._next_candidate()
+                if candidate is None:
+                    self._entry = None
                     self._done = True
                     break
-            self._tries += 1
+                if len(candidate.deployments) > 1:
+                    self._walk = Walk(candidate.deployments)
+                    continue
+                self._entry = candidate.deployments[0] if candidate.deployments else candidate.entry
+                self._tries = 1
+            else:
+                self._tries += 1
             planned = await self._try(self._entry, self._tries)
             if planned is not None:
                 return planned
@@ -228,7 +255,9 @@ class Schedule:
 
     def _failed(self, failure: ProviderError) -> None:
         self._last = failure
-        self._failures.append((self._models[-1], failure))
+        self._failures.append((self._keys[-1], failure))
+        if self._walk is not None and self._entry is not None:
+            self._walk.failed(self._entry, failure)
         if isinstance(failure, ContextLengthExceeded):
             assert self._entry is not None
             # A window we know is one no model at most as large will fit; an unknown one
@@ -236,18 +265,27 @@ class Schedule:
             window = self._entry.context_window
             if window is not None:
                 self._larger_than = max(self._larger_than, window)
-            self._entry = None
+            self._drop()
         elif not failure.retryable:
             self._done = True
 
-    def _next_candidate(self) -> ModelEntry | None:
+    def _drop(self) -> None:
+        """Move on from the deployment being tried: to another deployment of its model, else
+        to the next candidate."""
+        if self._walk is not None and self._entry is not None:
+            self._walk.drop(self._entry)
+        self._entry = None
+
+    def _next_candidate(self) -> Candidate | None:
         while self._at < len(self._candidates):
             candidate = self._candidates[self._at]
             self._at += 1
+            if len(candidate.deployments) > 1:
+                return candidate  # its walk leaves out the deployments too small
             window = candidate.entry.context_window
             # An unknown window may be larger: its upstream says whether the request fits.
             if window is None or window > self._larger_than:
-                return candidate.entry
+                return candidate
         return None
 
     async def _try(self, entry: ModelEntry, try_number: int) -> Planned | None:
@@ -255,20 +293,21 @@ class Schedule:
         backoff = 0.0
         previous = self._last
         if try_number > 1:
-            assert previous is not None
-            if isinstance(previous, _FAIL_OVER_AT_ONCE):
-                self._entry = None
+            # A retry: of this deployment after its own failure (another deployment of the
+            # model may have failed since, for reasons of its own).
+            own = self._walk.last(entry) if self._walk is not None else previous
+            assert own is not None
+            if isinstance(own, _FAIL_OVER_AT_ONCE):
+                self._drop()
                 return None
-            if not self._budgets.of(entry.name).allows_retry():
-                # The model's own budget is spent: fail over now, never fail the request.
-                self._passed.append((entry.name, _BUDGET_SPENT))
-                self._entry = None
+            if not self._budgets.of(entry.key).allows_retry():
+                # The deployment's own budget is spent: fail over now, never fail the request.
+                self._passed.append((entry.key, _BUDGET_SPENT))
+                self._drop()
                 return None
-            delay = backoff_delay(
-                self._retry, try_number - 1, previous.retry_after, self._timing.rand
-            )
+            delay = backoff_delay(self._retry, try_number - 1, own.retry_after, self._timing.rand)
             if delay is None:
-                self._entry = None  # told to wait longer than we are willing to: fail over
+                self._drop()  # told to wait longer than we are willing to: fail over
                 return None
             backoff = delay
         left = self._deadline - self._timing.clock()
@@ -277,16 +316,16 @@ class Schedule:
             return None
         if left < backoff + self._retry.min_attempt_s:
             # This retry's wait would outlast the deadline; another model needs no wait.
-            self._passed.append((entry.name, _WAIT_TOO_LONG))
-            self._entry = None
+            self._passed.append((entry.key, _WAIT_TOO_LONG))
+            self._drop()
             return None
         if backoff:
             await self._timing.sleep(backoff)
         held = await self.budget_hold(entry)
         if isinstance(held, Refusal):  # over budget on this model: a cheaper one may fit
-            self._passed.append((entry.name, held.describe()))
+            self._passed.append((entry.key, held.describe()))
             self._refusals.append(held)
-            self._entry = None
+            self._drop()
             return None
         hold = held
         reservation = None
@@ -299,14 +338,14 @@ class Schedule:
                     hold.give_back()
                 wait = reserved.retry_after_s
                 self._last = ModelRateLimited(
-                    f"{entry.name}: {describe(reserved)}",
+                    f"{entry.key}: {describe(reserved)}",
                     retry_after=wait if math.isfinite(wait) else None,
                 )
-                self._passed.append((entry.name, describe(reserved)))
+                self._passed.append((entry.key, describe(reserved)))
                 self._quota_waits.append(wait)
-                rate_limit_reached(entry.name, reserved)
+                rate_limit_reached(entry.key, reserved)
                 self._refused = entry.name
-                self._entry = None
+                self._drop()
                 return None
         state = entry.breaker.state.value
         if not entry.breaker.allow():
@@ -315,11 +354,11 @@ class Schedule:
             if hold is not None:
                 hold.give_back()
             self._last = BreakerOpen(
-                f"{entry.name}: circuit open", retry_after=entry.breaker.retry_after()
+                f"{entry.key}: circuit open", retry_after=entry.breaker.retry_after()
             )
-            self._passed.append((entry.name, BreakerOpen.reason))
+            self._passed.append((entry.key, BreakerOpen.reason))
             self._refused = entry.name
-            self._entry = None
+            self._drop()
             return None
         planned = Planned(
             entry=entry,
@@ -333,6 +372,7 @@ class Schedule:
         )
         self._refused = ""
         self._models.append(entry.name)
+        self._keys.append(entry.key)
         return planned
 
     async def budget_hold(self, entry: ModelEntry) -> Hold | Refusal | None:
@@ -355,13 +395,15 @@ class Schedule:
         hedge's model: a late model is not retried.
         """
         saved = (self._entry, self._tries, self._last, self._done, self._at, self._refused)
+        walk = self._walk.copy() if self._walk is not None else None
         passed, waits = len(self._passed), len(self._quota_waits)
         refusals = len(self._refusals)
         late = self._models[-1] if self._models else ""
-        self._entry = None
+        self._drop()  # another deployment of the model, else the next model
         planned = await self.next()
         if planned is None:
             self._entry, self._tries, self._last, self._done, self._at, self._refused = saved
+            self._walk = walk
             del self._passed[passed:]
             del self._quota_waits[waits:]
             del self._refusals[refusals:]
@@ -445,9 +487,11 @@ def refusal(decision: Decision, registry: Registry) -> RouterError:
         field = f"chat.{fields.pop()}" if len(fields) == 1 and "" not in fields else ""
         return refused(f"{_which(decision)} can take this request ({reasons})", field=field)
     waits = [
-        e.breaker.retry_after()
+        d.breaker.retry_after()
         for s in decision.skipped
         if s.reason == "BREAKER_OPEN" and (e := registry.get(s.model))
+        for d in e.deployments or (e,)
+        if d.breaker.state is BreakerState.OPEN
     ]
     return NoCandidates(
         f"{_which(decision)} can serve this request" + (f" ({reasons})" if reasons else ""),

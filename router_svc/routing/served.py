@@ -93,6 +93,8 @@ class Run:
     attempts: list[Attempt] = field(default_factory=list)
 
     def fallback(self, entry: ModelEntry) -> bool:
-        """Whether ``entry`` is not the decision's first choice: not its first candidate, or
-        any candidate when the first choice was passed over for its open circuit."""
-        return bool(self.decision.passed_over) or entry is not self.decision.candidates[0].entry
+        """Whether ``entry`` is not the decision's first choice: not its first candidate's
+        model (any deployment of it is), or any candidate when the first choice was passed
+        over for its open circuit."""
+        first = self.decision.candidates[0].entry
+        return bool(self.decision.passed_over) or entry.name != first.name

@@ -61,6 +61,9 @@ class UsageEvent:
     front_door: str = ""
     # The API key's team (ChatRequest.team_id); "" when none.
     team_id: str = ""
+    # The deployment of ``model`` the attempt went to (README, "Deployments"); "" for a model
+    # configured without deployments. Its cost is at that deployment's prices.
+    deployment: str = ""
 
     @property
     def id(self) -> str:

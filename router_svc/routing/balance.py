@@ -1,0 +1,232 @@
+"""Balancing a model's deployments: which deployment an attempt on the model uses.
+
+A model served by several deployments (README, "Deployments") spreads its attempts by its
+``balancing`` strategy, each deployment counted by its ``weight``:
+
+* ``least_outstanding`` (the default): the deployment with the fewest attempts in flight on
+  this replica per unit of weight (:attr:`ModelEntry.outstanding`). Ties, which is every pick
+  while the deployments are idle, are broken at random in proportion to weight: never "the
+  first of the tied", the mistake that makes a least-busy balancer send most traffic to one
+  backend under light load.
+* ``weighted``: at random in proportion to weight.
+* ``lowest_latency``: the deployments whose EWMA latency (merged over the replicas sharing
+  ``[state]``) is within ``latency_buffer`` of the fastest share the traffic at random by
+  weight; a deployment not measured yet counts as the fastest, so it gets tried beside it; and
+  one pick in ten (:data:`EXPLORE`) ignores latency and draws by weight, so that a deployment
+  once measured slow is measured again (a fastest-only rule would never look at it again).
+
+A request walks one model's deployments with a :class:`Walk`: each deployment gets at most
+``attempts_per_model`` tries; the deployments tried least come first (a failed deployment
+hands the next attempt to another one, and a retry of the same deployment comes only after
+every other was tried as often); among them the strategy picks, preferring those whose
+breaker would admit an attempt.
+
+Cost: one pick is one or two passes over the model's deployments (a few hundred nanoseconds
+for two; README, "Deployments"), and allocates nothing; a walk allocates three short lists,
+once per model per request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from ..errors import ProviderError
+from ..registry import ModelEntry
+
+__all__ = ["EXPLORE", "Walk", "choose", "explain"]
+
+# lowest_latency: the share of picks made by weight alone, whatever the latencies.
+EXPLORE = 0.1
+# A Walk's try count of a deployment that is out (never picked again).
+_OUT = 1 << 30
+
+Rand = Callable[[], float]
+
+
+def choose(entries: Sequence[ModelEntry], usable: Sequence[bool], rand: Rand) -> int:
+    """Index in ``entries`` (one model's deployments) of the deployment the model's strategy
+    picks among those ``usable``; -1 when none is. ``rand``: uniform in [0, 1)."""
+    config = entries[0].config
+    strategy = config.balancing
+    if strategy == "least_outstanding":
+        return _least_outstanding(entries, usable, rand)
+    if strategy == "lowest_latency":
+        return _lowest_latency(entries, usable, rand, config.latency_buffer)
+    return _weighted(entries, usable, rand)
+
+
+def _weighted(entries: Sequence[ModelEntry], usable: Sequence[bool], rand: Rand) -> int:
+    total = 0.0
+    for i, entry in enumerate(entries):
+        if usable[i]:
+            total += entry.weight
+    left = rand() * total
+    chosen = -1
+    for i, entry in enumerate(entries):
+        if usable[i]:
+            chosen = i
+            left -= entry.weight
+            if left < 0:
+                break
+    return chosen
+
+
+def _least_outstanding(entries: Sequence[ModelEntry], usable: Sequence[bool], rand: Rand) -> int:
+    best = math.inf
+    chosen = -1
+    tied = 0.0  # the weight of the deployments tied at ``best`` so far
+    for i, entry in enumerate(entries):
+        if not usable[i]:
+            continue
+        weight = entry.weight
+        load = entry.outstanding / weight
+        if load < best:
+            best, chosen, tied = load, i, weight
+        elif load == best:
+            # Weighted reservoir sampling: each tied deployment ends up chosen with
+            # probability weight / (the tied deployments' weights).
+            tied += weight
+            if rand() * tied < weight:
+                chosen = i
+    return chosen
+
+
+def _lowest_latency(
+    entries: Sequence[ModelEntry], usable: Sequence[bool], rand: Rand, buffer: float
+) -> int:
+    if rand() < EXPLORE:
+        return _weighted(entries, usable, rand)
+    fastest = _fastest(entries, usable)
+    if fastest is None:
+        return _weighted(entries, usable, rand)  # nothing measured yet: by weight alone
+    limit = fastest * (1 + buffer)
+    chosen = -1
+    total = 0.0
+    for i, entry in enumerate(entries):
+        if not usable[i]:
+            continue
+        latency = entry.stats.merged_latency_s
+        if latency is None or latency <= limit:
+            total += entry.weight
+            if rand() * total < entry.weight:
+                chosen = i
+    return chosen
+
+
+def _fastest(entries: Sequence[ModelEntry], usable: Sequence[bool]) -> float | None:
+    """The lowest measured latency among the usable deployments (None: none measured)."""
+    fastest: float | None = None
+    for i, entry in enumerate(entries):
+        if usable[i]:
+            latency = entry.stats.merged_latency_s
+            if latency is not None and (fastest is None or latency < fastest):
+                fastest = latency
+    return fastest
+
+
+def _admitting(entries: Sequence[ModelEntry], usable: list[bool]) -> None:
+    """Narrow ``usable`` to the deployments whose breaker would admit an attempt, unless none
+    would (then each is tried and refused, and the refusals say why)."""
+    for i, entry in enumerate(entries):
+        if usable[i] and entry.breaker.would_allow():
+            break
+    else:
+        return
+    for i, entry in enumerate(entries):
+        if usable[i] and not entry.breaker.would_allow():
+            usable[i] = False
+
+
+class Walk:
+    """One request's walk over one model's deployments: how often each was tried, its latest
+    failure, and which are out (failed over from for good)."""
+
+    __slots__ = ("entries", "_last", "_tries", "_usable")
+
+    def __init__(self, entries: Sequence[ModelEntry]) -> None:
+        self.entries = entries
+        self._tries = [0] * len(entries)
+        self._last: list[ProviderError | None] = [None] * len(entries)
+        self._usable = [False] * len(entries)
+
+    def next(self, attempts: int, larger_than: int, rand: Rand) -> tuple[ModelEntry, int] | None:
+        """The deployment to try next and its try number (counted now), or None when every
+        deployment is out or had ``attempts`` tries. Deployments whose known context window is
+        at most ``larger_than`` tokens are out (a context-length error taught that much)."""
+        entries, tries, usable = self.entries, self._tries, self._usable
+        level = _OUT
+        for i, entry in enumerate(entries):
+            window = entry.context_window
+            if window is not None and window <= larger_than:
+                tries[i] = _OUT
+            elif tries[i] < level:
+                level = tries[i]
+        if level >= attempts:
+            return None
+        for i in range(len(entries)):
+            usable[i] = tries[i] == level
+        _admitting(entries, usable)
+        chosen = choose(entries, usable, rand)
+        tries[chosen] += 1
+        return entries[chosen], tries[chosen]
+
+    def drop(self, entry: ModelEntry) -> None:
+        """Never pick ``entry`` again in this walk."""
+        for i, each in enumerate(self.entries):
+            if each is entry:
+                self._tries[i] = _OUT
+
+    def failed(self, entry: ModelEntry, failure: ProviderError) -> None:
+        """Note ``failure`` as ``entry``'s latest (what a retry of it backs off for)."""
+        for i, each in enumerate(self.entries):
+            if each is entry:
+                self._last[i] = failure
+
+    def last(self, entry: ModelEntry) -> ProviderError | None:
+        """``entry``'s latest failure in this walk (None: none yet)."""
+        for i, each in enumerate(self.entries):
+            if each is entry:
+                return self._last[i]
+        return None
+
+    def copy(self) -> Walk:
+        """A walk in the same state that changes apart from this one (a hedge's undo)."""
+        walk = Walk(self.entries)
+        walk._tries[:] = self._tries
+        walk._last[:] = self._last
+        return walk
+
+
+def explain(entries: Sequence[ModelEntry], rand: Rand) -> tuple[ModelEntry, str]:
+    """The deployment a first attempt on the model whose deployments are ``entries`` would
+    use now, and why (what ``Route`` shows; weighted draws are random, so is the answer)."""
+    usable = [True] * len(entries)
+    _admitting(entries, usable)
+    closed = [e.deployment for i, e in enumerate(entries) if not usable[i]]
+    chosen = entries[choose(entries, usable, rand)]
+    strategy = chosen.config.balancing
+    shared = [e for i, e in enumerate(entries) if usable[i]]
+    total = sum(e.weight for e in shared)
+    if strategy == "least_outstanding":
+        why = (
+            f"{chosen.outstanding} in flight at weight {chosen.weight:g}, the fewest per weight "
+            f"of {len(shared)} (ties drawn by weight)"
+        )
+    elif strategy == "lowest_latency":
+        latency = chosen.stats.merged_latency_s
+        fastest = _fastest(entries, usable)
+        buffer = chosen.config.latency_buffer
+        if latency is None:
+            why = "latency not measured yet: tried beside the fastest"
+        else:
+            why = (
+                f"EWMA latency {latency * 1000:.0f} ms, within {buffer:.0%} of the fastest "
+                f"({(fastest or latency) * 1000:.0f} ms); drawn by weight"
+            )
+        why += f" ({EXPLORE:.0%} of picks explore by weight alone)"
+    else:
+        why = f"drawn at random by weight: {chosen.weight:g} of {total:g}"
+    if closed:
+        why += f"; circuit open: {', '.join(closed)}"
+    return chosen, f"deployment {chosen.deployment} by {strategy}: {why}"
