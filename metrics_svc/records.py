@@ -77,3 +77,6 @@ class UsageRow:
     #: Team of the API key (``Caller.team_id``); "" when it has none and on rows from before
     #: revision 0008.
     team_id: str = ""
+    #: The deployment of ``model`` that served the attempt (README, "Deployments"); "" for a
+    #: model without deployments and on rows from before revision 0010.
+    deployment: str = ""

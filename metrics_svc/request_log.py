@@ -149,6 +149,10 @@ class RequestEntry:
     client_request_id: str
     streamed: bool
     usage_estimated: bool
+    #: Deployment of each attempt, in attempt order ("" for a model without deployments).
+    deployments: tuple[str, ...] = ()
+    #: The deployment of the final attempt (as ``final_model``).
+    final_deployment: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,8 +259,8 @@ def entry_from_row(row: Sequence[Any]) -> RequestEntry:
     first_start_ms, last_end_ms, streamed, estimated, listed = row[15:20]
     if isinstance(listed, str):  # a driver that hands JSON back as text
         listed = json.loads(listed)
-    # [attempt, model, provider, status, error_type] per attempt; the order the database
-    # aggregated them in is not defined, so they are put in attempt order here.
+    # [attempt, model, provider, status, error_type, deployment] per attempt; the order the
+    # database aggregated them in is not defined, so they are put in attempt order here.
     attempts = sorted((tuple(a) for a in listed), key=lambda a: int(a[0]))
     answered = [a for a in attempts if a[3] == UsageStatus.SUCCEEDED.value]
     final = answered[0] if answered else attempts[-1]
@@ -286,6 +290,8 @@ def entry_from_row(row: Sequence[Any]) -> RequestEntry:
         client_request_id=client_request_id,
         streamed=bool(streamed),
         usage_estimated=bool(estimated),
+        deployments=tuple(str(a[5] or "") for a in attempts),
+        final_deployment=str(final[5] or ""),
     )
 
 
@@ -339,13 +345,15 @@ def _epoch_seconds(table: FromClause, dialect: str) -> ColumnElement[Any]:
 
 
 def _attempt_list(table: FromClause, dialect: str) -> ColumnElement[Any]:
-    """A JSON array of ``[attempt, model, provider, status, error_type]``, one per row."""
+    """A JSON array of ``[attempt, model, provider, status, error_type, deployment]``, one
+    per row."""
     columns = (
         table.c.attempt,
         table.c.model,
         table.c.provider,
         table.c.status,
         table.c.error_type,
+        table.c.deployment,
     )
     if dialect == "postgresql":
         return func.json_agg(func.json_build_array(*columns), type_=JSON)

@@ -137,6 +137,9 @@ class UsageRecordModel(Base):
     front_door: Mapped[str] = mapped_column(String, server_default="")
     # Team of the API key (revision 0008); "" on rows from before it. Server default only.
     team_id: Mapped[str] = mapped_column(String, server_default="")
+    # The deployment of ``model`` the attempt went to (revision 0010; README, "Deployments");
+    # "" for a model without deployments and on rows from before it. Server default only.
+    deployment: Mapped[str] = mapped_column(String, server_default="")
 
 
 #: The table as Core sees it; the repository inserts and selects through Core.

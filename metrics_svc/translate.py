@@ -411,6 +411,8 @@ def requests_to_pb(page: RequestPage) -> pb.ListRequestsResponse:
                 client_request_id=e.client_request_id,
                 streamed=e.streamed,
                 usage_estimated=e.usage_estimated,
+                deployments=e.deployments,
+                final_deployment=e.final_deployment,
             )
             for e in page.entries
         ],

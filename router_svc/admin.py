@@ -81,7 +81,7 @@ class Admin:
         self._policy = policy
         self._store = store
         self._providers = dict(
-            providers or {e.provider.name: e.provider for e in registry.entries()}
+            providers or {e.provider.name: e.provider for e in registry.deployments()}
         )
         self._allowed = parse_allow_list(allowed_private_hosts)
         self._resolve = resolve
@@ -173,7 +173,13 @@ class Admin:
             targets = [entry]
             target = f"model:{entry.name}"
         elif provider:
-            targets = [e for e in self._registry.entries() if e.provider.name == provider]
+            # A model with a deployment on the provider (README, "Deployments"): the switch is
+            # the model's, so its other deployments stop too.
+            targets = [
+                e
+                for e in self._registry.entries()
+                if any(d.provider.name == provider for d in e.deployments or (e,))
+            ]
             if not targets:
                 raise NotFound(f"provider {provider!r} has no models", field="provider")
             target = f"provider:{provider}"
@@ -190,16 +196,18 @@ class Admin:
         entry = self._registry.get(model)
         if entry is None:
             raise NotFound(f"model {model!r} does not exist", field="model")
-        before = {entry.name: entry.breaker.state.name.lower()}
+        # Every deployment's breaker (README, "Deployments"), each by its key.
+        deployments = entry.deployments or (entry,)
+        before = {d.key: d.breaker.state.name.lower() for d in deployments}
+        after = dict.fromkeys(before, "closed")
         try:
-            await self._store.note(
-                "reset_breaker", f"model:{entry.name}", actor, before, {entry.name: "closed"}
-            )
+            await self._store.note("reset_breaker", f"model:{entry.name}", actor, before, after)
         except AdminStoreError as exc:
             raise AdminStoreUnavailable(str(exc)) from exc
-        entry.breaker.reset()
-        if self._budgets is not None:
-            self._budgets.reset(entry.name)
+        for deployment in deployments:
+            deployment.breaker.reset()
+            if self._budgets is not None:
+                self._budgets.reset(deployment.key)
         return entry
 
     # Providers ------------------------------------------------------------------------------
@@ -230,7 +238,11 @@ class Admin:
             actor,
             [Change(PROVIDER_BASE_URL, provider, url)],
         )
-        return target, [e for e in self._registry.entries() if e.provider is target]
+        return target, [
+            e
+            for e in self._registry.entries()
+            if any(d.provider is target for d in e.deployments or (e,))
+        ]
 
     # Categories -----------------------------------------------------------------------------
 

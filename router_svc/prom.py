@@ -43,10 +43,15 @@ class _Live(Collector):
         enabled = GaugeMetricFamily(
             "llmrouter_model_enabled", "1 when the model may be routed to", labels=["model"]
         )
+        # One breaker per deployment (README, "Deployments"), labelled by its provider: the
+        # worst state where two deployments of a model share a provider.
+        states: dict[tuple[str, str], float] = {}
+        for entry in self._registry.deployments():
+            labels = (entry.name, entry.provider.name)
+            states[labels] = max(states.get(labels, 0), _BREAKER_VALUES[entry.breaker.state])
+        for (model, provider), value in states.items():
+            breakers.add_metric([model, provider], value)
         for entry in self._registry.entries():
-            breakers.add_metric(
-                [entry.name, entry.provider.name], _BREAKER_VALUES[entry.breaker.state]
-            )
             enabled.add_metric([entry.name], 1 if entry.enabled else 0)
         yield breakers
         yield enabled
@@ -58,7 +63,7 @@ class _Live(Collector):
             "Unreadable stream chunks skipped mid-answer (the stream went on), by provider",
             labels=["provider"],
         )
-        providers = {entry.provider.name: entry.provider for entry in self._registry.entries()}
+        providers = {e.provider.name: e.provider for e in self._registry.deployments()}
         for name, provider in providers.items():
             skipped.add_metric([name], provider.skipped_chunks)
         yield skipped

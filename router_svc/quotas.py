@@ -8,6 +8,8 @@ before it is sent; a model whose quota is used up is passed over like a model wh
 open (the next candidate is tried, the attempt after it is a fallback with reason
 ``MODEL_RATE_LIMITED``, the request span gets an ``llmrouter.rate_limit_reached`` event).
 ``Route`` lists such models as skipped (``SKIP_REASON_RATE_LIMIT``) without counting anything.
+A deployment of a model (README, "Deployments") has a quota of its own (subject ``deployment``,
+``model@deployment``): one at its quota hands the attempt to another deployment of the model.
 Once an attempt reports its usage, its token reservation is corrected to it.
 """
 
@@ -80,8 +82,10 @@ class ModelQuotas:
         """What one attempt on ``entry`` costs: its model's quotas, then its provider's."""
         charges: list[Charge] = []
         provider = entry.provider.config
+        # A deployment's quota is its own (its provider's key or region), not its model's.
+        own = ("deployment", entry.key) if entry.deployment else ("model", entry.name)
         for subject, rpm, tpm in (
-            (("model", entry.name), entry.config.rpm, entry.config.tpm),
+            (own, entry.config.rpm, entry.config.tpm),
             (("provider", provider.name), provider.rpm, provider.tpm),
         ):
             if rpm > 0:
@@ -110,15 +114,26 @@ class ModelQuotas:
     async def annotate(self, decision: Decision, tokens: int) -> Decision:
         """``decision`` with the candidates whose quota is used up now moved to its skipped
         models (reason RATE_LIMIT), counting nothing: what ``Route`` shows."""
-        kept, skipped = [], list(decision.skipped)
+        kept, skipped, changed = [], list(decision.skipped), False
         for candidate in decision.candidates:
-            charges = self.charges(candidate.entry, tokens)
-            full = await self.limiter.peek(charges) if charges else None
+            deployments = candidate.deployments or (candidate.entry,)
+            room, full = [], None
+            for deployment in deployments:
+                charges = self.charges(deployment, tokens)
+                used_up = await self.limiter.peek(charges) if charges else None
+                if used_up is None:
+                    room.append(deployment)
+                elif full is None:
+                    full = used_up
             if full is None:
                 kept.append(candidate)
+            elif room:  # the deployments with room take the model's attempts
+                kept.append(replace(candidate, deployments=tuple(room)))
+                changed = True
             else:
                 skipped.append(Skip(candidate.entry.name, "RATE_LIMIT", describe(full)))
-        if len(kept) == len(decision.candidates):
+                changed = True
+        if not changed:
             return decision
         return replace(decision, candidates=tuple(kept), skipped=tuple(skipped))
 

@@ -167,7 +167,9 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         lease_percent=config.budget_lease_percent,
     )
     quotas = None
-    if any(m.rpm or m.tpm for m in config.models) or any(p.rpm or p.tpm for p in config.providers):
+    if any(
+        m.rpm or m.tpm or any(d.rpm or d.tpm for d in m.deployments) for m in config.models
+    ) or any(p.rpm or p.tpm for p in config.providers):
         limiter = RateLimiter(config.state, replicas=config.rate_limit_replicas)
         quotas = ModelQuotas(limiter)
     metrics_channel = channel_factory(

@@ -25,6 +25,7 @@ from .errors import InvalidRequest, ReportedAsStatus, ResponseTooLarge, RouterEr
 from .public_errors import PublicErrors
 from .quotas import ModelQuotas, reserved_tokens
 from .registry import Registry
+from .routing.balance import preview
 from .routing.embed import Embedder
 from .routing.failover import Engine, StreamStarted
 from .routing.policy import Policy
@@ -135,7 +136,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
                 decision = await self._quotas.annotate(decision, reserved_tokens(decision, chat))
             if self._spend is not None:
                 decision = await self._spend.annotate(decision, chat)
-            return decision_to_proto(decision)
+            return decision_to_proto(preview(decision))
 
     async def Complete(
         self,

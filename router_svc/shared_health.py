@@ -65,7 +65,7 @@ class _Link:
 
     def __init__(self, owner: SharedHealth, entry: ModelEntry) -> None:
         self.owner = owner
-        self.name = entry.name
+        self.name = entry.key  # a deployment's breaker is its own (model@deployment)
         self.breaker = entry.breaker
         self.until = 0.0  # wall-clock end of the shared ejection (0: none known)
         self.ejections = 0
@@ -133,7 +133,9 @@ class SharedHealth:
     ) -> None:
         self.state = state
         self.replica = replica or uuid.uuid4().hex[:12]
-        self._entries = {e.name: e for e in registry.entries()}
+        # Every deployment's breaker and statistics, by ModelEntry.key (a model without
+        # deployments: its name, as before deployments existed).
+        self._entries = {e.key: e for e in registry.deployments()}
         self._links = {name: _Link(self, entry) for name, entry in self._entries.items()}
         self._resync_s = resync_interval_s
         self._stats_s = stats_interval_s

@@ -128,6 +128,8 @@ def start_attempt_span(start: AttemptSpanInput) -> trace.Span | None:
     address = entry.provider.address
     if address:
         attributes[server_attributes.SERVER_ADDRESS] = address
+    if entry.deployment:  # README, "Deployments"
+        attributes["llmrouter.deployment"] = entry.deployment
     if start.fallback_reason:
         attributes["llmrouter.fallback_reason"] = start.fallback_reason
     if start.retry_after_s is not None:

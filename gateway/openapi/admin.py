@@ -62,6 +62,15 @@ _MODEL_HEALTH_PROPS = {
     "last_success_time": TIME,
     "last_failure_time": TIME,
     "last_error_type": STRING,
+    "deployment": {
+        "type": ["string", "null"],
+        "description": "The deployment these figures are of (null for a model without "
+        "deployments; a model with deployments: its first).",
+    },
+    "deployments": _array(
+        ref("ModelHealth"),
+        description="A model with deployments: each deployment's own breaker and statistics.",
+    ),
 }
 _MODEL_HEALTH = obj(list(_MODEL_HEALTH_PROPS), _MODEL_HEALTH_PROPS)
 _MODEL_HEALTH_LIST = obj(["models"], {"models": _array(ref("ModelHealth"))})

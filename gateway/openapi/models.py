@@ -44,6 +44,28 @@ _CAPABILITIES: Final = obj(
         },
     },
 )
+_DEPLOYMENT: Final = obj(
+    ["name", "provider", "upstream_model", "weight", "pricing", "breaker_state"],
+    {
+        "name": STRING,
+        "provider": STRING,
+        "upstream_model": STRING,
+        "weight": {**NUMBER, "exclusiveMinimum": 0},
+        "pricing": obj(
+            ["unit", "input", "output"],
+            {
+                "unit": {"const": "USD per 1M tokens"},
+                "input": {**NUMBER, "minimum": 0},
+                "output": {**NUMBER, "minimum": 0},
+            },
+        ),
+        "rpm": _OPT_INT,
+        "tpm": _OPT_INT,
+        "outstanding": {**INTEGER, "description": "Attempts in flight on this router replica."},
+        "breaker_state": {"enum": ["closed", "half_open", "open"]},
+    },
+    description="One deployment of the model: another provider, key or region serving it.",
+)
 _MODEL: Final[dict[str, Any]] = obj(
     [
         "id",
@@ -86,6 +108,17 @@ _MODEL: Final[dict[str, Any]] = obj(
             **_OPT_INT,
             "description": "Embedding models: the most inputs one upstream call carries (larger "
             "requests are split).",
+        },
+        "deployments": {
+            "type": "array",
+            "items": _DEPLOYMENT,
+            "description": "Models only: the deployments its attempts are balanced over (empty "
+            "for a model without deployments; provider and pricing above are then the "
+            "first deployment's).",
+        },
+        "balancing": {
+            "enum": ["least_outstanding", "weighted", "lowest_latency", None],
+            "description": "How attempts are spread over the deployments (null without).",
         },
     },
 )

@@ -155,13 +155,17 @@ _REQUEST_ENTRY_PROPS = {
     "trace_url": {"type": ["string", "null"]},
     "streamed": {"type": "boolean"},
     "usage_estimated": {"type": "boolean"},
+    "deployments": {"type": "array", "items": STRING},
+    "deployment": STRING,
 }  # fmt: skip
 _REQUEST_ENTRY = obj(
     list(_REQUEST_ENTRY_PROPS),
     _REQUEST_ENTRY_PROPS,
     description="One client request, its attempts grouped: 'time' is its first attempt's "
     "(as recorded, when that attempt ended), 'models' the model of every attempt in order, "
-    "'model' / 'provider' the one that answered (else the last tried), 'status' succeeded when "
+    "'model' / 'provider' / 'deployment' the one that answered (else the last tried), "
+    "'deployments' the deployment of every attempt in order ('' for a model without "
+    "deployments), 'status' succeeded when "
     "any attempt did (else the last attempt's, with its error_type), tokens and cost summed "
     "over the attempts, 'latency_ms' end to end (first attempt's start to last attempt's end). "
     "No prompt or completion text.",

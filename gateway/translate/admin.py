@@ -150,6 +150,9 @@ def model_health_json(m: pb.ModelHealth) -> dict[str, Any]:
         "last_success_time": time_of(m, "last_success_time"),
         "last_failure_time": time_of(m, "last_failure_time"),
         "last_error_type": m.last_error_type,
+        # README, "Deployments": each deployment's own health ([] without deployments).
+        "deployment": m.deployment or None,
+        "deployments": [model_health_json(d) for d in m.deployments],
     }
 
 

@@ -97,6 +97,28 @@ def _model_object(model: _Model) -> dict[str, Any]:
         # and the most inputs one upstream call carries; None for chat models.
         "dimensions": model.dimensions or None,
         "max_inputs_per_request": model.max_inputs_per_request or None,
+        # README, "Deployments": where the model's attempts go ([] for a model without
+        # deployments) and how they are spread (None then).
+        "deployments": [_deployment(d) for d in model.deployments],
+        "balancing": model.balancing or None,
+    }
+
+
+def _deployment(deployment: router_service_pb2.DeploymentInfo) -> dict[str, Any]:
+    return {
+        "name": deployment.name,
+        "provider": deployment.provider,
+        "upstream_model": deployment.upstream_model,
+        "weight": deployment.weight,
+        "pricing": {
+            "unit": _PRICE_UNIT,
+            "input": deployment.input_price_per_million,
+            "output": deployment.output_price_per_million,
+        },
+        "rpm": deployment.rpm or None,
+        "tpm": deployment.tpm or None,
+        "outstanding": deployment.outstanding,
+        "breaker_state": deployment.breaker_state,
     }
 
 

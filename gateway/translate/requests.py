@@ -46,6 +46,7 @@ CSV_COLUMNS: Final = (
     "latency_ms",
     "trace_id",
     "client_request_id",
+    "deployment",
 )
 # A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV Injection");
 # source and client_request_id are the client's own text.
@@ -105,6 +106,9 @@ def request_entries(
             "client_request_id": e.client_request_id,
             "streamed": e.streamed,
             "usage_estimated": e.usage_estimated,
+            # README, "Deployments": each attempt's deployment, and the final one's.
+            "deployments": list(e.deployments),
+            "deployment": e.final_deployment,
         }
         for e in response.requests
     ]

@@ -29,12 +29,15 @@ once per model per request.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from ..errors import ProviderError
 from ..registry import ModelEntry
+from .policy import Decision
 
-__all__ = ["EXPLORE", "Walk", "choose", "explain"]
+__all__ = ["EXPLORE", "Walk", "choose", "explain", "preview"]
 
 # lowest_latency: the share of picks made by weight alone, whatever the latencies.
 EXPLORE = 0.1
@@ -230,3 +233,24 @@ def explain(entries: Sequence[ModelEntry], rand: Rand) -> tuple[ModelEntry, str]
     if closed:
         why += f"; circuit open: {', '.join(closed)}"
     return chosen, f"deployment {chosen.deployment} by {strategy}: {why}"
+
+
+def preview(decision: Decision, rand: Rand = random.random) -> Decision:
+    """``decision`` with each candidate naming the deployment its first attempt would use now
+    and why (``Candidate.deployment``, the reason appended): what ``Route`` shows. A model
+    without deployments is left as it is; one with a single deployment usable names it."""
+    candidates = []
+    for candidate in decision.candidates:
+        deployments = candidate.deployments
+        if not deployments:
+            candidates.append(candidate)
+            continue
+        if len(deployments) == 1:
+            chosen = deployments[0]
+            why = f"deployment {chosen.deployment}: the only one that can take the request"
+        else:
+            chosen, why = explain(deployments, rand)
+        candidates.append(
+            replace(candidate, deployment=chosen.deployment, reason=f"{candidate.reason}; {why}")
+        )
+    return replace(decision, candidates=tuple(candidates))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 from ..chat import ChatRequest, Message
 from ..config import CategoryConfig, RouterConfig
 from ..providers.call import ProviderCall
 from ..registry import Registry
+from .balance import choose
 from .classify import AskModel
 
 __all__ = ["BUILTIN_CATEGORIES", "ask_model", "categories_of"]
@@ -41,6 +43,9 @@ def ask_model(registry: Registry, model: str) -> AskModel:
             temperature=0.0,
             max_tokens=_CLASSIFIER_MAX_TOKENS,
         )
+        if len(entry.deployments) > 1:  # spread like the model's own attempts
+            usable = [True] * len(entry.deployments)
+            entry = entry.deployments[choose(entry.deployments, usable, random.random)]
         completion = await entry.provider.complete(ProviderCall(entry.upstream_model, request, 5.0))
         return completion.content
 

@@ -40,13 +40,22 @@ def value_source(source: str) -> pb.ValueSource:
 
 
 def model_health(entry: ModelEntry, enabled_source: str = "") -> pb.ModelHealth:
-    """A model's live health as a proto message."""
+    """A model's live health as a proto message: its first deployment's, with each deployment's
+    own in ``deployments`` when it has several (README, "Deployments")."""
+    message = _health(entry, enabled_source, entry.enabled)
+    for deployment in entry.deployments:
+        message.deployments.append(_health(deployment, enabled_source, entry.enabled))
+    return message
+
+
+def _health(entry: ModelEntry, enabled_source: str, enabled: bool) -> pb.ModelHealth:
+    """One deployment's breaker and statistics, with its model's switch ``enabled``."""
     health = entry.stats
     state = entry.breaker.state
     message = pb.ModelHealth(
         model=entry.name,
         provider=entry.provider.name,
-        enabled=entry.enabled,
+        enabled=enabled,
         breaker_state=_STATES[state],
         consecutive_failures=entry.breaker.consecutive_failures,
         last_error_type=health.last_error_type,
@@ -54,6 +63,7 @@ def model_health(entry: ModelEntry, enabled_source: str = "") -> pb.ModelHealth:
         failure_count=health.failures,
         local=entry.provider.local,
         enabled_source=value_source(enabled_source),
+        deployment=entry.deployment,
     )
     if health.success_rate is not None:
         message.success_rate = health.success_rate

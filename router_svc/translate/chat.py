@@ -220,6 +220,7 @@ def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
                 position=i,
                 score=c.score,
                 reason=c.reason,
+                deployment=c.deployment,
             )
             for i, c in enumerate(decision.candidates)
         ],

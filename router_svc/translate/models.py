@@ -1,6 +1,6 @@
 """RouterService.ListModels' answer: the registry's models with capabilities, windows and
-prices (each with its source), the categories a client may name as the model, and the default
-chain."""
+prices (each with its source) and their deployments, the categories a client may name as the
+model, and the default chain."""
 
 from __future__ import annotations
 
@@ -83,6 +83,24 @@ def model_info(entry: ModelEntry) -> router_service_pb2.ModelInfo:
         priority=config.priority,
         local=entry.provider.local,
         aliases=list(config.aliases),
+        deployments=[_deployment(d) for d in entry.deployments],
+        balancing=config.balancing if entry.deployments else "",
+    )
+
+
+def _deployment(entry: ModelEntry) -> router_service_pb2.DeploymentInfo:
+    """One deployment of a model (README, "Deployments") as DeploymentInfo."""
+    return router_service_pb2.DeploymentInfo(
+        name=entry.deployment,
+        provider=entry.provider.name,
+        upstream_model=entry.upstream_model,
+        input_price_per_million=entry.input_price_per_million,
+        output_price_per_million=entry.output_price_per_million,
+        weight=entry.weight,
+        rpm=entry.config.rpm,
+        tpm=entry.config.tpm,
+        outstanding=entry.outstanding,
+        breaker_state=entry.breaker.state.value,
     )
 
 

@@ -34,6 +34,8 @@ async def test_models_with_their_health(client: httpx.AsyncClient) -> None:
         "last_success_time": "2026-11-01T00:00:00Z",
         "last_failure_time": None,
         "last_error_type": "",
+        "deployment": None,
+        "deployments": [],
     }
     assert models["gpt-4o-mini"]["breaker_state"] == "open"
     assert models["gpt-4o-mini"]["breaker_retry_after_ms"] == 240_000

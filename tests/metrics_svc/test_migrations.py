@@ -149,6 +149,7 @@ async def test_the_comparison_notices_a_schema_that_lags_behind(engine: AsyncEng
         ("add_column", "saved_cost_usd"),
         ("add_column", "front_door"),
         ("add_column", "team_id"),
+        ("add_column", "deployment"),
     }
 
 

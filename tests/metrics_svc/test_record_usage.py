@@ -280,6 +280,7 @@ async def test_every_field_is_stored(metrics: Metrics) -> None:
         saved_cost_usd=0.0042,
         front_door="messages",
         team_id="team-a",
+        deployment="azure-east",
     )
     # span_id names the attempt's span for the ledger's own trace; it is not a column.
     assert {f.name for f, _ in record.ListFields()} == set(
@@ -323,6 +324,7 @@ async def test_every_field_is_stored(metrics: Metrics) -> None:
         saved_cost_usd=0.0042,
         front_door="messages",
         team_id="team-a",
+        deployment="azure-east",
     )
     assert stored.time.tzinfo is not None
     assert stored.time.utcoffset() == timedelta(0)

@@ -47,6 +47,7 @@ def full_event() -> UsageEvent:
         saved_cost_usd=0.25,
         front_door="messages",
         team_id="team-a",
+        deployment="azure-east",
     )
 
 

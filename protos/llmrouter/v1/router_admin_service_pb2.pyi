@@ -71,7 +71,7 @@ BUDGET_PERIOD_MONTH: BudgetPeriod
 BUDGET_PERIOD_ROLLING: BudgetPeriod
 
 class ModelHealth(_message.Message):
-    __slots__ = ("model", "provider", "enabled", "breaker_state", "success_rate", "ewma_latency", "last_success_time", "last_failure_time", "consecutive_failures", "last_error_type", "success_count", "failure_count", "breaker_retry_delay", "local", "enabled_source")
+    __slots__ = ("model", "provider", "enabled", "breaker_state", "success_rate", "ewma_latency", "last_success_time", "last_failure_time", "consecutive_failures", "last_error_type", "success_count", "failure_count", "breaker_retry_delay", "local", "enabled_source", "deployment", "deployments")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     ENABLED_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +87,8 @@ class ModelHealth(_message.Message):
     BREAKER_RETRY_DELAY_FIELD_NUMBER: _ClassVar[int]
     LOCAL_FIELD_NUMBER: _ClassVar[int]
     ENABLED_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
     model: str
     provider: str
     enabled: bool
@@ -102,7 +104,9 @@ class ModelHealth(_message.Message):
     breaker_retry_delay: _duration_pb2.Duration
     local: bool
     enabled_source: ValueSource
-    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., enabled: _Optional[bool] = ..., breaker_state: _Optional[_Union[BreakerState, str]] = ..., success_rate: _Optional[float] = ..., ewma_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_success_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_failure_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consecutive_failures: _Optional[int] = ..., last_error_type: _Optional[str] = ..., success_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., breaker_retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., local: _Optional[bool] = ..., enabled_source: _Optional[_Union[ValueSource, str]] = ...) -> None: ...
+    deployment: str
+    deployments: _containers.RepeatedCompositeFieldContainer[ModelHealth]
+    def __init__(self, model: _Optional[str] = ..., provider: _Optional[str] = ..., enabled: _Optional[bool] = ..., breaker_state: _Optional[_Union[BreakerState, str]] = ..., success_rate: _Optional[float] = ..., ewma_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., last_success_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_failure_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consecutive_failures: _Optional[int] = ..., last_error_type: _Optional[str] = ..., success_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., breaker_retry_delay: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., local: _Optional[bool] = ..., enabled_source: _Optional[_Union[ValueSource, str]] = ..., deployment: _Optional[str] = ..., deployments: _Optional[_Iterable[_Union[ModelHealth, _Mapping]]] = ...) -> None: ...
 
 class ListModelHealthRequest(_message.Message):
     __slots__ = ()

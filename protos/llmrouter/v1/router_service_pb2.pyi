@@ -285,7 +285,7 @@ class Capabilities(_message.Message):
     def __init__(self, tools: _Optional[bool] = ..., vision: _Optional[bool] = ..., json_mode: _Optional[bool] = ..., streaming: _Optional[bool] = ..., reasoning: _Optional[bool] = ..., embeddings: _Optional[bool] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "provider", "upstream_model", "capabilities", "context_window", "input_price_per_million", "output_price_per_million", "quality", "enabled", "priority", "local", "aliases", "cache_read_price_per_million", "cache_write_price_per_million", "cache_write_1h_price_per_million", "input_price_source", "output_price_source", "cache_read_price_source", "cache_write_price_source", "cache_write_1h_price_source", "max_output_tokens", "context_window_source", "dimensions", "max_inputs_per_request")
+    __slots__ = ("name", "provider", "upstream_model", "capabilities", "context_window", "input_price_per_million", "output_price_per_million", "quality", "enabled", "priority", "local", "aliases", "cache_read_price_per_million", "cache_write_price_per_million", "cache_write_1h_price_per_million", "input_price_source", "output_price_source", "cache_read_price_source", "cache_write_price_source", "cache_write_1h_price_source", "max_output_tokens", "context_window_source", "dimensions", "max_inputs_per_request", "deployments", "balancing")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     UPSTREAM_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -310,6 +310,8 @@ class ModelInfo(_message.Message):
     CONTEXT_WINDOW_SOURCE_FIELD_NUMBER: _ClassVar[int]
     DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
     MAX_INPUTS_PER_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENTS_FIELD_NUMBER: _ClassVar[int]
+    BALANCING_FIELD_NUMBER: _ClassVar[int]
     name: str
     provider: str
     upstream_model: str
@@ -334,7 +336,33 @@ class ModelInfo(_message.Message):
     context_window_source: str
     dimensions: int
     max_inputs_per_request: int
-    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_model: _Optional[str] = ..., capabilities: _Optional[_Union[Capabilities, _Mapping]] = ..., context_window: _Optional[int] = ..., input_price_per_million: _Optional[float] = ..., output_price_per_million: _Optional[float] = ..., quality: _Optional[float] = ..., enabled: _Optional[bool] = ..., priority: _Optional[int] = ..., local: _Optional[bool] = ..., aliases: _Optional[_Iterable[str]] = ..., cache_read_price_per_million: _Optional[float] = ..., cache_write_price_per_million: _Optional[float] = ..., cache_write_1h_price_per_million: _Optional[float] = ..., input_price_source: _Optional[_Union[PriceSource, str]] = ..., output_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_read_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_write_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_write_1h_price_source: _Optional[_Union[PriceSource, str]] = ..., max_output_tokens: _Optional[int] = ..., context_window_source: _Optional[str] = ..., dimensions: _Optional[int] = ..., max_inputs_per_request: _Optional[int] = ...) -> None: ...
+    deployments: _containers.RepeatedCompositeFieldContainer[DeploymentInfo]
+    balancing: str
+    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_model: _Optional[str] = ..., capabilities: _Optional[_Union[Capabilities, _Mapping]] = ..., context_window: _Optional[int] = ..., input_price_per_million: _Optional[float] = ..., output_price_per_million: _Optional[float] = ..., quality: _Optional[float] = ..., enabled: _Optional[bool] = ..., priority: _Optional[int] = ..., local: _Optional[bool] = ..., aliases: _Optional[_Iterable[str]] = ..., cache_read_price_per_million: _Optional[float] = ..., cache_write_price_per_million: _Optional[float] = ..., cache_write_1h_price_per_million: _Optional[float] = ..., input_price_source: _Optional[_Union[PriceSource, str]] = ..., output_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_read_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_write_price_source: _Optional[_Union[PriceSource, str]] = ..., cache_write_1h_price_source: _Optional[_Union[PriceSource, str]] = ..., max_output_tokens: _Optional[int] = ..., context_window_source: _Optional[str] = ..., dimensions: _Optional[int] = ..., max_inputs_per_request: _Optional[int] = ..., deployments: _Optional[_Iterable[_Union[DeploymentInfo, _Mapping]]] = ..., balancing: _Optional[str] = ...) -> None: ...
+
+class DeploymentInfo(_message.Message):
+    __slots__ = ("name", "provider", "upstream_model", "input_price_per_million", "output_price_per_million", "weight", "rpm", "tpm", "outstanding", "breaker_state")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    UPSTREAM_MODEL_FIELD_NUMBER: _ClassVar[int]
+    INPUT_PRICE_PER_MILLION_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_PRICE_PER_MILLION_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    RPM_FIELD_NUMBER: _ClassVar[int]
+    TPM_FIELD_NUMBER: _ClassVar[int]
+    OUTSTANDING_FIELD_NUMBER: _ClassVar[int]
+    BREAKER_STATE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    provider: str
+    upstream_model: str
+    input_price_per_million: float
+    output_price_per_million: float
+    weight: float
+    rpm: int
+    tpm: int
+    outstanding: int
+    breaker_state: str
+    def __init__(self, name: _Optional[str] = ..., provider: _Optional[str] = ..., upstream_model: _Optional[str] = ..., input_price_per_million: _Optional[float] = ..., output_price_per_million: _Optional[float] = ..., weight: _Optional[float] = ..., rpm: _Optional[int] = ..., tpm: _Optional[int] = ..., outstanding: _Optional[int] = ..., breaker_state: _Optional[str] = ...) -> None: ...
 
 class CategoryInfo(_message.Message):
     __slots__ = ("name", "chain")
