@@ -369,9 +369,9 @@ class RouterConfig:
                         f"models[{i}].deployments[{j}].provider: unknown provider "
                         f"{deployment.provider!r}"
                     )
-            for deployment, served in model.served_as():
+            for named, served in model.served_as():
                 if model.embedding and kinds[served.provider] not in EMBEDDING_KINDS:
-                    where = "" if deployment is None else f" (deployment {deployment.name})"
+                    where = "" if named is None else f" (deployment {named.name})"
                     raise ConfigError(
                         f"models[{i}].embedding: provider kind {kinds[served.provider]!r}"
                         f"{where} has no embeddings API (one of {', '.join(EMBEDDING_KINDS)})"

@@ -258,9 +258,7 @@ class ModelConfig:
                     provider=d.provider or self.provider,
                     upstream_model=d.upstream_model or self.upstream_model,
                     input_price_per_million=_price(d.input_price_per_million, self),
-                    output_price_per_million=_price(
-                        d.output_price_per_million, self, output=True
-                    ),
+                    output_price_per_million=_price(d.output_price_per_million, self, output=True),
                     rpm=d.rpm or self.rpm,
                     tpm=d.tpm or self.tpm,
                     deployments=(),

@@ -49,8 +49,8 @@ class _Live(Collector):
         for entry in self._registry.deployments():
             labels = (entry.name, entry.provider.name)
             states[labels] = max(states.get(labels, 0), _BREAKER_VALUES[entry.breaker.state])
-        for (model, provider), value in states.items():
-            breakers.add_metric([model, provider], value)
+        for labels, value in states.items():
+            breakers.add_metric(list(labels), value)
         for entry in self._registry.entries():
             enabled.add_metric([entry.name], 1 if entry.enabled else 0)
         yield breakers

@@ -259,6 +259,7 @@ def _entry(
         weight=deployment.weight if deployment is not None else 1.0,
     )
 
+
 def resolve_context_window(model: ModelConfig, provider: Provider) -> tuple[int | None, str]:
     """The model's context window in tokens and where it comes from: as configured (> 0), else
     genai-prices' for the upstream model on a non-local provider, else ``(None, "")``: unknown

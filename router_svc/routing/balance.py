@@ -9,11 +9,13 @@ A model served by several deployments (README, "Deployments") spreads its attemp
   first of the tied", the mistake that makes a least-busy balancer send most traffic to one
   backend under light load.
 * ``weighted``: at random in proportion to weight.
-* ``lowest_latency``: the deployments whose EWMA latency (merged over the replicas sharing
-  ``[state]``) is within ``latency_buffer`` of the fastest share the traffic at random by
-  weight; a deployment not measured yet counts as the fastest, so it gets tried beside it; and
-  one pick in ten (:data:`EXPLORE`) ignores latency and draws by weight, so that a deployment
-  once measured slow is measured again (a fastest-only rule would never look at it again).
+* ``lowest_latency``: what a new attempt may expect to take on each deployment is its EWMA
+  latency (merged over the replicas sharing ``[state]``) times its attempts in flight plus
+  one; the deployments within ``latency_buffer`` of the best share the traffic at random by
+  weight, and a slower one keeps a share that falls steeply with how much slower
+  (:func:`latency_factor`). A deployment not measured yet counts as the fastest, so it gets
+  tried beside it; one pick in twenty (:data:`EXPLORE`) ignores latency and draws by weight,
+  so that a deployment once measured very slow is measured again.
 
 A request walks one model's deployments with a :class:`Walk`: each deployment gets at most
 ``attempts_per_model`` tries; the deployments tried least come first (a failed deployment
@@ -37,10 +39,10 @@ from ..errors import ProviderError
 from ..registry import ModelEntry
 from .policy import Decision
 
-__all__ = ["EXPLORE", "Walk", "choose", "explain", "preview"]
+__all__ = ["EXPLORE", "Walk", "choose", "explain", "latency_factor", "preview"]
 
 # lowest_latency: the share of picks made by weight alone, whatever the latencies.
-EXPLORE = 0.1
+EXPLORE = 0.05
 # A Walk's try count of a deployment that is out (never picked again).
 _OUT = 1 << 30
 
@@ -100,21 +102,48 @@ def _lowest_latency(
 ) -> int:
     if rand() < EXPLORE:
         return _weighted(entries, usable, rand)
-    fastest = _fastest(entries, usable)
-    if fastest is None:
-        return _weighted(entries, usable, rand)  # nothing measured yet: by weight alone
-    limit = fastest * (1 + buffer)
+    # A deployment not measured yet counts as the fastest (1 s when none is measured: then
+    # only the requests in flight tell the deployments apart).
+    fastest = _fastest(entries, usable) or 1.0
+    best = math.inf
+    for i, entry in enumerate(entries):
+        if usable[i]:
+            best = min(best, _expected_latency(entry, fastest))
+    limit = best * (1 + buffer)
     chosen = -1
     total = 0.0
     for i, entry in enumerate(entries):
         if not usable[i]:
             continue
-        latency = entry.stats.merged_latency_s
-        if latency is None or latency <= limit:
-            total += entry.weight
-            if rand() * total < entry.weight:
-                chosen = i
+        share = entry.weight * latency_factor(_expected_latency(entry, fastest), limit)
+        total += share
+        if rand() * total < share:  # weighted reservoir sampling, as above
+            chosen = i
     return chosen
+
+
+def _expected_latency(entry: ModelEntry, unmeasured: float) -> float:
+    """What a new attempt on ``entry`` may expect to take: its EWMA latency (``unmeasured``
+    when it has none) times its attempts in flight plus this one. The load term makes the
+    traffic spill over to the next fastest deployment while the fastest is busy (the load
+    metric of Finagle's and Linkerd's peak-EWMA balancers), which also keeps every
+    near-equal deployment measured."""
+    latency = entry.stats.merged_latency_s
+    return (unmeasured if latency is None else latency) * (entry.outstanding + 1)
+
+
+def latency_factor(expected: float, limit: float) -> float:
+    """The part of its weight a deployment keeps when a new attempt on it may expect to take
+    ``expected`` seconds and the best expectation times ``1 + latency_buffer`` is ``limit``:
+    all of it within the buffer, then falling with the 4th power of how far beyond: at 1.5x
+    the best (a buffer of 25 %) 48 %, at 2x 15 %, at 3x 3 %. Soft, not a cliff: two equal
+    deployments whose averages part by chance both keep traffic, so both stay measured, and
+    the one that looked slower gets its share back as soon as it is not (a cliff would starve
+    it of the samples that would show it)."""
+    if expected <= limit:
+        return 1.0
+    ratio = limit / expected
+    return ratio * ratio * ratio * ratio
 
 
 def _fastest(entries: Sequence[ModelEntry], usable: Sequence[bool]) -> float | None:
@@ -145,7 +174,7 @@ class Walk:
     """One request's walk over one model's deployments: how often each was tried, its latest
     failure, and which are out (failed over from for good)."""
 
-    __slots__ = ("entries", "_last", "_tries", "_usable")
+    __slots__ = ("_last", "_tries", "_usable", "entries")
 
     def __init__(self, entries: Sequence[ModelEntry]) -> None:
         self.entries = entries
@@ -202,55 +231,71 @@ class Walk:
 
 
 def explain(entries: Sequence[ModelEntry], rand: Rand) -> tuple[ModelEntry, str]:
-    """The deployment a first attempt on the model whose deployments are ``entries`` would
-    use now, and why (what ``Route`` shows; weighted draws are random, so is the answer)."""
+    """The deployment a first attempt on the model whose usable deployments are ``entries``
+    would use now, and why (what ``Route`` shows; weighted draws are random, so is the
+    answer)."""
     usable = [True] * len(entries)
     _admitting(entries, usable)
-    closed = [e.deployment for i, e in enumerate(entries) if not usable[i]]
+    closed = [e for i, e in enumerate(entries) if not usable[i]]
     chosen = entries[choose(entries, usable, rand)]
     strategy = chosen.config.balancing
     shared = [e for i, e in enumerate(entries) if usable[i]]
-    total = sum(e.weight for e in shared)
-    if strategy == "least_outstanding":
+    if len(shared) == 1:
+        why = "the only one that can take the request now"
+    elif strategy == "least_outstanding":
         why = (
             f"{chosen.outstanding} in flight at weight {chosen.weight:g}, the fewest per weight "
             f"of {len(shared)} (ties drawn by weight)"
         )
     elif strategy == "lowest_latency":
         latency = chosen.stats.merged_latency_s
-        fastest = _fastest(entries, usable)
+        fastest = _fastest(entries, usable) or 1.0
+        best = min(_expected_latency(e, fastest) for e in shared)
+        expected = _expected_latency(chosen, fastest)
         buffer = chosen.config.latency_buffer
-        if latency is None:
-            why = "latency not measured yet: tried beside the fastest"
-        else:
-            why = (
-                f"EWMA latency {latency * 1000:.0f} ms, within {buffer:.0%} of the fastest "
-                f"({(fastest or latency) * 1000:.0f} ms); drawn by weight"
-            )
-        why += f" ({EXPLORE:.0%} of picks explore by weight alone)"
+        measured = "not measured yet" if latency is None else f"{latency * 1000:.0f} ms"
+        why = (
+            f"EWMA latency {measured}, {chosen.outstanding} in flight: expects "
+            f"{expected * 1000:.0f} ms, best {best * 1000:.0f} ms, buffer {buffer:.0%}: drawn "
+            f"at {latency_factor(expected, best * (1 + buffer)):.0%} of its weight "
+            f"({EXPLORE:.0%} of picks explore by weight alone)"
+        )
     else:
+        total = sum(e.weight for e in shared)
         why = f"drawn at random by weight: {chosen.weight:g} of {total:g}"
-    if closed:
-        why += f"; circuit open: {', '.join(closed)}"
-    return chosen, f"deployment {chosen.deployment} by {strategy}: {why}"
+    return chosen, f"deployment {chosen.deployment} by {strategy}: {why}" + _passed(closed)
+
+
+def _passed(closed: Sequence[ModelEntry]) -> str:
+    """What ``Route`` says of the deployments not in the draw: circuits open, or taking not
+    this request (a capability, the window, a quota used up)."""
+    if not closed:
+        return ""
+    parts = [
+        f"{d.deployment} ({'circuit open' if not d.breaker.would_allow() else 'cannot take it'})"
+        for d in closed
+    ]
+    return f"; passed over: {', '.join(parts)}"
 
 
 def preview(decision: Decision, rand: Rand = random.random) -> Decision:
     """``decision`` with each candidate naming the deployment its first attempt would use now
     and why (``Candidate.deployment``, the reason appended): what ``Route`` shows. A model
-    without deployments is left as it is; one with a single deployment usable names it."""
+    without deployments is left as it is."""
     candidates = []
     for candidate in decision.candidates:
         deployments = candidate.deployments
         if not deployments:
             candidates.append(candidate)
             continue
-        if len(deployments) == 1:
-            chosen = deployments[0]
-            why = f"deployment {chosen.deployment}: the only one that can take the request"
-        else:
-            chosen, why = explain(deployments, rand)
+        chosen, why = explain(deployments, rand)
+        # The model's deployments the decision already left out (policy, quotas).
+        out = [d for d in candidate.entry.deployments if all(d is not u for u in deployments)]
         candidates.append(
-            replace(candidate, deployment=chosen.deployment, reason=f"{candidate.reason}; {why}")
+            replace(
+                candidate,
+                deployment=chosen.deployment,
+                reason=f"{candidate.reason}; {why}{_passed(out)}",
+            )
         )
     return replace(decision, candidates=tuple(candidates))

@@ -309,9 +309,7 @@ def _deployment_skip(entry: ModelEntry, request: ChatRequest, needed_tokens: int
         )
     if not entry.breaker.would_allow():
         wait = entry.breaker.retry_after()
-        return Skip(
-            entry.name, "BREAKER_OPEN", f"circuit open, next probe in {wait:.0f}s{where}"
-        )
+        return Skip(entry.name, "BREAKER_OPEN", f"circuit open, next probe in {wait:.0f}s{where}")
     return None
 
 
@@ -345,9 +343,7 @@ def _by_score(
             f"score {score:.3f} (cost {cost_score:.2f}, latency {latency_score:.2f}, "
             f"quality {entry.config.quality:.2f})"
         )
-        scored.append(
-            (-score, position, Candidate(entry, round(score, 6), reason, deployments))
-        )
+        scored.append((-score, position, Candidate(entry, round(score, 6), reason, deployments)))
     scored.sort(key=lambda item: (item[0], item[1]))
     return [candidate for _, _, candidate in scored]
 

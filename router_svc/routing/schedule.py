@@ -65,8 +65,8 @@ from ..policies import RetryPolicy
 from ..quotas import ModelQuotas, Reservation, describe
 from ..registry import ModelEntry, Registry
 from ..telemetry import rate_limit_reached
-from .policy import Candidate, Decision, Skip
 from .balance import Walk
+from .policy import Candidate, Decision, Skip
 from .retry import RetryBudgets, backoff_delay
 
 __all__ = ["HEDGE", "Pacing", "Planned", "Schedule", "Timing", "refusal"]

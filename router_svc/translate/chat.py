@@ -23,7 +23,7 @@ from ..chat import (
 from ..errors import InvalidRequest
 from ..pbtime import duration_fields, timestamp_fields
 from ..routing.failover import Attempt, Served
-from ..routing.policy import Decision
+from ..routing.policy import Candidate, Decision
 from .chat_checks import (
     check_fallback_models,
     check_ledger_fields,
@@ -216,7 +216,7 @@ def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
         candidates=[
             router_service_pb2.Candidate(
                 model=c.entry.name,
-                provider=c.entry.provider.name,
+                provider=_provider(c),
                 position=i,
                 score=c.score,
                 reason=c.reason,
@@ -234,6 +234,15 @@ def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
         ],
         estimated_prompt_tokens=decision.estimated_prompt_tokens,
     )
+
+
+def _provider(candidate: Candidate) -> str:
+    """The provider of the candidate's first attempt: its deployment's (README, "Deployments"),
+    else the model's."""
+    for deployment in candidate.deployments:
+        if deployment.deployment == candidate.deployment:
+            return deployment.provider.name
+    return candidate.entry.provider.name
 
 
 def usage_to_proto(usage: TokenUsage, cost_usd: float) -> dict[str, Any]:
