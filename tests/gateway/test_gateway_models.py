@@ -137,6 +137,73 @@ def test_a_model_carries_window_capabilities_and_prices_with_sources() -> None:
     assert mystery["pricing"]["sources"]["input"] == "unknown"
 
 
+def test_a_model_with_deployments_lists_them_once_under_the_model() -> None:
+    listing = P.ListModelsResponse(
+        models=[
+            info(
+                "m",
+                provider="azure-east",
+                balancing="weighted",
+                deployments=[
+                    P.DeploymentInfo(
+                        name="east",
+                        provider="azure-east",
+                        upstream_model="gpt-4o",
+                        input_price_per_million=2.0,
+                        output_price_per_million=8.0,
+                        weight=3.0,
+                        rpm=600,
+                        breaker_state="closed",
+                    ),
+                    P.DeploymentInfo(
+                        name="openai",
+                        provider="openai",
+                        upstream_model="gpt-4o-2024-08-06",
+                        input_price_per_million=2.5,
+                        output_price_per_million=10.0,
+                        weight=1.0,
+                        outstanding=2,
+                        breaker_state="open",
+                    ),
+                ],
+            )
+        ]
+    )
+    listed = models_list(listing)
+    assert [item["id"] for item in listed["data"]] == ["auto", "m"]
+    m = model_json(listing, "m")
+    assert m is not None
+    assert m["balancing"] == "weighted"
+    assert m["deployments"] == [
+        {
+            "name": "east",
+            "provider": "azure-east",
+            "upstream_model": "gpt-4o",
+            "weight": 3.0,
+            "pricing": {"unit": "USD per 1M tokens", "input": 2.0, "output": 8.0},
+            "rpm": 600,
+            "tpm": None,
+            "outstanding": 0,
+            "breaker_state": "closed",
+        },
+        {
+            "name": "openai",
+            "provider": "openai",
+            "upstream_model": "gpt-4o-2024-08-06",
+            "weight": 1.0,
+            "pricing": {"unit": "USD per 1M tokens", "input": 2.5, "output": 10.0},
+            "rpm": None,
+            "tpm": None,
+            "outstanding": 2,
+            "breaker_state": "open",
+        },
+    ]
+    jsonschema.validate(listed, schema("ModelList"))
+    plain = model_json(LISTING, "gpt-4o")
+    assert plain is not None
+    assert (plain["deployments"], plain["balancing"]) == ([], None)
+
+
 def test_a_category_sums_up_the_enabled_models_of_its_chain() -> None:
     code = model_json(LISTING, "code")
     assert code is not None

@@ -334,6 +334,48 @@ async def test_rows_from_before_0006_are_not_marked_estimated(
     assert "usage_estimated" not in columns
 
 
+async def test_rows_from_before_0010_name_no_deployment(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    # A ledger at 0009 with a row: 0010 adds deployment ("" for that row), new records store
+    # theirs, ListRequests lists each attempt's, and going back to 0009 drops the column.
+    await run_alembic(engine, lambda config: command.upgrade(config, "0009"))
+    async with engine.begin() as conn:
+        await conn.execute(insert(usage_records), [{**ROW, "id": "old:1", "request_id": "old"}])
+
+    running = await start(config_for(database_url))
+    try:
+        failed = usage_record("new:1", model="m", status=pb.USAGE_STATUS_FAILED, deployment="east")
+        served = usage_record("new:2", model="m", provider="azure", deployment="west")
+        assert await record_and_count(running, failed) == (1, 2)
+        assert await record_and_count(running, served) == (1, 3)
+        old_row = await running.repository.get("old:1")
+        new_row = await running.repository.get("new:2")
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = metrics_service_pb2_grpc.MetricsServiceStub(channel)
+            listed = await stub.ListRequests(pb.ListRequestsRequest())
+    finally:
+        await running.stop()
+    assert await differences(engine) == []
+    assert old_row is not None
+    assert new_row is not None
+    assert (old_row.deployment, new_row.deployment) == ("", "west")
+    entries = {e.request_id: e for e in listed.requests}
+    assert (list(entries["new"].models), list(entries["new"].deployments)) == (
+        ["m", "m"],
+        ["east", "west"],
+    )
+    assert (entries["new"].final_deployment, entries["new"].final_provider) == ("west", "azure")
+    assert (list(entries["old"].deployments), entries["old"].final_deployment) == ([""], "")
+
+    await run_alembic(engine, lambda config: command.downgrade(config, "0009"))
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(
+            lambda c: {col["name"] for col in inspect(c).get_columns("usage_records")}
+        )
+    assert "deployment" not in columns
+
+
 async def test_the_status_check_constraint_is_enforced(
     database_url: str, engine: AsyncEngine
 ) -> None:
