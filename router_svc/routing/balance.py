@@ -45,6 +45,7 @@ __all__ = ["EXPLORE", "Walk", "choose", "explain", "latency_factor", "preview"]
 EXPLORE = 0.05
 # A Walk's try count of a deployment that is out (never picked again).
 _OUT = 1 << 30
+_INF = math.inf
 
 Rand = Callable[[], float]
 
@@ -78,7 +79,7 @@ def _weighted(entries: Sequence[ModelEntry], usable: Sequence[bool], rand: Rand)
 
 
 def _least_outstanding(entries: Sequence[ModelEntry], usable: Sequence[bool], rand: Rand) -> int:
-    best = math.inf
+    best = _INF
     chosen = -1
     tied = 0.0  # the weight of the deployments tied at ``best`` so far
     for i, entry in enumerate(entries):
@@ -102,20 +103,39 @@ def _lowest_latency(
 ) -> int:
     if rand() < EXPLORE:
         return _weighted(entries, usable, rand)
-    # A deployment not measured yet counts as the fastest (1 s when none is measured: then
-    # only the requests in flight tell the deployments apart).
-    fastest = _fastest(entries, usable) or 1.0
-    best = math.inf
+    # One pass for the fastest measured latency and the best expectation; a deployment not
+    # measured yet counts as the fastest (1 s when none is measured: then only the attempts in
+    # flight tell the deployments apart), so its expectation is known only after the pass.
+    # (Comparisons, not min(): this is the hot path.)
+    fastest = best = unmeasured = _INF
     for i, entry in enumerate(entries):
-        if usable[i]:
-            best = min(best, _expected_latency(entry, fastest))
+        if not usable[i]:
+            continue
+        latency = entry.stats.merged_latency_s
+        load = entry.outstanding + 1
+        if latency is None:
+            if load < unmeasured:
+                unmeasured = load
+        else:
+            if latency < fastest:
+                fastest = latency
+            if latency * load < best:
+                best = latency * load
+    if fastest == _INF:
+        fastest = 1.0
+    if fastest * unmeasured < best:
+        best = fastest * unmeasured
     limit = best * (1 + buffer)
     chosen = -1
     total = 0.0
     for i, entry in enumerate(entries):
         if not usable[i]:
             continue
-        share = entry.weight * latency_factor(_expected_latency(entry, fastest), limit)
+        latency = entry.stats.merged_latency_s
+        expected = (fastest if latency is None else latency) * (entry.outstanding + 1)
+        share = entry.weight
+        if expected > limit:
+            share *= latency_factor(expected, limit)
         total += share
         if rand() * total < share:  # weighted reservoir sampling, as above
             chosen = i
@@ -157,17 +177,18 @@ def _fastest(entries: Sequence[ModelEntry], usable: Sequence[bool]) -> float | N
     return fastest
 
 
-def _admitting(entries: Sequence[ModelEntry], usable: list[bool]) -> None:
-    """Narrow ``usable`` to the deployments whose breaker would admit an attempt, unless none
-    would (then each is tried and refused, and the refusals say why)."""
+def _admitting(entries: Sequence[ModelEntry], usable: list[bool]) -> bool:
+    """Narrow ``usable`` to the deployments whose breaker would admit an attempt; False (and
+    ``usable`` narrowed to none) when none would: the caller then draws from them all, each
+    is tried and refused, and the refusals say why. One breaker check per deployment."""
+    admitted = False
     for i, entry in enumerate(entries):
-        if usable[i] and entry.breaker.would_allow():
-            break
-    else:
-        return
-    for i, entry in enumerate(entries):
-        if usable[i] and not entry.breaker.would_allow():
-            usable[i] = False
+        if usable[i]:
+            if entry.breaker.would_allow():
+                admitted = True
+            else:
+                usable[i] = False
+    return admitted
 
 
 class Walk:
@@ -198,7 +219,9 @@ class Walk:
             return None
         for i in range(len(entries)):
             usable[i] = tries[i] == level
-        _admitting(entries, usable)
+        if not _admitting(entries, usable):
+            for i in range(len(entries)):
+                usable[i] = tries[i] == level
         chosen = choose(entries, usable, rand)
         tries[chosen] += 1
         return entries[chosen], tries[chosen]
@@ -235,7 +258,8 @@ def explain(entries: Sequence[ModelEntry], rand: Rand) -> tuple[ModelEntry, str]
     would use now, and why (what ``Route`` shows; weighted draws are random, so is the
     answer)."""
     usable = [True] * len(entries)
-    _admitting(entries, usable)
+    if not _admitting(entries, usable):
+        usable = [True] * len(entries)
     closed = [e for i, e in enumerate(entries) if not usable[i]]
     chosen = entries[choose(entries, usable, rand)]
     strategy = chosen.config.balancing
