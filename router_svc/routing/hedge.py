@@ -3,8 +3,9 @@ whichever answers first.
 
 ``[router.retry] hedge_after_s`` (0, the default, turns hedging off). An attempt that has not
 answered (whole answers) or sent its first token (streams) within ``hedge_after_s`` gets one
-hedge: the candidate a failover would pick next (:meth:`.Schedule.hedge`: another model; its
-breaker and the deadline apply), started at once and run concurrently.
+hedge: the candidate a failover would pick next (:meth:`.Schedule.hedge`: another deployment
+of the model when it has one left, else another model; its breaker and the deadline apply),
+started at once and run concurrently.
 
 * The first success is relayed; the other attempt is cancelled, which closes its upstream
   request. Once a stream's first token is relayed, only that attempt's content follows (and

@@ -290,27 +290,33 @@ def _model_skip(entry: ModelEntry, request: ChatRequest) -> Skip | None:
 
 def _deployment_skip(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip | None:
     """What one deployment cannot take: its provider's API, its window, its open circuit."""
-    where = f" (deployment {entry.deployment})" if entry.deployment else ""
     if refused := entry.provider.refuses(request):
         return Skip(
             entry.name,
             "MISSING_CAPABILITY",
-            f"{entry.provider.kind} API cannot take {refused} as asked{where}",
+            f"{entry.provider.kind} API cannot take {refused} as asked{_where(entry)}",
             refused,
         )
     if request.prefill and not entry.can_continue:
-        return Skip(entry.name, "MISSING_CAPABILITY", f"cannot continue an answer{where}")
+        return Skip(entry.name, "MISSING_CAPABILITY", f"cannot continue an answer{_where(entry)}")
     window = entry.context_window
     if window is not None and needed_tokens > window:
         return Skip(
             entry.name,
             "CONTEXT_WINDOW",
-            f"needs about {needed_tokens} tokens, window is {entry.window_text}{where}",
+            f"needs about {needed_tokens} tokens, window is {entry.window_text}{_where(entry)}",
         )
     if not entry.breaker.would_allow():
         wait = entry.breaker.retry_after()
-        return Skip(entry.name, "BREAKER_OPEN", f"circuit open, next probe in {wait:.0f}s{where}")
+        return Skip(
+            entry.name, "BREAKER_OPEN", f"circuit open, next probe in {wait:.0f}s{_where(entry)}"
+        )
     return None
+
+
+def _where(entry: ModelEntry) -> str:
+    """`` (deployment east)`` for a named deployment, else nothing (a skip's detail)."""
+    return f" (deployment {entry.deployment})" if entry.deployment else ""
 
 
 def _by_score(

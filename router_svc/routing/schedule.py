@@ -295,7 +295,7 @@ class Schedule:
         if try_number > 1:
             # A retry: of this deployment after its own failure (another deployment of the
             # model may have failed since, for reasons of its own).
-            own = self._walk.last(entry) if self._walk is not None else previous
+            own = (self._walk.last(entry) if self._walk is not None else None) or previous
             assert own is not None
             if isinstance(own, _FAIL_OVER_AT_ONCE):
                 self._drop()
@@ -386,8 +386,9 @@ class Schedule:
 
     async def hedge(self) -> Planned | None:
         """A hedge for the attempt in flight (see :mod:`.hedge`): the next candidate, which is
-        another model, at once, as a failover would pick it (breakers, the deadline; a first
-        attempt on a model, so no retry budget applies).
+        another deployment of the model when one is left, else another model, at once, as a
+        failover would pick it (breakers, the deadline; a first attempt on it, so no retry
+        budget applies).
 
         None when no other model may start now; the schedule is then left as it was (the
         candidates it passed over, e.g. with an open breaker, stay for later failovers), so the

@@ -175,6 +175,7 @@ async def test_every_record_field_is_filled_from_the_event(
         saved_cost_usd=0.125,
         team_id="team-search",
         front_door="messages",
+        deployment="azure-east",
     )
     outbox.submit(full)
     await outbox.flush()
