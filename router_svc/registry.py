@@ -65,6 +65,14 @@ class ModelEntry:
     # Attempts on this deployment in flight on this replica (streams until they end, hedges
     # included): what least_outstanding balances on.
     outstanding: int = 0
+    # This deployment among all: the model's name, ``model@deployment`` for a named deployment
+    # (breakers, statistics, retry budgets and quotas are kept by it). Set from the two above.
+    key: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        # An attribute, not a property: read several times per attempt.
+        name = self.config.name
+        self.key = f"{name}@{self.deployment}" if self.deployment else name
 
     @property
     def window_text(self) -> str:
@@ -80,11 +88,6 @@ class ModelEntry:
         """Registry name."""
         return self.config.name
 
-    @property
-    def key(self) -> str:
-        """This deployment among all: the model's name, ``model@deployment`` for a named
-        deployment (breakers, statistics, retry budgets and quotas are kept by it)."""
-        return f"{self.config.name}@{self.deployment}" if self.deployment else self.config.name
 
     @property
     def upstream_model(self) -> str:

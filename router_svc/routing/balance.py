@@ -217,9 +217,14 @@ class Walk:
                 level = tries[i]
         if level >= attempts:
             return None
-        for i in range(len(entries)):
-            usable[i] = tries[i] == level
-        if not _admitting(entries, usable):
+        # The least tried, those whose breaker would admit an attempt (inline: the hot path);
+        # when none would, all the least tried.
+        admitted = False
+        for i, entry in enumerate(entries):
+            ok = tries[i] == level and entry.breaker.would_allow()
+            usable[i] = ok
+            admitted = admitted or ok
+        if not admitted:
             for i in range(len(entries)):
                 usable[i] = tries[i] == level
         chosen = choose(entries, usable, rand)
