@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -42,6 +43,7 @@ from .budgets.runtime import RuntimeRules
 from .cache.serving import CachingEngine
 from .cache.store import AnswerStore, LruAnswers, SharedAnswers
 from .config import SCOPES, RouterConfig, load_config
+from .evaluation import Evaluator, Sampler, SamplingEngine
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
 from .public_errors import PublicErrors
@@ -57,10 +59,13 @@ from .routing.setup import ask_model, categories_of
 from .servicer import SERVICE_NAME, RouterServicer
 from .shared_health import SharedHealth
 from .translate.budgets import ledger_spender
+from .translate.evaluation import feedback_sender
 from .urls import AddressPolicy, parse_allow_list
 from .usage import MAX_BATCH_BYTES, UsageEvent, UsageOutbox
 
 __all__ = ["RunningRouter", "main", "serve", "start"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -92,8 +97,12 @@ class RunningRouter:
     # the ledger.
     spend: Budgets | None = None
     reconciler: Reconciler | None = None
-    # The channel the reconciler queries the ledger on.
+    # The channel the reconciler queries the ledger on (and evaluation sends grades on).
     ledger_channel: Any = None
+    # Evaluation jobs (None: router.evaluation.enabled is false) and the sampler feeding them
+    # (None as well while router.store_content is false).
+    evaluator: Evaluator | None = None
+    sampler: Sampler | None = None
 
     @property
     def prometheus_port(self) -> int:
@@ -111,6 +120,12 @@ class RunningRouter:
         await self.grpc.stop(
             self.config.shutdown_grace_s if grace is None else grace, drain_delay_s
         )
+        # Before the providers close: a scheduled run's judge calls end here, and the last
+        # sampled answers are written while the store is open.
+        if self.evaluator is not None:
+            await self.evaluator.stop()
+        if self.sampler is not None:
+            await self.sampler.stop()
         for provider in self.providers:
             await provider.aclose()
         await self.outbox.close()
@@ -283,10 +298,28 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         if spend is not None:
             # Budget thresholds (50/80/100 % and the soft limit) alert from each settle.
             spend.observer = BudgetAlerts(alerter)
+    try:
+        sampler = await _sampling(config, store)
+    except AdminStoreError as exc:
+        await _close_all(providers.values(), outbox, state, store)
+        raise StartupError(f"admin store: {exc}") from None
+    # The metrics service's channel for the reconciler's ledger queries and the judge's grades.
+    ledger_channel = metrics_channel(config.metrics_address)
+    evaluator = None
+    if config.evaluation.enabled:
+        evaluator = Evaluator(
+            config.evaluation,
+            store.eval_samples,
+            engine,
+            registry,
+            feedback_sender(metrics_service_pb2_grpc.MetricsServiceStub(ledger_channel)),
+            store_content=config.store_content,
+            deadline_s=config.default_deadline_s,
+        )
     servicer = RouterServicer(
         registry,
         policy,
-        cache,
+        cache if sampler is None else SamplingEngine(cache, sampler),
         config.default_deadline_s,
         max_response_bytes=config.max_response_bytes,
         public_errors=public_errors,
@@ -296,7 +329,9 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         embedder=Embedder(policy, engine.pacing, engine.sinks),
     )
     identify = authorizer.identify if authorizer is not None else anonymous_identity
-    admin_servicer = AdminServicer(admin, config.classification_mode, identify, spend)
+    admin_servicer = AdminServicer(
+        admin, config.classification_mode, identify, spend, evaluator=evaluator
+    )
 
     def register(server: grpc.aio.Server) -> None:
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
@@ -328,6 +363,7 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
             else None
         )
     except BaseException:
+        await ledger_channel.close(grace=None)
         await _close_all(providers.values(), outbox, state, store)
         raise
     await outbox.start()
@@ -340,9 +376,12 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         shared_health = SharedHealth(registry, state)
         shared_health.start()
         metrics.registry.register(shared_health.collector())
-    reconciler = ledger_channel = None
+    if sampler is not None:
+        sampler.start()
+    if evaluator is not None:
+        evaluator.start()
+    reconciler = None
     if spend is not None:
-        ledger_channel = metrics_channel(config.metrics_address)
         reconciler = Reconciler(
             spend,
             ledger_spender(metrics_service_pb2_grpc.MetricsServiceStub(ledger_channel)),
@@ -369,7 +408,30 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         spend,
         reconciler,
         ledger_channel,
+        evaluator,
+        sampler,
     )
+
+
+async def _sampling(config: RouterConfig, store: AdminStore) -> Sampler | None:
+    """The evaluation sampler, when evaluation is enabled and content may be stored; otherwise
+    None, and any sample left from a run that stored content is deleted (samples exist only
+    while both are on). Raises AdminStoreError when the store cannot be written."""
+    evaluation = config.evaluation
+    if evaluation.enabled and config.store_content:
+        return Sampler(evaluation, store.eval_samples)
+    if deleted := await store.eval_samples.purge():
+        log.warning(
+            "evaluation: %d stored samples deleted ungraded (router.evaluation.enabled and "
+            "router.store_content are not both true)",
+            deleted,
+        )
+    if evaluation.enabled:
+        log.warning(
+            "evaluation: enabled, but router.store_content is false: no answer is sampled or "
+            "graded (set store_content = true to keep sampled prompts and answers until graded)"
+        )
+    return None
 
 
 def _unrecorded(event: UsageEvent) -> None:

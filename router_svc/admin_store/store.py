@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from . import schema
 from .alert_log import AlertLog
+from .eval_samples import EvalSamples
 from .key_rows import (
     ApiKeyRecord,
     TeamRecord,
@@ -161,6 +162,8 @@ class AdminStore:
         self._postgres = engine.dialect.name == "postgresql"
         #: The alerts fired and their deliveries (:mod:`router_svc.alerts`).
         self.alerts = AlertLog(engine, _store_errors)
+        #: Answers sampled for evaluation, waiting for the judge (:mod:`router_svc.evaluation`).
+        self.eval_samples = EvalSamples(engine, _store_errors)
 
     @classmethod
     async def open(cls, url: str, clock: Callable[[], float] = time.time) -> AdminStore:
