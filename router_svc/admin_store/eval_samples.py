@@ -228,7 +228,22 @@ class EvalSamples:
         with self._errors("cannot delete evaluation samples"):
             async with self._writing() as conn:
                 result = await conn.execute(statement)
-        return int(result.rowcount or 0)
+        deleted = int(result.rowcount or 0)
+        if deleted:
+            await self.scrub()
+        return deleted
+
+    async def scrub(self) -> None:
+        """SQLite: move the write-ahead log into the database file and empty it, so that the
+        content of deleted samples (zeroed in the file: ``secure_delete``) is not left in the
+        log either. Best effort (a reader of another process may hold the log); nothing on
+        PostgreSQL, where deleted rows go at the next VACUUM."""
+        if self._postgres:
+            return
+        with self._errors("cannot checkpoint the admin store"):
+            async with self._engine.connect() as conn:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     async def pending(self) -> int:
         """How many samples are stored (claimed or not)."""

@@ -181,7 +181,12 @@ class AdminStore:
         else:
             connect_args["timeout"] = CONNECT_TIMEOUT_S
         engine = create_async_engine(
-            parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite", connect_args=connect_args
+            parsed,
+            pool_pre_ping=parsed.get_backend_name() != "sqlite",
+            connect_args=connect_args,
+            # Values never in SQLAlchemy's logs or error messages: evaluation samples are
+            # prompts and answers.
+            hide_parameters=True,
         )
         if parsed.get_backend_name() == "sqlite":
             _sqlite_transactions(engine)
@@ -473,6 +478,9 @@ def _sqlite_transactions(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         try:
             _wal(cursor)
+            # Deleted rows are overwritten, not left in free pages: evaluation samples hold
+            # prompts and answers until graded (router_svc.admin_store.eval_samples).
+            cursor.execute("PRAGMA secure_delete = ON")
         finally:
             cursor.close()
 

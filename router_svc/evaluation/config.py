@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from llmrouter.config import ConfigError
 
-__all__ = ["DEFAULT_RUBRIC", "MODES", "EvaluationConfig", "check_schedule"]
+__all__ = ["DEFAULT_RUBRIC", "MODES", "EvaluationConfig"]
 
 #: How the judge scores: ``absolute`` grades the answer 1-10 against the rubric; ``pairwise``
 #: compares it with the reference model's answer to the same conversation.
@@ -81,6 +81,8 @@ class EvaluationConfig:
         if not self.retention_s > 0:
             raise ConfigError(f"retention_s: expected a positive number, got {self.retention_s}")
         if self.schedule.strip():
+            from .cron import check_schedule  # croniter, only for a schedule
+
             check_schedule(self.schedule)
         if not self.enabled:
             return
@@ -91,15 +93,3 @@ class EvaluationConfig:
                 "reference_model: pairwise mode compares with this registry model's answer"
             )
 
-
-def check_schedule(expression: str) -> None:
-    """Raise ConfigError naming ``schedule`` unless ``expression`` is a five-field cron
-    expression croniter accepts."""
-    from croniter import croniter
-
-    fields = expression.split()
-    if len(fields) != 5 or not croniter.is_valid(expression):
-        raise ConfigError(
-            f"schedule: expected a cron expression of five fields (minute hour day month "
-            f"weekday), e.g. '0 * * * *', got {expression!r}"
-        )

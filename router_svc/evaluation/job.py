@@ -36,7 +36,9 @@ from typing import TYPE_CHECKING
 from ..admin_store import AdminStoreError, StoredSample
 from ..chat import ChatRequest, Message, ResponseFormat
 from ..errors import FailedPrecondition, RouterError
+from ..translate.chat_checks import EVALUATION_SOURCE
 from .config import EvaluationConfig
+from .cron import next_run
 from .judge import (
     Grade,
     Unreadable,
@@ -66,9 +68,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Caller.source and front door of the judge's and the reference model's calls: their rows in
-#: the ledger.
-EVALUATION_SOURCE = "evaluation"
 #: Samples claimed (and graded concurrently) at a time.
 BATCH = 8
 # Seconds one RecordFeedback call may take.
@@ -104,15 +103,6 @@ def judge_source(judge_model: str) -> str:
     """The feedback source of the judge's grades: ``judge:<model>``, with characters a
     source may not hold as ``-`` and at most 64 characters."""
     return _SOURCE_CHARS.sub("-", f"judge:{judge_model}")[:64]
-
-
-def next_run(schedule: str, after: float) -> float:
-    """Epoch seconds of the first time after ``after`` that the cron ``schedule`` names
-    (UTC)."""
-    from croniter import croniter
-
-    start = datetime.fromtimestamp(after, UTC)
-    return float(croniter(schedule, start).get_next(float))
 
 
 class Evaluator:
@@ -241,6 +231,8 @@ class Evaluator:
                 cost += spent
             if left is not None:
                 left -= len(batch)
+        if graded or failed:
+            await self._store.scrub()
         return RunResult(graded, failed, await self._store.pending(), cost)
 
     async def _one(self, sample: StoredSample, claim_id: str) -> tuple[bool, float]:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..chat import ChatRequest, Message
+from ..chat import ChatRequest, Message, Role
 
 __all__ = [
     "Grade",
@@ -75,17 +75,13 @@ def render_answer(content: str, tool_calls: Sequence[tuple[str, str]] = ()) -> s
 def conversation_messages(stored: str) -> tuple[Message, ...]:
     """The stored conversation as messages a chat model takes again (pairwise mode's
     reference answer): system and developer as system, tool results as the user's."""
+    roles: dict[str, Role] = {"system": "system", "developer": "system", "assistant": "assistant"}
     out: list[Message] = []
     for item in _loaded(stored):
-        role = item["role"]
-        if role == "developer":
-            role = "system"
-        elif role == "tool":
-            out.append(Message("user", f"[tool result]\n{item['content']}"))
-            continue
-        if role not in ("system", "user", "assistant"):
-            role = "user"
-        out.append(Message(role, item["content"]))
+        content = item["content"]
+        if item["role"] == "tool":
+            content = f"[tool result]\n{content}"
+        out.append(Message(roles.get(item["role"], "user"), content))
     return tuple(out)
 
 

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["QUEUE_SIZE", "Sampler", "SamplingEngine"]
 
 log = logging.getLogger(__name__)
+# aiosqlite logs each call with its arguments at DEBUG: the samples' prompts and answers.
+_DRIVER_LOG = "aiosqlite"
 
 #: Sampled answers waiting for the store at most; more are dropped (counted).
 QUEUE_SIZE = 1000
@@ -75,6 +77,10 @@ class Sampler:
         wall_clock: Callable[[], float] = time.time,
         queue_size: int = QUEUE_SIZE,
     ) -> None:
+        # Content goes into SQL parameters from here on: never into a debug log.
+        driver = logging.getLogger(_DRIVER_LOG)
+        if driver.getEffectiveLevel() < logging.INFO:
+            driver.setLevel(logging.INFO)
         self._rate = config.sample_rate
         self._max_pending = config.max_pending
         self._retention = timedelta(seconds=config.retention_s)
