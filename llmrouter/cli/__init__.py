@@ -6,6 +6,7 @@ llmrouter costs [--config FILE] [--since 24h | --month 2026-11 | --start ISO --e
 llmrouter usage [--config FILE | --gateway URL] [--key-env VAR] [--since 24h] [--json]
 llmrouter keys create NAME [--team ID] [--role user|admin] [--models a,b] [--rpm N] ...
 llmrouter keys list|rotate ID [--overlap S]|revoke ID;  llmrouter teams create NAME|list
+llmrouter eval run [--limit N] [--router HOST:PORT] [--admin-token-env VAR] [--json]
 
 Every command reads the config file :func:`llmrouter.config.config_path` picks: ``--config``,
 else ``$LLMROUTER_CONFIG``, else ``./llmrouter.toml`` when present; ``serve`` hands it to each
@@ -104,9 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     usage.add_argument("--json", action="store_true", help="print the gateway's JSON as is")
     usage.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
 
+    from .evaluation import add_parser as add_eval_parser
     from .keys import add_parsers
 
     add_parsers(sub, _CONFIG_HELP)
+    add_eval_parser(sub, _CONFIG_HELP)
 
     args = parser.parse_args(argv)
     from llmrouter.config import config_path
@@ -120,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .usage import run_usage
 
         return run_usage(args)
+    if args.command == "eval":
+        from .evaluation import run_eval
+
+        return run_eval(args)
     if args.command in ("keys", "teams"):
         import httpx
 
