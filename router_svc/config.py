@@ -410,9 +410,7 @@ def _check_evaluation(evaluation: EvaluationConfig, names: set[str], embedding: 
         if name not in names:
             raise ConfigError(f"evaluation.{key}: unknown model {name!r}")
         if name in embedding:
-            raise ConfigError(
-                f"evaluation.{key}: {name!r} is an embedding model, not a chat one"
-            )
+            raise ConfigError(f"evaluation.{key}: {name!r} is an embedding model, not a chat one")
 
 
 def _check_fallbacks(models: tuple[ModelConfig, ...]) -> None:

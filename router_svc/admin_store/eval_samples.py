@@ -113,10 +113,7 @@ class EvalSamples:
         whose holder's lease ended), oldest first, for ``lease_s`` seconds as ``claim_id``."""
         free = or_(_T.claimed_until.is_(None), _T.claimed_until < now)
         query = (
-            select(eval_samples)
-            .where(_T.id > after_id, free)
-            .order_by(_T.id)
-            .limit(max(limit, 1))
+            select(eval_samples).where(_T.id > after_id, free).order_by(_T.id).limit(max(limit, 1))
         )
         if self._postgres:
             query = query.with_for_update(skip_locked=True)

@@ -92,4 +92,3 @@ class EvaluationConfig:
             raise ConfigError(
                 "reference_model: pairwise mode compares with this registry model's answer"
             )
-

@@ -11,6 +11,7 @@ With it off (the canary), a unique string in the prompts reaches no file, log or
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import subprocess
@@ -34,7 +35,8 @@ GRADE = '{"score": 9, "reason": "accurate"}'
 CANARY = "canary-4e8f0a17-stack-never-stored"
 # Whether the metrics service stores feedback yet (the feedback RPCs land beside this work).
 FEEDBACK_STORED = (
-    MetricsServicer.RecordFeedback is not metrics_service_pb2_grpc.MetricsServiceServicer.RecordFeedback
+    MetricsServicer.RecordFeedback
+    is not metrics_service_pb2_grpc.MetricsServiceServicer.RecordFeedback
 )
 
 
@@ -112,8 +114,16 @@ def eval_run(stack: Stack, *flags: str) -> subprocess.CompletedProcess[str]:
     """``llmrouter eval run`` against the stack's config, as an operator types it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
     return subprocess.run(
-        [sys.executable, "-c", "from llmrouter.cli import main; raise SystemExit(main())",
-         "eval", "run", "--config", str(stack.config), *flags],
+        [
+            sys.executable,
+            "-c",
+            "from llmrouter.cli import main; raise SystemExit(main())",
+            "eval",
+            "run",
+            "--config",
+            str(stack.config),
+            *flags,
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -124,7 +134,9 @@ def eval_run(stack: Stack, *flags: str) -> subprocess.CompletedProcess[str]:
 def files_holding(root: Path, needle: str) -> list[str]:
     """Every file under ``root`` whose bytes hold ``needle``."""
     return sorted(
-        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and needle.encode() in p.read_bytes()
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and needle.encode() in p.read_bytes()
     )
 
 
@@ -153,7 +165,12 @@ async def test_sampled_traffic_is_graded_by_the_judge(tmp_path: Path, fake: Fake
         assert len([r for r in fake.requests if r.model == "judge"]) == 2
         if FEEDBACK_STORED:
             assert done.returncode == 0, done.stderr
-            assert '"graded": 2' in done.stdout and '"pending": 0' in done.stdout
+            assert json.loads(done.stdout) | {"judge_cost_usd": 0} == {
+                "graded": 2,
+                "failed": 0,
+                "pending": 0,
+                "judge_cost_usd": 0,
+            }
             async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.metrics}") as channel:
                 stub = metrics_service_pb2_grpc.MetricsServiceStub(channel)
                 stored = await stub.ListFeedback(metrics_service_pb2.ListFeedbackRequest())
@@ -166,7 +183,8 @@ async def test_sampled_traffic_is_graded_by_the_judge(tmp_path: Path, fake: Fake
             # The metrics service of this tree has no RecordFeedback yet: the grades are kept,
             # without the conversation, for a later run to send.
             assert done.returncode == 0, done.stderr
-            assert '"graded": 0' in done.stdout and '"failed": 2' in done.stdout
+            assert json.loads(done.stdout)["graded"] == 0
+            assert json.loads(done.stdout)["failed"] == 2
             with sqlite3.connect(admin) as db:
                 kept = db.execute(
                     "SELECT messages_json, answer, score, last_error FROM admin_eval_samples"
@@ -186,7 +204,8 @@ async def test_canary_with_store_content_off_reaches_no_file_log_or_judge(
         await wait_ledger(tmp_path, 2)
         refused = await asyncio.to_thread(eval_run, stack)
     assert refused.returncode == 1
-    assert "FAILED_PRECONDITION" in refused.stderr and "store_content" in refused.stderr
+    assert "FAILED_PRECONDITION" in refused.stderr
+    assert "store_content" in refused.stderr
     router_log = (tmp_path / "logs" / "router.log").read_text()
     assert "router.store_content is false: no answer is sampled" in router_log
     # The admin store, the ledger, every process's log: not a byte of it.

@@ -62,7 +62,8 @@ class FeedbackMetrics(FakeMetrics):
         served = [
             r
             for r in self.records.values()
-            if r.request_id == given.request_id and r.status == metrics_service_pb2.USAGE_STATUS_SUCCEEDED
+            if r.request_id == given.request_id
+            and r.status == metrics_service_pb2.USAGE_STATUS_SUCCEEDED
         ]
         if not served:
             await context.abort(grpc.StatusCode.NOT_FOUND, "feedback.request_id: no usage record")
@@ -131,7 +132,9 @@ async def ask(stub: Any, text: str) -> str:
 async def ask_streamed(stub: Any, text: str) -> str:
     """A streamed answer; its request id."""
     request_id = ""
-    async for chunk in stub.StreamComplete(router_service_pb2.StreamCompleteRequest(chat=chat(text))):
+    async for chunk in stub.StreamComplete(
+        router_service_pb2.StreamCompleteRequest(chat=chat(text))
+    ):
         if chunk.HasField("start"):
             request_id = chunk.start.id
     return request_id
@@ -174,7 +177,7 @@ async def test_sampled_answers_are_graded_and_their_content_deleted(
     await wait_for(lambda: router.sampler is not None and router.sampler.stored == 2)
     stored = rows(router)
     assert [r["request_id"] for r in stored] == [whole, streamed]
-    assert [json.loads(r["messages_json"]) for r in stored][0] == [
+    assert json.loads(stored[0]["messages_json"]) == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "What is the capital of France? marker-whole-7f3a"},
     ]
@@ -199,7 +202,8 @@ async def test_sampled_answers_are_graded_and_their_content_deleted(
     assert len(asked) == 2
     assert all(body["response_format"] == {"type": "json_object"} for body in asked)
     prompt = json.dumps(asked)
-    assert "marker-whole-7f3a" in prompt and "marker-stream-7f3a" in prompt
+    assert "marker-whole-7f3a" in prompt
+    assert "marker-stream-7f3a" in prompt
     # Its calls are in the ledger as evaluation's own rows, billed at the judge's prices.
     await wait_for(lambda: len(judge_rows(metrics)) == 2)
     judged = judge_rows(metrics)
@@ -211,7 +215,8 @@ async def test_sampled_answers_are_graded_and_their_content_deleted(
     # Nothing of the content is left: no row, and no byte of it in the store's files.
     assert rows(router) == []
     on_disk = store_bytes(router)
-    assert b"marker-whole-7f3a" not in on_disk and b"marker-stream-7f3a" not in on_disk
+    assert b"marker-whole-7f3a" not in on_disk
+    assert b"marker-stream-7f3a" not in on_disk
 
 
 def judge_rows(metrics: FakeMetrics) -> list[metrics_service_pb2.UsageRecord]:
@@ -235,7 +240,7 @@ async def test_an_unreadable_grade_is_kept_and_tried_again(
     first = await admin.RunEvaluation(router_admin_service_pb2.RunEvaluationRequest())
     assert (first.graded_count, first.failed_count, first.pending_count) == (0, 1, 1)
     (kept,) = rows(router)
-    assert kept["attempts"] == 1 and kept["answer"] == "Hello from chat."
+    assert (kept["attempts"], kept["answer"]) == (1, "Hello from chat.")
     assert kept["last_error"].startswith("unreadable grade")
     assert kept["claim_id"] is None  # free for the next run
     assert metrics.feedback == {}
@@ -253,7 +258,9 @@ async def test_a_sample_is_given_up_after_max_attempts(
     router, stub, admin = await start_router(make_router, evaluation=evaluation(max_attempts=2))
     await ask(stub, "hello")
     await wait_for(lambda: router.sampler is not None and router.sampler.stored == 1)
-    runs = [await admin.RunEvaluation(router_admin_service_pb2.RunEvaluationRequest()) for _ in range(3)]
+    runs = [
+        await admin.RunEvaluation(router_admin_service_pb2.RunEvaluationRequest()) for _ in range(3)
+    ]
     assert [(r.failed_count, r.pending_count) for r in runs] == [(1, 1), (1, 0), (0, 0)]
     assert rows(router) == []
     assert len(judge_requests(upstream)) == 2
@@ -380,7 +387,9 @@ async def test_max_pending_bounds_the_stored_samples(
     router, stub, _ = await start_router(make_router, evaluation=evaluation(max_pending=3))
     for i in range(5):
         await ask(stub, f"q{i}")
-    await wait_for(lambda: router.sampler is not None and router.sampler.stored + router.sampler.dropped == 5)
+    await wait_for(
+        lambda: router.sampler is not None and router.sampler.stored + router.sampler.dropped == 5
+    )
     assert (router.sampler.stored, router.sampler.dropped) == (3, 2)
     assert len(rows(router)) == 3
 
@@ -392,7 +401,7 @@ async def test_sample_rate_is_the_share_sampled(
     assert router.sampler is not None
     # The draw is the sampler's own; fixed here so the share is exact, not a flaky estimate.
     draws = iter([0.1, 0.3, 0.24, 0.9, 0.25, 0.6, 0.05, 0.7] * 2)
-    router.sampler._rand = lambda: next(draws)  # noqa: SLF001
+    router.sampler._rand = lambda: next(draws)
     asked = [await ask(stub, f"q{i}") for i in range(8)]
     await wait_for(lambda: router.sampler is not None and router.sampler.stored == 3)
     await asyncio.sleep(0.05)
@@ -505,7 +514,9 @@ async def test_a_schedule_starts_with_the_router(
 ) -> None:
     router, _, _ = await start_router(make_router, evaluation=evaluation(schedule="0 3 * * *"))
     assert router.evaluator is not None
-    assert router.evaluator._task is not None and not router.evaluator._task.done()  # noqa: SLF001
+    task = router.evaluator._task
+    assert task is not None
+    assert not task.done()
 
 
 # The canary: with store_content off, no prompt goes anywhere -----------------------------------
@@ -650,10 +661,11 @@ async def _two_replicas(
     asked = [await ask(stub, f"q{i}") for i in range(count)]
     await wait_for(lambda: first.sampler is not None and first.sampler.stored == count)
     await in_ledger(metrics, *asked)
-    assert first.evaluator is not None and second.evaluator is not None
+    assert first.evaluator is not None
+    assert second.evaluator is not None
     one, two = await asyncio.gather(first.evaluator.run(), second.evaluator.run())
     assert one.graded + two.graded == count
-    assert one.graded > 0 and two.graded > 0  # both took part
+    assert min(one.graded, two.graded) > 0  # both took part
     assert (one.failed, two.failed) == (0, 0)
     assert len(judge_requests(upstream)) == count
     assert metrics.feedback_calls == count

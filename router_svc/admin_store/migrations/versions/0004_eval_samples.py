@@ -44,9 +44,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("request_id"),
     )
-    op.create_index(
-        "ix_admin_eval_samples_create_time", "admin_eval_samples", ["create_time"]
-    )
+    op.create_index("ix_admin_eval_samples_create_time", "admin_eval_samples", ["create_time"])
 
 
 def downgrade() -> None:
