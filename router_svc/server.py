@@ -44,6 +44,7 @@ from .cache.serving import CachingEngine
 from .cache.store import AnswerStore, LruAnswers, SharedAnswers
 from .config import SCOPES, RouterConfig, load_config
 from .evaluation import Evaluator, Sampler, SamplingEngine
+from .evaluation.prom import EvaluationCollector
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
 from .public_errors import PublicErrors
@@ -316,6 +317,7 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
             store_content=config.store_content,
             deadline_s=config.default_deadline_s,
         )
+        metrics.registry.register(EvaluationCollector(evaluator, sampler))
     servicer = RouterServicer(
         registry,
         policy,

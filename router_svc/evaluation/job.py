@@ -142,8 +142,11 @@ class Evaluator:
         self._task: asyncio.Task[None] | None = None
         # Whether a refused credential was logged: said once until a grade goes through.
         self._denied_logged = False
-        #: Scheduled runs done (for tests and logs).
+        #: Scheduled runs done, and totals of every run (Prometheus, tests).
         self.scheduled_runs = 0
+        self.graded_total = 0
+        self.failed_total = 0
+        self.judge_cost_total = 0.0
 
     @property
     def source(self) -> str:
@@ -180,6 +183,9 @@ class Evaluator:
                 result = await self.run(self._config.max_samples_per_run)
             except (AdminStoreError, RouterError) as exc:
                 log.warning("evaluation: the scheduled run failed (%s)", exc)
+                continue
+            except Exception:  # a defect: said, and the schedule goes on
+                log.exception("evaluation: the scheduled run failed")
                 continue
             finally:
                 self.scheduled_runs += 1
@@ -229,6 +235,9 @@ class Evaluator:
                 graded += ok
                 failed += not ok
                 cost += spent
+                self.graded_total += ok
+                self.failed_total += not ok
+                self.judge_cost_total += spent
             if left is not None:
                 left -= len(batch)
         if graded or failed:

@@ -212,6 +212,14 @@ async def test_sampled_answers_are_graded_and_their_content_deleted(
     }
     assert result.judge_cost_usd == pytest.approx(sum(r.cost_usd for r in judged))
     assert result.judge_cost_usd > 0
+    # The router's Prometheus counters say as much.
+    scraped = router.metrics.registry.get_sample_value
+    assert scraped("llmrouter_evaluation_samples_total", {"result": "stored"}) == 2
+    assert scraped("llmrouter_evaluation_grades_total", {"result": "graded"}) == 2
+    assert scraped("llmrouter_evaluation_grades_total", {"result": "failed"}) == 0
+    assert scraped("llmrouter_evaluation_judge_cost_usd_total") == pytest.approx(
+        result.judge_cost_usd
+    )
     # Nothing of the content is left: no row, and no byte of it in the store's files.
     assert rows(router) == []
     on_disk = store_bytes(router)
