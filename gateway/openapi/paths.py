@@ -206,6 +206,11 @@ def _operation(
     return operation
 
 
+def _optional_body(operation: dict[str, Any]) -> dict[str, Any]:
+    """``operation`` whose request body may be left out."""
+    return {**operation, "requestBody": {**operation["requestBody"], "required": False}}
+
+
 def _with_response(operation: dict[str, Any], status: str, response: Any) -> dict[str, Any]:
     """``operation`` with one more documented response."""
     return {**operation, "responses": {status: response, **operation["responses"]}}
@@ -625,6 +630,17 @@ _PATHS: Final = {
             "Every budget rule with its current period, spent, reserved and remaining USD",
             ref("BudgetList"),
             "The budgets, in config order.",
+        )
+    },
+    "/v1/admin/evaluation": {
+        "post": _optional_body(
+            _operation(
+                "Run an evaluation job now: the judge model grades the pending sampled answers "
+                "(README, Evaluation jobs); 400 when evaluation is off or store_content is false",
+                _json(ref("EvaluationResult"), "What the run did."),
+                parameters=list(_HEADER_PARAMS),
+                body=ref("EvaluationRun"),
+            )
         )
     },
     "/v1/admin/providers/{name}/enabled": {

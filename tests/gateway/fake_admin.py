@@ -415,6 +415,19 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         budget.period_end_time.FromSeconds(1_798_761_600)
         return pb.ListBudgetsResponse(budgets=[budget])
 
+    async def RunEvaluation(
+        self, request: pb.RunEvaluationRequest, context: Context
+    ) -> pb.RunEvaluationResponse:
+        """A run that graded what it was allowed to of five pending samples, one failing."""
+        await self._enter(request, context)
+        graded = 4 if request.limit == 0 else min(request.limit, 4)
+        return pb.RunEvaluationResponse(
+            graded_count=graded,
+            failed_count=1,
+            pending_count=5 - graded,
+            judge_cost_usd=0.0042,
+        )
+
 
 def _runtime(category: pb.Category) -> pb.Category:
     """A copy of ``category`` as the router stores it: a runtime value, cached (the router's

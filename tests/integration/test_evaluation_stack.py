@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import openai
 import pytest
 
@@ -203,6 +204,12 @@ async def test_canary_with_store_content_off_reaches_no_file_log_or_judge(
         await converse(stack, CANARY)
         await wait_ledger(tmp_path, 2)
         refused = await asyncio.to_thread(eval_run, stack)
+        async with httpx.AsyncClient(base_url=stack.url) as http:
+            over_http = await http.post(
+                "/v1/admin/evaluation", headers={"authorization": f"Bearer {KEY}"}
+            )
+    assert over_http.status_code == 400
+    assert "store_content" in over_http.json()["error"]["message"]
     assert refused.returncode == 1
     assert "FAILED_PRECONDITION" in refused.stderr
     assert "store_content" in refused.stderr
