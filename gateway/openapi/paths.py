@@ -206,11 +206,6 @@ def _operation(
     return operation
 
 
-def _optional_body(operation: dict[str, Any]) -> dict[str, Any]:
-    """``operation`` whose request body may be left out."""
-    return {**operation, "requestBody": {**operation["requestBody"], "required": False}}
-
-
 def _with_response(operation: dict[str, Any], status: str, response: Any) -> dict[str, Any]:
     """``operation`` with one more documented response."""
     return {**operation, "responses": {status: response, **operation["responses"]}}
