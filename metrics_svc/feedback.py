@@ -11,6 +11,10 @@ sees replacements. Writes are serialised (PostgreSQL: a transaction-scoped advis
 SQLite: ``BEGIN IMMEDIATE``), so sequences commit in order and a follower never skips one that
 commits late. Feedback arrives at human rates (or an evaluation job's); one writer at a time
 costs nothing there.
+
+The same transaction keeps ``feedback_stats``, the sums of the current scores per model x
+category x source kind (a replacement takes the earlier score out): QueryQuality reads those
+few rows, exact under replacements, instead of summing every score on each router's poll.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from metrics_svc.errors import FeedbackNotFound, FeedbackNotOwner
 from metrics_svc.records import FeedbackScale, UsageStatus
-from metrics_svc.tables import feedback, usage_records
+from metrics_svc.tables import feedback, feedback_stats, usage_records
 
 __all__ = [
     "JUDGE_PREFIX",
@@ -155,7 +159,15 @@ async def record_feedback(
         if not caller.may_score(served["api_key_id"], served["team_id"]):
             raise FeedbackNotOwner(given.request_id)
         key = (feedback.c.request_id == given.request_id) & (feedback.c.source == given.source)
-        replaced = (await conn.execute(select(feedback.c.sequence).where(key))).first() is not None
+        earlier = (
+            (
+                await conn.execute(
+                    select(feedback.c.model, feedback.c.category, feedback.c.score).where(key)
+                )
+            )
+            .mappings()
+            .first()
+        )
         sequence = (
             await conn.execute(select(func.coalesce(func.max(feedback.c.sequence), 0) + 1))
         ).scalar_one()
@@ -173,12 +185,18 @@ async def record_feedback(
             "time": now,
             "sequence": int(sequence),
         }
-        if replaced:
+        kind = source_kind(given.source)
+        if earlier is not None:
             await conn.execute(update(feedback).where(key).values(values))
+            await _add_to_stats(
+                conn, earlier["model"], earlier["category"], kind, -1, earlier["score"], None
+            )
         else:
             await conn.execute(
                 insert(feedback).values(request_id=given.request_id, source=given.source, **values)
             )
+        await _add_to_stats(conn, served["model"], served["category"], kind, 1, given.score, now)
+    replaced = earlier is not None
     stored = StoredFeedback(
         request_id=given.request_id, source=given.source, **{**values, "scale": given.scale}
     )
@@ -210,20 +228,34 @@ _KIND = case(
 
 
 async def quality_stats(engine: AsyncEngine, start: datetime | None) -> list[QualityStats]:
-    """Per (model, category, source kind): the count, sum and sum of squares of the scores
-    stored at or after ``start`` (None: all), sorted by model, category and kind."""
-    kind = _KIND.label("source_kind")
-    stmt = select(
-        feedback.c.model,
-        feedback.c.category,
-        kind,
-        func.count().label("count"),
-        func.sum(feedback.c.score).label("score_sum"),
-        func.sum(feedback.c.score * feedback.c.score).label("score_sum_squares"),
-        func.max(feedback.c.time).label("last_time"),
-    ).group_by(feedback.c.model, feedback.c.category, _KIND)
-    if start is not None:
-        stmt = stmt.where(feedback.c.time >= start)
+    """Per (model, category, source kind): the count, sum and sum of squares of the current
+    scores stored at or after ``start`` (None: all, read from ``feedback_stats``), sorted by
+    model, category and kind."""
+    if start is None:
+        stmt = select(
+            feedback_stats.c.model,
+            feedback_stats.c.category,
+            feedback_stats.c.source_kind,
+            feedback_stats.c["count"],
+            feedback_stats.c.score_sum,
+            feedback_stats.c.score_sum_squares,
+            feedback_stats.c.last_time,
+        ).where(feedback_stats.c["count"] > 0)
+    else:
+        kind = _KIND.label("source_kind")
+        stmt = (
+            select(
+                feedback.c.model,
+                feedback.c.category,
+                kind,
+                func.count().label("count"),
+                func.sum(feedback.c.score).label("score_sum"),
+                func.sum(feedback.c.score * feedback.c.score).label("score_sum_squares"),
+                func.max(feedback.c.time).label("last_time"),
+            )
+            .where(feedback.c.time >= start)
+            .group_by(feedback.c.model, feedback.c.category, _KIND)
+        )
     async with engine.connect() as conn:
         rows = (await conn.execute(stmt)).mappings().all()
     stats = [
@@ -240,6 +272,46 @@ async def quality_stats(engine: AsyncEngine, start: datetime | None) -> list[Qua
     ]
     # Sorted here, not in SQL: PostgreSQL's collation and SQLite's byte order differ.
     return sorted(stats, key=lambda s: (s.model, s.category, s.source_kind))
+
+
+async def _add_to_stats(
+    conn: AsyncConnection,
+    model: str,
+    category: str,
+    kind: str,
+    count: int,
+    score: float,
+    time: datetime | None,
+) -> None:
+    """Add one score to its group's sums (``count`` -1 and ``time`` None take one out)."""
+    key = (
+        (feedback_stats.c.model == model)
+        & (feedback_stats.c.category == category)
+        & (feedback_stats.c.source_kind == kind)
+    )
+    sign = float(count)
+    changes: dict[str, Any] = {
+        "count": feedback_stats.c["count"] + count,
+        "score_sum": feedback_stats.c.score_sum + sign * score,
+        "score_sum_squares": feedback_stats.c.score_sum_squares + sign * score * score,
+    }
+    if time is not None:
+        changes["last_time"] = time
+    # Writes are serialised (_lock): the select-then-write cannot race.
+    if (await conn.execute(select(feedback_stats.c.model).where(key))).first() is not None:
+        await conn.execute(update(feedback_stats).where(key).values(changes))
+    elif count > 0 and time is not None:
+        await conn.execute(
+            insert(feedback_stats).values(
+                model=model,
+                category=category,
+                source_kind=kind,
+                count=count,
+                score_sum=score,
+                score_sum_squares=score * score,
+                last_time=time,
+            )
+        )
 
 
 async def _lock(conn: AsyncConnection) -> None:

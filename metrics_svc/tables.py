@@ -32,7 +32,16 @@ from sqlalchemy.types import BigInteger, TypeDecorator
 
 from metrics_svc.records import FeedbackScale, UsageStatus
 
-__all__ = ["Base", "FeedbackModel", "UsageRecordModel", "UtcDateTime", "feedback", "usage_records"]
+__all__ = [
+    "Base",
+    "FeedbackModel",
+    "FeedbackStatsModel",
+    "UsageRecordModel",
+    "UtcDateTime",
+    "feedback",
+    "feedback_stats",
+    "usage_records",
+]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -184,3 +193,25 @@ class FeedbackModel(Base):
 
 #: The feedback table as Core sees it.
 feedback = cast(Table, FeedbackModel.__table__)
+
+
+class FeedbackStatsModel(Base):
+    """The sums of the current scores per model x category x source kind (revision 0011),
+    kept by RecordFeedback in the transaction that stores a score: QueryQuality reads these
+    few rows instead of summing the whole ``feedback`` table on every router's poll."""
+
+    __tablename__ = "feedback_stats"
+
+    model: Mapped[str] = mapped_column(String, primary_key=True)
+    category: Mapped[str] = mapped_column(String, primary_key=True)
+    # "user" or "judge" (metrics_svc.feedback.source_kind).
+    source_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    score_sum: Mapped[float] = mapped_column(Double)
+    score_sum_squares: Mapped[float] = mapped_column(Double)
+    # When a score of the group was last stored.
+    last_time: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+#: The feedback sums as Core sees them.
+feedback_stats = cast(Table, FeedbackStatsModel.__table__)

@@ -285,6 +285,27 @@ async def test_query_quality_sums_scores_per_model_category_and_source_kind(
         assert got[key].score_sum == pytest.approx(sum(scores))
         assert got[key].score_sum_squares == pytest.approx(sum(s * s for s in scores))
         assert got[key].last_time.ToDatetime().replace(tzinfo=NOW.tzinfo) == NOW
+    # Replacing scores moves them between the sums (the earlier score is taken out).
+    before = {(s.model, s.category, s.source_kind): s for s in stats}
+    target = next(k for k in expected if k[2] == "user")
+    await served_request(metrics, "moved", model=target[0], category=target[1])
+    await record(metrics, request_id="moved", scale=FRACTION, score=0.1)
+    await record(metrics, request_id="moved", scale=FRACTION, score=0.9)
+    stats = (await metrics.stub.QueryQuality(pb.QueryQualityRequest())).stats
+    after = {(s.model, s.category, s.source_kind): s for s in stats}[target]
+    assert after.count == before[target].count + 1
+    assert after.score_sum == pytest.approx(before[target].score_sum + 0.9)
+    assert after.score_sum_squares == pytest.approx(before[target].score_sum_squares + 0.81)
+    # The sums kept as scores arrive equal those summed over the scores themselves.
+    since_ever = pb.QueryQualityRequest()
+    since_ever.start_time.FromDatetime(NOW.replace(year=2000))
+    summed = (await metrics.stub.QueryQuality(since_ever)).stats
+    assert [(s.model, s.category, s.source_kind, s.count) for s in summed] == [
+        (s.model, s.category, s.source_kind, s.count) for s in stats
+    ]
+    for kept, total in zip(stats, summed, strict=True):
+        assert kept.score_sum == pytest.approx(total.score_sum)
+        assert kept.score_sum_squares == pytest.approx(total.score_sum_squares)
     # A window starting after every score: nothing.
     later = pb.QueryQualityRequest()
     later.start_time.FromDatetime(NOW.replace(year=NOW.year + 1))

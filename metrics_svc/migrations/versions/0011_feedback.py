@@ -1,4 +1,5 @@
-"""Feedback: scores of answers by request id and source (users' feedback, judges' grades).
+"""Feedback: scores of answers by request id and source (users' feedback, judges' grades),
+and their sums per model x category x source kind.
 
 Revision ID: 0011
 Revises: 0009 (the lead re-points it after the branch that adds 0010)
@@ -19,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Create ``feedback`` with its sequence and time indexes."""
+    """Create ``feedback`` with its sequence and time indexes, and ``feedback_stats``."""
     op.create_table(
         "feedback",
         sa.Column("request_id", sa.String(), nullable=False),
@@ -42,10 +43,22 @@ def upgrade() -> None:
     )
     op.create_index("ix_feedback_sequence", "feedback", ["sequence"], unique=True)
     op.create_index("ix_feedback_time", "feedback", ["time"])
+    op.create_table(
+        "feedback_stats",
+        sa.Column("model", sa.String(), nullable=False),
+        sa.Column("category", sa.String(), nullable=False),
+        sa.Column("source_kind", sa.String(length=16), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.Column("score_sum", sa.Double(), nullable=False),
+        sa.Column("score_sum_squares", sa.Double(), nullable=False),
+        sa.Column("last_time", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("model", "category", "source_kind"),
+    )
 
 
 def downgrade() -> None:
-    """Drop ``feedback``."""
+    """Drop ``feedback`` and ``feedback_stats``."""
+    op.drop_table("feedback_stats")
     op.drop_index("ix_feedback_time", table_name="feedback")
     op.drop_index("ix_feedback_sequence", table_name="feedback")
     op.drop_table("feedback")
