@@ -84,9 +84,9 @@ class FeedbackNotStored(Exception):
         self.code = code
 
 
-#: Sends one grade: (request_id, source, score in [0, 1], raw score, label). Raises
+#: Sends one grade: (request_id, source, score in [0, 1], label). Raises
 #: :class:`FeedbackNotStored` when the metrics service refuses or cannot be reached.
-SendFeedback = Callable[[str, str, float, float, str], Awaitable[None]]
+SendFeedback = Callable[[str, str, float, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,9 +259,7 @@ class Evaluator:
             except ValueError:
                 return await self._failed(sample, claim_id, "stored conversation unreadable"), 0.0
         try:
-            await self._send(
-                sample.request_id, self._source, grade.score, grade.raw, self._config.mode
-            )
+            await self._send(sample.request_id, self._source, grade.score, self._config.mode)
         except FeedbackNotStored as exc:
             self._not_stored(sample.request_id, exc)
             await self._store.undelivered(

@@ -15,18 +15,19 @@ __all__ = ["feedback_request", "feedback_sender", "run_response"]
 
 
 def feedback_request(
-    request_id: str, source: str, score: float, raw_score: float, label: str
+    request_id: str, source: str, score: float, label: str
 ) -> metrics_service_pb2.RecordFeedbackRequest:
-    """RecordFeedback of one grade: a fraction (``score`` in [0, 1]), the judge's own figure
-    as ``raw_score``, the mode as ``label``; no comment (the judge's reason may quote the
-    conversation)."""
+    """RecordFeedback of one grade: ``score`` in [0, 1] on the fraction scale (as its raw
+    score too: the fraction scale takes nothing else), the mode as ``label``, no comment (the
+    judge's reason may quote the conversation) and no caller key (a judge may score any
+    request)."""
     return metrics_service_pb2.RecordFeedbackRequest(
         feedback=metrics_service_pb2.Feedback(
             request_id=request_id,
             source=source,
             score=score,
             scale=metrics_service_pb2.FEEDBACK_SCALE_FRACTION,
-            raw_score=raw_score,
+            raw_score=score,
             label=label,
         )
     )
@@ -36,12 +37,14 @@ def feedback_sender(stub: Any, timeout_s: float = 10.0) -> SendFeedback:
     """A :data:`router_svc.evaluation.SendFeedback` over ``stub`` (a MetricsServiceStub):
     a failed call raises FeedbackNotStored with its status code's name."""
 
-    async def send(
-        request_id: str, source: str, score: float, raw_score: float, label: str
-    ) -> None:
+    async def send(request_id: str, source: str, score: float, label: str) -> None:
         try:
+            # Waits (within the timeout) for a metrics service restarting or a channel in
+            # reconnect backoff, rather than failing the grade at once.
             await stub.RecordFeedback(
-                feedback_request(request_id, source, score, raw_score, label), timeout=timeout_s
+                feedback_request(request_id, source, score, label),
+                timeout=timeout_s,
+                wait_for_ready=True,
             )
         except grpc.aio.AioRpcError as exc:
             raise FeedbackNotStored(exc.code().name, exc.details() or "") from None

@@ -26,7 +26,6 @@ import openai
 import pytest
 
 from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
-from metrics_svc.servicer import MetricsServicer
 from tests.fakes import Behavior, FakeUpstream, running_upstream
 
 from .conftest import Stack, started, write_config
@@ -34,11 +33,6 @@ from .conftest import Stack, started, write_config
 KEY = "sk-test-i22-eval-0123456789"
 GRADE = '{"score": 9, "reason": "accurate"}'
 CANARY = "canary-4e8f0a17-stack-never-stored"
-# Whether the metrics service stores feedback yet (the feedback RPCs land beside this work).
-FEEDBACK_STORED = (
-    MetricsServicer.RecordFeedback
-    is not metrics_service_pb2_grpc.MetricsServiceServicer.RecordFeedback
-)
 
 
 @pytest.fixture
@@ -164,36 +158,24 @@ async def test_sampled_traffic_is_graded_by_the_judge(tmp_path: Path, fake: Fake
         assert {(r[2], r[3]) for r in judged} == {("evaluation", "evaluation")}
         assert all(r[4] > 0 for r in judged)
         assert len([r for r in fake.requests if r.model == "judge"]) == 2
-        if FEEDBACK_STORED:
-            assert done.returncode == 0, done.stderr
-            assert json.loads(done.stdout) | {"judge_cost_usd": 0} == {
-                "graded": 2,
-                "failed": 0,
-                "pending": 0,
-                "judge_cost_usd": 0,
-            }
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.metrics}") as channel:
-                stub = metrics_service_pb2_grpc.MetricsServiceStub(channel)
-                stored = await stub.ListFeedback(metrics_service_pb2.ListFeedbackRequest())
-            got = {(f.request_id, f.source, f.model) for f in stored.feedback}
-            assert got == {(rid, "judge:judge", "chat") for rid in asked}
-            assert all(f.score == pytest.approx(8 / 9) for f in stored.feedback)
-            with sqlite3.connect(admin) as db:
-                assert db.execute("SELECT count(*) FROM admin_eval_samples").fetchone() == (0,)
-        else:
-            # The metrics service of this tree has no RecordFeedback yet: the grades are kept,
-            # without the conversation, for a later run to send.
-            assert done.returncode == 0, done.stderr
-            assert json.loads(done.stdout)["graded"] == 0
-            assert json.loads(done.stdout)["failed"] == 2
-            with sqlite3.connect(admin) as db:
-                kept = db.execute(
-                    "SELECT messages_json, answer, score, last_error FROM admin_eval_samples"
-                ).fetchall()
-            assert [k[:3] for k in kept] == [("", "", pytest.approx(8 / 9))] * 2
-            assert all(k[3].startswith("feedback: ") for k in kept)
-    # Either way nothing of the conversation is left in the router's store (or anywhere but
-    # the upstream, which answered it).
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) | {"judge_cost_usd": 0} == {
+            "graded": 2,
+            "failed": 0,
+            "pending": 0,
+            "judge_cost_usd": 0,
+        }
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{stack.metrics}") as channel:
+            stub = metrics_service_pb2_grpc.MetricsServiceStub(channel)
+            stored = await stub.ListFeedback(metrics_service_pb2.ListFeedbackRequest())
+            quality = await stub.QueryQuality(metrics_service_pb2.QueryQualityRequest())
+        got = {(f.request_id, f.source, f.model, f.label) for f in stored.feedback}
+        assert got == {(rid, "judge:judge", "chat", "absolute") for rid in asked}
+        assert all(f.score == pytest.approx(8 / 9) for f in stored.feedback)
+        assert [(q.model, q.source_kind, q.count) for q in quality.stats] == [("chat", "judge", 2)]
+        with sqlite3.connect(admin) as db:
+            assert db.execute("SELECT count(*) FROM admin_eval_samples").fetchone() == (0,)
+    # Nothing of the conversation is left in the router's store, the ledger or a log.
     assert files_holding(tmp_path, marker) == []
 
 

@@ -2,8 +2,9 @@
 
 Real parts throughout: routers on port 0 over the fake upstream (OpenAI's chat completions
 wire, tests.fakes), the admin store in a SQLite file (and PostgreSQL for the replicas' claim),
-and a real grpc.aio metrics servicer that takes RecordFeedback as the contract describes it
-(NOT_FOUND until the request's usage records are in; stored per request id and source).
+and the metrics service itself, in process over a SQLite file, taking the usage and the
+grades (RecordFeedback: NOT_FOUND until the request's usage is in, one score per request and
+source, the feedback scope).
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import grpc
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from llmrouter.access import TokenGrant
 from llmrouter.config import ConfigError
-from llmrouter.serving import GrpcServer, start_grpc_server
 from llmrouter.v1 import (
     chat_pb2,
     metrics_service_pb2,
@@ -32,61 +34,76 @@ from llmrouter.v1 import (
     router_admin_service_pb2_grpc,
     router_service_pb2,
 )
+from metrics_svc.config import MetricsConfig
+from metrics_svc.server import RunningMetrics
+from metrics_svc.server import start as start_metrics
 from router_svc.config import load_config
 from router_svc.evaluation import EvaluationConfig, Evaluator, next_run
 from router_svc.server import RunningRouter
 from router_svc.translate.evaluation import feedback_sender
 from tests.fakes import Behavior, FakeUpstream
 from tests.pg import fresh_pg_database
-from tests.router_svc.conftest import FakeMetrics, model, wait_for
+from tests.router_svc.conftest import model, wait_for
 
 GRADE = '{"score": 8, "reason": "correct and to the point"}'
 
 
-class FeedbackMetrics(FakeMetrics):
-    """The fake metrics service plus RecordFeedback as metrics_service.proto describes it."""
+class Ledger:
+    """The real metrics service, in process, over a SQLite file: the ledger the router ships
+    usage to and the judge's grades go to (RecordFeedback as metrics_svc implements it)."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.feedback: dict[tuple[str, str], metrics_service_pb2.Feedback] = {}
-        self.feedback_calls = 0
-        self.deny: grpc.StatusCode | None = None
+    def __init__(self, running: RunningMetrics, db: Path) -> None:
+        self.running = running
+        self.db = db
 
-    async def RecordFeedback(
-        self, request: metrics_service_pb2.RecordFeedbackRequest, context: Any
-    ) -> metrics_service_pb2.RecordFeedbackResponse:
-        self.feedback_calls += 1
-        if self.deny is not None:
-            await context.abort(self.deny, "told to refuse")
-        given = request.feedback
-        served = [
-            r
-            for r in self.records.values()
-            if r.request_id == given.request_id
-            and r.status == metrics_service_pb2.USAGE_STATUS_SUCCEEDED
-        ]
-        if not served:
-            await context.abort(grpc.StatusCode.NOT_FOUND, "feedback.request_id: no usage record")
-        stored = metrics_service_pb2.Feedback()
-        stored.CopyFrom(given)
-        stored.model, stored.category = served[-1].model, served[-1].category
-        key = (given.request_id, given.source)
-        replaced = key in self.feedback
-        self.feedback[key] = stored
-        return metrics_service_pb2.RecordFeedbackResponse(feedback=stored, replaced=replaced)
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    def _rows(self, query: str) -> list[SimpleNamespace]:
+        if not self.db.exists():
+            return []
+        with sqlite3.connect(self.db) as db:
+            db.row_factory = sqlite3.Row
+            return [SimpleNamespace(**dict(r)) for r in db.execute(query)]
+
+    def request_ids(self) -> set[str]:
+        return {r.request_id for r in self._rows("SELECT request_id FROM usage_records")}
+
+    def usage(self) -> list[SimpleNamespace]:
+        return self._rows("SELECT * FROM usage_records")
+
+    @property
+    def feedback(self) -> dict[tuple[str, str], SimpleNamespace]:
+        """Stored scores by (request id, source)."""
+        return {(f.request_id, f.source): f for f in self._rows("SELECT * FROM feedback")}
+
+    def files(self) -> bytes:
+        """Every byte of the ledger on disk."""
+        return b"".join(
+            p.read_bytes()
+            for p in (self.db, Path(f"{self.db}-wal"), Path(f"{self.db}-shm"))
+            if p.exists()
+        )
+
+
+async def start_ledger(db: Path, port: int = 0, **config: Any) -> RunningMetrics:
+    return await start_metrics(
+        MetricsConfig(
+            port=port, prometheus_port=0, database_url=f"sqlite+aiosqlite:///{db}", **config
+        )
+    )
 
 
 @pytest.fixture
-async def fake_metrics() -> AsyncIterator[tuple[FeedbackMetrics, GrpcServer]]:
-    """Overrides the package's fake metrics service: this one takes feedback too."""
-    servicer = FeedbackMetrics()
-    server = await start_grpc_server(
-        "127.0.0.1:0",
-        lambda s: metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(servicer, s),
-        ["llmrouter.v1.MetricsService"],
-    )
-    yield servicer, server
-    await server.stop(0)
+async def fake_metrics(tmp_path: Path) -> AsyncIterator[tuple[Ledger, RunningMetrics]]:
+    """Overrides the package's fake metrics service with the real one (make_router points
+    its routers at ``[1].port``)."""
+    db = tmp_path / "metrics.sqlite3"
+    running = await start_ledger(db)
+    ledger = Ledger(running, db)
+    yield ledger, running
+    await ledger.running.stop()
 
 
 MODELS = (
@@ -140,9 +157,9 @@ async def ask_streamed(stub: Any, text: str) -> str:
     return request_id
 
 
-async def in_ledger(metrics: FakeMetrics, *request_ids: str) -> None:
+async def in_ledger(metrics: Ledger, *request_ids: str) -> None:
     """Wait until each request's usage records reached the metrics service."""
-    await wait_for(lambda: set(request_ids) <= {r.request_id for r in metrics.records.values()})
+    await wait_for(lambda: set(request_ids) <= metrics.request_ids())
 
 
 def rows(router: RunningRouter) -> list[sqlite3.Row]:
@@ -166,7 +183,7 @@ def judge_requests(upstream: FakeUpstream, name: str = "judge") -> list[Any]:
 
 
 async def test_sampled_answers_are_graded_and_their_content_deleted(
-    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     metrics = fake_metrics[0]
     upstream.set("judge", Behavior(text=GRADE))
@@ -192,11 +209,20 @@ async def test_sampled_answers_are_graded_and_their_content_deleted(
     assert set(graded) == {whole, streamed}
     for feedback in graded.values():
         assert feedback.source == "judge:judge"
-        assert feedback.scale == metrics_service_pb2.FEEDBACK_SCALE_FRACTION
+        assert (feedback.model, feedback.category) == ("chat", "explicit")
+        assert feedback.scale == "fraction"
         assert feedback.score == pytest.approx(7 / 9)  # grade 8 of 1-10
-        assert feedback.raw_score == 8
+        assert feedback.raw_score == pytest.approx(7 / 9)
         assert feedback.label == "absolute"
         assert feedback.comment == ""  # the judge's reason may quote the conversation
+    # The grades are the judge kind of the quality statistics the estimates are made of.
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{metrics.port}") as channel:
+        quality = await metrics_service_pb2_grpc.MetricsServiceStub(channel).QueryQuality(
+            metrics_service_pb2.QueryQualityRequest()
+        )
+    judged_chat = [(q.model, q.source_kind, q.count) for q in quality.stats]
+    assert judged_chat == [("chat", "judge", 2)]
+    assert quality.stats[0].score_sum == pytest.approx(14 / 9)
     # The judge was asked for JSON (its model supports it), saw the conversation and answer.
     asked = judge_requests(upstream)
     assert len(asked) == 2
@@ -227,12 +253,12 @@ async def test_sampled_answers_are_graded_and_their_content_deleted(
     assert b"marker-stream-7f3a" not in on_disk
 
 
-def judge_rows(metrics: FakeMetrics) -> list[metrics_service_pb2.UsageRecord]:
-    return [r for r in metrics.records.values() if r.model in ("judge", "ref")]
+def judge_rows(metrics: Ledger) -> list[SimpleNamespace]:
+    return [r for r in metrics.usage() if r.model in ("judge", "ref")]
 
 
 async def test_an_unreadable_grade_is_kept_and_tried_again(
-    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     metrics = fake_metrics[0]
     upstream.set(
@@ -260,7 +286,7 @@ async def test_an_unreadable_grade_is_kept_and_tried_again(
 
 
 async def test_a_sample_is_given_up_after_max_attempts(
-    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     upstream.set("judge", Behavior(text="no idea"))
     router, stub, admin = await start_router(make_router, evaluation=evaluation(max_attempts=2))
@@ -275,7 +301,7 @@ async def test_a_sample_is_given_up_after_max_attempts(
 
 
 async def test_a_judge_that_fails_keeps_the_sample(
-    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     # Down for both tries of the first run (the engine retries once), then back.
     upstream.set("judge", Behavior(status=500), Behavior(status=500), Behavior(text=GRADE))
@@ -291,7 +317,7 @@ async def test_a_judge_that_fails_keeps_the_sample(
 
 
 async def test_pairwise_compares_with_the_reference_models_answer(
-    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     metrics = fake_metrics[0]
     verdicts = ['{"winner": "A", "reason": "more precise"}', "[[B]]", '{"winner": "tie"}']
@@ -333,37 +359,54 @@ async def test_pairwise_compares_with_the_reference_models_answer(
 async def test_a_refused_credential_is_logged_and_the_grade_kept_without_content(
     make_router: Any,
     upstream: FakeUpstream,
-    fake_metrics: tuple[FeedbackMetrics, GrpcServer],
+    tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    metrics = fake_metrics[0]
+    # A metrics service that lets the router's token record and read, not score.
+    monkeypatch.setenv("LLMROUTER_TEST_ROUTER_METRICS_TOKEN", "router-metrics-token-0123456789")
+    db = tmp_path / "scoped.sqlite3"
+    scopes = ("record", "read")
+    grant = TokenGrant(env="LLMROUTER_TEST_ROUTER_METRICS_TOKEN", scopes=scopes)
+    scoped = await start_ledger(db, auth_tokens=(grant,))
+    metrics = Ledger(scoped, db)
+    port = scoped.port
     upstream.set("judge", Behavior(text=GRADE))
-    router, stub, admin = await start_router(make_router)
-    request_id = await ask(stub, "hello")
-    await wait_for(lambda: router.sampler is not None and router.sampler.stored == 1)
-    await in_ledger(metrics, request_id)
-    metrics.deny = grpc.StatusCode.PERMISSION_DENIED
-    with caplog.at_level(logging.WARNING, logger="router_svc.evaluation"):
-        refused = await admin.RunEvaluation(router_admin_service_pb2.RunEvaluationRequest())
-    assert (refused.graded_count, refused.failed_count, refused.pending_count) == (0, 1, 1)
-    assert any(
-        "refused RecordFeedback (PERMISSION_DENIED)" in r.getMessage()
-        and "feedback scope" in r.getMessage()
-        for r in caplog.records
+    router, stub, admin = await start_router(
+        make_router,
+        metrics_address=f"127.0.0.1:{port}",
+        metrics_token_env="LLMROUTER_TEST_ROUTER_METRICS_TOKEN",
     )
-    (kept,) = rows(router)
-    assert (kept["messages_json"], kept["answer"]) == ("", "")
-    assert kept["score"] == pytest.approx(7 / 9)
+    try:
+        request_id = await ask(stub, "hello")
+        await wait_for(lambda: router.sampler is not None and router.sampler.stored == 1)
+        await in_ledger(metrics, request_id)
+        with caplog.at_level(logging.WARNING, logger="router_svc.evaluation"):
+            refused = await admin.RunEvaluation(router_admin_service_pb2.RunEvaluationRequest())
+        assert (refused.graded_count, refused.failed_count, refused.pending_count) == (0, 1, 1)
+        assert any(
+            "refused RecordFeedback (PERMISSION_DENIED)" in r.getMessage()
+            and "feedback scope" in r.getMessage()
+            for r in caplog.records
+        )
+        (kept,) = rows(router)
+        assert (kept["messages_json"], kept["answer"]) == ("", "")
+        assert kept["score"] == pytest.approx(7 / 9)
 
-    metrics.deny = None
-    sent = await admin.RunEvaluation(router_admin_service_pb2.RunEvaluationRequest())
-    assert (sent.graded_count, sent.pending_count) == (1, 0)
-    assert metrics.feedback[(request_id, "judge:judge")].score == pytest.approx(7 / 9)
-    assert len(judge_requests(upstream)) == 1  # sent again, not graded again
+        # The operator grants the scope (the metrics service restarts on its port).
+        await scoped.stop()
+        grant = TokenGrant(env=grant.env, scopes=(*scopes, "feedback"))
+        metrics.running = await start_ledger(db, port=port, auth_tokens=(grant,))
+        sent = await admin.RunEvaluation(router_admin_service_pb2.RunEvaluationRequest())
+        assert (sent.graded_count, sent.pending_count) == (1, 0)
+        assert metrics.feedback[(request_id, "judge:judge")].score == pytest.approx(7 / 9)
+        assert len(judge_requests(upstream)) == 1  # sent again, not graded again
+    finally:
+        await metrics.running.stop()
 
 
 async def test_run_evaluation_refusals_name_the_setting(
-    make_router: Any, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     _, _, admin = await start_router(make_router, evaluation=EvaluationConfig())
     with pytest.raises(grpc.aio.AioRpcError) as off:
@@ -376,7 +419,7 @@ async def test_run_evaluation_refusals_name_the_setting(
 
 
 async def test_limit_bounds_a_run(
-    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     upstream.set("judge", Behavior(text=GRADE))
     router, stub, admin = await start_router(make_router)
@@ -390,7 +433,7 @@ async def test_limit_bounds_a_run(
 
 
 async def test_max_pending_bounds_the_stored_samples(
-    make_router: Any, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     router, stub, _ = await start_router(make_router, evaluation=evaluation(max_pending=3))
     for i in range(5):
@@ -403,7 +446,7 @@ async def test_max_pending_bounds_the_stored_samples(
 
 
 async def test_sample_rate_is_the_share_sampled(
-    make_router: Any, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     router, stub, _ = await start_router(make_router, evaluation=evaluation(sample_rate=0.25))
     assert router.sampler is not None
@@ -417,7 +460,7 @@ async def test_sample_rate_is_the_share_sampled(
 
 
 async def test_retention_deletes_old_samples_ungraded(
-    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     upstream.set("judge", Behavior(text=GRADE))
     router, stub, admin = await start_router(make_router, evaluation=evaluation(retention_s=60))
@@ -433,7 +476,7 @@ async def test_retention_deletes_old_samples_ungraded(
 
 
 async def test_cache_hits_and_failures_are_not_sampled(
-    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     router, stub, _ = await start_router(make_router)
     cached = chat("cache me")
@@ -449,7 +492,7 @@ async def test_cache_hits_and_failures_are_not_sampled(
 
 
 async def test_a_client_may_not_bill_as_evaluation(
-    make_router: Any, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     _, stub, _ = await start_router(make_router)
     request = chat("hello")
@@ -473,7 +516,7 @@ def test_next_run_follows_the_cron_expression() -> None:
 
 
 async def test_the_schedule_runs_the_job_at_the_cron_times(
-    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, upstream: FakeUpstream, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     metrics = fake_metrics[0]
     upstream.set("judge", Behavior(text=GRADE))
@@ -518,7 +561,7 @@ async def test_the_schedule_runs_the_job_at_the_cron_times(
 
 
 async def test_a_schedule_starts_with_the_router(
-    make_router: Any, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     router, _, _ = await start_router(make_router, evaluation=evaluation(schedule="0 3 * * *"))
     assert router.evaluator is not None
@@ -533,7 +576,7 @@ CANARY = "canary-9c1e5d2b-never-stored"
 
 
 async def canary_run(
-    make_router: Any, upstream: FakeUpstream, metrics: FeedbackMetrics, *, store_content: bool
+    make_router: Any, upstream: FakeUpstream, metrics: Ledger, *, store_content: bool
 ) -> tuple[RunningRouter, Any]:
     """Chat with the canary in the prompt (whole and streamed), then ask for a run."""
     upstream.set("judge", Behavior(text=GRADE))
@@ -557,13 +600,12 @@ async def canary_run(
 def everywhere(
     router: RunningRouter,
     upstream: FakeUpstream,
-    metrics: FeedbackMetrics,
+    metrics: Ledger,
     caplog: pytest.LogCaptureFixture,
     spans: InMemorySpanExporter,
 ) -> dict[str, bool]:
     """Where the canary shows up."""
-    ledger = b"".join(r.SerializeToString() for r in metrics.records.values())
-    ledger += b"".join(f.SerializeToString() for f in metrics.feedback.values())
+    ledger = metrics.files()
     span_text = json.dumps(
         [dict(s.attributes or {}) for s in spans.get_finished_spans()], default=str
     )
@@ -583,7 +625,7 @@ def everywhere(
 async def test_canary_with_store_content_off_goes_nowhere(
     make_router: Any,
     upstream: FakeUpstream,
-    fake_metrics: tuple[FeedbackMetrics, GrpcServer],
+    fake_metrics: tuple[Ledger, RunningMetrics],
     caplog: pytest.LogCaptureFixture,
     spans: InMemorySpanExporter,
 ) -> None:
@@ -607,7 +649,7 @@ async def test_canary_with_store_content_off_goes_nowhere(
 async def test_canary_with_store_content_on_reaches_the_judge_only(
     make_router: Any,
     upstream: FakeUpstream,
-    fake_metrics: tuple[FeedbackMetrics, GrpcServer],
+    fake_metrics: tuple[Ledger, RunningMetrics],
     caplog: pytest.LogCaptureFixture,
     spans: InMemorySpanExporter,
 ) -> None:
@@ -628,7 +670,7 @@ async def test_canary_with_store_content_on_reaches_the_judge_only(
 
 
 async def test_samples_left_are_deleted_when_content_is_no_longer_stored(
-    make_router: Any, tmp_path: Path, fake_metrics: tuple[FeedbackMetrics, GrpcServer]
+    make_router: Any, tmp_path: Path, fake_metrics: tuple[Ledger, RunningMetrics]
 ) -> None:
     router, stub, _ = await start_router(make_router)
     await ask(stub, "leftover-marker-51")
@@ -648,7 +690,7 @@ async def test_replicas_sharing_the_store_never_grade_a_sample_twice(
     make_router: Any,
     upstream: FakeUpstream,
     tmp_path: Path,
-    fake_metrics: tuple[FeedbackMetrics, GrpcServer],
+    fake_metrics: tuple[Ledger, RunningMetrics],
 ) -> None:
     metrics = fake_metrics[0]
     # A slow judge: both replicas' runs overlap for their whole length.
@@ -662,7 +704,7 @@ async def test_replicas_sharing_the_store_never_grade_a_sample_twice(
 
 
 async def _two_replicas(
-    make_router: Any, upstream: FakeUpstream, metrics: FeedbackMetrics, count: int, **store: Any
+    make_router: Any, upstream: FakeUpstream, metrics: Ledger, count: int, **store: Any
 ) -> None:
     first, stub, _ = await start_router(make_router, **store)
     second, _, _ = await start_router(make_router, **store)
@@ -676,7 +718,6 @@ async def _two_replicas(
     assert min(one.graded, two.graded) > 0  # both took part
     assert (one.failed, two.failed) == (0, 0)
     assert len(judge_requests(upstream)) == count
-    assert metrics.feedback_calls == count
     assert {rid for rid, _ in metrics.feedback} == set(asked)
     assert await first.admin.store.eval_samples.pending() == 0
 
