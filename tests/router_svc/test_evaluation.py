@@ -37,8 +37,17 @@ from llmrouter.v1 import (
 from metrics_svc.config import MetricsConfig
 from metrics_svc.server import RunningMetrics
 from metrics_svc.server import start as start_metrics
+from router_svc.chat import ChatRequest, ContentPart, Message, ToolCall
 from router_svc.config import load_config
-from router_svc.evaluation import EvaluationConfig, Evaluator, next_run
+from router_svc.evaluation import (
+    EvaluationConfig,
+    Evaluator,
+    Unreadable,
+    next_run,
+    read_absolute,
+    read_pairwise,
+)
+from router_svc.evaluation.judge import conversation_messages, messages_json
 from router_svc.server import RunningRouter
 from router_svc.translate.evaluation import feedback_sender
 from tests.fakes import Behavior, FakeUpstream
@@ -783,3 +792,96 @@ def test_evaluation_config_loads_from_file_and_environment(clean_env: None) -> N
     assert config.evaluation.judge_rubric == "Be strict."
     # Off, nothing is checked against the registry.
     assert load_config(document={"router": {"evaluation": {"judge_model": "x"}}}, environ={})
+
+
+# Reading the judge ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "grade"),
+    [
+        ('{"score": 8, "reason": "ok"}', 8),
+        ('```json\n{"score": "7", "reason": "fine"}\n```', 7),
+        ('Here is my grade: {"reason": "terse", "score": 10}', 10),
+        ('{"reason": "no score here"} The answer deserves 6/10.', 6),
+        ("I would rate it 9 out of 10.", 9),
+        ("**Score:** 3", 3),
+        ("5", 5),
+        ('{"score": 7.5}', 7.5),
+    ],
+)
+def test_a_grade_is_read_from_json_or_words(reply: str, grade: float) -> None:
+    read = read_absolute(reply)
+    assert (read.raw, read.score) == (grade, pytest.approx((grade - 1) / 9))
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "A fine answer.",
+        '{"score": 0}',  # below the scale
+        '{"score": 11}',
+        '{"score": true}',
+        '{"score": "high"}',
+        "3 stars out of 5",
+        "",
+    ],
+)
+def test_no_readable_grade_is_unreadable(reply: str) -> None:
+    with pytest.raises(Unreadable):
+        read_absolute(reply)
+
+
+@pytest.mark.parametrize(
+    ("reply", "sampled_is_a", "score"),
+    [
+        ('{"winner": "A", "reason": "x"}', True, 1.0),
+        ('{"winner": "A"}', False, 0.0),
+        ('{"winner": "b"}', False, 1.0),
+        ('{"winner": "tie"}', True, 0.5),
+        ("After comparing both: [[B]]", True, 0.0),
+        ("[[C]]", False, 0.5),
+        ("Winner: A", True, 1.0),
+        ("B", False, 1.0),
+    ],
+)
+def test_a_pairwise_verdict_scores_the_sampled_answer(
+    reply: str, sampled_is_a: bool, score: float
+) -> None:
+    assert read_pairwise(reply, sampled_is_a).score == score
+
+
+@pytest.mark.parametrize(
+    "reply", ["Both are good.", '{"winner": "neither"}', "A or B, hard to say"]
+)
+def test_no_verdict_is_unreadable(reply: str) -> None:
+    with pytest.raises(Unreadable):
+        read_pairwise(reply, True)
+
+
+def test_the_stored_conversation_is_its_text() -> None:
+    request = ChatRequest(
+        model="m",
+        messages=(
+            Message("developer", "Use tools."),
+            Message(
+                "user", parts=(ContentPart(text="What is this?"), ContentPart(image_url="data:x"))
+            ),
+            Message("assistant", tool_calls=(ToolCall("c1", "lookup", '{"q": "x"}'),)),
+            Message("tool", "42", tool_call_id="c1"),
+        ),
+    )
+    stored = messages_json(request)
+    assert json.loads(stored) == [
+        {"role": "developer", "content": "Use tools."},
+        {"role": "user", "content": "What is this?\n[image]"},
+        {"role": "assistant", "content": '[tool call lookup({"q": "x"})]'},
+        {"role": "tool", "content": "42"},
+    ]
+    # Asked again (pairwise's reference answer) as roles every chat model takes.
+    assert [(m.role, m.content) for m in conversation_messages(stored)] == [
+        ("system", "Use tools."),
+        ("user", "What is this?\n[image]"),
+        ("assistant", '[tool call lookup({"q": "x"})]'),
+        ("user", "[tool result]\n42"),
+    ]
