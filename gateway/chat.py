@@ -66,11 +66,12 @@ class RouterEndpoints(DoorEndpoints):
         call = self._upstreams().router.ListModels(
             translate.list_models_request(), timeout=ctx.timeout_s
         )
-        return await until_disconnect(request.receive, call, call.cancel)
+        listed = await until_disconnect(request.receive, call, call.cancel)
+        return translate.allowed_only(listed, ctx.allowed_models)
 
     async def models(self, request: Request, ctx: RequestContext) -> Response:
         """``GET /v1/models``: ``auto``, the categories and every model (gateway.translate.
-        models)."""
+        models); a key restricted to some models sees only those."""
         return JSONResponse(translate.models_list(await self._list_models(request, ctx)))
 
     async def model(self, request: Request, ctx: RequestContext) -> Response:
