@@ -6,6 +6,9 @@ llmrouter costs [--config FILE] [--since 24h | --month 2026-11 | --start ISO --e
 llmrouter usage [--config FILE | --gateway URL] [--key-env VAR] [--since 24h] [--json]
 llmrouter keys create NAME [--team ID] [--role user|admin] [--models a,b] [--rpm N] ...
 llmrouter keys list|rotate ID [--overlap S]|revoke ID;  llmrouter teams create NAME|list
+llmrouter eval-router LABELLED.jsonl [--config FILE] [--price MODEL=IN,OUT] [--chart PNG]
+                [--out DIR] [--format text|json|csv] [--thresholds 0.5:0.95:0.05] [--folds 5]
+                [--embeddings-url URL --embedding-model M] [--prompts PROMPTS.jsonl]
 
 Every command reads the config file :func:`llmrouter.config.config_path` picks: ``--config``,
 else ``$LLMROUTER_CONFIG``, else ``./llmrouter.toml`` when present; ``serve`` hands it to each
@@ -108,6 +111,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     add_parsers(sub, _CONFIG_HELP)
 
+    from .eval_router import add_parser as add_eval_router
+
+    add_eval_router(sub, _CONFIG_HELP)
+
     args = parser.parse_args(argv)
     from llmrouter.config import config_path
 
@@ -120,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .usage import run_usage
 
         return run_usage(args)
+    if args.command == "eval-router":
+        from .eval_router import run_eval_router
+
+        return run_eval_router(args)
     if args.command in ("keys", "teams"):
         import httpx
 
