@@ -9,6 +9,7 @@ llmrouter keys list|rotate ID [--overlap S]|revoke ID;  llmrouter teams create N
 llmrouter eval-router LABELLED.jsonl [--config FILE] [--price MODEL=IN,OUT] [--chart PNG]
                 [--out DIR] [--format text|json|csv] [--thresholds 0.5:0.95:0.05] [--folds 5]
                 [--embeddings-url URL --embedding-model M] [--prompts PROMPTS.jsonl]
+llmrouter feedback export [--since 7d] [--source user] [--metrics HOST:PORT] > scores.jsonl
 
 Every command reads the config file :func:`llmrouter.config.config_path` picks: ``--config``,
 else ``$LLMROUTER_CONFIG``, else ``./llmrouter.toml`` when present; ``serve`` hands it to each
@@ -115,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     add_eval_router(sub, _CONFIG_HELP)
 
+    from .feedback import add_parser as add_feedback
+
+    add_feedback(sub, _CONFIG_HELP)
+
     args = parser.parse_args(argv)
     from llmrouter.config import config_path
 
@@ -127,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .usage import run_usage
 
         return run_usage(args)
+    if args.command == "feedback":
+        from .feedback import run_feedback
+
+        return run_feedback(args)
     if args.command == "eval-router":
         from .eval_router import run_eval_router
 
