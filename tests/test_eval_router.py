@@ -457,3 +457,47 @@ def test_a_missing_file_exits_2(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "nope.jsonl" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_exported_scores_joined_with_the_prompt_log(tmp_path: Path) -> None:
+    # What `llmrouter feedback export` writes (no prompt), and the user's own prompt log: the
+    # tiny set's four prompts, each replayed to both models (a request id per call), and one
+    # score of an unlogged request.
+    log, scores = [], []
+    for n, (prompt, a, _, b, _, category) in enumerate(TINY):
+        for model, score in (("a", a), ("b", b)):
+            request_id = f"req-{n}-{model}"
+            log.append({"request_id": request_id, "prompt": prompt, "id": f"p{n}"})
+            scores.append(
+                {
+                    "request_id": request_id,
+                    "model": model,
+                    "category": category,
+                    "score": score,
+                    "source": "user",
+                    "time": "2026-12-01T00:00:00+00:00",
+                }
+            )
+    scores.append({"request_id": "req-unlogged", "model": "a", "score": 1.0, "source": "user"})
+    run = eval_router(
+        str(write_jsonl(tmp_path / "scores.jsonl", scores)),
+        "--prompts",
+        str(write_jsonl(tmp_path / "prompts.jsonl", log)),
+        "--price",
+        "a=1,2",
+        "--price",
+        "b=10,20",
+        "--folds",
+        "4",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
+    report = as_json(run)
+    assert "1 rows skipped: their request_id is not in" in run.stderr
+    assert (report["prompts"], report["dropped"]) == (4, 0)
+    got = policies(report)
+    assert got["single:a"]["avg_quality"] == pytest.approx(0.625)
+    assert got["single:b"]["avg_quality"] == pytest.approx(0.75)
+    # Prompt tokens 7, 7, 6, 6 and 256 completion tokens at $1/$2 per million.
+    assert got["single:a"]["total_cost_usd"] == pytest.approx((26 + 4 * 512) / 1e6)
