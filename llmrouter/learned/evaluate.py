@@ -274,14 +274,15 @@ def _best(scores: npt.NDArray[np.float64], costs: npt.NDArray[np.float64]) -> in
 def _per_category_best(data: LabelledSet, fold: npt.NDArray[np.intp], folds: int) -> Choices:
     """Per prompt, the best model of its category on the other folds (no training prompt of
     the category: the best model over all training prompts)."""
-    categories = np.array(data.categories, dtype=object)
+    names, category = np.unique(np.array(data.categories, dtype=object), return_inverse=True)
     choices = np.empty(len(data), dtype=np.intp)
     for f in range(folds):
-        train = fold != f
+        train, test = fold != f, fold == f
         overall = _best(data.scores[train], data.costs[train])
-        for i in np.flatnonzero(~train):
-            same = train & (categories == categories[i])
-            choices[i] = _best(data.scores[same], data.costs[same]) if same.any() else overall
+        for c in range(len(names)):
+            same = train & (category == c)
+            best = _best(data.scores[same], data.costs[same]) if same.any() else overall
+            choices[test & (category == c)] = best
     return choices
 
 
