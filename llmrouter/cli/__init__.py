@@ -326,8 +326,9 @@ def _tokens(
         envs["metrics"] |= {
             record: record_token,
             read: read_token,
-            # The router records usage and reads it back to reconcile budgets.
-            "LLMROUTER_METRICS_AUTH_TOKENS": f"{record}:record+read,{read}:read",
+            # The router records usage and reads it back (budgets, quality estimates), its
+            # evaluation judges score answers; the gateway reads and stores users' feedback.
+            "LLMROUTER_METRICS_AUTH_TOKENS": f"{record}:record+read+feedback,{read}:read+feedback",
         }
         envs["router"] |= {record: record_token, "LLMROUTER_ROUTER_METRICS_TOKEN_ENV": record}
         envs["gateway"] |= {read: read_token, "LLMROUTER_GATEWAY_METRICS_TOKEN_ENV": read}
