@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHETIC = ROOT / "examples/learned/synthetic.jsonl"
 
@@ -501,3 +503,30 @@ def test_exported_scores_joined_with_the_prompt_log(tmp_path: Path) -> None:
     assert got["single:b"]["avg_quality"] == pytest.approx(0.75)
     # Prompt tokens 7, 7, 6, 6 and 256 completion tokens at $1/$2 per million.
     assert got["single:a"]["total_cost_usd"] == pytest.approx((26 + 4 * 512) / 1e6)
+
+
+def test_feedback_export_says_where_it_could_not_reach(tmp_path: Path) -> None:
+    port = free_port()
+    child = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
+    child["PYTHONPATH"] = str(ROOT)
+
+    def export(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "llmrouter", "feedback", "export", *flags],
+            cwd=tmp_path,
+            env=child,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    down = export("--metrics", f"127.0.0.1:{port}", "--timeout", "5")
+    assert down.returncode == 1
+    assert down.stdout == ""
+    assert down.stderr.startswith(
+        f"llmrouter feedback export: cannot reach the metrics service at 127.0.0.1:{port} "
+        "(address from --metrics): connection refused; is the stack running?"
+    )
+    bad = export("--since", "yesterday")
+    assert bad.returncode == 2
+    assert "llmrouter feedback export: --since: expected a number and a unit" in bad.stderr
