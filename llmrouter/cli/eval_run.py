@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from llmrouter.config import ConfigError
-from llmrouter.learned.evaluate import DEFAULT_THRESHOLDS, Report, evaluate
+from llmrouter.learned.evaluate import Report, evaluate
 from llmrouter.learned.hashing import DEFAULT_DIMENSIONS, hashed_embedding
 from llmrouter.learned.labelled import (
     LabelledSet,
@@ -34,6 +34,7 @@ _PROG = "llmrouter eval-router"
 
 
 def _prices(flags: Sequence[str]) -> dict[str, tuple[float, float]]:
+    """``--price MODEL=IN,OUT`` flags as model -> (input, output) USD per million tokens."""
     prices: dict[str, tuple[float, float]] = {}
     for flag in flags:
         model, _, pair = flag.partition("=")
@@ -77,6 +78,7 @@ class _Configured:
         self.default_chain = config.default_chain
 
     def price(self, model: str) -> tuple[float, float] | None:
+        """(input, output) USD per million tokens of ``model`` (a name or alias), or None."""
         return self.prices.get(self.canonical.get(model, ""))
 
     def chain_first(
@@ -102,6 +104,9 @@ class _Configured:
 def _pricer(
     flags: dict[str, tuple[float, float]], configured: _Configured | None, completion: int
 ) -> Pricer:
+    """USD of an answer of ``model`` to ``prompt``: the flags' price, else the config's; the
+    prompt's tokens estimated as the router estimates them, ``completion`` tokens out."""
+
     def price(model: str, prompt: str) -> float | None:
         found = flags.get(model) or (configured.price(model) if configured else None)
         if found is None:
@@ -190,7 +195,7 @@ def _evaluate(args: argparse.Namespace) -> tuple[Report, str]:
         vectors,
         folds=args.folds,
         seed=args.seed,
-        thresholds=thresholds or DEFAULT_THRESHOLDS,
+        thresholds=thresholds,
         k=args.k,
         chain_first=chain_first,
         embedder=embedder,
