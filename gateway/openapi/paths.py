@@ -21,6 +21,7 @@ from gateway.front_doors import alias_of
 from gateway.openapi.admin import ADMIN_SCHEMAS, CATEGORY_NAME_PATTERN
 from gateway.openapi.chat_response import CHAT_SCHEMAS
 from gateway.openapi.embeddings import EMBEDDINGS_SCHEMAS
+from gateway.openapi.feedback import FEEDBACK_SCHEMAS
 from gateway.openapi.keys import KEY_SCHEMAS
 from gateway.openapi.messages import MESSAGES_SCHEMAS
 from gateway.openapi.models import MODEL_SCHEMAS
@@ -498,6 +499,17 @@ _FRONT_DOORS: Final = {
             body=ref("ChatCompletionRequest"),
         )
     },
+    "/v1/feedback": {
+        "post": _operation(
+            "Score an answer by its id: thumbs, 1-5 stars or a fraction, with an optional "
+            "label and comment (stored per id and source; a repeat replaces). A key scores "
+            "only its own (or its team's) requests, admin keys any: 403 otherwise, 404 for an "
+            "unknown id",
+            _json(ref("Feedback"), "The stored score; 'replaced' when it replaced one."),
+            parameters=list(_HEADER_PARAMS),
+            body=ref("FeedbackRequest"),
+        )
+    },
     "/v1/models": {
         "get": _read(
             "List 'auto', the categories and every model (enabled or not), with context "
@@ -737,6 +749,7 @@ def document(*, auth_enabled: bool) -> dict[str, Any]:
                     **EMBEDDINGS_SCHEMAS,
                     **MODEL_SCHEMAS,
                     **REPORT_SCHEMAS,
+                    **FEEDBACK_SCHEMAS,
                     **ADMIN_SCHEMAS,
                     **KEY_SCHEMAS,
                 }

@@ -6,6 +6,10 @@ llmrouter costs [--config FILE] [--since 24h | --month 2026-11 | --start ISO --e
 llmrouter usage [--config FILE | --gateway URL] [--key-env VAR] [--since 24h] [--json]
 llmrouter keys create NAME [--team ID] [--role user|admin] [--models a,b] [--rpm N] ...
 llmrouter keys list|rotate ID [--overlap S]|revoke ID;  llmrouter teams create NAME|list
+llmrouter eval-router LABELLED.jsonl [--config FILE] [--price MODEL=IN,OUT] [--chart PNG]
+                [--out DIR] [--format text|json|csv] [--thresholds 0.5:0.95:0.05] [--folds 5]
+                [--embeddings-url URL --embedding-model M] [--prompts PROMPTS.jsonl]
+llmrouter feedback export [--since 7d] [--source user] [--metrics HOST:PORT] > scores.jsonl
 
 Every command reads the config file :func:`llmrouter.config.config_path` picks: ``--config``,
 else ``$LLMROUTER_CONFIG``, else ``./llmrouter.toml`` when present; ``serve`` hands it to each
@@ -108,6 +112,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     add_parsers(sub, _CONFIG_HELP)
 
+    from .eval_router import add_parser as add_eval_router
+
+    add_eval_router(sub, _CONFIG_HELP)
+
+    from .feedback import add_parser as add_feedback
+
+    add_feedback(sub, _CONFIG_HELP)
+
     args = parser.parse_args(argv)
     from llmrouter.config import config_path
 
@@ -120,6 +132,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .usage import run_usage
 
         return run_usage(args)
+    if args.command == "feedback":
+        from .feedback import run_feedback
+
+        return run_feedback(args)
+    if args.command == "eval-router":
+        from .eval_router import run_eval_router
+
+        return run_eval_router(args)
     if args.command in ("keys", "teams"):
         import httpx
 
@@ -306,8 +326,9 @@ def _tokens(
         envs["metrics"] |= {
             record: record_token,
             read: read_token,
-            # The router records usage and reads it back to reconcile budgets.
-            "LLMROUTER_METRICS_AUTH_TOKENS": f"{record}:record+read,{read}:read",
+            # The router records usage and reads it back (budgets, quality estimates), its
+            # evaluation judges score answers; the gateway reads and stores users' feedback.
+            "LLMROUTER_METRICS_AUTH_TOKENS": f"{record}:record+read+feedback,{read}:read+feedback",
         }
         envs["router"] |= {record: record_token, "LLMROUTER_ROUTER_METRICS_TOKEN_ENV": record}
         envs["gateway"] |= {read: read_token, "LLMROUTER_GATEWAY_METRICS_TOKEN_ENV": read}
