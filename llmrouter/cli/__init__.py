@@ -7,6 +7,10 @@ llmrouter usage [--config FILE | --gateway URL] [--key-env VAR] [--since 24h] [-
 llmrouter keys create NAME [--team ID] [--role user|admin] [--models a,b] [--rpm N] ...
 llmrouter keys list|rotate ID [--overlap S]|revoke ID;  llmrouter teams create NAME|list
 llmrouter eval run [--limit N] [--router HOST:PORT] [--admin-token-env VAR] [--json]
+llmrouter eval-router LABELLED.jsonl [--config FILE] [--price MODEL=IN,OUT] [--chart PNG]
+                [--out DIR] [--format text|json|csv] [--thresholds 0.5:0.95:0.05] [--folds 5]
+                [--embeddings-url URL --embedding-model M] [--prompts PROMPTS.jsonl]
+llmrouter feedback export [--since 7d] [--source user] [--metrics HOST:PORT] > scores.jsonl
 
 Every command reads the config file :func:`llmrouter.config.config_path` picks: ``--config``,
 else ``$LLMROUTER_CONFIG``, else ``./llmrouter.toml`` when present; ``serve`` hands it to each
@@ -111,6 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_parsers(sub, _CONFIG_HELP)
     add_eval_parser(sub, _CONFIG_HELP)
 
+    from .eval_router import add_parser as add_eval_router
+
+    add_eval_router(sub, _CONFIG_HELP)
+
+    from .feedback import add_parser as add_feedback
+
+    add_feedback(sub, _CONFIG_HELP)
+
     args = parser.parse_args(argv)
     from llmrouter.config import config_path
 
@@ -127,6 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .evaluation import run_eval
 
         return run_eval(args)
+    if args.command == "feedback":
+        from .feedback import run_feedback
+
+        return run_feedback(args)
+    if args.command == "eval-router":
+        from .eval_router import run_eval_router
+
+        return run_eval_router(args)
     if args.command in ("keys", "teams"):
         import httpx
 
