@@ -281,6 +281,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         operator_route("/v1/admin/audit", admin_route(admin.audit), methods=["GET"]),
         operator_route("/v1/admin/alerts", admin_route(admin.alerts), methods=["GET"]),
         operator_route("/v1/admin/budgets", admin_route(admin.budgets), methods=["GET"]),
+        operator_route("/v1/admin/quality", admin_route(admin.quality), methods=["GET"]),
         operator_route(
             "/v1/admin/providers/{name:path}/enabled",
             admin_route(admin.set_provider_enabled),

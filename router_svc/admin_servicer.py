@@ -16,6 +16,7 @@ from .admin_store import MAX_ALERT_PAGE, MAX_AUDIT_PAGE, Actor, AdminStoreError
 from .api_keys import ApiKeys
 from .budgets import Budgets
 from .errors import AdminStoreUnavailable, InvalidRequest, ReportedAsStatus
+from .quality import QualityEstimates
 from .registry import ModelEntry
 from .translate.admin import (
     alert_to_proto,
@@ -34,6 +35,7 @@ from .translate.api_keys import (
     team_to_proto,
 )
 from .translate.budgets import standings_to_pb
+from .translate.quality import estimates_to_pb
 
 __all__ = ["ADMIN_SERVICE_NAME", "AdminServicer", "anonymous_identity"]
 
@@ -63,9 +65,13 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         classification_mode: str,
         identify: Identify = anonymous_identity,
         spend: Budgets | None = None,
+        *,
+        quality: QualityEstimates | None = None,
     ) -> None:
-        """``spend``: the key and team budgets (None: ListBudgets lists none)."""
+        """``spend``: the key and team budgets (None: ListBudgets lists none); ``quality``:
+        the estimates learned from feedback (None: ListQualityEstimates lists none)."""
         self._spend = spend
+        self._quality = quality
         self._admin = admin
         self._mode = classification_mode
         self._identify = identify
@@ -208,6 +214,14 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         if self._spend is None:
             return pb.ListBudgetsResponse()
         return standings_to_pb(await self._spend.standings())
+
+    async def ListQualityEstimates(
+        self, request: pb.ListQualityEstimatesRequest, context: Context
+    ) -> pb.ListQualityEstimatesResponse:
+        """Every model x category with scores: prior, samples, posterior and its interval."""
+        if self._quality is None:
+            return pb.ListQualityEstimatesResponse()
+        return estimates_to_pb(self._quality.estimates(), self._quality.config.min_samples)
 
     # Virtual keys and teams ------------------------------------------------------------------
 

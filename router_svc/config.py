@@ -32,6 +32,7 @@ from .cache.config import CacheConfig
 from .config_entries import PROVIDER_KINDS, CategoryConfig, ModelConfig, ProviderConfig
 from .known_providers import ENV_PROVIDERS
 from .policies import BreakerPolicy, RetryPolicy
+from .quality.config import QualityConfig
 from .urls import UrlRefused, check_url_static, parse_allow_list
 
 __all__ = [
@@ -246,6 +247,9 @@ class RouterConfig:
     # Budget, error-rate and latency alerts and their webhooks ([router.alerts]; README,
     # "Alerts").
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    # Quality estimates learned from feedback, read from the metrics service at
+    # metrics_address ([router.quality]; README, "Quality estimates").
+    quality: QualityConfig = field(default_factory=QualityConfig)
     # The shared store, from the top-level [state] section (not [router.state]): where the
     # response cache keeps answers and breakers are shared when its backend is redis.
     state: StateConfig = field(default_factory=StateConfig)

@@ -45,6 +45,7 @@ from .config import SCOPES, RouterConfig, load_config
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
 from .public_errors import PublicErrors
+from .quality import Priors, QualityEstimates, QualityFollower
 from .quotas import ModelQuotas
 from .registry import Registry
 from .routing.classify import Classifier
@@ -57,6 +58,7 @@ from .routing.setup import ask_model, categories_of
 from .servicer import SERVICE_NAME, RouterServicer
 from .shared_health import SharedHealth
 from .translate.budgets import ledger_spender
+from .translate.quality import sums_reader
 from .urls import AddressPolicy, parse_allow_list
 from .usage import MAX_BATCH_BYTES, UsageEvent, UsageOutbox
 
@@ -92,8 +94,10 @@ class RunningRouter:
     # the ledger.
     spend: Budgets | None = None
     reconciler: Reconciler | None = None
-    # The channel the reconciler queries the ledger on.
+    # The channel the reconciler and the quality follower query the ledger on.
     ledger_channel: Any = None
+    # Keeps the quality estimates (policy.quality) current (None: [router.quality] is off).
+    quality: QualityFollower | None = None
 
     @property
     def prometheus_port(self) -> int:
@@ -122,6 +126,8 @@ class RunningRouter:
             await self.quotas.limiter.close()
         if self.reconciler is not None:
             await self.reconciler.stop()
+        if self.quality is not None:
+            await self.quality.stop()
         if self.ledger_channel is not None:
             await self.ledger_channel.close(grace=None)
         if self.spend is not None:
@@ -188,6 +194,11 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         short_chat_chars=config.short_chat_chars,
     )
     policy = Policy(registry, categories_of(config), config.default_chain, classifier)
+    estimates = None
+    if config.quality.enabled and config.metrics_address:
+        estimates = QualityEstimates(config.quality, _priors(registry))
+        estimates.prime((e.name, e.config.quality) for e in registry.entries())
+        policy.quality = estimates
     outbox = UsageOutbox(
         config.outbox_path,
         config.metrics_address,
@@ -296,7 +307,9 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         embedder=Embedder(policy, engine.pacing, engine.sinks),
     )
     identify = authorizer.identify if authorizer is not None else anonymous_identity
-    admin_servicer = AdminServicer(admin, config.classification_mode, identify, spend)
+    admin_servicer = AdminServicer(
+        admin, config.classification_mode, identify, spend, quality=estimates
+    )
 
     def register(server: grpc.aio.Server) -> None:
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
@@ -340,16 +353,22 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         shared_health = SharedHealth(registry, state)
         shared_health.start()
         metrics.registry.register(shared_health.collector())
-    reconciler = ledger_channel = None
-    if spend is not None:
+    reconciler = ledger_channel = follower = None
+    if spend is not None or estimates is not None:
+        # One channel for the reads of the ledger: budget reconciliation, quality sums.
         ledger_channel = metrics_channel(config.metrics_address)
+        ledger = metrics_service_pb2_grpc.MetricsServiceStub(ledger_channel)
+    if spend is not None:
         reconciler = Reconciler(
             spend,
-            ledger_spender(metrics_service_pb2_grpc.MetricsServiceStub(ledger_channel)),
+            ledger_spender(ledger),
             interval_s=config.budget_reconcile_interval_s,
             lag_s=config.budget_reconcile_lag_s,
         )
         reconciler.start()
+    if estimates is not None:
+        follower = QualityFollower(estimates, sums_reader(ledger, config.quality.timeout_s))
+        follower.start()
     return RunningRouter(
         config,
         server,
@@ -369,7 +388,18 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         spend,
         reconciler,
         ledger_channel,
+        follower,
     )
+
+
+def _priors(registry: Registry) -> Priors:
+    """Each model's configured quality, read from the registry when estimates are computed."""
+
+    def prior(model: str) -> float | None:
+        entry = registry.get(model)
+        return None if entry is None else entry.config.quality
+
+    return prior
 
 
 def _unrecorded(event: UsageEvent) -> None:
