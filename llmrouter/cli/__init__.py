@@ -105,8 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     usage.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
 
     from .keys import add_parsers
+    from .quality import add_parser as add_quality
 
     add_parsers(sub, _CONFIG_HELP)
+    add_quality(sub, _CONFIG_HELP)
 
     args = parser.parse_args(argv)
     from llmrouter.config import config_path
@@ -120,6 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .usage import run_usage
 
         return run_usage(args)
+    if args.command == "quality":
+        from .quality import run_quality
+
+        return run_quality(args)
     if args.command in ("keys", "teams"):
         import httpx
 

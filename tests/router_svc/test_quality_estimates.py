@@ -133,8 +133,13 @@ def test_a_configured_quality_of_zero_or_one_still_has_an_interval() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("prior_weight", 0), ("refresh_s", -1), ("timeout_s", math.nan), ("judge_weight", -0.5)]
-    + [("min_samples", -1)],
+    [
+        ("prior_weight", 0),
+        ("refresh_s", -1),
+        ("timeout_s", math.nan),
+        ("judge_weight", -0.5),
+        ("min_samples", -1),
+    ],
 )
 def test_bad_settings_name_their_key(field: str, value: float) -> None:
     with pytest.raises(ConfigError, match=f"^{field}: "):

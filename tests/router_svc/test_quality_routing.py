@@ -132,7 +132,7 @@ async def route(services: Services) -> list[router_service_pb2.Candidate]:
 
 async def until(condition: Any, within: float = 5.0) -> None:
     async with asyncio.timeout(within):
-        while not await condition():
+        while not await condition():  # noqa: ASYNC110 - polling another process's state
             await asyncio.sleep(0.02)
 
 
