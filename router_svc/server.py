@@ -195,7 +195,8 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
     )
     policy = Policy(registry, categories_of(config), config.default_chain, classifier)
     estimates = None
-    if config.quality.enabled and config.metrics_address:
+    # On whenever usage goes to a metrics service: the scores live beside it.
+    if config.quality.enabled and config.record_usage and config.metrics_address:
         estimates = QualityEstimates(config.quality, _priors(registry))
         estimates.prime((e.name, e.config.quality) for e in registry.entries())
         policy.quality = estimates

@@ -24,7 +24,8 @@ class QualityConfig:
     """
 
     # Off: scoring uses the configured quality only, and the metrics service is not asked.
-    # On by default; it follows the metrics service at router.metrics_address.
+    # On by default whenever the router records usage (record_usage) to the metrics service
+    # at metrics_address, which keeps the scores.
     enabled: bool = True
     # Weight of the configured quality, in scores: 10 means the prior counts as ten scores
     # averaging the configured quality.

@@ -20,6 +20,7 @@ thread), so a routing decision only looks a prediction up in a dict: ~0.3 us.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 
 from llmrouter.values import frozen
@@ -62,10 +63,15 @@ class QualityPrediction:
     mean_similarity: float = 0.0
     #: Scores needed before the category estimate is used (prior only; 0 otherwise).
     needed: int = 0
+    #: :meth:`describe`'s text, when made ahead (the estimates make it once per update, not
+    #: once per request).
+    text: str = ""
 
     def describe(self) -> str:
         """For a candidate's reason: ``0.72 (feedback, n=40)``, ``0.80 (prior)`` or ``0.80
         (prior, n=5 < 20)``."""
+        if self.text:
+            return self.text
         if self.source == "category":
             return f"{self.quality:.2f} (feedback, n={self.samples})"
         if self.source == "prior" and self.samples:
@@ -137,6 +143,7 @@ def estimate_of(
         prediction = QualityPrediction(
             prior, "prior", samples, lower, upper, needed=config.min_samples
         )
+    prediction = dataclasses.replace(prediction, text=prediction.describe())
     return QualityEstimate(
         model=model,
         category=category,

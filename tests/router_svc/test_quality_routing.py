@@ -230,15 +230,19 @@ async def test_the_last_estimates_stay_while_the_metrics_service_is_away(
     assert "keeping the last estimates" in warnings[0].getMessage()
 
 
-async def test_quality_off_scores_by_the_configured_quality_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "off", [{"quality": QualityConfig(enabled=False)}, {"record_usage": False}]
+)
+async def test_quality_off_scores_by_the_configured_quality_alone(
+    tmp_path: Path, off: dict[str, Any]
+) -> None:
     config = replace(
         RouterConfig(),
         port=0,
         prometheus_port=0,
         outbox_path=str(tmp_path / "outbox.sqlite3"),
         state_path=str(tmp_path / "state.json"),
-        record_usage=False,
-        quality=QualityConfig(enabled=False),
+        **off,
     )
     router = await start(config)
     try:
