@@ -23,6 +23,7 @@ from gateway.streaming import until_disconnect
 from gateway.translate import admin as translate
 from gateway.translate import budgets as translate_budgets
 from gateway.translate import evaluation as translate_evaluation
+from gateway.translate import quality as translate_quality
 from gateway.validate import expect_int
 from gateway.web import JSONResponse, read_json
 from llmrouter.access import API_KEY_ID_METADATA
@@ -158,6 +159,15 @@ class AdminEndpoints:
             ctx,
         )
         return JSONResponse(translate_evaluation.evaluation_json(response))
+
+    async def quality(self, request: Request, ctx: RequestContext) -> Response:
+        """``GET /v1/admin/quality``: the router's quality estimates per model x category
+        (prior, scores, posterior and its 90 % interval, whether scoring uses it)."""
+        admin = self._upstreams().admin
+        response = await self._call(
+            request, admin.ListQualityEstimates, translate_quality.list_request(), ctx
+        )
+        return JSONResponse(translate_quality.estimates_json(response))
 
     async def reset_breaker(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/admin/models/{name}/reset-breaker``: close the breaker, forget failures."""

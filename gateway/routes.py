@@ -282,6 +282,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         operator_route("/v1/admin/alerts", admin_route(admin.alerts), methods=["GET"]),
         operator_route("/v1/admin/budgets", admin_route(admin.budgets), methods=["GET"]),
         operator_route("/v1/admin/evaluation", admin_route(admin.run_evaluation), methods=["POST"]),
+        operator_route("/v1/admin/quality", admin_route(admin.quality), methods=["GET"]),
         operator_route(
             "/v1/admin/providers/{name:path}/enabled",
             admin_route(admin.set_provider_enabled),

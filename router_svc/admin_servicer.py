@@ -17,6 +17,7 @@ from .api_keys import ApiKeys
 from .budgets import Budgets
 from .errors import AdminStoreUnavailable, FailedPrecondition, InvalidRequest, ReportedAsStatus
 from .evaluation import Evaluator
+from .quality import QualityEstimates
 from .registry import ModelEntry
 from .translate.admin import (
     alert_to_proto,
@@ -36,6 +37,7 @@ from .translate.api_keys import (
 )
 from .translate.budgets import standings_to_pb
 from .translate.evaluation import run_response
+from .translate.quality import estimates_to_pb
 
 __all__ = ["ADMIN_SERVICE_NAME", "AdminServicer", "anonymous_identity"]
 
@@ -67,11 +69,15 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         spend: Budgets | None = None,
         *,
         evaluator: Evaluator | None = None,
+        quality: QualityEstimates | None = None,
     ) -> None:
         """``spend``: the key and team budgets (None: ListBudgets lists none);
-        ``evaluator``: evaluation jobs (None: RunEvaluation is FAILED_PRECONDITION)."""
+        ``evaluator``: evaluation jobs (None: RunEvaluation is FAILED_PRECONDITION);
+        ``quality``: the estimates learned from feedback (None: ListQualityEstimates lists
+        none)."""
         self._spend = spend
         self._evaluator = evaluator
+        self._quality = quality
         self._admin = admin
         self._mode = classification_mode
         self._identify = identify
@@ -233,6 +239,14 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
             except AdminStoreError as exc:
                 raise AdminStoreUnavailable(str(exc)) from exc
         return run_response(result)
+
+    async def ListQualityEstimates(
+        self, request: pb.ListQualityEstimatesRequest, context: Context
+    ) -> pb.ListQualityEstimatesResponse:
+        """Every model x category with scores: prior, samples, posterior and its interval."""
+        if self._quality is None:
+            return pb.ListQualityEstimatesResponse()
+        return estimates_to_pb(self._quality.estimates(), self._quality.config.min_samples)
 
     # Virtual keys and teams ------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from .config_entries import PROVIDER_KINDS, CategoryConfig, ModelConfig, Provide
 from .evaluation.config import EvaluationConfig
 from .known_providers import ENV_PROVIDERS
 from .policies import BreakerPolicy, RetryPolicy
+from .quality.config import QualityConfig
 from .urls import UrlRefused, check_url_static, parse_allow_list
 
 __all__ = [
@@ -254,6 +255,9 @@ class RouterConfig:
     # Evaluation jobs: a judge model grades sampled answers ([router.evaluation]; README,
     # "Evaluation jobs"). Samples only with store_content on.
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    # Quality estimates learned from feedback, read from the metrics service at
+    # metrics_address ([router.quality]; README, "Quality estimates").
+    quality: QualityConfig = field(default_factory=QualityConfig)
     # The shared store, from the top-level [state] section (not [router.state]): where the
     # response cache keeps answers and breakers are shared when its backend is redis.
     state: StateConfig = field(default_factory=StateConfig)

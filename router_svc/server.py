@@ -48,6 +48,7 @@ from .evaluation.prom import EvaluationCollector
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
 from .public_errors import PublicErrors
+from .quality import Priors, QualityEstimates, QualityFollower
 from .quotas import ModelQuotas
 from .registry import Registry
 from .routing.classify import Classifier
@@ -61,6 +62,7 @@ from .servicer import SERVICE_NAME, RouterServicer
 from .shared_health import SharedHealth
 from .translate.budgets import ledger_spender
 from .translate.evaluation import feedback_sender
+from .translate.quality import sums_reader
 from .urls import AddressPolicy, parse_allow_list
 from .usage import MAX_BATCH_BYTES, UsageEvent, UsageOutbox
 
@@ -98,12 +100,15 @@ class RunningRouter:
     # the ledger.
     spend: Budgets | None = None
     reconciler: Reconciler | None = None
-    # The channel the reconciler queries the ledger on (and evaluation sends grades on).
+    # The channel the reconciler and the quality follower query the ledger on (and
+    # evaluation sends grades on).
     ledger_channel: Any = None
     # Evaluation jobs (None: router.evaluation.enabled is false) and the sampler feeding them
     # (None as well while router.store_content is false).
     evaluator: Evaluator | None = None
     sampler: Sampler | None = None
+    # Keeps the quality estimates (policy.quality) current (None: [router.quality] is off).
+    quality: QualityFollower | None = None
 
     @property
     def prometheus_port(self) -> int:
@@ -138,6 +143,8 @@ class RunningRouter:
             await self.quotas.limiter.close()
         if self.reconciler is not None:
             await self.reconciler.stop()
+        if self.quality is not None:
+            await self.quality.stop()
         if self.ledger_channel is not None:
             await self.ledger_channel.close(grace=None)
         if self.spend is not None:
@@ -204,6 +211,12 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         short_chat_chars=config.short_chat_chars,
     )
     policy = Policy(registry, categories_of(config), config.default_chain, classifier)
+    estimates = None
+    # On whenever usage goes to a metrics service: the scores live beside it.
+    if config.quality.enabled and config.record_usage and config.metrics_address:
+        estimates = QualityEstimates(config.quality, _priors(registry))
+        estimates.prime((e.name, e.config.quality) for e in registry.entries())
+        policy.quality = estimates
     outbox = UsageOutbox(
         config.outbox_path,
         config.metrics_address,
@@ -332,7 +345,12 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
     )
     identify = authorizer.identify if authorizer is not None else anonymous_identity
     admin_servicer = AdminServicer(
-        admin, config.classification_mode, identify, spend, evaluator=evaluator
+        admin,
+        config.classification_mode,
+        identify,
+        spend,
+        evaluator=evaluator,
+        quality=estimates,
     )
 
     def register(server: grpc.aio.Server) -> None:
@@ -382,15 +400,19 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         sampler.start()
     if evaluator is not None:
         evaluator.start()
-    reconciler = None
+    reconciler = follower = None
+    ledger = metrics_service_pb2_grpc.MetricsServiceStub(ledger_channel)
     if spend is not None:
         reconciler = Reconciler(
             spend,
-            ledger_spender(metrics_service_pb2_grpc.MetricsServiceStub(ledger_channel)),
+            ledger_spender(ledger),
             interval_s=config.budget_reconcile_interval_s,
             lag_s=config.budget_reconcile_lag_s,
         )
         reconciler.start()
+    if estimates is not None:
+        follower = QualityFollower(estimates, sums_reader(ledger, config.quality.timeout_s))
+        follower.start()
     return RunningRouter(
         config,
         server,
@@ -412,6 +434,7 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         ledger_channel,
         evaluator,
         sampler,
+        follower,
     )
 
 
@@ -434,6 +457,16 @@ async def _sampling(config: RouterConfig, store: AdminStore) -> Sampler | None:
             "graded (set store_content = true to keep sampled prompts and answers until graded)"
         )
     return None
+
+
+def _priors(registry: Registry) -> Priors:
+    """Each model's configured quality, read from the registry when estimates are computed."""
+
+    def prior(model: str) -> float | None:
+        entry = registry.get(model)
+        return None if entry is None else entry.config.quality
+
+    return prior
 
 
 def _unrecorded(event: UsageEvent) -> None:

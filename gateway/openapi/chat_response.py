@@ -164,6 +164,23 @@ _ROUTE = obj(
                     "position": INTEGER,
                     "score": NUMBER,
                     "reason": STRING,
+                    "quality": obj(
+                        ["quality", "source", "samples", "lower", "upper"],
+                        {
+                            "quality": NUMBER,
+                            "source": {
+                                "type": "string",
+                                "description": "category (the model's estimate in the "
+                                "category, from feedback), prior (the configured quality: too "
+                                "few scores yet) or knn (labelled neighbours of the prompt)",
+                            },
+                            "samples": INTEGER,
+                            "lower": NUMBER,
+                            "upper": NUMBER,
+                        },
+                        description="The quality the candidate's score used (when the "
+                        "preferences weigh quality): estimate and 90 % credible interval.",
+                    ),
                 },
             ),
         },

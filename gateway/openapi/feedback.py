@@ -1,4 +1,5 @@
-"""Schemas of ``POST /v1/feedback``: the score a client sends and the score as stored."""
+"""Schemas of ``POST /v1/feedback`` (the score a client sends and the score as stored) and of
+``GET /v1/admin/quality`` (the estimates learned from the scores)."""
 
 from __future__ import annotations
 
@@ -87,4 +88,42 @@ _STORED: Final = obj(
     },
 )
 
-FEEDBACK_SCHEMAS: Final[dict[str, Any]] = {"FeedbackRequest": _REQUEST, "Feedback": _STORED}
+_NUMBER: Final = {"type": "number"}
+_ESTIMATES: Final = obj(
+    ["min_samples", "estimates"],
+    {
+        "min_samples": {
+            "type": "integer",
+            "description": "Scores a model x category needs before scoring uses its estimate.",
+        },
+        "estimates": {
+            "type": "array",
+            "items": obj(
+                ["model", "category", "prior", "samples", "estimate", "lower", "upper", "in_use"],
+                {
+                    "model": {"type": "string"},
+                    "category": {"type": "string"},
+                    "prior": {**_NUMBER, "description": "The configured quality."},
+                    "prior_weight": {**_NUMBER, "description": "The prior's weight, in scores."},
+                    "samples": {"type": "integer"},
+                    "user_samples": {"type": "integer"},
+                    "judge_samples": {"type": "integer"},
+                    "observed_mean": _NUMBER,
+                    "estimate": {**_NUMBER, "description": "The posterior mean."},
+                    "lower": {**_NUMBER, "description": "90 % credible interval, lower end."},
+                    "upper": {**_NUMBER, "description": "90 % credible interval, upper end."},
+                    "in_use": {
+                        "type": "boolean",
+                        "description": "Scoring uses the estimate (else the prior).",
+                    },
+                },
+            ),
+        },
+    },
+)
+
+FEEDBACK_SCHEMAS: Final[dict[str, Any]] = {
+    "FeedbackRequest": _REQUEST,
+    "Feedback": _STORED,
+    "QualityEstimateList": _ESTIMATES,
+}

@@ -650,6 +650,15 @@ _PATHS: Final = {
             )
         )
     },
+    "/v1/admin/quality": {
+        "get": _read(
+            "The router's quality estimates per model x category, learned from feedback: "
+            "prior, scores, posterior with its 90 % credible interval, and whether scoring "
+            "uses it",
+            ref("QualityEstimateList"),
+            "The estimates, by model then category.",
+        )
+    },
     "/v1/admin/providers/{name}/enabled": {
         "post": _operation(
             "Enable or disable every model of a provider",

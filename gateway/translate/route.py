@@ -17,21 +17,33 @@ def route_json(response: router_service_pb2.RouteResponse) -> dict[str, Any]:
         "category": response.category,
         "category_source": response.category_source,
         "estimated_prompt_tokens": response.estimated_prompt_tokens,
-        "candidates": [
-            {
-                "model": c.model,
-                "provider": c.provider,
-                "position": c.position,
-                "score": c.score,
-                "reason": c.reason,
-            }
-            for c in response.candidates
-        ],
+        "candidates": [_candidate(c) for c in response.candidates],
         "skipped": [
             {"model": s.model, "reason": _skip_reason(s.reason), "detail": s.detail}
             for s in response.skipped_models
         ],
     }
+
+
+def _candidate(c: router_service_pb2.Candidate) -> dict[str, Any]:
+    """One candidate; ``quality`` when its score used a quality estimate."""
+    item: dict[str, Any] = {
+        "model": c.model,
+        "provider": c.provider,
+        "position": c.position,
+        "score": c.score,
+        "reason": c.reason,
+    }
+    if c.HasField("quality"):
+        q = c.quality
+        item["quality"] = {
+            "quality": q.quality,
+            "source": q.source,
+            "samples": q.samples,
+            "lower": q.lower,
+            "upper": q.upper,
+        }
+    return item
 
 
 def _skip_reason(value: int) -> str:

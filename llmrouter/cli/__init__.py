@@ -111,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from .evaluation import add_parser as add_eval_parser
     from .keys import add_parsers
+    from .quality import add_parser as add_quality
 
     add_parsers(sub, _CONFIG_HELP)
     add_eval_parser(sub, _CONFIG_HELP)
@@ -122,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .feedback import add_parser as add_feedback
 
     add_feedback(sub, _CONFIG_HELP)
+    add_quality(sub, _CONFIG_HELP)
 
     args = parser.parse_args(argv)
     from llmrouter.config import config_path
@@ -147,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .eval_router import run_eval_router
 
         return run_eval_router(args)
+    if args.command == "quality":
+        from .quality import run_quality
+
+        return run_quality(args)
     if args.command in ("keys", "teams"):
         import httpx
 

@@ -10,6 +10,7 @@ from llmrouter.values import frozen
 from ..chat import ChatRequest
 from ..config import CategoryConfig
 from ..errors import InvalidRequest, ModelNotAllowed, ModelNotFound
+from ..quality.estimates import QualityEstimates, QualityPrediction
 from ..registry import ModelEntry, Registry
 from ..tokens import estimate_prompt_tokens
 from .allowed import Allowance
@@ -29,6 +30,8 @@ class Candidate:
     entry: ModelEntry
     score: float
     reason: str
+    # The quality its score used, when preferences weighed quality (None otherwise).
+    quality: QualityPrediction | None = None
 
 
 @frozen
@@ -69,6 +72,8 @@ class Policy:
         self.registry = registry
         self._default_chain = default_chain
         self.classifier = classifier
+        # Estimates learned from feedback ([router.quality]); None: the configured quality.
+        self.quality: QualityEstimates | None = None
         self._categories: dict[str, CategoryConfig] = {}
         self.set_categories(categories)
 
@@ -206,7 +211,7 @@ class Policy:
                 kept_fallbacks.append(Candidate(entry, 0.0, item.reason))
         # Preferences order the chain; fallbacks always come after it, in the order given.
         if request.preferences.active and len(kept) > 1:
-            candidates = _by_score(request, kept, prompt_tokens)
+            candidates = _by_score(request, kept, prompt_tokens, found.category, self.quality)
         else:
             candidates = [Candidate(e, 0.0, f"chain position {p + 1}") for p, e in kept]
         return Decision(
@@ -269,9 +274,16 @@ def _filter(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip
 
 
 def _by_score(
-    request: ChatRequest, kept: list[tuple[int, ModelEntry]], prompt_tokens: int
+    request: ChatRequest,
+    kept: list[tuple[int, ModelEntry]],
+    prompt_tokens: int,
+    category: str,
+    estimates: QualityEstimates | None,
 ) -> list[Candidate]:
-    """Order by a weighted score over cost, live latency (EWMA) and quality, all in [0, 1]."""
+    """Order by a weighted score over cost, live latency (EWMA) and quality, all in [0, 1].
+
+    Quality is the model's estimate in ``category`` once feedback has enough scores
+    (``estimates``), else its configured quality."""
     prefs = request.preferences
     completion = request.output_limit or DEFAULT_COMPLETION_TOKENS
     costs = {
@@ -293,15 +305,19 @@ def _by_score(
     for position, entry in kept:
         cost_score = 1 - costs[entry.name] / max_cost
         latency_score = 1 - latencies[entry.name] / max_latency
+        configured = entry.config.quality
+        predicted = None
+        if estimates is not None and prefs.quality:
+            predicted = estimates.prediction(entry.name, category, configured)
+        quality = predicted.quality if predicted is not None else configured
         score = (
-            prefs.cost * cost_score
-            + prefs.latency * latency_score
-            + prefs.quality * entry.config.quality
+            prefs.cost * cost_score + prefs.latency * latency_score + prefs.quality * quality
         ) / total
+        shown = predicted.describe() if predicted is not None else f"{quality:.2f}"
         reason = (
             f"score {score:.3f} (cost {cost_score:.2f}, latency {latency_score:.2f}, "
-            f"quality {entry.config.quality:.2f})"
+            f"quality {shown})"
         )
-        scored.append((-score, position, Candidate(entry, round(score, 6), reason)))
+        scored.append((-score, position, Candidate(entry, round(score, 6), reason, predicted)))
     scored.sort(key=lambda item: (item[0], item[1]))
     return [candidate for _, _, candidate in scored]

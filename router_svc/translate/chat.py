@@ -31,6 +31,7 @@ from .chat_checks import (
     openai_options,
 )
 from .chat_messages import json_object, message_from_proto, tool_from_proto
+from .quality import prediction_to_pb
 
 __all__ = [
     "CACHE_STATUS",
@@ -220,6 +221,7 @@ def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
                 position=i,
                 score=c.score,
                 reason=c.reason,
+                quality=prediction_to_pb(c.quality) if c.quality is not None else None,
             )
             for i, c in enumerate(decision.candidates)
         ],

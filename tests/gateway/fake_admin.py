@@ -395,6 +395,44 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
                     context, invalid, "keywords must be 1-100 characters", f"category.keywords[{i}]"
                 )
 
+    async def ListQualityEstimates(
+        self, request: pb.ListQualityEstimatesRequest, context: Context
+    ) -> pb.ListQualityEstimatesResponse:
+        """One estimate in use (sim-large in code, 40 scores) and one still on its prior."""
+        await self._enter(request, context)
+        return pb.ListQualityEstimatesResponse(
+            min_samples=20,
+            estimates=[
+                pb.QualityEstimate(
+                    model="sim-large",
+                    category="code",
+                    prior=0.6,
+                    prior_weight=10,
+                    samples=40,
+                    user_samples=30,
+                    judge_samples=10,
+                    observed_mean=0.8,
+                    estimate=0.76,
+                    lower=0.66,
+                    upper=0.85,
+                    in_use=True,
+                ),
+                pb.QualityEstimate(
+                    model="sim-small",
+                    category="code",
+                    prior=0.3,
+                    prior_weight=10,
+                    samples=3,
+                    user_samples=3,
+                    observed_mean=1.0,
+                    estimate=0.46,
+                    lower=0.26,
+                    upper=0.67,
+                    in_use=False,
+                ),
+            ],
+        )
+
     async def ListBudgets(
         self, request: pb.ListBudgetsRequest, context: Context
     ) -> pb.ListBudgetsResponse:

@@ -20,6 +20,7 @@ from .conftest import Stack, started, write_config
 
 USER_A, USER_B, ADMIN = "user-a-key-0c1d2e3f4a", "user-b-key-9a8b7c6d5e", "ops-key-1f2e3d4c5b"
 HELLO = [{"role": "user", "content": "hello"}]
+CANARY = "canary-comment-5d1e9a"
 
 
 @pytest.fixture
@@ -71,13 +72,16 @@ async def test_the_sdks_answer_is_scored_by_its_id_and_replaced_by_a_repeat(stac
     assert body["replaced"] is False
 
     again = await post(
-        stack, USER_A, {"id": reply.id, "score": 4, "scale": "stars", "comment": "better"}
+        stack, USER_A, {"id": reply.id, "score": 4, "scale": "stars", "comment": CANARY}
     )
     assert again.status_code == 200, again.text
     assert (again.json()["score"], again.json()["replaced"]) == (0.75, True)
     assert ledger_rows(stack) == [
-        (request_id, "user", 0.75, "stars", 4.0, "", "better", "sim-small", "a")
+        (request_id, "user", 0.75, "stars", 4.0, "", CANARY, "sim-small", "a")
     ]
+    # A comment is stored, never logged: no process's output holds it.
+    for log in stack.config.parent.glob("*.log"):
+        assert CANARY not in log.read_text(errors="replace"), log.name
 
 
 async def test_the_x_request_id_and_the_alias_without_v1_work_too(stack: Stack) -> None:
