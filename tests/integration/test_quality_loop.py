@@ -86,10 +86,14 @@ async def test_thumbs_down_change_the_next_routing_decision(stack: Stack) -> Non
             assert answer.json()["category"] == "code"
 
         # The router reads the sums every 0.1 s: the next decisions follow within a moment.
+        # (min_samples is 6: the order may flip when six of the seven scores are read, so the
+        # wait is for all seven.)
         async with asyncio.timeout(10):
-            while (await route(http))[0]["model"] != "sim-small":  # noqa: ASYNC110 - polling
+            while True:
+                after = await route(http)
+                if after[0]["model"] == "sim-small" and after[1]["quality"]["samples"] == 7:
+                    break
                 await asyncio.sleep(0.05)
-        after = await route(http)
         large = after[1]
         # Beta posterior: alpha = 0.6 * 4 = 2.4, beta = 0.4 * 4 + 7 = 8.6: mean 2.4 / 11.
         assert large["quality"]["source"] == "category"
