@@ -31,6 +31,7 @@ from .budgets.rules import BudgetRule, ConfigRules
 from .cache.config import CacheConfig
 from .config_entries import PROVIDER_KINDS, CategoryConfig, ModelConfig, ProviderConfig
 from .known_providers import ENV_PROVIDERS
+from .learned.config import LearnedConfig
 from .policies import BreakerPolicy, RetryPolicy
 from .urls import UrlRefused, check_url_static, parse_allow_list
 
@@ -246,6 +247,9 @@ class RouterConfig:
     # Budget, error-rate and latency alerts and their webhooks ([router.alerts]; README,
     # "Alerts").
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    # The learned quality predictor of quality-bounded routing ([router.learned]; README,
+    # "Learned routing"); off until embedding_model is set.
+    learned: LearnedConfig = field(default_factory=LearnedConfig)
     # The shared store, from the top-level [state] section (not [router.state]): where the
     # response cache keeps answers and breakers are shared when its backend is redis.
     state: StateConfig = field(default_factory=StateConfig)
@@ -389,6 +393,13 @@ class RouterConfig:
             for i, name in enumerate(category.chain):
                 if name not in names:
                     raise ConfigError(f"categories[{c}].chain[{i}]: unknown model {name!r}")
+        wanted = self.learned.embedding_model
+        if wanted and wanted not in embedding:
+            problem = "a chat model, not an embedding one" if wanted in names else "unknown model"
+            raise ConfigError(
+                f"learned.embedding_model: {problem} {wanted!r} (a registry model with "
+                "embedding = true)"
+            )
 
 
 def _check_fallbacks(models: tuple[ModelConfig, ...]) -> None:

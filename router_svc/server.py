@@ -42,6 +42,10 @@ from .budgets.runtime import RuntimeRules
 from .cache.serving import CachingEngine
 from .cache.store import AnswerStore, LruAnswers, SharedAnswers
 from .config import SCOPES, RouterConfig, load_config
+from .learned.estimates import CategoryEstimates, ConfiguredQuality
+from .learned.follower import FeedbackFollower
+from .learned.labelled import LabelledSetLoader
+from .learned.predictor import LearnedPredictor
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
 from .public_errors import PublicErrors
@@ -52,15 +56,17 @@ from .routing.embed import Embedder
 from .routing.failover import Engine
 from .routing.outcome import no_wait
 from .routing.policy import Policy
+from .routing.quality import QualityRouting
 from .routing.retry import RetryBudgets
 from .routing.setup import ask_model, categories_of
 from .servicer import SERVICE_NAME, RouterServicer
 from .shared_health import SharedHealth
 from .translate.budgets import ledger_spender
+from .translate.feedback import feedback_reader
 from .urls import AddressPolicy, parse_allow_list
 from .usage import MAX_BATCH_BYTES, UsageEvent, UsageOutbox
 
-__all__ = ["RunningRouter", "main", "serve", "start"]
+__all__ = ["RunningRouter", "category_estimates", "main", "serve", "start"]
 
 
 @dataclass(slots=True)
@@ -94,6 +100,11 @@ class RunningRouter:
     reconciler: Reconciler | None = None
     # The channel the reconciler queries the ledger on.
     ledger_channel: Any = None
+    # The learned predictor ([router.learned]; None when not configured), its labelled set's
+    # loading and its learning from feedback.
+    predictor: LearnedPredictor | None = None
+    labelled: LabelledSetLoader | None = None
+    feedback: FeedbackFollower | None = None
 
     @property
     def prometheus_port(self) -> int:
@@ -111,6 +122,11 @@ class RunningRouter:
         await self.grpc.stop(
             self.config.shutdown_grace_s if grace is None else grace, drain_delay_s
         )
+        # Before the providers close: the labelled set's embed calls use them.
+        if self.labelled is not None:
+            await self.labelled.stop()
+        if self.feedback is not None:
+            await self.feedback.stop()
         for provider in self.providers:
             await provider.aclose()
         await self.outbox.close()
@@ -187,7 +203,9 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         timeout_s=config.classifier_timeout_s,
         short_chat_chars=config.short_chat_chars,
     )
-    policy = Policy(registry, categories_of(config), config.default_chain, classifier)
+    predictor = LearnedPredictor(config.learned) if config.learned.enabled else None
+    quality = QualityRouting(category_estimates(registry), predictor)
+    policy = Policy(registry, categories_of(config), config.default_chain, classifier, quality)
     outbox = UsageOutbox(
         config.outbox_path,
         config.metrics_address,
@@ -283,6 +301,9 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         if spend is not None:
             # Budget thresholds (50/80/100 % and the soft limit) alert from each settle.
             spend.observer = BudgetAlerts(alerter)
+    embedder = Embedder(policy, engine.pacing, engine.sinks)
+    if predictor is not None:
+        predictor.attach(embedder.embed)
     servicer = RouterServicer(
         registry,
         policy,
@@ -293,7 +314,7 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         quotas=quotas,
         finished=alerter.request_finished if alerter is not None else None,
         spend=spend,
-        embedder=Embedder(policy, engine.pacing, engine.sinks),
+        embedder=embedder,
     )
     identify = authorizer.identify if authorizer is not None else anonymous_identity
     admin_servicer = AdminServicer(admin, config.classification_mode, identify, spend)
@@ -350,6 +371,25 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
             lag_s=config.budget_reconcile_lag_s,
         )
         reconciler.start()
+    labelled = follower = None
+    if predictor is not None:
+        if config.learned.labelled_set:
+            labelled = LabelledSetLoader(
+                config.learned.labelled_set,
+                predictor,
+                registry,
+                batch_size=config.learned.labelled_batch_size,
+            )
+            labelled.start()
+        if ledger_channel is None:
+            ledger_channel = metrics_channel(config.metrics_address)
+        follower = FeedbackFollower(
+            predictor,
+            feedback_reader(metrics_service_pb2_grpc.MetricsServiceStub(ledger_channel)),
+            registry,
+            interval_s=config.learned.feedback_poll_interval_s,
+        )
+        follower.start()
     return RunningRouter(
         config,
         server,
@@ -369,7 +409,18 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         spend,
         reconciler,
         ledger_channel,
+        predictor,
+        labelled,
+        follower,
     )
+
+
+def category_estimates(registry: Registry) -> CategoryEstimates:
+    """The seam of quality-bounded routing: each model's quality estimate per category when
+    no labelled neighbours decide (README, "Learned routing"). The models' configured
+    quality ("prior") until the estimates from feedback and evaluation scores take its
+    place: anything with ``category_estimate(model, category)``."""
+    return ConfiguredQuality(registry)
 
 
 def _unrecorded(event: UsageEvent) -> None:

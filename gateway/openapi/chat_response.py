@@ -148,22 +148,57 @@ _EVENT = obj(
     },
 )
 
+_NULLABLE_NUMBER = {"type": ["number", "null"]}
+_QUALITY = obj(
+    ["quality", "source", "samples", "mean_similarity", "lower", "upper"],
+    {
+        "quality": NUMBER,
+        "source": {
+            "type": "string",
+            "description": "knn (labelled neighbours of the prompt), category (the model's "
+            "estimate in the category from scores) or prior (its configured quality)",
+        },
+        "samples": INTEGER,
+        "mean_similarity": NUMBER,
+        "lower": _NULLABLE_NUMBER,
+        "upper": _NULLABLE_NUMBER,
+    },
+)
 _ROUTE = obj(
-    ["category", "category_source", "estimated_prompt_tokens", "candidates", "skipped"],
+    [
+        "category",
+        "category_source",
+        "estimated_prompt_tokens",
+        "min_quality",
+        "predictor_embedding_model",
+        "candidates",
+        "skipped",
+    ],
     {
         "category": STRING,
         "category_source": STRING,
         "estimated_prompt_tokens": INTEGER,
+        "min_quality": {
+            **_NULLABLE_NUMBER,
+            "description": "The quality bound the order honours (the request's or the "
+            "category's min_quality); null when none applied",
+        },
+        "predictor_embedding_model": {
+            **STRING,
+            "description": "The embedding model the learned predictor used; empty when it "
+            "did not run",
+        },
         "candidates": {
             "type": "array",
             "items": obj(
-                ["model", "provider", "position", "score", "reason"],
+                ["model", "provider", "position", "score", "reason", "quality"],
                 {
                     "model": STRING,
                     "provider": STRING,
                     "position": INTEGER,
                     "score": NUMBER,
                     "reason": STRING,
+                    "quality": {"anyOf": [_QUALITY, {"type": "null"}]},
                 },
             ),
         },

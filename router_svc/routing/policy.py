@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import field
 
 from llmrouter.token_estimate import DEFAULT_COMPLETION_TOKENS
 from llmrouter.values import frozen
@@ -10,12 +11,15 @@ from llmrouter.values import frozen
 from ..chat import ChatRequest
 from ..config import CategoryConfig
 from ..errors import InvalidRequest, ModelNotAllowed, ModelNotFound
+from ..learned.estimates import ConfiguredQuality, QualityEstimate
+from ..learned.prompts import Vector
 from ..registry import ModelEntry, Registry
 from ..tokens import estimate_prompt_tokens
 from .allowed import Allowance
 from .classify import Classification, Classifier
+from .quality import QualityRouting
 
-__all__ = ["AUTO", "Candidate", "Decision", "Policy", "Skip"]
+__all__ = ["AUTO", "Candidate", "Decision", "Policy", "Skip", "request_cost"]
 
 AUTO = "auto"
 # Latency assumed for models without observations when scoring (seconds).
@@ -29,6 +33,8 @@ class Candidate:
     entry: ModelEntry
     score: float
     reason: str
+    # The model's estimated quality for the request, when a min_quality placed it.
+    quality: QualityEstimate | None = None
 
 
 @frozen
@@ -54,6 +60,14 @@ class Decision:
     # The model listed before every candidate that was skipped because its circuit is open
     # ("" if none): the request's first attempt is then a fallback from it (BREAKER_OPEN).
     passed_over: str = ""
+    # The quality bound the chain's order honours (the request's or its category's); None
+    # when none applied.
+    min_quality: float | None = None
+    # The embedding model the learned predictor embedded the prompt with ("" when it did not).
+    predictor_embedding_model: str = ""
+    # That embedding of the prompt, kept (in memory only) for feedback on the answer. Derived
+    # from the prompt: never in a repr, a log, a span or a record.
+    prompt_vector: Vector | None = field(default=None, compare=False, repr=False)
 
 
 class Policy:
@@ -65,10 +79,14 @@ class Policy:
         categories: Sequence[CategoryConfig],
         default_chain: tuple[str, ...],
         classifier: Classifier,
+        quality: QualityRouting | None = None,
     ) -> None:
+        """``quality``: how a min_quality orders a chain (default: the models' configured
+        quality, no predictor)."""
         self.registry = registry
         self._default_chain = default_chain
         self.classifier = classifier
+        self.quality = quality or QualityRouting(ConfiguredQuality(registry))
         self._categories: dict[str, CategoryConfig] = {}
         self.set_categories(categories)
 
@@ -81,6 +99,12 @@ class Policy:
     def default_chain(self) -> tuple[str, ...]:
         """The chain of "auto" requests whose category has none of its own."""
         return self._default_chain
+
+    def remember_prompt(self, request_id: str, vector: Vector) -> None:
+        """Keep the prompt vector of a routed request (its decision's) for feedback on its
+        answer, when the learned predictor runs."""
+        if (predictor := self.quality.predictor) is not None:
+            predictor.remember(request_id, vector)
 
     def set_categories(self, categories: Sequence[CategoryConfig]) -> None:
         """Replace the categories (runtime edits) and recompile the keyword rules."""
@@ -97,6 +121,11 @@ class Policy:
         ModelNotFound for an unknown ``model``, InvalidRequest for an unknown fallback, and
         ModelNotAllowed when the caller's key may not use the model (or any of the chain:
         :mod:`router_svc.routing.allowed`).
+
+        A min_quality (the request's, else its category's) orders a category's chain, not a
+        named model: the cheapest candidate estimated to reach it first
+        (:mod:`router_svc.routing.quality`; it overrides ``preferences``). Without one this
+        makes no embed call and does no quality work.
         """
         allow = Allowance.of(request.allowed_models, self._categories)
         named: ModelEntry | None = None
@@ -130,7 +159,15 @@ class Policy:
         fallbacks = self._fallbacks(request, named)
         if allow is not None:
             fallbacks = self._allowed_fallbacks(request, fallbacks, allow)
-        return self._decide(request, found, chain, fallbacks)
+        bound = None
+        if named is None:
+            bound = request.min_quality
+            if bound is None:
+                configured = as_category or self._categories.get(found.category)
+                bound = configured.min_quality if configured is not None else None
+        if bound is None:
+            return self._decide(request, found, chain, fallbacks)
+        return await self._decide_bounded(request, found, chain, fallbacks, bound)
 
     @staticmethod
     def _allowed_fallbacks(
@@ -178,6 +215,47 @@ class Policy:
         chain: tuple[str, ...],
         fallbacks: Sequence[_Listed],
     ) -> Decision:
+        sifted = self._sift(request, chain, fallbacks)
+        kept, prompt_tokens = sifted.kept, sifted.prompt_tokens
+        # Preferences order the chain; fallbacks always come after it, in the order given.
+        if request.preferences.active and len(kept) > 1:
+            candidates = _by_score(request, kept, prompt_tokens)
+        else:
+            candidates = [Candidate(e, 0.0, f"chain position {p + 1}") for p, e in kept]
+        return sifted.decision(found, candidates)
+
+    async def _decide_bounded(
+        self,
+        request: ChatRequest,
+        found: Classification,
+        chain: tuple[str, ...],
+        fallbacks: Sequence[_Listed],
+        bound: float,
+    ) -> Decision:
+        """The decision with the chain in quality-bounded order (:mod:`.quality`)."""
+        sifted = self._sift(request, chain, fallbacks)
+        entries = [e for _, e in sifted.kept]
+        if not entries:
+            return sifted.decision(found, [], min_quality=bound)
+        completion = request.output_limit or DEFAULT_COMPLETION_TOKENS
+        costs = {e.name: request_cost(e, sifted.prompt_tokens, completion) for e in entries}
+        order = await self.quality.order(request, found.category, entries, costs, bound)
+        candidates = [
+            Candidate(entry, round(estimate.quality, 6), reason, estimate)
+            for entry, estimate, reason in order.ranked
+        ]
+        return sifted.decision(
+            found,
+            candidates,
+            min_quality=bound,
+            predictor_embedding_model=order.embedding_model,
+            prompt_vector=order.vector,
+        )
+
+    def _sift(
+        self, request: ChatRequest, chain: tuple[str, ...], fallbacks: Sequence[_Listed]
+    ) -> _Sifted:
+        """The chain's and the fallbacks' models the request can use, and those skipped."""
         # A text to continue is sent as well (one token per four characters, as usage has it).
         prompt_tokens = estimate_prompt_tokens(request) + -(-len(request.prefill) // 4)
         needed = prompt_tokens + (request.output_limit or DEFAULT_COMPLETION_TOKENS)
@@ -204,18 +282,40 @@ class Policy:
                 kept.append((position, entry))
             else:
                 kept_fallbacks.append(Candidate(entry, 0.0, item.reason))
-        # Preferences order the chain; fallbacks always come after it, in the order given.
-        if request.preferences.active and len(kept) > 1:
-            candidates = _by_score(request, kept, prompt_tokens)
-        else:
-            candidates = [Candidate(e, 0.0, f"chain position {p + 1}") for p, e in kept]
+        return _Sifted(kept, kept_fallbacks, skipped, passed_over, prompt_tokens)
+
+
+@frozen
+class _Sifted:
+    """A request's usable chain models (with their chain positions), usable fallbacks (as
+    candidates, in order), the models skipped, and its estimated prompt tokens."""
+
+    kept: list[tuple[int, ModelEntry]]
+    fallbacks: list[Candidate]
+    skipped: list[Skip]
+    passed_over: str
+    prompt_tokens: int
+
+    def decision(
+        self,
+        found: Classification,
+        candidates: list[Candidate],
+        *,
+        min_quality: float | None = None,
+        predictor_embedding_model: str = "",
+        prompt_vector: Vector | None = None,
+    ) -> Decision:
+        """The decision: ``candidates`` (the chain in its order), then the fallbacks."""
         return Decision(
             found.category,
             found.source,
-            (*candidates, *kept_fallbacks),
-            tuple(skipped),
-            prompt_tokens,
-            passed_over,
+            (*candidates, *self.fallbacks),
+            tuple(self.skipped),
+            self.prompt_tokens,
+            self.passed_over,
+            min_quality,
+            predictor_embedding_model,
+            prompt_vector,
         )
 
 
@@ -268,18 +368,22 @@ def _filter(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip
     return None
 
 
+def request_cost(entry: ModelEntry, prompt_tokens: int, completion_tokens: int) -> float:
+    """The estimated cost of a request on ``entry`` in USD: its prompt tokens at the input
+    price, its output limit (else the default completion) at the output price."""
+    return (
+        prompt_tokens * entry.input_price_per_million
+        + completion_tokens * entry.output_price_per_million
+    ) / 1_000_000
+
+
 def _by_score(
     request: ChatRequest, kept: list[tuple[int, ModelEntry]], prompt_tokens: int
 ) -> list[Candidate]:
     """Order by a weighted score over cost, live latency (EWMA) and quality, all in [0, 1]."""
     prefs = request.preferences
     completion = request.output_limit or DEFAULT_COMPLETION_TOKENS
-    costs = {
-        e.name: (
-            prompt_tokens * e.input_price_per_million + completion * e.output_price_per_million
-        )
-        for _, e in kept
-    }
+    costs = {e.name: request_cost(e, prompt_tokens, completion) for _, e in kept}
     # Merged over the replicas sharing [state] (this replica's own EWMA when alone).
     merged = {e.name: e.stats.merged_latency_s for _, e in kept}
     latencies = {

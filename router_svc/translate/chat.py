@@ -21,6 +21,7 @@ from ..chat import (
     Tool,
 )
 from ..errors import InvalidRequest
+from ..learned.estimates import QualityEstimate
 from ..pbtime import duration_fields, timestamp_fields
 from ..routing.failover import Attempt, Served
 from ..routing.policy import Decision
@@ -140,6 +141,12 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
                 f"preference weights must be >= {chat_rules.PREFERENCE_WEIGHT.minimum}",
                 field=f"{path}.routing.preferences.{name}",
             )
+    min_quality = routing.min_quality if routing.HasField("min_quality") else None
+    if min_quality is not None and min_quality not in chat_rules.MIN_QUALITY:
+        raise InvalidRequest(
+            f"min_quality must be in {chat_rules.MIN_QUALITY.interval()}",
+            field=f"{path}.routing.min_quality",
+        )
     return ChatRequest(
         model=chat.model or "auto",
         messages=messages,
@@ -154,6 +161,7 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         user=user,
         category=category,
         preferences=Preferences(*weights),
+        min_quality=min_quality,
         task_type=task_type,
         source=source,
         api_key_id=caller.api_key_id,
@@ -220,9 +228,12 @@ def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
                 position=i,
                 score=c.score,
                 reason=c.reason,
+                quality=_quality(c.quality) if c.quality is not None else None,
             )
             for i, c in enumerate(decision.candidates)
         ],
+        min_quality=decision.min_quality,
+        predictor_embedding_model=decision.predictor_embedding_model,
         skipped_models=[
             router_service_pb2.SkippedModel(
                 model=s.model,
@@ -232,6 +243,18 @@ def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
             for s in decision.skipped
         ],
         estimated_prompt_tokens=decision.estimated_prompt_tokens,
+    )
+
+
+def _quality(estimate: QualityEstimate) -> router_service_pb2.QualityPrediction:
+    """A candidate's quality estimate as a QualityPrediction (interval bounds 0 when unknown)."""
+    return router_service_pb2.QualityPrediction(
+        quality=estimate.quality,
+        source=estimate.source,
+        samples=estimate.samples,
+        lower=estimate.lower or 0.0,
+        upper=estimate.upper or 0.0,
+        mean_similarity=estimate.mean_similarity,
     )
 
 
