@@ -16,9 +16,17 @@ import numpy as np
 import pytest
 
 from llmrouter.serving import GrpcServer, start_grpc_server
-from llmrouter.v1 import chat_pb2, metrics_service_pb2, metrics_service_pb2_grpc, router_service_pb2
+from llmrouter.config import ConfigError
+from llmrouter.v1 import (
+    chat_pb2,
+    metrics_service_pb2,
+    metrics_service_pb2_grpc,
+    router_admin_service_pb2_grpc,
+    router_service_pb2,
+)
+from llmrouter.v1 import router_admin_service_pb2 as admin_pb
 from router_svc.chat import ChatRequest, Message
-from router_svc.config import ProviderConfig
+from router_svc.config import ProviderConfig, load_config
 from router_svc.learned.config import LearnedConfig
 from router_svc.learned.labelled import parse_line
 from router_svc.learned.prompts import PromptVectors, prompt_text
@@ -359,3 +367,69 @@ def test_prompt_vectors_are_bounded_and_expire() -> None:
     assert vectors.get("b") is None  # expired
     assert vectors.expire() == 1 and len(vectors) == 0
     assert "0 of 2" in repr(vectors)
+
+
+async def test_an_operator_sets_a_category_bound_through_the_admin_api(
+    make_router: Any, tmp_path: Path, labelled: LearnedConfig
+) -> None:
+    running, stub = await start(make_router, tmp_path, learned=labelled)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{running.port}")
+    admin = router_admin_service_pb2_grpc.RouterAdminServiceStub(channel)
+    try:
+        bounded = admin_pb.Category(name="general", chain=["strong", "cheap"], min_quality=0.7)
+        updated = await admin.UpdateCategory(admin_pb.UpdateCategoryRequest(category=bounded))
+        decision = await stub.Route(route(ASK_A))
+        listed = await admin.ListCategories(admin_pb.ListCategoriesRequest())
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            wrong = admin_pb.Category(name="general", chain=["cheap"], min_quality=1.2)
+            await admin.UpdateCategory(admin_pb.UpdateCategoryRequest(category=wrong))
+        # An update without the bound clears it, as it replaces the chain.
+        bounded.ClearField("min_quality")
+        await admin.UpdateCategory(admin_pb.UpdateCategoryRequest(category=bounded))
+        cleared = await stub.Route(route(ASK_A))
+    finally:
+        await channel.close()
+
+    assert updated.category.min_quality == 0.7
+    assert [c.min_quality for c in listed.categories if c.name == "general"] == [0.7]
+    assert (order(decision), decision.min_quality) == (["cheap", "strong"], 0.7)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(caught.value) == ["category.min_quality"]
+    assert order(cleared) == ["strong", "cheap"]
+    assert not cleared.HasField("min_quality")
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (
+            {"learned": {"embedding_model": "nope"}},
+            "router.learned.embedding_model: unknown model 'nope'",
+        ),
+        (
+            {"learned": {"embedding_model": "sim-small"}},
+            "router.learned.embedding_model: a chat model, not an embedding one 'sim-small'",
+        ),
+        ({"learned": {"k": 0}}, "router.learned.k: expected at least 1, got 0"),
+        (
+            {"learned": {"embed_timeout_s": 0}},
+            "router.learned.embed_timeout_s: expected a positive number of seconds",
+        ),
+        (
+            {"learned": {"labelled_set": "x.jsonl"}},
+            "router.learned.labelled_set: needs embedding_model",
+        ),
+        (
+            {"categories": [{"name": "c", "chain": ["sim-small"], "min_quality": 1.5}]},
+            "router.categories[0].min_quality: expected 0 to 1, got 1.5",
+        ),
+    ],
+)
+def test_config_errors_name_the_key(document: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(document={"router": document}, environ={})
+    assert str(caught.value).startswith(message), caught.value
+    good = load_config(
+        document={"router": {"learned": {"embedding_model": "sim-embed"}}}, environ={}
+    )
+    assert good.learned.enabled
