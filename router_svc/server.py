@@ -379,6 +379,7 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
                 predictor,
                 registry,
                 batch_size=config.learned.labelled_batch_size,
+                progress=_say,
             )
             labelled.start()
         if ledger_channel is None:
@@ -421,6 +422,11 @@ def category_estimates(registry: Registry) -> CategoryEstimates:
     quality ("prior") until the estimates from feedback and evaluation scores take its
     place: anything with ``category_estimate(model, category)``."""
     return ConfiguredQuality(registry)
+
+
+def _say(line: str) -> None:
+    """A line for the operator on stderr, as the start-up lines (no logging is configured)."""
+    print(f"router: {line}", file=sys.stderr, flush=True)
 
 
 def _unrecorded(event: UsageEvent) -> None:

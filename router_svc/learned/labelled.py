@@ -121,8 +121,12 @@ class LabelledSetLoader:
         batch_size: int,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        progress: Callable[[str], None] = log.info,
     ) -> None:
+        """``progress`` is told how the load goes (its start, every few seconds, its end);
+        problems go to the log as warnings."""
         self._path = path
+        self._progress = progress
         self._predictor = predictor
         self._registry = registry
         self._batch = max(batch_size, 1)
@@ -179,11 +183,9 @@ class LabelledSetLoader:
                 continue
             usable.append(LabelledRow(row.line, row.prompt, entry.name, row.score))
         report.rows = len(rows) + len(bad)
-        log.info(
-            "learned routing: embedding %d labelled rows of %s with %s",
-            len(usable),
-            name,
-            self._predictor.embedding_model,
+        self._progress(
+            f"learned routing: embedding {len(usable)} labelled rows of {name} with "
+            f"{self._predictor.embedding_model}"
         )
         last_said = self._clock()
         chars = self._predictor.config.prompt_chars
@@ -208,22 +210,15 @@ class LabelledSetLoader:
                     report.embedded += 1
             if self._clock() - last_said >= _PROGRESS_EVERY_S:
                 last_said = self._clock()
-                log.info(
-                    "learned routing: labelled_set %s: %d of %d rows embedded",
-                    name,
-                    report.embedded,
-                    len(usable),
+                self._progress(
+                    f"learned routing: labelled_set {name}: {report.embedded} of {len(usable)} "
+                    "rows embedded"
                 )
         report.done = True
-        log.info(
-            "learned routing: labelled_set %s loaded: %d rows embedded, %d bad lines, %d of "
-            "unknown models, %d not embedded; %d points in the predictor",
-            name,
-            report.embedded,
-            report.bad_lines,
-            report.unknown_models,
-            report.failed,
-            self._predictor.points,
+        self._progress(
+            f"learned routing: labelled_set {name} loaded: {report.embedded} rows embedded, "
+            f"{report.bad_lines} bad lines, {report.unknown_models} of unknown models, "
+            f"{report.failed} not embedded; {self._predictor.points} points in the predictor"
         )
         return report
 

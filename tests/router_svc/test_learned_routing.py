@@ -312,7 +312,10 @@ async def test_thumbs_down_on_the_cheap_answers_flips_the_next_decision(
 
 
 async def test_the_labelled_set_loads_in_the_background_naming_bad_lines(
-    make_router: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make_router: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = write_labelled_set(
         tmp_path / "labelled.jsonl",
@@ -322,7 +325,7 @@ async def test_the_labelled_set_loads_in_the_background_naming_bad_lines(
             '{"prompt": "x", "model": "nobody", "score": 0.5}',
         ),
     )
-    caplog.set_level(logging.INFO, logger="router_svc.learned.labelled")
+    caplog.set_level(logging.WARNING, logger="router_svc.learned.labelled")
     learned = replace(LEARNED, labelled_set=str(path), labelled_batch_size=5)
     running, stub = await start(make_router, tmp_path, learned=learned)
 
@@ -331,8 +334,10 @@ async def test_the_labelled_set_loads_in_the_background_naming_bad_lines(
     assert "line 33 skipped: score: expected a number in [0, 1], got 2" in caplog.text
     assert "line 34 skipped: not JSON" in caplog.text
     assert "line 35 skipped: model 'nobody' is not in the registry" in caplog.text
-    assert "32 rows embedded" in caplog.text
-    assert "canary" not in caplog.text
+    said = capsys.readouterr().err  # progress: on stderr, as the start-up lines
+    assert "router: learned routing: embedding 32 labelled rows" in said
+    assert "loaded: 32 rows embedded, 2 bad lines, 1 of unknown models" in said
+    assert "canary" not in caplog.text + said
 
 
 def test_parse_line_and_prompt_text() -> None:
