@@ -22,8 +22,8 @@ from gateway.errors import InvalidRequest, from_rpc_error
 from gateway.streaming import until_disconnect
 from gateway.translate import admin as translate
 from gateway.translate import budgets as translate_budgets
-from gateway.web import JSONResponse, read_json
 from gateway.validate import optional_number
+from gateway.web import JSONResponse, read_json
 from llmrouter.access import API_KEY_ID_METADATA
 from llmrouter.chat_rules import MIN_QUALITY
 

@@ -86,7 +86,7 @@ _MIN_QUALITY = {
     "minimum": 0,
     "maximum": 1,
     "description": "Quality-bounded routing: the cheapest model of the chain estimated to reach "
-    "this quality for a request comes first (README \"Learned routing\"); null: none. Set as "
+    'this quality for a request comes first (README "Learned routing"); null: none. Set as '
     "given by create and update (absent clears it).",
 }
 _CATEGORY = obj(

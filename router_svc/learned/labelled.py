@@ -222,9 +222,7 @@ class LabelledSetLoader:
         )
         return report
 
-    async def _embed(
-        self, texts: list[str], batch: list[LabelledRow]
-    ) -> list[Vector] | None:
+    async def _embed(self, texts: list[str], batch: list[LabelledRow]) -> list[Vector] | None:
         """The batch's vectors, or None once every try failed (logged by its lines)."""
         lines = f"lines {batch[0].line}-{batch[-1].line}"
         request = self._predictor.embed_request(texts)

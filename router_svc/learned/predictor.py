@@ -88,7 +88,9 @@ class LearnedPredictor:
         """Use ``embed`` (the router's :meth:`Embedder.embed`) from now on."""
         self._embed = embed
 
-    def embed_request(self, texts: Sequence[str], request: ChatRequest | None = None) -> EmbedRequest:
+    def embed_request(
+        self, texts: Sequence[str], request: ChatRequest | None = None
+    ) -> EmbedRequest:
         """The embed request for ``texts``: billed to ``request``'s key and team when it is a
         caller's prompt (the router's own for the labelled set), source "learned_routing"."""
         return EmbedRequest(

@@ -25,8 +25,7 @@ def feedback_reader(stub: Any, timeout_s: float = 10.0) -> ReadFeedback:
             timeout=timeout_s,
         )
         scores = [
-            Scored(f.request_id, f.source, f.model, f.score, f.sequence)
-            for f in response.feedback
+            Scored(f.request_id, f.source, f.model, f.score, f.sequence) for f in response.feedback
         ]
         return FeedbackPage(scores, max(response.last_sequence, after_sequence))
 

@@ -205,7 +205,8 @@ def test_router_extension_and_metadata() -> None:
         },
     )
 
-    assert chat.routing.HasField("min_quality") and chat.routing.min_quality == 0.7
+    assert chat.routing.HasField("min_quality")
+    assert chat.routing.min_quality == 0.7
     assert not parse().routing.HasField("min_quality")
     assert parse(llmrouter={"min_quality": 0}).routing.HasField("min_quality")
     assert dict(chat.metadata) == {"team": "a"}

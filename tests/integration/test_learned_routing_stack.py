@@ -5,6 +5,7 @@ no prompt (the requests' or the labelled set's) reaches a log, a span or a datab
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -63,13 +64,24 @@ chain = ["strong", "cheap"]
 """
 
 
-def route(stack_url: str, text: str, bound: Any = 0.7) -> httpx.Response:
+async def route(http: httpx.AsyncClient, text: str, bound: Any = 0.7) -> httpx.Response:
     body = {
         "model": "general",
         "messages": [{"role": "user", "content": text}],
         "llmrouter": {"min_quality": bound},
     }
-    return httpx.post(f"{stack_url}/v1/route", json=body, timeout=10)
+    return await http.post("/v1/route", json=body)
+
+
+def written_with(tmp_path: Path, canaries: tuple[str, ...]) -> list[str]:
+    """Files the stack wrote under ``tmp_path`` that hold any of ``canaries`` (the labelled
+    set and the config file aside: the test wrote those)."""
+    found = []
+    for path in tmp_path.rglob("*"):
+        if path.is_file() and path.name not in {"labelled.jsonl", "llmrouter.toml"}:
+            data = path.read_bytes()
+            found += [f"{path.name}: {c}" for c in canaries if c.encode() in data]
+    return found
 
 
 async def test_the_learned_router_serves_by_topic_and_keeps_no_prompt(tmp_path: Path) -> None:
@@ -87,16 +99,19 @@ async def test_the_learned_router_serves_by_topic_and_keeps_no_prompt(tmp_path: 
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         }
-        async with started(config, env, logs) as stack:
+        async with (
+            started(config, env, logs) as stack,
+            httpx.AsyncClient(base_url=stack.url, timeout=10) as http,
+        ):
             # The set loads in the background; the router serves meanwhile.
             deadline = time.monotonic() + 30
             while True:
-                decision = route(stack.url, asked_a).json()
+                decision = (await route(http, asked_a)).json()
                 if decision["candidates"][0]["quality"]["source"] == "knn":
                     break
                 assert time.monotonic() < deadline, decision
-                time.sleep(0.1)
-            hard = route(stack.url, f"{ASK_B} {ASKED_CANARY}").json()
+                await asyncio.sleep(0.1)
+            hard = (await route(http, f"{ASK_B} {ASKED_CANARY}")).json()
             client = openai.AsyncOpenAI(base_url=f"{stack.url}/v1", api_key="x", max_retries=0)
             easy_reply = await client.chat.completions.create(
                 model="general",
@@ -110,7 +125,7 @@ async def test_the_learned_router_serves_by_topic_and_keeps_no_prompt(tmp_path: 
                 stream=True,
             )
             hard_models = {chunk.model async for chunk in hard_stream}
-            refused = route(stack.url, asked_a, bound=1.5)
+            refused = await route(http, asked_a, bound=1.5)
             refused_sdk = None
             try:
                 await client.chat.completions.create(
@@ -135,21 +150,17 @@ async def test_the_learned_router_serves_by_topic_and_keeps_no_prompt(tmp_path: 
     assert hard_models == {"strong"}
     assert refused.status_code == 400
     assert refused.json()["error"]["param"] == "llmrouter.min_quality"
-    assert refused_sdk is not None and refused_sdk.body["param"] == "llmrouter.min_quality"  # type: ignore[index]
+    assert refused_sdk is not None
+    assert refused_sdk.body["param"] == "llmrouter.min_quality"  # type: ignore[index]
 
-    # Canary: no prompt in any process's output, the exported spans or any file written.
-    router_log = (logs / "router.log").read_text()
-    assert "labelled_set" in router_log and "loaded: 33 rows embedded" in router_log
-    written = [
-        p
-        for p in tmp_path.rglob("*")
-        if p.is_file() and p.name not in {"labelled.jsonl", "llmrouter.toml"}
+    # Canary: no prompt in any process's output (logs/), the exported spans or any file the
+    # stack wrote (the ledger, the outbox, the admin store).
+    assert written_with(tmp_path, ("loaded: 33 rows embedded",)) == [
+        "router.log: loaded: 33 rows embedded"
     ]
-    assert any(p.name.startswith("metrics.sqlite3") for p in written)
-    for path in written:
-        data = path.read_bytes()
-        for canary in (ASKED_CANARY, LABELLED_CANARY, "Translate into French"):
-            assert canary.encode() not in data, path
+    assert (tmp_path / "metrics.sqlite3").is_file()
+    assert (tmp_path / "outbox.sqlite3").is_file()
+    assert written_with(tmp_path, (ASKED_CANARY, LABELLED_CANARY, "Translate into French")) == []
     for export in receiver.raw:
         for canary in (ASKED_CANARY, LABELLED_CANARY):
             assert canary.encode() not in export

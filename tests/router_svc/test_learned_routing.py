@@ -15,8 +15,8 @@ import grpc
 import numpy as np
 import pytest
 
-from llmrouter.serving import GrpcServer, start_grpc_server
 from llmrouter.config import ConfigError
+from llmrouter.serving import GrpcServer, start_grpc_server
 from llmrouter.v1 import (
     chat_pb2,
     metrics_service_pb2,
@@ -92,7 +92,8 @@ async def test_topic_a_routes_cheap_first_and_topic_b_strong_first(
     make_router: Any, tmp_path: Path, labelled: LearnedConfig
 ) -> None:
     running, stub = await start(make_router, tmp_path, learned=labelled)
-    assert running.predictor is not None and running.predictor.points == 32
+    assert running.predictor is not None
+    assert running.predictor.points == 32
 
     easy = await stub.Route(route(ASK_A, min_quality=0.7))
     hard = await stub.Route(route(ASK_B, min_quality=0.7))
@@ -100,7 +101,8 @@ async def test_topic_a_routes_cheap_first_and_topic_b_strong_first(
     assert order(easy) == ["cheap", "strong"]
     assert order(hard) == ["strong", "cheap"]
     for decision in (easy, hard):
-        assert decision.HasField("min_quality") and decision.min_quality == 0.7
+        assert decision.HasField("min_quality")
+        assert decision.min_quality == 0.7
         assert decision.predictor_embedding_model == "sim-embed"
         for candidate in decision.candidates:
             assert candidate.quality.source == "knn"
@@ -120,7 +122,9 @@ async def test_topic_a_routes_cheap_first_and_topic_b_strong_first(
     assert cheap_on_b.reason.startswith("below quality 0.70")
 
     # Complete and StreamComplete follow the same order.
-    answer = await stub.Complete(router_service_pb2.CompleteRequest(chat=chat(ASK_A, min_quality=0.7)))
+    answer = await stub.Complete(
+        router_service_pb2.CompleteRequest(chat=chat(ASK_A, min_quality=0.7))
+    )
     assert answer.model == "cheap"
     first = None
     async for chunk in stub.StreamComplete(
@@ -199,7 +203,7 @@ async def test_an_embedding_failure_falls_back_to_category_estimates(
     models = (*MODELS[:2], replace(EMBED, provider="slow"))
     learned = replace(labelled, labelled_set="", embed_timeout_s=0.1)
     caplog.set_level(logging.WARNING, logger="router_svc.learned.predictor")
-    running, stub = await make_router(
+    _, stub = await make_router(
         models, ("strong",), providers=(*PROVIDERS, slow), categories=(GENERAL,), learned=learned
     )
 
@@ -214,7 +218,9 @@ async def test_an_embedding_failure_falls_back_to_category_estimates(
     assert "predictor not used: embedding timed out after 0.1 s" in decision.candidates[0].reason
     assert "embedding timed out" in caplog.text
     # Served all the same, by the fallback's order.
-    answer = await stub.Complete(router_service_pb2.CompleteRequest(chat=chat(ASK_A, min_quality=0.7)))
+    answer = await stub.Complete(
+        router_service_pb2.CompleteRequest(chat=chat(ASK_A, min_quality=0.7))
+    )
     assert answer.model == "strong"
 
 
@@ -299,7 +305,8 @@ async def test_thumbs_down_on_the_cheap_answers_flips_the_next_decision(
         feedback_metrics.score(request_id, "cheap", 0.0)  # ... replaced by a thumbs down
     # A score of a request this router never routed with a bound teaches nothing.
     feedback_metrics.score("0" * 32, "cheap", 0.0)
-    await wait_for(lambda: running.feedback.cursor == len(feedback_metrics.feedback))  # type: ignore[union-attr]
+    follower = running.feedback
+    await wait_for(lambda: follower.cursor == len(feedback_metrics.feedback))
 
     # The same (request id, source) replaces its point: one point per answer.
     assert running.predictor.knn.count("cheap") == 16 + len(TOPIC_A)  # type: ignore[union-attr]
@@ -307,7 +314,9 @@ async def test_thumbs_down_on_the_cheap_answers_flips_the_next_decision(
     assert order(flipped) == ["strong", "cheap"]
     assert flipped.candidates[1].quality.source == "knn"
     assert flipped.candidates[1].quality.quality < 0.7
-    answer = await stub.Complete(router_service_pb2.CompleteRequest(chat=chat(ASK_A, min_quality=0.7)))
+    answer = await stub.Complete(
+        router_service_pb2.CompleteRequest(chat=chat(ASK_A, min_quality=0.7))
+    )
     assert answer.model == "strong"
 
 
@@ -327,7 +336,7 @@ async def test_the_labelled_set_loads_in_the_background_naming_bad_lines(
     )
     caplog.set_level(logging.WARNING, logger="router_svc.learned.labelled")
     learned = replace(LEARNED, labelled_set=str(path), labelled_batch_size=5)
-    running, stub = await start(make_router, tmp_path, learned=learned)
+    running, _ = await start(make_router, tmp_path, learned=learned)
 
     report = running.labelled.report  # type: ignore[union-attr]
     assert (report.rows, report.embedded, report.bad_lines, report.unknown_models) == (35, 32, 2, 1)
@@ -370,7 +379,8 @@ def test_prompt_vectors_are_bounded_and_expire() -> None:
     assert (vectors.get("a"), len(vectors)) == (None, 2)  # the oldest went
     now[0] = 10.0
     assert vectors.get("b") is None  # expired
-    assert vectors.expire() == 1 and len(vectors) == 0
+    assert vectors.expire() == 1
+    assert len(vectors) == 0
     assert "0 of 2" in repr(vectors)
 
 
@@ -385,15 +395,15 @@ async def test_an_operator_sets_a_category_bound_through_the_admin_api(
         updated = await admin.UpdateCategory(admin_pb.UpdateCategoryRequest(category=bounded))
         decision = await stub.Route(route(ASK_A))
         listed = await admin.ListCategories(admin_pb.ListCategoriesRequest())
+        wrong = admin_pb.Category(name="general", chain=["cheap"], min_quality=1.2)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            wrong = admin_pb.Category(name="general", chain=["cheap"], min_quality=1.2)
             await admin.UpdateCategory(admin_pb.UpdateCategoryRequest(category=wrong))
         # An update without the bound clears it, as it replaces the chain.
         bounded.ClearField("min_quality")
         await admin.UpdateCategory(admin_pb.UpdateCategoryRequest(category=bounded))
         cleared = await stub.Route(route(ASK_A))
     finally:
-        await channel.close()
+        await channel.close(None)
 
     assert updated.category.min_quality == 0.7
     assert [c.min_quality for c in listed.categories if c.name == "general"] == [0.7]
