@@ -109,6 +109,8 @@ class Policy:
     def set_categories(self, categories: Sequence[CategoryConfig]) -> None:
         """Replace the categories (runtime edits) and recompile the keyword rules."""
         self._categories = {c.name: c for c in categories}
+        # Whether any category has a quality bound (else a request without one skips the look).
+        self._bounded = any(c.min_quality is not None for c in categories)
         self.classifier.rebuild(categories)
 
     async def decide(self, request: ChatRequest) -> Decision:
@@ -159,13 +161,11 @@ class Policy:
         fallbacks = self._fallbacks(request, named)
         if allow is not None:
             fallbacks = self._allowed_fallbacks(request, fallbacks, allow)
-        bound = None
-        if named is None:
-            bound = request.min_quality
-            if bound is None:
-                configured = as_category or self._categories.get(found.category)
-                bound = configured.min_quality if configured is not None else None
-        if bound is None:
+        bound = request.min_quality
+        if bound is None and self._bounded and named is None:
+            configured = as_category or self._categories.get(found.category)
+            bound = configured.min_quality if configured is not None else None
+        if bound is None or named is not None:
             return self._decide(request, found, chain, fallbacks)
         return await self._decide_bounded(request, found, chain, fallbacks, bound)
 
@@ -215,14 +215,22 @@ class Policy:
         chain: tuple[str, ...],
         fallbacks: Sequence[_Listed],
     ) -> Decision:
-        sifted = self._sift(request, chain, fallbacks)
-        kept, prompt_tokens = sifted.kept, sifted.prompt_tokens
+        kept, kept_fallbacks, skipped, passed_over, prompt_tokens = self._sift(
+            request, chain, fallbacks
+        )
         # Preferences order the chain; fallbacks always come after it, in the order given.
         if request.preferences.active and len(kept) > 1:
             candidates = _by_score(request, kept, prompt_tokens)
         else:
             candidates = [Candidate(e, 0.0, f"chain position {p + 1}") for p, e in kept]
-        return sifted.decision(found, candidates)
+        return Decision(
+            found.category,
+            found.source,
+            (*candidates, *kept_fallbacks),
+            tuple(skipped),
+            prompt_tokens,
+            passed_over,
+        )
 
     async def _decide_bounded(
         self,
@@ -233,29 +241,39 @@ class Policy:
         bound: float,
     ) -> Decision:
         """The decision with the chain in quality-bounded order (:mod:`.quality`)."""
-        sifted = self._sift(request, chain, fallbacks)
-        entries = [e for _, e in sifted.kept]
-        if not entries:
-            return sifted.decision(found, [], min_quality=bound)
-        completion = request.output_limit or DEFAULT_COMPLETION_TOKENS
-        costs = {e.name: request_cost(e, sifted.prompt_tokens, completion) for e in entries}
-        order = await self.quality.order(request, found.category, entries, costs, bound)
-        candidates = [
-            Candidate(entry, round(estimate.quality, 6), reason, estimate)
-            for entry, estimate, reason in order.ranked
-        ]
-        return sifted.decision(
-            found,
-            candidates,
+        kept, kept_fallbacks, skipped, passed_over, prompt_tokens = self._sift(
+            request, chain, fallbacks
+        )
+        entries = [e for _, e in kept]
+        candidates: list[Candidate] = []
+        embedding_model, vector = "", None
+        if entries:
+            completion = request.output_limit or DEFAULT_COMPLETION_TOKENS
+            costs = {e.name: request_cost(e, prompt_tokens, completion) for e in entries}
+            order = await self.quality.order(request, found.category, entries, costs, bound)
+            candidates = [
+                Candidate(entry, round(estimate.quality, 6), reason, estimate)
+                for entry, estimate, reason in order.ranked
+            ]
+            embedding_model, vector = order.embedding_model, order.vector
+        return Decision(
+            found.category,
+            found.source,
+            (*candidates, *kept_fallbacks),
+            tuple(skipped),
+            prompt_tokens,
+            passed_over,
             min_quality=bound,
-            predictor_embedding_model=order.embedding_model,
-            prompt_vector=order.vector,
+            predictor_embedding_model=embedding_model,
+            prompt_vector=vector,
         )
 
     def _sift(
         self, request: ChatRequest, chain: tuple[str, ...], fallbacks: Sequence[_Listed]
-    ) -> _Sifted:
-        """The chain's and the fallbacks' models the request can use, and those skipped."""
+    ) -> tuple[list[tuple[int, ModelEntry]], list[Candidate], list[Skip], str, int]:
+        """The chain's models the request can use (with their chain positions), its usable
+        fallbacks (as candidates, in order), the models skipped, the model passed over for an
+        open breaker, and the request's estimated prompt tokens."""
         # A text to continue is sent as well (one token per four characters, as usage has it).
         prompt_tokens = estimate_prompt_tokens(request) + -(-len(request.prefill) // 4)
         needed = prompt_tokens + (request.output_limit or DEFAULT_COMPLETION_TOKENS)
@@ -282,41 +300,7 @@ class Policy:
                 kept.append((position, entry))
             else:
                 kept_fallbacks.append(Candidate(entry, 0.0, item.reason))
-        return _Sifted(kept, kept_fallbacks, skipped, passed_over, prompt_tokens)
-
-
-@frozen
-class _Sifted:
-    """A request's usable chain models (with their chain positions), usable fallbacks (as
-    candidates, in order), the models skipped, and its estimated prompt tokens."""
-
-    kept: list[tuple[int, ModelEntry]]
-    fallbacks: list[Candidate]
-    skipped: list[Skip]
-    passed_over: str
-    prompt_tokens: int
-
-    def decision(
-        self,
-        found: Classification,
-        candidates: list[Candidate],
-        *,
-        min_quality: float | None = None,
-        predictor_embedding_model: str = "",
-        prompt_vector: Vector | None = None,
-    ) -> Decision:
-        """The decision: ``candidates`` (the chain in its order), then the fallbacks."""
-        return Decision(
-            found.category,
-            found.source,
-            (*candidates, *self.fallbacks),
-            tuple(self.skipped),
-            self.prompt_tokens,
-            self.passed_over,
-            min_quality,
-            predictor_embedding_model,
-            prompt_vector,
-        )
+        return kept, kept_fallbacks, skipped, passed_over, prompt_tokens
 
 
 @frozen
