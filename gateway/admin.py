@@ -22,10 +22,12 @@ from gateway.errors import InvalidRequest, from_rpc_error
 from gateway.streaming import until_disconnect
 from gateway.translate import admin as translate
 from gateway.translate import budgets as translate_budgets
-from gateway.validate import optional_number
+from gateway.translate import evaluation as translate_evaluation
+from gateway.translate import quality as translate_quality
+from gateway.validate import expect_int, optional_number
 from gateway.web import JSONResponse, read_json
 from llmrouter.access import API_KEY_ID_METADATA
-from llmrouter.chat_rules import MIN_QUALITY
+from llmrouter.chat_rules import MIN_QUALITY, Range
 
 __all__ = [
     "AUDIT_DEFAULT_LIMIT",
@@ -40,6 +42,9 @@ ENABLED_BODY_KEYS: Final = ("enabled",)
 AUDIT_LIMITS: Final = {"limit": (1, 500), "before": (1, 2**63 - 1)}
 AUDIT_DEFAULT_LIMIT: Final = 50
 _CATEGORY_KEYS: Final = ("name", "chain", "keywords", "min_quality")
+_EVALUATION_KEYS: Final = ("limit",)
+# RunEvaluationRequest.limit: an int32, 0 for every pending sample.
+_EVALUATION_LIMIT: Final = Range(0, 2**31 - 1)
 # Admin bodies are tiny; a larger one is a mistake, not a category.
 _MAX_BODY: Final = 64 * 1024
 # The router names the fields of its message; the HTTP body is the category (key, team) itself.
@@ -140,6 +145,29 @@ class AdminEndpoints:
             request, admin.ListBudgets, translate_budgets.list_budgets_request(), ctx
         )
         return JSONResponse({"budgets": translate_budgets.budgets_json(response)})
+
+    async def run_evaluation(self, request: Request, ctx: RequestContext) -> Response:
+        """``POST /v1/admin/evaluation`` with ``{"limit": N}`` (optional; 0 or absent: every
+        pending sample): an evaluation job now (README, "Evaluation jobs")."""
+        body = await object_body(request, _EVALUATION_KEYS, empty_ok=True)
+        limit = expect_int(body.get("limit", 0), "limit", _EVALUATION_LIMIT)
+        admin = self._upstreams().admin
+        response = await self._call(
+            request,
+            admin.RunEvaluation,
+            translate_evaluation.run_evaluation_request(limit),
+            ctx,
+        )
+        return JSONResponse(translate_evaluation.evaluation_json(response))
+
+    async def quality(self, request: Request, ctx: RequestContext) -> Response:
+        """``GET /v1/admin/quality``: the router's quality estimates per model x category
+        (prior, scores, posterior and its 90 % interval, whether scoring uses it)."""
+        admin = self._upstreams().admin
+        response = await self._call(
+            request, admin.ListQualityEstimates, translate_quality.list_request(), ctx
+        )
+        return JSONResponse(translate_quality.estimates_json(response))
 
     async def reset_breaker(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/admin/models/{name}/reset-breaker``: close the breaker, forget failures."""

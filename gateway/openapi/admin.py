@@ -130,6 +130,25 @@ _BUDGET_PROPS: dict[str, Any] = {
     "local": {"type": "boolean", "description": "Read from one router's own counters."},
 }
 _BUDGET_LIST = obj(["budgets"], {"budgets": _array(obj(list(_BUDGET_PROPS), _BUDGET_PROPS))})
+_EVALUATION_RUN = {
+    "type": "object",
+    "properties": {
+        "limit": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 2**31 - 1,
+            "description": "Grade at most this many pending samples (0 or absent: all).",
+        }
+    },
+    "additionalProperties": False,
+}
+_EVALUATION_PROPS: dict[str, Any] = {
+    "graded": {"type": "integer", "description": "Samples graded and sent as feedback."},
+    "failed": {"type": "integer", "description": "Samples whose grading failed (kept)."},
+    "pending": {"type": "integer", "description": "Samples still waiting."},
+    "judge_cost_usd": {**NUMBER, "description": "USD the judge's calls of this run cost."},
+}
+_EVALUATION_RESULT = obj(list(_EVALUATION_PROPS), _EVALUATION_PROPS)
 _CATEGORY_CREATE = {
     "type": "object",
     "required": ["name", "chain"],
@@ -349,5 +368,7 @@ ADMIN_SCHEMAS: Final[dict[str, Any]] = {
     "AuditLog": _AUDIT,
     "AlertList": _ALERTS,
     "BudgetList": _BUDGET_LIST,
+    "EvaluationRun": _EVALUATION_RUN,
+    "EvaluationResult": _EVALUATION_RESULT,
     "DashboardSummary": _SUMMARY,
 }

@@ -156,13 +156,22 @@ _QUALITY = obj(
         "source": {
             "type": "string",
             "description": "knn (labelled neighbours of the prompt), category (the model's "
-            "estimate in the category from scores) or prior (its configured quality)",
+            "estimate in the category, from feedback and evaluation scores) or prior (the "
+            "configured quality: too few scores yet)",
         },
-        "samples": INTEGER,
-        "mean_similarity": NUMBER,
+        "samples": {
+            **INTEGER,
+            "description": "labelled neighbours used (knn) or scores behind the estimate",
+        },
+        "mean_similarity": {
+            **NUMBER,
+            "description": "mean cosine similarity of the neighbours (knn; else 0)",
+        },
         "lower": _NULLABLE_NUMBER,
         "upper": _NULLABLE_NUMBER,
     },
+    description="The estimated quality that placed the candidate (preferences weighing "
+    "quality, or a quality bound): estimate and 90 % credible interval (null where unknown).",
 )
 _ROUTE = obj(
     [
@@ -191,14 +200,14 @@ _ROUTE = obj(
         "candidates": {
             "type": "array",
             "items": obj(
-                ["model", "provider", "position", "score", "reason", "quality"],
+                ["model", "provider", "position", "score", "reason"],
                 {
                     "model": STRING,
                     "provider": STRING,
                     "position": INTEGER,
                     "score": NUMBER,
                     "reason": STRING,
-                    "quality": {"anyOf": [_QUALITY, {"type": "null"}]},
+                    "quality": _QUALITY,
                 },
             ),
         },

@@ -11,8 +11,9 @@ from llmrouter.values import frozen
 from ..chat import ChatRequest
 from ..config import CategoryConfig
 from ..errors import InvalidRequest, ModelNotAllowed, ModelNotFound
-from ..learned.estimates import ConfiguredQuality, QualityEstimate
+from ..learned.estimates import ConfiguredQuality
 from ..learned.prompts import Vector
+from ..quality.estimates import QualityEstimates, QualityPrediction
 from ..registry import ModelEntry, Registry
 from ..tokens import estimate_prompt_tokens
 from .allowed import Allowance
@@ -33,8 +34,9 @@ class Candidate:
     entry: ModelEntry
     score: float
     reason: str
-    # The model's estimated quality for the request, when a min_quality placed it.
-    quality: QualityEstimate | None = None
+    # The model's estimated quality: the one its score used (preferences weighing quality)
+    # or the one that placed it under a quality bound (None otherwise).
+    quality: QualityPrediction | None = None
 
 
 @frozen
@@ -79,14 +81,17 @@ class Policy:
         categories: Sequence[CategoryConfig],
         default_chain: tuple[str, ...],
         classifier: Classifier,
-        quality: QualityRouting | None = None,
+        bounded: QualityRouting | None = None,
     ) -> None:
-        """``quality``: how a min_quality orders a chain (default: the models' configured
+        """``bounded``: how a min_quality orders a chain (default: the models' configured
         quality, no predictor)."""
         self.registry = registry
         self._default_chain = default_chain
         self.classifier = classifier
-        self.quality = quality or QualityRouting(ConfiguredQuality(registry))
+        # Estimates learned from feedback ([router.quality]); None: the configured quality.
+        self.quality: QualityEstimates | None = None
+        # How a quality bound orders a chain (README "Learned routing").
+        self.bounded = bounded or QualityRouting(ConfiguredQuality(registry))
         self._categories: dict[str, CategoryConfig] = {}
         self.set_categories(categories)
 
@@ -103,14 +108,14 @@ class Policy:
     def remember_prompt(self, request_id: str, vector: Vector) -> None:
         """Keep the prompt vector of a routed request (its decision's) for feedback on its
         answer, when the learned predictor runs."""
-        if (predictor := self.quality.predictor) is not None:
+        if (predictor := self.bounded.predictor) is not None:
             predictor.remember(request_id, vector)
 
     def set_categories(self, categories: Sequence[CategoryConfig]) -> None:
         """Replace the categories (runtime edits) and recompile the keyword rules."""
         self._categories = {c.name: c for c in categories}
         # Whether any category has a quality bound (else a request without one skips the look).
-        self._bounded = any(c.min_quality is not None for c in categories)
+        self._any_category_bound = any(c.min_quality is not None for c in categories)
         self.classifier.rebuild(categories)
 
     async def decide(self, request: ChatRequest) -> Decision:
@@ -162,7 +167,7 @@ class Policy:
         if allow is not None:
             fallbacks = self._allowed_fallbacks(request, fallbacks, allow)
         bound = request.min_quality
-        if bound is None and self._bounded and named is None:
+        if bound is None and self._any_category_bound and named is None:
             configured = as_category or self._categories.get(found.category)
             bound = configured.min_quality if configured is not None else None
         if bound is None or named is not None:
@@ -220,7 +225,7 @@ class Policy:
         )
         # Preferences order the chain; fallbacks always come after it, in the order given.
         if request.preferences.active and len(kept) > 1:
-            candidates = _by_score(request, kept, prompt_tokens)
+            candidates = _by_score(request, kept, prompt_tokens, found.category, self.quality)
         else:
             candidates = [Candidate(e, 0.0, f"chain position {p + 1}") for p, e in kept]
         return Decision(
@@ -250,7 +255,7 @@ class Policy:
         if entries:
             completion = request.output_limit or DEFAULT_COMPLETION_TOKENS
             costs = {e.name: request_cost(e, prompt_tokens, completion) for e in entries}
-            order = await self.quality.order(request, found.category, entries, costs, bound)
+            order = await self.bounded.order(request, found.category, entries, costs, bound)
             candidates = [
                 Candidate(entry, round(estimate.quality, 6), reason, estimate)
                 for entry, estimate, reason in order.ranked
@@ -362,9 +367,16 @@ def request_cost(entry: ModelEntry, prompt_tokens: int, completion_tokens: int) 
 
 
 def _by_score(
-    request: ChatRequest, kept: list[tuple[int, ModelEntry]], prompt_tokens: int
+    request: ChatRequest,
+    kept: list[tuple[int, ModelEntry]],
+    prompt_tokens: int,
+    category: str,
+    estimates: QualityEstimates | None,
 ) -> list[Candidate]:
-    """Order by a weighted score over cost, live latency (EWMA) and quality, all in [0, 1]."""
+    """Order by a weighted score over cost, live latency (EWMA) and quality, all in [0, 1].
+
+    Quality is the model's estimate in ``category`` once feedback has enough scores
+    (``estimates``), else its configured quality."""
     prefs = request.preferences
     completion = request.output_limit or DEFAULT_COMPLETION_TOKENS
     costs = {e.name: request_cost(e, prompt_tokens, completion) for _, e in kept}
@@ -381,15 +393,19 @@ def _by_score(
     for position, entry in kept:
         cost_score = 1 - costs[entry.name] / max_cost
         latency_score = 1 - latencies[entry.name] / max_latency
+        configured = entry.config.quality
+        predicted = None
+        if estimates is not None and prefs.quality:
+            predicted = estimates.prediction(entry.name, category, configured)
+        quality = predicted.quality if predicted is not None else configured
         score = (
-            prefs.cost * cost_score
-            + prefs.latency * latency_score
-            + prefs.quality * entry.config.quality
+            prefs.cost * cost_score + prefs.latency * latency_score + prefs.quality * quality
         ) / total
+        shown = predicted.describe() if predicted is not None else f"{quality:.2f}"
         reason = (
             f"score {score:.3f} (cost {cost_score:.2f}, latency {latency_score:.2f}, "
-            f"quality {entry.config.quality:.2f})"
+            f"quality {shown})"
         )
-        scored.append((-score, position, Candidate(entry, round(score, 6), reason)))
+        scored.append((-score, position, Candidate(entry, round(score, 6), reason, predicted)))
     scored.sort(key=lambda item: (item[0], item[1]))
     return [candidate for _, _, candidate in scored]

@@ -21,7 +21,6 @@ from ..chat import (
     Tool,
 )
 from ..errors import InvalidRequest
-from ..learned.estimates import QualityEstimate
 from ..pbtime import duration_fields, timestamp_fields
 from ..routing.failover import Attempt, Served
 from ..routing.policy import Decision
@@ -32,6 +31,7 @@ from .chat_checks import (
     openai_options,
 )
 from .chat_messages import json_object, message_from_proto, tool_from_proto
+from .quality import prediction_to_pb
 
 __all__ = [
     "CACHE_STATUS",
@@ -228,7 +228,7 @@ def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
                 position=i,
                 score=c.score,
                 reason=c.reason,
-                quality=_quality(c.quality) if c.quality is not None else None,
+                quality=prediction_to_pb(c.quality) if c.quality is not None else None,
             )
             for i, c in enumerate(decision.candidates)
         ],
@@ -243,18 +243,6 @@ def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
             for s in decision.skipped
         ],
         estimated_prompt_tokens=decision.estimated_prompt_tokens,
-    )
-
-
-def _quality(estimate: QualityEstimate) -> router_service_pb2.QualityPrediction:
-    """A candidate's quality estimate as a QualityPrediction (interval bounds 0 when unknown)."""
-    return router_service_pb2.QualityPrediction(
-        quality=estimate.quality,
-        source=estimate.source,
-        samples=estimate.samples,
-        lower=estimate.lower or 0.0,
-        upper=estimate.upper or 0.0,
-        mean_similarity=estimate.mean_similarity,
     )
 
 

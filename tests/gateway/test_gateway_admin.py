@@ -407,3 +407,49 @@ async def test_budgets_with_their_period_and_amounts(
         ]
     }
     assert isinstance(admin.requests[-1], pb.ListBudgetsRequest)
+
+
+async def test_an_evaluation_run_on_demand(client: httpx.AsyncClient, admin: FakeAdmin) -> None:
+    limited = await client.post("/v1/admin/evaluation", json={"limit": 2})
+    everything = await client.post("/v1/admin/evaluation")
+    written_as_float = await client.post("/v1/admin/evaluation", json={"limit": 3.0})
+
+    assert limited.status_code == everything.status_code == written_as_float.status_code == 200
+    assert limited.json() == {"graded": 2, "failed": 1, "pending": 3, "judge_cost_usd": 0.0042}
+    assert everything.json()["graded"] == 4
+    assert [r.limit for r in admin.requests] == [2, 0, 3]
+    assert all(isinstance(r, pb.RunEvaluationRequest) for r in admin.requests)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"limit": -1}, "limit"),
+        ({"limit": 1.5}, "limit"),
+        ({"limit": True}, "limit"),
+        ({"limit": 2**31}, "limit"),
+        ({"limits": 3}, "limits"),
+    ],
+)
+async def test_evaluation_mistakes_name_the_field(
+    client: httpx.AsyncClient, admin: FakeAdmin, body: dict[str, object], param: str
+) -> None:
+    response = await client.post("/v1/admin/evaluation", json=body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
+    assert admin.requests == []
+
+
+async def test_evaluation_off_is_a_400_saying_so(
+    client: httpx.AsyncClient, admin: FakeAdmin
+) -> None:
+    admin.failure = Failure(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "evaluation is not configured: set [router.evaluation] enabled = true",
+        reason="FAILED_PRECONDITION",
+    )
+    response = await client.post("/v1/admin/evaluation", json={})
+
+    assert response.status_code == 400
+    assert "[router.evaluation] enabled" in response.json()["error"]["message"]
