@@ -105,7 +105,7 @@ async def main(count: int) -> dict[str, dict[str, float]]:
 
             async def counted(*args: Any) -> Any:
                 calls[0] += 1
-                return await embedder(*args)  # type: ignore[misc]
+                return await embedder(*args)
 
             predictor.attach(counted)
             rng = np.random.default_rng(7)

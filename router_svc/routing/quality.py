@@ -18,9 +18,10 @@ from llmrouter.learned.knn import quality_bounded_order
 from llmrouter.values import frozen
 
 from ..chat import ChatRequest
-from ..learned.estimates import SOURCE_KNN, CategoryEstimates, QualityEstimate
+from ..learned.estimates import SOURCE_CATEGORY, SOURCE_KNN, CategoryEstimates
 from ..learned.predictor import LearnedPredictor
 from ..learned.prompts import Vector
+from ..quality.estimates import QualityPrediction
 from ..registry import ModelEntry
 
 __all__ = ["QualityOrder", "QualityRouting", "describe"]
@@ -32,7 +33,7 @@ class QualityOrder:
     place; the embedding model when the predictor ran ("" otherwise) and the prompt vector it
     embedded (None when it did not run), kept for feedback on the answer."""
 
-    ranked: tuple[tuple[ModelEntry, QualityEstimate, str], ...]
+    ranked: tuple[tuple[ModelEntry, QualityPrediction, str], ...]
     embedding_model: str = ""
     vector: Vector | None = None
 
@@ -73,8 +74,14 @@ class QualityRouting:
                 fallback = {n: e.quality for n, e in estimates.items()}
                 for name, found in self.predictor.predict(vector, names, fallback).items():
                     if found.source == SOURCE_KNN:
-                        estimates[name] = QualityEstimate(
-                            found.quality, SOURCE_KNN, found.samples, found.mean_similarity
+                        # No interval: the kNN mean has none (0 for both, "unknown").
+                        estimates[name] = QualityPrediction(
+                            found.quality,
+                            SOURCE_KNN,
+                            found.samples,
+                            0.0,
+                            0.0,
+                            mean_similarity=found.mean_similarity,
                         )
         quality = {n: e.quality for n, e in estimates.items()}
         order = quality_bounded_order(names, costs, quality, bound)
@@ -102,14 +109,16 @@ class QualityRouting:
         return QualityOrder(tuple(ranked), embedding_model, vector)
 
 
-def describe(estimate: QualityEstimate) -> str:
+def describe(estimate: QualityPrediction) -> str:
     """An estimate for a reason text: "predicted 0.78 from 12 neighbours (knn)", "estimated
-    0.64 from 40 scores (category)", "configured 0.50 (prior)"."""
-    quality = f"{estimate.quality:.2f}"
+    0.64 from 40 scores (category)", "configured 0.50 (prior)", "configured 0.50 (prior; 5
+    of 20 scores)"."""
+    quality, count = f"{estimate.quality:.2f}", estimate.samples
+    plural = "s" if count != 1 else ""
     if estimate.source == SOURCE_KNN:
-        plural = "s" if estimate.samples != 1 else ""
-        return f"predicted {quality} from {estimate.samples} neighbour{plural} (knn)"
-    if estimate.samples:
-        plural = "s" if estimate.samples != 1 else ""
-        return f"estimated {quality} from {estimate.samples} score{plural} ({estimate.source})"
+        return f"predicted {quality} from {count} neighbour{plural} (knn)"
+    if estimate.source == SOURCE_CATEGORY:
+        return f"estimated {quality} from {count} score{plural} (category)"
+    if count and estimate.needed:
+        return f"configured {quality} ({estimate.source}; {count} of {estimate.needed} scores)"
     return f"configured {quality} ({estimate.source})"

@@ -34,7 +34,6 @@ async def test_route_shows_the_decision(client: httpx.AsyncClient, router: FakeR
                 "position": 0,
                 "score": 0.8,
                 "reason": "score 0.8",
-                "quality": None,
             },
             {
                 "model": "gpt-4o-mini",
@@ -42,7 +41,6 @@ async def test_route_shows_the_decision(client: httpx.AsyncClient, router: FakeR
                 "position": 1,
                 "score": 0.0,
                 "reason": "chain position 2",
-                "quality": None,
             },
         ],
         "skipped": [

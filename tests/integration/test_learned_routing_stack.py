@@ -1,7 +1,9 @@
 """Learned routing with real processes: the router loads a labelled set in the background
 through its simulated embedding model, the ``openai`` SDK's requests with
-``llmrouter.min_quality`` go to the cheapest model predicted good enough for their topic, and
-no prompt (the requests' or the labelled set's) reaches a log, a span or a database file."""
+``llmrouter.min_quality`` go to the cheapest model predicted good enough for their topic,
+users' thumbs-down on the cheap model's answers to such prompts (POST /v1/feedback, stored by
+the metrics service) move the next such prompt to the strong model, and no prompt (the
+requests' or the labelled set's) reaches a log, a span or a database file."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import httpx
 import openai
 
 from tests.fakes.otlp import running_receiver
-from tests.router_svc.learned_topics import ASK_A, ASK_B, write_labelled_set
+from tests.router_svc.learned_topics import ASK_A, ASK_B, TOPIC_A, write_labelled_set
 
 from .conftest import started, write_config
 
@@ -47,6 +49,7 @@ labelled_set = "{labelled}"
 min_similarity = 0.2
 shrinkage = 1.0
 feedback_poll_interval_s = 0.2
+embed_timeout_s = 5.0
 [[router.providers]]
 name = "sim"
 kind = "simulated"
@@ -135,6 +138,33 @@ async def test_the_learned_router_serves_by_topic_and_keeps_no_prompt(tmp_path: 
                 )
             except openai.BadRequestError as exc:
                 refused_sdk = exc
+            # Users of topic-A answers from the cheap model give them a thumbs down ...
+            # (all answered before the first score: each thumbs-down moves the next such prompt)
+            replies = []
+            for prompt in TOPIC_A:
+                asked = prompt.replace("into French", "into French please")
+                reply = await client.chat.completions.create(
+                    model="general",
+                    messages=[{"role": "user", "content": asked}],
+                    extra_body={"llmrouter": {"min_quality": 0.7}},
+                )
+                assert reply.model == "cheap"
+                replies.append(reply.id)
+            for reply_id in replies:
+                scored = await http.post("/v1/feedback", json={"id": reply_id, "score": False})
+                assert scored.status_code == 200, scored.text
+            # ... and the router, following the stored feedback, sends the next one elsewhere.
+            async with asyncio.timeout(20):
+                while True:
+                    flipped = (await route(http, asked_a)).json()
+                    if flipped["candidates"][0]["model"] == "strong":
+                        break
+                    await asyncio.sleep(0.1)
+            flipped_reply = await client.chat.completions.create(
+                model="general",
+                messages=[{"role": "user", "content": asked_a}],
+                extra_body={"llmrouter": {"min_quality": 0.7}},
+            )
             await receiver.wait_for(
                 lambda spans: sum(s.name.startswith("embeddings") for s in spans) >= 3
             )
@@ -150,6 +180,11 @@ async def test_the_learned_router_serves_by_topic_and_keeps_no_prompt(tmp_path: 
     assert hard_models == {"strong"}
     assert refused.status_code == 400
     assert refused.json()["error"]["param"] == "llmrouter.min_quality"
+    cheap_now = flipped["candidates"][1]
+    assert cheap_now["model"] == "cheap"
+    assert cheap_now["quality"]["source"] == "knn"
+    assert cheap_now["quality"]["quality"] < 0.7
+    assert flipped_reply.model == "strong"
     assert refused_sdk is not None
     assert refused_sdk.body["param"] == "llmrouter.min_quality"  # type: ignore[index]
 
