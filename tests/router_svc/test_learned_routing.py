@@ -30,6 +30,7 @@ from router_svc.config import ProviderConfig, load_config
 from router_svc.learned.config import LearnedConfig
 from router_svc.learned.labelled import parse_line
 from router_svc.learned.prompts import PromptVectors, prompt_text
+from router_svc.quality.config import QualityConfig
 from router_svc.server import RunningRouter
 
 from .conftest import FakeMetrics, wait_for
@@ -247,12 +248,47 @@ class FeedbackMetrics(FakeMetrics):
         self.feedback: list[metrics_service_pb2.Feedback] = []
         self.reads = 0
 
-    def score(self, request_id: str, model: str, score: float, source: str = "user") -> None:
+    def score(
+        self,
+        request_id: str,
+        model: str,
+        score: float,
+        source: str = "user",
+        category: str = "general",
+    ) -> None:
         sequence = len(self.feedback) + 1
         self.feedback.append(
             metrics_service_pb2.Feedback(
-                request_id=request_id, source=source, score=score, model=model, sequence=sequence
+                request_id=request_id,
+                source=source,
+                score=score,
+                model=model,
+                category=category,
+                sequence=sequence,
             )
+        )
+
+    async def QueryQuality(
+        self, request: metrics_service_pb2.QueryQualityRequest, context: Any
+    ) -> metrics_service_pb2.QueryQualityResponse:
+        """The users' scores summed per model x category (the last per request id and
+        source counts, as the real service keeps them)."""
+        latest = {(f.request_id, f.source): f for f in self.feedback}
+        sums: dict[tuple[str, str], list[float]] = {}
+        for f in latest.values():
+            sums.setdefault((f.model, f.category), []).append(f.score)
+        return metrics_service_pb2.QueryQualityResponse(
+            stats=[
+                metrics_service_pb2.QualityStats(
+                    model=model,
+                    category=category,
+                    source_kind="user",
+                    count=len(scores),
+                    score_sum=sum(scores),
+                    score_sum_squares=sum(x * x for x in scores),
+                )
+                for (model, category), scores in sums.items()
+            ]
         )
 
     async def ListFeedback(
@@ -448,3 +484,32 @@ def test_config_errors_name_the_key(document: dict[str, Any], message: str) -> N
         document={"router": {"learned": {"embedding_model": "sim-embed"}}}, environ={}
     )
     assert good.learned.enabled
+
+
+async def test_without_a_predictor_the_category_estimates_from_feedback_decide(
+    make_router: Any, tmp_path: Path, feedback_metrics: FeedbackMetrics
+) -> None:
+    running, stub = await start(make_router, tmp_path, quality=QualityConfig(refresh_s=0.05))
+    assert running.predictor is None
+    before = await stub.Route(route(ASK_B, min_quality=0.7))
+    # Thirty thumbs up for the cheap model's answers in the category (any prompts).
+    for i in range(30):
+        feedback_metrics.score(f"{i:032x}", "cheap", 1.0)
+    async with asyncio.timeout(5):
+        while True:
+            after = await stub.Route(route(ASK_B, min_quality=0.7))
+            if after.candidates[0].model == "cheap":
+                break
+            await asyncio.sleep(0.02)
+
+    assert order(before) == ["strong", "cheap"]
+    assert before.candidates[1].quality.source == "prior"
+    # The prior's interval (configured 0.5 as 10 pseudo-scores): known, around the prior.
+    assert before.candidates[1].quality.lower < 0.5 < before.candidates[1].quality.upper
+    cheap = after.candidates[0]
+    # Beta posterior: (0.5 * 10 + 30) / (10 + 30).
+    assert cheap.quality.source == "category"
+    assert cheap.quality.quality == pytest.approx(35 / 40)
+    assert cheap.quality.samples == 30
+    assert "estimated 0.88 from 30 scores (category)" in cheap.reason
+    assert after.predictor_embedding_model == ""
