@@ -445,13 +445,15 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
                 progress=_say,
             )
             labelled.start()
-        learner = FeedbackFollower(
-            predictor,
-            feedback_reader(ledger),
-            registry,
-            interval_s=config.learned.feedback_poll_interval_s,
-        )
-        learner.start()
+        # Scores are stored against the ledger's usage records: none without them.
+        if config.record_usage and config.metrics_address:
+            learner = FeedbackFollower(
+                predictor,
+                feedback_reader(ledger),
+                registry,
+                interval_s=config.learned.feedback_poll_interval_s,
+            )
+            learner.start()
     return RunningRouter(
         config,
         server,

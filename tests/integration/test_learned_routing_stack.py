@@ -168,6 +168,16 @@ async def test_the_learned_router_serves_by_topic_and_keeps_no_prompt(tmp_path: 
             await receiver.wait_for(
                 lambda spans: sum(s.name.startswith("embeddings") for s in spans) >= 3
             )
+            # The embed calls are billed in the ledger under their own source.
+            async with asyncio.timeout(20):
+                while True:
+                    costs = await http.get(
+                        "/v1/costs", params={"since": "1h", "group_by": "source,model"}
+                    )
+                    groups = {(g["source"], g["model"]): g for g in costs.json()["groups"]}
+                    if ("learned_routing", "sim-embed") in groups:
+                        break
+                    await asyncio.sleep(0.2)
 
     assert [c["model"] for c in decision["candidates"]] == ["cheap", "strong"]
     assert decision["min_quality"] == 0.7
@@ -185,6 +195,9 @@ async def test_the_learned_router_serves_by_topic_and_keeps_no_prompt(tmp_path: 
     assert cheap_now["quality"]["source"] == "knn"
     assert cheap_now["quality"]["quality"] < 0.7
     assert flipped_reply.model == "strong"
+    embeds = groups["learned_routing", "sim-embed"]
+    assert embeds["requests"] >= 3
+    assert embeds["cost_usd"] > 0
     assert refused_sdk is not None
     assert refused_sdk.body["param"] == "llmrouter.min_quality"  # type: ignore[index]
 

@@ -513,3 +513,26 @@ async def test_without_a_predictor_the_category_estimates_from_feedback_decide(
     assert cheap.quality.samples == 30
     assert "estimated 0.88 from 30 scores (category)" in cheap.reason
     assert after.predictor_embedding_model == ""
+
+
+async def test_spans_say_the_bound_and_never_the_prompt(
+    make_router: Any, tmp_path: Path, labelled: LearnedConfig, spans: Any
+) -> None:
+    _, stub = await start(make_router, tmp_path, learned=labelled)
+    canary = "quokkacanary55"
+    spans.clear()
+    answer = await stub.Complete(
+        router_service_pb2.CompleteRequest(chat=chat(f"{ASK_A} {canary}", min_quality=0.7))
+    )
+
+    finished = spans.get_finished_spans()
+    (decided,) = [s for s in finished if "llmrouter.min_quality" in (s.attributes or {})]
+    assert decided.attributes["llmrouter.min_quality"] == 0.7
+    assert decided.attributes["llmrouter.predictor_embedding_model"] == "sim-embed"
+    assert decided.attributes["llmrouter.candidates"] == (answer.model, "strong")
+    # The prompt's embed call is an attempt span of its own, beside the chat attempt.
+    assert any(s.name == "embeddings sim-embed" for s in finished)
+    for span in finished:
+        shown = repr(span.attributes) + repr([e.attributes for e in span.events])
+        assert canary not in shown
+        assert "Translate" not in shown
