@@ -24,10 +24,10 @@ from gateway.translate import admin as translate
 from gateway.translate import budgets as translate_budgets
 from gateway.translate import evaluation as translate_evaluation
 from gateway.translate import quality as translate_quality
-from gateway.validate import expect_int
+from gateway.validate import expect_int, optional_number
 from gateway.web import JSONResponse, read_json
 from llmrouter.access import API_KEY_ID_METADATA
-from llmrouter.chat_rules import Range
+from llmrouter.chat_rules import MIN_QUALITY, Range
 
 __all__ = [
     "AUDIT_DEFAULT_LIMIT",
@@ -41,7 +41,7 @@ ENABLED_BODY_KEYS: Final = ("enabled",)
 # Query parameters of /v1/admin/audit and their ranges (the router returns at most 500).
 AUDIT_LIMITS: Final = {"limit": (1, 500), "before": (1, 2**63 - 1)}
 AUDIT_DEFAULT_LIMIT: Final = 50
-_CATEGORY_KEYS: Final = ("name", "chain", "keywords")
+_CATEGORY_KEYS: Final = ("name", "chain", "keywords", "min_quality")
 _EVALUATION_KEYS: Final = ("limit",)
 # RunEvaluationRequest.limit: an int32, 0 for every pending sample.
 _EVALUATION_LIMIT: Final = Range(0, 2**31 - 1)
@@ -189,14 +189,17 @@ class AdminEndpoints:
         body = await object_body(request, _CATEGORY_KEYS)
         name = _string(body, "name")
         message = translate.create_category_request(
-            name, _strings(body, "chain"), _strings(body, "keywords", required=False)
+            name,
+            _strings(body, "chain"),
+            _strings(body, "keywords", required=False),
+            _bound(body),
         )
         admin = self._upstreams().admin
         response = await self._call(request, admin.CreateCategory, message, ctx)
         return JSONResponse(translate.category_json(response.category), status_code=201)
 
     async def update_category(self, request: Request, ctx: RequestContext) -> Response:
-        """``PUT /v1/admin/categories/{name}``: replace the chain and keywords."""
+        """``PUT /v1/admin/categories/{name}``: replace the chain, keywords and bound."""
         name = request.path_params["name"]
         body = await object_body(request, _CATEGORY_KEYS)
         if "name" in body and body["name"] != name:
@@ -204,7 +207,10 @@ class AdminEndpoints:
                 "Invalid 'name': a category cannot be renamed; create a new one instead.", "name"
             )
         message = translate.update_category_request(
-            name, _strings(body, "chain"), _strings(body, "keywords", required=False)
+            name,
+            _strings(body, "chain"),
+            _strings(body, "keywords", required=False),
+            _bound(body),
         )
         admin = self._upstreams().admin
         response = await self._call(request, admin.UpdateCategory, message, ctx)
@@ -257,6 +263,14 @@ async def _enabled(request: Request) -> bool:
     value = body.get("enabled")
     if not isinstance(value, bool):
         raise InvalidRequest("Invalid 'enabled': expected true or false.", "enabled")
+    return value
+
+
+def _bound(body: dict[str, Any]) -> float | None:
+    """The body's ``min_quality``: a number in [0, 1], or None when absent or null."""
+    value = optional_number(body, "min_quality", within=MIN_QUALITY)
+    if value is not None and value != value:  # NaN
+        raise InvalidRequest("Invalid 'min_quality': expected a number in [0, 1].", "min_quality")
     return value
 
 

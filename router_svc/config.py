@@ -32,6 +32,7 @@ from .cache.config import CacheConfig
 from .config_entries import PROVIDER_KINDS, CategoryConfig, ModelConfig, ProviderConfig
 from .evaluation.config import EvaluationConfig
 from .known_providers import ENV_PROVIDERS
+from .learned.config import LearnedConfig
 from .policies import BreakerPolicy, RetryPolicy
 from .quality.config import QualityConfig
 from .urls import UrlRefused, check_url_static, parse_allow_list
@@ -258,6 +259,9 @@ class RouterConfig:
     # Quality estimates learned from feedback, read from the metrics service at
     # metrics_address ([router.quality]; README, "Quality estimates").
     quality: QualityConfig = field(default_factory=QualityConfig)
+    # The learned quality predictor of quality-bounded routing ([router.learned]; README,
+    # "Learned routing"); off until embedding_model is set.
+    learned: LearnedConfig = field(default_factory=LearnedConfig)
     # The shared store, from the top-level [state] section (not [router.state]): where the
     # response cache keeps answers and breakers are shared when its backend is redis.
     state: StateConfig = field(default_factory=StateConfig)
@@ -401,6 +405,13 @@ class RouterConfig:
             for i, name in enumerate(category.chain):
                 if name not in names:
                     raise ConfigError(f"categories[{c}].chain[{i}]: unknown model {name!r}")
+        wanted = self.learned.embedding_model
+        if wanted and wanted not in embedding:
+            problem = "a chat model, not an embedding one" if wanted in names else "unknown model"
+            raise ConfigError(
+                f"learned.embedding_model: {problem} {wanted!r} (a registry model with "
+                "embedding = true)"
+            )
         _check_evaluation(self.evaluation, names, embedding)
 
 

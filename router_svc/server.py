@@ -45,6 +45,10 @@ from .cache.store import AnswerStore, LruAnswers, SharedAnswers
 from .config import SCOPES, RouterConfig, load_config
 from .evaluation import Evaluator, Sampler, SamplingEngine
 from .evaluation.prom import EvaluationCollector
+from .learned.estimates import CategoryEstimates, ConfiguredQuality, FromEstimates
+from .learned.follower import FeedbackFollower
+from .learned.labelled import LabelledSetLoader
+from .learned.predictor import LearnedPredictor
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
 from .public_errors import PublicErrors
@@ -56,17 +60,19 @@ from .routing.embed import Embedder
 from .routing.failover import Engine
 from .routing.outcome import no_wait
 from .routing.policy import Policy
+from .routing.quality import QualityRouting
 from .routing.retry import RetryBudgets
 from .routing.setup import ask_model, categories_of
 from .servicer import SERVICE_NAME, RouterServicer
 from .shared_health import SharedHealth
 from .translate.budgets import ledger_spender
 from .translate.evaluation import feedback_sender
+from .translate.feedback import feedback_reader
 from .translate.quality import sums_reader
 from .urls import AddressPolicy, parse_allow_list
 from .usage import MAX_BATCH_BYTES, UsageEvent, UsageOutbox
 
-__all__ = ["RunningRouter", "main", "serve", "start"]
+__all__ = ["RunningRouter", "category_estimates", "main", "serve", "start"]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +115,11 @@ class RunningRouter:
     sampler: Sampler | None = None
     # Keeps the quality estimates (policy.quality) current (None: [router.quality] is off).
     quality: QualityFollower | None = None
+    # The learned predictor ([router.learned]; None when not configured), its labelled set's
+    # loading and its learning from feedback.
+    predictor: LearnedPredictor | None = None
+    labelled: LabelledSetLoader | None = None
+    feedback: FeedbackFollower | None = None
 
     @property
     def prometheus_port(self) -> int:
@@ -132,6 +143,11 @@ class RunningRouter:
             await self.evaluator.stop()
         if self.sampler is not None:
             await self.sampler.stop()
+        # Before the providers close too: the labelled set's embed calls use them.
+        if self.labelled is not None:
+            await self.labelled.stop()
+        if self.feedback is not None:
+            await self.feedback.stop()
         for provider in self.providers:
             await provider.aclose()
         await self.outbox.close()
@@ -217,6 +233,8 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         estimates = QualityEstimates(config.quality, _priors(registry))
         estimates.prime((e.name, e.config.quality) for e in registry.entries())
         policy.quality = estimates
+    predictor = LearnedPredictor(config.learned) if config.learned.enabled else None
+    policy.bounded = QualityRouting(category_estimates(registry, estimates), predictor)
     outbox = UsageOutbox(
         config.outbox_path,
         config.metrics_address,
@@ -331,6 +349,9 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
             deadline_s=config.default_deadline_s,
         )
         metrics.registry.register(EvaluationCollector(evaluator, sampler))
+    embedder = Embedder(policy, engine.pacing, engine.sinks)
+    if predictor is not None:
+        predictor.attach(embedder.embed)
     servicer = RouterServicer(
         registry,
         policy,
@@ -341,7 +362,7 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         quotas=quotas,
         finished=alerter.request_finished if alerter is not None else None,
         spend=spend,
-        embedder=Embedder(policy, engine.pacing, engine.sinks),
+        embedder=embedder,
     )
     identify = authorizer.identify if authorizer is not None else anonymous_identity
     admin_servicer = AdminServicer(
@@ -413,6 +434,26 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
     if estimates is not None:
         follower = QualityFollower(estimates, sums_reader(ledger, config.quality.timeout_s))
         follower.start()
+    labelled = learner = None
+    if predictor is not None:
+        if config.learned.labelled_set:
+            labelled = LabelledSetLoader(
+                config.learned.labelled_set,
+                predictor,
+                registry,
+                batch_size=config.learned.labelled_batch_size,
+                progress=_say,
+            )
+            labelled.start()
+        # Scores are stored against the ledger's usage records: none without them.
+        if config.record_usage and config.metrics_address:
+            learner = FeedbackFollower(
+                predictor,
+                feedback_reader(ledger),
+                registry,
+                interval_s=config.learned.feedback_poll_interval_s,
+            )
+            learner.start()
     return RunningRouter(
         config,
         server,
@@ -435,7 +476,19 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         evaluator,
         sampler,
         follower,
+        predictor,
+        labelled,
+        learner,
     )
+
+
+def category_estimates(registry: Registry, estimates: QualityEstimates | None) -> CategoryEstimates:
+    """The seam of quality-bounded routing: each model's quality estimate per category when
+    no labelled neighbours decide (README, "Learned routing"): the estimates from feedback and
+    evaluation scores when ``[router.quality]`` keeps them, else the configured quality."""
+    if estimates is not None:
+        return FromEstimates(estimates, registry)
+    return ConfiguredQuality(registry)
 
 
 async def _sampling(config: RouterConfig, store: AdminStore) -> Sampler | None:
@@ -467,6 +520,11 @@ def _priors(registry: Registry) -> Priors:
         return None if entry is None else entry.config.quality
 
     return prior
+
+
+def _say(line: str) -> None:
+    """A line for the operator on stderr, as the start-up lines (no logging is configured)."""
+    print(f"router: {line}", file=sys.stderr, flush=True)
 
 
 def _unrecorded(event: UsageEvent) -> None:

@@ -81,8 +81,16 @@ _KEYWORDS = _array(
     description="Whole words, case-insensitive; empty uses the built-in ones for code and "
     "reasoning.",
 )
+_MIN_QUALITY = {
+    "type": ["number", "null"],
+    "minimum": 0,
+    "maximum": 1,
+    "description": "Quality-bounded routing: the cheapest model of the chain estimated to reach "
+    'this quality for a request comes first (README "Learned routing"); null: none. Set as '
+    "given by create and update (absent clears it).",
+}
 _CATEGORY = obj(
-    ["name", "chain", "keywords", "source", "cache"],
+    ["name", "chain", "keywords", "source", "cache", "min_quality"],
     {
         "name": STRING,
         "chain": _array(STRING),
@@ -94,6 +102,7 @@ _CATEGORY = obj(
             "description": "Whether the response cache serves and stores this category's "
             "answers ([[router.categories]] cache; an edit keeps it).",
         },
+        "min_quality": _MIN_QUALITY,
     },
 )
 _PROVIDER_PROPS = {
@@ -143,7 +152,12 @@ _EVALUATION_RESULT = obj(list(_EVALUATION_PROPS), _EVALUATION_PROPS)
 _CATEGORY_CREATE = {
     "type": "object",
     "required": ["name", "chain"],
-    "properties": {"name": _NAME, "chain": _CHAIN, "keywords": _KEYWORDS},
+    "properties": {
+        "name": _NAME,
+        "chain": _CHAIN,
+        "keywords": _KEYWORDS,
+        "min_quality": _MIN_QUALITY,
+    },
     "additionalProperties": False,
 }
 _CATEGORY_UPDATE = {
@@ -153,6 +167,7 @@ _CATEGORY_UPDATE = {
         "name": {**_NAME, "description": "If given, the name in the path (no renames)."},
         "chain": _CHAIN,
         "keywords": _KEYWORDS,
+        "min_quality": _MIN_QUALITY,
     },
     "additionalProperties": False,
 }

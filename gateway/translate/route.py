@@ -12,11 +12,14 @@ _SKIP_PREFIX = "SKIP_REASON_"
 
 
 def route_json(response: router_service_pb2.RouteResponse) -> dict[str, Any]:
-    """Category, the ordered candidates, and the skipped models with lower-case reasons."""
+    """Category, the ordered candidates, and the skipped models with lower-case reasons;
+    the quality bound (null when none applied) and the predictor's embedding model."""
     return {
         "category": response.category,
         "category_source": response.category_source,
         "estimated_prompt_tokens": response.estimated_prompt_tokens,
+        "min_quality": response.min_quality if response.HasField("min_quality") else None,
+        "predictor_embedding_model": response.predictor_embedding_model,
         "candidates": [_candidate(c) for c in response.candidates],
         "skipped": [
             {"model": s.model, "reason": _skip_reason(s.reason), "detail": s.detail}
@@ -26,7 +29,8 @@ def route_json(response: router_service_pb2.RouteResponse) -> dict[str, Any]:
 
 
 def _candidate(c: router_service_pb2.Candidate) -> dict[str, Any]:
-    """One candidate; ``quality`` when its score used a quality estimate."""
+    """One candidate; ``quality`` when a quality estimate placed it (preferences weighing
+    quality, or a quality bound), its interval null where unknown."""
     item: dict[str, Any] = {
         "model": c.model,
         "provider": c.provider,
@@ -36,12 +40,14 @@ def _candidate(c: router_service_pb2.Candidate) -> dict[str, Any]:
     }
     if c.HasField("quality"):
         q = c.quality
+        known = q.lower or q.upper
         item["quality"] = {
             "quality": q.quality,
             "source": q.source,
             "samples": q.samples,
-            "lower": q.lower,
-            "upper": q.upper,
+            "lower": q.lower if known else None,
+            "upper": q.upper if known else None,
+            "mean_similarity": q.mean_similarity,
         }
     return item
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import field
 
 from llmrouter.token_estimate import DEFAULT_COMPLETION_TOKENS
 from llmrouter.values import frozen
@@ -10,13 +11,16 @@ from llmrouter.values import frozen
 from ..chat import ChatRequest
 from ..config import CategoryConfig
 from ..errors import InvalidRequest, ModelNotAllowed, ModelNotFound
+from ..learned.estimates import ConfiguredQuality
+from ..learned.prompts import Vector
 from ..quality.estimates import QualityEstimates, QualityPrediction
 from ..registry import ModelEntry, Registry
 from ..tokens import estimate_prompt_tokens
 from .allowed import Allowance
 from .classify import Classification, Classifier
+from .quality import QualityRouting
 
-__all__ = ["AUTO", "Candidate", "Decision", "Policy", "Skip"]
+__all__ = ["AUTO", "Candidate", "Decision", "Policy", "Skip", "request_cost"]
 
 AUTO = "auto"
 # Latency assumed for models without observations when scoring (seconds).
@@ -30,7 +34,8 @@ class Candidate:
     entry: ModelEntry
     score: float
     reason: str
-    # The quality its score used, when preferences weighed quality (None otherwise).
+    # The model's estimated quality: the one its score used (preferences weighing quality)
+    # or the one that placed it under a quality bound (None otherwise).
     quality: QualityPrediction | None = None
 
 
@@ -57,6 +62,14 @@ class Decision:
     # The model listed before every candidate that was skipped because its circuit is open
     # ("" if none): the request's first attempt is then a fallback from it (BREAKER_OPEN).
     passed_over: str = ""
+    # The quality bound the chain's order honours (the request's or its category's); None
+    # when none applied.
+    min_quality: float | None = None
+    # The embedding model the learned predictor embedded the prompt with ("" when it did not).
+    predictor_embedding_model: str = ""
+    # That embedding of the prompt, kept (in memory only) for feedback on the answer. Derived
+    # from the prompt: never in a repr, a log, a span or a record.
+    prompt_vector: Vector | None = field(default=None, compare=False, repr=False)
 
 
 class Policy:
@@ -68,12 +81,17 @@ class Policy:
         categories: Sequence[CategoryConfig],
         default_chain: tuple[str, ...],
         classifier: Classifier,
+        bounded: QualityRouting | None = None,
     ) -> None:
+        """``bounded``: how a min_quality orders a chain (default: the models' configured
+        quality, no predictor)."""
         self.registry = registry
         self._default_chain = default_chain
         self.classifier = classifier
         # Estimates learned from feedback ([router.quality]); None: the configured quality.
         self.quality: QualityEstimates | None = None
+        # How a quality bound orders a chain (README "Learned routing").
+        self.bounded = bounded or QualityRouting(ConfiguredQuality(registry))
         self._categories: dict[str, CategoryConfig] = {}
         self.set_categories(categories)
 
@@ -87,9 +105,17 @@ class Policy:
         """The chain of "auto" requests whose category has none of its own."""
         return self._default_chain
 
+    def remember_prompt(self, request_id: str, vector: Vector) -> None:
+        """Keep the prompt vector of a routed request (its decision's) for feedback on its
+        answer, when the learned predictor runs."""
+        if (predictor := self.bounded.predictor) is not None:
+            predictor.remember(request_id, vector)
+
     def set_categories(self, categories: Sequence[CategoryConfig]) -> None:
         """Replace the categories (runtime edits) and recompile the keyword rules."""
         self._categories = {c.name: c for c in categories}
+        # Whether any category has a quality bound (else a request without one skips the look).
+        self._any_category_bound = any(c.min_quality is not None for c in categories)
         self.classifier.rebuild(categories)
 
     async def decide(self, request: ChatRequest) -> Decision:
@@ -102,6 +128,11 @@ class Policy:
         ModelNotFound for an unknown ``model``, InvalidRequest for an unknown fallback, and
         ModelNotAllowed when the caller's key may not use the model (or any of the chain:
         :mod:`router_svc.routing.allowed`).
+
+        A min_quality (the request's, else its category's) orders a category's chain, not a
+        named model: the cheapest candidate estimated to reach it first
+        (:mod:`router_svc.routing.quality`; it overrides ``preferences``). Without one this
+        makes no embed call and does no quality work.
         """
         allow = Allowance.of(request.allowed_models, self._categories)
         named: ModelEntry | None = None
@@ -135,7 +166,13 @@ class Policy:
         fallbacks = self._fallbacks(request, named)
         if allow is not None:
             fallbacks = self._allowed_fallbacks(request, fallbacks, allow)
-        return self._decide(request, found, chain, fallbacks)
+        bound = request.min_quality
+        if bound is None and self._any_category_bound and named is None:
+            configured = as_category or self._categories.get(found.category)
+            bound = configured.min_quality if configured is not None else None
+        if bound is None or named is not None:
+            return self._decide(request, found, chain, fallbacks)
+        return await self._decide_bounded(request, found, chain, fallbacks, bound)
 
     @staticmethod
     def _allowed_fallbacks(
@@ -183,6 +220,65 @@ class Policy:
         chain: tuple[str, ...],
         fallbacks: Sequence[_Listed],
     ) -> Decision:
+        kept, kept_fallbacks, skipped, passed_over, prompt_tokens = self._sift(
+            request, chain, fallbacks
+        )
+        # Preferences order the chain; fallbacks always come after it, in the order given.
+        if request.preferences.active and len(kept) > 1:
+            candidates = _by_score(request, kept, prompt_tokens, found.category, self.quality)
+        else:
+            candidates = [Candidate(e, 0.0, f"chain position {p + 1}") for p, e in kept]
+        return Decision(
+            found.category,
+            found.source,
+            (*candidates, *kept_fallbacks),
+            tuple(skipped),
+            prompt_tokens,
+            passed_over,
+        )
+
+    async def _decide_bounded(
+        self,
+        request: ChatRequest,
+        found: Classification,
+        chain: tuple[str, ...],
+        fallbacks: Sequence[_Listed],
+        bound: float,
+    ) -> Decision:
+        """The decision with the chain in quality-bounded order (:mod:`.quality`)."""
+        kept, kept_fallbacks, skipped, passed_over, prompt_tokens = self._sift(
+            request, chain, fallbacks
+        )
+        entries = [e for _, e in kept]
+        candidates: list[Candidate] = []
+        embedding_model, vector = "", None
+        if entries:
+            completion = request.output_limit or DEFAULT_COMPLETION_TOKENS
+            costs = {e.name: request_cost(e, prompt_tokens, completion) for e in entries}
+            order = await self.bounded.order(request, found.category, entries, costs, bound)
+            candidates = [
+                Candidate(entry, round(estimate.quality, 6), reason, estimate)
+                for entry, estimate, reason in order.ranked
+            ]
+            embedding_model, vector = order.embedding_model, order.vector
+        return Decision(
+            found.category,
+            found.source,
+            (*candidates, *kept_fallbacks),
+            tuple(skipped),
+            prompt_tokens,
+            passed_over,
+            min_quality=bound,
+            predictor_embedding_model=embedding_model,
+            prompt_vector=vector,
+        )
+
+    def _sift(
+        self, request: ChatRequest, chain: tuple[str, ...], fallbacks: Sequence[_Listed]
+    ) -> tuple[list[tuple[int, ModelEntry]], list[Candidate], list[Skip], str, int]:
+        """The chain's models the request can use (with their chain positions), its usable
+        fallbacks (as candidates, in order), the models skipped, the model passed over for an
+        open breaker, and the request's estimated prompt tokens."""
         # A text to continue is sent as well (one token per four characters, as usage has it).
         prompt_tokens = estimate_prompt_tokens(request) + -(-len(request.prefill) // 4)
         needed = prompt_tokens + (request.output_limit or DEFAULT_COMPLETION_TOKENS)
@@ -209,19 +305,7 @@ class Policy:
                 kept.append((position, entry))
             else:
                 kept_fallbacks.append(Candidate(entry, 0.0, item.reason))
-        # Preferences order the chain; fallbacks always come after it, in the order given.
-        if request.preferences.active and len(kept) > 1:
-            candidates = _by_score(request, kept, prompt_tokens, found.category, self.quality)
-        else:
-            candidates = [Candidate(e, 0.0, f"chain position {p + 1}") for p, e in kept]
-        return Decision(
-            found.category,
-            found.source,
-            (*candidates, *kept_fallbacks),
-            tuple(skipped),
-            prompt_tokens,
-            passed_over,
-        )
+        return kept, kept_fallbacks, skipped, passed_over, prompt_tokens
 
 
 @frozen
@@ -273,6 +357,15 @@ def _filter(entry: ModelEntry, request: ChatRequest, needed_tokens: int) -> Skip
     return None
 
 
+def request_cost(entry: ModelEntry, prompt_tokens: int, completion_tokens: int) -> float:
+    """The estimated cost of a request on ``entry`` in USD: its prompt tokens at the input
+    price, its output limit (else the default completion) at the output price."""
+    return (
+        prompt_tokens * entry.input_price_per_million
+        + completion_tokens * entry.output_price_per_million
+    ) / 1_000_000
+
+
 def _by_score(
     request: ChatRequest,
     kept: list[tuple[int, ModelEntry]],
@@ -286,12 +379,7 @@ def _by_score(
     (``estimates``), else its configured quality."""
     prefs = request.preferences
     completion = request.output_limit or DEFAULT_COMPLETION_TOKENS
-    costs = {
-        e.name: (
-            prompt_tokens * e.input_price_per_million + completion * e.output_price_per_million
-        )
-        for _, e in kept
-    }
+    costs = {e.name: request_cost(e, prompt_tokens, completion) for _, e in kept}
     # Merged over the replicas sharing [state] (this replica's own EWMA when alone).
     merged = {e.name: e.stats.merged_latency_s for _, e in kept}
     latencies = {

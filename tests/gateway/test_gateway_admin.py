@@ -157,6 +157,7 @@ async def test_categories_list(client: httpx.AsyncClient) -> None:
                 "keywords": ["python"],
                 "source": "config",
                 "cache": True,
+                "min_quality": None,
             },
             {
                 "name": "conversation",
@@ -164,6 +165,7 @@ async def test_categories_list(client: httpx.AsyncClient) -> None:
                 "keywords": [],
                 "source": "config",
                 "cache": False,
+                "min_quality": None,
             },
         ],
     }
@@ -180,15 +182,22 @@ async def test_create_update_delete_a_category(client: httpx.AsyncClient, admin:
         "keywords": [],
         "source": "runtime",
         "cache": True,
+        "min_quality": None,
     }
 
     updated = await client.put(
         "/v1/admin/categories/translation",
-        json={"name": "translation", "chain": ["sim-small"], "keywords": ["translate"]},
+        json={
+            "name": "translation",
+            "chain": ["sim-small"],
+            "keywords": ["translate"],
+            "min_quality": 0.7,
+        },
     )
     assert updated.status_code == 200
+    assert updated.json()["min_quality"] == 0.7
     assert admin.requests[-1].category == pb.Category(
-        name="translation", chain=["sim-small"], keywords=["translate"]
+        name="translation", chain=["sim-small"], keywords=["translate"], min_quality=0.7
     )
 
     deleted = await client.delete("/v1/admin/categories/translation")
@@ -223,6 +232,10 @@ async def test_router_validation_names_the_body_field(client: httpx.AsyncClient)
         ("PUT", "/v1/admin/categories/code", {"name": "other", "chain": ["sim-small"]}, 400,
          "name"),
         ("PUT", "/v1/admin/categories/missing", {"chain": ["sim-small"]}, 404, "name"),
+        ("POST", "/v1/admin/categories", {"name": "x", "chain": ["a"], "min_quality": 2}, 400,
+         "min_quality"),
+        ("PUT", "/v1/admin/categories/code", {"chain": ["a"], "min_quality": "high"}, 400,
+         "min_quality"),
         ("DELETE", "/v1/admin/categories/missing", None, 404, "name"),
     ],
 )  # fmt: skip
