@@ -24,6 +24,7 @@ from typing import Any
 from router_svc.chat import ChatRequest, Message
 from router_svc.config import DeploymentConfig, ModelConfig, ProviderConfig
 from router_svc.config_entries import BALANCING_STRATEGIES
+from router_svc.providers.base import Provider
 from router_svc.providers.simulated import SimulatedProvider
 from router_svc.registry import ModelEntry, Registry
 from router_svc.routing.balance import Walk, choose
@@ -34,7 +35,7 @@ from router_svc.routing.policy import Policy
 REQUEST = ChatRequest(model="m", messages=(Message("user", "hello there"),))
 
 
-def providers(count: int) -> dict[str, SimulatedProvider]:
+def providers(count: int) -> dict[str, Provider]:
     """Zero-latency simulated providers sim0, sim1..."""
     return {
         f"sim{i}": SimulatedProvider(
@@ -73,7 +74,11 @@ def pick_ns() -> dict[str, float]:
         for strategy in BALANCING_STRATEGIES:
             entries = deployments_of(count, strategy)
             usable = [True] * count
-            timer = timeit.Timer(lambda e=entries, u=usable: choose(e, u, rand))
+
+            def pick(e: list[ModelEntry] = entries, u: list[bool] = usable) -> int:
+                return choose(e, u, rand)
+
+            timer = timeit.Timer(pick)
             number = 50_000
             best = min(timer.repeat(repeat=5, number=number)) / number
             results[f"pick {strategy} x{count}"] = best * 1e9

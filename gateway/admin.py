@@ -22,8 +22,12 @@ from gateway.errors import InvalidRequest, from_rpc_error
 from gateway.streaming import until_disconnect
 from gateway.translate import admin as translate
 from gateway.translate import budgets as translate_budgets
+from gateway.translate import evaluation as translate_evaluation
+from gateway.translate import quality as translate_quality
+from gateway.validate import expect_int, optional_number
 from gateway.web import JSONResponse, read_json
 from llmrouter.access import API_KEY_ID_METADATA
+from llmrouter.chat_rules import MIN_QUALITY, Range
 
 __all__ = [
     "AUDIT_DEFAULT_LIMIT",
@@ -37,7 +41,10 @@ ENABLED_BODY_KEYS: Final = ("enabled",)
 # Query parameters of /v1/admin/audit and their ranges (the router returns at most 500).
 AUDIT_LIMITS: Final = {"limit": (1, 500), "before": (1, 2**63 - 1)}
 AUDIT_DEFAULT_LIMIT: Final = 50
-_CATEGORY_KEYS: Final = ("name", "chain", "keywords")
+_CATEGORY_KEYS: Final = ("name", "chain", "keywords", "min_quality")
+_EVALUATION_KEYS: Final = ("limit",)
+# RunEvaluationRequest.limit: an int32, 0 for every pending sample.
+_EVALUATION_LIMIT: Final = Range(0, 2**31 - 1)
 # Admin bodies are tiny; a larger one is a mistake, not a category.
 _MAX_BODY: Final = 64 * 1024
 # The router names the fields of its message; the HTTP body is the category (key, team) itself.
@@ -139,6 +146,29 @@ class AdminEndpoints:
         )
         return JSONResponse({"budgets": translate_budgets.budgets_json(response)})
 
+    async def run_evaluation(self, request: Request, ctx: RequestContext) -> Response:
+        """``POST /v1/admin/evaluation`` with ``{"limit": N}`` (optional; 0 or absent: every
+        pending sample): an evaluation job now (README, "Evaluation jobs")."""
+        body = await object_body(request, _EVALUATION_KEYS, empty_ok=True)
+        limit = expect_int(body.get("limit", 0), "limit", _EVALUATION_LIMIT)
+        admin = self._upstreams().admin
+        response = await self._call(
+            request,
+            admin.RunEvaluation,
+            translate_evaluation.run_evaluation_request(limit),
+            ctx,
+        )
+        return JSONResponse(translate_evaluation.evaluation_json(response))
+
+    async def quality(self, request: Request, ctx: RequestContext) -> Response:
+        """``GET /v1/admin/quality``: the router's quality estimates per model x category
+        (prior, scores, posterior and its 90 % interval, whether scoring uses it)."""
+        admin = self._upstreams().admin
+        response = await self._call(
+            request, admin.ListQualityEstimates, translate_quality.list_request(), ctx
+        )
+        return JSONResponse(translate_quality.estimates_json(response))
+
     async def reset_breaker(self, request: Request, ctx: RequestContext) -> Response:
         """``POST /v1/admin/models/{name}/reset-breaker``: close the breaker, forget failures."""
         message = translate.reset_breaker_request(request.path_params["name"])
@@ -159,14 +189,17 @@ class AdminEndpoints:
         body = await object_body(request, _CATEGORY_KEYS)
         name = _string(body, "name")
         message = translate.create_category_request(
-            name, _strings(body, "chain"), _strings(body, "keywords", required=False)
+            name,
+            _strings(body, "chain"),
+            _strings(body, "keywords", required=False),
+            _bound(body),
         )
         admin = self._upstreams().admin
         response = await self._call(request, admin.CreateCategory, message, ctx)
         return JSONResponse(translate.category_json(response.category), status_code=201)
 
     async def update_category(self, request: Request, ctx: RequestContext) -> Response:
-        """``PUT /v1/admin/categories/{name}``: replace the chain and keywords."""
+        """``PUT /v1/admin/categories/{name}``: replace the chain, keywords and bound."""
         name = request.path_params["name"]
         body = await object_body(request, _CATEGORY_KEYS)
         if "name" in body and body["name"] != name:
@@ -174,7 +207,10 @@ class AdminEndpoints:
                 "Invalid 'name': a category cannot be renamed; create a new one instead.", "name"
             )
         message = translate.update_category_request(
-            name, _strings(body, "chain"), _strings(body, "keywords", required=False)
+            name,
+            _strings(body, "chain"),
+            _strings(body, "keywords", required=False),
+            _bound(body),
         )
         admin = self._upstreams().admin
         response = await self._call(request, admin.UpdateCategory, message, ctx)
@@ -227,6 +263,14 @@ async def _enabled(request: Request) -> bool:
     value = body.get("enabled")
     if not isinstance(value, bool):
         raise InvalidRequest("Invalid 'enabled': expected true or false.", "enabled")
+    return value
+
+
+def _bound(body: dict[str, Any]) -> float | None:
+    """The body's ``min_quality``: a number in [0, 1], or None when absent or null."""
+    value = optional_number(body, "min_quality", within=MIN_QUALITY)
+    if value is not None and value != value:  # NaN
+        raise InvalidRequest("Invalid 'min_quality': expected a number in [0, 1].", "min_quality")
     return value
 
 

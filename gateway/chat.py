@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
-from typing import Any
-
 import grpc
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import translate
 from gateway.context import RequestContext
-from gateway.doors import EOF, DoorEndpoints, drain
-from gateway.errors import GENERIC_MESSAGE, GatewayError, from_rpc_error
-from gateway.rate_limit import Admission
-from gateway.resume import ResumableStream
-from gateway.streaming import DONE_EVENT, SSEResponse, sse_event, until_disconnect
+from gateway.doors import DoorEndpoints
+from gateway.errors import GatewayError
+from gateway.streaming import DONE_EVENT, sse_event, until_disconnect
 from gateway.web import JSONResponse, read_json
 from llmrouter.v1 import router_service_pb2
 
 __all__ = ["RouterEndpoints"]
-
-logger = logging.getLogger(__name__)
 
 
 class RouterEndpoints(DoorEndpoints):
@@ -41,52 +33,21 @@ class RouterEndpoints(DoorEndpoints):
         return parsed
 
     async def chat_completions(self, request: Request, ctx: RequestContext) -> Response:
-        """``POST /v1/chat/completions``: one completion as JSON, or a stream of SSE chunks."""
+        """``POST /v1/chat/completions``: one completion as JSON, or a stream of SSE chunks
+        (a failure after the stream began is an error chunk, and no ``[DONE]`` follows)."""
         parsed = await self._parse(request, ctx)
         admission = await self._admit(ctx, parsed.chat)  # 429 before the router is asked
         if parsed.stream:
-            return await self._stream(request, parsed, ctx, admission)
-        call = self._upstreams().router.Complete(parsed.complete_request(), timeout=ctx.timeout_s)
-        try:
-            response = await until_disconnect(request.receive, call, call.cancel)
-        except grpc.aio.AioRpcError as exc:
-            raise parsed.router_error(exc) from exc
-        headers = translate.completion_headers(response)
-        if admission is not None:
-            admission.settle(response.usage.prompt_tokens + response.usage.completion_tokens)
-            headers.update(admission.headers())
-        return JSONResponse(translate.completion(response), headers=headers)
-
-    async def _stream(
-        self,
-        request: Request,
-        parsed: translate.ParsedRequest,
-        ctx: RequestContext,
-        admission: Admission | None,
-    ) -> Response:
-        chunks = translate.ChunkStream(
-            request_id=ctx.request_id, model=parsed.model, include_usage=parsed.include_usage
-        )
-        # Read through ResumableStream: a router replica that dies mid-stream is replaced.
-        call = ResumableStream(self._upstreams().router, parsed.chat, chunks, ctx.timeout_s)
-        # Wait for StreamStart so the headers can name the model that will answer; errors
-        # until then are ordinary HTTP errors.
-        try:
-            first = await until_disconnect(request.receive, call.read(), call.cancel)
-        except grpc.aio.AioRpcError as exc:
-            raise parsed.router_error(exc) from exc
-        if first is EOF:
-            raise GatewayError("The router ended the stream without an answer.", http_status=502)
-        try:
-            initial = chunks.feed(first)
-            headers = chunks.headers()
-            if admission is not None:
-                headers.update(admission.headers())
-        except BaseException:
-            call.cancel()
-            raise
-        return SSEResponse(
-            _events(call, chunks, initial, admission), cancel=call.cancel, headers=headers
+            chunks = translate.ChunkStream(
+                request_id=ctx.request_id, model=parsed.model, include_usage=parsed.include_usage
+            )
+            return await self._stream(
+                request, ctx, parsed, chunks, admission, _error_chunk, DONE_EVENT
+            )
+        response, headers = await self._complete(request, ctx, parsed, admission)
+        return JSONResponse(
+            translate.completion(response),
+            headers={**translate.completion_headers(response), **headers},
         )
 
     async def route(self, request: Request, ctx: RequestContext) -> Response:
@@ -105,11 +66,12 @@ class RouterEndpoints(DoorEndpoints):
         call = self._upstreams().router.ListModels(
             translate.list_models_request(), timeout=ctx.timeout_s
         )
-        return await until_disconnect(request.receive, call, call.cancel)
+        listed = await until_disconnect(request.receive, call, call.cancel)
+        return translate.allowed_only(listed, ctx.allowed_models)
 
     async def models(self, request: Request, ctx: RequestContext) -> Response:
         """``GET /v1/models``: ``auto``, the categories and every model (gateway.translate.
-        models)."""
+        models); a key restricted to some models sees only those."""
         return JSONResponse(translate.models_list(await self._list_models(request, ctx)))
 
     async def model(self, request: Request, ctx: RequestContext) -> Response:
@@ -128,36 +90,6 @@ class RouterEndpoints(DoorEndpoints):
         return JSONResponse(found)
 
 
-async def _events(
-    call: ResumableStream,
-    chunks: translate.ChunkStream,
-    initial: list[dict[str, Any]],
-    admission: Admission | None,
-) -> AsyncIterator[bytes]:
-    """SSE events of one stream; failures become an error event and no ``[DONE]``. The
-    summary's usage corrects the key's token reservation."""
-    for chunk in initial:
-        yield sse_event(chunk)
-    try:
-        while not chunks.finished:
-            message = await call.read()
-            if message is EOF:
-                break
-            events = chunks.sse(message)
-            if events:
-                yield events
-    except grpc.aio.AioRpcError as exc:
-        yield sse_event(from_rpc_error(exc).body())
-        return
-    except Exception:
-        logger.exception("stream translation failed")
-        yield sse_event(GatewayError(GENERIC_MESSAGE).body())
-        return
-    if not chunks.finished:
-        error = GatewayError("The router ended the stream before it was complete.")
-        yield sse_event(error.body())
-        return
-    if admission is not None and chunks.used_tokens is not None:
-        admission.settle(chunks.used_tokens)
-    yield DONE_EVENT
-    await drain(call)
+def _error_chunk(error: GatewayError) -> bytes:
+    """A failure after the stream began: an SSE event carrying the error body."""
+    return sse_event(error.body())

@@ -13,7 +13,8 @@ serve, and bill, the same answer again.
 UNAUTHENTICATED and PERMISSION_DENIED from a service mean the gateway's own credential (its
 token or certificate) was refused, never the client's API key (checked here, as 401/403): they
 are a 502 with a generic message (except the router's MODEL_NOT_ALLOWED, a 403 naming the model
-the caller's virtual key may not use), so an SDK does not report a bad key to a user whose key is
+the caller's virtual key may not use, and the metrics service's FEEDBACK_NOT_OWNER, a 403 for
+feedback on another key's request), so an SDK does not report a bad key to a user whose key is
 fine, and a warning in the log names the gateway keys to check.
 """
 
@@ -36,6 +37,7 @@ from llmrouter.request_ids import ERROR_INFO_REQUEST_ID, REQUEST_ID_PATTERN
 
 __all__ = [
     "ADMIN_NEEDED",
+    "FEEDBACK_NOT_OWNER_REASON",
     "GENERIC_MESSAGE",
     "GRPC_TO_HTTP",
     "AuthenticationFailed",
@@ -89,6 +91,10 @@ GRPC_TO_HTTP: Mapping[grpc.StatusCode, HttpMapping] = MappingProxyType(
 # The router's reason for a request its caller's virtual key may not make (a model or category
 # outside the key's allowed ones): the client's 403, not a refused gateway credential.
 MODEL_NOT_ALLOWED_REASON = "MODEL_NOT_ALLOWED"
+# The metrics service's reason for feedback on a request another key made: the client's 403.
+FEEDBACK_NOT_OWNER_REASON = "FEEDBACK_NOT_OWNER"
+# Refusals that are about the client's request, not the gateway's credential.
+_CLIENT_REFUSALS = frozenset({MODEL_NOT_ALLOWED_REASON, FEEDBACK_NOT_OWNER_REASON})
 # The router's reason for an answer over its max_response_bytes.
 RESPONSE_TOO_LARGE_REASON = "RESPONSE_TOO_LARGE"
 _TOO_LARGE_REQUEST = HttpMapping(413, "invalid_request_error")
@@ -312,7 +318,7 @@ def from_rpc_error(exc: grpc.RpcError, service: str = "router") -> UpstreamError
                 detail.Unpack(bad)
                 if bad.field_violations:
                     param = bad.field_violations[0].field or None
-    if grpc_code in _REFUSED_CODES and reason != MODEL_NOT_ALLOWED_REASON:
+    if grpc_code in _REFUSED_CODES and reason not in _CLIENT_REFUSALS:
         return _not_authorized(exc, grpc_code, service, reason, status, request_id)
     if grpc_code in _OPAQUE_CODES:
         message = GENERIC_MESSAGE

@@ -10,20 +10,15 @@ Requests are translated by :mod:`gateway.translate.messages_request`, answers by
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
-
 import grpc
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.context import RequestContext
-from gateway.doors import EOF, DoorEndpoints, drain
-from gateway.errors import GENERIC_MESSAGE, GatewayError, from_rpc_error
+from gateway.doors import DoorEndpoints
+from gateway.errors import GatewayError
 from gateway.messages_errors import anthropic_error
-from gateway.rate_limit import Admission
-from gateway.resume import ResumableStream
-from gateway.streaming import SSEResponse, until_disconnect
+from gateway.streaming import until_disconnect
 from gateway.translate.messages_request import ParsedMessages, parse_messages_request
 from gateway.translate.messages_response import (
     MessageEvents,
@@ -35,8 +30,6 @@ from gateway.web import JSONResponse, read_json
 from llmrouter.v1 import router_service_pb2
 
 __all__ = ["MessagesEndpoints"]
-
-logger = logging.getLogger(__name__)
 
 
 class MessagesEndpoints(DoorEndpoints):
@@ -58,53 +51,21 @@ class MessagesEndpoints(DoorEndpoints):
         return parsed
 
     async def messages(self, request: Request, ctx: RequestContext) -> Response:
-        """``POST /v1/messages``: one ``message`` as JSON, or its stream of events."""
+        """``POST /v1/messages``: one ``message`` as JSON, or its stream of events (a failure
+        after the stream began is an ``error`` event, and the stream ends there with no
+        message_stop, as Anthropic's streams end on an error)."""
         parsed = await self._parse(request, ctx)
         admission = await self._admit(ctx, parsed.chat)  # 429 before the router is asked
         if parsed.stream:
-            return await self._stream(request, parsed, ctx, admission)
-        call = self._upstreams().router.Complete(
-            parsed.parsed.complete_request(), timeout=ctx.timeout_s
-        )
-        try:
-            response = await until_disconnect(request.receive, call, call.cancel)
-        except grpc.aio.AioRpcError as exc:
-            raise parsed.parsed.router_error(exc) from exc
-        headers = message_headers(response)
-        if admission is not None:
-            admission.settle(response.usage.prompt_tokens + response.usage.completion_tokens)
-            headers.update(admission.headers())
-        return JSONResponse(message_json(response), headers=headers)
+            events = MessageEvents(request_id=ctx.request_id, model=parsed.chat.model)
 
-    async def _stream(
-        self,
-        request: Request,
-        parsed: ParsedMessages,
-        ctx: RequestContext,
-        admission: Admission | None,
-    ) -> Response:
-        events = MessageEvents(request_id=ctx.request_id, model=parsed.chat.model)
-        call = ResumableStream(self._upstreams().router, parsed.chat, events, ctx.timeout_s)
-        # Errors until the StreamStart are ordinary HTTP errors (as Anthropic's before its
-        # message_start).
-        try:
-            first = await until_disconnect(request.receive, call.read(), call.cancel)
-        except grpc.aio.AioRpcError as exc:
-            raise parsed.parsed.router_error(exc) from exc
-        if first is EOF:
-            raise GatewayError("The router ended the stream without an answer.", http_status=502)
-        try:
-            initial = events.sse(first)
-            headers = events.headers()
-            if admission is not None:
-                headers.update(admission.headers())
-        except BaseException:
-            call.cancel()
-            raise
-        return SSEResponse(
-            _relay(call, events, initial, admission, ctx.request_id),
-            cancel=call.cancel,
-            headers=headers,
+            def failed(error: GatewayError) -> bytes:
+                return sse(anthropic_error(error, ctx.request_id))
+
+            return await self._stream(request, ctx, parsed.parsed, events, admission, failed)
+        response, headers = await self._complete(request, ctx, parsed.parsed, admission)
+        return JSONResponse(
+            message_json(response), headers={**message_headers(response), **headers}
         )
 
     async def count_tokens(self, request: Request, ctx: RequestContext) -> Response:
@@ -118,37 +79,3 @@ class MessagesEndpoints(DoorEndpoints):
         except grpc.aio.AioRpcError as exc:
             raise parsed.parsed.router_error(exc) from exc
         return JSONResponse({"input_tokens": response.estimated_prompt_tokens})
-
-
-async def _relay(
-    call: ResumableStream,
-    events: MessageEvents,
-    initial: bytes,
-    admission: Admission | None,
-    request_id: str,
-) -> AsyncIterator[bytes]:
-    """The stream's events; a failure becomes an ``error`` event, and the stream ends there
-    (no message_stop), as Anthropic's streams end on an error."""
-    if initial:
-        yield initial
-    try:
-        while not events.finished:
-            message = await call.read()
-            if message is EOF:
-                break
-            if chunk := events.sse(message):
-                yield chunk
-    except grpc.aio.AioRpcError as exc:
-        yield sse(anthropic_error(from_rpc_error(exc), request_id))
-        return
-    except Exception:
-        logger.exception("stream translation failed")
-        yield sse(anthropic_error(GatewayError(GENERIC_MESSAGE), request_id))
-        return
-    if not events.finished:
-        error = GatewayError("The router ended the stream before it was complete.")
-        yield sse(anthropic_error(error, request_id))
-        return
-    if admission is not None:
-        admission.settle(events.used_tokens)
-    await drain(call)

@@ -4,7 +4,8 @@ lifespan that holds the gRPC channels.
 Front doors, each also without ``/v1`` (gateway.front_doors): ``POST /v1/chat/completions``
 (JSON or SSE), ``POST /v1/messages`` (JSON or SSE) and ``POST /v1/messages/count_tokens``
 (Anthropic's Messages API, errors in its shape), ``POST /v1/responses`` (OpenAI's Responses
-API, stateless; JSON or SSE), ``POST /v1/embeddings``, ``POST /v1/route``, ``GET /v1/models``,
+API, stateless; JSON or SSE), ``POST /v1/embeddings``, ``POST /v1/route``, ``POST /v1/feedback``
+(a score of an answer, gateway.feedback), ``GET /v1/models``,
 ``GET /v1/models/{model}``. Reports and operator controls, ``/v1`` only: ``GET /v1/costs``, ``GET
 /v1/usage``, ``GET /v1/requests`` (and ``.csv``), ``GET /v1/dashboard/summary`` and
 ``/v1/admin/...`` (API key required when auth is on); ``GET /healthz``, ``GET /readyz``, ``GET
@@ -48,6 +49,7 @@ from gateway.errors import (
     PermissionDenied,
     from_rpc_error,
 )
+from gateway.feedback import FeedbackEndpoints
 from gateway.front_doors import front_door, operator_route, route_labels
 from gateway.messages import MessagesEndpoints
 from gateway.messages_errors import anthropic_error_response
@@ -206,6 +208,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
     messages = MessagesEndpoints(config, current, limits)
     responses = ResponsesEndpoints(config, current, limits)
     embeddings = EmbeddingsEndpoints(config, current, limits)
+    feedback = FeedbackEndpoints(config, current, limits)
     usage = UsageEndpoints(current, options.clock)
     request_log = RequestLogEndpoints(current, options.clock, config.trace_link())
     health = Health(
@@ -259,6 +262,7 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         *front_door("/v1/responses", protected(responses.responses), methods=["POST"]),
         *front_door("/v1/embeddings", protected(embeddings.embeddings), methods=["POST"]),
         *front_door("/v1/route", protected(chat.route), methods=["POST"]),
+        *front_door("/v1/feedback", protected(feedback.feedback), methods=["POST"]),
         *front_door("/v1/models", protected(chat.models), methods=["GET"]),
         *front_door("/v1/models/{model:path}", protected(chat.model), methods=["GET"]),
         # Reports and operator controls: /v1 only.
@@ -277,6 +281,8 @@ def create_app(config: GatewayConfig, options: AppOptions | None = None) -> Gate
         operator_route("/v1/admin/audit", admin_route(admin.audit), methods=["GET"]),
         operator_route("/v1/admin/alerts", admin_route(admin.alerts), methods=["GET"]),
         operator_route("/v1/admin/budgets", admin_route(admin.budgets), methods=["GET"]),
+        operator_route("/v1/admin/evaluation", admin_route(admin.run_evaluation), methods=["POST"]),
+        operator_route("/v1/admin/quality", admin_route(admin.quality), methods=["GET"]),
         operator_route(
             "/v1/admin/providers/{name:path}/enabled",
             admin_route(admin.set_provider_enabled),

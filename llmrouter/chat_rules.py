@@ -24,6 +24,7 @@ __all__ = [
     "CACHE_TTLS",
     "IMAGE_DETAILS",
     "MAX_TOKENS",
+    "MIN_QUALITY",
     "PENALTY",
     "PREFERENCE_KEYS",
     "PREFERENCE_WEIGHT",
@@ -132,3 +133,5 @@ RESPONSE_FORMATS: Final[Mapping[str, chat_pb2.ResponseFormatType]] = {
 # The routing preference weights (llmrouter.preferences / ChatRequest.routing.preferences).
 PREFERENCE_KEYS: Final = ("cost", "latency", "quality")
 PREFERENCE_WEIGHT: Final = Range(minimum=0)
+# llmrouter.min_quality / ChatRequest.routing.min_quality: a quality bound in [0, 1].
+MIN_QUALITY: Final = Range(0, 1)

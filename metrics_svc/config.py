@@ -16,10 +16,15 @@ from metrics_svc.database_url import DatabaseUrlError, async_url
 __all__ = ["AUTH_TOKENS_ENV", "ENV_SHORTCUTS", "SCOPES", "SECTION", "MetricsConfig", "load_config"]
 
 SECTION = "metrics"
-# What each credential may call: only the router writes the ledger, readers only read it.
+# What each credential may call: only the router writes the ledger, readers only read it;
+# scores of answers (the gateway's POST /v1/feedback, the router's evaluation judges) need
+# "feedback", which writes no usage.
 SCOPES = ScopeTable(
     {"llmrouter.v1.MetricsService": "read"},
-    {"/llmrouter.v1.MetricsService/RecordUsage": "record"},
+    {
+        "/llmrouter.v1.MetricsService/RecordUsage": "record",
+        "/llmrouter.v1.MetricsService/RecordFeedback": "feedback",
+    },
 )
 # auth_tokens from the environment: comma-separated ENV_NAME:scope[+scope] entries.
 AUTH_TOKENS_ENV = "LLMROUTER_METRICS_AUTH_TOKENS"
@@ -65,9 +70,9 @@ class MetricsConfig:
     #: Environment variables each holding a bearer token with full access (every scope) that
     #: callers may present (gRPC metadata ``authorization: Bearer <token>``).
     auth_token_envs: tuple[str, ...] = ()
-    #: Scoped bearer tokens: {env = "VAR", scopes = ["record"]}; scopes: record (RecordUsage)
-    #: and read (every other RPC). With no token and no client_ca_file every caller gets in,
-    #: which only a loopback host allows.
+    #: Scoped bearer tokens: {env = "VAR", scopes = ["record"]}; scopes: record (RecordUsage),
+    #: feedback (RecordFeedback) and read (every other RPC). With no token and no
+    #: client_ca_file every caller gets in, which only a loopback host allows.
     auth_tokens: tuple[TokenGrant, ...] = ()
     #: mTLS only: client certificates by subject common name and their scopes; empty accepts
     #: any certificate the client_ca_file signed, with every scope.

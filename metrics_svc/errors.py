@@ -9,8 +9,12 @@ from typing import ClassVar
 import grpc
 
 __all__ = [
+    "FeedbackNotFound",
+    "FeedbackNotOwner",
     "FieldViolation",
     "InvalidFallbackQuery",
+    "InvalidFeedback",
+    "InvalidFeedbackQuery",
     "InvalidHealthQuery",
     "InvalidQuery",
     "InvalidRecord",
@@ -148,3 +152,46 @@ class InvalidRequestsQuery(InvalidQuery):
     """A ``ListRequests`` request cannot be answered as asked (bad window, size, token)."""
 
     reason = "INVALID_REQUESTS_QUERY"
+
+
+class InvalidFeedback(InvalidQuery):
+    """A ``RecordFeedback`` request holds a bad field (score out of its scale's range, source
+    of other characters, label or comment too long...)."""
+
+    reason = "INVALID_FEEDBACK"
+
+
+class InvalidFeedbackQuery(InvalidQuery):
+    """A ``ListFeedback`` or ``QueryQuality`` request cannot be answered as asked."""
+
+    reason = "INVALID_FEEDBACK_QUERY"
+
+
+class FeedbackNotFound(MetricsError):
+    """``RecordFeedback`` names a request with no usage record (unknown, or not shipped yet:
+    the router ships usage within its flush interval, so a retry soon after may succeed)."""
+
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    reason = "REQUEST_NOT_FOUND"
+
+    def __init__(self, request_id: str) -> None:
+        description = f"no usage record of request {request_id!r}"
+        super().__init__(
+            f"feedback.request_id: {description}",
+            metadata={"field": "feedback.request_id", "request_id": request_id},
+            field_violations=[FieldViolation("feedback.request_id", description)],
+        )
+
+
+class FeedbackNotOwner(MetricsError):
+    """``RecordFeedback`` restricted to a caller (``caller_api_key_id``/``caller_team_id``)
+    names a request that another key (and team) made."""
+
+    grpc_code = grpc.StatusCode.PERMISSION_DENIED
+    reason = "FEEDBACK_NOT_OWNER"
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            f"feedback.request_id: request {request_id!r} was made with another API key",
+            metadata={"field": "feedback.request_id", "request_id": request_id},
+        )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-__all__ = ["UsageRow", "UsageStatus"]
+__all__ = ["FeedbackScale", "UsageRow", "UsageStatus"]
 
 
 class UsageStatus(StrEnum):
@@ -15,6 +15,18 @@ class UsageStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+class FeedbackScale(StrEnum):
+    """How a score was given (``llmrouter.v1.FeedbackScale``); the values are what the
+    database stores."""
+
+    #: Up (1) or down (0).
+    THUMBS = "thumbs"
+    #: 1 to 5 stars: (stars - 1) / 4.
+    STARS = "stars"
+    #: A number in [0, 1], as is.
+    FRACTION = "fraction"
 
 
 # Not frozen: every ingested record builds one, and a frozen dataclass's __init__ (one

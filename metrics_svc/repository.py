@@ -3,7 +3,8 @@
 Connecting, migrating and error reporting live here; the statements live with their concept:
 the insert in :mod:`metrics_svc.ingest`, the cost, fallback, provider-health and request-log
 queries in :mod:`metrics_svc.aggregates`, :mod:`metrics_svc.fallbacks`,
-:mod:`metrics_svc.provider_health` and :mod:`metrics_svc.request_log`.
+:mod:`metrics_svc.provider_health` and :mod:`metrics_svc.request_log`, feedback in
+:mod:`metrics_svc.feedback`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,15 @@ from metrics_svc.costs import CostQuery, CostReport
 from metrics_svc.database_url import DatabaseUrlError, async_url
 from metrics_svc.errors import StorageError
 from metrics_svc.fallbacks import FallbackEvent, FallbackQuery, event_from_row, fallback_statement
+from metrics_svc.feedback import (
+    FeedbackCaller,
+    FeedbackInput,
+    QualityStats,
+    StoredFeedback,
+    list_feedback,
+    quality_stats,
+    record_feedback,
+)
 from metrics_svc.ingest import insert_postgresql, insert_sqlite
 from metrics_svc.provider_health import (
     HealthQuery,
@@ -189,6 +200,25 @@ class Repository:
             return RequestPage(entries, "")
         entries = entries[: query.page_size]
         return RequestPage(entries, encode_token(query, entries[-1]))
+
+    async def record_feedback(
+        self, given: FeedbackInput, caller: FeedbackCaller, now: datetime
+    ) -> tuple[StoredFeedback, bool]:
+        """Store a score (replacing the same request and source's); returns it as stored and
+        whether it replaced one. Raises FeedbackNotFound / FeedbackNotOwner
+        (:func:`metrics_svc.feedback.record_feedback`)."""
+        with _storage_errors("cannot store feedback"):
+            return await record_feedback(self._engine, given, caller, now)
+
+    async def list_feedback(self, after: int, size: int) -> list[StoredFeedback]:
+        """At most ``size`` scores stored (or replaced) after sequence ``after``, in order."""
+        with _storage_errors("cannot read feedback"):
+            return await list_feedback(self._engine, after, size)
+
+    async def quality_stats(self, start: datetime | None) -> list[QualityStats]:
+        """Score counts and sums per model, category and source kind since ``start``."""
+        with _storage_errors("cannot read feedback"):
+            return await quality_stats(self._engine, start)
 
     async def get(self, record_id: str) -> UsageRow | None:
         """The stored row with id ``record_id``, if any."""

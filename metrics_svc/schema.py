@@ -39,7 +39,7 @@ BASELINE = "0001"
 
 #: The newest revision in ``migrations/versions``, known without Alembic so that start-up can
 #: tell an up-to-date ledger cheaply; a test holds it equal to :func:`head`.
-HEAD = "0010"
+HEAD = "0011"
 
 # Key of the PostgreSQL advisory lock that serialises services migrating the same database
 # ("llmrouter-metrics" as a 64-bit number; any constant nobody else uses would do).

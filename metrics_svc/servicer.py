@@ -33,6 +33,14 @@ from metrics_svc.translate import (
     requests_to_pb,
     rows_from_records,
 )
+from metrics_svc.translate_feedback import (
+    feedback_input,
+    feedback_to_pb,
+    list_feedback_query,
+    list_feedback_response,
+    quality_response,
+    quality_start,
+)
 
 __all__ = ["Clock", "MetricsServicer", "rich_status", "utc_now"]
 
@@ -125,6 +133,38 @@ class MetricsServicer(metrics_service_pb2_grpc.MetricsServiceServicer):
         except MetricsError as exc:
             await _abort(context, exc)
         return requests_to_pb(page)
+
+    async def RecordFeedback(
+        self, request: pb.RecordFeedbackRequest, context: _Context
+    ) -> pb.RecordFeedbackResponse:
+        """Store one score by request id; a repeat of (request_id, source) replaces it."""
+        try:
+            given, caller = feedback_input(request)
+            stored, replaced = await self._repository.record_feedback(given, caller, self._clock())
+        except MetricsError as exc:
+            await _abort(context, exc)
+        return pb.RecordFeedbackResponse(feedback=feedback_to_pb(stored), replaced=replaced)
+
+    async def ListFeedback(
+        self, request: pb.ListFeedbackRequest, context: _Context
+    ) -> pb.ListFeedbackResponse:
+        """Scores stored or replaced after a sequence, in sequence order."""
+        try:
+            after, size = list_feedback_query(request)
+            stored = await self._repository.list_feedback(after, size)
+        except MetricsError as exc:
+            await _abort(context, exc)
+        return list_feedback_response(after, stored)
+
+    async def QueryQuality(
+        self, request: pb.QueryQualityRequest, context: _Context
+    ) -> pb.QueryQualityResponse:
+        """Score counts and sums per model x category x source kind."""
+        try:
+            stats = await self._repository.quality_stats(quality_start(request))
+        except MetricsError as exc:
+            await _abort(context, exc)
+        return quality_response(stats)
 
 
 def rich_status(exc: MetricsError) -> grpc.Status:

@@ -1,4 +1,4 @@
-"""The ``usage_records`` table as the code expects it.
+"""The ``usage_records`` and ``feedback`` tables as the code expects them.
 
 The database gets it through the Alembic migrations in ``metrics_svc/migrations``; a change
 here needs a new revision there (the migration tests compare the two). Each column is named
@@ -30,9 +30,18 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import BigInteger, TypeDecorator
 
-from metrics_svc.records import UsageStatus
+from metrics_svc.records import FeedbackScale, UsageStatus
 
-__all__ = ["Base", "UsageRecordModel", "UtcDateTime", "usage_records"]
+__all__ = [
+    "Base",
+    "FeedbackModel",
+    "FeedbackStatsModel",
+    "UsageRecordModel",
+    "UtcDateTime",
+    "feedback",
+    "feedback_stats",
+    "usage_records",
+]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -144,3 +153,68 @@ class UsageRecordModel(Base):
 
 #: The table as Core sees it; the repository inserts and selects through Core.
 usage_records = cast(Table, UsageRecordModel.__table__)
+
+
+class FeedbackModel(Base):
+    """One score of one answer (``llmrouter.v1.Feedback``, revision 0011): a user's feedback
+    or an evaluation judge's grade, at most one per (request, source)."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        # ListFeedback's cursor; unique, so a follower never sees two rows at one position.
+        Index("ix_feedback_sequence", "sequence", unique=True),
+        # QueryQuality's start_time window.
+        Index("ix_feedback_time", "time"),
+        CheckConstraint("score >= 0 AND score <= 1", name="ck_feedback_score"),
+        CheckConstraint(
+            "scale IN (" + ", ".join(f"'{s.value}'" for s in FeedbackScale) + ")",
+            name="ck_feedback_scale",
+        ),
+    )
+
+    # The router's request id (usage_records.request_id) and who scored it: a repeat of the
+    # pair replaces the row.
+    request_id: Mapped[str] = mapped_column(String, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Normalised to [0, 1]; ``raw_score`` as the client gave it on ``scale``.
+    score: Mapped[float] = mapped_column(Double)
+    scale: Mapped[str] = mapped_column(String(16))
+    raw_score: Mapped[float] = mapped_column(Double)
+    label: Mapped[str] = mapped_column(String(64), default="")
+    comment: Mapped[str] = mapped_column(String(2000), default="")
+    # From the request's serving usage record (succeeded, else its last attempt).
+    model: Mapped[str] = mapped_column(String)
+    category: Mapped[str] = mapped_column(String, default="")
+    api_key_id: Mapped[str] = mapped_column(String, default="")
+    team_id: Mapped[str] = mapped_column(String, default="")
+    deployment: Mapped[str] = mapped_column(String, default="")
+    # When it was stored or last replaced.
+    time: Mapped[datetime] = mapped_column(UtcDateTime())
+    # Position in store order: a replacement takes a new one, so followers see it.
+    sequence: Mapped[int] = mapped_column(BigInteger)
+
+
+#: The feedback table as Core sees it.
+feedback = cast(Table, FeedbackModel.__table__)
+
+
+class FeedbackStatsModel(Base):
+    """The sums of the current scores per model x category x source kind (revision 0011),
+    kept by RecordFeedback in the transaction that stores a score: QueryQuality reads these
+    few rows instead of summing the whole ``feedback`` table on every router's poll."""
+
+    __tablename__ = "feedback_stats"
+
+    model: Mapped[str] = mapped_column(String, primary_key=True)
+    category: Mapped[str] = mapped_column(String, primary_key=True)
+    # "user" or "judge" (metrics_svc.feedback.source_kind).
+    source_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    score_sum: Mapped[float] = mapped_column(Double)
+    score_sum_squares: Mapped[float] = mapped_column(Double)
+    # When a score of the group was last stored.
+    last_time: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+#: The feedback sums as Core sees them.
+feedback_stats = cast(Table, FeedbackStatsModel.__table__)

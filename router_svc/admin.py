@@ -423,6 +423,15 @@ class Admin:
                         "chain": list(item.get("chain", ())),
                         "keywords": list(item.get("keywords", ())),
                         "cache": self._cache_flag(item["name"]),
+                        # The state file predates quality bounds: the config file's stays.
+                        "min_quality": next(
+                            (
+                                c.min_quality
+                                for c in self._config_categories
+                                if c.name == item["name"]
+                            ),
+                            None,
+                        ),
                     }
             for name, value in wanted.items():
                 if value != self._baseline(CATEGORY, name):
@@ -465,7 +474,21 @@ class Admin:
         cache = raw.get("cache")
         if not isinstance(cache, bool):
             cache = self._cache_flag(name)
-        return CategoryConfig(name=name, chain=tuple(chain), keywords=tuple(keywords), cache=cache)
+        # Set as given, like the chain: absent or None is no bound.
+        bound = raw.get("min_quality")
+        if bound is not None and (
+            isinstance(bound, bool) or not isinstance(bound, int | float) or not 0 <= bound <= 1
+        ):
+            raise InvalidRequest(
+                "min_quality must be a number in [0, 1]", field=f"{path}.min_quality"
+            )
+        return CategoryConfig(
+            name=name,
+            chain=tuple(chain),
+            keywords=tuple(keywords),
+            cache=cache,
+            min_quality=float(bound) if bound is not None else None,
+        )
 
     def _cache_flag(self, name: str) -> bool:
         """The ``cache`` flag of category ``name`` as it is now, else the config file's, else
@@ -481,4 +504,5 @@ def _category_value(category: CategoryConfig) -> dict[str, Any]:
         "chain": list(category.chain),
         "keywords": list(category.keywords),
         "cache": category.cache,
+        "min_quality": category.min_quality,
     }

@@ -15,7 +15,9 @@ from .admin import Admin
 from .admin_store import MAX_ALERT_PAGE, MAX_AUDIT_PAGE, Actor, AdminStoreError
 from .api_keys import ApiKeys
 from .budgets import Budgets
-from .errors import AdminStoreUnavailable, InvalidRequest, ReportedAsStatus
+from .errors import AdminStoreUnavailable, FailedPrecondition, InvalidRequest, ReportedAsStatus
+from .evaluation import Evaluator
+from .quality import QualityEstimates
 from .registry import ModelEntry
 from .translate.admin import (
     alert_to_proto,
@@ -34,6 +36,8 @@ from .translate.api_keys import (
     team_to_proto,
 )
 from .translate.budgets import standings_to_pb
+from .translate.evaluation import run_response
+from .translate.quality import estimates_to_pb
 
 __all__ = ["ADMIN_SERVICE_NAME", "AdminServicer", "anonymous_identity"]
 
@@ -63,9 +67,17 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         classification_mode: str,
         identify: Identify = anonymous_identity,
         spend: Budgets | None = None,
+        *,
+        evaluator: Evaluator | None = None,
+        quality: QualityEstimates | None = None,
     ) -> None:
-        """``spend``: the key and team budgets (None: ListBudgets lists none)."""
+        """``spend``: the key and team budgets (None: ListBudgets lists none);
+        ``evaluator``: evaluation jobs (None: RunEvaluation is FAILED_PRECONDITION);
+        ``quality``: the estimates learned from feedback (None: ListQualityEstimates lists
+        none)."""
         self._spend = spend
+        self._evaluator = evaluator
+        self._quality = quality
         self._admin = admin
         self._mode = classification_mode
         self._identify = identify
@@ -208,6 +220,33 @@ class AdminServicer(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         if self._spend is None:
             return pb.ListBudgetsResponse()
         return standings_to_pb(await self._spend.standings())
+
+    async def RunEvaluation(
+        self, request: pb.RunEvaluationRequest, context: Context
+    ) -> pb.RunEvaluationResponse:
+        """Grade up to ``limit`` pending samples now (0: all); FAILED_PRECONDITION when
+        evaluation is off or samples nothing, INVALID_ARGUMENT names a negative ``limit``."""
+        async with ReportedAsStatus(context):
+            if request.limit < 0:
+                raise InvalidRequest("limit must not be negative", field="limit")
+            if self._evaluator is None:
+                raise FailedPrecondition(
+                    "evaluation is not configured: set [router.evaluation] enabled = true "
+                    "with a judge_model, and router.store_content = true"
+                )
+            try:
+                result = await self._evaluator.run(request.limit)
+            except AdminStoreError as exc:
+                raise AdminStoreUnavailable(str(exc)) from exc
+        return run_response(result)
+
+    async def ListQualityEstimates(
+        self, request: pb.ListQualityEstimatesRequest, context: Context
+    ) -> pb.ListQualityEstimatesResponse:
+        """Every model x category with scores: prior, samples, posterior and its interval."""
+        if self._quality is None:
+            return pb.ListQualityEstimatesResponse()
+        return estimates_to_pb(self._quality.estimates(), self._quality.config.min_samples)
 
     # Virtual keys and teams ------------------------------------------------------------------
 

@@ -141,6 +141,10 @@ class ChatRequest:
     user: str = ""
     category: str = ""
     preferences: Preferences = field(default_factory=Preferences)
+    # Quality-bounded routing (README "Learned routing"): the cheapest candidate of the chain
+    # whose estimated quality for this request is at least this, in [0, 1]; None: the
+    # category's min_quality, if any.
+    min_quality: float | None = None
     task_type: str = ""
     source: str = ""
     api_key_id: str = ""

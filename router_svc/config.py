@@ -37,8 +37,11 @@ from .config_entries import (
     ModelConfig,
     ProviderConfig,
 )
+from .evaluation.config import EvaluationConfig
 from .known_providers import ENV_PROVIDERS
+from .learned.config import LearnedConfig
 from .policies import BreakerPolicy, RetryPolicy
+from .quality.config import QualityConfig
 from .urls import UrlRefused, check_url_static, parse_allow_list
 
 __all__ = [
@@ -236,6 +239,10 @@ class RouterConfig:
     record_usage: bool = True
     # Record prompts and completions on attempt spans (off: content never leaves the process).
     capture_content: bool = False
+    # Keep prompts and answers of requests sampled for evaluation ([router.evaluation]) in
+    # the admin store until they are graded (off: no prompt or answer is ever stored, and
+    # evaluation samples nothing). Independent of capture_content (spans).
+    store_content: bool = False
     # Add OpenInference attributes (span kind LLM, llm.model_name, llm.token_count.*,
     # llm.cost.*) beside the GenAI ones on attempt spans, for viewers that read only those
     # (Arize Phoenix); prompts and answers among them only with capture_content.
@@ -255,6 +262,15 @@ class RouterConfig:
     # Budget, error-rate and latency alerts and their webhooks ([router.alerts]; README,
     # "Alerts").
     alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    # Evaluation jobs: a judge model grades sampled answers ([router.evaluation]; README,
+    # "Evaluation jobs"). Samples only with store_content on.
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    # Quality estimates learned from feedback, read from the metrics service at
+    # metrics_address ([router.quality]; README, "Quality estimates").
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    # The learned quality predictor of quality-bounded routing ([router.learned]; README,
+    # "Learned routing"); off until embedding_model is set.
+    learned: LearnedConfig = field(default_factory=LearnedConfig)
     # The shared store, from the top-level [state] section (not [router.state]): where the
     # response cache keeps answers and breakers are shared when its backend is redis.
     state: StateConfig = field(default_factory=StateConfig)
@@ -406,6 +422,27 @@ class RouterConfig:
             for i, name in enumerate(category.chain):
                 if name not in names:
                     raise ConfigError(f"categories[{c}].chain[{i}]: unknown model {name!r}")
+        wanted = self.learned.embedding_model
+        if wanted and wanted not in embedding:
+            problem = "a chat model, not an embedding one" if wanted in names else "unknown model"
+            raise ConfigError(
+                f"learned.embedding_model: {problem} {wanted!r} (a registry model with "
+                "embedding = true)"
+            )
+        _check_evaluation(self.evaluation, names, embedding)
+
+
+def _check_evaluation(evaluation: EvaluationConfig, names: set[str], embedding: set[str]) -> None:
+    """The judge and reference models of an enabled evaluation are registry chat models."""
+    if not evaluation.enabled:
+        return
+    keys = ["judge_model"] + (["reference_model"] if evaluation.mode == "pairwise" else [])
+    for key in keys:
+        name = getattr(evaluation, key)
+        if name not in names:
+            raise ConfigError(f"evaluation.{key}: unknown model {name!r}")
+        if name in embedding:
+            raise ConfigError(f"evaluation.{key}: {name!r} is an embedding model, not a chat one")
 
 
 def _check_fallbacks(models: tuple[ModelConfig, ...]) -> None:

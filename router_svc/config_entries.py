@@ -292,3 +292,11 @@ class CategoryConfig:
     keywords: tuple[str, ...] = ()
     # False: requests of this category never use the response cache ([router.cache]).
     cache: bool = True
+    # Quality-bounded routing (README "Learned routing"): the cheapest model of the chain whose
+    # estimated quality for the request is at least this, in [0, 1]; a request's own
+    # llmrouter.min_quality wins. Unset: the chain's order (or the request's preferences).
+    min_quality: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_quality is not None and not 0.0 <= self.min_quality <= 1.0:
+            raise ConfigError(f"min_quality: expected 0 to 1, got {self.min_quality}")

@@ -88,7 +88,6 @@ class ModelEntry:
         """Registry name."""
         return self.config.name
 
-
     @property
     def upstream_model(self) -> str:
         """Model id sent upstream."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -42,9 +43,16 @@ from .budgets.runtime import RuntimeRules
 from .cache.serving import CachingEngine
 from .cache.store import AnswerStore, LruAnswers, SharedAnswers
 from .config import SCOPES, RouterConfig, load_config
+from .evaluation import Evaluator, Sampler, SamplingEngine
+from .evaluation.prom import EvaluationCollector
+from .learned.estimates import CategoryEstimates, ConfiguredQuality, FromEstimates
+from .learned.follower import FeedbackFollower
+from .learned.labelled import LabelledSetLoader
+from .learned.predictor import LearnedPredictor
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
 from .public_errors import PublicErrors
+from .quality import Priors, QualityEstimates, QualityFollower
 from .quotas import ModelQuotas
 from .registry import Registry
 from .routing.classify import Classifier
@@ -52,15 +60,21 @@ from .routing.embed import Embedder
 from .routing.failover import Engine
 from .routing.outcome import no_wait
 from .routing.policy import Policy
+from .routing.quality import QualityRouting
 from .routing.retry import RetryBudgets
 from .routing.setup import ask_model, categories_of
 from .servicer import SERVICE_NAME, RouterServicer
 from .shared_health import SharedHealth
 from .translate.budgets import ledger_spender
+from .translate.evaluation import feedback_sender
+from .translate.feedback import feedback_reader
+from .translate.quality import sums_reader
 from .urls import AddressPolicy, parse_allow_list
 from .usage import MAX_BATCH_BYTES, UsageEvent, UsageOutbox
 
-__all__ = ["RunningRouter", "main", "serve", "start"]
+__all__ = ["RunningRouter", "category_estimates", "main", "serve", "start"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -92,8 +106,20 @@ class RunningRouter:
     # the ledger.
     spend: Budgets | None = None
     reconciler: Reconciler | None = None
-    # The channel the reconciler queries the ledger on.
+    # The channel the reconciler and the quality follower query the ledger on (and
+    # evaluation sends grades on).
     ledger_channel: Any = None
+    # Evaluation jobs (None: router.evaluation.enabled is false) and the sampler feeding them
+    # (None as well while router.store_content is false).
+    evaluator: Evaluator | None = None
+    sampler: Sampler | None = None
+    # Keeps the quality estimates (policy.quality) current (None: [router.quality] is off).
+    quality: QualityFollower | None = None
+    # The learned predictor ([router.learned]; None when not configured), its labelled set's
+    # loading and its learning from feedback.
+    predictor: LearnedPredictor | None = None
+    labelled: LabelledSetLoader | None = None
+    feedback: FeedbackFollower | None = None
 
     @property
     def prometheus_port(self) -> int:
@@ -111,6 +137,17 @@ class RunningRouter:
         await self.grpc.stop(
             self.config.shutdown_grace_s if grace is None else grace, drain_delay_s
         )
+        # Before the providers close: a scheduled run's judge calls end here, and the last
+        # sampled answers are written while the store is open.
+        if self.evaluator is not None:
+            await self.evaluator.stop()
+        if self.sampler is not None:
+            await self.sampler.stop()
+        # Before the providers close too: the labelled set's embed calls use them.
+        if self.labelled is not None:
+            await self.labelled.stop()
+        if self.feedback is not None:
+            await self.feedback.stop()
         for provider in self.providers:
             await provider.aclose()
         await self.outbox.close()
@@ -122,6 +159,8 @@ class RunningRouter:
             await self.quotas.limiter.close()
         if self.reconciler is not None:
             await self.reconciler.stop()
+        if self.quality is not None:
+            await self.quality.stop()
         if self.ledger_channel is not None:
             await self.ledger_channel.close(grace=None)
         if self.spend is not None:
@@ -190,6 +229,14 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         short_chat_chars=config.short_chat_chars,
     )
     policy = Policy(registry, categories_of(config), config.default_chain, classifier)
+    estimates = None
+    # On whenever usage goes to a metrics service: the scores live beside it.
+    if config.quality.enabled and config.record_usage and config.metrics_address:
+        estimates = QualityEstimates(config.quality, _priors(registry))
+        estimates.prime((e.name, e.config.quality) for e in registry.entries())
+        policy.quality = estimates
+    predictor = LearnedPredictor(config.learned) if config.learned.enabled else None
+    policy.bounded = QualityRouting(category_estimates(registry, estimates), predictor)
     outbox = UsageOutbox(
         config.outbox_path,
         config.metrics_address,
@@ -285,20 +332,49 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         if spend is not None:
             # Budget thresholds (50/80/100 % and the soft limit) alert from each settle.
             spend.observer = BudgetAlerts(alerter)
+    try:
+        sampler = await _sampling(config, store)
+    except AdminStoreError as exc:
+        await _close_all(providers.values(), outbox, state, store)
+        raise StartupError(f"admin store: {exc}") from None
+    # The metrics service's channel for the reconciler's ledger queries and the judge's grades.
+    ledger_channel = metrics_channel(config.metrics_address)
+    evaluator = None
+    if config.evaluation.enabled:
+        evaluator = Evaluator(
+            config.evaluation,
+            store.eval_samples,
+            engine,
+            registry,
+            feedback_sender(metrics_service_pb2_grpc.MetricsServiceStub(ledger_channel)),
+            store_content=config.store_content,
+            deadline_s=config.default_deadline_s,
+        )
+        metrics.registry.register(EvaluationCollector(evaluator, sampler))
+    embedder = Embedder(policy, engine.pacing, engine.sinks)
+    if predictor is not None:
+        predictor.attach(embedder.embed)
     servicer = RouterServicer(
         registry,
         policy,
-        cache,
+        cache if sampler is None else SamplingEngine(cache, sampler),
         config.default_deadline_s,
         max_response_bytes=config.max_response_bytes,
         public_errors=public_errors,
         quotas=quotas,
         finished=alerter.request_finished if alerter is not None else None,
         spend=spend,
-        embedder=Embedder(policy, engine.pacing, engine.sinks),
+        embedder=embedder,
     )
     identify = authorizer.identify if authorizer is not None else anonymous_identity
-    admin_servicer = AdminServicer(admin, config.classification_mode, identify, spend)
+    admin_servicer = AdminServicer(
+        admin,
+        config.classification_mode,
+        identify,
+        spend,
+        evaluator=evaluator,
+        quality=estimates,
+    )
 
     def register(server: grpc.aio.Server) -> None:
         router_service_pb2_grpc.add_RouterServiceServicer_to_server(servicer, server)
@@ -330,6 +406,7 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
             else None
         )
     except BaseException:
+        await ledger_channel.close(grace=None)
         await _close_all(providers.values(), outbox, state, store)
         raise
     await outbox.start()
@@ -342,16 +419,43 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         shared_health = SharedHealth(registry, state)
         shared_health.start()
         metrics.registry.register(shared_health.collector())
-    reconciler = ledger_channel = None
+    if sampler is not None:
+        sampler.start()
+    if evaluator is not None:
+        evaluator.start()
+    reconciler = follower = None
+    ledger = metrics_service_pb2_grpc.MetricsServiceStub(ledger_channel)
     if spend is not None:
-        ledger_channel = metrics_channel(config.metrics_address)
         reconciler = Reconciler(
             spend,
-            ledger_spender(metrics_service_pb2_grpc.MetricsServiceStub(ledger_channel)),
+            ledger_spender(ledger),
             interval_s=config.budget_reconcile_interval_s,
             lag_s=config.budget_reconcile_lag_s,
         )
         reconciler.start()
+    if estimates is not None:
+        follower = QualityFollower(estimates, sums_reader(ledger, config.quality.timeout_s))
+        follower.start()
+    labelled = learner = None
+    if predictor is not None:
+        if config.learned.labelled_set:
+            labelled = LabelledSetLoader(
+                config.learned.labelled_set,
+                predictor,
+                registry,
+                batch_size=config.learned.labelled_batch_size,
+                progress=_say,
+            )
+            labelled.start()
+        # Scores are stored against the ledger's usage records: none without them.
+        if config.record_usage and config.metrics_address:
+            learner = FeedbackFollower(
+                predictor,
+                feedback_reader(ledger),
+                registry,
+                interval_s=config.learned.feedback_poll_interval_s,
+            )
+            learner.start()
     return RunningRouter(
         config,
         server,
@@ -371,7 +475,58 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
         spend,
         reconciler,
         ledger_channel,
+        evaluator,
+        sampler,
+        follower,
+        predictor,
+        labelled,
+        learner,
     )
+
+
+def category_estimates(registry: Registry, estimates: QualityEstimates | None) -> CategoryEstimates:
+    """The seam of quality-bounded routing: each model's quality estimate per category when
+    no labelled neighbours decide (README, "Learned routing"): the estimates from feedback and
+    evaluation scores when ``[router.quality]`` keeps them, else the configured quality."""
+    if estimates is not None:
+        return FromEstimates(estimates, registry)
+    return ConfiguredQuality(registry)
+
+
+async def _sampling(config: RouterConfig, store: AdminStore) -> Sampler | None:
+    """The evaluation sampler, when evaluation is enabled and content may be stored; otherwise
+    None, and any sample left from a run that stored content is deleted (samples exist only
+    while both are on). Raises AdminStoreError when the store cannot be written."""
+    evaluation = config.evaluation
+    if evaluation.enabled and config.store_content:
+        return Sampler(evaluation, store.eval_samples)
+    if deleted := await store.eval_samples.purge():
+        log.warning(
+            "evaluation: %d stored samples deleted ungraded (router.evaluation.enabled and "
+            "router.store_content are not both true)",
+            deleted,
+        )
+    if evaluation.enabled:
+        log.warning(
+            "evaluation: enabled, but router.store_content is false: no answer is sampled or "
+            "graded (set store_content = true to keep sampled prompts and answers until graded)"
+        )
+    return None
+
+
+def _priors(registry: Registry) -> Priors:
+    """Each model's configured quality, read from the registry when estimates are computed."""
+
+    def prior(model: str) -> float | None:
+        entry = registry.get(model)
+        return None if entry is None else entry.config.quality
+
+    return prior
+
+
+def _say(line: str) -> None:
+    """A line for the operator on stderr, as the start-up lines (no logging is configured)."""
+    print(f"router: {line}", file=sys.stderr, flush=True)
 
 
 def _unrecorded(event: UsageEvent) -> None:

@@ -22,6 +22,7 @@ from .cache.serving import CachingEngine
 from .chat import ChatRequest
 from .coalesce import BEHIND_S, batches
 from .errors import InvalidRequest, ReportedAsStatus, ResponseTooLarge, RouterError, to_rpc_status
+from .evaluation import SamplingEngine
 from .public_errors import PublicErrors
 from .quotas import ModelQuotas, reserved_tokens
 from .registry import Registry
@@ -58,7 +59,7 @@ class RouterServicer(router_service_pb2_grpc.RouterServiceServicer):
         self,
         registry: Registry,
         policy: Policy,
-        engine: Engine | CachingEngine,
+        engine: Engine | CachingEngine | SamplingEngine,
         default_deadline_s: float,
         *,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,

@@ -74,6 +74,13 @@ def record_decision(decision: Decision, mode: str, *, openinference_kind: bool =
             "llmrouter.estimated_prompt_tokens": decision.estimated_prompt_tokens,
         }
     )
+    if decision.min_quality is not None:
+        # The bound and the predictor's model; never the prompt or its vector.
+        span.set_attribute("llmrouter.min_quality", decision.min_quality)
+        if decision.predictor_embedding_model:
+            span.set_attribute(
+                "llmrouter.predictor_embedding_model", decision.predictor_embedding_model
+            )
     if openinference_kind:
         span.set_attribute(openinference.SPAN_KIND, openinference.CHAIN)
 

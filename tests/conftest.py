@@ -9,6 +9,10 @@ from pathlib import Path
 
 import pytest
 
+# As the router process does (router_svc/__init__.py): one OpenBLAS thread, set before any
+# test module imports numpy; two threads on a busy two-core machine made a 1 ms kNN query 15 ms.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 PG_URL = os.environ.get(
     "LLMROUTER_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )

@@ -47,6 +47,8 @@ def test_every_rpc_needs_the_scope_its_holder_has() -> None:
     assert set(admin.values()) == {"admin"}
     ledger = {m: METRICS_SCOPES.scope_of(m) for m in methods(metrics_service_pb2, "MetricsService")}
     assert ledger.pop("/llmrouter.v1.MetricsService/RecordUsage") == "record"
+    # Scores of answers (gateway, evaluation judges) write no usage: a scope of their own.
+    assert ledger.pop("/llmrouter.v1.MetricsService/RecordFeedback") == "feedback"
     assert set(ledger.values()) == {"read"}
     assert ROUTER_SCOPES.scope_of("/grpc.reflection.v1alpha.ServerReflection/Info") is None
 
@@ -108,7 +110,7 @@ def test_metrics_scopes_are_its_own() -> None:
         metrics_config(None, {"LLMROUTER_METRICS_AUTH_TOKENS": "R:inference"})
     assert str(raised.value) == (
         "LLMROUTER_METRICS_AUTH_TOKENS: auth_tokens[0].scopes[0]: not a scope of this service "
-        "(one of read, record)"
+        "(one of read, record, feedback)"
     )
 
 

@@ -223,9 +223,12 @@ def test_grpc_ports_are_closed_to_the_network() -> None:
     router_record = token("router", router.metrics_token_env)
     assert router_access.scopes_of_token(gateway_inference) == frozenset({"inference"})
     assert router_access.scopes_of_token(gateway_admin) == frozenset({"admin"})
-    # The router records usage and reads it back to reconcile budgets.
-    assert metrics_access.scopes_of_token(router_record) == frozenset({"record", "read"})
-    assert metrics_access.scopes_of_token(gateway_read) == frozenset({"read"})
+    # The router records usage, reads it back (budgets, quality estimates) and its judges
+    # score answers; the gateway reads and stores users' feedback.
+    assert metrics_access.scopes_of_token(router_record) == frozenset(
+        {"record", "read", "feedback"}
+    )
+    assert metrics_access.scopes_of_token(gateway_read) == frozenset({"read", "feedback"})
     assert router_access.scopes_of_token(router_record) is None
     assert metrics_access.scopes_of_token(gateway_inference) is None
 

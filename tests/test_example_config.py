@@ -41,7 +41,7 @@ def test_example_lists_every_key(cls: type, section: str) -> None:
     # RouterConfig.state is read from the top-level [state] section, not [router.state].
     unlisted = {"categories", "state"}
     assert set(document[section]) == {f.name for f in dataclasses.fields(cls)} - unlisted
-    for name in ("retry", "breaker", "cache", "alerts"):
+    for name in ("retry", "breaker", "cache", "alerts", "evaluation", "quality", "learned"):
         if name in document[section]:
             nested = type(getattr(cls(), name))
             fields = {f.name for f in dataclasses.fields(nested)} - DEPRECATED.get(name, set())

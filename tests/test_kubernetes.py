@@ -430,9 +430,14 @@ def test_config_map_loads_with_every_services_loader(
 
     assert scopes(router_access, "gateway", gateway.router_token_env) == {"inference"}
     assert scopes(router_access, "gateway", gateway.router_admin_token_env) == {"admin"}
-    assert scopes(metrics_access, "gateway", gateway.metrics_token_env) == {"read"}
-    # The router records usage and reads it back to reconcile budgets.
-    assert scopes(metrics_access, "router", router.metrics_token_env) == {"record", "read"}
+    assert scopes(metrics_access, "gateway", gateway.metrics_token_env) == {"read", "feedback"}
+    # The router records usage, reads it back (budgets, quality estimates) and its judges
+    # score answers.
+    assert scopes(metrics_access, "router", router.metrics_token_env) == {
+        "record",
+        "read",
+        "feedback",
+    }
     assert scopes(router_access, "router", router.metrics_token_env) is None
     assert [k.id for k in gateway.api_keys] == ["team", "ops"]
 

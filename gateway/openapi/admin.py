@@ -90,8 +90,16 @@ _KEYWORDS = _array(
     description="Whole words, case-insensitive; empty uses the built-in ones for code and "
     "reasoning.",
 )
+_MIN_QUALITY = {
+    "type": ["number", "null"],
+    "minimum": 0,
+    "maximum": 1,
+    "description": "Quality-bounded routing: the cheapest model of the chain estimated to reach "
+    'this quality for a request comes first (README "Learned routing"); null: none. Set as '
+    "given by create and update (absent clears it).",
+}
 _CATEGORY = obj(
-    ["name", "chain", "keywords", "source", "cache"],
+    ["name", "chain", "keywords", "source", "cache", "min_quality"],
     {
         "name": STRING,
         "chain": _array(STRING),
@@ -103,6 +111,7 @@ _CATEGORY = obj(
             "description": "Whether the response cache serves and stores this category's "
             "answers ([[router.categories]] cache; an edit keeps it).",
         },
+        "min_quality": _MIN_QUALITY,
     },
 )
 _PROVIDER_PROPS = {
@@ -130,10 +139,34 @@ _BUDGET_PROPS: dict[str, Any] = {
     "local": {"type": "boolean", "description": "Read from one router's own counters."},
 }
 _BUDGET_LIST = obj(["budgets"], {"budgets": _array(obj(list(_BUDGET_PROPS), _BUDGET_PROPS))})
+_EVALUATION_RUN = {
+    "type": "object",
+    "properties": {
+        "limit": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 2**31 - 1,
+            "description": "Grade at most this many pending samples (0 or absent: all).",
+        }
+    },
+    "additionalProperties": False,
+}
+_EVALUATION_PROPS: dict[str, Any] = {
+    "graded": {"type": "integer", "description": "Samples graded and sent as feedback."},
+    "failed": {"type": "integer", "description": "Samples whose grading failed (kept)."},
+    "pending": {"type": "integer", "description": "Samples still waiting."},
+    "judge_cost_usd": {**NUMBER, "description": "USD the judge's calls of this run cost."},
+}
+_EVALUATION_RESULT = obj(list(_EVALUATION_PROPS), _EVALUATION_PROPS)
 _CATEGORY_CREATE = {
     "type": "object",
     "required": ["name", "chain"],
-    "properties": {"name": _NAME, "chain": _CHAIN, "keywords": _KEYWORDS},
+    "properties": {
+        "name": _NAME,
+        "chain": _CHAIN,
+        "keywords": _KEYWORDS,
+        "min_quality": _MIN_QUALITY,
+    },
     "additionalProperties": False,
 }
 _CATEGORY_UPDATE = {
@@ -143,6 +176,7 @@ _CATEGORY_UPDATE = {
         "name": {**_NAME, "description": "If given, the name in the path (no renames)."},
         "chain": _CHAIN,
         "keywords": _KEYWORDS,
+        "min_quality": _MIN_QUALITY,
     },
     "additionalProperties": False,
 }
@@ -343,5 +377,7 @@ ADMIN_SCHEMAS: Final[dict[str, Any]] = {
     "AuditLog": _AUDIT,
     "AlertList": _ALERTS,
     "BudgetList": _BUDGET_LIST,
+    "EvaluationRun": _EVALUATION_RUN,
+    "EvaluationResult": _EVALUATION_RESULT,
     "DashboardSummary": _SUMMARY,
 }

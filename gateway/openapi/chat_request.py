@@ -90,6 +90,17 @@ ROUTER_OPTIONS = {
             "additionalProperties": False,
             "properties": {key: _WEIGHT for key in chat_rules.PREFERENCE_KEYS},
         },
+        "min_quality": {
+            "type": ["number", "null"],
+            "minimum": chat_rules.MIN_QUALITY.minimum,
+            "maximum": chat_rules.MIN_QUALITY.maximum,
+            "description": (
+                "Quality-bounded routing: the cheapest model of the category's chain whose "
+                "estimated quality for this request (learned predictor, else the model's "
+                "category estimate) is at least this; none reaching it, the best estimated "
+                "first. Not applied to a named model. Unset: the category's min_quality."
+            ),
+        },
     },
 }
 

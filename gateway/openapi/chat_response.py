@@ -148,12 +148,55 @@ _EVENT = obj(
     },
 )
 
+_NULLABLE_NUMBER = {"type": ["number", "null"]}
+_QUALITY = obj(
+    ["quality", "source", "samples", "mean_similarity", "lower", "upper"],
+    {
+        "quality": NUMBER,
+        "source": {
+            "type": "string",
+            "description": "knn (labelled neighbours of the prompt), category (the model's "
+            "estimate in the category, from feedback and evaluation scores) or prior (the "
+            "configured quality: too few scores yet)",
+        },
+        "samples": {
+            **INTEGER,
+            "description": "labelled neighbours used (knn) or scores behind the estimate",
+        },
+        "mean_similarity": {
+            **NUMBER,
+            "description": "mean cosine similarity of the neighbours (knn; else 0)",
+        },
+        "lower": _NULLABLE_NUMBER,
+        "upper": _NULLABLE_NUMBER,
+    },
+    description="The estimated quality that placed the candidate (preferences weighing "
+    "quality, or a quality bound): estimate and 90 % credible interval (null where unknown).",
+)
 _ROUTE = obj(
-    ["category", "category_source", "estimated_prompt_tokens", "candidates", "skipped"],
+    [
+        "category",
+        "category_source",
+        "estimated_prompt_tokens",
+        "min_quality",
+        "predictor_embedding_model",
+        "candidates",
+        "skipped",
+    ],
     {
         "category": STRING,
         "category_source": STRING,
         "estimated_prompt_tokens": INTEGER,
+        "min_quality": {
+            **_NULLABLE_NUMBER,
+            "description": "The quality bound the order honours (the request's or the "
+            "category's min_quality); null when none applied",
+        },
+        "predictor_embedding_model": {
+            **STRING,
+            "description": "The embedding model the learned predictor used; empty when it "
+            "did not run",
+        },
         "candidates": {
             "type": "array",
             "items": obj(
@@ -164,6 +207,7 @@ _ROUTE = obj(
                     "position": INTEGER,
                     "score": NUMBER,
                     "reason": STRING,
+                    "quality": _QUALITY,
                 },
             ),
         },

@@ -21,6 +21,7 @@ from gateway.front_doors import alias_of
 from gateway.openapi.admin import ADMIN_SCHEMAS, CATEGORY_NAME_PATTERN
 from gateway.openapi.chat_response import CHAT_SCHEMAS
 from gateway.openapi.embeddings import EMBEDDINGS_SCHEMAS
+from gateway.openapi.feedback import FEEDBACK_SCHEMAS
 from gateway.openapi.keys import KEY_SCHEMAS
 from gateway.openapi.messages import MESSAGES_SCHEMAS
 from gateway.openapi.models import MODEL_SCHEMAS
@@ -498,6 +499,17 @@ _FRONT_DOORS: Final = {
             body=ref("ChatCompletionRequest"),
         )
     },
+    "/v1/feedback": {
+        "post": _operation(
+            "Score an answer by its id: thumbs, 1-5 stars or a fraction, with an optional "
+            "label and comment (stored per id and source; a repeat replaces). A key scores "
+            "only its own (or its team's) requests, admin keys any: 403 otherwise, 404 for an "
+            "unknown id",
+            _json(ref("Feedback"), "The stored score; 'replaced' when it replaced one."),
+            parameters=list(_HEADER_PARAMS),
+            body=ref("FeedbackRequest"),
+        )
+    },
     "/v1/models": {
         "get": _read(
             "List 'auto', the categories and every model (enabled or not), with context "
@@ -627,6 +639,26 @@ _PATHS: Final = {
             "The budgets, in config order.",
         )
     },
+    "/v1/admin/evaluation": {
+        "post": _optional_body(
+            _operation(
+                "Run an evaluation job now: the judge model grades the pending sampled answers "
+                "(README, Evaluation jobs); 400 when evaluation is off or store_content is false",
+                _json(ref("EvaluationResult"), "What the run did."),
+                parameters=list(_HEADER_PARAMS),
+                body=ref("EvaluationRun"),
+            )
+        )
+    },
+    "/v1/admin/quality": {
+        "get": _read(
+            "The router's quality estimates per model x category, learned from feedback: "
+            "prior, scores, posterior with its 90 % credible interval, and whether scoring "
+            "uses it",
+            ref("QualityEstimateList"),
+            "The estimates, by model then category.",
+        )
+    },
     "/v1/admin/providers/{name}/enabled": {
         "post": _operation(
             "Enable or disable every model of a provider",
@@ -737,6 +769,7 @@ def document(*, auth_enabled: bool) -> dict[str, Any]:
                     **EMBEDDINGS_SCHEMAS,
                     **MODEL_SCHEMAS,
                     **REPORT_SCHEMAS,
+                    **FEEDBACK_SCHEMAS,
                     **ADMIN_SCHEMAS,
                     **KEY_SCHEMAS,
                 }

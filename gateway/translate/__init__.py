@@ -20,7 +20,7 @@ from gateway.translate.costs import (
     provider_health_request,
     query_costs_request,
 )
-from gateway.translate.models import list_models_request, model_json, models_list
+from gateway.translate.models import allowed_only, list_models_request, model_json, models_list
 from gateway.translate.route import route_json
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "ChunkStream",
     "ParsedRequest",
     "admin",
+    "allowed_only",
     "completion",
     "completion_headers",
     "costs_json",

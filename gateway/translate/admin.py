@@ -100,17 +100,17 @@ def list_categories_request() -> pb.ListCategoriesRequest:
 
 
 def create_category_request(
-    name: str, chain: Sequence[str], keywords: Sequence[str]
+    name: str, chain: Sequence[str], keywords: Sequence[str], min_quality: float | None = None
 ) -> pb.CreateCategoryRequest:
     """CreateCategory for the given category."""
-    return pb.CreateCategoryRequest(category=_category(name, chain, keywords))
+    return pb.CreateCategoryRequest(category=_category(name, chain, keywords, min_quality))
 
 
 def update_category_request(
-    name: str, chain: Sequence[str], keywords: Sequence[str]
+    name: str, chain: Sequence[str], keywords: Sequence[str], min_quality: float | None = None
 ) -> pb.UpdateCategoryRequest:
-    """UpdateCategory replacing the chain and keywords of ``name``."""
-    return pb.UpdateCategoryRequest(category=_category(name, chain, keywords))
+    """UpdateCategory replacing the chain, keywords and quality bound of ``name``."""
+    return pb.UpdateCategoryRequest(category=_category(name, chain, keywords, min_quality))
 
 
 def delete_category_request(name: str) -> pb.DeleteCategoryRequest:
@@ -118,8 +118,12 @@ def delete_category_request(name: str) -> pb.DeleteCategoryRequest:
     return pb.DeleteCategoryRequest(name=name)
 
 
-def _category(name: str, chain: Sequence[str], keywords: Sequence[str]) -> pb.Category:
-    return pb.Category(name=name, chain=list(chain), keywords=list(keywords))
+def _category(
+    name: str, chain: Sequence[str], keywords: Sequence[str], min_quality: float | None
+) -> pb.Category:
+    return pb.Category(
+        name=name, chain=list(chain), keywords=list(keywords), min_quality=min_quality
+    )
 
 
 # --- responses ---------------------------------------------------------------------------------
@@ -165,14 +169,15 @@ def categories_json(response: pb.ListCategoriesResponse) -> dict[str, Any]:
 
 
 def category_json(c: pb.Category) -> dict[str, Any]:
-    """One category: its name, ordered chain and keywords, where it comes from, and whether
-    the response cache serves it."""
+    """One category: its name, ordered chain and keywords, where it comes from, whether the
+    response cache serves it, and its quality bound (null: none)."""
     return {
         "name": c.name,
         "chain": list(c.chain),
         "keywords": list(c.keywords),
         "source": _source(c.source),
         "cache": c.cache,
+        "min_quality": c.min_quality if c.HasField("min_quality") else None,
     }
 
 

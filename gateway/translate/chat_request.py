@@ -59,7 +59,15 @@ _PENALTY: Final = chat_rules.PENALTY
 _N_FLOOR: Final = chat_rules.Range(minimum=chat_rules.N.minimum)
 # The front door recorded with the usage of requests through /v1/chat/completions.
 CHAT_COMPLETIONS: Final = "chat_completions"
-_ROUTER_KEYS: Final = ("category", "preferences", "task_type", "source", "extra_body", "cache")
+_ROUTER_KEYS: Final = (
+    "category",
+    "preferences",
+    "min_quality",
+    "task_type",
+    "source",
+    "extra_body",
+    "cache",
+)
 
 
 @dataclass(frozen=True)
@@ -271,7 +279,8 @@ def _response_format(obj: Mapping[str, Any]) -> chat_pb2.ResponseFormat:
 
 def router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None:
     """Our ``llmrouter`` object of a request body (category, task_type, source, cache,
-    extra_body, preferences) onto ``chat``; strict: an unknown key is a 400 naming it."""
+    extra_body, preferences, min_quality) onto ``chat``; strict: an unknown key is a 400
+    naming it."""
     # Our own extension is strict (unlike OpenAI's top level) so typos do not pass silently.
     for key in ext:
         if key not in _ROUTER_KEYS:
@@ -304,3 +313,11 @@ def router_extension(ext: Mapping[str, Any], chat: chat_pb2.ChatRequest) -> None
             if value is not None:
                 weight = expect_number(value, join(parent, key), chat_rules.PREFERENCE_WEIGHT)
                 setattr(chat.routing.preferences, key, weight)
+    bound = optional_number(ext, "min_quality", "llmrouter", within=chat_rules.MIN_QUALITY)
+    if bound is not None:
+        if bound != bound:  # NaN is in no range, but compares false to both ends
+            raise InvalidRequest(
+                "Invalid 'llmrouter.min_quality': expected a number in [0, 1].",
+                "llmrouter.min_quality",
+            )
+        chat.routing.min_quality = bound

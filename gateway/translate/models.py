@@ -12,6 +12,11 @@ rate with its source).
 Listed in order: ``auto`` (the router chooses), each category (a client may name one as the
 model: its chain serves the request), then every registry model, enabled or not. A category
 of a model's name is not listed: the model wins (router_svc.routing.policy).
+
+A virtual key restricted to some models (Caller.allowed_models: names or aliases, and
+``category:<name>`` for a category's chain) sees only what it may use (:func:`allowed_only`):
+those models, the categories it is allowed or whose chain keeps one of them (each chain cut to
+them), and ``auto`` with the default chain cut likewise.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from llmrouter.v1 import router_service_pb2
 
 from .chat_response import AUTO_MODEL
 
-__all__ = ["list_models_request", "model_json", "models_list"]
+__all__ = ["allowed_only", "list_models_request", "model_json", "models_list"]
 
 # Categories and "auto" belong to the router itself.
 _OWNER: Final = "llmrouter"
@@ -33,11 +38,44 @@ _CAPABILITIES: Final = ("tools", "vision", "json_mode", "streaming", "reasoning"
 _SOURCE_PREFIX: Final = "PRICE_SOURCE_"
 
 _Model = router_service_pb2.ModelInfo
+# An allowed_models entry naming a category (router_svc.routing.allowed).
+_CATEGORY_PREFIX: Final = "category:"
 
 
 def list_models_request() -> router_service_pb2.ListModelsRequest:
     """The request for RouterService.ListModels."""
     return router_service_pb2.ListModelsRequest()
+
+
+def allowed_only(
+    response: router_service_pb2.ListModelsResponse, allowed: Sequence[str]
+) -> router_service_pb2.ListModelsResponse:
+    """``response`` as a key allowed only ``allowed`` may see it (module docstring); the same
+    response when ``allowed`` is empty (no restriction). The router decides the same way what
+    such a key may call (router_svc.routing.allowed)."""
+    if not allowed:
+        return response
+    named = {e for e in allowed if not e.startswith(_CATEGORY_PREFIX)}
+    categories = {
+        e.removeprefix(_CATEGORY_PREFIX) for e in allowed if e.startswith(_CATEGORY_PREFIX)
+    }
+    chained = {n for c in response.categories if c.name in categories for n in c.chain}
+    out = router_service_pb2.ListModelsResponse()
+    for model in response.models:
+        names = {model.name, *model.aliases}
+        if names & named or names & chained:
+            out.models.append(model)
+    usable = {n for m in out.models for n in (m.name, *m.aliases)}
+    for category in response.categories:
+        if category.name in categories:
+            out.categories.append(category)
+        elif kept := [n for n in category.chain if n in usable]:
+            copy = out.categories.add()
+            copy.CopyFrom(category)
+            del copy.chain[:]
+            copy.chain.extend(kept)
+    out.default_chain.extend(n for n in response.default_chain if n in usable)
+    return out
 
 
 def models_list(response: router_service_pb2.ListModelsResponse) -> dict[str, Any]:

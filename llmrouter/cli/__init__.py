@@ -6,6 +6,11 @@ llmrouter costs [--config FILE] [--since 24h | --month 2026-11 | --start ISO --e
 llmrouter usage [--config FILE | --gateway URL] [--key-env VAR] [--since 24h] [--json]
 llmrouter keys create NAME [--team ID] [--role user|admin] [--models a,b] [--rpm N] ...
 llmrouter keys list|rotate ID [--overlap S]|revoke ID;  llmrouter teams create NAME|list
+llmrouter eval run [--limit N] [--router HOST:PORT] [--admin-token-env VAR] [--json]
+llmrouter eval-router LABELLED.jsonl [--config FILE] [--price MODEL=IN,OUT] [--chart PNG]
+                [--out DIR] [--format text|json|csv] [--thresholds 0.5:0.95:0.05] [--folds 5]
+                [--embeddings-url URL --embedding-model M] [--prompts PROMPTS.jsonl]
+llmrouter feedback export [--since 7d] [--source user] [--metrics HOST:PORT] > scores.jsonl
 
 Every command reads the config file :func:`llmrouter.config.config_path` picks: ``--config``,
 else ``$LLMROUTER_CONFIG``, else ``./llmrouter.toml`` when present; ``serve`` hands it to each
@@ -104,9 +109,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     usage.add_argument("--json", action="store_true", help="print the gateway's JSON as is")
     usage.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
 
+    from .evaluation import add_parser as add_eval_parser
     from .keys import add_parsers
+    from .quality import add_parser as add_quality
 
     add_parsers(sub, _CONFIG_HELP)
+    add_eval_parser(sub, _CONFIG_HELP)
+
+    from .eval_router import add_parser as add_eval_router
+
+    add_eval_router(sub, _CONFIG_HELP)
+
+    from .feedback import add_parser as add_feedback
+
+    add_feedback(sub, _CONFIG_HELP)
+    add_quality(sub, _CONFIG_HELP)
 
     args = parser.parse_args(argv)
     from llmrouter.config import config_path
@@ -120,6 +137,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .usage import run_usage
 
         return run_usage(args)
+    if args.command == "eval":
+        from .evaluation import run_eval
+
+        return run_eval(args)
+    if args.command == "feedback":
+        from .feedback import run_feedback
+
+        return run_feedback(args)
+    if args.command == "eval-router":
+        from .eval_router import run_eval_router
+
+        return run_eval_router(args)
+    if args.command == "quality":
+        from .quality import run_quality
+
+        return run_quality(args)
     if args.command in ("keys", "teams"):
         import httpx
 
@@ -306,8 +339,9 @@ def _tokens(
         envs["metrics"] |= {
             record: record_token,
             read: read_token,
-            # The router records usage and reads it back to reconcile budgets.
-            "LLMROUTER_METRICS_AUTH_TOKENS": f"{record}:record+read,{read}:read",
+            # The router records usage and reads it back (budgets, quality estimates), its
+            # evaluation judges score answers; the gateway reads and stores users' feedback.
+            "LLMROUTER_METRICS_AUTH_TOKENS": f"{record}:record+read+feedback,{read}:read+feedback",
         }
         envs["router"] |= {record: record_token, "LLMROUTER_ROUTER_METRICS_TOKEN_ENV": record}
         envs["gateway"] |= {read: read_token, "LLMROUTER_GATEWAY_METRICS_TOKEN_ENV": read}

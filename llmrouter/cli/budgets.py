@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+import grpc
 
 from llmrouter.cli import LOCAL_TOKENS
 from llmrouter.security import channel_factory, read_token
 from llmrouter.v1 import router_admin_service_pb2 as pb
 from llmrouter.v1 import router_admin_service_pb2_grpc
 
-__all__ = ["Rule", "budget_cell", "read_budgets", "rules_of"]
+__all__ = ["Rule", "budget_cell", "read_budgets", "router_admin_target", "rules_of"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,29 @@ def read_budgets(
 ) -> list[Rule]:
     """Every budget rule of the router the config's gateway calls. Raises ConfigError for a
     bad config or unset token variable, grpc.aio.AioRpcError when the call fails."""
+    address, opener = router_admin_target(config, address, token_env)
+
+    async def call() -> pb.ListBudgetsResponse:
+        async with opener(address) as channel:
+            stub = router_admin_service_pb2_grpc.RouterAdminServiceStub(channel)
+            reply: pb.ListBudgetsResponse = await stub.ListBudgets(
+                pb.ListBudgetsRequest(), timeout=timeout_s
+            )
+            return reply
+
+    reply = asyncio.run(call())
+    return [
+        Rule(b.id, b.scope, b.subject, b.period, b.spent_usd, b.remaining_usd, b.hard_usd)
+        for b in reply.budgets
+    ]
+
+
+def router_admin_target(
+    config: str | None, address: str = "", token_env: str = ""
+) -> tuple[str, Callable[[str], grpc.aio.Channel]]:
+    """The router's address and a channel opener sending its admin token, as described at
+    the top of this module (``address`` and ``token_env``: the flags). Raises ConfigError for
+    a bad config or an unset token variable."""
     from gateway.channels import size_options
     from gateway.config import GatewayConfig
     from gateway.config import load_config as gateway_config
@@ -68,20 +93,7 @@ def read_budgets(
     opener = channel_factory(
         gateway.router_tls, token=token, key="gateway.router_tls", options=size_options(gateway)
     )
-
-    async def call() -> pb.ListBudgetsResponse:
-        async with opener(address) as channel:
-            stub = router_admin_service_pb2_grpc.RouterAdminServiceStub(channel)
-            reply: pb.ListBudgetsResponse = await stub.ListBudgets(
-                pb.ListBudgetsRequest(), timeout=timeout_s
-            )
-            return reply
-
-    reply = asyncio.run(call())
-    return [
-        Rule(b.id, b.scope, b.subject, b.period, b.spent_usd, b.remaining_usd, b.hard_usd)
-        for b in reply.budgets
-    ]
+    return address, opener
 
 
 def rules_of(rules: Sequence[Rule], api_key_id: str, team_id: str) -> list[Rule]:

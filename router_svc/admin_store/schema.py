@@ -25,7 +25,7 @@ SCRIPT_LOCATION = "router_svc.admin_store:migrations"
 
 #: The newest revision in ``migrations/versions``, known without Alembic so that start-up can
 #: tell an up-to-date store cheaply; a test holds it equal to :func:`head`.
-HEAD = "0003"
+HEAD = "0004"
 
 # Key of the PostgreSQL advisory lock that serialises routers migrating the same database
 # ("llmadmin" as a 64-bit number; the ledger's lock is another).

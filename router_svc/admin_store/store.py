@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from . import schema
 from .alert_log import AlertLog
+from .eval_samples import EvalSamples
 from .key_rows import (
     ApiKeyRecord,
     TeamRecord,
@@ -161,6 +162,8 @@ class AdminStore:
         self._postgres = engine.dialect.name == "postgresql"
         #: The alerts fired and their deliveries (:mod:`router_svc.alerts`).
         self.alerts = AlertLog(engine, _store_errors)
+        #: Answers sampled for evaluation, waiting for the judge (:mod:`router_svc.evaluation`).
+        self.eval_samples = EvalSamples(engine, _store_errors)
 
     @classmethod
     async def open(cls, url: str, clock: Callable[[], float] = time.time) -> AdminStore:
@@ -178,7 +181,12 @@ class AdminStore:
         else:
             connect_args["timeout"] = CONNECT_TIMEOUT_S
         engine = create_async_engine(
-            parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite", connect_args=connect_args
+            parsed,
+            pool_pre_ping=parsed.get_backend_name() != "sqlite",
+            connect_args=connect_args,
+            # Values never in SQLAlchemy's logs or error messages: evaluation samples are
+            # prompts and answers.
+            hide_parameters=True,
         )
         if parsed.get_backend_name() == "sqlite":
             _sqlite_transactions(engine)
@@ -470,6 +478,9 @@ def _sqlite_transactions(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         try:
             _wal(cursor)
+            # Deleted rows are overwritten, not left in free pages: evaluation samples hold
+            # prompts and answers until graded (router_svc.admin_store.eval_samples).
+            cursor.execute("PRAGMA secure_delete = ON")
         finally:
             cursor.close()
 

@@ -1,5 +1,6 @@
-"""The admin store's tables: runtime overlays on the config file, their version, the audit log
-and the alerts fired (:mod:`router_svc.alerts`).
+"""The admin store's tables: runtime overlays on the config file, their version, the audit log,
+the alerts fired (:mod:`router_svc.alerts`) and the answers sampled for evaluation
+(:mod:`router_svc.evaluation`).
 
 The database gets them through the Alembic migrations in ``migrations/``; a change here needs
 a new revision there (``tests/router_svc/test_admin_store.py`` compares the two). Values are
@@ -21,7 +22,16 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["alerts", "api_keys", "audit", "metadata", "overlays", "teams", "version"]
+__all__ = [
+    "alerts",
+    "api_keys",
+    "audit",
+    "eval_samples",
+    "metadata",
+    "overlays",
+    "teams",
+    "version",
+]
 
 metadata = MetaData()
 
@@ -129,4 +139,35 @@ teams = Table(
     Column("budgets_json", Text, nullable=False),
     Column("create_time", DateTime(timezone=True), nullable=False),
     Column("updated_version", BigInteger, nullable=False),
+)
+
+#: Answers sampled for evaluation (README, "Evaluation jobs"), waiting for the judge: the only
+#: table holding prompts and answers, written only with ``router.store_content`` on. A row is
+#: deleted once its grade reached the metrics service; a grade that did not is kept without
+#: the content (``messages_json`` and ``answer`` emptied). A replica grading a row holds it
+#: until ``claimed_until`` (``claim_id`` is its claim), so replicas sharing the store never
+#: grade one twice.
+eval_samples = Table(
+    "admin_eval_samples",
+    metadata,
+    Column("id", _ROW_ID, primary_key=True, autoincrement=True),
+    # The router's request id (the usage records' and the feedback's key).
+    Column("request_id", String(64), nullable=False, unique=True),
+    Column("model", Text, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("create_time", DateTime(timezone=True), nullable=False),
+    # The conversation as JSON ([{"role": ..., "content": ...}], text only) and the answer.
+    Column("messages_json", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
+    Column("claim_id", String(64), nullable=True),
+    # Failed tries (judge call or unreadable grade) and the last one's reason (no content).
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    # The grade in [0, 1] and as the judge gave it, once graded (content gone), until the
+    # metrics service takes it.
+    Column("score", Float, nullable=True),
+    Column("raw_score", Float, nullable=True),
+    Column("label", String(32), nullable=True),
+    Index("ix_admin_eval_samples_create_time", "create_time"),
 )

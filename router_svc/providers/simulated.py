@@ -13,6 +13,8 @@ import random
 import zlib
 from collections.abc import AsyncIterator
 
+from llmrouter.learned.hashing import hashed_embedding
+
 from ..chat import (
     ChatRequest,
     Completion,
@@ -62,9 +64,15 @@ DEFAULT_DIMENSIONS = 64
 
 
 def unit_vector(model: str, text: str, dimensions: int) -> tuple[float, ...]:
-    """The simulated embedding of ``text`` by ``model``: ``dimensions`` Gaussian coordinates
-    from a generator seeded by a hash of both, scaled to length 1 (a direction uniform on the
-    sphere). The same text and model give the same vector in every process."""
+    """The simulated embedding of ``text`` by ``model``: its words and word pairs hashed into
+    ``dimensions`` buckets (:func:`llmrouter.learned.hashing.hashed_embedding`, seeded by the
+    model), so texts sharing words get similar vectors, as from a real embedding model (the
+    learned router's kNN works on ``make run``). A text without a word gets a direction of
+    its own: ``dimensions`` Gaussian coordinates from a generator seeded by a hash of model
+    and text. Length 1; the same text and model give the same vector in every process."""
+    hashed = hashed_embedding(text, dimensions, seed=model)
+    if hashed.any():
+        return tuple(hashed.tolist())
     digest = hashlib.blake2b(f"{model}\x00{text}".encode(), digest_size=16).digest()
     rng = random.Random(int.from_bytes(digest, "big"))
     values = [rng.gauss(0.0, 1.0) for _ in range(dimensions)]
@@ -75,7 +83,7 @@ def unit_vector(model: str, text: str, dimensions: int) -> tuple[float, ...]:
 @provider_kind("simulated")
 class SimulatedProvider(Provider):
     """Answers every request locally with deterministic text (or a call to the first tool),
-    and embeds with deterministic unit vectors (:func:`unit_vector`)."""
+    and embeds with deterministic unit vectors of hashed words (:func:`unit_vector`)."""
 
     max_inputs = 2048
 

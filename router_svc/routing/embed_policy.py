@@ -146,7 +146,12 @@ def _decide(
                 passed_over = entry.name
             continue
         candidates.append(
-            Candidate(entry, 0.0, reason or f"chain position {position + 1}", entry.deployments)
+            Candidate(
+                entry,
+                0.0,
+                reason or f"chain position {position + 1}",
+                deployments=entry.deployments,
+            )
         )
     return Decision(
         category,

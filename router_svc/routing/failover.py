@@ -147,6 +147,8 @@ class Engine:
             streamed=streamed,
             trace_id=current_trace_id(),
         )
+        if decision.prompt_vector is not None:
+            self._policy.remember_prompt(info.request_id, decision.prompt_vector)
         schedule = Schedule(
             decision.candidates,
             deadline,

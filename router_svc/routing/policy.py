@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import field
 
 from llmrouter.token_estimate import DEFAULT_COMPLETION_TOKENS
 from llmrouter.values import frozen
@@ -10,12 +11,16 @@ from llmrouter.values import frozen
 from ..chat import ChatRequest
 from ..config import CategoryConfig
 from ..errors import InvalidRequest, ModelNotAllowed, ModelNotFound
+from ..learned.estimates import ConfiguredQuality
+from ..learned.prompts import Vector
+from ..quality.estimates import QualityEstimates, QualityPrediction
 from ..registry import ModelEntry, Registry
 from ..tokens import estimate_prompt_tokens
 from .allowed import Allowance
 from .classify import Classification, Classifier
+from .quality import QualityRouting
 
-__all__ = ["AUTO", "Candidate", "Decision", "Policy", "Skip"]
+__all__ = ["AUTO", "Candidate", "Decision", "Policy", "Skip", "request_cost"]
 
 AUTO = "auto"
 # Latency assumed for models without observations when scoring (seconds).
@@ -29,6 +34,9 @@ class Candidate:
     entry: ModelEntry
     score: float
     reason: str
+    # The model's estimated quality: the one its score used (preferences weighing quality)
+    # or the one that placed it under a quality bound (None otherwise).
+    quality: QualityPrediction | None = None
     # The model's deployments that can take the request, balanced over by the schedule
     # (router_svc.routing.balance); () for a model without deployments (``entry`` serves).
     deployments: tuple[ModelEntry, ...] = ()
@@ -59,6 +67,14 @@ class Decision:
     # The model listed before every candidate that was skipped because its circuit is open
     # ("" if none): the request's first attempt is then a fallback from it (BREAKER_OPEN).
     passed_over: str = ""
+    # The quality bound the chain's order honours (the request's or its category's); None
+    # when none applied.
+    min_quality: float | None = None
+    # The embedding model the learned predictor embedded the prompt with ("" when it did not).
+    predictor_embedding_model: str = ""
+    # That embedding of the prompt, kept (in memory only) for feedback on the answer. Derived
+    # from the prompt: never in a repr, a log, a span or a record.
+    prompt_vector: Vector | None = field(default=None, compare=False, repr=False)
 
 
 class Policy:
@@ -70,10 +86,17 @@ class Policy:
         categories: Sequence[CategoryConfig],
         default_chain: tuple[str, ...],
         classifier: Classifier,
+        bounded: QualityRouting | None = None,
     ) -> None:
+        """``bounded``: how a min_quality orders a chain (default: the models' configured
+        quality, no predictor)."""
         self.registry = registry
         self._default_chain = default_chain
         self.classifier = classifier
+        # Estimates learned from feedback ([router.quality]); None: the configured quality.
+        self.quality: QualityEstimates | None = None
+        # How a quality bound orders a chain (README "Learned routing").
+        self.bounded = bounded or QualityRouting(ConfiguredQuality(registry))
         self._categories: dict[str, CategoryConfig] = {}
         self.set_categories(categories)
 
@@ -87,9 +110,17 @@ class Policy:
         """The chain of "auto" requests whose category has none of its own."""
         return self._default_chain
 
+    def remember_prompt(self, request_id: str, vector: Vector) -> None:
+        """Keep the prompt vector of a routed request (its decision's) for feedback on its
+        answer, when the learned predictor runs."""
+        if (predictor := self.bounded.predictor) is not None:
+            predictor.remember(request_id, vector)
+
     def set_categories(self, categories: Sequence[CategoryConfig]) -> None:
         """Replace the categories (runtime edits) and recompile the keyword rules."""
         self._categories = {c.name: c for c in categories}
+        # Whether any category has a quality bound (else a request without one skips the look).
+        self._any_category_bound = any(c.min_quality is not None for c in categories)
         self.classifier.rebuild(categories)
 
     async def decide(self, request: ChatRequest) -> Decision:
@@ -102,6 +133,11 @@ class Policy:
         ModelNotFound for an unknown ``model``, InvalidRequest for an unknown fallback, and
         ModelNotAllowed when the caller's key may not use the model (or any of the chain:
         :mod:`router_svc.routing.allowed`).
+
+        A min_quality (the request's, else its category's) orders a category's chain, not a
+        named model: the cheapest candidate estimated to reach it first
+        (:mod:`router_svc.routing.quality`; it overrides ``preferences``). Without one this
+        makes no embed call and does no quality work.
         """
         allow = Allowance.of(request.allowed_models, self._categories)
         named: ModelEntry | None = None
@@ -135,7 +171,13 @@ class Policy:
         fallbacks = self._fallbacks(request, named)
         if allow is not None:
             fallbacks = self._allowed_fallbacks(request, fallbacks, allow)
-        return self._decide(request, found, chain, fallbacks)
+        bound = request.min_quality
+        if bound is None and self._any_category_bound and named is None:
+            configured = as_category or self._categories.get(found.category)
+            bound = configured.min_quality if configured is not None else None
+        if bound is None or named is not None:
+            return self._decide(request, found, chain, fallbacks)
+        return await self._decide_bounded(request, found, chain, fallbacks, bound)
 
     @staticmethod
     def _allowed_fallbacks(
@@ -183,6 +225,80 @@ class Policy:
         chain: tuple[str, ...],
         fallbacks: Sequence[_Listed],
     ) -> Decision:
+        kept, kept_fallbacks, skipped, passed_over, prompt_tokens = self._sift(
+            request, chain, fallbacks
+        )
+        # Preferences order the chain; fallbacks always come after it, in the order given.
+        if request.preferences.active and len(kept) > 1:
+            candidates = _by_score(request, kept, prompt_tokens, found.category, self.quality)
+        else:
+            candidates = [
+                Candidate(e, 0.0, f"chain position {p + 1}", deployments=d) for p, e, d in kept
+            ]
+        return Decision(
+            found.category,
+            found.source,
+            (*candidates, *kept_fallbacks),
+            tuple(skipped),
+            prompt_tokens,
+            passed_over,
+        )
+
+    async def _decide_bounded(
+        self,
+        request: ChatRequest,
+        found: Classification,
+        chain: tuple[str, ...],
+        fallbacks: Sequence[_Listed],
+        bound: float,
+    ) -> Decision:
+        """The decision with the chain in quality-bounded order (:mod:`.quality`)."""
+        kept, kept_fallbacks, skipped, passed_over, prompt_tokens = self._sift(
+            request, chain, fallbacks
+        )
+        entries = [e for _, e, _ in kept]
+        serving = {e.name: d for _, e, d in kept}
+        candidates: list[Candidate] = []
+        embedding_model, vector = "", None
+        if entries:
+            completion = request.output_limit or DEFAULT_COMPLETION_TOKENS
+            costs = {
+                e.name: expected_cost(serving[e.name] or (e,), prompt_tokens, completion)
+                for e in entries
+            }
+            order = await self.bounded.order(request, found.category, entries, costs, bound)
+            candidates = [
+                Candidate(
+                    entry,
+                    round(estimate.quality, 6),
+                    reason,
+                    estimate,
+                    deployments=serving[entry.name],
+                )
+                for entry, estimate, reason in order.ranked
+            ]
+            embedding_model, vector = order.embedding_model, order.vector
+        return Decision(
+            found.category,
+            found.source,
+            (*candidates, *kept_fallbacks),
+            tuple(skipped),
+            prompt_tokens,
+            passed_over,
+            min_quality=bound,
+            predictor_embedding_model=embedding_model,
+            prompt_vector=vector,
+        )
+
+    def _sift(
+        self, request: ChatRequest, chain: tuple[str, ...], fallbacks: Sequence[_Listed]
+    ) -> tuple[
+        list[tuple[int, ModelEntry, tuple[ModelEntry, ...]]], list[Candidate], list[Skip], str, int
+    ]:
+        """The chain's models the request can use (with their chain positions and the
+        deployments that can take it), its usable fallbacks (as candidates, in order), the
+        models skipped, the model passed over for an open breaker, and the request's estimated
+        prompt tokens."""
         # A text to continue is sent as well (one token per four characters, as usage has it).
         prompt_tokens = estimate_prompt_tokens(request) + -(-len(request.prefill) // 4)
         needed = prompt_tokens + (request.output_limit or DEFAULT_COMPLETION_TOKENS)
@@ -208,20 +324,8 @@ class Policy:
             elif not item.reason:
                 kept.append((position, entry, served))
             else:
-                kept_fallbacks.append(Candidate(entry, 0.0, item.reason, served))
-        # Preferences order the chain; fallbacks always come after it, in the order given.
-        if request.preferences.active and len(kept) > 1:
-            candidates = _by_score(request, kept, prompt_tokens)
-        else:
-            candidates = [Candidate(e, 0.0, f"chain position {p + 1}", d) for p, e, d in kept]
-        return Decision(
-            found.category,
-            found.source,
-            (*candidates, *kept_fallbacks),
-            tuple(skipped),
-            prompt_tokens,
-            passed_over,
-        )
+                kept_fallbacks.append(Candidate(entry, 0.0, item.reason, deployments=served))
+        return kept, kept_fallbacks, skipped, passed_over, prompt_tokens
 
 
 @frozen
@@ -319,20 +423,58 @@ def _where(entry: ModelEntry) -> str:
     return f" (deployment {entry.deployment})" if entry.deployment else ""
 
 
+def request_cost(entry: ModelEntry, prompt_tokens: int, completion_tokens: int) -> float:
+    """The estimated cost of a request on ``entry`` in USD: its prompt tokens at the input
+    price, its output limit (else the default completion) at the output price."""
+    return (
+        prompt_tokens * entry.input_price_per_million
+        + completion_tokens * entry.output_price_per_million
+    ) / 1_000_000
+
+
+def expected_cost(
+    deployments: Sequence[ModelEntry], prompt_tokens: int, completion_tokens: int
+) -> float:
+    """:func:`request_cost` of a model whose attempts are spread over ``deployments``: each
+    deployment's, averaged by weight (one deployment: its own)."""
+    if len(deployments) == 1:
+        return request_cost(deployments[0], prompt_tokens, completion_tokens)
+    cost = weights = 0.0
+    for d in deployments:
+        cost += d.weight * request_cost(d, prompt_tokens, completion_tokens)
+        weights += d.weight
+    return cost / weights
+
+
+def _expected_latency(deployments: Sequence[ModelEntry]) -> float:
+    """The EWMA latency of ``deployments`` merged over the replicas sharing [state] (this
+    replica's own when alone), averaged by weight; :data:`_UNKNOWN_LATENCY_S` where none is
+    measured."""
+    latency = weights = 0.0
+    for d in deployments:
+        measured = d.stats.merged_latency_s
+        latency += d.weight * (measured if measured is not None else _UNKNOWN_LATENCY_S)
+        weights += d.weight
+    return latency / weights
+
+
 def _by_score(
     request: ChatRequest,
     kept: list[tuple[int, ModelEntry, tuple[ModelEntry, ...]]],
     prompt_tokens: int,
+    category: str,
+    estimates: QualityEstimates | None,
 ) -> list[Candidate]:
-    """Order by a weighted score over cost, live latency (EWMA) and quality, all in [0, 1]. A
-    model with deployments counts its usable deployments' prices and latencies, averaged by
-    weight (what its balanced attempts cost and take on average)."""
+    """Order by a weighted score over cost, live latency (EWMA) and quality, all in [0, 1].
+
+    Quality is the model's estimate in ``category`` once feedback has enough scores
+    (``estimates``), else its configured quality. A model with deployments counts its usable
+    deployments' prices and latencies, averaged by weight (what its balanced attempts cost and
+    take on average)."""
     prefs = request.preferences
     completion = request.output_limit or DEFAULT_COMPLETION_TOKENS
-    costs: dict[str, float] = {}
-    latencies: dict[str, float] = {}
-    for _, e, deployments in kept:
-        costs[e.name], latencies[e.name] = _expected(deployments or (e,), prompt_tokens, completion)
+    costs = {e.name: expected_cost(d or (e,), prompt_tokens, completion) for _, e, d in kept}
+    latencies = {e.name: _expected_latency(d or (e,)) for _, e, d in kept}
     max_cost = max(costs.values()) or 1.0
     max_latency = max(latencies.values()) or 1.0
     total = prefs.cost + prefs.latency + prefs.quality
@@ -340,33 +482,20 @@ def _by_score(
     for position, entry, deployments in kept:
         cost_score = 1 - costs[entry.name] / max_cost
         latency_score = 1 - latencies[entry.name] / max_latency
+        configured = entry.config.quality
+        predicted = None
+        if estimates is not None and prefs.quality:
+            predicted = estimates.prediction(entry.name, category, configured)
+        quality = predicted.quality if predicted is not None else configured
         score = (
-            prefs.cost * cost_score
-            + prefs.latency * latency_score
-            + prefs.quality * entry.config.quality
+            prefs.cost * cost_score + prefs.latency * latency_score + prefs.quality * quality
         ) / total
+        shown = predicted.describe() if predicted is not None else f"{quality:.2f}"
         reason = (
             f"score {score:.3f} (cost {cost_score:.2f}, latency {latency_score:.2f}, "
-            f"quality {entry.config.quality:.2f})"
+            f"quality {shown})"
         )
-        scored.append((-score, position, Candidate(entry, round(score, 6), reason, deployments)))
+        candidate = Candidate(entry, round(score, 6), reason, predicted, deployments=deployments)
+        scored.append((-score, position, candidate))
     scored.sort(key=lambda item: (item[0], item[1]))
     return [candidate for _, _, candidate in scored]
-
-
-def _expected(
-    deployments: Sequence[ModelEntry], prompt_tokens: int, completion_tokens: int
-) -> tuple[float, float]:
-    """(cost in USD-per-million units, latency in s) of an attempt on one of ``deployments``,
-    averaged by weight; a latency not measured counts as :data:`_UNKNOWN_LATENCY_S`. Merged
-    over the replicas sharing [state] (this replica's own EWMA when alone)."""
-    cost = latency = weights = 0.0
-    for d in deployments:
-        measured = d.stats.merged_latency_s
-        cost += d.weight * (
-            prompt_tokens * d.input_price_per_million
-            + completion_tokens * d.output_price_per_million
-        )
-        latency += d.weight * (measured if measured is not None else _UNKNOWN_LATENCY_S)
-        weights += d.weight
-    return cost / weights, latency / weights

@@ -86,12 +86,18 @@ def category_to_proto(c: CategoryConfig, source: str = "") -> pb.Category:
         keywords=list(c.keywords),
         source=value_source(source),
         cache=c.cache,
+        min_quality=c.min_quality,
     )
 
 
 def category_fields(c: pb.Category) -> dict[str, Any]:
     """A category message as the raw fields ``Admin`` validates (the TOML table's shape)."""
-    return {"name": c.name, "chain": list(c.chain), "keywords": list(c.keywords)}
+    return {
+        "name": c.name,
+        "chain": list(c.chain),
+        "keywords": list(c.keywords),
+        "min_quality": c.min_quality if c.HasField("min_quality") else None,
+    }
 
 
 def provider_settings(provider: Provider, base_url_source: str) -> pb.ProviderSettings:

@@ -31,6 +31,7 @@ from .chat_checks import (
     openai_options,
 )
 from .chat_messages import json_object, message_from_proto, tool_from_proto
+from .quality import prediction_to_pb
 
 __all__ = [
     "CACHE_STATUS",
@@ -140,6 +141,12 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
                 f"preference weights must be >= {chat_rules.PREFERENCE_WEIGHT.minimum}",
                 field=f"{path}.routing.preferences.{name}",
             )
+    min_quality = routing.min_quality if routing.HasField("min_quality") else None
+    if min_quality is not None and min_quality not in chat_rules.MIN_QUALITY:
+        raise InvalidRequest(
+            f"min_quality must be in {chat_rules.MIN_QUALITY.interval()}",
+            field=f"{path}.routing.min_quality",
+        )
     return ChatRequest(
         model=chat.model or "auto",
         messages=messages,
@@ -154,6 +161,7 @@ def chat_from_proto(chat: chat_pb2.ChatRequest, *, path: str = "chat") -> ChatRe
         user=user,
         category=category,
         preferences=Preferences(*weights),
+        min_quality=min_quality,
         task_type=task_type,
         source=source,
         api_key_id=caller.api_key_id,
@@ -220,10 +228,13 @@ def decision_to_proto(decision: Decision) -> router_service_pb2.RouteResponse:
                 position=i,
                 score=c.score,
                 reason=c.reason,
+                quality=prediction_to_pb(c.quality) if c.quality is not None else None,
                 deployment=c.deployment,
             )
             for i, c in enumerate(decision.candidates)
         ],
+        min_quality=decision.min_quality,
+        predictor_embedding_model=decision.predictor_embedding_model,
         skipped_models=[
             router_service_pb2.SkippedModel(
                 model=s.model,

@@ -113,6 +113,13 @@ def continued_message(messages: tuple[Message, ...], path: str) -> tuple[tuple[M
 
 # The ledger source of the response cache's hits (router_svc.cache.serving.CACHE_SOURCE).
 RESERVED_SOURCE = "cache"
+# The ledger source (and front door) of evaluation jobs' judge calls (router_svc.evaluation).
+EVALUATION_SOURCE = "evaluation"
+# Sources of the router's own rows, which a caller's rows must not pass for.
+RESERVED_SOURCES = {
+    RESERVED_SOURCE: "the response cache's rows",
+    EVALUATION_SOURCE: "evaluation jobs' judge calls",
+}
 
 
 def check_ledger_fields(
@@ -133,10 +140,10 @@ def check_ledger_fields(
                 f"{path}.{field} is longer than {cap} characters ({len(value)})",
                 field=f"{path}.{field}",
             )
-    if source == RESERVED_SOURCE:
-        # The response cache labels its hits' rows so; a caller's rows must not pass for them.
+    if source in RESERVED_SOURCES:
+        # The router labels rows of its own so; a caller's rows must not pass for them.
         raise InvalidRequest(
-            f"{path}.caller.source '{RESERVED_SOURCE}' is reserved for the response cache's rows",
+            f"{path}.caller.source '{source}' is reserved for {RESERVED_SOURCES[source]}",
             field=f"{path}.caller.source",
         )
     if len(metadata) > field_limits.METADATA_MAX_PAIRS:

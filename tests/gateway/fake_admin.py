@@ -395,6 +395,44 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
                     context, invalid, "keywords must be 1-100 characters", f"category.keywords[{i}]"
                 )
 
+    async def ListQualityEstimates(
+        self, request: pb.ListQualityEstimatesRequest, context: Context
+    ) -> pb.ListQualityEstimatesResponse:
+        """One estimate in use (sim-large in code, 40 scores) and one still on its prior."""
+        await self._enter(request, context)
+        return pb.ListQualityEstimatesResponse(
+            min_samples=20,
+            estimates=[
+                pb.QualityEstimate(
+                    model="sim-large",
+                    category="code",
+                    prior=0.6,
+                    prior_weight=10,
+                    samples=40,
+                    user_samples=30,
+                    judge_samples=10,
+                    observed_mean=0.8,
+                    estimate=0.76,
+                    lower=0.66,
+                    upper=0.85,
+                    in_use=True,
+                ),
+                pb.QualityEstimate(
+                    model="sim-small",
+                    category="code",
+                    prior=0.3,
+                    prior_weight=10,
+                    samples=3,
+                    user_samples=3,
+                    observed_mean=1.0,
+                    estimate=0.46,
+                    lower=0.26,
+                    upper=0.67,
+                    in_use=False,
+                ),
+            ],
+        )
+
     async def ListBudgets(
         self, request: pb.ListBudgetsRequest, context: Context
     ) -> pb.ListBudgetsResponse:
@@ -414,6 +452,19 @@ class FakeAdmin(router_admin_service_pb2_grpc.RouterAdminServiceServicer):
         budget.period_start_time.FromSeconds(1_796_083_200)
         budget.period_end_time.FromSeconds(1_798_761_600)
         return pb.ListBudgetsResponse(budgets=[budget])
+
+    async def RunEvaluation(
+        self, request: pb.RunEvaluationRequest, context: Context
+    ) -> pb.RunEvaluationResponse:
+        """A run that graded what it was allowed to of five pending samples, one failing."""
+        await self._enter(request, context)
+        graded = 4 if request.limit == 0 else min(request.limit, 4)
+        return pb.RunEvaluationResponse(
+            graded_count=graded,
+            failed_count=1,
+            pending_count=5 - graded,
+            judge_cost_usd=0.0042,
+        )
 
 
 def _runtime(category: pb.Category) -> pb.Category:

@@ -196,6 +196,17 @@ class FakeMetrics(metrics_service_pb2_grpc.MetricsServiceServicer):
             requests=entries, next_page_token=str(end) if end < self.logged else ""
         )
 
+    async def RecordFeedback(
+        self, request: m.RecordFeedbackRequest, context: Context
+    ) -> m.RecordFeedbackResponse:
+        """Echoes the score as stored against a canned model (the real service's rules are
+        tested in tests/metrics_svc/test_feedback.py)."""
+        await self._enter("RecordFeedback", request, context)
+        stored = m.Feedback()
+        stored.CopyFrom(request.feedback)
+        stored.model, stored.category, stored.sequence = "gpt-4o-mini", "general", 1
+        return m.RecordFeedbackResponse(feedback=stored)
+
     async def _enter(self, name: str, request: Any, context: Context) -> None:
         self.requests.setdefault(name, []).append(request)
         self.time_remaining.append(context.time_remaining())

@@ -159,6 +159,7 @@ async def test_categories_list(client: httpx.AsyncClient) -> None:
                 "keywords": ["python"],
                 "source": "config",
                 "cache": True,
+                "min_quality": None,
             },
             {
                 "name": "conversation",
@@ -166,6 +167,7 @@ async def test_categories_list(client: httpx.AsyncClient) -> None:
                 "keywords": [],
                 "source": "config",
                 "cache": False,
+                "min_quality": None,
             },
         ],
     }
@@ -182,15 +184,22 @@ async def test_create_update_delete_a_category(client: httpx.AsyncClient, admin:
         "keywords": [],
         "source": "runtime",
         "cache": True,
+        "min_quality": None,
     }
 
     updated = await client.put(
         "/v1/admin/categories/translation",
-        json={"name": "translation", "chain": ["sim-small"], "keywords": ["translate"]},
+        json={
+            "name": "translation",
+            "chain": ["sim-small"],
+            "keywords": ["translate"],
+            "min_quality": 0.7,
+        },
     )
     assert updated.status_code == 200
+    assert updated.json()["min_quality"] == 0.7
     assert admin.requests[-1].category == pb.Category(
-        name="translation", chain=["sim-small"], keywords=["translate"]
+        name="translation", chain=["sim-small"], keywords=["translate"], min_quality=0.7
     )
 
     deleted = await client.delete("/v1/admin/categories/translation")
@@ -225,6 +234,10 @@ async def test_router_validation_names_the_body_field(client: httpx.AsyncClient)
         ("PUT", "/v1/admin/categories/code", {"name": "other", "chain": ["sim-small"]}, 400,
          "name"),
         ("PUT", "/v1/admin/categories/missing", {"chain": ["sim-small"]}, 404, "name"),
+        ("POST", "/v1/admin/categories", {"name": "x", "chain": ["a"], "min_quality": 2}, 400,
+         "min_quality"),
+        ("PUT", "/v1/admin/categories/code", {"chain": ["a"], "min_quality": "high"}, 400,
+         "min_quality"),
         ("DELETE", "/v1/admin/categories/missing", None, 404, "name"),
     ],
 )  # fmt: skip
@@ -396,3 +409,49 @@ async def test_budgets_with_their_period_and_amounts(
         ]
     }
     assert isinstance(admin.requests[-1], pb.ListBudgetsRequest)
+
+
+async def test_an_evaluation_run_on_demand(client: httpx.AsyncClient, admin: FakeAdmin) -> None:
+    limited = await client.post("/v1/admin/evaluation", json={"limit": 2})
+    everything = await client.post("/v1/admin/evaluation")
+    written_as_float = await client.post("/v1/admin/evaluation", json={"limit": 3.0})
+
+    assert limited.status_code == everything.status_code == written_as_float.status_code == 200
+    assert limited.json() == {"graded": 2, "failed": 1, "pending": 3, "judge_cost_usd": 0.0042}
+    assert everything.json()["graded"] == 4
+    assert [r.limit for r in admin.requests] == [2, 0, 3]
+    assert all(isinstance(r, pb.RunEvaluationRequest) for r in admin.requests)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"limit": -1}, "limit"),
+        ({"limit": 1.5}, "limit"),
+        ({"limit": True}, "limit"),
+        ({"limit": 2**31}, "limit"),
+        ({"limits": 3}, "limits"),
+    ],
+)
+async def test_evaluation_mistakes_name_the_field(
+    client: httpx.AsyncClient, admin: FakeAdmin, body: dict[str, object], param: str
+) -> None:
+    response = await client.post("/v1/admin/evaluation", json=body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == param
+    assert admin.requests == []
+
+
+async def test_evaluation_off_is_a_400_saying_so(
+    client: httpx.AsyncClient, admin: FakeAdmin
+) -> None:
+    admin.failure = Failure(
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "evaluation is not configured: set [router.evaluation] enabled = true",
+        reason="FAILED_PRECONDITION",
+    )
+    response = await client.post("/v1/admin/evaluation", json={})
+
+    assert response.status_code == 400
+    assert "[router.evaluation] enabled" in response.json()["error"]["message"]

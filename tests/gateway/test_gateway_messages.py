@@ -307,6 +307,7 @@ async def test_a_wrong_key_is_an_authentication_error(gateway: Any) -> None:
         ({"tool_choice": {"type": "tool", "name": "nope"}}, "tool_choice.name"),
         ({"temperature": 1.5}, "temperature"),
         ({"tools": [{"type": "web_search_20250305", "name": "web_search"}]}, "tools[0].type"),
+        ({"llmrouter": {"min_quality": 2}}, "llmrouter.min_quality"),
     ],
 )
 async def test_bad_requests_are_400_naming_the_field(

@@ -93,12 +93,13 @@ async def test_a_request_reaches_the_router_translated(
         metadata={"k": "v"},
         user="u-1",
         store=False,
-        llmrouter={"category": "code"},
+        llmrouter={"category": "code", "min_quality": 0.75},
     )
     response = await client.post("/v1/responses", json=request)
     assert response.status_code == 200, response.text
     chat = router.requests[-1]
     assert chat.front_door == "responses"
+    assert chat.routing.min_quality == 0.75
     assert [m.role for m in chat.messages] == [
         chat_pb2.ROLE_SYSTEM,
         chat_pb2.ROLE_DEVELOPER,
@@ -359,6 +360,7 @@ async def test_router_errors_in_openais_shape(
         ({"include": ["reasoning.encrypted_content"]}, "include[0]"),
         ({"stream_options": {"include_obfuscation": False}}, "stream_options"),
         ({"llmrouter": {"nope": 1}}, "llmrouter.nope"),
+        ({"llmrouter": {"min_quality": "best"}}, "llmrouter.min_quality"),
     ],
 )
 async def test_bad_requests_are_400_naming_the_field(

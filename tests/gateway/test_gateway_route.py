@@ -8,6 +8,8 @@ import grpc
 import httpx
 import pytest
 
+from llmrouter.v1 import router_service_pb2
+
 from .support import Failure, FakeRouter, start_message, summary
 
 CHAT = "/v1/chat/completions"
@@ -23,6 +25,8 @@ async def test_route_shows_the_decision(client: httpx.AsyncClient, router: FakeR
         "category": "code",
         "category_source": "keywords",
         "estimated_prompt_tokens": 9000,
+        "min_quality": None,
+        "predictor_embedding_model": "",
         "candidates": [
             {
                 "model": "sim-large",
@@ -61,6 +65,49 @@ async def test_route_sends_routing_options(client: httpx.AsyncClient, router: Fa
     assert chat.model == "sim-small"
     assert chat.routing.preferences.quality == 2
     assert chat.caller.source == "wt-3"
+
+
+async def test_route_shows_the_quality_bound_and_estimates(
+    client: httpx.AsyncClient, router: FakeRouter
+) -> None:
+    decision = router.route_response
+    decision.min_quality = 0.7
+    decision.predictor_embedding_model = "sim-embed"
+    decision.candidates[0].quality.CopyFrom(
+        router_service_pb2.QualityPrediction(
+            quality=0.78, source="knn", samples=12, mean_similarity=0.5
+        )
+    )
+    decision.candidates[1].quality.CopyFrom(
+        router_service_pb2.QualityPrediction(
+            quality=0.6, source="category", samples=40, lower=0.5, upper=0.7
+        )
+    )
+    body = {**BODY, "llmrouter": {"min_quality": 0.7}}
+
+    response = await client.post("/v1/route", json=body)
+
+    assert router.requests[0].routing.min_quality == 0.7
+    shown = response.json()
+    assert (shown["min_quality"], shown["predictor_embedding_model"]) == (0.7, "sim-embed")
+    assert [c["quality"] for c in shown["candidates"]] == [
+        {
+            "quality": 0.78,
+            "source": "knn",
+            "samples": 12,
+            "mean_similarity": 0.5,
+            "lower": None,
+            "upper": None,
+        },
+        {
+            "quality": 0.6,
+            "source": "category",
+            "samples": 40,
+            "mean_similarity": 0.0,
+            "lower": 0.5,
+            "upper": 0.7,
+        },
+    ]
 
 
 async def test_route_validates_like_chat_completions(

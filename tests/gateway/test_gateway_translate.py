@@ -201,9 +201,14 @@ def test_router_extension_and_metadata() -> None:
             "task_type": "review",
             "source": "body-src",
             "preferences": {"cost": 0.5, "latency": 0, "quality": 2},
+            "min_quality": 0.7,
         },
     )
 
+    assert chat.routing.HasField("min_quality")
+    assert chat.routing.min_quality == 0.7
+    assert not parse().routing.HasField("min_quality")
+    assert parse(llmrouter={"min_quality": 0}).routing.HasField("min_quality")
     assert dict(chat.metadata) == {"team": "a"}
     assert chat.routing.category == "code"
     assert chat.routing.task_type == "review"
@@ -361,6 +366,11 @@ def test_the_schema_lists_every_top_level_field() -> None:
         ({"llmrouter": {"category": 1}}, "llmrouter.category"),
         ({"llmrouter": {"preferences": {"cost": -1}}}, "llmrouter.preferences.cost"),
         ({"llmrouter": {"preferences": {"speed": 1}}}, "llmrouter.preferences.speed"),
+        ({"llmrouter": {"min_quality": 1.5}}, "llmrouter.min_quality"),
+        ({"llmrouter": {"min_quality": -0.1}}, "llmrouter.min_quality"),
+        ({"llmrouter": {"min_quality": "high"}}, "llmrouter.min_quality"),
+        ({"llmrouter": {"min_quality": True}}, "llmrouter.min_quality"),
+        ({"llmrouter": {"min_quality": float("nan")}}, "llmrouter.min_quality"),
     ],
 )
 def test_invalid_fields_name_their_param(fields: dict[str, Any], param: str) -> None:

@@ -168,6 +168,25 @@ def test_curl_path_through_all_three_processes(stack: dict[str, int]) -> None:
     ).stdout
     assert table.splitlines()[0].split()[:3] == ["requests", "succeeded", "failed"]
 
+    # Feedback on the answer: the gateway's metrics token holds the feedback scope, and the
+    # router's (record+read+feedback) reads the sums back into its estimates.
+    scored = httpx.post(
+        f"http://127.0.0.1:{stack['gateway']}/v1/feedback",
+        json={"id": completion["id"], "score": 5, "scale": "stars"},
+        timeout=30,
+    )
+    assert scored.status_code == 200, scored.text
+    assert (scored.json()["model"], scored.json()["score"]) == ("sim-small", 1.0)
+    deadline = time.monotonic() + 20
+    while True:
+        shown = httpx.get(f"http://127.0.0.1:{stack['gateway']}/v1/admin/quality", timeout=30)
+        assert shown.status_code == 200, shown.text
+        if shown.json()["estimates"]:
+            break
+        assert time.monotonic() < deadline, "the router never read the feedback sums"
+        time.sleep(0.2)
+    assert [(e["model"], e["samples"]) for e in shown.json()["estimates"]] == [("sim-small", 1)]
+
     # Forgetting the token: the error says which variable to export, not only the gRPC code.
     no_token = {k: v for k, v in cli_env().items() if k != "LLMROUTER_READ_TOKEN"}
     refused = subprocess.run(

@@ -406,3 +406,14 @@ async def test_allowed_models_bind_every_front_door(tmp_path: Path) -> None:
             assert served.model == "sim-large"
             answer = await client.responses.create(model="sim-large", input="hello")
             assert answer.model == "sim-large"
+            # The key sees what it may use: sim-large, and "auto" (whose chains keep only it).
+            listed = {m.id: m for m in (await client.models.list()).data}
+            assert "sim-large" in listed
+            assert not {"sim-small", "sim-embed"} & listed.keys()
+            assert all(
+                set(getattr(m, "chain", None) or ["sim-large"]) == {"sim-large"}
+                for m in listed.values()
+            ), listed
+            with pytest.raises(openai.NotFoundError):
+                await client.models.retrieve("sim-small")
+            assert (await client.models.retrieve("sim-large")).id == "sim-large"

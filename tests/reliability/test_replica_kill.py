@@ -301,8 +301,11 @@ class Streamed:
 LABELS = itertools.count()
 
 
-async def ask_stream(client: openai.AsyncOpenAI) -> Streamed:
-    """One streamed request for model "c", read to its end (an in-band error raises)."""
+async def ask_stream(
+    client: openai.AsyncOpenAI, relaying: dict[str, str] | None = None
+) -> Streamed:
+    """One streamed request for model "c", read to its end (an in-band error raises).
+    ``relaying`` holds, while the stream is read, its label -> the provider it started on."""
     began, label = time.monotonic(), f"stream-{next(LABELS)}"
     raw = await client.chat.completions.with_raw_response.create(
         extra_headers={"x-request-id": label},
@@ -311,42 +314,52 @@ async def ask_stream(client: openai.AsyncOpenAI) -> Streamed:
         stream=True,
         stream_options={"include_usage": True},
     )
+    provider = raw.headers.get("x-llmrouter-provider", "")
     parts: list[str] = []
     finish, ids, usage = None, set(), None
     gap, last = 0.0, time.monotonic()
-    async for chunk in raw.parse():
-        now = time.monotonic()
-        gap, last = max(gap, now - last), now
-        ids.add(chunk.id)
-        for choice in chunk.choices:
-            parts.append(choice.delta.content or "")
-            finish = choice.finish_reason or finish
-        usage = chunk.usage or usage
-    provider = raw.headers.get("x-llmrouter-provider", "")
+    if relaying is not None:
+        relaying[label] = provider
+    try:
+        async for chunk in raw.parse():
+            now = time.monotonic()
+            gap, last = max(gap, now - last), now
+            ids.add(chunk.id)
+            for choice in chunk.choices:
+                parts.append(choice.delta.content or "")
+                finish = choice.finish_reason or finish
+            usage = chunk.usage or usage
+    finally:
+        if relaying is not None:
+            relaying.pop(label, None)
     ended = time.monotonic()
     return Streamed(label, "".join(parts), finish, ids, provider, usage, began, ended, gap)
 
 
 async def streaming_traffic(url: str, victim: Service) -> tuple[list[Streamed], list[str], float]:
     """STREAMERS clients streaming for STREAM_LOAD_S seconds; ``victim`` gets SIGKILL at a
-    random moment in the middle. The answers, the client errors, the monotonic kill time."""
+    random moment in the middle, once a stream is relaying from it (on a loaded machine a
+    moment with none came up). The answers, the client errors, the monotonic kill time."""
     client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=KEY, max_retries=0, timeout=30)
     streams: list[Streamed] = []
     errors: list[str] = []
     killed_at = 0.0
     loop = asyncio.get_running_loop()
     began = loop.time()
+    relaying: dict[str, str] = {}
 
     async def streamer() -> None:
         while loop.time() - began < STREAM_LOAD_S:
             try:
-                streams.append(await ask_stream(client))
+                streams.append(await ask_stream(client, relaying))
             except openai.OpenAIError as exc:
                 errors.append(repr(exc))
 
     async def kill() -> None:
         nonlocal killed_at
         await asyncio.sleep(random.uniform(1.0, STREAM_LOAD_S / 2))
+        while "claude-r2" not in relaying.values() and loop.time() - began < STREAM_LOAD_S:  # noqa: ASYNC110 - polling
+            await asyncio.sleep(0.005)
         killed_at = time.monotonic()
         await victim.stop(signal.SIGKILL)
 

@@ -61,6 +61,12 @@ class FakeMetrics(metrics_service_pb2_grpc.MetricsServiceServicer):
             inserted_count=inserted, duplicate_count=len(request.records) - inserted
         )
 
+    async def QueryQuality(
+        self, request: metrics_service_pb2.QueryQualityRequest, context: Any
+    ) -> metrics_service_pb2.QueryQualityResponse:
+        """No feedback (the router's quality estimates read this every few seconds)."""
+        return metrics_service_pb2.QueryQualityResponse()
+
 
 @pytest.fixture
 async def fake_metrics() -> AsyncIterator[tuple[FakeMetrics, GrpcServer]]:

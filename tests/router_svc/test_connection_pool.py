@@ -91,7 +91,9 @@ async def test_by_default_concurrent_requests_do_not_queue(
     make_router: Any, upstream: FakeUpstream
 ) -> None:
     """The default pool is 1,000 connections: 50 concurrent slow requests never wait."""
-    upstream.set("a", Behavior(delay_s=0.2))
+    # Slow enough that all 50 are in flight together even on a loaded machine (at 0.2 s, a
+    # busy CI saw the first answers back before the last requests left: 26 connections).
+    upstream.set("a", Behavior(delay_s=1.0))
     running, stub = await make_router((model("a"),), ("a",), prometheus_port=free_port())
     assert fake_providers(upstream)[0].max_connections == 1000
     replies = await asyncio.gather(

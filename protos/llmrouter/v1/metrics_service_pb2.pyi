@@ -471,10 +471,14 @@ class Feedback(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., source: _Optional[str] = ..., score: _Optional[float] = ..., scale: _Optional[_Union[FeedbackScale, str]] = ..., raw_score: _Optional[float] = ..., label: _Optional[str] = ..., comment: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., api_key_id: _Optional[str] = ..., team_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., deployment: _Optional[str] = ...) -> None: ...
 
 class RecordFeedbackRequest(_message.Message):
-    __slots__ = ("feedback",)
+    __slots__ = ("feedback", "caller_api_key_id", "caller_team_id")
     FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    CALLER_API_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    CALLER_TEAM_ID_FIELD_NUMBER: _ClassVar[int]
     feedback: Feedback
-    def __init__(self, feedback: _Optional[_Union[Feedback, _Mapping]] = ...) -> None: ...
+    caller_api_key_id: str
+    caller_team_id: str
+    def __init__(self, feedback: _Optional[_Union[Feedback, _Mapping]] = ..., caller_api_key_id: _Optional[str] = ..., caller_team_id: _Optional[str] = ...) -> None: ...
 
 class RecordFeedbackResponse(_message.Message):
     __slots__ = ("feedback", "replaced")

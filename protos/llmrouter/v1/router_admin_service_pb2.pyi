@@ -147,18 +147,20 @@ class ResetBreakerResponse(_message.Message):
     def __init__(self, model: _Optional[_Union[ModelHealth, _Mapping]] = ...) -> None: ...
 
 class Category(_message.Message):
-    __slots__ = ("name", "chain", "keywords", "source", "cache")
+    __slots__ = ("name", "chain", "keywords", "source", "cache", "min_quality")
     NAME_FIELD_NUMBER: _ClassVar[int]
     CHAIN_FIELD_NUMBER: _ClassVar[int]
     KEYWORDS_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     CACHE_FIELD_NUMBER: _ClassVar[int]
+    MIN_QUALITY_FIELD_NUMBER: _ClassVar[int]
     name: str
     chain: _containers.RepeatedScalarFieldContainer[str]
     keywords: _containers.RepeatedScalarFieldContainer[str]
     source: ValueSource
     cache: bool
-    def __init__(self, name: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ..., keywords: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[ValueSource, str]] = ..., cache: _Optional[bool] = ...) -> None: ...
+    min_quality: float
+    def __init__(self, name: _Optional[str] = ..., chain: _Optional[_Iterable[str]] = ..., keywords: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[ValueSource, str]] = ..., cache: _Optional[bool] = ..., min_quality: _Optional[float] = ...) -> None: ...
 
 class ListCategoriesRequest(_message.Message):
     __slots__ = ()

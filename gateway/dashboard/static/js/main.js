@@ -5,13 +5,14 @@ import { renderAnalytics } from "./analytics.js";
 import { resizeWithin } from "./charts.js";
 import { byId, setText } from "./dom.js";
 import { refreshKeys } from "./keys.js";
+import { clearQuality, refreshQuality } from "./quality.js";
 import { initRequests, refreshRequests } from "./requests.js";
 import { initSettings, renderSettings } from "./settings.js";
 import { renderStatus } from "./status.js";
 import { initVirtualKeys, refreshVirtualKeys } from "./virtualkeys.js";
 
 const REFRESH_MS = 30_000;
-const PAGES = ["status", "analytics", "requests", "settings"];
+const PAGES = ["status", "analytics", "requests", "quality", "settings"];
 const state = { since: "24h", timer: null, loading: null, renders: 0 };
 
 function showPage() {
@@ -23,8 +24,9 @@ function showPage() {
   }
   document.body.dataset.page = page;
   resizeWithin(byId(`page-${page}`));
-  // The request log is read only while its page is shown.
+  // The request log and the quality estimates are read only while their page is shown.
   if (page === "requests" && !byId("app").hidden) refreshRequests();
+  if (page === "quality" && !byId("app").hidden) refreshQuality();
 }
 
 function banner(text) {
@@ -38,6 +40,7 @@ function showLogin(message) {
   api.session.key = null;
   // Nothing of the admin's keys (least of all a secret being shown) outlives the session.
   refreshVirtualKeys({ admin: false });
+  clearQuality();
   byId("app").hidden = true;
   byId("signout").hidden = true;
   byId("login").hidden = false;
@@ -73,6 +76,7 @@ async function load(options) {
     renderSettings(summary, options);
     refreshVirtualKeys(summary.caller);
     if (document.body.dataset.page === "requests") await refreshRequests();
+    if (document.body.dataset.page === "quality") await refreshQuality();
     const missing = summary.unavailable.map((u) => `${u.service}: ${u.message}`);
     banner(missing.length ? `Some figures are missing. ${missing.join(" ")}` : "");
     setText("updated", `updated ${new Date().toLocaleTimeString()}`);

@@ -218,7 +218,12 @@ function categoryForm(c) {
   });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const body = { chain: splitList(form.elements.chain.value), keywords: splitList(form.elements.keywords.value) };
+    // The page does not edit the quality bound: a save keeps the one the category had.
+    const body = {
+      chain: splitList(form.elements.chain.value),
+      keywords: splitList(form.elements.keywords.value),
+      min_quality: c.min_quality ?? null,
+    };
     if (await act(form, () => api.updateCategory(c.name, body), `Category ${c.name} saved.`)) {
       await afterChange({ categories: true });
     }
