@@ -74,6 +74,20 @@ async def test_a_score_takes_the_serving_attempts_model_category_and_caller(
     assert stored.sequence == 1
 
 
+async def test_a_score_names_the_deployment_that_served(metrics: Metrics) -> None:
+    # README, "Deployments": the first deployment failed, the second answered; the score is of
+    # the logical model, and says which deployment answered.
+    await metrics.record(
+        usage_record("d:1", model="m", provider="azure", status=FAILED, deployment="east"),
+        usage_record("d:2", model="m", provider="openai", deployment="openai"),
+    )
+    response = await record(metrics, request_id="d", scale=THUMBS, raw_score=1)
+    assert (response.feedback.model, response.feedback.deployment) == ("m", "openai")
+    await served_request(metrics, "plain")
+    response = await record(metrics, request_id="plain", scale=THUMBS, raw_score=0)
+    assert response.feedback.deployment == ""
+
+
 async def test_a_request_whose_attempts_all_failed_is_scored_on_its_last(metrics: Metrics) -> None:
     await metrics.record(
         usage_record("r:1", model="gpt-4o", status=FAILED),
