@@ -160,7 +160,7 @@ def test_the_text_table_says_what_was_dropped_and_the_saving(tmp_path: Path) -> 
     run = eval_router(str(labelled), "--folds", "4", "--thresholds", "0.4,0.6", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert (
-        "4 prompts labelled for every model (a, b); 1 prompts dropped, lacking a label of: b 1"
+        "4 prompts labelled for every model (a, b); 1 prompt dropped, lacking a label of: b 1"
         in run.stdout
     )
     lines = {line.split()[0]: line.split() for line in run.stdout.splitlines() if line.strip()}
@@ -418,7 +418,7 @@ def test_bad_rows_are_named_by_line_and_field(tmp_path: Path) -> None:
         (
             [{"prompt": "p", "model": "a", "score": 1, "cost_usd": 0.1}],
             [],
-            "{file}: the rows grade 1 model(s); routing needs at least two",
+            "{file}: the rows grade 1 model; routing needs at least two",
         ),
         (
             [
@@ -496,7 +496,7 @@ def test_exported_scores_joined_with_the_prompt_log(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     report = as_json(run)
-    assert "1 rows skipped: their request_id is not in" in run.stderr
+    assert "1 row skipped: its request_id is not in" in run.stderr
     assert (report["prompts"], report["dropped"]) == (4, 0)
     got = policies(report)
     assert got["single:a"]["avg_quality"] == pytest.approx(0.625)

@@ -23,6 +23,7 @@ from llmrouter.learned.labelled import (
     read_rows,
 )
 from llmrouter.token_estimate import prompt_tokens
+from llmrouter.wording import counted
 
 from .eval_embeddings import EmbeddingsError, remote_embeddings
 from .eval_report import write_outputs
@@ -156,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         write_outputs(report, args.format, sys.stdout, chart=chart, out_dir=args.out)
+    except BrokenPipeError:
+        raise  # stdout's reader left: llmrouter.cli.main ends quietly
     except OSError as exc:
         print(f"{_PROG}: cannot write the report: {exc}", file=sys.stderr)
         return 2
@@ -171,10 +174,11 @@ def _evaluate(args: argparse.Namespace) -> tuple[Report, str]:
     flags = _prices(args.price)
     configured = _Configured(args.config) if args.config else None
     prompts = read_prompts(Path(args.prompts)) if args.prompts else None
-    read = read_rows(Path(args.labelled), prompts)
+    read = read_rows(Path(args.labelled), prompts, args.prompts)
     if read.unmatched:
         print(
-            f"{_PROG}: {read.unmatched} rows skipped: their request_id is not in {args.prompts}",
+            f"{_PROG}: {counted(read.unmatched, 'row')} skipped: "
+            f"{'its' if read.unmatched == 1 else 'their'} request_id is not in {args.prompts}",
             file=sys.stderr,
         )
     models = [m.strip() for m in args.models.split(",") if m.strip()]
