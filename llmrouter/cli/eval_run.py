@@ -168,8 +168,25 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> tuple[Report, str]:
     if args.embeddings_url and not args.embedding_model:
         raise ValueError("--embedding-model: required with --embeddings-url")
-    if args.completion_tokens < 0 or args.k < 1 or args.batch_size < 1:
-        raise ValueError("--completion-tokens must be >= 0, --k and --batch-size >= 1")
+    if args.embedding_model and not args.embeddings_url:
+        raise ValueError(
+            "--embedding-model: only used with --embeddings-url (the local hashing embedder "
+            "has no model); give both, or neither"
+        )
+    for flag, value, least in (
+        ("--completion-tokens", args.completion_tokens, 0),
+        ("--seed", args.seed, 0),
+        ("--k", args.k, 1),
+        ("--batch-size", args.batch_size, 1),
+    ):
+        if value < least:
+            raise ValueError(f"{flag}: expected a whole number >= {least}, got {value}")
+    if not args.timeout > 0:
+        raise ValueError(f"--timeout: expected seconds > 0, got {args.timeout:g}")
+    if args.chart:
+        from llmrouter.learned.chart import chart_format
+
+        chart_format(Path(args.chart))
     thresholds = parse_thresholds(args.thresholds)
     flags = _prices(args.price)
     configured = _Configured(args.config) if args.config else None
