@@ -23,6 +23,7 @@ from typing import TextIO
 import grpc
 
 from llmrouter.config import ConfigError
+from llmrouter.request_ids import FEEDBACK_SOURCE_PATTERN
 from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from llmrouter.wording import counted
 
@@ -89,6 +90,12 @@ def run(args: argparse.Namespace) -> int:
     service could not be reached or refused)."""
     try:
         since = since_time(args.since, dt.datetime.now(dt.UTC)) if args.since else None
+        for source in args.source:
+            if not FEEDBACK_SOURCE_PATTERN.fullmatch(source):
+                raise ValueError(
+                    f"--source: expected 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' "
+                    f"and '-' (as scores are stored: user, judge:<model>, judge:), got {source!r}"
+                )
         target = metrics_target(args.config, args.metrics or "", args.token_env)
     except (ValueError, ConfigError) as exc:
         print(f"{_PROG}: {exc}", file=sys.stderr)
