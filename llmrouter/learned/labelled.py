@@ -334,7 +334,7 @@ def labelled_set(
         raise LabelledSetError(_summarised(problems))
     if len(wanted) < 2:
         raise LabelledSetError(
-            [f"{source}: the rows grade {counted(len(wanted), 'model')}; routing needs at least two"]
+            [f"{source}: the rows grade {counted(len(wanted), 'model')}; routing needs two"]
         )
     kept = {key: p for key, p in prompts.items() if all(m in p.answers for m in wanted)}
     missing: dict[str, int] = {}

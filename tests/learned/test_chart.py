@@ -6,12 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from matplotlib.text import Annotation
 
 from llmrouter.learned.chart import chart_format, draw_chart, write_chart
 from llmrouter.learned.evaluate import PolicyResult, Report
 
 
-def policy(name: str, kind: str, cost: float, quality: float, threshold: float | None = None):
+def policy(
+    name: str, kind: str, cost: float, quality: float, threshold: float | None = None
+) -> PolicyResult:
     return PolicyResult(
         name, kind, cost * 10, cost, quality, 0.0, 0.0, 0.0, {"cheap": 10}, threshold=threshold
     )
@@ -53,7 +56,7 @@ def test_labels_at_one_point_do_not_overlap() -> None:
             if a < b:
                 assert not box_a.overlaps(box_b), (a, b)
     # Two labels of one point sit at different offsets from it.
-    at_cheap = [t.xyann for t in texts if t.xy == (0.001, 0.6)]
+    at_cheap = [t.xyann for t in texts if isinstance(t, Annotation) and t.xy == (0.001, 0.6)]
     assert len(at_cheap) == 3
     assert len(set(at_cheap)) == 3
 
