@@ -16,6 +16,7 @@ from typing import Final
 
 __all__ = [
     "ERROR_INFO_REQUEST_ID",
+    "FEEDBACK_SOURCE_PATTERN",
     "REQUEST_ID_MAX_CHARS",
     "REQUEST_ID_PATTERN",
     "new_request_id",
@@ -28,6 +29,9 @@ ERROR_INFO_REQUEST_ID: Final = "requestId"
 # CSV cell. A client's X-Request-Id must match (the gateway answers 400 naming the header).
 REQUEST_ID_MAX_CHARS: Final = 128
 REQUEST_ID_PATTERN: Final = re.compile(rf"[A-Za-z0-9._:-]{{1,{REQUEST_ID_MAX_CHARS}}}")
+# Who gave a score (``user``, ``judge:<model>``): stored with it by the metrics service and
+# matched by ``llmrouter feedback export --source``.
+FEEDBACK_SOURCE_PATTERN: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def new_request_id() -> str:

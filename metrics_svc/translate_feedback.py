@@ -15,7 +15,7 @@ from typing import Final
 
 from google.protobuf import timestamp_pb2
 
-from llmrouter.request_ids import REQUEST_ID_MAX_CHARS, REQUEST_ID_PATTERN
+from llmrouter.request_ids import FEEDBACK_SOURCE_PATTERN, REQUEST_ID_MAX_CHARS, REQUEST_ID_PATTERN
 from llmrouter.v1 import metrics_service_pb2 as pb
 from metrics_svc.errors import InvalidFeedback, InvalidFeedbackQuery
 from metrics_svc.feedback import (
@@ -45,7 +45,7 @@ __all__ = [
 #: The source of a score that names none.
 DEFAULT_SOURCE: Final = "user"
 #: What a source looks like: "user", "judge:gpt-4o", a caller's own tag.
-SOURCE_PATTERN: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+SOURCE_PATTERN: Final = FEEDBACK_SOURCE_PATTERN
 MAX_LABEL_CHARS: Final = 64
 MAX_COMMENT_CHARS: Final = 2000
 #: ListFeedback's page size when the request sets none, and the most it returns.

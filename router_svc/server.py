@@ -47,7 +47,7 @@ from .evaluation import Evaluator, Sampler, SamplingEngine
 from .evaluation.prom import EvaluationCollector
 from .learned.estimates import CategoryEstimates, ConfiguredQuality, FromEstimates
 from .learned.follower import FeedbackFollower
-from .learned.labelled import LabelledSetLoader
+from .learned.labelled import LabelledSetLoader, check_labelled_set
 from .learned.predictor import LearnedPredictor
 from .prom import RouterMetrics
 from .providers import Provider, create_provider
@@ -178,7 +178,7 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
     breakers shared.
 
     Raises ConfigError when ``config.host`` reaches beyond loopback without credentials, or a
-    token variable or certificate file is missing.
+    token variable, certificate file or ``router.learned.labelled_set`` file is missing.
     """
     if state_config is not None:
         config = replace(config, state=state_config)
@@ -193,6 +193,8 @@ async def start(config: RouterConfig, state_config: StateConfig | None = None) -
     require_credentials("router", config.host, tokens=authorizer is not None, tls=config.tls)
     credentials = server_credentials(config.tls, "router")
     webhooks = config.alerts.receivers()  # an unset secret variable fails here
+    if config.learned.enabled and config.learned.labelled_set:
+        check_labelled_set(config.learned.labelled_set)  # a missing file fails here
     # Before anything is opened too: a Redis password variable that is not set fails here.
     # Always built: virtual keys and teams may gain budgets at runtime (RuntimeRules, set
     # once the admin store is loaded). A request no rule applies to costs one lookup.

@@ -160,7 +160,7 @@ def test_the_text_table_says_what_was_dropped_and_the_saving(tmp_path: Path) -> 
     run = eval_router(str(labelled), "--folds", "4", "--thresholds", "0.4,0.6", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert (
-        "4 prompts labelled for every model (a, b); 1 prompts dropped, lacking a label of: b 1"
+        "4 prompts labelled for every model (a, b); 1 prompt dropped, lacking a label of: b 1"
         in run.stdout
     )
     lines = {line.split()[0]: line.split() for line in run.stdout.splitlines() if line.strip()}
@@ -418,7 +418,7 @@ def test_bad_rows_are_named_by_line_and_field(tmp_path: Path) -> None:
         (
             [{"prompt": "p", "model": "a", "score": 1, "cost_usd": 0.1}],
             [],
-            "{file}: the rows grade 1 model(s); routing needs at least two",
+            "{file}: the rows grade 1 model; routing needs two",
         ),
         (
             [
@@ -440,6 +440,13 @@ def test_bad_rows_are_named_by_line_and_field(tmp_path: Path) -> None:
         ([], ["--thresholds", "0.5:x:1"], "--thresholds: expected START:STOP:STEP or a comma"),
         ([], ["--thresholds", "0.5,1.5"], "--thresholds: expected values in [0, 1], got '0.5,1.5'"),
         ([], ["--embeddings-url", "http://127.0.0.1:9/v1"], "--embedding-model: required"),
+        ([], ["--embedding-model", "m"], "--embedding-model: only used with --embeddings-url"),
+        ([], ["--thresholds", "0.9:0.5:0.1"], "--thresholds: START 0.9 is above STOP 0.5"),
+        ([], ["--thresholds", "0.5:0.4:0.05"], "--thresholds: START 0.5 is above STOP 0.4"),
+        ([], ["--seed", "-1"], "--seed: expected a whole number >= 0, got -1"),
+        ([], ["--k", "0"], "--k: expected a whole number >= 1, got 0"),
+        ([], ["--timeout", "0"], "--timeout: expected seconds > 0, got 0"),
+        ([], ["--chart", "x.gif"], "--chart: cannot write a .gif chart (x.gif); use one of .png"),
     ],
 )
 def test_unusable_input_exits_2_saying_why(
@@ -452,6 +459,54 @@ def test_unusable_input_exits_2_saying_why(
     assert run.returncode == 2, run.stdout
     assert "Traceback" not in run.stderr
     assert message.format(file=labelled) in run.stderr
+
+
+def test_a_file_that_is_not_utf8_is_named_by_line(tmp_path: Path) -> None:
+    good = json.dumps({"prompt": "p", "model": "a", "score": 0.5, "cost_usd": 0.1})
+    labelled = tmp_path / "latin1.jsonl"
+    labelled.write_bytes(b"\xff\xfe{}\n" + good.encode() + b"\n" + "caf\xe9".encode("latin-1"))
+    run = eval_router(str(labelled), cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        f"llmrouter eval-router: {labelled}:1: not UTF-8 text (byte 0xff at column 1); "
+        "save the file as UTF-8",
+        f"llmrouter eval-router: {labelled}:3: not UTF-8 text (byte 0xe9 at column 4); "
+        "save the file as UTF-8",
+    ]
+
+
+def test_no_request_id_in_the_prompt_log_says_so(tmp_path: Path) -> None:
+    scores = write_jsonl(
+        tmp_path / "scores.jsonl",
+        [{"request_id": f"r{i}", "model": "a", "score": 1.0} for i in range(3)],
+    )
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"request_id": "x", "prompt": "p"}])
+    run = eval_router(str(scores), "--prompts", str(prompts), cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.splitlines()[-1] == (
+        f"llmrouter eval-router: {scores}: 3 rows read, but none matched a prompt in "
+        f"{prompts} (by request_id)"
+    )
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly(tmp_path: Path) -> None:
+    child = {k: v for k, v in os.environ.items() if not k.startswith("LLMROUTER_")}
+    child["PYTHONPATH"] = str(ROOT)
+    # `llmrouter eval-router ... --format csv | head -1`: the reader is gone before the
+    # report is written.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmrouter", "eval-router", str(SYNTHETIC), "--format", "csv"],
+        cwd=tmp_path,
+        env=child,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    process.stdout.close()
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141
+    assert err == ""
 
 
 def test_a_missing_file_exits_2(tmp_path: Path) -> None:
@@ -496,7 +551,7 @@ def test_exported_scores_joined_with_the_prompt_log(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     report = as_json(run)
-    assert "1 rows skipped: their request_id is not in" in run.stderr
+    assert "1 row skipped: its request_id is not in" in run.stderr
     assert (report["prompts"], report["dropped"]) == (4, 0)
     got = policies(report)
     assert got["single:a"]["avg_quality"] == pytest.approx(0.625)
@@ -530,3 +585,14 @@ def test_feedback_export_says_where_it_could_not_reach(tmp_path: Path) -> None:
     bad = export("--since", "yesterday")
     assert bad.returncode == 2
     assert "llmrouter feedback export: --since: expected a number and a unit" in bad.stderr
+    for since in ("99999999d", "3000000w", "99999999999999999999s"):
+        far = export("--since", since)
+        assert (far.returncode, far.stdout) == (2, ""), far.stderr
+        assert far.stderr == (
+            f"llmrouter feedback export: --since: {since!r} reaches back before year 1; "
+            "give a shorter span\n"
+        )
+    for source in ("a b", "", "judge:" + "x" * 64):
+        wrong = export("--source", source)
+        assert wrong.returncode == 2, wrong.stderr
+        assert wrong.stderr.startswith("llmrouter feedback export: --source: expected 1 to 64")

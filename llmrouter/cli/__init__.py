@@ -34,7 +34,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["LOCAL_TOKENS", "main"]
+__all__ = ["EXIT_CLOSED_STDOUT", "LOCAL_TOKENS", "closed_stdout", "main"]
 
 SERVICES = ("metrics", "router", "gateway")  # start order; stopped in reverse
 _MODULES = {"router": "router_svc", "metrics": "metrics_svc", "gateway": "gateway"}
@@ -47,8 +47,37 @@ LOCAL_TOKENS = {
 }
 
 
+# Exit status of a command whose reader closed stdout early (``| head -1``): 128 + SIGPIPE, what
+# a shell reports for a command the signal ended.
+EXIT_CLOSED_STDOUT = 128 + 13
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``llmrouter`` command."""
+    try:
+        status = _main(argv)
+        # Flushed here, not at exit, so that a closed pipe is caught below.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return closed_stdout()
+    return status
+
+
+def closed_stdout() -> int:
+    """Quietly end a command whose stdout reader went away (Python's signal docs, "Note on
+    SIGPIPE"): stdout points at /dev/null so that the interpreter's final flush raises
+    nothing. Returns :data:`EXIT_CLOSED_STDOUT`."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass  # stdout is no file (a test's StringIO): nothing will flush into the pipe
+    finally:
+        os.close(devnull)
+    return EXIT_CLOSED_STDOUT
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="llmrouter", description="llmrouter command line")
     sub = parser.add_subparsers(dest="command", required=True)
 

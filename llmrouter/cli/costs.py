@@ -30,7 +30,7 @@ from llmrouter.config import ConfigError
 from llmrouter.security import channel_factory, read_token
 from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 
-__all__ = ["MetricsTarget", "metrics_target", "parse_since", "run_costs", "window"]
+__all__ = ["MetricsTarget", "metrics_target", "parse_since", "run_costs", "since_time", "window"]
 
 _DIMENSIONS = {
     "provider": metrics_service_pb2.DIMENSION_PROVIDER,
@@ -47,12 +47,29 @@ _BUDGET_COLUMNS = ("api_key_id", "team_id")
 
 
 def parse_since(text: str) -> dt.timedelta:
-    """``30m``, ``24h``, ``7d`` as a timedelta."""
+    """``30m``, ``24h``, ``7d`` as a timedelta. Raises ValueError naming ``--since`` for
+    another shape or a span no timedelta holds."""
     match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text)
     if not match:
         raise ValueError(f"--since: expected a number and a unit (s, m, h, d, w), got {text!r}")
     seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
-    return dt.timedelta(seconds=int(match.group(1)) * seconds)
+    try:
+        return dt.timedelta(seconds=int(match.group(1)) * seconds)
+    except OverflowError:
+        raise _since_too_long(text) from None
+
+
+def since_time(text: str, now: dt.datetime) -> dt.datetime:
+    """The start of the window ``--since TEXT`` ending at ``now``. Raises ValueError naming
+    ``--since`` (a bad shape, or a start before year 1)."""
+    try:
+        return now - parse_since(text)
+    except OverflowError:
+        raise _since_too_long(text) from None
+
+
+def _since_too_long(text: str) -> ValueError:
+    return ValueError(f"--since: {text.strip()!r} reaches back before year 1; give a shorter span")
 
 
 def _parse_time(text: str, flag: str) -> dt.datetime:
@@ -68,13 +85,16 @@ def window(
 ) -> tuple[dt.datetime | None, dt.datetime | None]:
     """The [start, end) window the flags describe; (None, None) means everything."""
     if since:
-        return now - parse_since(since), None
+        return since_time(since, now), None
     if month:
         match = re.fullmatch(r"(\d{4})-(\d{2})", month)
-        if not match or not 1 <= int(match.group(2)) <= 12:
+        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
             raise ValueError(f"--month: expected YYYY-MM, got {month!r}")
-        first = dt.datetime(int(match.group(1)), int(match.group(2)), 1, tzinfo=dt.UTC)
-        following = (first + dt.timedelta(days=32)).replace(day=1)
+        year, number = int(match.group(1)), int(match.group(2))
+        if (year, number) == (9999, 12):
+            raise ValueError(f"--month: {month!r} ends after year 9999")
+        first = dt.datetime(year, number, 1, tzinfo=dt.UTC)
+        following = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=dt.UTC)
         return first, following
     return (
         _parse_time(start, "--start") if start else None,

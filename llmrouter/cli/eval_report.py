@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from llmrouter.learned.evaluate import EqualQuality, PolicyResult, Report
+from llmrouter.wording import counted
 
 __all__ = ["report_json", "write_csv", "write_outputs", "write_text"]
 
@@ -77,12 +78,12 @@ def _table(rows: list[list[str]], out: TextIO) -> None:
 def write_text(report: Report, out: TextIO) -> None:
     """The report as a reader sees it: the set, the policy table, the equal-quality lines."""
     out.write(
-        f"{report.source}: {report.prompts} prompts labelled for every model "
+        f"{report.source}: {counted(report.prompts, 'prompt')} labelled for every model "
         f"({', '.join(report.models)})"
     )
     if report.dropped:
         lacking = ", ".join(f"{m} {n}" for m, n in sorted(report.missing.items()))
-        out.write(f"; {report.dropped} prompts dropped, lacking a label of: {lacking}")
+        out.write(f"; {counted(report.dropped, 'prompt')} dropped, lacking a label of: {lacking}")
     out.write("\n")
     out.write(
         f"cheapest model: {report.cheapest}; strongest (highest average quality): "

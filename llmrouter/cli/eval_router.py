@@ -73,7 +73,9 @@ def add_parser(sub: Any, config_help: str) -> None:
         help="OpenAI-compatible base URL, e.g. "
         "http://127.0.0.1:8080/v1 (default: the local hashing embedder)",
     )
-    p.add_argument("--embedding-model", default="", help="model for --embeddings-url")
+    p.add_argument(
+        "--embedding-model", default="", help="model for --embeddings-url (required with it)"
+    )
     p.add_argument(
         "--api-key-env",
         default="",
@@ -83,7 +85,12 @@ def add_parser(sub: Any, config_help: str) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="inputs per embeddings call")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per embeddings call")
     p.add_argument("--format", choices=("text", "json", "csv"), default="text")
-    p.add_argument("--chart", default="", help="write the cost-quality chart (PNG) here")
+    p.add_argument(
+        "--chart",
+        default="",
+        help="write the cost-quality chart here, in the format of its extension "
+        "(.png, .svg, .pdf, .jpg, ...; none: PNG)",
+    )
     p.add_argument(
         "--out",
         default="",
@@ -98,11 +105,18 @@ def parse_thresholds(text: str) -> tuple[float, ...]:
             start, stop, step = (float(part) for part in text.split(":"))
             if step <= 0:
                 raise ValueError
+            if start > stop:
+                raise ValueError(
+                    f"--thresholds: START {start:g} is above STOP {stop:g} in {text!r} "
+                    "(START:STOP:STEP counts up)"
+                )
             count = math.floor((stop - start) / step + 1e-9) + 1
             values = [round(start + i * step, 6) for i in range(max(count, 0))]
         else:
             values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
+    except ValueError as exc:
+        if str(exc).startswith("--thresholds:"):
+            raise
         raise ValueError(
             f"--thresholds: expected START:STOP:STEP or a comma list, got {text!r}"
         ) from None

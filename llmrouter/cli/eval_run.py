@@ -23,6 +23,7 @@ from llmrouter.learned.labelled import (
     read_rows,
 )
 from llmrouter.token_estimate import prompt_tokens
+from llmrouter.wording import counted
 
 from .eval_embeddings import EmbeddingsError, remote_embeddings
 from .eval_report import write_outputs
@@ -156,6 +157,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         write_outputs(report, args.format, sys.stdout, chart=chart, out_dir=args.out)
+    except BrokenPipeError:
+        raise  # stdout's reader left: llmrouter.cli.main ends quietly
     except OSError as exc:
         print(f"{_PROG}: cannot write the report: {exc}", file=sys.stderr)
         return 2
@@ -165,16 +168,34 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> tuple[Report, str]:
     if args.embeddings_url and not args.embedding_model:
         raise ValueError("--embedding-model: required with --embeddings-url")
-    if args.completion_tokens < 0 or args.k < 1 or args.batch_size < 1:
-        raise ValueError("--completion-tokens must be >= 0, --k and --batch-size >= 1")
+    if args.embedding_model and not args.embeddings_url:
+        raise ValueError(
+            "--embedding-model: only used with --embeddings-url (the local hashing embedder "
+            "has no model); give both, or neither"
+        )
+    for flag, value, least in (
+        ("--completion-tokens", args.completion_tokens, 0),
+        ("--seed", args.seed, 0),
+        ("--k", args.k, 1),
+        ("--batch-size", args.batch_size, 1),
+    ):
+        if value < least:
+            raise ValueError(f"{flag}: expected a whole number >= {least}, got {value}")
+    if not args.timeout > 0:
+        raise ValueError(f"--timeout: expected seconds > 0, got {args.timeout:g}")
+    if args.chart:
+        from llmrouter.learned.chart import chart_format
+
+        chart_format(Path(args.chart))
     thresholds = parse_thresholds(args.thresholds)
     flags = _prices(args.price)
     configured = _Configured(args.config) if args.config else None
     prompts = read_prompts(Path(args.prompts)) if args.prompts else None
-    read = read_rows(Path(args.labelled), prompts)
+    read = read_rows(Path(args.labelled), prompts, args.prompts)
     if read.unmatched:
         print(
-            f"{_PROG}: {read.unmatched} rows skipped: their request_id is not in {args.prompts}",
+            f"{_PROG}: {counted(read.unmatched, 'row')} skipped: "
+            f"{'its' if read.unmatched == 1 else 'their'} request_id is not in {args.prompts}",
             file=sys.stderr,
         )
     models = [m.strip() for m in args.models.split(",") if m.strip()]

@@ -23,9 +23,11 @@ from typing import TextIO
 import grpc
 
 from llmrouter.config import ConfigError
+from llmrouter.request_ids import FEEDBACK_SOURCE_PATTERN
 from llmrouter.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+from llmrouter.wording import counted
 
-from .costs import MetricsTarget, _failure, metrics_target, parse_since
+from .costs import MetricsTarget, _failure, metrics_target, since_time
 
 __all__ = ["run"]
 
@@ -87,7 +89,13 @@ def run(args: argparse.Namespace) -> int:
     """Write the export to stdout; returns the exit status (2: bad flags or config, 1: the
     service could not be reached or refused)."""
     try:
-        since = dt.datetime.now(dt.UTC) - parse_since(args.since) if args.since else None
+        since = since_time(args.since, dt.datetime.now(dt.UTC)) if args.since else None
+        for source in args.source:
+            if not FEEDBACK_SOURCE_PATTERN.fullmatch(source):
+                raise ValueError(
+                    f"--source: expected 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' "
+                    f"and '-' (as scores are stored: user, judge:<model>, judge:), got {source!r}"
+                )
         target = metrics_target(args.config, args.metrics or "", args.token_env)
     except (ValueError, ConfigError) as exc:
         print(f"{_PROG}: {exc}", file=sys.stderr)
@@ -98,5 +106,5 @@ def run(args: argparse.Namespace) -> int:
         for line in _failure(exc, target, args.timeout):
             print(f"{_PROG}: {line}", file=sys.stderr)
         return 1
-    print(f"{_PROG}: {written} scores", file=sys.stderr)
+    print(f"{_PROG}: {counted(written, 'score')}", file=sys.stderr)
     return 0

@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from llmrouter.wording import counted
+
 __all__ = [
     "LabelledSet",
     "LabelledSetError",
@@ -154,9 +156,18 @@ class ReadRows:
 
 
 def _objects(path: Path, problems: list[str]) -> Iterator[tuple[int, Any]]:
-    """(line number, decoded JSON) of each non-blank line; bad JSON is added to ``problems``."""
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
+    """(line number, decoded JSON) of each non-blank line; a line that is not UTF-8 or not
+    JSON is added to ``problems`` ("FILE:LINE: ...")."""
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                problems.append(
+                    f"{path}:{number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column "
+                    f"{exc.start + 1}); save the file as UTF-8"
+                )
+                continue
             if not line.strip():
                 continue
             try:
@@ -165,10 +176,11 @@ def _objects(path: Path, problems: list[str]) -> Iterator[tuple[int, Any]]:
                 problems.append(f"{path}:{number}: not JSON ({exc.msg})")
 
 
-def read_rows(path: Path, prompts: Prompts | None = None) -> ReadRows:
+def read_rows(path: Path, prompts: Prompts | None = None, prompts_source: str = "") -> ReadRows:
     """The rows of the JSONL file at ``path`` (blank lines skipped). With ``prompts``
-    (:func:`read_prompts`), a row with a ``request_id`` and no ``prompt`` takes the logged
-    prompt; one whose request id is not logged is skipped and counted.
+    (:func:`read_prompts`, read from ``prompts_source``), a row with a ``request_id`` and no
+    ``prompt`` takes the logged prompt; one whose request id is not logged is skipped and
+    counted.
 
     Raises LabelledSetError naming each bad line and field, OSError when the file cannot be read.
     """
@@ -184,6 +196,13 @@ def read_rows(path: Path, prompts: Prompts | None = None) -> ReadRows:
             rows.append(row)
     if problems:
         raise LabelledSetError(_summarised(problems))
+    if not rows and unmatched:
+        raise LabelledSetError(
+            [
+                f"{path}: {counted(unmatched, 'row')} read, but none matched a prompt in "
+                f"{prompts_source or 'the prompt log'} (by request_id)"
+            ]
+        )
     if not rows:
         raise LabelledSetError([f"{path}: no rows (one JSON object per line)"])
     return ReadRows(rows, unmatched)
@@ -227,7 +246,7 @@ def _summarised(problems: list[str]) -> list[str]:
     if len(problems) <= _MAX_PROBLEMS:
         return problems
     more = len(problems) - _MAX_PROBLEMS
-    return [*problems[:_MAX_PROBLEMS], f"... and {more} more problems"]
+    return [*problems[:_MAX_PROBLEMS], f"... and {counted(more, 'more problem')}"]
 
 
 @dataclass(frozen=True)
@@ -315,7 +334,7 @@ def labelled_set(
         raise LabelledSetError(_summarised(problems))
     if len(wanted) < 2:
         raise LabelledSetError(
-            [f"{source}: the rows grade {len(wanted)} model(s); routing needs at least two"]
+            [f"{source}: the rows grade {counted(len(wanted), 'model')}; routing needs two"]
         )
     kept = {key: p for key, p in prompts.items() if all(m in p.answers for m in wanted)}
     missing: dict[str, int] = {}

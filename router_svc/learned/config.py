@@ -25,7 +25,8 @@ class LearnedConfig:
     embedding_model: str = ""
     # JSONL file of graded answers, one {"prompt": str, "model": str, "score": 0..1} a line,
     # embedded in the background at start ("" = none: the predictor learns from feedback
-    # only). A bad line is logged by number and skipped; the prompts are not kept.
+    # only). A file that cannot be read stops the start; a bad line is logged by number and
+    # skipped; the prompts are not kept.
     labelled_set: str = ""
     # Rows of the labelled set per embed call while it loads.
     labelled_batch_size: int = 64

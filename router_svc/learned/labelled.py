@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from llmrouter.config import ConfigError
 from llmrouter.values import frozen
 
 from ..errors import RouterError
@@ -31,7 +32,14 @@ from ..registry import Registry
 from .predictor import LearnedPredictor
 from .prompts import Vector
 
-__all__ = ["LabelledRow", "LabelledSetLoader", "LoadReport", "parse_line", "read_labelled_set"]
+__all__ = [
+    "LabelledRow",
+    "LabelledSetLoader",
+    "LoadReport",
+    "check_labelled_set",
+    "parse_line",
+    "read_labelled_set",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +85,16 @@ def parse_line(text: str, line: int) -> LabelledRow | None:
     if not (math.isfinite(score) and 0.0 <= score <= 1.0):
         raise ValueError(f"score: expected a number in [0, 1], got {score}")
     return LabelledRow(line, prompt, model, float(score))
+
+
+def check_labelled_set(path: str, key: str = "router.learned.labelled_set") -> None:
+    """Fail the start when the labelled set cannot be read (missing, a directory, no read
+    permission): ConfigError naming ``key``. Its lines are checked later, as it loads."""
+    try:
+        with Path(path).open("rb") as file:
+            file.read(1)
+    except OSError as exc:
+        raise ConfigError(f"{key}: cannot read {path}: {exc.strerror or exc}") from None
 
 
 def read_labelled_set(path: str) -> tuple[list[LabelledRow], list[tuple[int, str]]]:

@@ -536,3 +536,14 @@ async def test_spans_say_the_bound_and_never_the_prompt(
         shown = repr(span.attributes) + repr([e.attributes for e in span.events])
         assert canary not in shown
         assert "Translate" not in shown
+
+
+@pytest.mark.parametrize("name", ["missing.jsonl", "a-directory"])
+async def test_an_unreadable_labelled_set_stops_the_start_naming_the_key(
+    make_router: Any, tmp_path: Path, name: str
+) -> None:
+    (tmp_path / "a-directory").mkdir()
+    path = tmp_path / name
+    with pytest.raises(ConfigError) as caught:
+        await start(make_router, tmp_path, learned=replace(LEARNED, labelled_set=str(path)))
+    assert str(caught.value).startswith(f"router.learned.labelled_set: cannot read {path}: ")
