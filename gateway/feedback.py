@@ -2,8 +2,8 @@
 
 A key scores only the requests it made (or its team's keys made); admin keys score any, and
 only they may send a reserved source (``judge:<model>``, ``evaluation``, ``cache``, in any
-case: :func:`gateway.translate.feedback.reserved_source`). The metrics service checks ownership against the
-request's usage record, in the same transaction that stores the score.
+case: :func:`gateway.translate.feedback.reserved_source`). The metrics service checks
+ownership against the request's usage record, in the same transaction that stores the score.
 
 The router ships usage records within its flush interval (0.2 s by default) after answering,
 so feedback sent the moment an answer arrives may find no record yet: a NOT_FOUND is retried

@@ -102,7 +102,9 @@ def feedback_input(request: pb.RecordFeedbackRequest) -> tuple[FeedbackInput, Fe
     if source[: len(JUDGE_PREFIX)].lower() == JUDGE_PREFIX:
         # A judge's source in any case is a judge's: stored with the prefix in lower case.
         if len(source) == len(JUDGE_PREFIX):
-            raise InvalidFeedback("feedback.source", f"must name the judge: '{JUDGE_PREFIX}<model>'")
+            raise InvalidFeedback(
+                "feedback.source", f"must name the judge: '{JUDGE_PREFIX}<model>'"
+            )
         source = JUDGE_PREFIX + source[len(JUDGE_PREFIX) :]
     scale = _SCALES.get(given.scale)
     if scale is None:

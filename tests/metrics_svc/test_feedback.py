@@ -369,7 +369,9 @@ async def test_thirty_sources_on_one_answer_are_one_sample(metrics: Metrics) -> 
 
 async def test_kept_sums_stay_exact_under_interleaved_replacements(metrics: Metrics) -> None:
     rng = random.Random(11)
-    served = {f"r{i}": (rng.choice(["gpt-4o", "llama3"]), rng.choice(["code", ""])) for i in range(6)}
+    served = {
+        f"r{i}": (rng.choice(["gpt-4o", "llama3"]), rng.choice(["code", ""])) for i in range(6)
+    }
     for request_id, (model, category) in served.items():
         await served_request(metrics, request_id, model=model, category=category)
     sources = ["user", "u2", "app.tag", "judge:gpt-4o", "judge:claude"]
@@ -398,7 +400,8 @@ async def test_an_embeddings_request_is_no_answer_to_score(metrics: Metrics) -> 
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     info, bad = rich_error(caught.value)
     assert info.reason == "FEEDBACK_NOT_ANSWER"
-    assert bad is not None and bad.field_violations[0].field == "feedback.request_id"
+    assert bad is not None
+    assert bad.field_violations[0].field == "feedback.request_id"
     assert not (await metrics.stub.ListFeedback(pb.ListFeedbackRequest())).feedback
     assert not (await quality(metrics))
 
