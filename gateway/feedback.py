@@ -1,8 +1,9 @@
 """``POST /v1/feedback``: a score of one answer, stored by the metrics service's RecordFeedback.
 
 A key scores only the requests it made (or its team's keys made); admin keys score any, and
-only they may send a ``judge:`` source. The metrics service checks ownership against the
-request's usage record, in the same transaction that stores the score.
+only they may send a reserved source (``judge:<model>``, ``evaluation``, ``cache``, in any
+case: :func:`gateway.translate.feedback.reserved_source`). The metrics service checks
+ownership against the request's usage record, in the same transaction that stores the score.
 
 The router ships usage records within its flush interval (0.2 s by default) after answering,
 so feedback sent the moment an answer arrives may find no record yet: a NOT_FOUND is retried
@@ -26,6 +27,7 @@ from gateway.context import RequestContext
 from gateway.errors import (
     FEEDBACK_NOT_OWNER_REASON,
     GatewayError,
+    InvalidRequest,
     PermissionDenied,
     from_rpc_error,
 )
@@ -41,6 +43,8 @@ NOT_FOUND_WAIT_S: Final = 2.0
 # Pauses between those retries (the last repeats).
 _PAUSES_S: Final = (0.05, 0.1, 0.2, 0.4)
 _SERVICE: Final = "metrics service"
+# The metrics service's reason for feedback on an embeddings request (a 400 naming ``id``).
+FEEDBACK_NOT_ANSWER_REASON: Final = "FEEDBACK_NOT_ANSWER"
 
 
 class FeedbackEndpoints:
@@ -61,10 +65,11 @@ class FeedbackEndpoints:
         body = translate.parse_feedback(
             await read_json(request, self._config.max_body_bytes, "gateway.max_body_bytes")
         )
-        if body.source.startswith(translate.JUDGE_PREFIX) and not ctx.admin:
+        if translate.reserved_source(body.source) and not ctx.admin:
             raise PermissionDenied(
-                f"Sources starting with '{translate.JUDGE_PREFIX}' are evaluation judges' "
-                "grades: only admin keys may send them.",
+                f"Source {body.source!r} is reserved (sources starting with "
+                f"'{translate.JUDGE_PREFIX}' are evaluation judges' grades; 'evaluation' and "
+                "'cache' are the router's own): only admin keys may send it.",
                 "source",
             )
         admission = None
@@ -102,7 +107,8 @@ class FeedbackEndpoints:
 
 
 def _client_error(exc: grpc.aio.AioRpcError) -> GatewayError:
-    """The metrics service's refusal as the client's error: 404 and 403 name ``id``."""
+    """The metrics service's refusal as the client's error: 404, 403 and the 400 of an
+    embeddings request name ``id``."""
     if exc.code() == grpc.StatusCode.NOT_FOUND:
         return GatewayError(
             "No request with this id was found (it may be too recent, or not an id this "
@@ -113,6 +119,13 @@ def _client_error(exc: grpc.aio.AioRpcError) -> GatewayError:
             code="request_not_found",
         )
     error = from_rpc_error(exc, _SERVICE)
+    if error.code == FEEDBACK_NOT_ANSWER_REASON.lower():
+        return InvalidRequest(
+            "This id is an embeddings request: feedback scores chat answers (chat completions, "
+            "messages, responses).",
+            "id",
+            code="request_not_an_answer",
+        )
     if error.code == FEEDBACK_NOT_OWNER_REASON.lower():
         return PermissionDenied("This request was made with another API key.", "id")
     return error

@@ -9,6 +9,7 @@ from typing import ClassVar
 import grpc
 
 __all__ = [
+    "FeedbackNotAnswer",
     "FeedbackNotFound",
     "FeedbackNotOwner",
     "FieldViolation",
@@ -194,4 +195,20 @@ class FeedbackNotOwner(MetricsError):
         super().__init__(
             f"feedback.request_id: request {request_id!r} was made with another API key",
             metadata={"field": "feedback.request_id", "request_id": request_id},
+        )
+
+
+class FeedbackNotAnswer(MetricsError):
+    """``RecordFeedback`` names an embedding request: feedback scores chat answers, and a
+    score of a vector would move an embedding model's quality estimate."""
+
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "FEEDBACK_NOT_ANSWER"
+
+    def __init__(self, request_id: str) -> None:
+        description = f"request {request_id!r} is an embeddings request: feedback scores answers"
+        super().__init__(
+            f"feedback.request_id: {description}",
+            metadata={"field": "feedback.request_id", "request_id": request_id},
+            field_violations=[FieldViolation("feedback.request_id", description)],
         )

@@ -12,9 +12,18 @@ SQLite: ``BEGIN IMMEDIATE``), so sequences commit in order and a follower never 
 commits late. Feedback arrives at human rates (or an evaluation job's); one writer at a time
 costs nothing there.
 
-The same transaction keeps ``feedback_stats``, the sums of the current scores per model x
-category x source kind (a replacement takes the earlier score out): QueryQuality reads those
-few rows, exact under replacements, instead of summing every score on each router's poll.
+The same transaction keeps ``feedback_stats``, the sums per model x category x source kind of
+each request's *contribution*: one answer is one sample per source kind, so a request
+contributes at most one user-kind score and at most one judge-kind score, its latest of each
+kind (highest sequence). When another source of the same kind scores the request (or a source
+scores it again), the earlier contribution is taken out and the new one put in: thirty user
+sources on one answer are one sample, and several judges of one answer count once. Every score
+is still stored (ListFeedback lists them all). QueryQuality reads those few rows, exact under
+replacements, instead of summing every score on each router's poll.
+
+Feedback scores chat answers: a request whose serving record is an embedding (``front_door``
+"embeddings", which the router's Embed RPC always records) is refused
+(:class:`FeedbackNotAnswer`).
 """
 
 from __future__ import annotations
@@ -27,11 +36,12 @@ from sqlalchemy import case, func, insert, literal_column, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from metrics_svc.errors import FeedbackNotFound, FeedbackNotOwner
+from metrics_svc.errors import FeedbackNotAnswer, FeedbackNotFound, FeedbackNotOwner
 from metrics_svc.records import FeedbackScale, UsageStatus
 from metrics_svc.tables import feedback, feedback_stats, usage_records
 
 __all__ = [
+    "EMBEDDINGS_FRONT_DOOR",
     "JUDGE_PREFIX",
     "FeedbackCaller",
     "FeedbackInput",
@@ -44,7 +54,10 @@ __all__ = [
 ]
 
 #: Sources of evaluation judges start with this ("judge:<model>"); every other is a user's.
+#: Stored in lower case (:mod:`metrics_svc.translate_feedback` lowers a "JUDGE:" prefix).
 JUDGE_PREFIX: Final = "judge:"
+#: ``usage_records.front_door`` of embedding requests (router_svc.embeddings): no answer to score.
+EMBEDDINGS_FRONT_DOOR: Final = "embeddings"
 
 # Key of the PostgreSQL advisory lock serialising feedback writes ("llmrouter-feedback" as a
 # 64-bit number; distinct from the migration lock's).
@@ -128,11 +141,12 @@ _SERVING_ORDER = (
     case((usage_records.c.status == UsageStatus.SUCCEEDED.value, 0), else_=1),
     usage_records.c.attempt.desc(),
 )
-# What a score takes from the serving record. ``deployment`` arrives with the deployments
-# revision of usage_records; until then every score has "" there.
+# What a score takes from the serving record (``front_door``: to refuse embeddings).
+# ``deployment`` arrives with the deployments revision of usage_records; until then every
+# score has "" there.
 _SERVED_COLUMNS = tuple(
     usage_records.c[name]
-    for name in ("model", "category", "api_key_id", "team_id", "deployment")
+    for name in ("model", "category", "api_key_id", "team_id", "deployment", "front_door")
     if name in usage_records.c
 )
 
@@ -142,8 +156,9 @@ async def record_feedback(
 ) -> tuple[StoredFeedback, bool]:
     """Store ``given`` at ``now``; returns the stored row and whether it replaced one.
 
-    Raises :class:`FeedbackNotFound` when the request has no usage record and
-    :class:`FeedbackNotOwner` when ``caller`` may not score it.
+    Raises :class:`FeedbackNotFound` when the request has no usage record,
+    :class:`FeedbackNotOwner` when ``caller`` may not score it and :class:`FeedbackNotAnswer`
+    when it is an embedding request.
     """
     async with engine.begin() as conn:
         await _lock(conn)
@@ -158,16 +173,30 @@ async def record_feedback(
             raise FeedbackNotFound(given.request_id)
         if not caller.may_score(served["api_key_id"], served["team_id"]):
             raise FeedbackNotOwner(given.request_id)
-        key = (feedback.c.request_id == given.request_id) & (feedback.c.source == given.source)
-        earlier = (
+        if served.get("front_door", "") == EMBEDDINGS_FRONT_DOOR:
+            raise FeedbackNotAnswer(given.request_id)
+        kind = source_kind(given.source)
+        # The request's scores of this kind (a handful at most): the one with the highest
+        # sequence is the request's contribution to the sums, until this score replaces it.
+        scored = (
             (
                 await conn.execute(
-                    select(feedback.c.model, feedback.c.category, feedback.c.score).where(key)
+                    select(
+                        feedback.c.source,
+                        feedback.c.model,
+                        feedback.c.category,
+                        feedback.c.score,
+                        feedback.c.sequence,
+                    ).where(feedback.c.request_id == given.request_id)
                 )
             )
             .mappings()
-            .first()
+            .all()
         )
+        same_kind = [row for row in scored if source_kind(row["source"]) == kind]
+        contribution = max(same_kind, key=lambda row: row["sequence"], default=None)
+        replaced = any(row["source"] == given.source for row in scored)
+        key = (feedback.c.request_id == given.request_id) & (feedback.c.source == given.source)
         sequence = (
             await conn.execute(select(func.coalesce(func.max(feedback.c.sequence), 0) + 1))
         ).scalar_one()
@@ -181,22 +210,28 @@ async def record_feedback(
             "category": served["category"],
             "api_key_id": served["api_key_id"],
             "team_id": served["team_id"],
-            "deployment": served.get("deployment", ""),
+            "deployment": served.get("deployment") or "",
             "time": now,
             "sequence": int(sequence),
         }
-        kind = source_kind(given.source)
-        if earlier is not None:
+        if replaced:
             await conn.execute(update(feedback).where(key).values(values))
-            await _add_to_stats(
-                conn, earlier["model"], earlier["category"], kind, -1, earlier["score"], None
-            )
         else:
             await conn.execute(
                 insert(feedback).values(request_id=given.request_id, source=given.source, **values)
             )
+        # The new score has the highest sequence: it is the request's contribution now.
+        if contribution is not None:
+            await _add_to_stats(
+                conn,
+                contribution["model"],
+                contribution["category"],
+                kind,
+                -1,
+                contribution["score"],
+                None,
+            )
         await _add_to_stats(conn, served["model"], served["category"], kind, 1, given.score, now)
-    replaced = earlier is not None
     stored = StoredFeedback(
         request_id=given.request_id, source=given.source, **{**values, "scale": given.scale}
     )
@@ -216,21 +251,35 @@ async def list_feedback(engine: AsyncEngine, after: int, size: int) -> list[Stor
     return [_stored(row) for row in rows]
 
 
-# CASE on literals, not bound parameters: PostgreSQL groups by the select's expression only
-# when the GROUP BY one is the same text, and two binds of one value are two parameters.
-_KIND = case(
-    (
-        func.substr(feedback.c.source, 1, len(JUDGE_PREFIX)) == literal_column(f"'{JUDGE_PREFIX}'"),
-        literal_column("'judge'"),
-    ),
-    else_=literal_column("'user'"),
+def _kind_of(table: Any) -> Any:
+    """``source_kind`` in SQL for ``table``'s rows (the feedback table or an alias of it).
+
+    CASE on literals, not bound parameters: PostgreSQL groups by the select's expression only
+    when the GROUP BY one is the same text, and two binds of one value are two parameters."""
+    return case(
+        (
+            func.substr(table.c.source, 1, len(JUDGE_PREFIX))
+            == literal_column(f"'{JUDGE_PREFIX}'"),
+            literal_column("'judge'"),
+        ),
+        else_=literal_column("'user'"),
+    )
+
+
+_KIND = _kind_of(feedback)
+# The sequences of the requests' contributions: the latest score per request and kind (on an
+# alias, so that it is not correlated with the outer select of feedback).
+_LATEST = feedback.alias("latest")
+_CONTRIBUTIONS = select(func.max(_LATEST.c.sequence)).group_by(
+    _LATEST.c.request_id, _kind_of(_LATEST)
 )
 
 
 async def quality_stats(engine: AsyncEngine, start: datetime | None) -> list[QualityStats]:
-    """Per (model, category, source kind): the count, sum and sum of squares of the current
-    scores stored at or after ``start`` (None: all, read from ``feedback_stats``), sorted by
-    model, category and kind."""
+    """Per (model, category, source kind): the count, sum and sum of squares of the requests'
+    contributions (each request's latest score of each kind: module docstring) stored at or
+    after ``start`` (None: all, read from ``feedback_stats``), sorted by model, category and
+    kind."""
     if start is None:
         stmt = select(
             feedback_stats.c.model,
@@ -254,6 +303,7 @@ async def quality_stats(engine: AsyncEngine, start: datetime | None) -> list[Qua
                 func.max(feedback.c.time).label("last_time"),
             )
             .where(feedback.c.time >= start)
+            .where(feedback.c.sequence.in_(_CONTRIBUTIONS))
             .group_by(feedback.c.model, feedback.c.category, _KIND)
         )
     async with engine.connect() as conn:

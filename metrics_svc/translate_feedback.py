@@ -19,6 +19,7 @@ from llmrouter.request_ids import FEEDBACK_SOURCE_PATTERN, REQUEST_ID_MAX_CHARS,
 from llmrouter.v1 import metrics_service_pb2 as pb
 from metrics_svc.errors import InvalidFeedback, InvalidFeedbackQuery
 from metrics_svc.feedback import (
+    JUDGE_PREFIX,
     FeedbackCaller,
     FeedbackInput,
     QualityStats,
@@ -81,7 +82,8 @@ def feedback_input(request: pb.RecordFeedbackRequest) -> tuple[FeedbackInput, Fe
     """The score to store and whose requests the caller may score.
 
     ``raw_score`` on ``scale`` defines the score; ``score`` may be left 0 or must equal it
-    (for the fraction scale either one may be given). The source defaults to "user".
+    (for the fraction scale either one may be given). The source defaults to "user"; a
+    "judge:" prefix in any case is stored in lower case and must be followed by the model.
     """
     given = request.feedback
     if not given.request_id:
@@ -97,6 +99,13 @@ def feedback_input(request: pb.RecordFeedbackRequest) -> tuple[FeedbackInput, Fe
         raise InvalidFeedback(
             "feedback.source", "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'"
         )
+    if source[: len(JUDGE_PREFIX)].lower() == JUDGE_PREFIX:
+        # A judge's source in any case is a judge's: stored with the prefix in lower case.
+        if len(source) == len(JUDGE_PREFIX):
+            raise InvalidFeedback(
+                "feedback.source", f"must name the judge: '{JUDGE_PREFIX}<model>'"
+            )
+        source = JUDGE_PREFIX + source[len(JUDGE_PREFIX) :]
     scale = _SCALES.get(given.scale)
     if scale is None:
         raise InvalidFeedback("feedback.scale", "must be THUMBS, STARS or FRACTION")

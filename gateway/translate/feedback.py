@@ -28,16 +28,21 @@ __all__ = [
     "DEFAULT_SOURCE",
     "ID_PREFIXES",
     "JUDGE_PREFIX",
+    "RESERVED_SOURCES",
     "FeedbackBody",
     "feedback_json",
     "parse_feedback",
     "record_feedback_request",
+    "reserved_source",
 ]
 
 #: The source of feedback that names none.
 DEFAULT_SOURCE: Final = "user"
-#: Sources of evaluation judges: only admin keys may send them (users cannot pose as judges).
+#: Sources of evaluation judges ("judge:<model>", the prefix in any case, stored in lower
+#: case): only admin keys may send them (users cannot pose as judges).
 JUDGE_PREFIX: Final = "judge:"
+#: The router's own sources (evaluation jobs, the response cache), in lower case: admin only too.
+RESERVED_SOURCES: Final = frozenset({"evaluation", "cache"})
 #: Prefixes of the response ids of each front door, before the router's request id.
 ID_PREFIXES: Final = ("chatcmpl-", "msg_", "resp_")
 
@@ -89,7 +94,20 @@ def parse_feedback(body: Any) -> FeedbackBody:
             "'source' must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'.",
             "source",
         )
+    if source[: len(JUDGE_PREFIX)].lower() == JUDGE_PREFIX:
+        if len(source) == len(JUDGE_PREFIX):
+            raise InvalidRequest(
+                f"'source' {source!r} names no judge: use '{JUDGE_PREFIX}<model>'.", "source"
+            )
+        source = JUDGE_PREFIX + source[len(JUDGE_PREFIX) :]
     return FeedbackBody(request_id, scale, raw, label, comment, source)
+
+
+def reserved_source(source: str) -> bool:
+    """Whether only admin keys may send ``source``: a judge's ("judge:…") or the router's own
+    ("evaluation", "cache"), compared without case."""
+    lowered = source.lower()
+    return lowered.startswith(JUDGE_PREFIX) or lowered in RESERVED_SOURCES
 
 
 def record_feedback_request(
@@ -136,7 +154,13 @@ def feedback_json(response: pb.RecordFeedbackResponse) -> dict[str, Any]:
 
 
 def _request_id(value: Any) -> str:
-    if not isinstance(value, str) or not value:
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequest(
+            "'id' must be a string: the response's id (chatcmpl-…, msg_…, resp_…) or its "
+            "x-request-id header.",
+            "id",
+        )
+    if not value:
         raise InvalidRequest(
             "'id' is required: the response's id (chatcmpl-…, msg_…, resp_…) or its "
             "x-request-id header.",

@@ -8,6 +8,9 @@ weight ``k``::
     beta  = (1 - q) * w + sum(1 - s_i) + k * sum(1 - g_j)
     estimate = alpha / (alpha + beta), 90 % credible interval from Beta(alpha, beta)
 
+While the prior is in use (too few scores), what scoring is given is ``q`` with the prior's own
+interval, Beta(q * w, (1 - q) * w); the estimate and its posterior interval are still listed.
+
 A score of 1 (thumbs up, five stars) is a success, 0 a failure, 0.75 three quarters of one:
 the Beta posterior of a Bernoulli rate with fractional observations. Weighted scoring
 (:mod:`router_svc.routing.policy`) uses the estimate instead of ``q`` once the scores weigh
@@ -56,7 +59,8 @@ class QualityPrediction:
     source: str
     #: Scores behind it (category, prior), or neighbours used (knn).
     samples: int
-    #: 90 % credible interval.
+    #: 90 % credible interval of ``quality``: the posterior's (category), the prior's own
+    #: Beta(q * w, (1 - q) * w) (prior), the neighbours' (knn).
     lower: float
     upper: float
     #: Mean cosine similarity of the neighbours (knn; 0 otherwise).
@@ -140,8 +144,13 @@ def estimate_of(
     if in_use:
         prediction = QualityPrediction(mean, "category", samples, lower, upper)
     else:
+        # The prior's own interval, Beta(q * w, (1 - q) * w): the posterior's would not hold
+        # the value scoring is given.
+        prior_lower, prior_upper = beta_interval(
+            max(prior * weight, _MIN_SHAPE), max((1 - prior) * weight, _MIN_SHAPE), CREDIBLE_MASS
+        )
         prediction = QualityPrediction(
-            prior, "prior", samples, lower, upper, needed=config.min_samples
+            prior, "prior", samples, prior_lower, prior_upper, needed=config.min_samples
         )
     prediction = dataclasses.replace(prediction, text=prediction.describe())
     return QualityEstimate(

@@ -3,7 +3,6 @@ errors naming the field, e.g. ``embed.inputs[3]``) and an answer -> EmbedRespons
 
 from __future__ import annotations
 
-from llmrouter import field_limits
 from llmrouter.request_ids import REQUEST_ID_PATTERN
 from llmrouter.v1 import router_service_pb2
 
@@ -45,11 +44,12 @@ def embed_from_proto(embed: router_service_pb2.EmbedRequest) -> EmbedRequest:
     fallback_models = tuple(embed.fallback_models)
     if fallback_models:
         check_fallback_models(fallback_models, _PATH)
+    # Always "embeddings": the metrics service refuses feedback on requests recorded so (an
+    # embedding is no answer to score), so an Embed call may not record another door.
     front_door = embed.front_door or EMBEDDINGS_FRONT_DOOR
-    if len(front_door) > field_limits.FRONT_DOOR_MAX_CHARS:
+    if front_door != EMBEDDINGS_FRONT_DOOR:
         raise InvalidRequest(
-            f"front_door is longer than {field_limits.FRONT_DOOR_MAX_CHARS} characters",
-            field=f"{_PATH}.front_door",
+            f"front_door must be {EMBEDDINGS_FRONT_DOOR!r} or empty", field=f"{_PATH}.front_door"
         )
     return EmbedRequest(
         model=embed.model or "auto",

@@ -47,6 +47,8 @@ USER_KEY = "sk-user-feedback-0123456789"
         ({"id": "x1", "score": True, "source": "has space"}, "source"),
         ({"id": "x1", "score": True, "source": ""}, "source"),
         ({"id": "x1", "score": True, "rating": 1}, "rating"),
+        ({"id": "x1", "score": True, "source": "judge:"}, "source"),
+        ({"id": "x1", "score": True, "source": "JUDGE:"}, "source"),
     ],
 )
 async def test_a_bad_field_is_a_400_naming_it_and_nothing_is_sent(
@@ -56,6 +58,50 @@ async def test_a_bad_field_is_a_400_naming_it_and_nothing_is_sent(
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["param"] == param
     assert "RecordFeedback" not in metrics.requests
+
+
+@pytest.mark.parametrize("given", [123, True, {"id": "r1"}])
+async def test_an_id_that_is_no_string_says_so(
+    client: httpx.AsyncClient, metrics: FakeMetrics, given: Any
+) -> None:
+    answer = await client.post("/v1/feedback", json={"id": given, "score": True})
+    assert answer.status_code == 400
+    error = answer.json()["error"]
+    assert error["param"] == "id"
+    assert error["message"].startswith("'id' must be a string")
+    assert "RecordFeedback" not in metrics.requests
+
+
+async def test_reserved_sources_need_an_admin_key_in_any_case(
+    start_gateway: StartGateway, metrics: FakeMetrics
+) -> None:
+    gateway: RunningGateway = await start_gateway(
+        api_keys=(
+            ApiKeyConfig(id="tests", sha256=hash_key(AUTH["authorization"][7:]), admin=True),
+            ApiKeyConfig(id="user", sha256=hash_key(USER_KEY)),
+        )
+    )
+    user = {"authorization": f"Bearer {USER_KEY}"}
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        for source in ("judge:gpt-4o", "JUDGE:x", "Judge:gpt", "evaluation", "Cache", "EVALUATION"):
+            answer = await http.post(
+                "/v1/feedback", json={"id": "r1", "score": True, "source": source}, headers=user
+            )
+            assert answer.status_code == 403, (source, answer.text)
+            assert answer.json()["error"]["param"] == "source"
+        assert "RecordFeedback" not in metrics.requests
+        # A user's own tags that merely contain the words are the user's.
+        for source in ("judgement", "cache-2", "my.evaluation"):
+            answer = await http.post(
+                "/v1/feedback", json={"id": "r1", "score": True, "source": source}, headers=user
+            )
+            assert answer.status_code == 200, (source, answer.text)
+        # An admin's judge, whatever the prefix's case, is sent as "judge:<model>".
+        answer = await http.post(
+            "/v1/feedback", json={"id": "r1", "score": True, "source": "JUDGE:gpt-4o"}, headers=AUTH
+        )
+        assert answer.status_code == 200, answer.text
+    assert metrics.requests["RecordFeedback"][-1].feedback.source == "judge:gpt-4o"
 
 
 @pytest.mark.parametrize(
@@ -120,6 +166,12 @@ async def test_an_admin_key_is_unrestricted_a_user_key_restricted_to_its_own(
     [
         (Failure(grpc.StatusCode.NOT_FOUND, "no usage", reason="REQUEST_NOT_FOUND"), 404, "id"),
         (Failure(grpc.StatusCode.PERMISSION_DENIED, "x", reason="FEEDBACK_NOT_OWNER"), 403, "id"),
+        # An embeddings request's id: no answer to score.
+        (
+            Failure(grpc.StatusCode.FAILED_PRECONDITION, "x", reason="FEEDBACK_NOT_ANSWER"),
+            400,
+            "id",
+        ),
         # The gateway's own credential refused: the server's fault, not the client's.
         (Failure(grpc.StatusCode.PERMISSION_DENIED, "x", reason="SCOPE_MISSING"), 502, None),
         (Failure(grpc.StatusCode.UNAVAILABLE, "down"), 503, None),

@@ -121,6 +121,32 @@ async def test_only_the_requests_own_key_or_an_admin_key_may_score_it(stack: Sta
     assert [(r[1], r[2]) for r in ledger_rows(stack)] == [("user", 1.0), ("judge:ops", 0.2)]
 
 
+async def test_one_answer_is_one_sample_and_an_embedding_is_no_answer(stack: Stack) -> None:
+    reply = await sdk(stack, USER_A).chat.completions.create(model="sim-small", messages=HELLO)
+    for i in range(1, 31):
+        answer = await post(stack, USER_A, {"id": reply.id, "score": False, "source": f"u{i}"})
+        assert answer.status_code == 200, answer.text
+    for source in ("JUDGE:x", "Judge:gpt", "evaluation", "cache"):
+        refused = await post(stack, USER_A, {"id": reply.id, "score": True, "source": source})
+        assert (refused.status_code, refused.json()["error"]["param"]) == (403, "source")
+    assert len(ledger_rows(stack)) == 30  # every score is kept ...
+    with sqlite3.connect(stack.config.parent / "metrics.sqlite3") as db:
+        sums = db.execute(
+            "SELECT model, source_kind, count, score_sum FROM feedback_stats WHERE count > 0"
+        ).fetchall()
+    assert sums == [("sim-small", "user", 1, 0.0)]  # ... but the answer is one sample
+
+    # The embeddings answer has no id of its own; its x-request-id names the request.
+    raw = await sdk(stack, USER_A).embeddings.with_raw_response.create(
+        model="sim-embed", input="hello"
+    )
+    refused = await post(stack, USER_A, {"id": raw.headers["x-request-id"], "score": True})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["param"] == "id"
+    assert "embeddings" in refused.json()["error"]["message"]
+    assert len(ledger_rows(stack)) == 30
+
+
 async def test_an_unknown_id_is_a_404_naming_it(stack: Stack) -> None:
     answer = await post(stack, USER_A, {"id": "chatcmpl-0000aaaa", "score": True})
     assert answer.status_code == 404

@@ -278,19 +278,26 @@ async def test_a_bad_list_request_names_its_field(
     assert rich_error(caught.value)[1].field_violations[0].field == field  # type: ignore[union-attr]
 
 
+def _kind(source: str) -> str:
+    return "judge" if source.startswith("judge:") else "user"
+
+
 async def test_query_quality_sums_scores_per_model_category_and_source_kind(
     metrics: Metrics,
 ) -> None:
     rng = random.Random(3)
-    expected: dict[tuple[str, str, str], list[float]] = {}
+    # The recomputation rule: one sample per request and source kind, its latest score.
+    latest: dict[tuple[str, str], tuple[str, str, float]] = {}
     for i in range(40):
         model, category = rng.choice(["gpt-4o", "llama3"]), rng.choice(["code", "general"])
         await served_request(metrics, f"q{i}", model=model, category=category)
         for source in rng.sample(["user", "judge:gpt-4o", "judge:claude", "app.tag"], 2):
             score = rng.choice([0.0, 0.25, 0.5, 1.0, 0.8])
             await record(metrics, request_id=f"q{i}", source=source, scale=FRACTION, score=score)
-            kind = "judge" if source.startswith("judge:") else "user"
-            expected.setdefault((model, category, kind), []).append(score)
+            latest[(f"q{i}", _kind(source))] = (model, category, score)
+    expected: dict[tuple[str, str, str], list[float]] = {}
+    for (_, kind), (model, category, score) in latest.items():
+        expected.setdefault((model, category, kind), []).append(score)
     stats = (await metrics.stub.QueryQuality(pb.QueryQualityRequest())).stats
     got = {(s.model, s.category, s.source_kind): s for s in stats}
     assert list(got) == sorted(expected)
@@ -334,3 +341,94 @@ async def test_concurrent_scores_get_distinct_sequences_in_commit_order(metrics:
     )
     listed = (await metrics.stub.ListFeedback(pb.ListFeedbackRequest())).feedback
     assert sorted(f.sequence for f in listed) == list(range(1, 21))
+
+
+async def quality(metrics: Metrics, windowed: bool = False) -> dict[tuple[str, str, str], Any]:
+    """QueryQuality's stats by (model, category, kind): the kept sums, or (``windowed``) the
+    ones summed over the stored scores."""
+    request = pb.QueryQualityRequest()
+    if windowed:
+        request.start_time.FromDatetime(NOW.replace(year=2000))
+    stats = (await metrics.stub.QueryQuality(request)).stats
+    return {(s.model, s.category, s.source_kind): s for s in stats}
+
+
+async def test_thirty_sources_on_one_answer_are_one_sample(metrics: Metrics) -> None:
+    await served_request(metrics, "one")  # claude-sonnet, code, key-a
+    for i in range(1, 31):
+        await record(
+            metrics,
+            request_id="one",
+            source=f"u{i}",
+            scale=THUMBS,
+            raw_score=0,
+            caller_api_key_id="key-a",
+        )
+    # Every score is stored and listed ...
+    listed = (await metrics.stub.ListFeedback(pb.ListFeedbackRequest())).feedback
+    assert len(listed) == 30
+    # ... but the answer is one user sample: the latest score.
+    await record(metrics, request_id="one", source="u7", scale=THUMBS, raw_score=1)
+    for windowed in (False, True):
+        stats = await quality(metrics, windowed)
+        assert list(stats) == [("claude-sonnet", "code", "user")]
+        user = stats[("claude-sonnet", "code", "user")]
+        assert (user.count, user.score_sum, user.score_sum_squares) == (1, 1.0, 1.0)
+    # Judges of one answer count once too, apart from its user sample.
+    await record(metrics, request_id="one", source="judge:gpt-4o", scale=FRACTION, score=0.2)
+    await record(metrics, request_id="one", source="judge:claude", scale=FRACTION, score=0.6)
+    judge = (await quality(metrics))[("claude-sonnet", "code", "judge")]
+    assert (judge.count, judge.score_sum) == (1, pytest.approx(0.6))
+
+
+async def test_kept_sums_stay_exact_under_interleaved_replacements(metrics: Metrics) -> None:
+    rng = random.Random(11)
+    served = {
+        f"r{i}": (rng.choice(["gpt-4o", "llama3"]), rng.choice(["code", ""])) for i in range(6)
+    }
+    for request_id, (model, category) in served.items():
+        await served_request(metrics, request_id, model=model, category=category)
+    sources = ["user", "u2", "app.tag", "judge:gpt-4o", "judge:claude"]
+    latest: dict[tuple[str, str], float] = {}
+    for _ in range(120):
+        request_id, source = rng.choice(list(served)), rng.choice(sources)
+        score = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0])
+        await record(metrics, request_id=request_id, source=source, scale=FRACTION, score=score)
+        latest[(request_id, _kind(source))] = score
+    expected: dict[tuple[str, str, str], list[float]] = {}
+    for (request_id, kind), score in latest.items():
+        expected.setdefault((*served[request_id], kind), []).append(score)
+    for windowed in (False, True):
+        got = await quality(metrics, windowed)
+        assert sorted(got) == sorted(expected)
+        for key, scores in expected.items():
+            assert got[key].count == len(scores)
+            assert got[key].score_sum == pytest.approx(sum(scores))
+            assert got[key].score_sum_squares == pytest.approx(sum(x * x for x in scores))
+
+
+async def test_an_embeddings_request_is_no_answer_to_score(metrics: Metrics) -> None:
+    await metrics.record(usage_record("emb:1", model="sim-embed", front_door="embeddings"))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await record(metrics, request_id="emb", scale=THUMBS, raw_score=1)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    info, bad = rich_error(caught.value)
+    assert info.reason == "FEEDBACK_NOT_ANSWER"
+    assert bad is not None
+    assert bad.field_violations[0].field == "feedback.request_id"
+    assert not (await metrics.stub.ListFeedback(pb.ListFeedbackRequest())).feedback
+    assert not (await quality(metrics))
+
+
+async def test_a_judge_prefix_in_any_case_is_a_judge_and_names_a_model(metrics: Metrics) -> None:
+    await served_request(metrics)
+    stored = (
+        await record(metrics, request_id="req1", source="JUDGE:gpt-4o", scale=THUMBS, raw_score=1)
+    ).feedback
+    assert stored.source == "judge:gpt-4o"
+    assert list(await quality(metrics)) == [("claude-sonnet", "code", "judge")]
+    for source in ("judge:", "Judge:"):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await record(metrics, request_id="req1", source=source, scale=THUMBS, raw_score=1)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert rich_error(caught.value)[1].field_violations[0].field == "feedback.source"  # type: ignore[union-attr]

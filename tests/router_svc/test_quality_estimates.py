@@ -114,8 +114,29 @@ def test_the_estimate_is_used_once_the_scores_weigh_min_samples() -> None:
     assert not short.in_use
     assert short.prediction.quality == 0.5  # the configured quality, not the posterior
     assert short.prediction.describe() == "0.50 (prior, n=20 < 20)"
-    # ... but the interval shown is the posterior's, so an operator sees where it is heading.
+    # The listed estimate keeps the posterior's interval, so an operator sees where it is
+    # heading; what scoring is given (Route's candidates) has the prior's own interval.
     assert short.lower > 0.5
+    assert (short.prediction.lower, short.prediction.upper) == pytest.approx(
+        beta_interval(5, 5, 0.9)
+    )
+
+
+def test_a_prior_in_use_reports_its_own_interval_not_the_posteriors() -> None:
+    # The trial's case: configured 0.30, 11 scores all up, not yet 20: the posterior's
+    # interval (about 0.46 to 0.80) would not hold the 0.30 scoring is given.
+    config = QualityConfig(prior_weight=10, min_samples=20, judge_weight=1)
+    estimate = estimate_of("m", "c", 0.3, ScoreSums(11, 11.0, 0, 0.0), config)
+    prediction = estimate.prediction
+    assert (prediction.source, prediction.quality) == ("prior", 0.3)
+    assert prediction.describe() == "0.30 (prior, n=11 < 20)"
+    assert (prediction.lower, prediction.upper) == pytest.approx(beta_interval(3, 7, 0.9))
+    assert prediction.lower < prediction.quality < prediction.upper
+    assert estimate.lower > 0.3  # the listed posterior, as before
+    # Once the estimate is in use, scoring is given the posterior and its interval.
+    used = estimate_of("m", "c", 0.3, ScoreSums(25, 25.0, 0, 0.0), config).prediction
+    assert used.source == "category"
+    assert used.lower < used.quality < used.upper
 
 
 def test_judges_can_be_ignored() -> None:
