@@ -16,7 +16,7 @@ from .admin_store import MAX_ALERT_PAGE, MAX_AUDIT_PAGE, Actor, AdminStoreError
 from .api_keys import ApiKeys
 from .budgets import Budgets
 from .errors import AdminStoreUnavailable, FailedPrecondition, InvalidRequest, ReportedAsStatus
-from .evaluation import Evaluator
+from .evaluation.job import Evaluator
 from .quality import QualityEstimates
 from .registry import ModelEntry
 from .translate.admin import (

@@ -43,8 +43,9 @@ from .budgets.runtime import RuntimeRules
 from .cache.serving import CachingEngine
 from .cache.store import AnswerStore, LruAnswers, SharedAnswers
 from .config import SCOPES, RouterConfig, load_config
-from .evaluation import Evaluator, Sampler, SamplingEngine
+from .evaluation.job import Evaluator
 from .evaluation.prom import EvaluationCollector
+from .evaluation.sampler import Sampler, SamplingEngine
 from .learned.estimates import CategoryEstimates, ConfiguredQuality, FromEstimates
 from .learned.follower import FeedbackFollower
 from .learned.labelled import LabelledSetLoader, check_labelled_set

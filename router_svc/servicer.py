@@ -22,7 +22,7 @@ from .cache.serving import CachingEngine
 from .chat import ChatRequest
 from .coalesce import BEHIND_S, batches
 from .errors import InvalidRequest, ReportedAsStatus, ResponseTooLarge, RouterError, to_rpc_status
-from .evaluation import SamplingEngine
+from .evaluation.sampler import SamplingEngine
 from .public_errors import PublicErrors
 from .quotas import ModelQuotas, reserved_tokens
 from .registry import Registry

@@ -39,15 +39,15 @@ from metrics_svc.server import RunningMetrics
 from metrics_svc.server import start as start_metrics
 from router_svc.chat import ChatRequest, ContentPart, Message, ToolCall
 from router_svc.config import load_config
-from router_svc.evaluation import (
-    EvaluationConfig,
-    Evaluator,
+from router_svc.evaluation import EvaluationConfig
+from router_svc.evaluation.job import Evaluator, next_run
+from router_svc.evaluation.judge import (
     Unreadable,
-    next_run,
+    conversation_messages,
+    messages_json,
     read_absolute,
     read_pairwise,
 )
-from router_svc.evaluation.judge import conversation_messages, messages_json
 from router_svc.server import RunningRouter
 from router_svc.translate.evaluation import feedback_sender
 from tests.fakes import Behavior, FakeUpstream
