@@ -235,7 +235,11 @@ async def test_sampled_answers_are_graded_and_their_content_deleted(
     # The judge was asked for JSON (its model supports it), saw the conversation and answer.
     asked = judge_requests(upstream)
     assert len(asked) == 2
-    assert all(body["response_format"] == {"type": "json_object"} for body in asked)
+    for body in asked:  # the grade's schema
+        assert body["response_format"]["type"] == "json_schema"
+        schema = body["response_format"]["json_schema"]["schema"]
+        assert schema["properties"]["score"] == {"type": "integer", "minimum": 1, "maximum": 10}
+        assert schema["required"] == ["score", "reason"]
     prompt = json.dumps(asked)
     assert "marker-whole-7f3a" in prompt
     assert "marker-stream-7f3a" in prompt
