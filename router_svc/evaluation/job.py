@@ -40,6 +40,8 @@ from ..translate.chat_checks import EVALUATION_SOURCE
 from .config import EvaluationConfig
 from .cron import next_run
 from .judge import (
+    ABSOLUTE_SCHEMA,
+    PAIRWISE_SCHEMA,
     Grade,
     Unreadable,
     absolute_prompt,
@@ -237,7 +239,6 @@ class Evaluator:
                 cost += spent
                 self.graded_total += ok
                 self.failed_total += not ok
-                self.judge_cost_total += spent
             if left is not None:
                 left -= len(batch)
         if graded or failed:
@@ -245,19 +246,29 @@ class Evaluator:
         return RunResult(graded, failed, await self._store.pending(), cost)
 
     async def _one(self, sample: StoredSample, claim_id: str) -> tuple[bool, float]:
-        """Grade and deliver one sample; (delivered, USD spent on it)."""
-        cost = 0.0
+        """Grade and deliver one sample; (delivered, USD spent on it).
+
+        Each judge (and reference) call's cost is counted as soon as the call returns, so an
+        unreadable grade, a failing second call or a store error after it loses none of it.
+        """
+        spent = _Spent()
+        try:
+            return await self._graded(sample, claim_id, spent), spent.usd
+        finally:
+            self.judge_cost_total += spent.usd
+
+    async def _graded(self, sample: StoredSample, claim_id: str, spent: _Spent) -> bool:
         if sample.score is not None and sample.raw_score is not None:
             grade = Grade(sample.score, sample.raw_score)  # graded before, not delivered
         else:
             try:
-                grade, cost = await self._grade(sample)
+                grade = await self._grade(sample, spent)
             except RouterError as exc:
-                return await self._failed(sample, claim_id, exc.reason), cost
+                return await self._failed(sample, claim_id, exc.reason)
             except Unreadable as exc:
-                return await self._failed(sample, claim_id, f"unreadable grade: {exc}"), cost
+                return await self._failed(sample, claim_id, f"unreadable grade: {exc}")
             except ValueError:
-                return await self._failed(sample, claim_id, "stored conversation unreadable"), 0.0
+                return await self._failed(sample, claim_id, "stored conversation unreadable")
         try:
             await self._send(sample.request_id, self._source, grade.score, self._config.mode)
         except FeedbackNotStored as exc:
@@ -270,10 +281,10 @@ class Evaluator:
                 label=self._config.mode,
                 error=f"feedback: {exc.code}",
             )
-            return False, cost
+            return False
         self._denied_logged = False
         await self._store.delete(sample.id, claim_id)
-        return True, cost
+        return True
 
     async def _failed(self, sample: StoredSample, claim_id: str, why: str) -> bool:
         """Count a failed try of ``sample`` (deleted after max_attempts); False."""
@@ -304,46 +315,65 @@ class Evaluator:
             exc.code,
         )
 
-    async def _grade(self, sample: StoredSample) -> tuple[Grade, float]:
-        """The judge's grade of ``sample`` and the USD its calls cost."""
+    async def _grade(self, sample: StoredSample, spent: _Spent) -> Grade:
+        """The judge's grade of ``sample``; what its calls cost is added to ``spent``."""
         rubric = self._config.judge_rubric
         if self._config.mode == "absolute":
-            text, cost = await self._ask(
+            text = await self._ask(
                 self._config.judge_model,
                 absolute_prompt(rubric, sample.messages_json, sample.answer),
-                judge=True,
+                spent,
+                schema=ABSOLUTE_SCHEMA,
             )
-            return read_absolute(text), cost
-        reference, cost = await self._ask(
-            self._config.reference_model, conversation_messages(sample.messages_json)
+            return read_absolute(text)
+        reference = await self._ask(
+            self._config.reference_model, conversation_messages(sample.messages_json), spent
         )
         # Which answer is shown first is drawn each time: judges favour a position.
         sampled_is_a = self._rand() < 0.5
         first, second = (sample.answer, reference) if sampled_is_a else (reference, sample.answer)
-        text, judged = await self._ask(
+        text = await self._ask(
             self._config.judge_model,
             pairwise_prompt(rubric, sample.messages_json, first, second),
-            judge=True,
+            spent,
+            schema=PAIRWISE_SCHEMA,
         )
-        return read_pairwise(text, sampled_is_a), cost + judged
+        return read_pairwise(text, sampled_is_a)
 
     async def _ask(
-        self, model: str, messages: tuple[Message, ...], *, judge: bool = False
-    ) -> tuple[str, float]:
-        """Ask ``model`` through the engine; its answer's text and cost."""
+        self,
+        model: str,
+        messages: tuple[Message, ...],
+        spent: _Spent,
+        *,
+        schema: ResponseFormat | None = None,
+    ) -> str:
+        """Ask ``model`` through the engine; its answer's text (its cost added to ``spent``
+        before anything else can fail). ``schema``: the judge's reply format, asked for when
+        the model has ``json_mode`` (the reference model is asked as the client asked)."""
         entry = self._registry.get(model)
+        judge = schema is not None
         wants_json = judge and entry is not None and entry.config.json_mode
         request = ChatRequest(
             model=model,
             messages=messages,
             temperature=0.0 if judge else None,
-            response_format=ResponseFormat("json_object") if wants_json else None,
+            response_format=schema if wants_json else None,
             source=EVALUATION_SOURCE,
             front_door=EVALUATION_SOURCE,
         )
         served = await self._engine.complete(request, self._clock() + self._deadline)
+        spent.usd += served.cost_usd
         completion = served.completion
-        text = render_answer(
+        return render_answer(
             completion.content, [(c.name, c.arguments) for c in completion.tool_calls]
         )
-        return text, served.cost_usd
+
+
+class _Spent:
+    """USD spent by one sample's calls so far (a mutable tally the calls add to)."""
+
+    __slots__ = ("usd",)
+
+    def __init__(self) -> None:
+        self.usd = 0.0

@@ -1,7 +1,9 @@
 """The built-in simulated local provider: deterministic text, configurable latency, streaming.
 
 It lets the whole stack run, and be tested, on a machine without any model or API key. Its
-answers say that they are simulated.
+answers say that they are simulated; asked for JSON (``response_format``) it answers a
+deterministic instance of the schema instead (:mod:`.simulated_json`), so structured output,
+the SDKs' ``parse`` helpers and an evaluation judge can be tried on it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ..embeddings import EmbedCall, Embeddings, estimate_tokens
 from ..tokens import estimate_prompt_tokens
 from .base import Provider, provider_kind
 from .call import ProviderCall
+from .simulated_json import json_answer
 
 __all__ = ["DEFAULT_DIMENSIONS", "SimulatedProvider", "unit_vector"]
 
@@ -59,6 +62,8 @@ _WORDS = [
     "gateway",
 ]
 _DEFAULT_WORDS = 24
+# Characters of a JSON answer per piece (a stream's chunk, a token of its usage).
+_JSON_CHUNK = 16
 # Vector length of a simulated embedding model configured without ``dimensions``.
 DEFAULT_DIMENSIONS = 64
 
@@ -82,8 +87,9 @@ def unit_vector(model: str, text: str, dimensions: int) -> tuple[float, ...]:
 
 @provider_kind("simulated")
 class SimulatedProvider(Provider):
-    """Answers every request locally with deterministic text (or a call to the first tool),
-    and embeds with deterministic unit vectors of hashed words (:func:`unit_vector`)."""
+    """Answers every request locally with deterministic text (JSON of the asked schema, or a
+    call to the first tool), and embeds with deterministic unit vectors of hashed words
+    (:func:`unit_vector`)."""
 
     max_inputs = 2048
 
@@ -97,6 +103,8 @@ class SimulatedProvider(Provider):
         return Embeddings(vectors, TokenUsage(estimate_tokens(call.inputs)), call.model)
 
     def _answer(self, model: str, request: ChatRequest) -> tuple[list[str], tuple[ToolCall, ...]]:
+        """The answer's pieces (joined: its text; each a chunk when streamed; each counted as
+        a token) or a tool call."""
         last = request.messages[-1] if request.messages else None
         wants_tool = (
             request.tools
@@ -107,6 +115,11 @@ class SimulatedProvider(Provider):
             name = request.tool_choice if request.tool_choice_is_function else request.tools[0].name
             call_id = f"call_{zlib.crc32(f'{request.client_request_id}{name}'.encode()):08x}"
             return [], (ToolCall(id=call_id, name=name, arguments="{}"),)
+        fmt = request.response_format
+        if fmt is not None and fmt.type != "text":
+            # Whole (max_tokens does not cut it: cut JSON would be no answer at all).
+            text = json_answer(model, request, fmt)
+            return [text[i : i + _JSON_CHUNK] for i in range(0, len(text), _JSON_CHUNK)], ()
         seed = zlib.crc32(f"{model}\x00{last.text() if last else ''}".encode())
         count = (
             _DEFAULT_WORDS
@@ -117,11 +130,14 @@ class SimulatedProvider(Provider):
         for i in range(max(count - 1, 0)):
             seed = (seed * 1103515245 + 12345 + i) & 0x7FFFFFFF
             words.append(_WORDS[seed % len(_WORDS)])
-        return words[: max(count, 0)], ()
+        words = words[: max(count, 0)]
+        return [w if i == 0 else f" {w}" for i, w in enumerate(words)], ()
 
     def _finish(self, request: ChatRequest, words: list[str], calls: tuple[ToolCall, ...]) -> str:
         if calls:
             return "tool_calls"
+        if request.needs_json:
+            return "stop"
         if request.max_tokens is not None and request.max_tokens < _DEFAULT_WORDS:
             return "length"
         return "stop"
@@ -133,7 +149,7 @@ class SimulatedProvider(Provider):
         words, calls = self._answer(model, request)
         usage = TokenUsage(estimate_prompt_tokens(request), len(words) + 8 * len(calls))
         return Completion(
-            content=" ".join(words),
+            content="".join(words),
             tool_calls=calls,
             finish_reason=self._finish(request, words, calls),  # type: ignore[arg-type]
             usage=usage,
@@ -141,7 +157,8 @@ class SimulatedProvider(Provider):
         )
 
     async def stream(self, call: ProviderCall) -> AsyncIterator[StreamEvent]:
-        """One word per chunk, ``chunk_delay_ms`` apart, then the end with usage."""
+        """One word (or 16 characters of JSON) per chunk, ``chunk_delay_ms`` apart, then the
+        end with usage."""
         request = call.request
         await asyncio.sleep(self.config.latency_ms / 1000)
         words, calls = self._answer(call.model, request)
@@ -150,7 +167,7 @@ class SimulatedProvider(Provider):
         for i, word in enumerate(words):
             if i and self.config.chunk_delay_ms:
                 await asyncio.sleep(self.config.chunk_delay_ms / 1000)
-            yield StreamDelta(content=word if i == 0 else f" {word}")
+            yield StreamDelta(content=word)
         usage = TokenUsage(estimate_prompt_tokens(request), len(words) + 8 * len(calls))
         yield StreamEnd(self._finish(request, words, calls), usage)  # type: ignore[arg-type]
 

@@ -3,7 +3,9 @@ official ``openai`` package unchanged (``client.embeddings.create``: a string, a
 SDK's default base64 and ``encoding_format="float"``), served by the simulated embedding
 model, by an OpenAI-compatible fake and by an Ollama fake; failover from a failing first
 model, batching over a model's input limit, errors naming the parameter, and ledger rows with
-front door "embeddings" and the cost at the model's input price."""
+front door "embeddings" and the cost at the model's input price. Also the SDK's structured
+output helpers (``chat.completions.parse``, ``responses.parse``) against the simulated chat
+model, which answers JSON valid against the asked schema."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from pydantic import BaseModel
 
 from router_svc.providers.simulated import unit_vector
 from tests.fakes import Behavior, FakeUpstream, running_upstream
@@ -60,6 +63,7 @@ base_url = "{fake.base_url}"
 [[router.models]]
 name = "sim-small"
 provider = "simulated"
+json_mode = true
 input_price_per_million = 0.0
 output_price_per_million = 0.0
 [[router.models]]
@@ -268,3 +272,43 @@ async def test_failover_batching_and_errors(
     assert listed["oai-embed"]["max_inputs_per_request"] == 3
     assert listed["sim-embed"]["dimensions"] == 32
     assert listed["sim-small"]["capabilities"]["embeddings"] is False
+
+
+class Step(BaseModel):
+    explanation: str
+    output: int | None
+
+
+class Solution(BaseModel):
+    steps: list[Step]
+    final_answer: float
+    confident: bool
+
+
+async def test_the_sdk_parse_helpers_validate_a_simulated_models_json(stack: Stack) -> None:
+    sdk = client(stack)
+    chat = await sdk.chat.completions.parse(
+        model="sim-small",
+        messages=[{"role": "user", "content": "Solve 8x + 7 = -23"}],
+        response_format=Solution,
+    )
+    parsed = chat.choices[0].message.parsed
+    assert isinstance(parsed, Solution)
+    assert parsed.steps  # the SDK's strict schema requires every field
+    again = await sdk.chat.completions.parse(
+        model="sim-small",
+        messages=[{"role": "user", "content": "Solve 8x + 7 = -23"}],
+        response_format=Solution,
+    )
+    assert again.choices[0].message.parsed == parsed  # seeded by the request
+    answer = await sdk.responses.parse(
+        model="sim-small", input="Solve 2x = 4", text_format=Solution
+    )
+    assert isinstance(answer.output_parsed, Solution)
+    async with sdk.chat.completions.stream(
+        model="sim-small",
+        messages=[{"role": "user", "content": "Solve 3x = 9"}],
+        response_format=Solution,
+    ) as stream:
+        streamed = await stream.get_final_completion()
+    assert isinstance(streamed.choices[0].message.parsed, Solution)
