@@ -184,6 +184,27 @@ def router_document(model: dict[str, Any]) -> dict[str, Any]:
         ),
         ({"name": "m"}, "router.models[0].provider: missing required value"),
         (
+            {"name": "m", "deployments": []},
+            "router.models[0].deployments: the list is empty",
+        ),
+        (
+            {"name": "m", "provider": "p1", "deployments": []},
+            "router.models[0].deployments: the list is empty",
+        ),
+        (
+            {"name": "m", "deployments": [{"name": "we@st", "provider": "p1"}]},
+            "router.models[0].deployments[0].name: 'we@st' may not contain '@': breakers, "
+            "quotas and retry budgets are keyed by '<model>@<deployment>'",
+        ),
+        (
+            {"name": "m", "deployments": [{"name": "east", "provider": "p1"}, {"name": "@"}]},
+            "router.models[0].deployments[1].name: '@' may not contain '@'",
+        ),
+        (
+            {"name": "m", "deployments": [{"name": "west:2", "provider": "p1"}]},
+            "router.models[0].deployments[0].name: 'west:2' may not contain ':'",
+        ),
+        (
             {"name": "m", "deployments": [{"name": "a", "provider": "p1", "colour": "red"}]},
             "router.models[0].deployments[0].colour: unknown key",
         ),
