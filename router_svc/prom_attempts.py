@@ -45,8 +45,8 @@ class _Histogram:
 
 
 class _Series:
-    """One (model, provider, deployment): its latency, time to first token, tokens and cost, and when
-    they were created (epoch seconds)."""
+    """One (model, provider, deployment): its latency, time to first token, tokens and cost,
+    and when they were created (epoch seconds)."""
 
     __slots__ = ("completion", "cost", "created", "duration", "prompt", "ttft")
 
@@ -135,9 +135,7 @@ class AttemptMetrics(Collector):
         cost = CounterMetricFamily(
             "llmrouter_cost_usd", "Cost in USD", labels=["model", "provider", "deployment"]
         )
-        for (model, provider, deployment, status), (count, since) in tuple(
-            self._attempts.items()
-        ):
+        for (model, provider, deployment, status), (count, since) in tuple(self._attempts.items()):
             attempts.add_metric(
                 [model, provider, deployment, status], count, created=since if created else None
             )

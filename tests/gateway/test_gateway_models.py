@@ -177,7 +177,8 @@ def test_a_model_with_deployments_lists_them_once_under_the_model() -> None:
     # A category lists every deployment's provider, not only the first deployment's.
     regional = model_json(listing, "regional")
     auto = model_json(listing, "auto")
-    assert regional is not None and auto is not None
+    assert regional is not None
+    assert auto is not None
     assert regional["providers"] == ["azure-east", "openai"]
     assert auto["providers"] == ["anthropic", "azure-east", "openai"]
     m = model_json(listing, "m")

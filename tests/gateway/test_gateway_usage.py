@@ -154,7 +154,10 @@ async def test_costs_group_by_deployment(client: httpx.AsyncClient, metrics: Fak
     body = response.json()
     assert body["group_by"] == ["model", "deployment"]
     first = body["groups"][0]
-    assert {k: first[k] for k in ("model", "deployment")} == {"model": "gpt-4o", "deployment": "east"}
+    assert {k: first[k] for k in ("model", "deployment")} == {
+        "model": "gpt-4o",
+        "deployment": "east",
+    }
     assert "provider" not in first
 
 

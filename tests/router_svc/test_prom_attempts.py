@@ -106,10 +106,11 @@ def test_two_deployments_on_one_provider_are_two_series() -> None:
     for attempt in ATTEMPTS:
         collector.observe(*attempt)
     text = generate_latest(registry).decode()
+    attempts = 'llmrouter_attempts_total{{deployment="{}",model="c",provider="oai",status="{}"}}'
     for line in (
-        'llmrouter_attempts_total{deployment="east",model="c",provider="oai",status="succeeded"} 1.0',
-        'llmrouter_attempts_total{deployment="west",model="c",provider="oai",status="succeeded"} 1.0',
-        'llmrouter_attempts_total{deployment="west",model="c",provider="oai",status="failed"} 1.0',
+        attempts.format("east", "succeeded") + " 1.0",
+        attempts.format("west", "succeeded") + " 1.0",
+        attempts.format("west", "failed") + " 1.0",
         'llmrouter_cost_usd_total{deployment="east",model="c",provider="oai"} 0.25',
         'llmrouter_cost_usd_total{deployment="west",model="c",provider="oai"} 0.75',
         'llmrouter_cost_usd_total{deployment="",model="a",provider="oai"} 0.5',
