@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # group_by values, in the order the report columns come.
-DIMENSIONS: Final = ("provider", "model", "category", "source", "api_key", "team")
+DIMENSIONS: Final = ("provider", "model", "category", "source", "api_key", "team", "deployment")
 BUCKETS: Final = ("hour", "day")
 # Filter parameter -> CostQuery field.
 FILTERS: Final = {

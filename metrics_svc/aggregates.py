@@ -210,6 +210,7 @@ def group_from_row(query: CostQuery, row: Sequence[Any]) -> CostGroup:
         source=values.get(Dimension.SOURCE),
         api_key_id=values.get(Dimension.API_KEY),
         team_id=values.get(Dimension.TEAM),
+        deployment=values.get(Dimension.DEPLOYMENT),
         bucket_start=start,
     )
     return CostGroup(key, summary_from_row(row[width:], query.reference))

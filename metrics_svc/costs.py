@@ -31,6 +31,7 @@ class Dimension(StrEnum):
     SOURCE = "source"
     API_KEY = "api_key_id"
     TEAM = "team_id"
+    DEPLOYMENT = "deployment"
 
 
 class TimeBucket(StrEnum):
@@ -157,8 +158,9 @@ class GroupKey:
     api_key_id: str | None = None
     bucket_start: datetime | None = None
     team_id: str | None = None
+    deployment: str | None = None
 
-    def sort_key(self) -> tuple[float, str, str, str, str, str, str]:
+    def sort_key(self) -> tuple[float, str, str, str, str, str, str, str]:
         """Groups are listed by bucket, then by dimension values."""
         when = self.bucket_start.timestamp() if self.bucket_start is not None else 0.0
         return (
@@ -169,6 +171,7 @@ class GroupKey:
             self.source or "",
             self.api_key_id or "",
             self.team_id or "",
+            self.deployment or "",
         )
 
 

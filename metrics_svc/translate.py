@@ -71,6 +71,7 @@ _DIMENSIONS = {
     pb.DIMENSION_SOURCE: Dimension.SOURCE,
     pb.DIMENSION_API_KEY: Dimension.API_KEY,
     pb.DIMENSION_TEAM: Dimension.TEAM,
+    pb.DIMENSION_DEPLOYMENT: Dimension.DEPLOYMENT,
 }
 _BUCKETS = {pb.TIME_BUCKET_HOUR: TimeBucket.HOUR, pb.TIME_BUCKET_DAY: TimeBucket.DAY}
 
@@ -458,7 +459,7 @@ def _summary_to_pb(summary: CostSummary) -> pb.CostSummary:
 
 def _group_to_pb(key: GroupKey, summary: CostSummary) -> pb.CostGroup:
     group = pb.CostGroup(summary=_summary_to_pb(summary))
-    for name in ("provider", "model", "category", "source", "api_key_id", "team_id"):
+    for name in ("provider", "model", "category", "source", "api_key_id", "team_id", "deployment"):
         value = getattr(key, name)
         if value is not None:
             setattr(group, name, value)

@@ -133,6 +133,20 @@ class CircuitBreaker:
         self._probes.append(self._clock())
         return True
 
+    def refusal(self) -> str:
+        """Why :meth:`would_allow` says no, in the breaker's actual state (a skip's detail):
+        ``circuit open, next probe in 12s``, ``half-open (probe in flight)``, or
+        ``half-open (another replica holds the probe)``; "" when it would allow."""
+        state = self.state
+        if state is _OPEN:
+            return f"circuit open, next probe in {self.retry_after():.0f}s"
+        if state is _HALF_OPEN:
+            if len(self._probes) >= self.policy.half_open_probes:
+                return "half-open (probe in flight)"
+            if self.probe_gate is not None and not self.probe_gate():
+                return "half-open (another replica holds the probe)"
+        return ""
+
     def would_allow(self) -> bool:
         """Like :meth:`allow` without reserving anything (for routing decisions)."""
         state = self.state

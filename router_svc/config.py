@@ -499,6 +499,21 @@ def with_env_providers(config: RouterConfig, environ: Mapping[str, str]) -> Rout
     )
 
 
+def _refuse_empty_deployments(section: Any) -> None:
+    """``deployments = []`` is a mistake, not "no deployments": the dataclass cannot tell an
+    empty list from a key left out, so the document is read here (README, "Deployments")."""
+    models = section.get("models") if isinstance(section, dict) else None
+    if not isinstance(models, list):
+        return
+    for i, model in enumerate(models):
+        if isinstance(model, dict) and model.get("deployments") == []:
+            raise ConfigError(
+                f"router.models[{i}].deployments: the list is empty; list at least one "
+                "deployment, or leave the key out for one implicit deployment on the "
+                "model's provider"
+            )
+
+
 def load_config(
     path: str | None = None,
     document: dict[str, Any] | None = None,
@@ -519,6 +534,7 @@ def load_config(
             f"{misplaced[0]}: shared state is the top-level [state] section "
             f"(LLMROUTER_STATE_{misplaced[0].removeprefix('LLMROUTER_ROUTER_STATE_')})"
         )
+    _refuse_empty_deployments(router_section)
     loaded = load_section(RouterConfig, "router", document, env, shortcuts=ENV_SHORTCUTS)
     loaded = replace(loaded, state=load_state_config(document, env))
     own = configured_int(document, "router", "max_receive_message_bytes", env)

@@ -79,6 +79,11 @@ class ProviderConfig:
                 )
 
 
+# Characters a deployment name may not hold: the separators of the keys built from it
+# (ModelEntry.key "<model>@<deployment>"; router_svc.shared_health's "breaker:<key>:probe:...").
+_DEPLOYMENT_NAME_SEPARATORS = ("@", ":")
+
+
 @dataclass(frozen=True)
 class DeploymentConfig:
     """One deployment of a model (``deployments = [{...}, ...]`` of ``[[router.models]]``):
@@ -106,6 +111,14 @@ class DeploymentConfig:
     def __post_init__(self) -> None:
         if not self.name:
             raise ConfigError("name: a deployment needs a name")
+        separators = [c for c in _DEPLOYMENT_NAME_SEPARATORS if c in self.name]
+        if separators:
+            # A name holding a separator could read as another deployment's key.
+            raise ConfigError(
+                f"name: {self.name!r} may not contain {separators[0]!r}: breakers, quotas and "
+                "retry budgets are keyed by '<model>@<deployment>', shared state by "
+                "'breaker:<model>@<deployment>'"
+            )
         _check_quota(self.rpm, self.tpm)
         if not self.weight > 0:
             raise ConfigError(f"weight: must be positive, got {self.weight}")

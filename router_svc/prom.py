@@ -37,20 +37,19 @@ class _Live(Collector):
     def collect(self) -> Iterable[Metric]:
         breakers = GaugeMetricFamily(
             "llmrouter_breaker_state",
-            "Circuit breaker per model: 0 closed, 1 half-open, 2 open",
-            labels=["model", "provider"],
+            "Circuit breaker per deployment: 0 closed, 1 half-open, 2 open",
+            labels=["model", "provider", "deployment"],
         )
         enabled = GaugeMetricFamily(
             "llmrouter_model_enabled", "1 when the model may be routed to", labels=["model"]
         )
-        # One breaker per deployment (README, "Deployments"), labelled by its provider: the
-        # worst state where two deployments of a model share a provider.
-        states: dict[tuple[str, str], float] = {}
+        # One breaker per deployment (README, "Deployments"), each its own series ("" for a
+        # model's one implicit deployment).
         for entry in self._registry.deployments():
-            labels = (entry.name, entry.provider.name)
-            states[labels] = max(states.get(labels, 0), _BREAKER_VALUES[entry.breaker.state])
-        for labels, value in states.items():
-            breakers.add_metric(list(labels), value)
+            breakers.add_metric(
+                [entry.name, entry.provider.name, entry.deployment],
+                _BREAKER_VALUES[entry.breaker.state],
+            )
         for entry in self._registry.entries():
             enabled.add_metric([entry.name], 1 if entry.enabled else 0)
         yield breakers
@@ -188,6 +187,7 @@ class RouterMetrics:
             event.prompt_tokens,
             event.completion_tokens,
             event.cost_usd,
+            event.deployment,
         )
         # Like the ledger's fallback flag: a retry of the same model is not a fallback, and a
         # request's first attempt is neither.

@@ -9,7 +9,9 @@ series and not yet in the next. The families, series, label sets and samples are
 prometheus_client's ``Counter`` and ``Histogram`` export (``_total``, ``_bucket``/``_count``/
 ``_sum``, and ``_created`` unless ``disable_created_metrics()`` turned it off); a model's
 latency, time-to-first-token, token and cost series appear with its first attempt, whatever
-its outcome, as the children did.
+its outcome, as the children did. Every series is labelled by model, provider and deployment
+("" for a model's one implicit deployment; README, "Deployments"), so two deployments of a model
+on one provider stay apart.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ class _Histogram:
 
 
 class _Series:
-    """One (model, provider): its latency, time to first token, tokens and cost, and when
-    they were created (epoch seconds)."""
+    """One (model, provider, deployment): its latency, time to first token, tokens and cost,
+    and when they were created (epoch seconds)."""
 
     __slots__ = ("completion", "cost", "created", "duration", "prompt", "ttft")
 
@@ -66,10 +68,11 @@ class AttemptMetrics(Collector):
         # Upper bounds, ascending, +Inf last (as prometheus_client's Histogram adds it).
         self._bounds = (*buckets, _INF) if buckets[-1] != _INF else tuple(buckets)
         self._le = [_le(bound) for bound in self._bounds]
-        # (model, provider) -> its series, in the order of their first attempt.
-        self._series: dict[tuple[str, str], _Series] = {}
-        # (model, provider, status) -> [attempts, created], in the order of their first one.
-        self._attempts: dict[tuple[str, str, str], list[float]] = {}
+        # (model, provider, deployment) -> its series, in the order of their first attempt.
+        self._series: dict[tuple[str, str, str], _Series] = {}
+        # (model, provider, deployment, status) -> [attempts, created], in the order of their
+        # first one.
+        self._attempts: dict[tuple[str, str, str, str], list[float]] = {}
 
     def observe(
         self,
@@ -81,15 +84,16 @@ class AttemptMetrics(Collector):
         prompt_tokens: int,
         completion_tokens: int,
         cost_usd: float,
+        deployment: str = "",
     ) -> None:
-        """One finished attempt."""
-        key = (model, provider)
+        """One finished attempt on ``deployment`` of ``model`` ("" for its implicit one)."""
+        key = (model, provider, deployment)
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = _Series(len(self._bounds), time.time())
-        counted = self._attempts.get((model, provider, status))
+        counted = self._attempts.get((model, provider, deployment, status))
         if counted is None:
-            self._attempts[(model, provider, status)] = [1.0, time.time()]
+            self._attempts[(model, provider, deployment, status)] = [1.0, time.time()]
         else:
             counted[0] += 1
         self._add(series.duration, duration_s)
@@ -111,7 +115,7 @@ class AttemptMetrics(Collector):
         attempts = CounterMetricFamily(
             "llmrouter_attempts",
             "Upstream attempts by outcome",
-            labels=["model", "provider", "status"],
+            labels=["model", "provider", "deployment", "status"],
         )
         duration = self._family(
             "llmrouter_attempt_duration_seconds",
@@ -124,20 +128,24 @@ class AttemptMetrics(Collector):
             [(key, series.created, series.ttft) for key, series in all_series],
         )
         tokens = CounterMetricFamily(
-            "llmrouter_tokens", "Tokens by model and kind", labels=["model", "provider", "kind"]
+            "llmrouter_tokens",
+            "Tokens by model and kind",
+            labels=["model", "provider", "deployment", "kind"],
         )
         cost = CounterMetricFamily(
-            "llmrouter_cost_usd", "Cost in USD", labels=["model", "provider"]
+            "llmrouter_cost_usd", "Cost in USD", labels=["model", "provider", "deployment"]
         )
-        for (model, provider, status), (count, since) in tuple(self._attempts.items()):
+        for (model, provider, deployment, status), (count, since) in tuple(self._attempts.items()):
             attempts.add_metric(
-                [model, provider, status], count, created=since if created else None
+                [model, provider, deployment, status], count, created=since if created else None
             )
-        for (model, provider), series in all_series:
+        for (model, provider, deployment), series in all_series:
             at = series.created if created else None
-            tokens.add_metric([model, provider, "prompt"], series.prompt, created=at)
-            tokens.add_metric([model, provider, "completion"], series.completion, created=at)
-            cost.add_metric([model, provider], series.cost, created=at)
+            tokens.add_metric([model, provider, deployment, "prompt"], series.prompt, created=at)
+            tokens.add_metric(
+                [model, provider, deployment, "completion"], series.completion, created=at
+            )
+            cost.add_metric([model, provider, deployment], series.cost, created=at)
         yield attempts
         yield duration
         yield ttft
@@ -148,16 +156,18 @@ class AttemptMetrics(Collector):
         self,
         name: str,
         documentation: str,
-        histograms: list[tuple[tuple[str, str], float, _Histogram]],
+        histograms: list[tuple[tuple[str, str, str], float, _Histogram]],
     ) -> HistogramMetricFamily:
-        family = HistogramMetricFamily(name, documentation, labels=["model", "provider"])
-        for (model, provider), created, histogram in histograms:
+        family = HistogramMetricFamily(
+            name, documentation, labels=["model", "provider", "deployment"]
+        )
+        for (model, provider, deployment), created, histogram in histograms:
             total, buckets = 0, []
             for le, count in zip(self._le, tuple(histogram.counts), strict=True):
                 total += count
                 buckets.append((le, float(total)))
-            family.add_metric([model, provider], buckets, histogram.sum)
+            family.add_metric([model, provider, deployment], buckets, histogram.sum)
             if _client_metrics._use_created:
-                labels = {"model": model, "provider": provider}
+                labels = {"model": model, "provider": provider, "deployment": deployment}
                 family.samples.append(Sample(f"{name}_created", labels, created))
         return family

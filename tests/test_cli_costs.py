@@ -294,3 +294,19 @@ async def test_costs_by_key_without_a_router_prints_the_table_and_says_why_no_bu
     assert "budgets_remaining_usd" not in rows[0]
     assert "budgets not shown: the router answered UNAVAILABLE" in run.err
     assert "--router HOST:PORT" in run.err
+
+
+async def test_costs_group_by_deployment(tmp_path: Path) -> None:
+    """``--group-by deployment`` is a column of its own ("-" for models without deployments)."""
+    async with metrics_service(tmp_path, "deployments", records=2) as port:
+        config = tmp_path / "llmrouter.toml"
+        config.write_text(gateway_section(port))
+
+        run = await costs("--group-by", "model,deployment", "--csv", cwd=tmp_path)
+
+    assert run.code == 0, run.err
+    rows = list(csv.DictReader(io.StringIO(run.out)))
+    assert [(r["model"], r["deployment"], r["requests"]) for r in rows] == [
+        ("sim-small", "-", "2"),
+        ("TOTAL", "", "2"),
+    ]

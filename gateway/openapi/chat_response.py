@@ -200,10 +200,15 @@ _ROUTE = obj(
         "candidates": {
             "type": "array",
             "items": obj(
-                ["model", "provider", "position", "score", "reason"],
+                ["model", "provider", "deployment", "position", "score", "reason"],
                 {
                     "model": STRING,
                     "provider": STRING,
+                    "deployment": {
+                        **STRING,
+                        "description": "The deployment the first attempt on this model "
+                        "will use (empty for a model without deployments)",
+                    },
                     "position": INTEGER,
                     "score": NUMBER,
                     "reason": STRING,

@@ -91,7 +91,12 @@ _MODEL: Final[dict[str, Any]] = obj(
             "serves the request.",
         },
         "provider": {"type": ["string", "null"]},
-        "providers": {"type": "array", "items": STRING},
+        "providers": {
+            "type": "array",
+            "items": STRING,
+            "description": "Categories: the providers of its enabled models, every "
+            "deployment's (sorted).",
+        },
         "upstream_model": STRING,
         "aliases": {"type": "array", "items": STRING},
         "chain": {"type": "array", "items": STRING},

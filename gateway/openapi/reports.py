@@ -44,7 +44,15 @@ _GROUP = obj(
         **_SUMMARY_PROPS,
         **{
             name: STRING
-            for name in ("provider", "model", "category", "source", "api_key_id", "team_id")
+            for name in (
+                "provider",
+                "model",
+                "category",
+                "source",
+                "api_key_id",
+                "team_id",
+                "deployment",
+            )
         },
         "bucket_start": TIME,
         "budgets": {

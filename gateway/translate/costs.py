@@ -33,6 +33,7 @@ _DIMENSIONS: Final[Mapping[str, int]] = {
     "source": _m.DIMENSION_SOURCE,
     "api_key": _m.DIMENSION_API_KEY,
     "team": _m.DIMENSION_TEAM,
+    "deployment": _m.DIMENSION_DEPLOYMENT,
 }
 # The CostGroup field each dimension fills.
 _GROUP_FIELDS: Final[Mapping[str, str]] = {
@@ -42,6 +43,7 @@ _GROUP_FIELDS: Final[Mapping[str, str]] = {
     "source": "source",
     "api_key": "api_key_id",
     "team": "team_id",
+    "deployment": "deployment",
 }
 _BUCKETS: Final[Mapping[str, int]] = {"hour": _m.TIME_BUCKET_HOUR, "day": _m.TIME_BUCKET_DAY}
 _STATUSES: Final[Mapping[int, str]] = {

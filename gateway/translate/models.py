@@ -210,7 +210,11 @@ def _category_json(
     item.update(
         {
             "provider": None,
-            "providers": sorted({m.provider for m in served}),
+            # Every deployment's provider (a model without deployments: its own).
+            "providers": sorted(
+                {d.provider for m in served for d in m.deployments}
+                | {m.provider for m in served if not m.deployments}
+            ),
             "enabled": bool(served),
             "local": bool(served) and all(m.local for m in served),
             "context_window": _largest(m.context_window for m in served),

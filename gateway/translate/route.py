@@ -29,11 +29,13 @@ def route_json(response: router_service_pb2.RouteResponse) -> dict[str, Any]:
 
 
 def _candidate(c: router_service_pb2.Candidate) -> dict[str, Any]:
-    """One candidate; ``quality`` when a quality estimate placed it (preferences weighing
+    """One candidate with the deployment its first attempt will use ("" without deployments);
+    ``quality`` when a quality estimate placed it (preferences weighing
     quality, or a quality bound), its interval null where unknown."""
     item: dict[str, Any] = {
         "model": c.model,
         "provider": c.provider,
+        "deployment": c.deployment,
         "position": c.position,
         "score": c.score,
         "reason": c.reason,

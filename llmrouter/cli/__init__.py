@@ -96,7 +96,7 @@ def _main(argv: Sequence[str] | None) -> int:
     costs.add_argument(
         "--group-by",
         default="",
-        help="comma-separated: provider, model, category, source, api_key, team "
+        help="comma-separated: provider, model, category, source, api_key, team, deployment "
         "(api_key or team adds each row's budgets, remaining/hard USD)",
     )
     costs.add_argument("--bucket", choices=("hour", "day"), help="also group by time bucket")

@@ -40,6 +40,7 @@ _DIMENSIONS = {
     "caller": metrics_service_pb2.DIMENSION_SOURCE,
     "api_key": metrics_service_pb2.DIMENSION_API_KEY,
     "team": metrics_service_pb2.DIMENSION_TEAM,
+    "deployment": metrics_service_pb2.DIMENSION_DEPLOYMENT,
 }
 _FIELDS = {"api_key": "api_key_id", "caller": "source", "team": "team_id"}
 # Grouped by these, the table gains a budgets column (the rules of each row's key and team).

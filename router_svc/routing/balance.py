@@ -296,14 +296,12 @@ def explain(entries: Sequence[ModelEntry], rand: Rand) -> tuple[ModelEntry, str]
 
 
 def _passed(closed: Sequence[ModelEntry]) -> str:
-    """What ``Route`` says of the deployments not in the draw: circuits open, or taking not
-    this request (a capability, the window, a quota used up)."""
+    """What ``Route`` says of the deployments not in the draw: their breaker's refusal in its
+    actual state (open, or half-open with its probe in flight), or taking not this request (a
+    capability, the window, a quota used up)."""
     if not closed:
         return ""
-    parts = [
-        f"{d.deployment} ({'circuit open' if not d.breaker.would_allow() else 'cannot take it'})"
-        for d in closed
-    ]
+    parts = [f"{d.deployment} ({d.breaker.refusal() or 'cannot take it'})" for d in closed]
     return f"; passed over: {', '.join(parts)}"
 
 

@@ -179,7 +179,10 @@ def _filter(entry: ModelEntry, request: EmbedRequest) -> Skip | None:
         )
     deployments = entry.deployments or (entry,)
     if not any(d.breaker.would_allow() for d in deployments):
-        # Every deployment's circuit is open (one open deployment only moves the traffic).
-        wait = min(d.breaker.retry_after() for d in deployments)
-        return Skip(entry.name, "BREAKER_OPEN", f"circuit open, next probe in {wait:.0f}s")
+        # No deployment's breaker lets a call out (one refusing only moves the traffic): say
+        # why in each breaker's actual state (open, or half-open with its probe in flight).
+        if len(deployments) == 1:
+            return Skip(entry.name, "BREAKER_OPEN", deployments[0].breaker.refusal())
+        refusals = ", ".join(f"{d.deployment} ({d.breaker.refusal()})" for d in deployments)
+        return Skip(entry.name, "BREAKER_OPEN", f"no deployment can take it: {refusals}")
     return None

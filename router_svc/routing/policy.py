@@ -411,10 +411,7 @@ def _deployment_skip(entry: ModelEntry, request: ChatRequest, needed_tokens: int
             f"needs about {needed_tokens} tokens, window is {entry.window_text}{_where(entry)}",
         )
     if not entry.breaker.would_allow():
-        wait = entry.breaker.retry_after()
-        return Skip(
-            entry.name, "BREAKER_OPEN", f"circuit open, next probe in {wait:.0f}s{_where(entry)}"
-        )
+        return Skip(entry.name, "BREAKER_OPEN", f"{entry.breaker.refusal()}{_where(entry)}")
     return None
 
 

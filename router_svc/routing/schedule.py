@@ -354,7 +354,9 @@ class Schedule:
             if hold is not None:
                 hold.give_back()
             self._last = BreakerOpen(
-                f"{entry.key}: circuit open", retry_after=entry.breaker.retry_after()
+                # In the breaker's actual state: open, or half-open with its probe in flight.
+                f"{entry.key}: {entry.breaker.refusal() or 'circuit open'}",
+                retry_after=entry.breaker.retry_after(),
             )
             self._passed.append((entry.key, BreakerOpen.reason))
             self._refused = entry.name

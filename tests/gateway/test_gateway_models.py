@@ -166,11 +166,21 @@ def test_a_model_with_deployments_lists_them_once_under_the_model() -> None:
                         breaker_state="open",
                     ),
                 ],
-            )
-        ]
+            ),
+            info("mini", provider="anthropic"),
+        ],
+        categories=[P.CategoryInfo(name="regional", chain=["m"])],
+        default_chain=["m", "mini"],
     )
     listed = models_list(listing)
-    assert [item["id"] for item in listed["data"]] == ["auto", "m"]
+    assert [item["id"] for item in listed["data"]] == ["auto", "regional", "m", "mini"]
+    # A category lists every deployment's provider, not only the first deployment's.
+    regional = model_json(listing, "regional")
+    auto = model_json(listing, "auto")
+    assert regional is not None
+    assert auto is not None
+    assert regional["providers"] == ["azure-east", "openai"]
+    assert auto["providers"] == ["anthropic", "azure-east", "openai"]
     m = model_json(listing, "m")
     assert m is not None
     assert m["balancing"] == "weighted"

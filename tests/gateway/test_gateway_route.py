@@ -18,6 +18,7 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 async def test_route_shows_the_decision(client: httpx.AsyncClient, router: FakeRouter) -> None:
+    router.route_response.candidates[0].deployment = "east"  # "" for a model without any
     response = await client.post("/v1/route", json=BODY, headers={"x-request-id": "route-1"})
 
     assert response.status_code == 200
@@ -31,6 +32,7 @@ async def test_route_shows_the_decision(client: httpx.AsyncClient, router: FakeR
             {
                 "model": "sim-large",
                 "provider": "simulated",
+                "deployment": "east",
                 "position": 0,
                 "score": 0.8,
                 "reason": "score 0.8",
@@ -38,6 +40,7 @@ async def test_route_shows_the_decision(client: httpx.AsyncClient, router: FakeR
             {
                 "model": "gpt-4o-mini",
                 "provider": "openai",
+                "deployment": "",
                 "position": 1,
                 "score": 0.0,
                 "reason": "chain position 2",

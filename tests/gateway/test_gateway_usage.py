@@ -142,6 +142,25 @@ async def test_groups_show_only_the_grouped_fields(
     assert "bucket_start" not in first
 
 
+async def test_costs_group_by_deployment(client: httpx.AsyncClient, metrics: FakeMetrics) -> None:
+    metrics.costs.groups[0].model = "gpt-4o"
+    metrics.costs.groups[0].deployment = "east"
+
+    response = await client.get("/v1/costs?group_by=model,deployment")
+
+    assert response.status_code == 200, response.text
+    (sent,) = metrics.requests["QueryCosts"]
+    assert list(sent.group_by) == [m.DIMENSION_MODEL, m.DIMENSION_DEPLOYMENT]
+    body = response.json()
+    assert body["group_by"] == ["model", "deployment"]
+    first = body["groups"][0]
+    assert {k: first[k] for k in ("model", "deployment")} == {
+        "model": "gpt-4o",
+        "deployment": "east",
+    }
+    assert "provider" not in first
+
+
 @pytest.mark.parametrize(
     ("query", "start", "end"),
     [

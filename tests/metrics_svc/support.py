@@ -147,6 +147,7 @@ class Sent:
     reasoning_tokens: int = 0
     usage_estimated: bool = False
     team_id: str = ""
+    deployment: str = ""
 
     def to_pb(self) -> pb.UsageRecord:
         return usage_record(
@@ -173,6 +174,7 @@ class Sent:
             reasoning_tokens=self.reasoning_tokens,
             usage_estimated=self.usage_estimated,
             team_id=self.team_id,
+            deployment=self.deployment,
         )
 
 

@@ -56,6 +56,8 @@ def dataset(count: int = 30) -> list[Sent]:
                 source=("web", "cli", "ide")[i % 3],
                 api_key_id=f"key-{i % 2}",
                 team_id=("search", "ads", "")[i % 3],
+                # Two named deployments and models without any ("").
+                deployment=("east", "west", "", "west", "east")[i % 5],
                 prompt_tokens=100 + 37 * i,
                 completion_tokens=20 + 11 * i,
                 cost_usd=0.0 if provider == "ollama" else 0.0001 * (i + 1),
@@ -143,6 +145,7 @@ async def test_a_model_without_a_price_is_marked_unpriced(metrics: Metrics) -> N
         (pb.DIMENSION_SOURCE, "source"),
         (pb.DIMENSION_API_KEY, "api_key_id"),
         (pb.DIMENSION_TEAM, "team_id"),
+        (pb.DIMENSION_DEPLOYMENT, "deployment"),
     ],
 )
 async def test_groups_by_each_other_dimension(

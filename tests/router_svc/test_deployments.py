@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -182,6 +183,27 @@ def router_document(model: dict[str, Any]) -> dict[str, Any]:
             "router.models[0].latency_buffer: must be 0 or more",
         ),
         ({"name": "m"}, "router.models[0].provider: missing required value"),
+        (
+            {"name": "m", "deployments": []},
+            "router.models[0].deployments: the list is empty",
+        ),
+        (
+            {"name": "m", "provider": "p1", "deployments": []},
+            "router.models[0].deployments: the list is empty",
+        ),
+        (
+            {"name": "m", "deployments": [{"name": "we@st", "provider": "p1"}]},
+            "router.models[0].deployments[0].name: 'we@st' may not contain '@': breakers, "
+            "quotas and retry budgets are keyed by '<model>@<deployment>'",
+        ),
+        (
+            {"name": "m", "deployments": [{"name": "east", "provider": "p1"}, {"name": "@"}]},
+            "router.models[0].deployments[1].name: '@' may not contain '@'",
+        ),
+        (
+            {"name": "m", "deployments": [{"name": "west:2", "provider": "p1"}]},
+            "router.models[0].deployments[0].name: 'west:2' may not contain ':'",
+        ),
         (
             {"name": "m", "deployments": [{"name": "a", "provider": "p1", "colour": "red"}]},
             "router.models[0].deployments[0].colour: unknown key",
@@ -618,10 +640,91 @@ async def test_route_names_the_deployment_of_the_first_attempt_and_why(
 
     (candidate,) = decision.candidates
     assert (candidate.model, candidate.deployment, candidate.provider) == ("m", "two", "p2")
-    assert candidate.reason.endswith(
-        ": the only one that can take the request now; passed over: one (circuit open)"
+    assert re.search(
+        r": the only one that can take the request now; passed over: one "
+        r"\(circuit open, next probe in \d+s\)$",
+        candidate.reason,
     )
     assert not decision.skipped_models  # the model itself still serves
+
+
+@pytest.mark.parametrize(
+    ("probes_in_flight", "passed_over"),
+    [
+        (1, "passed over: one (half-open (probe in flight))"),
+        (0, ""),  # half-open with its probe slot free: in the draw again
+    ],
+)
+async def test_route_says_half_open_when_a_deployments_probe_is_in_flight(
+    make_router: Any, upstream: FakeUpstream, probes_in_flight: int, passed_over: str
+) -> None:
+    async with second_upstream() as other:
+        running, stub = await make_router(
+            (deployed("least_outstanding"),), ("m",), providers=providers(upstream, other)
+        )
+        breaker = running.registry.get("m").breaker  # deployment "one"
+        breaker.apply_open(0.0, 1)  # its ejection ends now: the next look finds it half-open
+        for _ in range(probes_in_flight):
+            assert breaker.allow()  # a probe goes out and has not reported yet
+        decision = await stub.Route(router_service_pb2.RouteRequest(chat=chat()))
+        (model,) = (await stub.ListModels(router_service_pb2.ListModelsRequest())).models
+
+    assert {d.name: d.breaker_state for d in model.deployments}["one"] == "half_open"
+    (candidate,) = decision.candidates
+    assert "circuit open" not in candidate.reason
+    if passed_over:
+        assert candidate.deployment == "two"
+        assert candidate.reason.endswith(passed_over)
+    else:
+        assert "passed over" not in candidate.reason
+
+
+async def test_prometheus_series_name_each_deployment_on_a_shared_provider(
+    make_router: Any, upstream: FakeUpstream
+) -> None:
+    import httpx
+
+    from tests.conftest import free_port
+
+    model = ModelConfig(
+        name="m",
+        balancing="weighted",
+        deployments=(
+            DeploymentConfig(name="east", provider="p1", upstream_model="gpt-east"),
+            DeploymentConfig(name="west", provider="p1", upstream_model="gpt-west"),
+        ),
+    )
+    upstream.set("gpt-west", Behavior(status=500))
+    running, stub = await make_router(
+        (model, ModelConfig(name="solo", provider="p1")),
+        ("m",),
+        providers=providers(upstream),
+        retry=RetryConfig(attempts_per_model=1),
+        prometheus_port=free_port(),
+    )
+    west = next(d for d in running.registry.deployments() if d.deployment == "west")
+    while west.breaker.state.value != "open":  # failover to east answers each request
+        assert (await stub.Complete(router_service_pb2.CompleteRequest(chat=chat()))).model
+    await stub.Complete(router_service_pb2.CompleteRequest(chat=chat("solo")))
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{running.prometheus_port}/metrics")).text
+
+    # One breaker series per deployment, "" for a model's one implicit deployment.
+    assert 'llmrouter_breaker_state{deployment="east",model="m",provider="p1"} 0.0' in text
+    assert 'llmrouter_breaker_state{deployment="west",model="m",provider="p1"} 2.0' in text
+    assert 'llmrouter_breaker_state{deployment="",model="solo",provider="p1"} 0.0' in text
+    assert re.search(
+        r'llmrouter_attempts_total\{deployment="west",model="m",provider="p1",'
+        r'status="failed"\} [1-9]',
+        text,
+    )
+    assert re.search(
+        r'llmrouter_attempts_total\{deployment="east",model="m",provider="p1",'
+        r'status="succeeded"\} [1-9]',
+        text,
+    )
+    assert 'llmrouter_cost_usd_total{deployment="",model="solo",provider="p1"}' in text
+    assert 'llmrouter_attempt_duration_seconds_count{deployment="west",model="m"' in text
 
 
 async def test_list_models_shows_the_model_once_with_its_deployments(

@@ -330,10 +330,19 @@ async def test_prometheus_metrics(make_router: Any, upstream: FakeUpstream) -> N
     assert reply.model == "b"
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"http://127.0.0.1:{running.prometheus_port}/metrics")).text
-    assert 'llmrouter_attempts_total{model="a",provider="oai",status="failed"} 1.0' in text
-    assert 'llmrouter_attempts_total{model="b",provider="anth",status="succeeded"} 1.0' in text
+    assert (
+        'llmrouter_attempts_total{deployment="",model="a",provider="oai",status="failed"} 1.0'
+        in text
+    )
+    assert (
+        'llmrouter_attempts_total{deployment="",model="b",provider="anth",status="succeeded"} 1.0'
+        in text
+    )
     assert 'llmrouter_fallbacks_total{reason="UPSTREAM_UNAVAILABLE"} 1.0' in text
-    assert 'llmrouter_tokens_total{kind="completion",model="b",provider="anth"} 4.0' in text
-    assert 'llmrouter_breaker_state{model="a",provider="oai"} 0.0' in text
+    assert (
+        'llmrouter_tokens_total{deployment="",kind="completion",model="b",provider="anth"} 4.0'
+        in text
+    )
+    assert 'llmrouter_breaker_state{deployment="",model="a",provider="oai"} 0.0' in text
     assert "llmrouter_outbox_depth" in text
     assert "llmrouter_attempt_duration_seconds_bucket" in text

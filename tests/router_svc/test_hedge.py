@@ -151,7 +151,10 @@ async def test_a_slow_model_is_hedged_the_first_answer_wins_both_are_billed(
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"http://127.0.0.1:{running.prometheus_port}/metrics")).text
     assert 'llmrouter_fallbacks_total{reason="HEDGE"} 4.0' in text
-    assert 'llmrouter_attempts_total{model="a",provider="oai",status="cancelled"} 2.0' in text
+    assert (
+        'llmrouter_attempts_total{deployment="",model="a",provider="oai",status="cancelled"} 2.0'
+        in text
+    )
 
 
 async def test_hedging_off_waits_for_the_slow_model(

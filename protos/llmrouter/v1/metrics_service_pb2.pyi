@@ -27,6 +27,7 @@ class Dimension(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DIMENSION_SOURCE: _ClassVar[Dimension]
     DIMENSION_API_KEY: _ClassVar[Dimension]
     DIMENSION_TEAM: _ClassVar[Dimension]
+    DIMENSION_DEPLOYMENT: _ClassVar[Dimension]
 
 class TimeBucket(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -51,6 +52,7 @@ DIMENSION_CATEGORY: Dimension
 DIMENSION_SOURCE: Dimension
 DIMENSION_API_KEY: Dimension
 DIMENSION_TEAM: Dimension
+DIMENSION_DEPLOYMENT: Dimension
 TIME_BUCKET_UNSPECIFIED: TimeBucket
 TIME_BUCKET_HOUR: TimeBucket
 TIME_BUCKET_DAY: TimeBucket
@@ -239,7 +241,7 @@ class CostSummary(_message.Message):
     def __init__(self, requests: _Optional[int] = ..., successes: _Optional[int] = ..., failures: _Optional[int] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., total_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., average_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., p95_latency: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., fallback_count: _Optional[int] = ..., fallback_rate: _Optional[float] = ..., local_requests: _Optional[int] = ..., remote_requests: _Optional[int] = ..., reference_cost_usd: _Optional[float] = ..., savings_usd: _Optional[float] = ..., savings_percent: _Optional[float] = ..., cache_read_tokens: _Optional[int] = ..., cache_write_tokens: _Optional[int] = ..., reasoning_tokens: _Optional[int] = ..., cancellations: _Optional[int] = ..., unpriced_requests: _Optional[int] = ..., estimated_requests: _Optional[int] = ..., cache_hits: _Optional[int] = ..., cache_saved_usd: _Optional[float] = ...) -> None: ...
 
 class CostGroup(_message.Message):
-    __slots__ = ("provider", "model", "category", "source", "api_key_id", "bucket_start_time", "summary", "team_id")
+    __slots__ = ("provider", "model", "category", "source", "api_key_id", "bucket_start_time", "summary", "team_id", "deployment")
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
@@ -248,6 +250,7 @@ class CostGroup(_message.Message):
     BUCKET_START_TIME_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
     TEAM_ID_FIELD_NUMBER: _ClassVar[int]
+    DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     provider: str
     model: str
     category: str
@@ -256,7 +259,8 @@ class CostGroup(_message.Message):
     bucket_start_time: _timestamp_pb2.Timestamp
     summary: CostSummary
     team_id: str
-    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., bucket_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., summary: _Optional[_Union[CostSummary, _Mapping]] = ..., team_id: _Optional[str] = ...) -> None: ...
+    deployment: str
+    def __init__(self, provider: _Optional[str] = ..., model: _Optional[str] = ..., category: _Optional[str] = ..., source: _Optional[str] = ..., api_key_id: _Optional[str] = ..., bucket_start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., summary: _Optional[_Union[CostSummary, _Mapping]] = ..., team_id: _Optional[str] = ..., deployment: _Optional[str] = ...) -> None: ...
 
 class QueryCostsResponse(_message.Message):
     __slots__ = ("totals", "groups", "reference_model")
