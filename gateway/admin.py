@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from gateway.channels import Upstreams
 from gateway.context import RequestContext
-from gateway.errors import InvalidRequest, from_rpc_error
+from gateway.errors import GatewayError, InvalidRequest, from_rpc_error
 from gateway.streaming import until_disconnect
 from gateway.translate import admin as translate
 from gateway.translate import budgets as translate_budgets
@@ -152,12 +152,20 @@ class AdminEndpoints:
         body = await object_body(request, _EVALUATION_KEYS, empty_ok=True)
         limit = expect_int(body.get("limit", 0), "limit", _EVALUATION_LIMIT)
         admin = self._upstreams().admin
-        response = await self._call(
-            request,
-            admin.RunEvaluation,
-            translate_evaluation.run_evaluation_request(limit),
-            ctx,
-        )
+        try:
+            response = await self._call(
+                request,
+                admin.RunEvaluation,
+                translate_evaluation.run_evaluation_request(limit),
+                ctx,
+            )
+        except GatewayError as error:
+            if error.code == "failed_precondition":
+                # A valid request the router's state refuses (evaluation off): a conflict with
+                # that state, not a fault of the request (RFC 9110, 15.5.10 409 Conflict).
+                error.http_status, error.error_type = 409, "conflict_error"
+                error.code = "evaluation_not_configured"
+            raise
         return JSONResponse(translate_evaluation.evaluation_json(response))
 
     async def quality(self, request: Request, ctx: RequestContext) -> Response:

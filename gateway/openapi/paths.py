@@ -643,7 +643,7 @@ _PATHS: Final = {
         "post": _optional_body(
             _operation(
                 "Run an evaluation job now: the judge model grades the pending sampled answers "
-                "(README, Evaluation jobs); 400 when evaluation is off or store_content is false",
+                "(README, Evaluation jobs); 409 when evaluation is off or store_content is false",
                 _json(ref("EvaluationResult"), "What the run did."),
                 parameters=list(_HEADER_PARAMS),
                 body=ref("EvaluationRun"),

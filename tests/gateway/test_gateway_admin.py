@@ -443,7 +443,7 @@ async def test_evaluation_mistakes_name_the_field(
     assert admin.requests == []
 
 
-async def test_evaluation_off_is_a_400_saying_so(
+async def test_evaluation_off_is_a_409_saying_so(
     client: httpx.AsyncClient, admin: FakeAdmin
 ) -> None:
     admin.failure = Failure(
@@ -453,5 +453,6 @@ async def test_evaluation_off_is_a_400_saying_so(
     )
     response = await client.post("/v1/admin/evaluation", json={})
 
-    assert response.status_code == 400
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "evaluation_not_configured"
     assert "[router.evaluation] enabled" in response.json()["error"]["message"]

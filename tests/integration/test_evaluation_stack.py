@@ -190,7 +190,7 @@ async def test_canary_with_store_content_off_reaches_no_file_log_or_judge(
             over_http = await http.post(
                 "/v1/admin/evaluation", headers={"authorization": f"Bearer {KEY}"}
             )
-    assert over_http.status_code == 400
+    assert over_http.status_code == 409
     assert "store_content" in over_http.json()["error"]["message"]
     assert refused.returncode == 1
     assert "FAILED_PRECONDITION" in refused.stderr
