@@ -192,7 +192,8 @@ def feedback_export(stack: Stack, tmp_path: Path, *flags: str) -> list[dict[str,
     )
     assert run.returncode == 0, run.stderr
     rows = [json.loads(line) for line in run.stdout.splitlines()]
-    assert run.stderr == f"llmrouter feedback export: {len(rows)} scores\n"
+    noun = "score" if len(rows) == 1 else "scores"
+    assert run.stderr == f"llmrouter feedback export: {len(rows)} {noun}\n"
     return rows
 
 

@@ -135,7 +135,13 @@ async def test_an_admin_key_sees_every_key_and_may_change_routing(keyed: Stack) 
     # The audit log says which key did it (the router here takes no tokens: anonymous).
     audit = (await call(keyed.url, OPS, "GET", "/v1/admin/audit?limit=2")).json()["events"]
     # A category made at runtime is cached like any other (its cache flag is stored with it).
-    translation = {"chain": ["sim-small"], "keywords": ["translate"], "cache": True}
+    # (No quality bound set: min_quality null.)
+    translation = {
+        "chain": ["sim-small"],
+        "keywords": ["translate"],
+        "cache": True,
+        "min_quality": None,
+    }
     assert [
         (e["action"], e["target"], e["actor"], e["api_key_id"], e["before"], e["after"])
         for e in audit
