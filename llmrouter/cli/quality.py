@@ -9,14 +9,13 @@ config's gateway address, the key from the variable ``--key-env`` names (default
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any, TextIO
 
 import httpx
 
-from llmrouter.cli.usage import DEFAULT_KEY_ENV, gateway_url
+from llmrouter.cli.usage import DEFAULT_KEY_ENV, gateway_url, print_reply
 from llmrouter.config import ConfigError
 
 __all__ = ["add_parser", "run_quality", "write_quality"]
@@ -55,24 +54,8 @@ def run_quality(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    try:
-        body = reply.json()
-    except ValueError:
-        body = None
-    if reply.status_code != 200 or not isinstance(body, dict):
-        error = body.get("error", {}) if isinstance(body, dict) else {}
-        message = error.get("message") or f"HTTP {reply.status_code}"
-        hint = (
-            f" (set {args.key_env} to an admin API key)" if reply.status_code in (401, 403) else ""
-        )
-        print(f"llmrouter quality: {reply.status_code}: {message}{hint}", file=sys.stderr)
-        return 1
-    if args.json:
-        json.dump(body, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        write_quality(body, sys.stdout)
-    return 0
+    hint = f" (set {args.key_env} to an admin API key)"
+    return print_reply("llmrouter quality", reply, hint, (401, 403), args.json, write_quality)
 
 
 def write_quality(body: dict[str, Any], out: TextIO) -> None:

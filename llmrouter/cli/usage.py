@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import httpx
@@ -71,6 +72,20 @@ def run_usage(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    hint = f" (set {args.key_env} to a gateway API key)"
+    return print_reply("llmrouter usage", reply, hint, (401,), args.json, write_usage)
+
+
+def print_reply(
+    command: str,
+    reply: httpx.Response,
+    hint: str,
+    hint_statuses: tuple[int, ...],
+    as_json: bool,
+    write: Callable[[dict[str, Any], TextIO], None],
+) -> int:
+    """Print a gateway's JSON ``reply`` as JSON or through ``write``: 0; or its error on
+    stderr as ``<command>: <status>: <message>`` (plus ``hint`` for ``hint_statuses``): 1."""
     try:
         body = reply.json()
     except ValueError:
@@ -78,14 +93,14 @@ def run_usage(args: argparse.Namespace) -> int:
     if reply.status_code != 200 or not isinstance(body, dict):
         error = body.get("error", {}) if isinstance(body, dict) else {}
         message = error.get("message") or f"HTTP {reply.status_code}"
-        hint = f" (set {args.key_env} to a gateway API key)" if reply.status_code == 401 else ""
-        print(f"llmrouter usage: {reply.status_code}: {message}{hint}", file=sys.stderr)
+        shown = hint if reply.status_code in hint_statuses else ""
+        print(f"{command}: {reply.status_code}: {message}{shown}", file=sys.stderr)
         return 1
-    if args.json:
+    if as_json:
         json.dump(body, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        write_usage(body, sys.stdout)
+        write(body, sys.stdout)
     return 0
 
 
